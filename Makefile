@@ -1,0 +1,29 @@
+PY ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: demo test lint venv clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# the CPU build of torch lies on local disk: install it first so nothing pulls a CUDA build
+	$(BIN)/python -m pip install -q torch==2.13.0
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/nndoctor run examples/buggy_digits.py --max-steps 60
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check nndoctor tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,209 @@
+"""The finding contract: what every check reports and every renderer reads.
+
+A :class:`Finding` is immutable; a :class:`Report` collects findings with the facts of
+the run that produced them. Category names come from the public contract in
+``finding-categories.md`` and are validated here, so a typo can never ship.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+__all__ = [
+    "CATEGORIES",
+    "SCHEMA_VERSION",
+    "Finding",
+    "InternalError",
+    "Report",
+    "Severity",
+    "Step",
+    "category_of",
+]
+
+SCHEMA_VERSION = 1
+
+#: The public contract: never rename, merge or remove one of these.
+CATEGORIES: dict[str, str] = {
+    "shape": "silent broadcasting or shape mismatch",
+    "preprocessing": "inputs not normalised, normalised twice, constant or NaN features, labels out of range",
+    "loss-input": "model output and loss disagree",
+    "train-mode": "training in eval mode, or evaluating in train mode",
+    "dtype": "float64 or integer inputs, wrong target dtype, mixed precision misuse",
+    "numerics": "NaN/Inf in loss, activations, gradients or weights",
+    "zero-grad": "gradients accumulate across steps",
+    "grad-flow": "parameters never get a gradient or are never updated",
+    "labels": "labels corrupted, shuffled apart from inputs, noisy, or not learnable",
+    "init": "poor initialisation",
+    "lr": "learning rate too high or too low",
+    "optimizer": "optimizer settings other than lr that break training",
+    "grad": "vanishing or exploding gradients",
+    "activation": "dead ReLUs, saturated tanh/sigmoid",
+    "loss-curve": "loss goes up, explodes, oscillates or plateaus",
+    "regularization": "too much weight decay, dropout or other regularisation",
+    "data": "class imbalance, leakage, too little data, input distribution shift",
+    "fit": "underfitting, overfitting, distribution shift, validation overfitting",
+}
+
+
+class Severity(str, enum.Enum):
+    """How sure and how bad: ``error`` is a definite bug, ``info`` is advice."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 2, "warning": 1, "info": 0}[self.value]
+
+    @classmethod
+    def parse(cls, value: str) -> Severity:
+        try:
+            return cls(value.lower())
+        except ValueError:
+            raise ValueError(
+                f"unknown severity {value!r}: use one of error, warning, info"
+            ) from None
+
+
+class Step(str, enum.Enum):
+    """The field-guide step a finding belongs to."""
+
+    START = "start simple"
+    DEBUG = "implement & debug"
+    EVALUATE = "evaluate"
+    IMPROVE = "improve"
+    TUNE = "tune"
+
+
+def category_of(code: str) -> str:
+    """Return the category part of ``<category>.<name>``, validating it."""
+    category, sep, name = code.partition(".")
+    if not sep or not name:
+        raise ValueError(f"finding code {code!r} is not of the form <category>.<name>")
+    if category not in CATEGORIES:
+        raise ValueError(
+            f"finding code {code!r} uses unknown category {category!r}; "
+            f"known: {', '.join(CATEGORIES)}"
+        )
+    return category
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One diagnosis: what is wrong, the numbers that show it, and what to do."""
+
+    code: str
+    severity: Severity
+    step: Step
+    message: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    fixes: tuple[str, ...] = ()
+    location: str = ""
+    first_step: int | None = None
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        category_of(self.code)
+        if not isinstance(self.severity, Severity):
+            object.__setattr__(self, "severity", Severity(self.severity))
+        if not isinstance(self.step, Step):
+            object.__setattr__(self, "step", Step(self.step))
+        object.__setattr__(self, "fixes", tuple(self.fixes))
+        object.__setattr__(self, "evidence", dict(self.evidence))
+
+    @property
+    def category(self) -> str:
+        return category_of(self.code)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Identity for de-duplication: one finding per code and location."""
+        return (self.code, self.location)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "category": self.category,
+            "severity": self.severity.value,
+            "step": self.step.value,
+            "message": self.message,
+            "location": self.location,
+            "first_step": self.first_step,
+            "count": self.count,
+            "evidence": _jsonable(self.evidence),
+            "fixes": list(self.fixes),
+        }
+
+
+@dataclass(frozen=True)
+class InternalError:
+    """A bug inside nndoctor: the probe named here was switched off."""
+
+    probe: str
+    error: str
+    step: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Report:
+    """Findings plus the facts of the run that produced them."""
+
+    findings: list[Finding] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    internal_errors: list[InternalError] = field(default_factory=list)
+
+    def sorted(self) -> list[Finding]:
+        """Findings most severe first, then in the order they were seen."""
+        order = {id(f): i for i, f in enumerate(self.findings)}
+        return sorted(self.findings, key=lambda f: (-f.severity.rank, order[id(f)]))
+
+    def at_least(self, severity: Severity | str) -> list[Finding]:
+        sev = severity if isinstance(severity, Severity) else Severity.parse(severity)
+        return [f for f in self.findings if f.severity.rank >= sev.rank]
+
+    def categories(self, severity: Severity | str = Severity.WARNING) -> set[str]:
+        return {f.category for f in self.at_least(severity)}
+
+    def by_code(self, code: str) -> list[Finding]:
+        return [f for f in self.findings if f.code == code]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "tool": "nndoctor",
+            "facts": _jsonable(self.facts),
+            "summary": {
+                sev.value: sum(1 for f in self.findings if f.severity is sev) for sev in Severity
+            },
+            "findings": [f.to_dict() for f in self.sorted()],
+            "internal_errors": [e.to_dict() for e in self.internal_errors],
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    """Make evidence JSON-safe: tuples to lists, numpy/torch scalars to floats."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        return value
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return _jsonable(item())
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    return str(value)

@@ -1,0 +1,153 @@
+"""What the observer sees, as plain records handed to checks.
+
+Each record has a ``kind`` (the string a check lists in ``needs``). Tensors inside
+records are the user's live tensors: checks must only read them (under ``no_grad``),
+never modify them, and must not keep references beyond the call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+__all__ = [
+    "BackwardCall",
+    "Crash",
+    "GradContribution",
+    "LossCall",
+    "ModelInput",
+    "ModuleOutput",
+    "OpCall",
+    "Provenance",
+    "RunEnd",
+    "StepEvent",
+]
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """How a tensor was produced: the op (``softmax``, ``sigmoid``...), its dim, its module."""
+
+    op: str
+    dim: int | None = None
+    module: str = ""
+    input_shape: tuple[int, ...] = ()
+
+
+@dataclass
+class OpCall:
+    """A torch function call seen by the function mode (sampled steps only)."""
+
+    kind = "op"
+    name: str  # normalised: "softmax", "sub", "log"...
+    func: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    result: Any
+    step: int
+    module: str = ""  # innermost user module running when the op was called
+    site: str = ""  # file:line in user code (filled lazily by ``site()``)
+    input_provenance: tuple[Provenance | None, ...] = ()
+
+
+@dataclass
+class LossCall:
+    """A call of a loss function (functional or module form)."""
+
+    kind = "loss"
+    name: str  # "cross_entropy", "mse_loss", ...
+    input: torch.Tensor
+    target: torch.Tensor | None
+    kwargs: dict[str, Any]
+    result: Any
+    step: int
+    provenance: Provenance | None = None
+    site: str = ""
+    grad_enabled: bool = True
+
+
+@dataclass
+class ModelInput:
+    """A forward call of a root model (a module not called from inside another one)."""
+
+    kind = "model_input"
+    model: torch.nn.Module
+    name: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    step: int
+    training: bool
+    grad_enabled: bool
+    sampled: bool
+
+
+@dataclass
+class ModuleOutput:
+    """The output of one module's forward on a sampled step."""
+
+    kind = "module_output"
+    module: torch.nn.Module
+    name: str  # full path, e.g. "model.layers.3"
+    inputs: tuple[Any, ...]
+    output: Any
+    step: int
+    grad_enabled: bool
+
+
+@dataclass
+class BackwardCall:
+    """``loss.backward()`` / ``torch.autograd.backward`` before the real backward runs."""
+
+    kind = "backward"
+    tensor: torch.Tensor
+    step: int
+    index: int  # number of backward calls so far (0-based)
+    sampled: bool
+
+
+@dataclass
+class GradContribution:
+    """One gradient contribution arriving at a parameter (sampled steps only)."""
+
+    kind = "grad"
+    param: torch.nn.Parameter
+    name: str
+    grad: torch.Tensor
+    step: int
+
+
+@dataclass
+class StepEvent:
+    """An optimizer step: ``phase`` is ``"pre"`` (grads ready) or ``"post"`` (params updated)."""
+
+    kind = "step"
+    optimizer: torch.optim.Optimizer
+    optimizer_name: str
+    phase: str
+    step: int  # global optimizer-step counter (1-based after the first step)
+    optimizer_step: int  # this optimizer's own counter
+    sampled: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Crash:
+    """The user's script raised: what nndoctor knew at that moment."""
+
+    kind = "crash"
+    exc: BaseException
+    step: int
+    module_stack: tuple[str, ...]  # user modules running, outermost first
+    module_inputs: tuple[Any, ...]  # inputs of the innermost module, if known
+    op: OpCall | None  # the torch call that raised, if seen
+
+
+@dataclass
+class RunEnd:
+    """The run ended (normally, by ``--max-steps``, or after a crash)."""
+
+    kind = "end"
+    step: int
+    reason: str  # "finished", "max-steps", "crash", "interrupted"

@@ -1,0 +1,681 @@
+"""The observer: installs PyTorch's global hooks, turns what it sees into events for checks.
+
+Cheap probes are always on: global optimizer step pre/post hooks, a thin wrapper around
+``torch.autograd.backward`` (loss history, backward counting) and one forward pre-hook
+per discovered root model. Heavy probes (a torch function mode that sees functional
+calls such as ``F.cross_entropy``, global per-module forward hooks and parameter grad
+hooks) are switched on only for sampled steps (see :class:`Schedule`).
+
+Everything is installed in :meth:`Observer.__enter__` and removed in ``finally``. An
+exception inside a check is caught, reported as an internal error and that check is
+switched off: the user's training always carries on, with unchanged results.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+import weakref
+from typing import Any, Callable, Iterable
+
+import torch
+import torch.nn.modules.module as module_hooks
+import torch.optim.optimizer as optimizer_hooks
+from torch.overrides import TorchFunctionMode
+from torch.utils.hooks import RemovableHandle
+
+from nndoctor.checks import Check, registered
+from nndoctor.findings import Finding, InternalError, Report
+from nndoctor.monitor.events import (
+    BackwardCall,
+    Crash,
+    GradContribution,
+    LossCall,
+    ModelInput,
+    ModuleOutput,
+    OpCall,
+    Provenance,
+    RunEnd,
+    StepEvent,
+)
+from nndoctor.monitor.sampling import Schedule
+from nndoctor.monitor.sink import FindingSink
+from nndoctor.monitor.state import ModelInfo, OptimizerInfo, RunState
+
+__all__ = ["LOSS_FUNCTIONS", "Observer", "op_name", "user_site"]
+
+logger = logging.getLogger("nndoctor")
+
+LOSS_FUNCTIONS = frozenset(
+    {
+        "cross_entropy",
+        "nll_loss",
+        "mse_loss",
+        "l1_loss",
+        "smooth_l1_loss",
+        "huber_loss",
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "kl_div",
+        "poisson_nll_loss",
+        "gaussian_nll_loss",
+        "soft_margin_loss",
+        "multilabel_soft_margin_loss",
+        "multi_margin_loss",
+        "multilabel_margin_loss",
+        "hinge_embedding_loss",
+        "margin_ranking_loss",
+        "cosine_embedding_loss",
+        "triplet_margin_loss",
+        "ctc_loss",
+    }
+)
+
+#: ops whose output we label with where it came from
+PROVENANCE_OPS = frozenset(
+    {"softmax", "log_softmax", "sigmoid", "logsigmoid", "tanh", "relu", "relu6", "softplus",
+     "elu", "gelu", "hardtanh", "hardsigmoid", "log", "exp", "abs", "square", "clamp"}
+)
+#: ops that carry a provenance label through unchanged values (views, copies, casts)
+PASS_THROUGH_OPS = frozenset(
+    {"view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "clone", "to", "float",
+     "double", "half", "cpu", "cuda", "view_as", "reshape_as", "detach", "squeeze_", "unsqueeze_",
+     "type", "expand", "expand_as"}
+)
+
+_NAME_CACHE: dict[Any, str] = {}
+_INTERNAL_DIRS = (
+    os.path.dirname(torch.__file__),
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+)
+
+
+def op_name(func: Callable[..., Any]) -> str:
+    """A normalised name for a torch function or Tensor method: ``__sub__`` -> ``sub``."""
+    try:
+        return _NAME_CACHE[func]
+    except (KeyError, TypeError):
+        pass
+    name = getattr(func, "__name__", None) or str(func)
+    if name.startswith("__") and name.endswith("__") and len(name) > 4:
+        name = name[2:-2]
+    try:
+        _NAME_CACHE[func] = name
+    except TypeError:
+        pass
+    return name
+
+
+def user_site(skip_internal: bool = True) -> str:
+    """``file:line`` of the innermost frame outside torch and nndoctor (the user's code)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not (skip_internal and (filename.startswith(_INTERNAL_DIRS) or filename.startswith("<"))):
+            return f"{os.path.basename(filename)}:{frame.f_lineno}"
+        frame = frame.f_back
+    return ""
+
+
+class _Mode(TorchFunctionMode):
+    """Sees every torch function call while it is on the stack (sampled steps only)."""
+
+    def __init__(self, observer: Observer) -> None:
+        super().__init__()
+        self.observer = observer
+        self.enabled = True
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        obs = self.observer
+        if not self.enabled or obs._busy or os.getpid() != obs._pid:
+            return func(*args, **kwargs)
+        name = op_name(func)
+        try:
+            result = func(*args, **kwargs)
+        except BaseException:
+            obs._failed_op = (name, func, args, kwargs)
+            raise
+        if name in obs._watched_ops:
+            obs._on_op(name, func, args, kwargs, result)
+        return result
+
+
+class Observer:
+    """Context manager that observes training and collects findings.
+
+    ``models`` / ``optimizers`` may be given; otherwise they are discovered from the
+    modules that are called and the optimizers that step.
+    """
+
+    def __init__(
+        self,
+        models: Iterable[torch.nn.Module] | torch.nn.Module | None = None,
+        optimizers: Iterable[torch.optim.Optimizer] | torch.optim.Optimizer | None = None,
+        *,
+        schedule: Schedule | None = None,
+        checks: Iterable[type[Check]] | None = None,
+        on_finding: Callable[[Finding], None] | None = None,
+        script_globals: dict[str, Any] | None = None,
+        max_steps: int | None = None,
+        discover: bool = True,
+    ) -> None:
+        if max_steps is not None and max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {max_steps!r}")
+        self.schedule = schedule or Schedule()
+        self.state = RunState(script_globals=script_globals)
+        self.state.observer = self
+        self.sink = FindingSink(on_new=on_finding)
+        self.max_steps = max_steps
+        self.discover = discover
+        self._given_models = _as_list(models)
+        self._given_optimizers = _as_list(optimizers)
+        self._check_classes = list(checks) if checks is not None else registered()
+        self.checks: list[Check] = []
+        self._by_kind: dict[str, list[Check]] = {}
+        self._op_checks: dict[str, list[Check]] = {}
+        self._watched_ops: frozenset[str] = frozenset()
+        self._disabled: set[str] = set()
+        self.internal_errors: list[InternalError] = []
+        self._handles: list[RemovableHandle] = []
+        self._heavy_handles: list[RemovableHandle] = []
+        self._root_handles: dict[int, RemovableHandle] = {}
+        self._mode: _Mode | None = None
+        self._orig_backward: Callable[..., Any] | None = None
+        self._busy = False
+        self._pid = os.getpid()
+        self._thread = threading.get_ident()
+        self._stack: list[torch.nn.Module] = []
+        self._stack_inputs: list[tuple[Any, ...]] = []
+        self._failed_op: tuple[str, Any, tuple[Any, ...], dict[str, Any]] | None = None
+        self._prov: dict[int, tuple[weakref.ReferenceType[torch.Tensor], Provenance]] = {}
+        self._heavy = False
+        self._forwards_since_tick = 0
+        self._active = False
+        self._started = 0.0
+        self.end_reason = "finished"
+        self.crash: BaseException | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> Observer:
+        self._started = time.perf_counter()
+        self.checks = [cls(self.state) for cls in self._check_classes]
+        for check in self.checks:
+            for kind in check.needs:
+                self._by_kind.setdefault(kind, []).append(check)
+            for name in check.ops:
+                self._op_checks.setdefault(name, []).append(check)
+        watched = set(self._op_checks) | PROVENANCE_OPS | PASS_THROUGH_OPS
+        if "loss" in self._by_kind or self._op_checks:
+            watched |= LOSS_FUNCTIONS
+        self._watched_ops = frozenset(watched)
+        try:
+            for model in self._given_models:
+                self._register_model(model)
+            for opt in self._given_optimizers:
+                self._register_optimizer(opt)
+            self._handles.append(optimizer_hooks.register_optimizer_step_pre_hook(self._step_pre))
+            self._handles.append(optimizer_hooks.register_optimizer_step_post_hook(self._step_post))
+            self._patch_backward()
+            self._active = True
+            self._set_heavy(True)
+        except BaseException:
+            self._remove_all()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc is not None and self.end_reason == "finished":
+                if isinstance(exc, KeyboardInterrupt):
+                    self.end_reason = "interrupted"
+                elif isinstance(exc, Exception):
+                    self.on_crash(exc)
+        finally:
+            self._remove_all()
+            self._dispatch(RunEnd(step=self.state.step, reason=self.end_reason))
+
+    def _remove_all(self) -> None:
+        self._active = False
+        self._set_heavy(False, force=True)
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        for handle in self._root_handles.values():
+            handle.remove()
+        self._root_handles.clear()
+        if self._orig_backward is not None:
+            torch.autograd.backward = self._orig_backward  # type: ignore[assignment]
+            self._orig_backward = None
+        self._prov.clear()
+
+    def on_crash(self, exc: BaseException) -> None:
+        """Explain a crash of the user's code (called by the runner or ``__exit__``)."""
+        self.end_reason = "crash"
+        self.crash = exc
+        op = None
+        if self._failed_op is not None:
+            name, func, args, kwargs = self._failed_op
+            op = OpCall(name=name, func=func, args=args, kwargs=kwargs, result=None,
+                        step=self.state.step, module=self._current_module_name())
+        inputs = self._stack_inputs[-1] if self._stack_inputs else ()
+        names = tuple(self.state.module_name(m) for m in self._stack)
+        self._dispatch(Crash(exc=exc, step=self.state.step, module_stack=names,
+                             module_inputs=inputs, op=op))
+
+    def report(self) -> Report:
+        """The findings so far, with the facts of the run."""
+        self.state.losses.flush()
+        facts = {
+            "steps": self.state.step - 1 if self.state.step > 0 else 0,
+            "backward_calls": self.state.backward_calls,
+            "forward_calls": self.state.forward_calls,
+            "models": [
+                {"name": info.name, "class": type(m).__name__,
+                 "parameters": sum(p.numel() for p in m.parameters())}
+                for info, m in self.state.live_models()
+            ],
+            "optimizers": [
+                {"name": info.name, "class": type(o).__name__, "steps": info.steps,
+                 "lr": o.param_groups[0].get("lr") if o.param_groups else None}
+                for info, o in self.state.live_optimizers()
+            ],
+            "duration_s": round(time.perf_counter() - self._started, 3) if self._started else 0.0,
+            "end": self.end_reason,
+        }
+        return Report(findings=self.sink.findings(), facts=facts,
+                      internal_errors=list(self.internal_errors))
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.sink.findings()
+
+    # ------------------------------------------------------------------ dispatch
+    def _dispatch(self, event: Any, checks: Iterable[Check] | None = None) -> None:
+        targets = self._by_kind.get(event.kind, ()) if checks is None else checks
+        if not targets:
+            return
+        was_busy = self._busy
+        self._busy = True
+        try:
+            for check in targets:
+                name = check.name()
+                if name in self._disabled:
+                    continue
+                try:
+                    with torch.no_grad():
+                        found = check.check(event)
+                    if found:
+                        for finding in found:
+                            self.sink.add(finding)
+                except Exception as exc:  # a bug in nndoctor: never the user's problem
+                    self._internal_error(name, exc)
+        finally:
+            self._busy = was_busy
+
+    def _internal_error(self, probe: str, exc: BaseException) -> None:
+        self._disabled.add(probe)
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        logger.debug("nndoctor probe %s failed", probe, exc_info=exc)
+        self.internal_errors.append(InternalError(probe=probe, error=detail, step=self.state.step))
+
+    def _guard(self, probe: str, fn: Callable[..., Any], *args: Any) -> Any:
+        if probe in self._disabled:
+            return None
+        try:
+            return fn(*args)
+        except Exception as exc:
+            self._internal_error(probe, exc)
+            return None
+
+    @property
+    def clock(self) -> int:
+        """Completed steps: optimizer steps, or backward calls in a script without optimizer."""
+        if self.state.optimizers:
+            return self.state.step - 1
+        return self.state.backward_calls
+
+    def boost(self, steps: int = 5) -> None:
+        """Look closely at the next ``steps`` steps (a check saw something suspicious)."""
+        self.schedule.boost(self.clock, steps)
+        self._set_heavy(True)
+
+    # ------------------------------------------------------------------ heavy probes
+    def _set_heavy(self, on: bool, *, force: bool = False) -> None:
+        if on == self._heavy and not force:
+            return
+        if on and not self._active:
+            return
+        if on:
+            self._heavy = True
+            if self.discover or self._given_models:
+                self._heavy_handles.append(module_hooks.register_module_forward_pre_hook(self._fwd_pre))
+                self._heavy_handles.append(module_hooks.register_module_forward_hook(self._fwd_post))
+            self._register_grad_hooks()
+            self._push_mode()
+        else:
+            self._heavy = False
+            for handle in self._heavy_handles:
+                handle.remove()
+            self._heavy_handles.clear()
+            self._stack.clear()
+            self._stack_inputs.clear()
+            self._pop_mode()
+            self._prov.clear()
+
+    def _push_mode(self) -> None:
+        if self._mode is not None:
+            self._mode.enabled = True
+            return
+        mode = _Mode(self)
+        mode.__enter__()
+        self._mode = mode
+
+    def _pop_mode(self) -> None:
+        mode = self._mode
+        if mode is None:
+            return
+        mode.enabled = False
+        try:
+            from torch.overrides import _get_current_function_mode
+
+            on_top = _get_current_function_mode() is mode
+        except Exception:  # pragma: no cover - private API moved
+            on_top = False
+        if on_top:
+            mode.__exit__(None, None, None)
+            self._mode = None
+        # otherwise a mode of the user's sits above ours: leave ours disabled in place
+
+    def _register_grad_hooks(self) -> None:
+        if "grad" not in self._by_kind:
+            return
+        for pid, ref in list(self.state.param_refs.items()):
+            param = ref()
+            if param is None or not param.requires_grad:
+                continue
+            name = self.state.param_names.get(pid, "")
+            self._heavy_handles.append(param.register_hook(self._make_grad_hook(param, name)))
+
+    def _make_grad_hook(self, param: torch.Tensor, name: str) -> Callable[[torch.Tensor], None]:
+        pref = weakref.ref(param)
+
+        def hook(grad: torch.Tensor) -> None:
+            p = pref()
+            if p is None or self._busy or os.getpid() != self._pid:
+                return None
+            self._dispatch(GradContribution(param=p, name=name, grad=grad, step=self.state.step))
+            return None
+
+        return hook
+
+    # ------------------------------------------------------------------ discovery
+    def _register_model(self, module: torch.nn.Module, name: str | None = None) -> ModelInfo:
+        info = self.state.models.get(id(module))
+        if info is not None:
+            return info
+        name = name or self._name_for(module, default=type(module).__name__.lower())
+        taken = {i.name for i in self.state.models.values()}
+        base, n = name, 2
+        while name in taken:
+            name, n = f"{base}{n}", n + 1
+        names = {}
+        for path, sub in module.named_modules():
+            names.setdefault(id(sub), f"{name}.{path}" if path else name)
+        info = ModelInfo(ref=weakref.ref(module), name=name, module_names=names)
+        self.state.models[id(module)] = info
+        for path, param in module.named_parameters():
+            self.state.param_names.setdefault(id(param), f"{name}.{path}")
+            self.state.param_refs.setdefault(id(param), weakref.ref(param))
+        self._root_handles[id(module)] = module.register_forward_pre_hook(
+            self._root_pre, with_kwargs=True
+        )
+        if self._heavy and "grad" in self._by_kind:
+            for path, param in module.named_parameters():
+                if param.requires_grad:
+                    self._heavy_handles.append(
+                        param.register_hook(self._make_grad_hook(param, f"{name}.{path}"))
+                    )
+        return info
+
+    def _register_optimizer(self, opt: torch.optim.Optimizer) -> OptimizerInfo:
+        info = self.state.optimizers.get(id(opt))
+        if info is not None:
+            return info
+        name = self._name_for(opt, default=type(opt).__name__.lower())
+        info = OptimizerInfo(ref=weakref.ref(opt), name=name)
+        self.state.optimizers[id(opt)] = info
+        for gi, group in enumerate(opt.param_groups):
+            for pi, param in enumerate(group["params"]):
+                self.state.param_names.setdefault(id(param), f"{name}.param_groups[{gi}][{pi}]")
+                self.state.param_refs.setdefault(id(param), weakref.ref(param))
+        return info
+
+    def _name_for(self, obj: Any, default: str) -> str:
+        """The variable name the user's script gave ``obj``, if it is a global there."""
+        scopes = [self.state.script_globals] if self.state.script_globals else []
+        main = sys.modules.get("__main__")
+        if main is not None:
+            scopes.append(vars(main))
+        for scope in scopes:
+            for key, value in list(scope.items()):
+                if value is obj and not key.startswith("_"):
+                    return key
+        # a local of the calling frames (e.g. ``model`` inside main())
+        frame = sys._getframe(1)
+        while frame is not None:
+            if not frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
+                for key, value in frame.f_locals.items():
+                    if value is obj and not key.startswith("_") and key != "self":
+                        return key
+            frame = frame.f_back
+        return default
+
+    # ------------------------------------------------------------------ module hooks
+    def _fwd_pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
+        if self._busy or os.getpid() != self._pid or threading.get_ident() != self._thread:
+            return None
+        if not self._stack and id(module) not in self.state.models:
+            if self.discover and any(True for _ in module.parameters()):
+                self._guard("discovery", self._register_model, module)
+                # the per-root hook was registered after this call started: emit now
+                self._guard("root", self._emit_model_input, module, args, {})
+        self._stack.append(module)
+        self._stack_inputs.append(args)
+        return None
+
+    def _fwd_post(self, module: torch.nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        if self._busy or os.getpid() != self._pid or threading.get_ident() != self._thread:
+            return None
+        if self._stack and self._stack[-1] is module:
+            self._stack.pop()
+            self._stack_inputs.pop()
+        if "module_output" in self._by_kind:
+            name = self.state.module_name(module)
+            self._dispatch(ModuleOutput(module=module, name=name, inputs=args, output=output,
+                                        step=self.state.step, grad_enabled=torch.is_grad_enabled()))
+        return None
+
+    def _root_pre(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if self._busy or os.getpid() != self._pid:
+            return None
+        self._guard("root", self._emit_model_input, module, args, kwargs)
+        return None
+
+    def _emit_model_input(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        info = self.state.models.get(id(module))
+        if info is None:
+            return
+        if self._stack and self._stack[0] is not module:
+            return  # called from inside another model: not a root call this time
+        info.forward_calls += 1
+        self.state.forward_calls += 1
+        grad = torch.is_grad_enabled()
+        if module.training:
+            info.train_forward_calls += 1
+        else:
+            info.eval_forward_calls += 1
+        self._forwards_since_tick += 1
+        if self._heavy and self._forwards_since_tick > 16 and not self.schedule.sampled(self.clock):
+            self._set_heavy(False)  # a long evaluation or inference loop: stop looking closely
+        self._dispatch(ModelInput(model=module, name=info.name, args=args, kwargs=kwargs,
+                                  step=self.state.step, training=module.training,
+                                  grad_enabled=grad, sampled=self._heavy))
+
+    def _current_module_name(self) -> str:
+        return self.state.module_name(self._stack[-1]) if self._stack else ""
+
+    # ------------------------------------------------------------------ ops
+    def _on_op(self, name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+        self._busy = True
+        try:
+            if name in LOSS_FUNCTIONS:
+                self._on_loss(name, args, kwargs, result)
+            if name in PROVENANCE_OPS and isinstance(result, torch.Tensor):
+                self._label(result, name, args, kwargs)
+            elif name in PASS_THROUGH_OPS and isinstance(result, torch.Tensor) and args:
+                prov = self.provenance(args[0])
+                if prov is not None:
+                    self._prov[id(result)] = (weakref.ref(result), prov)
+            checks = self._op_checks.get(name)
+            if checks:
+                provs = tuple(self.provenance(a) for a in args[:3])
+                event = OpCall(name=name, func=func, args=args, kwargs=kwargs, result=result,
+                               step=self.state.step, module=self._current_module_name(),
+                               input_provenance=provs)
+                self._dispatch(event, checks)
+        except Exception as exc:
+            self._internal_error("function-mode", exc)
+            if self._mode is not None:
+                self._mode.enabled = False
+        finally:
+            self._busy = False
+
+    def _label(self, result: torch.Tensor, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        dim = kwargs.get("dim")
+        if dim is None and len(args) > 1 and isinstance(args[1], int):
+            dim = args[1]
+        shape = tuple(args[0].shape) if args and isinstance(args[0], torch.Tensor) else ()
+        if name == "log":
+            inner = self.provenance(args[0]) if args else None
+            if inner is None or inner.op not in ("softmax", "sigmoid"):
+                return
+            name = "log_softmax" if inner.op == "softmax" else "logsigmoid"
+            dim = inner.dim
+        if len(self._prov) > 4096:
+            self._prov = {k: v for k, v in self._prov.items() if v[0]() is not None}
+        self._prov[id(result)] = (
+            weakref.ref(result),
+            Provenance(op=name, dim=dim, module=self._current_module_name(), input_shape=shape),
+        )
+
+    def provenance(self, tensor: Any) -> Provenance | None:
+        """How ``tensor`` was produced, if the function mode saw it being made."""
+        if not isinstance(tensor, torch.Tensor):
+            return None
+        entry = self._prov.get(id(tensor))
+        if entry is None or entry[0]() is not tensor:
+            return None
+        return entry[1]
+
+    def _on_loss(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+        inp = args[0] if args else kwargs.get("input")
+        target = args[1] if len(args) > 1 else kwargs.get("target")
+        if not isinstance(inp, torch.Tensor):
+            return
+        grad = torch.is_grad_enabled()
+        if not grad and isinstance(result, torch.Tensor) and result.numel() == 1:
+            self.state.eval_losses.record(self.state.step, result)
+        event = LossCall(name=name, input=inp, target=target if isinstance(target, torch.Tensor) else None,
+                         kwargs={k: v for k, v in kwargs.items() if k not in ("input", "target")},
+                         result=result, step=self.state.step, provenance=self.provenance(inp),
+                         site=user_site(), grad_enabled=grad)
+        self._dispatch(event)
+
+    # ------------------------------------------------------------------ backward
+    def _patch_backward(self) -> None:
+        original = torch.autograd.backward
+        self._orig_backward = original
+        observer = self
+
+        def backward(tensors, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if observer._active and not observer._busy and os.getpid() == observer._pid:
+                observer._guard("backward", observer._on_backward, tensors)
+            return original(tensors, *args, **kwargs)
+
+        backward.__wrapped__ = original  # type: ignore[attr-defined]
+        backward.__doc__ = original.__doc__
+        torch.autograd.backward = backward  # type: ignore[assignment]
+
+    def _on_backward(self, tensors: Any) -> None:
+        tensor = tensors if isinstance(tensors, torch.Tensor) else (
+            tensors[0] if isinstance(tensors, (list, tuple)) and tensors else None)
+        index = self.state.backward_calls
+        self.state.backward_calls += 1
+        if isinstance(tensor, torch.Tensor):
+            if tensor.numel() == 1:
+                self.state.losses.record(self.state.step, tensor)
+            self._dispatch(BackwardCall(tensor=tensor, step=self.state.step, index=index,
+                                        sampled=self._heavy))
+        if not self.state.optimizers:
+            self._tick()
+
+    # ------------------------------------------------------------------ optimizer
+    def _step_pre(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if not self._active or os.getpid() != self._pid:
+            return None
+        info = self.state.optimizers.get(id(optimizer))
+        if info is None:
+            info = self._guard("discovery", self._register_optimizer, optimizer)
+            if info is None:
+                return None
+        self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="pre",
+                                 step=self.state.step, optimizer_step=info.steps + 1,
+                                 sampled=self._heavy))
+        return None
+
+    def _step_post(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if not self._active or os.getpid() != self._pid:
+            return None
+        info = self.state.optimizers.get(id(optimizer))
+        if info is None:
+            return None
+        info.steps += 1
+        if optimizer.param_groups and info is next(iter(self.state.optimizers.values())):
+            lr = optimizer.param_groups[0].get("lr")
+            if isinstance(lr, (int, float)):
+                self.state.lrs.record(self.state.step, float(lr))
+        self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="post",
+                                 step=self.state.step, optimizer_step=info.steps,
+                                 sampled=self._heavy))
+        self.state.step += 1
+        self._tick()
+        if self.max_steps is not None and self.state.step - 1 >= self.max_steps:
+            self.end_reason = "max-steps"
+            raise StopTraining(self.max_steps)
+        return None
+
+    def _tick(self) -> None:
+        self._forwards_since_tick = 0
+        self._set_heavy(self.schedule.sampled(self.clock))
+        self.state.sampled = self._heavy
+
+
+class StopTraining(BaseException):
+    """Raised from the optimizer hook to end a script cleanly after ``--max-steps``."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__(f"nndoctor stopped the script after {steps} optimizer steps (--max-steps)")
+        self.steps = steps
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (torch.nn.Module, torch.optim.Optimizer)):
+        return [value]
+    return list(value)

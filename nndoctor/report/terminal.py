@@ -1,0 +1,88 @@
+"""Terminal rendering with rich: one live line per new finding, a summary at the end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from nndoctor.findings import Finding, Report, Severity
+
+__all__ = ["finding_line", "render_report"]
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def _where(f: Finding) -> str:
+    parts = []
+    if f.location:
+        parts.append(f.location)
+    if f.first_step is not None:
+        parts.append(f"step {f.first_step}")
+    return ", ".join(parts)
+
+
+def finding_line(f: Finding) -> Text:
+    """One line for a finding as soon as it is seen."""
+    text = Text("nndoctor ")
+    text.append(f"{f.severity.value:<7}", style=_STYLE[f.severity])
+    text.append(f" {f.code}", style="bold")
+    where = _where(f)
+    if where:
+        text.append(f" [{where}]", style="dim")
+    text.append(f": {f.message}")
+    return text
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)) and len(value) > 8:
+        return "[" + ", ".join(_fmt(v) for v in value[:8]) + ", ...]"
+    return str(value)
+
+
+def render_report(report: Report, console: Console | None = None, *, title: str = "nndoctor report") -> None:
+    """Print the summary table, then each warning/error with evidence and fixes."""
+    console = console or Console(stderr=True)
+    facts = report.facts
+    console.rule(f"[bold]{escape(title)}")
+    bits = []
+    if "steps" in facts:
+        bits.append(f"{facts['steps']} optimizer steps")
+    if facts.get("models"):
+        bits.append("models: " + ", ".join(f"{m['name']} ({m['class']}, {m['parameters']:,} params)"
+                                            for m in facts["models"]))
+    if facts.get("optimizers"):
+        bits.append("optimizers: " + ", ".join(f"{o['name']} ({o['class']}, lr={_fmt(o['lr'])})"
+                                                for o in facts["optimizers"]))
+    if "duration_s" in facts:
+        bits.append(f"{facts['duration_s']:.1f}s")
+    if bits:
+        console.print(escape(" | ".join(bits)), style="dim")
+    findings = report.sorted()
+    if not findings:
+        console.print("[green]No problems found.[/green]")
+    else:
+        table = Table(show_lines=False, expand=False)
+        for col in ("severity", "code", "where", "seen"):
+            table.add_column(col, overflow="fold")
+        for f in findings:
+            table.add_row(Text(f.severity.value, style=_STYLE[f.severity]), f.code,
+                          _where(f), f"{f.count}x")
+        console.print(table)
+        for i, f in enumerate(findings):
+            console.print(Text(f"{i + 1}. {f.code}", style=_STYLE[f.severity]).append(
+                f"  {_where(f)}", style="dim"))
+            console.print(f"   {escape(f.message)}")
+            if f.evidence:
+                ev = ", ".join(f"{k}={_fmt(v)}" for k, v in f.evidence.items())
+                console.print(f"   [dim]evidence:[/dim] {escape(ev)}")
+            for j, fix in enumerate(f.fixes):
+                console.print(f"   [green]fix {j + 1}:[/green] {escape(fix)}")
+    for err in report.internal_errors:
+        console.print(f"[cyan]info[/cyan] nndoctor internal error in probe {escape(err.probe)} "
+                      f"(switched off, your training was not affected): {escape(err.error)}")

@@ -1,0 +1,73 @@
+"""Shared test helpers: run the CLI in a subprocess and read its JSON report."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(__file__).resolve().parent / "corpus"
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+    report: dict[str, Any] | None
+
+    def categories(self, min_severity: str = "warning") -> set[str]:
+        ranks = {"info": 0, "warning": 1, "error": 2}
+        if not self.report:
+            return set()
+        return {f["category"] for f in self.report["findings"]
+                if ranks[f["severity"]] >= ranks[min_severity]}
+
+    def codes(self, min_severity: str = "info") -> set[str]:
+        ranks = {"info": 0, "warning": 1, "error": 2}
+        if not self.report:
+            return set()
+        return {f["code"] for f in self.report["findings"] if ranks[f["severity"]] >= ranks[min_severity]}
+
+    def findings(self, prefix: str = "") -> list[dict[str, Any]]:
+        if not self.report:
+            return []
+        return [f for f in self.report["findings"] if f["code"].startswith(prefix)]
+
+
+def run_cli(*args: str, timeout: float = 180, cwd: Path | None = None) -> CliResult:
+    """``python -m nndoctor ARGS --json <tmp>`` (the json flag is added when ``run`` is used)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "report.json")
+        argv = list(args)
+        if argv and argv[0] in ("run",) and "--json" not in argv:
+            argv = [argv[0], "--json", out, "--quiet", *argv[1:]]
+        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        proc = subprocess.run([sys.executable, "-m", "nndoctor", *argv], capture_output=True,
+                              text=True, timeout=timeout, cwd=str(cwd or ROOT), env=env)
+        report = None
+        if os.path.exists(out):
+            with open(out, encoding="utf-8") as fh:
+                report = json.load(fh)
+        return CliResult(proc.returncode, proc.stdout, proc.stderr, report)
+
+
+def corpus_header(path: Path) -> dict[str, str]:
+    """``# expect: <category>|healthy`` and optional ``# args: ...`` lines at the top of a script."""
+    meta: dict[str, str] = {}
+    for line in path.read_text().splitlines()[:10]:
+        m = re.match(r"#\s*(expect|args|slow):\s*(.*)", line)
+        if m:
+            meta[m.group(1)] = m.group(2).strip()
+    return meta
+
+
+def corpus_scripts() -> list[Path]:
+    return sorted(p for p in CORPUS.glob("*.py") if "expect" in corpus_header(p))
