@@ -1,5 +1,10 @@
-"""Training-dynamics checks (gradients, activations, lr, loss curve, init, ...)."""
+"""Training-dynamics checks (gradients, activations, lr, loss curve, init, ...).
+
+Every module in this package is imported on first use so its checks register.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from nndoctor._autoload import import_submodules
+
+__all__ = import_submodules(__name__, __path__)

@@ -1,0 +1,145 @@
+"""The observer's contract: events reach checks, results unchanged, hooks removed, errors isolated."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.modules.module as module_hooks
+import torch.optim.optimizer as optimizer_hooks
+
+from nndoctor.checks import Check
+from nndoctor.findings import Severity
+from nndoctor.monitor import Observer, Schedule, StopTraining
+
+
+class Recorder(Check):
+    code = "grad-flow.test-recorder"
+    needs = ("loss", "model_input", "module_output", "backward", "grad", "step", "crash", "end")
+    seen: list[str]
+
+    def __init__(self, state):
+        super().__init__(state)
+        self.seen = []
+
+    def check(self, event):
+        self.seen.append(event.kind)
+        return ()
+
+
+class Exploding(Check):
+    code = "grad-flow.test-exploding"
+    needs = ("step",)
+    calls = 0
+
+    def check(self, event):
+        type(self).calls += 1
+        raise RuntimeError("bug inside nndoctor")
+
+
+def _train(model, opt, steps=20, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(64, 8, generator=g)
+    y = torch.randint(0, 3, (64,), generator=g)
+    for i in range(steps):
+        xb, yb = x[(i * 16) % 64:(i * 16) % 64 + 16], y[(i * 16) % 64:(i * 16) % 64 + 16]
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+    return loss
+
+
+def _model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 3))
+
+
+def _global_hook_counts():
+    return (len(module_hooks._global_forward_hooks), len(module_hooks._global_forward_pre_hooks),
+            len(optimizer_hooks._global_optimizer_pre_hooks), len(optimizer_hooks._global_optimizer_post_hooks))
+
+
+def test_events_reach_checks_and_discovery():
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Observer(checks=[Recorder], schedule=Schedule(dense=3, every=10)) as obs:
+        _train(model, opt)
+    rec = obs.checks[0]
+    for kind in ("loss", "model_input", "module_output", "backward", "grad", "step", "end"):
+        assert kind in rec.seen, kind
+    assert [i.name for i in obs.state.models.values()] == ["model"]
+    assert [i.name for i in obs.state.optimizers.values()] == ["opt"]
+    assert obs.state.param_name(model[0].weight) == "model.0.weight"
+    report = obs.report()
+    assert report.facts["steps"] == 20
+    assert len(obs.state.losses.series()[1]) == 20
+    # sampled: module outputs only on dense + every-10 steps, not all 20
+    assert rec.seen.count("module_output") < 20 * 4
+
+
+def test_results_bit_identical_with_and_without_observer():
+    m1, m2 = _model(), _model()
+    o1, o2 = torch.optim.Adam(m1.parameters(), 1e-2), torch.optim.Adam(m2.parameters(), 1e-2)
+    torch.manual_seed(1)
+    _train(m1, o1, steps=30)
+    torch.manual_seed(1)
+    with Observer():
+        _train(m2, o2, steps=30)
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_hooks_removed_on_normal_exit_and_on_crash():
+    before = _global_hook_counts()
+    original_backward = torch.autograd.backward
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Observer():
+        _train(model, opt, steps=3)
+    assert _global_hook_counts() == before
+    assert torch.autograd.backward is original_backward
+    with pytest.raises(RuntimeError):
+        with Observer():
+            model(torch.randn(4, 5))  # wrong input width: crash
+    assert _global_hook_counts() == before
+    assert torch.autograd.backward is original_backward
+    assert not torch._C._is_torch_function_mode_enabled()
+    assert not model[0]._forward_pre_hooks
+
+
+def test_internal_error_disables_check_and_training_continues():
+    Exploding.calls = 0
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Observer(checks=[Exploding]) as obs:
+        _train(model, opt, steps=10)
+    assert Exploding.calls == 1
+    assert len(obs.internal_errors) == 1
+    assert obs.internal_errors[0].probe == "Exploding"
+    assert obs.report().internal_errors
+
+
+def test_max_steps_stops_cleanly():
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(StopTraining):
+        with Observer(max_steps=5) as obs:
+            _train(model, opt, steps=50)
+    assert obs.state.step - 1 == 5
+    assert obs.end_reason == "max-steps"
+
+
+def test_finding_dedup_counts():
+    from nndoctor.findings import Finding, Step
+    from nndoctor.monitor.sink import FindingSink
+
+    seen = []
+    sink = FindingSink(on_new=seen.append)
+    f = Finding("numerics.nan-loss", Severity.ERROR, Step.DEBUG, "m", location="a")
+    sink.add(f)
+    sink.add(copy.deepcopy(f))
+    assert len(seen) == 1
+    assert sink.findings()[0].count == 2
