@@ -6,4 +6,13 @@ from nndoctor.findings import Finding, Report, Severity, Step
 
 __version__ = "0.1.0"
 
-__all__ = ["Finding", "Report", "Severity", "Step", "__version__"]
+__all__ = ["Experiment", "Finding", "Report", "Severity", "Step", "__version__"]
+
+
+def __getattr__(name: str) -> object:
+    # imported lazily so that ``nndoctor --help`` does not pay for importing torch
+    if name == "Experiment":
+        from nndoctor.experiment import Experiment
+
+        return Experiment
+    raise AttributeError(f"module 'nndoctor' has no attribute {name!r}")

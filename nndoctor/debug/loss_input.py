@@ -1,18 +1,106 @@
-"""loss-input: the model's output and the loss disagree."""
+"""loss-input: the model's output and the loss disagree.
+
+Judged from what the tensors are, never from variable names: the observer's provenance
+labels (which op produced the loss input: ``softmax``, ``sigmoid``, ``log_softmax``,
+``relu``..., carried through views) and, where the label was lost, value properties
+(rows that sum to 1, values that stay inside (0, 1] call after call, rows whose
+log-sum-exp is not 0). Checks here:
+
+* :class:`ProbabilitiesIntoLogitLoss`: softmax/sigmoid (or log-probabilities, or ReLU
+  outputs) fed to ``cross_entropy`` / ``binary_cross_entropy_with_logits``.
+* :class:`NllLossInput`: raw logits or probabilities fed to ``nll_loss``.
+* :class:`SoftmaxDim`: softmax over a dimension of size 1, or over the batch dimension.
+* :class:`OutputRange`: a regression loss whose prediction comes from an activation whose
+  range cannot reach the targets.
+"""
 
 from __future__ import annotations
 
-from typing import Iterable
+import math
+from typing import Any, Iterable
 
 import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
-from nndoctor.monitor.events import LossCall
+from nndoctor.monitor.events import LossCall, ModelInput, OpCall, Provenance
 
-__all__ = ["ProbabilitiesIntoLogitLoss"]
+__all__ = [
+    "NllLossInput",
+    "OutputRange",
+    "ProbabilitiesIntoLogitLoss",
+    "SoftmaxDim",
+    "batch_sizes_of",
+    "fmt",
+    "loss_label",
+]
 
+#: how users usually spell each loss
+_LOSS_LABELS = {
+    "cross_entropy": "CrossEntropyLoss / F.cross_entropy",
+    "binary_cross_entropy_with_logits": "BCEWithLogitsLoss / F.binary_cross_entropy_with_logits",
+    "binary_cross_entropy": "BCELoss / F.binary_cross_entropy",
+    "nll_loss": "NLLLoss / F.nll_loss",
+    "mse_loss": "MSELoss / F.mse_loss",
+    "l1_loss": "L1Loss / F.l1_loss",
+    "smooth_l1_loss": "SmoothL1Loss / F.smooth_l1_loss",
+    "huber_loss": "HuberLoss / F.huber_loss",
+    "kl_div": "KLDivLoss / F.kl_div",
+    "poisson_nll_loss": "PoissonNLLLoss / F.poisson_nll_loss",
+}
+#: loss -> the squashing function it applies itself
 _LOGIT_LOSSES = {"cross_entropy": "softmax", "binary_cross_entropy_with_logits": "sigmoid"}
+#: ops whose output is a probability
+_PROB_OPS = frozenset({"softmax", "sigmoid", "hardsigmoid"})
+#: ops whose output is a log-probability
+_LOG_PROB_OPS = frozenset({"log_softmax", "logsigmoid"})
+#: ops whose output is never negative
+_NON_NEGATIVE_OPS = frozenset({"relu", "relu6", "softplus", "abs", "exp", "square"})
+#: value range of each activation's output
+_RANGES: dict[str, tuple[float, float]] = {
+    "relu": (0.0, math.inf), "relu6": (0.0, 6.0), "softplus": (0.0, math.inf), "exp": (0.0, math.inf),
+    "abs": (0.0, math.inf), "square": (0.0, math.inf), "sigmoid": (0.0, 1.0), "hardsigmoid": (0.0, 1.0),
+    "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0), "log_softmax": (-math.inf, 0.0),
+    "logsigmoid": (-math.inf, 0.0),
+}
+_REGRESSION_LOSSES = frozenset({"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"})
+#: sampled calls with every value in (0, 1] before BCE-with-logits input is called sigmoid-like
+_SIGMOID_LIKE_CALLS = 3
+_SIGMOID_LIKE_VALUES = 48
+#: share of targets outside the activation's range that makes the range a problem
+_OUT_OF_RANGE_SHARE = 0.02
+
+
+def loss_label(name: str) -> str:
+    """``cross_entropy`` -> ``CrossEntropyLoss / F.cross_entropy``."""
+    return _LOSS_LABELS.get(name, f"F.{name}")
+
+
+def fmt(value: float) -> str:
+    """A short human number: 3 significant digits, ``inf`` spelled out."""
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.3g}"
+
+
+def batch_sizes_of(event: ModelInput) -> set[int]:
+    """Leading sizes of the batched (>= 2-d) tensors a root model was called with."""
+    sizes: set[int] = set()
+    for value in (*event.args, *event.kwargs.values()):
+        if isinstance(value, torch.Tensor) and value.dim() >= 2 and value.shape[0] > 1:
+            sizes.add(int(value.shape[0]))
+    return sizes
+
+
+def _where(prov: Provenance | None, event: LossCall) -> str:
+    """Where the activation ran (its module), else the line calling the loss."""
+    if prov is not None and prov.module:
+        return prov.module
+    return event.site or event.name
+
+
+def _made_by(prov: Provenance) -> str:
+    return f"produced by {prov.op}" + (f" in {prov.module}" if prov.module else "")
 
 
 def _rows_are_probabilities(x: torch.Tensor, dim: int = 1) -> bool:
@@ -25,9 +113,19 @@ def _rows_are_probabilities(x: torch.Tensor, dim: int = 1) -> bool:
     return bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3))
 
 
+def _values(x: torch.Tensor) -> torch.Tensor | None:
+    """A float view of the finite-checked values, or None (NaN/Inf or empty: not ours)."""
+    if not x.is_floating_point() or x.numel() == 0:
+        return None
+    x = x.detach().float()
+    if not bool(torch.isfinite(x).all()):
+        return None
+    return x
+
+
 @register
 class ProbabilitiesIntoLogitLoss(Check):
-    """Softmax/sigmoid outputs fed to a loss that applies softmax/sigmoid itself."""
+    """Softmax/sigmoid outputs (or log-probabilities, ReLU outputs) into a loss that wants logits."""
 
     code = "loss-input.probabilities-into-logit-loss"
     severity = Severity.ERROR
@@ -38,22 +136,330 @@ class ProbabilitiesIntoLogitLoss(Check):
         "If you need probabilities for metrics or inference, apply {activation} there only, "
         "outside the loss computation.",
     )
+    extra_codes = {
+        "loss-input.log-softmax-into-cross-entropy": (
+            "Nothing is wrong with the numbers (log_softmax is idempotent); for clarity either drop "
+            "the log_softmax and keep CrossEntropyLoss, or keep it and use NLLLoss ({site}).",
+        ),
+        "loss-input.log-probabilities-into-logit-loss": (
+            "Pass the raw scores (logits) to {loss}: remove the {activation} that produces its input "
+            "({site}).",
+            "If you want to work with log-probabilities, use a loss written for them "
+            "(NLLLoss for log_softmax), not {loss}.",
+        ),
+        "loss-input.relu-into-logit-loss": (
+            "Remove the {activation} after the last layer ({location}): {loss} needs raw scores that "
+            "can be negative.",
+            "Keep {activation} only between hidden layers; the output layer should be linear.",
+        ),
+    }
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._sigmoid_like_calls = 0
+        self._sigmoid_like_values = 0
+        self._seen_logits = False
 
     def check(self, event: LossCall) -> Iterable[Finding]:
         expects = _LOGIT_LOSSES.get(event.name)
         if expects is None:
             return ()
         prov = event.provenance
-        by_provenance = prov is not None and prov.op == expects
-        by_value = event.name == "cross_entropy" and _rows_are_probabilities(event.input)
-        if not (by_provenance or by_value):
-            return ()
-        how = (f"produced by {prov.op}" + (f" in {prov.module}" if prov.module else "")
-               if by_provenance else "every row is non-negative and sums to 1")
-        loss = f"F.{event.name}"
-        evidence = {"loss": loss, "activation": expects, "input_shape": tuple(event.input.shape),
+        op = prov.op if prov is not None else None
+        base = {"loss": loss_label(event.name), "input_shape": tuple(event.input.shape), "site": event.site}
+        if op in _PROB_OPS:
+            return [self._probabilities(event, f"{op} probabilities", _made_by(prov), op, prov)]
+        if op in _LOG_PROB_OPS:
+            return self._log_probabilities(event, prov, base)
+        if op in _NON_NEGATIVE_OPS:
+            return self._non_negative(event, prov, base)
+        if prov is None and event.name == "cross_entropy" and _rows_are_probabilities(event.input):
+            return [self._probabilities(event, "probabilities", "every row is non-negative and sums to 1",
+                                        expects, None)]
+        if prov is None and event.name == "binary_cross_entropy_with_logits":
+            return self._sigmoid_like(event)
+        return ()
+
+    def _probabilities(self, event: LossCall, what: str, how: str, activation: str,
+                       prov: Provenance | None) -> Finding:
+        loss = loss_label(event.name)
+        applies = _LOGIT_LOSSES[event.name]
+        evidence = {"loss": loss, "activation": activation, "input_shape": tuple(event.input.shape),
                     "how_detected": how, "site": event.site}
+        x = _values(event.input)
+        if x is not None:
+            evidence.update(input_min=round(x.min().item(), 4), input_max=round(x.max().item(), 4))
+        return self.finding(
+            f"{loss} expects logits but receives {what} of shape {tuple(event.input.shape)} ({how}); "
+            f"the loss applies {applies} again, which squashes the scores into a narrow range, "
+            f"flattens the gradients and slows or stalls learning",
+            evidence, location=_where(prov, event))
+
+    def _log_probabilities(self, event: LossCall, prov: Provenance, base: dict[str, Any]) -> list[Finding]:
+        evidence = {**base, "activation": prov.op, "how_detected": _made_by(prov)}
+        if event.name == "cross_entropy" and prov.op == "log_softmax":
+            return [self.finding(
+                f"{base['loss']} receives log_softmax output ({_made_by(prov)}); CrossEntropyLoss applies "
+                f"log_softmax itself, and log_softmax of log-probabilities changes nothing, so training is "
+                f"correct, but the code reads as if the loss were NLLLoss",
+                evidence, location=_where(prov, event),
+                code="loss-input.log-softmax-into-cross-entropy", severity=Severity.INFO)]
+        if event.name != "binary_cross_entropy_with_logits":
+            return []
         return [self.finding(
-            f"{loss} expects logits but receives {expects} probabilities ({how}); "
-            f"the loss applies {expects} again, which flattens gradients and slows or stalls learning",
-            evidence, location=event.site or loss)]
+            f"{base['loss']} receives {prov.op} output ({_made_by(prov)}), values <= 0: the loss applies "
+            f"sigmoid to them, so every predicted probability stays <= 0.5 and the positive class can "
+            f"never be predicted",
+            evidence, location=_where(prov, event), code="loss-input.log-probabilities-into-logit-loss")]
+
+    def _non_negative(self, event: LossCall, prov: Provenance, base: dict[str, Any]) -> list[Finding]:
+        location = _where(prov, event)
+        evidence = {**base, "activation": prov.op, "how_detected": _made_by(prov), "location": location}
+        if event.name == "binary_cross_entropy_with_logits":
+            return [self.finding(
+                f"{base['loss']} receives {prov.op} output ({_made_by(prov)}), which is never negative: "
+                f"sigmoid of it is always >= 0.5, so the negative class can never be predicted",
+                evidence, location=location, code="loss-input.relu-into-logit-loss")]
+        if prov.op not in ("relu", "relu6"):
+            return []
+        return [self.finding(
+            f"{base['loss']} receives {prov.op} output ({_made_by(prov)}): logits cannot go below 0, and "
+            f"a class whose pre-activation is negative gets no gradient, so it can stay stuck",
+            evidence, location=location, code="loss-input.relu-into-logit-loss", severity=Severity.WARNING)]
+
+    def _sigmoid_like(self, event: LossCall) -> list[Finding]:
+        if self._seen_logits:
+            return []
+        x = _values(event.input)
+        if x is None:
+            return []
+        lo, hi = x.min().item(), x.max().item()
+        if lo <= 0.0 or hi > 1.0:
+            self._seen_logits = True  # real logits: never judge this run by values again
+            return []
+        self._sigmoid_like_calls += 1
+        self._sigmoid_like_values += x.numel()
+        if self._sigmoid_like_calls < _SIGMOID_LIKE_CALLS or self._sigmoid_like_values < _SIGMOID_LIKE_VALUES:
+            return []
+        self._seen_logits = True  # report once
+        how = (f"all {self._sigmoid_like_values} values of {self._sigmoid_like_calls} sampled calls lie in "
+               f"(0, 1], last call min {fmt(lo)} max {fmt(hi)}")
+        return [self._probabilities(event, "sigmoid-like probabilities", how, "sigmoid", None)]
+
+
+@register
+class NllLossInput(Check):
+    """``nll_loss`` needs log-probabilities: raw logits or probabilities make it meaningless."""
+
+    code = "loss-input.logits-into-nll-loss"
+    severity = Severity.ERROR
+    needs = ("loss",)
+    fixes = (
+        "Apply log_softmax over the class dimension before {loss}: "
+        "`F.nll_loss(F.log_softmax(logits, dim=1), y)` ({site}).",
+        "Or pass the raw logits to nn.CrossEntropyLoss, which is log_softmax + NLLLoss in one.",
+    )
+    extra_codes = {
+        "loss-input.probabilities-into-nll-loss": (
+            "Take the log: use log_softmax instead of {activation} before {loss} "
+            "(`F.log_softmax(logits, dim=1)`), at {location}.",
+            "Or drop the {activation} and pass the raw logits to nn.CrossEntropyLoss.",
+        ),
+    }
+
+    def check(self, event: LossCall) -> Iterable[Finding]:
+        if event.name != "nll_loss":
+            return ()
+        prov = event.provenance
+        x = event.input
+        base = {"loss": loss_label(event.name), "input_shape": tuple(x.shape), "site": event.site}
+        if prov is not None and prov.op in _LOG_PROB_OPS:
+            return ()
+        if prov is not None and prov.op in _PROB_OPS:
+            location = _where(prov, event)
+            return [self.finding(
+                f"{base['loss']} receives {prov.op} probabilities ({_made_by(prov)}) instead of "
+                f"log-probabilities: it returns -p[target], a bounded linear score with weak gradients, "
+                f"not the log-likelihood",
+                {**base, "activation": prov.op, "location": location}, location=location,
+                code="loss-input.probabilities-into-nll-loss")]
+        vals = _values(x)
+        if vals is None:
+            return ()
+        class_dim = 1 if x.dim() >= 2 else 0
+        if x.shape[class_dim] < 2:
+            return ()
+        if _rows_are_probabilities(vals, class_dim):
+            location = _where(prov, event)
+            return [self.finding(
+                f"{base['loss']} receives probabilities (every row of {tuple(x.shape)} is non-negative and "
+                f"sums to 1) instead of log-probabilities: it returns -p[target], not the log-likelihood",
+                {**base, "activation": "softmax", "location": location}, location=location,
+                code="loss-input.probabilities-into-nll-loss")]
+        lse = torch.logsumexp(vals, class_dim)
+        lse = lse[torch.isfinite(lse)]
+        vmax = vals.max().item()
+        dev = lse.abs().max().item() if lse.numel() else 0.0
+        if vmax <= 1e-4 and dev <= 0.1:
+            return ()
+        reason = (f"max value {fmt(vmax)} > 0" if vmax > 1e-4 else
+                  f"row log-sum-exp ranges {fmt(lse.min().item())}..{fmt(lse.max().item())} instead of 0")
+        return [self.finding(
+            f"{base['loss']} expects log-probabilities but receives raw scores of shape {tuple(x.shape)} "
+            f"({reason}): without log_softmax the loss is just -score[target], unbounded below, and the "
+            f"model learns to inflate scores instead of classifying",
+            {**base, "input_max": round(vmax, 4), "logsumexp_max_abs": round(dev, 4),
+             "how_detected": reason}, location=event.site or event.name)]
+
+
+@register
+class SoftmaxDim(Check):
+    """Softmax over a size-1 dimension (constant output) or over the batch dimension."""
+
+    code = "loss-input.softmax-over-one-unit"
+    severity = Severity.ERROR
+    needs = ("loss", "model_input", "op")
+    ops = frozenset({"softmax", "log_softmax"})
+    fixes = (
+        "Softmax over one unit is always 1: for a binary task keep the single raw score and train it with "
+        "nn.BCEWithLogitsLoss (float 0/1 targets), replacing the {activation} at {location}.",
+        "Or give the last layer one output per class (2 for a binary task) and feed those logits to "
+        "nn.CrossEntropyLoss.",
+    )
+    extra_codes = {
+        "loss-input.softmax-over-batch-dim": (
+            "Apply {activation} over the class dimension: dim=-1 (or dim=1) instead of dim={dim} at "
+            "{location}.",
+            "Better: drop the {activation} and feed the logits to nn.CrossEntropyLoss.",
+        ),
+    }
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._batch: set[int] = set()
+        self._batch_step = -1
+        self._reported: set[str] = set()
+
+    def check(self, event: Any) -> Iterable[Finding]:
+        if isinstance(event, ModelInput):
+            if event.step != self._batch_step:
+                self._batch, self._batch_step = set(), event.step
+            self._batch |= batch_sizes_of(event)
+            return ()
+        if isinstance(event, OpCall):
+            return self._on_softmax(event)
+        if isinstance(event, LossCall):
+            return self._on_loss(event)
+        return ()
+
+    def _on_softmax(self, event: OpCall) -> list[Finding]:
+        # only the unmistakable op-level case: a 2-d (N, 1) score inside a model, training
+        x = event.args[0] if event.args else event.kwargs.get("input")
+        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != 1 or x.shape[0] < 2:
+            return []
+        if not (x.requires_grad and event.module):
+            return []
+        dim = event.kwargs.get("dim", event.args[1] if len(event.args) > 1 else None)
+        if dim is None or dim not in (1, -1):
+            return []
+        return self._one_unit(event.name, tuple(x.shape), dim, event.module, event.module, "")
+
+    def _on_loss(self, event: LossCall) -> list[Finding]:
+        prov = event.provenance
+        if event.name == "cross_entropy" and event.input.dim() >= 2 and event.input.shape[1] == 1:
+            return self._one_unit("CrossEntropyLoss (softmax inside)", tuple(event.input.shape), 1,
+                                  event.site or event.name, "", event.site, loss=event.name)
+        if prov is None or prov.op not in ("softmax", "log_softmax") or not prov.input_shape:
+            return []
+        shape = prov.input_shape
+        dim = prov.dim
+        if dim is None:  # legacy implicit dim of F.softmax
+            dim = 0 if len(shape) in (0, 1, 3) else 1
+        if not -len(shape) <= dim < len(shape):
+            return []
+        dim = dim % len(shape)
+        location = _where(prov, event)
+        if shape[dim] == 1:
+            return self._one_unit(prov.op, shape, dim, location, prov.module, event.site, loss=event.name)
+        batch = set(self._batch)
+        if not batch and event.target is not None and event.target.dim() >= 1:
+            batch = {int(event.target.shape[0])}
+        if dim != 0 or shape[0] not in batch or shape[0] < 2 or location in self._reported:
+            return []
+        self._reported.add(location)
+        evidence = {"activation": prov.op, "dim": prov.dim, "input_shape": shape, "batch_size": shape[0],
+                    "loss": loss_label(event.name), "site": event.site, "location": location}
+        return [self.finding(
+            f"{prov.op} over dim {prov.dim if prov.dim is not None else '0 (implicit)'} of a {shape} tensor "
+            f"({_made_by(prov)}) normalises across the {shape[0]} samples of the batch, not across classes; "
+            f"its output reaches {loss_label(event.name)}, so each sample's prediction depends on the "
+            f"rest of the batch",
+            evidence, location=location, code="loss-input.softmax-over-batch-dim")]
+
+    def _one_unit(self, op: str, shape: tuple[int, ...], dim: int, location: str, module: str, site: str,
+                  loss: str = "") -> list[Finding]:
+        if location in self._reported:
+            return []
+        self._reported.add(location)
+        constant = "0" if op == "log_softmax" else "1"
+        to_loss = f" and reaches {loss_label(loss)}" if loss else ""
+        evidence = {"activation": op, "dim": dim, "input_shape": shape, "location": location,
+                    "module": module, "site": site, "loss": loss_label(loss) if loss else ""}
+        return [self.finding(
+            f"{op} over dim {dim} of size 1 (shape {shape}) at {location}: its output is the constant "
+            f"{constant} whatever the input{to_loss}, so the loss cannot change and nothing is learned",
+            evidence, location=location)]
+
+
+@register
+class OutputRange(Check):
+    """A regression loss whose prediction comes from an activation that cannot reach the targets."""
+
+    code = "loss-input.output-range-cannot-reach-target"
+    severity = Severity.WARNING
+    needs = ("loss",)
+    fixes = (
+        "Remove the final {activation} at {location} so the output layer is linear and can reach targets "
+        "in [{target_min}, {target_max}].",
+        "Or rescale the targets into the output range {output_range} (e.g. min-max scaling) and undo the "
+        "scaling at prediction time.",
+    )
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._reported: set[str] = set()
+
+    def check(self, event: LossCall) -> Iterable[Finding]:
+        if event.name not in _REGRESSION_LOSSES or event.target is None:
+            return ()
+        pred, target, prov = event.input, event.target, event.provenance
+        if prov is None or prov.op not in _RANGES:
+            # the user may have swapped the arguments: loss(target, prediction)
+            observer = self.state.observer
+            swapped = observer.provenance(event.target) if observer is not None else None
+            if swapped is None or swapped.op not in _RANGES:
+                return ()
+            pred, target, prov = event.target, event.input, swapped
+        location = _where(prov, event)
+        if location in self._reported:
+            return ()
+        t = _values(target)
+        if t is None:
+            return ()
+        lo, hi = _RANGES[prov.op]
+        tol = 1e-6 * max(1.0, t.abs().max().item())
+        outside = ((t < lo - tol) | (t > hi + tol)).float().mean().item()
+        if outside < _OUT_OF_RANGE_SHARE:
+            return ()
+        self._reported.add(location)
+        tmin, tmax = t.min().item(), t.max().item()
+        out_range = f"[{fmt(lo)}, {fmt(hi)}]"
+        evidence = {"loss": loss_label(event.name), "activation": prov.op, "location": location,
+                    "output_range": out_range, "target_min": fmt(tmin), "target_max": fmt(tmax),
+                    "share_unreachable": round(outside, 3), "target_shape": tuple(target.shape),
+                    "input_shape": tuple(pred.shape), "site": event.site}
+        return [self.finding(
+            f"{loss_label(event.name)} compares {prov.op} outputs ({_made_by(prov)}, range {out_range}) with "
+            f"targets in [{fmt(tmin)}, {fmt(tmax)}]: {outside:.0%} of the targets are out of reach, so the "
+            f"error there can never go below the gap",
+            evidence, location=location)]

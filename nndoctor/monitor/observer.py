@@ -84,7 +84,9 @@ PROVENANCE_OPS = frozenset(
 PASS_THROUGH_OPS = frozenset(
     {"view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "clone", "to", "float",
      "double", "half", "cpu", "cuda", "view_as", "reshape_as", "detach", "squeeze_", "unsqueeze_",
-     "type", "expand", "expand_as"}
+     "type", "expand", "expand_as",
+     # indexing keeps the values' nature (a column of softmax output is still probabilities)
+     "getitem", "select", "narrow"}
 )
 
 _NAME_CACHE: dict[Any, str] = {}

@@ -1,0 +1,277 @@
+"""Benchmark of learning-rate suggestions against a grid search (``nndoctor lr-find``).
+
+For each reference task (MLP, CNN, LSTM/GRU, regression; several batch sizes and
+optimizers, with and without normalisation layers):
+
+1. grid-best lr: a log grid of 19 lrs (1e-5 .. 10, three per decade), a fixed budget of
+   training steps, 3 seeds; the score is the training loss averaged over the last 10% of
+   steps and over the seeds (a run that diverges scores +inf).
+2. for each seed, the suggestions of nndoctor (``suggest_lr``), Lightning's steepest
+   gradient rule and fastai's valley rule (all three on the same sweep, 1e-7 .. 10 over
+   100 steps, EMA 0.98, stop at 4x best) and torch-lr-finder (its own range test with its
+   defaults and its steepest-gradient suggestion, ``LRFinder.plot(suggest_lr=True)``).
+
+It prints per task the ratio suggestion / grid-best and, per rule, the share of
+(task, seed) cases within 3x of the grid-best. Run::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lr_find.py [--json PATH] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from nndoctor.tune.lr_find import (  # noqa: E402
+    fastai_valley,
+    lightning_steepest,
+    lr_range_test,
+)
+
+GRID = [10 ** (-5 + k / 3) for k in range(19)]
+
+
+# ---------------------------------------------------------------------------------- data
+def _digits() -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.data, dtype=torch.float32) / 16.0
+    return x, torch.tensor(d.target, dtype=torch.long)
+
+
+def _standardise(x: torch.Tensor) -> torch.Tensor:
+    return (x - x.mean(0)) / (x.std(0) + 1e-6)
+
+
+def _friedman() -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import make_friedman1
+
+    x, y = make_friedman1(n_samples=2000, n_features=10, noise=0.5, random_state=0)
+    yt = torch.tensor(y, dtype=torch.float32).unsqueeze(1)
+    return torch.tensor(x, dtype=torch.float32), (yt - yt.mean()) / yt.std()
+
+
+def _cancer() -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import load_breast_cancer
+
+    d = load_breast_cancer()
+    return _standardise(torch.tensor(d.data, dtype=torch.float32)), torch.tensor(d.target, dtype=torch.float32)
+
+
+def _sequences() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    n, t = 1200, 20
+    y = torch.randint(0, 4, (n,), generator=g)
+    freq = (1 + y.float()).unsqueeze(1) * 0.35
+    phase = torch.rand(n, 1, generator=g) * 6.28
+    steps = torch.arange(t).float().unsqueeze(0)
+    x = torch.sin(freq * steps + phase) + 0.3 * torch.randn(n, t, generator=g)
+    return x.unsqueeze(-1), y
+
+
+class _SeqNet(nn.Module):
+    def __init__(self, cell: type[nn.Module], hidden: int = 32, classes: int = 4) -> None:
+        super().__init__()
+        self.rnn = cell(1, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1])
+
+
+def _cnn(bn: bool) -> nn.Module:
+    norm = (lambda c: nn.BatchNorm2d(c)) if bn else (lambda c: nn.Identity())
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)),
+        nn.Conv2d(1, 8, 3, padding=1), norm(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), norm(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def _mlp(d_in: int, d_out: int, hidden: int = 64, norm: str = "") -> nn.Module:
+    layers: list[nn.Module] = [nn.Linear(d_in, hidden)]
+    if norm == "bn":
+        layers.append(nn.BatchNorm1d(hidden))
+    elif norm == "ln":
+        layers.append(nn.LayerNorm(hidden))
+    layers += [nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, d_out)]
+    return nn.Sequential(*layers)
+
+
+def _bce(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return nn.functional.binary_cross_entropy_with_logits(out.squeeze(1), y)
+
+
+@dataclass
+class Task:
+    name: str
+    data: Callable[[], tuple[torch.Tensor, torch.Tensor]]
+    model: Callable[[], nn.Module]
+    optimizer: str  # "adam", "sgd" (momentum 0.9), "sgd0" (plain)
+    batch_size: int
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    steps: int = 300
+
+
+TASKS = [
+    Task("digits_mlp_adam_bs32", _digits, lambda: _mlp(64, 10), "adam", 32, nn.functional.cross_entropy),
+    Task("digits_mlp_sgd_bs128", _digits, lambda: _mlp(64, 10), "sgd", 128, nn.functional.cross_entropy),
+    Task("digits_mlp_plainsgd_bs8", _digits, lambda: _mlp(64, 10), "sgd0", 8, nn.functional.cross_entropy),
+    Task("digits_cnn_adam_bs64", _digits, lambda: _cnn(False), "adam", 64, nn.functional.cross_entropy),
+    Task("digits_cnn_bn_sgd_bs32", _digits, lambda: _cnn(True), "sgd", 32, nn.functional.cross_entropy),
+    Task("seq_lstm_adam_bs32", _sequences, lambda: _SeqNet(nn.LSTM), "adam", 32, nn.functional.cross_entropy),
+    Task("seq_gru_sgd_bs16", _sequences, lambda: _SeqNet(nn.GRU), "sgd", 16, nn.functional.cross_entropy),
+    Task("friedman_mlp_adam_bs64", _friedman, lambda: _mlp(10, 1), "adam", 64, nn.functional.mse_loss),
+    Task("friedman_mlp_ln_sgd_bs16", _friedman, lambda: _mlp(10, 1, norm="ln"), "sgd", 16, nn.functional.mse_loss),
+    Task("cancer_mlp_bn_adam_bs16", _cancer, lambda: _mlp(30, 1, 32, norm="bn"), "adam", 16, _bce),
+]
+
+
+def _optimizer(kind: str, model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    if kind == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr)
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9 if kind == "sgd" else 0.0)
+
+
+def _loader(x: torch.Tensor, y: torch.Tensor, bs: int, seed: int) -> DataLoader:
+    g = torch.Generator().manual_seed(seed)
+    sampler = BatchSampler(RandomSampler(range(len(x)), generator=g), bs, drop_last=True)
+    return DataLoader(TensorDataset(x, y), sampler=sampler, batch_size=None)
+
+
+def _cycle(loader: DataLoader):
+    while True:
+        yield from loader
+
+
+# ---------------------------------------------------------------------------------- grid
+def grid_score(task: Task, x: torch.Tensor, y: torch.Tensor, lr: float, seed: int) -> float:
+    torch.manual_seed(seed)
+    model = task.model()
+    opt = _optimizer(task.optimizer, model, lr)
+    batches = _cycle(_loader(x, y, task.batch_size, seed))
+    tail: list[float] = []
+    first = None
+    for i in range(task.steps):
+        xb, yb = next(batches)
+        loss = task.loss(model(xb), yb)
+        v = float(loss.detach())
+        first = v if first is None else first
+        if not math.isfinite(v) or v > 100 * max(first, 1e-3):
+            return math.inf
+        if i >= task.steps - task.steps // 10:
+            tail.append(v)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return sum(tail) / len(tail)
+
+
+# ---------------------------------------------------------------------------------- finders
+def torch_lr_finder_suggestion(task: Task, x: torch.Tensor, y: torch.Tensor, seed: int) -> float | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from torch_lr_finder import LRFinder
+    except ImportError:
+        return None
+    torch.manual_seed(seed)
+    model = task.model()
+    opt = _optimizer(task.optimizer, model, 1e-7)
+    finder = LRFinder(model, opt, task.loss, device="cpu")
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        finder.range_test(_loader(x, y, task.batch_size, seed), start_lr=1e-7, end_lr=10, num_iter=100)
+        try:
+            _, lr = finder.plot(skip_start=10, skip_end=5, suggest_lr=True)
+        except Exception:
+            lr = None
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    return float(lr) if lr is not None else None
+
+
+def sweep(task: Task, x: torch.Tensor, y: torch.Tensor, seed: int):
+    torch.manual_seed(seed)
+    model = task.model()
+    opt = _optimizer(task.optimizer, model, 1e-3)
+    return lr_range_test(model, opt, lambda b: task.loss(model(b[0]), b[1]),
+                         _loader(x, y, task.batch_size, seed))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--json", help="write all curves and results to this file")
+    ap.add_argument("--quick", action="store_true", help="first 4 tasks, 1 seed (smoke test)")
+    ap.add_argument("--tasks", help="comma-separated task names")
+    ns = ap.parse_args()
+    torch.set_num_threads(1)
+    tasks = TASKS[:4] if ns.quick else TASKS
+    if ns.tasks:
+        tasks = [t for t in TASKS if t.name in ns.tasks.split(",")]
+    seeds = [0] if ns.quick else [0, 1, 2]
+    rules = ("nndoctor", "lightning", "fastai", "torch-lr-finder")
+    hits = {r: 0 for r in rules}
+    cases = 0
+    out: dict[str, object] = {"grid": GRID, "tasks": {}}
+    t0 = time.perf_counter()
+    for task in tasks:
+        x, y = task.data()
+        scores = []
+        for lr in GRID:
+            per_seed = [grid_score(task, x, y, lr, s) for s in seeds]
+            scores.append(sum(per_seed) / len(per_seed))
+        best = GRID[int(np.argmin(scores))]
+        rec: dict[str, object] = {"grid_scores": scores, "grid_best": best, "seeds": {}}
+        line = [f"{task.name:<26} best {best:8.2g}"]
+        for s in seeds:
+            res = sweep(task, x, y, s)
+            sugg = {
+                "nndoctor": res.suggested_lr,
+                "lightning": lightning_steepest(res.lrs, res.losses),
+                "fastai": fastai_valley(res.lrs, res.losses),
+                "torch-lr-finder": torch_lr_finder_suggestion(task, x, y, s),
+            }
+            cases += 1
+            ratios = {}
+            for r, v in sugg.items():
+                ratio = v / best if v else math.nan
+                ratios[r] = ratio
+                if v and 1 / 3 <= ratio <= 3:
+                    hits[r] += 1
+            rec["seeds"][str(s)] = {"lrs": res.lrs, "raw": res.raw_losses, "smooth": res.losses,
+                                    "suggestions": sugg, "ratios": ratios}
+            line.append(" | s" + str(s) + " " + " ".join(f"{r[:4]}={ratios[r]:6.2f}" for r in rules))
+        out["tasks"][task.name] = rec
+        print("".join(line), flush=True)
+    print(f"\nshare within 3x of grid-best over {cases} (task, seed) cases "
+          f"({len(tasks)} tasks, {len(seeds)} seeds; {time.perf_counter() - t0:.0f}s):")
+    for r in rules:
+        print(f"  {r:<16} {hits[r]:3d}/{cases} = {100 * hits[r] / max(cases, 1):5.1f}%")
+    out["share_within_3x"] = {r: hits[r] / max(cases, 1) for r in rules}
+    if ns.json:
+        with open(ns.json, "w", encoding="utf-8") as fh:
+            json.dump(out, fh, default=lambda v: None if isinstance(v, float) and not math.isfinite(v) else v)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,433 @@
+"""preprocessing: what the model is fed, and the targets the loss is given.
+
+:class:`InputPreprocessing` aggregates statistics of the first floating-point tensor a root
+model receives, over several sampled batches, then judges once per model and argument:
+raw 0-255 / 0-16 pixel values, tabular features on wildly different scales, inputs
+normalised twice (tiny spread), constant inputs or mostly constant features, and NaN/Inf
+values (reported at once). :class:`BinaryTargetRange` checks that BCE-style losses get
+targets in [0, 1]. Class-index targets out of range crash inside torch: the crash
+explainer (``nndoctor.debug.crash``) covers those.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity
+from nndoctor.monitor.events import LossCall, ModelInput, RunEnd
+
+__all__ = ["BinaryTargetRange", "InputPreprocessing", "feature_matrix", "fmt", "looks_like_image"]
+
+logger = logging.getLogger("nndoctor")
+
+#: batches aggregated before judging (fewer if the run ends first)
+DECIDE_AFTER = 4
+#: rows of one batch that are looked at (a deterministic slice, never random)
+MAX_ROWS = 512
+#: per-feature statistics are kept up to this many features
+MAX_FEATURES = 200_000
+#: a feature whose RMS value reaches this is "in the hundreds or thousands"
+LARGE_SCALE = 100.0
+#: global std below this (with every |x| < TINY_MAX) means "normalised twice / too much"
+TINY_STD, TINY_MAX = 3e-2, 0.1
+
+_BCE_LOSSES = frozenset({"binary_cross_entropy", "binary_cross_entropy_with_logits",
+                         "multilabel_soft_margin_loss"})
+
+_CODES = {
+    "nan": "preprocessing.nan-in-inputs",
+    "pixels": "preprocessing.unnormalised-pixels",
+    "scales": "preprocessing.unnormalised-features",
+    "twice": "preprocessing.normalised-twice",
+    "constant": "preprocessing.constant-input",
+    "const_features": "preprocessing.constant-features",
+}
+
+
+@dataclass
+class _Stats:
+    """Running statistics of one model argument over the sampled batches."""
+
+    shape: tuple[int, ...] = ()
+    image: bool = False
+    batches: int = 0
+    rows: int = 0
+    all_integer: bool = True
+    constant_batches: int = 0
+    gmin: float = math.inf
+    gmax: float = -math.inf
+    gsum: float = 0.0
+    gsq: float = 0.0
+    count: int = 0
+    fmin: torch.Tensor | None = None
+    fmax: torch.Tensor | None = None
+    fsum: torch.Tensor | None = None
+    fsq: torch.Tensor | None = None
+    frows: int = 0
+    decided: bool = False
+    nan_reported: bool = False
+
+    def add(self, flat: torch.Tensor, channels: torch.Tensor) -> None:
+        """``flat``: (rows, features) for constant-feature tracking; ``channels``: (rows, C) for scales."""
+        self.batches += 1
+        self.rows += flat.shape[0]
+        lo, hi = flat.min().item(), flat.max().item()
+        self.constant_batches += int(lo == hi)
+        self.gmin, self.gmax = min(self.gmin, lo), max(self.gmax, hi)
+        self.gsum += flat.sum(dtype=torch.float64).item()
+        self.gsq += flat.double().square().sum().item()
+        self.count += flat.numel()
+        if self.all_integer:
+            self.all_integer = bool(torch.equal(flat, flat.round()))
+        if flat.shape[1] <= MAX_FEATURES:
+            fmin, fmax = flat.amin(0), flat.amax(0)
+            if self.fmin is None or self.fmin.shape != fmin.shape:
+                self.fmin, self.fmax = fmin, fmax
+            else:
+                self.fmin, self.fmax = torch.minimum(self.fmin, fmin), torch.maximum(self.fmax, fmax)
+        c = channels.double()
+        if self.fsum is None or self.fsum.shape[0] != c.shape[1]:
+            self.fsum, self.fsq, self.frows = c.sum(0), c.square().sum(0), c.shape[0]
+        else:
+            self.fsum, self.fsq = self.fsum + c.sum(0), self.fsq + c.square().sum(0)
+            self.frows += c.shape[0]
+
+    @property
+    def mean(self) -> float:
+        return self.gsum / max(self.count, 1)
+
+    @property
+    def std(self) -> float:
+        m = self.mean
+        return math.sqrt(max(self.gsq / max(self.count, 1) - m * m, 0.0))
+
+    def channel_mean_std(self) -> tuple[torch.Tensor, torch.Tensor]:
+        assert self.fsum is not None and self.fsq is not None
+        n = max(self.frows, 1)
+        mean = self.fsum / n
+        return mean, (self.fsq / n - mean.square()).clamp(min=0).sqrt()
+
+
+def fmt(value: float) -> str:
+    """A short human form of a number: 255, 0.0039, 1.41e+03."""
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return str(value)
+    if float(value).is_integer() and abs(value) < 1e6:
+        return str(int(value))
+    return f"{value:.3g}"
+
+
+def looks_like_image(x: torch.Tensor) -> bool:
+    """(N, C, H, W) / (N, C, D, H, W), (N, H, W) with H == W, or (N, k*k) / (N, 3*k*k) flattened pixels."""
+    if x.dim() >= 4:
+        return True
+    if x.dim() == 3:
+        return x.shape[1] == x.shape[2] >= 8
+    if x.dim() == 2:
+        f = x.shape[1]
+        for c in (1, 3):
+            k = math.isqrt(f // c)
+            if f % c == 0 and k >= 8 and k * k * c == f:
+                return True
+    return False
+
+
+def feature_matrix(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any] | None]:
+    """``(flat, channels, nonfinite)`` of a batch ``x`` of shape (N, ...).
+
+    ``flat`` is (rows, features) with rows holding NaN/Inf removed; ``channels`` is
+    (samples, C) for per-channel scale statistics: columns of a table, the last dim of a
+    sequence, dim 1 of an image; ``nonfinite`` describes NaN/Inf values, or is None.
+    """
+    xf = x.detach().float()
+    n = xf.shape[0]
+    flat = xf.reshape(n, -1)
+    nonfinite = None
+    bad = ~torch.isfinite(flat)
+    if bool(bad.any()):
+        bad_rows = bad.any(1)
+        if xf.dim() == 2:
+            cols = bad.any(0).nonzero().flatten().tolist()
+            where = "columns " + ", ".join(map(str, cols[:10])) + (" ..." if len(cols) > 10 else "")
+        elif xf.dim() == 3 and not looks_like_image(xf):
+            feats = bad.reshape(n, xf.shape[1], xf.shape[2]).any(0).any(0).nonzero().flatten().tolist()
+            where = "features " + ", ".join(map(str, feats[:10])) + (" ..." if len(feats) > 10 else "")
+        else:
+            where = f"{int(bad.sum())} of {flat.numel()} values"
+        nan = int(torch.isnan(flat).sum())
+        nonfinite = {"nan": nan, "inf": int(bad.sum()) - nan, "where": f"{where}; rows affected "
+                     f"{int(bad_rows.sum())} of {n}", "rows": int(bad_rows.sum())}
+        keep = ~bad_rows
+        xf, flat = xf[keep], flat[keep]
+        n = flat.shape[0]
+    if xf.dim() == 2:
+        channels = flat
+    elif xf.dim() == 3 and not looks_like_image(xf):
+        channels = xf.reshape(-1, xf.shape[-1])
+    elif xf.dim() == 3:
+        channels = flat.reshape(-1, 1)
+    else:
+        channels = xf.transpose(0, 1).reshape(xf.shape[1], -1).t()
+    return flat, channels, nonfinite
+
+
+def _first_tensor(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Any]:
+    for i, a in enumerate(args):
+        if isinstance(a, torch.Tensor):
+            return f"args[{i}]", a
+    for k, v in kwargs.items():
+        if isinstance(v, torch.Tensor):
+            return k, v
+    return "", None
+
+
+def _vec(t: torch.Tensor, n: int = 6) -> str:
+    vals = [fmt(v) for v in t[:n].tolist()]
+    return "[" + ", ".join(vals) + (", ...]" if t.numel() > n else "]")
+
+
+@register
+class InputPreprocessing(Check):
+    """Raw, over-normalised, constant or non-finite model inputs, judged over several batches."""
+
+    code = _CODES["pixels"]
+    severity = Severity.WARNING
+    needs = ("model_input", "end")
+    fixes = (
+        "Scale the pixels to [0, 1] once where the data is loaded: x = x / {divisor} "
+        "(torchvision: transforms.ToTensor() does this for uint8 images).",
+        "Then standardise with the measured statistics: x = (x / {divisor} - {norm_mean}) / {norm_std} "
+        "(transforms.Normalize({norm_mean}, {norm_std})).",
+    )
+    extra_codes = {
+        _CODES["scales"]: (
+            "Standardise every input column with statistics of the training set: "
+            "X = (X - X.mean(0)) / X.std(0) (sklearn: StandardScaler().fit(X_train)); measured "
+            "means {means}, stds {stds}.",
+            "Apply the same mean/std (from the training set) to validation and test inputs.",
+            "For heavy-tailed columns (counts, prices, areas) take log1p first, then standardise.",
+        ),
+        _CODES["twice"]: (
+            "Normalise once: the inputs already look scaled (max |x| = {max_abs}); remove the second "
+            "division / Normalize step (e.g. x / 255 applied to data already in [0, 1]).",
+            "After normalisation inputs should have std near 1 (or lie in [0, 1]); measured std {std}.",
+        ),
+        _CODES["constant"]: (
+            "Check the data pipeline: every input value is {value}; the batch was probably zeroed, "
+            "overwritten or built from the wrong array.",
+            "Print a batch (x.min(), x.max(), x.std()) right before model(x) to find the step that "
+            "loses the data.",
+        ),
+        _CODES["const_features"]: (
+            "Check how the input columns are built: {n_constant} of {n_features} features never change "
+            "(e.g. {examples}); a wrong slice, join or padding often causes this.",
+            "Drop columns that are constant on the training set; they carry no information.",
+        ),
+        _CODES["nan"]: (
+            "Clean the data before training: drop the rows with missing values or impute them "
+            "(df.fillna(df.mean()) / np.nan_to_num / sklearn SimpleImputer); affected: {where}.",
+            "Assert torch.isfinite(x).all() where batches are built, to catch it at the source.",
+        ),
+    }
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._stats: dict[tuple[int, str], _Stats] = {}
+        self._names: dict[tuple[int, str], str] = {}
+
+    def check(self, event: ModelInput | RunEnd) -> Iterable[Finding]:
+        if isinstance(event, RunEnd):
+            out: list[Finding] = []
+            for key, st in self._stats.items():
+                if not st.decided and st.batches:
+                    out.extend(self._judge(key, st, final=True))
+            return out
+        if not event.sampled:
+            return ()
+        arg, x = _first_tensor(event.args, event.kwargs)
+        if x is None or not x.is_floating_point() or x.dim() < 2 or x.shape[0] < 1 or x.numel() < 2:
+            return ()
+        key = (id(event.model), arg)
+        st = self._stats.get(key)
+        if st is None:
+            st = self._stats[key] = _Stats()
+            self._names[key] = event.name
+        if st.decided and st.nan_reported:
+            return ()
+        out = []
+        flat, channels, nonfinite = feature_matrix(x[:MAX_ROWS])
+        if nonfinite is not None and not st.nan_reported:
+            st.nan_reported = True
+            out.append(self._nan_finding(event.name, arg, x, nonfinite))
+        if st.decided or flat.numel() == 0:
+            return out
+        st.shape = tuple(x.shape)
+        st.image = looks_like_image(x)
+        st.add(flat, channels)
+        if st.batches >= DECIDE_AFTER:
+            out.extend(self._judge(key, st, final=False))
+        return out
+
+    # ------------------------------------------------------------------ judgements
+    def _nan_finding(self, model: str, arg: str, x: torch.Tensor, nonfinite: dict[str, Any]) -> Finding:
+        where = nonfinite["where"]
+        ev = {"model": model, "argument": arg, "shape": tuple(x.shape), "nan": nonfinite["nan"],
+              "inf": nonfinite["inf"], "rows_affected": nonfinite["rows"], "where": where,
+              "step": self.state.step}
+        what = " and ".join(f"{n} {label}" for label, n in
+                            (("NaN", nonfinite["nan"]), ("Inf", nonfinite["inf"])) if n)
+        return self.finding(
+            f"{model} gets {what} value(s) in its input {tuple(x.shape)} at step {self.state.step} "
+            f"({where}); every loss and gradient that touches them becomes NaN",
+            ev, location=model, code=_CODES["nan"], severity=Severity.ERROR)
+
+    def _judge(self, key: tuple[int, str], st: _Stats, *, final: bool) -> list[Finding]:
+        st.decided = True
+        model = self._names.get(key, "model")
+        base = {"model": model, "argument": key[1], "shape": st.shape, "batches": st.batches,
+                "rows": st.rows, "min": st.gmin, "max": st.gmax, "mean": st.mean, "std": st.std}
+        where = f"{model}'s input {st.shape}"
+        if st.constant_batches == st.batches and (st.batches >= 2 or st.rows >= 16):
+            ev = {**base, "value": fmt(st.gmin)}
+            return [self.finding(
+                f"{where} is constant ({fmt(st.gmin)}) in all {st.batches} sampled batches: "
+                "the model cannot learn anything from it", ev, location=model,
+                code=_CODES["constant"], severity=Severity.ERROR)]
+        out: list[Finding] = []
+        pixels = self._pixels(where, model, st, base)
+        if pixels is not None:
+            out.append(pixels)
+        else:
+            scales = self._scales(where, model, st, base)
+            if scales is not None:
+                out.append(scales)
+        max_abs = max(abs(st.gmin), abs(st.gmax))
+        if st.gmin != st.gmax and st.std < TINY_STD and max_abs < TINY_MAX:
+            ev = {**base, "max_abs": fmt(max_abs), "std": fmt(st.std)}
+            out.append(self.finding(
+                f"{where} has a tiny spread (std {fmt(st.std)}, all |x| <= {fmt(max_abs)}): it looks "
+                "normalised twice or scaled too much, so the first layer sees almost no signal",
+                ev, location=model, code=_CODES["twice"]))
+        const = self._constant_features(where, model, st, base)
+        if const is not None:
+            out.append(const)
+        return out
+
+    def _pixels(self, where: str, model: str, st: _Stats, base: dict[str, Any]) -> Finding | None:
+        if not st.image or st.gmin < 0 or st.gmax > 255.0:
+            return None
+        if not ((st.all_integer and st.gmax >= 2) or st.gmax > 20):
+            return None
+        divisor = 16 if st.gmax <= 16 else 255
+        mean, std = st.mean / divisor, st.std / divisor
+        ev = {**base, "divisor": divisor, "norm_mean": round(mean, 4), "norm_std": round(std, 4),
+              "range": f"{fmt(st.gmin)}..{fmt(st.gmax)}"}
+        kind = "integer " if st.all_integer else ""
+        return self.finding(
+            f"{where} gets raw {kind}pixel values {fmt(st.gmin)}..{fmt(st.gmax)} (mean {fmt(st.mean)}, "
+            f"std {fmt(st.std)}): inputs are not normalised, which slows or stalls training",
+            ev, location=model, code=_CODES["pixels"])
+
+    def _scales(self, where: str, model: str, st: _Stats, base: dict[str, Any]) -> Finding | None:
+        if st.fsum is None or st.frows < 2:
+            return None
+        mean, std = st.channel_mean_std()
+        rms = (mean.square() + std.square()).sqrt()
+        varying = std > 0
+        if not bool(varying.any()):
+            return None
+        rms_v = torch.where(varying, rms, torch.full_like(rms, math.nan))
+        top = int(torch.nan_to_num(rms_v, nan=-1.0).argmax())
+        big = float(rms[top])
+        if big < LARGE_SCALE:
+            return None
+        small_idx = int(torch.nan_to_num(rms_v, nan=math.inf).argmin())
+        small = float(rms[small_idx])
+        ratio = big / small if small > 0 else math.inf
+        unit = "channel" if st.image else "column"
+        n_big = int(((rms >= LARGE_SCALE) & varying).sum())
+        ev = {**base, "largest": f"{unit} {top}: mean {fmt(float(mean[top]))} std {fmt(float(std[top]))}",
+              "smallest": f"{unit} {small_idx}: mean {fmt(float(mean[small_idx]))} "
+                          f"std {fmt(float(std[small_idx]))}",
+              "scale_ratio": fmt(ratio), "features_over_100": n_big, "n_features": int(rms.numel()),
+              "means": _vec(mean.float()), "stds": _vec(std.float())}
+        spread = (f"; scales differ {fmt(ratio)}x ({unit} {small_idx}: std {fmt(float(std[small_idx]))})"
+                  if rms.numel() > 1 and ratio >= 10 else "")
+        return self.finding(
+            f"{where} is not normalised: {n_big} of {rms.numel()} {unit}s are in the hundreds or more "
+            f"({unit} {top}: mean {fmt(float(mean[top]))}, std {fmt(float(std[top]))}){spread}; "
+            "large inputs saturate units and make the learning rate hard to set",
+            ev, location=model, code=_CODES["scales"])
+
+    def _constant_features(self, where: str, model: str, st: _Stats,
+                           base: dict[str, Any]) -> Finding | None:
+        if st.fmin is None or st.fmax is None or st.rows < 32 or st.batches < 2:
+            return None
+        n = st.fmin.numel()
+        if n < 4:
+            return None
+        const = st.fmin == st.fmax
+        n_const = int(const.sum())
+        share = n_const / n
+        if share < (0.8 if st.image else 0.5):
+            return None
+        idx = const.nonzero().flatten()[:5].tolist()
+        examples = ", ".join(f"feature {i} = {fmt(float(st.fmin[i]))}" for i in idx)
+        ev = {**base, "n_constant": n_const, "n_features": n, "share": round(share, 3), "examples": examples}
+        return self.finding(
+            f"{n_const} of {n} input features ({share:.0%}) of {where} never change over "
+            f"{st.rows} sampled rows (e.g. {examples}): most of the input carries no information",
+            ev, location=model, code=_CODES["const_features"])
+
+
+@register
+class BinaryTargetRange(Check):
+    """BCE-style losses need targets in [0, 1]; {0, 255} masks or {1, 2} labels are a bug."""
+
+    code = "preprocessing.bce-target-out-of-range"
+    severity = Severity.ERROR
+    needs = ("loss",)
+    fixes = (
+        "Map the targets into [0, 1] before the loss: {suggestion}.",
+        "Check the label encoding where the dataset is built (e.g. np.unique(y) should be [0, 1]).",
+    )
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._reported: set[str] = set()
+
+    def check(self, event: LossCall) -> Iterable[Finding]:
+        if event.name not in _BCE_LOSSES or event.target is None or event.site in self._reported:
+            return ()
+        t = event.target
+        if not t.is_floating_point() or t.numel() == 0:
+            return ()
+        t = t.detach()
+        lo, hi = t.min().item(), t.max().item()
+        if lo >= 0.0 and hi <= 1.0:
+            return ()
+        self._reported.add(event.site)
+        values = torch.unique(t.flatten()[:4096])
+        vals = values.tolist()
+        if len(vals) <= 2 and lo >= 0 and hi > 1:
+            suggestion = f"y = (y == {fmt(hi)}).float()" if len(vals) == 2 else f"y = y / {fmt(hi)}"
+            if len(vals) == 2 and lo == 1.0:
+                suggestion = f"y = y - 1 (labels are {fmt(lo)}/{fmt(hi)})"
+        elif lo < 0 and len(vals) == 2 and hi == 1.0:
+            suggestion = "y = (y + 1) / 2 (labels are -1/1)"
+        else:
+            suggestion = f"y = (y - {fmt(lo)}) / ({fmt(hi)} - {fmt(lo)}) or threshold them"
+        ev = {"loss": f"F.{event.name}", "target_shape": tuple(t.shape), "target_min": lo, "target_max": hi,
+              "target_values": [fmt(v) for v in vals[:8]], "site": event.site, "suggestion": suggestion}
+        shown = ", ".join(fmt(v) for v in vals[:6]) + (", ..." if len(vals) > 6 else "")
+        return [self.finding(
+            f"F.{event.name} needs targets in [0, 1] but gets values {{{shown}}} (min {fmt(lo)}, max "
+            f"{fmt(hi)}) at {event.site or 'the loss'}: the loss is wrong and can go negative",
+            ev, location=event.site or f"F.{event.name}")]

@@ -1,0 +1,228 @@
+"""activation: dead ReLUs and saturated tanh/sigmoid units, measured on sampled steps.
+
+ReLU/sigmoid/tanh calls are seen as ``op`` events in both styles (``nn.ReLU`` modules and
+``F.relu`` / ``torch.sigmoid`` / ``x.tanh()`` in a forward); the layer whose units they
+act on is found from the ``module_output`` events (the module that produced the input).
+
+* dead ReLU: a unit whose output is 0 for every sample in a window of the last three
+  sampled training batches (>= 64 positions); a layer warns when >= 60% of its units are
+  dead at 3 consecutive sampled steps (DeepDiagnosis and SageMaker use 50-70%).
+* saturation: > 50% of the pre-activations beyond +-5 (DeepDiagnosis), at 3 consecutive
+  sampled steps, for hidden activations only (an output sigmoid may be confident).
+
+Per-call work stays on the device; one host transfer per sampled step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import torch
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity, Step
+from nndoctor.monitor.checks._layers import Producers, fmt, host_floats, unit_dims
+from nndoctor.monitor.events import ModuleOutput, OpCall, StepEvent
+
+__all__ = ["ActivationHealth"]
+
+logger = logging.getLogger("nndoctor")
+
+DEAD_SHARE = 0.6
+SATURATED_SHARE = 0.5
+SATURATION_INPUT = 5.0
+SATURATION_OUTPUT = 1e-3
+STREAK = 3
+WINDOW = 3
+MIN_POSITIONS = 64
+MIN_UNITS = 4
+
+_RELU = frozenset({"relu", "relu_", "relu6"})
+_SATURATING = frozenset({"sigmoid", "sigmoid_", "tanh", "tanh_"})
+
+
+@dataclass
+class _Layer:
+    """What one activation site has shown so far."""
+
+    op: str
+    site: str
+    units: int = 0
+    window: deque = field(default_factory=lambda: deque(maxlen=WINDOW))  # (mask, positions)
+    pending_mask: torch.Tensor | None = None
+    pending_positions: int = 0
+    pending_sat: list[torch.Tensor] = field(default_factory=list)
+    pending_total: int = 0
+    streak: int = 0
+    shares: list[tuple[int, float]] = field(default_factory=list)
+    calls_at: int = -1  # parameterised-layer counter at the last call (output detection)
+    output: bool = False
+    reported: bool = False
+
+
+@register
+class ActivationHealth(Check):
+    """Hidden ReLU units that never fire, or sigmoid/tanh units stuck at their bounds."""
+
+    code = "activation.dead-relu"
+    severity = Severity.WARNING
+    step = Step.DEBUG
+    needs = ("op", "module_output", "step")
+    ops = _RELU | _SATURATING
+    fixes = (
+        "Lower the learning rate (large early updates push ReLU units into the negative region "
+        "for good) or add warm-up.",
+        "Use nn.LeakyReLU(0.01) / nn.GELU after {location}, or put nn.BatchNorm before the ReLU.",
+        "Initialise {location} with nn.init.kaiming_normal_(w, nonlinearity='relu') and zero "
+        "(not negative) biases.",
+    )
+    extra_codes = {
+        "activation.saturated": (
+            "Normalise the inputs of {location} (nn.BatchNorm1d / nn.LayerNorm before the "
+            "{activation}) so pre-activations stay within +-2.",
+            "Initialise {location} with nn.init.xavier_normal_(w, gain=nn.init.calculate_gain"
+            "('{activation}')) instead of a larger scale.",
+            "Use ReLU/GELU in the hidden layers, or lower the learning rate if units saturate only "
+            "after the first steps.",
+        ),
+    }
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self.producers = Producers()
+        self.layers: dict[tuple[str, str, int], _Layer] = {}
+        self.param_calls = 0
+        self.touched: set[tuple[str, str, int]] = set()
+
+    def check(self, event: Any) -> Iterable[Finding]:
+        kind = event.kind
+        if kind == "op":
+            self._on_op(event)
+            return ()
+        if kind == "module_output":
+            self._on_module(event)
+            return ()
+        if kind == "step" and event.phase == "pre" and self.touched:
+            return self._judge(event)
+        return ()
+
+    # ------------------------------------------------------------------ observing
+    def _on_module(self, event: ModuleOutput) -> None:
+        module = event.module
+        if not event.grad_enabled:
+            return
+        if id(module) in self.state.models:
+            # end of a root forward: activations after the last weighted layer are outputs
+            for layer in self.layers.values():
+                if layer.calls_at == self.param_calls and layer.calls_at >= 0:
+                    layer.output = True
+            return
+        self.producers.see(module, event.name, event.inputs, event.output)
+        if module._parameters and any(p is not None for p in module._parameters.values()):
+            self.param_calls += 1
+
+    def _on_op(self, event: OpCall) -> None:
+        out = event.result
+        if not isinstance(out, torch.Tensor) or not out.requires_grad or not event.module:
+            return  # evaluation, or an activation outside any model (an output transform)
+        if not out.is_floating_point() or out.dim() < 2 or out.numel() == 0:
+            return
+        inp = event.args[0] if event.args and isinstance(event.args[0], torch.Tensor) else None
+        unit, dims = unit_dims(out)
+        units = out.shape[unit]
+        if units < MIN_UNITS:
+            return
+        op = event.name.rstrip("_")
+        site = self.producers.name_of(inp) or event.module
+        key = (site, op, units)
+        layer = self.layers.get(key)
+        if layer is None:
+            layer = self.layers[key] = _Layer(op=op, site=event.module, units=units)
+        layer.calls_at = self.param_calls
+        self.touched.add(key)
+        positions = out.numel() // units
+        if op in ("relu", "relu6"):
+            active = out.detach().amax(dim=dims) > 0
+            layer.pending_mask = active if layer.pending_mask is None else layer.pending_mask | active
+            layer.pending_positions += positions
+        else:
+            if inp is not None and inp is not out and inp.shape == out.shape:
+                sat = (inp.detach().abs() > SATURATION_INPUT).sum()
+            else:  # in place: judge by the output's distance to the bounds
+                o = out.detach()
+                low = 0.0 if op == "sigmoid" else -1.0
+                sat = ((o - low < SATURATION_OUTPUT) | (1.0 - o < SATURATION_OUTPUT)).sum()
+            layer.pending_sat.append(sat)
+            layer.pending_total += out.numel()
+
+    # ------------------------------------------------------------------ judging
+    def _judge(self, event: StepEvent) -> list[Finding]:
+        keys = sorted(self.touched)
+        self.touched.clear()
+        values: list[torch.Tensor] = []
+        plan: list[tuple[tuple[str, str, int], int]] = []  # key, denominator
+        for key in keys:
+            layer = self.layers[key]
+            if layer.pending_mask is not None:
+                layer.window.append((layer.pending_mask, layer.pending_positions))
+                layer.pending_mask, layer.pending_positions = None, 0
+                positions = sum(p for _, p in layer.window)
+                if positions >= MIN_POSITIONS and not layer.output:
+                    ever = layer.window[0][0]
+                    for mask, _ in list(layer.window)[1:]:
+                        ever = ever | mask.to(ever.device)
+                    values.append((~ever).sum())
+                    plan.append((key, layer.units))
+            elif layer.pending_sat:
+                total = layer.pending_total
+                sat = layer.pending_sat
+                layer.pending_sat, layer.pending_total = [], 0
+                if not layer.output:
+                    values.append(torch.stack([s.to(sat[0].device) for s in sat]).sum())
+                    plan.append((key, total))
+        if not values:
+            return []
+        counts = host_floats(values)
+        out: list[Finding] = []
+        for (key, denom), count in zip(plan, counts):
+            layer = self.layers[key]
+            share = count / denom if denom else 0.0
+            layer.shares.append((event.step, share))
+            del layer.shares[:-16]
+            limit = DEAD_SHARE if layer.op in ("relu", "relu6") else SATURATED_SHARE
+            layer.streak = layer.streak + 1 if share >= limit else 0
+            if layer.streak >= STREAK and not layer.reported and not layer.output:
+                layer.reported = True
+                out.append(self._finding(key, layer, int(count)))
+        return out
+
+    def _finding(self, key: tuple[str, str, int], layer: _Layer, count: int) -> Finding:
+        location, op, units = key
+        recent = layer.shares[-STREAK:]
+        steps = [s for s, _ in recent]
+        share = recent[-1][1]
+        evidence: dict[str, Any] = {
+            "layer": location,
+            "activation": op,
+            "activation_site": layer.site,
+            "units": units,
+            "share": round(share, 3),
+            "shares": [round(v, 3) for _, v in recent],
+            "steps": steps,
+        }
+        if op in ("relu", "relu6"):
+            positions = sum(p for _, p in layer.window)
+            evidence.update({"dead_units": count, "positions": positions})
+            msg = (f"{share:.0%} of the {units} units of {location} never activate: the {op} at "
+                   f"{layer.site} outputs 0 for every one of the last {positions} positions, at steps "
+                   f"{steps[0]}-{steps[-1]}; dead units get no gradient and rarely recover")
+            return self.finding(msg, evidence, location=location, step=steps[0])
+        evidence["criterion"] = (f"|pre-activation| > {fmt(SATURATION_INPUT)}" if layer.pending_total >= 0
+                                 else "")
+        msg = (f"{share:.0%} of the {op} pre-activations of {location} ({units} units, at {layer.site}) "
+               f"are beyond +-{fmt(SATURATION_INPUT)} at steps {steps[0]}-{steps[-1]}: saturated units "
+               f"pass almost no gradient")
+        return self.finding(msg, evidence, location=location, code="activation.saturated", step=steps[0])

@@ -1,0 +1,212 @@
+"""grad: vanishing and exploding gradients, from per-layer gradient norms on sampled steps.
+
+At the ``step`` pre event of a sampled step the gradients are complete. The check takes
+the norm of every parameter's gradient (on device, one host transfer per sampled step),
+orders the weight matrices by the forward pass (seen through ``module_output`` events)
+and compares the first layer with the last one, as AUTOTRAINER does:
+
+* vanishing: first/last ratio < 1e-3 with a first-layer norm < 1e-4;
+* exploding: first/last ratio > 70, or the total norm grown >= 1000x over the first
+  sampled steps.
+
+A finding needs the symptom at several sampled steps (>= 3, and most of them), never one.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity, Step
+from nndoctor.monitor.checks._layers import LayerOrder, fmt, host_floats, is_finite
+from nndoctor.monitor.events import ModuleOutput, StepEvent
+
+__all__ = ["GradientScale"]
+
+logger = logging.getLogger("nndoctor")
+
+VANISH_RATIO = 1e-3
+VANISH_FIRST = 1e-4
+EXPLODE_RATIO = 70.0
+GROWTH = 1e3
+MIN_STEPS = 3
+MAX_LAYERS_SHOWN = 12
+
+_SATURATING = {nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Softsign: "softsign", nn.Hardtanh: "hardtanh"}
+
+
+@dataclass
+class _Sample:
+    step: int
+    names: list[str]
+    norms: list[float]  # weight layers in forward order
+    total: float
+
+
+@register
+class GradientScale(Check):
+    """Per-layer gradient norms collapse towards the input (vanishing) or blow up (exploding)."""
+
+    code = "grad.vanishing-gradients"
+    severity = Severity.WARNING
+    step = Step.DEBUG
+    needs = ("module_output", "step")
+    fixes = (
+        "{activation_fix} between {first_layer} and {last_layer}, or put normalisation layers "
+        "(nn.BatchNorm1d / nn.LayerNorm) between them.",
+        "Initialise the weights for the activation in use ({init_hint}) so the signal keeps its "
+        "scale through the {depth} weight layers.",
+        "Add residual (skip) connections or use fewer layers, then check that {first_layer} "
+        "gets a gradient within ~100x of {last_layer}.",
+    )
+    extra_codes = {
+        "grad.exploding-gradients": (
+            "Clip the gradient norm before optimizer.step(): "
+            "torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0).",
+            "Shrink the initial weight scale ({init_hint}) or add normalisation layers so "
+            "gradients stop growing towards {first_layer}.",
+            "Lower the learning rate until the gradient norm stays within ~10x of its first value "
+            "({first_total}).",
+        ),
+    }
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self.order = LayerOrder()
+        self.samples: dict[int, list[_Sample]] = {}
+        self.reported: set[tuple[int, str]] = set()
+
+    def check(self, event: Any) -> Iterable[Finding]:
+        if event.kind == "module_output":
+            self._see(event)
+            return ()
+        if event.kind == "step" and event.phase == "pre" and event.sampled:
+            return self._on_step(event)
+        return ()
+
+    def _see(self, event: ModuleOutput) -> None:
+        module = event.module
+        if module._parameters and event.grad_enabled and module.training:
+            self.order.see(module, event.name)
+
+    # ------------------------------------------------------------------ measuring
+    def _on_step(self, event: StepEvent) -> list[Finding]:
+        opt = event.optimizer
+        params = [p for g in opt.param_groups for p in g["params"]
+                  if isinstance(p, torch.Tensor) and p.grad is not None and not p.grad.is_sparse]
+        if len(params) < 2:
+            return []
+        weights = [p for p in self.order.order(params)]
+        if len(weights) < 2:
+            return []
+        weight_norms = [torch.linalg.vector_norm(p.grad.detach().float()) for p in weights]
+        all_sq = [torch.linalg.vector_norm(p.grad.detach().float()).square() for p in params]
+        total_sq = [torch.stack([s.to(all_sq[0].device) for s in all_sq]).sum()]
+        values = host_floats(weight_norms + total_sq)
+        norms, total = values[:-1], max(values[-1], 0.0) ** 0.5
+        if not all(is_finite(v) for v in values):
+            return []  # non-finite gradients are a numerics finding, not a scale one
+        names = [self.order.module_of(p) or self.state.param_name(p) for p in weights]
+        history = self.samples.setdefault(id(opt), [])
+        history.append(_Sample(event.step, names, norms, total))
+        if len(history) > 64:
+            del history[8:16]  # keep the first sampled steps and the recent ones
+        out: list[Finding] = []
+        for code, judge in (("grad.vanishing-gradients", self._vanishing),
+                            ("grad.exploding-gradients", self._exploding)):
+            if (id(opt), code) in self.reported:
+                continue
+            found = judge(history, event)
+            if found is not None:
+                self.reported.add((id(opt), code))
+                out.append(found)
+        return out
+
+    # ------------------------------------------------------------------ judging
+    def _vanishing(self, history: list[_Sample], event: StepEvent) -> Finding | None:
+        hits = [s for s in history if s.norms[-1] > 0 and 0 < s.norms[0] < VANISH_FIRST
+                and s.norms[0] / s.norms[-1] < VANISH_RATIO]
+        if len(hits) < MIN_STEPS or len(hits) < 0.6 * len(history):
+            return None
+        last = hits[-1]
+        ratio = statistics.median(s.norms[0] / s.norms[-1] for s in hits)
+        starved = [n for n, v in zip(last.names, last.norms) if v < VANISH_RATIO * last.norms[-1]]
+        evidence = self._evidence(last, hits, history)
+        evidence.update({"ratio": ratio, "starved_layers": starved})
+        msg = (f"gradients vanish towards the input: {last.names[0]} gets a gradient norm of "
+               f"{fmt(last.norms[0])}, {fmt(ratio)}x that of {last.names[-1]} ({fmt(last.norms[-1])}), "
+               f"at {len(hits)} of {len(history)} sampled steps; {len(starved)} of {len(last.names)} "
+               f"weight layers barely learn")
+        return self.finding(msg, evidence, location=last.names[0], step=hits[0].step)
+
+    def _exploding(self, history: list[_Sample], event: StepEvent) -> Finding | None:
+        big = [s for s in history if s.norms[-1] > 0 and s.norms[0] / s.norms[-1] > EXPLODE_RATIO]
+        by_ratio = len(big) >= MIN_STEPS and len(big) >= 0.6 * len(history)
+        early = [s.total for s in history[:3] if s.total > 0]
+        base = statistics.median(early) if early else 0.0
+        grown = [s for s in history[3:] if base > 0 and s.total >= GROWTH * base]
+        by_growth = len(grown) >= 2
+        if not (by_ratio or by_growth):
+            return None
+        last = (big or grown)[-1]
+        evidence = self._evidence(last, big or grown, history)
+        evidence.update({"first_total": fmt(base), "latest_total": fmt(history[-1].total)})
+        if by_ratio:
+            ratio = statistics.median(s.norms[0] / s.norms[-1] for s in big)
+            evidence["ratio"] = ratio
+            msg = (f"gradients explode towards the input: {last.names[0]} gets a gradient norm of "
+                   f"{fmt(last.norms[0])}, {fmt(ratio)}x that of {last.names[-1]} ({fmt(last.norms[-1])}), "
+                   f"at {len(big)} of {len(history)} sampled steps")
+            first = big[0].step
+        else:
+            growth = max(s.total for s in grown) / base
+            evidence["growth"] = growth
+            msg = (f"gradients explode: the total gradient norm grew {fmt(growth)}x, from {fmt(base)} "
+                   f"over the first sampled steps to {fmt(grown[-1].total)} at step {grown[-1].step}")
+            first = grown[0].step
+        return self.finding(msg, evidence, location=last.names[0], code="grad.exploding-gradients",
+                            step=first)
+
+    def _evidence(self, last: _Sample, hits: list[_Sample], history: list[_Sample]) -> dict[str, Any]:
+        shown = list(zip(last.names, (fmt(v) for v in last.norms)))
+        if len(shown) > MAX_LAYERS_SHOWN:
+            half = MAX_LAYERS_SHOWN // 2
+            shown = shown[:half] + [("...", "")] + shown[-half:]
+        activation, init_hint = self._activation_hint()
+        return {
+            "first_layer": last.names[0],
+            "last_layer": last.names[-1],
+            "first_norm": last.norms[0],
+            "last_norm": last.norms[-1],
+            "layer_grad_norms": [f"{n}: {v}" if v else n for n, v in shown],
+            "steps": [s.step for s in hits][-8:],
+            "sampled_steps": len(history),
+            "depth": len(last.names),
+            "activation": activation,
+            "init_hint": init_hint,
+            "activation_fix": (f"Replace the saturating {activation} activations with ReLU/GELU"
+                               if activation != "relu" else "Check the weight scale of the ReLU layers"),
+            "optimizer_step": last.step,
+        }
+
+    def _activation_hint(self) -> tuple[str, str]:
+        counts: dict[str, int] = {}
+        for _, model in self.state.live_models():
+            for sub in model.modules():
+                for cls, label in _SATURATING.items():
+                    if isinstance(sub, cls):
+                        counts[label] = counts.get(label, 0) + 1
+                if isinstance(sub, (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU)):
+                    counts["relu"] = counts.get("relu", 0) + 1
+        if not counts:
+            return "sigmoid/tanh", "kaiming_normal_ for ReLU, xavier_normal_ for tanh/sigmoid"
+        label = max(counts, key=lambda k: counts[k])
+        if label == "relu":
+            return "relu", "nn.init.kaiming_normal_(w, nonlinearity='relu')"
+        return label, f"nn.init.xavier_normal_(w, gain=nn.init.calculate_gain('{label}'))"

@@ -1,0 +1,274 @@
+"""Loss-curve analysis: per-step view, robust smoothing, noise level and the four symptoms.
+
+A mini-batch loss is noisy, so every decision here compares a change of the *level* of
+the curve (a median over a window) with the noise of that level estimate (a robust
+sigma from first differences), never single values. The four symptoms are the ones of
+the field guide's overfit-a-batch table: the loss goes up, explodes, oscillates or
+plateaus. :func:`analyze_losses` caches one analysis per number of recorded losses, so
+several checks can share it at no extra cost.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CurveAnalysis",
+    "analyze",
+    "analyze_losses",
+    "ConstantBaseline",
+    "noise_sigma",
+    "per_step",
+    "rolling_median",
+]
+
+#: at most this many points enter the smoothing (older ones are block-medians)
+MAX_POINTS = 768
+EXPLODE_FACTOR = 1e3
+
+
+def per_step(steps: list[int], values: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """One value per step (the mean of several backward calls in one step).
+
+    Scripts without an optimizer never advance the step counter: then every value is a point.
+    """
+    s = np.asarray(steps, dtype=np.int64)
+    v = np.asarray(values, dtype=np.float64)
+    if len(s) < 2 or s[0] == s[-1] or len(np.unique(s)) == len(s):
+        return s, v
+    uniq, idx, counts = np.unique(s, return_index=True, return_counts=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        sums = np.add.reduceat(v, idx)
+    return uniq, sums / counts
+
+
+def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
+    """Centred running median (shrinking at the ends)."""
+    n = len(values)
+    window = max(1, min(window, n))
+    if window == 1 or n < 3:
+        return values.copy()
+    half = window // 2
+    padded = np.concatenate([np.full(half, values[0]), values, np.full(half, values[-1])])
+    view = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+    return np.median(view, axis=1)
+
+
+def noise_sigma(values: np.ndarray) -> float:
+    """Robust per-point noise: MAD of first differences, scaled to a Gaussian sigma."""
+    if len(values) < 3:
+        return 0.0
+    d = np.diff(values)
+    mad = float(np.median(np.abs(d - np.median(d))))
+    return 1.4826 * mad / math.sqrt(2.0)
+
+
+class ConstantBaseline:
+    """The loss of the best constant prediction (class priors / target mean), pooled over batches.
+
+    Fed with the targets of a few training loss calls; :meth:`value` is ``None`` when the
+    loss is unknown, the targets are soft labels, or the script mixes several losses.
+    """
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.mixed = False
+        self.batches = 0
+        self._counts: np.ndarray | None = None
+        self._sum: np.ndarray | None = None
+        self._sumsq: np.ndarray | None = None
+        self._n = 0
+        self._sample: list[np.ndarray] = []
+
+    def add(self, name: str, target: Any, n_outputs: int | None) -> None:
+        if self.name is not None and name != self.name:
+            self.mixed = True
+        if self.mixed:
+            return
+        self.name = name
+        try:
+            t = np.asarray(target.detach().float().cpu().numpy(), dtype=np.float64)
+        except (AttributeError, TypeError, RuntimeError, ValueError):
+            return
+        if t.size < 2 or not np.all(np.isfinite(t)):
+            return
+        self.batches += 1
+        if name in ("cross_entropy", "nll_loss"):
+            if not n_outputs or n_outputs < 2 or np.any(t != np.round(t)):
+                self.mixed = True  # soft labels or unknown classes: no baseline
+                return
+            t = t[(t >= 0) & (t < n_outputs)].astype(np.int64)
+            counts = np.bincount(t, minlength=n_outputs)
+            if self._counts is None or len(self._counts) != len(counts):
+                self._counts = counts
+            else:
+                self._counts = self._counts + counts
+        elif name in ("binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss"):
+            rows = t.reshape(t.shape[0], -1) if t.ndim >= 2 else t.reshape(-1, 1)
+            if self._sum is not None and self._sum.shape != rows.shape[1:]:
+                self.mixed = True
+                return
+            self._sum = rows.sum(0) + (0 if self._sum is None else self._sum)
+            self._sumsq = (rows ** 2).sum(0) + (0 if self._sumsq is None else self._sumsq)
+            self._n += rows.shape[0]
+        elif name in ("l1_loss", "smooth_l1_loss", "huber_loss"):
+            if sum(a.size for a in self._sample) < 8192:
+                self._sample.append(t.ravel())
+
+    def value(self) -> float | None:
+        if self.mixed or self.name is None:
+            return None
+        if self._counts is not None:
+            total = self._counts.sum()
+            if total < 2:
+                return None
+            p = self._counts[self._counts > 0] / total
+            return float(-(p * np.log(p)).sum())
+        if self._sum is not None and self._sumsq is not None and self._n >= 2:
+            mean = self._sum / self._n
+            if self.name == "mse_loss":
+                return float(np.mean(np.maximum(self._sumsq / self._n - mean ** 2, 0.0)))
+            m = np.clip(mean, 1e-6, 1 - 1e-6)
+            return float(np.mean(-(m * np.log(m) + (1 - m) * np.log(1 - m))))
+        if self._sample:
+            t = np.concatenate(self._sample)
+            return float(np.abs(t - np.median(t)).mean())
+        return None
+
+
+@dataclass
+class CurveAnalysis:
+    """What the loss curve shows: levels, noise and the symptoms found (name -> evidence)."""
+
+    n: int = 0
+    start: float = float("nan")
+    end: float = float("nan")
+    minimum: float = float("nan")
+    sigma: float = 0.0
+    symptoms: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def has(self, symptom: str) -> bool:
+        return symptom in self.symptoms
+
+
+def _thin(s: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Block medians of old points so that at most MAX_POINTS remain (the newest kept exact)."""
+    if len(v) <= MAX_POINTS:
+        return s, v
+    keep = MAX_POINTS // 2
+    old_s, old_v = s[:-keep], v[:-keep]
+    block = math.ceil(len(old_v) / (MAX_POINTS - keep))
+    cut = len(old_v) // block * block
+    bs = old_s[:cut:block]
+    bv = np.median(old_v[:cut].reshape(-1, block), axis=1)
+    return np.concatenate([bs, old_s[cut:], s[-keep:]]), np.concatenate([bv, old_v[cut:], v[-keep:]])
+
+
+def _explosion(s: np.ndarray, v: np.ndarray, start: float) -> dict[str, Any] | None:
+    finite = np.isfinite(v)
+    scale = abs(start)
+    if not finite.all():
+        j = int(np.argmin(finite))
+        if j >= 2 and scale > 0:
+            before = np.abs(v[:j])
+            grew = float(before.max()) / scale
+            if grew >= 10.0:
+                return {"start_loss": start, "peak_loss": float(v[:j][np.argmax(before)]),
+                        "growth": grew, "nonfinite_step": int(s[j]), "value": str(float(v[j]))}
+    if scale <= 0 or len(v) < 3:
+        return None
+    mag = np.where(finite, np.abs(v), 0.0)
+    mag[0] = 0.0
+    i = int(np.argmax(mag))
+    if mag[i] >= EXPLODE_FACTOR * scale:
+        return {"start_loss": start, "peak_loss": float(v[i]), "peak_step": int(s[i]),
+                "growth": float(mag[i] / scale)}
+    return None
+
+
+def analyze(steps: list[int], values: list[float], baseline: float | None = None,
+            min_points: int = 20) -> CurveAnalysis:
+    """Find the four symptoms in a loss curve; ``baseline`` is the constant-predictor loss."""
+    s, v = per_step(steps, values)
+    out = CurveAnalysis(n=len(v))
+    if len(v) < 3:
+        return out
+    k0 = min(5, len(v))
+    head = v[:k0][np.isfinite(v[:k0])]
+    if head.size == 0:
+        return out
+    out.start = float(np.median(head))
+    boom = _explosion(s, v, out.start)
+    if boom is not None:
+        out.symptoms["explodes"] = boom
+    finite = np.isfinite(v)
+    if not finite.all():
+        cut = int(np.argmin(finite))
+        s, v = s[:cut], v[:cut]
+    if len(v) < min_points:
+        return out
+    s, v = _thin(s, v)
+    n = len(v)
+    k = int(min(50, max(5, n // 8)))
+    start, end = float(np.median(v[:k])), float(np.median(v[-k:]))
+    smooth = rolling_median(v, k)
+    sigma = noise_sigma(v)
+    se = 1.25 * sigma / math.sqrt(k)  # standard error of a median over k points
+    lo = float(smooth.min())
+    out.start, out.end, out.minimum, out.sigma = start, end, lo, sigma
+    scale = max(abs(start), 1e-12)
+    level_noise = 4.0 * math.sqrt(2.0) * se
+    # --- goes up: above where it started, or back up far above its minimum
+    if end - start > max(level_noise, 0.1 * scale):
+        out.symptoms["goes-up"] = {"start_loss": start, "end_loss": end, "min_loss": lo,
+                                   "from_step": int(s[0]), "to_step": int(s[-1]), "noise": sigma}
+    elif (lo > 0 and end > 1.5 * lo and end - lo > max(0.5 * (start - lo), level_noise)
+          and start - lo > level_noise):
+        at = int(s[int(np.argmin(smooth))])
+        out.symptoms["goes-up"] = {"start_loss": start, "end_loss": end, "min_loss": lo,
+                                   "min_step": at, "to_step": int(s[-1]), "noise": sigma,
+                                   "after_learning": True}
+    no_progress = end >= start - max(level_noise, 0.25 * scale)
+    if baseline is not None and baseline > 0 and end < 0.6 * baseline:
+        no_progress = False
+    # --- oscillates: wide swings around a level that does not come down
+    half = v[n // 2:]
+    if n >= 30 and no_progress and len(half) >= 15 and abs(end) > 0:
+        trend = rolling_median(half, 5)
+        rel = np.abs(half - trend) / np.maximum(np.abs(trend), 1e-12)
+        swing = float(np.median(rel))
+        wild = float(np.mean((half > 2.0 * np.abs(trend)) | (half < 0.5 * trend)))
+        if swing >= 0.3 and wild >= 0.15 and "goes-up" not in out.symptoms:
+            out.symptoms["oscillates"] = {"level": end, "median_swing": swing, "wild_fraction": wild,
+                                          "low": float(np.percentile(half, 10)),
+                                          "high": float(np.percentile(half, 90)),
+                                          "from_step": int(s[n // 2]), "to_step": int(s[-1])}
+    # --- plateaus: the level has not moved (beyond its noise) since the start
+    if n >= 30 and "oscillates" not in out.symptoms and "goes-up" not in out.symptoms:
+        spread = float(smooth.max() - smooth.min())
+        moved = max(start - end, spread)
+        tol = max(level_noise, 0.03 * scale)
+        at_baseline = (baseline is not None and baseline > 0 and abs(end - baseline) <= 0.05 * baseline
+                       and float(np.ptp(smooth[n // 2:])) <= max(level_noise, 0.03 * baseline))
+        if moved <= tol or at_baseline:
+            out.symptoms["plateaus"] = {"start_loss": start, "end_loss": end,
+                                        "change": (end - start) / scale, "noise": sigma,
+                                        "from_step": int(s[0]), "to_step": int(s[-1]),
+                                        "at_constant_prediction": bool(at_baseline)}
+    return out
+
+
+def analyze_losses(state: Any, min_points: int = 20) -> CurveAnalysis:
+    """The (cached) analysis of ``state.losses``, shared by the lr, loss-curve and fit checks."""
+    total = state.losses.total
+    cached = state.extra.get("nndoctor.curve")
+    if cached is not None and cached[0] == total and cached[1] == min_points:
+        return cached[2]
+    steps, values = state.losses.series()
+    result = analyze(steps, values, state.extra.get("nndoctor.loss_baseline"), min_points)
+    state.extra["nndoctor.curve"] = (total, min_points, result)
+    return result

@@ -1,0 +1,242 @@
+"""Learning-rate range test with a suggestion that survives noisy curves and early spikes.
+
+The sweep is the classic one: the learning rate grows exponentially from ``start_lr`` to
+``end_lr`` over ``num_steps`` training steps; the loss is smoothed with a debiased EMA
+(beta 0.98) and the test stops when the smoothed loss exceeds 4x its best. Model,
+optimizer and RNG state are restored afterwards.
+
+Today's rules read the EMA curve: steepest negative gradient (Lightning,
+torch-lr-finder) or the longest valley (fastai). Both are fooled by noise (a steep bit of
+noise wins), by early spikes, and by the EMA's lag. :func:`suggest_lr` instead works on
+the raw losses: a centred running median then a centred mean (no lag, spikes removed),
+finds where the loss is lowest before it turns up (``lr_min``), checks the drop is
+larger than the noise, and returns a point a safe factor below it, never below the start
+of the falling region. The factor was calibrated with ``benchmarks/lr_find.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+
+from nndoctor.experiment import Experiment, compute_loss, preserved
+
+__all__ = [
+    "LRFindResult",
+    "SAFETY_FACTOR",
+    "centred_smooth",
+    "ema_smooth",
+    "fastai_valley",
+    "lightning_steepest",
+    "lr_find",
+    "lr_range_test",
+    "suggest_lr",
+]
+
+logger = logging.getLogger("nndoctor")
+
+#: suggestion = lr at the loss minimum / SAFETY_FACTOR (calibrated, see benchmarks/lr_find.py)
+SAFETY_FACTOR = 10.0
+
+
+@dataclass
+class LRFindResult:
+    """The sweep and the suggestion; ``losses`` are the EMA-smoothed ones (as plotted)."""
+
+    lrs: list[float]
+    losses: list[float]
+    raw_losses: list[float]
+    suggested_lr: float | None
+    reason: str
+    lr_min: float | None = None
+    stopped: str = "end"  # "end", "diverged", "non-finite"
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"suggested_lr": self.suggested_lr, "reason": self.reason, "lr_min": self.lr_min,
+                "stopped": self.stopped, "lrs": self.lrs, "losses": self.losses,
+                "raw_losses": self.raw_losses, "details": self.details}
+
+
+# ---------------------------------------------------------------------------------- smoothing
+def ema_smooth(values: Sequence[float], beta: float = 0.98) -> list[float]:
+    """Debiased exponential moving average (the curve today's finders plot)."""
+    out, avg = [], 0.0
+    for i, v in enumerate(values):
+        avg = beta * avg + (1 - beta) * v
+        out.append(avg / (1 - beta ** (i + 1)))
+    return out
+
+
+def centred_smooth(values: Sequence[float], window: int) -> list[float]:
+    """Centred running median (drops spikes) then centred running mean (no lag)."""
+    n = len(values)
+    h = max(1, window // 2)
+    med = []
+    for i in range(n):
+        seg = sorted(values[max(0, i - h): i + h + 1])
+        med.append(seg[len(seg) // 2] if len(seg) % 2 else 0.5 * (seg[len(seg) // 2 - 1] + seg[len(seg) // 2]))
+    out = []
+    for i in range(n):
+        seg = med[max(0, i - h): i + h + 1]
+        out.append(sum(seg) / len(seg))
+    return out
+
+
+# ---------------------------------------------------------------------------------- suggestion
+def suggest_lr(lrs: Sequence[float], raw_losses: Sequence[float], *,
+               safety: float = SAFETY_FACTOR) -> tuple[float | None, str, dict[str, Any]]:
+    """Suggested lr from a sweep's raw losses: ``(lr or None, reason, details)``."""
+    pairs = [(lr, v) for lr, v in zip(lrs, raw_losses) if math.isfinite(v)]
+    # a non-finite loss ends the usable part of the sweep
+    cut = next((i for i, v in enumerate(raw_losses) if not math.isfinite(v)), len(raw_losses))
+    pairs = pairs[:cut]
+    if len(pairs) < 10:
+        return None, f"only {len(pairs)} finite losses: the sweep diverged almost at once", {}
+    xs = [p[0] for p in pairs]
+    ys = [p[1] for p in pairs]
+    n = len(ys)
+    window = max(5, (n // 10) | 1)
+    s = centred_smooth(ys, window)
+    i_min = min(range(n), key=lambda i: s[i])
+    head = s[: max(3, n // 10)]
+    start = sorted(head)[len(head) // 2]
+    resid = sorted(abs(y - v) for y, v in zip(ys[: max(5, n // 5)], s))
+    noise = resid[len(resid) // 2] * 1.4826 / math.sqrt(window)
+    drop = start - s[i_min]
+    details = {"lr_min": xs[i_min], "loss_start": start, "loss_min": s[i_min], "noise": noise,
+               "window": window}
+    if drop <= max(3 * noise, 0.02 * abs(start), 1e-12):
+        return None, ("the loss did not fall at any learning rate in the sweep "
+                      f"(from {start:.4g} to at best {s[i_min]:.4g}, noise {noise:.2g})"), details
+    # the falling region: from where 10% of the drop is made, to the minimum
+    i_fall = next(i for i in range(i_min + 1) if s[i] <= start - 0.1 * drop)
+    details["lr_fall_start"] = xs[i_fall]
+    lr = xs[i_min] / safety
+    reason = f"{safety:g}x below the loss minimum at lr {xs[i_min]:.2g}"
+    if lr < xs[i_fall]:
+        lr = xs[i_fall]
+        reason = f"start of the falling region (the loss minimum at lr {xs[i_min]:.2g} is close)"
+    return float(lr), reason, details
+
+
+def lightning_steepest(lrs: Sequence[float], smoothed: Sequence[float],
+                       skip_begin: int = 10, skip_end: int = 1) -> float | None:
+    """PyTorch Lightning's rule: steepest negative gradient d(loss)/d(lr) of the EMA curve."""
+    lr_t = torch.tensor(list(lrs[skip_begin:-skip_end]), dtype=torch.float64)
+    loss_t = torch.tensor(list(smoothed[skip_begin:-skip_end]), dtype=torch.float64)
+    finite = torch.isfinite(loss_t)
+    lr_t, loss_t = lr_t[finite], loss_t[finite]
+    if len(loss_t) < 2:
+        return None
+    grads = torch.gradient(loss_t, spacing=[lr_t])[0]
+    return float(lr_t[int(torch.argmin(grads))])
+
+
+def fastai_valley(lrs: Sequence[float], smoothed: Sequence[float], num_it: int = 100) -> float | None:
+    """fastai's ``valley`` rule: the longest run of decreasing loss, ~2/3 of the way down it."""
+    lrs = list(lrs[num_it // 10: -5])
+    losses = list(smoothed[num_it // 10: -5])
+    nan = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
+    if nan is not None:
+        lrs, losses = lrs[:nan], losses[:nan]
+    n = len(losses)
+    if n < 2:
+        return None
+    max_start, max_end = 0, 0
+    lds = [1] * n
+    for i in range(1, n):
+        for j in range(i):
+            if losses[i] < losses[j] and lds[i] < lds[j] + 1:
+                lds[i] = lds[j] + 1
+            if lds[max_end] < lds[i]:
+                max_end = i
+                max_start = max_end - lds[max_end]
+    sections = (max_end - max_start) / 3
+    idx = max_start + int(sections) + int(sections / 2)
+    return float(lrs[idx])
+
+
+# ---------------------------------------------------------------------------------- the sweep
+def _cycle(loader: Iterable[Any]) -> Iterable[Any]:
+    while True:
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            return
+
+
+def lr_range_test(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_of_batch: Callable[[Any], torch.Tensor],
+    loader: Iterable[Any],
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    beta: float = 0.98,
+    diverge_factor: float = 4.0,
+    on_step: Callable[[int, float, float], None] | None = None,
+) -> LRFindResult:
+    """Sweep the lr exponentially and record the loss; everything is restored afterwards."""
+    if not (0 < start_lr < end_lr):
+        raise ValueError(f"need 0 < start_lr < end_lr, got {start_lr!r}, {end_lr!r}")
+    if num_steps < 10:
+        raise ValueError(f"num_steps must be >= 10, got {num_steps!r}")
+    base = [float(g["lr"]) for g in optimizer.param_groups]
+    top = max(base) if max(base) > 0 else 1.0
+    scales = [b / top if top else 1.0 for b in base]
+    ratio = (end_lr / start_lr) ** (1 / (num_steps - 1))
+    lrs: list[float] = []
+    raw: list[float] = []
+    smooth: list[float] = []
+    stopped, avg, best = "end", 0.0, math.inf
+    with preserved(model, optimizer):
+        model.train()
+        batches = iter(_cycle(loader))
+        for i in range(num_steps):
+            lr = start_lr * ratio ** i
+            for g, sc in zip(optimizer.param_groups, scales):
+                g["lr"] = lr * sc
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_of_batch(batch)
+            value = float(loss.detach())
+            lrs.append(lr)
+            raw.append(value)
+            if not math.isfinite(value):
+                smooth.append(value)
+                stopped = "non-finite"
+                break
+            avg = beta * avg + (1 - beta) * value
+            sm = avg / (1 - beta ** (i + 1))
+            smooth.append(sm)
+            if on_step is not None:
+                on_step(i, lr, sm)
+            best = min(best, sm)
+            if best > 0 and sm > diverge_factor * best:
+                stopped = "diverged"
+                break
+            loss.backward()
+            optimizer.step()
+    lr, reason, details = suggest_lr(lrs, raw)
+    return LRFindResult(lrs=lrs, losses=smooth, raw_losses=raw, suggested_lr=lr, reason=reason,
+                        lr_min=details.get("lr_min"), stopped=stopped, details=details)
+
+
+def lr_find(exp: Experiment, *, start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100,
+            on_step: Callable[[int, float, float], None] | None = None) -> LRFindResult:
+    """The range test on an :class:`Experiment` (its own loss or custom step)."""
+    assert exp.optimizer is not None
+    return lr_range_test(exp.model, exp.optimizer, lambda b: compute_loss(exp, b), exp.train,
+                         start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, on_step=on_step)
