@@ -138,15 +138,15 @@ class BroadcastInElementwiseOp(Check):
         self._reported.add(site)
         sa, sb = tuple(a.shape), tuple(b.shape)
         pred, target = (sa, sb) if grads[0] else (sb, sa)
-        where = event.module or site
+        where = site or event.module or f"`{event.name}` of {pred} with {target}"
         evidence = {"op": event.name, "shapes": [sa, sb], "prediction_shape": pred, "target_shape": target,
                     "broadcast_shape": (n, n), "batch_size": n, "site": site, "module": event.module,
                     "hint": _fix_hint(pred, target)}
         return [self.finding(
             f"`{event.name}` of a {pred} tensor that requires grad (model output) with a {target} tensor "
-            f"broadcasts to ({n}, {n}) at {site or where}: each of the {n} predictions is combined with "
+            f"broadcasts to ({n}, {n}) at {where}: each of the {n} predictions is combined with "
             f"all {n} targets, so a hand-written loss built on it averages over wrong pairs",
-            evidence, location=site or where)]
+            evidence, location=where)]
 
 
 @register

@@ -94,11 +94,11 @@ class Decomposition:
         return max(sig, key=lambda t: t.value) if sig else None
 
     def findings(self, *, min_gap: float = 0.0) -> list[Finding]:
-        """The dominant term as a ``fit`` finding (warning), the other significant terms as info."""
+        """The dominant term as a ``fit`` warning (if at least ``min_gap``), other significant terms as info."""
         out: list[Finding] = []
         dominant = self.dominant
         for t in sorted(self.terms, key=lambda t: -t.value):
-            if not t.significant or t.value <= min_gap:
+            if not t.significant or t.value <= 0:
                 continue
             code, lo_split, hi_split = _TERMS[t.name]
             lo = self.irreducible if lo_split == "irreducible" else self.errors[lo_split]
@@ -107,13 +107,16 @@ class Decomposition:
             label = t.name.replace("_", " ")
             msg = (f"{label} is {t.value:.3f}{ci}: {hi_split.replace('_', '-')} error {hi:.3f} vs "
                    f"{lo_split.replace('_', '-')} error {lo:.3f}")
-            if t is dominant:
+            material = t.value >= min_gap
+            if t is dominant and material:
                 msg += "; it is the largest term, attack it first"
+            elif t is dominant:
+                msg += f"; the largest term, but below {min_gap:g}: no action needed unless your target demands it"
             evidence = {"term": t.name, "value": t.value, "low": t.low, "high": t.high,
                         "errors": dict(self.errors), "irreducible": self.irreducible, "bigger": ""}
             from nndoctor.checks import fixes_for
 
-            out.append(Finding(code=code, severity=Severity.WARNING if t is dominant else Severity.INFO,
+            out.append(Finding(code=code, severity=Severity.WARNING if t is dominant and material else Severity.INFO,
                                step=Step.EVALUATE, message=msg, evidence=evidence,
                                fixes=fixes_for(code, evidence), location=t.name))
         return out

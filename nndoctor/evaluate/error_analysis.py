@@ -47,6 +47,13 @@ def _per_slice(errors: np.ndarray | None, slices: np.ndarray | None) -> dict[str
     return {str(k): (int((s == k).sum()), float(e[s == k].mean())) for k in np.unique(s)}
 
 
+def _z(e1: float, n1: int, e2: float, n2: int) -> float:
+    """Two-proportion z statistic of e2 > e1 (a gap that per-slice noise would not explain)."""
+    pooled = (e1 * n1 + e2 * n2) / (n1 + n2)
+    se = (max(pooled * (1 - pooled), 1e-9) * (1 / n1 + 1 / n2)) ** 0.5
+    return (e2 - e1) / se
+
+
 def error_table(
     train_val_errors: Sequence[float] | np.ndarray | None,
     train_val_slices: Sequence[object] | np.ndarray | None,
@@ -54,8 +61,9 @@ def error_table(
     test_val_slices: Sequence[object] | np.ndarray | None = None,
     *,
     ratio: float = 2.0,
-    min_gap: float = 0.02,
+    min_gap: float = 0.03,
     min_count: int = 10,
+    z_min: float = 2.58,
 ) -> list[SliceRow]:
     """Per-slice error on train-val and test-val, sorted by contribution to the error."""
     tv = _per_slice(None if train_val_errors is None else np.asarray(train_val_errors),
@@ -72,6 +80,7 @@ def error_table(
         shifted = bool(
             e_tv is not None and e_te is not None and n_te >= min_count and n_tv >= min_count
             and e_te - e_tv >= min_gap and e_te >= ratio * max(e_tv, 1e-3)
+            and _z(e_tv, n_tv, e_te, n_te) >= z_min
         )
         rows.append(SliceRow(slice=key, n_train_val=n_tv, n_test_val=n_te, train_val_error=e_tv,
                              test_val_error=e_te, contribution=(n_main * (e_main or 0.0)) / total,

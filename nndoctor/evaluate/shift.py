@@ -113,6 +113,9 @@ def domain_shift(
     spread = max(float(np.std(perm)), 1e-3)
     z = (auc - float(np.mean(perm))) / spread
     p_value = 0.5 * math.erfc(z / math.sqrt(2))
-    diff = (b.mean(0) - a.mean(0)) / (np.sqrt((a.var(0) + b.var(0)) / 2) + 1e-6)
+    # standardised mean difference; the floor keeps always-constant features (e.g. border
+    # pixels) from dividing by ~0
+    floor = 0.05 * float(np.sqrt(np.concatenate([a, b]).var(0).mean())) + 1e-6
+    diff = (b.mean(0) - a.mean(0)) / (np.sqrt((a.var(0) + b.var(0)) / 2) + floor)
     top = [(int(i), float(diff[i])) for i in np.argsort(-np.abs(diff))[:10]]
     return ShiftResult(auc=auc, baseline_auc=float(np.mean(perm)), p_value=float(p_value), top_features=top)

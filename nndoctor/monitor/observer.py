@@ -78,8 +78,11 @@ LOSS_FUNCTIONS = frozenset(
 #: ops whose output we label with where it came from
 PROVENANCE_OPS = frozenset(
     {"softmax", "log_softmax", "sigmoid", "logsigmoid", "tanh", "relu", "relu6", "softplus",
-     "elu", "gelu", "hardtanh", "hardsigmoid", "log", "exp", "abs", "square", "clamp"}
+     "elu", "gelu", "hardtanh", "hardsigmoid", "log", "exp", "abs", "square", "clamp",
+     "log_sigmoid", "special_expit"}
 )
+#: other names torch gives the same op (F.logsigmoid is ``log_sigmoid``, torch.special.expit is sigmoid)
+_PROVENANCE_ALIASES = {"log_sigmoid": "logsigmoid", "special_expit": "sigmoid"}
 #: ops that carry a provenance label through unchanged values (views, copies, casts)
 PASS_THROUGH_OPS = frozenset(
     {"view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "clone", "to", "float",
@@ -88,6 +91,9 @@ PASS_THROUGH_OPS = frozenset(
      # indexing keeps the values' nature (a column of softmax output is still probabilities)
      "getitem", "select", "narrow"}
 )
+
+#: root-model forwards without grad after a step whose losses are recorded as evaluation losses
+EVAL_LOSS_FORWARDS = 64
 
 _NAME_CACHE: dict[Any, str] = {}
 _INTERNAL_DIRS = (
@@ -137,6 +143,11 @@ class _Mode(TorchFunctionMode):
         if not self.enabled or obs._busy or os.getpid() != obs._pid:
             return func(*args, **kwargs)
         name = op_name(func)
+        if not obs._heavy:  # light mode: only an evaluation loop's losses are recorded
+            result = func(*args, **kwargs)
+            if name in LOSS_FUNCTIONS and obs._light:
+                obs._on_eval_loss(result)
+            return result
         try:
             result = func(*args, **kwargs)
         except BaseException:
@@ -196,6 +207,7 @@ class Observer:
         self._failed_op: tuple[str, Any, tuple[Any, ...], dict[str, Any]] | None = None
         self._prov: dict[int, tuple[weakref.ReferenceType[torch.Tensor], Provenance]] = {}
         self._heavy = False
+        self._light = False  # loss-only function mode during an evaluation loop
         self._forwards_since_tick = 0
         self._active = False
         self._started = 0.0
@@ -354,6 +366,7 @@ class Observer:
             return
         if on:
             self._heavy = True
+            self._light = False
             if self.discover or self._given_models:
                 self._heavy_handles.append(module_hooks.register_module_forward_pre_hook(self._fwd_pre))
                 self._heavy_handles.append(module_hooks.register_module_forward_hook(self._fwd_post))
@@ -361,6 +374,7 @@ class Observer:
             self._push_mode()
         else:
             self._heavy = False
+            self._light = False
             for handle in self._heavy_handles:
                 handle.remove()
             self._heavy_handles.clear()
@@ -524,9 +538,27 @@ class Observer:
         self._forwards_since_tick += 1
         if self._heavy and self._forwards_since_tick > 16 and not self.schedule.sampled(self.clock):
             self._set_heavy(False)  # a long evaluation or inference loop: stop looking closely
+        if not grad and not self._heavy and not self._light and self._forwards_since_tick <= EVAL_LOSS_FORWARDS:
+            self._set_light(True)  # record this evaluation loop's losses (state.eval_losses)
         self._dispatch(ModelInput(model=module, name=info.name, args=args, kwargs=kwargs,
                                   step=self.state.step, training=module.training,
                                   grad_enabled=grad, sampled=self._heavy))
+
+    def _set_light(self, on: bool) -> None:
+        """Loss-only function mode: records evaluation losses without the heavy probes."""
+        if on:
+            if self._heavy or self._light or not self._active:
+                return
+            self._light = True
+            self._push_mode()
+        elif self._light:
+            self._light = False
+            if not self._heavy:
+                self._pop_mode()
+
+    def _on_eval_loss(self, result: Any) -> None:
+        if not torch.is_grad_enabled() and isinstance(result, torch.Tensor) and result.numel() == 1:
+            self.state.eval_losses.record(self.state.step, result)
 
     def _current_module_name(self) -> str:
         return self.state.module_name(self._stack[-1]) if self._stack else ""
@@ -562,6 +594,7 @@ class Observer:
         if dim is None and len(args) > 1 and isinstance(args[1], int):
             dim = args[1]
         shape = tuple(args[0].shape) if args and isinstance(args[0], torch.Tensor) else ()
+        name = _PROVENANCE_ALIASES.get(name, name)
         if name == "log":
             inner = self.provenance(args[0]) if args else None
             if inner is None or inner.op not in ("softmax", "sigmoid"):
@@ -663,6 +696,8 @@ class Observer:
 
     def _tick(self) -> None:
         self._forwards_since_tick = 0
+        if self._light:
+            self._set_light(False)
         self._set_heavy(self.schedule.sampled(self.clock))
         self.state.sampled = self._heavy
 

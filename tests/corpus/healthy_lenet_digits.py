@@ -32,11 +32,11 @@ def main():
     images = (images - mean) / std
     train = TensorDataset(images[:1400], labels[:1400])
     test_x, test_y = images[1400:], labels[1400:]
-    loader = DataLoader(train, batch_size=32, shuffle=True)
+    loader = DataLoader(train, batch_size=64, shuffle=True)
 
     model = LeNet()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    for epoch in range(4):
+    for epoch in range(5):
         model.train()
         running = 0.0
         for xb, yb in loader:

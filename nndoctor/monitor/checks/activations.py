@@ -7,8 +7,13 @@ act on is found from the ``module_output`` events (the module that produced the 
 * dead ReLU: a unit whose output is 0 for every sample in a window of the last three
   sampled training batches (>= 64 positions); a layer warns when >= 60% of its units are
   dead at 3 consecutive sampled steps (DeepDiagnosis and SageMaker use 50-70%).
-* saturation: > 50% of the pre-activations beyond +-5 (DeepDiagnosis), at 3 consecutive
-  sampled steps, for hidden activations only (an output sigmoid may be confident).
+* saturation: > 50% of the pre-activations where the local derivative is below 1% of its
+  maximum (|x| > 3 for tanh, |x| > 5.3 for sigmoid; DeepDiagnosis uses +-5), at 3
+  consecutive sampled steps, for hidden activations only (an output sigmoid may be
+  confident).
+
+When a layer first looks suspicious the check asks the observer to sample the next few
+steps densely, so the evidence comes from consecutive batches.
 
 Per-call work stays on the device; one host transfer per sampled step.
 """
@@ -33,7 +38,9 @@ logger = logging.getLogger("nndoctor")
 
 DEAD_SHARE = 0.6
 SATURATED_SHARE = 0.5
-SATURATION_INPUT = 5.0
+#: |pre-activation| beyond which the derivative is < 1% of its maximum
+SATURATION_INPUT = {"tanh": 3.0, "sigmoid": 5.3}
+#: for in-place calls: output this close to a bound (tanh: |x| > 3.8, sigmoid: |x| > 6.9)
 SATURATION_OUTPUT = 1e-3
 STREAK = 3
 WINDOW = 3
@@ -61,6 +68,7 @@ class _Layer:
     calls_at: int = -1  # parameterised-layer counter at the last call (output detection)
     output: bool = False
     reported: bool = False
+    boosts: int = 0
 
 
 @register
@@ -150,7 +158,7 @@ class ActivationHealth(Check):
             layer.pending_positions += positions
         else:
             if inp is not None and inp is not out and inp.shape == out.shape:
-                sat = (inp.detach().abs() > SATURATION_INPUT).sum()
+                sat = (inp.detach().abs() > SATURATION_INPUT[op]).sum()
             else:  # in place: judge by the output's distance to the bounds
                 o = out.detach()
                 low = 0.0 if op == "sigmoid" else -1.0
@@ -194,6 +202,9 @@ class ActivationHealth(Check):
             del layer.shares[:-16]
             limit = DEAD_SHARE if layer.op in ("relu", "relu6") else SATURATED_SHARE
             layer.streak = layer.streak + 1 if share >= limit else 0
+            if layer.streak == 1 and layer.boosts < 3 and not layer.reported and self.state.observer:
+                layer.boosts += 1
+                self.state.observer.boost(STREAK)
             if layer.streak >= STREAK and not layer.reported and not layer.output:
                 layer.reported = True
                 out.append(self._finding(key, layer, int(count)))
@@ -216,13 +227,15 @@ class ActivationHealth(Check):
         if op in ("relu", "relu6"):
             positions = sum(p for _, p in layer.window)
             evidence.update({"dead_units": count, "positions": positions})
-            msg = (f"{share:.0%} of the {units} units of {location} never activate: the {op} at "
-                   f"{layer.site} outputs 0 for every one of the last {positions} positions, at steps "
-                   f"{steps[0]}-{steps[-1]}; dead units get no gradient and rarely recover")
+            msg = (f"{share:.0%} of the {units} units of {location} never activate: the {op} after it "
+                   f"(called in {layer.site}) outputs 0 at every one of the last {positions} positions, "
+                   f"at steps {steps[0]}-{steps[-1]}; dead units get no gradient and rarely recover")
             return self.finding(msg, evidence, location=location, step=steps[0])
-        evidence["criterion"] = (f"|pre-activation| > {fmt(SATURATION_INPUT)}" if layer.pending_total >= 0
-                                 else "")
-        msg = (f"{share:.0%} of the {op} pre-activations of {location} ({units} units, at {layer.site}) "
-               f"are beyond +-{fmt(SATURATION_INPUT)} at steps {steps[0]}-{steps[-1]}: saturated units "
-               f"pass almost no gradient")
+        bound = SATURATION_INPUT[op]
+        evidence["criterion"] = (f"|pre-activation| > {fmt(bound)}, where the {op} derivative is < 1% "
+                                 f"of its maximum (in-place calls: output within {fmt(SATURATION_OUTPUT)} "
+                                 f"of the bounds)")
+        msg = (f"{share:.0%} of the {op} pre-activations of {location} ({units} units, {op} at "
+               f"{layer.site}) are beyond +-{fmt(bound)} at steps {steps[0]}-{steps[-1]}: saturated "
+               f"units pass < 1% of the gradient, so the layers before them barely learn")
         return self.finding(msg, evidence, location=location, code="activation.saturated", step=steps[0])

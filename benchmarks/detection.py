@@ -1,0 +1,224 @@
+"""Detection benchmark: every corpus script through ``nndoctor run``, scored by category.
+
+Each script in ``tests/corpus`` starts with ``# expect: <category>`` (or ``# expect: healthy``)
+and optionally ``# args: ...``. The script runs as ``python -m nndoctor run --json ...`` in a
+subprocess (two at a time at most); the row shows the categories found at warning or
+error, and for a buggy script the optimizer step of the first warning/error of the expected
+category (that finding's ``first_step``).
+
+Scoring:
+  recall X/Y           buggy scripts whose expected category was found at warning+
+  false alarms Z       healthy scripts with any warning or error
+  other categories W   (script, category) pairs at warning+ on buggy scripts, not the expected one
+  first warning within 50 steps: A/B
+                       buggy scripts whose expected category was first reported at an
+                       optimizer step <= 50, out of all buggy scripts
+
+    python benchmarks/detection.py
+    python benchmarks/detection.py --filter healthy --json detection.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["Row", "Summary", "discover", "format_row", "main", "parse_header", "row_from_report",
+           "run_script", "summarise"]
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests" / "corpus"
+HEALTHY = "healthy"
+EARLY_STEPS = 50
+_RANKS = {"info": 0, "warning": 1, "error": 2}
+_HEADER = re.compile(r"#\s*(expect|args|slow):\s*(.*)")
+
+
+@dataclass
+class Row:
+    """One script's result."""
+
+    script: str
+    expected: str
+    found: list[str] = field(default_factory=list)   # categories at warning or error, sorted
+    first_step: int | None = None                      # first_step of the expected category
+    exit_code: int | None = None
+    seconds: float = 0.0
+    internal_errors: int = 0
+    problem: str = ""                                  # no report / timeout, empty when all went well
+
+    @property
+    def healthy(self) -> bool:
+        return self.expected == HEALTHY
+
+    @property
+    def detected(self) -> bool:
+        return not self.healthy and self.expected in self.found
+
+    @property
+    def other(self) -> list[str]:
+        """Categories at warning+ that the script was not written to show."""
+        return [c for c in self.found if c != self.expected]
+
+    @property
+    def verdict(self) -> str:
+        if self.problem:
+            return self.problem
+        if self.healthy:
+            return "FALSE ALARM" if self.found else "ok"
+        return "ok" if self.detected else "MISSED"
+
+
+@dataclass
+class Summary:
+    buggy: int = 0
+    detected: int = 0
+    healthy: int = 0
+    false_alarms: int = 0
+    other_categories: int = 0
+    early: int = 0
+
+    def lines(self) -> list[str]:
+        return [
+            f"first warning within {EARLY_STEPS} steps: {self.early}/{self.buggy}",
+            f"recall {self.detected}/{self.buggy}, false alarms {self.false_alarms} "
+            f"(of {self.healthy} healthy), other categories {self.other_categories}",
+        ]
+
+
+def parse_header(path: Path) -> dict[str, str]:
+    """``expect``/``args``/``slow`` from the comment lines at the top of a corpus script."""
+    meta: dict[str, str] = {}
+    with open(path, encoding="utf-8") as fh:
+        for _, line in zip(range(10), fh):
+            m = _HEADER.match(line)
+            if m:
+                meta[m.group(1)] = m.group(2).strip()
+    return meta
+
+
+def discover(corpus: Path, filters: Sequence[str] = ()) -> list[tuple[Path, dict[str, str]]]:
+    """Corpus scripts with an ``# expect:`` header whose file name contains any filter."""
+    out = []
+    for path in sorted(corpus.glob("*.py")):
+        if filters and not any(f in path.name for f in filters):
+            continue
+        meta = parse_header(path)
+        if "expect" in meta:
+            out.append((path, meta))
+    return out
+
+
+def row_from_report(script: str, expected: str, report: dict[str, Any] | None) -> Row:
+    """Score one JSON report (schema 1) against the script's expected category."""
+    row = Row(script=script, expected=expected)
+    if report is None:
+        row.problem = "NO REPORT"
+        return row
+    counted = [f for f in report.get("findings", []) if _RANKS.get(f.get("severity"), 0) >= 1]
+    row.found = sorted({f["category"] for f in counted})
+    steps = [f.get("first_step") for f in counted if f["category"] == expected]
+    steps = [s for s in steps if isinstance(s, int)]
+    row.first_step = min(steps) if steps else None
+    row.exit_code = report.get("facts", {}).get("exit_code")
+    row.internal_errors = len(report.get("internal_errors", []))
+    return row
+
+
+def run_script(path: Path, meta: dict[str, str], timeout: float = 300.0) -> Row:
+    """``python -m nndoctor run --json TMP --quiet SCRIPT ARGS`` in a subprocess, scored."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "report.json")
+        cmd = [sys.executable, "-m", "nndoctor", "run", "--json", out, "--quiet", str(path),
+               *shlex.split(meta.get("args", ""))]
+        report = None
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=str(ROOT), env=env)
+            exit_code: int | None = proc.returncode
+        except subprocess.TimeoutExpired:
+            exit_code = None
+        if os.path.exists(out):
+            with open(out, encoding="utf-8") as fh:
+                report = json.load(fh)
+    row = row_from_report(path.name, meta["expect"], report)
+    row.seconds = round(time.perf_counter() - start, 2)
+    if exit_code is None:
+        row.problem = "TIMEOUT"
+    elif row.exit_code is None:
+        row.exit_code = exit_code
+    return row
+
+
+def summarise(rows: Sequence[Row]) -> Summary:
+    s = Summary()
+    for row in rows:
+        if row.healthy:
+            s.healthy += 1
+            s.false_alarms += bool(row.found)
+            continue
+        s.buggy += 1
+        s.detected += row.detected
+        s.other_categories += len(row.other)
+        s.early += row.detected and row.first_step is not None and row.first_step <= EARLY_STEPS
+    return s
+
+
+_COLUMNS = ("script", "expected", "found (warning+)", "first", "secs", "verdict")
+
+
+def format_row(row: Row, width: int = 40) -> str:
+    found = ",".join(row.found) or "-"
+    first = "-" if row.first_step is None else str(row.first_step)
+    verdict = row.verdict + (f" ({row.internal_errors} internal errors)" if row.internal_errors else "")
+    return f"{row.script:<{width}} {row.expected:<14} {found:<30} {first:>5} {row.seconds:>6.1f}  {verdict}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Run every corpus script through nndoctor and score detection.")
+    p.add_argument("--filter", action="append", default=[], metavar="SUBSTR",
+                   help="only scripts whose file name contains SUBSTR (repeatable: any of them)")
+    p.add_argument("--json", metavar="PATH", help="also write the rows and the summary as JSON to PATH")
+    p.add_argument("--corpus", type=Path, default=CORPUS, help=f"folder of scripts (default {CORPUS})")
+    p.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="scripts run at once (default 2)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per script (default 300)")
+    ns = p.parse_args(argv)
+
+    scripts = discover(ns.corpus, ns.filter)
+    if not scripts:
+        print(f"no corpus script with an '# expect:' header matches {ns.filter or 'anything'} in {ns.corpus}")
+        return 0
+    width = max(len(path.name) for path, _ in scripts)
+    print(f"{_COLUMNS[0]:<{width}} {_COLUMNS[1]:<14} {_COLUMNS[2]:<30} {_COLUMNS[3]:>5} "
+          f"{_COLUMNS[4]:>6}  {_COLUMNS[5]}", flush=True)
+    rows: list[Row] = []
+    with ThreadPoolExecutor(max_workers=ns.jobs) as pool:
+        futures = [pool.submit(run_script, path, meta, ns.timeout) for path, meta in scripts]
+        for fut in futures:                    # in corpus order, printed as they complete
+            row = fut.result()
+            rows.append(row)
+            print(format_row(row, width), flush=True)
+    summary = summarise(rows)
+    for line in summary.lines():
+        print(line)
+    if ns.json:
+        payload = {"rows": [dict(asdict(r), verdict=r.verdict) for r in rows], "summary": asdict(summary)}
+        with open(ns.json, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

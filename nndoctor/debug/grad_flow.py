@@ -1,0 +1,533 @@
+"""grad-flow: parameters that never get a gradient or are never updated.
+
+One check follows the whole chain from the forward pass to the optimizer update and
+reports where it breaks:
+
+* the loss does not depend on any parameter (graph cut by ``.detach()``, ``.item()``,
+  numpy round trips, ``torch.tensor(pred, requires_grad=True)``): error at the first step;
+* the optimizer holds parameters that never get a gradient while the model's do
+  (optimizer built over another model instance): error;
+* modules used in the training forward whose parameters never get a gradient while
+  others do (a branch detached, run under ``no_grad`` or left out of the loss): warning;
+* parameters that get gradients but are in no optimizer: warning (info when only an
+  earlier, feature-extracting part of the network is affected);
+* ``optimizer.step()`` that leaves parameters unchanged although they have gradients
+  (lr 0): error; backward passes without any ``optimizer.step()`` and without a manual
+  update: error;
+* the output layer, or layers in the middle of a trainable stack, frozen by
+  ``requires_grad=False`` (a frozen backbone with a trainable head stays quiet).
+
+Gradients are read from ``.grad`` at the optimizer's pre-step hook (cheap attribute
+reads, only on the first steps of each optimizer and on sampled steps) and from the
+observer's grad hooks; module order and use come from sampled ``module_output`` events.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity
+from nndoctor.monitor.events import (
+    BackwardCall,
+    GradContribution,
+    ModelInput,
+    ModuleOutput,
+    OpCall,
+    RunEnd,
+    StepEvent,
+)
+from nndoctor.monitor.observer import user_site
+
+__all__ = ["GradFlow"]
+
+logger = logging.getLogger("nndoctor")
+
+#: torch calls that cut a tensor out of the autograd graph (or make a new leaf)
+_CUT_OPS = frozenset({"detach", "numpy", "item", "tolist", "tensor", "as_tensor", "from_numpy",
+                      "requires_grad_", "get"})
+#: layers that are commonly frozen on purpose (pre-trained embeddings, frozen norms)
+_SKIP_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.Embedding,
+                nn.EmbeddingBag)
+_FIRST_STEPS = 8  # every step of an optimizer is examined up to here, then sampled ones only
+_DECIDE_AFTER = 4  # examined steps of an optimizer before judging never-a-gradient cases
+_MAX_NAMES = 6
+
+
+def _names(items: Iterable[str]) -> str:
+    items = list(items)
+    text = ", ".join(items[:_MAX_NAMES])
+    return text + (f" and {len(items) - _MAX_NAMES} more" if len(items) > _MAX_NAMES else "")
+
+
+def _opt_params(opt: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [p for g in opt.param_groups for p in g["params"] if isinstance(p, torch.Tensor)]
+
+
+@register
+class GradFlow(Check):
+    """Where the chain loss -> gradients -> optimizer update breaks."""
+
+    code = "grad-flow.no-gradient"
+    severity = Severity.WARNING
+    needs = ("model_input", "module_output", "op", "grad", "backward", "step", "end")
+    ops = _CUT_OPS
+    fixes = (
+        "Make sure the output of {modules} reaches the loss through differentiable torch "
+        "operations: remove .detach(), .data, .item(), .numpy()/torch.tensor() round trips and "
+        "torch.no_grad() from the forward path ({cause}).",
+        "If the branch is not meant to be trained, freeze it (requires_grad_(False)) and leave its "
+        "parameters out of the optimizer.",
+    )
+    extra_codes = {
+        "grad-flow.loss-detached": (
+            "Compute the loss from the model output with torch operations only: no .item(), "
+            ".detach(), .data, .numpy() or torch.tensor(..., requires_grad=True) between the "
+            "model and loss.backward() ({cause}).",
+            "Check with `print(loss.grad_fn)` that the loss is connected to the model "
+            "(it must not be None, and loss.requires_grad must not come from a new leaf).",
+        ),
+        "grad-flow.optimizer-wrong-params": (
+            "Build the optimizer over the parameters of the model you train: "
+            "torch.optim.X({model}.parameters(), ...), after the model is created and moved.",
+            "Do not re-create or copy.deepcopy() the model after building the optimizer.",
+        ),
+        "grad-flow.params-not-in-optimizer": (
+            "Add {modules} to the optimizer: build it over model.parameters() after every layer "
+            "exists, or optimizer.add_param_group({{'params': ...}}).",
+            "If they are meant to stay fixed, freeze them with requires_grad_(False) to save compute.",
+        ),
+        "grad-flow.step-never-called": (
+            "Call optimizer.step() after loss.backward() in every training iteration "
+            "(scheduler.step() does not update the weights).",
+            "Check the condition guarding optimizer.step() (e.g. gradient accumulation) is ever true.",
+        ),
+        "grad-flow.params-not-updated": (
+            "Give {optimizer} a positive learning rate (lr={lr}); a schedule must not set it to 0.",
+            "Check that {optimizer} holds the parameters the loss is computed from.",
+        ),
+        "grad-flow.frozen-output-layer": (
+            "Unfreeze {layer}: {layer}.requires_grad_(True) and include it in the optimizer.",
+            "To fine-tune, freeze the backbone and train the head, not the other way round.",
+        ),
+        "grad-flow.frozen-middle-layers": (
+            "Unfreeze {layers} (requires_grad_(True)) and include them in the optimizer, unless "
+            "freezing them was intended.",
+        ),
+    }
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._pmod: dict[int, tuple[int, str]] = {}  # param id -> (module id, module path)
+        self._mods: dict[int, weakref.ReferenceType[nn.Module]] = {}  # modules with own params
+        self._mod_root: dict[int, str] = {}  # module id -> root model name
+        self._seen_roots: set[int] = set()
+        self._root_training: dict[str, bool] = {}
+        self._order: dict[int, int] = {}  # module id -> first execution index (grad forward)
+        self._used: set[int] = set()  # module ids run inside a grad-enabled root forward
+        self._nograd_inside: list[str] = []
+        self._root_grad = True
+        self._got_grad: set[int] = set()  # param ids that ever got a gradient
+        self._grad_in_step = False
+        self._ever_trainable: set[int] = set()
+        self._checked: dict[int, int] = {}  # optimizer id -> examined steps
+        self._decided: set[int] = set()
+        self._opt_name: dict[int, str] = {}
+        self._nograd_steps: dict[int, int] = {}
+        self._zero_steps: dict[int, int] = {}
+        self._bw_at_post: dict[int, int] = {}
+        self._outputs: dict[int, tuple[weakref.ReferenceType[torch.Tensor], str]] = {}
+        self._cuts: list[dict[str, Any]] = []  # graph cuts seen in this step before backward
+        self._cuts_log: list[dict[str, Any]] = []  # cuts applied to a module's output, whole run
+        self._backward_in_step = False
+        self._snap: dict[int, list[tuple[weakref.ReferenceType[torch.Tensor], torch.Tensor, torch.Tensor]]] = {}
+        self._unchanged: dict[int, int] = {}
+        self._changed: set[int] = set()
+        self._lr_seen: dict[int, list[float]] = {}
+        self._manual_snap: list[tuple[weakref.ReferenceType[torch.Tensor], torch.Tensor]] | None = None
+        self._not_in_opt: set[int] = set()
+
+    # ------------------------------------------------------------------ dispatch
+    def check(self, event: Any) -> Iterable[Finding]:
+        kind = event.kind
+        if kind == "module_output":
+            self._on_module(event)
+        elif kind == "grad":
+            self._on_grad(event)
+        elif kind == "model_input":
+            self._on_model(event)
+        elif kind == "op":
+            self._on_op(event)
+        elif kind == "backward":
+            self._on_backward(event)
+        elif kind == "step":
+            return self._on_step_pre(event) if event.phase == "pre" else self._on_step_post(event)
+        elif kind == "end":
+            return self._on_end(event)
+        return ()
+
+    # ------------------------------------------------------------------ forward side
+    def _on_model(self, event: ModelInput) -> None:
+        self._root_grad = event.grad_enabled
+        if event.grad_enabled:
+            self._root_training[event.name] = event.training
+        if id(event.model) in self._seen_roots:
+            return
+        self._seen_roots.add(id(event.model))
+        for path, module in event.model.named_modules():
+            own = list(module.parameters(recurse=False))
+            if not own or id(module) in self._mods:
+                continue
+            name = f"{event.name}.{path}" if path else event.name
+            self._mods[id(module)] = weakref.ref(module)
+            self._mod_root[id(module)] = event.name
+            for p in own:
+                self._pmod.setdefault(id(p), (id(module), name))
+
+    def _on_module(self, event: ModuleOutput) -> None:
+        mid = id(event.module)
+        if mid not in self._mods or not (self._root_grad or event.grad_enabled):
+            return
+        self._used.add(mid)
+        self._order.setdefault(mid, len(self._order))
+        if not event.grad_enabled and event.name not in self._nograd_inside:
+            self._nograd_inside.append(event.name)
+        out = event.output
+        if isinstance(out, torch.Tensor) and out.requires_grad and len(self._outputs) < 512:
+            self._outputs[id(out)] = (weakref.ref(out), event.name)
+
+    def _on_op(self, event: OpCall) -> None:
+        if self._backward_in_step or len(self._cuts) >= 16 or not torch.is_grad_enabled():
+            return
+        name, args = event.name, event.args
+        if name == "get" and getattr(getattr(event.func, "__self__", None), "__name__", "") != "data":
+            return
+        src = args[0] if args else None
+        if name in ("tensor", "as_tensor", "from_numpy", "requires_grad_"):
+            res = event.result
+            if not (isinstance(res, torch.Tensor) and res.requires_grad and res.is_leaf
+                    and not isinstance(res, nn.Parameter)):
+                return
+            src = res
+            label = "torch.tensor(..., requires_grad=True)" if name != "requires_grad_" else ".requires_grad_()"
+        else:
+            if not (isinstance(src, torch.Tensor) and src.requires_grad):
+                return
+            label = ".data" if name == "get" else f".{name}()"
+        entry = self._outputs.get(id(src))
+        of = entry[1] if entry is not None and entry[0]() is src else ""
+        cut = {"op": label, "module": event.module, "output_of": of, "shape": tuple(src.shape),
+               "site": user_site(), "ref": weakref.ref(src)}
+        self._cuts.append(cut)
+        if of and len(self._cuts_log) < 16:
+            self._cuts_log.append(cut)
+
+    def _on_grad(self, event: GradContribution) -> None:
+        self._got_grad.add(id(event.param))
+        self._grad_in_step = True
+
+    def _on_backward(self, event: BackwardCall) -> None:
+        self._cuts = [c for c in self._cuts if c["ref"]() is not event.tensor]
+        self._backward_in_step = True
+        if self._manual_snap is None and not self.state.optimizers:
+            snap = []
+            for ref in list(self.state.param_refs.values())[:16]:
+                p = ref()
+                if p is not None and p.requires_grad and p.numel():
+                    snap.append((ref, p.detach().reshape(-1)[:64].clone()))
+            self._manual_snap = snap
+
+    # ------------------------------------------------------------------ optimizer side
+    def _on_step_pre(self, event: StepEvent) -> list[Finding]:
+        oid = id(event.optimizer)
+        self._opt_name[oid] = event.optimizer_name
+        if not (event.sampled or event.optimizer_step <= _FIRST_STEPS):
+            return []
+        self._checked[oid] = self._checked.get(oid, 0) + 1
+        params = _opt_params(event.optimizer)
+        in_opts = self.state.optimizer_params()
+        with_grad = [p for p in params if p.grad is not None]
+        self._got_grad.update(id(p) for p in with_grad)
+        for mid, ref in self._mods.items():
+            mod = ref()
+            if mid not in self._ever_trainable and mod is not None and any(
+                    p.requires_grad for p in mod.parameters(recurse=False)):
+                self._ever_trainable.add(mid)
+        others = []
+        for pid, ref in self.state.param_refs.items():
+            p = ref()
+            if p is not None and p.grad is not None and pid not in in_opts:
+                others.append(pid)
+                self._got_grad.add(pid)
+        self._not_in_opt.update(others)
+        found: list[Finding] = []
+        fresh = self.state.backward_calls > self._bw_at_post.get(oid, 0)
+        if fresh:
+            found += self._no_grad_at_all(event, params, with_grad, others)
+            self._snapshot(event, with_grad)
+        if self._checked[oid] >= _DECIDE_AFTER and oid not in self._decided and self._ready():
+            self._decided.add(oid)
+            found += self._decide(event.optimizer, event.optimizer_name)
+        return found
+
+    def _on_step_post(self, event: StepEvent) -> list[Finding]:
+        oid = id(event.optimizer)
+        self._bw_at_post[oid] = self.state.backward_calls
+        self._cuts.clear()
+        self._outputs.clear()
+        self._backward_in_step = False
+        self._grad_in_step = False
+        snaps = self._snap.pop(oid, None)
+        if not snaps or oid in self._changed:
+            return []
+        for ref, idx, before in snaps:
+            p = ref()
+            if p is not None and not torch.equal(p.detach().reshape(-1)[idx], before):
+                self._changed.add(oid)
+                return []
+        self._unchanged[oid] = self._unchanged.get(oid, 0) + 1
+        if self._unchanged[oid] != 3:
+            return []
+        lrs = self._lr_seen.get(oid, [])
+        names = [self.state.param_name(ref()) for ref, _, _ in snaps if ref() is not None]
+        lr_text = ", ".join(f"{lr:g}" for lr in lrs[-3:]) or "?"
+        why = "the learning rate is 0" if lrs and max(lrs) == 0 else (
+            "the updates are too small to change float32 weights, or the step skips these parameters")
+        ev = {"optimizer": event.optimizer_name, "lr": lr_text, "params": names,
+              "steps_unchanged": self._unchanged[oid]}
+        return [self.finding(
+            f"{event.optimizer_name}.step() leaves the weights unchanged: {_names(names)} have non-zero "
+            f"gradients but kept their values over {self._unchanged[oid]} steps (lr {lr_text}): {why}",
+            ev, location=event.optimizer_name, code="grad-flow.params-not-updated", severity=Severity.ERROR)]
+
+    def _snapshot(self, event: StepEvent, with_grad: list[torch.Tensor]) -> None:
+        oid = id(event.optimizer)
+        if oid in self._changed or self._unchanged.get(oid, 0) >= 3:
+            return
+        self._lr_seen.setdefault(oid, []).append(
+            max(float(g.get("lr", 0.0)) for g in event.optimizer.param_groups))
+        snaps = []
+        for p in with_grad:
+            g = p.grad
+            if g is None or g.is_sparse or not g.is_floating_point():
+                continue
+            idx = torch.nonzero(g.detach().reshape(-1))[:32].reshape(-1)
+            if idx.numel():
+                snaps.append((weakref.ref(p), idx, p.detach().reshape(-1)[idx].clone()))
+            if len(snaps) >= 4:
+                break
+        self._snap[oid] = snaps
+
+    def _ready(self) -> bool:
+        """Every known optimizer has been examined at least twice (GANs have two)."""
+        return all(self._checked.get(id(o), 0) >= 2 for _, o in self.state.live_optimizers())
+
+    def _cause(self) -> str:
+        for c in self._cuts:
+            where = f" on the output of {c['output_of']}" if c["output_of"] else (
+                f" inside {c['module']}" if c["module"] else "")
+            return f"{c['op']}{where} at {c['site']} (tensor of shape {c['shape']})"
+        return ""
+
+    def _no_grad_at_all(self, event: StepEvent, params: list[torch.Tensor],
+                        with_grad: list[torch.Tensor], others: list[int]) -> list[Finding]:
+        oid, name = id(event.optimizer), event.optimizer_name
+        trainable = [p for p in params if p.requires_grad]
+        if not trainable:
+            return []
+        if with_grad:
+            if all(not bool(p.grad.any()) for p in with_grad if p.grad is not None):
+                self._zero_steps[oid] = self._zero_steps.get(oid, 0) + 1
+            else:
+                self._zero_steps[oid] = 0
+            if self._zero_steps[oid] != 2:
+                return []
+            ev = {"optimizer": name, "params": len(with_grad), "cause": "every gradient is exactly 0"}
+            return [self.finding(
+                f"every gradient of the {len(with_grad)} parameters in {name} is exactly zero at two steps "
+                f"in a row: the loss is flat in the weights (rounding, argmax, a multiplication by 0 or a "
+                f"constant loss), so nothing is learned",
+                ev, location=name, code="grad-flow.loss-detached", severity=Severity.ERROR)]
+        if self._grad_in_step and not others:
+            return []  # gradients arrived but were cleared before step(): a zero-grad problem
+        count = self._nograd_steps[oid] = self._nograd_steps.get(oid, 0) + 1
+        if not others:
+            if count != 1 or any(id(p) in self._got_grad for p in trainable):
+                return []
+            cause = self._cause()
+            ev = {"optimizer": name, "params": len(trainable), "backward_calls": self.state.backward_calls,
+                  "cause": cause or "the loss is built from tensors cut out of the graph"}
+            msg = (f"loss.backward() ran but none of the {len(trainable)} parameters in {name} received a "
+                   f"gradient: the loss does not depend on the model's weights")
+            return [self.finding(msg + (f" (graph cut by {cause})" if cause else ""), ev, location=name,
+                                 code="grad-flow.loss-detached", severity=Severity.ERROR)]
+        if count != 2 or any(id(p) in self._got_grad for p in trainable):
+            return []
+        roots = sorted({self._root_of(pid) for pid in others})
+        ev = {"optimizer": name, "optimizer_params": len(trainable), "model": roots[0],
+              "params_with_grad_outside": len(others), "models": roots}
+        return [self.finding(
+            f"{name} holds {len(trainable)} parameters that never receive a gradient, while {len(others)} "
+            f"parameters of {_names(roots)} get gradients but are in no optimizer: the optimizer was built "
+            f"over other parameters (another model instance or a copy), so the model is never trained",
+            ev, location=name, code="grad-flow.optimizer-wrong-params", severity=Severity.ERROR)]
+
+    def _root_of(self, pid: int) -> str:
+        entry = self._pmod.get(pid)
+        if entry is not None and entry[0] in self._mod_root:
+            return self._mod_root[entry[0]]
+        return self.state.param_names.get(pid, "model").split(".", 1)[0]
+
+    # ------------------------------------------------------------------ judgements
+    def _decide(self, opt: torch.optim.Optimizer, opt_name: str) -> list[Finding]:
+        found = self._never_grad(opt, opt_name)
+        found += self._missing_from_optimizer()
+        found += self._frozen(opt)
+        return found
+
+    def _top_modules(self, mids: set[int]) -> list[str]:
+        """Names of the outermost modules whose parameterised submodules are all in ``mids``."""
+        names = sorted(self._pmod_name(m) for m in mids)
+        tops: list[str] = []
+        for n in names:
+            if not any(n.startswith(t + ".") for t in tops):
+                tops.append(n)
+        return tops
+
+    def _pmod_name(self, mid: int) -> str:
+        mod = self._mods[mid]()
+        return self.state.module_name(mod) if mod is not None else "?"
+
+    def _never_grad(self, opt: torch.optim.Optimizer, opt_name: str) -> list[Finding]:
+        params = [p for p in _opt_params(opt) if p.requires_grad]
+        if not any(id(p) in self._got_grad for p in params):
+            return []
+        bad = [p for p in params if id(p) not in self._got_grad and id(p) in self._pmod
+               and self._pmod[id(p)][0] in self._used]
+        if not bad:
+            return []
+        mids = {self._pmod[id(p)][0] for p in bad}
+        tops = self._top_modules(mids)
+        cut = next((c for c in self._cuts_log if any(c["output_of"] == t or c["output_of"].startswith(t + ".")
+                                                     for t in tops)), None)
+        nograd = [n for n in self._nograd_inside if any(n == t or n.startswith(t + ".") for t in tops)]
+        if cut:
+            cause = f"its output goes through {cut['op']} at {cut['site']}"
+        elif nograd:
+            cause = f"{_names(nograd)} ran under torch.no_grad() inside the training forward"
+        else:
+            cause = "its output is detached or not used in the loss"
+        n = sum(p.numel() for p in bad)
+        ev = {"modules": _names(tops), "module_list": tops, "params": n, "optimizer": opt_name,
+              "steps_checked": self._checked.get(id(opt), 0), "cause": cause}
+        return [self.finding(
+            f"{_names(tops)} ran in the training forward but its {n} parameters never received a gradient "
+            f"over {ev['steps_checked']} steps while the rest of {opt_name}'s parameters did: {cause}",
+            ev, location=tops[0])]
+
+    def _missing_from_optimizer(self) -> list[Finding]:
+        if not self._ready():
+            return []
+        in_opts = self.state.optimizer_params()
+        pids = [pid for pid in self._not_in_opt if pid not in in_opts and pid in self._pmod]
+        if not pids:
+            return []
+        self._not_in_opt.difference_update(pids)
+        trained = [self._order[self._pmod[pid][0]] for pid in self._got_grad
+                   if pid in in_opts and pid in self._pmod and self._pmod[pid][0] in self._order]
+        if not trained:
+            return []
+        opt_roots = {self._mod_root.get(self._pmod[pid][0]) for pid in in_opts if pid in self._pmod}
+        mids: set[int] = set()
+        for pid in pids:
+            mid = self._pmod[pid][0]
+            root = self._mod_root.get(mid, "")
+            if root not in opt_roots and not self._root_training.get(root, True):
+                continue  # a separate network in eval mode: a fixed feature/loss network
+            mids.add(mid)
+        if not mids:
+            return []
+        tops = self._top_modules(mids)
+        orders = [self._order.get(m) for m in mids]
+        prefix = all(o is not None and o < min(trained) for o in orders)
+        n = sum(p.numel() for m in mids if (mod := self._mods[m]()) is not None
+                for p in mod.parameters(recurse=False) if p.requires_grad)
+        ev = {"modules": _names(tops), "module_list": tops, "params": n}
+        if prefix:
+            return [self.finding(
+                f"{_names(tops)} receive gradients but are in no optimizer, so they stay fixed while the "
+                f"layers after them train; freeze them if that is intended (saves the backward pass)",
+                ev, location=tops[0], code="grad-flow.params-not-in-optimizer", severity=Severity.INFO)]
+        return [self.finding(
+            f"{_names(tops)} ({n} parameters) receive gradients but are in no optimizer: they are never "
+            f"trained (optimizer built before these layers were added, or over part of the model only)",
+            ev, location=tops[0], code="grad-flow.params-not-in-optimizer", severity=Severity.WARNING)]
+
+    def _frozen(self, opt: torch.optim.Optimizer) -> list[Finding]:
+        in_opt = {id(p) for p in _opt_params(opt)}
+        roots = {self._mod_root.get(self._pmod[pid][0]) for pid in in_opt if pid in self._pmod}
+        found: list[Finding] = []
+        for root in sorted(r for r in roots if r):
+            layers = []
+            for mid in sorted((m for m in self._used if self._mod_root.get(m) == root), key=self._order.get):
+                mod = self._mods[mid]()
+                if mod is None or isinstance(mod, _SKIP_LAYERS):
+                    continue
+                total = sum(p.numel() for p in mod.parameters(recurse=False))
+                layers.append((self.state.module_name(mod), total, mid not in self._ever_trainable))
+            if len(layers) < 2 or not any(not f for _, _, f in layers):
+                continue
+            total = sum(n for _, n, _ in layers)
+            frozen_total = sum(n for _, n, f in layers if f)
+            if layers[-1][2] and 2 * (total - frozen_total) >= total:
+                name = layers[-1][0]
+                ev = {"layer": name, "frozen_params": layers[-1][1], "trainable_layers": sum(not f for *_, f in layers)}
+                found.append(self.finding(
+                    f"the output layer {name} is frozen (requires_grad=False, {layers[-1][1]} parameters) while "
+                    f"the layers before it train: the model cannot adapt its outputs to the targets",
+                    ev, location=name, code="grad-flow.frozen-output-layer"))
+            elif not layers[0][2] and not layers[-1][2] and frozen_total and 2 * frozen_total < total:
+                mids = [n for n, _, f in layers if f]
+                ev = {"layers": _names(mids), "layer_list": mids, "frozen_params": frozen_total,
+                      "total_params": total}
+                found.append(self.finding(
+                    f"{_names(mids)} in the middle of {root} are frozen (requires_grad=False, {frozen_total} of "
+                    f"{total} parameters) while the layers before and after them train",
+                    ev, location=mids[0], code="grad-flow.frozen-middle-layers"))
+        return found
+
+    # ------------------------------------------------------------------ end of run
+    def _on_end(self, event: RunEnd) -> list[Finding]:
+        found: list[Finding] = []
+        for info, opt in self.state.live_optimizers():
+            oid = id(opt)
+            if oid not in self._decided and self._checked.get(oid, 0) >= 2:
+                self._decided.add(oid)
+                found += self._decide(opt, info.name)
+        found += self._step_missing(event)
+        return found
+
+    def _step_missing(self, event: RunEnd) -> list[Finding]:
+        calls = self.state.backward_calls
+        if calls < 2 or any(info.steps for info in self.state.optimizers.values()):
+            return []
+        if event.reason in ("crash", "interrupted") and calls < 10:
+            return []
+        snap = self._manual_snap or []
+        for ref, before in snap:
+            p = ref()
+            if p is not None and not torch.equal(p.detach().reshape(-1)[:64], before):
+                return []  # weights changed: a manual update loop
+        if not snap:
+            return []
+        ev = {"backward_calls": calls, "params_checked": len(snap)}
+        return [self.finding(
+            f"loss.backward() ran {calls} times but no optimizer.step() was ever called and the weights "
+            f"never changed: the model is not trained",
+            ev, location="optimizer.step", code="grad-flow.step-never-called", severity=Severity.ERROR,
+            step=event.step)]

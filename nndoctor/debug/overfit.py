@@ -1,0 +1,320 @@
+"""Overfit a single batch (field guide, step 2b): a workflow, not an Observer check.
+
+One fixed batch (fetched once, so no shuffling and augmentation frozen), dropout off,
+weight decay 0, the user's optimizer and lr; train until the loss is near zero (98% below
+where it started). On failure the curve is classified into the guide's four symptoms
+(goes up / explodes / oscillates / plateaus) and the likely causes are ranked with
+evidence: findings of the registered checks (the run is observed by an
+:class:`~nndoctor.monitor.observer.Observer`), gradient flow, update ratios and label
+sanity (identical inputs with different labels). Everything is restored afterwards.
+
+This module registers no check (every module of ``nndoctor.debug`` is auto-imported).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from nndoctor.experiment import Experiment, compute_loss, first_batch, preserved, split_batch, to_device
+from nndoctor.findings import Finding, Report, Severity, Step
+
+__all__ = ["Cause", "OverfitResult", "classify_curve", "label_conflicts", "overfit_batch"]
+
+#: categories of observer findings that can explain a batch that does not overfit
+_RELEVANT = {"loss-input", "numerics", "grad-flow", "grad", "activation", "init", "shape", "dtype",
+             "preprocessing", "zero-grad", "optimizer", "lr", "labels"}
+_SYMPTOM_TEXT = {
+    "goes-up": "the loss goes up", "explodes": "the loss explodes",
+    "oscillates": "the loss oscillates", "plateaus": "the loss plateaus",
+}
+
+
+@dataclass
+class Cause:
+    """One likely cause, with the evidence that supports it (higher score = more likely)."""
+
+    code: str
+    score: float
+    message: str
+    evidence: dict[str, Any]
+    fixes: tuple[str, ...]
+    from_check: bool = False  # already reported by a registered check
+
+
+@dataclass
+class OverfitResult:
+    passed: bool
+    losses: list[float]
+    target_loss: float
+    symptom: str | None
+    causes: list[Cause] = field(default_factory=list)
+    report: Report = field(default_factory=Report)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def classify_curve(losses: list[float]) -> str:
+    """The guide's symptom for a curve that did not reach zero."""
+    if not losses:
+        return "plateaus"
+    first = losses[0]
+    if any(not math.isfinite(v) for v in losses) or max(losses) > 10 * max(abs(first), 1e-8):
+        return "explodes"
+    n = len(losses)
+    tail = losses[n // 2:]
+    head = losses[: max(1, n // 10)]
+    if statistics.median(tail) > 1.1 * statistics.median(head) + 1e-12:
+        return "goes-up"
+    if len(tail) >= 6:
+        diffs = [b - a for a, b in zip(tail, tail[1:])]
+        turns = sum(1 for a, b in zip(diffs, diffs[1:]) if a * b < 0) / max(1, len(diffs) - 1)
+        level = statistics.median(tail)
+        swing = statistics.median(abs(d) for d in diffs) / max(abs(level), 1e-12)
+        if turns > 0.3 and swing > 0.1:
+            return "oscillates"
+    return "plateaus"
+
+
+def label_conflicts(inputs: Any, target: Any) -> tuple[int, int]:
+    """``(rows in a group of identical inputs with differing labels, group count)``."""
+    x = inputs[0] if isinstance(inputs, (tuple, list)) and inputs else inputs
+    if not isinstance(x, torch.Tensor) or not isinstance(target, torch.Tensor) or x.dim() == 0:
+        return 0, 0
+    if target.dim() == 0 or target.shape[0] != x.shape[0] or x.shape[0] < 2:
+        return 0, 0
+    rows = x.detach().reshape(x.shape[0], -1).cpu()
+    tgt = target.detach().reshape(target.shape[0], -1).cpu()
+    _, inverse = torch.unique(rows, dim=0, return_inverse=True)
+    bad_rows, groups = 0, 0
+    for g in inverse.unique():
+        members = (inverse == g).nonzero().flatten()
+        if len(members) > 1 and not bool((tgt[members] == tgt[members[0]]).all()):
+            bad_rows += len(members)
+            groups += 1
+    return bad_rows, groups
+
+
+def _shrink(batch: Any, n: int, full: int) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch[:n] if batch.dim() and batch.shape[0] == full else batch
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_shrink(b, n, full) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _shrink(v, n, full) for k, v in batch.items()}
+    return batch
+
+
+def _update_ratio(before: dict[str, torch.Tensor], model: nn.Module) -> float | None:
+    ratios = []
+    for name, p in model.named_parameters():
+        old = before.get(name)
+        if old is None or p.dim() < 2:
+            continue
+        norm = float(old.norm())
+        if norm > 0:
+            ratios.append(float((p.detach() - old).norm()) / norm)
+    return statistics.median(ratios) if ratios else None
+
+
+def overfit_batch(exp: Experiment, *, max_steps: int = 500, batch_size: int | None = 32,
+                  hold: int = 5, observe: bool = True, on_step: Callable[[int, float], None] | None = None) -> OverfitResult:
+    """Train on one fixed batch; pass when the loss stays 98% below its start for ``hold`` steps."""
+    from nndoctor.monitor.observer import Observer
+
+    model, opt = exp.model, exp.optimizer
+    assert opt is not None
+    raw = first_batch(exp.train)
+    full = next((t.shape[0] for t in _leaves(raw) if t.dim()), 0)
+    batch = _shrink(raw, batch_size, full) if batch_size and full > batch_size else raw
+    batch = to_device(batch, exp.device)
+    losses: list[float] = []
+    facts: dict[str, Any] = {"batch_size": min(full, batch_size or full), "max_steps": max_steps,
+                             "lr": opt.param_groups[0].get("lr"), "optimizer": type(opt).__name__}
+    ratios: list[float] = []
+    no_grad: list[str] = []
+    grad_norms: list[tuple[str, float]] = []
+    with preserved(model, opt):
+        model.train()
+        dropouts = [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+        for m in dropouts:
+            m.eval()
+        wd = [g.get("weight_decay", 0.0) for g in opt.param_groups]
+        for g in opt.param_groups:
+            if "weight_decay" in g:
+                g["weight_decay"] = 0.0
+        facts["switched_off"] = {"dropout_layers": len(dropouts), "weight_decay": max(wd or [0.0])}
+        observer = Observer(models=[model], optimizers=[opt], discover=False) if observe else None
+        target, below = math.inf, 0
+        try:
+            if observer is not None:
+                observer.__enter__()
+            for step in range(1, max_steps + 1):
+                opt.zero_grad(set_to_none=True)
+                loss = compute_loss(exp, batch)
+                value = float(loss.detach())
+                losses.append(value)
+                if step == 1:
+                    target = 0.02 * value if value > 0 else value - 1.0
+                if on_step is not None:
+                    on_step(step, value)
+                below = below + 1 if value <= target else 0
+                if not math.isfinite(value) or below >= hold:
+                    break
+                loss.backward()
+                if step == 1:
+                    for name, p in model.named_parameters():
+                        if p.requires_grad:
+                            if p.grad is None or not bool(p.grad.any()):
+                                no_grad.append(name)
+                            else:
+                                grad_norms.append((name, float(p.grad.norm())))
+                sample = step <= 10 or step % 25 == 0
+                before = {n: p.detach().clone() for n, p in model.named_parameters()} if sample else {}
+                opt.step()
+                if sample:
+                    r = _update_ratio(before, model)
+                    if r is not None:
+                        ratios.append(r)
+        finally:
+            if observer is not None:
+                observer.__exit__(None, None, None)
+    observed = observer.report() if observer is not None else Report()
+    passed = len(losses) >= hold and all(math.isfinite(v) and v <= target for v in losses[-hold:])
+    conflicts = label_conflicts(*_inputs_target(exp, batch))
+    facts.update(steps=len(losses), initial_loss=losses[0] if losses else None,
+                 final_loss=losses[-1] if losses else None, target_loss=target,
+                 update_ratio=statistics.median(ratios) if ratios else None,
+                 label_conflicts=conflicts[0])
+    relevant = [f for f in observed.findings if f.category in _RELEVANT and f.severity.rank >= 1]
+    symptom = None if passed else classify_curve(losses)
+    causes = _rank_causes(symptom, facts, relevant, no_grad, grad_norms, conflicts) if symptom else []
+    findings: list[Finding] = list(relevant)
+    if symptom:
+        findings.append(Finding(
+            code=f"loss-curve.overfit-batch-{symptom}", severity=Severity.WARNING, step=Step.DEBUG,
+            message=(f"a single batch of {facts['batch_size']} did not overfit in {len(losses)} steps: "
+                     f"{_SYMPTOM_TEXT[symptom]} (loss {losses[0]:.4g} -> {losses[-1]:.4g}, target "
+                     f"{target:.3g})"),
+            evidence={"initial_loss": losses[0], "final_loss": losses[-1], "steps": len(losses),
+                      "lr": facts["lr"], "likely_causes": [c.code for c in causes[:3]]},
+            fixes=tuple(c.fixes[0] for c in causes[:3] if c.fixes), location="overfit one batch",
+            first_step=len(losses)))
+        findings += [Finding(code=c.code, severity=Severity.WARNING if c.score >= 2 else Severity.INFO,
+                             step=Step.DEBUG, message=c.message, evidence=c.evidence, fixes=c.fixes,
+                             location="overfit one batch") for c in causes if not c.from_check]
+    elif conflicts[0]:
+        findings += [Finding(code=c.code, severity=Severity.WARNING, step=Step.DEBUG, message=c.message,
+                             evidence=c.evidence, fixes=c.fixes, location="overfit one batch")
+                     for c in _rank_causes("plateaus", facts, [], [], [], conflicts) if c.code.startswith("labels.")]
+    report = Report(findings=_dedupe(findings), facts={"command": "overfit", "passed": passed, **facts},
+                    internal_errors=list(observed.internal_errors))
+    return OverfitResult(passed=passed, losses=losses, target_loss=target, symptom=symptom,
+                         causes=causes, report=report, facts=facts)
+
+
+def _leaves(obj: Any) -> list[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, (tuple, list)):
+        return [t for o in obj for t in _leaves(o)]
+    if isinstance(obj, dict):
+        return [t for o in obj.values() for t in _leaves(o)]
+    return []
+
+
+def _inputs_target(exp: Experiment, batch: Any) -> tuple[Any, Any]:
+    try:
+        b = split_batch(batch)
+    except Exception:
+        return None, None
+    return (b.inputs or tuple(b.kwargs.values())), b.target
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen, out = set(), []
+    for f in findings:
+        if f.key not in seen:
+            seen.add(f.key)
+            out.append(f)
+    return out
+
+
+def _rank_causes(symptom: str, facts: dict[str, Any], relevant: list[Finding], no_grad: list[str],
+                 grad_norms: list[tuple[str, float]], conflicts: tuple[int, int]) -> list[Cause]:
+    """Score the guide's candidate causes for ``symptom`` with the evidence gathered."""
+    lr, ratio, opt = facts.get("lr"), facts.get("update_ratio"), facts.get("optimizer")
+    causes: list[Cause] = []
+    cats = {f.category for f in relevant}
+    for f in relevant:  # a registered check saw it while overfitting: strongest evidence
+        causes.append(Cause(f.code, 5.0 if f.severity is Severity.ERROR else 4.0,
+                            f"seen while overfitting: {f.message}", dict(f.evidence), f.fixes, True))
+    high = 0.0
+    if symptom in ("goes-up", "explodes", "oscillates"):
+        high = 1.0 + (2.0 if ratio is not None and ratio > 0.1 else 0.0)
+        if symptom == "explodes" and "numerics" not in cats and not math.isfinite(facts.get("final_loss") or 0):
+            causes.append(Cause("numerics.overfit-batch-non-finite-loss", 3.0 if (ratio or 0) <= 0.1 else 2.0,
+                                f"the loss became {facts.get('final_loss')} at step {facts['steps']}",
+                                {"step": facts["steps"], "update_ratio": ratio},
+                                ("Look for exp, log or division without a guard in the model and the loss "
+                                 "(use log_softmax / logsumexp / BCEWithLogitsLoss, add eps to divisions).",
+                                 "Run `nndoctor run` on the training script: it locates the first NaN/Inf.")))
+    if high:
+        causes.append(Cause("lr.overfit-batch-lr-too-high", high,
+                            f"the learning rate {lr:.3g} looks too high: parameters move by "
+                            f"{_pct(ratio)} of their size per step (healthy: 0.01%-10%)",
+                            {"lr": lr, "update_ratio": ratio, "optimizer": opt},
+                            (f"Lower the learning rate 10x (to {lr / 10:.3g}) or run `nndoctor lr-find`.",
+                             "Clip gradients (torch.nn.utils.clip_grad_norm_) while you investigate.")))
+    if symptom == "goes-up":
+        causes.append(Cause("loss-curve.overfit-batch-flipped-sign", 1.5 if (ratio or 0) <= 0.1 else 0.5,
+                            "the loss rises while the updates are small: the loss or the gradient may have "
+                            "the wrong sign (maximising instead of minimising)",
+                            {"update_ratio": ratio, "initial_loss": facts.get("initial_loss"),
+                             "final_loss": facts.get("final_loss")},
+                            ("Check the sign of the loss (e.g. a log-likelihood must be negated) and of any "
+                             "manual gradient or update.",
+                             "Check softmax/log_softmax run over the class dimension (dim=-1 or 1).")))
+    if conflicts[0]:
+        causes.append(Cause("labels.overfit-batch-conflicting-labels", 3.5,
+                            f"{conflicts[0]} examples of the batch share identical inputs but have different "
+                            f"labels ({conflicts[1]} groups): no model can fit them",
+                            {"rows": conflicts[0], "groups": conflicts[1]},
+                            ("Check that inputs and labels are shuffled, cropped and indexed together in the "
+                             "dataset / collate code.", "Remove or relabel duplicated examples.")))
+    if symptom == "plateaus":
+        if no_grad:
+            causes.append(Cause("grad-flow.overfit-batch-no-gradient", 3.0,
+                                f"{len(no_grad)} parameter tensors get no (or an all-zero) gradient, e.g. "
+                                f"{', '.join(no_grad[:3])}",
+                                {"parameters": no_grad[:10], "count": len(no_grad)},
+                                ("Look for .detach(), .item(), torch.no_grad() or .data between these layers "
+                                 "and the loss.", "Check requires_grad and that the optimizer holds them.")))
+        if len(grad_norms) >= 2 and grad_norms[-1][1] > 0 and grad_norms[0][1] / grad_norms[-1][1] < 1e-3:
+            causes.append(Cause("grad.overfit-batch-vanishing", 2.5,
+                                f"the first layer's gradient is {grad_norms[0][1] / grad_norms[-1][1]:.1e} "
+                                "of the last layer's",
+                                {"first": grad_norms[0][0], "last": grad_norms[-1][0]},
+                                ("Use ReLU with He init (or tanh with Glorot), add normalisation layers or "
+                                 "residual connections.",)))
+        low = 1.0 + (2.0 if ratio is not None and ratio < 1e-4 else 0.0)
+        losses_fell = (facts.get("final_loss") or 0) < 0.7 * (facts.get("initial_loss") or 0)
+        causes.append(Cause("lr.overfit-batch-lr-too-low", low + (0.5 if losses_fell else 0.0),
+                            f"the learning rate {lr:.3g} may be too low: parameters move by {_pct(ratio)} "
+                            "of their size per step", {"lr": lr, "update_ratio": ratio, "optimizer": opt},
+                            (f"Raise the learning rate (try {lr * 10:.3g}) or run `nndoctor lr-find`.",
+                             "Train for more steps: `nndoctor overfit --max-steps 2000`.")))
+        if "loss-input" not in cats:
+            causes.append(Cause("loss-input.overfit-batch-check-output", 0.5,
+                                "check the model's last layer matches the loss (logits into CrossEntropyLoss, "
+                                "no ReLU/sigmoid on a regression output)", {},
+                                ("Remove a final softmax/ReLU/sigmoid in front of the loss.",)))
+    return sorted(causes, key=lambda c: -c.score)
+
+
+def _pct(ratio: float | None) -> str:
+    return "an unknown share" if ratio is None else f"{100 * ratio:.2g}%"

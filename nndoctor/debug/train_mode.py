@@ -1,0 +1,256 @@
+"""train-mode: dropout / batch-norm behaving in the wrong mode.
+
+Two symptoms of the field guide's bug #4:
+
+* optimizer steps taken while the trained model is in eval mode (``model.eval()`` for
+  validation, never ``model.train()`` again): dropout is off and batch-norm normalises with
+  its running statistics instead of the batch's;
+* evaluation passes (forwards under ``torch.no_grad()`` / ``inference_mode`` not followed by
+  a backward) of a trained model whose dropout / batch-norm modules are in train mode:
+  running statistics absorb evaluation data and metrics are noisy.
+
+Only models whose parameters are in an optimizer count: a teacher, EMA or target network
+evaluated under ``no_grad`` is not "the model". Batch-norm or dropout inside a frozen part
+of the network (intentionally frozen BN, a frozen backbone kept in eval) stays quiet.
+The per-forward cost is a dictionary look-up and a flag test; the list of dropout and
+batch-norm modules is computed once per model.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity
+from nndoctor.monitor.events import ModelInput, OpCall, RunEnd, StepEvent
+
+__all__ = ["TrainMode"]
+
+logger = logging.getLogger("nndoctor")
+
+_DROPOUT_OPS = frozenset({"dropout", "alpha_dropout", "feature_alpha_dropout", "dropout1d", "dropout2d",
+                          "dropout3d"})
+_MAX_NAMES = 6
+
+
+def _names(items: Iterable[str]) -> str:
+    items = list(items)
+    text = ", ".join(items[:_MAX_NAMES])
+    return text + (f" and {len(items) - _MAX_NAMES} more" if len(items) > _MAX_NAMES else "")
+
+
+def _mode_sensitive(module: nn.Module) -> bool:
+    """Dropout with p > 0, or a norm layer that keeps running statistics."""
+    if isinstance(module, nn.modules.dropout._DropoutNd):
+        return float(module.p) > 0
+    if isinstance(module, nn.modules.batchnorm._NormBase):
+        return bool(module.track_running_stats)
+    return False
+
+
+@dataclass
+class _Model:
+    ref: weakref.ReferenceType[nn.Module]
+    name: str
+    sensitive: list[tuple[str, weakref.ReferenceType[nn.Module]]]
+    parents: dict[int, weakref.ReferenceType[nn.Module]]
+    params: set[int]
+    eval_step: int | None = None  # step of the latest grad-enabled forward in eval mode
+    eval_since: int | None = None
+    last_train_step: int | None = None  # latest grad-enabled forward in train mode
+    nograd_run: int = 0  # no-grad forwards in train mode since the last backward
+    nograd_first: int = 0
+    pending: bool = False
+    functional_off: set[str] = field(default_factory=set)
+
+
+@register
+class TrainMode(Check):
+    """Training with dropout/BN in eval mode, or evaluating with them in train mode."""
+
+    code = "train-mode.training-in-eval-mode"
+    severity = Severity.WARNING
+    needs = ("model_input", "op", "backward", "step", "end")
+    ops = _DROPOUT_OPS
+    fixes = (
+        "Call {model}.train() at the start of every training epoch (after validation, which calls "
+        "{model}.eval()); it was last in train mode {since}.",
+        "Keep the switch next to the loops: model.train() before the training loop, model.eval() "
+        "before the validation loop.",
+        "If a frozen part should stay in eval mode, override train() to put only that part back in "
+        "eval and freeze its parameters (requires_grad_(False)).",
+    )
+    extra_codes = {
+        "train-mode.eval-in-train-mode": (
+            "Call {model}.eval() before evaluating (under torch.no_grad()) and {model}.train() before "
+            "training resumes.",
+            "Batch-norm running statistics were updated by the evaluation data: re-evaluate after the fix.",
+        ),
+    }
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._models: dict[int, _Model] = {}
+        self._reported_eval: set[int] = set()
+
+    # ------------------------------------------------------------------ events
+    def check(self, event: Any) -> Iterable[Finding]:
+        kind = event.kind
+        if kind == "model_input":
+            return self._on_forward(event)
+        if kind == "backward":
+            for m in self._models.values():
+                m.nograd_run = 0
+            return ()
+        if kind == "op":
+            self._on_dropout_op(event)
+            return ()
+        if kind == "step" and event.phase == "pre":
+            return self._on_step(event)
+        if kind == "end":
+            return self._on_end(event)
+        return ()
+
+    def _info(self, model: nn.Module, name: str) -> _Model:
+        info = self._models.get(id(model))
+        if info is None or info.ref() is not model:
+            sensitive, parents = [], {}
+            for path, mod in model.named_modules():
+                for child in mod.children():
+                    parents.setdefault(id(child), weakref.ref(mod))
+                if _mode_sensitive(mod):
+                    sensitive.append((f"{name}.{path}" if path else name, weakref.ref(mod)))
+            info = _Model(ref=weakref.ref(model), name=name, sensitive=sensitive, parents=parents,
+                          params={id(p) for p in model.parameters()})
+            self._models[id(model)] = info
+        return info
+
+    def _on_forward(self, event: ModelInput) -> list[Finding]:
+        info = self._info(event.model, event.name)
+        if event.grad_enabled:
+            if event.training:
+                info.last_train_step, info.eval_since = event.step, None
+            else:
+                info.eval_step = event.step
+                if info.eval_since is None:
+                    info.eval_since = event.step
+            return []
+        if not event.training or not info.sensitive:
+            return []
+        info.nograd_run += 1
+        if info.nograd_run == 1:
+            info.nograd_first = event.step
+        if info.nograd_run == 2:
+            return self._eval_in_train(info)
+        return []
+
+    def _on_dropout_op(self, event: OpCall) -> None:
+        if not event.module or not torch.is_grad_enabled():
+            return
+        args, kw = event.args, event.kwargs
+        p = kw.get("p", args[1] if len(args) > 1 else 0.5)
+        training = kw.get("training", args[2] if len(args) > 2 else True)
+        if isinstance(p, (int, float)) and p > 0 and training is False:
+            root = event.module.split(".", 1)[0]
+            for info in self._models.values():
+                if info.name == root and len(info.functional_off) < 32:
+                    info.functional_off.add(event.module)
+
+    # ------------------------------------------------------------------ training in eval mode
+    def _frozen_region(self, info: _Model, module: nn.Module) -> bool:
+        """True if ``module`` sits in a part of the network whose parameters are all frozen."""
+        own = list(module.parameters(recurse=False))
+        if own:
+            return not any(p.requires_grad for p in own)
+        ref = info.parents.get(id(module))
+        while ref is not None:
+            parent = ref()
+            if parent is None:
+                return False
+            params = list(parent.parameters())
+            if params:
+                return not any(p.requires_grad for p in params)
+            ref = info.parents.get(id(parent))
+        return False
+
+    def _on_step(self, event: StepEvent) -> list[Finding]:
+        found = self._pending()
+        stale = [i for i in self._models.values() if i.eval_step == event.step]
+        if not stale:
+            return found
+        opt_params = {id(p) for g in event.optimizer.param_groups for p in g["params"]}
+        for info in stale:
+            model = info.ref()
+            if model is None or model.training or not (info.params & opt_params):
+                continue
+            off = [name for name, ref in info.sensitive
+                   if (m := ref()) is not None and not m.training and not self._frozen_region(info, m)]
+            off += sorted(n for n in info.functional_off if n not in off)
+            if not off:
+                continue
+            if info.last_train_step is None:
+                since, how = "never", f"{info.name} is in eval mode from the first training step"
+            else:
+                since = f"at step {info.last_train_step}"
+                how = (f"{info.name}.eval() was called after step {info.last_train_step} (probably for "
+                       f"validation) and {info.name}.train() was never called again")
+            ev = {"model": info.name, "optimizer": event.optimizer_name, "modules": _names(off),
+                  "module_list": off, "eval_since_step": info.eval_since, "since": since,
+                  "last_train_mode_step": info.last_train_step}
+            found.append(self.finding(
+                f"{event.optimizer_name} trains {info.name} while it is in eval mode since step "
+                f"{info.eval_since}: {_names(off)} behave as at inference (dropout off, batch-norm using "
+                f"running statistics); {how}",
+                ev, location=info.name, step=info.eval_since))
+        return found
+
+    # ------------------------------------------------------------------ evaluating in train mode
+    def _eval_in_train(self, info: _Model) -> list[Finding]:
+        if id(info) in self._reported_eval:
+            return []
+        if not self.state.optimizers:
+            info.pending = True
+            return []
+        info.pending = False
+        if not info.params & self.state.optimizer_params():
+            return []  # a teacher / EMA / target network: not trained by any optimizer
+        model = info.ref()
+        if model is None:
+            return []
+        on = [name for name, ref in info.sensitive if (m := ref()) is not None and m.training]
+        if not on:
+            return []
+        self._reported_eval.add(id(info))
+        bn = sum(1 for _, ref in info.sensitive if isinstance(ref(), nn.modules.batchnorm._NormBase)
+                 and ref().training)
+        effect = ("batch-norm running statistics absorb the evaluation data" if bn else "")
+        if len(on) > bn:
+            effect = (effect + " and " if effect else "") + "dropout makes the metrics noisy"
+        ev = {"model": info.name, "modules": _names(on), "module_list": on, "step": info.nograd_first,
+              "nograd_forwards": info.nograd_run}
+        return [self.finding(
+            f"{info.name} is evaluated under torch.no_grad() while {_names(on)} are in train mode "
+            f"(step {info.nograd_first}, {info.nograd_run} forward pass(es) without a backward): {effect}",
+            ev, location=info.name, code="train-mode.eval-in-train-mode", step=info.nograd_first)]
+
+    def _pending(self) -> list[Finding]:
+        found: list[Finding] = []
+        for info in self._models.values():
+            if info.pending:
+                found += self._eval_in_train(info)
+        return found
+
+    def _on_end(self, event: RunEnd) -> list[Finding]:
+        if event.reason == "crash":
+            return []
+        found = []
+        for info in self._models.values():
+            if info.nograd_run >= 1 or info.pending:
+                found += self._eval_in_train(info)
+        return found

@@ -1,0 +1,231 @@
+"""init: constant or symmetric weights, and initial scales that vanish or explode with depth.
+
+Both are read at the start of training, before the first update:
+
+* at the first ``step`` pre event of each optimizer its weight matrices are still as
+  initialised: a matrix whose rows (units / filters) are all identical gives every unit
+  the same output and the same gradient, so units can never differ;
+* during the first training forward the output std of every weighted layer is taken
+  (``module_output``); a custom initialisation under which it shrinks or grows by orders
+  of magnitude from the first to the last layer is reported with the better scheme for
+  the activation seen (``op`` events: He/kaiming for ReLU, Glorot/xavier for tanh/sigmoid).
+
+PyTorch's default initialisation is recognised and never reported for its scale.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity, Step
+from nndoctor.monitor.checks._layers import LayerOrder, fmt, host_floats, weight_params
+from nndoctor.monitor.events import ModuleOutput, OpCall, StepEvent
+
+__all__ = ["InitCheck"]
+
+logger = logging.getLogger("nndoctor")
+
+SCALE_RATIO = 1e2  # first -> last layer output std change that counts as vanishing/exploding
+MIN_LAYERS = 3
+DEFAULT_BAND = (0.6, 1.6)  # weight std / PyTorch's default std that still counts as default
+
+_ACTIVATIONS = {"relu": "relu", "relu_": "relu", "relu6": "relu", "leaky_relu": "relu", "elu": "relu",
+                "gelu": "relu", "silu": "relu", "tanh": "tanh", "tanh_": "tanh", "sigmoid": "sigmoid",
+                "sigmoid_": "sigmoid"}
+
+
+def _scheme(activation: str) -> str:
+    if activation == "relu":
+        return "nn.init.kaiming_normal_(w, nonlinearity='relu') (He init)"
+    if activation in ("tanh", "sigmoid"):
+        return f"nn.init.xavier_normal_(w, gain=nn.init.calculate_gain('{activation}')) (Glorot init)"
+    return "nn.init.kaiming_normal_ for ReLU layers, nn.init.xavier_normal_ for tanh/sigmoid layers"
+
+
+@register
+class InitCheck(Check):
+    """Weights that start constant/symmetric, or a weight scale that wrecks the signal with depth."""
+
+    code = "init.constant-weights"
+    severity = Severity.ERROR
+    step = Step.START
+    needs = ("module_output", "op", "step")
+    ops = frozenset(_ACTIVATIONS)
+    fixes = (
+        "Remove the constant initialisation of {layers} (e.g. nn.init.constant_/zeros_/fill_): "
+        "the PyTorch default, or {scheme}, gives every unit different weights.",
+        "If you zero-initialise on purpose, do it only for the last layer of a branch "
+        "(the output head or a residual branch), never for every layer.",
+    )
+    extra_codes = {
+        "init.symmetric-weights": (
+            "Give the units of {layers} different initial weights: use the default init or "
+            "{scheme} instead of copying one row/filter to all units.",
+        ),
+        "init.activation-scale": (
+            "Initialise the weights with {scheme} so each layer keeps the signal's scale.",
+            "Or drop the custom initialisation: PyTorch's default keeps the std within ~2.5x per layer.",
+            "Add normalisation layers (nn.BatchNorm1d/2d or nn.LayerNorm) between the {depth} "
+            "weighted layers if the depth must stay.",
+        ),
+    }
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self.order = LayerOrder()
+        self.stds: dict[str, torch.Tensor] = {}  # layer name -> output std, first training forward
+        self.layer_weights: dict[str, torch.Tensor] = {}  # name -> a weight (to read its init scale)
+        self.activations: dict[str, int] = {}
+        self.seen_optimizers: set[int] = set()
+        self.scale_done = False
+
+    def check(self, event: Any) -> Iterable[Finding]:
+        if event.kind == "module_output":
+            self._on_module(event)
+        elif event.kind == "op":
+            self._on_op(event)
+        elif event.kind == "step" and event.phase == "pre" and id(event.optimizer) not in self.seen_optimizers:
+            self.seen_optimizers.add(id(event.optimizer))
+            return self._on_first_step(event)
+        return ()
+
+    # ------------------------------------------------------------------ observing
+    def _first_forward(self) -> bool:
+        return not self.seen_optimizers and self.state.step == 1
+
+    def _on_module(self, event: ModuleOutput) -> None:
+        module = event.module
+        if not module._parameters or not event.grad_enabled or not module.training:
+            return
+        self.order.see(module, event.name)
+        if not self._first_forward() or event.name in self.stds:
+            return
+        mats = weight_params(module)
+        out = event.output
+        if mats and isinstance(out, torch.Tensor) and out.is_floating_point() and out.numel() > 1:
+            self.stds[event.name] = out.detach().float().std()
+            self.layer_weights[event.name] = mats[0][1]
+
+    def _on_op(self, event: OpCall) -> None:
+        if self._first_forward():
+            kind = _ACTIVATIONS.get(event.name)
+            if kind:
+                self.activations[kind] = self.activations.get(kind, 0) + 1
+
+    def _activation(self) -> str:
+        if not self.activations:
+            return ""
+        return max(self.activations, key=lambda k: self.activations[k])
+
+    # ------------------------------------------------------------------ judging
+    def _on_first_step(self, event: StepEvent) -> list[Finding]:
+        params = [p for g in event.optimizer.param_groups for p in g["params"] if isinstance(p, torch.Tensor)]
+        out = self._constant(params)
+        if not self.scale_done and self.stds:
+            self.scale_done = True
+            found = self._scale()
+            if found is not None:
+                out.append(found)
+        return out
+
+    def _constant(self, params: list[torch.Tensor]) -> list[Finding]:
+        weights = [p for p in self.order.order(params) if p.shape[0] >= 2]
+        if not weights:
+            return []
+        probes: list[torch.Tensor] = []
+        for p in weights:
+            w = p.detach().reshape(p.shape[0], -1)
+            probes.append((w - w[:1]).abs().amax())  # 0: identical rows
+            probes.append((w - w.reshape(-1)[0]).abs().amax())  # 0: one value everywhere
+            probes.append(w.reshape(-1)[0])
+        values = host_floats(probes)
+        rows = [(p, values[3 * i] == 0.0, values[3 * i + 1] == 0.0, values[3 * i + 2])
+                for i, p in enumerate(weights)]
+        names = [self.order.module_of(p) or self.state.param_name(p) for p in weights]
+        scheme = _scheme(self._activation())
+        symmetric = [i for i, (_, same, _, _) in enumerate(rows) if same]
+        if not symmetric:
+            return []
+        if len(weights) >= 2 and len(symmetric) == len(weights):
+            constant = [i for i in symmetric if rows[i][2]]
+            values_txt = sorted({fmt(rows[i][3]) for i in constant})
+            evidence = {"layers": names, "values": values_txt, "shapes": [tuple(p.shape) for p in weights],
+                        "scheme": scheme, "symmetric_layers": len(symmetric)}
+            what = (f"constant ({', '.join(values_txt[:4])})" if len(constant) == len(weights)
+                    else "identical in every row/filter")
+            msg = (f"all {len(weights)} weight layers ({names[0]} ... {names[-1]}) start {what}: every unit "
+                   f"of a layer computes the same output and gets the same gradient, so the units can "
+                   f"never become different and the network learns like one unit per layer")
+            return [self.finding(msg, evidence, location=names[0], step=1)]
+        out: list[Finding] = []
+        for i in symmetric:
+            p, _, constant, value = rows[i]
+            last = i == len(weights) - 1
+            if last or (constant and value == 0.0 and i != 0):
+                continue  # zero/identical heads and zero-initialised branch ends are deliberate designs
+            evidence = {"layers": names[i], "shape": tuple(p.shape), "value": fmt(value) if constant else "",
+                        "scheme": scheme, "position": f"weight layer {i + 1} of {len(weights)}"}
+            kind = f"constant ({fmt(value)})" if constant else "identical in every row"
+            msg = (f"{names[i]} (weight {tuple(p.shape)}, layer {i + 1} of {len(weights)}) starts {kind}: its "
+                   f"{p.shape[0]} units compute the same output, so they start as copies of one unit")
+            code = "init.constant-weights" if constant else "init.symmetric-weights"
+            out.append(self.finding(msg, evidence, location=names[i], code=code,
+                                    severity=Severity.WARNING, step=1))
+        return out
+
+    def _scale(self) -> Finding | None:
+        names = list(self.stds)
+        if len(names) < MIN_LAYERS:
+            return None
+        weights = [self.layer_weights[n] for n in names]
+        values = host_floats([self.stds[n] for n in names]
+                             + [w.detach().float().std() if w.numel() > 1 else w.new_zeros(()) for w in weights])
+        stds, wstds = values[:len(names)], values[len(names):]
+        self.stds.clear()
+        if not all(math.isfinite(s) and s > 0 for s in stds):
+            return None
+        ratio = stds[-1] / stds[0]
+        gains = [b / a for a, b in zip(stds, stds[1:])]
+        if 1 / SCALE_RATIO <= ratio <= SCALE_RATIO:
+            return None
+        shrinking = ratio < 1
+        same_way = sum(1 for g in gains if (g < 1) == shrinking)
+        if same_way < 0.7 * len(gains):
+            return None
+        custom = [n for n, w, ws in zip(names, weights, wstds) if not self._default_init(w, ws)]
+        if len(custom) < len(names) / 2:
+            return None  # PyTorch's default init: its shrinkage is documented behaviour
+        activation = self._activation()
+        scheme = _scheme(activation)
+        per_layer = math.exp(math.log(ratio) / len(gains))
+        evidence = {
+            "layer_output_std": [f"{n}: {fmt(s)}" for n, s in zip(names, stds)],
+            "ratio": ratio,
+            "per_layer_gain": round(per_layer, 3),
+            "depth": len(names),
+            "activation": activation or "unknown",
+            "scheme": scheme,
+            "custom_initialised": custom,
+        }
+        trend = "shrinks" if shrinking else "grows"
+        msg = (f"at initialisation the activation scale {trend} {fmt(1 / ratio if shrinking else ratio)}x "
+               f"through {len(names)} layers (output std {fmt(stds[0])} at {names[0]} -> {fmt(stds[-1])} at "
+               f"{names[-1]}, x{per_layer:.2g} per layer): the weight scale does not fit the "
+               f"{activation or 'activation'} in use")
+        return self.finding(msg, evidence, location=names[0], code="init.activation-scale",
+                            severity=Severity.WARNING, step=1)
+
+    @staticmethod
+    def _default_init(weight: torch.Tensor, std: float) -> bool:
+        """Weights whose std matches PyTorch's kaiming_uniform(a=sqrt(5)) default: 1/sqrt(3*fan_in)."""
+        fan_in = weight[0].numel()
+        if fan_in == 0:
+            return True
+        expected = 1.0 / math.sqrt(3.0 * fan_in)
+        return DEFAULT_BAND[0] * expected <= std <= DEFAULT_BAND[1] * expected

@@ -1,0 +1,274 @@
+"""lr: the learning rate is too high or too low.
+
+Two kinds of evidence, combined over many steps:
+
+* the update-to-weight ratio ``|w_after - w_before| / |w_before|`` of a few large weight
+  tensors, measured on sampled optimizer steps (a copy before the step, one host sync
+  after it). Healthy training sits around 1e-3 (1e-2 for Adam on small layers);
+* the shape of the loss curve (see :mod:`nndoctor.monitor.curves`): a loss that explodes,
+  goes up or oscillates while the updates are large points to a learning rate that is too
+  high; a loss that has not moved after many steps while the updates are tiny, to one that
+  is too low. Either alone is not enough: a noisy healthy loss and a large-but-working
+  update stay quiet.
+
+The probe's measurements are shared in ``state.extra`` (``nndoctor.update_ratios``,
+``nndoctor.grad_reach``) for the loss-curve check's ranking of causes.
+"""
+
+from __future__ import annotations
+
+import collections
+import weakref
+from typing import Any, Iterable
+
+import torch
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity, Step
+from nndoctor.monitor.curves import CurveAnalysis, analyze_losses
+from nndoctor.monitor.events import RunEnd, StepEvent
+
+__all__ = ["ADAPTIVE", "LearningRate", "current_lr", "update_ratio_summary"]
+
+ADAPTIVE = frozenset({"Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta",
+                      "SparseAdam", "Adafactor", "LAMB", "Lion"})
+#: largest total size of the weights copied on a sampled step
+MAX_SNAPSHOT_NUMEL = 8_000_000
+READ_EVERY = 25
+
+
+def current_lr(opt: torch.optim.Optimizer) -> float | None:
+    lr = opt.param_groups[0].get("lr") if opt.param_groups else None
+    if isinstance(lr, torch.Tensor):
+        lr = float(lr)
+    return float(lr) if isinstance(lr, (int, float)) else None
+
+
+def update_ratio_summary(state: Any, skip_first: bool = True) -> dict[str, float] | None:
+    """Median and peak update/weight ratio over the sampled steps measured so far."""
+    rows = list(state.extra.get("nndoctor.update_ratios", ()))
+    if skip_first and len(rows) > 2:
+        rows = rows[1:]  # Adam's first step is sign(g) * lr whatever the gradient scale
+    if not rows:
+        return None
+    meds = sorted(r["median"] for r in rows)
+    return {"median": meds[len(meds) // 2], "peak": max(r["max"] for r in rows),
+            "early": rows[0]["max"], "samples": float(len(rows)),
+            "zero_fraction": sum(1 for r in rows if r["median"] == 0.0) / len(rows)}
+
+
+class _UpdateProbe:
+    """Copies a few large weights before a sampled step and measures the update after it."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+        self._snap: list[tuple[weakref.ReferenceType[torch.Tensor], torch.Tensor, str]] = []
+        self._opt_id = 0
+
+    def before(self, opt: torch.optim.Optimizer) -> None:
+        self._snap = []
+        self._opt_id = id(opt)
+        cands: list[torch.Tensor] = []
+        total = missing = 0
+        grads: list[torch.Tensor] = []
+        for group in opt.param_groups:
+            for p in group["params"]:
+                if not isinstance(p, torch.Tensor) or not p.requires_grad:
+                    continue
+                total += 1
+                if p.grad is None:
+                    missing += 1
+                    continue
+                grads.append(p.grad)
+                if p.dim() >= 2 and not p.grad.is_sparse:
+                    cands.append(p)
+        if not cands:
+            cands = [p for g in opt.param_groups for p in g["params"]
+                     if isinstance(p, torch.Tensor) and p.grad is not None and not p.grad.is_sparse]
+        budget = MAX_SNAPSHOT_NUMEL
+        for p in sorted(cands, key=lambda t: -t.numel()):
+            if len(self._snap) >= 4:
+                break
+            if p.numel() <= budget:
+                budget -= p.numel()
+                self._snap.append((weakref.ref(p), p.detach().clone(), self.state.param_name(p)))
+        self.state.extra["nndoctor.grad_reach"] = {"params": total, "without_grad": missing,
+                                                   "with_grad": len(grads)}
+
+    def after(self, opt: torch.optim.Optimizer, step: int) -> None:
+        snap, self._snap = self._snap, []
+        if id(opt) != self._opt_id or not snap:
+            return
+        diffs, norms, names = [], [], []
+        for ref, before, name in snap:
+            p = ref()
+            if p is None or p.shape != before.shape:
+                continue
+            diffs.append((p.detach() - before).float().norm())
+            norms.append(before.float().norm())
+            names.append(name)
+        if not diffs:
+            return
+        values = torch.stack(diffs + norms).cpu().tolist()  # the one host sync of this step
+        d, w2 = values[: len(diffs)], values[len(diffs):]
+        ratios = [di / wi if wi > 0 else (0.0 if di == 0 else float("inf")) for di, wi in zip(d, w2)]
+        order = sorted(range(len(ratios)), key=lambda i: ratios[i])
+        rows = self.state.extra.setdefault("nndoctor.update_ratios", collections.deque(maxlen=256))
+        rows.append({"step": step, "median": ratios[order[len(order) // 2]], "max": ratios[order[-1]],
+                     "param": names[order[-1]]})
+
+
+def _fmt_lr(x: float) -> str:
+    return f"{x:.0e}" if x < 1e-2 else f"{x:.3g}"
+
+
+@register
+class LearningRate(Check):
+    """The learning rate is too high (explosion / rise / oscillation with huge updates) or too low."""
+
+    code = "lr.too-high"
+    severity = Severity.WARNING
+    step = Step.TUNE
+    needs = ("step", "end")
+    fixes = (
+        "Lower the learning rate of {optimizer} 10-100x (from {lr} to {suggest_low}-{suggest_high}) "
+        "and rerun; for {optimizer_class}, {default_hint}.",
+        "If a large rate is intended, add a warm-up (torch.optim.lr_scheduler.LinearLR) and clip "
+        "gradients with torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) before {optimizer}.step().",
+        "Run a short learning-rate range test (exponential sweep over ~100 steps) and pick a rate "
+        "about 10x below the one where the smoothed loss starts to rise.",
+    )
+    extra_codes = {
+        "lr.too-low": (
+            "Raise the learning rate of {optimizer} 10-100x (from {lr} to {suggest_low}-{suggest_high}); "
+            "for {optimizer_class}, {default_hint}.",
+            "Check that no scheduler or manual decay shrinks the rate before training starts "
+            "(print {optimizer}.param_groups[0]['lr'] at the first steps).",
+            "Run a short learning-rate range test to find the largest rate at which the loss still falls.",
+        ),
+    }
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._probe = _UpdateProbe(state)
+        self._last_read = 0
+        self._reported: set[str] = set()
+
+    def check(self, event: StepEvent | RunEnd) -> Iterable[Finding]:
+        if isinstance(event, RunEnd):
+            return self._judge(final=True)
+        if event.sampled:
+            if event.phase == "pre":
+                self._probe.before(event.optimizer)
+            else:
+                self._probe.after(event.optimizer, event.step)
+        if event.phase == "post" and self.state.losses.total - self._last_read >= READ_EVERY:
+            self._last_read = self.state.losses.total
+            return self._judge(final=False)
+        return ()
+
+    # ------------------------------------------------------------------ judgement
+    def _optimizer(self) -> tuple[str, str, float | None, list[float]]:
+        opts = self.state.live_optimizers()
+        if not opts:
+            return "optimizer", "", None, []
+        info, opt = opts[0]
+        _, lrs = self.state.lrs.series()
+        return info.name, type(opt).__name__, current_lr(opt), lrs
+
+    def _judge(self, final: bool) -> list[Finding]:
+        if len(self.state.live_optimizers()) != 1 or len(self._reported) == 2:
+            return []  # several optimizers (GANs...) take turns: their loss curves mix
+        curve = analyze_losses(self.state)
+        ratios = update_ratio_summary(self.state)
+        out: list[Finding] = []
+        if "lr.too-high" not in self._reported:
+            found = self._too_high(curve, ratios)
+            if found is not None:
+                out.append(found)
+        if "lr.too-low" not in self._reported:
+            found = self._too_low(curve, ratios, final)
+            if found is not None:
+                out.append(found)
+        return out
+
+    def _evidence(self, ratios: dict[str, float] | None, direction: str) -> dict[str, Any]:
+        name, cls, lr, _ = self._optimizer()
+        adaptive = cls in ADAPTIVE
+        ev: dict[str, Any] = {"optimizer": name, "optimizer_class": cls or "the optimizer",
+                              "lr": _fmt_lr(lr) if lr else "?"}
+        if ratios is not None:
+            ev["update_ratio_median"] = float(f"{ratios['median']:.3g}")
+            ev["update_ratio_peak"] = float(f"{ratios['peak']:.3g}")
+            ev["sampled_steps"] = int(ratios["samples"])
+        ev["healthy_update_ratio"] = "1e-4 to 1e-2 (about 1e-3)"
+        if lr:
+            if direction == "high":
+                ev["suggest_low"], ev["suggest_high"] = _fmt_lr(lr / 100), _fmt_lr(lr / 10)
+            else:
+                ev["suggest_low"], ev["suggest_high"] = _fmt_lr(lr * 10), _fmt_lr(lr * 100)
+        ev["default_hint"] = ("a common starting point is 3e-4 (1e-3 at most)" if adaptive
+                              else "typical rates are 1e-3 to 1e-1 (0.01-0.1 with momentum 0.9)")
+        return ev
+
+    def _too_high(self, curve: CurveAnalysis, ratios: dict[str, float] | None) -> Finding | None:
+        med = ratios["median"] if ratios else None
+        peak = ratios["peak"] if ratios else None
+        why = ""
+        severity = Severity.WARNING
+        sym: dict[str, Any] = {}
+        if curve.has("explodes") and (peak is None or peak >= 1e-2):
+            sym = curve.symptoms["explodes"]
+            if "nonfinite_step" in sym:
+                why = (f"the loss grew {sym['growth']:.3g}x from {sym['start_loss']:.4g} and became "
+                       f"{sym['value']} at step {sym['nonfinite_step']}")
+            else:
+                why = (f"the loss exploded from {sym['start_loss']:.4g} to {sym['peak_loss']:.4g} "
+                       f"({sym['growth']:.3g}x) by step {sym['peak_step']}")
+            severity = Severity.ERROR
+        elif curve.has("goes-up") and med is not None and med >= 3e-2:
+            sym = curve.symptoms["goes-up"]
+            why = f"the loss went up from {sym['start_loss']:.4g} to {sym['end_loss']:.4g}"
+        elif curve.has("oscillates") and med is not None and med >= 1e-2:
+            sym = curve.symptoms["oscillates"]
+            why = (f"the loss oscillates between {sym['low']:.4g} and {sym['high']:.4g} without coming "
+                   f"down (steps {sym['from_step']}-{sym['to_step']})")
+        elif (curve.has("plateaus") and curve.symptoms["plateaus"]["at_constant_prediction"]
+              and peak is not None and peak >= 0.3):
+            sym = curve.symptoms["plateaus"]
+            why = (f"after updates of up to {peak:.2g}x the weights' size, the loss is stuck at "
+                   f"{sym['end_loss']:.4g}, the loss of a constant prediction (the units died)")
+        if not why:
+            return None
+        self._reported.add("lr.too-high")
+        ev = {**self._evidence(ratios, "high"), **{k: v for k, v in sym.items() if k != "noise"}}
+        upd = (f"; each update changes the weights by {med:.2g} of their size (median over "
+               f"{ev.get('sampled_steps', 0)} sampled steps, healthy ~1e-3)" if med is not None else "")
+        return self.finding(
+            f"learning rate {ev['lr']} of {ev['optimizer']} ({ev['optimizer_class']}) is too high: "
+            f"{why}{upd}; try {ev.get('suggest_low', '?')}-{ev.get('suggest_high', '?')}",
+            ev, location=ev["optimizer"], severity=severity)
+
+    def _too_low(self, curve: CurveAnalysis, ratios: dict[str, float] | None, final: bool) -> Finding | None:
+        if not curve.has("plateaus") or ratios is None or curve.n < 50:
+            return None
+        sym = curve.symptoms["plateaus"]
+        med = ratios["median"]
+        if med <= 0 or med >= 1e-5 or ratios["zero_fraction"] > 0.5:
+            return None  # no update at all is grad-flow's business, not the learning rate's
+        name, cls, lr, lrs = self._optimizer()
+        if lr is None or (cls not in ADAPTIVE and lr >= 1e-3):
+            return None  # plain SGD with a normal rate: tiny updates mean tiny gradients
+        if lrs and (lr < 0.5 * max(lrs) or (not final and lr > 1.5 * lrs[0])):
+            return None  # decayed by a scheduler, or still warming up
+        reach = self.state.extra.get("nndoctor.grad_reach") or {}
+        if reach.get("params") and reach.get("without_grad", 0) > reach["params"] // 2:
+            return None
+        self._reported.add("lr.too-low")
+        ev = {**self._evidence(ratios, "low"), **{k: v for k, v in sym.items() if k != "noise"}}
+        return self.finding(
+            f"learning rate {ev['lr']} of {name} ({ev['optimizer_class']}) is too low: the loss moved "
+            f"{abs(sym['change']) * 100:.2g}% in {sym['to_step'] - sym['from_step']} steps "
+            f"({sym['start_loss']:.4g} -> {sym['end_loss']:.4g}) while each update changes the weights "
+            f"by only {med:.2g} of their size (healthy ~1e-3); try {ev['suggest_low']}-{ev['suggest_high']}",
+            ev, location=name, code="lr.too-low")

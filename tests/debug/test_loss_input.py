@@ -1,0 +1,261 @@
+"""loss-input checks: each bug injected in at least two coding styles, healthy variants quiet."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nndoctor.debug.loss_input import NllLossInput, OutputRange, ProbabilitiesIntoLogitLoss, SoftmaxDim
+from nndoctor.monitor import Observer
+
+CHECKS = [ProbabilitiesIntoLogitLoss, NllLossInput, SoftmaxDim, OutputRange]
+N, D, C = 32, 6, 3
+
+
+def _data(classes: int = C, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(4 * N, D, generator=g)
+    y = torch.randint(0, classes, (4 * N,), generator=g)
+    return x, y
+
+
+def _train(model: nn.Module, loss_of, x: torch.Tensor, y: torch.Tensor, steps: int = 6,
+           adam: bool = False) -> list:
+    opt = (torch.optim.Adam if adam else torch.optim.SGD)(model.parameters(), lr=1e-2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Observer(checks=CHECKS) as obs:
+            for i in range(steps):
+                xb, yb = x[(i * N) % len(x):][:N], y[(i * N) % len(y):][:N]
+                loss = loss_of(model(xb), yb)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    assert not obs.internal_errors, obs.internal_errors
+    return obs.findings
+
+
+def _codes(findings, min_rank: int = 1) -> set[str]:
+    return {f.code for f in findings if f.severity.rank >= min_rank}
+
+
+def _one(findings, code):
+    hits = [f for f in findings if f.code == code]
+    assert hits, [(f.code, f.message) for f in findings]
+    return hits[0]
+
+
+class Net(nn.Module):
+    """A subclass whose forward applies a final activation given as a function."""
+
+    def __init__(self, out: int = C, final=None) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(D, 16)
+        self.fc2 = nn.Linear(16, out)
+        self.final = final
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.fc2(torch.relu(self.fc1(x)))
+        return self.final(z) if self.final is not None else z
+
+
+# -- probabilities into a logit loss ---------------------------------------------------------------
+def test_softmax_sequential_into_module_cross_entropy():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, C), nn.Softmax(dim=1))
+    found = _train(model, nn.CrossEntropyLoss(), *_data())
+    f = _one(found, "loss-input.probabilities-into-logit-loss")
+    assert f.severity.value == "error" and f.location == "model.3"
+    assert f.evidence["input_shape"] == (N, C) and "softmax" in f.message
+    assert "remove the final softmax" in f.fixes[0]
+
+
+def test_softmax_in_subclass_forward_into_functional_cross_entropy():
+    torch.manual_seed(0)
+    model = Net(final=lambda z: torch.softmax(z, dim=-1))
+    f = _one(_train(model, F.cross_entropy, *_data(), adam=True), "loss-input.probabilities-into-logit-loss")
+    assert f.location == "model"
+
+
+def test_sigmoid_column_into_bce_with_logits_through_indexing():
+    torch.manual_seed(0)
+    x, y = _data(classes=2)
+    model = nn.Sequential(nn.Linear(D, 8), nn.Tanh(), nn.Linear(8, 1), nn.Sigmoid())
+    found = _train(model, lambda out, t: nn.BCEWithLogitsLoss()(out[:, 0], t.float()), x, y)
+    f = _one(found, "loss-input.probabilities-into-logit-loss")
+    assert f.location == "model.3" and "sigmoid" in f.message
+
+
+def test_hand_written_sigmoid_into_bce_with_logits_by_values():
+    torch.manual_seed(0)
+    x, y = _data(classes=2)
+    model = Net(out=1, final=lambda z: 1.0 / (1.0 + torch.exp(-z)))
+    found = _train(model, lambda out, t: F.binary_cross_entropy_with_logits(out.squeeze(1), t.float()), x, y)
+    f = _one(found, "loss-input.probabilities-into-logit-loss")
+    assert "(0, 1]" in f.evidence["how_detected"]
+
+
+def test_log_softmax_into_cross_entropy_is_info_only():
+    torch.manual_seed(0)
+    model = Net(final=lambda z: F.log_softmax(z, dim=1))
+    found = _train(model, nn.CrossEntropyLoss(), *_data())
+    f = _one(found, "loss-input.log-softmax-into-cross-entropy")
+    assert f.severity.value == "info" and "idempotent" in f.message.replace("changes nothing", "idempotent")
+    assert not _codes(found)
+
+
+def test_logsigmoid_into_bce_with_logits_is_error():
+    torch.manual_seed(0)
+    x, y = _data(classes=2)
+    model = nn.Sequential(nn.Linear(D, 8), nn.ReLU(), nn.Linear(8, 1), nn.LogSigmoid())
+    found = _train(model, lambda out, t: F.binary_cross_entropy_with_logits(out, t.float().unsqueeze(1)), x, y)
+    assert _one(found, "loss-input.log-probabilities-into-logit-loss").severity.value == "error"
+
+
+def test_relu_output_into_bce_with_logits_is_error():
+    torch.manual_seed(0)
+    x, y = _data(classes=2)
+    model = nn.Sequential(nn.Linear(D, 8), nn.Tanh(), nn.Linear(8, 1), nn.ReLU())
+    found = _train(model, lambda out, t: nn.BCEWithLogitsLoss()(out.view(-1), t.float()), x, y)
+    assert _one(found, "loss-input.relu-into-logit-loss").severity.value == "error"
+
+
+# -- NLLLoss -----------------------------------------------------------------------------------------
+def test_raw_logits_into_module_nll_loss():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, C))
+    f = _one(_train(model, nn.NLLLoss(), *_data()), "loss-input.logits-into-nll-loss")
+    assert f.severity.value == "error" and f.evidence["input_shape"] == (N, C)
+    assert "log_softmax" in f.fixes[0]
+
+
+def test_raw_logits_into_functional_nll_loss_subclass():
+    torch.manual_seed(0)
+    found = _train(Net(), lambda out, t: F.nll_loss(out, t), *_data(), adam=True)
+    assert "loss-input.logits-into-nll-loss" in _codes(found)
+
+
+def test_softmax_probabilities_into_nll_loss():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, C), nn.Softmax(dim=1))
+    f = _one(_train(model, nn.NLLLoss(), *_data()), "loss-input.probabilities-into-nll-loss")
+    assert f.location == "model.3"
+
+
+def test_nll_after_log_softmax_or_log_of_softmax_is_quiet():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, C), nn.LogSoftmax(dim=1))
+    assert not _codes(_train(model, nn.NLLLoss(), *_data()))
+    model = Net(final=lambda z: torch.log(torch.softmax(z, 1) + 1e-9))
+    assert not _codes(_train(model, F.nll_loss, *_data()))
+
+
+# -- softmax over the wrong dimension -----------------------------------------------------------------
+def test_softmax_over_single_unit_into_bce():
+    torch.manual_seed(0)
+    x, y = _data(classes=2)
+    model = nn.Sequential(nn.Linear(D, 8), nn.ReLU(), nn.Linear(8, 1), nn.Softmax(dim=1))
+    found = _train(model, lambda out, t: nn.BCELoss()(out, t.float().unsqueeze(1)), x, y)
+    f = _one(found, "loss-input.softmax-over-one-unit")
+    assert f.severity.value == "error" and f.evidence["input_shape"] == (N, 1) and f.location == "model.3"
+
+
+def test_cross_entropy_over_one_class():
+    torch.manual_seed(0)
+    x, y = _data(classes=2)
+    found = _train(Net(out=1), lambda out, t: F.cross_entropy(out, t.float().unsqueeze(1)), x, y)
+    assert "loss-input.softmax-over-one-unit" in _codes(found)
+
+
+def test_softmax_over_batch_dim_sequential_into_nll():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, C), nn.Softmax(dim=0))
+    found = _train(model, lambda out, t: F.nll_loss(torch.log(out), t), *_data())
+    f = _one(found, "loss-input.softmax-over-batch-dim")
+    assert f.evidence["batch_size"] == N and f.evidence["dim"] == 0 and "dim=-1" in f.fixes[0]
+
+
+def test_softmax_over_batch_dim_subclass_into_mse_one_hot():
+    torch.manual_seed(0)
+    model = Net(final=lambda z: F.softmax(z, dim=0))
+    found = _train(model, lambda out, t: F.mse_loss(out, F.one_hot(t, C).float()), *_data(), adam=True)
+    assert "loss-input.softmax-over-batch-dim" in _codes(found)
+
+
+def test_attention_softmax_over_time_stays_quiet():
+    class Attn(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.q, self.head = nn.Linear(D, D), nn.Linear(D, C)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seq = x.view(x.shape[0], 2, D // 2).repeat(1, 1, 2)  # (N, T=2, D)
+            w = torch.softmax(self.q(seq) @ seq.transpose(1, 2), dim=-1)  # (N, T, T)
+            return self.head((w @ seq).mean(1))
+
+    torch.manual_seed(0)
+    assert not _codes(_train(Attn(), nn.CrossEntropyLoss(), *_data()))
+
+
+# -- output range --------------------------------------------------------------------------------------
+def _regression(seed: int = 0, scale: float = 1.0, shift: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(4 * N, D, generator=g)
+    return x, (x[:, 0] - x[:, 1]).unsqueeze(1) * scale + shift
+
+
+def test_relu_output_with_negative_targets():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, 1), nn.ReLU())
+    f = _one(_train(model, nn.MSELoss(), *_regression()), "loss-input.output-range-cannot-reach-target")
+    assert f.severity.value == "warning" and f.location == "model.3"
+    assert f.evidence["output_range"] == "[0, inf]" and float(f.evidence["target_min"]) < 0
+
+
+def test_sigmoid_output_with_large_targets_swapped_arguments():
+    torch.manual_seed(0)
+    model = Net(out=1, final=torch.sigmoid)
+    found = _train(model, lambda out, t: F.l1_loss(t, out), *_regression(scale=50.0, shift=100.0))
+    f = _one(found, "loss-input.output-range-cannot-reach-target")
+    assert f.evidence["activation"] == "sigmoid" and f.evidence["share_unreachable"] > 0.9
+
+
+def test_activation_covering_targets_stays_quiet():
+    torch.manual_seed(0)
+    x, t = _regression()
+    model = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, 1), nn.Tanh())
+    assert not _codes(_train(model, nn.MSELoss(), x, t.clamp(-1, 1)))
+    model = Net(out=1, final=torch.sigmoid)
+    assert not _codes(_train(model, nn.BCELoss(), x, (t > 0).float()))
+
+
+# -- healthy ------------------------------------------------------------------------------------------
+def test_healthy_classifiers_stay_quiet():
+    torch.manual_seed(0)
+    x, y = _data()
+    model = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, C))
+    assert not _train(model, nn.CrossEntropyLoss(), x, y)
+    assert not _train(Net(), F.cross_entropy, x, y, adam=True)
+    x2, y2 = _data(classes=2)
+    assert not _train(Net(out=1), lambda out, t: F.binary_cross_entropy_with_logits(out.squeeze(1), t.float()),
+                      x2, y2, steps=10)
+
+
+def test_softmax_only_at_inference_is_quiet():
+    torch.manual_seed(0)
+    x, y = _data()
+    model = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, C))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Observer(checks=CHECKS) as obs:
+        for i in range(4):
+            loss = F.cross_entropy(model(x[:N]), y[:N])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                probs = F.softmax(model(x[N:]), dim=1)
+                _ = (probs.argmax(1) == y[N:]).float().mean()
+    assert not obs.findings and not obs.internal_errors
