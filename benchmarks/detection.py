@@ -57,6 +57,7 @@ class Row:
     seconds: float = 0.0
     internal_errors: int = 0
     problem: str = ""                                  # no report / timeout, empty when all went well
+    detail: str = ""                                   # last stderr line when something went wrong
 
     @property
     def healthy(self) -> bool:
@@ -145,9 +146,11 @@ def run_script(path: Path, meta: dict[str, str], timeout: float = 300.0) -> Row:
         cmd = [sys.executable, "-m", "nndoctor", "run", "--json", out, "--quiet", str(path),
                *shlex.split(meta.get("args", ""))]
         report = None
+        stderr = ""
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=str(ROOT), env=env)
             exit_code: int | None = proc.returncode
+            stderr = proc.stderr
         except subprocess.TimeoutExpired:
             exit_code = None
         if os.path.exists(out):
@@ -156,9 +159,12 @@ def run_script(path: Path, meta: dict[str, str], timeout: float = 300.0) -> Row:
     row = row_from_report(path.name, meta["expect"], report)
     row.seconds = round(time.perf_counter() - start, 2)
     if exit_code is None:
-        row.problem = "TIMEOUT"
+        row.problem = f"TIMEOUT ({timeout:.0f} s)"
     elif row.exit_code is None:
         row.exit_code = exit_code
+    if row.problem:
+        lines = [ln for ln in stderr.splitlines() if ln.strip()]
+        row.detail = lines[-1].strip() if lines else ""
     return row
 
 
@@ -210,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             row = fut.result()
             rows.append(row)
             print(format_row(row, width), flush=True)
+            if row.detail:
+                print(f"{'':<{width}} ^ {row.detail}", flush=True)
     summary = summarise(rows)
     for line in summary.lines():
         print(line)

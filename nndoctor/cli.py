@@ -19,6 +19,7 @@ __all__ = ["COMMAND_MODULES", "UsageError", "main"]
 #: modules that each add one or more sub-commands through ``register(subparsers)``
 COMMAND_MODULES = [
     "nndoctor.monitor.cli",
+    "nndoctor.evaluate.cli",
 ]
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
+import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -95,6 +97,7 @@ class _Ctx:
         inputs = event.module_inputs or ()
         self.input = next((a for a in inputs if isinstance(a, torch.Tensor)), None)
         self.op = event.op
+        self.site, self.line = _user_frame(event.exc)
 
     def arg(self, i: int, key: str = "") -> Any:
         if self.op is None:
@@ -120,6 +123,9 @@ class _Ctx:
             ev["input_dtype"] = str(self.input.dtype).replace("torch.", "")
         if self.op is not None:
             ev["op"] = self.op.name
+        if self.site:
+            ev["site"] = self.site
+            ev["code"] = self.line
         ev.update(extra)
         return ev
 
@@ -201,9 +207,26 @@ class CrashExplainer(Check):
     def explain(self, code: str, ctx: _Ctx, message: str, fix: str, *,
                 severity: Severity = Severity.ERROR, **evidence: Any) -> Finding:
         ev = ctx.evidence(fix=fix, **evidence)
-        location = ctx.path or (ctx.op.name if ctx.op is not None else "") or type(ctx.event.exc).__name__
-        return self.finding(f"crash at step {ctx.event.step}: {message}", ev, location=location,
+        location = ctx.path or ctx.site or (ctx.op.name if ctx.op is not None else "") or type(ctx.event.exc).__name__
+        at = f" ({ctx.site}: {ctx.line})" if ctx.site and ctx.line else ""
+        return self.finding(f"crash at step {ctx.event.step}{at}: {message}", ev, location=location,
                             code=code, severity=severity, step=ctx.event.step)
+
+
+def _user_frame(exc: BaseException) -> tuple[str, str]:
+    """``file:line`` and source text of the innermost traceback frame in the user's code."""
+    internal = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    site, line = "", ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        name = frame.filename
+        if name.startswith(internal) or name.startswith("<") or "runpy" in os.path.basename(name):
+            continue
+        site, line = f"{os.path.basename(name)}:{frame.lineno}", (frame.line or "").strip()
+    return site, line
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" or word.startswith(("int", "uint")) else "a ") + word
 
 
 def numel(shape: Iterable[int]) -> int:
@@ -254,13 +277,15 @@ def _conv_channels(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding 
     shape = _ints(m.group(2))
     expected, got = int(m.group(3)), int(m.group(4))
     path = ctx.path or "the convolution"
-    if len(shape) >= 3 and shape[-1] == expected and shape[1] != expected:
+    x = ctx.input
+    if x is not None and x.dim() == 3 and len(shape) == 4 and shape[0] == 1:
+        fix = f"Add the channel dimension: x = x.unsqueeze(1) (shape (N, 1, H, W)) before {path}."
+        why = (f"the input {tuple(x.shape)} has no channel dim, so torch reads it as one unbatched image "
+               f"with {got} channels")
+    elif len(shape) >= 3 and shape[-1] == expected and shape[1] != expected:
         fix = ("The images are channels-last (N, H, W, C), as numpy/PIL store them: "
                f"x = x.permute(0, 3, 1, 2) before {path}.")
         why = f"its dim 1 is {shape[1]} but the last dim is {expected}: channels-last images"
-    elif len(shape) == 3:
-        fix = f"Add the channel dimension: x = x.unsqueeze(1) (shape (N, 1, H, W)) before {path}."
-        why = "a 3-D input is read as one unbatched (C, H, W) image: the channel dim is missing"
     elif expected == 3 and got == 1:
         fix = (f"Grayscale images into a 3-channel layer: set in_channels=1 in {path}, or repeat the channel: "
                "x = x.repeat(1, 3, 1, 1).")
@@ -465,7 +490,7 @@ def _input_dtype(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | 
     else:
         why = f"the input is {x_dt} but the layer's weights are {w_dt}"
         fix = f"Cast the input to the model's dtype: x = x.to({w_dt})."
-    msg = f"{ctx.where} got a {x_dt} input{shape} but its weights are {w_dt}: {why}"
+    msg = f"{ctx.where} got {_a(x_dt)} input{shape} but its weights are {w_dt}: {why}"
     return chk.explain("dtype.crash-input-dtype", ctx, msg, fix, input_dtype=x_dt, weight_dtype=w_dt)
 
 
@@ -493,7 +518,7 @@ def _found_dtype(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | 
     if not found.startswith(("int", "uint", "bool")):
         return None
     where = loss if ctx.op is not None and ctx.op.name in _LOSS_NAMES else "a loss (or its backward pass)"
-    msg = (f"{where} got an {found} target{f' {tgt}' if tgt else ''} but needs {expected}: integer labels for a "
+    msg = (f"{where} got {_a(found)} target{f' {tgt}' if tgt else ''} but needs {expected}: integer labels for a "
            "BCE/MSE-style loss must be float")
     fix = "Convert the targets to float: y = y.float() (for BCE also match the output's shape: y.view(-1, 1))."
     return chk.explain("dtype.crash-target-dtype", ctx, msg, fix, target_dtype=found, expected_dtype=expected)
@@ -503,10 +528,10 @@ def _cast_result(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | 
     res, out = _dtype_name(m.group(1)), _dtype_name(m.group(2))
     if ctx.op is not None and ctx.op.name in _LOSS_NAMES:
         _, tgt, loss = _loss_args(ctx)
-        msg = f"{loss} got an {out} target{f' {tgt}' if tgt else ''}: BCE-style losses need float targets"
+        msg = f"{loss} got {_a(out)} target{f' {tgt}' if tgt else ''}: BCE-style losses need float targets"
         fix = "Convert the targets to float: y = y.float()."
         return chk.explain("dtype.crash-target-dtype", ctx, msg, fix, target_dtype=out)
-    msg = (f"an in-place operation wrote a {res} result into an {out} tensor (e.g. x /= 255 on uint8/int data)")
+    msg = (f"an in-place operation wrote {_a(res)} result into {_a(out)} tensor (e.g. x /= 255 on uint8/int data)")
     fix = "Convert before scaling, out of place: x = x.float() / 255 (never x /= 255 on an integer tensor)."
     return chk.explain("dtype.crash-input-dtype", ctx, msg, fix, result_dtype=res, tensor_dtype=out)
 

@@ -151,6 +151,7 @@ class GradFlow(Check):
         self._lr_seen: dict[int, list[float]] = {}
         self._manual_snap: list[tuple[weakref.ReferenceType[torch.Tensor], torch.Tensor]] | None = None
         self._not_in_opt: set[int] = set()
+        self._manual_update = False
 
     # ------------------------------------------------------------------ dispatch
     def check(self, event: Any) -> Iterable[Finding]:
@@ -190,19 +191,22 @@ class GradFlow(Check):
                 self._pmod.setdefault(id(p), (id(module), name))
 
     def _on_module(self, event: ModuleOutput) -> None:
-        mid = id(event.module)
-        if mid not in self._mods or not (self._root_grad or event.grad_enabled):
+        if not (self._root_grad or event.grad_enabled):
             return
-        self._used.add(mid)
-        self._order.setdefault(mid, len(self._order))
-        if not event.grad_enabled and event.name not in self._nograd_inside:
-            self._nograd_inside.append(event.name)
         out = event.output
         if isinstance(out, torch.Tensor) and out.requires_grad and len(self._outputs) < 512:
             self._outputs[id(out)] = (weakref.ref(out), event.name)
+        mid = id(event.module)
+        if mid not in self._mods:
+            return
+        self._used.add(mid)
+        self._order.setdefault(mid, len(self._order))
+        if not event.grad_enabled and event.name not in self._nograd_inside and len(self._nograd_inside) < 64:
+            self._nograd_inside.append(event.name)
 
     def _on_op(self, event: OpCall) -> None:
-        if self._backward_in_step or len(self._cuts) >= 16 or not torch.is_grad_enabled():
+        # (checks run under no_grad: a tensor with a grad_fn tells that its graph is being built)
+        if self._backward_in_step or len(self._cuts) >= 16:
             return
         name, args = event.name, event.args
         if name == "get" and getattr(getattr(event.func, "__self__", None), "__name__", "") != "data":
@@ -216,7 +220,7 @@ class GradFlow(Check):
             src = res
             label = "torch.tensor(..., requires_grad=True)" if name != "requires_grad_" else ".requires_grad_()"
         else:
-            if not (isinstance(src, torch.Tensor) and src.requires_grad):
+            if not (isinstance(src, torch.Tensor) and src.requires_grad and src.grad_fn is not None):
                 return
             label = ".data" if name == "get" else f".{name}()"
         entry = self._outputs.get(id(src))
@@ -234,6 +238,8 @@ class GradFlow(Check):
     def _on_backward(self, event: BackwardCall) -> None:
         self._cuts = [c for c in self._cuts if c["ref"]() is not event.tensor]
         self._backward_in_step = True
+        if self._manual_snap and not self._manual_update and not self.state.optimizers:
+            self._manual_update = self._weights_changed()
         if self._manual_snap is None and not self.state.optimizers:
             snap = []
             for ref in list(self.state.param_refs.values())[:16]:
@@ -390,13 +396,21 @@ class GradFlow(Check):
         found += self._frozen(opt)
         return found
 
-    def _top_modules(self, mids: set[int]) -> list[str]:
-        """Names of the outermost modules whose parameterised submodules are all in ``mids``."""
-        names = sorted(self._pmod_name(m) for m in mids)
+    def _top_modules(self, mids: set[int], universe: set[int]) -> list[str]:
+        """Outermost module names covering ``mids`` and nothing else of ``universe``."""
+        bad = {self._pmod_name(m) for m in mids}
+        every = {self._pmod_name(m) for m in universe} | bad
         tops: list[str] = []
-        for n in names:
-            if not any(n.startswith(t + ".") for t in tops):
-                tops.append(n)
+        for name in sorted(bad):
+            parts = name.split(".")
+            chosen = name
+            for k in range(1, len(parts)):
+                anc = ".".join(parts[:k])
+                if all(x in bad for x in every if x == anc or x.startswith(anc + ".")):
+                    chosen = anc
+                    break
+            if not any(chosen == t or chosen.startswith(t + ".") for t in tops):
+                tops.append(chosen)
         return tops
 
     def _pmod_name(self, mid: int) -> str:
@@ -412,7 +426,8 @@ class GradFlow(Check):
         if not bad:
             return []
         mids = {self._pmod[id(p)][0] for p in bad}
-        tops = self._top_modules(mids)
+        universe = {self._pmod[id(p)][0] for p in params if id(p) in self._pmod} & self._used
+        tops = self._top_modules(mids, universe)
         cut = next((c for c in self._cuts_log if any(c["output_of"] == t or c["output_of"].startswith(t + ".")
                                                      for t in tops)), None)
         nograd = [n for n in self._nograd_inside if any(n == t or n.startswith(t + ".") for t in tops)]
@@ -452,7 +467,7 @@ class GradFlow(Check):
             mids.add(mid)
         if not mids:
             return []
-        tops = self._top_modules(mids)
+        tops = self._top_modules(mids, self._used)
         orders = [self._order.get(m) for m in mids]
         prefix = all(o is not None and o < min(trained) for o in orders)
         n = sum(p.numel() for m in mids if (mod := self._mods[m]()) is not None
@@ -512,6 +527,13 @@ class GradFlow(Check):
         found += self._step_missing(event)
         return found
 
+    def _weights_changed(self) -> bool:
+        for ref, before in self._manual_snap or []:
+            p = ref()
+            if p is not None and not torch.equal(p.detach().reshape(-1)[:64], before):
+                return True
+        return False
+
     def _step_missing(self, event: RunEnd) -> list[Finding]:
         calls = self.state.backward_calls
         if calls < 2 or any(info.steps for info in self.state.optimizers.values()):
@@ -519,12 +541,8 @@ class GradFlow(Check):
         if event.reason in ("crash", "interrupted") and calls < 10:
             return []
         snap = self._manual_snap or []
-        for ref, before in snap:
-            p = ref()
-            if p is not None and not torch.equal(p.detach().reshape(-1)[:64], before):
-                return []  # weights changed: a manual update loop
-        if not snap:
-            return []
+        if not snap or self._manual_update or self._weights_changed():
+            return []  # weights changed: a manual update loop
         ev = {"backward_calls": calls, "params_checked": len(snap)}
         return [self.finding(
             f"loss.backward() ran {calls} times but no optimizer.step() was ever called and the weights "

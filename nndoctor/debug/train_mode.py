@@ -151,9 +151,11 @@ class TrainMode(Check):
         return []
 
     def _on_dropout_op(self, event: OpCall) -> None:
-        if not event.module or not torch.is_grad_enabled():
-            return
         args, kw = event.args, event.kwargs
+        x = args[0] if args else kw.get("input")
+        # checks run under no_grad: an input with a grad_fn marks a training forward
+        if not event.module or not isinstance(x, torch.Tensor) or x.grad_fn is None:
+            return
         p = kw.get("p", args[1] if len(args) > 1 else 0.5)
         training = kw.get("training", args[2] if len(args) > 2 else True)
         if isinstance(p, (int, float)) and p > 0 and training is False:

@@ -41,7 +41,7 @@ class ShiftResult:
             return None
         evidence = {"auc": round(self.auc, 4), "permutation_auc": round(self.baseline_auc, 4),
                     "p_value": self.p_value,
-                    "top_features": [f"#{i} (d={d:+.2f})" for i, d in self.top_features[:5]]}
+                    "top_features": ", ".join(f"#{i} (d={d:+.2f})" for i, d in self.top_features[:5])}
         return Finding(code="data.distribution-shift", severity=Severity.WARNING, step=Step.EVALUATE,
                        message=(f"train and test-val inputs are distinguishable: a domain classifier reaches "
                                 f"AUC {self.auc:.2f} (shuffled labels: {self.baseline_auc:.2f}, p={self.p_value:.3g})"),

@@ -143,7 +143,7 @@ def collect(exp: Experiment, loader: Iterable[Any], *, max_examples: int = 20000
                      probs=np.concatenate(probs) if probs else None, task=task)
 
 
-def data_findings(splits: dict[str, SplitData], *, label_noise: bool = True) -> list[Finding]:
+def data_findings(splits: dict[str, SplitData], *, label_noise: bool = True, trained: bool = True) -> list[Finding]:
     """Class imbalance, label noise, leakage between train and the other splits, input shift."""
     out: list[Finding] = []
     train = splits.get("train")
@@ -152,7 +152,7 @@ def data_findings(splits: dict[str, SplitData], *, label_noise: bool = True) -> 
     if train.task != "regression":
         bal = class_balance(train.targets.reshape(-1).astype(np.int64))
         tv = splits.get("train_val")
-        if tv is not None:
+        if tv is not None and trained:
             bal.per_class_error = class_balance(tv.targets.reshape(-1).astype(np.int64), tv.errors).per_class_error
         f = bal.finding()
         if f:

@@ -145,6 +145,9 @@ class CurveAnalysis:
     """What the loss curve shows: levels, noise and the symptoms found (name -> evidence)."""
 
     n: int = 0
+    initial: float = float("nan")  # the first loss, before any update
+    early_peak: float = float("nan")  # the largest loss in the first quarter of the run
+    early_peak_step: int = 0
     start: float = float("nan")
     end: float = float("nan")
     minimum: float = float("nan")
@@ -153,6 +156,18 @@ class CurveAnalysis:
 
     def has(self, symptom: str) -> bool:
         return symptom in self.symptoms
+
+    @property
+    def spike(self) -> float:
+        """How far the loss jumped above its first value early on (1 = no jump)."""
+        if not (self.initial > 0 and math.isfinite(self.early_peak)):
+            return 1.0
+        return self.early_peak / self.initial
+
+    @property
+    def never_improved(self) -> bool:
+        """The loss ends about where it began (or higher)."""
+        return math.isfinite(self.end) and self.initial > 0 and self.end >= 0.9 * self.initial
 
 
 def _thin(s: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,6 +217,11 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
     if head.size == 0:
         return out
     out.start = float(np.median(head))
+    out.initial = float(v[0])
+    quarter = v[: max(3, len(v) // 4)]
+    if np.isfinite(quarter).any():
+        j = int(np.nanargmax(np.where(np.isfinite(quarter), quarter, np.nan)))
+        out.early_peak, out.early_peak_step = float(quarter[j]), int(s[j])
     boom = _explosion(s, v, out.start)
     if boom is not None:
         out.symptoms["explodes"] = boom

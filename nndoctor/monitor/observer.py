@@ -601,11 +601,14 @@ class Observer:
                 return
             name = "log_softmax" if inner.op == "softmax" else "logsigmoid"
             dim = inner.dim
+            module = inner.module or self._current_module_name()  # where the softmax ran
+        else:
+            module = self._current_module_name()
         if len(self._prov) > 4096:
             self._prov = {k: v for k, v in self._prov.items() if v[0]() is not None}
         self._prov[id(result)] = (
             weakref.ref(result),
-            Provenance(op=name, dim=dim, module=self._current_module_name(), input_shape=shape),
+            Provenance(op=name, dim=dim, module=module, input_shape=shape),
         )
 
     def provenance(self, tensor: Any) -> Provenance | None:

@@ -5,8 +5,9 @@ Both are read at the start of training, before the first update:
 * at the first ``step`` pre event of each optimizer its weight matrices are still as
   initialised: a matrix whose rows (units / filters) are all identical gives every unit
   the same output and the same gradient, so units can never differ;
-* during the first training forward the output std of every weighted layer is taken
-  (``module_output``); a custom initialisation under which it shrinks or grows by orders
+* during the first training forward the output spread across the batch (std over the
+  samples, averaged over units: the input-dependent signal, bias offsets excluded) of
+  every weighted layer is taken (``module_output``); a custom initialisation under which it shrinks or grows by orders
   of magnitude from the first to the last layer is reported with the better scheme for
   the activation seen (``op`` events: He/kaiming for ReLU, Glorot/xavier for tanh/sigmoid).
 
@@ -108,8 +109,10 @@ class InitCheck(Check):
             return
         mats = weight_params(module)
         out = event.output
-        if mats and isinstance(out, torch.Tensor) and out.is_floating_point() and out.numel() > 1:
-            self.stds[event.name] = out.detach().float().std()
+        if mats and isinstance(out, torch.Tensor) and out.is_floating_point() and out.dim() >= 2 \
+                and out.shape[0] >= 2:
+            # spread across the batch: the input-dependent signal, not the bias offset
+            self.stds[event.name] = out.detach().float().std(dim=0).mean()
             self.layer_weights[event.name] = mats[0][1]
 
     def _on_op(self, event: OpCall) -> None:
@@ -127,6 +130,8 @@ class InitCheck(Check):
     def _on_first_step(self, event: StepEvent) -> list[Finding]:
         params = [p for g in event.optimizer.param_groups for p in g["params"] if isinstance(p, torch.Tensor)]
         out = self._constant(params)
+        if any(f.severity is Severity.ERROR for f in out):
+            self.scale_done = True  # a constant network has no meaningful scale to judge
         if not self.scale_done and self.stds:
             self.scale_done = True
             found = self._scale()

@@ -183,7 +183,7 @@ class LearningRate(Check):
         ratios = update_ratio_summary(self.state)
         out: list[Finding] = []
         if "lr.too-high" not in self._reported:
-            found = self._too_high(curve, ratios)
+            found = self._too_high(curve, ratios, final)
             if found is not None:
                 out.append(found)
         if "lr.too-low" not in self._reported:
@@ -211,7 +211,9 @@ class LearningRate(Check):
                               else "typical rates are 1e-3 to 1e-1 (0.01-0.1 with momentum 0.9)")
         return ev
 
-    def _too_high(self, curve: CurveAnalysis, ratios: dict[str, float] | None) -> Finding | None:
+    def _too_high(self, curve: CurveAnalysis, ratios: dict[str, float] | None, final: bool) -> Finding | None:
+        if not final and curve.n < 100 and not curve.has("explodes"):
+            return None  # mid-run, only a clear explosion is judged early
         med = ratios["median"] if ratios else None
         peak = ratios["peak"] if ratios else None
         why = ""
@@ -233,11 +235,12 @@ class LearningRate(Check):
             sym = curve.symptoms["oscillates"]
             why = (f"the loss oscillates between {sym['low']:.4g} and {sym['high']:.4g} without coming "
                    f"down (steps {sym['from_step']}-{sym['to_step']})")
-        elif (curve.has("plateaus") and curve.symptoms["plateaus"]["at_constant_prediction"]
-              and peak is not None and peak >= 0.3):
-            sym = curve.symptoms["plateaus"]
-            why = (f"after updates of up to {peak:.2g}x the weights' size, the loss is stuck at "
-                   f"{sym['end_loss']:.4g}, the loss of a constant prediction (the units died)")
+        elif curve.spike >= 5.0 and curve.never_improved and peak is not None and peak >= 0.3:
+            sym = {"initial_loss": curve.initial, "spike_loss": curve.early_peak,
+                   "spike_step": curve.early_peak_step, "end_loss": curve.end}
+            why = (f"updates of up to {peak:.2g}x the weights' size made the loss jump from "
+                   f"{curve.initial:.4g} to {curve.early_peak:.4g} at step {curve.early_peak_step}, and it "
+                   f"never got below its start again (now {curve.end:.4g}): the first updates wrecked the weights")
         if not why:
             return None
         self._reported.add("lr.too-high")
@@ -250,11 +253,11 @@ class LearningRate(Check):
             ev, location=ev["optimizer"], severity=severity)
 
     def _too_low(self, curve: CurveAnalysis, ratios: dict[str, float] | None, final: bool) -> Finding | None:
-        if not curve.has("plateaus") or ratios is None or curve.n < 50:
+        if not curve.has("plateaus") or ratios is None or curve.n < (50 if final else 100):
             return None
         sym = curve.symptoms["plateaus"]
         med = ratios["median"]
-        if med <= 0 or med >= 1e-5 or ratios["zero_fraction"] > 0.5:
+        if med <= 0 or med >= 1e-4 or ratios["zero_fraction"] > 0.5:
             return None  # no update at all is grad-flow's business, not the learning rate's
         name, cls, lr, lrs = self._optimizer()
         if lr is None or (cls not in ADAPTIVE and lr >= 1e-3):

@@ -1,0 +1,769 @@
+"""numerics: NaN/Inf in the loss, gradients or parameters, traced to the first cause.
+
+Cost model: on CPU the loss is tested every backward (one ``.item()``); on an accelerator
+only on sampled steps, otherwise a device-side flag is read every 16 backwards. Nothing
+else runs until a non-finite value shows up. Then, once, while the graph still exists,
+:func:`trace_nonfinite` walks the loss's autograd graph from the leaves, reads the
+tensors its nodes saved (``_saved_self``, ``_saved_other``, ``_saved_result``...) and
+finds the first node whose output is non-finite while its inputs are finite: log of 0,
+division by 0, exp overflow, sqrt of a negative, NaN in the batch, or parameters that an
+earlier optimizer update broke. One finding per root cause; the cascade is not reported.
+Sampled steps add evidence: the user's line of each risky op, non-finite gradients, and
+parameters that an update turned non-finite.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import weakref
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import torch
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity
+from nndoctor.monitor.events import (
+    BackwardCall,
+    GradContribution,
+    ModelInput,
+    ModuleOutput,
+    OpCall,
+    RunEnd,
+    StepEvent,
+)
+from nndoctor.monitor.observer import user_site
+
+__all__ = ["NonFinite", "Origin", "trace_nonfinite", "value_evidence"]
+
+logger = logging.getLogger("nndoctor")
+
+#: torch calls that can turn finite inputs into NaN/Inf (forward) or have infinite derivatives
+_RISKY_OPS = {"log": "log", "log2": "log", "log10": "log", "log1p": "log1p", "div": "div",
+              "true_divide": "div", "truediv": "div", "divide": "div", "rtruediv": "rdiv",
+              "reciprocal": "reciprocal", "rsqrt": "rsqrt", "sqrt": "sqrt", "pow": "pow",
+              "rpow": "rpow", "float_power": "pow", "exp": "exp", "exp2": "exp", "expm1": "exp",
+              "acos": "acos", "arccos": "acos", "asin": "asin", "arcsin": "asin", "atanh": "atanh",
+              "logit": "logit", "norm": "norm", "vector_norm": "norm", "masked_fill": "masked_fill"}
+#: fixes by the op that produced the first non-finite value
+_OP_FIX = {
+    "log": "Guard the log: torch.log(x.clamp_min(1e-8)); for probabilities compute log-probabilities "
+           "directly (F.log_softmax, F.logsigmoid, or a loss that takes logits)",
+    "log1p": "Keep the argument of log1p above -1 (clamp it)",
+    "div": "Guard the denominator: x / (d + 1e-8) or x / d.clamp_min(1e-8) (for a std: std + eps)",
+    "rdiv": "Guard the denominator: c / (x + 1e-8) or c / x.clamp_min(1e-8)",
+    "reciprocal": "Guard the denominator: (x + 1e-8).reciprocal()",
+    "rsqrt": "Keep the argument positive: torch.rsqrt(x.clamp_min(1e-8))",
+    "sqrt": "Keep the argument non-negative: torch.sqrt(x.clamp_min(0) + 1e-8)",
+    "pow": "Keep the base positive for fractional powers (x.clamp_min(1e-8) ** p) and non-zero for negative powers",
+    "exp": "Avoid exp overflow: subtract the max first (logsumexp trick), clamp the argument (x.clamp(max=80)) "
+           "or use a stable built-in (torch.logsumexp, F.softplus, F.log_softmax, BCEWithLogitsLoss)",
+    "acos": "Clamp the argument into [-1+1e-6, 1-1e-6] before acos/asin",
+    "asin": "Clamp the argument into [-1+1e-6, 1-1e-6] before acos/asin",
+    "atanh": "Clamp the argument into (-1, 1) before atanh",
+    "masked_fill": "Fill with a large finite negative value (torch.finfo(x.dtype).min) instead of -inf, "
+                   "and make sure no row is fully masked before the softmax",
+    "empty": "Skip the loss when the selection is empty (if mask.any(): ...), or divide by max(count, 1)",
+}
+_DIVERGED_RATIO = 100.0  # finite losses grew this much above their best before turning non-finite
+_FLAG_EVERY = 16  # accelerators: read the device-side non-finite flag every this many backwards
+
+
+# ---------------------------------------------------------------------- graph tracing
+#: autograd ops that turn finite inputs into NaN/Inf for some inputs (checked with value_evidence)
+_DOMAIN = frozenset({"log", "log1p", "div", "rdiv", "reciprocal", "rsqrt", "sqrt", "pow", "exp",
+                     "acos", "asin", "atanh", "logit"})
+#: autograd ops that cannot make a non-finite value out of finite inputs
+_SAFE = frozenset({"relu", "sigmoid", "tanh", "softmax", "logsoftmax", "gelu", "silu", "elu", "leakyrelu",
+                   "hardtanh", "t", "view", "reshapealias", "unsafeview", "unsqueeze", "squeeze", "expand",
+                   "permute", "transpose", "clone", "slice", "select", "index", "cat", "stack", "split",
+                   "splitwithsizes", "unbind", "asstrided", "alias", "narrow", "nativedropout", "clamp",
+                   "clampmin", "clampmax", "abs", "neg", "maxpool2dwithindices", "tocopy", "logsigmoid",
+                   "softplus", "accumulategrad"})
+_NODE_CANON = {"log2": "log", "log10": "log", "exp2": "exp", "expm1": "exp", "maskedfill": "masked_fill",
+               "linalgvectornorm": "norm"}
+_MAX_NODES = 20000
+
+
+@dataclass
+class Origin:
+    """Where a non-finite value was first made, as far as the autograd graph tells."""
+
+    kind: str  # "op" (a node made it), "data" (a saved tensor without grad history), "param"
+    op: str = ""  # canonical op name ("log", "div") or the node's name
+    node: str = ""  # autograd node class, e.g. "LogBackward0"
+    evidence: str = ""  # why that node made NaN/Inf ("got 3 zeros (log(0) = -inf)"); "" if unsure
+    role: str = ""  # for "data": which saved input ("target of MseLossBackward0")
+    module: str = ""  # the module whose parameters feed the node
+    params: tuple[str, ...] = ()
+    param: str = ""  # for "param": the parameter's name
+
+
+def nonfinite(t: Any) -> bool:
+    """True if the floating tensor ``t`` holds a NaN or Inf (one host sync)."""
+    if not isinstance(t, torch.Tensor) or not (t.is_floating_point() or t.is_complex()) or t.numel() == 0:
+        return False
+    if t.numel() == 1 and t.device.type == "cpu":
+        return not math.isfinite(abs(t.detach().reshape(()).item()))
+    return not bool(torch.isfinite(t.detach()).all())
+
+
+def _count(mask: torch.Tensor) -> int:
+    return int(mask.sum())
+
+
+def value_evidence(op: str, vals: dict[str, Any]) -> str:
+    """Why ``op`` made a non-finite value from these inputs (``self``, ``other``, ``exponent``,
+    ``result``...), or "" when its inputs do not explain it."""
+    x, res = vals.get("self"), vals.get("result")
+    xt = x.detach() if isinstance(x, torch.Tensor) and x.is_floating_point() and x.numel() else None
+    rt = res.detach() if isinstance(res, torch.Tensor) and res.is_floating_point() and res.numel() else None
+    if op == "log" and xt is not None:
+        zeros, neg = _count(xt == 0), _count(xt < 0)
+        if zeros or neg:
+            return (f"got {zeros} exact zeros" + (f" and {neg} negative values" if neg else "")
+                    + f" of {xt.numel()} (log(0) = -inf, log(<0) = NaN)")
+    if op == "log1p" and xt is not None and _count(xt <= -1):
+        return f"got {_count(xt <= -1)} values <= -1 (log1p(-1) = -inf)"
+    if op in ("div", "rdiv"):
+        d = vals.get("other")
+        if isinstance(d, torch.Tensor) and d.numel() and _count(d == 0):
+            return f"denominator has {_count(d == 0)} zeros of {d.numel()} (x/0 = inf, 0/0 = NaN)"
+        if isinstance(d, (int, float)) and d == 0:
+            return "divides by the constant 0"
+    if op in ("reciprocal", "rsqrt", "sqrt") and rt is not None and not bool(torch.isfinite(rt).all()):
+        n_nan, n_inf = _count(torch.isnan(rt)), _count(torch.isinf(rt))
+        parts = ([f"{n_inf} zeros (1/0 = inf)"] if n_inf else []) + ([f"{n_nan} negative values (NaN)"] if n_nan else [])
+        return "got " + " and ".join(parts)
+    if op == "pow" and xt is not None:
+        e = vals.get("exponent")
+        if isinstance(e, (int, float)):
+            if e != int(e) and _count(xt < 0):
+                return f"raised {_count(xt < 0)} negative values to the fractional power {e} (NaN)"
+            if e < 0 and _count(xt == 0):
+                return f"raised {_count(xt == 0)} zeros to the negative power {e} (inf)"
+    if op == "exp" and rt is not None and _count(torch.isinf(rt)):
+        return f"overflowed: {_count(torch.isinf(rt))} inputs above ~{math.log(torch.finfo(rt.dtype).max):.1f}"
+    if op in ("acos", "asin") and xt is not None and _count(xt.abs() > 1):
+        return f"got {_count(xt.abs() > 1)} values outside [-1, 1] (NaN)"
+    if op == "atanh" and xt is not None and _count(xt.abs() >= 1):
+        return f"got {_count(xt.abs() >= 1)} values outside (-1, 1)"
+    if op == "logit" and xt is not None and _count((xt <= 0) | (xt >= 1)):
+        return f"got {_count((xt <= 0) | (xt >= 1))} values outside (0, 1)"
+    if op == "norm" and xt is not None and not bool(xt.any()):
+        return "norm of an all-zero vector"
+    return _generic_evidence(vals)
+
+
+def _generic_evidence(vals: dict[str, Any]) -> str:
+    if vals.get("self_sym_numel") == 0 or any(isinstance(v, torch.Tensor) and v.numel() == 0 for v in vals.values()):
+        return "reduced a tensor with 0 elements (the mean of nothing is NaN)"
+    big = 0.0
+    for v in vals.values():
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and v.numel() and bool(torch.isfinite(v).all()):
+            big = max(big, float(v.detach().abs().max()))
+    if big >= 1e15:
+        return f"overflowed: its inputs reach {big:.3g}"
+    return ""
+
+
+def _node_op(node: Any) -> str:
+    base = re.sub(r"Backward\d*$", "", type(node).__name__).lower()
+    return _NODE_CANON.get(base, base)
+
+
+_ATTRS: dict[type, list[str]] = {}
+
+
+def _saved(node: Any) -> dict[str, Any]:
+    """The tensors and scalars a node saved for backward, by role (``self``, ``other``, ``result``)."""
+    if type(node).__name__ == "AccumulateGrad":
+        return {"variable": node.variable}
+    names = _ATTRS.get(type(node))
+    if names is None:
+        names = [a for a in dir(node) if a.startswith("_saved_")]
+        _ATTRS[type(node)] = names
+    out: dict[str, Any] = {}
+    for attr in names:
+        try:
+            value = getattr(node, attr)
+        except Exception:  # freed, or a type torch cannot unpack here
+            continue
+        if isinstance(value, (list, tuple)) and value and isinstance(value[0], torch.Tensor):
+            for i, v in enumerate(value):
+                out[f"{attr[7:]}[{i}]"] = v
+        elif value is not None:
+            out[attr[7:]] = value
+    return out
+
+
+def _children(node: Any) -> list[Any]:
+    return [c for c, _ in getattr(node, "next_functions", ()) if c is not None]
+
+
+def _nearest_params(node: Any, param_names: dict[int, str], limit: int = 4000) -> tuple[str, ...]:
+    seen, frontier, n = {node}, [node], 0
+    while frontier and n < limit:
+        found = []
+        nxt = []
+        for f in frontier:
+            n += 1
+            if type(f).__name__ == "AccumulateGrad":
+                found.append(param_names.get(id(f.variable), f"<parameter {tuple(f.variable.shape)}>"))
+            for c in _children(f):
+                if c not in seen:
+                    seen.add(c)
+                    nxt.append(c)
+        if found:
+            return tuple(found)
+        frontier = nxt
+    return ()
+
+
+def trace_nonfinite(root: Any, param_names: dict[int, str]) -> Origin | None:
+    """Walk the graph below ``root`` (a loss's ``grad_fn``, before backward frees it) and find the
+    node that first made a non-finite value: one whose saved inputs are finite but whose output is
+    not. Returns None when the graph holds nothing non-finite."""
+    kids: dict[Any, list[Any]] = {root: _children(root)}
+    order: list[Any] = []  # post-order: every node after the nodes below it
+    stack = [(root, iter(kids[root]))]
+    while stack:
+        node, it = stack[-1]
+        for c in it:
+            if c not in kids:
+                kids[c] = _children(c) if len(kids) < _MAX_NODES else []
+                stack.append((c, iter(kids[c])))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    cache: dict[int, bool] = {}
+
+    def bad_of(node: Any) -> list[tuple[str, torch.Tensor]]:
+        out = []
+        for key, v in _saved(node).items():
+            if isinstance(v, torch.Tensor):
+                flag = cache.get(id(v))
+                if flag is None:
+                    flag = cache[id(v)] = nonfinite(v)
+                if flag:
+                    out.append((key, v))
+        return out
+
+    bad = {n: bad_of(n) for n in order}
+    below: dict[Any, bool] = {}
+    for n in order:
+        below[n] = any(bool(bad[c]) or below[c] for c in kids[n])
+    nodes = order[::-1]  # nearest the loss first
+    frontier = [n for n in nodes if bad[n] and not below[n]]
+    best: Origin | None = None
+    for node in frontier:
+        origin = _explain(node, bad[node], param_names)
+        if origin is not None and (best is None or _rank(origin) > _rank(best)):
+            best = origin
+    if best is None or _rank(best) < 2:
+        found = _search([root], param_names)
+        if found is not None and (best is None or _rank(found) > _rank(best)):
+            best = found
+    return best
+
+
+def _rank(o: Origin) -> int:
+    return {"param": 4, "data": 3}.get(o.kind, 2 if o.evidence else 1)
+
+
+def _explain(node: Any, bad: list[tuple[str, torch.Tensor]], param_names: dict[int, str]) -> Origin | None:
+    name = type(node).__name__
+    if name == "AccumulateGrad":
+        return Origin("param", node=name, param=param_names.get(id(node.variable), "?"))
+    op = _node_op(node)
+    inputs = [(k, v) for k, v in bad if k != "result"]
+    if not inputs:  # only the output is non-finite: this node made it, unless it cannot
+        if op in _SAFE:
+            return _search(_children(node), param_names)
+        evidence = value_evidence(op, _saved(node)) or "made NaN/Inf from finite inputs"
+        return _origin(node, op, evidence, param_names)
+    for key, v in inputs:
+        if v.grad_fn is None:
+            if v.requires_grad:
+                return Origin("param", node=name, param=param_names.get(id(v), "?"))
+            params = _nearest_params(node, param_names)
+            return Origin("data", op=name, node=name, role=f"{key} of {name}", params=params,
+                          module=params[0].rsplit(".", 1)[0] if params else "")
+    return _search([v.grad_fn for _, v in inputs], param_names)
+
+
+def _origin(node: Any, op: str, evidence: str, param_names: dict[int, str]) -> Origin:
+    params = _nearest_params(node, param_names)
+    return Origin("op", op=op, node=type(node).__name__, evidence=evidence, params=params,
+                  module=params[0].rsplit(".", 1)[0] if params else "")
+
+
+def _search(starts: list[Any], param_names: dict[int, str]) -> Origin | None:
+    """Breadth-first below ``starts`` (whose saved values are finite) for the op that made NaN/Inf."""
+    queue, seen = deque(starts), set(starts)
+    fallback: tuple[Any, str, str] | None = None
+    n = 0
+    while queue and n < _MAX_NODES:
+        node = queue.popleft()
+        n += 1
+        name = type(node).__name__
+        if name == "AccumulateGrad":
+            if nonfinite(node.variable):
+                return Origin("param", node=name, param=param_names.get(id(node.variable), "?"))
+        else:
+            op = _node_op(node)
+            if op in _DOMAIN or op not in _SAFE:
+                evidence = value_evidence(op, _saved(node))
+                if evidence and op in _DOMAIN:
+                    return _origin(node, op, evidence, param_names)
+                if fallback is None or (evidence and not fallback[2]):
+                    fallback = (node, op, evidence)
+        for c in _children(node):
+            if c not in seen:
+                seen.add(c)
+                queue.append(c)
+    if fallback is None:
+        return None
+    return _origin(fallback[0], fallback[1], fallback[2], param_names)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+@register
+class NonFinite(Check):
+    """NaN/Inf in the loss, traced to its first cause (forward op, inputs, update or init)."""
+
+    code = "numerics.nonfinite-forward"
+    severity = Severity.ERROR
+    needs = ("backward", "grad", "step", "op", "model_input", "module_output", "end")
+    ops = frozenset(_RISKY_OPS)
+    fixes = (
+        "{op_fix} ({site}).",
+        "Check the values that reach it: print x.min(), x.max() before the {op} in {module}.",
+        "To stop at the first NaN while debugging: assert torch.isfinite(loss), then rerun nndoctor.",
+    )
+    extra_codes = {
+        "numerics.nonfinite-input": (
+            "Clean the data before training: find the bad entries with torch.isnan(x).any(dim=0) / "
+            "~torch.isfinite(x) and drop or impute those rows or columns ({where}).",
+            "Fix the preprocessing that made them (missing values read as NaN, division by a zero std, "
+            "log of 0), and assert torch.isfinite(x).all() in the data pipeline.",
+        ),
+        "numerics.nonfinite-update": (
+            "{cause_fix}",
+            "Add torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) before optimizer.step().",
+            "Stop at the first non-finite loss (assert torch.isfinite(loss)) and rerun nndoctor to see the step.",
+        ),
+        "numerics.nonfinite-gradient": (
+            "Find the op with an infinite derivative{hint}: sqrt(x), x ** 0.5 or x.norm() at 0 need an "
+            "epsilon (torch.sqrt(x + 1e-8)); log/div inside torch.where still get gradients from the "
+            "masked branch: clamp their input before torch.where.",
+            "Add torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); it does not fix NaN, only spikes.",
+        ),
+        "numerics.nonfinite-init": (
+            "Initialise {param}: nn.init.kaiming_normal_(...) / nn.init.xavier_uniform_(...), or "
+            "torch.randn(...) * scale instead of torch.empty(...).",
+            "Check any custom weight-loading or init code that writes into {param}.",
+        ),
+        "numerics.nonfinite-loss": (
+            "{cause_fix}",
+            "Print the loss terms separately to find the one that turns non-finite "
+            "(assert torch.isfinite(term)).",
+        ),
+    }
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._done = False
+        self._pending: dict[str, Any] | None = None
+        self._transient = 0
+        self._inputs: list[tuple[str, weakref.ReferenceType[torch.Tensor]]] = []
+        self._sites: dict[tuple[str, str], list[str]] = {}
+        self._op_hits: deque[dict[str, Any]] = deque(maxlen=8)
+        self._module_hit: dict[str, Any] | None = None
+        self._grad_bad: dict[str, str] = {}
+        self._loss_bad_index = -1
+        self._flag: torch.Tensor | None = None
+        self._unchecked: list[int] = []
+        self._late: tuple[int, int] | None = None
+
+    # ------------------------------------------------------------------ dispatch
+    def check(self, event: Any) -> Iterable[Finding]:
+        if self._done and event.kind != "end":
+            return ()
+        handler = getattr(self, f"_on_{event.kind}")
+        return handler(event) or ()
+
+    def _on_backward(self, ev: BackwardCall) -> list[Finding] | None:
+        t = ev.tensor
+        if not (t.is_floating_point() or t.is_complex()):
+            return None
+        if t.device.type != "cpu" and not ev.sampled:
+            return self._accumulate(t, ev.step)
+        bad = nonfinite(t)
+        out: list[Finding] = []
+        if self._pending is not None and self._after_pending(ev):
+            out += self._resolve(persistent=bad)
+            if self._done:
+                return out
+        if bad and self._pending is None:
+            self._loss_bad_index = ev.index
+            self._pending = self._diagnose_loss(t, ev)
+        return out
+
+    def _accumulate(self, t: torch.Tensor, step: int) -> list[Finding] | None:
+        flag = ~torch.isfinite(t.detach()).all()
+        self._flag = flag if self._flag is None else (self._flag | flag)
+        self._unchecked.append(step)
+        if len(self._unchecked) >= _FLAG_EVERY:
+            return self._read_flag()
+        return None
+
+    def _read_flag(self) -> list[Finding] | None:
+        if self._flag is None:
+            return None
+        bad, steps = bool(self._flag.item()), self._unchecked
+        self._flag, self._unchecked = None, []
+        if not bad or self._late is not None:
+            return None
+        self._late = (steps[0], steps[-1])
+        bad_params = self._bad_params()
+        if bad_params:
+            return [self._emit(self._diagnose_update(bad_params, steps[-1], None), persistent=True)]
+        if self.state.observer is not None:
+            self.state.observer.boost(8)  # look closely: the next non-finite loss gets traced
+        return None
+
+    def _after_pending(self, ev: BackwardCall) -> bool:
+        pend = self._pending
+        assert pend is not None
+        return ev.step > pend["step"] if self.state.optimizers else ev.index > pend["index"]
+
+    def _on_grad(self, ev: GradContribution) -> None:
+        if self._pending is not None or self._loss_bad_index == self.state.backward_calls - 1:
+            return None
+        g = ev.grad
+        if g is None or g.is_sparse or not g.is_floating_point():
+            return None
+        if nonfinite(g):
+            n_nan = int(torch.isnan(g).sum())
+            self._grad_bad.setdefault(ev.name, f"{n_nan} NaN, {g.numel() - n_nan - int(torch.isfinite(g).sum())} Inf")
+        return None
+
+    def _on_step(self, ev: StepEvent) -> list[Finding] | None:
+        if ev.phase != "post":
+            return None
+        params = [p for g in ev.optimizer.param_groups for p in g["params"]]
+        if self._pending is not None:
+            return self._resolve(persistent=bool(self._bad_params(params)))
+        out = None
+        if ev.sampled:
+            bad = self._bad_params(params)
+            if bad:
+                out = [self._emit(self._diagnose_update(bad, ev.step, ev.optimizer), persistent=True)]
+        if self._unchecked and ev.sampled:
+            out = (out or []) + (self._read_flag() or [])
+        self._grad_bad.clear()
+        return out
+
+    def _on_op(self, ev: OpCall) -> None:
+        canon = _RISKY_OPS.get(ev.name.rstrip("_"))
+        if canon is None or not isinstance(ev.result, torch.Tensor) or not torch.is_grad_enabled():
+            return None
+        key = (canon, ev.module)
+        sites = self._sites.setdefault(key, [])
+        if len(sites) < 3:
+            site = user_site()
+            if site and site not in sites:
+                sites.append(site)
+        vals = _op_values(canon, ev.args, ev.result)
+        detail = None
+        if nonfinite(ev.result) and not any(nonfinite(v) for k, v in vals.items() if k != "result"):
+            detail = value_evidence(canon, vals) or f"{canon} produced NaN/Inf from finite inputs"
+        elif canon in ("sqrt", "pow", "norm"):
+            detail = _infinite_derivative(canon, vals)
+        if detail:
+            self._op_hits.append({"step": ev.step, "op": canon, "module": ev.module,
+                                  "site": user_site(), "detail": detail})
+        return None
+
+    def _on_model_input(self, ev: ModelInput) -> None:
+        if not (ev.training and ev.grad_enabled):
+            return None
+        refs = []
+        items = list(enumerate(ev.args)) + list(ev.kwargs.items())
+        for key, value in items:
+            if isinstance(value, torch.Tensor) and value.is_floating_point():
+                refs.append((f"{ev.name} input {key}", weakref.ref(value)))
+            if len(refs) >= 4:
+                break
+        self._inputs = refs
+        return None
+
+    def _on_module_output(self, ev: ModuleOutput) -> None:
+        hit = self._module_hit
+        if hit is not None and hit["step"] == ev.step or not ev.grad_enabled:
+            return None
+        out = ev.output
+        if not isinstance(out, torch.Tensor) or not out.is_floating_point() or not nonfinite(out):
+            return None
+        if any(isinstance(a, torch.Tensor) and a.is_floating_point() and nonfinite(a) for a in ev.inputs):
+            return None
+        self._module_hit = {"step": ev.step, "module": ev.name}
+        return None
+
+    def _on_end(self, ev: RunEnd) -> list[Finding] | None:
+        out = self._read_flag() or [] if self._unchecked and not self._done else []
+        if self._pending is not None:
+            out += self._resolve(persistent=True)
+        elif self._late is not None and not self._done and not self._transient:
+            a, b = self._late
+            ev_ = {"steps": f"{a}-{b}", "cause_fix": "Rerun on CPU or with a smaller model to trace it; "
+                   "the check reads the loss in batches on an accelerator."}
+            out.append(self.finding(f"the loss was NaN/Inf at least once between steps {a} and {b}, "
+                                    "then finite again (the step was skipped or the value recovered)",
+                                    ev_, location="loss", code="numerics.nonfinite-loss",
+                                    severity=Severity.WARNING, step=a))
+        return out
+
+    # ------------------------------------------------------------------ diagnosis
+    def _resolve(self, persistent: bool) -> list[Finding]:
+        pend, self._pending = self._pending, None
+        if pend is None:
+            return []
+        if not persistent:
+            self._transient += 1
+            if self._transient > 1:
+                return []
+        return [self._emit(pend, persistent=persistent)]
+
+    def _emit(self, diag: dict[str, Any], persistent: bool) -> Finding:
+        severity = diag.get("severity", Severity.ERROR)
+        message = diag["message"]
+        if persistent:
+            self._done = True
+        else:
+            severity = Severity.WARNING
+            message += "; the parameters stayed finite (that update was skipped), so training went on"
+        return self.finding(message, diag["evidence"], location=diag["location"], code=diag["code"],
+                            severity=severity, step=diag["step"])
+
+    def _diagnose_loss(self, t: torch.Tensor, ev: BackwardCall) -> dict[str, Any]:
+        step = ev.step
+        value = _scalar(t)
+        base = {"step": step, "index": ev.index}
+        what = f"the loss became {value} at step {step}"
+        bad_params = self._bad_params()
+        if bad_params:
+            return {**base, **self._diagnose_update(bad_params, step, None)}
+        origin = trace_nonfinite(t.grad_fn, self.state.param_names) if t.grad_fn is not None else None
+        bad_inputs = self._bad_inputs()
+        if origin is not None and origin.kind == "param":
+            return {**base, **self._diagnose_update([(origin.param, "non-finite")], step, None)}
+        if origin is not None and origin.kind == "op" and origin.evidence:
+            return {**base, **self._forward(origin, what, step)}
+        if bad_inputs or (origin is not None and origin.kind == "data"):
+            where = bad_inputs[0] if bad_inputs else (origin.role if origin else "the data")
+            target = origin is not None and origin.kind == "data" and "target" in origin.role
+            if target and not bad_inputs:
+                where = f"the targets ({origin.op})"  # type: ignore[union-attr]
+            msg = f"{what} because the batch contains NaN/Inf: {where}"
+            evidence = {"where": where, "loss": value, "loss_op": origin.op if origin else ""}
+            return {**base, "code": "numerics.nonfinite-input", "message": msg, "evidence": evidence,
+                    "location": "targets" if target else "inputs"}
+        diverged = self._diverged()
+        if origin is not None and origin.kind == "op" and not diverged:
+            return {**base, **self._forward(origin, what, step)}
+        cause = (f"after the loss diverged ({diverged}): the learning rate is too high"
+                 if diverged else "nndoctor could not localise the op")
+        evidence = {"loss": value, "diverged": diverged or "",
+                    "op": origin.op if origin else "", "module": origin.module if origin else "",
+                    "cause_fix": "Lower the learning rate by 10x (and add gradient clipping)" if diverged
+                    else "Check exp/log/div/pow in the model and loss for overflow"}
+        return {**base, "code": "numerics.nonfinite-loss", "message": f"{what} {cause}",
+                "evidence": evidence, "location": origin.module if origin and origin.module else "loss",
+                "severity": Severity.WARNING if diverged else Severity.ERROR}
+
+    def _forward(self, origin: Origin, what: str, step: int) -> dict[str, Any]:
+        sites = self._sites.get((origin.op, origin.module_inner), []) or [
+            s for (op, _), ss in self._sites.items() if op == origin.op for s in ss]
+        hit = next((h for h in self._op_hits if h["step"] == step and h["op"] == origin.op), None)
+        if hit is not None:
+            sites = [hit["site"]]
+        site = ", ".join(sites[:3]) or "the line that calls it"
+        place = f"on the output of {origin.module}" if origin.module else "on values computed from the data"
+        op_txt = f"torch.{origin.op}" if origin.op not in ("masked_fill", "empty") else origin.op
+        msg = f"{what}: {op_txt} ({origin.node}) {origin.evidence}, {place}"
+        if sites:
+            msg += f" [{site}]"
+        if self._module_hit is not None and self._module_hit["step"] == step:
+            msg += f"; first module with a non-finite output: {self._module_hit['module']}"
+        fix_key = "empty" if "0 elements" in (origin.evidence or "") else origin.op
+        evidence = {"op": op_txt, "node": origin.node, "detail": origin.evidence, "module": origin.module,
+                    "site": site, "params_below": list(origin.params[:3]),
+                    "op_fix": _OP_FIX.get(fix_key, "Clamp or rescale the values before this op")}
+        return {"code": "numerics.nonfinite-forward", "message": msg, "evidence": evidence,
+                "location": origin.module or op_txt, "step": step}
+
+    def _diagnose_update(self, bad: list[tuple[str, str]], step: int,
+                         optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
+        names = [n for n, _ in bad]
+        steps_done = sum(info.steps for info in self.state.optimizers.values())
+        listing = ", ".join(f"{n} ({d})" for n, d in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        if steps_done == 0 and self.state.backward_calls <= 1:
+            msg = f"parameters are NaN/Inf before any update: {listing}"
+            return {"code": "numerics.nonfinite-init", "message": msg, "step": step, "location": names[0],
+                    "evidence": {"param": names[0], "params": names[:8]}}
+        _, values = self.state.losses.series()
+        finite = [v for v in values if math.isfinite(v)]
+        last = _fmt(finite[-1]) if finite else "none"
+        grad_state = self._bad_optimizer_state(names)
+        eps_zero = self._eps_zero(names)
+        diverged = self._diverged()
+        hint_ops = [h for h in self._op_hits if h["detail"]]
+        hint = (f" (candidates seen: {'; '.join(h['op'] + ' in ' + (h['module'] or '?') + ' ' + h['detail'] + ' [' + h['site'] + ']' for h in hint_ops[:2])})"
+                if hint_ops else "")
+        head = f"parameters became NaN/Inf in an optimizer update by step {step} (last finite loss {last}): {listing}"
+        evidence: dict[str, Any] = {"params": names[:8], "last_finite_loss": last, "lr": self._lr(),
+                                    "optimizer": self._opt_name(optimizer)}
+        if self._grad_bad or grad_state:
+            where = next(iter(self._grad_bad), None)
+            detail = f"gradient of {where} was {self._grad_bad[where]}" if where else grad_state
+            msg = (f"{head}; the gradient was already non-finite ({detail}) while the loss was finite, "
+                   f"so the cause is an op with an infinite derivative{hint}")
+            evidence.update(hint=hint, gradient=detail)
+            return {"code": "numerics.nonfinite-gradient", "message": msg, "step": step,
+                    "location": where or names[0], "evidence": evidence}
+        if eps_zero:
+            cause, fix = (f"{eps_zero} has eps=0: Adam divides 0 by 0 where a gradient entry is exactly 0",
+                          f"Use a positive eps (the default 1e-8) in {eps_zero}.")
+        elif diverged:
+            cause, fix = (f"the loss diverged first ({diverged}): the learning rate ({self._lr()}) is too high",
+                          f"Lower the learning rate (now {self._lr()}) by 10x.")
+        elif self._plain_sgd(names):
+            cause, fix = ("plain SGD stays finite with a finite gradient, so the gradient itself was NaN/Inf",
+                          "Look for sqrt/pow/norm at 0 or log/div inside torch.where: they give NaN/Inf gradients.")
+        else:
+            cause, fix = ("a too-large step or a NaN/Inf gradient",
+                          f"Lower the learning rate (now {self._lr()}) by 10x and check the gradients for NaN.")
+        evidence.update(cause=cause, cause_fix=fix, diverged=diverged or "")
+        return {"code": "numerics.nonfinite-update", "message": f"{head}; {cause}{hint}", "step": step,
+                "location": names[0], "evidence": evidence,
+                "severity": Severity.WARNING if diverged and not eps_zero else Severity.ERROR}
+
+    # ------------------------------------------------------------------ helpers
+    def _bad_params(self, params: list[torch.Tensor] | None = None) -> list[tuple[str, str]]:
+        if params is None:
+            params = [p for p in (r() for r in self.state.param_refs.values()) if p is not None]
+        params = [p for p in params if p.is_floating_point() and p.numel()]
+        if not params:
+            return []
+        flags = torch.stack([torch.isfinite(p).all() for p in params]).tolist()
+        out = []
+        for p, ok in zip(params, flags):
+            if not ok:
+                n_nan = int(torch.isnan(p).sum())
+                n_inf = int(torch.isinf(p).sum())
+                out.append((self.state.param_name(p), f"{n_nan} NaN, {n_inf} Inf of {p.numel()}"))
+        return out
+
+    def _bad_inputs(self) -> list[str]:
+        out = []
+        for name, ref in self._inputs:
+            x = ref()
+            if x is None or not nonfinite(x):
+                continue
+            n_nan, n_inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
+            where = f"{name} has {n_nan} NaN and {n_inf} Inf values (shape {tuple(x.shape)})"
+            if x.dim() == 2:
+                cols = (~torch.isfinite(x)).any(0).nonzero().flatten().tolist()
+                where += f" in columns {cols[:8]}"
+            out.append(where)
+        return out
+
+    def _bad_optimizer_state(self, names: list[str]) -> str:
+        for info, opt in self.state.live_optimizers():
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    if self.state.param_name(p) not in names:
+                        continue
+                    for key, buf in opt.state.get(p, {}).items():
+                        if isinstance(buf, torch.Tensor) and buf.is_floating_point() and buf.dim() and nonfinite(buf):
+                            return f"{info.name} state '{key}' of {self.state.param_name(p)} is NaN/Inf"
+        return ""
+
+    def _eps_zero(self, names: list[str]) -> str:
+        for info, opt in self.state.live_optimizers():
+            for group in opt.param_groups:
+                if group.get("eps", None) == 0 and any(self.state.param_name(p) in names for p in group["params"]):
+                    return f"{info.name} ({type(opt).__name__})"
+        return ""
+
+    def _plain_sgd(self, names: list[str]) -> bool:
+        for _, opt in self.state.live_optimizers():
+            for group in opt.param_groups:
+                if any(self.state.param_name(p) in names for p in group["params"]):
+                    return isinstance(opt, torch.optim.SGD) and not group.get("momentum")
+        return False
+
+    def _diverged(self) -> str:
+        _, values = self.state.losses.series()
+        finite = [v for v in values if math.isfinite(v)]
+        if len(finite) < 3:
+            return ""
+        best, peak = min(abs(v) for v in finite), max(abs(v) for v in finite[-3:])
+        if peak >= _DIVERGED_RATIO * max(best, 1e-6):
+            return f"best {_fmt(best)} -> {_fmt(peak)}"
+        return ""
+
+    def _lr(self) -> str:
+        for _, opt in self.state.live_optimizers():
+            if opt.param_groups:
+                return str(opt.param_groups[0].get("lr"))
+        return "?"
+
+    def _opt_name(self, optimizer: torch.optim.Optimizer | None) -> str:
+        if optimizer is not None:
+            info = self.state.optimizers.get(id(optimizer))
+            return info.name if info else type(optimizer).__name__
+        return ", ".join(info.name for info, _ in self.state.live_optimizers())
+
+
+def _scalar(t: torch.Tensor) -> str:
+    if t.numel() == 1:
+        return str(float(t.detach().reshape(()).float()))
+    return "NaN/Inf"
+
+
+def _op_values(canon: str, args: tuple[Any, ...], result: Any) -> dict[str, Any]:
+    a0 = args[0] if args else None
+    a1 = args[1] if len(args) > 1 else None
+    if canon == "rdiv":
+        return {"other": a0, "result": result}
+    if canon == "rpow":
+        return {"exponent": a0, "self": a1, "result": result}
+    if canon == "div":
+        return {"self": a0, "other": a1, "result": result}
+    if canon == "pow":
+        return {"self": a0, "exponent": a1, "result": result}
+    return {"self": a0, "result": result}
+
+
+def _infinite_derivative(canon: str, vals: dict[str, Any]) -> str | None:
+    x = vals.get("self")
+    if not isinstance(x, torch.Tensor) or not x.requires_grad or not x.is_floating_point():
+        return None
+    if canon == "pow":
+        e = vals.get("exponent")
+        if not isinstance(e, (int, float)) or not 0 < e < 1:
+            return None
+    if canon == "norm":
+        return "norm of an all-zero vector (NaN gradient)" if not bool(x.any()) else None
+    zeros = int((x == 0).sum())
+    return f"{canon} at {zeros} exact zeros (infinite derivative)" if zeros else None

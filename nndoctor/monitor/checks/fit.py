@@ -1,0 +1,181 @@
+"""fit: overfitting and underfitting, judged from what the script itself evaluates.
+
+* Overfitting (variance): the losses the script computes without gradient (its
+  validation loop, kept in ``state.eval_losses``) rise for several evaluations while the
+  training loss keeps falling.
+* Underfitting (avoidable bias): the training loss has converged (flat for the last
+  quarter of the run, updates of a healthy size) but stays close to the loss of the best
+  constant prediction (class priors or target mean), i.e. the model explains little.
+
+The constant-prediction loss is estimated here from the targets of a few training loss
+calls and shared as ``state.extra["nndoctor.loss_baseline"]``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity, Step
+from nndoctor.monitor.curves import ConstantBaseline, analyze_losses, per_step, rolling_median
+from nndoctor.monitor.events import LossCall, RunEnd, StepEvent
+
+__all__ = ["Fit", "train_between"]
+
+READ_EVERY = 25
+BASELINE_BATCHES = 8
+
+
+def train_between(steps: np.ndarray, values: np.ndarray, edges: list[int]) -> list[float]:
+    """Mean training loss of each span ``(edges[i-1], edges[i]]`` (nan where empty)."""
+    out = []
+    lo = -math.inf
+    for hi in edges:
+        mask = (steps > lo) & (steps <= hi) & np.isfinite(values)
+        out.append(float(values[mask].mean()) if mask.any() else float("nan"))
+        lo = hi
+    return out
+
+
+@register
+class Fit(Check):
+    """Validation loss rising while training loss falls; training loss stuck near a constant predictor."""
+
+    code = "fit.overfitting"
+    severity = Severity.WARNING
+    step = Step.EVALUATE
+    needs = ("loss", "step", "end")
+    fixes = (
+        "Get more training data (or more varied data) - the most reliable fix for variance.",
+        "Add normalisation layers (BatchNorm/LayerNorm) and data augmentation.",
+        "Add regularisation: dropout, or weight decay (e.g. AdamW(weight_decay=1e-2)).",
+        "Keep the checkpoint of the best validation loss (step {best_step}) rather than the last one.",
+    )
+    extra_codes = {
+        "fit.underfitting": (
+            "Use a bigger model: more units per layer or more layers (the model cannot fit the data).",
+            "Reduce regularisation (dropout, weight decay) if there is any.",
+            "Check that the inputs carry the information needed: look at the examples the model gets wrong.",
+            "Then tune hyperparameters (learning rate, schedule) or try an architecture closer to the "
+            "state of the art for this kind of data.",
+        ),
+    }
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._baseline = ConstantBaseline()
+        self._loss_calls = 0
+        self._last_read = 0
+        self._done: set[str] = set()
+
+    def check(self, event: LossCall | StepEvent | RunEnd) -> Iterable[Finding]:
+        if isinstance(event, LossCall):
+            self._on_loss(event)
+            return ()
+        if isinstance(event, RunEnd):
+            return self._judge(final=True)
+        if event.phase == "post" and self.state.losses.total - self._last_read >= READ_EVERY:
+            self._last_read = self.state.losses.total
+            return self._judge(final=False)
+        return ()
+
+    def _on_loss(self, event: LossCall) -> None:
+        if not event.grad_enabled or event.target is None:
+            return
+        self._loss_calls += 1
+        if self._baseline.batches >= BASELINE_BATCHES and not self._baseline.mixed:
+            if self._loss_calls % 50 == 0:
+                self._baseline.add(event.name, event.target[:0], None)  # notices a second loss
+            return
+        inp = event.input
+        n_out = int(inp.shape[1]) if inp.dim() >= 2 else None
+        self._baseline.add(event.name, event.target, n_out)
+        self.state.extra["nndoctor.loss_baseline"] = self._baseline.value()
+
+    def _judge(self, final: bool) -> list[Finding]:
+        out: list[Finding] = []
+        if "over" not in self._done:
+            found = self._overfitting()
+            if found is not None:
+                self._done.add("over")
+                out.append(found)
+        if final and "under" not in self._done:
+            found = self._underfitting()
+            if found is not None:
+                self._done.add("under")
+                out.append(found)
+        return out
+
+    # ------------------------------------------------------------------ overfitting
+    def _overfitting(self) -> Finding | None:
+        if len(self.state.eval_losses) < 3:
+            return None
+        es, ev = per_step(*self.state.eval_losses.series())
+        keep = np.isfinite(ev)
+        es, ev = es[keep], ev[keep]
+        if len(ev) < 3:
+            return None
+        ts, tv = per_step(*self.state.losses.series())
+        train = np.asarray(train_between(ts, tv, [int(s) for s in es]))
+        if len(ev) >= 12:  # one small batch per evaluation: smooth over evaluations
+            w = max(3, len(ev) // 6)
+            ev, train = rolling_median(ev, w), rolling_median(train, w)
+        best = int(np.argmin(ev))
+        last = len(ev) - 1
+        if last - best < 2 or not math.isfinite(train[best]) or not math.isfinite(train[last]):
+            return None
+        val_best, val_last = float(ev[best]), float(ev[last])
+        rose = val_last >= 1.1 * val_best and float(ev[last - 1]) >= 1.05 * val_best
+        train_fell = train[last] <= 0.95 * train[best]
+        gap = (val_last - train[last]) / max(abs(float(train[last])), 1e-12)
+        if not (val_best > 0 and rose and train_fell and gap > 0.1):
+            return None
+        evidence = {"best_val_loss": round(val_best, 5), "best_step": int(es[best]),
+                    "last_val_loss": round(val_last, 5), "last_step": int(es[last]),
+                    "train_loss_at_best": round(float(train[best]), 5),
+                    "train_loss_last": round(float(train[last]), 5),
+                    "generalization_gap": round(val_last - float(train[last]), 5),
+                    "evaluations": len(ev)}
+        return self.finding(
+            f"the model overfits: the validation loss rose from {val_best:.4g} (step {es[best]}) to "
+            f"{val_last:.4g} (step {es[last]}) while the training loss fell from {train[best]:.4g} to "
+            f"{train[last]:.4g}; the gap (variance) is now {val_last - train[last]:.3g}",
+            evidence, location="validation", step=int(es[last]))
+
+    # ------------------------------------------------------------------ underfitting
+    def _underfitting(self) -> Finding | None:
+        base = self.state.extra.get("nndoctor.loss_baseline")
+        if not base or base <= 0:
+            return None
+        curve = analyze_losses(self.state)
+        if curve.n < 100 or any(curve.has(s) for s in ("explodes", "goes-up", "oscillates", "plateaus")):
+            return None
+        ratios = self.state.extra.get("nndoctor.update_ratios") or ()
+        meds = sorted(r["median"] for r in ratios)
+        if meds and meds[len(meds) // 2] < 1e-4:
+            return None  # tiny updates: the learning rate, not the model
+        ts, tv = per_step(*self.state.losses.series())
+        tv = tv[np.isfinite(tv)]
+        q = len(tv) // 4
+        last_q, prev_q = tv[-q:], tv[-2 * q:-q]
+        level, before = float(np.median(last_q)), float(np.median(prev_q))
+        sigma = 1.4826 * float(np.median(np.abs(np.diff(tv[-2 * q:])))) / math.sqrt(2.0)
+        se = 1.25 * sigma / math.sqrt(q)
+        converged = abs(before - level) <= max(4.0 * math.sqrt(2.0) * se, 0.03 * abs(level))
+        learned = curve.start - level >= 0.1 * abs(curve.start)
+        if not (converged and learned and level >= 0.7 * base):
+            return None
+        evals = self.state.eval_losses
+        val = float(np.median(evals.last(16))) if len(evals) else None
+        evidence = {"train_loss": round(level, 5), "constant_prediction_loss": round(base, 5),
+                    "explained": round(1 - level / base, 3), "start_loss": round(curve.start, 5),
+                    "steps": int(ts[-1])}
+        if val is not None:
+            evidence["val_loss"] = round(val, 5)
+        return self.finding(
+            f"the model underfits: the training loss converged at {level:.4g}, {level / base:.0%} of the "
+            f"{base:.4g} a constant prediction (class priors / target mean) gets; the model explains "
+            f"little of the data (avoidable bias)", evidence, location="training", code="fit.underfitting")
