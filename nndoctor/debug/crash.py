@@ -208,7 +208,8 @@ class CrashExplainer(Check):
                 severity: Severity = Severity.ERROR, **evidence: Any) -> Finding:
         ev = ctx.evidence(fix=fix, **evidence)
         location = ctx.path or ctx.site or (ctx.op.name if ctx.op is not None else "") or type(ctx.event.exc).__name__
-        at = f" ({ctx.site}: {ctx.line})" if ctx.site and ctx.line else ""
+        line = ctx.line if len(ctx.line) <= 80 else ctx.line[:77] + "..."
+        at = f" ({ctx.site}: {line})" if ctx.site and line else (f" ({ctx.site})" if ctx.site else "")
         return self.finding(f"crash at step {ctx.event.step}{at}: {message}", ev, location=location,
                             code=code, severity=severity, step=ctx.event.step)
 

@@ -265,16 +265,19 @@ class GradFlow(Check):
                     p.requires_grad for p in mod.parameters(recurse=False)):
                 self._ever_trainable.add(mid)
         others = []
+        anywhere = self._grad_in_step or bool(with_grad)
         for pid, ref in self.state.param_refs.items():
             p = ref()
-            if p is not None and p.grad is not None and pid not in in_opts:
-                others.append(pid)
-                self._got_grad.add(pid)
+            if p is not None and p.grad is not None:
+                anywhere = True
+                if pid not in in_opts:
+                    others.append(pid)
+                    self._got_grad.add(pid)
         self._not_in_opt.update(others)
         found: list[Finding] = []
         fresh = self.state.backward_calls > self._bw_at_post.get(oid, 0)
         if fresh:
-            found += self._no_grad_at_all(event, params, with_grad, others)
+            found += self._no_grad_at_all(event, params, with_grad, others, anywhere)
             self._snapshot(event, with_grad)
         if self._checked[oid] >= _DECIDE_AFTER and oid not in self._decided and self._ready():
             self._decided.add(oid)
@@ -334,14 +337,15 @@ class GradFlow(Check):
         return all(self._checked.get(id(o), 0) >= 2 for _, o in self.state.live_optimizers())
 
     def _cause(self) -> str:
-        for c in self._cuts:
+        parts = []
+        for c in self._cuts[:3]:
             where = f" on the output of {c['output_of']}" if c["output_of"] else (
                 f" inside {c['module']}" if c["module"] else "")
-            return f"{c['op']}{where} at {c['site']} (tensor of shape {c['shape']})"
-        return ""
+            parts.append(f"{c['op']}{where} at {c['site']} (shape {c['shape']})")
+        return ", then ".join(parts)
 
     def _no_grad_at_all(self, event: StepEvent, params: list[torch.Tensor],
-                        with_grad: list[torch.Tensor], others: list[int]) -> list[Finding]:
+                        with_grad: list[torch.Tensor], others: list[int], anywhere: bool) -> list[Finding]:
         oid, name = id(event.optimizer), event.optimizer_name
         trainable = [p for p in params if p.requires_grad]
         if not trainable:
@@ -359,8 +363,10 @@ class GradFlow(Check):
                 f"in a row: the loss is flat in the weights (rounding, argmax, a multiplication by 0 or a "
                 f"constant loss), so nothing is learned",
                 ev, location=name, code="grad-flow.loss-detached", severity=Severity.ERROR)]
-        if self._grad_in_step and not others:
-            return []  # gradients arrived but were cleared before step(): a zero-grad problem
+        if anywhere and not others:
+            # gradients reached other optimizers' parameters (alternating tasks), or arrived and were
+            # cleared before step() (a zero-grad problem): not a detached loss
+            return []
         count = self._nograd_steps[oid] = self._nograd_steps.get(oid, 0) + 1
         if not others:
             if count != 1 or any(id(p) in self._got_grad for p in trainable):

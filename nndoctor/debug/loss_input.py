@@ -86,7 +86,13 @@ def fmt(value: float) -> str:
 def batch_sizes_of(event: ModelInput) -> set[int]:
     """Leading sizes of the batched (>= 2-d) tensors a root model was called with."""
     sizes: set[int] = set()
-    for value in (*event.args, *event.kwargs.values()):
+    values: list[Any] = [*event.args, *event.kwargs.values()]
+    for value in list(values):  # one level into containers: model({"x": ...}), model([a, b])
+        if isinstance(value, (list, tuple)):
+            values.extend(value[:8])
+        elif isinstance(value, dict):
+            values.extend(list(value.values())[:8])
+    for value in values:
         if isinstance(value, torch.Tensor) and value.dim() >= 2 and value.shape[0] > 1:
             sizes.add(int(value.shape[0]))
     return sizes
@@ -300,9 +306,9 @@ class NllLossInput(Check):
         lse = lse[torch.isfinite(lse)]
         vmax = vals.max().item()
         dev = lse.abs().max().item() if lse.numel() else 0.0
-        if vmax <= 1e-4 and dev <= 0.1:
+        if vmax <= 1e-3 and dev <= 0.1:
             return ()
-        reason = (f"max value {fmt(vmax)} > 0" if vmax > 1e-4 else
+        reason = (f"max value {fmt(vmax)} > 0" if vmax > 1e-3 else
                   f"row log-sum-exp ranges {fmt(lse.min().item())}..{fmt(lse.max().item())} instead of 0")
         return [self.finding(
             f"{base['loss']} expects log-probabilities but receives raw scores of shape {tuple(x.shape)} "
@@ -434,10 +440,13 @@ class OutputRange(Check):
             return ()
         pred, target, prov = event.input, event.target, event.provenance
         if prov is None or prov.op not in _RANGES:
-            # the user may have swapped the arguments: loss(target, prediction)
+            # the user may have swapped the arguments: loss(target, prediction), the prediction
+            # being the side that is trained (requires grad) and the data side not
             observer = self.state.observer
             swapped = observer.provenance(event.target) if observer is not None else None
             if swapped is None or swapped.op not in _RANGES:
+                return ()
+            if not event.target.requires_grad or event.input.requires_grad:
                 return ()
             pred, target, prov = event.target, event.input, swapped
         location = _where(prov, event)

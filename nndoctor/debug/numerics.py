@@ -124,8 +124,9 @@ def value_evidence(op: str, vals: dict[str, Any]) -> str:
     if op == "log" and xt is not None:
         zeros, neg = _count(xt == 0), _count(xt < 0)
         if zeros or neg:
-            return (f"got {zeros} exact zeros" + (f" and {neg} negative values" if neg else "")
-                    + f" of {xt.numel()} (log(0) = -inf, log(<0) = NaN)")
+            parts = ([f"{zeros} exact zeros"] if zeros else []) + ([f"{neg} negative values"] if neg else [])
+            why = ", ".join((["log(0) = -inf"] if zeros else []) + (["log(x<0) = NaN"] if neg else []))
+            return f"got {' and '.join(parts)} of {xt.numel()} ({why})"
     if op == "log1p" and xt is not None and _count(xt <= -1):
         return f"got {_count(xt <= -1)} values <= -1 (log1p(-1) = -inf)"
     if op in ("div", "rdiv"):
@@ -474,7 +475,7 @@ class NonFinite(Check):
 
     def _on_op(self, ev: OpCall) -> None:
         canon = _RISKY_OPS.get(ev.name.rstrip("_"))
-        if canon is None or not isinstance(ev.result, torch.Tensor) or not torch.is_grad_enabled():
+        if canon is None or not isinstance(ev.result, torch.Tensor) or not ev.result.requires_grad:
             return None
         key = (canon, ev.module)
         sites = self._sites.setdefault(key, [])
@@ -483,14 +484,14 @@ class NonFinite(Check):
             if site and site not in sites:
                 sites.append(site)
         vals = _op_values(canon, ev.args, ev.result)
-        detail = None
+        detail, kind = None, "nonfinite"
         if nonfinite(ev.result) and not any(nonfinite(v) for k, v in vals.items() if k != "result"):
-            detail = value_evidence(canon, vals) or f"{canon} produced NaN/Inf from finite inputs"
+            detail = value_evidence(canon, vals) or "made NaN/Inf from finite inputs"
         elif canon in ("sqrt", "pow", "norm"):
-            detail = _infinite_derivative(canon, vals)
+            detail, kind = _infinite_derivative(canon, vals), "derivative"
         if detail:
             self._op_hits.append({"step": ev.step, "op": canon, "module": ev.module,
-                                  "site": user_site(), "detail": detail})
+                                  "site": user_site(), "detail": detail, "kind": kind})
         return None
 
     def _on_model_input(self, ev: ModelInput) -> None:
@@ -561,45 +562,54 @@ class NonFinite(Check):
         what = f"the loss became {value} at step {step}"
         bad_params = self._bad_params()
         if bad_params:
-            return {**base, **self._diagnose_update(bad_params, step, None)}
+            return {**base, **self._diagnose_update(bad_params, step, None, at_update=False)}
         origin = trace_nonfinite(t.grad_fn, self.state.param_names) if t.grad_fn is not None else None
-        bad_inputs = self._bad_inputs()
         if origin is not None and origin.kind == "param":
-            return {**base, **self._diagnose_update([(origin.param, "non-finite")], step, None)}
-        if origin is not None and origin.kind == "op" and origin.evidence:
+            return {**base, **self._diagnose_update([(origin.param, "non-finite")], step, None, at_update=False)}
+        if origin is not None and origin.kind == "op" and origin.evidence and origin.op in _DOMAIN:
             return {**base, **self._forward(origin, what, step)}
+        hit = next((h for h in self._op_hits if h["step"] == step and h["kind"] == "nonfinite"), None)
+        bad_inputs = self._bad_inputs()
+        if hit is not None and not bad_inputs:
+            found = Origin("op", op=hit["op"], node="", evidence=hit["detail"], module=hit["module"])
+            return {**base, **self._forward(found, what, step, inside=True)}
         if bad_inputs or (origin is not None and origin.kind == "data"):
-            where = bad_inputs[0] if bad_inputs else (origin.role if origin else "the data")
-            target = origin is not None and origin.kind == "data" and "target" in origin.role
-            if target and not bad_inputs:
-                where = f"the targets ({origin.op})"  # type: ignore[union-attr]
+            target = not bad_inputs and origin is not None and "target" in origin.role
+            where = bad_inputs[0] if bad_inputs else (
+                f"the targets ({origin.role})" if target else f"{origin.role} in {origin.module or 'the model'}"
+            )  # type: ignore[union-attr]
             msg = f"{what} because the batch contains NaN/Inf: {where}"
-            evidence = {"where": where, "loss": value, "loss_op": origin.op if origin else ""}
+            evidence = {"where": where, "loss": value}
             return {**base, "code": "numerics.nonfinite-input", "message": msg, "evidence": evidence,
                     "location": "targets" if target else "inputs"}
         diverged = self._diverged()
         if origin is not None and origin.kind == "op" and not diverged:
             return {**base, **self._forward(origin, what, step)}
         cause = (f"after the loss diverged ({diverged}): the learning rate is too high"
-                 if diverged else "nndoctor could not localise the op")
-        evidence = {"loss": value, "diverged": diverged or "",
-                    "op": origin.op if origin else "", "module": origin.module if origin else "",
-                    "cause_fix": "Lower the learning rate by 10x (and add gradient clipping)" if diverged
-                    else "Check exp/log/div/pow in the model and loss for overflow"}
+                 if diverged else "and nndoctor could not localise the op that made it")
+        evidence = {"loss": value, "diverged": diverged or "", "lr": self._lr(),
+                    "op": origin.node if origin else "", "module": origin.module if origin else "",
+                    "cause_fix": f"Lower the learning rate (now {self._lr()}) by 10x and add gradient clipping."
+                    if diverged else "Check exp/log/div/pow in the model and the loss for overflow."}
         return {**base, "code": "numerics.nonfinite-loss", "message": f"{what} {cause}",
-                "evidence": evidence, "location": origin.module if origin and origin.module else "loss",
+                "evidence": evidence, "location": "loss",
                 "severity": Severity.WARNING if diverged else Severity.ERROR}
 
-    def _forward(self, origin: Origin, what: str, step: int) -> dict[str, Any]:
-        sites = self._sites.get((origin.op, origin.module_inner), []) or [
-            s for (op, _), ss in self._sites.items() if op == origin.op for s in ss]
+    def _forward(self, origin: Origin, what: str, step: int, inside: bool = False) -> dict[str, Any]:
+        near = [s for (op, mod), ss in self._sites.items() if op == origin.op and mod
+                and origin.module.startswith(mod) for s in ss]
+        sites = near or [s for (op, _), ss in self._sites.items() if op == origin.op for s in ss]
         hit = next((h for h in self._op_hits if h["step"] == step and h["op"] == origin.op), None)
-        if hit is not None:
+        if hit is not None and hit["site"]:
             sites = [hit["site"]]
         site = ", ".join(sites[:3]) or "the line that calls it"
-        place = f"on the output of {origin.module}" if origin.module else "on values computed from the data"
-        op_txt = f"torch.{origin.op}" if origin.op not in ("masked_fill", "empty") else origin.op
-        msg = f"{what}: {op_txt} ({origin.node}) {origin.evidence}, {place}"
+        if inside:
+            place = f"inside {origin.module}" if origin.module else "outside the model"
+        else:
+            place = f"on the output of {origin.module}" if origin.module else "on values computed from the data"
+        domain = origin.op in _DOMAIN or origin.op == "masked_fill"
+        op_txt = f"torch.{origin.op}" if domain else (origin.node or origin.op)
+        msg = f"{what}: {op_txt} {origin.evidence}, {place}"
         if sites:
             msg += f" [{site}]"
         if self._module_hit is not None and self._module_hit["step"] == step:
@@ -607,15 +617,16 @@ class NonFinite(Check):
         fix_key = "empty" if "0 elements" in (origin.evidence or "") else origin.op
         evidence = {"op": op_txt, "node": origin.node, "detail": origin.evidence, "module": origin.module,
                     "site": site, "params_below": list(origin.params[:3]),
-                    "op_fix": _OP_FIX.get(fix_key, "Clamp or rescale the values before this op")}
+                    "op_fix": _OP_FIX.get(fix_key, "Rescale or clamp the values that reach this op "
+                                                   "(normalise the inputs, lower the learning rate)")}
         return {"code": "numerics.nonfinite-forward", "message": msg, "evidence": evidence,
                 "location": origin.module or op_txt, "step": step}
 
     def _diagnose_update(self, bad: list[tuple[str, str]], step: int,
-                         optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
+                         optimizer: torch.optim.Optimizer | None, at_update: bool = True) -> dict[str, Any]:
         names = [n for n, _ in bad]
         steps_done = sum(info.steps for info in self.state.optimizers.values())
-        listing = ", ".join(f"{n} ({d})" for n, d in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        listing = ", ".join(f"{n} ({d})" for n, d in bad[:2]) + (f" and {len(bad) - 2} more" if len(bad) > 2 else "")
         if steps_done == 0 and self.state.backward_calls <= 1:
             msg = f"parameters are NaN/Inf before any update: {listing}"
             return {"code": "numerics.nonfinite-init", "message": msg, "step": step, "location": names[0],
@@ -623,23 +634,28 @@ class NonFinite(Check):
         _, values = self.state.losses.series()
         finite = [v for v in values if math.isfinite(v)]
         last = _fmt(finite[-1]) if finite else "none"
-        grad_state = self._bad_optimizer_state(names)
-        eps_zero = self._eps_zero(names)
-        diverged = self._diverged()
-        hint_ops = [h for h in self._op_hits if h["detail"]]
-        hint = (f" (candidates seen: {'; '.join(h['op'] + ' in ' + (h['module'] or '?') + ' ' + h['detail'] + ' [' + h['site'] + ']' for h in hint_ops[:2])})"
-                if hint_ops else "")
-        head = f"parameters became NaN/Inf in an optimizer update by step {step} (last finite loss {last}): {listing}"
+        when = f"in the optimizer update of step {step}" if at_update else f"in an optimizer update before step {step}"
         evidence: dict[str, Any] = {"params": names[:8], "last_finite_loss": last, "lr": self._lr(),
                                     "optimizer": self._opt_name(optimizer)}
+        grad_state = self._bad_optimizer_state(names)
         if self._grad_bad or grad_state:
             where = next(iter(self._grad_bad), None)
-            detail = f"gradient of {where} was {self._grad_bad[where]}" if where else grad_state
-            msg = (f"{head}; the gradient was already non-finite ({detail}) while the loss was finite, "
-                   f"so the cause is an op with an infinite derivative{hint}")
+            detail = f"{where} got {self._grad_bad[where]}" if where else grad_state
+            cands = [h for h in self._op_hits if h["kind"] in ("derivative", "nonfinite")]
+            hint = ""
+            if cands:
+                h = cands[-1]
+                hint = f" (likely {h['op']} {'in ' + h['module'] if h['module'] else 'outside the model'}: " \
+                       f"{h['detail']} [{h['site']}])"
+            msg = (f"the gradient became NaN/Inf while the loss was finite ({last}): {detail}; the update "
+                   f"{'of step ' + str(step) if at_update else 'before step ' + str(step)} then made "
+                   f"{len(bad)} parameter tensor(s) NaN/Inf. An op with an infinite derivative is the usual cause{hint}")
             evidence.update(hint=hint, gradient=detail)
+            location = cands[-1]["site"] if cands and cands[-1]["site"] else (where or names[0])
             return {"code": "numerics.nonfinite-gradient", "message": msg, "step": step,
-                    "location": where or names[0], "evidence": evidence}
+                    "location": location, "evidence": evidence}
+        eps_zero = self._eps_zero(names)
+        diverged = self._diverged()
         if eps_zero:
             cause, fix = (f"{eps_zero} has eps=0: Adam divides 0 by 0 where a gradient entry is exactly 0",
                           f"Use a positive eps (the default 1e-8) in {eps_zero}.")
@@ -647,13 +663,15 @@ class NonFinite(Check):
             cause, fix = (f"the loss diverged first ({diverged}): the learning rate ({self._lr()}) is too high",
                           f"Lower the learning rate (now {self._lr()}) by 10x.")
         elif self._plain_sgd(names):
-            cause, fix = ("plain SGD stays finite with a finite gradient, so the gradient itself was NaN/Inf",
+            cause, fix = ("plain SGD stays finite with a finite gradient, so the gradient itself was NaN/Inf "
+                          "(sqrt/pow/norm at 0, log/div inside torch.where)",
                           "Look for sqrt/pow/norm at 0 or log/div inside torch.where: they give NaN/Inf gradients.")
         else:
             cause, fix = ("a too-large step or a NaN/Inf gradient",
                           f"Lower the learning rate (now {self._lr()}) by 10x and check the gradients for NaN.")
         evidence.update(cause=cause, cause_fix=fix, diverged=diverged or "")
-        return {"code": "numerics.nonfinite-update", "message": f"{head}; {cause}{hint}", "step": step,
+        msg = f"parameters became NaN/Inf {when} (last finite loss {last}): {listing}; {cause}"
+        return {"code": "numerics.nonfinite-update", "message": msg, "step": step,
                 "location": names[0], "evidence": evidence,
                 "severity": Severity.WARNING if diverged and not eps_zero else Severity.ERROR}
 

@@ -157,9 +157,11 @@ def data_findings(splits: dict[str, SplitData], *, label_noise: bool = True, tra
         f = bal.finding()
         if f:
             out.append(f)
-        if label_noise and train.inputs is not None and len(train.targets) >= 50:
+        if label_noise and train.inputs is not None and len(train.targets) >= 200:
             y = train.targets.reshape(-1).astype(np.int64)
-            if len(np.unique(y)) >= 2 and np.bincount(y).min() >= 5:
+            counts = np.bincount(y)
+            # out-of-sample estimates need a few dozen examples per class to be trusted
+            if len(np.unique(y)) >= 2 and np.median(counts[counts > 0]) >= 20 and counts[counts > 0].min() >= 5:
                 probs = out_of_sample_probs(train.inputs, y)
                 f = find_label_issues(probs, y).finding()
                 if f:
@@ -205,7 +207,7 @@ def too_little_data(points: list[tuple[float, float]], *, slope: float = 0.02) -
     """Validation error still falling steeply between the last two points of the curve."""
     if len(points) < 3:
         return None
-    (f1, e1), (f2, e2) = points[-2], points[-1]
+    (f1, e1), (_, e2) = points[-2], points[-1]
     drop = e1 - e2
     if drop < slope or e2 <= 0:
         return None

@@ -267,18 +267,23 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
                                           "low": float(np.percentile(half, 10)),
                                           "high": float(np.percentile(half, 90)),
                                           "from_step": int(s[n // 2]), "to_step": int(s[-1])}
-    # --- plateaus: the level has not moved (beyond its noise) since the start
+    # --- plateaus: the level has not moved (beyond its noise) since the start, or sits flat
+    # at (or above) the loss of a constant prediction
     if n >= 30 and "oscillates" not in out.symptoms and "goes-up" not in out.symptoms:
         spread = float(smooth.max() - smooth.min())
         moved = max(start - end, spread)
         tol = max(level_noise, 0.03 * scale)
-        at_baseline = (baseline is not None and baseline > 0 and abs(end - baseline) <= 0.05 * baseline
-                       and float(np.ptp(smooth[n // 2:])) <= max(level_noise, 0.03 * baseline))
-        if moved <= tol or at_baseline:
-            out.symptoms["plateaus"] = {"start_loss": start, "end_loss": end,
-                                        "change": (end - start) / scale, "noise": sigma,
-                                        "from_step": int(s[0]), "to_step": int(s[-1]),
-                                        "at_constant_prediction": bool(at_baseline)}
+        tail = smooth[n // 2:]
+        stuck_high = (baseline is not None and baseline > 0 and end >= 0.95 * baseline
+                      and float(np.ptp(tail)) <= max(level_noise, 0.05 * baseline)
+                      and float(tail[0] - tail[-1]) <= max(level_noise, 0.02 * baseline))
+        if moved <= tol or stuck_high:
+            first = 0 if moved <= tol else n // 2
+            ref = start if first == 0 else float(np.median(v[first:first + k]))
+            out.symptoms["plateaus"] = {"start_loss": ref, "end_loss": end,
+                                        "change": (end - ref) / max(abs(ref), 1e-12), "noise": sigma,
+                                        "from_step": int(s[first]), "to_step": int(s[-1]),
+                                        "at_constant_prediction": bool(stuck_high)}
     return out
 
 

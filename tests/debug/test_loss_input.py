@@ -250,7 +250,7 @@ def test_softmax_only_at_inference_is_quiet():
     model = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, C))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with Observer(checks=CHECKS) as obs:
-        for i in range(4):
+        for _ in range(4):
             loss = F.cross_entropy(model(x[:N]), y[:N])
             opt.zero_grad()
             loss.backward()

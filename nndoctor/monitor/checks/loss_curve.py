@@ -89,6 +89,9 @@ def rank_causes(symptom: str, curve: CurveAnalysis, ev: dict[str, Any]) -> list[
         add("labels", "swings of this size without progress")
         add("lr-high", big or "a common cause")
     else:  # plateaus
+        if curve.spike >= 5 and peak is not None and peak >= 0.3:
+            add("lr-high", f"the loss jumped {curve.spike:.3g}x at step {curve.early_peak_step} "
+                           f"with updates of {peak:.2g}x the weights' size")
         for cat in ("grad-flow", "grad", "activation", "zero-grad"):
             if cat in seen:
                 add("grad-flow", f"a {cat} finding in this run")
@@ -96,9 +99,6 @@ def rank_causes(symptom: str, curve: CurveAnalysis, ev: dict[str, Any]) -> list[
             add("grad-flow", f"{ev['without_grad']} of {ev['params']} trained parameters got no gradient")
         if med is not None and 0 < med < 1e-4:
             add("lr-low", big)
-        if curve.spike >= 5 and peak is not None and peak >= 0.3:
-            add("lr-high", f"the loss jumped {curve.spike:.3g}x at step {curve.early_peak_step} "
-                           f"with updates of {peak:.2g}x the weights' size")
         if med is not None and med == 0:
             add("grad-flow", "the weights did not change")
         for cat, cause in (("loss-input", "loss-input"), ("regularization", "regularization"),
@@ -216,10 +216,11 @@ class LossCurve(Check):
                     f"{ev['level']:.4g} without coming down (steps {ev['from_step']}-{ev['to_step']})")
             at = ev["from_step"]
         else:
-            where = (f", the loss of a constant prediction ({ev['constant_prediction_loss']:.4g})"
+            where = (f", no better than a constant prediction ({ev['constant_prediction_loss']:.4g})"
                      if ev.get("at_constant_prediction") else "")
-            what = (f"the loss plateaus at {ev['end_loss']:.4g}{where}: it moved {abs(ev['change']) * 100:.2g}% "
-                    f"from step {ev['from_step']} to {ev['to_step']} (noise {ev['noise']:.2g})")
+            what = (f"the loss plateaus at {ev['end_loss']:.4g}{where}: {ev['start_loss']:.4g} -> "
+                    f"{ev['end_loss']:.4g} ({ev['change'] * 100:+.2g}%) from step {ev['from_step']} to "
+                    f"{ev['to_step']} (per-step noise {ev['noise']:.2g})")
             at = ev["to_step"]
         severity = Severity.ERROR if symptom == "explodes" else Severity.WARNING
         found = self.finding(f"{what}; {top}", ev, location="loss", code=f"loss-curve.{symptom}",
