@@ -20,7 +20,7 @@ demo: $(VENV)/.installed
 	$(BIN)/nndoctor run examples/buggy_digits.py --max-steps 60
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -m "not slow" tests
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check nndoctor tests benchmarks

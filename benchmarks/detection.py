@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from nndoctor.findings import CATEGORIES
+
 __all__ = ["Row", "Summary", "discover", "format_row", "main", "parse_header", "row_from_report",
            "run_script", "summarise"]
 
@@ -54,10 +56,11 @@ class Row:
     found: list[str] = field(default_factory=list)   # categories at warning or error, sorted
     first_step: int | None = None                      # first_step of the expected category
     exit_code: int | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0                               # wall time of the whole subprocess
+    script_seconds: float | None = None                # the script's own run time (facts.duration_s)
     internal_errors: int = 0
-    problem: str = ""                                  # no report / timeout, empty when all went well
-    detail: str = ""                                   # last stderr line when something went wrong
+    problem: str = ""                                  # NO REPORT, TIMEOUT, EXIT n, BAD HEADER; "" if fine
+    detail: str = ""                                   # what went wrong (last stderr line)
 
     @property
     def healthy(self) -> bool:
@@ -89,9 +92,11 @@ class Summary:
     false_alarms: int = 0
     other_categories: int = 0
     early: int = 0
+    problems: int = 0
 
     def lines(self) -> list[str]:
-        return [
+        head = [f"problems: {self.problems} script(s) without a usable run (see the verdict column)"]
+        return head * bool(self.problems) + [
             f"first warning within {EARLY_STEPS} steps: {self.early}/{self.buggy}",
             f"recall {self.detected}/{self.buggy}, false alarms {self.false_alarms} "
             f"(of {self.healthy} healthy), other categories {self.other_categories}",
@@ -124,6 +129,9 @@ def discover(corpus: Path, filters: Sequence[str] = ()) -> list[tuple[Path, dict
 def row_from_report(script: str, expected: str, report: dict[str, Any] | None) -> Row:
     """Score one JSON report (schema 1) against the script's expected category."""
     row = Row(script=script, expected=expected)
+    if expected != HEALTHY and expected not in CATEGORIES:
+        row.problem = "BAD HEADER"
+        row.detail = f"'# expect: {expected}' is not one of the 18 categories nor 'healthy'"
     if report is None:
         row.problem = "NO REPORT"
         return row
@@ -132,8 +140,12 @@ def row_from_report(script: str, expected: str, report: dict[str, Any] | None) -
     steps = [f.get("first_step") for f in counted if f["category"] == expected]
     steps = [s for s in steps if isinstance(s, int)]
     row.first_step = min(steps) if steps else None
-    row.exit_code = report.get("facts", {}).get("exit_code")
+    facts = report.get("facts", {})
+    row.exit_code = facts.get("exit_code")
+    row.script_seconds = facts.get("duration_s")
     row.internal_errors = len(report.get("internal_errors", []))
+    if row.healthy and row.exit_code not in (0, None) and not row.problem:
+        row.problem = f"EXIT {row.exit_code}"          # a healthy script must run to the end
     return row
 
 
@@ -153,16 +165,18 @@ def run_script(path: Path, meta: dict[str, str], timeout: float = 300.0) -> Row:
             stderr = proc.stderr
         except subprocess.TimeoutExpired:
             exit_code = None
-        if os.path.exists(out):
+        try:
             with open(out, encoding="utf-8") as fh:
                 report = json.load(fh)
+        except (OSError, ValueError):
+            report = None
     row = row_from_report(path.name, meta["expect"], report)
     row.seconds = round(time.perf_counter() - start, 2)
     if exit_code is None:
         row.problem = f"TIMEOUT ({timeout:.0f} s)"
     elif row.exit_code is None:
         row.exit_code = exit_code
-    if row.problem:
+    if row.problem and not row.detail:
         lines = [ln for ln in stderr.splitlines() if ln.strip()]
         row.detail = lines[-1].strip() if lines else ""
     return row
@@ -171,6 +185,7 @@ def run_script(path: Path, meta: dict[str, str], timeout: float = 300.0) -> Row:
 def summarise(rows: Sequence[Row]) -> Summary:
     s = Summary()
     for row in rows:
+        s.problems += bool(row.problem)
         if row.healthy:
             s.healthy += 1
             s.false_alarms += bool(row.found)

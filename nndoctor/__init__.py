@@ -6,7 +6,7 @@ from nndoctor.findings import Finding, Report, Severity, Step
 
 __version__ = "0.1.0"
 
-__all__ = ["Experiment", "Finding", "Report", "Severity", "Step", "__version__"]
+__all__ = ["Experiment", "Finding", "Report", "Severity", "Step", "__version__", "watch"]
 
 
 def __getattr__(name: str) -> object:
@@ -15,4 +15,8 @@ def __getattr__(name: str) -> object:
         from nndoctor.experiment import Experiment
 
         return Experiment
+    if name == "watch":
+        from nndoctor.monitor.watch import watch
+
+        return watch
     raise AttributeError(f"module 'nndoctor' has no attribute {name!r}")

@@ -20,6 +20,7 @@ __all__ = ["COMMAND_MODULES", "UsageError", "main"]
 COMMAND_MODULES = [
     "nndoctor.monitor.cli",
     "nndoctor.evaluate.cli",
+    "nndoctor.guided_cli",
 ]
 
 

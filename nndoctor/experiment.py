@@ -273,6 +273,11 @@ def _tensors(obj: Any) -> Iterator[torch.Tensor]:
 
 def check_batches(exp: Experiment) -> None:
     """Read one batch of each loader and run the model once: one clear line if unusable."""
+    with torch.random.fork_rng(devices=[]):
+        _check_batches(exp)
+
+
+def _check_batches(exp: Experiment) -> None:
     for what in ("train", "train_val", "test_val", "test"):
         loader = getattr(exp, what)
         if loader is None:

@@ -173,6 +173,18 @@ class Report:
     def by_code(self, code: str) -> list[Finding]:
         return [f for f in self.findings if f.code == code]
 
+    def __str__(self) -> str:
+        """The report as plain text (the terminal rendering without colours)."""
+        import io
+
+        from rich.console import Console
+
+        from nndoctor.report.terminal import render_report
+
+        buf = io.StringIO()
+        render_report(self, Console(file=buf, width=100, color_system=None, force_terminal=False))
+        return buf.getvalue().rstrip()
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA_VERSION,

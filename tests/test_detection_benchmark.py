@@ -61,6 +61,14 @@ def test_row_scoring() -> None:
     lost = detection.row_from_report("shape_y.py", "shape", None)
     assert lost.verdict == "NO REPORT" and not lost.detected
 
+    crashed = detection.row_from_report("healthy_z.py", "healthy", _report(exit_code=1))
+    assert crashed.verdict == "EXIT 1"                    # a healthy script must run to the end
+    intended = detection.row_from_report("shape_z.py", "shape", _report(_finding("shape"), exit_code=1))
+    assert intended.verdict == "ok" and intended.detected  # a buggy script may crash on its bug
+
+    typo = detection.row_from_report("shapes_z.py", "shapes", _report(_finding("shape")))
+    assert typo.verdict == "BAD HEADER" and "shapes" in typo.detail
+
 
 def test_summary_counts() -> None:
     rows = [
@@ -73,8 +81,11 @@ def test_summary_counts() -> None:
     ]
     s = detection.summarise(rows)
     assert (s.buggy, s.detected, s.healthy, s.false_alarms, s.other_categories, s.early) == (4, 2, 2, 1, 3, 1)
-    assert s.lines() == ["first warning within 50 steps: 1/4",
+    assert s.problems == 1
+    assert s.lines() == ["problems: 1 script(s) without a usable run (see the verdict column)",
+                         "first warning within 50 steps: 1/4",
                          "recall 2/4, false alarms 1 (of 2 healthy), other categories 3"]
+    assert detection.summarise(rows[:3]).lines()[0].startswith("first warning")
 
 
 @pytest.mark.skipif(not (CORPUS / "loss_input_softmax_module.py").exists()

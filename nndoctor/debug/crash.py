@@ -58,6 +58,13 @@ CODES: dict[str, tuple[str, ...]] = {
     "dtype.crash-device-mismatch": (
         "{fix}", "Move the model once (model.to(device)) and every batch inside the loop (x, y = x.to(device), "
         "y.to(device))."),
+    "grad-flow.crash-backward-twice": (
+        "{fix}", "Log running losses with loss.item(), never by keeping the loss tensors."),
+    "grad-flow.crash-empty-parameter-list": (
+        "{fix}", "Check len(list(model.parameters())) > 0 before building the optimizer."),
+    "grad-flow.crash-inplace-modified": (
+        "{fix}", "To find the op, run one step under torch.autograd.set_detect_anomaly(True)."),
+    "shape.crash-state-dict": ("{fix}", "Load with strict=False only for layers you mean to re-initialise."),
     "shape.crash-out-of-memory": (
         "{fix}", "Then try smaller inputs, a smaller model, torch.autocast or gradient accumulation."),
 }
@@ -207,7 +214,9 @@ class CrashExplainer(Check):
     def explain(self, code: str, ctx: _Ctx, message: str, fix: str, *,
                 severity: Severity = Severity.ERROR, **evidence: Any) -> Finding:
         ev = ctx.evidence(fix=fix, **evidence)
-        location = ctx.path or ctx.site or (ctx.op.name if ctx.op is not None else "") or type(ctx.event.exc).__name__
+        in_model = ctx.module is not None
+        location = ((ctx.path if in_model else "") or ctx.site or ctx.path
+                    or (ctx.op.name if ctx.op is not None else "") or type(ctx.event.exc).__name__)
         line = ctx.line if len(ctx.line) <= 80 else ctx.line[:77] + "..."
         at = f" ({ctx.site}: {line})" if ctx.site and line else (f" ({ctx.site})" if ctx.site else "")
         return self.finding(f"crash at step {ctx.event.step}{at}: {message}", ev, location=location,
@@ -227,7 +236,7 @@ def _user_frame(exc: BaseException) -> tuple[str, str]:
 
 
 def _a(word: str) -> str:
-    return ("an " if word[:1] in "aeiou" or word.startswith(("int", "uint")) else "a ") + word
+    return ("an " if word[:1] in "aeio" else "a ") + word
 
 
 def numel(shape: Iterable[int]) -> int:
@@ -456,6 +465,75 @@ def _rnn_input(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | No
     return chk.explain("shape.crash-rnn-input", ctx, msg, fix, expected=expected, got=got)
 
 
+def _layer_norm(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | None:
+    want, got = _ints(m.group(1)), _ints(m.group(2))
+    path = ctx.path or "the LayerNorm"
+    tail = got[-len(want):] if want else got
+    msg = f"{ctx.where} normalises the last dims {tuple(want)} but got input {tuple(got)}"
+    fix = f"Set normalized_shape={tuple(tail) if len(tail) > 1 else tail[0]} in {path} (nn.LayerNorm({', '.join(map(str, tail))}))."
+    return chk.explain("shape.crash-norm-features", ctx, msg, fix, normalized_shape=tuple(want), got_shape=tuple(got))
+
+
+def _onehot_target(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | None:
+    inp, tgt, loss = _loss_args(ctx)
+    msg = (f"{loss} got an integer target{f' {tgt}' if tgt else ''} with the output's shape"
+           f"{f' {inp}' if inp else ''}: it reads that as class probabilities, which must be float; "
+           "integer one-hot labels are the usual cause")
+    fix = "Pass class indices instead: loss(output, y.argmax(1)); or, for soft labels, y.float()."
+    return chk.explain("dtype.crash-target-dtype", ctx, msg, fix, target_dtype=_dtype_name(m.group(1)))
+
+
+def _float_ids(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | None:
+    msg = f"{ctx.where} got token ids as {m.group(1)}: an nn.Embedding needs integer ids"
+    fix = "Convert the ids to int64 where the batch is built: ids = ids.long()."
+    return chk.explain("dtype.crash-input-dtype", ctx, msg, fix, input_dtype=m.group(1))
+
+
+def _backward_twice(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | None:
+    rnn = any(isinstance(mod, nn.RNNBase) for _, root in chk.state.live_models() for mod in root.modules())
+    if rnn:
+        why = ("the recurrent hidden state carried over from the previous batch still links to that batch's "
+               "freed graph")
+        fix = "Detach the hidden state between batches: h = h.detach() (for an LSTM: h, c = h.detach(), c.detach())."
+    else:
+        why = ("a tensor from an earlier step (an accumulated loss, a cached output or a hidden state) is part of "
+               "this step's graph, whose buffers were freed by the previous backward()")
+        fix = ("Keep step-to-step values out of the graph: total += loss.item() for logging, state = state.detach() "
+               "for carried state; use retain_graph=True only for a deliberate second backward.")
+    msg = f"backward() ran through a graph that was already freed: {why}"
+    return chk.explain("grad-flow.crash-backward-twice", ctx, msg, fix, recurrent=rnn)
+
+
+def _inplace(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | None:
+    what = m.group(1).strip() + (f", the output of {m.group(2)}" if m.group(2) else "")
+    msg = (f"an in-place operation overwrote a tensor that autograd still needed ({what}): gradients cannot be "
+           "computed. nndoctor has no category for this: reported under grad-flow as an explanation only")
+    fix = ("Replace the in-place op on that tensor with an out-of-place one: x = x + y instead of x += y, "
+           "nn.ReLU() instead of nn.ReLU(inplace=True), x = x.clone() before x[idx] = ....")
+    return chk.explain("grad-flow.crash-inplace-modified", ctx, msg, fix, severity=Severity.INFO, tensor=what)
+
+
+def _empty_params(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | None:
+    msg = ("the optimizer was given no parameters: the model registers none, usually because its layers sit in a "
+           "plain Python list or dict, or the parameters() generator was already consumed")
+    fix = ("Store sub-layers as attributes, nn.ModuleList or nn.ModuleDict (not a list/dict), and pass "
+           "model.parameters() fresh to the optimizer.")
+    return chk.explain("grad-flow.crash-empty-parameter-list", ctx, msg, fix)
+
+
+def _state_dict(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | None:
+    pairs = re.findall(r"size mismatch for ([\w.]+): copying a param with shape torch\.Size\(\[([\d, ]*)\]\) "
+                       r"from checkpoint, the shape in current model is torch\.Size\(\[([\d, ]*)\]\)", ctx.msg)
+    if not pairs:
+        return None
+    name, old, new = pairs[0]
+    msg = (f"load_state_dict: {len(pairs)} parameter(s) differ in shape, e.g. {name}: checkpoint "
+           f"{tuple(_ints(old))} vs model {tuple(_ints(new))}")
+    fix = (f"Build the model with the checkpoint's sizes, or drop the mismatched keys (e.g. '{name}') from the "
+           "state dict and load with strict=False to re-initialise that layer (e.g. a new number of classes).")
+    return chk.explain("shape.crash-state-dict", ctx, msg, fix, mismatched=[p[0] for p in pairs[:8]])
+
+
 # ---------------------------------------------------------------------- dtype rules
 def _param_dtype(module: nn.Module | None) -> str | None:
     if module is None:
@@ -516,6 +594,10 @@ def _class_target_dtype(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Fin
 def _found_dtype(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | None:
     found, expected = _dtype_name(m.group(1)), _dtype_name(m.group(2))
     inp, tgt, loss = _loss_args(ctx)
+    if found == "float64":
+        msg = f"{loss} got a float64 target{f' {tgt}' if tgt else ''} for a {expected} output (numpy's default dtype)"
+        fix = "Convert the targets once where they are loaded: y = torch.from_numpy(y).float()."
+        return chk.explain("dtype.crash-target-dtype", ctx, msg, fix, target_dtype=found, expected_dtype=expected)
     if not found.startswith(("int", "uint", "bool")):
         return None
     where = loss if ctx.op is not None and ctx.op.name in _LOSS_NAMES else "a loss (or its backward pass)"
@@ -667,6 +749,8 @@ RULES: list[tuple[re.Pattern[str], Rule]] = [
     (re.compile(r"Expected (\d)D \(unbatched\) or (\d)D \(batched\) input to (conv\dd|conv_transpose\dd), "
                 r"but got input of size: \[([\d, ]+)\]"), _conv_dims),
     (re.compile(r"running_mean should contain (\d+) elements not (\d+)"), _norm_features),
+    (re.compile(r"Given normalized_shape=\[([\d, ]+)\], expected input with shape \[\*?[\d, *]*\], "
+                r"but got input of size ?\[([\d, ]+)\]"), _layer_norm),
     (re.compile(r"Expected more than 1 value per channel when training, got input size (.+)$", re.M), _batch_of_one),
     (re.compile(r"Expected input batch_size \((\d+)\) to match target batch_size \((\d+)\)"), _batch_size),
     (re.compile(r"0D or 1D target tensor expected, multi-target not supported"), _multi_target),
@@ -684,6 +768,13 @@ RULES: list[tuple[re.Pattern[str], Rule]] = [
      _class_target_dtype),
     (_EXPECTED_FOUND, _input_dtype),
     (re.compile(r"Found dtype (\w+) but expected (\w+)"), _found_dtype),
+    (re.compile(r"Expected floating point type for target with class probabilities, got (\w+)"), _onehot_target),
+    (re.compile(r"'indices' to have one of the following scalar types: Long, Int; but got (\S+) instead"), _float_ids),
+    (re.compile(r"Trying to backward through the graph a second time"), _backward_twice),
+    (re.compile(r"modified by an inplace operation: \[(\S+ \[[\d, ]*\])\](?:, which is output \d+ of (\w+))?"),
+     _inplace),
+    (re.compile(r"optimizer got an empty parameter list"), _empty_params),
+    (re.compile(r"size mismatch for [\w.]+: copying a param"), _state_dict),
     (re.compile(r"result type (\w+) can't be cast to the desired output type (\w+)"), _cast_result),
     (re.compile(r"Target (-?\d+) is out of bounds"), _target_bounds),
     (re.compile(r"index out of range in self"), _embedding_index),

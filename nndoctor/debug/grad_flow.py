@@ -137,7 +137,6 @@ class GradFlow(Check):
         self._ever_trainable: set[int] = set()
         self._checked: dict[int, int] = {}  # optimizer id -> examined steps
         self._decided: set[int] = set()
-        self._opt_name: dict[int, str] = {}
         self._nograd_steps: dict[int, int] = {}
         self._zero_steps: dict[int, int] = {}
         self._bw_at_post: dict[int, int] = {}
@@ -226,7 +225,7 @@ class GradFlow(Check):
         entry = self._outputs.get(id(src))
         of = entry[1] if entry is not None and entry[0]() is src else ""
         cut = {"op": label, "module": event.module, "output_of": of, "shape": tuple(src.shape),
-               "site": user_site(), "ref": weakref.ref(src)}
+               "site": user_site(), "ref": weakref.ref(src), "leaf": src is event.result}
         self._cuts.append(cut)
         if of and len(self._cuts_log) < 16:
             self._cuts_log.append(cut)
@@ -236,7 +235,8 @@ class GradFlow(Check):
         self._grad_in_step = True
 
     def _on_backward(self, event: BackwardCall) -> None:
-        self._cuts = [c for c in self._cuts if c["ref"]() is not event.tensor]
+        # reading the loss itself (loss.item() for logging) cuts nothing
+        self._cuts = [c for c in self._cuts if c["leaf"] or c["ref"]() is not event.tensor]
         self._backward_in_step = True
         if self._manual_snap and not self._manual_update and not self.state.optimizers:
             self._manual_update = self._weights_changed()
@@ -251,7 +251,6 @@ class GradFlow(Check):
     # ------------------------------------------------------------------ optimizer side
     def _on_step_pre(self, event: StepEvent) -> list[Finding]:
         oid = id(event.optimizer)
-        self._opt_name[oid] = event.optimizer_name
         if not (event.sampled or event.optimizer_step <= _FIRST_STEPS):
             return []
         self._checked[oid] = self._checked.get(oid, 0) + 1
@@ -321,15 +320,18 @@ class GradFlow(Check):
         self._lr_seen.setdefault(oid, []).append(
             max(float(g.get("lr", 0.0)) for g in event.optimizer.param_groups))
         snaps = []
-        for p in with_grad:
-            g = p.grad
-            if g is None or g.is_sparse or not g.is_floating_point():
+        n = len(with_grad)
+        # first, middle and last parameters: the output layer still moves when early layers'
+        # gradients vanish; the largest gradient entries are the ones that must move
+        for i in sorted({0, n // 3, (2 * n) // 3, n - 1}):
+            p = with_grad[i] if i < n else None
+            g = p.grad if p is not None else None
+            if g is None or g.is_sparse or not g.is_floating_point() or not g.numel():
                 continue
-            idx = torch.nonzero(g.detach().reshape(-1))[:32].reshape(-1)
+            mag, idx = g.detach().abs().reshape(-1).topk(min(32, g.numel()))
+            idx = idx[mag > 0]
             if idx.numel():
                 snaps.append((weakref.ref(p), idx, p.detach().reshape(-1)[idx].clone()))
-            if len(snaps) >= 4:
-                break
         self._snap[oid] = snaps
 
     def _ready(self) -> bool:
@@ -351,17 +353,19 @@ class GradFlow(Check):
         if not trainable:
             return []
         if with_grad:
-            if all(not bool(p.grad.any()) for p in with_grad if p.grad is not None):
+            dense = [g for p in with_grad if (g := p.grad) is not None and not g.is_sparse]
+            if dense and all(not bool(g.any()) for g in dense):
                 self._zero_steps[oid] = self._zero_steps.get(oid, 0) + 1
             else:
                 self._zero_steps[oid] = 0
             if self._zero_steps[oid] != 2:
                 return []
-            ev = {"optimizer": name, "params": len(with_grad), "cause": "every gradient is exactly 0"}
+            ev = {"optimizer": name, "params": len(with_grad),
+                  "cause": "every gradient is exactly 0: the loss is flat in the weights"}
             return [self.finding(
                 f"every gradient of the {len(with_grad)} parameters in {name} is exactly zero at two steps "
-                f"in a row: the loss is flat in the weights (rounding, argmax, a multiplication by 0 or a "
-                f"constant loss), so nothing is learned",
+                f"in a row: the loss is flat in the weights (a constant model output such as softmax over "
+                f"one unit, rounding, argmax, a multiplication by 0), so nothing is learned",
                 ev, location=name, code="grad-flow.loss-detached", severity=Severity.ERROR)]
         if anywhere and not others:
             # gradients reached other optimizers' parameters (alternating tasks), or arrived and were

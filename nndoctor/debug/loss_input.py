@@ -32,6 +32,7 @@ __all__ = [
     "SoftmaxDim",
     "batch_sizes_of",
     "fmt",
+    "head",
     "loss_label",
 ]
 
@@ -69,6 +70,8 @@ _SIGMOID_LIKE_CALLS = 3
 _SIGMOID_LIKE_VALUES = 48
 #: share of targets outside the activation's range that makes the range a problem
 _OUT_OF_RANGE_SHARE = 0.02
+#: ... and the smallest squared error those targets force, as a share of the target variance
+_UNREACHABLE_VARIANCE = 0.01
 
 
 def loss_label(name: str) -> str:
@@ -95,6 +98,8 @@ def batch_sizes_of(event: ModelInput) -> set[int]:
     for value in values:
         if isinstance(value, torch.Tensor) and value.dim() >= 2 and value.shape[0] > 1:
             sizes.add(int(value.shape[0]))
+            if value.dim() == 3 and value.shape[1] > 1:  # (T, N, F) of a time-major RNN
+                sizes.add(int(value.shape[1]))
     return sizes
 
 
@@ -109,10 +114,17 @@ def _made_by(prov: Provenance) -> str:
     return f"produced by {prov.op}" + (f" in {prov.module}" if prov.module else "")
 
 
+def head(x: torch.Tensor) -> torch.Tensor:
+    """The first samples of a batch (a view): enough to judge, cheap for segmentation-size outputs."""
+    if x.dim() < 2:
+        return x
+    return x[:8] if x.dim() > 2 else x[:4096]
+
+
 def _rows_are_probabilities(x: torch.Tensor, dim: int = 1) -> bool:
     if x.dim() < 2 or x.shape[dim] < 2 or not x.is_floating_point():
         return False
-    x = x.detach().float()
+    x = head(x).detach().float()
     if x.min().item() < 0:
         return False
     sums = x.sum(dim)
@@ -123,7 +135,7 @@ def _values(x: torch.Tensor) -> torch.Tensor | None:
     """A float view of the finite-checked values, or None (NaN/Inf or empty: not ours)."""
     if not x.is_floating_point() or x.numel() == 0:
         return None
-    x = x.detach().float()
+    x = head(x).detach().float()
     if not bool(torch.isfinite(x).all()):
         return None
     return x
@@ -137,8 +149,8 @@ class ProbabilitiesIntoLogitLoss(Check):
     severity = Severity.ERROR
     needs = ("loss",)
     fixes = (
-        "Pass the raw scores (logits) to {loss}: remove the final {activation} from the model "
-        "or from the line that feeds the loss ({site}).",
+        "Pass the raw scores (logits) to {loss}: remove the final {activation} at {location} "
+        "(the loss is called at {site}).",
         "If you need probabilities for metrics or inference, apply {activation} there only, "
         "outside the loss computation.",
     )
@@ -162,9 +174,8 @@ class ProbabilitiesIntoLogitLoss(Check):
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
-        self._sigmoid_like_calls = 0
-        self._sigmoid_like_values = 0
-        self._seen_logits = False
+        #: per loss call site: [sampled calls with values in (0, 1], values seen, settled]
+        self._tallies: dict[str, list[int]] = {}
 
     def check(self, event: LossCall) -> Iterable[Finding]:
         expects = _LOGIT_LOSSES.get(event.name)
@@ -178,11 +189,14 @@ class ProbabilitiesIntoLogitLoss(Check):
         if op in _LOG_PROB_OPS:
             return self._log_probabilities(event, prov, base)
         if op in _NON_NEGATIVE_OPS:
-            return self._non_negative(event, prov, base)
-        if prov is None and event.name == "cross_entropy" and _rows_are_probabilities(event.input):
+            found = self._non_negative(event, prov, base)
+            if found:
+                return found
+        # the label was lost (manual sigmoid, exp(log_softmax), clamp, cat...): judge by values
+        if event.name == "cross_entropy" and _rows_are_probabilities(event.input):
             return [self._probabilities(event, "probabilities", "every row is non-negative and sums to 1",
-                                        expects, None)]
-        if prov is None and event.name == "binary_cross_entropy_with_logits":
+                                        expects, prov if op == "exp" else None)]
+        if event.name == "binary_cross_entropy_with_logits":
             return self._sigmoid_like(event)
         return ()
 
@@ -190,16 +204,17 @@ class ProbabilitiesIntoLogitLoss(Check):
                        prov: Provenance | None) -> Finding:
         loss = loss_label(event.name)
         applies = _LOGIT_LOSSES[event.name]
+        location = _where(prov, event)
         evidence = {"loss": loss, "activation": activation, "input_shape": tuple(event.input.shape),
-                    "how_detected": how, "site": event.site}
+                    "how_detected": how, "site": event.site, "location": location}
         x = _values(event.input)
         if x is not None:
             evidence.update(input_min=round(x.min().item(), 4), input_max=round(x.max().item(), 4))
         return self.finding(
             f"{loss} expects logits but receives {what} of shape {tuple(event.input.shape)} ({how}); "
-            f"the loss applies {applies} again, which squashes the scores into a narrow range, "
+            f"the loss applies {applies} on top, which squashes the scores into a narrow range, "
             f"flattens the gradients and slows or stalls learning",
-            evidence, location=_where(prov, event))
+            evidence, location=location)
 
     def _log_probabilities(self, event: LossCall, prov: Provenance, base: dict[str, Any]) -> list[Finding]:
         evidence = {**base, "activation": prov.op, "how_detected": _made_by(prov)}
@@ -234,22 +249,23 @@ class ProbabilitiesIntoLogitLoss(Check):
             evidence, location=location, code="loss-input.relu-into-logit-loss", severity=Severity.WARNING)]
 
     def _sigmoid_like(self, event: LossCall) -> list[Finding]:
-        if self._seen_logits:
+        tally = self._tallies.setdefault(event.site, [0, 0, 0])
+        if tally[2]:
             return []
         x = _values(event.input)
         if x is None:
             return []
         lo, hi = x.min().item(), x.max().item()
         if lo <= 0.0 or hi > 1.0:
-            self._seen_logits = True  # real logits: never judge this run by values again
+            tally[2] = 1  # real logits at this call site: never judge it by values again
             return []
-        self._sigmoid_like_calls += 1
-        self._sigmoid_like_values += x.numel()
-        if self._sigmoid_like_calls < _SIGMOID_LIKE_CALLS or self._sigmoid_like_values < _SIGMOID_LIKE_VALUES:
+        tally[0] += 1
+        tally[1] += x.numel()
+        if tally[0] < _SIGMOID_LIKE_CALLS or tally[1] < _SIGMOID_LIKE_VALUES:
             return []
-        self._seen_logits = True  # report once
-        how = (f"all {self._sigmoid_like_values} values of {self._sigmoid_like_calls} sampled calls lie in "
-               f"(0, 1], last call min {fmt(lo)} max {fmt(hi)}")
+        tally[2] = 1  # report once
+        how = (f"all {tally[1]} values of {tally[0]} sampled calls lie in (0, 1], last call min {fmt(lo)} "
+               f"max {fmt(hi)}")
         return [self._probabilities(event, "sigmoid-like probabilities", how, "sigmoid", None)]
 
 
@@ -308,12 +324,17 @@ class NllLossInput(Check):
         dev = lse.abs().max().item() if lse.numel() else 0.0
         if vmax <= 1e-3 and dev <= 0.1:
             return ()
-        reason = (f"max value {fmt(vmax)} > 0" if vmax > 1e-3 else
-                  f"row log-sum-exp ranges {fmt(lse.min().item())}..{fmt(lse.max().item())} instead of 0")
+        if vmax > 1e-3:
+            reason = f"max value {fmt(vmax)} > 0, impossible for a log-probability"
+            what = "raw scores"
+        else:
+            reason = (f"values are <= 0 but do not normalise over dim {class_dim}: row log-sum-exp "
+                      f"{fmt(lse.min().item())}..{fmt(lse.max().item())} instead of 0")
+            what = "unnormalised log-scores (log of a softmax over another dim, or of raw scores)"
         return [self.finding(
-            f"{base['loss']} expects log-probabilities but receives raw scores of shape {tuple(x.shape)} "
-            f"({reason}): without log_softmax the loss is just -score[target], unbounded below, and the "
-            f"model learns to inflate scores instead of classifying",
+            f"{base['loss']} expects log-probabilities over dim {class_dim} but receives {what} of shape "
+            f"{tuple(x.shape)} ({reason}): the loss is then just -score[target], not a log-likelihood, and "
+            f"the model learns to inflate scores instead of classifying",
             {**base, "input_max": round(vmax, 4), "logsumexp_max_abs": round(dev, 4),
              "how_detected": reason}, location=event.site or event.name)]
 
@@ -373,8 +394,12 @@ class SoftmaxDim(Check):
     def _on_loss(self, event: LossCall) -> list[Finding]:
         prov = event.provenance
         if event.name == "cross_entropy" and event.input.dim() >= 2 and event.input.shape[1] == 1:
-            return self._one_unit("CrossEntropyLoss (softmax inside)", tuple(event.input.shape), 1,
-                                  event.site or event.name, "", event.site, loss=event.name)
+            shape = tuple(event.input.shape)
+            return self._one_unit("CrossEntropyLoss", shape, 1, event.site or event.name, "", event.site,
+                                  loss=event.name, message=(
+                                      f"{loss_label(event.name)} gets scores of shape {shape}: a single class, "
+                                      f"so the softmax inside the loss is always 1 and the loss is the "
+                                      f"constant 0; nothing is learned"))
         if prov is None or prov.op not in ("softmax", "log_softmax") or not prov.input_shape:
             return []
         shape = prov.input_shape
@@ -403,7 +428,7 @@ class SoftmaxDim(Check):
             evidence, location=location, code="loss-input.softmax-over-batch-dim")]
 
     def _one_unit(self, op: str, shape: tuple[int, ...], dim: int, location: str, module: str, site: str,
-                  loss: str = "") -> list[Finding]:
+                  loss: str = "", message: str = "") -> list[Finding]:
         if location in self._reported:
             return []
         self._reported.add(location)
@@ -411,10 +436,10 @@ class SoftmaxDim(Check):
         to_loss = f" and reaches {loss_label(loss)}" if loss else ""
         evidence = {"activation": op, "dim": dim, "input_shape": shape, "location": location,
                     "module": module, "site": site, "loss": loss_label(loss) if loss else ""}
-        return [self.finding(
+        message = message or (
             f"{op} over dim {dim} of size 1 (shape {shape}) at {location}: its output is the constant "
-            f"{constant} whatever the input{to_loss}, so the loss cannot change and nothing is learned",
-            evidence, location=location)]
+            f"{constant} whatever the input{to_loss}, so the loss cannot change and nothing is learned")
+        return [self.finding(message, evidence, location=location)]
 
 
 @register
@@ -457,18 +482,24 @@ class OutputRange(Check):
             return ()
         lo, hi = _RANGES[prov.op]
         tol = 1e-6 * max(1.0, t.abs().max().item())
-        outside = ((t < lo - tol) | (t > hi + tol)).float().mean().item()
-        if outside < _OUT_OF_RANGE_SHARE:
+        gap = (lo - t).clamp(min=0) + (t - hi).clamp(min=0)  # distance to the nearest reachable value
+        outside = (gap > tol).float().mean().item()
+        floor_mse = gap.pow(2).mean().item()
+        spread = t.var(unbiased=False).item() if t.numel() > 1 else 0.0
+        # a few targets just past the edge (noise around 0 under a ReLU) are not worth a warning:
+        # the unreachable part must be a real share of the targets and of their variance
+        if outside < _OUT_OF_RANGE_SHARE or floor_mse < _UNREACHABLE_VARIANCE * spread:
             return ()
         self._reported.add(location)
         tmin, tmax = t.min().item(), t.max().item()
         out_range = f"[{fmt(lo)}, {fmt(hi)}]"
         evidence = {"loss": loss_label(event.name), "activation": prov.op, "location": location,
                     "output_range": out_range, "target_min": fmt(tmin), "target_max": fmt(tmax),
-                    "share_unreachable": round(outside, 3), "target_shape": tuple(target.shape),
+                    "share_unreachable": round(outside, 3), "min_possible_mse": fmt(floor_mse),
+                    "target_variance": fmt(spread), "target_shape": tuple(target.shape),
                     "input_shape": tuple(pred.shape), "site": event.site}
         return [self.finding(
             f"{loss_label(event.name)} compares {prov.op} outputs ({_made_by(prov)}, range {out_range}) with "
             f"targets in [{fmt(tmin)}, {fmt(tmax)}]: {outside:.0%} of the targets are out of reach, so the "
-            f"error there can never go below the gap",
+            f"squared error can never go below {fmt(floor_mse)} (target variance {fmt(spread)})",
             evidence, location=location)]

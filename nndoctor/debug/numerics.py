@@ -75,7 +75,7 @@ _FLAG_EVERY = 16  # accelerators: read the device-side non-finite flag every thi
 # ---------------------------------------------------------------------- graph tracing
 #: autograd ops that turn finite inputs into NaN/Inf for some inputs (checked with value_evidence)
 _DOMAIN = frozenset({"log", "log1p", "div", "rdiv", "reciprocal", "rsqrt", "sqrt", "pow", "exp",
-                     "acos", "asin", "atanh", "logit"})
+                     "acos", "asin", "atanh", "logit", "masked_fill"})
 #: autograd ops that cannot make a non-finite value out of finite inputs
 _SAFE = frozenset({"relu", "sigmoid", "tanh", "softmax", "logsoftmax", "gelu", "silu", "elu", "leakyrelu",
                    "hardtanh", "t", "view", "reshapealias", "unsafeview", "unsqueeze", "squeeze", "expand",
@@ -124,7 +124,7 @@ def value_evidence(op: str, vals: dict[str, Any]) -> str:
     if op == "log" and xt is not None:
         zeros, neg = _count(xt == 0), _count(xt < 0)
         if zeros or neg:
-            parts = ([f"{zeros} exact zeros"] if zeros else []) + ([f"{neg} negative values"] if neg else [])
+            parts = ([f"{zeros} exact zero(s)"] if zeros else []) + ([f"{neg} negative values"] if neg else [])
             why = ", ".join((["log(0) = -inf"] if zeros else []) + (["log(x<0) = NaN"] if neg else []))
             return f"got {' and '.join(parts)} of {xt.numel()} ({why})"
     if op == "log1p" and xt is not None and _count(xt <= -1):
@@ -132,7 +132,7 @@ def value_evidence(op: str, vals: dict[str, Any]) -> str:
     if op in ("div", "rdiv"):
         d = vals.get("other")
         if isinstance(d, torch.Tensor) and d.numel() and _count(d == 0):
-            return f"denominator has {_count(d == 0)} zeros of {d.numel()} (x/0 = inf, 0/0 = NaN)"
+            return f"got a denominator with {_count(d == 0)} zero(s) of {d.numel()} (x/0 = inf, 0/0 = NaN)"
         if isinstance(d, (int, float)) and d == 0:
             return "divides by the constant 0"
     if op in ("reciprocal", "rsqrt", "sqrt") and rt is not None and not bool(torch.isfinite(rt).all()):
@@ -154,6 +154,14 @@ def value_evidence(op: str, vals: dict[str, Any]) -> str:
         return f"got {_count(xt.abs() >= 1)} values outside (-1, 1)"
     if op == "logit" and xt is not None and _count((xt <= 0) | (xt >= 1)):
         return f"got {_count((xt <= 0) | (xt >= 1))} values outside (0, 1)"
+    if op == "masked_fill":
+        value = vals.get("value")
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            return ""
+        mask = vals.get("mask")
+        n = _count(mask) if isinstance(mask, torch.Tensor) and mask.dtype == torch.bool else "the masked"
+        fill = f"{value}" if value is not None else "-inf"
+        return (f"filled {n} positions with {fill}; a row masked everywhere then makes softmax 0/0 = NaN")
     if op == "norm" and xt is not None and not bool(xt.any()):
         return "norm of an all-zero vector"
     return _generic_evidence(vals)
@@ -297,7 +305,30 @@ def _explain(node: Any, bad: list[tuple[str, torch.Tensor]], param_names: dict[i
     return _search([v.grad_fn for _, v in inputs], param_names)
 
 
+_PASS = frozenset({"t", "view", "reshapealias", "unsafeview", "unsqueeze", "squeeze", "expand", "clone",
+                   "select", "index", "slice", "rsub", "sub", "add", "mul", "tocopy"})
+_UNDERFLOW = {"exp": "exp underflowed to 0: use the exponent itself, log(exp(z)) = z",
+              "sigmoid": "sigmoid saturated to exactly 0 or 1: use F.logsigmoid or BCEWithLogitsLoss",
+              "softmax": "softmax underflowed to 0: use F.log_softmax / F.cross_entropy on the logits"}
+
+
+def _producer_hint(node: Any) -> str:
+    """For log(0): which op made the zeros (exp, sigmoid, softmax underflow)."""
+    todo, seen = _children(node), 0
+    while todo and seen < 12:
+        child = todo.pop(0)
+        seen += 1
+        op = _node_op(child)
+        if op in _UNDERFLOW:
+            return f"; the zeros come from {_UNDERFLOW[op]}"
+        if op in _PASS:
+            todo.extend(_children(child))
+    return ""
+
+
 def _origin(node: Any, op: str, evidence: str, param_names: dict[int, str]) -> Origin:
+    if op == "log" and "zero" in evidence:
+        evidence += _producer_hint(node)
     params = _nearest_params(node, param_names)
     return Origin("op", op=op, node=type(node).__name__, evidence=evidence, params=params,
                   module=params[0].rsplit(".", 1)[0] if params else "")
@@ -386,6 +417,7 @@ class NonFinite(Check):
         self._transient = 0
         self._inputs: list[tuple[str, weakref.ReferenceType[torch.Tensor]]] = []
         self._sites: dict[tuple[str, str], list[str]] = {}
+        self._site_calls: dict[tuple[str, str], int] = {}
         self._op_hits: deque[dict[str, Any]] = deque(maxlen=8)
         self._module_hit: dict[str, Any] | None = None
         self._grad_bad: dict[str, str] = {}
@@ -405,7 +437,7 @@ class NonFinite(Check):
         t = ev.tensor
         if not (t.is_floating_point() or t.is_complex()):
             return None
-        if t.device.type != "cpu" and not ev.sampled:
+        if not ev.sampled and not self._sync_each_step(t):
             return self._accumulate(t, ev.step)
         bad = nonfinite(t)
         out: list[Finding] = []
@@ -417,6 +449,10 @@ class NonFinite(Check):
             self._loss_bad_index = ev.index
             self._pending = self._diagnose_loss(t, ev)
         return out
+
+    def _sync_each_step(self, t: torch.Tensor) -> bool:
+        """CPU: reading one scalar per step is cheap. Accelerators: no host sync on unsampled steps."""
+        return t.device.type == "cpu"
 
     def _accumulate(self, t: torch.Tensor, step: int) -> list[Finding] | None:
         flag = ~torch.isfinite(t.detach()).all()
@@ -435,8 +471,22 @@ class NonFinite(Check):
             return None
         self._late = (steps[0], steps[-1])
         bad_params = self._bad_params()
-        if bad_params:
-            return [self._emit(self._diagnose_update(bad_params, steps[-1], None), persistent=True)]
+        if bad_params:  # too late to trace: the graph is gone and the NaN has spread
+            first = self.state.losses.first_nonfinite()
+            step = first[0] if first else steps[0]
+            diverged = self._diverged()
+            listing = ", ".join(n for n, _ in bad_params[:3])
+            msg = (f"the loss became {first[1] if first else 'NaN/Inf'} at step {step} and the parameters are "
+                   f"now NaN/Inf ({listing}); on an accelerator nndoctor reads the loss in batches, so it saw "
+                   f"this only at step {steps[-1]}, after the cause was gone"
+                   + (f"; the loss diverged first ({diverged}): the learning rate is too high" if diverged else ""))
+            evidence = {"first_nonfinite_step": step, "seen_at": steps[-1], "params": [n for n, _ in bad_params[:8]],
+                        "diverged": diverged, "lr": self._lr(),
+                        "cause_fix": f"Rerun the steps around {step} on CPU under nndoctor: it then checks every "
+                                     "step and names the op, the input or the update that made the NaN."}
+            diag = {"code": "numerics.nonfinite-loss", "message": msg, "evidence": evidence, "location": "loss",
+                    "step": step, "severity": Severity.WARNING if diverged else Severity.ERROR}
+            return [self._emit(diag, persistent=True)]
         if self.state.observer is not None:
             self.state.observer.boost(8)  # look closely: the next non-finite loss gets traced
         return None
@@ -460,17 +510,17 @@ class NonFinite(Check):
     def _on_step(self, ev: StepEvent) -> list[Finding] | None:
         if ev.phase != "post":
             return None
-        params = [p for g in ev.optimizer.param_groups for p in g["params"]]
         if self._pending is not None:
-            return self._resolve(persistent=bool(self._bad_params(params)))
+            return self._resolve(persistent=bool(self._bad_params(_params_of(ev.optimizer))))
         out = None
         if ev.sampled:
-            bad = self._bad_params(params)
+            bad = self._bad_params(_params_of(ev.optimizer))
             if bad:
                 out = [self._emit(self._diagnose_update(bad, ev.step, ev.optimizer), persistent=True)]
         if self._unchecked and ev.sampled:
             out = (out or []) + (self._read_flag() or [])
-        self._grad_bad.clear()
+        if self._grad_bad:
+            self._grad_bad.clear()
         return out
 
     def _on_op(self, ev: OpCall) -> None:
@@ -479,7 +529,9 @@ class NonFinite(Check):
             return None
         key = (canon, ev.module)
         sites = self._sites.setdefault(key, [])
-        if len(sites) < 3:
+        seen = self._site_calls.get(key, 0)
+        if seen < 8 and len(sites) < 3:  # the user's line of this op (a few calls suffice)
+            self._site_calls[key] = seen + 1
             site = user_site()
             if site and site not in sites:
                 sites.append(site)
@@ -520,7 +572,9 @@ class NonFinite(Check):
         return None
 
     def _on_end(self, ev: RunEnd) -> list[Finding] | None:
-        out = self._read_flag() or [] if self._unchecked and not self._done else []
+        out: list[Finding] = []
+        if self._unchecked and not self._done:
+            out += self._read_flag() or []
         if self._pending is not None:
             out += self._resolve(persistent=True)
         elif self._late is not None and not self._done and not self._transient:
@@ -753,6 +807,10 @@ class NonFinite(Check):
         return ", ".join(info.name for info, _ in self.state.live_optimizers())
 
 
+def _params_of(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [p for g in optimizer.param_groups for p in g["params"]]
+
+
 def _scalar(t: torch.Tensor) -> str:
     if t.numel() == 1:
         return str(float(t.detach().reshape(()).float()))
@@ -770,6 +828,8 @@ def _op_values(canon: str, args: tuple[Any, ...], result: Any) -> dict[str, Any]
         return {"self": a0, "other": a1, "result": result}
     if canon == "pow":
         return {"self": a0, "exponent": a1, "result": result}
+    if canon == "masked_fill":
+        return {"self": a0, "mask": a1, "value": args[2] if len(args) > 2 else None, "result": result}
     return {"self": a0, "result": result}
 
 

@@ -21,7 +21,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
-from nndoctor.monitor.events import LossCall, ModelInput, RunEnd
+from nndoctor.monitor.events import LossCall, ModelInput, ModuleOutput, RunEnd
 
 __all__ = ["BinaryTargetRange", "InputPreprocessing", "feature_matrix", "fmt", "looks_like_image"]
 
@@ -29,8 +29,8 @@ logger = logging.getLogger("nndoctor")
 
 #: batches aggregated before judging (fewer if the run ends first)
 DECIDE_AFTER = 4
-#: rows of one batch that are looked at (a deterministic slice, never random)
-MAX_ROWS = 512
+#: rows / values of one batch that are looked at (a deterministic slice, never random)
+MAX_ROWS, MAX_VALUES = 512, 2_000_000
 #: per-feature statistics are kept up to this many features
 MAX_FEATURES = 200_000
 #: a feature whose RMS value reaches this is "in the hundreds or thousands"
@@ -40,6 +40,8 @@ TINY_STD, TINY_MAX = 3e-2, 0.1
 
 _BCE_LOSSES = frozenset({"binary_cross_entropy", "binary_cross_entropy_with_logits",
                          "multilabel_soft_margin_loss"})
+
+_NORM_LAYERS = (torch.nn.modules.batchnorm._NormBase, torch.nn.LayerNorm, torch.nn.GroupNorm)
 
 _CODES = {
     "nan": "preprocessing.nan-in-inputs",
@@ -73,6 +75,10 @@ class _Stats:
     frows: int = 0
     decided: bool = False
     nan_reported: bool = False
+    #: what the model's first layer with parameters receives: inputs rescaled inside forward are fine
+    first_layer: str = ""
+    first_is_norm: bool = False
+    inner_ratio: float | None = None
 
     def add(self, flat: torch.Tensor, channels: torch.Tensor) -> None:
         """``flat``: (rows, features) for constant-feature tracking; ``channels``: (rows, C) for scales."""
@@ -82,7 +88,7 @@ class _Stats:
         self.constant_batches += int(lo == hi)
         self.gmin, self.gmax = min(self.gmin, lo), max(self.gmax, hi)
         self.gsum += flat.sum(dtype=torch.float64).item()
-        self.gsq += flat.double().square().sum().item()
+        self.gsq += flat.square().sum(dtype=torch.float64).item()
         self.count += flat.numel()
         if self.all_integer:
             self.all_integer = bool(torch.equal(flat, flat.round()))
@@ -199,7 +205,7 @@ class InputPreprocessing(Check):
 
     code = _CODES["pixels"]
     severity = Severity.WARNING
-    needs = ("model_input", "end")
+    needs = ("model_input", "module_output", "end")
     fixes = (
         "Scale the pixels to [0, 1] once where the data is loaded: x = x / {divisor} "
         "(torchvision: transforms.ToTensor() does this for uint8 images).",
@@ -241,8 +247,13 @@ class InputPreprocessing(Check):
         super().__init__(state)
         self._stats: dict[tuple[int, str], _Stats] = {}
         self._names: dict[tuple[int, str], str] = {}
+        self._pending: tuple[_Stats, float] | None = None
 
-    def check(self, event: ModelInput | RunEnd) -> Iterable[Finding]:
+    def check(self, event: ModelInput | ModuleOutput | RunEnd) -> Iterable[Finding]:
+        if isinstance(event, ModuleOutput):
+            if self._pending is not None:
+                self._first_layer(event)
+            return ()
         if isinstance(event, RunEnd):
             out: list[Finding] = []
             for key, st in self._stats.items():
@@ -262,7 +273,11 @@ class InputPreprocessing(Check):
         if st.decided and st.nan_reported:
             return ()
         out = []
-        flat, channels, nonfinite = feature_matrix(x[:MAX_ROWS])
+        per_sample = max(x[0].numel(), 1)
+        rows = max(2, min(MAX_ROWS, MAX_VALUES // per_sample))
+        flat, channels, nonfinite = feature_matrix(x[:rows])
+        if nonfinite is None and x.shape[0] > rows and not st.nan_reported and not bool(torch.isfinite(x).all()):
+            nonfinite = feature_matrix(x)[2]  # NaN rows beyond the slice: describe them from the whole batch
         if nonfinite is not None and not st.nan_reported:
             st.nan_reported = True
             out.append(self._nan_finding(event.name, arg, x, nonfinite))
@@ -271,9 +286,24 @@ class InputPreprocessing(Check):
         st.shape = tuple(x.shape)
         st.image = looks_like_image(x)
         st.add(flat, channels)
+        self._pending = (st, flat.abs().max().item())
         if st.batches >= DECIDE_AFTER:
             out.extend(self._judge(key, st, final=False))
         return out
+
+    def _first_layer(self, event: ModuleOutput) -> None:
+        """The first layer with weights to finish: does it see the root input, or a rescaled one?"""
+        if next(event.module.parameters(recurse=False), None) is None or self._pending is None:
+            return
+        st, root_max = self._pending
+        self._pending = None
+        inp = next((a for a in event.inputs if isinstance(a, torch.Tensor)), None)
+        st.first_layer = f"{event.name} ({type(event.module).__name__})"
+        st.first_is_norm = isinstance(event.module, _NORM_LAYERS)
+        if inp is None or not inp.is_floating_point() or inp.numel() == 0 or root_max <= 0:
+            return
+        ratio = inp.detach().abs().max().item() / root_max
+        st.inner_ratio = ratio if st.inner_ratio is None else max(st.inner_ratio, ratio)
 
     # ------------------------------------------------------------------ judgements
     def _nan_finding(self, model: str, arg: str, x: torch.Tensor, nonfinite: dict[str, Any]) -> Finding:
@@ -292,6 +322,7 @@ class InputPreprocessing(Check):
         st.decided = True
         model = self._names.get(key, "model")
         base = {"model": model, "argument": key[1], "shape": st.shape, "batches": st.batches,
+                "first_layer": st.first_layer,
                 "rows": st.rows, "min": st.gmin, "max": st.gmax, "mean": st.mean, "std": st.std}
         where = f"{model}'s input {st.shape}"
         if st.constant_batches == st.batches and (st.batches >= 2 or st.rows >= 16):
@@ -301,10 +332,11 @@ class InputPreprocessing(Check):
                 "the model cannot learn anything from it", ev, location=model,
                 code=_CODES["constant"], severity=Severity.ERROR)]
         out: list[Finding] = []
-        pixels = self._pixels(where, model, st, base)
+        rescaled = st.first_is_norm or (st.inner_ratio is not None and st.inner_ratio < 0.1)
+        pixels = None if rescaled else self._pixels(where, model, st, base)
         if pixels is not None:
             out.append(pixels)
-        else:
+        elif not rescaled:
             scales = self._scales(where, model, st, base)
             if scales is not None:
                 out.append(scales)

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.debug.loss_input import batch_sizes_of, fmt, loss_label
+from nndoctor.debug.loss_input import batch_sizes_of, fmt, head, loss_label
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import LossCall, ModelInput, OpCall
 from nndoctor.monitor.observer import user_site
@@ -38,6 +38,11 @@ _ELEMENTWISE_LOSSES = frozenset({"mse_loss", "l1_loss", "smooth_l1_loss", "huber
 #: binary elementwise ops of a hand-written loss (normalised names: ``__sub__`` -> ``sub``)
 _ELEMENTWISE_OPS = frozenset({"sub", "rsub", "subtract", "add", "radd", "mul", "rmul", "multiply",
                               "div", "truediv", "rdiv", "rtruediv", "divide", "true_divide", "pow", "rpow"})
+
+
+_SYMBOLS = {"sub": "-", "rsub": "-", "subtract": "-", "add": "+", "radd": "+", "mul": "*", "rmul": "*",
+            "multiply": "*", "div": "/", "truediv": "/", "rdiv": "/", "rtruediv": "/", "divide": "/",
+            "true_divide": "/", "pow": "**", "rpow": "**"}
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -139,11 +144,12 @@ class BroadcastInElementwiseOp(Check):
         sa, sb = tuple(a.shape), tuple(b.shape)
         pred, target = (sa, sb) if grads[0] else (sb, sa)
         where = site or event.module or f"`{event.name}` of {pred} with {target}"
-        evidence = {"op": event.name, "shapes": [sa, sb], "prediction_shape": pred, "target_shape": target,
-                    "broadcast_shape": (n, n), "batch_size": n, "site": site, "module": event.module,
+        op = f"{event.name} ({_SYMBOLS[event.name]})" if event.name in _SYMBOLS else event.name
+        evidence = {"op": op, "shapes": [sa, sb], "prediction_shape": pred, "target_shape": target,
+                    "broadcast_shape": (n, n), "batch_size": n, "site": where, "module": event.module,
                     "hint": _fix_hint(pred, target)}
         return [self.finding(
-            f"`{event.name}` of a {pred} tensor that requires grad (model output) with a {target} tensor "
+            f"`{op}` of a {pred} tensor that requires grad (model output) with a {target} tensor "
             f"broadcasts to ({n}, {n}) at {where}: each of the {n} predictions is combined with "
             f"all {n} targets, so a hand-written loss built on it averages over wrong pairs",
             evidence, location=where)]
@@ -174,7 +180,7 @@ class SoftTargetNotDistribution(Check):
             return ()
         if t.shape != event.input.shape or t.dim() < 2 or t.shape[1] < 2 or event.site in self._reported:
             return ()
-        tv = t.detach().float()
+        tv = head(t).detach().float()
         if not bool(torch.isfinite(tv).all()):
             return ()
         sums = tv.sum(1)

@@ -67,6 +67,9 @@ class _Model:
     nograd_run: int = 0  # no-grad forwards in train mode since the last backward
     nograd_first: int = 0
     pending: bool = False
+    key: int = 0  # id() of the model when it was seen
+    nograd_on: list[str] = field(default_factory=list)  # modules in train mode at a no-grad forward
+    bn_names: set[str] = field(default_factory=set)
     functional_off: set[str] = field(default_factory=set)
 
 
@@ -98,6 +101,8 @@ class TrainMode(Check):
         super().__init__(state)
         self._models: dict[int, _Model] = {}
         self._reported_eval: set[int] = set()
+        self._trained: set[int] = set()  # ids of models with parameters in an optimizer
+        self._opt_seen: dict[int, int] = {}  # optimizer id -> number of models when last mapped
 
     # ------------------------------------------------------------------ events
     def check(self, event: Any) -> Iterable[Finding]:
@@ -127,7 +132,9 @@ class TrainMode(Check):
                 if _mode_sensitive(mod):
                     sensitive.append((f"{name}.{path}" if path else name, weakref.ref(mod)))
             info = _Model(ref=weakref.ref(model), name=name, sensitive=sensitive, parents=parents,
-                          params={id(p) for p in model.parameters()})
+                          params={id(p) for p in model.parameters()}, key=id(model),
+                          bn_names={n for n, r in sensitive
+                                    if isinstance(r(), nn.modules.batchnorm._NormBase)})
             self._models[id(model)] = info
         return info
 
@@ -146,6 +153,7 @@ class TrainMode(Check):
         info.nograd_run += 1
         if info.nograd_run == 1:
             info.nograd_first = event.step
+            info.nograd_on = [name for name, ref in info.sensitive if (m := ref()) is not None and m.training]
         if info.nograd_run == 2:
             return self._eval_in_train(info)
         return []
@@ -181,7 +189,16 @@ class TrainMode(Check):
             ref = info.parents.get(id(parent))
         return False
 
+    def _map_optimizer(self, opt: torch.optim.Optimizer) -> None:
+        """Remember which models ``opt`` trains (again only when new models appeared)."""
+        if self._opt_seen.get(id(opt)) == len(self._models):
+            return
+        self._opt_seen[id(opt)] = len(self._models)
+        ids = {id(p) for g in opt.param_groups for p in g["params"]}
+        self._trained.update(mid for mid, info in self._models.items() if info.params & ids)
+
     def _on_step(self, event: StepEvent) -> list[Finding]:
+        self._map_optimizer(event.optimizer)
         found = self._pending()
         stale = [i for i in self._models.values() if i.eval_step == event.step]
         if not stale:
@@ -202,13 +219,18 @@ class TrainMode(Check):
                 since = f"at step {info.last_train_step}"
                 how = (f"{info.name}.eval() was called after step {info.last_train_step} (probably for "
                        f"validation) and {info.name}.train() was never called again")
+            by_name = {n: r() for n, r in info.sensitive}
+            kinds = {"bn" if isinstance(by_name.get(n), nn.modules.batchnorm._NormBase) else "dropout"
+                     for n in off}  # names not in by_name come from functional dropout
+            effect = " and ".join(e for k, e in (("dropout", "dropout is off"),
+                                                 ("bn", "batch-norm normalises with running statistics"))
+                                  if k in kinds)
             ev = {"model": info.name, "optimizer": event.optimizer_name, "modules": _names(off),
                   "module_list": off, "eval_since_step": info.eval_since, "since": since,
                   "last_train_mode_step": info.last_train_step}
             found.append(self.finding(
                 f"{event.optimizer_name} trains {info.name} while it is in eval mode since step "
-                f"{info.eval_since}: {_names(off)} behave as at inference (dropout off, batch-norm using "
-                f"running statistics); {how}",
+                f"{info.eval_since}: in {_names(off)} {effect}, as at inference; {how}",
                 ev, location=info.name, step=info.eval_since))
         return found
 
@@ -220,25 +242,23 @@ class TrainMode(Check):
             info.pending = True
             return []
         info.pending = False
-        if not info.params & self.state.optimizer_params():
+        if info.key not in self._trained and not info.params & self.state.optimizer_params():
             return []  # a teacher / EMA / target network: not trained by any optimizer
-        model = info.ref()
-        if model is None:
-            return []
-        on = [name for name, ref in info.sensitive if (m := ref()) is not None and m.training]
+        on = info.nograd_on
         if not on:
             return []
         self._reported_eval.add(id(info))
-        bn = sum(1 for _, ref in info.sensitive if isinstance(ref(), nn.modules.batchnorm._NormBase)
-                 and ref().training)
+        bn = sum(1 for name in on if name in info.bn_names)
         effect = ("batch-norm running statistics absorb the evaluation data" if bn else "")
         if len(on) > bn:
             effect = (effect + " and " if effect else "") + "dropout makes the metrics noisy"
+        done = info.nograd_first - 1
+        when = f"after step {done}" if done > 0 else "before the first training step"
         ev = {"model": info.name, "modules": _names(on), "module_list": on, "step": info.nograd_first,
               "nograd_forwards": info.nograd_run}
         return [self.finding(
-            f"{info.name} is evaluated under torch.no_grad() while {_names(on)} are in train mode "
-            f"(step {info.nograd_first}, {info.nograd_run} forward pass(es) without a backward): {effect}",
+            f"{info.name} is evaluated under torch.no_grad() {when} while {_names(on)} are in train mode "
+            f"({info.nograd_run} forward pass(es) without a backward): {effect}",
             ev, location=info.name, code="train-mode.eval-in-train-mode", step=info.nograd_first)]
 
     def _pending(self) -> list[Finding]:

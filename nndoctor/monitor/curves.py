@@ -38,7 +38,9 @@ def per_step(steps: list[int], values: list[float]) -> tuple[np.ndarray, np.ndar
     """
     s = np.asarray(steps, dtype=np.int64)
     v = np.asarray(values, dtype=np.float64)
-    if len(s) < 2 or s[0] == s[-1] or len(np.unique(s)) == len(s):
+    if len(s) >= 2 and s[0] == s[-1]:
+        return np.arange(1, len(v) + 1), v  # no optimizer: one point per backward call
+    if len(s) < 2 or len(np.unique(s)) == len(s):
         return s, v
     uniq, idx, counts = np.unique(s, return_index=True, return_counts=True)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -185,6 +187,8 @@ def _thin(s: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _explosion(s: np.ndarray, v: np.ndarray, start: float) -> dict[str, Any] | None:
     finite = np.isfinite(v)
+    if math.isfinite(v[0]) and 0 < abs(v[0]) < abs(start):
+        start = float(v[0])  # the loss before any update: the explosion may start at step 2
     scale = abs(start)
     if not finite.all():
         j = int(np.argmin(finite))
@@ -200,8 +204,10 @@ def _explosion(s: np.ndarray, v: np.ndarray, start: float) -> dict[str, Any] | N
     mag[0] = 0.0
     i = int(np.argmax(mag))
     if mag[i] >= EXPLODE_FACTOR * scale:
+        rising = np.diff(rolling_median(mag[1:i + 1], 9))
+        steady = float(np.mean(rising > 0)) if len(rising) >= 5 else 0.0
         return {"start_loss": start, "peak_loss": float(v[i]), "peak_step": int(s[i]),
-                "growth": float(mag[i] / scale)}
+                "growth": float(mag[i] / scale), "steady_rise": round(steady, 3)}
     return None
 
 
@@ -255,15 +261,20 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
     no_progress = end >= start - max(level_noise, 0.25 * scale)
     if baseline is not None and baseline > 0 and end < 0.6 * baseline:
         no_progress = False
-    # --- oscillates: wide swings around a level that does not come down
+    # --- oscillates: wide swings around a level that does not come down, or a loss that keeps
+    # jumping back above where it started (its median may look fine, its mean does not)
     half = v[n // 2:]
-    if n >= 30 and no_progress and len(half) >= 15 and abs(end) > 0:
+    if n >= 30 and len(half) >= 15 and abs(end) > 0 and "goes-up" not in out.symptoms:
         trend = rolling_median(half, 5)
         rel = np.abs(half - trend) / np.maximum(np.abs(trend), 1e-12)
         swing = float(np.median(rel))
         wild = float(np.mean((half > 2.0 * np.abs(trend)) | (half < 0.5 * trend)))
-        if swing >= 0.3 and wild >= 0.15 and "goes-up" not in out.symptoms:
-            out.symptoms["oscillates"] = {"level": end, "median_swing": swing, "wild_fraction": wild,
+        ref = max(start, out.initial)
+        above = float(np.mean(half > 1.5 * ref)) if ref > 0 else 0.0
+        mean_stuck = ref > 0 and float(np.mean(half)) >= 0.75 * start
+        if (no_progress and swing >= 0.3 and wild >= 0.15) or (mean_stuck and above >= 0.1):
+            out.symptoms["oscillates"] = {"level": float(np.mean(half)), "median_swing": swing,
+                                          "wild_fraction": wild, "above_start_fraction": above,
                                           "low": float(np.percentile(half, 10)),
                                           "high": float(np.percentile(half, 90)),
                                           "from_step": int(s[n // 2]), "to_step": int(s[-1])}
@@ -275,6 +286,7 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
         tol = max(level_noise, 0.03 * scale)
         tail = smooth[n // 2:]
         stuck_high = (baseline is not None and baseline > 0 and end >= 0.95 * baseline
+                      and end >= 0.5 * out.initial  # not a model that learned, then converged
                       and float(np.ptp(tail)) <= max(level_noise, 0.05 * baseline)
                       and float(tail[0] - tail[-1]) <= max(level_noise, 0.02 * baseline))
         if moved <= tol or stuck_high:

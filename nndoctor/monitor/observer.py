@@ -146,7 +146,7 @@ class _Mode(TorchFunctionMode):
         if not obs._heavy:  # light mode: only an evaluation loop's losses are recorded
             result = func(*args, **kwargs)
             if name in LOSS_FUNCTIONS and obs._light:
-                obs._on_eval_loss(result)
+                obs._on_eval_loss(name, args, kwargs, result)
             return result
         try:
             result = func(*args, **kwargs)
@@ -556,9 +556,15 @@ class Observer:
             if not self._heavy:
                 self._pop_mode()
 
-    def _on_eval_loss(self, result: Any) -> None:
-        if not torch.is_grad_enabled() and isinstance(result, torch.Tensor) and result.numel() == 1:
-            self.state.eval_losses.record(self.state.step, result)
+    def _on_eval_loss(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+        if torch.is_grad_enabled() or not isinstance(result, torch.Tensor) or result.numel() != 1:
+            return
+        if kwargs.get("reduction") == "sum":  # per-example scale, comparable with the training loss
+            inp = args[0] if args else kwargs.get("input")
+            if isinstance(inp, torch.Tensor) and inp.numel():
+                n = inp.shape[0] if name in ("cross_entropy", "nll_loss", "multi_margin_loss") else inp.numel()
+                result = result / max(int(n), 1)
+        self.state.eval_losses.record(self.state.step, result)
 
     def _current_module_name(self) -> str:
         return self.state.module_name(self._stack[-1]) if self._stack else ""

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-__all__ = ["LeNet", "MultiInput", "OneLayerLSTM", "OneLayerMLP", "Reshape", "baseline", "describe", "input_kind"]
+__all__ = ["LeNet", "MultiInput", "OneLayerLSTM", "OneLayerMLP", "Reshape", "Reshaped", "baseline", "describe", "input_kind"]
 
 
 def input_kind(x: Any) -> str:
@@ -154,7 +154,7 @@ def baseline(example_input: Any, outputs: int | Sequence[int], *, seed: int = 0)
             model = _single(x, n_out)
     if shape == (n_out,):
         return model
-    return nn.Sequential(model, Reshape(shape))
+    return Reshaped(model, shape)
 
 
 class Reshape(nn.Module):
@@ -168,9 +168,21 @@ class Reshape(nn.Module):
         return x.reshape(x.shape[0], *self.shape)
 
 
+class Reshaped(nn.Module):
+    """``model`` with its output reshaped to ``(N, *shape)``; takes the same inputs."""
+
+    def __init__(self, model: nn.Module, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.model = model
+        self.reshape = Reshape(shape)
+
+    def forward(self, *inputs: torch.Tensor, **named: torch.Tensor) -> torch.Tensor:
+        return self.reshape(self.model(*inputs, **named))
+
+
 def describe(model: nn.Module) -> str:
     """One line: the baseline's family and size."""
-    inner = model[0] if isinstance(model, nn.Sequential) and len(model) and not isinstance(model[0], nn.Flatten) else model
+    inner = model.model if isinstance(model, Reshaped) else model
     params = sum(p.numel() for p in model.parameters())
     names = {LeNet: "LeNet-like conv net (He init)", OneLayerLSTM: "one-layer LSTM (Glorot init)",
              OneLayerMLP: "one-hidden-layer MLP (ReLU, He init)",

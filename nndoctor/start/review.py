@@ -160,7 +160,7 @@ def _init(exp: Experiment, ops: set[str]) -> list[Finding]:
         fan_in = w[0].numel()
         fan_out = w.shape[0] * (w[0, 0].numel() if w.dim() > 2 else 1)
         std = float(w.float().std())
-        if std == 0:
+        if bool((w == w.flatten()[0]).all()):
             out.append(_f("init.start-constant-weights", Severity.ERROR if i < len(layers) - 1 else Severity.WARNING,
                           f"every weight of {where} has the same value ({float(w.flatten()[0]):.3g}): its units "
                           "stay identical (symmetry is never broken)", {"layer": where, "shape": tuple(w.shape)},

@@ -16,7 +16,7 @@ model = nn.Linear(4, 3)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
 criterion = nn.CrossEntropyLoss()
 
-for step in range(200):
+for step in range(150):
     optimizer.zero_grad()
     loss = criterion(model(X[:120]), y[:120])
     loss.backward()

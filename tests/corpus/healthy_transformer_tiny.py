@@ -38,13 +38,13 @@ optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
 loss_fn = nn.CrossEntropyLoss()
 x_val, y_val = make_batch(512)
 
-for step in range(250):
+for step in range(160):
     xb, yb = make_batch(64)
     loss = loss_fn(model(xb), yb)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-    if step % 50 == 49:
+    if step % 40 == 39:
         with torch.no_grad():
             acc = (model(x_val).argmax(1) == y_val).float().mean().item()
         print(f"step {step + 1}: loss {loss.item():.4f} val acc {acc:.3f}")

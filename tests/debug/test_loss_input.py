@@ -70,7 +70,7 @@ def test_softmax_sequential_into_module_cross_entropy():
     f = _one(found, "loss-input.probabilities-into-logit-loss")
     assert f.severity.value == "error" and f.location == "model.3"
     assert f.evidence["input_shape"] == (N, C) and "softmax" in f.message
-    assert "remove the final softmax" in f.fixes[0]
+    assert "remove the final softmax at model.3" in f.fixes[0]
 
 
 def test_softmax_in_subclass_forward_into_functional_cross_entropy():
@@ -145,6 +145,21 @@ def test_softmax_probabilities_into_nll_loss():
     assert f.location == "model.3"
 
 
+def test_log_of_batch_softmax_plus_eps_into_nll_is_not_normalised():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, C), nn.Softmax(dim=0))
+    found = _train(model, lambda out, t: F.nll_loss(torch.log(out + 1e-8), t), *_data())
+    f = _one(found, "loss-input.logits-into-nll-loss")
+    assert "do not normalise over dim 1" in f.message
+
+
+def test_exp_of_log_softmax_into_cross_entropy_found_by_values():
+    torch.manual_seed(0)
+    model = Net(final=lambda z: torch.exp(F.log_softmax(z, dim=1)))
+    f = _one(_train(model, F.cross_entropy, *_data()), "loss-input.probabilities-into-logit-loss")
+    assert "sums to 1" in f.evidence["how_detected"]
+
+
 def test_nll_after_log_softmax_or_log_of_softmax_is_quiet():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, C), nn.LogSoftmax(dim=1))
@@ -167,7 +182,8 @@ def test_cross_entropy_over_one_class():
     torch.manual_seed(0)
     x, y = _data(classes=2)
     found = _train(Net(out=1), lambda out, t: F.cross_entropy(out, t.float().unsqueeze(1)), x, y)
-    assert "loss-input.softmax-over-one-unit" in _codes(found)
+    f = _one(found, "loss-input.softmax-over-one-unit")
+    assert "single class" in f.message and f.evidence["input_shape"] == (N, 1)
 
 
 def test_softmax_over_batch_dim_sequential_into_nll():
@@ -221,6 +237,16 @@ def test_sigmoid_output_with_large_targets_swapped_arguments():
     found = _train(model, lambda out, t: F.l1_loss(t, out), *_regression(scale=50.0, shift=100.0))
     f = _one(found, "loss-input.output-range-cannot-reach-target")
     assert f.evidence["activation"] == "sigmoid" and f.evidence["share_unreachable"] > 0.9
+
+
+def test_relu_output_with_slightly_noisy_counts_is_quiet():
+    torch.manual_seed(0)
+    x, t = _regression()
+    g = torch.Generator().manual_seed(3)
+    noisy = 3 * t.abs() + 0.05 * torch.randn(t.shape, generator=g)  # a few targets just below 0
+    assert (noisy < 0).any()
+    model = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, 1), nn.ReLU())
+    assert not _codes(_train(model, nn.MSELoss(), x, noisy))
 
 
 def test_activation_covering_targets_stays_quiet():

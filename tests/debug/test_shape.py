@@ -95,7 +95,7 @@ def test_hand_written_mae_loss_module_with_target_first():
     torch.manual_seed(0)
     found = _train(Regressor(), MAE(), *_regression(), adam=True)
     f = _one(found, "shape.broadcast-in-elementwise-op")
-    assert f.evidence["op"] in ("sub", "rsub")
+    assert f.evidence["op"] in ("sub (-)", "rsub (-)")
 
 
 def test_weighted_per_sample_loss_broadcasts():
@@ -108,6 +108,31 @@ def test_weighted_per_sample_loss_broadcasts():
         return (per_sample * w[:N]).mean()
 
     assert _one(_train(_mlp(), weighted, x, y), "shape.broadcast-in-elementwise-op")
+
+
+def test_time_major_rnn_hand_written_loss():
+    class Seq(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = nn.GRU(D, 8)
+            self.out = nn.Linear(8, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (T, N, D)
+            return self.out(self.rnn(x)[0][-1])
+
+    torch.manual_seed(0)
+    x, y = _regression()
+    seq = x.unsqueeze(0).repeat(3, 1, 1)  # (T=3, 4N, D)
+    model = Seq()
+    opt = torch.optim.Adam(model.parameters())
+    with Observer(checks=CHECKS) as obs:
+        for i in range(3):
+            pred = model(seq[:, i * N:(i + 1) * N])
+            loss = (pred - y[i * N:(i + 1) * N]).abs().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert _one(obs.findings, "shape.broadcast-in-elementwise-op").evidence["batch_size"] == N
 
 
 # -- healthy broadcasting -----------------------------------------------------------------------------------

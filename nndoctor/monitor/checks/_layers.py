@@ -89,7 +89,7 @@ class LayerOrder:
     def see(self, module: nn.Module, name: str) -> None:
         if not module._parameters:
             return
-        for pname, param in weight_params(module):
+        for _, param in weight_params(module):
             pid = id(param)
             if pid not in self._index:
                 self._index[pid] = len(self._index)

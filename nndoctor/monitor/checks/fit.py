@@ -165,7 +165,8 @@ class Fit(Check):
         sigma = 1.4826 * float(np.median(np.abs(np.diff(tv[-2 * q:])))) / math.sqrt(2.0)
         se = 1.25 * sigma / math.sqrt(q)
         converged = abs(before - level) <= max(4.0 * math.sqrt(2.0) * se, 0.03 * abs(level))
-        learned = curve.start - level >= 0.1 * abs(curve.start)
+        first = max(curve.start, curve.initial)
+        learned = first - level >= 0.1 * abs(first)
         if not (converged and learned and level >= 0.7 * base):
             return None
         evals = self.state.eval_losses

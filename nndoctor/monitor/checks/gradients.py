@@ -9,7 +9,10 @@ and compares the first layer with the last one, as AUTOTRAINER does:
 * exploding: first/last ratio > 70, or the total norm grown >= 1000x over the first
   sampled steps.
 
-A finding needs the symptom at several sampled steps (>= 3, and most of them), never one.
+A finding needs the symptom at several sampled steps (>= 3, and most of them), except a
+single extreme measurement: a first-layer norm >= 1 that is > 1000x the last layer's (an
+exploding step usually wrecks the weights, so it is not repeated: the next gradients are
+NaN or, with saturated units, zero).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ VANISH_RATIO = 1e-3
 VANISH_FIRST = 1e-4
 EXPLODE_RATIO = 70.0
 GROWTH = 1e3
+SPIKE_RATIO = 1e3  # a single sampled step this lopsided is reported on its own...
+SPIKE_FIRST = 1.0  # ...when the first layer's gradient norm is not tiny itself
 MIN_STEPS = 3
 MAX_LAYERS_SHOWN = 12
 
@@ -147,7 +152,11 @@ class GradientScale(Check):
 
     def _exploding(self, history: list[_Sample], event: StepEvent) -> Finding | None:
         big = [s for s in history if s.norms[-1] > 0 and s.norms[0] / s.norms[-1] > EXPLODE_RATIO]
-        by_ratio = len(big) >= MIN_STEPS and len(big) >= 0.6 * len(history)
+        spikes = [s for s in history if s.norms[0] >= SPIKE_FIRST
+                  and s.norms[0] > SPIKE_RATIO * max(s.norms[-1], 1e-30)]
+        by_ratio = (len(big) >= MIN_STEPS and len(big) >= 0.6 * len(history)) or bool(spikes)
+        if spikes and not (len(big) >= MIN_STEPS and len(big) >= 0.6 * len(history)):
+            big = spikes  # one direct measurement this extreme needs no repetition
         early = [s.total for s in history[:3] if s.total > 0]
         base = statistics.median(early) if early else 0.0
         grown = [s for s in history[3:] if base > 0 and s.total >= GROWTH * base]
@@ -160,9 +169,12 @@ class GradientScale(Check):
         if by_ratio:
             ratio = statistics.median(s.norms[0] / s.norms[-1] for s in big)
             evidence["ratio"] = ratio
+            when = (f"at {len(big)} of {len(history)} sampled steps" if len(big) >= MIN_STEPS
+                    else f"at step {big[0].step} (one step this extreme usually wrecks the weights: "
+                         f"the next gradients are NaN or zero)")
             msg = (f"gradients explode towards the input: {last.names[0]} gets a gradient norm of "
                    f"{fmt(last.norms[0])}, {fmt(ratio)}x that of {last.names[-1]} ({fmt(last.norms[-1])}), "
-                   f"at {len(big)} of {len(history)} sampled steps")
+                   f"{when}")
             first = big[0].step
         else:
             growth = max(s.total for s in grown) / base

@@ -21,7 +21,6 @@ import math
 from typing import Any, Iterable
 
 import torch
-from torch import nn
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity, Step

@@ -75,6 +75,9 @@ def rank_causes(symptom: str, curve: CurveAnalysis, ev: dict[str, Any]) -> list[
     elif symptom == "explodes":
         if "numerics" in seen:
             add("numerics", "a numerics finding in this run")
+        if ev.get("steady_rise", 0) >= 0.7 and (peak is None or peak < 3e-2):
+            add("sign", f"the loss climbed steadily ({ev['steady_rise']:.0%} of steps up) "
+                        "rather than blowing up at once")
         if peak is not None and peak >= 1e-2:
             add("lr-high", f"updates of up to {peak:.2g}x the weights' size")
         if curve.end < 0 < curve.initial or ev.get("peak_loss", 0) < 0:
@@ -89,9 +92,10 @@ def rank_causes(symptom: str, curve: CurveAnalysis, ev: dict[str, Any]) -> list[
         add("labels", "swings of this size without progress")
         add("lr-high", big or "a common cause")
     else:  # plateaus
-        if curve.spike >= 5 and peak is not None and peak >= 0.3:
-            add("lr-high", f"the loss jumped {curve.spike:.3g}x at step {curve.early_peak_step} "
-                           f"with updates of {peak:.2g}x the weights' size")
+        if peak is not None and curve.never_improved and (peak >= 0.5 or (curve.spike >= 5 and peak >= 0.3)):
+            add("lr-high", f"early updates of up to {peak:.2g}x the weights' size"
+                           + (f"; the loss jumped {curve.spike:.3g}x at step {curve.early_peak_step}"
+                              if curve.spike >= 2 else ""))
         for cat in ("grad-flow", "grad", "activation", "zero-grad"):
             if cat in seen:
                 add("grad-flow", f"a {cat} finding in this run")
@@ -225,4 +229,5 @@ class LossCurve(Check):
         severity = Severity.ERROR if symptom == "explodes" else Severity.WARNING
         found = self.finding(f"{what}; {top}", ev, location="loss", code=f"loss-curve.{symptom}",
                              severity=severity, step=at)
-        return dataclasses.replace(found, fixes=tuple(f for f in found.fixes if f))
+        shown = {k: v for k, v in found.evidence.items() if not k.startswith("fix")}
+        return dataclasses.replace(found, fixes=tuple(f for f in found.fixes if f), evidence=shown)

@@ -18,6 +18,7 @@ The probe's measurements are shared in ``state.extra`` (``nndoctor.update_ratios
 from __future__ import annotations
 
 import collections
+import dataclasses
 import weakref
 from typing import Any, Iterable
 
@@ -70,30 +71,27 @@ class _UpdateProbe:
         self._opt_id = id(opt)
         cands: list[torch.Tensor] = []
         total = missing = 0
-        grads: list[torch.Tensor] = []
         for group in opt.param_groups:
             for p in group["params"]:
                 if not isinstance(p, torch.Tensor) or not p.requires_grad:
                     continue
                 total += 1
                 if p.grad is None:
-                    missing += 1
+                    missing += 1  # (a closure passed to step() computes the grads later)
+                elif p.grad.is_sparse:
                     continue
-                grads.append(p.grad)
-                if p.dim() >= 2 and not p.grad.is_sparse:
-                    cands.append(p)
-        if not cands:
-            cands = [p for g in opt.param_groups for p in g["params"]
-                     if isinstance(p, torch.Tensor) and p.grad is not None and not p.grad.is_sparse]
+                cands.append(p)
+        # weights (not biases / norm scales), those with a gradient first, largest first
+        cands.sort(key=lambda t: (t.dim() < 2, t.grad is None, -t.numel()))
         budget = MAX_SNAPSHOT_NUMEL
-        for p in sorted(cands, key=lambda t: -t.numel()):
+        for p in cands:
             if len(self._snap) >= 4:
                 break
             if p.numel() <= budget:
                 budget -= p.numel()
                 self._snap.append((weakref.ref(p), p.detach().clone(), self.state.param_name(p)))
-        self.state.extra["nndoctor.grad_reach"] = {"params": total, "without_grad": missing,
-                                                   "with_grad": len(grads)}
+        if missing < total:  # all missing: grads come from a closure, nothing to say
+            self.state.extra["nndoctor.grad_reach"] = {"params": total, "without_grad": missing}
 
     def after(self, opt: torch.optim.Optimizer, step: int) -> None:
         snap, self._snap = self._snap, []
@@ -116,6 +114,12 @@ class _UpdateProbe:
         rows = self.state.extra.setdefault("nndoctor.update_ratios", collections.deque(maxlen=256))
         rows.append({"step": step, "median": ratios[order[len(order) // 2]], "max": ratios[order[-1]],
                      "param": names[order[-1]]})
+
+
+def _tidy(found: Finding) -> Finding:
+    """Drop the evidence entries that only serve to fill in the fixes."""
+    ev = {k: v for k, v in found.evidence.items() if k not in ("default_hint", "noise")}
+    return dataclasses.replace(found, evidence=ev)
 
 
 def _fmt_lr(x: float) -> str:
@@ -235,22 +239,24 @@ class LearningRate(Check):
             sym = curve.symptoms["oscillates"]
             why = (f"the loss oscillates between {sym['low']:.4g} and {sym['high']:.4g} without coming "
                    f"down (steps {sym['from_step']}-{sym['to_step']})")
-        elif curve.spike >= 5.0 and curve.never_improved and peak is not None and peak >= 0.3:
+        elif (peak is not None and curve.never_improved
+              and (peak >= 0.5 or (curve.spike >= 5.0 and peak >= 0.3))):
             sym = {"initial_loss": curve.initial, "spike_loss": curve.early_peak,
                    "spike_step": curve.early_peak_step, "end_loss": curve.end}
-            why = (f"updates of up to {peak:.2g}x the weights' size made the loss jump from "
-                   f"{curve.initial:.4g} to {curve.early_peak:.4g} at step {curve.early_peak_step}, and it "
-                   f"never got below its start again (now {curve.end:.4g}): the first updates wrecked the weights")
+            jump = (f"made the loss jump from {curve.initial:.4g} to {curve.early_peak:.4g} at step "
+                    f"{curve.early_peak_step}, and it" if curve.spike >= 2.0 else "came first; the loss")
+            why = (f"updates of up to {peak:.2g}x the weights' size {jump} never got clearly below its start "
+                   f"({curve.initial:.4g}) again (now {curve.end:.4g}): the first updates wrecked the weights")
         if not why:
             return None
         self._reported.add("lr.too-high")
         ev = {**self._evidence(ratios, "high"), **{k: v for k, v in sym.items() if k != "noise"}}
         upd = (f"; each update changes the weights by {med:.2g} of their size (median over "
                f"{ev.get('sampled_steps', 0)} sampled steps, healthy ~1e-3)" if med is not None else "")
-        return self.finding(
+        return _tidy(self.finding(
             f"learning rate {ev['lr']} of {ev['optimizer']} ({ev['optimizer_class']}) is too high: "
             f"{why}{upd}; try {ev.get('suggest_low', '?')}-{ev.get('suggest_high', '?')}",
-            ev, location=ev["optimizer"], severity=severity)
+            ev, location=ev["optimizer"], severity=severity))
 
     def _too_low(self, curve: CurveAnalysis, ratios: dict[str, float] | None, final: bool) -> Finding | None:
         if not curve.has("plateaus") or ratios is None or curve.n < (50 if final else 100):
@@ -269,9 +275,11 @@ class LearningRate(Check):
             return None
         self._reported.add("lr.too-low")
         ev = {**self._evidence(ratios, "low"), **{k: v for k, v in sym.items() if k != "noise"}}
-        return self.finding(
+        ev.update(start_loss=round(curve.start, 6), end_loss=round(curve.end, 6), steps=curve.n)
+        moved = abs(curve.end - curve.start) / max(abs(curve.start), 1e-12)
+        return _tidy(self.finding(
             f"learning rate {ev['lr']} of {name} ({ev['optimizer_class']}) is too low: the loss moved "
-            f"{abs(sym['change']) * 100:.2g}% in {sym['to_step'] - sym['from_step']} steps "
-            f"({sym['start_loss']:.4g} -> {sym['end_loss']:.4g}) while each update changes the weights "
+            f"{moved * 100:.2g}% in {curve.n} steps "
+            f"({curve.start:.4g} -> {curve.end:.4g}) while each update changes the weights "
             f"by only {med:.2g} of their size (healthy ~1e-3); try {ev['suggest_low']}-{ev['suggest_high']}",
-            ev, location=name, code="lr.too-low")
+            ev, location=name, code="lr.too-low"))

@@ -97,11 +97,12 @@ class OptimizerSettings(Check):
             base = {"optimizer": f"{event.optimizer_name} ({cls})", "group": gi, "step": event.step}
 
             def bad(setting: str, value: Any, sane: str, why: str, code: str = "optimizer.bad-setting",
-                    severity: Severity = Severity.ERROR, **extra: Any) -> None:
-                ev = {**base, "setting": setting, "value": value, "sane": sane,
+                    severity: Severity = Severity.ERROR, *, _base: dict[str, Any] = base,
+                    _where: str = where, **extra: Any) -> None:
+                ev = {**_base, "setting": setting, "value": value, "sane": sane,
                       "default": self._DEFAULTS.get(setting, "the default"), **extra}
-                msg = f"{cls} {setting}={value} in {where}: {why}"
-                out.append(self.finding(msg, ev, location=where, code=code, severity=severity))
+                msg = f"{cls} {setting}={value} in {_where}: {why}"
+                out.append(self.finding(msg, ev, location=_where, code=code, severity=severity))
 
             wd = _num(group.get("weight_decay"))
             if wd is not None and wd < 0:

@@ -162,6 +162,7 @@ class _Site:
     p: float
     calls: int = 0
     first_step: int = 0
+    how: str = ""
     reported: bool = False
 
 
@@ -176,7 +177,7 @@ class DropoutTooStrong(Check):
     ops = frozenset({"dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
                      "feature_alpha_dropout"})
     fixes = (
-        "Set the dropout at {location} to p=0.1..0.5: p is the probability to DROP a unit "
+        "Set the dropout ({site}) to p=0.1..0.5: p is the probability to DROP a unit "
         "(p={p} keeps only {keep:.0%}), unlike TensorFlow's keep_prob.",
         "Start without dropout, check the model can fit the training data, then add it back "
         "only if validation loss shows overfitting.",
@@ -208,8 +209,21 @@ class DropoutTooStrong(Check):
         if not training or not isinstance(p, (int, float)) or isinstance(p, bool) or p < DROPOUT_SUSPECT:
             return
         key = (event.module or "<top level>", float(p))
-        site = self.sites.setdefault(key, _Site(p=float(p), first_step=event.step))
+        site = self.sites.get(key)
+        if site is None:
+            site = self.sites[key] = _Site(p=float(p), first_step=event.step,
+                                           how=self._how(event.module, event.name))
         site.calls += 1
+
+    def _how(self, module_name: str, op: str) -> str:
+        """``nn.Dropout(p) model.2`` or ``F.dropout in net.forward`` (looked up once per site)."""
+        for _, model in self.state.live_models():
+            for sub in model.modules():
+                if self.state.module_name(sub) == module_name:
+                    if "Dropout" in type(sub).__name__:
+                        return f"nn.{type(sub).__name__} {module_name}"
+                    return f"F.{op} in {module_name}.forward"
+        return f"F.{op} at the top level" if not module_name else f"{op} in {module_name}"
 
     def _report(self, strong_only: bool, end: RunEnd | None = None) -> list[Finding]:
         out: list[Finding] = []
@@ -217,11 +231,11 @@ class DropoutTooStrong(Check):
             if site.reported or site.calls < MIN_HITS:
                 continue
             evidence: dict[str, Any] = {"p": p, "keep": 1 - p, "training_calls_seen": site.calls,
-                                        "location": where}
+                                        "location": where, "site": site.how}
             if p >= DROPOUT_STRONG:
                 if not strong_only:
                     evidence.update(self._loss_evidence())
-                msg = (f"dropout p={fmt(p)} at {where} drops {p:.0%} of the units in every training "
+                msg = (f"dropout p={fmt(p)} ({site.how}) drops {p:.0%} of the units in every training "
                        f"forward: the network keeps only {1 - p:.0%} of its signal and can hardly fit "
                        f"the training data")
             elif strong_only:
@@ -231,7 +245,7 @@ class DropoutTooStrong(Check):
                 if not loss or loss["loss_ratio"] < STUCK:
                     continue
                 evidence.update(loss)
-                msg = (f"dropout p={fmt(p)} at {where} drops {p:.0%} of the units and the training loss "
+                msg = (f"dropout p={fmt(p)} ({site.how}) drops {p:.0%} of the units and the training loss "
                        f"barely fell ({fmt(loss['early_loss'])} -> {fmt(loss['late_loss'])})")
             site.reported = True
             out.append(self.finding(msg, evidence, location=where, step=site.first_step))

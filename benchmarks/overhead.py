@@ -1,0 +1,206 @@
+"""What nndoctor costs per training step (the figure that decides whether users leave it on).
+
+In one process, runs alternate between modes on the same model, data and seed:
+
+* ``bare``     the uninstrumented loop;
+* ``watch``    ``nndoctor.watch(model, optimizer)`` with its defaults;
+* ``run``      an Observer with discovery, as ``nndoctor run`` uses it;
+* ``anomaly``  ``torch.autograd.detect_anomaly()`` (anchor: what users find too slow to leave on);
+* ``naive``    a log-everything monitor: per-parameter grad norms and per-module activation
+               mean/std with ``.item()`` every step (anchor).
+
+Models: an MLP, a LeNet-like CNN, a small ResNet and an LSTM, on CPU by default. Prints,
+per model, the median step time of each mode and its ratio to ``bare`` (the target for
+``watch`` is <= 1.03x), and the mean-time ratio, which also counts the sampled steps.
+
+    python benchmarks/overhead.py [--steps 300] [--reps 5] [--models mlp,cnn] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import time
+from typing import Any, Callable, Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["MODELS", "MODES", "main", "measure"]
+
+
+class LeNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 6, 5), nn.Conv2d(6, 16, 5)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(16 * 4 * 4, 120), nn.Linear(120, 84), nn.Linear(84, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x.flatten(1))))))
+
+
+class Block(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
+        self.c2, self.b2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
+        self.short = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                      if stride != 1 or cin != cout else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.b2(self.c2(F.relu(self.b1(self.c1(x))))) + self.short(x))
+
+
+class SmallResNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        self.layers = nn.Sequential(Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2))
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(F.adaptive_avg_pool2d(self.layers(self.stem(x)), 1).flatten(1))
+
+
+class LSTMClassifier(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(1000, 64)
+        self.lstm = nn.LSTM(64, 128, batch_first=True)
+        self.out = nn.Linear(128, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, _ = self.lstm(self.emb(x))
+        return self.out(h[:, -1])
+
+
+def _mlp() -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                         nn.Linear(256, 10))
+
+
+#: name -> (model factory, input factory(batch generator), number of classes, batch size)
+MODELS: dict[str, tuple[Callable[[], nn.Module], Callable[[torch.Generator, int], torch.Tensor], int, int]] = {
+    "mlp": (_mlp, lambda g, b: torch.randn(b, 1, 28, 28, generator=g), 10, 64),
+    "cnn": (LeNet, lambda g, b: torch.randn(b, 1, 28, 28, generator=g), 10, 32),
+    "resnet": (SmallResNet, lambda g, b: torch.randn(b, 3, 32, 32, generator=g), 10, 16),
+    "lstm": (LSTMClassifier, lambda g, b: torch.randint(0, 1000, (b, 32), generator=g), 5, 16),
+}
+
+
+@contextlib.contextmanager
+def _naive(model: nn.Module) -> Iterator[Callable[[], None]]:
+    """Log everything every step: activation mean/std per module, grad norm per parameter."""
+    stats: dict[str, float] = {}
+    handles = []
+    for name, mod in model.named_modules():
+        def hook(m: nn.Module, inp: Any, out: Any, name: str = name) -> None:
+            if isinstance(out, torch.Tensor) and out.is_floating_point():
+                stats[name + ".mean"] = out.detach().mean().item()
+                stats[name + ".std"] = out.detach().std().item()
+        handles.append(mod.register_forward_hook(hook))
+
+    def after_backward() -> None:
+        for name, p in model.named_parameters():
+            if p.grad is not None:
+                stats[name + ".grad_norm"] = p.grad.norm().item()
+
+    try:
+        yield after_backward
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _context(mode: str, model: nn.Module, opt: torch.optim.Optimizer) -> Any:
+    if mode == "watch":
+        import nndoctor
+
+        return nndoctor.watch(model, opt)
+    if mode == "run":
+        from nndoctor.monitor import Observer
+
+        return Observer()
+    if mode == "anomaly":
+        return torch.autograd.detect_anomaly(check_nan=True)
+    if mode == "naive":
+        return _naive(model)
+    return contextlib.nullcontext()
+
+
+def measure(name: str, mode: str, steps: int, device: str, seed: int = 0) -> list[float]:
+    """Per-step wall times (seconds) of ``steps`` training steps of model ``name`` under ``mode``."""
+    make_model, make_input, classes, batch = MODELS[name]
+    torch.manual_seed(seed)
+    model = make_model().to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(seed)
+    data = [(make_input(g, batch).to(device), torch.randint(0, classes, (batch,), generator=g).to(device))
+            for _ in range(8)]
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    times: list[float] = []
+    with _context(mode, model, opt) as handle:
+        after_backward = handle if mode == "naive" else None
+        for i in range(steps):
+            x, y = data[i % len(data)]
+            sync()
+            t0 = time.perf_counter()
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            if after_backward is not None:
+                after_backward()
+            opt.step()
+            sync()
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+MODES = ("bare", "watch", "run", "anomaly", "naive")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--reps", type=int, default=5, help="alternating repetitions of every mode")
+    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (CPU)")
+    ns = p.parse_args(argv)
+    torch.set_num_threads(ns.threads)
+    modes = [m for m in ns.modes.split(",") if m]
+    if "bare" not in modes:
+        modes.insert(0, "bare")
+    print(f"nndoctor overhead: {ns.steps} steps x {ns.reps} alternating reps, device {ns.device}, "
+          f"torch {torch.__version__}, {ns.threads} thread(s)")
+    print(f"{'model':8} {'mode':8} {'median ms':>10} {'ratio':>7} {'mean ms':>9} {'mean ratio':>10}")
+    worst = 0.0
+    for name in [m for m in ns.models.split(",") if m]:
+        measure(name, "bare", 20, ns.device)  # warm-up: allocator, kernels, lazy imports
+        per_mode: dict[str, list[list[float]]] = {m: [] for m in modes}
+        for rep in range(ns.reps):
+            order = modes if rep % 2 == 0 else modes[::-1]
+            for mode in order:
+                per_mode[mode].append(measure(name, mode, ns.steps, ns.device, seed=rep))
+        base_med = statistics.median(statistics.median(t) for t in per_mode["bare"])
+        base_mean = statistics.median(statistics.fmean(t) for t in per_mode["bare"])
+        for mode in modes:
+            med = statistics.median(statistics.median(t) for t in per_mode[mode])
+            mean = statistics.median(statistics.fmean(t) for t in per_mode[mode])
+            if mode == "watch":
+                worst = max(worst, med / base_med)
+            print(f"{name:8} {mode:8} {med * 1e3:10.3f} {med / base_med:6.3f}x {mean * 1e3:9.3f} "
+                  f"{mean / base_mean:9.3f}x")
+        sys.stdout.flush()
+    print(f"worst median ratio of watch(): {worst:.3f}x (target <= 1.03x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

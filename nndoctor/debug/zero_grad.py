@@ -1,0 +1,219 @@
+"""zero-grad: gradients that are never cleared, or cleared between backward() and step().
+
+The test works with every clearing style (``optimizer.zero_grad()``, ``model.zero_grad()``,
+``set_to_none`` or not, ``p.grad = None``, ``p.grad.zero_()``): a parameter's grad hook runs
+*before* the new contribution is added, so ``param.grad`` there is the gradient already
+held. Between two steps of the optimizer that owns a parameter, a cleared gradient shows
+up as at least one contribution that finds ``param.grad`` None or all zero. When no
+contribution ever does, the gradient of the previous step was carried into this one.
+Gradient accumulation (k backwards, then step and zero_grad) and GANs (D's parameters get
+gradients from G's loss before D's own zero_grad) both clear inside the window and stay quiet.
+
+Only complete windows count: every backward between the two steps must have been observed
+(grad hooks run on sampled steps only), so the verdict never rests on a partial view.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import torch
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity
+from nndoctor.monitor.events import BackwardCall, GradContribution, StepEvent
+
+__all__ = ["GradientsNotCleared"]
+
+logger = logging.getLogger("nndoctor")
+
+_MIN_WINDOWS = 3  # observed steps with the problem needed before reporting
+
+
+@dataclass
+class _Window:
+    """What one optimizer's parameters saw since its last step."""
+
+    unsampled_mark: int = 0  # the check's count of unobserved backwards when the window opened
+    backwards: int = 0
+    held_clear: dict[int, torch.Tensor | bool] = field(default_factory=dict)  # pid -> grad found None/zero
+    got_nonzero: dict[int, torch.Tensor | bool] = field(default_factory=dict)  # pid -> a nonzero contribution
+
+
+@dataclass
+class _Tally:
+    judged: int = 0
+    carried: int = 0
+    carried_steps: list[int] = field(default_factory=list)
+    carried_params: dict[int, int] = field(default_factory=dict)
+    norms: list[tuple[int, float]] = field(default_factory=list)
+    empty_steps: list[int] = field(default_factory=list)
+
+
+def _is_zero(t: torch.Tensor) -> torch.Tensor | bool:
+    if t.is_sparse:
+        t = t._values()
+    if t.numel() == 0:
+        return True
+    return ~t.detach().any()
+
+
+@register
+class GradientsNotCleared(Check):
+    """Gradients carried across optimizer steps (zero_grad missing), or cleared before the step."""
+
+    code = "zero-grad.not-cleared"
+    severity = Severity.ERROR
+    needs = ("backward", "grad", "step")
+    fixes = (
+        "Call {optimizer}.zero_grad() once per step: before loss.backward() or right after "
+        "{optimizer}.step() (parameters not cleared: {params}).",
+        "If you accumulate gradients on purpose, step and zero_grad together every k backward calls "
+        "(if (i + 1) % k == 0: {optimizer}.step(); {optimizer}.zero_grad()) and divide the loss by k.",
+    )
+    extra_codes = {
+        "zero-grad.cleared-before-step": (
+            "Move {optimizer}.zero_grad() before loss.backward() (or after {optimizer}.step()); "
+            "the order is zero_grad(), backward(), step().",
+        ),
+    }
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._unsampled = 0
+        self._windows: dict[int, _Window] = {}
+        self._tally: dict[int, _Tally] = {}
+        self._owner: dict[int, int] = {}  # param id -> optimizer id
+        self._sizes: dict[int, int] = {}  # optimizer id -> number of parameters seen
+        self._reported: set[tuple[str, int]] = set()
+
+    def check(self, event: Any) -> Iterable[Finding]:
+        if event.kind == "backward":
+            return self._on_backward(event)
+        if event.kind == "grad":
+            return self._on_grad(event)
+        return self._on_step(event)
+
+    def _on_backward(self, ev: BackwardCall) -> Iterable[Finding]:
+        if not ev.sampled:
+            self._unsampled += 1
+            return ()
+        for win in self._windows.values():
+            win.backwards += 1
+        return ()
+
+    def _on_grad(self, ev: GradContribution) -> Iterable[Finding]:
+        pid = id(ev.param)
+        oid = self._owner.get(pid)
+        win = self._windows.get(oid) if oid is not None else None
+        if win is None:
+            return ()
+        # flags stay 0-d tensors (no host sync per contribution); read together at the step
+        if win.held_clear.get(pid) is not True:
+            held = ev.param.grad
+            clear = True if held is None else _is_zero(held)
+            prev = win.held_clear.get(pid)
+            win.held_clear[pid] = clear if prev is None or clear is True else (prev | clear)
+        if win.got_nonzero.get(pid) is not True:
+            zero = _is_zero(ev.grad)
+            nonzero = (not zero) if isinstance(zero, bool) else ~zero
+            prev = win.got_nonzero.get(pid)
+            win.got_nonzero[pid] = nonzero if prev is None else (prev | nonzero)
+        return ()
+
+    def _on_step(self, ev: StepEvent) -> Iterable[Finding]:
+        oid = id(ev.optimizer)
+        if ev.phase == "post":
+            size = sum(len(g["params"]) for g in ev.optimizer.param_groups)
+            if self._sizes.get(oid) != size:  # first step, or add_param_group(): (re)learn the owners
+                self._sizes[oid] = size
+                for g in ev.optimizer.param_groups:
+                    for p in g["params"]:
+                        self._owner.setdefault(id(p), oid)
+            self._windows[oid] = _Window(unsampled_mark=self._unsampled)
+            return ()
+        win = self._windows.pop(oid, None)
+        if win is None or win.backwards == 0 or win.unsampled_mark != self._unsampled or not win.got_nonzero:
+            return ()
+        return self._judge(ev, win)
+
+    def _judge(self, ev: StepEvent, win: _Window) -> list[Finding]:
+        oid = id(ev.optimizer)
+        tally = self._tally.setdefault(oid, _Tally())
+        params = {id(p): p for g in ev.optimizer.param_groups for p in g["params"]}
+        pids = [pid for pid in win.got_nonzero if pid in params]
+        flags = _resolve([win.got_nonzero[pid] for pid in pids] + [win.held_clear.get(pid, False) for pid in pids])
+        nonzero = {pid for pid, f in zip(pids, flags[:len(pids)]) if f}
+        cleared = {pid for pid, f in zip(pids, flags[len(pids):]) if f}
+        if not nonzero:
+            return []
+        out: list[Finding] = []
+        now = [params[pid].grad for pid in nonzero]
+        held = [g for g in now if g is not None]
+        if not held or all(_resolve([_is_zero(g) for g in held])):
+            tally.empty_steps.append(ev.step)
+            if len(tally.empty_steps) >= _MIN_WINDOWS:
+                out += self._report_empty(ev, tally, len(nonzero))
+            return out
+        tally.judged += 1
+        carried = [pid for pid in nonzero if pid not in cleared]
+        if carried:
+            tally.carried += 1
+            tally.carried_steps.append(ev.step)
+            for pid in carried:
+                tally.carried_params[pid] = tally.carried_params.get(pid, 0) + 1
+            sq = [params[pid].grad.detach().float().pow(2).sum() for pid in carried if params[pid].grad is not None]
+            if sq:
+                tally.norms.append((ev.step, float(torch.stack(sq).sum().sqrt())))
+            if tally.carried >= _MIN_WINDOWS and 2 * tally.carried >= tally.judged:
+                out += self._report_carried(ev, tally, params)
+        return out
+
+    def _report_carried(self, ev: StepEvent, tally: _Tally, params: dict[int, torch.Tensor]) -> list[Finding]:
+        key = ("carried", id(ev.optimizer))
+        if key in self._reported:
+            return []
+        self._reported.add(key)
+        bad = [pid for pid, n in tally.carried_params.items() if n >= _MIN_WINDOWS and pid in params]
+        names = [self.state.param_name(params[pid]) for pid in bad]
+        total = len(params)
+        scope = "all" if len(bad) >= total else f"{len(bad)} of {total}"
+        growth = ""
+        if len(tally.norms) >= 2:
+            (s0, n0), (s1, n1) = tally.norms[0], tally.norms[-1]
+            growth = f"; the carried gradient norm went {n0:.3g} (step {s0}) -> {n1:.3g} (step {s1})"
+        listing = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        msg = (f"gradients are not cleared between {ev.optimizer_name}.step() calls: in {tally.carried} of "
+               f"{tally.judged} observed steps (steps {', '.join(map(str, tally.carried_steps[:6]))}), "
+               f"{scope} parameters started backward() still holding the previous step's gradient, so each "
+               f"step adds up all past gradients{growth}")
+        evidence = {"optimizer": ev.optimizer_name, "steps_observed": tally.judged, "steps_carried": tally.carried,
+                    "params": listing, "param_names": names[:8], "grad_norms": tally.norms[-6:]}
+        return [self.finding(msg, evidence, location=ev.optimizer_name, step=tally.carried_steps[0])]
+
+    def _report_empty(self, ev: StepEvent, tally: _Tally, n_params: int) -> list[Finding]:
+        key = ("empty", id(ev.optimizer))
+        if key in self._reported:
+            return []
+        self._reported.add(key)
+        msg = (f"zero_grad() between backward() and step(): at {len(tally.empty_steps)} observed steps "
+               f"(steps {', '.join(map(str, tally.empty_steps[:6]))}) {ev.optimizer_name}.step() found every "
+               f"gradient None or zero although backward() had produced non-zero gradients for {n_params} "
+               f"parameter tensors: the step uses no gradient and the model does not learn")
+        evidence = {"optimizer": ev.optimizer_name, "steps": tally.empty_steps[:8], "params_with_grad": n_params}
+        return [self.finding(msg, evidence, location=ev.optimizer_name, code="zero-grad.cleared-before-step",
+                             step=tally.empty_steps[0])]
+
+
+def _resolve(flags: list[torch.Tensor | bool]) -> list[bool]:
+    """Read many 0-d bool tensors with one host sync."""
+    tensors = [f for f in flags if isinstance(f, torch.Tensor)]
+    if not tensors:
+        return [bool(f) for f in flags]
+    try:
+        values = iter(torch.stack([t.reshape(()) for t in tensors]).tolist())
+    except RuntimeError:  # flags on several devices
+        values = iter([bool(t) for t in tensors])
+    return [next(values) if isinstance(f, torch.Tensor) else bool(f) for f in flags]

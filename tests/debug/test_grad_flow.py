@@ -1,0 +1,394 @@
+"""grad-flow: detached losses and branches, wrong optimizer params, missing step, frozen layers; healthy quiet."""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nndoctor.debug.grad_flow import GradFlow
+from nndoctor.findings import Severity
+from nndoctor.monitor import Observer
+
+N = 16
+
+
+def _data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(8 * N, 8, generator=g), torch.randint(0, 3, (8 * N,), generator=g)
+
+
+X, Y = _data()
+
+
+def _batch(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    j = (i * N) % len(X)
+    return X[j:j + N], Y[j:j + N]
+
+
+def _observe(fn: Callable[[], None]) -> list:
+    torch.manual_seed(0)
+    with Observer(checks=[GradFlow]) as obs:
+        fn()
+    assert not obs.internal_errors, obs.internal_errors
+    return [f for f in obs.findings if f.severity is not Severity.INFO]
+
+
+def _codes(findings: list) -> set[str]:
+    return {f.code for f in findings}
+
+
+def _one(findings: list, code: str):
+    hits = [f for f in findings if f.code == code]
+    assert hits, [(f.code, f.message) for f in findings]
+    return hits[0]
+
+
+def _loop(model: nn.Module, opt: torch.optim.Optimizer, steps: int = 12,
+          loss_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy) -> None:
+    for i in range(steps):
+        xb, yb = _batch(i)
+        opt.zero_grad()
+        loss_of(model(xb), yb).backward()
+        opt.step()
+
+
+class EncoderHead(nn.Module):
+    def __init__(self, cut: str = "") -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU())
+        self.head = nn.Linear(16, 3)
+        self.cut = cut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(x)
+        if self.cut == "detach":
+            h = h.detach()
+        elif self.cut == "data":
+            h = h.data
+        elif self.cut == "numpy":
+            h = torch.from_numpy(h.detach().numpy())
+        return self.head(h)
+
+
+class NoGradBranch(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Linear(8, 16)
+        self.context = nn.Linear(8, 16)
+        self.out = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            c = self.context(x)
+        return self.out(torch.relu(self.body(x) + c))
+
+
+# -- loss detached from every parameter ------------------------------------------------------------
+
+def test_loss_rebuilt_from_item_is_an_error_at_the_first_step():
+    def run():
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for i in range(6):
+            xb, yb = _batch(i)
+            loss = torch.tensor(F.cross_entropy(model(xb), yb).item(), requires_grad=True)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    f = _one(_observe(run), "grad-flow.loss-detached")
+    assert f.severity is Severity.ERROR and f.first_step == 1
+    assert ".item()" in f.evidence["cause"] and "requires_grad=True" in f.evidence["cause"]
+    assert "opt" in f.message and f.fixes
+
+
+def test_prediction_through_numpy_is_detected_in_a_subclass_with_adam():
+    def run():
+        model = EncoderHead()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for i in range(6):
+            xb, yb = _batch(i)
+            pred = torch.from_numpy(model(xb).detach().numpy()).requires_grad_()
+            opt.zero_grad()
+            F.cross_entropy(pred, yb).backward()
+            opt.step()
+
+    f = _one(_observe(run), "grad-flow.loss-detached")
+    assert ".detach() on the output of model" in f.evidence["cause"]
+
+
+# -- a branch of the model never gets a gradient ---------------------------------------------------
+
+@pytest.mark.parametrize("cut", ["detach", "data", "numpy"])
+def test_detached_encoder_is_named(cut):
+    def run():
+        model = EncoderHead(cut)
+        _loop(model, torch.optim.Adam(model.parameters(), lr=1e-3))
+
+    f = _one(_observe(run), "grad-flow.no-gradient")
+    assert f.location == "model.encoder"
+    assert f.evidence["params"] == 8 * 32 + 32 + 32 * 16 + 16
+    if cut != "numpy":
+        assert f"{'.data' if cut == 'data' else '.detach()'}" in f.evidence["cause"]
+
+
+def test_branch_under_no_grad_inside_forward():
+    def run():
+        net = NoGradBranch()
+        _loop(net, torch.optim.SGD(net.parameters(), lr=0.05))
+
+    f = _one(_observe(run), "grad-flow.no-gradient")
+    assert f.location == "model.context" and "no_grad" in f.evidence["cause"]
+
+
+# -- the optimizer and the trained parameters disagree ---------------------------------------------
+
+def test_optimizer_over_a_copy_of_the_model():
+    def run():
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        opt = torch.optim.Adam(copy.deepcopy(model).parameters(), lr=1e-3)
+        _loop(model, opt)
+
+    f = _one(_observe(run), "grad-flow.optimizer-wrong-params")
+    assert f.severity is Severity.ERROR and f.evidence["model"] == "model"
+
+
+def test_head_added_after_the_optimizer_is_a_warning():
+    def run():
+        model = EncoderHead()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        model.head = nn.Linear(16, 3)
+        _loop(model, opt)
+
+    f = _one(_observe(run), "grad-flow.params-not-in-optimizer")
+    assert f.severity is Severity.WARNING and f.location == "model.head"
+
+
+def test_separate_head_outside_the_optimizer():
+    def run():
+        encoder = nn.Sequential(nn.Linear(8, 16), nn.ReLU())
+        head = nn.Linear(16, 3)
+        opt = torch.optim.Adam(encoder.parameters(), lr=1e-3)
+        for i in range(10):
+            xb, yb = _batch(i)
+            opt.zero_grad()
+            F.cross_entropy(head(encoder(xb)), yb).backward()
+            opt.step()
+
+    assert _one(_observe(run), "grad-flow.params-not-in-optimizer").location == "head"
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
+def test_step_never_called():
+    def run():
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        sched = torch.optim.lr_scheduler.StepLR(opt, 5)
+        for i in range(10):
+            xb, yb = _batch(i)
+            opt.zero_grad()
+            F.cross_entropy(model(xb), yb).backward()
+            sched.step()
+
+    f = _one(_observe(run), "grad-flow.step-never-called")
+    assert f.severity is Severity.ERROR and f.evidence["backward_calls"] == 10
+
+
+def test_lr_zero_leaves_weights_unchanged():
+    def run():
+        model = nn.Linear(8, 3)
+        _loop(model, torch.optim.SGD(model.parameters(), lr=0.0))
+
+    f = _one(_observe(run), "grad-flow.params-not-updated")
+    assert "learning rate is 0" in f.message and f.evidence["optimizer"] == "opt"
+
+
+# -- frozen layers ---------------------------------------------------------------------------------
+
+def test_frozen_output_layer():
+    def run():
+        model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3))
+        model[4].requires_grad_(False)
+        _loop(model, torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3))
+
+    f = _one(_observe(run), "grad-flow.frozen-output-layer")
+    assert f.location == "model.4"
+
+
+def test_frozen_layer_in_the_middle():
+    def run():
+        model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
+                              nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3))
+        for p in model[2].parameters():
+            p.requires_grad = False
+        _loop(model, torch.optim.SGD(model.parameters(), lr=0.05))
+
+    f = _one(_observe(run), "grad-flow.frozen-middle-layers")
+    assert f.evidence["layer_list"] == ["model.2"]
+
+
+# -- healthy variants stay quiet -------------------------------------------------------------------
+
+class LoRALinear(nn.Module):
+    def __init__(self, d: int, r: int = 2) -> None:
+        super().__init__()
+        self.base = nn.Linear(d, d)
+        self.down = nn.Linear(d, r, bias=False)
+        self.up = nn.Linear(r, d, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + self.up(self.down(x))
+
+
+def _healthy_plain():
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 3))
+    _loop(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), steps=20)
+
+
+def _healthy_frozen_backbone():
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3))
+    for layer in model[:4]:
+        layer.requires_grad_(False)
+    _loop(model, torch.optim.Adam(model[4].parameters(), lr=1e-3))
+
+
+def _healthy_lora():
+    model = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), LoRALinear(64), nn.ReLU(), LoRALinear(64), nn.ReLU(),
+                          nn.Linear(64, 3))
+    for name, p in model.named_parameters():
+        p.requires_grad = ".down." in name or ".up." in name
+    _loop(model, torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3))
+
+
+def _healthy_gan_toggle():
+    G = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 8))
+    D = nn.Sequential(nn.Linear(8, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+    opt_g, opt_d = torch.optim.Adam(G.parameters(), 2e-4), torch.optim.Adam(D.parameters(), 2e-4)
+    ones, zeros = torch.ones(N, 1), torch.zeros(N, 1)
+    for i in range(12):
+        fake = G(torch.randn(N, 4))
+        D.requires_grad_(True)
+        opt_d.zero_grad()
+        (F.binary_cross_entropy_with_logits(D(X[:N]), ones)
+         + F.binary_cross_entropy_with_logits(D(fake.detach()), zeros)).backward()
+        opt_d.step()
+        D.requires_grad_(False)
+        opt_g.zero_grad()
+        F.binary_cross_entropy_with_logits(D(fake), ones).backward()
+        opt_g.step()
+
+
+def _healthy_accumulation():
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for i in range(24):
+        xb, yb = _batch(i)
+        (F.cross_entropy(model(xb), yb) / 4).backward()
+        if (i + 1) % 4 == 0:
+            opt.step()
+            opt.zero_grad()
+
+
+def _healthy_manual_sgd():
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    for i in range(12):
+        xb, yb = _batch(i)
+        model.zero_grad()
+        F.cross_entropy(model(xb), yb).backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= 0.1 * p.grad
+
+
+def _healthy_target_network():
+    q = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+    target = copy.deepcopy(q)
+    opt = torch.optim.Adam(q.parameters(), lr=1e-3)
+    for i in range(12):
+        xb, yb = _batch(i)
+        with torch.no_grad():
+            q(xb[:1]).argmax()
+        td = yb.float() + 0.9 * target(xb).max(1).values.detach()
+        opt.zero_grad()
+        F.smooth_l1_loss(q(xb).gather(1, yb[:, None]).squeeze(1), td).backward()
+        opt.step()
+        if i % 4 == 0:
+            target.load_state_dict(q.state_dict())
+
+
+def _healthy_alternating_heads():
+    trunk, heads = nn.Linear(8, 16), nn.ModuleList([nn.Linear(16, 3), nn.Linear(16, 2)])
+    opts = [torch.optim.SGD([*trunk.parameters(), *heads[0].parameters()], lr=0.1),
+            torch.optim.SGD(heads[1].parameters(), lr=0.1)]
+    for i in range(12):
+        xb, yb = _batch(i)
+        k = i % 2
+        for o in opts:
+            o.zero_grad()
+        F.cross_entropy(heads[k](torch.relu(trunk(xb))), yb % (3 - k)).backward()
+        for o in opts:
+            o.step()
+
+
+def _healthy_warmup_from_zero():
+    model = nn.Linear(8, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, s / 5))
+    for i in range(12):
+        xb, yb = _batch(i)
+        opt.zero_grad()
+        F.cross_entropy(model(xb), yb).backward()
+        opt.step()
+        sched.step()
+
+
+def _healthy_lbfgs():
+    model = nn.Linear(8, 3)
+    opt = torch.optim.LBFGS(model.parameters(), lr=0.5)
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(X), Y)
+        loss.backward()
+        return loss
+
+    for _ in range(4):
+        opt.step(closure)
+
+
+@pytest.mark.parametrize("fn", [_healthy_plain, _healthy_frozen_backbone, _healthy_lora, _healthy_gan_toggle,
+                                _healthy_accumulation, _healthy_manual_sgd, _healthy_target_network,
+                                _healthy_alternating_heads, _healthy_warmup_from_zero, _healthy_lbfgs],
+                         ids=lambda f: f.__name__[9:])
+def test_healthy_training_is_quiet(fn):
+    assert _observe(fn) == []
+
+
+def test_feature_extractor_outside_the_optimizer_is_only_advice():
+    def run():
+        model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+        _loop(model, torch.optim.Adam(model[2].parameters(), lr=1e-3))
+
+    torch.manual_seed(0)
+    with Observer(checks=[GradFlow]) as obs:
+        run()
+    hits = [f for f in obs.findings if f.code == "grad-flow.params-not-in-optimizer"]
+    assert hits and all(f.severity is Severity.INFO for f in hits)
+
+
+def test_user_results_are_unchanged():
+    def train() -> torch.Tensor:
+        torch.manual_seed(0)
+        model = EncoderHead("detach")
+        _loop(model, torch.optim.Adam(model.parameters(), lr=1e-3))
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    plain = train()
+    with Observer(checks=[GradFlow]):
+        observed = train()
+    assert torch.equal(plain, observed)

@@ -1,0 +1,207 @@
+"""preprocessing: raw / over-scaled / constant / NaN inputs and BCE targets outside [0, 1]."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from sklearn.datasets import load_breast_cancer, load_digits
+
+from nndoctor.debug.preprocessing import (
+    BinaryTargetRange,
+    InputPreprocessing,
+    feature_matrix,
+    looks_like_image,
+)
+from nndoctor.monitor import Observer
+
+CHECKS = [InputPreprocessing, BinaryTargetRange]
+
+
+def _train(model, X, y, *, loss="ce", steps=12, bs=32, style="module"):
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    crit = nn.CrossEntropyLoss() if loss == "ce" else nn.BCEWithLogitsLoss()
+    with Observer(checks=CHECKS) as obs:
+        for i in range(steps):
+            j = (i * bs) % (len(X) - bs)
+            xb, yb = X[j:j + bs], y[j:j + bs]
+            opt.zero_grad()
+            out = model(xb)
+            if loss == "bce":
+                out = out.squeeze(1) if yb.dim() == 1 else out
+            if style == "module":
+                value = crit(out, yb)
+            elif loss == "ce":
+                value = F.cross_entropy(out, yb)
+            else:
+                value = F.binary_cross_entropy_with_logits(out, yb)
+            value.backward()
+            opt.step()
+    assert not obs.internal_errors, obs.internal_errors
+    return obs.report()
+
+
+def _codes(report, severity="warning"):
+    return {f.code for f in report.at_least(severity)}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+
+
+def _mlp(n_in, n_out=10):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(n_in, 32), nn.ReLU(), nn.Linear(32, n_out))
+
+
+def test_raw_digits_pixels_flat_and_image(digits):
+    X, y = digits
+    report = _train(_mlp(64), X, y)
+    [f] = report.by_code("preprocessing.unnormalised-pixels")
+    assert f.location == "model" and f.evidence["divisor"] == 16 and f.evidence["max"] == 16
+    assert "x / 16" in f.fixes[0] and "0.3" in f.fixes[1]
+    torch.manual_seed(0)
+    conv = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
+    report = _train(conv, X.view(-1, 1, 8, 8) * (255 / 16), y, style="functional")
+    [f] = report.by_code("preprocessing.unnormalised-pixels")
+    assert f.evidence["divisor"] == 255 and f.evidence["shape"] == (32, 1, 8, 8)
+
+
+def test_normalised_digits_stay_quiet(digits):
+    X, y = digits
+    assert not _codes(_train(_mlp(64), X / 16, y))
+    Xs = (X - X.mean(0)) / (X.std(0) + 1e-6)
+    assert not _codes(_train(_mlp(64), Xs, y, style="functional"))
+    conv = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
+    assert not _codes(_train(conv, (X / 16).view(-1, 1, 8, 8), y))
+
+
+def test_tabular_features_on_different_scales(cancer):
+    X, y = cancer
+    report = _train(_mlp(30, 2), X, y)
+    [f] = report.by_code("preprocessing.unnormalised-features")
+    assert "column 23" in f.evidence["largest"] or "column 3" in f.evidence["largest"]
+    assert float(f.evidence["scale_ratio"]) > 1e3
+    assert "X.mean(0)" in f.fixes[0] and "[14" in f.fixes[0]
+    Xs = (X - X.mean(0)) / X.std(0)
+    assert not _codes(_train(_mlp(30, 2), Xs, y, style="functional"))
+
+
+def test_inputs_rescaled_inside_the_model_stay_quiet(digits, cancer):
+    X, y = digits
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = _mlp(64)
+
+        def forward(self, x):
+            return self.net(x / 16.0 - 0.5)
+
+    assert not _codes(_train(Scaled(), X, y))
+    Xc, yc = cancer
+    torch.manual_seed(0)
+    bn_first = nn.Sequential(nn.BatchNorm1d(30), nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 2))
+    assert not _codes(_train(bn_first, Xc, yc))
+
+
+def test_normalised_twice(digits):
+    X, y = digits
+    report = _train(_mlp(64), X / 16 / 255, y)
+    assert "preprocessing.normalised-twice" in _codes(report)
+    assert "preprocessing.normalised-twice" not in _codes(_train(_mlp(64), X / 16 - 0.5, y))
+
+
+def test_nan_inputs_reported_with_columns(cancer):
+    X, y = cancer
+    Xs = (X - X.mean(0)) / X.std(0)
+    Xs[::9, 4] = float("nan")
+    Xs[5, 7] = float("inf")
+    report = _train(_mlp(30, 2), Xs, y, steps=3)
+    [f] = report.by_code("preprocessing.nan-in-inputs")
+    assert f.severity.value == "error"
+    assert "columns 4" in f.evidence["where"] and f.evidence["nan"] >= 3
+
+
+def test_constant_input_is_an_error_but_one_dummy_call_is_not(cancer):
+    _, y = cancer
+    report = _train(_mlp(30, 2), torch.zeros(500, 30), y)
+    [f] = report.by_code("preprocessing.constant-input")
+    assert f.severity.value == "error" and f.evidence["value"] == "0"
+    model = _mlp(30, 2)
+    with torch.no_grad():
+        model(torch.zeros(1, 30))            # a shape probe before training
+    X = torch.randn(500, 30)
+    assert not _codes(_train(model, X, y))
+
+
+def test_mostly_constant_features_warn_but_digit_borders_do_not(digits):
+    X, y = digits
+    Xc = torch.randn(600, 20)
+    Xc[:, 6:] = 0.0
+    report = _train(_mlp(20, 10), Xc, y[:600])
+    [f] = report.by_code("preprocessing.constant-features")
+    assert f.evidence["n_constant"] == 14 and f.evidence["n_features"] == 20
+    report = _train(_mlp(64), X / 16, y)
+    assert not report.by_code("preprocessing.constant-features")
+
+
+def test_token_ids_and_hidden_state_args_are_skipped():
+    torch.manual_seed(0)
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(100, 8)
+            self.rnn = nn.GRU(8, 16, batch_first=True)
+            self.out = nn.Linear(16, 3)
+
+        def forward(self, ids, h0):
+            o, _ = self.rnn(self.emb(ids), h0)
+            return self.out(o[:, -1])
+
+    model = Tagger()
+    ids = torch.randint(0, 100, (256, 12))
+    y = torch.randint(0, 3, (256,))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with Observer(checks=CHECKS) as obs:
+        for i in range(8):
+            opt.zero_grad()
+            F.cross_entropy(model(ids[i * 32:(i + 1) * 32], torch.zeros(1, 32, 16)), y[i * 32:(i + 1) * 32]).backward()
+            opt.step()
+    assert not obs.report().at_least("warning")
+
+
+@pytest.mark.parametrize("style", ["module", "functional"])
+def test_bce_targets_outside_unit_interval(style):
+    torch.manual_seed(0)
+    X = torch.randn(400, 8)
+    y = (X[:, 0] > 0).float()
+    report = _train(_mlp(8, 1), X, y * 255, loss="bce", style=style)
+    [f] = report.by_code("preprocessing.bce-target-out-of-range")
+    assert f.severity.value == "error" and f.evidence["target_max"] == 255
+    assert "(y == 255).float()" in f.fixes[0]
+    [f] = _train(_mlp(8, 1), X, y + 1, loss="bce", style=style).by_code("preprocessing.bce-target-out-of-range")
+    assert "y - 1" in f.fixes[0]
+    assert not _codes(_train(_mlp(8, 1), X, y, loss="bce", style=style))
+    soft = y * 0.9 + 0.05                      # label smoothing stays in [0, 1]
+    assert not _codes(_train(_mlp(8, 1), X, soft, loss="bce", style=style))
+
+
+def test_helpers_shapes():
+    assert looks_like_image(torch.zeros(2, 784)) and looks_like_image(torch.zeros(2, 3, 8, 8))
+    assert not looks_like_image(torch.zeros(2, 30)) and not looks_like_image(torch.zeros(2, 10, 7))
+    x = torch.randn(4, 3, 5, 5)
+    x[1, 0, 0, 0] = float("nan")
+    flat, channels, bad = feature_matrix(x)
+    assert flat.shape == (3, 75) and channels.shape == (75, 3) and bad["nan"] == 1 and bad["rows"] == 1
+    assert not torch.isnan(x[0]).any() and torch.isnan(x[1, 0, 0, 0])   # the user's tensor is untouched

@@ -1,0 +1,246 @@
+"""zero-grad checks: missing / misplaced clearing caught in several styles, every healthy style quiet."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nndoctor.debug.zero_grad import GradientsNotCleared
+from nndoctor.findings import Severity
+from nndoctor.monitor import Observer, Schedule
+
+N = 16
+
+
+def _data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(8 * N, 6, generator=g)
+    return x, (x[:, 0] > 0).long()
+
+
+def _mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 2))
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.hidden = nn.Linear(6, 16)
+        self.out = nn.Linear(16, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.tanh(self.hidden(x)))
+
+
+def _observe(loop, schedule: Schedule | None = None) -> list:
+    with Observer(checks=[GradientsNotCleared], schedule=schedule) as obs:
+        loop()
+    assert not obs.internal_errors, obs.internal_errors
+    return [f for f in obs.findings if f.severity is not Severity.INFO]
+
+
+def _batches(steps: int):
+    x, y = _data()
+    for i in range(steps):
+        s = (i * N) % len(x)
+        yield x[s:s + N], y[s:s + N]
+
+
+# ---------------------------------------------------------------------------- bugs
+def test_missing_zero_grad_sequential_sgd():
+    model = _mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    def loop():
+        for xb, yb in _batches(20):
+            F.cross_entropy(model(xb), yb).backward()
+            opt.step()
+
+    found = _observe(loop)
+    assert [f.code for f in found] == ["zero-grad.not-cleared"]
+    f = found[0]
+    assert f.severity is Severity.ERROR and f.location == "opt"
+    assert f.evidence["optimizer"] == "opt" and f.evidence["steps_carried"] >= 3
+    norms = [n for _, n in f.evidence["grad_norms"]]
+    assert norms[-1] > norms[0]  # the carried gradient grows
+    assert "opt.zero_grad()" in f.fixes[0]
+
+
+def test_zero_grad_once_per_epoch_subclass_adam():
+    def main():
+        model = Net()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for _epoch in range(3):
+            optimizer.zero_grad()
+            for xb, yb in _batches(8):
+                loss = nn.CrossEntropyLoss()(model(xb), yb)
+                loss.backward()
+                optimizer.step()
+
+    found = _observe(main)
+    assert [f.code for f in found] == ["zero-grad.not-cleared"]
+    assert found[0].evidence["optimizer"] == "optimizer"
+    assert "model.out.weight" in found[0].evidence["param_names"]
+
+
+def test_missing_zero_grad_caught_with_sparse_sampling():
+    model = _mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    def loop():
+        for xb, yb in _batches(40):
+            F.cross_entropy(model(xb), yb).backward()
+            opt.step()
+
+    found = _observe(loop, Schedule(dense=1, every=4))
+    assert [f.code for f in found] == ["zero-grad.not-cleared"]
+
+
+def test_only_the_optimizer_that_is_never_zeroed_is_reported():
+    torch.manual_seed(0)
+    enc, dec = nn.Linear(6, 3), nn.Linear(3, 6)
+    opt_enc = torch.optim.SGD(enc.parameters(), lr=0.01)
+    opt_dec = torch.optim.SGD(dec.parameters(), lr=0.01)
+
+    def loop():
+        for xb, _ in _batches(12):
+            loss = F.mse_loss(dec(enc(xb)), xb)
+            opt_enc.zero_grad()
+            loss.backward()
+            opt_enc.step()
+            opt_dec.step()
+
+    found = _observe(loop)
+    assert [(f.code, f.location) for f in found] == [("zero-grad.not-cleared", "opt_dec")]
+
+
+def test_zero_grad_between_backward_and_step():
+    model = Net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def loop():
+        for xb, yb in _batches(10):
+            loss = F.cross_entropy(model(xb), yb)
+            loss.backward()
+            model.zero_grad()
+            opt.step()
+
+    found = _observe(loop)
+    assert [f.code for f in found] == ["zero-grad.cleared-before-step"]
+    assert "step uses no gradient" in found[0].message
+
+
+def test_grad_set_to_none_before_step_manual_style():
+    model = _mlp()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def loop():
+        for xb, yb in _batches(10):
+            F.cross_entropy(model(xb), yb).backward()
+            for p in model.parameters():
+                p.grad = None
+            opt.step()
+
+    assert [f.code for f in _observe(loop)] == ["zero-grad.cleared-before-step"]
+
+
+# ---------------------------------------------------------------------------- healthy
+def test_every_clearing_style_is_quiet():
+    model = _mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+    def loop():
+        for i, (xb, yb) in enumerate(_batches(24)):
+            style = i % 5
+            if style == 0:
+                opt.zero_grad()
+            elif style == 1:
+                opt.zero_grad(set_to_none=False)
+            elif style == 2:
+                model.zero_grad()
+            elif style == 3:
+                for p in model.parameters():
+                    p.grad = None
+            else:
+                for p in model.parameters():
+                    if p.grad is not None:
+                        p.grad.detach_()
+                        p.grad.zero_()
+            F.cross_entropy(model(xb), yb).backward()
+            opt.step()
+
+    assert _observe(loop) == []
+
+
+def test_zero_grad_after_step_and_accumulation_are_quiet():
+    model = Net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+
+    def loop():
+        for i, (xb, yb) in enumerate(_batches(40)):
+            (F.cross_entropy(model(xb), yb) / 4).backward()
+            if (i + 1) % 4 == 0:
+                opt.step()
+                opt.zero_grad(set_to_none=False)
+
+    assert _observe(loop) == []
+
+
+def test_gan_two_optimizers_is_quiet_dense_and_sparse():
+    def loop():
+        torch.manual_seed(0)
+        G = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+        D = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+        opt_g = torch.optim.Adam(G.parameters(), lr=1e-3)
+        opt_d = torch.optim.Adam(D.parameters(), lr=1e-3)
+        bce = nn.BCEWithLogitsLoss()
+        ones, zeros = torch.ones(N, 1), torch.zeros(N, 1)
+        for _ in range(20):
+            fake = G(torch.randn(N, 4))
+            d_loss = bce(D(torch.randn(N, 2) + 2), ones) + bce(D(fake.detach()), zeros)
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            g_loss = bce(D(fake), ones)  # D's parameters get gradients here too
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+
+    assert _observe(loop) == []
+    assert _observe(loop, Schedule(dense=0, every=3)) == []
+
+
+def test_lbfgs_closure_is_quiet():
+    model = _mlp()
+    opt = torch.optim.LBFGS(model.parameters(), lr=0.5, max_iter=4)
+    x, y = _data()
+
+    def loop():
+        for _ in range(6):
+            def closure():
+                opt.zero_grad()
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                return loss
+            opt.step(closure)
+
+    assert _observe(loop) == []
+
+
+def test_results_unchanged_by_the_check():
+    def train() -> torch.Tensor:
+        model = _mlp()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        for xb, yb in _batches(12):
+            opt.zero_grad(set_to_none=False)
+            F.cross_entropy(model(xb), yb).backward()
+            opt.step()
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    plain = train()
+    with Observer(checks=[GradientsNotCleared]):
+        observed = train()
+    assert torch.equal(plain, observed)

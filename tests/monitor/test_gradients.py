@@ -1,0 +1,184 @@
+"""grad: vanishing and exploding gradients from per-layer norms on sampled steps."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nndoctor.monitor import Observer, Schedule
+from nndoctor.monitor.checks.activations import ActivationHealth
+from nndoctor.monitor.checks.gradients import GradientScale
+from nndoctor.monitor.checks.init import InitCheck
+from nndoctor.monitor.checks.optimizer import OptimizerSettings
+from nndoctor.monitor.checks.regularization import DropoutTooStrong, WeightDecayDominates
+
+MINE = [GradientScale, ActivationHealth, InitCheck, OptimizerSettings, WeightDecayDominates, DropoutTooStrong]
+
+
+def _data(n=512, d=16, classes=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    y = (x[:, :classes].argmax(dim=1))
+    return x, y
+
+
+def _train(model, opt, x, y, steps=30, batch=64):
+    for i in range(steps):
+        j = (i * batch) % len(x)
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x[j:j + batch]), y[j:j + batch])
+        loss.backward()
+        opt.step()
+    return loss
+
+
+def _run(model, opt, x, y, steps=30, schedule=None, checks=(GradientScale,)):
+    with Observer(checks=list(checks), schedule=schedule) as obs:
+        _train(model, opt, x, y, steps)
+    return obs
+
+
+def _codes(obs, prefix="grad."):
+    return [f for f in obs.findings if f.code.startswith(prefix)]
+
+
+def _sigmoid_stack(depth=10, d=16):
+    layers, width = [], d
+    for _ in range(depth):
+        layers += [nn.Linear(width, 48), nn.Sigmoid()]
+        width = 48
+    return nn.Sequential(*layers, nn.Linear(48, 4))
+
+
+class FunctionalSigmoid(nn.Module):
+    def __init__(self, depth=8, d=16):
+        super().__init__()
+        self.blocks = nn.ModuleList(nn.Linear(d if i == 0 else 40, 40) for i in range(depth))
+        self.head = nn.Linear(40, 4)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = torch.sigmoid(block(x))
+        return self.head(x)
+
+
+def test_vanishing_in_sequential_sigmoid_stack_with_sgd():
+    torch.manual_seed(0)
+    model = _sigmoid_stack()
+    x, y = _data()
+    obs = _run(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y)
+    found = _codes(obs)
+    assert [f.code for f in found] == ["grad.vanishing-gradients"]
+    f = found[0]
+    assert f.location == "model.0"
+    assert f.evidence["ratio"] < 1e-3 and f.evidence["first_norm"] < 1e-4
+    assert f.evidence["last_layer"] == "model.20"
+    assert len(f.evidence["steps"]) >= 3
+    assert "sigmoid" in f.fixes[0]
+
+
+def test_vanishing_in_functional_subclass_with_adam():
+    torch.manual_seed(1)
+    net = FunctionalSigmoid()
+    x, y = _data(seed=1)
+    obs = _run(net, torch.optim.Adam(net.parameters(), lr=1e-3), x, y)
+    found = _codes(obs)
+    assert [f.code for f in found] == ["grad.vanishing-gradients"]
+    assert found[0].location == "model.blocks.0"
+    assert "model.head" in found[0].message
+
+
+class Recurrent(nn.Module):
+    def __init__(self, gain):
+        super().__init__()
+        self.rnn = nn.RNN(4, 64, batch_first=True)
+        self.fc = nn.Linear(64, 1)
+        nn.init.normal_(self.rnn.weight_hh_l0, std=gain / 8.0)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.fc(out[:, -1])
+
+
+def _rnn_run(gain):
+    torch.manual_seed(0)
+    model = Recurrent(gain)
+    x = torch.randn(256, 60, 4)
+    y = x[:, -5:, 0].sum(dim=1, keepdim=True)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    with Observer(checks=[GradientScale]) as obs:
+        for i in range(0, 256, 32):
+            opt.zero_grad()
+            F.mse_loss(model(x[i:i + 32]), y[i:i + 32]).backward()
+            opt.step()
+    return obs
+
+
+def test_exploding_spike_through_time_in_rnn():
+    found = _codes(_rnn_run(gain=2.5))
+    assert [f.code for f in found] == ["grad.exploding-gradients"]
+    assert found[0].location == "model.rnn"
+    assert found[0].evidence["ratio"] > 1e3
+    assert "clip_grad_norm_" in found[0].fixes[0]
+
+
+def test_rnn_with_default_init_is_quiet():
+    assert not _codes(_rnn_run(gain=1.0))
+
+
+def test_exploding_persistent_ratio_with_unscaled_first_layer_input():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 4))
+    x, y = _data()
+    obs = _run(model, torch.optim.SGD(model.parameters(), lr=1e-6), x * 1e4, y, steps=12)
+    found = _codes(obs)
+    assert [f.code for f in found] == ["grad.exploding-gradients"]
+    assert "sampled steps" in found[0].message
+
+
+def test_healthy_networks_are_quiet():
+    x, y = _data()
+    torch.manual_seed(0)
+    relu = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4))
+    assert not _codes(_run(relu, torch.optim.Adam(relu.parameters(), lr=1e-3), x, y))
+    tanh = nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 4))
+    assert not _codes(_run(tanh, torch.optim.SGD(tanh.parameters(), lr=0.1, momentum=0.9), x, y))
+    deep = nn.Sequential(*[m for _ in range(6) for m in (nn.LazyLinear(32), nn.BatchNorm1d(32), nn.ReLU())],
+                         nn.Linear(32, 4))
+    deep(x[:2])
+    assert not _codes(_run(deep, torch.optim.SGD(deep.parameters(), lr=0.05), x, y))
+
+
+def test_only_sampled_steps_are_measured():
+    torch.manual_seed(0)
+    model = _sigmoid_stack(depth=3)
+    x, y = _data()
+    obs = _run(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, steps=25,
+               schedule=Schedule(dense=2, every=10))
+    samples = next(iter(obs.checks[0].samples.values()))
+    assert [s.step for s in samples] == [1, 2, 11, 21]
+
+
+def test_results_unchanged_under_these_checks():
+    x, y = _data()
+
+    def make():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 32), nn.Tanh(),
+                             nn.Linear(32, 4))
+
+    plain = make()
+    torch.manual_seed(5)
+    _train(plain, torch.optim.AdamW(plain.parameters(), lr=1e-2, weight_decay=0.1), x, y, steps=20)
+    watched = make()
+    reference = copy.deepcopy(watched.state_dict())
+    torch.manual_seed(5)
+    with Observer(checks=MINE) as obs:
+        _train(watched, torch.optim.AdamW(watched.parameters(), lr=1e-2, weight_decay=0.1), x, y, steps=20)
+    assert not obs.internal_errors
+    for k, v in plain.state_dict().items():
+        assert torch.equal(v, watched.state_dict()[k]), k
+    assert any(not torch.equal(v, watched.state_dict()[k]) for k, v in reference.items())

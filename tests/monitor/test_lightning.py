@@ -1,0 +1,97 @@
+"""The Lightning callback: a real ``lightning.Trainer`` on CPU, diagnosed by nndoctor."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.nn.modules.module as module_hooks
+import torch.optim.optimizer as optimizer_hooks
+
+
+def test_import_error_names_the_extra(monkeypatch):
+    for name in ("lightning", "lightning.pytorch", "pytorch_lightning", "nndoctor.integrations.lightning"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setitem(sys.modules, "lightning", None)
+    monkeypatch.setitem(sys.modules, "lightning.pytorch", None)
+    monkeypatch.setitem(sys.modules, "pytorch_lightning", None)
+    with pytest.raises(ImportError, match=r"pip install 'nndoctor\[lightning\]'"):
+        importlib.import_module("nndoctor.integrations.lightning")
+    monkeypatch.delitem(sys.modules, "nndoctor.integrations.lightning", raising=False)
+
+
+pl = pytest.importorskip("lightning.pytorch")
+
+
+class Digitsish(pl.LightningModule):
+    def __init__(self, lr: float, opt: str = "sgd"):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 4))
+        self.lr, self.opt = lr, opt
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self.net(x), y)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", F.cross_entropy(self.net(x), y))
+
+    def configure_optimizers(self):
+        if self.opt == "adam":
+            return torch.optim.Adam(self.parameters(), lr=self.lr)
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+
+def _loaders(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(4, 16, generator=g) * 2
+    y = torch.randint(0, 4, (1280,), generator=g)
+    x = centers[y] + torch.randn(1280, 16, generator=g)
+    ds = torch.utils.data.TensorDataset(x, y)
+    train = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, range(1024)), batch_size=32)
+    val = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, range(1024, 1280)), batch_size=64)
+    return train, val
+
+
+def _fit(module, epochs=3):
+    from nndoctor.integrations.lightning import NNDoctorCallback
+
+    doctor = NNDoctorCallback()
+    trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, callbacks=[doctor], logger=False,
+                         enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False)
+    train, val = _loaders()
+    trainer.fit(module, train, val)
+    return doctor
+
+
+def _hook_counts():
+    return (len(module_hooks._global_forward_hooks), len(module_hooks._global_forward_pre_hooks),
+            len(optimizer_hooks._global_optimizer_pre_hooks), len(optimizer_hooks._global_optimizer_post_hooks))
+
+
+def test_healthy_lightning_fit_is_quiet_and_cleans_up():
+    torch.manual_seed(0)
+    before = _hook_counts()
+    doctor = _fit(Digitsish(lr=0.1))
+    report = doctor.report()
+    assert report.facts["steps"] == 96
+    assert report.facts["api"] == "lightning"
+    assert not report.at_least("warning"), [f.message for f in report.at_least("warning")]
+    assert not report.internal_errors
+    assert _hook_counts() == before
+    assert not torch._C._is_torch_function_mode_enabled()
+
+
+def test_lightning_fit_with_lr_far_too_high_is_diagnosed():
+    torch.manual_seed(0)
+    doctor = _fit(Digitsish(lr=5.0), epochs=2)
+    report = doctor.report()
+    assert "lr" in report.categories("warning"), [(f.code, f.message) for f in report.findings]
+    (finding,) = report.by_code("lr.too-high")
+    assert finding.evidence["lr"] == "5" and finding.evidence["update_ratio_median"] > 0.1
+    assert not report.internal_errors
