@@ -115,7 +115,7 @@ def main() -> int:
                     desc = "linear / logistic regression"
                 else:
                     model = baseline(xtr[:2], outputs, seed=seed)
-                    desc = describe(model).rsplit(",", 1)[0]
+                    desc = describe(model).rsplit(", ", 1)[0]
                 _fit(model, lr, xtr, ytr, epochs, reg, seed)
                 scores.append(_score(model, xte, yte, reg))
             agg = {k: round(statistics.mean(s[k] for s in scores), 4) for k in scores[0]}

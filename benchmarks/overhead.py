@@ -133,8 +133,13 @@ def _context(mode: str, model: nn.Module, opt: torch.optim.Optimizer) -> Any:
     return contextlib.nullcontext()
 
 
-def measure(name: str, mode: str, steps: int, device: str, seed: int = 0) -> list[float]:
-    """Per-step wall times (seconds) of ``steps`` training steps of model ``name`` under ``mode``."""
+def measure(name: str, mode: str, steps: int, device: str, seed: int = 0, clock: str = "cpu") -> list[float]:
+    """Per-step times (seconds) of ``steps`` training steps of model ``name`` under ``mode``.
+
+    ``clock="cpu"`` counts this thread's CPU time (robust on a shared machine; the CPU loop
+    runs in this thread with one torch thread), ``"wall"`` the elapsed time (use it on GPUs).
+    """
+    now = time.thread_time if clock == "cpu" else time.perf_counter
     make_model, make_input, classes, batch = MODELS[name]
     torch.manual_seed(seed)
     model = make_model().to(device)
@@ -149,7 +154,7 @@ def measure(name: str, mode: str, steps: int, device: str, seed: int = 0) -> lis
         for i in range(steps):
             x, y = data[i % len(data)]
             sync()
-            t0 = time.perf_counter()
+            t0 = now()
             opt.zero_grad()
             loss = F.cross_entropy(model(x), y)
             loss.backward()
@@ -157,7 +162,7 @@ def measure(name: str, mode: str, steps: int, device: str, seed: int = 0) -> lis
                 after_backward()
             opt.step()
             sync()
-            times.append(time.perf_counter() - t0)
+            times.append(now() - t0)
     return times
 
 
@@ -172,22 +177,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (CPU)")
+    p.add_argument("--clock", choices=["cpu", "wall"], default=None,
+                   help="thread CPU time (default on CPU with one thread) or wall time (default otherwise)")
     ns = p.parse_args(argv)
     torch.set_num_threads(ns.threads)
+    clock = ns.clock or ("cpu" if ns.device == "cpu" and ns.threads == 1 else "wall")
     modes = [m for m in ns.modes.split(",") if m]
     if "bare" not in modes:
         modes.insert(0, "bare")
     print(f"nndoctor overhead: {ns.steps} steps x {ns.reps} alternating reps, device {ns.device}, "
-          f"torch {torch.__version__}, {ns.threads} thread(s)")
+          f"torch {torch.__version__}, {ns.threads} thread(s), {clock} clock")
     print(f"{'model':8} {'mode':8} {'median ms':>10} {'ratio':>7} {'mean ms':>9} {'mean ratio':>10}")
     worst = 0.0
     for name in [m for m in ns.models.split(",") if m]:
-        measure(name, "bare", 20, ns.device)  # warm-up: allocator, kernels, lazy imports
+        measure(name, "bare", 20, ns.device, clock=clock)  # warm-up: allocator, kernels, lazy imports
         per_mode: dict[str, list[list[float]]] = {m: [] for m in modes}
         for rep in range(ns.reps):
             order = modes if rep % 2 == 0 else modes[::-1]
             for mode in order:
-                per_mode[mode].append(measure(name, mode, ns.steps, ns.device, seed=rep))
+                per_mode[mode].append(measure(name, mode, ns.steps, ns.device, seed=rep, clock=clock))
         base_med = statistics.median(statistics.median(t) for t in per_mode["bare"])
         base_mean = statistics.median(statistics.fmean(t) for t in per_mode["bare"])
         for mode in modes:

@@ -69,6 +69,7 @@ CODES: dict[str, tuple[str, ...]] = {
         "{fix}", "Then try smaller inputs, a smaller model, torch.autocast or gradient accumulation."),
 }
 
+_SHAPE_KEEPING = {"torch.nn.modules.activation", "torch.nn.modules.dropout"}
 _LOSS_NAMES = {"cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
                "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"}
 _DTYPE_WORDS = {"double": "float64", "float": "float32", "half": "float16", "bfloat16": "bfloat16",
@@ -144,11 +145,11 @@ Rule = Callable[["CrashExplainer", _Ctx, "re.Match[str]"], Finding | None]
 class CrashExplainer(Check):
     """One finding per crash: what broke, in which of the user's modules, with the numbers and the fix."""
 
-    code = "shape.crash-explained"
+    code = "shape.crash-linear-input"
     severity = Severity.ERROR
     needs = ("crash", "loss", "model_input")
-    fixes = ("{fix}", _GENERIC)
-    extra_codes = CODES
+    fixes = CODES["shape.crash-linear-input"]
+    extra_codes = {k: v for k, v in CODES.items() if k != "shape.crash-linear-input"}
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -161,9 +162,8 @@ class CrashExplainer(Check):
             self.last_forward = (event.name, event.training, event.grad_enabled)
             return ()
         if isinstance(event, LossCall):
-            if event.grad_enabled or self.last_loss is None:
-                self.last_loss = {"name": event.name, "grad": event.grad_enabled, "site": event.site,
-                                  "input_requires_grad": event.input.requires_grad}
+            self.last_loss = {"name": event.name, "grad": event.grad_enabled, "site": event.site,
+                              "input_requires_grad": event.input.requires_grad}
             return ()
         ctx = _Ctx(self, event)
         for pattern, rule in RULES:
@@ -198,6 +198,8 @@ class CrashExplainer(Check):
         for name, child in parent.named_children():
             if name == leaf:
                 break
+            if type(child).__module__ in _SHAPE_KEEPING:
+                continue  # activations / dropout keep the feature count: name the layer that set it
             prev = (f"{parent_path}.{name}", child)
         return prev
 
@@ -217,8 +219,7 @@ class CrashExplainer(Check):
         in_model = ctx.module is not None
         location = ((ctx.path if in_model else "") or ctx.site or ctx.path
                     or (ctx.op.name if ctx.op is not None else "") or type(ctx.event.exc).__name__)
-        line = ctx.line if len(ctx.line) <= 80 else ctx.line[:77] + "..."
-        at = f" ({ctx.site}: {line})" if ctx.site and line else (f" ({ctx.site})" if ctx.site else "")
+        at = f" ({ctx.site})" if ctx.site else ""
         return self.finding(f"crash at step {ctx.event.step}{at}: {message}", ev, location=location,
                             code=code, severity=severity, step=ctx.event.step)
 
@@ -439,7 +440,7 @@ def _view(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | None:
     dims, size = _ints(m.group(1)), int(m.group(2))
     src = _shape(ctx.arg(0)) if ctx.op is not None and ctx.op.name in ("view", "reshape") else None
     src_txt = f" {src}" if src else ""
-    if -1 not in dims and len(dims) >= 2 and size % numel(dims[1:]) == 0:
+    if -1 not in dims and len(dims) >= 2 and numel(dims[1:]) > 0 and size % numel(dims[1:]) == 0:
         rows = size // numel(dims[1:])
         msg = (f"a view/reshape to {tuple(dims)} in {ctx.where} hard-codes a batch of {dims[0]}, but the "
                f"tensor{src_txt} holds {rows} samples ({size} values): usually the last, smaller batch")
@@ -619,6 +620,17 @@ def _cast_result(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | 
     return chk.explain("dtype.crash-input-dtype", ctx, msg, fix, result_dtype=res, tensor_dtype=out)
 
 
+def _bool_sub(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | None:
+    if ctx.op is not None and ctx.op.name in _LOSS_NAMES:
+        _, tgt, loss = _loss_args(ctx)
+        msg = f"{loss} got a bool target{f' {tgt}' if tgt else ''} (e.g. y = x > 0): BCE-style losses need float targets"
+        fix = "Convert the targets to float: y = (x > 0).float()."
+        return chk.explain("dtype.crash-target-dtype", ctx, msg, fix, target_dtype="bool")
+    msg = f"two bool tensors were subtracted in {ctx.where}: masks must be converted before arithmetic"
+    fix = "Convert the masks first (mask.float()), or use mask_a ^ mask_b / torch.logical_xor for a difference."
+    return chk.explain("dtype.crash-input-dtype", ctx, msg, fix, input_dtype="bool")
+
+
 # ---------------------------------------------------------------------- preprocessing rules
 def _target_bounds(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | None:
     bad = int(m.group(1)) if m.groups() and m.group(1) else None
@@ -768,6 +780,7 @@ RULES: list[tuple[re.Pattern[str], Rule]] = [
      _class_target_dtype),
     (_EXPECTED_FOUND, _input_dtype),
     (re.compile(r"Found dtype (\w+) but expected (\w+)"), _found_dtype),
+    (re.compile(r"Subtraction, the `-` operator, with two bool tensors is not supported"), _bool_sub),
     (re.compile(r"Expected floating point type for target with class probabilities, got (\w+)"), _onehot_target),
     (re.compile(r"'indices' to have one of the following scalar types: Long, Int; but got (\S+) instead"), _float_ids),
     (re.compile(r"Trying to backward through the graph a second time"), _backward_twice),

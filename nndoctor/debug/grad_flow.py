@@ -5,6 +5,7 @@ reports where it breaks:
 
 * the loss does not depend on any parameter (graph cut by ``.detach()``, ``.item()``,
   numpy round trips, ``torch.tensor(pred, requires_grad=True)``): error at the first step;
+* every gradient is exactly zero (rounded or arg-maxed predictions, softmax over one unit);
 * the optimizer holds parameters that never get a gradient while the model's do
   (optimizer built over another model instance): error;
 * modules used in the training forward whose parameters never get a gradient while
@@ -92,6 +93,12 @@ class GradFlow(Check):
             "Check with `print(loss.grad_fn)` that the loss is connected to the model "
             "(it must not be None, and loss.requires_grad must not come from a new leaf).",
         ),
+        "grad-flow.all-gradients-zero": (
+            "Remove non-differentiable steps between the model and the loss (round(), argmax(), "
+            "thresholding, comparisons); use them for metrics only.",
+            "For a binary output with one unit use a sigmoid (or BCEWithLogitsLoss), not softmax over "
+            "that single unit, which is always 1.",
+        ),
         "grad-flow.optimizer-wrong-params": (
             "Build the optimizer over the parameters of the model you train: "
             "torch.optim.X({model}.parameters(), ...), after the model is created and moved.",
@@ -132,6 +139,7 @@ class GradFlow(Check):
         self._used: set[int] = set()  # module ids run inside a grad-enabled root forward
         self._nograd_inside: list[str] = []
         self._root_grad = True
+        self._nograd_forward = ""  # a root model run under no_grad in this step, before backward
         self._got_grad: set[int] = set()  # param ids that ever got a gradient
         self._grad_in_step = False
         self._ever_trainable: set[int] = set()
@@ -174,6 +182,8 @@ class GradFlow(Check):
     # ------------------------------------------------------------------ forward side
     def _on_model(self, event: ModelInput) -> None:
         self._root_grad = event.grad_enabled
+        if not event.grad_enabled and not self._backward_in_step:
+            self._nograd_forward = event.name
         if event.grad_enabled:
             self._root_training[event.name] = event.training
         if id(event.model) in self._seen_roots:
@@ -219,13 +229,18 @@ class GradFlow(Check):
             src = res
             label = "torch.tensor(..., requires_grad=True)" if name != "requires_grad_" else ".requires_grad_()"
         else:
-            if not (isinstance(src, torch.Tensor) and src.requires_grad and src.grad_fn is not None):
+            if not (isinstance(src, torch.Tensor) and src.requires_grad
+                    and (src.grad_fn is not None or isinstance(src, nn.Parameter))):
                 return
             label = ".data" if name == "get" else f".{name}()"
         entry = self._outputs.get(id(src))
         of = entry[1] if entry is not None and entry[0]() is src else ""
+        is_param = isinstance(src, nn.Parameter) and id(src) in self._pmod
+        if is_param:
+            of = self._pmod[id(src)][1]
         cut = {"op": label, "module": event.module, "output_of": of, "shape": tuple(src.shape),
-               "site": user_site(), "ref": weakref.ref(src), "leaf": src is event.result}
+               "site": user_site(), "ref": weakref.ref(src), "leaf": src is event.result,
+               "what": "weights" if is_param else "output"}
         self._cuts.append(cut)
         if of and len(self._cuts_log) < 16:
             self._cuts_log.append(cut)
@@ -288,6 +303,7 @@ class GradFlow(Check):
         self._bw_at_post[oid] = self.state.backward_calls
         self._cuts.clear()
         self._outputs.clear()
+        self._nograd_forward = ""
         self._backward_in_step = False
         self._grad_in_step = False
         snaps = self._snap.pop(oid, None)
@@ -323,9 +339,9 @@ class GradFlow(Check):
         n = len(with_grad)
         # first, middle and last parameters: the output layer still moves when early layers'
         # gradients vanish; the largest gradient entries are the ones that must move
-        for i in sorted({0, n // 3, (2 * n) // 3, n - 1}):
-            p = with_grad[i] if i < n else None
-            g = p.grad if p is not None else None
+        for i in sorted({0, n // 3, (2 * n) // 3, n - 1}) if n else ():
+            p = with_grad[i]
+            g = p.grad
             if g is None or g.is_sparse or not g.is_floating_point() or not g.numel():
                 continue
             mag, idx = g.detach().abs().reshape(-1).topk(min(32, g.numel()))
@@ -341,9 +357,12 @@ class GradFlow(Check):
     def _cause(self) -> str:
         parts = []
         for c in self._cuts[:3]:
-            where = f" on the output of {c['output_of']}" if c["output_of"] else (
+            where = f" on the {c['what']} of {c['output_of']}" if c["output_of"] else (
                 f" inside {c['module']}" if c["module"] else "")
             parts.append(f"{c['op']}{where} at {c['site']} (shape {c['shape']})")
+        if not parts and self._nograd_forward:
+            parts.append(f"running {self._nograd_forward} under torch.no_grad() / inference_mode "
+                         f"(its output carries no graph)")
         return ", then ".join(parts)
 
     def _no_grad_at_all(self, event: StepEvent, params: list[torch.Tensor],
@@ -360,13 +379,12 @@ class GradFlow(Check):
                 self._zero_steps[oid] = 0
             if self._zero_steps[oid] != 2:
                 return []
-            ev = {"optimizer": name, "params": len(with_grad),
-                  "cause": "every gradient is exactly 0: the loss is flat in the weights"}
+            ev = {"optimizer": name, "params": len(with_grad), "steps": 2}
             return [self.finding(
                 f"every gradient of the {len(with_grad)} parameters in {name} is exactly zero at two steps "
                 f"in a row: the loss is flat in the weights (a constant model output such as softmax over "
                 f"one unit, rounding, argmax, a multiplication by 0), so nothing is learned",
-                ev, location=name, code="grad-flow.loss-detached", severity=Severity.ERROR)]
+                ev, location=name, code="grad-flow.all-gradients-zero", severity=Severity.ERROR)]
         if anywhere and not others:
             # gradients reached other optimizers' parameters (alternating tasks), or arrived and were
             # cleared before step() (a zero-grad problem): not a detached loss
@@ -380,7 +398,7 @@ class GradFlow(Check):
                   "cause": cause or "the loss is built from tensors cut out of the graph"}
             msg = (f"loss.backward() ran but none of the {len(trainable)} parameters in {name} received a "
                    f"gradient: the loss does not depend on the model's weights")
-            return [self.finding(msg + (f" (graph cut by {cause})" if cause else ""), ev, location=name,
+            return [self.finding(msg + (f"; the graph is cut by {cause}" if cause else ""), ev, location=name,
                                  code="grad-flow.loss-detached", severity=Severity.ERROR)]
         if count != 2 or any(id(p) in self._got_grad for p in trainable):
             return []
@@ -442,7 +460,7 @@ class GradFlow(Check):
                                                      for t in tops)), None)
         nograd = [n for n in self._nograd_inside if any(n == t or n.startswith(t + ".") for t in tops)]
         if cut:
-            cause = f"its output goes through {cut['op']} at {cut['site']}"
+            cause = f"its {cut['what']} go{'' if cut['what'] == 'weights' else 'es'} through {cut['op']} at {cut['site']}"
         elif nograd:
             cause = f"{_names(nograd)} ran under torch.no_grad() inside the training forward"
         else:
@@ -451,8 +469,9 @@ class GradFlow(Check):
         ev = {"modules": _names(tops), "module_list": tops, "params": n, "optimizer": opt_name,
               "steps_checked": self._checked.get(id(opt), 0), "cause": cause}
         return [self.finding(
-            f"{_names(tops)} ran in the training forward but its {n} parameters never received a gradient "
-            f"over {ev['steps_checked']} steps while the rest of {opt_name}'s parameters did: {cause}",
+            f"{_names(tops)} ran in the training forward but {n} of its parameters ({len(bad)} tensors) never "
+            f"received a gradient over {ev['steps_checked']} steps while the rest of {opt_name}'s parameters "
+            f"did, so they are never trained: {cause}",
             ev, location=tops[0])]
 
     def _missing_from_optimizer(self) -> list[Finding]:
@@ -478,8 +497,8 @@ class GradFlow(Check):
         if not mids:
             return []
         tops = self._top_modules(mids, self._used)
-        orders = [self._order.get(m) for m in mids]
-        prefix = all(o is not None and o < min(trained) for o in orders)
+        first_trained = min(trained)
+        prefix = all((o := self._order.get(m)) is not None and o < first_trained for m in mids)
         n = sum(p.numel() for m in mids if (mod := self._mods[m]()) is not None
                 for p in mod.parameters(recurse=False) if p.requires_grad)
         ev = {"modules": _names(tops), "module_list": tops, "params": n}

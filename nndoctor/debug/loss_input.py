@@ -9,6 +9,8 @@ log-sum-exp is not 0). Checks here:
 * :class:`ProbabilitiesIntoLogitLoss`: softmax/sigmoid (or log-probabilities, or ReLU
   outputs) fed to ``cross_entropy`` / ``binary_cross_entropy_with_logits``.
 * :class:`NllLossInput`: raw logits or probabilities fed to ``nll_loss``.
+* :class:`KlDivInput`: probabilities as ``kl_div``'s input, or log-probabilities as its target
+  without ``log_target=True``.
 * :class:`SoftmaxDim`: softmax over a dimension of size 1, or over the batch dimension.
 * :class:`OutputRange`: a regression loss whose prediction comes from an activation whose
   range cannot reach the targets.
@@ -26,6 +28,7 @@ from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import LossCall, ModelInput, OpCall, Provenance
 
 __all__ = [
+    "KlDivInput",
     "NllLossInput",
     "OutputRange",
     "ProbabilitiesIntoLogitLoss",
@@ -340,6 +343,58 @@ class NllLossInput(Check):
 
 
 @register
+class KlDivInput(Check):
+    """``kl_div(input, target)`` wants log-probabilities as input and probabilities as target."""
+
+    code = "loss-input.probabilities-into-kl-div"
+    severity = Severity.ERROR
+    needs = ("loss",)
+    fixes = (
+        "Pass log-probabilities as the first argument: `F.kl_div(F.log_softmax(student, dim=-1), "
+        "F.softmax(teacher, dim=-1), reduction='batchmean')` ({site}).",
+        "Check the argument order: input = the model's log-probabilities, target = the reference "
+        "distribution.",
+    )
+    extra_codes = {
+        "loss-input.log-probabilities-as-kl-div-target": (
+            "Either pass probabilities as the target (softmax instead of log_softmax) or keep the "
+            "log-probabilities and add `log_target=True` to {loss} ({site}).",
+        ),
+    }
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._reported: set[str] = set()
+
+    def check(self, event: LossCall) -> Iterable[Finding]:
+        if event.name != "kl_div" or event.site in self._reported:
+            return ()
+        x, prov = event.input, event.provenance
+        base = {"loss": loss_label(event.name), "input_shape": tuple(x.shape), "site": event.site}
+        if (prov is not None and prov.op in _PROB_OPS) or (
+                (prov is None or prov.op not in _LOG_PROB_OPS) and _rows_are_probabilities(x, -1)):
+            self._reported.add(event.site)
+            how = _made_by(prov) if prov is not None and prov.op in _PROB_OPS else "rows are >= 0 and sum to 1"
+            return [self.finding(
+                f"{base['loss']} expects log-probabilities as its input but receives probabilities of shape "
+                f"{tuple(x.shape)} ({how}): it computes target * (log target - input), which is not a KL "
+                f"divergence, so the distillation/matching term pulls in the wrong direction",
+                {**base, "how_detected": how}, location=_where(prov, event))]
+        t = event.target
+        observer = self.state.observer
+        tprov = observer.provenance(t) if observer is not None and t is not None else None
+        log_target = bool(event.kwargs.get("log_target", False))
+        if log_target or tprov is None or tprov.op not in _LOG_PROB_OPS:
+            return ()
+        self._reported.add(event.site)
+        return [self.finding(
+            f"{base['loss']} receives a target produced by {tprov.op} (log-probabilities) without "
+            f"log_target=True: it treats the values <= 0 as probabilities, so the loss is meaningless",
+            {**base, "target_op": tprov.op}, location=event.site or event.name,
+            code="loss-input.log-probabilities-as-kl-div-target")]
+
+
+@register
 class SoftmaxDim(Check):
     """Softmax over a size-1 dimension (constant output) or over the batch dimension."""
 
@@ -387,7 +442,8 @@ class SoftmaxDim(Check):
         if not (x.requires_grad and event.module):
             return []
         dim = event.kwargs.get("dim", event.args[1] if len(event.args) > 1 else None)
-        if dim is None or dim not in (1, -1):
+        dim = 1 if dim is None else dim  # the legacy implicit dim of a 2-d input
+        if dim not in (1, -1):
             return []
         return self._one_unit(event.name, tuple(x.shape), dim, event.module, event.module, "")
 

@@ -43,11 +43,13 @@ logger = logging.getLogger("nndoctor")
 
 #: torch calls that can turn finite inputs into NaN/Inf (forward) or have infinite derivatives
 _RISKY_OPS = {"log": "log", "log2": "log", "log10": "log", "log1p": "log1p", "div": "div",
-              "true_divide": "div", "truediv": "div", "divide": "div", "rtruediv": "rdiv",
+              "true_divide": "div", "truediv": "div", "divide": "div", "idiv": "div", "itruediv": "div",
+              "rtruediv": "rdiv", "rdiv": "rdiv", "linalg_vector_norm": "norm", "linalg_norm": "norm",
               "reciprocal": "reciprocal", "rsqrt": "rsqrt", "sqrt": "sqrt", "pow": "pow",
               "rpow": "rpow", "float_power": "pow", "exp": "exp", "exp2": "exp", "expm1": "exp",
               "acos": "acos", "arccos": "acos", "asin": "asin", "arcsin": "asin", "atanh": "atanh",
-              "logit": "logit", "norm": "norm", "vector_norm": "norm", "masked_fill": "masked_fill"}
+              "logit": "logit", "norm": "norm", "vector_norm": "norm", "masked_fill": "masked_fill",
+              "std": "std", "var": "var"}
 #: fixes by the op that produced the first non-finite value
 _OP_FIX = {
     "log": "Guard the log: torch.log(x.clamp_min(1e-8)); for probabilities compute log-probabilities "
@@ -66,6 +68,10 @@ _OP_FIX = {
     "atanh": "Clamp the argument into (-1, 1) before atanh",
     "masked_fill": "Fill with a large finite negative value (torch.finfo(x.dtype).min) instead of -inf, "
                    "and make sure no row is fully masked before the softmax",
+    "std": "Use correction=0 (unbiased=False), or normalise over a dimension with more than one value",
+    "var": "Use correction=0 (unbiased=False), or normalise over a dimension with more than one value",
+    "nllloss": "Skip batches whose targets are all ignore_index (if (y != ignore).any(): ...), "
+               "or use reduction='sum' divided by max(count, 1)",
     "empty": "Skip the loss when the selection is empty (if mask.any(): ...), or divide by max(count, 1)",
 }
 _DIVERGED_RATIO = 100.0  # finite losses grew this much above their best before turning non-finite
@@ -75,7 +81,7 @@ _FLAG_EVERY = 16  # accelerators: read the device-side non-finite flag every thi
 # ---------------------------------------------------------------------- graph tracing
 #: autograd ops that turn finite inputs into NaN/Inf for some inputs (checked with value_evidence)
 _DOMAIN = frozenset({"log", "log1p", "div", "rdiv", "reciprocal", "rsqrt", "sqrt", "pow", "exp",
-                     "acos", "asin", "atanh", "logit", "masked_fill"})
+                     "acos", "asin", "atanh", "logit", "masked_fill", "std", "var", "nllloss"})
 #: autograd ops that cannot make a non-finite value out of finite inputs
 _SAFE = frozenset({"relu", "sigmoid", "tanh", "softmax", "logsoftmax", "gelu", "silu", "elu", "leakyrelu",
                    "hardtanh", "t", "view", "reshapealias", "unsafeview", "unsqueeze", "squeeze", "expand",
@@ -162,6 +168,11 @@ def value_evidence(op: str, vals: dict[str, Any]) -> str:
         n = _count(mask) if isinstance(mask, torch.Tensor) and mask.dtype == torch.bool else "the masked"
         fill = f"{value}" if value is not None else "-inf"
         return (f"filled {n} positions with {fill}; a row masked everywhere then makes softmax 0/0 = NaN")
+    if op in ("std", "var") and rt is not None and not bool(torch.isfinite(rt).all()):
+        return ("reduced groups of a single value with Bessel's correction (n - 1 = 0), which is NaN: "
+                "use correction=0 (unbiased=False) or more than one sample")
+    if op == "nllloss" and isinstance(vals.get("total_weight"), torch.Tensor) and float(vals["total_weight"]) == 0:
+        return "got only targets equal to ignore_index (or of weight 0): the mean over 0 targets is NaN"
     if op == "norm" and xt is not None and not bool(xt.any()):
         return "norm of an all-zero vector"
     return _generic_evidence(vals)
@@ -170,12 +181,11 @@ def value_evidence(op: str, vals: dict[str, Any]) -> str:
 def _generic_evidence(vals: dict[str, Any]) -> str:
     if vals.get("self_sym_numel") == 0 or any(isinstance(v, torch.Tensor) and v.numel() == 0 for v in vals.values()):
         return "reduced a tensor with 0 elements (the mean of nothing is NaN)"
-    big = 0.0
     for v in vals.values():
         if isinstance(v, torch.Tensor) and v.is_floating_point() and v.numel() and bool(torch.isfinite(v).all()):
-            big = max(big, float(v.detach().abs().max()))
-    if big >= 1e15:
-        return f"overflowed: its inputs reach {big:.3g}"
+            big, limit = float(v.detach().abs().max()), torch.finfo(v.dtype).max
+            if big >= limit ** 0.5:  # a product or square of such values overflows this dtype
+                return f"overflowed: its inputs reach {big:.3g} ({v.dtype} tops out at {limit:.3g})"
     return ""
 
 

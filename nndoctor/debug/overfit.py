@@ -24,7 +24,8 @@ from torch import nn
 from nndoctor.experiment import Experiment, compute_loss, first_batch, preserved, split_batch, to_device
 from nndoctor.findings import Finding, Report, Severity, Step
 
-__all__ = ["Cause", "OverfitResult", "classify_curve", "label_conflicts", "overfit_batch", "still_falling"]
+__all__ = ["Cause", "OverfitResult", "classify_curve", "label_conflicts", "label_consistency", "overfit_batch",
+           "still_falling"]
 
 #: categories of observer findings that can explain a batch that does not overfit
 _RELEVANT = {"loss-input", "numerics", "grad-flow", "grad", "activation", "init", "shape", "dtype",
@@ -108,6 +109,38 @@ def label_conflicts(inputs: Any, target: Any) -> tuple[int, int]:
             bad_rows += len(members)
             groups += 1
     return bad_rows, groups
+
+
+def label_consistency(exp: Experiment, max_examples: int = 2048) -> tuple[int, int]:
+    """``(inputs seen twice with a different label, inputs seen twice)`` over two passes of ``train``.
+
+    The same input must keep its label from one epoch to the next; when inputs and labels
+    are shuffled or indexed apart, it does not. Inputs changed by augmentation simply do
+    not match, so they cannot raise a false alarm.
+    """
+    passes: list[dict[bytes, bytes]] = []
+    with torch.random.fork_rng(devices=[]):
+        for _ in range(2):
+            seen: dict[bytes, bytes] = {}
+            for raw in exp.train:
+                try:
+                    b = split_batch(raw)
+                except Exception:
+                    return 0, 0
+                xs = b.inputs or tuple(b.kwargs.values())
+                x, y = (xs[0] if xs else None), b.target
+                if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or y.dim() == 0:
+                    return 0, 0
+                rows = x.detach().reshape(x.shape[0], -1).cpu().numpy()
+                labels = y.detach().reshape(y.shape[0], -1).cpu().numpy()
+                for r, lab in zip(rows, labels):
+                    seen.setdefault(r.tobytes(), lab.tobytes())
+                if len(seen) >= max_examples:
+                    break
+            passes.append(seen)
+    first, second = passes
+    both = [k for k in second if k in first]
+    return sum(1 for k in both if first[k] != second[k]), len(both)
 
 
 def _shrink(batch: Any, n: int, full: int) -> Any:
@@ -198,6 +231,8 @@ def overfit_batch(exp: Experiment, *, max_steps: int = 1000, batch_size: int | N
     observed = observer.report() if observer is not None else Report()
     passed = len(losses) >= hold and all(math.isfinite(v) and v <= target for v in losses[-hold:])
     conflicts = label_conflicts(*_inputs_target(exp, batch))
+    changed, matched = label_consistency(exp) if exp.step is None else (0, 0)
+    facts["labels_changed_between_passes"] = changed
     facts.update(steps=len(losses), initial_loss=losses[0] if losses else None,
                  final_loss=losses[-1] if losses else None, target_loss=target,
                  update_ratio=statistics.median(ratios) if ratios else None,
@@ -226,6 +261,16 @@ def overfit_batch(exp: Experiment, *, max_steps: int = 1000, batch_size: int | N
         findings += [Finding(code=c.code, severity=Severity.WARNING, step=Step.DEBUG, message=c.message,
                              evidence=c.evidence, fixes=c.fixes, location="overfit one batch")
                      for c in _rank_causes("plateaus", facts, [], [], [], conflicts) if c.code.startswith("labels.")]
+    if matched >= 10 and changed > 0.01 * matched:
+        findings.append(Finding(
+            code="labels.changed-between-epochs", severity=Severity.WARNING, step=Step.DEBUG,
+            message=(f"{changed} of {matched} training inputs came back with a different label on a second "
+                     "pass over the loader: inputs and labels are shuffled or indexed apart"),
+            evidence={"changed": changed, "matched": matched},
+            fixes=("Shuffle and index inputs and labels together (one permutation, one index in "
+                   "__getitem__), e.g. TensorDataset(x, y) with DataLoader(shuffle=True).",
+                   "Check any per-epoch relabelling or label-noise code in the dataset."),
+            location="train loader"))
     report = Report(findings=_dedupe(findings), facts={"command": "overfit", "passed": passed, **facts},
                     internal_errors=list(observed.internal_errors))
     return OverfitResult(passed=passed, losses=losses, target_loss=target, symptom=symptom,

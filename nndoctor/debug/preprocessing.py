@@ -70,6 +70,7 @@ class _Stats:
     count: int = 0
     fmin: torch.Tensor | None = None
     fmax: torch.Tensor | None = None
+    fzero: torch.Tensor | None = None  # per feature: how many sampled values were exactly 0
     fsum: torch.Tensor | None = None
     fsq: torch.Tensor | None = None
     frows: int = 0
@@ -77,6 +78,7 @@ class _Stats:
     nan_reported: bool = False
     #: what the model's first layer with parameters receives: inputs rescaled inside forward are fine
     first_layer: str = ""
+    integer_input: bool = False
     first_is_norm: bool = False
     inner_ratio: float | None = None
 
@@ -94,10 +96,12 @@ class _Stats:
             self.all_integer = bool(torch.equal(flat, flat.round()))
         if flat.shape[1] <= MAX_FEATURES:
             fmin, fmax = flat.amin(0), flat.amax(0)
-            if self.fmin is None or self.fmin.shape != fmin.shape:
-                self.fmin, self.fmax = fmin, fmax
+            zeros = (flat == 0).sum(0)
+            if self.fmin is None or self.fmax is None or self.fzero is None or self.fmin.shape != fmin.shape:
+                self.fmin, self.fmax, self.fzero = fmin, fmax, zeros
             else:
                 self.fmin, self.fmax = torch.minimum(self.fmin, fmin), torch.maximum(self.fmax, fmax)
+                self.fzero = self.fzero + zeros
         c = channels.double()
         if self.fsum is None or self.fsum.shape[0] != c.shape[1]:
             self.fsum, self.fsq, self.frows = c.sum(0), c.square().sum(0), c.shape[0]
@@ -209,8 +213,7 @@ class InputPreprocessing(Check):
     fixes = (
         "Scale the pixels to [0, 1] once where the data is loaded: x = x / {divisor} "
         "(torchvision: transforms.ToTensor() does this for uint8 images).",
-        "Then standardise with the measured statistics: x = (x / {divisor} - {norm_mean}) / {norm_std} "
-        "(transforms.Normalize({norm_mean}, {norm_std})).",
+        "Then standardise with the measured statistics: {normalize}.",
     )
     extra_codes = {
         _CODES["scales"]: (
@@ -223,7 +226,8 @@ class InputPreprocessing(Check):
         _CODES["twice"]: (
             "Normalise once: the inputs already look scaled (max |x| = {max_abs}); remove the second "
             "division / Normalize step (e.g. x / 255 applied to data already in [0, 1]).",
-            "After normalisation inputs should have std near 1 (or lie in [0, 1]); measured std {std}.",
+            "After normalisation inputs should have std near 1 (or lie in [0, 1]); measured std {std}: "
+            "if the raw data is this small, standardise it: x = (x - mean) / std.",
         ),
         _CODES["constant"]: (
             "Check the data pipeline: every input value is {value}; the batch was probably zeroed, "
@@ -248,6 +252,14 @@ class InputPreprocessing(Check):
         self._stats: dict[tuple[int, str], _Stats] = {}
         self._names: dict[tuple[int, str], str] = {}
         self._pending: tuple[_Stats, float] | None = None
+        self._embedding: dict[int, bool] = {}
+
+    def _has_embedding(self, model: torch.nn.Module) -> bool:
+        found = self._embedding.get(id(model))
+        if found is None:
+            found = self._embedding[id(model)] = any(
+                isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag)) for m in model.modules())
+        return found
 
     def check(self, event: ModelInput | ModuleOutput | RunEnd) -> Iterable[Finding]:
         if isinstance(event, ModuleOutput):
@@ -263,13 +275,17 @@ class InputPreprocessing(Check):
         if not event.sampled:
             return ()
         arg, x = _first_tensor(event.args, event.kwargs)
-        if x is None or not x.is_floating_point() or x.dim() < 2 or x.shape[0] < 1 or x.numel() < 2:
+        if x is None or x.dim() < 2 or x.shape[0] < 1 or x.numel() < 2 or x.dtype == torch.bool:
             return ()
+        integer = not x.is_floating_point()
+        if integer and (x.is_complex() or self._has_embedding(event.model)):
+            return ()  # token ids for an nn.Embedding
         key = (id(event.model), arg)
         st = self._stats.get(key)
         if st is None:
             st = self._stats[key] = _Stats()
             self._names[key] = event.name
+        st.integer_input = integer
         if st.decided and st.nan_reported:
             return ()
         out = []
@@ -325,6 +341,8 @@ class InputPreprocessing(Check):
                 "first_layer": st.first_layer,
                 "rows": st.rows, "min": st.gmin, "max": st.gmax, "mean": st.mean, "std": st.std}
         where = f"{model}'s input {st.shape}"
+        if st.integer_input and st.inner_ratio is None:
+            return []  # integer data that never reached a layer (it crashed there): the crash explainer covers it
         if st.constant_batches == st.batches and (st.batches >= 2 or st.rows >= 16):
             ev = {**base, "value": fmt(st.gmin)}
             return [self.finding(
@@ -345,7 +363,7 @@ class InputPreprocessing(Check):
             ev = {**base, "max_abs": fmt(max_abs), "std": fmt(st.std)}
             out.append(self.finding(
                 f"{where} has a tiny spread (std {fmt(st.std)}, all |x| <= {fmt(max_abs)}): it looks "
-                "normalised twice or scaled too much, so the first layer sees almost no signal",
+                "normalised twice (or scaled far below unit size), so the first layer sees almost no signal",
                 ev, location=model, code=_CODES["twice"]))
         const = self._constant_features(where, model, st, base)
         if const is not None:
@@ -358,8 +376,20 @@ class InputPreprocessing(Check):
         if not ((st.all_integer and st.gmax >= 2) or st.gmax > 20):
             return None
         divisor = 16 if st.gmax <= 16 else 255
-        mean, std = st.mean / divisor, st.std / divisor
-        ev = {**base, "divisor": divisor, "norm_mean": round(mean, 4), "norm_std": round(std, 4),
+        norm_mean: Any = round(st.mean / divisor, 4)
+        norm_std: Any = round(st.std / divisor, 4)
+        if len(st.shape) >= 4 and 1 < st.shape[1] <= 4 and st.fsum is not None and st.fsum.numel() == st.shape[1]:
+            cm, cs = st.channel_mean_std()  # per-channel statistics for transforms.Normalize
+            norm_mean = tuple(round(float(v) / divisor, 4) for v in cm)
+            norm_std = tuple(round(float(v) / divisor, 4) for v in cs)
+        if isinstance(norm_mean, tuple):
+            normalize = (f"transforms.Normalize(mean={norm_mean}, std={norm_std}) after ToTensor(), or "
+                         f"x = (x / {divisor} - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1) with "
+                         f"mean = torch.tensor({norm_mean}), std = torch.tensor({norm_std})")
+        else:
+            normalize = (f"x = (x / {divisor} - {norm_mean}) / {norm_std} "
+                         f"(transforms.Normalize(({norm_mean},), ({norm_std},)))")
+        ev = {**base, "divisor": divisor, "norm_mean": norm_mean, "norm_std": norm_std, "normalize": normalize,
               "range": f"{fmt(st.gmin)}..{fmt(st.gmax)}"}
         kind = "integer " if st.all_integer else ""
         return self.finding(
@@ -408,8 +438,12 @@ class InputPreprocessing(Check):
         const = st.fmin == st.fmax
         n_const = int(const.sum())
         share = n_const / n
-        if share < (0.8 if st.image else 0.5):
+        if share < (0.8 if st.image else 0.5) or st.fzero is None:
             return None
+        varying = ~const
+        sparse_share = float(st.fzero[varying].sum()) / max(int(varying.sum()) * st.rows, 1)
+        if sparse_share > 0.5:
+            return None  # sparse inputs (one-hot, bag-of-words, dark images): rare columns just did not show up
         idx = const.nonzero().flatten()[:5].tolist()
         examples = ", ".join(f"feature {i} = {fmt(float(st.fmin[i]))}" for i in idx)
         ev = {**base, "n_constant": n_const, "n_features": n, "share": round(share, 3), "examples": examples}

@@ -169,7 +169,9 @@ class TrainMode(Check):
         if isinstance(p, (int, float)) and p > 0 and training is False:
             root = event.module.split(".", 1)[0]
             for info in self._models.values():
-                if info.name == root and len(info.functional_off) < 32:
+                # nn.Dropout modules call F.dropout too: they are judged as modules (frozen parts)
+                if (info.name == root and len(info.functional_off) < 32
+                        and all(event.module != n for n, _ in info.sensitive)):
                     info.functional_off.add(event.module)
 
     # ------------------------------------------------------------------ training in eval mode

@@ -300,7 +300,12 @@ class Observer:
             ],
             "duration_s": round(time.perf_counter() - self._started, 3) if self._started else 0.0,
             "end": self.end_reason,
+            "curves": {h.name: _downsample(*h.series())
+                       for h in (self.state.losses, self.state.eval_losses, self.state.lrs) if len(h)},
         }
+        for key in ("grad_norms", "activation_health"):
+            if key in self.state.extra:
+                facts[key] = self.state.extra[key]
         return Report(findings=self.sink.findings(), facts=facts,
                       internal_errors=list(self.internal_errors))
 
@@ -315,20 +320,24 @@ class Observer:
             return
         was_busy = self._busy
         self._busy = True
+        # one grad-mode switch for all checks (a torch.no_grad() per check costs ~5us each)
+        grad_was = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(False)
+        disabled = self._disabled
         try:
             for check in targets:
-                name = check.name()
-                if name in self._disabled:
+                if disabled and check.name() in disabled:
                     continue
                 try:
-                    with torch.no_grad():
-                        found = check.check(event)
+                    found = check.check(event)
                     if found:
                         for finding in found:
                             self.sink.add(finding)
                 except Exception as exc:  # a bug in nndoctor: never the user's problem
-                    self._internal_error(name, exc)
+                    self._internal_error(check.name(), exc)
+                    torch._C._set_grad_enabled(False)
         finally:
+            torch._C._set_grad_enabled(grad_was)
             self._busy = was_busy
 
     def _internal_error(self, probe: str, exc: BaseException) -> None:
@@ -361,6 +370,10 @@ class Observer:
     # ------------------------------------------------------------------ heavy probes
     def _set_heavy(self, on: bool, *, force: bool = False) -> None:
         if on == self._heavy and not force:
+            if not on and self._mode is not None and not self._light:
+                # turned off inside a torch-function call (loss.backward() ticks before the first
+                # optimizer step): the mode could not be popped then; pop it now it is on top
+                self._pop_mode()
             return
         if on and not self._active:
             return
@@ -717,6 +730,13 @@ class StopTraining(BaseException):
     def __init__(self, steps: int) -> None:
         super().__init__(f"nndoctor stopped the script after {steps} optimizer steps (--max-steps)")
         self.steps = steps
+
+
+def _downsample(steps: list[int], values: list[float], limit: int = 400) -> dict[str, list[Any]]:
+    """At most ``limit`` points of a curve, for reports (non-finite values become None)."""
+    stride = max(1, -(-len(values) // limit))
+    return {"steps": steps[::stride],
+            "values": [v if v == v and abs(v) != float("inf") else None for v in values[::stride]]}
 
 
 def _as_list(value: Any) -> list[Any]:

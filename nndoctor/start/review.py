@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from nndoctor.experiment import Experiment, split_batch, to_device
+from nndoctor.experiment import Experiment, ExperimentError, preserved, split_batch, to_device
 from nndoctor.findings import Finding, Report, Severity, Step
 from nndoctor.start.baseline import baseline, describe, input_kind
 
@@ -50,7 +50,10 @@ def data_stats(exp: Experiment, max_examples: int = 2048) -> dict[str, Any]:
     """Input statistics, label counts and dataset size from the first batches of ``train``."""
     xs, ys, seen = [], [], 0
     for batch in exp.train:
-        b = split_batch(batch)
+        try:
+            b = split_batch(batch)
+        except ExperimentError:  # a batch only the custom step understands
+            break
         x = (b.inputs or tuple(b.kwargs.values()))
         xs.append(x[0] if len(x) == 1 else x)
         ys.append(b.target)
@@ -281,18 +284,19 @@ def _review(exp: Experiment) -> Report:
     out_shape: tuple[int, ...] = ()
     ops: set[str] = set()
     example: Any = None
-    if exp.step is None:
+    if exp.step is not None:  # run the custom step once to see the activations
+        rec = _OpRecorder()
+        with preserved(exp.model, None), torch.no_grad(), rec:  # batch-norm statistics stay as they are
+            exp.step(exp.model, batch)
+        ops = rec.names
+    else:
         b = split_batch(batch)
         example = b.inputs or tuple(b.kwargs.values())
         rec = _OpRecorder()
-        was = exp.model.training
-        try:
-            with torch.no_grad(), rec:
-                out = exp.model(*b.inputs, **b.kwargs)
-            if isinstance(out, torch.Tensor) and out.dim():
-                out_shape = tuple(out.shape[1:])
-        finally:
-            exp.model.train(was)
+        with preserved(exp.model, None), torch.no_grad(), rec:
+            out = exp.model(*b.inputs, **b.kwargs)
+        if isinstance(out, torch.Tensor) and out.dim():
+            out_shape = tuple(out.shape[1:])
         ops = rec.names
     stats = data_stats(exp)
     findings = _data(stats)

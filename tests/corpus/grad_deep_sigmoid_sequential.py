@@ -20,7 +20,7 @@ model = nn.Sequential(*layers)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 criterion = nn.CrossEntropyLoss()
 
-for epoch in range(2):
+for epoch in range(1):
     perm = torch.randperm(len(X))
     for i in range(0, len(X), 64):
         idx = perm[i:i + 64]

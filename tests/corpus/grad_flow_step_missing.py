@@ -14,8 +14,8 @@ def main():
     y = torch.tensor(y)
     model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.5)
-    for epoch in range(30):
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=4, gamma=0.5)
+    for epoch in range(12):
         perm = torch.randperm(len(X))
         for i in range(0, len(X), 30):
             idx = perm[i:i + 30]
@@ -23,7 +23,7 @@ def main():
             loss = F.cross_entropy(model(X[idx]), y[idx])
             loss.backward()
         scheduler.step()
-        if epoch % 10 == 0:
+        if epoch % 4 == 0:
             print(f"epoch {epoch} loss {loss.item():.4f}")
 
 

@@ -24,7 +24,7 @@ def main():
     y = torch.bucketize(X[:, 0] + 0.5 * X[:, 1], torch.tensor([-0.5, 0.5]))
     model = DeepClassifier()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-4)
-    for _step in range(80):
+    for _step in range(40):
         idx = torch.randint(0, len(X), (128,))
         logits = model(X[idx])
         loss = F.cross_entropy(logits, y[idx])

@@ -23,7 +23,7 @@ model = AutoEncoder()
 optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
 criterion = nn.BCELoss()
 
-for epoch in range(8):
+for epoch in range(5):
     perm = torch.randperm(len(train))
     for i in range(0, len(train), 64):
         batch = train[perm[i:i + 64]]

@@ -42,7 +42,7 @@ def main():
 
     model = Net()
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
-    for epoch in range(5):
+    for epoch in range(4):
         model.train()
         perm = torch.randperm(len(X_train))
         for i in range(0, len(perm), 64):

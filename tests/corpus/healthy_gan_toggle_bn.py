@@ -17,7 +17,7 @@ def main():
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     ring = torch.linspace(0, 6.283, 8)
-    for it in range(150):
+    for it in range(100):
         idx = torch.randint(0, 8, (64,))
         real = torch.stack([ring[idx].cos(), ring[idx].sin()], 1) + 0.05 * torch.randn(64, 2)
         fake = G(torch.randn(64, 8))

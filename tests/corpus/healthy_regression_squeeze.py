@@ -17,12 +17,12 @@ def main():
 
     model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 1))
     opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
-    for epoch in range(15):
+    for epoch in range(10):
         perm = torch.randperm(len(X_train))
-        for i in range(0, len(perm), 25):
-            idx = perm[i:i + 25]
-            pred = model(X_train[idx]).squeeze(-1)     # (25,)
-            loss = F.mse_loss(pred, y_train[idx])      # (25,) vs (25,)
+        for i in range(0, len(perm), 32):
+            idx = perm[i:i + 32]
+            pred = model(X_train[idx]).squeeze(-1)     # (32,)
+            loss = F.mse_loss(pred, y_train[idx])      # (32,) vs (32,)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -24,11 +24,11 @@ def main():
 
     model = nn.Sequential(nn.Linear(13, 32), nn.ReLU(), nn.Linear(32, 3))
     model.apply(init_weights)
-    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+    opt = torch.optim.RMSprop(model.parameters(), lr=2e-3)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=2)
     criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
 
-    for epoch in range(15):
+    for epoch in range(10):
         model.train()
         for i in range(0, len(X_tr), 16):
             opt.zero_grad()

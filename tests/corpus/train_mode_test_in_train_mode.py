@@ -27,7 +27,7 @@ class LeNet(nn.Module):
 
 net = LeNet()
 opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-for epoch in range(2):
+for _epoch in range(2):
     perm = torch.randperm(len(X_train))
     for i in range(0, len(X_train), 50):
         idx = perm[i:i + 50]

@@ -106,7 +106,7 @@ CASES = {
     "no-flatten": (lambda: _train(Net(), IMG, LAB), "shape.crash-linear-input", "model.fc1",
                    ["(16, 1, 28, 28)", "784"], "nn.Flatten()"),
     "in-features": (lambda: _train(nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(100, 10)), FLAT, LAB),
-                    "shape.crash-linear-input", "model.2", ["(16, 128)", "model.1"], "nn.Linear(128, 10)"),
+                    "shape.crash-linear-input", "model.2", ["(16, 128)", "model.0"], "nn.Linear(128, 10)"),
     "conv-gray-into-rgb": (lambda: _train(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 26 * 26, 10)),
                                           IMG, LAB), "shape.crash-conv-input", "model.0", ["3 input channels"],
                            "in_channels=1"),

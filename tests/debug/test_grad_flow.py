@@ -122,6 +122,34 @@ def test_prediction_through_numpy_is_detected_in_a_subclass_with_adam():
     assert ".detach() on the output of model" in f.evidence["cause"]
 
 
+def test_model_run_under_no_grad_then_loss_made_to_require_grad():
+    def run():
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for i in range(6):
+            xb, yb = _batch(i)
+            with torch.no_grad():
+                out = model(xb)
+            loss = F.cross_entropy(out, yb)
+            loss.requires_grad = True
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    f = _one(_observe(run), "grad-flow.loss-detached")
+    assert "running model under torch.no_grad()" in f.evidence["cause"]
+
+
+def test_rounded_predictions_give_all_zero_gradients():
+    def run():
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+        _loop(model, torch.optim.SGD(model.parameters(), lr=0.1),
+              loss_of=lambda out, y: F.mse_loss(out.round().squeeze(1), y.float()))
+
+    f = _one(_observe(run), "grad-flow.all-gradients-zero")
+    assert f.first_step == 2 and f.severity is Severity.ERROR
+
+
 # -- a branch of the model never gets a gradient ---------------------------------------------------
 
 @pytest.mark.parametrize("cut", ["detach", "data", "numpy"])
@@ -135,6 +163,28 @@ def test_detached_encoder_is_named(cut):
     assert f.evidence["params"] == 8 * 32 + 32 + 32 * 16 + 16
     if cut != "numpy":
         assert f"{'.data' if cut == 'data' else '.detach()'}" in f.evidence["cause"]
+
+
+class DataWeightLinear(nn.Module):
+    """A hand-written layer that reads its weight through .data (a classic silent cut)."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_in, n_out) * 0.1)
+        self.bias = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.weight.data + self.bias
+
+
+def test_weight_read_through_data_in_a_custom_layer():
+    def run():
+        model = nn.Sequential(DataWeightLinear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        _loop(model, torch.optim.Adam(model.parameters(), lr=1e-3))
+
+    f = _one(_observe(run), "grad-flow.no-gradient")
+    assert f.location == "model.0" and f.evidence["params"] == 8 * 16
+    assert "weights go through .data" in f.evidence["cause"]
 
 
 def test_branch_under_no_grad_inside_forward():
@@ -270,7 +320,7 @@ def _healthy_gan_toggle():
     D = nn.Sequential(nn.Linear(8, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
     opt_g, opt_d = torch.optim.Adam(G.parameters(), 2e-4), torch.optim.Adam(D.parameters(), 2e-4)
     ones, zeros = torch.ones(N, 1), torch.zeros(N, 1)
-    for i in range(12):
+    for _ in range(12):
         fake = G(torch.randn(N, 4))
         D.requires_grad_(True)
         opt_d.zero_grad()

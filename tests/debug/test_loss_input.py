@@ -8,10 +8,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from nndoctor.debug.loss_input import NllLossInput, OutputRange, ProbabilitiesIntoLogitLoss, SoftmaxDim
+from nndoctor.debug.loss_input import (
+    KlDivInput,
+    NllLossInput,
+    OutputRange,
+    ProbabilitiesIntoLogitLoss,
+    SoftmaxDim,
+)
 from nndoctor.monitor import Observer
 
-CHECKS = [ProbabilitiesIntoLogitLoss, NllLossInput, SoftmaxDim, OutputRange]
+CHECKS = [ProbabilitiesIntoLogitLoss, NllLossInput, KlDivInput, SoftmaxDim, OutputRange]
 N, D, C = 32, 6, 3
 
 
@@ -168,6 +174,44 @@ def test_nll_after_log_softmax_or_log_of_softmax_is_quiet():
     assert not _codes(_train(model, F.nll_loss, *_data()))
 
 
+# -- kl_div (distillation) ------------------------------------------------------------------------------
+def _distill(student_fn, teacher_fn, **kw):
+    teacher = nn.Linear(D, C)
+
+    def loss(out, t):
+        with torch.no_grad():
+            ref = teacher_fn(teacher(_data()[0][:len(out)]))
+        return F.kl_div(student_fn(out), ref, reduction="batchmean", **kw)
+
+    return loss
+
+
+def test_softmax_student_into_kl_div():
+    torch.manual_seed(0)
+    lossf = _distill(lambda o: F.softmax(o, dim=1), lambda z: F.softmax(z, dim=1))
+    f = _one(_train(Net(), lossf, *_data()), "loss-input.probabilities-into-kl-div")
+    assert f.severity.value == "error" and "log_softmax" in f.fixes[0]
+
+
+def test_log_softmax_teacher_without_log_target_module_style():
+    torch.manual_seed(0)
+    crit = nn.KLDivLoss(reduction="batchmean")
+    teacher = nn.Linear(D, C)
+
+    def loss(out, t):
+        return crit(F.log_softmax(out, 1), F.log_softmax(teacher(_data()[0][:len(out)]), 1).detach())
+
+    assert "loss-input.log-probabilities-as-kl-div-target" in _codes(_train(Net(), loss, *_data(), adam=True))
+
+
+def test_healthy_distillation_is_quiet():
+    torch.manual_seed(0)
+    ok = _distill(lambda o: F.log_softmax(o / 2, dim=1), lambda z: F.softmax(z / 2, dim=1))
+    assert not _codes(_train(Net(), ok, *_data()))
+    ok_log = _distill(lambda o: F.log_softmax(o, dim=1), lambda z: F.log_softmax(z, dim=1), log_target=True)
+    assert not _codes(_train(Net(), ok_log, *_data()))
+
+
 # -- softmax over the wrong dimension -----------------------------------------------------------------
 def test_softmax_over_single_unit_into_bce():
     torch.manual_seed(0)
@@ -192,6 +236,7 @@ def test_softmax_over_batch_dim_sequential_into_nll():
     found = _train(model, lambda out, t: F.nll_loss(torch.log(out), t), *_data())
     f = _one(found, "loss-input.softmax-over-batch-dim")
     assert f.evidence["batch_size"] == N and f.evidence["dim"] == 0 and "dim=-1" in f.fixes[0]
+    assert f.location == "model.3"  # torch.log(softmax) keeps the module where the softmax ran
 
 
 def test_softmax_over_batch_dim_subclass_into_mse_one_hot():

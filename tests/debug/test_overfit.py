@@ -157,3 +157,31 @@ def test_label_conflicts_counts_identical_inputs_with_other_labels():
     x = torch.tensor([[0.0, 1.0], [0.0, 1.0], [2.0, 3.0], [2.0, 3.0], [5.0, 5.0]])
     assert label_conflicts((x,), torch.tensor([0, 1, 2, 2, 0])) == (2, 1)
     assert label_conflicts((x,), torch.tensor([0, 0, 2, 2, 1])) == (0, 0)
+
+
+class _ShuffledApart(torch.utils.data.Dataset):
+    """A classic bug: labels re-shuffled every epoch, apart from the inputs."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        if i == 0:
+            self.perm = torch.randperm(len(self.y))
+        return self.x[i], self.y[self.perm[i]]
+
+
+def test_labels_shuffled_apart_from_inputs_between_epochs_are_reported():
+    exp = _exp()
+    x, y = _data()
+    exp.train = DataLoader(_ShuffledApart(x, y), batch_size=32, shuffle=False)
+    rng = torch.get_rng_state()
+    res = overfit_batch(exp, max_steps=400)
+    assert torch.equal(torch.get_rng_state(), rng)
+    found = res.report.by_code("labels.changed-between-epochs")
+    assert found and found[0].evidence["matched"] == 128 and found[0].evidence["changed"] > 40
+    healthy = overfit_batch(_exp(), max_steps=400)
+    assert not healthy.report.by_code("labels.changed-between-epochs")

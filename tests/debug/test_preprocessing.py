@@ -205,3 +205,67 @@ def test_helpers_shapes():
     flat, channels, bad = feature_matrix(x)
     assert flat.shape == (3, 75) and channels.shape == (75, 3) and bad["nan"] == 1 and bad["rows"] == 1
     assert not torch.isnan(x[0]).any() and torch.isnan(x[1, 0, 0, 0])   # the user's tensor is untouched
+
+
+def test_sparse_bag_of_words_columns_are_not_constant_features():
+    g = torch.Generator().manual_seed(0)
+    counts = (torch.rand(400, 300, generator=g) < 0.01).float() * torch.randint(1, 3, (400, 300), generator=g)
+    y = (counts[:, :150].sum(1) > counts[:, 150:].sum(1)).long()
+    report = _train(_mlp(300, 2), counts, y)
+    assert not report.by_code("preprocessing.constant-features")
+
+
+def test_uint8_images_cast_inside_forward_are_still_raw_pixels():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (256, 1, 8, 8), generator=g, dtype=torch.uint8)
+    y = (images.float().mean((1, 2, 3)) > 127.5).long()
+
+    class CastsInside(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3)
+            self.head = nn.Linear(4 * 6 * 6, 2)
+
+        def forward(self, x):
+            return self.head(self.conv(x.float()).flatten(1))
+
+    torch.manual_seed(0)
+    report = _train(CastsInside(), images, y)
+    [f] = report.by_code("preprocessing.unnormalised-pixels")
+    assert f.evidence["divisor"] == 255 and "model.conv" in f.evidence["first_layer"]
+
+    class ScalesInside(CastsInside):
+        def forward(self, x):
+            return self.head(self.conv(x.float() / 255).flatten(1))
+
+    torch.manual_seed(0)
+    assert not _codes(_train(ScalesInside(), images, y))
+
+
+def test_results_unchanged_by_the_checks(digits):
+    from nndoctor.debug.crash import CrashExplainer
+    from nndoctor.debug.dtype import AutocastWithoutGradScaler, Float64Model, HalfPrecisionWeights
+
+    X, y = digits
+
+    def train(observe):
+        torch.manual_seed(0)
+        model = _mlp(64)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        checks = [*CHECKS, CrashExplainer, Float64Model, HalfPrecisionWeights, AutocastWithoutGradScaler]
+        obs = Observer(checks=checks) if observe else None
+        if obs is not None:
+            obs.__enter__()
+        try:
+            for _ in range(10):
+                idx = torch.randperm(len(X))[:32]
+                opt.zero_grad()
+                F.cross_entropy(model(X[idx]), y[idx]).backward()
+                opt.step()
+        finally:
+            if obs is not None:
+                obs.__exit__(None, None, None)
+        return torch.cat([p.detach().flatten() for p in model.parameters()]), torch.rand(1)
+
+    plain, observed = train(False), train(True)
+    assert torch.equal(plain[0], observed[0]) and torch.equal(plain[1], observed[1])

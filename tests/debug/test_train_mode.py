@@ -210,7 +210,7 @@ def _healthy_gan_toggle():
     D = nn.Sequential(nn.Linear(8, 16), nn.LeakyReLU(0.2), nn.Dropout(0.2), nn.Linear(16, 1))
     opt_g, opt_d = torch.optim.Adam(G.parameters(), 2e-4), torch.optim.Adam(D.parameters(), 2e-4)
     ones, zeros = torch.ones(N, 1), torch.zeros(N, 1)
-    for i in range(8):
+    for _ in range(8):
         fake = G(torch.randn(N, 4))
         D.requires_grad_(True)
         opt_d.zero_grad()

@@ -129,11 +129,15 @@ def test_rnn_with_default_init_is_quiet():
     assert not _codes(_rnn_run(gain=1.0))
 
 
-def test_exploding_persistent_ratio_with_unscaled_first_layer_input():
+def test_exploding_persistent_ratio_in_deep_tanh_with_unit_variance_weights():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 4))
+    model = nn.Sequential(*[m for i in range(8) for m in (nn.Linear(16 if i == 0 else 64, 64), nn.Tanh())],
+                          nn.Linear(64, 4))
+    for m in model:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=1.0)
     x, y = _data()
-    obs = _run(model, torch.optim.SGD(model.parameters(), lr=1e-6), x * 1e4, y, steps=12)
+    obs = _run(model, torch.optim.SGD(model.parameters(), lr=1e-2), x, y, steps=12)
     found = _codes(obs)
     assert [f.code for f in found] == ["grad.exploding-gradients"]
     assert "sampled steps" in found[0].message

@@ -91,9 +91,25 @@ def test_class_imbalance_is_a_data_warning():
 
 
 def test_review_changes_nothing():
-    exp = _exp()
+    exp = _exp(nn.Sequential(nn.Linear(10, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 2)))
     weights = {k: v.clone() for k, v in exp.model.state_dict().items()}
     rng = torch.get_rng_state()
     review(exp)
     assert torch.equal(torch.get_rng_state(), rng)
     assert all(torch.equal(v, weights[k]) for k, v in exp.model.state_dict().items())
+
+
+def test_custom_step_with_batches_only_it_understands():
+    class Pack:  # a batch object no generic loader format covers
+        def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+            self.x, self.y = x, y
+
+    g = torch.Generator().manual_seed(0)
+    batches = [Pack(torch.randn(16, 10, generator=g), torch.randint(0, 2, (16,), generator=g)) for _ in range(4)]
+    model = nn.Sequential(nn.Linear(10, 16), nn.Tanh(), nn.Linear(16, 2))
+    exp = nndoctor.Experiment(model=model, step=lambda m, b: nn.functional.cross_entropy(m(b.x), b.y),
+                              train=batches, train_val=batches)
+    report = review(exp)
+    assert not report.at_least("warning")
+    scheme = report.by_code("init.start-scheme")
+    assert scheme and scheme[0].evidence["activation"] == "tanh/sigmoid"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import torch
+from torch.nn.modules.dropout import _DropoutNd
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity, Step
@@ -220,7 +221,7 @@ class DropoutTooStrong(Check):
         for _, model in self.state.live_models():
             for sub in model.modules():
                 if self.state.module_name(sub) == module_name:
-                    if "Dropout" in type(sub).__name__:
+                    if isinstance(sub, _DropoutNd):
                         return f"nn.{type(sub).__name__} {module_name}"
                     return f"F.{op} in {module_name}.forward"
         return f"F.{op} at the top level" if not module_name else f"{op} in {module_name}"

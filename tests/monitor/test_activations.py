@@ -1,0 +1,165 @@
+"""activation: dead ReLU units and saturated sigmoid/tanh, in module and functional styles."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nndoctor.monitor import Observer, Schedule
+from nndoctor.monitor.checks.activations import ActivationHealth
+
+
+def _data(n=512, d=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    return x, x[:, :4].argmax(dim=1)
+
+
+def _run(model, opt, x, y, steps=30, batch=64, loss_fn=F.cross_entropy, schedule=None):
+    with Observer(checks=[ActivationHealth], schedule=schedule) as obs:
+        for i in range(steps):
+            j = (i * batch) % len(x)
+            opt.zero_grad()
+            loss_fn(model(x[j:j + batch]), y[j:j + batch]).backward()
+            opt.step()
+    return obs
+
+
+def _found(obs, code):
+    return [f for f in obs.findings if f.code == code]
+
+
+def test_dead_relu_modules_after_negative_bias():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 4))
+    nn.init.constant_(model[0].bias, -6.0)
+    x, y = _data()
+    obs = _run(model, torch.optim.Adam(model.parameters(), lr=1e-3), x, y)
+    dead = _found(obs, "activation.dead-relu")
+    assert {f.location for f in dead} == {"model.0"}  # model.2 then only sees its bias: half fire
+    first = next(f for f in dead if f.location == "model.0")
+    assert first.evidence["share"] >= 0.99 and first.evidence["units"] == 64
+    assert first.evidence["activation_site"] == "model.1"
+    assert first.evidence["positions"] >= 64
+
+
+class SharedRelu(nn.Module):
+    """One nn.ReLU instance reused after two layers; the second layer's units are killed."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(16, 64)
+        self.fc2 = nn.Linear(64, 48)
+        self.out = nn.Linear(48, 4)
+        self.act = nn.ReLU()
+        nn.init.constant_(self.fc2.bias, -8.0)
+
+    def forward(self, x):
+        return self.out(self.act(self.fc2(self.act(self.fc1(x)))))
+
+
+def test_dead_units_attributed_to_the_layer_not_the_shared_relu():
+    torch.manual_seed(0)
+    net = SharedRelu()
+    x, y = _data()
+    obs = _run(net, torch.optim.SGD(net.parameters(), lr=0.05), x, y)
+    dead = _found(obs, "activation.dead-relu")
+    assert [f.location for f in dead] == ["model.fc2"]
+    assert "48 units of model.fc2" in dead[0].message
+
+
+class FunctionalNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(16, 64)
+        self.fc2 = nn.Linear(64, 64)
+        self.fc3 = nn.Linear(64, 4)
+
+    def forward(self, x):
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+def test_dying_relu_from_huge_sgd_steps_in_functional_forward():
+    torch.manual_seed(0)
+    net = FunctionalNet()
+    x, y = _data()
+    obs = _run(net, torch.optim.SGD(net.parameters(), lr=20.0), x, y, steps=60,
+               schedule=Schedule(dense=4, every=20))
+    dead = _found(obs, "activation.dead-relu")
+    assert dead, obs.checks[0].layers
+    assert all(f.location in ("model.fc1", "model.fc2") for f in dead)
+
+
+def test_saturated_tanh_modules_with_unit_variance_weights():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 128), nn.Tanh(), nn.Linear(128, 128), nn.Tanh(), nn.Linear(128, 4))
+    for m in model:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=1.0)
+    x, y = _data()
+    obs = _run(model, torch.optim.SGD(model.parameters(), lr=1e-3), x, y, steps=10)
+    sat = _found(obs, "activation.saturated")
+    assert {f.location for f in sat} == {"model.2"}  # model.0: pre-activation std 4, ~45% beyond +-3
+    assert all(f.evidence["share"] > 0.5 and f.evidence["activation"] == "tanh" for f in sat)
+
+
+class SigmoidHidden(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(16, 32)
+        self.fc2 = nn.Linear(32, 4)
+
+    def forward(self, x):
+        return self.fc2(x.new_tensor(1.0) * torch.sigmoid(self.fc1(x)))
+
+
+def test_saturated_functional_sigmoid_on_unscaled_features():
+    torch.manual_seed(0)
+    net = SigmoidHidden()
+    x, y = _data()
+    obs = _run(net, torch.optim.Adam(net.parameters(), lr=1e-3), x * 100, y, steps=10)
+    sat = _found(obs, "activation.saturated")
+    assert [f.location for f in sat] == ["model.fc1"]
+    assert "sigmoid" in sat[0].message and "5.3" in sat[0].message
+
+
+def test_confident_output_sigmoid_is_not_saturation():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4), nn.Sigmoid())
+    x, _ = _data()
+    target = (x[:, :4] > 0).float()
+    bce = F.binary_cross_entropy
+    obs = _run(model, torch.optim.Adam(model.parameters(), lr=0.05), x * 10, target, steps=60, loss_fn=bce,
+               schedule=Schedule(dense=60))
+    assert not _found(obs, "activation.saturated")
+
+
+def test_healthy_relu_tanh_and_conv_nets_are_quiet():
+    x, y = _data()
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4))
+    assert not _run(mlp, torch.optim.SGD(mlp.parameters(), lr=0.1), x, y, steps=60).findings
+    tanh = nn.Sequential(nn.Linear(16, 64), nn.Tanh(), nn.Linear(64, 4))
+    assert not _run(tanh, torch.optim.Adam(tanh.parameters(), lr=1e-2), x, y, steps=60).findings
+    conv = nn.Sequential(nn.Unflatten(1, (1, 4, 4)), nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(inplace=True),
+                         nn.Flatten(), nn.Linear(128, 4))
+    assert not _run(conv, torch.optim.Adam(conv.parameters(), lr=1e-3), x, y, steps=30).findings
+
+
+def test_evaluation_forwards_are_ignored():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 4))
+    nn.init.constant_(model[0].bias, -6.0)
+    x, y = _data()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    with Observer(checks=[ActivationHealth]) as obs:
+        for i in range(10):
+            with torch.no_grad():
+                model(x[i * 32:(i + 1) * 32])
+            opt.zero_grad()
+            model[2](torch.relu(x[:32, :1].expand(32, 64) * 0 + 1)).sum().backward()
+            opt.step()
+    assert not obs.findings

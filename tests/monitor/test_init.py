@@ -1,0 +1,164 @@
+"""init: constant/symmetric weights and initial scales that vanish or explode with depth."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nndoctor.findings import Severity
+from nndoctor.monitor import Observer
+from nndoctor.monitor.checks.init import InitCheck
+
+
+def _data(n=256, d=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    return x, x[:, :4].argmax(dim=1)
+
+
+def _run(model, opt=None, steps=3, x=None):
+    if x is None:
+        x, y = _data()
+    else:
+        y = torch.zeros(len(x), dtype=torch.long)
+    opt = opt or torch.optim.SGD(model.parameters(), lr=0.01)
+    with Observer(checks=[InitCheck]) as obs:
+        for i in range(steps):
+            opt.zero_grad()
+            F.cross_entropy(model(x[i * 32:(i + 1) * 32]), y[i * 32:(i + 1) * 32]).backward()
+            opt.step()
+    return obs
+
+
+def _mlp(act=nn.ReLU, depth=4, width=64, d=16):
+    layers, w = [], d
+    for _ in range(depth):
+        layers += [nn.Linear(w, width), act()]
+        w = width
+    return nn.Sequential(*layers, nn.Linear(width, 4))
+
+
+def _init(model, fn):
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            fn(m)
+    return model
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(16, 32)
+        self.fc2 = nn.Linear(32, 32)
+        self.fc3 = nn.Linear(32, 4)
+
+    def forward(self, x):
+        return self.fc3(torch.tanh(self.fc2(torch.tanh(self.fc1(x)))))
+
+
+def test_all_layers_filled_with_one_value_is_an_error():
+    torch.manual_seed(0)
+    net = Net()
+
+    def fill(m):
+        if isinstance(m, nn.Linear):
+            m.weight.data.fill_(0.01)
+    net.apply(fill)
+    obs = _run(net, torch.optim.Adam(net.parameters(), lr=1e-3))
+    found = [f for f in obs.findings if f.code == "init.constant-weights"]
+    assert len(found) == 1 and found[0].severity is Severity.ERROR
+    assert found[0].location == "model.fc1"
+    assert found[0].evidence["layers"] == ["model.fc1", "model.fc2", "model.fc3"]
+    assert not [f for f in obs.findings if f.code == "init.activation-scale"]
+
+
+def test_all_zero_sequential_is_an_error():
+    torch.manual_seed(0)
+    model = _init(_mlp(), lambda m: (nn.init.zeros_(m.weight), nn.init.zeros_(m.bias)))
+    found = _run(model).findings
+    assert [(f.code, f.severity) for f in found] == [("init.constant-weights", Severity.ERROR)]
+    assert "constant (0)" in found[0].message
+
+
+def test_one_constant_hidden_layer_is_a_warning():
+    torch.manual_seed(0)
+    model = _mlp()
+    nn.init.constant_(model[0].weight, 0.1)
+    found = _run(model).findings
+    assert [(f.code, f.location, f.severity) for f in found] == [
+        ("init.constant-weights", "model.0", Severity.WARNING)]
+
+
+def test_copied_rows_are_symmetric():
+    torch.manual_seed(0)
+    model = _mlp()
+    with torch.no_grad():
+        model[2].weight.copy_(model[2].weight[:1].expand_as(model[2].weight))
+    found = _run(model).findings
+    assert [(f.code, f.location) for f in found] == [("init.symmetric-weights", "model.2")]
+
+
+def test_deliberate_zero_inits_and_defaults_are_quiet():
+    torch.manual_seed(0)
+    head = _mlp()
+    nn.init.zeros_(head[-1].weight)
+    assert not _run(head).findings
+    branch = _mlp()
+    nn.init.zeros_(branch[4].weight)  # a zero-initialised inner layer (adapter / residual style)
+    assert not _run(branch).findings
+    assert not _run(_mlp(depth=10)).findings  # PyTorch default init, even deep
+    assert not _run(_mlp(nn.Tanh, depth=8)).findings
+    kaiming = _init(_mlp(depth=8), lambda m: nn.init.kaiming_normal_(m.weight, nonlinearity="relu"))
+    assert not _run(kaiming).findings
+    xavier = _init(_mlp(nn.Tanh, depth=6), lambda m: nn.init.xavier_normal_(m.weight))
+    assert not _run(xavier).findings
+    normed = nn.Sequential(*[m for i in range(6) for m in (nn.Linear(16 if i == 0 else 64, 64),
+                                                            nn.BatchNorm1d(64), nn.ReLU())], nn.Linear(64, 4))
+    _init(normed, lambda m: nn.init.normal_(m.weight, std=0.01))
+    assert not _run(normed).findings
+
+
+def test_tiny_normal_init_in_deep_relu_net_vanishes():
+    torch.manual_seed(0)
+    model = _init(_mlp(depth=6), lambda m: nn.init.normal_(m.weight, std=0.01))
+    found = _run(model).findings
+    assert [f.code for f in found] == ["init.activation-scale"]
+    f = found[0]
+    assert f.evidence["ratio"] < 1e-2 and f.evidence["activation"] == "relu"
+    assert "kaiming" in f.evidence["scheme"] and "kaiming" in f.fixes[0]
+    assert "shrinks" in f.message and f.location == "model.0"
+
+
+def test_small_init_in_functional_tanh_net_names_xavier():
+    torch.manual_seed(0)
+    net = Net()
+    _init(net, lambda m: nn.init.normal_(m.weight, std=0.005))
+    net.fc4 = nn.Linear(4, 4)
+    found = _run(net).findings
+    assert [f.code for f in found] == ["init.activation-scale"]
+    assert "xavier" in found[0].evidence["scheme"]
+
+
+class Conv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.c2 = nn.Conv2d(16, 16, 3, padding=1)
+        self.c3 = nn.Conv2d(16, 16, 3, padding=1)
+        self.c4 = nn.Conv2d(16, 16, 3, padding=1)
+        self.fc = nn.Linear(16 * 16, 4)
+
+    def forward(self, x):
+        x = x.view(-1, 1, 4, 4)
+        x = F.relu(self.c2(F.relu(self.c1(x))))
+        x = F.relu(self.c4(F.relu(self.c3(x))))
+        return self.fc(x.flatten(1))
+
+
+def test_large_uniform_init_in_cnn_explodes():
+    torch.manual_seed(0)
+    net = _init(Conv(), lambda m: nn.init.uniform_(m.weight, -1.0, 1.0))
+    found = _run(net, torch.optim.Adam(net.parameters(), lr=1e-3)).findings
+    assert [f.code for f in found] == ["init.activation-scale"]
+    assert "grows" in found[0].message and found[0].location == "model.c1"
