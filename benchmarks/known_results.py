@@ -104,6 +104,7 @@ def main() -> int:
             prior = torch.bincount(ytr, minlength=outputs).float() / len(ytr)
             const = {"accuracy": float((yte == prior.argmax()).float().mean()),
                      "cross_entropy": float(nn.functional.cross_entropy(prior.log().expand(len(yte), -1), yte))}
+        const = {k: round(v, 4) for k, v in const.items()}
         rows.append({"task": task, "model": "constant (majority class / mean)", "epochs": 0, **const})
         configs = [("linear", 1e-3), ("start-simple", 3e-4), ("start-simple", 1e-3)]
         for kind, lr in configs:

@@ -6,7 +6,8 @@ from nndoctor.findings import Finding, Report, Severity, Step
 
 __version__ = "0.1.0"
 
-__all__ = ["Experiment", "Finding", "Report", "Severity", "Step", "__version__", "watch"]
+__all__ = ["Experiment", "Finding", "Report", "Severity", "Step", "__version__", "choice", "intuniform",
+           "loguniform", "uniform", "watch"]
 
 
 def __getattr__(name: str) -> object:
@@ -19,4 +20,8 @@ def __getattr__(name: str) -> object:
         from nndoctor.monitor.watch import watch
 
         return watch
+    if name in ("choice", "intuniform", "loguniform", "uniform"):
+        from nndoctor.tune import space
+
+        return getattr(space, name)
     raise AttributeError(f"module 'nndoctor' has no attribute {name!r}")

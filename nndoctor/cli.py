@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "nndoctor.monitor.cli",
     "nndoctor.evaluate.cli",
     "nndoctor.guided_cli",
+    "nndoctor.tune.cli",
 ]
 
 

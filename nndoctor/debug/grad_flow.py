@@ -419,6 +419,7 @@ class GradFlow(Check):
 
     # ------------------------------------------------------------------ judgements
     def _decide(self, opt: torch.optim.Optimizer, opt_name: str) -> list[Finding]:
+        logger.debug("grad-flow: judging %s after %d examined steps", opt_name, self._checked.get(id(opt), 0))
         found = self._never_grad(opt, opt_name)
         found += self._missing_from_optimizer()
         found += self._frozen(opt)

@@ -26,6 +26,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import LossCall, ModelInput, OpCall, Provenance
+from nndoctor.monitor.observer import user_site
 
 __all__ = [
     "KlDivInput",
@@ -298,8 +299,6 @@ class NllLossInput(Check):
         prov = event.provenance
         x = event.input
         base = {"loss": loss_label(event.name), "input_shape": tuple(x.shape), "site": event.site}
-        if prov is not None and prov.op in _LOG_PROB_OPS:
-            return ()
         if prov is not None and prov.op in _PROB_OPS:
             location = _where(prov, event)
             return [self.finding(
@@ -327,6 +326,7 @@ class NllLossInput(Check):
         dev = lse.abs().max().item() if lse.numel() else 0.0
         if vmax <= 1e-3 and dev <= 0.1:
             return ()
+        location = event.site or event.name
         if vmax > 1e-3:
             reason = f"max value {fmt(vmax)} > 0, impossible for a log-probability"
             what = "raw scores"
@@ -334,12 +334,17 @@ class NllLossInput(Check):
             reason = (f"values are <= 0 but do not normalise over dim {class_dim}: row log-sum-exp "
                       f"{fmt(lse.min().item())}..{fmt(lse.max().item())} instead of 0")
             what = "unnormalised log-scores (log of a softmax over another dim, or of raw scores)"
+            if prov is not None and prov.op in _LOG_PROB_OPS:
+                over = (f"over dim {prov.dim} of a {prov.input_shape} tensor" if prov.op == "log_softmax"
+                        else "per unit, not over classes")
+                what = f"{prov.op} output ({_made_by(prov)}, normalised {over})"
+                location = _where(prov, event)
         return [self.finding(
             f"{base['loss']} expects log-probabilities over dim {class_dim} but receives {what} of shape "
             f"{tuple(x.shape)} ({reason}): the loss is then just -score[target], not a log-likelihood, and "
             f"the model learns to inflate scores instead of classifying",
             {**base, "input_max": round(vmax, 4), "logsumexp_max_abs": round(dev, 4),
-             "how_detected": reason}, location=event.site or event.name)]
+             "how_detected": reason}, location=location)]
 
 
 @register
@@ -414,6 +419,11 @@ class SoftmaxDim(Check):
             "{location}.",
             "Better: drop the {activation} and feed the logits to nn.CrossEntropyLoss.",
         ),
+        "loss-input.double-softmax": (
+            "Apply softmax once: remove the softmax at {first} (or the {activation} at {location}) and "
+            "keep raw logits until the one place that needs probabilities.",
+            "For training, feed the raw logits to nn.CrossEntropyLoss; use softmax only for metrics.",
+        ),
     }
 
     def __init__(self, state: Any) -> None:
@@ -435,9 +445,14 @@ class SoftmaxDim(Check):
         return ()
 
     def _on_softmax(self, event: OpCall) -> list[Finding]:
-        # only the unmistakable op-level case: a 2-d (N, 1) score inside a model, training
         x = event.args[0] if event.args else event.kwargs.get("input")
-        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != 1 or x.shape[0] < 2:
+        if not isinstance(x, torch.Tensor):
+            return []
+        inner = event.input_provenance[0] if event.input_provenance else None
+        if inner is not None and inner.op == "softmax" and x.requires_grad:
+            return self._double(event, x, inner)
+        # only the unmistakable op-level case: a 2-d (N, 1) score inside a model, training
+        if x.dim() != 2 or x.shape[1] != 1 or x.shape[0] < 2:
             return []
         if not (x.requires_grad and event.module):
             return []
@@ -446,6 +461,27 @@ class SoftmaxDim(Check):
         if dim not in (1, -1):
             return []
         return self._one_unit(event.name, tuple(x.shape), dim, event.module, event.module, "")
+
+    def _double(self, event: OpCall, x: torch.Tensor, inner: Provenance) -> list[Finding]:
+        """softmax/log_softmax of softmax output over the same dim: probabilities squashed again."""
+        dim = event.kwargs.get("dim", event.args[1] if len(event.args) > 1 else None)
+        n = x.dim()
+        first = 1 if inner.dim is None and n == 2 else inner.dim
+        second = 1 if dim is None and n == 2 else dim
+        if not isinstance(first, int) or not isinstance(second, int) or n == 0 or first % n != second % n:
+            return []
+        location = event.module or user_site() or event.name
+        if location in self._reported:
+            return []
+        self._reported.add(location)
+        where_first = inner.module or "an earlier line"
+        evidence = {"activation": event.name, "dim": second, "input_shape": tuple(x.shape), "location": location,
+                    "first": where_first}
+        return [self.finding(
+            f"{event.name} at {location} is applied to softmax output (from {where_first}) over the same dim "
+            f"{second} of a {tuple(x.shape)} tensor: probabilities in [0, 1] are squashed again into an "
+            f"almost uniform distribution, so predictions stay unsure and gradients are tiny",
+            evidence, location=location, code="loss-input.double-softmax")]
 
     def _on_loss(self, event: LossCall) -> list[Finding]:
         prov = event.provenance

@@ -1,8 +1,9 @@
 """numerics: NaN/Inf in the loss, gradients or parameters, traced to the first cause.
 
 Cost model: on CPU the loss is tested every backward (one ``.item()``); on an accelerator
-only on sampled steps, otherwise a device-side flag is read every 16 backwards. Nothing
-else runs until a non-finite value shows up. Then, once, while the graph still exists,
+only on sampled steps, otherwise a device-side flag is read every 16 backwards (a NaN seen
+that late is reported with its first step from the loss history, and the next steps are
+sampled so a recurrence gets traced). Nothing else runs until a non-finite value shows up. Then, once, while the graph still exists,
 :func:`trace_nonfinite` walks the loss's autograd graph from the leaves, reads the
 tensors its nodes saved (``_saved_self``, ``_saved_other``, ``_saved_result``...) and
 finds the first node whose output is non-finite while its inputs are finite: log of 0,
@@ -14,6 +15,7 @@ parameters that an update turned non-finite.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
@@ -74,6 +76,7 @@ _OP_FIX = {
                "or use reduction='sum' divided by max(count, 1)",
     "empty": "Skip the loss when the selection is empty (if mask.any(): ...), or divide by max(count, 1)",
 }
+_no_torch_function = getattr(torch._C, "DisableTorchFunction", contextlib.nullcontext)
 _DIVERGED_RATIO = 100.0  # finite losses grew this much above their best before turning non-finite
 _FLAG_EVERY = 16  # accelerators: read the device-side non-finite flag every this many backwards
 
@@ -113,7 +116,8 @@ def nonfinite(t: Any) -> bool:
     if not isinstance(t, torch.Tensor) or not (t.is_floating_point() or t.is_complex()) or t.numel() == 0:
         return False
     if t.numel() == 1 and t.device.type == "cpu":
-        return not math.isfinite(abs(t.detach().reshape(()).item()))
+        value = t.item()
+        return not math.isfinite(abs(value))
     return not bool(torch.isfinite(t.detach()).all())
 
 
@@ -173,8 +177,6 @@ def value_evidence(op: str, vals: dict[str, Any]) -> str:
                 "use correction=0 (unbiased=False) or more than one sample")
     if op == "nllloss" and isinstance(vals.get("total_weight"), torch.Tensor) and float(vals["total_weight"]) == 0:
         return "got only targets equal to ignore_index (or of weight 0): the mean over 0 targets is NaN"
-    if op == "norm" and xt is not None and not bool(xt.any()):
-        return "norm of an all-zero vector"
     return _generic_evidence(vals)
 
 
@@ -441,7 +443,8 @@ class NonFinite(Check):
         if self._done and event.kind != "end":
             return ()
         handler = getattr(self, f"_on_{event.kind}")
-        return handler(event) or ()
+        with _no_torch_function():  # our own tensor reads skip the observer's function mode
+            return handler(event) or ()
 
     def _on_backward(self, ev: BackwardCall) -> list[Finding] | None:
         t = ev.tensor
@@ -764,8 +767,13 @@ class NonFinite(Check):
             n_nan, n_inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
             where = f"{name} has {n_nan} NaN and {n_inf} Inf values (shape {tuple(x.shape)})"
             if x.dim() == 2:
-                cols = (~torch.isfinite(x)).any(0).nonzero().flatten().tolist()
+                bad = ~torch.isfinite(x)
+                cols = bad.any(0).nonzero().flatten().tolist()
                 where += f" in columns {cols[:8]}"
+                whole = bad.all(0).nonzero().flatten().tolist()
+                if whole and x.shape[0] > 1:
+                    where += (f"; column(s) {whole[:8]} are NaN/Inf in every row, the mark of a constant "
+                              "feature divided by its std of 0")
             out.append(where)
         return out
 

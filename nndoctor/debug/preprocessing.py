@@ -35,6 +35,8 @@ MAX_ROWS, MAX_VALUES = 512, 2_000_000
 MAX_FEATURES = 200_000
 #: a feature whose RMS value reaches this is "in the hundreds or thousands"
 LARGE_SCALE = 100.0
+#: columns whose stds (largest vs 10th percentile) differ this much are "on very different scales"
+SPREAD_RATIO = 1e3
 #: global std below this (with every |x| < TINY_MAX) means "normalised twice / too much"
 TINY_STD, TINY_MAX = 3e-2, 0.1
 
@@ -71,6 +73,7 @@ class _Stats:
     fmin: torch.Tensor | None = None
     fmax: torch.Tensor | None = None
     fzero: torch.Tensor | None = None  # per feature: how many sampled values were exactly 0
+    crows: int = 0  # rows behind fmin / fmax / fzero
     fsum: torch.Tensor | None = None
     fsq: torch.Tensor | None = None
     frows: int = 0
@@ -83,7 +86,11 @@ class _Stats:
     inner_ratio: float | None = None
 
     def add(self, flat: torch.Tensor, channels: torch.Tensor) -> None:
-        """``flat``: (rows, features) for constant-feature tracking; ``channels``: (rows, C) for scales."""
+        """``flat``: (rows, values per sample); ``channels``: (samples, C) for per-column/channel scales.
+
+        Constant features are tracked per pixel for images and per column/channel otherwise (so that
+        sequences of varying length share one set of features).
+        """
         self.batches += 1
         self.rows += flat.shape[0]
         lo, hi = flat.min().item(), flat.max().item()
@@ -94,14 +101,16 @@ class _Stats:
         self.count += flat.numel()
         if self.all_integer:
             self.all_integer = bool(torch.equal(flat, flat.round()))
-        if flat.shape[1] <= MAX_FEATURES:
-            fmin, fmax = flat.amin(0), flat.amax(0)
-            zeros = (flat == 0).sum(0)
+        feats = flat if self.image else channels
+        if feats.shape[1] <= MAX_FEATURES:
+            fmin, fmax = feats.amin(0), feats.amax(0)
+            zeros = (feats == 0).sum(0)
             if self.fmin is None or self.fmax is None or self.fzero is None or self.fmin.shape != fmin.shape:
-                self.fmin, self.fmax, self.fzero = fmin, fmax, zeros
+                self.fmin, self.fmax, self.fzero, self.crows = fmin, fmax, zeros, 0
             else:
                 self.fmin, self.fmax = torch.minimum(self.fmin, fmin), torch.maximum(self.fmax, fmax)
                 self.fzero = self.fzero + zeros
+            self.crows += feats.shape[0]
         c = channels.double()
         if self.fsum is None or self.fsum.shape[0] != c.shape[1]:
             self.fsum, self.fsq, self.frows = c.sum(0), c.square().sum(0), c.shape[0]
@@ -409,7 +418,7 @@ class InputPreprocessing(Check):
         top = int(torch.nan_to_num(rms_v, nan=-1.0).argmax())
         big = float(rms[top])
         if big < LARGE_SCALE:
-            return None
+            return None if st.image else self._std_spread(where, model, mean, std, varying, base)
         small_idx = int(torch.nan_to_num(rms_v, nan=math.inf).argmin())
         small = float(rms[small_idx])
         ratio = big / small if small > 0 else math.inf
@@ -428,9 +437,33 @@ class InputPreprocessing(Check):
             "large inputs saturate units and make the learning rate hard to set",
             ev, location=model, code=_CODES["scales"])
 
+    def _std_spread(self, where: str, model: str, mean: torch.Tensor, std: torch.Tensor,
+                    varying: torch.Tensor, base: dict[str, Any]) -> Finding | None:
+        """Columns whose spreads differ by orders of magnitude (e.g. normalised with one global std)."""
+        stds = std[varying].double()
+        if stds.numel() < 3:
+            return None
+        lo, hi = float(torch.quantile(stds, 0.1)), float(stds.max())
+        if hi < 0.5 or lo <= 0 or hi / lo < SPREAD_RATIO:
+            return None
+        std_all = torch.where(varying, std, torch.full_like(std, math.nan))
+        small_idx = int(torch.nan_to_num(std_all, nan=math.inf).argmin())
+        big_idx = int(torch.nan_to_num(std_all, nan=-1.0).argmax())
+        n_tiny = int((stds < hi / SPREAD_RATIO).sum())
+        ev = {**base, "largest": f"column {big_idx}: mean {fmt(float(mean[big_idx]))} std {fmt(float(std[big_idx]))}",
+              "smallest": f"column {small_idx}: mean {fmt(float(mean[small_idx]))} std {fmt(float(std[small_idx]))}",
+              "scale_ratio": fmt(hi / lo), "n_features": int(std.numel()), "tiny_columns": n_tiny,
+              "means": _vec(mean.float()), "stds": _vec(std.float())}
+        return self.finding(
+            f"{where} has columns on very different scales: their stds span {fmt(hi / lo)}x (largest vs "
+            f"10th percentile); {n_tiny} of {std.numel()} columns vary by less than {fmt(hi / SPREAD_RATIO)} "
+            f"(column {small_idx}: std {fmt(float(std[small_idx]))}) next to column {big_idx} (std "
+            f"{fmt(float(std[big_idx]))}), as when one global mean/std is used instead of per-column statistics",
+            ev, location=model, code=_CODES["scales"])
+
     def _constant_features(self, where: str, model: str, st: _Stats,
                            base: dict[str, Any]) -> Finding | None:
-        if st.fmin is None or st.fmax is None or st.rows < 32 or st.batches < 2:
+        if st.fmin is None or st.fmax is None or st.crows < 32 or st.batches < 2:
             return None
         n = st.fmin.numel()
         if n < 4:
@@ -441,7 +474,7 @@ class InputPreprocessing(Check):
         if share < (0.8 if st.image else 0.5) or st.fzero is None:
             return None
         varying = ~const
-        sparse_share = float(st.fzero[varying].sum()) / max(int(varying.sum()) * st.rows, 1)
+        sparse_share = float(st.fzero[varying].sum()) / max(int(varying.sum()) * st.crows, 1)
         if sparse_share > 0.5:
             return None  # sparse inputs (one-hot, bag-of-words, dark images): rare columns just did not show up
         idx = const.nonzero().flatten()[:5].tolist()
@@ -449,7 +482,7 @@ class InputPreprocessing(Check):
         ev = {**base, "n_constant": n_const, "n_features": n, "share": round(share, 3), "examples": examples}
         return self.finding(
             f"{n_const} of {n} input features ({share:.0%}) of {where} never change over "
-            f"{st.rows} sampled rows (e.g. {examples}): most of the input carries no information",
+            f"{st.crows} sampled rows (e.g. {examples}): most of the input carries no information",
             ev, location=model, code=_CODES["const_features"])
 
 

@@ -66,6 +66,7 @@ class _Model:
     last_train_step: int | None = None  # latest grad-enabled forward in train mode
     nograd_run: int = 0  # no-grad forwards in train mode since the last backward
     nograd_first: int = 0
+    nograd_backwards: int = 0
     pending: bool = False
     key: int = 0  # id() of the model when it was seen
     nograd_on: list[str] = field(default_factory=list)  # modules in train mode at a no-grad forward
@@ -103,6 +104,7 @@ class TrainMode(Check):
         self._reported_eval: set[int] = set()
         self._trained: set[int] = set()  # ids of models with parameters in an optimizer
         self._opt_seen: dict[int, int] = {}  # optimizer id -> number of models when last mapped
+        self._last_grad_model = 0  # id of the model of the latest grad-enabled forward
 
     # ------------------------------------------------------------------ events
     def check(self, event: Any) -> Iterable[Finding]:
@@ -112,6 +114,8 @@ class TrainMode(Check):
         if kind == "backward":
             for m in self._models.values():
                 m.nograd_run = 0
+            if not self.state.optimizers and self._last_grad_model:
+                self._trained.add(self._last_grad_model)  # trained by a manual update loop
             return ()
         if kind == "op":
             self._on_dropout_op(event)
@@ -141,6 +145,7 @@ class TrainMode(Check):
     def _on_forward(self, event: ModelInput) -> list[Finding]:
         info = self._info(event.model, event.name)
         if event.grad_enabled:
+            self._last_grad_model = info.key
             if event.training:
                 info.last_train_step, info.eval_since = event.step, None
             else:
@@ -153,6 +158,7 @@ class TrainMode(Check):
         info.nograd_run += 1
         if info.nograd_run == 1:
             info.nograd_first = event.step
+            info.nograd_backwards = self.state.backward_calls
             info.nograd_on = [name for name, ref in info.sensitive if (m := ref()) is not None and m.training]
         if info.nograd_run == 2:
             return self._eval_in_train(info)
@@ -240,10 +246,11 @@ class TrainMode(Check):
     def _eval_in_train(self, info: _Model) -> list[Finding]:
         if id(info) in self._reported_eval:
             return []
-        if not self.state.optimizers:
+        if not self.state.optimizers and info.key not in self._trained:
             info.pending = True
             return []
         info.pending = False
+        logger.debug("train-mode: %s ran %d no-grad forward(s) in train mode", info.name, info.nograd_run)
         if info.key not in self._trained and not info.params & self.state.optimizer_params():
             return []  # a teacher / EMA / target network: not trained by any optimizer
         on = info.nograd_on
@@ -256,6 +263,8 @@ class TrainMode(Check):
             effect = (effect + " and " if effect else "") + "dropout makes the metrics noisy"
         done = info.nograd_first - 1
         when = f"after step {done}" if done > 0 else "before the first training step"
+        if not self.state.optimizers and info.nograd_backwards:
+            when = f"after {info.nograd_backwards} backward passes"
         ev = {"model": info.name, "modules": _names(on), "module_list": on, "step": info.nograd_first,
               "nograd_forwards": info.nograd_run}
         return [self.finding(

@@ -15,6 +15,7 @@ Only complete windows count: every backward between the two steps must have been
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -29,6 +30,7 @@ __all__ = ["GradientsNotCleared"]
 
 logger = logging.getLogger("nndoctor")
 
+_no_torch_function = getattr(torch._C, "DisableTorchFunction", contextlib.nullcontext)
 _MIN_WINDOWS = 3  # observed steps with the problem needed before reporting
 
 
@@ -92,9 +94,10 @@ class GradientsNotCleared(Check):
     def check(self, event: Any) -> Iterable[Finding]:
         if event.kind == "backward":
             return self._on_backward(event)
-        if event.kind == "grad":
-            return self._on_grad(event)
-        return self._on_step(event)
+        with _no_torch_function():  # our own tensor reads skip the observer's function mode
+            if event.kind == "grad":
+                return self._on_grad(event)
+            return self._on_step(event)
 
     def _on_backward(self, ev: BackwardCall) -> Iterable[Finding]:
         if not ev.sampled:

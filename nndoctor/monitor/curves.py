@@ -20,6 +20,8 @@ __all__ = [
     "CurveAnalysis",
     "analyze",
     "analyze_losses",
+    "block_median",
+    "read_due",
     "ConstantBaseline",
     "noise_sigma",
     "per_step",
@@ -29,6 +31,12 @@ __all__ = [
 #: at most this many points enter the smoothing (older ones are block-medians)
 MAX_POINTS = 768
 EXPLODE_FACTOR = 1e3
+
+
+def read_due(total: int, last: int, every: int = 25) -> bool:
+    """Whether the loss history is due for another read: every ``every`` losses at first,
+    then every 1/8 of the run so far (the cost stays tiny on long runs)."""
+    return total - last >= max(every, last // 8)
 
 
 def per_step(steps: list[int], values: list[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +66,17 @@ def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     padded = np.concatenate([np.full(half, values[0]), values, np.full(half, values[-1])])
     view = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
     return np.median(view, axis=1)
+
+
+def block_median(values: np.ndarray, block: int) -> np.ndarray:
+    """Medians of consecutive blocks of ``block`` points (the last, partial block included)."""
+    n = len(values)
+    block = max(1, min(block, n))
+    cut = n // block * block
+    out = np.median(values[:cut].reshape(-1, block), axis=1)
+    if cut < n:
+        out = np.append(out, np.median(values[cut:]))
+    return out
 
 
 def noise_sigma(values: np.ndarray) -> float:
@@ -241,7 +260,7 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
     n = len(v)
     k = int(min(50, max(5, n // 8)))
     start, end = float(np.median(v[:k])), float(np.median(v[-k:]))
-    smooth = rolling_median(v, k)
+    smooth = block_median(v, max(3, k // 2))  # a coarse smoothed view: cheap and noise-robust
     sigma = noise_sigma(v)
     se = 1.25 * sigma / math.sqrt(k)  # standard error of a median over k points
     lo = float(smooth.min())
@@ -254,7 +273,7 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
                                    "from_step": int(s[0]), "to_step": int(s[-1]), "noise": sigma}
     elif (lo > 0 and end > 1.5 * lo and end - lo > max(0.5 * (start - lo), level_noise)
           and start - lo > level_noise):
-        at = int(s[int(np.argmin(smooth))])
+        at = int(s[min(int(np.argmin(smooth)) * max(3, k // 2), n - 1)])
         out.symptoms["goes-up"] = {"start_loss": start, "end_loss": end, "min_loss": lo,
                                    "min_step": at, "to_step": int(s[-1]), "noise": sigma,
                                    "after_learning": True}
@@ -284,7 +303,7 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
         spread = float(smooth.max() - smooth.min())
         moved = max(start - end, spread)
         tol = max(level_noise, 0.03 * scale)
-        tail = smooth[n // 2:]
+        tail = smooth[len(smooth) // 2:]
         stuck_high = (baseline is not None and baseline > 0 and end >= 0.95 * baseline
                       and end >= 0.5 * out.initial  # not a model that learned, then converged
                       and float(np.ptp(tail)) <= max(level_noise, 0.05 * baseline)

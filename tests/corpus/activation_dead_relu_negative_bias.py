@@ -20,7 +20,7 @@ for m in model:
 
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 loss_fn = nn.CrossEntropyLoss()
-for epoch in range(2):
+for epoch in range(1):
     for i in range(0, len(X), 64):
         optimizer.zero_grad()
         loss = loss_fn(model(X[i:i + 64]), y[i:i + 64])

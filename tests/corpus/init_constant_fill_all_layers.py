@@ -32,7 +32,7 @@ def main():
     model = IrisNet()
     model.apply(init_weights)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    for _epoch in range(40):
+    for _epoch in range(10):
         perm = torch.randperm(len(X))
         for i in range(0, len(X), 30):
             idx = perm[i:i + 30]

@@ -21,7 +21,7 @@ for layer in model:
 
 opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
 criterion = nn.CrossEntropyLoss()
-for epoch in range(2):
+for epoch in range(1):
     for i in range(0, len(X), 50):
         opt.zero_grad()
         loss = criterion(model(X[i:i + 50]), y[i:i + 50])

@@ -33,7 +33,7 @@ class ConvNet(nn.Module):
 
 model = ConvNet()
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-for _step in range(40):
+for _step in range(20):
     idx = torch.randint(0, len(images), (32,))
     loss = F.cross_entropy(model(images[idx]), labels[idx])
     optimizer.zero_grad()

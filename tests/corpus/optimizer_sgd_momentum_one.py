@@ -13,7 +13,7 @@ y = torch.tensor(iris.target)
 model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3))
 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=1.0)
 loss_fn = nn.CrossEntropyLoss()
-for _epoch in range(30):
+for _epoch in range(10):
     for xb, yb in zip(X.split(25), y.split(25)):
         opt.zero_grad()
         loss = loss_fn(model(xb), yb)

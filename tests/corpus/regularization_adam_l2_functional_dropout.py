@@ -27,7 +27,7 @@ class SmallCNN(nn.Module):
 
 net = SmallCNN()
 opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=0.05)
-for _step in range(60):
+for _step in range(30):
     idx = torch.randint(0, len(imgs), (64,))
     out = net(imgs[idx])
     loss = F.cross_entropy(out, labels[idx])

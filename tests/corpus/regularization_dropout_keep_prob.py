@@ -17,7 +17,7 @@ model = nn.Sequential(
 )
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 criterion = nn.CrossEntropyLoss()
-for epoch in range(3):
+for epoch in range(2):
     model.train()
     for i in range(0, len(X_train), 64):
         optimizer.zero_grad()

@@ -23,7 +23,7 @@ def main():
     y = torch.tensor(d.target)
     model = MLP()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=0.1)
-    for epoch in range(3):
+    for epoch in range(1):
         perm = torch.randperm(len(X))
         for i in range(0, len(X), 64):
             idx = perm[i:i + 64]

@@ -219,6 +219,15 @@ def test_head_added_after_the_optimizer_is_a_warning():
     assert f.severity is Severity.WARNING and f.location == "model.head"
 
 
+def test_optimizer_over_the_encoder_only():
+    def run():
+        model = EncoderHead()
+        _loop(model, torch.optim.Adam(model.encoder.parameters(), lr=1e-3))
+
+    f = _one(_observe(run), "grad-flow.params-not-in-optimizer")
+    assert f.location == "model.head" and f.evidence["params"] == 16 * 3 + 3
+
+
 def test_separate_head_outside_the_optimizer():
     def run():
         encoder = nn.Sequential(nn.Linear(8, 16), nn.ReLU())

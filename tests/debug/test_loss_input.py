@@ -166,6 +166,31 @@ def test_exp_of_log_softmax_into_cross_entropy_found_by_values():
     assert "sums to 1" in f.evidence["how_detected"]
 
 
+def test_log_softmax_over_time_dim_into_nll():
+    class Tagger(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = nn.GRU(2, 8, batch_first=True)
+            self.fc = nn.Linear(8, C)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.rnn(x.view(len(x), D // 2, 2))[0]
+            return F.log_softmax(self.fc(h), dim=1)  # (N, T, C) normalised over time, not classes
+
+    torch.manual_seed(0)
+    lossf = lambda out, t: F.nll_loss(out.reshape(-1, C), t.repeat_interleave(D // 2))  # noqa: E731
+    f = _one(_train(Tagger(), lossf, *_data(), adam=True), "loss-input.logits-into-nll-loss")
+    assert f.location == "model" and "over dim 1 of a" in f.message
+
+
+def test_double_softmax_before_nll():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, C), nn.Softmax(dim=1))
+    found = _train(model, lambda out, t: F.nll_loss(F.log_softmax(out, dim=1), t), *_data())
+    f = _one(found, "loss-input.double-softmax")
+    assert f.evidence["first"] == "model.3" and f.location.startswith("test_loss_input.py:")
+
+
 def test_nll_after_log_softmax_or_log_of_softmax_is_quiet():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, C), nn.LogSoftmax(dim=1))

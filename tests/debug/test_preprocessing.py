@@ -269,3 +269,13 @@ def test_results_unchanged_by_the_checks(digits):
 
     plain, observed = train(False), train(True)
     assert torch.equal(plain[0], observed[0]) and torch.equal(plain[1], observed[1])
+
+
+def test_one_global_mean_std_leaves_columns_on_different_scales(cancer):
+    X, y = cancer
+    report = _train(_mlp(30, 2), (X - X.mean()) / X.std(), y)
+    [f] = report.by_code("preprocessing.unnormalised-features")
+    assert "global mean/std" in f.message and float(f.evidence["scale_ratio"]) > 1e3
+    # min-max scaling per column is fine
+    span = X.max(0).values - X.min(0).values
+    assert not _codes(_train(_mlp(30, 2), (X - X.min(0).values) / span, y))

@@ -144,6 +144,21 @@ def test_single_final_test_pass_in_train_mode():
     assert f.location == "net" and f.evidence["module_list"] == ["net.1"]
 
 
+def test_manual_update_loop_evaluated_in_train_mode():
+    def run():
+        model = Net()
+        for i in range(6):
+            xb, yb = _batch(i)
+            model.zero_grad()
+            F.cross_entropy(model(xb), yb).backward()
+            with torch.no_grad():
+                for p in model.parameters():
+                    p -= 0.05 * p.grad
+            _validate(model)
+
+    assert _one(_observe(run), "train-mode.eval-in-train-mode").first_step == 1
+
+
 # -- healthy variants stay quiet -------------------------------------------------------------------
 
 def _healthy_switching():
@@ -252,7 +267,21 @@ def _healthy_accumulation():
     _validate(model)
 
 
-@pytest.mark.parametrize("fn", [_healthy_switching, _healthy_no_dropout_or_bn, _healthy_frozen_bn,
+def _healthy_manual_sgd():
+    model = Net()
+    for i in range(6):
+        model.train()
+        xb, yb = _batch(i)
+        model.zero_grad()
+        F.cross_entropy(model(xb), yb).backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= 0.05 * p.grad
+        model.eval()
+        _validate(model)
+
+
+@pytest.mark.parametrize("fn", [_healthy_switching, _healthy_no_dropout_or_bn, _healthy_frozen_bn, _healthy_manual_sgd,
                                 _healthy_frozen_backbone_in_eval, _healthy_teacher_and_ema_under_no_grad,
                                 _healthy_gan_toggle, _healthy_online_target_in_step, _healthy_accumulation],
                          ids=lambda f: f.__name__[9:])

@@ -4,8 +4,8 @@ ReLU/sigmoid/tanh calls are seen as ``op`` events in both styles (``nn.ReLU`` mo
 ``F.relu`` / ``torch.sigmoid`` / ``x.tanh()`` in a forward); the layer whose units they
 act on is found from the ``module_output`` events (the module that produced the input).
 
-* dead ReLU: a unit whose output is 0 for every sample in a window of the last three
-  sampled training batches (>= 64 positions); a layer warns when >= 60% of its units are
+* dead ReLU: a unit whose output is 0 for every sample in the newest sampled training
+  batches (~96 positions, at least 64); a layer warns when >= 60% of its units are
   dead at 3 consecutive sampled steps (DeepDiagnosis and SageMaker use 50-70%).
 * saturation: > 50% of the pre-activations where the local derivative is below 1% of its
   maximum (|x| > 3 for tanh, |x| > 5.3 for sigmoid; DeepDiagnosis uses +-5), at 3
@@ -43,8 +43,9 @@ SATURATION_INPUT = {"tanh": 3.0, "sigmoid": 5.3}
 #: for in-place calls: output this close to a bound (tanh: |x| > 3.8, sigmoid: |x| > 6.9)
 SATURATION_OUTPUT = 1e-3
 STREAK = 3
-WINDOW = 3
-MIN_POSITIONS = 64
+WINDOW = 8  # sampled batches kept per layer
+TARGET_POSITIONS = 96  # samples (x spatial positions) a dead unit must stay silent for...
+MIN_POSITIONS = 64  # ...and the least that is judged at all
 MIN_UNITS = 4
 
 _RELU = frozenset({"relu", "relu_", "relu6"})
@@ -69,6 +70,7 @@ class _Layer:
     output: bool = False
     reported: bool = False
     boosts: int = 0
+    positions: int = 0  # positions behind the latest dead-unit share
 
 
 @register
@@ -177,10 +179,10 @@ class ActivationHealth(Check):
             if layer.pending_mask is not None:
                 layer.window.append((layer.pending_mask, layer.pending_positions))
                 layer.pending_mask, layer.pending_positions = None, 0
-                positions = sum(p for _, p in layer.window)
-                if positions >= MIN_POSITIONS and not layer.output:
-                    ever = layer.window[0][0]
-                    for mask, _ in list(layer.window)[1:]:
+                recent = self._recent(layer)
+                if recent and not layer.output:
+                    ever = recent[0]
+                    for mask in recent[1:]:
                         ever = ever | mask.to(ever.device)
                     values.append((~ever).sum())
                     plan.append((key, layer.units))
@@ -210,6 +212,18 @@ class ActivationHealth(Check):
                 out.append(self._finding(key, layer, int(count)))
         return out
 
+    @staticmethod
+    def _recent(layer: _Layer) -> list[torch.Tensor]:
+        """Masks of the newest sampled batches covering TARGET_POSITIONS (at least MIN_POSITIONS)."""
+        masks, positions = [], 0
+        for mask, count in reversed(layer.window):
+            masks.append(mask)
+            positions += count
+            if positions >= TARGET_POSITIONS:
+                break
+        layer.positions = positions
+        return masks if positions >= MIN_POSITIONS else []
+
     def _finding(self, key: tuple[str, str, int], layer: _Layer, count: int) -> Finding:
         location, op, units = key
         recent = layer.shares[-STREAK:]
@@ -225,7 +239,7 @@ class ActivationHealth(Check):
             "steps": steps,
         }
         if op in ("relu", "relu6"):
-            positions = sum(p for _, p in layer.window)
+            positions = layer.positions
             evidence.update({"dead_units": count, "positions": positions})
             msg = (f"{share:.0%} of the {units} units of {location} never activate: the {op} after it "
                    f"(called in {layer.site}) outputs 0 at every one of the last {positions} positions, "

@@ -20,7 +20,7 @@ import numpy as np
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity, Step
-from nndoctor.monitor.curves import ConstantBaseline, analyze_losses, per_step, rolling_median
+from nndoctor.monitor.curves import ConstantBaseline, analyze_losses, per_step, read_due, rolling_median
 from nndoctor.monitor.events import LossCall, RunEnd, StepEvent
 
 __all__ = ["Fit", "train_between"]
@@ -69,6 +69,7 @@ class Fit(Check):
         self._baseline = ConstantBaseline()
         self._loss_calls = 0
         self._last_read = 0
+        self._evals_seen = 0
         self._done: set[str] = set()
 
     def check(self, event: LossCall | StepEvent | RunEnd) -> Iterable[Finding]:
@@ -77,9 +78,11 @@ class Fit(Check):
             return ()
         if isinstance(event, RunEnd):
             return self._judge(final=True)
-        if event.phase == "post" and self.state.losses.total - self._last_read >= READ_EVERY:
+        if event.phase == "post" and read_due(self.state.losses.total, self._last_read, READ_EVERY):
             self._last_read = self.state.losses.total
-            return self._judge(final=False)
+            if len(self.state.eval_losses) != self._evals_seen:  # nothing new to judge otherwise
+                self._evals_seen = len(self.state.eval_losses)
+                return self._judge(final=False)
         return ()
 
     def _on_loss(self, event: LossCall) -> None:

@@ -107,13 +107,14 @@ class GradientScale(Check):
                   if isinstance(p, torch.Tensor) and p.grad is not None and not p.grad.is_sparse]
         if len(params) < 2:
             return []
-        weights = [p for p in self.order.order(params)]
+        weights = self.order.order(params)
         if len(weights) < 2:
             return []
-        weight_norms = [torch.linalg.vector_norm(p.grad.detach().float()) for p in weights]
-        all_sq = [torch.linalg.vector_norm(p.grad.detach().float()).square() for p in params]
-        total_sq = [torch.stack([s.to(all_sq[0].device) for s in all_sq]).sum()]
-        values = host_floats(weight_norms + total_sq)
+        # every norm stays on its device; one host transfer per device for the whole step
+        norms_by_id = {id(p): torch.linalg.vector_norm(p.grad.detach().float()) for p in params}
+        device = next(iter(norms_by_id.values())).device
+        total_sq = torch.stack([n.to(device) for n in norms_by_id.values()]).square().sum()
+        values = host_floats([norms_by_id[id(p)] for p in weights] + [total_sq])
         norms, total = values[:-1], max(values[-1], 0.0) ** 0.5
         if not all(is_finite(v) for v in values):
             return []  # non-finite gradients are a numerics finding, not a scale one

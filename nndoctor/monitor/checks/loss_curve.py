@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity, Step
-from nndoctor.monitor.curves import CurveAnalysis, analyze_losses
+from nndoctor.monitor.curves import CurveAnalysis, analyze_losses, read_due
 from nndoctor.monitor.events import RunEnd, StepEvent
 
 __all__ = ["LossCurve", "rank_causes"]
@@ -136,7 +136,7 @@ class LossCurve(Check):
     def check(self, event: StepEvent | RunEnd) -> Iterable[Finding]:
         if isinstance(event, RunEnd):
             return self._judge(final=True)
-        if event.phase == "post" and self.state.losses.total - self._last_read >= READ_EVERY:
+        if event.phase == "post" and read_due(self.state.losses.total, self._last_read, READ_EVERY):
             self._last_read = self.state.losses.total
             return self._judge(final=False)
         return ()

@@ -26,7 +26,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity, Step
-from nndoctor.monitor.curves import CurveAnalysis, analyze_losses
+from nndoctor.monitor.curves import CurveAnalysis, analyze_losses, read_due
 from nndoctor.monitor.events import RunEnd, StepEvent
 
 __all__ = ["ADAPTIVE", "LearningRate", "current_lr", "update_ratio_summary"]
@@ -166,7 +166,7 @@ class LearningRate(Check):
                 self._probe.before(event.optimizer)
             else:
                 self._probe.after(event.optimizer, event.step)
-        if event.phase == "post" and self.state.losses.total - self._last_read >= READ_EVERY:
+        if event.phase == "post" and read_due(self.state.losses.total, self._last_read, READ_EVERY):
             self._last_read = self.state.losses.total
             return self._judge(final=False)
         return ()

@@ -1,0 +1,297 @@
+"""Tuning strategy on Optuna: samplers, storage, coarse-to-fine narrowing, importance.
+
+All search, pruning and storage is Optuna's. nndoctor adds the strategy (coarse-to-fine
+stages computed from the study itself, so workers on many machines agree on them without
+talking to each other), safe defaults (heartbeats and retries on shared RDB storage, a
+journal file locally) and the reading of the result against the field guide.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from nndoctor.tune.space import Choice, Dimension, IntUniform, LogUniform, Uniform, describe, narrow, suggest
+
+try:
+    import optuna
+    from optuna.trial import TrialState
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("nndoctor tune needs Optuna: pip install 'nndoctor[tune]'") from exc
+
+__all__ = ["METHODS", "Diverged", "TuneResult", "compare_with_guide", "importance", "make_storage", "make_study",
+           "narrowed_space", "run_trials"]
+
+logger = logging.getLogger("nndoctor")
+
+METHODS = ("bayes", "coarse-to-fine", "random", "grid")
+#: the default method, chosen by benchmarks/tune_efficiency.py (see docs/tune.md)
+DEFAULT_METHOD = "bayes"
+
+#: field guide sensitivity of the usual hyperparameter names
+SENSITIVITY = {
+    "high": ("lr", "learning_rate", "init_lr", "lr_schedule", "schedule", "loss", "hidden", "hidden_size", "width",
+             "units", "n_units", "n_units_1", "n_units_2", "channels", "d_model"),
+    "medium": ("init", "depth", "layers", "num_layers", "n_layers", "kernel_size", "weight_decay", "wd", "dropout",
+               "dropout_1", "dropout_2", "l2"),
+    "low": ("optimizer", "beta1", "beta2", "momentum", "batch_size", "activation", "activation_fn_1",
+            "activation_fn_2", "nonlinearity"),
+}
+
+
+class Diverged(RuntimeError):
+    """Training diverged (NaN/Inf loss): the trial is recorded as failed with this reason."""
+
+
+def make_storage(url: str | None, journal_path: str) -> Any:
+    """Optuna storage: RDB (with heartbeats and retries) for URLs, else a journal file."""
+    if url and "://" in url:
+        from optuna.storages import RDBStorage, RetryFailedTrialCallback
+
+        return RDBStorage(url, heartbeat_interval=5, grace_period=15,
+                          failed_trial_callback=RetryFailedTrialCallback(max_retry=3))
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    path = url or journal_path
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return JournalStorage(JournalFileBackend(path))
+
+
+def _grid(space: Mapping[str, Dimension], points: int = 5) -> dict[str, list[Any]]:
+    grid: dict[str, list[Any]] = {}
+    for name, dim in space.items():
+        if isinstance(dim, Choice):
+            grid[name] = list(dim.options)
+        elif isinstance(dim, LogUniform):
+            grid[name] = [float(f"{dim.low * (dim.high / dim.low) ** (i / (points - 1)):.4g}") for i in range(points)]
+        elif isinstance(dim, Uniform):
+            grid[name] = [dim.low + (dim.high - dim.low) * i / (points - 1) for i in range(points)]
+        elif isinstance(dim, IntUniform):
+            if dim.log:
+                vals = {int(round(dim.low * (dim.high / dim.low) ** (i / (points - 1)))) for i in range(points)}
+            else:
+                vals = {int(round(dim.low + (dim.high - dim.low) * i / (points - 1))) for i in range(points)}
+            grid[name] = sorted(vals)
+    return grid
+
+
+def make_study(
+    name: str, storage: Any, method: str, space: Mapping[str, Dimension], *, seed: int | None = None,
+    direction: str = "minimize", n_startup: int = 10,
+) -> optuna.Study:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    if method == "bayes":
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=n_startup, multivariate=True, group=True, constant_liar=True)
+        pruner: optuna.pruners.BasePruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    elif method == "grid":
+        sampler = optuna.samplers.GridSampler(_grid(space), seed=seed)
+        pruner = optuna.pruners.NopPruner()
+    else:
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
+                                direction=direction, load_if_exists=True)
+    study.set_user_attr("method", method)
+    return study
+
+
+def narrowed_space(
+    study: optuna.Study, space: Mapping[str, Dimension], budget: int, *, stages: int = 3, keep: float = 0.2,
+) -> tuple[int, dict[str, Dimension]]:
+    """Coarse-to-fine: the stage this trial belongs to and the space narrowed around the best trials.
+
+    Stage ``s`` starts after ``s * budget / stages`` finished trials; its space is the
+    original one narrowed ``s`` times, each time around the top ``keep`` share of the
+    trials finished so far. Computed from the study alone, so every worker agrees.
+    """
+    trials = study.get_trials(deepcopy=False)
+    n_finished = sum(1 for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+    done = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
+    stage = min(stages - 1, n_finished * stages // max(budget, 1)) if len(done) >= 3 else 0
+    sp = dict(space)
+    if stage == 0:
+        return 0, sp
+    sign = 1 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1
+    ranked = sorted(done, key=lambda t: sign * t.value)
+    for s in range(1, stage + 1):
+        top = ranked[: max(3, int(len(ranked) * keep / s))]
+        sp = {k: narrow(dim, [t.params.get(k) for t in top], margin=0.25 / s) for k, dim in sp.items()}
+    return stage, sp
+
+
+@dataclass
+class TuneResult:
+    study: optuna.Study
+    funnel: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def best(self) -> optuna.trial.FrozenTrial | None:
+        try:
+            return self.study.best_trial
+        except ValueError:
+            return None
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.study.get_trials(deepcopy=False):
+            out[t.state.name.lower()] = out.get(t.state.name.lower(), 0) + 1
+        return out
+
+
+def run_trials(
+    study: optuna.Study,
+    objective: Callable[[dict[str, Any], Callable[[float, int], bool]], float],
+    space: Mapping[str, Dimension],
+    *,
+    n_trials: int,
+    method: str,
+    fixed: Mapping[str, Any] | None = None,
+    on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+) -> TuneResult:
+    """Run trials until the study holds ``n_trials`` finished ones (complete, pruned or failed).
+
+    ``objective(params, report)`` trains and returns the value to minimise; it calls
+    ``report(value, step)`` with intermediate values, which returns True when the trial
+    should stop early (pruned). Several processes may run this on one shared study.
+    """
+    funnel: list[dict[str, str]] = []
+
+    def wrapped(trial: optuna.Trial) -> float:
+        sp: Mapping[str, Dimension] = space
+        if method == "coarse-to-fine":
+            stage, sp = narrowed_space(study, space, n_trials)
+            trial.set_user_attr("stage", stage)
+            if len(funnel) <= stage:
+                funnel.append({k: describe(v) for k, v in sp.items()})
+        params = {k: suggest(trial, k, dim) for k, dim in sp.items()}
+        params.update(fixed or {})
+
+        def report(value: float, step: int) -> bool:
+            if not math.isfinite(value):
+                raise Diverged(f"training diverged: validation value {value} at step {step}")
+            trial.report(value, step)
+            return trial.should_prune()
+
+        try:
+            value = objective(params, report)
+        except Diverged as exc:
+            trial.set_user_attr("fail_reason", str(exc))
+            raise
+        if value is None or not math.isfinite(value):
+            trial.set_user_attr("fail_reason", f"training diverged: final value {value}")
+            raise Diverged(f"training diverged: final value {value}")
+        return float(value)
+
+    def notify(study_: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if on_trial is not None:
+            on_trial(trial)
+
+    import time
+
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        # a FAIL without our reason is a worker that died: the heartbeat callback re-queues it
+        n_done = sum(1 for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+                     or (t.state is TrialState.FAIL and "fail_reason" in t.user_attrs))
+        n_running = sum(1 for t in trials if t.state is TrialState.RUNNING)
+        n_waiting = sum(1 for t in trials if t.state is TrialState.WAITING)
+        if n_done >= n_trials:
+            break
+        if n_done + n_running >= n_trials and not n_waiting:
+            # the rest are running on other workers; fail those whose worker stopped beating
+            optuna.storages.fail_stale_trials(study)
+            time.sleep(1.0)
+            continue
+        study.optimize(wrapped, n_trials=1, catch=(Diverged,), callbacks=[notify],
+                       gc_after_trial=False, show_progress_bar=False)
+    if method == "coarse-to-fine" and funnel:
+        study.set_user_attr("funnel", funnel)
+    return TuneResult(study=study, funnel=funnel)
+
+
+def _distribution(dim: Dimension) -> Any:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(dim, LogUniform):
+        return FloatDistribution(dim.low, dim.high, log=True)
+    if isinstance(dim, Uniform):
+        return FloatDistribution(dim.low, dim.high)
+    if isinstance(dim, IntUniform):
+        return IntDistribution(dim.low, dim.high, log=dim.log)
+    return CategoricalDistribution(list(dim.options))
+
+
+def importance(study: optuna.Study, space: Mapping[str, Dimension]) -> dict[str, float]:
+    """Hyperparameter importance: fANOVA when scikit-learn is installed, else PED-ANOVA.
+
+    Trials are re-expressed on ``space`` (the widest ranges) first, so that the narrowed
+    ranges of coarse-to-fine stages can be compared; pruned trials count at their last
+    reported value.
+    """
+    done = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        if t.state is TrialState.PRUNED:
+            if not t.intermediate_values:
+                continue
+            # a pruned trial was bad: keep it, at its last reported value, so the sample is not biased
+            t = optuna.trial.create_trial(params=t.params, distributions=t.distributions,
+                                          value=t.intermediate_values[max(t.intermediate_values)],
+                                          user_attrs=t.user_attrs)
+        done.append(t)
+    first_stage = [t for t in done if t.user_attrs.get("stage") == 0]
+    if len(first_stage) >= 8:  # coarse-to-fine: the unnarrowed stage is the unbiased sample
+        done = first_stage
+    if len(done) < 4:
+        return {}
+    varying = {k for t in done for k in t.params if len({str(u.params.get(k)) for u in done}) > 1}
+    if not varying:
+        return {}
+    dists = {k: _distribution(d) for k, d in space.items() if k in varying}
+    flat = optuna.create_study(direction=study.direction)
+    for t in done:
+        params = {k: t.params[k] for k in dists if k in t.params}
+        if len(params) == len(dists):
+            flat.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=t.value))
+    if len(flat.trials) < 4:
+        return {}
+    try:
+        import sklearn  # noqa: F401
+
+        evaluator: Any = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    except ImportError:
+        evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+    try:
+        return dict(optuna.importance.get_param_importances(flat, evaluator=evaluator, params=sorted(dists)))
+    except (ValueError, RuntimeError) as exc:  # too few distinct values and similar
+        logger.debug("importance failed: %s", exc)
+        return {}
+
+
+def compare_with_guide(imp: Mapping[str, float]) -> list[str]:
+    """Sentences comparing the measured importance with the field guide's sensitivity table."""
+    if not imp:
+        return []
+    level = {n: lvl for lvl, names in SENSITIVITY.items() for n in names}
+    ranked = sorted(imp.items(), key=lambda kv: -kv[1])
+    top, share = ranked[0]
+    out = []
+    lvl = level.get(top)
+    if lvl == "high":
+        out.append(f"{top} mattered most ({share:.0%} of the explained variance), as the guide expects "
+                   "(sensitivity: high)")
+    elif lvl is not None:
+        out.append(f"{top} mattered most ({share:.0%}), more than the guide suggests (sensitivity: {lvl})")
+    else:
+        out.append(f"{top} mattered most ({share:.0%}); the guide has no sensitivity entry for it")
+    for name, value in ranked[1:]:
+        if level.get(name) == "low" and value >= 0.2:
+            out.append(f"{name} mattered more than the guide suggests ({value:.0%}; sensitivity: low)")
+        elif level.get(name) == "high" and value < 0.05:
+            out.append(f"{name} mattered less than the guide suggests ({value:.0%}; sensitivity: high)")
+    return out
