@@ -11,7 +11,8 @@ log-sum-exp is not 0). Checks here:
 * :class:`NllLossInput`: raw logits or probabilities fed to ``nll_loss``.
 * :class:`KlDivInput`: probabilities as ``kl_div``'s input, or log-probabilities as its target
   without ``log_target=True``.
-* :class:`SoftmaxDim`: softmax over a dimension of size 1, or over the batch dimension.
+* :class:`SoftmaxDim`: softmax over a dimension of size 1, over the batch dimension, or applied
+  to softmax output again.
 * :class:`OutputRange`: a regression loss whose prediction comes from an activation whose
   range cannot reach the targets.
 """
@@ -401,7 +402,7 @@ class KlDivInput(Check):
 
 @register
 class SoftmaxDim(Check):
-    """Softmax over a size-1 dimension (constant output) or over the batch dimension."""
+    """Softmax over a size-1 dimension (constant output), over the batch dimension, or twice."""
 
     code = "loss-input.softmax-over-one-unit"
     severity = Severity.ERROR

@@ -204,6 +204,12 @@ def _thin(s: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([bs, old_s[cut:], s[-keep:]]), np.concatenate([bv, old_v[cut:], v[-keep:]])
 
 
+def _steady(mag: np.ndarray) -> float:
+    """Fraction of (smoothed) steps on which the loss grew: a steady climb vs a sudden blow-up."""
+    rising = np.diff(rolling_median(mag, 9)) if len(mag) >= 6 else np.array([])
+    return round(float(np.mean(rising > 0)), 3) if len(rising) >= 5 else 0.0
+
+
 def _explosion(s: np.ndarray, v: np.ndarray, start: float) -> dict[str, Any] | None:
     finite = np.isfinite(v)
     if math.isfinite(v[0]) and 0 < abs(v[0]) < abs(start):
@@ -216,17 +222,16 @@ def _explosion(s: np.ndarray, v: np.ndarray, start: float) -> dict[str, Any] | N
             grew = float(before.max()) / scale
             if grew >= 10.0:
                 return {"start_loss": start, "peak_loss": float(v[:j][np.argmax(before)]),
-                        "growth": grew, "nonfinite_step": int(s[j]), "value": str(float(v[j]))}
+                        "growth": grew, "nonfinite_step": int(s[j]), "value": str(float(v[j])),
+                        "steady_rise": _steady(before[1:])}
     if scale <= 0 or len(v) < 3:
         return None
     mag = np.where(finite, np.abs(v), 0.0)
     mag[0] = 0.0
     i = int(np.argmax(mag))
     if mag[i] >= EXPLODE_FACTOR * scale:
-        rising = np.diff(rolling_median(mag[1:i + 1], 9))
-        steady = float(np.mean(rising > 0)) if len(rising) >= 5 else 0.0
         return {"start_loss": start, "peak_loss": float(v[i]), "peak_step": int(s[i]),
-                "growth": float(mag[i] / scale), "steady_rise": round(steady, 3)}
+                "growth": float(mag[i] / scale), "steady_rise": _steady(mag[1:i + 1])}
     return None
 
 

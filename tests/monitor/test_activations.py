@@ -163,3 +163,37 @@ def test_evaluation_forwards_are_ignored():
             model[2](torch.relu(x[:32, :1].expand(32, 64) * 0 + 1)).sum().backward()
             opt.step()
     assert not obs.findings
+
+
+def test_small_batches_are_pooled_before_judging():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+    nn.init.constant_(model[0].bias, -6.0)
+    x, y = _data()
+    obs = _run(model, torch.optim.SGD(model.parameters(), lr=0.01), x, y, steps=20, batch=8)
+    dead = _found(obs, "activation.dead-relu")
+    assert [f.location for f in dead] == ["model.0"]
+    assert dead[0].evidence["positions"] >= 64
+    assert dead[0].first_step >= 8  # not judged on fewer than 64 samples
+
+
+class Conv1dText(nn.Module):
+    """Conv1d over padded sequences: (N, C, L) outputs, the padded tail is 0 for every sample."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(8, 32, 3, padding=1, bias=False)
+        self.fc = nn.Linear(32, 4)
+
+    def forward(self, x):
+        x = x.view(-1, 8, 2).repeat(1, 1, 12)
+        x = torch.cat([x, x.new_zeros(x.shape[0], 8, 60)], dim=2)  # most of every sequence is padding
+        h = F.relu(self.conv(x))
+        return self.fc(h.mean(dim=2))
+
+
+def test_conv1d_channels_are_units_not_padded_positions():
+    torch.manual_seed(0)
+    net = Conv1dText()
+    x, y = _data()
+    assert not _run(net, torch.optim.Adam(net.parameters(), lr=1e-3), x, y, steps=12).findings

@@ -107,3 +107,7 @@ def test_other_crashes_are_not_claimed():
         with Observer(checks=[OptimizerSettings]) as obs:
             raise ValueError("Invalid momentum value: -1 (but raised by the user's own code)")
     assert not obs.findings
+
+
+def test_dqn_style_rmsprop_eps_is_not_judged_like_adam():
+    assert not _train(lambda p: torch.optim.RMSprop(p, 2.5e-4, alpha=0.95, eps=0.01))

@@ -25,6 +25,9 @@ __all__ = [
 
 #: modules whose weight is a lookup table, not a layer in the gradient chain
 _LOOKUP = (nn.Embedding, nn.EmbeddingBag)
+#: modules whose 3-D outputs are (N, C, L): the units are channels, not the last dim
+_CHANNELS_FIRST = (nn.Conv1d, nn.ConvTranspose1d, nn.BatchNorm1d, nn.InstanceNorm1d, nn.MaxPool1d,
+                   nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)
 
 
 def fmt(value: float) -> str:
@@ -64,13 +67,14 @@ def weight_params(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in module._parameters.items() if p is not None and p.dim() >= 2]
 
 
-def unit_dims(t: torch.Tensor) -> tuple[int, tuple[int, ...]]:
+def unit_dims(t: torch.Tensor, channels_first: bool = False) -> tuple[int, tuple[int, ...]]:
     """Which dimension holds the units (features/channels) and which to reduce over.
 
-    (N, F) and (N, C, ...) use dim 1; (N, L, F) sequences use the last dim.
+    (N, F) and (N, C, H, W...) use dim 1; 3-D tensors use the last dim ((N, L, F)
+    sequences) unless their producer is channels-first ((N, C, L) of ``nn.Conv1d``).
     """
     nd = t.dim()
-    unit = nd - 1 if nd in (1, 3) else 1
+    unit = nd - 1 if nd == 1 or (nd == 3 and not channels_first) else 1
     return unit, tuple(d for d in range(nd) if d != unit)
 
 
@@ -115,10 +119,14 @@ class LayerOrder:
 
 
 class Producers:
-    """Which module produced a tensor: outputs of recent module calls, by id (weakly held)."""
+    """Which module produced a tensor: outputs of recent module calls, by id (weakly held).
+
+    Also remembers whether the producer lays out 3-D outputs channels-first ((N, C, L) of
+    ``nn.Conv1d``) rather than features-last ((N, L, F) of ``nn.Linear`` on sequences).
+    """
 
     def __init__(self, capacity: int = 1024) -> None:
-        self._out: dict[int, tuple[weakref.ReferenceType[torch.Tensor], str]] = {}
+        self._out: dict[int, tuple[weakref.ReferenceType[torch.Tensor], str, bool]] = {}
         self.capacity = capacity
 
     def see(self, module: nn.Module, name: str, inputs: tuple[object, ...], output: object) -> None:
@@ -126,23 +134,31 @@ class Producers:
         if not isinstance(output, torch.Tensor):
             return
         if module._parameters and any(p is not None for p in module._parameters.values()):
-            self.record(output, name)
+            self.record(output, name, isinstance(module, _CHANNELS_FIRST))
         elif inputs and not any(True for _ in module.children()):
-            source = self.name_of(inputs[0])
-            if source:
-                self.record(output, source)
+            entry = self._entry(inputs[0])
+            if entry is not None:
+                self.record(output, entry[1], entry[2] or isinstance(module, _CHANNELS_FIRST))
 
-    def record(self, output: torch.Tensor, name: str) -> None:
+    def record(self, output: torch.Tensor, name: str, channels_first: bool = False) -> None:
         if len(self._out) >= self.capacity:
             self._out = {k: v for k, v in self._out.items() if v[0]() is not None}
             if len(self._out) >= self.capacity:
                 self._out.clear()
-        self._out[id(output)] = (weakref.ref(output), name)
+        self._out[id(output)] = (weakref.ref(output), name, channels_first)
 
-    def name_of(self, tensor: object) -> str:
+    def _entry(self, tensor: object) -> tuple[weakref.ReferenceType[torch.Tensor], str, bool] | None:
         if not isinstance(tensor, torch.Tensor):
-            return ""
+            return None
         entry = self._out.get(id(tensor))
         if entry is None or entry[0]() is not tensor:
-            return ""
-        return entry[1]
+            return None
+        return entry
+
+    def name_of(self, tensor: object) -> str:
+        entry = self._entry(tensor)
+        return entry[1] if entry is not None else ""
+
+    def channels_first(self, tensor: object) -> bool:
+        entry = self._entry(tensor)
+        return bool(entry and entry[2])

@@ -141,7 +141,7 @@ class ActivationHealth(Check):
         if not out.is_floating_point() or out.dim() < 2 or out.numel() == 0:
             return
         inp = event.args[0] if event.args and isinstance(event.args[0], torch.Tensor) else None
-        unit, dims = unit_dims(out)
+        unit, dims = unit_dims(out, self.producers.channels_first(inp))
         units = out.shape[unit]
         if units < MIN_UNITS:
             return

@@ -70,17 +70,13 @@ class _UpdateProbe:
         self._snap = []
         self._opt_id = id(opt)
         cands: list[torch.Tensor] = []
-        total = missing = 0
         for group in opt.param_groups:
             for p in group["params"]:
                 if not isinstance(p, torch.Tensor) or not p.requires_grad:
                     continue
-                total += 1
-                if p.grad is None:
-                    missing += 1  # (a closure passed to step() computes the grads later)
-                elif p.grad.is_sparse:
+                if p.grad is not None and p.grad.is_sparse:
                     continue
-                cands.append(p)
+                cands.append(p)  # (with a closure passed to step(), grads come later)
         # weights (not biases / norm scales), those with a gradient first, largest first
         cands.sort(key=lambda t: (t.dim() < 2, t.grad is None, -t.numel()))
         budget = MAX_SNAPSHOT_NUMEL
@@ -90,10 +86,12 @@ class _UpdateProbe:
             if p.numel() <= budget:
                 budget -= p.numel()
                 self._snap.append((weakref.ref(p), p.detach().clone(), self.state.param_name(p)))
-        if missing < total:  # all missing: grads come from a closure, nothing to say
-            self.state.extra["nndoctor.grad_reach"] = {"params": total, "without_grad": missing}
 
     def after(self, opt: torch.optim.Optimizer, step: int) -> None:
+        trained = [p for g in opt.param_groups for p in g["params"]
+                   if isinstance(p, torch.Tensor) and p.requires_grad]
+        self.state.extra["nndoctor.grad_reach"] = {
+            "params": len(trained), "without_grad": sum(1 for p in trained if p.grad is None)}
         snap, self._snap = self._snap, []
         if id(opt) != self._opt_id or not snap:
             return

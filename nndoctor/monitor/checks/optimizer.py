@@ -158,7 +158,7 @@ class OptimizerSettings(Check):
                 f"is lost in float32 rounding, so weights whose gradient is ~0 get full-size, "
                 f"noise-driven steps", code="optimizer.adam-eps",
                 severity=Severity.WARNING)
-        elif eps >= EPS_LARGE:
+        elif eps >= EPS_LARGE and "betas" in group:  # RMSprop eps=0.01 is a known DQN setting
             grads = [p.grad for p in group["params"]
                      if isinstance(p, torch.Tensor) and p.grad is not None and p.grad.numel() > 0
                      and not p.grad.is_sparse]

@@ -231,7 +231,7 @@ class DropoutTooStrong(Check):
         for (where, p), site in self.sites.items():
             if site.reported or site.calls < MIN_HITS:
                 continue
-            evidence: dict[str, Any] = {"p": p, "keep": 1 - p, "training_calls_seen": site.calls,
+            evidence: dict[str, Any] = {"p": p, "keep": round(1 - p, 4), "training_calls_seen": site.calls,
                                         "location": where, "site": site.how}
             if p >= DROPOUT_STRONG:
                 if not strong_only:

@@ -1,0 +1,50 @@
+"""History: bounded memory over very long runs, order kept, newest values exact."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import pytest
+import torch
+
+from nndoctor.monitor.history import History
+
+
+def test_100k_steps_keep_memory_flat():
+    h = History("loss")
+    t = torch.tensor(1.0)
+    for i in range(10_000):
+        h.record(i, t * 0.5)
+    h.flush()
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    for i in range(10_000, 110_000):
+        h.record(i, t * 0.5)
+    h.flush()
+    now, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert h.total == 110_000
+    assert len(h.values) <= h.capacity
+    assert now - base < 200_000  # bytes: flat, not growing with the number of steps
+    assert peak - base < 2_000_000
+
+
+def test_order_and_newest_exact_after_thinning():
+    h = History("loss", capacity=64, flush_every=8)
+    for i in range(1000):
+        h.record(i, float(i))
+    steps, values = h.series()
+    assert steps == sorted(steps) and len(steps) <= 64
+    assert steps[-32:] == list(range(968, 1000))
+    assert values[-1] == 999.0 and steps[0] == 0
+
+
+def test_mixed_tensor_and_float_values_and_nonfinite():
+    h = History("loss", flush_every=4)
+    h.record(1, torch.tensor(2.0))
+    h.record(2, 3.0)
+    h.record(3, torch.tensor(float("nan")))
+    assert h.last(3)[:2] == [2.0, 3.0]
+    assert h.first_nonfinite()[0] == 3
+    with pytest.raises(ValueError):
+        History("x", capacity=4)

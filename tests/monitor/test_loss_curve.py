@@ -1,0 +1,165 @@
+"""loss-curve: the four symptoms on a noise-aware view; noisy, warm-up and GAN curves stay quiet."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from _dyn_helpers import blobs, mlp, train
+
+from nndoctor.monitor import Observer
+from nndoctor.monitor.checks.fit import Fit
+from nndoctor.monitor.checks.loss_curve import LossCurve
+from nndoctor.monitor.checks.lr import LearningRate
+from nndoctor.monitor.curves import ConstantBaseline, analyze, per_step, read_due
+
+CHECKS = [Fit, LossCurve, LearningRate]
+rng = np.random.default_rng(0)
+
+
+def _curve(values):
+    values = list(map(float, values))
+    return analyze(list(range(1, len(values) + 1)), values)
+
+
+def _decay(n=300, noise=0.25, floor=0.3):
+    t = np.arange(n)
+    level = floor + 2.0 * np.exp(-t / 60)
+    return level * np.exp(noise * rng.standard_normal(n))  # multiplicative small-batch noise
+
+
+@pytest.mark.parametrize("noise", [0.05, 0.25, 0.5])
+def test_noisy_healthy_curves_have_no_symptom(noise):
+    assert _curve(_decay(noise=noise)).symptoms == {}
+
+
+def test_warmup_flat_start_then_decrease_is_not_a_plateau():
+    v = np.concatenate([2.3 + 0.02 * rng.standard_normal(80), _decay(220, 0.1)[:] * 0 + np.linspace(2.3, 0.4, 220)])
+    assert "plateaus" not in _curve(v).symptoms
+
+
+def test_explosion_by_growth_and_by_nan_after_growth():
+    grow = 1.0 * 1.3 ** np.arange(40)
+    a = _curve(grow)
+    assert a.has("explodes") and a.symptoms["explodes"]["growth"] >= 1e3
+    v = list(1.0 * 2 ** np.arange(8)) + [math.nan] * 5
+    b = _curve(v)
+    assert b.symptoms["explodes"]["nonfinite_step"] == 9
+    # a NaN without growth before it is numerics' business, not an explosion
+    assert not _curve([1.0, 0.9, 0.8, math.nan]).has("explodes")
+
+
+def test_goes_up_oscillates_and_plateaus():
+    up = np.linspace(1.0, 3.0, 200) * np.exp(0.05 * rng.standard_normal(200))
+    assert _curve(up).has("goes-up")
+    back_up = np.concatenate([np.linspace(2.0, 0.3, 100), np.linspace(0.3, 1.6, 100)])
+    assert _curve(back_up).symptoms["goes-up"]["after_learning"]
+    osc = 1.5 * np.exp(1.2 * rng.standard_normal(200))  # wide swings around a level that stays
+    assert _curve(osc).has("oscillates")
+    flat = 2.3 + 0.02 * rng.standard_normal(200)
+    assert _curve(flat).has("plateaus")
+
+
+def test_per_step_means_and_index_without_optimizer():
+    s, v = per_step([1, 1, 2, 2, 3], [1.0, 3.0, 2.0, 2.0, 5.0])
+    assert list(s) == [1, 2, 3] and list(v) == [2.0, 2.0, 5.0]
+    s, v = per_step([1, 1, 1], [1.0, 2.0, 3.0])
+    assert list(s) == [1, 2, 3]
+    assert read_due(25, 0) and not read_due(30, 25) and read_due(1000, 800) and not read_due(850, 800)
+
+
+def test_constant_baseline_values():
+    b = ConstantBaseline()
+    b.add("cross_entropy", torch.arange(10).repeat(20), 10)
+    assert b.value() == pytest.approx(math.log(10))
+    m = ConstantBaseline()
+    t = torch.randn(4000, 1) * 2
+    m.add("mse_loss", t, None)
+    assert m.value() == pytest.approx(4.0, rel=0.1)
+    mixed = ConstantBaseline()
+    mixed.add("mse_loss", t, None)
+    mixed.add("cross_entropy", torch.zeros(10), 3)
+    assert mixed.value() is None
+
+
+def _run(fn, checks=CHECKS):
+    with Observer(checks=checks) as obs:
+        fn()
+    return obs
+
+
+def test_gradient_ascent_by_hand_is_reported_as_loss_curve():
+    X, y = blobs()
+    model = mlp()
+
+    def loop():
+        for i in range(200):
+            j = (i * 32) % 2000
+            loss = nn.functional.cross_entropy(model(X[j:j + 32]), y[j:j + 32])
+            model.zero_grad()
+            loss.backward()
+            with torch.no_grad():
+                for p in model.parameters():
+                    p += 0.05 * p.grad  # wrong sign
+
+    obs = _run(loop)
+    found = [f for f in obs.report().at_least("warning") if f.category == "loss-curve"]
+    assert found, [(f.code, f.message) for f in obs.findings]
+    assert any("sign" in c for c in found[0].evidence["likely_causes"][:1])
+
+
+def test_maximize_true_goes_up_with_sign_as_first_cause():
+    X, y = blobs()
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, maximize=True)
+    obs = _run(lambda: train(model, opt, X, y, 200))
+    found = [f for f in obs.findings if f.category == "loss-curve"]
+    assert found
+    assert "maximize" in found[0].evidence["likely_causes"][0]
+
+
+def test_plateau_without_gradients_ranks_grad_flow_first():
+    X, y = blobs()
+    model = mlp()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def loop():
+        for i in range(200):
+            j = (i * 32) % 2000
+            out = model(X[j:j + 32]).detach().requires_grad_()  # the graph is cut: no weight learns
+            loss = nn.functional.cross_entropy(out, y[j:j + 32])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    obs = _run(loop)
+    (f,) = obs.report().by_code("loss-curve.plateaus")
+    assert f.evidence["without_grad"] == 6
+    assert f.evidence["likely_causes"][0].startswith("gradients not flowing")
+
+
+def test_gan_two_optimizers_stay_quiet():
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    D = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1))
+    og, od = torch.optim.Adam(G.parameters(), 1e-3), torch.optim.Adam(D.parameters(), 1e-3)
+    bce = nn.BCEWithLogitsLoss()
+
+    def loop():
+        for _ in range(200):
+            real = torch.randn(32, 2) + 3
+            fake = G(torch.randn(32, 4))
+            d_loss = bce(D(real), torch.ones(32, 1)) + bce(D(fake.detach()), torch.zeros(32, 1))
+            od.zero_grad()
+            d_loss.backward()
+            od.step()
+            g_loss = bce(D(fake), torch.ones(32, 1))
+            og.zero_grad()
+            g_loss.backward()
+            og.step()
+
+    obs = _run(loop)
+    assert not obs.report().at_least("warning"), [(f.code, f.message) for f in obs.findings]

@@ -1,0 +1,126 @@
+"""lr: too high / too low from the update-to-weight ratio plus the loss curve; healthy runs stay quiet."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+from _dyn_helpers import blobs, mlp, train
+
+from nndoctor.monitor import Observer
+from nndoctor.monitor.checks.fit import Fit
+from nndoctor.monitor.checks.loss_curve import LossCurve
+from nndoctor.monitor.checks.lr import LearningRate, update_ratio_summary
+
+CHECKS = [Fit, LossCurve, LearningRate]
+
+
+def _observe(model, opt, steps=300, **kw):
+    X, y = blobs()
+    with Observer(models=model, optimizers=opt, checks=CHECKS, discover=False) as obs:
+        train(model, opt, X, y, steps, **kw)
+    return obs
+
+
+def _codes(obs, severity="warning"):
+    return {f.code for f in obs.report().at_least(severity)}
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda p: torch.optim.SGD(p, lr=5.0),
+    lambda p: torch.optim.Adam(p, lr=0.5),
+], ids=["sgd-5", "adam-0.5"])
+def test_lr_too_high_is_reported_with_ratio_and_range(make_opt):
+    model = mlp()
+    obs = _observe(model, make_opt(model.parameters()), functional=False)
+    found = obs.report().by_code("lr.too-high")
+    assert found, [(f.code, f.message) for f in obs.findings]
+    ev = found[0].evidence
+    assert ev["update_ratio_peak"] > 0.3
+    assert float(ev["suggest_high"]) < float(ev["lr"])
+    assert "10-100x" in found[0].fixes[0]
+
+
+def test_lr_too_high_explosion_in_regression_is_an_error():
+    torch.manual_seed(0)
+    X = torch.randn(1024, 8)
+    y = X @ torch.randn(8, 1) * 3
+    model = nn.Sequential(nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    with Observer(checks=CHECKS) as obs:
+        for i in range(120):
+            j = (i * 32) % 992
+            loss = nn.functional.mse_loss(model(X[j:j + 32]), y[j:j + 32])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    (f,) = obs.report().by_code("lr.too-high")
+    assert f.severity.value == "error"
+    assert "explode" in f.message or "became" in f.message
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda p: torch.optim.SGD(p, lr=1e-5),
+    lambda p: torch.optim.Adam(p, lr=1e-7),
+], ids=["sgd-1e-5", "adam-1e-7"])
+def test_lr_too_low_is_reported(make_opt):
+    model = mlp()
+    obs = _observe(model, make_opt(model.parameters()))
+    (f,) = obs.report().by_code("lr.too-low")
+    assert f.evidence["update_ratio_median"] < 1e-4
+    assert float(f.evidence["suggest_low"]) > float(f.evidence["lr"])
+
+
+@pytest.mark.parametrize("make_opt,sched", [
+    (lambda p: torch.optim.SGD(p, lr=0.1), None),
+    (lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9), None),
+    (lambda p: torch.optim.Adam(p, lr=1e-3), None),
+    (lambda p: torch.optim.AdamW(p, lr=3e-3, weight_decay=0.01), "warmup"),
+    (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), "cosine"),
+], ids=["sgd", "sgd-momentum", "adam", "adamw-warmup", "sgd-cosine"])
+def test_healthy_training_is_quiet(make_opt, sched):
+    model = mlp()
+    opt = make_opt(model.parameters())
+    s = None
+    if sched == "warmup":
+        s = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1e-3, total_iters=150)
+    elif sched == "cosine":
+        s = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=300)
+    obs = _observe(model, opt, sched=s)
+    assert not _codes(obs), [(f.code, f.message) for f in obs.findings]
+
+
+def test_update_ratio_matches_plain_sgd_arithmetic():
+    torch.manual_seed(0)
+    model = nn.Linear(32, 32, bias=False)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x = torch.randn(16, 32)
+    with Observer(models=model, optimizers=opt, checks=[LearningRate], discover=False) as obs:
+        for _ in range(3):
+            opt.zero_grad()
+            model(x).pow(2).mean().backward()
+            w, g = model.weight.detach().clone(), model.weight.grad.clone()
+            opt.step()
+    rows = list(obs.state.extra["nndoctor.update_ratios"])
+    expected = (0.01 * g.norm() / w.norm()).item()
+    assert rows[-1]["median"] == pytest.approx(expected, rel=1e-4)
+    assert rows[-1]["param"] == "model.weight"
+    assert update_ratio_summary(obs.state)["samples"] == 2
+
+
+def test_frozen_and_closure_optimizers_do_not_break_the_probe():
+    torch.manual_seed(0)
+    model = mlp()
+    for p in model[0].parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.LBFGS([p for p in model.parameters() if p.requires_grad], lr=0.5, max_iter=2)
+    X, y = blobs()
+    with Observer(checks=CHECKS) as obs:
+        for i in range(30):
+            def closure():
+                opt.zero_grad()
+                loss = nn.functional.cross_entropy(model(X[i * 32:(i + 1) * 32]), y[i * 32:(i + 1) * 32])
+                loss.backward()
+                return loss
+            opt.step(closure)
+    assert not obs.internal_errors
