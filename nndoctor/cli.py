@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "nndoctor.evaluate.cli",
     "nndoctor.guided_cli",
     "nndoctor.tune.cli",
+    "nndoctor.diagnose",
 ]
 
 

@@ -58,9 +58,10 @@ class Evaluation:
     table: list[SliceRow] = field(default_factory=list)
     plan: list[PlanItem] = field(default_factory=list)
     train_losses: list[float] = field(default_factory=list)
+    actionable: str | None = None  # the dominant term, if it is large enough to act on
 
     def to_dict(self) -> dict[str, Any]:
-        return {"decomposition": self.decomposition.to_dict(),
+        return {"decomposition": self.decomposition.to_dict(), "actionable_term": self.actionable,
                 "sizes": {k: int(len(v.errors)) for k, v in self.splits.items()},
                 "metric": "error rate" if next(iter(self.splits.values())).task != "regression" else "loss",
                 "error_analysis": [r.to_dict() for r in self.table],
@@ -267,4 +268,4 @@ def evaluate_experiment(
     act = dom.name if dom is not None and dom.value >= min_gap else None
     plan = build_plan(findings, dominant=act, hparams=exp.hyperparameters)
     return Evaluation(decomposition=d, splits=splits, findings=findings, table=table, plan=plan,
-                      train_losses=losses)
+                      train_losses=losses, actionable=act)

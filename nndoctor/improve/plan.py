@@ -36,6 +36,13 @@ def _scaled(hparams: Mapping[str, Any], names: Sequence[str], factor: float) -> 
         value = hparams.get(name)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
+        if value == 0:
+            if factor <= 1:
+                continue  # nothing to reduce
+            start = {"weight_decay": 1e-4, "wd": 1e-4, "l2": 1e-4}.get(name, 0.1 if name in _DROPOUT else None)
+            if start is None:
+                continue
+            return f"{name} {value} -> {start:g}"
         new: float | int = value * factor
         if isinstance(value, int):
             new = max(1, int(round(new)))

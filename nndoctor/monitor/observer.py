@@ -228,8 +228,8 @@ class Observer:
             watched |= LOSS_FUNCTIONS
         self._watched_ops = frozenset(watched)
         try:
-            for model in self._given_models:
-                self._register_model(model)
+            for i, model in enumerate(self._given_models):
+                self._register_model(model, name=self._name_for(model, default="model" if i == 0 else f"model{i + 1}"))
             for opt in self._given_optimizers:
                 self._register_optimizer(opt)
             self._handles.append(optimizer_hooks.register_optimizer_step_pre_hook(self._step_pre))
@@ -553,9 +553,10 @@ class Observer:
             self._set_heavy(False)  # a long evaluation or inference loop: stop looking closely
         if not grad and not self._heavy and not self._light and self._forwards_since_tick <= EVAL_LOSS_FORWARDS:
             self._set_light(True)  # record this evaluation loop's losses (state.eval_losses)
-        self._dispatch(ModelInput(model=module, name=info.name, args=args, kwargs=kwargs,
-                                  step=self.state.step, training=module.training,
-                                  grad_enabled=grad, sampled=self._heavy))
+        if "model_input" in self._by_kind:  # no event object when no check wants it
+            self._dispatch(ModelInput(model=module, name=info.name, args=args, kwargs=kwargs,
+                                      step=self.state.step, training=module.training,
+                                      grad_enabled=grad, sampled=self._heavy))
 
     def _set_light(self, on: bool) -> None:
         """Loss-only function mode: records evaluation losses without the heavy probes."""
@@ -676,8 +677,9 @@ class Observer:
         if isinstance(tensor, torch.Tensor):
             if tensor.numel() == 1:
                 self.state.losses.record(self.state.step, tensor)
-            self._dispatch(BackwardCall(tensor=tensor, step=self.state.step, index=index,
-                                        sampled=self._heavy))
+            if "backward" in self._by_kind:
+                self._dispatch(BackwardCall(tensor=tensor, step=self.state.step, index=index,
+                                            sampled=self._heavy))
         if not self.state.optimizers:
             self._tick()
 
@@ -690,9 +692,10 @@ class Observer:
             info = self._guard("discovery", self._register_optimizer, optimizer)
             if info is None:
                 return None
-        self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="pre",
-                                 step=self.state.step, optimizer_step=info.steps + 1,
-                                 sampled=self._heavy))
+        if "step" in self._by_kind:
+            self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="pre",
+                                     step=self.state.step, optimizer_step=info.steps + 1,
+                                     sampled=self._heavy))
         return None
 
     def _step_post(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
@@ -706,9 +709,10 @@ class Observer:
             lr = optimizer.param_groups[0].get("lr")
             if isinstance(lr, (int, float)):
                 self.state.lrs.record(self.state.step, float(lr))
-        self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="post",
-                                 step=self.state.step, optimizer_step=info.steps,
-                                 sampled=self._heavy))
+        if "step" in self._by_kind:
+            self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="post",
+                                     step=self.state.step, optimizer_step=info.steps,
+                                     sampled=self._heavy))
         self.state.step += 1
         self._tick()
         if self.max_steps is not None and self.state.step - 1 >= self.max_steps:

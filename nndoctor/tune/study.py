@@ -121,8 +121,24 @@ def narrowed_space(
     ranked = sorted(done, key=lambda t: sign * t.value)
     for s in range(1, stage + 1):
         top = ranked[: max(3, int(len(ranked) * keep / s))]
-        sp = {k: narrow(dim, [t.params.get(k) for t in top], margin=0.25 / s) for k, dim in sp.items()}
+        sp = {k: _narrow_same_kind(dim, [t.params.get(k) for t in top], 0.25 / s) for k, dim in sp.items()}
     return stage, sp
+
+
+def _narrow_same_kind(dim: Dimension, values: list[Any], margin: float) -> Dimension:
+    """``narrow`` that keeps the Optuna distribution kind and choices of a parameter.
+
+    Optuna lets a numeric range change between trials of one study, but not a parameter's
+    kind (int -> categorical) nor a categorical's options: choices stay whole, and an
+    integer range that collapses to one value keeps a neighbour.
+    """
+    if isinstance(dim, Choice):
+        return dim
+    new = narrow(dim, values, margin=margin)
+    if isinstance(new, Choice) and isinstance(dim, IntUniform):
+        a = int(new.options[0])
+        return IntUniform(a, a + 1, dim.log) if a + 1 <= dim.high else IntUniform(a - 1, a, dim.log)
+    return new
 
 
 @dataclass
@@ -162,7 +178,12 @@ def run_trials(
     """
     funnel: list[dict[str, str]] = []
 
+    import socket
+
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+
     def wrapped(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", worker)
         sp: Mapping[str, Dimension] = space
         if method == "coarse-to-fine":
             stage, sp = narrowed_space(study, space, n_trials)

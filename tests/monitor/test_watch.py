@@ -54,8 +54,8 @@ def test_watch_discovers_models_and_optimizers():
     with nndoctor.watch() as doctor:
         train(net, sgd, X, y, 30)
     facts = doctor.report().facts
-    assert [m["name"] for m in facts["models"]] == ["net"]
-    assert [o["name"] for o in facts["optimizers"]] == ["sgd"]
+    assert [m["class"] for m in facts["models"]] == ["Sequential"]
+    assert [o["class"] for o in facts["optimizers"]] == ["SGD"] and facts["optimizers"][0]["steps"] == 30
     assert not doctor.report().at_least("warning")
 
 

@@ -115,3 +115,17 @@ def test_bad_option_values_exit_2(tmp_path, capsys):
     assert main(["start", exp, "--set", "novalue"]) == 2
     err = capsys.readouterr().err
     assert "--max-steps must be positive" in err and "--start-lr" in err and "name=value" in err
+
+
+def test_sparkline_and_json_to_stdout(tmp_path, capsys):
+    from nndoctor.guided_cli import sparkline
+
+    line = sparkline([1.0, 2.0, 3.0, float("nan")])
+    assert line[0] == "▁" and line[2] == "█" and line[3] == "×"
+    assert len(sparkline(list(range(500)), width=40)) == 40
+    assert sparkline([0.1, 1.0, 10.0], log=True) == "▁▄█"
+    exp = _write(tmp_path, GOOD)
+    assert main(["start", exp, "--json", "-", "--set", "lr=0.5"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["facts"]["hyperparameters"]["lr"] == 0.5
+    assert "lr" in {f["category"] for f in data["findings"] if f["severity"] == "warning"}

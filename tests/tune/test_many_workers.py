@@ -45,7 +45,9 @@ def test_four_workers_one_killed(tmp_path):
                 study = optuna.load_study(study_name="shared", storage=storage)
             except KeyError:
                 continue
-            if any(t.state.name == "RUNNING" for t in study.trials) and len(study.trials) >= 4:
+            mine = [t for t in study.trials if t.state.name == "RUNNING"
+                    and str(t.user_attrs.get("worker", "")).endswith(f":{victim.pid}")]
+            if mine and len(study.trials) >= 4:
                 victim.send_signal(signal.SIGKILL)
                 killed = True
         assert killed, "no trial ever started"
