@@ -19,9 +19,9 @@ def main():
     X = torch.tensor(d.data, dtype=torch.float32) / 16.0
     X = (X - X.mean(0)) / (X.std(0) + 1e-6)
     y = torch.tensor(d.target)
-    model = nn.Sequential(block(64, 128), *[block(128, 128) for _ in range(7)], nn.Linear(128, 10))
+    model = nn.Sequential(block(64, 64), *[block(64, 64) for _ in range(7)], nn.Linear(64, 10))
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05)
-    for epoch in range(2):
+    for epoch in range(1):
         model.train()
         perm = torch.randperm(1500)
         for i in range(0, 1500, 50):
