@@ -6,7 +6,6 @@ BIN = $(VENV)/bin
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	# the CPU build of torch lies on local disk: install it first so nothing pulls a CUDA build
 	$(BIN)/python -m pip install -q torch==2.13.0
 
@@ -17,7 +16,10 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/nndoctor run examples/buggy_digits.py --max-steps 60
+	# 1. an unchanged training script with a realistic bug, observed by `nndoctor run`
+	OMP_NUM_THREADS=1 $(BIN)/nndoctor run examples/buggy_digits.py --max-steps 60
+	# 2. the whole field-guide loop on an experiment file, with the HTML report
+	OMP_NUM_THREADS=1 $(BIN)/nndoctor diagnose examples/buggy_experiment.py --html report.html
 
 test: $(VENV)/.installed
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -m "not slow" tests
