@@ -41,6 +41,7 @@ import statistics
 import sys
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -69,9 +70,9 @@ logger = logging.getLogger("nndoctor.benchmarks")
 #: (table, dataset) pairs run by default: two of each table, chosen to fit ~10 minutes on 2 cores
 DATASETS: tuple[tuple[str, str], ...] = (
     ("hpolib", "parkinsons_telemonitoring"),
-    ("hpolib", "protein_structure"),
-    ("hpobench", "credit_g"),
-    ("hpobench", "vehicle"),
+    ("hpolib", "slice_localization"),
+    ("hpobench", "phoneme"),
+    ("hpobench", "segment"),
 )
 METHODS: tuple[str, ...] = ("bayes", "coarse-to-fine", "random", "grid", "tpe-plain")
 
@@ -190,6 +191,19 @@ def run_one(tab: Table, method: str, seed: int, budget: int) -> tuple[int | None
     return state["top1"], state["top01"]
 
 
+_TABLES: dict[tuple[str, str], Table] = {}
+
+
+def _run_seed(args: tuple[str, str, str, int, int]) -> tuple[int | None, int | None]:
+    table, dataset, method, seed, budget = args
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    if (table, dataset) not in _TABLES:
+        _TABLES.clear()
+        _TABLES[(table, dataset)] = Table.load(table, dataset)
+    return run_one(_TABLES[(table, dataset)], method, seed, budget)
+
+
 def _median(values: list[int | None], budget: int) -> float:
     return float(statistics.median(budget + 1 if v is None else v for v in values))
 
@@ -233,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="e.g. hpolib:protein_structure hpobench:credit_g (default: "
                         + " ".join(f"{t}:{d}" for t, d in DATASETS) + ")")
     p.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--jobs", type=int, default=1, help="processes (default 1)")
     p.add_argument("--json", metavar="PATH")
     ns = p.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -249,7 +264,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         tab = Table.load(table, dataset)
         for method in ns.methods:
             t0 = time.perf_counter()
-            res = [run_one(tab, method, seed, ns.budget) for seed in range(ns.seeds)]
+            if ns.jobs > 1:
+                with ProcessPoolExecutor(ns.jobs) as pool:
+                    res = list(pool.map(_run_seed, [(table, dataset, method, seed, ns.budget)
+                                                    for seed in range(ns.seeds)]))
+            else:
+                res = [run_one(tab, method, seed, ns.budget) for seed in range(ns.seeds)]
             top1 = [r[0] for r in res]
             top01 = [r[1] for r in res]
             row = {"table": table, "dataset": f"{table}/{dataset}", "method": method, "top1": top1, "top01": top01,
