@@ -23,6 +23,7 @@ import contextlib
 import statistics
 import sys
 import time
+import warnings
 from typing import Any, Callable, Iterator
 
 import torch
@@ -127,7 +128,9 @@ def _context(mode: str, model: nn.Module, opt: torch.optim.Optimizer) -> Any:
 
         return Observer()
     if mode == "anomaly":
-        return torch.autograd.detect_anomaly(check_nan=True)
+        with warnings.catch_warnings():  # "Anomaly Detection has been enabled..."
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.autograd.detect_anomaly(check_nan=True)
     if mode == "naive":
         return _naive(model)
     return contextlib.nullcontext()

@@ -117,7 +117,7 @@ def test_frozen_and_closure_optimizers_do_not_break_the_probe():
     X, y = blobs()
     with Observer(checks=CHECKS) as obs:
         for i in range(30):
-            def closure():
+            def closure(i=i):
                 opt.zero_grad()
                 loss = nn.functional.cross_entropy(model(X[i * 32:(i + 1) * 32]), y[i * 32:(i + 1) * 32])
                 loss.backward()

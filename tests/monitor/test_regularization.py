@@ -112,7 +112,7 @@ def test_usual_dropout_and_evaluation_only_dropout_are_quiet():
     x, y = _data()
     with Observer(checks=[DropoutTooStrong]) as obs:
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
-        for i in range(10):
+        for _ in range(10):
             model.eval()
             with torch.no_grad():
                 model(x[:64])

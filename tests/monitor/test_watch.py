@@ -114,3 +114,14 @@ def test_start_stop_without_with_and_broken_callback():
     assert report.by_code("lr.too-low")
     assert "ended" in repr(doctor)
     assert isinstance(nn.Module, type)
+
+
+def test_overhead_benchmark_runs_every_mode(capsys):
+    from benchmarks import overhead
+
+    assert overhead.main(["--steps", "12", "--reps", "1", "--models", "mlp,lstm",
+                          "--modes", "bare,watch,run,anomaly,naive"]) == 0
+    out = capsys.readouterr().out
+    for mode in ("watch", "run", "anomaly", "naive"):
+        assert f" {mode} " in out
+    assert "worst median ratio of watch()" in out

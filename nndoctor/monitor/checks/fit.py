@@ -151,8 +151,8 @@ class Fit(Check):
     # ------------------------------------------------------------------ underfitting
     def _underfitting(self) -> Finding | None:
         base = self.state.extra.get("nndoctor.loss_baseline")
-        if not base or base <= 0:
-            return None
+        if not base or base <= 0 or len(self.state.optimizers) > 1:
+            return None  # (several optimizers, e.g. a GAN: the recorded losses take turns)
         curve = analyze_losses(self.state)
         if curve.n < 100 or any(curve.has(s) for s in ("explodes", "goes-up", "oscillates", "plateaus")):
             return None

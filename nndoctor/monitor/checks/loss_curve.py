@@ -31,8 +31,8 @@ MIN_POINTS_FINAL = 30
 MIN_POINTS_LIVE = 150
 
 _FIX = {
-    "lr-high": "Lower the learning rate 10-100x (now {lr}) or add warm-up and gradient clipping.",
-    "lr-low": "Raise the learning rate 10-100x (now {lr}); the updates are tiny.",
+    "lr-high": "Lower the learning rate 10-100x{lr} or add warm-up and gradient clipping.",
+    "lr-low": "Raise the learning rate 10-100x{lr}; the updates are tiny.",
     "sign": "Check the sign: minimise the loss (no `-loss`, no `maximize=True`, `p -= lr * p.grad`).",
     "numerics": "Guard exp/log/division: use log_softmax/logsumexp, F.*_with_logits losses, add eps.",
     "labels": "Check the data and labels: shuffle inputs and labels together, check preprocessing.",
@@ -200,7 +200,8 @@ class LossCurve(Check):
         causes = rank_causes(symptom, curve, ev)
         ev["likely_causes"] = [f"{_CAUSE[c]} ({why})" for c, why in causes[:4]]
         for i in range(3):
-            ev[f"fix{i + 1}"] = _FIX[causes[i][0]].format(lr=ev.get("lr", "?")) if i < len(causes) else ""
+            now = f" (now {ev['lr']})" if ev.get("lr", "?") != "?" else ""
+            ev[f"fix{i + 1}"] = _FIX[causes[i][0]].format(lr=now) if i < len(causes) else ""
         top = f"most likely {_CAUSE[causes[0][0]]} ({causes[0][1]})" if causes else ""
         if symptom == "explodes":
             if "nonfinite_step" in ev:
