@@ -141,7 +141,7 @@ def _summarise(ns: argparse.Namespace, study: Any, result: Any, method: str, spa
     console.print(table)
     counts = result.counts()
     failed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "FAIL"]
-    console.print(f"trials: {counts}" + (f"; failed: " + "; ".join(
+    console.print(f"trials: {counts}" + ("; failed: " + "; ".join(
         f"#{t.number} {t.user_attrs.get('fail_reason', 'worker stopped (retried)')}" for t in failed[:5])
         if failed else ""))
     imp = st.importance(study, space)

@@ -8,7 +8,16 @@ import optuna
 import pytest
 
 from nndoctor.tune import study as st
-from nndoctor.tune.space import Choice, IntUniform, LogUniform, choice, default_space, intuniform, loguniform, narrow
+from nndoctor.tune.space import (
+    Choice,
+    IntUniform,
+    LogUniform,
+    choice,
+    default_space,
+    intuniform,
+    loguniform,
+    narrow,
+)
 
 
 def _objective(params, report):
