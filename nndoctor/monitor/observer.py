@@ -289,14 +289,16 @@ class Observer:
             "backward_calls": self.state.backward_calls,
             "forward_calls": self.state.forward_calls,
             "models": [
-                {"name": info.name, "class": type(m).__name__,
-                 "parameters": sum(p.numel() for p in m.parameters())}
-                for info, m in self.state.live_models()
+                {"name": info.name, "class": info.cls,
+                 "parameters": sum(p.numel() for p in info.module.parameters()) if info.module is not None
+                 else info.parameters}
+                for info in self.state.models.values()
             ],
             "optimizers": [
-                {"name": info.name, "class": type(o).__name__, "steps": info.steps,
-                 "lr": o.param_groups[0].get("lr") if o.param_groups else None}
-                for info, o in self.state.live_optimizers()
+                {"name": info.name, "class": info.cls, "steps": info.steps,
+                 "lr": (info.optimizer.param_groups[0].get("lr") if info.optimizer is not None
+                        and info.optimizer.param_groups else info.lr)}
+                for info in self.state.optimizers.values()
             ],
             "duration_s": round(time.perf_counter() - self._started, 3) if self._started else 0.0,
             "end": self.end_reason,
@@ -455,7 +457,8 @@ class Observer:
         names = {}
         for path, sub in module.named_modules():
             names.setdefault(id(sub), f"{name}.{path}" if path else name)
-        info = ModelInfo(ref=weakref.ref(module), name=name, module_names=names)
+        info = ModelInfo(ref=weakref.ref(module), name=name, module_names=names, cls=type(module).__name__,
+                         parameters=sum(p.numel() for p in module.parameters()))
         self.state.models[id(module)] = info
         for path, param in module.named_parameters():
             self.state.param_names.setdefault(id(param), f"{name}.{path}")
@@ -476,7 +479,8 @@ class Observer:
         if info is not None:
             return info
         name = self._name_for(opt, default=type(opt).__name__.lower())
-        info = OptimizerInfo(ref=weakref.ref(opt), name=name)
+        info = OptimizerInfo(ref=weakref.ref(opt), name=name, cls=type(opt).__name__,
+                             lr=opt.param_groups[0].get("lr") if opt.param_groups else None)
         self.state.optimizers[id(opt)] = info
         for gi, group in enumerate(opt.param_groups):
             for pi, param in enumerate(group["params"]):
@@ -709,6 +713,7 @@ class Observer:
             lr = optimizer.param_groups[0].get("lr")
             if isinstance(lr, (int, float)):
                 self.state.lrs.record(self.state.step, float(lr))
+                info.lr = float(lr)
         if "step" in self._by_kind:
             self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="post",
                                      step=self.state.step, optimizer_step=info.steps,

@@ -23,6 +23,8 @@ class ModelInfo:
     forward_calls: int = 0
     train_forward_calls: int = 0
     eval_forward_calls: int = 0
+    cls: str = ""  # class name and size, kept for the report after the model is freed
+    parameters: int = 0
 
     @property
     def module(self) -> torch.nn.Module | None:
@@ -34,6 +36,8 @@ class OptimizerInfo:
     ref: weakref.ReferenceType[torch.optim.Optimizer]
     name: str
     steps: int = 0
+    cls: str = ""
+    lr: float | None = None  # the last lr seen, kept for the report after the optimizer is freed
 
     @property
     def optimizer(self) -> torch.optim.Optimizer | None:
