@@ -35,6 +35,7 @@ __all__ = [
     "OutputRange",
     "ProbabilitiesIntoLogitLoss",
     "SoftmaxDim",
+    "StepBatchSizes",
     "batch_sizes_of",
     "fmt",
     "head",
@@ -89,6 +90,25 @@ def fmt(value: float) -> str:
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return f"{value:.3g}"
+
+
+class StepBatchSizes:
+    """Batch sizes of the current step's root-model inputs, for checks that compare shapes to N.
+
+    Only sampled forwards are read: the op and loss events these sizes serve arrive on
+    sampled steps alone, so unsampled steps cost nothing.
+    """
+
+    def __init__(self) -> None:
+        self.sizes: set[int] = set()
+        self._step = -1
+
+    def update(self, event: ModelInput) -> None:
+        if not event.sampled:
+            return
+        if event.step != self._step:
+            self.sizes, self._step = set(), event.step
+        self.sizes |= batch_sizes_of(event)
 
 
 def batch_sizes_of(event: ModelInput) -> set[int]:
@@ -429,15 +449,12 @@ class SoftmaxDim(Check):
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
-        self._batch: set[int] = set()
-        self._batch_step = -1
+        self._batch = StepBatchSizes()
         self._reported: set[str] = set()
 
     def check(self, event: Any) -> Iterable[Finding]:
         if isinstance(event, ModelInput):
-            if event.step != self._batch_step:
-                self._batch, self._batch_step = set(), event.step
-            self._batch |= batch_sizes_of(event)
+            self._batch.update(event)
             return ()
         if isinstance(event, OpCall):
             return self._on_softmax(event)
@@ -505,7 +522,7 @@ class SoftmaxDim(Check):
         location = _where(prov, event)
         if shape[dim] == 1:
             return self._one_unit(prov.op, shape, dim, location, prov.module, event.site, loss=event.name)
-        batch = set(self._batch)
+        batch = set(self._batch.sizes)
         if not batch and event.target is not None and event.target.dim() >= 1:
             batch = {int(event.target.shape[0])}
         if dim != 0 or shape[0] not in batch or shape[0] < 2 or location in self._reported:

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.debug.loss_input import batch_sizes_of, fmt, head, loss_label
+from nndoctor.debug.loss_input import StepBatchSizes, fmt, head, loss_label
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import LossCall, ModelInput, OpCall
 from nndoctor.monitor.observer import user_site
@@ -110,17 +110,14 @@ class BroadcastInElementwiseOp(Check):
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
-        self._batch: set[int] = set()
-        self._batch_step = -1
+        self._batch = StepBatchSizes()
         self._reported: set[str] = set()
 
     def check(self, event: Any) -> Iterable[Finding]:
         if isinstance(event, ModelInput):
-            if event.step != self._batch_step:
-                self._batch, self._batch_step = set(), event.step
-            self._batch |= batch_sizes_of(event)
+            self._batch.update(event)
             return ()
-        if not isinstance(event, OpCall) or not self._batch:
+        if not isinstance(event, OpCall) or not self._batch.sizes:
             return ()
         args = event.args
         a = args[0] if args else event.kwargs.get("input")
@@ -131,7 +128,7 @@ class BroadcastInElementwiseOp(Check):
             return ()
         col, row = (a, b) if a.dim() == 2 else (b, a)
         n = int(row.shape[0])
-        if n < 2 or tuple(col.shape) != (n, 1) or n not in self._batch:
+        if n < 2 or tuple(col.shape) != (n, 1) or n not in self._batch.sizes:
             return ()
         # exactly one side is computed with grad (the model's output), the other is data
         grads = [t.requires_grad and t.grad_fn is not None for t in (a, b)]
