@@ -29,7 +29,7 @@ _TERMS = {
 }
 
 FIXES.setdefault("fit.avoidable-bias", (
-    "Make the model bigger (more layers or units){bigger}.",
+    "Make the model bigger (more layers or units).",
     "Reduce regularisation (weight decay, dropout).",
     "Do error analysis on the training set: which classes or slices the model cannot fit.",
     "Move to an architecture closer to the state of the art for this input type.",
@@ -113,7 +113,7 @@ class Decomposition:
             elif t is dominant:
                 msg += f"; the largest term, but below {min_gap:g}: no action needed unless your target demands it"
             evidence = {"term": t.name, "value": t.value, "low": t.low, "high": t.high,
-                        "errors": dict(self.errors), "irreducible": self.irreducible, "bigger": ""}
+                        "errors": dict(self.errors), "irreducible": self.irreducible}
             from nndoctor.checks import fixes_for
 
             out.append(Finding(code=code, severity=Severity.WARNING if t is dominant and material else Severity.INFO,
