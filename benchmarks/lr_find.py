@@ -14,9 +14,14 @@ optimizers, with and without normalisation layers):
    defaults and its steepest-gradient suggestion, ``LRFinder.plot(suggest_lr=True)``).
 
 It prints per task the ratio suggestion / grid-best and, per rule, the share of
-(task, seed) cases within 3x of the grid-best. Run::
+(task, seed) cases within 3x of the grid-best: for the 10 reference tasks (``TASKS``, on
+which ``suggest_lr`` was designed), for the held-out tasks (``HELDOUT``: added later and
+never used to tune the rule) and in total. Run::
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lr_find.py [--json PATH] [--quick]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lr_find.py [--json PATH] [--quick] [--cache DIR]
+
+``--cache DIR`` stores the grid scores and the sweep curves per task (they do not depend on
+the suggestion rules), so that a second run re-scores the rules in seconds.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from nndoctor.tune.lr_find import (  # noqa: E402
     fastai_valley,
     lightning_steepest,
     lr_range_test,
+    suggest_lr,
 )
 
 GRID = [10 ** (-4 + k / 3) for k in range(15)]
@@ -146,6 +152,55 @@ TASKS = [
 ]
 
 
+# held-out tasks: added after the suggestion rule was designed on TASKS and never used to tune it;
+# different data, architectures and batch sizes. Reported separately and in the total.
+def _adding() -> tuple[torch.Tensor, torch.Tensor]:
+    """The adding problem: sum of the two values marked in a random sequence (regression)."""
+    g = torch.Generator().manual_seed(1)
+    n, t = 1500, 16
+    vals = torch.rand(n, t, generator=g)
+    marks = torch.zeros(n, t)
+    for i in range(n):
+        marks[i, torch.randperm(t, generator=g)[:2]] = 1.0
+    y = (vals * marks).sum(1, keepdim=True)
+    return torch.stack([vals, marks], -1), (y - y.mean()) / y.std()
+
+
+class _GRURegressor(nn.Module):
+    def __init__(self, hidden: int = 24) -> None:
+        super().__init__()
+        self.rnn = nn.GRU(2, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1])
+
+
+def _cnn_strided_bn() -> nn.Module:
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)),
+        nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+
+
+def _generated_regression() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(3000, 20, generator=g)
+    w = torch.randn(20, 1, generator=g)
+    y = torch.sin(x @ w / 2) + 0.5 * (x[:, :1] * x[:, 1:2]) + 0.1 * torch.randn(3000, 1, generator=g)
+    return x, (y - y.mean()) / y.std()
+
+
+HELDOUT = [
+    Task("adding_gru_adam_bs64", _adding, _GRURegressor, "adam", 64, nn.functional.mse_loss),
+    Task("digits_cnn_bn_adam_bs128", _digits, _cnn_strided_bn, "adam", 128, nn.functional.cross_entropy),
+    Task("genreg_widemlp_sgd_bs32", _generated_regression, lambda: _mlp(20, 1, 256), "sgd", 32,
+         nn.functional.mse_loss),
+]
+
+
 def _optimizer(kind: str, model: nn.Module, lr: float) -> torch.optim.Optimizer:
     if kind == "adam":
         return torch.optim.Adam(model.parameters(), lr=lr)
@@ -219,64 +274,111 @@ def sweep(task: Task, x: torch.Tensor, y: torch.Tensor, seed: int):
                          _loader(x, y, task.batch_size, seed))
 
 
+def _measure(task: Task, x: torch.Tensor, y: torch.Tensor, seeds: list[int], cache: str | None) -> dict:
+    """Grid scores per seed and sweep curves per seed (neither depends on the suggestion rule).
+
+    With ``cache`` the measurements are read from / written to ``cache/<task>.json``, so the
+    suggestion rules can be re-scored offline in seconds.
+    """
+    path = os.path.join(cache, f"{task.name}.json") if cache else None
+    data: dict = {"grid": {}, "sweeps": {}}
+    if path and os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    changed = False
+    for s in seeds:
+        key = str(s)
+        if key not in data["grid"]:
+            data["grid"][key] = [grid_score(task, x, y, lr, s) for lr in GRID]
+            changed = True
+        if key not in data["sweeps"]:
+            res = sweep(task, x, y, s)
+            data["sweeps"][key] = {"lrs": res.lrs, "raw": res.raw_losses, "smooth": res.losses,
+                                   "torch-lr-finder": torch_lr_finder_suggestion(task, x, y, s)}
+            changed = True
+    if path and changed:
+        os.makedirs(cache, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, default=lambda v: None if isinstance(v, float) and not math.isfinite(v) else v)
+    for per_seed in data["grid"].values():  # JSON null = a diverged run
+        per_seed[:] = [math.inf if v is None else v for v in per_seed]
+    return data
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", help="write all curves and results to this file")
     ap.add_argument("--quick", action="store_true", help="first 4 tasks, 1 seed (smoke test)")
     ap.add_argument("--tasks", help="comma-separated task names")
+    ap.add_argument("--cache", metavar="DIR",
+                    help="read/write grid scores and sweep curves per task here (re-score rules offline)")
+    ap.add_argument("--no-heldout", action="store_true", help="reference tasks only")
     ns = ap.parse_args()
     torch.set_num_threads(1)
-    tasks = TASKS[:4] if ns.quick else TASKS
+    tasks = TASKS[:4] if ns.quick else TASKS + ([] if ns.no_heldout else HELDOUT)
     if ns.tasks:
-        tasks = [t for t in TASKS if t.name in ns.tasks.split(",")]
+        tasks = [t for t in TASKS + HELDOUT if t.name in ns.tasks.split(",")]
+    heldout_names = {t.name for t in HELDOUT}
     seeds = [0] if ns.quick else [0, 1, 2]
     rules = ("nndoctor", "lightning", "fastai", "torch-lr-finder")
-    hits = {r: 0 for r in rules}
-    band_hits = {r: 0 for r in rules}
-    cases = 0
+    groups = ("reference", "held-out")
+    hits = {g: {r: 0 for r in rules} for g in groups}
+    band_hits = {g: {r: 0 for r in rules} for g in groups}
+    cases = {g: 0 for g in groups}
     out: dict[str, object] = {"grid": GRID, "tasks": {}}
     t0, c0 = time.perf_counter(), time.process_time()
     for task in tasks:
+        group = "held-out" if task.name in heldout_names else "reference"
         x, y = task.data()
-        scores = []
-        for lr in GRID:
-            per_seed = [grid_score(task, x, y, lr, s) for s in seeds]
-            scores.append(sum(per_seed) / len(per_seed))
+        data = _measure(task, x, y, seeds, ns.cache)
+        scores = [sum(data["grid"][str(s)][k] for s in seeds) / len(seeds) for k in range(len(GRID))]
         best = GRID[int(np.argmin(scores))]
         band = [lr for lr, sc in zip(GRID, scores) if sc <= 1.1 * min(scores) + 1e-3]
         rec: dict[str, object] = {"grid_scores": scores, "grid_best": best, "band": [min(band), max(band)],
-                                  "seeds": {}}
-        line = [f"{task.name:<26} best {best:8.2g} band [{min(band):.2g}, {max(band):.2g}]"]
+                                  "group": group, "seeds": {}}
+        tag = " (held-out)" if group == "held-out" else ""
+        line = [f"{task.name + tag:<37} best {best:8.2g} band [{min(band):.2g}, {max(band):.2g}]"]
         for s in seeds:
-            res = sweep(task, x, y, s)
+            sw = data["sweeps"][str(s)]
+            lrs, raw, smooth = sw["lrs"], [math.nan if v is None else v for v in sw["raw"]], sw["smooth"]
+            smooth = [math.nan if v is None else v for v in smooth]
             sugg = {
-                "nndoctor": res.suggested_lr,
-                "lightning": lightning_steepest(res.lrs, res.losses),
-                "fastai": fastai_valley(res.lrs, res.losses),
-                "torch-lr-finder": torch_lr_finder_suggestion(task, x, y, s),
+                "nndoctor": suggest_lr(lrs, raw)[0],
+                "lightning": lightning_steepest(lrs, smooth),
+                "fastai": fastai_valley(lrs, smooth),
+                "torch-lr-finder": sw["torch-lr-finder"],
             }
-            cases += 1
+            cases[group] += 1
             ratios = {}
             for r, v in sugg.items():
                 ratio = v / best if v else math.nan
                 ratios[r] = ratio
                 if v and 1 / 3 <= ratio <= 3:
-                    hits[r] += 1
+                    hits[group][r] += 1
                 if v and min(band) / 2 <= v <= max(band) * 2:
-                    band_hits[r] += 1
-            rec["seeds"][str(s)] = {"lrs": res.lrs, "raw": res.raw_losses, "smooth": res.losses,
+                    band_hits[group][r] += 1
+            rec["seeds"][str(s)] = {"lrs": lrs, "raw": raw, "smooth": smooth,
                                     "suggestions": sugg, "ratios": ratios}
             line.append(" | s" + str(s) + " " + " ".join(f"{r[:4]}={ratios[r]:6.2f}" for r in rules))
         out["tasks"][task.name] = rec
         print("".join(line), flush=True)
-    print(f"\nshare within 3x of grid-best over {cases} (task, seed) cases "
-          f"({len(tasks)} tasks, {len(seeds)} seeds; {time.perf_counter() - t0:.0f}s wall, "
-          f"{time.process_time() - c0:.0f}s CPU):")
-    for r in rules:
-        print(f"  {r:<16} {hits[r]:3d}/{cases} = {100 * hits[r] / max(cases, 1):5.1f}%   "
-              f"(inside the near-optimal band, 2x margin: {100 * band_hits[r] / max(cases, 1):5.1f}%)")
-    out["share_within_3x"] = {r: hits[r] / max(cases, 1) for r in rules}
-    out["share_in_band"] = {r: band_hits[r] / max(cases, 1) for r in rules}
+    total = sum(cases.values())
+    print(f"\nshare within 3x of grid-best ({len(tasks)} tasks, {len(seeds)} seeds; "
+          f"{time.perf_counter() - t0:.0f}s wall, {time.process_time() - c0:.0f}s CPU):")
+    for g in (*groups, "total"):
+        n = total if g == "total" else cases[g]
+        if not n:
+            continue
+        print(f" {g} ({n} cases):")
+        for r in rules:
+            h = sum(hits[k][r] for k in groups) if g == "total" else hits[g][r]
+            b = sum(band_hits[k][r] for k in groups) if g == "total" else band_hits[g][r]
+            print(f"  {r:<16} {h:3d}/{n} = {100 * h / n:5.1f}%   "
+                  f"(inside the near-optimal band, 2x margin: {100 * b / n:5.1f}%)")
+    out["cases"] = {**cases, "total": total}
+    out["share_within_3x"] = {r: sum(hits[g][r] for g in groups) / max(total, 1) for r in rules}
+    out["share_in_band"] = {r: sum(band_hits[g][r] for g in groups) / max(total, 1) for r in rules}
+    out["share_within_3x_by_group"] = {g: {r: hits[g][r] / cases[g] for r in rules} for g in groups if cases[g]}
     if ns.json:
         with open(ns.json, "w", encoding="utf-8") as fh:
             json.dump(out, fh, default=lambda v: None if isinstance(v, float) and not math.isfinite(v) else v)

@@ -60,6 +60,13 @@ class Check:
     fixes: ClassVar[tuple[str, ...]] = ()
     #: extra codes this check may emit, with their fixes
     extra_codes: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: kinds of :attr:`needs` wanted on sampled steps only: the observer skips this check for
+    #: those events on unsampled steps (declare a kind here only if the check ignores the
+    #: unsampled ones anyway; it keeps the always-on cost of a step down)
+    sampled_only: ClassVar[frozenset[str]] = frozenset()
+    #: for ``needs=("step", ...)``: the phases wanted, ``"pre"`` (gradients ready) and/or
+    #: ``"post"`` (parameters updated); ``sampled_only`` may name ``"step.pre"``/``"step.post"``
+    step_phases: ClassVar[frozenset[str]] = frozenset({"pre", "post"})
     #: functions (``torch.*``, ``F.*``, ``Tensor.*`` names) this check wants to see as ``op`` events
     ops: ClassVar[frozenset[str]] = frozenset()
 
@@ -111,6 +118,12 @@ def register(cls: type[Check]) -> type[Check]:
         category_of(extra)
     if not cls.needs:
         raise TypeError(f"check {cls.__name__} declares no needs")
+    kinds = set(cls.needs) | ({f"step.{p}" for p in cls.step_phases} if "step" in cls.needs else set())
+    if not cls.step_phases or not cls.step_phases <= {"pre", "post"}:
+        raise TypeError(f"check {cls.__name__}: step_phases must be a non-empty subset of pre/post")
+    if not set(cls.sampled_only) <= kinds or {"end", "crash"} & set(cls.sampled_only):
+        raise TypeError(f"check {cls.__name__}: sampled_only {sorted(cls.sampled_only)} must be among its needs "
+                        "and cannot hold 'end' or 'crash'")
     if cls.__name__ in REGISTRY and REGISTRY[cls.__name__] is not cls:
         raise TypeError(f"two checks are named {cls.__name__}")
     REGISTRY[cls.__name__] = cls

@@ -25,7 +25,7 @@ from torch import nn
 from nndoctor.checks import Check, register
 from nndoctor.debug.preprocessing import fmt
 from nndoctor.findings import Finding, Severity
-from nndoctor.monitor.events import Crash, LossCall, ModelInput
+from nndoctor.monitor.events import Crash, LossCall
 
 __all__ = ["CrashExplainer"]
 
@@ -147,20 +147,16 @@ class CrashExplainer(Check):
 
     code = "shape.crash-linear-input"
     severity = Severity.ERROR
-    needs = ("crash", "loss", "model_input")
+    needs = ("crash", "loss")
     fixes = CODES["shape.crash-linear-input"]
     extra_codes = {k: v for k, v in CODES.items() if k != "shape.crash-linear-input"}
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
-        self.last_forward: tuple[str, bool, bool] | None = None  # (model, training, grad enabled)
         self.last_loss: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ events
-    def check(self, event: Crash | LossCall | ModelInput) -> Iterable[Finding]:
-        if isinstance(event, ModelInput):
-            self.last_forward = (event.name, event.training, event.grad_enabled)
-            return ()
+    def check(self, event: Crash | LossCall) -> Iterable[Finding]:
         if isinstance(event, LossCall):
             self.last_loss = {"name": event.name, "grad": event.grad_enabled, "site": event.site,
                               "input_requires_grad": event.input.requires_grad}
@@ -335,7 +331,7 @@ def _norm_features(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding 
 
 def _batch_of_one(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | None:
     size = m.group(1)
-    fwd = chk.last_forward
+    fwd = chk.state.last_forward
     if fwd is not None and fwd[1] and not fwd[2]:
         msg = (f"{ctx.where} got a single sample ({size}) while {fwd[0]} is in train mode under "
                "torch.no_grad(): batch-norm cannot compute batch statistics of one sample; this is "
@@ -702,7 +698,7 @@ def _no_grad_fn(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | N
     models = chk.state.live_models()
     frozen = [info.name for info, mod in models
               if any(True for _ in mod.parameters()) and not any(p.requires_grad for p in mod.parameters())]
-    loss, fwd = chk.last_loss, chk.last_forward
+    loss, fwd = chk.last_loss, chk.state.last_forward
     if frozen and len(frozen) == len(models):
         why = f"every parameter of {', '.join(frozen)} has requires_grad=False (all layers frozen)"
         fix = "Unfreeze at least the layers you train: for p in model.head.parameters(): p.requires_grad = True."

@@ -44,6 +44,7 @@ class Float64Model(Check):
     code = "dtype.float64-model"
     severity = Severity.WARNING
     needs = ("model_input",)
+    sampled_only = frozenset({"model_input"})
     fixes = (
         "Convert the data to float32 once, where it is loaded: X = torch.from_numpy(X).float() "
         "(or torch.tensor(X, dtype=torch.float32)); numpy arrays are float64 by default.",
@@ -92,6 +93,8 @@ class HalfPrecisionWeights(Check):
     code = "dtype.half-precision-weights"
     severity = Severity.WARNING
     needs = ("step",)
+    step_phases = frozenset({"pre"})
+    sampled_only = frozenset({"step"})
     fixes = (
         "Keep the weights in float32 and run only the forward pass in low precision: "
         "with torch.autocast(device_type='{device}', dtype=torch.{dtype}): loss = ...; "
@@ -141,6 +144,8 @@ class AutocastWithoutGradScaler(Check):
     code = "dtype.autocast-fp16-without-grad-scaler"
     severity = Severity.WARNING
     needs = ("model_input", "step")
+    step_phases = frozenset({"pre"})
+    sampled_only = frozenset({"model_input", "step"})
     fixes = (
         "Scale the loss with a GradScaler: scaler = torch.amp.GradScaler('{device}'); "
         "scaler.scale(loss).backward(); scaler.step({optimizer}); scaler.update().",

@@ -77,6 +77,8 @@ class GradFlow(Check):
     code = "grad-flow.no-gradient"
     severity = Severity.WARNING
     needs = ("model_input", "module_output", "op", "grad", "backward", "step", "end")
+    # everything is judged from sampled steps (scripts without an optimizer get every backward)
+    sampled_only = frozenset({"model_input", "backward", "step"})
     ops = _CUT_OPS
     fixes = (
         "Make sure the output of {modules} reaches the loss through differentiable torch "
@@ -147,7 +149,6 @@ class GradFlow(Check):
         self._decided: set[int] = set()
         self._nograd_steps: dict[int, int] = {}
         self._zero_steps: dict[int, int] = {}
-        self._bw_at_post: dict[int, int] = {}
         self._outputs: dict[int, tuple[weakref.ReferenceType[torch.Tensor], str]] = {}
         self._cuts: list[dict[str, Any]] = []  # graph cuts seen in this step before backward
         self._cuts_log: list[dict[str, Any]] = []  # cuts applied to a module's output, whole run
@@ -289,7 +290,8 @@ class GradFlow(Check):
                     self._got_grad.add(pid)
         self._not_in_opt.update(others)
         found: list[Finding] = []
-        fresh = self.state.backward_calls > self._bw_at_post.get(oid, 0)
+        info = self.state.optimizers.get(oid)
+        fresh = self.state.backward_calls > ((info.backwards_at_post if info is not None else None) or 0)
         if fresh:
             found += self._no_grad_at_all(event, params, with_grad, others, anywhere)
             self._snapshot(event, with_grad)
@@ -300,7 +302,6 @@ class GradFlow(Check):
 
     def _on_step_post(self, event: StepEvent) -> list[Finding]:
         oid = id(event.optimizer)
-        self._bw_at_post[oid] = self.state.backward_calls
         self._cuts.clear()
         self._outputs.clear()
         self._nograd_forward = ""

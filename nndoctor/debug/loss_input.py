@@ -427,6 +427,7 @@ class SoftmaxDim(Check):
     code = "loss-input.softmax-over-one-unit"
     severity = Severity.ERROR
     needs = ("loss", "model_input", "op")
+    sampled_only = frozenset({"model_input"})
     ops = frozenset({"softmax", "log_softmax"})
     fixes = (
         "Softmax over one unit is always 1: for a binary task keep the single raw score and train it with "

@@ -19,7 +19,6 @@ import contextlib
 import logging
 import math
 import re
-import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -31,7 +30,6 @@ from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import (
     BackwardCall,
     GradContribution,
-    ModelInput,
     ModuleOutput,
     OpCall,
     RunEnd,
@@ -77,6 +75,7 @@ _OP_FIX = {
     "empty": "Skip the loss when the selection is empty (if mask.any(): ...), or divide by max(count, 1)",
 }
 _no_torch_function = getattr(torch._C, "DisableTorchFunction", contextlib.nullcontext)
+_function_mode_on = getattr(torch._C, "_is_torch_function_mode_enabled", lambda: True)
 _DIVERGED_RATIO = 100.0  # finite losses grew this much above their best before turning non-finite
 _FLAG_EVERY = 16  # accelerators: read the device-side non-finite flag every this many backwards
 
@@ -115,10 +114,35 @@ def nonfinite(t: Any) -> bool:
     """True if the floating tensor ``t`` holds a NaN or Inf (one host sync)."""
     if not isinstance(t, torch.Tensor) or not (t.is_floating_point() or t.is_complex()) or t.numel() == 0:
         return False
-    if t.numel() == 1 and t.device.type == "cpu":
+    if t.is_cpu and t.numel() == 1:
         value = t.item()
         return not math.isfinite(abs(value))
     return not bool(torch.isfinite(t.detach()).all())
+
+
+def _all_finite(tensors: list[torch.Tensor]) -> bool:
+    """Whether every tensor is finite: one fused norm per device, one host read (a finite
+    tensor whose norm overflows reads as non-finite; callers then look tensor by tensor)."""
+    try:
+        norms = torch._foreach_norm([t.detach() for t in tensors])
+    except (RuntimeError, TypeError, AttributeError):  # mixed devices/dtypes, an old torch
+        return False
+    by_device: dict[Any, list[torch.Tensor]] = {}
+    for n in norms:
+        by_device.setdefault(n.device, []).append(n.float().reshape(()))
+    return all(bool(torch.isfinite(torch.stack(ns)).all()) for ns in by_device.values())
+
+
+def _bad_grads(params: list[torch.Tensor], state: Any) -> dict[str, str]:
+    """Names of parameters whose ``.grad`` holds NaN/Inf, with the counts."""
+    out = {}
+    for p in params:
+        g = p.grad
+        if g is None or g.is_sparse or not g.is_floating_point() or not nonfinite(g):
+            continue
+        n_nan, n_inf = int(torch.isnan(g).sum()), int(torch.isinf(g).sum())
+        out[state.param_name(p)] = f"{n_nan} NaN, {n_inf} Inf"
+    return out
 
 
 def _count(mask: torch.Tensor) -> int:
@@ -385,7 +409,11 @@ class NonFinite(Check):
 
     code = "numerics.nonfinite-forward"
     severity = Severity.ERROR
-    needs = ("backward", "grad", "step", "op", "model_input", "module_output", "end")
+    needs = ("backward", "loss_check", "grad", "step", "op", "model_input", "module_output", "end")
+    # on unsampled steps the observer itself reads a CPU loss and sends "loss_check" only when it is
+    # non-finite (on accelerators: always, for the device-side flag); the rest is sampled
+    sampled_only = frozenset({"backward", "model_input", "step"})
+    step_phases = frozenset({"post"})
     ops = frozenset(_RISKY_OPS)
     fixes = (
         "{op_fix} ({site}).",
@@ -427,12 +455,15 @@ class NonFinite(Check):
         self._done = False
         self._pending: dict[str, Any] | None = None
         self._transient = 0
-        self._inputs: list[tuple[str, weakref.ReferenceType[torch.Tensor]]] = []
+        # the latest training forward's (model name, args, kwargs): held only until that step's
+        # backward reads them (the user's loop holds the same tensors meanwhile)
+        self._last_input: tuple[str, tuple[Any, ...], dict[str, Any]] | None = None
         self._sites: dict[tuple[str, str], list[str]] = {}
         self._site_calls: dict[tuple[str, str], int] = {}
         self._op_hits: deque[dict[str, Any]] = deque(maxlen=8)
         self._module_hit: dict[str, Any] | None = None
         self._grad_bad: dict[str, str] = {}
+        self._suspect = False  # a non-finite value was seen: module outputs and gradients get checked
         self._loss_bad_index = -1
         self._flag: torch.Tensor | None = None
         self._unchecked: list[int] = []
@@ -440,9 +471,19 @@ class NonFinite(Check):
 
     # ------------------------------------------------------------------ dispatch
     def check(self, event: Any) -> Iterable[Finding]:
-        if self._done and event.kind != "end":
+        kind = event.kind
+        if self._done and kind != "end":
             return ()
-        handler = getattr(self, f"_on_{event.kind}")
+        if kind == "model_input":  # every forward: remember the inputs, nothing else (cheap)
+            if event.training and event.grad_enabled:
+                self._last_input = (event.name, event.args, event.kwargs)
+            return ()
+        if kind == "step" and (event.phase == "pre" or (not event.sampled and self._pending is None
+                                                        and not self._grad_bad)):
+            return ()  # the unsampled post-step has nothing to read
+        handler = self._on_backward if kind == "loss_check" else getattr(self, f"_on_{kind}")
+        if not _function_mode_on():  # unsampled steps: no function mode to step around
+            return handler(event) or ()
         with _no_torch_function():  # our own tensor reads skip the observer's function mode
             return handler(event) or ()
 
@@ -458,14 +499,19 @@ class NonFinite(Check):
             out += self._resolve(persistent=bad)
             if self._done:
                 return out
+        if bad:
+            self._suspect = True
         if bad and self._pending is None:
             self._loss_bad_index = ev.index
-            self._pending = self._diagnose_loss(t, ev)
+            with torch.no_grad():
+                self._pending = self._diagnose_loss(t, ev)
+            if not ev.sampled and self.state.observer is not None:
+                self.state.observer.boost(2)  # the next steps are watched: the verdict comes at once
         return out
 
     def _sync_each_step(self, t: torch.Tensor) -> bool:
         """CPU: reading one scalar per step is cheap. Accelerators: no host sync on unsampled steps."""
-        return t.device.type == "cpu"
+        return t.is_cpu
 
     def _accumulate(self, t: torch.Tensor, step: int) -> list[Finding] | None:
         flag = ~torch.isfinite(t.detach()).all()
@@ -480,6 +526,7 @@ class NonFinite(Check):
             return None
         bad, steps = bool(self._flag.item()), self._unchecked
         self._flag, self._unchecked = None, []
+        self._suspect = self._suspect or bad
         if not bad or self._late is not None:
             return None
         self._late = (steps[0], steps[-1])
@@ -510,6 +557,8 @@ class NonFinite(Check):
         return ev.step > pend["step"] if self.state.optimizers else ev.index > pend["index"]
 
     def _on_grad(self, ev: GradContribution) -> None:
+        if not self._suspect:  # healthy so far: the post-step check reads all gradients at once
+            return None
         if self._pending is not None or self._loss_bad_index == self.state.backward_calls - 1:
             return None
         g = ev.grad
@@ -527,8 +576,12 @@ class NonFinite(Check):
             return self._resolve(persistent=bool(self._bad_params(_params_of(ev.optimizer))))
         out = None
         if ev.sampled:
-            bad = self._bad_params(_params_of(ev.optimizer))
+            params = _params_of(ev.optimizer)
+            bad = self._bad_params(params)
             if bad:
+                self._suspect = True
+                if not self._grad_bad:  # which gradients were non-finite (still in .grad after the step)
+                    self._grad_bad.update(_bad_grads(params, self.state))
                 out = [self._emit(self._diagnose_update(bad, ev.step, ev.optimizer), persistent=True)]
         if self._unchecked and ev.sampled:
             out = (out or []) + (self._read_flag() or [])
@@ -559,20 +612,9 @@ class NonFinite(Check):
                                   "site": user_site(), "detail": detail, "kind": kind})
         return None
 
-    def _on_model_input(self, ev: ModelInput) -> None:
-        if not (ev.training and ev.grad_enabled):
-            return None
-        refs = []
-        items = list(enumerate(ev.args)) + list(ev.kwargs.items())
-        for key, value in items:
-            if isinstance(value, torch.Tensor) and value.is_floating_point():
-                refs.append((f"{ev.name} input {key}", weakref.ref(value)))
-            if len(refs) >= 4:
-                break
-        self._inputs = refs
-        return None
-
     def _on_module_output(self, ev: ModuleOutput) -> None:
+        if not self._suspect:  # the graph walk finds the first op; modules are checked once suspicious
+            return None
         hit = self._module_hit
         if hit is not None and hit["step"] == ev.step or not ev.grad_enabled:
             return None
@@ -586,6 +628,7 @@ class NonFinite(Check):
 
     def _on_end(self, ev: RunEnd) -> list[Finding] | None:
         out: list[Finding] = []
+        self._last_input = None
         if self._unchecked and not self._done:
             out += self._read_flag() or []
         if self._pending is not None:
@@ -749,6 +792,8 @@ class NonFinite(Check):
         params = [p for p in params if p.is_floating_point() and p.numel()]
         if not params:
             return []
+        if _all_finite(params):  # one fused reduction, one read: the usual case
+            return []
         flags = torch.stack([torch.isfinite(p).all() for p in params]).tolist()
         out = []
         for p, ok in zip(params, flags):
@@ -760,9 +805,16 @@ class NonFinite(Check):
 
     def _bad_inputs(self) -> list[str]:
         out = []
-        for name, ref in self._inputs:
-            x = ref()
-            if x is None or not nonfinite(x):
+        refs = []
+        if self._last_input is not None:
+            model, args, kwargs = self._last_input
+            for key, value in list(enumerate(args)) + list(kwargs.items()):
+                if isinstance(value, torch.Tensor) and value.is_floating_point():
+                    refs.append((f"{model} input {key}", value))
+                if len(refs) >= 4:
+                    break
+        for name, x in refs:
+            if not nonfinite(x):
                 continue
             n_nan, n_inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
             where = f"{name} has {n_nan} NaN and {n_inf} Inf values (shape {tuple(x.shape)})"

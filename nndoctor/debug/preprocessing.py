@@ -219,6 +219,7 @@ class InputPreprocessing(Check):
     code = _CODES["pixels"]
     severity = Severity.WARNING
     needs = ("model_input", "module_output", "end")
+    sampled_only = frozenset({"model_input"})
     fixes = (
         "Scale the pixels to [0, 1] once where the data is loaded: x = x / {divisor} "
         "(torchvision: transforms.ToTensor() does this for uint8 images).",

@@ -102,6 +102,7 @@ class BroadcastInElementwiseOp(Check):
     code = "shape.broadcast-in-elementwise-op"
     severity = Severity.ERROR
     needs = ("op", "model_input")
+    sampled_only = frozenset({"model_input"})
     ops = _ELEMENTWISE_OPS
     fixes = (
         "Make the shapes equal before `{op}` at {site}: {hint}.",

@@ -80,7 +80,11 @@ class TrainMode(Check):
 
     code = "train-mode.training-in-eval-mode"
     severity = Severity.WARNING
-    needs = ("model_input", "op", "backward", "step", "end")
+    needs = ("model_input", "eval_input", "op", "backward", "step", "end")
+    step_phases = frozenset({"pre"})
+    # training forwards and steps are judged on sampled steps; forwards without gradient (the
+    # evaluation loops) arrive as eval_input on every step
+    sampled_only = frozenset({"model_input", "backward", "step"})
     ops = _DROPOUT_OPS
     fixes = (
         "Call {model}.train() at the start of every training epoch (after validation, which calls "
@@ -109,8 +113,10 @@ class TrainMode(Check):
     # ------------------------------------------------------------------ events
     def check(self, event: Any) -> Iterable[Finding]:
         kind = event.kind
-        if kind == "model_input":
+        if kind == "eval_input" or (kind == "model_input" and event.grad_enabled):
             return self._on_forward(event)
+        if kind == "model_input":
+            return ()  # a forward without gradient: it also arrives as eval_input
         if kind == "backward":
             for m in self._models.values():
                 m.nograd_run = 0
@@ -155,6 +161,8 @@ class TrainMode(Check):
             return []
         if not event.training or not info.sensitive:
             return []
+        if info.nograd_run and info.nograd_backwards != self.state.backward_calls:
+            info.nograd_run = 0  # a backward ran since (unsampled backwards are not events here)
         info.nograd_run += 1
         if info.nograd_run == 1:
             info.nograd_first = event.step

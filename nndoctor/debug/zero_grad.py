@@ -31,6 +31,7 @@ __all__ = ["GradientsNotCleared"]
 logger = logging.getLogger("nndoctor")
 
 _no_torch_function = getattr(torch._C, "DisableTorchFunction", contextlib.nullcontext)
+_function_mode_on = getattr(torch._C, "_is_torch_function_mode_enabled", lambda: True)
 _MIN_WINDOWS = 3  # observed steps with the problem needed before reporting
 
 
@@ -38,7 +39,7 @@ _MIN_WINDOWS = 3  # observed steps with the problem needed before reporting
 class _Window:
     """What one optimizer's parameters saw since its last step."""
 
-    unsampled_mark: int = 0  # the check's count of unobserved backwards when the window opened
+    mark: int = 0  # the run's backward count when the window opened (the optimizer's last step)
     backwards: int = 0
     held_clear: dict[int, torch.Tensor | bool] = field(default_factory=dict)  # pid -> grad found None/zero
     got_nonzero: dict[int, torch.Tensor | bool] = field(default_factory=dict)  # pid -> a nonzero contribution
@@ -69,6 +70,9 @@ class GradientsNotCleared(Check):
     code = "zero-grad.not-cleared"
     severity = Severity.ERROR
     needs = ("backward", "grad", "step")
+    # unsampled steps cost nothing: a window counts the backwards it saw against the run's
+    # backward counter since the optimizer's last step (OptimizerInfo.backwards_at_post)
+    sampled_only = frozenset({"backward", "step"})
     fixes = (
         "Call {optimizer}.zero_grad() once per step: before loss.backward() or right after "
         "{optimizer}.step() (parameters not cleared: {params}).",
@@ -84,7 +88,6 @@ class GradientsNotCleared(Check):
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
-        self._unsampled = 0
         self._windows: dict[int, _Window] = {}
         self._tally: dict[int, _Tally] = {}
         self._owner: dict[int, int] = {}  # param id -> optimizer id
@@ -92,25 +95,34 @@ class GradientsNotCleared(Check):
         self._reported: set[tuple[str, int]] = set()
 
     def check(self, event: Any) -> Iterable[Finding]:
-        if event.kind == "backward":
+        kind = event.kind
+        if kind == "backward":
             return self._on_backward(event)
+        if not _function_mode_on():
+            return self._on_grad(event) if kind == "grad" else self._on_step(event)
         with _no_torch_function():  # our own tensor reads skip the observer's function mode
-            if event.kind == "grad":
-                return self._on_grad(event)
-            return self._on_step(event)
+            return self._on_grad(event) if kind == "grad" else self._on_step(event)
+
+    def _window(self, oid: int | None) -> _Window | None:
+        """The open window of optimizer ``oid`` (since its last step), made on the first sampled event."""
+        info = self.state.optimizers.get(oid) if oid is not None else None
+        if info is None or info.backwards_at_post is None:
+            return None
+        win = self._windows.get(oid)  # type: ignore[arg-type]
+        if win is None or win.mark != info.backwards_at_post:
+            win = self._windows[oid] = _Window(mark=info.backwards_at_post)  # type: ignore[index]
+        return win
 
     def _on_backward(self, ev: BackwardCall) -> Iterable[Finding]:
-        if not ev.sampled:
-            self._unsampled += 1
-            return ()
-        for win in self._windows.values():
-            win.backwards += 1
+        for oid in list(self.state.optimizers):
+            win = self._window(oid)
+            if win is not None:
+                win.backwards += 1
         return ()
 
     def _on_grad(self, ev: GradContribution) -> Iterable[Finding]:
         pid = id(ev.param)
-        oid = self._owner.get(pid)
-        win = self._windows.get(oid) if oid is not None else None
+        win = self._window(self._owner.get(pid))
         if win is None:
             return ()
         # flags stay 0-d tensors (no host sync per contribution); read together at the step
@@ -135,11 +147,13 @@ class GradientsNotCleared(Check):
                 for g in ev.optimizer.param_groups:
                     for p in g["params"]:
                         self._owner.setdefault(id(p), oid)
-            self._windows[oid] = _Window(unsampled_mark=self._unsampled)
             return ()
         win = self._windows.pop(oid, None)
-        if win is None or win.backwards == 0 or win.unsampled_mark != self._unsampled or not win.got_nonzero:
+        info = self.state.optimizers.get(oid)
+        if win is None or info is None or win.mark != info.backwards_at_post or win.backwards == 0:
             return ()
+        if win.backwards != self.state.backward_calls - win.mark or not win.got_nonzero:
+            return ()  # some backward of this window ran on an unsampled step: a partial view
         return self._judge(ev, win)
 
     def _judge(self, ev: StepEvent, win: _Window) -> list[Finding]:

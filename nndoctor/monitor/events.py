@@ -15,6 +15,8 @@ import torch
 __all__ = [
     "BackwardCall",
     "Crash",
+    "CurveDue",
+    "EvalInput",
     "GradContribution",
     "LossCall",
     "ModelInput",
@@ -23,6 +25,7 @@ __all__ = [
     "Provenance",
     "RunEnd",
     "StepEvent",
+    "Targets",
 ]
 
 
@@ -69,6 +72,25 @@ class LossCall:
 
 
 @dataclass
+class Targets:
+    """The targets of one batch, with what the model predicted for it when that is known.
+
+    Sent for loss calls on sampled steps and in evaluation loops (``name`` is the loss:
+    ``"cross_entropy"``...), and for comparisons of predicted class indices with targets
+    (``name == "compare"``, ``input`` the indices, e.g. ``(out.argmax(1) == y)``).
+    ``training`` is whether gradients were enabled (a training step, not an evaluation).
+    """
+
+    kind = "targets"
+    name: str
+    input: torch.Tensor
+    target: torch.Tensor
+    kwargs: dict[str, Any]
+    step: int
+    training: bool
+
+
+@dataclass
 class ModelInput:
     """A forward call of a root model (a module not called from inside another one)."""
 
@@ -81,6 +103,22 @@ class ModelInput:
     training: bool
     grad_enabled: bool
     sampled: bool
+
+
+@dataclass
+class EvalInput(ModelInput):
+    """A root-model forward without gradient (an evaluation or inference batch), on any step."""
+
+    kind = "eval_input"
+
+
+@dataclass
+class CurveDue:
+    """The loss history is due for another read: every 25 losses at first, then every 1/8 of
+    the run so far (checks that judge the curve subscribe to this instead of every step)."""
+
+    kind = "curve"
+    step: int
 
 
 @dataclass

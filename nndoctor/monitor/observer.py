@@ -14,6 +14,7 @@ switched off: the user's training always carries on, with unchanged results.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import threading
@@ -33,6 +34,8 @@ from nndoctor.findings import Finding, InternalError, Report
 from nndoctor.monitor.events import (
     BackwardCall,
     Crash,
+    CurveDue,
+    EvalInput,
     GradContribution,
     LossCall,
     ModelInput,
@@ -41,7 +44,9 @@ from nndoctor.monitor.events import (
     Provenance,
     RunEnd,
     StepEvent,
+    Targets,
 )
+from nndoctor.monitor.loaders import LoaderTracker
 from nndoctor.monitor.sampling import Schedule
 from nndoctor.monitor.sink import FindingSink
 from nndoctor.monitor.state import ModelInfo, OptimizerInfo, RunState
@@ -92,10 +97,29 @@ PASS_THROUGH_OPS = frozenset(
      "getitem", "select", "narrow"}
 )
 
+#: ops that make predicted class indices, and the comparisons of those with targets
+PREDICTION_OPS = frozenset({"argmax", "max"})
+COMPARE_OPS = frozenset({"eq", "ne"})
+
+#: losses between reads of the loss history at the start (then every 1/8 of the run)
+CURVE_EVERY = 25
+
 #: root-model forwards without grad after a step whose losses are recorded as evaluation losses
 EVAL_LOSS_FORWARDS = 64
 
 _NAME_CACHE: dict[Any, str] = {}
+
+#: bumped in a forked child (DataLoader workers...): an observer only acts in the process that
+#: made it. Comparing with this counter is cheaper than an ``os.getpid()`` system call per hook.
+_FORKS = [0]
+
+
+def _after_fork() -> None:
+    _FORKS[0] += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 _INTERNAL_DIRS = (
     os.path.dirname(torch.__file__),
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -140,13 +164,16 @@ class _Mode(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}
         obs = self.observer
-        if not self.enabled or obs._busy or os.getpid() != obs._pid:
+        if not self.enabled or obs._busy or _FORKS[0] != obs._pid:
             return func(*args, **kwargs)
         name = op_name(func)
         if not obs._heavy:  # light mode: only an evaluation loop's losses are recorded
             result = func(*args, **kwargs)
-            if name in LOSS_FUNCTIONS and obs._light:
-                obs._on_eval_loss(name, args, kwargs, result)
+            if obs._light:
+                if name in LOSS_FUNCTIONS:
+                    obs._on_eval_loss(name, args, kwargs, result)
+                elif name in PREDICTION_OPS or name in COMPARE_OPS:
+                    obs._guard("targets", obs._on_prediction_op, name, args, result)
             return result
         try:
             result = func(*args, **kwargs)
@@ -190,6 +217,7 @@ class Observer:
         self._check_classes = list(checks) if checks is not None else registered()
         self.checks: list[Check] = []
         self._by_kind: dict[str, list[Check]] = {}
+        self._by_kind_unsampled: dict[str, list[Check]] = {}  # the checks that want unsampled events too
         self._op_checks: dict[str, list[Check]] = {}
         self._watched_ops: frozenset[str] = frozenset()
         self._disabled: set[str] = set()
@@ -198,9 +226,12 @@ class Observer:
         self._heavy_handles: list[RemovableHandle] = []
         self._root_handles: dict[int, RemovableHandle] = {}
         self._mode: _Mode | None = None
+        self.loaders = LoaderTracker(name_for=lambda obj, default: self._name_for(obj, default, outermost=True))
+        self.state.loaders = self.loaders
+        self._predictions: dict[int, weakref.ReferenceType[torch.Tensor]] = {}
         self._orig_backward: Callable[..., Any] | None = None
         self._busy = False
-        self._pid = os.getpid()
+        self._pid = _FORKS[0]  # fork generation of the process that made this observer
         self._thread = threading.get_ident()
         self._stack: list[torch.nn.Module] = []
         self._stack_inputs: list[tuple[Any, ...]] = []
@@ -209,6 +240,8 @@ class Observer:
         self._heavy = False
         self._light = False  # loss-only function mode during an evaluation loop
         self._forwards_since_tick = 0
+        self._curve_read = 0  # state.losses.total at the last CurveDue
+        self._first_optimizer: OptimizerInfo | None = None  # its lr is the run's lr history
         self._active = False
         self._started = 0.0
         self.end_reason = "finished"
@@ -219,13 +252,19 @@ class Observer:
         self._started = time.perf_counter()
         self.checks = [cls(self.state) for cls in self._check_classes]
         for check in self.checks:
-            for kind in check.needs:
-                self._by_kind.setdefault(kind, []).append(check)
+            for need in check.needs:
+                # optimizer steps are dispatched per phase: a check only hears the phases it wants
+                for kind in ([f"step.{p}" for p in sorted(check.step_phases)] if need == "step" else [need]):
+                    self._by_kind.setdefault(kind, []).append(check)
+                    if kind not in check.sampled_only and need not in check.sampled_only:
+                        self._by_kind_unsampled.setdefault(kind, []).append(check)
             for name in check.ops:
                 self._op_checks.setdefault(name, []).append(check)
         watched = set(self._op_checks) | PROVENANCE_OPS | PASS_THROUGH_OPS
-        if "loss" in self._by_kind or self._op_checks:
+        if "loss" in self._by_kind or "targets" in self._by_kind or self._op_checks:
             watched |= LOSS_FUNCTIONS
+        if "targets" in self._by_kind:
+            watched |= PREDICTION_OPS | COMPARE_OPS
         self._watched_ops = frozenset(watched)
         try:
             for i, model in enumerate(self._given_models):
@@ -235,6 +274,8 @@ class Observer:
             self._handles.append(optimizer_hooks.register_optimizer_step_pre_hook(self._step_pre))
             self._handles.append(optimizer_hooks.register_optimizer_step_post_hook(self._step_post))
             self._patch_backward()
+            if "targets" in self._by_kind:
+                self.loaders.install()
             self._active = True
             self._set_heavy(True)
         except BaseException:
@@ -262,6 +303,8 @@ class Observer:
         for handle in self._root_handles.values():
             handle.remove()
         self._root_handles.clear()
+        self.loaders.remove()
+        self._predictions.clear()
         if self._orig_backward is not None:
             torch.autograd.backward = self._orig_backward  # type: ignore[assignment]
             self._orig_backward = None
@@ -316,15 +359,22 @@ class Observer:
         return self.sink.findings()
 
     # ------------------------------------------------------------------ dispatch
-    def _dispatch(self, event: Any, checks: Iterable[Check] | None = None) -> None:
-        targets = self._by_kind.get(event.kind, ()) if checks is None else checks
+    def _dispatch(self, event: Any, checks: Iterable[Check] | None = None, kind: str | None = None) -> None:
+        heavy = self._heavy
+        if checks is None:
+            targets = (self._by_kind if heavy else self._by_kind_unsampled).get(kind or event.kind, ())
+        else:
+            targets = checks
         if not targets:
             return
         was_busy = self._busy
         self._busy = True
-        # one grad-mode switch for all checks (a torch.no_grad() per check costs ~5us each)
+        # checks run without autograd on sampled steps and at the end, with one grad-mode switch
+        # for all of them; unsampled events (the always-on path) skip the switch: checks only
+        # read there, and detach or use no_grad themselves before computing on user tensors
         grad_was = torch.is_grad_enabled()
-        torch._C._set_grad_enabled(False)
+        if grad_was and (heavy or event.kind in ("end", "crash")):
+            torch._C._set_grad_enabled(False)
         disabled = self._disabled
         try:
             for check in targets:
@@ -337,9 +387,9 @@ class Observer:
                             self.sink.add(finding)
                 except Exception as exc:  # a bug in nndoctor: never the user's problem
                     self._internal_error(check.name(), exc)
-                    torch._C._set_grad_enabled(False)
         finally:
-            torch._C._set_grad_enabled(grad_was)
+            if grad_was:
+                torch._C._set_grad_enabled(True)
             self._busy = was_busy
 
     def _internal_error(self, probe: str, exc: BaseException) -> None:
@@ -437,7 +487,7 @@ class Observer:
 
         def hook(grad: torch.Tensor) -> None:
             p = pref()
-            if p is None or self._busy or os.getpid() != self._pid:
+            if p is None or self._busy or _FORKS[0] != self._pid:
                 return None
             self._dispatch(GradContribution(param=p, name=name, grad=grad, step=self.state.step))
             return None
@@ -482,14 +532,18 @@ class Observer:
         info = OptimizerInfo(ref=weakref.ref(opt), name=name, cls=type(opt).__name__,
                              lr=opt.param_groups[0].get("lr") if opt.param_groups else None)
         self.state.optimizers[id(opt)] = info
+        if self._first_optimizer is None:
+            self._first_optimizer = info
         for gi, group in enumerate(opt.param_groups):
             for pi, param in enumerate(group["params"]):
                 self.state.param_names.setdefault(id(param), f"{name}.param_groups[{gi}][{pi}]")
                 self.state.param_refs.setdefault(id(param), weakref.ref(param))
         return info
 
-    def _name_for(self, obj: Any, default: str) -> str:
-        """The variable name the user's script gave ``obj``, if it is a global there."""
+    def _name_for(self, obj: Any, default: str, *, outermost: bool = False) -> str:
+        """The variable name the user's script gave ``obj``: a global there, else a local of the
+        innermost calling frame (``outermost``: of the outermost one, the caller's name rather
+        than a helper's parameter name)."""
         scopes = [self.state.script_globals] if self.state.script_globals else []
         main = sys.modules.get("__main__")
         if main is not None:
@@ -499,18 +553,22 @@ class Observer:
                 if value is obj and not key.startswith("_"):
                     return key
         # a local of the calling frames (e.g. ``model`` inside main())
+        found = default
         frame = sys._getframe(1)
         while frame is not None:
             if not frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
                 for key, value in frame.f_locals.items():
                     if value is obj and not key.startswith("_") and key != "self":
-                        return key
+                        if not outermost:
+                            return key
+                        found = key
+                        break
             frame = frame.f_back
-        return default
+        return found
 
     # ------------------------------------------------------------------ module hooks
     def _fwd_pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
-        if self._busy or os.getpid() != self._pid or threading.get_ident() != self._thread:
+        if self._busy or _FORKS[0] != self._pid or threading.get_ident() != self._thread:
             return None
         if not self._stack and id(module) not in self.state.models:
             if self.discover and any(True for _ in module.parameters()):
@@ -522,7 +580,7 @@ class Observer:
         return None
 
     def _fwd_post(self, module: torch.nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        if self._busy or os.getpid() != self._pid or threading.get_ident() != self._thread:
+        if self._busy or _FORKS[0] != self._pid or threading.get_ident() != self._thread:
             return None
         if self._stack and self._stack[-1] is module:
             self._stack.pop()
@@ -534,9 +592,12 @@ class Observer:
         return None
 
     def _root_pre(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if self._busy or os.getpid() != self._pid:
+        if self._busy or _FORKS[0] != self._pid or "root" in self._disabled:
             return None
-        self._guard("root", self._emit_model_input, module, args, kwargs)
+        try:  # (the guard inlined: this runs on every forward)
+            self._emit_model_input(module, args, kwargs)
+        except Exception as exc:
+            self._internal_error("root", exc)
         return None
 
     def _emit_model_input(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -557,9 +618,23 @@ class Observer:
             self._set_heavy(False)  # a long evaluation or inference loop: stop looking closely
         if not grad and not self._heavy and not self._light and self._forwards_since_tick <= EVAL_LOSS_FORWARDS:
             self._set_light(True)  # record this evaluation loop's losses (state.eval_losses)
-        if "model_input" in self._by_kind:  # no event object when no check wants it
+        training = module.training
+        self.state.last_forward = (info.name, training, grad)
+        if grad:
+            self.loaders.train_mark = self.loaders.fetches
+            if training is not info.grad_training:
+                if info.grad_training is not None and not self._heavy:
+                    # a model trained in the other mode than before (e.g. left in eval mode after
+                    # validation): look closely from the next step on
+                    self.schedule.boost(self.clock, 3)
+                info.grad_training = training
+        elif "eval_input" in self._by_kind:
+            self._dispatch(EvalInput(model=module, name=info.name, args=args, kwargs=kwargs,
+                                     step=self.state.step, training=module.training,
+                                     grad_enabled=grad, sampled=self._heavy))
+        if (self._by_kind if self._heavy else self._by_kind_unsampled).get("model_input"):
             self._dispatch(ModelInput(model=module, name=info.name, args=args, kwargs=kwargs,
-                                      step=self.state.step, training=module.training,
+                                      step=self.state.step, training=training,
                                       grad_enabled=grad, sampled=self._heavy))
 
     def _set_light(self, on: bool) -> None:
@@ -575,6 +650,8 @@ class Observer:
                 self._pop_mode()
 
     def _on_eval_loss(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+        if "targets" in self._by_kind:
+            self._guard("targets", self._emit_targets, name, args, kwargs)
         if torch.is_grad_enabled() or not isinstance(result, torch.Tensor) or result.numel() != 1:
             return
         if kwargs.get("reduction") == "sum":  # per-example scale, comparable with the training loss
@@ -583,6 +660,35 @@ class Observer:
                 n = inp.shape[0] if name in ("cross_entropy", "nll_loss", "multi_margin_loss") else inp.numel()
                 result = result / max(int(n), 1)
         self.state.eval_losses.record(self.state.step, result)
+
+    def _emit_targets(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        inp = args[0] if args else kwargs.get("input")
+        target = args[1] if len(args) > 1 else kwargs.get("target")
+        if isinstance(inp, torch.Tensor) and isinstance(target, torch.Tensor):
+            self._dispatch(Targets(name=name, input=inp, target=target,
+                                   kwargs={k: v for k, v in kwargs.items() if k not in ("input", "target")},
+                                   step=self.state.step, training=torch.is_grad_enabled()))
+
+    def _on_prediction_op(self, name: str, args: tuple[Any, ...], result: Any) -> None:
+        """Remember class indices made by argmax/max; report targets compared with them."""
+        if name in PREDICTION_OPS:
+            indices = result if name == "argmax" else (
+                result[1] if isinstance(result, tuple) and len(result) == 2 else None)
+            if isinstance(indices, torch.Tensor) and indices.dim() >= 1 and not indices.is_floating_point():
+                if len(self._predictions) > 256:
+                    self._predictions = {k: r for k, r in self._predictions.items() if r() is not None}
+                self._predictions[id(indices)] = weakref.ref(indices)
+            return
+        if len(args) < 2:
+            return
+        for pred, target in ((args[0], args[1]), (args[1], args[0])):
+            if not (isinstance(pred, torch.Tensor) and isinstance(target, torch.Tensor)):
+                return
+            ref = self._predictions.get(id(pred))
+            if ref is not None and ref() is pred and target.numel() == pred.numel() and target.dim() >= 1:
+                self._dispatch(Targets(name="compare", input=pred, target=target, kwargs={},
+                                       step=self.state.step, training=torch.is_grad_enabled()))
+                return
 
     def _current_module_name(self) -> str:
         return self.state.module_name(self._stack[-1]) if self._stack else ""
@@ -593,6 +699,11 @@ class Observer:
         try:
             if name in LOSS_FUNCTIONS:
                 self._on_loss(name, args, kwargs, result)
+                if "targets" in self._by_kind:
+                    self._guard("targets", self._emit_targets, name, args, kwargs)
+            elif name in PREDICTION_OPS or name in COMPARE_OPS:
+                if "targets" in self._by_kind:
+                    self._guard("targets", self._on_prediction_op, name, args, result)
             if name in PROVENANCE_OPS and isinstance(result, torch.Tensor):
                 self._label(result, name, args, kwargs)
             elif name in PASS_THROUGH_OPS and isinstance(result, torch.Tensor) and args:
@@ -665,8 +776,12 @@ class Observer:
         observer = self
 
         def backward(tensors, *args, **kwargs):  # type: ignore[no-untyped-def]
-            if observer._active and not observer._busy and os.getpid() == observer._pid:
-                observer._guard("backward", observer._on_backward, tensors)
+            if observer._active and not observer._busy and _FORKS[0] == observer._pid \
+                    and "backward" not in observer._disabled:
+                try:  # (the guard inlined: this runs on every backward)
+                    observer._on_backward(tensors)
+                except Exception as exc:
+                    observer._internal_error("backward", exc)
             return original(tensors, *args, **kwargs)
 
         backward.__wrapped__ = original  # type: ignore[attr-defined]
@@ -679,45 +794,66 @@ class Observer:
         index = self.state.backward_calls
         self.state.backward_calls += 1
         if isinstance(tensor, torch.Tensor):
-            if tensor.numel() == 1:
-                self.state.losses.record(self.state.step, tensor)
-            if "backward" in self._by_kind:
+            scalar = tensor.numel() == 1
+            finite = True
+            if scalar and self._reads_loss_here(tensor):
+                value = tensor.item()  # a CPU scalar: reading it costs no sync, and keeps no tensor
+                finite = math.isfinite(value)
+                self.state.losses.record(self.state.step, value)
+            elif scalar:
+                self.state.losses.record(self.state.step, tensor)  # read in batches (no sync)
+                finite = False  # unknown here: an accelerator's check keeps a device-side flag
+            # without an optimizer every backward is a step: the checks get them all
+            by_kind = self._by_kind if self._heavy or not self.state.optimizers else self._by_kind_unsampled
+            if by_kind.get("backward"):
                 self._dispatch(BackwardCall(tensor=tensor, step=self.state.step, index=index,
-                                            sampled=self._heavy))
+                                            sampled=self._heavy), checks=by_kind["backward"])
+            if not finite and by_kind is self._by_kind_unsampled and "loss_check" in self._by_kind:
+                # unsampled: only a non-finite CPU loss (or any accelerator loss) becomes an event
+                self._dispatch(BackwardCall(tensor=tensor, step=self.state.step, index=index,
+                                            sampled=False), kind="loss_check")
         if not self.state.optimizers:
             self._tick()
 
+    @staticmethod
+    def _reads_loss_here(tensor: torch.Tensor) -> bool:
+        """Whether the loss is read on every backward: a CPU float costs no sync (an accelerator's
+        losses are read in batches, and its non-finite check keeps a device-side flag)."""
+        return tensor.is_cpu and tensor.is_floating_point()
+
     # ------------------------------------------------------------------ optimizer
     def _step_pre(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if not self._active or os.getpid() != self._pid:
+        if not self._active or _FORKS[0] != self._pid:
             return None
         info = self.state.optimizers.get(id(optimizer))
         if info is None:
             info = self._guard("discovery", self._register_optimizer, optimizer)
             if info is None:
                 return None
-        if "step" in self._by_kind:
+        if (self._by_kind if self._heavy else self._by_kind_unsampled).get("step.pre"):
             self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="pre",
                                      step=self.state.step, optimizer_step=info.steps + 1,
-                                     sampled=self._heavy))
+                                     sampled=self._heavy), kind="step.pre")
         return None
 
     def _step_post(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if not self._active or os.getpid() != self._pid:
+        if not self._active or _FORKS[0] != self._pid:
             return None
         info = self.state.optimizers.get(id(optimizer))
         if info is None:
             return None
         info.steps += 1
-        if optimizer.param_groups and info is next(iter(self.state.optimizers.values())):
+        info.backwards_at_post = self.state.backward_calls
+        if info is self._first_optimizer and optimizer.param_groups:
             lr = optimizer.param_groups[0].get("lr")
-            if isinstance(lr, (int, float)):
+            # the lr history keeps every change and, while constant, one value in 16 steps
+            if isinstance(lr, (int, float)) and (lr != info.lr or info.steps % 16 == 1):
                 self.state.lrs.record(self.state.step, float(lr))
                 info.lr = float(lr)
-        if "step" in self._by_kind:
+        if (self._by_kind if self._heavy else self._by_kind_unsampled).get("step.post"):
             self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="post",
                                      step=self.state.step, optimizer_step=info.steps,
-                                     sampled=self._heavy))
+                                     sampled=self._heavy), kind="step.post")
         self.state.step += 1
         self._tick()
         if self.max_steps is not None and self.state.step - 1 >= self.max_steps:
@@ -726,10 +862,17 @@ class Observer:
         return None
 
     def _tick(self) -> None:
+        total = self.state.losses.total
+        if total - self._curve_read >= CURVE_EVERY and total - self._curve_read >= self._curve_read // 8 \
+                and "curve" in self._by_kind:
+            self._curve_read = total
+            self._dispatch(CurveDue(step=self.state.step))
         self._forwards_since_tick = 0
         if self._light:
             self._set_light(False)
-        self._set_heavy(self.schedule.sampled(self.clock))
+        sampled = self.schedule.sampled(self.clock)
+        if sampled or self._heavy or self._mode is not None:
+            self._set_heavy(sampled)
         self.state.sampled = self._heavy
 
 

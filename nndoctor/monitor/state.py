@@ -23,6 +23,7 @@ class ModelInfo:
     forward_calls: int = 0
     train_forward_calls: int = 0
     eval_forward_calls: int = 0
+    grad_training: bool | None = None  # module.training at its latest forward with gradient
     cls: str = ""  # class name and size, kept for the report after the model is freed
     parameters: int = 0
 
@@ -38,6 +39,7 @@ class OptimizerInfo:
     steps: int = 0
     cls: str = ""
     lr: float | None = None  # the last lr seen, kept for the report after the optimizer is freed
+    backwards_at_post: int | None = None  # state.backward_calls when this optimizer last stepped
 
     @property
     def optimizer(self) -> torch.optim.Optimizer | None:
@@ -64,6 +66,8 @@ class RunState:
     extra: dict[str, Any] = field(default_factory=dict)
     script_globals: dict[str, Any] | None = None
     observer: Any = None  # the Observer, for provenance look-ups and boost()
+    loaders: Any = None  # the LoaderTracker: which DataLoader the latest batch came from
+    last_forward: tuple[str, bool, bool] | None = None  # latest root forward: (model, training, grad enabled)
 
     # -- names -------------------------------------------------------------------------
     def module_name(self, module: torch.nn.Module) -> str:

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import nndoctor
 from nndoctor.tune.lr_find import (
+    SAFETY_FACTOR,
     centred_smooth,
     ema_smooth,
     fastai_valley,
@@ -122,3 +123,50 @@ def test_findings_flag_an_lr_beyond_divergence():
     assert [f.code for f in report.findings] == ["lr.above-divergence"]
     quiet = lr_findings(res, current_lr=res.suggested_lr)
     assert not quiet.findings
+
+
+def _noisy_plateau(seed: int, noise: float = 0.35) -> list[float]:
+    """Falls from 1.0 to 0.6 around lr 1e-3, a long noisy plateau, rises past lr ~0.3.
+
+    The noise is multiplicative (a batch loss's spread scales with its level)."""
+    rnd = random.Random(seed)
+    out = []
+    for lr in LRS:
+        x = math.log10(lr)
+        v = 1.0 - 0.4 / (1 + math.exp(-(x + 3) * 3)) + 3 * max(0.0, x + 0.5) ** 2
+        out.append(v * (1 + noise * rnd.gauss(0, 1)))
+    return out
+
+
+def test_noise_alone_does_not_pass_for_the_turn_up():
+    # the smoothed curve's noise on the plateau (~0.07) is close to 10% of the starting
+    # loss, and its minimum sits a few sigmas low: a level-only threshold can anchor on a
+    # noisy stretch of the plateau, decades before the rise
+    level_only_early = 0
+    for seed in range(10):
+        lr, reason, details = suggest_lr(LRS, _noisy_plateau(seed))
+        assert lr is not None and 0.15 <= details["lr_rise"] <= 1.0, (seed, reason)
+        assert details["threshold"] > details["loss_min"] + 0.1 * details["loss_start"]
+        _, _, level_only = suggest_lr(LRS, _noisy_plateau(seed), noise_sigmas=0.0)
+        level_only_early += level_only["lr_rise"] < 0.15
+    assert level_only_early >= 1  # the noise term is what makes the difference
+
+
+def test_early_spike_on_a_noisy_plateau_is_not_the_turn_up():
+    for seed in range(5):
+        losses = _noisy_plateau(seed, noise=0.1)
+        for i in (20, 21, 22):
+            losses[i] *= 8  # an early spike, far above any threshold
+        lr, reason, details = suggest_lr(LRS, losses)
+        assert lr is not None and 0.1 <= details["lr_rise"] <= 1.0, (seed, reason)
+
+
+def test_flat_optimum_suggests_inside_the_valley_below_the_turn_up():
+    # a broad flat valley from lr 1e-3 to 0.1, then a steep rise: the suggestion sits in the
+    # valley, SAFETY_FACTOR below the turn-up
+    losses = [0.7 - 0.5 / (1 + math.exp(-(math.log10(lr) + 4) * 4)) + 5 * max(0.0, math.log10(lr) + 1) ** 2
+              for lr in LRS]
+    lr, reason, details = suggest_lr(LRS, losses)
+    assert 0.05 <= details["lr_rise"] <= 0.3, details
+    assert 1e-3 <= lr <= 0.05 and math.isclose(lr, details["lr_rise"] / SAFETY_FACTOR)
+    assert "turns up for good" in reason

@@ -81,6 +81,8 @@ class ActivationHealth(Check):
     severity = Severity.WARNING
     step = Step.DEBUG
     needs = ("op", "module_output", "step")
+    step_phases = frozenset({"pre"})
+    sampled_only = frozenset({"step"})
     ops = _RELU | _SATURATING
     fixes = (
         "Lower the learning rate (large early updates push ReLU units into the negative region "

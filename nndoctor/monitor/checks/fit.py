@@ -20,12 +20,11 @@ import numpy as np
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity, Step
-from nndoctor.monitor.curves import ConstantBaseline, analyze_losses, per_step, read_due, rolling_median
-from nndoctor.monitor.events import LossCall, RunEnd, StepEvent
+from nndoctor.monitor.curves import ConstantBaseline, analyze_losses, per_step, rolling_median
+from nndoctor.monitor.events import CurveDue, LossCall, RunEnd
 
 __all__ = ["Fit", "train_between"]
 
-READ_EVERY = 25
 BASELINE_BATCHES = 8
 
 
@@ -47,7 +46,7 @@ class Fit(Check):
     code = "fit.overfitting"
     severity = Severity.WARNING
     step = Step.EVALUATE
-    needs = ("loss", "step", "end")
+    needs = ("loss", "curve", "end")
     fixes = (
         "Get more training data (or more varied data) - the most reliable fix for variance.",
         "Add normalisation layers (BatchNorm/LayerNorm) and data augmentation.",
@@ -68,21 +67,18 @@ class Fit(Check):
         super().__init__(state)
         self._baseline = ConstantBaseline()
         self._loss_calls = 0
-        self._last_read = 0
         self._evals_seen = 0
         self._done: set[str] = set()
 
-    def check(self, event: LossCall | StepEvent | RunEnd) -> Iterable[Finding]:
+    def check(self, event: LossCall | CurveDue | RunEnd) -> Iterable[Finding]:
         if isinstance(event, LossCall):
             self._on_loss(event)
             return ()
         if isinstance(event, RunEnd):
             return self._judge(final=True)
-        if event.phase == "post" and read_due(self.state.losses.total, self._last_read, READ_EVERY):
-            self._last_read = self.state.losses.total
-            if len(self.state.eval_losses) != self._evals_seen:  # nothing new to judge otherwise
-                self._evals_seen = len(self.state.eval_losses)
-                return self._judge(final=False)
+        if len(self.state.eval_losses) != self._evals_seen:  # a curve read: judge what is new
+            self._evals_seen = len(self.state.eval_losses)
+            return self._judge(final=False)
         return ()
 
     def _on_loss(self, event: LossCall) -> None:

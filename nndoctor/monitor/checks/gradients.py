@@ -62,6 +62,8 @@ class GradientScale(Check):
     severity = Severity.WARNING
     step = Step.DEBUG
     needs = ("module_output", "step")
+    step_phases = frozenset({"pre"})
+    sampled_only = frozenset({"step"})
     fixes = (
         "{activation_fix} between {first_layer} and {last_layer}, or put normalisation layers "
         "(nn.BatchNorm1d / nn.LayerNorm) between them.",

@@ -56,6 +56,8 @@ class InitCheck(Check):
     severity = Severity.ERROR
     step = Step.START
     needs = ("module_output", "op", "step")
+    step_phases = frozenset({"pre"})
+    sampled_only = frozenset({"step"})
     ops = frozenset(_ACTIVATIONS)
     fixes = (
         "Remove the constant initialisation of {layers} (e.g. nn.init.constant_/zeros_/fill_): "

@@ -7,7 +7,8 @@ measured by the lr check, parameters that got no gradient, the optimizer's setti
 the findings of other checks in this run (a plateau with dead units or missing gradients
 points to grad-flow, an oscillation with huge updates to the learning rate...).
 
-The loss history is read every ``READ_EVERY`` recorded losses and at the end of the run.
+The loss history is read on the observer's ``curve`` events (every 25 recorded losses at first,
+then every 1/8 of the run) and at the end of the run.
 An explosion is reported as soon as it is seen; the other symptoms mid-run only after a
 long stretch of steps, otherwise at the end (warm-up, schedulers and a slow start must not
 raise a false alarm).
@@ -20,12 +21,11 @@ from typing import Any, Iterable
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity, Step
-from nndoctor.monitor.curves import CurveAnalysis, analyze_losses, read_due
-from nndoctor.monitor.events import RunEnd, StepEvent
+from nndoctor.monitor.curves import CurveAnalysis, analyze_losses
+from nndoctor.monitor.events import CurveDue, RunEnd
 
 __all__ = ["LossCurve", "rank_causes"]
 
-READ_EVERY = 25
 #: points of the (per-step) curve needed before a symptom other than an explosion is judged
 MIN_POINTS_FINAL = 30
 MIN_POINTS_LIVE = 150
@@ -123,23 +123,17 @@ class LossCurve(Check):
     code = "loss-curve.plateaus"
     severity = Severity.WARNING
     step = Step.DEBUG
-    needs = ("step", "end")
+    needs = ("curve", "end")
     fixes = ("{fix1}", "{fix2}", "{fix3}")
     extra_codes = {"loss-curve.goes-up": fixes, "loss-curve.explodes": fixes,
                    "loss-curve.oscillates": fixes}
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
-        self._last_read = 0
         self._reported: set[str] = set()
 
-    def check(self, event: StepEvent | RunEnd) -> Iterable[Finding]:
-        if isinstance(event, RunEnd):
-            return self._judge(final=True)
-        if event.phase == "post" and read_due(self.state.losses.total, self._last_read, READ_EVERY):
-            self._last_read = self.state.losses.total
-            return self._judge(final=False)
-        return ()
+    def check(self, event: CurveDue | RunEnd) -> Iterable[Finding]:
+        return self._judge(final=isinstance(event, RunEnd))
 
     def _judge(self, final: bool) -> list[Finding]:
         curve = analyze_losses(self.state)

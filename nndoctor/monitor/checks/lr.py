@@ -26,8 +26,8 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity, Step
-from nndoctor.monitor.curves import CurveAnalysis, analyze_losses, read_due
-from nndoctor.monitor.events import RunEnd, StepEvent
+from nndoctor.monitor.curves import CurveAnalysis, analyze_losses
+from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
 
 __all__ = ["ADAPTIVE", "LearningRate", "current_lr", "update_ratio_summary"]
 
@@ -35,7 +35,6 @@ ADAPTIVE = frozenset({"Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "A
                       "SparseAdam", "Adafactor", "LAMB", "Lion"})
 #: largest total size of the weights copied on a sampled step
 MAX_SNAPSHOT_NUMEL = 8_000_000
-READ_EVERY = 25
 
 
 def current_lr(opt: torch.optim.Optimizer) -> float | None:
@@ -131,7 +130,8 @@ class LearningRate(Check):
     code = "lr.too-high"
     severity = Severity.WARNING
     step = Step.TUNE
-    needs = ("step", "end")
+    needs = ("step", "curve", "end")
+    sampled_only = frozenset({"step"})  # the update-ratio probe; the curve is judged on "curve" events
     fixes = (
         "Lower the learning rate of {optimizer} 10-100x (from {lr} to {suggest_low}-{suggest_high}) "
         "and rerun; for {optimizer_class}, {default_hint}.",
@@ -153,20 +153,18 @@ class LearningRate(Check):
     def __init__(self, state: Any) -> None:
         super().__init__(state)
         self._probe = _UpdateProbe(state)
-        self._last_read = 0
         self._reported: set[str] = set()
 
-    def check(self, event: StepEvent | RunEnd) -> Iterable[Finding]:
+    def check(self, event: StepEvent | CurveDue | RunEnd) -> Iterable[Finding]:
         if isinstance(event, RunEnd):
             return self._judge(final=True)
+        if isinstance(event, CurveDue):
+            return self._judge(final=False)
         if event.sampled:
             if event.phase == "pre":
                 self._probe.before(event.optimizer)
             else:
                 self._probe.after(event.optimizer, event.step)
-        if event.phase == "post" and read_due(self.state.losses.total, self._last_read, READ_EVERY):
-            self._last_read = self.state.losses.total
-            return self._judge(final=False)
         return ()
 
     # ------------------------------------------------------------------ judgement

@@ -52,6 +52,8 @@ class OptimizerSettings(Check):
     severity = Severity.ERROR
     step = Step.TUNE
     needs = ("step", "crash")
+    step_phases = frozenset({"pre"})
+    sampled_only = frozenset({"step"})
     fixes = (
         "Set {setting} of {optimizer} to a value in the sane range ({sane}).",
         "Or drop the argument and keep torch's default ({default}).",

@@ -58,6 +58,8 @@ class WeightDecayDominates(Check):
     severity = Severity.WARNING
     step = Step.IMPROVE
     needs = ("step",)
+    step_phases = frozenset({"pre"})
+    sampled_only = frozenset({"step"})
     fixes = (
         "Lower weight_decay of {optimizer} from {weight_decay} to ~{suggested} "
         "(typical: 1e-4..5e-4 for SGD/Adam L2, 0.01..0.1 for AdamW).",
@@ -175,6 +177,8 @@ class DropoutTooStrong(Check):
     severity = Severity.WARNING
     step = Step.IMPROVE
     needs = ("op", "step", "end")
+    step_phases = frozenset({"pre"})
+    sampled_only = frozenset({"step"})
     ops = frozenset({"dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
                      "feature_alpha_dropout"})
     fixes = (

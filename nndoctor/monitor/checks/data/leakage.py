@@ -1,0 +1,108 @@
+"""Evaluation examples that are byte-identical to training examples (``nndoctor run``).
+
+nndoctor fingerprints the inputs of sampled training batches (a share ``c`` of the
+training set: ``c`` = distinct examples seen / training-set size, the size from the
+training DataLoader's dataset or, without one, a Chao1 estimate from how often examples
+recur) and of every evaluation pass. If an evaluation pass were (a part of) the training
+data, about ``c`` of its examples would match; a pass where clearly fewer, but some,
+match is a different set that shares examples with the training set: leakage. A pass
+that reads the training DataLoader or its dataset (a script measuring its training
+accuracy) is never judged; inputs that repeat a lot inside batches (low-cardinality data,
+short token sequences) are not judged either.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import nndoctor.evaluate.duplicates  # noqa: F401  (registers the fixes of data.train-test-leakage)
+from nndoctor.checks import FIXES, Check, register
+from nndoctor.findings import Finding, Severity, Step
+from nndoctor.monitor.checks.data.sample import EvalPass, ObservedData
+from nndoctor.monitor.events import RunEnd
+
+__all__ = ["TrainEvalLeakage", "coverage", "training_like"]
+
+MIN_SHARED = 3
+#: share of repeated inputs inside a batch or pass above which inputs are taken as low-cardinality
+#: (tokens, categories), where identical inputs in training and evaluation are expected
+REPEATS = 0.2
+
+
+def coverage(data: ObservedData) -> float | None:
+    """Estimated share of the distinct training examples whose fingerprint nndoctor holds."""
+    distinct = len(data.train_hashes)
+    if distinct == 0:
+        return None
+    if len(data.train_dataset_lens) == 1:
+        size = next(iter(data.train_dataset_lens))
+        if size > 0:
+            return min(1.0, distinct / size)
+    f1 = sum(1 for n in data.train_hashes.values() if n == 1)
+    f2 = sum(1 for n in data.train_hashes.values() if n == 2)
+    estimate = distinct + (f1 * f1 / (2.0 * f2) if f2 else f1 * (f1 - 1) / 2.0)  # Chao1
+    return min(1.0, distinct / max(estimate, 1.0))
+
+
+def _overlap(data: ObservedData, p: EvalPass) -> tuple[int, int]:
+    unique = set(p.hashes)
+    return sum(1 for h in unique if h in data.train_hashes), len(unique)
+
+
+def training_like(data: ObservedData, p: EvalPass) -> bool:
+    """The pass reads the training data (its loader or dataset, or as many matches as the training set)."""
+    if p.loader is not None and (p.loader.loader_id in data.train_loaders
+                                 or p.loader.dataset_id in data.train_datasets):
+        return True
+    shared, m = _overlap(data, p)
+    c = coverage(data)
+    if shared == 0 or c is None or m == 0:
+        return False
+    expected = m * c
+    return shared >= expected - 4.0 * math.sqrt(expected * max(1.0 - c, 1e-9)) - 1.0
+
+
+@register
+class TrainEvalLeakage(Check):
+    """Examples evaluated on are copies of examples trained on."""
+
+    code = "data.train-test-leakage"
+    severity = Severity.WARNING
+    step = Step.EVALUATE
+    needs = ("end",)
+    fixes = FIXES.get("data.train-test-leakage", ())
+
+    def check(self, event: RunEnd) -> Iterable[Finding]:
+        data = ObservedData.of(self.state)
+        if data is None or not data.train_hashes or not data.passes:
+            return ()
+        if data.train_batch_duplicates > REPEATS * max(data.train_rows_hashed, 1):
+            return ()  # inputs repeat a lot inside batches: identical inputs are normal in these data
+        c = coverage(data)
+        if c is None:
+            return ()
+        worst: dict[object, tuple[float, EvalPass, int, int]] = {}
+        for p in data.passes:
+            if training_like(data, p):
+                continue
+            shared, m = _overlap(data, p)
+            if shared < MIN_SHARED or len(p.hashes) - m > REPEATS * max(len(p.hashes), 1):
+                continue  # too few matches, or the pass repeats its own inputs a lot (low-cardinality data)
+            key = p.loader.dataset_id if p.loader is not None else ("rows", m)
+            share = shared / m
+            if key not in worst or share > worst[key][0]:
+                worst[key] = (share, p, shared, m)
+        out = []
+        for share, p, shared, m in worst.values():
+            estimate = min(1.0, share / c)
+            evidence = {"split": p.name, "n_shared": shared, "n_other": m, "share": round(share, 4),
+                        "estimated_share": round(estimate, 3), "training_coverage": round(c, 3),
+                        "step": p.step}
+            severity = Severity.WARNING if shared >= 10 or share >= 0.01 else Severity.INFO
+            out.append(self.finding(
+                f"{shared} of {m} examples in {p.name} ({share:.1%}) are byte-identical to training examples; "
+                f"nndoctor fingerprinted about {c:.0%} of the training set, so roughly {estimate:.0%} of "
+                f"{p.name} is training data: its error is optimistic", evidence, location=p.name, step=p.step,
+                severity=severity))
+        return out

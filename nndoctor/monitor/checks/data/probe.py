@@ -1,0 +1,264 @@
+"""Are the labels related to the inputs? Probes on a sample of observed training batches.
+
+When the training loss sits at chance level (the loss of predicting the class priors),
+either the labels carry no information about the inputs (shuffled apart, misaligned,
+read from the wrong column) or the model / its optimisation is broken. Two cheap probes
+fitted on up to 4096 (input, label) pairs nndoctor kept from sampled training steps, with
+2-fold cross-validation, tell them apart:
+
+* a logistic regression on the standardised inputs (bag of ids for token inputs);
+* a 5-nearest-neighbour classifier (non-linear structure in a few dimensions);
+* a one-hidden-layer MLP on the 64 principal components, early-stopped (non-linear
+  structure among irrelevant dimensions, such as XOR of two of sixteen inputs).
+
+All are scored by their held-out cross-entropy against predicting the class priors
+(accuracy would hide what they learn on imbalanced classes) and by their accuracy against
+the best constant prediction (an over-confident probe can lose on cross-entropy and still
+be right). None doing better (not significantly, by less than 5% of the priors' loss and
+by less than 5 points of accuracy) gives
+``labels.unrelated-to-inputs``; a probe far better while the model is not gives
+``fit.model-at-chance`` (info): the labels are learnable, look at the model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity, Step
+from nndoctor.monitor.checks.data.sample import ObservedData
+from nndoctor.monitor.curves import per_step
+from nndoctor.monitor.events import RunEnd
+
+__all__ = ["LabelsUnrelated", "ProbeResult", "chance_loss", "probe"]
+
+MIN_PAIRS = 200
+MIN_STEPS = 40
+NEIGHBOURS = 5
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Held-out results of the two probes against predicting the class priors."""
+
+    n: int
+    prior_loss: float  # mean cross-entropy of the training fold's class priors
+    chance: float  # accuracy of the best constant prediction (each test fold's most frequent class)
+    linear_loss: float
+    knn_loss: float
+    linear: float  # accuracies
+    knn: float
+    mlp_loss: float
+    mlp: float
+    linear_z: float  # z of the per-example loss reduction against the priors
+    knn_z: float
+    mlp_z: float
+
+    @property
+    def gain(self) -> float:
+        """The largest loss reduction of the probes (nats per example)."""
+        return self.prior_loss - min(self.linear_loss, self.knn_loss, self.mlp_loss)
+
+    @property
+    def best_accuracy(self) -> float:
+        return max(self.linear, self.knn, self.mlp)
+
+    @property
+    def z(self) -> float:
+        """The strongest evidence that a probe beats the priors: by loss, or by accuracy over
+        the majority class (an over-confident probe can win on accuracy and lose on loss)."""
+        se = math.sqrt(max(self.chance * (1 - self.chance), 1e-6) / max(self.n, 1))
+        return max(self.linear_z, self.knn_z, self.mlp_z, (self.best_accuracy - self.chance) / se)
+
+
+def _logistic(a: np.ndarray, y: np.ndarray, k: int, lam: float) -> np.ndarray:
+    """Multinomial logistic regression (L2, LBFGS); returns weights with the bias as the last row."""
+    x = torch.tensor(np.hstack([a, np.ones((len(a), 1))]), dtype=torch.float64)
+    t = torch.tensor(y)
+    w = torch.zeros(x.shape[1], k, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w], lr=1.0, max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(x @ w, t) + lam * (w[:-1] ** 2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    return w.detach().numpy()
+
+
+def _mlp(a: np.ndarray, y: np.ndarray, b: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Log-probabilities on ``b`` of a one-hidden-layer MLP probe (early-stopped on 20% of ``a``).
+
+    Inputs are reduced to their 64 principal components; the weights come from a private
+    generator, so the user's random state is untouched.
+    """
+    centre = a.mean(0)
+    vals, vecs = np.linalg.eigh((a - centre).T @ (a - centre))
+    proj = vecs[:, ::-1][:, :64] / np.sqrt(np.maximum(vals[::-1][:64], 1e-9) / len(a))
+    g = torch.Generator().manual_seed(seed)
+    xa = torch.tensor((a - centre) @ proj, dtype=torch.float32)
+    xb = torch.tensor((b - centre) @ proj, dtype=torch.float32)
+    t = torch.tensor(y)
+    order = torch.randperm(len(xa), generator=g)
+    fit, stop = order[: int(0.8 * len(xa))], order[int(0.8 * len(xa)):]
+    d, hidden = xa.shape[1], 64
+    params = [torch.randn(d, hidden, generator=g) * math.sqrt(2.0 / d), torch.zeros(hidden),
+              torch.randn(hidden, k, generator=g) * math.sqrt(1.0 / hidden), torch.zeros(k)]
+    for p_ in params:
+        p_.requires_grad_(True)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x @ params[0] + params[1]) @ params[2] + params[3]
+
+    opt = torch.optim.Adam(params, lr=1e-2, weight_decay=1e-4)
+    best, best_state = math.inf, [p_.detach().clone() for p_ in params]
+    with torch.enable_grad():
+        for it in range(300):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(forward(xa[fit]), t[fit]).backward()
+            opt.step()
+            if it % 10 == 9:
+                with torch.no_grad():
+                    val = float(torch.nn.functional.cross_entropy(forward(xa[stop]), t[stop]))
+                if val < best:
+                    best, best_state = val, [p_.detach().clone() for p_ in params]
+    with torch.no_grad():
+        for p_, v in zip(params, best_state):
+            p_.copy_(v)
+        return torch.log_softmax(forward(xb), dim=1).double().numpy()
+
+
+def _z(gains: np.ndarray) -> float:
+    sd = float(gains.std())
+    return float(gains.mean()) / (sd / math.sqrt(len(gains))) if sd > 0 else (0.0 if gains.mean() <= 0 else 99.0)
+
+
+def probe(x: np.ndarray, y: np.ndarray, seed: int = 0, min_examples: int = 20) -> ProbeResult | None:
+    """2-fold cross-validated cross-entropy and accuracy of the probes; ``None`` when fewer than
+    ``min_examples`` distinct examples (or a single class) remain."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.int64)
+    _, first = np.unique(x.round(6), axis=0, return_index=True)  # one copy of each example
+    x, y = x[np.sort(first)], y[np.sort(first)]
+    n = len(y)
+    if n < max(min_examples, 4) or len(np.unique(y)) < 2:
+        return None
+    order = np.random.default_rng(seed).permutation(n)
+    folds = (order[: n // 2], order[n // 2:])
+    k = int(y.max()) + 1
+    prior_ll, lin_ll, knn_ll, mlp_ll = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    hits = {"chance": 0, "linear": 0, "knn": 0, "mlp": 0}
+    for tr, te in (folds, folds[::-1]):
+        mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-6
+        a, b = (x[tr] - mu) / sd, (x[te] - mu) / sd
+        prior = (np.bincount(y[tr], minlength=k) + 0.5) / (len(tr) + 0.5 * k)
+        prior_ll[te] = -np.log(prior[y[te]])
+        hits["chance"] += int(np.bincount(y[te]).max())  # no label-blind guess does better
+        w = _logistic(a, y[tr], k, lam=0.5 / len(tr))  # sklearn's default strength (C=1)
+        logits = np.hstack([b, np.ones((len(b), 1))]) @ w
+        logits -= logits.max(1, keepdims=True)
+        logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        lin_ll[te] = -np.maximum(logp[np.arange(len(te)), y[te]], math.log(1e-3))
+        hits["linear"] += int((logp.argmax(1) == y[te]).sum())
+        d2 = (b ** 2).sum(1)[:, None] + (a ** 2).sum(1)[None, :] - 2.0 * b @ a.T
+        near = np.argpartition(d2, min(NEIGHBOURS, len(tr) - 1), axis=1)[:, :NEIGHBOURS]
+        votes = np.zeros((len(te), k))
+        np.add.at(votes, (np.repeat(np.arange(len(te)), near.shape[1]), y[tr][near].reshape(-1)), 1.0)
+        probs = (votes + 2.0 * prior) / (near.shape[1] + 2.0)  # smoothed towards the priors
+        knn_ll[te] = -np.log(probs[np.arange(len(te)), y[te]])
+        hits["knn"] += int((probs.argmax(1) == y[te]).sum())
+        logp = _mlp(a, y[tr], b, k, seed)
+        mlp_ll[te] = -np.maximum(logp[np.arange(len(te)), y[te]], math.log(1e-3))
+        hits["mlp"] += int((logp.argmax(1) == y[te]).sum())
+    return ProbeResult(n=n, prior_loss=float(prior_ll.mean()), chance=hits["chance"] / n,
+                       linear_loss=float(lin_ll.mean()), knn_loss=float(knn_ll.mean()),
+                       linear=hits["linear"] / n, knn=hits["knn"] / n,
+                       mlp_loss=float(mlp_ll.mean()), mlp=hits["mlp"] / n,
+                       linear_z=_z(prior_ll - lin_ll), knn_z=_z(prior_ll - knn_ll), mlp_z=_z(prior_ll - mlp_ll))
+
+
+def chance_loss(name: str, counts: np.ndarray) -> float | None:
+    """Loss of predicting the class priors, for the classification losses the sample keeps."""
+    p = counts[counts > 0] / counts.sum()
+    if name in ("cross_entropy", "nll_loss"):
+        return float(-(p * np.log(p)).sum())
+    if name.startswith("binary_cross_entropy") and len(counts) <= 2:
+        q = float(np.clip(counts[-1] / counts.sum() if len(counts) == 2 else 0.0, 1e-6, 1 - 1e-6))
+        return -(q * math.log(q) + (1 - q) * math.log(1 - q))
+    return None
+
+
+@register
+class LabelsUnrelated(Check):
+    """Training at chance level, and probes on the observed data cannot predict the labels either."""
+
+    code = "labels.unrelated-to-inputs"
+    severity = Severity.WARNING
+    step = Step.DEBUG
+    needs = ("end",)
+    fixes = (
+        "Check that inputs and labels are indexed together: one permutation for both "
+        "(idx = torch.randperm(n); x, y = x[idx], y[idx]), never a shuffle of one of them.",
+        "Check how labels are read: the right column or file, the label-name -> index mapping, "
+        "the order after filtering or sorting the examples.",
+        "Look at a few examples next to their labels: if a person cannot predict the label, neither can the model.",
+    )
+    extra_codes = {
+        "fit.model-at-chance": (
+            "The labels are learnable from the inputs, so look at the model and its training: "
+            "the learning rate (run `nndoctor lr-find`), the initialisation, the output layer and the loss.",
+            "Overfit a single batch (`nndoctor overfit`) to prove the model can learn at all.",
+        ),
+    }
+
+    def check(self, event: RunEnd) -> Iterable[Finding]:
+        data = ObservedData.of(self.state)
+        if data is None or data.pair_rows < MIN_PAIRS or data.train_counts is None or not data.single_input:
+            return ()
+        if data.unshuffled(len(self.state.optimizers)):
+            return ()  # the sampled batches misstate the class priors
+        base = chance_loss(data.pair_loss, data.train_counts)
+        steps, values = per_step(*self.state.losses.series())
+        values = values[np.isfinite(values)]
+        if base is None or base <= 0 or len(values) < MIN_STEPS or len(self.state.optimizers) > 1:
+            return ()
+        level = float(np.median(values[-max(10, len(values) // 4):]))
+        if not 0.85 * base <= level <= 2.0 * base:
+            return ()  # the model learned something (or diverged): not "at chance"
+        x = np.concatenate(data.pairs_x)
+        y = np.concatenate(data.pairs_y)
+        if len(np.unique(y)) < 2:
+            return ()
+        result = probe(x, y, min_examples=MIN_PAIRS)
+        if result is None:
+            return ()  # too few distinct inputs (e.g. a constant input, reported by preprocessing)
+        evidence = {"train_loss": round(level, 4), "chance_loss": round(base, 4), "examples": result.n,
+                    "probe_prior_loss": round(result.prior_loss, 4),
+                    "linear_probe_loss": round(result.linear_loss, 4), "knn_probe_loss": round(result.knn_loss, 4),
+                    "mlp_probe_loss": round(result.mlp_loss, 4),
+                    "linear_probe_accuracy": round(result.linear, 3), "knn_probe_accuracy": round(result.knn, 3),
+                    "mlp_probe_accuracy": round(result.mlp, 3),
+                    "majority_class_accuracy": round(result.chance, 3), "z": round(result.z, 2)}
+        probes = (f"logistic-regression, {NEIGHBOURS}-nearest-neighbour and small-MLP probes fitted on {result.n} "
+                  f"observed training examples score a held-out loss of {result.linear_loss:.3g}, "
+                  f"{result.knn_loss:.3g} and {result.mlp_loss:.3g} against {result.prior_loss:.3g} for the class "
+                  f"priors (accuracy {result.linear:.0%}, {result.knn:.0%} and {result.mlp:.0%}; majority class "
+                  f"{result.chance:.0%})")
+        if result.z < 3.0 and result.gain < 0.05 * result.prior_loss and result.best_accuracy - result.chance < 0.05:
+            return [self.finding(
+                f"the labels look unrelated to the inputs: the training loss stays at chance level ({level:.3g} "
+                f"vs {base:.3g} for predicting the class priors) and {probes}", evidence, location="training data")]
+        if result.z > 6.0 and (result.gain >= 0.1 * result.prior_loss or result.best_accuracy - result.chance >= 0.1):
+            return [self.finding(
+                f"the model stays at chance level ({level:.3g} vs {base:.3g} for predicting the class priors) "
+                f"although the labels are learnable: {probes}", evidence, location="training",
+                code="fit.model-at-chance", severity=Severity.INFO)]
+        return ()

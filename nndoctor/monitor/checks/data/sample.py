@@ -1,0 +1,340 @@
+"""The sample of observed data the dataset checks judge (collected by :class:`DataCollector`).
+
+Training batches are looked at on sampled steps only (the first steps, then one in
+``Schedule.every``): the inputs' rows are fingerprinted and a few thousand (input,
+target) pairs are kept. Evaluation forwards (no gradient) are fingerprinted and grouped
+into passes: one DataLoader iteration, or for batches the script slices itself, a run
+of equal-sized batches ending with a smaller one. Everything is bounded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity, Step
+from nndoctor.monitor.events import ModelInput, Targets
+
+__all__ = ["DataCollector", "EvalPass", "ObservedData", "class_targets", "first_tensor", "row_hashes"]
+
+KEY = "nndoctor.observed_data"
+MAX_TRAIN_HASHES = 200_000
+MAX_PASS_ROWS = 200_000
+MAX_EVAL_ROWS = 1_000_000
+MAX_PAIRS = 4096
+MAX_FEATURES = 1024  # probe features per example (wider inputs are projected)
+MAX_HASHED_VALUES = 65_536  # per example; wider inputs are fingerprinted on a strided subset
+CLASSIFICATION_LOSSES = frozenset({"cross_entropy", "nll_loss"})
+BINARY_LOSSES = frozenset({"binary_cross_entropy", "binary_cross_entropy_with_logits"})
+
+
+def first_tensor(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor | None:
+    for value in list(args) + list(kwargs.values()):
+        if isinstance(value, torch.Tensor):
+            return value
+    return None
+
+
+def row_hashes(x: torch.Tensor) -> tuple[list[int], np.ndarray]:
+    """One fingerprint per example (row along dim 0) and a mask of constant rows."""
+    t = x.detach()
+    n = int(t.shape[0])
+    rows = t.reshape(n, -1)
+    if rows.shape[1] > MAX_HASHED_VALUES:
+        rows = rows[:, :: math.ceil(rows.shape[1] / MAX_HASHED_VALUES)]
+    if rows.dtype in (torch.bfloat16, torch.float16) or rows.is_complex():
+        rows = rows.float() if not rows.is_complex() else torch.view_as_real(rows).reshape(n, -1)
+    a = np.ascontiguousarray(rows.cpu().numpy())
+    constant = (a.min(axis=1) == a.max(axis=1)) if a.shape[1] else np.ones(n, dtype=bool)
+    return [hash(a[i].tobytes()) for i in range(n)], constant
+
+
+def class_targets(event: Targets) -> tuple[np.ndarray, np.ndarray | None, int | None] | None:
+    """``(targets, predictions or None, number of classes or None)`` for a classification batch."""
+    name, inp, target = event.name, event.input, event.target
+    if name in CLASSIFICATION_LOSSES:
+        if inp.dim() < 2 or target.dim() != inp.dim() - 1 or target.is_floating_point():
+            return None  # soft labels or an unusual layout
+        n_classes = int(inp.shape[1])
+        y = target.detach().reshape(-1).cpu().numpy().astype(np.int64)
+        pred = inp.detach().argmax(1).reshape(-1).cpu().numpy().astype(np.int64)
+    elif name in BINARY_LOSSES:
+        if inp.shape != target.shape or not (inp.dim() == 1 or (inp.dim() == 2 and inp.shape[1] == 1)):
+            return None  # multi-label: no single class per example
+        y_f = target.detach().reshape(-1).float().cpu().numpy()
+        if not np.all((y_f == 0) | (y_f == 1)):
+            return None
+        n_classes, y = 2, y_f.astype(np.int64)
+        threshold = 0.0 if name.endswith("with_logits") else 0.5
+        pred = (inp.detach().reshape(-1).float().cpu().numpy() > threshold).astype(np.int64)
+    elif name == "compare":
+        y_f = target.detach().reshape(-1).double().cpu().numpy()
+        if not np.all(np.isfinite(y_f)) or np.any(y_f != np.round(y_f)) or np.any(y_f < 0):
+            return None
+        n_classes, y = None, y_f.astype(np.int64)
+        pred = inp.detach().reshape(-1).cpu().numpy().astype(np.int64)
+    else:
+        return None
+    keep = (y >= 0) & (y < (n_classes or 1 << 30))
+    if not keep.all():
+        y, pred = y[keep], pred[keep]
+    return y, pred, n_classes
+
+
+def _add(counts: np.ndarray | None, values: np.ndarray, size: int) -> np.ndarray:
+    new = np.bincount(values, minlength=size)
+    if counts is None:
+        return new
+    if len(counts) < len(new):
+        counts = np.pad(counts, (0, len(new) - len(counts)))
+    elif len(new) < len(counts):
+        new = np.pad(new, (0, len(counts) - len(new)))
+    return counts + new
+
+
+@dataclass
+class EvalPass:
+    """One evaluation pass: the fingerprints of its examples and its classification results."""
+
+    step: int
+    loader: Any = None  # LoaderInfo, or None for batches the script made itself
+    hashes: list[int] = field(default_factory=list)
+    constant_rows: int = 0
+    rows: int = 0
+    batches: int = 0
+    last_batch: int = 0
+    smaller_seen: bool = False
+    capped: bool = False
+    counts: np.ndarray | None = None  # targets per class
+    wrong: np.ndarray | None = None  # misclassified per class
+    forward: int = -1  # forward call whose targets were counted last (one count per batch)
+
+    @property
+    def name(self) -> str:
+        if self.loader is not None and self.loader.name:
+            return self.loader.name
+        return "evaluation batches" if self.loader is None else "an evaluation DataLoader"
+
+
+@dataclass
+class ObservedData:
+    """What the dataset checks judge (``state.extra["nndoctor.observed_data"]``)."""
+
+    train_counts: np.ndarray | None = None
+    n_classes: int | None = None
+    weighted_loss: bool = False
+    train_target_batches: int = 0
+    batch_purity: list[float] = field(default_factory=list)  # share of the majority class per batch
+    batch_sizes: list[int] = field(default_factory=list)
+    train_hashes: Counter[int] = field(default_factory=Counter)
+    train_rows_hashed: int = 0
+    train_batch_duplicates: int = 0  # repeated rows inside one training batch
+    train_loaders: set[int] = field(default_factory=set)
+    train_datasets: set[int] = field(default_factory=set)
+    train_dataset_lens: set[int] = field(default_factory=set)
+    passes: list[EvalPass] = field(default_factory=list)
+    eval_rows: int = 0
+    pairs_x: list[np.ndarray] = field(default_factory=list)
+    pairs_y: list[np.ndarray] = field(default_factory=list)
+    pair_rows: int = 0
+    pair_loss: str = ""
+    single_input: bool = True
+
+    @staticmethod
+    def of(state: Any) -> ObservedData | None:
+        return state.extra.get(KEY)
+
+    def unshuffled(self, optimizers: int = 1) -> bool:
+        """Most sampled training batches hold one class, far more than random batches would.
+
+        Two classes with several optimizers are a GAN's real/fake batches, not sorted data.
+        """
+        counts = self.train_counts
+        present = 0 if counts is None else int(np.count_nonzero(counts))
+        if counts is None or present < 2 or (present == 2 and optimizers > 1) or len(self.batch_purity) < 4:
+            return False
+        observed = float(np.mean([p >= 0.999 for p in self.batch_purity]))
+        share = counts[counts > 0] / counts.sum()
+        expected = float(np.mean([np.sum(share ** b) for b in self.batch_sizes]))  # random batches
+        return observed >= 0.75 and observed >= expected + 0.5
+
+
+def probe_features(x: torch.Tensor) -> np.ndarray | None:
+    """Per-example features for the probes: flattened values, or bag-of-ids for token inputs."""
+    t = x.detach()
+    n = int(t.shape[0])
+    if t.is_floating_point():
+        rows = t.reshape(n, -1)
+        d = rows.shape[1]
+        if d > 4 * MAX_FEATURES:  # strided subset, then averaged in groups: keeps image layout
+            rows = rows[:, :: math.ceil(d / (4 * MAX_FEATURES))]
+        a = rows.float().cpu().numpy().astype(np.float32)
+        if a.shape[1] > MAX_FEATURES:
+            groups = math.ceil(a.shape[1] / MAX_FEATURES)
+            pad = groups * MAX_FEATURES - a.shape[1]
+            a = np.pad(a, ((0, 0), (0, pad))).reshape(n, MAX_FEATURES, groups).mean(axis=2)
+        return a
+    if t.dtype in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8) and t.dim() >= 2:
+        ids = t.reshape(n, -1).cpu().numpy().astype(np.int64)
+        bag = np.zeros((n, 512), dtype=np.float32)
+        np.add.at(bag, (np.repeat(np.arange(n), ids.shape[1]), (ids % 512).reshape(-1)), 1.0)
+        return bag
+    return None
+
+
+@register
+class DataCollector(Check):
+    """Keeps the bounded sample of observed data; reports nothing itself."""
+
+    code = "data.observed-sample"
+    severity = Severity.INFO
+    step = Step.EVALUATE
+    needs = ("model_input", "eval_input", "targets")
+    sampled_only = frozenset({"model_input"})  # training batches are sampled; evaluation ones all seen
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self.data = ObservedData()
+        state.extra[KEY] = self.data
+        self._fetches_seen = -1
+        self._train_iteration = -1
+        self._pass: EvalPass | None = None
+        self._pass_step = -1
+        self._pending: tuple[int, int, np.ndarray | None] | None = None  # (step, rows, features)
+
+    def check(self, event: ModelInput | Targets) -> Iterable[Finding]:
+        kind = event.kind
+        if kind == "eval_input":
+            self._on_eval_input(event)  # type: ignore[arg-type]
+        elif kind == "model_input":
+            if event.grad_enabled:  # type: ignore[union-attr]
+                self._pass = None
+                loaders = self.state.loaders
+                if loaders is not None and loaders.current is not None \
+                        and loaders.current.iteration != self._train_iteration:
+                    self._note_train_loader(loaders.current)
+                self._on_train_input(event)  # type: ignore[arg-type]
+        elif event.training:  # type: ignore[union-attr]
+            self._on_train_targets(event)  # type: ignore[arg-type]
+        else:
+            self._on_eval_targets(event)  # type: ignore[arg-type]
+        return ()
+
+    # ------------------------------------------------------------------ training
+    def _note_train_loader(self, info: Any) -> None:
+        self._train_iteration = info.iteration
+        self.data.train_loaders.add(info.loader_id)
+        self.data.train_datasets.add(info.dataset_id)
+        if info.dataset_len is not None:
+            self.data.train_dataset_lens.add(info.dataset_len)
+
+    def _on_train_input(self, event: ModelInput) -> None:
+        x = first_tensor(event.args, event.kwargs)
+        if x is None or x.dim() == 0 or x.shape[0] < 1:
+            return
+        tensors = sum(isinstance(a, torch.Tensor) for a in list(event.args) + list(event.kwargs.values()))
+        if tensors > 1:
+            self.data.single_input = False
+        d = self.data
+        if len(d.train_hashes) < MAX_TRAIN_HASHES:
+            hashes, constant = row_hashes(x)
+            kept = [h for h, c in zip(hashes, constant) if not c]
+            d.train_batch_duplicates += len(kept) - len(set(kept))
+            d.train_hashes.update(set(kept))
+            d.train_rows_hashed += len(set(kept))
+        feats = probe_features(x) if d.pair_rows < MAX_PAIRS and d.single_input else None
+        self._pending = (event.step, int(x.shape[0]), feats)
+
+    def _on_train_targets(self, event: Targets) -> None:
+        if event.name == "compare":
+            return  # the loss call of the same batch counts it
+        got = class_targets(event)
+        if got is None:
+            return
+        y, _, n_classes = got
+        d = self.data
+        if y.size == 0:
+            return
+        if event.kwargs.get("weight") is not None or event.kwargs.get("pos_weight") is not None:
+            d.weighted_loss = True
+        d.n_classes = n_classes or d.n_classes
+        d.train_counts = _add(d.train_counts, y, n_classes or 0)
+        d.train_target_batches += 1
+        if y.size >= 8 and len(d.batch_purity) < 10_000:
+            d.batch_purity.append(float(np.bincount(y).max() / y.size))
+            d.batch_sizes.append(int(y.size))
+        pending, self._pending = self._pending, None
+        if pending is not None and pending[0] == event.step and pending[1] == y.size and pending[2] is not None:
+            if d.pair_loss and d.pair_loss != event.name:
+                return
+            d.pair_loss = event.name
+            room = MAX_PAIRS - d.pair_rows
+            d.pairs_x.append(pending[2][:room])
+            d.pairs_y.append(y[:room])
+            d.pair_rows += min(room, y.size)
+
+    # ------------------------------------------------------------------ evaluation
+    def _on_eval_input(self, event: ModelInput) -> None:
+        x = first_tensor(event.args, event.kwargs)
+        if x is None or x.dim() == 0:
+            return
+        n = int(x.shape[0])
+        loaders = self.state.loaders
+        fetches = loaders.fetches if loaders is not None else 0
+        # a batch was fetched since the latest forward (training or evaluation): it came from a loader
+        from_loader = (loaders is not None and loaders.current is not None
+                       and fetches > max(self._fetches_seen, loaders.train_mark))
+        self._fetches_seen = fetches
+        p = self._pass
+        if from_loader:
+            info = loaders.current
+            if p is None or p.loader is None or p.loader.iteration != info.iteration:
+                p = self._new_pass(info)
+        else:
+            continuing = (p is not None and p.loader is None and self._pass_step == self.state.step
+                          and not p.smaller_seen and (n == p.last_batch or (n < p.last_batch and p.batches >= 2)))
+            if not continuing:
+                p = self._new_pass(None)
+            elif n < p.last_batch:
+                p.smaller_seen = True
+        p.batches += 1
+        p.last_batch = n
+        p.forward = -1
+        if p.capped or self.data.eval_rows >= MAX_EVAL_ROWS:
+            p.capped = True
+            return
+        hashes, constant = row_hashes(x)
+        p.hashes.extend(h for h, c in zip(hashes, constant) if not c)
+        p.constant_rows += int(constant.sum())
+        p.rows += n
+        self.data.eval_rows += n
+        if p.rows >= MAX_PASS_ROWS:
+            p.capped = True
+
+    def _new_pass(self, info: Any) -> EvalPass:
+        p = EvalPass(step=self.state.step, loader=info)
+        self.data.passes.append(p)
+        if len(self.data.passes) > 64:  # keep the first passes and the latest ones
+            del self.data.passes[8]
+        self._pass, self._pass_step = p, self.state.step
+        return p
+
+    def _on_eval_targets(self, event: Targets) -> None:
+        p = self._pass
+        if p is None or p.forward == self.state.forward_calls:
+            return
+        got = class_targets(event)
+        if got is None or got[0].size == 0:
+            return
+        p.forward = self.state.forward_calls
+        y, pred, n_classes = got
+        size = max(n_classes or 0, int(y.max()) + 1)
+        p.counts = _add(p.counts, y, size)
+        if pred is not None and pred.shape == y.shape:
+            p.wrong = _add(p.wrong, y[pred != y], size)

@@ -1,0 +1,110 @@
+"""Which DataLoader a batch came from: a thin wrapper around ``DataLoader.__iter__`` and the
+iterators' ``__next__``.
+
+The data checks of ``nndoctor run`` need to know whether an evaluation pass reads the
+training data (a script measuring its training accuracy) or other data (its validation
+or test set), and where one pass ends and the next begins. Both wrappers only record;
+batches are returned untouched. Installed and removed by the observer (``finally``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch.utils.data import DataLoader, Subset
+from torch.utils.data.dataloader import _BaseDataLoaderIter
+
+__all__ = ["LoaderInfo", "LoaderTracker", "root_dataset"]
+
+_MAX_ITERATORS = 256
+
+
+def root_dataset(dataset: Any) -> Any:
+    """The dataset under ``Subset`` wrappers (a subset of the training set is training data)."""
+    seen = 0
+    while isinstance(dataset, Subset) and seen < 16:
+        dataset = dataset.dataset
+        seen += 1
+    return dataset
+
+
+@dataclass(frozen=True)
+class LoaderInfo:
+    """One iteration (epoch) over a DataLoader."""
+
+    iteration: int  # 1-based count of DataLoader iterations started in the run
+    loader_id: int
+    dataset_id: int  # id of the dataset under any Subset wrappers
+    dataset_len: int | None  # len() of the loader's own dataset, when it has one
+    name: str  # the variable name the script gave the loader, "" if unknown
+
+
+class LoaderTracker:
+    """Records the DataLoader iteration the latest batch was fetched from."""
+
+    def __init__(self, name_for: Callable[[Any, str], str] | None = None) -> None:
+        self._name_for = name_for
+        self._orig_iter: Callable[..., Any] | None = None
+        self._orig_next: Callable[..., Any] | None = None
+        self._iterators: dict[int, tuple[weakref.ReferenceType[Any], LoaderInfo]] = {}
+        self._names: dict[int, str] = {}
+        self.iterations = 0
+        self.fetches = 0  # batches fetched from any DataLoader
+        self.train_mark = 0  # fetches at the latest root forward with gradient (set by the observer)
+        self.current: LoaderInfo | None = None
+
+    def install(self) -> None:
+        if self._orig_iter is not None:
+            return
+        tracker = self
+        orig_iter = DataLoader.__iter__
+        orig_next = _BaseDataLoaderIter.__next__
+
+        def __iter__(loader: DataLoader) -> Any:  # noqa: N807
+            it = orig_iter(loader)
+            try:
+                tracker._on_iter(loader, it)
+            except Exception:  # recording must never break the user's loop
+                pass
+            return it
+
+        def __next__(it: Any) -> Any:  # noqa: N807
+            batch = orig_next(it)
+            tracker.fetches += 1
+            entry = tracker._iterators.get(id(it))
+            if entry is not None and entry[0]() is it:
+                tracker.current = entry[1]
+            return batch
+
+        __iter__.__wrapped__ = orig_iter  # type: ignore[attr-defined]
+        __next__.__wrapped__ = orig_next  # type: ignore[attr-defined]
+        self._orig_iter, self._orig_next = orig_iter, orig_next
+        DataLoader.__iter__ = __iter__  # type: ignore[method-assign]
+        _BaseDataLoaderIter.__next__ = __next__  # type: ignore[method-assign]
+
+    def remove(self) -> None:
+        if self._orig_iter is not None:
+            DataLoader.__iter__ = self._orig_iter  # type: ignore[method-assign]
+            self._orig_iter = None
+        if self._orig_next is not None:
+            _BaseDataLoaderIter.__next__ = self._orig_next  # type: ignore[method-assign]
+            self._orig_next = None
+
+    def _on_iter(self, loader: DataLoader, it: Any) -> None:
+        self.iterations += 1
+        dataset = loader.dataset
+        try:
+            size: int | None = len(dataset)  # type: ignore[arg-type]
+        except Exception:  # an IterableDataset, or a dataset without len()
+            size = None
+        name = self._names.get(id(loader))
+        if name is None:
+            name = self._name_for(loader, "") if self._name_for is not None else ""
+            self._names[id(loader)] = name
+        info = LoaderInfo(iteration=self.iterations, loader_id=id(loader),
+                          dataset_id=id(root_dataset(dataset)), dataset_len=size, name=name)
+        if len(self._iterators) >= _MAX_ITERATORS:
+            self._iterators = {k: v for k, v in self._iterators.items() if v[0]() is not None}
+        self._iterators[id(it)] = (weakref.ref(it), info)

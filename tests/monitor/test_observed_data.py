@@ -1,0 +1,229 @@
+"""Dataset checks of `nndoctor run`: each bug injected into a healthy loop, and the healthy loops stay quiet."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from _dyn_helpers import blobs
+from torch.utils.data import DataLoader, Subset, TensorDataset
+
+from nndoctor.monitor import Observer
+from nndoctor.monitor.checks.data.balance import ClassBalance, UnseenClasses, UnshuffledBatches
+from nndoctor.monitor.checks.data.leakage import TrainEvalLeakage
+from nndoctor.monitor.checks.data.probe import LabelsUnrelated, probe
+from nndoctor.monitor.checks.data.sample import DataCollector
+from nndoctor.monitor.checks.fit import Fit
+
+CHECKS = [DataCollector, TrainEvalLeakage, ClassBalance, UnseenClasses, UnshuffledBatches, LabelsUnrelated, Fit]
+DATA_CODES = ("data.", "labels.", "fit.model-at-chance")
+
+
+def _net(d=16, classes=4, seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(d, 64), nn.ReLU(), nn.Linear(64, classes))
+
+
+def _fit_loader(model, loader, epochs, lr=1e-3, eval_loaders=(), weight=None):
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    crit = nn.CrossEntropyLoss(weight=weight)
+    for _ in range(epochs):
+        model.train()
+        for xb, yb in loader:
+            opt.zero_grad()
+            crit(model(xb), yb).backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            for ev in eval_loaders:
+                for xb, yb in ev:
+                    (model(xb).argmax(1) == yb).float().mean()
+
+
+def _data_findings(obs, severity=("warning", "error")):
+    return [f for f in obs.report().findings
+            if f.code.startswith(DATA_CODES) and f.severity.value in severity]
+
+
+def _codes(obs, severity=("warning", "error")):
+    return sorted({f.code for f in _data_findings(obs, severity)})
+
+
+# ---------------------------------------------------------------------------------- leakage
+def test_overlapping_split_is_leakage_with_the_loader_name_and_share():
+    x, y = blobs(n=2400, seed=1)
+    train_loader = DataLoader(TensorDataset(x[:1600], y[:1600]), batch_size=32, shuffle=True)
+    test_loader = DataLoader(TensorDataset(x[1200:], y[1200:]), batch_size=100)  # 400 of 1200 are training rows
+    with Observer(checks=CHECKS) as obs:
+        _fit_loader(_net(), train_loader, 4, eval_loaders=[test_loader])
+    (f,) = obs.report().by_code("data.train-test-leakage")
+    assert f.location == "test_loader"  # the name in the outermost user frame, not the helper's
+    assert f.evidence["n_other"] == 1200
+    assert 0.15 <= f.evidence["estimated_share"] <= 0.5  # truth: 1/3
+
+
+def test_full_batch_eval_of_partly_duplicated_rows_is_leakage():
+    x, y = blobs(n=1000, seed=2)
+    x_test = torch.cat([x[900:], x[:100]])  # 100 training rows copied into the test set
+    y_test = torch.cat([y[900:], y[:100]])
+    model = _net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with Observer(checks=CHECKS) as obs:
+        for step in range(200):
+            opt.zero_grad()
+            F.cross_entropy(model(x[:900]), y[:900]).backward()  # full-batch training
+            opt.step()
+            if step % 20 == 0:
+                with torch.no_grad():
+                    F.cross_entropy(model(x_test), y_test)
+    (f,) = obs.report().by_code("data.train-test-leakage")
+    assert f.evidence["n_shared"] == 100 and f.evidence["n_other"] == 200
+
+
+def test_training_accuracy_passes_are_not_leakage():
+    x, y = blobs(n=3000, seed=3)
+    train_set = TensorDataset(x[:2000], y[:2000])
+    loader = DataLoader(train_set, batch_size=32, shuffle=True)
+    same_loader_eval = DataLoader(train_set, batch_size=500)
+    subset_eval = DataLoader(Subset(train_set, range(300)), batch_size=100)
+    test_loader = DataLoader(TensorDataset(x[2000:], y[2000:]), batch_size=250)
+    model = _net()
+    with Observer(checks=CHECKS) as obs:
+        _fit_loader(model, loader, 3, eval_loaders=[same_loader_eval, subset_eval, test_loader])
+        model.eval()
+        with torch.no_grad():  # full-batch training accuracy, and on a slice of the training tensors
+            (model(x[:2000]).argmax(1) == y[:2000]).float().mean()
+            (model(x[:500]).argmax(1) == y[:500]).float().mean()
+    assert _codes(obs) == []
+
+
+# ---------------------------------------------------------------------------------- classes
+def test_class_sorted_split_leaves_classes_unseen():
+    x, y = blobs(n=2000, classes=5, seed=4)
+    order = torch.argsort(y, stable=True)
+    x, y = x[order], y[order]
+    cut = int((y < 4).sum())  # the last class falls entirely into the validation split
+    train_loader = DataLoader(TensorDataset(x[:cut], y[:cut]), batch_size=64, shuffle=True)
+    val_loader = DataLoader(TensorDataset(x[cut:], y[cut:]), batch_size=64)
+    with Observer(checks=CHECKS) as obs:
+        _fit_loader(_net(classes=5), train_loader, 3, eval_loaders=[val_loader])
+    (f,) = obs.report().by_code("data.unseen-classes")
+    assert f.evidence["classes"] == "4"
+    assert f.evidence["eval_examples"] == len(y) - cut  # once, not once per epoch
+
+
+def test_imbalanced_training_targets_with_minority_error():
+    g = torch.Generator().manual_seed(5)
+    n0, n1 = 4000, 200
+    x = torch.cat([torch.randn(n0, 16, generator=g), torch.randn(n1, 16, generator=g) + 0.7])
+    y = torch.cat([torch.zeros(n0, dtype=torch.long), torch.ones(n1, dtype=torch.long)])
+    loader = DataLoader(TensorDataset(x, y), batch_size=128, shuffle=True)
+    val = DataLoader(TensorDataset(x[::7], y[::7]), batch_size=200)
+    with Observer(checks=CHECKS) as obs:
+        _fit_loader(_net(classes=2), loader, 2, eval_loaders=[val])
+    (f,) = obs.report().by_code("data.class-imbalance")
+    assert f.severity.value == "warning" and f.evidence["ratio"] >= 10
+    with Observer(checks=CHECKS) as obs:
+        _fit_loader(_net(classes=2), loader, 2, weight=torch.tensor([1.0, 20.0]))
+    (f,) = obs.report().by_code("data.class-imbalance")
+    assert f.severity.value == "info" and "already weighted" in f.message
+
+
+def test_unshuffled_class_sorted_batches():
+    x, y = blobs(n=1600, classes=8, seed=6)
+    order = torch.argsort(y, stable=True)
+    loader = DataLoader(TensorDataset(x[order], y[order]), batch_size=32, shuffle=False)
+    with Observer(checks=CHECKS) as obs:
+        _fit_loader(_net(classes=8), loader, 2)
+    assert obs.report().by_code("data.unshuffled-batches")
+    assert not obs.report().by_code("data.class-imbalance")  # the sampled class mix is an artefact
+
+
+def test_healthy_imbalanced_shuffled_batches_are_not_called_unshuffled():
+    g = torch.Generator().manual_seed(7)
+    y = torch.cat([torch.zeros(4900, dtype=torch.long), torch.ones(50, dtype=torch.long),
+                   torch.full((50,), 2, dtype=torch.long)])
+    x = torch.randn(5000, 16, generator=g) + y[:, None].float()
+    loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)
+    with Observer(checks=CHECKS) as obs:
+        _fit_loader(_net(classes=3), loader, 1)
+    assert not obs.report().by_code("data.unshuffled-batches")
+
+
+# ---------------------------------------------------------------------------------- labels
+def _manual_loop(model, x, y, epochs, lr, batch=64):
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(epochs):
+        perm = torch.randperm(len(x))
+        for i in range(0, len(x), batch):
+            b = perm[i:i + batch]
+            opt.zero_grad()
+            F.cross_entropy(model(x[b]), y[b]).backward()
+            opt.step()
+
+
+def test_labels_shuffled_apart_from_inputs():
+    x, y = blobs(n=2000, seed=8)
+    y = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(0))]
+    with Observer(checks=CHECKS) as obs:
+        _manual_loop(_net(), x, y, 4, lr=1e-3)
+    (f,) = obs.report().by_code("labels.unrelated-to-inputs")
+    assert f.evidence["z"] < 3
+
+
+@pytest.mark.parametrize("xor", [False, True])
+def test_model_stuck_at_chance_with_learnable_labels_is_not_a_label_problem(xor):
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(2000, 16, generator=g)
+    y = ((x[:, 0] > 0) ^ (x[:, 1] > 0)).long() if xor else blobs(n=2000, seed=9)[1]
+    if not xor:
+        x = blobs(n=2000, seed=9)[0]
+    with Observer(checks=CHECKS) as obs:
+        _manual_loop(_net(classes=2 if xor else 4), x, y, 4, lr=1e-7)  # lr far too low: stays at chance
+    assert not obs.report().by_code("labels.unrelated-to-inputs")
+    (f,) = obs.report().by_code("fit.model-at-chance")
+    assert f.severity.value == "info"
+
+
+def test_token_inputs_use_bag_of_ids():
+    g = torch.Generator().manual_seed(10)
+    y = torch.randint(0, 2, (1500,), generator=g)
+    tokens = torch.randint(2, 200, (1500, 12), generator=g)
+    tokens[:, 0] = y  # the first token carries the label
+    emb = nn.Sequential(nn.Embedding(200, 8), nn.Flatten(), nn.Linear(96, 2))
+    with Observer(checks=CHECKS) as obs:
+        _manual_loop(emb, tokens, y, 3, lr=1e-8)
+    assert not obs.report().by_code("labels.unrelated-to-inputs")
+
+
+def test_probe_separates_random_from_real_labels():
+    x, y = blobs(n=1200, seed=11)
+    real = probe(x.numpy(), y.numpy())
+    fake = probe(x.numpy(), np.random.default_rng(0).permutation(y.numpy()))
+    assert real.z > 6 and real.gain > 0.3 * real.prior_loss
+    assert fake.z < 3 and fake.gain < 0.05 * fake.prior_loss
+
+
+# ---------------------------------------------------------------------------------- hygiene
+def test_dataloader_wrappers_are_removed_and_batches_unchanged():
+    x, y = blobs(n=256, seed=12)
+    loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=False)
+    before_iter, before_next = DataLoader.__iter__, torch.utils.data.dataloader._BaseDataLoaderIter.__next__
+    plain = [b[0].clone() for b in loader]
+    with Observer(checks=CHECKS):
+        assert DataLoader.__iter__ is not before_iter
+        seen = [b[0].clone() for b in loader]
+    assert DataLoader.__iter__ is before_iter
+    assert torch.utils.data.dataloader._BaseDataLoaderIter.__next__ is before_next
+    assert all(torch.equal(a, b) for a, b in zip(plain, seen))
+
+
+def test_healthy_loops_are_quiet():
+    x, y = blobs(n=3000, seed=13)
+    loader = DataLoader(TensorDataset(x[:2400], y[:2400]), batch_size=32, shuffle=True)
+    val = DataLoader(TensorDataset(x[2400:], y[2400:]), batch_size=200)
+    with Observer(checks=CHECKS) as obs:
+        _fit_loader(_net(), loader, 3, eval_loaders=[val, loader])
+    assert _codes(obs, ("info", "warning", "error")) == []
