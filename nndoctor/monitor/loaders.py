@@ -37,6 +37,7 @@ class LoaderInfo:
     iteration: int  # 1-based count of DataLoader iterations started in the run
     loader_id: int
     dataset_id: int  # id of the dataset under any Subset wrappers
+    own_dataset_id: int  # id of the loader's own dataset (a Subset, e.g. from random_split)
     dataset_len: int | None  # len() of the loader's own dataset, when it has one
     name: str  # the variable name the script gave the loader, "" if unknown
 
@@ -104,7 +105,8 @@ class LoaderTracker:
             name = self._name_for(loader, "") if self._name_for is not None else ""
             self._names[id(loader)] = name
         info = LoaderInfo(iteration=self.iterations, loader_id=id(loader),
-                          dataset_id=id(root_dataset(dataset)), dataset_len=size, name=name)
+                          dataset_id=id(root_dataset(dataset)), own_dataset_id=id(dataset),
+                          dataset_len=size, name=name)
         if len(self._iterators) >= _MAX_ITERATORS:
             self._iterators = {k: v for k, v in self._iterators.items() if v[0]() is not None}
         self._iterators[id(it)] = (weakref.ref(it), info)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import sys
 import threading
 import time
 import traceback
@@ -26,80 +24,44 @@ from typing import Any, Callable, Iterable
 import torch
 import torch.nn.modules.module as module_hooks
 import torch.optim.optimizer as optimizer_hooks
-from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
 from nndoctor.checks import Check, registered
 from nndoctor.findings import Finding, InternalError, Report
+from nndoctor.monitor.discovery import Discovery
 from nndoctor.monitor.events import (
     BackwardCall,
     Crash,
     CurveDue,
     EvalInput,
     GradContribution,
-    LossCall,
     ModelInput,
     ModuleOutput,
     OpCall,
     Provenance,
     RunEnd,
     StepEvent,
-    Targets,
+)
+from nndoctor.monitor.functions import (
+    _FORKS,
+    COMPARE_OPS,
+    LOSS_FUNCTIONS,
+    PASS_THROUGH_OPS,
+    PREDICTION_OPS,
+    PROVENANCE_OPS,
+    FunctionEvents,
+    FunctionMode,
+    op_name,
+    user_site,
 )
 from nndoctor.monitor.loaders import LoaderTracker
 from nndoctor.monitor.sampling import Schedule
 from nndoctor.monitor.sink import FindingSink
-from nndoctor.monitor.state import ModelInfo, OptimizerInfo, RunState
+from nndoctor.monitor.state import OptimizerInfo, RunState
 
 __all__ = ["LOSS_FUNCTIONS", "Observer", "op_name", "user_site"]
 
 logger = logging.getLogger("nndoctor")
-
-LOSS_FUNCTIONS = frozenset(
-    {
-        "cross_entropy",
-        "nll_loss",
-        "mse_loss",
-        "l1_loss",
-        "smooth_l1_loss",
-        "huber_loss",
-        "binary_cross_entropy",
-        "binary_cross_entropy_with_logits",
-        "kl_div",
-        "poisson_nll_loss",
-        "gaussian_nll_loss",
-        "soft_margin_loss",
-        "multilabel_soft_margin_loss",
-        "multi_margin_loss",
-        "multilabel_margin_loss",
-        "hinge_embedding_loss",
-        "margin_ranking_loss",
-        "cosine_embedding_loss",
-        "triplet_margin_loss",
-        "ctc_loss",
-    }
-)
-
-#: ops whose output we label with where it came from
-PROVENANCE_OPS = frozenset(
-    {"softmax", "log_softmax", "sigmoid", "logsigmoid", "tanh", "relu", "relu6", "softplus",
-     "elu", "gelu", "hardtanh", "hardsigmoid", "log", "exp", "abs", "square", "clamp",
-     "log_sigmoid", "special_expit"}
-)
-#: other names torch gives the same op (F.logsigmoid is ``log_sigmoid``, torch.special.expit is sigmoid)
-_PROVENANCE_ALIASES = {"log_sigmoid": "logsigmoid", "special_expit": "sigmoid"}
-#: ops that carry a provenance label through unchanged values (views, copies, casts)
-PASS_THROUGH_OPS = frozenset(
-    {"view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "clone", "to", "float",
-     "double", "half", "cpu", "cuda", "view_as", "reshape_as", "detach", "squeeze_", "unsqueeze_",
-     "type", "expand", "expand_as",
-     # indexing keeps the values' nature (a column of softmax output is still probabilities)
-     "getitem", "select", "narrow"}
-)
-
-#: ops that make predicted class indices, and the comparisons of those with targets
-PREDICTION_OPS = frozenset({"argmax", "max"})
-COMPARE_OPS = frozenset({"eq", "ne"})
 
 #: losses between reads of the loss history at the start (then every 1/8 of the run)
 CURVE_EVERY = 25
@@ -107,85 +69,7 @@ CURVE_EVERY = 25
 #: root-model forwards without grad after a step whose losses are recorded as evaluation losses
 EVAL_LOSS_FORWARDS = 64
 
-_NAME_CACHE: dict[Any, str] = {}
-
-#: bumped in a forked child (DataLoader workers...): an observer only acts in the process that
-#: made it. Comparing with this counter is cheaper than an ``os.getpid()`` system call per hook.
-_FORKS = [0]
-
-
-def _after_fork() -> None:
-    _FORKS[0] += 1
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
-_INTERNAL_DIRS = (
-    os.path.dirname(torch.__file__),
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-)
-
-
-def op_name(func: Callable[..., Any]) -> str:
-    """A normalised name for a torch function or Tensor method: ``__sub__`` -> ``sub``."""
-    try:
-        return _NAME_CACHE[func]
-    except (KeyError, TypeError):
-        pass
-    name = getattr(func, "__name__", None) or str(func)
-    if name.startswith("__") and name.endswith("__") and len(name) > 4:
-        name = name[2:-2]
-    try:
-        _NAME_CACHE[func] = name
-    except TypeError:
-        pass
-    return name
-
-
-def user_site(skip_internal: bool = True) -> str:
-    """``file:line`` of the innermost frame outside torch and nndoctor (the user's code)."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not (skip_internal and (filename.startswith(_INTERNAL_DIRS) or filename.startswith("<"))):
-            return f"{os.path.basename(filename)}:{frame.f_lineno}"
-        frame = frame.f_back
-    return ""
-
-
-class _Mode(TorchFunctionMode):
-    """Sees every torch function call while it is on the stack (sampled steps only)."""
-
-    def __init__(self, observer: Observer) -> None:
-        super().__init__()
-        self.observer = observer
-        self.enabled = True
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
-        kwargs = kwargs or {}
-        obs = self.observer
-        if not self.enabled or obs._busy or _FORKS[0] != obs._pid:
-            return func(*args, **kwargs)
-        name = op_name(func)
-        if not obs._heavy:  # light mode: only an evaluation loop's losses are recorded
-            result = func(*args, **kwargs)
-            if obs._light:
-                if name in LOSS_FUNCTIONS:
-                    obs._on_eval_loss(name, args, kwargs, result)
-                elif name in PREDICTION_OPS or name in COMPARE_OPS:
-                    obs._guard("targets", obs._on_prediction_op, name, args, result)
-            return result
-        try:
-            result = func(*args, **kwargs)
-        except BaseException:
-            obs._failed_op = (name, func, args, kwargs)
-            raise
-        if name in obs._watched_ops:
-            obs._on_op(name, func, args, kwargs, result)
-        return result
-
-
-class Observer:
+class Observer(FunctionEvents, Discovery):
     """Context manager that observes training and collects findings.
 
     ``models`` / ``optimizers`` may be given; otherwise they are discovered from the
@@ -225,7 +109,7 @@ class Observer:
         self._handles: list[RemovableHandle] = []
         self._heavy_handles: list[RemovableHandle] = []
         self._root_handles: dict[int, RemovableHandle] = {}
-        self._mode: _Mode | None = None
+        self._mode: FunctionMode | None = None
         self.loaders = LoaderTracker(name_for=lambda obj, default: self._name_for(obj, default, outermost=True))
         self.state.loaders = self.loaders
         self._predictions: dict[int, weakref.ReferenceType[torch.Tensor]] = {}
@@ -452,7 +336,7 @@ class Observer:
         if self._mode is not None:
             self._mode.enabled = True
             return
-        mode = _Mode(self)
+        mode = FunctionMode(self)
         mode.__enter__()
         self._mode = mode
 
@@ -493,78 +377,6 @@ class Observer:
             return None
 
         return hook
-
-    # ------------------------------------------------------------------ discovery
-    def _register_model(self, module: torch.nn.Module, name: str | None = None) -> ModelInfo:
-        info = self.state.models.get(id(module))
-        if info is not None:
-            return info
-        name = name or self._name_for(module, default=type(module).__name__.lower())
-        taken = {i.name for i in self.state.models.values()}
-        base, n = name, 2
-        while name in taken:
-            name, n = f"{base}{n}", n + 1
-        names = {}
-        for path, sub in module.named_modules():
-            names.setdefault(id(sub), f"{name}.{path}" if path else name)
-        info = ModelInfo(ref=weakref.ref(module), name=name, module_names=names, cls=type(module).__name__,
-                         parameters=sum(p.numel() for p in module.parameters()))
-        self.state.models[id(module)] = info
-        for path, param in module.named_parameters():
-            self.state.param_names.setdefault(id(param), f"{name}.{path}")
-            self.state.param_refs.setdefault(id(param), weakref.ref(param))
-        self._root_handles[id(module)] = module.register_forward_pre_hook(
-            self._root_pre, with_kwargs=True
-        )
-        if self._heavy and "grad" in self._by_kind:
-            for path, param in module.named_parameters():
-                if param.requires_grad:
-                    self._heavy_handles.append(
-                        param.register_hook(self._make_grad_hook(param, f"{name}.{path}"))
-                    )
-        return info
-
-    def _register_optimizer(self, opt: torch.optim.Optimizer) -> OptimizerInfo:
-        info = self.state.optimizers.get(id(opt))
-        if info is not None:
-            return info
-        name = self._name_for(opt, default=type(opt).__name__.lower())
-        info = OptimizerInfo(ref=weakref.ref(opt), name=name, cls=type(opt).__name__,
-                             lr=opt.param_groups[0].get("lr") if opt.param_groups else None)
-        self.state.optimizers[id(opt)] = info
-        if self._first_optimizer is None:
-            self._first_optimizer = info
-        for gi, group in enumerate(opt.param_groups):
-            for pi, param in enumerate(group["params"]):
-                self.state.param_names.setdefault(id(param), f"{name}.param_groups[{gi}][{pi}]")
-                self.state.param_refs.setdefault(id(param), weakref.ref(param))
-        return info
-
-    def _name_for(self, obj: Any, default: str, *, outermost: bool = False) -> str:
-        """The variable name the user's script gave ``obj``: a global there, else a local of the
-        innermost calling frame (``outermost``: of the outermost one, the caller's name rather
-        than a helper's parameter name)."""
-        scopes = [self.state.script_globals] if self.state.script_globals else []
-        main = sys.modules.get("__main__")
-        if main is not None:
-            scopes.append(vars(main))
-        for scope in scopes:
-            for key, value in list(scope.items()):
-                if value is obj and not key.startswith("_"):
-                    return key
-        # a local of the calling frames (e.g. ``model`` inside main())
-        found = default
-        frame = sys._getframe(1)
-        while frame is not None:
-            if not frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
-                for key, value in frame.f_locals.items():
-                    if value is obj and not key.startswith("_") and key != "self":
-                        if not outermost:
-                            return key
-                        found = key
-                        break
-            frame = frame.f_back
-        return found
 
     # ------------------------------------------------------------------ module hooks
     def _fwd_pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
@@ -636,138 +448,6 @@ class Observer:
             self._dispatch(ModelInput(model=module, name=info.name, args=args, kwargs=kwargs,
                                       step=self.state.step, training=training,
                                       grad_enabled=grad, sampled=self._heavy))
-
-    def _set_light(self, on: bool) -> None:
-        """Loss-only function mode: records evaluation losses without the heavy probes."""
-        if on:
-            if self._heavy or self._light or not self._active:
-                return
-            self._light = True
-            self._push_mode()
-        elif self._light:
-            self._light = False
-            if not self._heavy:
-                self._pop_mode()
-
-    def _on_eval_loss(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
-        if "targets" in self._by_kind:
-            self._guard("targets", self._emit_targets, name, args, kwargs)
-        if torch.is_grad_enabled() or not isinstance(result, torch.Tensor) or result.numel() != 1:
-            return
-        if kwargs.get("reduction") == "sum":  # per-example scale, comparable with the training loss
-            inp = args[0] if args else kwargs.get("input")
-            if isinstance(inp, torch.Tensor) and inp.numel():
-                n = inp.shape[0] if name in ("cross_entropy", "nll_loss", "multi_margin_loss") else inp.numel()
-                result = result / max(int(n), 1)
-        self.state.eval_losses.record(self.state.step, result)
-
-    def _emit_targets(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        inp = args[0] if args else kwargs.get("input")
-        target = args[1] if len(args) > 1 else kwargs.get("target")
-        if isinstance(inp, torch.Tensor) and isinstance(target, torch.Tensor):
-            self._dispatch(Targets(name=name, input=inp, target=target,
-                                   kwargs={k: v for k, v in kwargs.items() if k not in ("input", "target")},
-                                   step=self.state.step, training=torch.is_grad_enabled()))
-
-    def _on_prediction_op(self, name: str, args: tuple[Any, ...], result: Any) -> None:
-        """Remember class indices made by argmax/max; report targets compared with them."""
-        if name in PREDICTION_OPS:
-            indices = result if name == "argmax" else (
-                result[1] if isinstance(result, tuple) and len(result) == 2 else None)
-            if isinstance(indices, torch.Tensor) and indices.dim() >= 1 and not indices.is_floating_point():
-                if len(self._predictions) > 256:
-                    self._predictions = {k: r for k, r in self._predictions.items() if r() is not None}
-                self._predictions[id(indices)] = weakref.ref(indices)
-            return
-        if len(args) < 2:
-            return
-        for pred, target in ((args[0], args[1]), (args[1], args[0])):
-            if not (isinstance(pred, torch.Tensor) and isinstance(target, torch.Tensor)):
-                return
-            ref = self._predictions.get(id(pred))
-            if ref is not None and ref() is pred and target.numel() == pred.numel() and target.dim() >= 1:
-                self._dispatch(Targets(name="compare", input=pred, target=target, kwargs={},
-                                       step=self.state.step, training=torch.is_grad_enabled()))
-                return
-
-    def _current_module_name(self) -> str:
-        return self.state.module_name(self._stack[-1]) if self._stack else ""
-
-    # ------------------------------------------------------------------ ops
-    def _on_op(self, name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
-        self._busy = True
-        try:
-            if name in LOSS_FUNCTIONS:
-                self._on_loss(name, args, kwargs, result)
-                if "targets" in self._by_kind:
-                    self._guard("targets", self._emit_targets, name, args, kwargs)
-            elif name in PREDICTION_OPS or name in COMPARE_OPS:
-                if "targets" in self._by_kind:
-                    self._guard("targets", self._on_prediction_op, name, args, result)
-            if name in PROVENANCE_OPS and isinstance(result, torch.Tensor):
-                self._label(result, name, args, kwargs)
-            elif name in PASS_THROUGH_OPS and isinstance(result, torch.Tensor) and args:
-                prov = self.provenance(args[0])
-                if prov is not None:
-                    self._prov[id(result)] = (weakref.ref(result), prov)
-            checks = self._op_checks.get(name)
-            if checks:
-                provs = tuple(self.provenance(a) for a in args[:3])
-                event = OpCall(name=name, func=func, args=args, kwargs=kwargs, result=result,
-                               step=self.state.step, module=self._current_module_name(),
-                               input_provenance=provs)
-                self._dispatch(event, checks)
-        except Exception as exc:
-            self._internal_error("function-mode", exc)
-            if self._mode is not None:
-                self._mode.enabled = False
-        finally:
-            self._busy = False
-
-    def _label(self, result: torch.Tensor, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        dim = kwargs.get("dim")
-        if dim is None and len(args) > 1 and isinstance(args[1], int):
-            dim = args[1]
-        shape = tuple(args[0].shape) if args and isinstance(args[0], torch.Tensor) else ()
-        name = _PROVENANCE_ALIASES.get(name, name)
-        if name == "log":
-            inner = self.provenance(args[0]) if args else None
-            if inner is None or inner.op not in ("softmax", "sigmoid"):
-                return
-            name = "log_softmax" if inner.op == "softmax" else "logsigmoid"
-            dim = inner.dim
-            module = inner.module or self._current_module_name()  # where the softmax ran
-        else:
-            module = self._current_module_name()
-        if len(self._prov) > 4096:
-            self._prov = {k: v for k, v in self._prov.items() if v[0]() is not None}
-        self._prov[id(result)] = (
-            weakref.ref(result),
-            Provenance(op=name, dim=dim, module=module, input_shape=shape),
-        )
-
-    def provenance(self, tensor: Any) -> Provenance | None:
-        """How ``tensor`` was produced, if the function mode saw it being made."""
-        if not isinstance(tensor, torch.Tensor):
-            return None
-        entry = self._prov.get(id(tensor))
-        if entry is None or entry[0]() is not tensor:
-            return None
-        return entry[1]
-
-    def _on_loss(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
-        inp = args[0] if args else kwargs.get("input")
-        target = args[1] if len(args) > 1 else kwargs.get("target")
-        if not isinstance(inp, torch.Tensor):
-            return
-        grad = torch.is_grad_enabled()
-        if not grad and isinstance(result, torch.Tensor) and result.numel() == 1:
-            self.state.eval_losses.record(self.state.step, result)
-        event = LossCall(name=name, input=inp, target=target if isinstance(target, torch.Tensor) else None,
-                         kwargs={k: v for k, v in kwargs.items() if k not in ("input", "target")},
-                         result=result, step=self.state.step, provenance=self.provenance(inp),
-                         site=user_site(), grad_enabled=grad)
-        self._dispatch(event)
 
     # ------------------------------------------------------------------ backward
     def _patch_backward(self) -> None:

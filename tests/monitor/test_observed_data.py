@@ -227,3 +227,46 @@ def test_healthy_loops_are_quiet():
     with Observer(checks=CHECKS) as obs:
         _fit_loader(_net(), loader, 3, eval_loaders=[val, loader])
     assert _codes(obs, ("info", "warning", "error")) == []
+
+
+@pytest.mark.parametrize("flatten", [False, True])
+def test_token_targets_of_a_language_model_are_not_called_imbalanced(flatten):
+    g = torch.Generator().manual_seed(14)
+    vocab = 40
+    zipf = 1.0 / torch.arange(1, vocab + 1, dtype=torch.float)
+    tokens = torch.multinomial(zipf / zipf.sum(), 64 * 600, replacement=True, generator=g).view(600, 64)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(vocab, 16), nn.Linear(16, vocab))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with Observer(checks=CHECKS) as obs:
+        for i in range(0, 600, 20):
+            x, y = tokens[i:i + 20, :-1], tokens[i:i + 20, 1:]
+            logits = model(x)
+            loss = (F.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1)) if flatten
+                    else F.cross_entropy(logits.transpose(1, 2), y))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert _codes(obs, ("info", "warning", "error")) == []
+
+
+def test_random_split_siblings_are_judged_by_their_examples():
+    from torch.utils.data import random_split
+
+    x, y = blobs(n=3000, classes=5, seed=15)
+    full = TensorDataset(x, y)
+    train_set, val_set = random_split(full, [2400, 600], generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(train_set, batch_size=32, shuffle=True)
+    val_loader = DataLoader(val_set, batch_size=100)
+    with Observer(checks=CHECKS) as obs:  # disjoint halves of one dataset: quiet
+        _fit_loader(_net(classes=5), loader, 2, eval_loaders=[val_loader])
+    assert _codes(obs, ("info", "warning", "error")) == []
+
+    doubled = TensorDataset(torch.cat([x, x[:600]]), torch.cat([y, y[:600]]))  # 600 rows stored twice
+    train_set, val_set = random_split(doubled, [2880, 720], generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(train_set, batch_size=32, shuffle=True)
+    val_loader = DataLoader(val_set, batch_size=120)
+    with Observer(checks=CHECKS) as obs:
+        _fit_loader(_net(classes=5), loader, 3, eval_loaders=[val_loader])
+    (f,) = obs.report().by_code("data.train-test-leakage")
+    assert f.location == "val_loader"

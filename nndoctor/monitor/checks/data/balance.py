@@ -40,7 +40,7 @@ def _eval_counts(data: ObservedData) -> tuple[np.ndarray | None, np.ndarray | No
     latest = {}
     for p in data.passes:
         if p.counts is not None:
-            latest[p.loader.dataset_id if p.loader is not None else ("rows", p.rows)] = p
+            latest[p.loader.own_dataset_id if p.loader is not None else ("rows", p.rows)] = p
     counts = wrong = None
     for p in latest.values():
         if training_like(data, p):
@@ -68,6 +68,8 @@ class ClassBalance(Check):
         data = ObservedData.of(self.state)
         if data is None or data.train_counts is None or data.train_counts.sum() < MIN_TARGETS:
             return ()
+        if data.element_targets:
+            return ()  # token or pixel classes (language models, segmentation) are imbalanced by nature
         if data.unshuffled(len(self.state.optimizers)):
             return ()  # sampled batches of sorted data misstate the class mix
         counts = data.train_counts
@@ -115,8 +117,8 @@ class UnseenClasses(Check):
 
     def check(self, event: RunEnd) -> Iterable[Finding]:
         data = ObservedData.of(self.state)
-        if data is None or data.train_counts is None or data.train_counts.sum() < 50:
-            return ()
+        if data is None or data.train_counts is None or data.train_counts.sum() < 50 or data.element_targets:
+            return ()  # (tokens or pixels of one example are no independent sample of the classes)
         if data.unshuffled(len(self.state.optimizers)):
             return ()  # the sampled batches are not a random sample of the training set
         eval_counts, _ = _eval_counts(data)
@@ -162,7 +164,7 @@ class UnshuffledBatches(Check):
 
     def check(self, event: RunEnd) -> Iterable[Finding]:
         data = ObservedData.of(self.state)
-        if data is None or not data.unshuffled(len(self.state.optimizers)):
+        if data is None or data.element_targets or not data.unshuffled(len(self.state.optimizers)):
             return ()
         single = int(sum(p >= 0.999 for p in data.batch_purity))
         classes = int(np.count_nonzero(data.train_counts))

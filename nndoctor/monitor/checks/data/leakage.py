@@ -53,8 +53,10 @@ def _overlap(data: ObservedData, p: EvalPass) -> tuple[int, int]:
 def training_like(data: ObservedData, p: EvalPass) -> bool:
     """The pass reads the training data (its loader or dataset, or as many matches as the training set)."""
     if p.loader is not None and (p.loader.loader_id in data.train_loaders
+                                 or p.loader.own_dataset_id in data.train_datasets
                                  or p.loader.dataset_id in data.train_datasets):
-        return True
+        return True  # the training loader, its dataset, or a Subset of that dataset
+    # (random_split siblings share a root dataset but not their examples: judged by fingerprints)
     shared, m = _overlap(data, p)
     c = coverage(data)
     if shared == 0 or c is None or m == 0:
@@ -89,7 +91,7 @@ class TrainEvalLeakage(Check):
             shared, m = _overlap(data, p)
             if shared < MIN_SHARED or len(p.hashes) - m > REPEATS * max(len(p.hashes), 1):
                 continue  # too few matches, or the pass repeats its own inputs a lot (low-cardinality data)
-            key = p.loader.dataset_id if p.loader is not None else ("rows", m)
+            key = p.loader.own_dataset_id if p.loader is not None else ("rows", m)
             share = shared / m
             if key not in worst or share > worst[key][0]:
                 worst[key] = (share, p, shared, m)

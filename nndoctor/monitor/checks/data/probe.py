@@ -149,8 +149,8 @@ def probe(x: np.ndarray, y: np.ndarray, seed: int = 0, min_examples: int = 20) -
     _, first = np.unique(x.round(6), axis=0, return_index=True)  # one copy of each example
     x, y = x[np.sort(first)], y[np.sort(first)]
     n = len(y)
-    if n < max(min_examples, 4) or len(np.unique(y)) < 2:
-        return None
+    if n < max(min_examples, 4) or len(np.unique(y)) < 2 or n < 10 * (int(y.max()) + 1):
+        return None  # too few examples, or too few per class for a probe to mean anything
     order = np.random.default_rng(seed).permutation(n)
     folds = (order[: n // 2], order[n // 2:])
     k = int(y.max()) + 1

@@ -136,7 +136,7 @@ class ObservedData:
     train_rows_hashed: int = 0
     train_batch_duplicates: int = 0  # repeated rows inside one training batch
     train_loaders: set[int] = field(default_factory=set)
-    train_datasets: set[int] = field(default_factory=set)
+    train_datasets: set[int] = field(default_factory=set)  # the training loaders' own datasets
     train_dataset_lens: set[int] = field(default_factory=set)
     passes: list[EvalPass] = field(default_factory=list)
     eval_rows: int = 0
@@ -145,6 +145,9 @@ class ObservedData:
     pair_rows: int = 0
     pair_loss: str = ""
     single_input: bool = True
+    #: some training targets were per element (tokens, pixels: an (N, L) target), not one per
+    #: example: class shares then describe tokens, which are imbalanced by nature
+    element_targets: bool = False
 
     @staticmethod
     def of(state: Any) -> ObservedData | None:
@@ -230,7 +233,7 @@ class DataCollector(Check):
     def _note_train_loader(self, info: Any) -> None:
         self._train_iteration = info.iteration
         self.data.train_loaders.add(info.loader_id)
-        self.data.train_datasets.add(info.dataset_id)
+        self.data.train_datasets.add(info.own_dataset_id)
         if info.dataset_len is not None:
             self.data.train_dataset_lens.add(info.dataset_len)
 
@@ -263,6 +266,10 @@ class DataCollector(Check):
             return
         if event.kwargs.get("weight") is not None or event.kwargs.get("pos_weight") is not None:
             d.weighted_loss = True
+        t, pending = event.target, self._pending
+        if not (t.dim() == 1 or (t.dim() == 2 and t.shape[1] == 1)) or (
+                pending is not None and pending[0] == event.step and y.size > pending[1]):
+            d.element_targets = True  # (N, L) targets, or flattened ones: N * L for a batch of N
         d.n_classes = n_classes or d.n_classes
         d.train_counts = _add(d.train_counts, y, n_classes or 0)
         d.train_target_batches += 1

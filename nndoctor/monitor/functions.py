@@ -1,0 +1,307 @@
+"""The torch-function side of the observer: which calls it watches, the mode that sees them,
+and what it makes of them (losses, provenance labels, targets) - see :class:`FunctionEvents`.
+
+The mode is pushed on sampled steps (every watched call becomes an event) and, in "light"
+form, during evaluation loops (only losses and predictions compared with targets).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import weakref
+from typing import Any, Callable
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from nndoctor.monitor.events import LossCall, OpCall, Provenance, Targets
+
+__all__ = [
+    "COMPARE_OPS",
+    "FunctionEvents",
+    "FunctionMode",
+    "LOSS_FUNCTIONS",
+    "PASS_THROUGH_OPS",
+    "PREDICTION_OPS",
+    "PROVENANCE_OPS",
+    "op_name",
+    "user_site",
+]
+
+LOSS_FUNCTIONS = frozenset(
+    {
+        "cross_entropy",
+        "nll_loss",
+        "mse_loss",
+        "l1_loss",
+        "smooth_l1_loss",
+        "huber_loss",
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "kl_div",
+        "poisson_nll_loss",
+        "gaussian_nll_loss",
+        "soft_margin_loss",
+        "multilabel_soft_margin_loss",
+        "multi_margin_loss",
+        "multilabel_margin_loss",
+        "hinge_embedding_loss",
+        "margin_ranking_loss",
+        "cosine_embedding_loss",
+        "triplet_margin_loss",
+        "ctc_loss",
+    }
+)
+
+#: ops whose output we label with where it came from
+PROVENANCE_OPS = frozenset(
+    {"softmax", "log_softmax", "sigmoid", "logsigmoid", "tanh", "relu", "relu6", "softplus",
+     "elu", "gelu", "hardtanh", "hardsigmoid", "log", "exp", "abs", "square", "clamp",
+     "log_sigmoid", "special_expit"}
+)
+#: other names torch gives the same op (F.logsigmoid is ``log_sigmoid``, torch.special.expit is sigmoid)
+_PROVENANCE_ALIASES = {"log_sigmoid": "logsigmoid", "special_expit": "sigmoid"}
+#: ops that carry a provenance label through unchanged values (views, copies, casts)
+PASS_THROUGH_OPS = frozenset(
+    {"view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "clone", "to", "float",
+     "double", "half", "cpu", "cuda", "view_as", "reshape_as", "detach", "squeeze_", "unsqueeze_",
+     "type", "expand", "expand_as",
+     # indexing keeps the values' nature (a column of softmax output is still probabilities)
+     "getitem", "select", "narrow"}
+)
+
+#: ops that make predicted class indices, and the comparisons of those with targets
+PREDICTION_OPS = frozenset({"argmax", "max"})
+COMPARE_OPS = frozenset({"eq", "ne"})
+
+_NAME_CACHE: dict[Any, str] = {}
+
+#: bumped in a forked child (DataLoader workers...): an observer only acts in the process that
+#: made it. Comparing with this counter is cheaper than an ``os.getpid()`` system call per hook.
+_FORKS = [0]
+
+
+def _after_fork() -> None:
+    _FORKS[0] += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+_INTERNAL_DIRS = (
+    os.path.dirname(torch.__file__),
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+)
+
+
+def op_name(func: Callable[..., Any]) -> str:
+    """A normalised name for a torch function or Tensor method: ``__sub__`` -> ``sub``."""
+    try:
+        return _NAME_CACHE[func]
+    except (KeyError, TypeError):
+        pass
+    name = getattr(func, "__name__", None) or str(func)
+    if name.startswith("__") and name.endswith("__") and len(name) > 4:
+        name = name[2:-2]
+    try:
+        _NAME_CACHE[func] = name
+    except TypeError:
+        pass
+    return name
+
+
+def user_site(skip_internal: bool = True) -> str:
+    """``file:line`` of the innermost frame outside torch and nndoctor (the user's code)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not (skip_internal and (filename.startswith(_INTERNAL_DIRS) or filename.startswith("<"))):
+            return f"{os.path.basename(filename)}:{frame.f_lineno}"
+        frame = frame.f_back
+    return ""
+
+
+class FunctionMode(TorchFunctionMode):
+    """Sees every torch function call while it is on the stack (sampled steps only)."""
+
+    def __init__(self, observer: Any) -> None:
+        super().__init__()
+        self.observer = observer
+        self.enabled = True
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        obs = self.observer
+        if not self.enabled or obs._busy or _FORKS[0] != obs._pid:
+            return func(*args, **kwargs)
+        name = op_name(func)
+        if not obs._heavy:  # light mode: only an evaluation loop's losses are recorded
+            result = func(*args, **kwargs)
+            if obs._light:
+                if name in LOSS_FUNCTIONS:
+                    obs._on_eval_loss(name, args, kwargs, result)
+                elif name in PREDICTION_OPS or name in COMPARE_OPS:
+                    obs._guard("targets", obs._on_prediction_op, name, args, result)
+            return result
+        try:
+            result = func(*args, **kwargs)
+        except BaseException:
+            obs._failed_op = (name, func, args, kwargs)
+            raise
+        if name in obs._watched_ops:
+            obs._on_op(name, func, args, kwargs, result)
+        return result
+
+
+class FunctionEvents:
+    """Observer methods for what the function mode sees (mixed into :class:`Observer`)."""
+
+    # provided by the Observer
+    state: Any
+    _by_kind: dict[str, list[Any]]
+    _op_checks: dict[str, list[Any]]
+    _prov: dict[int, tuple[weakref.ReferenceType[torch.Tensor], Provenance]]
+    _predictions: dict[int, weakref.ReferenceType[torch.Tensor]]
+    _stack: list[torch.nn.Module]
+    _heavy: bool
+    _light: bool
+    _active: bool
+    _busy: bool
+    _mode: Any
+    _dispatch: Callable[..., None]
+    _guard: Callable[..., Any]
+    _internal_error: Callable[..., None]
+    _push_mode: Callable[[], None]
+    _pop_mode: Callable[[], None]
+
+    def _set_light(self, on: bool) -> None:
+        """Loss-only function mode: records evaluation losses without the heavy probes."""
+        if on:
+            if self._heavy or self._light or not self._active:
+                return
+            self._light = True
+            self._push_mode()
+        elif self._light:
+            self._light = False
+            if not self._heavy:
+                self._pop_mode()
+
+    def _on_eval_loss(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+        if "targets" in self._by_kind:
+            self._guard("targets", self._emit_targets, name, args, kwargs)
+        if torch.is_grad_enabled() or not isinstance(result, torch.Tensor) or result.numel() != 1:
+            return
+        if kwargs.get("reduction") == "sum":  # per-example scale, comparable with the training loss
+            inp = args[0] if args else kwargs.get("input")
+            if isinstance(inp, torch.Tensor) and inp.numel():
+                n = inp.shape[0] if name in ("cross_entropy", "nll_loss", "multi_margin_loss") else inp.numel()
+                result = result / max(int(n), 1)
+        self.state.eval_losses.record(self.state.step, result)
+
+    def _emit_targets(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        inp = args[0] if args else kwargs.get("input")
+        target = args[1] if len(args) > 1 else kwargs.get("target")
+        if isinstance(inp, torch.Tensor) and isinstance(target, torch.Tensor):
+            self._dispatch(Targets(name=name, input=inp, target=target,
+                                   kwargs={k: v for k, v in kwargs.items() if k not in ("input", "target")},
+                                   step=self.state.step, training=torch.is_grad_enabled()))
+
+    def _on_prediction_op(self, name: str, args: tuple[Any, ...], result: Any) -> None:
+        """Remember class indices made by argmax/max; report targets compared with them."""
+        if name in PREDICTION_OPS:
+            indices = result if name == "argmax" else (
+                result[1] if isinstance(result, tuple) and len(result) == 2 else None)
+            if isinstance(indices, torch.Tensor) and indices.dim() >= 1 and not indices.is_floating_point():
+                if len(self._predictions) > 256:
+                    self._predictions = {k: r for k, r in self._predictions.items() if r() is not None}
+                self._predictions[id(indices)] = weakref.ref(indices)
+            return
+        if len(args) < 2:
+            return
+        for pred, target in ((args[0], args[1]), (args[1], args[0])):
+            if not (isinstance(pred, torch.Tensor) and isinstance(target, torch.Tensor)):
+                return
+            ref = self._predictions.get(id(pred))
+            if ref is not None and ref() is pred and target.numel() == pred.numel() and target.dim() >= 1:
+                self._dispatch(Targets(name="compare", input=pred, target=target, kwargs={},
+                                       step=self.state.step, training=torch.is_grad_enabled()))
+                return
+
+    def _current_module_name(self) -> str:
+        return self.state.module_name(self._stack[-1]) if self._stack else ""
+
+    # ------------------------------------------------------------------ ops
+    def _on_op(self, name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+        self._busy = True
+        try:
+            if name in LOSS_FUNCTIONS:
+                self._on_loss(name, args, kwargs, result)
+                if "targets" in self._by_kind:
+                    self._guard("targets", self._emit_targets, name, args, kwargs)
+            elif name in PREDICTION_OPS or name in COMPARE_OPS:
+                if "targets" in self._by_kind:
+                    self._guard("targets", self._on_prediction_op, name, args, result)
+            if name in PROVENANCE_OPS and isinstance(result, torch.Tensor):
+                self._label(result, name, args, kwargs)
+            elif name in PASS_THROUGH_OPS and isinstance(result, torch.Tensor) and args:
+                prov = self.provenance(args[0])
+                if prov is not None:
+                    self._prov[id(result)] = (weakref.ref(result), prov)
+            checks = self._op_checks.get(name)
+            if checks:
+                provs = tuple(self.provenance(a) for a in args[:3])
+                event = OpCall(name=name, func=func, args=args, kwargs=kwargs, result=result,
+                               step=self.state.step, module=self._current_module_name(),
+                               input_provenance=provs)
+                self._dispatch(event, checks)
+        except Exception as exc:
+            self._internal_error("function-mode", exc)
+            if self._mode is not None:
+                self._mode.enabled = False
+        finally:
+            self._busy = False
+
+    def _label(self, result: torch.Tensor, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        dim = kwargs.get("dim")
+        if dim is None and len(args) > 1 and isinstance(args[1], int):
+            dim = args[1]
+        shape = tuple(args[0].shape) if args and isinstance(args[0], torch.Tensor) else ()
+        name = _PROVENANCE_ALIASES.get(name, name)
+        if name == "log":
+            inner = self.provenance(args[0]) if args else None
+            if inner is None or inner.op not in ("softmax", "sigmoid"):
+                return
+            name = "log_softmax" if inner.op == "softmax" else "logsigmoid"
+            dim = inner.dim
+            module = inner.module or self._current_module_name()  # where the softmax ran
+        else:
+            module = self._current_module_name()
+        if len(self._prov) > 4096:
+            self._prov = {k: v for k, v in self._prov.items() if v[0]() is not None}
+        self._prov[id(result)] = (
+            weakref.ref(result),
+            Provenance(op=name, dim=dim, module=module, input_shape=shape),
+        )
+
+    def provenance(self, tensor: Any) -> Provenance | None:
+        """How ``tensor`` was produced, if the function mode saw it being made."""
+        if not isinstance(tensor, torch.Tensor):
+            return None
+        entry = self._prov.get(id(tensor))
+        if entry is None or entry[0]() is not tensor:
+            return None
+        return entry[1]
+
+    def _on_loss(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+        inp = args[0] if args else kwargs.get("input")
+        target = args[1] if len(args) > 1 else kwargs.get("target")
+        if not isinstance(inp, torch.Tensor):
+            return
+        grad = torch.is_grad_enabled()
+        if not grad and isinstance(result, torch.Tensor) and result.numel() == 1:
+            self.state.eval_losses.record(self.state.step, result)
+        event = LossCall(name=name, input=inp, target=target if isinstance(target, torch.Tensor) else None,
+                         kwargs={k: v for k, v in kwargs.items() if k not in ("input", "target")},
+                         result=result, step=self.state.step, provenance=self.provenance(inp),
+                         site=user_site(), grad_enabled=grad)
+        self._dispatch(event)
