@@ -13,6 +13,7 @@ switched off: the user's training always carries on, with unchanged results.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -62,6 +63,9 @@ from nndoctor.monitor.state import OptimizerInfo, RunState
 __all__ = ["LOSS_FUNCTIONS", "Observer", "op_name", "user_site"]
 
 logger = logging.getLogger("nndoctor")
+
+_DisableTorchFunction = getattr(torch._C, "DisableTorchFunction", contextlib.nullcontext)
+_mode_on = getattr(torch._C, "_is_torch_function_mode_enabled", lambda: True)
 
 #: losses between reads of the loss history at the start (then every 1/8 of the run)
 CURVE_EVERY = 25
@@ -260,6 +264,10 @@ class Observer(FunctionEvents, Discovery):
         if grad_was and (heavy or event.kind in ("end", "crash")):
             torch._C._set_grad_enabled(False)
         disabled = self._disabled
+        # the checks' own tensor reads skip the function mode (a Python call per op otherwise)
+        quiet = _DisableTorchFunction() if self._mode is not None and _mode_on() else None
+        if quiet is not None:
+            quiet.__enter__()
         try:
             for check in targets:
                 if disabled and check.name() in disabled:
@@ -272,6 +280,8 @@ class Observer(FunctionEvents, Discovery):
                 except Exception as exc:  # a bug in nndoctor: never the user's problem
                     self._internal_error(check.name(), exc)
         finally:
+            if quiet is not None:
+                quiet.__exit__(None, None, None)
             if grad_was:
                 torch._C._set_grad_enabled(True)
             self._busy = was_busy
@@ -514,6 +524,8 @@ class Observer(FunctionEvents, Discovery):
             self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="pre",
                                      step=self.state.step, optimizer_step=info.steps + 1,
                                      sampled=self._heavy), kind="step.pre")
+        if self._mode is not None and not self._light:
+            self._pop_mode()  # the optimizer's own arithmetic is nothing to watch; back at the tick
         return None
 
     def _step_post(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
@@ -553,6 +565,8 @@ class Observer(FunctionEvents, Discovery):
         sampled = self.schedule.sampled(self.clock)
         if sampled or self._heavy or self._mode is not None:
             self._set_heavy(sampled)
+            if self._heavy and (self._mode is None or not self._mode.enabled):
+                self._push_mode()  # (popped, or disabled under a mode of the user's, for the step)
         self.state.sampled = self._heavy
 
 
