@@ -21,7 +21,7 @@ import numpy as np
 from nndoctor.checks import FIXES, Check, register
 from nndoctor.evaluate.balance import class_balance
 from nndoctor.findings import Finding, Severity, Step
-from nndoctor.monitor.checks.data.leakage import training_like
+from nndoctor.monitor.checks.data.leakage import coverage, training_like
 from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.events import RunEnd
 
@@ -42,8 +42,9 @@ def _eval_counts(data: ObservedData) -> tuple[np.ndarray | None, np.ndarray | No
         if p.counts is not None:
             latest[p.loader.own_dataset_id if p.loader is not None else ("rows", p.rows)] = p
     counts = wrong = None
+    c = coverage(data)
     for p in latest.values():
-        if training_like(data, p):
+        if training_like(data, p, c):
             continue
         size = max(len(p.counts), len(counts) if counts is not None else 0)
         counts = np.pad(p.counts, (0, size - len(p.counts))) + (

@@ -50,15 +50,20 @@ def _overlap(data: ObservedData, p: EvalPass) -> tuple[int, int]:
     return sum(1 for h in unique if h in data.train_hashes), len(unique)
 
 
-def training_like(data: ObservedData, p: EvalPass) -> bool:
-    """The pass reads the training data (its loader or dataset, or as many matches as the training set)."""
+def training_like(data: ObservedData, p: EvalPass, c: float | None = None,
+                  overlap: tuple[int, int] | None = None) -> bool:
+    """The pass reads the training data (its loader or dataset, or as many matches as the training set).
+
+    ``c`` (:func:`coverage`) and ``overlap`` (shared, distinct examples of the pass) may be given
+    when the caller has them: both scan every fingerprint.
+    """
     if p.loader is not None and (p.loader.loader_id in data.train_loaders
                                  or p.loader.own_dataset_id in data.train_datasets
                                  or p.loader.dataset_id in data.train_datasets):
         return True  # the training loader, its dataset, or a Subset of that dataset
     # (random_split siblings share a root dataset but not their examples: judged by fingerprints)
-    shared, m = _overlap(data, p)
-    c = coverage(data)
+    shared, m = overlap if overlap is not None else _overlap(data, p)
+    c = c if c is not None else coverage(data)
     if shared == 0 or c is None or m == 0:
         return False
     expected = m * c
@@ -86,9 +91,9 @@ class TrainEvalLeakage(Check):
             return ()
         worst: dict[object, tuple[float, EvalPass, int, int]] = {}
         for p in data.passes:
-            if training_like(data, p):
-                continue
             shared, m = _overlap(data, p)
+            if training_like(data, p, c, (shared, m)):
+                continue
             if shared < MIN_SHARED or len(p.hashes) - m > REPEATS * max(len(p.hashes), 1):
                 continue  # too few matches, or the pass repeats its own inputs a lot (low-cardinality data)
             key = p.loader.own_dataset_id if p.loader is not None else ("rows", m)
