@@ -36,6 +36,14 @@ class History:
         if len(self._pending) >= self.flush_every:
             self.flush()
 
+    def record_float(self, step: int, value: float) -> None:
+        """:meth:`record` for a Python float (the hot path of CPU training: no type checks)."""
+        pending = self._pending
+        pending.append((step, value))
+        self.total += 1
+        if len(pending) >= self.flush_every:
+            self.flush()
+
     def flush(self) -> None:
         if not self._pending:
             return

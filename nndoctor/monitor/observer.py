@@ -1,10 +1,11 @@
 """The observer: installs PyTorch's global hooks, turns what it sees into events for checks.
 
-Cheap probes are always on: global optimizer step pre/post hooks, a thin wrapper around
+Cheap probes are always on: a global optimizer step post hook, a thin wrapper around
 ``torch.autograd.backward`` (loss history, backward counting) and one forward pre-hook
 per discovered root model. Heavy probes (a torch function mode that sees functional
-calls such as ``F.cross_entropy``, global per-module forward hooks and parameter grad
-hooks) are switched on only for sampled steps (see :class:`Schedule`).
+calls such as ``F.cross_entropy``, global per-module forward hooks, parameter grad
+hooks and the optimizer step pre hook) are switched on only for sampled steps (see
+:class:`Schedule`).
 
 Everything is installed in :meth:`Observer.__enter__` and removed in ``finally``. An
 exception inside a check is caught, reported as an internal error and that check is
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import threading
 import time
 import traceback
@@ -127,6 +127,7 @@ class Observer(FunctionEvents, Discovery):
         self._prov: dict[int, tuple[weakref.ReferenceType[torch.Tensor], Provenance]] = {}
         self._heavy = False
         self._light = False  # loss-only function mode during an evaluation loop
+        self._pre_step_always = True
         self._forwards_since_tick = 0
         self._curve_read = 0  # state.losses.total at the last CurveDue
         self._first_optimizer: OptimizerInfo | None = None  # its lr is the run's lr history
@@ -159,7 +160,11 @@ class Observer(FunctionEvents, Discovery):
                 self._register_model(model, name=self._name_for(model, default="model" if i == 0 else f"model{i + 1}"))
             for opt in self._given_optimizers:
                 self._register_optimizer(opt)
-            self._handles.append(optimizer_hooks.register_optimizer_step_pre_hook(self._step_pre))
+            # the pre-step hook is only needed on sampled steps unless a check wants unsampled
+            # pre-step events (optimizers first seen on an unsampled step are registered post-step)
+            self._pre_step_always = "step.pre" in self._by_kind_unsampled
+            if self._pre_step_always:
+                self._handles.append(optimizer_hooks.register_optimizer_step_pre_hook(self._step_pre))
             self._handles.append(optimizer_hooks.register_optimizer_step_post_hook(self._step_post))
             self._patch_backward()
             if "targets" in self._by_kind:
@@ -329,6 +334,8 @@ class Observer(FunctionEvents, Discovery):
             if self.discover or self._given_models:
                 self._heavy_handles.append(module_hooks.register_module_forward_pre_hook(self._fwd_pre))
                 self._heavy_handles.append(module_hooks.register_module_forward_hook(self._fwd_post))
+            if not self._pre_step_always:
+                self._heavy_handles.append(optimizer_hooks.register_optimizer_step_pre_hook(self._step_pre))
             self._register_grad_hooks()
             self._push_mode()
         else:
@@ -423,41 +430,45 @@ class Observer(FunctionEvents, Discovery):
         return None
 
     def _emit_model_input(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        info = self.state.models.get(id(module))
+        # runs on every forward of a root model: locals instead of repeated attribute look-ups
+        state = self.state
+        info = state.models.get(id(module))
         if info is None:
             return
         if self._stack and self._stack[0] is not module:
             return  # called from inside another model: not a root call this time
         info.forward_calls += 1
-        self.state.forward_calls += 1
+        state.forward_calls += 1
         grad = torch.is_grad_enabled()
-        if module.training:
+        training = module.training
+        if training:
             info.train_forward_calls += 1
         else:
             info.eval_forward_calls += 1
-        self._forwards_since_tick += 1
-        if self._heavy and self._forwards_since_tick > 16 and not self.schedule.sampled(self.clock):
-            self._set_heavy(False)  # a long evaluation or inference loop: stop looking closely
-        if not grad and not self._heavy and not self._light and self._forwards_since_tick <= EVAL_LOSS_FORWARDS:
+        forwards = self._forwards_since_tick = self._forwards_since_tick + 1
+        if self._heavy:
+            if forwards > 16 and not self.schedule.sampled(self.clock):
+                self._set_heavy(False)  # a long evaluation or inference loop: stop looking closely
+        elif not grad and not self._light and forwards <= EVAL_LOSS_FORWARDS:
             self._set_light(True)  # record this evaluation loop's losses (state.eval_losses)
-        training = module.training
-        self.state.last_forward = (info.name, training, grad)
+        state.last_forward = (info.name, training, grad)
+        heavy = self._heavy
         if grad:
             self.loaders.train_mark = self.loaders.fetches
             if training is not info.grad_training:
-                if info.grad_training is not None and not self._heavy:
+                if info.grad_training is not None and not heavy:
                     # a model trained in the other mode than before (e.g. left in eval mode after
                     # validation): look closely from the next step on
                     self.schedule.boost(self.clock, 3)
                 info.grad_training = training
         elif "eval_input" in self._by_kind:
             self._dispatch(EvalInput(model=module, name=info.name, args=args, kwargs=kwargs,
-                                     step=self.state.step, training=module.training,
-                                     grad_enabled=grad, sampled=self._heavy))
-        if (self._by_kind if self._heavy else self._by_kind_unsampled).get("model_input"):
+                                     step=state.step, training=training,
+                                     grad_enabled=grad, sampled=heavy))
+        if (self._by_kind if heavy else self._by_kind_unsampled).get("model_input"):
             self._dispatch(ModelInput(model=module, name=info.name, args=args, kwargs=kwargs,
-                                      step=self.state.step, training=training,
-                                      grad_enabled=grad, sampled=self._heavy))
+                                      step=state.step, training=training,
+                                      grad_enabled=grad, sampled=heavy))
 
     # ------------------------------------------------------------------ backward
     def _patch_backward(self) -> None:
@@ -479,30 +490,34 @@ class Observer(FunctionEvents, Discovery):
         torch.autograd.backward = backward  # type: ignore[assignment]
 
     def _on_backward(self, tensors: Any) -> None:
+        # runs on every backward: locals instead of repeated attribute look-ups
+        state = self.state
         tensor = tensors if isinstance(tensors, torch.Tensor) else (
             tensors[0] if isinstance(tensors, (list, tuple)) and tensors else None)
-        index = self.state.backward_calls
-        self.state.backward_calls += 1
+        index = state.backward_calls
+        state.backward_calls = index + 1
         if isinstance(tensor, torch.Tensor):
-            scalar = tensor.numel() == 1
-            finite = True
-            if scalar and self._reads_loss_here(tensor):
-                value = tensor.item()  # a CPU scalar: reading it costs no sync, and keeps no tensor
-                finite = math.isfinite(value)
-                self.state.losses.record(self.state.step, value)
-            elif scalar:
-                self.state.losses.record(self.state.step, tensor)  # read in batches (no sync)
-                finite = False  # unknown here: an accelerator's check keeps a device-side flag
             # without an optimizer every backward is a step: the checks get them all
-            by_kind = self._by_kind if self._heavy or not self.state.optimizers else self._by_kind_unsampled
+            unsampled = not self._heavy and bool(state.optimizers)
+            finite = True
+            if tensor.numel() == 1:
+                if self._reads_loss_here(tensor):
+                    # a CPU scalar: reading it costs no sync, and keeps no tensor
+                    value = tensor.item()
+                    finite = value - value == 0.0  # (math.isfinite without the call)
+                    state.losses.record_float(state.step, value)
+                else:
+                    state.losses.record(state.step, tensor)  # read in batches (no sync)
+                    finite = False  # unknown here: an accelerator's check keeps a device-side flag
+            by_kind = self._by_kind_unsampled if unsampled else self._by_kind
             if by_kind.get("backward"):
-                self._dispatch(BackwardCall(tensor=tensor, step=self.state.step, index=index,
+                self._dispatch(BackwardCall(tensor=tensor, step=state.step, index=index,
                                             sampled=self._heavy), checks=by_kind["backward"])
-            if not finite and by_kind is self._by_kind_unsampled and "loss_check" in self._by_kind:
+            if not finite and unsampled and "loss_check" in self._by_kind:
                 # unsampled: only a non-finite CPU loss (or any accelerator loss) becomes an event
-                self._dispatch(BackwardCall(tensor=tensor, step=self.state.step, index=index,
+                self._dispatch(BackwardCall(tensor=tensor, step=state.step, index=index,
                                             sampled=False), kind="loss_check")
-        if not self.state.optimizers:
+        if not state.optimizers:
             self._tick()
 
     @staticmethod
@@ -531,43 +546,52 @@ class Observer(FunctionEvents, Discovery):
     def _step_post(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if not self._active or _FORKS[0] != self._pid:
             return None
-        info = self.state.optimizers.get(id(optimizer))
+        state = self.state
+        info = state.optimizers.get(id(optimizer))
         if info is None:
-            return None
-        info.steps += 1
-        info.backwards_at_post = self.state.backward_calls
+            # first seen here: it stepped on an unsampled step (no pre-step hook then); look
+            # closely at its next steps
+            info = self._guard("discovery", self._register_optimizer, optimizer)
+            if info is None:
+                return None
+            self.schedule.boost(self.clock, 3)
+        steps = info.steps = info.steps + 1
+        info.backwards_at_post = state.backward_calls
         if info is self._first_optimizer and optimizer.param_groups:
             lr = optimizer.param_groups[0].get("lr")
             # the lr history keeps every change and, while constant, one value in 16 steps
-            if isinstance(lr, (int, float)) and (lr != info.lr or info.steps % 16 == 1):
-                self.state.lrs.record(self.state.step, float(lr))
+            if (lr != info.lr or steps % 16 == 1) and isinstance(lr, (int, float)):
+                state.lrs.record_float(state.step, float(lr))
                 info.lr = float(lr)
         if (self._by_kind if self._heavy else self._by_kind_unsampled).get("step.post"):
             self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="post",
-                                     step=self.state.step, optimizer_step=info.steps,
+                                     step=state.step, optimizer_step=steps,
                                      sampled=self._heavy), kind="step.post")
-        self.state.step += 1
+        state.step += 1
         self._tick()
-        if self.max_steps is not None and self.state.step - 1 >= self.max_steps:
+        if self.max_steps is not None and state.step - 1 >= self.max_steps:
             self.end_reason = "max-steps"
             raise StopTraining(self.max_steps)
         return None
 
     def _tick(self) -> None:
-        total = self.state.losses.total
-        if total - self._curve_read >= CURVE_EVERY and total - self._curve_read >= self._curve_read // 8 \
-                and "curve" in self._by_kind:
+        state = self.state
+        total = state.losses.total
+        read = self._curve_read
+        if total - read >= CURVE_EVERY and total - read >= read // 8 and "curve" in self._by_kind:
             self._curve_read = total
-            self._dispatch(CurveDue(step=self.state.step))
+            self._dispatch(CurveDue(step=state.step))
         self._forwards_since_tick = 0
         if self._light:
             self._set_light(False)
-        sampled = self.schedule.sampled(self.clock)
+        schedule = self.schedule
+        clock = state.step - 1 if state.optimizers else state.backward_calls  # (self.clock and Schedule.sampled, inlined)
+        sampled = clock < schedule.dense or clock % schedule.every == 0 or clock <= schedule.boosted_until
         if sampled or self._heavy or self._mode is not None:
             self._set_heavy(sampled)
             if self._heavy and (self._mode is None or not self._mode.enabled):
                 self._push_mode()  # (popped, or disabled under a mode of the user's, for the step)
-        self.state.sampled = self._heavy
+        state.sampled = self._heavy
 
 
 class StopTraining(BaseException):
