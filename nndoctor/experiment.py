@@ -298,14 +298,14 @@ def _check_batches(exp: Experiment) -> None:
 
 
 @contextlib.contextmanager
-def preserved(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> Iterator[None]:
-    """Restore weights, buffers, train/eval flags, optimizer state and RNG state on exit."""
+def preserved(model: nn.Module, optimizer: torch.optim.Optimizer | None, *, rng: bool = True) -> Iterator[None]:
+    """Restore weights, buffers, train/eval flags, optimizer state and (``rng``) RNG state on exit."""
     model_state = copy.deepcopy(model.state_dict())
     modes = {m: m.training for m in model.modules()}
     opt_state = copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None
     lrs = [g.get("lr") for g in optimizer.param_groups] if optimizer is not None else []
-    rng = torch.get_rng_state()
-    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    rng_state = torch.get_rng_state() if rng else None
+    cuda_rng = torch.cuda.get_rng_state_all() if rng and torch.cuda.is_available() else None
     try:
         yield
     finally:
@@ -318,6 +318,7 @@ def preserved(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> Iter
                 g["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
         model.zero_grad(set_to_none=True)
-        torch.set_rng_state(rng)
+        if rng_state is not None:
+            torch.set_rng_state(rng_state)
         if cuda_rng is not None:
             torch.cuda.set_rng_state_all(cuda_rng)

@@ -66,6 +66,8 @@ def register(sub: Any) -> None:
             p.add_argument("--start-lr", type=float, default=1e-7, metavar="LR")
             p.add_argument("--end-lr", type=float, default=10.0, metavar="LR")
             p.add_argument("--steps", type=int, default=100, metavar="N", help="sweep length (100)")
+            p.add_argument("--repeats", type=int, default=3, metavar="N",
+                           help="sweeps from the same start, suggestions averaged in log space (3)")
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -231,17 +233,21 @@ def cmd_lr_find(ns: argparse.Namespace) -> int:
         raise UsageError(f"need 0 < --start-lr < --end-lr, got {ns.start_lr:g} and {ns.end_lr:g}")
     if ns.steps < 10:
         raise UsageError(f"--steps must be >= 10, got {ns.steps}")
+    if ns.repeats < 1:
+        raise UsageError(f"--repeats must be >= 1, got {ns.repeats}")
     console = Console(stderr=True)
     exp = _load(ns)
     current = exp.optimizer.param_groups[0]["lr"]
-    with _progress(console, ns.steps, "lr range test") as prog:
-        task = prog.add_task("", total=ns.steps)
+    total = ns.steps * ns.repeats
+    with _progress(console, total, "lr range test") as prog:
+        task = prog.add_task("", total=total)
 
         def tick(i: int, lr: float, loss: float) -> None:
             prog.update(task, completed=i + 1, description=f"lr {lr:.2g} loss {loss:.4g}")
 
         res = _run_guarded(console, lambda: lr_find(exp, start_lr=ns.start_lr, end_lr=ns.end_lr,
-                                                    num_steps=ns.steps, on_step=tick))
+                                                    num_steps=ns.steps, repeats=ns.repeats,
+                                                    on_step=tick))
     console.print(f"  smoothed loss {sparkline(res.losses)}")
     if res.lrs:
         console.print(f"  lr            {res.lrs[0]:<10.2g}{'':>{max(0, min(60, len(res.losses)) - 20)}}"

@@ -15,7 +15,9 @@ above" is 10% of the starting loss or 5 noise standard deviations of the smoothe
 whichever is larger, so that noise alone never makes the curve "turn up") and
 returns a point a safe factor below it. It still answers when the loss barely falls
 during the short sweep (LSTMs, plain SGD), where the minimum-based rules see only noise.
-The factor was calibrated with ``benchmarks/lr_find.py``.
+The factor was calibrated with ``benchmarks/lr_find.py``. A single sweep is one noisy
+training run, so :func:`lr_range_test` runs ``REPEATS`` sweeps from the same start and
+averages their suggestions in log space (:func:`combine_sweeps`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 
@@ -33,9 +35,11 @@ from nndoctor.findings import Finding, Report, Severity, Step
 __all__ = [
     "LRFindResult",
     "NOISE_SIGMAS",
+    "REPEATS",
     "RISE_FRACTION",
     "SAFETY_FACTOR",
     "centred_smooth",
+    "combine_sweeps",
     "ema_smooth",
     "fastai_valley",
     "lightning_steepest",
@@ -58,6 +62,9 @@ RISE_FRACTION = 0.1
 #: noise must not pass for a rise
 #: (benchmarks/lr_find.py: 5 moved the noisy LayerNorm/SGD sweeps from 1/3 to 3/3 within 3x)
 NOISE_SIGMAS = 5.0
+#: sweeps per range test, combined by the geometric mean of their suggestions (benchmarks/lr_find.py,
+#: cases within 3x of the grid-best: one sweep 32/39, two 34/39, three 35/39; see combine_sweeps)
+REPEATS = 3
 
 
 @dataclass
@@ -72,11 +79,16 @@ class LRFindResult:
     lr_min: float | None = None
     stopped: str = "end"  # "end", "diverged", "non-finite"
     details: dict[str, Any] = field(default_factory=dict)
+    #: every sweep (lrs, losses, raw_losses, stopped, suggested_lr, reason); the fields above
+    #: hold the first one's curve and the combined suggestion
+    sweeps: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"suggested_lr": self.suggested_lr, "reason": self.reason, "lr_min": self.lr_min,
                 "stopped": self.stopped, "lrs": self.lrs, "losses": self.losses,
-                "raw_losses": self.raw_losses, "details": self.details}
+                "raw_losses": self.raw_losses, "details": self.details,
+                "sweeps": [{k: sw[k] for k in ("suggested_lr", "stopped", "lrs", "raw_losses")}
+                           for sw in self.sweeps]}
 
 
 # ---------------------------------------------------------------------------------- smoothing
@@ -216,6 +228,73 @@ def _cycle(loader: Iterable[Any]) -> Iterable[Any]:
             return
 
 
+def _one_sweep(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               loss_of_batch: Callable[[Any], torch.Tensor], batches: Iterator[Any], scales: list[float], *,
+               start_lr: float, ratio: float, num_steps: int, beta: float, diverge_factor: float,
+               on_step: Callable[[int, float, float], None] | None, offset: int) -> dict[str, Any]:
+    lrs: list[float] = []
+    raw: list[float] = []
+    smooth: list[float] = []
+    stopped, avg, best = "end", 0.0, math.inf
+    model.train()
+    for i in range(num_steps):
+        lr = start_lr * ratio ** i
+        for g, sc in zip(optimizer.param_groups, scales):
+            g["lr"] = lr * sc
+        try:
+            batch = next(batches)
+        except StopIteration:
+            break
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_of_batch(batch)
+        value = float(loss.detach())
+        lrs.append(lr)
+        raw.append(value)
+        if not math.isfinite(value):
+            smooth.append(value)
+            stopped = "non-finite"
+            break
+        avg = beta * avg + (1 - beta) * value
+        sm = avg / (1 - beta ** (i + 1))
+        smooth.append(sm)
+        if on_step is not None:
+            on_step(offset + i, lr, sm)
+        best = min(best, sm)
+        if best > 0 and sm > diverge_factor * best:
+            stopped = "diverged"
+            break
+        loss.backward()
+        optimizer.step()
+    lr_s, reason, details = suggest_lr(lrs, raw)
+    return {"lrs": lrs, "losses": smooth, "raw_losses": raw, "stopped": stopped,
+            "suggested_lr": lr_s, "reason": reason, "details": details}
+
+
+def combine_sweeps(sweeps: Sequence[dict[str, Any]]) -> tuple[float | None, str]:
+    """One suggestion from several sweeps: the geometric mean of their suggestions.
+
+    A single range test is one noisy training run: its turn-up point moves by a factor of
+    a few from run to run (data order, a lucky or unlucky batch near the turn: 1.7x to 28x
+    the grid-best lr over the non-BatchNorm tasks of ``benchmarks/lr_find.py``). Averaging
+    in log space divides that spread's variance by the number of sweeps. Sweeps that found
+    nothing (a flat curve) are left out.
+    """
+    found = [sw for sw in sweeps if sw["suggested_lr"]]
+    if not found:
+        return None, sweeps[0]["reason"] if sweeps else "no sweep ran"
+    if len(found) == 1:
+        extra = (f" (the other {len(sweeps) - 1} sweep(s) gave none)" if len(sweeps) > 1 else "")
+        return float(found[0]["suggested_lr"]), found[0]["reason"] + extra
+    lr = math.exp(sum(math.log(sw["suggested_lr"]) for sw in found) / len(found))
+    each = ", ".join(f"{sw['suggested_lr']:.2g}" for sw in found)
+    spread = max(sw["suggested_lr"] for sw in found) / min(sw["suggested_lr"] for sw in found)
+    reason = f"geometric mean of {len(found)} sweeps' suggestions ({each}); first sweep: {found[0]['reason']}"
+    if spread > 9:
+        reason += (f"; the sweeps disagree by {spread:.0f}x (a noisy loss near the turn): "
+                   "confirm with a short run, or repeat with more --steps")
+    return float(lr), reason
+
+
 def lr_range_test(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -227,63 +306,62 @@ def lr_range_test(
     num_steps: int = 100,
     beta: float = 0.98,
     diverge_factor: float = 4.0,
+    repeats: int = REPEATS,
     on_step: Callable[[int, float, float], None] | None = None,
 ) -> LRFindResult:
-    """Sweep the lr exponentially and record the loss; everything is restored afterwards."""
+    """Sweep the lr exponentially and record the loss; everything is restored afterwards.
+
+    ``repeats`` sweeps start from the same weights and optimizer state, on successive batches
+    of the loader; the suggestion is the geometric mean of theirs (:func:`combine_sweeps`).
+    The result's curve is the first sweep's; ``sweeps`` holds all of them. ``on_step`` gets
+    the step index counted over all sweeps (``num_steps * repeats`` at most).
+    """
     if not (0 < start_lr < end_lr):
         raise ValueError(f"need 0 < start_lr < end_lr, got {start_lr!r}, {end_lr!r}")
     if num_steps < 10:
         raise ValueError(f"num_steps must be >= 10, got {num_steps!r}")
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats!r}")
     base = [float(g["lr"]) for g in optimizer.param_groups]
     top = max(base) if max(base) > 0 else 1.0
     scales = [b / top if top else 1.0 for b in base]
     ratio = (end_lr / start_lr) ** (1 / (num_steps - 1))
-    lrs: list[float] = []
-    raw: list[float] = []
-    smooth: list[float] = []
-    stopped, avg, best = "end", 0.0, math.inf
+    sweeps: list[dict[str, Any]] = []
     with preserved(model, optimizer):
-        model.train()
         batches = iter(_cycle(loader))
-        for i in range(num_steps):
-            lr = start_lr * ratio ** i
-            for g, sc in zip(optimizer.param_groups, scales):
-                g["lr"] = lr * sc
-            try:
-                batch = next(batches)
-            except StopIteration:
-                break
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_of_batch(batch)
-            value = float(loss.detach())
-            lrs.append(lr)
-            raw.append(value)
-            if not math.isfinite(value):
-                smooth.append(value)
-                stopped = "non-finite"
-                break
-            avg = beta * avg + (1 - beta) * value
-            sm = avg / (1 - beta ** (i + 1))
-            smooth.append(sm)
-            if on_step is not None:
-                on_step(i, lr, sm)
-            best = min(best, sm)
-            if best > 0 and sm > diverge_factor * best:
-                stopped = "diverged"
-                break
-            loss.backward()
-            optimizer.step()
-    lr, reason, details = suggest_lr(lrs, raw)
-    return LRFindResult(lrs=lrs, losses=smooth, raw_losses=raw, suggested_lr=lr, reason=reason,
-                        lr_min=details.get("lr_min"), stopped=stopped, details=details)
+        for r in range(repeats):
+            # each sweep from the same start (weights, optimizer state); the RNG and the
+            # batches run on, so that the sweeps see different batches and dropout masks
+            with preserved(model, optimizer, rng=False):
+                sweeps.append(_one_sweep(model, optimizer, loss_of_batch, batches, scales, start_lr=start_lr,
+                                         ratio=ratio, num_steps=num_steps, beta=beta,
+                                         diverge_factor=diverge_factor, on_step=on_step, offset=r * num_steps))
+            if not sweeps[-1]["lrs"]:
+                break  # the loader is empty
+    first = sweeps[0]
+    lr, reason = combine_sweeps(sweeps)
+    details = dict(first["details"])
+    details["sweeps"] = [{"suggested_lr": sw["suggested_lr"], "stopped": sw["stopped"],
+                          "lr_end": sw["lrs"][-1] if sw["lrs"] else None} for sw in sweeps]
+    diverged = [sw["lrs"][-1] for sw in sweeps if sw["stopped"] != "end" and sw["lrs"]]
+    stopped = first["stopped"]
+    if diverged and stopped == "end":
+        stopped = next(sw["stopped"] for sw in sweeps if sw["stopped"] != "end")
+    if diverged:
+        details["diverged_at"] = min(diverged)
+    return LRFindResult(lrs=first["lrs"], losses=first["losses"], raw_losses=first["raw_losses"],
+                        suggested_lr=lr, reason=reason, lr_min=details.get("lr_min"), stopped=stopped,
+                        details=details, sweeps=sweeps)
 
 
 def lr_find(exp: Experiment, *, start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100,
+            repeats: int = REPEATS,
             on_step: Callable[[int, float, float], None] | None = None) -> LRFindResult:
     """The range test on an :class:`Experiment` (its own loss or custom step)."""
     assert exp.optimizer is not None
     return lr_range_test(exp.model, exp.optimizer, lambda b: compute_loss(exp, b), exp.train,
-                         start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, on_step=on_step)
+                         start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, repeats=repeats,
+                         on_step=on_step)
 
 
 def lr_findings(result: LRFindResult, current_lr: float) -> Report:
@@ -291,7 +369,9 @@ def lr_findings(result: LRFindResult, current_lr: float) -> Report:
     findings: list[Finding] = []
     ev = {"current_lr": current_lr, "suggested_lr": result.suggested_lr, "lr_min": result.lr_min,
           "stopped": result.stopped}
-    diverged_at = result.lrs[-1] if result.stopped in ("diverged", "non-finite") and result.lrs else None
+    diverged_at = result.details.get("diverged_at")
+    if diverged_at is None and result.stopped in ("diverged", "non-finite") and result.lrs:
+        diverged_at = result.lrs[-1]
     if diverged_at is not None:
         ev["diverged_at"] = diverged_at
     if result.suggested_lr is None:

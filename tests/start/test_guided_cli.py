@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from pathlib import Path
 
@@ -79,6 +80,10 @@ def test_lr_find_json_and_baseline(tmp_path):
     data = _json(out)
     assert 1e-4 <= data["suggested_lr"] <= 0.3
     assert len(data["lrs"]) == len(data["losses"]) >= 20
+    # three sweeps by default; the suggestion is the geometric mean of theirs
+    assert len(data["sweeps"]) == 3
+    each = [sw["suggested_lr"] for sw in data["sweeps"]]
+    assert math.isclose(data["suggested_lr"], math.prod(each) ** (1 / 3), rel_tol=1e-9)
     assert "suggested lr" in res.stderr
     out = tmp_path / "base.json"
     res = run_cli("baseline", exp, "--epochs", "3", "--json", str(out))
@@ -112,9 +117,11 @@ def test_bad_option_values_exit_2(tmp_path, capsys):
     exp = _write(tmp_path, GOOD)
     assert main(["overfit", exp, "--max-steps", "0"]) == 2
     assert main(["lr-find", exp, "--start-lr", "1", "--end-lr", "0.1"]) == 2
+    assert main(["lr-find", exp, "--repeats", "0"]) == 2
     assert main(["start", exp, "--set", "novalue"]) == 2
     err = capsys.readouterr().err
     assert "--max-steps must be positive" in err and "--start-lr" in err and "name=value" in err
+    assert "--repeats must be >= 1, got 0" in err
 
 
 def test_sparkline_and_json_to_stdout(tmp_path, capsys):

@@ -13,11 +13,13 @@ import nndoctor
 from nndoctor.tune.lr_find import (
     SAFETY_FACTOR,
     centred_smooth,
+    combine_sweeps,
     ema_smooth,
     fastai_valley,
     lightning_steepest,
     lr_find,
     lr_findings,
+    lr_range_test,
     suggest_lr,
 )
 
@@ -170,3 +172,40 @@ def test_flat_optimum_suggests_inside_the_valley_below_the_turn_up():
     assert 0.05 <= details["lr_rise"] <= 0.3, details
     assert 1e-3 <= lr <= 0.05 and math.isclose(lr, details["lr_rise"] / SAFETY_FACTOR)
     assert "turns up for good" in reason
+
+
+def test_sweeps_combine_by_geometric_mean_and_say_when_they_disagree():
+    lr, reason = combine_sweeps([{"suggested_lr": 1e-3, "reason": "a"}, {"suggested_lr": 1e-1, "reason": "b"}])
+    assert math.isclose(lr, 1e-2)
+    assert "disagree by 100x" in reason and "confirm with a short run" in reason
+    lr, reason = combine_sweeps([{"suggested_lr": 1e-3, "reason": "a"}, {"suggested_lr": 4e-3, "reason": "b"}])
+    assert math.isclose(lr, 2e-3) and "disagree" not in reason
+    # a sweep without a suggestion does not drag the others to None
+    lr, reason = combine_sweeps([{"suggested_lr": None, "reason": "flat"}, {"suggested_lr": 5e-3, "reason": "b"}])
+    assert lr == 5e-3 and "gave none" in reason
+    assert combine_sweeps([{"suggested_lr": None, "reason": "flat"}])[0] is None
+
+
+def test_repeated_sweeps_start_alike_see_other_batches_and_restore_everything():
+    exp = _regression_experiment()
+    weights = {k: v.clone() for k, v in exp.model.state_dict().items()}
+    rng = torch.get_rng_state()
+    seen: list[int] = []
+    res = lr_range_test(exp.model, exp.optimizer, lambda b: exp.loss(exp.model(b[0]), b[1]), exp.train,
+                        num_steps=60, repeats=3, on_step=lambda i, lr, loss: seen.append(i))
+    assert len(res.sweeps) == 3
+    firsts = [sw["raw_losses"][0] for sw in res.sweeps]
+    # the same starting weights on other batches: first losses alike, not identical
+    assert len(set(firsts)) == 3 and max(firsts) < 3 * min(firsts)
+    assert res.lrs == res.sweeps[0]["lrs"] and res.raw_losses == res.sweeps[0]["raw_losses"]
+    each = [sw["suggested_lr"] for sw in res.sweeps]
+    assert all(each)
+    assert math.isclose(res.suggested_lr, math.exp(sum(math.log(v) for v in each) / 3), rel_tol=1e-9)
+    assert seen[0] == 0 and max(seen) >= 120  # progress counts over all sweeps
+    for k, v in exp.model.state_dict().items():
+        assert torch.equal(v, weights[k])
+    assert not exp.optimizer.state and exp.optimizer.param_groups[0]["lr"] == 0.01
+    assert torch.equal(torch.get_rng_state(), rng)
+    single = lr_range_test(exp.model, exp.optimizer, lambda b: exp.loss(exp.model(b[0]), b[1]), exp.train,
+                           num_steps=60, repeats=1)
+    assert len(single.sweeps) == 1 and single.suggested_lr == single.sweeps[0]["suggested_lr"]

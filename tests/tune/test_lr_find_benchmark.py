@@ -24,7 +24,8 @@ def test_lr_find_benchmark_quick_run(tmp_path):
     assert "share within 3x of grid-best" in proc.stdout
     data = json.loads(out.read_text())
     shares = data["share_within_3x"]
-    assert set(shares) == {"nndoctor", "lightning", "fastai", "torch-lr-finder"}
+    assert set(shares) == {"nndoctor", "nndoctor-1", "lightning", "lightning-2", "fastai", "fastai-2",
+                           "torch-lr-finder"}
     assert shares["nndoctor"] >= 0.5
     for task in data["tasks"].values():
         assert len(task["grid_scores"]) == len(data["grid"]) >= 12
