@@ -177,3 +177,41 @@ def test_unsampled_steps_call_no_check_with_every_check_registered():
     busy = [s for s in unsampled if calls.get(s)]
     assert len(busy) <= len(unsampled) // 20, busy  # only the periodic curve reads
     assert not obs.report().findings
+
+
+def test_optimizer_first_stepping_on_an_unsampled_step_is_registered_and_looked_at():
+    """The pre-step hook is off between samples: a new optimizer is found post-step, its steps all
+    count, and the next steps are sampled so that its pre-step checks see it."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    rec: list[tuple[int, str, bool]] = []
+
+    class PreStep(Check):
+        code = "grad-flow.test-pre-step"
+        needs = ("step",)
+        step_phases = frozenset({"pre"})
+        sampled_only = frozenset({"step"})
+
+        def check(self, event):
+            rec.append((event.step, event.optimizer_name, event.sampled))
+            return ()
+
+    with Observer(model, opt, schedule=Schedule(dense=2, every=1000), checks=[PreStep]) as obs:
+        for _ in range(20):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        assert not obs._heavy  # step 21 is unsampled: no pre-step hook now
+        finetune = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for _ in range(10):
+            finetune.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            finetune.step()
+    facts = {o["name"]: o for o in obs.report().facts["optimizers"]}
+    assert facts["finetune"]["steps"] == 10 and facts["opt"]["steps"] == 20
+    assert [r[0] for r in rec if r[1] == "opt"] == [1, 2]  # the dense steps only
+    seen_finetune = [r for r in rec if r[1] == "finetune"]
+    assert seen_finetune and all(sampled for _, _, sampled in seen_finetune)
+    assert seen_finetune[0][0] == 22  # the step right after it first stepped
