@@ -446,10 +446,9 @@ class Observer(FunctionEvents, Discovery):
         else:
             info.eval_forward_calls += 1
         forwards = self._forwards_since_tick = self._forwards_since_tick + 1
-        if self._heavy:
-            if forwards > 16 and not self.schedule.sampled(self.clock):
-                self._set_heavy(False)  # a long evaluation or inference loop: stop looking closely
-        elif not grad and not self._light and forwards <= EVAL_LOSS_FORWARDS:
+        if self._heavy and forwards > 16 and not self.schedule.sampled(self.clock):
+            self._set_heavy(False)  # a long evaluation or inference loop: stop looking closely
+        if not grad and not self._heavy and not self._light and forwards <= EVAL_LOSS_FORWARDS:
             self._set_light(True)  # record this evaluation loop's losses (state.eval_losses)
         state.last_forward = (info.name, training, grad)
         heavy = self._heavy
