@@ -53,6 +53,7 @@ from nndoctor.tune.lr_find import (  # noqa: E402
     REPEATS,
     combine_sweeps,
     fastai_valley,
+    geometric_mean,
     lightning_steepest,
     lr_range_test,
     suggest_lr,
@@ -303,8 +304,7 @@ def _measure(task: Task, x: torch.Tensor, y: torch.Tensor, seeds: list[int], cac
             res = sweep(task, x, y, s, repeats)
             old = data["sweeps"].get(key, {})
             tlf = old["torch-lr-finder"] if "torch-lr-finder" in old else torch_lr_finder_suggestion(task, x, y, s)
-            data["sweeps"][key] = {"lrs": res.lrs, "raw": res.raw_losses, "smooth": res.losses,
-                                   "runs": [{"lrs": sw["lrs"], "raw": sw["raw_losses"], "smooth": sw["losses"]}
+            data["sweeps"][key] = {"runs": [{"lrs": sw["lrs"], "raw": sw["raw_losses"], "smooth": sw["losses"]}
                                             for sw in res.sweeps],
                                    "torch-lr-finder": tlf}
             changed = True
@@ -320,12 +320,6 @@ def _measure(task: Task, x: torch.Tensor, y: torch.Tensor, seeds: list[int], cac
 #: short labels of the rules in the per-task lines
 LABELS = {"nndoctor": "nndo", "nndoctor-1": "nnd1", "lightning": "ligh", "lightning-2": "lig2",
           "fastai": "fast", "fastai-2": "fas2", "torch-lr-finder": "torc"}
-
-
-def _geomean(values: list[float | None]) -> float | None:
-    """The rules' suggestions on several sweeps combined the way nndoctor combines its own."""
-    found = [v for v in values if v]
-    return math.exp(sum(math.log(v) for v in found) / len(found)) if found else None
 
 
 def main() -> int:
@@ -368,20 +362,20 @@ def main() -> int:
         line = [f"{task.name + tag:<37} best {best:8.2g} band [{min(band):.2g}, {max(band):.2g}]"]
         for s in seeds:
             sw = data["sweeps"][str(s)]
-            lrs, raw, smooth = sw["lrs"], [math.nan if v is None else v for v in sw["raw"]], sw["smooth"]
-            smooth = [math.nan if v is None else v for v in smooth]
             runs = [{"lrs": r["lrs"], "raw": [math.nan if v is None else v for v in r["raw"]],
                      "smooth": [math.nan if v is None else v for v in r["smooth"]]}
                     for r in sw["runs"][:ns.repeats]]
+            lrs, raw, smooth = runs[0]["lrs"], runs[0]["raw"], runs[0]["smooth"]  # the first sweep
             sugg = {
                 # nndoctor's range test: its sweeps (REPEATS) combined by combine_sweeps
                 "nndoctor": combine_sweeps([{"suggested_lr": suggest_lr(r["lrs"], r["raw"])[0], "reason": ""}
                                             for r in runs])[0],
                 "nndoctor-1": suggest_lr(lrs, raw)[0],
                 "lightning": lightning_steepest(lrs, smooth),
-                "lightning-2": _geomean([lightning_steepest(r["lrs"], r["smooth"]) for r in runs]),
+                # the other rules combined over the same sweeps the way nndoctor combines its own
+                "lightning-2": geometric_mean(lightning_steepest(r["lrs"], r["smooth"]) for r in runs),
                 "fastai": fastai_valley(lrs, smooth),
-                "fastai-2": _geomean([fastai_valley(r["lrs"], r["smooth"]) for r in runs]),
+                "fastai-2": geometric_mean(fastai_valley(r["lrs"], r["smooth"]) for r in runs),
                 "torch-lr-finder": sw["torch-lr-finder"],
             }
             cases[group] += 1

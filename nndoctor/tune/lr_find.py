@@ -42,6 +42,7 @@ __all__ = [
     "combine_sweeps",
     "ema_smooth",
     "fastai_valley",
+    "geometric_mean",
     "lightning_steepest",
     "lr_find",
     "lr_findings",
@@ -270,6 +271,12 @@ def _one_sweep(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             "suggested_lr": lr_s, "reason": reason, "details": details}
 
 
+def geometric_mean(values: Iterable[float | None]) -> float | None:
+    """Geometric mean of the positive values given (``None`` / 0 left out); None if there are none."""
+    found = [v for v in values if v]
+    return math.exp(sum(math.log(v) for v in found) / len(found)) if found else None
+
+
 def combine_sweeps(sweeps: Sequence[dict[str, Any]]) -> tuple[float | None, str]:
     """One suggestion from several sweeps: the geometric mean of their suggestions.
 
@@ -285,14 +292,14 @@ def combine_sweeps(sweeps: Sequence[dict[str, Any]]) -> tuple[float | None, str]
     if len(found) == 1:
         extra = (f" (the other {len(sweeps) - 1} sweep(s) gave none)" if len(sweeps) > 1 else "")
         return float(found[0]["suggested_lr"]), found[0]["reason"] + extra
-    lr = math.exp(sum(math.log(sw["suggested_lr"]) for sw in found) / len(found))
+    lr = geometric_mean(sw["suggested_lr"] for sw in found)
     each = ", ".join(f"{sw['suggested_lr']:.2g}" for sw in found)
     spread = max(sw["suggested_lr"] for sw in found) / min(sw["suggested_lr"] for sw in found)
     reason = f"geometric mean of {len(found)} sweeps' suggestions ({each}); first sweep: {found[0]['reason']}"
     if spread > 9:
         reason += (f"; the sweeps disagree by {spread:.0f}x (a noisy loss near the turn): "
                    "confirm with a short run, or repeat with more --steps")
-    return float(lr), reason
+    return lr, reason
 
 
 def lr_range_test(
