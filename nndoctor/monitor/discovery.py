@@ -27,7 +27,8 @@ class Discovery:
     _heavy_handles: list[Any]
     _first_optimizer: OptimizerInfo | None
     _root_pre: Callable[..., None]
-    _make_grad_hook: Callable[..., Callable[[torch.Tensor], None]]
+    _hook_param: Callable[[torch.Tensor, str], None]
+    _refresh_fast_backward: Callable[[], None]
 
     def _register_model(self, module: torch.nn.Module, name: str | None = None) -> ModelInfo:
         info = self.state.models.get(id(module))
@@ -53,9 +54,7 @@ class Discovery:
         if self._heavy and "grad" in self._by_kind:
             for path, param in module.named_parameters():
                 if param.requires_grad:
-                    self._heavy_handles.append(
-                        param.register_hook(self._make_grad_hook(param, f"{name}.{path}"))
-                    )
+                    self._hook_param(param, f"{name}.{path}")
         return info
 
     def _register_optimizer(self, opt: torch.optim.Optimizer) -> OptimizerInfo:
@@ -66,6 +65,7 @@ class Discovery:
         info = OptimizerInfo(ref=weakref.ref(opt), name=name, cls=type(opt).__name__,
                              lr=opt.param_groups[0].get("lr") if opt.param_groups else None)
         self.state.optimizers[id(opt)] = info
+        self._refresh_fast_backward()
         if self._first_optimizer is None:
             self._first_optimizer = info
         for gi, group in enumerate(opt.param_groups):

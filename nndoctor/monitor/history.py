@@ -37,12 +37,19 @@ class History:
             self.flush()
 
     def record_float(self, step: int, value: float) -> None:
-        """:meth:`record` for a Python float (the hot path of CPU training: no type checks)."""
-        pending = self._pending
-        pending.append((step, value))
+        """:meth:`record` for a Python float (the hot path of CPU training: no type checks, and
+        straight into the series unless tensors wait to be read before it)."""
         self.total += 1
-        if len(pending) >= self.flush_every:
-            self.flush()
+        if self._pending:
+            self._pending.append((step, value))
+            if len(self._pending) >= self.flush_every:
+                self.flush()
+            return
+        values = self.values
+        self.steps.append(step)
+        values.append(value)
+        if len(values) > self.capacity:
+            self._thin()
 
     def flush(self) -> None:
         if not self._pending:

@@ -65,6 +65,8 @@ __all__ = ["LOSS_FUNCTIONS", "Observer", "op_name", "user_site"]
 logger = logging.getLogger("nndoctor")
 
 _DisableTorchFunction = getattr(torch._C, "DisableTorchFunction", contextlib.nullcontext)
+_grad_enabled = torch.is_grad_enabled
+_Tensor = torch.Tensor
 _mode_on = getattr(torch._C, "_is_torch_function_mode_enabled", lambda: True)
 
 #: losses between reads of the loss history at the start (then every 1/8 of the run)
@@ -112,6 +114,7 @@ class Observer(FunctionEvents, Discovery):
         self.internal_errors: list[InternalError] = []
         self._handles: list[RemovableHandle] = []
         self._heavy_handles: list[RemovableHandle] = []
+        self._fresh_hook_dicts: list[weakref.ReferenceType[torch.Tensor]] = []
         self._root_handles: dict[int, RemovableHandle] = {}
         self._mode: FunctionMode | None = None
         self.loaders = LoaderTracker(name_for=lambda obj, default: self._name_for(obj, default, outermost=True))
@@ -128,8 +131,12 @@ class Observer(FunctionEvents, Discovery):
         self._heavy = False
         self._light = False  # loss-only function mode during an evaluation loop
         self._pre_step_always = True
+        self._root_slow = False  # a check wants every root forward (unsampled model_input events)
+        self._fast_backward = False  # see _refresh_fast_backward
         self._forwards_since_tick = 0
-        self._curve_read = 0  # state.losses.total at the last CurveDue
+        self._curve_due = CURVE_EVERY  # state.losses.total at which the loss curve is read next
+        self._curve_checks = False  # whether a check reads the loss curve
+        self._unsampled_step_post = False  # whether a check wants unsampled post-step events
         self._first_optimizer: OptimizerInfo | None = None  # its lr is the run's lr history
         self._active = False
         self._started = 0.0
@@ -163,6 +170,10 @@ class Observer(FunctionEvents, Discovery):
             # the pre-step hook is only needed on sampled steps unless a check wants unsampled
             # pre-step events (optimizers first seen on an unsampled step are registered post-step)
             self._pre_step_always = "step.pre" in self._by_kind_unsampled
+            self._root_slow = bool(self._by_kind_unsampled.get("model_input"))
+            self._unsampled_step_post = bool(self._by_kind_unsampled.get("step.post"))
+            self._curve_checks = "curve" in self._by_kind
+            self._refresh_fast_backward()
             if self._pre_step_always:
                 self._handles.append(optimizer_hooks.register_optimizer_step_pre_hook(self._step_pre))
             self._handles.append(optimizer_hooks.register_optimizer_step_post_hook(self._step_post))
@@ -293,6 +304,7 @@ class Observer(FunctionEvents, Discovery):
 
     def _internal_error(self, probe: str, exc: BaseException) -> None:
         self._disabled.add(probe)
+        self._refresh_fast_backward()
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         logger.debug("nndoctor probe %s failed", probe, exc_info=exc)
         self.internal_errors.append(InternalError(probe=probe, error=detail, step=self.state.step))
@@ -344,6 +356,8 @@ class Observer(FunctionEvents, Discovery):
             for handle in self._heavy_handles:
                 handle.remove()
             self._heavy_handles.clear()
+            if self._fresh_hook_dicts:
+                self._drop_empty_hook_dicts()
             self._stack.clear()
             self._stack_inputs.clear()
             self._pop_mode()
@@ -380,8 +394,31 @@ class Observer(FunctionEvents, Discovery):
             param = ref()
             if param is None or not param.requires_grad:
                 continue
-            name = self.state.param_names.get(pid, "")
-            self._heavy_handles.append(param.register_hook(self._make_grad_hook(param, name)))
+            self._hook_param(param, self.state.param_names.get(pid, ""))
+
+    def _hook_param(self, param: torch.Tensor, name: str) -> None:
+        """A grad hook for a sampled step on ``param``, removed with the heavy probes."""
+        # torch keeps a parameter's hook dict once made, and calls into Python (GIL, a tensor
+        # wrapper) for it on every backward even when empty: remember the dicts made here
+        fresh = getattr(param, "_backward_hooks", 0) is None and param.grad_fn is None
+        self._heavy_handles.append(param.register_hook(self._make_grad_hook(param, name)))
+        if fresh:
+            self._fresh_hook_dicts.append(weakref.ref(param))
+
+    def _drop_empty_hook_dicts(self) -> None:
+        """Give back the hook dicts made by :meth:`_hook_param` that nobody else uses (the
+        user's own hooks, registered in the meantime, keep theirs)."""
+        for ref in self._fresh_hook_dicts:
+            param = ref()
+            if param is None:
+                continue
+            try:
+                hooks = param._backward_hooks
+                if hooks is not None and len(hooks) == 0:
+                    param._backward_hooks = None
+            except Exception as exc:  # an exotic tensor subclass: the dict stays, nothing else
+                logger.debug("nndoctor could not drop an empty hook dict", exc_info=exc)
+        self._fresh_hook_dicts.clear()
 
     def _make_grad_hook(self, param: torch.Tensor, name: str) -> Callable[[torch.Tensor], None]:
         pref = weakref.ref(param)
@@ -421,6 +458,20 @@ class Observer(FunctionEvents, Discovery):
         return None
 
     def _root_pre(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        # the common case, kept short (it runs on every forward): a training forward with gradient
+        # between samples, in the mode the model trained in before; all else: _emit_model_input
+        if not (self._heavy or self._light or self._busy or self._root_slow) and _grad_enabled():
+            state = self.state
+            info = state.models.get(id(module))
+            if info is not None and module.training is True and info.grad_training is True \
+                    and _FORKS[0] == self._pid:
+                info.train_forward_calls += 1
+                state.forward_calls += 1
+                self._forwards_since_tick += 1
+                state.last_forward = info.train_key
+                loaders = self.loaders
+                loaders.train_mark = loaders.fetches
+                return None
         if self._busy or _FORKS[0] != self._pid or "root" in self._disabled:
             return None
         try:  # (the guard inlined: this runs on every forward)
@@ -437,7 +488,6 @@ class Observer(FunctionEvents, Discovery):
             return
         if self._stack and self._stack[0] is not module:
             return  # called from inside another model: not a root call this time
-        info.forward_calls += 1
         state.forward_calls += 1
         grad = torch.is_grad_enabled()
         training = module.training
@@ -479,7 +529,17 @@ class Observer(FunctionEvents, Discovery):
             if observer._active and not observer._busy and _FORKS[0] == observer._pid \
                     and "backward" not in observer._disabled:
                 try:  # (the guard inlined: this runs on every backward)
-                    observer._on_backward(tensors)
+                    # the common case, kept short: a finite CPU loss between samples (all else,
+                    # a non-finite loss included: _on_backward)
+                    fast = observer._fast_backward and not observer._heavy and type(tensors) is _Tensor \
+                        and tensors.is_cpu and tensors.numel() == 1
+                    value = tensors.item() if fast else None
+                    if type(value) is float and value - value == 0.0:
+                        state = observer.state
+                        state.backward_calls += 1
+                        state.losses.record_float(state.step, value)
+                    else:
+                        observer._on_backward(tensors)
                 except Exception as exc:
                     observer._internal_error("backward", exc)
             return original(tensors, *args, **kwargs)
@@ -519,6 +579,14 @@ class Observer(FunctionEvents, Discovery):
         if not state.optimizers:
             self._tick()
 
+    def _refresh_fast_backward(self) -> None:
+        """Whether the backward wrapper may take its short path: the run has an optimizer (else
+        every backward is a step), no check wants unsampled backward events, the probe is on and
+        CPU losses are read on every backward (see :meth:`_reads_loss_here`)."""
+        self._fast_backward = (bool(self.state.optimizers) and "backward" not in self._disabled
+                               and not self._by_kind_unsampled.get("backward")
+                               and type(self)._reads_loss_here is Observer._reads_loss_here)
+
     @staticmethod
     def _reads_loss_here(tensor: torch.Tensor) -> bool:
         """Whether the loss is read on every backward: a CPU float costs no sync (an accelerator's
@@ -556,13 +624,14 @@ class Observer(FunctionEvents, Discovery):
             self.schedule.boost(self.clock, 3)
         steps = info.steps = info.steps + 1
         info.backwards_at_post = state.backward_calls
-        if info is self._first_optimizer and optimizer.param_groups:
-            lr = optimizer.param_groups[0].get("lr")
+        if info is self._first_optimizer:
+            groups = optimizer.param_groups
+            lr = groups[0].get("lr") if groups else None
             # the lr history keeps every change and, while constant, one value in 16 steps
             if (lr != info.lr or steps % 16 == 1) and isinstance(lr, (int, float)):
                 state.lrs.record_float(state.step, float(lr))
                 info.lr = float(lr)
-        if (self._by_kind if self._heavy else self._by_kind_unsampled).get("step.post"):
+        if self._heavy or self._unsampled_step_post:
             self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="post",
                                      step=state.step, optimizer_step=steps,
                                      sampled=self._heavy), kind="step.post")
@@ -576,9 +645,9 @@ class Observer(FunctionEvents, Discovery):
     def _tick(self) -> None:
         state = self.state
         total = state.losses.total
-        read = self._curve_read
-        if total - read >= CURVE_EVERY and total - read >= read // 8 and "curve" in self._by_kind:
-            self._curve_read = total
+        if total >= self._curve_due and self._curve_checks:
+            # read the curve every CURVE_EVERY losses at first, then every 1/8 of the run
+            self._curve_due = total + max(CURVE_EVERY, total // 8)
             self._dispatch(CurveDue(step=state.step))
         self._forwards_since_tick = 0
         if self._light:

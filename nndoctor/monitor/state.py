@@ -20,12 +20,19 @@ class ModelInfo:
     ref: weakref.ReferenceType[torch.nn.Module]
     name: str
     module_names: dict[int, str]  # id(submodule) -> full path ("model.fc1")
-    forward_calls: int = 0
     train_forward_calls: int = 0
     eval_forward_calls: int = 0
     grad_training: bool | None = None  # module.training at its latest forward with gradient
     cls: str = ""  # class name and size, kept for the report after the model is freed
     parameters: int = 0
+    train_key: tuple[str, bool, bool] = field(init=False, repr=False)  # RunState.last_forward of a training forward
+
+    def __post_init__(self) -> None:
+        self.train_key = (self.name, True, True)
+
+    @property
+    def forward_calls(self) -> int:
+        return self.train_forward_calls + self.eval_forward_calls
 
     @property
     def module(self) -> torch.nn.Module | None:

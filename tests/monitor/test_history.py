@@ -49,3 +49,17 @@ def test_mixed_tensor_and_float_values_and_nonfinite():
     assert h.first_nonfinite()[0] == 3
     with pytest.raises(ValueError):
         History("x", capacity=4)
+
+
+def test_floats_go_straight_in_unless_tensors_wait_and_stay_bounded():
+    h = History("loss", capacity=64, flush_every=8)
+    h.record_float(1, 1.0)
+    assert h.values == [1.0] and not h._pending  # no batch to wait for
+    h.record(2, torch.tensor(2.0))
+    h.record_float(3, 3.0)  # after a waiting tensor: keeps its place
+    assert h.series() == ([1, 2, 3], [1.0, 2.0, 3.0])
+    for i in range(4, 10_000):
+        h.record_float(i, float(i))
+    steps, values = h.series()
+    assert h.total == 9_999 and len(values) <= 64 and steps == sorted(steps)
+    assert steps[-32:] == list(range(9_968, 10_000)) and values[-1] == 9_999.0 and steps[0] == 1

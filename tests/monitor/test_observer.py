@@ -110,6 +110,67 @@ def test_hooks_removed_on_normal_exit_and_on_crash():
     assert not model[0]._forward_pre_hooks
 
 
+def test_sampled_grad_hooks_leave_no_hook_dict_behind_but_keep_the_users_hooks():
+    """torch keeps a parameter's hook dict once made and calls into Python for it on every
+    backward, even empty: the dicts made for a sampled step are given back between samples,
+    the user's own hooks (registered before or while nndoctor looks) stay and keep firing."""
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    calls = {"before": 0, "during": 0}
+    before = model[0].weight.register_hook(lambda g: calls.__setitem__("before", calls["before"] + 1))
+    params = list(model.parameters())
+    with Observer(model, opt, schedule=Schedule(dense=2, every=1000), checks=[Recorder]) as obs:
+        _train(model, opt, steps=1)
+        assert obs._heavy and all(p._backward_hooks for p in params)  # hooked on sampled steps
+        model[3].bias.register_hook(lambda g: calls.__setitem__("during", calls["during"] + 1))
+        _train(model, opt, steps=4)
+        assert not obs._heavy
+        assert model[0].bias._backward_hooks is None and model[3].weight._backward_hooks is None
+        assert len(model[0].weight._backward_hooks) == 1 and len(model[3].bias._backward_hooks) == 1
+        assert "grad" in obs.checks[0].seen
+    assert calls == {"before": 5, "during": 4}
+    _train(model, opt, steps=2)  # after the run: the user's hooks still fire, nothing of ours does
+    assert calls == {"before": 7, "during": 6}
+    before.remove()
+
+
+def test_short_paths_between_samples_keep_the_same_books():
+    """Unsampled forwards and backwards take short paths: counts, the loss history, the model's
+    training mode flips and the user's own backward errors come out as on the full paths."""
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+    losses = []
+    with Observer(model, opt, schedule=Schedule(dense=2, every=1000), checks=[Recorder]) as obs:
+        for i in range(30):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            losses.append(loss.item())
+            loss.backward()
+            opt.step()
+            if i == 19:
+                with torch.no_grad():  # an evaluation forward between samples
+                    model.eval()
+                    model(x)
+                    model.train()
+        assert not obs._heavy
+        model.eval()  # trained in eval mode from step 31 on (dropout off): looked at closely
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        assert obs._heavy or obs.schedule.boosted_until >= obs.clock
+        opt.step()
+        model.train()
+        with pytest.raises(RuntimeError, match="does not require grad"):
+            torch.zeros((), requires_grad=False).backward()  # the user's error, not nndoctor's
+    info = next(iter(obs.state.models.values()))
+    assert (info.train_forward_calls, info.eval_forward_calls, info.forward_calls) == (30, 2, 32)
+    assert obs.state.forward_calls == 32 and obs.state.backward_calls == 32
+    steps, values = obs.state.losses.series()
+    assert values[:30] == losses and steps[:30] == list(range(1, 31))
+    assert obs.state.last_forward == ("model", False, True)
+    assert not obs.internal_errors
+
+
 def test_internal_error_disables_check_and_training_continues():
     Exploding.calls = 0
     model = _model()
