@@ -134,7 +134,7 @@ class Observer(FunctionEvents, Discovery):
         self._root_slow = False  # a check wants every root forward (unsampled model_input events)
         self._fast_backward = False  # see _refresh_fast_backward
         self._forwards_since_tick = 0
-        self._curve_due = CURVE_EVERY  # state.losses.total at which the loss curve is read next
+        self._curve_due: float = CURVE_EVERY  # state.losses.total at which the loss curve is read next
         self._curve_checks = False  # whether a check reads the loss curve
         self._unsampled_step_post = False  # whether a check wants unsampled post-step events
         self._first_optimizer: OptimizerInfo | None = None  # its lr is the run's lr history
@@ -173,6 +173,8 @@ class Observer(FunctionEvents, Discovery):
             self._root_slow = bool(self._by_kind_unsampled.get("model_input"))
             self._unsampled_step_post = bool(self._by_kind_unsampled.get("step.post"))
             self._curve_checks = "curve" in self._by_kind
+            if not self._curve_checks:
+                self._curve_due = float("inf")
             self._refresh_fast_backward()
             if self._pre_step_always:
                 self._handles.append(optimizer_hooks.register_optimizer_step_pre_hook(self._step_pre))
@@ -531,10 +533,9 @@ class Observer(FunctionEvents, Discovery):
                 try:  # (the guard inlined: this runs on every backward)
                     # the common case, kept short: a finite CPU loss between samples (all else,
                     # a non-finite loss included: _on_backward)
-                    fast = observer._fast_backward and not observer._heavy and type(tensors) is _Tensor \
-                        and tensors.is_cpu and tensors.numel() == 1
-                    value = tensors.item() if fast else None
-                    if type(value) is float and value - value == 0.0:
+                    if observer._fast_backward and not observer._heavy and type(tensors) is _Tensor \
+                            and tensors.is_cpu and tensors.numel() == 1 \
+                            and type(value := tensors.item()) is float and value - value == 0.0:
                         state = observer.state
                         state.backward_calls += 1
                         state.losses.record_float(state.step, value)
@@ -635,9 +636,16 @@ class Observer(FunctionEvents, Discovery):
             self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="post",
                                      step=state.step, optimizer_step=steps,
                                      sampled=self._heavy), kind="step.post")
-        state.step += 1
-        self._tick()
-        if self.max_steps is not None and state.step - 1 >= self.max_steps:
+        clock = state.step
+        state.step = clock + 1
+        schedule = self.schedule
+        if (self._heavy or self._light or self._mode is not None or state.losses.total >= self._curve_due
+                or clock < schedule.dense or clock % schedule.every == 0 or clock <= schedule.boosted_until):
+            self._tick()
+        else:  # (the tick of an unsampled step with nothing due, inlined: it runs on every step)
+            self._forwards_since_tick = 0
+            state.sampled = False
+        if self.max_steps is not None and clock >= self.max_steps:
             self.end_reason = "max-steps"
             raise StopTraining(self.max_steps)
         return None
