@@ -39,12 +39,10 @@ class History:
     def record_float(self, step: int, value: float) -> None:
         """:meth:`record` for a Python float (the hot path of CPU training: no type checks, and
         straight into the series unless tensors wait to be read before it)."""
-        self.total += 1
         if self._pending:
-            self._pending.append((step, value))
-            if len(self._pending) >= self.flush_every:
-                self.flush()
+            self.record(step, value)
             return
+        self.total += 1
         values = self.values
         self.steps.append(step)
         values.append(value)

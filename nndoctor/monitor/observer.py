@@ -135,7 +135,6 @@ class Observer(FunctionEvents, Discovery):
         self._fast_backward = False  # see _refresh_fast_backward
         self._forwards_since_tick = 0
         self._curve_due: float = CURVE_EVERY  # state.losses.total at which the loss curve is read next
-        self._curve_checks = False  # whether a check reads the loss curve
         self._unsampled_step_post = False  # whether a check wants unsampled post-step events
         self._first_optimizer: OptimizerInfo | None = None  # its lr is the run's lr history
         self._active = False
@@ -172,9 +171,8 @@ class Observer(FunctionEvents, Discovery):
             self._pre_step_always = "step.pre" in self._by_kind_unsampled
             self._root_slow = bool(self._by_kind_unsampled.get("model_input"))
             self._unsampled_step_post = bool(self._by_kind_unsampled.get("step.post"))
-            self._curve_checks = "curve" in self._by_kind
-            if not self._curve_checks:
-                self._curve_due = float("inf")
+            if "curve" not in self._by_kind:
+                self._curve_due = float("inf")  # no check reads the loss curve
             self._refresh_fast_backward()
             if self._pre_step_always:
                 self._handles.append(optimizer_hooks.register_optimizer_step_pre_hook(self._step_pre))
@@ -638,11 +636,11 @@ class Observer(FunctionEvents, Discovery):
                                      sampled=self._heavy), kind="step.post")
         clock = state.step
         state.step = clock + 1
-        schedule = self.schedule
-        if (self._heavy or self._light or self._mode is not None or state.losses.total >= self._curve_due
-                or clock < schedule.dense or clock % schedule.every == 0 or clock <= schedule.boosted_until):
-            self._tick()
-        else:  # (the tick of an unsampled step with nothing due, inlined: it runs on every step)
+        schedule = self.schedule  # (Schedule.sampled, inlined: this runs on every step)
+        sampled = clock < schedule.dense or clock % schedule.every == 0 or clock <= schedule.boosted_until
+        if sampled or self._heavy or self._light or self._mode is not None or state.losses.total >= self._curve_due:
+            self._tick(sampled)
+        else:  # (the tick of an unsampled step with nothing due)
             self._forwards_since_tick = 0
             state.sampled = False
         if self.max_steps is not None and clock >= self.max_steps:
@@ -650,19 +648,21 @@ class Observer(FunctionEvents, Discovery):
             raise StopTraining(self.max_steps)
         return None
 
-    def _tick(self) -> None:
+    def _tick(self, sampled: bool | None = None) -> None:
+        """End of a step: read the loss curve when due, switch the heavy probes for the next step
+        (``sampled``: whether it is sampled, if the caller knows)."""
         state = self.state
         total = state.losses.total
-        if total >= self._curve_due and self._curve_checks:
+        if total >= self._curve_due:
             # read the curve every CURVE_EVERY losses at first, then every 1/8 of the run
             self._curve_due = total + max(CURVE_EVERY, total // 8)
             self._dispatch(CurveDue(step=state.step))
+            sampled = None  # a check may have boosted the schedule: ask it again
         self._forwards_since_tick = 0
         if self._light:
             self._set_light(False)
-        schedule = self.schedule
-        clock = state.step - 1 if state.optimizers else state.backward_calls  # (self.clock and Schedule.sampled, inlined)
-        sampled = clock < schedule.dense or clock % schedule.every == 0 or clock <= schedule.boosted_until
+        if sampled is None:
+            sampled = self.schedule.sampled(self.clock)
         if sampled or self._heavy or self._mode is not None:
             self._set_heavy(sampled)
             if self._heavy and (self._mode is None or not self._mode.enabled):
