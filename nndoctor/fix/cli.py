@@ -32,6 +32,7 @@ def register(sub: Any) -> None:
                     "failed. nndoctor's options come before the script; everything after it goes to the script.")
     p.add_argument("--max-steps", type=_positive_int, metavar="N", help="stop every run after N optimizer steps")
     p.add_argument("--json", metavar="PATH", help="write every remedy tried as JSON to PATH ('-' for stdout)")
+    p.add_argument("--html", metavar="PATH", help="write the table and the loss curves as a self-contained HTML page")
     p.add_argument("--timeout", type=_positive_int, metavar="S", help="give up on a run after S seconds")
     p.add_argument("script", help="the training script, e.g. train.py")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
@@ -128,4 +129,8 @@ def cmd_fix(ns: argparse.Namespace) -> int:
         else:
             with open(ns.json, "w", encoding="utf-8") as fh:
                 fh.write(text)
+    if ns.html:
+        from nndoctor.fix.html import write_fix_html
+
+        write_fix_html(session, ns.html)
     return 130 if session.interrupted else 0

@@ -46,7 +46,8 @@ class Figures:
     last_lines: list[str] = field(default_factory=list)
     exit_code: int | None = None
     steps: int = 0
-    curve: list[float] = field(default_factory=list)
+    curve: list[float] = field(default_factory=list)          # the training-loss curve (downsampled)
+    curve_steps: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"train_loss": self.train_loss, "eval_loss": self.eval_loss, "script_metrics": self.script,
@@ -63,10 +64,19 @@ def _tail_mean(values: list[float]) -> float | None:
     return sum(finite[-k:]) / len(finite[-k:])
 
 
+def _to_float(value: Any) -> float:
+    """A JSON curve value: a number, or a non-finite one written as a string ("nan", "inf")."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def figures_of(result: dict[str, Any], stdout: str) -> Figures:
     report = result.get("report") or {}
     curves = (report.get("facts") or {}).get("curves") or {}
-    loss = [float(v) if not isinstance(v, str) else float("nan") for v in (curves.get("loss") or {}).get("values", [])]
+    loss_curve = curves.get("loss") or {}
+    loss = [_to_float(v) for v in loss_curve.get("values", [])]
     evals = (curves.get("eval_loss") or {}).get("values", [])
     last_eval = evals[-1] if evals else None
     return Figures(
@@ -77,6 +87,7 @@ def figures_of(result: dict[str, Any], stdout: str) -> Figures:
         exit_code=result.get("exit_code"),
         steps=int((report.get("facts") or {}).get("steps") or 0),
         curve=loss,
+        curve_steps=[int(v) for v in loss_curve.get("steps", [])],
     )
 
 

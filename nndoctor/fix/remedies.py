@@ -313,6 +313,38 @@ def _install_clip(f: Finding, stack: contextlib.ExitStack) -> None:
     _step_pre(stack, pre)
 
 
+def _install_class_weights(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Cross-entropy weighted by inverse class frequency (counts from the finding); a binary
+    logit loss gets ``pos_weight`` = negatives / positives."""
+    counts = {int(k): int(v) for k, v in (f.get("evidence", {}).get("counts") or {}).items()}
+    if len(counts) < 2 or min(counts.values()) <= 0:
+        raise ValueError("the finding names no class counts")
+    total, k = sum(counts.values()), max(counts) + 1
+    weight = torch.tensor([total / (len(counts) * counts[c]) if counts.get(c) else 0.0 for c in range(k)])
+
+    def ce(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def call(input: torch.Tensor, target: torch.Tensor, weight_: Any = None, *args: Any, **kwargs: Any) -> Any:
+            if weight_ is None and kwargs.get("weight") is None and input.dim() >= 1 and input.shape[1 if input.dim() > 1 else 0] == k:
+                kwargs["weight"] = weight.to(input.device, input.dtype)
+                return original(input, target, *args, **kwargs)
+            return original(input, target, weight_, *args, **kwargs)
+
+        return call
+
+    def bce(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def call(input: torch.Tensor, target: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            if k == 2 and kwargs.get("pos_weight") is None and len(args) < 3:
+                kwargs["pos_weight"] = torch.tensor(counts[0] / counts[1], device=input.device, dtype=input.dtype)
+            return original(input, target, *args, **kwargs)
+
+        return call
+
+    _patch(stack, F, "cross_entropy", ce)
+    _patch(stack, F, "binary_cross_entropy_with_logits", bce)
+
+
 # -- init and frozen parameters -----------------------------------------------------------
 def _install_reinit(f: Finding, stack: contextlib.ExitStack) -> None:
     """Before each optimizer's first step, every layer it trains that has ``reset_parameters``
@@ -419,6 +451,11 @@ REMEDIES: tuple[Remedy, ...] = (
            lambda f: "gradient norm clipped to 1.0 before each step",
            lambda f: "Add torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) between backward() and step().",
            _install_clip),
+    Remedy("class-weighted-loss", ("data.class-imbalance",),
+           lambda f: "the loss weighted by inverse class frequency",
+           lambda f: "Weight the loss: nn.CrossEntropyLoss(weight=1 / class_counts) (binary: "
+                     "BCEWithLogitsLoss(pos_weight=negatives / positives)), or over-sample the minority classes.",
+           _install_class_weights),
     Remedy("reinitialise", ("init.constant-weights", "init.symmetric-weights", "init.activation-scale"),
            lambda f: "layers re-initialised with PyTorch's defaults (Kaiming-uniform) before the first step",
            lambda f: "Remove the custom initialisation, or use nn.init.kaiming_normal_ (ReLU) / "

@@ -33,7 +33,8 @@ def _fix(tmp_path, softmax: bool):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT.format(softmax=", nn.Softmax(dim=1)" if softmax else ""))
     out = tmp_path / "fix.json"
-    proc = subprocess.run([sys.executable, "-m", "nndoctor", "fix", "--json", str(out), str(script)],
+    proc = subprocess.run([sys.executable, "-m", "nndoctor", "fix", "--json", str(out), "--html",
+                           str(tmp_path / "fix.html"), str(script)],
                           capture_output=True, text=True, timeout=300, cwd=str(ROOT))
     return proc, json.loads(out.read_text()) if out.exists() else None
 
@@ -48,6 +49,8 @@ def test_softmax_before_cross_entropy_is_fixed_and_verified(tmp_path):
     assert r["finding_gone"] and "Remove the final" in r["edit"]
     assert data["runs"] == 2 + len(data["remedies"]) + (data["combined"] is not None)
     assert "verified" in proc.stderr and "Traceback" not in proc.stderr
+    page = (tmp_path / "fix.html").read_text()
+    assert 'class="verified"' in page and page.count("<svg") >= 1 and "with drop-output-activation" in page
 
 
 def test_healthy_script_gets_no_remedy_and_runs_once(tmp_path):

@@ -44,6 +44,8 @@ def test_figures_from_a_report_and_non_finite_curves():
     assert fig.train_loss == 1.0 and fig.eval_loss == 1.2 and fig.script == {"accuracy": 0.9} and fig.steps == 30
     result["report"]["facts"]["curves"]["loss"]["values"][-1] = "nan"
     assert figures_of(result, "").train_loss == math.inf
+    result["report"]["facts"]["curves"]["loss"]["values"][-1] = None  # never a crash on odd JSON
+    assert figures_of(result, "").train_loss == math.inf
 
 
 def test_candidates_are_root_causes_with_a_remedy_grouped_by_remedy():

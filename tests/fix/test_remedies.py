@@ -207,3 +207,15 @@ def test_log_softmax_added_before_nll_loss():
     with _apply("loss-input.logits-into-nll-loss", "model"):
         got = F.nll_loss(logits, y)
     assert torch.allclose(got, F.cross_entropy(logits, y))
+
+
+def test_imbalanced_classes_get_an_inverse_frequency_weighted_loss():
+    logits, y = torch.randn(8, 3), torch.tensor([0, 0, 0, 0, 0, 0, 1, 2])
+    w = torch.tensor([100 / (3 * 90), 100 / (3 * 5), 100 / (3 * 5)])
+    with _apply("data.class-imbalance", "", counts={"0": 90, "1": 5, "2": 5}):
+        got = nn.CrossEntropyLoss()(logits, y)
+    assert torch.allclose(got, F.cross_entropy(logits, y, weight=w))
+    z, t = torch.randn(6), torch.tensor([0.0, 0, 0, 0, 1, 1])
+    with _apply("data.class-imbalance", "", counts={"0": 90, "1": 10}):
+        got = F.binary_cross_entropy_with_logits(z, t)
+    assert torch.allclose(got, F.binary_cross_entropy_with_logits(z, t, pos_weight=torch.tensor(9.0)))
