@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "nndoctor.guided_cli",
     "nndoctor.tune.cli",
     "nndoctor.diagnose",
+    "nndoctor.fix.cli",
 ]
 
 

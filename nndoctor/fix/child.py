@@ -1,0 +1,52 @@
+"""One re-run of ``nndoctor fix``: apply remedies, run the script under nndoctor, write JSON.
+
+``python -m nndoctor.fix.child SPEC.json``: SPEC names the script, its arguments, the step
+budget, the findings whose remedies to apply and the output path. The script's own stdout
+passes through untouched (the parent reads its last lines); the JSON holds the report, the
+exit code and any remedy that could not be installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from typing import Any
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    with open(argv[0], encoding="utf-8") as fh:
+        spec: dict[str, Any] = json.load(fh)
+    from nndoctor.fix.remedies import remedy_for
+    from nndoctor.monitor.runner import run_script
+    from nndoctor.monitor.sampling import Schedule
+
+    failed: list[str] = []
+    with contextlib.ExitStack() as stack:
+        for finding in spec.get("remedies", []):
+            remedy = remedy_for(finding)
+            if remedy is None:
+                failed.append(f"{finding.get('code')}: no remedy")
+                continue
+            try:
+                remedy.install(finding, stack)
+            except Exception as exc:  # a remedy that cannot apply is reported, never half-applied
+                failed.append(f"{remedy.name}: {type(exc).__name__}: {exc}")
+        if failed:
+            result: dict[str, Any] = {"exit_code": None, "report": None, "remedy_errors": failed}
+        else:
+            run = run_script(spec["script"], spec.get("args", []), max_steps=spec.get("max_steps"),
+                             schedule=Schedule())
+            sys.stdout.flush()
+            result = {"exit_code": run.exit_code, "report": run.report.to_dict(), "remedy_errors": [],
+                      "crashed": run.traceback_text[-2000:] if run.traceback_text else ""}
+    with open(spec["out"], "w", encoding="utf-8") as fh:
+        json.dump(result, fh)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

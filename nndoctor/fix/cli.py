@@ -1,0 +1,136 @@
+"""``nndoctor fix SCRIPT [args]``: try each diagnosed root cause's remedy in a re-run, show
+before and after, and say which ones are verified."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from nndoctor.fix.metrics import script_yardstick
+from nndoctor.fix.session import Attempt, FixSession, run_fix
+
+__all__ = ["register", "render"]
+
+_STYLE = {"verified": "bold green", "no-effect": "yellow", "worse": "bold red", "failed": "red"}
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "fix", help="try the remedy of each diagnosed root cause in a re-run and compare before/after",
+        description="Run SCRIPT once under nndoctor, then once more per root-cause finding that has a runtime "
+                    "remedy (applied through hooks: the source is never edited), plus one run to measure "
+                    "run-to-run noise. Shows before -> after for the training loss, the evaluation loss and "
+                    "the script's own last printed metric, with a verdict: verified, no-effect, worse or "
+                    "failed. nndoctor's options come before the script; everything after it goes to the script.")
+    p.add_argument("--max-steps", type=_positive_int, metavar="N", help="stop every run after N optimizer steps")
+    p.add_argument("--json", metavar="PATH", help="write every remedy tried as JSON to PATH ('-' for stdout)")
+    p.add_argument("--html", metavar="PATH", help="write the table and the loss curves as a self-contained HTML page")
+    p.add_argument("--timeout", type=_positive_int, metavar="S", help="give up on a run after S seconds")
+    p.add_argument("script", help="the training script, e.g. train.py")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
+    p.set_defaults(func=cmd_fix)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}")
+    return value
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.4g}"
+
+
+def _change(before: float | None, after: float | None) -> str:
+    return f"{_num(before)} -> {_num(after)}"
+
+
+def render(session: FixSession, console: Console) -> None:
+    """The before/after table and the edits to make, from a finished (or interrupted) session."""
+    if session.before is None:
+        return
+    before = session.before.figures
+    attempts: list[Attempt] = session.attempts + ([session.combined] if session.combined else [])
+    title = f"nndoctor fix: {os.path.basename(session.script)}"
+    console.rule(Text(title, style="bold"))
+    if not attempts:
+        warn = [f for f in session.before.findings if f.get("severity") in ("warning", "error")]
+        console.print("No root-cause finding with a runtime remedy: nothing to try." if warn
+                      else "No problems found: nothing to fix.")
+        return
+    metric = script_yardstick(before.script)
+    table = Table()
+    for col in ("finding", "remedy", "train loss", "eval loss", metric or "script metric", "verdict"):
+        table.add_column(col, overflow="fold")
+    for a in attempts:
+        where = a.findings[0].get("location", "")
+        table.add_row(
+            Text(a.findings[0]["code"] + (f" [{where}]" if where else "")),
+            Text(a.remedy),
+            _change(before.train_loss, a.after.train_loss),
+            _change(before.eval_loss, a.after.eval_loss),
+            _change(before.script.get(metric), a.after.script.get(metric)) if metric else "-",
+            Text(a.verdict.verdict, style=_STYLE.get(a.verdict.verdict, "")),
+        )
+    console.print(table)
+    for a in attempts:
+        line = Text(f"{a.remedy}: ", style=_STYLE.get(a.verdict.verdict, ""))
+        line.append(f"{a.description}. ")
+        if a.verdict.verdict == "verified":
+            line.append(f"Edit: {a.edit}", style="green")
+        elif a.verdict.reason:
+            line.append(a.verdict.reason)
+        console.print(line)
+    runs = 1 + (session.repeat is not None) + len(attempts)
+    console.print(Text(f"{runs} runs, {session.seconds:.1f}s; the yardstick is {attempts[0].verdict.metric}, "
+                       f"a change counts beyond {_num(attempts[0].verdict.threshold)} (3x the run-to-run "
+                       f"difference, at least 2%)", style="dim"))
+    if session.interrupted:
+        console.print("nndoctor fix: interrupted; the table shows the remedies tried so far")
+
+
+def cmd_fix(ns: argparse.Namespace) -> int:
+    from nndoctor.cli import UsageError
+
+    if not os.path.isfile(ns.script):
+        raise UsageError(f"script {ns.script!r} does not exist or is not a file: give a Python training script")
+    args = list(ns.args)
+    if args[:1] == ["--"]:
+        args = args[1:]
+    console = Console(stderr=True)
+    console.print(Text("nndoctor fix: the script runs once to diagnose, then once to measure noise and once "
+                       "per remedy; its source is never edited", style="dim"))
+    session = run_fix(ns.script, args, max_steps=ns.max_steps, timeout=ns.timeout,
+                      progress=lambda msg: console.print(Text(f"nndoctor fix: {msg}", style="dim")))
+    if session.before is None or session.before.result.get("report") is None:
+        err = session.before.error if session.before else "interrupted"
+        raise UsageError(f"the diagnosis run of {ns.script} did not finish ({err})")
+    render(session, console)
+    if ns.json:
+        text = json.dumps(session.to_dict(), indent=1, default=str)
+        if ns.json == "-":
+            sys.stdout.write(text + "\n")
+        else:
+            with open(ns.json, "w", encoding="utf-8") as fh:
+                fh.write(text)
+    if ns.html:
+        from nndoctor.fix.html import write_fix_html
+
+        write_fix_html(session, ns.html)
+    return 130 if session.interrupted else 0

@@ -1,0 +1,154 @@
+"""What a run achieved, read from nndoctor's report and the script's own last lines, and the
+verdict on a remedy: better than run-to-run noise, no effect, or worse."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Figures", "Verdict", "direction", "figures_of", "judge", "script_metrics", "script_yardstick"]
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_PAIR = re.compile(rf"([A-Za-z][A-Za-z0-9_@]*)\s*[=:]?\s*({_NUMBER})(%?)(?![A-Za-z0-9_])")
+_HIGHER = ("acc", "f1", "auc", "r2", "precision", "recall", "score", "iou", "dice", "bleu")
+_LOWER = ("loss", "error", "err", "mse", "rmse", "mae", "perplexity", "ppl", "nll", "bpc", "cost")
+
+
+def direction(name: str) -> int:
+    """+1 when a higher value is better, -1 when lower is, 0 when unknown."""
+    low = name.lower()
+    if any(k in low for k in _LOWER):
+        return -1
+    if any(k in low for k in _HIGHER):
+        return 1
+    return 0
+
+
+def script_metrics(stdout: str, lines: int = 5) -> dict[str, float]:
+    """``name=value`` / ``name: value`` pairs of the script's last printed lines (last wins)."""
+    tail = [ln for ln in stdout.splitlines() if ln.strip()][-lines:]
+    out: dict[str, float] = {}
+    for line in tail:
+        for name, value, pct in _PAIR.findall(line):
+            out[name] = float(value) / (100.0 if pct else 1.0)
+    return out
+
+
+@dataclass
+class Figures:
+    """One run's results: nndoctor's loss curves and the script's own metrics."""
+
+    train_loss: float | None = None      # mean of the last tenth of the training-loss curve
+    eval_loss: float | None = None       # the last evaluation loss nndoctor saw
+    script: dict[str, float] = field(default_factory=dict)
+    last_lines: list[str] = field(default_factory=list)
+    exit_code: int | None = None
+    steps: int = 0
+    curve: list[float] = field(default_factory=list)          # the training-loss curve (downsampled)
+    curve_steps: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"train_loss": self.train_loss, "eval_loss": self.eval_loss, "script_metrics": self.script,
+                "last_lines": self.last_lines, "exit_code": self.exit_code, "steps": self.steps}
+
+
+def _tail_mean(values: list[float]) -> float | None:
+    finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not values:
+        return None
+    if len(finite) < len(values):
+        return math.inf  # the loss went non-finite
+    k = max(3, len(finite) // 10)
+    return sum(finite[-k:]) / len(finite[-k:])
+
+
+def _to_float(value: Any) -> float:
+    """A JSON curve value: a number, or a non-finite one written as a string ("nan", "inf")."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def figures_of(result: dict[str, Any], stdout: str) -> Figures:
+    report = result.get("report") or {}
+    curves = (report.get("facts") or {}).get("curves") or {}
+    loss_curve = curves.get("loss") or {}
+    loss = [_to_float(v) for v in loss_curve.get("values", [])]
+    evals = (curves.get("eval_loss") or {}).get("values", [])
+    last_eval = evals[-1] if evals else None
+    return Figures(
+        train_loss=_tail_mean(loss),
+        eval_loss=float(last_eval) if isinstance(last_eval, (int, float)) else None,
+        script=script_metrics(stdout),
+        last_lines=[ln for ln in stdout.splitlines() if ln.strip()][-3:],
+        exit_code=result.get("exit_code"),
+        steps=int((report.get("facts") or {}).get("steps") or 0),
+        curve=loss,
+        curve_steps=[int(v) for v in loss_curve.get("steps", [])],
+    )
+
+
+@dataclass
+class Verdict:
+    verdict: str                 # verified | no-effect | worse | failed
+    metric: str                  # what was compared
+    before: float | None
+    after: float | None
+    threshold: float             # the change that counts as real (noise-aware)
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "metric": self.metric, "before": self.before, "after": self.after,
+                "threshold": self.threshold, "reason": self.reason}
+
+
+def script_yardstick(metrics: dict[str, float]) -> str | None:
+    """The script metric to judge by: accuracy-like figures say more than a running loss; of
+    those, the last printed."""
+    known = [n for n in metrics if direction(n)]
+    return min(known, key=lambda n: (direction(n) != 1, -known.index(n))) if known else None
+
+
+def _primary(before: Figures) -> tuple[str, int]:
+    """The yardstick: the script's own metric of known direction, else eval loss, else train loss."""
+    name = script_yardstick(before.script)
+    if name is not None:
+        return f"script:{name}", direction(name)
+    if before.eval_loss is not None:
+        return "eval_loss", -1
+    return "train_loss", -1
+
+
+def _value(fig: Figures, metric: str) -> float | None:
+    if metric.startswith("script:"):
+        return fig.script.get(metric[7:])
+    return getattr(fig, metric)
+
+
+def judge(before: Figures, after: Figures, repeat: Figures | None, error: str = "") -> Verdict:
+    """Verified when the yardstick moves the right way by more than 3x the run-to-run noise
+    (the baseline run twice) and 2% of its value; worse when it moves as far the other way."""
+    metric, sign = _primary(before)
+    b, a = _value(before, metric), _value(after, metric)
+    r = _value(repeat, metric) if repeat is not None else None
+    noise = abs(b - r) if (b is not None and r is not None and math.isfinite(b) and math.isfinite(r)) else 0.0
+    threshold = max(3 * noise, 0.02 * abs(b) if b is not None and math.isfinite(b) else 0.0, 1e-6)
+    if error or after.exit_code is None:
+        return Verdict("failed", metric, b, a, threshold, error or "the re-run did not finish")
+    if after.exit_code != before.exit_code and after.exit_code != 0:
+        return Verdict("failed", metric, b, a, threshold, f"the script exited with {after.exit_code}")
+    if a is None or b is None:
+        return Verdict("no-effect", metric, b, a, threshold, "no comparable figure in both runs")
+    if not math.isfinite(a):
+        return Verdict("worse" if math.isfinite(b) else "no-effect", metric, b, a, threshold, "non-finite after")
+    if not math.isfinite(b):
+        return Verdict("verified", metric, b, a, threshold, "finite after, non-finite before")
+    gain = (a - b) * sign
+    if gain > threshold:
+        return Verdict("verified", metric, b, a, threshold)
+    if gain < -threshold:
+        return Verdict("worse", metric, b, a, threshold)
+    return Verdict("no-effect", metric, b, a, threshold)

@@ -1,0 +1,475 @@
+"""Runtime remedies: each undoes one diagnosed bug through PyTorch's hooks, source untouched.
+
+A remedy answers one or more finding codes. ``install`` runs in the re-run's own process,
+before the user's script starts, and applies the change through global module/optimizer
+hooks or by wrapping a ``torch.nn.functional`` call; it is given the finding as JSON
+(code, location, evidence) and an :class:`contextlib.ExitStack` that undoes it. ``edit`` says
+what to change in the source so the user can make the fix permanent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.nn.modules.module as module_hooks
+import torch.optim.optimizer as optimizer_hooks
+
+__all__ = ["REMEDIES", "Remedy", "remedy_for"]
+
+Finding = dict[str, Any]
+Installer = Callable[[Finding, contextlib.ExitStack], None]
+
+
+@dataclass(frozen=True)
+class Remedy:
+    name: str
+    codes: tuple[str, ...]                  # finding codes this remedy answers
+    describe: Callable[[Finding], str]      # one line: what the re-run changes
+    edit: Callable[[Finding], str]          # what to change in the source
+    install: Installer
+
+    def answers(self, finding: Finding) -> bool:
+        return finding.get("code") in self.codes
+
+
+def _site(f: Finding) -> str:
+    site = f.get("evidence", {}).get("site")
+    return f" (at {site})" if site else ""
+
+
+def _where(f: Finding) -> str:
+    return f.get("location") or f.get("evidence", {}).get("model") or "the model"
+
+
+# -- helpers -----------------------------------------------------------------------------
+def _patch(stack: contextlib.ExitStack, owner: Any, name: str, wrapper: Callable[[Any], Any]) -> None:
+    original = getattr(owner, name)
+    setattr(owner, name, wrapper(original))
+    stack.callback(setattr, owner, name, original)
+
+
+def _forward_pre(stack: contextlib.ExitStack, hook: Callable[..., Any]) -> None:
+    handle = module_hooks.register_module_forward_pre_hook(hook)
+    stack.callback(handle.remove)
+
+
+def _step_pre(stack: contextlib.ExitStack, hook: Callable[..., Any]) -> None:
+    handle = optimizer_hooks.register_optimizer_step_pre_hook(hook)
+    stack.callback(handle.remove)
+
+
+def _step_post(stack: contextlib.ExitStack, hook: Callable[..., Any]) -> None:
+    handle = optimizer_hooks.register_optimizer_step_post_hook(hook)
+    stack.callback(handle.remove)
+
+
+def _on_root_calls(stack: contextlib.ExitStack, pre: Callable[[nn.Module, tuple[Any, ...]], Any],
+                   post: Callable[[nn.Module], None] | None = None) -> None:
+    """Call ``pre`` before every outermost module call (the model the script calls; what it
+    returns replaces the arguments, as a forward pre-hook's does) and ``post`` after it."""
+    depth = [0]
+
+    def _pre(module: nn.Module, args: tuple[Any, ...]) -> Any:
+        depth[0] += 1
+        return pre(module, args) if depth[0] == 1 else None
+
+    def _post(module: nn.Module, args: Any, output: Any) -> None:
+        depth[0] = max(0, depth[0] - 1)
+        if depth[0] == 0 and post is not None:
+            post(module)
+
+    h1 = module_hooks.register_module_forward_pre_hook(_pre)
+    h2 = module_hooks.register_module_forward_hook(_post, always_call=True)
+    stack.callback(h1.remove)
+    stack.callback(h2.remove)
+
+
+def _transform_root_inputs(stack: contextlib.ExitStack, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """Apply ``fn`` to the first floating-point argument of every outermost model call."""
+    def pre(module: nn.Module, args: tuple[Any, ...]) -> Any:
+        i = next((i for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.is_floating_point()), None)
+        return None if i is None else (*args[:i], fn(args[i]), *args[i + 1:])
+
+    _on_root_calls(stack, pre)
+
+
+# -- loss input --------------------------------------------------------------------------
+_PROB_OPS = {"softmax": ("softmax",), "sigmoid": ("sigmoid",), "log_softmax": ("log_softmax",)}
+
+
+def _install_drop_activation(f: Finding, stack: contextlib.ExitStack) -> None:
+    """The activation that feeds a logit loss returns its input (the logits) instead."""
+    act = str(f.get("evidence", {}).get("activation", "softmax")).split()[0].lower()
+    act = {"nn.softmax": "softmax", "logsoftmax": "log_softmax"}.get(act, act)
+    names = _PROB_OPS.get(act, ("softmax",))
+    module_types = {"softmax": (nn.Softmax,), "sigmoid": (nn.Sigmoid,), "log_softmax": (nn.LogSoftmax,)}
+    types = tuple(t for n in names for t in module_types.get(n, ()))
+    loc = f.get("location", "")
+    path = loc.split(".", 1)[1] if "." in loc else ""
+
+    def identity(module: nn.Module, args: Any, output: Any) -> Any:
+        return args[0] if args else output
+
+    # a module at the finding's location (``model.5``) is an activation module: make it the identity
+    def pre(module: nn.Module, args: Any) -> None:
+        if not path:
+            return None
+        try:
+            target = module.get_submodule(path)
+        except AttributeError:
+            return None
+        if isinstance(target, types) and not getattr(target, "_nndoctor_fixed", False):
+            target._nndoctor_fixed = True  # type: ignore[attr-defined]
+            stack.callback(target.register_forward_hook(identity).remove)
+        return None
+
+    _forward_pre(stack, pre)
+    if not path or loc.count(".") == 0:
+        # a functional call inside the model's forward: the model's last op of that kind returns its input
+        shape = f.get("evidence", {}).get("input_shape") or ()
+
+        def matches(x: Any) -> bool:  # the loss input's shape: never an attention softmax
+            return (isinstance(x, torch.Tensor) and bool(shape) and x.dim() == len(shape)
+                    and x.shape[-1] == shape[-1])
+
+        def passthrough(original: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(original)
+            def call(x: Any, *args: Any, **kwargs: Any) -> Any:
+                return x if matches(x) else original(x, *args, **kwargs)
+
+            return call
+
+        for name in names:
+            for owner in (F, torch):
+                if hasattr(owner, name):
+                    _patch(stack, owner, name, passthrough)
+
+
+def _install_log_softmax_for_nll(f: Finding, stack: contextlib.ExitStack) -> None:
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def nll(input: torch.Tensor, target: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            return original(F.log_softmax(input, dim=1 if input.dim() > 1 else 0), target, *args, **kwargs)
+
+        return nll
+
+    _patch(stack, F, "nll_loss", wrap)
+
+
+# -- preprocessing -----------------------------------------------------------------------
+def _install_normalise(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Standardise the model's inputs: with the finding's measured pixel statistics, else per
+    feature with the statistics of the first training batch (kept for every later call)."""
+    ev = f.get("evidence", {})
+    divisor, mean, std = ev.get("divisor"), ev.get("norm_mean"), ev.get("norm_std")
+    if isinstance(divisor, (int, float)) and isinstance(mean, (int, float)) and isinstance(std, (int, float)) and std:
+        _transform_root_inputs(stack, lambda x: (x / divisor - mean) / std)
+        return
+    stats: dict[str, torch.Tensor] = {}
+
+    def standardise(x: torch.Tensor) -> torch.Tensor:
+        if "mean" not in stats:
+            flat = x.detach().reshape(x.shape[0], -1).double() if x.dim() > 1 else x.detach().double()[:, None]
+            stats["mean"] = flat.mean(0)
+            stats["std"] = flat.std(0).clamp_min(1e-6) if len(flat) > 1 else torch.ones_like(flat[0])
+        shape = x.shape
+        flat = x.reshape(shape[0], -1) if x.dim() > 1 else x[:, None]
+        out = (flat - stats["mean"].to(flat.dtype)) / stats["std"].to(flat.dtype)
+        return out.reshape(shape)
+
+    _transform_root_inputs(stack, standardise)
+
+
+# -- gradients, mode, dtype ---------------------------------------------------------------
+def _install_zero_grad(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Clear every stepped optimizer's gradients right after its step."""
+    def post(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        optimizer.zero_grad(set_to_none=True)
+
+    _step_post(stack, post)
+
+
+def _install_train_mode(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Training forwards run in train mode; forwards without gradient in eval mode."""
+    training_bug = f.get("code") == "train-mode.training-in-eval-mode"
+    switched: list[nn.Module] = []
+
+    def pre(module: nn.Module, args: Any) -> None:
+        grad = torch.is_grad_enabled()
+        if training_bug and grad and not module.training:
+            module.train()
+        elif not training_bug and not grad and module.training:
+            switched.append(module)
+            module.eval()
+
+    def post(module: nn.Module) -> None:
+        if switched and switched[-1] is module:
+            switched.pop().train()
+
+    _on_root_calls(stack, pre, post)
+
+
+def _install_float32(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Models and inputs in float32: double inputs are cast, double parameters converted."""
+    def pre(module: nn.Module, args: tuple[Any, ...]) -> Any:
+        for p in module.parameters():
+            if p.dtype == torch.float64:
+                p.data = p.data.float()
+                if p.grad is not None:
+                    p.grad = p.grad.float()
+        return tuple(a.float() if isinstance(a, torch.Tensor) and a.dtype == torch.float64 else a for a in args)
+
+    _on_root_calls(stack, pre)
+
+
+def _install_reshape_target(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Element-wise losses get the target reshaped to the prediction's shape when only a
+    dimension of size 1 differs (the silent (N, 1) vs (N,) broadcast)."""
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def loss(input: torch.Tensor, target: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            if (isinstance(input, torch.Tensor) and isinstance(target, torch.Tensor)
+                    and input.shape != target.shape and input.numel() == target.numel()):
+                target = target.reshape(input.shape)
+            return original(input, target, *args, **kwargs)
+
+        return loss
+
+    for name in ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+                 "binary_cross_entropy_with_logits"):
+        _patch(stack, F, name, wrap)
+
+
+# -- optimizer settings ------------------------------------------------------------------
+def _suggested_lr(f: Finding) -> float | None:
+    ev = f.get("evidence", {})
+    try:
+        lo, hi = float(ev["suggest_low"]), float(ev["suggest_high"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return math.sqrt(lo * hi) if lo > 0 and hi > 0 else None
+
+
+def _on_new_optimizers(stack: contextlib.ExitStack, change: Callable[[torch.optim.Optimizer], None]) -> None:
+    """Apply ``change`` to every optimizer as it is created (before any scheduler reads its lr)."""
+    original = torch.optim.Optimizer.__init__
+
+    @functools.wraps(original)
+    def init(self: torch.optim.Optimizer, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        change(self)
+
+    torch.optim.Optimizer.__init__ = init  # type: ignore[method-assign]
+    stack.callback(setattr, torch.optim.Optimizer, "__init__", original)
+
+
+def _install_lr(f: Finding, stack: contextlib.ExitStack) -> None:
+    lr = _suggested_lr(f)
+    if lr is None:
+        raise ValueError("the finding names no suggested learning-rate range")
+
+    def change(opt: torch.optim.Optimizer) -> None:
+        for group in opt.param_groups:
+            if isinstance(group.get("lr"), (int, float)):
+                group["lr"] = lr
+
+    _on_new_optimizers(stack, change)
+
+
+def _install_weight_decay(f: Finding, stack: contextlib.ExitStack) -> None:
+    suggested = f.get("evidence", {}).get("suggested")
+
+    def change(opt: torch.optim.Optimizer) -> None:
+        for group in opt.param_groups:
+            wd = group.get("weight_decay") or 0.0
+            if wd:
+                group["weight_decay"] = float(suggested) if isinstance(suggested, (int, float)) else wd / 100
+
+    _on_new_optimizers(stack, change)
+
+
+def _install_dropout(f: Finding, stack: contextlib.ExitStack) -> None:
+    def pre(module: nn.Module, args: Any) -> None:
+        if isinstance(module, nn.modules.dropout._DropoutNd) and module.p > 0.5:
+            module.p = 0.2
+        return None
+
+    _forward_pre(stack, pre)
+
+
+def _install_clip(f: Finding, stack: contextlib.ExitStack) -> None:
+    def pre(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if params:
+            nn.utils.clip_grad_norm_(params, 1.0)
+
+    _step_pre(stack, pre)
+
+
+def _install_class_weights(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Cross-entropy weighted by inverse class frequency (counts from the finding); a binary
+    logit loss gets ``pos_weight`` = negatives / positives."""
+    counts = {int(k): int(v) for k, v in (f.get("evidence", {}).get("counts") or {}).items()}
+    if len(counts) < 2 or min(counts.values()) <= 0:
+        raise ValueError("the finding names no class counts")
+    total, k = sum(counts.values()), max(counts) + 1
+    weight = torch.tensor([total / (len(counts) * counts[c]) if counts.get(c) else 0.0 for c in range(k)])
+
+    def ce(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def call(input: torch.Tensor, target: torch.Tensor, weight_: Any = None, *args: Any, **kwargs: Any) -> Any:
+            if weight_ is None and kwargs.get("weight") is None and input.dim() >= 1 and input.shape[1 if input.dim() > 1 else 0] == k:
+                kwargs["weight"] = weight.to(input.device, input.dtype)
+                return original(input, target, *args, **kwargs)
+            return original(input, target, weight_, *args, **kwargs)
+
+        return call
+
+    def bce(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def call(input: torch.Tensor, target: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            if k == 2 and kwargs.get("pos_weight") is None and len(args) < 3:
+                kwargs["pos_weight"] = torch.tensor(counts[0] / counts[1], device=input.device, dtype=input.dtype)
+            return original(input, target, *args, **kwargs)
+
+        return call
+
+    _patch(stack, F, "cross_entropy", ce)
+    _patch(stack, F, "binary_cross_entropy_with_logits", bce)
+
+
+# -- init and frozen parameters -----------------------------------------------------------
+def _install_reinit(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Before each optimizer's first step, every layer it trains that has ``reset_parameters``
+    (seen in a forward pass) gets PyTorch's default (He-style, Kaiming-uniform) init back, once."""
+    import weakref
+
+    layers: weakref.WeakSet[nn.Module] = weakref.WeakSet()
+    done: set[int] = set()
+
+    def seen(module: nn.Module, args: Any) -> None:
+        if hasattr(module, "reset_parameters") and next(module.children(), None) is None:
+            layers.add(module)
+
+    def pre(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if id(optimizer) in done:
+            return
+        done.add(id(optimizer))
+        owned = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        with torch.no_grad():
+            for module in list(layers):
+                if any(id(p) in owned for p in module.parameters(recurse=False)):
+                    module.reset_parameters()  # type: ignore[operator]
+
+    _forward_pre(stack, seen)
+    _step_pre(stack, pre)
+
+
+def _install_unfreeze(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Frozen parameters of the trained models learn again, and join the optimizer if missing."""
+    trained: list[nn.Module] = []
+
+    def pre(module: nn.Module, args: Any) -> None:
+        if torch.is_grad_enabled() and not any(m is module for m in trained):
+            trained.append(module)
+            for p in module.parameters():
+                if p.is_floating_point():
+                    p.requires_grad_(True)
+
+    def step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        have = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        missing = [p for m in trained for p in m.parameters() if id(p) not in have]
+        if missing:
+            optimizer.add_param_group({"params": missing})
+
+    _on_root_calls(stack, pre)
+    _step_pre(stack, step)
+
+
+# -- the table ---------------------------------------------------------------------------
+REMEDIES: tuple[Remedy, ...] = (
+    Remedy("drop-output-activation",
+           ("loss-input.probabilities-into-logit-loss", "loss-input.relu-into-logit-loss",
+            "loss-input.double-softmax"),
+           lambda f: f"the {f.get('evidence', {}).get('activation', 'softmax')} before the loss passes the logits "
+                     f"through ({_where(f)})",
+           lambda f: f"Remove the final {f.get('evidence', {}).get('activation', 'softmax')} at {_where(f)}: the loss "
+                     f"applies it itself{_site(f)}.",
+           _install_drop_activation),
+    Remedy("log-softmax-before-nll", ("loss-input.logits-into-nll-loss",),
+           lambda f: "log_softmax applied to the scores before NLLLoss",
+           lambda f: f"Use F.cross_entropy on the logits (or add F.log_softmax before NLLLoss){_site(f)}.",
+           _install_log_softmax_for_nll),
+    Remedy("normalise-inputs",
+           ("preprocessing.unnormalised-pixels", "preprocessing.unnormalised-features"),
+           lambda f: f"{_where(f)}'s inputs standardised ("
+                     + (f"{f['evidence']['normalize']})" if f.get("evidence", {}).get("normalize")
+                        else "per feature, statistics of the first batch)"),
+           lambda f: f.get("evidence", {}).get("normalize")
+           or "Standardise the inputs where the data is loaded: x = (x - mean) / std with training-set statistics.",
+           _install_normalise),
+    Remedy("zero-grad-each-step", ("zero-grad.not-cleared",),
+           lambda f: f"gradients of {_where(f)} cleared after every step",
+           lambda f: f"Call {f.get('evidence', {}).get('optimizer', 'optimizer')}.zero_grad() once per step, "
+                     "before loss.backward().",
+           _install_zero_grad),
+    Remedy("train-mode-while-training", ("train-mode.training-in-eval-mode", "train-mode.eval-in-train-mode"),
+           lambda f: "training forwards in train mode, forwards without gradient in eval mode",
+           lambda f: (f"Call {_where(f)}.train() before the training loop (and after each evaluation)."
+                      if f.get("code") == "train-mode.training-in-eval-mode"
+                      else f"Call {_where(f)}.eval() before evaluating, and .train() after."),
+           _install_train_mode),
+    Remedy("float32", ("dtype.float64-model",),
+           lambda f: "model and inputs in float32", lambda f: "Use float32: model.float() and x.float() where "
+                                                               "the data is loaded (numpy gives float64).",
+           _install_float32),
+    Remedy("reshape-target", ("shape.broadcast-in-loss",),
+           lambda f: "the target reshaped to the prediction's shape in the loss",
+           lambda f: f"Make the target the prediction's shape (y.view_as(pred) or pred.squeeze(1)){_site(f)}.",
+           _install_reshape_target),
+    Remedy("learning-rate", ("lr.too-high", "lr.too-low"),
+           lambda f: f"learning rate {f.get('evidence', {}).get('lr', '?')} -> {_suggested_lr(f):.3g}"
+           if _suggested_lr(f) else "learning rate changed",
+           lambda f: f"Set lr={_suggested_lr(f):.3g} where the optimizer is created." if _suggested_lr(f)
+           else "Change the learning rate where the optimizer is created.",
+           _install_lr),
+    Remedy("less-weight-decay", ("regularization.weight-decay-too-strong",),
+           lambda f: "weight decay lowered", lambda f: "Lower weight_decay where the optimizer is created.",
+           _install_weight_decay),
+    Remedy("less-dropout", ("regularization.dropout-too-strong",),
+           lambda f: "dropout probability above 0.5 lowered to 0.2",
+           lambda f: f"Lower the dropout probability at {_where(f)} (p is the share DROPPED in PyTorch).",
+           _install_dropout),
+    Remedy("clip-gradients", ("grad.exploding-gradients", "loss-curve.explodes"),
+           lambda f: "gradient norm clipped to 1.0 before each step",
+           lambda f: "Add torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) between backward() and step().",
+           _install_clip),
+    Remedy("class-weighted-loss", ("data.class-imbalance",),
+           lambda f: "the loss weighted by inverse class frequency",
+           lambda f: "Weight the loss: nn.CrossEntropyLoss(weight=1 / class_counts) (binary: "
+                     "BCEWithLogitsLoss(pos_weight=negatives / positives)), or over-sample the minority classes.",
+           _install_class_weights),
+    Remedy("reinitialise", ("init.constant-weights", "init.symmetric-weights", "init.activation-scale"),
+           lambda f: "layers re-initialised with PyTorch's defaults (Kaiming-uniform) before the first step",
+           lambda f: "Remove the custom initialisation, or use nn.init.kaiming_normal_ (ReLU) / "
+                     "nn.init.xavier_normal_ (tanh, sigmoid).",
+           _install_reinit),
+    Remedy("unfreeze", ("grad-flow.frozen-output-layer", "grad-flow.params-not-in-optimizer",
+                        "grad-flow.optimizer-wrong-params", "grad-flow.params-not-updated"),
+           lambda f: "frozen parameters of the trained model unfrozen and given to the optimizer",
+           lambda f: "Build the optimizer over model.parameters() after the model is final, and do not set "
+                     "requires_grad=False on layers that must learn.",
+           _install_unfreeze),
+)
+
+
+def remedy_for(finding: Finding) -> Remedy | None:
+    """The remedy that answers ``finding``'s code, or None."""
+    return next((r for r in REMEDIES if r.answers(finding)), None)

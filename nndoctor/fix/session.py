@@ -1,0 +1,166 @@
+"""``nndoctor fix``'s loop: diagnose, try each root cause's remedy in a re-run, compare.
+
+Every run is a separate process running the unchanged script with the same arguments (a
+seeded script repeats itself exactly); a remedy changes the run only through hooks. The
+baseline runs twice, so the difference between those two runs is the noise a remedy must
+beat. When several remedies are verified, they are also tried together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from nndoctor.fix.metrics import Figures, Verdict, figures_of, judge
+from nndoctor.fix.remedies import remedy_for
+
+__all__ = ["Attempt", "FixSession", "RunOutput", "candidates", "run_child", "run_fix"]
+
+
+@dataclass
+class RunOutput:
+    result: dict[str, Any]
+    stdout: str
+    seconds: float
+    figures: Figures
+
+    @property
+    def findings(self) -> list[dict[str, Any]]:
+        return (self.result.get("report") or {}).get("findings", [])
+
+    @property
+    def error(self) -> str:
+        errors = self.result.get("remedy_errors") or []
+        return "; ".join(errors)
+
+
+@dataclass
+class Attempt:
+    remedy: str
+    findings: list[dict[str, Any]]           # the findings this remedy answers (code, location, ...)
+    description: str
+    edit: str
+    verdict: Verdict
+    after: Figures
+    finding_gone: bool
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"remedy": self.remedy, "codes": [f["code"] for f in self.findings],
+                "code": self.findings[0]["code"], "location": self.findings[0].get("location", ""),
+                "description": self.description, "edit": self.edit, **self.verdict.to_dict(),
+                "after": self.after.to_dict(), "finding_gone": self.finding_gone, "seconds": round(self.seconds, 2)}
+
+
+@dataclass
+class FixSession:
+    script: str
+    args: list[str]
+    before: RunOutput | None = None
+    repeat: RunOutput | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    combined: Attempt | None = None
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        runs = 1 + (self.repeat is not None) + len(self.attempts) + (self.combined is not None)
+        return {
+            "tool": "nndoctor", "command": "fix", "script": self.script, "args": self.args,
+            "before": self.before.figures.to_dict() if self.before else None,
+            "noise_run": self.repeat.figures.to_dict() if self.repeat else None,
+            "diagnosis": self.before.findings if self.before else [],
+            "remedies": [a.to_dict() for a in self.attempts],
+            "combined": self.combined.to_dict() if self.combined else None,
+            "interrupted": self.interrupted, "runs": runs, "seconds": round(self.seconds, 2),
+            "run_seconds": round(self.before.seconds, 2) if self.before else None,
+        }
+
+
+def run_child(script: str, args: list[str], remedies: list[dict[str, Any]], max_steps: int | None,
+              timeout: float | None = None) -> RunOutput:
+    """Run the script once in its own process, with ``remedies`` applied."""
+    with tempfile.TemporaryDirectory(prefix="nndoctor-fix-") as tmp:
+        spec_path, out_path = os.path.join(tmp, "spec.json"), os.path.join(tmp, "out.json")
+        with open(spec_path, "w", encoding="utf-8") as fh:
+            json.dump({"script": os.path.abspath(script), "args": list(args), "max_steps": max_steps,
+                       "remedies": remedies, "out": out_path}, fh)
+        started = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "nndoctor.fix.child", spec_path], capture_output=True,
+                              text=True, timeout=timeout, cwd=os.path.dirname(os.path.abspath(script)) or None)
+        seconds = time.perf_counter() - started
+        if os.path.exists(out_path):
+            with open(out_path, encoding="utf-8") as fh:
+                result = json.load(fh)
+        else:
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            result = {"exit_code": None, "report": None, "remedy_errors": [f"the re-run failed: {tail}"]}
+    return RunOutput(result, proc.stdout, seconds, figures_of(result, proc.stdout))
+
+
+def candidates(findings: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Root-cause findings (warning or error, not caused by another finding) that have a remedy,
+    grouped by remedy, in the report's order (root causes first)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for f in findings:
+        if f.get("severity") not in ("warning", "error") or f.get("caused_by"):
+            continue
+        remedy = remedy_for(f)
+        if remedy is not None:
+            groups.setdefault(remedy.name, []).append(f)
+    return list(groups.items())
+
+
+def _attempt(name: str, findings: list[dict[str, Any]], before: RunOutput, repeat: RunOutput | None,
+             run: RunOutput) -> Attempt:
+    remedy = remedy_for(findings[0])
+    assert remedy is not None
+    codes = {(f["code"], f.get("location", "")) for f in findings}
+    gone = run.result.get("report") is not None and not any(
+        (g["code"], g.get("location", "")) in codes for g in run.findings)
+    return Attempt(name, findings, remedy.describe(findings[0]), remedy.edit(findings[0]),
+                   judge(before.figures, run.figures, repeat.figures if repeat else None, run.error),
+                   run.figures, gone, run.seconds)
+
+
+def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
+            progress: Callable[[str], None] | None = None, timeout: float | None = None) -> FixSession:
+    """Diagnose ``script``, then try each root cause's remedy in its own re-run (Ctrl-C keeps
+    what was measured so far)."""
+    say = progress or (lambda _msg: None)
+    session = FixSession(script, list(args))
+    started = time.perf_counter()
+    try:
+        say("diagnosis run")
+        session.before = run_child(script, args, [], max_steps, timeout)
+        todo = candidates(session.before.findings)
+        if not todo:
+            return session
+        say(f"{len(todo)} remedies to try: the script runs {len(todo) + 2} more times "
+            f"(once to measure run-to-run noise, once per remedy, and once with the verified ones together)")
+        session.repeat = run_child(script, args, [], max_steps, timeout)
+        for i, (name, findings) in enumerate(todo):
+            say(f"remedy {i + 1}/{len(todo)}: {name} for {findings[0]['code']}")
+            run = run_child(script, args, findings, max_steps, timeout)
+            session.attempts.append(_attempt(name, findings, session.before, session.repeat, run))
+        verified = [a for a in session.attempts if a.verdict.verdict == "verified"]
+        if len(verified) >= 2:
+            say("the verified remedies together")
+            together = [f for a in verified for f in a.findings]
+            run = run_child(script, args, together, max_steps, timeout)
+            combo = _attempt(verified[0].remedy, together, session.before, session.repeat, run)
+            combo.remedy = " + ".join(a.remedy for a in verified)
+            combo.description = "; ".join(a.description for a in verified)
+            combo.edit = " ".join(a.edit for a in verified)
+            session.combined = combo
+    except KeyboardInterrupt:
+        session.interrupted = True
+    finally:
+        session.seconds = time.perf_counter() - started
+    return session

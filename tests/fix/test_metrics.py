@@ -1,0 +1,62 @@
+"""Figures and verdicts of ``nndoctor fix``."""
+
+from __future__ import annotations
+
+import math
+
+from nndoctor.fix.metrics import Figures, figures_of, judge, script_metrics, script_yardstick
+from nndoctor.fix.session import candidates
+
+
+def test_script_metrics_read_the_last_lines_in_common_spellings():
+    out = script_metrics("noise 1\nepoch 3: loss 0.52  test accuracy 0.91\nfinal: val_loss=0.3 acc 87.5%")
+    assert out["loss"] == 0.52 and out["accuracy"] == 0.91 and out["val_loss"] == 0.3 and out["acc"] == 0.875
+    assert script_yardstick(out) == "acc"  # accuracy-like beats loss-like; the last printed wins
+    assert script_yardstick({"epoch": 3.0}) is None
+
+
+def _fig(acc=None, train=1.0, code=0):
+    return Figures(train_loss=train, script={"accuracy": acc} if acc is not None else {}, exit_code=code)
+
+
+def test_verdict_beyond_noise_is_verified_within_it_no_effect_and_reverse_worse():
+    before, repeat = _fig(0.60), _fig(0.62)   # run-to-run difference 0.02 -> threshold 0.06
+    assert judge(before, _fig(0.80), repeat).verdict == "verified"
+    assert judge(before, _fig(0.64), repeat).verdict == "no-effect"
+    assert judge(before, _fig(0.50), repeat).verdict == "worse"
+    assert judge(before, _fig(0.90), repeat).threshold == 0.06000000000000005 or math.isclose(
+        judge(before, _fig(0.90), repeat).threshold, 0.06)
+
+
+def test_verdict_on_losses_and_failures():
+    assert judge(_fig(train=2.0), _fig(train=1.0), None).verdict == "verified"   # lower loss is better
+    assert judge(_fig(train=math.inf), _fig(train=1.0), None).verdict == "verified"
+    assert judge(_fig(train=1.0), _fig(train=math.inf), None).verdict == "worse"
+    assert judge(_fig(0.5), _fig(0.9, code=1), None).verdict == "failed"
+    assert judge(_fig(0.5), _fig(0.9), None, error="boom").verdict == "failed"
+
+
+def test_figures_from_a_report_and_non_finite_curves():
+    result = {"exit_code": 0, "report": {"facts": {"steps": 30, "curves": {
+        "loss": {"steps": list(range(30)), "values": [2.0] * 27 + [1.0, 1.0, 1.0]},
+        "eval_loss": {"steps": [10, 20], "values": [1.5, 1.2]}}}}}
+    fig = figures_of(result, "final: accuracy=0.9\n")
+    assert fig.train_loss == 1.0 and fig.eval_loss == 1.2 and fig.script == {"accuracy": 0.9} and fig.steps == 30
+    result["report"]["facts"]["curves"]["loss"]["values"][-1] = "nan"
+    assert figures_of(result, "").train_loss == math.inf
+    result["report"]["facts"]["curves"]["loss"]["values"][-1] = None  # never a crash on odd JSON
+    assert figures_of(result, "").train_loss == math.inf
+
+
+def test_candidates_are_root_causes_with_a_remedy_grouped_by_remedy():
+    findings = [
+        {"code": "loss-input.probabilities-into-logit-loss", "severity": "error", "location": "model.3"},
+        {"code": "loss-curve.plateaus", "severity": "warning", "caused_by": ["loss-input.x"]},
+        {"code": "preprocessing.unnormalised-pixels", "severity": "warning", "location": "model"},
+        {"code": "preprocessing.unnormalised-features", "severity": "warning", "location": "other"},
+        {"code": "lr.too-low", "severity": "info"},
+        {"code": "fit.overfitting", "severity": "warning"},
+    ]
+    got = candidates(findings)
+    assert [name for name, _ in got] == ["drop-output-activation", "normalise-inputs"]
+    assert len(got[1][1]) == 2

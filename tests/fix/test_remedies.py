@@ -1,0 +1,221 @@
+"""Each runtime remedy, applied in-process to a tiny loop that has its bug, and removed cleanly."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nndoctor.fix.remedies import REMEDIES, remedy_for
+
+
+def _apply(code: str, location: str = "", **evidence) -> contextlib.ExitStack:
+    finding = {"code": code, "location": location, "evidence": evidence}
+    remedy = remedy_for(finding)
+    assert remedy is not None, code
+    stack = contextlib.ExitStack()
+    remedy.install(finding, stack)
+    return stack
+
+
+def _blobs(n: int = 96, d: int = 6, classes: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, classes, (n,), generator=g)
+    return torch.randn(classes, d, generator=g)[y] * 2 + torch.randn(n, d, generator=g), y
+
+
+def test_every_remedy_answers_codes_and_says_what_it_changes():
+    for r in REMEDIES:
+        assert r.codes and r.name
+        f = {"code": r.codes[0], "location": "model", "evidence": {"suggest_low": "1e-3", "suggest_high": "1e-2"}}
+        assert r.describe(f) and r.edit(f)
+    assert remedy_for({"code": "fit.overfitting"}) is None
+
+
+def test_softmax_module_before_cross_entropy_passes_logits_then_comes_back():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3), nn.Softmax(dim=1))
+    x, _ = _blobs()
+    with _apply("loss-input.probabilities-into-logit-loss", "model.3", activation="softmax", input_shape=[96, 3]):
+        out = model(x)
+        assert not torch.allclose(out.sum(1), torch.ones(96))  # logits, not probabilities
+    assert torch.allclose(model(x).sum(1), torch.ones(96))     # the remedy is gone with its stack
+
+
+def test_functional_softmax_in_forward_passes_logits_but_attention_keeps_its_softmax():
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+            self.fc = nn.Linear(8, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h, w = self.attn(x, x, x)
+            self.weights = w
+            return F.softmax(self.fc(h.mean(1)), dim=1)
+
+    torch.manual_seed(0)
+    net, x = Net(), torch.randn(4, 5, 8)
+    with _apply("loss-input.probabilities-into-logit-loss", "model", activation="softmax", input_shape=[4, 3]):
+        out = net(x)
+        assert not torch.allclose(out.sum(1), torch.ones(4))
+        assert torch.allclose(net.weights.sum(-1), torch.ones(4, 5), atol=1e-5)  # attention untouched
+    assert F.softmax is not None and torch.allclose(net(x).sum(1), torch.ones(4))
+
+
+def test_raw_pixels_are_standardised_with_the_measured_statistics():
+    seen = []
+
+    class Probe(nn.Module):
+        def forward(self, x):
+            seen.append(x)
+            return x.sum(1)
+
+    x = torch.randint(0, 17, (32, 64)).float()
+    with _apply("preprocessing.unnormalised-pixels", "model", divisor=16, norm_mean=0.3, norm_std=0.37):
+        Probe()(x)
+    assert torch.allclose(seen[0], (x / 16 - 0.3) / 0.37)
+
+
+def test_unnormalised_features_standardised_with_first_batch_statistics():
+    seen = []
+    lin = nn.Linear(3, 1)
+    lin.register_forward_pre_hook(lambda m, a: seen.append(a[0]))
+    x = torch.randn(64, 3) * torch.tensor([1.0, 100.0, 1e4]) + 500
+    with _apply("preprocessing.unnormalised-features", "model"):
+        lin(x)
+        lin(x[:8])
+    assert seen[0].mean(0).abs().max() < 1e-4 and (seen[0].std(0) - 1).abs().max() < 1e-3
+    assert torch.allclose(seen[1], seen[0][:8], atol=1e-5)  # later batches use the same statistics
+
+
+def test_gradients_cleared_after_each_step():
+    model = nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with _apply("zero-grad.not-cleared", "optimizer", optimizer="opt"):
+        model(torch.randn(8, 4)).pow(2).mean().backward()
+        opt.step()
+        assert all(p.grad is None for p in model.parameters())
+
+
+def test_training_in_eval_mode_trains_in_train_mode_and_eval_stays_eval():
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 1))
+    model.eval()
+    modes = []
+    model[1].register_forward_pre_hook(lambda m, a: modes.append(m.training))
+    with _apply("train-mode.training-in-eval-mode", "model", model="model"):
+        model(torch.randn(2, 4))
+        with torch.no_grad():
+            model.eval()
+            model(torch.randn(2, 4))
+    assert modes == [True, False]
+
+
+def test_evaluation_in_train_mode_runs_in_eval_mode_then_back():
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 1))
+    modes = []
+    model[1].register_forward_pre_hook(lambda m, a: modes.append(m.training))
+    with _apply("train-mode.eval-in-train-mode", "model"):
+        with torch.no_grad():
+            model(torch.randn(2, 4))
+        assert model.training
+        model(torch.randn(2, 4))
+    assert modes == [False, True]
+
+
+def test_float64_inputs_into_a_float32_model_run_in_float32():
+    model = nn.Linear(4, 1)
+    with _apply("dtype.float64-model", "model"):
+        out = model(torch.randn(3, 4, dtype=torch.float64))
+    assert out.dtype == torch.float32
+
+
+def test_broadcast_target_is_reshaped_in_the_loss():
+    pred, target = torch.randn(8, 1), torch.randn(8)
+    right = F.mse_loss(pred, target[:, None])
+    original = F.mse_loss
+    with _apply("shape.broadcast-in-loss", "model"):
+        assert torch.allclose(F.mse_loss(pred, target), right)
+        assert torch.allclose(nn.MSELoss()(pred, target), right)
+    assert F.mse_loss is original
+
+
+def test_learning_rate_set_on_optimizers_created_after():
+    with _apply("lr.too-high", "optimizer", lr=1.0, suggest_low="1e-3", suggest_high="1e-1"):
+        opt = torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=1.0)
+        sched = torch.optim.lr_scheduler.StepLR(opt, 10)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-2) and sched.base_lrs == [pytest.approx(1e-2)]
+    assert torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=1.0).param_groups[0]["lr"] == 1.0
+
+
+def test_lr_remedy_without_a_suggestion_refuses_to_install():
+    with pytest.raises(ValueError, match="suggested"):
+        _apply("lr.too-low", "optimizer")
+
+
+def test_gradients_clipped_before_the_step():
+    model = nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    with _apply("grad.exploding-gradients", "model"):
+        (model(torch.randn(8, 4) * 1e4).pow(2).mean()).backward()
+        opt.step()
+    total = torch.sqrt(sum(p.grad.pow(2).sum() for p in model.parameters()))
+    assert total <= 1.0 + 1e-5
+
+
+def test_constant_init_is_reset_before_the_first_step():
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    for m in model:
+        if isinstance(m, nn.Linear):
+            nn.init.constant_(m.weight, 0.1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    with _apply("init.constant-weights", "model.0"):
+        model(torch.randn(4, 4)).sum().backward()
+        opt.step()
+    assert model[0].weight.std() > 0.05
+
+
+def test_frozen_output_layer_learns_and_joins_the_optimizer():
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    for p in model[2].parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    before = model[2].weight.clone()
+    with _apply("grad-flow.frozen-output-layer", "model.2"):
+        for _ in range(2):
+            opt.zero_grad()
+            model(torch.randn(8, 4)).pow(2).mean().backward()
+            opt.step()
+    assert not torch.equal(before, model[2].weight)
+
+
+def test_weight_decay_and_dropout_lowered():
+    with _apply("regularization.weight-decay-too-strong", "optimizer", suggested=1e-4):
+        opt = torch.optim.AdamW(nn.Linear(2, 1).parameters(), weight_decay=0.5)
+    assert opt.param_groups[0]["weight_decay"] == pytest.approx(1e-4)
+    drop = nn.Dropout(0.9)
+    with _apply("regularization.dropout-too-strong", "model.1"):
+        drop(torch.ones(4))
+    assert drop.p == 0.2
+
+
+def test_log_softmax_added_before_nll_loss():
+    logits, y = torch.randn(8, 3), torch.randint(0, 3, (8,))
+    with _apply("loss-input.logits-into-nll-loss", "model"):
+        got = F.nll_loss(logits, y)
+    assert torch.allclose(got, F.cross_entropy(logits, y))
+
+
+def test_imbalanced_classes_get_an_inverse_frequency_weighted_loss():
+    logits, y = torch.randn(8, 3), torch.tensor([0, 0, 0, 0, 0, 0, 1, 2])
+    w = torch.tensor([100 / (3 * 90), 100 / (3 * 5), 100 / (3 * 5)])
+    with _apply("data.class-imbalance", "", counts={"0": 90, "1": 5, "2": 5}):
+        got = nn.CrossEntropyLoss()(logits, y)
+    assert torch.allclose(got, F.cross_entropy(logits, y, weight=w))
+    z, t = torch.randn(6), torch.tensor([0.0, 0, 0, 0, 1, 1])
+    with _apply("data.class-imbalance", "", counts={"0": 90, "1": 10}):
+        got = F.binary_cross_entropy_with_logits(z, t)
+    assert torch.allclose(got, F.binary_cross_entropy_with_logits(z, t, pos_weight=torch.tensor(9.0)))
