@@ -148,6 +148,18 @@ class TuneResult:
         return out
 
 
+class _OwnFailures(logging.Filter):
+    """Drops Optuna's warning and traceback for trials whose failure nndoctor reports itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.numbers: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(message.startswith(f"Trial {n} failed") for n in self.numbers)
+
+
 def run_trials(
     study: optuna.Study,
     objective: Callable[[dict[str, Any], Callable[[float, int], bool]], float],
@@ -165,6 +177,7 @@ def run_trials(
     should stop early (pruned). Several processes may run this on one shared study.
     """
     funnel: list[dict[str, str]] = []
+    quiet = _OwnFailures()  # diverged and interrupted trials: reported by their user attrs, not a traceback
 
     worker = worker_attrs()
 
@@ -189,12 +202,15 @@ def run_trials(
         try:
             value = objective(params, report)
         except Diverged as exc:
+            quiet.numbers.add(trial.number)
             trial.set_user_attr("fail_reason", str(exc))
             raise
         except KeyboardInterrupt:  # Optuna fails the trial; say why (not counted as finished, not retried)
+            quiet.numbers.add(trial.number)
             trial.set_user_attr("stopped", "interrupted (Ctrl-C or SIGTERM)")
             raise
         if value is None or not math.isfinite(value):
+            quiet.numbers.add(trial.number)
             trial.set_user_attr("fail_reason", f"training diverged: final value {value}")
             raise Diverged(f"training diverged: final value {value}")
         return float(value)
@@ -203,9 +219,22 @@ def run_trials(
         if on_trial is not None:
             on_trial(trial)
 
+    fail_dead_workers(study)  # a resumed local study may hold the running trial of a killed worker
+    optuna_log = logging.getLogger("optuna.study._optimize")
+    optuna_log.addFilter(quiet)
+    try:
+        _loop(study, wrapped, notify, n_trials)
+    finally:
+        optuna_log.removeFilter(quiet)
+    if method == "coarse-to-fine" and funnel:
+        study.set_user_attr("funnel", funnel)
+    return TuneResult(study=study, funnel=funnel)
+
+
+def _loop(study: optuna.Study, wrapped: Callable[[optuna.Trial], float], notify: Callable[..., None],
+          n_trials: int) -> None:
     import time
 
-    fail_dead_workers(study)  # a resumed local study may hold the running trial of a killed worker
     waited: set[int] = set()
     while True:
         trials = study.get_trials(deepcopy=False)
@@ -229,9 +258,6 @@ def run_trials(
             continue
         study.optimize(wrapped, n_trials=1, catch=(Diverged,), callbacks=[notify],
                        gc_after_trial=False, show_progress_bar=False)
-    if method == "coarse-to-fine" and funnel:
-        study.set_user_attr("funnel", funnel)
-    return TuneResult(study=study, funnel=funnel)
 
 
 def _distribution(dim: Dimension) -> Any:
