@@ -167,7 +167,7 @@ def _resume_args(ns: argparse.Namespace, shown: str) -> str:
         args += ["--storage", shown]
     if ns.study:
         args += ["--study", ns.study]
-    return " ".join(args)
+    return shlex.join(args)
 
 
 def _run(ns: argparse.Namespace, st: Any, study: Any, fixed: dict[str, Any], space: Any, method: str, epochs: int,

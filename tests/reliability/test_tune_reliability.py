@@ -82,6 +82,13 @@ def test_bad_option_values_are_one_line_and_create_no_study(tmp_path, capsys):
     code, err = _tune(capsys, str(bad_default))
     assert code == 2 and "--epochs" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "tiny2.nndoctor-journal.log").exists()
+    for i, space in enumerate(("{'hidden': nndoctor.choice([[4, 8], [16]])}", "{'lr': nndoctor.loguniform(1e-3, float('inf'))}",
+                               "{'lr': nndoctor.uniform(0.0, float('inf'))}")):
+        bad = tmp_path / f"space{i}.py"
+        bad.write_text(TINY + f"\nSPACE = {space}\n")
+        code, err = _tune(capsys, str(bad), "--trials", "1")
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (space, err)
+        assert not (tmp_path / f"space{i}.nndoctor-journal.log").exists()
 
 
 def test_unreachable_database_is_one_line_without_the_password(tmp_path, capsys):
