@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from nndoctor.tune.interrupt import check as check_interrupt
 from nndoctor.tune.space import Choice, Dimension, IntUniform, LogUniform, Uniform, describe, narrow, suggest
 from nndoctor.tune.storage import fail_dead_workers, make_storage, optuna_experimental, worker_attrs
 
@@ -197,9 +198,12 @@ def run_trials(
             if not math.isfinite(value):
                 raise Diverged(f"training diverged: validation value {value} at step {step}")
             trial.report(value, step)
-            return trial.should_prune()
+            prune = trial.should_prune()
+            check_interrupt()  # a Ctrl-C/SIGTERM held back while the report was written
+            return prune
 
         try:
+            check_interrupt()
             value = objective(params, report)
         except Diverged as exc:
             quiet.numbers.add(trial.number)
@@ -218,6 +222,7 @@ def run_trials(
     def notify(study_: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if on_trial is not None:
             on_trial(trial)
+        check_interrupt()
 
     fail_dead_workers(study)  # a resumed local study may hold the running trial of a killed worker
     optuna_log = logging.getLogger("optuna.study._optimize")
@@ -237,6 +242,7 @@ def _loop(study: optuna.Study, wrapped: Callable[[optuna.Trial], float], notify:
 
     waited: set[int] = set()
     while True:
+        check_interrupt()
         trials = study.get_trials(deepcopy=False)
         # a FAIL without our reason is a worker that died or was interrupted: not counted as finished
         # (a dead worker's trial is re-queued by the heartbeat callback, or fail_dead_workers locally)

@@ -136,7 +136,8 @@ def test_sigterm_keeps_finished_trials_and_the_summary(tmp_path, capsys, monkeyp
 
 # ------------------------------------------------------------------------------------------------ killed workers
 def _start(exp: Path, log: Path, *args: str) -> subprocess.Popen:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    # slow steps (slow_exp.py): the signal lands inside a trial however loaded the machine is
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", NNDOCTOR_TEST_STEP_SLEEP="1.0")
     return subprocess.Popen([sys.executable, "-m", "nndoctor", "tune", str(exp), "--method", "random", *args],
                             stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, cwd=str(ROOT))
 
