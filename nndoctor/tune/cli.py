@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shlex
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -82,16 +83,31 @@ def cmd_tune(ns: argparse.Namespace) -> int:
     from nndoctor.cli import UsageError
 
     try:
+        from nndoctor.tune.interrupt import Interrupt, sigterm_as_interrupt
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    _check_options(ns)
+    stop = Interrupt()
+    try:
+        with sigterm_as_interrupt() as stop:  # SIGTERM is Ctrl-C from here on (exit 143, 130 for Ctrl-C)
+            return _tune(ns, stop)
+    except KeyboardInterrupt:
+        print(f"nndoctor: interrupted ({stop.name})", file=sys.stderr)
+        return stop.exit_code
+
+
+def _tune(ns: argparse.Namespace, stop: Any) -> int:
+    from nndoctor.cli import UsageError
+
+    try:
         from nndoctor.tune import storage as sto
         from nndoctor.tune import study as st
     except ImportError as exc:
         raise UsageError(str(exc)) from None
     from nndoctor.experiment import ExperimentError, load_experiment, parse_sets
-    from nndoctor.tune.interrupt import Interrupt, sigterm_as_interrupt
     from nndoctor.tune.space import describe
     from nndoctor.tune.spec import space_for
 
-    _check_options(ns)
     console = Console(stderr=True)
     try:
         fixed = parse_sets(ns.set)
@@ -134,16 +150,15 @@ def cmd_tune(ns: argparse.Namespace) -> int:
         console.print(f"  {escape(pname)}: {escape(describe(dim))}")
     fixed_values = {k: v for k, v in exp.hyperparameters.items() if k in fixed}
     study = result = None
-    stop = Interrupt()
     try:
-        with sigterm_as_interrupt() as stop:
-            study = st.make_study(name, storage, method, space, seed=ns.seed)
-            result = _run(ns, st, study, fixed_values, space, method, epochs, console)
+        study = st.make_study(name, storage, method, space, seed=ns.seed)
+        result = _run(ns, st, study, fixed_values, space, method, epochs, console)
     except KeyboardInterrupt:
         console.print(f"interrupted ({stop.name}): finished trials are kept; continue with: "
                       f"nndoctor tune {escape(_resume_args(ns, shown))}")
         if study is not None:
-            _summarise(ns, study, st.TuneResult(study=study), method, space, console, default_name, shown)
+            _summarise(ns, study, st.TuneResult(study=study), method, space, console, default_name, shown,
+                       interrupted=stop.name)
         return stop.exit_code
     except Exception as exc:
         if ns.storage and type(exc).__module__.startswith(("sqlalchemy", "psycopg")):
@@ -227,7 +242,7 @@ def best_path(ns: argparse.Namespace, study_name: str, default_name: str) -> str
 
 
 def _summarise(ns: argparse.Namespace, study: Any, result: Any, method: str, space: Any, console: Console,
-               default_name: str, shown: str) -> int:
+               default_name: str, shown: str, interrupted: str | None = None) -> int:
     from nndoctor.tune import study as st
 
     for i, stage in enumerate(result.funnel):
@@ -255,7 +270,8 @@ def _summarise(ns: argparse.Namespace, study: Any, result: Any, method: str, spa
             console.print(f"  {escape(line)}")
     best = result.best
     payload: dict[str, Any] = {"study": study.study_name, "storage": shown, "method": method, "counts": counts,
-                               "importance": imp, "history": [t.value for t in trials if t.state.name == "COMPLETE"]}
+                               "importance": imp, "history": [t.value for t in trials if t.state.name == "COMPLETE"],
+                               "interrupted": interrupted}
     if best is not None:
         set_line = " ".join(f"--set {shlex.quote(f'{k}={_fmt(v)}')}" for k, v in best.params.items())
         out = best_path(ns, study.study_name, default_name)

@@ -121,7 +121,7 @@ def test_sigterm_keeps_finished_trials_and_the_summary(tmp_path, capsys, monkeyp
     assert code == 143, err[-3000:]
     assert "interrupted (SIGTERM)" in err and "--resume" in err and "top trials" in err
     summary = json.loads((tmp_path / "t.json").read_text())
-    assert summary["counts"] == {"complete": 2, "fail": 1}
+    assert summary["counts"] == {"complete": 2, "fail": 1} and summary["interrupted"] == "SIGTERM"
     assert json.loads((tmp_path / "best.json").read_text())["study"] == "tiny"
     trials = _journal_study(exp, "tiny").trials
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "FAIL"]
