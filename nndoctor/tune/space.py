@@ -39,8 +39,8 @@ class LogUniform:
     high: float
 
     def __post_init__(self) -> None:
-        if not (0 < self.low < self.high):
-            raise ValueError(f"loguniform needs 0 < low < high, got ({self.low!r}, {self.high!r})")
+        if not (0 < self.low < self.high < math.inf):
+            raise ValueError(f"loguniform needs 0 < low < high (finite), got ({self.low!r}, {self.high!r})")
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ class Uniform:
     high: float
 
     def __post_init__(self) -> None:
-        if not self.low < self.high:
-            raise ValueError(f"uniform needs low < high, got ({self.low!r}, {self.high!r})")
+        if not -math.inf < self.low < self.high < math.inf:
+            raise ValueError(f"uniform needs low < high (finite), got ({self.low!r}, {self.high!r})")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from nndoctor.tune.space import Choice, Dimension, IntUniform, LogUniform, Unifo
 __all__ = ["space_for"]
 
 _DIMS = (LogUniform, Uniform, IntUniform, Choice)
+#: what Optuna can store as a categorical value
+_CHOICE_TYPES = (type(None), bool, int, float, str)
 
 
 def space_for(path: str, defaults: Mapping[str, Any]) -> tuple[dict[str, Dimension], list[str]]:
@@ -31,5 +33,9 @@ def space_for(path: str, defaults: Mapping[str, Any]) -> tuple[dict[str, Dimensi
                              f"(known: {', '.join(defaults) or 'none'})")
         if not isinstance(dim, _DIMS):
             raise ValueError(f"SPACE[{name!r}] must be nndoctor.loguniform/uniform/intuniform/choice, got {dim!r}")
+        bad = [o for o in dim.options if not isinstance(o, _CHOICE_TYPES)] if isinstance(dim, Choice) else []
+        if bad:
+            raise ValueError(f"SPACE[{name!r}]: choice options must be None, bool, int, float or str, got {bad[0]!r} "
+                             "(choose a name and build the object inside experiment())")
         space[name] = dim
     return space, [f"SPACE declared in {os.path.basename(path)}"]

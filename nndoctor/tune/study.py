@@ -3,18 +3,20 @@
 All search, pruning and storage is Optuna's. nndoctor adds the strategy (coarse-to-fine
 stages computed from the study itself, so workers on many machines agree on them without
 talking to each other), safe defaults (heartbeats and retries on shared RDB storage, a
-journal file locally) and the reading of the result against the field guide.
+journal file locally whose dead workers' trials are failed and retried, see storage.py)
+and the reading of the result against the field guide.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from nndoctor.tune.interrupt import check as check_interrupt
 from nndoctor.tune.space import Choice, Dimension, IntUniform, LogUniform, Uniform, describe, narrow, suggest
+from nndoctor.tune.storage import fail_dead_workers, make_storage, optuna_experimental, worker_attrs
 
 try:
     import optuna
@@ -46,21 +48,6 @@ class Diverged(RuntimeError):
     """Training diverged (NaN/Inf loss): the trial is recorded as failed with this reason."""
 
 
-def make_storage(url: str | None, journal_path: str) -> Any:
-    """Optuna storage: RDB (with heartbeats and retries) for URLs, else a journal file."""
-    if url and "://" in url:
-        from optuna.storages import RDBStorage, RetryFailedTrialCallback
-
-        return RDBStorage(url, heartbeat_interval=5, grace_period=15,
-                          failed_trial_callback=RetryFailedTrialCallback(max_retry=3))
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    path = url or journal_path
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return JournalStorage(JournalFileBackend(path))
-
-
 def _grid(space: Mapping[str, Dimension], points: int = 5) -> dict[str, list[Any]]:
     grid: dict[str, list[Any]] = {}
     for name, dim in space.items():
@@ -86,8 +73,10 @@ def make_study(
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     if method == "bayes":
-        sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=n_startup, multivariate=True, group=True, constant_liar=True)
+        # chosen on purpose (benchmarks/tune_efficiency.py): Optuna still calls some of these experimental
+        with optuna_experimental("``multivariate``", "``group``", "``constant_liar``"):
+            sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=n_startup, multivariate=True, group=True, constant_liar=True)
         pruner: optuna.pruners.BasePruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     elif method == "grid":
         sampler = optuna.samplers.GridSampler(_grid(space), seed=seed)
@@ -160,6 +149,18 @@ class TuneResult:
         return out
 
 
+class _OwnFailures(logging.Filter):
+    """Drops Optuna's warning and traceback for trials whose failure nndoctor reports itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.numbers: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(message.startswith(f"Trial {n} failed") for n in self.numbers)
+
+
 def run_trials(
     study: optuna.Study,
     objective: Callable[[dict[str, Any], Callable[[float, int], bool]], float],
@@ -177,13 +178,13 @@ def run_trials(
     should stop early (pruned). Several processes may run this on one shared study.
     """
     funnel: list[dict[str, str]] = []
+    quiet = _OwnFailures()  # diverged and interrupted trials: reported by their user attrs, not a traceback
 
-    import socket
-
-    worker = f"{socket.gethostname()}:{os.getpid()}"
+    worker = worker_attrs()
 
     def wrapped(trial: optuna.Trial) -> float:
-        trial.set_user_attr("worker", worker)
+        for key, val in worker.items():
+            trial.set_user_attr(key, val)
         sp: Mapping[str, Dimension] = space
         if method == "coarse-to-fine":
             stage, sp = narrowed_space(study, space, n_trials)
@@ -197,14 +198,23 @@ def run_trials(
             if not math.isfinite(value):
                 raise Diverged(f"training diverged: validation value {value} at step {step}")
             trial.report(value, step)
-            return trial.should_prune()
+            prune = trial.should_prune()
+            check_interrupt()  # a Ctrl-C/SIGTERM held back while the report was written
+            return prune
 
         try:
+            check_interrupt()
             value = objective(params, report)
         except Diverged as exc:
+            quiet.numbers.add(trial.number)
             trial.set_user_attr("fail_reason", str(exc))
             raise
+        except KeyboardInterrupt:  # Optuna fails the trial; say why (not counted as finished, not retried)
+            quiet.numbers.add(trial.number)
+            trial.set_user_attr("stopped", "interrupted (Ctrl-C or SIGTERM)")
+            raise
         if value is None or not math.isfinite(value):
+            quiet.numbers.add(trial.number)
             trial.set_user_attr("fail_reason", f"training diverged: final value {value}")
             raise Diverged(f"training diverged: final value {value}")
         return float(value)
@@ -212,12 +222,30 @@ def run_trials(
     def notify(study_: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if on_trial is not None:
             on_trial(trial)
+        check_interrupt()
 
+    fail_dead_workers(study)  # a resumed local study may hold the running trial of a killed worker
+    optuna_log = logging.getLogger("optuna.study._optimize")
+    optuna_log.addFilter(quiet)
+    try:
+        _loop(study, wrapped, notify, n_trials)
+    finally:
+        optuna_log.removeFilter(quiet)
+    if method == "coarse-to-fine" and funnel:
+        study.set_user_attr("funnel", funnel)
+    return TuneResult(study=study, funnel=funnel)
+
+
+def _loop(study: optuna.Study, wrapped: Callable[[optuna.Trial], float], notify: Callable[..., None],
+          n_trials: int) -> None:
     import time
 
+    waited: set[int] = set()
     while True:
+        check_interrupt()
         trials = study.get_trials(deepcopy=False)
-        # a FAIL without our reason is a worker that died: the heartbeat callback re-queues it
+        # a FAIL without our reason is a worker that died or was interrupted: not counted as finished
+        # (a dead worker's trial is re-queued by the heartbeat callback, or fail_dead_workers locally)
         n_done = sum(1 for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
                      or (t.state is TrialState.FAIL and "fail_reason" in t.user_attrs))
         n_running = sum(1 for t in trials if t.state is TrialState.RUNNING)
@@ -225,15 +253,17 @@ def run_trials(
         if n_done >= n_trials:
             break
         if n_done + n_running >= n_trials and not n_waiting:
-            # the rest are running on other workers; fail those whose worker stopped beating
-            optuna.storages.fail_stale_trials(study)
+            # the rest are running on other workers; fail those whose worker stopped beating or died
+            fail_dead_workers(study)
+            for t in trials:
+                if t.state is TrialState.RUNNING and t.number not in waited:
+                    waited.add(t.number)
+                    logger.info("waiting for trial %d running on worker %s", t.number,
+                                t.user_attrs.get("worker", "(starting)"))
             time.sleep(1.0)
             continue
         study.optimize(wrapped, n_trials=1, catch=(Diverged,), callbacks=[notify],
                        gc_after_trial=False, show_progress_bar=False)
-    if method == "coarse-to-fine" and funnel:
-        study.set_user_attr("funnel", funnel)
-    return TuneResult(study=study, funnel=funnel)
 
 
 def _distribution(dim: Dimension) -> Any:

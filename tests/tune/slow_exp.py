@@ -1,5 +1,10 @@
-"""A tiny experiment whose epochs take a moment, so a worker can be killed mid-trial."""
+"""A tiny experiment whose epochs take a moment, so a worker can be killed mid-trial.
 
+``NNDOCTOR_TEST_STEP_SLEEP`` (seconds per step, default 0.25) makes one worker slower, so a
+test that kills it surely catches it in the middle of a trial, even on a loaded machine.
+"""
+
+import os
 import time
 
 import torch
@@ -15,7 +20,7 @@ def experiment(lr: float = 1e-2, hidden: int = 16, epochs: int = 3) -> nndoctor.
     model = nn.Sequential(nn.Linear(4, hidden), nn.ReLU(), nn.Linear(hidden, 2))
 
     def step(model, batch):
-        time.sleep(0.25)
+        time.sleep(float(os.environ.get("NNDOCTOR_TEST_STEP_SLEEP", "0.25")))
         xb, yb = batch
         return nn.functional.cross_entropy(model(xb), yb)
 

@@ -19,8 +19,9 @@ EXP = str(Path(__file__).with_name("slow_exp.py"))
 TRIALS = 12
 
 
-def _worker(url: str, log: Path) -> subprocess.Popen:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+def _worker(url: str, log: Path, step_sleep: float = 0.25) -> subprocess.Popen:
+    # the victim's steps are slow so that the kill lands inside a trial however loaded the machine is
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", NNDOCTOR_TEST_STEP_SLEEP=str(step_sleep))
     return subprocess.Popen([sys.executable, "-m", "nndoctor", "tune", EXP, "--storage", url, "--study", "shared",
                              "--trials", str(TRIALS), "--method", "random", "--out", str(log) + ".best.json"],
                             stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
@@ -34,7 +35,7 @@ def test_four_workers_one_killed(tmp_path):
     except pg.PostgresUnavailable as exc:
         pytest.skip(str(exc))
     try:
-        workers = [_worker(url, tmp_path / f"w{i}.log") for i in range(4)]
+        workers = [_worker(url, tmp_path / f"w{i}.log", 2.0 if i == 0 else 0.25) for i in range(4)]
         storage = optuna.storages.RDBStorage(url)
         victim = workers[0]
         deadline = time.time() + 120

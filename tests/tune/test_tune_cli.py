@@ -6,6 +6,8 @@ from pathlib import Path
 
 from helpers import run_cli
 
+from nndoctor.cli import main
+
 HERE = Path(__file__).parent
 
 
@@ -38,3 +40,44 @@ def test_tune_declared_space_and_bad_input(tmp_path):
     bad.write_text(exp.read_text() + "\nSPACE = {'nope': nndoctor.choice([1])}\n")
     r = run_cli("tune", str(bad), "--trials", "2")
     assert r.code == 2 and "not a keyword argument" in r.stderr and "Traceback" not in r.stderr
+
+
+TINY = '''
+import torch
+from torch import nn
+
+import nndoctor
+
+
+def experiment(lr: float = 1e-2, act: str = "relu", hidden: int = 8, epochs: int = 1) -> nndoctor.Experiment:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 4, generator=g)
+    y = (x.sum(1) > 0).long()
+    model = nn.Sequential(nn.Linear(4, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+
+    def step(model, batch):
+        xb, yb = batch
+        return nn.functional.cross_entropy(model(xb), yb)
+
+    return nndoctor.Experiment(model=model, step=step, optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+                               train=[(x, y)], train_val=[(x, y)])
+'''
+
+
+def _tune(capsys, *args: str) -> tuple[int, str]:
+    """``nndoctor tune ARGS`` in this process (a subprocess costs seconds of imports): (exit code, stderr)."""
+    code = main(["tune", *args])
+    return code, capsys.readouterr().err
+
+
+def test_brackets_in_names_and_per_study_best_files(tmp_path, capsys):
+    exp = tmp_path / "tiny.py"
+    exp.write_text(TINY + "\nSPACE = {'lr': nndoctor.loguniform(1e-3, 1e-1), 'act': nndoctor.choice(['w[/]x', '[b]'])}\n")
+    code, err = _tune(capsys, str(exp), "--trials", "3", "--method", "random", "--seed", "0", "--study", "s[/]1")
+    assert code == 0, err[-3000:]
+    assert "s[/]1" in err and "w[/]x" in err and "[b]" in err.split("top trials")[1]
+    code, err = _tune(capsys, str(exp), "--trials", "2", "--method", "random", "--seed", "1")
+    assert code == 0, err[-3000:]
+    own = json.loads((tmp_path / "best-s_1.json").read_text())
+    default = json.loads((tmp_path / "best.json").read_text())
+    assert own["study"] == "s[/]1" and default["study"] == "tiny"
