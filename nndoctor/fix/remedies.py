@@ -72,17 +72,21 @@ def _step_post(stack: contextlib.ExitStack, hook: Callable[..., Any]) -> None:
 
 def _on_root_calls(stack: contextlib.ExitStack, pre: Callable[[nn.Module, tuple[Any, ...]], Any],
                    post: Callable[[nn.Module], None] | None = None) -> None:
-    """Call ``pre`` before every outermost module call (the model the script calls; what it
-    returns replaces the arguments, as a forward pre-hook's does) and ``post`` after it."""
+    """Call ``pre`` before every outermost call of a model (a module with parameters: not a loss
+    module; what ``pre`` returns replaces the arguments, as a forward pre-hook's does) and
+    ``post`` after it."""
     depth = [0]
+
+    def _model(module: nn.Module) -> bool:
+        return next(module.parameters(), None) is not None
 
     def _pre(module: nn.Module, args: tuple[Any, ...]) -> Any:
         depth[0] += 1
-        return pre(module, args) if depth[0] == 1 else None
+        return pre(module, args) if depth[0] == 1 and _model(module) else None
 
     def _post(module: nn.Module, args: Any, output: Any) -> None:
         depth[0] = max(0, depth[0] - 1)
-        if depth[0] == 0 and post is not None:
+        if depth[0] == 0 and post is not None and _model(module):
             post(module)
 
     h1 = module_hooks.register_module_forward_pre_hook(_pre)
@@ -101,15 +105,17 @@ def _transform_root_inputs(stack: contextlib.ExitStack, fn: Callable[[torch.Tens
 
 
 # -- loss input --------------------------------------------------------------------------
-_PROB_OPS = {"softmax": ("softmax",), "sigmoid": ("sigmoid",), "log_softmax": ("log_softmax",)}
+_PROB_OPS = {"softmax": ("softmax",), "sigmoid": ("sigmoid",), "log_softmax": ("log_softmax",), "relu": ("relu",)}
 
 
 def _install_drop_activation(f: Finding, stack: contextlib.ExitStack) -> None:
     """The activation that feeds a logit loss returns its input (the logits) instead."""
-    act = str(f.get("evidence", {}).get("activation", "softmax")).split()[0].lower()
+    default = "relu" if f.get("code") == "loss-input.relu-into-logit-loss" else "softmax"
+    act = str(f.get("evidence", {}).get("activation", default)).split()[0].lower()
     act = {"nn.softmax": "softmax", "logsoftmax": "log_softmax"}.get(act, act)
     names = _PROB_OPS.get(act, ("softmax",))
-    module_types = {"softmax": (nn.Softmax,), "sigmoid": (nn.Sigmoid,), "log_softmax": (nn.LogSoftmax,)}
+    module_types = {"softmax": (nn.Softmax,), "sigmoid": (nn.Sigmoid,), "log_softmax": (nn.LogSoftmax,),
+                    "relu": (nn.ReLU,)}
     types = tuple(t for n in names for t in module_types.get(n, ()))
     loc = f.get("location", "")
     path = loc.split(".", 1)[1] if "." in loc else ""
@@ -152,11 +158,16 @@ def _install_drop_activation(f: Finding, stack: contextlib.ExitStack) -> None:
                     _patch(stack, owner, name, passthrough)
 
 
-def _install_log_softmax_for_nll(f: Finding, stack: contextlib.ExitStack) -> None:
+def _install_log_for_nll(f: Finding, stack: contextlib.ExitStack) -> None:
+    """NLLLoss gets log-probabilities: log_softmax of raw scores, or the log of probabilities."""
+    probabilities = f.get("code") == "loss-input.probabilities-into-nll-loss"
+
     def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
         def nll(input: torch.Tensor, target: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-            return original(F.log_softmax(input, dim=1 if input.dim() > 1 else 0), target, *args, **kwargs)
+            logp = (input.clamp_min(1e-12).log() if probabilities
+                    else F.log_softmax(input, dim=1 if input.dim() > 1 else 0))
+            return original(logp, target, *args, **kwargs)
 
         return nll
 
@@ -187,13 +198,32 @@ def _install_normalise(f: Finding, stack: contextlib.ExitStack) -> None:
     _transform_root_inputs(stack, standardise)
 
 
+def _install_nan_to_num(f: Finding, stack: contextlib.ExitStack) -> None:
+    """NaN inputs of the model replaced by 0 (what an imputer's constant fill would do)."""
+    _transform_root_inputs(stack, lambda x: torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0))
+
+
 # -- gradients, mode, dtype ---------------------------------------------------------------
 def _install_zero_grad(f: Finding, stack: contextlib.ExitStack) -> None:
-    """Clear every stepped optimizer's gradients right after its step."""
+    """Clear every stepped optimizer's gradients right after its step. When the script clears
+    them between backward() and step() (so every step sees zeros), its own clearing calls are
+    made no-ops: the post-step clearing is the only one."""
+    original = torch.optim.Optimizer.zero_grad
+
     def post(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        optimizer.zero_grad(set_to_none=True)
+        original(optimizer, set_to_none=True)
 
     _step_post(stack, post)
+    if f.get("code") == "zero-grad.cleared-before-step":
+        def noop(original_: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(original_)
+            def zero_grad(self: Any, *args: Any, **kwargs: Any) -> None:
+                return None
+
+            return zero_grad
+
+        _patch(stack, torch.optim.Optimizer, "zero_grad", noop)
+        _patch(stack, nn.Module, "zero_grad", noop)
 
 
 def _install_train_mode(f: Finding, stack: contextlib.ExitStack) -> None:
@@ -403,10 +433,13 @@ REMEDIES: tuple[Remedy, ...] = (
            lambda f: f"Remove the final {f.get('evidence', {}).get('activation', 'softmax')} at {_where(f)}: the loss "
                      f"applies it itself{_site(f)}.",
            _install_drop_activation),
-    Remedy("log-softmax-before-nll", ("loss-input.logits-into-nll-loss",),
-           lambda f: "log_softmax applied to the scores before NLLLoss",
-           lambda f: f"Use F.cross_entropy on the logits (or add F.log_softmax before NLLLoss){_site(f)}.",
-           _install_log_softmax_for_nll),
+    Remedy("log-before-nll", ("loss-input.logits-into-nll-loss", "loss-input.probabilities-into-nll-loss"),
+           lambda f: ("the log of the probabilities" if f.get("code") == "loss-input.probabilities-into-nll-loss"
+                      else "log_softmax of the scores") + " passed to NLLLoss",
+           lambda f: (f"Use log_softmax instead of softmax before NLLLoss (or CrossEntropyLoss on the logits)"
+                      f"{_site(f)}." if f.get("code") == "loss-input.probabilities-into-nll-loss"
+                      else f"Use F.cross_entropy on the logits (or add F.log_softmax before NLLLoss){_site(f)}."),
+           _install_log_for_nll),
     Remedy("normalise-inputs",
            ("preprocessing.unnormalised-pixels", "preprocessing.unnormalised-features"),
            lambda f: f"{_where(f)}'s inputs standardised ("
@@ -415,10 +448,18 @@ REMEDIES: tuple[Remedy, ...] = (
            lambda f: f.get("evidence", {}).get("normalize")
            or "Standardise the inputs where the data is loaded: x = (x - mean) / std with training-set statistics.",
            _install_normalise),
-    Remedy("zero-grad-each-step", ("zero-grad.not-cleared",),
+    Remedy("impute-nan-inputs", ("preprocessing.nan-in-inputs", "numerics.nonfinite-input"),
+           lambda f: f"NaN/Inf in {_where(f)}'s inputs replaced by 0",
+           lambda f: "Find where the NaN comes from (a std of 0 in a standardisation, a missing value) and "
+                     "fix it there: x = (x - mean) / std.clamp_min(1e-8), or impute missing values.",
+           _install_nan_to_num),
+    Remedy("zero-grad-each-step", ("zero-grad.not-cleared", "zero-grad.cleared-before-step"),
            lambda f: f"gradients of {_where(f)} cleared after every step",
-           lambda f: f"Call {f.get('evidence', {}).get('optimizer', 'optimizer')}.zero_grad() once per step, "
-                     "before loss.backward().",
+           lambda f: (f"Move {f.get('evidence', {}).get('optimizer', 'optimizer')}.zero_grad() before "
+                      "loss.backward() (it runs between backward() and step(), so every step sees zeros)."
+                      if f.get("code") == "zero-grad.cleared-before-step" else
+                      f"Call {f.get('evidence', {}).get('optimizer', 'optimizer')}.zero_grad() once per step, "
+                      "before loss.backward()."),
            _install_zero_grad),
     Remedy("train-mode-while-training", ("train-mode.training-in-eval-mode", "train-mode.eval-in-train-mode"),
            lambda f: "training forwards in train mode, forwards without gradient in eval mode",

@@ -70,9 +70,13 @@ def test_raw_pixels_are_standardised_with_the_measured_statistics():
     seen = []
 
     class Probe(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(()))
+
         def forward(self, x):
             seen.append(x)
-            return x.sum(1)
+            return self.scale * x.sum(1)
 
     x = torch.randint(0, 17, (32, 64)).float()
     with _apply("preprocessing.unnormalised-pixels", "model", divisor=16, norm_mean=0.3, norm_std=0.37):
@@ -219,3 +223,45 @@ def test_imbalanced_classes_get_an_inverse_frequency_weighted_loss():
     with _apply("data.class-imbalance", "", counts={"0": 90, "1": 10}):
         got = F.binary_cross_entropy_with_logits(z, t)
     assert torch.allclose(got, F.binary_cross_entropy_with_logits(z, t, pos_weight=torch.tensor(9.0)))
+
+
+def test_probabilities_into_nll_get_their_log():
+    logits, y = torch.randn(8, 3), torch.randint(0, 3, (8,))
+    with _apply("loss-input.probabilities-into-nll-loss", "model"):
+        got = F.nll_loss(F.softmax(logits, dim=1), y)
+    assert torch.allclose(got, F.cross_entropy(logits, y), atol=1e-6)
+
+
+def test_relu_before_cross_entropy_passes_the_scores():
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    x = torch.randn(16, 4)
+    with _apply("loss-input.relu-into-logit-loss", "model.1", input_shape=[16, 3]):
+        out = model(x)
+    assert (out < 0).any() and torch.equal(out, model[0](x))
+
+
+def test_nan_inputs_replaced_and_a_loss_module_is_never_treated_as_the_model():
+    model, loss_fn = nn.Linear(3, 1), nn.BCEWithLogitsLoss()
+    x = torch.tensor([[1.0, float("nan"), 2.0]] * 4)
+    with _apply("preprocessing.nan-in-inputs", "model"):
+        out = model(x)
+        assert torch.isfinite(out).all()
+    with _apply("preprocessing.unnormalised-features", "model"):
+        pred = model(torch.randn(40, 3) * 100)
+        loss = loss_fn(pred.squeeze(1), torch.ones(40))  # the loss module's input stays as it is
+    assert torch.isfinite(loss)
+
+
+def test_zero_grad_between_backward_and_step_is_moved_after_the_step():
+    model = nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = model.weight.clone()
+    with _apply("zero-grad.cleared-before-step", "optimizer", optimizer="opt"):
+        model(torch.randn(8, 4)).pow(2).mean().backward()
+        opt.zero_grad()                 # the bug: clears the gradients the step needs
+        opt.step()
+        assert all(p.grad is None for p in model.parameters())  # cleared after the step instead
+    assert not torch.equal(before, model.weight)
+    model(torch.randn(8, 4)).pow(2).mean().backward()
+    opt.zero_grad()
+    assert all(p.grad is None or not p.grad.any() for p in model.parameters())  # zero_grad is back
