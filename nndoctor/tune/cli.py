@@ -40,7 +40,9 @@ def register(sub: Any) -> None:
 
 def cmd_tune(ns: argparse.Namespace) -> int:
     from nndoctor.cli import UsageError
+    from nndoctor.report.output import check_outputs
 
+    check_outputs({"--json": ns.json, "--out": ns.out})
     try:
         from nndoctor.tune import study as st
     except ImportError as exc:
