@@ -41,7 +41,8 @@ def register(sub: Any) -> None:
             "unchanged: 'nndoctor run train.py --max-steps 50 -- --lr 0.1' gives the script "
             "'--lr 0.1', 'nndoctor run train.py -- --max-steps 5' gives it '--max-steps 5', and "
             "'nndoctor run --json r.json -- train.py --json x' gives it '--json x' (a '--' before "
-            "the script ends nndoctor's options)."
+            "the script ends nndoctor's options). Output paths are checked before the script starts; "
+            "Ctrl-C or SIGTERM stops the run with the summary and reports written (exit 130 or 143)."
         ),
     )
     _add_options(p)
