@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import sys
 from typing import Sequence
 
 from nndoctor import __version__
 
-__all__ = ["COMMAND_MODULES", "UsageError", "main"]
+__all__ = ["COMMAND_MODULES", "SEPARATOR", "UsageError", "main", "nonneg_int", "positive_float", "positive_int",
+           "rate"]
 
 #: modules that each add one or more sub-commands through ``register(subparsers)``
 COMMAND_MODULES = [
@@ -29,6 +31,63 @@ COMMAND_MODULES = [
 
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
+
+
+#: stands for a ``--`` of ``nndoctor run``'s command line while argparse parses it (argparse would
+#: drop the ``--``); nndoctor.monitor.cli reads it back
+SEPARATOR = "\x00--"
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (the message echoes the bad value)."""
+    value = _whole(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}")
+    return value
+
+
+def nonneg_int(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    value = _whole(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def rate(text: str) -> float:
+    """argparse type: a fraction in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,8 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _protect_separators(argv: list[str]) -> list[str]:
+    """Hide ``run``'s ``--`` from argparse, which would drop it wherever it stands."""
+    command = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if command is None or argv[command] != "run":
+        return argv
+    return argv[:command + 1] + [SEPARATOR if a == "--" else a for a in argv[command + 1:]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    from nndoctor.signals import interrupt_exit_code, interrupt_name
+
+    argv = _protect_separators(list(sys.argv[1:] if argv is None else argv))
     try:
         parser = build_parser()
         ns = parser.parse_args(argv)
@@ -61,8 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return int(ns.func(ns) or 0)
     except UsageError as exc:
-        print(f"nndoctor: error: {exc}", file=sys.stderr)
+        print(f"nndoctor: error: {str(exc).replace(SEPARATOR, '--')}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("nndoctor: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"nndoctor: interrupted ({interrupt_name(exc)})", file=sys.stderr)
+        return interrupt_exit_code(exc)

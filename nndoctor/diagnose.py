@@ -17,7 +17,9 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.markup import escape
 
+from nndoctor.cli import nonneg_int, positive_int, rate
 from nndoctor.findings import Finding, Report, Severity, Step
+from nndoctor.signals import interrupt_exit_code, interrupt_name, terminate_as_interrupt
 
 __all__ = ["Stage", "diagnose", "register"]
 
@@ -35,6 +37,7 @@ class Diagnosis:
     report: Report
     stages: list[Stage] = field(default_factory=list)
     stopped_at: str | None = None
+    interrupted: KeyboardInterrupt | None = None  # Ctrl-C or SIGTERM stopped a stage
 
 
 def _blocking(findings: list[Finding]) -> list[Finding]:
@@ -60,11 +63,19 @@ def diagnose(
     facts: dict[str, Any] = {"experiment": os.path.abspath(path), "command": "diagnose"}
     stages: list[Stage] = []
     internal: list[Any] = []
+    interrupted: list[KeyboardInterrupt] = []
 
     def stage(name: str, fn: Callable[[], tuple[str, list[Finding]]]) -> bool:
         t0 = time.perf_counter()
-        with console.status(f"[bold]{name}[/bold]..."):
-            summary, found = fn()
+        try:
+            with console.status(f"[bold]{name}[/bold]..."):
+                summary, found = fn()
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM under terminate_as_interrupt(): report so far
+            dt = time.perf_counter() - t0
+            interrupted.append(exc)
+            stages.append(Stage(name, dt, f"interrupted ({interrupt_name(exc)})", True))
+            console.print(f"[bold yellow]interrupted[/bold yellow] {name} ({dt:.1f}s): {interrupt_name(exc)}")
+            return False
         dt = time.perf_counter() - t0
         findings.extend(found)
         block = _blocking(found)
@@ -195,11 +206,14 @@ def diagnose(
         facts["evaluation"] = {"plan": [p.to_dict() for p in plan]}
     facts["stages"] = [s.__dict__ for s in stages]
     facts["stopped_at"] = stopped
+    if interrupted:
+        facts["interrupted"] = interrupt_name(interrupted[0])
     unique: dict[tuple[str, str], Finding] = {}
     for f in findings:
         unique.setdefault(f.key, f)
     report = Report(findings=list(unique.values()), facts=facts, internal_errors=internal)
-    return Diagnosis(report=report, stages=stages, stopped_at=stopped)
+    return Diagnosis(report=report, stages=stages, stopped_at=stopped,
+                     interrupted=interrupted[0] if interrupted else None)
 
 
 def register(sub: Any) -> None:
@@ -208,9 +222,11 @@ def register(sub: Any) -> None:
     p.add_argument("experiment", help="experiment file defining experiment(...) -> nndoctor.Experiment")
     p.add_argument("--html", metavar="PATH", help="write the self-contained HTML report here")
     p.add_argument("--json", metavar="PATH", help="write everything as JSON (schema 1)")
-    p.add_argument("--tune", type=int, default=0, metavar="N", help="tune with N trials at the end (default: no)")
-    p.add_argument("--human-error", type=float, default=0.0, metavar="E", help="irreducible error rate (default 0)")
-    p.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs (default: experiment's)")
+    p.add_argument("--tune", type=nonneg_int, default=0, metavar="N",
+                   help="tune with N trials at the end (default: no)")
+    p.add_argument("--human-error", type=rate, default=0.0, metavar="E", help="irreducible error rate (default 0)")
+    p.add_argument("--epochs", type=positive_int, default=None, metavar="N",
+                   help="training epochs (default: experiment's)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a hyperparameter")
     p.add_argument("--fail-on", choices=["error", "warning", "info"], help="exit 1 on a finding this severe")
     p.set_defaults(func=cmd_diagnose)
@@ -219,24 +235,27 @@ def register(sub: Any) -> None:
 def cmd_diagnose(ns: argparse.Namespace) -> int:
     from nndoctor.cli import UsageError
     from nndoctor.experiment import ExperimentError, parse_sets
-    from nndoctor.report.html import write_html
-    from nndoctor.report.jsonout import dump_json
+    from nndoctor.report.html import render_html
+    from nndoctor.report.jsonout import to_json
+    from nndoctor.report.output import check_outputs, write_outputs
     from nndoctor.report.terminal import render_report
 
-    if ns.tune < 0 or not 0 <= ns.human_error < 1 or (ns.epochs is not None and ns.epochs < 1):
-        raise UsageError(f"bad numbers: --tune {ns.tune} must be >= 0, --human-error {ns.human_error} in [0, 1), "
-                         f"--epochs {ns.epochs} >= 1")
+    check_outputs({"--json": ns.json, "--html": ns.html})
     console = Console(stderr=True)
     try:
-        result = diagnose(ns.experiment, overrides=parse_sets(ns.set), epochs=ns.epochs,
-                          human_error=ns.human_error, tune_trials=ns.tune, console=console)
+        with terminate_as_interrupt():
+            result = diagnose(ns.experiment, overrides=parse_sets(ns.set), epochs=ns.epochs,
+                              human_error=ns.human_error, tune_trials=ns.tune, console=console)
     except ExperimentError as exc:
         raise UsageError(str(exc)) from None
     except ImportError as exc:
         raise UsageError(str(exc)) from None
     report = result.report
     render_report(report, console, title=f"nndoctor diagnose: {os.path.basename(ns.experiment)}")
-    if result.stopped_at:
+    if result.interrupted is not None:
+        console.print(f"[bold yellow]interrupted[/bold yellow] ({interrupt_name(result.interrupted)}) during "
+                      f"{escape(str(result.stopped_at))}: the report covers the stages before it")
+    elif result.stopped_at:
         console.print(f"[bold red]stopped at[/bold red] {escape(result.stopped_at)}: fix the error(s) above first, "
                       "then run diagnose again (no tuning of a model that has a bug)")
     plan = (report.facts.get("evaluation") or {}).get("plan") or []
@@ -244,11 +263,13 @@ def cmd_diagnose(ns: argparse.Namespace) -> int:
         console.print("[bold]Do next[/bold]")
         for item in plan[:5]:
             console.print(f" {item['rank']}. {escape(item['action'])}")
-    if ns.json:
-        dump_json(report, ns.json)
-    if ns.html:
-        write_html(report, ns.html, title=os.path.basename(ns.experiment))
-        console.print(f"report written to {ns.html}")
+    failed = write_outputs([
+        ("--json", ns.json, lambda: to_json(report) + "\n"),
+        ("--html", ns.html, lambda: render_html(report, title=os.path.basename(ns.experiment)))])
+    if ns.html and "--html" not in failed:
+        console.print(f"report written to {escape(ns.html)}")
+    if result.interrupted is not None:
+        return interrupt_exit_code(result.interrupted)
     if ns.fail_on and report.at_least(Severity.parse(ns.fail_on)):
         return 1
     return 0

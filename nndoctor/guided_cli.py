@@ -18,6 +18,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from nndoctor.cli import positive_float, positive_int
+
 __all__ = ["register", "sparkline"]
 
 _BARS = "▁▂▃▄▅▆▇█"
@@ -57,16 +59,17 @@ def register(sub: Any) -> None:
         p.add_argument("--json", metavar="PATH", help="write the result as JSON to PATH ('-' for stdout)")
         p.set_defaults(func=func)
         if name == "overfit":
-            p.add_argument("--max-steps", type=int, default=1000, metavar="N", help="give up after N steps (1000)")
-            p.add_argument("--batch-size", type=int, default=32, metavar="N",
-                           help="examples in the fixed batch (32; 0 = the loader's batch)")
+            p.add_argument("--max-steps", type=positive_int, default=1000, metavar="N",
+                           help="give up after N steps (1000)")
+            p.add_argument("--batch-size", type=positive_int, default=32, metavar="N",
+                           help="examples in the fixed batch (32; at most the loader's batch)")
         elif name == "baseline":
-            p.add_argument("--epochs", type=int, default=10, metavar="N", help="epochs for every model (10)")
+            p.add_argument("--epochs", type=positive_int, default=10, metavar="N", help="epochs for every model (10)")
         elif name == "lr-find":
-            p.add_argument("--start-lr", type=float, default=1e-7, metavar="LR")
-            p.add_argument("--end-lr", type=float, default=10.0, metavar="LR")
-            p.add_argument("--steps", type=int, default=100, metavar="N", help="sweep length (100)")
-            p.add_argument("--repeats", type=int, default=3, metavar="N",
+            p.add_argument("--start-lr", type=positive_float, default=1e-7, metavar="LR")
+            p.add_argument("--end-lr", type=positive_float, default=10.0, metavar="LR")
+            p.add_argument("--steps", type=positive_int, default=100, metavar="N", help="sweep length (100)")
+            p.add_argument("--repeats", type=positive_int, default=3, metavar="N",
                            help="sweeps from the same start, suggestions averaged in log space (3)")
 
 
@@ -74,20 +77,13 @@ def register(sub: Any) -> None:
 def _load(ns: argparse.Namespace) -> Any:
     from nndoctor.cli import UsageError
     from nndoctor.experiment import ExperimentError, load_experiment, parse_sets
+    from nndoctor.report.output import check_outputs
 
+    check_outputs({"--json": ns.json})
     try:
         return load_experiment(ns.experiment, parse_sets(ns.set))
     except ExperimentError as exc:
         raise UsageError(str(exc)) from None
-
-
-def _positive(ns: argparse.Namespace, *names: str) -> None:
-    from nndoctor.cli import UsageError
-
-    for name in names:
-        value = getattr(ns, name)
-        if not value > 0 and not (name == "batch_size" and value == 0):
-            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
 
 
 def _progress(console: Console, total: int | None, what: str) -> Progress:
@@ -96,18 +92,10 @@ def _progress(console: Console, total: int | None, what: str) -> Progress:
 
 
 def _write_json(path: str | None, payload: dict[str, Any]) -> None:
-    if not path:
-        return
     from nndoctor.findings import _jsonable
+    from nndoctor.report.output import write_outputs
 
-    text = json.dumps(_jsonable(payload), indent=2, allow_nan=False) + "\n"
-    if path == "-":
-        import sys
-
-        sys.stdout.write(text)
-        return
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    write_outputs([("--json", path, lambda: json.dumps(_jsonable(payload), indent=2, allow_nan=False) + "\n")])
 
 
 def _render(report: Any, console: Console, title: str) -> None:
@@ -148,7 +136,6 @@ def cmd_start(ns: argparse.Namespace) -> int:
 def cmd_overfit(ns: argparse.Namespace) -> int:
     from nndoctor.debug.overfit import overfit_batch
 
-    _positive(ns, "max_steps", "batch_size")
     console = Console(stderr=True)
     exp = _load(ns)
     with _progress(console, ns.max_steps, "overfitting one batch") as prog:
@@ -158,7 +145,7 @@ def cmd_overfit(ns: argparse.Namespace) -> int:
             prog.update(task, completed=step, description=f"step {step} loss {loss:.4g}")
 
         res = _run_guarded(console, lambda: overfit_batch(exp, max_steps=ns.max_steps,
-                                                         batch_size=ns.batch_size or None, on_step=tick))
+                                                         batch_size=ns.batch_size, on_step=tick))
     verdict = "[green]PASS[/green]" if res.passed else "[bold red]FAIL[/bold red]"
     console.print(f"{verdict} overfit one batch of {res.facts['batch_size']}: loss {res.losses[0]:.4g} -> "
                   f"{res.losses[-1]:.4g} in {len(res.losses)} steps (target <= {res.target_loss:.3g})")
@@ -178,7 +165,6 @@ def cmd_baseline(ns: argparse.Namespace) -> int:
     from nndoctor.start.compare import compare_baselines
     from nndoctor.start.known_results import matching
 
-    _positive(ns, "epochs")
     console = Console(stderr=True)
     exp = _load(ns)
     if exp.step is not None:

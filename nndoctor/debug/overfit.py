@@ -170,6 +170,9 @@ def overfit_batch(exp: Experiment, *, max_steps: int = 1000, batch_size: int | N
     """Train on one fixed batch; pass when the loss stays 95% below its start for ``hold`` steps."""
     from nndoctor.monitor.observer import Observer
 
+    if max_steps < 1 or (batch_size is not None and batch_size < 1):
+        raise ValueError(f"overfit_batch needs max_steps >= 1 and batch_size >= 1 (or None for the loader's "
+                         f"batch), got max_steps={max_steps}, batch_size={batch_size}")
     model, opt = exp.model, exp.optimizer
     assert opt is not None
     with torch.random.fork_rng(devices=[]):  # reading a shuffled loader draws from the RNG

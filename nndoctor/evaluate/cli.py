@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -13,10 +14,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from nndoctor.cli import positive_int, rate
 from nndoctor.evaluate.workflow import Evaluation, SplitData, collect, data_findings, evaluate_experiment
 from nndoctor.experiment import Experiment, ExperimentError, load_experiment, parse_sets
 from nndoctor.findings import Report, Severity
+from nndoctor.report.output import check_outputs, write_outputs
 from nndoctor.report.terminal import render_report
 
 __all__ = ["register"]
@@ -27,12 +31,12 @@ def register(sub: Any) -> None:
                        description="Bias / variance / distribution shift / validation overfitting from the "
                                    "experiment's splits, dataset checks, error analysis and an ordered plan.")
     _common(p)
-    p.add_argument("--human-error", type=_rate, default=0.0, metavar="E",
+    p.add_argument("--human-error", type=rate, default=0.0, metavar="E",
                    help="irreducible (human-level) error rate, e.g. 0.02 (default 0)")
     p.add_argument("--checkpoint", metavar="PATH", help="load this state_dict instead of training")
-    p.add_argument("--epochs", type=int, default=None, metavar="N",
+    p.add_argument("--epochs", type=positive_int, default=None, metavar="N",
                    help="epochs to train (default: the experiment's 'epochs' hyperparameter, else 10)")
-    p.add_argument("--min-gap", type=_rate, default=0.05, metavar="G",
+    p.add_argument("--min-gap", type=rate, default=0.05, metavar="G",
                    help="smallest term worth a warning (default 0.05)")
     p.set_defaults(func=cmd_evaluate)
     d = sub.add_parser("data", help="dataset checks alone: imbalance, label noise, leakage, input shift")
@@ -47,19 +51,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-on", choices=["error", "warning", "info"], help="exit 1 on a finding this severe")
 
 
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
-
-
 def _load(ns: argparse.Namespace) -> tuple[Experiment, Any]:
     from nndoctor.cli import UsageError
 
+    check_outputs({"--json": ns.json})
     try:
         sets = parse_sets(ns.set)
         exp = load_experiment(ns.experiment, sets)
@@ -74,10 +69,8 @@ def _load(ns: argparse.Namespace) -> tuple[Experiment, Any]:
 
 def _finish(ns: argparse.Namespace, report: Report, payload: dict[str, Any], console: Console) -> int:
     render_report(report, console, title=f"nndoctor {ns.command}: {os.path.basename(ns.experiment)}")
-    if ns.json:
-        data = {**report.to_dict(), **payload}
-        with open(ns.json, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, default=_default)
+    write_outputs([("--json", ns.json,
+                    lambda: json.dumps({**report.to_dict(), **payload}, indent=2, default=_default) + "\n")])
     if ns.fail_on and report.at_least(Severity.parse(ns.fail_on)):
         return 1
     return 0
@@ -98,11 +91,7 @@ def cmd_evaluate(ns: argparse.Namespace) -> int:
     exp, factory = _load(ns)
     epochs = ns.epochs if ns.epochs is not None else int(exp.hyperparameters.get("epochs", 10))
     if ns.checkpoint:
-        try:
-            state = torch.load(ns.checkpoint, map_location=exp.device, weights_only=True)
-            exp.model.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
-        except (OSError, RuntimeError, KeyError, TypeError) as exc:
-            raise UsageError(f"cannot load checkpoint {ns.checkpoint!r}: {exc}") from None
+        _load_checkpoint(exp, ns.checkpoint)
         epochs = 0
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
@@ -120,6 +109,32 @@ def cmd_evaluate(ns: argparse.Namespace) -> int:
     report = Report(findings=ev.findings, facts={"experiment": os.path.abspath(ns.experiment), "epochs": epochs,
                                                  "hyperparameters": exp.hyperparameters})
     return _finish(ns, report, {"evaluation": ev.to_dict()}, console)
+
+
+def _load_checkpoint(exp: Experiment, path: str) -> None:
+    """Load a state_dict (or ``{"model": state_dict}``) safely: ``weights_only``, never executing a pickle."""
+    from nndoctor.cli import UsageError
+
+    if not os.path.isfile(path):
+        what = "is a folder" if os.path.isdir(path) else "does not exist"
+        raise UsageError(f"--checkpoint {path}: {what}; give a file saved with torch.save(model.state_dict(), ...)")
+    try:
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the one line below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=exp.device, weights_only=True)
+    except Exception as exc:  # UnpicklingError, a zip or EOF error, a pickle that is not plain weights
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"--checkpoint {path}: not a PyTorch checkpoint that can be loaded safely "
+                         f"(weights only): {first[:200]}") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict):
+        raise UsageError(f"--checkpoint {path}: holds a {type(state).__name__}, not a state_dict")
+    try:
+        exp.model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"--checkpoint {path}: does not fit the experiment's model: {first[:300]}") from None
 
 
 def _print_evaluation(ev: Evaluation, console: Console) -> None:
@@ -143,7 +158,7 @@ def _print_evaluation(ev: Evaluation, console: Console) -> None:
         for col in ("slice", "train-val error", "test-val error", "share of errors", "shift?"):
             t2.add_column(col)
         for r in ev.table[:12]:
-            t2.add_row(r.slice, _f(r.train_val_error), _f(r.test_val_error), f"{r.contribution:.0%}",
+            t2.add_row(Text(str(r.slice)), _f(r.train_val_error), _f(r.test_val_error), f"{r.contribution:.0%}",
                        "[red]yes[/red]" if r.shifted else "")
         console.print(t2)
     if ev.plan:

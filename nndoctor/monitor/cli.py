@@ -8,12 +8,14 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
+from nndoctor.cli import SEPARATOR, nonneg_int, positive_int
 from nndoctor.findings import Report, Severity
 from nndoctor.monitor.runner import ScriptError, run_script
 from nndoctor.monitor.sampling import Schedule
 
-__all__ = ["gate_exit", "register", "split_run_args"]
+__all__ = ["gate_exit", "register", "split_command_line", "split_run_args"]
 
 #: nndoctor's own options, also recognised after the script name; value-taking ones map to True
 RUN_OPTIONS = {
@@ -31,62 +33,51 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "run",
         help="run a training script unchanged and diagnose it",
+        usage="nndoctor run [OPTIONS] [--] SCRIPT [ARGS...]",
         description=(
             "Run SCRIPT as __main__ with the given arguments, observe training through "
             "PyTorch's global hooks, and report what goes wrong. nndoctor's own options may "
-            "come before or after the script; put '--' before script arguments that share "
-            "a name with one of them."
+            "come before or after the script. Everything after a '--' goes to the script "
+            "unchanged: 'nndoctor run train.py --max-steps 50 -- --lr 0.1' gives the script "
+            "'--lr 0.1', 'nndoctor run train.py -- --max-steps 5' gives it '--max-steps 5', and "
+            "'nndoctor run --json r.json -- train.py --json x' gives it '--json x' (a '--' before "
+            "the script ends nndoctor's options). Output paths are checked before the script starts; "
+            "Ctrl-C or SIGTERM stops the run with the summary and reports written (exit 130 or 143)."
         ),
     )
     _add_options(p)
-    p.add_argument("script", help="the training script, e.g. train.py")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
+    p.add_argument("command_line", nargs=argparse.REMAINDER, metavar="SCRIPT [ARGS...]",
+                   help="the training script, e.g. train.py, then its arguments")
     p.set_defaults(func=cmd_run)
 
 
 def _add_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-steps", type=_positive_int, metavar="N",
+    p.add_argument("--max-steps", type=positive_int, metavar="N",
                    help="stop the script cleanly after N optimizer steps, then report")
     p.add_argument("--json", metavar="PATH", help="write the findings as JSON (schema 1) to PATH ('-' for stdout)")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report to PATH")
     p.add_argument("--fail-on", choices=["error", "warning", "info"],
                    help="exit 1 when a finding of this severity or worse was found")
-    p.add_argument("--sample-every", type=_positive_int, default=50, metavar="N",
+    p.add_argument("--sample-every", type=positive_int, default=50, metavar="N",
                    help="look closely at one step in N after the first ones (default 50)")
-    p.add_argument("--dense-steps", type=_nonneg_int, default=8, metavar="N",
+    p.add_argument("--dense-steps", type=nonneg_int, default=8, metavar="N",
                    help="look closely at every one of the first N steps (default 8)")
     p.add_argument("--quiet", action="store_true", help="no live finding lines, only the summary")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}")
-    return value
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
 def split_run_args(args: list[str]) -> tuple[list[str], list[str]]:
-    """Split what follows the script name into nndoctor's options and the script's own."""
+    """Split what follows the script name into nndoctor's options and the script's own.
+
+    The first ``--`` (or :data:`nndoctor.cli.SEPARATOR`, its stand-in) ends nndoctor's options;
+    whatever follows it goes to the script unchanged.
+    """
     ours: list[str] = []
     theirs: list[str] = []
     i = 0
     while i < len(args):
         arg = args[i]
-        if arg == "--":
-            theirs.extend(args[i + 1:])
+        if arg in ("--", SEPARATOR):
+            theirs.extend("--" if a == SEPARATOR else a for a in args[i + 1:])
             break
         name = arg.split("=", 1)[0]
         if name in RUN_OPTIONS:
@@ -101,6 +92,21 @@ def split_run_args(args: list[str]) -> tuple[list[str], list[str]]:
     return ours, theirs
 
 
+def split_command_line(tokens: list[str]) -> tuple[str, list[str], list[str]]:
+    """``[--] SCRIPT [ARGS...]`` -> (script, nndoctor's options after it, the script's arguments)."""
+    from nndoctor.cli import UsageError
+
+    if tokens and tokens[0] in ("--", SEPARATOR):  # '--' before the script: the rest is the script's
+        rest = ["--" if a == SEPARATOR else a for a in tokens[1:]]
+        if not rest:
+            raise UsageError("give the training script after '--': nndoctor run [OPTIONS] -- SCRIPT [ARGS...]")
+        return rest[0], [], rest[1:]
+    if not tokens:
+        raise UsageError("give the training script: nndoctor run [OPTIONS] SCRIPT [ARGS...] (see 'nndoctor run --help')")
+    ours, theirs = split_run_args(tokens[1:])
+    return tokens[0], ours, theirs
+
+
 def gate_exit(report: Report, fail_on: str | None, default: int) -> int:
     """Exit code: the script's own, or 1 when ``--fail-on`` finds something."""
     if fail_on and report.at_least(Severity.parse(fail_on)):
@@ -108,20 +114,30 @@ def gate_exit(report: Report, fail_on: str | None, default: int) -> int:
     return default
 
 
-def cmd_run(ns: argparse.Namespace) -> int:
-    from nndoctor.cli import UsageError, build_parser
+def _options_after_script(ns: argparse.Namespace, ours: list[str]) -> None:
+    """Parse nndoctor's options found after the script name into ``ns``."""
+    from nndoctor.cli import _Parser
 
-    ours, script_args = split_run_args(list(ns.args))
+    parser = _Parser(prog="nndoctor run")
+    _add_options(parser)
+    ns2 = parser.parse_args(ours)
+    for key in ("max_steps", "json", "html", "fail_on", "quiet"):
+        if getattr(ns2, key) not in (None, False):
+            setattr(ns, key, getattr(ns2, key))
+    for key, default in (("sample_every", 50), ("dense_steps", 8)):
+        if getattr(ns2, key) != default:
+            setattr(ns, key, getattr(ns2, key))
+
+
+def cmd_run(ns: argparse.Namespace) -> int:
+    from nndoctor.cli import UsageError
+    from nndoctor.report.output import check_outputs, write_outputs
+    from nndoctor.signals import terminate_as_interrupt
+
+    ns.script, ours, script_args = split_command_line(list(ns.command_line))
     if ours:
-        parser = build_parser()
-        # re-parse nndoctor's options found after the script name
-        ns2 = parser.parse_args(["run", *ours, ns.script])
-        for key in ("max_steps", "json", "html", "fail_on", "quiet"):
-            if getattr(ns2, key) not in (None, False):
-                setattr(ns, key, getattr(ns2, key))
-        for key, default in (("sample_every", 50), ("dense_steps", 8)):
-            if getattr(ns2, key) != default:
-                setattr(ns, key, getattr(ns2, key))
+        _options_after_script(ns, ours)
+    check_outputs({"--json": ns.json, "--html": ns.html})
     console = Console(stderr=True)
     from nndoctor.report.terminal import finding_line, render_report
 
@@ -130,9 +146,10 @@ def cmd_run(ns: argparse.Namespace) -> int:
             console.print(finding_line(finding))
 
     try:
-        result = run_script(ns.script, script_args, max_steps=ns.max_steps,
-                            schedule=Schedule(dense=ns.dense_steps, every=ns.sample_every),
-                            on_finding=live)
+        with terminate_as_interrupt():
+            result = run_script(ns.script, script_args, max_steps=ns.max_steps,
+                                schedule=Schedule(dense=ns.dense_steps, every=ns.sample_every),
+                                on_finding=live)
     except ScriptError as exc:
         raise UsageError(str(exc)) from None
     sys.stdout.flush()
@@ -141,18 +158,17 @@ def cmd_run(ns: argparse.Namespace) -> int:
         console.print("[bold]The script crashed; its traceback:[/bold]")
         sys.stderr.write(result.traceback_text)
     render_report(report, console, title=f"nndoctor: {os.path.basename(ns.script)}")
+    if report.facts.get("end") == "interrupted":
+        how = "Ctrl-C (SIGINT)" if report.facts.get("signal", "SIGINT") == "SIGINT" else report.facts["signal"]
+        console.print(Text(f"nndoctor: the run was interrupted by {how} during step "
+                           f"{report.facts.get('steps', 0) + 1}; this report covers what was seen until then",
+                           style="bold yellow"))
     if not report.facts.get("steps") and not report.facts.get("backward_calls") and not report.facts.get("models"):
-        console.print(f"nndoctor: no model was trained by {ns.script} "
-                      "(no forward pass of a module, backward pass or optimizer step was seen)")
-    if ns.json:
-        from nndoctor.report.jsonout import dump_json
+        console.print(Text(f"nndoctor: no model was trained by {ns.script} "
+                           "(no forward pass of a module, backward pass or optimizer step was seen)"))
+    from nndoctor.report.html import render_html
+    from nndoctor.report.jsonout import to_json
 
-        dump_json(report, ns.json)
-    if ns.html:
-        try:
-            from nndoctor.report.html import write_html  # type: ignore[attr-defined]
-        except ImportError:
-            console.print("nndoctor: the HTML report is not available in this version")
-        else:
-            write_html(report, ns.html)
+    write_outputs([("--json", ns.json, lambda: to_json(report) + "\n"),
+                   ("--html", ns.html, lambda: render_html(report))])
     return gate_exit(report, ns.fail_on, result.exit_code)

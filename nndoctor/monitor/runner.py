@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import runpy
 import sys
+import tokenize
 import traceback
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -12,6 +13,7 @@ from typing import Callable, Sequence
 from nndoctor.findings import Finding, Report
 from nndoctor.monitor.observer import Observer, StopTraining
 from nndoctor.monitor.sampling import Schedule
+from nndoctor.signals import interrupt_exit_code, interrupt_name
 
 __all__ = ["RunResult", "ScriptError", "run_script"]
 
@@ -34,9 +36,10 @@ def _load(path: str) -> str:
     if os.path.isdir(path):
         raise ScriptError(f"{path!r} is a folder: give the path of a Python training script")
     try:
-        with open(path, encoding="utf-8") as fh:
+        # the way Python reads a script: a BOM or a coding cookie decides the encoding, else UTF-8
+        with tokenize.open(path) as fh:
             source = fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, SyntaxError) as exc:  # SyntaxError: an unknown coding cookie
         raise ScriptError(f"cannot read script {path!r}: {exc}") from None
     try:
         compile(source, path, "exec")
@@ -87,9 +90,9 @@ def run_script(
                 exit_code = code if isinstance(code, int) else (0 if code is None else 1)
                 if code is not None and not isinstance(code, int):
                     print(code, file=sys.stderr)
-            except KeyboardInterrupt as exc:
+            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM under terminate_as_interrupt()
                 observer.end_reason = "interrupted"
-                exception, exit_code = exc, 130
+                exception, exit_code = exc, interrupt_exit_code(exc)
             except Exception as exc:  # the user's script crashed
                 exception, exit_code = exc, 1
                 tb_text = _user_traceback(exc)
@@ -99,4 +102,6 @@ def run_script(
     report = observer.report()
     report.facts["script"] = path
     report.facts["exit_code"] = exit_code
+    if isinstance(exception, KeyboardInterrupt):
+        report.facts["signal"] = interrupt_name(exception)
     return RunResult(report=report, exit_code=exit_code, exception=exception, traceback_text=tb_text)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 
 from nndoctor.findings import Report
+from nndoctor.report.output import write_text
 
 __all__ = ["dump_json", "to_json"]
 
@@ -15,16 +15,5 @@ def to_json(report: Report) -> str:
 
 
 def dump_json(report: Report, path: str) -> None:
-    """Write the report to ``path`` (``-`` for standard output)."""
-    text = to_json(report) + "\n"
-    if path == "-":
-        import sys
-
-        sys.stdout.write(text)
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    """Write the report to ``path`` (``-`` for standard output), atomically."""
+    write_text(path, to_json(report) + "\n")

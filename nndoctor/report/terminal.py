@@ -71,8 +71,8 @@ def render_report(report: Report, console: Console | None = None, *, title: str 
         for col in ("severity", "code", "where", "seen"):
             table.add_column(col, overflow="fold")
         for f in findings:
-            table.add_row(Text(f.severity.value, style=_STYLE[f.severity]), f.code,
-                          _where(f), f"{f.count}x")
+            table.add_row(Text(f.severity.value, style=_STYLE[f.severity]), Text(f.code),  # Text: no markup
+                          Text(_where(f)), f"{f.count}x")
         console.print(table)
         for i, f in enumerate(findings):
             console.print(Text(f"{i + 1}. {f.code}", style=_STYLE[f.severity]).append(

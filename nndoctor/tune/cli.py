@@ -81,7 +81,9 @@ def _mask_logs(url: str) -> None:
 
 def cmd_tune(ns: argparse.Namespace) -> int:
     from nndoctor.cli import UsageError
+    from nndoctor.report.output import check_outputs
 
+    check_outputs({"--json": ns.json, "--out": ns.out})
     try:
         from nndoctor.tune.interrupt import Interrupt, sigterm_as_interrupt
     except ImportError as exc:

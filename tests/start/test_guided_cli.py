@@ -120,8 +120,8 @@ def test_bad_option_values_exit_2(tmp_path, capsys):
     assert main(["lr-find", exp, "--repeats", "0"]) == 2
     assert main(["start", exp, "--set", "novalue"]) == 2
     err = capsys.readouterr().err
-    assert "--max-steps must be positive" in err and "--start-lr" in err and "name=value" in err
-    assert "--repeats must be >= 1, got 0" in err
+    assert "--max-steps: expected a number >= 1, got '0'" in err and "--start-lr" in err and "name=value" in err
+    assert "--repeats: expected a number >= 1, got '0'" in err
 
 
 def test_sparkline_and_json_to_stdout(tmp_path, capsys):
