@@ -7,13 +7,13 @@ import argparse
 import json
 import math
 import os
-import sys
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from nndoctor.cli import positive_int
 from nndoctor.fix.metrics import script_yardstick
 from nndoctor.fix.session import Attempt, FixSession, run_fix
 
@@ -30,23 +30,13 @@ def register(sub: Any) -> None:
                     "run-to-run noise. Shows before -> after for the training loss, the evaluation loss and "
                     "the script's own last printed metric, with a verdict: verified, no-effect, worse or "
                     "failed. nndoctor's options come before the script; everything after it goes to the script.")
-    p.add_argument("--max-steps", type=_positive_int, metavar="N", help="stop every run after N optimizer steps")
+    p.add_argument("--max-steps", type=positive_int, metavar="N", help="stop every run after N optimizer steps")
     p.add_argument("--json", metavar="PATH", help="write every remedy tried as JSON to PATH ('-' for stdout)")
     p.add_argument("--html", metavar="PATH", help="write the table and the loss curves as a self-contained HTML page")
-    p.add_argument("--timeout", type=_positive_int, metavar="S", help="give up on a run after S seconds")
+    p.add_argument("--timeout", type=positive_int, metavar="S", help="give up on a run after S seconds")
     p.add_argument("script", help="the training script, e.g. train.py")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     p.set_defaults(func=cmd_fix)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}")
-    return value
 
 
 def _num(value: float | None) -> str:
@@ -107,30 +97,36 @@ def render(session: FixSession, console: Console) -> None:
 
 def cmd_fix(ns: argparse.Namespace) -> int:
     from nndoctor.cli import UsageError
+    from nndoctor.monitor.runner import ScriptError, check_script
+    from nndoctor.report.output import check_outputs, write_outputs
+    from nndoctor.signals import interrupt_exit_code, terminate_as_interrupt
 
-    if not os.path.isfile(ns.script):
-        raise UsageError(f"script {ns.script!r} does not exist or is not a file: give a Python training script")
+    try:
+        check_script(ns.script)
+    except ScriptError as exc:
+        raise UsageError(str(exc)) from None
+    check_outputs({"--json": ns.json, "--html": ns.html})
     args = list(ns.args)
     if args[:1] == ["--"]:
         args = args[1:]
     console = Console(stderr=True)
     console.print(Text("nndoctor fix: the script runs once to diagnose, then once to measure noise and once "
                        "per remedy; its source is never edited", style="dim"))
-    session = run_fix(ns.script, args, max_steps=ns.max_steps, timeout=ns.timeout,
-                      progress=lambda msg: console.print(Text(f"nndoctor fix: {msg}", style="dim")))
+    with terminate_as_interrupt():
+        session = run_fix(ns.script, args, max_steps=ns.max_steps, timeout=ns.timeout,
+                          progress=lambda msg: console.print(Text(f"nndoctor fix: {msg}", style="dim")))
     if session.before is None or session.before.result.get("report") is None:
-        err = session.before.error if session.before else "interrupted"
-        raise UsageError(f"the diagnosis run of {ns.script} did not finish ({err})")
+        if session.interrupt is not None:
+            console.print("nndoctor fix: interrupted during the diagnosis run; nothing was tried")
+            return interrupt_exit_code(session.interrupt)
+        raise UsageError(f"the diagnosis run of {ns.script} did not finish ({session.before.error})")
     render(session, console)
-    if ns.json:
-        text = json.dumps(session.to_dict(), indent=1, default=str)
-        if ns.json == "-":
-            sys.stdout.write(text + "\n")
-        else:
-            with open(ns.json, "w", encoding="utf-8") as fh:
-                fh.write(text)
-    if ns.html:
-        from nndoctor.fix.html import write_fix_html
 
-        write_fix_html(session, ns.html)
-    return 130 if session.interrupted else 0
+    def page() -> str:
+        from nndoctor.fix.html import render_fix_html
+
+        return render_fix_html(session)
+
+    write_outputs([("--json", ns.json, lambda: json.dumps(session.to_dict(), indent=1, default=str) + "\n"),
+                   ("--html", ns.html, page)])
+    return interrupt_exit_code(session.interrupt) if session.interrupt is not None else 0

@@ -10,7 +10,7 @@ from nndoctor.fix.metrics import script_yardstick
 from nndoctor.fix.session import FixSession
 from nndoctor.report.svg import line_chart
 
-__all__ = ["render_fix_html", "write_fix_html"]
+__all__ = ["render_fix_html"]
 
 _CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
 main{max-width:1000px;margin:auto;padding:16px}table{border-collapse:collapse;width:100%;background:#fff}
@@ -60,6 +60,3 @@ def render_fix_html(session: FixSession) -> str:
             f"<section>{''.join(charts)}</section></main></body></html>")
 
 
-def write_fix_html(session: FixSession, path: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(render_fix_html(session))

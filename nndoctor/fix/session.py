@@ -66,8 +66,12 @@ class FixSession:
     repeat: RunOutput | None = None
     attempts: list[Attempt] = field(default_factory=list)
     combined: Attempt | None = None
-    interrupted: bool = False
+    interrupt: BaseException | None = None   # the Ctrl-C / SIGTERM that stopped the session
     seconds: float = 0.0
+
+    @property
+    def interrupted(self) -> bool:
+        return self.interrupt is not None
 
     def to_dict(self) -> dict[str, Any]:
         runs = 1 + (self.repeat is not None) + len(self.attempts) + (self.combined is not None)
@@ -159,8 +163,8 @@ def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
             combo.description = "; ".join(a.description for a in verified)
             combo.edit = " ".join(a.edit for a in verified)
             session.combined = combo
-    except KeyboardInterrupt:
-        session.interrupted = True
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM under nndoctor.signals: keep what was measured
+        session.interrupt = exc
     finally:
         session.seconds = time.perf_counter() - started
     return session

@@ -15,7 +15,7 @@ from nndoctor.monitor.observer import Observer, StopTraining
 from nndoctor.monitor.sampling import Schedule
 from nndoctor.signals import interrupt_exit_code, interrupt_name
 
-__all__ = ["RunResult", "ScriptError", "run_script"]
+__all__ = ["RunResult", "ScriptError", "check_script", "run_script"]
 
 
 class ScriptError(Exception):
@@ -48,6 +48,11 @@ def _load(path: str) -> str:
             f"{path}:{exc.lineno}: syntax error: {exc.msg}; fix the script, then run nndoctor again"
         ) from None
     return source
+
+
+def check_script(path: str) -> None:
+    """Raise :class:`ScriptError` (one line) if ``path`` is not a readable Python script."""
+    _load(path)
 
 
 def _user_traceback(exc: BaseException) -> str:

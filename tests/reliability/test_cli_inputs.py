@@ -44,6 +44,7 @@ pathlib.Path(__file__).with_suffix(".ran").write_text("ran")
 """
 
 GUIDED = ("evaluate", "data", "start", "overfit", "baseline", "lr-find", "tune", "diagnose")
+SCRIPTED = ("run", "fix")  # commands that take a training script
 
 #: per command: option -> bad values (each must be refused with the value echoed)
 BAD_NUMBERS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -57,10 +58,12 @@ BAD_NUMBERS: dict[str, dict[str, tuple[str, ...]]] = {
                 "--repeats": ("0", "-1")},
     "tune": {"--trials": ("0", "-4")},
     "diagnose": {"--tune": ("-1",), "--epochs": ("0", "-3"), "--human-error": ("1.5", "-1")},
+    "fix": {"--max-steps": ("0", "-3", "x"), "--timeout": ("0", "-1")},
 }
 
 #: options naming an output file, per command
 OUTPUTS = {"run": ("--json", "--html"), "diagnose": ("--json", "--html"), "tune": ("--json", "--out"),
+           "fix": ("--json", "--html"),
            **{c: ("--json",) for c in ("evaluate", "data", "start", "overfit", "baseline", "lr-find")}}
 
 def _commands() -> list[str]:
@@ -92,14 +95,14 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 
 def _target(command: str, files: dict[str, Path]) -> Path:
-    return files["train"] if command == "run" else files["exp"]
+    return files["train"] if command in SCRIPTED else files["exp"]
 
 
 def test_every_command_has_probes():
-    assert set(_commands()) == set(BAD_NUMBERS) == set(OUTPUTS) == {"run", *GUIDED}
+    assert set(_commands()) == set(BAD_NUMBERS) == set(OUTPUTS) == {*SCRIPTED, *GUIDED}
 
 
-@pytest.mark.parametrize("command", ["run", *GUIDED])
+@pytest.mark.parametrize("command", [*SCRIPTED, *GUIDED])
 @pytest.mark.parametrize("what", ["missing", "folder", "syntax-error"])
 def test_bad_input_file(command, what, files, capsys):
     path = {"missing": str(files["tmp"] / "nope.py"), "folder": str(files["folder"]),
@@ -108,7 +111,7 @@ def test_bad_input_file(command, what, files, capsys):
     assert "syntax error" in line if what == "syntax-error" else True
 
 
-@pytest.mark.parametrize("command", ["run", *GUIDED])
+@pytest.mark.parametrize("command", [*SCRIPTED, *GUIDED])
 def test_bad_option_values(command, files, capsys):
     for option, values in BAD_NUMBERS[command].items():
         for value in values:
@@ -116,7 +119,7 @@ def test_bad_option_values(command, files, capsys):
             _one_error_line(capsys, code, option, value)
 
 
-@pytest.mark.parametrize("command", ["run", *GUIDED])
+@pytest.mark.parametrize("command", [*SCRIPTED, *GUIDED])
 def test_unwritable_outputs_refused_before_any_work(command, files, capsys):
     target = _target(command, files)
     bad = {"proc": "/proc/nndoctor-test/x.out", "folder": str(files["folder"]),

@@ -1,0 +1,79 @@
+"""The ``fix`` loop with the re-runs faked: order, noise run, combined run, Ctrl-C keeps the table."""
+
+from __future__ import annotations
+
+import pytest
+
+import nndoctor.fix.session as session_mod
+from nndoctor.fix.metrics import Figures
+from nndoctor.fix.session import RunOutput, run_fix
+
+FINDINGS = [
+    {"code": "loss-input.probabilities-into-logit-loss", "severity": "error", "location": "model.3",
+     "evidence": {"activation": "softmax"}},
+    {"code": "loss-curve.plateaus", "severity": "warning", "caused_by": ["loss-input.probabilities-into-logit-loss"]},
+    {"code": "zero-grad.not-cleared", "severity": "error", "location": "opt", "evidence": {"optimizer": "opt"}},
+]
+
+
+def _fake(accuracy_by_remedies, calls, interrupt_on=None):
+    def run_child(script, args, remedies, max_steps, timeout=None):
+        key = tuple(sorted(f["code"] for f in remedies))
+        calls.append(key)
+        if interrupt_on is not None and key == interrupt_on:
+            raise KeyboardInterrupt
+        acc = accuracy_by_remedies.get(key, 0.5)
+        result = {"exit_code": 0, "report": {"findings": [] if remedies else FINDINGS, "facts": {}},
+                  "remedy_errors": []}
+        return RunOutput(result, f"final: accuracy={acc}", 1.0, Figures(script={"accuracy": acc}, exit_code=0))
+    return run_child
+
+
+def test_each_root_cause_remedy_then_the_verified_ones_together(monkeypatch):
+    calls: list[tuple[str, ...]] = []
+    soft, zero = ("loss-input.probabilities-into-logit-loss",), ("zero-grad.not-cleared",)
+    both = tuple(sorted(soft + zero))
+    monkeypatch.setattr(session_mod, "run_child", _fake({soft: 0.8, zero: 0.7, both: 0.9}, calls))
+    s = run_fix("train.py", [])
+    assert calls == [(), (), soft, zero, both]          # diagnosis, noise run, each remedy, together
+    assert [a.remedy for a in s.attempts] == ["drop-output-activation", "zero-grad-each-step"]
+    assert [a.verdict.verdict for a in s.attempts] == ["verified", "verified"]
+    assert s.combined is not None and s.combined.after.script["accuracy"] == 0.9
+    assert all(a.finding_gone for a in s.attempts)
+    d = s.to_dict()
+    assert d["runs"] == 5 and d["remedies"][0]["code"] == soft[0] and d["combined"]["verdict"] == "verified"
+
+
+def test_a_symptom_gets_no_remedy_of_its_own(monkeypatch):
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(session_mod, "run_child", _fake({}, calls))
+    s = run_fix("train.py", [])
+    assert "loss-curve.plateaus" not in {f["code"] for a in s.attempts for f in a.findings}
+    assert [a.verdict.verdict for a in s.attempts] == ["no-effect", "no-effect"] and s.combined is None
+
+
+def test_ctrl_c_keeps_the_remedies_measured_so_far(monkeypatch):
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(session_mod, "run_child",
+                        _fake({}, calls, interrupt_on=("zero-grad.not-cleared",)))
+    s = run_fix("train.py", [])
+    assert s.interrupted and isinstance(s.interrupt, KeyboardInterrupt)
+    assert len(s.attempts) == 1 and s.to_dict()["interrupted"] is True
+
+
+@pytest.mark.parametrize("remedy_error", ["drop-output-activation: ValueError: boom"])
+def test_a_remedy_that_cannot_install_is_failed_not_fatal(monkeypatch, remedy_error):
+    calls: list[tuple[str, ...]] = []
+    fake = _fake({}, calls)
+
+    def run_child(script, args, remedies, max_steps, timeout=None):
+        out = fake(script, args, remedies, max_steps, timeout)
+        if remedies and remedies[0]["code"].startswith("loss-input"):
+            out.result.update(exit_code=None, report=None, remedy_errors=[remedy_error])
+            out.figures.exit_code = None
+        return out
+
+    monkeypatch.setattr(session_mod, "run_child", run_child)
+    s = run_fix("train.py", [])
+    assert s.attempts[0].verdict.verdict == "failed" and "boom" in s.attempts[0].verdict.reason
+    assert s.attempts[1].verdict.verdict == "no-effect"
