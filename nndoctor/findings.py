@@ -8,6 +8,7 @@ the run that produced them. Category names come from the public contract in
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+
+logger = logging.getLogger(__name__)
 
 #: The public contract: never rename, merge or remove one of these.
 CATEGORIES: dict[str, str] = {
@@ -175,7 +178,11 @@ class Report:
         findings added after construction are linked too)."""
         from nndoctor.rootcause import link
 
-        return link(self.findings, self.facts)
+        try:
+            return link(self.findings, self.facts)
+        except Exception:  # a bug in the linking must not cost the user the report
+            logger.warning("nndoctor could not link causes and symptoms", exc_info=True)
+            return list(self.findings)
 
     def sorted(self) -> list[Finding]:
         """Root causes first (the most severe cause and its symptoms, then the earliest), each

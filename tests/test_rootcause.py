@@ -211,6 +211,17 @@ def test_links_follow_findings_added_after_construction_and_keep_equality() -> N
     assert report.findings[1] is linked[1]                     # a root is left as it was
 
 
+def test_a_bug_in_the_linking_costs_the_links_not_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> list[Finding]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(rootcause, "link", broken)
+    findings = [_f("activation.dead-relu", location="model.fc1", step=4), _f("lr.too-high", "error", location="opt")]
+    report = Report(findings=findings, facts=FACTS)
+    assert [f.code for f in report.sorted()] == ["lr.too-high", "activation.dead-relu"]   # by severity, unlinked
+    assert json.loads(json.dumps(report.to_dict()))["headline"]["code"] == "lr.too-high"
+
+
 def test_json_has_caused_by_on_symptoms_and_the_headline() -> None:
     from nndoctor.report.jsonout import to_json
 
