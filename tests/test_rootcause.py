@@ -289,6 +289,8 @@ def test_raw_pixels_that_make_the_loss_nan_headline_preprocessing(style: str) ->
         assert head.key in f.caused_by
     data = json.loads(json.dumps(report.to_dict()))
     assert data["headline"]["category"] == "preprocessing" and data["findings"][0]["code"] == head.code
+    # the evidence that ties the optimizer's findings to its model
+    assert [o["models"] for o in report.facts["optimizers"]] == [[m["name"] for m in report.facts["models"]]]
     # the same training on standardised inputs: nothing to blame on preprocessing
     quiet = _train(*_images(raw=False), style=style, lr=0.01, act="leaky")
     assert not any(f.category in ("preprocessing", "numerics") for f in quiet.at_least("warning"))
