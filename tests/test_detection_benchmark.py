@@ -112,6 +112,7 @@ def test_real_run_on_two_corpus_scripts(tmp_path: Path, capsys: pytest.CaptureFi
     assert lines[0].split()[:2] == ["script", "expected"]
     assert [ln.split()[0] for ln in lines[1:3]] == ["healthy_mlp_adam.py", "loss_input_softmax_module.py"]
     assert re.fullmatch(r"first warning within 50 steps: \d/1", lines[-2])
+    assert re.fullmatch(r"headline right \d/1", lines[-3])
     m = re.fullmatch(r"recall (\d)/1, false alarms (\d) \(of 1 healthy\), other categories (\d+)", lines[-1])
     assert m, lines[-1]
 
@@ -122,6 +123,7 @@ def test_real_run_on_two_corpus_scripts(tmp_path: Path, capsys: pytest.CaptureFi
     assert bug["expected"] == "loss-input" and not bug["problem"] and bug["exit_code"] == 0
     # the softmax-into-CrossEntropyLoss check fires on the first optimizer step
     assert "loss-input" in bug["found"] and bug["first_step"] == 1 and bug["verdict"] == "ok"
+    assert bug["headline"] == "loss-input"                 # the report's headline is the root cause
     healthy = rows["healthy_mlp_adam.py"]
     assert healthy["expected"] == "healthy" and healthy["first_step"] is None
     # the printed summary agrees with the rows
