@@ -31,7 +31,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from nndoctor.findings import CATEGORIES, Finding, category_of
 
-__all__ = ["EDGES", "ORDER", "STATIC", "Edge", "groups", "headline", "link", "links", "ordered"]
+__all__ = ["EDGES", "LR_HIGH", "LR_LOW", "ORDER", "STALLED", "STATIC", "UNDERFIT", "Edge", "groups", "headline",
+           "link", "links", "ordered", "own_numerics_bug", "scope"]
 
 #: Categories in causal order: an edge always goes from an earlier one to a later one.
 ORDER: tuple[str, ...] = (
