@@ -13,6 +13,8 @@ Scoring:
   first warning within 50 steps: A/B
                        buggy scripts whose expected category was first reported at an
                        optimizer step <= 50, out of all buggy scripts
+  headline right H/B   buggy scripts whose headline (the report's root cause: its first
+                       warning/error) is in the expected category, out of all buggy scripts
 
     python benchmarks/detection.py
     python benchmarks/detection.py --filter healthy --json detection.json
@@ -55,6 +57,7 @@ class Row:
     expected: str
     found: list[str] = field(default_factory=list)   # categories at warning or error, sorted
     first_step: int | None = None                      # first_step of the expected category
+    headline: str | None = None                        # category of the headline (first warning+)
     exit_code: int | None = None
     seconds: float = 0.0                               # wall time of the whole subprocess
     script_seconds: float | None = None                # the script's own run time (facts.duration_s)
@@ -69,6 +72,10 @@ class Row:
     @property
     def detected(self) -> bool:
         return not self.healthy and self.expected in self.found
+
+    @property
+    def headline_right(self) -> bool:
+        return not self.healthy and self.headline == self.expected
 
     @property
     def other(self) -> list[str]:
@@ -93,10 +100,12 @@ class Summary:
     other_categories: int = 0
     early: int = 0
     problems: int = 0
+    headline_right: int = 0
 
     def lines(self) -> list[str]:
         head = [f"problems: {self.problems} script(s) without a usable run (see the verdict column)"]
         return head * bool(self.problems) + [
+            f"headline right {self.headline_right}/{self.buggy}",
             f"first warning within {EARLY_STEPS} steps: {self.early}/{self.buggy}",
             f"recall {self.detected}/{self.buggy}, false alarms {self.false_alarms} "
             f"(of {self.healthy} healthy), other categories {self.other_categories}",
@@ -137,6 +146,8 @@ def row_from_report(script: str, expected: str, report: dict[str, Any] | None) -
         return row
     counted = [f for f in report.get("findings", []) if _RANKS.get(f.get("severity"), 0) >= 1]
     row.found = sorted({f["category"] for f in counted})
+    head = report.get("headline") or (counted[0] if counted else None)   # findings come root cause first
+    row.headline = head.get("category") if isinstance(head, dict) else None
     steps = [f.get("first_step") for f in counted if f["category"] == expected]
     steps = [s for s in steps if isinstance(s, int)]
     row.first_step = min(steps) if steps else None
@@ -194,6 +205,7 @@ def summarise(rows: Sequence[Row]) -> Summary:
         s.detected += row.detected
         s.other_categories += len(row.other)
         s.early += row.detected and row.first_step is not None and row.first_step <= EARLY_STEPS
+        s.headline_right += row.headline_right
     return s
 
 

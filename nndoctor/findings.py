@@ -8,6 +8,7 @@ the run that produced them. Category names come from the public contract in
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+
+logger = logging.getLogger(__name__)
 
 #: The public contract: never rename, merge or remove one of these.
 CATEGORIES: dict[str, str] = {
@@ -104,6 +107,9 @@ class Finding:
     location: str = ""
     first_step: int | None = None
     count: int = 1
+    #: keys ``(code, location)`` of the findings this one is a symptom of; set by the Report
+    #: from evidence (nndoctor/rootcause.py), empty for a root cause
+    caused_by: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         category_of(self.code)
@@ -113,6 +119,7 @@ class Finding:
             object.__setattr__(self, "step", Step(self.step))
         object.__setattr__(self, "fixes", tuple(self.fixes))
         object.__setattr__(self, "evidence", dict(self.evidence))
+        object.__setattr__(self, "caused_by", tuple((str(c), str(loc)) for c, loc in self.caused_by))
 
     @property
     def category(self) -> str:
@@ -135,6 +142,7 @@ class Finding:
             "count": self.count,
             "evidence": _jsonable(self.evidence),
             "fixes": list(self.fixes),
+            "caused_by": [{"code": c, "location": loc} for c, loc in self.caused_by],
         }
 
 
@@ -152,16 +160,48 @@ class InternalError:
 
 @dataclass
 class Report:
-    """Findings plus the facts of the run that produced them."""
+    """Findings plus the facts of the run that produced them.
+
+    The findings are linked cause -> symptom from their evidence (nndoctor/rootcause.py): each
+    symptom's ``caused_by`` names its causes, and :meth:`sorted` lists root causes first.
+    """
 
     findings: list[Finding] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     internal_errors: list[InternalError] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.findings = self.linked()
+
+    def linked(self) -> list[Finding]:
+        """The findings in the order seen, each symptom with its ``caused_by`` (recomputed, so
+        findings added after construction are linked too)."""
+        from nndoctor.rootcause import link
+
+        try:
+            return link(self.findings, self.facts)
+        except Exception:  # a bug in the linking must not cost the user the report
+            logger.warning("nndoctor could not link causes and symptoms", exc_info=True)
+            return list(self.findings)
+
     def sorted(self) -> list[Finding]:
-        """Findings most severe first, then in the order they were seen."""
-        order = {id(f): i for i, f in enumerate(self.findings)}
-        return sorted(self.findings, key=lambda f: (-f.severity.rank, order[id(f)]))
+        """Root causes first (the most severe cause and its symptoms, then the earliest), each
+        followed by its symptoms; findings without a link are their own root."""
+        from nndoctor.rootcause import ordered
+
+        return ordered(self.linked())
+
+    def groups(self) -> list[tuple[Finding, list[Finding]]]:
+        """``[(root cause, [its symptoms])]`` in :meth:`sorted` order."""
+        from nndoctor.rootcause import groups
+
+        return groups(self.linked())
+
+    def headline(self) -> Finding | None:
+        """The root cause to read first (warning or error), or None."""
+        from nndoctor.rootcause import headline
+
+        return headline(self.linked())
 
     def at_least(self, severity: Severity | str) -> list[Finding]:
         sev = severity if isinstance(severity, Severity) else Severity.parse(severity)
@@ -186,6 +226,9 @@ class Report:
         return buf.getvalue().rstrip()
 
     def to_dict(self) -> dict[str, Any]:
+        from nndoctor import rootcause
+
+        findings = self.linked()
         return {
             "schema": SCHEMA_VERSION,
             "tool": "nndoctor",
@@ -193,9 +236,17 @@ class Report:
             "summary": {
                 sev.value: sum(1 for f in self.findings if f.severity is sev) for sev in Severity
             },
-            "findings": [f.to_dict() for f in self.sorted()],
+            "headline": _headline_dict(rootcause.headline(findings)),
+            "findings": [f.to_dict() for f in rootcause.ordered(findings)],
             "internal_errors": [e.to_dict() for e in self.internal_errors],
         }
+
+
+def _headline_dict(f: Finding | None) -> dict[str, Any] | None:
+    if f is None:
+        return None
+    return {"code": f.code, "category": f.category, "severity": f.severity.value, "location": f.location,
+            "first_step": f.first_step, "message": f.message}
 
 
 def _jsonable(value: Any) -> Any:

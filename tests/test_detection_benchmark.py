@@ -82,10 +82,23 @@ def test_summary_counts() -> None:
     s = detection.summarise(rows)
     assert (s.buggy, s.detected, s.healthy, s.false_alarms, s.other_categories, s.early) == (4, 2, 2, 1, 3, 1)
     assert s.problems == 1
+    assert s.headline_right == 2                     # a.py (shape first) and b.py; c.py headlines numerics
     assert s.lines() == ["problems: 1 script(s) without a usable run (see the verdict column)",
+                         "headline right 2/4",
                          "first warning within 50 steps: 1/4",
                          "recall 2/4, false alarms 1 (of 2 healthy), other categories 3"]
-    assert detection.summarise(rows[:3]).lines()[0].startswith("first warning")
+    assert detection.summarise(rows[:3]).lines()[0].startswith("headline right")
+
+
+def test_headline_is_the_reports_headline_else_its_first_warning() -> None:
+    listed = detection.row_from_report("lr_x.py", "lr", _report(_finding("activation", "info"),
+                                                               _finding("lr"), _finding("activation")))
+    assert listed.headline == "lr" and listed.headline_right       # info never headlines
+    named = detection.row_from_report("lr_y.py", "lr", dict(_report(_finding("activation"), _finding("lr")),
+                                                           headline={"code": "lr.too-high", "category": "lr"}))
+    assert named.headline == "lr" and named.headline_right          # the report's own headline wins
+    healthy = detection.row_from_report("healthy_x.py", "healthy", dict(_report(), headline=None))
+    assert healthy.headline is None and not healthy.headline_right
 
 
 @pytest.mark.skipif(not (CORPUS / "loss_input_softmax_module.py").exists()
@@ -99,6 +112,7 @@ def test_real_run_on_two_corpus_scripts(tmp_path: Path, capsys: pytest.CaptureFi
     assert lines[0].split()[:2] == ["script", "expected"]
     assert [ln.split()[0] for ln in lines[1:3]] == ["healthy_mlp_adam.py", "loss_input_softmax_module.py"]
     assert re.fullmatch(r"first warning within 50 steps: \d/1", lines[-2])
+    assert re.fullmatch(r"headline right \d/1", lines[-3])
     m = re.fullmatch(r"recall (\d)/1, false alarms (\d) \(of 1 healthy\), other categories (\d+)", lines[-1])
     assert m, lines[-1]
 
@@ -109,6 +123,7 @@ def test_real_run_on_two_corpus_scripts(tmp_path: Path, capsys: pytest.CaptureFi
     assert bug["expected"] == "loss-input" and not bug["problem"] and bug["exit_code"] == 0
     # the softmax-into-CrossEntropyLoss check fires on the first optimizer step
     assert "loss-input" in bug["found"] and bug["first_step"] == 1 and bug["verdict"] == "ok"
+    assert bug["headline"] == "loss-input"                 # the report's headline is the root cause
     healthy = rows["healthy_mlp_adam.py"]
     assert healthy["expected"] == "healthy" and healthy["first_step"] is None
     # the printed summary agrees with the rows

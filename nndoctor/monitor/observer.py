@@ -231,6 +231,16 @@ class Observer(FunctionEvents, Discovery):
     def report(self) -> Report:
         """The findings so far, with the facts of the run."""
         self.state.losses.flush()
+        model_names = {info.name for info in self.state.models.values()}
+
+        def models_of(optimizer: torch.optim.Optimizer | None) -> list[str]:
+            """The models whose parameters ``optimizer`` updates (evidence for linking findings)."""
+            if optimizer is None:
+                return []
+            heads = {self.state.param_names.get(id(p), "").partition(".")[0]
+                     for group in optimizer.param_groups for p in group["params"]}
+            return sorted(heads & model_names)
+
         facts = {
             "steps": self.state.step - 1 if self.state.step > 0 else 0,
             "backward_calls": self.state.backward_calls,
@@ -244,7 +254,8 @@ class Observer(FunctionEvents, Discovery):
             "optimizers": [
                 {"name": info.name, "class": info.cls, "steps": info.steps,
                  "lr": (info.optimizer.param_groups[0].get("lr") if info.optimizer is not None
-                        and info.optimizer.param_groups else info.lr)}
+                        and info.optimizer.param_groups else info.lr),
+                 "models": models_of(info.optimizer)}
                 for info in self.state.optimizers.values()
             ],
             "duration_s": round(time.perf_counter() - self._started, 3) if self._started else 0.0,

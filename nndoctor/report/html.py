@@ -49,6 +49,7 @@ svg .legend{font:600 11px sans-serif}svg .frame{fill:none;stroke:#d1d5db}svg .gr
 svg .marker{stroke:#b91c1c;stroke-dasharray:4 3}svg .mlabel{font:11px sans-serif;fill:#b91c1c}
 .grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(280px,1fr));gap:10px}
 footer{margin:2rem 0 1rem;color:var(--muted);font-size:.85rem}
+.card[data-symptom-of]{margin-left:24px;border-left:3px solid var(--line)}.cause{margin:.2rem 0}
 """
 
 _STEP_ORDER = [Step.START, Step.DEBUG, Step.EVALUATE, Step.IMPROVE, Step.TUNE]
@@ -69,13 +70,29 @@ def _evidence_table(evidence: dict[str, Any]) -> str:
     return f'<div class="scroll"><table class="evidence">{"".join(rows)}</table></div>'
 
 
-def _finding_card(f: Finding) -> str:
+def _anchor(key: tuple[str, str]) -> str:
+    return f"{key[0]}-{abs(hash(key)) % 10**6}"
+
+
+def _links(label: str, keys: list[tuple[str, str]]) -> str:
+    """``symptom of: <a>code</a> (location)``: links to the other findings' cards."""
+    if not keys:
+        return ""
+    items = ", ".join(f'<a href="#{escape(_anchor(k))}"><code>{escape(k[0])}</code></a>'
+                      + (f" ({escape(k[1])})" if k[1] else "") for k in keys)
+    return f'<div class="small cause">{label}: {items}</div>'
+
+
+def _finding_card(f: Finding, explains: list[tuple[str, str]] | None = None) -> str:
     where = " · ".join(x for x in (f.location, f"step {f.first_step}" if f.first_step is not None else "",
                                    f"seen {f.count}x" if f.count > 1 else "") if x)
     fixes = "".join(f"<li>{escape(x)}</li>" for x in f.fixes)
-    return (f'<div class="card finding" id="{escape(f.code)}-{abs(hash(f.key)) % 10**6}">'
+    cause = f' data-symptom-of="{escape(" ".join(_anchor(k) for k in f.caused_by))}"' if f.caused_by else ""
+    return (f'<div class="card finding" id="{escape(_anchor(f.key))}"{cause}>'
             f'<h3><span class="sev {f.severity.value}">{f.severity.value}</span><code>{escape(f.code)}</code></h3>'
-            f'<div class="muted small">{escape(where)}</div><p>{escape(f.message)}</p>'
+            f'<div class="muted small">{escape(where)}</div>'
+            + _links("Symptom of", list(f.caused_by)) + _links("Root cause of", explains or [])
+            + f"<p>{escape(f.message)}</p>"
             f"{_evidence_table(dict(f.evidence))}"
             + (f'<strong class="small">What to do</strong><ol class="fixes">{fixes}</ol>' if fixes else "")
             + "</div>")
@@ -83,7 +100,7 @@ def _finding_card(f: Finding) -> str:
 
 def _headline(report: Report) -> str:
     findings = report.sorted()
-    top = next((f for f in findings if f.severity is not Severity.INFO), None)
+    top = report.headline()                       # the root cause, not one of its symptoms
     if top is None:
         return ('<section class="headline ok"><h2 style="border:0;margin:0">No problems found</h2>'
                 '<p>No warning or error in what nndoctor observed. Compare with a known result next '
@@ -98,6 +115,7 @@ def _headline(report: Report) -> str:
             f'<h2 style="border:0;margin:.2rem 0">What is wrong</h2><p><strong>{escape(top.message)}</strong></p>'
             f'<p class="small"><strong>How sure:</strong> {escape(sure)} '
             f'(<code>{escape(top.code)}</code>{", " + escape(top.location) if top.location else ""}).</p>'
+            + _links("It explains", [f.key for f in findings if top.key in f.caused_by]) +
             f'<p><strong>Do this first:</strong> {first_fix}</p></section>')
 
 
@@ -199,7 +217,11 @@ def render_html(report: Report, *, title: str | None = None) -> str:
     """The whole report as one HTML string."""
     facts = report.facts or {}
     name = title or os.path.basename(str(facts.get("script") or facts.get("experiment") or "training run"))
-    findings = report.sorted()
+    findings = report.sorted()                    # root causes first, each followed by its symptoms
+    explains: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for f in findings:
+        for key in f.caused_by:
+            explains.setdefault(key, []).append(f.key)
     by_step: dict[Step, list[Finding]] = {}
     for f in findings:
         by_step.setdefault(f.step, []).append(f)
@@ -217,7 +239,7 @@ def render_html(report: Report, *, title: str | None = None) -> str:
                 _tune(facts["tune"]) if facts.get("tune") else "")
         if not fs and not extra:
             continue
-        cards = "".join(_finding_card(f) for f in fs)
+        cards = "".join(_finding_card(f, explains.get(f.key)) for f in fs)
         sections.append(f'<section><h2>{escape(step.value.capitalize())}</h2>{extra}{cards}</section>')
     run_bits = []
     if "steps" in facts:

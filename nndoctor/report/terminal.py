@@ -45,6 +45,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _causes(f: Finding) -> str:
+    """``caused_by`` as text: ``lr.too-high (opt), preprocessing.unnormalised-pixels (model)``."""
+    return ", ".join(f"{code} ({loc})" if loc else code for code, loc in f.caused_by)
+
+
 def render_report(report: Report, console: Console | None = None, *, title: str = "nndoctor report") -> None:
     """Print the summary table, then each warning/error with evidence and fixes."""
     console = console or Console(stderr=True)
@@ -63,26 +68,31 @@ def render_report(report: Report, console: Console | None = None, *, title: str 
         bits.append(f"{facts['duration_s']:.1f}s")
     if bits:
         console.print(escape(" | ".join(bits)), style="dim")
-    findings = report.sorted()
-    if not findings:
+    groups = report.groups()
+    if not groups:
         console.print("[green]No problems found.[/green]")
     else:
         table = Table(show_lines=False, expand=False)
         for col in ("severity", "code", "where", "seen"):
             table.add_column(col, overflow="fold")
-        for f in findings:
-            table.add_row(Text(f.severity.value, style=_STYLE[f.severity]), Text(f.code),  # Text: no markup
-                          Text(_where(f)), f"{f.count}x")
+        for root, symptoms in groups:             # the headline root cause first, symptoms under their cause
+            for f in (root, *symptoms):
+                table.add_row(Text(f.severity.value, style=_STYLE[f.severity]),  # Text: no markup
+                              Text(f.code if f is root else f"  - {f.code}"), Text(_where(f)), f"{f.count}x")
         console.print(table)
-        for i, f in enumerate(findings):
-            console.print(Text(f"{i + 1}. {f.code}", style=_STYLE[f.severity]).append(
-                f"  {_where(f)}", style="dim"))
-            console.print(f"   {escape(f.message)}")
-            if f.evidence:
-                ev = ", ".join(f"{k}={_fmt(v)}" for k, v in f.evidence.items())
-                console.print(f"   [dim]evidence:[/dim] {escape(ev)}")
-            for j, fix in enumerate(f.fixes):
-                console.print(f"   [green]fix {j + 1}:[/green] {escape(fix)}")
+        for i, (root, symptoms) in enumerate(groups):
+            for j, f in enumerate((root, *symptoms)):
+                pad = "   " if f is root else "      "
+                label = f"{i + 1}. {f.code}" if f is root else f"   {i + 1}.{j} {f.code}"
+                console.print(Text(label, style=_STYLE[f.severity]).append(f"  {_where(f)}", style="dim"))
+                if f.caused_by:
+                    console.print(f"{pad}[dim]symptom of:[/dim] {escape(_causes(f))}")
+                console.print(f"{pad}{escape(f.message)}")
+                if f.evidence:
+                    ev = ", ".join(f"{k}={_fmt(v)}" for k, v in f.evidence.items())
+                    console.print(f"{pad}[dim]evidence:[/dim] {escape(ev)}")
+                for k, fix in enumerate(f.fixes):
+                    console.print(f"{pad}[green]fix {k + 1}:[/green] {escape(fix)}")
     for err in report.internal_errors:
         console.print(f"[cyan]info[/cyan] nndoctor internal error in probe {escape(err.probe)} "
                       f"(switched off, your training was not affected): {escape(err.error)}")

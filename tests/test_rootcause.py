@@ -1,0 +1,315 @@
+"""nndoctor/rootcause.py: cause -> symptom links from evidence, root causes first, on synthetic reports."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nndoctor import rootcause
+from nndoctor.findings import CATEGORIES, Finding, Report, Severity, Step
+from nndoctor.monitor import Observer
+
+FACTS = {"models": [{"name": "model", "class": "Net", "parameters": 10}],
+         "optimizers": [{"name": "opt", "class": "SGD", "lr": 0.1, "models": ["model"]}]}
+
+
+def _f(code: str, severity: str = "warning", location: str = "", step: int | None = None,
+       **evidence: Any) -> Finding:
+    return Finding(code=code, severity=Severity(severity), step=Step.DEBUG, message=f"{code} seen",
+                   evidence=evidence, location=location, first_step=step)
+
+
+def _causes(report: Report, code: str) -> list[str]:
+    return [c for c, _ in next(f for f in report.findings if f.code == code).caused_by]
+
+
+# One (cause, symptom) pair per edge of the graph, each with evidence that satisfies its condition.
+PAIRS: list[tuple[Finding, Finding]] = [
+    (_f("data.unshuffled-batches", location="training batches", step=172),
+     _f("loss-curve.oscillates", location="loss", step=20)),
+    (_f("data.unseen-classes", location="evaluation targets", step=116),
+     _f("fit.overfitting", location="validation", step=70)),
+    (_f("labels.changed-between-epochs", location="train loader"),
+     _f("fit.model-at-chance", "info", location="training", step=100)),
+    (_f("preprocessing.unnormalised-pixels", location="model", step=4),
+     _f("numerics.nonfinite-loss", "error", location="loss", step=3)),
+    (_f("shape.broadcast-in-loss", "error", location="train.py:12", step=1),
+     _f("lr.too-low", location="opt", step=120)),
+    (_f("dtype.autocast-fp16-without-grad-scaler", location="opt", step=1),
+     _f("numerics.nonfinite-forward", "error", location="model.fc1", step=9, op="torch.log")),
+    (_f("loss-input.relu-into-logit-loss", "error", location="model", step=1),
+     _f("loss-curve.plateaus", location="loss", step=80)),
+    (_f("train-mode.eval-in-train-mode", location="model", step=30),
+     _f("fit.variance", location="validation", step=90)),
+    (_f("zero-grad.not-cleared", "error", location="opt", step=2),
+     _f("grad.exploding-gradients", location="model.fc1", step=5, first_layer="model.fc1")),
+    (_f("grad-flow.frozen-output-layer", "error", location="model.out", step=1),
+     _f("fit.underfitting", location="training", step=200)),
+    (_f("init.activation-scale", location="model.0", step=1),
+     _f("activation.saturated", location="model.2", step=1)),
+    (_f("regularization.weight-decay-too-strong", location="opt", step=10),
+     _f("loss-curve.plateaus", location="loss", step=60)),
+    (_f("optimizer.adam-eps", location="opt", step=1),
+     _f("lr.too-high", location="opt", step=50)),
+    (_f("lr.too-high", location="opt", step=101),
+     _f("activation.dead-relu", location="model.fc1", step=4)),
+    (_f("activation.dead-relu", location="model.fc1", step=4),
+     _f("grad.vanishing-gradients", location="model.fc1", step=6)),
+    (_f("grad.exploding-gradients", location="model.fc1", step=5),
+     _f("numerics.nonfinite-update", "error", location="model.fc1.weight", step=7)),
+    (_f("numerics.nonfinite-loss", "error", location="loss", step=7),
+     _f("loss-curve.explodes", "error", location="loss", step=8)),
+    (_f("loss-curve.plateaus", location="loss", step=50),
+     _f("fit.avoidable-bias", location="training", step=200)),
+]
+
+
+def test_graph_covers_the_categories_and_only_goes_down_the_causal_order() -> None:
+    assert sorted(rootcause.ORDER) == sorted(CATEGORIES)
+    rank = {c: i for i, c in enumerate(rootcause.ORDER)}
+    for edge in rootcause.EDGES:
+        for c in edge.cause:
+            for s in edge.symptom:
+                assert rank[c.split(".")[0]] < rank[s.split(".")[0]], (c, s)
+    with pytest.raises(ValueError, match="against the causal order"):
+        rootcause._check_graph([rootcause.Edge(frozenset({"fit"}), frozenset({"lr"}), "backwards")])
+
+
+def test_every_edge_has_a_pair_in_this_file() -> None:
+    for edge in rootcause.EDGES:
+        assert any(edge.matches(c, s) for c, s in PAIRS), f"no test pair for {sorted(edge.cause)}"
+
+
+@pytest.mark.parametrize("cause,symptom", PAIRS, ids=[f"{c.code}->{s.code}" for c, s in PAIRS])
+@pytest.mark.parametrize("cause_first", [True, False])
+def test_each_edge_links_in_either_arrival_order(cause: Finding, symptom: Finding, cause_first: bool) -> None:
+    other = _f("data.class-imbalance", "info", location="training targets", step=1)
+    findings = [cause, symptom, other] if cause_first else [other, symptom, cause]
+    report = Report(findings=findings, facts=FACTS)
+    assert _causes(report, symptom.code) == [cause.code]
+    assert _causes(report, cause.code) == []
+    assert _causes(report, "data.class-imbalance") == []
+    assert report.sorted()[:2] == [cause, symptom]
+    assert report.headline() is not None and report.headline().code == cause.code
+
+
+@pytest.mark.parametrize("cause,symptom", [
+    (_f("lr.too-low", location="opt"), _f("loss-curve.explodes", "error", location="loss", step=5)),
+    (_f("lr.too-high", location="opt"), _f("numerics.nonfinite-forward", "error", location="model.fc1",
+                                           step=3, op="torch.div")),              # x/0: its own bug
+    (_f("preprocessing.unnormalised-features", location="model"),
+     _f("numerics.nonfinite-gradient", "error", location="model.fc1", step=3)),   # sqrt'(0)
+    (_f("preprocessing.unnormalised-features", location="model"),
+     _f("numerics.nonfinite-input", "error", location="inputs", step=3)),         # NaN in the batch itself
+    (_f("data.class-imbalance", location="training targets"), _f("numerics.nonfinite-loss", "error", step=3)),
+    (_f("data.class-imbalance", location="training targets"), _f("loss-curve.plateaus", location="loss", step=9)),
+    (_f("activation.dead-relu", location="model.fc1", step=40),
+     _f("grad.vanishing-gradients", location="model.fc1", step=10)),              # the symptom came first
+    (_f("lr.too-high", "info", location="opt"), _f("loss-curve.explodes", "error", location="loss")),  # a guess
+    (_f("init.constant-weights", location="model.0"), _f("lr.too-high", location="opt", step=20)),
+    (_f("dtype.crash-target-dtype", "error", location="train.py:9", step=12),
+     _f("loss-curve.oscillates", location="loss", step=5)),                       # a crash is not static
+    (_f("grad-flow.step-never-called", "error", location="optimizer.step"), _f("numerics.nonfinite-loss", "error")),
+])
+def test_unrelated_findings_are_not_linked(cause: Finding, symptom: Finding) -> None:
+    for findings in ([cause, symptom], [symptom, cause]):
+        report = Report(findings=findings, facts=FACTS)
+        assert all(not f.caused_by for f in report.findings)
+        assert report.sorted()[0].code == symptom.code or symptom.severity.rank <= cause.severity.rank
+
+
+def test_a_numerics_bug_of_its_own_still_follows_nan_inputs_and_half_precision() -> None:
+    div0 = _f("numerics.nonfinite-forward", "error", location="model.norm", step=3, op="torch.div")
+    for cause in (_f("preprocessing.nan-in-inputs", "error", location="model"),
+                  _f("preprocessing.constant-features", location="model"),
+                  _f("dtype.half-precision-weights", location="opt")):
+        report = Report(findings=[div0, cause], facts=FACTS)
+        assert _causes(report, div0.code) == [cause.code]
+
+
+FACTS_GAN = {"models": [{"name": "gen", "class": "G", "parameters": 1}, {"name": "disc", "class": "D", "parameters": 1}],
+             "optimizers": [{"name": "opt_g", "class": "Adam", "lr": 1e-3, "models": ["gen"]},
+                            {"name": "opt_d", "class": "SGD", "lr": 5.0, "models": ["disc"]}]}
+
+
+def test_findings_about_different_models_are_not_linked() -> None:
+    dead_g = _f("activation.dead-relu", location="gen.fc1", step=4)
+    init_d = _f("init.activation-scale", location="disc.0", step=1)
+    lr_d = _f("lr.too-high", location="opt_d", step=100, optimizer="opt_d")
+    grad_d = _f("grad.exploding-gradients", location="disc.0", step=9, first_layer="disc.0", last_layer="disc.3")
+    report = Report(findings=[dead_g, init_d, lr_d, grad_d], facts=FACTS_GAN)
+    assert _causes(report, "activation.dead-relu") == []                        # gen's units, disc's init and lr
+    assert sorted(_causes(report, "grad.exploding-gradients")) == ["init.activation-scale", "lr.too-high"]
+    # without the optimizer -> model evidence an lr finding may explain either model
+    plain = {"models": FACTS_GAN["models"], "optimizers": [{"name": "opt_d", "class": "SGD", "lr": 5.0}]}
+    assert _causes(Report(findings=[dead_g, lr_d], facts=plain), "activation.dead-relu") == ["lr.too-high"]
+    # a run-wide finding (the loss) links to a finding about either model
+    curve = _f("loss-curve.explodes", "error", location="loss", step=12)
+    assert _causes(Report(findings=[curve, lr_d], facts=FACTS_GAN), "loss-curve.explodes") == ["lr.too-high"]
+
+
+def test_a_symptom_with_two_causes_lists_both_and_sits_under_the_first_root() -> None:
+    nan = _f("numerics.nonfinite-loss", "error", location="loss", step=3, diverged="44 -> 2e6")
+    pix = _f("preprocessing.unnormalised-pixels", location="model", step=4)
+    lr = _f("lr.too-high", location="opt", step=26)
+    data = _f("data.too-little-data", location="train", step=1)
+    report = Report(findings=[nan, data, pix, lr], facts=FACTS)
+    assert sorted(_causes(report, "numerics.nonfinite-loss")) == ["lr.too-high", "preprocessing.unnormalised-pixels"]
+    assert _causes(report, "lr.too-high") == ["preprocessing.unnormalised-pixels"]   # raw inputs make the lr too high
+    groups = report.groups()
+    assert [(root.code, [s.code for s in syms]) for root, syms in groups] == [
+        ("preprocessing.unnormalised-pixels", ["lr.too-high", "numerics.nonfinite-loss"]),
+        ("data.too-little-data", [])]
+    assert [f.code for f in report.sorted()] == ["preprocessing.unnormalised-pixels", "lr.too-high",
+                                                  "numerics.nonfinite-loss", "data.too-little-data"]
+
+
+def test_roots_ordered_by_the_severity_of_their_group_then_by_step() -> None:
+    late = _f("data.unshuffled-batches", location="training batches", step=50)
+    early = _f("train-mode.training-in-eval-mode", location="model", step=2)
+    pix = _f("preprocessing.unnormalised-pixels", location="model", step=30)
+    nan = _f("numerics.nonfinite-loss", "error", location="loss", step=40)
+    tip = _f("lr.start-default", "info", location="opt", step=1)
+    report = Report(findings=[tip, late, early, nan, pix], facts=FACTS)
+    # the warning that explains an error comes first, then warnings by step, then advice
+    assert [f.code for f in report.sorted()] == ["preprocessing.unnormalised-pixels", "numerics.nonfinite-loss",
+                                                  "train-mode.training-in-eval-mode", "data.unshuffled-batches",
+                                                  "lr.start-default"]
+    assert report.headline() is pix
+    assert Report(findings=[tip]).headline() is None                 # advice never headlines
+    assert Report().headline() is None and Report().sorted() == []
+
+
+def test_chains_and_named_causes() -> None:
+    lr = _f("lr.too-high", location="opt", step=101)
+    dead = _f("activation.dead-relu", location="model.fc1", step=4)
+    flat = _f("loss-curve.plateaus", location="loss", step=90)
+    report = Report(findings=[dead, flat, lr], facts=FACTS)
+    assert _causes(report, "loss-curve.plateaus") == ["activation.dead-relu", "lr.too-high"]
+    assert [f.code for f in report.sorted()] == ["lr.too-high", "activation.dead-relu", "loss-curve.plateaus"]
+    # the overfit-one-batch summary names its likely causes: those links hold whatever the graph says
+    summary = _f("loss-curve.cannot-overfit-one-batch", "error", location="overfit one batch",
+                 likely_causes=["labels.overfit-batch-conflicting-labels"])
+    labels = _f("labels.overfit-batch-conflicting-labels", location="overfit one batch")
+    report = Report(findings=[summary, labels])
+    assert _causes(report, "loss-curve.cannot-overfit-one-batch") == ["labels.overfit-batch-conflicting-labels"]
+    assert report.headline() is not None and report.headline().code == "labels.overfit-batch-conflicting-labels"
+
+
+def test_links_follow_findings_added_after_construction_and_keep_equality() -> None:
+    report = Report(findings=[_f("activation.dead-relu", location="model.fc1", step=4)], facts=FACTS)
+    report.findings.append(_f("lr.too-high", location="opt", step=101))
+    assert report.headline() is not None and report.headline().code == "lr.too-high"
+    linked = report.linked()
+    assert linked[0].caused_by == (("lr.too-high", "opt"),)
+    assert linked[0] == report.findings[0]                     # caused_by takes no part in equality
+    assert report.findings[1] is linked[1]                     # a root is left as it was
+
+
+def test_a_bug_in_the_linking_costs_the_links_not_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> list[Finding]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(rootcause, "link", broken)
+    findings = [_f("activation.dead-relu", location="model.fc1", step=4), _f("lr.too-high", "error", location="opt")]
+    report = Report(findings=findings, facts=FACTS)
+    assert [f.code for f in report.sorted()] == ["lr.too-high", "activation.dead-relu"]   # by severity, unlinked
+    assert json.loads(json.dumps(report.to_dict()))["headline"]["code"] == "lr.too-high"
+
+
+def test_json_has_caused_by_on_symptoms_and_the_headline() -> None:
+    from nndoctor.report.jsonout import to_json
+
+    report = Report(findings=[_f("activation.dead-relu", location="model.fc1", step=4),
+                              _f("lr.too-high", "error", location="opt", step=101)], facts=FACTS)
+    data = json.loads(to_json(report))
+    assert data["schema"] == 1
+    assert data["headline"] == {"code": "lr.too-high", "category": "lr", "severity": "error", "location": "opt",
+                                "first_step": 101, "message": "lr.too-high seen"}
+    assert [f["code"] for f in data["findings"]] == ["lr.too-high", "activation.dead-relu"]
+    assert data["findings"][0]["caused_by"] == []
+    assert data["findings"][1]["caused_by"] == [{"code": "lr.too-high", "location": "opt"}]
+    assert json.loads(to_json(Report()))["headline"] is None
+
+
+# ---------------------------------------------------------------------- end to end, under the Observer
+def _images(raw: bool, n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 4, (n,), generator=g)
+    protos = torch.rand(4, 1, 12, 12, generator=g)
+    x = (protos[y] + 0.3 * torch.rand(n, 1, 12, 12, generator=g)).clamp(0, 1)
+    return ((x * 255).round() if raw else (x - 0.5) / 0.3), y     # raw 0..255 pixels, or standardised
+
+
+class _Net(nn.Module):
+    def __init__(self, act: str) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.act = nn.Linear(144, 64), nn.Linear(64, 4), act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc1(x.flatten(1))
+        return self.fc2(F.relu(h) if self.act == "relu" else F.leaky_relu(h, 0.1))
+
+
+def _train(x: torch.Tensor, y: torch.Tensor, *, style: str, lr: float, act: str, steps: int = 30) -> Report:
+    torch.manual_seed(0)
+    if style == "sequential":
+        model: nn.Module = nn.Sequential(nn.Flatten(), nn.Linear(144, 64),
+                                         nn.ReLU() if act == "relu" else nn.LeakyReLU(0.1), nn.Linear(64, 4))
+    else:
+        model = _Net(act)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    crit = nn.CrossEntropyLoss()
+    with Observer() as obs:
+        for step in range(steps):
+            i = (step * 32) % (len(x) - 32)
+            opt.zero_grad()
+            out = model(x[i:i + 32])
+            loss = crit(out, y[i:i + 32]) if style == "sequential" else F.cross_entropy(out, y[i:i + 32])
+            loss.backward()
+            opt.step()
+    assert not obs.internal_errors, obs.internal_errors
+    return obs.report()
+
+
+@pytest.mark.parametrize("style", ["sequential", "subclass"])
+def test_raw_pixels_that_make_the_loss_nan_headline_preprocessing(style: str) -> None:
+    report = _train(*_images(raw=True), style=style, lr=0.1, act="leaky")
+    numerics = [f for f in report.findings if f.category == "numerics"]
+    assert numerics, [f.code for f in report.findings]            # the loss did become NaN/Inf
+    head = report.headline()
+    assert head is not None and head.category == "preprocessing", [f.code for f in report.sorted()]
+    assert report.sorted()[0] is head
+    for f in numerics:                                            # NaN is a symptom of the raw inputs
+        assert head.key in f.caused_by
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["headline"]["category"] == "preprocessing" and data["findings"][0]["code"] == head.code
+    # the evidence that ties the optimizer's findings to its model
+    assert [o["models"] for o in report.facts["optimizers"]] == [[m["name"] for m in report.facts["models"]]]
+    # the same training on standardised inputs: nothing to blame on preprocessing
+    quiet = _train(*_images(raw=False), style=style, lr=0.01, act="leaky")
+    assert not any(f.category in ("preprocessing", "numerics") for f in quiet.at_least("warning"))
+
+
+@pytest.mark.parametrize("style", ["sequential", "subclass"])
+def test_a_too_high_lr_headlines_over_the_dead_relus_it_causes(style: str) -> None:
+    report = _train(*_images(raw=False), style=style, lr=10.0, act="relu")
+    dead = report.by_code("activation.dead-relu")
+    assert dead, [f.code for f in report.findings]
+    lr = [f for f in report.findings if f.code in rootcause.LR_HIGH]
+    head = report.headline()
+    assert head is not None
+    if lr:       # the lr detector may or may not conclude in 30 steps: check the order given what it found
+        assert head.category == "lr", [f.code for f in report.sorted()]
+        for f in dead:
+            assert lr[0].key in f.caused_by
+        assert [f.category for f in report.sorted()].index("lr") < [f.category for f in report.sorted()].index(
+            "activation")
+    else:        # the dead ReLUs are the first thing to fix, and nothing unrelated took the headline
+        assert head.category in ("activation", "loss-curve", "grad"), [f.code for f in report.sorted()]
+    assert not report.by_code("preprocessing.unnormalised-pixels")
