@@ -94,6 +94,8 @@ class _Stats:
     integer_input: bool = False
     first_is_norm: bool = False
     inner_ratio: float | None = None
+    #: raw pixels were reported from the first batch already (the step a NaN loss may follow at once)
+    pixels_reported: bool = False
 
     def add(self, flat: torch.Tensor, channels: torch.Tensor) -> None:
         """``flat``: (rows, values per sample); ``channels``: (samples, C) for per-column/channel scales.
@@ -284,7 +286,7 @@ class InputPreprocessing(Check):
     def check(self, event: ModelInput | ModuleOutput | RunEnd) -> Iterable[Finding]:
         if isinstance(event, ModuleOutput):
             if self._pending is not None:
-                self._first_layer(event)
+                return self._first_layer(event)
             return ()
         if isinstance(event, RunEnd):
             out: list[Finding] = []
@@ -327,19 +329,38 @@ class InputPreprocessing(Check):
             out.extend(self._judge(key, st, final=False))
         return out
 
-    def _first_layer(self, event: ModuleOutput) -> None:
+    def _first_layer(self, event: ModuleOutput) -> list[Finding]:
         """The first layer with weights to finish: does it see the root input, or a rescaled one?"""
         if next(event.module.parameters(recurse=False), None) is None or self._pending is None:
-            return
+            return []
         st, root_max = self._pending
         self._pending = None
         inp = next((a for a in event.inputs if isinstance(a, torch.Tensor)), None)
         st.first_layer = f"{event.name} ({type(event.module).__name__})"
         st.first_is_norm = isinstance(event.module, _NORM_LAYERS)
         if inp is None or not inp.is_floating_point() or inp.numel() == 0 or root_max <= 0:
-            return
+            return []
         ratio = inp.detach().abs().max().item() / root_max
         st.inner_ratio = ratio if st.inner_ratio is None else max(st.inner_ratio, ratio)
+        return self._early_pixels(st)
+
+    def _early_pixels(self, st: _Stats) -> list[Finding]:
+        """Raw pixels are plain from the first batch that reaches a layer: say so on that step, the step
+        whose loss they may already turn NaN, not DECIDE_AFTER batches later."""
+        if st.decided or st.pixels_reported or st.rows < 8 or st.constant_batches == st.batches:
+            return []
+        if st.first_is_norm or (st.inner_ratio is not None and st.inner_ratio < 0.1):
+            return []
+        key = next((k for k, v in self._stats.items() if v is st), None)
+        model = self._names.get(key, "model") if key is not None else "model"
+        base = {"model": model, "argument": key[1] if key else "", "shape": st.shape, "batches": st.batches,
+                "first_layer": st.first_layer, "rows": st.rows, "min": st.gmin, "max": st.gmax,
+                "mean": st.mean, "std": st.std}
+        found = self._pixels(f"{model}'s input {st.shape}", model, st, base)
+        if found is None:
+            return []
+        st.pixels_reported = True
+        return [found]
 
     # ------------------------------------------------------------------ judgements
     def _nan_finding(self, model: str, arg: str, x: torch.Tensor, nonfinite: dict[str, Any]) -> Finding:
@@ -371,10 +392,10 @@ class InputPreprocessing(Check):
                 code=_CODES["constant"], severity=Severity.ERROR)]
         out: list[Finding] = []
         rescaled = st.first_is_norm or (st.inner_ratio is not None and st.inner_ratio < 0.1)
-        pixels = None if rescaled else self._pixels(where, model, st, base)
+        pixels = None if rescaled or st.pixels_reported else self._pixels(where, model, st, base)
         if pixels is not None:
             out.append(pixels)
-        elif not rescaled:
+        elif not rescaled and not st.pixels_reported:
             scales = self._scales(where, model, st, base)
             if scales is not None:
                 out.append(scales)
