@@ -1,5 +1,5 @@
 # expect: labels
-# sklearn digits with 35% of the training labels replaced by a random other class; a wide MLP trained long enough memorises them.
+# sklearn digits with 35% of the labels replaced by a random other class; a wide MLP memorises them and the validation loss rises.
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -21,6 +21,9 @@ for step in range(200):
     opt.zero_grad()
     loss.backward()
     opt.step()
+    if step % 20 == 0:
+        with torch.no_grad():
+            val_loss = F.cross_entropy(model(X[900:]), y_noisy[900:])    # the held-out labels are just as noisy
 with torch.no_grad():
     acc = (model(X[900:]).argmax(1) == y[900:]).float().mean().item()
-print(f"train loss {loss.item():.4f} clean test accuracy {acc:.3f}")
+print(f"train loss {loss.item():.4f} val loss {val_loss.item():.4f} clean test accuracy {acc:.3f}")

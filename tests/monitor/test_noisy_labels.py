@@ -27,7 +27,7 @@ def _noisy(obs, severities=("warning",)):
     return [f for f in obs.findings if f.code == "labels.noisy" and f.severity.value in severities]
 
 
-def _memorise_full_batch(x, y, classes, steps=120, hidden=64):
+def _memorise_full_batch(x, y, classes, steps=120, hidden=64, held_out=None):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(x.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                           nn.Linear(hidden, classes))
@@ -38,15 +38,22 @@ def _memorise_full_batch(x, y, classes, steps=120, hidden=64):
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if held_out is not None and _ % 10 == 0:
+                with torch.no_grad():
+                    F.cross_entropy(model(held_out[0]), held_out[1])
     return obs
 
 
 def test_thirty_percent_wrong_labels_memorised_full_batch_sequential_adam():
-    x, y = blobs(n=400, classes=4, seed=1, spread=1.5)
-    obs = _memorise_full_batch(x, _flip(y, 0.3, 4), 4)
+    x, y = blobs(n=500, classes=4, seed=1, spread=1.5)
+    y = _flip(y, 0.3, 4)
+    obs = _memorise_full_batch(x[:400], y[:400], 4, held_out=(x[400:], y[400:]))
     (f,) = _noisy(obs)
     assert 0.2 <= f.evidence["confident_disagreement"] <= 0.45 and f.evidence["noise_rate"] >= 0.15
-    assert f.evidence["train_loss"] < 0.5 * f.evidence["noise_floor_loss"]
+    assert f.evidence["train_loss"] < 0.5 * f.evidence["noise_floor_loss"] and f.evidence["eval_loss_rise"]
+    # no held-out data: memorisation alone is said as info (a model may learn what the probes cannot)
+    obs = _memorise_full_batch(x[:400], y[:400], 4)
+    assert not _noisy(obs) and _noisy(obs, ("info",))
 
 
 class Net(nn.Module):
