@@ -14,7 +14,8 @@ log-sum-exp is not 0). Checks here:
 * :class:`SoftmaxDim`: softmax over a dimension of size 1, over the batch dimension, or applied
   to softmax output again.
 * :class:`OutputRange`: a regression loss whose prediction comes from an activation whose
-  range cannot reach the targets.
+  range cannot reach the targets, and softmax outputs (rows that sum to 1) compared by
+  MSE / L1 / BCE with targets whose rows do not sum to 1 (multi-hot, multi-label targets).
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ _RANGES: dict[str, tuple[float, float]] = {
     "logsigmoid": (-math.inf, 0.0),
 }
 _REGRESSION_LOSSES = frozenset({"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"})
+#: element-wise losses that may compare softmax rows with target rows
+_SIMPLEX_LOSSES = _REGRESSION_LOSSES | {"binary_cross_entropy"}
+#: a target row whose sum is this far from 1 cannot be matched by a softmax row
+_ROW_SUM_TOL = 0.05
+#: share of such rows that makes softmax the wrong output (a few odd rows are not worth a warning)
+_OFF_SIMPLEX_SHARE = 0.05
 #: sampled calls with every value in (0, 1] before BCE-with-logits input is called sigmoid-like
 _SIGMOID_LIKE_CALLS = 3
 _SIGMOID_LIKE_VALUES = 48
@@ -566,13 +573,22 @@ class OutputRange(Check):
         "Or rescale the targets into the output range {output_range} (e.g. min-max scaling) and undo the "
         "scaling at prediction time.",
     )
+    extra_codes = {
+        "loss-input.softmax-multi-label-targets": (
+            "For multi-label targets (several classes per example) replace the softmax at {location} with an "
+            "independent sigmoid per class: feed the raw logits to nn.BCEWithLogitsLoss with the same targets "
+            "(the loss is called at {site}).",
+            "If every example really has exactly one class, give one-hot rows (or class indices) and train the "
+            "logits with nn.CrossEntropyLoss; check how the target rows are built ({example_row}).",
+        ),
+    }
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
         self._reported: set[str] = set()
 
     def check(self, event: LossCall) -> Iterable[Finding]:
-        if event.name not in _REGRESSION_LOSSES or event.target is None:
+        if event.name not in _SIMPLEX_LOSSES or event.target is None:
             return ()
         pred, target, prov = event.input, event.target, event.provenance
         if prov is None or prov.op not in _RANGES:
@@ -591,6 +607,10 @@ class OutputRange(Check):
         t = _values(target)
         if t is None:
             return ()
+        if prov.op == "softmax" and t.min().item() >= 0.0 and t.max().item() <= 1.0:
+            return self._off_simplex(event, pred, target, prov, location)
+        if event.name not in _REGRESSION_LOSSES:
+            return ()  # BCE targets outside [0, 1]: preprocessing.bce-target-out-of-range
         lo, hi = _RANGES[prov.op]
         tol = 1e-6 * max(1.0, t.abs().max().item())
         gap = (lo - t).clamp(min=0) + (t - hi).clamp(min=0)  # distance to the nearest reachable value
@@ -614,3 +634,50 @@ class OutputRange(Check):
             f"targets in [{fmt(tmin)}, {fmt(tmax)}]: {outside:.0%} of the targets are out of reach, so the "
             f"squared error can never go below {fmt(floor_mse)} (target variance {fmt(spread)})",
             evidence, location=location)]
+
+    def _off_simplex(self, event: LossCall, pred: torch.Tensor, target: torch.Tensor, prov: Provenance,
+                     location: str) -> list[Finding]:
+        """Softmax rows sum to 1: target rows with several 1s (or none) are out of reach."""
+        shape = tuple(prov.input_shape) if prov.input_shape else tuple(pred.shape)
+        if tuple(target.shape) != tuple(pred.shape) or tuple(pred.shape) != shape or len(shape) < 2:
+            return []  # a reshaped or broadcast comparison: the class dim is not known here
+        dim = prov.dim
+        if dim is None:  # the legacy implicit dim of F.softmax
+            dim = 0 if len(shape) in (0, 1, 3) else 1
+        if not -len(shape) <= dim < len(shape) or shape[dim] < 2:
+            return []
+        dim %= len(shape)
+        if dim == 0 and shape[0] > 1 and len(shape) == 2:
+            return []  # softmax over the batch: loss-input.softmax-over-batch-dim says it
+        t = head(target).detach().float()
+        sums = t.sum(dim)
+        off = (sums - 1.0).abs() > _ROW_SUM_TOL
+        share = off.float().mean().item()
+        if share < _OFF_SIMPLEX_SHARE or int(off.sum()) < 2:
+            return []
+        k = shape[dim]
+        # Cauchy-Schwarz: a row that sums to 1 is at least |1 - s| / sqrt(k) away from a row summing to s
+        floor_mse = ((sums - 1.0).pow(2) / k).sum().item() / max(t.numel(), 1)
+        spread = t.var(unbiased=False).item() if t.numel() > 1 else 0.0
+        if floor_mse < _UNREACHABLE_VARIANCE * spread:
+            return []
+        self._reported.add(location)
+        smin, smax, smean = sums.min().item(), sums.max().item(), sums.mean().item()
+        idx = int(off.flatten().nonzero()[0]) if len(shape) == 2 else 0
+        example = t[idx].flatten()[:8].tolist() if len(shape) == 2 else []
+        example_row = ("e.g. target row " + str([fmt(v) for v in example]) + (" ..." if k > 8 else "")
+                       if example else f"target sums over dim {dim} range {fmt(smin)}..{fmt(smax)}")
+        multi = smax > 1.0 + _ROW_SUM_TOL
+        kind = "multi-hot (multi-label)" if multi else "all-zero or partial"
+        evidence = {"loss": loss_label(event.name), "activation": "softmax", "location": location,
+                    "dim": dim, "classes": k, "target_row_sum_min": fmt(smin), "target_row_sum_max": fmt(smax),
+                    "target_row_sum_mean": fmt(smean), "share_rows_not_summing_to_1": round(share, 3),
+                    "min_possible_mse": fmt(floor_mse), "target_variance": fmt(spread),
+                    "target_shape": tuple(target.shape), "input_shape": tuple(pred.shape), "site": event.site,
+                    "example_row": example_row}
+        return [self.finding(
+            f"{loss_label(event.name)} compares softmax outputs ({_made_by(prov)}, every row sums to 1 over dim "
+            f"{dim}) with {kind} targets whose rows sum to {fmt(smin)}..{fmt(smax)} (mean {fmt(smean)}; "
+            f"{share:.0%} of the rows do not sum to 1): softmax cannot put 1 on several classes at once, so "
+            f"those targets are out of reach (squared error >= {fmt(floor_mse)}, target variance {fmt(spread)})",
+            evidence, location=location, code="loss-input.softmax-multi-label-targets")]

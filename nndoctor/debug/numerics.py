@@ -73,7 +73,15 @@ _OP_FIX = {
     "nllloss": "Skip batches whose targets are all ignore_index (if (y != ignore).any(): ...), "
                "or use reduction='sum' divided by max(count, 1)",
     "empty": "Skip the loss when the selection is empty (if mask.any(): ...), or divide by max(count, 1)",
+    "constant": "Find where that constant comes from (float('nan'), math.inf, 0/0 or log(0) computed in Python "
+                "or numpy, a NaN hyperparameter or loss weight) and make it finite; assert math.isfinite(c) "
+                "before using it",
 }
+#: arithmetic whose non-finite constant operand (a Python number, a one-element tensor) is a cause
+_CONST_OPS = {"mul": "multiplied into", "rmul": "multiplied into", "imul": "multiplied into",
+              "multiply": "multiplied into", "add": "added to", "radd": "added to", "iadd": "added to",
+              "sub": "subtracted from", "rsub": "subtracted from", "isub": "subtracted from"}
+_NODE_VERB = {"mul": "multiplied into", "add": "added to", "sub": "subtracted from", "rsub": "subtracted from"}
 _no_torch_function = getattr(torch._C, "DisableTorchFunction", contextlib.nullcontext)
 _function_mode_on = getattr(torch._C, "_is_torch_function_mode_enabled", lambda: True)
 _DIVERGED_RATIO = 100.0  # finite losses grew this much above their best before turning non-finite
@@ -108,6 +116,7 @@ class Origin:
     module: str = ""  # the module whose parameters feed the node
     params: tuple[str, ...] = ()
     param: str = ""  # for "param": the parameter's name
+    constant: str = ""  # for "data": the value when the non-finite input is a one-element constant
 
 
 def nonfinite(t: Any) -> bool:
@@ -336,8 +345,9 @@ def _explain(node: Any, bad: list[tuple[str, torch.Tensor]], param_names: dict[i
             if v.requires_grad:
                 return Origin("param", node=name, param=param_names.get(id(v), "?"))
             params = _nearest_params(node, param_names)
-            return Origin("data", op=name, node=name, role=f"{key} of {name}", params=params,
-                          module=params[0].rsplit(".", 1)[0] if params else "")
+            constant = str(float(v.detach().reshape(()).float())) if v.numel() == 1 else ""
+            return Origin("data", op=_node_op(node), node=name, role=f"{key} of {name}", params=params,
+                          module=params[0].rsplit(".", 1)[0] if params else "", constant=constant)
     return _search([v.grad_fn for _, v in inputs], param_names)
 
 
@@ -414,7 +424,7 @@ class NonFinite(Check):
     # non-finite (on accelerators: always, for the device-side flag); the rest is sampled
     sampled_only = frozenset({"backward", "model_input", "step"})
     step_phases = frozenset({"post"})
-    ops = frozenset(_RISKY_OPS)
+    ops = frozenset(_RISKY_OPS) | frozenset(_CONST_OPS)
     fixes = (
         "{op_fix} ({site}).",
         "Check the values that reach it: print x.min(), x.max() before the {op} in {module}.",
@@ -505,6 +515,7 @@ class NonFinite(Check):
             self._loss_bad_index = ev.index
             with torch.no_grad():
                 self._pending = self._diagnose_loss(t, ev)
+                self._pending["params_before"] = self._fingerprint()
             if not ev.sampled and self.state.observer is not None:
                 self.state.observer.boost(2)  # the next steps are watched: the verdict comes at once
         return out
@@ -573,7 +584,13 @@ class NonFinite(Check):
         if ev.phase != "post":
             return None
         if self._pending is not None:
-            return self._resolve(persistent=bool(self._bad_params(_params_of(ev.optimizer))))
+            if self._bad_params(_params_of(ev.optimizer)):
+                return self._resolve(persistent=True)
+            if self._params_changed(self._pending):
+                # a real update with finite gradients: whether training recovers is told by the next loss
+                self._pending["updated"] = True
+                return None
+            return self._resolve(persistent=False)
         out = None
         if ev.sampled:
             params = _params_of(ev.optimizer)
@@ -590,6 +607,8 @@ class NonFinite(Check):
         return out
 
     def _on_op(self, ev: OpCall) -> None:
+        if ev.name in _CONST_OPS:
+            return self._on_constant_op(ev)
         canon = _RISKY_OPS.get(ev.name.rstrip("_"))
         if canon is None or not isinstance(ev.result, torch.Tensor) or not ev.result.requires_grad:
             return None
@@ -610,6 +629,27 @@ class NonFinite(Check):
         if detail:
             self._op_hits.append({"step": ev.step, "op": canon, "module": ev.module,
                                   "site": user_site(), "detail": detail, "kind": kind})
+        return None
+
+    def _on_constant_op(self, ev: OpCall) -> None:
+        """``loss * float("nan")``: a non-finite constant operand, remembered with the user's line."""
+        if not isinstance(ev.result, torch.Tensor) or not ev.result.requires_grad:
+            return None
+        value = None
+        for a in ev.args[:2]:
+            if isinstance(a, (int, float)) and not isinstance(a, bool) and not math.isfinite(a):
+                value = float(a)
+            elif (isinstance(a, torch.Tensor) and a.numel() == 1 and a.is_cpu and not a.requires_grad
+                  and a.is_floating_point() and not math.isfinite(float(a.reshape(())))):
+                value = float(a.reshape(()))
+        if value is None:
+            return None
+        others = [a for a in ev.args[:2] if isinstance(a, torch.Tensor) and a.numel() != 1]
+        if any(nonfinite(a) for a in others):
+            return None  # the other operand was already non-finite: not the first cause
+        self._op_hits.append({"step": ev.step, "op": ev.name.lstrip("ri").rstrip("_"), "module": ev.module,
+                              "site": user_site(), "detail": str(value), "kind": "constant",
+                              "verb": _CONST_OPS[ev.name]})
         return None
 
     def _on_module_output(self, ev: ModuleOutput) -> None:
@@ -661,7 +701,11 @@ class NonFinite(Check):
             self._done = True
         else:
             severity = Severity.WARNING
-            message += "; the parameters stayed finite (that update was skipped), so training went on"
+            if diag.get("updated") or self._params_changed(diag):
+                message += ("; the optimizer still updated the parameters with finite gradients and they stayed "
+                            "finite, so training went on (the loss value of that step was unusable)")
+            else:
+                message += "; the parameters stayed finite (that update was skipped), so training went on"
         return self.finding(message, diag["evidence"], location=diag["location"], code=diag["code"],
                             severity=severity, step=diag["step"])
 
@@ -680,6 +724,10 @@ class NonFinite(Check):
             return {**base, **self._forward(origin, what, step)}
         hit = next((h for h in self._op_hits if h["step"] == step and h["kind"] == "nonfinite"), None)
         bad_inputs = self._bad_inputs()
+        const_hit = next((h for h in self._op_hits if h["step"] == step and h["kind"] == "constant"), None)
+        if not bad_inputs and (const_hit is not None or (origin is not None and origin.kind == "data"
+                                                         and origin.constant)):
+            return {**base, **self._constant(origin, const_hit, what, step)}
         if hit is not None and not bad_inputs:
             found = Origin("op", op=hit["op"], node="", evidence=hit["detail"], module=hit["module"])
             return {**base, **self._forward(found, what, step, inside=True)}
@@ -704,6 +752,26 @@ class NonFinite(Check):
         return {**base, "code": "numerics.nonfinite-loss", "message": f"{what} {cause}",
                 "evidence": evidence, "location": "loss",
                 "severity": Severity.WARNING if diverged else Severity.ERROR}
+
+    def _constant(self, origin: Origin | None, hit: dict[str, Any] | None, what: str, step: int) -> dict[str, Any]:
+        """A NaN/Inf number written into the computation (``loss * float("nan")``), not the data."""
+        if hit is not None:
+            value, verb, site = hit["detail"], hit["verb"], hit["site"] or ""
+            place = f"inside {hit['module']}" if hit["module"] else "outside the model"
+            module, op = hit["module"] or "the loss computation", hit["op"]
+        else:
+            assert origin is not None
+            value, verb, site = origin.constant, _NODE_VERB.get(origin.op, f"used by {origin.node} in"), ""
+            place = (f"on values computed from {origin.module}" if origin.module else "on values computed "
+                     "from the data") + f" (autograd node {origin.node})"
+            module, op = origin.module or "the loss computation", origin.op
+        msg = (f"{what}: a non-finite constant ({value}) is {verb} the computation"
+               + (f" at {site}" if site else "") + f", {place}; the batch and the parameters were finite")
+        evidence = {"op": op, "node": origin.node if origin is not None else "", "detail": f"constant {value}",
+                    "module": module, "site": site or "the line that computes it", "constant": value,
+                    "op_fix": _OP_FIX["constant"]}
+        return {"code": "numerics.nonfinite-forward", "message": msg, "evidence": evidence,
+                "location": site or module, "step": step}
 
     def _forward(self, origin: Origin, what: str, step: int, inside: bool = False) -> dict[str, Any]:
         near = [s for (op, mod), ss in self._sites.items() if op == origin.op and mod
@@ -786,6 +854,31 @@ class NonFinite(Check):
                 "severity": Severity.WARNING if diverged and not eps_zero else Severity.ERROR}
 
     # ------------------------------------------------------------------ helpers
+    def _live_params(self) -> list[torch.Tensor]:
+        params = [p for p in (r() for r in self.state.param_refs.values()) if p is not None]
+        return [p for p in params if p.is_floating_point() and p.numel()]
+
+    def _fingerprint(self) -> dict[int, tuple[int, float]]:
+        """Each parameter's version counter and norm: an update changes one or the other (fused
+        optimizers write without bumping the version)."""
+        params = self._live_params()[:4096]
+        if not params:
+            return {}
+        try:
+            norms = torch._foreach_norm([p.detach() for p in params])
+            values = torch.stack([n.float().reshape(()).cpu() for n in norms]).tolist()
+        except (RuntimeError, TypeError, AttributeError):
+            values = [math.nan] * len(params)
+        return {id(p): (p._version, v) for p, v in zip(params, values)}
+
+    def _params_changed(self, diag: dict[str, Any]) -> bool:
+        """Whether an optimizer (or a manual update) wrote to the parameters since the diagnosis."""
+        before = diag.get("params_before")
+        if not before:
+            return False
+        now = self._fingerprint()
+        return any(key in before and (v[0] != before[key][0] or v[1] != before[key][1]) for key, v in now.items())
+
     def _bad_params(self, params: list[torch.Tensor] | None = None) -> list[tuple[str, str]]:
         if params is None:
             params = [p for p in (r() for r in self.state.param_refs.values()) if p is not None]

@@ -5,8 +5,10 @@ model receives, over several sampled batches, then judges once per model and arg
 raw 0-255 / 0-16 pixel values, tabular features on wildly different scales, inputs
 normalised twice (tiny spread), constant inputs or mostly constant features, and NaN/Inf
 values (reported at once). :class:`BinaryTargetRange` checks that BCE-style losses get
-targets in [0, 1]. Class-index targets out of range crash inside torch: the crash
-explainer (``nndoctor.debug.crash``) covers those.
+targets in [0, 1]. :class:`ScaledClassTargets` finds float targets that are small class ids
+scaled like pixels ({0, 1/255, 2/255, ...}: labels or masks divided by 255). Class-index
+targets out of range crash inside torch: the crash explainer (``nndoctor.debug.crash``)
+covers those.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import LossCall, ModelInput, ModuleOutput, RunEnd
 
-__all__ = ["BinaryTargetRange", "InputPreprocessing", "feature_matrix", "fmt", "looks_like_image"]
+__all__ = ["BinaryTargetRange", "InputPreprocessing", "ScaledClassTargets", "feature_matrix", "fmt",
+           "looks_like_image"]
 
 logger = logging.getLogger("nndoctor")
 
@@ -42,6 +45,13 @@ TINY_STD, TINY_MAX = 3e-2, 0.1
 
 _BCE_LOSSES = frozenset({"binary_cross_entropy", "binary_cross_entropy_with_logits",
                          "multilabel_soft_margin_loss"})
+
+#: losses whose float targets may be class ids divided by 255
+_VALUE_TARGET_LOSSES = _BCE_LOSSES | {"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"}
+#: sampled loss calls and target values before small multiples of 1/255 are called scaled class ids
+_SCALED_CALLS, _SCALED_VALUES = 2, 64
+#: the largest class id that such targets may hold (max target 63/255)
+_SCALED_MAX_ID = 63
 
 _NORM_LAYERS = (torch.nn.modules.batchnorm._NormBase, torch.nn.LayerNorm, torch.nn.GroupNorm)
 
@@ -84,6 +94,8 @@ class _Stats:
     integer_input: bool = False
     first_is_norm: bool = False
     inner_ratio: float | None = None
+    #: raw pixels were reported from the first batch already (the step a NaN loss may follow at once)
+    pixels_reported: bool = False
 
     def add(self, flat: torch.Tensor, channels: torch.Tensor) -> None:
         """``flat``: (rows, values per sample); ``channels``: (samples, C) for per-column/channel scales.
@@ -274,7 +286,7 @@ class InputPreprocessing(Check):
     def check(self, event: ModelInput | ModuleOutput | RunEnd) -> Iterable[Finding]:
         if isinstance(event, ModuleOutput):
             if self._pending is not None:
-                self._first_layer(event)
+                return self._first_layer(event)
             return ()
         if isinstance(event, RunEnd):
             out: list[Finding] = []
@@ -317,19 +329,38 @@ class InputPreprocessing(Check):
             out.extend(self._judge(key, st, final=False))
         return out
 
-    def _first_layer(self, event: ModuleOutput) -> None:
+    def _first_layer(self, event: ModuleOutput) -> list[Finding]:
         """The first layer with weights to finish: does it see the root input, or a rescaled one?"""
         if next(event.module.parameters(recurse=False), None) is None or self._pending is None:
-            return
+            return []
         st, root_max = self._pending
         self._pending = None
         inp = next((a for a in event.inputs if isinstance(a, torch.Tensor)), None)
         st.first_layer = f"{event.name} ({type(event.module).__name__})"
         st.first_is_norm = isinstance(event.module, _NORM_LAYERS)
         if inp is None or not inp.is_floating_point() or inp.numel() == 0 or root_max <= 0:
-            return
+            return []
         ratio = inp.detach().abs().max().item() / root_max
         st.inner_ratio = ratio if st.inner_ratio is None else max(st.inner_ratio, ratio)
+        return self._early_pixels(st)
+
+    def _early_pixels(self, st: _Stats) -> list[Finding]:
+        """Raw pixels are plain from the first batch that reaches a layer: say so on that step, the step
+        whose loss they may already turn NaN, not DECIDE_AFTER batches later."""
+        if st.decided or st.pixels_reported or st.rows < 8 or st.constant_batches == st.batches:
+            return []
+        if st.first_is_norm or (st.inner_ratio is not None and st.inner_ratio < 0.1):
+            return []
+        key = next((k for k, v in self._stats.items() if v is st), None)
+        model = self._names.get(key, "model") if key is not None else "model"
+        base = {"model": model, "argument": key[1] if key else "", "shape": st.shape, "batches": st.batches,
+                "first_layer": st.first_layer, "rows": st.rows, "min": st.gmin, "max": st.gmax,
+                "mean": st.mean, "std": st.std}
+        found = self._pixels(f"{model}'s input {st.shape}", model, st, base)
+        if found is None:
+            return []
+        st.pixels_reported = True
+        return [found]
 
     # ------------------------------------------------------------------ judgements
     def _nan_finding(self, model: str, arg: str, x: torch.Tensor, nonfinite: dict[str, Any]) -> Finding:
@@ -361,10 +392,10 @@ class InputPreprocessing(Check):
                 code=_CODES["constant"], severity=Severity.ERROR)]
         out: list[Finding] = []
         rescaled = st.first_is_norm or (st.inner_ratio is not None and st.inner_ratio < 0.1)
-        pixels = None if rescaled else self._pixels(where, model, st, base)
+        pixels = None if rescaled or st.pixels_reported else self._pixels(where, model, st, base)
         if pixels is not None:
             out.append(pixels)
-        elif not rescaled:
+        elif not rescaled and not st.pixels_reported:
             scales = self._scales(where, model, st, base)
             if scales is not None:
                 out.append(scales)
@@ -530,4 +561,59 @@ class BinaryTargetRange(Check):
         return [self.finding(
             f"F.{event.name} needs targets in [0, 1] but gets values {{{shown}}} (min {fmt(lo)}, max "
             f"{fmt(hi)}) at {event.site or 'the loss'}: the loss is wrong and can go negative",
+            ev, location=event.site or f"F.{event.name}")]
+
+
+@register
+class ScaledClassTargets(Check):
+    """Float targets that are small class ids divided by 255 ({0, 1/255, 2/255...}): labels scaled like pixels."""
+
+    code = "preprocessing.labels-scaled-like-pixels"
+    severity = Severity.WARNING
+    needs = ("loss",)
+    fixes = (
+        "Do not scale the labels like the images: use the class ids (or 0/1 targets) as they are; to undo "
+        "it, y = (y * 255).round() (here ids {ids}).",
+        "For masks read as images (PIL / ToTensor turn ids 0, 1, 2 into 0, 1/255, 2/255), load them with "
+        "torch.as_tensor(np.array(mask)) instead, and use CrossEntropyLoss for several classes.",
+    )
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        #: per loss call site: [matching calls, values seen, distinct ids seen (bitmask), settled]
+        self._tallies: dict[str, list[int]] = {}
+
+    def check(self, event: LossCall) -> Iterable[Finding]:
+        if event.name not in _VALUE_TARGET_LOSSES or event.target is None:
+            return ()
+        t = event.target
+        if not t.is_floating_point() or t.numel() == 0:
+            return ()
+        tally = self._tallies.setdefault(event.site, [0, 0, 0, 0])
+        if tally[3]:
+            return ()
+        t = t.detach().flatten()[:65536].float()
+        lo, hi = t.min().item(), t.max().item()
+        ids = t * 255.0
+        rounded = ids.round()
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0 or hi > _SCALED_MAX_ID / 255.0 + 1e-6 \
+                or bool(((ids - rounded).abs() > 1e-3).any()):
+            tally[3] = 1  # real values at this call site: never judge it again
+            return ()
+        for v in torch.unique(rounded).tolist():
+            tally[2] |= 1 << int(v)
+        tally[0] += 1
+        tally[1] += t.numel()
+        seen = [i for i in range(_SCALED_MAX_ID + 1) if tally[2] >> i & 1]
+        if tally[0] < _SCALED_CALLS or tally[1] < _SCALED_VALUES or len(seen) < 2:
+            return ()
+        tally[3] = 1
+        shown = ", ".join("0" if i == 0 else f"{i}/255" for i in seen[:6]) + (", ..." if len(seen) > 6 else "")
+        ev = {"loss": f"F.{event.name}", "target_values": [round(i / 255.0, 6) for i in seen[:16]],
+              "ids": seen[:16], "calls": tally[0], "values_seen": tally[1], "target_shape": tuple(event.target.shape),
+              "site": event.site}
+        return [self.finding(
+            f"F.{event.name} gets targets that are only {{{shown}}} in {tally[0]} sampled calls ({tally[1]} "
+            f"values, max {fmt(hi)}): these are class ids {seen[:8]} divided by 255, so the labels are nearly "
+            f"0 everywhere and the model learns to predict ~0 instead of the classes",
             ev, location=event.site or f"F.{event.name}")]

@@ -21,8 +21,7 @@ from nndoctor.findings import Finding, Severity, Step
 __all__ = ["LabelNoise", "find_label_issues", "out_of_sample_probs"]
 
 FIXES.setdefault("labels.noisy", (
-    "Review the {n_flagged} flagged examples (indices in the evidence, most suspicious first) and fix or "
-    "drop the wrong labels.",
+    "Review the {n_flagged} flagged examples ({which}) and fix or drop the wrong labels.",
     "If the labels come from a join or a shuffle, check that inputs and labels stay aligned.",
     "Train with a noise-robust loss (label smoothing) while the labels are being cleaned.",
 ))
@@ -42,7 +41,8 @@ class LabelNoise:
             return None
         top = [int(i) for i in self.issues[:20]]
         evidence = {"noise_rate": round(self.noise_rate, 4), "n_flagged": int(len(self.issues)),
-                    "top_indices": top, "suggested_labels": [int(s) for s in self.suggested[:20]]}
+                    "top_indices": top, "suggested_labels": [int(s) for s in self.suggested[:20]],
+                    "which": "indices in the evidence, most suspicious first"}
         from nndoctor.checks import fixes_for
 
         return Finding(

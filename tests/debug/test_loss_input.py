@@ -355,3 +355,51 @@ def test_softmax_only_at_inference_is_quiet():
                 probs = F.softmax(model(x[N:]), dim=1)
                 _ = (probs.argmax(1) == y[N:]).float().mean()
     assert not obs.findings and not obs.internal_errors
+
+
+# -- softmax outputs against multi-hot targets --------------------------------------------------------
+def _multi_hot(n: int = 4 * N, classes: int = 5, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, D, generator=g)
+    y = (torch.rand(n, classes, generator=g) < 0.4).float()
+    y[:, 0] = 1.0  # at least one label per row, often several
+    return x, y
+
+
+def test_softmax_sequential_mse_against_multi_hot_targets():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, 5), nn.Softmax(dim=1))
+    found = _train(model, nn.MSELoss(), *_multi_hot())
+    f = _one(found, "loss-input.softmax-multi-label-targets")
+    assert f.severity.value == "warning" and f.location == "model.3"
+    assert float(f.evidence["target_row_sum_max"]) > 1.5 and f.evidence["classes"] == 5
+    assert "BCEWithLogitsLoss" in f.fixes[0]
+
+
+def test_functional_softmax_last_dim_bce_and_l1_against_multi_hot_targets_adam():
+    for final, loss in ((lambda z: F.softmax(z, dim=-1), F.binary_cross_entropy),
+                        (lambda z: z.softmax(1), F.l1_loss),
+                        (lambda z: torch.softmax(z, -1), lambda p, t: ((p - t) ** 2).mean() + F.mse_loss(p, t))):
+        torch.manual_seed(0)
+        found = _train(Net(out=5, final=final), loss, *_multi_hot(), adam=True)
+        f = _one(found, "loss-input.softmax-multi-label-targets")
+        assert "multi-hot" in f.message and f.evidence["dim"] == 1
+
+
+def test_softmax_against_one_hot_or_soft_targets_and_sigmoid_against_multi_hot_stay_quiet():
+    x, y = _data(classes=5)
+    one_hot = F.one_hot(y, 5).float()
+    smooth = one_hot * 0.9 + 0.1 / 5
+    g = torch.Generator().manual_seed(3)
+    teacher = torch.softmax(torch.randn(len(x), 5, generator=g), dim=1)
+    xm, multi = _multi_hot()
+    cases = [
+        (nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, 5), nn.Softmax(dim=1)), nn.MSELoss(), x, one_hot),
+        (Net(out=5, final=lambda z: F.softmax(z, dim=-1)), F.mse_loss, x, smooth),
+        (Net(out=5, final=lambda z: z.softmax(-1)), nn.L1Loss(), x, teacher),
+        (Net(out=5, final=torch.sigmoid), F.binary_cross_entropy, xm, multi),
+        (Net(out=5), nn.BCEWithLogitsLoss(), xm, multi),
+    ]
+    for model, loss, xs, ys in cases:
+        found = _train(model, loss, xs, ys)
+        assert not _codes(found, 2), [(f.code, f.message) for f in found]

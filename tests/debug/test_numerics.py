@@ -488,3 +488,101 @@ def test_check_costs_less_than_detect_anomaly():
         warnings.simplefilter("ignore")
         times = {m: min(run(m) for _ in range(3)) for m in ("plain", "observer", "anomaly")}
     assert times["observer"] - times["plain"] < times["anomaly"] - times["plain"], times
+
+
+# ---------------------------------------------------------------------------- constants and "skipped"
+def test_nan_constant_multiplied_into_the_loss_names_the_line_not_the_batch():
+    model = _mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = _data()
+
+    def loop():
+        for step, xb, yb in _batches(x, y, 10):
+            loss = F.cross_entropy(model(xb), yb)
+            if step == 4:
+                loss = loss * float("nan")
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    found = _observe(loop)
+    assert [f.code for f in found] == ["numerics.nonfinite-forward"], found
+    f = found[0]
+    assert "batch contains" not in f.message and "constant (nan)" in f.message
+    assert "outside the model" in f.message and "test_numerics.py:" in f.location
+    assert f.first_step == 4
+
+
+class _Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Linear(8, 16), nn.ReLU())
+        self.head = nn.Linear(16, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def test_inf_weight_of_a_loss_term_on_an_unsampled_step_main_style_adam():
+    x, y = _data()
+    weight = torch.tensor(float("inf"))
+
+    def main():
+        model = _Net()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for step, xb, yb in _batches(x, y, 30):
+            out = model(xb)
+            reg = out.pow(2).mean()
+            w = weight if step == 20 else torch.tensor(0.01)
+            loss = F.cross_entropy(out, yb) + reg * w  # reg > 0: inf; the batch is clean
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    found = _observe(main, schedule=Schedule(dense=3, every=50))
+    assert len(found) == 1, found
+    f = found[0]
+    assert f.code == "numerics.nonfinite-forward" and f.first_step == 20
+    assert "constant (inf)" in f.message and "batch contains" not in f.message
+
+
+def test_log_of_negative_values_with_sgd_updating_is_not_called_skipped():
+    model = _mlp(out=1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = _data()
+    yf = y.float()
+
+    def loop():
+        for step, xb, yb in _batches(x, yf, 10):
+            p = model(xb).squeeze(1)
+            if step != 3:
+                p = torch.sigmoid(p)  # step 3 forgets the sigmoid: log of negative scores, finite gradient
+            loss = -(yb * torch.log(p) + (1 - yb) * torch.log1p(-p)).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    found = _observe(loop)
+    assert [f.code for f in found] == ["numerics.nonfinite-forward"], found
+    assert "skipped" not in found[0].message and "still updated" in found[0].message
+    assert "log" in found[0].evidence["op"]
+
+
+def test_log_of_negative_every_step_with_sgd_is_an_error_not_skipped():
+    model = _mlp(out=1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = _data()
+    yf = y.float()
+
+    def loop():
+        for _, xb, yb in _batches(x, yf, 10):
+            p = model(xb).squeeze(1)
+            loss = -(yb * torch.log(p) + (1 - yb) * torch.log(1 - p)).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    found = _observe(loop)
+    assert [(f.code, f.severity) for f in found] == [("numerics.nonfinite-forward", Severity.ERROR)], found
+    assert "skipped" not in found[0].message and "negative" in found[0].message

@@ -279,3 +279,41 @@ def test_one_global_mean_std_leaves_columns_on_different_scales(cancer):
     # min-max scaling per column is fine
     span = X.max(0).values - X.min(0).values
     assert not _codes(_train(_mlp(30, 2), (X - X.min(0).values) / span, y))
+
+
+# -- raw pixels reported on the step whose loss they turn NaN ---------------------------------------------
+class _PoissonConv(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 8 * 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(F.relu(self.conv(x)).flatten(1))
+
+
+def test_raw_pixels_are_reported_on_the_first_step_like_the_nan_they_cause():
+    from nndoctor.debug.numerics import NonFinite
+
+    g = torch.Generator().manual_seed(0)
+    raw = torch.randint(0, 256, (256, 1, 8, 8), generator=g).float()
+    y = (raw[:, 0, :4].mean((1, 2)) > raw[:, 0, 4:].mean((1, 2))).long()
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2))
+    styles = [
+        (seq, lambda out, yb: F.nll_loss(torch.log(torch.softmax(out, dim=1)), yb)),  # log(0) from huge logits
+        (_PoissonConv(), lambda out, yb: (torch.exp(out.squeeze(1) * 50) - yb * out.squeeze(1)).mean()),
+    ]
+    for model, loss_of in styles:
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        with Observer(checks=[InputPreprocessing, NonFinite]) as obs:
+            for i in range(0, 192, 32):
+                loss = loss_of(model(raw[i:i + 32]), y[i:i + 32])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        assert not obs.internal_errors, obs.internal_errors
+        steps = {f.code.split(".")[0]: f.first_step for f in obs.findings}
+        assert "numerics" in steps and steps.get("preprocessing") == 1, obs.findings
+        assert steps["preprocessing"] <= steps["numerics"]

@@ -10,7 +10,12 @@ pairs. The checks judge them once, when the run ends, off the hot path:
 * :mod:`.leakage` - evaluation examples that are byte-identical to training examples;
 * :mod:`.probe` - labels unrelated to the inputs (linear and nearest-neighbour probes at
   chance while the training loss sits at chance), or learnable labels with a model stuck
-  at chance.
+  at chance;
+* :mod:`.noise` - a large share of randomly wrong labels (confident learning on the
+  probes' out-of-fold probabilities) that the model memorises;
+* :mod:`.targets` - training labels collapsed to one class (e.g. ``(y / 255).long()``);
+* :mod:`.eval_inputs` - evaluation inputs preprocessed differently from training inputs
+  (compared as they arrive, not at the end).
 """
 
 from __future__ import annotations

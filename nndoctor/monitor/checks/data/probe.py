@@ -35,7 +35,7 @@ from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import RunEnd
 
-__all__ = ["LabelsUnrelated", "ProbeResult", "chance_loss", "probe"]
+__all__ = ["LabelsUnrelated", "OutOfFold", "ProbeResult", "chance_loss", "out_of_fold", "probe"]
 
 MIN_PAIRS = 200
 MIN_STEPS = 40
@@ -141,9 +141,22 @@ def _z(gains: np.ndarray) -> float:
     return float(gains.mean()) / (sd / math.sqrt(len(gains))) if sd > 0 else (0.0 if gains.mean() <= 0 else 99.0)
 
 
-def probe(x: np.ndarray, y: np.ndarray, seed: int = 0, min_examples: int = 20) -> ProbeResult | None:
-    """2-fold cross-validated cross-entropy and accuracy of the probes; ``None`` when fewer than
-    ``min_examples`` distinct examples (or a single class) remain."""
+@dataclass(frozen=True)
+class OutOfFold:
+    """Out-of-fold class probabilities of each probe (and the priors) for the distinct examples kept."""
+
+    x: np.ndarray
+    y: np.ndarray
+    prior: np.ndarray  # (n, k) the training fold's class priors
+    linear: np.ndarray
+    knn: np.ndarray
+    mlp: np.ndarray
+    chance_hits: int
+
+
+def out_of_fold(x: np.ndarray, y: np.ndarray, seed: int = 0, min_examples: int = 20) -> OutOfFold | None:
+    """2-fold cross-validated class probabilities of the three probes; ``None`` when fewer than
+    ``min_examples`` distinct examples (or a single class, or under 10 per class) remain."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
     _, first = np.unique(x.round(6), axis=0, return_index=True)  # one copy of each example
@@ -154,30 +167,43 @@ def probe(x: np.ndarray, y: np.ndarray, seed: int = 0, min_examples: int = 20) -
     order = np.random.default_rng(seed).permutation(n)
     folds = (order[: n // 2], order[n // 2:])
     k = int(y.max()) + 1
-    prior_ll, lin_ll, knn_ll, mlp_ll = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
-    hits = {"chance": 0, "linear": 0, "knn": 0, "mlp": 0}
+    out = {name: np.zeros((n, k)) for name in ("prior", "linear", "knn", "mlp")}
+    chance = 0
     for tr, te in (folds, folds[::-1]):
         mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-6
         a, b = (x[tr] - mu) / sd, (x[te] - mu) / sd
         prior = (np.bincount(y[tr], minlength=k) + 0.5) / (len(tr) + 0.5 * k)
-        prior_ll[te] = -np.log(prior[y[te]])
-        hits["chance"] += int(np.bincount(y[te]).max())  # no label-blind guess does better
+        out["prior"][te] = prior
+        chance += int(np.bincount(y[te]).max())  # no label-blind guess does better
         w = _logistic(a, y[tr], k, lam=0.5 / len(tr))  # sklearn's default strength (C=1)
         logits = np.hstack([b, np.ones((len(b), 1))]) @ w
         logits -= logits.max(1, keepdims=True)
-        logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
-        lin_ll[te] = -np.maximum(logp[np.arange(len(te)), y[te]], math.log(1e-3))
-        hits["linear"] += int((logp.argmax(1) == y[te]).sum())
+        out["linear"][te] = np.exp(logits - np.log(np.exp(logits).sum(1, keepdims=True)))
         d2 = (b ** 2).sum(1)[:, None] + (a ** 2).sum(1)[None, :] - 2.0 * b @ a.T
         near = np.argpartition(d2, min(NEIGHBOURS, len(tr) - 1), axis=1)[:, :NEIGHBOURS]
         votes = np.zeros((len(te), k))
         np.add.at(votes, (np.repeat(np.arange(len(te)), near.shape[1]), y[tr][near].reshape(-1)), 1.0)
-        probs = (votes + 2.0 * prior) / (near.shape[1] + 2.0)  # smoothed towards the priors
-        knn_ll[te] = -np.log(probs[np.arange(len(te)), y[te]])
-        hits["knn"] += int((probs.argmax(1) == y[te]).sum())
-        logp = _mlp(a, y[tr], b, k, seed)
-        mlp_ll[te] = -np.maximum(logp[np.arange(len(te)), y[te]], math.log(1e-3))
-        hits["mlp"] += int((logp.argmax(1) == y[te]).sum())
+        out["knn"][te] = (votes + 2.0 * prior) / (near.shape[1] + 2.0)  # smoothed towards the priors
+        out["mlp"][te] = np.exp(_mlp(a, y[tr], b, k, seed))
+    return OutOfFold(x=x, y=y, chance_hits=chance, **out)
+
+
+def _nll(p: np.ndarray, y: np.ndarray, floor: float = 1e-3) -> np.ndarray:
+    return -np.log(np.maximum(p[np.arange(len(y)), y], floor))
+
+
+def probe(x: np.ndarray, y: np.ndarray, seed: int = 0, min_examples: int = 20) -> ProbeResult | None:
+    """2-fold cross-validated cross-entropy and accuracy of the probes; ``None`` when fewer than
+    ``min_examples`` distinct examples (or a single class) remain."""
+    oof = out_of_fold(x, y, seed=seed, min_examples=min_examples)
+    if oof is None:
+        return None
+    y, n = oof.y, len(oof.y)
+    prior_ll = _nll(oof.prior, y, 0.0)
+    lin_ll, mlp_ll = _nll(oof.linear, y), _nll(oof.mlp, y)
+    knn_ll = _nll(oof.knn, y, 0.0)
+    hits = {"chance": oof.chance_hits, "linear": int((oof.linear.argmax(1) == y).sum()),
+            "knn": int((oof.knn.argmax(1) == y).sum()), "mlp": int((oof.mlp.argmax(1) == y).sum())}
     return ProbeResult(n=n, prior_loss=float(prior_ll.mean()), chance=hits["chance"] / n,
                        linear_loss=float(lin_ll.mean()), knn_loss=float(knn_ll.mean()),
                        linear=hits["linear"] / n, knn=hits["knn"] / n,

@@ -148,6 +148,14 @@ class ObservedData:
     #: some training targets were per element (tokens, pixels: an (N, L) target), not one per
     #: example: class shares then describe tokens, which are imbalanced by nature
     element_targets: bool = False
+    #: training loader iterations (epochs) and steps the counted targets came from
+    target_iterations: set[int] = field(default_factory=set)
+    target_steps: list[int] = field(default_factory=list)  # first and latest
+    target_losses: set[str] = field(default_factory=set)
+
+    def revisited(self) -> bool:
+        """Some sampled training rows were seen in two sampled batches: the sample spans the data."""
+        return any(c >= 2 for c in self.train_hashes.values())
 
     @staticmethod
     def of(state: Any) -> ObservedData | None:
@@ -273,6 +281,11 @@ class DataCollector(Check):
         d.n_classes = n_classes or d.n_classes
         d.train_counts = _add(d.train_counts, y, n_classes or 0)
         d.train_target_batches += 1
+        d.target_losses.add(event.name)
+        d.target_steps = d.target_steps[:1] + [event.step]
+        loaders = self.state.loaders
+        if loaders is not None and loaders.current is not None and len(d.target_iterations) < 1000:
+            d.target_iterations.add(loaders.current.iteration)
         if y.size >= 8 and len(d.batch_purity) < 10_000:
             d.batch_purity.append(float(np.bincount(y).max() / y.size))
             d.batch_sizes.append(int(y.size))

@@ -1,0 +1,107 @@
+"""Training labels collapsed to a single class.
+
+A preprocessing slip can destroy the labels without any error: integer class ids
+divided by 255 and cast back (``(y / 255).long()`` is 0 for every id below 255), a
+label column overwritten, a mask thresholded at the wrong value. The model then trains
+on one class, its loss falls to ~0 at once, and its accuracy is that class's share.
+
+``labels.single-class`` looks at the class counts of the training targets the sample
+kept (:mod:`.sample`): every sampled batch holds the same single class although the
+model scores several, and the sample spans the data (rows seen again in a later sampled
+batch, or batches from two epochs), so a class-sorted loader's first batches do not
+count. It is a warning when the training loss collapsed far below the loss of a
+K-class guess (the task became trivial) or the evaluation data holds other classes;
+otherwise (e.g. contrastive losses whose positives are all at index 0, a loss that stays
+high) it is said as info.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import numpy as np
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity, Step
+from nndoctor.monitor.checks.data.sample import ObservedData
+from nndoctor.monitor.curves import per_step
+from nndoctor.monitor.events import RunEnd
+
+__all__ = ["LabelsSingleClass"]
+
+MIN_BATCHES = 4
+MIN_TARGETS = 64
+#: the final training loss below this share of log(K) means the model only had to output one class
+COLLAPSED_LOSS_SHARE = 0.05
+
+
+@register
+class LabelsSingleClass(Check):
+    """Every sampled training target is the same class."""
+
+    code = "labels.single-class"
+    severity = Severity.WARNING
+    step = Step.DEBUG
+    needs = ("end",)
+    fixes = (
+        "Check the label preprocessing: every sampled training target is class {label} ({counts}); integer "
+        "class ids must not be scaled like pixels ((y / 255).long() is 0 for every id below 255), and masks "
+        "read as images need their class ids back (e.g. (mask * 255).round().long()).",
+        "Print np.unique(y, return_counts=True) right before training and again on one batch from the "
+        "DataLoader, to find the step that collapses the labels.",
+    )
+
+    def check(self, event: RunEnd) -> Iterable[Finding]:
+        data = ObservedData.of(self.state)
+        if data is None or data.train_counts is None or data.element_targets:
+            return ()
+        counts = data.train_counts
+        present = np.flatnonzero(counts)
+        total = int(counts.sum())
+        if len(present) != 1 or total < MIN_TARGETS or data.train_target_batches < MIN_BATCHES:
+            return ()
+        if len(self.state.optimizers) > 1:
+            return ()  # a GAN's generator step: all-"real" targets on purpose
+        spans = data.revisited() or len(data.target_iterations) >= 2
+        if not spans:
+            return ()  # the first batches of a class-sorted loader look the same
+        label = int(present[0])
+        classes = data.n_classes or 2
+        if classes < 2:
+            return ()
+        eval_classes = self._eval_classes(data)
+        level = self._final_loss()
+        collapsed = level is not None and level <= COLLAPSED_LOSS_SHARE * math.log(classes)
+        others = sorted(c for c in eval_classes if c != label)
+        severity = Severity.WARNING if collapsed or others else Severity.INFO
+        loss_txt = (f"the training loss fell to {level:.3g} (a uniform guess over {classes} classes scores "
+                    f"{math.log(classes):.3g}), so the model only learned to output class {label}"
+                    if collapsed else (f"the training loss is {level:.3g}" if level is not None else ""))
+        eval_txt = (f"; the evaluation targets hold classes {others[:10]} as well" if others else "")
+        evidence = {"label": label, "counts": f"{total} of {total} sampled targets are class {label}",
+                    "train_targets": total, "sampled_batches": data.train_target_batches,
+                    "model_classes": classes, "losses": sorted(data.target_losses),
+                    "epochs_sampled": len(data.target_iterations), "eval_classes": sorted(eval_classes)[:20],
+                    "final_train_loss": round(level, 5) if level is not None else None,
+                    "steps": f"{data.target_steps[0]}-{data.target_steps[-1]}" if data.target_steps else ""}
+        return [self.finding(
+            f"all {total} training targets in {data.train_target_batches} sampled batches (steps "
+            f"{evidence['steps']}) are class {label}, although the model scores {classes} classes: the labels "
+            f"collapsed to one class before training{'; ' + loss_txt if loss_txt else ''}{eval_txt}",
+            evidence, location="training labels", severity=severity)]
+
+    @staticmethod
+    def _eval_classes(data: ObservedData) -> set[int]:
+        out: set[int] = set()
+        for p in data.passes:
+            if p.counts is not None:
+                out.update(int(c) for c in np.flatnonzero(p.counts))
+        return out
+
+    def _final_loss(self) -> float | None:
+        _, values = per_step(*self.state.losses.series())
+        values = values[np.isfinite(values)]
+        if len(values) < 8:
+            return None
+        return float(np.median(values[-max(4, len(values) // 4):]))
