@@ -123,15 +123,51 @@ def metric_lines(text: str, pattern: str = DEFAULT_METRIC, last: int = 3) -> lis
     return lines[-last:]
 
 
-def checkout(entry: Entry, repos: Path, dest: Path) -> None:
-    """Extract the pinned tree of ``entry``'s repository into ``dest`` (``git archive | tar -x``)."""
+def checkout(entry: Entry, repos: Path, dest: Path) -> list[str]:
+    """Extract the pinned tree of ``entry``'s repository into ``dest``; returns the paths left out.
+
+    ``git archive | tar -x`` where the mirror holds every blob; a mirror that lacks some (the
+    snapshot keeps no file of 4 MiB or more) is read file by file through ``git cat-file
+    --batch``, and the missing ones are left out (a setup step may make what the script needs).
+    """
     git_dir = entry.git_dir(repos)
     if not git_dir.exists():
         raise FileNotFoundError(f"no mirror of {entry.repo} at {git_dir}")
     dest.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "--git-dir", str(git_dir), "archive", "--format=tar", entry.commit],
-                             capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    git = ["git", "--git-dir", str(git_dir)]
+    archive = subprocess.run([*git, "archive", "--format=tar", entry.commit], capture_output=True)
+    if archive.returncode == 0:
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+        return []
+    listing = subprocess.run([*git, "ls-tree", "-r", "-z", entry.commit], capture_output=True, check=True)
+    files = []  # (mode, sha, path)
+    for rec in listing.stdout.split(b"\0"):
+        if rec:
+            meta, path = rec.split(b"\t", 1)
+            mode, kind, sha = meta.split()
+            if kind == b"blob":
+                files.append((mode, sha, path.decode()))
+    batch = subprocess.run([*git, "cat-file", "--batch"], input=b"".join(sha + b"\n" for _, sha, _ in files),
+                           capture_output=True, check=True)
+    out, pos, missing = batch.stdout, 0, []
+    for mode, _sha, path in files:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        pos = end + 1
+        if len(header) < 3 or header[1] != b"blob":
+            missing.append(path)
+            continue
+        size = int(header[2])
+        body, pos = out[pos:pos + size], pos + size + 1
+        target = dest / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if mode == b"120000":
+            target.symlink_to(body.decode())
+        else:
+            target.write_bytes(body)
+            if mode == b"100755":
+                target.chmod(0o755)
+    return missing
 
 
 def _env(entry: Entry, tree: Path) -> dict[str, str]:
