@@ -98,6 +98,7 @@ class Outcome:
     doctor_s: list[float] = field(default_factory=list)
     identical: bool | None = None
     detail: str = ""
+    findings: list[dict[str, Any]] = field(default_factory=list)  # the warnings/errors, whole
 
     @property
     def ratio(self) -> float:
@@ -226,6 +227,8 @@ def judge(entry: Entry, plain: list[RunResult], doctor: list[RunResult]) -> Outc
             dest = out.alarms if f["severity"] in ("warning", "error") else out.infos
             if f["code"] not in dest:
                 dest.append(f["code"])
+                if dest is out.alarms:
+                    out.findings.append({k: f.get(k) for k in ("code", "severity", "message", "evidence")})
         out.internal_errors += len(r.report.get("internal_errors", ()))
     if entry.deterministic and not out.crash:
         want = metric_lines(plain[0].stdout, entry.metric)
@@ -296,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     if ns.json:
         rows = [{"name": o.entry.name, "error": o.error, "crash": o.crash, "alarms": o.alarms, "infos": o.infos,
                  "internal_errors": o.internal_errors, "plain_s": o.plain_s, "nndoctor_s": o.doctor_s,
-                 "identical": o.identical, "detail": o.detail} for o in outcomes]
+                 "identical": o.identical, "detail": o.detail, "findings": o.findings} for o in outcomes]
         ns.json.write_text(json.dumps(rows, indent=1))
     return 1 if any(o.crash or o.alarms or o.internal_errors for o in ran) else 0
 
