@@ -58,6 +58,7 @@ class Entry:
     deterministic: bool = True
     metric: str = DEFAULT_METRIC
     timeout: float = 600.0
+    env: tuple[tuple[str, str], ...] = ()  # environment settings the script needs (never its code)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Entry:
@@ -71,7 +72,8 @@ class Entry:
                    setup=tuple(tuple(c) for c in d.get("setup", ())),
                    pythonpath=tuple(d.get("pythonpath", ())), data=d["data"],
                    deterministic=bool(d.get("deterministic", True)),
-                   metric=d.get("metric", DEFAULT_METRIC), timeout=float(d.get("timeout", 600.0)))
+                   metric=d.get("metric", DEFAULT_METRIC), timeout=float(d.get("timeout", 600.0)),
+                   env=tuple(sorted((str(k), str(v)) for k, v in d.get("env", {}).items())))
 
     def git_dir(self, repos: Path) -> Path:
         return repos / self.repo.replace("/", "+") / "repo"
@@ -176,7 +178,7 @@ def _env(entry: Entry, tree: Path) -> dict[str, str]:
     old = os.environ.get("PYTHONPATH")
     return dict(os.environ, PYTHONPATH=os.pathsep.join(paths + ([old] if old else [])),
                 OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1", MPLBACKEND="Agg",
-                CUDA_VISIBLE_DEVICES="")
+                CUDA_VISIBLE_DEVICES="", **dict(entry.env))
 
 
 def _prepare(entry: Entry, tree: Path) -> None:

@@ -6,6 +6,7 @@ not kept) or too large for a short CPU run: the split is made from the repositor
 
 from __future__ import annotations
 
+import os
 import sys
 
 __all__ = ["main"]
@@ -17,6 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     skip = int(args[3]) if len(args) > 3 else 0
     with open(src, encoding="utf-8") as fh:
         lines = fh.readlines()
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     with open(dst, "w", encoding="utf-8") as fh:
         fh.writelines(lines[skip:skip + n])
 
