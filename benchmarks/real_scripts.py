@@ -223,7 +223,8 @@ def judge(entry: Entry, plain: list[RunResult], doctor: list[RunResult]) -> Outc
     for r in doctor:
         if r.code != 0 or r.report is None:
             out.crash = True
-            out.detail = (r.stderr.strip().splitlines() or ["no report"])[-1][:200]
+            errors = [ln for ln in r.stderr.splitlines() if re.match(r"\w+(Error|Exception|Interrupt)\b", ln)]
+            out.detail = (errors or r.stderr.strip().splitlines() or ["no report"])[-1][:200]
             continue
         for f in r.report.get("findings", ()):
             dest = out.alarms if f["severity"] in ("warning", "error") else out.infos
