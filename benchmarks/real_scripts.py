@@ -40,7 +40,7 @@ DATA = Path(__file__).with_name("real_data")
 STUBS = DATA / "stubs"
 DEFAULT_METRIC = r"(?i)(loss|acc|score|error|mse|elbo|perplexity|ppl)"
 #: tokens that measure time, not training (removed before outputs are compared)
-TIMING = re.compile(r"(?i)(\d+(\.\d+)?\s*(ms|s|sec|seconds)\b|(time|dt|elapsed)[^|;,]*|ms/batch[^|]*|\d+\.\d+%?\s*mfu)")
+TIMING = re.compile(r"(?i)(\d+(\.\d+)?\s*(ms|s|sec|seconds)\b|(time|dt|elapsed)[^|;,]*|ms/batch[^|]*|\d+\.\d+%?\s*mfu|mfu\s*-?\d+(\.\d+)?%)")
 
 
 @dataclass(frozen=True)
