@@ -17,7 +17,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
-from nndoctor.monitor.events import ModelInput, StepEvent
+from nndoctor.monitor.events import ModelInput, RunEnd, StepEvent
 
 __all__ = ["AutocastWithoutGradScaler", "Float64Model", "HalfPrecisionWeights"]
 
@@ -37,14 +37,27 @@ def _first_tensor(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor
     return None
 
 
+def _owns_float64(optimizer: torch.optim.Optimizer, params: set[int]) -> bool:
+    return any(id(p) in params and p.dtype == torch.float64
+               for group in optimizer.param_groups for p in group["params"])
+
+
 @register
 class Float64Model(Check):
-    """A model trained in float64 (``model.double()`` on numpy's float64 data): slow, rarely intended."""
+    """A model trained in float64 (``model.double()`` on numpy's float64 data): slow, rarely intended.
+
+    Float64 on purpose is ``info`` at most: under ``torch.set_default_dtype(torch.float64)``,
+    or when the model is optimised by L-BFGS (a quasi-Newton method: its curvature pairs and
+    line search difference nearly equal losses and gradients, where float32's 7 digits run
+    out; float64 is the usual choice there). The verdict waits for the first optimizer step,
+    so the optimizer is known.
+    """
 
     code = "dtype.float64-model"
     severity = Severity.WARNING
-    needs = ("model_input",)
-    sampled_only = frozenset({"model_input"})
+    needs = ("model_input", "step", "end")
+    sampled_only = frozenset({"model_input", "step"})
+    step_phases = frozenset({"pre"})
     fixes = (
         "Convert the data to float32 once, where it is loaded: X = torch.from_numpy(X).float() "
         "(or torch.tensor(X, dtype=torch.float32)); numpy arrays are float64 by default.",
@@ -57,33 +70,58 @@ class Float64Model(Check):
     def __init__(self, state: Any) -> None:
         super().__init__(state)
         self._seen: set[int] = set()
+        # model id -> (message head, evidence, location, float64 parameter ids, default float64)
+        self._pending: dict[int, tuple[str, dict[str, Any], str, set[int], bool]] = {}
 
-    def check(self, event: ModelInput) -> Iterable[Finding]:
-        if not event.sampled or id(event.model) in self._seen:
+    def check(self, event: ModelInput | StepEvent | RunEnd) -> Iterable[Finding]:
+        if isinstance(event, ModelInput):
+            self._on_input(event)
             return ()
+        if isinstance(event, StepEvent) and event.phase != "pre":
+            return ()
+        optimizers = [opt for _, opt in self.state.live_optimizers()]
+        if isinstance(event, StepEvent):
+            optimizers.append(event.optimizer)
+        return [self._judge(optimizers, *self._pending.pop(key)) for key in list(self._pending)]
+
+    def _on_input(self, event: ModelInput) -> None:
+        if not event.sampled or id(event.model) in self._seen:
+            return
         self._seen.add(id(event.model))
-        n64, total, first = 0, 0, ""
+        n64, total, first, ids = 0, 0, "", set()
         for name, p in event.model.named_parameters():
             total += p.numel()
             if p.dtype == torch.float64:
                 n64 += p.numel()
+                ids.add(id(p))
                 first = first or f"{event.name}.{name}"
         if not n64:
-            return ()
+            return
         x = _first_tensor(event.args, event.kwargs)
         x_dtype = _short(x.dtype) if x is not None else "none"
-        deliberate = torch.get_default_dtype() == torch.float64
         ev = {"model": event.name, "float64_parameters": n64, "parameters": total, "first": first,
               "input_dtype": x_dtype, "input_shape": tuple(x.shape) if x is not None else (),
               "default_dtype": _short(torch.get_default_dtype()), "step": event.step}
-        why = ("torch.set_default_dtype(torch.float64) is in effect, so this looks deliberate"
-               if deliberate else "usually unintended: numpy data is float64 by default and "
-               ".double() makes the model match it")
-        return [self.finding(
-            f"{event.name} trains in float64: {n64:,} of {total:,} parameters (e.g. {first}) are float64 and "
-            f"its input is {x_dtype} {ev['input_shape']}; float64 is several times slower than float32 "
-            f"and {why}", ev, location=event.name,
-            severity=Severity.INFO if deliberate else Severity.WARNING)]
+        head = (f"{event.name} trains in float64: {n64:,} of {total:,} parameters (e.g. {first}) are float64 and "
+                f"its input is {x_dtype} {ev['input_shape']}; float64 is several times slower than float32 and ")
+        self._pending[id(event.model)] = (head, ev, event.name, ids,
+                                          torch.get_default_dtype() == torch.float64)
+
+    def _judge(self, optimizers: list[torch.optim.Optimizer], head: str, ev: dict[str, Any], location: str,
+               ids: set[int], default64: bool) -> Finding:
+        lbfgs = [type(opt).__name__ for opt in optimizers
+                 if isinstance(opt, torch.optim.LBFGS) and _owns_float64(opt, ids)]
+        ev["optimizer"] = lbfgs[0] if lbfgs else None
+        if default64:
+            why = "torch.set_default_dtype(torch.float64) is in effect, so this looks deliberate"
+        elif lbfgs:
+            why = (f"it is optimised by {lbfgs[0]}, a quasi-Newton method that differences nearly equal "
+                   "losses and gradients, where float64 is the usual, deliberate choice")
+        else:
+            why = "usually unintended: numpy data is float64 by default and .double() makes the model match it"
+        deliberate = default64 or bool(lbfgs)
+        return self.finding(head + why, ev, location=location,
+                            severity=Severity.INFO if deliberate else Severity.WARNING)
 
 
 @register

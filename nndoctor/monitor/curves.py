@@ -24,6 +24,7 @@ __all__ = [
     "block_median",
     "read_due",
     "ConstantBaseline",
+    "entropy_estimate",
     "noise_sigma",
     "per_step",
     "rolling_median",
@@ -89,11 +90,37 @@ def noise_sigma(values: np.ndarray) -> float:
     return 1.4826 * mad / math.sqrt(2.0)
 
 
+def entropy_estimate(counts: np.ndarray, n_classes: int | None = None) -> float:
+    """Entropy (nats) of the distribution behind class ``counts``, corrected for sampling.
+
+    The plug-in entropy of a sample is biased low, badly so when many classes are rare or
+    unseen (a vocabulary of 10k words seen through a few thousand targets). The Chao-Shen
+    estimator corrects both: the probabilities are shrunk by the sample coverage
+    (1 - singletons / samples, Good-Turing) and each term is weighted by the inverse of its
+    chance to be seen at all (Horvitz-Thompson). The result never exceeds ``log(n_classes)``.
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    c = c[c > 0]
+    n = float(c.sum())
+    if n < 2 or len(c) == 0:
+        return float("nan")
+    f1 = float(np.sum(c == 1))
+    if f1 >= n:
+        f1 = n - 1.0
+    pa = (1.0 - f1 / n) * c / n
+    seen = 1.0 - np.power(1.0 - pa, n)
+    h = float(-(pa * np.log(pa) / seen).sum())
+    return min(h, math.log(n_classes)) if n_classes and n_classes >= 2 else h
+
+
 class ConstantBaseline:
     """The loss of the best constant prediction (class priors / target mean), pooled over batches.
 
     Fed with the targets of a few training loss calls; :meth:`value` is ``None`` when the
-    loss is unknown, the targets are soft labels, or the script mixes several losses.
+    loss is unknown, the targets are soft labels, or the script mixes several losses. For
+    class targets it is the sampling-corrected entropy of the class frequencies
+    (:func:`entropy_estimate`), and :attr:`coverage` says how much of the distribution's
+    mass the sample has seen (low: the estimate is uncertain).
     """
 
     def __init__(self) -> None:
@@ -141,15 +168,25 @@ class ConstantBaseline:
             if sum(a.size for a in self._sample) < 8192:
                 self._sample.append(t.ravel())
 
+    @property
+    def n_classes(self) -> int | None:
+        """The number of classes of class targets (the logits' width), else ``None``."""
+        return None if self._counts is None else len(self._counts)
+
+    @property
+    def coverage(self) -> float:
+        """Good-Turing sample coverage of the class targets (1 for other losses)."""
+        if self._counts is None or self._counts.sum() < 1:
+            return 1.0
+        return 1.0 - float(np.sum(self._counts == 1)) / float(self._counts.sum())
+
     def value(self) -> float | None:
         if self.mixed or self.name is None:
             return None
         if self._counts is not None:
-            total = self._counts.sum()
-            if total < 2:
+            if self._counts.sum() < 2:
                 return None
-            p = self._counts[self._counts > 0] / total
-            return float(-(p * np.log(p)).sum())
+            return entropy_estimate(self._counts, len(self._counts))
         if self._sum is not None and self._sumsq is not None and self._n >= 2:
             mean = self._sum / self._n
             if self.name == "mse_loss":

@@ -90,3 +90,61 @@ def test_fp16_autocast_without_scaler_warns_with_scaler_quiet():
     scaler = torch.amp.GradScaler("cpu")
     assert not _train(_mlp(), X, y, autocast=torch.float16, scaler=scaler).findings
     assert not _train(_mlp(), X, y, autocast=torch.bfloat16).findings
+
+
+class _SineRNN(nn.Module):
+    """A float64 recurrent regressor fitted by L-BFGS on float64 sines (the classic sine-wave example)."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.LSTMCell(1, 16)
+        self.out = nn.Linear(16, 1)
+
+    def forward(self, x):
+        h = x.new_zeros(x.size(0), 16)
+        c = x.new_zeros(x.size(0), 16)
+        outs = []
+        for t in range(x.size(1)):
+            h, c = self.cell(x[:, t:t + 1], (h, c))
+            outs.append(self.out(h))
+        return torch.cat(outs, dim=1)
+
+
+def _lbfgs_sines(steps=3):
+    import numpy as np
+
+    torch.manual_seed(0)
+    t = np.arange(40)[None, :] + np.random.default_rng(0).integers(-20, 20, size=(8, 1))
+    data = torch.from_numpy(np.sin(t / 5.0))  # numpy float64, on purpose
+    x, y = data[:, :-1], data[:, 1:]
+    model = _SineRNN().double()
+    opt = torch.optim.LBFGS(model.parameters(), lr=0.8, max_iter=5)
+    with Observer(checks=CHECKS) as obs:
+        for _ in range(steps):
+            def closure():
+                opt.zero_grad()
+                loss = F.mse_loss(model(x), y)
+                loss.backward()
+                return loss
+            opt.step(closure)
+    assert not obs.internal_errors, obs.internal_errors
+    return obs.report()
+
+
+def test_float64_model_optimised_by_lbfgs_is_only_info():
+    [f] = _lbfgs_sines().by_code("dtype.float64-model")
+    assert f.severity.value == "info" and f.evidence["optimizer"] == "LBFGS"
+    assert "LBFGS" in f.message
+
+
+def test_float64_model_with_a_first_order_optimizer_still_warns_whatever_the_step_order():
+    # the verdict waits for the optimizer: an Adam model and a plain SGD loop both still warn
+    X, y = _data(torch.float64)
+    for opt_cls in (torch.optim.Adam, torch.optim.SGD):
+        [f] = _train(_mlp().double(), X, y, opt_cls=opt_cls, steps=3).by_code("dtype.float64-model")
+        assert f.severity.value == "warning" and f.evidence["optimizer"] is None
+    model = _mlp().double()
+    with Observer(checks=CHECKS) as obs:  # forwards only (no optimizer step at all): judged at the end
+        model(X[:8])
+    [f] = obs.report().by_code("dtype.float64-model")
+    assert f.severity.value == "warning"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -197,3 +199,62 @@ def test_conv1d_channels_are_units_not_padded_positions():
     net = Conv1dText()
     x, y = _data()
     assert not _run(net, torch.optim.Adam(net.parameters(), lr=1e-3), x, y, steps=12).findings
+
+
+# ---------------------------------------------------------------- a tanh inside GELU / Mish is not a unit
+class NewGELU(nn.Module):
+    """The tanh approximation of GELU as minGPT / makemore write it."""
+
+    def forward(self, x):
+        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+class InlineGeluMlp(nn.Module):
+    """The fast form (``x * x``, folded constant) written inline in the block's forward, and Mish."""
+
+    def __init__(self, mish: bool = False):
+        super().__init__()
+        self.fc1 = nn.Linear(16, 128)
+        self.fc2 = nn.Linear(128, 4)
+        self.mish = mish
+
+    def forward(self, x):
+        h = self.fc1(x)
+        if self.mish:
+            h = h * torch.tanh(F.softplus(h))
+        else:
+            h = 0.5 * h * (1.0 + torch.tanh(h * 0.7978845608 * (1.0 + 0.044715 * h * h)))
+        return self.fc2(h)
+
+
+def _wide_inputs_model(act: nn.Module) -> nn.Module:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 128), act, nn.Linear(128, 4))
+    nn.init.normal_(model[0].weight, std=2.0)  # pre-activations of std ~8: mostly beyond +-3
+    return model
+
+
+def test_tanh_inside_gelu_approximations_is_not_saturation():
+    x, y = _data()
+    for model in (_wide_inputs_model(NewGELU()), _wide_inputs_model(nn.GELU(approximate="tanh"))):
+        obs = _run(model, torch.optim.SGD(model.parameters(), lr=1e-3), x, y, steps=10)
+        assert not _found(obs, "activation.saturated"), [f.evidence for f in obs.findings]
+    for mish in (False, True):
+        torch.manual_seed(0)
+        net = InlineGeluMlp(mish)
+        nn.init.normal_(net.fc1.weight, std=2.0)
+        obs = _run(net, torch.optim.Adam(net.parameters(), lr=1e-3), x, y, steps=10)
+        assert not _found(obs, "activation.saturated"), (mish, [f.evidence for f in obs.findings])
+
+
+def test_plain_tanh_on_the_same_inputs_is_still_saturated():
+    x, y = _data()
+    model = _wide_inputs_model(nn.Tanh())
+    obs = _run(model, torch.optim.SGD(model.parameters(), lr=1e-3), x, y, steps=10)
+    assert [f.location for f in _found(obs, "activation.saturated")] == ["model.0"]
+    torch.manual_seed(0)
+    net = InlineGeluMlp()
+    nn.init.normal_(net.fc1.weight, std=2.0)
+    net.forward = lambda inp: net.fc2(torch.tanh(net.fc1(inp)))  # the same layer with a bare tanh
+    obs = _run(net, torch.optim.Adam(net.parameters(), lr=1e-3), x, y, steps=10)
+    assert [f.location for f in _found(obs, "activation.saturated")] == ["model.fc1"]

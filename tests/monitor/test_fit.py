@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -101,3 +102,129 @@ def test_train_between_spans():
     s = np.array([1, 2, 3, 4, 5, 6])
     v = np.array([6.0, 5.0, 4.0, 3.0, 2.0, 1.0])
     assert train_between(s, v, [2, 5]) == [5.5, 3.0]
+
+
+# ---------------------------------------------------------------- language models: no verdict from a ratio
+def _zipf(vocab: int) -> torch.Tensor:
+    p = 1.0 / torch.arange(1, vocab + 1, dtype=torch.float64)
+    return p / p.sum()
+
+
+def _markov_stream(vocab: int, n: int, seed: int = 0) -> torch.Tensor:
+    """Zipf-distributed tokens where each token prefers a few successors (context to learn)."""
+    g = torch.Generator().manual_seed(seed)
+    iid = torch.multinomial(_zipf(vocab), n, replacement=True, generator=g).tolist()
+    succ = torch.multinomial(_zipf(vocab), vocab * 4, replacement=True, generator=g).view(vocab, 4).tolist()
+    pick = torch.randint(0, 4, (n,), generator=g).tolist()
+    keep = (torch.rand(n, generator=g) < 0.7).tolist()
+    out = iid[:]
+    for i in range(1, n):
+        if keep[i]:
+            out[i] = succ[out[i - 1]][pick[i]]
+    return torch.tensor(out)
+
+
+class _BigramLM(nn.Module):
+    def __init__(self, vocab: int, dim: int = 16) -> None:
+        super().__init__()
+        self.wte = nn.Embedding(vocab, dim)
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, idx):
+        return self.head(self.wte(idx))
+
+
+def _train_lm(batches, vocab, steps, lr, seed=0, functional_view=True):
+    """``batches(g) -> (x, y)`` of shape (B, T); nanoGPT-style flattened loss or (N, C, L) logits."""
+    torch.manual_seed(seed)
+    model = _BigramLM(vocab)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(seed)
+    with Observer(checks=CHECKS) as obs:
+        for _ in range(steps):
+            x, y = batches(g)
+            logits = model(x)
+            if functional_view:
+                loss = F.cross_entropy(logits.view(-1, vocab), y.view(-1))
+            else:
+                loss = nn.CrossEntropyLoss()(logits.transpose(1, 2), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return obs
+
+
+def _windows(data, batch=8, block=32):
+    def batches(g):
+        ix = torch.randint(0, len(data) - block - 1, (batch,), generator=g).tolist()
+        x = torch.stack([data[i:i + block] for i in ix])
+        y = torch.stack([data[i + 1:i + 1 + block] for i in ix])
+        return x, y
+    return batches
+
+
+def test_language_model_still_learning_is_not_underfitting():
+    # a 1000-token vocabulary, Zipfian targets, a slow learning rate: the loss still falls at the end
+    obs = _train_lm(_windows(_markov_stream(1000, 20000)), 1000, 150, lr=3e-3)
+    warn = [f for f in obs.report().by_code("fit.underfitting") if f.severity != "info"]
+    assert not warn, [(f.message, f.evidence) for f in warn]
+
+
+def test_converged_language_model_beating_the_unigram_is_at_most_info():
+    # a bigram model on text with context: it flattens above zero but below the unigram entropy
+    obs = _train_lm(_windows(_markov_stream(100, 20000, seed=1), batch=16), 100, 240, lr=3e-2,
+                    functional_view=False)
+    found = obs.report().by_code("fit.underfitting")
+    assert all(f.severity == "info" for f in found), [(f.severity, f.evidence) for f in found]
+
+
+def test_language_model_stuck_at_the_unigram_level_underfits():
+    # i.i.d. tokens drawn afresh every step: nothing to learn beyond the unigram, it flattens there
+    vocab = 300
+    p = _zipf(vocab)
+
+    def batches(g):
+        t = torch.multinomial(p, 16 * 33, replacement=True, generator=g).view(16, 33)
+        return t[:, :-1].contiguous(), t[:, 1:].contiguous()
+
+    obs = _train_lm(batches, vocab, 240, lr=3e-2)
+    # still found: flat at the (bias-corrected) unigram loss, reported as a plateau there
+    found = [f for f in obs.report().findings if f.severity != "info"
+             and (f.code == "fit.underfitting" or f.evidence.get("at_constant_prediction"))]
+    assert found, [(f.code, f.evidence) for f in obs.findings]
+    (f,) = found
+    assert f.evidence.get("end_loss", f.evidence.get("train_loss")) >= 0.95 * obs.state.extra["nndoctor.loss_baseline"]
+
+
+def test_entropy_estimate_corrects_the_undersampled_vocabulary():
+    import math
+
+    import numpy as np
+
+    from nndoctor.monitor.curves import entropy_estimate
+
+    rng = np.random.default_rng(0)
+    vocab = 14000
+    p = 1.0 / np.arange(1, vocab + 1)
+    p /= p.sum()
+    truth = float(-(p * np.log(p)).sum())
+    counts = np.bincount(rng.choice(vocab, 4000, p=p), minlength=vocab)
+    q = counts[counts > 0] / counts.sum()
+    plug_in = float(-(q * np.log(q)).sum())
+    est = entropy_estimate(counts, vocab)
+    assert abs(est - truth) < 0.5 * abs(plug_in - truth)
+    assert entropy_estimate(np.full(10, 50), 10) == pytest.approx(math.log(10))
+    assert entropy_estimate(np.array([1, 1, 1]), 3) <= math.log(3)
+
+
+def test_falling_tail_slope_against_noise():
+    import numpy as np
+
+    from nndoctor.monitor.checks.fit import falling_tail
+
+    rng = np.random.default_rng(0)
+    s = np.arange(100)
+    flat = 2.0 + 0.05 * rng.standard_normal(100)
+    falling = 2.2 - 0.004 * s + 0.05 * rng.standard_normal(100)
+    assert not falling_tail(s, flat, 2.0)[0]
+    assert falling_tail(s, falling, 2.0)[0]

@@ -10,7 +10,12 @@ act on is found from the ``module_output`` events (the module that produced the 
 * saturation: > 50% of the pre-activations where the local derivative is below 1% of its
   maximum (|x| > 3 for tanh, |x| > 5.3 for sigmoid; DeepDiagnosis uses +-5), at 3
   consecutive sampled steps, for hidden activations only (an output sigmoid may be
-  confident).
+  confident). A tanh inside a smooth self-gated activation is not a saturating unit: the
+  tanh approximation of GELU, ``0.5*x*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x^3)))`` (minGPT /
+  makemore ``NewGELU``, ``gelu_new``), and Mish, ``x*tanh(softplus(x))``, pass the gradient
+  of large positive inputs whole. Such a tanh is recognised once per site from its input:
+  a softplus, or the cubic GELU argument of a tensor in the input's autograd graph.
+  (``F.gelu(approximate='tanh')`` is one ``gelu`` call: never seen as a tanh.)
 
 When a layer first looks suspicious the check asks the observer to sample the next few
 steps densely, so the evidence comes from consecutive batches.
@@ -21,6 +26,7 @@ Per-call work stays on the device; one host transfer per sampled step.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -32,7 +38,7 @@ from nndoctor.findings import Finding, Severity, Step
 from nndoctor.monitor.checks._layers import Producers, fmt, host_floats, unit_dims
 from nndoctor.monitor.events import ModuleOutput, OpCall, StepEvent
 
-__all__ = ["ActivationHealth"]
+__all__ = ["ActivationHealth", "self_gated_tanh"]
 
 logger = logging.getLogger("nndoctor")
 
@@ -47,6 +53,11 @@ WINDOW = 8  # sampled batches kept per layer
 TARGET_POSITIONS = 96  # samples (x spatial positions) a dead unit must stay silent for...
 MIN_POSITIONS = 64  # ...and the least that is judged at all
 MIN_UNITS = 4
+
+#: the GELU tanh approximation: tanh(GELU_SCALE * (x + GELU_CUBIC * x**3))
+GELU_SCALE = math.sqrt(2.0 / math.pi)
+GELU_CUBIC = 0.044715
+GATE_DEPTH = 6  # autograd nodes searched above a tanh's input for the GELU argument's x
 
 _RELU = frozenset({"relu", "relu_", "relu6"})
 _SATURATING = frozenset({"sigmoid", "sigmoid_", "tanh", "tanh_"})
@@ -71,6 +82,47 @@ class _Layer:
     reported: bool = False
     boosts: int = 0
     positions: int = 0  # positions behind the latest dead-unit share
+    gated: bool = False  # a tanh inside GELU-tanh / Mish: not a saturating unit
+
+
+def _saved_tensors(node: Any) -> list[torch.Tensor]:
+    out = []
+    for name in dir(node):
+        if name.startswith("_saved_") and not name.endswith("_raw"):
+            try:
+                value = getattr(node, name)
+            except RuntimeError:  # freed
+                continue
+            if isinstance(value, torch.Tensor):
+                out.append(value)
+    return out
+
+
+def self_gated_tanh(inp: torch.Tensor | None) -> bool:
+    """Whether a tanh of ``inp`` is the inner tanh of a GELU approximation or of Mish: ``inp``
+    is a softplus output, or ``sqrt(2/pi)*(x + 0.044715*x^3)`` of some ``x`` saved in its graph."""
+    if inp is None or inp.grad_fn is None:
+        return False
+    root = inp.grad_fn
+    if type(root).__name__.startswith("Softplus"):
+        return True
+    u = inp.detach().float()
+    seen: set[int] = set()
+    frontier = [root]
+    for _ in range(GATE_DEPTH):
+        nxt = []
+        for node in frontier:
+            if node is None or id(node) in seen:
+                continue
+            seen.add(id(node))
+            for x in _saved_tensors(node):
+                if x.shape == inp.shape and x.is_floating_point():
+                    xf = x.detach().float()
+                    if torch.allclose(u, GELU_SCALE * (xf + GELU_CUBIC * xf ** 3), rtol=1e-3, atol=1e-4):
+                        return True
+            nxt.extend(fn for fn, _ in node.next_functions)
+        frontier = nxt
+    return False
 
 
 @register
@@ -153,6 +205,9 @@ class ActivationHealth(Check):
         layer = self.layers.get(key)
         if layer is None:
             layer = self.layers[key] = _Layer(op=op, site=event.module, units=units)
+            layer.gated = op == "tanh" and self_gated_tanh(inp)
+        if layer.gated:
+            return
         layer.calls_at = self.param_calls
         self.touched.add(key)
         positions = out.numel() // units

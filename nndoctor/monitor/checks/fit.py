@@ -3,12 +3,19 @@
 * Overfitting (variance): the losses the script computes without gradient (its
   validation loop, kept in ``state.eval_losses``) rise for several evaluations while the
   training loss keeps falling.
-* Underfitting (avoidable bias): the training loss has converged (flat for the last
-  quarter of the run, updates of a healthy size) but stays close to the loss of the best
-  constant prediction (class priors or target mean), i.e. the model explains little.
+* Underfitting (avoidable bias): the training loss has converged (no fall between the
+  last two quarters of the run and no significant downward slope over the last quarter,
+  judged against the noise; updates of a healthy size) but stays close to the loss of the
+  best constant prediction (class priors or target mean), i.e. the model explains little.
+  For token / per-position targets (language models, a vocabulary the model also reads)
+  the loss that cannot be avoided is unknown and usually high: beating the unigram
+  entropy is learning, so only a model stuck at the unigram level is a warning there, and
+  a model that explains some of it is at most an ``info``. So is a baseline estimated
+  from a sample that has not seen most of the class mass (low coverage).
 
 The constant-prediction loss is estimated here from the targets of a few training loss
-calls and shared as ``state.extra["nndoctor.loss_baseline"]``.
+calls (more while the sample covers a large vocabulary poorly) and shared as
+``state.extra["nndoctor.loss_baseline"]``.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import math
 from typing import Any, Iterable
 
 import numpy as np
+import torch.nn as nn
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity, Step
@@ -26,6 +34,46 @@ from nndoctor.monitor.events import CurveDue, LossCall, RunEnd
 __all__ = ["Fit", "train_between"]
 
 BASELINE_BATCHES = 8
+MAX_BASELINE_BATCHES = 64  # more batches while a large vocabulary is poorly covered
+MIN_COVERAGE = 0.95
+EXPLAINS_LITTLE = 0.7  # the level above this share of the constant loss: little explained
+AT_UNIGRAM = 0.95  # token targets: stuck at the unigram level
+
+
+def falling_tail(steps: np.ndarray, values: np.ndarray, level: float) -> tuple[bool, float]:
+    """Whether the curve still falls over this stretch: the least-squares slope, judged
+    against its standard error from the robust noise, and large enough to matter
+    (over 0.5% of the level across the stretch). Returns (falling, drop across the stretch)."""
+    if len(values) < 8:
+        return False, 0.0
+    x = steps.astype(np.float64)
+    x = x - x.mean()
+    sxx = float((x * x).sum())
+    if sxx <= 0:
+        return False, 0.0
+    slope = float((x * (values - values.mean())).sum()) / sxx
+    sigma = 1.4826 * float(np.median(np.abs(np.diff(values)))) / math.sqrt(2.0)
+    se = sigma / math.sqrt(sxx)
+    drop = -slope * float(x[-1] - x[0])
+    return (slope < -3.0 * se and drop > 0.005 * abs(level)), drop
+
+
+def _token_targets(models: Iterable[Any], n_classes: int) -> bool:
+    """The classes are tokens the model also reads: an embedding table of about that size."""
+    for model in models:
+        for m in model.modules():
+            if isinstance(m, nn.Embedding) and n_classes <= m.num_embeddings <= 2 * n_classes:
+                return True
+    return False
+
+
+def _per_position(inp: Any, target: Any) -> bool:
+    """One target per sequence position: (N, C, L...) logits, or targets flattened from a
+    tensor with at least two non-trivial dimensions (``targets.view(-1)``)."""
+    if inp.dim() >= 3:
+        return True
+    base = getattr(target, "_base", None)
+    return base is not None and sum(int(d) > 1 for d in base.shape) >= 2
 
 
 def train_between(steps: np.ndarray, values: np.ndarray, edges: list[int]) -> list[float]:
@@ -69,6 +117,7 @@ class Fit(Check):
         self._loss_calls = 0
         self._evals_seen = 0
         self._done: set[str] = set()
+        self._per_position = False
 
     def check(self, event: LossCall | CurveDue | RunEnd) -> Iterable[Finding]:
         if isinstance(event, LossCall):
@@ -85,13 +134,17 @@ class Fit(Check):
         if not event.grad_enabled or event.target is None:
             return
         self._loss_calls += 1
-        if self._baseline.batches >= BASELINE_BATCHES and not self._baseline.mixed:
+        b = self._baseline
+        enough = b.batches >= MAX_BASELINE_BATCHES or (b.batches >= BASELINE_BATCHES and b.coverage >= MIN_COVERAGE)
+        if enough and not b.mixed:
             if self._loss_calls % 50 == 0:
-                self._baseline.add(event.name, event.target[:0], None)  # notices a second loss
+                b.add(event.name, event.target[:0], None)  # notices a second loss
             return
         inp = event.input
         n_out = int(inp.shape[1]) if inp.dim() >= 2 else None
-        self._baseline.add(event.name, event.target, n_out)
+        if n_out and event.name in ("cross_entropy", "nll_loss") and _per_position(inp, event.target):
+            self._per_position = True
+        b.add(event.name, event.target, n_out)
         self.state.extra["nndoctor.loss_baseline"] = self._baseline.value()
 
     def _judge(self, final: bool) -> list[Finding]:
@@ -157,24 +210,41 @@ class Fit(Check):
         if meds and meds[len(meds) // 2] < 1e-4:
             return None  # tiny updates: the learning rate, not the model
         ts, tv = per_step(*self.state.losses.series())
-        tv = tv[np.isfinite(tv)]
+        keep = np.isfinite(tv)
+        ts, tv = ts[keep], tv[keep]
         q = len(tv) // 4
         last_q, prev_q = tv[-q:], tv[-2 * q:-q]
         level, before = float(np.median(last_q)), float(np.median(prev_q))
         sigma = 1.4826 * float(np.median(np.abs(np.diff(tv[-2 * q:])))) / math.sqrt(2.0)
         se = 1.25 * sigma / math.sqrt(q)
-        converged = abs(before - level) <= max(4.0 * math.sqrt(2.0) * se, 0.03 * abs(level))
+        # converged: no fall between the last two quarters beyond noise (and 0.5% of the
+        # level), and no significant downward slope within the last quarter
+        fell = before - level > max(4.0 * math.sqrt(2.0) * se, 0.005 * abs(level))
+        still, drop = falling_tail(ts[-q:], last_q, level)
         first = max(curve.start, curve.initial)
         learned = first - level >= 0.1 * abs(first)
-        if not (converged and learned and level >= 0.7 * base):
+        if fell or still or not learned or level < EXPLAINS_LITTLE * base:
             return None
+        classes = self._baseline.n_classes
+        tokens = self._per_position or (classes is not None and _token_targets((m for _, m in self.state.live_models()), classes))
+        coverage = self._baseline.coverage
+        weak = coverage < MIN_COVERAGE or (tokens and level < AT_UNIGRAM * base)
         evals = self.state.eval_losses
         val = float(np.median(evals.last(16))) if len(evals) else None
         evidence = {"train_loss": round(level, 5), "constant_prediction_loss": round(base, 5),
                     "explained": round(1 - level / base, 3), "start_loss": round(curve.start, 5),
-                    "steps": int(ts[-1])}
+                    "steps": int(ts[-1]), "last_quarter_drop": round(drop, 5),
+                    "token_targets": bool(tokens), "baseline_coverage": round(coverage, 3)}
         if val is not None:
             evidence["val_loss"] = round(val, 5)
+        if weak:
+            why = ("a language-model-like task (token targets) has an unknown, often high loss that cannot "
+                   "be avoided, and the model does beat the unigram level" if tokens and level < AT_UNIGRAM * base
+                   else f"the constant-prediction loss comes from a sample covering {coverage:.0%} of the classes")
+            return self.finding(
+                f"the training loss flattened at {level:.4g}, {level / base:.0%} of the {base:.4g} a constant "
+                f"prediction gets; a bigger model may do better, but the evidence is weak: {why}",
+                evidence, location="training", code="fit.underfitting", severity=Severity.INFO)
         return self.finding(
             f"the model underfits: the training loss converged at {level:.4g}, {level / base:.0%} of the "
             f"{base:.4g} a constant prediction (class priors / target mean) gets; the model explains "

@@ -1,0 +1,116 @@
+"""benchmarks/real_scripts.py: the manifest and the harness logic, on a fake local git mirror."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.real_scripts import Entry, RunResult, checkout, judge, load_manifest, metric_lines, run_entry
+
+SCRIPT = """\
+import sys
+steps = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+for i in range(steps):
+    print(f"step {i} | loss {1.0 / (i + 1):.4f} | step time 12.5ms")
+print("data says", open("data.txt").read().strip())
+"""
+
+
+def _mirror(tmp_path: Path) -> tuple[Path, str]:
+    """A mirror laid out like /work/.mirror: DIR/<owner>+<name>/repo, a bare git directory."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "sub").mkdir()
+    (work / "sub" / "train.py").write_text(SCRIPT)
+    (work / "sub" / "data.txt").write_text("shipped\n")
+
+    def git(*args: str, cwd: Path = work) -> str:
+        return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    commit = git("rev-parse", "HEAD").strip()
+    repos = tmp_path / "mirror"
+    repos.mkdir()
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(repos / "someone+thing" / "repo")], check=True)
+    return repos, commit
+
+
+def _entry(commit: str, **kw) -> Entry:
+    d = {"name": "fake", "repo": "someone/thing", "commit": commit, "path": "train.py", "cwd": "sub",
+         "args": ["4"], "data": "shipped in the repository (data.txt)", **kw}
+    return Entry.from_dict(d)
+
+
+def test_committed_manifest_is_complete_and_pinned():
+    entries = load_manifest()
+    assert len(entries) >= 20
+    assert len({e.repo for e in entries}) >= 5
+    for e in entries:
+        assert re.fullmatch(r"[0-9a-f]{40}", e.commit), e.name
+        assert e.expect == "healthy" and e.data and "/" in e.repo
+        assert "download" not in " ".join(e.args).lower()
+
+
+def test_manifest_rejects_missing_fields_and_buggy_scripts(tmp_path):
+    bad = tmp_path / "m.json"
+    bad.write_text(json.dumps({"scripts": [{"name": "x", "repo": "a/b", "commit": "0" * 40, "path": "t.py"}]}))
+    with pytest.raises(ValueError, match="data"):
+        load_manifest(bad)
+    bad.write_text(json.dumps({"scripts": [{"name": "x", "repo": "a/b", "commit": "0" * 40, "path": "t.py",
+                                            "data": "d", "expect": "lr"}]}))
+    with pytest.raises(ValueError, match="healthy"):
+        load_manifest(bad)
+
+
+def test_metric_lines_drop_timings():
+    a = "step 1 | loss 2.0 | step time 10.20ms\nnoise\nstep 2 | loss 1.5 | step time 9.1ms\n"
+    b = "step 1 | loss 2.0 | step time 31.00ms\nstep 2 | loss 1.5 | step time 40.0ms\n"
+    got = metric_lines(a)
+    assert got == metric_lines(b) and len(got) == 2 and "loss 1.5" in got[-1]
+    assert not any(re.search(r"\d+(\.\d+)?ms", line) for line in got)
+    (line,) = metric_lines("iter_dt 3.2ms; iter 10: train loss 0.5", last=1)
+    assert "3.2" not in line and "train loss 0.5" in line
+
+
+def test_checkout_extracts_the_pinned_tree(tmp_path):
+    repos, commit = _mirror(tmp_path)
+    dest = tmp_path / "tree"
+    assert checkout(_entry(commit), repos, dest) == []
+    assert (dest / "sub" / "train.py").read_text() == SCRIPT
+    with pytest.raises(FileNotFoundError):
+        checkout(_entry(commit, repo="nobody/none"), repos, tmp_path / "x")
+
+
+def _res(code=0, out="loss 1.0\n", report=None):
+    return RunResult(code, 1.0, out, "", report)
+
+
+def test_judge_counts_crashes_alarms_and_identity():
+    e = _entry("0" * 40)
+    rep = {"findings": [{"code": "fit.underfitting", "severity": "warning"},
+                        {"code": "lr.too-low", "severity": "info"}], "internal_errors": [{"check": "x"}]}
+    o = judge(e, [_res()], [_res(report=rep)])
+    assert not o.crash and o.alarms == ["fit.underfitting"] and o.infos == ["lr.too-low"]
+    assert o.internal_errors == 1 and o.identical is True
+    assert judge(e, [_res()], [_res(code=1, report=rep)]).crash
+    assert judge(e, [_res()], [_res(report=None)]).crash
+    assert judge(e, [_res()], [_res(out="loss 2.0\n", report={"findings": []})]).identical is False
+    assert judge(e, [_res(code=2)], [_res(report=rep)]).error  # the script itself fails: not run
+    nondet = _entry("0" * 40, deterministic=False)
+    assert judge(nondet, [_res()], [_res(out="loss 9\n", report={"findings": []})]).identical is None
+
+
+@pytest.mark.slow
+def test_run_entry_end_to_end_on_a_fake_mirror(tmp_path):
+    repos, commit = _mirror(tmp_path)
+    setup = [[sys.executable, "-c", "open('made.txt', 'w').write('x')"]]
+    o = run_entry(_entry(commit, setup=setup), repos)
+    assert not o.error and not o.crash and not o.alarms and o.internal_errors == 0
+    assert o.identical is True and o.ratio > 0
