@@ -1,5 +1,5 @@
 # expect: dtype
-# half: holdout
+# half: tune
 # source: PyTorch forum "result type Float can't be cast to the desired output type Long" (BCEWithLogitsLoss given int64 labels)
 # fault: the 0/1 labels stay int64 from numpy; BCEWithLogitsLoss needs float targets and the first step raises.
 import os

@@ -1,5 +1,5 @@
 # expect: dtype
-# half: tune
+# half: holdout
 # source: PyTorch forum / Stack Overflow "subtracting from a uint8 tensor wraps around" (image centring done before the float cast)
 # fault: images arrive as uint8 and are centred with `x - 128` while still uint8: values below 128 wrap to 129..255, scrambling the pixels.
 import os

@@ -1,5 +1,5 @@
 # expect: grad-flow
-# half: tune
+# half: holdout
 # source: TrainCheck / Stack Overflow "embedding weights do not change" (a torch.no_grad() block left in forward() from feature-extraction code)
 # fault: forward() runs the embedding+encoder under torch.no_grad(), so only the output layer learns and the random embeddings stay random.
 import os

@@ -1,5 +1,5 @@
 # expect: grad-flow
-# half: holdout
+# half: tune
 # source: PyTorch forum "only the classifier is being trained" (optimizer built over model.classifier.parameters(), copied from a fine-tuning tutorial, on a model trained from scratch)
 # fault: the optimizer only holds the head's parameters; the randomly initialised encoder is never updated.
 import os

@@ -1,5 +1,5 @@
 # expect: labels
-# half: holdout
+# half: tune
 # source: AUTOTRAINER / Stack Overflow "random horizontal flip ruins my left/right classifier" (an augmentation that changes the label is applied without changing the label)
 # fault: the task is "is the blob on the left or the right"; a 50% horizontal-flip augmentation mirrors the image but keeps the label, so half the labels are wrong at random.
 import os

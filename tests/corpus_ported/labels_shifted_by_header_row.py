@@ -1,5 +1,5 @@
 # expect: labels
-# half: tune
+# half: holdout
 # source: Stack Overflow "model stuck at chance; labels off by one after reading the CSV" (the label column read with one extra header row skipped)
 # fault: the label array is shifted by one row relative to the features, so every example carries its neighbour's label.
 import os

@@ -1,5 +1,5 @@
 # expect: loss-input
-# half: tune
+# half: holdout
 # source: Stack Overflow "Should I use softmax as output when using cross entropy loss in pytorch?" (nn.Softmax as the last layer before nn.CrossEntropyLoss)
 # fault: the Sequential ends in nn.Softmax(dim=1) and its probabilities go into CrossEntropyLoss, which applies log_softmax again.
 import os

@@ -1,5 +1,5 @@
 # expect: numerics
-# half: tune
+# half: holdout
 # source: DeepLocalize / DeepDiagnosis numerical-error class (log of an underflowed softmax); PyTorch forum "loss becomes inf then nan with torch.log(softmax)"
 # fault: log-probabilities are computed as torch.log(torch.softmax(z)); once a wrong class gets confident the true-class probability underflows to 0, log gives -inf and NaN gradients poison the weights.
 import os

@@ -1,5 +1,5 @@
 # expect: preprocessing
-# half: holdout
+# half: tune
 # source: Stack Overflow "loss is nan from the first batch after standardising" (a constant column divided by its zero std)
 # fault: one sensor column is constant; (X - mean) / std divides 0 by 0 and every input row carries a NaN.
 import os

@@ -1,5 +1,5 @@
 # expect: shape
-# half: holdout
+# half: tune
 # source: PyTorch forum "LSTM change batch_first=True, loss does not decrease" (discuss.pytorch.org/t/62364): (batch, seq, feat) fed to an LSTM built with batch_first=False
 # fault: sequences are batch-major but the LSTM reads dim 0 as time, so it recurs across samples and out[:, -1] is not the last time step.
 import os

@@ -1,5 +1,5 @@
 # expect: shape
-# half: tune
+# half: holdout
 # source: Stack Overflow / PyTorch forum "UserWarning: Using a target size that is different to the input size" (MSELoss of (N,1) output against (N,) target)
 # fault: the regression head returns (N, 1) while the targets are (N,); MSELoss broadcasts to (N, N) and the model learns the mean.
 import os

@@ -1,5 +1,5 @@
 # expect: train-mode
-# half: tune
+# half: holdout
 # source: Stack Overflow "model.eval vs model.eval()" (the method is referenced but never called, so BatchNorm/Dropout stay in training mode at test time)
 # fault: `model.eval` without parentheses; the small test batches are normalised with their own statistics and half the units are dropped.
 import os

@@ -1,5 +1,5 @@
 # expect: train-mode
-# half: holdout
+# half: tune
 # source: TrainCheck (silent issue class "model left in eval mode during training"); PyTorch forum "accuracy helper called during training switches BatchNorm off"
 # fault: a batch-accuracy helper calls model.eval() before the first update and nothing switches back, so BatchNorm never normalises the (uncentred) inputs during training.
 import os

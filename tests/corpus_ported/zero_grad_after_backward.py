@@ -1,5 +1,5 @@
 # expect: zero-grad
-# half: tune
+# half: holdout
 # source: NeuraLint / TrainCheck "optimizer.zero_grad() misplaced" (called between backward() and step(), so every step applies a zero gradient)
 # fault: the loop runs backward(), then zero_grad(), then step(): the gradients are wiped before the optimizer ever sees them.
 import os

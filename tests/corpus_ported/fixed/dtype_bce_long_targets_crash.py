@@ -1,5 +1,5 @@
 # expect: healthy
-# half: holdout
+# half: tune
 # fixed twin of ../dtype_bce_long_targets_crash.py: the labels are cast to float.
 import os
 

@@ -1,5 +1,5 @@
 # expect: healthy
-# half: tune
+# half: holdout
 # fixed twin of ../dtype_uint8_centering_wraparound.py: the image is cast to float before centring.
 import os
 

@@ -1,5 +1,5 @@
 # expect: healthy
-# half: tune
+# half: holdout
 # fixed twin of ../grad_flow_no_grad_around_encoder.py: the encoder runs with gradients.
 import os
 

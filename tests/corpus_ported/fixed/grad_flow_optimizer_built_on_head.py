@@ -1,5 +1,5 @@
 # expect: healthy
-# half: holdout
+# half: tune
 # fixed twin of ../grad_flow_optimizer_built_on_head.py: the optimizer is built over model.parameters().
 import os
 

@@ -1,5 +1,5 @@
 # expect: healthy
-# half: holdout
+# half: tune
 # fixed twin of ../labels_flip_augmentation_orientation.py: a flipped image gets the mirrored label.
 import os
 

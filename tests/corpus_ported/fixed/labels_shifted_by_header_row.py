@@ -1,5 +1,5 @@
 # expect: healthy
-# half: tune
+# half: holdout
 # fixed twin of ../labels_shifted_by_header_row.py: features and labels are read from the same rows.
 import os
 

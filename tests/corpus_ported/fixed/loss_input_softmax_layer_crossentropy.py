@@ -1,5 +1,5 @@
 # expect: healthy
-# half: tune
+# half: holdout
 # fixed twin of ../loss_input_softmax_layer_crossentropy.py: the final nn.Softmax is removed (CrossEntropyLoss takes logits).
 import os
 

@@ -1,5 +1,5 @@
 # expect: healthy
-# half: tune
+# half: holdout
 # fixed twin of ../numerics_log_of_softmax_underflow.py: F.log_softmax computes the log-probabilities stably.
 import os
 

@@ -1,5 +1,5 @@
 # expect: healthy
-# half: tune
+# half: holdout
 # fixed twin of ../preprocessing_regression_target_unscaled.py: the targets are standardised for training and un-scaled for evaluation.
 import os
 

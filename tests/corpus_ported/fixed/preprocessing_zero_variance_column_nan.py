@@ -1,5 +1,5 @@
 # expect: healthy
-# half: holdout
+# half: tune
 # fixed twin of ../preprocessing_zero_variance_column_nan.py: a zero std is replaced by 1 before dividing.
 import os
 

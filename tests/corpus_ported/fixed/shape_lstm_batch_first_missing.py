@@ -1,5 +1,5 @@
 # expect: healthy
-# half: holdout
+# half: tune
 # fixed twin of ../shape_lstm_batch_first_missing.py: the LSTM is built with batch_first=True.
 import os
 

@@ -1,5 +1,5 @@
 # expect: healthy
-# half: tune
+# half: holdout
 # fixed twin of ../shape_mse_column_prediction_loader.py: the prediction is squeezed to (N,) before MSELoss.
 import os
 

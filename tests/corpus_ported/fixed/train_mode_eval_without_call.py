@@ -1,5 +1,5 @@
 # expect: healthy
-# half: tune
+# half: holdout
 # fixed twin of ../train_mode_eval_without_call.py: model.eval() is called.
 import os
 

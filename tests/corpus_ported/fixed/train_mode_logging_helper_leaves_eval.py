@@ -1,5 +1,5 @@
 # expect: healthy
-# half: holdout
+# half: tune
 # fixed twin of ../train_mode_logging_helper_leaves_eval.py: the helper restores the previous mode after measuring.
 import os
 

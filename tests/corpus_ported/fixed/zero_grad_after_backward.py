@@ -1,5 +1,5 @@
 # expect: healthy
-# half: tune
+# half: holdout
 # fixed twin of ../zero_grad_after_backward.py: zero_grad() runs before backward().
 import os
 
