@@ -1,7 +1,7 @@
 # expect: activation
 # half: holdout
 # source: AUTOTRAINER "dying ReLU" / Stack Overflow "autoencoder bottleneck units are always zero" (ReLU after a tiny code layer)
-# fault: the 3-unit bottleneck is followed by ReLU; code units that go negative for every input die and the reconstruction uses fewer dimensions than it has.
+# fault: the 2-unit bottleneck is followed by ReLU; code units that go negative for every input die and the reconstruction uses fewer dimensions than it has.
 import os
 
 import torch
@@ -15,8 +15,8 @@ SEED = int(os.environ.get("NNDOCTOR_SEED", "0"))
 class AutoEncoder(nn.Module):
     def __init__(self):
         super().__init__()
-        self.encoder = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 3), nn.ReLU())
-        self.decoder = nn.Sequential(nn.Linear(3, 32), nn.ReLU(), nn.Linear(32, 64))
+        self.encoder = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 2), nn.ReLU())
+        self.decoder = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 64))
 
     def forward(self, x):
         return self.decoder(self.encoder(x))

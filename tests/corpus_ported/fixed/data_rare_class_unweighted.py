@@ -19,7 +19,7 @@ def balanced_accuracy(pred, y):
 def main():
     torch.manual_seed(SEED)
     X, y = make_classification(n_samples=2000, n_features=12, n_informative=4, weights=[0.97, 0.03],
-                               class_sep=0.6, flip_y=0.0, random_state=SEED)
+                               class_sep=1.2, flip_y=0.0, random_state=SEED)
     X = torch.tensor(X, dtype=torch.float32)
     y = torch.tensor(y, dtype=torch.float32)
     loader = DataLoader(TensorDataset(X[:1500], y[:1500]), batch_size=100, shuffle=True)
