@@ -8,12 +8,14 @@ it, so that its figure stays an honest estimate for detectors tuned on the other
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
+from helpers import ROOT, run_cli
 
 PORTED = Path(__file__).resolve().parent / "corpus_ported"
 _HEADER = re.compile(r"#\s*(expect|args|half|source|fault):\s*(.*)")
@@ -58,6 +60,42 @@ def test_every_fault_has_a_twin_and_halves_follow_the_rule() -> None:
     assert len(categories) >= 12
     assert set(TUNE_DETECTED) <= {p.name for p in TUNE}
     assert set(TUNE_TWIN_FALSE_ALARMS) <= {p.name for p in TUNE}
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", ROOT / "benchmarks" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_verify_twins_scoring() -> None:
+    verify = _load("verify_twins")
+    assert verify.parse_final("epoch 1\nfinal: acc=0.5\nfinal: acc=0.75\n") == ("acc", 0.75)
+    assert verify.parse_final("no metric here") is None
+    assert verify.parse_final("final: mse=nan")[0] == "mse"
+    assert verify.better(("acc", 0.5), ("acc", 0.9)) and not verify.better(("acc", 0.9), ("acc", 0.9))
+    assert verify.better(("mse", 2.0), ("mse", 0.1)) and not verify.better(("mse", 0.1), ("mse", 2.0))
+    assert verify.better(None, ("acc", 0.2))                       # the faulty script crashed
+    assert verify.better(("mse", float("nan")), ("mse", 5.0))      # non-finite scores worst
+    assert not verify.better(("acc", 0.1), None) and not verify.better(("acc", 0.1), ("mse", 0.0))
+
+
+def test_detection_discovers_twins_and_halves(tmp_path: Path) -> None:
+    detection = _load("detection")
+    (tmp_path / "fixed").mkdir()
+    (tmp_path / "lr_a.py").write_text("# expect: lr\n# half: tune\nprint(1)\n")
+    (tmp_path / "lr_b.py").write_text("# expect: lr\n# half: holdout\nprint(1)\n")
+    (tmp_path / "fixed" / "lr_a.py").write_text("# expect: healthy\n# half: tune\nprint(1)\n")
+    assert [str(p.relative_to(tmp_path)) for p, _ in detection.discover(tmp_path)] == ["lr_a.py", "lr_b.py",
+                                                                                        "fixed/lr_a.py"]
+    assert [str(p.relative_to(tmp_path)) for p, _ in detection.discover(tmp_path, half="tune")] == [
+        "lr_a.py", "fixed/lr_a.py"]
+    row = detection.row_from_report("lr_b.py", "lr", {"facts": {}, "findings": [], "internal_errors": []})
+    row.half = "holdout"
+    assert detection.summarise([row]).buggy == 1 and row.verdict == "MISSED"
 
 
 def _run(path: Path):
