@@ -1,7 +1,7 @@
 # expect: activation
 # half: tune
 # source: AUTOTRAINER "dying ReLU" (narrow deep ReLU stacks where whole layers output zero; the benchmark's repair swaps in LeakyReLU)
-# fault: six 4-unit ReLU layers; a layer whose 4 units are all negative for every input passes nothing on and no gradient comes back.
+# fault: eight 3-unit ReLU layers; a layer whose 3 units are all negative for every input passes nothing on and no gradient comes back.
 import os
 
 import torch
@@ -15,10 +15,10 @@ X, y = make_circles(n_samples=800, noise=0.08, factor=0.5, random_state=SEED)
 X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y)
 
 Act = nn.ReLU
-layers = [nn.Linear(2, 4), Act()]
-for _ in range(5):
-    layers += [nn.Linear(4, 4), Act()]
-model = nn.Sequential(*layers, nn.Linear(4, 2))
+layers = [nn.Linear(2, 3), Act()]
+for _ in range(7):
+    layers += [nn.Linear(3, 3), Act()]
+model = nn.Sequential(*layers, nn.Linear(3, 2))
 
 opt = torch.optim.Adam(model.parameters(), lr=1e-2)
 for epoch in range(15):
