@@ -1,7 +1,8 @@
 """Detection benchmark: every corpus script through ``nndoctor run``, scored by category.
 
 Each script in ``tests/corpus`` starts with ``# expect: <category>`` (or ``# expect: healthy``)
-and optionally ``# args: ...``. The script runs as ``python -m nndoctor run --json ...`` in a
+and optionally ``# args: ...`` and ``# half: tune|holdout`` (the ported corpus, tests/corpus_ported, whose
+fixed twins live in its ``fixed/`` folder and are discovered too). The script runs as ``python -m nndoctor run --json ...`` in a
 subprocess (two at a time at most); the row shows the categories found at warning or
 error, and for a buggy script the optimizer step of the first warning/error of the expected
 category (that finding's ``first_step``).
@@ -18,6 +19,7 @@ Scoring:
 
     python benchmarks/detection.py
     python benchmarks/detection.py --filter healthy --json detection.json
+    python benchmarks/detection.py --corpus tests/corpus_ported --half holdout
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ CORPUS = ROOT / "tests" / "corpus"
 HEALTHY = "healthy"
 EARLY_STEPS = 50
 _RANKS = {"info": 0, "warning": 1, "error": 2}
-_HEADER = re.compile(r"#\s*(expect|args|slow):\s*(.*)")
+_HEADER = re.compile(r"#\s*(expect|args|slow|half):\s*(.*)")
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Row:
 
     script: str
     expected: str
+    half: str = ""                                     # tune / holdout in the ported corpus, else ""
     found: list[str] = field(default_factory=list)   # categories at warning or error, sorted
     first_step: int | None = None                      # first_step of the expected category
     headline: str | None = None                        # category of the headline (first warning+)
@@ -113,7 +116,7 @@ class Summary:
 
 
 def parse_header(path: Path) -> dict[str, str]:
-    """``expect``/``args``/``slow`` from the comment lines at the top of a corpus script."""
+    """``expect``/``args``/``slow``/``half`` from the comment lines at the top of a corpus script."""
     meta: dict[str, str] = {}
     with open(path, encoding="utf-8") as fh:
         for _, line in zip(range(10), fh):
@@ -123,14 +126,15 @@ def parse_header(path: Path) -> dict[str, str]:
     return meta
 
 
-def discover(corpus: Path, filters: Sequence[str] = ()) -> list[tuple[Path, dict[str, str]]]:
-    """Corpus scripts with an ``# expect:`` header whose file name contains any filter."""
+def discover(corpus: Path, filters: Sequence[str] = (), half: str | None = None) -> list[tuple[Path, dict[str, str]]]:
+    """Corpus scripts (and fixed twins in ``corpus/fixed``) with an ``# expect:`` header whose file name
+    contains any filter and, when ``half`` is given, whose ``# half:`` header is that half."""
     out = []
-    for path in sorted(corpus.glob("*.py")):
+    for path in sorted(corpus.glob("*.py")) + sorted(corpus.glob("fixed/*.py")):
         if filters and not any(f in path.name for f in filters):
             continue
         meta = parse_header(path)
-        if "expect" in meta:
+        if "expect" in meta and (half is None or meta.get("half") == half):
             out.append((path, meta))
     return out
 
@@ -160,7 +164,7 @@ def row_from_report(script: str, expected: str, report: dict[str, Any] | None) -
     return row
 
 
-def run_script(path: Path, meta: dict[str, str], timeout: float = 300.0) -> Row:
+def run_script(path: Path, meta: dict[str, str], timeout: float = 300.0, name: str | None = None) -> Row:
     """``python -m nndoctor run --json TMP --quiet SCRIPT ARGS`` in a subprocess, scored."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     start = time.perf_counter()
@@ -181,7 +185,8 @@ def run_script(path: Path, meta: dict[str, str], timeout: float = 300.0) -> Row:
                 report = json.load(fh)
         except (OSError, ValueError):
             report = None
-    row = row_from_report(path.name, meta["expect"], report)
+    row = row_from_report(name or path.name, meta["expect"], report)
+    row.half = meta.get("half", "")
     row.seconds = round(time.perf_counter() - start, 2)
     if exit_code is None:
         row.problem = f"TIMEOUT ({timeout:.0f} s)"
@@ -225,20 +230,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="only scripts whose file name contains SUBSTR (repeatable: any of them)")
     p.add_argument("--json", metavar="PATH", help="also write the rows and the summary as JSON to PATH")
     p.add_argument("--corpus", type=Path, default=CORPUS, help=f"folder of scripts (default {CORPUS})")
+    p.add_argument("--half", choices=("tune", "holdout"),
+                   help="only scripts with this '# half:' header (the ported corpus); totals per half are printed")
     p.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="scripts run at once (default 2)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per script (default 300)")
     ns = p.parse_args(argv)
 
-    scripts = discover(ns.corpus, ns.filter)
+    scripts = discover(ns.corpus, ns.filter, ns.half)
+    names = {path: str(path.relative_to(ns.corpus)) for path, _ in scripts}
     if not scripts:
         print(f"no corpus script with an '# expect:' header matches {ns.filter or 'anything'} in {ns.corpus}")
         return 0
-    width = max(len(path.name) for path, _ in scripts)
+    width = max(len(name) for name in names.values())
     print(f"{_COLUMNS[0]:<{width}} {_COLUMNS[1]:<14} {_COLUMNS[2]:<30} {_COLUMNS[3]:>5} "
           f"{_COLUMNS[4]:>6}  {_COLUMNS[5]}", flush=True)
     rows: list[Row] = []
     with ThreadPoolExecutor(max_workers=ns.jobs) as pool:
-        futures = [pool.submit(run_script, path, meta, ns.timeout) for path, meta in scripts]
+        futures = [pool.submit(run_script, path, meta, ns.timeout, names[path]) for path, meta in scripts]
         for fut in futures:                    # in corpus order, printed as they complete
             row = fut.result()
             rows.append(row)
@@ -248,6 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = summarise(rows)
     for line in summary.lines():
         print(line)
+    for half in sorted({row.half for row in rows} - {""}, reverse=True):     # tune first, then holdout
+        for line in summarise([row for row in rows if row.half == half]).lines():
+            print(f"half {half}: {line}")
     if ns.json:
         payload = {"rows": [dict(asdict(r), verdict=r.verdict) for r in rows], "summary": asdict(summary)}
         with open(ns.json, "w", encoding="utf-8") as fh:

@@ -1,0 +1,34 @@
+# expect: activation
+# half: tune
+# source: AUTOTRAINER "dying ReLU" (narrow deep ReLU stacks where whole layers output zero; the benchmark's repair swaps in LeakyReLU)
+# fault: eight 3-unit ReLU layers; a layer whose 3 units are all negative for every input passes nothing on and no gradient comes back.
+import os
+
+import torch
+import torch.nn as nn
+from sklearn.datasets import make_circles
+
+SEED = int(os.environ.get("NNDOCTOR_SEED", "0"))
+torch.manual_seed(SEED)
+
+X, y = make_circles(n_samples=800, noise=0.08, factor=0.5, random_state=SEED)
+X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+
+Act = nn.ReLU
+layers = [nn.Linear(2, 3), Act()]
+for _ in range(7):
+    layers += [nn.Linear(3, 3), Act()]
+model = nn.Sequential(*layers, nn.Linear(3, 2))
+
+opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+for epoch in range(15):
+    perm = torch.randperm(600)
+    for i in range(0, 600, 50):
+        b = perm[i:i + 50]
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(X[b]), y[b]).backward()
+        opt.step()
+
+with torch.no_grad():
+    acc = (model(X[600:]).argmax(1) == y[600:]).float().mean().item()
+print(f"final: acc={acc:.4f}")
