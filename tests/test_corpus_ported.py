@@ -51,9 +51,9 @@ TUNE_DETECTED: list[str] = [
     "train_mode_logging_helper_leaves_eval.py",
     "zero_grad_inside_logging_branch.py",
 ]
-# Tune-half faults on which a check raised inside nndoctor when measured (Fit: ZeroDivisionError at the
-# end of a run whose loss is NaN from the first step); reported in the README, left for the detector owners.
-TUNE_INTERNAL_ERRORS: list[str] = ["numerics_rownorm_zero_rows.py"]
+# Tune-half faults on which a check raised inside nndoctor when measured (none since Fit stopped
+# dividing by zero on a run whose loss is NaN from the first step)
+TUNE_INTERNAL_ERRORS: list[str] = []
 # Tune-half twins that raised a warning+ when measured (known false alarms; reported, not asserted quiet).
 TUNE_TWIN_FALSE_ALARMS: list[str] = [
     "activation_narrow_relu_stack_dead.py",

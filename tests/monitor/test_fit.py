@@ -87,6 +87,27 @@ def test_linear_model_on_nonlinear_target_underfits():
     assert not obs.report().by_code("lr.too-high")
 
 
+def test_a_run_whose_losses_mostly_went_non_finite_is_judged_without_an_internal_error():
+    """Over 100 losses, none finite: the underfitting judgement has nothing to stand on."""
+    torch.manual_seed(0)
+    x, y = torch.randn(512, 4), torch.randn(512, 1)
+    model = nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with Observer(checks=CHECKS) as obs:
+        for i in range(160):
+            j = (i * 32) % 480
+            loss = F.mse_loss(model(x[j:j + 32]), y[j:j + 32])
+            if i == 0:
+                loss = loss * float("nan")  # the weights go NaN at once, and every loss with them
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert len(obs.state.losses) >= 100
+    report = obs.report()
+    assert not report.internal_errors, report.internal_errors
+    assert not report.by_code("fit.underfitting")
+
+
 def test_well_fitting_model_is_not_underfitting():
     X, y = blobs(n=3000, spread=1.0)
     model = mlp()

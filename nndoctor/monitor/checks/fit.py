@@ -211,6 +211,8 @@ class Fit(Check):
             return None  # tiny updates: the learning rate, not the model
         ts, tv = per_step(*self.state.losses.series())
         keep = np.isfinite(tv)
+        if keep.sum() < 100:
+            return None  # too few finite losses (the run went non-finite): nothing to judge
         ts, tv = ts[keep], tv[keep]
         q = len(tv) // 4
         last_q, prev_q = tv[-q:], tv[-2 * q:-q]
