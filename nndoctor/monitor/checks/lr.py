@@ -11,6 +11,13 @@ Two kinds of evidence, combined over many steps:
   is too low. Either alone is not enough: a noisy healthy loss and a large-but-working
   update stay quiet.
 
+Weights that start constant (a zero-initialised logits table, ``fill_``) are left out of
+the ratio: relative to a zero weight any update looks huge, which says nothing about the
+learning rate. Short runs are judged at the curve reads of steps 25-100 on stricter
+evidence: too high when updates as large as the weights came with a loss that jumped
+(>= 2x) or never got below its start; too low when every sampled update stays under 1e-5
+of the weights while the loss has not moved.
+
 The probe's measurements are shared in ``state.extra`` (``nndoctor.update_ratios``,
 ``nndoctor.grad_reach``) for the loss-curve check's ranking of causes.
 """
@@ -35,6 +42,10 @@ ADAPTIVE = frozenset({"Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "A
                       "SparseAdam", "Adafactor", "LAMB", "Lion"})
 #: largest total size of the weights copied on a sampled step
 MAX_SNAPSHOT_NUMEL = 8_000_000
+EARLY_LOSSES = 25  # curve reads from here on may judge a short run...
+LATE_LOSSES = 100  # ...on stricter evidence than from here on
+EARLY_LOW_MEDIAN = 1e-5  # update/weight ratios of a too-low rate in a short run...
+EARLY_LOW_PEAK = 1e-4  # ...with none of the sampled ones above this
 
 
 def current_lr(opt: torch.optim.Optimizer) -> float | None:
@@ -64,6 +75,7 @@ class _UpdateProbe:
         self.state = state
         self._snap: list[tuple[weakref.ReferenceType[torch.Tensor], torch.Tensor, str]] = []
         self._opt_id = 0
+        self._constant: dict[int, bool] = {}  # param id -> all values equal when first measured
 
     def before(self, opt: torch.optim.Optimizer) -> None:
         self._snap = []
@@ -82,6 +94,8 @@ class _UpdateProbe:
         for p in cands:
             if len(self._snap) >= 4:
                 break
+            if self._constant.get(id(p)):
+                continue  # started constant (zeros, fill_): a ratio against it means nothing
             if p.numel() <= budget:
                 budget -= p.numel()
                 self._snap.append((weakref.ref(p), p.detach().clone(), self.state.param_name(p)))
@@ -94,7 +108,7 @@ class _UpdateProbe:
         snap, self._snap = self._snap, []
         if id(opt) != self._opt_id or not snap:
             return
-        diffs, norms, names = [], [], []
+        diffs, norms, names, spreads, fresh = [], [], [], [], []
         for ref, before, name in snap:
             p = ref()
             if p is None or p.shape != before.shape:
@@ -102,10 +116,24 @@ class _UpdateProbe:
             diffs.append((p.detach() - before).float().norm())
             norms.append(before.float().norm())
             names.append(name)
+            if id(p) not in self._constant and before.numel():
+                fresh.append((len(names) - 1, id(p)))
+                spreads.append((before.amax() - before.amin()).float())
         if not diffs:
             return
-        values = torch.stack(diffs + norms).cpu().tolist()  # the one host sync of this step
-        d, w2 = values[: len(diffs)], values[len(diffs):]
+        values = torch.stack(diffs + norms + spreads).cpu().tolist()  # the one host sync of this step
+        n = len(diffs)
+        d, w2 = values[:n], values[n:2 * n]
+        skip = set()
+        for (i, pid), spread in zip(fresh, values[2 * n:]):
+            self._constant[pid] = spread == 0
+            if spread == 0:
+                skip.add(i)
+        d = [x for i, x in enumerate(d) if i not in skip]
+        w2 = [x for i, x in enumerate(w2) if i not in skip]
+        names = [x for i, x in enumerate(names) if i not in skip]
+        if not d:
+            return
         ratios = [di / wi if wi > 0 else (0.0 if di == 0 else float("inf")) for di, wi in zip(d, w2)]
         order = sorted(range(len(ratios)), key=lambda i: ratios[i])
         rows = self.state.extra.setdefault("nndoctor.update_ratios", collections.deque(maxlen=256))
@@ -212,10 +240,15 @@ class LearningRate(Check):
         return ev
 
     def _too_high(self, curve: CurveAnalysis, ratios: dict[str, float] | None, final: bool) -> Finding | None:
-        if not final and curve.n < 100 and not curve.has("explodes"):
-            return None  # mid-run, only a clear explosion is judged early
+        early = not final and curve.n < LATE_LOSSES
+        if early and (curve.n < EARLY_LOSSES and not curve.has("explodes")):
+            return None  # mid-run, only a clear explosion is judged before 25 losses
         med = ratios["median"] if ratios else None
         peak = ratios["peak"] if ratios else None
+        if early and not curve.has("explodes") and not (
+                peak is not None and curve.never_improved and (peak >= 1.0 or curve.spike >= 2.0)
+                and (curve.spike >= 2.0 or curve.end >= curve.initial)):
+            return None  # before 100 losses: updates the size of the weights, and a loss that jumped
         why = ""
         severity = Severity.WARNING
         sym: dict[str, Any] = {}
@@ -255,12 +288,19 @@ class LearningRate(Check):
             ev, location=ev["optimizer"], severity=severity))
 
     def _too_low(self, curve: CurveAnalysis, ratios: dict[str, float] | None, final: bool) -> Finding | None:
-        if not curve.has("plateaus") or ratios is None or curve.n < (50 if final else 100):
+        if not curve.has("plateaus") or ratios is None or curve.n < (50 if final else 30):
             return None
         sym = curve.symptoms["plateaus"]
         med = ratios["median"]
         if med <= 0 or med >= 1e-4 or ratios["zero_fraction"] > 0.5:
             return None  # no update at all is grad-flow's business, not the learning rate's
+        if not final and curve.n < LATE_LOSSES and (
+                med >= EARLY_LOW_MEDIAN or ratios["peak"] >= EARLY_LOW_PEAK or ratios["samples"] < 4
+                or sym.get("at_constant_prediction") and sym.get("from_step", 1) > 1):
+            return None  # a short run: only updates far below any working rate, on a flat loss
+        base = self.state.extra.get("nndoctor.loss_baseline")
+        if isinstance(base, (int, float)) and base > 0 and curve.end < 0.5 * base:
+            return None  # already far better than a constant prediction: a fine-tuned or converged model
         name, cls, lr, lrs = self._optimizer()
         if lr is None or (cls not in ADAPTIVE and lr >= 1e-3):
             return None  # plain SGD with a normal rate: tiny updates mean tiny gradients
@@ -278,4 +318,4 @@ class LearningRate(Check):
             f"{moved * 100:.2g}% in {curve.n} steps "
             f"({curve.start:.4g} -> {curve.end:.4g}) while each update changes the weights "
             f"by only {med:.2g} of their size (healthy ~1e-3); try {ev['suggest_low']}-{ev['suggest_high']}",
-            ev, location=name, code="lr.too-low"))
+            ev, location=name, code="lr.too-low", step=sym.get("to_step") or None))
