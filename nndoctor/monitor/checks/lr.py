@@ -46,6 +46,8 @@ EARLY_LOSSES = 25  # curve reads from here on may judge a short run...
 LATE_LOSSES = 100  # ...on stricter evidence than from here on
 EARLY_LOW_MEDIAN = 1e-5  # update/weight ratios of a too-low rate in a short run...
 EARLY_LOW_PEAK = 1e-4  # ...with none of the sampled ones above this
+WRECKING = 0.3  # an update this large against the weights, followed by units that die/saturate
+_ACTIVATION_CODES = ("activation.dead-relu", "activation.saturated")
 
 
 def current_lr(opt: torch.optim.Optimizer) -> float | None:
@@ -245,6 +247,9 @@ class LearningRate(Check):
             return None  # mid-run, only a clear explosion is judged before 25 losses
         med = ratios["median"] if ratios else None
         peak = ratios["peak"] if ratios else None
+        wrecked = self._units_lost_after_big_update()
+        if wrecked is not None and not curve.has("explodes"):
+            return self._report_high(ratios, wrecked[0], wrecked[1], Severity.WARNING, step=wrecked[1]["units_lost_step"])
         if early and not curve.has("explodes") and not (
                 peak is not None and curve.never_improved and (peak >= 1.0 or curve.spike >= 2.0)
                 and (curve.spike >= 2.0 or curve.end >= curve.initial)):
@@ -278,6 +283,35 @@ class LearningRate(Check):
                    f"({curve.initial:.4g}) again (now {curve.end:.4g}): the first updates wrecked the weights")
         if not why:
             return None
+        if curve.has("goes-up") and sym is curve.symptoms["goes-up"] and sym.get("after_learning"):
+            why = (f"the loss came down to {sym['min_loss']:.4g} and went back up to {sym['end_loss']:.4g}")
+        return self._report_high(ratios, why, sym, severity)
+
+    def _units_lost_after_big_update(self) -> tuple[str, dict[str, Any]] | None:
+        """Units that died or saturated a few steps after an update as large as the weights."""
+        observer = getattr(self.state, "observer", None)
+        rows = list(self.state.extra.get("nndoctor.update_ratios", ()))
+        if observer is None or not rows:
+            return None
+        for f in observer.findings:
+            first = f.first_step or 0
+            if f.code not in _ACTIVATION_CODES or not 2 <= first <= 20:
+                continue  # (units dead/saturated from the first step on are the init's doing)
+            big = [r for r in rows if r["step"] < first and r["max"] >= WRECKING]
+            if not big:
+                continue
+            top = max(big, key=lambda r: r["max"])
+            what = "died" if f.code == "activation.dead-relu" else "saturated"
+            why = (f"an update of {top['max']:.2g}x the size of {top['param']} at step {top['step']} was "
+                   f"followed by units of {f.location} that {what} from step {first} ({f.code})")
+            return why, {"big_update_step": top["step"], "big_update_ratio": float(f"{top['max']:.3g}"),
+                         "big_update_param": top["param"], "units_lost": f.code, "units_lost_at": f.location,
+                         "units_lost_step": first}
+        return None
+
+    def _report_high(self, ratios: dict[str, float] | None, why: str, sym: dict[str, Any],
+                     severity: Severity, step: int | None = None) -> Finding:
+        med = ratios["median"] if ratios else None
         self._reported.add("lr.too-high")
         ev = {**self._evidence(ratios, "high"), **{k: v for k, v in sym.items() if k != "noise"}}
         upd = (f"; each update changes the weights by {med:.2g} of their size (median over "
@@ -285,7 +319,7 @@ class LearningRate(Check):
         return _tidy(self.finding(
             f"learning rate {ev['lr']} of {ev['optimizer']} ({ev['optimizer_class']}) is too high: "
             f"{why}{upd}; try {ev.get('suggest_low', '?')}-{ev.get('suggest_high', '?')}",
-            ev, location=ev["optimizer"], severity=severity))
+            ev, location=ev["optimizer"], severity=severity, step=step))
 
     def _too_low(self, curve: CurveAnalysis, ratios: dict[str, float] | None, final: bool) -> Finding | None:
         if not curve.has("plateaus") or ratios is None or curve.n < (50 if final else 30):
