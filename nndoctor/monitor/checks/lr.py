@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 import weakref
 from typing import Any, Iterable
 
@@ -46,6 +47,7 @@ EARLY_LOSSES = 25  # curve reads from here on may judge a short run...
 LATE_LOSSES = 100  # ...on stricter evidence than from here on
 EARLY_LOW_MEDIAN = 1e-5  # update/weight ratios of a too-low rate in a short run...
 EARLY_LOW_PEAK = 1e-4  # ...with none of the sampled ones above this
+FLAT = 0.05  # a fall of the loss level smaller than this counts as "has not moved"
 WRECKING = 0.3  # an update this large against the weights, followed by units that die/saturate
 _ACTIVATION_CODES = ("activation.dead-relu", "activation.saturated")
 
@@ -309,6 +311,19 @@ class LearningRate(Check):
                          "units_lost_step": first}
         return None
 
+    def _last_loss_step(self) -> int:
+        steps, _ = self.state.losses.series()
+        return int(steps[-1]) if len(steps) else self.state.step
+
+    @staticmethod
+    def _flat(curve: CurveAnalysis) -> bool:
+        """The loss level has not fallen by 5% and shows no other symptom."""
+        if any(curve.has(k) for k in ("explodes", "goes-up", "oscillates")):
+            return False
+        if not (math.isfinite(curve.start) and math.isfinite(curve.end)):
+            return False
+        return curve.start - curve.end < FLAT * abs(curve.start)
+
     def _report_high(self, ratios: dict[str, float] | None, why: str, sym: dict[str, Any],
                      severity: Severity, step: int | None = None) -> Finding:
         med = ratios["median"] if ratios else None
@@ -322,15 +337,22 @@ class LearningRate(Check):
             ev, location=ev["optimizer"], severity=severity, step=step))
 
     def _too_low(self, curve: CurveAnalysis, ratios: dict[str, float] | None, final: bool) -> Finding | None:
-        if not curve.has("plateaus") or ratios is None or curve.n < (50 if final else 30):
+        if ratios is None or curve.n < (50 if final else 30):
             return None
-        sym = curve.symptoms["plateaus"]
         med = ratios["median"]
         if med <= 0 or med >= 1e-4 or ratios["zero_fraction"] > 0.5:
             return None  # no update at all is grad-flow's business, not the learning rate's
+        tiny = med < EARLY_LOW_MEDIAN and ratios["peak"] < EARLY_LOW_PEAK and ratios["samples"] >= 4
+        if curve.has("plateaus"):
+            sym = curve.symptoms["plateaus"]
+        elif tiny and self._flat(curve):
+            # updates this small cannot move the loss: a flat curve need not pass the plateau test
+            sym = {"start_loss": curve.start, "end_loss": curve.end, "to_step": self._last_loss_step(),
+                   "change": (curve.end - curve.start) / max(abs(curve.start), 1e-12)}
+        else:
+            return None
         if not final and curve.n < LATE_LOSSES and (
-                med >= EARLY_LOW_MEDIAN or ratios["peak"] >= EARLY_LOW_PEAK or ratios["samples"] < 4
-                or sym.get("at_constant_prediction") and sym.get("from_step", 1) > 1):
+                not tiny or sym.get("at_constant_prediction") and sym.get("from_step", 1) > 1):
             return None  # a short run: only updates far below any working rate, on a flat loss
         base = self.state.extra.get("nndoctor.loss_baseline")
         if isinstance(base, (int, float)) and base > 0 and curve.end < 0.5 * base:
