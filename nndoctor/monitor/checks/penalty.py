@@ -251,7 +251,8 @@ class LossPenaltyDominates(Check):
             "cosine": cos, "penalised_params": pen.params[:12], "steps": [s.step for s in hits][-8:],
             "data_loss_first": head, "data_loss_latest": tail, "factor": fmt(max(10.0, 10 * ratio)),
         }
-        msg = (f"a {pen.kind} penalty written into the loss ({shown}) outweighs the data loss: "
+        article = "a" if pen.kind == "parameter" else "an"
+        msg = (f"{article} {pen.kind} penalty written into the loss ({shown}) outweighs the data loss: "
                f"{fmt(last.penalty)} vs {fmt(last.data)} at step {last.step} ({len(hits)} of {n} sampled "
                f"steps); {'; '.join(why)}. The model is pulled towards zero weights instead of fitting the data")
         return self.finding(msg, evidence, location=pen.params[0] if pen.params else "loss",
