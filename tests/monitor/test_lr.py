@@ -211,3 +211,23 @@ def test_units_saturating_right_after_a_huge_update_name_the_lr_early():
     f = _first(obs, "lr.too-high")
     assert f.first_step <= 50 and f.evidence["big_update_ratio"] >= 0.3
     assert f.evidence["units_lost"] in ("activation.saturated", "activation.dead-relu")
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda p: torch.optim.SGD(p, lr=5.0),
+    lambda p: torch.optim.Adam(p, lr=0.5),
+], ids=["sgd-5", "adam-0.5"])
+def test_lr_too_high_is_found_within_50_steps(make_opt):
+    model = mlp()
+    obs = _observe(model, make_opt(model.parameters()), steps=60)
+    assert _first(obs, "lr.too-high").first_step <= 50
+
+
+def test_constant_initialisation_is_not_blamed_on_the_lr_in_a_short_run():
+    model = mlp()
+    for m in model:
+        if isinstance(m, nn.Linear):
+            nn.init.constant_(m.weight, 0.01)
+            nn.init.zeros_(m.bias)
+    obs = _observe(model, torch.optim.SGD(model.parameters(), lr=0.1), steps=60)
+    assert not {c for c in _codes(obs) if c.startswith("lr.")}, [(f.code, f.message) for f in obs.findings]

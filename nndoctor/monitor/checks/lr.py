@@ -34,6 +34,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity, Step
+from nndoctor.monitor.checks._layers import host_floats
 from nndoctor.monitor.curves import CurveAnalysis, analyze_losses
 from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
 
@@ -92,6 +93,7 @@ class _UpdateProbe:
                 if p.grad is not None and p.grad.is_sparse:
                     continue
                 cands.append(p)  # (with a closure passed to step(), grads come later)
+        self._note_constant(cands)
         # weights (not biases / norm scales), those with a gradient first, largest first
         cands.sort(key=lambda t: (t.dim() < 2, t.grad is None, -t.numel()))
         budget = MAX_SNAPSHOT_NUMEL
@@ -104,6 +106,17 @@ class _UpdateProbe:
                 budget -= p.numel()
                 self._snap.append((weakref.ref(p), p.detach().clone(), self.state.param_name(p)))
 
+    def _note_constant(self, params: list[torch.Tensor]) -> None:
+        """Which parameters hold a single value when the probe first meets them (at the optimizer's
+        first sampled step: before any update), in one host transfer."""
+        unseen = [p for p in params if id(p) not in self._constant]
+        if not unseen:
+            return
+        spreads = host_floats([(p.detach().amax() - p.detach().amin()) if p.numel() else p.new_zeros(())
+                               for p in unseen])
+        for p, spread in zip(unseen, spreads):
+            self._constant[id(p)] = spread == 0
+
     def after(self, opt: torch.optim.Optimizer, step: int) -> None:
         trained = [p for g in opt.param_groups for p in g["params"]
                    if isinstance(p, torch.Tensor) and p.requires_grad]
@@ -112,7 +125,7 @@ class _UpdateProbe:
         snap, self._snap = self._snap, []
         if id(opt) != self._opt_id or not snap:
             return
-        diffs, norms, names, spreads, fresh = [], [], [], [], []
+        diffs, norms, names = [], [], []
         for ref, before, name in snap:
             p = ref()
             if p is None or p.shape != before.shape:
@@ -120,24 +133,10 @@ class _UpdateProbe:
             diffs.append((p.detach() - before).float().norm())
             norms.append(before.float().norm())
             names.append(name)
-            if id(p) not in self._constant and before.numel():
-                fresh.append((len(names) - 1, id(p)))
-                spreads.append((before.amax() - before.amin()).float())
         if not diffs:
             return
-        values = torch.stack(diffs + norms + spreads).cpu().tolist()  # the one host sync of this step
-        n = len(diffs)
-        d, w2 = values[:n], values[n:2 * n]
-        skip = set()
-        for (i, pid), spread in zip(fresh, values[2 * n:]):
-            self._constant[pid] = spread == 0
-            if spread == 0:
-                skip.add(i)
-        d = [x for i, x in enumerate(d) if i not in skip]
-        w2 = [x for i, x in enumerate(w2) if i not in skip]
-        names = [x for i, x in enumerate(names) if i not in skip]
-        if not d:
-            return
+        values = torch.stack(diffs + norms).cpu().tolist()  # the one host sync of this step
+        d, w2 = values[: len(diffs)], values[len(diffs):]
         ratios = [di / wi if wi > 0 else (0.0 if di == 0 else float("inf")) for di, wi in zip(d, w2)]
         order = sorted(range(len(ratios)), key=lambda i: ratios[i])
         rows = self.state.extra.setdefault("nndoctor.update_ratios", collections.deque(maxlen=256))
