@@ -510,7 +510,36 @@ def _inplace(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | None
     return chk.explain("grad-flow.crash-inplace-modified", ctx, msg, fix, severity=Severity.INFO, tensor=what)
 
 
+def _frozen_models_in_frame(exc: BaseException) -> list[str]:
+    """Variables of the user's failing frame holding a model whose parameters are all frozen."""
+    internal = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    frame = None
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if not (name.startswith(internal) or name.startswith("<") or "runpy" in os.path.basename(name)):
+            frame = tb.tb_frame
+        tb = tb.tb_next
+    if frame is None:
+        return []
+    names: list[str] = []
+    for name, value in list(frame.f_locals.items())[:200]:
+        if isinstance(value, nn.Module) and not name.startswith("_"):
+            params = list(value.parameters())
+            if params and not any(p.requires_grad for p in params):
+                names.append(name)
+    return names
+
+
 def _empty_params(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | None:
+    frozen = _frozen_models_in_frame(ctx.event.exc)
+    if frozen:
+        msg = (f"the optimizer was given no parameters: every parameter of {', '.join(frozen[:3])} has "
+               "requires_grad=False (the whole model is frozen), so filtering on p.requires_grad leaves nothing "
+               "to train")
+        fix = (f"Freeze only the part you keep fixed (e.g. {frozen[0]}.backbone.requires_grad_(False) or the first "
+               "layers) and leave the layers you train with requires_grad=True before building the optimizer.")
+        return chk.explain("grad-flow.crash-empty-parameter-list", ctx, msg, fix, frozen_models=frozen)
     msg = ("the optimizer was given no parameters: the model registers none, usually because its layers sit in a "
            "plain Python list or dict, or the parameters() generator was already consumed")
     fix = ("Store sub-layers as attributes, nn.ModuleList or nn.ModuleDict (not a list/dict), and pass "

@@ -16,7 +16,10 @@ reports where it breaks:
   (lr 0): error; backward passes without any ``optimizer.step()`` and without a manual
   update: error;
 * the output layer, or layers in the middle of a trainable stack, frozen by
-  ``requires_grad=False`` (a frozen backbone with a trainable head stays quiet).
+  ``requires_grad=False`` (a frozen backbone with a trainable head stays quiet);
+* an optimizer that holds only parameters with ``requires_grad=False`` at every examined
+  step (the whole model frozen, or the optimizer built over the frozen part): error, as
+  nothing it holds can ever be updated.
 
 Gradients are read from ``.grad`` at the optimizer's pre-step hook (cheap attribute
 reads, only on the first steps of each optimizer and on sampled steps) and from the
@@ -124,6 +127,13 @@ class GradFlow(Check):
             "Unfreeze {layer}: {layer}.requires_grad_(True) and include it in the optimizer.",
             "To fine-tune, freeze the backbone and train the head, not the other way round.",
         ),
+        "grad-flow.optimizer-frozen-params": (
+            "Build {optimizer} over the parameters you mean to train: "
+            "torch.optim.X([p for p in model.parameters() if p.requires_grad], ...) after freezing "
+            "(for fine-tuning: the new head's parameters).",
+            "Unfreeze the layers you mean to train ({modules}) with requires_grad_(True); to fine-tune, "
+            "freeze only the backbone (for p in model.backbone.parameters(): p.requires_grad = False).",
+        ),
         "grad-flow.frozen-middle-layers": (
             "Unfreeze {layers} (requires_grad_(True)) and include them in the optimizer, unless "
             "freezing them was intended.",
@@ -160,6 +170,7 @@ class GradFlow(Check):
         self._manual_snap: list[tuple[weakref.ReferenceType[torch.Tensor], torch.Tensor]] | None = None
         self._not_in_opt: set[int] = set()
         self._manual_update = False
+        self._opt_trainable: set[int] = set()  # optimizers seen holding a trainable parameter
 
     # ------------------------------------------------------------------ dispatch
     def check(self, event: Any) -> Iterable[Finding]:
@@ -271,6 +282,8 @@ class GradFlow(Check):
             return []
         self._checked[oid] = self._checked.get(oid, 0) + 1
         params = _opt_params(event.optimizer)
+        if oid not in self._opt_trainable and any(p.requires_grad for p in params):
+            self._opt_trainable.add(oid)
         in_opts = self.state.optimizer_params()
         with_grad = [p for p in params if p.grad is not None]
         self._got_grad.update(id(p) for p in with_grad)
@@ -421,10 +434,44 @@ class GradFlow(Check):
     # ------------------------------------------------------------------ judgements
     def _decide(self, opt: torch.optim.Optimizer, opt_name: str) -> list[Finding]:
         logger.debug("grad-flow: judging %s after %d examined steps", opt_name, self._checked.get(id(opt), 0))
+        found = self._frozen_optimizer(opt, opt_name)
+        if found:
+            return found
         found = self._never_grad(opt, opt_name)
         found += self._missing_from_optimizer()
         found += self._frozen(opt)
         return found
+
+    def _frozen_optimizer(self, opt: torch.optim.Optimizer, opt_name: str) -> list[Finding]:
+        """Every parameter the optimizer holds had requires_grad=False at every examined step."""
+        params = _opt_params(opt)
+        if id(opt) in self._opt_trainable or not params or any(p.requires_grad for p in params):
+            return []
+        mids = {self._pmod[id(p)][0] for p in params if id(p) in self._pmod}
+        tops = self._top_modules(mids, set(self._mods)) if mids else sorted(
+            {self._root_of(id(p)) for p in params})
+        in_opts = self.state.optimizer_params()
+        outside = sorted({self._pmod[pid][1] for pid in self._not_in_opt | self._got_grad
+                          if pid not in in_opts and pid in self._pmod})
+        others = [info.name for info, o in self.state.live_optimizers()
+                  if o is not opt and id(o) in self._opt_trainable]
+        n = sum(p.numel() for p in params)
+        ev = {"optimizer": opt_name, "params": n, "tensors": len(params), "modules": _names(tops),
+              "module_list": tops, "steps_checked": self._checked.get(id(opt), 0),
+              "trained_outside_optimizer": outside}
+        if outside:
+            tail = (f"; meanwhile {_names(outside)} get gradients but are in no optimizer (the optimizer "
+                    f"was built over the frozen part instead of the trainable one)")
+        elif self.state.backward_calls:
+            tail = "; loss.backward() runs, but no gradient can reach them"
+        else:
+            tail = ""
+        msg = (f"every one of the {len(params)} parameter tensors ({n} values, {_names(tops)}) in {opt_name} "
+               f"has requires_grad=False over {ev['steps_checked']} steps: {opt_name}.step() can never update "
+               f"them, so nothing is trained{tail}")
+        severity = Severity.WARNING if others else Severity.ERROR
+        return [self.finding(msg, ev, location=opt_name, code="grad-flow.optimizer-frozen-params",
+                             severity=severity)]
 
     def _top_modules(self, mids: set[int], universe: set[int]) -> list[str]:
         """Outermost module names covering ``mids`` and nothing else of ``universe``."""

@@ -67,6 +67,12 @@ def _frozen():
     F.cross_entropy(m(FLAT[:16]), LAB[:16]).backward()
 
 
+def _frozen_then_filtered_optimizer():
+    model = Net()
+    model.requires_grad_(False)
+    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+
+
 def _eval_in_train_mode():
     m = nn.Sequential(nn.Linear(784, 32), nn.BatchNorm1d(32), nn.Linear(32, 10))
     _train(m, FLAT, LAB)
@@ -150,6 +156,8 @@ CASES = {
                                 ["hidden state"], "h = h.detach()"),
     "modules-in-a-list": (lambda: torch.optim.Adam(ListModel().parameters()), "grad-flow.crash-empty-parameter-list",
                           None, ["no parameters"], "nn.ModuleList"),
+    "frozen-filtered-optimizer": (_frozen_then_filtered_optimizer, "grad-flow.crash-empty-parameter-list", None,
+                                  ["every parameter of model", "requires_grad=False"], "Freeze only"),
     "state-dict-new-head": (_resume_with_new_head, "shape.crash-state-dict", None, ["fc2.weight", "(10, 100)"],
                             "strict=False"),
     "bn-eval-in-train-mode": (_eval_in_train_mode, "train-mode.crash-batch-of-one-in-train-mode", "model.1",

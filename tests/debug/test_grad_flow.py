@@ -291,6 +291,89 @@ def test_frozen_layer_in_the_middle():
     assert f.evidence["layer_list"] == ["model.2"]
 
 
+# -- an optimizer holding only frozen parameters ------------------------------------------------------
+
+def test_whole_model_frozen_in_a_loop_with_inputs_requiring_grad():
+    def run():
+        model = EncoderHead()
+        for p in model.parameters():
+            p.requires_grad = False
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for i in range(8):
+            xb, yb = _batch(i)
+            opt.zero_grad()
+            F.cross_entropy(model(xb.clone().requires_grad_(True)), yb).backward()
+            opt.step()
+
+    found = _observe(run)
+    f = _one(found, "grad-flow.optimizer-frozen-params")
+    assert f.severity is Severity.ERROR and f.evidence["optimizer"] == "opt"
+    assert "requires_grad=False" in f.message and not f.evidence["trained_outside_optimizer"]
+    assert _codes(found) == {"grad-flow.optimizer-frozen-params"}
+
+
+def test_optimizer_built_over_the_frozen_backbone_instead_of_the_head():
+    def run():
+        backbone = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU())
+        head = nn.Linear(16, 3)
+        model = nn.Sequential(backbone, head)
+        backbone.requires_grad_(False)
+        _loop(model, torch.optim.SGD(backbone.parameters(), lr=0.05, momentum=0.9))
+
+    found = _observe(run)
+    f = _one(found, "grad-flow.optimizer-frozen-params")
+    assert f.evidence["trained_outside_optimizer"] == ["model.1"] and f.evidence["module_list"] == ["model.0"]
+    assert "head" in f.fixes[0]
+
+
+def test_frozen_backbone_with_its_own_idle_optimizer_is_only_a_warning():
+    # a second optimizer trains the head: the frozen one is wasted, not the whole run
+    def run():
+        model = EncoderHead()
+        model.encoder.requires_grad_(False)
+        opt_enc = torch.optim.SGD(model.encoder.parameters(), lr=0.01)
+        opt_head = torch.optim.Adam(model.head.parameters(), lr=1e-3)
+        for i in range(8):
+            xb, yb = _batch(i)
+            opt_enc.zero_grad()
+            opt_head.zero_grad()
+            F.cross_entropy(model(xb), yb).backward()
+            opt_enc.step()
+            opt_head.step()
+
+    f = _one(_observe(run), "grad-flow.optimizer-frozen-params")
+    assert f.severity is Severity.WARNING and f.location == "opt_enc"
+
+
+def test_frozen_backbone_and_trainable_head_in_one_optimizer_is_quiet():
+    def run():
+        model = EncoderHead()
+        for p in model.encoder.parameters():
+            p.requires_grad = False
+        _loop(model, torch.optim.Adam(model.parameters(), lr=1e-3))
+
+    assert "grad-flow.optimizer-frozen-params" not in _codes(_observe(run))
+
+
+def test_discriminator_frozen_only_while_the_generator_steps_is_quiet():
+    def run():
+        gen, disc = nn.Linear(8, 8), nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+        opt_g = torch.optim.Adam(gen.parameters(), lr=1e-3)
+        opt_d = torch.optim.Adam(disc.parameters(), lr=1e-3)
+        for i in range(10):
+            xb, _ = _batch(i)
+            disc.requires_grad_(True)
+            opt_d.zero_grad()
+            (disc(xb).mean() - disc(gen(xb).detach()).mean()).backward()
+            opt_d.step()
+            disc.requires_grad_(False)
+            opt_g.zero_grad()
+            disc(gen(xb)).mean().backward()
+            opt_g.step()
+
+    assert "grad-flow.optimizer-frozen-params" not in _codes(_observe(run))
+
+
 # -- healthy variants stay quiet -------------------------------------------------------------------
 
 class LoRALinear(nn.Module):

@@ -186,3 +186,93 @@ def test_results_unchanged_under_these_checks():
     for k, v in plain.state_dict().items():
         assert torch.equal(v, watched.state_dict()[k]), k
     assert any(not torch.equal(v, watched.state_dict()[k]) for k, v in reference.items())
+
+
+# -- deep saturating stacks whose first-layer norm stays above 1e-4, or where every layer starves --
+
+def _glorot_sigmoid_stack(depth=7, d=16):
+    model = _sigmoid_stack(depth=depth, d=d)
+    for m in model:
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+    return model
+
+
+def test_vanishing_layer_after_layer_although_the_first_norm_is_not_tiny():
+    # wide-spread inputs keep the first layer's gradient above AUTOTRAINER's 1e-4, yet the ratio collapses
+    torch.manual_seed(0)
+    model = _glorot_sigmoid_stack()
+    x, y = _data()
+    obs = _run(model, torch.optim.SGD(model.parameters(), lr=0.05), x * 4.0, y)
+    [f] = _codes(obs)
+    assert f.code == "grad.vanishing-gradients" and f.location == "model.0"
+    assert f.evidence["ratio"] < 1e-3 and f.evidence["first_norm"] >= 1e-4
+    assert "sigmoid" in f.message and f.evidence["starved_layers"][0] == "model.0"
+
+
+class SmallInitTanh(nn.Module):
+    def __init__(self, depth=10, d=16, std=0.05):
+        super().__init__()
+        self.hidden = nn.ModuleList(nn.Linear(d if i == 0 else 48, 48) for i in range(depth))
+        self.out = nn.Linear(48, 4)
+        for layer in [*self.hidden, self.out]:
+            nn.init.normal_(layer.weight, std=std)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x):
+        for layer in self.hidden:
+            x = torch.tanh(layer(x))
+        return self.out(x)
+
+
+def test_vanishing_in_every_hidden_layer_is_reported_beside_the_init_scale():
+    torch.manual_seed(0)
+    net = SmallInitTanh()
+    x, y = _data()
+    obs = _run(net, torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9), x, y, steps=12,
+               checks=(GradientScale, InitCheck))
+    codes = {f.code for f in obs.findings}
+    assert {"grad.vanishing-gradients", "init.activation-scale"} <= codes
+    [f] = _codes(obs)
+    assert "every hidden layer" in f.message and f.location == "model.hidden.0"
+    assert f.evidence["starved_layers"][-1] == "model.hidden.9" and f.evidence["largest_grad_to_weight"] < 1e-4
+
+
+def test_vanishing_in_every_hidden_layer_without_the_init_check():
+    torch.manual_seed(0)
+    net = SmallInitTanh(depth=12, std=0.03)
+    x, y = _data()
+    [f] = _codes(_run(net, torch.optim.SGD(net.parameters(), lr=0.01), x, y, steps=12))
+    assert "every hidden layer" in f.message and f.evidence["largest_grad_to_weight"] < 1e-5
+
+
+class Lstm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 32, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(32, 4)
+
+    def forward(self, x):
+        return self.fc(self.lstm(x)[0][:, -1])
+
+
+def test_healthy_deep_tanh_relu_and_lstm_stay_quiet():
+    x, y = _data()
+    torch.manual_seed(0)
+    tanh = nn.Sequential(*[m for i in range(6) for m in (nn.Linear(16 if i == 0 else 40, 40), nn.Tanh())],
+                         nn.Linear(40, 4))
+    for m in tanh:
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_normal_(m.weight, gain=5 / 3)
+    assert not _codes(_run(tanh, torch.optim.SGD(tanh.parameters(), lr=0.01, momentum=0.9), x, y),
+                      prefix="grad.vanishing")
+    relu = nn.Sequential(*[m for i in range(8) for m in (nn.Linear(16 if i == 0 else 64, 64), nn.ReLU())],
+                         nn.Linear(64, 4))
+    for m in relu:
+        if isinstance(m, nn.Linear):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    assert not _codes(_run(relu, torch.optim.SGD(relu.parameters(), lr=0.01), x, y), prefix="grad.vanishing")
+    lstm = Lstm()
+    seq = x.view(-1, 4, 4)
+    assert not _codes(_run(lstm, torch.optim.Adam(lstm.parameters(), lr=1e-3), seq, y), prefix="grad.vanishing")

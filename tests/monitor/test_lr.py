@@ -124,3 +124,110 @@ def test_frozen_and_closure_optimizers_do_not_break_the_probe():
                 return loss
             opt.step(closure)
     assert not obs.internal_errors
+
+
+# -- short runs: judged within 50 steps -----------------------------------------------------------
+
+def _first(obs, code):
+    hits = obs.report().by_code(code)
+    assert hits, [(f.code, f.message) for f in obs.findings]
+    return hits[0]
+
+
+@pytest.mark.parametrize("make_opt,functional", [
+    (lambda p: torch.optim.SGD(p, lr=1e-5), True),
+    (lambda p: torch.optim.Adam(p, lr=1e-7), False),
+], ids=["sgd-1e-5", "adam-1e-7-module-loss"])
+def test_lr_too_low_in_a_short_run_is_found_within_50_steps(make_opt, functional):
+    model = mlp(seed=3)
+    obs = _observe(model, make_opt(model.parameters()), steps=60, functional=functional)
+    f = _first(obs, "lr.too-low")
+    assert f.first_step <= 50 and f.evidence["update_ratio_median"] < 1e-5
+    assert not obs.report().by_code("lr.too-high")
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda p: torch.optim.Adam(p, lr=1e-4),
+    lambda p: torch.optim.SGD(p, lr=0.01),
+], ids=["adam-1e-4", "sgd-0.01"])
+def test_short_runs_with_small_working_rates_stay_quiet(make_opt):
+    model = mlp(seed=3)
+    obs = _observe(model, make_opt(model.parameters()), steps=60)
+    assert not {c for c in _codes(obs) if c.startswith("lr.")}, [(f.code, f.message) for f in obs.findings]
+
+
+def test_fine_tuning_an_already_good_model_with_a_tiny_rate_stays_quiet():
+    model = mlp(seed=1)
+    X, y = blobs()
+    train(model, torch.optim.Adam(model.parameters(), lr=3e-3), X, y, 300)  # "pre-training", unobserved
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    obs = _observe(model, opt, steps=60)
+    assert "lr.too-low" not in _codes(obs)
+
+
+def test_zero_initialised_table_gives_no_update_ratio():
+    # a bigram logits table starting at zero: every update is "huge" relative to it, which says nothing
+    torch.manual_seed(0)
+    table = nn.Embedding(20, 20)
+    nn.init.zeros_(table.weight)
+    opt = torch.optim.AdamW(table.parameters(), lr=5e-4)
+    ids = torch.randint(0, 20, (2000,))
+    nxt = (ids * 7 + 3) % 20
+    with Observer(models=table, optimizers=opt, checks=CHECKS, discover=False) as obs:
+        for i in range(120):
+            j = (i * 16) % 1984
+            opt.zero_grad()
+            nn.functional.cross_entropy(table(ids[j:j + 16]), nxt[j:j + 16]).backward()
+            opt.step()
+    assert not obs.state.extra.get("nndoctor.update_ratios")
+    assert not obs.report().by_code("lr.too-high")
+
+
+class _TanhNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(30, 64)
+        self.fc1 = nn.Linear(192, 64)
+        self.fc2 = nn.Linear(64, 30)
+
+    def forward(self, idx):
+        return self.fc2(torch.tanh(self.fc1(self.emb(idx).flatten(1))))
+
+
+def test_units_saturating_right_after_a_huge_update_name_the_lr_early():
+    from nndoctor.monitor.checks.activations import ActivationHealth
+
+    torch.manual_seed(0)
+    model = _TanhNet()
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-2)
+    ids = torch.randint(0, 30, (4000, 3))
+    nxt = (ids.sum(1) * 5) % 30
+    with Observer(checks=[*CHECKS, ActivationHealth]) as obs:
+        for i in range(60):
+            j = (i * 32) % 3968
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(ids[j:j + 32]), nxt[j:j + 32]).backward()
+            opt.step()
+    f = _first(obs, "lr.too-high")
+    assert f.first_step <= 50 and f.evidence["big_update_ratio"] >= 0.3
+    assert f.evidence["units_lost"] in ("activation.saturated", "activation.dead-relu")
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda p: torch.optim.SGD(p, lr=5.0),
+    lambda p: torch.optim.Adam(p, lr=0.5),
+], ids=["sgd-5", "adam-0.5"])
+def test_lr_too_high_is_found_within_50_steps(make_opt):
+    model = mlp()
+    obs = _observe(model, make_opt(model.parameters()), steps=60)
+    assert _first(obs, "lr.too-high").first_step <= 50
+
+
+def test_constant_initialisation_is_not_blamed_on_the_lr_in_a_short_run():
+    model = mlp()
+    for m in model:
+        if isinstance(m, nn.Linear):
+            nn.init.constant_(m.weight, 0.01)
+            nn.init.zeros_(m.bias)
+    obs = _observe(model, torch.optim.SGD(model.parameters(), lr=0.1), steps=60)
+    assert not {c for c in _codes(obs) if c.startswith("lr.")}, [(f.code, f.message) for f in obs.findings]

@@ -5,7 +5,11 @@ the norm of every parameter's gradient (on device, one host transfer per sampled
 orders the weight matrices by the forward pass (seen through ``module_output`` events)
 and compares the first layer with the last one, as AUTOTRAINER does:
 
-* vanishing: first/last ratio < 1e-3 with a first-layer norm < 1e-4;
+* vanishing: first/last ratio < 1e-3 with a first-layer norm < 1e-4, or with the norms
+  shrinking layer after layer towards the input through >= 4 weight layers (a deep
+  sigmoid/tanh stack: the input scale can keep the first norm above 1e-4); or, from the
+  first sampled steps on, every hidden layer's gradient < 1e-4 and < 1e-5 of its weight's
+  norm (the signal vanished through the whole stack: only the output layer may still learn);
 * exploding: first/last ratio > 70, or the total norm grown >= 1000x over the first
   sampled steps.
 
@@ -17,6 +21,7 @@ NaN or, with saturated units, zero).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import statistics
 from dataclasses import dataclass
@@ -41,6 +46,12 @@ GROWTH = 1e3
 SPIKE_RATIO = 1e3  # a single sampled step this lopsided is reported on its own...
 SPIKE_FIRST = 1.0  # ...when the first layer's gradient norm is not tiny itself
 MIN_STEPS = 3
+STEADY_DEPTH = 4  # weight layers needed to call a layer-after-layer decay a collapse
+STEADY_SHARE = 0.7  # share of consecutive layers whose norm shrinks towards the input
+TINY_GRAD = 1e-4  # every layer's gradient norm below this...
+TINY_RELATIVE = 1e-5  # ...and below this fraction of its weight's norm,
+TINY_RELATIVE_SHRUNK = 1e-4  # or of this one when the forward signal shrank >= 100x at init
+SHRUNK = 1e-2
 MAX_LAYERS_SHOWN = 12
 
 _SATURATING = {nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Softsign: "softsign", nn.Hardtanh: "hardtanh"}
@@ -52,6 +63,25 @@ class _Sample:
     names: list[str]
     norms: list[float]  # weight layers in forward order
     total: float
+    weights: list[float] = dataclasses.field(default_factory=list)  # their weights' norms
+
+    def steady_decay(self) -> bool:
+        """The gradient norm shrinks layer after layer towards the input (deep stacks only)."""
+        pairs = list(zip(self.norms, self.norms[1:]))
+        if len(self.norms) < STEADY_DEPTH:
+            return False
+        return sum(1 for a, b in pairs if a < b) >= STEADY_SHARE * len(pairs)
+
+    def tiny(self, relative: float = TINY_RELATIVE) -> bool:
+        """Every hidden layer's gradient is negligible, in absolute terms and against its weight
+        (the output layer may still get some: it sits right at the loss)."""
+        if len(self.norms) < 3 or len(self.weights) != len(self.norms):
+            return False
+        return all(0 <= g < TINY_GRAD and g < relative * w for g, w in zip(self.norms[:-1], self.weights))
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 
 @register
@@ -116,13 +146,15 @@ class GradientScale(Check):
         norms_by_id = {id(p): torch.linalg.vector_norm(p.grad.detach().float()) for p in params}
         device = next(iter(norms_by_id.values())).device
         total_sq = torch.stack([n.to(device) for n in norms_by_id.values()]).square().sum()
-        values = host_floats([norms_by_id[id(p)] for p in weights] + [total_sq])
-        norms, total = values[:-1], max(values[-1], 0.0) ** 0.5
+        values = host_floats([norms_by_id[id(p)] for p in weights] + [total_sq]
+                             + [torch.linalg.vector_norm(p.detach().float()) for p in weights])
+        n = len(weights)
+        norms, total, wnorms = values[:n], max(values[n], 0.0) ** 0.5, values[n + 1:]
         if not all(is_finite(v) for v in values):
             return []  # non-finite gradients are a numerics finding, not a scale one
         names = [self.order.module_of(p) or self.state.param_name(p) for p in weights]
         history = self.samples.setdefault(id(opt), [])
-        history.append(_Sample(event.step, names, norms, total))
+        history.append(_Sample(event.step, names, norms, total, wnorms))
         if len(history) > 64:
             del history[8:16]  # keep the first sampled steps and the recent ones
         out: list[Finding] = []
@@ -138,10 +170,10 @@ class GradientScale(Check):
 
     # ------------------------------------------------------------------ judging
     def _vanishing(self, history: list[_Sample], event: StepEvent) -> Finding | None:
-        hits = [s for s in history if s.norms[-1] > 0 and 0 < s.norms[0] < VANISH_FIRST
-                and s.norms[0] / s.norms[-1] < VANISH_RATIO]
+        hits = [s for s in history if s.norms[-1] > 0 and s.norms[0] > 0 and s.norms[0] / s.norms[-1] < VANISH_RATIO
+                and (s.norms[0] < VANISH_FIRST or s.steady_decay())]
         if len(hits) < MIN_STEPS or len(hits) < 0.6 * len(history):
-            return None
+            return self._vanishing_everywhere(history)
         last = hits[-1]
         ratio = statistics.median(s.norms[0] / s.norms[-1] for s in hits)
         starved = [n for n, v in zip(last.names, last.norms) if v < VANISH_RATIO * last.norms[-1]]
@@ -150,8 +182,37 @@ class GradientScale(Check):
         msg = (f"gradients vanish towards the input: {last.names[0]} gets a gradient norm of "
                f"{fmt(last.norms[0])}, {fmt(ratio)}x that of {last.names[-1]} ({fmt(last.norms[-1])}), "
                f"at {len(hits)} of {len(history)} sampled steps; {len(starved)} of {len(last.names)} "
-               f"weight layers barely learn")
+               f"weight layers barely learn ({_shown(starved)}){self._through()}")
         return self.finding(msg, evidence, location=last.names[0], step=hits[0].step)
+
+    def _vanishing_everywhere(self, history: list[_Sample]) -> Finding | None:
+        """Every layer's gradient negligible from the first sampled steps on."""
+        first = history[:8]
+        scale = self.state.extra.get("nndoctor.init_output_std") or {}
+        shrunk = 0 < scale.get("ratio", 1.0) <= SHRUNK
+        relative = TINY_RELATIVE_SHRUNK if shrunk else TINY_RELATIVE
+        hits = [s for s in first if s.tiny(relative)]
+        if len(hits) < MIN_STEPS or len(hits) < 0.6 * len(first) or not first[0].tiny(relative):
+            return None
+        last = hits[-1]
+        hidden = list(zip(last.norms[:-1], last.weights))
+        rel = max((g / w for g, w in hidden if w > 0), default=0.0)
+        evidence = self._evidence(last, hits, history)
+        evidence.update({"largest_grad_to_weight": rel, "starved_layers": list(last.names[:-1])})
+        if shrunk:
+            evidence["init_output_std_ratio"] = scale["ratio"]
+        msg = (f"gradients vanish in every hidden layer: from {last.names[0]} to {last.names[-2]} the gradient "
+               f"norms are {fmt(min(last.norms[:-1]))}-{fmt(max(last.norms[:-1]))} (at most {fmt(rel)} of the "
+               f"weights' norm) at {len(hits)} of the first {len(first)} sampled steps: only the output layer "
+               f"{last.names[-1]} ({fmt(last.norms[-1])}) can learn{self._through()}"
+               + (f"; the forward signal already shrank {fmt(1 / scale['ratio'])}x at initialisation" if shrunk else ""))
+        return self.finding(msg, evidence, location=last.names[0], step=hits[0].step)
+
+    def _through(self) -> str:
+        activation, _ = self._activation_hint()
+        if activation == "relu":
+            return ""
+        return f", through a stack of saturating {activation} activations"
 
     def _exploding(self, history: list[_Sample], event: StepEvent) -> Finding | None:
         big = [s for s in history if s.norms[-1] > 0 and s.norms[0] / s.norms[-1] > EXPLODE_RATIO]

@@ -198,6 +198,8 @@ class InitCheck(Check):
             return None
         ratio = stds[-1] / stds[0]
         gains = [b / a for a, b in zip(stds, stds[1:])]
+        # shared with the gradient check: a signal that vanishes forward starves the gradients too
+        self.state.extra["nndoctor.init_output_std"] = {"ratio": ratio, "first": names[0], "last": names[-1]}
         if 1 / SCALE_RATIO <= ratio <= SCALE_RATIO:
             return None
         shrinking = ratio < 1

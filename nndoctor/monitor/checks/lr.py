@@ -11,6 +11,13 @@ Two kinds of evidence, combined over many steps:
   is too low. Either alone is not enough: a noisy healthy loss and a large-but-working
   update stay quiet.
 
+Weights that start constant (a zero-initialised logits table, ``fill_``) are left out of
+the ratio: relative to a zero weight any update looks huge, which says nothing about the
+learning rate. Short runs are judged at the curve reads of steps 25-100 on stricter
+evidence: too high when updates as large as the weights came with a loss that jumped
+(>= 2x) or never got below its start; too low when every sampled update stays under 1e-5
+of the weights while the loss has not moved.
+
 The probe's measurements are shared in ``state.extra`` (``nndoctor.update_ratios``,
 ``nndoctor.grad_reach``) for the loss-curve check's ranking of causes.
 """
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 import weakref
 from typing import Any, Iterable
 
@@ -26,6 +34,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity, Step
+from nndoctor.monitor.checks._layers import host_floats
 from nndoctor.monitor.curves import CurveAnalysis, analyze_losses
 from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
 
@@ -35,6 +44,13 @@ ADAPTIVE = frozenset({"Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "A
                       "SparseAdam", "Adafactor", "LAMB", "Lion"})
 #: largest total size of the weights copied on a sampled step
 MAX_SNAPSHOT_NUMEL = 8_000_000
+EARLY_LOSSES = 25  # curve reads from here on may judge a short run...
+LATE_LOSSES = 100  # ...on stricter evidence than from here on
+EARLY_LOW_MEDIAN = 1e-5  # update/weight ratios of a too-low rate in a short run...
+EARLY_LOW_PEAK = 1e-4  # ...with none of the sampled ones above this
+FLAT = 0.05  # a fall of the loss level smaller than this counts as "has not moved"
+WRECKING = 0.3  # an update this large against the weights, followed by units that die/saturate
+_ACTIVATION_CODES = ("activation.dead-relu", "activation.saturated")
 
 
 def current_lr(opt: torch.optim.Optimizer) -> float | None:
@@ -64,6 +80,7 @@ class _UpdateProbe:
         self.state = state
         self._snap: list[tuple[weakref.ReferenceType[torch.Tensor], torch.Tensor, str]] = []
         self._opt_id = 0
+        self._constant: dict[int, bool] = {}  # param id -> all values equal when first measured
 
     def before(self, opt: torch.optim.Optimizer) -> None:
         self._snap = []
@@ -76,15 +93,29 @@ class _UpdateProbe:
                 if p.grad is not None and p.grad.is_sparse:
                     continue
                 cands.append(p)  # (with a closure passed to step(), grads come later)
+        self._note_constant(cands)
         # weights (not biases / norm scales), those with a gradient first, largest first
         cands.sort(key=lambda t: (t.dim() < 2, t.grad is None, -t.numel()))
         budget = MAX_SNAPSHOT_NUMEL
         for p in cands:
             if len(self._snap) >= 4:
                 break
+            if self._constant.get(id(p)):
+                continue  # started constant (zeros, fill_): a ratio against it means nothing
             if p.numel() <= budget:
                 budget -= p.numel()
                 self._snap.append((weakref.ref(p), p.detach().clone(), self.state.param_name(p)))
+
+    def _note_constant(self, params: list[torch.Tensor]) -> None:
+        """Which parameters hold a single value when the probe first meets them (at the optimizer's
+        first sampled step: before any update), in one host transfer."""
+        unseen = [p for p in params if id(p) not in self._constant]
+        if not unseen:
+            return
+        spreads = host_floats([(p.detach().amax() - p.detach().amin()) if p.numel() else p.new_zeros(())
+                               for p in unseen])
+        for p, spread in zip(unseen, spreads):
+            self._constant[id(p)] = spread == 0
 
     def after(self, opt: torch.optim.Optimizer, step: int) -> None:
         trained = [p for g in opt.param_groups for p in g["params"]
@@ -212,10 +243,18 @@ class LearningRate(Check):
         return ev
 
     def _too_high(self, curve: CurveAnalysis, ratios: dict[str, float] | None, final: bool) -> Finding | None:
-        if not final and curve.n < 100 and not curve.has("explodes"):
-            return None  # mid-run, only a clear explosion is judged early
+        early = not final and curve.n < LATE_LOSSES
+        if early and (curve.n < EARLY_LOSSES and not curve.has("explodes")):
+            return None  # mid-run, only a clear explosion is judged before 25 losses
         med = ratios["median"] if ratios else None
         peak = ratios["peak"] if ratios else None
+        wrecked = self._units_lost_after_big_update()
+        if wrecked is not None and not curve.has("explodes"):
+            return self._report_high(ratios, wrecked[0], wrecked[1], Severity.WARNING, step=wrecked[1]["units_lost_step"])
+        if early and not curve.has("explodes") and not (
+                peak is not None and curve.never_improved and (peak >= 1.0 or curve.spike >= 2.0)
+                and (curve.spike >= 2.0 or curve.end >= curve.initial)):
+            return None  # before 100 losses: updates the size of the weights, and a loss that jumped
         why = ""
         severity = Severity.WARNING
         sym: dict[str, Any] = {}
@@ -245,6 +284,48 @@ class LearningRate(Check):
                    f"({curve.initial:.4g}) again (now {curve.end:.4g}): the first updates wrecked the weights")
         if not why:
             return None
+        if curve.has("goes-up") and sym is curve.symptoms["goes-up"] and sym.get("after_learning"):
+            why = (f"the loss came down to {sym['min_loss']:.4g} and went back up to {sym['end_loss']:.4g}")
+        return self._report_high(ratios, why, sym, severity)
+
+    def _units_lost_after_big_update(self) -> tuple[str, dict[str, Any]] | None:
+        """Units that died or saturated a few steps after an update as large as the weights."""
+        observer = getattr(self.state, "observer", None)
+        rows = list(self.state.extra.get("nndoctor.update_ratios", ()))
+        if observer is None or not rows:
+            return None
+        for f in observer.findings:
+            first = f.first_step or 0
+            if f.code not in _ACTIVATION_CODES or not 2 <= first <= 20:
+                continue  # (units dead/saturated from the first step on are the init's doing)
+            big = [r for r in rows if r["step"] < first and r["max"] >= WRECKING]
+            if not big:
+                continue
+            top = max(big, key=lambda r: r["max"])
+            what = "died" if f.code == "activation.dead-relu" else "saturated"
+            why = (f"an update of {top['max']:.2g}x the size of {top['param']} at step {top['step']} was "
+                   f"followed by units of {f.location} that {what} from step {first} ({f.code})")
+            return why, {"big_update_step": top["step"], "big_update_ratio": float(f"{top['max']:.3g}"),
+                         "big_update_param": top["param"], "units_lost": f.code, "units_lost_at": f.location,
+                         "units_lost_step": first}
+        return None
+
+    def _last_loss_step(self) -> int:
+        steps, _ = self.state.losses.series()
+        return int(steps[-1]) if len(steps) else self.state.step
+
+    @staticmethod
+    def _flat(curve: CurveAnalysis) -> bool:
+        """The loss level has not fallen by 5% and shows no other symptom."""
+        if any(curve.has(k) for k in ("explodes", "goes-up", "oscillates")):
+            return False
+        if not (math.isfinite(curve.start) and math.isfinite(curve.end)):
+            return False
+        return curve.start - curve.end < FLAT * abs(curve.start)
+
+    def _report_high(self, ratios: dict[str, float] | None, why: str, sym: dict[str, Any],
+                     severity: Severity, step: int | None = None) -> Finding:
+        med = ratios["median"] if ratios else None
         self._reported.add("lr.too-high")
         ev = {**self._evidence(ratios, "high"), **{k: v for k, v in sym.items() if k != "noise"}}
         upd = (f"; each update changes the weights by {med:.2g} of their size (median over "
@@ -252,15 +333,29 @@ class LearningRate(Check):
         return _tidy(self.finding(
             f"learning rate {ev['lr']} of {ev['optimizer']} ({ev['optimizer_class']}) is too high: "
             f"{why}{upd}; try {ev.get('suggest_low', '?')}-{ev.get('suggest_high', '?')}",
-            ev, location=ev["optimizer"], severity=severity))
+            ev, location=ev["optimizer"], severity=severity, step=step))
 
     def _too_low(self, curve: CurveAnalysis, ratios: dict[str, float] | None, final: bool) -> Finding | None:
-        if not curve.has("plateaus") or ratios is None or curve.n < (50 if final else 100):
+        if ratios is None or curve.n < (50 if final else 30):
             return None
-        sym = curve.symptoms["plateaus"]
         med = ratios["median"]
         if med <= 0 or med >= 1e-4 or ratios["zero_fraction"] > 0.5:
             return None  # no update at all is grad-flow's business, not the learning rate's
+        tiny = med < EARLY_LOW_MEDIAN and ratios["peak"] < EARLY_LOW_PEAK and ratios["samples"] >= 4
+        if curve.has("plateaus"):
+            sym = curve.symptoms["plateaus"]
+        elif tiny and self._flat(curve):
+            # updates this small cannot move the loss: a flat curve need not pass the plateau test
+            sym = {"start_loss": curve.start, "end_loss": curve.end, "to_step": self._last_loss_step(),
+                   "change": (curve.end - curve.start) / max(abs(curve.start), 1e-12)}
+        else:
+            return None
+        if not final and curve.n < LATE_LOSSES and (
+                not tiny or sym.get("at_constant_prediction") and sym.get("from_step", 1) > 1):
+            return None  # a short run: only updates far below any working rate, on a flat loss
+        base = self.state.extra.get("nndoctor.loss_baseline")
+        if isinstance(base, (int, float)) and base > 0 and curve.end < 0.5 * base:
+            return None  # already far better than a constant prediction: a fine-tuned or converged model
         name, cls, lr, lrs = self._optimizer()
         if lr is None or (cls not in ADAPTIVE and lr >= 1e-3):
             return None  # plain SGD with a normal rate: tiny updates mean tiny gradients
@@ -278,4 +373,4 @@ class LearningRate(Check):
             f"{moved * 100:.2g}% in {curve.n} steps "
             f"({curve.start:.4g} -> {curve.end:.4g}) while each update changes the weights "
             f"by only {med:.2g} of their size (healthy ~1e-3); try {ev['suggest_low']}-{ev['suggest_high']}",
-            ev, location=name, code="lr.too-low"))
+            ev, location=name, code="lr.too-low", step=sym.get("to_step") or None))
