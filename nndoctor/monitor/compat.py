@@ -61,8 +61,14 @@ def _getstate(self: torch.nn.Module) -> Any:  # installed as torch.nn.Module.__g
         try:
             state = _without_our_hooks(state)
         except Exception as exc:  # the copy keeps the hook: it pickles as an inert one
-            logger.debug("nndoctor could not leave its hooks out of a pickled module", exc_info=exc)
+            _fault("pickling", exc)
     return state
+
+
+def _fault(where: str, exc: BaseException) -> None:
+    """A fault in this module's own code: the observers report it and switch off."""
+    for obs in list(_ACTIVE):
+        obs._fail(where, exc)
 
 
 def _inert(*args: Any, **kwargs: Any) -> None:
@@ -115,7 +121,7 @@ def _script(obj: Any, *args: Any, **kwargs: Any) -> Any:  # installed as torch.j
                     kwargs_flags.clear()
                     kwargs_flags.update(kept_flags)
         except Exception as exc:
-            logger.debug("nndoctor could not take its hooks off a module to script", exc_info=exc)
+            _fault("torch.jit.script", exc)
     paused = _pause_observers() if _ACTIVE else []
     try:
         return _TRUE["script"](obj, *args, **kwargs)

@@ -450,12 +450,15 @@ class Observer(FunctionEvents, Discovery):
             return
         state = self.state
         if optimizer_step:
+            if not state.optimizers and not self._steps_after_failure:
+                state.step = 1  # (the backward calls before counted as steps: see _register_optimizer)
+            self._steps_after_failure += 1
             clock = state.step
             state.step = clock + 1
             if clock >= self.max_steps:
                 self.end_reason = "max-steps"
                 raise StopTraining(self.max_steps)
-        elif not state.optimizers:
+        elif not state.optimizers and not self._steps_after_failure:
             if state.backward_calls >= self.max_steps:
                 self.end_reason = "max-steps"
                 raise StopTraining(self.max_steps)
