@@ -439,8 +439,9 @@ class Observer(FunctionEvents, Discovery):
                                                   step=self.state.step))
 
     def _switch_off(self) -> None:
-        """After :meth:`_fail`: remove the hooks (called where that is safe)."""
-        if self._off_due:
+        """After :meth:`_fail`: remove the hooks (called where that is safe: from the user's code
+        on the observer's thread, not from inside a check or one of torch's loops over hooks)."""
+        if self._off_due and not self._busy and threading.get_ident() == self._thread:
             self._remove_all(keep_step_limit=self.max_steps is not None)
 
     def _count_after_failure(self, optimizer_step: bool) -> None:
@@ -750,7 +751,7 @@ class Observer(FunctionEvents, Discovery):
                 self._dispatch(BackwardCall(tensor=tensor, step=state.step, index=index,
                                             sampled=False), kind="loss_check")
         if not state.optimizers:
-            state.step = index + 2  # the step in progress, until an optimizer steps (see _rebase)
+            state.step = index + 2  # the step in progress (until an optimizer steps: _register_optimizer)
             self._tick()
 
     def _refresh_fast_backward(self) -> None:
