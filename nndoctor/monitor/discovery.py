@@ -48,9 +48,10 @@ class Discovery:
         for path, param in module.named_parameters():
             self.state.param_names.setdefault(id(param), f"{name}.{path}")
             self.state.param_refs.setdefault(id(param), weakref.ref(param))
-        self._root_handles[id(module)] = module.register_forward_pre_hook(
-            self._root_pre, with_kwargs=True
-        )
+        if not isinstance(module, torch.jit.ScriptModule):  # (they take no Python hook)
+            self._root_handles[id(module)] = module.register_forward_pre_hook(
+                self._root_pre, with_kwargs=True
+            )
         if self._heavy and "grad" in self._by_kind:
             for path, param in module.named_parameters():
                 if param.requires_grad:
@@ -62,6 +63,13 @@ class Discovery:
         if info is not None:
             return info
         name = self._name_for(opt, default=type(opt).__name__.lower())
+        state = self.state
+        if not state.optimizers and state.step > 1:
+            # the backward calls so far were counted as the steps of a script without optimizer
+            # (see Observer._on_backward): they were this first optimizer's first step
+            state.step = 1
+            state.losses.cap_steps(1)
+            state.eval_losses.cap_steps(1)
         info = OptimizerInfo(ref=weakref.ref(opt), name=name, cls=type(opt).__name__,
                              lr=opt.param_groups[0].get("lr") if opt.param_groups else None)
         self.state.optimizers[id(opt)] = info

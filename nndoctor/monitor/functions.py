@@ -134,22 +134,35 @@ class FunctionMode(TorchFunctionMode):
         obs = self.observer
         if not self.enabled or obs._busy or _FORKS[0] != obs._pid:
             return func(*args, **kwargs)
-        name = op_name(func)
-        if not obs._heavy:  # light mode: only an evaluation loop's losses are recorded
+        # the user's call runs once, outside nndoctor's guards (its errors are the user's); what
+        # nndoctor does around it is guarded: a fault switches nndoctor off (Observer._fail)
+        try:
+            name = op_name(func)
+            heavy = obs._heavy
+        except Exception as exc:
+            obs._fail("function mode", exc)
+            return func(*args, **kwargs)
+        if not heavy:  # light mode: only an evaluation loop's losses are recorded
             result = func(*args, **kwargs)
-            if obs._light:
-                if name in LOSS_FUNCTIONS:
-                    obs._on_eval_loss(name, args, kwargs, result)
-                elif name in PREDICTION_OPS or name in COMPARE_OPS:
-                    obs._guard("targets", obs._on_prediction_op, name, args, result)
+            try:
+                if obs._light:
+                    if name in LOSS_FUNCTIONS:
+                        obs._on_eval_loss(name, args, kwargs, result)
+                    elif name in PREDICTION_OPS or name in COMPARE_OPS:
+                        obs._on_prediction_op(name, args, result)
+            except Exception as exc:
+                obs._fail("function mode", exc)
             return result
         try:
             result = func(*args, **kwargs)
         except BaseException:
             obs._failed_op = (name, func, args, kwargs)
             raise
-        if name in obs._watched_ops:
-            obs._on_op(name, func, args, kwargs, result)
+        try:
+            if name in obs._watched_ops:
+                obs._on_op(name, func, args, kwargs, result)
+        except Exception as exc:
+            obs._fail("function mode", exc)
         return result
 
 
@@ -169,8 +182,7 @@ class FunctionEvents:
     _busy: bool
     _mode: Any
     _dispatch: Callable[..., None]
-    _guard: Callable[..., Any]
-    _internal_error: Callable[..., None]
+    _fail: Callable[..., None]
     _push_mode: Callable[[], None]
     _pop_mode: Callable[[], None]
 
@@ -188,7 +200,7 @@ class FunctionEvents:
 
     def _on_eval_loss(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
         if "targets" in self._by_kind:
-            self._guard("targets", self._emit_targets, name, args, kwargs)
+            self._emit_targets(name, args, kwargs)
         if torch.is_grad_enabled() or not isinstance(result, torch.Tensor) or result.numel() != 1:
             return
         if kwargs.get("reduction") == "sum":  # per-example scale, comparable with the training loss
@@ -237,10 +249,10 @@ class FunctionEvents:
             if name in LOSS_FUNCTIONS:
                 self._on_loss(name, args, kwargs, result)
                 if "targets" in self._by_kind:
-                    self._guard("targets", self._emit_targets, name, args, kwargs)
+                    self._emit_targets(name, args, kwargs)
             elif name in PREDICTION_OPS or name in COMPARE_OPS:
                 if "targets" in self._by_kind:
-                    self._guard("targets", self._on_prediction_op, name, args, result)
+                    self._on_prediction_op(name, args, result)
             if name in PROVENANCE_OPS and isinstance(result, torch.Tensor):
                 self._label(result, name, args, kwargs)
             elif name in PASS_THROUGH_OPS and isinstance(result, torch.Tensor) and args:
@@ -254,10 +266,6 @@ class FunctionEvents:
                                step=self.state.step, module=self._current_module_name(),
                                input_provenance=provs)
                 self._dispatch(event, checks)
-        except Exception as exc:
-            self._internal_error("function-mode", exc)
-            if self._mode is not None:
-                self._mode.enabled = False
         finally:
             self._busy = False
 

@@ -69,6 +69,11 @@ class History:
         if len(self.values) > self.capacity:
             self._thin()
 
+    def cap_steps(self, step: int) -> None:
+        """Label the values recorded after ``step`` with ``step`` (their steps were miscounted)."""
+        self.steps = [min(s, step) for s in self.steps]
+        self._pending = [(min(s, step), v) for s, v in self._pending]
+
     def _thin(self) -> None:
         # keep the newest half exact, thin the older half by two
         half = self.capacity // 2

@@ -45,8 +45,10 @@ class LoaderInfo:
 class LoaderTracker:
     """Records the DataLoader iteration the latest batch was fetched from."""
 
-    def __init__(self, name_for: Callable[[Any, str], str] | None = None) -> None:
+    def __init__(self, name_for: Callable[[Any, str], str] | None = None,
+                 on_error: Callable[[str, BaseException], None] | None = None) -> None:
         self._name_for = name_for
+        self._on_error = on_error  # told of a fault in the recording (the observer switches off)
         self._orig_iter: Callable[..., Any] | None = None
         self._orig_next: Callable[..., Any] | None = None
         self._iterators: dict[int, tuple[weakref.ReferenceType[Any], LoaderInfo]] = {}
@@ -64,19 +66,23 @@ class LoaderTracker:
         orig_next = _BaseDataLoaderIter.__next__
 
         def __iter__(loader: DataLoader) -> Any:  # noqa: N807
-            it = orig_iter(loader)
-            try:
-                tracker._on_iter(loader, it)
-            except Exception:  # recording must never break the user's loop
-                pass
+            it = orig_iter(loader)  # (the user's errors pass through)
+            if tracker._orig_iter is not None:
+                try:
+                    tracker._on_iter(loader, it)
+                except Exception as exc:  # recording must never break the user's loop
+                    tracker._fault("data loader iteration", exc)
             return it
 
         def __next__(it: Any) -> Any:  # noqa: N807
-            batch = orig_next(it)
-            tracker.fetches += 1
-            entry = tracker._iterators.get(id(it))
-            if entry is not None and entry[0]() is it:
-                tracker.current = entry[1]
+            batch = orig_next(it)  # (the user's errors and StopIteration pass through)
+            try:
+                tracker.fetches += 1
+                entry = tracker._iterators.get(id(it))
+                if entry is not None and entry[0]() is it:
+                    tracker.current = entry[1]
+            except Exception as exc:
+                tracker._fault("data loader batch", exc)
             return batch
 
         __iter__.__wrapped__ = orig_iter  # type: ignore[attr-defined]
@@ -92,6 +98,10 @@ class LoaderTracker:
         if self._orig_next is not None:
             _BaseDataLoaderIter.__next__ = self._orig_next  # type: ignore[method-assign]
             self._orig_next = None
+
+    def _fault(self, where: str, exc: BaseException) -> None:
+        if self._on_error is not None:
+            self._on_error(where, exc)
 
     def _on_iter(self, loader: DataLoader, it: Any) -> None:
         self.iterations += 1

@@ -9,13 +9,17 @@ hooks and the optimizer step pre hook) are switched on only for sampled steps (s
 
 Everything is installed in :meth:`Observer.__enter__` and removed in ``finally``. An
 exception inside a check is caught, reported as an internal error and that check is
-switched off: the user's training always carries on, with unchanged results.
+switched off; an exception in the observer's own code (every entry point PyTorch calls
+into is guarded) is reported once and switches nndoctor off (:meth:`Observer._fail`).
+Either way the user's training carries on, with unchanged results; the user's own
+exceptions, ``KeyboardInterrupt`` and :class:`StopTraining` pass through untouched.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 import traceback
@@ -29,6 +33,7 @@ from torch.utils.hooks import RemovableHandle
 
 from nndoctor.checks import Check, registered
 from nndoctor.findings import Finding, InternalError, Report
+from nndoctor.monitor import compat
 from nndoctor.monitor.discovery import Discovery
 from nndoctor.monitor.events import (
     BackwardCall,
@@ -68,12 +73,25 @@ _DisableTorchFunction = getattr(torch._C, "DisableTorchFunction", contextlib.nul
 _grad_enabled = torch.is_grad_enabled
 _Tensor = torch.Tensor
 _mode_on = getattr(torch._C, "_is_torch_function_mode_enabled", lambda: True)
+try:
+    from torch.overrides import _get_current_function_mode as _current_mode
+except ImportError:  # pragma: no cover - private API moved
+    def _current_mode() -> Any:
+        return None
 
 #: losses between reads of the loss history at the start (then every 1/8 of the run)
 CURVE_EVERY = 25
 
 #: root-model forwards without grad after a step whose losses are recorded as evaluation losses
 EVAL_LOSS_FORWARDS = 64
+
+#: the observer's own modules: an exception raised inside them (even through a check) is a fault of
+#: the observer, which then switches off entirely (a check's own fault only switches that check off)
+_OBSERVER_FILES = frozenset(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    for name in ("observer", "functions", "discovery", "state", "history", "sampling", "loaders",
+                 "compat", "sink", "events")
+)
 
 class Observer(FunctionEvents, Discovery):
     """Context manager that observes training and collects findings.
@@ -117,7 +135,8 @@ class Observer(FunctionEvents, Discovery):
         self._fresh_hook_dicts: list[weakref.ReferenceType[torch.Tensor]] = []
         self._root_handles: dict[int, RemovableHandle] = {}
         self._mode: FunctionMode | None = None
-        self.loaders = LoaderTracker(name_for=lambda obj, default: self._name_for(obj, default, outermost=True))
+        self.loaders = LoaderTracker(name_for=lambda obj, default: self._name_for(obj, default, outermost=True),
+                                     on_error=self._fail)
         self.state.loaders = self.loaders
         self._predictions: dict[int, weakref.ReferenceType[torch.Tensor]] = {}
         self._orig_backward: Callable[..., Any] | None = None
@@ -138,6 +157,9 @@ class Observer(FunctionEvents, Discovery):
         self._unsampled_step_post = False  # whether a check wants unsampled post-step events
         self._first_optimizer: OptimizerInfo | None = None  # its lr is the run's lr history
         self._active = False
+        self._failed = False  # the observer's own code failed: nndoctor is off (see _fail)
+        self._off_due = False  # ... and its hooks are still to be removed at a safe point
+        self._steps_after_failure = 0
         self._started = 0.0
         self.end_reason = "finished"
         self.crash: BaseException | None = None
@@ -145,7 +167,28 @@ class Observer(FunctionEvents, Discovery):
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Observer:
         self._started = time.perf_counter()
-        self.checks = [cls(self.state) for cls in self._check_classes]
+        try:
+            self._install()
+        except Exception as exc:  # nndoctor cannot start: the script runs unobserved
+            self._fail("enter", exc)
+            self._remove_all()
+        except BaseException:
+            self._remove_all()
+            raise
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a hook of ours pickled or deep-copied with a user's object (torch.nn.Module's own
+        # __getstate__ leaves it out while we run; a class of the user's may not): an inert stand-in
+        return (compat.InertObserver, ())
+
+    def _install(self) -> None:
+        self.checks = []
+        for cls in self._check_classes:
+            try:
+                self.checks.append(cls(self.state))
+            except Exception as exc:  # a check that cannot start: the others run
+                self._internal_error(getattr(cls, "__name__", str(cls)), exc)
         for check in self.checks:
             for need in check.needs:
                 # optimizer steps are dispatched per phase: a check only hears the phases it wants
@@ -161,31 +204,27 @@ class Observer(FunctionEvents, Discovery):
         if "targets" in self._by_kind:
             watched |= PREDICTION_OPS | COMPARE_OPS
         self._watched_ops = frozenset(watched)
-        try:
-            for i, model in enumerate(self._given_models):
-                self._register_model(model, name=self._name_for(model, default="model" if i == 0 else f"model{i + 1}"))
-            for opt in self._given_optimizers:
-                self._register_optimizer(opt)
-            # the pre-step hook is only needed on sampled steps unless a check wants unsampled
-            # pre-step events (optimizers first seen on an unsampled step are registered post-step)
-            self._pre_step_always = "step.pre" in self._by_kind_unsampled
-            self._root_slow = bool(self._by_kind_unsampled.get("model_input"))
-            self._unsampled_step_post = bool(self._by_kind_unsampled.get("step.post"))
-            if "curve" not in self._by_kind:
-                self._curve_due = float("inf")  # no check reads the loss curve
-            self._refresh_fast_backward()
-            if self._pre_step_always:
-                self._handles.append(optimizer_hooks.register_optimizer_step_pre_hook(self._step_pre))
-            self._handles.append(optimizer_hooks.register_optimizer_step_post_hook(self._step_post))
-            self._patch_backward()
-            if "targets" in self._by_kind:
-                self.loaders.install()
-            self._active = True
-            self._set_heavy(True)
-        except BaseException:
-            self._remove_all()
-            raise
-        return self
+        compat.install(self)
+        for i, model in enumerate(self._given_models):
+            self._register_model(model, name=self._name_for(model, default="model" if i == 0 else f"model{i + 1}"))
+        for opt in self._given_optimizers:
+            self._register_optimizer(opt)
+        # the pre-step hook is only needed on sampled steps unless a check wants unsampled
+        # pre-step events (optimizers first seen on an unsampled step are registered post-step)
+        self._pre_step_always = "step.pre" in self._by_kind_unsampled
+        self._root_slow = bool(self._by_kind_unsampled.get("model_input"))
+        self._unsampled_step_post = bool(self._by_kind_unsampled.get("step.post"))
+        if "curve" not in self._by_kind:
+            self._curve_due = float("inf")  # no check reads the loss curve
+        self._refresh_fast_backward()
+        if self._pre_step_always:
+            self._handles.append(optimizer_hooks.register_optimizer_step_pre_hook(self._step_pre))
+        self._handles.append(optimizer_hooks.register_optimizer_step_post_hook(self._step_post))
+        self._patch_backward()
+        if "targets" in self._by_kind:
+            self.loaders.install()
+        self._active = True
+        self._set_heavy(True)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
@@ -196,40 +235,99 @@ class Observer(FunctionEvents, Discovery):
                     self.on_crash(exc)
         finally:
             self._remove_all()
-            self._dispatch(RunEnd(step=self.state.step, reason=self.end_reason))
+            if not self._failed:  # (after a fault of ours the end-of-run checks would judge half a run)
+                try:
+                    self._dispatch(RunEnd(step=self.state.step, reason=self.end_reason))
+                except Exception as err:
+                    self._fail("end", err)
 
-    def _remove_all(self) -> None:
+    def _remove_all(self, *, keep_step_limit: bool = False) -> None:
+        """Remove every hook and patch. Self-contained (it calls none of the helpers that install
+        them, which may be what failed), each part on its own: one failing leaves the others.
+        ``keep_step_limit``: after a fault, the step hook and the backward wrapper stay to end the
+        run at ``max_steps`` (they do nothing else now)."""
         self._active = False
-        self._set_heavy(False, force=True)
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        for handle in self._root_handles.values():
-            handle.remove()
-        self._root_handles.clear()
-        self.loaders.remove()
+        self._off_due = False
+        parts: list[Callable[[], None]] = [self._remove_heavy, self._remove_roots, self.loaders.remove]
+        if not keep_step_limit:
+            parts += [self._remove_step_hooks, self._restore_backward]
+        for part in parts:
+            try:
+                part()
+            except Exception as exc:
+                self._fail("remove", exc)
+        if not keep_step_limit:
+            compat.uninstall(self)
         self._predictions.clear()
+        self._prov.clear()
+        self._stack.clear()
+        self._stack_inputs.clear()
+
+    def _remove_heavy(self) -> None:
+        self._heavy = self._light = False
+        handles, self._heavy_handles = self._heavy_handles, []
+        for handle in handles:
+            handle.remove()
+        fresh, self._fresh_hook_dicts = self._fresh_hook_dicts, []
+        for ref in fresh:  # (as _drop_empty_hook_dicts)
+            param = ref()
+            if param is not None and param._backward_hooks is not None and not param._backward_hooks:
+                param._backward_hooks = None
+        mode = self._mode
+        if mode is not None:
+            mode.enabled = False
+            if _current_mode() is mode:
+                mode.__exit__(None, None, None)
+                self._mode = None
+
+    def _remove_roots(self) -> None:
+        handles, self._root_handles = self._root_handles, {}
+        for handle in handles.values():
+            handle.remove()
+
+    def _remove_step_hooks(self) -> None:
+        handles, self._handles = self._handles, []
+        for handle in handles:
+            handle.remove()
+
+    def _restore_backward(self) -> None:
         if self._orig_backward is not None:
             torch.autograd.backward = self._orig_backward  # type: ignore[assignment]
             self._orig_backward = None
-        self._prov.clear()
 
     def on_crash(self, exc: BaseException) -> None:
         """Explain a crash of the user's code (called by the runner or ``__exit__``)."""
         self.end_reason = "crash"
         self.crash = exc
-        op = None
-        if self._failed_op is not None:
-            name, func, args, kwargs = self._failed_op
-            op = OpCall(name=name, func=func, args=args, kwargs=kwargs, result=None,
-                        step=self.state.step, module=self._current_module_name())
-        inputs = self._stack_inputs[-1] if self._stack_inputs else ()
-        names = tuple(self.state.module_name(m) for m in self._stack)
-        self._dispatch(Crash(exc=exc, step=self.state.step, module_stack=names,
-                             module_inputs=inputs, op=op))
+        if self._failed:
+            return
+        try:
+            op = None
+            if self._failed_op is not None:
+                name, func, args, kwargs = self._failed_op
+                op = OpCall(name=name, func=func, args=args, kwargs=kwargs, result=None,
+                            step=self.state.step, module=self._current_module_name())
+            inputs = self._stack_inputs[-1] if self._stack_inputs else ()
+            names = tuple(self.state.module_name(m) for m in self._stack)
+            self._dispatch(Crash(exc=exc, step=self.state.step, module_stack=names,
+                                 module_inputs=inputs, op=op))
+        except Exception as err:
+            self._fail("crash", err)
 
     def report(self) -> Report:
-        """The findings so far, with the facts of the run."""
+        """The findings so far, with the facts of the run (a fault of ours while reading them is
+        reported like any other: the report then holds what could be read)."""
+        try:
+            facts = self._facts()
+        except Exception as exc:
+            self._fail("report", exc)
+            facts = {"steps": max(self.state.step - 1, 0), "backward_calls": self.state.backward_calls,
+                     "forward_calls": self.state.forward_calls, "models": [], "optimizers": [],
+                     "duration_s": 0.0, "end": self.end_reason, "curves": {}}
+        return Report(findings=self.sink.findings(), facts=facts,
+                      internal_errors=list(self.internal_errors))
+
+    def _facts(self) -> dict[str, Any]:
         self.state.losses.flush()
         model_names = {info.name for info in self.state.models.values()}
 
@@ -266,8 +364,7 @@ class Observer(FunctionEvents, Discovery):
         for key in ("grad_norms", "activation_health"):
             if key in self.state.extra:
                 facts[key] = self.state.extra[key]
-        return Report(findings=self.sink.findings(), facts=facts,
-                      internal_errors=list(self.internal_errors))
+        return facts
 
     @property
     def findings(self) -> list[Finding]:
@@ -305,6 +402,9 @@ class Observer(FunctionEvents, Discovery):
                         for finding in found:
                             self.sink.add(finding)
                 except Exception as exc:  # a bug in nndoctor: never the user's problem
+                    if _raised_in_observer(exc):
+                        self._fail(f"{check.name()} (in the observer)", exc)
+                        break
                     self._internal_error(check.name(), exc)
         finally:
             if quiet is not None:
@@ -321,13 +421,61 @@ class Observer(FunctionEvents, Discovery):
         self.internal_errors.append(InternalError(probe=probe, error=detail, step=self.state.step))
 
     def _guard(self, probe: str, fn: Callable[..., Any], *args: Any) -> Any:
-        if probe in self._disabled:
-            return None
         try:
             return fn(*args)
         except Exception as exc:
-            self._internal_error(probe, exc)
+            self._fail(probe, exc)
             return None
+
+    def _fail(self, probe: str, exc: BaseException) -> None:
+        """A fault in nndoctor's own code: report it once and switch nndoctor off; the user's
+        training carries on, unchanged. Every hook compares the process's fork generation with
+        ``_pid`` first: -1 matches none, so from here each one returns at its first test (no extra
+        test on the hot path). The hooks themselves are removed at the next point where that is
+        safe (:meth:`_switch_off`; not while torch iterates over them), or at the end."""
+        if self._failed:
+            return
+        self._failed = True
+        self._pid = -1
+        self._active = False
+        self._off_due = True
+        if self._mode is not None:
+            self._mode.enabled = False
+        try:
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            logger.debug("nndoctor failed in %s and switched itself off", probe, exc_info=exc)
+        except Exception:  # an exception that cannot even be printed
+            detail = type(exc).__name__
+        self.internal_errors.append(InternalError(probe=f"observer: {probe}", error=detail,
+                                                  step=self.state.step))
+
+    def _switch_off(self) -> None:
+        """After :meth:`_fail`: remove the hooks (called where that is safe: from the user's code
+        on the observer's thread, not from inside a check or one of torch's loops over hooks)."""
+        if self._off_due and not self._busy and threading.get_ident() == self._thread:
+            self._remove_all(keep_step_limit=self.max_steps is not None)
+
+    def _count_after_failure(self, optimizer_step: bool) -> None:
+        """After :meth:`_fail` only ``max_steps`` is kept: the user's steps (optimizer steps, or the
+        backward calls of a script without optimizer) are still counted, and the run ended there."""
+        if self.max_steps is None:
+            return
+        state = self.state
+        if optimizer_step:
+            if not state.optimizers and not self._steps_after_failure:
+                state.step = 1  # (the backward calls before counted as steps: see _register_optimizer)
+            self._steps_after_failure += 1
+            clock = state.step
+            state.step = clock + 1
+            if clock >= self.max_steps:
+                self.end_reason = "max-steps"
+                raise StopTraining(self.max_steps)
+        elif not state.optimizers and not self._steps_after_failure:
+            if state.backward_calls >= self.max_steps:
+                self.end_reason = "max-steps"
+                raise StopTraining(self.max_steps)
+            state.backward_calls += 1
+            state.step = state.backward_calls + 1
 
     @property
     def clock(self) -> int:
@@ -438,57 +586,75 @@ class Observer(FunctionEvents, Discovery):
             p = pref()
             if p is None or self._busy or _FORKS[0] != self._pid:
                 return None
-            self._dispatch(GradContribution(param=p, name=name, grad=grad, step=self.state.step))
+            try:
+                self._dispatch(GradContribution(param=p, name=name, grad=grad, step=self.state.step))
+            except Exception as exc:
+                self._fail("grad hook", exc)
             return None
 
+        hook.__torch_unserializable__ = True  # type: ignore[attr-defined]  # (no warning when pickled)
         return hook
 
     # ------------------------------------------------------------------ module hooks
     def _fwd_pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
         if self._busy or _FORKS[0] != self._pid or threading.get_ident() != self._thread:
+            if self._off_due:
+                self._switch_off()
             return None
-        if not self._stack and id(module) not in self.state.models:
-            if self.discover and any(True for _ in module.parameters()):
-                self._guard("discovery", self._register_model, module)
-                # the per-root hook was registered after this call started: emit now
-                self._guard("root", self._emit_model_input, module, args, {})
-        self._stack.append(module)
-        self._stack_inputs.append(args)
+        try:
+            if not self._stack and id(module) not in self.state.models:
+                # (a TorchScript copy is the user's export, not the model being trained)
+                if self.discover and any(True for _ in module.parameters()) \
+                        and not isinstance(module, torch.jit.ScriptModule):
+                    self._register_model(module)
+                    # the per-root hook was registered after this call started: emit now
+                    self._emit_model_input(module, args, {})
+            self._stack.append(module)
+            self._stack_inputs.append(args)
+        except Exception as exc:
+            self._fail("module forward pre-hook", exc)
         return None
 
     def _fwd_post(self, module: torch.nn.Module, args: tuple[Any, ...], output: Any) -> None:
         if self._busy or _FORKS[0] != self._pid or threading.get_ident() != self._thread:
             return None
-        if self._stack and self._stack[-1] is module:
-            self._stack.pop()
-            self._stack_inputs.pop()
-        if "module_output" in self._by_kind:
-            name = self.state.module_name(module)
-            self._dispatch(ModuleOutput(module=module, name=name, inputs=args, output=output,
-                                        step=self.state.step, grad_enabled=torch.is_grad_enabled()))
+        try:
+            if self._stack and self._stack[-1] is module:
+                self._stack.pop()
+                self._stack_inputs.pop()
+            if "module_output" in self._by_kind:
+                name = self.state.module_name(module)
+                self._dispatch(ModuleOutput(module=module, name=name, inputs=args, output=output,
+                                            step=self.state.step, grad_enabled=torch.is_grad_enabled()))
+        except Exception as exc:
+            self._fail("module forward hook", exc)
         return None
 
-    def _root_pre(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def _root_pre(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> None:
         # the common case, kept short (it runs on every forward): a training forward with gradient
         # between samples, in the mode the model trained in before; all else: _emit_model_input
-        if not (self._heavy or self._light or self._busy or self._root_slow) and _grad_enabled():
-            state = self.state
-            info = state.models.get(id(module))
-            if info is not None and module.training is True and info.grad_training is True \
-                    and _FORKS[0] == self._pid:
-                info.train_forward_calls += 1
-                state.forward_calls += 1
-                self._forwards_since_tick += 1
-                state.last_forward = info.train_key
-                loaders = self.loaders
-                loaders.train_mark = loaders.fetches
+        try:  # (the guard inlined: this runs on every forward; a try costs nothing until it catches)
+            if not (self._heavy or self._light or self._busy or self._root_slow) and _grad_enabled():
+                state = self.state
+                info = state.models.get(id(module))
+                if info is not None and module.training is True and info.grad_training is True \
+                        and _FORKS[0] == self._pid:
+                    info.train_forward_calls += 1
+                    state.forward_calls += 1
+                    self._forwards_since_tick += 1
+                    state.last_forward = info.train_key
+                    loaders = self.loaders
+                    loaders.train_mark = loaders.fetches
+                    return None
+            if self._busy or _FORKS[0] != self._pid:
+                if self._off_due:
+                    self._switch_off()  # nndoctor failed: take the hooks off now that it is safe
                 return None
-        if self._busy or _FORKS[0] != self._pid or "root" in self._disabled:
-            return None
-        try:  # (the guard inlined: this runs on every forward)
-            self._emit_model_input(module, args, kwargs)
+            # (no kwargs: a ScriptModule, which keeps no with_kwargs flag for a Python hook)
+            self._emit_model_input(module, args, {} if kwargs is None else kwargs)
         except Exception as exc:
-            self._internal_error("root", exc)
+            self._fail("root forward pre-hook", exc)
+            self._switch_off()
         return None
 
     def _emit_model_input(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -537,8 +703,7 @@ class Observer(FunctionEvents, Discovery):
         observer = self
 
         def backward(tensors, *args, **kwargs):  # type: ignore[no-untyped-def]
-            if observer._active and not observer._busy and _FORKS[0] == observer._pid \
-                    and "backward" not in observer._disabled:
+            if observer._active and not observer._busy and _FORKS[0] == observer._pid:
                 try:  # (the guard inlined: this runs on every backward)
                     # the common case, kept short: a finite CPU loss between samples (all else,
                     # a non-finite loss included: _on_backward)
@@ -551,7 +716,11 @@ class Observer(FunctionEvents, Discovery):
                     else:
                         observer._on_backward(tensors)
                 except Exception as exc:
-                    observer._internal_error("backward", exc)
+                    observer._fail("backward", exc)
+                    observer._switch_off()
+            elif observer._failed:  # nndoctor failed: take the hooks off, keep only max_steps
+                observer._switch_off()
+                observer._count_after_failure(False)
             return original(tensors, *args, **kwargs)
 
         backward.__wrapped__ = original  # type: ignore[attr-defined]
@@ -564,6 +733,12 @@ class Observer(FunctionEvents, Discovery):
         tensor = tensors if isinstance(tensors, torch.Tensor) else (
             tensors[0] if isinstance(tensors, (list, tuple)) and tensors else None)
         index = state.backward_calls
+        if not state.optimizers:
+            # no optimizer (yet): every backward is a step (a hand-written update follows it)
+            if self.max_steps is not None and index >= self.max_steps:
+                self.end_reason = "max-steps"
+                raise StopTraining(self.max_steps)
+            state.step = index + 1
         state.backward_calls = index + 1
         if isinstance(tensor, torch.Tensor):
             # without an optimizer every backward is a step: the checks get them all
@@ -587,6 +762,7 @@ class Observer(FunctionEvents, Discovery):
                 self._dispatch(BackwardCall(tensor=tensor, step=state.step, index=index,
                                             sampled=False), kind="loss_check")
         if not state.optimizers:
+            state.step = index + 2  # the step in progress (until an optimizer steps: _register_optimizer)
             self._tick()
 
     def _refresh_fast_backward(self) -> None:
@@ -607,53 +783,59 @@ class Observer(FunctionEvents, Discovery):
     def _step_pre(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if not self._active or _FORKS[0] != self._pid:
             return None
-        info = self.state.optimizers.get(id(optimizer))
-        if info is None:
-            info = self._guard("discovery", self._register_optimizer, optimizer)
+        try:
+            info = self.state.optimizers.get(id(optimizer))
             if info is None:
-                return None
-        if (self._by_kind if self._heavy else self._by_kind_unsampled).get("step.pre"):
-            self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="pre",
-                                     step=self.state.step, optimizer_step=info.steps + 1,
-                                     sampled=self._heavy), kind="step.pre")
-        if self._mode is not None and not self._light:
-            self._pop_mode()  # the optimizer's own arithmetic is nothing to watch; back at the tick
+                info = self._register_optimizer(optimizer)
+            if (self._by_kind if self._heavy else self._by_kind_unsampled).get("step.pre"):
+                self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="pre",
+                                         step=self.state.step, optimizer_step=info.steps + 1,
+                                         sampled=self._heavy), kind="step.pre")
+            if self._mode is not None and not self._light:
+                self._pop_mode()  # the optimizer's own arithmetic is nothing to watch; back at the tick
+        except Exception as exc:
+            self._fail("optimizer step pre-hook", exc)
         return None
 
     def _step_post(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if not self._active or _FORKS[0] != self._pid:
+            if self._failed:
+                self._count_after_failure(True)
             return None
         state = self.state
-        info = state.optimizers.get(id(optimizer))
-        if info is None:
-            # first seen here: it stepped on an unsampled step (no pre-step hook then); look
-            # closely at its next steps
-            info = self._guard("discovery", self._register_optimizer, optimizer)
-            if info is None:
-                return None
-            self.schedule.boost(self.clock, 3)
-        steps = info.steps = info.steps + 1
-        info.backwards_at_post = state.backward_calls
-        if info is self._first_optimizer:
-            groups = optimizer.param_groups
-            lr = groups[0].get("lr") if groups else None
-            # the lr history keeps every change and, while constant, one value in 16 steps
-            if (lr != info.lr or steps % 16 == 1) and isinstance(lr, (int, float)):
-                state.lrs.record_float(state.step, float(lr))
-                info.lr = float(lr)
-        if self._heavy or self._unsampled_step_post:
-            self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="post",
-                                     step=state.step, optimizer_step=steps,
-                                     sampled=self._heavy), kind="step.post")
         clock = state.step
-        state.step = clock + 1
-        schedule = self.schedule  # (Schedule.sampled, inlined: this runs on every step)
-        sampled = clock < schedule.dense or clock % schedule.every == 0 or clock <= schedule.boosted_until
-        if sampled or self._heavy or self._light or self._mode is not None or state.losses.total >= self._curve_due:
-            self._tick(sampled)
-        else:  # (the tick of an unsampled step with nothing due)
-            self._forwards_since_tick = 0
-            state.sampled = False
+        try:  # (the guard inlined: this runs on every step; a try costs nothing until it catches)
+            info = state.optimizers.get(id(optimizer))
+            if info is None:
+                # first seen here: it stepped on an unsampled step (no pre-step hook then); look
+                # closely at its next steps
+                info = self._register_optimizer(optimizer)
+                clock = state.step  # (the first optimizer's registration may recount the steps)
+                self.schedule.boost(self.clock, 3)
+            steps = info.steps = info.steps + 1
+            info.backwards_at_post = state.backward_calls
+            if info is self._first_optimizer:
+                groups = optimizer.param_groups
+                lr = groups[0].get("lr") if groups else None
+                # the lr history keeps every change and, while constant, one value in 16 steps
+                if (lr != info.lr or steps % 16 == 1) and isinstance(lr, (int, float)):
+                    state.lrs.record_float(state.step, float(lr))
+                    info.lr = float(lr)
+            if self._heavy or self._unsampled_step_post:
+                self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="post",
+                                         step=state.step, optimizer_step=steps,
+                                         sampled=self._heavy), kind="step.post")
+            state.step = clock + 1
+            schedule = self.schedule  # (Schedule.sampled, inlined: this runs on every step)
+            sampled = clock < schedule.dense or clock % schedule.every == 0 or clock <= schedule.boosted_until
+            if sampled or self._heavy or self._light or self._mode is not None or state.losses.total >= self._curve_due:
+                self._tick(sampled)
+            else:  # (the tick of an unsampled step with nothing due)
+                self._forwards_since_tick = 0
+                state.sampled = False
+        except Exception as exc:
+            self._fail("optimizer step hook", exc)
+            state.step = clock + 1  # (the step happened, whatever failed here)
         if self.max_steps is not None and clock >= self.max_steps:
             self.end_reason = "max-steps"
             raise StopTraining(self.max_steps)
@@ -685,8 +867,16 @@ class StopTraining(BaseException):
     """Raised from the optimizer hook to end a script cleanly after ``--max-steps``."""
 
     def __init__(self, steps: int) -> None:
-        super().__init__(f"nndoctor stopped the script after {steps} optimizer steps (--max-steps)")
+        super().__init__(f"nndoctor stopped the script after {steps} training steps (--max-steps)")
         self.steps = steps
+
+
+def _raised_in_observer(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised inside the observer's own modules (its innermost frame)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename in _OBSERVER_FILES
 
 
 def _downsample(steps: list[int], values: list[float], limit: int = 400) -> dict[str, list[Any]]:
