@@ -184,9 +184,8 @@ def _kill_then_resume(tmp_path: Path, sig: int, storage: list[str], load: Callab
     return study, " ".join(r.stderr.split())  # rich wraps lines at the terminal width
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_journal_resume_after_killed_worker(tmp_path, sig):
+def test_journal_resume_after_killed_worker(tmp_path, sig):  # ~16 s each on an idle core: in make test
     study, err = _kill_then_resume(tmp_path, sig, [], lambda: _journal_study(tmp_path / "slow_exp.py", "slow_exp"))
     failed = [t for t in study.trials if t.state.name == "FAIL"]
     assert len(failed) == 1
