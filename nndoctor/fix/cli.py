@@ -87,8 +87,7 @@ def render(session: FixSession, console: Console) -> None:
         elif a.verdict.reason:
             line.append(a.verdict.reason)
         console.print(line)
-    runs = 1 + (session.repeat is not None) + len(attempts)
-    console.print(Text(f"{runs} runs, {session.seconds:.1f}s; the yardstick is {attempts[0].verdict.metric}, "
+    console.print(Text(f"{session.runs} runs, {session.seconds:.1f}s; the yardstick is {attempts[0].verdict.metric}, "
                        f"a change counts beyond {_num(attempts[0].verdict.threshold)} (3x the run-to-run "
                        f"difference, at least 2%)", style="dim"))
     if session.interrupted:

@@ -73,8 +73,12 @@ class FixSession:
     def interrupted(self) -> bool:
         return self.interrupt is not None
 
+    @property
+    def runs(self) -> int:
+        """Runs made: the diagnosis, the noise run, one per remedy, the verified ones together."""
+        return (self.before is not None) + (self.repeat is not None) + len(self.attempts) + (self.combined is not None)
+
     def to_dict(self) -> dict[str, Any]:
-        runs = 1 + (self.repeat is not None) + len(self.attempts) + (self.combined is not None)
         return {
             "tool": "nndoctor", "command": "fix", "script": self.script, "args": self.args,
             "before": self.before.figures.to_dict() if self.before else None,
@@ -82,7 +86,7 @@ class FixSession:
             "diagnosis": self.before.findings if self.before else [],
             "remedies": [a.to_dict() for a in self.attempts],
             "combined": self.combined.to_dict() if self.combined else None,
-            "interrupted": self.interrupted, "runs": runs, "seconds": round(self.seconds, 2),
+            "interrupted": self.interrupted, "runs": self.runs, "seconds": round(self.seconds, 2),
             "run_seconds": round(self.before.seconds, 2) if self.before else None,
         }
 
