@@ -150,8 +150,9 @@ def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
         todo = candidates(session.before.findings)
         if not todo:
             return session
-        say(f"{len(todo)} remedies to try: the script runs {len(todo) + 2} more times "
-            f"(once to measure run-to-run noise, once per remedy, and once with the verified ones together)")
+        say(f"{len(todo)} remedies to try: the script runs up to {len(todo) + 2} more times "
+            f"(once to measure run-to-run noise, once per remedy, and once with the verified ones together "
+            f"when two or more are verified)")
         session.repeat = run_child(script, args, [], max_steps, timeout)
         for i, (name, findings) in enumerate(todo):
             say(f"remedy {i + 1}/{len(todo)}: {name} for {findings[0]['code']}")
