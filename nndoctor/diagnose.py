@@ -1,4 +1,5 @@
-"""``nndoctor diagnose EXP``: the whole field-guide loop from one command.
+"""The whole field-guide loop from one call (the pipeline of ``nndoctor diagnose EXP``, whose
+command line is :mod:`nndoctor.cli.diagnose`).
 
 start-simple review -> overfit a single batch (implement-&-debug checks watching) ->
 LR range test -> training with the monitor on -> evaluate and decompose -> dataset checks
@@ -8,7 +9,6 @@ finds a blocking bug stops the run there and says so; nobody should tune a model
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from dataclasses import dataclass, field
@@ -17,11 +17,10 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.markup import escape
 
-from nndoctor.cli import nonneg_int, positive_int, rate
 from nndoctor.findings import Finding, Report, Severity, Step
-from nndoctor.signals import interrupt_exit_code, interrupt_name, terminate_as_interrupt
+from nndoctor.signals import interrupt_name
 
-__all__ = ["Stage", "diagnose", "register"]
+__all__ = ["Diagnosis", "Stage", "diagnose"]
 
 
 @dataclass
@@ -215,61 +214,3 @@ def diagnose(
     return Diagnosis(report=report, stages=stages, stopped_at=stopped,
                      interrupted=interrupted[0] if interrupted else None)
 
-
-def register(sub: Any) -> None:
-    p = sub.add_parser("diagnose", help="the whole field-guide loop on an experiment file, with an HTML report",
-                       description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("experiment", help="experiment file defining experiment(...) -> nndoctor.Experiment")
-    p.add_argument("--html", metavar="PATH", help="write the self-contained HTML report here")
-    p.add_argument("--json", metavar="PATH", help="write everything as JSON (schema 1)")
-    p.add_argument("--tune", type=nonneg_int, default=0, metavar="N",
-                   help="tune with N trials at the end (default: no)")
-    p.add_argument("--human-error", type=rate, default=0.0, metavar="E", help="irreducible error rate (default 0)")
-    p.add_argument("--epochs", type=positive_int, default=None, metavar="N",
-                   help="training epochs (default: experiment's)")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a hyperparameter")
-    p.add_argument("--fail-on", choices=["error", "warning", "info"], help="exit 1 on a finding this severe")
-    p.set_defaults(func=cmd_diagnose)
-
-
-def cmd_diagnose(ns: argparse.Namespace) -> int:
-    from nndoctor.cli import UsageError
-    from nndoctor.experiment import ExperimentError, parse_sets
-    from nndoctor.report.html import render_html
-    from nndoctor.report.jsonout import to_json
-    from nndoctor.report.output import check_outputs, write_outputs
-    from nndoctor.report.terminal import render_report
-
-    check_outputs({"--json": ns.json, "--html": ns.html})
-    console = Console(stderr=True)
-    try:
-        with terminate_as_interrupt():
-            result = diagnose(ns.experiment, overrides=parse_sets(ns.set), epochs=ns.epochs,
-                              human_error=ns.human_error, tune_trials=ns.tune, console=console)
-    except ExperimentError as exc:
-        raise UsageError(str(exc)) from None
-    except ImportError as exc:
-        raise UsageError(str(exc)) from None
-    report = result.report
-    render_report(report, console, title=f"nndoctor diagnose: {os.path.basename(ns.experiment)}")
-    if result.interrupted is not None:
-        console.print(f"[bold yellow]interrupted[/bold yellow] ({interrupt_name(result.interrupted)}) during "
-                      f"{escape(str(result.stopped_at))}: the report covers the stages before it")
-    elif result.stopped_at:
-        console.print(f"[bold red]stopped at[/bold red] {escape(result.stopped_at)}: fix the error(s) above first, "
-                      "then run diagnose again (no tuning of a model that has a bug)")
-    plan = (report.facts.get("evaluation") or {}).get("plan") or []
-    if plan:
-        console.print("[bold]Do next[/bold]")
-        for item in plan[:5]:
-            console.print(f" {item['rank']}. {escape(item['action'])}")
-    failed = write_outputs([
-        ("--json", ns.json, lambda: to_json(report) + "\n"),
-        ("--html", ns.html, lambda: render_html(report, title=os.path.basename(ns.experiment)))])
-    if ns.html and "--html" not in failed:
-        console.print(f"report written to {escape(ns.html)}")
-    if result.interrupted is not None:
-        return interrupt_exit_code(result.interrupted)
-    if ns.fail_on and report.at_least(Severity.parse(ns.fail_on)):
-        return 1
-    return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nndoctor.cli import main
-from nndoctor.monitor.cli import split_command_line
+from nndoctor.cli.run import split_command_line
 
 SCRIPT = """
 import json, os, sys

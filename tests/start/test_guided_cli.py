@@ -125,7 +125,7 @@ def test_bad_option_values_exit_2(tmp_path, capsys):
 
 
 def test_sparkline_and_json_to_stdout(tmp_path, capsys):
-    from nndoctor.guided_cli import sparkline
+    from nndoctor.cli.common import sparkline
 
     line = sparkline([1.0, 2.0, 3.0, float("nan")])
     assert line[0] == "▁" and line[2] == "█" and line[3] == "×"

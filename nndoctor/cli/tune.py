@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shlex
@@ -12,9 +11,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
+
+from nndoctor.cli.common import fmt_num, json_output, progress
+from nndoctor.cli.options import UsageError
 
 __all__ = ["best_path", "register"]
 
@@ -45,8 +46,6 @@ def register(sub: Any) -> None:
 
 def _check_options(ns: argparse.Namespace) -> None:
     """Every bad option value as one line (exit 2), before any storage or study is touched."""
-    from nndoctor.cli import UsageError
-
     if ns.trials < 1:
         raise UsageError(f"--trials must be >= 1, got {ns.trials}")
     if ns.epochs is not None and ns.epochs < 1:
@@ -80,7 +79,6 @@ def _mask_logs(url: str) -> None:
 
 
 def cmd_tune(ns: argparse.Namespace) -> int:
-    from nndoctor.cli import UsageError
     from nndoctor.report.output import check_outputs
 
     check_outputs({"--json": ns.json, "--out": ns.out})
@@ -99,8 +97,6 @@ def cmd_tune(ns: argparse.Namespace) -> int:
 
 
 def _tune(ns: argparse.Namespace, stop: Any) -> int:
-    from nndoctor.cli import UsageError
-
     try:
         from nndoctor.tune import storage as sto
         from nndoctor.tune import study as st
@@ -191,24 +187,23 @@ def _run(ns: argparse.Namespace, st: Any, study: Any, fixed: dict[str, Any], spa
          console: Console) -> Any:
     from nndoctor.tune.objective import experiment_objective
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                  TimeElapsedColumn(), console=console) as progress:
-        overall = progress.add_task("trials", total=ns.trials, info="")
-        current = progress.add_task("trial", total=epochs, info="")
+    with progress(console, counts=True, transient=False) as prog:
+        overall = prog.add_task("trials", total=ns.trials, info="")
+        current = prog.add_task("trial", total=epochs, info="")
 
         def on_epoch(epoch: int, value: float) -> None:
-            progress.update(current, completed=epoch, info=f"value {value:.4g}")
+            prog.update(current, completed=epoch, info=f"value {value:.4g}")
 
         def on_trial(trial: Any) -> None:
             trials = study.get_trials(deepcopy=False)
             done = [t for t in trials if t.state.is_finished()]
             best = _best_value(study)
-            progress.update(overall, completed=min(len(done), ns.trials),
+            prog.update(overall, completed=min(len(done), ns.trials),
                             info=f"best {best:.4g}" if best is not None else "")
-            progress.reset(current, total=epochs, info="")
+            prog.reset(current, total=epochs, info="")
             state = trial.state.name.lower() + (f" ({_why_failed(trial, trials)})" if trial.state.name == "FAIL" else "")
             value = f"{trial.value:.4g}" if trial.value is not None else "-"
-            progress.console.print(escape(f"trial {trial.number}: {state} value {value} {trial.params}")
+            prog.console.print(escape(f"trial {trial.number}: {state} value {value} {trial.params}")
                                    + (f"  [green]best so far {best:.4g}[/green]" if best is not None else ""))
 
         objective = experiment_objective(ns.experiment, epochs=epochs, fixed=fixed, on_epoch=on_epoch)
@@ -245,6 +240,7 @@ def best_path(ns: argparse.Namespace, study_name: str, default_name: str) -> str
 
 def _summarise(ns: argparse.Namespace, study: Any, result: Any, method: str, space: Any, console: Console,
                default_name: str, shown: str, interrupted: str | None = None) -> int:
+    from nndoctor.report.output import write_outputs
     from nndoctor.tune import study as st
 
     for i, stage in enumerate(result.funnel):
@@ -258,7 +254,7 @@ def _summarise(ns: argparse.Namespace, study: Any, result: Any, method: str, spa
     table.add_column("params")
     for t in done[:8]:
         table.add_row(str(t.number), f"{t.value:.4g}",
-                      Text(", ".join(f"{k}={_fmt(v)}" for k, v in t.params.items())))
+                      Text(", ".join(f"{k}={_text(v)}" for k, v in t.params.items())))
     console.print(table)
     counts = result.counts()
     failed = [t for t in trials if t.state.name == "FAIL"]
@@ -275,19 +271,17 @@ def _summarise(ns: argparse.Namespace, study: Any, result: Any, method: str, spa
                                "importance": imp, "history": [t.value for t in trials if t.state.name == "COMPLETE"],
                                "interrupted": interrupted}
     if best is not None:
-        set_line = " ".join(f"--set {shlex.quote(f'{k}={_fmt(v)}')}" for k, v in best.params.items())
+        set_line = " ".join(f"--set {shlex.quote(f'{k}={_text(v)}')}" for k, v in best.params.items())
         out = best_path(ns, study.study_name, default_name)
-        with open(out, "w", encoding="utf-8") as fh:
-            json.dump({"value": best.value, "params": best.params, "set": set_line, "study": study.study_name}, fh,
-                      indent=2)
+        best_file = {"value": best.value, "params": best.params, "set": set_line, "study": study.study_name}
+        write_outputs([json_output("--out", out, best_file)])
         console.print(f"[bold green]best[/bold green] value {best.value:.4g} with {escape(str(best.params))}")
         console.print(escape(f"written {out}; reproduce with: nndoctor evaluate {ns.experiment} {set_line}"))
         payload.update({"best_value": best.value, "best_params": best.params, "set": set_line, "best_file": out})
-    if ns.json:
-        with open(ns.json, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2, default=str)
+    write_outputs([json_output("--json", ns.json, payload)])
     return 0
 
 
-def _fmt(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+def _text(value: Any) -> str:
+    """A parameter value as ``--set`` takes it back (``None`` stays ``None``)."""
+    return fmt_num(value, missing="None")

@@ -1,36 +1,32 @@
-"""``nndoctor evaluate EXP`` and ``nndoctor data EXP``."""
+"""``nndoctor evaluate EXP``: train (or load) the experiment, then decompose its error."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import warnings
 from typing import Any
 
-import numpy as np
 import torch
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from nndoctor.cli import positive_int, rate
-from nndoctor.evaluate.workflow import Evaluation, SplitData, collect, data_findings, evaluate_experiment
-from nndoctor.experiment import Experiment, ExperimentError, load_experiment, parse_sets
-from nndoctor.findings import Report, Severity
-from nndoctor.report.output import check_outputs, write_outputs
-from nndoctor.report.terminal import render_report
+from nndoctor.cli.common import add_experiment_args, fmt_num, load, progress, render, write_json
+from nndoctor.cli.options import UsageError, fail_on_exit, positive_int, rate
+from nndoctor.evaluate.workflow import Evaluation, evaluate_experiment
+from nndoctor.experiment import Experiment, load_experiment
+from nndoctor.findings import Report
 
-__all__ = ["register"]
+__all__ = ["finish", "register"]
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("evaluate", help="train (or load) the experiment, then decompose its error",
                        description="Bias / variance / distribution shift / validation overfitting from the "
                                    "experiment's splits, dataset checks, error analysis and an ordered plan.")
-    _common(p)
+    add_experiment_args(p, fail_on=True)
     p.add_argument("--human-error", type=rate, default=0.0, metavar="E",
                    help="irreducible (human-level) error rate, e.g. 0.02 (default 0)")
     p.add_argument("--checkpoint", metavar="PATH", help="load this state_dict instead of training")
@@ -39,66 +35,31 @@ def register(sub: Any) -> None:
     p.add_argument("--min-gap", type=rate, default=0.05, metavar="G",
                    help="smallest term worth a warning (default 0.05)")
     p.set_defaults(func=cmd_evaluate)
-    d = sub.add_parser("data", help="dataset checks alone: imbalance, label noise, leakage, input shift")
-    _common(d)
-    d.set_defaults(func=cmd_data)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("experiment", help="experiment file defining experiment(...) -> nndoctor.Experiment")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a hyperparameter")
-    p.add_argument("--json", metavar="PATH", help="write the result as JSON")
-    p.add_argument("--fail-on", choices=["error", "warning", "info"], help="exit 1 on a finding this severe")
+def finish(ns: argparse.Namespace, report: Report, payload: dict[str, Any], console: Console) -> int:
+    """Render ``report``, write ``--json`` (the report and ``payload``), apply ``--fail-on``."""
+    render(report, console, f"nndoctor {ns.command}: {os.path.basename(ns.experiment)}")
+    write_json(ns.json, lambda: {**report.to_dict(), **payload})
+    return fail_on_exit(report, ns.fail_on)
 
 
-def _load(ns: argparse.Namespace) -> tuple[Experiment, Any]:
-    from nndoctor.cli import UsageError
-
-    check_outputs({"--json": ns.json})
-    try:
-        sets = parse_sets(ns.set)
-        exp = load_experiment(ns.experiment, sets)
-    except ExperimentError as exc:
-        raise UsageError(str(exc)) from None
+def cmd_evaluate(ns: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    exp, sets = load(ns)
 
     def factory() -> Experiment:
         return load_experiment(ns.experiment, sets)
 
-    return exp, factory
-
-
-def _finish(ns: argparse.Namespace, report: Report, payload: dict[str, Any], console: Console) -> int:
-    render_report(report, console, title=f"nndoctor {ns.command}: {os.path.basename(ns.experiment)}")
-    write_outputs([("--json", ns.json,
-                    lambda: json.dumps({**report.to_dict(), **payload}, indent=2, default=_default) + "\n")])
-    if ns.fail_on and report.at_least(Severity.parse(ns.fail_on)):
-        return 1
-    return 0
-
-
-def _default(o: Any) -> Any:
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    return str(o)
-
-
-def cmd_evaluate(ns: argparse.Namespace) -> int:
-    from nndoctor.cli import UsageError
-
-    console = Console(stderr=True)
-    exp, factory = _load(ns)
     epochs = ns.epochs if ns.epochs is not None else int(exp.hyperparameters.get("epochs", 10))
     if ns.checkpoint:
         _load_checkpoint(exp, ns.checkpoint)
         epochs = 0
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task("training", total=max(epochs, 1), info="")
+    with progress(console) as prog:
+        task = prog.add_task("training", total=max(epochs, 1), info="")
 
         def tick(epoch: int, loss: float) -> None:
-            progress.update(task, completed=epoch, info=f"epoch {epoch}/{epochs} loss {loss:.4f}")
+            prog.update(task, completed=epoch, info=f"epoch {epoch}/{epochs} loss {loss:.4f}")
 
         try:
             ev = evaluate_experiment(exp, epochs=epochs, human_error=ns.human_error, min_gap=ns.min_gap,
@@ -108,13 +69,11 @@ def cmd_evaluate(ns: argparse.Namespace) -> int:
     _print_evaluation(ev, console)
     report = Report(findings=ev.findings, facts={"experiment": os.path.abspath(ns.experiment), "epochs": epochs,
                                                  "hyperparameters": exp.hyperparameters})
-    return _finish(ns, report, {"evaluation": ev.to_dict()}, console)
+    return finish(ns, report, {"evaluation": ev.to_dict()}, console)
 
 
 def _load_checkpoint(exp: Experiment, path: str) -> None:
     """Load a state_dict (or ``{"model": state_dict}``) safely: ``weights_only``, never executing a pickle."""
-    from nndoctor.cli import UsageError
-
     if not os.path.isfile(path):
         what = "is a folder" if os.path.isdir(path) else "does not exist"
         raise UsageError(f"--checkpoint {path}: {what}; give a file saved with torch.save(model.state_dict(), ...)")
@@ -158,7 +117,7 @@ def _print_evaluation(ev: Evaluation, console: Console) -> None:
         for col in ("slice", "train-val error", "test-val error", "share of errors", "shift?"):
             t2.add_column(col)
         for r in ev.table[:12]:
-            t2.add_row(Text(str(r.slice)), _f(r.train_val_error), _f(r.test_val_error), f"{r.contribution:.0%}",
+            t2.add_row(Text(str(r.slice)), fmt_num(r.train_val_error, ".3f"), fmt_num(r.test_val_error, ".3f"), f"{r.contribution:.0%}",
                        "[red]yes[/red]" if r.shifted else "")
         console.print(t2)
     if ev.plan:
@@ -169,27 +128,3 @@ def _print_evaluation(ev: Evaluation, console: Console) -> None:
             because = f"  [dim](because: {escape(item.because)})[/dim]" if item.because != last else ""
             last = item.because
             console.print(f" {item.rank}. {tag}{escape(item.action)}{because}")
-
-
-def _f(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def cmd_data(ns: argparse.Namespace) -> int:
-    from nndoctor.cli import UsageError
-
-    console = Console(stderr=True)
-    exp, _ = _load(ns)
-    splits: dict[str, SplitData] = {}
-    try:
-        for name in ("train", "train_val", "test_val", "test"):
-            loader = getattr(exp, name)
-            if loader is not None:
-                splits[name] = collect(exp, loader)
-        findings = data_findings(splits, trained=False)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    sizes = {k: len(v.errors) for k, v in splits.items()}
-    console.print(f"[dim]examples per split: {sizes}[/dim]")
-    report = Report(findings=findings, facts={"experiment": os.path.abspath(ns.experiment), "sizes": sizes})
-    return _finish(ns, report, {}, console)

@@ -4,8 +4,6 @@ before and after, and say which ones are verified."""
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 from typing import Any
 
@@ -13,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from nndoctor.cli import positive_int
+from nndoctor.cli.common import fmt_num, json_output
+from nndoctor.cli.options import UsageError, positive_int
 from nndoctor.fix.metrics import script_yardstick
 from nndoctor.fix.session import Attempt, FixSession, run_fix
 
@@ -39,16 +38,8 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_fix)
 
 
-def _num(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if not math.isfinite(value):
-        return str(value)
-    return f"{value:.4g}"
-
-
 def _change(before: float | None, after: float | None) -> str:
-    return f"{_num(before)} -> {_num(after)}"
+    return f"{fmt_num(before)} -> {fmt_num(after)}"
 
 
 def render(session: FixSession, console: Console) -> None:
@@ -88,14 +79,13 @@ def render(session: FixSession, console: Console) -> None:
             line.append(a.verdict.reason)
         console.print(line)
     console.print(Text(f"{session.runs} runs, {session.seconds:.1f}s; the yardstick is {attempts[0].verdict.metric}, "
-                       f"a change counts beyond {_num(attempts[0].verdict.threshold)} (3x the run-to-run "
+                       f"a change counts beyond {fmt_num(attempts[0].verdict.threshold)} (3x the run-to-run "
                        f"difference, at least 2%)", style="dim"))
     if session.interrupted:
         console.print("nndoctor fix: interrupted; the table shows the remedies tried so far")
 
 
 def cmd_fix(ns: argparse.Namespace) -> int:
-    from nndoctor.cli import UsageError
     from nndoctor.monitor.runner import ScriptError, check_script
     from nndoctor.report.output import check_outputs, write_outputs
     from nndoctor.signals import interrupt_exit_code, terminate_as_interrupt
@@ -126,6 +116,6 @@ def cmd_fix(ns: argparse.Namespace) -> int:
 
         return render_fix_html(session)
 
-    write_outputs([("--json", ns.json, lambda: json.dumps(session.to_dict(), indent=1, default=str) + "\n"),
+    write_outputs([json_output("--json", ns.json, session.to_dict),
                    ("--html", ns.html, page)])
     return interrupt_exit_code(session.interrupt) if session.interrupt is not None else 0

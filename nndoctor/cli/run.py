@@ -10,12 +10,20 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from nndoctor.cli import SEPARATOR, nonneg_int, positive_int
-from nndoctor.findings import Report, Severity
+from nndoctor.cli.common import json_output
+from nndoctor.cli.options import (
+    SEPARATOR,
+    Parser,
+    UsageError,
+    add_fail_on,
+    fail_on_exit,
+    nonneg_int,
+    positive_int,
+)
 from nndoctor.monitor.runner import ScriptError, run_script
 from nndoctor.monitor.sampling import Schedule
 
-__all__ = ["gate_exit", "register", "split_command_line", "split_run_args"]
+__all__ = ["register", "split_command_line", "split_run_args"]
 
 #: nndoctor's own options, also recognised after the script name; value-taking ones map to True
 RUN_OPTIONS = {
@@ -56,8 +64,7 @@ def _add_options(p: argparse.ArgumentParser) -> None:
                    help="stop the script cleanly after N optimizer steps, then report")
     p.add_argument("--json", metavar="PATH", help="write the findings as JSON (schema 1) to PATH ('-' for stdout)")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report to PATH")
-    p.add_argument("--fail-on", choices=["error", "warning", "info"],
-                   help="exit 1 when a finding of this severity or worse was found")
+    add_fail_on(p, "exit 1 when a finding of this severity or worse was found")
     p.add_argument("--sample-every", type=positive_int, default=50, metavar="N",
                    help="look closely at one step in N after the first ones (default 50)")
     p.add_argument("--dense-steps", type=nonneg_int, default=8, metavar="N",
@@ -68,7 +75,7 @@ def _add_options(p: argparse.ArgumentParser) -> None:
 def split_run_args(args: list[str]) -> tuple[list[str], list[str]]:
     """Split what follows the script name into nndoctor's options and the script's own.
 
-    The first ``--`` (or :data:`nndoctor.cli.SEPARATOR`, its stand-in) ends nndoctor's options;
+    The first ``--`` (or :data:`nndoctor.cli.options.SEPARATOR`, its stand-in) ends nndoctor's options;
     whatever follows it goes to the script unchanged.
     """
     ours: list[str] = []
@@ -94,8 +101,6 @@ def split_run_args(args: list[str]) -> tuple[list[str], list[str]]:
 
 def split_command_line(tokens: list[str]) -> tuple[str, list[str], list[str]]:
     """``[--] SCRIPT [ARGS...]`` -> (script, nndoctor's options after it, the script's arguments)."""
-    from nndoctor.cli import UsageError
-
     if tokens and tokens[0] in ("--", SEPARATOR):  # '--' before the script: the rest is the script's
         rest = ["--" if a == SEPARATOR else a for a in tokens[1:]]
         if not rest:
@@ -107,18 +112,9 @@ def split_command_line(tokens: list[str]) -> tuple[str, list[str], list[str]]:
     return tokens[0], ours, theirs
 
 
-def gate_exit(report: Report, fail_on: str | None, default: int) -> int:
-    """Exit code: the script's own, or 1 when ``--fail-on`` finds something."""
-    if fail_on and report.at_least(Severity.parse(fail_on)):
-        return default if default not in (0,) else 1
-    return default
-
-
 def _options_after_script(ns: argparse.Namespace, ours: list[str]) -> None:
     """Parse nndoctor's options found after the script name into ``ns``."""
-    from nndoctor.cli import _Parser
-
-    parser = _Parser(prog="nndoctor run")
+    parser = Parser(prog="nndoctor run")
     _add_options(parser)
     ns2 = parser.parse_args(ours)
     for key in ("max_steps", "json", "html", "fail_on", "quiet"):
@@ -130,7 +126,6 @@ def _options_after_script(ns: argparse.Namespace, ours: list[str]) -> None:
 
 
 def cmd_run(ns: argparse.Namespace) -> int:
-    from nndoctor.cli import UsageError
     from nndoctor.report.output import check_outputs, write_outputs
     from nndoctor.signals import terminate_as_interrupt
 
@@ -167,8 +162,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
         console.print(Text(f"nndoctor: no model was trained by {ns.script} "
                            "(no forward pass of a module, backward pass or optimizer step was seen)"))
     from nndoctor.report.html import render_html
-    from nndoctor.report.jsonout import to_json
 
-    write_outputs([("--json", ns.json, lambda: to_json(report) + "\n"),
+    write_outputs([json_output("--json", ns.json, report.to_dict),
                    ("--html", ns.html, lambda: render_html(report))])
-    return gate_exit(report, ns.fail_on, result.exit_code)
+    return fail_on_exit(report, ns.fail_on, result.exit_code)
