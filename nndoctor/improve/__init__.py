@@ -1,5 +1,7 @@
-"""improve step of the field guide."""
+"""Improve step of the field guide: the ordered plan of what to try next."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from nndoctor.improve.plan import PlanItem, build_plan
+
+__all__ = ["PlanItem", "build_plan"]
