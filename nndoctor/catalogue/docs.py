@@ -31,7 +31,8 @@ def page(info: CodeInfo, *, header: bool = True) -> str:
     out = [_HEADER, ""] if header else []
     out += [f"# `{info.code}`", "", f"**{info.title}**", "",
            f"- category: [`{info.category}`](README.md#{info.category}) ({CATEGORIES[info.category]})",
-           f"- severity: {info.severity.value}", f"- field-guide step: {info.step.value}",
+           f"- severity: {info.severity.value} (the default: a finding may be raised or lowered with its evidence)",
+           f"- field-guide step: {info.step.value}",
            f"- explain in the terminal: `nndoctor explain {info.code}`", "",
            "## What it means", "", info.meaning, "", "## Why it matters", "", info.why, "",
            "## How nndoctor detects it", "", info.detection, ""]
@@ -48,6 +49,9 @@ def page(info: CodeInfo, *, header: bool = True) -> str:
         out += ["## Example", "", "Wrong:", "", "```python", info.wrong, "```", ""]
         if info.right:
             out += ["Right:", "", "```python", info.right, "```", ""]
+    else:
+        out += ["## Example", "", "No code example: this finding is about the data, the experiment's results or "
+                "its settings as a whole, not about one line of code.", ""]
     return "\n".join(out)
 
 

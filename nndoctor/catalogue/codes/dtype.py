@@ -46,7 +46,7 @@ scaler.update()
     ),
     CodeInfo(
         code="dtype.crash-device-mismatch",
-        severity="error",
+        severity="info",
         step="implement & debug",
         title="Crash: tensors on different devices",
         meaning=(

@@ -222,7 +222,7 @@ nn.Sequential(nn.Linear(20, 64), nn.BatchNorm1d(64))
     ),
     CodeInfo(
         code="shape.crash-out-of-memory",
-        severity="error",
+        severity="info",
         step="implement & debug",
         title="Crash: out of memory",
         meaning="The script ran out of (GPU or host) memory. The finding reports the batch size seen.",
