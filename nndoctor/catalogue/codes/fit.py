@@ -60,7 +60,7 @@ CODES = (
     ),
     CodeInfo(
         code="fit.model-at-chance",
-        severity="warning",
+        severity="info",
         step="implement & debug",
         title="The model stays at chance although the labels are learnable",
         meaning=(

@@ -9,7 +9,7 @@ __all__ = ["CODES"]
 CODES = (
     CodeInfo(
         code="grad-flow.all-gradients-zero",
-        severity="warning",
+        severity="error",
         step="implement & debug",
         title="Every gradient is exactly zero",
         meaning=(
@@ -225,7 +225,7 @@ for p in model.features.parameters():
     ),
     CodeInfo(
         code="grad-flow.loss-detached",
-        severity="warning",
+        severity="error",
         step="implement & debug",
         title="The loss does not depend on any parameter",
         meaning=(
@@ -332,7 +332,7 @@ opt = torch.optim.SGD(model.head.parameters(), lr=0.01)
     ),
     CodeInfo(
         code="grad-flow.optimizer-wrong-params",
-        severity="warning",
+        severity="error",
         step="implement & debug",
         title="The optimizer holds other parameters than the trained model's",
         meaning=(
@@ -422,7 +422,7 @@ opt = torch.optim.Adam(model.parameters())
     ),
     CodeInfo(
         code="grad-flow.params-not-updated",
-        severity="warning",
+        severity="error",
         step="implement & debug",
         title="optimizer.step() leaves the weights unchanged",
         meaning=(
@@ -450,7 +450,7 @@ opt = torch.optim.SGD(model.parameters(), lr=0.01)
     ),
     CodeInfo(
         code="grad-flow.step-never-called",
-        severity="warning",
+        severity="error",
         step="implement & debug",
         title="optimizer.step() is never called",
         meaning=(

@@ -9,7 +9,7 @@ __all__ = ["CODES"]
 CODES = (
     CodeInfo(
         code="init.activation-scale",
-        severity="error",
+        severity="warning",
         step="start simple",
         title="The initial scale makes the signal vanish or explode with depth",
         meaning=(
@@ -55,7 +55,10 @@ for m in model.modules():
         ),
         detection=(
             "At the first optimizer step, before any update, each weight matrix is checked for all-equal "
-            "values."
+            "values (and identical rows). An error when every weight layer starts so (the network learns "
+            "like one unit per layer); a warning for a single hidden layer. The last layer and "
+            "zero-initialised layers after the first (ends of residual branches) are deliberate designs and "
+            "left alone."
         ),
         fixes=(
             "Remove the constant initialisation of {layers} (e.g. nn.init.constant_/zeros_/fill_): the "
@@ -150,7 +153,7 @@ for m in model:
     ),
     CodeInfo(
         code="init.symmetric-weights",
-        severity="error",
+        severity="warning",
         step="start simple",
         title="Identical rows in a weight matrix",
         meaning="All rows (units or filters) of a weight matrix are identical at the start of training.",
@@ -158,7 +161,10 @@ for m in model:
             "Identical units get identical gradients and stay identical, so the layer has the capacity of "
             "one unit."
         ),
-        detection="At the first optimizer step, before any update, each weight matrix's rows are compared.",
+        detection=(
+            "At the first optimizer step, before any update, each weight matrix's rows are compared; a "
+            "hidden layer (not the last one) whose rows are all identical is reported."
+        ),
         fixes=(
             "Give the units of {layers} different initial weights: use the default init or {scheme} instead"
             " of copying one row/filter to all units.",

@@ -91,7 +91,7 @@ loss = F.binary_cross_entropy_with_logits(logits, y)
     ),
     CodeInfo(
         code="loss-input.log-softmax-into-cross-entropy",
-        severity="error",
+        severity="info",
         step="implement & debug",
         title="log_softmax output passed to cross_entropy",
         meaning=(
