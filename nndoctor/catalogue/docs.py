@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -56,9 +57,15 @@ def page(info: CodeInfo, *, header: bool = True) -> str:
 
 
 def _fix(template: str) -> str:
-    if template.strip() == "{fix}":
-        return "The specific repair nndoctor computes from this case (`{fix}`: shown in the finding)."
-    return template
+    """A fix template as a page line; a template that is only a placeholder is described."""
+    whole = re.fullmatch(r"\{(\w+)\}", template.strip())
+    if whole is None:
+        return template
+    name = whole.group(1)
+    rank = re.fullmatch(r"fix(\d)", name)
+    if rank:
+        return f"The fix of the likely cause ranked {rank.group(1)} in this run (`{{{name}}}`: shown in the finding)."
+    return f"The specific repair nndoctor computes from this case (`{{{name}}}`: shown in the finding)."
 
 
 def index() -> str:
