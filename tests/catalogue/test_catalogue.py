@@ -38,9 +38,9 @@ class _Values(dict):
 #: declared codes no test under tests/ names yet (each should get one; the list may only shrink)
 UNTESTED = frozenset({
     "data.observed-sample",  # the data collector's code: it never emits a finding
-    "dtype.crash-device-mismatch", "fit.slice-worse-on-test-val", "fit.start-large-model",
+    "dtype.crash-device-mismatch", "fit.slice-worse-on-test-val",
     "fit.start-simple-baseline-better", "fit.validation-overfitting", "grad-flow.crash-inplace-modified",
-    "init.start-scale", "loss-curve.goes-up", "loss-curve.overfit-batch-explodes",
+    "loss-curve.goes-up", "loss-curve.overfit-batch-explodes",
     "loss-curve.overfit-batch-goes-up", "loss-curve.overfit-batch-oscillates",
     "lr.tuned-configuration", "optimizer.tuned-configuration",
     "shape.crash-batch-of-one", "shape.crash-out-of-memory", "shape.crash-rnn-input",

@@ -31,3 +31,35 @@ def test_dataset_size_and_classes_rules():
     assert "data.start-class-imbalance" not in found
     skewed = _codes(class_counts={0: 1900, 1: 100}, examples_read=2000)
     assert skewed["data.start-class-imbalance"].severity.value == "warning"
+
+
+def test_init_scale_far_from_he_names_the_scheme_and_layer():
+    import types
+
+    import torch
+    from torch import nn
+
+    from nndoctor.start.review import _init
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 10))
+    nn.init.normal_(model[0].weight, std=5.0)  # He std for fan_in 256 is ~0.088: ~57x too large
+    (f,) = _init(types.SimpleNamespace(model=model), {"relu"})
+    assert f.code == "init.start-scale" and f.location == "0" and f.severity.value == "warning"
+    assert f.fixes == ("Use nn.init.kaiming_normal_(weight, nonlinearity='relu') for 0.",)
+    nn.init.kaiming_normal_(model[0].weight, nonlinearity="relu")
+    nn.init.kaiming_normal_(model[2].weight, nonlinearity="relu")
+    assert _init(types.SimpleNamespace(model=model), {"relu"}) == []
+
+
+def test_a_large_model_is_advice():
+    import types
+
+    from torch import nn
+
+    from nndoctor.start.review import _architecture
+
+    big = nn.Sequential(nn.Linear(2300, 2300))
+    found = _architecture(types.SimpleNamespace(model=big), "tabular", set(), None, ())
+    assert [f.code for f in found] == ["fit.start-large-model"] and found[0].severity.value == "info"
+    assert _architecture(types.SimpleNamespace(model=nn.Linear(10, 2)), "tabular", set(), None, ()) == []
