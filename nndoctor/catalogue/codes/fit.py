@@ -146,7 +146,10 @@ CODES = (
         ),
         detection=(
             "`nndoctor evaluate` computes the error per class (or slice) on train-val and test-val and sorts"
-            " the rows by contribution to the total test-val error."
+            " the rows by contribution to the total test-val error. A slice is shifted when both splits hold"
+            " >= 10 of its examples, its test-val error is >= 2x and >= 0.03 above its train-val error, and "
+            "a two-proportion z-test gives z >= 2.58. When most slices shift, the global distribution-shift "
+            "term covers it and no slice finding is made."
         ),
         fixes=(
             "Collect or synthesise more training examples like test-val slice {slice}.",
