@@ -18,12 +18,12 @@ import types
 from typing import Any, Mapping
 
 from nndoctor.catalogue.entry import CodeInfo
-from nndoctor.findings import CATEGORIES, Finding, Severity, Step
+from nndoctor.findings import CATEGORIES, DOCS_PAGE, Finding, Severity, Step
 
 __all__ = ["CATALOGUE", "DOCS_URL", "CodeInfo", "by_category", "docs_link", "finding", "fixes_for", "lookup"]
 
 #: where the pages live, relative to the repository root (the JSON ``"docs"`` field)
-DOCS_URL = "docs/findings/{code}.md"
+DOCS_URL = DOCS_PAGE
 
 
 def _load() -> types.MappingProxyType[str, CodeInfo]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
-from nndoctor.findings import Severity, Step, category_of
+from nndoctor.findings import DOCS_PAGE, Severity, Step, category_of
 
 __all__ = ["CodeInfo"]
 
@@ -54,4 +54,4 @@ class CodeInfo:
     @property
     def page(self) -> str:
         """The page's path relative to the repository root."""
-        return f"docs/findings/{self.code}.md"
+        return DOCS_PAGE.format(code=self.code)
