@@ -1,9 +1,9 @@
 """The check registry.
 
-Every check is a small class with metadata (its finding code, severity, field-guide
-step, and the observation kinds it needs) and one method, :meth:`Check.check`, that
-turns one observation into findings. A check whose inputs never arrive is simply never
-called. Fixes are looked up by code in :data:`FIXES`, never parsed from messages.
+Every check is a small class with metadata (its finding code(s) and the observation kinds
+it needs) and one method, :meth:`Check.check`, that turns one observation into findings. A
+check whose inputs never arrive is simply never called. A code's severity, step and fixes
+are declared once in the catalogue (:mod:`nndoctor.catalogue`), never parsed from messages.
 """
 
 from __future__ import annotations
@@ -11,37 +11,19 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping
 
+from nndoctor import catalogue
+from nndoctor.catalogue import fixes_for
 from nndoctor.findings import Finding, Severity, Step, category_of
 
 if TYPE_CHECKING:
     from nndoctor.monitor.state import RunState
 
-__all__ = ["Check", "FIXES", "REGISTRY", "fixes_for", "register", "registered"]
+__all__ = ["Check", "REGISTRY", "fixes_for", "register", "registered"]
 
 logger = logging.getLogger("nndoctor")
 
-#: code -> ordered fix templates (``str.format`` placeholders filled from evidence)
-FIXES: dict[str, tuple[str, ...]] = {}
-
 #: check name -> class, in registration order
 REGISTRY: dict[str, type[Check]] = {}
-
-
-class _Defaults(dict):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
-def fixes_for(code: str, evidence: Mapping[str, Any] | None = None) -> tuple[str, ...]:
-    """The ordered fixes registered for ``code``, filled in from ``evidence``."""
-    values = _Defaults(evidence or {})
-    out = []
-    for template in FIXES.get(code, ()):
-        try:
-            out.append(template.format_map(values))
-        except (ValueError, IndexError, KeyError):
-            out.append(template)
-    return tuple(out)
 
 
 class Check:
@@ -51,15 +33,15 @@ class Check:
     instance lives for one observed run, so a check may keep state across calls.
     """
 
+    #: the main finding code (declared in the catalogue, which gives its severity, step and fixes)
     code: ClassVar[str]
+    #: extra codes this check may emit (each declared in the catalogue too)
+    extra_codes: ClassVar[tuple[str, ...]] = ()
+    #: the catalogue's severity and step of :attr:`code`, set by :func:`register`
     severity: ClassVar[Severity] = Severity.WARNING
     step: ClassVar[Step] = Step.DEBUG
     #: observation kinds this check consumes (see ``nndoctor.monitor.events``)
     needs: ClassVar[tuple[str, ...]] = ()
-    #: ordered fix templates for :attr:`code`
-    fixes: ClassVar[tuple[str, ...]] = ()
-    #: extra codes this check may emit, with their fixes
-    extra_codes: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     #: kinds of :attr:`needs` wanted on sampled steps only: the observer skips this check for
     #: those events on unsampled steps (declare a kind here only if the check ignores the
     #: unsampled ones anyway; it keeps the always-on cost of a step down)
@@ -94,28 +76,20 @@ class Check:
         code = code or self.code
         if code != self.code and code not in self.extra_codes:
             raise ValueError(f"{self.name()} may not emit undeclared code {code!r}")
-        ev = dict(evidence or {})
         if step is None and self.state is not None:
             step = self.state.step
-        return Finding(
-            code=code,
-            severity=severity or self.severity,
-            step=self.step,
-            message=message,
-            evidence=ev,
-            fixes=fixes_for(code, {**ev, "location": location}),
-            location=location,
-            first_step=step,
-        )
+        return catalogue.finding(code, message, evidence, severity=severity, location=location, first_step=step)
 
 
 def register(cls: type[Check]) -> type[Check]:
     """Class decorator: validate the metadata and add the check to the registry."""
     if not getattr(cls, "code", None):
         raise TypeError(f"check {cls.__name__} has no code")
-    category_of(cls.code)
-    for extra in cls.extra_codes:
-        category_of(extra)
+    for code in (cls.code, *cls.extra_codes):
+        category_of(code)
+        catalogue.lookup(code)  # KeyError naming the catalogue module to declare it in
+    info = catalogue.lookup(cls.code)
+    cls.severity, cls.step = info.severity, info.step
     if not cls.needs:
         raise TypeError(f"check {cls.__name__} declares no needs")
     kinds = set(cls.needs) | ({f"step.{p}" for p in cls.step_phases} if "step" in cls.needs else set())
@@ -127,9 +101,6 @@ def register(cls: type[Check]) -> type[Check]:
     if cls.__name__ in REGISTRY and REGISTRY[cls.__name__] is not cls:
         raise TypeError(f"two checks are named {cls.__name__}")
     REGISTRY[cls.__name__] = cls
-    FIXES.setdefault(cls.code, tuple(cls.fixes))
-    for extra, extra_fixes in cls.extra_codes.items():
-        FIXES.setdefault(extra, tuple(extra_fixes))
     return cls
 
 

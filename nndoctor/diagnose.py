@@ -17,6 +17,7 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.markup import escape
 
+from nndoctor import catalogue
 from nndoctor.findings import Finding, Report, Severity, Step
 from nndoctor.signals import interrupt_name
 
@@ -103,8 +104,8 @@ def diagnose(
         facts["overfit"] = {"passed": res.passed, "losses": res.losses, "symptom": res.symptom}
         found = list(res.report.findings)
         if not res.passed and res.symptom and not res.facts.get("still_falling"):
-            found.append(Finding(
-                code="loss-curve.cannot-overfit-one-batch", severity=Severity.ERROR, step=Step.DEBUG,
+            found.append(catalogue.finding(
+                "loss-curve.cannot-overfit-one-batch",
                 message=(f"the model cannot overfit a single batch (the loss {res.symptom}): there is a bug or a "
                          "setting that prevents learning; fix it before training further"),
                 evidence={"symptom": res.symptom, "initial_loss": res.losses[0], "final_loss": res.losses[-1],
@@ -175,12 +176,10 @@ def diagnose(
         best = min(complete, key=lambda t: t.value)
         set_line = " ".join(f"--set {k}={v:.4g}" if isinstance(v, float) else f"--set {k}={v}"
                             for k, v in best.params.items())
-        return f"best value {best.value:.4g} with {set_line}", [Finding(
-            code="lr.tuned-configuration" if "lr" in best.params else "optimizer.tuned-configuration",
-            severity=Severity.INFO, step=Step.TUNE,
+        return f"best value {best.value:.4g} with {set_line}", [catalogue.finding(
+            "lr.tuned-configuration" if "lr" in best.params else "optimizer.tuned-configuration",
             message=f"best of {len(complete)} trials: value {best.value:.4g} with {best.params}",
-            evidence={"set": set_line, "importance": imp}, fixes=(f"Re-run with {set_line}",),
-            location="tune")]
+            evidence={"set": set_line, "importance": imp}, location="tune")]
 
     ok = stage("start simple: review the setup", start)
     if ok:

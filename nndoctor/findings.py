@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 __all__ = [
     "CATEGORIES",
+    "DOCS_PAGE",
     "SCHEMA_VERSION",
     "Finding",
     "InternalError",
@@ -24,6 +25,9 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+
+#: each code's page (``nndoctor explain CODE`` prints it), relative to the repository root
+DOCS_PAGE = "docs/findings/{code}.md"
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +130,11 @@ class Finding:
         return category_of(self.code)
 
     @property
+    def docs(self) -> str:
+        """The page of this finding's code (generated from the catalogue)."""
+        return DOCS_PAGE.format(code=self.code)
+
+    @property
     def key(self) -> tuple[str, str]:
         """Identity for de-duplication: one finding per code and location."""
         return (self.code, self.location)
@@ -142,6 +151,7 @@ class Finding:
             "count": self.count,
             "evidence": _jsonable(self.evidence),
             "fixes": list(self.fixes),
+            "docs": self.docs,
             "caused_by": [{"code": c, "location": loc} for c, loc in self.caused_by],
         }
 
@@ -214,16 +224,23 @@ class Report:
         return [f for f in self.findings if f.code == code]
 
     def __str__(self) -> str:
-        """The report as plain text (the terminal rendering without colours)."""
-        import io
-
-        from rich.console import Console
-
-        from nndoctor.report.terminal import render_report
-
-        buf = io.StringIO()
-        render_report(self, Console(file=buf, width=100, color_system=None, force_terminal=False))
-        return buf.getvalue().rstrip()
+        """The report as plain text: root causes first, each with its evidence, fixes and page
+        (the renderers in ``nndoctor.report`` make the richer views)."""
+        lines = []
+        for root, symptoms in self.groups():
+            for f in (root, *symptoms):
+                pad = "  " if f is root else "    "
+                where = ", ".join(([f.location] if f.location else [])
+                                  + ([f"step {f.first_step}"] if f.first_step is not None else []))
+                lines.append(f"{pad[2:]}{f.severity.value} {f.code}" + (f" [{where}]" if where else "")
+                             + f": {f.message}")
+                if f.caused_by:
+                    lines.append(f"{pad}symptom of: " + ", ".join(code for code, _ in f.caused_by))
+                lines.extend(f"{pad}fix {k + 1}: {fix}" for k, fix in enumerate(f.fixes))
+                lines.append(f"{pad}explain: nndoctor explain {f.code}")
+        for err in self.internal_errors:
+            lines.append(f"info nndoctor internal error in probe {err.probe} (switched off): {err.error}")
+        return "\n".join(lines) if lines else "No problems found."
 
     def to_dict(self) -> dict[str, Any]:
         from nndoctor import rootcause

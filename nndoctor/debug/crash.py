@@ -31,43 +31,30 @@ __all__ = ["CrashExplainer"]
 
 logger = logging.getLogger("nndoctor")
 
-_GENERIC = "Print the shapes and dtypes right before the failing line (print(x.shape, x.dtype)) to confirm."
-
-#: code -> fixes; ``{fix}`` is the specific repair computed from the crash
-CODES: dict[str, tuple[str, ...]] = {
-    "shape.crash-linear-input": ("{fix}", _GENERIC),
-    "shape.crash-conv-input": ("{fix}", _GENERIC),
-    "shape.crash-norm-features": ("{fix}", _GENERIC),
-    "shape.crash-batch-of-one": (
-        "{fix}", "Or skip batches with x.size(0) == 1 in the training loop."),
-    "train-mode.crash-batch-of-one-in-train-mode": (
-        "{fix}", "Switch back with model.train() before the next training step."),
-    "shape.crash-loss-shapes": ("{fix}", _GENERIC),
-    "shape.crash-view": ("{fix}", "Or use DataLoader(..., drop_last=True) if the model really needs a fixed batch."),
-    "shape.crash-rnn-input": ("{fix}", _GENERIC),
-    "shape.crash-size-mismatch": ("{fix}", _GENERIC),
-    "dtype.crash-input-dtype": (
-        "{fix}", "Convert once where the data is loaded, not inside the training loop."),
-    "dtype.crash-target-dtype": ("{fix}", "Build the label tensor with the right dtype where the dataset is made."),
-    "preprocessing.crash-target-out-of-range": (
-        "{fix}", "Check np.unique(y) and the model's number of outputs before training."),
-    "preprocessing.crash-index-out-of-range": (
-        "{fix}", "Build the vocabulary from the training data and map unknown tokens to an <unk> id."),
-    "grad-flow.crash-loss-without-grad": (
-        "{fix}", "Check that some parameter has requires_grad=True and that the optimizer holds them."),
-    "dtype.crash-device-mismatch": (
-        "{fix}", "Move the model once (model.to(device)) and every batch inside the loop (x, y = x.to(device), "
-        "y.to(device))."),
-    "grad-flow.crash-backward-twice": (
-        "{fix}", "Log running losses with loss.item(), never by keeping the loss tensors."),
-    "grad-flow.crash-empty-parameter-list": (
-        "{fix}", "Check len(list(model.parameters())) > 0 before building the optimizer."),
-    "grad-flow.crash-inplace-modified": (
-        "{fix}", "To find the op, run one step under torch.autograd.set_detect_anomaly(True)."),
-    "shape.crash-state-dict": ("{fix}", "Load with strict=False only for layers you mean to re-initialise."),
-    "shape.crash-out-of-memory": (
-        "{fix}", "Then try smaller inputs, a smaller model, torch.autocast or gradient accumulation."),
-}
+#: the codes a crash is explained with (fixes in the catalogue: ``{fix}`` is the repair computed
+#: from the crash)
+CODES: tuple[str, ...] = (
+    "shape.crash-linear-input",
+    "shape.crash-conv-input",
+    "shape.crash-norm-features",
+    "shape.crash-batch-of-one",
+    "train-mode.crash-batch-of-one-in-train-mode",
+    "shape.crash-loss-shapes",
+    "shape.crash-view",
+    "shape.crash-rnn-input",
+    "shape.crash-size-mismatch",
+    "dtype.crash-input-dtype",
+    "dtype.crash-target-dtype",
+    "preprocessing.crash-target-out-of-range",
+    "preprocessing.crash-index-out-of-range",
+    "grad-flow.crash-loss-without-grad",
+    "dtype.crash-device-mismatch",
+    "grad-flow.crash-backward-twice",
+    "grad-flow.crash-empty-parameter-list",
+    "grad-flow.crash-inplace-modified",
+    "shape.crash-state-dict",
+    "shape.crash-out-of-memory",
+)
 
 _SHAPE_KEEPING = {"torch.nn.modules.activation", "torch.nn.modules.dropout"}
 _LOSS_NAMES = {"cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
@@ -146,10 +133,8 @@ class CrashExplainer(Check):
     """One finding per crash: what broke, in which of the user's modules, with the numbers and the fix."""
 
     code = "shape.crash-linear-input"
-    severity = Severity.ERROR
     needs = ("crash", "loss")
-    fixes = CODES["shape.crash-linear-input"]
-    extra_codes = {k: v for k, v in CODES.items() if k != "shape.crash-linear-input"}
+    extra_codes = tuple(k for k in CODES if k != "shape.crash-linear-input")
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

@@ -54,18 +54,9 @@ class Float64Model(Check):
     """
 
     code = "dtype.float64-model"
-    severity = Severity.WARNING
     needs = ("model_input", "step", "end")
     sampled_only = frozenset({"model_input", "step"})
     step_phases = frozenset({"pre"})
-    fixes = (
-        "Convert the data to float32 once, where it is loaded: X = torch.from_numpy(X).float() "
-        "(or torch.tensor(X, dtype=torch.float32)); numpy arrays are float64 by default.",
-        "Keep {model} in float32: remove {model}.double() / .to(torch.float64) "
-        "(float64 is 2-30x slower on CPU and far slower on GPUs).",
-        "If you really need float64 (e.g. a numerical-precision study), set it on purpose with "
-        "torch.set_default_dtype(torch.float64) and ignore this warning.",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -129,17 +120,9 @@ class HalfPrecisionWeights(Check):
     """An optimizer updating float16/bfloat16 weights directly, with no float32 master copy."""
 
     code = "dtype.half-precision-weights"
-    severity = Severity.WARNING
     needs = ("step",)
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"step"})
-    fixes = (
-        "Keep the weights in float32 and run only the forward pass in low precision: "
-        "with torch.autocast(device_type='{device}', dtype=torch.{dtype}): loss = ...; "
-        "remove model.half() / .to(torch.{dtype}).",
-        "With float16 autocast also scale the loss: scaler = torch.amp.GradScaler('{device}'); "
-        "scaler.scale(loss).backward(); scaler.step({optimizer}); scaler.update().",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -180,15 +163,9 @@ class AutocastWithoutGradScaler(Check):
     """Forward passes under float16 autocast, but ``optimizer.step`` is not called through a GradScaler."""
 
     code = "dtype.autocast-fp16-without-grad-scaler"
-    severity = Severity.WARNING
     needs = ("model_input", "step")
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"model_input", "step"})
-    fixes = (
-        "Scale the loss with a GradScaler: scaler = torch.amp.GradScaler('{device}'); "
-        "scaler.scale(loss).backward(); scaler.step({optimizer}); scaler.update().",
-        "Or use dtype=torch.bfloat16 in torch.autocast, which has float32's range and needs no scaler.",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

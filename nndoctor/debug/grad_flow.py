@@ -78,67 +78,21 @@ class GradFlow(Check):
     """Where the chain loss -> gradients -> optimizer update breaks."""
 
     code = "grad-flow.no-gradient"
-    severity = Severity.WARNING
     needs = ("model_input", "module_output", "op", "grad", "backward", "step", "end")
     # everything is judged from sampled steps (scripts without an optimizer get every backward)
     sampled_only = frozenset({"model_input", "backward", "step"})
     ops = _CUT_OPS
-    fixes = (
-        "Make sure the output of {modules} reaches the loss through differentiable torch "
-        "operations: remove .detach(), .data, .item(), .numpy()/torch.tensor() round trips and "
-        "torch.no_grad() from the forward path ({cause}).",
-        "If the branch is not meant to be trained, freeze it (requires_grad_(False)) and leave its "
-        "parameters out of the optimizer.",
+    extra_codes = (
+        "grad-flow.loss-detached",
+        "grad-flow.all-gradients-zero",
+        "grad-flow.optimizer-wrong-params",
+        "grad-flow.params-not-in-optimizer",
+        "grad-flow.step-never-called",
+        "grad-flow.params-not-updated",
+        "grad-flow.frozen-output-layer",
+        "grad-flow.optimizer-frozen-params",
+        "grad-flow.frozen-middle-layers",
     )
-    extra_codes = {
-        "grad-flow.loss-detached": (
-            "Compute the loss from the model output with torch operations only: no .item(), "
-            ".detach(), .data, .numpy() or torch.tensor(..., requires_grad=True) between the "
-            "model and loss.backward() ({cause}).",
-            "Check with `print(loss.grad_fn)` that the loss is connected to the model "
-            "(it must not be None, and loss.requires_grad must not come from a new leaf).",
-        ),
-        "grad-flow.all-gradients-zero": (
-            "Remove non-differentiable steps between the model and the loss (round(), argmax(), "
-            "thresholding, comparisons); use them for metrics only.",
-            "For a binary output with one unit use a sigmoid (or BCEWithLogitsLoss), not softmax over "
-            "that single unit, which is always 1.",
-        ),
-        "grad-flow.optimizer-wrong-params": (
-            "Build the optimizer over the parameters of the model you train: "
-            "torch.optim.X({model}.parameters(), ...), after the model is created and moved.",
-            "Do not re-create or copy.deepcopy() the model after building the optimizer.",
-        ),
-        "grad-flow.params-not-in-optimizer": (
-            "Add {modules} to the optimizer: build it over model.parameters() after every layer "
-            "exists, or optimizer.add_param_group({{'params': ...}}).",
-            "If they are meant to stay fixed, freeze them with requires_grad_(False) to save compute.",
-        ),
-        "grad-flow.step-never-called": (
-            "Call optimizer.step() after loss.backward() in every training iteration "
-            "(scheduler.step() does not update the weights).",
-            "Check the condition guarding optimizer.step() (e.g. gradient accumulation) is ever true.",
-        ),
-        "grad-flow.params-not-updated": (
-            "Give {optimizer} a positive learning rate (lr={lr}); a schedule must not set it to 0.",
-            "Check that {optimizer} holds the parameters the loss is computed from.",
-        ),
-        "grad-flow.frozen-output-layer": (
-            "Unfreeze {layer}: {layer}.requires_grad_(True) and include it in the optimizer.",
-            "To fine-tune, freeze the backbone and train the head, not the other way round.",
-        ),
-        "grad-flow.optimizer-frozen-params": (
-            "Build {optimizer} over the parameters you mean to train: "
-            "torch.optim.X([p for p in model.parameters() if p.requires_grad], ...) after freezing "
-            "(for fine-tuning: the new head's parameters).",
-            "Unfreeze the layers you mean to train ({modules}) with requires_grad_(True); to fine-tune, "
-            "freeze only the backbone (for p in model.backbone.parameters(): p.requires_grad = False).",
-        ),
-        "grad-flow.frozen-middle-layers": (
-            "Unfreeze {layers} (requires_grad_(True)) and include them in the optimizer, unless "
-            "freezing them was intended.",
-        ),
-    }
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

@@ -178,31 +178,12 @@ class ProbabilitiesIntoLogitLoss(Check):
     """Softmax/sigmoid outputs (or log-probabilities, ReLU outputs) into a loss that wants logits."""
 
     code = "loss-input.probabilities-into-logit-loss"
-    severity = Severity.ERROR
     needs = ("loss",)
-    fixes = (
-        "Pass the raw scores (logits) to {loss}: remove the final {activation} at {location} "
-        "(the loss is called at {site}).",
-        "If you need probabilities for metrics or inference, apply {activation} there only, "
-        "outside the loss computation.",
+    extra_codes = (
+        "loss-input.log-softmax-into-cross-entropy",
+        "loss-input.log-probabilities-into-logit-loss",
+        "loss-input.relu-into-logit-loss",
     )
-    extra_codes = {
-        "loss-input.log-softmax-into-cross-entropy": (
-            "Nothing is wrong with the numbers (log_softmax is idempotent); for clarity either drop "
-            "the log_softmax and keep CrossEntropyLoss, or keep it and use NLLLoss ({site}).",
-        ),
-        "loss-input.log-probabilities-into-logit-loss": (
-            "Pass the raw scores (logits) to {loss}: remove the {activation} that produces its input "
-            "({site}).",
-            "If you want to work with log-probabilities, use a loss written for them "
-            "(NLLLoss for log_softmax), not {loss}.",
-        ),
-        "loss-input.relu-into-logit-loss": (
-            "Remove the {activation} after the last layer ({location}): {loss} needs raw scores that "
-            "can be negative.",
-            "Keep {activation} only between hidden layers; the output layer should be linear.",
-        ),
-    }
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -306,20 +287,8 @@ class NllLossInput(Check):
     """``nll_loss`` needs log-probabilities: raw logits or probabilities make it meaningless."""
 
     code = "loss-input.logits-into-nll-loss"
-    severity = Severity.ERROR
     needs = ("loss",)
-    fixes = (
-        "Apply log_softmax over the class dimension before {loss}: "
-        "`F.nll_loss(F.log_softmax(logits, dim=1), y)` ({site}).",
-        "Or pass the raw logits to nn.CrossEntropyLoss, which is log_softmax + NLLLoss in one.",
-    )
-    extra_codes = {
-        "loss-input.probabilities-into-nll-loss": (
-            "Take the log: use log_softmax instead of {activation} before {loss} "
-            "(`F.log_softmax(logits, dim=1)`), at {location}.",
-            "Or drop the {activation} and pass the raw logits to nn.CrossEntropyLoss.",
-        ),
-    }
+    extra_codes = ("loss-input.probabilities-into-nll-loss",)
 
     def check(self, event: LossCall) -> Iterable[Finding]:
         if event.name != "nll_loss":
@@ -380,20 +349,8 @@ class KlDivInput(Check):
     """``kl_div(input, target)`` wants log-probabilities as input and probabilities as target."""
 
     code = "loss-input.probabilities-into-kl-div"
-    severity = Severity.ERROR
     needs = ("loss",)
-    fixes = (
-        "Pass log-probabilities as the first argument: `F.kl_div(F.log_softmax(student, dim=-1), "
-        "F.softmax(teacher, dim=-1), reduction='batchmean')` ({site}).",
-        "Check the argument order: input = the model's log-probabilities, target = the reference "
-        "distribution.",
-    )
-    extra_codes = {
-        "loss-input.log-probabilities-as-kl-div-target": (
-            "Either pass probabilities as the target (softmax instead of log_softmax) or keep the "
-            "log-probabilities and add `log_target=True` to {loss} ({site}).",
-        ),
-    }
+    extra_codes = ("loss-input.log-probabilities-as-kl-div-target",)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -432,28 +389,10 @@ class SoftmaxDim(Check):
     """Softmax over a size-1 dimension (constant output), over the batch dimension, or twice."""
 
     code = "loss-input.softmax-over-one-unit"
-    severity = Severity.ERROR
     needs = ("loss", "model_input", "op")
     sampled_only = frozenset({"model_input"})
     ops = frozenset({"softmax", "log_softmax"})
-    fixes = (
-        "Softmax over one unit is always 1: for a binary task keep the single raw score and train it with "
-        "nn.BCEWithLogitsLoss (float 0/1 targets), replacing the {activation} at {location}.",
-        "Or give the last layer one output per class (2 for a binary task) and feed those logits to "
-        "nn.CrossEntropyLoss.",
-    )
-    extra_codes = {
-        "loss-input.softmax-over-batch-dim": (
-            "Apply {activation} over the class dimension: dim=-1 (or dim=1) instead of dim={dim} at "
-            "{location}.",
-            "Better: drop the {activation} and feed the logits to nn.CrossEntropyLoss.",
-        ),
-        "loss-input.double-softmax": (
-            "Apply softmax once: remove the softmax at {first} (or the {activation} at {location}) and "
-            "keep raw logits until the one place that needs probabilities.",
-            "For training, feed the raw logits to nn.CrossEntropyLoss; use softmax only for metrics.",
-        ),
-    }
+    extra_codes = ("loss-input.softmax-over-batch-dim", "loss-input.double-softmax")
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -565,23 +504,8 @@ class OutputRange(Check):
     """A regression loss whose prediction comes from an activation that cannot reach the targets."""
 
     code = "loss-input.output-range-cannot-reach-target"
-    severity = Severity.WARNING
     needs = ("loss",)
-    fixes = (
-        "Remove the final {activation} at {location} so the output layer is linear and can reach targets "
-        "in [{target_min}, {target_max}].",
-        "Or rescale the targets into the output range {output_range} (e.g. min-max scaling) and undo the "
-        "scaling at prediction time.",
-    )
-    extra_codes = {
-        "loss-input.softmax-multi-label-targets": (
-            "For multi-label targets (several classes per example) replace the softmax at {location} with an "
-            "independent sigmoid per class: feed the raw logits to nn.BCEWithLogitsLoss with the same targets "
-            "(the loss is called at {site}).",
-            "If every example really has exactly one class, give one-hot rows (or class indices) and train the "
-            "logits with nn.CrossEntropyLoss; check how the target rows are built ({example_row}).",
-        ),
-    }
+    extra_codes = ("loss-input.softmax-multi-label-targets",)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

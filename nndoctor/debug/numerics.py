@@ -418,47 +418,19 @@ class NonFinite(Check):
     """NaN/Inf in the loss, traced to its first cause (forward op, inputs, update or init)."""
 
     code = "numerics.nonfinite-forward"
-    severity = Severity.ERROR
     needs = ("backward", "loss_check", "grad", "step", "op", "model_input", "module_output", "end")
     # on unsampled steps the observer itself reads a CPU loss and sends "loss_check" only when it is
     # non-finite (on accelerators: always, for the device-side flag); the rest is sampled
     sampled_only = frozenset({"backward", "model_input", "step"})
     step_phases = frozenset({"post"})
     ops = frozenset(_RISKY_OPS) | frozenset(_CONST_OPS)
-    fixes = (
-        "{op_fix} ({site}).",
-        "Check the values that reach it: print x.min(), x.max() before the {op} in {module}.",
-        "To stop at the first NaN while debugging: assert torch.isfinite(loss), then rerun nndoctor.",
+    extra_codes = (
+        "numerics.nonfinite-input",
+        "numerics.nonfinite-update",
+        "numerics.nonfinite-gradient",
+        "numerics.nonfinite-init",
+        "numerics.nonfinite-loss",
     )
-    extra_codes = {
-        "numerics.nonfinite-input": (
-            "Clean the data before training: find the bad entries with torch.isnan(x).any(dim=0) / "
-            "~torch.isfinite(x) and drop or impute those rows or columns ({where}).",
-            "Fix the preprocessing that made them (missing values read as NaN, division by a zero std, "
-            "log of 0), and assert torch.isfinite(x).all() in the data pipeline.",
-        ),
-        "numerics.nonfinite-update": (
-            "{cause_fix}",
-            "Add torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) before optimizer.step().",
-            "Stop at the first non-finite loss (assert torch.isfinite(loss)) and rerun nndoctor to see the step.",
-        ),
-        "numerics.nonfinite-gradient": (
-            "Find the op with an infinite derivative{hint}: sqrt(x), x ** 0.5 or x.norm() at 0 need an "
-            "epsilon (torch.sqrt(x + 1e-8)); log/div inside torch.where still get gradients from the "
-            "masked branch: clamp their input before torch.where.",
-            "Add torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); it does not fix NaN, only spikes.",
-        ),
-        "numerics.nonfinite-init": (
-            "Initialise {param}: nn.init.kaiming_normal_(...) / nn.init.xavier_uniform_(...), or "
-            "torch.randn(...) * scale instead of torch.empty(...).",
-            "Check any custom weight-loading or init code that writes into {param}.",
-        ),
-        "numerics.nonfinite-loss": (
-            "{cause_fix}",
-            "Print the loss terms separately to find the one that turns non-finite "
-            "(assert torch.isfinite(term)).",
-        ),
-    }
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

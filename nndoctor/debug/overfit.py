@@ -21,8 +21,9 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from nndoctor import catalogue
 from nndoctor.experiment import Experiment, compute_loss, first_batch, preserved, split_batch, to_device
-from nndoctor.findings import Finding, Report, Severity, Step
+from nndoctor.findings import Finding, Report, Severity
 
 __all__ = ["Cause", "OverfitResult", "classify_curve", "label_conflicts", "label_consistency", "overfit_batch",
            "still_falling"]
@@ -247,9 +248,8 @@ def overfit_batch(exp: Experiment, *, max_steps: int = 1000, batch_size: int | N
     slow = symptom == "plateaus" and still_falling(losses)
     facts["still_falling"] = slow
     if symptom:
-        findings.append(Finding(
-            code=f"loss-curve.overfit-batch-{symptom}", severity=Severity.INFO if slow else Severity.WARNING,
-            step=Step.DEBUG,
+        findings.append(catalogue.finding(
+            f"loss-curve.overfit-batch-{symptom}", severity=Severity.INFO if slow else Severity.WARNING,
             message=(f"a single batch of {facts['batch_size']} did not overfit in {len(losses)} steps: "
                      + ("the loss is still falling steadily, only slowly" if slow else _SYMPTOM_TEXT[symptom])
                      + f" (loss {losses[0]:.4g} -> {losses[-1]:.4g}, target {target:.3g})"),
@@ -257,23 +257,19 @@ def overfit_batch(exp: Experiment, *, max_steps: int = 1000, batch_size: int | N
                       "lr": facts["lr"], "likely_causes": [c.code for c in causes[:3]]},
             fixes=tuple(c.fixes[0] for c in causes[:3] if c.fixes), location="overfit one batch",
             first_step=len(losses)))
-        findings += [Finding(code=c.code, severity=Severity.WARNING if c.score >= 2 and not slow else Severity.INFO,
-                             step=Step.DEBUG, message=c.message, evidence=c.evidence, fixes=c.fixes,
-                             location="overfit one batch") for c in causes if not c.from_check]
+        findings += [catalogue.finding(c.code, severity=Severity.WARNING if c.score >= 2 and not slow else Severity.INFO,
+                                       message=c.message, evidence=c.evidence, fixes=c.fixes,
+                                       location="overfit one batch") for c in causes if not c.from_check]
     elif conflicts[0]:
-        findings += [Finding(code=c.code, severity=Severity.WARNING, step=Step.DEBUG, message=c.message,
-                             evidence=c.evidence, fixes=c.fixes, location="overfit one batch")
+        findings += [catalogue.finding(c.code, severity=Severity.WARNING, message=c.message,
+                                       evidence=c.evidence, fixes=c.fixes, location="overfit one batch")
                      for c in _rank_causes("plateaus", facts, [], [], [], conflicts) if c.code.startswith("labels.")]
     if matched >= 10 and changed > 0.01 * matched:
-        findings.append(Finding(
-            code="labels.changed-between-epochs", severity=Severity.WARNING, step=Step.DEBUG,
+        findings.append(catalogue.finding(
+            "labels.changed-between-epochs",
             message=(f"{changed} of {matched} training inputs came back with a different label on a second "
                      "pass over the loader: inputs and labels are shuffled or indexed apart"),
-            evidence={"changed": changed, "matched": matched},
-            fixes=("Shuffle and index inputs and labels together (one permutation, one index in "
-                   "__getitem__), e.g. TensorDataset(x, y) with DataLoader(shuffle=True).",
-                   "Check any per-epoch relabelling or label-noise code in the dataset."),
-            location="train loader"))
+            evidence={"changed": changed, "matched": matched}, location="train loader"))
     report = Report(findings=_dedupe(findings), facts={"command": "overfit", "passed": passed, **facts},
                     internal_errors=list(observed.internal_errors))
     return OverfitResult(passed=passed, losses=losses, target_loss=target, symptom=symptom,
@@ -307,6 +303,11 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return out
 
 
+def _cause(code: str, score: float, message: str, evidence: dict[str, Any], **fill: Any) -> Cause:
+    """A candidate cause with the catalogue's fixes of ``code`` (``fill``: template values beyond evidence)."""
+    return Cause(code, score, message, evidence, catalogue.fixes_for(code, {**evidence, **fill}))
+
+
 def _rank_causes(symptom: str, facts: dict[str, Any], relevant: list[Finding], no_grad: list[str],
                  grad_norms: list[tuple[str, float]], conflicts: tuple[int, int]) -> list[Cause]:
     """Score the guide's candidate causes for ``symptom`` with the evidence gathered."""
@@ -320,63 +321,47 @@ def _rank_causes(symptom: str, facts: dict[str, Any], relevant: list[Finding], n
     if symptom in ("goes-up", "explodes", "oscillates"):
         high = 1.0 + (2.0 if ratio is not None and ratio > 0.1 else 0.0)
         if symptom == "explodes" and "numerics" not in cats and not math.isfinite(facts.get("final_loss") or 0):
-            causes.append(Cause("numerics.overfit-batch-non-finite-loss", 3.0 if (ratio or 0) <= 0.1 else 2.0,
-                                f"the loss became {facts.get('final_loss')} at step {facts['steps']}",
-                                {"step": facts["steps"], "update_ratio": ratio},
-                                ("Look for exp, log or division without a guard in the model and the loss "
-                                 "(use log_softmax / logsumexp / BCEWithLogitsLoss, add eps to divisions).",
-                                 "Run `nndoctor run` on the training script: it locates the first NaN/Inf.")))
+            causes.append(_cause("numerics.overfit-batch-non-finite-loss", 3.0 if (ratio or 0) <= 0.1 else 2.0,
+                                 f"the loss became {facts.get('final_loss')} at step {facts['steps']}",
+                                 {"step": facts["steps"], "update_ratio": ratio}))
     if high and "lr" not in cats:
-        causes.append(Cause("lr.overfit-batch-lr-too-high", high,
-                            f"the learning rate {lr:.3g} looks too high: parameters move by "
-                            f"{_pct(ratio)} of their size per step (healthy: 0.01%-10%)",
-                            {"lr": lr, "update_ratio": ratio, "optimizer": opt},
-                            (f"Lower the learning rate 10x (to {lr / 10:.3g}) or run `nndoctor lr-find`.",
-                             "Clip gradients (torch.nn.utils.clip_grad_norm_) while you investigate.")))
+        causes.append(_cause("lr.overfit-batch-lr-too-high", high,
+                             f"the learning rate {lr:.3g} looks too high: parameters move by "
+                             f"{_pct(ratio)} of their size per step (healthy: 0.01%-10%)",
+                             {"lr": lr, "update_ratio": ratio, "optimizer": opt}, lower_lr=lr / 10))
     if symptom == "goes-up":
-        causes.append(Cause("loss-curve.overfit-batch-flipped-sign", 1.5 if (ratio or 0) <= 0.1 else 0.5,
-                            "the loss rises while the updates are small: the loss or the gradient may have "
-                            "the wrong sign (maximising instead of minimising)",
-                            {"update_ratio": ratio, "initial_loss": facts.get("initial_loss"),
-                             "final_loss": facts.get("final_loss")},
-                            ("Check the sign of the loss (e.g. a log-likelihood must be negated) and of any "
-                             "manual gradient or update.",
-                             "Check softmax/log_softmax run over the class dimension (dim=-1 or 1).")))
+        causes.append(_cause("loss-curve.overfit-batch-flipped-sign", 1.5 if (ratio or 0) <= 0.1 else 0.5,
+                             "the loss rises while the updates are small: the loss or the gradient may have "
+                             "the wrong sign (maximising instead of minimising)",
+                             {"update_ratio": ratio, "initial_loss": facts.get("initial_loss"),
+                             "final_loss": facts.get("final_loss")}))
     if conflicts[0]:
-        causes.append(Cause("labels.overfit-batch-conflicting-labels", 3.5,
-                            f"{conflicts[0]} examples of the batch share identical inputs but have different "
-                            f"labels ({conflicts[1]} groups): no model can fit them",
-                            {"rows": conflicts[0], "groups": conflicts[1]},
-                            ("Check that inputs and labels are shuffled, cropped and indexed together in the "
-                             "dataset / collate code.", "Remove or relabel duplicated examples.")))
+        causes.append(_cause("labels.overfit-batch-conflicting-labels", 3.5,
+                             f"{conflicts[0]} examples of the batch share identical inputs but have different "
+                             f"labels ({conflicts[1]} groups): no model can fit them",
+                             {"rows": conflicts[0], "groups": conflicts[1]}))
     if symptom == "plateaus":
         if no_grad and "grad-flow" not in cats:
-            causes.append(Cause("grad-flow.overfit-batch-no-gradient", 3.0,
-                                f"{len(no_grad)} parameter tensors get no (or an all-zero) gradient, e.g. "
-                                f"{', '.join(no_grad[:3])}",
-                                {"parameters": no_grad[:10], "count": len(no_grad)},
-                                ("Look for .detach(), .item(), torch.no_grad() or .data between these layers "
-                                 "and the loss.", "Check requires_grad and that the optimizer holds them.")))
+            causes.append(_cause("grad-flow.overfit-batch-no-gradient", 3.0,
+                                 f"{len(no_grad)} parameter tensors get no (or an all-zero) gradient, e.g. "
+                                 f"{', '.join(no_grad[:3])}",
+                                 {"parameters": no_grad[:10], "count": len(no_grad)}))
         if len(grad_norms) >= 2 and grad_norms[-1][1] > 0 and grad_norms[0][1] / grad_norms[-1][1] < 1e-3:
-            causes.append(Cause("grad.overfit-batch-vanishing", 2.5,
-                                f"the first layer's gradient is {grad_norms[0][1] / grad_norms[-1][1]:.1e} "
-                                "of the last layer's",
-                                {"first": grad_norms[0][0], "last": grad_norms[-1][0]},
-                                ("Use ReLU with He init (or tanh with Glorot), add normalisation layers or "
-                                 "residual connections.",)))
+            causes.append(_cause("grad.overfit-batch-vanishing", 2.5,
+                                 f"the first layer's gradient is {grad_norms[0][1] / grad_norms[-1][1]:.1e} "
+                                 "of the last layer's",
+                                 {"first": grad_norms[0][0], "last": grad_norms[-1][0]}))
         low = 1.0 + (2.0 if ratio is not None and ratio < 1e-4 else 0.0)
         losses_fell = (facts.get("final_loss") or 0) < 0.7 * (facts.get("initial_loss") or 0)
         if "lr" not in cats:
-            causes.append(Cause("lr.overfit-batch-lr-too-low", low + (0.5 if losses_fell else 0.0),
-                                f"the learning rate {lr:.3g} may be too low: parameters move by {_pct(ratio)} "
-                                "of their size per step", {"lr": lr, "update_ratio": ratio, "optimizer": opt},
-                                (f"Raise the learning rate (try {lr * 10:.3g}) or run `nndoctor lr-find`.",
-                                 "Train for more steps: `nndoctor overfit --max-steps 2000`.")))
+            causes.append(_cause("lr.overfit-batch-lr-too-low", low + (0.5 if losses_fell else 0.0),
+                                 f"the learning rate {lr:.3g} may be too low: parameters move by {_pct(ratio)} "
+                                 "of their size per step", {"lr": lr, "update_ratio": ratio, "optimizer": opt},
+                                 higher_lr=lr * 10))
         if "loss-input" not in cats:
-            causes.append(Cause("loss-input.overfit-batch-check-output", 0.5,
-                                "check the model's last layer matches the loss (logits into CrossEntropyLoss, "
-                                "no ReLU/sigmoid on a regression output)", {},
-                                ("Remove a final softmax/ReLU/sigmoid in front of the loss.",)))
+            causes.append(_cause("loss-input.overfit-batch-check-output", 0.5,
+                                 "check the model's last layer matches the loss (logits into CrossEntropyLoss, "
+                                 "no ReLU/sigmoid on a regression output)", {}))
     return sorted(causes, key=lambda c: -c.score)
 
 

@@ -229,45 +229,15 @@ class InputPreprocessing(Check):
     """Raw, over-normalised, constant or non-finite model inputs, judged over several batches."""
 
     code = _CODES["pixels"]
-    severity = Severity.WARNING
     needs = ("model_input", "module_output", "end")
     sampled_only = frozenset({"model_input"})
-    fixes = (
-        "Scale the pixels to [0, 1] once where the data is loaded: x = x / {divisor} "
-        "(torchvision: transforms.ToTensor() does this for uint8 images).",
-        "Then standardise with the measured statistics: {normalize}.",
+    extra_codes = (
+        _CODES["scales"],
+        _CODES["twice"],
+        _CODES["constant"],
+        _CODES["const_features"],
+        _CODES["nan"],
     )
-    extra_codes = {
-        _CODES["scales"]: (
-            "Standardise every input column with statistics of the training set: "
-            "X = (X - X.mean(0)) / X.std(0) (sklearn: StandardScaler().fit(X_train)); measured "
-            "means {means}, stds {stds}.",
-            "Apply the same mean/std (from the training set) to validation and test inputs.",
-            "For heavy-tailed columns (counts, prices, areas) take log1p first, then standardise.",
-        ),
-        _CODES["twice"]: (
-            "Normalise once: the inputs already look scaled (max |x| = {max_abs}); remove the second "
-            "division / Normalize step (e.g. x / 255 applied to data already in [0, 1]).",
-            "After normalisation inputs should have std near 1 (or lie in [0, 1]); measured std {std}: "
-            "if the raw data is this small, standardise it: x = (x - mean) / std.",
-        ),
-        _CODES["constant"]: (
-            "Check the data pipeline: every input value is {value}; the batch was probably zeroed, "
-            "overwritten or built from the wrong array.",
-            "Print a batch (x.min(), x.max(), x.std()) right before model(x) to find the step that "
-            "loses the data.",
-        ),
-        _CODES["const_features"]: (
-            "Check how the input columns are built: {n_constant} of {n_features} features never change "
-            "(e.g. {examples}); a wrong slice, join or padding often causes this.",
-            "Drop columns that are constant on the training set; they carry no information.",
-        ),
-        _CODES["nan"]: (
-            "Clean the data before training: drop the rows with missing values or impute them "
-            "(df.fillna(df.mean()) / np.nan_to_num / sklearn SimpleImputer); affected: {where}.",
-            "Assert torch.isfinite(x).all() where batches are built, to catch it at the source.",
-        ),
-    }
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -523,12 +493,7 @@ class BinaryTargetRange(Check):
     """BCE-style losses need targets in [0, 1]; {0, 255} masks or {1, 2} labels are a bug."""
 
     code = "preprocessing.bce-target-out-of-range"
-    severity = Severity.ERROR
     needs = ("loss",)
-    fixes = (
-        "Map the targets into [0, 1] before the loss: {suggestion}.",
-        "Check the label encoding where the dataset is built (e.g. np.unique(y) should be [0, 1]).",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -569,14 +534,7 @@ class ScaledClassTargets(Check):
     """Float targets that are small class ids divided by 255 ({0, 1/255, 2/255...}): labels scaled like pixels."""
 
     code = "preprocessing.labels-scaled-like-pixels"
-    severity = Severity.WARNING
     needs = ("loss",)
-    fixes = (
-        "Do not scale the labels like the images: use the class ids (or 0/1 targets) as they are; to undo "
-        "it, y = (y * 255).round() (here ids {ids}).",
-        "For masks read as images (PIL / ToTensor turn ids 0, 1, 2 into 0, 1/255, 2/255), load them with "
-        "torch.as_tensor(np.array(mask)) instead, and use CrossEntropyLoss for several classes.",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

@@ -25,7 +25,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.debug.loss_input import StepBatchSizes, fmt, head, loss_label
-from nndoctor.findings import Finding, Severity
+from nndoctor.findings import Finding
 from nndoctor.monitor.events import LossCall, ModelInput, OpCall
 from nndoctor.monitor.observer import user_site
 
@@ -66,12 +66,7 @@ class BroadcastInLoss(Check):
     """A built-in loss whose input and target broadcast to something bigger than both."""
 
     code = "shape.broadcast-in-loss"
-    severity = Severity.ERROR
     needs = ("loss",)
-    fixes = (
-        "Make the shapes equal before the loss at {site}: {hint}.",
-        "Add `assert pred.shape == target.shape` before the loss so a reshape cannot slip back in.",
-    )
 
     def check(self, event: LossCall) -> Iterable[Finding]:
         if event.name not in _ELEMENTWISE_LOSSES or event.target is None:
@@ -100,14 +95,9 @@ class BroadcastInElementwiseOp(Check):
     """``pred - y`` in a hand-written loss with (N, 1) against (N,): an (N, N) result."""
 
     code = "shape.broadcast-in-elementwise-op"
-    severity = Severity.ERROR
     needs = ("op", "model_input")
     sampled_only = frozenset({"model_input"})
     ops = _ELEMENTWISE_OPS
-    fixes = (
-        "Make the shapes equal before `{op}` at {site}: {hint}.",
-        "Add `assert pred.shape == target.shape` in the loss function so a reshape cannot slip back in.",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -158,15 +148,7 @@ class SoftTargetNotDistribution(Check):
     """Float (N, C) targets for ``cross_entropy`` are read as class probabilities: they must be ones."""
 
     code = "shape.soft-target-not-distribution"
-    severity = Severity.WARNING
     needs = ("loss",)
-    fixes = (
-        "For class labels pass integer indices of shape {batch_shape} (`target.argmax(1)` of a one-hot, "
-        "dtype torch.long) to {loss} at {site}.",
-        "For multi-label targets (several 1s per row) use nn.BCEWithLogitsLoss instead.",
-        "For soft targets (distillation, mixup) normalise each row: `softmax(teacher_logits, 1)` or "
-        "`t / t.sum(1, keepdim=True)`.",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

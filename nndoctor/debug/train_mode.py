@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity
+from nndoctor.findings import Finding
 from nndoctor.monitor.events import ModelInput, OpCall, RunEnd, StepEvent
 
 __all__ = ["TrainMode"]
@@ -79,28 +79,13 @@ class TrainMode(Check):
     """Training with dropout/BN in eval mode, or evaluating with them in train mode."""
 
     code = "train-mode.training-in-eval-mode"
-    severity = Severity.WARNING
     needs = ("model_input", "eval_input", "op", "backward", "step", "end")
     step_phases = frozenset({"pre"})
     # training forwards and steps are judged on sampled steps; forwards without gradient (the
     # evaluation loops) arrive as eval_input on every step
     sampled_only = frozenset({"model_input", "backward", "step"})
     ops = _DROPOUT_OPS
-    fixes = (
-        "Call {model}.train() at the start of every training epoch (after validation, which calls "
-        "{model}.eval()); it was last in train mode {since}.",
-        "Keep the switch next to the loops: model.train() before the training loop, model.eval() "
-        "before the validation loop.",
-        "If a frozen part should stay in eval mode, override train() to put only that part back in "
-        "eval and freeze its parameters (requires_grad_(False)).",
-    )
-    extra_codes = {
-        "train-mode.eval-in-train-mode": (
-            "Call {model}.eval() before evaluating (under torch.no_grad()) and {model}.train() before "
-            "training resumes.",
-            "Batch-norm running statistics were updated by the evaluation data: re-evaluate after the fix.",
-        ),
-    }
+    extra_codes = ("train-mode.eval-in-train-mode",)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

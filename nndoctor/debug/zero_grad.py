@@ -23,7 +23,7 @@ from typing import Any, Iterable
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity
+from nndoctor.findings import Finding
 from nndoctor.monitor.events import BackwardCall, GradContribution, StepEvent
 
 __all__ = ["GradientsNotCleared"]
@@ -68,23 +68,11 @@ class GradientsNotCleared(Check):
     """Gradients carried across optimizer steps (zero_grad missing), or cleared before the step."""
 
     code = "zero-grad.not-cleared"
-    severity = Severity.ERROR
     needs = ("backward", "grad", "step")
     # unsampled steps cost nothing: a window counts the backwards it saw against the run's
     # backward counter since the optimizer's last step (OptimizerInfo.backwards_at_post)
     sampled_only = frozenset({"backward", "step"})
-    fixes = (
-        "Call {optimizer}.zero_grad() once per step: before loss.backward() or right after "
-        "{optimizer}.step() (parameters not cleared: {params}).",
-        "If you accumulate gradients on purpose, step and zero_grad together every k backward calls "
-        "(if (i + 1) % k == 0: {optimizer}.step(); {optimizer}.zero_grad()) and divide the loss by k.",
-    )
-    extra_codes = {
-        "zero-grad.cleared-before-step": (
-            "Move {optimizer}.zero_grad() before loss.backward() (or after {optimizer}.step()); "
-            "the order is zero_grad(), backward(), step().",
-        ),
-    }
+    extra_codes = ("zero-grad.cleared-before-step",)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

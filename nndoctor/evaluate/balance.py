@@ -6,17 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nndoctor.checks import FIXES, fixes_for
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor import catalogue
+from nndoctor.findings import Finding
 
 __all__ = ["Balance", "class_balance"]
-
-FIXES.setdefault("data.class-imbalance", (
-    "Check the per-class error: if the minority classes ({minority}) fail, re-weight the loss "
-    "(CrossEntropyLoss(weight=...)) or over-sample them (WeightedRandomSampler).",
-    "Collect more examples of the minority classes.",
-    "Report a metric that is not dominated by the majority class (balanced accuracy, per-class F1).",
-))
 
 
 @dataclass
@@ -39,8 +32,7 @@ class Balance:
             minority_err = np.mean([self.per_class_error.get(c, 0.0) for c in minority])
             majority_err = np.mean([self.per_class_error.get(c, 0.0) for c in order[len(minority):]])
             msg += f"; minority-class error {minority_err:.2f} vs {majority_err:.2f} for the others"
-        return Finding(code="data.class-imbalance", severity=Severity.WARNING, step=Step.EVALUATE,
-                       message=msg, evidence=evidence, fixes=fixes_for("data.class-imbalance", evidence),
+        return catalogue.finding("data.class-imbalance", message=msg, evidence=evidence,
                        location="train")
 
 

@@ -15,8 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from nndoctor.checks import FIXES
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor import catalogue
+from nndoctor.findings import Finding, Severity
 
 __all__ = ["Decomposition", "Term", "decompose", "decompose_errors"]
 
@@ -27,30 +27,6 @@ _TERMS = {
     "distribution_shift": ("fit.distribution-shift", "train_val", "test_val"),
     "val_overfitting": ("fit.validation-overfitting", "test_val", "test"),
 }
-
-FIXES.setdefault("fit.avoidable-bias", (
-    "Make the model bigger (more layers or units).",
-    "Reduce regularisation (weight decay, dropout).",
-    "Do error analysis on the training set: which classes or slices the model cannot fit.",
-    "Move to an architecture closer to the state of the art for this input type.",
-    "Tune hyperparameters (learning rate first), then add features.",
-))
-FIXES.setdefault("fit.variance", (
-    "Add more training data (or collect more of the classes that fail).",
-    "Add normalisation layers (BatchNorm/LayerNorm).",
-    "Add data augmentation.",
-    "Add regularisation: dropout, weight decay (L2).",
-    "Do error analysis on train-val, then revisit the architecture and tune hyperparameters.",
-))
-FIXES.setdefault("fit.distribution-shift", (
-    "Do error analysis on test-val: find the error types much worse on test-val than on train-val.",
-    "Collect more training data like those test-val examples.",
-    "Synthesise such data (augmentation that mimics the target distribution).",
-    "Apply domain adaptation.",
-))
-FIXES.setdefault("fit.validation-overfitting", (
-    "Collect or re-draw the test-val set: repeated model selection on it has overfit it.",
-))
 
 
 @dataclass(frozen=True)
@@ -114,11 +90,9 @@ class Decomposition:
                 msg += f"; the largest term, but below {min_gap:g}: no action needed unless your target demands it"
             evidence = {"term": t.name, "value": t.value, "low": t.low, "high": t.high,
                         "errors": dict(self.errors), "irreducible": self.irreducible}
-            from nndoctor.checks import fixes_for
 
-            out.append(Finding(code=code, severity=Severity.WARNING if t is dominant and material else Severity.INFO,
-                               step=Step.EVALUATE, message=msg, evidence=evidence,
-                               fixes=fixes_for(code, evidence), location=t.name))
+            out.append(catalogue.finding(code, severity=Severity.WARNING if t is dominant and material else Severity.INFO,
+                                         message=msg, evidence=evidence, location=t.name))
         return out
 
     def to_dict(self) -> dict[str, object]:

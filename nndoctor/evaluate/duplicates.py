@@ -17,16 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nndoctor.checks import FIXES, fixes_for
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor import catalogue
+from nndoctor.findings import Finding, Severity
 
 __all__ = ["Leakage", "find_duplicates", "hash_rows", "near_threshold"]
-
-FIXES.setdefault("data.train-test-leakage", (
-    "Remove the {n_shared} {split} examples that also occur in the training set (indices in the evidence), "
-    "or split by a group key (user, patient, source file) before shuffling.",
-    "Re-measure the {split} error after de-duplication: the current figure is optimistic.",
-))
 
 
 def hash_rows(x: np.ndarray, decimals: int = 6) -> list[bytes]:
@@ -57,11 +51,11 @@ class Leakage:
                     "examples": [[int(a), int(b)] for a, b in self.exact[:10]]
                     + [[int(a), int(b)] for a, b, _ in self.near[:10 - min(10, len(self.exact))]]}
         severity = Severity.WARNING if share >= 0.01 or n >= 10 else Severity.INFO
-        return Finding(code="data.train-test-leakage", severity=severity, step=Step.EVALUATE,
+        return catalogue.finding("data.train-test-leakage", severity=severity,
                        message=(f"{n} of {self.n_other} {self.split} examples ({share:.1%}) also occur in the "
                                 f"training set ({len(self.exact)} exact, {len(self.near)} near duplicates): "
                                 f"the {self.split} error is optimistic"),
-                       evidence=evidence, fixes=fixes_for("data.train-test-leakage", evidence),
+                       evidence=evidence,
                        location=self.split)
 
 

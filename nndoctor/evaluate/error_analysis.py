@@ -12,15 +12,10 @@ from typing import Sequence
 
 import numpy as np
 
-from nndoctor.checks import FIXES, fixes_for
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor import catalogue
+from nndoctor.findings import Finding
 
 __all__ = ["SliceRow", "error_table", "slice_findings"]
-
-FIXES.setdefault("fit.slice-worse-on-test-val", (
-    "Collect or synthesise more training examples like test-val slice {slice}.",
-    "Inspect the test-val examples of slice {slice}: what differs from the training ones?",
-))
 
 
 @dataclass(frozen=True)
@@ -99,9 +94,9 @@ def slice_findings(rows: Sequence[SliceRow]) -> list[Finding]:
             continue
         evidence = {"slice": r.slice, "train_val_error": r.train_val_error, "test_val_error": r.test_val_error,
                     "n_test_val": r.n_test_val, "contribution": round(r.contribution, 4)}
-        out.append(Finding(
-            code="fit.slice-worse-on-test-val", severity=Severity.WARNING, step=Step.EVALUATE,
+        out.append(catalogue.finding(
+            "fit.slice-worse-on-test-val",
             message=(f"slice {r.slice}: test-val error {r.test_val_error:.3f} vs train-val {r.train_val_error:.3f} "
                      f"({r.contribution:.0%} of test-val errors): distribution shift, high priority"),
-            evidence=evidence, fixes=fixes_for("fit.slice-worse-on-test-val", evidence), location=f"slice {r.slice}"))
+            evidence=evidence, location=f"slice {r.slice}"))
     return out

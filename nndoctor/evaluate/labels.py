@@ -15,16 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nndoctor.checks import FIXES
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor import catalogue
+from nndoctor.findings import Finding, Step
 
 __all__ = ["LabelNoise", "find_label_issues", "out_of_sample_probs"]
-
-FIXES.setdefault("labels.noisy", (
-    "Review the {n_flagged} flagged examples ({which}) and fix or drop the wrong labels.",
-    "If the labels come from a join or a shuffle, check that inputs and labels stay aligned.",
-    "Train with a noise-robust loss (label smoothing) while the labels are being cleaned.",
-))
 
 
 @dataclass
@@ -43,13 +37,12 @@ class LabelNoise:
         evidence = {"noise_rate": round(self.noise_rate, 4), "n_flagged": int(len(self.issues)),
                     "top_indices": top, "suggested_labels": [int(s) for s in self.suggested[:20]],
                     "which": "indices in the evidence, most suspicious first"}
-        from nndoctor.checks import fixes_for
 
-        return Finding(
-            code="labels.noisy", severity=Severity.WARNING, step=Step.EVALUATE,
+        return catalogue.finding(
+            "labels.noisy", step=Step.EVALUATE,
             message=(f"about {self.noise_rate:.0%} of the training labels look wrong: "
                      f"{len(self.issues)} examples disagree confidently with out-of-sample predictions"),
-            evidence=evidence, fixes=fixes_for("labels.noisy", evidence), location="train")
+            evidence=evidence, location="train")
 
 
 def find_label_issues(probs: np.ndarray, labels: np.ndarray) -> LabelNoise:

@@ -13,16 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nndoctor.checks import FIXES, fixes_for
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor import catalogue
+from nndoctor.findings import Finding
 
 __all__ = ["ShiftResult", "domain_shift"]
-
-FIXES.setdefault("data.distribution-shift", (
-    "Look at the features that differ most ({top_features}): is the test-val data preprocessed the same way?",
-    "Collect or synthesise training data that looks like test-val (augment towards those differences).",
-    "Do error analysis on test-val: which classes or slices suffer from the shift.",
-))
 
 
 @dataclass
@@ -42,10 +36,10 @@ class ShiftResult:
         evidence = {"auc": round(self.auc, 4), "permutation_auc": round(self.baseline_auc, 4),
                     "p_value": self.p_value,
                     "top_features": ", ".join(f"#{i} (d={d:+.2f})" for i, d in self.top_features[:5])}
-        return Finding(code="data.distribution-shift", severity=Severity.WARNING, step=Step.EVALUATE,
+        return catalogue.finding("data.distribution-shift",
                        message=(f"train and test-val inputs are distinguishable: a domain classifier reaches "
                                 f"AUC {self.auc:.2f} (shuffled labels: {self.baseline_auc:.2f}, p={self.p_value:.3g})"),
-                       evidence=evidence, fixes=fixes_for("data.distribution-shift", evidence),
+                       evidence=evidence,
                        location="test_val")
 
 

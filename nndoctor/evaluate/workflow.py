@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from nndoctor.checks import FIXES, fixes_for
+from nndoctor import catalogue
 from nndoctor.evaluate.balance import class_balance
 from nndoctor.evaluate.decompose import Decomposition, decompose_errors
 from nndoctor.evaluate.duplicates import find_duplicates
@@ -22,7 +22,7 @@ from nndoctor.evaluate.error_analysis import SliceRow, error_table, slice_findin
 from nndoctor.evaluate.labels import find_label_issues, out_of_sample_probs
 from nndoctor.evaluate.shift import domain_shift
 from nndoctor.experiment import Experiment, compute_loss, forward, split_batch, to_device
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding
 from nndoctor.improve.plan import PlanItem, build_plan
 
 __all__ = ["Evaluation", "SplitData", "collect", "data_findings", "evaluate_experiment", "learning_curve",
@@ -31,12 +31,6 @@ __all__ = ["Evaluation", "SplitData", "collect", "data_findings", "evaluate_expe
 logger = logging.getLogger("nndoctor")
 
 SPLITS = ("train", "train_val", "test_val", "test")
-
-FIXES.setdefault("data.too-little-data", (
-    "Collect more training data: validation error still falls steeply from {last_fraction:.0%} to 100% "
-    "of the training set ({errors}).",
-    "Until then, augment the data and regularise.",
-))
 
 
 @dataclass
@@ -214,10 +208,10 @@ def too_little_data(points: list[tuple[float, float]], *, slope: float = 0.02) -
         return None
     evidence = {"last_fraction": f1, "errors": ", ".join(f"{f:.0%}: {e:.3f}" for f, e in points),
                 "drop": round(drop, 4)}
-    return Finding(code="data.too-little-data", severity=Severity.WARNING, step=Step.IMPROVE,
+    return catalogue.finding("data.too-little-data",
                    message=(f"train-val error still falls by {drop:.3f} from {f1:.0%} to 100% of the training "
                             f"set: more data is the top fix for variance"),
-                   evidence=evidence, fixes=fixes_for("data.too-little-data", evidence), location="train")
+                   evidence=evidence, location="train")
 
 
 def evaluate_experiment(

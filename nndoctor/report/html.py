@@ -16,6 +16,7 @@ from html import escape
 from typing import Any
 
 from nndoctor import __version__
+from nndoctor.catalogue import CATALOGUE
 from nndoctor.findings import Finding, Report, Severity, Step
 from nndoctor.report.svg import hbars, line_chart, stacked_bar
 
@@ -95,7 +96,17 @@ def _finding_card(f: Finding, explains: list[tuple[str, str]] | None = None) -> 
             + f"<p>{escape(f.message)}</p>"
             f"{_evidence_table(dict(f.evidence))}"
             + (f'<strong class="small">What to do</strong><ol class="fixes">{fixes}</ol>' if fixes else "")
-            + "</div>")
+            + _about(f) + "</div>")
+
+
+def _about(f: Finding) -> str:
+    """What the code means and why it matters (from the catalogue), with a link to its page."""
+    info = CATALOGUE.get(f.code)
+    text = (f"<p><strong>{escape(info.title)}.</strong> {escape(info.meaning)}</p><p>{escape(info.why)}</p>"
+            if info is not None else "")
+    return (f'<details class="small about"><summary>About <code>{escape(f.code)}</code></summary>{text}'
+            f'<p><a href="{escape(f.docs)}">{escape(f.docs)}</a> · <code>nndoctor explain {escape(f.code)}</code>'
+            "</p></details>")
 
 
 def _headline(report: Report) -> str:

@@ -93,6 +93,7 @@ def render_report(report: Report, console: Console | None = None, *, title: str 
                     console.print(f"{pad}[dim]evidence:[/dim] {escape(ev)}")
                 for k, fix in enumerate(f.fixes):
                     console.print(f"{pad}[green]fix {k + 1}:[/green] {escape(fix)}")
+                console.print(f"{pad}[dim]explain: nndoctor explain {escape(f.code)}[/dim]")
     for err in report.internal_errors:
         console.print(f"[cyan]info[/cyan] nndoctor internal error in probe {escape(err.probe)} "
                       f"(switched off, your training was not affected): {escape(err.error)}")

@@ -24,8 +24,9 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
+from nndoctor import catalogue
 from nndoctor.experiment import Experiment, first_batch, forward, preserved, split_batch, to_device
-from nndoctor.findings import Finding, Report, Severity, Step
+from nndoctor.findings import Finding, Report
 from nndoctor.start.baseline import Reshape, baseline, describe
 
 __all__ = ["BaselineRow", "Comparison", "compare_baselines", "evaluate_model"]
@@ -225,27 +226,23 @@ def _findings(comp: Comparison, epochs: int) -> list[Finding]:
           "constant_loss": const.loss, "your_accuracy": yours.accuracy, "linear_accuracy": lin.accuracy,
           "constant_accuracy": const.accuracy}
     if _worse(yours, const) or (math.isfinite(yours.loss) and yours.loss >= const.loss * 0.98):
-        out.append(Finding(
-            code="fit.no-better-than-constant", severity=Severity.WARNING, step=Step.EVALUATE,
+        out.append(catalogue.finding(
+            "fit.no-better-than-constant",
             message=(f"your model is no better than predicting {const.description} on {comp.split} "
                      f"(loss {yours.loss:.4g} vs {const.loss:.4g}) after {epochs} epochs: it learns nothing"),
-            evidence=ev, fixes=("Run `nndoctor overfit EXP`: a model that cannot fit one batch has a bug.",
-                                "Check labels and inputs are paired correctly (labels category).")))
+            evidence=ev))
     elif _worse(yours, lin):
-        out.append(Finding(
-            code="fit.worse-than-linear-baseline", severity=Severity.WARNING, step=Step.EVALUATE,
+        out.append(catalogue.finding(
+            "fit.worse-than-linear-baseline",
             message=(f"your model is worse than a {lin.description} on {comp.split} (loss {yours.loss:.4g} vs "
                      f"{lin.loss:.4g}" + (f", accuracy {yours.accuracy:.3f} vs {lin.accuracy:.3f}"
                                           if yours.accuracy is not None and lin.accuracy is not None else "")
                      + f") after {epochs} epochs"),
-            evidence=ev, fixes=("Run `nndoctor overfit EXP` and `nndoctor lr-find EXP` to find the cause.",
-                                f"Start from the guide's first model ({simple.description}) and add "
-                                "complexity one step at a time.")))
+            evidence=ev, fill={"start_simple_model": simple.description}))
     elif _worse(yours, simple):
-        out.append(Finding(
-            code="fit.start-simple-baseline-better", severity=Severity.INFO, step=Step.EVALUATE,
+        out.append(catalogue.finding(
+            "fit.start-simple-baseline-better",
             message=(f"the guide's first model ({simple.description}) beats yours on {comp.split} "
                      f"(loss {simple.loss:.4g} vs {yours.loss:.4g})"),
-            evidence={**ev, "start_simple_loss": simple.loss},
-            fixes=("Start from nndoctor.start.baseline(...) and add complexity one step at a time.",)))
+            evidence={**ev, "start_simple_loss": simple.loss}))
     return out

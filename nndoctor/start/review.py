@@ -19,8 +19,9 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from nndoctor import catalogue
 from nndoctor.experiment import Experiment, ExperimentError, preserved, split_batch, to_device
-from nndoctor.findings import Finding, Report, Severity, Step
+from nndoctor.findings import Finding, Report, Severity
 from nndoctor.start.baseline import baseline, describe, input_kind
 
 __all__ = ["data_stats", "review"]
@@ -30,10 +31,9 @@ _SQUASH = {"tanh", "sigmoid", "tanh_", "sigmoid_"}
 _SCHEME = {True: "kaiming_normal_(weight, nonlinearity='relu')", False: "xavier_normal_(weight)"}
 
 
-def _f(code: str, severity: Severity, message: str, evidence: dict[str, Any], fixes: tuple[str, ...],
-       location: str = "") -> Finding:
-    return Finding(code=code, severity=severity, step=Step.START, message=message, evidence=evidence,
-                   fixes=fixes, location=location)
+def _f(code: str, severity: Severity, message: str, evidence: dict[str, Any], location: str = "",
+       **fill: Any) -> Finding:
+    return catalogue.finding(code, message, evidence, severity=severity, location=location, fill=fill)
 
 
 class _OpRecorder(TorchFunctionMode):
@@ -108,16 +108,13 @@ def _architecture(exp: Experiment, kind: str, ops: set[str], example: Any, out_s
                       f"the inputs look like {kind} but the model has no "
                       f"{'convolution' if kind == 'images' else 'recurrent or attention'} layer; the guide "
                       f"starts with {want[kind][1]}",
-                      {"input_kind": kind, "suggested_first_model": first},
-                      (f"Try nndoctor.start.baseline(batch_inputs, outputs) ({first}) and compare with "
-                       "`nndoctor baseline EXP`.",)))
+                      {"input_kind": kind, "suggested_first_model": first}))
     params = sum(p.numel() for p in exp.model.parameters())
     if params > 5_000_000:
         out.append(_f("fit.start-large-model", Severity.INFO,
                       f"the model has {params:,} parameters; start with a small model that trains in "
                       "minutes, then add capacity when bias dominates",
-                      {"parameters": params, "suggested_first_model": first},
-                      ("Start from nndoctor.start.baseline(...) and grow it step by step.",)))
+                      {"parameters": params, "suggested_first_model": first}))
     return out
 
 
@@ -136,17 +133,14 @@ def _optimizer(exp: Experiment) -> list[Finding]:
         out.append(_f("lr.start-far-from-working-range", Severity.WARNING,
                       f"{name} lr={lr:.3g} is far outside the usual range for {name} ({lo:g} .. {hi:g}); "
                       f"training will likely {'diverge' if lr > hi else 'barely move'}",
-                      ev, ("Start with Adam, lr 3e-4 (the guide's default).",
-                           "Run `nndoctor lr-find EXP` to measure a good lr for this model.")))
+                      ev))
     elif name not in ("Adam", "AdamW"):
         out.append(_f("optimizer.start-with-adam", Severity.INFO,
                       f"the guide starts with Adam (lr 3e-4); this experiment uses {name} lr={lr:.3g}",
-                      ev, ("Use torch.optim.Adam(model.parameters(), lr=3e-4) for the first runs; "
-                           "switch back once the model trains.",)))
+                      ev))
     elif not 1e-4 <= lr <= 1e-3:
         out.append(_f("lr.start-default", Severity.INFO,
-                      f"{name} lr={lr:.3g}: the guide's starting point is 3e-4", ev,
-                      ("Start with lr=3e-4, or run `nndoctor lr-find EXP`.",)))
+                      f"{name} lr={lr:.3g}: the guide's starting point is 3e-4", ev))
     return out
 
 
@@ -168,7 +162,6 @@ def _init(exp: Experiment, ops: set[str]) -> list[Finding]:
             out.append(_f("init.start-constant-weights", Severity.ERROR if i < len(layers) - 1 else Severity.WARNING,
                           f"every weight of {where} has the same value ({float(w.flatten()[0]):.3g}): its units "
                           "stay identical (symmetry is never broken)", {"layer": where, "shape": tuple(w.shape)},
-                          (f"Initialise {where} randomly: nn.init.kaiming_normal_ (ReLU) or xavier_normal_ (tanh).",),
                           location=where))
             continue
         ideal = math.sqrt(2 / fan_in) if relu else math.sqrt(2 / (fan_in + fan_out))
@@ -179,7 +172,7 @@ def _init(exp: Experiment, ops: set[str]) -> list[Finding]:
                           f"{'He' if relu else 'Glorot'} scale {ideal:.3g}: activations will "
                           f"{'explode' if std > ideal else 'vanish'} through the layers",
                           {"layer": where, "std": std, "ideal_std": ideal, "shape": tuple(w.shape)},
-                          (f"Use nn.init.{_SCHEME[relu]} for {where}.",), location=where))
+                          location=where, scheme=_SCHEME[relu]))
     if ratios and (relu or squash) and not out:
         med = sorted(ratios)[len(ratios) // 2]
         if not 0.7 <= med <= 1.4:
@@ -187,8 +180,7 @@ def _init(exp: Experiment, ops: set[str]) -> list[Finding]:
             out.append(_f("init.start-scheme", Severity.INFO,
                           f"weights are {med:.2g}x the {scheme} scale (PyTorch's default init is ~0.41x He); "
                           "the guide starts with the init that matches the activation",
-                          {"median_ratio": med, "activation": "relu" if relu else "tanh/sigmoid"},
-                          (f"Initialise Linear/Conv weights with {scheme}.",)))
+                          {"median_ratio": med, "activation": "relu" if relu else "tanh/sigmoid"}, scheme=scheme))
     return out
 
 
@@ -203,14 +195,11 @@ def _regularisation(exp: Experiment) -> list[Finding]:
                       f"regularisation from the start ({len(drop)} dropout layers, weight decay {wd:g}); the "
                       "guide adds it only once the model overfits (variance dominates)",
                       {"dropout_layers": len(drop), "max_dropout": max((m.p for m in drop), default=0.0),
-                       "weight_decay": wd},
-                      ("Train the first version without dropout and weight decay; add them back when "
-                       "train-val error is much worse than train error.",)))
+                       "weight_decay": wd}))
     if norm:
         out.append(_f("regularization.start-without-normalisation", Severity.INFO,
                       f"{len(norm)} normalisation layers from the start; the guide adds them later "
-                      "(they can hide bugs in the first version)", {"normalisation_layers": len(norm)},
-                      ("Remove BatchNorm/LayerNorm for the first version, add them back when it trains.",)))
+                      "(they can hide bugs in the first version)", {"normalisation_layers": len(norm)}))
     return out
 
 
@@ -219,8 +208,7 @@ def _data(stats: dict[str, Any]) -> list[Finding]:
     if stats.get("nonfinite"):
         out.append(_f("preprocessing.start-nonfinite-inputs", Severity.ERROR,
                       f"{stats['nonfinite']} NaN/Inf values in the first {stats['examples_read']} training inputs",
-                      {"nonfinite": stats["nonfinite"]},
-                      ("Impute or drop NaN/Inf values in the dataset before training.",)))
+                      {"nonfinite": stats["nonfinite"]}))
     if "std" in stats:
         mean, std, hi = stats["mean"], stats["std"], max(abs(stats["min"]), abs(stats["max"]))
         ev = {k: stats[k] for k in ("mean", "std", "min", "max")}
@@ -231,46 +219,38 @@ def _data(stats: dict[str, Any]) -> list[Finding]:
                    else "Standardise each input feature: subtract the training mean, divide by the training std.")
             out.append(_f("preprocessing.start-inputs-not-normalised", Severity.WARNING,
                           f"inputs are not normalised: mean {mean:.3g}, std {std:.3g}, range "
-                          f"[{stats['min']:.3g}, {stats['max']:.3g}]", ev,
-                          (fix, "Compute the statistics on the training set only, apply them to every split.")))
+                          f"[{stats['min']:.3g}, {stats['max']:.3g}]", ev, scaling=fix))
         elif abs(mean) > 1 or std > 3:
             out.append(_f("preprocessing.start-inputs-roughly-normalised", Severity.INFO,
                           f"inputs are only roughly normalised (mean {mean:.3g}, std {std:.3g}); the guide "
-                          "uses zero mean and unit std", ev,
-                          ("Subtract the mean and divide by the std of the training inputs.",)))
+                          "uses zero mean and unit std", ev))
         if stats.get("constant_features"):
             out.append(_f("preprocessing.start-constant-features", Severity.INFO,
                           f"{stats['constant_features']} input features are constant in the first "
-                          f"{stats['examples_read']} examples", {"constant_features": stats["constant_features"]},
-                          ("Drop constant features (they carry no information).",)))
+                          f"{stats['examples_read']} examples", {"constant_features": stats["constant_features"]}))
     if stats.get("target_std", 0) > 100 or abs(stats.get("target_mean", 0)) > 100:
         out.append(_f("preprocessing.start-targets-not-scaled", Severity.INFO,
                       f"regression targets have mean {stats['target_mean']:.3g} and std "
                       f"{stats['target_std']:.3g}; standardised targets train faster",
-                      {"target_mean": stats["target_mean"], "target_std": stats["target_std"]},
-                      ("Standardise the targets for training and invert the transform for predictions.",)))
+                      {"target_mean": stats["target_mean"], "target_std": stats["target_std"]}))
     size = stats.get("train_size")
     if size and size > 20_000:
         out.append(_f("data.start-simplify", Severity.INFO,
                       f"{size:,} training examples: the guide first works on ~10,000 so each try takes minutes",
-                      {"train_size": size}, ("Use nndoctor.start.simplify(dataset, max_examples=10_000) "
-                                             "for the first versions.",)))
+                      {"train_size": size}))
     counts = stats.get("class_counts") or {}
     if counts:
         k = len(counts)
         if k > 20:
             out.append(_f("data.start-fewer-classes", Severity.INFO,
                           f"{k} classes seen in the first {stats['examples_read']} examples; a first version on "
-                          "a few classes is quicker to debug", {"classes": k},
-                          ("Use nndoctor.start.simplify(dataset, classes=10) for the first versions.",)))
+                          "a few classes is quicker to debug", {"classes": k}))
         ratio = max(counts.values()) / max(1, min(counts.values()))
         if k > 1 and ratio > 10 and stats["examples_read"] >= 20 * k:
             out.append(_f("data.start-class-imbalance", Severity.WARNING,
                           f"the most frequent class is {ratio:.0f}x as common as the rarest "
                           f"({max(counts.values())} vs {min(counts.values())} of {stats['examples_read']})",
-                          {"imbalance_ratio": ratio, "class_counts": counts},
-                          ("Use class weights in the loss (CrossEntropyLoss(weight=...)) or a "
-                           "WeightedRandomSampler.", "Report per-class metrics, not only accuracy.")))
+                          {"imbalance_ratio": ratio, "class_counts": counts}))
     return out
 
 
@@ -305,9 +285,7 @@ def _review(exp: Experiment) -> Report:
     findings += _optimizer(exp) + _init(exp, ops) + _regularisation(exp)
     if exp.train_val is None:
         findings.append(_f("fit.start-no-validation", Severity.INFO,
-                           "no train_val set: without it under- and overfitting cannot be told apart", {},
-                           ("Hold out a validation split from the training distribution: "
-                            "Experiment(train_val=...).",)))
+                           "no train_val set: without it under- and overfitting cannot be told apart", {}))
     facts = {"command": "start", "experiment": exp.name, "hyperparameters": exp.hyperparameters,
              "input_kind": stats.get("kind"), "data": {k: v for k, v in stats.items() if k != "class_counts"},
              "parameters": sum(p.numel() for p in exp.model.parameters()),

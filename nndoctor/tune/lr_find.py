@@ -29,8 +29,9 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 
+from nndoctor import catalogue
 from nndoctor.experiment import Experiment, compute_loss, preserved
-from nndoctor.findings import Finding, Report, Severity, Step
+from nndoctor.findings import Finding, Report
 
 __all__ = [
     "LRFindResult",
@@ -382,21 +383,21 @@ def lr_findings(result: LRFindResult, current_lr: float) -> Report:
     if diverged_at is not None:
         ev["diverged_at"] = diverged_at
     if result.suggested_lr is None:
-        findings.append(Finding(
-            code="lr.range-test-no-decrease", severity=Severity.INFO, step=Step.TUNE,
+        findings.append(catalogue.finding(
+            "lr.range-test-no-decrease",
             message=f"the range test found no learning rate at which the loss falls: {result.reason}",
-            evidence=ev, fixes=("Run `nndoctor overfit EXP`: a model whose loss never falls usually has a bug.",)))
+            evidence=ev))
     elif diverged_at is not None and current_lr >= diverged_at:
-        findings.append(Finding(
-            code="lr.above-divergence", severity=Severity.WARNING, step=Step.TUNE,
+        findings.append(catalogue.finding(
+            "lr.above-divergence",
             message=(f"the current lr {current_lr:.3g} is at or above {diverged_at:.3g}, where the range "
                      "test's loss blew up: training will diverge"),
-            evidence=ev, fixes=(f"Use lr {result.suggested_lr:.3g} (the range test's suggestion).",)))
+            evidence=ev))
     elif current_lr > 10 * result.suggested_lr or current_lr < result.suggested_lr / 30:
-        findings.append(Finding(
-            code="lr.range-test-suggestion", severity=Severity.INFO, step=Step.TUNE,
+        findings.append(catalogue.finding(
+            "lr.range-test-suggestion",
             message=(f"the current lr {current_lr:.3g} is "
                      f"{'above' if current_lr > result.suggested_lr else 'below'} the range test's "
                      f"suggestion {result.suggested_lr:.3g}"),
-            evidence=ev, fixes=(f"Try lr {result.suggested_lr:.3g}, then confirm with a short run.",)))
+            evidence=ev))
     return Report(findings=findings, facts={"command": "lr-find", **ev})

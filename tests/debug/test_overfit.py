@@ -108,6 +108,8 @@ def test_conflicting_labels_in_the_batch_are_the_top_cause():
     assert res.causes[0].code == "labels.overfit-batch-conflicting-labels"
     assert res.causes[0].evidence["rows"] >= 2
     assert "labels" in res.report.categories("warning")
+    symptom = res.report.by_code("loss-curve.overfit-batch-plateaus")[0]
+    assert symptom.fixes == tuple(c.fixes[0] for c in res.causes[:3] if c.fixes)  # the causes' first fixes
 
 
 def test_tiny_learning_rate_plateaus_with_lr_too_low():

@@ -51,3 +51,22 @@ def test_sizes_give_intervals():
 def test_bad_rate_is_rejected_with_value(bad):
     with pytest.raises(ValueError, match="train"):
         decompose(train=bad, train_val=0.1)
+
+
+def test_validation_overfitting_dominates_when_test_is_far_worse_than_test_val():
+    d = decompose(train=0.05, train_val=0.06, test_val=0.07, test=0.20)
+    (top,) = [f for f in d.findings() if f.severity.value == "warning"]
+    assert top.code == "fit.validation-overfitting" and top.location == "val_overfitting"
+    assert top.fixes and top.docs == "docs/findings/fit.validation-overfitting.md"
+
+
+def test_one_shifted_slice_is_a_finding_with_its_share():
+    from nndoctor.evaluate.error_analysis import error_table, slice_findings
+
+    rng = np.random.default_rng(0)
+    slices = np.repeat(["day", "dusk", "night"], 300)
+    train_val = rng.random(900) < 0.05
+    test_val = rng.random(900) < np.where(slices == "night", 0.30, 0.05)
+    (f,) = slice_findings(error_table(train_val, slices, test_val, slices))
+    assert f.code == "fit.slice-worse-on-test-val" and f.location == "slice night"
+    assert f.evidence["contribution"] > 0.5 and f.fixes

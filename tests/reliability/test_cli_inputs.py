@@ -98,8 +98,18 @@ def _target(command: str, files: dict[str, Path]) -> Path:
     return files["train"] if command in SCRIPTED else files["exp"]
 
 
+#: commands that read no file, take no number and write no output (probed below)
+NO_INPUT = ("explain",)
+
+
 def test_every_command_has_probes():
-    assert set(_commands()) == set(BAD_NUMBERS) == set(OUTPUTS) == {*SCRIPTED, *GUIDED}
+    assert set(_commands()) - set(NO_INPUT) == set(BAD_NUMBERS) == set(OUTPUTS) == {*SCRIPTED, *GUIDED}
+
+
+@pytest.mark.parametrize("argv", [["explain", "nope.not-a-code"], ["explain", "loss-input.softmax"],
+                                  ["explain", "shape.broadcast-in-loss", "extra"]])
+def test_explain_bad_input(argv, capsys):
+    _one_error_line(capsys, main(argv))
 
 
 @pytest.mark.parametrize("command", [*SCRIPTED, *GUIDED])

@@ -34,7 +34,7 @@ from typing import Any, Iterable
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding
 from nndoctor.monitor.checks._layers import Producers, fmt, host_floats, unit_dims
 from nndoctor.monitor.events import ModuleOutput, OpCall, StepEvent
 
@@ -130,29 +130,11 @@ class ActivationHealth(Check):
     """Hidden ReLU units that never fire, or sigmoid/tanh units stuck at their bounds."""
 
     code = "activation.dead-relu"
-    severity = Severity.WARNING
-    step = Step.DEBUG
     needs = ("op", "module_output", "step")
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"step"})
     ops = _RELU | _SATURATING
-    fixes = (
-        "Lower the learning rate (large early updates push ReLU units into the negative region "
-        "for good) or add warm-up.",
-        "Use nn.LeakyReLU(0.01) / nn.GELU after {location}, or put nn.BatchNorm before the ReLU.",
-        "Initialise {location} with nn.init.kaiming_normal_(w, nonlinearity='relu') and zero "
-        "(not negative) biases.",
-    )
-    extra_codes = {
-        "activation.saturated": (
-            "Normalise the inputs of {location} (nn.BatchNorm1d / nn.LayerNorm before the "
-            "{activation}) so pre-activations stay within +-2.",
-            "Initialise {location} with nn.init.xavier_normal_(w, gain=nn.init.calculate_gain"
-            "('{activation}')) instead of a larger scale.",
-            "Use ReLU/GELU in the hidden layers, or lower the learning rate if units saturate only "
-            "after the first steps.",
-        ),
-    }
+    extra_codes = ("activation.saturated",)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

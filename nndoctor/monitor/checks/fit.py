@@ -27,7 +27,7 @@ import numpy as np
 import torch.nn as nn
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.curves import ConstantBaseline, analyze_losses, per_step, rolling_median
 from nndoctor.monitor.events import CurveDue, LossCall, RunEnd
 
@@ -92,24 +92,8 @@ class Fit(Check):
     """Validation loss rising while training loss falls; training loss stuck near a constant predictor."""
 
     code = "fit.overfitting"
-    severity = Severity.WARNING
-    step = Step.EVALUATE
     needs = ("loss", "curve", "end")
-    fixes = (
-        "Get more training data (or more varied data) - the most reliable fix for variance.",
-        "Add normalisation layers (BatchNorm/LayerNorm) and data augmentation.",
-        "Add regularisation: dropout, or weight decay (e.g. AdamW(weight_decay=1e-2)).",
-        "Keep the checkpoint of the best validation loss (step {best_step}) rather than the last one.",
-    )
-    extra_codes = {
-        "fit.underfitting": (
-            "Use a bigger model: more units per layer or more layers (the model cannot fit the data).",
-            "Reduce regularisation (dropout, weight decay) if there is any.",
-            "Check that the inputs carry the information needed: look at the examples the model gets wrong.",
-            "Then tune hyperparameters (learning rate, schedule) or try an architecture closer to the "
-            "state of the art for this kind of data.",
-        ),
-    }
+    extra_codes = ("fit.underfitting",)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

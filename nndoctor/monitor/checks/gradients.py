@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding
 from nndoctor.monitor.checks._layers import LayerOrder, fmt, host_floats, is_finite
 from nndoctor.monitor.events import ModuleOutput, StepEvent
 
@@ -89,29 +89,10 @@ class GradientScale(Check):
     """Per-layer gradient norms collapse towards the input (vanishing) or blow up (exploding)."""
 
     code = "grad.vanishing-gradients"
-    severity = Severity.WARNING
-    step = Step.DEBUG
     needs = ("module_output", "step")
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"step"})
-    fixes = (
-        "{activation_fix} between {first_layer} and {last_layer}, or put normalisation layers "
-        "(nn.BatchNorm1d / nn.LayerNorm) between them.",
-        "Initialise the weights for the activation in use ({init_hint}) so the signal keeps its "
-        "scale through the {depth} weight layers.",
-        "Add residual (skip) connections or use fewer layers, then check that {first_layer} "
-        "gets a gradient within ~100x of {last_layer}.",
-    )
-    extra_codes = {
-        "grad.exploding-gradients": (
-            "Clip the gradient norm before optimizer.step(): "
-            "torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0).",
-            "Shrink the initial weight scale ({init_hint}) or add normalisation layers so "
-            "gradients stop growing towards {first_layer}.",
-            "Lower the learning rate until the gradient norm stays within ~10x of its first value "
-            "({first_total}).",
-        ),
-    }
+    extra_codes = ("grad.exploding-gradients",)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

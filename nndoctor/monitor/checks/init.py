@@ -23,7 +23,7 @@ from typing import Any, Iterable
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._layers import LayerOrder, fmt, host_floats, weight_params
 from nndoctor.monitor.events import ModuleOutput, OpCall, StepEvent
 
@@ -53,30 +53,11 @@ class InitCheck(Check):
     """Weights that start constant/symmetric, or a weight scale that wrecks the signal with depth."""
 
     code = "init.constant-weights"
-    severity = Severity.ERROR
-    step = Step.START
     needs = ("module_output", "op", "step")
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"step"})
     ops = frozenset(_ACTIVATIONS)
-    fixes = (
-        "Remove the constant initialisation of {layers} (e.g. nn.init.constant_/zeros_/fill_): "
-        "the PyTorch default, or {scheme}, gives every unit different weights.",
-        "If you zero-initialise on purpose, do it only for the last layer of a branch "
-        "(the output head or a residual branch), never for every layer.",
-    )
-    extra_codes = {
-        "init.symmetric-weights": (
-            "Give the units of {layers} different initial weights: use the default init or "
-            "{scheme} instead of copying one row/filter to all units.",
-        ),
-        "init.activation-scale": (
-            "Initialise the weights with {scheme} so each layer keeps the signal's scale.",
-            "Or drop the custom initialisation: PyTorch's default keeps the std within ~2.5x per layer.",
-            "Add normalisation layers (nn.BatchNorm1d/2d or nn.LayerNorm) between the {depth} "
-            "weighted layers if the depth must stay.",
-        ),
-    }
+    extra_codes = ("init.symmetric-weights", "init.activation-scale")
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

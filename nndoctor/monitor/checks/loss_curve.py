@@ -20,7 +20,7 @@ import dataclasses
 from typing import Any, Iterable
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.curves import CurveAnalysis, analyze_losses
 from nndoctor.monitor.events import CurveDue, RunEnd
 
@@ -121,12 +121,8 @@ class LossCurve(Check):
     """One of the four overfit-a-batch symptoms in the training loss."""
 
     code = "loss-curve.plateaus"
-    severity = Severity.WARNING
-    step = Step.DEBUG
     needs = ("curve", "end")
-    fixes = ("{fix1}", "{fix2}", "{fix3}")
-    extra_codes = {"loss-curve.goes-up": fixes, "loss-curve.explodes": fixes,
-                   "loss-curve.oscillates": fixes}
+    extra_codes = ("loss-curve.goes-up", "loss-curve.explodes", "loss-curve.oscillates")
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

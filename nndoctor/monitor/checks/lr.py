@@ -33,7 +33,7 @@ from typing import Any, Iterable
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._layers import host_floats
 from nndoctor.monitor.curves import CurveAnalysis, analyze_losses
 from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
@@ -159,27 +159,9 @@ class LearningRate(Check):
     """The learning rate is too high (explosion / rise / oscillation with huge updates) or too low."""
 
     code = "lr.too-high"
-    severity = Severity.WARNING
-    step = Step.TUNE
     needs = ("step", "curve", "end")
     sampled_only = frozenset({"step"})  # the update-ratio probe; the curve is judged on "curve" events
-    fixes = (
-        "Lower the learning rate of {optimizer} 10-100x (from {lr} to {suggest_low}-{suggest_high}) "
-        "and rerun; for {optimizer_class}, {default_hint}.",
-        "If a large rate is intended, add a warm-up (torch.optim.lr_scheduler.LinearLR) and clip "
-        "gradients with torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) before {optimizer}.step().",
-        "Run a short learning-rate range test (exponential sweep over ~100 steps) and pick a rate "
-        "about 10x below the one where the smoothed loss starts to rise.",
-    )
-    extra_codes = {
-        "lr.too-low": (
-            "Raise the learning rate of {optimizer} 10-100x (from {lr} to {suggest_low}-{suggest_high}); "
-            "for {optimizer_class}, {default_hint}.",
-            "Check that no scheduler or manual decay shrinks the rate before training starts "
-            "(print {optimizer}.param_groups[0]['lr'] at the first steps).",
-            "Run a short learning-rate range test to find the largest rate at which the loss still falls.",
-        ),
-    }
+    extra_codes = ("lr.too-low",)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._layers import fmt, host_floats
 from nndoctor.monitor.events import Crash, StepEvent
 
@@ -49,29 +49,10 @@ class OptimizerSettings(Check):
     """Adam eps/betas, SGD momentum/dampening, RMSprop alpha, negative decay, maximize."""
 
     code = "optimizer.bad-setting"
-    severity = Severity.ERROR
-    step = Step.TUNE
     needs = ("step", "crash")
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"step"})
-    fixes = (
-        "Set {setting} of {optimizer} to a value in the sane range ({sane}).",
-        "Or drop the argument and keep torch's default ({default}).",
-    )
-    extra_codes = {
-        "optimizer.adam-eps": (
-            "Use eps=1e-8 (the default) for {optimizer}; {sane}.",
-            "If you raised eps to fight instability, lower the learning rate or clip gradients instead.",
-        ),
-        "optimizer.adam-betas": (
-            "Use betas=(0.9, 0.999) (beta1 is the momentum of the gradient, beta2 of its square; "
-            "beta2 must be the larger), or (0.9, 0.95) for large models.",
-        ),
-        "optimizer.maximize": (
-            "Remove maximize=True from {optimizer}: with it the optimizer climbs the loss.",
-            "If you really maximise an objective, keep maximize=True and ignore this finding.",
-        ),
-    }
+    extra_codes = ("optimizer.adam-eps", "optimizer.adam-betas", "optimizer.maximize")
 
     _DEFAULTS = {"eps": "1e-8", "betas": "(0.9, 0.999)", "momentum": "0 or 0.9", "dampening": "0",
                  "weight_decay": "0", "alpha": "0.99", "nesterov": "False"}

@@ -34,7 +34,7 @@ from typing import Any, Iterable
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding
 from nndoctor.monitor.checks._layers import fmt, host_floats
 from nndoctor.monitor.events import BackwardCall, LossCall, RunEnd, StepEvent
 
@@ -122,19 +122,9 @@ class LossPenaltyDominates(Check):
     """A hand-written weight penalty in the loss outweighs the data loss, so the model cannot fit."""
 
     code = "regularization.loss-penalty-too-strong"
-    severity = Severity.WARNING
-    step = Step.IMPROVE
     needs = ("loss", "backward", "step", "end")
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"backward", "step"})
-    fixes = (
-        "Lower the penalty's weight (lam) about {factor}x, so that the penalty ({penalty}) is a small "
-        "fraction (~1-10%) of the data loss ({data}): typical L2 weights are 1e-5..1e-3 on a summed penalty.",
-        "Or drop the term and use the optimizer's weight_decay= (AdamW for Adam), which the optimizer "
-        "applies without changing the loss you monitor.",
-        "Penalise weights only (not biases / norm layers) and scale the penalty by the number of samples "
-        "if the data loss is a mean over the batch.",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

@@ -23,7 +23,7 @@ import torch
 from torch.nn.modules.dropout import _DropoutNd
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding
 from nndoctor.monitor.checks._layers import fmt, host_floats
 from nndoctor.monitor.events import OpCall, RunEnd, StepEvent
 
@@ -55,18 +55,9 @@ class WeightDecayDominates(Check):
     """The weight-decay term outweighs the gradient, so weights shrink instead of learning."""
 
     code = "regularization.weight-decay-too-strong"
-    severity = Severity.WARNING
-    step = Step.IMPROVE
     needs = ("step",)
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"step"})
-    fixes = (
-        "Lower weight_decay of {optimizer} from {weight_decay} to ~{suggested} "
-        "(typical: 1e-4..5e-4 for SGD/Adam L2, 0.01..0.1 for AdamW).",
-        "With Adam, use torch.optim.AdamW (decoupled decay) rather than Adam(weight_decay=...).",
-        "Exclude biases and normalisation weights from decay with a second parameter group "
-        "(weight_decay=0).",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -174,19 +165,11 @@ class DropoutTooStrong(Check):
     """Dropout with a drop probability so high the network cannot fit the training data."""
 
     code = "regularization.dropout-too-strong"
-    severity = Severity.WARNING
-    step = Step.IMPROVE
     needs = ("op", "step", "end")
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"step"})
     ops = frozenset({"dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
                      "feature_alpha_dropout"})
-    fixes = (
-        "Set the dropout ({site}) to p=0.1..0.5: p is the probability to DROP a unit "
-        "(p={p} keeps only {keep:.0%}), unlike TensorFlow's keep_prob.",
-        "Start without dropout, check the model can fit the training data, then add it back "
-        "only if validation loss shows overfitting.",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

@@ -18,9 +18,9 @@ from typing import Iterable
 
 import numpy as np
 
-from nndoctor.checks import FIXES, Check, register
+from nndoctor.checks import Check, register
 from nndoctor.evaluate.balance import class_balance
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks.data.leakage import coverage, training_like
 from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.events import RunEnd
@@ -60,10 +60,7 @@ class ClassBalance(Check):
     """The training targets are dominated by some classes."""
 
     code = "data.class-imbalance"
-    severity = Severity.WARNING
-    step = Step.EVALUATE
     needs = ("end",)
-    fixes = FIXES.get("data.class-imbalance", ())
 
     def check(self, event: RunEnd) -> Iterable[Finding]:
         data = ObservedData.of(self.state)
@@ -106,15 +103,7 @@ class UnseenClasses(Check):
     """Classes in the evaluation data that training never shows."""
 
     code = "data.unseen-classes"
-    severity = Severity.WARNING
-    step = Step.EVALUATE
     needs = ("end",)
-    fixes = (
-        "Shuffle before splitting, or split per class: "
-        "sklearn.model_selection.train_test_split(X, y, stratify=y) or StratifiedKFold.",
-        "If the split is meant to be by class (open-set evaluation), the error on classes {classes} "
-        "cannot fall with this model: evaluate them separately.",
-    )
 
     def check(self, event: RunEnd) -> Iterable[Finding]:
         data = ObservedData.of(self.state)
@@ -153,15 +142,7 @@ class UnshuffledBatches(Check):
     """Training batches each holding one class: class-sorted data without shuffling."""
 
     code = "data.unshuffled-batches"
-    severity = Severity.WARNING
-    step = Step.DEBUG
     needs = ("end",)
-    fixes = (
-        "Shuffle the training data every epoch: DataLoader(train_set, batch_size=..., shuffle=True), "
-        "or index with torch.randperm(n) each epoch when slicing tensors yourself.",
-        "Sorted batches make each step pull the model towards one class; shuffling usually fixes "
-        "both a high loss and a loss that jumps at class boundaries.",
-    )
 
     def check(self, event: RunEnd) -> Iterable[Finding]:
         data = ObservedData.of(self.state)

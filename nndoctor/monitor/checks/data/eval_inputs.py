@@ -24,7 +24,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.debug.preprocessing import feature_matrix, fmt
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding
 from nndoctor.monitor.checks.data.sample import first_tensor
 from nndoctor.monitor.events import ModelInput, RunEnd
 
@@ -121,17 +121,8 @@ class EvalInputScale(Check):
     """A model's evaluation inputs are on another scale than its training inputs."""
 
     code = "preprocessing.eval-inputs-differ"
-    severity = Severity.WARNING
-    step = Step.DEBUG
     needs = ("model_input", "eval_input", "end")
     sampled_only = frozenset({"model_input"})
-    fixes = (
-        "Preprocess evaluation/test inputs exactly like the training inputs (the same scaling, e.g. x / 255, "
-        "and the same Normalize / StandardScaler statistics, computed on the training set); {model}'s "
-        "training inputs have {train}, its evaluation inputs {eval}.",
-        "Build the training and evaluation data with one function (or one transform object) so that the two "
-        "pipelines cannot drift apart.",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

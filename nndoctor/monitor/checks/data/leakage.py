@@ -17,8 +17,8 @@ import math
 from typing import Iterable
 
 import nndoctor.evaluate.duplicates  # noqa: F401  (registers the fixes of data.train-test-leakage)
-from nndoctor.checks import FIXES, Check, register
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks.data.sample import EvalPass, ObservedData
 from nndoctor.monitor.events import RunEnd
 
@@ -75,10 +75,7 @@ class TrainEvalLeakage(Check):
     """Examples evaluated on are copies of examples trained on."""
 
     code = "data.train-test-leakage"
-    severity = Severity.WARNING
-    step = Step.EVALUATE
     needs = ("end",)
-    fixes = FIXES.get("data.train-test-leakage", ())
 
     def check(self, event: RunEnd) -> Iterable[Finding]:
         data = ObservedData.of(self.state)

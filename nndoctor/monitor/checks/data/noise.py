@@ -34,9 +34,9 @@ from typing import Iterable
 
 import numpy as np
 
-from nndoctor.checks import FIXES, Check, register
+from nndoctor.checks import Check, register
 from nndoctor.evaluate.labels import find_label_issues
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks.data.probe import MIN_STEPS, chance_loss, out_of_fold
 from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
@@ -119,10 +119,7 @@ class NoisyLabels(Check):
     """A large share of the training labels look randomly wrong, and the model memorises them."""
 
     code = "labels.noisy"
-    severity = Severity.WARNING
-    step = Step.DEBUG
     needs = ("end",)
-    fixes = FIXES.get("labels.noisy", ())
 
     def check(self, event: RunEnd) -> Iterable[Finding]:
         data = ObservedData.of(self.state)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import RunEnd
@@ -227,23 +227,8 @@ class LabelsUnrelated(Check):
     """Training at chance level, and probes on the observed data cannot predict the labels either."""
 
     code = "labels.unrelated-to-inputs"
-    severity = Severity.WARNING
-    step = Step.DEBUG
     needs = ("end",)
-    fixes = (
-        "Check that inputs and labels are indexed together: one permutation for both "
-        "(idx = torch.randperm(n); x, y = x[idx], y[idx]), never a shuffle of one of them.",
-        "Check how labels are read: the right column or file, the label-name -> index mapping, "
-        "the order after filtering or sorting the examples.",
-        "Look at a few examples next to their labels: if a person cannot predict the label, neither can the model.",
-    )
-    extra_codes = {
-        "fit.model-at-chance": (
-            "The labels are learnable from the inputs, so look at the model and its training: "
-            "the learning rate (run `nndoctor lr-find`), the initialisation, the output layer and the loss.",
-            "Overfit a single batch (`nndoctor overfit`) to prove the model can learn at all.",
-        ),
-    }
+    extra_codes = ("fit.model-at-chance",)
 
     def check(self, event: RunEnd) -> Iterable[Finding]:
         data = ObservedData.of(self.state)

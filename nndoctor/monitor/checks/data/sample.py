@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding
 from nndoctor.monitor.events import ModelInput, Targets
 
 __all__ = ["DataCollector", "EvalPass", "ObservedData", "class_targets", "first_tensor", "row_hashes"]
@@ -204,8 +204,6 @@ class DataCollector(Check):
     """Keeps the bounded sample of observed data; reports nothing itself."""
 
     code = "data.observed-sample"
-    severity = Severity.INFO
-    step = Step.EVALUATE
     needs = ("model_input", "eval_input", "targets")
     sampled_only = frozenset({"model_input"})  # training batches are sampled; evaluation ones all seen
 

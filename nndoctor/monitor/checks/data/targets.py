@@ -23,7 +23,7 @@ from typing import Iterable
 import numpy as np
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import RunEnd
@@ -41,16 +41,7 @@ class LabelsSingleClass(Check):
     """Every sampled training target is the same class."""
 
     code = "labels.single-class"
-    severity = Severity.WARNING
-    step = Step.DEBUG
     needs = ("end",)
-    fixes = (
-        "Check the label preprocessing: every sampled training target is class {label} ({counts}); integer "
-        "class ids must not be scaled like pixels ((y / 255).long() is 0 for every id below 255), and masks "
-        "read as images need their class ids back (e.g. (mask * 255).round().long()).",
-        "Print np.unique(y, return_counts=True) right before training and again on one batch from the "
-        "DataLoader, to find the step that collapses the labels.",
-    )
 
     def check(self, event: RunEnd) -> Iterable[Finding]:
         data = ObservedData.of(self.state)

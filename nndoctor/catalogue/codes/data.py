@@ -1,0 +1,255 @@
+"""Finding codes of the ``data`` category: class imbalance, leakage, too little data, input distribution shift."""
+
+from __future__ import annotations
+
+from nndoctor.catalogue.entry import CodeInfo
+
+__all__ = ["CODES"]
+
+CODES = (
+    CodeInfo(
+        code="data.class-imbalance",
+        severity="warning",
+        step="evaluate",
+        title="Imbalanced classes",
+        meaning=(
+            "The training targets are dominated by some classes: the largest class is 10 or more times as "
+            "frequent as the smallest."
+        ),
+        why=(
+            "Accuracy is misleading and the model tends to ignore the rare classes; the per-class error "
+            "shows it."
+        ),
+        detection=(
+            "During `nndoctor run`, a collector keeps a bounded sample of what the script trains and "
+            "evaluates on (class counts, input fingerprints, a few thousand (input, target) pairs from "
+            "sampled steps); the dataset checks judge it once, when the run ends. A warning when the "
+            "largest/smallest class ratio is >= 10 confidently (the ratio's lower bound is >= 5), over at "
+            "least 200 targets, with the per-class error of the script's own evaluation when available. "
+            "`nndoctor evaluate` and `nndoctor data` make the same finding from the whole training split."
+        ),
+        fixes=(
+            "Check the per-class error: if the minority classes ({minority}) fail, re-weight the loss "
+            "(CrossEntropyLoss(weight=...)) or over-sample them (WeightedRandomSampler).",
+            "Collect more examples of the minority classes.",
+            "Report a metric that is not dominated by the majority class (balanced accuracy, per-class F1).",
+        ),
+        wrong="""
+loss_fn = nn.CrossEntropyLoss()
+""",
+        right="""
+counts = torch.bincount(y_train).float()
+loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (len(counts) * counts))
+""",
+    ),
+    CodeInfo(
+        code="data.distribution-shift",
+        severity="warning",
+        step="evaluate",
+        title="Train and test-val inputs are distinguishable",
+        meaning=(
+            "A classifier can tell training inputs from test-val inputs: the two come from different "
+            "distributions."
+        ),
+        why=(
+            "A model trained on one distribution is evaluated (and deployed) on another; the shift term of "
+            "the error cannot be fixed by more training."
+        ),
+        detection=(
+            "`nndoctor evaluate`/`data` fit a logistic regression (domain classifier) to separate train from"
+            " test-val inputs; its cross-validated AUC is compared with the AUCs after shuffling the domain "
+            "labels (a permutation test, giving a p-value). The features that differ most are ranked by "
+            "standardised mean difference."
+        ),
+        fixes=(
+            "Look at the features that differ most ({top_features}): is the test-val data preprocessed the "
+            "same way?",
+            "Collect or synthesise training data that looks like test-val (augment towards those "
+            "differences).",
+            "Do error analysis on test-val: which classes or slices suffer from the shift.",
+        ),
+    ),
+    CodeInfo(
+        code="data.observed-sample",
+        severity="info",
+        step="evaluate",
+        title="The bounded sample of observed data",
+        meaning=(
+            "The collector that keeps the sample the dataset checks judge (class counts, input fingerprints,"
+            " (input, target) pairs). It reports nothing itself: the code exists because every check "
+            "declares one."
+        ),
+        why="Not a problem: nothing to fix.",
+        detection=(
+            "Training batches are looked at on sampled steps only; evaluation forwards are fingerprinted and"
+            " grouped into passes. Everything is bounded."
+        ),
+    ),
+    CodeInfo(
+        code="data.start-class-imbalance",
+        severity="warning",
+        step="start simple",
+        title="Imbalanced classes (start review)",
+        meaning=(
+            "In the first examples, the most frequent class is more than 10 times as common as the rarest."
+        ),
+        why="Accuracy will be misleading and rare classes ignored.",
+        detection=(
+            "`nndoctor start EXP` inspects the experiment without training anything; a warning when the "
+            "ratio is > 10 and at least 20 examples per class were read."
+        ),
+        fixes=(
+            "Use class weights in the loss (CrossEntropyLoss(weight=...)) or a WeightedRandomSampler.",
+            "Report per-class metrics, not only accuracy.",
+        ),
+        wrong="""
+loss_fn = nn.CrossEntropyLoss()
+""",
+        right="""
+loss_fn = nn.CrossEntropyLoss(weight=class_weights)   # or a WeightedRandomSampler
+""",
+    ),
+    CodeInfo(
+        code="data.start-fewer-classes",
+        severity="info",
+        step="start simple",
+        title="Many classes for a first version (start review)",
+        meaning="More than 20 classes occur in the first examples.",
+        why="Advice: a first version on a few classes is quicker to debug.",
+        detection=(
+            "`nndoctor start EXP` inspects the experiment without training anything; info when more than 20 "
+            "classes are seen in the examples read."
+        ),
+        fixes=(
+            "Use nndoctor.start.simplify(dataset, classes=10) for the first versions.",
+        ),
+    ),
+    CodeInfo(
+        code="data.start-simplify",
+        severity="info",
+        step="start simple",
+        title="A large training set for a first version (start review)",
+        meaning="The training set has more than 20,000 examples.",
+        why="Advice: the guide first works on about 10,000 examples so each try takes minutes.",
+        detection=(
+            "`nndoctor start EXP` inspects the experiment without training anything; info when the training "
+            "set size is above 20,000."
+        ),
+        fixes=(
+            "Use nndoctor.start.simplify(dataset, max_examples=10_000) for the first versions.",
+        ),
+    ),
+    CodeInfo(
+        code="data.too-little-data",
+        severity="warning",
+        step="improve",
+        title="More data would still help",
+        meaning=(
+            "On the learning curve, the train-val error still falls steeply between the last two points "
+            "(training on part of the data, then all of it)."
+        ),
+        why="More data is the top fix for variance when the curve has not flattened.",
+        detection=(
+            "`nndoctor evaluate` trains on growing fractions of the training set; the finding is made when "
+            "the error drop between the last two points is at least 0.02."
+        ),
+        fixes=(
+            "Collect more training data: validation error still falls steeply from {last_fraction:.0%} to "
+            "100% of the training set ({errors}).",
+            "Until then, augment the data and regularise.",
+        ),
+    ),
+    CodeInfo(
+        code="data.train-test-leakage",
+        severity="warning",
+        step="evaluate",
+        title="Evaluation examples also occur in the training set",
+        meaning=(
+            "Examples the script evaluates on are copies (byte-identical, or near duplicates in `nndoctor "
+            "evaluate`/`data`) of examples it trains on."
+        ),
+        why="The evaluation error is optimistic: it partly measures memorisation.",
+        detection=(
+            "During `nndoctor run`, a collector keeps a bounded sample of what the script trains and "
+            "evaluates on (class counts, input fingerprints, a few thousand (input, target) pairs from "
+            "sampled steps); the dataset checks judge it once, when the run ends. Inputs of sampled training"
+            " batches and of every evaluation pass are fingerprinted; nndoctor estimates the share c of the "
+            "training set it saw. A pass that is (part of) the training data would match about c of its "
+            "examples; a pass with clearly fewer, but some, matches is a different set that shares examples:"
+            " leakage. Passes over the training loader are never judged. `nndoctor evaluate`/`data` hash "
+            "every example and find near duplicates with SimHash buckets."
+        ),
+        fixes=(
+            "Remove the {n_shared} {split} examples that also occur in the training set (indices in the "
+            "evidence), or split by a group key (user, patient, source file) before shuffling.",
+            "Re-measure the {split} error after de-duplication: the current figure is optimistic.",
+        ),
+        wrong="""
+X_train, X_test = X[:900], X[800:]
+""",
+        right="""
+X_train, X_test = X[:800], X[800:]          # or split by group key, after de-duplication
+""",
+    ),
+    CodeInfo(
+        code="data.unseen-classes",
+        severity="warning",
+        step="evaluate",
+        title="Evaluation classes never seen in training",
+        meaning=(
+            "Some classes occur in the evaluation batches but never among the training targets observed, as "
+            "when a split is taken from class-sorted data."
+        ),
+        why="The model cannot learn those classes; the evaluation error on them is 100%.",
+        detection=(
+            "During `nndoctor run`, a collector keeps a bounded sample of what the script trains and "
+            "evaluates on (class counts, input fingerprints, a few thousand (input, target) pairs from "
+            "sampled steps); the dataset checks judge it once, when the run ends. Reported when random "
+            "sampling would almost surely have shown those classes in training."
+        ),
+        fixes=(
+            "Shuffle before splitting, or split per class: sklearn.model_selection.train_test_split(X, y, "
+            "stratify=y) or StratifiedKFold.",
+            "If the split is meant to be by class (open-set evaluation), the error on classes {classes} "
+            "cannot fall with this model: evaluate them separately.",
+        ),
+        wrong="""
+train, test = data[:8000], data[8000:]        # data sorted by class
+""",
+        right="""
+train, test = sklearn.model_selection.train_test_split(data, test_size=0.2, stratify=labels)
+""",
+    ),
+    CodeInfo(
+        code="data.unshuffled-batches",
+        severity="warning",
+        step="implement & debug",
+        title="Training batches hold one class each",
+        meaning=(
+            "Most training batches contain a single class although several classes occur: the data are "
+            "sorted by class and not shuffled."
+        ),
+        why=(
+            "Each step pulls the model towards one class: the loss oscillates and the model ends up "
+            "predicting the last classes seen."
+        ),
+        detection=(
+            "During `nndoctor run`, a collector keeps a bounded sample of what the script trains and "
+            "evaluates on (class counts, input fingerprints, a few thousand (input, target) pairs from "
+            "sampled steps); the dataset checks judge it once, when the run ends. The class purity of "
+            "sampled training batches is compared with what random batches of that class mix would give."
+        ),
+        fixes=(
+            "Shuffle the training data every epoch: DataLoader(train_set, batch_size=..., shuffle=True), or"
+            " index with torch.randperm(n) each epoch when slicing tensors yourself.",
+            "Sorted batches make each step pull the model towards one class; shuffling usually fixes both a"
+            " high loss and a loss that jumps at class boundaries.",
+        ),
+        wrong="""
+loader = DataLoader(sorted_ds, batch_size=32)
+""",
+        right="""
+loader = DataLoader(sorted_ds, batch_size=32, shuffle=True)
+""",
+    ),
+)

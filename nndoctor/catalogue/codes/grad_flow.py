@@ -1,0 +1,483 @@
+"""Finding codes of the ``grad-flow`` category: parameters never get a gradient or are never updated."""
+
+from __future__ import annotations
+
+from nndoctor.catalogue.entry import CodeInfo
+
+__all__ = ["CODES"]
+
+CODES = (
+    CodeInfo(
+        code="grad-flow.all-gradients-zero",
+        severity="error",
+        step="implement & debug",
+        title="Every gradient is exactly zero",
+        meaning=(
+            "All parameters the optimizer holds get gradients that are exactly zero at two steps in a row: "
+            "the loss is flat in the weights."
+        ),
+        why=(
+            "Nothing is learned: typical causes are a constant model output (softmax over one unit), "
+            "rounding or argmax inside the forward, or a multiplication by 0."
+        ),
+        detection=(
+            "One check follows the chain loss -> gradients -> optimizer update and reports where it breaks. "
+            "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
+            " and sampled steps) and from grad hooks; module order and use come from sampled forward "
+            "outputs. Reported when every gradient of the optimizer's parameters is exactly zero at two "
+            "consecutive examined steps."
+        ),
+        fixes=(
+            "Remove non-differentiable steps between the model and the loss (round(), argmax(), "
+            "thresholding, comparisons); use them for metrics only.",
+            "For a binary output with one unit use a sigmoid (or BCEWithLogitsLoss), not softmax over that "
+            "single unit, which is always 1.",
+        ),
+        wrong="""
+pred = model(x).round()
+loss = F.mse_loss(pred, y)
+""",
+        right="""
+pred = model(x)                       # round only for metrics
+loss = F.mse_loss(pred, y)
+""",
+    ),
+    CodeInfo(
+        code="grad-flow.crash-backward-twice",
+        severity="error",
+        step="implement & debug",
+        title="Crash: backward through the graph a second time",
+        meaning=(
+            "backward() ran through a graph whose saved tensors were already freed: a loss tensor kept from "
+            "an earlier step (e.g. summed into a running total) is part of the new graph."
+        ),
+        why="Training cannot go on; keeping loss tensors also keeps every graph alive and leaks memory.",
+        detection=(
+            "When the script dies, the crash explainer matches torch's error message against known patterns "
+            "(here: `Trying to backward through the graph a second time`), finds the module that raised from"
+            " the module stack and the failing call's inputs, and names what to change. The original "
+            "traceback is printed afterwards and the exit code is kept."
+        ),
+        fixes=(
+            "{fix}",
+            "Log running losses with loss.item(), never by keeping the loss tensors.",
+        ),
+        wrong="""
+total = total + loss
+total.backward()
+""",
+        right="""
+loss.backward()
+total += loss.item()              # log numbers, not tensors
+""",
+    ),
+    CodeInfo(
+        code="grad-flow.crash-empty-parameter-list",
+        severity="error",
+        step="implement & debug",
+        title="Crash: the optimizer got an empty parameter list",
+        meaning=(
+            "The optimizer was built over no parameters: a model whose layers are kept in a plain Python "
+            "list (not nn.ModuleList), or a generator already consumed."
+        ),
+        why="Training cannot start.",
+        detection=(
+            "When the script dies, the crash explainer matches torch's error message against known patterns "
+            "(here: `optimizer got an empty parameter list`), finds the module that raised from the module "
+            "stack and the failing call's inputs, and names what to change. The original traceback is "
+            "printed afterwards and the exit code is kept."
+        ),
+        fixes=(
+            "{fix}",
+            "Check len(list(model.parameters())) > 0 before building the optimizer.",
+        ),
+        wrong="""
+self.layers = [nn.Linear(10, 10) for _ in range(3)]
+""",
+        right="""
+self.layers = nn.ModuleList(nn.Linear(10, 10) for _ in range(3))
+""",
+    ),
+    CodeInfo(
+        code="grad-flow.crash-inplace-modified",
+        severity="info",
+        step="implement & debug",
+        title="Crash: a tensor needed for the gradient was modified in place",
+        meaning=(
+            "An in-place operation (`x += ...`, `relu_`, `x[idx] = ...`) changed a tensor that autograd "
+            "saved for the backward pass."
+        ),
+        why="backward() fails; reported as info since the fix is local.",
+        detection=(
+            "When the script dies, the crash explainer matches torch's error message against known patterns "
+            "(here: `one of the variables needed for gradient computation has been modified by an inplace "
+            "operation`), finds the module that raised from the module stack and the failing call's inputs, "
+            "and names what to change. The original traceback is printed afterwards and the exit code is "
+            "kept."
+        ),
+        fixes=(
+            "{fix}",
+            "To find the op, run one step under torch.autograd.set_detect_anomaly(True).",
+        ),
+        wrong="""
+h = torch.sigmoid(z)
+h += 1
+""",
+        right="""
+h = torch.sigmoid(z)
+h = h + 1
+""",
+    ),
+    CodeInfo(
+        code="grad-flow.crash-loss-without-grad",
+        severity="error",
+        step="implement & debug",
+        title="Crash: backward on a tensor that does not require grad",
+        meaning=(
+            "loss.backward() failed because the loss has no grad_fn: no parameter requires grad, the forward"
+            " ran under no_grad, or the graph was cut."
+        ),
+        why="Training cannot start.",
+        detection=(
+            "When the script dies, the crash explainer matches torch's error message against known patterns "
+            "(here: `element 0 of tensors does not require grad and does not have a grad_fn`), finds the "
+            "module that raised from the module stack and the failing call's inputs, and names what to "
+            "change. The original traceback is printed afterwards and the exit code is kept."
+        ),
+        fixes=(
+            "{fix}",
+            "Check that some parameter has requires_grad=True and that the optimizer holds them.",
+        ),
+        wrong="""
+with torch.no_grad():
+    loss = loss_fn(model(x), y)
+loss.backward()
+""",
+        right="""
+loss = loss_fn(model(x), y)
+loss.backward()
+""",
+    ),
+    CodeInfo(
+        code="grad-flow.frozen-middle-layers",
+        severity="warning",
+        step="implement & debug",
+        title="Layers in the middle of a trainable stack are frozen",
+        meaning=(
+            "Some layers in the middle of a model have requires_grad=False while the layers before and after"
+            " them train."
+        ),
+        why=(
+            "Usually unintended (a freeze loop over the wrong slice); the frozen layers keep their random "
+            "initialisation."
+        ),
+        detection=(
+            "One check follows the chain loss -> gradients -> optimizer update and reports where it breaks. "
+            "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
+            " and sampled steps) and from grad hooks; module order and use come from sampled forward "
+            "outputs. The order of weighted layers comes from the forward pass; frozen layers between "
+            "trainable ones are reported."
+        ),
+        fixes=(
+            "Unfreeze {layers} (requires_grad_(True)) and include them in the optimizer, unless freezing "
+            "them was intended.",
+        ),
+        wrong="""
+for layer in model.layers[2:4]:
+    layer.requires_grad_(False)
+""",
+        right="""
+for layer in model.layers[:2]:       # freeze a prefix, if anything
+    layer.requires_grad_(False)
+""",
+    ),
+    CodeInfo(
+        code="grad-flow.frozen-output-layer",
+        severity="warning",
+        step="implement & debug",
+        title="The output layer is frozen",
+        meaning="The last layer has requires_grad=False while the layers before it train.",
+        why=(
+            "The model cannot adapt its outputs to the targets; a frozen backbone with a trainable head is "
+            "the usual pattern, this is the reverse."
+        ),
+        detection=(
+            "One check follows the chain loss -> gradients -> optimizer update and reports where it breaks. "
+            "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
+            " and sampled steps) and from grad hooks; module order and use come from sampled forward "
+            "outputs. The order of weighted layers comes from the forward pass; the last one frozen while "
+            "earlier ones train is reported."
+        ),
+        fixes=(
+            "Unfreeze {layer}: {layer}.requires_grad_(True) and include it in the optimizer.",
+            "To fine-tune, freeze the backbone and train the head, not the other way round.",
+        ),
+        wrong="""
+for p in model.parameters():
+    p.requires_grad = False
+for p in model.features.parameters():
+    p.requires_grad = True
+""",
+        right="""
+for p in model.features.parameters():
+    p.requires_grad = False           # freeze the backbone, train the head
+""",
+    ),
+    CodeInfo(
+        code="grad-flow.loss-detached",
+        severity="error",
+        step="implement & debug",
+        title="The loss does not depend on any parameter",
+        meaning=(
+            "The graph from the parameters to the loss is cut: `.detach()`, `.item()`, a numpy round trip, "
+            "or `torch.tensor(pred, requires_grad=True)` rebuilds the prediction as a new leaf."
+        ),
+        why=(
+            "backward() computes no gradient for the model, so the weights never change, although the loop "
+            "looks normal."
+        ),
+        detection=(
+            "One check follows the chain loss -> gradients -> optimizer update and reports where it breaks. "
+            "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
+            " and sampled steps) and from grad hooks; module order and use come from sampled forward "
+            "outputs. Reported as an error at the first step, with the cut (detach, item, numpy...) where it"
+            " can be told."
+        ),
+        fixes=(
+            "Compute the loss from the model output with torch operations only: no .item(), .detach(), "
+            ".data, .numpy() or torch.tensor(..., requires_grad=True) between the model and loss.backward()"
+            " ({cause}).",
+            "Check with `print(loss.grad_fn)` that the loss is connected to the model (it must not be None,"
+            " and loss.requires_grad must not come from a new leaf).",
+        ),
+        wrong="""
+pred = torch.tensor(model(x).detach().numpy(), requires_grad=True)
+loss = F.mse_loss(pred, y)
+""",
+        right="""
+pred = model(x)
+loss = F.mse_loss(pred, y)
+""",
+    ),
+    CodeInfo(
+        code="grad-flow.no-gradient",
+        severity="warning",
+        step="implement & debug",
+        title="Parameters used in the forward never get a gradient",
+        meaning=(
+            "Modules that run in the training forward have parameters that never receive a gradient while "
+            "the rest of the optimizer's parameters do."
+        ),
+        why=(
+            "Those layers are never trained: a branch is detached, run under no_grad, or its output is left "
+            "out of the loss."
+        ),
+        detection=(
+            "One check follows the chain loss -> gradients -> optimizer update and reports where it breaks. "
+            "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
+            " and sampled steps) and from grad hooks; module order and use come from sampled forward "
+            "outputs. A warning when modules seen in the training forward keep `.grad` None over the "
+            "examined steps while other parameters of the same optimizer get gradients; the likely cause is "
+            "named."
+        ),
+        fixes=(
+            "Make sure the output of {modules} reaches the loss through differentiable torch operations: "
+            "remove .detach(), .data, .item(), .numpy()/torch.tensor() round trips and torch.no_grad() from"
+            " the forward path ({cause}).",
+            "If the branch is not meant to be trained, freeze it (requires_grad_(False)) and leave its "
+            "parameters out of the optimizer.",
+        ),
+        wrong="""
+with torch.no_grad():
+    feats = self.encoder(x)          # encoder is meant to be trained
+return self.head(feats)
+""",
+        right="""
+feats = self.encoder(x)
+return self.head(feats)
+""",
+    ),
+    CodeInfo(
+        code="grad-flow.optimizer-frozen-params",
+        severity="warning",
+        step="implement & debug",
+        title="The optimizer holds only frozen parameters",
+        meaning=(
+            "At every examined step, all the parameters an optimizer holds have requires_grad=False: the "
+            "whole model is frozen, or the optimizer was built over the frozen part."
+        ),
+        why="Nothing it holds can ever be updated, so nothing is learned.",
+        detection=(
+            "One check follows the chain loss -> gradients -> optimizer update and reports where it breaks. "
+            "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
+            " and sampled steps) and from grad hooks; module order and use come from sampled forward "
+            "outputs. Reported when every parameter of the optimizer has requires_grad=False at every "
+            "examined step."
+        ),
+        fixes=(
+            "Build {optimizer} over the parameters you mean to train: torch.optim.X([p for p in "
+            "model.parameters() if p.requires_grad], ...) after freezing (for fine-tuning: the new head's "
+            "parameters).",
+            "Unfreeze the layers you mean to train ({modules}) with requires_grad_(True); to fine-tune, "
+            "freeze only the backbone (for p in model.backbone.parameters(): p.requires_grad = False).",
+        ),
+        wrong="""
+for p in model.backbone.parameters():
+    p.requires_grad = False
+opt = torch.optim.SGD(model.backbone.parameters(), lr=0.01)
+""",
+        right="""
+opt = torch.optim.SGD(model.head.parameters(), lr=0.01)
+""",
+    ),
+    CodeInfo(
+        code="grad-flow.optimizer-wrong-params",
+        severity="error",
+        step="implement & debug",
+        title="The optimizer holds other parameters than the trained model's",
+        meaning=(
+            "The optimizer holds parameters that never get a gradient, while the model's parameters get "
+            "gradients but are in no optimizer: it was built over another model instance or a copy (e.g. "
+            "before `model = Net()` was run again, or over a deepcopy)."
+        ),
+        why="The model is never trained although the loss, backward and step all run.",
+        detection=(
+            "One check follows the chain loss -> gradients -> optimizer update and reports where it breaks. "
+            "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
+            " and sampled steps) and from grad hooks; module order and use come from sampled forward "
+            "outputs. An error when the optimizer's parameters get no gradient while parameters with "
+            "gradients belong to no optimizer."
+        ),
+        fixes=(
+            "Build the optimizer over the parameters of the model you train: "
+            "torch.optim.X({model}.parameters(), ...), after the model is created and moved.",
+            "Do not re-create or copy.deepcopy() the model after building the optimizer.",
+        ),
+        wrong="""
+model = Net(); opt = torch.optim.Adam(model.parameters())
+model = Net().to(device)               # a new instance
+""",
+        right="""
+model = Net().to(device)
+opt = torch.optim.Adam(model.parameters())
+""",
+    ),
+    CodeInfo(
+        code="grad-flow.overfit-batch-no-gradient",
+        severity="warning",
+        step="implement & debug",
+        title="Parameters get no gradient while overfitting one batch",
+        meaning=(
+            "A likely cause named by `nndoctor overfit` for a plateau: some parameter tensors get no (or an "
+            "all-zero) gradient on the fixed batch."
+        ),
+        why="A model that cannot even fit one batch usually has a cut in its graph.",
+        detection=(
+            "`nndoctor overfit` trains on one fixed batch and records which parameters' `.grad` stays None "
+            "or zero; the candidate is added when the curve plateaus and no grad-flow check already fired."
+        ),
+        fixes=(
+            "Look for .detach(), .item(), torch.no_grad() or .data between these layers and the loss.",
+            "Check requires_grad and that the optimizer holds them.",
+        ),
+        wrong="""
+h = self.encoder(x).detach()
+""",
+        right="""
+h = self.encoder(x)
+""",
+    ),
+    CodeInfo(
+        code="grad-flow.params-not-in-optimizer",
+        severity="warning",
+        step="implement & debug",
+        title="Parameters with gradients are in no optimizer",
+        meaning=(
+            "Layers receive gradients but their parameters are in no optimizer: the optimizer was built "
+            "before these layers were added, or over part of the model only."
+        ),
+        why=(
+            "They are never trained. Reported as info when only an earlier, feature-extracting part is "
+            "affected (it may be meant to stay fixed; freezing it saves the backward pass)."
+        ),
+        detection=(
+            "One check follows the chain loss -> gradients -> optimizer update and reports where it breaks. "
+            "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
+            " and sampled steps) and from grad hooks; module order and use come from sampled forward "
+            "outputs. Parameters with non-zero `.grad` that no optimizer holds are grouped by module."
+        ),
+        fixes=(
+            "Add {modules} to the optimizer: build it over model.parameters() after every layer exists, or "
+            "optimizer.add_param_group({{'params': ...}}).",
+            "If they are meant to stay fixed, freeze them with requires_grad_(False) to save compute.",
+        ),
+        wrong="""
+opt = torch.optim.Adam(model.parameters())
+model.head = nn.Linear(512, 10)          # replaced after the optimizer was built
+""",
+        right="""
+model.head = nn.Linear(512, 10)
+opt = torch.optim.Adam(model.parameters())
+""",
+    ),
+    CodeInfo(
+        code="grad-flow.params-not-updated",
+        severity="error",
+        step="implement & debug",
+        title="optimizer.step() leaves the weights unchanged",
+        meaning=(
+            "Parameters have non-zero gradients but keep their values over several optimizer steps, e.g. "
+            "with lr=0 or a scheduler that drove the learning rate to 0."
+        ),
+        why="The model is not trained although every step runs.",
+        detection=(
+            "One check follows the chain loss -> gradients -> optimizer update and reports where it breaks. "
+            "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
+            " and sampled steps) and from grad hooks; module order and use come from sampled forward "
+            "outputs. Parameters are compared before and after sampled optimizer steps; an error when those "
+            "with non-zero gradients never change."
+        ),
+        fixes=(
+            "Give {optimizer} a positive learning rate (lr={lr}); a schedule must not set it to 0.",
+            "Check that {optimizer} holds the parameters the loss is computed from.",
+        ),
+        wrong="""
+opt = torch.optim.SGD(model.parameters(), lr=0.0)
+""",
+        right="""
+opt = torch.optim.SGD(model.parameters(), lr=0.01)
+""",
+    ),
+    CodeInfo(
+        code="grad-flow.step-never-called",
+        severity="error",
+        step="implement & debug",
+        title="optimizer.step() is never called",
+        meaning=(
+            "loss.backward() runs repeatedly but no optimizer.step() (and no manual update) ever changes the"
+            " weights."
+        ),
+        why="The model is not trained.",
+        detection=(
+            "One check follows the chain loss -> gradients -> optimizer update and reports where it breaks. "
+            "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
+            " and sampled steps) and from grad hooks; module order and use come from sampled forward "
+            "outputs. An error when backward ran several times, no optimizer step was seen and the weights "
+            "never changed."
+        ),
+        fixes=(
+            "Call optimizer.step() after loss.backward() in every training iteration (scheduler.step() does"
+            " not update the weights).",
+            "Check the condition guarding optimizer.step() (e.g. gradient accumulation) is ever true.",
+        ),
+        wrong="""
+loss.backward()
+opt.zero_grad()
+""",
+        right="""
+opt.zero_grad()
+loss.backward()
+opt.step()
+""",
+    ),
+)

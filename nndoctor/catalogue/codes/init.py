@@ -1,0 +1,180 @@
+"""Finding codes of the ``init`` category: poor initialisation."""
+
+from __future__ import annotations
+
+from nndoctor.catalogue.entry import CodeInfo
+
+__all__ = ["CODES"]
+
+CODES = (
+    CodeInfo(
+        code="init.activation-scale",
+        severity="warning",
+        step="start simple",
+        title="The initial scale makes the signal vanish or explode with depth",
+        meaning=(
+            "With the custom initialisation used, the output spread of the layers shrinks or grows by orders"
+            " of magnitude from the first layer to the last in the first forward pass."
+        ),
+        why=(
+            "A signal that vanishes or explodes through the layers gives vanishing or exploding gradients "
+            "from the first step; the scheme matching the activation fixes it."
+        ),
+        detection=(
+            "During the first training forward, the output spread across the batch of every weighted layer "
+            "is measured (std over samples, averaged over units); the activation seen chooses the "
+            "recommended scheme (He for ReLU, Glorot for tanh/sigmoid). PyTorch's default initialisation is "
+            "recognised and never reported for its scale."
+        ),
+        fixes=(
+            "Initialise the weights with {scheme} so each layer keeps the signal's scale.",
+            "Or drop the custom initialisation: PyTorch's default keeps the std within ~2.5x per layer.",
+            "Add normalisation layers (nn.BatchNorm1d/2d or nn.LayerNorm) between the {depth} weighted "
+            "layers if the depth must stay.",
+        ),
+        wrong="""
+for m in model.modules():
+    if isinstance(m, nn.Linear):
+        nn.init.normal_(m.weight, std=0.01)
+""",
+        right="""
+for m in model.modules():
+    if isinstance(m, nn.Linear):
+        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+""",
+    ),
+    CodeInfo(
+        code="init.constant-weights",
+        severity="error",
+        step="start simple",
+        title="Weights initialised to a constant",
+        meaning="Every weight of a layer starts with the same value (e.g. zeros or `fill_(0.5)`).",
+        why=(
+            "Every unit computes the same output and gets the same gradient, so the units can never differ "
+            "(symmetry is never broken): the layer acts as a single unit."
+        ),
+        detection=(
+            "At the first optimizer step, before any update, each weight matrix is checked for all-equal "
+            "values (and identical rows). An error when every weight layer starts so (the network learns "
+            "like one unit per layer); a warning for a single hidden layer. The last layer and "
+            "zero-initialised layers after the first (ends of residual branches) are deliberate designs and "
+            "left alone."
+        ),
+        fixes=(
+            "Remove the constant initialisation of {layers} (e.g. nn.init.constant_/zeros_/fill_): the "
+            "PyTorch default, or {scheme}, gives every unit different weights.",
+            "If you zero-initialise on purpose, do it only for the last layer of a branch (the output head "
+            "or a residual branch), never for every layer.",
+        ),
+        wrong="""
+nn.init.zeros_(self.fc1.weight)
+""",
+        right="""
+nn.init.kaiming_normal_(self.fc1.weight, nonlinearity="relu")
+""",
+    ),
+    CodeInfo(
+        code="init.start-constant-weights",
+        severity="error",
+        step="start simple",
+        title="Constant weights (start review)",
+        meaning="Every weight of a layer has the same value before training.",
+        why=(
+            "Units stay identical (symmetry is never broken). An error for hidden layers, a warning for the "
+            "last layer."
+        ),
+        detection=(
+            "`nndoctor start EXP` inspects the experiment without training anything; every Linear/Conv "
+            "weight is checked for all-equal values."
+        ),
+        fixes=(
+            "Initialise {layer} randomly: nn.init.kaiming_normal_ (ReLU) or xavier_normal_ (tanh).",
+        ),
+        wrong="""
+nn.init.constant_(self.fc.weight, 0.1)
+""",
+        right="""
+nn.init.kaiming_normal_(self.fc.weight, nonlinearity="relu")
+""",
+    ),
+    CodeInfo(
+        code="init.start-scale",
+        severity="warning",
+        step="start simple",
+        title="Weight scale far from He/Glorot (start review)",
+        meaning=(
+            "A layer's weight std is more than 10x away (above or below) from the He scale (ReLU models) or "
+            "the Glorot scale (tanh/sigmoid models)."
+        ),
+        why="Activations will explode or vanish through the layers.",
+        detection=(
+            "`nndoctor start EXP` inspects the experiment without training anything; each Linear/Conv weight"
+            " std is compared with sqrt(2 / fan_in) (ReLU) or sqrt(2 / (fan_in + fan_out)); a warning "
+            "outside 0.1x..10x."
+        ),
+        fixes=(
+            "Use nn.init.{scheme} for {layer}.",
+        ),
+        wrong="""
+nn.init.normal_(self.fc.weight, std=1.0)     # fan_in 1024
+""",
+        right="""
+nn.init.kaiming_normal_(self.fc.weight, nonlinearity="relu")
+""",
+    ),
+    CodeInfo(
+        code="init.start-scheme",
+        severity="info",
+        step="start simple",
+        title="Initialisation does not match the activation (start review)",
+        meaning=(
+            "The weights are, in median, away from the scheme that fits the activation (He for ReLU, Glorot "
+            "for tanh); PyTorch's default init is about 0.41x He."
+        ),
+        why=(
+            "Advice: the guide starts with the init that matches the activation, which keeps the signal's "
+            "scale through depth."
+        ),
+        detection=(
+            "`nndoctor start EXP` inspects the experiment without training anything; info when the median "
+            "ratio of weight std to the ideal scale is outside 0.7..1.4 and no other init finding was made."
+        ),
+        fixes=(
+            "Initialise Linear/Conv weights with {scheme}.",
+        ),
+        wrong="""
+model = nn.Sequential(nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 10))   # default init
+""",
+        right="""
+for m in model:
+    if isinstance(m, nn.Linear):
+        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+""",
+    ),
+    CodeInfo(
+        code="init.symmetric-weights",
+        severity="warning",
+        step="start simple",
+        title="Identical rows in a weight matrix",
+        meaning="All rows (units or filters) of a weight matrix are identical at the start of training.",
+        why=(
+            "Identical units get identical gradients and stay identical, so the layer has the capacity of "
+            "one unit."
+        ),
+        detection=(
+            "At the first optimizer step, before any update, each weight matrix's rows are compared; a "
+            "hidden layer (not the last one) whose rows are all identical is reported."
+        ),
+        fixes=(
+            "Give the units of {layers} different initial weights: use the default init or {scheme} instead"
+            " of copying one row/filter to all units.",
+        ),
+        wrong="""
+w = torch.randn(1, 64).repeat(128, 1)
+self.fc.weight.data.copy_(w)
+""",
+        right="""
+nn.init.xavier_normal_(self.fc.weight)
+""",
+    ),
+)

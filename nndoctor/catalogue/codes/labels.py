@@ -1,0 +1,162 @@
+"""Finding codes of the ``labels`` category: labels corrupted, shuffled apart from inputs, noisy, or not learnable."""
+
+from __future__ import annotations
+
+from nndoctor.catalogue.entry import CodeInfo
+
+__all__ = ["CODES"]
+
+CODES = (
+    CodeInfo(
+        code="labels.changed-between-epochs",
+        severity="warning",
+        step="implement & debug",
+        title="An input comes back with a different label",
+        meaning=(
+            "Over two passes of the training loader, more than 1% of the inputs seen twice came back with a "
+            "different label: inputs and labels are shuffled or indexed apart."
+        ),
+        why="The model is trained on wrong pairs; it cannot learn.",
+        detection=(
+            "`nndoctor overfit` iterates the training loader twice and matches inputs seen in both passes "
+            "(at least 10); augmented inputs simply do not match, so they cannot raise a false alarm."
+        ),
+        fixes=(
+            "Shuffle and index inputs and labels together (one permutation, one index in __getitem__), e.g."
+            " TensorDataset(x, y) with DataLoader(shuffle=True).",
+            "Check any per-epoch relabelling or label-noise code in the dataset.",
+        ),
+        wrong="""
+def __getitem__(self, i):
+    return self.x[i], self.y[random.randrange(len(self.y))]
+""",
+        right="""
+def __getitem__(self, i):
+    return self.x[i], self.y[i]
+""",
+    ),
+    CodeInfo(
+        code="labels.noisy",
+        severity="warning",
+        step="implement & debug",
+        title="Many training labels look randomly wrong",
+        meaning=(
+            "A large share of the training labels disagree confidently with predictions made without them: "
+            "they look randomly wrong, and the model memorises them."
+        ),
+        why=(
+            "The model learns the noise: the training loss goes far below what generalisation allows while "
+            "the evaluation loss rises."
+        ),
+        detection=(
+            "During `nndoctor run`, a collector keeps a bounded sample of what the script trains and "
+            "evaluates on (class counts, input fingerprints, a few thousand (input, target) pairs from "
+            "sampled steps); the dataset checks judge it once, when the run ends. At the end of a run whose "
+            "training loss fell below half the loss that 15% random labels allow, or whose evaluation loss "
+            "rose, the kept pairs get 2-fold out-of-fold probabilities from three probes. Two estimates of "
+            "the noise share (confident learning, and the disagreement with the probes' consensus where they"
+            " are most confident) must both be >= 15% for a warning, with the evaluation loss rising. "
+            "`nndoctor evaluate`/`data` use confident learning on out-of-sample probabilities."
+        ),
+        fixes=(
+            "Review the {n_flagged} flagged examples ({which}) and fix or drop the wrong labels.",
+            "If the labels come from a join or a shuffle, check that inputs and labels stay aligned.",
+            "Train with a noise-robust loss (label smoothing) while the labels are being cleaned.",
+        ),
+    ),
+    CodeInfo(
+        code="labels.overfit-batch-conflicting-labels",
+        severity="warning",
+        step="implement & debug",
+        title="Identical inputs with different labels in one batch",
+        meaning=(
+            "In the batch `nndoctor overfit` trains on, examples with identical inputs have different "
+            "labels."
+        ),
+        why="No model can fit them, so the batch cannot be overfit.",
+        detection=(
+            "`nndoctor overfit` groups the batch's rows by identical input and counts the groups whose "
+            "labels differ."
+        ),
+        fixes=(
+            "Check that inputs and labels are shuffled, cropped and indexed together in the dataset / "
+            "collate code.",
+            "Remove or relabel duplicated examples.",
+        ),
+        wrong="""
+x = torch.zeros(len(y), 10)        # features never filled in
+""",
+        right="""
+x = features                        # real inputs, paired with their labels
+""",
+    ),
+    CodeInfo(
+        code="labels.single-class",
+        severity="warning",
+        step="implement & debug",
+        title="All training labels are one class",
+        meaning=(
+            "Every training target observed is the same class although the model scores several: the labels "
+            "collapsed before training, e.g. `(y / 255).long()`, an overwritten label column, or a mask "
+            "thresholded at the wrong value."
+        ),
+        why="The model learns to predict that class always.",
+        detection=(
+            "During `nndoctor run`, a collector keeps a bounded sample of what the script trains and "
+            "evaluates on (class counts, input fingerprints, a few thousand (input, target) pairs from "
+            "sampled steps); the dataset checks judge it once, when the run ends. Reported when all targets "
+            "of at least 4 sampled batches (at least 64 targets) are one class while the model has several "
+            "outputs."
+        ),
+        fixes=(
+            "Check the label preprocessing: every sampled training target is class {label} ({counts}); "
+            "integer class ids must not be scaled like pixels ((y / 255).long() is 0 for every id below "
+            "255), and masks read as images need their class ids back (e.g. (mask * 255).round().long()).",
+            "Print np.unique(y, return_counts=True) right before training and again on one batch from the "
+            "DataLoader, to find the step that collapses the labels.",
+        ),
+        wrong="""
+y = (torch.tensor(labels) / 255).long()     # all 0
+""",
+        right="""
+y = torch.tensor(labels).long()
+""",
+    ),
+    CodeInfo(
+        code="labels.unrelated-to-inputs",
+        severity="warning",
+        step="implement & debug",
+        title="The labels look unrelated to the inputs",
+        meaning=(
+            "The training loss stays at chance level and simple probes cannot predict the labels from the "
+            "inputs either: the labels carry no information about the inputs (shuffled apart, misaligned, "
+            "read from the wrong column)."
+        ),
+        why="No model can learn such labels; the bug is in the data pipeline.",
+        detection=(
+            "During `nndoctor run`, a collector keeps a bounded sample of what the script trains and "
+            "evaluates on (class counts, input fingerprints, a few thousand (input, target) pairs from "
+            "sampled steps); the dataset checks judge it once, when the run ends. When the training loss "
+            "sits at the loss of predicting the class priors, probes (logistic regression, "
+            "5-nearest-neighbours, a small MLP on the principal components) are fitted on up to 4096 kept "
+            "pairs with 2-fold cross-validation; none doing better than the priors (not significantly, by "
+            "less than 5% of the priors' loss and 5 points of accuracy) gives this finding."
+        ),
+        fixes=(
+            "Check that inputs and labels are indexed together: one permutation for both (idx = "
+            "torch.randperm(n); x, y = x[idx], y[idx]), never a shuffle of one of them.",
+            "Check how labels are read: the right column or file, the label-name -> index mapping, the "
+            "order after filtering or sorting the examples.",
+            "Look at a few examples next to their labels: if a person cannot predict the label, neither can"
+            " the model.",
+        ),
+        wrong="""
+X = X[np.random.permutation(len(X))]     # shuffles inputs only
+ds = TensorDataset(X, y)
+""",
+        right="""
+perm = np.random.permutation(len(X))
+ds = TensorDataset(X[perm], y[perm])
+""",
+    ),
+)

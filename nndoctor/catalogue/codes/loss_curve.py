@@ -1,0 +1,245 @@
+"""Finding codes of the ``loss-curve`` category: loss goes up, explodes, oscillates or plateaus."""
+
+from __future__ import annotations
+
+from nndoctor.catalogue.entry import CodeInfo
+
+__all__ = ["CODES"]
+
+CODES = (
+    CodeInfo(
+        code="loss-curve.cannot-overfit-one-batch",
+        severity="error",
+        step="implement & debug",
+        title="The model cannot overfit a single batch",
+        meaning=(
+            "`nndoctor diagnose` ran the overfit-one-batch stage and the loss did not reach the target (and "
+            "is not merely falling slowly)."
+        ),
+        why=(
+            "The field guide's key debugging test: a model that cannot memorise one batch has a bug or a "
+            "setting that prevents learning; fix it before training further. The finding carries the first "
+            "fix of each likely cause."
+        ),
+        detection=(
+            "The symptom and ranked causes of `nndoctor overfit` are summarised; the diagnose loop stops "
+            "here."
+        ),
+    ),
+    CodeInfo(
+        code="loss-curve.explodes",
+        severity="error",
+        step="implement & debug",
+        title="The training loss explodes",
+        meaning="The training loss grows by orders of magnitude or becomes NaN/Inf.",
+        why=(
+            "Training is lost from that point; usually the learning rate is too high, gradients explode, or "
+            "an op is numerically unsafe. Reported as an error."
+        ),
+        detection=(
+            "The training loss is read every 25 recorded losses at first, then every 1/8 of the run, and at "
+            "the end. Decisions compare a change of the curve's level (a median over a window) with the "
+            "noise of that level (a robust sigma from first differences), never single values; each symptom "
+            "is reported with its likely causes ranked by the evidence of the run (update-to-weight ratios, "
+            "parameters without gradient, optimizer settings, other findings). An explosion is reported as "
+            "soon as it is seen (growth by 1000x or more over the starting level, or a non-finite loss)."
+        ),
+        fixes=(
+            "{fix1}",
+            "{fix2}",
+            "{fix3}",
+        ),
+        wrong="""
+opt = torch.optim.SGD(model.parameters(), lr=5.0)
+""",
+        right="""
+opt = torch.optim.SGD(model.parameters(), lr=0.05)
+""",
+    ),
+    CodeInfo(
+        code="loss-curve.goes-up",
+        severity="warning",
+        step="implement & debug",
+        title="The training loss goes up",
+        meaning="The level of the training loss rises over the run.",
+        why=(
+            "The optimizer is making the model worse: a learning rate too high, a flipped sign, or gradients"
+            " not cleared."
+        ),
+        detection=(
+            "The training loss is read every 25 recorded losses at first, then every 1/8 of the run, and at "
+            "the end. Decisions compare a change of the curve's level (a median over a window) with the "
+            "noise of that level (a robust sigma from first differences), never single values; each symptom "
+            "is reported with its likely causes ranked by the evidence of the run (update-to-weight ratios, "
+            "parameters without gradient, optimizer settings, other findings). Reported mid-run only after a"
+            " long stretch of steps, otherwise at the end."
+        ),
+        fixes=(
+            "{fix1}",
+            "{fix2}",
+            "{fix3}",
+        ),
+        wrong="""
+loss = -F.cross_entropy(logits, y)     # maximises the loss
+""",
+        right="""
+loss = F.cross_entropy(logits, y)
+""",
+    ),
+    CodeInfo(
+        code="loss-curve.oscillates",
+        severity="warning",
+        step="implement & debug",
+        title="The training loss oscillates",
+        meaning=(
+            "The training loss swings up and down far more than the batch-to-batch noise, without a downward"
+            " trend."
+        ),
+        why=(
+            "Usually the learning rate is too high, or the data are not shuffled (class-sorted batches pull "
+            "the model back and forth)."
+        ),
+        detection=(
+            "The training loss is read every 25 recorded losses at first, then every 1/8 of the run, and at "
+            "the end. Decisions compare a change of the curve's level (a median over a window) with the "
+            "noise of that level (a robust sigma from first differences), never single values; each symptom "
+            "is reported with its likely causes ranked by the evidence of the run (update-to-weight ratios, "
+            "parameters without gradient, optimizer settings, other findings). Reported mid-run only after a"
+            " long stretch of steps, otherwise at the end."
+        ),
+        fixes=(
+            "{fix1}",
+            "{fix2}",
+            "{fix3}",
+        ),
+        wrong="""
+loader = DataLoader(ds, batch_size=64)              # sorted by class
+""",
+        right="""
+loader = DataLoader(ds, batch_size=64, shuffle=True)
+""",
+    ),
+    CodeInfo(
+        code="loss-curve.overfit-batch-explodes",
+        severity="warning",
+        step="implement & debug",
+        title="One batch cannot be overfit: the loss explodes",
+        meaning=(
+            "`nndoctor overfit` saw the loss on one fixed batch become non-finite or exceed 10x its first "
+            "value."
+        ),
+        why="Usually a learning rate that is too high or a numerically unsafe op.",
+        detection=(
+            "`nndoctor overfit EXP` trains on one fixed batch until the loss reaches a target; likely causes"
+            " (non-finite loss, lr too high, and findings of the checks that ran) are ranked by score."
+        ),
+    ),
+    CodeInfo(
+        code="loss-curve.overfit-batch-flipped-sign",
+        severity="warning",
+        step="implement & debug",
+        title="The loss may have the wrong sign",
+        meaning=(
+            "A likely cause named by `nndoctor overfit` when the loss on the fixed batch rises while the "
+            "updates are small: the loss or a manual gradient may have the wrong sign (maximising instead of"
+            " minimising)."
+        ),
+        why="The model is trained to be wrong.",
+        detection=(
+            "`nndoctor overfit EXP` trains on one fixed batch until the loss reaches a target; for a rising "
+            "curve this candidate is scored higher when the median update-to-weight ratio is at most 10% "
+            "(not a learning-rate problem)."
+        ),
+        fixes=(
+            "Check the sign of the loss (e.g. a log-likelihood must be negated) and of any manual gradient "
+            "or update.",
+            "Check softmax/log_softmax run over the class dimension (dim=-1 or 1).",
+        ),
+        wrong="""
+loss = (y * torch.log_softmax(z, 1)).sum(1).mean()     # log-likelihood, not negated
+""",
+        right="""
+loss = -(y * torch.log_softmax(z, 1)).sum(1).mean()
+""",
+    ),
+    CodeInfo(
+        code="loss-curve.overfit-batch-goes-up",
+        severity="warning",
+        step="implement & debug",
+        title="One batch cannot be overfit: the loss goes up",
+        meaning=(
+            "`nndoctor overfit` saw the loss on one fixed batch rise: the median of the second half is more "
+            "than 10% above the median of the first tenth."
+        ),
+        why=(
+            "The optimizer makes the model worse on data it sees again and again: a learning rate too high "
+            "or a flipped sign."
+        ),
+        detection=(
+            "`nndoctor overfit EXP` trains on one fixed batch until the loss reaches a target; likely causes"
+            " (lr too high, flipped sign, and findings of the checks that ran) are ranked by score."
+        ),
+    ),
+    CodeInfo(
+        code="loss-curve.overfit-batch-oscillates",
+        severity="warning",
+        step="implement & debug",
+        title="One batch cannot be overfit: the loss oscillates",
+        meaning=(
+            "`nndoctor overfit` saw the loss on one fixed batch turn up and down on more than 30% of the "
+            "steps of its second half, with swings above 10% of its level."
+        ),
+        why="Usually a learning rate that is too high.",
+        detection=(
+            "`nndoctor overfit EXP` trains on one fixed batch until the loss reaches a target; likely causes"
+            " (lr too high, and findings of the checks that ran) are ranked by score."
+        ),
+    ),
+    CodeInfo(
+        code="loss-curve.overfit-batch-plateaus",
+        severity="warning",
+        step="implement & debug",
+        title="One batch cannot be overfit: the loss plateaus",
+        meaning=(
+            "`nndoctor overfit` could not drive the loss on one fixed batch to its target: the loss stopped "
+            "falling. Reported as info when it is still falling steadily, only slowly."
+        ),
+        why=(
+            "A model that cannot memorise one batch has a bug or a setting that prevents learning; the "
+            "finding carries the first fix of each likely cause."
+        ),
+        detection=(
+            "`nndoctor overfit EXP` trains on one fixed batch until the loss reaches a target; the curve is "
+            "classified as plateaus when it neither explodes, goes up nor oscillates; the likely causes (no "
+            "gradient, vanishing gradients, lr too low, last layer vs loss, conflicting labels, and findings"
+            " of the checks that ran) are ranked by score."
+        ),
+    ),
+    CodeInfo(
+        code="loss-curve.plateaus",
+        severity="warning",
+        step="implement & debug",
+        title="The training loss plateaus",
+        meaning=(
+            "The training loss stopped falling for a long stretch of steps well above where it should end."
+        ),
+        why=(
+            "The model stopped learning: typical causes are a learning rate that is too low, dead units, "
+            "missing gradients or a model too small; the finding ranks them with this run's evidence."
+        ),
+        detection=(
+            "The training loss is read every 25 recorded losses at first, then every 1/8 of the run, and at "
+            "the end. Decisions compare a change of the curve's level (a median over a window) with the "
+            "noise of that level (a robust sigma from first differences), never single values; each symptom "
+            "is reported with its likely causes ranked by the evidence of the run (update-to-weight ratios, "
+            "parameters without gradient, optimizer settings, other findings). A plateau is reported mid-run"
+            " only after a long stretch of steps, otherwise at the end (warm-up, schedulers and slow starts "
+            "must not raise a false alarm)."
+        ),
+        fixes=(
+            "{fix1}",
+            "{fix2}",
+            "{fix3}",
+        ),
+    ),
+)

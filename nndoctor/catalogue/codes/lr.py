@@ -1,0 +1,240 @@
+"""Finding codes of the ``lr`` category: learning rate too high or too low."""
+
+from __future__ import annotations
+
+from nndoctor.catalogue.entry import CodeInfo
+
+__all__ = ["CODES"]
+
+CODES = (
+    CodeInfo(
+        code="lr.above-divergence",
+        severity="warning",
+        step="tune",
+        title="The learning rate is above where the range test diverged",
+        meaning="The current learning rate is at or above the value where the range test's loss blew up.",
+        why="Training at this learning rate will diverge.",
+        detection=(
+            "`nndoctor lr-find` records where the loss diverged (or became non-finite) and compares it with "
+            "the optimizer's current lr."
+        ),
+        fixes=(
+            "Use lr {suggested_lr:.3g} (the range test's suggestion).",
+        ),
+        wrong="""
+opt = torch.optim.Adam(model.parameters(), lr=1.0)     # range test diverged at 0.05
+""",
+        right="""
+opt = torch.optim.Adam(model.parameters(), lr=suggested_lr)
+""",
+    ),
+    CodeInfo(
+        code="lr.overfit-batch-lr-too-high",
+        severity="warning",
+        step="implement & debug",
+        title="Learning rate too high for one batch",
+        meaning=(
+            "A likely cause named by `nndoctor overfit`: the loss on the fixed batch goes up, explodes or "
+            "oscillates and the parameters move by a large share of their size per step (healthy: "
+            "0.01%-10%)."
+        ),
+        why="A learning rate that cannot fit one batch will not fit the dataset.",
+        detection=(
+            "`nndoctor overfit EXP` trains on one fixed batch until the loss reaches a target; for a rising,"
+            " exploding or oscillating curve this candidate is scored higher when the median "
+            "update-to-weight ratio is above 10%."
+        ),
+        fixes=(
+            "Lower the learning rate 10x (to {lower_lr:.3g}) or run `nndoctor lr-find`.",
+            "Clip gradients (torch.nn.utils.clip_grad_norm_) while you investigate.",
+        ),
+        wrong="""
+opt = torch.optim.SGD(model.parameters(), lr=10.0)
+""",
+        right="""
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+""",
+    ),
+    CodeInfo(
+        code="lr.overfit-batch-lr-too-low",
+        severity="warning",
+        step="implement & debug",
+        title="Learning rate too low for one batch",
+        meaning=(
+            "A likely cause named by `nndoctor overfit`: the loss plateaus on the fixed batch while the "
+            "parameters move by a tiny share of their size per step."
+        ),
+        why="With such small steps the model cannot even memorise one batch in the steps given.",
+        detection=(
+            "`nndoctor overfit EXP` trains on one fixed batch until the loss reaches a target; for a plateau"
+            " this candidate is scored higher when the median update-to-weight ratio is below 1e-4, and a "
+            "little higher if the loss did fall."
+        ),
+        fixes=(
+            "Raise the learning rate (try {higher_lr:.3g}) or run `nndoctor lr-find`.",
+            "Train for more steps: `nndoctor overfit --max-steps 2000`.",
+        ),
+        wrong="""
+opt = torch.optim.Adam(model.parameters(), lr=1e-7)
+""",
+        right="""
+opt = torch.optim.Adam(model.parameters(), lr=3e-4)
+""",
+    ),
+    CodeInfo(
+        code="lr.range-test-no-decrease",
+        severity="info",
+        step="tune",
+        title="The learning-rate range test found no lr where the loss falls",
+        meaning="`nndoctor lr-find` swept the learning rate and the loss never fell at any value.",
+        why="A model whose loss never falls at any learning rate usually has a bug, not a tuning problem.",
+        detection=(
+            "The range test raises the lr exponentially over a short run and smooths the loss; no suggestion"
+            " is made when no stretch of falling loss is found."
+        ),
+        fixes=(
+            "Run `nndoctor overfit EXP`: a model whose loss never falls usually has a bug.",
+        ),
+    ),
+    CodeInfo(
+        code="lr.range-test-suggestion",
+        severity="info",
+        step="tune",
+        title="The learning rate is far from the range test's suggestion",
+        meaning="The current learning rate is more than 10x above or 30x below the range test's suggestion.",
+        why="Advice: a learning rate near the suggestion usually trains faster; confirm with a short run.",
+        detection=(
+            "`nndoctor lr-find` compares the optimizer's current lr with its suggested lr (info when current"
+            " > 10x or < 1/30 of the suggestion)."
+        ),
+        fixes=(
+            "Try lr {suggested_lr:.3g}, then confirm with a short run.",
+        ),
+    ),
+    CodeInfo(
+        code="lr.start-default",
+        severity="info",
+        step="start simple",
+        title="Learning rate away from the guide's default (start review)",
+        meaning="Adam/AdamW runs with a learning rate outside 1e-4..1e-3.",
+        why="Advice: the guide's starting point is Adam with lr 3e-4.",
+        detection=(
+            "`nndoctor start EXP` inspects the experiment without training anything; info for Adam/AdamW "
+            "with lr outside 1e-4..1e-3 (within the working range)."
+        ),
+        fixes=(
+            "Start with lr=3e-4, or run `nndoctor lr-find EXP`.",
+        ),
+        wrong="""
+opt = torch.optim.Adam(model.parameters(), lr=0.01)
+""",
+        right="""
+opt = torch.optim.Adam(model.parameters(), lr=3e-4)
+""",
+    ),
+    CodeInfo(
+        code="lr.start-far-from-working-range",
+        severity="warning",
+        step="start simple",
+        title="Learning rate far outside the usual range (start review)",
+        meaning=(
+            "The optimizer's learning rate is far outside the range in which that optimizer usually works."
+        ),
+        why="Training will likely diverge (too high) or barely move (too low).",
+        detection=(
+            "`nndoctor start EXP` inspects the experiment without training anything; a warning outside "
+            "1e-6..0.1 for adaptive optimizers (Adam, AdamW, RMSprop, Adagrad...) and 1e-4..1.0 for others."
+        ),
+        fixes=(
+            "Start with Adam, lr 3e-4 (the guide's default).",
+            "Run `nndoctor lr-find EXP` to measure a good lr for this model.",
+        ),
+        wrong="""
+opt = torch.optim.Adam(model.parameters(), lr=1.0)
+""",
+        right="""
+opt = torch.optim.Adam(model.parameters(), lr=3e-4)
+""",
+    ),
+    CodeInfo(
+        code="lr.too-high",
+        severity="warning",
+        step="tune",
+        title="Learning rate too high",
+        meaning=(
+            "The loss explodes, goes up or oscillates while each update changes the weights by a large "
+            "fraction of their size."
+        ),
+        why="Training diverges or bounces around without converging; the finding suggests a range to try.",
+        detection=(
+            "Two kinds of evidence are combined over many steps: the update-to-weight ratio |w_after - "
+            "w_before| / |w_before| of a few large weight tensors on sampled optimizer steps (healthy "
+            "training sits around 1e-3, 1e-2 for Adam on small layers), and the shape of the loss curve. "
+            "Either alone is not enough. Too high: the loss explodes, rises or oscillates while the updates "
+            "are large. Short runs are judged at steps 25-100 on stricter evidence: updates as large as the "
+            "weights with a loss that jumped (>= 2x) or never got below its start."
+        ),
+        fixes=(
+            "Lower the learning rate of {optimizer} 10-100x (from {lr} to {suggest_low}-{suggest_high}) and"
+            " rerun; for {optimizer_class}, {default_hint}.",
+            "If a large rate is intended, add a warm-up (torch.optim.lr_scheduler.LinearLR) and clip "
+            "gradients with torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) before "
+            "{optimizer}.step().",
+            "Run a short learning-rate range test (exponential sweep over ~100 steps) and pick a rate about"
+            " 10x below the one where the smoothed loss starts to rise.",
+        ),
+        wrong="""
+opt = torch.optim.Adam(model.parameters(), lr=0.5)
+""",
+        right="""
+opt = torch.optim.Adam(model.parameters(), lr=3e-4)   # or run `nndoctor lr-find`
+""",
+    ),
+    CodeInfo(
+        code="lr.too-low",
+        severity="warning",
+        step="tune",
+        title="Learning rate too low",
+        meaning=(
+            "The loss has barely moved after many steps while each update changes the weights by a tiny "
+            "fraction of their size."
+        ),
+        why="Training is wasted: the model would learn much faster with a larger step.",
+        detection=(
+            "Two kinds of evidence are combined over many steps: the update-to-weight ratio |w_after - "
+            "w_before| / |w_before| of a few large weight tensors on sampled optimizer steps (healthy "
+            "training sits around 1e-3, 1e-2 for Adam on small layers), and the shape of the loss curve. "
+            "Either alone is not enough. Too low: the loss has not moved after many steps while the updates "
+            "are tiny; in short runs, every sampled update under 1e-5 of the weights while the loss has not "
+            "moved."
+        ),
+        fixes=(
+            "Raise the learning rate of {optimizer} 10-100x (from {lr} to {suggest_low}-{suggest_high}); "
+            "for {optimizer_class}, {default_hint}.",
+            "Check that no scheduler or manual decay shrinks the rate before training starts (print "
+            "{optimizer}.param_groups[0]['lr'] at the first steps).",
+            "Run a short learning-rate range test to find the largest rate at which the loss still falls.",
+        ),
+        wrong="""
+opt = torch.optim.SGD(model.parameters(), lr=1e-6)
+""",
+        right="""
+opt = torch.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9)
+""",
+    ),
+    CodeInfo(
+        code="lr.tuned-configuration",
+        severity="info",
+        step="tune",
+        title="Best configuration found by tuning (learning rate included)",
+        meaning=(
+            "`nndoctor diagnose` ran a hyperparameter search and reports the best trial, whose parameters "
+            "include the learning rate."
+        ),
+        why="Advice: re-run with the tuned values.",
+        detection="The best completed trial of the study is reported with a `--set` line to re-run it.",
+        fixes=(
+            "Re-run with {set}",
+        ),
+    ),
+)

@@ -1,0 +1,147 @@
+"""Finding codes of the ``optimizer`` category: optimizer settings other than lr that break training."""
+
+from __future__ import annotations
+
+from nndoctor.catalogue.entry import CodeInfo
+
+__all__ = ["CODES"]
+
+CODES = (
+    CodeInfo(
+        code="optimizer.adam-betas",
+        severity="error",
+        step="tune",
+        title="Adam betas outside their working range",
+        meaning="A beta is outside [0, 1), or beta1 exceeds sqrt(beta2) (often the two swapped).",
+        why=(
+            "The moment estimates diverge, or the first moment outlasts the second and updates become "
+            "unstable."
+        ),
+        detection="The betas of each param group are read at the first optimizer step.",
+        fixes=(
+            "Use betas=(0.9, 0.999) (beta1 is the momentum of the gradient, beta2 of its square; beta2 must"
+            " be the larger), or (0.9, 0.95) for large models.",
+        ),
+        wrong="""
+opt = torch.optim.Adam(model.parameters(), betas=(0.999, 0.9))
+""",
+        right="""
+opt = torch.optim.Adam(model.parameters(), betas=(0.9, 0.999))
+""",
+    ),
+    CodeInfo(
+        code="optimizer.adam-eps",
+        severity="error",
+        step="tune",
+        title="Adam eps far from its working range",
+        meaning=(
+            "Adam's eps is 0, below 1e-12, or so large compared with the gradients that it damps every "
+            "update."
+        ),
+        why=(
+            "eps=0 can divide by zero; a tiny eps gives noise-driven steps; a large eps (>= 1e-2, about 10x "
+            "the typical gradient or more) turns Adam into slow SGD."
+        ),
+        detection=(
+            "At the first optimizer step the eps of each group is compared with the actual gradient RMS."
+        ),
+        fixes=(
+            "Use eps=1e-8 (the default) for {optimizer}; {sane}.",
+            "If you raised eps to fight instability, lower the learning rate or clip gradients instead.",
+        ),
+        wrong="""
+opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1.0)
+""",
+        right="""
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)      # eps=1e-8
+""",
+    ),
+    CodeInfo(
+        code="optimizer.bad-setting",
+        severity="error",
+        step="tune",
+        title="An optimizer setting that breaks training",
+        meaning=(
+            "A setting other than the learning rate is outside its working range: momentum >= 1, dampening "
+            ">= 1 with momentum, RMSprop alpha that never updates, negative weight decay, or a value torch "
+            "rejects at construction."
+        ),
+        why=(
+            "With momentum >= 1 old gradients never fade and the weights run away; other settings make the "
+            "steps enormous or stop the model from following the loss."
+        ),
+        detection=(
+            "The optimizer's param_groups are read once, at its first step (gradients ready); settings torch"
+            " rejects at construction are explained from the crash message."
+        ),
+        fixes=(
+            "Set {setting} of {optimizer} to a value in the sane range ({sane}).",
+            "Or drop the argument and keep torch's default ({default}).",
+        ),
+        wrong="""
+opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=1.5)
+""",
+        right="""
+opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+""",
+    ),
+    CodeInfo(
+        code="optimizer.maximize",
+        severity="error",
+        step="tune",
+        title="The optimizer maximises the loss",
+        meaning="The optimizer was built with maximize=True.",
+        why="It ascends the loss instead of descending it, so the loss goes up.",
+        detection="The maximize flag of each param group is read at the first optimizer step.",
+        fixes=(
+            "Remove maximize=True from {optimizer}: with it the optimizer climbs the loss.",
+            "If you really maximise an objective, keep maximize=True and ignore this finding.",
+        ),
+        wrong="""
+opt = torch.optim.SGD(model.parameters(), lr=0.01, maximize=True)
+""",
+        right="""
+opt = torch.optim.SGD(model.parameters(), lr=0.01)
+""",
+    ),
+    CodeInfo(
+        code="optimizer.start-with-adam",
+        severity="info",
+        step="start simple",
+        title="Not starting with Adam (start review)",
+        meaning="The experiment uses another optimizer than Adam/AdamW.",
+        why=(
+            "Advice: the guide starts with Adam (lr 3e-4), which is the most forgiving; switch back once the"
+            " model trains."
+        ),
+        detection=(
+            "`nndoctor start EXP` inspects the experiment without training anything; info when the optimizer"
+            " is not Adam or AdamW and its lr is in the working range."
+        ),
+        fixes=(
+            "Use torch.optim.Adam(model.parameters(), lr=3e-4) for the first runs; switch back once the "
+            "model trains.",
+        ),
+        wrong="""
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+""",
+        right="""
+opt = torch.optim.Adam(model.parameters(), lr=3e-4)
+""",
+    ),
+    CodeInfo(
+        code="optimizer.tuned-configuration",
+        severity="info",
+        step="tune",
+        title="Best configuration found by tuning",
+        meaning=(
+            "`nndoctor diagnose` ran a hyperparameter search and reports the best trial (its parameters do "
+            "not include the learning rate)."
+        ),
+        why="Advice: re-run with the tuned values.",
+        detection="The best completed trial of the study is reported with a `--set` line to re-run it.",
+        fixes=(
+            "Re-run with {set}",
+        ),
+    ),
+)

@@ -1,0 +1,461 @@
+"""Finding codes of the ``preprocessing`` category: inputs not normalised, normalised twice, constant or NaN features, labels out of range."""
+
+from __future__ import annotations
+
+from nndoctor.catalogue.entry import CodeInfo
+
+__all__ = ["CODES"]
+
+CODES = (
+    CodeInfo(
+        code="preprocessing.bce-target-out-of-range",
+        severity="error",
+        step="implement & debug",
+        title="BCE targets outside [0, 1]",
+        meaning=(
+            "binary_cross_entropy (with or without logits) gets targets outside [0, 1], e.g. {0, 255} masks "
+            "or {1, 2} labels."
+        ),
+        why="The loss is wrong and can go negative; the model is pushed to predict probabilities beyond 1.",
+        detection=(
+            "On BCE-style loss calls the target's minimum and maximum are measured and the values seen are "
+            "reported."
+        ),
+        fixes=(
+            "Map the targets into [0, 1] before the loss: {suggestion}.",
+            "Check the label encoding where the dataset is built (e.g. np.unique(y) should be [0, 1]).",
+        ),
+        wrong="""
+mask = torch.from_numpy(png_mask).float()            # 0 or 255
+loss = F.binary_cross_entropy_with_logits(logits, mask)
+""",
+        right="""
+mask = (torch.from_numpy(png_mask) > 127).float()     # 0 or 1
+loss = F.binary_cross_entropy_with_logits(logits, mask)
+""",
+    ),
+    CodeInfo(
+        code="preprocessing.constant-features",
+        severity="warning",
+        step="implement & debug",
+        title="Most input features never change",
+        meaning="A large share of the input features are constant over all sampled rows.",
+        why=(
+            "Most of the input carries no information: a bug in feature extraction, a wrong join, or padding"
+            " that fills most of the input."
+        ),
+        detection=(
+            "Statistics of the first floating-point tensor each root model receives are aggregated over "
+            "several sampled batches (at least 4) and judged once per model and argument; features that "
+            "never change over the sampled rows are counted, and the share is reported when it is most of "
+            "the input."
+        ),
+        fixes=(
+            "Check how the input columns are built: {n_constant} of {n_features} features never change "
+            "(e.g. {examples}); a wrong slice, join or padding often causes this.",
+            "Drop columns that are constant on the training set; they carry no information.",
+        ),
+        wrong="""
+X = np.zeros((n, 100)); X[:, :5] = real_features
+""",
+        right="""
+X = real_features                 # drop constant columns
+""",
+    ),
+    CodeInfo(
+        code="preprocessing.constant-input",
+        severity="warning",
+        step="implement & debug",
+        title="Model input is constant",
+        meaning=(
+            "The model receives the same value everywhere in all sampled batches: an input that carries no "
+            "information (e.g. a wrong column, an all-zero tensor, an image normalised with its own max of "
+            "0)."
+        ),
+        why="The model cannot learn anything from it; the loss stays at the level of a constant prediction.",
+        detection=(
+            "Statistics of the first floating-point tensor each root model receives are aggregated over "
+            "several sampled batches (at least 4) and judged once per model and argument; an input whose "
+            "minimum equals its maximum over all sampled batches is an error."
+        ),
+        fixes=(
+            "Check the data pipeline: every input value is {value}; the batch was probably zeroed, "
+            "overwritten or built from the wrong array.",
+            "Print a batch (x.min(), x.max(), x.std()) right before model(x) to find the step that loses "
+            "the data.",
+        ),
+        wrong="""
+x = torch.zeros(len(df), 10)
+x[:, 0] = df["label"]            # features never filled in
+""",
+        right="""
+x = torch.tensor(df[feature_cols].values, dtype=torch.float32)
+""",
+    ),
+    CodeInfo(
+        code="preprocessing.crash-index-out-of-range",
+        severity="error",
+        step="implement & debug",
+        title="Crash: an embedding index out of range",
+        meaning=(
+            "An nn.Embedding got a token id >= its num_embeddings: the vocabulary used to build the ids is "
+            "larger than the embedding table, or unknown tokens are not mapped."
+        ),
+        why="Training cannot start; on a GPU the message is an opaque device-side assert.",
+        detection=(
+            "When the script dies, the crash explainer matches torch's error message against known patterns "
+            "(here: `index out of range in self` from an embedding), finds the module that raised from the "
+            "module stack and the failing call's inputs, and names what to change. The original traceback is"
+            " printed afterwards and the exit code is kept."
+        ),
+        fixes=(
+            "{fix}",
+            "Build the vocabulary from the training data and map unknown tokens to an <unk> id.",
+        ),
+        wrong="""
+emb = nn.Embedding(len(train_vocab), 64)
+out = emb(ids_from_full_vocab)
+""",
+        right="""
+ids = [vocab.get(t, UNK_ID) for t in tokens]
+emb = nn.Embedding(len(vocab), 64)
+""",
+    ),
+    CodeInfo(
+        code="preprocessing.crash-target-out-of-range",
+        severity="error",
+        step="implement & debug",
+        title="Crash: class target out of range",
+        meaning=(
+            "A class index in the targets is >= the number of outputs of the model (or negative), e.g. "
+            "labels 1..10 for 10 outputs."
+        ),
+        why="Training cannot start; on a GPU the message is an opaque device-side assert.",
+        detection=(
+            "When the script dies, the crash explainer matches torch's error message against known patterns "
+            "(here: `Target N is out of bounds` and CUDA device-side asserts from the loss), finds the "
+            "module that raised from the module stack and the failing call's inputs, and names what to "
+            "change. The original traceback is printed afterwards and the exit code is kept."
+        ),
+        fixes=(
+            "{fix}",
+            "Check np.unique(y) and the model's number of outputs before training.",
+        ),
+        wrong="""
+y = torch.tensor(labels)            # 1..10
+loss = F.cross_entropy(model(x), y) # model has 10 outputs
+""",
+        right="""
+y = torch.tensor(labels) - 1        # 0..9
+loss = F.cross_entropy(model(x), y)
+""",
+    ),
+    CodeInfo(
+        code="preprocessing.eval-inputs-differ",
+        severity="warning",
+        step="implement & debug",
+        title="Evaluation inputs preprocessed differently from training inputs",
+        meaning=(
+            "A model's evaluation inputs (forwards without gradient) are on another scale than its training "
+            "inputs, e.g. normalised for training but raw 0-255 at test time, or a standardised training "
+            "table and a raw test table."
+        ),
+        why="The evaluation results say little about the trained model, and there is no error anywhere.",
+        detection=(
+            "Running statistics of the first floating-point argument a root model receives are kept "
+            "separately for training forwards (sampled steps) and forwards without gradient, per model, and "
+            "compared once both are known: a spread that differs by 5x or more, or an evaluation mean more "
+            "than 3 training stds from the training mean. Augmentation and another split of the same data "
+            "change the statistics far less."
+        ),
+        fixes=(
+            "Preprocess evaluation/test inputs exactly like the training inputs (the same scaling, e.g. x /"
+            " 255, and the same Normalize / StandardScaler statistics, computed on the training set); "
+            "{model}'s training inputs have {train}, its evaluation inputs {eval}.",
+            "Build the training and evaluation data with one function (or one transform object) so that the"
+            " two pipelines cannot drift apart.",
+        ),
+        wrong="""
+train_x = (train_x - mu) / sd
+test_pred = model(test_x)             # raw test inputs
+""",
+        right="""
+train_x, test_x = (train_x - mu) / sd, (test_x - mu) / sd   # same transform, training statistics
+""",
+    ),
+    CodeInfo(
+        code="preprocessing.labels-scaled-like-pixels",
+        severity="warning",
+        step="implement & debug",
+        title="Class labels divided by 255",
+        meaning=(
+            "Float targets take only the values {0, 1/255, 2/255, ...}: small class ids scaled like pixels "
+            "(labels or masks passed through the image transform)."
+        ),
+        why=(
+            "The labels are nearly 0 everywhere, so the model learns to predict about 0 instead of the "
+            "classes."
+        ),
+        detection=(
+            "On loss calls with float targets, the set of distinct values is collected over several sampled "
+            "calls; values that are all small integers divided by 255 are reported."
+        ),
+        fixes=(
+            "Do not scale the labels like the images: use the class ids (or 0/1 targets) as they are; to "
+            "undo it, y = (y * 255).round() (here ids {ids}).",
+            "For masks read as images (PIL / ToTensor turn ids 0, 1, 2 into 0, 1/255, 2/255), load them "
+            "with torch.as_tensor(np.array(mask)) instead, and use CrossEntropyLoss for several classes.",
+        ),
+        wrong="""
+y = transform(label_image)          # ToTensor() divides by 255
+loss = F.mse_loss(pred, y)
+""",
+        right="""
+y = torch.as_tensor(np.array(label_image), dtype=torch.long)
+loss = F.cross_entropy(pred, y)
+""",
+    ),
+    CodeInfo(
+        code="preprocessing.nan-in-inputs",
+        severity="warning",
+        step="implement & debug",
+        title="NaN/Inf values in the model's input",
+        meaning="The model receives NaN or Inf values in its input batch.",
+        why=(
+            "Every loss and gradient that touches them becomes NaN and the weights are destroyed at the next"
+            " update."
+        ),
+        detection=(
+            "Statistics of the first floating-point tensor each root model receives are aggregated over "
+            "several sampled batches (at least 4) and judged once per model and argument; non-finite values "
+            "are reported at once, with the step and where in the input they are."
+        ),
+        fixes=(
+            "Clean the data before training: drop the rows with missing values or impute them "
+            "(df.fillna(df.mean()) / np.nan_to_num / sklearn SimpleImputer); affected: {where}.",
+            "Assert torch.isfinite(x).all() where batches are built, to catch it at the source.",
+        ),
+        wrong="""
+X = torch.tensor(df.values, dtype=torch.float32)    # df has missing values
+""",
+        right="""
+df = df.fillna(df.median())                         # impute (or drop) first
+X = torch.tensor(df.values, dtype=torch.float32)
+""",
+    ),
+    CodeInfo(
+        code="preprocessing.normalised-twice",
+        severity="warning",
+        step="implement & debug",
+        title="Inputs normalised twice",
+        meaning=(
+            "The inputs have a tiny spread (all values close to 0): they look normalised twice, or scaled "
+            "far below unit size (e.g. divided by 255 twice)."
+        ),
+        why=(
+            "The first layer sees almost no signal; the network has to learn huge weights before anything is"
+            " learned."
+        ),
+        detection=(
+            "Statistics of the first floating-point tensor each root model receives are aggregated over "
+            "several sampled batches (at least 4) and judged once per model and argument; a tiny standard "
+            "deviation with every |x| small is reported."
+        ),
+        fixes=(
+            "Normalise once: the inputs already look scaled (max |x| = {max_abs}); remove the second "
+            "division / Normalize step (e.g. x / 255 applied to data already in [0, 1]).",
+            "After normalisation inputs should have std near 1 (or lie in [0, 1]); measured std {std}: if "
+            "the raw data is this small, standardise it: x = (x - mean) / std.",
+        ),
+        wrong="""
+x = images / 255
+x = transforms.Normalize(0.5, 0.5)(x) / 255
+""",
+        right="""
+x = (images / 255 - 0.5) / 0.5
+""",
+    ),
+    CodeInfo(
+        code="preprocessing.start-constant-features",
+        severity="info",
+        step="start simple",
+        title="Constant input features (start review)",
+        meaning="Some input features are constant in the first training examples.",
+        why="They carry no information and may be a sign of a feature-extraction bug.",
+        detection=(
+            "`nndoctor start EXP` reads the first training batches (up to 2048 examples) of the experiment "
+            "without training anything; constant features among the examples read are counted and reported "
+            "as info."
+        ),
+        fixes=(
+            "Drop constant features (they carry no information).",
+        ),
+        wrong="""
+X = np.hstack([features, np.zeros((n, 20))])
+""",
+        right="""
+X = features[:, features.std(0) > 0]
+""",
+    ),
+    CodeInfo(
+        code="preprocessing.start-inputs-not-normalised",
+        severity="warning",
+        step="start simple",
+        title="Inputs far from normalised (start review)",
+        meaning="The training inputs are far from zero mean and unit standard deviation.",
+        why=(
+            "The field guide starts with normalised inputs: large or tiny inputs slow or stall training and "
+            "make the learning rate hard to set."
+        ),
+        detection=(
+            "`nndoctor start EXP` reads the first training batches (up to 2048 examples) of the experiment "
+            "without training anything; a warning when |mean| > 5, std > 10, std < 1e-3, max |x| > 100, or "
+            "(tabular) a feature std > 50."
+        ),
+        fixes=(
+            "{scaling}",
+            "Compute the statistics on the training set only, apply them to every split.",
+        ),
+        wrong="""
+train = TensorDataset(torch.tensor(images, dtype=torch.float32), labels)   # 0..255
+""",
+        right="""
+train = TensorDataset(torch.tensor(images, dtype=torch.float32) / 255, labels)
+""",
+    ),
+    CodeInfo(
+        code="preprocessing.start-inputs-roughly-normalised",
+        severity="info",
+        step="start simple",
+        title="Inputs only roughly normalised (start review)",
+        meaning="The inputs are not far off, but not zero-mean unit-std either.",
+        why="Advice: standardised inputs are the guide's default and make the default learning rate work.",
+        detection=(
+            "`nndoctor start EXP` reads the first training batches (up to 2048 examples) of the experiment "
+            "without training anything; info when |mean| > 1 or std > 3 (and not far enough for the "
+            "warning)."
+        ),
+        fixes=(
+            "Subtract the mean and divide by the std of the training inputs.",
+        ),
+        wrong="""
+x = images / 64.0
+""",
+        right="""
+x = (images - mean) / std        # training-set statistics
+""",
+    ),
+    CodeInfo(
+        code="preprocessing.start-nonfinite-inputs",
+        severity="error",
+        step="start simple",
+        title="NaN/Inf in the training inputs (start review)",
+        meaning="The first training inputs contain NaN or Inf values.",
+        why="Any NaN in a batch turns the loss and the weights into NaN.",
+        detection=(
+            "`nndoctor start EXP` reads the first training batches (up to 2048 examples) of the experiment "
+            "without training anything; non-finite values among the examples read are an error."
+        ),
+        fixes=(
+            "Impute or drop NaN/Inf values in the dataset before training.",
+        ),
+        wrong="""
+X = torch.tensor(df.values, dtype=torch.float32)    # missing values
+""",
+        right="""
+X = torch.tensor(df.fillna(df.median()).values, dtype=torch.float32)
+""",
+    ),
+    CodeInfo(
+        code="preprocessing.start-targets-not-scaled",
+        severity="info",
+        step="start simple",
+        title="Regression targets not scaled (start review)",
+        meaning="Regression targets have a large mean or spread.",
+        why=(
+            "Standardised targets train faster: the output layer does not have to learn a huge scale and the"
+            " loss is well conditioned."
+        ),
+        detection=(
+            "`nndoctor start EXP` reads the first training batches (up to 2048 examples) of the experiment "
+            "without training anything; info when the targets' std > 100 or |mean| > 100."
+        ),
+        fixes=(
+            "Standardise the targets for training and invert the transform for predictions.",
+        ),
+        wrong="""
+loss = F.mse_loss(model(x), price)            # prices ~1e5
+""",
+        right="""
+y = (price - price_mean) / price_std
+loss = F.mse_loss(model(x), y)                # invert for predictions
+""",
+    ),
+    CodeInfo(
+        code="preprocessing.unnormalised-features",
+        severity="warning",
+        step="implement & debug",
+        title="Input features not normalised, or on very different scales",
+        meaning=(
+            "Tabular or other non-image inputs are far from unit scale: some features are in the hundreds or"
+            " more, or the columns' standard deviations span orders of magnitude (as when one global "
+            "mean/std is used instead of per-column statistics)."
+        ),
+        why=(
+            "Large features dominate the first layer and saturate units, small ones are ignored; the loss "
+            "surface is badly conditioned, so training is slow and the learning rate is hard to set."
+        ),
+        detection=(
+            "Statistics of the first floating-point tensor each root model receives are aggregated over "
+            "several sampled batches (at least 4) and judged once per model and argument; reported when "
+            "features are in the hundreds or more (RMS >= 100), or when the column stds span 1000x or more "
+            "(largest vs 10th percentile), as when one global mean/std is used instead of per-column "
+            "statistics."
+        ),
+        fixes=(
+            "Standardise every input column with statistics of the training set: X = (X - X.mean(0)) / "
+            "X.std(0) (sklearn: StandardScaler().fit(X_train)); measured means {means}, stds {stds}.",
+            "Apply the same mean/std (from the training set) to validation and test inputs.",
+            "For heavy-tailed columns (counts, prices, areas) take log1p first, then standardise.",
+        ),
+        wrong="""
+X = torch.tensor(df.values, dtype=torch.float32)     # income in 1e4, age in 1e1
+""",
+        right="""
+mu, sd = X_train.mean(0), X_train.std(0) + 1e-8      # per column, training set only
+X_train, X_test = (X_train - mu) / sd, (X_test - mu) / sd
+""",
+    ),
+    CodeInfo(
+        code="preprocessing.unnormalised-pixels",
+        severity="warning",
+        step="implement & debug",
+        title="Raw pixel values fed to the model",
+        meaning=(
+            "The model receives raw image values (0-255, or 0-16 for 8x8 digits) instead of values scaled to"
+            " about [0, 1] or standardised."
+        ),
+        why=(
+            "Large inputs saturate units and make the gradients of the first layer huge: training is slow, "
+            "unstable or stalls, and the learning rate is hard to set."
+        ),
+        detection=(
+            "Statistics of the first floating-point tensor each root model receives are aggregated over "
+            "several sampled batches (at least 4) and judged once per model and argument; an image-shaped "
+            "input whose values lie in [0, 255] and are integers with a maximum >= 2, or reach above 20, is "
+            "reported, with the per-channel mean and std to normalise with."
+        ),
+        fixes=(
+            "Scale the pixels to [0, 1] once where the data is loaded: x = x / {divisor} (torchvision: "
+            "transforms.ToTensor() does this for uint8 images).",
+            "Then standardise with the measured statistics: {normalize}.",
+        ),
+        wrong="""
+x = torch.tensor(images, dtype=torch.float32)     # 0..255
+""",
+        right="""
+x = torch.tensor(images, dtype=torch.float32) / 255
+x = (x - 0.5) / 0.5                                # optional: about [-1, 1]
+""",
+    ),
+)

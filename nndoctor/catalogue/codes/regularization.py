@@ -1,0 +1,150 @@
+"""Finding codes of the ``regularization`` category: too much weight decay, dropout or other regularisation."""
+
+from __future__ import annotations
+
+from nndoctor.catalogue.entry import CodeInfo
+
+__all__ = ["CODES"]
+
+CODES = (
+    CodeInfo(
+        code="regularization.dropout-too-strong",
+        severity="warning",
+        step="improve",
+        title="Dropout too strong to learn",
+        meaning=(
+            "Dropout drops most units (p >= 0.8 is almost always a keep probability passed as a drop "
+            "probability)."
+        ),
+        why="The network cannot fit the training data.",
+        detection=(
+            "F.dropout calls (nn.Dropout calls it too) are seen in training forwards: p >= 0.8 is reported "
+            "after a few sampled batches; 0.65 <= p < 0.8 only at the end of the run, when the training loss"
+            " has barely fallen."
+        ),
+        fixes=(
+            "Set the dropout ({site}) to p=0.1..0.5: p is the probability to DROP a unit (p={p} keeps only "
+            "{keep:.0%}), unlike TensorFlow's keep_prob.",
+            "Start without dropout, check the model can fit the training data, then add it back only if "
+            "validation loss shows overfitting.",
+        ),
+        wrong="""
+self.drop = nn.Dropout(p=0.9)      # meant: keep 90%
+""",
+        right="""
+self.drop = nn.Dropout(p=0.1)
+""",
+    ),
+    CodeInfo(
+        code="regularization.loss-penalty-too-strong",
+        severity="warning",
+        step="improve",
+        title="A hand-written penalty in the loss outweighs the data loss",
+        meaning=(
+            "A weight penalty written into the loss by hand (`lam * sum(p.pow(2).sum() ...)`, "
+            "`torch.norm(w)`, L1) is larger than the data loss and drives the update."
+        ),
+        why=(
+            "The model cannot fit; the weight_decay check does not see it because the optimizer gets a "
+            "single gradient."
+        ),
+        detection=(
+            "On sampled steps the autograd graph of the tensor given to backward() is split into terms; a "
+            "term built from parameters only (no matmul/conv/embedding) is a penalty. A warning needs, at >="
+            " 3 sampled steps, a penalty at least as large as the data loss while the data loss stays above "
+            "half its first value, and one more sign: penalty >= 10x the data loss, the update aligned with "
+            "the penalty (cosine >= 0.9), or a data loss that has not fallen 10%."
+        ),
+        fixes=(
+            "Lower the penalty's weight (lam) about {factor}x, so that the penalty ({penalty}) is a small "
+            "fraction (~1-10%) of the data loss ({data}): typical L2 weights are 1e-5..1e-3 on a summed "
+            "penalty.",
+            "Or drop the term and use the optimizer's weight_decay= (AdamW for Adam), which the optimizer "
+            "applies without changing the loss you monitor.",
+            "Penalise weights only (not biases / norm layers) and scale the penalty by the number of "
+            "samples if the data loss is a mean over the batch.",
+        ),
+        wrong="""
+loss = ce + 1.0 * sum(p.pow(2).sum() for p in model.parameters())
+""",
+        right="""
+loss = ce + 1e-4 * sum(p.pow(2).sum() for p in model.parameters())
+""",
+    ),
+    CodeInfo(
+        code="regularization.start-without",
+        severity="info",
+        step="start simple",
+        title="Regularisation from the start (start review)",
+        meaning="The first version already has dropout layers or weight decay.",
+        why=(
+            "Advice: the guide adds regularisation only once the model overfits (variance dominates); it "
+            "slows down finding bugs and fitting."
+        ),
+        detection=(
+            "`nndoctor start EXP` inspects the experiment without training anything; info when the model has"
+            " dropout layers or the optimizer has weight decay."
+        ),
+        fixes=(
+            "Train the first version without dropout and weight decay; add them back when train-val error "
+            "is much worse than train error.",
+        ),
+        wrong="""
+nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Dropout(0.5), nn.Linear(64, 2))
+""",
+        right="""
+nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 2))
+""",
+    ),
+    CodeInfo(
+        code="regularization.start-without-normalisation",
+        severity="info",
+        step="start simple",
+        title="Normalisation layers from the start (start review)",
+        meaning="The first version already has BatchNorm/LayerNorm/GroupNorm layers.",
+        why="Advice: the guide adds them later; they can hide bugs in the first version.",
+        detection=(
+            "`nndoctor start EXP` inspects the experiment without training anything; info when the model has"
+            " normalisation layers."
+        ),
+        fixes=(
+            "Remove BatchNorm/LayerNorm for the first version, add them back when it trains.",
+        ),
+        wrong="""
+nn.Sequential(nn.Linear(20, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 2))
+""",
+        right="""
+nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 2))
+""",
+    ),
+    CodeInfo(
+        code="regularization.weight-decay-too-strong",
+        severity="warning",
+        step="improve",
+        title="Weight decay dominates the update",
+        meaning="The weight-decay term outweighs the gradient: the weights shrink instead of learning.",
+        why=(
+            "The model cannot fit the training data (high bias); healthy settings sit at decay/gradient "
+            "ratios of 0.001-0.05."
+        ),
+        detection=(
+            "At sampled steps, per parameter group: for L2-style decay (SGD, Adam, RMSprop weight_decay) "
+            "wd*|w| is compared with |g|; for decoupled decay (AdamW) with Adam's normalised step. A group "
+            "warns when the decay wins (ratio >= 1, AdamW >= 0.5) at >= 3 sampled steps while the weights "
+            "shrink."
+        ),
+        fixes=(
+            "Lower weight_decay of {optimizer} from {weight_decay} to ~{suggested} (typical: 1e-4..5e-4 for"
+            " SGD/Adam L2, 0.01..0.1 for AdamW).",
+            "With Adam, use torch.optim.AdamW (decoupled decay) rather than Adam(weight_decay=...).",
+            "Exclude biases and normalisation weights from decay with a second parameter group "
+            "(weight_decay=0).",
+        ),
+        wrong="""
+opt = torch.optim.SGD(model.parameters(), lr=0.01, weight_decay=1.0)
+""",
+        right="""
+opt = torch.optim.SGD(model.parameters(), lr=0.01, weight_decay=1e-4)
+""",
+    ),
+)

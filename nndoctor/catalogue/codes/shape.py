@@ -1,0 +1,400 @@
+"""Finding codes of the ``shape`` category: silent broadcasting or shape mismatch."""
+
+from __future__ import annotations
+
+from nndoctor.catalogue.entry import CodeInfo
+
+__all__ = ["CODES"]
+
+CODES = (
+    CodeInfo(
+        code="shape.broadcast-in-elementwise-op",
+        severity="error",
+        step="implement & debug",
+        title="Broadcasting in a hand-written loss",
+        meaning=(
+            "A hand-written loss combines the model's output of shape (N, 1) with a target of shape (N,), "
+            "e.g. `pred - y`, where N is the batch size: the result is (N, N)."
+        ),
+        why=(
+            "Each of the N predictions is combined with all N targets, so the loss averages over wrong pairs"
+            " and the model learns the mean."
+        ),
+        detection=(
+            "Elementwise ops (sub, add, mul, div...) are watched on sampled steps: one operand (N, 1) and "
+            "the other (N,), N the current batch size, exactly one of them a computed tensor that requires "
+            "grad (the model output). Legitimate broadcasting (bias adds, pairwise `x[:, None] - x`, masks, "
+            "statistics of the same tensor) does not match this pattern."
+        ),
+        fixes=(
+            "Make the shapes equal before `{op}` at {site}: {hint}.",
+            "Add `assert pred.shape == target.shape` in the loss function so a reshape cannot slip back in.",
+        ),
+        wrong="""
+loss = ((model(x) - y) ** 2).mean()      # (N, 1) - (N,)
+""",
+        right="""
+loss = ((model(x).squeeze(-1) - y) ** 2).mean()
+""",
+    ),
+    CodeInfo(
+        code="shape.broadcast-in-loss",
+        severity="error",
+        step="implement & debug",
+        title="Prediction and target broadcast to an all-pairs loss",
+        meaning=(
+            "A built-in elementwise loss (MSE, L1, Huber, KL, Poisson...) gets an input and a target whose "
+            "shapes broadcast to something bigger than both, typically a prediction of shape (N, 1) and a "
+            "target of shape (N,), which give (N, N)."
+        ),
+        why=(
+            "Every prediction is compared with every target, so the loss is wrong and the model can only "
+            "learn the mean of the targets. PyTorch accepts it with at most a warning: the field guide's "
+            "most common silent bug."
+        ),
+        detection=(
+            "On every loss call the broadcast shape of input and target is computed from their shapes; it is"
+            " reported when it is larger than both, with the factor of extra terms."
+        ),
+        fixes=(
+            "Make the shapes equal before the loss at {site}: {hint}.",
+            "Add `assert pred.shape == target.shape` before the loss so a reshape cannot slip back in.",
+        ),
+        wrong="""
+pred = model(x)                 # (N, 1)
+loss = F.mse_loss(pred, y)      # y: (N,) -> (N, N)
+""",
+        right="""
+pred = model(x).squeeze(1)      # (N,)
+loss = F.mse_loss(pred, y)
+""",
+    ),
+    CodeInfo(
+        code="shape.crash-batch-of-one",
+        severity="error",
+        step="implement & debug",
+        title="Crash: a batch of one sample reached BatchNorm in training",
+        meaning=(
+            "BatchNorm in training mode needs more than one value per channel; a batch of size 1 (usually "
+            "the last, incomplete batch of an epoch) crashed it."
+        ),
+        why="The crash usually comes at the end of the first epoch, after minutes of training.",
+        detection=(
+            "When the script dies, the crash explainer matches torch's error message against known patterns "
+            "(here: `Expected more than 1 value per channel when training`), finds the module that raised "
+            "from the module stack and the failing call's inputs, and names the layer, the shapes and the "
+            "change to make. The original traceback is printed afterwards and the exit code is kept."
+        ),
+        fixes=(
+            "{fix}",
+            "Or skip batches with x.size(0) == 1 in the training loop.",
+        ),
+        wrong="""
+loader = DataLoader(ds, batch_size=64)        # len(ds) % 64 == 1
+""",
+        right="""
+loader = DataLoader(ds, batch_size=64, drop_last=True)
+""",
+    ),
+    CodeInfo(
+        code="shape.crash-conv-input",
+        severity="error",
+        step="implement & debug",
+        title="Crash: a convolution got the wrong channels or dimensions",
+        meaning=(
+            "A Conv layer got an input with a number of channels other than its in_channels, or an input "
+            "with the wrong number of dimensions (e.g. an unbatched image, or channels last)."
+        ),
+        why="Training cannot start until the input layout or the layer is fixed.",
+        detection=(
+            "When the script dies, the crash explainer matches torch's error message against known patterns "
+            "(here: `weight of size [...], expected input[...] to have C channels` and `Expected 3D "
+            "(unbatched) or 4D (batched) input to conv2d`), finds the module that raised from the module "
+            "stack and the failing call's inputs, and names the layer, the shapes and the change to make. "
+            "The original traceback is printed afterwards and the exit code is kept."
+        ),
+        fixes=(
+            "{fix}",
+            "Print the shapes and dtypes right before the failing line (print(x.shape, x.dtype)) to confirm.",
+        ),
+        wrong="""
+conv = nn.Conv2d(3, 16, 3)
+out = conv(images)            # images: (N, 32, 32, 3), channels last
+""",
+        right="""
+conv = nn.Conv2d(3, 16, 3)
+out = conv(images.permute(0, 3, 1, 2))   # (N, 3, 32, 32)
+""",
+    ),
+    CodeInfo(
+        code="shape.crash-linear-input",
+        severity="error",
+        step="implement & debug",
+        title="Crash: a Linear layer got inputs of the wrong size",
+        meaning=(
+            "The script crashed with `mat1 and mat2 shapes cannot be multiplied`: the features reaching an "
+            "nn.Linear do not match its in_features, typically after a change of image size, a missing "
+            "flatten, or a wrong in_features computed by hand."
+        ),
+        why=(
+            "Training cannot start; the message names matrices, not the layer, so it is hard to see which "
+            "layer and which size to change."
+        ),
+        detection=(
+            "When the script dies, the crash explainer matches torch's error message against known patterns "
+            "(here: `mat1 and mat2 shapes cannot be multiplied (AxB and CxD)`), finds the module that raised"
+            " from the module stack and the failing call's inputs, and names the layer, the shapes and the "
+            "change to make. The original traceback is printed afterwards and the exit code is kept."
+        ),
+        fixes=(
+            "{fix}",
+            "Print the shapes and dtypes right before the failing line (print(x.shape, x.dtype)) to confirm.",
+        ),
+        wrong="""
+self.fc = nn.Linear(784, 10)
+out = self.fc(x)              # x: (N, 1, 28, 28)
+""",
+        right="""
+self.fc = nn.Linear(784, 10)
+out = self.fc(x.flatten(1))   # (N, 784)
+""",
+    ),
+    CodeInfo(
+        code="shape.crash-loss-shapes",
+        severity="error",
+        step="implement & debug",
+        title="Crash: the loss got an input and a target of incompatible shapes",
+        meaning=(
+            "The loss function rejected its arguments: batch sizes differ, the target has an extra dimension"
+            " (one-hot or (N, 1) targets for cross_entropy), or a BCE target's size differs from the "
+            "input's."
+        ),
+        why=(
+            "Training cannot start; the message names sizes, not the cause (one-hot targets, a forgotten "
+            "squeeze, a sliced batch)."
+        ),
+        detection=(
+            "When the script dies, the crash explainer matches torch's error message against known patterns "
+            "(here: `Expected input batch_size (A) to match target batch_size (B)`, `0D or 1D target tensor "
+            "expected, multi-target not supported`, `Expected target size ...` and `Using a target size ... "
+            "that is different to the input size ...`), finds the module that raised from the module stack "
+            "and the failing call's inputs, and names the layer, the shapes and the change to make. The "
+            "original traceback is printed afterwards and the exit code is kept."
+        ),
+        fixes=(
+            "{fix}",
+            "Print the shapes and dtypes right before the failing line (print(x.shape, x.dtype)) to confirm.",
+        ),
+        wrong="""
+loss = F.cross_entropy(logits, y.unsqueeze(1))   # y: (N, 1)
+""",
+        right="""
+loss = F.cross_entropy(logits, y)                # y: (N,) class indices
+""",
+    ),
+    CodeInfo(
+        code="shape.crash-norm-features",
+        severity="error",
+        step="implement & debug",
+        title="Crash: a normalisation layer got the wrong number of features",
+        meaning=(
+            "A BatchNorm or LayerNorm layer got inputs whose feature size differs from the one it was built "
+            "with (`running_mean should contain C elements`, `Given normalized_shape=...`)."
+        ),
+        why="Training cannot start; usually num_features does not follow a change of the previous layer.",
+        detection=(
+            "When the script dies, the crash explainer matches torch's error message against known patterns "
+            "(here: `running_mean should contain C elements not D` and `Given normalized_shape=[...], "
+            "expected input with shape [...]`), finds the module that raised from the module stack and the "
+            "failing call's inputs, and names the layer, the shapes and the change to make. The original "
+            "traceback is printed afterwards and the exit code is kept."
+        ),
+        fixes=(
+            "{fix}",
+            "Print the shapes and dtypes right before the failing line (print(x.shape, x.dtype)) to confirm.",
+        ),
+        wrong="""
+nn.Sequential(nn.Linear(20, 64), nn.BatchNorm1d(32))
+""",
+        right="""
+nn.Sequential(nn.Linear(20, 64), nn.BatchNorm1d(64))
+""",
+    ),
+    CodeInfo(
+        code="shape.crash-out-of-memory",
+        severity="info",
+        step="implement & debug",
+        title="Crash: out of memory",
+        meaning="The script ran out of (GPU or host) memory. The finding reports the batch size seen.",
+        why=(
+            "Training cannot go on at this size; reported as info since it is a resource limit rather than a"
+            " bug in the code."
+        ),
+        detection=(
+            "When the script dies, the crash explainer matches torch's error message against known patterns "
+            "(here: `out of memory` / `can't allocate memory`), finds the module that raised from the module"
+            " stack and the failing call's inputs, and names the layer, the shapes and the change to make. "
+            "The original traceback is printed afterwards and the exit code is kept."
+        ),
+        fixes=(
+            "{fix}",
+            "Then try smaller inputs, a smaller model, torch.autocast or gradient accumulation.",
+        ),
+        wrong="""
+loader = DataLoader(ds, batch_size=1024)
+""",
+        right="""
+loader = DataLoader(ds, batch_size=128)   # or autocast, gradient accumulation
+""",
+    ),
+    CodeInfo(
+        code="shape.crash-rnn-input",
+        severity="error",
+        step="implement & debug",
+        title="Crash: an RNN/LSTM/GRU got the wrong input size",
+        meaning=(
+            "The last dimension of the input to a recurrent layer differs from its input_size, often because"
+            " batch_first and the (seq, batch, feature) layout were mixed up."
+        ),
+        why="Training cannot start until the layout or input_size is fixed.",
+        detection=(
+            "When the script dies, the crash explainer matches torch's error message against known patterns "
+            "(here: `input.size(-1) must be equal to input_size. Expected A, got B`), finds the module that "
+            "raised from the module stack and the failing call's inputs, and names the layer, the shapes and"
+            " the change to make. The original traceback is printed afterwards and the exit code is kept."
+        ),
+        fixes=(
+            "{fix}",
+            "Print the shapes and dtypes right before the failing line (print(x.shape, x.dtype)) to confirm.",
+        ),
+        wrong="""
+rnn = nn.LSTM(input_size=8, hidden_size=32)
+out, _ = rnn(x)               # x: (N, 8, T)
+""",
+        right="""
+rnn = nn.LSTM(input_size=8, hidden_size=32, batch_first=True)
+out, _ = rnn(x.transpose(1, 2))   # (N, T, 8)
+""",
+    ),
+    CodeInfo(
+        code="shape.crash-size-mismatch",
+        severity="error",
+        step="implement & debug",
+        title="Crash: tensor sizes do not match",
+        meaning=(
+            "An elementwise op or a concatenation got tensors whose sizes differ in a non-singleton "
+            "dimension (`The size of tensor a (A) must match the size of tensor b (B)`, `Sizes of tensors "
+            "must match except in dimension ...`)."
+        ),
+        why="Training cannot start; the sizes in the message rarely say which tensor is wrong.",
+        detection=(
+            "When the script dies, the crash explainer matches torch's error message against known patterns "
+            "(here: `The size of tensor a (A) must match the size of tensor b (B) at non-singleton dimension"
+            " D` and `Sizes of tensors must match except in dimension D`), finds the module that raised from"
+            " the module stack and the failing call's inputs, and names the layer, the shapes and the change"
+            " to make. The original traceback is printed afterwards and the exit code is kept."
+        ),
+        fixes=(
+            "{fix}",
+            "Print the shapes and dtypes right before the failing line (print(x.shape, x.dtype)) to confirm.",
+        ),
+        wrong="""
+h = torch.cat([img_feat, txt_feat], dim=0)    # (N, 64) and (N, 32)
+""",
+        right="""
+h = torch.cat([img_feat, txt_feat], dim=1)    # (N, 96)
+""",
+    ),
+    CodeInfo(
+        code="shape.crash-state-dict",
+        severity="error",
+        step="implement & debug",
+        title="Crash: a state_dict does not fit the model",
+        meaning=(
+            "load_state_dict failed: missing or unexpected keys, or parameters whose shapes differ from the "
+            "checkpoint's (a changed architecture, a different number of classes, a `module.` prefix from "
+            "DataParallel)."
+        ),
+        why=(
+            "The model cannot be restored; loading with strict=False would silently leave layers randomly "
+            "initialised."
+        ),
+        detection=(
+            "When the script dies, the crash explainer matches torch's error message against known patterns "
+            "(here: `Error(s) in loading state_dict`), finds the module that raised from the module stack "
+            "and the failing call's inputs, and names the layer, the shapes and the change to make. The "
+            "original traceback is printed afterwards and the exit code is kept."
+        ),
+        fixes=(
+            "{fix}",
+            "Load with strict=False only for layers you mean to re-initialise.",
+        ),
+        wrong="""
+model = Net(num_classes=5)
+model.load_state_dict(torch.load("ckpt.pt"))   # saved with 10 classes
+""",
+        right="""
+state = torch.load("ckpt.pt")
+state = {k: v for k, v in state.items() if not k.startswith("head.")}
+model.load_state_dict(state, strict=False)      # re-initialise the head only
+""",
+    ),
+    CodeInfo(
+        code="shape.crash-view",
+        severity="error",
+        step="implement & debug",
+        title="Crash: view/reshape to a shape that does not fit",
+        meaning=(
+            "A view or reshape with a hard-coded size (often the batch size) failed because the tensor has a"
+            " different number of elements, e.g. on the last, smaller batch."
+        ),
+        why="The crash typically comes at the end of an epoch, when the last batch is smaller.",
+        detection=(
+            "When the script dies, the crash explainer matches torch's error message against known patterns "
+            "(here: `shape '[...]' is invalid for input of size N`), finds the module that raised from the "
+            "module stack and the failing call's inputs, and names the layer, the shapes and the change to "
+            "make. The original traceback is printed afterwards and the exit code is kept."
+        ),
+        fixes=(
+            "{fix}",
+            "Or use DataLoader(..., drop_last=True) if the model really needs a fixed batch.",
+        ),
+        wrong="""
+x = x.view(64, -1)            # batch size hard-coded
+""",
+        right="""
+x = x.view(x.size(0), -1)     # or x.flatten(1)
+""",
+    ),
+    CodeInfo(
+        code="shape.soft-target-not-distribution",
+        severity="warning",
+        step="implement & debug",
+        title="Float targets for cross_entropy that are not probability distributions",
+        meaning=(
+            "cross_entropy reads a float target of shape (N, C) as class probabilities. Here its rows are "
+            "not distributions (negative values, or rows that do not sum to 1), e.g. one-hot labels that "
+            "were scaled or multi-hot labels."
+        ),
+        why="The loss is not a cross-entropy and its minimum is not at the intended prediction.",
+        detection=(
+            "On cross_entropy calls with a floating (N, C) target, the row minimum and row sums are "
+            "measured."
+        ),
+        fixes=(
+            "For class labels pass integer indices of shape {batch_shape} (`target.argmax(1)` of a one-hot,"
+            " dtype torch.long) to {loss} at {site}.",
+            "For multi-label targets (several 1s per row) use nn.BCEWithLogitsLoss instead.",
+            "For soft targets (distillation, mixup) normalise each row: `softmax(teacher_logits, 1)` or `t "
+            "/ t.sum(1, keepdim=True)`.",
+        ),
+        wrong="""
+y = F.one_hot(labels, 10).float() * 255
+loss = F.cross_entropy(logits, y)
+""",
+        right="""
+loss = F.cross_entropy(logits, labels)          # class indices
+# or soft labels whose rows sum to 1
+""",
+    ),
+)

@@ -1,0 +1,84 @@
+"""Finding codes of the ``zero-grad`` category: gradients accumulate across steps."""
+
+from __future__ import annotations
+
+from nndoctor.catalogue.entry import CodeInfo
+
+__all__ = ["CODES"]
+
+CODES = (
+    CodeInfo(
+        code="zero-grad.cleared-before-step",
+        severity="error",
+        step="implement & debug",
+        title="Gradients cleared between backward() and step()",
+        meaning=(
+            "zero_grad() runs after loss.backward() and before optimizer.step(), so the step sees no "
+            "gradient (or zero gradients)."
+        ),
+        why=(
+            "The optimizer never moves the weights (or only by weight decay and momentum): the model does "
+            "not learn."
+        ),
+        detection=(
+            "Between two steps of an optimizer, every gradient contribution of its parameters is recorded; "
+            "when the gradients are empty or zero at the step although backward ran, they were cleared in "
+            "between."
+        ),
+        fixes=(
+            "Move {optimizer}.zero_grad() before loss.backward() (or after {optimizer}.step()); the order "
+            "is zero_grad(), backward(), step().",
+        ),
+        wrong="""
+loss.backward()
+opt.zero_grad()
+opt.step()
+""",
+        right="""
+opt.zero_grad()
+loss.backward()
+opt.step()
+""",
+    ),
+    CodeInfo(
+        code="zero-grad.not-cleared",
+        severity="error",
+        step="implement & debug",
+        title="Gradients are never cleared between optimizer steps",
+        meaning=(
+            "zero_grad() is missing: each optimizer step applies the sum of every gradient computed so far, "
+            "not the current one."
+        ),
+        why=(
+            "The effective step grows with time and points in a stale direction: the loss oscillates or "
+            "diverges, or the model learns far worse than it should."
+        ),
+        detection=(
+            "Works with every clearing style (optimizer.zero_grad(), model.zero_grad(), set_to_none, `p.grad"
+            " = None`, `p.grad.zero_()`): a parameter's grad hook runs before the new contribution is added,"
+            " so a cleared gradient shows up as a contribution that finds `.grad` None or zero. When none "
+            "does between two steps, the previous step's gradient was carried over. Only complete windows "
+            "(every backward observed) count; gradient accumulation and GANs clear inside the window and "
+            "stay quiet."
+        ),
+        fixes=(
+            "Call {optimizer}.zero_grad() once per step: before loss.backward() or right after "
+            "{optimizer}.step() (parameters not cleared: {params}).",
+            "If you accumulate gradients on purpose, step and zero_grad together every k backward calls (if"
+            " (i + 1) % k == 0: {optimizer}.step(); {optimizer}.zero_grad()) and divide the loss by k.",
+        ),
+        wrong="""
+for x, y in loader:
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    opt.step()
+""",
+        right="""
+for x, y in loader:
+    opt.zero_grad()
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    opt.step()
+""",
+    ),
+)
