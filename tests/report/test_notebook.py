@@ -120,3 +120,22 @@ def test_watch_and_report_render_in_a_real_jupyter_kernel(tmp_path):
     printed = "".join(o.get("text", "") for o in nb.cells[3].outputs if o.get("output_type") == "stream")
     assert "Cell In[3], line 4" in printed, printed  # the loss line of the third cell
     assert "Cell In[3], line 4" in html
+
+
+def test_findings_name_the_cell_for_code_run_from_an_ipython_cell():
+    """Code compiled under IPython's cell file name: the finding's site is the cell, not '<...>'."""
+    src = ("with nndoctor.watch(model, opt) as doctor:\n"
+           "    for _ in range(3):\n"
+           "        opt.zero_grad()\n"
+           "        loss = F.cross_entropy(torch.softmax(model(x), dim=1), y)\n"
+           "        loss.backward()\n"
+           "        opt.step()\n")
+    torch.manual_seed(0)
+    scope = {"nndoctor": nndoctor, "torch": torch, "F": nn.functional,
+             "model": nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3)),
+             "x": torch.randn(64, 8), "y": torch.randint(0, 3, (64,))}
+    scope["opt"] = torch.optim.SGD(scope["model"].parameters(), lr=0.1)
+    exec(compile(src, "<ipython-input-9-0123abcd>", "exec"), scope)
+    found = scope["doctor"].findings
+    assert [f.location for f in found if f.code == "loss-input.probabilities-into-logit-loss"] == [
+        "Cell In[9], line 4"]
