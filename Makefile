@@ -22,7 +22,10 @@ demo: $(VENV)/.installed
 	OMP_NUM_THREADS=1 $(BIN)/nndoctor diagnose examples/buggy_experiment.py --html report.html
 
 test: $(VENV)/.installed
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -m "not slow" tests
+	# the browser of the report tests is installed once here (apt-get, as root), not by racing test workers;
+	# NNDOCTOR_REQUIRE_BROWSER=1: a missing browser fails those tests instead of skipping them
+	$(BIN)/python tests/report/browser.py
+	NNDOCTOR_REQUIRE_BROWSER=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -m "not slow" tests
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check nndoctor tests benchmarks

@@ -153,6 +153,7 @@ def diagnose(
     def tune() -> tuple[str, list[Finding]]:
         import tempfile
 
+        from nndoctor.report.sections_eval import Tuning
         from nndoctor.tune import study as st
         from nndoctor.tune.objective import experiment_objective
         from nndoctor.tune.spec import space_for
@@ -168,9 +169,9 @@ def diagnose(
                           n_trials=tune_trials, method=st.DEFAULT_METHOD)
             imp = st.importance(study, space)
             complete = [t for t in study.trials if t.state.name == "COMPLETE"]
-            facts["tune"] = {"history": [t.value for t in complete], "importance": imp,
-                             "best_params": study.best_params if complete else {},
-                             "guide": st.compare_with_guide(imp)}
+            facts["tune"] = Tuning(history=[t.value for t in complete], importance=imp,
+                                   best_params=study.best_params if complete else {},
+                                   guide=st.compare_with_guide(imp)).to_dict()
         if not complete:
             return "no trial completed", []
         best = min(complete, key=lambda t: t.value)

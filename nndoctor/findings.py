@@ -24,7 +24,9 @@ __all__ = [
     "category_of",
 ]
 
-SCHEMA_VERSION = 1
+#: The version of the JSON layout of :meth:`Report.to_dict` (docs/report-schema.md). 2: the typed
+#: report sections in ``facts`` (``grad_norms``, ``activation_health`` recorded) and ``schema_version``.
+SCHEMA_VERSION = 2
 
 #: each code's page (``nndoctor explain CODE`` prints it), relative to the repository root
 DOCS_PAGE = "docs/findings/{code}.md"
@@ -242,12 +244,34 @@ class Report:
             lines.append(f"info nndoctor internal error in probe {err.probe} (switched off): {err.error}")
         return "\n".join(lines) if lines else "No problems found."
 
+    def section(self, cls: type[Any]) -> Any:
+        """The typed section ``cls`` of the facts (nndoctor/report/sections.py), or None."""
+        from nndoctor.report.sections import read
+
+        return read(self.facts, cls)
+
+    def _repr_html_(self) -> str:
+        """The report in a Jupyter notebook: a self-contained HTML fragment."""
+        from html import escape
+
+        try:
+            from nndoctor.report.html import render_fragment
+
+            return render_fragment(self)
+        except Exception as exc:  # a rendering bug shows the text report, never a traceback
+            logger.warning("nndoctor could not render the report as HTML", exc_info=True)
+            try:
+                return f"<pre>{escape(str(self))}</pre>"
+            except Exception:
+                return f"<pre>nndoctor report: {escape(repr(exc))}</pre>"
+
     def to_dict(self) -> dict[str, Any]:
         from nndoctor import rootcause
 
         findings = self.linked()
         return {
-            "schema": SCHEMA_VERSION,
+            "schema_version": SCHEMA_VERSION,
+            "schema": SCHEMA_VERSION,  # the same number under its version-1 name, for existing readers
             "tool": "nndoctor",
             "facts": _jsonable(self.facts),
             "summary": {
@@ -280,6 +304,9 @@ def _jsonable(value: Any) -> Any:
         return value
     if isinstance(value, enum.Enum):
         return value.value
+    to_dict = getattr(value, "to_dict", None)  # a typed report section stored as an object
+    if callable(to_dict) and not isinstance(value, type):
+        return _jsonable(to_dict())
     item = getattr(value, "item", None)
     if callable(item):
         try:

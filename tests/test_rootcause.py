@@ -228,7 +228,7 @@ def test_json_has_caused_by_on_symptoms_and_the_headline() -> None:
     report = Report(findings=[_f("activation.dead-relu", location="model.fc1", step=4),
                               _f("lr.too-high", "error", location="opt", step=101)], facts=FACTS)
     data = json.loads(to_json(report))
-    assert data["schema"] == 1
+    assert data["schema"] == data["schema_version"] == 2
     assert data["headline"] == {"code": "lr.too-high", "category": "lr", "severity": "error", "location": "opt",
                                 "first_step": 101, "message": "lr.too-high seen"}
     assert [f["code"] for f in data["findings"]] == ["lr.too-high", "activation.dead-relu"]

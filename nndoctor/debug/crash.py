@@ -26,6 +26,7 @@ from nndoctor.checks import Check, register
 from nndoctor.debug.preprocessing import fmt
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import Crash, LossCall
+from nndoctor.monitor.notebook import code_site, is_cell
 
 __all__ = ["CrashExplainer"]
 
@@ -211,9 +212,10 @@ def _user_frame(exc: BaseException) -> tuple[str, str]:
     site, line = "", ""
     for frame in traceback.extract_tb(exc.__traceback__):
         name = frame.filename
-        if name.startswith(internal) or name.startswith("<") or "runpy" in os.path.basename(name):
+        if (name.startswith(internal) or (name.startswith("<") and not is_cell(name))
+                or "runpy" in os.path.basename(name)):
             continue
-        site, line = f"{os.path.basename(name)}:{frame.lineno}", (frame.line or "").strip()
+        site, line = code_site(name, frame.lineno), (frame.line or "").strip()  # "Cell In[3], line 4" in Jupyter
     return site, line
 
 

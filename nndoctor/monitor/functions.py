@@ -16,6 +16,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from nndoctor.monitor.events import LossCall, OpCall, Provenance, Targets
+from nndoctor.monitor.notebook import code_site, is_cell
 
 __all__ = [
     "COMPARE_OPS",
@@ -111,12 +112,14 @@ def op_name(func: Callable[..., Any]) -> str:
 
 
 def user_site(skip_internal: bool = True) -> str:
-    """``file:line`` of the innermost frame outside torch and nndoctor (the user's code)."""
+    """``file:line`` of the innermost frame outside torch and nndoctor (the user's code); in a
+    notebook ``Cell In[N], line L`` (nndoctor/monitor/notebook.py)."""
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not (skip_internal and (filename.startswith(_INTERNAL_DIRS) or filename.startswith("<"))):
-            return f"{os.path.basename(filename)}:{frame.f_lineno}"
+        if not (skip_internal and (filename.startswith(_INTERNAL_DIRS)
+                                   or (filename.startswith("<") and not is_cell(filename)))):
+            return code_site(filename, frame.f_lineno)  # "Cell In[3], line 5" in a notebook
         frame = frame.f_back
     return ""
 

@@ -64,6 +64,7 @@ from nndoctor.monitor.loaders import LoaderTracker
 from nndoctor.monitor.sampling import Schedule
 from nndoctor.monitor.sink import FindingSink
 from nndoctor.monitor.state import OptimizerInfo, RunState
+from nndoctor.report.sections import Series, TrainingCurves
 
 __all__ = ["LOSS_FUNCTIONS", "Observer", "op_name", "user_site"]
 
@@ -358,12 +359,14 @@ class Observer(FunctionEvents, Discovery):
             ],
             "duration_s": round(time.perf_counter() - self._started, 3) if self._started else 0.0,
             "end": self.end_reason,
-            "curves": {h.name: _downsample(*h.series())
-                       for h in (self.state.losses, self.state.eval_losses, self.state.lrs) if len(h)},
+            "curves": TrainingCurves({h.name: Series(**_downsample(*h.series())) for h in (
+                self.state.losses, self.state.eval_losses, self.state.lrs) if len(h)}).to_dict(),
         }
-        for key in ("grad_norms", "activation_health"):
-            if key in self.state.extra:
-                facts[key] = self.state.extra[key]
+        for key in ("nndoctor.grad_norms", "nndoctor.activation_health"):  # typed sections of the checks
+            section = self.state.extra.get(key)
+            data = section.to_dict() if section is not None else None
+            if data:
+                facts[section.key] = data
         return facts
 
     @property

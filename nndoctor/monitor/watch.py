@@ -7,6 +7,7 @@
         for x, y in loader:
             ...                                         # the loop, unchanged
     print(doctor.report())                              # a Report; str() renders it
+    doctor                                              # in Jupyter: the report as HTML (_repr_html_)
     doctor.findings                                     # list of Finding
 
 The session wraps an :class:`~nndoctor.monitor.observer.Observer`: the same checks and
@@ -92,6 +93,19 @@ class Doctor:
     def __repr__(self) -> str:
         state = "running" if self._running else ("ended" if self._stopped else "not started")
         return f"<nndoctor.Doctor {state}: {len(self.observer.sink)} findings, step {self.observer.state.step}>"
+
+    def _repr_html_(self) -> str:
+        """In a Jupyter notebook: the session's state and its report so far, as HTML."""
+        from html import escape
+
+        try:
+            state = "running" if self._running else ("ended" if self._stopped else "not started")
+            line = (f'<p style="margin:0 0 4px"><code>nndoctor.watch</code> session {escape(state)}, '
+                    f"step {self.observer.state.step}</p>")
+            return f"<div>{line}{self.report()._repr_html_()}</div>"
+        except Exception:  # showing the session must never raise in the user's notebook
+            logger.warning("nndoctor could not render the session as HTML", exc_info=True)
+            return f"<pre>{escape(repr(self))}</pre>"
 
 
 def _live_printer(stream: Any = None) -> Callable[[Finding], None]:

@@ -11,6 +11,7 @@ The renderer only reads a :class:`~nndoctor.findings.Report` (and the plain data
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 from html import escape
 from typing import Any
@@ -18,9 +19,11 @@ from typing import Any
 from nndoctor import __version__
 from nndoctor.catalogue import CATALOGUE
 from nndoctor.findings import Finding, Report, Severity, Step
-from nndoctor.report.svg import hbars, line_chart, stacked_bar
+from nndoctor.report.sections import Section, sections_of
 
-__all__ = ["render_html", "write_html"]
+__all__ = ["render_fragment", "render_html", "write_html"]
+
+logger = logging.getLogger("nndoctor")
 
 _CSS = """
 :root{--fg:#111827;--muted:#6b7280;--bg:#f9fafb;--card:#fff;--err:#b91c1c;--warn:#b45309;--info:#0369a1;
@@ -54,6 +57,15 @@ footer{margin:2rem 0 1rem;color:var(--muted);font-size:.85rem}
 """
 
 _STEP_ORDER = [Step.START, Step.DEBUG, Step.EVALUATE, Step.IMPROVE, Step.TUNE]
+
+
+def _section_html(section: Section, findings: list[Finding]) -> str:
+    """One section's pictures; a fault in one renderer leaves the rest of the report whole."""
+    try:
+        return section.html(findings)
+    except Exception:
+        logger.warning("nndoctor could not draw the report section %r", section.key, exc_info=True)
+        return f'<p class="muted small">The {escape(section.key)} section could not be drawn.</p>'
 
 
 def _evidence_table(evidence: dict[str, Any]) -> str:
@@ -130,102 +142,8 @@ def _headline(report: Report) -> str:
             f'<p><strong>Do this first:</strong> {first_fix}</p></section>')
 
 
-def _curves(facts: dict[str, Any], findings: list[Finding]) -> str:
-    curves = facts.get("curves") or {}
-    out = []
-    series = {}
-    for name in ("loss", "eval_loss"):
-        c = curves.get(name)
-        if c and c.get("steps"):
-            series["training loss" if name == "loss" else "evaluation loss"] = (c["steps"], c["values"])
-    if series:
-        marks = [(float(f.first_step), f.code.split(".", 1)[1]) for f in findings
-                 if f.category in ("loss-curve", "lr", "numerics", "fit") and f.first_step is not None][:4]
-        vals = [v for _, ys in series.values() for v in ys if isinstance(v, (int, float)) and v > 0]
-        log_y = bool(vals) and max(vals) / max(min(vals), 1e-12) > 50
-        out.append(line_chart(series, title="Loss" + (" (log scale)" if log_y else ""), log_y=log_y,
-                              markers=marks, y_label="loss"))
-    lr = curves.get("lr")
-    if lr and lr.get("steps") and len(set(lr["values"])) > 1:
-        out.append(line_chart({"learning rate": (lr["steps"], lr["values"])}, title="Learning rate", log_y=True))
-    grads = facts.get("grad_norms") or {}
-    if grads:
-        s = {k: (v["steps"], v["values"]) for k, v in list(grads.items())[:8] if v.get("steps")}
-        if s:
-            out.append(line_chart(s, title="Gradient norm per layer (log scale)", log_y=True, y_label="|grad|"))
-    acts = facts.get("activation_health") or {}
-    if acts:
-        out.append(hbars(sorted(acts.items(), key=lambda kv: -kv[1])[:12], title="Dead or saturated units per layer",
-                         unit="", max_value=1.0))
-    return "".join(out)
-
-
-def _evaluation(ev: dict[str, Any]) -> str:
-    d = ev.get("decomposition") or {}
-    out = []
-    terms = {t["name"]: t["value"] for t in d.get("terms", [])}
-    if terms:
-        parts = [("irreducible", d.get("irreducible", 0.0))] + [
-            (name.replace("_", " "), terms[name]) for name in
-            ("avoidable_bias", "variance", "distribution_shift", "val_overfitting") if name in terms]
-        out.append(stacked_bar(parts, title="Error decomposition (field guide step 3)"))
-        rows = "".join(
-            f"<tr><td>{escape(t['name'].replace('_', ' '))}</td><td>{t['value']:+.4f}</td><td>"
-            + (f"{t['low']:+.4f} .. {t['high']:+.4f}" if t.get("low") is not None else "")
-            + f"</td><td>{'yes' if t.get('significant') else 'within noise'}</td></tr>" for t in d["terms"])
-        errs = ", ".join(f"{k.replace('_', '-')} {v:.4f}" for k, v in d.get("errors", {}).items())
-        out.append(f'<p class="small">Errors: {escape(errs)}. Dominant: <strong>{escape(str(d.get("dominant")))}'
-                   f'</strong>.</p><div class="scroll"><table><tr><th>term</th><th>value</th><th>95% interval</th>'
-                   f"<th>outside noise</th></tr>{rows}</table></div>")
-        for note in d.get("notes", []):
-            out.append(f'<p class="muted small">{escape(note)}</p>')
-    table = ev.get("error_analysis") or []
-    if table:
-        rows = "".join(
-            f"<tr><td>{escape(str(r['slice']))}</td><td>{_f(r['train_val_error'])}</td><td>{_f(r['test_val_error'])}"
-            f"</td><td>{r['contribution']:.0%}</td><td>{'<strong>shift</strong>' if r['shifted'] else ''}</td></tr>"
-            for r in table[:20])
-        out.append('<h3>Error analysis</h3><div class="scroll"><table><tr><th>slice</th><th>train-val</th>'
-                   f"<th>test-val</th><th>share of errors</th><th></th></tr>{rows}</table></div>")
-    plan = ev.get("plan") or []
-    if plan:
-        items = "".join(f"<li>{'<strong>[blocking]</strong> ' if p['blocking'] else ''}{escape(p['action'])}"
-                        f'<div class="muted small">because: {escape(p["because"])}</div></li>' for p in plan[:10])
-        out.append(f"<h3>Improvement plan</h3><ol>{items}</ol>")
-    return "".join(out)
-
-
-def _f(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3f}"
-
-
-def _lr_find(lf: dict[str, Any]) -> str:
-    if not lf.get("lrs"):
-        return ""
-    marks = [(lf["suggested_lr"], f"suggested {lf['suggested_lr']:.2g}")] if lf.get("suggested_lr") else []
-    return line_chart({"loss": (lf["lrs"], lf["losses"])}, title="LR range test", x_label="learning rate",
-                      log_x=True, markers=marks)
-
-
-def _tune(t: dict[str, Any]) -> str:
-    out = []
-    hist = t.get("history") or []
-    if hist:
-        xs = list(range(1, len(hist) + 1))
-        best, b = [], float("inf")
-        for v in hist:
-            b = min(b, v) if v is not None else b
-            best.append(b)
-        out.append(line_chart({"trial value": (xs, hist), "best so far": (xs, best)}, title="Tuning history",
-                              x_label="trial"))
-    imp = t.get("importance") or {}
-    if imp:
-        out.append(hbars(sorted(imp.items(), key=lambda kv: -kv[1]), title="Hyperparameter importance"))
-    return "".join(out)
-
-
-def render_html(report: Report, *, title: str | None = None) -> str:
-    """The whole report as one HTML string."""
+def _body(report: Report, title: str | None) -> tuple[str, str]:
+    """``(name, the report's content)``: everything inside ``<main>``, for a page or a fragment."""
     facts = report.facts or {}
     name = title or os.path.basename(str(facts.get("script") or facts.get("experiment") or "training run"))
     findings = report.sorted()                    # root causes first, each followed by its symptoms
@@ -237,17 +155,9 @@ def render_html(report: Report, *, title: str | None = None) -> str:
     for f in findings:
         by_step.setdefault(f.step, []).append(f)
     sections = []
-    pictures = _curves(facts, findings)
     for step in _STEP_ORDER:
         fs = by_step.get(step, [])
-        extra = ""
-        if step is Step.DEBUG and pictures:
-            extra = pictures
-        if step is Step.EVALUATE and facts.get("evaluation"):
-            extra = _evaluation(facts["evaluation"])
-        if step is Step.TUNE:
-            extra = (_lr_find(facts["lr_find"]) if facts.get("lr_find") else "") + (
-                _tune(facts["tune"]) if facts.get("tune") else "")
+        extra = "".join(_section_html(sec, findings) for sec in sections_of(facts, step))
         if not fs and not extra:
             continue
         cards = "".join(_finding_card(f, explains.get(f.key)) for f in fs)
@@ -263,17 +173,53 @@ def render_html(report: Report, *, title: str | None = None) -> str:
         run_bits.append(f"{facts['duration_s']:.1f} s")
     internal = "".join(f"<li>{escape(e.probe)}: {escape(e.error)}</li>" for e in report.internal_errors)
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    return (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>nndoctor report: {escape(name)}</title><style>{_CSS}</style></head><body><main>"
+    return name, (
         f'<h1>nndoctor report: {escape(name)}</h1><p class="muted small">{escape(" · ".join(run_bits))}</p>'
         f"{_headline(report)}{''.join(sections)}"
         + (f'<section><h2>nndoctor internal errors</h2><ul class="small">{internal}</ul>'
            "<p class=\"muted small\">These probes were switched off; your training was not affected.</p></section>"
            if internal else "")
-        + f"<footer>nndoctor {__version__} · {now}</footer></main></body></html>"
+        + f"<footer>nndoctor {__version__} · {now}</footer>"
     )
+
+
+def render_html(report: Report, *, title: str | None = None) -> str:
+    """The whole report as one HTML string."""
+    name, body = _body(report, title)
+    return (
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>nndoctor report: {escape(name)}</title><style>{_CSS}</style></head><body><main>"
+        f"{body}</main></body></html>"
+    )
+
+
+def _scoped_css(scope: str) -> str:
+    """The page's CSS limited to ``scope`` (a notebook's own styles stay untouched)."""
+    rules = []
+    for rule in _CSS.replace("\n", " ").split("}"):
+        if "{" not in rule:
+            continue
+        selectors, decls = rule.split("{", 1)
+        scoped = []
+        for sel in selectors.split(","):
+            sel = sel.strip()
+            if sel in (":root", "body", "main"):
+                scoped.append(scope)
+            elif sel == "*":
+                scoped.append(f"{scope},{scope} *")
+            else:
+                scoped.append(f"{scope} {sel}")
+        rules.append(f"{','.join(scoped)}{{{decls}}}")
+    return "".join(rules)
+
+
+def render_fragment(report: Report, *, title: str | None = None) -> str:
+    """The report as a self-contained HTML fragment (``<div>`` + scoped ``<style>``) for Jupyter."""
+    _, body = _body(report, title)
+    return (f'<div class="nndoctor-report"><style>{_scoped_css(".nndoctor-report")}'
+            ".nndoctor-report{max-width:980px;padding:8px}</style>"
+            f"{body}</div>")
 
 
 def write_html(report: Report, path: str, *, title: str | None = None) -> None:

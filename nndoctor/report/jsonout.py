@@ -1,4 +1,4 @@
-"""JSON output (``"schema": 1``), for CI and other tools."""
+"""JSON output (``"schema_version": 2``, docs/report-schema.md), for CI and other tools."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from browser import BrowserUnavailable, open_browser
+from browser import BrowserUnavailable, open_browser, required
 
 from nndoctor.diagnose import diagnose
 from nndoctor.report.html import write_html
@@ -32,6 +32,8 @@ def test_report_renders_in_chromium(report_path, width):
     try:
         browser = open_browser(width)
     except BrowserUnavailable as exc:
+        if required():  # make test: the browser test must run, never skip
+            pytest.fail(f"NNDOCTOR_REQUIRE_BROWSER is set but no browser: {exc}")
         pytest.skip(str(exc))
     try:
         browser.get(path.as_uri())
@@ -40,6 +42,10 @@ def test_report_renders_in_chromium(report_path, width):
         assert js("return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
         n_svg = js("return document.querySelectorAll('svg.chart').length")
         assert n_svg >= 2
+        # the per-layer pictures the checks record: gradient norms and activation health
+        labels = js("return Array.from(document.querySelectorAll('svg.chart')).map(s => s.getAttribute('aria-label'))")
+        assert any(a.startswith("Gradient norm per layer") for a in labels), labels
+        assert any(a.startswith("Dead or saturated units per layer") for a in labels), labels
         assert js("return Array.from(document.querySelectorAll('svg.chart'))"
                   ".every(s => s.getBoundingClientRect().width > 100 && s.getBoundingClientRect().height > 20)")
         # nothing overflows horizontally

@@ -106,4 +106,4 @@ def test_run_refuses_bad_json_before_running(tmp_path: Path):
     assert res.code == 2 and res.stderr.startswith("nndoctor: error: --json folder: is a folder")
     assert not (tmp_path / "ran").exists() and not list(tmp_path.glob("*.tmp"))
     res = run_cli("run", "--json", "-", "train.py", cwd=tmp_path)  # '-' stays standard output
-    assert res.code == 0 and json.loads(res.stdout)["schema"] == 1
+    assert res.code == 0 and json.loads(res.stdout)["schema_version"] == 2

@@ -37,8 +37,9 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks._layers import Producers, fmt, host_floats, unit_dims
 from nndoctor.monitor.events import ModuleOutput, OpCall, StepEvent
+from nndoctor.report.sections import ActivationHealth as ActivationHealthSection
 
-__all__ = ["ActivationHealth", "self_gated_tanh"]
+__all__ = ["SERIES_KEY", "ActivationHealth", "self_gated_tanh"]
 
 logger = logging.getLogger("nndoctor")
 
@@ -53,6 +54,8 @@ WINDOW = 8  # sampled batches kept per layer
 TARGET_POSITIONS = 96  # samples (x spatial positions) a dead unit must stay silent for...
 MIN_POSITIONS = 64  # ...and the least that is judged at all
 MIN_UNITS = 4
+#: ``state.extra`` key of the per-layer shares recorded for the report (an ActivationHealth section)
+SERIES_KEY = "nndoctor.activation_health"
 
 #: the GELU tanh approximation: tanh(GELU_SCALE * (x + GELU_CUBIC * x**3))
 GELU_SCALE = math.sqrt(2.0 / math.pi)
@@ -142,6 +145,7 @@ class ActivationHealth(Check):
         self.layers: dict[tuple[str, str, int], _Layer] = {}
         self.param_calls = 0
         self.touched: set[tuple[str, str, int]] = set()
+        self.health = self.state.extra.setdefault(SERIES_KEY, ActivationHealthSection())
 
     def check(self, event: Any) -> Iterable[Finding]:
         kind = event.kind
@@ -241,6 +245,8 @@ class ActivationHealth(Check):
             share = count / denom if denom else 0.0
             layer.shares.append((event.step, share))
             del layer.shares[:-16]
+            if not layer.output:  # the report's per-layer chart (bounded)
+                self.health.record(key[0], layer.op, event.step, share)
             limit = DEAD_SHARE if layer.op in ("relu", "relu6") else SATURATED_SHARE
             layer.streak = layer.streak + 1 if share >= limit else 0
             if layer.streak == 1 and layer.boosts < 3 and not layer.reported and self.state.observer:

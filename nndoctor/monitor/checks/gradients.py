@@ -34,8 +34,9 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks._layers import LayerOrder, fmt, host_floats, is_finite
 from nndoctor.monitor.events import ModuleOutput, StepEvent
+from nndoctor.report.sections import GradientNorms
 
-__all__ = ["GradientScale"]
+__all__ = ["SERIES_KEY", "GradientScale"]
 
 logger = logging.getLogger("nndoctor")
 
@@ -53,6 +54,8 @@ TINY_RELATIVE = 1e-5  # ...and below this fraction of its weight's norm,
 TINY_RELATIVE_SHRUNK = 1e-4  # or of this one when the forward signal shrank >= 100x at init
 SHRUNK = 1e-2
 MAX_LAYERS_SHOWN = 12
+#: ``state.extra`` key of the per-layer gradient norms recorded for the report (a GradientNorms section)
+SERIES_KEY = "nndoctor.grad_norms"
 
 _SATURATING = {nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Softsign: "softsign", nn.Hardtanh: "hardtanh"}
 
@@ -99,6 +102,7 @@ class GradientScale(Check):
         self.order = LayerOrder()
         self.samples: dict[int, list[_Sample]] = {}
         self.reported: set[tuple[int, str]] = set()
+        self.series = self.state.extra.setdefault(SERIES_KEY, GradientNorms())
 
     def check(self, event: Any) -> Iterable[Finding]:
         if event.kind == "module_output":
@@ -136,6 +140,7 @@ class GradientScale(Check):
         names = [self.order.module_of(p) or self.state.param_name(p) for p in weights]
         history = self.samples.setdefault(id(opt), [])
         history.append(_Sample(event.step, names, norms, total, wnorms))
+        self.series.record(event.step, names, norms)  # the report's per-layer chart (bounded)
         if len(history) > 64:
             del history[8:16]  # keep the first sampled steps and the recent ones
         out: list[Finding] = []

@@ -22,6 +22,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._layers import fmt, host_floats
 from nndoctor.monitor.events import Crash, StepEvent
+from nndoctor.monitor.notebook import code_site
 
 __all__ = ["OptimizerSettings"]
 
@@ -172,7 +173,7 @@ class OptimizerSettings(Check):
         for pattern, setting, sane in _TORCH_ERRORS:
             if pattern.search(text):
                 user = [f for f in frames if not f.filename.startswith(_INTERNAL)]
-                site = f"{os.path.basename(user[-1].filename)}:{user[-1].lineno}" if user else ""
+                site = code_site(user[-1].filename, user[-1].lineno) if user else ""
                 evidence = {"setting": setting, "error": text, "sane": sane, "site": site,
                             "optimizer": "the optimizer", "default": self._DEFAULTS.get(setting, "")}
                 msg = (f"the optimizer rejected {setting} ({text}) at {site or 'construction'}: "
