@@ -274,6 +274,16 @@ def _explosion(s: np.ndarray, v: np.ndarray, start: float) -> dict[str, Any] | N
     return None
 
 
+def _on_its_way_down(v: np.ndarray, initial: float, end: float, baseline: float, k: int) -> bool:
+    """Still above a constant prediction, but most of the way down from the first loss and still
+    falling over the second half: a model early in training (a language model learning the token
+    frequencies first), not one stuck at the priors (which sits at the constant prediction)."""
+    if not (end > 1.05 * baseline and initial - end >= 0.5 * (initial - baseline)):
+        return False
+    n = len(v)
+    return float(np.median(v[n // 2:n // 2 + k])) - end > 0.02 * baseline
+
+
 def still_falling(v: np.ndarray, sigma: float, scale: float) -> bool:
     """The second half of the curve keeps coming down: slow, steady progress, not a plateau.
 
@@ -370,7 +380,8 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
         stuck_high = (baseline is not None and baseline > 0 and end >= 0.95 * baseline
                       and end >= 0.5 * out.initial  # not a model that learned, then converged
                       and float(np.ptp(tail)) <= max(level_noise, 0.05 * baseline)
-                      and float(tail[0] - tail[-1]) <= max(level_noise, 0.02 * baseline))
+                      and float(tail[0] - tail[-1]) <= max(level_noise, 0.02 * baseline)
+                      and not _on_its_way_down(v, out.initial, end, baseline, k))
         if moved <= tol or stuck_high:
             first = 0 if moved <= tol else n // 2
             ref = start if first == 0 else float(np.median(v[first:first + k]))
