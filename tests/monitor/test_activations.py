@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -258,3 +259,41 @@ def test_plain_tanh_on_the_same_inputs_is_still_saturated():
     net.forward = lambda inp: net.fc2(torch.tanh(net.fc1(inp)))  # the same layer with a bare tanh
     obs = _run(net, torch.optim.Adam(net.parameters(), lr=1e-3), x, y, steps=10)
     assert [f.location for f in _found(obs, "activation.saturated")] == ["model.fc1"]
+
+
+# ---------------------------- units dead on simple data while the model learns well: info, not warning
+class _WideFunctional(nn.Module):
+    def __init__(self, hidden=256):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(1, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, 1)
+
+    def forward(self, x):
+        return self.c(F.relu(self.b(F.relu(self.a(x)))))
+
+
+def _curve_fit(model, steps=150, lr=1e-2, seed=0):
+    """A 1-D regression on 24 points, full batch (MorvanZhou / early-stopped overfitting style)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(24, 1, generator=g) * 6 - 3
+    y = torch.sin(x) + 0.3 * torch.randn(24, 1, generator=g)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    with Observer(checks=[ActivationHealth]) as obs:
+        for _ in range(steps):
+            opt.zero_grad()
+            F.mse_loss(model(x), y).backward()
+            opt.step()
+    return obs
+
+
+@pytest.mark.parametrize("style", ["sequential", "functional"])
+def test_dead_units_of_a_wide_net_that_fits_well_are_info_and_a_dead_net_still_warns(style):
+    torch.manual_seed(0)
+    make = (lambda: nn.Sequential(nn.Linear(1, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                                  nn.Linear(256, 1))) if style == "sequential" else _WideFunctional
+    found = _found(_curve_fit(make()), "activation.dead-relu")
+    assert found and all(f.severity.value == "info" and "live units" in f.message for f in found)
+    dead = make()
+    first = dead[0] if style == "sequential" else dead.a
+    nn.init.constant_(first.bias, -6.0)  # the bug: every unit of the first layer starts (and stays) dead
+    found = _found(_curve_fit(dead), "activation.dead-relu")
+    assert any(f.severity.value == "warning" for f in found)

@@ -36,6 +36,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity, Step
 from nndoctor.monitor.checks._layers import Producers, fmt, host_floats, unit_dims
+from nndoctor.monitor.curves import analyze_losses
 from nndoctor.monitor.events import ModuleOutput, OpCall, StepEvent
 
 __all__ = ["ActivationHealth", "self_gated_tanh"]
@@ -53,6 +54,11 @@ WINDOW = 8  # sampled batches kept per layer
 TARGET_POSITIONS = 96  # samples (x spatial positions) a dead unit must stay silent for...
 MIN_POSITIONS = 64  # ...and the least that is judged at all
 MIN_UNITS = 4
+#: a dead-ReLU finding is info only when this many units live on and the training loss is below
+#: this share of a constant prediction's (or of its first value, when that is unknown)
+MIN_LIVE_UNITS = 16
+LEARNED_SHARE = 0.3
+MIN_LOSSES = 50  # recorded losses before such a layer is judged
 
 #: the GELU tanh approximation: tanh(GELU_SCALE * (x + GELU_CUBIC * x**3))
 GELU_SCALE = math.sqrt(2.0 / math.pi)
@@ -83,6 +89,7 @@ class _Layer:
     boosts: int = 0
     positions: int = 0  # positions behind the latest dead-unit share
     gated: bool = False  # a tanh inside GELU-tanh / Mish: not a saturating unit
+    last_count: int = -1  # dead units at the latest judged step (a deferred report uses it)
 
 
 def _saved_tensors(node: Any) -> list[torch.Tensor]:
@@ -132,7 +139,7 @@ class ActivationHealth(Check):
     code = "activation.dead-relu"
     severity = Severity.WARNING
     step = Step.DEBUG
-    needs = ("op", "module_output", "step")
+    needs = ("op", "module_output", "step", "end")
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"step"})
     ops = _RELU | _SATURATING
@@ -171,6 +178,8 @@ class ActivationHealth(Check):
             return ()
         if kind == "step" and event.phase == "pre" and self.touched:
             return self._judge(event)
+        if kind == "end":
+            return self._at_end()
         return ()
 
     # ------------------------------------------------------------------ observing
@@ -265,9 +274,45 @@ class ActivationHealth(Check):
                 layer.boosts += 1
                 self.state.observer.boost(STREAK)
             if layer.streak >= STREAK and not layer.reported and not layer.output:
+                layer.last_count = int(count)
+                if self._defer(layer, int(count)):
+                    continue  # judged again on the next sampled step, or at the end of the run
                 layer.reported = True
                 out.append(self._finding(key, layer, int(count)))
         return out
+
+    def _defer(self, layer: _Layer, count: int) -> bool:
+        """Dead units of a layer with many live ones wait until the loss shows whether the model
+        learns anyway (a wide layer on 1-D inputs has most units silent from the start)."""
+        if layer.op not in ("relu", "relu6") or layer.units - count < MIN_LIVE_UNITS:
+            return False
+        return analyze_losses(self.state).n < MIN_LOSSES
+
+    def _at_end(self) -> list[Finding]:
+        out = []
+        for key, layer in self.layers.items():
+            if layer.streak >= STREAK and not layer.reported and not layer.output and layer.last_count >= 0:
+                layer.reported = True
+                out.append(self._finding(key, layer, layer.last_count))
+        return out
+
+    def _learning_anyway(self, live: int) -> str | None:
+        """How the training loss already beats a constant prediction by far (None: it does not).
+
+        Dead units are a problem when they keep the model from learning; with enough live units
+        and a loss far below the constant prediction's (or its own first value), they are not.
+        """
+        if live < MIN_LIVE_UNITS:
+            return None
+        curve = analyze_losses(self.state)
+        end, first = curve.end, curve.initial
+        if curve.n < MIN_LOSSES or not (math.isfinite(end) and math.isfinite(first)) or end < 0 or first <= 0:
+            return None
+        base = self.state.extra.get("nndoctor.loss_baseline")
+        if isinstance(base, (int, float)) and base > 0:
+            return (f"the loss ({end:.3g}) is already {end / base:.0%} of a constant prediction's "
+                    f"({base:.3g})") if end <= LEARNED_SHARE * base else None
+        return (f"the loss fell from {first:.3g} to {end:.3g}") if end <= LEARNED_SHARE * first else None
 
     @staticmethod
     def _recent(layer: _Layer) -> list[torch.Tensor]:
@@ -301,6 +346,11 @@ class ActivationHealth(Check):
             msg = (f"{share:.0%} of the {units} units of {location} never activate: the {op} after it "
                    f"(called in {layer.site}) outputs 0 at every one of the last {positions} positions, "
                    f"at steps {steps[0]}-{steps[-1]}; dead units get no gradient and rarely recover")
+            learning = self._learning_anyway(units - count)
+            if learning:  # a wide layer on simple data (a 1-D regression): the live units do the job
+                evidence["learning_anyway"] = learning
+                return self.finding(f"{msg}; {learning}, so the {units - count} live units suffice here",
+                                    evidence, location=location, step=steps[0], severity=Severity.INFO)
             return self.finding(msg, evidence, location=location, step=steps[0])
         bound = SATURATION_INPUT[op]
         evidence["criterion"] = (f"|pre-activation| > {fmt(bound)}, where the {op} derivative is < 1% "
