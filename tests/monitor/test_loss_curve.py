@@ -225,3 +225,32 @@ def test_slowly_learning_bigram_table_stays_quiet_and_a_stalled_one_does_not(man
     stalled = _bigram_run(1e-6, manual=manual)
     assert [f for f in stalled.report().at_least("warning")
             if f.code in ("loss-curve.plateaus", "lr.too-low")]
+
+
+@pytest.mark.parametrize("module_loss", [False, True])
+def test_class_weighted_loss_has_no_unweighted_constant_prediction_level(module_loss):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1500, 12, generator=g)
+    y = (x[:, 0] + 0.5 * torch.randn(1500, generator=g) > 1.9).float()  # ~3% positives
+    pos_weight = (y == 0).sum() / (y == 1).sum()
+
+    def run(weighted):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 1))
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        crit = nn.BCEWithLogitsLoss(pos_weight=pos_weight if weighted else None)
+
+        def loop():
+            for i in range(90):
+                j = (i * 100) % 1500
+                out = model(x[j:j + 100]).squeeze(1)
+                loss = (crit(out, y[j:j + 100]) if module_loss else
+                        F.binary_cross_entropy_with_logits(out, y[j:j + 100],
+                                                           pos_weight=pos_weight if weighted else None))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        return _run(loop)
+
+    assert run(weighted=True).state.extra.get("nndoctor.loss_baseline") is None
+    assert 0.05 < run(weighted=False).state.extra["nndoctor.loss_baseline"] < 0.3  # the priors' BCE
