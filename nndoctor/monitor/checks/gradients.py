@@ -46,6 +46,11 @@ GROWTH = 1e3
 SPIKE_RATIO = 1e3  # a single sampled step this lopsided is reported on its own...
 SPIKE_FIRST = 1.0  # ...when the first layer's gradient norm is not tiny itself
 MIN_STEPS = 3
+#: with an adaptive optimizer (its updates do not shrink with the gradient), a first/last ratio
+#: that grew this much over the sampled steps is recovering, not vanished (a deep narrow stack)
+RECOVERING = 10.0
+ADAPTIVE = frozenset({"Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta",
+                      "SparseAdam", "Adafactor", "LAMB", "Lion"})
 STEADY_DEPTH = 4  # weight layers needed to call a layer-after-layer decay a collapse
 STEADY_SHARE = 0.7  # share of consecutive layers whose norm shrinks towards the input
 TINY_GRAD = 1e-4  # every layer's gradient norm below this...
@@ -78,6 +83,12 @@ class _Sample:
         if len(self.norms) < 3 or len(self.weights) != len(self.norms):
             return False
         return all(0 <= g < TINY_GRAD and g < relative * w for g, w in zip(self.norms[:-1], self.weights))
+
+
+def _recovering(hits: list[_Sample]) -> bool:
+    """The first/last gradient ratio grows fast across the symptomatic steps (growing back)."""
+    ratios = [s.norms[0] / s.norms[-1] for s in hits[-MIN_STEPS:]]
+    return ratios[-1] >= RECOVERING * ratios[0] and all(b > a for a, b in zip(ratios, ratios[1:]))
 
 
 def _shown(names: list[str]) -> str:
@@ -174,6 +185,8 @@ class GradientScale(Check):
                 and (s.norms[0] < VANISH_FIRST or s.steady_decay())]
         if len(hits) < MIN_STEPS or len(hits) < 0.6 * len(history):
             return self._vanishing_everywhere(history)
+        if type(event.optimizer).__name__ in ADAPTIVE and _recovering(hits):
+            return None  # Adam & co. scale each update to the lr: tiny early gradients grow back
         last = hits[-1]
         ratio = statistics.median(s.norms[0] / s.norms[-1] for s in hits)
         starved = [n for n, v in zip(last.names, last.norms) if v < VANISH_RATIO * last.norms[-1]]
