@@ -297,3 +297,36 @@ def test_dead_units_of_a_wide_net_that_fits_well_are_info_and_a_dead_net_still_w
     nn.init.constant_(first.bias, -6.0)  # the bug: every unit of the first layer starts (and stays) dead
     found = _found(_curve_fit(dead), "activation.dead-relu")
     assert any(f.severity.value == "warning" for f in found)
+
+
+# ---------------------------------------- saturated units on a residual branch do not block the gradient
+class _ResidualTanh(nn.Module):
+    def __init__(self, residual=True, module_act=False, width=32, depth=6):
+        super().__init__()
+        self.inp = nn.Linear(16, width)
+        self.layers = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
+        self.act = nn.Tanh() if module_act else torch.tanh
+        self.out = nn.Linear(width, 4)
+        self.residual = residual
+        for layer in self.layers:
+            nn.init.normal_(layer.weight, std=1.0)  # large weights: most tanh units saturate
+
+    def forward(self, x):
+        x = torch.tanh(self.inp(x))
+        for layer in self.layers:
+            x = x + self.act(layer(x)) if self.residual else self.act(layer(x))
+        return self.out(x)
+
+
+@pytest.mark.parametrize("module_act", [False, True])
+def test_saturation_on_residual_branches_is_info_and_in_a_plain_stack_a_warning(module_act):
+    x, y = _data()
+    torch.manual_seed(0)
+    net = _ResidualTanh(module_act=module_act)
+    found = _found(_run(net, torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9), x, y), "activation.saturated")
+    assert found and all(f.severity.value == "info" and f.evidence["residual_branch"] for f in found)
+    torch.manual_seed(0)
+    plain = _ResidualTanh(residual=False, module_act=module_act)
+    found = _found(_run(plain, torch.optim.SGD(plain.parameters(), lr=0.05, momentum=0.9), x, y),
+                   "activation.saturated")
+    assert any(f.severity.value == "warning" for f in found)

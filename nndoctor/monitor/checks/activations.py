@@ -90,6 +90,7 @@ class _Layer:
     positions: int = 0  # positions behind the latest dead-unit share
     gated: bool = False  # a tanh inside GELU-tanh / Mish: not a saturating unit
     last_count: int = -1  # dead units at the latest judged step (a deferred report uses it)
+    residual: bool = False  # its output is added to its block's input (x + act(layer(x)))
 
 
 def _saved_tensors(node: Any) -> list[torch.Tensor]:
@@ -167,6 +168,7 @@ class ActivationHealth(Check):
         self.layers: dict[tuple[str, str, int], _Layer] = {}
         self.param_calls = 0
         self.touched: set[tuple[str, str, int]] = set()
+        self._act_nodes: dict[int, tuple[str, str, int]] = {}  # tanh/sigmoid output node -> layer
 
     def check(self, event: Any) -> Iterable[Finding]:
         kind = event.kind
@@ -196,6 +198,21 @@ class ActivationHealth(Check):
         self.producers.see(module, event.name, event.inputs, event.output)
         if module._parameters and any(p is not None for p in module._parameters.values()):
             self.param_calls += 1
+            if self._act_nodes:
+                self._see_residual(event.inputs)
+
+    def _see_residual(self, inputs: Any) -> None:
+        """A layer's input is ``x + act(...)``: that activation sits on a residual branch."""
+        x = inputs[0] if isinstance(inputs, (tuple, list)) and inputs else inputs
+        node = getattr(x, "grad_fn", None)
+        if node is None or type(node).__name__ != "AddBackward0":
+            return
+        branches = [n for n, _ in node.next_functions]
+        if len(branches) == 2 and all(b is not None for b in branches):
+            for b in branches:
+                key = self._act_nodes.get(id(b))
+                if key is not None and key in self.layers:
+                    self.layers[key].residual = True
 
     def _on_op(self, event: OpCall) -> None:
         out = event.result
@@ -225,6 +242,8 @@ class ActivationHealth(Check):
             layer.pending_mask = active if layer.pending_mask is None else layer.pending_mask | active
             layer.pending_positions += positions
         else:
+            if out.grad_fn is not None and len(self._act_nodes) < 512:
+                self._act_nodes[id(out.grad_fn)] = key
             if inp is not None and inp is not out and inp.shape == out.shape:
                 sat = (inp.detach().abs() > SATURATION_INPUT[op]).sum()
             else:  # in place: judge by the output's distance to the bounds
@@ -238,6 +257,7 @@ class ActivationHealth(Check):
     def _judge(self, event: StepEvent) -> list[Finding]:
         keys = sorted(self.touched)
         self.touched.clear()
+        self._act_nodes.clear()
         values: list[torch.Tensor] = []
         plan: list[tuple[tuple[str, str, int], int]] = []  # key, denominator
         for key in keys:
@@ -357,6 +377,12 @@ class ActivationHealth(Check):
                                  f"of its maximum (in-place calls: output within {fmt(SATURATION_OUTPUT)} "
                                  f"of the bounds)")
         msg = (f"{share:.0%} of the {op} pre-activations of {location} ({units} units, {op} at "
-               f"{layer.site}) are beyond +-{fmt(bound)} at steps {steps[0]}-{steps[-1]}: saturated "
-               f"units pass < 1% of the gradient, so the layers before them barely learn")
+               f"{layer.site}) are beyond +-{fmt(bound)} at steps {steps[0]}-{steps[-1]}")
+        if layer.residual:  # x + tanh(layer(x)): the skip connection carries the gradient past it
+            evidence["residual_branch"] = True
+            return self.finding(f"{msg}; they sit on a residual branch (x + {op}(...)), so the skip connection "
+                                f"still carries the gradient to the layers before them", evidence,
+                                location=location, code="activation.saturated", step=steps[0],
+                                severity=Severity.INFO)
+        msg += ": saturated units pass < 1% of the gradient, so the layers before them barely learn"
         return self.finding(msg, evidence, location=location, code="activation.saturated", step=steps[0])
