@@ -20,6 +20,7 @@ log-sum-exp is not 0). Checks here:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Iterable
 
@@ -41,6 +42,7 @@ __all__ = [
     "fmt",
     "head",
     "loss_label",
+    "squashed_by",
 ]
 
 #: how users usually spell each loss
@@ -81,6 +83,16 @@ _OFF_SIMPLEX_SHARE = 0.05
 #: sampled calls with every value in (0, 1] before BCE-with-logits input is called sigmoid-like
 _SIGMOID_LIKE_CALLS = 3
 _SIGMOID_LIKE_VALUES = 48
+#: without a squashing op behind them, values in (0, 1] must stay there this many training steps
+#: (untrained logits may lie in (0, 1] by chance; training moves real logits out of it)
+_SIGMOID_LIKE_STEPS = 100
+#: autograd nodes of a squashing function (exp of a hand-written sigmoid, clamp to [0, 1]...)
+_SQUASH_NODES = frozenset({"ExpBackward0", "SigmoidBackward0", "TanhBackward0", "SoftmaxBackward0",
+                           "ClampBackward1", "ClampBackward0", "HardsigmoidBackward0", "HardtanhBackward0",
+                           "ErfBackward0", "Exp2Backward0"})
+#: autograd nodes of a layer with weights: a squash behind one is inside the model, not on its output
+_LAYER_NODES = frozenset({"AddmmBackward0", "MmBackward0", "BmmBackward0", "ConvolutionBackward0",
+                          "LinearBackward0", "EmbeddingBackward0", "MvBackward0", "AccumulateGrad"})
 #: share of targets outside the activation's range that makes the range a problem
 _OUT_OF_RANGE_SHARE = 0.02
 #: ... and the smallest squared error those targets force, as a share of the target variance
@@ -161,6 +173,26 @@ def _rows_are_probabilities(x: torch.Tensor, dim: int = 1) -> bool:
         return False
     sums = x.sum(dim)
     return bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3))
+
+
+def squashed_by(x: torch.Tensor, depth: int = 8) -> str | None:
+    """The autograd node of a squashing function between ``x`` and the last layer with weights
+    (a hand-written ``1 / (1 + exp(-z))``, a clamp to [0, 1]...), or None."""
+    frontier, seen = [getattr(x, "grad_fn", None)], set()
+    for _ in range(depth):
+        nxt = []
+        for node in frontier:
+            if node is None or id(node) in seen:
+                continue
+            seen.add(id(node))
+            name = type(node).__name__
+            if name in _SQUASH_NODES:
+                return name
+            if name in _LAYER_NODES:
+                continue  # the model's own layers: a squash before them is a hidden activation
+            nxt.extend(n for n, _ in getattr(node, "next_functions", ()) if n is not None)
+        frontier = nxt
+    return None
 
 
 def _values(x: torch.Tensor) -> torch.Tensor | None:
@@ -262,7 +294,7 @@ class ProbabilitiesIntoLogitLoss(Check):
             evidence, location=location, code="loss-input.relu-into-logit-loss", severity=Severity.WARNING)]
 
     def _sigmoid_like(self, event: LossCall) -> list[Finding]:
-        tally = self._tallies.setdefault(event.site, [0, 0, 0])
+        tally = self._tallies.setdefault(event.site, [0, 0, 0, event.step])
         if tally[2]:
             return []
         x = _values(event.input)
@@ -276,10 +308,16 @@ class ProbabilitiesIntoLogitLoss(Check):
         tally[1] += x.numel()
         if tally[0] < _SIGMOID_LIKE_CALLS or tally[1] < _SIGMOID_LIKE_VALUES:
             return []
+        squash = squashed_by(event.input)
+        span = event.step - tally[3]
+        if squash is None and span < _SIGMOID_LIKE_STEPS:
+            return []  # values alone, not for long: untrained logits may lie in (0, 1] by chance
         tally[2] = 1  # report once
         how = (f"all {tally[1]} values of {tally[0]} sampled calls lie in (0, 1], last call min {fmt(lo)} "
-               f"max {fmt(hi)}")
-        return [self._probabilities(event, "sigmoid-like probabilities", how, "sigmoid", None)]
+               f"max {fmt(hi)}, " + (f"made by {squash[:-len('Backward0')].lower()} after the last layer"
+                                     if squash else f"for {span} training steps"))
+        found = self._probabilities(event, "sigmoid-like probabilities", how, "sigmoid", None)
+        return [found if squash else dataclasses.replace(found, severity=Severity.WARNING)]
 
 
 @register

@@ -28,6 +28,7 @@ __all__ = [
     "noise_sigma",
     "per_step",
     "rolling_median",
+    "still_falling",
 ]
 
 #: at most this many points enter the smoothing (older ones are block-medians)
@@ -273,6 +274,35 @@ def _explosion(s: np.ndarray, v: np.ndarray, start: float) -> dict[str, Any] | N
     return None
 
 
+def _on_its_way_down(v: np.ndarray, initial: float, end: float, baseline: float, k: int) -> bool:
+    """Still above a constant prediction, but most of the way down from the first loss and still
+    falling over the second half: a model early in training (a language model learning the token
+    frequencies first), not one stuck at the priors (which sits at the constant prediction)."""
+    if not (end > 1.05 * baseline and initial - end >= 0.5 * (initial - baseline)):
+        return False
+    n = len(v)
+    return float(np.median(v[n // 2:n // 2 + k])) - end > 0.02 * baseline
+
+
+def still_falling(v: np.ndarray, sigma: float, scale: float) -> bool:
+    """The second half of the curve keeps coming down: slow, steady progress, not a plateau.
+
+    The medians of its four quarters must fall one after the other, by clearly more than the
+    noise of such medians in all (a flat, noisy curve does this by chance well under 1% of the
+    time), and by at least 0.5% of the loss's scale (a full-batch curve with a vanishing
+    learning rate falls steadily too, by nothing).
+    """
+    half = v[len(v) // 2:]
+    q = len(half) // 4
+    if q < 4:
+        return False
+    meds = [float(np.median(half[i * q:(i + 1) * q])) for i in range(4)]
+    se = 1.25 * sigma / math.sqrt(q)
+    drop = meds[0] - meds[-1]
+    return (all(a > b for a, b in zip(meds, meds[1:])) and drop > 4.0 * math.sqrt(2.0) * se
+            and drop >= 0.005 * scale)
+
+
 def analyze(steps: list[int], values: list[float], baseline: float | None = None,
             min_points: int = 20) -> CurveAnalysis:
     """Find the four symptoms in a loss curve; ``baseline`` is the constant-predictor loss."""
@@ -350,14 +380,16 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
         stuck_high = (baseline is not None and baseline > 0 and end >= 0.95 * baseline
                       and end >= 0.5 * out.initial  # not a model that learned, then converged
                       and float(np.ptp(tail)) <= max(level_noise, 0.05 * baseline)
-                      and float(tail[0] - tail[-1]) <= max(level_noise, 0.02 * baseline))
+                      and float(tail[0] - tail[-1]) <= max(level_noise, 0.02 * baseline)
+                      and not _on_its_way_down(v, out.initial, end, baseline, k))
         if moved <= tol or stuck_high:
             first = 0 if moved <= tol else n // 2
             ref = start if first == 0 else float(np.median(v[first:first + k]))
             out.symptoms["plateaus"] = {"start_loss": ref, "end_loss": end,
                                         "change": (end - ref) / max(abs(ref), 1e-12), "noise": sigma,
                                         "from_step": int(s[first]), "to_step": int(s[-1]),
-                                        "at_constant_prediction": bool(stuck_high)}
+                                        "at_constant_prediction": bool(stuck_high),
+                                        "still_falling": still_falling(v, sigma, scale)}
     return out
 
 

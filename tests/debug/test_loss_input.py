@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -403,3 +404,68 @@ def test_softmax_against_one_hot_or_soft_targets_and_sigmoid_against_multi_hot_s
     for model, loss, xs, ys in cases:
         found = _train(model, loss, xs, ys)
         assert not _codes(found, 2), [(f.code, f.message) for f in found]
+
+
+# -- values in (0, 1] into BCE-with-logits: evidence, not chance ---------------------------------------
+class _Squash(torch.autograd.Function):
+    """A sigmoid written as a custom autograd Function: no op name, no known autograd node."""
+
+    @staticmethod
+    def forward(ctx, z):
+        p = 1.0 / (1.0 + torch.exp(-z))
+        ctx.save_for_backward(p)
+        return p
+
+    @staticmethod
+    def backward(ctx, grad):
+        (p,) = ctx.saved_tensors
+        return grad * p * (1 - p)
+
+
+def _conv_binary(final=None, bias=0.5):
+    torch.manual_seed(0)
+
+    class ConvNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3)
+            self.fc = nn.Linear(4 * 6 * 6, 1)
+            with torch.no_grad():  # an untrained head whose logits all start in (0, 1]
+                self.fc.weight.mul_(0.05)
+                self.fc.bias.fill_(bias)
+
+        def forward(self, x):
+            z = self.fc(torch.relu(self.conv(x)).flatten(1))
+            return final(z) if final is not None else z
+
+    return ConvNet()
+
+
+def _images(n=4 * N, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = torch.randn(n, 1, 8, 8, generator=g) * 0.3 + y.view(-1, 1, 1, 1) * 0.5
+    return x, y
+
+
+@pytest.mark.parametrize("adam", [False, True])
+def test_untrained_logits_in_unit_interval_are_not_called_probabilities(adam):
+    found = _train(_conv_binary(), lambda out, t: F.binary_cross_entropy_with_logits(out.squeeze(1), t.float()),
+                   *_images(), steps=150, adam=adam)
+    assert "loss-input.probabilities-into-logit-loss" not in _codes(found)
+
+
+def test_hand_written_sigmoid_on_a_conv_net_is_still_an_error():
+    found = _train(_conv_binary(final=lambda z: 1 / (1 + torch.exp(-z))),
+                   lambda out, t: nn.BCEWithLogitsLoss()(out.squeeze(1), t.float()), *_images(), steps=8)
+    f = _one(found, "loss-input.probabilities-into-logit-loss")
+    assert f.severity.value == "error" and "made by exp" in f.evidence["how_detected"]
+
+
+def test_squash_without_a_known_op_is_reported_only_once_it_persists():
+    loss = lambda out, t: F.binary_cross_entropy_with_logits(out.squeeze(1), t.float())  # noqa: E731
+    short = _train(_conv_binary(final=_Squash.apply), loss, *_images(), steps=30)
+    assert "loss-input.probabilities-into-logit-loss" not in _codes(short)
+    long = _train(_conv_binary(final=_Squash.apply), loss, *_images(), steps=150)
+    f = _one(long, "loss-input.probabilities-into-logit-loss")
+    assert f.severity.value == "warning" and "training steps" in f.evidence["how_detected"]

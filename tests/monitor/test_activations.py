@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -258,3 +259,74 @@ def test_plain_tanh_on_the_same_inputs_is_still_saturated():
     net.forward = lambda inp: net.fc2(torch.tanh(net.fc1(inp)))  # the same layer with a bare tanh
     obs = _run(net, torch.optim.Adam(net.parameters(), lr=1e-3), x, y, steps=10)
     assert [f.location for f in _found(obs, "activation.saturated")] == ["model.fc1"]
+
+
+# ---------------------------- units dead on simple data while the model learns well: info, not warning
+class _WideFunctional(nn.Module):
+    def __init__(self, hidden=256):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(1, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, 1)
+
+    def forward(self, x):
+        return self.c(F.relu(self.b(F.relu(self.a(x)))))
+
+
+def _curve_fit(model, steps=150, lr=1e-2, seed=0):
+    """A 1-D regression on 24 points, full batch (MorvanZhou / early-stopped overfitting style)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(24, 1, generator=g) * 6 - 3
+    y = torch.sin(x) + 0.3 * torch.randn(24, 1, generator=g)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    with Observer(checks=[ActivationHealth]) as obs:
+        for _ in range(steps):
+            opt.zero_grad()
+            F.mse_loss(model(x), y).backward()
+            opt.step()
+    return obs
+
+
+@pytest.mark.parametrize("style", ["sequential", "functional"])
+def test_dead_units_of_a_wide_net_that_fits_well_are_info_and_a_dead_net_still_warns(style):
+    torch.manual_seed(0)
+    make = (lambda: nn.Sequential(nn.Linear(1, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                                  nn.Linear(256, 1))) if style == "sequential" else _WideFunctional
+    found = _found(_curve_fit(make()), "activation.dead-relu")
+    assert found and all(f.severity.value == "info" and "live units" in f.message for f in found)
+    dead = make()
+    first = dead[0] if style == "sequential" else dead.a
+    nn.init.constant_(first.bias, -6.0)  # the bug: every unit of the first layer starts (and stays) dead
+    found = _found(_curve_fit(dead), "activation.dead-relu")
+    assert any(f.severity.value == "warning" for f in found)
+
+
+# ---------------------------------------- saturated units on a residual branch do not block the gradient
+class _ResidualTanh(nn.Module):
+    def __init__(self, residual=True, module_act=False, width=32, depth=6):
+        super().__init__()
+        self.inp = nn.Linear(16, width)
+        self.layers = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
+        self.act = nn.Tanh() if module_act else torch.tanh
+        self.out = nn.Linear(width, 4)
+        self.residual = residual
+        for layer in self.layers:
+            nn.init.normal_(layer.weight, std=1.0)  # large weights: most tanh units saturate
+
+    def forward(self, x):
+        x = torch.tanh(self.inp(x))
+        for layer in self.layers:
+            x = x + self.act(layer(x)) if self.residual else self.act(layer(x))
+        return self.out(x)
+
+
+@pytest.mark.parametrize("module_act", [False, True])
+def test_saturation_on_residual_branches_is_info_and_in_a_plain_stack_a_warning(module_act):
+    x, y = _data()
+    torch.manual_seed(0)
+    net = _ResidualTanh(module_act=module_act)
+    found = _found(_run(net, torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9), x, y), "activation.saturated")
+    assert found and all(f.severity.value == "info" and f.evidence["residual_branch"] for f in found)
+    torch.manual_seed(0)
+    plain = _ResidualTanh(residual=False, module_act=module_act)
+    found = _found(_run(plain, torch.optim.SGD(plain.parameters(), lr=0.05, momentum=0.9), x, y),
+                   "activation.saturated")
+    assert any(f.severity.value == "warning" for f in found)

@@ -276,3 +276,30 @@ def test_healthy_deep_tanh_relu_and_lstm_stay_quiet():
     lstm = Lstm()
     seq = x.view(-1, 4, 4)
     assert not _codes(_run(lstm, torch.optim.Adam(lstm.parameters(), lr=1e-3), seq, y), prefix="grad.vanishing")
+
+
+def _narrow_stack(act, depth=8, d=2):
+    torch.manual_seed(0)
+    layers = [nn.Linear(d, 3), act()]
+    for _ in range(depth - 1):
+        layers += [nn.Linear(3, 3), act()]
+    return nn.Sequential(*layers, nn.Linear(3, 2))
+
+
+def _rings(n=600, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    angle = torch.rand(n, generator=g) * 6.283
+    radius = torch.where(y == 1, 0.5, 1.0) + 0.08 * torch.randn(n, generator=g)
+    return torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], 1), y
+
+
+def test_early_vanishing_that_adam_outgrows_is_quiet_but_lasting_vanishing_is_not():
+    x, y = _rings()
+    model = _narrow_stack(nn.LeakyReLU)  # 8 layers of 3 units: ~1e-7 at step 1, healthy by step ~20
+    obs = _run(model, torch.optim.Adam(model.parameters(), lr=1e-2), x, y, steps=120)
+    assert not _codes(obs)
+    torch.manual_seed(1)
+    net = FunctionalSigmoid()  # a deep sigmoid stack at a small Adam rate stays vanished
+    found = _codes(_run(net, torch.optim.Adam(net.parameters(), lr=3e-4), *_data(seed=1), steps=60))
+    assert [f.code for f in found] == ["grad.vanishing-gradients"]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from _dyn_helpers import blobs, mlp, train
 
 from nndoctor.monitor import Observer
@@ -163,3 +164,93 @@ def test_gan_two_optimizers_stay_quiet():
 
     obs = _run(loop)
     assert not obs.report().at_least("warning"), [(f.code, f.message) for f in obs.findings]
+
+
+# ------------------------------------------------- slow progress is not a plateau (real scripts)
+def _steps(n):
+    return list(range(1, n + 1))
+
+
+def test_slow_steady_descent_is_not_a_plateau_but_a_flat_one_is():
+    t = np.arange(150)
+    slow = 3.296 - 3.5e-4 * t + 0.0015 * rng.standard_normal(150)  # zero-init bigram, Adam 5e-4
+    a = analyze(_steps(150), list(slow), baseline=2.86)
+    assert not a.has("plateaus") or a.symptoms["plateaus"]["still_falling"]
+    flat = 3.296 - 2e-5 * t + 0.0015 * rng.standard_normal(150)  # a learning rate 20x lower
+    b = analyze(_steps(150), list(flat), baseline=2.86)
+    assert b.has("plateaus") and not b.symptoms["plateaus"]["still_falling"]
+    noisy_flat = 3.3 + 0.05 * rng.standard_normal(300)
+    assert not analyze(_steps(300), list(noisy_flat), baseline=2.86).symptoms["plateaus"]["still_falling"]
+
+
+def test_language_model_on_its_way_down_to_the_unigram_loss_is_not_stuck():
+    t = np.arange(112)
+    lm = 6.9 + 2.3 * np.exp(-t / 30) + 0.38 * rng.standard_normal(112)  # still above the priors, falling
+    assert "plateaus" not in analyze(_steps(112), list(lm), baseline=6.38).symptoms
+    priors = 6.4 + 2.8 * np.exp(-t / 8) + 0.3 * rng.standard_normal(112)  # learned the priors, then stuck
+    assert analyze(_steps(112), list(priors), baseline=6.38).symptoms["plateaus"]["at_constant_prediction"]
+    never = 9.2 + 0.3 * rng.standard_normal(112)  # never moved
+    assert analyze(_steps(112), list(never), baseline=6.38).has("plateaus")
+
+
+def _bigram_run(lr, steps=150, manual=False):
+    """makemore-style bigram: a zero-initialised logit table trained on text-like pairs."""
+    g = torch.Generator().manual_seed(0)
+    trans = torch.softmax(2.0 * torch.randn(27, 27, generator=g), 1)
+    table = nn.Parameter(torch.zeros(27, 27))
+    opt = None if manual else torch.optim.Adam([table], lr=lr)
+
+    def loop():
+        for _ in range(steps):
+            xb = torch.randint(27, (256,), generator=g)
+            yb = torch.multinomial(trans[xb], 1, generator=g).squeeze(1)
+            loss = F.cross_entropy(table[xb], yb)
+            if manual:
+                table.grad = None
+                loss.backward()
+                with torch.no_grad():
+                    table.sub_(lr * table.grad)
+            else:
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+    return _run(loop)
+
+
+@pytest.mark.parametrize("manual", [False, True])
+def test_slowly_learning_bigram_table_stays_quiet_and_a_stalled_one_does_not(manual):
+    slow = _bigram_run(5e-4 if not manual else 0.5, manual=manual)
+    assert not slow.report().by_code("loss-curve.plateaus")
+    stalled = _bigram_run(1e-6, manual=manual)
+    assert [f for f in stalled.report().at_least("warning")
+            if f.code in ("loss-curve.plateaus", "lr.too-low")]
+
+
+@pytest.mark.parametrize("module_loss", [False, True])
+def test_class_weighted_loss_has_no_unweighted_constant_prediction_level(module_loss):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1500, 12, generator=g)
+    y = (x[:, 0] + 0.5 * torch.randn(1500, generator=g) > 1.9).float()  # ~3% positives
+    pos_weight = (y == 0).sum() / (y == 1).sum()
+
+    def run(weighted):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 1))
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        crit = nn.BCEWithLogitsLoss(pos_weight=pos_weight if weighted else None)
+
+        def loop():
+            for i in range(90):
+                j = (i * 100) % 1500
+                out = model(x[j:j + 100]).squeeze(1)
+                loss = (crit(out, y[j:j + 100]) if module_loss else
+                        F.binary_cross_entropy_with_logits(out, y[j:j + 100],
+                                                           pos_weight=pos_weight if weighted else None))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        return _run(loop)
+
+    assert run(weighted=True).state.extra.get("nndoctor.loss_baseline") is None
+    assert 0.05 < run(weighted=False).state.extra["nndoctor.loss_baseline"] < 0.3  # the priors' BCE

@@ -270,3 +270,99 @@ def test_random_split_siblings_are_judged_by_their_examples():
         _fit_loader(_net(classes=5), loader, 3, eval_loaders=[val_loader])
     (f,) = obs.report().by_code("data.train-test-leakage")
     assert f.location == "val_loader"
+
+
+# ------------------------------------------- leakage: passes that mix splits, data that repeat by nature
+def _random_batch_training(model, x, y, steps, evaluate, every=100, lr=1e-3, seed=0):
+    """Training on random batches the script draws itself; ``evaluate()`` every ``every`` steps."""
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for step in range(1, steps + 1):
+        ix = torch.randint(len(x), (32,), generator=g)
+        opt.zero_grad()
+        F.cross_entropy(model(x[ix]), y[ix]).backward()
+        opt.step()
+        if step % every == 0:
+            model.eval()
+            with torch.no_grad():
+                evaluate(g)
+            model.train()
+
+
+def test_one_loop_over_train_then_val_batches_is_not_leakage_and_a_leaky_val_still_is():
+    x, y = blobs(n=2400, seed=7)
+    xtr, ytr = x[:1600], y[:1600]
+    model = _net()
+
+    def estimate_loss(g, val=(x[1600:], y[1600:])):  # nanoGPT style: random batches of each split
+        for xs, ys in ((xtr, ytr), val):
+            for _ in range(20):
+                ix = torch.randint(len(xs), (32,), generator=g)
+                F.cross_entropy(model(xs[ix]), ys[ix])
+
+    with Observer(checks=CHECKS) as obs:
+        _random_batch_training(model, xtr, ytr, 300, estimate_loss)
+    assert _codes(obs) == []
+
+    def sliced(g):  # the other style: every split in order, slices of 50 (no smaller last batch)
+        for xs, ys in ((xtr[:800], ytr[:800]), (x[1600:], y[1600:])):
+            for i in range(0, len(xs), 50):
+                F.cross_entropy(model(xs[i:i + 50]), ys[i:i + 50])
+
+    with Observer(checks=CHECKS) as obs:
+        _random_batch_training(_net(), xtr, ytr, 300, sliced)
+    assert _codes(obs) == []
+
+    perm = torch.randperm(800, generator=torch.Generator().manual_seed(1))
+    leaky_x = torch.cat([x[1600:2000], xtr[:400]])[perm]  # half of the validation rows are training rows
+    leaky_y = torch.cat([y[1600:2000], ytr[:400]])[perm]
+
+    def leaky(g):
+        for i in range(0, 800, 50):
+            F.cross_entropy(model(leaky_x[i:i + 50]), leaky_y[i:i + 50])
+
+    model = _net()
+    with Observer(checks=CHECKS) as obs:
+        _random_batch_training(model, xtr, ytr, 300, leaky)
+    (f,) = obs.report().by_code("data.train-test-leakage")
+    assert f.severity.value == "warning" and 0.25 <= f.evidence["estimated_share"] <= 0.8
+
+
+def _token_stream(n, vocab=60, branches=4, seed=0):
+    """Text-like tokens: a Markov chain with one likely successor, so short windows recur by nature."""
+    g = torch.Generator().manual_seed(seed)
+    nxt = torch.randint(vocab, (vocab, branches), generator=g)
+    p = torch.tensor([0.7] + [0.3 / (branches - 1)] * (branches - 1))
+    choice = torch.multinomial(p, n, replacement=True, generator=g)
+    out, t = [0], 0
+    for i in range(1, n):
+        t = int(nxt[t, choice[i]])
+        out.append(t)
+    return torch.tensor(out)
+
+
+def test_short_token_windows_that_recur_by_nature_are_not_a_leakage_warning():
+    data, length = _token_stream(60_000), 12
+    train, val = data[:54_000], data[54_000:]  # disjoint splits: no window is copied
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(60, 16), nn.Flatten(), nn.Linear(16 * length, 60))
+
+    def batch(src, g):
+        ix = torch.randint(len(src) - length - 1, (256,), generator=g)
+        return torch.stack([src[i:i + length] for i in ix]), torch.stack([src[i + length] for i in ix])
+
+    g = torch.Generator().manual_seed(3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with Observer(checks=CHECKS) as obs:
+        for step in range(1, 401):
+            xb, yb = batch(train, g)
+            opt.zero_grad()
+            F.cross_entropy(model(xb), yb).backward()
+            opt.step()
+            if step % 100 == 0:
+                with torch.no_grad():
+                    for _ in range(4):  # validation windows only, yet ~5% of them equal a training window
+                        xb, yb = batch(val, g)
+                        F.cross_entropy(model(xb), yb)
+    found = obs.report().by_code("data.train-test-leakage")
+    assert found and all(f.severity.value == "info" for f in found)  # said, as chance, not as a copy

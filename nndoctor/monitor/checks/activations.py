@@ -34,8 +34,9 @@ from typing import Any, Iterable
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding
+from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._layers import Producers, fmt, host_floats, unit_dims
+from nndoctor.monitor.curves import analyze_losses
 from nndoctor.monitor.events import ModuleOutput, OpCall, StepEvent
 from nndoctor.report.sections import ActivationHealth as ActivationHealthSection
 
@@ -56,6 +57,11 @@ MIN_POSITIONS = 64  # ...and the least that is judged at all
 MIN_UNITS = 4
 #: ``state.extra`` key of the per-layer shares recorded for the report (an ActivationHealth section)
 SERIES_KEY = "nndoctor.activation_health"
+#: a dead-ReLU finding is info only when this many units live on and the training loss is below
+#: this share of a constant prediction's (or of its first value, when that is unknown)
+MIN_LIVE_UNITS = 16
+LEARNED_SHARE = 0.3
+MIN_LOSSES = 50  # recorded losses before such a layer is judged
 
 #: the GELU tanh approximation: tanh(GELU_SCALE * (x + GELU_CUBIC * x**3))
 GELU_SCALE = math.sqrt(2.0 / math.pi)
@@ -86,6 +92,8 @@ class _Layer:
     boosts: int = 0
     positions: int = 0  # positions behind the latest dead-unit share
     gated: bool = False  # a tanh inside GELU-tanh / Mish: not a saturating unit
+    last_count: int = -1  # dead units at the latest judged step (a deferred report uses it)
+    residual: bool = False  # its output is added to its block's input (x + act(layer(x)))
 
 
 def _saved_tensors(node: Any) -> list[torch.Tensor]:
@@ -133,7 +141,7 @@ class ActivationHealth(Check):
     """Hidden ReLU units that never fire, or sigmoid/tanh units stuck at their bounds."""
 
     code = "activation.dead-relu"
-    needs = ("op", "module_output", "step")
+    needs = ("op", "module_output", "step", "end")
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"step"})
     ops = _RELU | _SATURATING
@@ -146,6 +154,7 @@ class ActivationHealth(Check):
         self.param_calls = 0
         self.touched: set[tuple[str, str, int]] = set()
         self.health = self.state.extra.setdefault(SERIES_KEY, ActivationHealthSection())
+        self._act_nodes: dict[int, tuple[str, str, int]] = {}  # tanh/sigmoid output node -> layer
 
     def check(self, event: Any) -> Iterable[Finding]:
         kind = event.kind
@@ -157,6 +166,8 @@ class ActivationHealth(Check):
             return ()
         if kind == "step" and event.phase == "pre" and self.touched:
             return self._judge(event)
+        if kind == "end":
+            return self._at_end()
         return ()
 
     # ------------------------------------------------------------------ observing
@@ -173,6 +184,21 @@ class ActivationHealth(Check):
         self.producers.see(module, event.name, event.inputs, event.output)
         if module._parameters and any(p is not None for p in module._parameters.values()):
             self.param_calls += 1
+            if self._act_nodes:
+                self._see_residual(event.inputs)
+
+    def _see_residual(self, inputs: Any) -> None:
+        """A layer's input is ``x + act(...)``: that activation sits on a residual branch."""
+        x = inputs[0] if isinstance(inputs, (tuple, list)) and inputs else inputs
+        node = getattr(x, "grad_fn", None)
+        if node is None or type(node).__name__ != "AddBackward0":
+            return
+        branches = [n for n, _ in node.next_functions]
+        if len(branches) == 2 and all(b is not None for b in branches):
+            for b in branches:
+                key = self._act_nodes.get(id(b))
+                if key is not None and key in self.layers:
+                    self.layers[key].residual = True
 
     def _on_op(self, event: OpCall) -> None:
         out = event.result
@@ -202,6 +228,8 @@ class ActivationHealth(Check):
             layer.pending_mask = active if layer.pending_mask is None else layer.pending_mask | active
             layer.pending_positions += positions
         else:
+            if out.grad_fn is not None and len(self._act_nodes) < 512:
+                self._act_nodes[id(out.grad_fn)] = key
             if inp is not None and inp is not out and inp.shape == out.shape:
                 sat = (inp.detach().abs() > SATURATION_INPUT[op]).sum()
             else:  # in place: judge by the output's distance to the bounds
@@ -215,6 +243,7 @@ class ActivationHealth(Check):
     def _judge(self, event: StepEvent) -> list[Finding]:
         keys = sorted(self.touched)
         self.touched.clear()
+        self._act_nodes.clear()
         values: list[torch.Tensor] = []
         plan: list[tuple[tuple[str, str, int], int]] = []  # key, denominator
         for key in keys:
@@ -253,9 +282,45 @@ class ActivationHealth(Check):
                 layer.boosts += 1
                 self.state.observer.boost(STREAK)
             if layer.streak >= STREAK and not layer.reported and not layer.output:
+                layer.last_count = int(count)
+                if self._defer(layer, int(count)):
+                    continue  # judged again on the next sampled step, or at the end of the run
                 layer.reported = True
                 out.append(self._finding(key, layer, int(count)))
         return out
+
+    def _defer(self, layer: _Layer, count: int) -> bool:
+        """Dead units of a layer with many live ones wait until the loss shows whether the model
+        learns anyway (a wide layer on 1-D inputs has most units silent from the start)."""
+        if layer.op not in ("relu", "relu6") or layer.units - count < MIN_LIVE_UNITS:
+            return False
+        return analyze_losses(self.state).n < MIN_LOSSES
+
+    def _at_end(self) -> list[Finding]:
+        out = []
+        for key, layer in self.layers.items():
+            if layer.streak >= STREAK and not layer.reported and not layer.output and layer.last_count >= 0:
+                layer.reported = True
+                out.append(self._finding(key, layer, layer.last_count))
+        return out
+
+    def _learning_anyway(self, live: int) -> str | None:
+        """How the training loss already beats a constant prediction by far (None: it does not).
+
+        Dead units are a problem when they keep the model from learning; with enough live units
+        and a loss far below the constant prediction's (or its own first value), they are not.
+        """
+        if live < MIN_LIVE_UNITS:
+            return None
+        curve = analyze_losses(self.state)
+        end, first = curve.end, curve.initial
+        if curve.n < MIN_LOSSES or not (math.isfinite(end) and math.isfinite(first)) or end < 0 or first <= 0:
+            return None
+        base = self.state.extra.get("nndoctor.loss_baseline")
+        if isinstance(base, (int, float)) and base > 0:
+            return (f"the loss ({end:.3g}) is already {end / base:.0%} of a constant prediction's "
+                    f"({base:.3g})") if end <= LEARNED_SHARE * base else None
+        return (f"the loss fell from {first:.3g} to {end:.3g}") if end <= LEARNED_SHARE * first else None
 
     @staticmethod
     def _recent(layer: _Layer) -> list[torch.Tensor]:
@@ -289,12 +354,23 @@ class ActivationHealth(Check):
             msg = (f"{share:.0%} of the {units} units of {location} never activate: the {op} after it "
                    f"(called in {layer.site}) outputs 0 at every one of the last {positions} positions, "
                    f"at steps {steps[0]}-{steps[-1]}; dead units get no gradient and rarely recover")
+            learning = self._learning_anyway(units - count)
+            if learning:  # a wide layer on simple data (a 1-D regression): the live units do the job
+                evidence["learning_anyway"] = learning
+                return self.finding(f"{msg}; {learning}, so the {units - count} live units suffice here",
+                                    evidence, location=location, step=steps[0], severity=Severity.INFO)
             return self.finding(msg, evidence, location=location, step=steps[0])
         bound = SATURATION_INPUT[op]
         evidence["criterion"] = (f"|pre-activation| > {fmt(bound)}, where the {op} derivative is < 1% "
                                  f"of its maximum (in-place calls: output within {fmt(SATURATION_OUTPUT)} "
                                  f"of the bounds)")
         msg = (f"{share:.0%} of the {op} pre-activations of {location} ({units} units, {op} at "
-               f"{layer.site}) are beyond +-{fmt(bound)} at steps {steps[0]}-{steps[-1]}: saturated "
-               f"units pass < 1% of the gradient, so the layers before them barely learn")
+               f"{layer.site}) are beyond +-{fmt(bound)} at steps {steps[0]}-{steps[-1]}")
+        if layer.residual:  # x + tanh(layer(x)): the skip connection carries the gradient past it
+            evidence["residual_branch"] = True
+            return self.finding(f"{msg}; they sit on a residual branch (x + {op}(...)), so the skip connection "
+                                f"still carries the gradient to the layers before them", evidence,
+                                location=location, code="activation.saturated", step=steps[0],
+                                severity=Severity.INFO)
+        msg += ": saturated units pass < 1% of the gradient, so the layers before them barely learn"
         return self.finding(msg, evidence, location=location, code="activation.saturated", step=steps[0])

@@ -119,6 +119,8 @@ class Fit(Check):
             return
         self._loss_calls += 1
         b = self._baseline
+        if event.kwargs.get("weight") is not None or event.kwargs.get("pos_weight") is not None:
+            b.mixed = True  # a class-weighted loss: the unweighted priors' loss is not its constant level
         enough = b.batches >= MAX_BASELINE_BATCHES or (b.batches >= BASELINE_BATCHES and b.coverage >= MIN_COVERAGE)
         if enough and not b.mixed:
             if self._loss_calls % 50 == 0:

@@ -13,6 +13,10 @@ and compares the first layer with the last one, as AUTOTRAINER does:
 * exploding: first/last ratio > 70, or the total norm grown >= 1000x over the first
   sampled steps.
 
+With an adaptive optimizer (Adam, RMSprop...), whose updates do not shrink with the gradient,
+a vanishing ratio that climbs back fast (its trend over the symptomatic steps reaches 1e-3
+within 50 steps) is not reported: a deep narrow stack often starts so and recovers.
+
 A finding needs the symptom at several sampled steps (>= 3, and most of them), except a
 single extreme measurement: a first-layer norm >= 1 that is > 1000x the last layer's (an
 exploding step usually wrecks the weights, so it is not repeated: the next gradients are
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import statistics
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -47,6 +52,12 @@ GROWTH = 1e3
 SPIKE_RATIO = 1e3  # a single sampled step this lopsided is reported on its own...
 SPIKE_FIRST = 1.0  # ...when the first layer's gradient norm is not tiny itself
 MIN_STEPS = 3
+#: with an adaptive optimizer (its updates do not shrink with the gradient), a first/last ratio
+#: whose trend climbs back above VANISH_RATIO within this many steps is recovering, not vanished
+#: (a deep narrow stack that starts with vanishing gradients)
+RECOVER_STEPS = 50
+ADAPTIVE = frozenset({"Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta",
+                      "SparseAdam", "Adafactor", "LAMB", "Lion"})
 STEADY_DEPTH = 4  # weight layers needed to call a layer-after-layer decay a collapse
 STEADY_SHARE = 0.7  # share of consecutive layers whose norm shrinks towards the input
 TINY_GRAD = 1e-4  # every layer's gradient norm below this...
@@ -81,6 +92,22 @@ class _Sample:
         if len(self.norms) < 3 or len(self.weights) != len(self.norms):
             return False
         return all(0 <= g < TINY_GRAD and g < relative * w for g, w in zip(self.norms[:-1], self.weights))
+
+
+def _recovering(hits: list[_Sample]) -> bool:
+    """The first/last gradient ratio grows back fast: its log-linear trend over the symptomatic
+    steps reaches VANISH_RATIO within RECOVER_STEPS steps of the latest one."""
+    if len(hits) < 2:
+        return False
+    xs = [float(s.step) for s in hits]
+    ys = [math.log10(s.norms[0] / s.norms[-1]) for s in hits]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    if var <= 0:
+        return False
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var
+    at_last = my + slope * (xs[-1] - mx)
+    return slope > 0 and at_last + slope * RECOVER_STEPS >= math.log10(VANISH_RATIO)
 
 
 def _shown(names: list[str]) -> str:
@@ -160,6 +187,8 @@ class GradientScale(Check):
                 and (s.norms[0] < VANISH_FIRST or s.steady_decay())]
         if len(hits) < MIN_STEPS or len(hits) < 0.6 * len(history):
             return self._vanishing_everywhere(history)
+        if type(event.optimizer).__name__ in ADAPTIVE and _recovering(hits):
+            return None  # Adam & co. scale each update to the lr: tiny early gradients grow back
         last = hits[-1]
         ratio = statistics.median(s.norms[0] / s.norms[-1] for s in hits)
         starved = [n for n, v in zip(last.names, last.norms) if v < VANISH_RATIO * last.norms[-1]]

@@ -141,8 +141,9 @@ class LossCurve(Check):
             if symptom != "explodes":
                 if several or curve.n < (MIN_POINTS_FINAL if final else MIN_POINTS_LIVE):
                     continue
-                if symptom == "plateaus" and (curve.n < 50 or self._warming_up(final)):
-                    continue
+                if symptom == "plateaus" and (curve.n < 50 or self._warming_up(final)
+                                              or curve.symptoms[symptom].get("still_falling")):
+                    continue  # (a loss that keeps falling steadily is slow, not stuck: lr's business)
                 if "explodes" in self._reported:
                     continue  # one symptom of one failure is enough
             out.append(self._finding(symptom, curve))

@@ -27,6 +27,7 @@ KEY = "nndoctor.observed_data"
 MAX_TRAIN_HASHES = 200_000
 MAX_PASS_ROWS = 200_000
 MAX_EVAL_ROWS = 1_000_000
+MAX_PASS_BATCHES = 4096
 MAX_PAIRS = 4096
 MAX_FEATURES = 1024  # probe features per example (wider inputs are projected)
 MAX_HASHED_VALUES = 65_536  # per example; wider inputs are fingerprinted on a strided subset
@@ -114,6 +115,9 @@ class EvalPass:
     counts: np.ndarray | None = None  # targets per class
     wrong: np.ndarray | None = None  # misclassified per class
     forward: int = -1  # forward call whose targets were counted last (one count per batch)
+    #: len(hashes) after each batch (script-made passes only, bounded): where the batches start,
+    #: so that a pass mixing batches of several splits can be cut by where they came from
+    batch_ends: list[int] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -329,6 +333,8 @@ class DataCollector(Check):
             return
         hashes, constant = row_hashes(x)
         p.hashes.extend(h for h, c in zip(hashes, constant) if not c)
+        if p.loader is None and len(p.batch_ends) < MAX_PASS_BATCHES:
+            p.batch_ends.append(len(p.hashes))
         p.constant_rows += int(constant.sum())
         p.rows += n
         self.data.eval_rows += n
