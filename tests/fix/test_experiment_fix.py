@@ -3,7 +3,10 @@ or runtime hooks, each judged by a fresh training run."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pytest
 
 from nndoctor.fix.experiment import fix_experiment, set_override
 
@@ -39,3 +42,15 @@ def test_a_remedy_without_a_hyperparameter_runs_as_a_hook_and_healthy_gets_nothi
     assert fix_experiment(EXP, [], epochs=2, hparams=HPARAMS).attempts == []
     info = {**_warning("lr.too-low", suggest_low="0.01", suggest_high="0.1"), "severity": "info"}
     assert fix_experiment(EXP, [info], epochs=2, hparams=HPARAMS).attempts == []
+
+
+@pytest.mark.slow
+def test_diagnose_fix_on_the_command_line_verifies_the_rewrite_and_writes_it_to_json(tmp_path):
+    from nndoctor.cli import main
+
+    out = tmp_path / "d.json"
+    assert main(["diagnose", EXP, "--set", "softmax=true", "--set", "epochs=3", "--fix", "--json", str(out)]) == 0
+    fix = json.loads(out.read_text())["facts"]["fix"]
+    tried = {r["remedy"]: r for r in fix["remedies"]}
+    assert tried["drop-output-activation"]["verdict"] == "verified"
+    assert tried["drop-output-activation"]["how"].startswith("module rewrite")
