@@ -72,11 +72,14 @@ def repair_case(fault: Path, twin: Path, meta: dict[str, str], max_steps: int | 
     sign = direction(metric)
     case.metric, case.twin = metric, twin_run.figures.script.get(metric)
     case.before = session.before.figures.script.get(metric)
+    if case.before is None and session.before.figures.exit_code not in (0, None):
+        case.before = -math.inf * sign  # the fault crashes: any finished run improves on it
     attempts = session.attempts + ([session.combined] if session.combined else [])
     for a in attempts:
         case.remedies.append({"remedy": a.remedy, "code": a.findings[0]["code"], "verdict": a.verdict.verdict,
                               "after": a.after.script.get(metric)})
-    verified = [a for a in attempts if a.verdict.verdict == "verified" and a.after.script.get(metric) is not None]
+    verified = [a for a in attempts if a.verdict.verdict == "verified" and a.after.script.get(metric) is not None
+                and math.isfinite(a.after.script[metric])]
     if verified:
         case.best = max((a.after.script[metric] for a in verified), key=lambda v: v * sign)
     case.headline_works = bool(session.attempts) and session.attempts[0].verdict.verdict == "verified"

@@ -29,7 +29,30 @@ def register(sub: Any) -> None:
                    help="training epochs (default: experiment's)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a hyperparameter")
     add_fail_on(p)
+    p.add_argument("--fix", action="store_true",
+                   help="then try each root cause's remedy (a --set override, a module rewrite or a runtime hook) "
+                        "in a fresh training run and say which ones are verified")
     p.set_defaults(func=cmd_diagnose)
+
+
+def _fix(ns: argparse.Namespace, report: Any, console: Console) -> None:
+    """``--fix``: the remedies' table, kept in the report's facts as ``fix``."""
+    from nndoctor.experiment import parse_sets
+    from nndoctor.fix.experiment import fix_experiment, render_experiment_fix
+    from nndoctor.signals import terminate_as_interrupt
+
+    hparams = report.facts.get("hyperparameters") or {}
+    epochs = ns.epochs if ns.epochs is not None else int(hparams.get("epochs", 10))
+    with terminate_as_interrupt():
+        try:
+            fixed = fix_experiment(ns.experiment, [f.to_dict() for f in report.sorted()],
+                                   overrides=parse_sets(ns.set), epochs=epochs, hparams=hparams,
+                                   progress=lambda msg: console.print(f"[dim]fix: {escape(msg)}[/dim]"))
+        except KeyboardInterrupt:
+            console.print("[bold yellow]interrupted[/bold yellow] while trying remedies")
+            return
+    render_experiment_fix(fixed, console)
+    report.facts["fix"] = fixed.to_dict()
 
 
 def cmd_diagnose(ns: argparse.Namespace) -> int:
@@ -63,6 +86,8 @@ def cmd_diagnose(ns: argparse.Namespace) -> int:
         console.print("[bold]Do next[/bold]")
         for item in plan[:5]:
             console.print(f" {item['rank']}. {escape(item['action'])}")
+    if ns.fix and result.interrupted is None:
+        _fix(ns, report, console)
     failed = write_outputs([
         json_output("--json", ns.json, report.to_dict),
         ("--html", ns.html, lambda: render_html(report, title=os.path.basename(ns.experiment)))])

@@ -18,7 +18,7 @@ from nndoctor.fix.session import Attempt, FixSession, run_fix
 
 __all__ = ["register", "render"]
 
-_STYLE = {"verified": "bold green", "no-effect": "yellow", "worse": "bold red", "failed": "red"}
+_STYLE = {"verified": "bold green", "no-effect": "yellow", "worse": "bold red", "failed": "red", "symptom": "cyan"}
 
 
 def register(sub: Any) -> None:

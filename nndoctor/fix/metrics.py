@@ -138,6 +138,8 @@ def judge(before: Figures, after: Figures, repeat: Figures | None, error: str = 
     threshold = max(3 * noise, 0.02 * abs(b) if b is not None and math.isfinite(b) else 0.0, 1e-6)
     if error or after.exit_code is None:
         return Verdict("failed", metric, b, a, threshold, error or "the re-run did not finish")
+    if before.exit_code not in (0, None) and after.exit_code == 0:
+        return Verdict("verified", metric, b, a, threshold, f"the run now completes (it exited with {before.exit_code})")
     if after.exit_code != before.exit_code and after.exit_code != 0:
         return Verdict("failed", metric, b, a, threshold, f"the script exited with {after.exit_code}")
     if a is None or b is None:

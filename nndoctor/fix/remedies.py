@@ -21,7 +21,7 @@ import torch.nn.functional as F
 import torch.nn.modules.module as module_hooks
 import torch.optim.optimizer as optimizer_hooks
 
-__all__ = ["REMEDIES", "Remedy", "remedy_for"]
+__all__ = ["REMEDIES", "Remedy", "all_remedies", "remedy_for"]
 
 Finding = dict[str, Any]
 Installer = Callable[[Finding, contextlib.ExitStack], None]
@@ -110,7 +110,8 @@ _PROB_OPS = {"softmax": ("softmax",), "sigmoid": ("sigmoid",), "log_softmax": ("
 
 def _install_drop_activation(f: Finding, stack: contextlib.ExitStack) -> None:
     """The activation that feeds a logit loss returns its input (the logits) instead."""
-    default = "relu" if f.get("code") == "loss-input.relu-into-logit-loss" else "softmax"
+    default = {"loss-input.relu-into-logit-loss": "relu", "loss-input.log-softmax-into-cross-entropy": "log_softmax",
+               "loss-input.log-probabilities-into-logit-loss": "log_softmax"}.get(str(f.get("code")), "softmax")
     act = str(f.get("evidence", {}).get("activation", default)).split()[0].lower()
     act = {"nn.softmax": "softmax", "logsoftmax": "log_softmax"}.get(act, act)
     names = _PROB_OPS.get(act, ("softmax",))
@@ -403,31 +404,19 @@ def _install_reinit(f: Finding, stack: contextlib.ExitStack) -> None:
 
 
 def _install_unfreeze(f: Finding, stack: contextlib.ExitStack) -> None:
-    """Frozen parameters of the trained models learn again, and join the optimizer if missing."""
-    trained: list[nn.Module] = []
+    """Frozen parameters of the trained models learn again, and join the optimizer if missing
+    (also layers kept in a plain Python list, outside ``model.parameters()``)."""
+    from nndoctor.fix.more_remedies import _install_unfreeze_all
 
-    def pre(module: nn.Module, args: Any) -> None:
-        if torch.is_grad_enabled() and not any(m is module for m in trained):
-            trained.append(module)
-            for p in module.parameters():
-                if p.is_floating_point():
-                    p.requires_grad_(True)
-
-    def step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        have = {id(p) for g in optimizer.param_groups for p in g["params"]}
-        missing = [p for m in trained for p in m.parameters() if id(p) not in have]
-        if missing:
-            optimizer.add_param_group({"params": missing})
-
-    _on_root_calls(stack, pre)
-    _step_pre(stack, step)
+    _install_unfreeze_all(f, stack)
 
 
 # -- the table ---------------------------------------------------------------------------
 REMEDIES: tuple[Remedy, ...] = (
     Remedy("drop-output-activation",
            ("loss-input.probabilities-into-logit-loss", "loss-input.relu-into-logit-loss",
-            "loss-input.double-softmax"),
+            "loss-input.double-softmax", "loss-input.log-softmax-into-cross-entropy",
+            "loss-input.log-probabilities-into-logit-loss"),
            lambda f: f"the {f.get('evidence', {}).get('activation', 'softmax')} before the loss passes the logits "
                      f"through ({_where(f)})",
            lambda f: f"Remove the final {f.get('evidence', {}).get('activation', 'softmax')} at {_where(f)}: the loss "
@@ -503,7 +492,8 @@ REMEDIES: tuple[Remedy, ...] = (
                      "nn.init.xavier_normal_ (tanh, sigmoid).",
            _install_reinit),
     Remedy("unfreeze", ("grad-flow.frozen-output-layer", "grad-flow.params-not-in-optimizer",
-                        "grad-flow.optimizer-wrong-params", "grad-flow.params-not-updated"),
+                        "grad-flow.optimizer-wrong-params", "grad-flow.params-not-updated",
+                        "grad-flow.frozen-middle-layers", "grad-flow.optimizer-frozen-params"),
            lambda f: "frozen parameters of the trained model unfrozen and given to the optimizer",
            lambda f: "Build the optimizer over model.parameters() after the model is final, and do not set "
                      "requires_grad=False on layers that must learn.",
@@ -511,6 +501,13 @@ REMEDIES: tuple[Remedy, ...] = (
 )
 
 
+def all_remedies() -> tuple[Remedy, ...]:
+    """This module's remedies and those of :mod:`nndoctor.fix.more_remedies`."""
+    from nndoctor.fix.more_remedies import MORE_REMEDIES
+
+    return REMEDIES + MORE_REMEDIES
+
+
 def remedy_for(finding: Finding) -> Remedy | None:
     """The remedy that answers ``finding``'s code, or None."""
-    return next((r for r in REMEDIES if r.answers(finding)), None)
+    return next((r for r in all_remedies() if r.answers(finding)), None)

@@ -9,6 +9,7 @@ beat. When several remedies are verified, they are also tried together.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -17,10 +18,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from nndoctor.fix.metrics import Figures, Verdict, figures_of, judge
+from nndoctor.fix.metrics import Figures, Verdict, direction, figures_of, judge
 from nndoctor.fix.remedies import remedy_for
 
-__all__ = ["Attempt", "FixSession", "RunOutput", "candidates", "run_child", "run_fix"]
+__all__ = ["Attempt", "FixSession", "RunOutput", "candidates", "demote_symptoms", "run_child", "run_fix"]
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Attempt:
     after: Figures
     finding_gone: bool
     seconds: float
+    remaining: frozenset[tuple[str, str]] | None = None   # (code, location) of the re-run's warnings; None: no report
 
     def to_dict(self) -> dict[str, Any]:
         return {"remedy": self.remedy, "codes": [f["code"] for f in self.findings],
@@ -132,9 +134,42 @@ def _attempt(name: str, findings: list[dict[str, Any]], before: RunOutput, repea
     codes = {(f["code"], f.get("location", "")) for f in findings}
     gone = run.result.get("report") is not None and not any(
         (g["code"], g.get("location", "")) in codes for g in run.findings)
+    remaining = (frozenset((g["code"], g.get("location", "")) for g in run.findings
+                           if g.get("severity") in ("warning", "error"))
+                 if run.result.get("report") is not None else None)
     return Attempt(name, findings, remedy.describe(findings[0]), remedy.edit(findings[0]),
                    judge(before.figures, run.figures, repeat.figures if repeat else None, run.error),
-                   run.figures, gone, run.seconds)
+                   run.figures, gone, run.seconds, remaining)
+
+
+def _clears(a: Attempt, b: Attempt) -> bool:
+    """``a``'s re-run no longer shows any of ``b``'s findings."""
+    return a.remaining is not None and not any((f["code"], f.get("location", "")) in a.remaining
+                                               for f in b.findings)
+
+
+def demote_symptoms(attempts: list[Attempt]) -> None:
+    """A verified remedy whose finding also goes away under another verified remedy (and not the
+    other way round), where that other remedy does at least as well, treated a symptom: its
+    verdict becomes ``symptom`` (a lower learning rate helps a little when the real bug is
+    elsewhere, and hurts once that bug is fixed)."""
+    verified = [a for a in attempts if a.verdict.verdict == "verified"]
+    demoted: list[tuple[Attempt, Attempt]] = []
+    for b in verified:
+        for a in verified:
+            if a is b or not _clears(a, b) or _clears(b, a):
+                continue
+            va, vb = a.verdict.after, b.verdict.after
+            sign = -1 if a.verdict.metric.endswith("loss") or direction(a.verdict.metric.split(":")[-1]) < 0 else 1
+            if va is None or vb is None or not math.isfinite(va) or (math.isfinite(vb) and (va - vb) * sign < 0):
+                continue
+            demoted.append((b, a))
+            break
+    for b, a in demoted:
+        v = b.verdict
+        b.verdict = Verdict("symptom", v.metric, v.before, v.after, v.threshold,
+                            f"better, but its finding also goes away with {a.remedy} ({a.findings[0]['code']}), "
+                            "which does at least as well: fix that first")
 
 
 def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
@@ -158,6 +193,7 @@ def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
             say(f"remedy {i + 1}/{len(todo)}: {name} for {findings[0]['code']}")
             run = run_child(script, args, findings, max_steps, timeout)
             session.attempts.append(_attempt(name, findings, session.before, session.repeat, run))
+        demote_symptoms(session.attempts)
         verified = [a for a in session.attempts if a.verdict.verdict == "verified"]
         if len(verified) >= 2:
             say("the verified remedies together")

@@ -77,3 +77,24 @@ def test_a_remedy_that_cannot_install_is_failed_not_fatal(monkeypatch, remedy_er
     s = run_fix("train.py", [])
     assert s.attempts[0].verdict.verdict == "failed" and "boom" in s.attempts[0].verdict.reason
     assert s.attempts[1].verdict.verdict == "no-effect"
+
+
+def test_a_verified_remedy_of_a_symptom_is_demoted_when_the_root_remedy_clears_its_finding(monkeypatch):
+    mode = {"code": "train-mode.training-in-eval-mode", "severity": "error", "location": "model"}
+    lr = {"code": "lr.too-high", "severity": "warning", "location": "opt",
+          "evidence": {"suggest_low": "1e-3", "suggest_high": "1e-2"}}
+    calls: list[tuple[str, ...]] = []
+
+    def run_child(script, args, remedies, max_steps, timeout=None):
+        key = tuple(sorted(f["code"] for f in remedies))
+        calls.append(key)
+        acc = {(): 0.5, ("lr.too-high",): 0.6, ("train-mode.training-in-eval-mode",): 0.9}.get(key, 0.5)
+        left = {(): [mode, lr], ("lr.too-high",): [mode]}.get(key, [])  # the mode fix clears lr.too-high too
+        result = {"exit_code": 0, "report": {"findings": left, "facts": {}}, "remedy_errors": []}
+        return RunOutput(result, f"final: acc={acc}", 1.0, Figures(script={"acc": acc}, exit_code=0))
+
+    monkeypatch.setattr(session_mod, "run_child", run_child)
+    s = run_fix("train.py", [])
+    verdicts = {a.remedy: a.verdict.verdict for a in s.attempts}
+    assert verdicts == {"train-mode-while-training": "verified", "learning-rate": "symptom"}
+    assert s.combined is None and "train-mode-while-training" in s.attempts[1].verdict.reason
