@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "nndoctor.tune.cli",
     "nndoctor.diagnose",
     "nndoctor.fix.cli",
+    "nndoctor.distributed.cli",
 ]
 
 

@@ -361,7 +361,7 @@ class Observer(FunctionEvents, Discovery):
             "curves": {h.name: _downsample(*h.series())
                        for h in (self.state.losses, self.state.eval_losses, self.state.lrs) if len(h)},
         }
-        for key in ("grad_norms", "activation_health"):
+        for key in ("grad_norms", "activation_health", "distributed"):
             if key in self.state.extra:
                 facts[key] = self.state.extra[key]
         return facts
