@@ -103,6 +103,7 @@ class RankFingerprints(Check):
         self.grads: dict[str, list[float]] = {}  # "opt:step" -> [local norm, used norm]
         self._local: dict[int, float] = {}  # id(param) -> squared local grad norm, this step
         self._backwards: dict[int, int] = {}  # step -> backward calls seen
+        self.sharded = False  # parameters sharded across ranks (FSDP): no parameter/gradient records
 
     def check(self, event: Any) -> Iterable[Finding]:
         if not self.on:
@@ -121,7 +122,7 @@ class RankFingerprints(Check):
                 self._on_post(event)
         elif kind == "end":
             self.state.extra["distributed"] = {
-                "params": self.params, "param_names": self.param_names,
+                "sharded": self.sharded, "params": self.params, "param_names": self.param_names,
                 "batches": self.batches, "grads": self.grads}
         return ()
 
@@ -137,7 +138,7 @@ class RankFingerprints(Check):
 
     def _on_pre(self, event: Any) -> None:
         local, self._local = self._local, {}
-        if self._backwards.get(event.step, 0) != 1 or len(self.grads) >= MAX_RECORDS:
+        if self._backwards.get(event.step, 0) != 1 or len(self.grads) >= MAX_RECORDS or self.sharded:
             return
         used = local_sq = 0.0
         for group in event.optimizer.param_groups:
@@ -154,7 +155,13 @@ class RankFingerprints(Check):
         if len(self.params) >= MAX_RECORDS:
             return
         params = [p for group in event.optimizer.param_groups for p in group["params"]]
-        if not params:
+        if not params or self.sharded:
+            return
+        if any(_is_shard(p) for p in params):
+            # FSDP / DTensor: each rank holds its own shard, equal checksums are not expected
+            self.sharded = True
+            self.params.clear()
+            self.grads.clear()
             return
         sums = [float(p.detach().double().sum()) for p in params]
         sq = sum(_sq(p) for p in params)
@@ -163,6 +170,12 @@ class RankFingerprints(Check):
             self.param_names[name] = [self.state.param_name(p) or f"param{i}"
                                       for i, p in enumerate(params[:MAX_PARAMS])]
         self.params[f"{name}:{event.optimizer_step}"] = [sum(sums), sq, sums[:MAX_PARAMS]]
+
+
+def _is_shard(param: torch.Tensor) -> bool:
+    """A parameter that holds one rank's shard (FSDP's flat parameters, DTensors)."""
+    return bool(getattr(param, "_is_flat_param", False)) or hasattr(param, "_local_tensor") \
+        or hasattr(param, "_sharded_param_data")
 
 
 def _sq(tensor: torch.Tensor) -> float:
