@@ -118,3 +118,10 @@ def test_the_exit_code_is_the_scripts() -> None:
     res = nproc(str(SCRIPTS / "exit_code.py"))
     assert res.code == 3, res.stderr
     assert res.report["facts"]["distributed"]["exit_codes"] == {"0": 3, "1": 3}
+
+
+@pytest.mark.slow
+def test_fsdp2_shards_are_not_diverged_replicas() -> None:
+    res = nproc(str(SCRIPTS / "fsdp2.py"))
+    assert res.code == 0, res.stderr
+    assert not dist_codes(res, "warning"), res.report["findings"]
