@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import logging
 import os
 from typing import Any
 
@@ -15,6 +16,8 @@ from nndoctor.distributed.rankinfo import RankInfo
 from nndoctor.findings import Report
 
 __all__ = ["cmd_merge", "finish_run", "register", "run_nproc"]
+
+logger = logging.getLogger("nndoctor")
 
 
 def register(sub: Any) -> None:
@@ -88,8 +91,16 @@ def finish_run(rank: RankInfo, result: Any, ns: Any, console: Console, started: 
     from nndoctor.distributed.rankrun import finish_rank
     from nndoctor.monitor.cli import gate_exit
 
-    merged = finish_rank(rank, result, ns, console, started,
-                         _render(ns, console, f"nndoctor: {os.path.basename(ns.script)}"))
+    render = _render(ns, console, f"nndoctor: {os.path.basename(ns.script)}")
+    try:
+        merged = finish_rank(rank, result, ns, console, started, render)
+    except Exception as exc:  # a bug of ours must not cost the script's exit code: rank 0 shows its own report
+        logger.warning("nndoctor could not merge the ranks' results (%s: %s)", type(exc).__name__, exc,
+                       exc_info=logger.isEnabledFor(logging.DEBUG))
+        if not rank.is_main:
+            return result.exit_code
+        merged = result.report
+        render(merged)
     if merged is None:
         return result.exit_code
     _write(ns, merged)
@@ -120,8 +131,13 @@ def run_nproc(ns: Any, script_args: list[str], console: Console) -> int:
     if not launched.payloads:
         console.print(f"nndoctor: no rank wrote a result (torch.distributed.run exited with {launched.returncode})")
         return launched.returncode or 1
-    report = merge_results(launched.payloads, world_size=ns.nproc, missing=launched.missing,
-                           run_dir=launched.run_dir)
+    try:
+        report = merge_results(launched.payloads, world_size=ns.nproc, missing=launched.missing,
+                               run_dir=launched.run_dir)
+    except Exception as exc:  # a bug of ours: say so, keep the script's exit code
+        logger.warning("nndoctor could not merge the ranks' results (%s: %s)", type(exc).__name__, exc,
+                       exc_info=logger.isEnabledFor(logging.DEBUG))
+        return launched.exit_code
     show_merged(report, console, _render(ns, console, f"nndoctor: {os.path.basename(ns.script)}"))
     _write(ns, report)
     return gate_exit(report, ns.fail_on, launched.exit_code)

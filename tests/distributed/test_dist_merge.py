@@ -101,3 +101,49 @@ def test_nndoctor_merge_command(tmp_path: Path, gate: str | None) -> None:
 def test_nndoctor_merge_without_results_is_a_usage_error(tmp_path: Path) -> None:
     res = run_cli("merge", str(tmp_path), timeout=60)
     assert res.code == 2 and "no rank result" in res.stderr
+
+
+def _run_result(exit_code: int):
+    from nndoctor.monitor.runner import RunResult
+
+    return RunResult(report=Report(findings=[_finding()], facts={"steps": 4, "script": "/x/train.py"}),
+                     exit_code=exit_code, exception=None)
+
+
+def _ns():
+    import argparse
+
+    return argparse.Namespace(script="train.py", json=None, html=None, fail_on=None)
+
+
+def test_a_rank_other_than_0_writes_its_result_and_prints_nothing(tmp_path: Path, monkeypatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from nndoctor.distributed.cli import finish_run
+
+    monkeypatch.setenv("NNDOCTOR_RUN_DIR", str(tmp_path))
+    buf = io.StringIO()
+    assert finish_run(_info(1), _run_result(4), _ns(), Console(file=buf), time.time()) == 4
+    assert buf.getvalue() == ""
+    payload = json.loads((tmp_path / "rank-00001.json").read_text())
+    assert payload["exit_code"] == 4 and payload["report"]["findings"][0]["code"] == "lr.too-high"
+
+
+def test_a_fault_in_the_merge_keeps_the_scripts_exit_code(tmp_path: Path, monkeypatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from nndoctor.distributed import rankrun
+    from nndoctor.distributed.cli import finish_run
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("a bug in the merge")
+
+    monkeypatch.setenv("NNDOCTOR_RUN_DIR", str(tmp_path))
+    monkeypatch.setattr(rankrun, "merge_results", boom)
+    buf = io.StringIO()
+    assert finish_run(_info(0, 1), _run_result(5), _ns(), Console(file=buf, width=100), time.time()) == 5
+    assert "lr.too-high" in buf.getvalue()  # rank 0's own report instead of the merged one
