@@ -1,6 +1,7 @@
 """Real 2-process data-parallel runs on CPU (gloo, torchrun): ``nndoctor run --nproc 2`` and
-``torchrun -m nndoctor run``. Each run costs ~10 s on a busy 2-core machine: the healthy run and
-one injected fault per launch form run in ``make test``, the other faults are marked slow."""
+``torchrun -m nndoctor run``. Each run costs ~11 s of CPU (four Python processes importing torch),
+30-40 s wall on a loaded 2-core machine: the healthy run (``--nproc``) and one injected fault under
+the user's own torchrun run in ``make test``; the other faults are marked slow."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ def test_healthy_ddp_is_quiet_and_merged_once() -> None:
     assert len(keys) == len(set(keys))  # no duplicate findings after the merge
 
 
+@pytest.mark.slow
 def test_model_not_wrapped_in_ddp_diverges() -> None:
     res = nproc(DDP, "--bug", "no-ddp")
     f = only(res, "distributed.replicas-diverged")
