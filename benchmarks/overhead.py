@@ -16,13 +16,17 @@ are paired: each repetition runs every mode back to back, the ratio is taken wit
 repetition and the median over repetitions is printed with its interquartile range (a
 shared or virtual machine drifts by more than the effect measured here between runs).
 
-    python benchmarks/overhead.py [--steps 150] [--reps 10] [--models mlp,cnn] [--device cpu]
+    python benchmarks/overhead.py [--steps 150] [--reps 10] [--models mlp,cnn] [--device cpu] [--no-ddp]
+
+The last row is a 2-rank DistributedDataParallel run (gloo, CPU) with and without the observer on
+every rank (benchmarks/overhead_ddp.py), with whether the weights come out bit-identical.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import sys
 import time
@@ -185,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (CPU)")
     p.add_argument("--clock", choices=["cpu", "wall"], default=None,
                    help="thread CPU time (default on CPU with one thread) or wall time (default otherwise)")
+    p.add_argument("--ddp", action=argparse.BooleanOptionalAction, default=True,
+                   help="also the DDP row: 2 ranks (gloo, CPU) watched vs unwatched, benchmarks/overhead_ddp.py")
     ns = p.parse_args(argv)
     torch.set_num_threads(ns.threads)
     clock = ns.clock or ("cpu" if ns.device == "cpu" and ns.threads == 1 else "wall")
@@ -221,6 +227,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"{statistics.median(mean_ratios):9.3f}x")
         sys.stdout.flush()
     print(f"worst median ratio of watch(): {worst:.3f}x (target <= 1.03x)")
+    if ns.ddp:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        if root not in sys.path:  # (run as a script: the worker processes import benchmarks.*)
+            sys.path.insert(0, root)
+        from benchmarks.overhead_ddp import format_row, measure_ddp
+
+        print(format_row(measure_ddp("mlp", ns.steps, max(2, ns.reps // 2))))
     return 0
 
 

@@ -107,6 +107,8 @@ def register(cls: type[Check]) -> type[Check]:
 def registered() -> list[type[Check]]:
     """Every registered check (importing the packages that define them first)."""
     import nndoctor.debug  # noqa: F401  (registers checks)
+    import nndoctor.distributed.checks  # noqa: F401
+    import nndoctor.distributed.fingerprints  # noqa: F401
     import nndoctor.monitor.checks  # noqa: F401
 
     return list(REGISTRY.values())

@@ -53,6 +53,8 @@ CATEGORIES: dict[str, str] = {
     "regularization": "too much weight decay, dropout or other regularisation",
     "data": "class imbalance, leakage, too little data, input distribution shift",
     "fit": "underfitting, overfitting, distribution shift, validation overfitting",
+    "distributed": "data-parallel training gone wrong: diverged replicas, the same data on every rank, "
+                   "sampler epoch never set, per-rank batch-norm on tiny batches, gradients not averaged",
 }
 
 

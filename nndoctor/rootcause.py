@@ -37,14 +37,14 @@ __all__ = ["EDGES", "LR_HIGH", "LR_LOW", "ORDER", "STALLED", "STATIC", "UNDERFIT
 #: Categories in causal order: an edge always goes from an earlier one to a later one.
 ORDER: tuple[str, ...] = (
     "data", "labels", "preprocessing", "shape", "dtype", "loss-input", "train-mode", "zero-grad",
-    "grad-flow", "init", "regularization", "optimizer", "lr", "activation", "grad", "numerics",
+    "grad-flow", "init", "regularization", "optimizer", "distributed", "lr", "activation", "grad", "numerics",
     "loss-curve", "fit",
 )
 _RANK = {c: i for i, c in enumerate(ORDER)}
 
 #: Properties of the setup: true from the first step, however late a check notices them.
 STATIC = frozenset({"data", "labels", "preprocessing", "shape", "dtype", "loss-input", "train-mode",
-                    "zero-grad", "grad-flow", "init", "regularization", "optimizer", "lr"})
+                    "zero-grad", "grad-flow", "init", "regularization", "optimizer", "distributed", "lr"})
 
 LR_HIGH = frozenset({"lr.too-high", "lr.above-divergence", "lr.overfit-batch-lr-too-high"})
 LR_LOW = frozenset({"lr.too-low", "lr.overfit-batch-lr-too-low"})

@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "nndoctor.cli.tune",
     "nndoctor.cli.diagnose",
     "nndoctor.cli.fix",
+    "nndoctor.cli.merge",
     "nndoctor.cli.explain",
 ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from typing import Any
 
 from rich.console import Console
@@ -34,6 +35,7 @@ RUN_OPTIONS = {
     "--sample-every": True,
     "--dense-steps": True,
     "--quiet": False,
+    "--nproc": True,
 }
 
 
@@ -70,6 +72,9 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dense-steps", type=nonneg_int, default=8, metavar="N",
                    help="look closely at every one of the first N steps (default 8)")
     p.add_argument("--quiet", action="store_true", help="no live finding lines, only the summary")
+    p.add_argument("--nproc", type=positive_int, metavar="N",
+                   help="data-parallel: launch N ranks with torch.distributed.run on this machine and merge "
+                        "their findings (under your own torchrun, leave it out: every rank is observed)")
 
 
 def split_run_args(args: list[str]) -> tuple[list[str], list[str]]:
@@ -117,7 +122,7 @@ def _options_after_script(ns: argparse.Namespace, ours: list[str]) -> None:
     parser = Parser(prog="nndoctor run")
     _add_options(parser)
     ns2 = parser.parse_args(ours)
-    for key in ("max_steps", "json", "html", "fail_on", "quiet"):
+    for key in ("max_steps", "json", "html", "fail_on", "quiet", "nproc"):
         if getattr(ns2, key) not in (None, False):
             setattr(ns, key, getattr(ns2, key))
     for key, default in (("sample_every", 50), ("dense_steps", 8)):
@@ -134,10 +139,18 @@ def cmd_run(ns: argparse.Namespace) -> int:
         _options_after_script(ns, ours)
     check_outputs({"--json": ns.json, "--html": ns.html})
     console = Console(stderr=True)
+    from nndoctor.distributed.rankinfo import current_rank
     from nndoctor.report.terminal import finding_line, render_report
 
+    rank = current_rank()
+    if getattr(ns, "nproc", None) and rank is None:
+        from nndoctor.cli.merge import run_nproc
+
+        return run_nproc(ns, script_args, console)
+    started = time.time()
+
     def live(finding: Any) -> None:
-        if not ns.quiet:
+        if not ns.quiet and (rank is None or rank.is_main):  # only rank 0 prints
             console.print(finding_line(finding))
 
     try:
@@ -152,6 +165,10 @@ def cmd_run(ns: argparse.Namespace) -> int:
     if result.traceback_text:
         console.print("[bold]The script crashed; its traceback:[/bold]")
         sys.stderr.write(result.traceback_text)
+    if rank is not None:
+        from nndoctor.cli.merge import finish_run
+
+        return finish_run(rank, result, ns, console, started)
     render_report(report, console, title=f"nndoctor: {os.path.basename(ns.script)}")
     if report.facts.get("end") == "interrupted":
         how = "Ctrl-C (SIGINT)" if report.facts.get("signal", "SIGINT") == "SIGINT" else report.facts["signal"]

@@ -57,6 +57,9 @@ class LoaderTracker:
         self.fetches = 0  # batches fetched from any DataLoader
         self.train_mark = 0  # fetches at the latest root forward with gradient (set by the observer)
         self.current: LoaderInfo | None = None
+        #: id(loader) -> (name, sampler class, shuffle, [sampler.epoch at each iteration]) for the
+        #: loaders whose sampler has set_epoch (DistributedSampler and the like)
+        self.sampler_epochs: dict[int, tuple[str, str, bool, list[int]]] = {}
 
     def install(self) -> None:
         if self._orig_iter is not None:
@@ -117,6 +120,22 @@ class LoaderTracker:
         info = LoaderInfo(iteration=self.iterations, loader_id=id(loader),
                           dataset_id=id(root_dataset(dataset)), own_dataset_id=id(dataset),
                           dataset_len=size, name=name)
+        self._record_sampler_epoch(loader, name)
         if len(self._iterators) >= _MAX_ITERATORS:
             self._iterators = {k: v for k, v in self._iterators.items() if v[0]() is not None}
         self._iterators[id(it)] = (weakref.ref(it), info)
+
+    def _record_sampler_epoch(self, loader: DataLoader, name: str) -> None:
+        samplers = (getattr(loader, "sampler", None), getattr(getattr(loader, "batch_sampler", None), "sampler", None))
+        sampler = next((s for s in samplers if callable(getattr(s, "set_epoch", None))
+                        and isinstance(getattr(s, "epoch", None), int)), None)
+        if sampler is None:
+            return
+        record = self.sampler_epochs.get(id(loader))
+        if record is None:
+            if len(self.sampler_epochs) >= _MAX_ITERATORS:
+                return
+            record = self.sampler_epochs[id(loader)] = (name, type(sampler).__name__,
+                                                        bool(getattr(sampler, "shuffle", True)), [])
+        if len(record[3]) < 64:
+            record[3].append(sampler.epoch)

@@ -367,6 +367,8 @@ class Observer(FunctionEvents, Discovery):
             data = section.to_dict() if section is not None else None
             if data:
                 facts[section.key] = data
+        if "distributed" in self.state.extra:  # the rank's fingerprints (nndoctor/distributed)
+            facts["distributed"] = self.state.extra["distributed"]
         return facts
 
     @property

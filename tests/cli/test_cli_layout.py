@@ -23,7 +23,7 @@ def _subcommands() -> list[str]:
 def test_one_module_per_command() -> None:
     commands = _subcommands()
     assert commands == ["run", "evaluate", "data", "start", "overfit", "baseline", "lr-find", "tune", "diagnose",
-                        "fix", "explain"]
+                        "fix", "merge", "explain"]
     for name in COMMAND_MODULES:
         module = importlib.import_module(name)
         assert callable(module.register) and "register" in module.__all__

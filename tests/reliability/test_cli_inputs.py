@@ -45,10 +45,12 @@ pathlib.Path(__file__).with_suffix(".ran").write_text("ran")
 
 GUIDED = ("evaluate", "data", "start", "overfit", "baseline", "lr-find", "tune", "diagnose")
 SCRIPTED = ("run", "fix")  # commands that take a training script
+MERGING = ("merge",)  # commands that read the per-rank results of a distributed run
 
 #: per command: option -> bad values (each must be refused with the value echoed)
 BAD_NUMBERS: dict[str, dict[str, tuple[str, ...]]] = {
-    "run": {"--max-steps": ("0", "-3", "x"), "--sample-every": ("0", "-1"), "--dense-steps": ("-1", "1.5")},
+    "run": {"--max-steps": ("0", "-3", "x"), "--sample-every": ("0", "-1"), "--dense-steps": ("-1", "1.5"),
+            "--nproc": ("0", "-2", "x")},
     "evaluate": {"--epochs": ("0", "-2"), "--human-error": ("-0.1", "1", "nan"), "--min-gap": ("2",)},
     "data": {},
     "start": {},
@@ -59,11 +61,12 @@ BAD_NUMBERS: dict[str, dict[str, tuple[str, ...]]] = {
     "tune": {"--trials": ("0", "-4")},
     "diagnose": {"--tune": ("-1",), "--epochs": ("0", "-3"), "--human-error": ("1.5", "-1")},
     "fix": {"--max-steps": ("0", "-3", "x"), "--timeout": ("0", "-1")},
+    "merge": {},
 }
 
 #: options naming an output file, per command
 OUTPUTS = {"run": ("--json", "--html"), "diagnose": ("--json", "--html"), "tune": ("--json", "--out"),
-           "fix": ("--json", "--html"),
+           "fix": ("--json", "--html"), "merge": ("--json", "--html"),
            **{c: ("--json",) for c in ("evaluate", "data", "start", "overfit", "baseline", "lr-find")}}
 
 def _commands() -> list[str]:
@@ -103,13 +106,26 @@ NO_INPUT = ("explain",)
 
 
 def test_every_command_has_probes():
-    assert set(_commands()) - set(NO_INPUT) == set(BAD_NUMBERS) == set(OUTPUTS) == {*SCRIPTED, *GUIDED}
+    assert set(_commands()) - set(NO_INPUT) == set(BAD_NUMBERS) == set(OUTPUTS) == {*SCRIPTED, *GUIDED, *MERGING}
 
 
 @pytest.mark.parametrize("argv", [["explain", "nope.not-a-code"], ["explain", "loss-input.softmax"],
                                   ["explain", "shape.broadcast-in-loss", "extra"]])
 def test_explain_bad_input(argv, capsys):
     _one_error_line(capsys, main(argv))
+
+
+@pytest.mark.parametrize("what", ["missing", "empty-folder", "not-a-result"])
+def test_merge_bad_input(what, files, capsys):
+    path = {"missing": str(files["tmp"] / "nope"), "empty-folder": str(files["folder"]),
+            "not-a-result": str(files["plain"])}[what]
+    _one_error_line(capsys, main(["merge", path]), path)
+
+
+def test_merge_unwritable_outputs_refused(files, capsys):
+    for option in OUTPUTS["merge"]:
+        for path in ("/proc/nndoctor-test/x.out", str(files["folder"]), ""):
+            _one_error_line(capsys, main(["merge", f"{option}={path}", str(files["folder"])]), option)
 
 
 @pytest.mark.parametrize("command", [*SCRIPTED, *GUIDED])

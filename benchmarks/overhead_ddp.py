@@ -1,0 +1,120 @@
+"""The DDP row of benchmarks/overhead.py: what nndoctor costs per step of a 2-rank DistributedDataParallel
+run (gloo, CPU), and whether the weights come out bit-identical with and without it.
+
+Each rank alternates ``bare`` (no observer) and ``run`` (an Observer as ``nndoctor run`` installs it on
+every rank under torchrun, with the distributed fingerprints on) on the same model, data and seed; the
+ratio is paired within each repetition (median over repetitions), as in overhead.py.
+
+    python benchmarks/overhead_ddp.py [--steps 150] [--reps 6] [--world 2] [--model mlp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+
+__all__ = ["main", "measure_ddp"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run(mode: str, model_name: str, steps: int, seed: int, rank: int) -> tuple[list[float], list[float], torch.Tensor]:
+    from benchmarks.overhead import MODELS
+    from nndoctor.monitor import Observer
+
+    make_model, make_input, classes, batch = MODELS[model_name]
+    torch.manual_seed(seed)
+    model = torch.nn.parallel.DistributedDataParallel(make_model())
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(seed * 1000 + rank)  # each rank its own shard
+    data = [(make_input(g, batch), torch.randint(0, classes, (batch,), generator=g)) for _ in range(8)]
+    cpu, wall = [], []
+    with Observer() if mode == "run" else contextlib.nullcontext():
+        for i in range(steps):
+            x, y = data[i % len(data)]
+            t0, w0 = time.thread_time(), time.perf_counter()
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+            cpu.append(time.thread_time() - t0)
+            wall.append(time.perf_counter() - w0)
+    weights = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()
+    return cpu, wall, weights
+
+
+def _worker(rank: int, world: int, port: int, model: str, steps: int, reps: int, out_dir: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        _run("bare", model, 20, 0, rank)  # warm-up
+        rows: list[dict[str, Any]] = []
+        for rep in range(reps):
+            order = ("bare", "run") if rep % 2 == 0 else ("run", "bare")
+            got = {mode: _run(mode, model, steps, rep, rank) for mode in order}
+            rows.append({"cpu": {m: statistics.median(got[m][0]) for m in order},
+                         "wall": {m: statistics.median(got[m][1]) for m in order},
+                         "identical": bool(torch.equal(got["bare"][2], got["run"][2]))})
+        with open(os.path.join(out_dir, f"rank{rank}.json"), "w", encoding="utf-8") as fh:
+            json.dump(rows, fh)
+    finally:
+        dist.destroy_process_group()
+
+
+def measure_ddp(model: str = "mlp", steps: int = 150, reps: int = 6, world: int = 2) -> dict[str, Any]:
+    """Paired step-time ratios run/bare per rank (CPU and wall clock) and bit-identity of the weights."""
+    with tempfile.TemporaryDirectory() as tmp:
+        mp.spawn(_worker, args=(world, _free_port(), model, steps, reps, tmp), nprocs=world, join=True)
+        per_rank = []
+        for rank in range(world):
+            with open(os.path.join(tmp, f"rank{rank}.json"), encoding="utf-8") as fh:
+                per_rank.append(json.load(fh))
+    out: dict[str, Any] = {"model": model, "world": world, "steps": steps, "reps": reps}
+    for clock in ("cpu", "wall"):
+        ratios = [statistics.median(r[clock]["run"] / r[clock]["bare"] for r in rows) for rows in per_rank]
+        out[f"{clock}_ratio"] = max(ratios)
+        out[f"{clock}_ratios"] = ratios
+        out[f"{clock}_bare_ms"] = statistics.median(r[clock]["bare"] for r in per_rank[0]) * 1e3
+    out["identical"] = all(r["identical"] for rows in per_rank for r in rows)
+    return out
+
+
+def format_row(r: dict[str, Any]) -> str:
+    return (f"ddp x{r['world']} {r['model']:5} run/bare per-step ratio (worst rank): cpu {r['cpu_ratio']:.3f}x "
+            f"({', '.join(f'{x:.3f}' for x in r['cpu_ratios'])}), wall {r['wall_ratio']:.3f}x; bare "
+            f"{r['cpu_bare_ms']:.3f} ms cpu / {r['wall_bare_ms']:.3f} ms wall; weights bit-identical with and "
+            f"without nndoctor: {'yes' if r['identical'] else 'NO'} (target <= 1.03x)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=int, default=150)
+    p.add_argument("--reps", type=int, default=6)
+    p.add_argument("--world", type=int, default=2)
+    p.add_argument("--model", default="mlp")
+    ns = p.parse_args(argv)
+    print(format_row(measure_ddp(ns.model, ns.steps, ns.reps, ns.world)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    raise SystemExit(main())

@@ -1,0 +1,185 @@
+"""Cheap per-rank fingerprints, compared across ranks after the run (no communication in the hot path).
+
+On sampled steps only (the same optimizer steps on every rank: the schedule counts optimizer steps),
+each rank records
+
+* after ``optimizer.step``: a float64 sum and sum of squares of the optimizer's parameters, and one
+  sum per parameter tensor (the first ones), keyed by the optimizer and its step count;
+* the batch it trained on: the shape and a few evenly spaced values of the model's first input;
+* before ``optimizer.step``: the norm of the gradient the optimizer uses and the norm of this rank's
+  own (local) gradient as autograd delivered it to each parameter, before any all-reduce (only on
+  steps with one backward call, where the local gradient is exactly that contribution).
+
+The records go to ``state.extra["distributed"]`` at the end of the run (hence into the facts of the
+per-rank result); :mod:`nndoctor.distributed.compare` turns them into cross-rank findings. This
+check itself reports nothing during the run: it declares the codes that the comparison emits.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import torch
+
+from nndoctor.checks import Check, register
+from nndoctor.distributed.rankinfo import current_rank
+from nndoctor.findings import Finding, Severity, Step
+
+__all__ = ["MAX_RECORDS", "RankFingerprints", "batch_fingerprint"]
+
+#: sampled steps kept per record kind (the schedule samples ~8 + 1 in 50 steps)
+MAX_RECORDS = 256
+#: parameter tensors with their own checksum (the others count in the totals only)
+MAX_PARAMS = 256
+_VALUES = 8
+
+
+def batch_fingerprint(value: Any) -> str | None:
+    """The shape and a few evenly spaced values of the first tensor in ``value`` (a cheap hash)."""
+    tensor = _first_tensor(value, 0)
+    if tensor is None or tensor.numel() == 0:
+        return None
+    flat = tensor.detach().reshape(-1)
+    n = flat.numel()
+    idx = torch.linspace(0, n - 1, steps=min(_VALUES, n), device=flat.device).long()
+    values = flat[idx].double().tolist() if flat.dtype != torch.bool else flat[idx].int().tolist()
+    return f"{tuple(tensor.shape)}:" + ",".join(f"{v:.9g}" for v in values)
+
+
+def _first_tensor(value: Any, depth: int) -> torch.Tensor | None:
+    if isinstance(value, torch.Tensor):
+        return value
+    if depth > 3:
+        return None
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            found = _first_tensor(item, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+@register
+class RankFingerprints(Check):
+    """Records fingerprints for the cross-rank comparison; off in a single-process run."""
+
+    code = "distributed.replicas-diverged"
+    severity = Severity.ERROR
+    step = Step.DEBUG
+    needs = ("model_input", "grad", "backward", "step", "end")
+    sampled_only = frozenset({"model_input", "grad", "backward", "step"})
+    fixes = (
+        "Wrap the model in DistributedDataParallel (model = DDP(model, device_ids=[local_rank])) after "
+        "moving it to its device and before building the optimizer, so gradients are averaged every step.",
+        "Remove any rank-dependent change to weights or gradients (code under 'if rank == ...' that "
+        "touches parameters or .grad), or do it on every rank.",
+        "Start every rank from the same weights: seed before building the model, or load the checkpoint "
+        "on every rank (DDP broadcasts rank 0's weights and buffers when it wraps the model).",
+    )
+    extra_codes = {
+        "distributed.same-data-every-rank": (
+            "Give the DataLoader a DistributedSampler (sampler=DistributedSampler(dataset), shuffle "
+            "left to the sampler) so each rank reads its own shard.",
+            "For an IterableDataset or data made on the fly, shard by rank (e.g. itertools.islice(stream, "
+            "rank, None, world_size)) or seed each rank differently.",
+        ),
+        "distributed.gradients-not-averaged": (
+            "Let DistributedDataParallel average the gradients (wrap the model in DDP) instead of a "
+            "hand-written all-reduce.",
+            "After dist.all_reduce(p.grad, op=ReduceOp.SUM) divide by the world size "
+            "(p.grad /= dist.get_world_size()), or use ReduceOp.AVG on backends that have it.",
+        ),
+    }
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        info = current_rank()
+        self.on = info is not None and info.world_size > 1
+        self.params: dict[str, list[Any]] = {}  # "opt:step" -> [sum, sumsq, [per-tensor sums]]
+        self.param_names: dict[str, list[str]] = {}  # optimizer name -> the per-tensor names
+        self.batches: dict[str, str] = {}  # str(step) -> batch fingerprint
+        self.grads: dict[str, list[float]] = {}  # "opt:step" -> [local norm, used norm]
+        self._local: dict[int, float] = {}  # id(param) -> squared local grad norm, this step
+        self._backwards: dict[int, int] = {}  # step -> backward calls seen
+        self.sharded = False  # parameters sharded across ranks (FSDP): no parameter/gradient records
+
+    def check(self, event: Any) -> Iterable[Finding]:
+        if not self.on:
+            return ()
+        kind = event.kind
+        if kind == "model_input":
+            self._on_input(event)
+        elif kind == "grad":
+            self._local[id(event.param)] = self._local.get(id(event.param), 0.0) + _sq(event.grad)
+        elif kind == "backward":
+            self._backwards[event.step] = self._backwards.get(event.step, 0) + 1
+        elif kind == "step":
+            if event.phase == "pre":
+                self._on_pre(event)
+            else:
+                self._on_post(event)
+        elif kind == "end":
+            self.state.extra["distributed"] = {
+                "sharded": self.sharded, "params": self.params, "param_names": self.param_names,
+                "batches": self.batches, "grads": self.grads}
+        return ()
+
+    def _on_input(self, event: Any) -> None:
+        if not (event.training and event.grad_enabled and event.sampled):
+            return
+        key = str(event.step)
+        if key in self.batches or len(self.batches) >= MAX_RECORDS:
+            return
+        fp = batch_fingerprint(event.args) or batch_fingerprint(event.kwargs)
+        if fp is not None:
+            self.batches[key] = fp
+
+    def _on_pre(self, event: Any) -> None:
+        local, self._local = self._local, {}
+        if self._backwards.get(event.step, 0) != 1 or len(self.grads) >= MAX_RECORDS or self.sharded:
+            return
+        used = local_sq = 0.0
+        for group in event.optimizer.param_groups:
+            for p in group["params"]:
+                if p.grad is not None and id(p) in local:
+                    used += _sq(p.grad)
+                    local_sq += local[id(p)]
+        if local_sq > 0:
+            self.grads[f"{event.optimizer_name}:{event.optimizer_step}"] = [local_sq ** 0.5, used ** 0.5]
+
+    def _on_post(self, event: Any) -> None:
+        self._local = {}
+        self._backwards.pop(event.step - 1, None)
+        if len(self.params) >= MAX_RECORDS:
+            return
+        params = [p for group in event.optimizer.param_groups for p in group["params"]]
+        if not params or self.sharded:
+            return
+        if any(_is_shard(p) for p in params):
+            # FSDP / DTensor: each rank holds its own shard, equal checksums are not expected
+            self.sharded = True
+            self.params.clear()
+            self.grads.clear()
+            return
+        sums = [float(p.detach().double().sum()) for p in params]
+        sq = sum(_sq(p) for p in params)
+        name = event.optimizer_name
+        if name not in self.param_names:
+            self.param_names[name] = [self.state.param_name(p) or f"param{i}"
+                                      for i, p in enumerate(params[:MAX_PARAMS])]
+        self.params[f"{name}:{event.optimizer_step}"] = [sum(sums), sq, sums[:MAX_PARAMS]]
+
+
+def _is_shard(param: torch.Tensor) -> bool:
+    """A parameter that holds one rank's shard (FSDP's flat parameters, DTensors)."""
+    return bool(getattr(param, "_is_flat_param", False)) or hasattr(param, "_local_tensor") \
+        or hasattr(param, "_sharded_param_data")
+
+
+def _sq(tensor: torch.Tensor) -> float:
+    t = tensor.detach()
+    if t.is_sparse:
+        t = t.coalesce().values()
+    return float(t.double().pow(2).sum())
