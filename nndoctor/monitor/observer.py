@@ -141,6 +141,7 @@ class Observer(FunctionEvents, Discovery):
         self._predictions: dict[int, weakref.ReferenceType[torch.Tensor]] = {}
         self._orig_backward: Callable[..., Any] | None = None
         self._orig_grad: Callable[..., Any] | None = None
+        self._in_grad = False  # inside torch.autograd.grad (see _patch_grad)
         self._busy = False
         self._pid = _FORKS[0]  # fork generation of the process that made this observer
         self._thread = threading.get_ident()
@@ -742,9 +743,10 @@ class Observer(FunctionEvents, Discovery):
         observer = self
 
         def grad(outputs, *args, **kwargs):  # type: ignore[no-untyped-def]
-            if observer._active and not observer._busy and _FORKS[0] == observer._pid \
-                    and not observer.state.optimizers and not kwargs.get("create_graph") \
-                    and kwargs.get("grad_outputs") is None and len(args) < 2:
+            # (a torch function mode hands the call back to this wrapper once more: counted once)
+            if observer._active and not observer._busy and not observer._in_grad \
+                    and _FORKS[0] == observer._pid and not observer.state.optimizers \
+                    and not kwargs.get("create_graph") and kwargs.get("grad_outputs") is None and len(args) < 2:
                 try:
                     loss = outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
                     if isinstance(loss, torch.Tensor) and loss.numel() == 1 and loss.requires_grad:
@@ -752,7 +754,13 @@ class Observer(FunctionEvents, Discovery):
                 except Exception as exc:
                     observer._fail("autograd.grad", exc)
                     observer._switch_off()
-            return original(outputs, *args, **kwargs)
+            if observer._in_grad:
+                return original(outputs, *args, **kwargs)
+            observer._in_grad = True
+            try:
+                return original(outputs, *args, **kwargs)
+            finally:
+                observer._in_grad = False
 
         grad.__wrapped__ = original  # type: ignore[attr-defined]
         grad.__doc__ = original.__doc__

@@ -155,16 +155,16 @@ class OptimizerSettings(Check):
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             bad("betas", (b1, b2), "each beta in [0, 1)", "a beta outside [0, 1) makes the moment "
                 "estimates diverge", code="optimizer.adam-betas")
-        elif b1 >= MOMENTUM_EXTREME:
-            bad("betas", (b1, b2), "beta1 around 0.9 (0.5-0.95)", f"beta1={b1} averages the gradient over "
-                f"~{round(1 / (1 - b1))} steps: the update follows the loss so late that it overshoots and "
-                f"oscillates", code="optimizer.extreme-momentum", severity=Severity.WARNING)
         elif b1 > math.sqrt(b2):
             swapped = " (they look swapped)" if b2 < b1 else ""
             bad("betas", (b1, b2), "beta1 < sqrt(beta2), e.g. (0.9, 0.999)",
                 f"beta1 exceeds sqrt(beta2){swapped}: the first moment outlasts the second, the "
                 f"update m/sqrt(v) can grow far beyond lr and Adam may diverge",
                 code="optimizer.adam-betas", severity=Severity.WARNING)
+        elif b1 >= MOMENTUM_EXTREME:
+            bad("betas", (b1, b2), "beta1 around 0.9 (0.5-0.95)", f"beta1={b1} averages the gradient over "
+                f"~{round(1 / (1 - b1))} steps: the update follows the loss so late that it overshoots and "
+                f"oscillates", code="optimizer.extreme-momentum", severity=Severity.WARNING)
 
     @staticmethod
     def _eps(eps: float, group: dict[str, Any], bad: Any) -> None:
