@@ -115,8 +115,10 @@ def _preprocessing(cause: Finding, symptom: Finding) -> bool:
 
 
 def _lr(cause: Finding, symptom: Finding) -> bool:
-    if cause.code in LR_LOW:                      # too slow: nothing moves, nothing blows up
+    if cause.code in LR_LOW or cause.code == "lr.schedule-collapses":  # too slow: nothing moves
         return symptom.code in STALLED or symptom.code in UNDERFIT
+    if symptom.code == "grad.exploding-through-time":
+        return False                              # the recurrence's doing: clipping fixes it at the same lr
     return cause.code in LR_HIGH and _scale_numerics(cause, symptom)
 
 

@@ -141,6 +141,8 @@ class Observer(FunctionEvents, Discovery):
         self.state.loaders = self.loaders
         self._predictions: dict[int, weakref.ReferenceType[torch.Tensor]] = {}
         self._orig_backward: Callable[..., Any] | None = None
+        self._orig_grad: Callable[..., Any] | None = None
+        self._in_grad = False  # inside torch.autograd.grad (see _patch_grad)
         self._busy = False
         self._pid = _FORKS[0]  # fork generation of the process that made this observer
         self._thread = threading.get_ident()
@@ -295,6 +297,9 @@ class Observer(FunctionEvents, Discovery):
         if self._orig_backward is not None:
             torch.autograd.backward = self._orig_backward  # type: ignore[assignment]
             self._orig_backward = None
+        if self._orig_grad is not None:
+            torch.autograd.grad = self._orig_grad  # type: ignore[assignment]
+            self._orig_grad = None
 
     def on_crash(self, exc: BaseException) -> None:
         """Explain a crash of the user's code (called by the runner or ``__exit__``)."""
@@ -731,6 +736,40 @@ class Observer(FunctionEvents, Discovery):
         backward.__wrapped__ = original  # type: ignore[attr-defined]
         backward.__doc__ = original.__doc__
         torch.autograd.backward = backward  # type: ignore[assignment]
+        self._patch_grad()
+
+    def _patch_grad(self) -> None:
+        """``torch.autograd.grad(loss, params)`` of a scalar loss in a script without optimizer is a
+        step of a hand-written update (``p -= lr * g``): counted like a backward (``--max-steps``, the
+        step of findings, the loss history). With an optimizer (gradient penalties, MAML inner loops)
+        the optimizer counts the steps and this call is left alone."""
+        original = torch.autograd.grad
+        self._orig_grad = original
+        observer = self
+
+        def grad(outputs, *args, **kwargs):  # type: ignore[no-untyped-def]
+            # (a torch function mode hands the call back to this wrapper once more: counted once)
+            if observer._active and not observer._busy and not observer._in_grad \
+                    and _FORKS[0] == observer._pid and not observer.state.optimizers \
+                    and not kwargs.get("create_graph") and kwargs.get("grad_outputs") is None and len(args) < 2:
+                try:
+                    loss = outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
+                    if isinstance(loss, torch.Tensor) and loss.numel() == 1 and loss.requires_grad:
+                        observer._on_backward(loss)
+                except Exception as exc:
+                    observer._fail("autograd.grad", exc)
+                    observer._switch_off()
+            if observer._in_grad:
+                return original(outputs, *args, **kwargs)
+            observer._in_grad = True
+            try:
+                return original(outputs, *args, **kwargs)
+            finally:
+                observer._in_grad = False
+
+        grad.__wrapped__ = original  # type: ignore[attr-defined]
+        grad.__doc__ = original.__doc__
+        torch.autograd.grad = grad  # type: ignore[assignment]
 
     def _on_backward(self, tensors: Any) -> None:
         # runs on every backward: locals instead of repeated attribute look-ups

@@ -12,11 +12,14 @@ Two kinds of evidence, combined over many steps:
   update stay quiet.
 
 Weights that start constant (a zero-initialised logits table, ``fill_``) are left out of
-the ratio: relative to a zero weight any update looks huge, which says nothing about the
-learning rate. Short runs are judged at the curve reads of steps 25-100 on stricter
-evidence: too high when updates as large as the weights came with a loss that jumped
-(>= 2x) or never got below its start; too low when every sampled update stays under 1e-5
-of the weights while the loss has not moved.
+the ratio while they are still near that start: relative to a zero weight any update looks
+huge, which says nothing about the learning rate. Once their norm is 10x what it was after
+their first updates, or after 6 sampled steps away from zero for a zero-initialised one, they
+count again (a too-high rate on a zero-initialised table is seen).
+Short runs are judged at the curve reads of steps 25-100 on stricter evidence: too high when
+updates as large as the weights came with a loss that jumped (>= 2x) or never got below its
+start; too low when every sampled update stays under 1e-5 of the weights (from ~50 losses on:
+a median under 1e-4, none above 3e-4) while the loss has not moved.
 
 The probe's measurements are shared in ``state.extra`` (``nndoctor.update_ratios``,
 ``nndoctor.grad_reach``) for the loss-curve check's ranking of causes.
@@ -48,7 +51,12 @@ EARLY_LOSSES = 25  # curve reads from here on may judge a short run...
 LATE_LOSSES = 100  # ...on stricter evidence than from here on
 EARLY_LOW_MEDIAN = 1e-5  # update/weight ratios of a too-low rate in a short run...
 EARLY_LOW_PEAK = 1e-4  # ...with none of the sampled ones above this
+SHORT_LOSSES = 45  # from the curve read at ~50 losses on, a flat loss with updates...
+SHORT_LOW_MEDIAN = 1e-4  # ...of at most this median...
+SHORT_LOW_PEAK = 3e-4  # ...and this peak update/weight ratio names a too-low rate
 FLAT = 0.05  # a fall of the loss level smaller than this counts as "has not moved"
+MOVED = 10.0  # a constant-start weight is judged again once its norm is this many times its first one,
+MOVED_SAMPLES = 6  # or (zero at the start) once it has been away from zero for this many sampled steps
 WRECKING = 0.3  # an update this large against the weights, followed by units that die/saturate
 _ACTIVATION_CODES = ("activation.dead-relu", "activation.saturated")
 
@@ -81,6 +89,9 @@ class _UpdateProbe:
         self._snap: list[tuple[weakref.ReferenceType[torch.Tensor], torch.Tensor, str]] = []
         self._opt_id = 0
         self._constant: dict[int, bool] = {}  # param id -> all values equal when first measured
+        self._first_moved: dict[int, float] = {}  # such a param's norm when first seen non-zero
+        self._moved_seen: dict[int, int] = {}  # ... and the sampled steps it has been non-zero at
+        self._zero: set[int] = set()  # params that started at exactly zero (a logits table)
 
     def before(self, opt: torch.optim.Optimizer) -> None:
         self._snap = []
@@ -94,6 +105,7 @@ class _UpdateProbe:
                     continue
                 cands.append(p)  # (with a closure passed to step(), grads come later)
         self._note_constant(cands)
+        self._note_moved(cands)
         # weights (not biases / norm scales), those with a gradient first, largest first
         cands.sort(key=lambda t: (t.dim() < 2, t.grad is None, -t.numel()))
         budget = MAX_SNAPSHOT_NUMEL
@@ -106,6 +118,27 @@ class _UpdateProbe:
                 budget -= p.numel()
                 self._snap.append((weakref.ref(p), p.detach().clone(), self.state.param_name(p)))
 
+    def _note_moved(self, params: list[torch.Tensor]) -> None:
+        """Weights that started constant are judged again once they moved well away from it: their
+        norm is 10x what it was after their first updates, or (zero-initialised) they have been away
+        from zero for 6 sampled steps (a healthy rate's update is then ~1/6 of the weights or less,
+        and a zero-initialised table trained at a too-high rate counts again)."""
+        still = [p for p in params if self._constant.get(id(p)) and p.dim() >= 2]  # (a zero bias stays out)
+        if not still:
+            return
+        norms = host_floats([p.detach().float().norm() for p in still])
+        for p, norm in zip(still, norms):
+            first = self._first_moved.get(id(p))
+            if not norm > 0 or norm != norm:
+                continue
+            if first is None:
+                self._first_moved[id(p)] = norm
+                self._moved_seen[id(p)] = 1
+                continue
+            self._moved_seen[id(p)] += 1
+            if norm >= MOVED * first or (self._moved_seen[id(p)] >= MOVED_SAMPLES and id(p) in self._zero):
+                self._constant[id(p)] = False
+
     def _note_constant(self, params: list[torch.Tensor]) -> None:
         """Which parameters hold a single value when the probe first meets them (at the optimizer's
         first sampled step: before any update), in one host transfer."""
@@ -116,6 +149,8 @@ class _UpdateProbe:
                                for p in unseen])
         for p, spread in zip(unseen, spreads):
             self._constant[id(p)] = spread == 0
+            if spread == 0 and p.numel() and not bool(p.detach().reshape(-1)[0]):
+                self._zero.add(id(p))
 
     def after(self, opt: torch.optim.Optimizer, step: int) -> None:
         trained = [p for g in opt.param_groups for p in g["params"]
@@ -324,6 +359,10 @@ class LearningRate(Check):
         if med <= 0 or med >= 1e-4 or ratios["zero_fraction"] > 0.5:
             return None  # no update at all is grad-flow's business, not the learning rate's
         tiny = med < EARLY_LOW_MEDIAN and ratios["peak"] < EARLY_LOW_PEAK and ratios["samples"] >= 4
+        if not tiny and curve.n >= SHORT_LOSSES and ratios["samples"] >= 6:
+            # a short run (< ~100 steps) read again at ~50 losses: updates 10x below the healthy ~1e-3
+            # on every sampled step, with a loss that has not moved, already name the rate
+            tiny = med < SHORT_LOW_MEDIAN and ratios["peak"] < SHORT_LOW_PEAK
         if curve.has("plateaus"):
             sym = curve.symptoms["plateaus"]
         elif tiny and self._flat(curve):

@@ -32,7 +32,8 @@ _INTERNAL = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(os
 
 EPS_TINY = 1e-12
 EPS_LARGE = 1e-2
-EPS_DAMPING = 10.0  # eps this many times the typical |grad| shrinks updates that much
+EPS_DAMPING = 10.0
+MOMENTUM_EXTREME = 0.995  # momentum / Adam beta1 at or above this: steps ~200x+ the gradient step  # eps this many times the typical |grad| shrinks updates that much
 
 _TORCH_ERRORS = (
     (re.compile(r"Invalid beta parameter at index (\d): (\S+)"), "betas", "each beta in [0, 1), e.g. (0.9, 0.999)"),
@@ -53,7 +54,7 @@ class OptimizerSettings(Check):
     needs = ("step", "crash")
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"step"})
-    extra_codes = ("optimizer.adam-eps", "optimizer.adam-betas", "optimizer.maximize")
+    extra_codes = ("optimizer.adam-eps", "optimizer.adam-betas", "optimizer.extreme-momentum", "optimizer.maximize")
 
     _DEFAULTS = {"eps": "1e-8", "betas": "(0.9, 0.999)", "momentum": "0 or 0.9", "dampening": "0",
                  "weight_decay": "0", "alpha": "0.99", "nesterov": "False"}
@@ -100,6 +101,14 @@ class OptimizerSettings(Check):
             if momentum is not None and momentum >= 1:
                 bad("momentum", momentum, "momentum in [0, 1), usually 0.9", "with momentum >= 1 old "
                     "gradients never fade: the velocity keeps growing and the weights run away")
+            elif momentum is not None and momentum >= MOMENTUM_EXTREME:
+                lr = _num(group.get("lr"))
+                eff = f" (lr {fmt(lr)} acts like {fmt(lr / (1 - momentum))})" if lr else ""
+                bad("momentum", momentum, "momentum in [0, 0.99], usually 0.9", f"with momentum "
+                    f"{momentum} a gradient keeps pushing for ~{round(1 / (1 - momentum))} steps, so each "
+                    f"step is ~{round(1 / (1 - momentum))}x the gradient step{eff}: the weights overshoot "
+                    f"and the loss oscillates or explodes", code="optimizer.extreme-momentum",
+                    severity=Severity.WARNING)
             dampening = _num(group.get("dampening"))
             if momentum and 0 < momentum < 1 and dampening is not None and dampening >= 1:
                 bad("dampening", dampening, "dampening=0 (or < 1)", "with dampening >= 1 no new gradient "
@@ -130,6 +139,10 @@ class OptimizerSettings(Check):
                 f"beta1 exceeds sqrt(beta2){swapped}: the first moment outlasts the second, the "
                 f"update m/sqrt(v) can grow far beyond lr and Adam may diverge",
                 code="optimizer.adam-betas", severity=Severity.WARNING)
+        elif b1 >= MOMENTUM_EXTREME:
+            bad("betas", (b1, b2), "beta1 around 0.9 (0.5-0.95)", f"beta1={b1} averages the gradient over "
+                f"~{round(1 / (1 - b1))} steps: the update follows the loss so late that it overshoots and "
+                f"oscillates", code="optimizer.extreme-momentum", severity=Severity.WARNING)
 
     @staticmethod
     def _eps(eps: float, group: dict[str, Any], bad: Any) -> None:

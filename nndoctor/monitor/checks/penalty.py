@@ -85,6 +85,28 @@ def _terms(root: Any) -> list[Any]:
     return out
 
 
+def _peel(node: Any) -> tuple[Any, float]:
+    """``node`` without the constant scalings on top of it (``loss * 0.5``, ``loss / accum_steps``),
+    and their product (1.0 when there is none)."""
+    scale = 1.0
+    for _ in range(4):
+        name = type(node).__name__
+        if name not in ("MulBackward0", "DivBackward0"):
+            break
+        nexts = [fn for fn, _ in node.next_functions]
+        if len(nexts) != 2 or nexts[0] is None or nexts[1] is not None:
+            break
+        other = getattr(node, "_saved_other", None)
+        if not isinstance(other, torch.Tensor) or other.numel() != 1:
+            break
+        value = float(other)
+        if value == 0 or value != value:
+            break
+        scale = scale * value if name == "MulBackward0" else scale / value
+        node = nexts[0]
+    return node, scale
+
+
 def _walk(node: Any, data: set[int]) -> tuple[list[torch.Tensor], set[str]] | None:
     """Parameters reached from ``node`` and node kinds, or None when it is not weights-only."""
     leaves: list[torch.Tensor] = []
@@ -158,14 +180,15 @@ class LossPenaltyDominates(Check):
         loss, data = event.tensor, self._data
         if not data or loss.dim() != 0 or loss.grad_fn is None or id(loss.grad_fn) in data:
             return
-        terms = _terms(loss.grad_fn)
-        data_terms = [t for t in terms if id(t) in data]
+        root, outer = _peel(loss.grad_fn)  # (ce + lam * l2) / accum_steps, loss * 0.5
+        terms = [_peel(t) for t in _terms(root)]  # ce / accum + (lam * l2) / accum
+        data_terms = [(t, sc) for t, sc in terms if id(t) in data]
         if not data_terms or len(data_terms) == len(terms):
             return
         known = self.state.param_refs
         leaves: list[torch.Tensor] = []
         kinds: set[str] = set()
-        for t in terms:
+        for t, _sc in terms:
             if id(t) in data:
                 continue
             got = _walk(t, set(data))
@@ -173,8 +196,10 @@ class LossPenaltyDominates(Check):
                 return  # a term that is not a weights-only penalty (or a scaled data loss)
             leaves += got[0]
             kinds |= got[1]
-        values = host_floats([loss.detach()] + [data[id(t)][1] for t in data_terms])
-        total, data_value = values[0], sum(values[1:])
+        values = host_floats([loss.detach()] + [data[id(t)][1] for t, _ in data_terms])
+        # both in the units of the unscaled loss: the ratio is what matters
+        total = values[0] / outer
+        data_value = sum(v * sc for v, (_, sc) in zip(values[1:], data_terms))
         key = tuple(sorted({id(p) for p in leaves}))
         pen = self._penalties.get(key)
         if pen is None:

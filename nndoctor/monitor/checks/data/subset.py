@@ -1,0 +1,143 @@
+"""data: training on a small slice of a much larger data set (a debug subset left in).
+
+``X_train = X_train[:100]`` to make a quick test run, ``Subset(train_set, range(256))``, or a
+loader over the first batches only, left in the real run: the model trains on a few hundred
+examples, over and over, while the data set it came from (and usually the test set) is many
+times larger. Nothing fails; the model overfits its slice and generalises poorly.
+
+Evidence (all of it observed, judged at the curve reads and at the end of the run):
+
+* the size of the training set: the training DataLoader's dataset length, or, for batches the
+  script slices itself, the number of distinct training rows once the sampled batches keep
+  meeting the same rows again (the sample spans the whole training set);
+* a source many times larger (>= 5x): the tensor the training batches are views of (a slice of a
+  bigger tensor), the data set under a ``Subset``, or the distinct rows of an evaluation pass
+  that are not training rows.
+
+Training sets of more than 2,000 examples are not judged: a slice that large is a real
+training set (a learning-curve experiment or a deliberate sub-sample).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import torch
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity, Step
+from nndoctor.monitor.checks.data.sample import ObservedData, first_tensor
+from nndoctor.monitor.events import CurveDue, ModelInput, RunEnd
+
+__all__ = ["TinyTrainingSlice"]
+
+MAX_SMALL = 2000  # a training set larger than this is not a debug slice
+FACTOR = 5.0  # the source holds at least this many times the training rows
+MIN_REVISIT = 0.5  # share of the sampled distinct rows met twice or more: the sample spans the set
+
+
+def _storage_rows(x: torch.Tensor) -> int:
+    """Rows of the tensor whose storage ``x`` views (``x`` itself when it owns its storage)."""
+    if x.dim() < 1 or x.shape[0] < 1 or x.stride(0) <= 0 or x.is_sparse:
+        return 0
+    try:
+        nbytes = x.untyped_storage().nbytes()
+    except (RuntimeError, NotImplementedError):
+        return 0
+    return int(nbytes // (x.stride(0) * x.element_size()))
+
+
+@register
+class TinyTrainingSlice(Check):
+    """The training set is a small slice (<= 2,000 rows) of a data set >= 5x larger."""
+
+    code = "data.training-on-small-slice"
+    severity = Severity.WARNING
+    step = Step.EVALUATE
+    needs = ("model_input", "curve", "end")
+    sampled_only = frozenset({"model_input"})
+    fixes = (
+        "Remove the debug slice of the training data (e.g. `[:{train_rows}]` or a Subset) so the model "
+        "trains on all {source_rows} examples.",
+        "If the small training set is intended, expect overfitting: hold out a validation set and stop early.",
+    )
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._storage = 0
+        self._subset_source = 0
+        self._loaders_seen: set[int] = set()
+        self._done = False
+
+    def check(self, event: ModelInput | CurveDue | RunEnd) -> Iterable[Finding]:
+        if self._done:
+            return ()
+        if isinstance(event, ModelInput):
+            if event.sampled and event.grad_enabled and event.training:
+                x = first_tensor(event.args, event.kwargs)
+                if isinstance(x, torch.Tensor):
+                    self._storage = max(self._storage, _storage_rows(x))
+                self._note_subset()
+            return ()
+        return self._judge(final=isinstance(event, RunEnd))
+
+    def _note_subset(self) -> None:
+        """The size of what the current training DataLoader's dataset was cut from: the dataset under
+        a Subset, or the tensor a TensorDataset's inputs are a view of."""
+        tracker = getattr(self.state, "loaders", None)
+        info = getattr(tracker, "current", None)
+        if info is None or info.loader_id in self._loaders_seen:
+            return
+        self._loaders_seen.add(info.loader_id)
+        for ref, known in list(getattr(tracker, "_iterators", {}).values()):
+            it = ref()
+            if known is not info or it is None:
+                continue
+            ds = getattr(it, "_dataset", None)
+            base = getattr(ds, "dataset", None)  # torch.utils.data.Subset
+            try:
+                if base is not None and hasattr(ds, "indices"):
+                    self._subset_source = max(self._subset_source, len(base))
+                    ds = base
+            except TypeError:
+                pass
+            tensors = getattr(ds, "tensors", None)  # TensorDataset
+            if isinstance(tensors, tuple) and tensors and isinstance(tensors[0], torch.Tensor):
+                self._subset_source = max(self._subset_source, _storage_rows(tensors[0]))
+
+    def _train_rows(self, data: ObservedData) -> tuple[int, str] | None:
+        if data.train_dataset_lens:
+            return min(data.train_dataset_lens), "the training DataLoader's dataset"
+        hashes = data.train_hashes
+        if len(hashes) < 8:
+            return None
+        met_again = sum(1 for c in hashes.values() if c >= 2)
+        if met_again < MIN_REVISIT * len(hashes):
+            return None  # the sampled batches have not covered the training set yet
+        return len(hashes), "distinct training rows (every sampled batch meets the same ones again)"
+
+    def _judge(self, final: bool) -> list[Finding]:
+        data = ObservedData.of(self.state)
+        if data is None:
+            return []
+        found = self._train_rows(data)
+        if found is None:
+            return []
+        n, how = found
+        if not 1 <= n <= MAX_SMALL:
+            return []
+        train = set(data.train_hashes)
+        eval_rows = max((len(set(p.hashes) - train) for p in data.passes), default=0)
+        sources = [(self._storage, "the tensor the training batches are sliced from"),
+                   (self._subset_source, "the data set the training DataLoader's dataset was cut from"),
+                   (eval_rows, "an evaluation pass (distinct rows not trained on)")]
+        rows, where = max(sources, key=lambda s: s[0])
+        if rows < FACTOR * n:
+            return []
+        self._done = True
+        ev = {"train_rows": n, "train_rows_from": how, "source_rows": rows, "source": where,
+              "factor": round(rows / n, 1)}
+        return [self.finding(
+            f"the model trains on {n} examples ({how}) while {where} holds {rows} "
+            f"({rows / n:.0f}x more): a debug slice of the data looks left in, so the model fits a "
+            f"small sample and generalises poorly", ev, location="training data")]

@@ -1,0 +1,119 @@
+"""lr: a learning-rate schedule that drives the rate to ~0 long before training ends.
+
+The common cause is an epoch-based scheduler (``StepLR(step_size=10)``, ``MultiStepLR``,
+``CosineAnnealingLR(T_max=epochs)``, ``ExponentialLR``) whose ``step()`` is called once per batch:
+its epochs become batches and the rate collapses within the first epoch or so; a manual
+``lr *= 0.9`` per batch does the same. Read from the first optimizer's lr history (recorded on
+every change): the rate fell to 1% of its peak (after any warm-up) at step ``s`` and stayed there
+while training went on to step ``2 s`` or later. A schedule meant per batch (OneCycleLR, cosine
+over all steps, warm-up and decay) reaches 1% of its peak only near the end of the run, and warm
+restarts come back up: both stay quiet.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Any, Iterable
+
+import torch
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity, Step
+from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
+
+__all__ = ["ScheduleCollapses"]
+
+COLLAPSED = 1e-2  # the rate at or below this fraction of its peak counts as ~0
+MIN_STEPS_AFTER = 20  # training went on at least this many steps with the collapsed rate
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.0e}" if x < 1e-2 else f"{x:.3g}"
+
+
+def _scheduler_of(opt: torch.optim.Optimizer) -> Any:
+    """The LR scheduler attached to ``opt``, if one holds it (looked up once, when reporting)."""
+    base = getattr(torch.optim.lr_scheduler, "LRScheduler", None) or getattr(
+        torch.optim.lr_scheduler, "_LRScheduler", None)
+    if base is None:
+        return None
+    for ref in gc.get_referrers(opt):
+        if isinstance(ref, base) and getattr(ref, "optimizer", None) is opt:
+            return ref
+    return None
+
+
+def _horizon(sched: Any) -> str:
+    """The schedule's own length in its steps (step_size / T_max / milestones), for the message."""
+    for attr in ("step_size", "T_max", "T_0", "total_iters"):
+        value = getattr(sched, attr, None)
+        if isinstance(value, int):
+            return f"{attr}={value}"
+    milestones = getattr(sched, "milestones", None)
+    if milestones:
+        return f"milestones={sorted(milestones)}"
+    gamma = getattr(sched, "gamma", None)
+    return f"gamma={gamma}" if isinstance(gamma, float) else ""
+
+
+@register
+class ScheduleCollapses(Check):
+    """The lr fell to ~0 (1% of its peak) and training went on for as long again."""
+
+    code = "lr.schedule-collapses"
+    severity = Severity.WARNING
+    step = Step.TUNE
+    needs = ("step", "curve", "end")
+    step_phases = frozenset({"post"})
+    sampled_only = frozenset({"step"})
+    fixes = (
+        "Call {scheduler}.step() once per epoch (after the batch loop), not after every batch; or give "
+        "it its length in batches ({horizon} x len(loader)).",
+        "Print {optimizer}.param_groups[0]['lr'] every few hundred steps: it should not reach "
+        "~0 before the last part of training.",
+    )
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._done = False
+
+    def check(self, event: StepEvent | CurveDue | RunEnd) -> Iterable[Finding]:
+        if self._done:
+            return ()
+        if isinstance(event, StepEvent) and not event.sampled:
+            return ()
+        opts = self.state.live_optimizers()
+        if len(opts) != 1:
+            return ()
+        steps, lrs = self.state.lrs.series()
+        if len(lrs) < 3:
+            return ()
+        peak_i = max(range(len(lrs)), key=lambda i: lrs[i])
+        peak = lrs[peak_i]
+        if not peak > 0:
+            return ()
+        low = COLLAPSED * peak
+        s_i = next((i for i in range(peak_i, len(lrs)) if lrs[i] <= low), None)
+        if s_i is None or any(v > low for v in lrs[s_i:]):
+            return ()  # never collapsed, or came back up (warm restarts)
+        s = steps[s_i]
+        now = max(self.state.step - 1, steps[-1])  # the last finished step
+        if now < max(2 * s, s + MIN_STEPS_AFTER):
+            return ()  # ~0 only near the end so far: a schedule that ends with the run
+        self._done = True
+        info, opt = opts[0]
+        sched = _scheduler_of(opt)
+        sname = type(sched).__name__ if sched is not None else ""
+        calls = getattr(sched, "last_epoch", None) if sched is not None else None
+        ev: dict[str, Any] = {"optimizer": info.name, "peak_lr": peak, "lr_now": lrs[-1],
+                              "collapsed_step": s, "steps_since": now - s,
+                              "scheduler": sname or "the scheduler", "horizon": _horizon(sched) or "its length"}
+        if isinstance(calls, int):
+            ev["scheduler_steps"] = calls
+        per_batch = (f"; {sname} was stepped {calls} times in {now} optimizer steps (once per batch)"
+                     if isinstance(calls, int) and calls >= 0.5 * now else "")
+        return [self.finding(
+            f"the learning rate of {info.name} fell from {_fmt(peak)} to {_fmt(lrs[-1])} (below 1% of its "
+            f"peak) by step {s} and training went on {now - s} more steps with it: the model has "
+            f"barely been updated since{per_batch}",
+            ev, location=info.name, step=now)]

@@ -1,0 +1,68 @@
+"""grad-flow.unregistered-layers: layers in a Python list/dict are never trained; ModuleList stays quiet."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nndoctor.debug.unregistered import UnregisteredLayers
+from nndoctor.monitor import Observer
+
+
+class ListMLP(nn.Module):
+    def __init__(self, module_list: bool) -> None:
+        super().__init__()
+        layers = [nn.Linear(6, 8), nn.Linear(8, 8)]
+        self.hidden = nn.ModuleList(layers) if module_list else layers
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.hidden:
+            x = F.relu(layer(x))
+        return self.out(x)
+
+
+class DictNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts = {"a": nn.Linear(6, 8)}
+        self.frozen = [nn.Linear(6, 8).requires_grad_(False)]  # kept out on purpose, frozen
+        self.out = nn.Linear(16, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.cat([self.parts["a"](x), self.frozen[0](x)], 1))
+
+
+def _run(model: nn.Module, adam: bool = True) -> list:
+    torch.manual_seed(0)
+    opt = (torch.optim.Adam if adam else torch.optim.SGD)(model.parameters(), lr=1e-2)
+    with Observer(checks=[UnregisteredLayers]) as obs:
+        for _ in range(4):
+            loss = F.cross_entropy(model(torch.randn(12, 6)), torch.randint(0, 2, (12,)))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert not obs.internal_errors, obs.internal_errors
+    return [f for f in obs.findings if f.code == "grad-flow.unregistered-layers"]
+
+
+def test_layers_in_python_list_or_dict_are_caught():
+    hits = _run(ListMLP(module_list=False))
+    assert hits and hits[0].evidence["layers"] == 2 and hits[0].first_step == 1
+    hits = _run(DictNet(), adam=False)
+    assert hits and hits[0].evidence["layers"] == 1  # the frozen helper is not counted
+
+
+def test_module_list_and_params_handed_to_the_optimizer_stay_quiet():
+    assert not _run(ListMLP(module_list=True))
+    model = ListMLP(module_list=False)
+    extra = [p for layer in model.hidden for p in layer.parameters()]
+    opt = torch.optim.SGD(list(model.parameters()) + extra, lr=1e-2)
+    with Observer(checks=[UnregisteredLayers]) as obs:
+        for _ in range(3):
+            loss = F.cross_entropy(model(torch.randn(12, 6)), torch.randint(0, 2, (12,)))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert not [f for f in obs.findings if f.code == "grad-flow.unregistered-layers"]
