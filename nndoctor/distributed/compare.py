@@ -69,7 +69,7 @@ def _replicas(records: Mapping[int, Mapping[str, Any]], reduced: bool) -> list[F
         if differing:
             diverged.append((key, differing, worst))
     if not diverged or (len(diverged) < 2 and len(keys) > 1):
-        return []
+        return _buffers(records, ranks, keys)
     key, differing, rel = diverged[0]
     optimizer, _, _ = key.rpartition(":")
     names = records[ref].get("param_names", {}).get(optimizer, [])
@@ -89,6 +89,32 @@ def _replicas(records: Mapping[int, Mapping[str, Any]], reduced: bool) -> list[F
                 "relative_difference": rel, "steps_compared": len(keys), "steps_diverged": len(diverged),
                 "last_relative_difference": diverged[-1][2], "differing_tensors": tensors[:16],
                 "gradients_all_reduced": reduced}
+    return [_finding("distributed.replicas-diverged", Severity.ERROR, message, evidence, step)]
+
+
+def _buffers(records: Mapping[int, Mapping[str, Any]], ranks: list[int], keys: list[str]) -> list[Finding]:
+    """Buffers constant on every rank over the run but different across ranks: never broadcast."""
+    keys = [k for k in keys if all(k in records[r].get("buffers", {}) for r in ranks)]
+    if len(keys) < 2:
+        return []
+    ref = ranks[0]
+    names = sorted(set.intersection(*(set(records[r]["buffers"][k]) for r in ranks for k in keys)))
+    differing = []
+    for name in names:
+        per_rank = {r: {records[r]["buffers"][k][name] for k in keys} for r in ranks}
+        if all(len(v) == 1 for v in per_rank.values()):  # constant on each rank
+            values = [next(iter(per_rank[r])) for r in ranks]
+            if any(_rel(v, values[0], max(abs(v), abs(values[0]), 1e-12)) > DIVERGED for v in values[1:]):
+                differing.append(name)
+    if not differing:
+        return []
+    step = _step_of(keys[0])
+    shown = ", ".join(differing[:3]) + (f" and {len(differing) - 3} more" if len(differing) > 3 else "")
+    message = (f"the model replicas hold different buffers across ranks: {shown} stayed constant on every rank "
+               f"but differs from rank {ref}'s (a buffer never broadcast: the model is not wrapped in DDP, or "
+               "was changed per rank after wrapping)")
+    evidence = {"reference_rank": ref, "differing_buffers": differing[:16], "steps_compared": len(keys),
+                "optimizer_step": step}
     return [_finding("distributed.replicas-diverged", Severity.ERROR, message, evidence, step)]
 
 

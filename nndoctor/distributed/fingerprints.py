@@ -4,7 +4,9 @@ On sampled steps only (the same optimizer steps on every rank: the schedule coun
 each rank records
 
 * after ``optimizer.step``: a float64 sum and sum of squares of the optimizer's parameters, and one
-  sum per parameter tensor (the first ones), keyed by the optimizer and its step count;
+  sum per parameter tensor (the first ones), keyed by the optimizer and its step count; and one sum
+  per floating-point buffer of the models (running statistics change every forward; a buffer that
+  stays constant on every rank yet differs across ranks was never broadcast);
 * the batch it trained on: the shape and a few evenly spaced values of the model's first input;
 * before ``optimizer.step``: the norm of the gradient the optimizer uses and the norm of this rank's
   own (local) gradient as autograd delivered it to each parameter, before any all-reduce (only on
@@ -101,6 +103,7 @@ class RankFingerprints(Check):
         self.param_names: dict[str, list[str]] = {}  # optimizer name -> the per-tensor names
         self.batches: dict[str, str] = {}  # str(step) -> batch fingerprint
         self.grads: dict[str, list[float]] = {}  # "opt:step" -> [local norm, used norm]
+        self.buffers: dict[str, dict[str, float]] = {}  # "opt:step" -> {buffer name: sum}
         self._local: dict[int, float] = {}  # id(param) -> squared local grad norm, this step
         self._backwards: dict[int, int] = {}  # step -> backward calls seen
         self.sharded = False  # parameters sharded across ranks (FSDP): no parameter/gradient records
@@ -123,7 +126,7 @@ class RankFingerprints(Check):
         elif kind == "end":
             self.state.extra["distributed"] = {
                 "sharded": self.sharded, "params": self.params, "param_names": self.param_names,
-                "batches": self.batches, "grads": self.grads}
+                "batches": self.batches, "grads": self.grads, "buffers": self.buffers}
         return ()
 
     def _on_input(self, event: Any) -> None:
@@ -169,7 +172,17 @@ class RankFingerprints(Check):
         if name not in self.param_names:
             self.param_names[name] = [self.state.param_name(p) or f"param{i}"
                                       for i, p in enumerate(params[:MAX_PARAMS])]
-        self.params[f"{name}:{event.optimizer_step}"] = [sum(sums), sq, sums[:MAX_PARAMS]]
+        key = f"{name}:{event.optimizer_step}"
+        self.params[key] = [sum(sums), sq, sums[:MAX_PARAMS]]
+        buffers = {}
+        for info, module in self.state.live_models():
+            for bname, buf in module.named_buffers():
+                if len(buffers) >= MAX_PARAMS:
+                    break
+                if buf.is_floating_point() and buf.numel():
+                    buffers[f"{info.name}.{bname}"] = float(buf.detach().double().sum())
+        if buffers:
+            self.buffers[key] = buffers
 
 
 def _is_shard(param: torch.Tensor) -> bool:

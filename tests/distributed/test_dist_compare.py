@@ -97,3 +97,19 @@ def test_gradients_never_reduced() -> None:
 
 def test_one_rank_is_nothing_to_compare() -> None:
     assert compare_ranks({0: _record(_trajectory(0), ["a", "b"])}) == []
+
+
+def _with_buffers(rec: dict, values: list[dict[str, float]]) -> dict:
+    rec["buffers"] = {f"opt:{i + 1}": v for i, v in enumerate(values)}
+    return rec
+
+
+def test_constant_buffers_that_differ_across_ranks_were_never_broadcast() -> None:
+    t = _trajectory(0, steps=3)
+    running = [{"model.bn.running_mean": 0.1 * i, "model.table": 5.0} for i in range(3)]
+    other = [{"model.bn.running_mean": 0.2 * i, "model.table": 7.0} for i in range(3)]
+    (f,) = compare_ranks({0: _with_buffers(_record(t), running), 1: _with_buffers(_record(t), other)})
+    assert f.code == "distributed.replicas-diverged" and f.evidence["differing_buffers"] == ["model.table"]
+    # running statistics differ per rank by design (each rank normalises its own batches): quiet
+    same = [{"model.bn.running_mean": 0.2 * i, "model.table": 5.0} for i in range(3)]
+    assert compare_ranks({0: _with_buffers(_record(t), running), 1: _with_buffers(_record(t), same)}) == []
