@@ -22,7 +22,7 @@ from typing import Any, Iterable
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity
+from nndoctor.findings import Finding
 from nndoctor.monitor.events import LossCall, ModuleOutput, OpCall
 from nndoctor.monitor.observer import user_site
 
@@ -36,13 +36,7 @@ class RecurrentBatchTimeSwapped(Check):
     """A ``batch_first=False`` LSTM/GRU/RNN fed ``(batch, seq, feature)``: it recurs over the batch."""
 
     code = "shape.rnn-batch-time-swapped"
-    severity = Severity.ERROR
     needs = ("module_output", "loss")
-    fixes = (
-        "Build {module} with batch_first=True (its input is (batch, seq, feature) = {input_shape}), "
-        "or pass it x.transpose(0, 1) and read the last time step as out[-1].",
-        "Check what the loss sees: with batch_first=True, out[:, -1] is the last time step of each sample.",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -95,14 +89,8 @@ class ViewPermutesAxes(Check):
     """``view``/``reshape`` to the same sizes in another order: values scrambled, not moved."""
 
     code = "shape.view-scrambles-axes"
-    severity = Severity.WARNING
     needs = ("op",)
     ops = frozenset({"view", "reshape"})
-    fixes = (
-        "Use {tensor}.permute(...) / .transpose(...) at {site} to move the axes {before} -> {after}; "
-        "view/reshape keeps the memory order and mixes values across the axes.",
-        "Assert the layout after the change (e.g. compare one sample's values before and after).",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

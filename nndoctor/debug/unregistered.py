@@ -20,7 +20,7 @@ from typing import Any, Iterable
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity
+from nndoctor.findings import Finding
 from nndoctor.monitor.events import ModuleOutput, StepEvent
 
 __all__ = ["UnregisteredLayers"]
@@ -31,16 +31,9 @@ class UnregisteredLayers(Check):
     """Layers called by a model but not registered in it: never in the optimizer, never trained."""
 
     code = "grad-flow.unregistered-layers"
-    severity = Severity.ERROR
     needs = ("module_output", "step")
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"step"})
-    fixes = (
-        "Keep the layers of {parent} in torch.nn.ModuleList (or nn.ModuleDict / nn.Sequential) instead of "
-        "a Python list/dict, so that model.parameters() and the optimizer include them.",
-        "Create layers in __init__, never inside forward(), so that the same weights are trained each step.",
-        "Check with: print(sum(p.numel() for p in model.parameters())) against the size you expect.",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

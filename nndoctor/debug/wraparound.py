@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity
+from nndoctor.findings import Finding
 from nndoctor.monitor.events import OpCall
 from nndoctor.monitor.observer import user_site
 
@@ -41,14 +41,8 @@ class Uint8Wraparound(Check):
     """uint8 ``-``/``+``/``*`` that overflows and wraps modulo 256 before the float conversion."""
 
     code = "dtype.uint8-wraparound"
-    severity = Severity.ERROR
     needs = ("op",)
     ops = frozenset(_OPS)
-    fixes = (
-        "Convert to float before the arithmetic at {site}: x.float() {symbol} ... (or x.to(torch.int16)); "
-        "uint8 wraps modulo 256.",
-        "Scale after converting: x = x.float() / 255, then normalise with the mean and std.",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

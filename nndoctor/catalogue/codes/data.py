@@ -252,4 +252,38 @@ loader = DataLoader(sorted_ds, batch_size=32)
 loader = DataLoader(sorted_ds, batch_size=32, shuffle=True)
 """,
     ),
+    CodeInfo(
+        code="data.training-on-small-slice",
+        severity="warning",
+        step="evaluate",
+        title="Training on a small slice of a much larger data set",
+        meaning=(
+            "The model trains on a few hundred or thousand examples cut from a data set at least 5 times "
+            "larger: a debug subset (`X[:100]`, `Subset(ds, range(256))`) left in the real run."
+        ),
+        why=(
+            "Nothing fails: the model fits its slice over and over and generalises poorly, while the data "
+            "that would fix it sits unused."
+        ),
+        detection=(
+            "The training set size is the training DataLoader's dataset length, or, for batches the script "
+            "slices itself, the distinct training rows once at least half of the sampled rows have been met "
+            "twice. Its source is the tensor the batches are views of, the data set under a `Subset`, or "
+            "evaluation rows that are not training rows. A training set of at most 2,000 rows whose source "
+            "holds at least 5x as many is reported; larger training sets are never judged."
+        ),
+        fixes=(
+            "Remove the debug slice of the training data (e.g. `[:{train_rows}]` or a Subset) so the model "
+            "trains on all {source_rows} examples.",
+            "If the small training set is intended, expect overfitting: hold out a validation set and stop "
+            "early.",
+        ),
+        wrong="""
+X_train, y_train = X_train[:100], y_train[:100]        # quick test, left in
+""",
+        right="""
+# train on the whole training split
+loader = DataLoader(TensorDataset(X_train, y_train), batch_size=64, shuffle=True)
+""",
+    ),
 )

@@ -210,4 +210,32 @@ with torch.autocast("cuda", dtype=torch.bfloat16):
     loss = loss_fn(model(x), y)
 """,
     ),
+    CodeInfo(
+        code="dtype.uint8-wraparound",
+        severity="error",
+        step="implement & debug",
+        title="uint8 arithmetic wraps around before the conversion to float",
+        meaning=(
+            "An image tensor still in `uint8` is centred, shifted or scaled (`x - 128`, `x + noise`, "
+            "`x * 2`): the result wraps modulo 256 without an error (100 - 128 gives 228)."
+        ),
+        why="Dark pixels become bright ones: the inputs are scrambled before they reach the model.",
+        detection=(
+            "A `sub`/`add`/`mul` (operator or function, not in place) whose result is `uint8` and differs "
+            "from the same arithmetic done in int32 on at least 0.1% of its elements (tensors up to 1M "
+            "elements are compared). Arithmetic that stays in range (`255 - x`, `x // 2`) stays quiet."
+        ),
+        fixes=(
+            "Convert to float before the arithmetic at {site}: x.float() {symbol} ... (or x.to(torch.int16)); "
+            "uint8 wraps modulo 256.",
+            "Scale after converting: x = x.float() / 255, then normalise with the mean and std.",
+        ),
+        wrong="""
+x = images - 128                  # images: uint8 -> wraps
+x = x.float() / 128
+""",
+        right="""
+x = (images.float() - 128) / 128
+""",
+    ),
 )

@@ -104,4 +104,40 @@ layers = [nn.Linear(64, 64), nn.Sigmoid()] * 10
 layers = [nn.Linear(64, 64), nn.ReLU()] * 10     # with He init, or add BatchNorm/residuals
 """,
     ),
+    CodeInfo(
+        code="grad.exploding-through-time",
+        severity="error",
+        step="implement & debug",
+        title="Gradients explode through time in a recurrent network without clipping",
+        meaning=(
+            "A recurrent weight's gradient is many times the weight itself: the gradient is a product over "
+            "the sequence and grows geometrically when the recurrent matrix has a spectral radius of 1 or "
+            "more (identity-initialised IRNN, ReLU RNN), and nothing clips it."
+        ),
+        why=(
+            "The first updates are many times the size of the weights; the loss explodes a step later and "
+            "looks like a too-high learning rate or a numerics bug. The remedy is clipping, not a smaller rate."
+        ),
+        detection=(
+            "On sampled steps, at the optimizer step (after any clipping): a recurrent weight (`weight_hh` of "
+            "`nn.RNN`/`nn.LSTM`/`nn.GRU` or their cells) whose gradient norm is at least 10x its own norm and "
+            "at least 50 in absolute terms, all finite. Weights with a norm below 0.1 are not judged."
+        ),
+        fixes=(
+            "Clip the gradients between backward() and {optimizer}.step(): "
+            "torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).",
+            "Keep the recurrent weight's spectral radius below 1 (e.g. scale an identity init by 0.9-0.99, or "
+            "use orthogonal init), or use an LSTM/GRU for long sequences.",
+            "Shorten the sequences the gradient flows through (truncated backpropagation through time).",
+        ),
+        wrong="""
+loss.backward()
+opt.step()                                   # IRNN, no clipping
+""",
+        right="""
+loss.backward()
+torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+opt.step()
+""",
+    ),
 )

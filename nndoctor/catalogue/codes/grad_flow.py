@@ -480,4 +480,37 @@ loss.backward()
 opt.step()
 """,
     ),
+    CodeInfo(
+        code="grad-flow.unregistered-layers",
+        severity="error",
+        step="implement & debug",
+        title="Layers called by the model but not registered in it",
+        meaning=(
+            "Layers kept in a plain Python list or dict (instead of `nn.ModuleList`/`nn.ModuleDict`), or "
+            "built inside `forward`, run inside a model but are not its submodules: their parameters are "
+            "missing from `model.parameters()`."
+        ),
+        why=(
+            "The optimizer never holds them, so they keep their random initial values (they are not saved or "
+            "moved by `.to()` either); the plateau or weak fit that follows is the symptom, this is the cause."
+        ),
+        detection=(
+            "A module with trainable parameters of its own runs with gradients enabled inside the forward of "
+            "a watched model, is not a submodule of any watched model, and none of its parameters is in any "
+            "optimizer. Frozen helpers (no trainable parameters, or run under `torch.no_grad()`) and layers "
+            "whose parameters were handed to the optimizer by hand stay quiet."
+        ),
+        fixes=(
+            "Keep the layers of {parent} in torch.nn.ModuleList (or nn.ModuleDict / nn.Sequential) instead of "
+            "a Python list/dict, so that model.parameters() and the optimizer include them.",
+            "Create layers in __init__, never inside forward(), so that the same weights are trained each step.",
+            "Check with: print(sum(p.numel() for p in model.parameters())) against the size you expect.",
+        ),
+        wrong="""
+self.layers = [nn.Linear(64, 64) for _ in range(4)]     # a Python list
+""",
+        right="""
+self.layers = nn.ModuleList([nn.Linear(64, 64) for _ in range(4)])
+""",
+    ),
 )

@@ -237,4 +237,42 @@ opt = torch.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9)
             "Re-run with {set}",
         ),
     ),
+    CodeInfo(
+        code="lr.schedule-collapses",
+        severity="warning",
+        step="tune",
+        title="The learning-rate schedule drives the rate to ~0 long before training ends",
+        meaning=(
+            "The learning rate fell to about zero early and training went on for as long again: typically an "
+            "epoch-based scheduler (`StepLR`, `MultiStepLR`, `CosineAnnealingLR(T_max=epochs)`, "
+            "`ExponentialLR`) stepped once per batch, or a manual `lr *= 0.9` per batch."
+        ),
+        why="Once the rate is ~0 the weights stop moving: the rest of the run is wasted and the model underfits.",
+        detection=(
+            "From the first optimizer's lr history (recorded on every change): the rate fell to 1% of its "
+            "peak (after any warm-up) at step s and stayed there while training went on to step 2s or later, "
+            "at least 20 more steps. Schedules meant per batch reach 1% only near the end; warm restarts come "
+            "back up: both stay quiet."
+        ),
+        fixes=(
+            "Call {scheduler}.step() once per epoch (after the batch loop), not after every batch; or give it "
+            "its length in batches ({horizon} x len(loader)).",
+            "Print {optimizer}.param_groups[0]['lr'] every few hundred steps: it should not reach ~0 before the "
+            "last part of training.",
+        ),
+        wrong="""
+for epoch in range(30):
+    for x, y in loader:
+        ...
+        opt.step()
+        sched.step()              # StepLR(step_size=10): epochs counted as batches
+""",
+        right="""
+for epoch in range(30):
+    for x, y in loader:
+        ...
+        opt.step()
+    sched.step()                  # once per epoch
+""",
+    ),
 )

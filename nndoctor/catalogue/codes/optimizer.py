@@ -144,4 +144,29 @@ opt = torch.optim.Adam(model.parameters(), lr=3e-4)
             "Re-run with {set}",
         ),
     ),
+    CodeInfo(
+        code="optimizer.extreme-momentum",
+        severity="warning",
+        step="tune",
+        title="Momentum (or Adam's beta1) so close to 1 that steps overshoot",
+        meaning=(
+            "SGD momentum or Adam's beta1 of 0.995 or more: a gradient keeps pushing for ~1/(1-momentum) "
+            "steps, so each step is that many times the gradient step."
+        ),
+        why="The weights overshoot and the loss oscillates or explodes; the effective learning rate is lr/(1-momentum).",
+        detection=(
+            "The optimizer's parameter groups are read at the first step: momentum (or beta1 when beta1 < "
+            "sqrt(beta2)) at or above 0.995 and below 1 (momentum >= 1 is reported as a broken setting)."
+        ),
+        fixes=(
+            "Set {setting} of {optimizer} back to 0.9 (SGD momentum / Adam beta1); {sane}.",
+            "If you want a smoother average, lower the learning rate in proportion instead.",
+        ),
+        wrong="""
+opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.999)
+""",
+        right="""
+opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+""",
+    ),
 )

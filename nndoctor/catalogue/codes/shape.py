@@ -397,4 +397,62 @@ loss = F.cross_entropy(logits, labels)          # class indices
 # or soft labels whose rows sum to 1
 """,
     ),
+    CodeInfo(
+        code="shape.rnn-batch-time-swapped",
+        severity="error",
+        step="implement & debug",
+        title="A recurrent layer reads the batch as time",
+        meaning=(
+            "An `nn.LSTM`/`nn.GRU`/`nn.RNN` built with `batch_first=False` (the default) is fed batch-major "
+            "`(batch, seq, feature)` tensors: it recurs across the samples of the batch, and `out[:, -1]` is "
+            "not the last time step."
+        ),
+        why="Samples leak into each other's hidden state and the model never sees a sequence in order.",
+        detection=(
+            "On the same training step, the recurrent layer's input dim 0 equals the batch size the loss sees "
+            "(the first dim of the target) while its dim 1 does not. Time-major inputs `(T, N, F)` with `(N,)` "
+            "targets, and targets shaped like the input, stay quiet."
+        ),
+        fixes=(
+            "Build {module} with batch_first=True (its input is (batch, seq, feature) = {input_shape}), or pass "
+            "it x.transpose(0, 1) and read the last time step as out[-1].",
+            "Check what the loss sees: with batch_first=True, out[:, -1] is the last time step of each sample.",
+        ),
+        wrong="""
+self.rnn = nn.LSTM(16, 64)                 # batch_first=False
+out, _ = self.rnn(x)                       # x: (batch, seq, 16)
+""",
+        right="""
+self.rnn = nn.LSTM(16, 64, batch_first=True)
+out, _ = self.rnn(x)
+last = out[:, -1]
+""",
+    ),
+    CodeInfo(
+        code="shape.view-scrambles-axes",
+        severity="warning",
+        step="implement & debug",
+        title="view/reshape used where a permute was meant",
+        meaning=(
+            "`x.view(...)` or `x.reshape(...)` gives the same sizes as its input in another order "
+            "(`(N, T, C) -> (N, C, T)`): a view keeps the memory order, so values are scrambled across the "
+            "axes instead of moved."
+        ),
+        why="The model trains on shuffled features or time steps; nothing fails and the loss stays high.",
+        detection=(
+            "A `view`/`reshape` whose result has exactly the sizes of its input in a different order, moving "
+            "at least one axis of size > 1. Moving only size-1 axes (`(N, 1, T) -> (N, T, 1)`) stays quiet."
+        ),
+        fixes=(
+            "Use {tensor}.permute(...) / .transpose(...) at {site} to move the axes {before} -> {after}; "
+            "view/reshape keeps the memory order and mixes values across the axes.",
+            "Assert the layout after the change (e.g. compare one sample's values before and after).",
+        ),
+        wrong="""
+x = x.view(n, c, t)                        # x: (n, t, c)
+""",
+        right="""
+x = x.permute(0, 2, 1)                     # (n, t, c) -> (n, c, t)
+""",
+    ),
 )

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity
+from nndoctor.findings import Finding
 from nndoctor.monitor.checks._layers import fmt, host_floats
 from nndoctor.monitor.events import StepEvent
 
@@ -47,17 +47,9 @@ class RecurrentExplosion(Check):
     """A recurrent weight's gradient many times its own size: explosion through time, no clipping."""
 
     code = "grad.exploding-through-time"
-    severity = Severity.ERROR
     needs = ("step",)
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"step"})
-    fixes = (
-        "Clip the gradients between backward() and {optimizer}.step(): "
-        "torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).",
-        "Keep the recurrent weight's spectral radius below 1 (e.g. scale an identity init by 0.9-0.99, or "
-        "use orthogonal init), or use an LSTM/GRU for long sequences.",
-        "Shorten the sequences the gradient flows through (truncated backpropagation through time).",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding
 from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
 
 __all__ = ["ScheduleCollapses"]
@@ -61,17 +61,9 @@ class ScheduleCollapses(Check):
     """The lr fell to ~0 (1% of its peak) and training went on for as long again."""
 
     code = "lr.schedule-collapses"
-    severity = Severity.WARNING
-    step = Step.TUNE
     needs = ("step", "curve", "end")
     step_phases = frozenset({"post"})
     sampled_only = frozenset({"step"})
-    fixes = (
-        "Call {scheduler}.step() once per epoch (after the batch loop), not after every batch; or give "
-        "it its length in batches ({horizon} x len(loader)).",
-        "Print {optimizer}.param_groups[0]['lr'] every few hundred steps: it should not reach "
-        "~0 before the last part of training.",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

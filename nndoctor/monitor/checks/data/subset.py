@@ -25,7 +25,7 @@ from typing import Any, Iterable
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding
 from nndoctor.monitor.checks.data.sample import ObservedData, first_tensor
 from nndoctor.monitor.events import CurveDue, ModelInput, RunEnd
 
@@ -52,15 +52,8 @@ class TinyTrainingSlice(Check):
     """The training set is a small slice (<= 2,000 rows) of a data set >= 5x larger."""
 
     code = "data.training-on-small-slice"
-    severity = Severity.WARNING
-    step = Step.EVALUATE
     needs = ("model_input", "curve", "end")
     sampled_only = frozenset({"model_input"})
-    fixes = (
-        "Remove the debug slice of the training data (e.g. `[:{train_rows}]` or a Subset) so the model "
-        "trains on all {source_rows} examples.",
-        "If the small training set is intended, expect overfitting: hold out a validation set and stop early.",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
