@@ -13,9 +13,9 @@ class Schedule:
     """Which steps get the heavy probes (function mode, per-module hooks, grad hooks).
 
     ``dense`` first steps are all sampled; after that one step in ``period``: ``every`` at first,
-    doubled (up to ``every * max_stretch``) each time ``relax_after`` sampled steps in a row went
-    by without a warning or an error, back to ``every`` as soon as one appears or a check
-    boosts. The first ``(relax_after + 1) * every`` steps are always sampled at ``every``, so
+    doubled (up to ``every * max_stretch``) after each ``relax_after + 1`` sampled steps of a run
+    without any warning or error so far, back to ``every`` for good once one is found, and until
+    the next quiet stretch when a check boosts. The first ``(relax_after + 1) * every`` steps are always sampled at ``every``, so
     what is visible early is seen as early as before. A check that sees something suspicious
     calls :meth:`boost` to look at the next steps too. ``max_stretch=1`` keeps 1 in ``every``.
     """
@@ -26,8 +26,7 @@ class Schedule:
     max_stretch: int = 8
     relax_after: int = 4
     period: int = 0  # the current gap between sampled steps (0: ``every``)
-    _calm: int = 0  # sampled steps at this period without a new alarm
-    _alarms: int = 0  # the alarm count last seen
+    _calm: int = 0  # quiet sampled steps at this period
 
     def __post_init__(self) -> None:
         if self.dense < 0:
@@ -51,8 +50,7 @@ class Schedule:
     def on_sample(self, clock: int, alarms: int) -> None:
         """A regular sampled step (``clock`` a multiple of the period) ended; ``alarms``: the
         warnings and errors found so far. Stretches the period while the run stays quiet."""
-        if alarms != self._alarms or clock <= self.boosted_until:
-            self._alarms = alarms
+        if alarms or clock <= self.boosted_until:
             self.period, self._calm = self.every, 0
             return
         self._calm += 1
