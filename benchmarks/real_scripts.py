@@ -10,7 +10,8 @@ data (only what ships in the repository, what the script makes itself, or our ge
 
 Per script it prints: crash (the run under nndoctor ends differently from the plain one),
 warnings/errors (codes: on healthy code every one is a false alarm), internal errors, wall
-times and their ratio, and whether the script's last metric lines are the same in both runs
+times and their ratio (and the range of the CPU-time ratios of each nndoctor run to the
+plain run just before it: wall time is noisy on a shared machine), and whether the script's last metric lines are the same in both runs
 (``n/a`` for scripts that seed nothing). ``--repeats`` alternates more runs; times are medians.
 
     python -m benchmarks.real_scripts [--repos /work/.mirror] [--only makemore] [--repeats 1]
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -86,6 +88,7 @@ class RunResult:
     stdout: str
     stderr: str
     report: dict[str, Any] | None = None
+    cpu_s: float = 0.0  # the child's user + system CPU time (robust on a shared machine)
 
 
 @dataclass
@@ -98,6 +101,8 @@ class Outcome:
     internal_errors: int = 0
     plain_s: list[float] = field(default_factory=list)
     doctor_s: list[float] = field(default_factory=list)
+    plain_cpu: list[float] = field(default_factory=list)
+    doctor_cpu: list[float] = field(default_factory=list)
     identical: bool | None = None
     detail: str = ""
     findings: list[dict[str, Any]] = field(default_factory=list)  # the warnings/errors, whole
@@ -107,6 +112,11 @@ class Outcome:
         if not self.plain_s or not self.doctor_s:
             return float("nan")
         return statistics.median(self.doctor_s) / max(statistics.median(self.plain_s), 1e-9)
+
+    @property
+    def cpu_ratios(self) -> list[float]:
+        """CPU-time ratios of each nndoctor run to the plain run just before it (alternating)."""
+        return [d / max(p, 1e-9) for p, d in zip(self.plain_cpu, self.doctor_cpu)]
 
 
 def load_manifest(path: Path = MANIFEST) -> list[Entry]:
@@ -199,6 +209,7 @@ def _run(entry: Entry, base: Path, doctor: bool) -> RunResult:
         else:
             argv = [sys.executable, entry.path, *entry.args]
         t0 = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         try:
             proc = subprocess.run(argv, cwd=tree / entry.cwd, env=_env(entry, tree), capture_output=True,
                                   text=True, timeout=entry.timeout)
@@ -206,16 +217,19 @@ def _run(entry: Entry, base: Path, doctor: bool) -> RunResult:
         except subprocess.TimeoutExpired as exc:
             code, out, err = -9, str(exc.stdout or ""), f"timeout after {entry.timeout}s"
         seconds = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         report = None
         if report_path.exists():
             with open(report_path, encoding="utf-8") as fh:
                 report = json.load(fh)
-        return RunResult(code, seconds, out, err, report)
+        return RunResult(code, seconds, out, err, report, cpu)
 
 
 def judge(entry: Entry, plain: list[RunResult], doctor: list[RunResult]) -> Outcome:
     """Compare the plain runs with the runs under nndoctor."""
-    out = Outcome(entry, plain_s=[r.seconds for r in plain], doctor_s=[r.seconds for r in doctor])
+    out = Outcome(entry, plain_s=[r.seconds for r in plain], doctor_s=[r.seconds for r in doctor],
+                  plain_cpu=[r.cpu_s for r in plain], doctor_cpu=[r.cpu_s for r in doctor])
     if any(r.code != 0 for r in plain):
         bad = next(r for r in plain if r.code != 0)
         out.error = f"plain run exits {bad.code}: {bad.stderr.strip().splitlines()[-1:] or ''}"
@@ -267,6 +281,9 @@ def _row(o: Outcome) -> str:
     alarms = ",".join(o.alarms) or "-"
     line = (f"{o.entry.name:34s} {'CRASH' if o.crash else 'ok':5s} {alarms:40s} {o.internal_errors:3d} "
             f"{p:7.1f} {d:7.1f} {o.ratio:5.2f}  {ident:4s}")
+    cpu = o.cpu_ratios
+    if cpu:
+        line += f"  cpu {min(cpu):.2f}-{max(cpu):.2f}"
     if o.infos:
         line += f"  info: {','.join(o.infos)}"
     if o.detail:
@@ -284,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = p.parse_args(argv)
     entries = [e for e in load_manifest(ns.manifest) if ns.only in e.name]
     print(f"{'script':34s} {'run':5s} {'warnings/errors':40s} {'int':>3s} {'plain_s':>7s} {'nnd_s':>7s} "
-          f"{'ratio':>5s}  same")
+          f"{'ratio':>5s}  same  (cpu: CPU-time ratio range over the alternating repeats)")
     outcomes = []
     for entry in entries:
         o = run_entry(entry, ns.repos, ns.repeats)

@@ -871,7 +871,7 @@ class Observer(FunctionEvents, Discovery):
                                          sampled=self._heavy), kind="step.post")
             state.step = clock + 1
             schedule = self.schedule  # (Schedule.sampled, inlined: this runs on every step)
-            sampled = clock < schedule.dense or clock % schedule.every == 0 or clock <= schedule.boosted_until
+            sampled = clock < schedule.dense or clock % schedule.period == 0 or clock <= schedule.boosted_until
             if sampled or self._heavy or self._light or self._mode is not None or state.losses.total >= self._curve_due:
                 self._tick(sampled)
             else:  # (the tick of an unsampled step with nothing due)
@@ -900,6 +900,9 @@ class Observer(FunctionEvents, Discovery):
             self._set_light(False)
         if sampled is None:
             sampled = self.schedule.sampled(self.clock)
+        if sampled and not self._heavy:
+            # a sampled step follows unsampled ones: the run so far sets how rare the next ones are
+            self.schedule.on_sample(self.clock, self.sink.alarms)
         if sampled or self._heavy or self._mode is not None:
             self._set_heavy(sampled)
             if self._heavy and (self._mode is None or not self._mode.enabled):

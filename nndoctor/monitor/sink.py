@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from nndoctor.findings import Finding
+from nndoctor.findings import Finding, Severity
 
 __all__ = ["FindingSink"]
 
@@ -23,6 +23,7 @@ class FindingSink:
         self._items: dict[tuple[str, str], Finding] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._per_code: dict[str, list[tuple[str, str]]] = {}
+        self.alarms = 0  # new warnings and errors (the sampling schedule stays dense while this grows)
 
     def add(self, finding: Finding) -> bool:
         """Record ``finding``; return True if it is new."""
@@ -37,6 +38,8 @@ class FindingSink:
         keys.append(key)
         self._items[key] = finding
         self._counts[key] = 1
+        if finding.severity is not Severity.INFO:
+            self.alarms += 1
         if self.on_new is not None:
             self.on_new(finding)
         return True

@@ -40,6 +40,8 @@ __all__ = ["LabelsUnrelated", "OutOfFold", "ProbeResult", "chance_loss", "out_of
 MIN_PAIRS = 200
 MIN_STEPS = 40
 NEIGHBOURS = 5
+MLP_ITERATIONS = 300
+MLP_PATIENCE = 6  # validation checks (of 10 steps) without improvement before the MLP probe stops
 
 
 @dataclass(frozen=True)
@@ -77,28 +79,38 @@ class ProbeResult:
 
 
 def _logistic(a: np.ndarray, y: np.ndarray, k: int, lam: float) -> np.ndarray:
-    """Multinomial logistic regression (L2, LBFGS); returns weights with the bias as the last row."""
+    """Multinomial logistic regression (L2, LBFGS); returns weights with the bias as the last row.
+
+    The loss and its gradient are written out (no autograd: about half the cost per evaluation)."""
     x = torch.tensor(np.hstack([a, np.ones((len(a), 1))]), dtype=torch.float64)
-    t = torch.tensor(y)
-    w = torch.zeros(x.shape[1], k, dtype=torch.float64, requires_grad=True)
+    onehot = torch.nn.functional.one_hot(torch.tensor(y), k).to(torch.float64)
+    n = float(len(a))
+    w = torch.zeros(x.shape[1], k, dtype=torch.float64)
     opt = torch.optim.LBFGS([w], lr=1.0, max_iter=100, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x @ w, t) + lam * (w[:-1] ** 2).sum()
-        loss.backward()
+        logits = x @ w
+        lse = torch.logsumexp(logits, dim=1)
+        loss = (lse.sum() - (logits * onehot).sum()) / n + lam * (w[:-1] ** 2).sum()
+        grad = x.t() @ ((torch.exp(logits - lse[:, None]) - onehot) / n)
+        grad[:-1] += (2.0 * lam) * w[:-1]
+        w.grad = grad
         return loss
 
-    with torch.enable_grad():
+    with torch.no_grad():
         opt.step(closure)
-    return w.detach().numpy()
+    return w.numpy()
 
 
 def _mlp(a: np.ndarray, y: np.ndarray, b: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Log-probabilities on ``b`` of a one-hidden-layer MLP probe (early-stopped on 20% of ``a``).
 
     Inputs are reduced to their 64 principal components; the weights come from a private
-    generator, so the user's random state is untouched.
+    generator, so the user's random state is untouched. Full-batch Adam (lr 1e-2, L2 1e-4, as
+    ``torch.optim.Adam``) for at most ``MLP_ITERATIONS`` steps with the gradients written out by
+    hand on one flat parameter vector (a few tensor calls per step instead of autograd and an
+    optimizer: ~5x cheaper), validated every 10 steps, stopped after ``MLP_PATIENCE`` checks
+    without improvement (noise overfits at once), the best validated weights kept.
     """
     centre = a.mean(0)
     vals, vecs = np.linalg.eigh((a - centre).T @ (a - centre))
@@ -110,29 +122,50 @@ def _mlp(a: np.ndarray, y: np.ndarray, b: np.ndarray, k: int, seed: int) -> np.n
     order = torch.randperm(len(xa), generator=g)
     fit, stop = order[: int(0.8 * len(xa))], order[int(0.8 * len(xa)):]
     d, hidden = xa.shape[1], 64
-    params = [torch.randn(d, hidden, generator=g) * math.sqrt(2.0 / d), torch.zeros(hidden),
-              torch.randn(hidden, k, generator=g) * math.sqrt(1.0 / hidden), torch.zeros(k)]
-    for p_ in params:
-        p_.requires_grad_(True)
+    x_fit, x_stop, t_stop = xa[fit], xa[stop], t[stop]
+    onehot = torch.nn.functional.one_hot(t[fit], k).to(torch.float32)
+    n_fit = float(len(fit))
+    sizes = (d * hidden, hidden, hidden * k, k)
+    flat = torch.empty(sum(sizes))
+    w1, b1, w2, b2 = (v.view(s) for v, s in zip(torch.split(flat, sizes), ((d, hidden), (hidden,), (hidden, k), (k,))))
+    w1.copy_(torch.randn(d, hidden, generator=g) * math.sqrt(2.0 / d))
+    b1.zero_()
+    w2.copy_(torch.randn(hidden, k, generator=g) * math.sqrt(1.0 / hidden))
+    b2.zero_()
+    grad = torch.empty_like(flat)
+    gw1, gb1, gw2, gb2 = (v.view(s) for v, s in zip(torch.split(grad, sizes), ((d, hidden), (hidden,), (hidden, k), (k,))))
+    m, v = torch.zeros_like(flat), torch.zeros_like(flat)
+    lr, beta1, beta2, eps, decay = 1e-2, 0.9, 0.999, 1e-8, 1e-4
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(x @ params[0] + params[1]) @ params[2] + params[3]
+        return torch.relu(torch.addmm(b1, x, w1)) @ w2 + b2
 
-    opt = torch.optim.Adam(params, lr=1e-2, weight_decay=1e-4)
-    best, best_state = math.inf, [p_.detach().clone() for p_ in params]
-    with torch.enable_grad():
-        for it in range(300):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(forward(xa[fit]), t[fit]).backward()
-            opt.step()
-            if it % 10 == 9:
-                with torch.no_grad():
-                    val = float(torch.nn.functional.cross_entropy(forward(xa[stop]), t[stop]))
-                if val < best:
-                    best, best_state = val, [p_.detach().clone() for p_ in params]
+    best, best_flat, waited = math.inf, flat.clone(), 0
     with torch.no_grad():
-        for p_, v in zip(params, best_state):
-            p_.copy_(v)
+        for it in range(MLP_ITERATIONS):
+            h = torch.relu(torch.addmm(b1, x_fit, w1))
+            dz = torch.softmax(torch.addmm(b2, h, w2), dim=1).sub_(onehot).div_(n_fit)
+            torch.mm(h.t(), dz, out=gw2)
+            torch.sum(dz, 0, out=gb2)
+            dh = (dz @ w2.t()).mul_(h > 0)
+            torch.mm(x_fit.t(), dh, out=gw1)
+            torch.sum(dh, 0, out=gb1)
+            grad.add_(flat, alpha=decay)
+            step = it + 1
+            m.lerp_(grad, 1 - beta1)
+            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = (v.sqrt() / math.sqrt(1 - beta2 ** step)).add_(eps)
+            flat.addcdiv_(m, denom, value=-lr / (1 - beta1 ** step))
+            if it % 10 == 9:
+                val = float(torch.nn.functional.cross_entropy(forward(x_stop), t_stop))
+                if val < best:
+                    best, waited = val, 0
+                    best_flat.copy_(flat)
+                else:
+                    waited += 1
+                    if waited >= MLP_PATIENCE:
+                        break
+        flat.copy_(best_flat)
         return torch.log_softmax(forward(xb), dim=1).double().numpy()
 
 
