@@ -15,7 +15,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.distributed.fingerprints import _first_tensor
 from nndoctor.distributed.rankinfo import current_rank
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding
 
 __all__ = ["AccumulationWithoutNoSync", "BatchNormTinyBatch", "LrNotScaled", "SamplerEpochNotSet",
            "scales_with_world_size"]
@@ -35,10 +35,7 @@ class SamplerEpochNotSet(Check):
     the same epoch: it yields the same order every epoch."""
 
     code = "distributed.sampler-epoch-not-set"
-    severity = Severity.WARNING
     needs = ("end",)
-    fixes = ("Call {loader_sampler}.set_epoch(epoch) at the start of every epoch, before iterating "
-             "{loader}; without it DistributedSampler shuffles every epoch in the same order.",)
 
     def check(self, event: Any) -> Iterable[Finding]:
         tracker = self.state.loaders
@@ -61,15 +58,8 @@ class BatchNormTinyBatch(Check):
     """BatchNorm (not SyncBatchNorm) in a data-parallel model whose per-rank batch is tiny."""
 
     code = "distributed.batchnorm-not-synced"
-    severity = Severity.WARNING
     needs = ("model_input", "end")
     sampled_only = frozenset({"model_input"})
-    fixes = (
-        "Convert the model's batch norm to SyncBatchNorm before wrapping it in DDP: "
-        "model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model).",
-        "Or use a larger per-rank batch (> {tiny} samples), or GroupNorm/LayerNorm, which do not depend "
-        "on the batch.",
-    )
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -125,12 +115,9 @@ class AccumulationWithoutNoSync(Check):
     """Several backward calls per optimizer step on a DDP model, none of them under ``no_sync()``."""
 
     code = "distributed.accumulation-without-no-sync"
-    severity = Severity.INFO
     needs = ("model_input", "backward", "step")
     sampled_only = frozenset({"model_input", "backward", "step"})
     step_phases = frozenset({"post"})
-    fixes = ("Run the backward passes before the last one of each accumulation cycle under "
-             "'with {location}.no_sync():', so DDP all-reduces the gradients once per optimizer step.",)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -175,12 +162,8 @@ class LrNotScaled(Check):
     """Advice: the script's lr is not derived from the world size while the global batch grew."""
 
     code = "distributed.lr-not-scaled"
-    severity = Severity.INFO
-    step = Step.TUNE
     needs = ("model_input", "end")
     sampled_only = frozenset({"model_input"})
-    fixes = ("If lr={lr} was tuned for one process, scale it with the global batch (linear rule: "
-             "lr * world_size, with a few warm-up steps), or re-tune it for the global batch of {global_batch}.",)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

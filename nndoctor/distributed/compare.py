@@ -7,13 +7,13 @@ from __future__ import annotations
 import statistics
 from typing import Any, Mapping
 
-from nndoctor.checks import fixes_for
+from nndoctor import catalogue
 from nndoctor.distributed.fingerprints import RankFingerprints
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding, Severity
 
 __all__ = ["compare_ranks"]
 
-CODES = (RankFingerprints.code, *RankFingerprints.extra_codes)  # (importing it registers their fixes)
+CODES = (RankFingerprints.code, *RankFingerprints.extra_codes)  # declared in nndoctor/catalogue/codes/distributed.py
 
 #: relative difference of two checksums above which two replicas differ (DDP keeps them bit-identical)
 DIVERGED = 1e-6
@@ -23,8 +23,7 @@ NOT_AVERAGED = 1.1
 
 
 def _finding(code: str, severity: Severity, message: str, evidence: dict[str, Any], step: int | None) -> Finding:
-    return Finding(code=code, severity=severity, step=Step.DEBUG, message=message, evidence=evidence,
-                   fixes=fixes_for(code, evidence), location="", first_step=step)
+    return catalogue.finding(code, message, evidence, severity=severity, location="", first_step=step)
 
 
 def _step_of(key: str) -> int:

@@ -25,7 +25,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.distributed.rankinfo import current_rank
-from nndoctor.findings import Finding, Severity, Step
+from nndoctor.findings import Finding
 
 __all__ = ["MAX_RECORDS", "RankFingerprints", "batch_fingerprint"]
 
@@ -68,32 +68,9 @@ class RankFingerprints(Check):
     """Records fingerprints for the cross-rank comparison; off in a single-process run."""
 
     code = "distributed.replicas-diverged"
-    severity = Severity.ERROR
-    step = Step.DEBUG
     needs = ("model_input", "grad", "backward", "step", "end")
     sampled_only = frozenset({"model_input", "grad", "backward", "step"})
-    fixes = (
-        "Wrap the model in DistributedDataParallel (model = DDP(model, device_ids=[local_rank])) after "
-        "moving it to its device and before building the optimizer, so gradients are averaged every step.",
-        "Remove any rank-dependent change to weights or gradients (code under 'if rank == ...' that "
-        "touches parameters or .grad), or do it on every rank.",
-        "Start every rank from the same weights: seed before building the model, or load the checkpoint "
-        "on every rank (DDP broadcasts rank 0's weights and buffers when it wraps the model).",
-    )
-    extra_codes = {
-        "distributed.same-data-every-rank": (
-            "Give the DataLoader a DistributedSampler (sampler=DistributedSampler(dataset), shuffle "
-            "left to the sampler) so each rank reads its own shard.",
-            "For an IterableDataset or data made on the fly, shard by rank (e.g. itertools.islice(stream, "
-            "rank, None, world_size)) or seed each rank differently.",
-        ),
-        "distributed.gradients-not-averaged": (
-            "Let DistributedDataParallel average the gradients (wrap the model in DDP) instead of a "
-            "hand-written all-reduce.",
-            "After dist.all_reduce(p.grad, op=ReduceOp.SUM) divide by the world size "
-            "(p.grad /= dist.get_world_size()), or use ReduceOp.AVG on backends that have it.",
-        ),
-    }
+    extra_codes = ("distributed.same-data-every-rank", "distributed.gradients-not-averaged")
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
