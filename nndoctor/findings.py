@@ -159,6 +159,15 @@ class Finding:
             "caused_by": [{"code": c, "location": loc} for c, loc in self.caused_by],
         }
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Finding:
+        """The finding of a :meth:`to_dict` (e.g. read back from another process's JSON). Its fixes
+        are the ones written there, already filled in; symptom links are recomputed by the Report."""
+        return cls(code=d["code"], severity=Severity(d["severity"]), step=Step(d["step"]), message=d["message"],
+                   evidence=dict(d.get("evidence") or {}), fixes=tuple(d.get("fixes") or ()),
+                   location=d.get("location") or "", first_step=d.get("first_step"),
+                   count=int(d.get("count") or 1))
+
 
 @dataclass(frozen=True)
 class InternalError:

@@ -3,6 +3,7 @@ the cross-rank findings of :mod:`nndoctor.distributed.compare`, and the facts of
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 from nndoctor.distributed.compare import compare_ranks
@@ -24,9 +25,7 @@ def rank_label(ranks: list[int], world_size: int) -> str:
 
 
 def finding_from_dict(d: Mapping[str, Any]) -> Finding:
-    return Finding(code=d["code"], severity=Severity(d["severity"]), step=d["step"], message=d["message"],
-                   evidence=dict(d.get("evidence") or {}), fixes=tuple(d.get("fixes") or ()),
-                   location=d.get("location") or "", first_step=d.get("first_step"), count=int(d.get("count") or 1))
+    return Finding.from_dict(d)
 
 
 def merge_results(payloads: Mapping[int, Mapping[str, Any]], *, world_size: int | None = None,
@@ -79,7 +78,6 @@ def _with_ranks(f: Finding, ranks: list[int], world: int, *, count: int | None =
                 first_step: int | None = None, severity: Severity | None = None, across: bool = False) -> Finding:
     label = f"compared across {rank_label(ranks, world)}" if across else f"seen on {rank_label(ranks, world)}"
     evidence = {**f.evidence, "ranks": sorted(ranks)}
-    return Finding(code=f.code, severity=severity or f.severity, step=f.step, message=f"{f.message} [{label}]",
-                   evidence=evidence, fixes=f.fixes, location=f.location,
-                   first_step=f.first_step if first_step is None else first_step,
-                   count=f.count if count is None else count)
+    return dataclasses.replace(f, severity=severity or f.severity, message=f"{f.message} [{label}]",
+                               evidence=evidence, first_step=f.first_step if first_step is None else first_step,
+                               count=f.count if count is None else count, caused_by=())
