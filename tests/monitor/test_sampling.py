@@ -57,7 +57,7 @@ def test_max_stretch_one_keeps_the_old_schedule():
 
 
 class _StepCounter(Check):
-    code = "grad-flow.test-step-counter"
+    code = "loss-curve.plateaus"  # any declared code: the catalogue makes the finding
     needs = ("step",)
     step_phases = frozenset({"post"})
     sampled_only = frozenset({"step"})
