@@ -166,8 +166,13 @@ def _install_log_for_nll(f: Finding, stack: contextlib.ExitStack) -> None:
     def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
         def nll(input: torch.Tensor, target: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-            logp = (input.clamp_min(1e-12).log() if probabilities
-                    else F.log_softmax(input, dim=1 if input.dim() > 1 else 0))
+            dim = 1 if input.dim() > 1 else 0
+            with torch.no_grad():  # already log-probabilities (rows of exp summing to 1): left alone
+                is_logp = bool((input <= 1e-6).all()) and bool(
+                    torch.allclose(input.detach().exp().sum(dim), torch.ones(()), atol=1e-3))
+            if is_logp:
+                return original(input, target, *args, **kwargs)
+            logp = input.clamp_min(1e-12).log() if probabilities else F.log_softmax(input, dim=dim)
             return original(logp, target, *args, **kwargs)
 
         return nll

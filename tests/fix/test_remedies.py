@@ -265,3 +265,12 @@ def test_zero_grad_between_backward_and_step_is_moved_after_the_step():
     model(torch.randn(8, 4)).pow(2).mean().backward()
     opt.zero_grad()
     assert all(p.grad is None or not p.grad.any() for p in model.parameters())  # zero_grad is back
+
+
+def test_nll_remedies_leave_log_probabilities_alone():
+    logits, y = torch.randn(8, 3), torch.randint(0, 3, (8,))
+    logp = F.log_softmax(logits, dim=1)
+    for code in ("loss-input.probabilities-into-nll-loss", "loss-input.logits-into-nll-loss"):
+        with _apply(code, "model"):
+            got = F.nll_loss(logp, y)
+        assert torch.equal(got, F.nll_loss(logp, y))
