@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from nndoctor.debug.crash import CrashExplainer
+from nndoctor.findings import Severity
 from nndoctor.monitor import Observer
 
 
@@ -62,3 +63,81 @@ def test_batch_of_one_into_batchnorm_in_training():
             opt.step()
 
     _one(_explain(train), "shape.crash-batch-of-one")
+
+
+def test_inplace_modification_of_a_tensor_backward_needs():
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 6)
+            self.out = nn.Linear(6, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.sigmoid(self.fc(x))  # sigmoid's backward needs its output ...
+            h += 1.0  # ... which this in-place add overwrites
+            return self.out(h)
+
+    model = Net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def train():
+        x, y = torch.randn(8, 4), torch.randn(8, 1)
+        opt.zero_grad()
+        nn.functional.mse_loss(model(x), y).backward()  # PyTorch raises here, for real
+        opt.step()
+
+    f = _one(_explain(train), "grad-flow.crash-inplace-modified")
+    assert f.severity is Severity.INFO  # an explanation of the crash, not a training diagnosis
+    assert "[8, 6]" in f.evidence["tensor"] and "Sigmoid" in f.evidence["tensor"], f.evidence
+    assert "out-of-place" in f.fixes[0]
+
+
+def test_device_mismatch():
+    # a CPU-only machine cannot put two tensors on different real devices, so a layer raises the exact
+    # RuntimeError PyTorch raises for a CUDA weight and a CPU input, through the observer's crash path
+    class CudaLinear(nn.Linear):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
+                               "cuda:0 and cpu! (when checking argument for argument mat1 in method "
+                               "wrapper_CUDA_addmm)")
+
+    model = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), CudaLinear(5, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def train():
+        x, y = torch.randn(4, 3), torch.randint(0, 2, (4,))
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    f = _one(_explain(train), "dtype.crash-device-mismatch")
+    assert f.severity is Severity.INFO
+    assert f.evidence["devices"] == "cpu, cuda:0"
+    assert f.evidence["input_shape"] == (4, 5) and f.evidence["module"].endswith(".2"), f.evidence
+    assert ".to(device)" in f.fixes[0]
+
+
+def test_out_of_memory_names_the_batch_size():
+    class Hungry(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(16, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.shape[0] > 32:  # what the allocator raises when a batch does not fit
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 7.79 GiB "
+                                             "total capacity; 6.10 GiB already allocated)")
+            return self.fc(x)
+
+    model = Hungry()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def train():
+        for batch in (16, 64):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(torch.randn(batch, 16)), torch.randint(0, 2, (batch,))).backward()
+            opt.step()
+
+    f = _one(_explain(train), "shape.crash-out-of-memory")
+    assert f.severity is Severity.INFO
+    assert f.evidence["batch_size"] == 64 and f.evidence["input_shape"] == (64, 16), f.evidence
+    assert "try 32" in f.fixes[0]

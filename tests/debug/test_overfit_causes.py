@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from nndoctor.debug.overfit import _rank_causes
+import math
+from typing import Any, Callable
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import nndoctor
+from nndoctor.debug.overfit import _rank_causes, overfit_batch
+from nndoctor.findings import Severity
 
 
 def _facts(**kw):
@@ -34,3 +44,64 @@ def test_plateau_causes():
     assert by_code["lr.overfit-batch-lr-too-low"].fixes[0] == (
         "Raise the learning rate (try 0.0001) or run `nndoctor lr-find`.")
     assert causes[0].code == "labels.overfit-batch-conflicting-labels"  # identical inputs, different labels
+
+
+def _regression(*, opt: Callable[[Any], torch.optim.Optimizer], loss: Any = None, hidden: bool = True,
+                classify: bool = False) -> nndoctor.Experiment:
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 12, generator=g)
+    y = (x[:, :3].sum(1) > 0).long() if classify else x[:, :3].sum(1, keepdim=True)
+    out = 2 if classify else 1
+    model = nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, out)) if hidden else nn.Linear(12, out)
+    return nndoctor.Experiment(model=model, loss=loss or nn.functional.l1_loss, optimizer=opt(model.parameters()),
+                               train=DataLoader(TensorDataset(x, y), batch_size=32))
+
+
+def _symptom(res, symptom: str):
+    assert not res.passed and res.symptom == symptom, (res.symptom, res.losses[:3], res.losses[-3:])
+    found = res.report.by_code(f"loss-curve.overfit-batch-{symptom}")
+    assert len(found) == 1, [f.code for f in res.report.findings]
+    f = found[0]
+    assert f.severity is Severity.WARNING
+    assert f.evidence["initial_loss"] == res.losses[0] and f.evidence["final_loss"] == res.losses[-1]
+    assert f.evidence["steps"] == len(res.losses)
+    assert f.evidence["likely_causes"] == [c.code for c in res.causes[:3]] and f.fixes
+    return f
+
+
+def test_overfit_batch_explodes_under_a_huge_sgd_learning_rate():
+    res = overfit_batch(_regression(opt=lambda p: torch.optim.SGD(p, lr=1.0), loss=nn.MSELoss()), max_steps=100)
+    f = _symptom(res, "explodes")
+    assert not math.isfinite(res.losses[-1]) and len(res.losses) < 20  # stops at the first non-finite loss
+    assert f.evidence["lr"] == 1.0
+    assert {"lr.overfit-batch-lr-too-high", "numerics.overfit-batch-non-finite-loss"} & set(
+        f.evidence["likely_causes"][:2])
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_overfit_batch_goes_up_when_the_optimizer_maximizes(opt):
+    def make(maximize: bool):
+        if opt == "sgd":
+            return lambda p: torch.optim.SGD(p, lr=0.01, maximize=maximize)
+        return lambda p: torch.optim.Adam(p, lr=1e-3, maximize=maximize)
+
+    res = overfit_batch(_regression(opt=make(True), loss=nn.CrossEntropyLoss(), classify=True), max_steps=60)
+    f = _symptom(res, "goes-up")
+    assert res.losses[-1] > 1.5 * res.losses[0] and f.evidence["final_loss"] < 10 * f.evidence["initial_loss"]
+    assert res.report.by_code("optimizer.maximize")  # the registered check names the real cause
+    healthy = overfit_batch(_regression(opt=make(False), loss=nn.CrossEntropyLoss(), classify=True), max_steps=60)
+    assert healthy.symptom != "goes-up" and healthy.losses[-1] < healthy.losses[0]
+
+
+@pytest.mark.parametrize("hidden", [True, False])
+def test_overfit_batch_oscillates_with_l1_loss_and_a_large_sgd_step(hidden):
+    # |error| has a constant-size gradient: a large fixed step jumps back and forth across the target
+    res = overfit_batch(_regression(opt=lambda p: torch.optim.SGD(p, lr=1.0), hidden=hidden), max_steps=150)
+    f = _symptom(res, "oscillates")
+    assert f.evidence["lr"] == 1.0 and f.evidence["steps"] == 150
+    assert "lr.overfit-batch-lr-too-high" in f.evidence["likely_causes"]
+    tail = res.losses[75:]
+    assert max(tail) > 1.2 * min(tail) and max(res.losses) < 10 * res.losses[0]
+    healthy = overfit_batch(_regression(opt=lambda p: torch.optim.Adam(p, lr=0.1), hidden=hidden), max_steps=150)
+    assert healthy.passed, healthy.losses[-3:]  # the same task and loss with a sane step overfits
