@@ -11,6 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from _dyn_helpers import blobs, mlp, train
 
+from nndoctor.findings import Severity
 from nndoctor.monitor import Observer
 from nndoctor.monitor.checks.fit import Fit
 from nndoctor.monitor.checks.loss_curve import LossCurve
@@ -254,3 +255,37 @@ def test_class_weighted_loss_has_no_unweighted_constant_prediction_level(module_
 
     assert run(weighted=True).state.extra.get("nndoctor.loss_baseline") is None
     assert 0.05 < run(weighted=False).state.extra["nndoctor.loss_baseline"] < 0.3  # the priors' BCE
+
+
+@pytest.mark.parametrize("style", ["maximize", "manual-ascent", "healthy"])
+def test_a_rising_loss_is_reported_as_goes_up_with_its_start_and_end(style):
+    X, y = blobs()
+    model = mlp()
+    if style == "manual-ascent":
+        crit = nn.CrossEntropyLoss()
+
+        def loop():
+            for i in range(200):
+                j = (i * 32) % 2000
+                loss = crit(model(X[j:j + 32]), y[j:j + 32])
+                model.zero_grad()
+                loss.backward()
+                with torch.no_grad():
+                    for p in model.parameters():
+                        p.add_(p.grad, alpha=0.01)  # + instead of -: gradient ascent
+
+        obs = _run(loop)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, maximize=style == "maximize")
+        obs = _run(lambda: train(model, opt, X, y, 200))
+    found = obs.report().by_code("loss-curve.goes-up")
+    if style == "healthy":  # the same loop descending: no loss-curve symptom at all
+        assert not [f for f in obs.findings if f.category == "loss-curve"], [f.message for f in obs.findings]
+        return
+    assert len(found) == 1, [(f.code, f.message) for f in obs.findings]
+    f = found[0]
+    assert f.severity is Severity.WARNING
+    assert f.evidence["end_loss"] > 1.3 * f.evidence["start_loss"], f.evidence
+    assert f.evidence["start_loss"] == pytest.approx(math.log(4), rel=0.1)  # chance level of 4 classes
+    assert not f.evidence.get("after_learning")  # it rose from the start, never learned first
+    assert "sign" in f.evidence["likely_causes"][0] and any("minimise the loss" in x for x in f.fixes)
