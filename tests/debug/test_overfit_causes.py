@@ -58,9 +58,10 @@ def _regression(*, opt: Callable[[Any], torch.optim.Optimizer], loss: Any = None
                                train=DataLoader(TensorDataset(x, y), batch_size=32))
 
 
-def _symptom(res, symptom: str):
+def _symptom(res, code: str):
+    symptom = code.removeprefix("loss-curve.overfit-batch-")
     assert not res.passed and res.symptom == symptom, (res.symptom, res.losses[:3], res.losses[-3:])
-    found = res.report.by_code(f"loss-curve.overfit-batch-{symptom}")
+    found = res.report.by_code(code)
     assert len(found) == 1, [f.code for f in res.report.findings]
     f = found[0]
     assert f.severity is Severity.WARNING
@@ -72,7 +73,7 @@ def _symptom(res, symptom: str):
 
 def test_overfit_batch_explodes_under_a_huge_sgd_learning_rate():
     res = overfit_batch(_regression(opt=lambda p: torch.optim.SGD(p, lr=1.0), loss=nn.MSELoss()), max_steps=100)
-    f = _symptom(res, "explodes")
+    f = _symptom(res, "loss-curve.overfit-batch-explodes")
     assert not math.isfinite(res.losses[-1]) and len(res.losses) < 20  # stops at the first non-finite loss
     assert f.evidence["lr"] == 1.0
     assert {"lr.overfit-batch-lr-too-high", "numerics.overfit-batch-non-finite-loss"} & set(
@@ -87,7 +88,7 @@ def test_overfit_batch_goes_up_when_the_optimizer_maximizes(opt):
         return lambda p: torch.optim.Adam(p, lr=1e-3, maximize=maximize)
 
     res = overfit_batch(_regression(opt=make(True), loss=nn.CrossEntropyLoss(), classify=True), max_steps=60)
-    f = _symptom(res, "goes-up")
+    f = _symptom(res, "loss-curve.overfit-batch-goes-up")
     assert res.losses[-1] > 1.5 * res.losses[0] and f.evidence["final_loss"] < 10 * f.evidence["initial_loss"]
     assert res.report.by_code("optimizer.maximize")  # the registered check names the real cause
     healthy = overfit_batch(_regression(opt=make(False), loss=nn.CrossEntropyLoss(), classify=True), max_steps=60)
@@ -98,7 +99,7 @@ def test_overfit_batch_goes_up_when_the_optimizer_maximizes(opt):
 def test_overfit_batch_oscillates_with_l1_loss_and_a_large_sgd_step(hidden):
     # |error| has a constant-size gradient: a large fixed step jumps back and forth across the target
     res = overfit_batch(_regression(opt=lambda p: torch.optim.SGD(p, lr=1.0), hidden=hidden), max_steps=150)
-    f = _symptom(res, "oscillates")
+    f = _symptom(res, "loss-curve.overfit-batch-oscillates")
     assert f.evidence["lr"] == 1.0 and f.evidence["steps"] == 150
     assert "lr.overfit-batch-lr-too-high" in f.evidence["likely_causes"]
     tail = res.losses[75:]

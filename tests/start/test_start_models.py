@@ -8,6 +8,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nndoctor
+from nndoctor.findings import Severity
 from nndoctor.start import baseline, input_kind, simplify, synthetic_like
 from nndoctor.start.baseline import LeNet, MultiInput, OneLayerLSTM, OneLayerMLP
 from nndoctor.start.compare import compare_baselines
@@ -112,3 +113,44 @@ def test_known_results_are_measured_rows_for_reference_tasks():
     assert linear and 0.8 < linear[0]["accuracy"] <= 1.0
     assert matching((1, 8, 8), 10) and all("images" in r["task"] for r in matching((1, 8, 8), 10))
     assert matching((7,), 3) == []
+
+
+class _Bottleneck(nn.Module):
+    """A user's model squeezed through two tanh units: too little capacity for the task."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.squeeze, self.out = nn.Linear(d, 2), nn.Linear(2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.tanh(self.squeeze(x)))
+
+
+def _xor_exp(model: nn.Module, lr: float) -> nndoctor.Experiment:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(600, 4, generator=g)
+    y = (x[:, 0] * x[:, 1] > 0).long()  # XOR of two signs: no linear model separates it ...
+    y = torch.where(x[:, 2] > 0.8, torch.ones_like(y), y)  # ... plus a part a linear model gets
+    return nndoctor.Experiment(
+        model=model, loss=nn.CrossEntropyLoss(), optimizer=torch.optim.Adam(model.parameters(), lr=lr),
+        train=DataLoader(TensorDataset(x[:500], y[:500]), batch_size=16, shuffle=True),
+        train_val=DataLoader(TensorDataset(x[500:], y[500:]), batch_size=100))
+
+
+@pytest.mark.parametrize("kind", ["linear", "bottleneck", "healthy"])
+def test_start_simple_mlp_beating_a_too_simple_model_is_reported(kind):
+    torch.manual_seed(0)
+    model = {"linear": lambda: nn.Linear(4, 2), "bottleneck": lambda: _Bottleneck(4),
+             "healthy": lambda: nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 2))}[kind]()
+    comp = compare_baselines(_xor_exp(model, 1e-2 if kind != "healthy" else 3e-3), epochs=10)
+    found = comp.report.by_code("fit.start-simple-baseline-better")
+    if kind == "healthy":  # a model with the capacity beats the start-simple MLP: nothing to say
+        assert not comp.report.findings, [f.message for f in comp.report.findings]
+        return
+    assert [f.code for f in comp.report.findings] == ["fit.start-simple-baseline-better"]
+    f = found[0]
+    assert f.severity is Severity.INFO
+    simple, yours = comp.row("start-simple"), comp.row("yours")
+    assert f.evidence["start_simple_loss"] == simple.loss and f.evidence["your_loss"] == yours.loss
+    assert simple.loss < 0.85 * yours.loss and simple.accuracy > yours.accuracy + 0.1
+    assert yours.loss < f.evidence["constant_loss"]  # it does learn: just less than the baseline
