@@ -127,8 +127,17 @@ def _lr_symptom(cause: Finding, symptom: Finding) -> bool:
     return symptom.category != "lr" or symptom.code in LR_HIGH | LR_LOW
 
 
+def _lr_high_symptom(cause: Finding, symptom: Finding) -> bool:
+    return symptom.category != "lr" or symptom.code in LR_HIGH
+
+
 def _lr_low_symptom(cause: Finding, symptom: Finding) -> bool:
     return symptom.category != "lr" or symptom.code in LR_LOW
+
+
+def _eval_bn(cause: Finding, symptom: Finding) -> bool:
+    """Only batch-norm layers left in eval mode change the scale of training (dropout off does not)."""
+    return bool(cause.evidence.get("batch_norm"))
 
 
 def _both(*conds: Condition) -> Condition:
@@ -144,7 +153,8 @@ _U = " ".join(sorted(UNDERFIT))
 #: The causal graph, after the field guide's "overfit a single batch" table and category list.
 EDGES: tuple[Edge, ...] = (
     _e("data", "fit", "class imbalance, leakage, too little data or a shift decide the fit"),
-    _e("data.unshuffled-batches", "loss-curve", "batches sorted by class make the loss oscillate"),
+    _e("data.unshuffled-batches", "lr loss-curve", "batches sorted by class make the loss oscillate and "
+       "every step swing the model to the batch's class, which reads as a too-high lr", _lr_high_symptom),
     _e("labels", f"lr loss-curve {_U}", "corrupted or shuffled labels make the loss oscillate or plateau and "
        "the model unable to fit", _lr_low_symptom),
     _e("preprocessing", "lr activation grad numerics loss-curve fit",
@@ -156,6 +166,9 @@ EDGES: tuple[Edge, ...] = (
        "plateaus, vanishes or saturates into log(0)", _both(_scale_numerics, _lr_symptom)),
     _e("train-mode", "loss-curve fit", "dropout/batch-norm in the wrong mode distorts the loss and the "
        "validation error"),
+    _e("train-mode.training-in-eval-mode", "lr activation grad numerics", "batch-norm layers trained in eval "
+       "mode normalise with their initial running statistics, i.e. not at all: activations, gradients and "
+       "the loss blow up as if the lr were too high", _both(_eval_bn, _scale_numerics, _lr_symptom)),
     _e("zero-grad", f"lr activation grad numerics loss-curve {_U}", "accumulated gradients make every "
        "step too large", _both(_scale_numerics, _lr_symptom)),
     _e("grad-flow", f"lr loss-curve {_U}", "parameters without gradient or update leave the loss flat",

@@ -46,6 +46,10 @@ PAIRS: list[tuple[Finding, Finding]] = [
      _f("loss-curve.plateaus", location="loss", step=80)),
     (_f("train-mode.eval-in-train-mode", location="model", step=30),
      _f("fit.variance", location="validation", step=90)),
+    (_f("train-mode.training-in-eval-mode", location="model", step=1, batch_norm=["model.0"]),
+     _f("lr.too-high", "error", location="opt", step=26)),
+    (_f("data.unshuffled-batches", location="training batches", step=177),
+     _f("lr.too-high", location="opt", step=50)),
     (_f("zero-grad.not-cleared", "error", location="opt", step=2),
      _f("grad.exploding-gradients", location="model.fc1", step=5, first_layer="model.fc1")),
     (_f("grad-flow.frozen-output-layer", "error", location="model.out", step=1),
@@ -115,6 +119,10 @@ def test_each_edge_links_in_either_arrival_order(cause: Finding, symptom: Findin
     (_f("dtype.crash-target-dtype", "error", location="train.py:9", step=12),
      _f("loss-curve.oscillates", location="loss", step=5)),                       # a crash is not static
     (_f("grad-flow.step-never-called", "error", location="optimizer.step"), _f("numerics.nonfinite-loss", "error")),
+    (_f("train-mode.training-in-eval-mode", location="model", step=1, batch_norm=[]),   # only dropout off:
+     _f("lr.too-high", location="opt", step=20)),                                     # no change of scale
+    (_f("data.unshuffled-batches", location="training batches", step=177),
+     _f("lr.too-low", location="opt", step=20)),                 # sorted batches make steps swing, not crawl
 ])
 def test_unrelated_findings_are_not_linked(cause: Finding, symptom: Finding) -> None:
     for findings in ([cause, symptom], [symptom, cause]):

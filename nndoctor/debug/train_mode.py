@@ -228,7 +228,8 @@ class TrainMode(Check):
                                   if k in kinds)
             ev = {"model": info.name, "optimizer": event.optimizer_name, "modules": _names(off),
                   "module_list": off, "eval_since_step": info.eval_since, "since": since,
-                  "last_train_mode_step": info.last_train_step}
+                  "last_train_mode_step": info.last_train_step,
+                  "batch_norm": sorted(n for n in off if n in info.bn_names)}
             found.append(self.finding(
                 f"{event.optimizer_name} trains {info.name} while it is in eval mode since step "
                 f"{info.eval_since}: in {_names(off)} {effect}, as at inference; {how}",
