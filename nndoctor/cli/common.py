@@ -22,7 +22,7 @@ from rich.progress import (
 from nndoctor.cli.options import UsageError, add_fail_on
 
 __all__ = ["add_experiment_args", "fmt_num", "json_output", "json_text", "load", "progress", "render",
-           "run_guarded", "sparkline", "write_json"]
+           "run_guarded", "sparkline", "write_json", "write_report"]
 
 _BARS = "▁▂▃▄▅▆▇█"
 
@@ -123,6 +123,16 @@ def json_output(option: str, path: str | None, payload: Any | Callable[[], Any])
     """An output for :func:`nndoctor.report.output.write_outputs`: ``payload`` (or a function making it)
     as JSON."""
     return option, path, lambda: json_text(payload() if callable(payload) else payload)
+
+
+def write_report(report: Any, json_path: str | None, html_path: str | None, *, title: str | None = None) -> list[str]:
+    """Write a Report as ``--json`` and ``--html`` (either may be None); a failure is one line. Returns the
+    options that could not be written."""
+    from nndoctor.report.html import render_html
+    from nndoctor.report.output import write_outputs
+
+    return write_outputs([json_output("--json", json_path, report.to_dict),
+                          ("--html", html_path, lambda: render_html(report, title=title))])
 
 
 def write_json(path: str | None, payload: Any, option: str = "--json") -> list[str]:

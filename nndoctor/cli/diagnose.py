@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from nndoctor.cli.common import json_output
+from nndoctor.cli.common import write_report
 from nndoctor.cli.options import UsageError, add_fail_on, fail_on_exit, nonneg_int, positive_int, rate
 
 __all__ = ["register"]
@@ -58,8 +58,7 @@ def _fix(ns: argparse.Namespace, report: Any, console: Console) -> None:
 def cmd_diagnose(ns: argparse.Namespace) -> int:
     from nndoctor.diagnose import diagnose
     from nndoctor.experiment import ExperimentError, parse_sets
-    from nndoctor.report.html import render_html
-    from nndoctor.report.output import check_outputs, write_outputs
+    from nndoctor.report.output import check_outputs
     from nndoctor.report.terminal import render_report
     from nndoctor.signals import interrupt_exit_code, interrupt_name, terminate_as_interrupt
 
@@ -88,9 +87,7 @@ def cmd_diagnose(ns: argparse.Namespace) -> int:
             console.print(f" {item['rank']}. {escape(item['action'])}")
     if ns.fix and result.interrupted is None:
         _fix(ns, report, console)
-    failed = write_outputs([
-        json_output("--json", ns.json, report.to_dict),
-        ("--html", ns.html, lambda: render_html(report, title=os.path.basename(ns.experiment)))])
+    failed = write_report(report, ns.json, ns.html, title=os.path.basename(ns.experiment))
     if ns.html and "--html" not in failed:
         console.print(f"report written to {escape(ns.html)}")
     if result.interrupted is not None:

@@ -4,14 +4,15 @@ the user's own torchrun)."""
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import logging
 import os
-from typing import Any
+from typing import Any, Callable
 
 from rich.console import Console
 
-from nndoctor.cli.common import json_output
+from nndoctor.cli.common import render, write_report
 from nndoctor.cli.options import UsageError, add_fail_on, fail_on_exit
 from nndoctor.distributed.merge import merge_results
 from nndoctor.distributed.rankinfo import RankInfo
@@ -41,21 +42,8 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_merge)
 
 
-def _render(ns: Any, console: Console, title: str) -> Any:
-    from nndoctor.report.terminal import render_report
-
-    def render(report: Report) -> None:
-        render_report(report, console, title=title)
-
-    return render
-
-
-def _write(ns: Any, report: Report) -> None:
-    from nndoctor.report.html import render_html
-    from nndoctor.report.output import write_outputs
-
-    write_outputs([json_output("--json", ns.json, report.to_dict),
-                   ("--html", ns.html, lambda: render_html(report))])
+def _render(console: Console, title: str) -> Callable[[Report], None]:
+    return functools.partial(render, console=console, title=title)
 
 
 def cmd_merge(ns: argparse.Namespace) -> int:
@@ -78,8 +66,8 @@ def cmd_merge(ns: argparse.Namespace) -> int:
     report = merge_results(payloads, run_dir=", ".join(ns.paths))
     console = Console(stderr=True)
     script = os.path.basename(str(report.facts.get("script", "run")))
-    show_merged(report, console, _render(ns, console, f"nndoctor: {script} (merged)"))
-    _write(ns, report)
+    show_merged(report, console, _render(console, f"nndoctor: {script} (merged)"))
+    write_report(report, ns.json, ns.html)
     codes = [p.get("exit_code") for _, p in sorted(payloads.items())]
     return fail_on_exit(report, ns.fail_on, next((c for c in codes if isinstance(c, int) and c), 0))
 
@@ -88,19 +76,19 @@ def finish_run(rank: RankInfo, result: Any, ns: Any, console: Console, started: 
     """A rank under torchrun: write its result; rank 0 merges, prints and writes the reports."""
     from nndoctor.distributed.rankrun import finish_rank
 
-    render = _render(ns, console, f"nndoctor: {os.path.basename(ns.script)}")
+    show = _render(console, f"nndoctor: {os.path.basename(ns.script)}")
     try:
-        merged = finish_rank(rank, result, ns, console, started, render)
+        merged = finish_rank(rank, result, ns, console, started, show)
     except Exception as exc:  # a bug of ours must not cost the script's exit code: rank 0 shows its own report
         logger.warning("nndoctor could not merge the ranks' results (%s: %s)", type(exc).__name__, exc,
                        exc_info=logger.isEnabledFor(logging.DEBUG))
         if not rank.is_main:
             return result.exit_code
         merged = result.report
-        render(merged)
+        show(merged)
     if merged is None:
         return result.exit_code
-    _write(ns, merged)
+    write_report(merged, ns.json, ns.html)
     return fail_on_exit(merged, ns.fail_on, result.exit_code)
 
 
@@ -133,6 +121,6 @@ def run_nproc(ns: Any, script_args: list[str], console: Console) -> int:
         logger.warning("nndoctor could not merge the ranks' results (%s: %s)", type(exc).__name__, exc,
                        exc_info=logger.isEnabledFor(logging.DEBUG))
         return launched.exit_code
-    show_merged(report, console, _render(ns, console, f"nndoctor: {os.path.basename(ns.script)}"))
-    _write(ns, report)
+    show_merged(report, console, _render(console, f"nndoctor: {os.path.basename(ns.script)}"))
+    write_report(report, ns.json, ns.html)
     return fail_on_exit(report, ns.fail_on, launched.exit_code)

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from nndoctor.cli.common import json_output
+from nndoctor.cli.common import write_report
 from nndoctor.cli.options import (
     SEPARATOR,
     Parser,
@@ -131,7 +131,7 @@ def _options_after_script(ns: argparse.Namespace, ours: list[str]) -> None:
 
 
 def cmd_run(ns: argparse.Namespace) -> int:
-    from nndoctor.report.output import check_outputs, write_outputs
+    from nndoctor.report.output import check_outputs
     from nndoctor.signals import terminate_as_interrupt
 
     ns.script, ours, script_args = split_command_line(list(ns.command_line))
@@ -178,8 +178,5 @@ def cmd_run(ns: argparse.Namespace) -> int:
     if not report.facts.get("steps") and not report.facts.get("backward_calls") and not report.facts.get("models"):
         console.print(Text(f"nndoctor: no model was trained by {ns.script} "
                            "(no forward pass of a module, backward pass or optimizer step was seen)"))
-    from nndoctor.report.html import render_html
-
-    write_outputs([json_output("--json", ns.json, report.to_dict),
-                   ("--html", ns.html, lambda: render_html(report))])
+    write_report(report, ns.json, ns.html)
     return fail_on_exit(report, ns.fail_on, result.exit_code)

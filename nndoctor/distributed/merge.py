@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from nndoctor.distributed.compare import compare_ranks
 from nndoctor.findings import Finding, InternalError, Report, Severity
 
-__all__ = ["finding_from_dict", "merge_results", "rank_label"]
+__all__ = ["merge_results", "rank_label"]
 
 
 def rank_label(ranks: list[int], world_size: int) -> str:
@@ -22,10 +22,6 @@ def rank_label(ranks: list[int], world_size: int) -> str:
     if ranks == list(range(ranks[0], ranks[-1] + 1)):
         return f"ranks {ranks[0]}-{ranks[-1]}"
     return "ranks " + ", ".join(map(str, ranks))
-
-
-def finding_from_dict(d: Mapping[str, Any]) -> Finding:
-    return Finding.from_dict(d)
 
 
 def merge_results(payloads: Mapping[int, Mapping[str, Any]], *, world_size: int | None = None,
@@ -41,7 +37,7 @@ def merge_results(payloads: Mapping[int, Mapping[str, Any]], *, world_size: int 
         report = payloads[rank]["report"]
         for d in report.get("findings", []):
             try:
-                f = finding_from_dict(d)
+                f = Finding.from_dict(d)
             except (KeyError, ValueError, TypeError):
                 continue
             if f.key in merged:
