@@ -51,6 +51,9 @@ class Check:
     step_phases: ClassVar[frozenset[str]] = frozenset({"pre", "post"})
     #: functions (``torch.*``, ``F.*``, ``Tensor.*`` names) this check wants to see as ``op`` events
     ops: ClassVar[frozenset[str]] = frozenset()
+    #: functions of :attr:`ops` this check also wants as ``op`` events in evaluation loops between
+    #: sampled steps (the light function mode; the event's ``module`` is then empty)
+    eval_ops: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, state: RunState) -> None:
         self.state = state

@@ -153,6 +153,8 @@ class FunctionMode(TorchFunctionMode):
                         obs._on_eval_loss(name, args, kwargs, result)
                     elif name in PREDICTION_OPS or name in COMPARE_OPS:
                         obs._on_prediction_op(name, args, result)
+                    elif name in obs._eval_op_checks:
+                        obs._on_eval_op(name, func, args, kwargs, result)
             except Exception as exc:
                 obs._fail("function mode", exc)
             return result
@@ -176,6 +178,7 @@ class FunctionEvents:
     state: Any
     _by_kind: dict[str, list[Any]]
     _op_checks: dict[str, list[Any]]
+    _eval_op_checks: dict[str, list[Any]]
     _prov: dict[int, tuple[weakref.ReferenceType[torch.Tensor], Provenance]]
     _predictions: dict[int, weakref.ReferenceType[torch.Tensor]]
     _stack: list[torch.nn.Module]
@@ -246,6 +249,12 @@ class FunctionEvents:
         return self.state.module_name(self._stack[-1]) if self._stack else ""
 
     # ------------------------------------------------------------------ ops
+    def _on_eval_op(self, name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+        """An op a check wants in evaluation loops too (``Check.eval_ops``), seen in the light mode."""
+        self._dispatch(OpCall(name=name, func=func, args=args, kwargs=kwargs, result=result,
+                              step=self.state.step, module="", input_provenance=()),
+                       self._eval_op_checks[name])
+
     def _on_op(self, name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
         self._busy = True
         try:

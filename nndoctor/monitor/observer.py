@@ -129,6 +129,7 @@ class Observer(FunctionEvents, Discovery):
         self._by_kind_unsampled: dict[str, list[Check]] = {}  # the checks that want unsampled events too
         self._op_checks: dict[str, list[Check]] = {}
         self._watched_ops: frozenset[str] = frozenset()
+        self._eval_op_checks: dict[str, list[Check]] = {}  # ops also watched in evaluation loops
         self._disabled: set[str] = set()
         self.internal_errors: list[InternalError] = []
         self._handles: list[RemovableHandle] = []
@@ -201,6 +202,8 @@ class Observer(FunctionEvents, Discovery):
                         self._by_kind_unsampled.setdefault(kind, []).append(check)
             for name in check.ops:
                 self._op_checks.setdefault(name, []).append(check)
+            for name in check.eval_ops:
+                self._eval_op_checks.setdefault(name, []).append(check)
         watched = set(self._op_checks) | PROVENANCE_OPS | PASS_THROUGH_OPS
         if "loss" in self._by_kind or "targets" in self._by_kind or self._op_checks:
             watched |= LOSS_FUNCTIONS

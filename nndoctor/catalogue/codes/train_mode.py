@@ -77,6 +77,43 @@ model.train()
 """,
     ),
     CodeInfo(
+        code="train-mode.functional-dropout-in-eval",
+        severity="warning",
+        step="implement & debug",
+        title="Functional dropout stays on in eval mode",
+        meaning=(
+            "`F.dropout(x, p)` inside a module's forward runs with `training=True` (its default, or "
+            "hard-coded) while the module is in eval mode: `model.eval()` does not reach a functional call, "
+            "so every evaluation or inference pass still drops units at random."
+        ),
+        why=(
+            "Evaluation is stochastic and pessimistic: validation loss and accuracy are noisy and worse than "
+            "the model really is, and early stopping, model selection and the train/validation gap read the "
+            "noise. Predictions served from the model change from call to call."
+        ),
+        detection=(
+            "The torch function mode watches dropout calls (F.dropout, dropout1d/2d/3d, alpha_dropout) on "
+            "sampled training steps and in evaluation loops. A call with p > 0 and training=True is "
+            "reported when the module whose forward made the call (read from the calling frame; the root "
+            "model when the call is not inside a module) is in eval mode. nn.Dropout modules follow their "
+            "own mode and stay quiet, as does `F.dropout(x, p, training=self.training)`."
+        ),
+        fixes=(
+            "Pass the module's mode at {site}: F.dropout(x, p={p}, training=self.training).",
+            "Or use an nn.Dropout({p}) module, which model.eval() switches off.",
+            "If dropout at inference is intended (Monte-Carlo dropout), keep it but average several passes "
+            "and report the validation metric of the deterministic model separately.",
+        ),
+        wrong="""
+def forward(self, x):
+    return self.fc2(F.dropout(F.relu(self.fc1(x)), 0.5))     # training=True by default
+""",
+        right="""
+def forward(self, x):
+    return self.fc2(F.dropout(F.relu(self.fc1(x)), 0.5, training=self.training))
+""",
+    ),
+    CodeInfo(
         code="train-mode.training-in-eval-mode",
         severity="warning",
         step="implement & debug",
