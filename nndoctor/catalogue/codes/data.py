@@ -140,6 +140,49 @@ loss_fn = nn.CrossEntropyLoss(weight=class_weights)   # or a WeightedRandomSampl
         ),
     ),
     CodeInfo(
+        code="data.target-in-inputs",
+        severity="warning",
+        step="evaluate",
+        title="The target leaked into the model's inputs",
+        meaning=(
+            "The model is given its own target: a feature column that is the label (or an affine copy of "
+            "it: a standardised label, a forecasting window that includes the value to predict), or a "
+            "token model trained with targets equal to its input tokens at the same positions (a "
+            "next-token model without the shift by one)."
+        ),
+        why=(
+            "The training loss collapses to ~0 almost at once because the answer is in the input; the "
+            "model learns to copy it and nothing that works on real inputs, where the target is not given."
+        ),
+        detection=(
+            "On sampled training steps the root model's inputs are compared with the loss's target of the "
+            "same step. Columns: a float input with >= 2 columns and a one-per-row target; a column whose "
+            "correlation with the target is |r| >= 1 - 1e-6 in every one of >= 3 sampled batches "
+            "(>= 64 rows) is reported (a single-feature regression and an autoencoder's multi-column "
+            "target are not judged). Tokens: a cross-entropy/NLL loss whose integer targets have as many "
+            "elements as an integer model input and equal it at >= 98% of the non-ignored positions over "
+            ">= 2 sampled batches (>= 64 positions); a warning when the training loss fell to <= 30% of its "
+            "first value, otherwise info. Shifted language models, masked and denoising models agree far "
+            "less and stay quiet. Judged at the end of the run."
+        ),
+        fixes=(
+            "Remove {what} from the model's input: build the features without the label column (e.g. "
+            "X = df.drop(columns=[target])), and end a forecasting window before the value it predicts.",
+            "For a next-token model shift the targets: inputs = seq[:, :-1], targets = seq[:, 1:].",
+            "Re-check the validation metric after the fix: the current one measures copying.",
+        ),
+        wrong="""
+X = torch.tensor(df.values, dtype=torch.float32)     # still holds the 'label' column
+y = torch.tensor(df["label"].values)
+logits = lm(tokens); loss = F.cross_entropy(logits.transpose(1, 2), tokens)      # no shift
+""",
+        right="""
+X = torch.tensor(df.drop(columns=["label"]).values, dtype=torch.float32)
+y = torch.tensor(df["label"].values)
+logits = lm(tokens[:, :-1]); loss = F.cross_entropy(logits.transpose(1, 2), tokens[:, 1:])
+""",
+    ),
+    CodeInfo(
         code="data.too-little-data",
         severity="warning",
         step="improve",
