@@ -91,6 +91,48 @@ x = features                        # real inputs, paired with their labels
 """,
     ),
     CodeInfo(
+        code="labels.padding-not-ignored",
+        severity="warning",
+        step="implement & debug",
+        title="Padding positions counted as labels by the loss",
+        meaning=(
+            "Sequences are padded to one length, and the padded positions reach the loss as ordinary "
+            "targets: the cross-entropy has no ignore_index for the pad (its default is -100) and the "
+            "targets there are not set to it."
+        ),
+        why=(
+            "A large share of the loss and of the accuracy is 'predict padding', which is easy: the loss "
+            "and the token accuracy look good while the real tokens get a fraction of the gradient, and the "
+            "model learns the sequence lengths instead of the task."
+        ),
+        detection=(
+            "On sampled training steps, a cross_entropy/nll_loss whose integer targets have as many "
+            "elements as an integer (N, T) model input is aligned with that input. Padded positions: those "
+            "holding the padding_idx of one of the model's nn.Embedding layers, or else a value that only "
+            "occurs as a trailing (or leading) run of varying length in >= 20% of the rows (a single "
+            "end-of-sequence token per row does not qualify). A batch counts when >= 10% of the positions "
+            "the loss counts are padding (target not ignore_index, class weight not 0); >= 2 such sampled "
+            "batches, and at least half of those judged, make the warning. reduction='none' (masked by "
+            "hand), packed sequences, fixed-length sequences and one-target-per-sequence losses are not "
+            "judged. Category labels: the fault is in the targets the loss is given (padding that is no "
+            "label), fixed either in the loss or by setting the padded targets to -100."
+        ),
+        fixes=(
+            "Ignore the pad in the loss: nn.CrossEntropyLoss(ignore_index={pad_target}) or "
+            "F.cross_entropy(logits, targets, ignore_index={pad_target}).",
+            "Or set the padded targets to -100 (the default ignore_index) when the batch is built.",
+            "Measure the accuracy over the non-padded positions only.",
+        ),
+        wrong="""
+emb = nn.Embedding(V, 64, padding_idx=0)
+loss = nn.CrossEntropyLoss()(logits.view(-1, V), targets.view(-1))     # padding (0) counted
+""",
+        right="""
+emb = nn.Embedding(V, 64, padding_idx=0)
+loss = nn.CrossEntropyLoss(ignore_index=0)(logits.view(-1, V), targets.view(-1))
+""",
+    ),
+    CodeInfo(
         code="labels.single-class",
         severity="warning",
         step="implement & debug",
