@@ -321,3 +321,20 @@ def test_a_too_high_lr_headlines_over_the_dead_relus_it_causes(style: str) -> No
     else:        # the dead ReLUs are the first thing to fix, and nothing unrelated took the headline
         assert head.category in ("activation", "loss-curve", "grad"), [f.code for f in report.sorted()]
     assert not report.by_code("preprocessing.unnormalised-pixels")
+
+
+@pytest.mark.parametrize("cause,symptom", [
+    (_f("data.target-in-inputs", location="model", step=1, columns=[30]),
+     _f("fit.overfitting", location="validation", step=200)),
+    (_f("train-mode.functional-dropout-in-eval", location="model", step=9, site="train.py:18"),
+     _f("fit.variance", location="validation", step=90)),
+    (_f("labels.padding-not-ignored", location="model", step=1, pad_share=0.4),
+     _f("loss-curve.plateaus", location="loss", step=80)),
+], ids=["leak->overfitting", "eval-dropout->variance", "padding->plateau"])
+def test_new_kinds_head_the_symptoms_they_cause(cause: Finding, symptom: Finding) -> None:
+    """The target leak, functional dropout at evaluation and counted padding explain their symptoms
+    through the data -> fit, train-mode -> fit and labels -> loss-curve edges."""
+    for findings in ([cause, symptom], [symptom, cause]):
+        report = Report(findings=findings, facts=FACTS)
+        assert _causes(report, symptom.code) == [cause.code]
+        assert report.headline() is not None and report.headline().code == cause.code

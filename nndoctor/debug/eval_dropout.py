@@ -10,7 +10,8 @@ The function mode shows the dropout calls on sampled training steps and, through
 ``training=True`` is judged by the mode of the module whose ``forward`` made it (the
 ``self`` of the calling frame; the root model's mode when the call is not inside a module):
 eval mode -> warning, naming the module and the call's ``file:line``. ``nn.Dropout`` modules
-follow their own flag (their frames are recognised and skipped) and stay quiet, as does
+(and any torch code that calls dropout itself) follow their own flag: a torch frame between the
+call and the user's code marks them, and they stay quiet, as does
 ``F.dropout(x, p, training=self.training)``. The frame walk only happens for calls with
 ``training=True`` while the running root model is in eval mode, so a training step costs a
 tuple read per dropout call.
@@ -37,7 +38,9 @@ DROPOUT_OPS = frozenset({"dropout", "alpha_dropout", "feature_alpha_dropout", "d
                          "dropout3d"})
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _NNDOCTOR_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_DROPOUT_MODULE_FILE = os.path.join("nn", "modules", "dropout.py")
+#: torch files between the dropout call and its caller (the function-mode dispatch, F.dropout itself,
+#: a device context); any other torch frame there means torch's own code called dropout
+_PASS_FILES = ("overrides.py", os.path.join("nn", "functional.py"), os.path.join("utils", "_device.py"))
 _MAX_USER_FRAMES = 6  # how far out a helper function called from a forward is followed
 
 
@@ -54,8 +57,8 @@ def _caller(frame: FrameType | None) -> tuple[str, nn.Module | None] | None:
     while frame is not None and user_frames < _MAX_USER_FRAMES:
         filename = frame.f_code.co_filename
         if filename.startswith(_TORCH_DIR):
-            if not site and filename.endswith(_DROPOUT_MODULE_FILE):
-                return None  # an nn.Dropout module: it follows its own training flag
+            if not site and not filename.endswith(_PASS_FILES):
+                return None  # nn.Dropout or another torch module: it follows its own training flag
         elif not filename.startswith(_NNDOCTOR_DIR) and not (filename.startswith("<") and not is_cell(filename)):
             if not site:
                 site = code_site(filename, frame.f_lineno)

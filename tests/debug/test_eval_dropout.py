@@ -136,3 +136,21 @@ def test_functional_dropout_while_training_in_train_mode_is_quiet() -> None:
             opt.step()
 
     assert _codes(run, every=1) == []
+
+
+def test_torch_modules_that_call_dropout_themselves_stay_quiet() -> None:
+    def run() -> None:
+        layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.3, batch_first=True)
+        model = nn.Sequential(layer, nn.Flatten(), nn.Linear(8 * 4, 3))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        xs = X.reshape(64, 4, 8)
+        for i in range(0, 64, 16):
+            loss = F.cross_entropy(model(xs[i:i + 16]), Y[i:i + 16])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            model(xs)
+
+    assert _codes(run) == [] and _codes(run, every=1) == []

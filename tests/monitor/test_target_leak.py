@@ -136,3 +136,27 @@ def test_healthy_tabular_and_autoencoders_stay_quiet() -> None:
         _fit(bce_ae, torch.optim.Adam(bce_ae.parameters(), lr=1e-2), xs, xs, F.binary_cross_entropy_with_logits)
 
     assert _findings(run) == []
+
+
+def test_labels_handed_to_a_model_that_computes_its_own_loss_are_no_leak() -> None:
+    class WithLoss(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb, self.head = nn.Embedding(V, 16), nn.Linear(16, V)
+
+        def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, labels: torch.Tensor | None = None):
+            logits = self.head(self.emb(x))
+            y = y if y is not None else labels
+            return F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
+
+    def run() -> None:
+        model = WithLoss()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for s in range(30):
+            b = SEQ[(s * 32) % 256:(s * 32) % 256 + 32]
+            loss = model(b[:, :-1], b[:, 1:]) if s % 2 else model(b[:, :-1], labels=b[:, 1:])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    assert _findings(run) == []

@@ -50,6 +50,14 @@ def _is_int(t: torch.Tensor) -> bool:
     return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
 
 
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """``b`` holds exactly the values of ``a`` (``a`` itself, ``a.view(-1)``, ``a.reshape(-1)``)."""
+    if a is b:
+        return True
+    return a.device == b.device and a.numel() == b.numel() and a.dtype == b.dtype \
+        and bool(torch.equal(a.reshape(-1), b.reshape(-1)))
+
+
 class _Columns:
     """Per-column count of sampled batches in which the column equals the target (affinely)."""
 
@@ -72,7 +80,8 @@ class TargetInInputs(Check):
         super().__init__(state)
         self._inputs: tuple[int, str, list[weakref.ReferenceType[torch.Tensor]]] | None = None
         self._columns: dict[tuple[str, str, int], _Columns] = {}
-        self._tokens: dict[tuple[str, str], list[int]] = {}  # (model, loss) -> [equal, positions, batches, step]
+        # (model, loss, input index) -> [equal, positions, batches, first step]
+        self._tokens: dict[tuple[str, str, int], list[int]] = {}
         self._first_loss: float | None = None
 
     def check(self, event: Any) -> Iterable[Finding]:
@@ -87,7 +96,11 @@ class TargetInInputs(Check):
     def _on_input(self, event: ModelInput) -> None:
         if not event.grad_enabled or not event.training:
             return
-        tensors = [v for v in list(event.args) + list(event.kwargs.values()) if isinstance(v, torch.Tensor)]
+        # a label handed to the model for a loss computed inside forward (model(x, labels=y)) is no leak
+        # by itself: keyword arguments named after labels or targets are left out
+        tensors = [v for v in event.args if isinstance(v, torch.Tensor)]
+        tensors += [v for k, v in event.kwargs.items() if isinstance(v, torch.Tensor)
+                    and not any(w in k.lower() for w in ("label", "target"))]
         self._inputs = (event.step, event.name, [weakref.ref(t) for t in tensors[:4]])
 
     def _on_loss(self, event: LossCall) -> None:
@@ -100,24 +113,24 @@ class TargetInInputs(Check):
             value = float(event.result)
             self._first_loss = value if math.isfinite(value) else None
         target = event.target
-        for ref in refs:
+        for i, ref in enumerate(refs):
             x = ref()
-            if x is None or x.numel() == 0:
-                continue
+            if x is None or x.numel() == 0 or (i > 0 and _same(x, target)):
+                continue  # (a second input that is the target itself: model(x, y) computing its own loss)
             if event.name in _TOKEN_LOSSES and _is_int(target) and _is_int(x) and x.numel() == target.numel():
-                self._tokens_equal(model, event, x)
+                self._tokens_equal(model, event, x, i)
             elif x.is_floating_point() and x.dim() >= 2 and target.dim() >= 1 and x.shape[0] == target.shape[0] \
                     and target.numel() == target.shape[0]:
                 self._column_equal(model, event, x)
 
-    def _tokens_equal(self, model: str, event: LossCall, x: torch.Tensor) -> None:
+    def _tokens_equal(self, model: str, event: LossCall, x: torch.Tensor, index: int) -> None:
         t = event.target.reshape(-1)
         valid = t != int(event.kwargs.get("ignore_index", -100))
         n = int(valid.sum())
         if n == 0 or int(torch.unique(t[valid]).numel()) < 3:
             return
         equal = int(((x.reshape(-1) == t) & valid).sum())
-        acc = self._tokens.setdefault((model, event.name), [0, 0, 0, event.step])
+        acc = self._tokens.setdefault((model, event.name, index), [0, 0, 0, event.step])
         acc[0] += equal
         acc[1] += n
         acc[2] += 1
@@ -160,7 +173,7 @@ class TargetInInputs(Check):
                 f"all {acc.batches} sampled batches ({acc.rows} rows, {loss}): the label leaked into the "
                 f"features, the model can copy it and learns nothing usable on real inputs",
                 ev, location=model, step=acc.first_step))
-        for (model, loss), (equal, total, batches, first_step) in self._tokens.items():
+        for (model, loss, _), (equal, total, batches, first_step) in self._tokens.items():
             share = equal / total if total else 0.0
             if batches < TOKEN_MIN_BATCHES or total < TOKEN_MIN_POSITIONS or share < TOKEN_SHARE:
                 continue
