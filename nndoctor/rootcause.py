@@ -36,7 +36,7 @@ __all__ = ["EDGES", "LR_HIGH", "LR_LOW", "ORDER", "STALLED", "STATIC", "UNDERFIT
 
 #: Categories in causal order: an edge always goes from an earlier one to a later one.
 ORDER: tuple[str, ...] = (
-    "data", "labels", "preprocessing", "shape", "dtype", "loss-input", "train-mode", "zero-grad",
+    "labels", "data", "preprocessing", "shape", "dtype", "loss-input", "train-mode", "zero-grad",
     "grad-flow", "init", "regularization", "optimizer", "distributed", "lr", "activation", "grad", "numerics",
     "loss-curve", "fit",
 )
@@ -114,7 +114,16 @@ def _preprocessing(cause: Finding, symptom: Finding) -> bool:
     return _scale_numerics(cause, symptom)
 
 
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True                               # not a number: nothing to say
+
+
 def _lr(cause: Finding, symptom: Finding) -> bool:
+    if not _finite(cause.evidence.get("update_ratio_median", 0.0)):
+        return False                              # read from NaN/Inf updates: the NaN, not the lr, made them
     if cause.code in LR_LOW or cause.code == "lr.schedule-collapses":  # too slow: nothing moves
         return symptom.code in STALLED or symptom.code in UNDERFIT
     if symptom.code == "grad.exploding-through-time":
@@ -135,6 +144,24 @@ def _lr_low_symptom(cause: Finding, symptom: Finding) -> bool:
     return symptom.category != "lr" or symptom.code in LR_LOW
 
 
+def _memorised(cause: Finding, symptom: Finding) -> bool:
+    """Noisy labels explain an overfitted model when it memorised them: the training loss fell below
+    what the noise allows a model that learns the true classes, or the evaluation loss rose."""
+    ev = cause.evidence
+    try:
+        below_floor = float(ev["train_loss"]) < float(ev["noise_floor_loss"])
+    except (KeyError, TypeError, ValueError):
+        below_floor = False
+    return below_floor or bool(ev.get("eval_loss_rise"))
+
+
+def _collapsed(cause: Finding, symptom: Finding) -> bool:
+    """Labels collapsed to one class make every other class look unseen in training."""
+    trained = symptom.evidence.get("training_classes")
+    label = cause.evidence.get("label")
+    return isinstance(trained, (list, tuple)) and label is not None and [str(c) for c in trained] == [str(label)]
+
+
 def _eval_bn(cause: Finding, symptom: Finding) -> bool:
     """Only batch-norm layers left in eval mode change the scale of training (dropout off does not)."""
     return bool(cause.evidence.get("batch_norm"))
@@ -152,6 +179,10 @@ _U = " ".join(sorted(UNDERFIT))
 
 #: The causal graph, after the field guide's "overfit a single batch" table and category list.
 EDGES: tuple[Edge, ...] = (
+    _e("labels.noisy", "fit.overfitting fit.variance", "a model that memorises randomly wrong labels fits noise "
+       "that the validation labels do not share: the gap between train and validation is the noise", _memorised),
+    _e("labels.single-class", "data.unseen-classes", "labels collapsed to one class (e.g. divided by 255 or "
+       "floor-divided) leave every other class out of training, so the evaluation classes look unseen", _collapsed),
     _e("data", "fit", "class imbalance, leakage, too little data or a shift decide the fit"),
     _e("data.unshuffled-batches", "lr loss-curve", "batches sorted by class make the loss oscillate and "
        "every step swing the model to the batch's class, which reads as a too-high lr", _lr_high_symptom),
