@@ -13,6 +13,10 @@ over the finding categories (:data:`EDGES`) and links a report's findings along 
   ...; a crash is never static), and the edge's own condition holds (e.g. a too-low lr explains
   a plateau, not an explosion; ``numerics`` from ``log``/``div``/``sqrt`` at an exact zero is a
   bug of its own, not a symptom of the inputs' scale);
+* underfitting read as "the model is linear" (evidence ``model_is_linear``: its loss sits at
+  a linear model's optimum) is the model's own cause: nothing upstream explains it, and the
+  plateau of its loss curve is its symptom (the one link up the order; it cannot close a cycle,
+  as nothing links into that finding);
 * a finding whose evidence names ``likely_causes`` (the overfit-one-batch summary) is linked
   to those causes when they are in the report.
 
@@ -293,6 +297,11 @@ def links(findings: Sequence[Finding], facts: Mapping[str, Any] | None = None,
                 continue
             if scopes[i] and scopes[j] and not scopes[i] & scopes[j]:
                 continue                          # about different models
+            if s.evidence.get("model_is_linear") is True and not _named_cause(c, s):
+                continue                          # a linear model at a linear model's loss: its own cause
+            if c.evidence.get("model_is_linear") is True and s.code in STALLED:
+                out.setdefault(j, []).append(i)   # its plateau is the linear optimum (no cycle: no cause above)
+                continue
             if _named_cause(c, s) or (_in_time(c, s) and any(e.matches(c, s) for e in edges)):
                 out.setdefault(j, []).append(i)
     return out

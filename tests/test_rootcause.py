@@ -168,6 +168,24 @@ def test_noisy_labels_headline_over_the_overfitting_they_cause() -> None:
     assert _causes(report, "fit.overfitting") == ["labels.noisy"]
 
 
+def test_a_linear_model_underfitting_is_its_own_cause_and_explains_its_plateau() -> None:
+    linear = _f("fit.underfitting", location="model", step=241, model_is_linear=True, linear_probe_loss=0.69)
+    flat = _f("loss-curve.plateaus", location="loss", step=150)
+    low = _f("lr.too-low", location="opt", step=120)
+    report = Report(findings=[flat, low, linear], facts=FACTS)
+    assert _causes(report, "fit.underfitting") == []
+    assert sorted(_causes(report, "loss-curve.plateaus")) == ["fit.underfitting", "lr.too-low"]
+    report = Report(findings=[flat, linear], facts=FACTS)
+    assert _causes(report, "loss-curve.plateaus") == ["fit.underfitting"]
+    assert report.headline() is not None and report.headline().code == "fit.underfitting"
+    # the same underfitting without the linear-model evidence is the plateau's symptom, as before
+    plain = _f("fit.underfitting", location="training", step=241)
+    report = Report(findings=[flat, plain], facts=FACTS)
+    assert _causes(report, "fit.underfitting") == ["loss-curve.plateaus"]
+    assert _causes(report, "loss-curve.plateaus") == []
+    assert report.headline() is not None and report.headline().code == "loss-curve.plateaus"
+
+
 def test_a_numerics_bug_of_its_own_still_follows_nan_inputs_and_half_precision() -> None:
     div0 = _f("numerics.nonfinite-forward", "error", location="model.norm", step=3, op="torch.div")
     for cause in (_f("preprocessing.nan-in-inputs", "error", location="model"),
