@@ -41,6 +41,7 @@ NONLINEAR_OPS = frozenset({
     "mish", "softplus", "softsign", "tanh", "tanh_", "sigmoid", "sigmoid_", "hardtanh", "hardtanh_",
     "hardswish", "hardsigmoid", "logsigmoid", "prelu", "rrelu", "glu", "threshold", "sin", "cos", "exp",
     "abs", "pow", "square", "clamp", "clamp_",
+    "matmul", "bmm", "einsum", "baddbmm",   # products of two activations (attention): not a linear map
 })
 _SHAPE_ONLY = (nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout,
                nn.Softmax, nn.LogSoftmax, nn.Sequential, nn.ModuleList, nn.ModuleDict)
