@@ -13,6 +13,10 @@ over the finding categories (:data:`EDGES`) and links a report's findings along 
   ...; a crash is never static), and the edge's own condition holds (e.g. a too-low lr explains
   a plateau, not an explosion; ``numerics`` from ``log``/``div``/``sqrt`` at an exact zero is a
   bug of its own, not a symptom of the inputs' scale);
+* underfitting read as "the model is linear" (evidence ``model_is_linear``: its loss sits at
+  a linear model's optimum) is the model's own cause: nothing upstream explains it, and the
+  plateau of its loss curve is its symptom (the one link up the order; it cannot close a cycle,
+  as nothing links into that finding);
 * a finding whose evidence names ``likely_causes`` (the overfit-one-batch summary) is linked
   to those causes when they are in the report.
 
@@ -36,7 +40,7 @@ __all__ = ["EDGES", "LR_HIGH", "LR_LOW", "ORDER", "STALLED", "STATIC", "UNDERFIT
 
 #: Categories in causal order: an edge always goes from an earlier one to a later one.
 ORDER: tuple[str, ...] = (
-    "data", "labels", "preprocessing", "shape", "dtype", "loss-input", "train-mode", "zero-grad",
+    "labels", "data", "preprocessing", "shape", "dtype", "loss-input", "train-mode", "zero-grad",
     "grad-flow", "init", "regularization", "optimizer", "distributed", "lr", "activation", "grad", "numerics",
     "loss-curve", "fit",
 )
@@ -114,7 +118,16 @@ def _preprocessing(cause: Finding, symptom: Finding) -> bool:
     return _scale_numerics(cause, symptom)
 
 
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True                               # not a number: nothing to say
+
+
 def _lr(cause: Finding, symptom: Finding) -> bool:
+    if not _finite(cause.evidence.get("update_ratio_median", 0.0)):
+        return False                              # read from NaN/Inf updates: the NaN, not the lr, made them
     if cause.code in LR_LOW or cause.code == "lr.schedule-collapses":  # too slow: nothing moves
         return symptom.code in STALLED or symptom.code in UNDERFIT
     if symptom.code == "grad.exploding-through-time":
@@ -135,6 +148,24 @@ def _lr_low_symptom(cause: Finding, symptom: Finding) -> bool:
     return symptom.category != "lr" or symptom.code in LR_LOW
 
 
+def _memorised(cause: Finding, symptom: Finding) -> bool:
+    """Noisy labels explain an overfitted model when it memorised them: the training loss fell below
+    what the noise allows a model that learns the true classes, or the evaluation loss rose."""
+    ev = cause.evidence
+    try:
+        below_floor = float(ev["train_loss"]) < float(ev["noise_floor_loss"])
+    except (KeyError, TypeError, ValueError):
+        below_floor = False
+    return below_floor or bool(ev.get("eval_loss_rise"))
+
+
+def _collapsed(cause: Finding, symptom: Finding) -> bool:
+    """Labels collapsed to one class make every other class look unseen in training."""
+    trained = symptom.evidence.get("training_classes")
+    label = cause.evidence.get("label")
+    return isinstance(trained, (list, tuple)) and label is not None and [str(c) for c in trained] == [str(label)]
+
+
 def _eval_bn(cause: Finding, symptom: Finding) -> bool:
     """Only batch-norm layers left in eval mode change the scale of training (dropout off does not)."""
     return bool(cause.evidence.get("batch_norm"))
@@ -152,6 +183,10 @@ _U = " ".join(sorted(UNDERFIT))
 
 #: The causal graph, after the field guide's "overfit a single batch" table and category list.
 EDGES: tuple[Edge, ...] = (
+    _e("labels.noisy", "fit.overfitting fit.variance", "a model that memorises randomly wrong labels fits noise "
+       "that the validation labels do not share: the gap between train and validation is the noise", _memorised),
+    _e("labels.single-class", "data.unseen-classes", "labels collapsed to one class (e.g. divided by 255 or "
+       "floor-divided) leave every other class out of training, so the evaluation classes look unseen", _collapsed),
     _e("data", "fit", "class imbalance, leakage, too little data or a shift decide the fit"),
     _e("data.unshuffled-batches", "lr loss-curve", "batches sorted by class make the loss oscillate and "
        "every step swing the model to the batch's class, which reads as a too-high lr", _lr_high_symptom),
@@ -262,6 +297,11 @@ def links(findings: Sequence[Finding], facts: Mapping[str, Any] | None = None,
                 continue
             if scopes[i] and scopes[j] and not scopes[i] & scopes[j]:
                 continue                          # about different models
+            if s.evidence.get("model_is_linear") is True and not _named_cause(c, s):
+                continue                          # a linear model at a linear model's loss: its own cause
+            if c.evidence.get("model_is_linear") is True and s.code in STALLED:
+                out.setdefault(j, []).append(i)   # its plateau is the linear optimum (no cycle: no cause above)
+                continue
             if _named_cause(c, s) or (_in_time(c, s) and any(e.matches(c, s) for e in edges)):
                 out.setdefault(j, []).append(i)
     return out

@@ -30,6 +30,11 @@ def _causes(report: Report, code: str) -> list[str]:
 
 # One (cause, symptom) pair per edge of the graph, each with evidence that satisfies its condition.
 PAIRS: list[tuple[Finding, Finding]] = [
+    (_f("labels.noisy", location="training labels", step=281, noise_rate=0.3, train_loss=0.18,
+        noise_floor_loss=0.82, eval_loss_rise="0.889 at step 15 -> 2.07 at step 281"),
+     _f("fit.overfitting", location="validation", step=71, generalization_gap=0.26)),
+    (_f("labels.single-class", location="training labels", step=97, label=0),
+     _f("data.unseen-classes", location="evaluation targets", step=97, classes="1, 2, 3", training_classes=[0])),
     (_f("data.unshuffled-batches", location="training batches", step=172),
      _f("loss-curve.oscillates", location="loss", step=20)),
     (_f("data.unseen-classes", location="evaluation targets", step=116),
@@ -123,12 +128,62 @@ def test_each_edge_links_in_either_arrival_order(cause: Finding, symptom: Findin
      _f("lr.too-high", location="opt", step=20)),                                     # no change of scale
     (_f("data.unshuffled-batches", location="training batches", step=177),
      _f("lr.too-low", location="opt", step=20)),                 # sorted batches make steps swing, not crawl
+    (_f("labels.noisy", location="training labels", step=281, train_loss=0.9, noise_floor_loss=0.82,
+        eval_loss_rise=""),                                      # neither memorised nor a rising val loss
+     _f("fit.overfitting", location="validation", step=71)),
+    (_f("labels.single-class", location="training labels", step=97, label=0),   # the classes were never
+     _f("data.unseen-classes", location="evaluation targets", step=97, training_classes=[0, 1])),  # one
+    (_f("lr.too-high", location="opt", step=3, update_ratio_median=float("inf")),  # read from NaN updates
+     _f("numerics.nonfinite-forward", "error", location="train.py:30", step=1, op="mul")),
+    (_f("lr.too-high", location="opt", step=3, update_ratio_median=float("nan")),
+     _f("activation.dead-relu", location="model.fc1", step=3)),
 ])
 def test_unrelated_findings_are_not_linked(cause: Finding, symptom: Finding) -> None:
     for findings in ([cause, symptom], [symptom, cause]):
         report = Report(findings=findings, facts=FACTS)
         assert all(not f.caused_by for f in report.findings)
         assert report.sorted()[0].code == symptom.code or symptom.severity.rank <= cause.severity.rank
+
+
+def test_a_nan_loss_weight_headlines_numerics_not_the_lr_read_from_its_nan_updates() -> None:
+    nan = _f("numerics.nonfinite-forward", "error", location="train.py:30", step=1, op="mul", constant="nan")
+    lr = _f("lr.too-high", location="opt", step=3, update_ratio_median=float("inf"), big_update_ratio=float("inf"))
+    dead = _f("activation.dead-relu", location="model.fc1", step=3)
+    report = Report(findings=[lr, dead, nan], facts=FACTS)
+    assert report.headline() is not None and report.headline().code == nan.code
+    assert all(not f.caused_by for f in report.linked())
+    # the same lr finding read from finite, too large updates explains the NaN and the dead units
+    lr_ok = _f("lr.too-high", location="opt", step=3, update_ratio_median=0.74)
+    report = Report(findings=[lr_ok, dead, _f("numerics.nonfinite-loss", "error", location="loss", step=9)],
+                    facts=FACTS)
+    assert report.headline() is not None and report.headline().code == "lr.too-high"
+
+
+def test_noisy_labels_headline_over_the_overfitting_they_cause() -> None:
+    over = _f("fit.overfitting", location="validation", step=82, generalization_gap=1.26)
+    noisy = _f("labels.noisy", location="training labels", step=201, train_loss=0.07, noise_floor_loss=1.38,
+               eval_loss_rise="")                                 # memorised, no evaluation series kept
+    report = Report(findings=[over, noisy], facts=FACTS)
+    assert report.headline() is not None and report.headline().code == "labels.noisy"
+    assert _causes(report, "fit.overfitting") == ["labels.noisy"]
+
+
+def test_a_linear_model_underfitting_is_its_own_cause_and_explains_its_plateau() -> None:
+    linear = _f("fit.underfitting", location="model", step=241, model_is_linear=True, linear_probe_loss=0.69)
+    flat = _f("loss-curve.plateaus", location="loss", step=150)
+    low = _f("lr.too-low", location="opt", step=120)
+    report = Report(findings=[flat, low, linear], facts=FACTS)
+    assert _causes(report, "fit.underfitting") == []
+    assert sorted(_causes(report, "loss-curve.plateaus")) == ["fit.underfitting", "lr.too-low"]
+    report = Report(findings=[flat, linear], facts=FACTS)
+    assert _causes(report, "loss-curve.plateaus") == ["fit.underfitting"]
+    assert report.headline() is not None and report.headline().code == "fit.underfitting"
+    # the same underfitting without the linear-model evidence is the plateau's symptom, as before
+    plain = _f("fit.underfitting", location="training", step=241)
+    report = Report(findings=[flat, plain], facts=FACTS)
+    assert _causes(report, "fit.underfitting") == ["loss-curve.plateaus"]
+    assert _causes(report, "loss-curve.plateaus") == []
+    assert report.headline() is not None and report.headline().code == "loss-curve.plateaus"
 
 
 def test_a_numerics_bug_of_its_own_still_follows_nan_inputs_and_half_precision() -> None:

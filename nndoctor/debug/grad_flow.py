@@ -61,6 +61,26 @@ _SKIP_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.E
 _FIRST_STEPS = 8  # every step of an optimizer is examined up to here, then sampled ones only
 _DECIDE_AFTER = 4  # examined steps of an optimizer before judging never-a-gradient cases
 _MAX_NAMES = 6
+_RANDOM_STD = (0.8, 1.2)  # weight std / the std of PyTorch's default uniform init that still counts as it
+
+
+def _random_init(mods: Iterable[nn.Module]) -> bool:
+    """Every weight matrix of these modules still holds PyTorch's default random init
+    (kaiming_uniform(a=sqrt(5)): uniform within 1/sqrt(fan_in)), i.e. was never trained nor loaded."""
+    seen = False
+    with torch.no_grad():
+        for mod in mods:
+            for p in mod.parameters(recurse=False):
+                if p.dim() < 2 or not p.is_floating_point() or p.numel() < 16:
+                    continue
+                bound = 1.0 / float(p[0].numel()) ** 0.5
+                w = p.detach().float()
+                std = float(w.std())
+                if float(w.abs().max()) > bound * (1 + 1e-5) or not (
+                        _RANDOM_STD[0] * bound / 3 ** 0.5 <= std <= _RANDOM_STD[1] * bound / 3 ** 0.5):
+                    return False
+                seen = True
+    return seen
 
 
 def _names(items: Iterable[str]) -> str:
@@ -505,6 +525,14 @@ class GradFlow(Check):
         n = sum(p.numel() for m in mids if (mod := self._mods[m]()) is not None
                 for p in mod.parameters(recurse=False) if p.requires_grad)
         ev = {"modules": _names(tops), "module_list": tops, "params": n}
+        if prefix and _random_init(m for mid in mids if (m := self._mods[mid]()) is not None):
+            ev["random_init"] = True
+            return [self.finding(
+                f"{_names(tops)} ({n} parameters) receive gradients but are in no optimizer, and their weights are "
+                f"still PyTorch's random initialisation (never trained nor loaded): the layers after them learn on "
+                f"a random projection of the inputs (optimizer built over the head only, as when fine-tuning a "
+                f"pretrained model, on a model trained from scratch)",
+                ev, location=tops[0], code="grad-flow.params-not-in-optimizer", severity=Severity.WARNING)]
         if prefix:
             return [self.finding(
                 f"{_names(tops)} receive gradients but are in no optimizer, so they stay fixed while the "

@@ -511,9 +511,23 @@ def test_healthy_training_is_quiet(fn):
     assert _observe(fn) == []
 
 
+def _pretrained(model: nn.Module, steps: int = 60) -> nn.Module:
+    """The model after some training (outside any observer): its weights are no longer a random init."""
+    donor = copy.deepcopy(model)
+    opt = torch.optim.Adam(donor.parameters(), lr=2e-2)
+    for i in range(steps):
+        xb, yb = _batch(i)
+        opt.zero_grad()
+        F.cross_entropy(donor(xb), yb).backward()
+        opt.step()
+    model.load_state_dict(donor.state_dict())
+    return model
+
+
 def test_feature_extractor_outside_the_optimizer_is_only_advice():
+    model = _pretrained(nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3)))
+
     def run():
-        model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
         _loop(model, torch.optim.Adam(model[2].parameters(), lr=1e-3))
 
     torch.manual_seed(0)
@@ -521,6 +535,62 @@ def test_feature_extractor_outside_the_optimizer_is_only_advice():
         run()
     hits = [f for f in obs.findings if f.code == "grad-flow.params-not-in-optimizer"]
     assert hits and all(f.severity is Severity.INFO for f in hits)
+
+
+def _head_only_sequential() -> None:
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+    _loop(model, torch.optim.Adam(model[2].parameters(), lr=1e-3))
+
+
+def _head_only_subclass() -> None:
+    model = EncoderHead()
+    _loop(model, torch.optim.SGD(model.head.parameters(), lr=0.05, momentum=0.9))
+
+
+def _head_only_separate_modules() -> None:
+    encoder = nn.Sequential(nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 16), nn.Tanh())
+    head = nn.Linear(16, 3)
+    opt = torch.optim.AdamW(head.parameters(), lr=1e-2)
+    for i in range(12):
+        xb, yb = _batch(i)
+        loss = F.cross_entropy(head(encoder(xb)), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+@pytest.mark.parametrize("run", [_head_only_sequential, _head_only_subclass, _head_only_separate_modules],
+                         ids=lambda f: f.__name__[11:])
+def test_a_randomly_initialised_body_outside_the_optimizer_is_a_warning(run):
+    f = _one(_observe(run), "grad-flow.params-not-in-optimizer")
+    assert f.severity is Severity.WARNING and f.evidence.get("random_init") is True
+    assert "encoder" in f.location or f.location == "model.0"
+
+
+def test_a_pretrained_body_outside_the_optimizer_frozen_or_not_stays_quiet():
+    pretrained = _pretrained(EncoderHead())                  # trained and loaded before the run
+
+    def loaded_not_frozen():
+        _loop(pretrained, torch.optim.SGD(pretrained.head.parameters(), lr=0.05))
+
+    def random_but_frozen():
+        model = EncoderHead()
+        model.encoder.requires_grad_(False)
+        _loop(model, torch.optim.SGD(model.head.parameters(), lr=0.05))
+
+    def random_under_no_grad():
+        encoder, head = nn.Sequential(nn.Linear(8, 16), nn.ReLU()), nn.Linear(16, 3)
+        opt = torch.optim.Adam(head.parameters(), lr=1e-3)
+        for i in range(12):
+            xb, yb = _batch(i)
+            with torch.no_grad():
+                h = encoder(xb)
+            opt.zero_grad()
+            F.cross_entropy(head(h), yb).backward()
+            opt.step()
+
+    for run in (loaded_not_frozen, random_but_frozen, random_under_no_grad):
+        assert _observe(run) == [], run.__name__
 
 
 def test_user_results_are_unchanged():

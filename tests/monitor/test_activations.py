@@ -177,7 +177,8 @@ def test_small_batches_are_pooled_before_judging():
     dead = _found(obs, "activation.dead-relu")
     assert [f.location for f in dead] == ["model.0"]
     assert dead[0].evidence["positions"] >= 64
-    assert dead[0].first_step >= 8  # not judged on fewer than 64 samples
+    assert dead[0].evidence["steps"][0] >= 8  # not judged on fewer than 64 samples...
+    assert dead[0].first_step == 1            # ...which show the units dead from the first batch on
 
 
 class Conv1dText(nn.Module):
@@ -330,3 +331,82 @@ def test_saturation_on_residual_branches_is_info_and_in_a_plain_stack_a_warning(
     found = _found(_run(plain, torch.optim.SGD(plain.parameters(), lr=0.05, momentum=0.9), x, y),
                    "activation.saturated")
     assert any(f.severity.value == "warning" for f in found)
+
+
+class NarrowStack(nn.Module):
+    """Narrow ReLU layers built in a loop, the activation called functionally (or a leaky one)."""
+
+    def __init__(self, width: int = 3, depth: int = 8, leaky: bool = False) -> None:
+        super().__init__()
+        self.inp = nn.Linear(16, width)
+        self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth - 1))
+        self.out = nn.Linear(width, 4)
+        self.leaky = leaky
+        self.alive: list[int] = []                      # live units per layer at the latest forward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, self.alive = self.inp(x), []
+        for layer in [*self.hidden, None]:
+            h = F.leaky_relu(h, 0.1) if self.leaky else F.relu(h)
+            self.alive.append(int((h.detach().amax(0) > 0).sum()))
+            if layer is not None:
+                h = layer(h)
+        return self.out(h)
+
+
+def _narrow_sequential(act: type[nn.Module] = nn.ReLU, width: int = 3, depth: int = 8) -> nn.Module:
+    layers: list[nn.Module] = [nn.Linear(16, width), act()]
+    for _ in range(depth - 1):
+        layers += [nn.Linear(width, width), act()]
+    return nn.Sequential(*layers, nn.Linear(width, 4))
+
+
+def _alive(model: nn.Module, x: torch.Tensor) -> list[int]:
+    with torch.no_grad():
+        if isinstance(model, NarrowStack):
+            model(x)
+            return model.alive
+        out, h = [], x
+        for m in model:
+            h = m(h)
+            if isinstance(m, nn.ReLU):
+                out.append(int((h.amax(0) > 0).sum()))
+        return out
+
+
+def _dead_at_init(build: type[nn.Module] | object, x: torch.Tensor) -> nn.Module:
+    """The first seeded model with a narrow layer whose every unit is silent on these inputs."""
+    for seed in range(50):
+        torch.manual_seed(seed)
+        model = build()
+        if 0 in _alive(model, x):
+            return model
+    raise AssertionError("no seed gives a dead narrow layer")
+
+
+@pytest.mark.parametrize("style", ["sequential_adam", "subclass_sgd"])
+def test_a_narrow_relu_layer_dead_from_the_start_is_reported(style: str) -> None:
+    x, y = _data()
+    model = _dead_at_init(_narrow_sequential if style == "sequential_adam" else NarrowStack, x)
+    opt = (torch.optim.Adam(model.parameters(), lr=1e-2) if style == "sequential_adam"
+           else torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9))
+    obs = _run(model, opt, x, y, batch=48)
+    dead = _found(obs, "activation.dead-relu")
+    assert dead and all(f.evidence["units"] == 3 and f.evidence["dead_units"] == 3 for f in dead)
+    assert all(f.severity.name == "WARNING" for f in dead)
+    assert min(f.first_step for f in dead) <= 2        # dead from the first batches on
+
+
+@pytest.mark.parametrize("style", ["leaky_sequential", "leaky_subclass", "narrow_but_alive"])
+def test_narrow_layers_that_pass_a_signal_are_quiet(style: str) -> None:
+    torch.manual_seed(0)
+    x, y = _data()
+    if style == "leaky_sequential":
+        model = _narrow_sequential(nn.LeakyReLU)
+    elif style == "leaky_subclass":
+        model = NarrowStack(leaky=True)
+    else:                                               # one 3-unit ReLU layer, alive at init
+        model = _narrow_sequential(width=3, depth=1)
+        assert 0 not in _alive(model, x)
+    obs = _run(model, torch.optim.Adam(model.parameters(), lr=1e-2), x, y, batch=48)
+    assert _found(obs, "activation.dead-relu") == []

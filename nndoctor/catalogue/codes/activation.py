@@ -24,7 +24,9 @@ CODES = (
             "ReLU calls are seen in both styles (nn.ReLU and F.relu); the layer is the module that produced "
             "their input. A unit is dead when its output is 0 for every sample in the newest sampled "
             "training batches (about 96 positions, at least 64); a layer warns when >= 60% of its units are "
-            "dead at 3 consecutive sampled steps."
+            "dead at 3 consecutive sampled steps; a narrow layer (fewer than 4 units) only when all of them "
+            "are (no signal passes it at all). The finding's first step is that of the oldest batch behind "
+            "the first dead share."
         ),
         fixes=(
             "Lower the learning rate (large early updates push ReLU units into the negative region for "

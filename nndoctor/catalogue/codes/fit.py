@@ -247,10 +247,16 @@ CODES = (
         detection=(
             "Converged means no fall between the last two quarters of the run and no significant downward "
             "slope over the last quarter, judged against the noise, with updates of a healthy size. The "
-            "constant-prediction loss is estimated from the targets of a few training loss calls."
+            "constant-prediction loss is estimated from the targets of a few training loss calls. A second "
+            "reading, with evidence `model_is_linear`: a classifier made of nn.Linear layers only (shape, "
+            "dropout and an output softmax allowed, no activation module or function run inside it) whose "
+            "training loss stays above 0.2x the class priors' loss and no better than 0.8x a logistic "
+            "regression's held-out loss on the observed training pairs, while a 5-NN or small-MLP probe "
+            "reaches at most half that loss and 10 points more accuracy: the data need a non-linear model."
         ),
         fixes=(
-            "Use a bigger model: more units per layer or more layers (the model cannot fit the data).",
+            "Use a bigger model: more units per layer or more layers (the model cannot fit the data); a "
+            "linear model needs hidden layers with an activation (nn.ReLU) between its nn.Linear layers.",
             "Reduce regularisation (dropout, weight decay) if there is any.",
             "Check that the inputs carry the information needed: look at the examples the model gets wrong.",
             "Then tune hyperparameters (learning rate, schedule) or try an architecture closer to the state"

@@ -398,13 +398,18 @@ h = self.encoder(x)
         ),
         why=(
             "They are never trained. Reported as info when only an earlier, feature-extracting part is "
-            "affected (it may be meant to stay fixed; freezing it saves the backward pass)."
+            "affected (it may be meant to stay fixed; freezing it saves the backward pass), unless that part "
+            "still holds PyTorch's random initialisation: a random body that never trains is no feature "
+            "extractor (an optimizer built over the head only, as in a fine-tuning recipe, on a model trained "
+            "from scratch)."
         ),
         detection=(
             "One check follows the chain loss -> gradients -> optimizer update and reports where it breaks. "
             "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
             " and sampled steps) and from grad hooks; module order and use come from sampled forward "
-            "outputs. Parameters with non-zero `.grad` that no optimizer holds are grouped by module."
+            "outputs. Parameters with non-zero `.grad` that no optimizer holds are grouped by module. An "
+            "earlier part counts as a random init when every weight matrix lies within PyTorch's default "
+            "uniform bound 1/sqrt(fan_in) with a std within 0.8-1.2x of that init's."
         ),
         fixes=(
             "Add {modules} to the optimizer: build it over model.parameters() after every layer exists, or "

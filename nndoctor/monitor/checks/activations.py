@@ -6,7 +6,8 @@ act on is found from the ``module_output`` events (the module that produced the 
 
 * dead ReLU: a unit whose output is 0 for every sample in the newest sampled training
   batches (~96 positions, at least 64); a layer warns when >= 60% of its units are
-  dead at 3 consecutive sampled steps (DeepDiagnosis and SageMaker use 50-70%).
+  dead at 3 consecutive sampled steps (DeepDiagnosis and SageMaker use 50-70%); a narrow
+  layer of fewer than 4 units only when all of them are (then no signal passes it at all).
 * saturation: > 50% of the pre-activations where the local derivative is below 1% of its
   maximum (|x| > 3 for tanh, |x| > 5.3 for sigmoid; DeepDiagnosis uses +-5), at 3
   consecutive sampled steps, for hidden activations only (an output sigmoid may be
@@ -79,7 +80,9 @@ class _Layer:
     op: str
     site: str
     units: int = 0
-    window: deque = field(default_factory=lambda: deque(maxlen=WINDOW))  # (mask, positions)
+    window: deque = field(default_factory=lambda: deque(maxlen=WINDOW))  # (mask, positions, step)
+    window_start: int = 0  # step of the oldest batch behind the latest dead-unit share
+    starts: dict[int, int] = field(default_factory=dict)  # judged step -> its window_start (bounded)
     pending_mask: torch.Tensor | None = None
     pending_positions: int = 0
     pending_sat: list[torch.Tensor] = field(default_factory=list)
@@ -94,6 +97,14 @@ class _Layer:
     gated: bool = False  # a tanh inside GELU-tanh / Mish: not a saturating unit
     last_count: int = -1  # dead units at the latest judged step (a deferred report uses it)
     residual: bool = False  # its output is added to its block's input (x + act(layer(x)))
+
+
+def _limit(layer: _Layer) -> float:
+    """The share of dead (or saturated) units that counts: a narrow ReLU layer (fewer than
+    MIN_UNITS units) only when every unit is dead, as then no signal passes it at all."""
+    if layer.op not in ("relu", "relu6"):
+        return SATURATED_SHARE
+    return 1.0 if layer.units < MIN_UNITS else DEAD_SHARE
 
 
 def _saved_tensors(node: Any) -> list[torch.Tensor]:
@@ -209,9 +220,9 @@ class ActivationHealth(Check):
         inp = event.args[0] if event.args and isinstance(event.args[0], torch.Tensor) else None
         unit, dims = unit_dims(out, self.producers.channels_first(inp))
         units = out.shape[unit]
-        if units < MIN_UNITS:
-            return
         op = event.name.rstrip("_")
+        if units < MIN_UNITS and op not in ("relu", "relu6"):
+            return  # a narrow ReLU layer is judged, on all of its units (see _limit)
         site = self.producers.name_of(inp) or event.module
         key = (site, op, units)
         layer = self.layers.get(key)
@@ -249,7 +260,7 @@ class ActivationHealth(Check):
         for key in keys:
             layer = self.layers[key]
             if layer.pending_mask is not None:
-                layer.window.append((layer.pending_mask, layer.pending_positions))
+                layer.window.append((layer.pending_mask, layer.pending_positions, event.step))
                 layer.pending_mask, layer.pending_positions = None, 0
                 recent = self._recent(layer)
                 if recent and not layer.output:
@@ -274,9 +285,12 @@ class ActivationHealth(Check):
             share = count / denom if denom else 0.0
             layer.shares.append((event.step, share))
             del layer.shares[:-16]
+            layer.starts[event.step] = layer.window_start if layer.op in ("relu", "relu6") else event.step
+            for old_step in [k for k in layer.starts if k < layer.shares[0][0]]:
+                del layer.starts[old_step]
             if not layer.output:  # the report's per-layer chart (bounded)
                 self.health.record(key[0], layer.op, event.step, share)
-            limit = DEAD_SHARE if layer.op in ("relu", "relu6") else SATURATED_SHARE
+            limit = _limit(layer)
             layer.streak = layer.streak + 1 if share >= limit else 0
             if layer.streak == 1 and layer.boosts < 3 and not layer.reported and self.state.observer:
                 layer.boosts += 1
@@ -326,9 +340,10 @@ class ActivationHealth(Check):
     def _recent(layer: _Layer) -> list[torch.Tensor]:
         """Masks of the newest sampled batches covering TARGET_POSITIONS (at least MIN_POSITIONS)."""
         masks, positions = [], 0
-        for mask, count in reversed(layer.window):
+        for mask, count, step in reversed(layer.window):
             masks.append(mask)
             positions += count
+            layer.window_start = step
             if positions >= TARGET_POSITIONS:
                 break
         layer.positions = positions
@@ -359,7 +374,8 @@ class ActivationHealth(Check):
                 evidence["learning_anyway"] = learning
                 return self.finding(f"{msg}; {learning}, so the {units - count} live units suffice here",
                                     evidence, location=location, step=steps[0], severity=Severity.INFO)
-            return self.finding(msg, evidence, location=location, step=steps[0])
+            # the first dead share covers the batches since its window's oldest one: dead from then on
+            return self.finding(msg, evidence, location=location, step=layer.starts.get(steps[0], steps[0]))
         bound = SATURATION_INPUT[op]
         evidence["criterion"] = (f"|pre-activation| > {fmt(bound)}, where the {op} derivative is < 1% "
                                  f"of its maximum (in-place calls: output within {fmt(SATURATION_OUTPUT)} "

@@ -11,6 +11,8 @@ pairs. The checks judge them once, when the run ends, off the hot path:
 * :mod:`.probe` - labels unrelated to the inputs (linear and nearest-neighbour probes at
   chance while the training loss sits at chance), or learnable labels with a model stuck
   at chance;
+* :mod:`.linear` - a linear model (nn.Linear layers, no activation) stuck at a logistic
+  regression's loss on data that the non-linear probes fit;
 * :mod:`.noise` - a large share of randomly wrong labels (confident learning on the
   probes' out-of-fold probabilities) that the model memorises;
 * :mod:`.targets` - training labels collapsed to one class (e.g. ``(y / 255).long()``);

@@ -1,0 +1,132 @@
+"""A linear model on data that a linear model cannot fit: underfitting by construction.
+
+A model built of ``nn.Linear`` layers with no nonlinearity between them (a missing hidden
+layer, or hidden layers without an activation) is a linear classifier however many layers
+it has. On data whose classes are not linearly separable (circles, XOR, moons) it converges
+to the best linear fit and stays there: no lr, optimizer or longer training helps.
+
+At the end of a classification run with one model and one optimizer, when
+
+* the model is linear: its modules are ``nn.Linear`` layers plus shape or dropout layers
+  only (an output ``Softmax``/``LogSoftmax`` is the link of a linear classifier), and no
+  activation function (``F.relu``, ``torch.tanh``, ``x.sigmoid()``, ...) ran inside it;
+* its training loss has not fallen below a fifth of the class priors' loss;
+
+the probes of :mod:`.probe` are fitted on the observed (input, label) pairs. A warning
+``fit.underfitting`` (evidence ``model_is_linear``) when the non-linear probes (5-NN, small
+MLP) reach at most half the logistic regression's held-out loss and 10 points more accuracy
+(the data need a non-linear model), while the model's training loss is no better than 0.8x
+the logistic regression's (the model sits at what a linear model can do).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+from torch import nn
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding
+from nndoctor.monitor.checks.data.probe import MIN_PAIRS, MIN_STEPS, chance_loss, probe
+from nndoctor.monitor.checks.data.sample import ObservedData
+from nndoctor.monitor.curves import per_step
+from nndoctor.monitor.events import ModelInput, OpCall, RunEnd
+
+__all__ = ["LinearModelUnderfits", "NONLINEAR_OPS", "linear_layers"]
+
+#: activation functions that make a stack of Linear layers non-linear when called inside the model
+NONLINEAR_OPS = frozenset({
+    "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "celu", "gelu", "silu",
+    "mish", "softplus", "softsign", "tanh", "tanh_", "sigmoid", "sigmoid_", "hardtanh", "hardtanh_",
+    "hardswish", "hardsigmoid", "logsigmoid", "prelu", "rrelu", "glu", "threshold", "sin", "cos", "exp",
+    "abs", "pow", "square", "clamp", "clamp_",
+    "matmul", "bmm", "einsum", "baddbmm",   # products of two activations (attention): not a linear map
+})
+_SHAPE_ONLY = (nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout,
+               nn.Softmax, nn.LogSoftmax, nn.Sequential, nn.ModuleList, nn.ModuleDict)
+NONLINEAR_SHARE = 0.5      # the best non-linear probe's loss / the logistic regression's, at most
+ACCURACY_GAIN = 0.1        # the best non-linear probe's accuracy over the logistic regression's, at least
+AT_LINEAR = 0.8            # the model's training loss / the logistic regression's, at least
+FITTED = 0.2               # a training loss below this share of the priors' loss: the model fits, nothing to say
+
+
+def linear_layers(model: nn.Module) -> int:
+    """The number of ``nn.Linear`` layers when the model's modules hold nothing that is not linear
+    (0 otherwise); functional activations are not seen here (see :class:`LinearModelUnderfits`)."""
+    count = 0
+    for m in model.modules():
+        if type(m) is nn.Linear:
+            count += 1
+        elif isinstance(m, _SHAPE_ONLY):
+            continue
+        elif any(True for _ in m.parameters(recurse=False)):
+            return 0                              # a layer of its own making: maybe not linear
+        elif not any(True for _ in m.children()):
+            return 0                              # a parameter-free leaf: an activation module
+    return count
+
+
+@register
+class LinearModelUnderfits(Check):
+    """A model with no nonlinearity stuck at a linear model's loss on data that need a non-linear one."""
+
+    code = "fit.underfitting"
+    needs = ("model_input", "op", "end")
+    ops = NONLINEAR_OPS
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self.nonlinear_in: set[str] = set()      # root models inside which an activation ran
+        self.layers: dict[str, int] = {}          # root model -> linear_layers at its first training forward
+
+    def check(self, event: ModelInput | OpCall | RunEnd) -> Iterable[Finding]:
+        if event.kind == "op":
+            if event.module:
+                self.nonlinear_in.add(event.module.split(".", 1)[0].split("[", 1)[0])
+        elif event.kind == "model_input":
+            if event.training and event.grad_enabled and event.name not in self.layers:
+                self.layers[event.name] = linear_layers(event.model)
+        else:
+            return self._judge()
+        return ()
+
+    def _judge(self) -> list[Finding]:
+        if len(self.state.models) != 1 or len(self.state.optimizers) != 1 or len(self.layers) != 1:
+            return []
+        name, layers = next(iter(self.layers.items()))
+        if name in self.nonlinear_in or layers == 0:
+            return []
+        data = ObservedData.of(self.state)
+        if data is None or data.pair_rows < MIN_PAIRS or data.train_counts is None or not data.single_input:
+            return []
+        base = chance_loss(data.pair_loss, data.train_counts)
+        _, values = per_step(*self.state.losses.series())
+        values = values[np.isfinite(values)]
+        if base is None or base <= 0 or len(values) < MIN_STEPS:
+            return []
+        level = float(np.median(values[-max(10, len(values) // 4):]))
+        if level < FITTED * base:
+            return []
+        x, y = np.concatenate(data.pairs_x), np.concatenate(data.pairs_y)
+        if len(np.unique(y)) < 2:
+            return []
+        r = probe(x, y, min_examples=MIN_PAIRS)
+        if r is None:
+            return []
+        best_loss, best_acc = min(r.knn_loss, r.mlp_loss), max(r.knn, r.mlp)
+        if not (best_loss <= NONLINEAR_SHARE * r.linear_loss and best_acc - r.linear >= ACCURACY_GAIN
+                and level >= AT_LINEAR * r.linear_loss):
+            return []
+        evidence = {"model_is_linear": True, "model": name, "linear_layers": layers,
+                    "train_loss": round(level, 4), "chance_loss": round(base, 4), "examples": r.n,
+                    "linear_probe_loss": round(r.linear_loss, 4), "knn_probe_loss": round(r.knn_loss, 4),
+                    "mlp_probe_loss": round(r.mlp_loss, 4), "linear_probe_accuracy": round(r.linear, 3),
+                    "knn_probe_accuracy": round(r.knn, 3), "mlp_probe_accuracy": round(r.mlp, 3)}
+        shape = "a single nn.Linear layer" if layers == 1 else f"{layers} nn.Linear layers with no activation between them"
+        return [self.finding(
+            f"{name} is a linear model ({shape}) and the data need a non-linear one: its training loss stays "
+            f"at {level:.3g}, no better than a logistic regression's held-out {r.linear_loss:.3g} (accuracy "
+            f"{r.linear:.0%}), while 5-nearest-neighbour and small-MLP probes on {r.n} observed training examples "
+            f"reach {r.knn_loss:.3g} and {r.mlp_loss:.3g} (accuracy {r.knn:.0%} and {r.mlp:.0%})",
+            evidence, location=name)]
