@@ -35,6 +35,7 @@ from nndoctor.checks import Check, registered
 from nndoctor.findings import Finding, InternalError, Report
 from nndoctor.monitor import compat
 from nndoctor.monitor.discovery import Discovery
+from nndoctor.monitor.ending import run_end_checks
 from nndoctor.monitor.events import (
     BackwardCall,
     Crash,
@@ -45,7 +46,6 @@ from nndoctor.monitor.events import (
     ModuleOutput,
     OpCall,
     Provenance,
-    RunEnd,
     StepEvent,
 )
 from nndoctor.monitor.functions import (
@@ -91,7 +91,7 @@ EVAL_LOSS_FORWARDS = 64
 _OBSERVER_FILES = frozenset(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
     for name in ("observer", "functions", "discovery", "state", "history", "sampling", "loaders",
-                 "compat", "sink", "events")
+                 "compat", "sink", "events", "ending")
 )
 
 class Observer(FunctionEvents, Discovery):
@@ -165,6 +165,7 @@ class Observer(FunctionEvents, Discovery):
         self._steps_after_failure = 0
         self._started = 0.0
         self.end_reason = "finished"
+        self.end_analysis: dict[str, Any] = {}  # the end-of-run analysis: budget, time spent, what was left out
         self.crash: BaseException | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -239,8 +240,11 @@ class Observer(FunctionEvents, Discovery):
         finally:
             self._remove_all()
             if not self._failed:  # (after a fault of ours the end-of-run checks would judge half a run)
-                try:
-                    self._dispatch(RunEnd(step=self.state.step, reason=self.end_reason))
+                try:  # (the end-of-run analysis, within its budget: nndoctor/monitor/ending.py)
+                    self.end_analysis = run_end_checks(
+                        self._by_kind.get("end", ()), self.state.step, self.end_reason,
+                        time.perf_counter() - self._started,
+                        lambda event, check: self._dispatch(event, checks=(check,)))
                 except Exception as err:
                     self._fail("end", err)
 
@@ -372,6 +376,8 @@ class Observer(FunctionEvents, Discovery):
             data = section.to_dict() if section is not None else None
             if data:
                 facts[section.key] = data
+        if self.end_analysis:
+            facts["end_analysis"] = dict(self.end_analysis)
         if "distributed" in self.state.extra:  # the rank's fingerprints (nndoctor/distributed)
             facts["distributed"] = self.state.extra["distributed"]
         return facts
