@@ -54,6 +54,10 @@ class Check:
     #: functions of :attr:`ops` this check also wants as ``op`` events in evaluation loops between
     #: sampled steps (the light function mode; the event's ``module`` is then empty)
     eval_ops: ClassVar[frozenset[str]] = frozenset()
+    #: for ``needs=("end", ...)``: 0 for a cheap end-of-run analysis; a costly one (probes fitted
+    #: at the end) sets its rank, 1 the most valuable: run after the cheap ones, in that order,
+    #: within the end-of-run budget (it compares its own estimate with ``RunEnd.time_left()``)
+    end_cost: ClassVar[int] = 0
 
     def __init__(self, state: RunState) -> None:
         self.state = state

@@ -7,6 +7,8 @@ never modify them, and must not keep references beyond the call.
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -189,3 +191,12 @@ class RunEnd:
     kind = "end"
     step: int
     reason: str  # "finished", "max-steps", "crash", "interrupted"
+    #: ``time.perf_counter()`` by which the end-of-run analysis should be done (see
+    #: :mod:`nndoctor.monitor.ending`): a costly check compares its estimate with :meth:`time_left`
+    deadline: float = math.inf
+    #: what was left out to keep the budget (``"check: why"``), reported as a note in the facts
+    skipped: list[str] = field(default_factory=list)
+
+    def time_left(self) -> float:
+        """Seconds left of the end-of-run budget (``inf`` without one)."""
+        return self.deadline - time.perf_counter()

@@ -18,6 +18,7 @@ exceptions, ``KeyboardInterrupt`` and :class:`StopTraining` pass through untouch
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -35,6 +36,7 @@ from nndoctor.checks import Check, registered
 from nndoctor.findings import Finding, InternalError, Report
 from nndoctor.monitor import compat
 from nndoctor.monitor.discovery import Discovery
+from nndoctor.monitor.ending import run_end_checks
 from nndoctor.monitor.events import (
     BackwardCall,
     Crash,
@@ -45,7 +47,6 @@ from nndoctor.monitor.events import (
     ModuleOutput,
     OpCall,
     Provenance,
-    RunEnd,
     StepEvent,
 )
 from nndoctor.monitor.functions import (
@@ -91,7 +92,7 @@ EVAL_LOSS_FORWARDS = 64
 _OBSERVER_FILES = frozenset(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
     for name in ("observer", "functions", "discovery", "state", "history", "sampling", "loaders",
-                 "compat", "sink", "events")
+                 "compat", "sink", "events", "ending")
 )
 
 class Observer(FunctionEvents, Discovery):
@@ -143,7 +144,9 @@ class Observer(FunctionEvents, Discovery):
         self._predictions: dict[int, weakref.ReferenceType[torch.Tensor]] = {}
         self._orig_backward: Callable[..., Any] | None = None
         self._orig_grad: Callable[..., Any] | None = None
+        self._orig_tensor_backward: Callable[..., Any] | None = None
         self._in_grad = False  # inside torch.autograd.grad (see _patch_grad)
+        self._in_backward = False  # inside torch.autograd.backward (see _patch_backward)
         self._busy = False
         self._pid = _FORKS[0]  # fork generation of the process that made this observer
         self._thread = threading.get_ident()
@@ -166,6 +169,7 @@ class Observer(FunctionEvents, Discovery):
         self._steps_after_failure = 0
         self._started = 0.0
         self.end_reason = "finished"
+        self.end_analysis: dict[str, Any] = {}  # the end-of-run analysis: budget, time spent, what was left out
         self.crash: BaseException | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -242,8 +246,11 @@ class Observer(FunctionEvents, Discovery):
         finally:
             self._remove_all()
             if not self._failed:  # (after a fault of ours the end-of-run checks would judge half a run)
-                try:
-                    self._dispatch(RunEnd(step=self.state.step, reason=self.end_reason))
+                try:  # (the end-of-run analysis, within its budget: nndoctor/monitor/ending.py)
+                    self.end_analysis = run_end_checks(
+                        self._by_kind.get("end", ()), self.state.step, self.end_reason,
+                        time.perf_counter() - self._started,
+                        lambda event, check: self._dispatch(event, checks=(check,)))
                 except Exception as err:
                     self._fail("end", err)
 
@@ -303,6 +310,9 @@ class Observer(FunctionEvents, Discovery):
         if self._orig_grad is not None:
             torch.autograd.grad = self._orig_grad  # type: ignore[assignment]
             self._orig_grad = None
+        if self._orig_tensor_backward is not None:
+            torch.Tensor.backward = self._orig_tensor_backward  # type: ignore[method-assign]
+            self._orig_tensor_backward = None
 
     def on_crash(self, exc: BaseException) -> None:
         """Explain a crash of the user's code (called by the runner or ``__exit__``)."""
@@ -375,6 +385,8 @@ class Observer(FunctionEvents, Discovery):
             data = section.to_dict() if section is not None else None
             if data:
                 facts[section.key] = data
+        if self.end_analysis:
+            facts["end_analysis"] = dict(self.end_analysis)
         if "distributed" in self.state.extra:  # the rank's fingerprints (nndoctor/distributed)
             facts["distributed"] = self.state.extra["distributed"]
         return facts
@@ -647,7 +659,8 @@ class Observer(FunctionEvents, Discovery):
         # the common case, kept short (it runs on every forward): a training forward with gradient
         # between samples, in the mode the model trained in before; all else: _emit_model_input
         try:  # (the guard inlined: this runs on every forward; a try costs nothing until it catches)
-            if not (self._heavy or self._light or self._busy or self._root_slow) and _grad_enabled():
+            if not (self._heavy or self._light or self._busy or self._root_slow) and self._mode is None \
+                    and _grad_enabled():
                 state = self.state
                 info = state.models.get(id(module))
                 if info is not None and module.training is True and info.grad_training is True \
@@ -686,10 +699,24 @@ class Observer(FunctionEvents, Discovery):
         else:
             info.eval_forward_calls += 1
         forwards = self._forwards_since_tick = self._forwards_since_tick + 1
-        if self._heavy and forwards > 16 and not self.schedule.sampled(self.clock):
-            self._set_heavy(False)  # a long evaluation or inference loop: stop looking closely
+        if forwards > 16 and (self._heavy or grad):
+            sampled = self.schedule.sampled(self.clock)
+            if self._heavy and not (grad and sampled):
+                # a long evaluation or inference loop, also one at the start of a sampled step (an
+                # evaluation every N steps meets a schedule of round numbers): stop looking closely
+                self._set_heavy(False)
+            elif grad and sampled and not self._heavy and self._active:
+                # training resumes after such a loop on a sampled step: look closely again (the
+                # global pre-hook, installed now, missed this root: it opens the module stack here)
+                self._set_heavy(True)
+                self._stack.append(module)
+                self._stack_inputs.append(args)
+        elif self._mode is not None and not self._heavy and not self._light:
+            self._pop_mode()  # (disabled by a tick inside a torch function: a backward without optimizer)
         if not grad and not self._heavy and not self._light and forwards <= EVAL_LOSS_FORWARDS:
             self._set_light(True)  # record this evaluation loop's losses (state.eval_losses)
+        elif self._light and forwards > EVAL_LOSS_FORWARDS:
+            self._set_light(False)  # ... its first EVAL_LOSS_FORWARDS (a Python call per torch call otherwise)
         state.last_forward = (info.name, training, grad)
         heavy = self._heavy
         if grad:
@@ -716,6 +743,8 @@ class Observer(FunctionEvents, Discovery):
         observer = self
 
         def backward(tensors, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if observer._in_backward:  # (a mode pushed by this call's tick hands it back once more)
+                return original(tensors, *args, **kwargs)
             if observer._active and not observer._busy and _FORKS[0] == observer._pid:
                 try:  # (the guard inlined: this runs on every backward)
                     # the common case, kept short: a finite CPU loss between samples (all else,
@@ -734,12 +763,38 @@ class Observer(FunctionEvents, Discovery):
             elif observer._failed:  # nndoctor failed: take the hooks off, keep only max_steps
                 observer._switch_off()
                 observer._count_after_failure(False)
-            return original(tensors, *args, **kwargs)
+            observer._in_backward = True
+            try:
+                return original(tensors, *args, **kwargs)
+            finally:
+                observer._in_backward = False
 
         backward.__wrapped__ = original  # type: ignore[attr-defined]
         backward.__doc__ = original.__doc__
         torch.autograd.backward = backward  # type: ignore[assignment]
+        self._patch_tensor_backward()
         self._patch_grad()
+
+    def _patch_tensor_backward(self) -> None:
+        """``loss.backward()`` of a script without optimizer (nor model) ticks inside the function
+        mode, which cannot be popped there: it would stay on the stack, disabled, a Python call on
+        every torch call of the run. Back from ``Tensor.backward`` the mode is on top: popped here."""
+        original = torch.Tensor.backward
+        self._orig_tensor_backward = original
+        observer = self
+
+        @functools.wraps(original)
+        def backward(tensor, *args, **kwargs):  # type: ignore[no-untyped-def]
+            result = original(tensor, *args, **kwargs)
+            if observer._mode is not None and not (observer._heavy or observer._light or observer._busy) \
+                    and _FORKS[0] == observer._pid:
+                try:
+                    observer._pop_mode()
+                except Exception as exc:
+                    observer._fail("Tensor.backward", exc)
+            return result
+
+        torch.Tensor.backward = backward  # type: ignore[method-assign]
 
     def _patch_grad(self) -> None:
         """``torch.autograd.grad(loss, params)`` of a scalar loss in a script without optimizer is a

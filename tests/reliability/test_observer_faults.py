@@ -32,6 +32,7 @@ from nndoctor.monitor import (
     Schedule,
     StopTraining,
     compat,
+    ending,
     functions,
     history,
     loaders,
@@ -55,7 +56,7 @@ TARGETS: list[tuple[Any, str]] = [
     (observer_module, "GradContribution"),  # the grad hook
     (observer_module, "ModuleOutput"),  # the global forward hook
     (observer_module, "StepEvent"),  # the optimizer step pre/post hooks
-    (observer_module, "RunEnd"),  # __exit__
+    (ending, "RunEnd"),  # __exit__ (the end-of-run analysis)
     (functions, "op_name"),  # the function mode's __torch_function__
     (loaders.LoaderTracker, "_on_iter"),  # DataLoader.__iter__
     (loaders.LoaderTracker, "fetches"),  # _BaseDataLoaderIter.__next__ (and the root pre-hook)

@@ -37,7 +37,7 @@ import numpy as np
 from nndoctor.checks import Check, register
 from nndoctor.evaluate.labels import find_label_issues
 from nndoctor.findings import Finding, Severity
-from nndoctor.monitor.checks.data.probe import MIN_STEPS, chance_loss, out_of_fold
+from nndoctor.monitor.checks.data.probe import MIN_STEPS, affordable, chance_loss, out_of_fold
 from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import RunEnd
@@ -120,6 +120,7 @@ class NoisyLabels(Check):
 
     code = "labels.noisy"
     needs = ("end",)
+    end_cost = 2  # probes fitted at the end, after labels.unrelated-to-inputs' (nndoctor/monitor/ending.py)
 
     def check(self, event: RunEnd) -> Iterable[Finding]:
         data = ObservedData.of(self.state)
@@ -139,7 +140,10 @@ class NoisyLabels(Check):
             return ()  # no memorisation of even 15% noise and no overfitting sign: the probes are not run
         x = np.concatenate(data.pairs_x)[:MAX_PAIRS]
         y = np.concatenate(data.pairs_y)[:MAX_PAIRS]
-        est = estimate_noise(x, y)
+        fitted = affordable(x, y, event, MIN_PAIRS, self.name())
+        if fitted is None:
+            return ()
+        est = estimate_noise(*fitted)
         if est is None or not est.noisy:
             return ()
         floor = noise_floor(est.rate, est.classes)

@@ -35,13 +35,18 @@ from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import RunEnd
 
-__all__ = ["LabelsUnrelated", "OutOfFold", "ProbeResult", "chance_loss", "out_of_fold", "probe"]
+__all__ = ["LabelsUnrelated", "OutOfFold", "ProbeResult", "affordable", "chance_loss", "out_of_fold", "probe",
+           "probe_seconds"]
 
 MIN_PAIRS = 200
 MIN_STEPS = 40
 NEIGHBOURS = 5
 MLP_ITERATIONS = 300
 MLP_PATIENCE = 6  # validation checks (of 10 steps) without improvement before the MLP probe stops
+#: what the three probes cost per example, about (seconds of one core, measured: ~0.16 s for 1200
+#: examples of 100 features, ~1.3 s for 2400 of 784), to fit them to the end-of-run budget
+PROBE_S_PER_EXAMPLE = 5e-5
+PROBE_S_PER_VALUE = 5e-7
 
 
 @dataclass(frozen=True)
@@ -221,6 +226,30 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, seed: int = 0, min_examples: int =
     return OutOfFold(x=x, y=y, chance_hits=chance, **out)
 
 
+def probe_seconds(n: int, features: int) -> float:
+    """About how long :func:`out_of_fold` takes on ``n`` examples of ``features`` values."""
+    return n * (PROBE_S_PER_EXAMPLE + PROBE_S_PER_VALUE * features)
+
+
+def affordable(x: np.ndarray, y: np.ndarray, event: RunEnd, minimum: int,
+               who: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The pairs the probes can be fitted on in the end-of-run time left: all of them, an evenly
+    spread subset (not under ``minimum``), or ``None`` when not even that fits; what is left
+    out is noted in ``event.skipped`` (see nndoctor/monitor/ending.py)."""
+    left, n = event.time_left(), len(y)
+    features = int(np.prod(x.shape[1:])) if x.ndim > 1 else 1
+    if probe_seconds(n, features) <= left:
+        return x, y
+    keep = int(left / probe_seconds(1, features))
+    if keep < minimum:
+        event.skipped.append(f"{who}: probes on {n} observed examples (~{probe_seconds(n, features):.2g} s) "
+                             f"did not fit the {max(left, 0.0):.2g} s left")
+        return None
+    event.skipped.append(f"{who}: probes fitted on {keep} of {n} observed examples (the time left)")
+    rows = np.linspace(0, n - 1, keep).round().astype(np.int64)
+    return x[rows], y[rows]
+
+
 def _nll(p: np.ndarray, y: np.ndarray, floor: float = 1e-3) -> np.ndarray:
     return -np.log(np.maximum(p[np.arange(len(y)), y], floor))
 
@@ -261,6 +290,7 @@ class LabelsUnrelated(Check):
 
     code = "labels.unrelated-to-inputs"
     needs = ("end",)
+    end_cost = 1  # probes fitted at the end: after the cheap checks (nndoctor/monitor/ending.py)
     extra_codes = ("fit.model-at-chance",)
 
     def check(self, event: RunEnd) -> Iterable[Finding]:
@@ -281,7 +311,10 @@ class LabelsUnrelated(Check):
         y = np.concatenate(data.pairs_y)
         if len(np.unique(y)) < 2:
             return ()
-        result = probe(x, y, min_examples=MIN_PAIRS)
+        fitted = affordable(x, y, event, MIN_PAIRS, self.name())
+        if fitted is None:
+            return ()
+        result = probe(*fitted, min_examples=MIN_PAIRS)
         if result is None:
             return ()  # too few distinct inputs (e.g. a constant input, reported by preprocessing)
         evidence = {"train_loss": round(level, 4), "chance_loss": round(base, 4), "examples": result.n,

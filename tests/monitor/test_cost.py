@@ -1,0 +1,74 @@
+"""What nndoctor costs between samples: evaluation loops on sampled steps, loops without optimizer."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.overrides import _get_current_function_mode
+
+from nndoctor.monitor import Observer, Schedule
+
+
+def _eval_at_sampled_steps(observer: Observer | None) -> tuple[list[torch.Tensor], list[tuple[int, bool, bool]]]:
+    """Train 12 steps; before each step a multiple of 5 (a sampled one under Schedule(1, 5)),
+    a 40-batch evaluation loop. Records (step, heavy, in evaluation) per forward."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    seen: list[tuple[int, bool, bool]] = []
+    heavy = (lambda: observer._heavy) if observer is not None else (lambda: False)
+    if observer is not None:
+        observer.__enter__()
+    try:
+        for step in range(12):
+            if step % 5 == 0 and step:
+                model.eval()
+                with torch.no_grad():
+                    for _ in range(40):
+                        F.cross_entropy(model(x), y)
+                        seen.append((step, heavy(), True))
+                model.train()
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            seen.append((step, heavy(), False))
+            loss.backward()
+            opt.step()
+    finally:
+        if observer is not None:
+            observer.__exit__(None, None, None)
+    return [p.detach().clone() for p in model.parameters()], seen
+
+
+def test_an_evaluation_loop_on_a_sampled_step_stops_the_probes_and_training_resumes_them():
+    bare, _ = _eval_at_sampled_steps(None)
+    obs = Observer(schedule=Schedule(dense=1, every=5, max_stretch=1))
+    watched, seen = _eval_at_sampled_steps(obs)
+    assert all(torch.equal(a, b) for a, b in zip(bare, watched)) and not obs.internal_errors
+    for step in (5, 10):
+        evals = [h for s, h, ev in seen if s == step and ev]
+        assert evals[:16] == [True] * 16 and not any(evals[16:])  # looked closely at 16 forwards, then not
+        assert [h for s, h, ev in seen if s == step and not ev] == [True]  # the step itself: sampled
+    assert not any(h for s, h, ev in seen if s in (6, 7, 8, 9, 11) and not ev)
+    assert len(obs.state.eval_losses) > 0  # the evaluation losses are still recorded
+
+
+def test_a_loop_without_optimizer_leaves_no_function_mode_behind():
+    torch.manual_seed(0)
+    w1 = torch.randn(8, 16, requires_grad=True)
+    w2 = torch.randn(16, 2, requires_grad=True)
+    x, y = torch.randn(32, 8), torch.randn(32, 2)
+    modes = []
+    with Observer(schedule=Schedule(dense=3, every=10, max_stretch=1)) as obs:
+        for _ in range(25):
+            loss = (x.mm(w1).clamp(min=0).mm(w2) - y).pow(2).mean()
+            loss.backward()
+            with torch.no_grad():
+                for w in (w1, w2):
+                    w -= 1e-3 * w.grad
+                    w.grad.zero_()
+            modes.append((obs.state.step, _get_current_function_mode() is not None))
+    assert obs.report().facts["steps"] == 25 and not obs.internal_errors  # each backward counted once
+    # the mode is on the stack for sampled steps only (dense 3, then steps 11 and 21)
+    assert [step for step, on in modes if on] == [2, 3, 11, 21]
