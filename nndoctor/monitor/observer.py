@@ -829,7 +829,7 @@ class Observer(FunctionEvents, Discovery):
             return None
         try:
             info = self.state.optimizers.get(id(optimizer))
-            if info is None:
+            if info is None or info.ref() is not optimizer:  # (new, or a new one at a freed one's id)
                 info = self._register_optimizer(optimizer)
             if (self._by_kind if self._heavy else self._by_kind_unsampled).get("step.pre"):
                 self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="pre",
@@ -850,7 +850,7 @@ class Observer(FunctionEvents, Discovery):
         clock = state.step
         try:  # (the guard inlined: this runs on every step; a try costs nothing until it catches)
             info = state.optimizers.get(id(optimizer))
-            if info is None:
+            if info is None or info.ref() is not optimizer:
                 # first seen here: it stepped on an unsampled step (no pre-step hook then); look
                 # closely at its next steps
                 info = self._register_optimizer(optimizer)

@@ -169,4 +169,49 @@ opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.999)
 opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 """,
     ),
+    CodeInfo(
+        code="optimizer.recreated-in-loop",
+        severity="warning",
+        step="implement & debug",
+        title="Optimizer re-created during training",
+        meaning=(
+            "A new optimizer is built over the same parameters again and again during training (inside "
+            "the batch or epoch loop), instead of once before it."
+        ),
+        why=(
+            "Each new optimizer starts with empty state: Adam's moment estimates and SGD's momentum are "
+            "thrown away (a fresh Adam's first step is a sign step of size lr in every weight), and a "
+            "learning-rate scheduler built on the first optimizer changes an optimizer nobody steps."
+        ),
+        detection=(
+            "Every optimizer is recorded at its first step with the parameter tensors it holds (by "
+            "identity: a model rebuilt per cross-validation fold or trial has new tensors and starts a new "
+            "record). Three or more optimizers over the same parameter set are reported, with how many and "
+            "every how many steps: a warning when they keep state (Adam and the like, SGD with momentum) or "
+            "a scheduler was attached to an earlier one, info for stateless plain SGD. Two (a second "
+            "fine-tuning phase), optimizers over disjoint parameters (a GAN's generator and discriminator) "
+            "and a single LBFGS stay quiet."
+        ),
+        fixes=(
+            "Build {optimizer} once, before the training loop, and reuse it: move the "
+            "`torch.optim.{optimizer_class}(...)` line above the loop (it was built {count} times, one every "
+            "~{every} steps).",
+            "To change the learning rate during training, use a scheduler (torch.optim.lr_scheduler) or set "
+            "param_group['lr'] on the existing optimizer rather than building a new one.",
+        ),
+        wrong="""
+for x, y in loader:
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer.zero_grad()
+    loss_fn(model(x), y).backward()
+    optimizer.step()
+""",
+        right="""
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+for x, y in loader:
+    optimizer.zero_grad()
+    loss_fn(model(x), y).backward()
+    optimizer.step()
+""",
+    ),
 )
