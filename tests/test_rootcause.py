@@ -321,3 +321,17 @@ def test_a_too_high_lr_headlines_over_the_dead_relus_it_causes(style: str) -> No
     else:        # the dead ReLUs are the first thing to fix, and nothing unrelated took the headline
         assert head.category in ("activation", "loss-curve", "grad"), [f.code for f in report.sorted()]
     assert not report.by_code("preprocessing.unnormalised-pixels")
+
+
+def test_a_too_tight_gradient_clip_is_the_root_of_the_slow_training_it_causes() -> None:
+    # the optimizer -> lr / loss-curve / fit edge: clipping every step by 1000x reads as a too-low lr,
+    # a plateau or an oscillating loss that never comes down, and a model at chance
+    clip = _f("optimizer.clip-too-tight", location="opt", step=2, optimizer="opt", clip_factor_median=1370.0)
+    symptoms = [_f("lr.too-low", location="opt", step=120), _f("loss-curve.plateaus", location="loss", step=150),
+                _f("loss-curve.oscillates", location="loss", step=76),
+                _f("fit.model-at-chance", "info", location="training", step=316)]
+    report = Report(findings=[*symptoms, clip], facts=FACTS)
+    for s in symptoms:
+        assert "optimizer.clip-too-tight" in _causes(report, s.code), s.code
+    assert not _causes(report, "optimizer.clip-too-tight")
+    assert rootcause.headline(report.findings).code == "optimizer.clip-too-tight"

@@ -34,6 +34,7 @@ from torch.utils.hooks import RemovableHandle
 from nndoctor.checks import Check, registered
 from nndoctor.findings import Finding, InternalError, Report
 from nndoctor.monitor import compat
+from nndoctor.monitor.clipping import ClipWatch
 from nndoctor.monitor.discovery import Discovery
 from nndoctor.monitor.events import (
     BackwardCall,
@@ -142,6 +143,7 @@ class Observer(FunctionEvents, Discovery):
         self._predictions: dict[int, weakref.ReferenceType[torch.Tensor]] = {}
         self._orig_backward: Callable[..., Any] | None = None
         self._orig_grad: Callable[..., Any] | None = None
+        self._clips = ClipWatch(self)  # clip_grad_norm_ / clip_grad_value_ on sampled steps
         self._in_grad = False  # inside torch.autograd.grad (see _patch_grad)
         self._busy = False
         self._pid = _FORKS[0]  # fork generation of the process that made this observer
@@ -224,6 +226,7 @@ class Observer(FunctionEvents, Discovery):
             self._handles.append(optimizer_hooks.register_optimizer_step_pre_hook(self._step_pre))
         self._handles.append(optimizer_hooks.register_optimizer_step_post_hook(self._step_post))
         self._patch_backward()
+        self._clips.install()
         if "targets" in self._by_kind:
             self.loaders.install()
         self._active = True
@@ -253,7 +256,7 @@ class Observer(FunctionEvents, Discovery):
         self._off_due = False
         parts: list[Callable[[], None]] = [self._remove_heavy, self._remove_roots, self.loaders.remove]
         if not keep_step_limit:
-            parts += [self._remove_step_hooks, self._restore_backward]
+            parts += [self._remove_step_hooks, self._restore_backward, self._clips.remove]
         for part in parts:
             try:
                 part()

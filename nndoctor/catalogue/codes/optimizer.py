@@ -214,4 +214,45 @@ for x, y in loader:
     optimizer.step()
 """,
     ),
+    CodeInfo(
+        code="optimizer.clip-too-tight",
+        severity="warning",
+        step="tune",
+        title="Gradient clipping threshold far below the gradient's size",
+        meaning=(
+            "clip_grad_norm_ / clip_grad_value_ is called with a threshold so small (e.g. max_norm=1e-3 "
+            "where the gradient's norm is ~1) that it cuts the gradient on every step, by 100x or more."
+        ),
+        why=(
+            "Clipping rescales the gradient to the threshold, so every SGD update is 100x+ smaller than the "
+            "learning rate means: training crawls exactly as with a far too low learning rate (raising the "
+            "rate does not help while the clip caps the step). Clipping is meant to cut the rare spikes, "
+            "not every step."
+        ),
+        detection=(
+            "The two clipping functions of torch.nn.utils are watched on sampled steps: the gradient's size "
+            "before clipping (the total norm clip_grad_norm_ returns; the largest |grad| for "
+            "clip_grad_value_) is compared with the threshold. Reported when at least 5 sampled calls all "
+            "clipped, by a median factor >= 100, and the loss fell less than 25% of its start after >= 30 "
+            "losses (and is not already below half a constant prediction's loss). With Adam-like optimizers "
+            "(which undo a uniform rescaling) only when the clipped gradient per element is within 10x of "
+            "their eps. A normal clip (max_norm=1.0 that fires on some steps) stays quiet."
+        ),
+        fixes=(
+            "Raise {arg}={threshold} in {site} to about the gradient's typical size before clipping "
+            "({typical}), or use the usual 1.0, so that clipping only cuts the rare spikes.",
+            "If the small threshold was meant to shrink the steps, lower the learning rate instead and clip "
+            "at ~1.0.",
+        ),
+        wrong="""
+loss.backward()
+torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1e-3)
+optimizer.step()
+""",
+        right="""
+loss.backward()
+torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+optimizer.step()
+""",
+    ),
 )
