@@ -44,6 +44,8 @@ PAIRS: list[tuple[Finding, Finding]] = [
      _f("numerics.nonfinite-forward", "error", location="model.fc1", step=9, op="torch.log")),
     (_f("loss-input.relu-into-logit-loss", "error", location="model", step=1),
      _f("loss-curve.plateaus", location="loss", step=80)),
+    (_f("init.reinitialised-during-training", location="model", step=101, model="model"),
+     _f("lr.too-high", location="opt", step=403)),
     (_f("train-mode.eval-in-train-mode", location="model", step=30),
      _f("fit.variance", location="validation", step=90)),
     (_f("train-mode.training-in-eval-mode", location="model", step=1, batch_norm=["model.0"]),
