@@ -72,6 +72,9 @@ class Discovery:
             state.step = 1
             state.losses.cap_steps(1)
             state.eval_losses.cap_steps(1)
+        for key, old in list(state.optimizers.items()):
+            if old.name == name and old.cls == type(opt).__name__ and old.ref() is None:
+                del state.optimizers[key]  # the variable was rebound to a new optimizer: one entry per name
         info = OptimizerInfo(ref=weakref.ref(opt), name=name, cls=type(opt).__name__,
                              lr=opt.param_groups[0].get("lr") if opt.param_groups else None)
         self.state.optimizers[id(opt)] = info

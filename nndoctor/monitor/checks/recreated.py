@@ -81,8 +81,8 @@ class OptimizerRecreated(Check):
         over = f"the {len(group.ids)} parameter tensors of {owner}" if owner else f"the same {len(group.ids)} parameter tensors"
         per = "every step" if every <= 1 else f"one every ~{every} steps"
         msg = (f"{group.count} {cls} optimizers were built over {over}, {per} (at steps {_steps_text(steps)}): "
-               f"the optimizer is re-created inside the training loop, so each one starts from scratch and "
-               f"{what} {'is' if len(lost) == 1 else 'are'} lost every time" if lost else
+               f"the optimizer is re-created inside the training loop, so each one starts from scratch, "
+               f"without the {what}" if lost else
                f"{group.count} {cls} optimizers were built over {over}, {per} (at steps {_steps_text(steps)}): "
                f"the optimizer is re-created inside the training loop; {what}, but momentum or a scheduler "
                f"added later would be reset every time")
