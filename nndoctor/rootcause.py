@@ -210,6 +210,9 @@ EDGES: tuple[Edge, ...] = (
        _lr_low_symptom),
     _e("init", f"lr activation grad numerics loss-curve {_U}", "a poor initial scale kills or saturates "
        "units and makes gradients vanish or explode", _both(_scale_numerics, _lr_low_symptom)),
+    _e("init.reinitialised-during-training", f"lr loss-curve {_U}", "weights re-initialised every epoch "
+       "throw the learning away: the loss jumps back up (read as going up, oscillating or a too-high lr) and "
+       "the model never gets past one epoch's training", _lr_symptom),
     _e("regularization", f"lr loss-curve {_U}", "too much weight decay or dropout holds the fit back",
        _lr_low_symptom),
     _e("optimizer", f"lr activation grad numerics loss-curve {_U}", "optimizer settings make steps too large "

@@ -49,6 +49,8 @@ PAIRS: list[tuple[Finding, Finding]] = [
      _f("numerics.nonfinite-forward", "error", location="model.fc1", step=9, op="torch.log")),
     (_f("loss-input.relu-into-logit-loss", "error", location="model", step=1),
      _f("loss-curve.plateaus", location="loss", step=80)),
+    (_f("init.reinitialised-during-training", location="model", step=101, model="model"),
+     _f("lr.too-high", location="opt", step=403)),
     (_f("train-mode.eval-in-train-mode", location="model", step=30),
      _f("fit.variance", location="validation", step=90)),
     (_f("train-mode.training-in-eval-mode", location="model", step=1, batch_norm=["model.0"]),
@@ -393,3 +395,17 @@ def test_new_kinds_head_the_symptoms_they_cause(cause: Finding, symptom: Finding
         report = Report(findings=findings, facts=FACTS)
         assert _causes(report, symptom.code) == [cause.code]
         assert report.headline() is not None and report.headline().code == cause.code
+
+
+def test_a_too_tight_gradient_clip_is_the_root_of_the_slow_training_it_causes() -> None:
+    # the optimizer -> lr / loss-curve / fit edge: clipping every step by 1000x reads as a too-low lr,
+    # a plateau or an oscillating loss that never comes down, and a model at chance
+    clip = _f("optimizer.clip-too-tight", location="opt", step=2, optimizer="opt", clip_factor_median=1370.0)
+    symptoms = [_f("lr.too-low", location="opt", step=120), _f("loss-curve.plateaus", location="loss", step=150),
+                _f("loss-curve.oscillates", location="loss", step=76),
+                _f("fit.model-at-chance", "info", location="training", step=316)]
+    report = Report(findings=[*symptoms, clip], facts=FACTS)
+    for s in symptoms:
+        assert "optimizer.clip-too-tight" in _causes(report, s.code), s.code
+    assert not _causes(report, "optimizer.clip-too-tight")
+    assert rootcause.headline(report.findings).code == "optimizer.clip-too-tight"

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.ma  # noqa: F401  (np.median imports it on first use: at import, not inside a training step)
 
+from nndoctor.monitor.births import last_restart
+
 __all__ = [
     "CurveAnalysis",
     "analyze",
@@ -400,6 +402,11 @@ def analyze_losses(state: Any, min_points: int = 20) -> CurveAnalysis:
     if cached is not None and cached[0] == total and cached[1] == min_points:
         return cached[2]
     steps, values = state.losses.series()
+    restart = last_restart(state)
+    if restart is not None:  # a new model (and optimizer) replaced the old: judge its curve only
+        k = next((i for i, st in enumerate(steps) if st >= restart), len(steps))
+        if len(steps) - k >= min_points:
+            steps, values = steps[k:], values[k:]
     result = analyze(steps, values, state.extra.get("nndoctor.loss_baseline"), min_points)
     state.extra["nndoctor.curve"] = (total, min_points, result)
     return result

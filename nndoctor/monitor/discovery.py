@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import torch
 
+from nndoctor.monitor.births import births
 from nndoctor.monitor.functions import _INTERNAL_DIRS
 from nndoctor.monitor.state import ModelInfo, OptimizerInfo
 
@@ -60,8 +61,9 @@ class Discovery:
 
     def _register_optimizer(self, opt: torch.optim.Optimizer) -> OptimizerInfo:
         info = self.state.optimizers.get(id(opt))
-        if info is not None:
+        if info is not None and info.ref() is opt:
             return info
+        # (an entry whose optimizer was freed and whose id this new one reuses is replaced)
         name = self._name_for(opt, default=type(opt).__name__.lower())
         state = self.state
         if not state.optimizers and state.step > 1:
@@ -70,12 +72,16 @@ class Discovery:
             state.step = 1
             state.losses.cap_steps(1)
             state.eval_losses.cap_steps(1)
+        for key, old in list(state.optimizers.items()):
+            if old.name == name and old.cls == type(opt).__name__ and old.ref() is None:
+                del state.optimizers[key]  # the variable was rebound to a new optimizer: one entry per name
         info = OptimizerInfo(ref=weakref.ref(opt), name=name, cls=type(opt).__name__,
                              lr=opt.param_groups[0].get("lr") if opt.param_groups else None)
         self.state.optimizers[id(opt)] = info
         self._refresh_fast_backward()
-        if self._first_optimizer is None:
+        if self._first_optimizer is None or self._first_optimizer.ref() is None:
             self._first_optimizer = info
+        births(state).add(opt, name, state.step)
         for gi, group in enumerate(opt.param_groups):
             for pi, param in enumerate(group["params"]):
                 self.state.param_names.setdefault(id(param), f"{name}.param_groups[{gi}][{pi}]")

@@ -35,6 +35,7 @@ from torch.utils.hooks import RemovableHandle
 from nndoctor.checks import Check, registered
 from nndoctor.findings import Finding, InternalError, Report
 from nndoctor.monitor import compat
+from nndoctor.monitor.clipping import ClipWatch
 from nndoctor.monitor.discovery import Discovery
 from nndoctor.monitor.ending import run_end_checks
 from nndoctor.monitor.events import (
@@ -145,6 +146,7 @@ class Observer(FunctionEvents, Discovery):
         self._orig_backward: Callable[..., Any] | None = None
         self._orig_grad: Callable[..., Any] | None = None
         self._orig_tensor_backward: Callable[..., Any] | None = None
+        self._clips = ClipWatch(self)  # clip_grad_norm_ / clip_grad_value_ on sampled steps
         self._in_grad = False  # inside torch.autograd.grad (see _patch_grad)
         self._in_backward = False  # inside torch.autograd.backward (see _patch_backward)
         self._busy = False
@@ -231,6 +233,7 @@ class Observer(FunctionEvents, Discovery):
             self._handles.append(optimizer_hooks.register_optimizer_step_pre_hook(self._step_pre))
         self._handles.append(optimizer_hooks.register_optimizer_step_post_hook(self._step_post))
         self._patch_backward()
+        self._clips.install()
         if "targets" in self._by_kind:
             self.loaders.install()
         self._active = True
@@ -263,7 +266,7 @@ class Observer(FunctionEvents, Discovery):
         self._off_due = False
         parts: list[Callable[[], None]] = [self._remove_heavy, self._remove_roots, self.loaders.remove]
         if not keep_step_limit:
-            parts += [self._remove_step_hooks, self._restore_backward]
+            parts += [self._remove_step_hooks, self._restore_backward, self._clips.remove]
         for part in parts:
             try:
                 part()
@@ -887,7 +890,7 @@ class Observer(FunctionEvents, Discovery):
             return None
         try:
             info = self.state.optimizers.get(id(optimizer))
-            if info is None:
+            if info is None or info.ref() is not optimizer:  # (new, or a new one at a freed one's id)
                 info = self._register_optimizer(optimizer)
             if (self._by_kind if self._heavy else self._by_kind_unsampled).get("step.pre"):
                 self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="pre",
@@ -908,7 +911,7 @@ class Observer(FunctionEvents, Discovery):
         clock = state.step
         try:  # (the guard inlined: this runs on every step; a try costs nothing until it catches)
             info = state.optimizers.get(id(optimizer))
-            if info is None:
+            if info is None or info.ref() is not optimizer:
                 # first seen here: it stepped on an unsampled step (no pre-step hook then); look
                 # closely at its next steps
                 info = self._register_optimizer(optimizer)

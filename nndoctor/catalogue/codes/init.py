@@ -177,4 +177,49 @@ self.fc.weight.data.copy_(w)
 nn.init.xavier_normal_(self.fc.weight)
 """,
     ),
+    CodeInfo(
+        code="init.reinitialised-during-training",
+        severity="warning",
+        step="start simple",
+        title="Weights re-initialised during training",
+        meaning=(
+            "The model's weights are initialised again while it trains (model.apply(init_weights), "
+            "reset_parameters() or load_state_dict(initial_state) inside the epoch loop), so each epoch "
+            "starts again from random weights."
+        ),
+        why=(
+            "Everything learned so far is thrown away at every re-initialisation: the loss jumps back to "
+            "its starting level and saw-tooths instead of going down, and the final model has only had the "
+            "last stretch of training (it reads as a too-high learning rate or a loss that goes up)."
+        ),
+        detection=(
+            "On sampled optimizer steps the two largest weight matrices the optimizer trains are compared "
+            "with their copy from the previous sampled step: a weight replaced by unrelated values "
+            "(changed by >= 50% of its norm with a cosine similarity < 0.5) or brought back to its initial "
+            "values (distance to them < 25% of what it was, after moving >= 5%) was re-initialised. "
+            "Reported when that happened and the loss (running median) went back to within 30% of its "
+            "start after having fallen by >= 15% (and 3x its step-to-step noise) at least twice, one of "
+            "those in an interval where the weights were reset. A model rebuilt with a new optimizer (cross-validation folds) has new "
+            "tensors and is not this; a model rebuilt while the optimizer keeps the old one is "
+            "grad-flow.optimizer-wrong-params."
+        ),
+        fixes=(
+            "Initialise {model} once, before the training loop: move the re-initialisation ({how}) out of "
+            "the epoch loop.",
+            "To restart training on purpose (a new fold or trial), build a new model AND a new optimizer "
+            "over it.",
+        ),
+        wrong="""
+for epoch in range(epochs):
+    model.apply(init_weights)
+    for x, y in loader:
+        ...
+""",
+        right="""
+model.apply(init_weights)
+for epoch in range(epochs):
+    for x, y in loader:
+        ...
+""",
+    ),
 )

@@ -169,4 +169,90 @@ opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.999)
 opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 """,
     ),
+    CodeInfo(
+        code="optimizer.recreated-in-loop",
+        severity="warning",
+        step="implement & debug",
+        title="Optimizer re-created during training",
+        meaning=(
+            "A new optimizer is built over the same parameters again and again during training (inside "
+            "the batch or epoch loop), instead of once before it."
+        ),
+        why=(
+            "Each new optimizer starts with empty state: Adam's moment estimates and SGD's momentum are "
+            "thrown away (a fresh Adam's first step is a sign step of size lr in every weight), and a "
+            "learning-rate scheduler built on the first optimizer changes an optimizer nobody steps."
+        ),
+        detection=(
+            "Every optimizer is recorded at its first step with the parameter tensors it holds (by "
+            "identity: a model rebuilt per cross-validation fold or trial has new tensors and starts a new "
+            "record). Three or more optimizers over the same parameter set are reported, with how many and "
+            "every how many steps: a warning when they keep state (Adam and the like, SGD with momentum) or "
+            "a scheduler was attached to an earlier one, info for stateless plain SGD. Two (a second "
+            "fine-tuning phase), optimizers over disjoint parameters (a GAN's generator and discriminator) "
+            "and a single LBFGS stay quiet."
+        ),
+        fixes=(
+            "Build {optimizer} once, before the training loop, and reuse it: move the "
+            "`torch.optim.{optimizer_class}(...)` line above the loop (it was built {count} times, one every "
+            "~{every} steps).",
+            "To change the learning rate during training, use a scheduler (torch.optim.lr_scheduler) or set "
+            "param_group['lr'] on the existing optimizer rather than building a new one.",
+        ),
+        wrong="""
+for x, y in loader:
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer.zero_grad()
+    loss_fn(model(x), y).backward()
+    optimizer.step()
+""",
+        right="""
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+for x, y in loader:
+    optimizer.zero_grad()
+    loss_fn(model(x), y).backward()
+    optimizer.step()
+""",
+    ),
+    CodeInfo(
+        code="optimizer.clip-too-tight",
+        severity="warning",
+        step="tune",
+        title="Gradient clipping threshold far below the gradient's size",
+        meaning=(
+            "clip_grad_norm_ / clip_grad_value_ is called with a threshold so small (e.g. max_norm=1e-3 "
+            "where the gradient's norm is ~1) that it cuts the gradient on every step, by 100x or more."
+        ),
+        why=(
+            "Clipping rescales the gradient to the threshold, so every SGD update is 100x+ smaller than the "
+            "learning rate means: training crawls exactly as with a far too low learning rate (raising the "
+            "rate does not help while the clip caps the step). Clipping is meant to cut the rare spikes, "
+            "not every step."
+        ),
+        detection=(
+            "The two clipping functions of torch.nn.utils are watched on sampled steps: the gradient's size "
+            "before clipping (the total norm clip_grad_norm_ returns; the largest |grad| for "
+            "clip_grad_value_) is compared with the threshold. Reported when at least 5 sampled calls all "
+            "clipped, by a median factor >= 100, and the loss fell less than 25% of its start after >= 30 "
+            "losses (and is not already below half a constant prediction's loss). With Adam-like optimizers "
+            "(which undo a uniform rescaling) only when the clipped gradient per element is within 10x of "
+            "their eps. A normal clip (max_norm=1.0 that fires on some steps) stays quiet."
+        ),
+        fixes=(
+            "Raise {arg}={threshold} in {site} to about the gradient's typical size before clipping "
+            "({typical}), or use the usual 1.0, so that clipping only cuts the rare spikes.",
+            "If the small threshold was meant to shrink the steps, lower the learning rate instead and clip "
+            "at ~1.0.",
+        ),
+        wrong="""
+loss.backward()
+torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1e-3)
+optimizer.step()
+""",
+        right="""
+loss.backward()
+torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+optimizer.step()
+""",
+    ),
 )

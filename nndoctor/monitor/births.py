@@ -1,0 +1,97 @@
+"""Every optimizer the run creates, in order, with the parameter set it holds (for the check of
+optimizers re-created during training, nndoctor/monitor/checks/recreated.py).
+
+Registered by :meth:`Discovery._register_optimizer` at an optimizer's first step. Optimizers over
+the *same* parameter tensors share a ``group``: same ``id()`` set, and the tensors of the group's
+first optimizer still alive (so a model rebuilt per cross-validation fold, whose new tensors may
+reuse freed addresses, starts a new group). A new group born when every earlier group's tensors
+are gone (the model and its optimizer were both rebuilt: a cross-validation fold, a trial) is a
+``restart``: the loss curve before it belongs to a model that no longer exists. Bounded: at most ``MAX_GROUPS`` groups and
+``MAX_STEPS`` creation steps kept per group (the count goes on).
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+__all__ = ["BIRTHS_KEY", "OptimizerBirths", "OptimizerGroup", "births", "last_restart"]
+
+BIRTHS_KEY = "nndoctor.optimizer_births"
+MAX_GROUPS = 64
+MAX_STEPS = 64
+
+
+@dataclass
+class OptimizerGroup:
+    """Optimizers built over one parameter set."""
+
+    ids: frozenset[int]
+    refs: tuple[weakref.ReferenceType[torch.Tensor], ...]
+    names: list[str] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)  # the run step each was first seen stepping
+    lrs: list[float | None] = field(default_factory=list)
+    stateful: list[bool] = field(default_factory=list)  # keeps per-parameter state (moments, momentum)
+    scheduled: list[bool] = field(default_factory=list)  # an lr scheduler was attached (initial_lr set)
+    count: int = 0
+
+    def alive(self) -> bool:
+        return all(r() is not None for r in self.refs)
+
+
+def _stateful(opt: torch.optim.Optimizer) -> bool:
+    if type(opt).__name__ == "SGD":
+        return any(float(g.get("momentum", 0) or 0) > 0 for g in opt.param_groups)
+    return True
+
+
+class OptimizerBirths:
+    """The optimizers created so far, grouped by the parameter tensors they hold."""
+
+    def __init__(self) -> None:
+        self.groups: list[OptimizerGroup] = []
+        self.total = 0
+        self.restarts: list[int] = []  # steps at which a new model started training from scratch
+
+    def add(self, opt: torch.optim.Optimizer, name: str, step: int) -> None:
+        params = [p for g in opt.param_groups for p in g["params"] if isinstance(p, torch.Tensor)]
+        if not params:
+            return
+        self.total += 1
+        ids = frozenset(id(p) for p in params)
+        group = next((g for g in self.groups if g.ids == ids and g.alive()), None)
+        if group is None:
+            if self.groups and not any(g.alive() for g in self.groups):
+                self.restarts.append(int(step))
+            if len(self.groups) >= MAX_GROUPS:
+                return
+            group = OptimizerGroup(ids=ids, refs=tuple(weakref.ref(p) for p in params[:4]))
+            self.groups.append(group)
+        group.count += 1
+        if len(group.steps) < MAX_STEPS:
+            lr = opt.param_groups[0].get("lr")
+            group.names.append(name)
+            group.classes.append(type(opt).__name__)
+            group.steps.append(int(step))
+            group.lrs.append(float(lr) if isinstance(lr, (int, float)) else None)
+            group.stateful.append(_stateful(opt))
+            group.scheduled.append(any("initial_lr" in g for g in opt.param_groups))
+
+
+def births(state: Any) -> OptimizerBirths:
+    """The run's record (made on first use)."""
+    rec = state.extra.get(BIRTHS_KEY)
+    if rec is None:
+        rec = state.extra[BIRTHS_KEY] = OptimizerBirths()
+    return rec
+
+
+def last_restart(state: Any) -> int | None:
+    """The step from which the current model trains, if an earlier model and its optimizer were
+    replaced (cross-validation folds, trials); None otherwise."""
+    rec = state.extra.get(BIRTHS_KEY)
+    return rec.restarts[-1] if rec is not None and rec.restarts else None

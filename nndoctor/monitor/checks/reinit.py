@@ -1,0 +1,179 @@
+"""init: the weights are re-initialised during training (``model.apply(init_weights)``,
+``reset_parameters()`` or ``load_state_dict(initial)`` inside the epoch loop).
+
+Two pieces of evidence, both needed:
+
+* the weights: on sampled ``step`` pre events the two largest weight matrices of the first
+  optimizer are compared with their copy from the previous sampled step. Replaced by unrelated
+  values (``||w - prev|| >= REPLACED * ||prev||`` with cosine < ``COSINE``) or brought back to their
+  initial values (distance to them < ``BACK`` of the previous distance, which was >= ``MOVED`` of
+  their norm) counts as a reset in that interval of steps;
+* the loss: its running median returns to within ``RETURN`` of its start after having fallen by
+  >= ``LEARNED`` of it and ``NOISE`` times its step-to-step noise, at least ``MIN_RETURNS`` times (a saw-tooth), one of them inside an interval
+  with a weight reset.
+
+Training never decorrelates a weight matrix between two samples, and a warm restart of the lr
+(SGDR) or a new fold with a new model (new tensors: nothing to compare) does not reset the weights.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding
+from nndoctor.monitor.checks._layers import host_floats
+from nndoctor.monitor.curves import noise_sigma, rolling_median
+from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
+
+__all__ = ["ReinitialisedDuringTraining", "loss_returns"]
+
+REPLACED = 0.5
+COSINE = 0.5
+BACK = 0.25
+MOVED = 0.05
+LEARNED = 0.15
+RETURN = 0.3
+NOISE = 3.0  # ...and by this many times the loss's step-to-step noise
+MIN_RETURNS = 2
+MAX_TRACKED_NUMEL = 2_000_000
+
+
+def loss_returns(steps: list[int], values: list[float]) -> list[int]:
+    """Steps where the loss's running median went back near its start after it had learned."""
+    v = np.asarray(values, dtype=float)
+    ok = np.isfinite(v)
+    if ok.sum() < 40:
+        return []
+    s = np.asarray(steps)[ok]
+    v = v[ok]
+    window = max(5, len(v) // 100) | 1
+    m = rolling_median(v, window)
+    initial = float(np.median(v[:window]))
+    if not initial > 0:
+        return []
+    need = max(LEARNED * initial, NOISE * noise_sigma(v))  # a fall that step-to-step noise does not make
+    low = math.inf
+    out: list[int] = []
+    for i, x in enumerate(m):
+        low = min(low, float(x))
+        drop = initial - low
+        if drop >= need and x >= initial - RETURN * drop:
+            out.append(int(s[i]))
+            low = float(x)  # the next return needs another stretch of learning first
+    return out
+
+
+class _Tracked:
+    def __init__(self, p: torch.Tensor, name: str) -> None:
+        self.ref = weakref.ref(p)
+        self.name = name
+        self.init = p.detach().float().clone()
+        self.prev = self.init
+        self.prev_step = 0
+
+
+@register
+class ReinitialisedDuringTraining(Check):
+    """Weights reset to fresh or initial values between sampled steps, with a loss saw-tooth."""
+
+    code = "init.reinitialised-during-training"
+    needs = ("step", "curve", "end")
+    step_phases = frozenset({"pre"})
+    sampled_only = frozenset({"step"})
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._opt: weakref.ReferenceType[torch.optim.Optimizer] | None = None
+        self._tracked: list[_Tracked] = []
+        self._resets: list[tuple[int, int, str, str]] = []  # (from step, to step, param, how)
+        self._done = False
+
+    def check(self, event: StepEvent | CurveDue | RunEnd) -> Iterable[Finding]:
+        if self._done:
+            return ()
+        if isinstance(event, StepEvent):
+            if event.sampled:
+                self._observe(event)
+            return ()
+        return self._judge()
+
+    # ------------------------------------------------------------------ weights
+    def _pick(self, opt: torch.optim.Optimizer, step: int) -> None:
+        cands = [p for g in opt.param_groups for p in g["params"]
+                 if isinstance(p, torch.Tensor) and p.requires_grad and p.dim() >= 2 and p.numel() > 1]
+        cands.sort(key=lambda p: -p.numel())
+        budget = MAX_TRACKED_NUMEL
+        for p in cands:
+            if len(self._tracked) >= 2:
+                break
+            if p.numel() <= budget:
+                budget -= p.numel()
+                t = _Tracked(p, self.state.param_name(p))
+                t.prev_step = step
+                self._tracked.append(t)
+        self._opt = weakref.ref(opt)
+
+    def _observe(self, event: StepEvent) -> None:
+        if self._opt is None:
+            self._pick(event.optimizer, event.step)
+            return
+        if self._opt() is not event.optimizer:
+            return
+        live = [(t, t.ref()) for t in self._tracked]
+        live = [(t, p) for t, p in live if p is not None and p.shape == t.prev.shape]
+        if not live:
+            return
+        stats = []
+        for t, p in live:
+            w = p.detach().float()
+            stats += [(w - t.prev).norm(), t.prev.norm(), (w * t.prev).sum(), w.norm(),
+                      (w - t.init).norm(), (t.prev - t.init).norm(), t.init.norm()]
+        vals = host_floats(stats)
+        for k, (t, p) in enumerate(live):
+            d, pn, dot, wn, di, pdi, n0 = vals[7 * k:7 * k + 7]
+            how = ""
+            if pn > 0 and wn > 0 and d >= REPLACED * pn and dot / (pn * wn) < COSINE:
+                how = "replaced by unrelated values"
+            elif n0 > 0 and pdi >= MOVED * n0 and di < BACK * pdi:
+                how = "brought back to its initial values"
+            if how:
+                self._resets.append((t.prev_step, event.step, t.name, how))
+            t.prev = p.detach().float().clone()
+            t.prev_step = event.step
+
+    # ------------------------------------------------------------------ judgement
+    def _judge(self) -> list[Finding]:
+        if not self._resets:
+            return []
+        steps, values = self.state.losses.series()
+        returns = loss_returns(steps, values)
+        if len(returns) < MIN_RETURNS:
+            return []
+        tied = [r for r in self._resets if any(r[0] < s <= r[1] for s in returns)]
+        if not tied:
+            return []
+        self._done = True
+        first = tied[0]
+        model = first[2].split(".", 1)[0]
+        hows = sorted({r[3] for r in self._resets})
+        how = ("model.apply(init) / reset_parameters()" if "replaced by unrelated values" in hows
+               else "load_state_dict of the initial weights or a constant init")
+        gaps = [b - a for a, b in zip(returns, returns[1:])]
+        every = int(np.median(gaps)) if gaps else 0
+        ev: dict[str, Any] = {
+            "model": model, "param": first[2], "how": how, "reset_between_steps": [first[0], first[1]],
+            "resets_seen": len(self._resets), "loss_returns_at_steps": returns[:10],
+            "loss_returns": len(returns), "every": every, "reset_kind": hows}
+        return [self.finding(
+            f"the weights of {model} are re-initialised during training: {first[2]} was {first[3]} between "
+            f"steps {first[0]} and {first[1]} ({len(self._resets)} such resets seen on sampled steps), and the "
+            f"loss went back to its starting level {len(returns)} times (at steps "
+            f"{', '.join(str(s) for s in returns[:5])}{', ...' if len(returns) > 5 else ''}"
+            f"{f', every ~{every} steps' if every else ''}): each reset throws away what was learned",
+            ev, location=model, step=first[1])]

@@ -1,0 +1,110 @@
+"""init.reinitialised-during-training: weights reset to fresh or initial values between sampled
+steps, with a loss that saw-tooths back to its start."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from _dyn_helpers import blobs, mlp
+
+from nndoctor.monitor import Observer
+from nndoctor.monitor.checks.reinit import ReinitialisedDuringTraining, loss_returns
+
+CODE = "init.reinitialised-during-training"
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(16, 64)
+        self.out = nn.Linear(64, 4)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.hidden(x)))
+
+
+def _epochs(model, opt, epochs, before_epoch=lambda e: None, module_loss=False, per_epoch=30):
+    X, y = blobs(n=2048, spread=1.0)
+    crit = nn.CrossEntropyLoss()
+    for epoch in range(epochs):
+        before_epoch(epoch)
+        for i in range(per_epoch):
+            xb, yb = X[i * 32:(i + 1) * 32], y[i * 32:(i + 1) * 32]
+            out = model(xb)
+            loss = crit(out, yb) if module_loss else F.cross_entropy(out, yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
+def _found(obs):
+    return [f for f in obs.findings if f.code == CODE]
+
+
+def _init_weights(m):
+    if isinstance(m, nn.Linear):
+        nn.init.xavier_uniform_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
+def test_apply_init_every_epoch_sequential_sgd():
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    with Observer(checks=[ReinitialisedDuringTraining]) as obs:
+        _epochs(model, opt, 6, lambda e: model.apply(_init_weights))
+    found = _found(obs)
+    assert len(found) == 1 and found[0].location == "model"
+    ev = found[0].evidence
+    assert ev["loss_returns"] >= 2 and ev["resets_seen"] >= 1
+    assert "replaced by unrelated values" in ev["reset_kind"]
+
+
+def test_initial_state_reloaded_every_epoch_subclass_adam_in_main():
+    def main():
+        torch.manual_seed(0)
+        net = Net()
+        initial = copy.deepcopy(net.state_dict())
+        optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+        _epochs(net, optimizer, 6, lambda e: net.load_state_dict(initial), module_loss=True)
+
+    with Observer(checks=[ReinitialisedDuringTraining]) as obs:
+        main()
+    found = _found(obs)
+    assert len(found) == 1 and found[0].location in ("net", "model")
+    assert "brought back to its initial values" in found[0].evidence["reset_kind"]
+
+
+def test_normal_training_warm_restarts_one_restart_and_folds_are_quiet():
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=30)
+    with Observer(checks=[ReinitialisedDuringTraining]) as obs:
+        _epochs(model, opt, 6, lambda e: sched.step(e * 30) if e else None)
+    assert not _found(obs)
+
+    model = Net()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    with Observer(checks=[ReinitialisedDuringTraining]) as obs:  # one deliberate restart (then train longer)
+        _epochs(model, opt, 4, lambda e: model.apply(_init_weights) if e == 2 else None)
+    assert not _found(obs)
+
+    with Observer(checks=[ReinitialisedDuringTraining]) as obs:
+        for _fold in range(5):  # a new model and optimizer per fold: new tensors, nothing was reset
+            model = mlp()
+            opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+            _epochs(model, opt, 1)
+    assert not _found(obs)
+
+
+def test_loss_returns_sees_a_saw_tooth_not_a_falling_or_noisy_curve():
+    g = torch.Generator().manual_seed(0)
+    epoch = [2.3 * 0.93 ** i for i in range(40)]
+    saw = epoch * 4
+    assert loss_returns(list(range(1, len(saw) + 1)), saw) == [41, 81, 121]
+    falling = [2.3 * 0.99 ** i for i in range(160)]
+    assert loss_returns(list(range(1, 161)), falling) == []
+    noisy = (1.0 + 0.3 * torch.randn(300, generator=g)).abs().tolist()
+    assert loss_returns(list(range(1, 301)), noisy) == []
