@@ -28,7 +28,7 @@ from torch import nn
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
-from nndoctor.monitor.checks.data.probe import MIN_PAIRS, MIN_STEPS, chance_loss, probe
+from nndoctor.monitor.checks.data.probe import MIN_PAIRS, MIN_STEPS, affordable, chance_loss, probe
 from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import ModelInput, OpCall, RunEnd
@@ -73,7 +73,9 @@ class LinearModelUnderfits(Check):
 
     code = "fit.underfitting"
     needs = ("model_input", "op", "end")
+    sampled_only = frozenset({"model_input", "op"})  # the first training forwards are sampled
     ops = NONLINEAR_OPS
+    end_cost = 3  # probes fitted at the end, after the label checks' (nndoctor/monitor/ending.py)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -88,10 +90,10 @@ class LinearModelUnderfits(Check):
             if event.training and event.grad_enabled and event.name not in self.layers:
                 self.layers[event.name] = linear_layers(event.model)
         else:
-            return self._judge()
+            return self._judge(event)
         return ()
 
-    def _judge(self) -> list[Finding]:
+    def _judge(self, event: RunEnd) -> list[Finding]:
         if len(self.state.models) != 1 or len(self.state.optimizers) != 1 or len(self.layers) != 1:
             return []
         name, layers = next(iter(self.layers.items()))
@@ -111,7 +113,10 @@ class LinearModelUnderfits(Check):
         x, y = np.concatenate(data.pairs_x), np.concatenate(data.pairs_y)
         if len(np.unique(y)) < 2:
             return []
-        r = probe(x, y, min_examples=MIN_PAIRS)
+        fitted = affordable(x, y, event, MIN_PAIRS, self.name())
+        if fitted is None:
+            return []
+        r = probe(*fitted, min_examples=MIN_PAIRS)
         if r is None:
             return []
         best_loss, best_acc = min(r.knn_loss, r.mlp_loss), max(r.knn, r.mlp)
