@@ -21,7 +21,7 @@ import torch.nn.functional as F
 import torch.nn.modules.module as module_hooks
 import torch.optim.optimizer as optimizer_hooks
 
-__all__ = ["REMEDIES", "Remedy", "all_remedies", "remedy_for"]
+__all__ = ["REMEDIES", "Remedy", "all_remedies", "remedy_for", "suggested_lr"]
 
 Finding = dict[str, Any]
 Installer = Callable[[Finding, contextlib.ExitStack], None]
@@ -284,7 +284,7 @@ def _install_reshape_target(f: Finding, stack: contextlib.ExitStack) -> None:
 
 
 # -- optimizer settings ------------------------------------------------------------------
-def _suggested_lr(f: Finding) -> float | None:
+def suggested_lr(f: Finding) -> float | None:
     ev = f.get("evidence", {})
     try:
         lo, hi = float(ev["suggest_low"]), float(ev["suggest_high"])
@@ -307,7 +307,7 @@ def _on_new_optimizers(stack: contextlib.ExitStack, change: Callable[[torch.opti
 
 
 def _install_lr(f: Finding, stack: contextlib.ExitStack) -> None:
-    lr = _suggested_lr(f)
+    lr = suggested_lr(f)
     if lr is None:
         raise ValueError("the finding names no suggested learning-rate range")
 
@@ -470,9 +470,9 @@ REMEDIES: tuple[Remedy, ...] = (
            lambda f: f"Make the target the prediction's shape (y.view_as(pred) or pred.squeeze(1)){_site(f)}.",
            _install_reshape_target),
     Remedy("learning-rate", ("lr.too-high", "lr.too-low"),
-           lambda f: f"learning rate {f.get('evidence', {}).get('lr', '?')} -> {_suggested_lr(f):.3g}"
-           if _suggested_lr(f) else "learning rate changed",
-           lambda f: f"Set lr={_suggested_lr(f):.3g} where the optimizer is created." if _suggested_lr(f)
+           lambda f: f"learning rate {f.get('evidence', {}).get('lr', '?')} -> {suggested_lr(f):.3g}"
+           if suggested_lr(f) else "learning rate changed",
+           lambda f: f"Set lr={suggested_lr(f):.3g} where the optimizer is created." if suggested_lr(f)
            else "Change the learning rate where the optimizer is created.",
            _install_lr),
     Remedy("less-weight-decay", ("regularization.weight-decay-too-strong",),
@@ -482,7 +482,7 @@ REMEDIES: tuple[Remedy, ...] = (
            lambda f: "dropout probability above 0.5 lowered to 0.2",
            lambda f: f"Lower the dropout probability at {_where(f)} (p is the share DROPPED in PyTorch).",
            _install_dropout),
-    Remedy("clip-gradients", ("grad.exploding-gradients", "loss-curve.explodes"),
+    Remedy("clip-gradients", ("grad.exploding-gradients", "loss-curve.explodes", "grad.exploding-through-time"),
            lambda f: "gradient norm clipped to 1.0 before each step",
            lambda f: "Add torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) between backward() and step().",
            _install_clip),
@@ -498,7 +498,8 @@ REMEDIES: tuple[Remedy, ...] = (
            _install_reinit),
     Remedy("unfreeze", ("grad-flow.frozen-output-layer", "grad-flow.params-not-in-optimizer",
                         "grad-flow.optimizer-wrong-params", "grad-flow.params-not-updated",
-                        "grad-flow.frozen-middle-layers", "grad-flow.optimizer-frozen-params"),
+                        "grad-flow.frozen-middle-layers", "grad-flow.optimizer-frozen-params",
+                        "grad-flow.unregistered-layers"),
            lambda f: "frozen parameters of the trained model unfrozen and given to the optimizer",
            lambda f: "Build the optimizer over model.parameters() after the model is final, and do not set "
                      "requires_grad=False on layers that must learn.",
@@ -508,9 +509,10 @@ REMEDIES: tuple[Remedy, ...] = (
 
 def all_remedies() -> tuple[Remedy, ...]:
     """This module's remedies and those of :mod:`nndoctor.fix.more_remedies`."""
+    from nndoctor.fix.extra_remedies import EXTRA_REMEDIES
     from nndoctor.fix.more_remedies import MORE_REMEDIES
 
-    return REMEDIES + MORE_REMEDIES
+    return REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES
 
 
 def remedy_for(finding: Finding) -> Remedy | None:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from nndoctor.fix.edits import SourceEdit, source_edit
 from nndoctor.fix.metrics import Figures, Verdict, direction, figures_of, judge
 from nndoctor.fix.remedies import remedy_for
 
@@ -52,11 +53,13 @@ class Attempt:
     finding_gone: bool
     seconds: float
     remaining: frozenset[tuple[str, str]] | None = None   # (code, location) of the re-run's warnings; None: no report
+    source: SourceEdit | None = None         # the edit at file:line (a diff where the location is known)
 
     def to_dict(self) -> dict[str, Any]:
         return {"remedy": self.remedy, "codes": [f["code"] for f in self.findings],
                 "code": self.findings[0]["code"], "location": self.findings[0].get("location", ""),
-                "description": self.description, "edit": self.edit, **self.verdict.to_dict(),
+                "description": self.description,
+                "edit": (self.source or SourceEdit(self.edit)).to_dict(), **self.verdict.to_dict(),
                 "after": self.after.to_dict(), "finding_gone": self.finding_gone, "seconds": round(self.seconds, 2)}
 
 
@@ -128,7 +131,7 @@ def candidates(findings: list[dict[str, Any]]) -> list[tuple[str, list[dict[str,
 
 
 def _attempt(name: str, findings: list[dict[str, Any]], before: RunOutput, repeat: RunOutput | None,
-             run: RunOutput) -> Attempt:
+             run: RunOutput, script: str | None = None) -> Attempt:
     remedy = remedy_for(findings[0])
     assert remedy is not None
     codes = {(f["code"], f.get("location", "")) for f in findings}
@@ -137,9 +140,10 @@ def _attempt(name: str, findings: list[dict[str, Any]], before: RunOutput, repea
     remaining = (frozenset((g["code"], g.get("location", "")) for g in run.findings
                            if g.get("severity") in ("warning", "error"))
                  if run.result.get("report") is not None else None)
-    return Attempt(name, findings, remedy.describe(findings[0]), remedy.edit(findings[0]),
+    edit = remedy.edit(findings[0])
+    return Attempt(name, findings, remedy.describe(findings[0]), edit,
                    judge(before.figures, run.figures, repeat.figures if repeat else None, run.error),
-                   run.figures, gone, run.seconds, remaining)
+                   run.figures, gone, run.seconds, remaining, source_edit([(name, f) for f in findings], edit, script))
 
 
 def _clears(a: Attempt, b: Attempt) -> bool:
@@ -192,7 +196,7 @@ def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
         for i, (name, findings) in enumerate(todo):
             say(f"remedy {i + 1}/{len(todo)}: {name} for {findings[0]['code']}")
             run = run_child(script, args, findings, max_steps, timeout)
-            session.attempts.append(_attempt(name, findings, session.before, session.repeat, run))
+            session.attempts.append(_attempt(name, findings, session.before, session.repeat, run, script))
         demote_symptoms(session.attempts)
         verified = [a for a in session.attempts if a.verdict.verdict == "verified"]
         if len(verified) >= 2:
@@ -203,6 +207,7 @@ def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
             combo.remedy = " + ".join(a.remedy for a in verified)
             combo.description = "; ".join(a.description for a in verified)
             combo.edit = " ".join(a.edit for a in verified)
+            combo.source = source_edit([(a.remedy, f) for a in verified for f in a.findings], combo.edit, script)
             session.combined = combo
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM under nndoctor.signals: keep what was measured
         session.interrupt = exc

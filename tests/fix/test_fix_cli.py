@@ -46,7 +46,8 @@ def test_softmax_before_cross_entropy_is_fixed_and_verified(tmp_path):
     r = tried["drop-output-activation"]
     assert r["verdict"] == "verified", r
     assert r["metric"] == "script:accuracy" and r["after"]["script_metrics"]["accuracy"] > r["before"]
-    assert r["finding_gone"] and "Remove the final" in r["edit"]
+    assert r["finding_gone"] and "Remove the final" in r["edit"]["instruction"]
+    assert r["edit"]["file"].endswith("train.py") and "+" in r["edit"]["diff"] and "nn.Identity()" in r["edit"]["diff"]
     assert data["runs"] == 2 + len(data["remedies"]) + (data["combined"] is not None)
     assert "verified" in proc.stderr and "Traceback" not in proc.stderr
     page = (tmp_path / "fix.html").read_text()
