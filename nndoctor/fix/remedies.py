@@ -284,8 +284,25 @@ def _install_reshape_target(f: Finding, stack: contextlib.ExitStack) -> None:
 
 
 # -- optimizer settings ------------------------------------------------------------------
+#: the update/weight ratio a healthy step has (the lr check's "about 1e-3")
+_HEALTHY_RATIO = 1e-3
+
+
 def suggested_lr(f: Finding) -> float | None:
+    """The rate that gives the measured updates a healthy size: lr * 1e-3 / median update ratio
+    (the update is proportional to lr), kept within 10x-1000x of the current rate in the
+    finding's direction so that one noisy measurement cannot overshoot; without a measured
+    ratio, the geometric middle of the finding's suggested range."""
     ev = f.get("evidence", {})
+    try:
+        lr, ratio = float(ev["lr"]), float(ev["update_ratio_median"])
+    except (KeyError, TypeError, ValueError):
+        lr = ratio = 0.0
+    if lr > 0 and ratio > 0 and math.isfinite(lr * ratio) and f.get("code") in ("lr.too-high", "lr.too-low"):
+        target = lr * _HEALTHY_RATIO / ratio
+        if f.get("code") == "lr.too-high":
+            return min(max(target, lr / 1000), lr / 10)
+        return max(min(target, lr * 1000), lr * 10)
     try:
         lo, hi = float(ev["suggest_low"]), float(ev["suggest_high"])
     except (KeyError, TypeError, ValueError):
@@ -311,9 +328,13 @@ def _install_lr(f: Finding, stack: contextlib.ExitStack) -> None:
     if lr is None:
         raise ValueError("the finding names no suggested learning-rate range")
 
+    lower = f.get("code") != "lr.too-low"
+
     def change(opt: torch.optim.Optimizer) -> None:
+        """Only a rate on the finding's wrong side moves (a healthy rate is never made worse)."""
         for group in opt.param_groups:
-            if isinstance(group.get("lr"), (int, float)):
+            now = group.get("lr")
+            if isinstance(now, (int, float)) and not isinstance(now, bool) and (now > lr if lower else now < lr):
                 group["lr"] = lr
 
     _on_new_optimizers(stack, change)
@@ -382,13 +403,32 @@ def _install_class_weights(f: Finding, stack: contextlib.ExitStack) -> None:
 
 
 # -- init and frozen parameters -----------------------------------------------------------
+def _badly_initialised(module: nn.Module, scale_too: bool) -> bool:
+    """A layer whose weight is constant or has identical rows (no unit can differ from another),
+    or, with ``scale_too``, a Linear/Conv weight more than 3x off PyTorch's default scale
+    (std 1/sqrt(3 fan_in)); a healthy He/Glorot init is within that and is kept."""
+    w = getattr(module, "weight", None)
+    if not isinstance(w, torch.Tensor) or w.dim() < 2 or w.numel() < 2 or not w.is_floating_point():
+        return False
+    rows = w.detach().reshape(w.shape[0], -1).double()
+    if float(rows.std()) == 0.0 or (rows.shape[0] > 1 and bool((rows == rows[0]).all())):
+        return True
+    if not scale_too or not isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)):
+        return False
+    std, default = float(rows.std()), 1.0 / math.sqrt(3.0 * rows.shape[1])
+    return not (default / 3 <= std <= 3 * default)
+
+
 def _install_reinit(f: Finding, stack: contextlib.ExitStack) -> None:
     """Before each optimizer's first step, every layer it trains that has ``reset_parameters``
-    (seen in a forward pass) gets PyTorch's default (He-style, Kaiming-uniform) init back, once."""
+    (seen in a forward pass) and is badly initialised (:func:`_badly_initialised`) gets
+    PyTorch's default (He-style, Kaiming-uniform) init back, once; well-initialised layers keep
+    their weights."""
     import weakref
 
     layers: weakref.WeakSet[nn.Module] = weakref.WeakSet()
     done: set[int] = set()
+    scale_too = f.get("code") == "init.activation-scale"
 
     def seen(module: nn.Module, args: Any) -> None:
         if hasattr(module, "reset_parameters") and next(module.children(), None) is None:
@@ -401,7 +441,8 @@ def _install_reinit(f: Finding, stack: contextlib.ExitStack) -> None:
         owned = {id(p) for g in optimizer.param_groups for p in g["params"]}
         with torch.no_grad():
             for module in list(layers):
-                if any(id(p) in owned for p in module.parameters(recurse=False)):
+                if any(id(p) in owned for p in module.parameters(recurse=False)) and \
+                        _badly_initialised(module, scale_too):
                     module.reset_parameters()  # type: ignore[operator]
 
     _forward_pre(stack, seen)
