@@ -375,12 +375,43 @@ def _momentum(f: Finding, src: Source, p: Patch) -> bool:
     return False
 
 
+def _softmax_dim(f: Finding, src: Source, p: Patch) -> bool:
+    """``softmax(x, 0)`` / ``dim=0`` -> 1 (the only softmax over dim 0)."""
+    def dim_node(c: ast.Call) -> ast.expr | None:
+        kw = _kwarg(c, "dim")
+        method = not dotted(c.func).startswith(("F.", "torch.", "nn.")) and isinstance(c.func, ast.Attribute)
+        return kw.value if kw is not None else (c.args[0] if method and c.args else c.args[1] if len(c.args) > 1
+                                                else None)
+
+    zero = [c for c in _activation_calls(f, src, "softmax") if isinstance(dim_node(c), ast.Constant)
+            and getattr(dim_node(c), "value", None) == 0]
+    call = _unique(zero)
+    node = dim_node(call) if call is not None else None
+    return node is not None and p.replace(node, "1")
+
+
+def _sigmoid(f: Finding, src: Source, p: Patch) -> bool:
+    """``F.softmax(z, dim=1)`` -> ``torch.sigmoid(z)``; ``nn.Softmax(dim=1)`` -> ``nn.Sigmoid()``."""
+    call = _unique(_activation_calls(f, src, "softmax"))
+    if call is None:
+        return False
+    name = dotted(call.func)
+    if name.endswith("LogSoftmax"):
+        return False
+    if name.endswith("Softmax"):
+        return p.replace(call, name[:-len("Softmax")] + "Sigmoid()")
+    if name.split(".")[0] in ("F", "torch", "nn") and call.args and "import torch" in "\n".join(src.lines):
+        return p.replace(call, f"torch.sigmoid({src.segment(call.args[0])})")
+    return False
+
+
 _TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {
     "drop-output-activation": _drop_activation, "log-before-nll": _log_for_nll, "learning-rate": _learning_rate,
     "less-weight-decay": _weight_decay, "optimizer-default-setting": _optimizer_default, "less-dropout": _dropout,
     "shuffle-training-batches": _shuffle, "zero-grad-each-step": _zero_grad, "train-mode-while-training": _train_mode,
     "float32": _float32, "reshape-target": _reshape_target, "clip-gradients": _clip,
-    "class-weighted-loss": _class_weights, "batch-first-rnn": _batch_first, "moderate-momentum": _momentum, "leaky-relu": _leaky, "schedule-per-epoch": _schedule_per_epoch,
+    "class-weighted-loss": _class_weights, "batch-first-rnn": _batch_first, "moderate-momentum": _momentum,
+    "softmax-over-classes": _softmax_dim, "sigmoid-instead-of-softmax": _sigmoid, "leaky-relu": _leaky, "schedule-per-epoch": _schedule_per_epoch,
     "unfreeze": lambda f, src, p: f.get("code") in _UNREGISTERED and _unregistered(f, src, p),
 }
 

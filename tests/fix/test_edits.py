@@ -62,6 +62,14 @@ CASES = [
     ("lr_exponential_stepped_per_batch.py",
      {"code": "lr.schedule-collapses", "location": "opt", "evidence": {"optimizer": "opt"}},
      "sched.step()", "sched.step()"),
+    ("loss_input_softmax_batch_dim.py",
+     {"code": "loss-input.softmax-over-batch-dim", "location": "model",
+      "evidence": {"activation": "softmax", "dim": 0, "input_shape": (20, 3)}},
+     "torch.softmax(self.net(x), 0)", "torch.softmax(self.net(x), 1)"),
+    ("loss_input_softmax_one_unit.py",
+     {"code": "loss-input.softmax-over-one-unit", "location": "model",
+      "evidence": {"activation": "softmax", "dim": 1, "input_shape": (40, 1)}},
+     "F.softmax(self.body(x), dim=1)", "torch.sigmoid(self.body(x))"),
 ]
 
 
