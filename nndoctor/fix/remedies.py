@@ -542,8 +542,11 @@ REMEDIES: tuple[Remedy, ...] = (
                         "grad-flow.frozen-middle-layers", "grad-flow.optimizer-frozen-params",
                         "grad-flow.unregistered-layers"),
            lambda f: "frozen parameters of the trained model unfrozen and given to the optimizer",
-           lambda f: "Build the optimizer over model.parameters() after the model is final, and do not set "
-                     "requires_grad=False on layers that must learn.",
+           lambda f: ("Keep the layers in nn.ModuleList / nn.ModuleDict (not a Python list or dict) so that "
+                      "model.parameters() and the optimizer see them."
+                      if f.get("code") == "grad-flow.unregistered-layers" else
+                      "Build the optimizer over model.parameters() after the model is final, and do not set "
+                      "requires_grad=False on layers that must learn."),
            _install_unfreeze),
 )
 
