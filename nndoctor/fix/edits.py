@@ -405,13 +405,31 @@ def _sigmoid(f: Finding, src: Source, p: Patch) -> bool:
     return False
 
 
+def _kl_div(f: Finding, src: Source, p: Patch) -> bool:
+    at = src.site_line(_ev(f).get("site"))
+    if f.get("code") == "loss-input.log-probabilities-as-kl-div-target":
+        call = _unique([c for c in src.calls("kl_div") if c.lineno == at]) or _unique(src.calls("KLDivLoss"))
+        return call is not None and _kwarg(call, "log_target") is None and _add_kwarg(p, call, "log_target=True")
+    call = _unique([c for c in src.calls("kl_div") if c.lineno == at]) or _unique(
+        [c for c in ast.walk(src.tree) if isinstance(c, ast.Call) and c.lineno == at and len(c.args) >= 2])
+    if call is None or not call.args:
+        return False
+    first = call.args[0]
+    if isinstance(first, ast.Call) and dotted(first.func).endswith("softmax") \
+            and not dotted(first.func).endswith("log_softmax"):
+        return p.replace(first.func, src.segment(first.func)[:-len("softmax")] + "log_softmax")
+    seg = src.segment(first)
+    return p.replace(first, f"{seg}.log()" if _IDENT.fullmatch(seg) else f"({seg}).log()")
+
+
 _TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {
     "drop-output-activation": _drop_activation, "log-before-nll": _log_for_nll, "learning-rate": _learning_rate,
     "less-weight-decay": _weight_decay, "optimizer-default-setting": _optimizer_default, "less-dropout": _dropout,
     "shuffle-training-batches": _shuffle, "zero-grad-each-step": _zero_grad, "train-mode-while-training": _train_mode,
     "float32": _float32, "reshape-target": _reshape_target, "clip-gradients": _clip,
     "class-weighted-loss": _class_weights, "batch-first-rnn": _batch_first, "moderate-momentum": _momentum,
-    "softmax-over-classes": _softmax_dim, "sigmoid-instead-of-softmax": _sigmoid, "leaky-relu": _leaky, "schedule-per-epoch": _schedule_per_epoch,
+    "softmax-over-classes": _softmax_dim, "sigmoid-instead-of-softmax": _sigmoid,
+    "kl-div-log-inputs": _kl_div, "leaky-relu": _leaky, "schedule-per-epoch": _schedule_per_epoch,
     "unfreeze": lambda f, src, p: f.get("code") in _UNREGISTERED and _unregistered(f, src, p),
 }
 

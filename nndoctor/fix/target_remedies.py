@@ -114,6 +114,39 @@ def _install_rescale_bce_target(f: Finding, stack: contextlib.ExitStack) -> None
         _patch(stack, F, name, wrap)
 
 
+def _rows_sum_to_one(x: torch.Tensor) -> bool:
+    return bool(torch.allclose(x.sum(-1), torch.ones((), dtype=x.dtype), atol=1e-3))
+
+
+def _install_kl_div(f: Finding, stack: contextlib.ExitStack) -> None:
+    """KL divergence gets what it expects: probabilities passed as its input become their log
+    (rows >= 0 summing to 1); a log-probability target (rows <= 0 whose exp sums to 1) is read
+    with ``log_target=True``. Inputs that already are log-probabilities are untouched."""
+    target_fix = f.get("code") == "loss-input.log-probabilities-as-kl-div-target"
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def kl_div(input: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+            if not (isinstance(input, torch.Tensor) and isinstance(target, torch.Tensor) and input.dim() >= 1
+                    and input.is_floating_point() and target.is_floating_point()):
+                return original(input, target, *args, **kwargs)
+            with torch.no_grad():
+                if target_fix:
+                    fix = (len(args) < 4 and not kwargs.get("log_target") and bool((target <= 0).all())
+                           and _rows_sum_to_one(target.detach().exp()))
+                else:
+                    fix = bool((input >= 0).all()) and _rows_sum_to_one(input.detach())
+            if fix and target_fix:
+                kwargs["log_target"] = True
+            elif fix:
+                input = input.clamp_min(1e-12).log()
+            return original(input, target, *args, **kwargs)
+
+        return kl_div
+
+    _patch(stack, F, "kl_div", wrap)
+
+
 TARGET_REMEDIES: tuple[Remedy, ...] = (
     Remedy("softmax-over-classes", ("loss-input.softmax-over-batch-dim",),
            lambda f: f"the softmax at {_where(f)} taken over dim 1 (the classes) instead of dim 0 (the batch)",
@@ -131,4 +164,14 @@ TARGET_REMEDIES: tuple[Remedy, ...] = (
            lambda f: f"Map the targets onto [0, 1] where they are made: "
                      f"{f.get('evidence', {}).get('suggestion', 'y = y / y.max()')}.",
            _install_rescale_bce_target),
+    Remedy("kl-div-log-inputs",
+           ("loss-input.probabilities-into-kl-div", "loss-input.log-probabilities-as-kl-div-target"),
+           lambda f: ("KL divergence reads its log-probability target with log_target=True"
+                      if f.get("code") == "loss-input.log-probabilities-as-kl-div-target"
+                      else "KL divergence gets the log of the probabilities as its input"),
+           lambda f: ("Pass log_target=True to KLDivLoss / F.kl_div (the target is log-probabilities)."
+                      if f.get("code") == "loss-input.log-probabilities-as-kl-div-target"
+                      else "Give KLDivLoss / F.kl_div log-probabilities: F.log_softmax(student_logits, dim=-1) "
+                           "instead of softmax."),
+           _install_kl_div),
 )

@@ -141,3 +141,17 @@ def test_patch_edits_one_node_once():
     p = Patch(src)
     assert p.replace(call.keywords[0].value, "0.1") and p.replace(call.keywords[0].value, "0.1")
     assert p.diff().count("lr=0.1") == 1
+
+
+def test_kl_div_edits_on_a_distillation_script(tmp_path):
+    script = tmp_path / "distil.py"
+    script.write_text("import torch\nimport torch.nn.functional as F\n"
+                      "def step(s, t):\n"
+                      "    return F.kl_div(F.softmax(s, -1), F.softmax(t, -1), reduction='batchmean')\n"
+                      "kl = torch.nn.KLDivLoss(reduction='batchmean')\n")
+    probs = {"code": "loss-input.probabilities-into-kl-div", "evidence": {"site": "distil.py:4"}}
+    edit = source_edit([("kl-div-log-inputs", probs)], "x", str(script))
+    assert edit.line == 4 and "+    return F.kl_div(F.log_softmax(s, -1), F.softmax(t, -1)" in edit.diff
+    target = {"code": "loss-input.log-probabilities-as-kl-div-target", "evidence": {"site": "other.py:9"}}
+    edit = source_edit([("kl-div-log-inputs", target)], "x", str(script))
+    assert edit.line == 5 and "KLDivLoss(reduction='batchmean', log_target=True)" in edit.diff

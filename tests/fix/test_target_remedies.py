@@ -86,3 +86,40 @@ def test_bce_targets_of_0_and_255_are_mapped_onto_0_and_1_like_the_twin():
         soft = F.binary_cross_entropy_with_logits(torch.zeros(4), torch.full((4,), 0.3))
     assert fixed == twin and healthy == twin and min(bug) < 0 < min(twin)
     assert torch.equal(soft, F.binary_cross_entropy_with_logits(torch.zeros(4), torch.full((4,), 0.3)))
+
+
+def _distil(student_out, target_of, log_target: bool = False, steps: int = 60) -> float:
+    """A student matches a fixed teacher distribution; returns the true KL(teacher || student)."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(64, 5, generator=g)
+    teacher = torch.softmax(x @ torch.randn(5, 4, generator=g), -1)
+    student = nn.Linear(5, 4)
+    opt = torch.optim.Adam(student.parameters(), lr=5e-2)
+    kl = nn.KLDivLoss(reduction="batchmean", log_target=log_target)
+    for _ in range(steps):
+        loss = kl(student_out(student(x)), target_of(teacher))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return float((teacher * (teacher.log() - torch.log_softmax(student(x), -1))).sum(-1).mean())
+
+
+def test_probabilities_into_kl_div_get_their_log_like_the_twin():
+    logsm, sm = (lambda z: torch.log_softmax(z, -1)), (lambda z: torch.softmax(z, -1))
+    twin, bug = _distil(logsm, lambda t: t), _distil(sm, lambda t: t)
+    with _apply("loss-input.probabilities-into-kl-div", "train.py:12", input_shape=(64, 4)):
+        fixed = _distil(sm, lambda t: t)
+        healthy = _distil(logsm, lambda t: t)
+    assert healthy == twin and abs(fixed - twin) < 1e-3 < bug - twin
+
+
+def test_log_probability_target_of_kl_div_is_read_with_log_target_like_the_twin():
+    logsm = lambda z: torch.log_softmax(z, -1)  # noqa: E731
+    twin = _distil(logsm, torch.log, log_target=True)
+    bug = _distil(logsm, torch.log)
+    with _apply("loss-input.log-probabilities-as-kl-div-target", "train.py:12"):
+        fixed = _distil(logsm, torch.log)
+        healthy = _distil(logsm, lambda t: t)
+    assert fixed == twin and bug > twin + 1e-2 and healthy == _distil(logsm, lambda t: t)
