@@ -429,7 +429,8 @@ _TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {
     "float32": _float32, "reshape-target": _reshape_target, "clip-gradients": _clip,
     "class-weighted-loss": _class_weights, "batch-first-rnn": _batch_first, "moderate-momentum": _momentum,
     "softmax-over-classes": _softmax_dim, "sigmoid-instead-of-softmax": _sigmoid,
-    "kl-div-log-inputs": _kl_div, "leaky-relu": _leaky, "schedule-per-epoch": _schedule_per_epoch,
+    "kl-div-log-inputs": _kl_div,
+    "vanishing-gradients": lambda f, src, p: "relu" in str(_ev(f).get("activation", "")) and _leaky(f, src, p), "leaky-relu": _leaky, "schedule-per-epoch": _schedule_per_epoch,
     "unfreeze": lambda f, src, p: f.get("code") in _UNREGISTERED and _unregistered(f, src, p),
 }
 

@@ -12,7 +12,15 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
-from nndoctor.fix.remedies import Remedy, _on_new_optimizers, _on_root_calls, _patch, _step_post, _where
+from nndoctor.fix.remedies import (
+    Remedy,
+    _on_new_optimizers,
+    _on_root_calls,
+    _patch,
+    _step_post,
+    _step_pre,
+    _where,
+)
 
 __all__ = ["EXTRA_REMEDIES"]
 
@@ -159,6 +167,49 @@ def _install_moderate_momentum(f: Finding, stack: contextlib.ExitStack) -> None:
     _on_new_optimizers(stack, change)
 
 
+# -- gradients that vanish on the way back -----------------------------------------------
+def _install_vanishing(f: Finding, stack: contextlib.ExitStack) -> None:
+    """By the activation the finding names: ReLU (units dead for every input pass no gradient)
+    becomes LeakyReLU(0.01); tanh/sigmoid nets get Glorot (Xavier-uniform, with the
+    activation's gain) init, before the first step, in the Linear/Conv layers whose weights are
+    under a third of that scale (a healthy Glorot/default init is kept)."""
+    from nndoctor.fix.more_remedies import _install_leaky_relu
+
+    act = str(f.get("evidence", {}).get("activation", "")).lower()
+    if "relu" in act:
+        _install_leaky_relu(f, stack)
+        return
+    if act not in ("tanh", "sigmoid"):
+        raise ValueError(f"no remedy known for vanishing gradients with activation {act or '?'!r}")
+    gain = nn.init.calculate_gain(act)
+    layers: dict[int, nn.Module] = {}
+    done: set[int] = set()
+
+    def seen(module: nn.Module, args: Any) -> None:
+        if isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)) and torch.is_grad_enabled():
+            layers.setdefault(id(module), module)
+        return None
+
+    def pre(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if id(optimizer) in done:
+            return
+        done.add(id(optimizer))
+        owned = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        with torch.no_grad():
+            for module in layers.values():
+                w = module.weight
+                if id(w) not in owned or w.dim() < 2:
+                    continue
+                fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(w)
+                glorot = gain * (2.0 / (fan_in + fan_out)) ** 0.5
+                if float(w.std()) < glorot / 3:
+                    nn.init.xavier_uniform_(w, gain=gain)
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(seen)
+    stack.callback(handle.remove)
+    _step_pre(stack, pre)
+
+
 EXTRA_REMEDIES: tuple[Remedy, ...] = (
     Remedy("schedule-per-epoch", ("lr.schedule-collapses",),
            lambda f: f"{f.get('evidence', {}).get('scheduler', 'the scheduler')} advanced once per epoch "
@@ -175,4 +226,13 @@ EXTRA_REMEDIES: tuple[Remedy, ...] = (
            lambda f: f"Use momentum=0.9 (SGD) or betas=(0.9, 0.999) (Adam) where "
                      f"{f.get('evidence', {}).get('optimizer', 'the optimizer')} is created.",
            _install_moderate_momentum),
+    Remedy("vanishing-gradients", ("grad.vanishing-gradients",),
+           lambda f: ("ReLU replaced by LeakyReLU(0.01)" if "relu" in str(f.get("evidence", {}).get("activation", ""))
+                      else "too-small Linear/Conv weights re-initialised with Glorot (Xavier) init"),
+           lambda f: ("Use nn.LeakyReLU(0.01) instead of nn.ReLU (units that are negative for every input pass "
+                      "no gradient back), or fewer / wider layers."
+                      if "relu" in str(f.get("evidence", {}).get("activation", ""))
+                      else f"Initialise with {f.get('evidence', {}).get('init_hint', 'nn.init.xavier_uniform_')} "
+                           "(or use ReLU with He init)."),
+           _install_vanishing),
 )

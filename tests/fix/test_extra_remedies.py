@@ -149,3 +149,43 @@ def test_extreme_momentum_comes_down_to_09_like_the_twin_and_sane_momentum_is_ke
         adam_healthy = _momentum_run(lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.9, 0.999)))
     assert fixed == twin and healthy == twin and bug > twin
     assert adam == adam_twin and adam_healthy == adam_twin
+
+
+def _deep(act, init=None, width: int = 3, depth: int = 8, steps: int = 80) -> float:
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(128, 2, generator=g)
+    y = ((x ** 2).sum(1) > 1.4).long()
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers += [nn.Linear(2 if i == 0 else width, width), act()]
+    model = nn.Sequential(*layers, nn.Linear(width, 2))
+    if init is not None:
+        for m in model:
+            if isinstance(m, nn.Linear):
+                init(m.weight)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return float(loss.detach())
+
+
+def test_vanishing_gradients_in_a_relu_stack_get_leaky_relu_like_the_twin():
+    bias = lambda w: None  # noqa: E731
+    twin, bug = _deep(nn.LeakyReLU, bias, depth=5, steps=200), _deep(nn.ReLU, bias, depth=5, steps=200)
+    with _apply("grad.vanishing-gradients", "model.0", activation="relu"):
+        fixed = _deep(nn.ReLU, bias, depth=5, steps=200)
+    assert fixed == twin and bug > 0.6 > 0.1 > twin
+
+
+def test_vanishing_gradients_of_a_tiny_tanh_init_get_glorot_and_a_healthy_init_is_kept():
+    tiny = lambda w: nn.init.normal_(w, std=1e-3)  # noqa: E731
+    glorot = lambda w: nn.init.xavier_uniform_(w, gain=nn.init.calculate_gain("tanh"))  # noqa: E731
+    twin, bug = _deep(nn.Tanh, glorot, width=16, depth=6), _deep(nn.Tanh, tiny, width=16, depth=6)
+    with _apply("grad.vanishing-gradients", "model.0", activation="tanh"):
+        fixed = _deep(nn.Tanh, tiny, width=16, depth=6)
+        healthy = _deep(nn.Tanh, glorot, width=16, depth=6)
+    assert healthy == twin and bug - fixed > 0.8 * (bug - twin)
