@@ -172,11 +172,13 @@ def _install_vanishing(f: Finding, stack: contextlib.ExitStack) -> None:
     """By the activation the finding names: ReLU (units dead for every input pass no gradient)
     becomes LeakyReLU(0.01); tanh/sigmoid nets get Glorot (Xavier-uniform, with the
     activation's gain) init, before the first step, in the Linear/Conv layers whose weights are
-    under a third of that scale (a healthy Glorot/default init is kept)."""
+    under a third of that scale (vanishing gradients) or, for saturated activations, over 3x it
+    (a healthy Glorot/default init is kept)."""
     from nndoctor.fix.more_remedies import _install_leaky_relu
 
     act = str(f.get("evidence", {}).get("activation", "")).lower()
-    if "relu" in act:
+    saturated = f.get("code") == "activation.saturated"
+    if "relu" in act and not saturated:
         _install_leaky_relu(f, stack)
         return
     if act not in ("tanh", "sigmoid"):
@@ -202,7 +204,8 @@ def _install_vanishing(f: Finding, stack: contextlib.ExitStack) -> None:
                     continue
                 fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(w)
                 glorot = gain * (2.0 / (fan_in + fan_out)) ** 0.5
-                if float(w.std()) < glorot / 3:
+                std = float(w.std())
+                if std > 3 * glorot if saturated else std < glorot / 3:
                     nn.init.xavier_uniform_(w, gain=gain)
 
     handle = torch.nn.modules.module.register_module_forward_pre_hook(seen)
@@ -234,5 +237,11 @@ EXTRA_REMEDIES: tuple[Remedy, ...] = (
                       if "relu" in str(f.get("evidence", {}).get("activation", ""))
                       else f"Initialise with {f.get('evidence', {}).get('init_hint', 'nn.init.xavier_uniform_')} "
                            "(or use ReLU with He init)."),
+           _install_vanishing),
+    Remedy("glorot-init", ("activation.saturated",),
+           lambda f: "Linear/Conv weights more than 3x the Glorot scale re-initialised with Glorot (Xavier) init",
+           lambda f: "Initialise with nn.init.xavier_uniform_(w, gain=nn.init.calculate_gain('tanh')) (or "
+                     "PyTorch's default), and standardise the inputs: pre-activations far from 0 saturate "
+                     f"the {f.get('evidence', {}).get('activation', 'activation')}.",
            _install_vanishing),
 )

@@ -189,3 +189,29 @@ def test_vanishing_gradients_of_a_tiny_tanh_init_get_glorot_and_a_healthy_init_i
         fixed = _deep(nn.Tanh, tiny, width=16, depth=6)
         healthy = _deep(nn.Tanh, glorot, width=16, depth=6)
     assert healthy == twin and bug - fixed > 0.8 * (bug - twin)
+
+
+def test_saturated_tanh_from_a_std_1_init_gets_glorot_and_a_healthy_init_is_kept():
+    def net(init) -> nn.Sequential:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 2))
+        for m in model:
+            if isinstance(m, nn.Linear):
+                init(m.weight)
+        return model
+
+    glorot = nn.init.calculate_gain("tanh") * (2 / 128) ** 0.5
+    big = net(lambda w: nn.init.normal_(w, std=1.0))            # ~5x the Glorot scale: saturates
+    healthy = net(lambda w: nn.init.xavier_uniform_(w, gain=nn.init.calculate_gain("tanh")))
+    x = torch.randn(32, 64)
+    pre = torch.tanh(big[0](x)).abs().gt(0.99).float().mean()
+    kept = [m.weight.clone() for m in healthy if isinstance(m, nn.Linear)]
+    with _apply("activation.saturated", "model.1", activation="tanh"):
+        for model in (big, healthy):
+            opt = torch.optim.SGD(model.parameters(), lr=0.0)
+            model(x).sum().backward()
+            opt.step()
+    stds = [float(m.weight.std()) for m in big if isinstance(m, nn.Linear)]
+    assert all(glorot / 2 < s < glorot * 2 for s in stds[:2]) and pre > 0.5
+    assert torch.tanh(big[0](x)).abs().gt(0.99).float().mean() < 0.25 * pre
+    assert all(torch.equal(a, m.weight) for a, m in zip(kept, [m for m in healthy if isinstance(m, nn.Linear)]))
