@@ -22,7 +22,8 @@ from nndoctor.fix.edits import SourceEdit, source_edit
 from nndoctor.fix.metrics import Figures, Verdict, direction, figures_of, judge
 from nndoctor.fix.remedies import remedy_for
 
-__all__ = ["Attempt", "FixSession", "RunOutput", "candidates", "demote_symptoms", "run_child", "run_fix"]
+__all__ = ["Attempt", "FixSession", "RunOutput", "candidates", "demote_alternatives", "demote_symptoms", "run_child",
+           "run_fix"]
 
 
 @dataclass
@@ -176,6 +177,36 @@ def demote_symptoms(attempts: list[Attempt]) -> None:
                             "which does at least as well: fix that first")
 
 
+def _better(a: float, b: float, metric: str) -> float:
+    """How much better ``a`` is than ``b`` on ``metric`` (negative: worse)."""
+    sign = -1 if metric.endswith("loss") or direction(metric.split(":")[-1]) < 0 else 1
+    return (a - b) * sign
+
+
+def demote_alternatives(verified: list[Attempt], together: Attempt) -> None:
+    """Verified remedies that do worse together than the best of them alone (by more than 2% of
+    its value) are alternatives, not complements (a lower learning rate and gradient clipping
+    both stop an explosion; both at once train too slowly): the first in the report's order
+    (root causes first) stays verified unless another is better beyond that margin; the others
+    become ``symptom``."""
+    values = [(a, a.verdict.after) for a in verified]
+    if len(values) < 2 or any(v is None or not math.isfinite(v) for _, v in values):
+        return
+    metric = verified[0].verdict.metric
+    best = max(values, key=lambda t: _better(t[1], 0.0, metric))  # type: ignore[arg-type]
+    both = together.verdict.after
+    margin = 0.02 * abs(best[1])  # type: ignore[arg-type]
+    if both is not None and math.isfinite(both) and _better(both, best[1], metric) >= -margin:  # type: ignore[arg-type]
+        return
+    keep = verified[0] if _better(best[1], values[0][1], metric) <= margin else best[0]  # type: ignore[arg-type]
+    for a in verified:
+        if a is not keep:
+            v = a.verdict
+            a.verdict = Verdict("symptom", v.metric, v.before, v.after, v.threshold,
+                                f"better alone, but together with {keep.remedy} ({keep.findings[0]['code']}) the "
+                                f"run does worse than with {keep.remedy} alone: an alternative to it, fix that first")
+
+
 def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
             progress: Callable[[str], None] | None = None, timeout: float | None = None) -> FixSession:
     """Diagnose ``script``, then try each root cause's remedy in its own re-run (Ctrl-C keeps
@@ -209,6 +240,7 @@ def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
             combo.edit = " ".join(a.edit for a in verified)
             combo.source = source_edit([(a.remedy, f) for a in verified for f in a.findings], combo.edit, script)
             session.combined = combo
+            demote_alternatives(verified, combo)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM under nndoctor.signals: keep what was measured
         session.interrupt = exc
     finally:
