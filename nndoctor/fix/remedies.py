@@ -406,7 +406,8 @@ def _install_class_weights(f: Finding, stack: contextlib.ExitStack) -> None:
 def _badly_initialised(module: nn.Module, scale_too: bool) -> bool:
     """A layer whose weight is constant or has identical rows (no unit can differ from another),
     or, with ``scale_too``, a Linear/Conv weight more than 3x off PyTorch's default scale
-    (std 1/sqrt(3 fan_in)); a healthy He/Glorot init is within that and is kept."""
+    (std 1/sqrt(3 fan_in)) or centred away from 0 (|mean| > std: all one sign); a healthy
+    He/Glorot init is within that and is kept."""
     w = getattr(module, "weight", None)
     if not isinstance(w, torch.Tensor) or w.dim() < 2 or w.numel() < 2 or not w.is_floating_point():
         return False
@@ -416,37 +417,29 @@ def _badly_initialised(module: nn.Module, scale_too: bool) -> bool:
     if not scale_too or not isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)):
         return False
     std, default = float(rows.std()), 1.0 / math.sqrt(3.0 * rows.shape[1])
-    return not (default / 3 <= std <= 3 * default)
+    return not (default / 3 <= std <= 3 * default) or abs(float(rows.mean())) > std  # all one sign
 
 
 def _install_reinit(f: Finding, stack: contextlib.ExitStack) -> None:
-    """Before each optimizer's first step, every layer it trains that has ``reset_parameters``
-    (seen in a forward pass) and is badly initialised (:func:`_badly_initialised`) gets
-    PyTorch's default (He-style, Kaiming-uniform) init back, once; well-initialised layers keep
-    their weights."""
-    import weakref
-
-    layers: weakref.WeakSet[nn.Module] = weakref.WeakSet()
+    """At a model's first training forward (before any gradient is computed from the bad
+    weights), each of its layers that has ``reset_parameters`` and is badly initialised
+    (:func:`_badly_initialised`) gets PyTorch's default (He-style, Kaiming-uniform) init back,
+    once; well-initialised layers keep their weights."""
     done: set[int] = set()
     scale_too = f.get("code") == "init.activation-scale"
 
-    def seen(module: nn.Module, args: Any) -> None:
-        if hasattr(module, "reset_parameters") and next(module.children(), None) is None:
-            layers.add(module)
-
-    def pre(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if id(optimizer) in done:
-            return
-        done.add(id(optimizer))
-        owned = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    def pre(model: nn.Module, args: tuple[Any, ...]) -> None:
+        if id(model) in done or not torch.is_grad_enabled():
+            return None
+        done.add(id(model))
         with torch.no_grad():
-            for module in list(layers):
-                if any(id(p) in owned for p in module.parameters(recurse=False)) and \
-                        _badly_initialised(module, scale_too):
+            for module in model.modules():
+                if hasattr(module, "reset_parameters") and next(module.children(), None) is None \
+                        and _badly_initialised(module, scale_too):
                     module.reset_parameters()  # type: ignore[operator]
+        return None
 
-    _forward_pre(stack, seen)
-    _step_pre(stack, pre)
+    _on_root_calls(stack, pre)
 
 
 def _install_unfreeze(f: Finding, stack: contextlib.ExitStack) -> None:

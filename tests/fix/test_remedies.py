@@ -239,6 +239,29 @@ def test_reinit_keeps_a_healthy_he_or_glorot_init_and_resets_only_the_bad_layers
         assert torch.equal(big.weight, w) != reset
 
 
+def test_all_positive_init_is_reset_before_the_first_gradient_and_trains_like_the_default():
+    def run(bad: bool) -> float:
+        torch.manual_seed(0)
+        x, y = torch.randn(256, 64), torch.randint(0, 10, (256,))
+        model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+        if bad:
+            for m in model:
+                if isinstance(m, nn.Linear):
+                    nn.init.uniform_(m.weight)          # [0, 1): all positive, 4x the default scale
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        for _ in range(30):
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return float(loss.detach())
+
+    twin, bug = run(False), run(True)
+    with _apply("init.activation-scale", "model.0"):
+        fixed, healthy = run(True), run(False)
+    assert healthy == twin and bug > twin + 1 and abs(fixed - twin) < 0.2
+
+
 def test_frozen_output_layer_learns_and_joins_the_optimizer():
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
     for p in model[2].parameters():
