@@ -42,6 +42,15 @@ def _change(before: float | None, after: float | None) -> str:
     return f"{fmt_num(before)} -> {fmt_num(after)}"
 
 
+def _diff_text(diff: str) -> Text:
+    out = Text()
+    for ln in diff.splitlines():
+        style = "bold" if ln.startswith(("---", "+++")) else "green" if ln.startswith("+") else \
+            "red" if ln.startswith("-") else "cyan" if ln.startswith("@@") else ""
+        out.append(f"    {ln}\n", style=style)
+    return out
+
+
 def render(session: FixSession, console: Console) -> None:
     """The before/after table and the edits to make, from a finished (or interrupted) session."""
     if session.before is None:
@@ -74,10 +83,12 @@ def render(session: FixSession, console: Console) -> None:
         line = Text(f"{a.remedy}: ", style=_STYLE.get(a.verdict.verdict, ""))
         line.append(f"{a.description}. ")
         if a.verdict.verdict == "verified":
-            line.append(f"Edit: {a.edit}", style="green")
+            line.append(f"Edit: {a.source.text() if a.source else a.edit}", style="green")
         elif a.verdict.reason:
             line.append(a.verdict.reason)
         console.print(line)
+        if a.verdict.verdict == "verified" and a.source is not None and a.source.diff:
+            console.print(_diff_text(a.source.diff))
     console.print(Text(f"{session.runs} runs, {session.seconds:.1f}s; the yardstick is {attempts[0].verdict.metric}, "
                        f"a change counts beyond {fmt_num(attempts[0].verdict.threshold)} (3x the run-to-run "
                        f"difference, at least 2%)", style="dim"))

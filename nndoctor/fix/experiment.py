@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from nndoctor.fix.metrics import Figures, Verdict, judge
-from nndoctor.fix.remedies import _suggested_lr, remedy_for
+from nndoctor.fix.remedies import remedy_for, suggested_lr
 from nndoctor.fix.session import candidates
 
 __all__ = ["ExperimentAttempt", "ExperimentFix", "fix_experiment", "render_experiment_fix", "set_override"]
@@ -48,7 +48,7 @@ def set_override(finding: Finding, hparams: dict[str, Any]) -> dict[str, str] | 
     code, ev = finding.get("code", ""), finding.get("evidence", {}) or {}
     if code in ("lr.too-high", "lr.too-low", "lr.above-divergence"):
         name = _hparam(hparams, _LR_NAMES)
-        lr = _suggested_lr(finding) or ev.get("suggested_lr")
+        lr = suggested_lr(finding) or ev.get("suggested_lr")
         if name and isinstance(lr, (int, float)) and lr > 0:
             return {name: f"{float(lr):.3g}"}
     if code == "regularization.weight-decay-too-strong":
@@ -251,7 +251,7 @@ def render_experiment_fix(fix: ExperimentFix, console: Any) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from nndoctor.fix.cli import _STYLE, _change
+    from nndoctor.cli.fix import _STYLE, _change
 
     if not fix.attempts:
         console.print("fix: no root-cause finding with a remedy: nothing to try.")

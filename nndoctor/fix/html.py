@@ -7,7 +7,7 @@ import math
 from html import escape
 
 from nndoctor.fix.metrics import script_yardstick
-from nndoctor.fix.session import FixSession
+from nndoctor.fix.session import Attempt, FixSession
 from nndoctor.report.svg import line_chart
 
 __all__ = ["render_fix_html"]
@@ -18,6 +18,7 @@ td,th{border:1px solid #d9dde3;padding:6px 8px;text-align:left;vertical-align:to
 .verified{color:#17803d;font-weight:600}.worse,.failed{color:#b42318;font-weight:600}.no-effect{color:#8a6100}
 .chart{width:100%;max-width:640px;background:#fff}.frame{fill:none;stroke:#c8ced6}.grid{stroke:#eef0f3}
 .tick,.ct{font-size:11px;fill:#555}.muted{color:#667}section{margin:18px 0}code{background:#eef0f3;padding:1px 4px}
+pre.diff{background:#f3f5f7;padding:6px;overflow-x:auto;font-size:12px}
 @media (max-width:600px){td,th{padding:4px;font-size:12px}}"""
 
 
@@ -25,6 +26,15 @@ def _n(v: float | None) -> str:
     if v is None:
         return "-"
     return str(v) if not math.isfinite(v) else f"{v:.4g}"
+
+
+def _edit_cell(a: Attempt) -> str:
+    if a.verdict.verdict != "verified":
+        return escape(a.verdict.reason or a.description)
+    if a.source is None:
+        return escape(a.edit)
+    diff = f'<pre class="diff">{escape(a.source.diff)}</pre>' if a.source.diff else ""
+    return escape(a.source.text()) + diff
 
 
 def render_fix_html(session: FixSession) -> str:
@@ -41,7 +51,7 @@ def render_fix_html(session: FixSession) -> str:
                 f"{_n(before.eval_loss)} &rarr; {_n(a.after.eval_loss)}" if before else "-",
                 f"{_n(before.script.get(metric))} &rarr; {_n(a.after.script.get(metric))}" if before and metric else "-",
                 f'<span class="{escape(a.verdict.verdict)}">{escape(a.verdict.verdict)}</span>',
-                escape(a.edit if a.verdict.verdict == "verified" else a.verdict.reason or a.description),
+                _edit_cell(a),
             )) + "</tr>")
         if before and before.curve and a.after.curve:
             charts.append(line_chart({"before": (before.curve_steps, before.curve),

@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Figures", "Verdict", "direction", "figures_of", "judge", "script_metrics", "script_yardstick"]
+__all__ = ["Figures", "Verdict", "direction", "figures_of", "gives_back", "judge", "script_metrics",
+           "script_yardstick"]
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _PAIR = re.compile(rf"([A-Za-z][A-Za-z0-9_@]*)\s*[=:]?\s*({_NUMBER})(%?)(?![A-Za-z0-9_])")
@@ -128,6 +129,19 @@ def _value(fig: Figures, metric: str) -> float | None:
     return getattr(fig, metric)
 
 
+def gives_back(curve: list[float]) -> bool:
+    """The training loss falls, then rises again late: the median of its last tenth gives back
+    more than half of what it had gained by its best tenth (medians: a noisy curve is not a
+    rise). A run that diverges late is no verified fix, whatever its last figure."""
+    finite = [v for v in curve if isinstance(v, (int, float)) and math.isfinite(v)]
+    if len(finite) < 20:
+        return False
+    k = len(finite) // 10
+    chunks = [sorted(finite[i * k:(i + 1) * k])[k // 2] for i in range(10)]
+    start, best, end = chunks[0], min(chunks[:-1]), chunks[-1]
+    return start - best > 0 and end - best > 0.5 * (start - best)
+
+
 def judge(before: Figures, after: Figures, repeat: Figures | None, error: str = "") -> Verdict:
     """Verified when the yardstick moves the right way by more than 3x the run-to-run noise
     (the baseline run twice) and 2% of its value; worse when it moves as far the other way."""
@@ -149,6 +163,9 @@ def judge(before: Figures, after: Figures, repeat: Figures | None, error: str = 
     if not math.isfinite(b):
         return Verdict("verified", metric, b, a, threshold, "finite after, non-finite before")
     gain = (a - b) * sign
+    if gain > threshold and gives_back(after.curve) and not gives_back(before.curve):
+        return Verdict("no-effect", metric, b, a, threshold, "better at the end, but the training loss rises "
+                       "again late (it gives back over half of its progress): not a stable fix")
     if gain > threshold:
         return Verdict("verified", metric, b, a, threshold)
     if gain < -threshold:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 import torch.nn.modules.module as module_hooks
 import torch.optim.optimizer as optimizer_hooks
 
-__all__ = ["REMEDIES", "Remedy", "all_remedies", "remedy_for"]
+__all__ = ["REMEDIES", "Remedy", "all_remedies", "remedy_for", "suggested_lr"]
 
 Finding = dict[str, Any]
 Installer = Callable[[Finding, contextlib.ExitStack], None]
@@ -284,8 +284,25 @@ def _install_reshape_target(f: Finding, stack: contextlib.ExitStack) -> None:
 
 
 # -- optimizer settings ------------------------------------------------------------------
-def _suggested_lr(f: Finding) -> float | None:
+#: the update/weight ratio a healthy step has (the lr check's "about 1e-3")
+_HEALTHY_RATIO = 1e-3
+
+
+def suggested_lr(f: Finding) -> float | None:
+    """The rate that gives the measured updates a healthy size: lr * 1e-3 / median update ratio
+    (the update is proportional to lr), kept within 10x-1000x of the current rate in the
+    finding's direction so that one noisy measurement cannot overshoot; without a measured
+    ratio, the geometric middle of the finding's suggested range."""
     ev = f.get("evidence", {})
+    try:
+        lr, ratio = float(ev["lr"]), float(ev["update_ratio_median"])
+    except (KeyError, TypeError, ValueError):
+        lr = ratio = 0.0
+    if lr > 0 and ratio > 0 and math.isfinite(lr * ratio) and f.get("code") in ("lr.too-high", "lr.too-low"):
+        target = lr * _HEALTHY_RATIO / ratio
+        if f.get("code") == "lr.too-high":
+            return min(max(target, lr / 1000), lr / 10)
+        return max(min(target, lr * 1000), lr * 10)
     try:
         lo, hi = float(ev["suggest_low"]), float(ev["suggest_high"])
     except (KeyError, TypeError, ValueError):
@@ -307,13 +324,17 @@ def _on_new_optimizers(stack: contextlib.ExitStack, change: Callable[[torch.opti
 
 
 def _install_lr(f: Finding, stack: contextlib.ExitStack) -> None:
-    lr = _suggested_lr(f)
+    lr = suggested_lr(f)
     if lr is None:
         raise ValueError("the finding names no suggested learning-rate range")
 
+    lower = f.get("code") != "lr.too-low"
+
     def change(opt: torch.optim.Optimizer) -> None:
+        """Only a rate on the finding's wrong side moves (a healthy rate is never made worse)."""
         for group in opt.param_groups:
-            if isinstance(group.get("lr"), (int, float)):
+            now = group.get("lr")
+            if isinstance(now, (int, float)) and not isinstance(now, bool) and (now > lr if lower else now < lr):
                 group["lr"] = lr
 
     _on_new_optimizers(stack, change)
@@ -382,30 +403,43 @@ def _install_class_weights(f: Finding, stack: contextlib.ExitStack) -> None:
 
 
 # -- init and frozen parameters -----------------------------------------------------------
+def _badly_initialised(module: nn.Module, scale_too: bool) -> bool:
+    """A layer whose weight is constant or has identical rows (no unit can differ from another),
+    or, with ``scale_too``, a Linear/Conv weight more than 3x off PyTorch's default scale
+    (std 1/sqrt(3 fan_in)) or centred away from 0 (|mean| > std: all one sign); a healthy
+    He/Glorot init is within that and is kept."""
+    w = getattr(module, "weight", None)
+    if not isinstance(w, torch.Tensor) or w.dim() < 2 or w.numel() < 2 or not w.is_floating_point():
+        return False
+    rows = w.detach().reshape(w.shape[0], -1).double()
+    if float(rows.std()) == 0.0 or (rows.shape[0] > 1 and bool((rows == rows[0]).all())):
+        return True
+    if not scale_too or not isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)):
+        return False
+    std, default = float(rows.std()), 1.0 / math.sqrt(3.0 * rows.shape[1])
+    return not (default / 3 <= std <= 3 * default) or abs(float(rows.mean())) > std  # all one sign
+
+
 def _install_reinit(f: Finding, stack: contextlib.ExitStack) -> None:
-    """Before each optimizer's first step, every layer it trains that has ``reset_parameters``
-    (seen in a forward pass) gets PyTorch's default (He-style, Kaiming-uniform) init back, once."""
-    import weakref
-
-    layers: weakref.WeakSet[nn.Module] = weakref.WeakSet()
+    """At a model's first training forward (before any gradient is computed from the bad
+    weights), each of its layers that has ``reset_parameters`` and is badly initialised
+    (:func:`_badly_initialised`) gets PyTorch's default (He-style, Kaiming-uniform) init back,
+    once; well-initialised layers keep their weights."""
     done: set[int] = set()
+    scale_too = f.get("code") == "init.activation-scale"
 
-    def seen(module: nn.Module, args: Any) -> None:
-        if hasattr(module, "reset_parameters") and next(module.children(), None) is None:
-            layers.add(module)
-
-    def pre(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if id(optimizer) in done:
-            return
-        done.add(id(optimizer))
-        owned = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    def pre(model: nn.Module, args: tuple[Any, ...]) -> None:
+        if id(model) in done or not torch.is_grad_enabled():
+            return None
+        done.add(id(model))
         with torch.no_grad():
-            for module in list(layers):
-                if any(id(p) in owned for p in module.parameters(recurse=False)):
+            for module in model.modules():
+                if hasattr(module, "reset_parameters") and next(module.children(), None) is None \
+                        and _badly_initialised(module, scale_too):
                     module.reset_parameters()  # type: ignore[operator]
+        return None
 
-    _forward_pre(stack, seen)
-    _step_pre(stack, pre)
+    _on_root_calls(stack, pre)
 
 
 def _install_unfreeze(f: Finding, stack: contextlib.ExitStack) -> None:
@@ -470,9 +504,9 @@ REMEDIES: tuple[Remedy, ...] = (
            lambda f: f"Make the target the prediction's shape (y.view_as(pred) or pred.squeeze(1)){_site(f)}.",
            _install_reshape_target),
     Remedy("learning-rate", ("lr.too-high", "lr.too-low"),
-           lambda f: f"learning rate {f.get('evidence', {}).get('lr', '?')} -> {_suggested_lr(f):.3g}"
-           if _suggested_lr(f) else "learning rate changed",
-           lambda f: f"Set lr={_suggested_lr(f):.3g} where the optimizer is created." if _suggested_lr(f)
+           lambda f: f"learning rate {f.get('evidence', {}).get('lr', '?')} -> {suggested_lr(f):.3g}"
+           if suggested_lr(f) else "learning rate changed",
+           lambda f: f"Set lr={suggested_lr(f):.3g} where the optimizer is created." if suggested_lr(f)
            else "Change the learning rate where the optimizer is created.",
            _install_lr),
     Remedy("less-weight-decay", ("regularization.weight-decay-too-strong",),
@@ -482,7 +516,7 @@ REMEDIES: tuple[Remedy, ...] = (
            lambda f: "dropout probability above 0.5 lowered to 0.2",
            lambda f: f"Lower the dropout probability at {_where(f)} (p is the share DROPPED in PyTorch).",
            _install_dropout),
-    Remedy("clip-gradients", ("grad.exploding-gradients", "loss-curve.explodes"),
+    Remedy("clip-gradients", ("grad.exploding-gradients", "loss-curve.explodes", "grad.exploding-through-time"),
            lambda f: "gradient norm clipped to 1.0 before each step",
            lambda f: "Add torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) between backward() and step().",
            _install_clip),
@@ -498,19 +532,25 @@ REMEDIES: tuple[Remedy, ...] = (
            _install_reinit),
     Remedy("unfreeze", ("grad-flow.frozen-output-layer", "grad-flow.params-not-in-optimizer",
                         "grad-flow.optimizer-wrong-params", "grad-flow.params-not-updated",
-                        "grad-flow.frozen-middle-layers", "grad-flow.optimizer-frozen-params"),
+                        "grad-flow.frozen-middle-layers", "grad-flow.optimizer-frozen-params",
+                        "grad-flow.unregistered-layers"),
            lambda f: "frozen parameters of the trained model unfrozen and given to the optimizer",
-           lambda f: "Build the optimizer over model.parameters() after the model is final, and do not set "
-                     "requires_grad=False on layers that must learn.",
+           lambda f: ("Keep the layers in nn.ModuleList / nn.ModuleDict (not a Python list or dict) so that "
+                      "model.parameters() and the optimizer see them."
+                      if f.get("code") == "grad-flow.unregistered-layers" else
+                      "Build the optimizer over model.parameters() after the model is final, and do not set "
+                      "requires_grad=False on layers that must learn."),
            _install_unfreeze),
 )
 
 
 def all_remedies() -> tuple[Remedy, ...]:
     """This module's remedies and those of :mod:`nndoctor.fix.more_remedies`."""
+    from nndoctor.fix.extra_remedies import EXTRA_REMEDIES
     from nndoctor.fix.more_remedies import MORE_REMEDIES
+    from nndoctor.fix.target_remedies import TARGET_REMEDIES
 
-    return REMEDIES + MORE_REMEDIES
+    return REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES
 
 
 def remedy_for(finding: Finding) -> Remedy | None:

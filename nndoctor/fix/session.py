@@ -18,10 +18,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from nndoctor.fix.edits import SourceEdit, source_edit
 from nndoctor.fix.metrics import Figures, Verdict, direction, figures_of, judge
 from nndoctor.fix.remedies import remedy_for
 
-__all__ = ["Attempt", "FixSession", "RunOutput", "candidates", "demote_symptoms", "run_child", "run_fix"]
+__all__ = ["Attempt", "FixSession", "RunOutput", "candidates", "demote_alternatives", "demote_symptoms", "run_child",
+           "run_fix"]
 
 
 @dataclass
@@ -52,11 +54,13 @@ class Attempt:
     finding_gone: bool
     seconds: float
     remaining: frozenset[tuple[str, str]] | None = None   # (code, location) of the re-run's warnings; None: no report
+    source: SourceEdit | None = None         # the edit at file:line (a diff where the location is known)
 
     def to_dict(self) -> dict[str, Any]:
         return {"remedy": self.remedy, "codes": [f["code"] for f in self.findings],
                 "code": self.findings[0]["code"], "location": self.findings[0].get("location", ""),
-                "description": self.description, "edit": self.edit, **self.verdict.to_dict(),
+                "description": self.description,
+                "edit": (self.source or SourceEdit(self.edit)).to_dict(), **self.verdict.to_dict(),
                 "after": self.after.to_dict(), "finding_gone": self.finding_gone, "seconds": round(self.seconds, 2)}
 
 
@@ -128,7 +132,7 @@ def candidates(findings: list[dict[str, Any]]) -> list[tuple[str, list[dict[str,
 
 
 def _attempt(name: str, findings: list[dict[str, Any]], before: RunOutput, repeat: RunOutput | None,
-             run: RunOutput) -> Attempt:
+             run: RunOutput, script: str | None = None) -> Attempt:
     remedy = remedy_for(findings[0])
     assert remedy is not None
     codes = {(f["code"], f.get("location", "")) for f in findings}
@@ -137,9 +141,10 @@ def _attempt(name: str, findings: list[dict[str, Any]], before: RunOutput, repea
     remaining = (frozenset((g["code"], g.get("location", "")) for g in run.findings
                            if g.get("severity") in ("warning", "error"))
                  if run.result.get("report") is not None else None)
-    return Attempt(name, findings, remedy.describe(findings[0]), remedy.edit(findings[0]),
+    edit = remedy.edit(findings[0])
+    return Attempt(name, findings, remedy.describe(findings[0]), edit,
                    judge(before.figures, run.figures, repeat.figures if repeat else None, run.error),
-                   run.figures, gone, run.seconds, remaining)
+                   run.figures, gone, run.seconds, remaining, source_edit([(name, f) for f in findings], edit, script))
 
 
 def _clears(a: Attempt, b: Attempt) -> bool:
@@ -172,6 +177,36 @@ def demote_symptoms(attempts: list[Attempt]) -> None:
                             "which does at least as well: fix that first")
 
 
+def _better(a: float, b: float, metric: str) -> float:
+    """How much better ``a`` is than ``b`` on ``metric`` (negative: worse)."""
+    sign = -1 if metric.endswith("loss") or direction(metric.split(":")[-1]) < 0 else 1
+    return (a - b) * sign
+
+
+def demote_alternatives(verified: list[Attempt], together: Attempt) -> None:
+    """Verified remedies that do worse together than the best of them alone (by more than 2% of
+    its value) are alternatives, not complements (a lower learning rate and gradient clipping
+    both stop an explosion; both at once train too slowly): the first in the report's order
+    (root causes first) stays verified unless another is better beyond that margin; the others
+    become ``symptom``."""
+    values = [(a, a.verdict.after) for a in verified]
+    if len(values) < 2 or any(v is None or not math.isfinite(v) for _, v in values):
+        return
+    metric = verified[0].verdict.metric
+    best = max(values, key=lambda t: _better(t[1], 0.0, metric))  # type: ignore[arg-type]
+    both = together.verdict.after
+    margin = 0.02 * abs(best[1])  # type: ignore[arg-type]
+    if both is not None and math.isfinite(both) and _better(both, best[1], metric) >= -margin:  # type: ignore[arg-type]
+        return
+    keep = verified[0] if _better(best[1], values[0][1], metric) <= margin else best[0]  # type: ignore[arg-type]
+    for a in verified:
+        if a is not keep:
+            v = a.verdict
+            a.verdict = Verdict("symptom", v.metric, v.before, v.after, v.threshold,
+                                f"better alone, but together with {keep.remedy} ({keep.findings[0]['code']}) the "
+                                f"run does worse than with {keep.remedy} alone: an alternative to it, fix that first")
+
+
 def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
             progress: Callable[[str], None] | None = None, timeout: float | None = None) -> FixSession:
     """Diagnose ``script``, then try each root cause's remedy in its own re-run (Ctrl-C keeps
@@ -192,7 +227,7 @@ def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
         for i, (name, findings) in enumerate(todo):
             say(f"remedy {i + 1}/{len(todo)}: {name} for {findings[0]['code']}")
             run = run_child(script, args, findings, max_steps, timeout)
-            session.attempts.append(_attempt(name, findings, session.before, session.repeat, run))
+            session.attempts.append(_attempt(name, findings, session.before, session.repeat, run, script))
         demote_symptoms(session.attempts)
         verified = [a for a in session.attempts if a.verdict.verdict == "verified"]
         if len(verified) >= 2:
@@ -203,7 +238,9 @@ def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
             combo.remedy = " + ".join(a.remedy for a in verified)
             combo.description = "; ".join(a.description for a in verified)
             combo.edit = " ".join(a.edit for a in verified)
+            combo.source = source_edit([(a.remedy, f) for a in verified for f in a.findings], combo.edit, script)
             session.combined = combo
+            demote_alternatives(verified, combo)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM under nndoctor.signals: keep what was measured
         session.interrupt = exc
     finally:

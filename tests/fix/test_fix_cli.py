@@ -46,11 +46,13 @@ def test_softmax_before_cross_entropy_is_fixed_and_verified(tmp_path):
     r = tried["drop-output-activation"]
     assert r["verdict"] == "verified", r
     assert r["metric"] == "script:accuracy" and r["after"]["script_metrics"]["accuracy"] > r["before"]
-    assert r["finding_gone"] and "Remove the final" in r["edit"]
+    assert r["finding_gone"] and "Remove the final" in r["edit"]["instruction"]
+    assert r["edit"]["file"].endswith("train.py") and "+" in r["edit"]["diff"] and "nn.Identity()" in r["edit"]["diff"]
     assert data["runs"] == 2 + len(data["remedies"]) + (data["combined"] is not None)
-    assert "verified" in proc.stderr and "Traceback" not in proc.stderr
+    assert "verified" in proc.stderr and "Traceback" not in proc.stderr and "nn.Identity()" in proc.stderr
     page = (tmp_path / "fix.html").read_text()
     assert 'class="verified"' in page and page.count("<svg") >= 1 and "with drop-output-activation" in page
+    assert '<pre class="diff">' in page and "nn.Identity()" in page
 
 
 def test_healthy_script_gets_no_remedy_and_runs_once(tmp_path):

@@ -60,3 +60,21 @@ def test_candidates_are_root_causes_with_a_remedy_grouped_by_remedy():
     got = candidates(findings)
     assert [name for name, _ in got] == ["drop-output-activation", "normalise-inputs"]
     assert len(got[1][1]) == 2
+
+
+def test_a_remedy_whose_loss_rises_again_late_is_not_verified():
+    from nndoctor.fix.metrics import gives_back
+
+    falling = [2.0 * 0.97 ** i for i in range(100)]
+    late_rise = falling[:70] + [falling[69] + 0.05 * i for i in range(30)]    # falls, then diverges
+    noisy = [v + (0.05 if i % 2 else -0.05) for i, v in enumerate(falling)]   # noise is no rise
+    assert gives_back(late_rise) and not gives_back(falling) and not gives_back(noisy)
+    before, repeat = _fig(0.60), _fig(0.61)
+    stable = Figures(train_loss=0.1, script={"accuracy": 0.8}, exit_code=0, curve=falling)
+    unstable = Figures(train_loss=0.1, script={"accuracy": 0.8}, exit_code=0, curve=late_rise)
+    assert judge(before, stable, repeat).verdict == "verified"
+    v = judge(before, unstable, repeat)
+    assert v.verdict == "no-effect" and "rises again late" in v.reason
+    # a curve that already rose late before the remedy (a cyclic schedule) does not count against it
+    cyclic = Figures(train_loss=1.0, script={"accuracy": 0.6}, exit_code=0, curve=late_rise)
+    assert judge(cyclic, unstable, repeat).verdict == "verified"

@@ -155,6 +155,36 @@ def test_learning_rate_set_on_optimizers_created_after():
     assert torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=1.0).param_groups[0]["lr"] == 1.0
 
 
+def test_lr_from_the_measured_update_ratio_never_overshoots_and_leaves_a_healthy_rate_alone():
+    from nndoctor.fix.remedies import suggested_lr
+
+    low = {"code": "lr.too-low", "evidence": {"lr": "1e-05", "update_ratio_median": 1e-7,
+                                             "suggest_low": "1e-4", "suggest_high": "1e-3"}}
+    assert suggested_lr(low) == pytest.approx(1e-2)            # 1e-3 / 1e-7 = 1e4x, kept to 1000x
+    high = {"code": "lr.too-high", "evidence": {"lr": "5", "update_ratio_median": 0.08}}
+    assert suggested_lr(high) == pytest.approx(5 * 1e-3 / 0.08)  # within lr/1000..lr/10
+    mild = {"code": "lr.too-low", "evidence": {"lr": "1e-3", "update_ratio_median": 5e-4}}
+    assert suggested_lr(mild) == pytest.approx(1e-2)            # at least 10x in the finding's direction
+
+    def run(lr: float) -> float:
+        torch.manual_seed(0)
+        x = torch.randn(128, 6)
+        y = x @ torch.randn(6, 1)
+        model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 1))
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        for _ in range(60):
+            loss = F.mse_loss(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return float(loss.detach())
+
+    twin, bug = run(0.05), run(1e-5)
+    with _apply("lr.too-low", "optimizer", lr="1e-05", update_ratio_median=1e-7):
+        fixed, healthy = run(1e-5), run(0.05)    # 1e-5 -> 1e-2; the twin's 0.05 is above it: kept
+    assert healthy == twin and bug - fixed > 0.5 * (bug - twin)
+
+
 def test_lr_remedy_without_a_suggestion_refuses_to_install():
     with pytest.raises(ValueError, match="suggested"):
         _apply("lr.too-low", "optimizer")
@@ -180,6 +210,56 @@ def test_constant_init_is_reset_before_the_first_step():
         model(torch.randn(4, 4)).sum().backward()
         opt.step()
     assert model[0].weight.std() > 0.05
+
+
+def test_reinit_keeps_a_healthy_he_or_glorot_init_and_resets_only_the_bad_layers():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 1),
+                          nn.LayerNorm(1))
+    nn.init.kaiming_uniform_(model[0].weight, nonlinearity="relu")      # healthy He init
+    nn.init.xavier_normal_(model[2].weight)                               # healthy Glorot init
+    nn.init.zeros_(model[4].weight)                                       # the bug
+    kept = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    with _apply("init.constant-weights", "model.4"):
+        model(torch.randn(4, 16)).sum().backward()
+        opt.step()
+    assert torch.equal(model[0].weight, kept["0.weight"]) and torch.equal(model[2].weight, kept["2.weight"])
+    assert torch.equal(model[5].weight, kept["5.weight"]) and model[4].weight.std() > 0.01
+    # badly scaled (std 1 on fan-in 16, 7x the default): reset only for init.activation-scale
+    big = nn.Linear(16, 16)
+    nn.init.normal_(big.weight, std=1.0)
+    w = big.weight.clone()
+    for code, reset in (("init.constant-weights", False), ("init.activation-scale", True)):
+        big.weight.data.copy_(w)
+        opt = torch.optim.SGD(big.parameters(), lr=0.0)
+        with _apply(code, "big"):
+            big(torch.randn(2, 16)).sum().backward()
+            opt.step()
+        assert torch.equal(big.weight, w) != reset
+
+
+def test_all_positive_init_is_reset_before_the_first_gradient_and_trains_like_the_default():
+    def run(bad: bool) -> float:
+        torch.manual_seed(0)
+        x, y = torch.randn(256, 64), torch.randint(0, 10, (256,))
+        model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+        if bad:
+            for m in model:
+                if isinstance(m, nn.Linear):
+                    nn.init.uniform_(m.weight)          # [0, 1): all positive, 4x the default scale
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        for _ in range(30):
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return float(loss.detach())
+
+    twin, bug = run(False), run(True)
+    with _apply("init.activation-scale", "model.0"):
+        fixed, healthy = run(True), run(False)
+    assert healthy == twin and bug > twin + 1 and abs(fixed - twin) < 0.2
 
 
 def test_frozen_output_layer_learns_and_joins_the_optimizer():

@@ -98,3 +98,35 @@ def test_a_verified_remedy_of_a_symptom_is_demoted_when_the_root_remedy_clears_i
     verdicts = {a.remedy: a.verdict.verdict for a in s.attempts}
     assert verdicts == {"train-mode-while-training": "verified", "learning-rate": "symptom"}
     assert s.combined is None and "train-mode-while-training" in s.attempts[1].verdict.reason
+
+
+def _alternatives(monkeypatch, together: float, clip: float = 0.18, lr_value: float = 0.1825):
+    """Clipping and a lower lr both stop an explosion (mse); ``together`` is both at once."""
+    boom = {"code": "grad.exploding-through-time", "severity": "warning", "location": "model.rnn"}
+    lr = {"code": "lr.too-high", "severity": "warning", "location": "opt",
+          "evidence": {"suggest_low": "1e-3", "suggest_high": "1e-2"}}
+
+    def run_child(script, args, remedies, max_steps, timeout=None):
+        key = tuple(sorted(f["code"] for f in remedies))
+        mse = {(): 1e9, ("grad.exploding-through-time",): clip, ("lr.too-high",): lr_value}.get(key, together)
+        left = [] if remedies else [boom, lr]
+        result = {"exit_code": 0, "report": {"findings": left, "facts": {}}, "remedy_errors": []}
+        return RunOutput(result, f"final: mse={mse}", 1.0, Figures(script={"mse": mse}, exit_code=0))
+
+    monkeypatch.setattr(session_mod, "run_child", run_child)
+    return run_fix("train.py", [])
+
+
+def test_remedies_that_do_worse_together_are_alternatives_and_the_first_stays_verified(monkeypatch):
+    s = _alternatives(monkeypatch, together=0.57, clip=0.1842, lr_value=0.1825)   # lr 0.9% better: a tie
+    verdicts = {a.remedy: a.verdict.verdict for a in s.attempts}
+    assert verdicts == {"clip-gradients": "verified", "learning-rate": "symptom"}
+    assert "clip-gradients" in s.attempts[1].verdict.reason and s.combined is not None
+
+
+def test_a_clearly_better_alternative_is_the_one_kept_and_complements_are_left_alone(monkeypatch):
+    s = _alternatives(monkeypatch, together=0.57, clip=0.3, lr_value=0.18)
+    assert {a.remedy: a.verdict.verdict for a in s.attempts} == {"clip-gradients": "symptom",
+                                                                 "learning-rate": "verified"}
+    s = _alternatives(monkeypatch, together=0.1, clip=0.3, lr_value=0.18)        # better together: both kept
+    assert {a.verdict.verdict for a in s.attempts} == {"verified"}

@@ -1,0 +1,125 @@
+"""The remedies of nndoctor.fix.target_remedies: a softmax over the batch, over one unit or against
+multi-hot targets, and BCE targets outside [0, 1]; each injected bug trains exactly like its fixed
+twin with the remedy, and healthy code is untouched."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nndoctor.fix.remedies import remedy_for
+
+
+def _apply(code: str, location: str = "", **evidence) -> contextlib.ExitStack:
+    finding = {"code": code, "location": location, "evidence": evidence}
+    remedy = remedy_for(finding)
+    assert remedy is not None, code
+    stack = contextlib.ExitStack()
+    remedy.install(finding, stack)
+    return stack
+
+
+def _train(head, loss_fn, y: torch.Tensor, out: int, steps: int = 40) -> list[float]:
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(y.shape[0], 6, generator=g) + (y.float().reshape(y.shape[0], -1)[:, :1] > 0).float()
+    body = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, out))
+    opt = torch.optim.Adam(body.parameters(), lr=1e-2)
+    losses = []
+    for i in range(steps):
+        xb, yb = x[i % 4 * 30:(i % 4 + 1) * 30], y[i % 4 * 30:(i % 4 + 1) * 30]
+        loss = loss_fn(head(body(xb)), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def test_softmax_over_the_batch_is_taken_over_the_classes_like_the_twin():
+    y = torch.arange(120) % 3
+    nll = lambda p, t: F.nll_loss(torch.log(p), t)  # noqa: E731
+    twin = _train(lambda z: torch.softmax(z, 1), nll, y, 3)
+    bug = _train(lambda z: torch.softmax(z, 0), nll, y, 3)
+    with _apply("loss-input.softmax-over-batch-dim", "model", input_shape=(30, 3), dim=0):
+        fixed = _train(lambda z: torch.softmax(z, 0), nll, y, 3)
+        module = _train(nn.Softmax(dim=0), nll, y, 3)
+        method = _train(lambda z: z.softmax(0), nll, y, 3)
+        healthy = _train(lambda z: torch.softmax(z, 1), nll, y, 3)
+        attention = torch.softmax(torch.ones(4, 5), 0)     # another shape: left alone
+    assert fixed == twin and module == twin and method == twin and healthy == twin and bug[-1] > twin[-1]
+    assert torch.allclose(attention, torch.full((4, 5), 0.25))
+
+
+def test_softmax_over_one_unit_becomes_a_sigmoid_like_the_twin():
+    y = (torch.arange(120) % 2).float().unsqueeze(1)
+    twin = _train(torch.sigmoid, F.binary_cross_entropy, y, 1)
+    bug = _train(lambda z: F.softmax(z, dim=1), F.binary_cross_entropy, y, 1)
+    with _apply("loss-input.softmax-over-one-unit", "model", input_shape=(30, 1), dim=1, activation="softmax"):
+        fixed = _train(lambda z: F.softmax(z, dim=1), F.binary_cross_entropy, y, 1)
+        healthy = _train(torch.sigmoid, F.binary_cross_entropy, y, 1)
+        classes = F.softmax(torch.zeros(30, 4), dim=1)     # a real class softmax (4 units): left alone
+    assert fixed == twin and healthy == twin and len(set(bug)) <= 2
+    assert torch.allclose(classes, torch.full((30, 4), 0.25))
+
+
+def test_softmax_against_multi_hot_targets_becomes_a_sigmoid_like_the_twin():
+    y = torch.stack([torch.arange(120) % 2, torch.arange(120) % 3 == 0, torch.ones(120)], 1).float()
+    twin = _train(torch.sigmoid, F.binary_cross_entropy, y, 3)
+    bug = _train(lambda z: F.softmax(z, dim=-1), F.binary_cross_entropy, y, 3)
+    with _apply("loss-input.softmax-multi-label-targets", "model", input_shape=(30, 3), dim=1):
+        fixed = _train(lambda z: F.softmax(z, dim=-1), F.binary_cross_entropy, y, 3)
+    assert fixed == twin and bug[-1] > twin[-1]
+
+
+def test_bce_targets_of_0_and_255_are_mapped_onto_0_and_1_like_the_twin():
+    y = (torch.arange(120) % 2).float().unsqueeze(1)
+    bce = nn.BCEWithLogitsLoss()
+    twin = _train(lambda z: z, bce, y, 1)
+    bug = _train(lambda z: z, bce, y * 255, 1)
+    with _apply("preprocessing.bce-target-out-of-range", "train.py:9", target_min=0.0, target_max=255.0):
+        fixed = _train(lambda z: z, bce, y * 255, 1)
+        healthy = _train(lambda z: z, bce, y, 1)
+        soft = F.binary_cross_entropy_with_logits(torch.zeros(4), torch.full((4,), 0.3))
+    assert fixed == twin and healthy == twin and min(bug) < 0 < min(twin)
+    assert torch.equal(soft, F.binary_cross_entropy_with_logits(torch.zeros(4), torch.full((4,), 0.3)))
+
+
+def _distil(student_out, target_of, log_target: bool = False, steps: int = 60) -> float:
+    """A student matches a fixed teacher distribution; returns the true KL(teacher || student)."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(64, 5, generator=g)
+    teacher = torch.softmax(x @ torch.randn(5, 4, generator=g), -1)
+    student = nn.Linear(5, 4)
+    opt = torch.optim.Adam(student.parameters(), lr=5e-2)
+    kl = nn.KLDivLoss(reduction="batchmean", log_target=log_target)
+    for _ in range(steps):
+        loss = kl(student_out(student(x)), target_of(teacher))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return float((teacher * (teacher.log() - torch.log_softmax(student(x), -1))).sum(-1).mean())
+
+
+def test_probabilities_into_kl_div_get_their_log_like_the_twin():
+    logsm, sm = (lambda z: torch.log_softmax(z, -1)), (lambda z: torch.softmax(z, -1))
+    twin, bug = _distil(logsm, lambda t: t), _distil(sm, lambda t: t)
+    with _apply("loss-input.probabilities-into-kl-div", "train.py:12", input_shape=(64, 4)):
+        fixed = _distil(sm, lambda t: t)
+        healthy = _distil(logsm, lambda t: t)
+    assert healthy == twin and abs(fixed - twin) < 1e-3 < bug - twin
+
+
+def test_log_probability_target_of_kl_div_is_read_with_log_target_like_the_twin():
+    logsm = lambda z: torch.log_softmax(z, -1)  # noqa: E731
+    twin = _distil(logsm, torch.log, log_target=True)
+    bug = _distil(logsm, torch.log)
+    with _apply("loss-input.log-probabilities-as-kl-div-target", "train.py:12"):
+        fixed = _distil(logsm, torch.log)
+        healthy = _distil(logsm, lambda t: t)
+    assert fixed == twin and bug > twin + 1e-2 and healthy == _distil(logsm, lambda t: t)
