@@ -26,6 +26,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.distributed.rankinfo import current_rank
 from nndoctor.findings import Finding
+from nndoctor.monitor.tensors import is_sharded, local
 
 __all__ = ["MAX_RECORDS", "RankFingerprints", "batch_fingerprint"]
 
@@ -137,7 +138,7 @@ class RankFingerprints(Check):
         params = [p for group in event.optimizer.param_groups for p in group["params"]]
         if not params or self.sharded:
             return
-        if any(_is_shard(p) for p in params):
+        if any(is_sharded(p) for p in params):
             # FSDP / DTensor: each rank holds its own shard, equal checksums are not expected
             self.sharded = True
             self.params.clear()
@@ -162,14 +163,8 @@ class RankFingerprints(Check):
             self.buffers[key] = buffers
 
 
-def _is_shard(param: torch.Tensor) -> bool:
-    """A parameter that holds one rank's shard (FSDP's flat parameters, DTensors)."""
-    return bool(getattr(param, "_is_flat_param", False)) or hasattr(param, "_local_tensor") \
-        or hasattr(param, "_sharded_param_data")
-
-
 def _sq(tensor: torch.Tensor) -> float:
-    t = tensor.detach()
+    t = local(tensor).detach()
     if t.is_sparse:
         t = t.coalesce().values()
     return float(t.double().pow(2).sum())
