@@ -85,6 +85,7 @@ class RankFingerprints(Check):
         self._local: dict[int, float] = {}  # id(param) -> squared local grad norm, this step
         self._backwards: dict[int, int] = {}  # step -> backward calls seen
         self.sharded = False  # parameters sharded across ranks (FSDP): no parameter/gradient records
+        self.optimizer_classes: dict[str, str] = {}  # optimizer name -> its class (does the gradient's scale count)
 
     def check(self, event: Any) -> Iterable[Finding]:
         if not self.on:
@@ -104,7 +105,8 @@ class RankFingerprints(Check):
         elif kind == "end":
             self.state.extra["distributed"] = {
                 "sharded": self.sharded, "params": self.params, "param_names": self.param_names,
-                "batches": self.batches, "grads": self.grads, "buffers": self.buffers}
+                "batches": self.batches, "grads": self.grads, "buffers": self.buffers,
+                "optimizer_classes": self.optimizer_classes}
         return ()
 
     def _on_input(self, event: Any) -> None:
@@ -119,6 +121,8 @@ class RankFingerprints(Check):
 
     def _on_pre(self, event: Any) -> None:
         local, self._local = self._local, {}
+        if len(self.optimizer_classes) < MAX_PARAMS:
+            self.optimizer_classes.setdefault(event.optimizer_name, type(event.optimizer).__name__)
         if self._backwards.get(event.step, 0) != 1 or len(self.grads) >= MAX_RECORDS or self.sharded:
             return
         used = local_sq = 0.0
