@@ -6,6 +6,16 @@ every rank under torchrun, with the distributed fingerprints on) on the same mod
 ratio is paired within each repetition (median over repetitions), as in overhead.py.
 
     python benchmarks/overhead_ddp.py [--steps 150] [--reps 6] [--world 2] [--model mlp]
+
+Wall and CPU time on a shared machine move by more than the effect; ``--instructions`` counts
+instead the instructions nndoctor adds per unsampled DDP step, with valgrind's callgrind as
+benchmarks/overhead_instructions.py does for one process: a tiny DDP MLP runs ``--short`` and
+``--long`` steps bare and under the Observer of ``nndoctor run`` (sampling off after the dense start),
+every rank under callgrind; the main thread's counts (the one that runs the training step; gloo's
+own threads do the communication) give the per-step cost, start-up and import cancelled out.
+It takes ~10-20 minutes (Python under valgrind)::
+
+    python benchmarks/overhead_ddp.py --instructions [--short 50] [--long 450]
 """
 
 from __future__ import annotations
@@ -14,8 +24,11 @@ import argparse
 import contextlib
 import json
 import os
+import re
+import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -97,6 +110,80 @@ def measure_ddp(model: str = "mlp", steps: int = 150, reps: int = 6, world: int 
     return out
 
 
+CHILD = r"""
+import contextlib, sys, torch, torch.distributed as dist, torch.nn as nn, torch.nn.functional as F
+sys.path.insert(0, {root!r})
+from nndoctor.monitor import Observer
+from nndoctor.monitor.sampling import Schedule
+torch.set_num_threads(1)
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+torch.manual_seed(0)
+m = nn.parallel.DistributedDataParallel(nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3)))
+opt = torch.optim.Adam(m.parameters(), 1e-3)
+g = torch.Generator().manual_seed(rank)
+x, y = torch.randn(16, 8, generator=g), torch.randint(0, 3, (16,), generator=g)
+ctx = Observer(schedule=Schedule(dense=8, every=10**9)) if {mode!r} == "run" else contextlib.nullcontext()
+with ctx:
+    for _ in range({steps}):
+        opt.zero_grad()
+        F.cross_entropy(m(x), y).backward()
+        opt.step()
+dist.destroy_process_group()
+"""
+
+
+def _main_thread_instructions(prefix: str) -> int:
+    """The instructions of a process's main thread from callgrind's per-thread files (``PREFIX-01``)."""
+    with open(f"{prefix}-01", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            found = re.match(r"(?:summary|totals):\s+(\d+)", line)
+            if found:
+                return int(found.group(1))
+    raise RuntimeError(f"no instruction total in {prefix}-01")
+
+
+def _count_job(mode: str, steps: int, world: int, tmp: str) -> list[int]:
+    """Run one ``world``-rank job, every rank under callgrind; the main threads' counts per rank."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    port = _free_port()
+    procs = []
+    for rank in range(world):
+        env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(port), "RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
+               "LOCAL_WORLD_SIZE": str(world)}
+        prefix = os.path.join(tmp, f"cg-{mode}-{steps}-{rank}")
+        cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={prefix}",
+               sys.executable, "-c", CHILD.format(root=root, mode=mode, steps=steps)]
+        procs.append((prefix, subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                               text=True)))
+    counts = []
+    for prefix, proc in procs:
+        _, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"a rank failed under valgrind: {err[-800:]}")
+        counts.append(_main_thread_instructions(prefix))
+    return counts
+
+
+def count_instructions(short: int = 50, long: int = 450, world: int = 2) -> dict[str, Any]:
+    """Instructions per unsampled step on each rank's main thread, bare and under the Observer."""
+    with tempfile.TemporaryDirectory() as tmp:
+        counts = {(mode, steps): _count_job(mode, steps, world, tmp)
+                  for mode in ("bare", "run") for steps in (short, long)}
+    per_step = {mode: [(counts[(mode, long)][r] - counts[(mode, short)][r]) / (long - short) for r in range(world)]
+                for mode in ("bare", "run")}
+    return {"world": world, "steps": long - short, "bare": per_step["bare"], "run": per_step["run"]}
+
+
+def format_instructions(r: dict[str, Any]) -> str:
+    parts = []
+    for rank, (bare, run) in enumerate(zip(r["bare"], r["run"])):
+        parts.append(f"rank {rank}: bare {bare:,.0f}, run {run:,.0f}, +{run - bare:,.0f} ({run / bare:.3f}x)")
+    return (f"ddp x{r['world']} tiny MLP, instructions per unsampled step (main thread, {r['steps']} steps): "
+            + "; ".join(parts))
+
+
 def format_row(r: dict[str, Any]) -> str:
     return (f"ddp x{r['world']} {r['model']:5} run/bare per-step ratio (worst rank): cpu {r['cpu_ratio']:.3f}x "
             f"({', '.join(f'{x:.3f}' for x in r['cpu_ratios'])}), wall {r['wall_ratio']:.3f}x; bare "
@@ -110,7 +197,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=6)
     p.add_argument("--world", type=int, default=2)
     p.add_argument("--model", default="mlp")
+    p.add_argument("--instructions", action="store_true", help="count instructions under valgrind instead")
+    p.add_argument("--short", type=int, default=50)
+    p.add_argument("--long", type=int, default=450)
     ns = p.parse_args(argv)
+    if ns.instructions:
+        if not shutil.which("valgrind"):
+            print("overhead_ddp: valgrind is not installed (apt install valgrind)", file=sys.stderr)
+            return 2
+        if ns.long <= ns.short:
+            print(f"overhead_ddp: --long must exceed --short, got {ns.long} and {ns.short}", file=sys.stderr)
+            return 2
+        print(format_instructions(count_instructions(ns.short, ns.long, ns.world)))
+        return 0
     print(format_row(measure_ddp(ns.model, ns.steps, ns.reps, ns.world)))
     return 0
 

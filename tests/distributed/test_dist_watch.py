@@ -198,3 +198,24 @@ def test_watch_on_rank0_only_in_a_real_torchrun(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     dist = reports[0]["facts"]["distributed"]
     assert dist["ranks_reported"] == [0] and dist["ranks_unwatched"] == [1] and 1 not in reports
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bug", ["", "rank-weights"])
+def test_lightning_callback_under_a_real_ddp_strategy(tmp_path: Path, bug: str) -> None:
+    """Lightning's own launcher (2 CPU processes, gloo, ~80 s on a loaded machine): rank 0's report
+    is the merged one, and a replica changed on rank 1 is found across the ranks."""
+    pytest.importorskip("lightning.pytorch")
+    out = tmp_path / "r.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env.pop("NNDOCTOR_RUN_DIR", None)
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        env.pop(name, None)
+    proc = subprocess.run([sys.executable, str(Path(SCRIPT).with_name("lightning_ddp.py")), "--out", str(out),
+                           *(["--bug", bug] if bug else [])],
+                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path), env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["facts"]["distributed"]["ranks_reported"] == [0, 1] and report["internal_errors"] == []
+    warned = {f["code"] for f in report["findings"] if f["severity"] != "info"}
+    assert warned == ({"distributed.replicas-diverged"} if bug else set()), report["findings"]
