@@ -32,13 +32,13 @@ def local(tensor: torch.Tensor) -> torch.Tensor:
 
 def _backed(t: torch.Tensor) -> bool:
     """The tensor's storage holds all of its elements (FSDP2 resizes a freed one to 0 bytes)."""
-    if t.layout is not torch.strided or t.device.type == "meta" or t.numel() == 0:
-        return True
     try:
+        if t.layout is not torch.strided or t.is_nested or t.device.type == "meta" or t.numel() == 0:
+            return True
         nbytes = t.untyped_storage().nbytes()
-    except (RuntimeError, NotImplementedError):  # tensors without a storage (functorch, subclasses)
+        last = t.storage_offset() + sum((n - 1) * abs(s) for n, s in zip(t.shape, t.stride()))
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):  # no plain storage (functorch, subclasses)
         return True
-    last = t.storage_offset() + sum((n - 1) * abs(s) for n, s in zip(t.shape, t.stride()))
     return nbytes >= (last + 1) * t.element_size()
 
 
