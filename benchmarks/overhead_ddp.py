@@ -6,6 +6,17 @@ every rank under torchrun, with the distributed fingerprints on) on the same mod
 ratio is paired within each repetition (median over repetitions), as in overhead.py.
 
     python benchmarks/overhead_ddp.py [--steps 150] [--reps 6] [--world 2] [--model mlp]
+
+Wall and CPU time on a shared machine move by more than the effect; ``--instructions`` counts
+instead the instructions nndoctor adds per unsampled DDP step, with valgrind's callgrind as
+benchmarks/overhead_instructions.py does for one process: a tiny DDP MLP runs bare and under the
+Observer of ``nndoctor run`` (sampling off after the dense start), every rank under callgrind with
+its instrumentation switched on (``callgrind_control -i on``) only for the measured steps, after
+start-up, import and the dense start; the main thread's count (the one that runs the training
+step; gloo's own threads do the communication) divided by the steps is the per-step cost. It
+takes a few minutes::
+
+    python benchmarks/overhead_ddp.py --instructions [--measured-steps 200]
 """
 
 from __future__ import annotations
@@ -14,11 +25,15 @@ import argparse
 import contextlib
 import json
 import os
+import re
+import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -97,6 +112,121 @@ def measure_ddp(model: str = "mlp", steps: int = 150, reps: int = 6, world: int 
     return out
 
 
+CHILD = r"""
+import contextlib, os, sys, time, torch, torch.distributed as dist, torch.nn as nn, torch.nn.functional as F
+sys.path.insert(0, {root!r})
+from nndoctor.monitor import Observer
+from nndoctor.monitor.sampling import Schedule
+torch.set_num_threads(1)
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+torch.manual_seed(0)
+m = nn.parallel.DistributedDataParallel(nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3)))
+opt = torch.optim.Adam(m.parameters(), 1e-3)
+g = torch.Generator().manual_seed(rank)
+x, y = torch.randn(16, 8, generator=g), torch.randint(0, 3, (16,), generator=g)
+
+def step():
+    opt.zero_grad()
+    F.cross_entropy(m(x), y).backward()
+    opt.step()
+
+def signal_and_wait(name):
+    open(os.path.join({tmp!r}, f"{{name}}-{{rank}}"), "w").close()
+    go = os.path.join({tmp!r}, f"go-{{name}}")
+    while not os.path.exists(go):
+        time.sleep(0.01)
+
+ctx = Observer(schedule=Schedule(dense=8, every=10**9)) if {mode!r} == "run" else contextlib.nullcontext()
+with ctx:
+    for _ in range(12):  # past the dense start: every measured step is unsampled
+        step()
+    signal_and_wait("ready")
+    for _ in range({steps}):
+        step()
+    signal_and_wait("done")
+dist.destroy_process_group()
+"""
+
+
+def _main_thread_instructions(prefix: str) -> int:
+    """The instructions of a process's main thread from callgrind's per-thread files (``PREFIX-01``):
+    its ``totals:`` line (``summary:`` stays 0 with the instrumentation off at the start)."""
+    with open(f"{prefix}-01", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            found = re.match(r"totals:\s+(\d+)", line)
+            if found:
+                return int(found.group(1))
+    raise RuntimeError(f"no instruction total in {prefix}-01")
+
+
+def _wait_files(paths: list[str], procs: list[subprocess.Popen[str]]) -> None:
+    while not all(os.path.exists(p) for p in paths):
+        for proc in procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"a rank ended early under valgrind: {proc.stderr.read()[-800:] if proc.stderr else ''}")
+        time.sleep(0.2)
+
+
+def _toggle(procs: list[subprocess.Popen[str]], on: bool) -> None:
+    for proc in procs:
+        done = subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(proc.pid)],
+                              capture_output=True, text=True, timeout=600)
+        if "OK" not in done.stdout:  # (it exits 0 when it finds no such callgrind process)
+            raise RuntimeError(f"callgrind_control failed: {done.stdout[-300:]} {done.stderr[-300:]}")
+
+
+def _count_job(mode: str, steps: int, world: int, tmp: str) -> list[float]:
+    """One ``world``-rank job, every rank under callgrind with instrumentation off until its warm-up
+    is done, on for ``steps`` steps (callgrind_control), off again: instructions per step per rank."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    work = tempfile.mkdtemp(prefix=f"{mode}-", dir=tmp)
+    port = _free_port()
+    procs, prefixes = [], []
+    for rank in range(world):
+        env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(port), "RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
+               "LOCAL_WORLD_SIZE": str(world)}
+        prefix = os.path.join(work, f"cg-{rank}")
+        cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes",
+               f"--callgrind-out-file={prefix}", sys.executable, "-c",
+               CHILD.format(root=root, mode=mode, steps=steps, tmp=work)]
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        prefixes.append(prefix)
+    try:
+        _wait_files([os.path.join(work, f"ready-{r}") for r in range(world)], procs)
+        _toggle(procs, True)
+        open(os.path.join(work, "go-ready"), "w").close()
+        _wait_files([os.path.join(work, f"done-{r}") for r in range(world)], procs)
+        _toggle(procs, False)
+        open(os.path.join(work, "go-done"), "w").close()
+        for proc in procs:
+            _, err = proc.communicate(timeout=1800)
+            if proc.returncode != 0:
+                raise RuntimeError(f"a rank failed under valgrind: {err[-800:]}")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    return [_main_thread_instructions(p) / steps for p in prefixes]
+
+
+def count_instructions(steps: int = 200, world: int = 2) -> dict[str, Any]:
+    """Instructions per unsampled step on each rank's main thread, bare and under the Observer."""
+    modes = ("bare", "run")
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=len(modes)) as pool:
+        per_step = dict(zip(modes, pool.map(lambda mode: _count_job(mode, steps, world, tmp), modes)))
+    return {"world": world, "steps": steps, "bare": per_step["bare"], "run": per_step["run"]}
+
+
+def format_instructions(r: dict[str, Any]) -> str:
+    parts = []
+    for rank, (bare, run) in enumerate(zip(r["bare"], r["run"])):
+        parts.append(f"rank {rank}: bare {bare:,.0f}, run {run:,.0f}, +{run - bare:,.0f} ({run / bare:.3f}x)")
+    return (f"ddp x{r['world']} tiny MLP, instructions per unsampled step (main thread, {r['steps']} steps): "
+            + "; ".join(parts))
+
+
 def format_row(r: dict[str, Any]) -> str:
     return (f"ddp x{r['world']} {r['model']:5} run/bare per-step ratio (worst rank): cpu {r['cpu_ratio']:.3f}x "
             f"({', '.join(f'{x:.3f}' for x in r['cpu_ratios'])}), wall {r['wall_ratio']:.3f}x; bare "
@@ -110,7 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=6)
     p.add_argument("--world", type=int, default=2)
     p.add_argument("--model", default="mlp")
+    p.add_argument("--instructions", action="store_true", help="count instructions under valgrind instead")
+    p.add_argument("--measured-steps", type=int, default=200, help="with --instructions: steps counted")
     ns = p.parse_args(argv)
+    if ns.instructions:
+        if not shutil.which("valgrind"):
+            print("overhead_ddp: valgrind is not installed (apt install valgrind)", file=sys.stderr)
+            return 2
+        print(format_instructions(count_instructions(ns.measured_steps, ns.world)))
+        return 0
     print(format_row(measure_ddp(ns.model, ns.steps, ns.reps, ns.world)))
     return 0
 

@@ -63,6 +63,10 @@ STALLED = frozenset({"loss-curve.plateaus", "loss-curve.cannot-overfit-one-batch
 #: the losses and log can also fail from values grown too large or saturated, so they are not here.)
 _SINGULAR_OPS = frozenset({"div", "rdiv", "reciprocal", "rsqrt", "sqrt", "acos", "asin", "atanh",
                            "masked_fill", "std", "var"})
+#: optimizers whose update does not grow with the gradient's scale (as nndoctor.monitor.checks.lr.ADAPTIVE;
+#: kept here so that this module needs no torch)
+_SCALE_FREE = frozenset({"Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta",
+                         "SparseAdam", "Adafactor", "LAMB", "Lion"})
 _NAN_INPUT = frozenset({"preprocessing.nan-in-inputs", "preprocessing.start-nonfinite-inputs"})
 _CONSTANT_INPUT = frozenset({"preprocessing.constant-features", "preprocessing.constant-input",
                              "preprocessing.start-constant-features"})
@@ -171,6 +175,19 @@ def _eval_bn(cause: Finding, symptom: Finding) -> bool:
     return bool(cause.evidence.get("batch_norm"))
 
 
+def _summed_grads(cause: Finding, symptom: Finding) -> bool:
+    """Gradients summed over W ranks make every step of a plain-gradient optimizer (SGD) W times
+    longer, a W times too high lr; Adam & co. normalise the scale away, and it never stalls the loss."""
+    cls = str(cause.evidence.get("optimizer_class") or "")
+    return (cause.evidence.get("reduction") == "sum" and bool(cls) and cls not in _SCALE_FREE
+            and symptom.code not in STALLED)
+
+
+def _own_shard(cause: Finding, symptom: Finding) -> bool:
+    """Replicas whose gradients are never all-reduced each learn from their own shard of the data."""
+    return cause.evidence.get("reduction") == "none" or cause.evidence.get("gradients_all_reduced") is False
+
+
 def _both(*conds: Condition) -> Condition:
     return lambda c, s: all(cond(c, s) for cond in conds)
 
@@ -217,6 +234,15 @@ EDGES: tuple[Edge, ...] = (
        _lr_low_symptom),
     _e("optimizer", f"lr activation grad numerics loss-curve {_U}", "optimizer settings make steps too large "
        "or too small", _both(_scale_numerics, _lr_symptom)),
+    _e("distributed.gradients-not-averaged", "lr activation grad numerics loss-curve", "gradients summed "
+       "over the ranks instead of averaged multiply every SGD step by the world size: the lr is that much "
+       "too high", _both(_summed_grads, _scale_numerics, _lr_high_symptom)),
+    _e("distributed.replicas-diverged distributed.gradients-not-averaged", "fit.overfitting fit.variance",
+       "replicas that never all-reduce their gradients each fit only their own shard of the training data: "
+       "1/world-size of it, so the model each rank evaluates overfits", _own_shard),
+    _e("distributed.batchnorm-not-synced", "fit.overfitting fit.variance", "batch norm over a tiny per-rank "
+       "batch trains on noisy batch statistics that the running statistics used in evaluation do not "
+       "match: the validation error grows away from the training error"),
     _e("lr", f"activation grad numerics loss-curve {_U}", "a too-high lr kills ReLUs, explodes gradients and "
        "the loss; a too-low one leaves it flat", _lr),
     _e("activation", f"grad loss-curve {_U}", "dead or saturated units pass no gradient and stall the loss"),

@@ -77,6 +77,17 @@ PAIRS: list[tuple[Finding, Finding]] = [
      _f("loss-curve.explodes", "error", location="loss", step=8)),
     (_f("loss-curve.plateaus", location="loss", step=50),
      _f("fit.avoidable-bias", location="training", step=200)),
+    (_f("distributed.gradients-not-averaged", step=1, reduction="sum", ratio=2.0, world_size=2, optimizer="opt",
+        optimizer_class="SGD"),
+     _f("lr.too-high", location="opt", step=40)),
+    (_f("distributed.gradients-not-averaged", step=1, reduction="sum", ratio=4.0, world_size=4, optimizer="opt",
+        optimizer_class="SGD"),
+     _f("loss-curve.explodes", "error", location="loss", step=12)),
+    (_f("distributed.replicas-diverged", "error", step=1, differing_ranks=[1], gradients_all_reduced=False,
+        optimizer="opt"),
+     _f("fit.overfitting", location="validation", step=300)),
+    (_f("distributed.batchnorm-not-synced", location="model", step=1, per_rank_batch=4),
+     _f("fit.variance", location="validation", step=200)),
 ]
 
 
@@ -139,6 +150,18 @@ def test_each_edge_links_in_either_arrival_order(cause: Finding, symptom: Findin
      _f("numerics.nonfinite-forward", "error", location="train.py:30", step=1, op="mul")),
     (_f("lr.too-high", location="opt", step=3, update_ratio_median=float("nan")),
      _f("activation.dead-relu", location="model.fc1", step=3)),
+    (_f("distributed.gradients-not-averaged", reduction="sum", optimizer="opt", optimizer_class="Adam"),
+     _f("lr.too-high", location="opt", step=40)),                # Adam normalises the summed gradient's scale
+    (_f("distributed.gradients-not-averaged", reduction="sum", optimizer="opt", optimizer_class=""),
+     _f("loss-curve.explodes", "error", location="loss", step=12)),  # optimizer unknown: no claim
+    (_f("distributed.gradients-not-averaged", reduction="sum", optimizer="opt", optimizer_class="SGD"),
+     _f("loss-curve.plateaus", location="loss", step=50)),       # longer steps do not stall the loss
+    (_f("distributed.gradients-not-averaged", reduction="none", optimizer="opt", optimizer_class="SGD"),
+     _f("lr.too-high", location="opt", step=40)),                # never reduced: no longer steps
+    (_f("distributed.replicas-diverged", "error", differing_ranks=[1], gradients_all_reduced=True),
+     _f("fit.overfitting", location="validation", step=300)),   # reduced gradients: every replica saw all data
+    (_f("distributed.same-data-every-rank", step=1),
+     _f("fit.overfitting", location="validation", step=300)),   # duplicated batches do not shrink the data
 ])
 def test_unrelated_findings_are_not_linked(cause: Finding, symptom: Finding) -> None:
     for findings in ([cause, symptom], [symptom, cause]):
@@ -186,6 +209,23 @@ def test_a_linear_model_underfitting_is_its_own_cause_and_explains_its_plateau()
     assert _causes(report, "fit.underfitting") == ["loss-curve.plateaus"]
     assert _causes(report, "loss-curve.plateaus") == []
     assert report.headline() is not None and report.headline().code == "loss-curve.plateaus"
+
+
+def test_scale_free_optimizers_are_the_adaptive_ones_of_the_lr_check() -> None:
+    from nndoctor.monitor.checks.lr import ADAPTIVE
+
+    assert rootcause._SCALE_FREE == ADAPTIVE
+
+
+def test_summed_gradients_headline_the_too_high_lr_and_the_explosion_they_cause() -> None:
+    summed = _f("distributed.gradients-not-averaged", step=1, reduction="sum", ratio=2.0, world_size=2,
+                optimizer="opt", optimizer_class="SGD")
+    lr = _f("lr.too-high", "error", location="opt", step=30)
+    explodes = _f("loss-curve.explodes", "error", location="loss", step=35)
+    report = Report(findings=[explodes, lr, summed], facts=FACTS)
+    assert report.headline().code == summed.code
+    assert _causes(report, "lr.too-high") == [summed.code]
+    assert set(_causes(report, "loss-curve.explodes")) == {summed.code, "lr.too-high"}
 
 
 def test_a_numerics_bug_of_its_own_still_follows_nan_inputs_and_half_precision() -> None:

@@ -147,6 +147,10 @@ def cmd_run(ns: argparse.Namespace) -> int:
         from nndoctor.cli.merge import run_nproc
 
         return run_nproc(ns, script_args, console)
+    if rank is not None:  # this command writes the rank's result: nndoctor.watch() inside the script does not
+        from nndoctor.distributed.session import claim_rank
+
+        claim_rank("run")
     started = time.time()
 
     def live(finding: Any) -> None:

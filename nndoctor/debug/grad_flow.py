@@ -47,6 +47,7 @@ from nndoctor.monitor.events import (
     StepEvent,
 )
 from nndoctor.monitor.observer import user_site
+from nndoctor.monitor.tensors import local, local_grad
 
 __all__ = ["GradFlow"]
 
@@ -245,8 +246,8 @@ class GradFlow(Check):
             snap = []
             for ref in list(self.state.param_refs.values())[:16]:
                 p = ref()
-                if p is not None and p.requires_grad and p.numel():
-                    snap.append((ref, p.detach().reshape(-1)[:64].clone()))
+                if p is not None and p.requires_grad and local(p).numel():
+                    snap.append((ref, local(p).detach().reshape(-1)[:64].clone()))
             self._manual_snap = snap
 
     # ------------------------------------------------------------------ optimizer side
@@ -299,7 +300,7 @@ class GradFlow(Check):
             return []
         for ref, idx, before in snaps:
             p = ref()
-            if p is not None and not torch.equal(p.detach().reshape(-1)[idx], before):
+            if p is not None and not torch.equal(local(p).detach().reshape(-1)[idx], before):
                 self._changed.add(oid)
                 return []
         self._unchanged[oid] = self._unchanged.get(oid, 0) + 1
@@ -329,13 +330,13 @@ class GradFlow(Check):
         # gradients vanish; the largest gradient entries are the ones that must move
         for i in sorted({0, n // 3, (2 * n) // 3, n - 1}) if n else ():
             p = with_grad[i]
-            g = p.grad
+            g = local_grad(p)  # (sharded parameters: this rank's shard)
             if g is None or g.is_sparse or not g.is_floating_point() or not g.numel():
                 continue
             mag, idx = g.detach().abs().reshape(-1).topk(min(32, g.numel()))
             idx = idx[mag > 0]
             if idx.numel():
-                snaps.append((weakref.ref(p), idx, p.detach().reshape(-1)[idx].clone()))
+                snaps.append((weakref.ref(p), idx, local(p).detach().reshape(-1)[idx].clone()))
         self._snap[oid] = snaps
 
     def _ready(self) -> bool:
@@ -360,7 +361,8 @@ class GradFlow(Check):
         if not trainable:
             return []
         if with_grad:
-            dense = [g for p in with_grad if (g := p.grad) is not None and not g.is_sparse]
+            # this rank's shards (an empty one tells nothing; no collective on a sharded gradient)
+            dense = [g for p in with_grad if (g := local_grad(p)) is not None and not g.is_sparse and g.numel()]
             if dense and all(not bool(g.any()) for g in dense):
                 self._zero_steps[oid] = self._zero_steps.get(oid, 0) + 1
             else:
@@ -590,7 +592,7 @@ class GradFlow(Check):
     def _weights_changed(self) -> bool:
         for ref, before in self._manual_snap or []:
             p = ref()
-            if p is not None and not torch.equal(p.detach().reshape(-1)[:64], before):
+            if p is not None and not torch.equal(local(p).detach().reshape(-1)[:64], before):
                 return True
         return False
 

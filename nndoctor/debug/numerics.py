@@ -36,6 +36,7 @@ from nndoctor.monitor.events import (
     StepEvent,
 )
 from nndoctor.monitor.observer import user_site
+from nndoctor.monitor.tensors import local, local_grad
 
 __all__ = ["NonFinite", "Origin", "trace_nonfinite", "value_evidence"]
 
@@ -146,7 +147,7 @@ def _bad_grads(params: list[torch.Tensor], state: Any) -> dict[str, str]:
     """Names of parameters whose ``.grad`` holds NaN/Inf, with the counts."""
     out = {}
     for p in params:
-        g = p.grad
+        g = local_grad(p)  # (sharded parameters: this rank's shard)
         if g is None or g.is_sparse or not g.is_floating_point() or not nonfinite(g):
             continue
         n_nan, n_inf = int(torch.isnan(g).sum()), int(torch.isinf(g).sum())
@@ -544,7 +545,7 @@ class NonFinite(Check):
             return None
         if self._pending is not None or self._loss_bad_index == self.state.backward_calls - 1:
             return None
-        g = ev.grad
+        g = None if ev.grad is None else local(ev.grad)
         if g is None or g.is_sparse or not g.is_floating_point():
             return None
         if nonfinite(g):
@@ -837,11 +838,11 @@ class NonFinite(Check):
         if not params:
             return {}
         try:
-            norms = torch._foreach_norm([p.detach() for p in params])
+            norms = torch._foreach_norm([local(p).detach() for p in params])
             values = torch.stack([n.float().reshape(()).cpu() for n in norms]).tolist()
         except (RuntimeError, TypeError, AttributeError):
             values = [math.nan] * len(params)
-        return {id(p): (p._version, v) for p, v in zip(params, values)}
+        return {id(p): (local(p)._version, v) for p, v in zip(params, values)}
 
     def _params_changed(self, diag: dict[str, Any]) -> bool:
         """Whether an optimizer (or a manual update) wrote to the parameters since the diagnosis."""
@@ -854,18 +855,20 @@ class NonFinite(Check):
     def _bad_params(self, params: list[torch.Tensor] | None = None) -> list[tuple[str, str]]:
         if params is None:
             params = [p for p in (r() for r in self.state.param_refs.values()) if p is not None]
-        params = [p for p in params if p.is_floating_point() and p.numel()]
-        if not params:
+        # (sharded parameters: this rank's shard, never a collective)
+        pairs = [(p, t) for p in params if (t := local(p)).is_floating_point() and t.numel()]
+        if not pairs:
             return []
-        if _all_finite(params):  # one fused reduction, one read: the usual case
+        shards = [t for _, t in pairs]
+        if _all_finite(shards):  # one fused reduction, one read: the usual case
             return []
-        flags = torch.stack([torch.isfinite(p).all() for p in params]).tolist()
+        flags = torch.stack([torch.isfinite(t).all() for t in shards]).tolist()
         out = []
-        for p, ok in zip(params, flags):
+        for (p, t), ok in zip(pairs, flags):
             if not ok:
-                n_nan = int(torch.isnan(p).sum())
-                n_inf = int(torch.isinf(p).sum())
-                out.append((self.state.param_name(p), f"{n_nan} NaN, {n_inf} Inf of {p.numel()}"))
+                n_nan = int(torch.isnan(t).sum())
+                n_inf = int(torch.isinf(t).sum())
+                out.append((self.state.param_name(p), f"{n_nan} NaN, {n_inf} Inf of {t.numel()}"))
         return out
 
     def _bad_inputs(self) -> list[str]:

@@ -152,6 +152,9 @@ def _gradients(records: Mapping[int, Mapping[str, Any]]) -> list[Finding]:
                 and max(local) - min(local) > 1e-6 * max(local):
             unreduced.append(key)
     need = min(2, len(keys))
+    optimizer = keys[0].rpartition(":")[0]
+    which = {"optimizer": optimizer,  # (the class: Adam & co. normalise the gradient's scale away)
+             "optimizer_class": str(records[ranks[0]].get("optimizer_classes", {}).get(optimizer, ""))}
     if len(summed) >= need and len(summed) * 2 > len(keys):
         step = _step_of(summed[0])
         ratio = statistics.median(ratios)
@@ -160,13 +163,13 @@ def _gradients(records: Mapping[int, Mapping[str, Any]]) -> list[Finding]:
                    "is never longer than 1x), so the effective lr is up to "
                    f"{len(ranks)}x the one set")
         evidence = {"reduction": "sum", "ratio": round(ratio, 3), "world_size": len(ranks),
-                    "steps_compared": len(keys), "steps_summed": len(summed)}
+                    "steps_compared": len(keys), "steps_summed": len(summed), **which}
         return [_finding("distributed.gradients-not-averaged", Severity.WARNING, message, evidence, step)]
     if len(unreduced) >= need and len(unreduced) * 2 > len(keys):
         step = _step_of(unreduced[0])
         message = (f"the gradients are never all-reduced: on each of the {len(ranks)} ranks the optimizer steps "
                    "with that rank's own gradient (no DDP wrapper and no all-reduce), so the replicas drift apart")
         evidence = {"reduction": "none", "world_size": len(ranks), "steps_compared": len(keys),
-                    "steps_unreduced": len(unreduced)}
+                    "steps_unreduced": len(unreduced), **which}
         return [_finding("distributed.gradients-not-averaged", Severity.WARNING, message, evidence, step)]
     return []

@@ -26,6 +26,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.distributed.rankinfo import current_rank
 from nndoctor.findings import Finding
+from nndoctor.monitor.tensors import is_sharded, local
 
 __all__ = ["MAX_RECORDS", "RankFingerprints", "batch_fingerprint"]
 
@@ -84,6 +85,7 @@ class RankFingerprints(Check):
         self._local: dict[int, float] = {}  # id(param) -> squared local grad norm, this step
         self._backwards: dict[int, int] = {}  # step -> backward calls seen
         self.sharded = False  # parameters sharded across ranks (FSDP): no parameter/gradient records
+        self.optimizer_classes: dict[str, str] = {}  # optimizer name -> its class (does the gradient's scale count)
 
     def check(self, event: Any) -> Iterable[Finding]:
         if not self.on:
@@ -103,7 +105,8 @@ class RankFingerprints(Check):
         elif kind == "end":
             self.state.extra["distributed"] = {
                 "sharded": self.sharded, "params": self.params, "param_names": self.param_names,
-                "batches": self.batches, "grads": self.grads, "buffers": self.buffers}
+                "batches": self.batches, "grads": self.grads, "buffers": self.buffers,
+                "optimizer_classes": self.optimizer_classes}
         return ()
 
     def _on_input(self, event: Any) -> None:
@@ -118,6 +121,8 @@ class RankFingerprints(Check):
 
     def _on_pre(self, event: Any) -> None:
         local, self._local = self._local, {}
+        if len(self.optimizer_classes) < MAX_PARAMS:
+            self.optimizer_classes.setdefault(event.optimizer_name, type(event.optimizer).__name__)
         if self._backwards.get(event.step, 0) != 1 or len(self.grads) >= MAX_RECORDS or self.sharded:
             return
         used = local_sq = 0.0
@@ -137,7 +142,7 @@ class RankFingerprints(Check):
         params = [p for group in event.optimizer.param_groups for p in group["params"]]
         if not params or self.sharded:
             return
-        if any(_is_shard(p) for p in params):
+        if any(is_sharded(p) for p in params):
             # FSDP / DTensor: each rank holds its own shard, equal checksums are not expected
             self.sharded = True
             self.params.clear()
@@ -162,14 +167,8 @@ class RankFingerprints(Check):
             self.buffers[key] = buffers
 
 
-def _is_shard(param: torch.Tensor) -> bool:
-    """A parameter that holds one rank's shard (FSDP's flat parameters, DTensors)."""
-    return bool(getattr(param, "_is_flat_param", False)) or hasattr(param, "_local_tensor") \
-        or hasattr(param, "_sharded_param_data")
-
-
 def _sq(tensor: torch.Tensor) -> float:
-    t = tensor.detach()
+    t = local(tensor).detach()
     if t.is_sparse:
         t = t.coalesce().values()
     return float(t.double().pow(2).sum())

@@ -60,9 +60,25 @@ def default_run_dir(info: RankInfo) -> str:
     return os.path.join(tempfile.gettempdir(), "nndoctor-ranks", name)
 
 
+def _from_process_group() -> tuple[int | None, int | None]:
+    """Rank and world size of an initialised default process group (a local query, no communication):
+    launchers that do not set RANK (Lightning's, ``mp.spawn``) still initialise one."""
+    try:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+    except (ImportError, RuntimeError, ValueError):
+        pass
+    return None, None
+
+
 def current_rank() -> RankInfo | None:
-    """This process's rank, or None outside a distributed launch (RANK and WORLD_SIZE unset)."""
+    """This process's rank, or None outside a distributed launch (RANK and WORLD_SIZE unset and no
+    process group initialised)."""
     rank, world = _int_env("RANK"), _int_env("WORLD_SIZE")
+    if rank is None:
+        rank, world = _from_process_group()
     if rank is None or world is None or world < 1 or not 0 <= rank < world:
         return None
     local_rank = _int_env("LOCAL_RANK", 0) or 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from rich.console import Console
@@ -16,7 +17,7 @@ from nndoctor.distributed.rankinfo import MERGE_BY_LAUNCHER, RUN_DIR_ENV, RankIn
 from nndoctor.distributed.results import collect, write_result
 from nndoctor.findings import Report
 
-__all__ = ["MERGE_TIMEOUT_ENV", "finish_rank", "show_merged"]
+__all__ = ["MERGE_TIMEOUT_ENV", "Merged", "finish_rank", "merge_rank", "show_merged"]
 
 logger = logging.getLogger("nndoctor")
 
@@ -33,41 +34,65 @@ def _timeout() -> float:
         return 120.0
 
 
-def finish_rank(info: RankInfo, result: Any, ns: Any, console: Console, started: float,
-                render: Callable[[Report], None]) -> Report | None:
-    """Write this rank's result; on rank 0 (unless the launcher merges) return the merged report
-    (printed with ``render``), else None. A fault here costs the merge, never the script's exit code."""
-    run_dir = info.run_dir()
+@dataclass(frozen=True)
+class Merged:
+    """Rank 0's merged report, and what :func:`show_merged` says about it."""
+
+    report: Report
+    waited: float | None  # the seconds waited in vain for some rank's result, else None
+    multi_node_hint: bool  # ranks on other nodes wrote to a folder of their own
+
+
+def merge_rank(info: RankInfo, report: Report, *, exit_code: int, crashed: bool, started: float,
+               run_dir: str | None = None, owned: bool | None = None, wanted: list[int] | None = None,
+               unwatched: list[int] | None = None) -> Merged | None:
+    """Write this rank's result into ``run_dir`` (default: :meth:`RankInfo.run_dir`); on rank 0 (unless
+    the launcher merges) wait for the results of ``wanted`` ranks (default: all, or this node's
+    without a shared folder) and return them merged, else None. ``owned``: the folder is removed
+    once every wanted rank is merged (default: a folder of our own making on one node)."""
+    run_dir = run_dir or info.run_dir()
     try:
-        write_result(run_dir, info, result.report.to_dict(), exit_code=result.exit_code, started=started,
-                     crashed=result.exception is not None)
+        write_result(run_dir, info, report.to_dict(), exit_code=exit_code, started=started, crashed=crashed)
     except OSError as exc:
         logger.warning("nndoctor: rank %d could not write its result to %s: %s", info.rank, run_dir, exc)
         if not info.is_main:
             return None
     if not info.is_main or os.environ.get(MERGE_BY_LAUNCHER):
         return None
-    if info.multi_node and not os.environ.get(RUN_DIR_ENV):
+    hint = info.multi_node and not os.environ.get(RUN_DIR_ENV)
+    if wanted is None:
         # without a shared folder rank 0 sees its own node's results only
-        wanted = list(range(info.local_world_size))
-    else:
-        wanted = list(range(info.world_size))
+        wanted = list(range(info.local_world_size)) if hint else list(range(info.world_size))
     # a rank 0 that crashed or was stopped most likely took the job down with it (or a peer's death
     # did): the others will not finish, so do not wait long for them
-    timeout = _timeout() if result.exception is None else min(_timeout(), 5.0)
+    timeout = _timeout() if not crashed else min(_timeout(), 5.0)
     payloads, missing = collect(run_dir, wanted, timeout=timeout, since=started - _START_SLACK)
     if info.rank not in payloads:  # our own file could not be written: merge what we have in memory
-        payloads[info.rank] = {"rank": info.rank, "world_size": info.world_size, "exit_code": result.exit_code,
-                               "report": result.report.to_dict(), "host": info.host}
-    absent = sorted(set(range(info.world_size)) - set(payloads))
+        payloads[info.rank] = {"rank": info.rank, "world_size": info.world_size, "exit_code": exit_code,
+                               "report": report.to_dict(), "host": info.host}
+    skipped = sorted(set(unwatched or ()) - set(payloads))
+    absent = sorted(set(range(info.world_size)) - set(payloads) - set(skipped))
     # a folder of our own making is removed once every rank is merged (a shared or given one stays)
-    tidy = not absent and not info.multi_node and not os.environ.get(RUN_DIR_ENV)
-    report = merge_results(payloads, world_size=info.world_size, missing=absent, run_dir="" if tidy else run_dir)
+    owned = (not info.multi_node and not os.environ.get(RUN_DIR_ENV)) if owned is None else owned
+    tidy = owned and not absent
+    merged = merge_results(payloads, world_size=info.world_size, missing=absent, run_dir="" if tidy else run_dir)
+    if skipped:
+        merged.facts["distributed"]["ranks_unwatched"] = skipped
     if tidy:
         shutil.rmtree(run_dir, ignore_errors=True)
-    show_merged(report, console, render, waited=timeout if missing else None,
-                multi_node_hint=info.multi_node and not os.environ.get(RUN_DIR_ENV))
-    return report
+    return Merged(merged, timeout if missing else None, hint)
+
+
+def finish_rank(info: RankInfo, result: Any, ns: Any, console: Console, started: float,
+                render: Callable[[Report], None]) -> Report | None:
+    """Write this rank's result; on rank 0 (unless the launcher merges) return the merged report
+    (printed with ``render``), else None. A fault here costs the merge, never the script's exit code."""
+    merged = merge_rank(info, result.report, exit_code=result.exit_code, crashed=result.exception is not None,
+                        started=started)
+    if merged is None:
+        return None
+    show_merged(merged.report, console, render, waited=merged.waited, multi_node_hint=merged.multi_node_hint)
+    return merged.report
 
 
 def show_merged(report: Report, console: Console, render: Callable[[Report], None], *,

@@ -12,12 +12,17 @@
 The callback starts an :class:`~nndoctor.monitor.observer.Observer` in ``on_fit_start``
 (watching the LightningModule and the trainer's optimizers) and stops it in
 ``on_fit_end`` or ``on_exception``; the findings stay available through :meth:`report`.
+Under a data-parallel strategy (DDP, 2 or more processes) every rank watches its own process and
+writes its result file when fit ends; rank 0's :meth:`report` is then the merged report of every
+rank, as ``nndoctor run`` makes it (:mod:`nndoctor.distributed.session`).
 Needs the optional extra: ``pip install 'nndoctor[lightning]'``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from typing import Any, Callable
 
 try:
@@ -30,6 +35,8 @@ except ImportError:  # pragma: no cover - depends on the environment
             "nndoctor's Lightning callback needs Lightning: pip install 'nndoctor[lightning]'"
         ) from None
 
+from nndoctor.distributed.rankinfo import RankInfo, current_rank
+from nndoctor.distributed.session import RankSession, rank_session
 from nndoctor.findings import Finding, Report
 from nndoctor.monitor.observer import Observer
 from nndoctor.monitor.sampling import Schedule
@@ -62,6 +69,7 @@ class NNDoctorCallback(pl.Callback):
         self.live = live
         self.observer: Observer | None = None
         self._last: Report | None = None
+        self._rank: RankSession | None = None
 
     # ------------------------------------------------------------------ hooks
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
@@ -70,6 +78,13 @@ class NNDoctorCallback(pl.Callback):
         self.observer = Observer(models=[pl_module], optimizers=optimizers, schedule=self.schedule,
                                  on_finding=self._notify, discover=False)
         self.observer.__enter__()
+        try:
+            self._rank = rank_session(_trainer_rank(trainer))
+            if self._rank is not None:
+                self._rank.start()
+        except Exception:  # the merge is lost, never the training
+            logger.warning("nndoctor: this rank's session could not start", exc_info=True)
+            self._rank = None
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         self._stop(None)
@@ -116,3 +131,24 @@ class NNDoctorCallback(pl.Callback):
             observer.end_reason = "interrupted"
         observer.__exit__(None, None, None)
         self._last = observer.report()
+        session, self._rank = self._rank, None
+        if session is not None:
+            try:
+                self._last = session.finish(self._last, crashed=exc is not None) or self._last
+            except Exception:  # a bug of ours costs the merge, never the training
+                logger.warning("nndoctor could not merge the ranks' results", exc_info=True)
+
+
+def _trainer_rank(trainer: Any) -> RankInfo | None:
+    """This process's rank as the trainer's strategy knows it (Lightning's own launcher does not
+    set ``RANK``): None for one process."""
+    try:
+        world = int(getattr(trainer, "world_size", 1) or 1)
+        if world < 2:
+            return None
+        nodes = max(int(getattr(trainer, "num_nodes", 1) or 1), 1)
+        return RankInfo(rank=int(trainer.global_rank), world_size=world, local_rank=int(trainer.local_rank),
+                        local_world_size=max(world // nodes, 1),
+                        run_id=os.environ.get("TORCHELASTIC_RUN_ID", "lightning"), host=socket.gethostname())
+    except (AttributeError, TypeError, ValueError):
+        return current_rank()

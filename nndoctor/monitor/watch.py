@@ -13,6 +13,11 @@
 The session wraps an :class:`~nndoctor.monitor.observer.Observer`: the same checks and
 sampling as ``nndoctor run``, no change to the user's results, and no live printing unless
 ``live=True`` (library use should be quiet); ``on_finding`` is called once per new finding.
+
+Under ``torchrun`` (data-parallel, 2 or more ranks) every rank that watches writes its result
+file when its session ends, and on rank 0 :meth:`Doctor.report` is then the merged report of all
+ranks, as ``nndoctor run`` makes it (see :mod:`nndoctor.distributed.session`); only rank 0
+prints with ``live=True``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any, Callable, Iterable
 import torch
 
 from nndoctor.checks import Check
+from nndoctor.distributed.session import RankSession, rank_session
 from nndoctor.findings import Finding, Report
 from nndoctor.monitor.observer import Observer, StopTraining
 from nndoctor.monitor.sampling import Schedule
@@ -40,10 +46,12 @@ class Doctor:
     works while training runs and after it ended.
     """
 
-    def __init__(self, observer: Observer) -> None:
+    def __init__(self, observer: Observer, rank: RankSession | None = None) -> None:
         self.observer = observer
         self._running = False
         self._stopped = False
+        self._rank = rank  # a rank of a data-parallel job: its result is written when the session ends
+        self._merged: Report | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Doctor:
@@ -53,6 +61,12 @@ class Doctor:
             raise RuntimeError("this nndoctor session has ended; call nndoctor.watch(...) again")
         self.observer.__enter__()
         self._running = True
+        if self._rank is not None:
+            try:
+                self._rank.start()
+            except Exception:  # the merge is lost, never the training
+                logger.warning("nndoctor: this rank's session could not start", exc_info=True)
+                self._rank = None
         return self
 
     def stop(self) -> Report:
@@ -61,6 +75,7 @@ class Doctor:
             self._running = False
             self._stopped = True
             self.observer.__exit__(None, None, None)
+            self._finish_rank(crashed=False)
         return self.report()
 
     def __enter__(self) -> Doctor:
@@ -72,8 +87,19 @@ class Doctor:
         self._running = False
         self._stopped = True
         self.observer.__exit__(exc_type, exc, tb)
+        self._finish_rank(crashed=exc is not None and not isinstance(exc, StopTraining))
         # ``max_steps`` ends the loop from inside optimizer.step(): a clean stop, not an error
         return isinstance(exc, StopTraining)
+
+    def _finish_rank(self, crashed: bool) -> None:
+        """On a rank of a data-parallel job: write its result; rank 0 keeps the merged report."""
+        session, self._rank = self._rank, None
+        if session is None:
+            return
+        try:
+            self._merged = session.finish(self.report(), crashed=crashed)
+        except Exception:  # a bug of ours costs the merge, never the training
+            logger.warning("nndoctor could not merge the ranks' results", exc_info=True)
 
     @property
     def running(self) -> bool:
@@ -81,7 +107,10 @@ class Doctor:
 
     # ------------------------------------------------------------------ results
     def report(self) -> Report:
-        """The findings so far, with the facts of the run (steps, models, optimizers...)."""
+        """The findings so far, with the facts of the run (steps, models, optimizers...); on rank 0
+        of a data-parallel job, once the session ended, the merged report of every rank."""
+        if self._merged is not None:
+            return self._merged
         report = self.observer.report()
         report.facts["api"] = "watch"
         return report
@@ -143,7 +172,9 @@ def watch(
     ``on_finding``: called once with each new finding; ``live=True`` also prints it to stderr.
     ``max_steps``: end the loop cleanly after that many optimizer steps.
     """
-    callbacks = [cb for cb in (on_finding, _live_printer() if live else None) if cb is not None]
+    rank = rank_session()  # under torchrun: this rank's share of one merged report
+    main = rank is None or rank.info.is_main  # only rank 0 prints
+    callbacks = [cb for cb in (on_finding, _live_printer() if live and main else None) if cb is not None]
 
     def notify(finding: Finding) -> None:
         for cb in callbacks:
@@ -161,4 +192,4 @@ def watch(
         max_steps=max_steps,
         discover=(model is None) if discover is None else discover,
     )
-    return Doctor(observer)
+    return Doctor(observer, rank)

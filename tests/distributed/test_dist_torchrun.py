@@ -127,3 +127,5 @@ def test_fsdp2_shards_are_not_diverged_replicas() -> None:
     res = nproc(str(SCRIPTS / "fsdp2.py"))
     assert res.code == 0, res.stderr
     assert not dist_codes(res, "warning"), res.report["findings"]
+    # every check reads its rank's shard of the DTensor parameters: none fails, none is switched off
+    assert res.report["internal_errors"] == [], res.report["internal_errors"]

@@ -39,6 +39,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks._layers import LayerOrder, fmt, host_floats, is_finite
 from nndoctor.monitor.events import ModuleOutput, StepEvent
+from nndoctor.monitor.tensors import local
 from nndoctor.report.sections import GradientNorms
 
 __all__ = ["SERIES_KEY", "GradientScale"]
@@ -147,19 +148,21 @@ class GradientScale(Check):
     # ------------------------------------------------------------------ measuring
     def _on_step(self, event: StepEvent) -> list[Finding]:
         opt = event.optimizer
+        # (sharded parameters: this rank's shard, and no layer whose shard is empty here)
         params = [p for g in opt.param_groups for p in g["params"]
-                  if isinstance(p, torch.Tensor) and p.grad is not None and not p.grad.is_sparse]
+                  if isinstance(p, torch.Tensor) and p.grad is not None and not p.grad.is_sparse
+                  and local(p).numel()]
         if len(params) < 2:
             return []
         weights = self.order.order(params)
         if len(weights) < 2:
             return []
         # every norm stays on its device; one host transfer per device for the whole step
-        norms_by_id = {id(p): torch.linalg.vector_norm(p.grad.detach().float()) for p in params}
+        norms_by_id = {id(p): torch.linalg.vector_norm(local(p.grad).detach().float()) for p in params}
         device = next(iter(norms_by_id.values())).device
         total_sq = torch.stack([n.to(device) for n in norms_by_id.values()]).square().sum()
         values = host_floats([norms_by_id[id(p)] for p in weights] + [total_sq]
-                             + [torch.linalg.vector_norm(p.detach().float()) for p in weights])
+                             + [torch.linalg.vector_norm(local(p).detach().float()) for p in weights])
         n = len(weights)
         norms, total, wnorms = values[:n], max(values[n], 0.0) ** 0.5, values[n + 1:]
         if not all(is_finite(v) for v in values):

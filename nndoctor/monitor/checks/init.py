@@ -26,6 +26,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._layers import LayerOrder, fmt, host_floats, weight_params
 from nndoctor.monitor.events import ModuleOutput, OpCall, StepEvent
+from nndoctor.monitor.tensors import local
 
 __all__ = ["InitCheck"]
 
@@ -64,6 +65,7 @@ class InitCheck(Check):
         self.order = LayerOrder()
         self.stds: dict[str, torch.Tensor] = {}  # layer name -> output std, first training forward
         self.layer_weights: dict[str, torch.Tensor] = {}  # name -> a weight (to read its init scale)
+        self.weight_stds: dict[str, torch.Tensor] = {}  # name -> that weight's std (on its device)
         self.activations: dict[str, int] = {}
         self.seen_optimizers: set[int] = set()
         self.scale_done = False
@@ -95,7 +97,11 @@ class InitCheck(Check):
                 and out.shape[0] >= 2:
             # spread across the batch: the input-dependent signal, not the bias offset
             self.stds[event.name] = out.detach().float().std(dim=0).mean()
-            self.layer_weights[event.name] = mats[0][1]
+            weight = mats[0][1]
+            self.layer_weights[event.name] = weight
+            # read now: FSDP2 frees a layer's gathered weights after its forward (sharded: this rank's)
+            w = local(weight).detach()
+            self.weight_stds[event.name] = w.float().std() if w.numel() > 1 else w.new_zeros((), dtype=torch.float32)
 
     def _on_op(self, event: OpCall) -> None:
         if self._first_forward():
@@ -122,12 +128,14 @@ class InitCheck(Check):
         return out
 
     def _constant(self, params: list[torch.Tensor]) -> list[Finding]:
-        weights = [p for p in self.order.order(params) if p.shape[0] >= 2]
+        # (sharded parameters: this rank's rows; a shard of fewer than 2 rows tells nothing)
+        weights = [p for p in self.order.order(params) if local(p).dim() and local(p).shape[0] >= 2]
         if not weights:
             return []
         probes: list[torch.Tensor] = []
         for p in weights:
-            w = p.detach().reshape(p.shape[0], -1)
+            lp = local(p).detach()
+            w = lp.reshape(lp.shape[0], -1)
             probes.append((w - w[:1]).abs().amax())  # 0: identical rows
             probes.append((w - w.reshape(-1)[0]).abs().amax())  # 0: one value everywhere
             probes.append(w.reshape(-1)[0])
@@ -171,8 +179,7 @@ class InitCheck(Check):
         if len(names) < MIN_LAYERS:
             return None
         weights = [self.layer_weights[n] for n in names]
-        values = host_floats([self.stds[n] for n in names]
-                             + [w.detach().float().std() if w.numel() > 1 else w.new_zeros(()) for w in weights])
+        values = host_floats([self.stds[n] for n in names] + [self.weight_stds[n] for n in names])
         stds, wstds = values[:len(names)], values[len(names):]
         self.stds.clear()
         if not all(math.isfinite(s) and s > 0 for s in stds):
@@ -213,7 +220,7 @@ class InitCheck(Check):
     @staticmethod
     def _default_init(weight: torch.Tensor, std: float) -> bool:
         """Weights whose std matches PyTorch's kaiming_uniform(a=sqrt(5)) default: 1/sqrt(3*fan_in)."""
-        fan_in = weight[0].numel()
+        fan_in = math.prod(weight.shape[1:]) if weight.dim() else 0
         if fan_in == 0:
             return True
         expected = 1.0 / math.sqrt(3.0 * fan_in)

@@ -40,6 +40,7 @@ from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._layers import host_floats
 from nndoctor.monitor.curves import CurveAnalysis, analyze_losses
 from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
+from nndoctor.monitor.tensors import local
 
 __all__ = ["ADAPTIVE", "LearningRate", "current_lr", "update_ratio_summary"]
 
@@ -101,22 +102,23 @@ class _UpdateProbe:
             for p in group["params"]:
                 if not isinstance(p, torch.Tensor) or not p.requires_grad:
                     continue
-                if p.grad is not None and p.grad.is_sparse:
-                    continue
+                if p.grad is not None and p.grad.is_sparse or not local(p).numel():
+                    continue  # (a sharded parameter: this rank's shard is measured, when it has one)
                 cands.append(p)  # (with a closure passed to step(), grads come later)
         self._note_constant(cands)
         self._note_moved(cands)
         # weights (not biases / norm scales), those with a gradient first, largest first
-        cands.sort(key=lambda t: (t.dim() < 2, t.grad is None, -t.numel()))
+        cands.sort(key=lambda t: (t.dim() < 2, t.grad is None, -local(t).numel()))
         budget = MAX_SNAPSHOT_NUMEL
         for p in cands:
             if len(self._snap) >= 4:
                 break
             if self._constant.get(id(p)):
                 continue  # started constant (zeros, fill_): a ratio against it means nothing
-            if p.numel() <= budget:
-                budget -= p.numel()
-                self._snap.append((weakref.ref(p), p.detach().clone(), self.state.param_name(p)))
+            lp = local(p)
+            if lp.numel() <= budget:
+                budget -= lp.numel()
+                self._snap.append((weakref.ref(p), lp.detach().clone(), self.state.param_name(p)))
 
     def _note_moved(self, params: list[torch.Tensor]) -> None:
         """Weights that started constant are judged again once they moved well away from it: their
@@ -126,7 +128,7 @@ class _UpdateProbe:
         still = [p for p in params if self._constant.get(id(p)) and p.dim() >= 2]  # (a zero bias stays out)
         if not still:
             return
-        norms = host_floats([p.detach().float().norm() for p in still])
+        norms = host_floats([local(p).detach().float().norm() for p in still])
         for p, norm in zip(still, norms):
             first = self._first_moved.get(id(p))
             if not norm > 0 or norm != norm:
@@ -145,11 +147,11 @@ class _UpdateProbe:
         unseen = [p for p in params if id(p) not in self._constant]
         if not unseen:
             return
-        spreads = host_floats([(p.detach().amax() - p.detach().amin()) if p.numel() else p.new_zeros(())
-                               for p in unseen])
-        for p, spread in zip(unseen, spreads):
+        shards = [local(p).detach() for p in unseen]
+        spreads = host_floats([(t.amax() - t.amin()) if t.numel() else t.new_zeros(()) for t in shards])
+        for p, t, spread in zip(unseen, shards, spreads):
             self._constant[id(p)] = spread == 0
-            if spread == 0 and p.numel() and not bool(p.detach().reshape(-1)[0]):
+            if spread == 0 and t.numel() and not bool(t.reshape(-1)[0]):
                 self._zero.add(id(p))
 
     def after(self, opt: torch.optim.Optimizer, step: int) -> None:
@@ -163,9 +165,9 @@ class _UpdateProbe:
         diffs, norms, names = [], [], []
         for ref, before, name in snap:
             p = ref()
-            if p is None or p.shape != before.shape:
+            if p is None or local(p).shape != before.shape:
                 continue
-            diffs.append((p.detach() - before).float().norm())
+            diffs.append((local(p).detach() - before).float().norm())
             norms.append(before.float().norm())
             names.append(name)
         if not diffs:

@@ -1,0 +1,55 @@
+"""Parameters and gradients as the plain tensors this process holds.
+
+Sharded training (FSDP2's ``fully_shard``, tensor parallelism) makes parameters and their
+gradients DTensors: each rank holds a shard, and an operation on the DTensor itself either fails
+(``.tolist()``, boolean indexing, mixing DTensor and Tensor) or quietly runs a collective to build
+its result (``bool(g.any())`` on a sharded gradient all-reduces). A check must never communicate
+in the training's hot path, so every check reads parameter and gradient values through
+:func:`local`: the rank's own shard, as a plain tensor, with no communication. A shard can be
+empty on some ranks (a small tensor split over many ranks): callers skip those.
+
+FSDP2 also frees the storage of a layer's gathered (unsharded) weights after its forward and
+backward while the tensor object, still full-sized, lives on: reading one would crash the process.
+:func:`local` returns an empty tensor for such a tensor, so a check that kept a reference from
+the forward pass reads nothing instead.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["is_sharded", "local", "local_grad"]
+
+
+def local(tensor: torch.Tensor) -> torch.Tensor:
+    """The plain tensor this rank holds: a DTensor's local shard (a view that follows in-place
+    updates, no copy, no communication), any other tensor unchanged; an empty tensor where the
+    storage behind it has been freed."""
+    inner = getattr(tensor, "_local_tensor", None)
+    t = inner if isinstance(inner, torch.Tensor) else tensor
+    return t if _backed(t) else t.new_empty((0,))
+
+
+def _backed(t: torch.Tensor) -> bool:
+    """The tensor's storage holds all of its elements (FSDP2 resizes a freed one to 0 bytes)."""
+    try:
+        if t.layout is not torch.strided or t.is_nested or t.device.type == "meta" or t.numel() == 0:
+            return True
+        nbytes = t.untyped_storage().nbytes()
+        last = t.storage_offset() + sum((n - 1) * abs(s) for n, s in zip(t.shape, t.stride()))
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):  # no plain storage (functorch, subclasses)
+        return True
+    return nbytes >= (last + 1) * t.element_size()
+
+
+def local_grad(param: torch.Tensor) -> torch.Tensor | None:
+    """``param.grad`` as this rank's shard (see :func:`local`), or None."""
+    grad = param.grad
+    return None if grad is None else local(grad)
+
+
+def is_sharded(param: torch.Tensor) -> bool:
+    """A parameter that holds one rank's shard only (DTensors, FSDP1's flat parameters): its
+    values are not expected to agree across ranks."""
+    return bool(getattr(param, "_is_flat_param", False)) or hasattr(param, "_local_tensor") \
+        or hasattr(param, "_sharded_param_data")
