@@ -19,6 +19,7 @@ from typing import Any, Callable
 import torch
 
 from nndoctor.monitor.functions import _FORKS, user_site
+from nndoctor.monitor.tensors import is_sharded, local
 
 __all__ = ["CLIPS_KEY", "ClipCall", "ClipWatch"]
 
@@ -58,7 +59,9 @@ class ClipWatch:
     def _record(self, method: str, threshold: Any, params: list[torch.Tensor], measured: Any) -> None:
         grads = [p.grad for p in params if p.grad is not None]
         numel = sum(g.numel() for g in grads)
-        value = float(measured) if isinstance(measured, (torch.Tensor, int, float)) else float("nan")
+        # a sharded (DTensor) norm cannot be read without a collective: not recorded
+        readable = isinstance(measured, (int, float)) or (isinstance(measured, torch.Tensor) and not is_sharded(measured))
+        value = float(measured) if readable else float("nan")
         calls = self.observer.state.extra.setdefault(CLIPS_KEY, collections.deque(maxlen=MAX_CALLS))
         calls.append(ClipCall(step=self.observer.state.step, method=method, threshold=float(threshold),
                               measured=value, numel=int(numel), site=user_site()))
@@ -101,8 +104,8 @@ class ClipWatch:
                 watch.observer._busy = True
                 try:
                     with torch.no_grad():
-                        peaks = [p.grad.detach().abs().max() for p in params
-                                 if p.grad is not None and p.grad.numel() and not p.grad.is_sparse]
+                        grads = [local(p.grad) for p in params if p.grad is not None]  # this rank's shard
+                        peaks = [g.detach().abs().max() for g in grads if g.numel() and not g.is_sparse]
                         measured = (torch.stack([t.float().to(peaks[0].device) for t in peaks]).max()
                                     if peaks else None)
                 finally:

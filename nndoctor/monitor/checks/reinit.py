@@ -30,6 +30,7 @@ from nndoctor.findings import Finding
 from nndoctor.monitor.checks._layers import host_floats
 from nndoctor.monitor.curves import noise_sigma, rolling_median
 from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
+from nndoctor.monitor.tensors import local
 
 __all__ = ["ReinitialisedDuringTraining", "loss_returns"]
 
@@ -73,7 +74,7 @@ class _Tracked:
     def __init__(self, p: torch.Tensor, name: str) -> None:
         self.ref = weakref.ref(p)
         self.name = name
-        self.init = p.detach().float().clone()
+        self.init = local(p).detach().float().clone()  # this rank's shard of a sharded parameter
         self.prev = self.init
         self.prev_step = 0
 
@@ -126,7 +127,8 @@ class ReinitialisedDuringTraining(Check):
         if self._opt() is not event.optimizer:
             return
         live = [(t, t.ref()) for t in self._tracked]
-        live = [(t, p) for t, p in live if p is not None and p.shape == t.prev.shape]
+        live = [(t, local(p)) for t, p in live if p is not None]
+        live = [(t, p) for t, p in live if p.numel() and p.shape == t.prev.shape]
         if not live:
             return
         stats = []
