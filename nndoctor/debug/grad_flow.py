@@ -123,6 +123,7 @@ class GradFlow(Check):
         self._lr_seen: dict[int, list[float]] = {}
         self._manual_snap: list[tuple[weakref.ReferenceType[torch.Tensor], torch.Tensor]] | None = None
         self._not_in_opt: set[int] = set()
+        self._outside_grads: dict[int, tuple[int, int, float]] = {}  # param id -> how its .grad looked
         self._manual_update = False
         self._opt_trainable: set[int] = set()  # optimizers seen holding a trainable parameter
 
@@ -252,7 +253,7 @@ class GradFlow(Check):
             p = ref()
             if p is not None and p.grad is not None:
                 anywhere = True
-                if pid not in in_opts:
+                if pid not in in_opts and self._grad_moved(pid, p.grad):
                     others.append(pid)
                     self._got_grad.add(pid)
         self._not_in_opt.update(others)
@@ -476,6 +477,19 @@ class GradFlow(Check):
             f"received a gradient over {ev['steps_checked']} steps while the rest of {opt_name}'s parameters "
             f"did, so they are never trained: {cause}",
             ev, location=tops[0])]
+
+    def _grad_moved(self, pid: int, grad: torch.Tensor) -> bool:
+        """Whether the .grad of a parameter outside every optimizer changed since it was last seen.
+
+        A .grad left over from before (a teacher or backbone trained earlier in the script, then
+        only run under no_grad) stays as it was: that parameter receives no gradient now."""
+        try:
+            key = (id(grad), getattr(grad, "_version", 0), float(grad.detach().reshape(-1)[:16].double().sum()))
+        except (RuntimeError, TypeError):
+            return True
+        last = self._outside_grads.get(pid)
+        self._outside_grads[pid] = key
+        return last is not None and last != key
 
     def _missing_from_optimizer(self) -> list[Finding]:
         if not self._ready():

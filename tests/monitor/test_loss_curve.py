@@ -289,3 +289,61 @@ def test_a_rising_loss_is_reported_as_goes_up_with_its_start_and_end(style):
     assert f.evidence["start_loss"] == pytest.approx(math.log(4), rel=0.1)  # chance level of 4 classes
     assert not f.evidence.get("after_learning")  # it rose from the start, never learned first
     assert "sign" in f.evidence["likely_causes"][0] and any("minimise the loss" in x for x in f.fixes)
+
+
+# -- a loss that rises in stages on purpose (curriculum, restarts) ----------------------------------
+
+def _stages(levels, per=100, noise=0.05):
+    """Each stage starts at its level and comes down by half (learning), then the next is harder."""
+    return np.concatenate([lv * (0.5 + 0.5 * np.exp(-np.arange(per) / 20)) * np.exp(noise * rng.standard_normal(per))
+                           for lv in levels])
+
+
+def test_staircase_counts_jumps_only_when_the_loss_falls_between_them():
+    from nndoctor.monitor.curves import staircase
+
+    a = _curve(_stages([0.2, 0.6, 1.5, 3.0]))
+    assert a.has("goes-up") and a.symptoms["goes-up"]["jumps_up"] == 3
+    steady = _curve(np.linspace(1.0, 3.0, 400) * np.exp(0.05 * rng.standard_normal(400)))
+    assert steady.has("goes-up") and "jumps_up" not in steady.symptoms["goes-up"]
+    # jumps with a climb in between (a flipped sign after a jump) are not a curriculum
+    climb = np.concatenate([np.full(100, 0.5), np.linspace(1.5, 2.5, 100), np.linspace(3.5, 4.5, 100)])
+    assert staircase(np.array([np.median(b) for b in np.split(climb, 20)]), 0.01) == 0
+    # one jump just now: too recent to tell
+    recent = np.concatenate([np.linspace(1.0, 0.5, 20), [2.0, 2.0]])
+    assert staircase(recent, 0.01) == -1
+
+
+@pytest.mark.parametrize("style", ["stages-module-loss", "noise-grows-functional"])
+def test_curriculum_loss_going_up_between_stages_is_not_a_warning(style):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 64), nn.Tanh(), nn.Linear(64, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    w = torch.randn(4, 1)
+    crit = nn.MSELoss()
+
+    def loop():
+        for spread, noise in [(0.5, 0.0), (1.0, 0.2), (2.0, 0.5), (3.0, 1.0)]:
+            for _ in range(100):
+                x = torch.randn(64, 4) * spread
+                y = torch.sin(x @ w) + noise * torch.randn(64, 1)
+                out = model(x)
+                loss = crit(out, y) if style == "stages-module-loss" else F.mse_loss(out, y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+    obs = _run(loop)
+    assert not obs.report().at_least("warning"), [(f.code, f.message) for f in obs.report().at_least("warning")]
+    info = obs.report().by_code("loss-curve.goes-up")
+    assert info and info[0].severity is Severity.INFO and "curriculum" in info[0].message
+    # the flipped sign stays a warning: test_a_rising_loss_is_reported_as_goes_up_with_its_start_and_end
+
+
+def test_a_staircase_with_huge_updates_stays_a_warning():
+    from nndoctor.monitor.checks.loss_curve import _staged
+
+    assert _staged({"jumps_up": 3, "update_ratio_median": 1e-3})
+    assert not _staged({"jumps_up": 3, "update_ratio_median": 0.1})  # the learning rate's jumps
+    assert not _staged({"jumps_up": 3, "maximize": True})
+    assert not _staged({"update_ratio_median": 1e-3})

@@ -404,7 +404,9 @@ h = self.encoder(x)
             "One check follows the chain loss -> gradients -> optimizer update and reports where it breaks. "
             "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
             " and sampled steps) and from grad hooks; module order and use come from sampled forward "
-            "outputs. Parameters with non-zero `.grad` that no optimizer holds are grouped by module."
+            "outputs. Parameters that no optimizer holds and whose `.grad` changes between examined steps "
+            "(a `.grad` left over from training before the watch, e.g. a teacher now run under no_grad, does "
+            "not) are grouped by module."
         ),
         fixes=(
             "Add {modules} to the optimizer: build it over model.parameters() after every layer exists, or "
