@@ -28,6 +28,7 @@ __all__ = [
     "noise_sigma",
     "per_step",
     "rolling_median",
+    "soft_target_swings",
     "staircase",
     "still_falling",
 ]
@@ -425,7 +426,8 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
                                           "from_step": int(s[n // 2]), "to_step": int(s[-1])}
     # --- plateaus: the level has not moved (beyond its noise) since the start, or sits flat
     # at (or above) the loss of a constant prediction
-    if n >= 30 and "oscillates" not in out.symptoms and "goes-up" not in out.symptoms:
+    at_zero = end == 0.0 and lo >= 0.0 and out.initial > 0.0  # a margin loss every example meets
+    if n >= 30 and "oscillates" not in out.symptoms and "goes-up" not in out.symptoms and not at_zero:
         spread = float(smooth.max() - smooth.min())
         moved = max(start - end, spread)
         tol = max(level_noise, 0.03 * scale)
@@ -454,5 +456,26 @@ def analyze_losses(state: Any, min_points: int = 20) -> CurveAnalysis:
         return cached[2]
     steps, values = state.losses.series()
     result = analyze(steps, values, state.extra.get("nndoctor.loss_baseline"), min_points)
+    entropies = state.extra.get("nndoctor.soft_target_entropy")
+    if entropies and len(entropies) >= 5:
+        soft_target_swings(result, entropies)
     state.extra["nndoctor.curve"] = (total, min_points, result)
     return result
+
+
+def soft_target_swings(out: CurveAnalysis, entropies: list[float]) -> None:
+    """Drop the swings that soft targets explain. Cross entropy with probability targets is their
+    entropy plus the KL divergence the model can reduce: with mixup the targets' entropy changes
+    from batch to batch (0 for a pure label, ln 2 for an even mix), and the loss with it. A loss
+    that oscillates, or comes back up, by no more than twice that spread says nothing about
+    the learning rate or the labels."""
+    h = np.asarray(entropies, dtype=np.float64)
+    spread = float(np.percentile(h, 90) - np.percentile(h, 10))
+    if spread <= 0:
+        return
+    osc = out.symptoms.get("oscillates")
+    if osc is not None and osc["high"] - osc["low"] <= 2.0 * spread:
+        del out.symptoms["oscillates"]
+    up = out.symptoms.get("goes-up")
+    if up is not None and up.get("after_learning") and up["end_loss"] - up["min_loss"] <= 2.0 * spread:
+        del out.symptoms["goes-up"]

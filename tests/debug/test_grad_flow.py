@@ -572,3 +572,30 @@ def test_a_network_trained_before_the_watch_then_only_run_under_no_grad_is_quiet
         run()
     assert not [f for f in obs.findings if f.code == "grad-flow.params-not-in-optimizer"], \
         [(f.code, f.message) for f in obs.findings]
+
+
+@pytest.mark.parametrize("style", ["triplet-module", "ranking-functional"])
+def test_a_margin_loss_every_example_meets_is_quiet(style):
+    # exactly 0 with zero gradients once examples are apart by the margin: converged, not broken; rounded
+    # predictions (zero gradients, loss not 0) are still caught: test_rounded_predictions_give_all_zero_gradients
+    def run():
+        net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+        opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        crit = nn.TripletMarginLoss(margin=0.5)
+        for i in range(40):
+            xb, yb = _batch(i)
+            a, p, n = net(xb), net(xb + 0.01), net(-xb + 3.0)  # negatives far away: the margin is met soon
+            if style == "triplet-module":
+                loss = crit(a, p, n)
+            else:
+                loss = F.margin_ranking_loss((a - n).norm(dim=1), (a - p).norm(dim=1), torch.ones(len(a)), margin=0.5)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        assert loss.item() == 0.0
+
+    torch.manual_seed(0)
+    with Observer(checks=[GradFlow]) as obs:
+        run()
+    assert not [f for f in obs.findings if f.code == "grad-flow.all-gradients-zero"], \
+        [(f.code, f.message) for f in obs.findings]

@@ -347,3 +347,61 @@ def test_a_staircase_with_huge_updates_stays_a_warning():
     assert not _staged({"jumps_up": 3, "update_ratio_median": 0.1})  # the learning rate's jumps
     assert not _staged({"jumps_up": 3, "maximize": True})
     assert not _staged({"update_ratio_median": 1e-3})
+
+
+def test_a_loss_that_reached_exactly_zero_has_converged_not_plateaued():
+    met = np.concatenate([np.linspace(0.8, 0.0, 20), np.zeros(180)])  # a triplet loss: every margin met
+    assert "plateaus" not in _curve(met).symptoms
+    # exactly 0 from the first step (cross entropy over one unit) still plateaus; so does a flat level
+    assert _curve(np.zeros(200)).has("plateaus")
+    assert _curve(2.3 + 0.02 * rng.standard_normal(200)).has("plateaus")
+
+
+def _mix_entropy(n):
+    lam = np.clip(rng.beta(0.4, 0.4, n), 1e-6, 1 - 1e-6)
+    return -(lam * np.log(lam) + (1 - lam) * np.log(1 - lam))  # two classes mixed: 0 to ln 2
+
+
+def test_soft_target_swings_drop_only_what_the_targets_entropy_explains():
+    from nndoctor.monitor.curves import CurveAnalysis, soft_target_swings
+
+    # mixup on an easy task (the zoo's run): swings 0.05-0.41, back up from 0.097 to 0.306
+    a = CurveAnalysis(n=300, symptoms={"oscillates": {"low": 0.05, "high": 0.41},
+                                       "goes-up": {"min_loss": 0.097, "end_loss": 0.306, "after_learning": True}})
+    soft_target_swings(a, list(_mix_entropy(100)))
+    assert not a.has("oscillates") and not a.has("goes-up")
+    b = CurveAnalysis(n=300, symptoms={"goes-up": {"min_loss": 0.097, "end_loss": 0.306, "start_loss": 0.1}})
+    soft_target_swings(b, list(_mix_entropy(100)))
+    assert b.has("goes-up")  # a rise from the start is not a swing of the targets
+    wild = _curve(1.5 * np.exp(1.2 * rng.standard_normal(200)))  # swings far beyond any target entropy
+    soft_target_swings(wild, list(_mix_entropy(100)))
+    assert wild.has("oscillates")
+
+
+@pytest.mark.parametrize("style", ["module-loss-adam", "functional-sgd"])
+def test_mixup_soft_targets_with_a_healthy_lr_are_quiet(style):
+    X, y = blobs(spread=3.0)  # classes far apart: the model soon fits, the targets' entropy is left
+    model = mlp()
+    opt = (torch.optim.Adam(model.parameters(), lr=3e-3) if style == "module-loss-adam"
+           else torch.optim.SGD(model.parameters(), lr=0.066, momentum=0.9))
+    crit = nn.CrossEntropyLoss()
+    beta = torch.distributions.Beta(0.4, 0.4)
+
+    def loop():
+        for i in range(300):
+            j = (i * 128) % 1920
+            xb, yb = X[j:j + 128], y[j:j + 128]
+            lam = float(beta.sample())
+            perm = torch.randperm(len(xb))
+            onehot = F.one_hot(yb, 4).float()
+            target = lam * onehot + (1 - lam) * onehot[perm]
+            out = model(lam * xb + (1 - lam) * xb[perm])
+            loss = crit(out, target) if style == "module-loss-adam" else F.cross_entropy(out, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    torch.manual_seed(0)
+    obs = _run(loop)
+    assert not obs.report().at_least("warning"), [(f.code, f.message) for f in obs.report().at_least("warning")]
+    # a learning rate that is too high still shows: tests/monitor/test_lr.py, test_goes_up_oscillates_and_plateaus

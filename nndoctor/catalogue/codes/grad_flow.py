@@ -25,7 +25,8 @@ CODES = (
             "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
             " and sampled steps) and from grad hooks; module order and use come from sampled forward "
             "outputs. Reported when every gradient of the optimizer's parameters is exactly zero at two "
-            "consecutive examined steps."
+            "consecutive examined steps, unless the training loss is a margin loss (triplet, ranking, hinge"
+            " embedding...) that is exactly 0: every example meets the margin, nothing is left to learn."
         ),
         fixes=(
             "Remove non-differentiable steps between the model and the loss (round(), argmax(), "
