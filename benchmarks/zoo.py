@@ -4,7 +4,9 @@ A single script cannot set a threshold. The zoo samples hundreds of seeded healt
 runs (MLP, CNN, RNN/LSTM/GRU, transformers, language models from a zero-initialised bigram
 table to a GELU transformer, autoencoders, LBFGS in double precision; SGD, Adam, AdamW,
 RMSprop, Adagrad; schedules with warm-up and restarts; accumulation, clipping, periodic
-evaluation; short and long runs), keeps those that really train well on held-out data,
+evaluation; short and long runs) and recipes with loops of their own (runzoo/recipes.py: GANs,
+a VAE, SimCLR and triplet losses, KL distillation, a frozen backbone's head, a curriculum,
+mixup's soft targets), keeps those that really train well on held-out data,
 runs each under ``nndoctor.watch()`` and counts every warning as a false alarm. Mutation
 operators (DeepCrime's kinds: lr, loss input, zero_grad, freezing, detaching, labels,
 normalisation, init, activation, train mode, optimizer settings, regularisation, dtype,
@@ -16,6 +18,7 @@ odd seeds the ``holdout`` half, reported separately and never used for tuning.
 
     python benchmarks/zoo.py                       # 120 healthy configs, 120 mutants, 2 workers
     python benchmarks/zoo.py --healthy 400 --mutants 400 --json zoo.json
+    python benchmarks/zoo.py --healthy 30 --recipes 40 --mutants 0   # more of the recipe kinds
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from typing import Any, Iterable, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.runzoo.config import Config, sample_config  # noqa: E402
+from benchmarks.runzoo.config import Config, sample_config, sample_recipe  # noqa: E402
 from benchmarks.runzoo.mutations import MUTATIONS, Mutation, effective, mutate  # noqa: E402
 from benchmarks.runzoo.train import Outcome, run_config  # noqa: E402
 
@@ -106,9 +109,12 @@ def healthy_summary(outcomes: Sequence[Outcome]) -> dict[str, Any]:
             for code in {f["code"] for f in o.warnings()}:
                 codes[code] += 1
                 examples[code].append(o.config["seed"])
+        recipes = [o for o in runs if o.config.get("recipe")]
         result[half] = {
             "runs": len(runs),
             "false_alarm_runs": sum(1 for o in runs if o.warnings()),
+            "recipe_runs": len(recipes),
+            "recipe_false_alarm_runs": sum(1 for o in recipes if o.warnings()),
             "per_code": {c: {"runs": n, "rate": n / max(1, len(runs)), "seeds": examples[c][:10]}
                          for c, n in codes.most_common()},
         }
@@ -154,7 +160,8 @@ def report(h: dict[str, Any], m: dict[str, Any] | None) -> str:
              f"internal errors {h['internal_errors']}"]
     for half in HALVES:
         r = h[half]
-        lines.append(f"  {half:8} false-alarm runs {_rate(r['false_alarm_runs'], r['runs'])}")
+        lines.append(f"  {half:8} false-alarm runs {_rate(r['false_alarm_runs'], r['runs'])}"
+                     f" (recipe runs {_rate(r['recipe_false_alarm_runs'], r['recipe_runs'])})")
         for code, v in r["per_code"].items():
             lines.append(f"    {code:45} {v['runs']:3d} runs  {100 * v['rate']:5.1f}%  seeds {v['seeds']}")
     if m is not None:
@@ -182,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--healthy", type=int, default=120, help="healthy configs to sample (default 120)")
     p.add_argument("--mutants", type=int, default=120, help="mutants of healthy parents to run (default 120)")
+    p.add_argument("--recipes", type=int, default=-1,
+                   help="healthy recipe runs (GANs, VAE, contrastive, distillation, fine-tuning, curriculum, "
+                        "soft targets) beside the --healthy configs, seeded after them (default: a third of --healthy)")
     p.add_argument("--start", type=int, default=0, help="first config seed (default 0)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--json", metavar="PATH", help="write every outcome and the summaries as JSON")
@@ -189,7 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.healthy < 1 or ns.mutants < 0 or ns.workers < 1:
         p.error(f"--healthy >= 1, --mutants >= 0, --workers >= 1 (got {ns.healthy}, {ns.mutants}, {ns.workers})")
     t0 = time.perf_counter()
-    configs = [sample_config(s) for s in range(ns.start, ns.start + ns.healthy)]
+    recipes = ns.healthy // 3 if ns.recipes < 0 else ns.recipes
+    first = ns.start + ns.healthy
+    configs = ([sample_config(s) for s in range(ns.start, first)]
+               + [sample_recipe(s) for s in range(first, first + recipes)])
     healthy = run_all(configs, ns.workers)
     hs = healthy_summary(healthy)
     ms, mutants = None, []

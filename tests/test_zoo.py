@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from benchmarks.runzoo.config import sample_config
+from benchmarks.runzoo.config import sample_config, sample_recipe
 from benchmarks.runzoo.data import DATA_KINDS
 from benchmarks.runzoo.models import MODELS_FOR
 from benchmarks.runzoo.mutations import MUTATIONS, effective, mutate
@@ -85,3 +85,34 @@ def test_mutant_of_a_healthy_parent_is_named_in_its_category(operator):
         assert row["detected"] == 1, (mutant.crashed, mutant.findings)
     else:
         assert operator not in ("freeze-all", "float64-inputs"), "a crashing mutant is always effective"
+
+
+RECIPE_CONFIGS = [sample_recipe(s) for s in range(64)]
+
+
+def test_recipes_cover_every_kind_and_take_only_the_mutations_they_support():
+    from benchmarks.runzoo.recipes import RECIPE_MUTATIONS, RECIPES
+
+    assert {c.recipe for c in RECIPE_CONFIGS} == set(RECIPES)
+    assert [sample_recipe(s) for s in range(8)] == RECIPE_CONFIGS[:8]
+    assert {c.half for c in RECIPE_CONFIGS} == {"tune", "holdout"}
+    mutants = plan_mutants(RECIPE_CONFIGS, limit=len(RECIPE_CONFIGS))
+    assert {m.mutation for m in mutants} <= RECIPE_MUTATIONS and len({m.mutation for m in mutants}) >= 4
+    softmax = next(op for op in MUTATIONS if op.name == "softmax-into-ce")
+    assert not any(softmax.applies(c) for c in RECIPE_CONFIGS)
+
+
+@pytest.mark.parametrize("kind", ["gan", "vae", "simclr", "triplet", "distill", "finetune", "curriculum", "mixup"])
+def test_a_healthy_recipe_run_trains_well_and_raises_no_warning(kind):
+    cfg = min((c for c in RECIPE_CONFIGS if c.recipe == kind and c.half == "tune"), key=lambda c: (c.steps, c.seed))
+    out = run_config(cfg)
+    assert not out.internal_errors, out.internal_errors
+    assert out.trained_well, (out.init_quality, out.quality, out.crashed)
+    assert not out.warnings(), out.warnings()
+
+
+def test_a_frozen_recipe_mutant_is_named_in_its_category():
+    parent = next(c for c in RECIPE_CONFIGS if c.recipe == "mixup" and c.half == "tune")
+    op = next(o for o in MUTATIONS if o.name == "freeze-all")
+    mutant = run_config(mutate(parent, op))
+    assert any(f["category"] == "grad-flow" for f in mutant.warnings()), (mutant.crashed, mutant.findings)

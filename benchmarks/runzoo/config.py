@@ -12,7 +12,7 @@ from typing import Any
 
 from benchmarks.runzoo.models import MODELS_FOR
 
-__all__ = ["Config", "sample_config"]
+__all__ = ["Config", "sample_config", "sample_recipe"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class Config:
     eval_every: int = 0
     loss: str = "ce"              # ce | ce_fn | ce_smooth | nll | mse | l1 | huber | bce
     float64: bool = False         # model and data in double precision on purpose
+    recipe: str = ""              # a loop of its own (benchmarks/runzoo/recipes.py): gan, vae, simclr...
     # -- what mutation operators change (healthy defaults) --------------------------------
     mutation: str = ""
     softmax_output: bool = False
@@ -64,6 +65,8 @@ class Config:
     def short(self) -> str:
         bits = [f"#{self.seed}", self.data, self.model, self.optimizer, f"lr={self.lr:.2g}",
                 f"{self.steps} steps", f"bs={self.batch_size}"]
+        if self.recipe:
+            bits[1:3] = [f"recipe {self.recipe}", self.loss]
         if self.schedule != "none":
             bits.append(self.schedule)
         if self.float64:
@@ -165,3 +168,13 @@ def sample_config(seed: int) -> Config:
                    clip=0.0, act=rng.choice(["tanh", "relu"]), dropout=0.0, norm="none",
                    float64=rng.random() < 0.5, batch_size=10 ** 6)
     return Config(**cfg)  # type: ignore[arg-type]
+
+
+def sample_recipe(seed: int) -> Config:
+    """A healthy run of one of the recipes (GAN, VAE, contrastive, distillation, fine-tuning,
+    curriculum, soft targets), the same for the same seed; recipes take turns by pairs of seeds
+    (one of each calibration half)."""
+    from benchmarks.runzoo.recipes import RECIPES, recipe_fields
+
+    rng = random.Random(seed * 104729 + 3)
+    return Config(seed=seed, **recipe_fields(RECIPES[(seed // 2) % len(RECIPES)], rng))  # type: ignore[arg-type]

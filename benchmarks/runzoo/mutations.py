@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from benchmarks.runzoo.config import Config
+from benchmarks.runzoo.recipes import RECIPE_MUTATIONS
 
 __all__ = ["MUTATIONS", "Mutation", "effective", "mutate"]
 
@@ -72,6 +73,17 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("flat-regression-target", "shape", lambda c: c.data == "regression" and c.loss != "bce",
              lambda c: {"flat_target": True}),
 )
+
+
+def _recipes_too(op: Mutation) -> Mutation:
+    """A recipe run (benchmarks/runzoo/recipes.py) takes only the operators its loops support."""
+    base = op.applies
+    if op.name in RECIPE_MUTATIONS:
+        return op
+    return replace(op, applies=lambda c: not c.recipe and base(c))
+
+
+MUTATIONS = tuple(_recipes_too(op) for op in MUTATIONS)
 
 
 def mutate(cfg: Config, mutation: Mutation) -> Config:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from benchmarks.runzoo.config import Config
 from benchmarks.runzoo.data import Data, make_data
 from benchmarks.runzoo.models import build_model
+from benchmarks.runzoo.recipes import build_recipe
 
 __all__ = ["Outcome", "run_config"]
 
@@ -256,11 +257,21 @@ def run_config(cfg: Config, *, watch: bool = True) -> Outcome:
     import nndoctor
 
     torch.manual_seed(cfg.seed)
-    data = _prepare_data(cfg)
-    model = _prepare_model(cfg, data)
-    init_quality = _quality(model, data)
-    net: nn.Module = nn.Sequential(model, nn.Softmax(dim=-1)) if cfg.softmax_output else model
-    opt = _optimizer(cfg, model.parameters())
+    if cfg.recipe:
+        recipe = build_recipe(cfg)
+        quality, train = recipe.quality, recipe.train
+    else:
+        data = _prepare_data(cfg)
+        model = _prepare_model(cfg, data)
+        net: nn.Module = nn.Sequential(model, nn.Softmax(dim=-1)) if cfg.softmax_output else model
+        opt = _optimizer(cfg, model.parameters())
+
+        def quality() -> float:
+            return _quality(model, data)
+
+        def train() -> int:
+            return _train(cfg, data, model, net, opt)
+    init_quality = quality()
     outcome = Outcome(config=cfg.to_dict(), init_quality=init_quality, quality=math.inf)
     doctor = nndoctor.watch() if watch else None
     started = time.perf_counter()
@@ -269,12 +280,12 @@ def run_config(cfg: Config, *, watch: bool = True) -> Outcome:
         with contextlib.ExitStack() as stack:
             if doctor is not None:
                 stack.enter_context(doctor)
-            outcome.steps = _train(cfg, data, model, net, opt)
+            outcome.steps = train()
     except Exception as exc:  # a mutant may crash: that is part of what nndoctor explains
         outcome.crashed = f"{type(exc).__name__}: {exc}"[:300]
     outcome.seconds = time.perf_counter() - started
     if not outcome.crashed:
-        outcome.quality = _quality(model, data)
+        outcome.quality = quality()
     if doctor is not None:
         report = doctor.report()
         outcome.findings = [{"code": f.code, "category": f.category, "severity": f.severity.value,

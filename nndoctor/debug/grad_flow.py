@@ -59,6 +59,10 @@ _CUT_OPS = frozenset({"detach", "numpy", "item", "tolist", "tensor", "as_tensor"
 #: layers that are commonly frozen on purpose (pre-trained embeddings, frozen norms)
 _SKIP_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.Embedding,
                 nn.EmbeddingBag)
+#: losses that are exactly 0, with zero gradients, once every example meets the margin
+_MARGIN_LOSSES = frozenset({"triplet_margin_loss", "margin_ranking_loss", "hinge_embedding_loss",
+                            "multi_margin_loss", "multilabel_margin_loss", "cosine_embedding_loss",
+                            "triplet_margin_with_distance_loss"})
 _FIRST_STEPS = 8  # every step of an optimizer is examined up to here, then sampled ones only
 _DECIDE_AFTER = 4  # examined steps of an optimizer before judging never-a-gradient cases
 _MAX_NAMES = 6
@@ -99,7 +103,7 @@ class GradFlow(Check):
     """Where the chain loss -> gradients -> optimizer update breaks."""
 
     code = "grad-flow.no-gradient"
-    needs = ("model_input", "module_output", "op", "grad", "backward", "step", "end")
+    needs = ("model_input", "module_output", "op", "grad", "backward", "step", "end", "loss")
     # everything is judged from sampled steps (scripts without an optimizer get every backward)
     sampled_only = frozenset({"model_input", "backward", "step"})
     ops = _CUT_OPS
@@ -144,6 +148,8 @@ class GradFlow(Check):
         self._lr_seen: dict[int, list[float]] = {}
         self._manual_snap: list[tuple[weakref.ReferenceType[torch.Tensor], torch.Tensor]] | None = None
         self._not_in_opt: set[int] = set()
+        self._outside_grads: dict[int, tuple[int, int, float]] = {}  # param id -> how its .grad looked
+        self._loss_names: set[str] = set()  # the torch loss functions of the training forwards
         self._manual_update = False
         self._opt_trainable: set[int] = set()  # optimizers seen holding a trainable parameter
 
@@ -158,6 +164,9 @@ class GradFlow(Check):
             self._on_model(event)
         elif kind == "op":
             self._on_op(event)
+        elif kind == "loss":
+            if event.grad_enabled and len(self._loss_names) < 8:
+                self._loss_names.add(event.name)
         elif kind == "backward":
             self._on_backward(event)
         elif kind == "step":
@@ -273,7 +282,7 @@ class GradFlow(Check):
             p = ref()
             if p is not None and p.grad is not None:
                 anywhere = True
-                if pid not in in_opts:
+                if pid not in in_opts and self._grad_moved(pid, p.grad):
                     others.append(pid)
                     self._got_grad.add(pid)
         self._not_in_opt.update(others)
@@ -354,6 +363,14 @@ class GradFlow(Check):
                          f"(its output carries no graph)")
         return ", then ".join(parts)
 
+    def _margin_met(self) -> bool:
+        """The loss is a margin (hinge) loss that every example satisfies: it is exactly 0 at its
+        minimum, with zero gradients, because nothing is left to learn (triplets already apart)."""
+        if not self._loss_names <= _MARGIN_LOSSES:
+            return False  # (no torch loss seen: a hand-written hinge, clamp(margin - d, min=0))
+        last = self.state.losses.last(2)
+        return bool(last) and all(v == 0.0 for v in last)
+
     def _no_grad_at_all(self, event: StepEvent, params: list[torch.Tensor],
                         with_grad: list[torch.Tensor], others: list[int], anywhere: bool) -> list[Finding]:
         oid, name = id(event.optimizer), event.optimizer_name
@@ -367,7 +384,7 @@ class GradFlow(Check):
                 self._zero_steps[oid] = self._zero_steps.get(oid, 0) + 1
             else:
                 self._zero_steps[oid] = 0
-            if self._zero_steps[oid] != 2:
+            if self._zero_steps[oid] != 2 or self._margin_met():
                 return []
             ev = {"optimizer": name, "params": len(with_grad), "steps": 2}
             return [self.finding(
@@ -498,6 +515,19 @@ class GradFlow(Check):
             f"received a gradient over {ev['steps_checked']} steps while the rest of {opt_name}'s parameters "
             f"did, so they are never trained: {cause}",
             ev, location=tops[0])]
+
+    def _grad_moved(self, pid: int, grad: torch.Tensor) -> bool:
+        """Whether the .grad of a parameter outside every optimizer changed since it was last seen.
+
+        A .grad left over from before (a teacher or backbone trained earlier in the script, then
+        only run under no_grad) stays as it was: that parameter receives no gradient now."""
+        try:
+            key = (id(grad), getattr(grad, "_version", 0), float(grad.detach().reshape(-1)[:16].double().sum()))
+        except (RuntimeError, TypeError):
+            return True
+        last = self._outside_grads.get(pid)
+        self._outside_grads[pid] = key
+        return last is not None and last != key
 
     def _missing_from_optimizer(self) -> list[Finding]:
         if not self._ready():

@@ -10,7 +10,8 @@ Two symptoms of the field guide's bug #4:
   running statistics absorb evaluation data and metrics are noisy.
 
 Only models whose parameters are in an optimizer count: a teacher, EMA or target network
-evaluated under ``no_grad`` is not "the model". Batch-norm or dropout inside a frozen part
+evaluated under ``no_grad`` is not "the model", and a GAN's generator (its output goes into a
+discriminator that also sees real data) is sampled in train mode on purpose. Batch-norm or dropout inside a frozen part
 of the network (intentionally frozen BN, a frozen backbone kept in eval) stays quiet.
 The per-forward cost is a dictionary look-up and a flag test; the list of dropout and
 batch-norm modules is computed once per model.
@@ -37,6 +38,8 @@ logger = logging.getLogger("nndoctor")
 _DROPOUT_OPS = frozenset({"dropout", "alpha_dropout", "feature_alpha_dropout", "dropout1d", "dropout2d",
                           "dropout3d"})
 _MAX_NAMES = 6
+_MAX_PROBES = 16  # training forwards per model whose input's producers are looked up
+_MAX_GRAPH_NODES = 64  # autograd nodes walked per look-up
 
 
 def _names(items: Iterable[str]) -> str:
@@ -72,6 +75,9 @@ class _Model:
     nograd_on: list[str] = field(default_factory=list)  # modules in train mode at a no-grad forward
     bn_names: set[str] = field(default_factory=set)
     functional_off: set[str] = field(default_factory=set)
+    fed_by: set[int] = field(default_factory=set)  # keys of trained models whose output it takes
+    data_fed: bool = False  # it also takes inputs that no model made (data, or a detached fake)
+    probes: int = 0
 
 
 @register
@@ -137,6 +143,8 @@ class TrainMode(Check):
         info = self._info(event.model, event.name)
         if event.grad_enabled:
             self._last_grad_model = info.key
+            if info.probes < _MAX_PROBES and len(self._models) > 1:
+                self._note_producers(info, event)
             if event.training:
                 info.last_train_step, info.eval_since = event.step, None
             else:
@@ -156,6 +164,35 @@ class TrainMode(Check):
         if info.nograd_run == 2:
             return self._eval_in_train(info)
         return []
+
+    # ------------------------------------------------------------------ generators (GANs)
+    def _note_producers(self, info: _Model, event: ModelInput) -> None:
+        """Which other models made this training forward's input (found through its graph)."""
+        x = event.args[0] if event.args else None
+        if not isinstance(x, torch.Tensor):
+            return
+        info.probes += 1
+        if x.grad_fn is None:
+            info.data_fed = True
+            return
+        owners = {pid: key for key, m in self._models.items() if key != info.key for pid in m.params}
+        stack, seen = [x.grad_fn], 0
+        while stack and seen < _MAX_GRAPH_NODES:
+            node = stack.pop()
+            seen += 1
+            var = getattr(node, "variable", None)  # an AccumulateGrad node: a leaf parameter
+            if var is not None:
+                if id(var) in owners:
+                    info.fed_by.add(owners[id(var)])
+                    return
+                continue
+            stack.extend(n for n, _ in node.next_functions if n is not None)
+
+    def _generator(self, info: _Model) -> bool:
+        """A model whose output another model takes beside inputs no model made: a GAN's generator
+        feeding the discriminator (which also sees real data). Sampling it in train mode under
+        no_grad is how GANs are shown (batch statistics, as in training), not a validation bug."""
+        return any(info.key in m.fed_by and m.data_fed for m in self._models.values())
 
     def _on_dropout_op(self, event: OpCall) -> None:
         args, kw = event.args, event.kwargs
@@ -248,7 +285,7 @@ class TrainMode(Check):
         if info.key not in self._trained and not info.params & self.state.optimizer_params():
             return []  # a teacher / EMA / target network: not trained by any optimizer
         on = info.nograd_on
-        if not on:
+        if not on or self._generator(info):
             return []
         self._reported_eval.add(id(info))
         bn = sum(1 for name in on if name in info.bn_names)

@@ -30,6 +30,8 @@ __all__ = [
     "noise_sigma",
     "per_step",
     "rolling_median",
+    "soft_target_swings",
+    "staircase",
     "still_falling",
 ]
 
@@ -305,6 +307,52 @@ def still_falling(v: np.ndarray, sigma: float, scale: float) -> bool:
             and drop >= 0.005 * scale)
 
 
+def staircase(smooth: np.ndarray, se: float) -> int:
+    """How many jumps a loss rises in when it falls in between: 0 when it is not such a curve,
+    -1 when it may be one but its latest jump is too recent to tell.
+
+    A curriculum (data that gets harder stage by stage), new data, or learning-rate restarts
+    make the loss jump up a few times and come down between the jumps, as training does.
+    A flipped sign or a too-high learning rate makes it climb: no few jumps carry the rise,
+    or it does not fall in between. ``smooth`` are block medians, ``se`` their standard error;
+    a jump is a run of rising block medians (a jump may straddle two blocks).
+    """
+    m = len(smooth)
+    if m < 8:
+        return 0
+    d = np.diff(smooth)
+    rise = float(d[d > 0].sum())
+    span = float(smooth.max() - smooth.min())
+    thr = max(4.0 * math.sqrt(2.0) * se, 0.1 * span)
+    tol = 2.0 * math.sqrt(2.0) * se
+    runs: list[tuple[int, int, float]] = []  # (first diff, last diff, total rise) of rising runs
+    i = 0
+    while i < len(d):
+        if d[i] > 0:
+            j = i
+            while j + 1 < len(d) and d[j + 1] > 0:
+                j += 1
+            runs.append((i, j, float(d[i:j + 1].sum())))
+            i = j + 1
+        else:
+            i += 1
+    jumps = [r for r in runs if r[2] > thr]
+    if not jumps or len(jumps) > max(1, m // 4) or sum(r[2] for r in jumps) < 0.8 * rise:
+        return 0
+    bounds = [0] + [b for r in jumps for b in (r[0] + 1, r[1] + 1)] + [m]
+    falling = 0
+    for a, b in zip(bounds[::2], bounds[1::2]):  # the stretches between jumps
+        seg = smooth[a:b]
+        if len(seg) < 3:
+            continue
+        if float(seg[-1] - seg[0]) > tol:
+            return 0  # a stretch between jumps that climbs too: not learning in between
+        falling += float(seg[0] - seg[-1]) > tol
+    if m - bounds[-2] < 3:
+        return -1 if falling >= 1 else 0  # the latest jump: too recent to see the loss come down
+    return len(jumps) if falling >= 2 else 0
+
+
 def analyze(steps: list[int], values: list[float], baseline: float | None = None,
             min_points: int = 20) -> CurveAnalysis:
     """Find the four symptoms in a loss curve; ``baseline`` is the constant-predictor loss."""
@@ -352,6 +400,12 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
         out.symptoms["goes-up"] = {"start_loss": start, "end_loss": end, "min_loss": lo,
                                    "min_step": at, "to_step": int(s[-1]), "noise": sigma,
                                    "after_learning": True}
+    if "goes-up" in out.symptoms:
+        jumps = staircase(smooth, 1.25 * sigma / math.sqrt(max(3, k // 2)))
+        if jumps > 0:
+            out.symptoms["goes-up"]["jumps_up"] = jumps
+        elif jumps < 0:
+            out.symptoms["goes-up"]["recent_jump"] = True
     no_progress = end >= start - max(level_noise, 0.25 * scale)
     if baseline is not None and baseline > 0 and end < 0.6 * baseline:
         no_progress = False
@@ -374,7 +428,8 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
                                           "from_step": int(s[n // 2]), "to_step": int(s[-1])}
     # --- plateaus: the level has not moved (beyond its noise) since the start, or sits flat
     # at (or above) the loss of a constant prediction
-    if n >= 30 and "oscillates" not in out.symptoms and "goes-up" not in out.symptoms:
+    at_zero = end == 0.0 and lo >= 0.0 and out.initial > 0.0  # a margin loss every example meets
+    if n >= 30 and "oscillates" not in out.symptoms and "goes-up" not in out.symptoms and not at_zero:
         spread = float(smooth.max() - smooth.min())
         moved = max(start - end, spread)
         tol = max(level_noise, 0.03 * scale)
@@ -408,5 +463,26 @@ def analyze_losses(state: Any, min_points: int = 20) -> CurveAnalysis:
         if len(steps) - k >= min_points:
             steps, values = steps[k:], values[k:]
     result = analyze(steps, values, state.extra.get("nndoctor.loss_baseline"), min_points)
+    entropies = state.extra.get("nndoctor.soft_target_entropy")
+    if entropies and len(entropies) >= 5:
+        soft_target_swings(result, entropies)
     state.extra["nndoctor.curve"] = (total, min_points, result)
     return result
+
+
+def soft_target_swings(out: CurveAnalysis, entropies: list[float]) -> None:
+    """Drop the swings that soft targets explain. Cross entropy with probability targets is their
+    entropy plus the KL divergence the model can reduce: with mixup the targets' entropy changes
+    from batch to batch (0 for a pure label, ln 2 for an even mix), and the loss with it. A loss
+    that oscillates, or comes back up, by no more than twice that spread says nothing about
+    the learning rate or the labels."""
+    h = np.asarray(entropies, dtype=np.float64)
+    spread = float(np.percentile(h, 90) - np.percentile(h, 10))
+    if spread <= 0:
+        return
+    osc = out.symptoms.get("oscillates")
+    if osc is not None and osc["high"] - osc["low"] <= 2.0 * spread:
+        del out.symptoms["oscillates"]
+    up = out.symptoms.get("goes-up")
+    if up is not None and up.get("after_learning") and up["end_loss"] - up["min_loss"] <= 2.0 * spread:
+        del out.symptoms["goes-up"]

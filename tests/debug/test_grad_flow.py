@@ -604,3 +604,68 @@ def test_user_results_are_unchanged():
     with Observer(checks=[GradFlow]):
         observed = train()
     assert torch.equal(plain, observed)
+
+
+@pytest.mark.parametrize("style", ["kl-distillation", "frozen-features-no-grad"])
+def test_a_network_trained_before_the_watch_then_only_run_under_no_grad_is_quiet(style):
+    # a teacher / backbone trained in an earlier notebook cell keeps the .grad of its own training (that
+    # optimizer is gone): under the watch it receives no gradient. A layer that does receive gradients
+    # outside every optimizer is still caught: test_head_added_after_the_optimizer_is_a_warning,
+    # test_separate_head_outside_the_optimizer, test_optimizer_over_the_encoder_only
+    torch.manual_seed(0)
+    first = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3 if style == "kl-distillation" else 16))
+    opt = torch.optim.Adam(first.parameters(), lr=1e-3)
+    for i in range(6):
+        xb, yb = _batch(i)
+        out = first(xb) if style == "kl-distillation" else first(xb)[:, :3]
+        opt.zero_grad()
+        F.cross_entropy(out, yb).backward()
+        opt.step()
+    del opt
+
+    def run():
+        second = nn.Sequential(nn.Linear(8 if style == "kl-distillation" else 16, 16), nn.ReLU(), nn.Linear(16, 3))
+        opt = torch.optim.SGD(second.parameters(), lr=0.05, momentum=0.9)
+        for i in range(12):
+            xb, yb = _batch(i)
+            with torch.no_grad():
+                t = first(xb)
+            if style == "kl-distillation":
+                loss = F.kl_div(F.log_softmax(second(xb) / 4, 1), F.softmax(t / 4, 1), reduction="batchmean")
+            else:
+                loss = F.cross_entropy(second(t), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    with Observer(checks=[GradFlow]) as obs:
+        run()
+    assert not [f for f in obs.findings if f.code == "grad-flow.params-not-in-optimizer"], \
+        [(f.code, f.message) for f in obs.findings]
+
+
+@pytest.mark.parametrize("style", ["triplet-module", "ranking-functional"])
+def test_a_margin_loss_every_example_meets_is_quiet(style):
+    # exactly 0 with zero gradients once examples are apart by the margin: converged, not broken; rounded
+    # predictions (zero gradients, loss not 0) are still caught: test_rounded_predictions_give_all_zero_gradients
+    def run():
+        net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+        opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        crit = nn.TripletMarginLoss(margin=0.5)
+        for i in range(40):
+            xb, yb = _batch(i)
+            a, p, n = net(xb), net(xb + 0.01), net(-xb + 3.0)  # negatives far away: the margin is met soon
+            if style == "triplet-module":
+                loss = crit(a, p, n)
+            else:
+                loss = F.margin_ranking_loss((a - n).norm(dim=1), (a - p).norm(dim=1), torch.ones(len(a)), margin=0.5)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        assert loss.item() == 0.0
+
+    torch.manual_seed(0)
+    with Observer(checks=[GradFlow]) as obs:
+        run()
+    assert not [f for f in obs.findings if f.code == "grad-flow.all-gradients-zero"], \
+        [(f.code, f.message) for f in obs.findings]

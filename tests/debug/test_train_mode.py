@@ -306,3 +306,59 @@ def test_user_results_are_unchanged():
     with Observer(checks=[TrainMode]):
         observed = train()
     assert torch.equal(plain, observed)
+
+
+# -- GANs: the generator is sampled in train mode on purpose ---------------------------------------
+
+def _gan(sampling_batches: int, style: str) -> Callable[[], None]:
+    """A GAN whose generator has batch-norm; it is sampled under no_grad in train mode, as GAN tutorials
+    do (batch statistics, as in training). ``style``: DCGAN-like (sigmoid D, BCELoss, net.zero_grad)
+    or Sequential models with BCEWithLogitsLoss and optimizer.zero_grad."""
+    def run():
+        g = nn.Sequential(nn.Linear(4, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 8))
+        if style == "dcgan":
+            d = nn.Sequential(nn.Linear(8, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1), nn.Sigmoid())
+            crit: nn.Module = nn.BCELoss()
+        else:
+            d = nn.Sequential(nn.Linear(8, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))
+            crit = nn.BCEWithLogitsLoss()
+        opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        ones, zeros = torch.ones(N, 1), torch.zeros(N, 1)
+        for i in range(6):
+            real = X[i * N:(i + 1) * N]
+            fake = g(torch.randn(N, 4))
+            (d if style == "dcgan" else opt_d).zero_grad()
+            (crit(d(real), ones) + crit(d(fake.detach()), zeros)).backward()
+            opt_d.step()
+            (g if style == "dcgan" else opt_g).zero_grad()
+            crit(d(fake), ones).backward()
+            opt_g.step()
+            with torch.no_grad():
+                for _ in range(sampling_batches):
+                    g(torch.randn(64, 4))  # samples to look at, in train mode
+    return run
+
+
+@pytest.mark.parametrize("style", ["dcgan", "logits"])
+@pytest.mark.parametrize("sampling_batches", [1, 3])
+def test_gan_generator_sampled_in_train_mode_is_quiet(style, sampling_batches):
+    assert _observe(_gan(sampling_batches, style)) == []
+
+
+def test_two_trained_models_in_a_pipeline_validated_in_train_mode_are_still_caught():
+    # a backbone feeding a separate head is not a GAN: the head never sees inputs no model made
+    def run():
+        backbone = nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32), nn.ReLU())
+        head = nn.Linear(32, 3)
+        opt = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=1e-3)
+        for i in range(6):
+            xb, yb = _batch(i)
+            opt.zero_grad()
+            F.cross_entropy(head(backbone(xb)), yb).backward()
+            opt.step()
+            with torch.no_grad():
+                head(backbone(XV))
+
+    f = _one(_observe(run), "train-mode.eval-in-train-mode")
+    assert f.location == "backbone" and f.evidence["module_list"] == ["backbone.1"]

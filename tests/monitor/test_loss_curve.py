@@ -289,3 +289,119 @@ def test_a_rising_loss_is_reported_as_goes_up_with_its_start_and_end(style):
     assert f.evidence["start_loss"] == pytest.approx(math.log(4), rel=0.1)  # chance level of 4 classes
     assert not f.evidence.get("after_learning")  # it rose from the start, never learned first
     assert "sign" in f.evidence["likely_causes"][0] and any("minimise the loss" in x for x in f.fixes)
+
+
+# -- a loss that rises in stages on purpose (curriculum, restarts) ----------------------------------
+
+def _stages(levels, per=100, noise=0.05):
+    """Each stage starts at its level and comes down by half (learning), then the next is harder."""
+    return np.concatenate([lv * (0.5 + 0.5 * np.exp(-np.arange(per) / 20)) * np.exp(noise * rng.standard_normal(per))
+                           for lv in levels])
+
+
+def test_staircase_counts_jumps_only_when_the_loss_falls_between_them():
+    from nndoctor.monitor.curves import staircase
+
+    a = _curve(_stages([0.2, 0.6, 1.5, 3.0]))
+    assert a.has("goes-up") and a.symptoms["goes-up"]["jumps_up"] == 3
+    steady = _curve(np.linspace(1.0, 3.0, 400) * np.exp(0.05 * rng.standard_normal(400)))
+    assert steady.has("goes-up") and "jumps_up" not in steady.symptoms["goes-up"]
+    # jumps with a climb in between (a flipped sign after a jump) are not a curriculum
+    climb = np.concatenate([np.full(100, 0.5), np.linspace(1.5, 2.5, 100), np.linspace(3.5, 4.5, 100)])
+    assert staircase(np.array([np.median(b) for b in np.split(climb, 20)]), 0.01) == 0
+    # one jump just now: too recent to tell
+    recent = np.concatenate([np.linspace(1.0, 0.5, 20), [2.0, 2.0]])
+    assert staircase(recent, 0.01) == -1
+
+
+@pytest.mark.parametrize("style", ["stages-module-loss", "noise-grows-functional"])
+def test_curriculum_loss_going_up_between_stages_is_not_a_warning(style):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 64), nn.Tanh(), nn.Linear(64, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    w = torch.randn(4, 1)
+    crit = nn.MSELoss()
+
+    def loop():
+        for spread, noise in [(0.5, 0.0), (1.0, 0.2), (2.0, 0.5), (3.0, 1.0)]:
+            for _ in range(100):
+                x = torch.randn(64, 4) * spread
+                y = torch.sin(x @ w) + noise * torch.randn(64, 1)
+                out = model(x)
+                loss = crit(out, y) if style == "stages-module-loss" else F.mse_loss(out, y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+    obs = _run(loop)
+    assert not obs.report().at_least("warning"), [(f.code, f.message) for f in obs.report().at_least("warning")]
+    info = obs.report().by_code("loss-curve.goes-up")
+    assert info and info[0].severity is Severity.INFO and "curriculum" in info[0].message
+    # the flipped sign stays a warning: test_a_rising_loss_is_reported_as_goes_up_with_its_start_and_end
+
+
+def test_a_staircase_with_huge_updates_stays_a_warning():
+    from nndoctor.monitor.checks.loss_curve import _staged
+
+    assert _staged({"jumps_up": 3, "update_ratio_median": 1e-3})
+    assert not _staged({"jumps_up": 3, "update_ratio_median": 0.1})  # the learning rate's jumps
+    assert not _staged({"jumps_up": 3, "maximize": True})
+    assert not _staged({"update_ratio_median": 1e-3})
+
+
+def test_a_loss_that_reached_exactly_zero_has_converged_not_plateaued():
+    met = np.concatenate([np.linspace(0.8, 0.0, 20), np.zeros(180)])  # a triplet loss: every margin met
+    assert "plateaus" not in _curve(met).symptoms
+    # exactly 0 from the first step (cross entropy over one unit) still plateaus; so does a flat level
+    assert _curve(np.zeros(200)).has("plateaus")
+    assert _curve(2.3 + 0.02 * rng.standard_normal(200)).has("plateaus")
+
+
+def _mix_entropy(n):
+    lam = np.clip(rng.beta(0.4, 0.4, n), 1e-6, 1 - 1e-6)
+    return -(lam * np.log(lam) + (1 - lam) * np.log(1 - lam))  # two classes mixed: 0 to ln 2
+
+
+def test_soft_target_swings_drop_only_what_the_targets_entropy_explains():
+    from nndoctor.monitor.curves import CurveAnalysis, soft_target_swings
+
+    # mixup on an easy task (the zoo's run): swings 0.05-0.41, back up from 0.097 to 0.306
+    a = CurveAnalysis(n=300, symptoms={"oscillates": {"low": 0.05, "high": 0.41},
+                                       "goes-up": {"min_loss": 0.097, "end_loss": 0.306, "after_learning": True}})
+    soft_target_swings(a, list(_mix_entropy(100)))
+    assert not a.has("oscillates") and not a.has("goes-up")
+    b = CurveAnalysis(n=300, symptoms={"goes-up": {"min_loss": 0.097, "end_loss": 0.306, "start_loss": 0.1}})
+    soft_target_swings(b, list(_mix_entropy(100)))
+    assert b.has("goes-up")  # a rise from the start is not a swing of the targets
+    wild = _curve(1.5 * np.exp(1.2 * rng.standard_normal(200)))  # swings far beyond any target entropy
+    soft_target_swings(wild, list(_mix_entropy(100)))
+    assert wild.has("oscillates")
+
+
+@pytest.mark.parametrize("style", ["module-loss-adam", "functional-sgd"])
+def test_mixup_soft_targets_with_a_healthy_lr_are_quiet(style):
+    X, y = blobs(spread=3.0)  # classes far apart: the model soon fits, the targets' entropy is left
+    model = mlp()
+    opt = (torch.optim.Adam(model.parameters(), lr=3e-3) if style == "module-loss-adam"
+           else torch.optim.SGD(model.parameters(), lr=0.066, momentum=0.9))
+    crit = nn.CrossEntropyLoss()
+    beta = torch.distributions.Beta(0.4, 0.4)
+
+    def loop():
+        for i in range(300):
+            j = (i * 128) % 1920
+            xb, yb = X[j:j + 128], y[j:j + 128]
+            lam = float(beta.sample())
+            perm = torch.randperm(len(xb))
+            onehot = F.one_hot(yb, 4).float()
+            target = lam * onehot + (1 - lam) * onehot[perm]
+            out = model(lam * xb + (1 - lam) * xb[perm])
+            loss = crit(out, target) if style == "module-loss-adam" else F.cross_entropy(out, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    torch.manual_seed(0)
+    obs = _run(loop)
+    assert not obs.report().at_least("warning"), [(f.code, f.message) for f in obs.report().at_least("warning")]
+    # a learning rate that is too high still shows: tests/monitor/test_lr.py, test_goes_up_oscillates_and_plateaus

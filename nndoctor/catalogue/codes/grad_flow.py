@@ -25,7 +25,8 @@ CODES = (
             "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
             " and sampled steps) and from grad hooks; module order and use come from sampled forward "
             "outputs. Reported when every gradient of the optimizer's parameters is exactly zero at two "
-            "consecutive examined steps."
+            "consecutive examined steps, unless the training loss is a margin loss (triplet, ranking, hinge"
+            " embedding...) that is exactly 0: every example meets the margin, nothing is left to learn."
         ),
         fixes=(
             "Remove non-differentiable steps between the model and the loss (round(), argmax(), "
@@ -407,9 +408,10 @@ h = self.encoder(x)
             "One check follows the chain loss -> gradients -> optimizer update and reports where it breaks. "
             "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
             " and sampled steps) and from grad hooks; module order and use come from sampled forward "
-            "outputs. Parameters with non-zero `.grad` that no optimizer holds are grouped by module. An "
-            "earlier part counts as a random init when every weight matrix lies within PyTorch's default "
-            "uniform bound 1/sqrt(fan_in) with a std within 0.8-1.2x of that init's."
+            "outputs. Parameters that no optimizer holds and whose `.grad` changes between examined steps "
+            "(a `.grad` left over from training before the watch, e.g. a teacher now run under no_grad, does "
+            "not) are grouped by module. An earlier part counts as a random init when every weight matrix "
+            "lies within PyTorch's default uniform bound 1/sqrt(fan_in) with a std within 0.8-1.2x of that init's."
         ),
         fixes=(
             "Add {modules} to the optimizer: build it over model.parameters() after every layer exists, or "

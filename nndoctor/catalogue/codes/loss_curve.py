@@ -72,7 +72,10 @@ opt = torch.optim.SGD(model.parameters(), lr=0.05)
             "noise of that level (a robust sigma from first differences), never single values; each symptom "
             "is reported with its likely causes ranked by the evidence of the run (update-to-weight ratios, "
             "parameters without gradient, optimizer settings, other findings). Reported mid-run only after a"
-            " long stretch of steps, otherwise at the end."
+            " long stretch of steps, otherwise at the end. A rise carried by a few jumps (at most a quarter "
+            "of the curve's block medians; 80% of the rise in jumps above 10% of its range and 4x the level"
+            " noise), with the loss falling between the jumps and never climbing, and updates under 3e-2 of"
+            " the weights, is only `info`: a curriculum, new data or learning-rate restarts do that."
         ),
         fixes=(
             "{fix1}",
@@ -105,7 +108,10 @@ loss = F.cross_entropy(logits, y)
             "noise of that level (a robust sigma from first differences), never single values; each symptom "
             "is reported with its likely causes ranked by the evidence of the run (update-to-weight ratios, "
             "parameters without gradient, optimizer settings, other findings). Reported mid-run only after a"
-            " long stretch of steps, otherwise at the end."
+            " long stretch of steps, otherwise at the end. With probability targets (mixup, soft labels) "
+            "cross entropy includes the targets' entropy, which changes from batch to batch: swings (and a "
+            "loss back up from its minimum) within twice the spread (10th-90th percentile) of the sampled "
+            "batches' target entropy are not reported."
         ),
         fixes=(
             "{fix1}",
@@ -234,7 +240,8 @@ loss = -(y * torch.log_softmax(z, 1)).sum(1).mean()
             "is reported with its likely causes ranked by the evidence of the run (update-to-weight ratios, "
             "parameters without gradient, optimizer settings, other findings). A plateau is reported mid-run"
             " only after a long stretch of steps, otherwise at the end (warm-up, schedulers and slow starts "
-            "must not raise a false alarm)."
+            "must not raise a false alarm). A loss that came down from a positive start to exactly 0 (a "
+            "margin loss every example meets) has converged: no plateau."
         ),
         fixes=(
             "{fix1}",

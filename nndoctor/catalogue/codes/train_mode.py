@@ -58,7 +58,9 @@ model.train()
         detection=(
             "Forward passes without gradient of a model whose parameters are in an optimizer are checked for"
             " dropout / batch-norm modules in train mode. A teacher, EMA or target network evaluated under "
-            "no_grad is not the trained model and stays quiet."
+            "no_grad is not the trained model and stays quiet; so is a GAN's generator (a model whose output"
+            " another trained model takes in training, beside inputs no model made: the real data), which "
+            "is sampled in train mode on purpose."
         ),
         fixes=(
             "Call {model}.eval() before evaluating (under torch.no_grad()) and {model}.train() before "

@@ -36,6 +36,7 @@ __all__ = ["Fit", "train_between"]
 BASELINE_BATCHES = 8
 MAX_BASELINE_BATCHES = 64  # more batches while a large vocabulary is poorly covered
 MIN_COVERAGE = 0.95
+SOFT_ENTROPY_BATCHES = 256
 EXPLAINS_LITTLE = 0.7  # the level above this share of the constant loss: little explained
 AT_UNIGRAM = 0.95  # token targets: stuck at the unigram level
 
@@ -87,6 +88,17 @@ def train_between(steps: np.ndarray, values: np.ndarray, edges: list[int]) -> li
     return out
 
 
+def _soft_target_entropy(state: Any, target: Any) -> None:
+    """Record the mean entropy of a batch of probability targets (mixup, soft labels): the floor of
+    cross entropy moves with it from batch to batch (``curves.analyze_losses`` reads it)."""
+    ents = state.extra.setdefault("nndoctor.soft_target_entropy", [])
+    if len(ents) >= SOFT_ENTROPY_BATCHES or target.dim() < 2:
+        return
+    p = target.detach().float()
+    p = p.movedim(1, -1).reshape(-1, p.shape[1])  # (rows, classes): the class dimension is 1
+    ents.append(float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean()))
+
+
 @register
 class Fit(Check):
     """Validation loss rising while training loss falls; training loss stuck near a constant predictor."""
@@ -121,6 +133,10 @@ class Fit(Check):
         b = self._baseline
         if event.kwargs.get("weight") is not None or event.kwargs.get("pos_weight") is not None:
             b.mixed = True  # a class-weighted loss: the unweighted priors' loss is not its constant level
+        if event.kwargs.get("reduction") == "sum":
+            b.mixed = True  # summed over elements (a VAE's reconstruction term): not the per-element level
+        if event.name == "cross_entropy" and event.target.is_floating_point() and event.target.shape == event.input.shape:
+            _soft_target_entropy(self.state, event.target)
         enough = b.batches >= MAX_BASELINE_BATCHES or (b.batches >= BASELINE_BATCHES and b.coverage >= MIN_COVERAGE)
         if enough and not b.mixed:
             if self._loss_calls % 50 == 0:

@@ -116,6 +116,13 @@ def rank_causes(symptom: str, curve: CurveAnalysis, ev: dict[str, Any]) -> list[
     return ranked
 
 
+def _staged(ev: dict[str, Any]) -> bool:
+    """A loss that rose in a few jumps and fell in between (curves.staircase), with updates of a
+    normal size: the data or the schedule changed, not the direction of the updates."""
+    med = ev.get("update_ratio_median")
+    return bool(ev.get("jumps_up")) and not ev.get("maximize") and (med is None or med < 3e-2)
+
+
 @register
 class LossCurve(Check):
     """One of the four overfit-a-batch symptoms in the training loss."""
@@ -146,6 +153,8 @@ class LossCurve(Check):
                     continue  # (a loss that keeps falling steadily is slow, not stuck: lr's business)
                 if "explodes" in self._reported:
                     continue  # one symptom of one failure is enough
+                if not final and curve.symptoms[symptom].get("recent_jump"):
+                    continue  # one jump up just now: a curriculum's next stage shows whether it comes down
             out.append(self._finding(symptom, curve))
             self._reported.add(symptom)
         return out
@@ -207,6 +216,12 @@ class LossCurve(Check):
                    else f"{ev['start_loss']:.4g}")
             what = f"the loss goes up: from {frm} to {ev['end_loss']:.4g} by step {ev['to_step']}"
             at = ev["to_step"]
+            if _staged(ev):
+                what += (f", in {ev['jumps_up']} jump{'s' if ev['jumps_up'] > 1 else ''} with the loss falling "
+                         "around them: data that gets "
+                         "harder (a curriculum), new data, or learning-rate restarts do this while the "
+                         "model learns; a flipped sign or a too-high learning rate makes it climb instead")
+                top = ""
         elif symptom == "oscillates":
             what = (f"the loss oscillates between {ev['low']:.4g} and {ev['high']:.4g} around "
                     f"{ev['level']:.4g} without coming down (steps {ev['from_step']}-{ev['to_step']})")
@@ -219,7 +234,9 @@ class LossCurve(Check):
                     f"{ev['to_step']} (per-step noise {ev['noise']:.2g})")
             at = ev["to_step"]
         severity = Severity.ERROR if symptom == "explodes" else Severity.WARNING
-        found = self.finding(f"{what}; {top}", ev, location="loss", code=f"loss-curve.{symptom}",
+        if symptom == "goes-up" and _staged(ev):
+            severity = Severity.INFO
+        found = self.finding(f"{what}; {top}" if top else what, ev, location="loss", code=f"loss-curve.{symptom}",
                              severity=severity, step=at)
         shown = {k: v for k, v in found.evidence.items() if not k.startswith("fix")}
         return dataclasses.replace(found, fixes=tuple(f for f in found.fixes if f), evidence=shown)
