@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -71,3 +72,16 @@ def corpus_header(path: Path) -> dict[str, str]:
 
 def corpus_scripts() -> list[Path]:
     return sorted(p for p in CORPUS.glob("*.py") if "expect" in corpus_header(p))
+
+
+def apply_remedy(code: str, location: str = "", **evidence: Any) -> contextlib.ExitStack:
+    """Install the runtime remedy of a finding ``code`` (with its ``evidence``) as ``nndoctor fix``
+    does in a re-run; closing the returned stack removes it."""
+    from nndoctor.fix.remedies import remedy_for
+
+    finding = {"code": code, "location": location, "evidence": evidence}
+    remedy = remedy_for(finding)
+    assert remedy is not None, code
+    stack = contextlib.ExitStack()
+    remedy.install(finding, stack)
+    return stack

@@ -37,8 +37,9 @@ def register(sub: Any) -> None:
 
 def _fix(ns: argparse.Namespace, report: Any, console: Console) -> None:
     """``--fix``: the remedies' table, kept in the report's facts as ``fix``."""
+    from nndoctor.cli.fix import render_experiment_fix
     from nndoctor.experiment import parse_sets
-    from nndoctor.fix.experiment import fix_experiment, render_experiment_fix
+    from nndoctor.fix.experiment import fix_experiment
     from nndoctor.signals import terminate_as_interrupt
 
     hparams = report.facts.get("hyperparameters") or {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -16,7 +16,10 @@ from nndoctor.cli.options import UsageError, positive_int
 from nndoctor.fix.metrics import script_yardstick
 from nndoctor.fix.session import Attempt, FixSession, run_fix
 
-__all__ = ["register", "render"]
+if TYPE_CHECKING:
+    from nndoctor.fix.experiment import ExperimentFix
+
+__all__ = ["register", "render", "render_experiment_fix"]
 
 _STYLE = {"verified": "bold green", "no-effect": "yellow", "worse": "bold red", "failed": "red", "symptom": "cyan"}
 
@@ -130,3 +133,21 @@ def cmd_fix(ns: argparse.Namespace) -> int:
     write_outputs([json_output("--json", ns.json, session.to_dict),
                    ("--html", ns.html, page)])
     return interrupt_exit_code(session.interrupt) if session.interrupt is not None else 0
+
+
+def render_experiment_fix(fix: ExperimentFix, console: Any) -> None:
+    """The before -> after table of ``diagnose --fix``."""
+    if not fix.attempts:
+        console.print("fix: no root-cause finding with a remedy: nothing to try.")
+        return
+    table = Table(title=f"fix: {fix.metric} before -> after (noise run {_change(fix.before, fix.repeat)})")
+    for col in ("finding", "remedy", "how", fix.metric, "verdict"):
+        table.add_column(col, overflow="fold")
+    for a in fix.attempts:
+        where = a.findings[0].get("location", "")
+        table.add_row(a.findings[0]["code"] + (f" [{where}]" if where else ""), a.remedy, a.how,
+                      _change(fix.before, a.after), Text(a.verdict.verdict, style=_STYLE.get(a.verdict.verdict, "")))
+    console.print(table)
+    for a in fix.attempts:
+        if a.verdict.verdict == "verified":
+            console.print(Text(f"{a.remedy}: Edit: {a.edit}", style="green"))

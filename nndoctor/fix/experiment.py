@@ -27,7 +27,7 @@ from nndoctor.fix.metrics import Figures, Verdict, judge
 from nndoctor.fix.remedies import remedy_for, suggested_lr
 from nndoctor.fix.session import candidates
 
-__all__ = ["ExperimentAttempt", "ExperimentFix", "fix_experiment", "render_experiment_fix", "set_override"]
+__all__ = ["ExperimentAttempt", "ExperimentFix", "fix_experiment", "set_override"]
 
 logger = logging.getLogger(__name__)
 
@@ -244,26 +244,3 @@ def fix_experiment(path: str, findings: list[Finding], *, overrides: dict[str, A
         verdict = judge(base, after_fig, noise, error)
         result.attempts.append(ExperimentAttempt(rname, group, how, edit, verdict, after))
     return result
-
-
-def render_experiment_fix(fix: ExperimentFix, console: Any) -> None:
-    """The before -> after table of ``diagnose --fix``."""
-    from rich.table import Table
-    from rich.text import Text
-
-    from nndoctor.cli.fix import _STYLE, _change
-
-    if not fix.attempts:
-        console.print("fix: no root-cause finding with a remedy: nothing to try.")
-        return
-    table = Table(title=f"fix: {fix.metric} before -> after (noise run {_change(fix.before, fix.repeat)})")
-    for col in ("finding", "remedy", "how", fix.metric, "verdict"):
-        table.add_column(col, overflow="fold")
-    for a in fix.attempts:
-        where = a.findings[0].get("location", "")
-        table.add_row(a.findings[0]["code"] + (f" [{where}]" if where else ""), a.remedy, a.how,
-                      _change(fix.before, a.after), Text(a.verdict.verdict, style=_STYLE.get(a.verdict.verdict, "")))
-    console.print(table)
-    for a in fix.attempts:
-        if a.verdict.verdict == "verified":
-            console.print(Text(f"{a.remedy}: Edit: {a.edit}", style="green"))

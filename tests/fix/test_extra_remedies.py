@@ -4,23 +4,11 @@ injected bug then trains like its fixed twin, and healthy code is untouched."""
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import apply_remedy as _apply
 from torch.utils.data import DataLoader, TensorDataset
-
-from nndoctor.fix.remedies import remedy_for
-
-
-def _apply(code: str, location: str = "", **evidence) -> contextlib.ExitStack:
-    finding = {"code": code, "location": location, "evidence": evidence}
-    remedy = remedy_for(finding)
-    assert remedy is not None, code
-    stack = contextlib.ExitStack()
-    remedy.install(finding, stack)
-    return stack
 
 
 def _data(n: int = 240) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,24 +3,14 @@ the remedy, and healthy code is untouched (bit-identical) when the remedy has no
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import apply_remedy as _apply
 from torch.utils.data import DataLoader, TensorDataset
 
 from nndoctor.fix.remedies import all_remedies, remedy_for
-
-
-def _apply(code: str, location: str = "", **evidence) -> contextlib.ExitStack:
-    finding = {"code": code, "location": location, "evidence": evidence}
-    remedy = remedy_for(finding)
-    assert remedy is not None, code
-    stack = contextlib.ExitStack()
-    remedy.install(finding, stack)
-    return stack
 
 
 def _train(make_opt, steps: int = 30, seed: int = 0) -> tuple[nn.Module, list[float]]:

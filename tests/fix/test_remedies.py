@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import apply_remedy as _apply
 
 from nndoctor.fix.remedies import REMEDIES, remedy_for
-
-
-def _apply(code: str, location: str = "", **evidence) -> contextlib.ExitStack:
-    finding = {"code": code, "location": location, "evidence": evidence}
-    remedy = remedy_for(finding)
-    assert remedy is not None, code
-    stack = contextlib.ExitStack()
-    remedy.install(finding, stack)
-    return stack
 
 
 def _blobs(n: int = 96, d: int = 6, classes: int = 3) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,22 +4,10 @@ twin with the remedy, and healthy code is untouched."""
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-from nndoctor.fix.remedies import remedy_for
-
-
-def _apply(code: str, location: str = "", **evidence) -> contextlib.ExitStack:
-    finding = {"code": code, "location": location, "evidence": evidence}
-    remedy = remedy_for(finding)
-    assert remedy is not None, code
-    stack = contextlib.ExitStack()
-    remedy.install(finding, stack)
-    return stack
+from helpers import apply_remedy as _apply
 
 
 def _train(head, loss_fn, y: torch.Tensor, out: int, steps: int = 40) -> list[float]:
