@@ -108,3 +108,22 @@ def test_loss_returns_sees_a_saw_tooth_not_a_falling_or_noisy_curve():
     assert loss_returns(list(range(1, 161)), falling) == []
     noisy = (1.0 + 0.3 * torch.randn(300, generator=g)).abs().tolist()
     assert loss_returns(list(range(1, 301)), noisy) == []
+
+
+def test_huge_optimizer_steps_are_a_learning_rate_not_a_reinitialisation():
+    """Adam at lr=1 decorrelates the weights between two sampled steps by itself and the loss
+    jumps back up again and again: that is lr.too-high's finding, not a re-initialisation
+    (the optimizer's own update, measured around step(), was >= 10% of the weights)."""
+    torch.manual_seed(0)
+    model = Net()
+    opt = torch.optim.Adam(model.parameters(), lr=1.0)
+    with Observer(checks=[ReinitialisedDuringTraining]) as obs:
+        _epochs(model, opt, 6)
+    assert not _found(obs)
+    assert obs.checks[0]._max_update >= 0.1
+    # the same run with apply(init) per epoch at a sane lr is still caught (see the tests above)
+    model = Net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with Observer(checks=[ReinitialisedDuringTraining]) as obs:
+        _epochs(model, opt, 6, lambda e: model.apply(_init_weights))
+    assert len(_found(obs)) == 1 and obs.checks[0]._max_update < 0.1

@@ -199,7 +199,10 @@ nn.init.xavier_normal_(self.fc.weight)
             "values (distance to them < 25% of what it was, after moving >= 5%) was re-initialised. "
             "Reported when that happened and the loss (running median) went back to within 30% of its "
             "start after having fallen by >= 15% (and 3x its step-to-step noise) at least twice, one of "
-            "those in an interval where the weights were reset. A model rebuilt with a new optimizer (cross-validation folds) has new "
+            "those in an interval where the weights were reset. Once one optimizer step itself moved a "
+            "tracked matrix by >= 10% of its norm (measured around step() on sampled steps), replaced "
+            "weights are the learning rate's doing (lr.too-high) and only a return to the initial values "
+            "counts. A model rebuilt with a new optimizer (cross-validation folds) has new "
             "tensors and is not this; a model rebuilt while the optimizer keeps the old one is "
             "grad-flow.optimizer-wrong-params."
         ),

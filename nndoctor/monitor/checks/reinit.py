@@ -14,6 +14,10 @@ Two pieces of evidence, both needed:
 
 Training never decorrelates a weight matrix between two samples, and a warm restart of the lr
 (SGDR) or a new fold with a new model (new tensors: nothing to compare) does not reset the weights.
+An optimizer whose own steps are huge can: so on sampled steps the optimizer's update is measured too
+(``||w_after - w_before|| / ||w_before||`` around one ``step()``), and once one reached ``HUGE_UPDATE``
+"replaced by unrelated values" is not counted (that is a too-high learning rate, ``lr.too-high``'s
+finding); "brought back to the initial values" still is.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ RETURN = 0.3
 NOISE = 3.0  # ...and by this many times the loss's step-to-step noise
 MIN_RETURNS = 2
 MAX_TRACKED_NUMEL = 2_000_000
+HUGE_UPDATE = 0.1  # one optimizer step moving a tracked matrix by >= this share of its norm
 
 
 def loss_returns(steps: list[int], values: list[float]) -> list[int]:
@@ -85,7 +90,7 @@ class ReinitialisedDuringTraining(Check):
 
     code = "init.reinitialised-during-training"
     needs = ("step", "curve", "end")
-    step_phases = frozenset({"pre"})
+    step_phases = frozenset({"pre", "post"})
     sampled_only = frozenset({"step"})
 
     def __init__(self, state: Any) -> None:
@@ -94,12 +99,15 @@ class ReinitialisedDuringTraining(Check):
         self._tracked: list[_Tracked] = []
         self._resets: list[tuple[int, int, str, str]] = []  # (from step, to step, param, how)
         self._done = False
+        self._max_update = 0.0  # the largest single-step update ratio seen on sampled steps
 
     def check(self, event: StepEvent | CurveDue | RunEnd) -> Iterable[Finding]:
         if self._done:
             return ()
         if isinstance(event, StepEvent):
-            if event.sampled:
+            if event.sampled and event.phase == "post":
+                self._measure_update(event)
+            elif event.sampled:
                 self._observe(event)
             return ()
         return self._judge()
@@ -149,8 +157,24 @@ class ReinitialisedDuringTraining(Check):
             t.prev = p.detach().float().clone()
             t.prev_step = event.step
 
+    def _measure_update(self, event: StepEvent) -> None:
+        """The optimizer's own update of the tracked matrices at this step (pre copy -> now)."""
+        if self._opt is None or self._opt() is not event.optimizer:
+            return
+        live = [(t, local(t.ref()) if t.ref() is not None else None) for t in self._tracked]
+        pairs = [(t.prev, p.detach().float()) for t, p in live
+                 if p is not None and t.prev_step == event.step and p.numel() and p.shape == t.prev.shape]
+        if not pairs:
+            return
+        vals = host_floats([v for before, after in pairs for v in ((after - before).norm(), before.norm())])
+        for d, n in zip(vals[0::2], vals[1::2]):
+            if n > 0 and math.isfinite(d / n):
+                self._max_update = max(self._max_update, d / n)
+
     # ------------------------------------------------------------------ judgement
     def _judge(self) -> list[Finding]:
+        if self._max_update >= HUGE_UPDATE:  # the optimizer itself decorrelates the weights
+            self._resets = [r for r in self._resets if r[3] != "replaced by unrelated values"]
         if not self._resets:
             return []
         steps, values = self.state.losses.series()
