@@ -29,6 +29,7 @@ from torch import nn
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import LossCall, ModelInput, RunEnd
+from nndoctor.monitor.tensors import is_integer
 
 __all__ = ["PaddingNotIgnored"]
 
@@ -37,10 +38,6 @@ PAD_SHARE = 0.10  # of the positions the loss counts
 MIN_PADDED_ROWS = 0.20  # rows ending (or starting) with the run, when no padding_idx names the pad
 MIN_BATCHES = 2
 MIN_T = 3
-
-
-def _is_int(t: torch.Tensor) -> bool:
-    return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
 
 
 def _run_mask(x: torch.Tensor, trailing: bool) -> tuple[int, torch.Tensor] | None:
@@ -95,7 +92,7 @@ class PaddingNotIgnored(Check):
         if not event.grad_enabled:
             return
         tokens = [v for v in list(event.args) + list(event.kwargs.values())
-                  if isinstance(v, torch.Tensor) and v.dim() == 2 and v.shape[1] >= MIN_T and _is_int(v)]
+                  if isinstance(v, torch.Tensor) and v.dim() == 2 and v.shape[1] >= MIN_T and is_integer(v)]
         if not tokens:
             self._inputs = None
             return
@@ -106,7 +103,7 @@ class PaddingNotIgnored(Check):
 
     def _on_loss(self, event: LossCall) -> None:
         if (event.name not in _LOSSES or not event.grad_enabled or event.target is None or self._inputs is None
-                or not _is_int(event.target) or event.kwargs.get("reduction", "mean") == "none"):
+                or not is_integer(event.target) or event.kwargs.get("reduction", "mean") == "none"):
             return
         step, model, refs, pads = self._inputs
         if step != event.step:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["is_sharded", "local", "local_grad"]
+__all__ = ["is_integer", "is_sharded", "local", "local_grad"]
 
 
 def local(tensor: torch.Tensor) -> torch.Tensor:
@@ -53,3 +53,8 @@ def is_sharded(param: torch.Tensor) -> bool:
     values are not expected to agree across ranks."""
     return bool(getattr(param, "_is_flat_param", False)) or hasattr(param, "_local_tensor") \
         or hasattr(param, "_sharded_param_data")
+
+
+def is_integer(t: torch.Tensor) -> bool:
+    """Integer values (token ids, class indices): not floating point, complex or bool."""
+    return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)

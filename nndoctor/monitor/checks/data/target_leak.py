@@ -32,6 +32,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import LossCall, ModelInput, RunEnd
+from nndoctor.monitor.tensors import is_integer
 
 __all__ = ["TargetInInputs"]
 
@@ -44,10 +45,6 @@ TOKEN_MIN_BATCHES = 2
 TOKEN_MIN_POSITIONS = 64
 COLLAPSE = 0.3
 _TOKEN_LOSSES = frozenset({"cross_entropy", "nll_loss"})
-
-
-def _is_int(t: torch.Tensor) -> bool:
-    return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -117,7 +114,7 @@ class TargetInInputs(Check):
             x = ref()
             if x is None or x.numel() == 0 or (i > 0 and _same(x, target)):
                 continue  # (a second input that is the target itself: model(x, y) computing its own loss)
-            if event.name in _TOKEN_LOSSES and _is_int(target) and _is_int(x) and x.numel() == target.numel():
+            if event.name in _TOKEN_LOSSES and is_integer(target) and is_integer(x) and x.numel() == target.numel():
                 self._tokens_equal(model, event, x, i)
             elif x.is_floating_point() and x.dim() >= 2 and target.dim() >= 1 and x.shape[0] == target.shape[0] \
                     and target.numel() == target.shape[0]:
