@@ -12,6 +12,9 @@
 The callback starts an :class:`~nndoctor.monitor.observer.Observer` in ``on_fit_start``
 (watching the LightningModule and the trainer's optimizers) and stops it in
 ``on_fit_end`` or ``on_exception``; the findings stay available through :meth:`report`.
+Models are discovered as under ``nndoctor run``: a ``training_step`` that calls its parts
+(``self.encoder(x)``) instead of ``self(x)``, or a strategy's wrapper (DDP), is observed through
+the module it calls first.
 Under a data-parallel strategy (DDP, 2 or more processes) every rank watches its own process and
 writes its result file when fit ends; rank 0's :meth:`report` is then the merged report of every
 rank, as ``nndoctor run`` makes it (:mod:`nndoctor.distributed.session`).
@@ -76,7 +79,7 @@ class NNDoctorCallback(pl.Callback):
         self._stop(None)
         optimizers = list(getattr(trainer, "optimizers", None) or [])
         self.observer = Observer(models=[pl_module], optimizers=optimizers, schedule=self.schedule,
-                                 on_finding=self._notify, discover=False)
+                                 on_finding=self._notify, discover=True)
         self.observer.__enter__()
         try:
             self._rank = rank_session(_trainer_rank(trainer))

@@ -95,3 +95,57 @@ def test_lightning_fit_with_lr_far_too_high_is_diagnosed():
     (finding,) = report.by_code("lr.too-high")
     assert finding.evidence["lr"] == "5" and finding.evidence["update_ratio_median"] > 0.1
     assert not report.internal_errors
+
+
+class TwoPart(pl.LightningModule):
+    """training_step calls its parts (``self.encoder``, ``self.head``), never ``self(x)``: the common
+    Lightning style; optionally distilled from a frozen teacher run under no_grad on the batch."""
+
+    def __init__(self, distill: bool = False):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(16, 64), nn.ReLU())
+        self.head = nn.Linear(64, 4)
+        self.teacher = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 4)).requires_grad_(False)
+        self.distill = distill
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        out = self.head(self.encoder(x))
+        loss = F.cross_entropy(out, y)
+        if self.distill:
+            self.teacher.eval()
+            with torch.no_grad():
+                soft = F.softmax(self.teacher(x) / 2, -1)
+            loss = loss + F.kl_div(F.log_softmax(out / 2, -1), soft, reduction="batchmean")
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=1e-3)
+
+
+def _fit_loader(module, x, y, epochs=3):
+    from nndoctor.integrations.lightning import NNDoctorCallback
+
+    doctor = NNDoctorCallback()
+    trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, callbacks=[doctor], logger=False,
+                         enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True)
+    trainer.fit(module, loader)
+    return doctor.report()
+
+
+def test_a_training_step_that_calls_submodules_is_observed_like_nndoctor_run():
+    """The batch goes to ``self.encoder(x)``, not to the LightningModule's forward: the input checks
+    still see it (raw inputs ~1000 +- 300 are named), and a frozen teacher run under no_grad on the
+    training batch is part of the step, not an evaluation pass (it read as train/test leakage)."""
+    g = torch.Generator().manual_seed(0)
+    centers = torch.randn(4, 16, generator=g) * 2
+    y = torch.randint(0, 4, (1024,), generator=g)
+    x = centers[y] + torch.randn(1024, 16, generator=g)
+    torch.manual_seed(0)
+    report = _fit_loader(TwoPart(), x * 300 + 1000, y)
+    assert "preprocessing.unnormalised-features" in {f.code for f in report.at_least("warning")}
+    torch.manual_seed(0)
+    report = _fit_loader(TwoPart(distill=True), x, y)
+    assert not report.at_least("warning"), [(f.code, f.message) for f in report.at_least("warning")]
+    assert not report.internal_errors

@@ -366,3 +366,55 @@ def test_short_token_windows_that_recur_by_nature_are_not_a_leakage_warning():
                         F.cross_entropy(model(xb), yb)
     found = obs.report().by_code("data.train-test-leakage")
     assert found and all(f.severity.value == "info" for f in found)  # said, as chance, not as a copy
+
+
+# ------------------------------------------- a teacher / target network running on the training batch
+@pytest.mark.parametrize("order", ["teacher-first", "student-first"])
+def test_a_model_run_without_gradient_on_the_training_batch_is_not_an_evaluation(order):
+    """Distillation: a frozen teacher runs under no_grad on each training batch (before or after the
+    student). It is part of the training step: its forwards make no evaluation passes (they matched
+    the training fingerprints at a rate unlike the training set's and read as leakage), while a leaky
+    validation set evaluated by the student in the same run is still found."""
+    x, y = blobs(n=2400, seed=7)
+    xtr, ytr = x[:800], y[:800]
+    teacher = _net(seed=3).eval()
+    perm = torch.randperm(600, generator=torch.Generator().manual_seed(1))
+    leaky_x = torch.cat([x[1600:1900], xtr[:300]])[perm]  # half of these validation rows are training rows
+    leaky_y = torch.cat([y[1600:1900], ytr[:300]])[perm]
+
+    def run(student, steps, leaky_eval):
+        g = torch.Generator().manual_seed(0)
+        opt = torch.optim.Adam(student.parameters(), lr=1e-3)
+        for step in range(1, steps + 1):
+            ix = torch.randint(len(xtr), (32,), generator=g)
+            xb, yb = xtr[ix], ytr[ix]
+            if order == "teacher-first":
+                with torch.no_grad():
+                    soft = F.softmax(teacher(xb) / 2, -1)
+                out = student(xb)
+            else:
+                out = student(xb)
+                with torch.no_grad():
+                    soft = F.softmax(teacher(xb) / 2, -1)
+            loss = F.cross_entropy(out, yb) + F.kl_div(F.log_softmax(out / 2, -1), soft, reduction="batchmean")
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if leaky_eval and step % 100 == 0:
+                student.eval()
+                with torch.no_grad():
+                    for i in range(0, 600, 50):
+                        F.cross_entropy(student(leaky_x[i:i + 50]), leaky_y[i:i + 50])
+                student.train()
+
+    with Observer(checks=CHECKS) as obs:
+        run(_net(), 150, leaky_eval=False)
+    from nndoctor.monitor.checks.data.sample import ObservedData
+    data = ObservedData.of(obs.state)
+    assert data is not None and len(data.companions) == 1 and data.passes == []
+    assert _codes(obs, ("info", "warning", "error")) == []
+
+    with Observer(checks=CHECKS) as obs:
+        run(_net(), 200, leaky_eval=True)
+    (f,) = obs.report().by_code("data.train-test-leakage")
+    assert f.severity.value == "warning" and 0.25 <= f.evidence["estimated_share"] <= 0.8

@@ -1,6 +1,7 @@
 """A Lightning run under the DDP strategy on CPU (2 processes, gloo), watched by NNDoctorCallback;
-rank 0 writes the callback's report (the merged one) to --out. Bug: rank-weights (rank 1 changes
-its weights after DDP broadcast them: the replicas differ)."""
+rank 0 writes the callback's report (the merged one) to --out. Bugs: rank-weights (rank 1 changes
+its weights after DDP broadcast them: the replicas differ); same-data (Lightning told not to add
+its DistributedSampler: every rank trains on the same batches)."""
 
 import argparse
 import json
@@ -44,7 +45,8 @@ def main() -> None:
     doctor = NNDoctorCallback()
     trainer = pl.Trainer(accelerator="cpu", devices=2, strategy=DDPStrategy(process_group_backend="gloo"),
                          max_epochs=2, callbacks=[doctor], logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+                         enable_progress_bar=False, enable_model_summary=False,
+                         use_distributed_sampler=args.bug != "same-data")
     trainer.fit(Net(args.bug), loader)
     if trainer.global_rank == 0:
         with open(args.out, "w") as fh:

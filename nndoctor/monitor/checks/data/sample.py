@@ -5,6 +5,11 @@ Training batches are looked at on sampled steps only (the first steps, then one 
 target) pairs are kept. Evaluation forwards (no gradient) are fingerprinted and grouped
 into passes: one DataLoader iteration, or for batches the script slices itself, a run
 of equal-sized batches ending with a smaller one. Everything is bounded.
+
+A model that runs without gradient on the very batch tensor another model trains on in the same
+step (a distillation teacher, a target network, an EMA copy, a frozen reference model) is part of
+the training step, not an evaluation: once seen (on a sampled step), its forwards make no
+evaluation passes and the passes it made before are dropped.
 """
 
 from __future__ import annotations
@@ -115,6 +120,7 @@ class EvalPass:
     counts: np.ndarray | None = None  # targets per class
     wrong: np.ndarray | None = None  # misclassified per class
     forward: int = -1  # forward call whose targets were counted last (one count per batch)
+    models: set[str] = field(default_factory=set)  # the models whose forwards made this pass
     #: len(hashes) after each batch (script-made passes only, bounded): where the batches start,
     #: so that a pass mixing batches of several splits can be cut by where they came from
     batch_ends: list[int] = field(default_factory=list)
@@ -156,6 +162,8 @@ class ObservedData:
     target_iterations: set[int] = field(default_factory=set)
     target_steps: list[int] = field(default_factory=list)  # first and latest
     target_losses: set[str] = field(default_factory=set)
+    #: models that ran without gradient on the batch another model trained on in the same step
+    companions: set[str] = field(default_factory=set)
 
     def revisited(self) -> bool:
         """Some sampled training rows were seen in two sampled batches: the sample spans the data."""
@@ -220,6 +228,8 @@ class DataCollector(Check):
         self._pass: EvalPass | None = None
         self._pass_step = -1
         self._pending: tuple[int, int, np.ndarray | None] | None = None  # (step, rows, features)
+        # this step's no-gradient forwards and its training forward: (model, batch tensor identity)
+        self._step_inputs: tuple[int, list[tuple[str, tuple[Any, ...]]], list[tuple[str, tuple[Any, ...]]]] = (-1, [], [])
 
     def check(self, event: ModelInput | Targets) -> Iterable[Finding]:
         kind = event.kind
@@ -251,6 +261,7 @@ class DataCollector(Check):
         x = first_tensor(event.args, event.kwargs)
         if x is None or x.dim() == 0 or x.shape[0] < 1:
             return
+        self._note_step_input(event.name, x, training=True)
         tensors = sum(isinstance(a, torch.Tensor) for a in list(event.args) + list(event.kwargs.values()))
         if tensors > 1:
             self.data.single_input = False
@@ -302,10 +313,40 @@ class DataCollector(Check):
             d.pair_rows += min(room, y.size)
 
     # ------------------------------------------------------------------ evaluation
+    def _note_step_input(self, name: str, x: torch.Tensor, *, training: bool) -> None:
+        """Remember this step's batch tensors; a no-gradient forward of one model on the tensor another
+        model trains on in the same step makes the first a companion (teacher, target network)."""
+        step = self.state.step
+        if self._step_inputs[0] != step:
+            self._step_inputs = (step, [], [])
+        _, evals, trains = self._step_inputs
+        try:
+            key = (x.data_ptr(), tuple(x.shape), x.dtype) if x.layout == torch.strided else None
+        except RuntimeError:  # a tensor without storage (meta, some subclasses): never a match
+            key = None
+        if key is None or not key[0]:
+            return
+        mine, other = (trains, evals) if training else (evals, trains)
+        if len(mine) < 8:
+            mine.append((name, key))
+        for other_name, other_key in other:
+            if other_key == key and other_name != name:
+                companion = other_name if training else name
+                if companion not in self.data.companions:
+                    self.data.companions.add(companion)
+                    self.data.passes = [p for p in self.data.passes if not p.models <= self.data.companions]
+                    if self._pass is not None and self._pass.models <= self.data.companions:
+                        self._pass = None
+
     def _on_eval_input(self, event: ModelInput) -> None:
         x = first_tensor(event.args, event.kwargs)
         if x is None or x.dim() == 0:
             return
+        name = getattr(event, "name", "")
+        self._note_step_input(name, x, training=False)
+        if name in self.data.companions:
+            self._pass = None
+            return  # part of the training step (a teacher, a target network), not an evaluation
         n = int(x.shape[0])
         loaders = self.state.loaders
         fetches = loaders.fetches if loaders is not None else 0
@@ -328,6 +369,7 @@ class DataCollector(Check):
         p.batches += 1
         p.last_batch = n
         p.forward = -1
+        p.models.add(name)
         if p.capped or self.data.eval_rows >= MAX_EVAL_ROWS:
             p.capped = True
             return
