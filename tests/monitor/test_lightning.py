@@ -149,3 +149,25 @@ def test_a_training_step_that_calls_submodules_is_observed_like_nndoctor_run():
     report = _fit_loader(TwoPart(distill=True), x, y)
     assert not report.at_least("warning"), [(f.code, f.message) for f in report.at_least("warning")]
     assert not report.internal_errors
+
+
+def test_lightning_gradient_clip_val_that_clips_every_step_is_the_root_cause():
+    """``Trainer(gradient_clip_val=...)`` clips inside the optimizer's closure (after the step's
+    pre-hook ran): a threshold thousands of times below the gradient norm is named as the cause of
+    the plateau it makes; a normal threshold is quiet."""
+    from nndoctor.integrations.lightning import NNDoctorCallback
+
+    def fit(clip):
+        torch.manual_seed(0)
+        doctor = NNDoctorCallback()
+        trainer = pl.Trainer(max_epochs=3, accelerator="cpu", devices=1, callbacks=[doctor], logger=False,
+                             gradient_clip_val=clip, enable_progress_bar=False, enable_checkpointing=False,
+                             enable_model_summary=False)
+        trainer.fit(Digitsish(lr=0.05), _loaders()[0])
+        return doctor.report()
+
+    report = fit(5e-4)
+    (clip,) = report.by_code("optimizer.clip-too-tight")
+    assert clip.severity.value == "warning"
+    assert all(f.code == "optimizer.clip-too-tight" or f.caused_by for f in report.at_least("warning"))
+    assert not fit(1.0).at_least("warning")
