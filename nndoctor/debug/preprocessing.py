@@ -269,6 +269,11 @@ class InputPreprocessing(Check):
         arg, x = _first_tensor(event.args, event.kwargs)
         if x is None or x.dim() < 2 or x.shape[0] < 1 or x.numel() < 2 or x.dtype == torch.bool:
             return ()
+        if x.grad_fn is not None:
+            # computed by layers that train (an encoder called before this head, a generator's output
+            # into a discriminator): features, not data; the data's own preprocessing is judged where
+            # they enter the first model
+            return ()
         integer = not x.is_floating_point()
         if integer and (x.is_complex() or self._has_embedding(event.model)):
             return ()  # token ids for an nn.Embedding

@@ -317,3 +317,23 @@ def test_raw_pixels_are_reported_on_the_first_step_like_the_nan_they_cause():
         steps = {f.code.split(".")[0]: f.first_step for f in obs.findings}
         assert "numerics" in steps and steps.get("preprocessing") == 1, obs.findings
         assert steps["preprocessing"] <= steps["numerics"]
+
+
+def test_features_computed_by_a_model_that_trains_are_not_judged_as_data(cancer):
+    """An encoder and a head called one after the other (each a root model): the raw tabular data are
+    named where they enter the encoder; the encoder's large features entering the head are a symptom,
+    not a second preprocessing problem. The same head fed the data directly is still judged."""
+    X, y = cancer
+    torch.manual_seed(0)
+    encoder = nn.Sequential(nn.Linear(30, 32), nn.ReLU())
+    head = nn.Linear(32, 2)
+    opt = torch.optim.SGD([*encoder.parameters(), *head.parameters()], lr=1e-6)
+    with Observer(checks=CHECKS) as obs:
+        for i in range(12):
+            xb, yb = X[i * 32:(i + 1) * 32], y[i * 32:(i + 1) * 32]
+            opt.zero_grad()
+            F.cross_entropy(head(encoder(xb)), yb).backward()
+            opt.step()
+    found = obs.report().by_code("preprocessing.unnormalised-features")
+    assert [f.location for f in found] == ["encoder"], [(f.location, f.message) for f in found]
+    assert "preprocessing.unnormalised-features" in _codes(_train(_mlp(30, 2), X, y))
