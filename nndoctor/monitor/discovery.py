@@ -35,7 +35,11 @@ class Discovery:
         info = self.state.models.get(id(module))
         if info is not None:
             return info
-        name = name or self._name_for(module, default=type(module).__name__.lower())
+        if not name:
+            # the script's variable; else its path inside a model already watched (a LightningModule's
+            # ``self.encoder`` called on its own); else its class
+            name = (self._name_for(module, default="") or self._path_in_models(module)
+                    or type(module).__name__.lower())
         taken = {i.name for i in self.state.models.values()}
         base, n = name, 2
         while name in taken:
@@ -58,6 +62,14 @@ class Discovery:
                 if param.requires_grad:
                     self._hook_param(param, f"{name}.{path}")
         return info
+
+    def _path_in_models(self, module: torch.nn.Module) -> str:
+        for info in list(self.state.models.values()):
+            path = info.module_names.get(id(module))
+            owner = info.ref()
+            if path and owner is not None and any(sub is module for sub in owner.modules()):
+                return path
+        return ""
 
     def _register_optimizer(self, opt: torch.optim.Optimizer) -> OptimizerInfo:
         info = self.state.optimizers.get(id(opt))

@@ -144,7 +144,8 @@ def test_a_training_step_that_calls_submodules_is_observed_like_nndoctor_run():
     x = centers[y] + torch.randn(1024, 16, generator=g)
     torch.manual_seed(0)
     report = _fit_loader(TwoPart(), x * 300 + 1000, y)
-    assert "preprocessing.unnormalised-features" in {f.code for f in report.at_least("warning")}
+    (found,) = report.by_code("preprocessing.unnormalised-features")
+    assert found.severity.value == "warning" and found.location == "pl_module.encoder", found.location
     torch.manual_seed(0)
     report = _fit_loader(TwoPart(distill=True), x, y)
     assert not report.at_least("warning"), [(f.code, f.message) for f in report.at_least("warning")]
