@@ -12,8 +12,7 @@ def test_busy_nests_and_restores_the_previous_value_whatever_is_raised():
     assert obs._busy is False
     with obs.busy:
         assert obs._busy is True
-        with pytest.raises(ZeroDivisionError):
-            with obs.busy:
-                1 / 0
+        with pytest.raises(ZeroDivisionError), obs.busy:
+            raise ZeroDivisionError
         assert obs._busy is True  # the inner exit restored the outer's value, not False
     assert obs._busy is False
