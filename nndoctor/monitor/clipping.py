@@ -79,11 +79,8 @@ class ClipWatch:
                 return original(parameters, max_norm, *args, **kwargs)
             total = original(params, max_norm, *args, **kwargs)
             try:
-                watch.observer._busy = True
-                try:
+                with watch.observer.busy:
                     watch._record("clip_grad_norm_", max_norm, params, total)
-                finally:
-                    watch.observer._busy = False
             except Exception as exc:
                 watch.observer._fail("clip_grad_norm_", exc)
             return total
@@ -101,15 +98,11 @@ class ClipWatch:
                 return original(parameters, clip_value, *args, **kwargs)
             try:
                 params = _params(parameters)
-                watch.observer._busy = True
-                try:
-                    with torch.no_grad():
-                        grads = [local(p.grad) for p in params if p.grad is not None]  # this rank's shard
-                        peaks = [g.detach().abs().max() for g in grads if g.numel() and not g.is_sparse]
-                        measured = (torch.stack([t.float().to(peaks[0].device) for t in peaks]).max()
-                                    if peaks else None)
-                finally:
-                    watch.observer._busy = False
+                with watch.observer.busy, torch.no_grad():
+                    grads = [local(p.grad) for p in params if p.grad is not None]  # this rank's shard
+                    peaks = [g.detach().abs().max() for g in grads if g.numel() and not g.is_sparse]
+                    measured = (torch.stack([t.float().to(peaks[0].device) for t in peaks]).max()
+                                if peaks else None)
             except Exception as exc:
                 watch.observer._fail("clip_grad_value_", exc)
                 return original(parameters, clip_value, *args, **kwargs)

@@ -17,6 +17,7 @@ script past the run (``from torch.jit import script``) passes straight through.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
@@ -92,16 +93,12 @@ class InertObserver:
         return (InertObserver, ())
 
 
-def _pause_observers() -> list[tuple[Any, bool]]:
-    paused = [(obs, obs._busy) for obs in _ACTIVE]
-    for obs, _ in paused:
-        obs._busy = True
-    return paused
-
-
-def _resume_observers(paused: list[tuple[Any, bool]]) -> None:
-    for obs, busy in paused:
-        obs._busy = busy
+def _paused_observers() -> contextlib.ExitStack:
+    """Every active observer busy (its hooks pass through) until the stack closes."""
+    stack = contextlib.ExitStack()
+    for obs in list(_ACTIVE):
+        stack.enter_context(obs.busy)
+    return stack
 
 
 def _script(obj: Any, *args: Any, **kwargs: Any) -> Any:  # installed as torch.jit.script
@@ -122,11 +119,10 @@ def _script(obj: Any, *args: Any, **kwargs: Any) -> Any:  # installed as torch.j
                     kwargs_flags.update(kept_flags)
         except Exception as exc:
             _fault("torch.jit.script", exc)
-    paused = _pause_observers() if _ACTIVE else []
     try:
-        return _TRUE["script"](obj, *args, **kwargs)
+        with _paused_observers():
+            return _TRUE["script"](obj, *args, **kwargs)
     finally:
-        _resume_observers(paused)
         for module, items, flags in saved:  # the same dicts (handles keep weak references to them)
             module._forward_pre_hooks.clear()
             module._forward_pre_hooks.update(items)
@@ -143,11 +139,8 @@ def _paused(name: str) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not _ACTIVE:
             return true(*args, **kwargs)
-        paused = _pause_observers()
-        try:
+        with _paused_observers():
             return true(*args, **kwargs)
-        finally:
-            _resume_observers(paused)
 
     return wrapper
 

@@ -186,6 +186,7 @@ class FunctionEvents:
     _light: bool
     _active: bool
     _busy: bool
+    busy: Any  # nndoctor.monitor.busy.Busy: ``with self.busy:`` around the observer's own work
     _mode: Any
     _dispatch: Callable[..., None]
     _fail: Callable[..., None]
@@ -256,8 +257,7 @@ class FunctionEvents:
                        self._eval_op_checks[name])
 
     def _on_op(self, name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
-        self._busy = True
-        try:
+        with self.busy:
             if name in LOSS_FUNCTIONS:
                 self._on_loss(name, args, kwargs, result)
                 if "targets" in self._by_kind:
@@ -278,8 +278,6 @@ class FunctionEvents:
                                step=self.state.step, module=self._current_module_name(),
                                input_provenance=provs)
                 self._dispatch(event, checks)
-        finally:
-            self._busy = False
 
     def _label(self, result: torch.Tensor, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         dim = kwargs.get("dim")

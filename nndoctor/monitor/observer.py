@@ -35,6 +35,7 @@ from torch.utils.hooks import RemovableHandle
 from nndoctor.checks import Check, registered
 from nndoctor.findings import Finding, InternalError, Report
 from nndoctor.monitor import compat
+from nndoctor.monitor.busy import Busy
 from nndoctor.monitor.clipping import ClipWatch
 from nndoctor.monitor.discovery import Discovery
 from nndoctor.monitor.ending import run_end_checks
@@ -92,7 +93,7 @@ EVAL_LOSS_FORWARDS = 64
 #: the observer, which then switches off entirely (a check's own fault only switches that check off)
 _OBSERVER_FILES = frozenset(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
-    for name in ("observer", "functions", "discovery", "state", "history", "sampling", "loaders",
+    for name in ("observer", "busy", "functions", "discovery", "state", "history", "sampling", "loaders",
                  "compat", "sink", "events", "ending")
 )
 
@@ -149,7 +150,8 @@ class Observer(FunctionEvents, Discovery):
         self._clips = ClipWatch(self)  # clip_grad_norm_ / clip_grad_value_ on sampled steps
         self._in_grad = False  # inside torch.autograd.grad (see _patch_grad)
         self._in_backward = False  # inside torch.autograd.backward (see _patch_backward)
-        self._busy = False
+        self._busy = False  # the observer's own work is under way: its hooks pass through
+        self.busy = Busy(self)  # ``with self.busy:`` sets it (the one way to, re-entrant)
         self._pid = _FORKS[0]  # fork generation of the process that made this observer
         self._thread = threading.get_ident()
         self._stack: list[torch.nn.Module] = []
@@ -407,39 +409,37 @@ class Observer(FunctionEvents, Discovery):
             targets = checks
         if not targets:
             return
-        was_busy = self._busy
-        self._busy = True
-        # checks run without autograd on sampled steps and at the end, with one grad-mode switch
-        # for all of them; unsampled events (the always-on path) skip the switch: checks only
-        # read there, and detach or use no_grad themselves before computing on user tensors
-        grad_was = torch.is_grad_enabled()
-        if grad_was and (heavy or event.kind in ("end", "crash")):
-            torch._C._set_grad_enabled(False)
-        disabled = self._disabled
-        # the checks' own tensor reads skip the function mode (a Python call per op otherwise)
-        quiet = _DisableTorchFunction() if self._mode is not None and _mode_on() else None
-        if quiet is not None:
-            quiet.__enter__()
-        try:
-            for check in targets:
-                if disabled and check.name() in disabled:
-                    continue
-                try:
-                    found = check.check(event)
-                    if found:
-                        for finding in found:
-                            self.sink.add(finding)
-                except Exception as exc:  # a bug in nndoctor: never the user's problem
-                    if _raised_in_observer(exc):
-                        self._fail(f"{check.name()} (in the observer)", exc)
-                        break
-                    self._internal_error(check.name(), exc)
-        finally:
+        with self.busy:
+            # checks run without autograd on sampled steps and at the end, with one grad-mode switch
+            # for all of them; unsampled events (the always-on path) skip the switch: checks only
+            # read there, and detach or use no_grad themselves before computing on user tensors
+            grad_was = torch.is_grad_enabled()
+            if grad_was and (heavy or event.kind in ("end", "crash")):
+                torch._C._set_grad_enabled(False)
+            disabled = self._disabled
+            # the checks' own tensor reads skip the function mode (a Python call per op otherwise)
+            quiet = _DisableTorchFunction() if self._mode is not None and _mode_on() else None
             if quiet is not None:
-                quiet.__exit__(None, None, None)
-            if grad_was:
-                torch._C._set_grad_enabled(True)
-            self._busy = was_busy
+                quiet.__enter__()
+            try:
+                for check in targets:
+                    if disabled and check.name() in disabled:
+                        continue
+                    try:
+                        found = check.check(event)
+                        if found:
+                            for finding in found:
+                                self.sink.add(finding)
+                    except Exception as exc:  # a bug in nndoctor: never the user's problem
+                        if _raised_in_observer(exc):
+                            self._fail(f"{check.name()} (in the observer)", exc)
+                            break
+                        self._internal_error(check.name(), exc)
+            finally:
+                if quiet is not None:
+                    quiet.__exit__(None, None, None)
+                if grad_was:
+                    torch._C._set_grad_enabled(True)
 
     def _internal_error(self, probe: str, exc: BaseException) -> None:
         self._disabled.add(probe)

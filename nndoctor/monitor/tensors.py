@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import torch
 
+_PLAIN = (torch.Tensor, torch.nn.Parameter)  # (a DTensor, even as a parameter, is of its own type)
+_strided = torch.strided
+
 __all__ = ["is_integer", "is_sharded", "local", "local_grad"]
 
 
@@ -25,18 +28,24 @@ def local(tensor: torch.Tensor) -> torch.Tensor:
     """The plain tensor this rank holds: a DTensor's local shard (a view that follows in-place
     updates, no copy, no communication), any other tensor unchanged; an empty tensor where the
     storage behind it has been freed."""
-    inner = getattr(tensor, "_local_tensor", None)
-    t = inner if isinstance(inner, torch.Tensor) else tensor
+    if type(tensor) in _PLAIN:  # (the common case, kept short: checks call this per parameter)
+        t = tensor
+    else:
+        inner = getattr(tensor, "_local_tensor", None)
+        t = inner if isinstance(inner, torch.Tensor) else tensor
     return t if _backed(t) else t.new_empty((0,))
 
 
 def _backed(t: torch.Tensor) -> bool:
     """The tensor's storage holds all of its elements (FSDP2 resizes a freed one to 0 bytes)."""
     try:
-        if t.layout is not torch.strided or t.is_nested or t.device.type == "meta" or t.numel() == 0:
+        if t.layout is not _strided or t.is_nested or t.is_meta or not (numel := t.numel()):
             return True
         nbytes = t.untyped_storage().nbytes()
-        last = t.storage_offset() + sum((n - 1) * abs(s) for n, s in zip(t.shape, t.stride()))
+        if t.is_contiguous():  # (the common case: no Python loop over the dimensions)
+            last = t.storage_offset() + numel - 1
+        else:
+            last = t.storage_offset() + sum((n - 1) * abs(s) for n, s in zip(t.shape, t.stride()))
     except (RuntimeError, NotImplementedError, TypeError, ValueError):  # no plain storage (functorch, subclasses)
         return True
     return nbytes >= (last + 1) * t.element_size()

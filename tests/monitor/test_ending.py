@@ -64,6 +64,7 @@ def test_a_slow_check_spends_the_budget_the_rest_is_noted_and_the_report_still_c
     monkeypatch.setattr(ending, "END_BUDGET_S", 0.05)
     log: list[str] = []
     observer = Observer(checks=_checks(log, slow_s=0.2))
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)])  # (torch's lazy imports: seconds on a busy machine)
     start = time.perf_counter()
     _train(observer)
     assert log == ["slow", "costly left=False"]  # the cheap check after the budget is left out
