@@ -1,0 +1,77 @@
+"""The fresh fault corpus (tests/corpus_fresh): structure only, fast.
+
+tests/corpus_fresh holds faults of kinds that tests/corpus and tests/corpus_ported do not have (each
+with a fixed twin in ``fixed/``) and healthy lookalikes (top-level ``# expect: healthy`` scripts with
+no twin). Detection on it is measured by benchmarks/detection.py only (README there), never by a
+test, so that both of its halves stay an honest measure of generalisation.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from nndoctor.findings import CATEGORIES
+
+FRESH = Path(__file__).resolve().parent / "corpus_fresh"
+OTHERS = (FRESH.parent / "corpus", FRESH.parent / "corpus_ported")
+_HEADER = re.compile(r"#\s*(expect|half|source|fault):\s*(.*)")
+
+
+def _header(path: Path) -> dict[str, str]:
+    meta: dict[str, str] = {}
+    for line in path.read_text().splitlines()[:6]:
+        m = _HEADER.match(line)
+        if m:
+            meta[m.group(1)] = m.group(2).strip()
+    return meta
+
+
+SCRIPTS = sorted(FRESH.glob("*.py"))
+FAULTS = [p for p in SCRIPTS if _header(p).get("expect") != "healthy"]
+LOOKALIKES = [p for p in SCRIPTS if _header(p).get("expect") == "healthy"]
+
+
+def _body(path: Path) -> list[str]:
+    return [ln for ln in path.read_text().splitlines() if not ln.startswith("#")]
+
+
+def test_faults_have_twins_and_halves_follow_the_rule() -> None:
+    """Faults sorted by (expected category, name) alternate tune, holdout, ...; twins carry their fault's half."""
+    assert len(FAULTS) >= 16
+    ordered = sorted(FAULTS, key=lambda p: (_header(p)["expect"], p.name))
+    for i, path in enumerate(ordered):
+        meta = _header(path)
+        assert meta["expect"] in CATEGORIES, path.name
+        assert meta["half"] == ("tune" if i % 2 == 0 else "holdout"), path.name
+        assert meta.get("source") and meta.get("fault"), path.name
+        assert path.name.startswith(meta["expect"].replace("-", "_") + "_"), path.name
+        twin = FRESH / "fixed" / path.name
+        twin_meta = _header(twin)
+        assert twin_meta["expect"] == "healthy" and twin_meta["half"] == meta["half"], twin.name
+        assert f"fixed twin of ../{path.name}" in twin.read_text(), twin.name
+        assert _body(path) != _body(twin), f"{path.name}: the twin does not differ from the fault"
+    assert len({_header(p)["half"] for p in FAULTS}) == 2
+
+
+def test_healthy_lookalikes_alternate_and_have_no_twin() -> None:
+    assert len(LOOKALIKES) >= 6
+    for i, path in enumerate(sorted(LOOKALIKES)):
+        meta = _header(path)
+        assert path.name.startswith("healthy_") and meta.get("source") and meta.get("fault"), path.name
+        assert meta["half"] == ("tune" if i % 2 == 0 else "holdout"), path.name
+        assert not (FRESH / "fixed" / path.name).exists(), path.name
+    assert {p.name for p in (FRESH / "fixed").glob("*.py")} == {p.name for p in FAULTS}
+
+
+def test_every_script_reads_its_seed_and_reports_a_final_metric() -> None:
+    for path in SCRIPTS + sorted((FRESH / "fixed").glob("*.py")):
+        text = path.read_text()
+        assert 'os.environ.get("NNDOCTOR_SEED"' in text and 'print(f"final: ' in text, path.name
+        assert "import torchvision" not in text and "from torchvision" not in text, path.name
+
+
+def test_fresh_kinds_are_new() -> None:
+    """No fresh script shares a file name with the two older corpora (a cheap guard against re-porting)."""
+    older = {p.name for folder in OTHERS for p in folder.glob("*.py")}
+    assert not older & {p.name for p in SCRIPTS}
