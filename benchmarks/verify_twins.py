@@ -9,6 +9,7 @@ when its metric is strictly better than the faulty script's on every seed.
 
     python benchmarks/verify_twins.py                     # every pair, seeds 0 1 2
     python benchmarks/verify_twins.py --filter lr_ --seeds 0
+    python benchmarks/verify_twins.py --corpus tests/corpus_fresh   # its healthy lookalikes are skipped
 
 Exit status 1 when any twin is not better on every seed (or is missing).
 """
@@ -107,6 +108,12 @@ def better(faulty: tuple[str, float] | None, fixed: tuple[str, float] | None) ->
     return _score(fixed, name) > _score(faulty, name)
 
 
+def _healthy(path: Path) -> bool:
+    """A top-level ``# expect: healthy`` script (a lookalike without a twin, tests/corpus_fresh) is no pair."""
+    with open(path, encoding="utf-8") as fh:
+        return any(re.match(r"#\s*expect:\s*healthy\b", line) for _, line in zip(range(5), fh))
+
+
 def _fmt(metric: tuple[str, float] | None) -> str:
     return "crash" if metric is None else f"{metric[1]:.4g}"
 
@@ -120,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = p.parse_args(argv)
 
     pairs = [(f, ns.corpus / "fixed" / f.name) for f in sorted(ns.corpus.glob("*.py"))
-             if not ns.filter or any(s in f.name for s in ns.filter)]
+             if (not ns.filter or any(s in f.name for s in ns.filter)) and not _healthy(f)]
     results: dict[tuple[Path, int], tuple[tuple[str, float] | None, float]] = {}
     with ThreadPoolExecutor(max_workers=ns.jobs) as pool:
         for part in pool.map(lambda pair: run_pair([p for p in pair if p.exists()], ns.seeds), pairs):

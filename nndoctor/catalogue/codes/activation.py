@@ -78,4 +78,38 @@ h = torch.tanh(self.fc(x_raw))          # inputs in the thousands
 h = torch.tanh(self.fc((x_raw - mu) / sd))
 """,
     ),
+    CodeInfo(
+        code="activation.softmax-as-hidden-activation",
+        severity="warning",
+        step="implement & debug",
+        title="Softmax used as a hidden activation",
+        meaning=(
+            "A hidden layer's activation is a softmax: a weighted layer receives rows that are >= 0, sum to 1 "
+            "and are almost uniform (each value about 1/width), instead of a ReLU/tanh-like hidden signal."
+        ),
+        why=(
+            "A softmax over k hidden units squashes every row onto the probability simplex, so the next layer "
+            "sees inputs of about 1/k that barely differ between samples; the signal and its gradient shrink "
+            "by about k and the network learns very slowly or not at all."
+        ),
+        detection=(
+            "On sampled training steps, the input of every nn.Linear inside a model is looked up in the "
+            "function mode's provenance: it warns when that input was made by softmax over its last "
+            "dimension, has at least 8 columns, and its rows are near-uniform (mean row maximum below 4/width) "
+            "at 3 sampled steps in a row. Softmax feeding a matmul (attention) or sharp, near one-hot "
+            "probabilities (Gumbel-softmax, routing) do not count; neither does a model input."
+        ),
+        fixes=(
+            "Replace the softmax before {location} with nn.ReLU() (or GELU/tanh); keep softmax for the output "
+            "layer only, and there only when the loss expects probabilities.",
+            "If the softmax is an intended gating/attention weight, multiply it with values instead of "
+            "feeding it to {location} as features.",
+        ),
+        wrong="""
+model = nn.Sequential(nn.Linear(64, 64), nn.Softmax(dim=1), nn.Linear(64, 10))
+""",
+        right="""
+model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+""",
+    ),
 )

@@ -225,4 +225,40 @@ for epoch in range(epochs):
         ...
 """,
     ),
+    CodeInfo(
+        code="init.zero-norm-weight",
+        severity="warning",
+        step="start simple",
+        title="Normalisation weights initialised to zero outside a residual branch",
+        meaning=(
+            "A BatchNorm/LayerNorm/GroupNorm layer starts with its weight (gamma) all zero and, with no skip "
+            "connection around it, the model's output is the same for every sample of the batch."
+        ),
+        why=(
+            "A zero gamma makes the layer output its bias for every input; the zero-init trick only works at "
+            "the end of a residual branch, where the skip path carries the signal. In a plain stack nothing "
+            "reaches the output, the ReLU after it passes no gradient back, and the gamma never grows: the "
+            "network predicts one constant."
+        ),
+        detection=(
+            "On sampled training steps: a normalisation layer whose affine weight is exactly zero everywhere, "
+            "and the root model's output identical for every sample of the batch (largest std over the batch "
+            "below 1e-6 of its scale) at 3 sampled steps in a row. A zero-gamma residual branch (the output "
+            "still varies) and a zero-initialised head that learns after its first step are not reported."
+        ),
+        fixes=(
+            "Initialise the weight of {location} to 1 (PyTorch's default: remove the nn.init.zeros_ on it).",
+            "Zero-initialise only the last normalisation layer of each residual branch (x + bn(f(x))), never "
+            "a layer the whole signal must pass through.",
+        ),
+        wrong="""
+for m in model.modules():
+    if isinstance(m, nn.BatchNorm1d):
+        nn.init.zeros_(m.weight)          # plain Linear-BN-ReLU stack
+""",
+        right="""
+for block in model.blocks:            # residual blocks: x + bn2(fc2(relu(bn1(fc1(x)))))
+    nn.init.zeros_(block.bn2.weight)
+""",
+    ),
 )

@@ -1,0 +1,45 @@
+# expect: healthy
+# half: tune
+# fixed twin of ../optimizer_rprop_on_minibatches.py: Adam(lr=3e-3), an optimizer made for mini-batches.
+import os
+
+import torch
+import torch.nn as nn
+from sklearn.datasets import load_digits
+from torch.utils.data import DataLoader, TensorDataset
+
+SEED = int(os.environ.get("NNDOCTOR_SEED", "0"))
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def main():
+    torch.manual_seed(SEED)
+    X, y = load_digits(return_X_y=True)
+    X = torch.tensor(X / 16.0, dtype=torch.float32)
+    y = torch.tensor(y)
+    perm = torch.randperm(len(X))
+    tr, te = perm[:1400], perm[1400:]
+    loader = DataLoader(TensorDataset(X[tr], y[tr]), batch_size=8, shuffle=True)
+    model = MLP()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    for epoch in range(3):
+        for xb, yb in loader:
+            opt.zero_grad()
+            loss_fn(model(xb), yb).backward()
+            opt.step()
+    with torch.no_grad():
+        acc = (model(X[te]).argmax(1) == y[te]).float().mean().item()
+    print(f"final: acc={acc:.4f}")
+
+
+if __name__ == "__main__":
+    main()
