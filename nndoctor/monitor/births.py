@@ -6,8 +6,11 @@ the *same* parameter tensors share a ``group``: same ``id()`` set, and the tenso
 first optimizer still alive (so a model rebuilt per cross-validation fold, whose new tensors may
 reuse freed addresses, starts a new group). A new group born when every earlier group's tensors
 are gone (the model and its optimizer were both rebuilt: a cross-validation fold, a trial) is a
-``restart``: the loss curve before it belongs to a model that no longer exists. Bounded: at most ``MAX_GROUPS`` groups and
-``MAX_STEPS`` creation steps kept per group (the count goes on).
+``restart``: the loss curve before it belongs to a model that no longer exists. So is a new group
+over parameters disjoint from every earlier group's, once every earlier optimizer has stopped
+stepping before it started (a teacher trained, then a student; a pretraining model, then another):
+the loss is another model's from there on (two models trained in turn, a GAN's, are not).
+Bounded: at most ``MAX_GROUPS`` groups and ``MAX_STEPS`` creation steps kept per group (the count goes on).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class OptimizerGroup:
     stateful: list[bool] = field(default_factory=list)  # keeps per-parameter state (moments, momentum)
     scheduled: list[bool] = field(default_factory=list)  # an lr scheduler was attached (initial_lr set)
     count: int = 0
+    born: int = 0  # the step its first optimizer first stepped
+    infos: list[Any] = field(default_factory=list)  # the OptimizerInfo of its optimizers (last_step)
 
     def alive(self) -> bool:
         return all(r() is not None for r in self.refs)
@@ -57,7 +62,7 @@ class OptimizerBirths:
         self.total = 0
         self.restarts: list[int] = []  # steps at which a new model started training from scratch
 
-    def add(self, opt: torch.optim.Optimizer, name: str, step: int) -> None:
+    def add(self, opt: torch.optim.Optimizer, name: str, step: int, info: Any = None) -> None:
         params = [p for g in opt.param_groups for p in g["params"] if isinstance(p, torch.Tensor)]
         if not params:
             return
@@ -69,9 +74,11 @@ class OptimizerBirths:
                 self.restarts.append(int(step))
             if len(self.groups) >= MAX_GROUPS:
                 return
-            group = OptimizerGroup(ids=ids, refs=tuple(weakref.ref(p) for p in params[:4]))
+            group = OptimizerGroup(ids=ids, refs=tuple(weakref.ref(p) for p in params[:4]), born=int(step))
             self.groups.append(group)
         group.count += 1
+        if info is not None and len(group.infos) < MAX_STEPS:
+            group.infos.append(info)
         if len(group.steps) < MAX_STEPS:
             lr = opt.param_groups[0].get("lr")
             group.names.append(name)
@@ -92,6 +99,28 @@ def births(state: Any) -> OptimizerBirths:
 
 def last_restart(state: Any) -> int | None:
     """The step from which the current model trains, if an earlier model and its optimizer were
-    replaced (cross-validation folds, trials); None otherwise."""
+    replaced (cross-validation folds, trials), or trained before it and stopped (a teacher, then a
+    student); None otherwise."""
     rec = state.extra.get(BIRTHS_KEY)
-    return rec.restarts[-1] if rec is not None and rec.restarts else None
+    if rec is None:
+        return None
+    found = rec.restarts[-1] if rec.restarts else None
+    for i, group in enumerate(rec.groups[1:], start=1):
+        earlier = rec.groups[:i]
+        if found is not None and group.born <= found:
+            continue
+        if any(g.ids & group.ids for g in earlier):
+            continue  # (some of the same tensors: the same model, another optimizer over it)
+        last = [getattr(info, "last_step", None) for g in earlier for info in g.infos]
+        if not (last and all(isinstance(s, int) and s < group.born for s in last)):
+            continue
+        mine, before = _models(state, group), set().union(*(_models(state, g) for g in earlier))
+        if mine and before and not mine & before:  # (another model, not a stage of the same one)
+            found = group.born
+    return found
+
+
+def _models(state: Any, group: OptimizerGroup) -> set[str]:
+    """The models (first part of the parameters' names) whose parameters the group trains."""
+    names = getattr(state, "param_names", {})
+    return {names[i].split(".", 1)[0] for i in list(group.ids)[:64] if i in names}

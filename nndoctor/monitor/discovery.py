@@ -93,7 +93,7 @@ class Discovery:
         self._refresh_fast_backward()
         if self._first_optimizer is None or self._first_optimizer.ref() is None:
             self._first_optimizer = info
-        births(state).add(opt, name, state.step)
+        births(state).add(opt, name, state.step, info)
         for gi, group in enumerate(opt.param_groups):
             for pi, param in enumerate(group["params"]):
                 self.state.param_names.setdefault(id(param), f"{name}.param_groups[{gi}][{pi}]")

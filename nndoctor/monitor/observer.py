@@ -919,6 +919,7 @@ class Observer(FunctionEvents, Discovery):
                 self.schedule.boost(self.clock, 3)
             steps = info.steps = info.steps + 1
             info.backwards_at_post = state.backward_calls
+            info.last_step = clock
             if info is self._first_optimizer:
                 groups = optimizer.param_groups
                 lr = groups[0].get("lr") if groups else None

@@ -47,6 +47,7 @@ class OptimizerInfo:
     cls: str = ""
     lr: float | None = None  # the last lr seen, kept for the report after the optimizer is freed
     backwards_at_post: int | None = None  # state.backward_calls when this optimizer last stepped
+    last_step: int = 0  # the run step of its latest step
 
     @property
     def optimizer(self) -> torch.optim.Optimizer | None:

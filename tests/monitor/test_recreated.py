@@ -153,3 +153,71 @@ def test_model_and_optimizer_rebuilt_per_fold_are_quiet_and_restart_the_curve():
     rec = obs.state.extra[BIRTHS_KEY]
     assert rec.total == 5 and rec.restarts == [11, 21, 31, 41]
     assert last_restart(obs.state) == 41
+
+
+def _two_phase(rebind: bool, student_lr: float):
+    """A teacher trained first (3 epochs of digits), then a smaller student (another model) distilled
+    from it (4 epochs): from the student's first step on, the loss curve is the student's, whose
+    KL * T^2 + CE starts far above the teacher's end and swings more."""
+    from sklearn.datasets import load_digits
+
+    torch.manual_seed(0)
+    xs, ys = load_digits(return_X_y=True)
+    x, y = torch.tensor(xs / 16.0, dtype=torch.float32), torch.tensor(ys)
+    teacher = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    student = nn.Sequential(nn.Linear(64, 24), nn.ReLU(), nn.Linear(24, 10))
+
+    def batches():
+        order = torch.randperm(1400)
+        return [order[i:i + 50] for i in range(0, 1400, 50)]
+
+    with Observer() as obs:
+        opt_t = torch.optim.Adam(teacher.parameters(), lr=3e-3)
+        for _ in range(3):
+            for b in batches():
+                _step(teacher, opt_t, x[b], y[b])
+        if rebind:
+            opt_t = None
+        opt_s = torch.optim.Adam(student.parameters(), lr=student_lr)
+        for _ in range(4):
+            for b in batches():
+                with torch.no_grad():
+                    soft = F.softmax(teacher(x[b]) / 3, -1)
+                out = student(x[b])
+                loss = F.kl_div(F.log_softmax(out / 3, -1), soft, reduction="batchmean") * 9 \
+                    + F.cross_entropy(out, y[b])
+                opt_s.zero_grad()
+                loss.backward()
+                opt_s.step()
+    return obs
+
+
+def test_a_second_model_trained_after_the_first_stopped_starts_the_curve_again():
+    for rebind in (False, True):
+        obs = _two_phase(rebind, 3e-3)
+        assert last_restart(obs.state) == 85, rebind
+        assert not obs.report().at_least("warning"), [(f.code, f.message) for f in obs.report().at_least("warning")]
+    # the student's own bug is still judged on its own curve
+    obs = _two_phase(True, 3.0)
+    assert "lr" in obs.report().categories("warning")
+
+
+def test_models_trained_in_turn_or_stages_of_one_model_do_not_restart_the_curve():
+    torch.manual_seed(0)
+    x, y = _data()
+    a, b = _seq(), _seq()
+    with Observer() as obs:  # two models stepped in turn (a GAN's generator and discriminator)
+        opt_a, opt_b = torch.optim.Adam(a.parameters(), 1e-3), torch.optim.Adam(b.parameters(), 1e-3)
+        for _ in range(30):
+            _step(a, opt_a, x[:32], y[:32])
+            _step(b, opt_b, x[:32], y[:32])
+    assert last_restart(obs.state) is None
+    model = Net()
+    with Observer() as obs:  # one model: its head, then its body (disjoint parameters, one model)
+        opt_head = torch.optim.SGD(model.fc2.parameters(), 0.1)
+        for _ in range(20):
+            _step(model, opt_head, x[:32], y[:32])
+        opt_body = torch.optim.SGD(model.fc1.parameters(), 0.1)
+        for _ in range(20):
+            _step(model, opt_body, x[:32], y[:32])
+    assert last_restart(obs.state) is None
