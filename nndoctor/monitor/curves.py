@@ -307,6 +307,18 @@ def still_falling(v: np.ndarray, sigma: float, scale: float) -> bool:
             and drop >= 0.005 * scale)
 
 
+def trend_z(v: np.ndarray) -> float:
+    """Mann-Kendall's trend statistic: about N(0, 1) for a curve with no trend, well below -3
+    for one that keeps falling, however noisy (it counts rises and falls between all pairs of
+    points, so a descent too slow for medians of a few points to resolve still shows)."""
+    n = len(v)
+    if n < 10:
+        return 0.0
+    i, j = np.triu_indices(n, 1)
+    s = float(np.sign(v[j] - v[i]).sum())
+    return s / math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)
+
+
 def staircase(smooth: np.ndarray, se: float) -> int:
     """How many jumps a loss rises in when it falls in between: 0 when it is not such a curve,
     -1 when it may be one but its latest jump is too recent to tell.
@@ -446,7 +458,10 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
                                         "change": (end - ref) / max(abs(ref), 1e-12), "noise": sigma,
                                         "from_step": int(s[first]), "to_step": int(s[-1]),
                                         "at_constant_prediction": bool(stuck_high),
-                                        "still_falling": still_falling(v, sigma, scale)}
+                                        "still_falling": still_falling(v, sigma, scale),
+                                        # moved more than 3% of its scale: flat only within its noise
+                                        "within_noise": bool(tol >= moved > 0.03 * scale),
+                                        "trend_z": round(trend_z(v[first:]), 2)}
     return out
 
 
