@@ -137,6 +137,8 @@ class ConstantBaseline:
         self._sumsq: np.ndarray | None = None
         self._n = 0
         self._sample: list[np.ndarray] = []
+        self._entropy = 0.0  # summed binary entropy of BCE targets (soft ones: the loss's floor)
+        self._entropy_n = 0
 
     def add(self, name: str, target: Any, n_outputs: int | None) -> None:
         if self.name is not None and name != self.name:
@@ -166,6 +168,10 @@ class ConstantBaseline:
             if self._sum is not None and self._sum.shape != rows.shape[1:]:
                 self.mixed = True
                 return
+            if name != "mse_loss":
+                c = np.clip(t, 1e-12, 1 - 1e-12)
+                self._entropy += float(np.sum(-(c * np.log(c) + (1 - c) * np.log(1 - c))))
+                self._entropy_n += t.size
             self._sum = rows.sum(0) + (0 if self._sum is None else self._sum)
             self._sumsq = (rows ** 2).sum(0) + (0 if self._sumsq is None else self._sumsq)
             self._n += rows.shape[0]
@@ -184,6 +190,13 @@ class ConstantBaseline:
         if self._counts is None or self._counts.sum() < 1:
             return 1.0
         return 1.0 - float(np.sum(self._counts == 1)) / float(self._counts.sum())
+
+    def floor(self) -> float:
+        """The loss a perfect model still pays: the mean binary entropy of soft BCE targets (an
+        autoencoder's pixels in (0, 1)); 0 for hard targets and for the other losses."""
+        if self.mixed or not self._entropy_n:
+            return 0.0
+        return self._entropy / self._entropy_n
 
     def value(self) -> float | None:
         if self.mixed or self.name is None:
