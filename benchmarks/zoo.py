@@ -6,7 +6,9 @@ table to a GELU transformer, autoencoders, LBFGS in double precision; SGD, Adam,
 RMSprop, Adagrad; schedules with warm-up and restarts; accumulation, clipping, periodic
 evaluation; short and long runs) and recipes with loops of their own (runzoo/recipes.py: GANs,
 a VAE, SimCLR and triplet losses, KL distillation, a frozen backbone's head, a curriculum,
-mixup's soft targets), keeps those that really train well on held-out data,
+mixup's soft targets; runzoo/recipes_more.py: class- and sample-weighted losses on imbalanced
+data, a multi-task loss (maybe in float64 on purpose), mixed-length token sequences whose
+padding the loss ignores, runs of fewer than 30 steps, warm-up with cosine restarts), keeps those that really train well on held-out data,
 runs each under ``nndoctor.watch()`` and counts every warning as a false alarm. Mutation
 operators (DeepCrime's kinds: lr, loss input, zero_grad, freezing, detaching, labels,
 normalisation, init, activation, train mode, optimizer settings, regularisation, dtype,
@@ -191,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--mutants", type=int, default=120, help="mutants of healthy parents to run (default 120)")
     p.add_argument("--recipes", type=int, default=-1,
                    help="healthy recipe runs (GANs, VAE, contrastive, distillation, fine-tuning, curriculum, "
-                        "soft targets) beside the --healthy configs, seeded after them (default: a third of --healthy)")
+                        "soft targets, weighted and multi-task losses, padded sequences, short runs) beside the --healthy configs, seeded after them (default: a third of --healthy)")
     p.add_argument("--start", type=int, default=0, help="first config seed (default 0)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--json", metavar="PATH", help="write every outcome and the summaries as JSON")

@@ -87,7 +87,7 @@ def test_mutant_of_a_healthy_parent_is_named_in_its_category(operator):
         assert operator not in ("freeze-all", "float64-inputs"), "a crashing mutant is always effective"
 
 
-RECIPE_CONFIGS = [sample_recipe(s) for s in range(64)]
+RECIPE_CONFIGS = [sample_recipe(s) for s in range(96)]
 
 
 def test_recipes_cover_every_kind_and_take_only_the_mutations_they_support():
@@ -96,13 +96,18 @@ def test_recipes_cover_every_kind_and_take_only_the_mutations_they_support():
     assert {c.recipe for c in RECIPE_CONFIGS} == set(RECIPES)
     assert [sample_recipe(s) for s in range(8)] == RECIPE_CONFIGS[:8]
     assert {c.half for c in RECIPE_CONFIGS} == {"tune", "holdout"}
+    assert any(c.steps < 30 for c in RECIPE_CONFIGS) and any(c.float64 for c in RECIPE_CONFIGS)
+    assert "warmup_restarts" in {c.schedule for c in RECIPE_CONFIGS}
+    assert {c.loss for c in RECIPE_CONFIGS if c.recipe == "padded"} == {"ignore_default", "ignore_pad_module",
+                                                                         "ignore_pad_fn"}
     mutants = plan_mutants(RECIPE_CONFIGS, limit=len(RECIPE_CONFIGS))
     assert {m.mutation for m in mutants} <= RECIPE_MUTATIONS and len({m.mutation for m in mutants}) >= 4
     softmax = next(op for op in MUTATIONS if op.name == "softmax-into-ce")
     assert not any(softmax.applies(c) for c in RECIPE_CONFIGS)
 
 
-@pytest.mark.parametrize("kind", ["gan", "vae", "simclr", "triplet", "distill", "finetune", "curriculum", "mixup"])
+@pytest.mark.parametrize("kind", ["gan", "vae", "simclr", "triplet", "distill", "finetune", "curriculum", "mixup",
+                                  "weighted", "multitask", "padded", "short"])
 def test_a_healthy_recipe_run_trains_well_and_raises_no_warning(kind):
     cfg = min((c for c in RECIPE_CONFIGS if c.recipe == kind and c.half == "tune"), key=lambda c: (c.steps, c.seed))
     out = run_config(cfg)

@@ -172,7 +172,7 @@ def sample_config(seed: int) -> Config:
 
 def sample_recipe(seed: int) -> Config:
     """A healthy run of one of the recipes (GAN, VAE, contrastive, distillation, fine-tuning,
-    curriculum, soft targets), the same for the same seed; recipes take turns by pairs of seeds
+    curriculum, soft targets, weighted and multi-task losses, padded sequences, short runs), the same for the same seed; recipes take turns by pairs of seeds
     (one of each calibration half)."""
     from benchmarks.runzoo.recipes import RECIPES, recipe_fields
 

@@ -26,7 +26,8 @@ from benchmarks.runzoo.models import ACTIVATIONS
 
 __all__ = ["RECIPES", "RECIPE_MUTATIONS", "Recipe", "build_recipe", "recipe_fields"]
 
-RECIPES = ("gan", "vae", "simclr", "triplet", "distill", "finetune", "curriculum", "mixup")
+RECIPES = ("gan", "vae", "simclr", "triplet", "distill", "finetune", "curriculum", "mixup",
+           "weighted", "multitask", "padded", "short")  # the last four: runzoo/recipes_more.py
 RECIPE_MUTATIONS = frozenset({"lr-x1000", "lr-div1e4", "no-zero-grad", "freeze-all", "huge-weight-decay",
                               "hand-l2-dominates"})
 
@@ -42,22 +43,37 @@ def recipe_fields(kind: str, rng: random.Random) -> dict[str, Any]:
     opt = rng.choice({"gan": ["adam"], "vae": ["adam", "adamw"], "simclr": ["adam", "adamw", "sgd_momentum"],
                       "triplet": ["sgd_momentum", "adam"], "distill": ["adam", "sgd_momentum"],
                       "finetune": ["adam", "sgd_momentum", "adamw"], "curriculum": ["adam", "adamw"],
-                      "mixup": ["adam", "adamw", "sgd_momentum"]}[kind])
+                      "mixup": ["adam", "adamw", "sgd_momentum"], "weighted": ["adam", "adamw", "sgd_momentum"],
+                      "multitask": ["adam", "adamw", "sgd_momentum"], "padded": ["adam", "adamw"],
+                      "short": ["adam", "sgd_momentum"]}[kind])
     lr = {"adam": 2e-3, "adamw": 2e-3, "sgd_momentum": 0.05}[opt] * math.exp(rng.uniform(-0.4, 0.4))
+    if kind == "padded":
+        lr *= 3  # a GRU language model
+    elif kind == "multitask" and opt == "sgd_momentum":
+        lr *= 0.6  # two losses add their gradients
+    elif kind == "short":
+        lr *= 10  # a short run is tuned hotter
     loss = {"gan": rng.choice(["bce_logits", "bce_sigmoid", "wasserstein"]),
             "vae": rng.choice(["bce", "mse"]), "distill": rng.choice(["kl_module", "kl_fn"]),
             "simclr": rng.choice(["ntxent", "ntxent_learned"]), "triplet": rng.choice(["module", "fn"]),
+            "weighted": rng.choice(["class_weight_module", "class_weight_fn", "sample_weight"]),
+            "multitask": rng.choice(["sum", "sum_modules"]), "short": rng.choice(["linear", "mlp"]),
+            "padded": rng.choice(["ignore_default", "ignore_pad_module", "ignore_pad_fn"]),
             }.get(kind, "ce")
     if kind == "gan" and loss == "wasserstein":
         opt, lr = "rmsprop", 5e-4
     steps = {"curriculum": 100 * rng.choice([3, 4]), "vae": rng.choice([400, 600]),
-             "simclr": rng.choice([200, 300])}.get(kind, rng.choice([100, 200, 300]))
-    return dict(recipe=kind, data=kind, model=kind, optimizer=opt, lr=lr, loss=loss, steps=steps,
+             "simclr": rng.choice([200, 300]), "short": rng.choice([8, 12, 20, 25]),
+             "padded": rng.choice([80, 120]), "weighted": rng.choice([60, 100, 150]),
+             "multitask": rng.choice([60, 100, 150])}.get(kind, rng.choice([100, 200, 300]))
+    more = kind in ("weighted", "multitask", "padded", "short")
+    return dict(float64=kind == "multitask" and rng.random() < 0.3,recipe=kind, data=kind, model=kind, optimizer=opt, lr=lr, loss=loss, steps=steps,
                 weight_decay=0.01 if opt == "adamw" else 0.0, width=rng.choice([32, 64]),
                 act=rng.choice(["relu", "gelu", "leaky_relu", "tanh"]), norm=rng.choice(["none", "bn"]),
                 batch_size=rng.choice([32, 64, 128]), loader=rng.choice(["dataloader", "manual"]),
                 zero_grad=rng.choice(["before", "after"]), eval_every=rng.choice([0, steps // 4]),
-                schedule=rng.choice(["none", "warmup", "cosine"]))
+                schedule=rng.choice(["none", "warmup", "cosine", "warmup_restarts"] if more else
+                                    ["none", "warmup", "cosine"]))
 
 
 # ---------------------------------------------------------------------------------------------- shared
@@ -100,6 +116,10 @@ class _Loop:
             return torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, (i + 1) / max(1, n // 10)))
         if s == "cosine":
             return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=n)
+        if s == "warmup_restarts":
+            from benchmarks.runzoo.recipes_more import warmup_restarts
+
+            return warmup_restarts(opt, n)
         return None
 
     def update(self, opt: torch.optim.Optimizer, loss: torch.Tensor, params: list[nn.Parameter],
@@ -440,6 +460,9 @@ _BUILDERS: dict[str, Callable[[Any], Recipe]] = {
 
 def build_recipe(cfg: Any) -> Recipe:
     """The recipe ``cfg.recipe`` names, built (and its teacher or backbone pre-trained) for ``cfg``."""
-    if cfg.recipe not in _BUILDERS:
+    from benchmarks.runzoo.recipes_more import MORE_BUILDERS
+
+    builders = {**_BUILDERS, **MORE_BUILDERS}
+    if cfg.recipe not in builders:
         raise ValueError(f"unknown recipe {cfg.recipe!r}; known: {', '.join(RECIPES)}")
-    return _BUILDERS[cfg.recipe](cfg)
+    return builders[cfg.recipe](cfg)

@@ -138,6 +138,7 @@ class GradFlow(Check):
         self._decided: set[int] = set()
         self._nograd_steps: dict[int, int] = {}
         self._zero_steps: dict[int, int] = {}
+        self._zero_at_zero_loss: dict[int, bool] = {}  # the loss was exactly 0 at each of those steps
         self._outputs: dict[int, tuple[weakref.ReferenceType[torch.Tensor], str]] = {}
         self._cuts: list[dict[str, Any]] = []  # graph cuts seen in this step before backward
         self._cuts_log: list[dict[str, Any]] = []  # cuts applied to a module's output, whole run
@@ -363,13 +364,14 @@ class GradFlow(Check):
                          f"(its output carries no graph)")
         return ", then ".join(parts)
 
-    def _margin_met(self) -> bool:
+    def _margin_met(self, oid: int) -> bool:
         """The loss is a margin (hinge) loss that every example satisfies: it is exactly 0 at its
-        minimum, with zero gradients, because nothing is left to learn (triplets already apart)."""
+        minimum, with zero gradients, because nothing is left to learn (triplets already apart).
+        The loss is read at the zero-gradient steps themselves: those are sampled steps, and the
+        steps between them may have had a few triplets left to push apart (a loss just above 0)."""
         if not self._loss_names <= _MARGIN_LOSSES:
             return False  # (no torch loss seen: a hand-written hinge, clamp(margin - d, min=0))
-        last = self.state.losses.last(2)
-        return bool(last) and all(v == 0.0 for v in last)
+        return self._zero_at_zero_loss.get(oid, False)
 
     def _no_grad_at_all(self, event: StepEvent, params: list[torch.Tensor],
                         with_grad: list[torch.Tensor], others: list[int], anywhere: bool) -> list[Finding]:
@@ -381,10 +383,14 @@ class GradFlow(Check):
             # this rank's shards (an empty one tells nothing; no collective on a sharded gradient)
             dense = [g for p in with_grad if (g := local_grad(p)) is not None and not g.is_sparse and g.numel()]
             if dense and all(not bool(g.any()) for g in dense):
+                last = self.state.losses.last(1)
+                at_zero = bool(last) and last[-1] == 0.0 and self._zero_at_zero_loss.get(oid, True)
                 self._zero_steps[oid] = self._zero_steps.get(oid, 0) + 1
+                self._zero_at_zero_loss[oid] = at_zero
             else:
                 self._zero_steps[oid] = 0
-            if self._zero_steps[oid] != 2 or self._margin_met():
+                self._zero_at_zero_loss.pop(oid, None)
+            if self._zero_steps[oid] != 2 or self._margin_met(oid):
                 return []
             ev = {"optimizer": name, "params": len(with_grad), "steps": 2}
             return [self.finding(

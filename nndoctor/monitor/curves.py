@@ -137,6 +137,8 @@ class ConstantBaseline:
         self._sumsq: np.ndarray | None = None
         self._n = 0
         self._sample: list[np.ndarray] = []
+        self._entropy = 0.0  # summed binary entropy of BCE targets (soft ones: the loss's floor)
+        self._entropy_n = 0
 
     def add(self, name: str, target: Any, n_outputs: int | None) -> None:
         if self.name is not None and name != self.name:
@@ -166,6 +168,10 @@ class ConstantBaseline:
             if self._sum is not None and self._sum.shape != rows.shape[1:]:
                 self.mixed = True
                 return
+            if name != "mse_loss":
+                c = np.clip(t, 1e-12, 1 - 1e-12)
+                self._entropy += float(np.sum(-(c * np.log(c) + (1 - c) * np.log(1 - c))))
+                self._entropy_n += t.size
             self._sum = rows.sum(0) + (0 if self._sum is None else self._sum)
             self._sumsq = (rows ** 2).sum(0) + (0 if self._sumsq is None else self._sumsq)
             self._n += rows.shape[0]
@@ -184,6 +190,13 @@ class ConstantBaseline:
         if self._counts is None or self._counts.sum() < 1:
             return 1.0
         return 1.0 - float(np.sum(self._counts == 1)) / float(self._counts.sum())
+
+    def floor(self) -> float:
+        """The loss a perfect model still pays: the mean binary entropy of soft BCE targets (an
+        autoencoder's pixels in (0, 1)); 0 for hard targets and for the other losses."""
+        if self.mixed or not self._entropy_n:
+            return 0.0
+        return self._entropy / self._entropy_n
 
     def value(self) -> float | None:
         if self.mixed or self.name is None:
@@ -305,6 +318,18 @@ def still_falling(v: np.ndarray, sigma: float, scale: float) -> bool:
     drop = meds[0] - meds[-1]
     return (all(a > b for a, b in zip(meds, meds[1:])) and drop > 4.0 * math.sqrt(2.0) * se
             and drop >= 0.005 * scale)
+
+
+def trend_z(v: np.ndarray) -> float:
+    """Mann-Kendall's trend statistic: about N(0, 1) for a curve with no trend, well below -3
+    for one that keeps falling, however noisy (it counts rises and falls between all pairs of
+    points, so a descent too slow for medians of a few points to resolve still shows)."""
+    n = len(v)
+    if n < 10:
+        return 0.0
+    i, j = np.triu_indices(n, 1)
+    s = float(np.sign(v[j] - v[i]).sum())
+    return s / math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)
 
 
 def staircase(smooth: np.ndarray, se: float) -> int:
@@ -446,7 +471,10 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
                                         "change": (end - ref) / max(abs(ref), 1e-12), "noise": sigma,
                                         "from_step": int(s[first]), "to_step": int(s[-1]),
                                         "at_constant_prediction": bool(stuck_high),
-                                        "still_falling": still_falling(v, sigma, scale)}
+                                        "still_falling": still_falling(v, sigma, scale),
+                                        # moved more than 3% of its scale: flat only within its noise
+                                        "within_noise": bool(tol >= moved > 0.03 * scale),
+                                        "trend_z": round(trend_z(v[first:]), 2)}
     return out
 
 

@@ -669,3 +669,37 @@ def test_a_margin_loss_every_example_meets_is_quiet(style):
         run()
     assert not [f for f in obs.findings if f.code == "grad-flow.all-gradients-zero"], \
         [(f.code, f.message) for f in obs.findings]
+
+
+def test_a_margin_loss_met_on_the_sampled_steps_but_not_just_before_them_is_quiet():
+    # most batches meet the margin (loss exactly 0, zero gradients), every other one has a triplet
+    # left to push apart; the zero-gradient steps examined are sampled ones (every 50th), so the loss
+    # just before them is above 0 while the loss at them is 0 (the zoo's triplet recipe, seed 5142)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 4))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    anchors = 0.1 * torch.randn(16, 4)
+    with Observer(checks=[GradFlow]) as obs:
+        for i in range(160):
+            far = 0.0 if i % 2 else 10.0  # odd steps: the negatives sit on the anchors
+            loss = F.triplet_margin_loss(net(anchors), net(anchors + 0.01), net(anchors + far), margin=1.0)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert not obs.report().by_code("grad-flow.all-gradients-zero"), [(f.code, f.message) for f in obs.findings]
+
+
+def test_rounded_predictions_with_a_margin_loss_nearby_are_still_caught():
+    # zero gradients at a loss that is not 0 (an argmax in the forward) are the bug, margin loss or not
+    torch.manual_seed(0)
+    net = nn.Linear(4, 4)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    x = torch.randn(16, 4)
+    with Observer(checks=[GradFlow]) as obs:
+        for _ in range(60):
+            emb = net(x).round()  # rounding: zero gradients everywhere
+            loss = F.triplet_margin_loss(emb, emb + 0.5, emb, margin=1.0)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert obs.report().by_code("grad-flow.all-gradients-zero")

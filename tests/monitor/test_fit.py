@@ -12,6 +12,7 @@ from nndoctor.monitor import Observer
 from nndoctor.monitor.checks.fit import Fit, train_between
 from nndoctor.monitor.checks.loss_curve import LossCurve
 from nndoctor.monitor.checks.lr import LearningRate
+from nndoctor.monitor.curves import ConstantBaseline
 
 CHECKS = [Fit, LossCurve, LearningRate]
 
@@ -106,6 +107,37 @@ def test_a_run_whose_losses_mostly_went_non_finite_is_judged_without_an_internal
     report = obs.report()
     assert not report.internal_errors, report.internal_errors
     assert not report.by_code("fit.underfitting")
+
+
+def _bce_autoencoder(pixels, hidden, steps=400):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, hidden), nn.ReLU(), nn.Linear(hidden, 16))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with Observer(checks=CHECKS) as obs:
+        for i in range(steps):
+            xb = pixels[(i * 64) % 960:(i * 64) % 960 + 64]
+            loss = F.binary_cross_entropy_with_logits(model(xb), xb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return obs
+
+
+def test_bce_on_soft_targets_converged_at_their_entropy_is_not_underfitting():
+    # an autoencoder's pixels in (0, 1): BCE's floor is their binary entropy (~0.61 here), far above 0,
+    # so a loss near 0.61 against a constant-prediction 0.69 is a model that explains nearly all of it
+    g = torch.Generator().manual_seed(0)
+    pixels = torch.sigmoid(0.5 * torch.randn(1024, 4, generator=g) @ torch.randn(4, 16, generator=g))
+    obs = _bce_autoencoder(pixels, hidden=32)
+    assert not obs.report().by_code("fit.underfitting"), [f.message for f in obs.findings]
+    # the floor is the targets' own entropy: none for hard 0/1 targets (whose underfitting is still
+    # judged against the constant prediction alone: test_linear_model_on_nonlinear_target_underfits)
+    soft, hard = ConstantBaseline(), ConstantBaseline()
+    soft.add("binary_cross_entropy", pixels, None)
+    hard.add("binary_cross_entropy_with_logits", (pixels > 0.5).float(), None)
+    p = pixels.double()
+    assert soft.floor() == pytest.approx(float(-(p * p.log() + (1 - p) * (1 - p).log()).mean()), rel=1e-6)
+    assert hard.floor() < 1e-9 and hard.value() > 0.5
 
 
 def test_well_fitting_model_is_not_underfitting():

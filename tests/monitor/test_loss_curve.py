@@ -405,3 +405,39 @@ def test_mixup_soft_targets_with_a_healthy_lr_are_quiet(style):
     obs = _run(loop)
     assert not obs.report().at_least("warning"), [(f.code, f.message) for f in obs.report().at_least("warning")]
     # a learning rate that is too high still shows: tests/monitor/test_lr.py, test_goes_up_oscillates_and_plateaus
+
+
+# ------------------------------------------------- a loss that keeps falling under its noise or far above zero
+def _slow_run(lr, level, noise, gain, steps=400, seed=0):
+    """``level + gain * |w|^2 + noise``: SGD on ``w`` takes the reducible part down slowly (a VAE's
+    reconstruction plus KL on small batches, a BCE on soft targets whose floor is far above zero)."""
+    g = torch.Generator().manual_seed(seed)
+    w = nn.Parameter(torch.ones(8))
+    opt = torch.optim.SGD([w], lr=lr)
+
+    def loop():
+        for _ in range(steps):
+            loss = level + gain * w.pow(2).sum() + noise * torch.randn((), generator=g)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    return _run(loop)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_noisy_slow_descent_is_not_a_plateau_a_flat_noisy_loss_is(seed):
+    # noise ~7% of the level per step: medians over 150 steps cannot resolve a 5% fall yet
+    falling = _slow_run(0.02, 3.0, 0.22, 0.05, seed=seed)
+    assert not falling.report().by_code("loss-curve.plateaus"), [f.message for f in falling.findings]
+    frozen = _slow_run(0.0, 3.0, 0.22, 0.05, seed=seed)
+    (f,) = frozen.report().by_code("loss-curve.plateaus")
+    assert f.evidence["trend_z"] > -3
+
+
+def test_a_steady_descent_far_above_zero_is_not_a_plateau():
+    # a level of 11 (a BCE VAE's floor) falling ~1.5% in 150 steps, steadily: progress, not a plateau
+    falling = _slow_run(0.01, 11.0, 0.05, 0.05, steps=150)
+    assert not falling.report().by_code("loss-curve.plateaus"), [f.message for f in falling.findings]
+    frozen = _slow_run(0.0, 11.0, 0.05, 0.05, steps=150)
+    assert frozen.report().by_code("loss-curve.plateaus")

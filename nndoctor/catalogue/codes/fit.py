@@ -247,7 +247,9 @@ CODES = (
         detection=(
             "Converged means no fall between the last two quarters of the run and no significant downward "
             "slope over the last quarter, judged against the noise, with updates of a healthy size. The "
-            "constant-prediction loss is estimated from the targets of a few training loss calls. A second "
+            "constant-prediction loss is estimated from the targets of a few training loss calls; for BCE on "
+            "soft targets (pixels in (0, 1)) their mean binary entropy is a floor no model goes below, and the "
+            "share explained is measured above it (evidence `target_entropy_floor`). A second "
             "reading, with evidence `model_is_linear`: a classifier made of nn.Linear layers only (shape, "
             "dropout and an output softmax allowed, no activation module or function run inside it) whose "
             "training loss stays above 0.2x the class priors' loss and no better than 0.8x a logistic "

@@ -241,7 +241,11 @@ loss = -(y * torch.log_softmax(z, 1)).sum(1).mean()
             "parameters without gradient, optimizer settings, other findings). A plateau is reported mid-run"
             " only after a long stretch of steps, otherwise at the end (warm-up, schedulers and slow starts "
             "must not raise a false alarm). A loss that came down from a positive start to exactly 0 (a "
-            "margin loss every example meets) has converged: no plateau."
+            "margin loss every example meets) has converged: no plateau. A plateau whose points keep falling"
+            " (Mann-Kendall trend z <= -3 over its stretch, evidence `trend_z`) by >= 0.5% of its level is "
+            "slow progress (a VAE or soft-target BCE far above zero), not a plateau; one that moved more than"
+            " 3% of its level but less than its noise lets the medians tell (`within_noise`) and leans down "
+            "(z <= -1) is judged at the end of the run."
         ),
         fixes=(
             "{fix1}",

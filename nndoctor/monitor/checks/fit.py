@@ -227,7 +227,8 @@ class Fit(Check):
         still, drop = falling_tail(ts[-q:], last_q, level)
         first = max(curve.start, curve.initial)
         learned = first - level >= 0.1 * abs(first)
-        if fell or still or not learned or level < EXPLAINS_LITTLE * base:
+        floor = min(self._baseline.floor(), 0.99 * base)  # soft BCE targets: even a perfect model pays it
+        if fell or still or not learned or level - floor < EXPLAINS_LITTLE * (base - floor):
             return None
         classes = self._baseline.n_classes
         tokens = self._per_position or (classes is not None and _token_targets((m for _, m in self.state.live_models()), classes))
@@ -236,11 +237,13 @@ class Fit(Check):
         evals = self.state.eval_losses
         val = float(np.median(evals.last(16))) if len(evals) else None
         evidence = {"train_loss": round(level, 5), "constant_prediction_loss": round(base, 5),
-                    "explained": round(1 - level / base, 3), "start_loss": round(curve.start, 5),
+                    "explained": round(1 - (level - floor) / (base - floor), 3), "start_loss": round(curve.start, 5),
                     "steps": int(ts[-1]), "last_quarter_drop": round(drop, 5),
                     "token_targets": bool(tokens), "baseline_coverage": round(coverage, 3)}
         if val is not None:
             evidence["val_loss"] = round(val, 5)
+        if floor:
+            evidence["target_entropy_floor"] = round(floor, 5)
         if weak:
             why = ("a language-model-like task (token targets) has an unknown, often high loss that cannot "
                    "be avoided, and the model does beat the unigram level" if tokens and level < AT_UNIGRAM * base

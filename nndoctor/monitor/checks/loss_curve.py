@@ -155,9 +155,27 @@ class LossCurve(Check):
                     continue  # one symptom of one failure is enough
                 if not final and curve.symptoms[symptom].get("recent_jump"):
                     continue  # one jump up just now: a curriculum's next stage shows whether it comes down
+                if symptom == "plateaus" and self._slow_progress(curve.symptoms[symptom], final):
+                    continue
             out.append(self._finding(symptom, curve))
             self._reported.add(symptom)
         return out
+
+    @staticmethod
+    def _slow_progress(sym: dict[str, Any], final: bool) -> bool:
+        """A "plateau" whose points keep falling, judged by Mann-Kendall's trend z (about N(0, 1) on
+        a flat curve, whatever its noise): slow progress, not a stuck loss.
+
+        A fall of >= 0.5% of the level with z <= -3 (a flat curve gets there by chance ~0.1% of
+        the time) is progress: a VAE or a BCE on soft targets sits far above zero, so its reducible
+        part is a few percent of the level (a vanishing learning rate falls steadily too, by
+        nothing: the 0.5% floor is curves.still_falling's). A level that moved more than 3% but less than its noise lets the
+        medians tell, and leans downwards (z <= -1), waits for the end, when every step is in.
+        """
+        z = sym.get("trend_z", 0.0)
+        if z <= -3.0 and -sym.get("change", 0.0) >= 0.005:
+            return True
+        return bool(sym.get("within_noise")) and z <= (-3.0 if final else -1.0)
 
     def _warming_up(self, final: bool) -> bool:
         _, lrs = self.state.lrs.series()
