@@ -548,9 +548,10 @@ def all_remedies() -> tuple[Remedy, ...]:
     """This module's remedies and those of :mod:`nndoctor.fix.more_remedies`."""
     from nndoctor.fix.extra_remedies import EXTRA_REMEDIES
     from nndoctor.fix.more_remedies import MORE_REMEDIES
+    from nndoctor.fix.site_remedies import SITE_REMEDIES
     from nndoctor.fix.target_remedies import TARGET_REMEDIES
 
-    return REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES
+    return REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES
 
 
 def remedy_for(finding: Finding) -> Remedy | None:

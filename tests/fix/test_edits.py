@@ -155,3 +155,21 @@ def test_kl_div_edits_on_a_distillation_script(tmp_path):
     target = {"code": "loss-input.log-probabilities-as-kl-div-target", "evidence": {"site": "other.py:9"}}
     edit = source_edit([("kl-div-log-inputs", target)], "x", str(script))
     assert edit.line == 5 and "KLDivLoss(reduction='batchmean', log_target=True)" in edit.diff
+
+
+def test_site_edits_view_to_permute_and_uint8_float_first(tmp_path):
+    script = tmp_path / "tag.py"
+    script.write_text("import torch\n"
+                      "def f(out, img):\n"
+                      "    logits = out.view(out.size(0), out.size(2), out.size(1))\n"
+                      "    x = (img - 128) / 128.0\n"
+                      "    return logits, x\n")
+    view = {"code": "shape.view-scrambles-axes",
+            "evidence": {"op": "view", "before": [8, 5, 3], "after": [8, 3, 5], "site": "tag.py:3"}}
+    edit = source_edit([("permute-not-view", view)], "x", str(script))
+    assert edit.line == 3 and "+    logits = out.permute(0, 2, 1)" in edit.diff
+    wrap = {"code": "dtype.uint8-wraparound", "evidence": {"op": "sub", "symbol": "-", "site": "tag.py:4"}}
+    edit = source_edit([("float-before-arithmetic", wrap)], "x", str(script))
+    assert edit.line == 4 and "+    x = (img.float() - 128) / 128.0" in edit.diff
+    ambiguous = {**view, "evidence": {**view["evidence"], "before": [4, 4, 3], "after": [4, 3, 4]}}
+    assert source_edit([("permute-not-view", ambiguous)], "x", str(script)).diff is None

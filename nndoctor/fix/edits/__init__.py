@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from nndoctor.fix.edits import data, loss, model, optim
+from nndoctor.fix.edits import data, loss, model, optim, site
 from nndoctor.fix.edits.common import Finding, ev
 from nndoctor.fix.source import Patch, Source
 
@@ -26,7 +26,7 @@ __all__ = ["TRANSFORMS", "SourceEdit", "source_edit"]
 
 #: remedy name -> transform(finding, source, patch) -> whether it patched
 TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {
-    **loss.TRANSFORMS, **optim.TRANSFORMS, **model.TRANSFORMS, **data.TRANSFORMS}
+    **loss.TRANSFORMS, **optim.TRANSFORMS, **model.TRANSFORMS, **data.TRANSFORMS, **site.TRANSFORMS}
 
 
 @dataclass(frozen=True)
