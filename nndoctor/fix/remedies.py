@@ -205,8 +205,23 @@ def _install_normalise(f: Finding, stack: contextlib.ExitStack) -> None:
 
 
 def _install_nan_to_num(f: Finding, stack: contextlib.ExitStack) -> None:
-    """NaN inputs of the model replaced by 0 (what an imputer's constant fill would do)."""
-    _transform_root_inputs(stack, lambda x: torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0))
+    """NaN inputs of the model replaced by 0 (what an imputer's constant fill would do); so are
+    NaN inputs of each layer with parameters, for a NaN made inside the model before its first
+    layer (a parameter-free normalisation dividing an all-zero row by its std of 0)."""
+    def clean(x: torch.Tensor) -> torch.Tensor:
+        return torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+    _transform_root_inputs(stack, clean)
+
+    def pre(module: nn.Module, args: tuple[Any, ...]) -> Any:
+        if next(module.parameters(recurse=False), None) is None:
+            return None
+        if not any(isinstance(a, torch.Tensor) and a.is_floating_point() and not bool(torch.isfinite(a).all())
+                   for a in args):
+            return None
+        return tuple(clean(a) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
+
+    _forward_pre(stack, pre)
 
 
 # -- gradients, mode, dtype ---------------------------------------------------------------
