@@ -561,12 +561,13 @@ REMEDIES: tuple[Remedy, ...] = (
 
 def all_remedies() -> tuple[Remedy, ...]:
     """This module's remedies and those of :mod:`nndoctor.fix.more_remedies`."""
+    from nndoctor.fix.data_remedies import DATA_REMEDIES
     from nndoctor.fix.extra_remedies import EXTRA_REMEDIES
     from nndoctor.fix.more_remedies import MORE_REMEDIES
     from nndoctor.fix.site_remedies import SITE_REMEDIES
     from nndoctor.fix.target_remedies import TARGET_REMEDIES
 
-    return REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES
+    return REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES + DATA_REMEDIES
 
 
 def remedy_for(finding: Finding) -> Remedy | None:

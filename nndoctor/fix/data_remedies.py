@@ -1,0 +1,110 @@
+"""Runtime remedies for the data the model is given: inputs normalised twice brought back to a
+unit scale, and a debug slice of the training set widened to the data set it was cut from.
+Same contract as :mod:`nndoctor.fix.remedies` (``install(finding, stack)``; the stack undoes it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import Any, Callable
+
+import torch
+import torch.utils.data as tud
+
+from nndoctor.fix.remedies import Remedy, _patch, _transform_root_inputs
+
+__all__ = ["DATA_REMEDIES", "storage_rows"]
+
+Finding = dict[str, Any]
+
+
+def _ev(f: Finding) -> dict[str, Any]:
+    return f.get("evidence") or {}
+
+
+# -- inputs normalised twice ----------------------------------------------------------------------
+def _install_rescale(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Inputs whose values are all within 1/255 (a second division by 255) are multiplied by 255
+    again; other tiny inputs are divided by the standard deviation of the first training batch
+    (one factor for every feature and every later call, so train and test stay comparable)."""
+    factor: list[float] = []
+
+    def rescale(x: torch.Tensor) -> torch.Tensor:
+        if not factor:
+            flat = x.detach().double()
+            peak, std = float(flat.abs().max()), float(flat.std()) if flat.numel() > 1 else 0.0
+            factor.append(255.0 if 0 < peak <= 1.0 / 255 * 1.001 else (1.0 / std if std > 0 else 1.0))
+        return x * factor[0]
+
+    _transform_root_inputs(stack, rescale)
+
+
+# -- a debug slice of the training set ----------------------------------------------------------
+def storage_rows(x: torch.Tensor) -> int:
+    """Rows of the tensor whose storage ``x`` views (``x`` itself when it owns its storage)."""
+    if x.dim() < 1 or x.shape[0] < 1 or x.stride(0) <= 0 or x.is_sparse:
+        return 0
+    try:
+        return int(x.untyped_storage().nbytes() // (x.stride(0) * x.element_size()))
+    except (RuntimeError, NotImplementedError):
+        return 0
+
+
+def _head_slice(index: Any, n: int) -> bool:
+    """``[:n]`` / ``[0:n]`` (alone or as the first of a tuple of indices)."""
+    first = index[0] if isinstance(index, tuple) and index else index
+    return (isinstance(first, slice) and first.start in (None, 0) and first.stop == n
+            and first.step in (None, 1))
+
+
+def _install_full_training_set(f: Finding, stack: contextlib.ExitStack) -> None:
+    """``x[:n]`` of a tensor cut from a source of the measured size (``n`` the measured training
+    rows) keeps all the rows of ``x``; ``Subset(dataset, indices)`` of ``n`` indices into a data
+    set of the measured size covers the whole data set. Slices of any other size are untouched."""
+    ev = _ev(f)
+    try:
+        n, rows = int(ev["train_rows"]), int(ev["source_rows"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("the finding names no training and source sizes") from None
+    if "evaluation" in str(ev.get("source", "")):
+        raise ValueError("the larger set is only seen in evaluation: nothing at run time to widen")
+
+    def getitem(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def call(self: torch.Tensor, index: Any) -> Any:
+            if _head_slice(index, n) and self.dim() >= 1 and self.shape[0] > n and storage_rows(self) == rows:
+                rest = index[1:] if isinstance(index, tuple) else ()
+                return original(self, (slice(None), *rest))
+            return original(self, index)
+
+        return call
+
+    def subset(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def init(self: Any, dataset: Any, indices: Any, *args: Any, **kwargs: Any) -> None:
+            try:
+                whole = len(indices) == n and len(dataset) == rows
+            except TypeError:
+                whole = False
+            original(self, dataset, range(rows) if whole else indices, *args, **kwargs)
+
+        return init
+
+    _patch(stack, torch.Tensor, "__getitem__", getitem)
+    _patch(stack, tud.Subset, "__init__", subset)
+
+
+DATA_REMEDIES: tuple[Remedy, ...] = (
+    Remedy("rescale-inputs", ("preprocessing.normalised-twice",),
+           lambda f: "the model's inputs brought back to a unit scale (x 255 when all within 1/255, else / std)",
+           lambda f: "Normalise once: remove the second division (x / 255 applied when loading and again in "
+                     "the Dataset / transform), so the inputs span about unit scale.",
+           _install_rescale),
+    Remedy("full-training-set", ("data.training-on-small-slice",),
+           lambda f: f"the training slice of {_ev(f).get('train_rows', '?')} rows widened to the "
+                     f"{_ev(f).get('source_rows', '?')} rows it was cut from",
+           lambda f: f"Remove the debug slice ([:{_ev(f).get('train_rows', 'n')}] / Subset) that keeps "
+                     f"{_ev(f).get('train_rows', '?')} of {_ev(f).get('source_rows', '?')} training rows.",
+           _install_full_training_set),
+)
