@@ -173,3 +173,13 @@ def test_site_edits_view_to_permute_and_uint8_float_first(tmp_path):
     assert edit.line == 4 and "+    x = (img.float() - 128) / 128.0" in edit.diff
     ambiguous = {**view, "evidence": {**view["evidence"], "before": [4, 4, 3], "after": [4, 3, 4]}}
     assert source_edit([("permute-not-view", ambiguous)], "x", str(script)).diff is None
+
+
+def test_debug_slice_edit_removes_the_slice_of_the_measured_size(tmp_path):
+    script = tmp_path / "small.py"
+    script.write_text("import torch\n"
+                      "X_train, y_train = X_train[:256], y_train[:256]\n"
+                      "X_val = X[:100]\n")
+    f = {"code": "data.training-on-small-slice", "evidence": {"train_rows": 256, "source_rows": 5000}}
+    edit = source_edit([("full-training-set", f)], "x", str(script))
+    assert edit.line == 2 and "+X_train, y_train = X_train, y_train" in edit.diff and "-X_val" not in edit.diff

@@ -1,11 +1,11 @@
-"""The data: training batches shuffled, float32 instead of float64."""
+"""The data: training batches shuffled, float32 instead of float64, a debug slice removed."""
 
 from __future__ import annotations
 
 import ast
 from typing import Callable
 
-from nndoctor.fix.edits.common import Finding, kwarg, set_kwarg, unique
+from nndoctor.fix.edits.common import Finding, ev, kwarg, set_kwarg, unique
 from nndoctor.fix.source import Patch, Source, dotted
 
 __all__ = ["TRANSFORMS"]
@@ -33,4 +33,26 @@ def _float32(f: Finding, src: Source, p: Patch) -> bool:
     return done
 
 
-TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {"shuffle-training-batches": _shuffle, "float32": _float32}
+def _full_training_set(f: Finding, src: Source, p: Patch) -> bool:
+    """``x[:n]`` (n the measured training rows) -> ``x`` for every such slice; ``Subset(ds,
+    range(n))`` -> ``ds``."""
+    try:
+        n = int(ev(f)["train_rows"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    done = False
+    for node in ast.walk(src.tree):
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice) and node.slice.lower is None \
+                and node.slice.step is None and isinstance(node.slice.upper, ast.Constant) \
+                and node.slice.upper.value == n:
+            done = p.replace(node, src.segment(node.value)) or done
+    for call in src.calls("Subset"):
+        idx = call.args[1] if len(call.args) > 1 else None
+        if isinstance(idx, ast.Call) and dotted(idx.func) == "range" and len(idx.args) == 1 \
+                and isinstance(idx.args[0], ast.Constant) and idx.args[0].value == n and call.args:
+            done = p.replace(call, src.segment(call.args[0])) or done
+    return done
+
+
+TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {
+    "shuffle-training-batches": _shuffle, "float32": _float32, "full-training-set": _full_training_set}
