@@ -106,5 +106,7 @@ DATA_REMEDIES: tuple[Remedy, ...] = (
                      f"{_ev(f).get('source_rows', '?')} rows it was cut from",
            lambda f: f"Remove the debug slice ([:{_ev(f).get('train_rows', 'n')}] / Subset) that keeps "
                      f"{_ev(f).get('train_rows', '?')} of {_ev(f).get('source_rows', '?')} training rows.",
-           _install_full_training_set),
+           _install_full_training_set,
+           applies=lambda f: "evaluation" not in str(_ev(f).get("source", "")) and int(_ev(f)["train_rows"]) > 0
+           and int(_ev(f)["source_rows"]) > 0),
 )

@@ -34,9 +34,16 @@ class Remedy:
     describe: Callable[[Finding], str]      # one line: what the re-run changes
     edit: Callable[[Finding], str]          # what to change in the source
     install: Installer
+    #: whether the finding carries what ``install`` needs (a call site, a size); None: always
+    applies: Callable[[Finding], bool] | None = None
 
     def answers(self, finding: Finding) -> bool:
-        return finding.get("code") in self.codes
+        if finding.get("code") not in self.codes:
+            return False
+        try:
+            return self.applies is None or bool(self.applies(finding))
+        except Exception:  # noqa: BLE001 - a finding the remedy cannot read has no remedy
+            return False
 
 
 def _site(f: Finding) -> str:
@@ -563,11 +570,12 @@ def all_remedies() -> tuple[Remedy, ...]:
     """This module's remedies and those of :mod:`nndoctor.fix.more_remedies`."""
     from nndoctor.fix.data_remedies import DATA_REMEDIES
     from nndoctor.fix.extra_remedies import EXTRA_REMEDIES
+    from nndoctor.fix.grad_remedies import GRAD_REMEDIES
     from nndoctor.fix.more_remedies import MORE_REMEDIES
     from nndoctor.fix.site_remedies import SITE_REMEDIES
     from nndoctor.fix.target_remedies import TARGET_REMEDIES
 
-    return REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES + DATA_REMEDIES
+    return REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES + DATA_REMEDIES + GRAD_REMEDIES
 
 
 def remedy_for(finding: Finding) -> Remedy | None:

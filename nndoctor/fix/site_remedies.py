@@ -214,12 +214,12 @@ SITE_REMEDIES: tuple[Remedy, ...] = (
                      "instead of re-reading the memory",
            lambda f: f"Use .permute(...) (or .transpose) instead of .{_ev(f).get('op', 'view')}"
                      f"({_ev(f).get('after')}) at {_ev(f).get('site', '?')}: view only re-labels the memory.",
-           _install_permute),
+           _install_permute, applies=lambda f: bool(_site(f))),
     Remedy("float-before-arithmetic", ("dtype.uint8-wraparound",),
            lambda f: f"the uint8 `{_ev(f).get('symbol', '-')}` at {_ev(f).get('site', '?')} computed in float32",
            lambda f: f"Convert to float before the arithmetic at {_ev(f).get('site', '?')}: "
                      f"x.float() {_ev(f).get('symbol', '-')} ... (uint8 wraps modulo 256).",
-           _install_float_first),
+           _install_float_first, applies=lambda f: bool(_site(f))),
     Remedy("unscale-labels", ("preprocessing.labels-scaled-like-pixels",),
            lambda f: f"the targets of {_ev(f).get('loss', 'the loss')} multiplied back by 255 (class ids)",
            lambda f: "Scale only the inputs by 1/255, not the labels: keep the class ids as they are"

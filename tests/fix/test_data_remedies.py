@@ -4,9 +4,6 @@ healthy code is untouched."""
 
 from __future__ import annotations
 
-import contextlib
-
-import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -97,7 +94,6 @@ def test_debug_slice_of_the_training_set_is_widened_like_the_twin():
 def test_no_runtime_widening_when_the_larger_set_is_only_evaluated():
     f = {"code": "data.training-on-small-slice", "evidence": {
         "train_rows": 25, "source_rows": 600, "source": "an evaluation pass (distinct rows not trained on)"}}
-    remedy = remedy_for(f)
-    assert remedy is not None
-    with contextlib.ExitStack() as stack, pytest.raises(ValueError):
-        remedy.install(f, stack)
+    assert remedy_for(f) is None                      # not even tried: nothing at run time to widen
+    assert remedy_for({**f, "evidence": {**f["evidence"], "source": "the tensor the training batches are "
+                                                                    "sliced from"}}) is not None
