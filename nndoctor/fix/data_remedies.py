@@ -1,5 +1,6 @@
 """Runtime remedies for the data the model is given: inputs normalised twice brought back to a
-unit scale, and a debug slice of the training set widened to the data set it was cut from.
+unit scale, a debug slice of the training set widened to the data set it was cut from, and
+half-precision weights trained in float32.
 Same contract as :mod:`nndoctor.fix.remedies` (``install(finding, stack)``; the stack undoes it).
 """
 
@@ -10,9 +11,11 @@ import functools
 from typing import Any, Callable
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 import torch.utils.data as tud
 
-from nndoctor.fix.remedies import Remedy, _patch, _transform_root_inputs
+from nndoctor.fix.remedies import Remedy, _on_root_calls, _patch, _transform_root_inputs
 
 __all__ = ["DATA_REMEDIES", "storage_rows"]
 
@@ -95,6 +98,42 @@ def _install_full_training_set(f: Finding, stack: contextlib.ExitStack) -> None:
     _patch(stack, tud.Subset, "__init__", subset)
 
 
+# -- half-precision weights ---------------------------------------------------------------------
+_HALF = (torch.float16, torch.bfloat16)
+_TARGET_LOSSES = ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+                  "binary_cross_entropy_with_logits", "cross_entropy", "kl_div")
+
+
+def _install_float32_weights(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Half-precision (float16/bfloat16) parameters of a trained model become float32 before its
+    forward (the optimizer keeps the same tensors), half inputs are cast to float32, and a half
+    target given to a loss takes the prediction's dtype."""
+    def pre(module: nn.Module, args: tuple[Any, ...]) -> Any:
+        for p in module.parameters():
+            if p.dtype in _HALF:
+                p.data = p.data.float()
+                if p.grad is not None:
+                    p.grad = p.grad.float()
+        for b in module.buffers():
+            if b.dtype in _HALF:
+                b.data = b.data.float()
+        return tuple(a.float() if isinstance(a, torch.Tensor) and a.dtype in _HALF else a for a in args)
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def call(input: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(input, torch.Tensor) and isinstance(target, torch.Tensor) and target.dtype in _HALF \
+                    and input.dtype == torch.float32:
+                target = target.float()
+            return original(input, target, *args, **kwargs)
+
+        return call
+
+    _on_root_calls(stack, pre)
+    for name in _TARGET_LOSSES:
+        _patch(stack, F, name, wrap)
+
+
 DATA_REMEDIES: tuple[Remedy, ...] = (
     Remedy("rescale-inputs", ("preprocessing.normalised-twice",),
            lambda f: "the model's inputs brought back to a unit scale (x 255 when all within 1/255, else / std)",
@@ -109,4 +148,9 @@ DATA_REMEDIES: tuple[Remedy, ...] = (
            _install_full_training_set,
            applies=lambda f: "evaluation" not in str(_ev(f).get("source", "")) and int(_ev(f)["train_rows"]) > 0
            and int(_ev(f)["source_rows"]) > 0),
+    Remedy("float32-weights", ("dtype.half-precision-weights",),
+           lambda f: f"the {_ev(f).get('dtype', 'half')} weights and inputs trained in float32",
+           lambda f: "Keep the weights in float32 (drop model.half() / .to(torch.float16)); for speed on a GPU use "
+                     "torch.autocast with a GradScaler, which keeps float32 master weights.",
+           _install_float32_weights),
 )

@@ -97,3 +97,28 @@ def test_no_runtime_widening_when_the_larger_set_is_only_evaluated():
     assert remedy_for(f) is None                      # not even tried: nothing at run time to widen
     assert remedy_for({**f, "evidence": {**f["evidence"], "source": "the tensor the training batches are "
                                                                     "sliced from"}}) is not None
+
+
+def _fit_dtype(dtype: torch.dtype) -> list[float]:
+    torch.manual_seed(0)
+    x = torch.randn(64, 6)
+    y = x[:, :1] * 0.3 + 0.01 * x[:, 1:2]               # a small effect: float16 rounds its updates away
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 1)).to(dtype)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(30):
+        loss = F.mse_loss(model(x.to(dtype)), y.to(dtype))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    return losses
+
+
+def test_half_precision_weights_train_in_float32_like_the_twin():
+    twin, bug = _fit_dtype(torch.float32), _fit_dtype(torch.bfloat16)
+    with _apply("dtype.half-precision-weights", "opt", dtype="bfloat16", optimizer="opt"):
+        fixed = _fit_dtype(torch.bfloat16)
+        healthy = _fit_dtype(torch.float32)
+    assert healthy == twin and bug != twin
+    assert torch.allclose(torch.tensor(fixed), torch.tensor(twin), rtol=1e-2)
