@@ -183,3 +183,19 @@ def test_debug_slice_edit_removes_the_slice_of_the_measured_size(tmp_path):
     f = {"code": "data.training-on-small-slice", "evidence": {"train_rows": 256, "source_rows": 5000}}
     edit = source_edit([("full-training-set", f)], "x", str(script))
     assert edit.line == 2 and "+X_train, y_train = X_train, y_train" in edit.diff and "-X_val" not in edit.diff
+
+
+def test_edits_for_a_detach_cut_padding_and_half_precision(tmp_path):
+    script = tmp_path / "tagger.py"
+    script.write_text("import torch\nimport torch.nn as nn\n"
+                      "model = nn.Linear(4, 3).half()\n"
+                      "loss_fn = nn.CrossEntropyLoss()\n"
+                      "def step(x, y):\n"
+                      "    return loss_fn(model(x).detach(), y)\n")
+    cut = {"code": "grad-flow.loss-detached", "evidence": {"cuts": [{"op": ".detach()", "site": "tagger.py:6"}]}}
+    assert "+    return loss_fn(model(x), y)" in source_edit([("keep-gradient-path", cut)], "x", str(script)).diff
+    pad = {"code": "labels.padding-not-ignored", "evidence": {"pad_target": 0}}
+    assert "+loss_fn = nn.CrossEntropyLoss(ignore_index=0)" in source_edit([("ignore-padding", pad)], "x",
+                                                                          str(script)).diff
+    half = {"code": "dtype.half-precision-weights", "evidence": {"dtype": "float16"}}
+    assert "+model = nn.Linear(4, 3).float()" in source_edit([("float32-weights", half)], "x", str(script)).diff

@@ -119,4 +119,17 @@ def _kl_div(f: Finding, src: Source, p: Patch) -> bool:
     return p.replace(first, f"{seg}.log()" if IDENT.fullmatch(seg) else f"({seg}).log()")
 
 
-TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {"drop-output-activation": _drop_activation, "log-before-nll": _log_for_nll, "reshape-target": _reshape_target, "class-weighted-loss": _class_weights, "softmax-over-classes": _softmax_dim, "sigmoid-instead-of-softmax": _sigmoid, "kl-div-log-inputs": _kl_div}
+def _ignore_padding(f: Finding, src: Source, p: Patch) -> bool:
+    """``ignore_index=<the padding target>`` added to the only cross-entropy / NLL loss."""
+    pad = ev(f).get("pad_target")
+    call = unique(src.calls("CrossEntropyLoss", "cross_entropy", "NLLLoss", "nll_loss"))
+    return isinstance(pad, int) and call is not None and kwarg(call, "ignore_index") is None \
+        and add_kwarg(p, call, f"ignore_index={pad}")
+
+
+TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {
+    "drop-output-activation": _drop_activation, "log-before-nll": _log_for_nll,
+    "reshape-target": _reshape_target, "class-weighted-loss": _class_weights,
+    "softmax-over-classes": _softmax_dim, "sigmoid-instead-of-softmax": _sigmoid, "kl-div-log-inputs": _kl_div,
+    "ignore-padding": _ignore_padding,
+}

@@ -117,4 +117,8 @@ def _momentum(f: Finding, src: Source, p: Patch) -> bool:
     return False
 
 
-TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {"learning-rate": _learning_rate, "less-weight-decay": _weight_decay, "optimizer-default-setting": _optimizer_default, "zero-grad-each-step": _zero_grad, "clip-gradients": _clip, "schedule-per-epoch": _schedule_per_epoch, "moderate-momentum": _momentum}
+TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {
+    "learning-rate": _learning_rate, "less-weight-decay": _weight_decay,
+    "optimizer-default-setting": _optimizer_default, "zero-grad-each-step": _zero_grad, "clip-gradients": _clip,
+    "schedule-per-epoch": _schedule_per_epoch, "moderate-momentum": _momentum,
+}

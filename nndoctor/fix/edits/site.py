@@ -1,5 +1,5 @@
 """Edits at the finding's own line: ``view`` -> ``permute``, uint8 converted before the
-arithmetic, labels no longer divided like pixels is shown as the line only."""
+arithmetic, ``.detach()`` removed at a measured graph cut; half precision back to float32."""
 
 from __future__ import annotations
 
@@ -50,5 +50,30 @@ def _float_first(f: Finding, src: Source, p: Patch) -> bool:
     return p.replace(side, f"{wrapped}.float()")
 
 
+def _keep_graph(f: Finding, src: Source, p: Patch) -> bool:
+    """``out.detach()`` at a measured cut's line -> ``out``."""
+    done = False
+    for cut in ev(f).get("cuts") or []:
+        at = src.site_line(cut.get("site")) if isinstance(cut, dict) and cut.get("op") == ".detach()" else None
+        call = unique([c for c in src.calls("detach") if c.lineno == at and isinstance(c.func, ast.Attribute)
+                       and not c.args])
+        if call is not None and isinstance(call.func, ast.Attribute):
+            done = p.replace(call, src.segment(call.func.value)) or done
+    return done
+
+
+def _no_half(f: Finding, src: Source, p: Patch) -> bool:
+    """``model.half()`` / ``.bfloat16()`` -> ``.float()``; ``torch.float16`` -> ``torch.float32``."""
+    done = False
+    for call in src.calls("half", "bfloat16"):
+        if isinstance(call.func, ast.Attribute) and not call.args and not call.keywords:
+            done = p.replace(call, src.segment(call.func.value) + ".float()") or done
+    for node in ast.walk(src.tree):
+        if isinstance(node, ast.Attribute) and dotted(node) in ("torch.float16", "torch.half", "torch.bfloat16"):
+            done = p.replace(node, "torch.float32") or done
+    return done
+
+
 TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {
-    "permute-not-view": _permute, "float-before-arithmetic": _float_first}
+    "permute-not-view": _permute, "float-before-arithmetic": _float_first, "keep-gradient-path": _keep_graph,
+    "float32-weights": _no_half}
