@@ -36,6 +36,9 @@ class Remedy:
     install: Installer
     #: whether the finding carries what ``install`` needs (a call site, a size); None: always
     applies: Callable[[Finding], bool] | None = None
+    #: the remedy changes the training objective (a penalty's weight, label smoothing): a loss the
+    #: script prints is then no yardstick (:func:`nndoctor.fix.metrics.judge`)
+    changes_loss: bool = False
 
     def answers(self, finding: Finding) -> bool:
         if finding.get("code") not in self.codes:
@@ -546,7 +549,7 @@ REMEDIES: tuple[Remedy, ...] = (
            lambda f: "the loss weighted by inverse class frequency",
            lambda f: "Weight the loss: nn.CrossEntropyLoss(weight=1 / class_counts) (binary: "
                      "BCEWithLogitsLoss(pos_weight=negatives / positives)), or over-sample the minority classes.",
-           _install_class_weights),
+           _install_class_weights, changes_loss=True),
     Remedy("reinitialise", ("init.constant-weights", "init.symmetric-weights", "init.activation-scale"),
            lambda f: "layers re-initialised with PyTorch's defaults (Kaiming-uniform) before the first step",
            lambda f: "Remove the custom initialisation, or use nn.init.kaiming_normal_ (ReLU) / "

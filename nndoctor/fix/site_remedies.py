@@ -229,5 +229,5 @@ SITE_REMEDIES: tuple[Remedy, ...] = (
            lambda f: f"the {_ev(f).get('kind', 'parameter')} penalty in the loss scaled by {penalty_scale(f):.2g}",
            lambda f: f"Multiply the penalty coefficient in the loss by about {penalty_scale(f):.2g} "
                      "(or use the optimizer's weight_decay=1e-4 instead).",
-           _install_scale_penalty),
+           _install_scale_penalty, changes_loss=True),
 )

@@ -216,10 +216,11 @@ TARGET_REMEDIES: tuple[Remedy, ...] = (
            lambda f: f"Pass ignore_index={f.get('evidence', {}).get('pad_target', 'PAD')} to "
                      f"{f.get('evidence', {}).get('loss', 'the loss')} (or set the targets at padded positions "
                      "to -100).",
-           _install_ignore_padding, applies=lambda f: isinstance(f.get("evidence", {}).get("pad_target"), int)),
+           _install_ignore_padding, changes_loss=True,
+           applies=lambda f: isinstance(f.get("evidence", {}).get("pad_target"), int)),
     Remedy("label-smoothing", ("labels.noisy",),
            lambda f: "cross-entropy with label_smoothing=0.1 (robust to a share of wrong labels)",
            lambda f: "Find and fix the wrong labels (the noisy examples); meanwhile "
                      "nn.CrossEntropyLoss(label_smoothing=0.1) or a robust loss limits their damage.",
-           _install_label_smoothing),
+           _install_label_smoothing, changes_loss=True),
 )
