@@ -117,6 +117,14 @@ def _pct(n: int, d: int) -> str:
     return f"{n}/{d} = {100 * n / d:.0f}%" if d else "0/0"
 
 
+def _line(c: Case) -> str:
+    said = ", ".join(f"{r['remedy']}:{r['verdict']}" for r in c.remedies) or "no remedy"
+    return (f"{'REPAIRED' if c.repaired else 'not     '} {c.script:48} {c.expected:14} {c.metric or '-'} "
+            f"{c.before} -> twin {c.twin}, best {c.best} | {said}"
+            + (f" | HARMFUL on twin: {c.harmful}" if c.harmful else "")
+            + (f" | twin got {c.twin_proposals}" if c.twin_proposals else "") + (f" | {c.problem}" if c.problem else ""))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--corpus", type=Path, default=ROOT / "tests" / "corpus_ported")
@@ -130,14 +138,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not pairs:
         p.error(f"no faulty script with a fixed twin in {ns.corpus}")
     t0 = time.perf_counter()
+    def one(t: tuple[Path, Path, dict[str, str]]) -> Case:
+        case = repair_case(t[0], t[1], t[2], ns.max_steps)
+        print(_line(case), file=sys.stderr, flush=True)  # progress: a case as soon as it is measured
+        return case
+
     with ThreadPoolExecutor(max_workers=max(1, ns.workers)) as pool:
-        cases = list(pool.map(lambda t: repair_case(t[0], t[1], t[2], ns.max_steps), pairs))
+        cases = list(pool.map(one, pairs))
     for c in cases:
-        said = ", ".join(f"{r['remedy']}:{r['verdict']}" for r in c.remedies) or "no remedy"
-        print(f"{'REPAIRED' if c.repaired else 'not     '} {c.script:48} {c.expected:14} {c.metric or '-'} "
-              f"{c.before} -> twin {c.twin}, best {c.best} | {said}"
-              + (f" | HARMFUL on twin: {c.harmful}" if c.harmful else "")
-              + (f" | twin got {c.twin_proposals}" if c.twin_proposals else "") + (f" | {c.problem}" if c.problem else ""))
+        print(_line(c))
     scored = [c for c in cases if not c.problem]
     costs = sorted(c.cost for c in cases if c.cost)
     print(f"repaired {_pct(sum(c.repaired for c in scored), len(scored))} (a verified remedy reaches >= 90% of "

@@ -408,7 +408,9 @@ class GradFlow(Check):
                 return []
             cause = self._cause()
             ev = {"optimizer": name, "params": len(trainable), "backward_calls": self.state.backward_calls,
-                  "cause": cause or "the loss is built from tensors cut out of the graph"}
+                  "cause": cause or "the loss is built from tensors cut out of the graph",
+                  "cuts": [{"op": c["op"], "site": c["site"]} for c in self._cuts[:3]],
+                  "no_grad_forward": self._nograd_forward}
             msg = (f"loss.backward() ran but none of the {len(trainable)} parameters in {name} received a "
                    f"gradient: the loss does not depend on the model's weights")
             return [self.finding(msg + (f"; the graph is cut by {cause}" if cause else ""), ev, location=name,
@@ -515,7 +517,8 @@ class GradFlow(Check):
             cause = "its output is detached or not used in the loss"
         n = sum(p.numel() for p in bad)
         ev = {"modules": _names(tops), "module_list": tops, "params": n, "optimizer": opt_name,
-              "steps_checked": self._checked.get(id(opt), 0), "cause": cause}
+              "steps_checked": self._checked.get(id(opt), 0), "cause": cause,
+              "cuts": [{"op": cut["op"], "site": cut["site"]}] if cut else [], "no_grad_modules": nograd[:8]}
         return [self.finding(
             f"{_names(tops)} ran in the training forward but {n} of its parameters ({len(bad)} tensors) never "
             f"received a gradient over {ev['steps_checked']} steps while the rest of {opt_name}'s parameters "

@@ -176,14 +176,15 @@ def _install_vanishing(f: Finding, stack: contextlib.ExitStack) -> None:
     (a healthy Glorot/default init is kept)."""
     from nndoctor.fix.more_remedies import _install_leaky_relu
 
-    act = str(f.get("evidence", {}).get("activation", "")).lower()
+    act = str(f.get("evidence", {}).get("activation", "")).lower().replace("nn.", "").replace("torch.", "")
     saturated = f.get("code") == "activation.saturated"
     if "relu" in act and not saturated:
         _install_leaky_relu(f, stack)
         return
-    if act not in ("tanh", "sigmoid"):
+    if act not in ("tanh", "sigmoid", "sigmoid/tanh"):
         raise ValueError(f"no remedy known for vanishing gradients with activation {act or '?'!r}")
-    gain = nn.init.calculate_gain(act)
+    # "sigmoid/tanh": the activations are functional calls (no module says which): plain Glorot
+    gain = nn.init.calculate_gain(act) if act in ("tanh", "sigmoid") else 1.0
     layers: dict[int, nn.Module] = {}
     done: set[int] = set()
 

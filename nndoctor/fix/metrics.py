@@ -113,9 +113,12 @@ def script_yardstick(metrics: dict[str, float]) -> str | None:
     return min(known, key=lambda n: (direction(n) != 1, -known.index(n))) if known else None
 
 
-def _primary(before: Figures) -> tuple[str, int]:
-    """The yardstick: the script's own metric of known direction, else eval loss, else train loss."""
-    name = script_yardstick(before.script)
+def _primary(before: Figures, loss_changed: bool = False) -> tuple[str, int]:
+    """The yardstick: the script's own metric of known direction, else eval loss, else train loss.
+    When the remedy changes the training objective (a penalty scaled, label smoothing), a loss
+    the script prints measures that objective, not the model: it is skipped."""
+    known = {n: v for n, v in before.script.items() if not (loss_changed and "loss" in n.lower())}
+    name = script_yardstick(known)
     if name is not None:
         return f"script:{name}", direction(name)
     if before.eval_loss is not None:
@@ -142,10 +145,12 @@ def gives_back(curve: list[float]) -> bool:
     return start - best > 0 and end - best > 0.5 * (start - best)
 
 
-def judge(before: Figures, after: Figures, repeat: Figures | None, error: str = "") -> Verdict:
+def judge(before: Figures, after: Figures, repeat: Figures | None, error: str = "",
+          loss_changed: bool = False) -> Verdict:
     """Verified when the yardstick moves the right way by more than 3x the run-to-run noise
-    (the baseline run twice) and 2% of its value; worse when it moves as far the other way."""
-    metric, sign = _primary(before)
+    (the baseline run twice) and 2% of its value; worse when it moves as far the other way.
+    ``loss_changed``: the remedy changes the objective (see :func:`_primary`)."""
+    metric, sign = _primary(before, loss_changed)
     b, a = _value(before, metric), _value(after, metric)
     r = _value(repeat, metric) if repeat is not None else None
     noise = abs(b - r) if (b is not None and r is not None and math.isfinite(b) and math.isfinite(r)) else 0.0

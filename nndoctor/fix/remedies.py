@@ -34,9 +34,19 @@ class Remedy:
     describe: Callable[[Finding], str]      # one line: what the re-run changes
     edit: Callable[[Finding], str]          # what to change in the source
     install: Installer
+    #: whether the finding carries what ``install`` needs (a call site, a size); None: always
+    applies: Callable[[Finding], bool] | None = None
+    #: the remedy changes the training objective (a penalty's weight, label smoothing): a loss the
+    #: script prints is then no yardstick (:func:`nndoctor.fix.metrics.judge`)
+    changes_loss: bool = False
 
     def answers(self, finding: Finding) -> bool:
-        return finding.get("code") in self.codes
+        if finding.get("code") not in self.codes:
+            return False
+        try:
+            return self.applies is None or bool(self.applies(finding))
+        except Exception:  # noqa: BLE001 - a finding the remedy cannot read has no remedy
+            return False
 
 
 def _site(f: Finding) -> str:
@@ -205,8 +215,23 @@ def _install_normalise(f: Finding, stack: contextlib.ExitStack) -> None:
 
 
 def _install_nan_to_num(f: Finding, stack: contextlib.ExitStack) -> None:
-    """NaN inputs of the model replaced by 0 (what an imputer's constant fill would do)."""
-    _transform_root_inputs(stack, lambda x: torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0))
+    """NaN inputs of the model replaced by 0 (what an imputer's constant fill would do); so are
+    NaN inputs of each layer with parameters, for a NaN made inside the model before its first
+    layer (a parameter-free normalisation dividing an all-zero row by its std of 0)."""
+    def clean(x: torch.Tensor) -> torch.Tensor:
+        return torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+    _transform_root_inputs(stack, clean)
+
+    def pre(module: nn.Module, args: tuple[Any, ...]) -> Any:
+        if next(module.parameters(recurse=False), None) is None:
+            return None
+        if not any(isinstance(a, torch.Tensor) and a.is_floating_point() and not bool(torch.isfinite(a).all())
+                   for a in args):
+            return None
+        return tuple(clean(a) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
+
+    _forward_pre(stack, pre)
 
 
 # -- gradients, mode, dtype ---------------------------------------------------------------
@@ -524,7 +549,7 @@ REMEDIES: tuple[Remedy, ...] = (
            lambda f: "the loss weighted by inverse class frequency",
            lambda f: "Weight the loss: nn.CrossEntropyLoss(weight=1 / class_counts) (binary: "
                      "BCEWithLogitsLoss(pos_weight=negatives / positives)), or over-sample the minority classes.",
-           _install_class_weights),
+           _install_class_weights, changes_loss=True),
     Remedy("reinitialise", ("init.constant-weights", "init.symmetric-weights", "init.activation-scale"),
            lambda f: "layers re-initialised with PyTorch's defaults (Kaiming-uniform) before the first step",
            lambda f: "Remove the custom initialisation, or use nn.init.kaiming_normal_ (ReLU) / "
@@ -546,11 +571,14 @@ REMEDIES: tuple[Remedy, ...] = (
 
 def all_remedies() -> tuple[Remedy, ...]:
     """This module's remedies and those of :mod:`nndoctor.fix.more_remedies`."""
+    from nndoctor.fix.data_remedies import DATA_REMEDIES
     from nndoctor.fix.extra_remedies import EXTRA_REMEDIES
+    from nndoctor.fix.grad_remedies import GRAD_REMEDIES
     from nndoctor.fix.more_remedies import MORE_REMEDIES
+    from nndoctor.fix.site_remedies import SITE_REMEDIES
     from nndoctor.fix.target_remedies import TARGET_REMEDIES
 
-    return REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES
+    return REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES + DATA_REMEDIES + GRAD_REMEDIES
 
 
 def remedy_for(finding: Finding) -> Remedy | None:

@@ -143,7 +143,8 @@ def _attempt(name: str, findings: list[dict[str, Any]], before: RunOutput, repea
                  if run.result.get("report") is not None else None)
     edit = remedy.edit(findings[0])
     return Attempt(name, findings, remedy.describe(findings[0]), edit,
-                   judge(before.figures, run.figures, repeat.figures if repeat else None, run.error),
+                   judge(before.figures, run.figures, repeat.figures if repeat else None, run.error,
+                         loss_changed=any(r.changes_loss for f in findings if (r := remedy_for(f)) is not None)),
                    run.figures, gone, run.seconds, remaining, source_edit([(name, f) for f in findings], edit, script))
 
 

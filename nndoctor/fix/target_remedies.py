@@ -1,5 +1,5 @@
-"""Runtime remedies for an output activation on the wrong axis or of the wrong kind, and for
-binary targets outside [0, 1]. Same contract as :mod:`nndoctor.fix.remedies`
+"""Runtime remedies for an output activation on the wrong axis or of the wrong kind, for
+binary targets outside [0, 1], for padding counted by the loss and for noisy labels. Same contract as :mod:`nndoctor.fix.remedies`
 (``install(finding, stack)`` changes the run through hooks; the stack undoes it)."""
 
 from __future__ import annotations
@@ -147,6 +147,43 @@ def _install_kl_div(f: Finding, stack: contextlib.ExitStack) -> None:
     _patch(stack, F, "kl_div", wrap)
 
 
+# -- labels ----------------------------------------------------------------------------------
+def _install_ignore_padding(f: Finding, stack: contextlib.ExitStack) -> None:
+    """cross_entropy / nll_loss called with the default ignore_index get the padding target."""
+    try:
+        pad = int(f.get("evidence", {})["pad_target"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("the finding names no padding target") from None
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def call(input: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+            if len(args) < 3 and kwargs.get("ignore_index", -100) == -100:   # (weight, size_average, ignore_index)
+                kwargs["ignore_index"] = pad
+            return original(input, target, *args, **kwargs)
+
+        return call
+
+    _patch(stack, F, "cross_entropy", wrap)
+    _patch(stack, F, "nll_loss", wrap)
+
+
+def _install_label_smoothing(f: Finding, stack: contextlib.ExitStack) -> None:
+    """cross_entropy with class-index targets and no label smoothing gets label_smoothing=0.1 (less
+    confident fits of the wrong labels)."""
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def call(input: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+            if len(args) < 6 and not kwargs.get("label_smoothing") and isinstance(target, torch.Tensor) \
+                    and not target.is_floating_point():
+                kwargs["label_smoothing"] = 0.1
+            return original(input, target, *args, **kwargs)
+
+        return call
+
+    _patch(stack, F, "cross_entropy", wrap)
+
+
 TARGET_REMEDIES: tuple[Remedy, ...] = (
     Remedy("softmax-over-classes", ("loss-input.softmax-over-batch-dim",),
            lambda f: f"the softmax at {_where(f)} taken over dim 1 (the classes) instead of dim 0 (the batch)",
@@ -174,4 +211,16 @@ TARGET_REMEDIES: tuple[Remedy, ...] = (
                       else "Give KLDivLoss / F.kl_div log-probabilities: F.log_softmax(student_logits, dim=-1) "
                            "instead of softmax."),
            _install_kl_div),
+    Remedy("ignore-padding", ("labels.padding-not-ignored",),
+           lambda f: f"the loss ignores the padding target {f.get('evidence', {}).get('pad_target', '?')}",
+           lambda f: f"Pass ignore_index={f.get('evidence', {}).get('pad_target', 'PAD')} to "
+                     f"{f.get('evidence', {}).get('loss', 'the loss')} (or set the targets at padded positions "
+                     "to -100).",
+           _install_ignore_padding, changes_loss=True,
+           applies=lambda f: isinstance(f.get("evidence", {}).get("pad_target"), int)),
+    Remedy("label-smoothing", ("labels.noisy",),
+           lambda f: "cross-entropy with label_smoothing=0.1 (robust to a share of wrong labels)",
+           lambda f: "Find and fix the wrong labels (the noisy examples); meanwhile "
+                     "nn.CrossEntropyLoss(label_smoothing=0.1) or a robust loss limits their damage.",
+           _install_label_smoothing, changes_loss=True),
 )

@@ -155,3 +155,47 @@ def test_kl_div_edits_on_a_distillation_script(tmp_path):
     target = {"code": "loss-input.log-probabilities-as-kl-div-target", "evidence": {"site": "other.py:9"}}
     edit = source_edit([("kl-div-log-inputs", target)], "x", str(script))
     assert edit.line == 5 and "KLDivLoss(reduction='batchmean', log_target=True)" in edit.diff
+
+
+def test_site_edits_view_to_permute_and_uint8_float_first(tmp_path):
+    script = tmp_path / "tag.py"
+    script.write_text("import torch\n"
+                      "def f(out, img):\n"
+                      "    logits = out.view(out.size(0), out.size(2), out.size(1))\n"
+                      "    x = (img - 128) / 128.0\n"
+                      "    return logits, x\n")
+    view = {"code": "shape.view-scrambles-axes",
+            "evidence": {"op": "view", "before": [8, 5, 3], "after": [8, 3, 5], "site": "tag.py:3"}}
+    edit = source_edit([("permute-not-view", view)], "x", str(script))
+    assert edit.line == 3 and "+    logits = out.permute(0, 2, 1)" in edit.diff
+    wrap = {"code": "dtype.uint8-wraparound", "evidence": {"op": "sub", "symbol": "-", "site": "tag.py:4"}}
+    edit = source_edit([("float-before-arithmetic", wrap)], "x", str(script))
+    assert edit.line == 4 and "+    x = (img.float() - 128) / 128.0" in edit.diff
+    ambiguous = {**view, "evidence": {**view["evidence"], "before": [4, 4, 3], "after": [4, 3, 4]}}
+    assert source_edit([("permute-not-view", ambiguous)], "x", str(script)).diff is None
+
+
+def test_debug_slice_edit_removes_the_slice_of_the_measured_size(tmp_path):
+    script = tmp_path / "small.py"
+    script.write_text("import torch\n"
+                      "X_train, y_train = X_train[:256], y_train[:256]\n"
+                      "X_val = X[:100]\n")
+    f = {"code": "data.training-on-small-slice", "evidence": {"train_rows": 256, "source_rows": 5000}}
+    edit = source_edit([("full-training-set", f)], "x", str(script))
+    assert edit.line == 2 and "+X_train, y_train = X_train, y_train" in edit.diff and "-X_val" not in edit.diff
+
+
+def test_edits_for_a_detach_cut_padding_and_half_precision(tmp_path):
+    script = tmp_path / "tagger.py"
+    script.write_text("import torch\nimport torch.nn as nn\n"
+                      "model = nn.Linear(4, 3).half()\n"
+                      "loss_fn = nn.CrossEntropyLoss()\n"
+                      "def step(x, y):\n"
+                      "    return loss_fn(model(x).detach(), y)\n")
+    cut = {"code": "grad-flow.loss-detached", "evidence": {"cuts": [{"op": ".detach()", "site": "tagger.py:6"}]}}
+    assert "+    return loss_fn(model(x), y)" in source_edit([("keep-gradient-path", cut)], "x", str(script)).diff
+    pad = {"code": "labels.padding-not-ignored", "evidence": {"pad_target": 0}}
+    assert "+loss_fn = nn.CrossEntropyLoss(ignore_index=0)" in source_edit([("ignore-padding", pad)], "x",
+                                                                          str(script)).diff
+    half = {"code": "dtype.half-precision-weights", "evidence": {"dtype": "float16"}}
+    assert "+model = nn.Linear(4, 3).float()" in source_edit([("float32-weights", half)], "x", str(script)).diff

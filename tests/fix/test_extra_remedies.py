@@ -179,6 +179,21 @@ def test_vanishing_gradients_of_a_tiny_tanh_init_get_glorot_and_a_healthy_init_i
     assert healthy == twin and bug - fixed > 0.8 * (bug - twin)
 
 
+
+class _FunctionalTanh(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(x)
+
+
+def test_vanishing_gradients_with_functional_tanh_get_glorot_like_the_twin():
+    # no activation module to name: the check reports "sigmoid/tanh"
+    tiny = lambda w: nn.init.normal_(w, std=1e-3)  # noqa: E731
+    glorot = lambda w: nn.init.xavier_uniform_(w)  # noqa: E731
+    twin, bug = _deep(_FunctionalTanh, glorot, width=16, depth=6), _deep(_FunctionalTanh, tiny, width=16, depth=6)
+    with _apply("grad.vanishing-gradients", "model.0", activation="sigmoid/tanh"):
+        fixed = _deep(_FunctionalTanh, tiny, width=16, depth=6)
+    assert bug - fixed > 0.8 * (bug - twin)
+
 def test_saturated_tanh_from_a_std_1_init_gets_glorot_and_a_healthy_init_is_kept():
     def net(init) -> nn.Sequential:
         torch.manual_seed(0)

@@ -78,3 +78,17 @@ def test_a_remedy_whose_loss_rises_again_late_is_not_verified():
     # a curve that already rose late before the remedy (a cyclic schedule) does not count against it
     cyclic = Figures(train_loss=1.0, script={"accuracy": 0.6}, exit_code=0, curve=late_rise)
     assert judge(cyclic, unstable, repeat).verdict == "verified"
+
+
+def test_a_remedy_that_changes_the_objective_is_not_judged_by_a_printed_loss():
+    # the script prints loss = data + penalty; scaling the penalty down makes the printed figure larger
+    before = Figures(train_loss=13.9, script={"loss": 13.1}, exit_code=0)
+    after = Figures(train_loss=1.6, script={"loss": 23.2}, exit_code=0)
+    repeat = Figures(train_loss=13.9, script={"loss": 13.1}, exit_code=0)
+    assert judge(before, after, repeat).verdict == "worse"
+    changed = judge(before, after, repeat, loss_changed=True)
+    assert changed.verdict == "verified" and changed.metric == "train_loss"
+    # an accuracy the script prints stays the yardstick
+    acc = judge(Figures(script={"loss": 1.0, "acc": 0.5}, exit_code=0),
+                Figures(script={"loss": 2.0, "acc": 0.9}, exit_code=0), None, loss_changed=True)
+    assert acc.metric == "script:acc" and acc.verdict == "verified"

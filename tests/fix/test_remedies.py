@@ -322,6 +322,43 @@ def test_nan_inputs_replaced_and_a_loss_module_is_never_treated_as_the_model():
     assert torch.isfinite(loss)
 
 
+
+class _RowNorm(nn.Module):
+    def __init__(self, eps: float = 0.0) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mu, sd = x.mean(1, keepdim=True), x.std(1, keepdim=True)
+        return (x - mu) / (sd + self.eps) if self.eps else (x - mu) / sd   # the bug: 0/0 on all-zero rows
+
+
+def _fit_rownorm(eps: float) -> list[float]:
+    torch.manual_seed(0)
+    x = torch.randn(48, 6) + (torch.arange(48) % 2)[:, None] * torch.linspace(-1, 1, 6)
+    x[::8] = 0.0                                   # missing records: all-zero rows
+    y = torch.arange(48) % 2
+    model = nn.Sequential(_RowNorm(eps), nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(25):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_nan_made_inside_the_model_is_cleaned_at_the_first_layer_like_the_twin():
+    twin, bug = _fit_rownorm(1e-5), _fit_rownorm(0.0)
+    with _apply("numerics.nonfinite-input", "inputs", where="mat1 of AddmmBackward0 in model.1"):
+        fixed = _fit_rownorm(0.0)
+        healthy = _fit_rownorm(1e-5)
+    assert all(v != v for v in bug[-3:]) and healthy == twin
+    assert torch.allclose(torch.tensor(fixed), torch.tensor(twin), atol=1e-3)
+
+
 def test_zero_grad_between_backward_and_step_is_moved_after_the_step():
     model = nn.Linear(4, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -111,3 +111,44 @@ def test_log_probability_target_of_kl_div_is_read_with_log_target_like_the_twin(
         fixed = _distil(logsm, torch.log)
         healthy = _distil(logsm, lambda t: t)
     assert fixed == twin and bug > twin + 1e-2 and healthy == _distil(logsm, lambda t: t)
+
+
+def _fit_tagger(ignore: int, module: bool = False) -> list[float]:
+    """A tagger over padded sequences (token 0 pads, its target 0); the losses on real positions."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(4)
+    tokens = torch.randint(1, 9, (16, 10), generator=g)
+    tokens[:, 6:] = 0
+    tags = torch.where(tokens > 0, tokens % 3 + 1, torch.zeros_like(tokens))
+    emb, head = nn.Embedding(9, 8, padding_idx=0), nn.Linear(8, 4)
+    opt = torch.optim.Adam([*emb.parameters(), *head.parameters()], lr=1e-2)
+    loss_fn = nn.CrossEntropyLoss(ignore_index=ignore) if module else (
+        lambda z, t: F.cross_entropy(z, t, ignore_index=ignore))
+    out = []
+    for _ in range(20):
+        loss = loss_fn(head(emb(tokens)).reshape(-1, 4), tags.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        out.append(float(loss))
+    return out
+
+
+def test_padding_target_is_ignored_like_the_twin():
+    twin, bug = _fit_tagger(0), _fit_tagger(-100)
+    with _apply("labels.padding-not-ignored", "model", pad_target=0, pad_value=0, loss="F.cross_entropy"):
+        fixed, module = _fit_tagger(-100), _fit_tagger(-100, module=True)
+        healthy = _fit_tagger(0)
+    assert fixed == twin and module == twin and healthy == twin and bug != twin
+
+
+def test_noisy_labels_get_label_smoothing_and_soft_targets_are_untouched():
+    logits, y = torch.randn(8, 3), torch.arange(8) % 3
+    with _apply("labels.noisy", "training labels"):
+        smoothed = F.cross_entropy(logits, y)
+        module = nn.CrossEntropyLoss()(logits, y)
+        soft = F.cross_entropy(logits, F.one_hot(y, 3).float())
+        chosen = F.cross_entropy(logits, y, label_smoothing=0.3)
+    assert torch.equal(smoothed, F.cross_entropy(logits, y, label_smoothing=0.1)) and torch.equal(module, smoothed)
+    assert torch.equal(soft, F.cross_entropy(logits, F.one_hot(y, 3).float()))
+    assert torch.equal(chosen, F.cross_entropy(logits, y, label_smoothing=0.3))

@@ -1,0 +1,156 @@
+"""Runtime remedies for the data the model is given: inputs normalised twice brought back to a
+unit scale, a debug slice of the training set widened to the data set it was cut from, and
+half-precision weights trained in float32.
+Same contract as :mod:`nndoctor.fix.remedies` (``install(finding, stack)``; the stack undoes it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.data as tud
+
+from nndoctor.fix.remedies import Remedy, _on_root_calls, _patch, _transform_root_inputs
+
+__all__ = ["DATA_REMEDIES", "storage_rows"]
+
+Finding = dict[str, Any]
+
+
+def _ev(f: Finding) -> dict[str, Any]:
+    return f.get("evidence") or {}
+
+
+# -- inputs normalised twice ----------------------------------------------------------------------
+def _install_rescale(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Inputs whose values are all within 1/255 (a second division by 255) are multiplied by 255
+    again; other tiny inputs are divided by the standard deviation of the first training batch
+    (one factor for every feature and every later call, so train and test stay comparable)."""
+    factor: list[float] = []
+
+    def rescale(x: torch.Tensor) -> torch.Tensor:
+        if not factor:
+            flat = x.detach().double()
+            peak, std = float(flat.abs().max()), float(flat.std()) if flat.numel() > 1 else 0.0
+            factor.append(255.0 if 0 < peak <= 1.0 / 255 * 1.001 else (1.0 / std if std > 0 else 1.0))
+        return x * factor[0]
+
+    _transform_root_inputs(stack, rescale)
+
+
+# -- a debug slice of the training set ----------------------------------------------------------
+def storage_rows(x: torch.Tensor) -> int:
+    """Rows of the tensor whose storage ``x`` views (``x`` itself when it owns its storage)."""
+    if x.dim() < 1 or x.shape[0] < 1 or x.stride(0) <= 0 or x.is_sparse:
+        return 0
+    try:
+        return int(x.untyped_storage().nbytes() // (x.stride(0) * x.element_size()))
+    except (RuntimeError, NotImplementedError):
+        return 0
+
+
+def _head_slice(index: Any, n: int) -> bool:
+    """``[:n]`` / ``[0:n]`` (alone or as the first of a tuple of indices)."""
+    first = index[0] if isinstance(index, tuple) and index else index
+    return (isinstance(first, slice) and first.start in (None, 0) and first.stop == n
+            and first.step in (None, 1))
+
+
+def _install_full_training_set(f: Finding, stack: contextlib.ExitStack) -> None:
+    """``x[:n]`` of a tensor cut from a source of the measured size (``n`` the measured training
+    rows) keeps all the rows of ``x``; ``Subset(dataset, indices)`` of ``n`` indices into a data
+    set of the measured size covers the whole data set. Slices of any other size are untouched."""
+    ev = _ev(f)
+    try:
+        n, rows = int(ev["train_rows"]), int(ev["source_rows"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("the finding names no training and source sizes") from None
+    if "evaluation" in str(ev.get("source", "")):
+        raise ValueError("the larger set is only seen in evaluation: nothing at run time to widen")
+
+    def getitem(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def call(self: torch.Tensor, index: Any) -> Any:
+            if _head_slice(index, n) and self.dim() >= 1 and self.shape[0] > n and storage_rows(self) == rows:
+                rest = index[1:] if isinstance(index, tuple) else ()
+                return original(self, (slice(None), *rest))
+            return original(self, index)
+
+        return call
+
+    def subset(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def init(self: Any, dataset: Any, indices: Any, *args: Any, **kwargs: Any) -> None:
+            try:
+                whole = len(indices) == n and len(dataset) == rows
+            except TypeError:
+                whole = False
+            original(self, dataset, range(rows) if whole else indices, *args, **kwargs)
+
+        return init
+
+    _patch(stack, torch.Tensor, "__getitem__", getitem)
+    _patch(stack, tud.Subset, "__init__", subset)
+
+
+# -- half-precision weights ---------------------------------------------------------------------
+_HALF = (torch.float16, torch.bfloat16)
+_TARGET_LOSSES = ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+                  "binary_cross_entropy_with_logits", "cross_entropy", "kl_div")
+
+
+def _install_float32_weights(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Half-precision (float16/bfloat16) parameters of a trained model become float32 before its
+    forward (the optimizer keeps the same tensors), half inputs are cast to float32, and a half
+    target given to a loss takes the prediction's dtype."""
+    def pre(module: nn.Module, args: tuple[Any, ...]) -> Any:
+        for p in module.parameters():
+            if p.dtype in _HALF:
+                p.data = p.data.float()
+                if p.grad is not None:
+                    p.grad = p.grad.float()
+        for b in module.buffers():
+            if b.dtype in _HALF:
+                b.data = b.data.float()
+        return tuple(a.float() if isinstance(a, torch.Tensor) and a.dtype in _HALF else a for a in args)
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def call(input: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(input, torch.Tensor) and isinstance(target, torch.Tensor) and target.dtype in _HALF \
+                    and input.dtype == torch.float32:
+                target = target.float()
+            return original(input, target, *args, **kwargs)
+
+        return call
+
+    _on_root_calls(stack, pre)
+    for name in _TARGET_LOSSES:
+        _patch(stack, F, name, wrap)
+
+
+DATA_REMEDIES: tuple[Remedy, ...] = (
+    Remedy("rescale-inputs", ("preprocessing.normalised-twice",),
+           lambda f: "the model's inputs brought back to a unit scale (x 255 when all within 1/255, else / std)",
+           lambda f: "Normalise once: remove the second division (x / 255 applied when loading and again in "
+                     "the Dataset / transform), so the inputs span about unit scale.",
+           _install_rescale),
+    Remedy("full-training-set", ("data.training-on-small-slice",),
+           lambda f: f"the training slice of {_ev(f).get('train_rows', '?')} rows widened to the "
+                     f"{_ev(f).get('source_rows', '?')} rows it was cut from",
+           lambda f: f"Remove the debug slice ([:{_ev(f).get('train_rows', 'n')}] / Subset) that keeps "
+                     f"{_ev(f).get('train_rows', '?')} of {_ev(f).get('source_rows', '?')} training rows.",
+           _install_full_training_set,
+           applies=lambda f: "evaluation" not in str(_ev(f).get("source", "")) and int(_ev(f)["train_rows"]) > 0
+           and int(_ev(f)["source_rows"]) > 0),
+    Remedy("float32-weights", ("dtype.half-precision-weights",),
+           lambda f: f"the {_ev(f).get('dtype', 'half')} weights and inputs trained in float32",
+           lambda f: "Keep the weights in float32 (drop model.half() / .to(torch.float16)); for speed on a GPU use "
+                     "torch.autocast with a GradScaler, which keeps float32 master weights.",
+           _install_float32_weights),
+)

@@ -1,0 +1,124 @@
+"""The remedies of nndoctor.fix.data_remedies: inputs normalised twice, and a debug slice of the
+training set left in. Each injected bug trains like its fixed twin with the remedy applied;
+healthy code is untouched."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from helpers import apply_remedy as _apply
+from torch.utils.data import DataLoader, Subset, TensorDataset
+
+from nndoctor.fix.remedies import remedy_for
+
+
+def _pixels() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(2)
+    y = torch.arange(96) % 3
+    img = torch.rand(96, 16, generator=g) * 80
+    img[torch.arange(96), y * 5] = 250.0      # a bright pixel whose position is the class
+    return img, y
+
+
+def _fit_pixels(scale: float) -> list[float]:
+    torch.manual_seed(0)
+    img, y = _pixels()
+    x = img / scale
+    model = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    losses = []
+    for _ in range(30):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_inputs_divided_by_255_twice_are_brought_back_like_the_twin():
+    twin, bug = _fit_pixels(255.0), _fit_pixels(255.0 * 255.0)
+    with _apply("preprocessing.normalised-twice", "model", std="0.0005", max_abs="0.0039"):
+        fixed = _fit_pixels(255.0 * 255.0)
+    assert torch.allclose(torch.tensor(fixed), torch.tensor(twin), atol=1e-4)
+    assert bug[-1] > twin[-1] + 0.1
+
+
+def _data() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(600, 8, generator=g)
+    w = torch.randn(8, generator=g)
+    return x, (x @ w + 0.5 * torch.randn(600, generator=g) > 0).long()
+
+
+def _fit_slice(style: str, n: int | None) -> tuple[int, float]:
+    """Train on the first 500 rows (``n``: a debug slice of them); the rows trained on and the
+    accuracy on the last 100."""
+    torch.manual_seed(0)
+    x, y = _data()
+    x_train, y_train, x_test, y_test = x[:500], y[:500], x[500:], y[500:]
+    if style == "tensor" and n:
+        x_train, y_train = x_train[:n], y_train[:n]
+    dataset = TensorDataset(x_train, y_train)
+    if style == "subset" and n:
+        dataset = Subset(dataset, range(n))
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(4):
+        for xb, yb in DataLoader(dataset, batch_size=50, shuffle=True, generator=torch.Generator().manual_seed(1)):
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        return len(dataset), float((model(x_test).argmax(1) == y_test).float().mean())
+
+
+def test_debug_slice_of_the_training_set_is_widened_like_the_twin():
+    twin = _fit_slice("tensor", None)
+    bug = _fit_slice("tensor", 25)
+    tensor_ev = {"train_rows": 25, "source_rows": 600, "source": "the tensor the training batches are sliced from"}
+    subset_ev = {"train_rows": 25, "source_rows": 500,
+                 "source": "the data set the training DataLoader's dataset was cut from"}
+    with _apply("data.training-on-small-slice", "training data", **tensor_ev):
+        fixed = _fit_slice("tensor", 25)
+        healthy = _fit_slice("tensor", None)
+        other = _fit_slice("tensor", 40)             # a slice of another size: untouched
+    with _apply("data.training-on-small-slice", "training data", **subset_ev):
+        fixed_subset = _fit_slice("subset", 25)
+    assert fixed == twin and healthy == twin and fixed_subset == twin
+    assert bug[0] == 25 and other[0] == 40 and bug[1] < twin[1]
+
+
+def test_no_runtime_widening_when_the_larger_set_is_only_evaluated():
+    f = {"code": "data.training-on-small-slice", "evidence": {
+        "train_rows": 25, "source_rows": 600, "source": "an evaluation pass (distinct rows not trained on)"}}
+    assert remedy_for(f) is None                      # not even tried: nothing at run time to widen
+    assert remedy_for({**f, "evidence": {**f["evidence"], "source": "the tensor the training batches are "
+                                                                    "sliced from"}}) is not None
+
+
+def _fit_dtype(dtype: torch.dtype) -> list[float]:
+    torch.manual_seed(0)
+    x = torch.randn(64, 6)
+    y = x[:, :1] * 0.3 + 0.01 * x[:, 1:2]               # a small effect: float16 rounds its updates away
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 1)).to(dtype)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(30):
+        loss = F.mse_loss(model(x.to(dtype)), y.to(dtype))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    return losses
+
+
+def test_half_precision_weights_train_in_float32_like_the_twin():
+    twin, bug = _fit_dtype(torch.float32), _fit_dtype(torch.bfloat16)
+    with _apply("dtype.half-precision-weights", "opt", dtype="bfloat16", optimizer="opt"):
+        fixed = _fit_dtype(torch.bfloat16)
+        healthy = _fit_dtype(torch.float32)
+    assert healthy == twin and bug != twin
+    assert torch.allclose(torch.tensor(fixed), torch.tensor(twin), rtol=1e-2)
