@@ -106,10 +106,13 @@ def _op(f: Finding) -> str:
 
 
 def own_numerics_bug(f: Finding) -> bool:
-    """A NaN/Inf made by an op at its singular value (x/0, sqrt'(0), std of one value), not by
-    values grown too large: the scale of the inputs, the lr or the init does not explain it."""
+    """A NaN/Inf made by an op at its singular value (x/0, sqrt'(0), std of one value), or the log
+    of a softmax/sigmoid/exp that underflowed to 0 (its log-space form never does), not by values
+    grown too large: the scale of the inputs, the lr or the init does not explain it."""
     if f.code == "numerics.nonfinite-gradient":
         return True
+    if f.code == "numerics.nonfinite-forward" and f.evidence.get("underflow_of"):
+        return True                               # log(softmax(z)) / log(sigmoid(z)) / log(exp(z)): log-space op needed
     return f.code == "numerics.nonfinite-forward" and _op(f) in _SINGULAR_OPS
 
 
