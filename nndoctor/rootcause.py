@@ -17,6 +17,11 @@ over the finding categories (:data:`EDGES`) and links a report's findings along 
   a linear model's optimum) is the model's own cause: nothing upstream explains it, and the
   plateau of its loss curve is its symptom (the one link up the order; it cannot close a cycle,
   as nothing links into that finding);
+* a loss that is a log-likelihood minimised instead of its negative (evidence
+  ``objective_sign_flipped``: the sign of the loss lost) is the cause of the lr, activation,
+  gradient, numerics, curve and fit findings it produces (a loss falling without bound reads as a
+  too-high lr or an exploding loss); only a wrong loss input (upstream) explains it, so this is
+  the other link up the order (nothing below it links into that finding: no cycle);
 * a finding whose evidence names ``likely_causes`` (the overfit-one-batch summary) is linked
   to those causes when they are in the report.
 
@@ -101,10 +106,13 @@ def _op(f: Finding) -> str:
 
 
 def own_numerics_bug(f: Finding) -> bool:
-    """A NaN/Inf made by an op at its singular value (x/0, sqrt'(0), std of one value), not by
-    values grown too large: the scale of the inputs, the lr or the init does not explain it."""
+    """A NaN/Inf made by an op at its singular value (x/0, sqrt'(0), std of one value), or the log
+    of a softmax/sigmoid/exp that underflowed to 0 (its log-space form never does), not by values
+    grown too large: the scale of the inputs, the lr or the init does not explain it."""
     if f.code == "numerics.nonfinite-gradient":
         return True
+    if f.code == "numerics.nonfinite-forward" and f.evidence.get("underflow_of"):
+        return True                               # log(softmax(z)) / log(sigmoid(z)) / log(exp(z)): log-space op needed
     return f.code == "numerics.nonfinite-forward" and _op(f) in _SINGULAR_OPS
 
 
@@ -197,6 +205,9 @@ def _e(cause: str, symptoms: str, why: str, when: Condition | None = None) -> Ed
 
 
 _U = " ".join(sorted(UNDERFIT))
+#: what a loss minimised with its sign lost produces (see :func:`links`)
+_SIGN_SYMPTOMS = frozenset({"lr", "activation", "grad", "numerics", "loss-curve", "fit",
+                            "init.reinitialised-during-training"})
 
 #: The causal graph, after the field guide's "overfit a single batch" table and category list.
 EDGES: tuple[Edge, ...] = (
@@ -328,6 +339,11 @@ def links(findings: Sequence[Finding], facts: Mapping[str, Any] | None = None,
                 continue                          # about different models
             if s.evidence.get("model_is_linear") is True and not _named_cause(c, s):
                 continue                          # a linear model at a linear model's loss: its own cause
+            if s.evidence.get("objective_sign_flipped") is True and c.category != "loss-input":
+                continue                          # the loss's own sign: only its input is upstream of it
+            if c.evidence.get("objective_sign_flipped") is True and _hit(s, _SIGN_SYMPTOMS):
+                out.setdefault(j, []).append(i)   # its symptoms, up the order (no cycle: nothing below links in)
+                continue
             if c.evidence.get("model_is_linear") is True and s.code in STALLED:
                 out.setdefault(j, []).append(i)   # its plateau is the linear optimum (no cycle: no cause above)
                 continue

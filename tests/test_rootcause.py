@@ -449,3 +449,21 @@ def test_a_too_tight_gradient_clip_is_the_root_of_the_slow_training_it_causes() 
         assert "optimizer.clip-too-tight" in _causes(report, s.code), s.code
     assert not _causes(report, "optimizer.clip-too-tight")
     assert rootcause.headline(report.findings).code == "optimizer.clip-too-tight"
+
+
+def test_the_log_of_an_underflowed_softmax_is_its_own_bug_not_the_inputs_scale() -> None:
+    """log(softmax(z)) turns an underflowed probability into -inf whatever made the logits large:
+    F.log_softmax fixes it at any input scale, so the raw inputs do not explain that NaN."""
+    raw = _f("preprocessing.unnormalised-features", location="model", step=1)
+    dead = _f("activation.dead-relu", location="model.0", step=3)
+    log0 = _f("numerics.nonfinite-forward", "error", location="model.2", step=1, op="torch.log",
+              underflow_of="softmax")
+    report = Report(findings=[raw, dead, log0], facts=FACTS)
+    assert report.headline().code == log0.code and _causes(report, log0.code) == []
+    assert _causes(report, dead.code) == [raw.code]
+    # a log that got large values (no underflow seen) still follows the inputs' scale
+    big = _f("numerics.nonfinite-forward", "error", location="model.2", step=1, op="torch.log")
+    assert _causes(Report(findings=[raw, big], facts=FACTS), big.code) == [raw.code]
+    # an lr too high does not explain it either
+    lr = _f("lr.too-high", "error", location="opt", step=1)
+    assert _causes(Report(findings=[lr, log0], facts=FACTS), log0.code) == []

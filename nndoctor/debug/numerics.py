@@ -118,6 +118,7 @@ class Origin:
     params: tuple[str, ...] = ()
     param: str = ""  # for "param": the parameter's name
     constant: str = ""  # for "data": the value when the non-finite input is a one-element constant
+    underflow: str = ""  # for log(0): the op whose output underflowed to the zeros ("softmax", "sigmoid", "exp")
 
 
 def nonfinite(t: Any) -> bool:
@@ -359,26 +360,27 @@ _UNDERFLOW = {"exp": "exp underflowed to 0: use the exponent itself, log(exp(z))
               "softmax": "softmax underflowed to 0: use F.log_softmax / F.cross_entropy on the logits"}
 
 
-def _producer_hint(node: Any) -> str:
-    """For log(0): which op made the zeros (exp, sigmoid, softmax underflow)."""
+def _producer(node: Any) -> str:
+    """For log(0): which op made the zeros (exp, sigmoid, softmax underflow), or ""."""
     todo, seen = _children(node), 0
     while todo and seen < 12:
         child = todo.pop(0)
         seen += 1
         op = _node_op(child)
         if op in _UNDERFLOW:
-            return f"; the zeros come from {_UNDERFLOW[op]}"
+            return op
         if op in _PASS:
             todo.extend(_children(child))
     return ""
 
 
 def _origin(node: Any, op: str, evidence: str, param_names: dict[int, str]) -> Origin:
-    if op == "log" and "zero" in evidence:
-        evidence += _producer_hint(node)
+    underflow = _producer(node) if op == "log" and "zero" in evidence else ""
+    if underflow:
+        evidence += f"; the zeros come from {_UNDERFLOW[underflow]}"
     params = _nearest_params(node, param_names)
     return Origin("op", op=op, node=type(node).__name__, evidence=evidence, params=params,
-                  module=params[0].rsplit(".", 1)[0] if params else "")
+                  module=params[0].rsplit(".", 1)[0] if params else "", underflow=underflow)
 
 
 def _search(starts: list[Any], param_names: dict[int, str]) -> Origin | None:
@@ -770,6 +772,8 @@ class NonFinite(Check):
                     "site": site, "params_below": list(origin.params[:3]),
                     "op_fix": _OP_FIX.get(fix_key, "Rescale or clamp the values that reach this op "
                                                    "(normalise the inputs, lower the learning rate)")}
+        if origin.underflow:
+            evidence["underflow_of"] = origin.underflow  # log of an underflowed value: a bug of its own
         return {"code": "numerics.nonfinite-forward", "message": msg, "evidence": evidence,
                 "location": origin.module or op_txt, "step": step}
 

@@ -61,7 +61,7 @@ def test_log_of_softmax_zeros_functional_top_level_style():
     assert f.code == "numerics.nonfinite-forward" and f.severity is Severity.ERROR
     assert f.first_step == 3 and f.location == "model.2"
     assert f.evidence["op"] == "torch.log" and "zero" in f.evidence["detail"]
-    assert "softmax underflowed" in f.evidence["detail"]
+    assert "softmax underflowed" in f.evidence["detail"] and f.evidence["underflow_of"] == "softmax"
     assert "test_numerics.py:" in f.evidence["site"]
     assert "log_softmax" in f.fixes[0]
 

@@ -281,3 +281,57 @@ def test_falling_tail_slope_against_noise():
     falling = 2.2 - 0.004 * s + 0.05 * rng.standard_normal(100)
     assert not falling_tail(s, flat, 2.0)[0]
     assert falling_tail(s, falling, 2.0)[0]
+
+
+# ------------------------------------------------ a model that memorised its data, evaluated only at the end
+def _noisy_small(n_train, seed=0, regression=False):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n_train + 400, 10, generator=g)
+    signal = x[:, 0] + 0.8 * torch.randn(len(x), generator=g)
+    y = signal[:, None] if regression else (signal > 0).long()
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+def _wide(out):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(10, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, out))
+
+
+def _train_then_evaluate_once(model, loss_fn, Xt, yt, Xv, yv, epochs, lr=2e-3, eval_batch=None):
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    with Observer(checks=CHECKS) as obs:
+        for _ in range(epochs):
+            for i in range(0, len(Xt), 20):
+                opt.zero_grad()
+                loss_fn(model(Xt[i:i + 20]), yt[i:i + 20]).backward()
+                opt.step()
+        model.eval()
+        with torch.no_grad():
+            b = eval_batch or len(Xv)
+            for j in range(0, len(Xv), b):
+                loss_fn(model(Xv[j:j + b]), yv[j:j + b])
+    return obs.report()
+
+
+def test_memorised_noisy_classes_evaluated_once_at_the_end_is_overfitting():
+    Xt, yt, Xv, yv = _noisy_small(60)
+    report = _train_then_evaluate_once(_wide(2), F.cross_entropy, Xt, yt, Xv, yv, epochs=150)
+    (f,) = report.by_code("fit.overfitting")
+    ev = f.evidence
+    assert ev["memorised"] is True and ev["evaluations"] == 1
+    assert ev["train_loss_last"] < 0.1 * ev["constant_loss"] <= ev["last_val_loss"]
+
+
+def test_memorised_noisy_regression_evaluated_in_batches_at_the_end_is_overfitting():
+    Xt, yt, Xv, yv = _noisy_small(40, seed=1, regression=True)
+    report = _train_then_evaluate_once(_wide(1), nn.MSELoss(), Xt, yt, Xv, yv, epochs=200, eval_batch=100)
+    (f,) = report.by_code("fit.overfitting")
+    assert f.evidence["eval_batches_last"] == 4 and f.evidence["memorised"] is True
+
+
+def test_long_training_on_enough_data_evaluated_at_the_end_is_quiet():
+    Xt, yt, Xv, yv = _noisy_small(400, seed=2)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 2))
+    report = _train_then_evaluate_once(model, F.cross_entropy, Xt, yt, Xv, yv, epochs=15)
+    assert report.by_code("fit.overfitting") == []

@@ -162,3 +162,47 @@ def test_large_uniform_init_in_cnn_explodes():
     found = _run(net, torch.optim.Adam(net.parameters(), lr=1e-3)).findings
     assert [f.code for f in found] == ["init.activation-scale"]
     assert "grows" in found[0].message and found[0].location == "model.c1"
+
+
+# ---------------------------------------------------------------- bounded activations saturated by the init
+class DeepSigmoid(nn.Module):
+    def __init__(self, d=16, width=48, depth=5):
+        super().__init__()
+        self.hidden = nn.ModuleList([nn.Linear(d if i == 0 else width, width) for i in range(depth)])
+        self.out = nn.Linear(width, 4)
+        for layer in self.hidden:
+            layer.weight.data = torch.randn_like(layer.weight)   # std 1, not 1/sqrt(fan_in)
+
+    def forward(self, x):
+        for layer in self.hidden:
+            x = torch.sigmoid(layer(x))
+        return self.out(x)
+
+
+def test_unit_normal_init_saturating_deep_tanh_names_the_init():
+    """tanh bounds the signal, so its scale does not grow with depth: the saturation is the init's doing."""
+    torch.manual_seed(0)
+    model = _init(_mlp(act=nn.Tanh, depth=6), lambda m: nn.init.normal_(m.weight, 0.0, 1.0))
+    found = _run(model).findings
+    assert [f.code for f in found] == ["init.activation-scale"]
+    ev = found[0].evidence
+    assert ev["activation"] == "tanh" and "xavier" in ev["scheme"]
+    assert ev["weight_std_x_sqrt_fan_in"] >= 3 and ev["saturating_layers"]
+    assert "saturat" in found[0].message and "1/sqrt(fan_in)" in found[0].message
+
+
+def test_unit_normal_init_in_sigmoid_subclass_with_adam_names_the_init():
+    torch.manual_seed(0)
+    net = DeepSigmoid()
+    found = _run(net, torch.optim.Adam(net.parameters(), lr=1e-3)).findings
+    assert [f.code for f in found] == ["init.activation-scale"]
+    assert found[0].evidence["activation"] == "sigmoid"
+
+
+def test_xavier_and_default_deep_tanh_are_quiet():
+    torch.manual_seed(0)
+    gain = nn.init.calculate_gain("tanh")
+    xavier = _init(_mlp(act=nn.Tanh, depth=6), lambda m: nn.init.xavier_normal_(m.weight, gain=gain))
+    assert _run(xavier).findings == []
+    assert _run(_mlp(act=nn.Tanh, depth=6)).findings == []
+    assert _run(_mlp(act=nn.Sigmoid, depth=6)).findings == []

@@ -122,7 +122,10 @@ CODES = (
         ),
         detection=(
             "The losses the script computes without gradient (its validation loop) are compared with the "
-            "training loss over the run."
+            "training loss over the run. With too few evaluations to see a rise (e.g. one evaluation at the "
+            "end), the model is reported when its training loss (median of the last 10% of >= 50 losses) is "
+            "below 0.1x the loss of a constant prediction (class priors, target mean) while the last "
+            "evaluation's loss is >= 0.5x that and >= 10x the training loss: it memorised the training data."
         ),
         fixes=(
             "Get more training data (or more varied data) - the most reliable fix for variance.",

@@ -14,7 +14,8 @@ CODES = (
         title="The initial scale makes the signal vanish or explode with depth",
         meaning=(
             "With the custom initialisation used, the output spread of the layers shrinks or grows by orders"
-            " of magnitude from the first layer to the last in the first forward pass."
+            " of magnitude from the first layer to the last in the first forward pass, or (tanh/sigmoid, which"
+            " bound the signal) the weights are so large that every hidden layer starts saturated."
         ),
         why=(
             "A signal that vanishes or explodes through the layers gives vanishing or exploding gradients "
@@ -24,7 +25,10 @@ CODES = (
             "During the first training forward, the output spread across the batch of every weighted layer "
             "is measured (std over samples, averaged over units); the activation seen chooses the "
             "recommended scheme (He for ReLU, Glorot for tanh/sigmoid). PyTorch's default initialisation is "
-            "recognised and never reported for its scale."
+            "recognised and never reported for its scale. Reported when the spread changes over 100x from the "
+            "first to the last layer (70% of the layers the same way), or, for a tanh/sigmoid network, when at "
+            "least 2 and 70% of the hidden layers have a weight std >= 3x 1/sqrt(fan_in) and pre-activations "
+            "with a root mean square >= 2.5 (saturated from the first step; e.g. N(0, 1) weights)."
         ),
         fixes=(
             "Initialise the weights with {scheme} so each layer keeps the signal's scale.",

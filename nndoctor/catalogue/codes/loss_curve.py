@@ -8,6 +8,43 @@ __all__ = ["CODES"]
 
 CODES = (
     CodeInfo(
+        code="loss-curve.log-likelihood-minimised",
+        severity="error",
+        step="implement & debug",
+        title="The loss is a log-likelihood, not its negative: it falls below zero without bound",
+        meaning=(
+            "The tensor given to backward() is built from log-probabilities (log_softmax, log of a softmax or"
+            " sigmoid) with no net minus sign, e.g. the minus of the NLL dropped, `-F.cross_entropy(...)` or "
+            "NLLLoss fed negated log-probabilities: the optimizer minimises the log-likelihood."
+        ),
+        why=(
+            "Minimising a log-likelihood drives the probability of the true class to 0: the loss goes below "
+            "zero and keeps falling, the logits and gradients grow, and the curve looks like an exploding loss"
+            " or a too-high learning rate; lowering the lr only slows it down."
+        ),
+        detection=(
+            "On sampled steps the autograd graph of the backward tensor is followed along a single chain of "
+            "nodes that keep the sign (mean, sum, gather/index/select, views, scaling by a positive constant) "
+            "or flip it (neg, nll_loss, scaling by a negative constant) down to a log-probability (<= 0). An "
+            "even number of flips, a negative loss at >= 2 sampled steps, lower at the last, and no optimizer "
+            "with maximize=True: reported. Sums with other terms and log-probabilities multiplied by another "
+            "tensor (a policy gradient's advantage) are not judged."
+        ),
+        fixes=(
+            "Negate the log-likelihood: the loss is -(log-probability of the target), i.e. F.nll_loss(log_probs,"
+            " y) or F.cross_entropy(logits, y) on the raw logits, without an extra minus ({graph}).",
+            "Feed NLLLoss the log-probabilities themselves (log_softmax output), not their negative.",
+        ),
+        wrong="""
+log_probs = torch.log_softmax(model(x), dim=1)
+loss = log_probs.gather(1, y[:, None]).mean()        # the minus of the NLL dropped
+""",
+        right="""
+log_probs = torch.log_softmax(model(x), dim=1)
+loss = -log_probs.gather(1, y[:, None]).mean()       # or F.nll_loss(log_probs, y)
+""",
+    ),
+    CodeInfo(
         code="loss-curve.cannot-overfit-one-batch",
         severity="error",
         step="implement & debug",

@@ -8,6 +8,44 @@ __all__ = ["CODES"]
 
 CODES = (
     CodeInfo(
+        code="preprocessing.targets-not-scaled",
+        severity="warning",
+        step="implement & debug",
+        title="Regression targets on their raw scale: the model never beats predicting their mean",
+        meaning=(
+            "The targets of a regression loss (MSE/L1/Huber) are far from unit scale (e.g. house prices "
+            "~1e5, or a std of 50 while the inputs are standardised), and the loss at the end of training is "
+            "still about the loss of predicting the targets' mean."
+        ),
+        why=(
+            "A network's outputs start near 0 with unit-scale weights: reaching targets of size 1e5 needs "
+            "weights and biases that an lr-sized step (Adam: ~lr per step) takes thousands of steps to grow, "
+            "and SGD's gradients on that scale make steps that explode. The loss plateaus at the constant "
+            "prediction's level or the lr looks wrong; the scale of the targets is the cause."
+        ),
+        detection=(
+            "Float targets of the training regression-loss calls (mse_loss, l1_loss, smooth_l1_loss, "
+            "huber_loss, mean reduction, one loss in the run) are sampled on sampled steps. At the end of the"
+            " run: the targets' root mean square >= 10, >= 30 training losses, and the loss at the end (median"
+            " of the last 10%) >= 0.8x the loss of predicting the targets' mean (their variance for MSE, their"
+            " mean absolute deviation for L1-type losses). Large targets the model learns stay quiet."
+        ),
+        fixes=(
+            "Standardise the targets: y_n = (y - {target_mean:.4g}) / {target_std:.4g} from the training set,"
+            " train on y_n and report predictions * std + mean.",
+            "Or train on log(y) for positive, skewed targets (prices, counts).",
+            "Or initialise the output bias at the target mean and scale the output layer by the target std.",
+        ),
+        wrong="""
+y = df["price"].values                        # ~2e5
+loss = F.mse_loss(model(x), y)
+""",
+        right="""
+mu, sd = y_train.mean(), y_train.std()
+loss = F.mse_loss(model(x), (y - mu) / sd)     # predict: model(x) * sd + mu
+""",
+    ),
+    CodeInfo(
         code="preprocessing.bce-target-out-of-range",
         severity="error",
         step="implement & debug",

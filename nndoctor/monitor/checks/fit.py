@@ -3,6 +3,11 @@
 * Overfitting (variance): the losses the script computes without gradient (its
   validation loop, kept in ``state.eval_losses``) rise for several evaluations while the
   training loss keeps falling.
+* Overfitting seen once (an evaluation only at the end, or too few to see a rise): at the end of
+  the run, the training loss (median of the last 10% before the last evaluation) is below
+  ``MEMORISED`` x the constant-prediction loss while the last evaluation's loss is at least
+  ``HELD_OUT_NO_BETTER`` x it: the model memorised its training data and predicts held-out data
+  (almost) no better than a constant.
 * Underfitting (avoidable bias): the training loss has converged (no fall between the
   last two quarters of the run and no significant downward slope over the last quarter,
   judged against the noise; updates of a healthy size) but stays close to the loss of the
@@ -39,6 +44,8 @@ MIN_COVERAGE = 0.95
 SOFT_ENTROPY_BATCHES = 256
 EXPLAINS_LITTLE = 0.7  # the level above this share of the constant loss: little explained
 AT_UNIGRAM = 0.95  # token targets: stuck at the unigram level
+MEMORISED = 0.1  # training loss / constant-prediction loss: the training data is memorised
+HELD_OUT_NO_BETTER = 0.5  # evaluation loss / constant-prediction loss: held-out data barely predicted
 
 
 def falling_tail(steps: np.ndarray, values: np.ndarray, level: float) -> tuple[bool, float]:
@@ -153,6 +160,8 @@ class Fit(Check):
         out: list[Finding] = []
         if "over" not in self._done:
             found = self._overfitting()
+            if found is None and final:
+                found = self._memorised()
             if found is not None:
                 self._done.add("over")
                 out.append(found)
@@ -198,6 +207,40 @@ class Fit(Check):
             f"{val_last:.4g} (step {es[last]}) while the training loss fell from {train[best]:.4g} to "
             f"{train[last]:.4g}; the gap (variance) is now {val_last - train[last]:.3g}",
             evidence, location="validation", step=int(es[last]))
+
+    def _memorised(self) -> Finding | None:
+        """Too few evaluations to see a rise: a training loss near 0 and a held-out loss near the
+        constant prediction's say the same (a variance as large as the problem itself)."""
+        base = self.state.extra.get("nndoctor.loss_baseline")
+        if not base or base <= 0 or self._per_position or len(self.state.optimizers) > 1:
+            return None
+        raw_steps, raw_values = self.state.eval_losses.series()
+        es, ev = np.asarray(raw_steps, dtype=np.int64), np.asarray(raw_values, dtype=np.float64)
+        keep = np.isfinite(ev)
+        es, ev = es[keep], ev[keep]
+        if not len(ev):
+            return None
+        last_step = int(es[-1])
+        at_last = es == last_step                 # one evaluation pass: its batches share a step
+        val = float(np.mean(ev[at_last]))
+        ts, tv = self.state.losses.series()
+        t = np.asarray(tv, dtype=np.float64)[np.asarray(ts) <= last_step]
+        t = t[np.isfinite(t)]
+        if len(t) < 50:
+            return None
+        train = float(np.median(t[-max(5, len(t) // 10):]))
+        if not (train < MEMORISED * base and val >= HELD_OUT_NO_BETTER * base and val > 10 * max(train, 0.0)):
+            return None
+        evaluations = len(set(int(s) for s in es))
+        evidence = {"last_val_loss": round(val, 5), "last_step": last_step, "train_loss_last": round(train, 5),
+                    "constant_loss": round(float(base), 5), "generalization_gap": round(val - train, 5),
+                    "evaluations": evaluations, "eval_batches_last": int(at_last.sum()), "memorised": True,
+                    "best_step": "unknown: evaluate every epoch to find it"}
+        return self.finding(
+            f"the model overfits: it memorised the training data (training loss {train:.4g}, under "
+            f"{MEMORISED:g}x the {float(base):.4g} of a constant prediction) while the held-out loss at step "
+            f"{last_step} is {val:.4g}, {val / base:.2g}x that constant prediction's: the gap (variance) is "
+            f"{val - train:.3g}", evidence, location="validation", step=last_step)
 
     # ------------------------------------------------------------------ underfitting
     def _underfitting(self) -> Finding | None:

@@ -34,6 +34,8 @@ logger = logging.getLogger("nndoctor")
 
 SCALE_RATIO = 1e2  # first -> last layer output std change that counts as vanishing/exploding
 MIN_LAYERS = 3
+SATURATING_SCALE = 3.0  # weight std x sqrt(fan_in): this far above 1 drives tanh/sigmoid into saturation
+SATURATING_STD = 2.5  # pre-activation root mean square beyond which tanh/sigmoid pass < ~7% of their gradient
 DEFAULT_BAND = (0.6, 1.6)  # weight std / PyTorch's default std that still counts as default
 
 _ACTIVATIONS = {"relu": "relu", "relu_": "relu", "relu6": "relu", "leaky_relu": "relu", "elu": "relu",
@@ -66,6 +68,7 @@ class InitCheck(Check):
         self.stds: dict[str, torch.Tensor] = {}  # layer name -> output std, first training forward
         self.layer_weights: dict[str, torch.Tensor] = {}  # name -> a weight (to read its init scale)
         self.weight_stds: dict[str, torch.Tensor] = {}  # name -> that weight's std (on its device)
+        self.rms: dict[str, torch.Tensor] = {}  # name -> root mean square output (saturation: offsets count)
         self.activations: dict[str, int] = {}
         self.seen_optimizers: set[int] = set()
         self.scale_done = False
@@ -97,6 +100,7 @@ class InitCheck(Check):
                 and out.shape[0] >= 2:
             # spread across the batch: the input-dependent signal, not the bias offset
             self.stds[event.name] = out.detach().float().std(dim=0).mean()
+            self.rms[event.name] = out.detach().float().square().mean().sqrt()
             weight = mats[0][1]
             self.layer_weights[event.name] = weight
             # read now: FSDP2 frees a layer's gathered weights after its forward (sharded: this rank's)
@@ -179,9 +183,12 @@ class InitCheck(Check):
         if len(names) < MIN_LAYERS:
             return None
         weights = [self.layer_weights[n] for n in names]
-        values = host_floats([self.stds[n] for n in names] + [self.weight_stds[n] for n in names])
-        stds, wstds = values[:len(names)], values[len(names):]
+        values = host_floats([self.stds[n] for n in names] + [self.weight_stds[n] for n in names]
+                             + [self.rms[n] for n in names])
+        k = len(names)
+        stds, wstds, rms = values[:k], values[k:2 * k], values[2 * k:]
         self.stds.clear()
+        self.rms.clear()
         if not all(math.isfinite(s) and s > 0 for s in stds):
             return None
         ratio = stds[-1] / stds[0]
@@ -189,7 +196,7 @@ class InitCheck(Check):
         # shared with the gradient check: a signal that vanishes forward starves the gradients too
         self.state.extra["nndoctor.init_output_std"] = {"ratio": ratio, "first": names[0], "last": names[-1]}
         if 1 / SCALE_RATIO <= ratio <= SCALE_RATIO:
-            return None
+            return self._saturating(names, weights, rms, wstds)
         shrinking = ratio < 1
         same_way = sum(1 for g in gains if (g < 1) == shrinking)
         if same_way < 0.7 * len(gains):
@@ -215,6 +222,39 @@ class InitCheck(Check):
                f"{names[-1]}, x{per_layer:.2g} per layer): the weight scale does not fit the "
                f"{activation or 'activation'} in use")
         return self.finding(msg, evidence, location=names[0], code="init.activation-scale",
+                            severity=Severity.WARNING, step=1)
+
+    def _saturating(self, names: list[str], weights: list[torch.Tensor], rms: list[float],
+                    wstds: list[float]) -> Finding | None:
+        """tanh/sigmoid bound the signal, so weights too large for them do not grow it with depth: they
+        saturate every hidden layer instead (pre-activations spread far beyond the linear range)."""
+        activation = self._activation()
+        if activation not in ("tanh", "sigmoid"):
+            return None
+        hidden = []  # the layers feeding the activation: all but the output layer
+        for n, w, s, ws in zip(names[:-1], weights[:-1], rms[:-1], wstds[:-1]):
+            fan_in = math.prod(w.shape[1:]) if w.dim() >= 2 else 0
+            if fan_in >= 4:
+                hidden.append((n, ws * math.sqrt(fan_in), s, self._default_init(w, ws)))
+        big = [h for h in hidden if h[1] >= SATURATING_SCALE and h[2] >= SATURATING_STD and not h[3]]
+        if len(hidden) < MIN_LAYERS - 1 or len(big) < max(2, 0.7 * len(hidden)):
+            return None
+        scheme = _scheme(activation)
+        scale = min(h[1] for h in big)
+        evidence = {
+            "layer_output_rms": [f"{n}: {fmt(s)}" for n, s in zip(names, rms)],
+            "saturating_layers": [h[0] for h in big],
+            "weight_std_x_sqrt_fan_in": round(scale, 3),
+            "depth": len(names),
+            "activation": activation,
+            "scheme": scheme,
+            "custom_initialised": [h[0] for h in big],
+        }
+        msg = (f"at initialisation the weights of {len(big)} of {len(hidden)} hidden layers ({big[0][0]} ... "
+               f"{big[-1][0]}) have a std of at least {scale:.2g}x 1/sqrt(fan_in) (Glorot's scale is ~1x), so "
+               f"their pre-activations reach a root mean square of {fmt(min(h[2] for h in big))}-{fmt(max(h[2] for h in big))} "
+               f"and saturate the {activation} from the first step: saturated units pass almost no gradient")
+        return self.finding(msg, evidence, location=big[0][0], code="init.activation-scale",
                             severity=Severity.WARNING, step=1)
 
     @staticmethod
