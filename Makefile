@@ -2,7 +2,7 @@ PY ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test test-slow lint venv clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(VENV)/.installed
 	# NNDOCTOR_REQUIRE_BROWSER=1: a missing browser fails those tests instead of skipping them
 	$(BIN)/python tests/report/browser.py
 	NNDOCTOR_REQUIRE_BROWSER=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -m "not slow" tests
+
+# what `make test` leaves out: the rest of the corpus (tests/corpus_select.py picks the fast subset) and long tests
+test-slow: $(VENV)/.installed
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -m slow tests
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check nndoctor tests benchmarks

@@ -6,6 +6,7 @@ that break training the way a common bug does are named in the right category.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 
 import pytest
@@ -24,6 +25,13 @@ _CHEAP = {"mlp", "mlp_class", "bigram", "autoencoder"}
 def _quick(n: int, half: str = "tune") -> list:
     """The first ``n`` cheap, short configs of one calibration half (deterministic)."""
     return [c for c in CONFIGS if c.model in _CHEAP and c.steps <= 150 and c.half == half][:n]
+
+
+@functools.cache
+def _healthy_run(config):
+    """``run_config`` of an unmutated config, once per test process: the healthy subset and the
+    mutation tests train several of the same parents (runs are seeded by the config)."""
+    return run_config(config)
 
 
 def test_sampler_is_deterministic_and_covers_every_kind():
@@ -59,7 +67,7 @@ def test_effective_counts_only_mutants_that_train_worse():
 def test_healthy_subset_trains_well_and_raises_no_warning():
     configs = _quick(5)
     assert len(configs) == 5
-    outcomes = [run_config(c) for c in configs]
+    outcomes = [_healthy_run(c) for c in configs]
     summary = healthy_summary(outcomes)
     # the sampler makes runs that train well (the zoo discards and counts the others)
     assert summary["kept"] >= 4, [(o.config["seed"], o.init_quality, o.quality) for o in outcomes]
@@ -72,7 +80,7 @@ def test_mutant_of_a_healthy_parent_is_named_in_its_category(operator):
     op = next(o for o in MUTATIONS if o.name == operator)
     candidates = [c for c in _quick(40) + _quick(40, "holdout") if op.applies(c)]
     for parent in candidates[:4]:  # the first applicable parent that trains well
-        parent_outcome = run_config(parent)
+        parent_outcome = _healthy_run(parent)
         if parent_outcome.trained_well:
             break
     else:

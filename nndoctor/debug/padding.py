@@ -29,7 +29,7 @@ from torch import nn
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import LossCall, ModelInput, RunEnd
-from nndoctor.monitor.tensors import is_integer
+from nndoctor.monitor.tensors import ForwardInputs, is_integer
 
 __all__ = ["PaddingNotIgnored"]
 
@@ -74,7 +74,7 @@ class PaddingNotIgnored(Check):
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
-        self._inputs: tuple[int, str, list[weakref.ReferenceType[torch.Tensor]], list[int]] | None = None
+        self._inputs = ForwardInputs()  # extra: the padding_idx values of the model's embeddings
         self._pads: dict[int, tuple[weakref.ReferenceType[nn.Module], list[int]]] = {}
         self._judged: Counter[tuple[str, str]] = Counter()
         self._hits: dict[tuple[str, str], dict[str, Any]] = {}
@@ -94,24 +94,21 @@ class PaddingNotIgnored(Check):
         tokens = [v for v in list(event.args) + list(event.kwargs.values())
                   if isinstance(v, torch.Tensor) and v.dim() == 2 and v.shape[1] >= MIN_T and is_integer(v)]
         if not tokens:
-            self._inputs = None
+            self._inputs.clear()
             return
         cached = self._pads.get(id(event.model))
         if cached is None or cached[0]() is not event.model:
             cached = self._pads[id(event.model)] = (weakref.ref(event.model), _embedding_pads(event.model))
-        self._inputs = (event.step, event.name, [weakref.ref(t) for t in tokens[:4]], cached[1])
+        self._inputs.keep(event.step, event.name, tokens, cached[1])
 
     def _on_loss(self, event: LossCall) -> None:
-        if (event.name not in _LOSSES or not event.grad_enabled or event.target is None or self._inputs is None
+        if (event.name not in _LOSSES or not event.grad_enabled or event.target is None
                 or not is_integer(event.target) or event.kwargs.get("reduction", "mean") == "none"):
             return
-        step, model, refs, pads = self._inputs
-        if step != event.step:
-            return
-        for ref in refs:
-            x = ref()
+        inputs = self._inputs.at(event.step)
+        for x in inputs or ():
             if x is not None and x.numel() == event.target.numel():
-                self._judge(model, event, x, pads)
+                self._judge(self._inputs.model, event, x, self._inputs.extra)
                 return
 
     def _judge(self, model: str, event: LossCall, x: torch.Tensor, pads: list[int]) -> None:

@@ -16,12 +16,15 @@ the forward pass reads nothing instead.
 
 from __future__ import annotations
 
+import weakref
+from typing import Any, Sequence
+
 import torch
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)  # (a DTensor, even as a parameter, is of its own type)
 _strided = torch.strided
 
-__all__ = ["is_integer", "is_sharded", "local", "local_grad"]
+__all__ = ["ForwardInputs", "is_integer", "is_sharded", "local", "local_grad"]
 
 
 def local(tensor: torch.Tensor) -> torch.Tensor:
@@ -67,3 +70,30 @@ def is_sharded(param: torch.Tensor) -> bool:
 def is_integer(t: torch.Tensor) -> bool:
     """Integer values (token ids, class indices): not floating point, complex or bool."""
     return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
+
+
+class ForwardInputs:
+    """The input tensors of a check's latest training forward, by weak reference (never kept alive),
+    for the loss of the same step to be compared with; ``model`` names the model, ``extra`` holds
+    what the check derived from it."""
+
+    KEPT = 4  # tensors kept per forward
+
+    def __init__(self) -> None:
+        self.step: int | None = None
+        self.model = ""
+        self.extra: Any = None
+        self._refs: list[weakref.ReferenceType[torch.Tensor]] = []
+
+    def keep(self, step: int, model: str, tensors: Sequence[torch.Tensor], extra: Any = None) -> None:
+        self.step, self.model, self.extra = step, model, extra
+        self._refs = [weakref.ref(t) for t in tensors[:self.KEPT]]
+
+    def clear(self) -> None:
+        self.step, self.extra, self._refs = None, None, []
+
+    def at(self, step: int) -> list[torch.Tensor | None] | None:
+        """The kept tensors (None where one was freed) if they were kept at ``step``, else None."""
+        if self.step is None or self.step != step:
+            return None
+        return [ref() for ref in self._refs]

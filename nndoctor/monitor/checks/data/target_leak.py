@@ -23,7 +23,6 @@ learns nothing it can use on real inputs:
 from __future__ import annotations
 
 import math
-import weakref
 from typing import Any, Iterable
 
 import numpy as np
@@ -32,7 +31,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import LossCall, ModelInput, RunEnd
-from nndoctor.monitor.tensors import is_integer
+from nndoctor.monitor.tensors import ForwardInputs, is_integer
 
 __all__ = ["TargetInInputs"]
 
@@ -75,7 +74,7 @@ class TargetInInputs(Check):
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
-        self._inputs: tuple[int, str, list[weakref.ReferenceType[torch.Tensor]]] | None = None
+        self._inputs = ForwardInputs()
         self._columns: dict[tuple[str, str, int], _Columns] = {}
         # (model, loss, input index) -> [equal, positions, batches, first step]
         self._tokens: dict[tuple[str, str, int], list[int]] = {}
@@ -98,20 +97,18 @@ class TargetInInputs(Check):
         tensors = [v for v in event.args if isinstance(v, torch.Tensor)]
         tensors += [v for k, v in event.kwargs.items() if isinstance(v, torch.Tensor)
                     and not any(w in k.lower() for w in ("label", "target"))]
-        self._inputs = (event.step, event.name, [weakref.ref(t) for t in tensors[:4]])
+        self._inputs.keep(event.step, event.name, tensors)
 
     def _on_loss(self, event: LossCall) -> None:
-        if not event.grad_enabled or event.target is None or self._inputs is None:
+        inputs = self._inputs.at(event.step)
+        if not event.grad_enabled or event.target is None or inputs is None:
             return
-        step, model, refs = self._inputs
-        if step != event.step:
-            return
+        model = self._inputs.model
         if self._first_loss is None and isinstance(event.result, torch.Tensor) and event.result.numel() == 1:
             value = float(event.result)
             self._first_loss = value if math.isfinite(value) else None
         target = event.target
-        for i, ref in enumerate(refs):
-            x = ref()
+        for i, x in enumerate(inputs):
             if x is None or x.numel() == 0 or (i > 0 and _same(x, target)):
                 continue  # (a second input that is the target itself: model(x, y) computing its own loss)
             if event.name in _TOKEN_LOSSES and is_integer(target) and is_integer(x) and x.numel() == target.numel():
