@@ -335,3 +335,29 @@ def test_long_training_on_enough_data_evaluated_at_the_end_is_quiet():
     model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 2))
     report = _train_then_evaluate_once(model, F.cross_entropy, Xt, yt, Xv, yv, epochs=15)
     assert report.by_code("fit.overfitting") == []
+
+
+@pytest.mark.parametrize("val_losses, overfits", [
+    ([0.01, 23.7, 9.2, 0.28], False),  # a spike (an unstable step, BatchNorm warming up) that comes back down
+    ([0.5, 3.0, 1.0, 0.9, 0.8], False),  # jumped, then mostly recovered: weak evidence
+    ([0.5, 0.6, 0.8, 1.0, 1.2], True),  # climbs and stays up: overfitting
+])
+def test_a_validation_spike_that_comes_back_down_is_not_overfitting(val_losses, overfits):
+    X, y = blobs(n=512, seed=3)
+    model = mlp()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    evals = iter(val_losses)
+    with Observer(checks=CHECKS) as obs:
+        for step in range(1, 8 * len(val_losses) + 1):
+            i = (step * 32) % 480
+            opt.zero_grad()
+            F.cross_entropy(model(X[i:i + 32]), y[i:i + 32]).backward()
+            opt.step()
+            if step % 8 == 0:  # the script's evaluation: its loss is the value given
+                model.eval()
+                with torch.no_grad():
+                    out = model(X[480:])
+                    F.l1_loss(out[:, :1] * 0 + next(evals), torch.zeros(32, 1))
+                model.train()
+    assert [v for _, v in zip(*obs.state.eval_losses.series())] == pytest.approx(val_losses, rel=1e-5)
+    assert bool(obs.report().by_code("fit.overfitting")) is overfits

@@ -48,6 +48,10 @@ MEMORISED = 0.1  # training loss / constant-prediction loss: the training data i
 HELD_OUT_NO_BETTER = 0.5  # evaluation loss / constant-prediction loss: held-out data barely predicted
 
 
+#: the latest validation loss must stay within this share of its highest since the best
+RECOVERED = 0.75
+
+
 def falling_tail(steps: np.ndarray, values: np.ndarray, level: float) -> tuple[bool, float]:
     """Whether the curve still falls over this stretch: the least-squares slope, judged
     against its standard error from the robust noise, and large enough to matter
@@ -192,6 +196,9 @@ class Fit(Check):
             return None
         val_best, val_last = float(ev[best]), float(ev[last])
         rose = val_last >= 1.1 * val_best and float(ev[last - 1]) >= 1.05 * val_best
+        # overfitting climbs and stays up; a validation loss coming back down from a spike (an
+        # unstable step, BatchNorm statistics catching up during warm-up) is not it
+        rose = rose and val_last >= RECOVERED * float(np.max(ev[best + 1:]))
         train_fell = train[last] <= 0.95 * train[best]
         gap = (val_last - train[last]) / max(abs(float(train[last])), 1e-12)
         if not (val_best > 0 and rose and train_fell and gap > 0.1):
