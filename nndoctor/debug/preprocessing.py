@@ -25,7 +25,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import LossCall, ModelInput, ModuleOutput, RunEnd
 
-__all__ = ["BinaryTargetRange", "InputPreprocessing", "ScaledClassTargets", "feature_matrix", "fmt",
+__all__ = ["BinaryTargetRange", "InputPreprocessing", "ScaledClassTargets", "conv1d_input", "feature_matrix", "fmt",
            "looks_like_image"]
 
 logger = logging.getLogger("nndoctor")
@@ -170,12 +170,26 @@ def looks_like_image(x: torch.Tensor) -> bool:
     return False
 
 
-def feature_matrix(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any] | None]:
+def conv1d_input(model: Any, x: torch.Tensor) -> bool:
+    """Whether a 3-D ``x`` is (N, C, L) for a model whose first weighted layer is an nn.Conv1d
+    reading its C channels (a temporal convolution): its features are dim 1, not the positions."""
+    if x.dim() != 3 or not isinstance(model, torch.nn.Module):
+        return False
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv1d, torch.nn.Linear, torch.nn.RNNBase, torch.nn.Embedding,
+                          torch.nn.modules.conv._ConvNd)):
+            return isinstance(m, torch.nn.Conv1d) and m.in_channels == x.shape[1] != x.shape[2]
+    return False
+
+
+def feature_matrix(x: torch.Tensor, channels_first: bool = False,
+                   ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any] | None]:
     """``(flat, channels, nonfinite)`` of a batch ``x`` of shape (N, ...).
 
     ``flat`` is (rows, features) with rows holding NaN/Inf removed; ``channels`` is
     (samples, C) for per-channel scale statistics: columns of a table, the last dim of a
-    sequence, dim 1 of an image; ``nonfinite`` describes NaN/Inf values, or is None.
+    sequence (dim 1 of a ``channels_first`` (N, C, L) one), dim 1 of an image;
+    ``nonfinite`` describes NaN/Inf values, or is None.
     """
     xf = x.detach().float()
     n = xf.shape[0]
@@ -200,6 +214,8 @@ def feature_matrix(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[st
         n = flat.shape[0]
     if xf.dim() == 2:
         channels = flat
+    elif xf.dim() == 3 and channels_first:
+        channels = xf.transpose(1, 2).reshape(-1, xf.shape[1])
     elif xf.dim() == 3 and not looks_like_image(xf):
         channels = xf.reshape(-1, xf.shape[-1])
     elif xf.dim() == 3:
@@ -288,7 +304,7 @@ class InputPreprocessing(Check):
         out = []
         per_sample = max(x[0].numel(), 1)
         rows = max(2, min(MAX_ROWS, MAX_VALUES // per_sample))
-        flat, channels, nonfinite = feature_matrix(x[:rows])
+        flat, channels, nonfinite = feature_matrix(x[:rows], conv1d_input(event.model, x))
         if nonfinite is None and x.shape[0] > rows and not st.nan_reported and not bool(torch.isfinite(x).all()):
             nonfinite = feature_matrix(x)[2]  # NaN rows beyond the slice: describe them from the whole batch
         if nonfinite is not None and not st.nan_reported:

@@ -337,3 +337,38 @@ def test_features_computed_by_a_model_that_trains_are_not_judged_as_data(cancer)
     found = obs.report().by_code("preprocessing.unnormalised-features")
     assert [f.location for f in found] == ["encoder"], [(f.location, f.message) for f in found]
     assert "preprocessing.unnormalised-features" in _codes(_train(_mlp(30, 2), X, y))
+
+
+# ------------- (N, C, L) sequences into a temporal convolution: the channels are the features, not the positions
+def _copy_task(n=256, memory=5, blank=40, seed=0):
+    """Digits to remember, a long blank of zeros, then markers (a copy-memory task): most positions
+    hold the same value in every sequence."""
+    g = torch.Generator().manual_seed(seed)
+    seq = torch.randint(1, 9, (n, memory), generator=g).float()
+    x = torch.cat([seq, torch.zeros(n, blank), 9.0 * torch.ones(n, memory)], 1)
+    return x.unsqueeze(1), seq[:, 0].long() - 1                     # (N, 1, L), the first digit's class
+
+
+class _TemporalConv(nn.Module):
+    def __init__(self, channels=8, classes=8):
+        super().__init__()
+        self.conv1 = nn.Conv1d(1, channels, 3, padding=2, dilation=1)
+        self.conv2 = nn.Conv1d(channels, channels, 3, padding=4, dilation=2)
+        self.head = nn.Linear(channels, classes)
+
+    def forward(self, x):
+        h = F.relu(self.conv2(F.relu(self.conv1(x))))
+        return self.head(h.mean(2))
+
+
+@pytest.mark.parametrize("style", ["subclass", "sequential"])
+def test_blank_positions_of_a_sequence_into_conv1d_are_not_constant_features(style):
+    x, y = _copy_task()
+    torch.manual_seed(0)
+    model = _TemporalConv() if style == "subclass" else nn.Sequential(
+        nn.Conv1d(1, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(8, 8))
+    report = _train(model, x, y, style="functional" if style == "sequential" else "module")
+    assert not report.by_code("preprocessing.constant-features")
+    # the same sequences read position by position (an MLP over the flattened input): positions are features
+    flat = nn.Sequential(nn.Flatten(), nn.Linear(x.shape[-1], 16), nn.ReLU(), nn.Linear(16, 8))
+    assert _train(flat, x, y).by_code("preprocessing.constant-features")

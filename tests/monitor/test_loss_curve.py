@@ -441,3 +441,37 @@ def test_a_steady_descent_far_above_zero_is_not_a_plateau():
     assert not falling.report().by_code("loss-curve.plateaus"), [f.message for f in falling.findings]
     frozen = _slow_run(0.0, 11.0, 0.05, 0.05, steps=150)
     assert frozen.report().by_code("loss-curve.plateaus")
+
+
+# -------------------------- a slow start at the constant prediction's level, then learning: no mid-run plateau
+def _slow_start_run(steps: int, stall: int, sequential: bool) -> Observer:
+    """A 2-unit bottleneck whose output sits at the constant prediction for ``stall`` steps (a
+    word2vec tutorial with Adam at 1e-3 does: ~400 steps), then learns; batches of 2 targets."""
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    vocab = 10
+    model = (nn.Sequential(nn.Linear(vocab, 2, bias=False), nn.Linear(2, vocab, bias=False)) if sequential
+             else nn.ModuleDict({"embed": nn.Linear(vocab, 2, bias=False), "out": nn.Linear(2, vocab, bias=False)}))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    eye = torch.eye(vocab)
+
+    def loop():
+        for step in range(steps):
+            words = torch.randint(vocab, (2,), generator=g)
+            h = model(eye[words]) if sequential else model["out"](model["embed"](eye[words]))
+            sharp = 6.0 * min(1.0, max(0.0, (step - stall) / 300))      # 0 while stalled: uniform output
+            logits = 0.01 * h + sharp * eye[words]                     # the context is the word itself
+            loss = F.cross_entropy(logits, words)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    return _run(loop, checks=[Fit, LossCurve])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sequential", [False, True])
+def test_a_slow_start_at_the_constant_level_that_then_learns_is_no_plateau(sequential):
+    assert not _slow_start_run(900, 400, sequential).report().by_code("loss-curve.plateaus")
+    # a loss that never leaves the constant level is still a plateau (at the end of the run)
+    assert _slow_start_run(400, 400, sequential).report().by_code("loss-curve.plateaus")

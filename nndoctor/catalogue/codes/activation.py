@@ -26,7 +26,10 @@ CODES = (
             "training batches (about 96 positions, at least 64); a layer warns when >= 60% of its units are "
             "dead at 3 consecutive sampled steps; a narrow layer (fewer than 4 units) only when all of them "
             "are (no signal passes it at all). The finding's first step is that of the oldest batch behind "
-            "the first dead share."
+            "the first dead share. It is info when the model learns anyway: 16 or more live units and a "
+            "training loss at most 30% of a constant prediction's (or of its first loss, from 50 losses "
+            "on), or 2-15 live units and a loss at most 15% of a known constant prediction's (judged from "
+            "200 losses on, or at the end of the run)."
         ),
         fixes=(
             "Lower the learning rate (large early updates push ReLU units into the negative region for "

@@ -276,7 +276,7 @@ loss = -(y * torch.log_softmax(z, 1)).sum(1).mean()
             "noise of that level (a robust sigma from first differences), never single values; each symptom "
             "is reported with its likely causes ranked by the evidence of the run (update-to-weight ratios, "
             "parameters without gradient, optimizer settings, other findings). A plateau is reported mid-run"
-            " only after a long stretch of steps, otherwise at the end (warm-up, schedulers and slow starts "
+            " only once it has lasted 1000 steps, otherwise at the end (warm-up, schedulers and slow starts "
             "must not raise a false alarm). A loss that came down from a positive start to exactly 0 (a "
             "margin loss every example meets) has converged: no plateau. A plateau whose points keep falling"
             " (Mann-Kendall trend z <= -3 over its stretch, evidence `trend_z`) by >= 0.5% of its level is "

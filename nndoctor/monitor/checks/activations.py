@@ -63,6 +63,14 @@ SERIES_KEY = "nndoctor.activation_health"
 MIN_LIVE_UNITS = 16
 LEARNED_SHARE = 0.3
 MIN_LOSSES = 50  # recorded losses before such a layer is judged
+#: fewer live units (NARROW_MIN_LIVE to MIN_LIVE_UNITS - 1) need a loss this far below the constant
+#: prediction's (a known baseline, not the first loss), judged late: from NARROW_MIN_LOSSES
+#: losses on or at the end of the run (a 10-unit layer on a 1-D regression that lost 6 units
+#: to a big early update and fits well anyway, at <= 10% of the constant's loss; one that
+#: lost its fit stays at >= 60% of it)
+NARROW_LEARNED_SHARE = 0.15
+NARROW_MIN_LOSSES = 200
+NARROW_MIN_LIVE = 2
 
 #: the GELU tanh approximation: tanh(GELU_SCALE * (x + GELU_CUBIC * x**3))
 GELU_SCALE = math.sqrt(2.0 / math.pi)
@@ -306,9 +314,10 @@ class ActivationHealth(Check):
     def _defer(self, layer: _Layer, count: int) -> bool:
         """Dead units of a layer with many live ones wait until the loss shows whether the model
         learns anyway (a wide layer on 1-D inputs has most units silent from the start)."""
-        if layer.op not in ("relu", "relu6") or layer.units - count < MIN_LIVE_UNITS:
+        live = layer.units - count
+        if layer.op not in ("relu", "relu6") or live < NARROW_MIN_LIVE:
             return False
-        return analyze_losses(self.state).n < MIN_LOSSES
+        return analyze_losses(self.state).n < (MIN_LOSSES if live >= MIN_LIVE_UNITS else NARROW_MIN_LOSSES)
 
     def _at_end(self) -> list[Finding]:
         out = []
@@ -323,17 +332,23 @@ class ActivationHealth(Check):
 
         Dead units are a problem when they keep the model from learning; with enough live units
         and a loss far below the constant prediction's (or its own first value), they are not.
+        A few live units (NARROW_MIN_LIVE or more) need a loss much further below a known constant
+        prediction's (NARROW_LEARNED_SHARE).
         """
-        if live < MIN_LIVE_UNITS:
+        if live < NARROW_MIN_LIVE:
             return None
+        wide = live >= MIN_LIVE_UNITS
         curve = analyze_losses(self.state)
         end, first = curve.end, curve.initial
         if curve.n < MIN_LOSSES or not (math.isfinite(end) and math.isfinite(first)) or end < 0 or first <= 0:
             return None
         base = self.state.extra.get("nndoctor.loss_baseline")
         if isinstance(base, (int, float)) and base > 0:
+            share = LEARNED_SHARE if wide else NARROW_LEARNED_SHARE
             return (f"the loss ({end:.3g}) is already {end / base:.0%} of a constant prediction's "
-                    f"({base:.3g})") if end <= LEARNED_SHARE * base else None
+                    f"({base:.3g})") if end <= share * base else None
+        if not wide:
+            return None
         return (f"the loss fell from {first:.3g} to {end:.3g}") if end <= LEARNED_SHARE * first else None
 
     @staticmethod

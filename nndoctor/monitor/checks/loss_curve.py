@@ -29,6 +29,10 @@ __all__ = ["LossCurve", "rank_causes"]
 #: points of the (per-step) curve needed before a symptom other than an explosion is judged
 MIN_POINTS_FINAL = 30
 MIN_POINTS_LIVE = 150
+#: a plateau is reported mid-run only once it has lasted this many steps (a slow start can sit at
+#: the constant prediction's loss for several hundred steps, e.g. Adam at 1e-3 through a 2-unit
+#: embedding, and then learn); a shorter one is judged at the end of the run, on the whole curve
+LIVE_PLATEAU_STEPS = 1000
 
 _FIX = {
     "lr-high": "Lower the learning rate 10-100x{lr} or add warm-up and gradient clipping.",
@@ -151,6 +155,8 @@ class LossCurve(Check):
                 if symptom == "plateaus" and (curve.n < 50 or self._warming_up(final)
                                               or curve.symptoms[symptom].get("still_falling")):
                     continue  # (a loss that keeps falling steadily is slow, not stuck: lr's business)
+                if symptom == "plateaus" and not final and self._short(curve.symptoms[symptom]):
+                    continue  # the end of the run shows whether it was a slow start
                 if "explodes" in self._reported:
                     continue  # one symptom of one failure is enough
                 if not final and curve.symptoms[symptom].get("recent_jump"):
@@ -176,6 +182,10 @@ class LossCurve(Check):
         if z <= -3.0 and -sym.get("change", 0.0) >= 0.005:
             return True
         return bool(sym.get("within_noise")) and z <= (-3.0 if final else -1.0)
+
+    @staticmethod
+    def _short(sym: dict[str, Any]) -> bool:
+        return int(sym.get("to_step", 0)) - int(sym.get("from_step", 0)) < LIVE_PLATEAU_STEPS
 
     def _warming_up(self, final: bool) -> bool:
         _, lrs = self.state.lrs.series()

@@ -317,6 +317,8 @@ class LearningRate(Check):
             first = f.first_step or 0
             if f.code not in _ACTIVATION_CODES or not 2 <= first <= 20:
                 continue  # (units dead/saturated from the first step on are the init's doing)
+            if f.severity is Severity.INFO:
+                continue  # units lost, but the model learns well anyway: nothing was wrecked
             big = [r for r in rows if r["step"] < first and r["max"] >= WRECKING]
             if not big:
                 continue
