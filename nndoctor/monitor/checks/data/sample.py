@@ -322,7 +322,7 @@ class DataCollector(Check):
         _, evals, trains = self._step_inputs
         try:
             key = (x.data_ptr(), tuple(x.shape), x.dtype) if x.layout == torch.strided else None
-        except RuntimeError:  # a tensor without storage (meta, some subclasses): never a match
+        except Exception:  # a tensor without storage (meta, sparse, some subclasses): never a match
             key = None
         if key is None or not key[0]:
             return
@@ -334,8 +334,8 @@ class DataCollector(Check):
                 companion = other_name if training else name
                 if companion not in self.data.companions:
                     self.data.companions.add(companion)
-                    self.data.passes = [p for p in self.data.passes if not p.models <= self.data.companions]
-                    if self._pass is not None and self._pass.models <= self.data.companions:
+                    self.data.passes = [p for p in self.data.passes if not (p.models and p.models <= self.data.companions)]
+                    if self._pass is not None and self._pass.models and self._pass.models <= self.data.companions:
                         self._pass = None
 
     def _on_eval_input(self, event: ModelInput) -> None:
