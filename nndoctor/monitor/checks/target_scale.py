@@ -27,6 +27,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks._layers import fmt
+from nndoctor.monitor.curves import ConstantBaseline
 from nndoctor.monitor.events import LossCall, RunEnd
 
 __all__ = ["TargetsNotScaled"]
@@ -55,6 +56,7 @@ class TargetsNotScaled(Check):
         self._name = ""
         self._first_step: int | None = None
         self._mixed = False
+        self._baseline = ConstantBaseline()  # the loss of predicting the targets' mean (median for L1)
 
     def check(self, event: LossCall | RunEnd) -> Iterable[Finding]:
         if isinstance(event, RunEnd):
@@ -79,7 +81,9 @@ class TargetsNotScaled(Check):
         if self._first_step is None:
             self._first_step = event.step
         if len(self._targets) < MAX_SAMPLES:
-            self._targets.append(t.detach().flatten()[:PER_SAMPLE].float().cpu())
+            sample = t.detach().flatten()[:PER_SAMPLE].float().cpu()
+            self._targets.append(sample)
+            self._baseline.add(event.name, sample, None)
 
     def _judge(self) -> Finding | None:
         if not self._targets or self._mixed or len(self._sites) != 1:
@@ -89,14 +93,11 @@ class TargetsNotScaled(Check):
         mean, std = float(y.mean()), float(y.std()) if y.numel() > 1 else 0.0
         if not (math.isfinite(mean) and math.isfinite(std)) or math.hypot(mean, std) < LARGE or std <= 0:
             return None
-        if self._name == "mse_loss":
-            constant = float(((y - y.mean()) ** 2).mean())
-        else:
-            constant = float((y - y.median()).abs().mean())
+        constant = self._baseline.value()
         _, values = self.state.losses.series()
         v = np.asarray(values, dtype=np.float64)
         v = v[np.isfinite(v)]
-        if len(v) < MIN_LOSSES or constant <= 0:
+        if len(v) < MIN_LOSSES or constant is None or constant <= 0:
             return None
         first = float(np.median(v[:5]))
         late = float(np.median(v[-max(5, len(v) // 10):]))
