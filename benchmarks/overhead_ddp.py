@@ -16,7 +16,12 @@ start-up, import and the dense start; the main thread's count (the one that runs
 step; gloo's own threads do the communication) divided by the steps is the per-step cost. It
 takes a few minutes::
 
-    python benchmarks/overhead_ddp.py --instructions [--measured-steps 200]
+    python benchmarks/overhead_ddp.py --instructions [--measured-steps 200] [--compare-single]
+
+``--compare-single`` counts the same job again with the model left unwrapped (process group up):
+the difference of the two excesses is what DDP itself adds to nndoctor's cost, measured in the same
+window (a few periodic curve reads fall in any 200-step window: they cost the same in both jobs,
+and they are why this window's excess is above overhead_instructions.py's 2,000-step figure).
 """
 
 from __future__ import annotations
@@ -121,7 +126,7 @@ torch.set_num_threads(1)
 dist.init_process_group("gloo")
 rank = dist.get_rank()
 torch.manual_seed(0)
-m = nn.parallel.DistributedDataParallel(nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3)))
+m = {wrap}(nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3)))
 opt = torch.optim.Adam(m.parameters(), 1e-3)
 g = torch.Generator().manual_seed(rank)
 x, y = torch.randn(16, 8, generator=g), torch.randint(0, 3, (16,), generator=g)
@@ -176,9 +181,10 @@ def _toggle(procs: list[subprocess.Popen[str]], on: bool) -> None:
             raise RuntimeError(f"callgrind_control failed: {done.stdout[-300:]} {done.stderr[-300:]}")
 
 
-def _count_job(mode: str, steps: int, world: int, tmp: str) -> list[float]:
+def _count_job(mode: str, steps: int, world: int, tmp: str, ddp: bool = True) -> list[float]:
     """One ``world``-rank job, every rank under callgrind with instrumentation off until its warm-up
-    is done, on for ``steps`` steps (callgrind_control), off again: instructions per step per rank."""
+    is done, on for ``steps`` steps (callgrind_control), off again: instructions per step per rank
+    (``ddp=False``: the same job with the model left unwrapped, the process group still up)."""
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     work = tempfile.mkdtemp(prefix=f"{mode}-", dir=tmp)
     port = _free_port()
@@ -190,7 +196,8 @@ def _count_job(mode: str, steps: int, world: int, tmp: str) -> list[float]:
         prefix = os.path.join(work, f"cg-{rank}")
         cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes",
                f"--callgrind-out-file={prefix}", sys.executable, "-c",
-               CHILD.format(root=root, mode=mode, steps=steps, tmp=work)]
+               CHILD.format(root=root, mode=mode, steps=steps, tmp=work,
+                                                  wrap="nn.parallel.DistributedDataParallel" if ddp else "")]
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
         prefixes.append(prefix)
     try:
@@ -211,20 +218,32 @@ def _count_job(mode: str, steps: int, world: int, tmp: str) -> list[float]:
     return [_main_thread_instructions(p) / steps for p in prefixes]
 
 
-def count_instructions(steps: int = 200, world: int = 2) -> dict[str, Any]:
-    """Instructions per unsampled step on each rank's main thread, bare and under the Observer."""
+def count_instructions(steps: int = 200, world: int = 2, ddp: bool = True) -> dict[str, Any]:
+    """Instructions per unsampled step on each rank's main thread, bare and under the Observer
+    (``ddp=False``: the model not wrapped in DDP, everything else the same)."""
     modes = ("bare", "run")
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=len(modes)) as pool:
-        per_step = dict(zip(modes, pool.map(lambda mode: _count_job(mode, steps, world, tmp), modes)))
-    return {"world": world, "steps": steps, "bare": per_step["bare"], "run": per_step["run"]}
+        per_step = dict(zip(modes, pool.map(lambda mode: _count_job(mode, steps, world, tmp, ddp), modes)))
+    return {"world": world, "steps": steps, "ddp": ddp, "bare": per_step["bare"], "run": per_step["run"]}
 
 
 def format_instructions(r: dict[str, Any]) -> str:
     parts = []
     for rank, (bare, run) in enumerate(zip(r["bare"], r["run"])):
         parts.append(f"rank {rank}: bare {bare:,.0f}, run {run:,.0f}, +{run - bare:,.0f} ({run / bare:.3f}x)")
-    return (f"ddp x{r['world']} tiny MLP, instructions per unsampled step (main thread, {r['steps']} steps): "
-            + "; ".join(parts))
+    what = f"ddp x{r['world']}" if r.get("ddp", True) else f"no ddp (process group of {r['world']})"
+    return f"{what} tiny MLP, instructions per unsampled step (main thread, {r['steps']} steps): " + "; ".join(parts)
+
+
+def format_comparison(with_ddp: dict[str, Any], without: dict[str, Any]) -> str:
+    """What DDP itself adds to nndoctor's cost: the per-step excess with the model wrapped minus the
+    excess with it unwrapped, rank by rank, in the same harness (the same measured window, so the
+    periodic curve reads that fall inside it cost the same in both)."""
+    parts = []
+    for rank, (db, dr, sb, sr) in enumerate(zip(with_ddp["bare"], with_ddp["run"], without["bare"], without["run"])):
+        parts.append(f"rank {rank}: +{dr - db:,.0f} with DDP vs +{sr - sb:,.0f} without: DDP's share "
+                     f"{(dr - db) - (sr - sb):+,.0f} instructions per step ({((dr - db) - (sr - sb)) / db:+.2%} of the bare DDP step)")
+    return "; ".join(parts)
 
 
 def format_row(r: dict[str, Any]) -> str:
@@ -242,12 +261,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="mlp")
     p.add_argument("--instructions", action="store_true", help="count instructions under valgrind instead")
     p.add_argument("--measured-steps", type=int, default=200, help="with --instructions: steps counted")
+    p.add_argument("--compare-single", action="store_true",
+                   help="with --instructions: also count the same job with the model not wrapped in DDP, and "
+                        "print the part of nndoctor's cost that DDP adds")
     ns = p.parse_args(argv)
     if ns.instructions:
         if not shutil.which("valgrind"):
             print("overhead_ddp: valgrind is not installed (apt install valgrind)", file=sys.stderr)
             return 2
-        print(format_instructions(count_instructions(ns.measured_steps, ns.world)))
+        with_ddp = count_instructions(ns.measured_steps, ns.world)
+        print(format_instructions(with_ddp))
+        if ns.compare_single:
+            without = count_instructions(ns.measured_steps, ns.world, ddp=False)
+            print(format_instructions(without))
+            print(format_comparison(with_ddp, without))
         return 0
     print(format_row(measure_ddp(ns.model, ns.steps, ns.reps, ns.world)))
     return 0
