@@ -1,0 +1,33 @@
+# expect: healthy
+# half: holdout
+# fixed twin of ../loss_input_mse_on_class_ids.py: 10 logits, cross_entropy on the class index, argmax at test time.
+import os
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+
+SEED = int(os.environ.get("NNDOCTOR_SEED", "0"))
+
+torch.manual_seed(SEED)
+X, y = load_digits(return_X_y=True)
+X = torch.tensor(X / 16.0, dtype=torch.float32)
+y = torch.tensor(y)
+perm = torch.randperm(len(X))
+tr, te = perm[:1400], perm[1400:]
+
+model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+for epoch in range(15):
+    order = tr[torch.randperm(len(tr))]
+    for i in range(0, len(order), 32):
+        b = order[i:i + 32]
+        opt.zero_grad()
+        F.cross_entropy(model(X[b]), y[b]).backward()
+        opt.step()
+
+with torch.no_grad():
+    pred = model(X[te]).argmax(1)
+acc = (pred == y[te]).float().mean().item()
+print(f"final: acc={acc:.4f}")
