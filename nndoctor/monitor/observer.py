@@ -612,7 +612,8 @@ class Observer(FunctionEvents, Discovery):
 
         def hook(grad: torch.Tensor) -> None:
             p = pref()
-            if p is None or self._busy or _FORKS[0] != self._pid:
+            # (a custom autograd.Function whose backward returns None hands its inputs' hooks None)
+            if p is None or grad is None or self._busy or _FORKS[0] != self._pid:
                 return None
             try:
                 self._dispatch(GradContribution(param=p, name=name, grad=grad, step=self.state.step))

@@ -244,3 +244,29 @@ def test_results_unchanged_by_the_check():
     with Observer(checks=[GradientsNotCleared]):
         observed = train()
     assert torch.equal(plain, observed)
+
+
+class _NoGrad(torch.autograd.Function):
+    """A straight-through op written wrong: its backward hands its input no gradient (None)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        return torch.round(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> None:  # noqa: ANN001
+        return None
+
+
+def test_gradients_left_none_by_a_custom_function_do_not_break_any_check():
+    # every check on: the encoder's parameters receive None contributions (no gradient at all)
+    torch.manual_seed(0)
+    enc, head = nn.Linear(6, 8), nn.Linear(8, 2)
+    opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=1e-2)
+    with Observer(schedule=Schedule(dense=4, every=2)) as obs:
+        for xb, yb in _batches(12):
+            opt.zero_grad()
+            F.cross_entropy(head(_NoGrad.apply(enc(xb))), yb).backward()
+            opt.step()
+    assert not obs.internal_errors, obs.internal_errors
+    assert enc.weight.grad is None
