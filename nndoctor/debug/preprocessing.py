@@ -25,7 +25,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import LossCall, ModelInput, ModuleOutput, RunEnd
 
-__all__ = ["BinaryTargetRange", "InputPreprocessing", "ScaledClassTargets", "conv1d_input", "feature_matrix", "fmt",
+__all__ = ["BinaryTargetRange", "InputPreprocessing", "ScaledClassTargets", "conv1d_input", "fed_back", "feature_matrix", "fmt",
            "looks_like_image"]
 
 logger = logging.getLogger("nndoctor")
@@ -240,6 +240,25 @@ def _vec(t: torch.Tensor, n: int = 6) -> str:
     return "[" + ", ".join(vals) + (", ...]" if t.numel() > n else "]")
 
 
+def fed_back(x: torch.Tensor, model: torch.nn.Module, limit: int = 512) -> bool:
+    """Whether ``x``'s autograd graph reaches one of ``model``'s own parameters (within ``limit``
+    graph nodes): the model's output fed back into it."""
+    own = {id(p) for p in model.parameters()}
+    if not own:
+        return False
+    stack, seen = [x.grad_fn], set()
+    while stack and len(seen) < limit:
+        fn = stack.pop()
+        if fn is None or id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        var = getattr(fn, "variable", None)
+        if var is not None and id(var) in own:
+            return True
+        stack.extend(nxt for nxt, _ in fn.next_functions)
+    return False
+
+
 @register
 class InputPreprocessing(Check):
     """Raw, over-normalised, constant or non-finite model inputs, judged over several batches."""
@@ -261,6 +280,23 @@ class InputPreprocessing(Check):
         self._names: dict[tuple[int, str], str] = {}
         self._pending: tuple[_Stats, float] | None = None
         self._embedding: dict[int, bool] = {}
+        self._recurrent: set[tuple[int, str]] = set()  # a cell fed its own output: its inputs are state
+        self._walked: set[tuple[int, str]] = set()
+
+    def _note_fed_back(self, model: torch.nn.Module, arg: str, x: torch.Tensor) -> None:
+        """A model whose input (this argument) is, on some calls, computed from the model's own
+        parameters is a recurrent cell driven by hand (``h = cell(torch.cat([x, h]))``, a latent ODE's
+        recognition RNN): on its other calls the grad-free input holds the initial state (zeros), not
+        data, so the argument is not judged as data at all. Decided once per argument from the
+        autograd graph (bounded walk); an input computed by another model (an encoder, a generator)
+        leaves the argument judged."""
+        key = (id(model), arg)
+        if key in self._walked:
+            return
+        self._walked.add(key)
+        if fed_back(x, model):
+            self._recurrent.add(key)
+            self._stats.pop(key, None)
 
     def _has_embedding(self, model: torch.nn.Module) -> bool:
         found = self._embedding.get(id(model))
@@ -289,11 +325,14 @@ class InputPreprocessing(Check):
             # computed by layers that train (an encoder called before this head, a generator's output
             # into a discriminator): features, not data; the data's own preprocessing is judged where
             # they enter the first model
+            self._note_fed_back(event.model, arg, x)
             return ()
         integer = not x.is_floating_point()
         if integer and (x.is_complex() or self._has_embedding(event.model)):
             return ()  # token ids for an nn.Embedding
         key = (id(event.model), arg)
+        if key in self._recurrent:
+            return ()
         st = self._stats.get(key)
         if st is None:
             st = self._stats[key] = _Stats()

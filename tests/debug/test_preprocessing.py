@@ -372,3 +372,58 @@ def test_blank_positions_of_a_sequence_into_conv1d_are_not_constant_features(sty
     # the same sequences read position by position (an MLP over the flattened input): positions are features
     flat = nn.Sequential(nn.Flatten(), nn.Linear(x.shape[-1], 16), nn.ReLU(), nn.Linear(16, 8))
     assert _train(flat, x, y).by_code("preprocessing.constant-features")
+
+
+# ------------- a recurrent cell driven by hand: its zero initial state is not a constant data column
+class _Recognition(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.i2h = nn.Linear(2 + 24, 24)
+
+    def forward(self, x, h):
+        return torch.tanh(self.i2h(torch.cat([x, h], 1)))
+
+
+@pytest.mark.parametrize("call", ["cell", "wrapper.forward", "wrapper"])
+def test_the_zero_state_of_a_hand_driven_recurrent_cell_is_not_constant_features(call):
+    """A recognition RNN written as one Linear over torch.cat([x_t, h]) (a latent ODE's encoder),
+    unrolled by hand: on the first time step h is zeros without a graph, on the others it is the
+    cell's own output. The state columns are not data; the whole run stays quiet (``cell``: the
+    Linear called on the concatenation; ``wrapper.forward``: the wrapper's forward called directly,
+    so its Linear is the root model that receives the concatenation)."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 12, 2, generator=g), torch.randn(64, 2, generator=g)
+    torch.manual_seed(0)
+    rec, head = _Recognition(), nn.Linear(24, 2)
+    opt = torch.optim.Adam([*rec.parameters(), *head.parameters()], lr=1e-2)
+    step = {"cell": lambda xt, h: torch.tanh(rec.i2h(torch.cat([xt, h], 1))),
+            "wrapper.forward": rec.forward, "wrapper": rec}[call]
+    with Observer(checks=CHECKS) as obs:
+        for i in range(10):
+            xb, yb = x[i % 4 * 16:(i % 4 + 1) * 16], y[i % 4 * 16:(i % 4 + 1) * 16]
+            opt.zero_grad()
+            h = torch.zeros(16, 24)
+            for t in reversed(range(x.shape[1])):
+                h = step(xb[:, t], h)
+            F.mse_loss(head(h), yb).backward()
+            opt.step()
+    assert not obs.internal_errors
+    assert not [f.code for f in obs.findings if f.code.startswith("preprocessing.")], obs.findings
+
+
+def test_a_model_fed_another_models_output_still_has_its_raw_data_judged(digits):
+    """A discriminator sees raw pixels (no graph) and a generator's output (a graph through the
+    generator, not through itself): its data argument is still judged."""
+    X, _ = digits
+    torch.manual_seed(0)
+    gen, disc = nn.Linear(8, 64), _mlp(64, 1)
+    opt = torch.optim.SGD([*gen.parameters(), *disc.parameters()], lr=1e-4)
+    with Observer(checks=CHECKS) as obs:
+        for i in range(12):
+            real = X[i * 32:(i + 1) * 32]
+            opt.zero_grad()
+            loss = (F.binary_cross_entropy_with_logits(disc(gen(torch.randn(32, 8))), torch.zeros(32, 1))
+                    + F.binary_cross_entropy_with_logits(disc(real), torch.ones(32, 1)))
+            loss.backward()
+            opt.step()
+    assert [f.location for f in obs.report().by_code("preprocessing.unnormalised-pixels")] == ["disc"], obs.findings

@@ -86,7 +86,9 @@ loss = F.binary_cross_entropy_with_logits(logits, mask)
             "Statistics of the first floating-point tensor each root model receives are aggregated over "
             "several sampled batches (at least 4) and judged once per model and argument; features that "
             "never change over the sampled rows are counted, and the share is reported when it is most of "
-            "the input."
+            "the input. Inputs computed by layers that train are features, not data, and are not judged; a "
+            "root model that is, on some calls, fed its own output (a recurrent cell unrolled by hand over "
+            "torch.cat([x_t, h])) has that argument skipped altogether: its zero initial state is not data."
         ),
         fixes=(
             "Check how the input columns are built: {n_constant} of {n_features} features never change "
