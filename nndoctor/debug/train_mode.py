@@ -57,6 +57,14 @@ def _mode_sensitive(module: nn.Module) -> bool:
     return False
 
 
+def _flag_on_root_only(model: nn.Module, flag: bool) -> bool:
+    """``model.training = flag`` was assigned on the model itself: every submodule still holds the
+    other flag (``train()`` / ``eval()`` set all of them; a deliberate partial switch, MC dropout
+    or BatchNorm frozen for fine-tuning, leaves the plain layers with the model's flag)."""
+    children = [m for m in model.modules() if m is not model]
+    return bool(children) and all(m.training is (not flag) for m in children)
+
+
 @dataclass
 class _Model:
     ref: weakref.ReferenceType[nn.Module]
@@ -78,6 +86,7 @@ class _Model:
     fed_by: set[int] = field(default_factory=set)  # keys of trained models whose output it takes
     data_fed: bool = False  # it also takes inputs that no model made (data, or a detached fake)
     probes: int = 0
+    root_only: bool = False  # the mode was set as an attribute on the model only (model.training = ...)
 
 
 @register
@@ -145,15 +154,25 @@ class TrainMode(Check):
             self._last_grad_model = info.key
             if info.probes < _MAX_PROBES and len(self._models) > 1:
                 self._note_producers(info, event)
-            if event.training:
+            training = event.training
+            if (training and info.sensitive and not any((m := r()) is not None and m.training for _, r in info.sensitive)
+                    and _flag_on_root_only(event.model, True)):
+                training, info.root_only = False, True  # model.training = True: its layers stay in eval
+            if training:
                 info.last_train_step, info.eval_since = event.step, None
             else:
                 info.eval_step = event.step
                 if info.eval_since is None:
                     info.eval_since = event.step
             return []
-        if not event.training or not info.sensitive:
+        if not info.sensitive:
             return []
+        if not event.training:
+            if not any((m := r()) is not None and m.training for _, r in info.sensitive):
+                return []
+            if not _flag_on_root_only(event.model, False):
+                return []  # switched to eval with a few layers left on on purpose (MC dropout)
+            info.root_only = True  # model.training = False: its layers are still in train mode
         if info.nograd_run and info.nograd_backwards != self.state.backward_calls:
             info.nograd_run = 0  # a backward ran since (unsampled backwards are not events here)
         info.nograd_run += 1
@@ -244,14 +263,18 @@ class TrainMode(Check):
         opt_params = {id(p) for g in event.optimizer.param_groups for p in g["params"]}
         for info in stale:
             model = info.ref()
-            if model is None or model.training or not (info.params & opt_params):
+            if model is None or (model.training and not info.root_only) or not (info.params & opt_params):
                 continue
             off = [name for name, ref in info.sensitive
                    if (m := ref()) is not None and not m.training and not self._frozen_region(info, m)]
             off += sorted(n for n in info.functional_off if n not in off)
             if not off:
                 continue
-            if info.last_train_step is None:
+            if info.root_only and model.training:
+                since = "never" if info.last_train_step is None else f"at step {info.last_train_step}"
+                how = (f"{info.name}.training = True was assigned on the model only; its layers keep the "
+                       f"eval mode: call {info.name}.train()")
+            elif info.last_train_step is None:
                 since, how = "never", f"{info.name} is in eval mode from the first training step"
             else:
                 since = f"at step {info.last_train_step}"
@@ -297,10 +320,13 @@ class TrainMode(Check):
         if not self.state.optimizers and info.nograd_backwards:
             when = f"after {info.nograd_backwards} backward passes"
         ev = {"model": info.name, "modules": _names(on), "module_list": on, "step": info.nograd_first,
-              "nograd_forwards": info.nograd_run}
+              "nograd_forwards": info.nograd_run, "flag_on_model_only": info.root_only}
+        model = info.ref()
+        how = (f"; {info.name}.training = False was assigned on the model only (its submodules keep train "
+               f"mode): call {info.name}.eval()" if info.root_only and model is not None and not model.training else "")
         return [self.finding(
             f"{info.name} is evaluated under torch.no_grad() {when} while {_names(on)} are in train mode "
-            f"({info.nograd_run} forward pass(es) without a backward): {effect}",
+            f"({info.nograd_run} forward pass(es) without a backward): {effect}{how}",
             ev, location=info.name, code="train-mode.eval-in-train-mode", step=info.nograd_first)]
 
     def _pending(self) -> list[Finding]:

@@ -362,3 +362,53 @@ def test_two_trained_models_in_a_pipeline_validated_in_train_mode_are_still_caug
 
     f = _one(_observe(run), "train-mode.eval-in-train-mode")
     assert f.location == "backbone" and f.evidence["module_list"] == ["backbone.1"]
+
+
+# -- the mode assigned as an attribute on the model only ------------------------------------------
+
+def test_evaluation_with_the_training_flag_assigned_on_the_model_only():
+    """`model.training = False` (instead of model.eval()) leaves BatchNorm and Dropout in train mode."""
+    def run():
+        model = Net()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for _ in range(2):
+            model.training = True
+            _epoch(model, opt)
+            model.training = False
+            _validate(model, batches=2)
+
+    f = _one(_observe(run), "train-mode.eval-in-train-mode")
+    assert set(f.evidence["module_list"]) == {"model.bn", "model.drop"} and f.evidence["flag_on_model_only"]
+    assert "model.training = False was assigned on the model only" in f.message
+
+
+def test_training_with_the_training_flag_assigned_on_the_model_only():
+    """model.eval() for validation, then `model.training = True`: the layers stay in eval mode."""
+    def run():
+        model = nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 3))
+        opt = torch.optim.SGD(model.parameters(), lr=1e-2)
+        _epoch(model, opt)
+        model.eval()
+        _validate(model)
+        model.training = True
+        _epoch(model, opt)
+
+    f = _one(_observe(run), "train-mode.training-in-eval-mode")
+    assert "assigned on the model only" in f.message, f.message
+
+
+def test_mc_dropout_and_frozen_batchnorm_switched_per_layer_are_quiet():
+    """MC dropout (eval(), then the Dropout layers back to train) and BatchNorm frozen in eval for
+    fine-tuning (train(), then the BN layer to eval): layer-wise switches made on purpose."""
+    def run():
+        model = Net()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for _ in range(2):
+            model.train()
+            model.bn.eval()
+            _epoch(model, opt)
+            model.eval()
+            model.drop.train()
+            _validate(model, batches=2)
+
+    assert _observe(run) == []

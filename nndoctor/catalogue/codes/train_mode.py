@@ -60,7 +60,11 @@ model.train()
             " dropout / batch-norm modules in train mode. A teacher, EMA or target network evaluated under "
             "no_grad is not the trained model and stays quiet; so is a GAN's generator (a model whose output"
             " another trained model takes in training, beside inputs no model made: the real data), which "
-            "is sampled in train mode on purpose."
+            "is sampled in train mode on purpose. A model whose own flag says eval while every one of its "
+            "submodules is still in train mode had `model.training = False` assigned (the attribute does "
+            "not reach the submodules): its dropout / batch-norm layers count as in train mode; layers "
+            "switched one by one on purpose (MC dropout after eval()) leave the plain layers in eval and "
+            "stay quiet."
         ),
         fixes=(
             "Call {model}.eval() before evaluating (under torch.no_grad()) and {model}.train() before "
@@ -131,7 +135,9 @@ def forward(self, x):
         detection=(
             "Only models whose parameters are in an optimizer count; each optimizer step checks whether "
             "their dropout / batch-norm modules are in training mode. Batch-norm or dropout inside a frozen "
-            "part (a frozen backbone kept in eval) stays quiet."
+            "part (a frozen backbone kept in eval) stays quiet. A model whose own flag says train while "
+            "every submodule is in eval had `model.training = True` assigned after eval() (the attribute "
+            "does not reach the submodules): it trains in eval mode."
         ),
         fixes=(
             "Call {model}.train() at the start of every training epoch (after validation, which calls "
