@@ -170,6 +170,38 @@ opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 """,
     ),
     CodeInfo(
+        code="optimizer.dampening-cancels-momentum",
+        severity="warning",
+        step="tune",
+        title="SGD dampening cancels the momentum",
+        meaning=(
+            "SGD runs with momentum m and a dampening d >= 0.5: only (1 - d) of each gradient enters the "
+            "momentum buffer, so the steady step is lr * (1 - d) / (1 - m) per unit of gradient instead of "
+            "lr / (1 - m). dampening=0.9 beside momentum=0.9 gives back plain SGD at lr."
+        ),
+        why=(
+            "dampening is easily mistaken for momentum (or set equal to it); a learning rate chosen for "
+            "SGD with momentum is then (1 - m) / (1 - d) times too small in effect and the run underfits."
+        ),
+        detection=(
+            "The optimizer's parameter groups are read at the first step: momentum in (0, 1) with dampening "
+            "in [0.5, 1). A dampening equal to the momentum is also a deliberate gradient average, so the "
+            "setting alone is info; it is a warning when the training loss fell by less than 15% of its "
+            "start over the run (at least 30 losses)."
+        ),
+        fixes=(
+            "Drop dampening from {optimizer} (torch's default is 0): SGD(params, lr, momentum={momentum}).",
+            "If you want the momentum buffer to average the gradients, raise the lr to {intended_lr} to keep "
+            "the step size momentum was chosen for.",
+        ),
+        wrong="""
+opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, dampening=0.9)
+""",
+        right="""
+opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+""",
+    ),
+    CodeInfo(
         code="optimizer.recreated-in-loop",
         severity="warning",
         step="implement & debug",
