@@ -230,6 +230,41 @@ for epoch in range(epochs):
 """,
     ),
     CodeInfo(
+        code="init.lstm-forget-gate-closed",
+        severity="warning",
+        step="start simple",
+        title="LSTM forget gates initialised (nearly) closed",
+        meaning=(
+            "The forget-gate bias of an LSTM (the slice [H:2H] of bias_ih + bias_hh: PyTorch orders the gates "
+            "input, forget, cell, output) starts at -1 or below, so each step keeps <= 27% of the cell state."
+        ),
+        why=(
+            "With the forget gate closed the cell forgets its input within a few steps and the gradient "
+            "through time vanishes: the LSTM cannot learn dependencies longer than that. The usual recipe "
+            "is the opposite sign: +1 on the forget bias (Jozefowicz et al. 2015); PyTorch's default is ~0."
+        ),
+        detection=(
+            "At the first step of each optimizer (before it updates the weights), every nn.LSTM layer / "
+            "nn.LSTMCell it trains: the summed forget-gate bias has a mean <= -1 with at least half of its "
+            "units <= -1."
+        ),
+        fixes=(
+            "Fill the forget slice of {layer}'s biases with +1 (or leave PyTorch's default): "
+            "b.data[H:2*H].fill_(1.0) for b in (bias_ih_l0, bias_hh_l0), H = hidden_size.",
+            "Check the gate order when filling bias slices: input [0:H], forget [H:2H], cell [2H:3H], output [3H:4H].",
+        ),
+        wrong="""
+for name, b in lstm.named_parameters():
+    if "bias" in name:
+        b.data[H:2 * H].fill_(-2.0)        # meant +2 (or another gate)
+""",
+        right="""
+for name, b in lstm.named_parameters():
+    if "bias" in name:
+        b.data[H:2 * H].fill_(1.0)         # forget gate open at the start
+""",
+    ),
+    CodeInfo(
         code="init.zero-norm-weight",
         severity="warning",
         step="start simple",
