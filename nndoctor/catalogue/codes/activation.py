@@ -82,6 +82,36 @@ h = torch.tanh(self.fc((x_raw - mu) / sd))
 """,
     ),
     CodeInfo(
+        code="activation.identity-activation",
+        severity="warning",
+        step="implement & debug",
+        title="An activation that is the identity",
+        meaning=(
+            "A LeakyReLU (or RReLU) has a negative slope of 1, so it returns its input unchanged: "
+            "`nn.LeakyReLU(True)` sets negative_slope=True=1.0, not inplace=True."
+        ),
+        why=(
+            "Without a nonlinearity between them, any number of Linear/Conv layers compute one linear map: "
+            "the network is a linear model and stops at the best linear fit (XOR-like or radial classes stay "
+            "at chance)."
+        ),
+        detection=(
+            "At the first optimizer step of each trained model with at least two layers with weights: "
+            "LeakyReLU/RReLU modules whose negative slope is exactly 1 (warning) or within 0.1 of 1 "
+            "(nearly linear: info)."
+        ),
+        fixes=(
+            "Pass inplace by name: nn.LeakyReLU(inplace=True) or nn.LeakyReLU(0.01, True) for {modules}.",
+            "Use a slope well below 1 (0.01-0.2), or nn.ReLU().",
+        ),
+        wrong="""
+nn.Sequential(nn.Linear(2, 64), nn.LeakyReLU(True), nn.Linear(64, 2))
+""",
+        right="""
+nn.Sequential(nn.Linear(2, 64), nn.LeakyReLU(inplace=True), nn.Linear(64, 2))
+""",
+    ),
+    CodeInfo(
         code="activation.softmax-as-hidden-activation",
         severity="warning",
         step="implement & debug",
