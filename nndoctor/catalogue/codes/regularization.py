@@ -118,6 +118,40 @@ nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 2))
 """,
     ),
     CodeInfo(
+        code="regularization.weights-clipped",
+        severity="warning",
+        step="improve",
+        title="Weights clamped into a small box after every step",
+        meaning=(
+            "After each optimizer step every weight is clamped to [-c, c] (p.data.clamp_(-c, c)): WGAN critic "
+            "clipping applied to a model that is not a WGAN critic."
+        ),
+        why=(
+            "With every weight at most c (0.01 in WGAN recipes) a few layers can only output tiny values; the "
+            "optimizer keeps pushing the weights into the wall and the loss stops far above what the model "
+            "could reach. It is a Lipschitz constraint for a critic, not a regulariser."
+        ),
+        detection=(
+            "On sampled steps, before the optimizer's step: all weight tensors it trains (dim >= 2) share the "
+            "same largest magnitude c > 0 and >= 25% of each tensor's entries sit exactly on it, on 3 sampled "
+            "steps in a row. A warning at the end when the training loss fell by < 15% of its start (>= 30 "
+            "losses) with a single optimizer; info otherwise (a WGAN critic, a clipped model that trains)."
+        ),
+        fixes=(
+            "Remove the clamp after {optimizer}.step(): weight clipping belongs to a WGAN critic only.",
+            "To limit weights, use weight_decay (or nn.utils.parametrizations.spectral_norm for a Lipschitz "
+            "constraint); to limit steps, clip gradients (torch.nn.utils.clip_grad_norm_).",
+        ),
+        wrong="""
+opt.step()
+for p in model.parameters():
+    p.data.clamp_(-0.01, 0.01)
+""",
+        right="""
+opt.step()                      # no weight clamp outside a WGAN critic
+""",
+    ),
+    CodeInfo(
         code="regularization.weight-decay-too-strong",
         severity="warning",
         step="improve",
