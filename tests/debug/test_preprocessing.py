@@ -384,20 +384,26 @@ class _Recognition(nn.Module):
         return torch.tanh(self.i2h(torch.cat([x, h], 1)))
 
 
-@pytest.mark.parametrize("call", ["cell", "wrapper.forward", "wrapper"])
+class _StateFirst(_Recognition):
+    def forward(self, h, x):  # the state is the first argument (PyTorchZeroToAll's hello-RNN style)
+        return super().forward(x, h)
+
+
+@pytest.mark.parametrize("call", ["cell", "wrapper.forward", "wrapper", "state-first"])
 def test_the_zero_state_of_a_hand_driven_recurrent_cell_is_not_constant_features(call):
     """A recognition RNN written as one Linear over torch.cat([x_t, h]) (a latent ODE's encoder),
     unrolled by hand: on the first time step h is zeros without a graph, on the others it is the
     cell's own output. The state columns are not data; the whole run stays quiet (``cell``: the
     Linear called on the concatenation; ``wrapper.forward``: the wrapper's forward called directly,
-    so its Linear is the root model that receives the concatenation)."""
+    so its Linear is the root model that receives the concatenation; ``state-first``: the model takes
+    the state as its first argument, zeros on the first step)."""
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(64, 12, 2, generator=g), torch.randn(64, 2, generator=g)
     torch.manual_seed(0)
-    rec, head = _Recognition(), nn.Linear(24, 2)
+    rec, head = (_StateFirst() if call == "state-first" else _Recognition()), nn.Linear(24, 2)
     opt = torch.optim.Adam([*rec.parameters(), *head.parameters()], lr=1e-2)
     step = {"cell": lambda xt, h: torch.tanh(rec.i2h(torch.cat([xt, h], 1))),
-            "wrapper.forward": rec.forward, "wrapper": rec}[call]
+            "wrapper.forward": rec.forward, "wrapper": rec, "state-first": lambda xt, h: rec(h, xt)}[call]
     with Observer(checks=CHECKS) as obs:
         for i in range(10):
             xb, yb = x[i % 4 * 16:(i % 4 + 1) * 16], y[i % 4 * 16:(i % 4 + 1) * 16]
