@@ -218,6 +218,8 @@ EDGES: tuple[Edge, ...] = (
     _e("data", "fit", "class imbalance, leakage, too little data or a shift decide the fit"),
     _e("data.unshuffled-batches", "lr loss-curve", "batches sorted by class make the loss oscillate and "
        "every step swing the model to the batch's class, which reads as a too-high lr", _lr_high_symptom),
+    _e("labels.real-class-ignored", "numerics.nonfinite-forward", "a batch whose targets are all of the "
+       "ignored class leaves the loss a mean over no target: NaN"),
     _e("labels", f"lr loss-curve {_U}", "corrupted or shuffled labels make the loss oscillate or plateau and "
        "the model unable to fit", _lr_low_symptom),
     _e("preprocessing", "lr activation grad numerics loss-curve fit",

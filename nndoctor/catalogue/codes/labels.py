@@ -133,6 +133,38 @@ loss = nn.CrossEntropyLoss(ignore_index=0)(logits.view(-1, V), targets.view(-1))
 """,
     ),
     CodeInfo(
+        code="labels.real-class-ignored",
+        severity="warning",
+        step="implement & debug",
+        title="A real class dropped from the loss by ignore_index",
+        meaning=(
+            "A classifier's cross-entropy / NLL loss has ignore_index set to a class id its targets use like "
+            "any other class (CrossEntropyLoss(ignore_index=0) copied from a padded sequence model)."
+        ),
+        why=(
+            "Every example of that class is left out of the loss, and the other examples push its score down: "
+            "the model never predicts it and its share of the evaluation set is always wrong, while the "
+            "training loss looks fine."
+        ),
+        detection=(
+            "On sampled training steps: (N, C) scores, N integer targets, an ignore_index in [0, C), and a "
+            "floating-point model input with N rows in the same step (features, not token ids). Over >= 2 "
+            "batches, an ignored id holding between 0.5x and 2x the average class share (1/C) of the targets is "
+            "a warning; a larger share (rows marked unlabelled on purpose) is info."
+        ),
+        fixes=(
+            "Remove ignore_index from {loss} (its default, -100, ignores nothing) or set it to a value that is "
+            "not a class id.",
+            "Mark unlabelled rows with -100 (or the ignore_index you pass), never with a real class id.",
+        ),
+        wrong="""
+criterion = nn.CrossEntropyLoss(ignore_index=0)     # a plain classifier: class 0 is real
+""",
+        right="""
+criterion = nn.CrossEntropyLoss()                   # or ignore_index=-100 for unlabelled rows
+""",
+    ),
+    CodeInfo(
         code="labels.single-class",
         severity="warning",
         step="implement & debug",
