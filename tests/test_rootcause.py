@@ -35,6 +35,8 @@ PAIRS: list[tuple[Finding, Finding]] = [
      _f("fit.overfitting", location="validation", step=71, generalization_gap=0.26)),
     (_f("labels.single-class", location="training labels", step=97, label=0),
      _f("data.unseen-classes", location="evaluation targets", step=97, classes="1, 2, 3", training_classes=[0])),
+    (_f("labels.real-class-ignored", location="train.py:30", step=1, ignore_index=0, share=0.35),
+     _f("numerics.nonfinite-forward", location="model.2", step=72)),
     (_f("data.unshuffled-batches", location="training batches", step=172),
      _f("loss-curve.oscillates", location="loss", step=20)),
     (_f("data.unseen-classes", location="evaluation targets", step=116),
