@@ -126,3 +126,27 @@ def test_best_mapping():
     assert mapping == {0: 1, 1: 2} and mapped > 0.9 and identity < 0.1
     const = np.array([[90, 0], [10, 0]])  # a constant prediction maps one class only
     assert best_mapping(const)[1] == pytest.approx(0.5)
+
+
+def test_a_pass_before_training_is_not_judged():
+    """An untrained model may split well-separated classes the wrong way round: only the latest
+    evaluation pass (after training) counts."""
+    x, y = _blobs(600, k=2, seed=3)
+    xtr, ytr, xte, yte = x[:400], y[:400], x[400:], y[400:]
+
+    def run():
+        model = nn.Sequential(nn.Linear(6, 2))
+        with torch.no_grad():
+            model[0].weight.copy_(torch.stack([x[y == 1].mean(0) - x[y == 0].mean(0),
+                                               x[y == 0].mean(0) - x[y == 1].mean(0)]))  # inverted at start
+            model[0].bias.zero_()
+            F.cross_entropy(model(xte), yte)
+        opt = torch.optim.Adam(model.parameters(), lr=0.05)
+        for _ in range(80):
+            opt.zero_grad()
+            F.cross_entropy(model(xtr), ytr).backward()
+            opt.step()
+        with torch.no_grad():
+            F.cross_entropy(model(xte), yte)
+
+    assert _observe(run) == []

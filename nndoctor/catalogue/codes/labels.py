@@ -52,7 +52,7 @@ def __getitem__(self, i):
         ),
         detection=(
             "Each evaluation pass keeps a confusion matrix (true x predicted, classes < 32) from the evaluation "
-            "loop's loss calls and `argmax == y` comparisons. For a pass with >= 30 predictions and >= 2 true "
+            "loop's loss calls and `argmax == y` comparisons. For the latest pass with >= 30 predictions and >= 2 true "
             "classes, a one-to-one mapping true -> predicted class is chosen greedily (largest per-class recall "
             "first). Reported when its balanced accuracy (mean per-class recall under the mapping) is >= 0.7, "
             "exceeds the identity's by >= 0.3, and the classes it moves hold >= 30% of the pass: a warning when "

@@ -9,7 +9,7 @@ predictions.
 
 Evidence: the confusion matrix of each evaluation pass (``EvalPass.confusion``: predictions and
 targets of the evaluation loop's loss calls or ``argmax == y`` comparisons, classes < 32) and the
-agreement of the sampled training batches with their own labels. For a pass with >= ``MIN_ROWS``
+agreement of the sampled training batches with their own labels. For the latest pass with >= ``MIN_ROWS``
 predictions and >= 2 true classes, a one-to-one mapping true -> predicted class is chosen greedily
 (largest cell first); reported when its balanced accuracy (mean per-class recall under the mapping)
 is >= ``MAPPED`` and exceeds the identity's by >= ``GAIN``, the classes it moves hold >= 30% of the
@@ -99,10 +99,12 @@ class EvalLabelMapping(Check):
             mapping, mapped, identity = best_mapping(c)
             moved = {t: j for t, j in mapping.items() if t != j}
             moved_rows = float(sum(c[t].sum() for t in moved)) / float(c.sum())
+            # only the latest evaluation pass is judged: a pass made before training (an untrained model
+            # can split separable classes the wrong way round) says nothing about the labels
             if mapped < MAPPED or mapped - identity < GAIN or moved_rows < MOVED:
-                continue
+                return []
             if train_fit is not None and (train_fit < TRAIN_FIT or (train_mapped or 0.0) > train_fit + 1e-9):
-                continue  # the model does not fit its training labels either: not a remapping
+                return []  # the model does not fit its training labels either: not a remapping
             pairs = ", ".join(f"{t}->{j}" for t, j in sorted(moved.items())[:8])
             ev = {"pass": p.name, "eval_rows": int(c.sum()), "mapping": {int(t): int(j) for t, j in moved.items()},
                   "eval_balanced_accuracy": round(identity, 3), "remapped_balanced_accuracy": round(mapped, 3),
