@@ -44,6 +44,9 @@ class Cut:
     shape: tuple[int, ...]
     step: int
     params: set[int] = field(default_factory=set)  # ids of the parameters upstream of its input
+    #: its result was seen in the graph of a loss that backward() ran on (zero-derivative ops
+    #: only: a rounded accuracy metric computed with gradients on is no cut)
+    on_loss_path: bool = False
 
     def label(self) -> str:
         if self.op in _COMPARE:
@@ -81,21 +84,50 @@ class CutLog:
 
     def __init__(self) -> None:
         self.sites: dict[tuple[str, str], Cut] = {}
+        #: id(grad_fn of a zero-derivative op's result) -> its site, this step, until backward
+        self.pending: dict[int, tuple[str, str]] = {}
 
-    def record(self, name: str, args: tuple[Any, ...], module: str, site: Callable[[], str], step: int) -> None:
+    def record(self, name: str, args: tuple[Any, ...], result: Any, module: str, site: Callable[[], str],
+               step: int) -> None:
         src = args[0] if args else None
         if name in _COMPARE and not isinstance(src, torch.Tensor):
             src = args[1] if len(args) > 1 else None
         if not (isinstance(src, torch.Tensor) and src.requires_grad and src.is_floating_point()):
             return
-        if len(self.sites) >= _MAX_SITES:
+        zero = name in ZERO_DERIVATIVE_OPS
+        if not zero and len(self.sites) >= _MAX_SITES:
             return
         where = site()
         key = (name, where)
-        if key in self.sites:
+        cut = self.sites.get(key)
+        if cut is None:
+            if len(self.sites) >= _MAX_SITES:
+                return
+            cut = self.sites[key] = Cut(op=name, site=where, module=module, shape=tuple(src.shape), step=step,
+                                        params=upstream_params(src))
+        node = getattr(result, "grad_fn", None)
+        if zero and not cut.on_loss_path and node is not None and len(self.pending) < 64:
+            self.pending[id(node)] = key
+
+    def confirm(self, loss: Any, limit: int = 5 * _MAX_NODES) -> None:
+        """Mark the pending zero-derivative ops whose result is in the graph of ``loss``."""
+        pending, self.pending = self.pending, {}
+        root = getattr(loss, "grad_fn", None)
+        if not pending or root is None:
             return
-        self.sites[key] = Cut(op=name, site=where, module=module, shape=tuple(src.shape), step=step,
-                              params=upstream_params(src))
+        seen = {root}
+        todo = [root]
+        i = 0
+        while i < len(todo) and i < limit:
+            node = todo[i]
+            i += 1
+            key = pending.get(id(node))
+            if key is not None and key in self.sites:
+                self.sites[key].on_loss_path = True
+            for nxt, _ in getattr(node, "next_functions", ()):
+                if nxt is not None and nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
 
     def explaining(self, pids: set[int]) -> list[Cut]:
         """The recorded ops upstream of which some of ``pids`` lie, most parameters first."""

@@ -220,7 +220,7 @@ class GradFlow(Check):
         name, args = event.name, event.args
         if name in CUT_OPS:
             if not self._backward_in_step:
-                self._cutlog.record(name, args, event.module, user_site, event.step)
+                self._cutlog.record(name, args, event.result, event.module, user_site, event.step)
             return
         if self._backward_in_step or len(self._cuts) >= 16:
             return
@@ -258,6 +258,8 @@ class GradFlow(Check):
     def _on_backward(self, event: BackwardCall) -> None:
         # reading the loss itself (loss.item() for logging) cuts nothing
         self._cuts = [c for c in self._cuts if c["leaf"] or c["ref"]() is not event.tensor]
+        if self._cutlog.pending:
+            self._cutlog.confirm(event.tensor)
         self._backward_in_step = True
         if self._manual_snap and not self._manual_update and not self.state.optimizers:
             self._manual_update = self._weights_changed()
@@ -311,6 +313,7 @@ class GradFlow(Check):
     def _on_step_post(self, event: StepEvent) -> list[Finding]:
         oid = id(event.optimizer)
         self._cuts.clear()
+        self._cutlog.pending.clear()
         self._outputs.clear()
         self._nograd_forward = ""
         self._backward_in_step = False
@@ -565,6 +568,8 @@ class GradFlow(Check):
         none_ids, zero_ids = {id(p) for p in bad}, {id(p) for p in zero}
         cuts: list[Cut] = []
         for c in self._cutlog.explaining(none_ids | zero_ids):
+            if c.op in ZERO_DERIVATIVE_OPS and not c.on_loss_path:
+                continue  # a rounded metric computed with gradients on, not part of the loss
             hit = c.params & (zero_ids if c.op in ZERO_DERIVATIVE_OPS else none_ids)
             if hit:
                 cuts.append(c)

@@ -196,6 +196,33 @@ def test_upstream_params_walks_the_graph_and_the_log_is_bounded():
     assert upstream_params(h) == {id(b.weight), id(b.bias)}
     log = CutLog()
     for k in range(40):
-        log.record("round", (h,), "m", lambda k=k: f"f.py:{k}", 1)
-    log.record("gt", (torch.randn(3), 0), "m", lambda: "f.py:99", 1)  # no graph: not recorded
+        log.record("round", (h,), h.round(), "m", lambda k=k: f"f.py:{k}", 1)
+    log.record("gt", (torch.randn(3), 0), None, "m", lambda: "f.py:99", 1)  # no graph: not recorded
     assert len(log.sites) == 12 and not log.explaining({id(a.weight)})
+
+
+def test_zero_gradient_from_elsewhere_is_not_blamed_on_a_rounded_metric():
+    """A branch multiplied by 0 gets exact-zero gradients; the round of a metric computed with
+    gradients on is not in the loss's graph, so it is not named as the cut."""
+    class Gated(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.side = nn.Linear(8, 3)
+            self.main = nn.Linear(8, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.main(x) + 0.0 * self.side(x)
+
+    def run():
+        model = Gated()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for i in range(12):
+            xb, yb = X[i * 8:i * 8 + 16], Y[i * 8:i * 8 + 16]
+            out = model(xb)
+            hit_rate = out.softmax(1).round().mean()  # a metric, gradients on
+            opt.zero_grad()
+            F.cross_entropy(out, yb).backward()
+            opt.step()
+            del hit_rate
+
+    assert [f for f in _observe(run) if f.code == CODE] == []

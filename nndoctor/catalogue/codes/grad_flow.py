@@ -321,7 +321,8 @@ return self.head(feats)
             "sampled ones) each parameter's `.grad` is read until it is first seen non-zero. After at least "
             "4 examined steps a warning names the modules whose parameters lie upstream of such an op and "
             "whose gradient stayed None (after argmax/comparisons) or exactly zero at 3 or more examined "
-            "steps (after round/sign/...), while other parameters of the same optimizer got non-zero "
+            "steps (after round/sign/..., whose result must be seen in the graph of the loss backward() ran "
+            "on: a walk of at most 20000 nodes), while other parameters of the same optimizer got non-zero "
             "gradients. A straight-through estimator (x + (round(x) - x).detach()), argmax used for accuracy "
             "only, and frozen (requires_grad=False) layers give those layers a gradient or are not judged."
         ),
