@@ -37,6 +37,7 @@ from nndoctor.monitor.events import ModelInput, RunEnd
 __all__ = ["SentinelValues", "squashed_columns"]
 
 MAX_ROWS = 4096  # sampled rows kept per model input
+MAX_VALUES = 1_000_000  # ... and values (float32): at most 4 MB per model
 MAX_COLUMNS = 512
 MIN_ROWS = 100  # rows needed before a column is judged
 MIN_REPEATS = 3  # sampled rows holding the exact extreme value
@@ -135,10 +136,11 @@ class SentinelValues(Check):
             if len(self._samples) >= 8:
                 return
             s = self._samples[id(event.model)] = _Sample(name=event.name, cols=int(x.shape[-1]))
-        if s.rows >= MAX_ROWS or s.cols != x.shape[-1]:
+        cap = min(MAX_ROWS, MAX_VALUES // s.cols)
+        if s.rows >= cap or s.cols != x.shape[-1]:
             return
-        rows = x.detach().reshape(-1, x.shape[-1])[: MAX_ROWS - s.rows]
-        s.chunks.append(rows.double().cpu().numpy())
+        rows = x.detach().reshape(-1, x.shape[-1])[: cap - s.rows]
+        s.chunks.append(rows.float().cpu().numpy())
         s.rows += rows.shape[0]
 
     def _judge(self) -> list[Finding]:

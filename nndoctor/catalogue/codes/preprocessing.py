@@ -329,7 +329,7 @@ x = (images / 255 - 0.5) / 0.5
         ),
         detection=(
             "Rows of tabular model inputs ((N, F) tables, (N, L, F) feature sequences; not images) are kept "
-            "from sampled training forwards and from evaluation forwards, up to 4096 rows. At the end of the "
+            "from sampled training forwards and from evaluation forwards, up to 4096 rows (and 1M values). At the end of the "
             "run, for each column with >= 100 sampled finite values: its minimum or maximum is one exact value "
             "held by >= 3 sampled rows and at most 30% of them, the other values have >= 10 distinct values, "
             "and their 1st-99th percentile band spans < 1% of the column's range (sentinel included): warning. "
