@@ -161,3 +161,16 @@ def test_expected_distinct():
     assert expected_distinct(0, 100) == 0.0
     assert 60 < expected_distinct(100, 100) < 65
     assert expected_distinct(10_000, 100) == pytest.approx(100, abs=1e-6)
+
+
+def test_subset_of_repeated_indices_is_confirmed_by_its_indices():
+    x, y = _data(600, seed=3)
+
+    def run():
+        from torch.utils.data import Subset
+        ds = Subset(TensorDataset(x, y), [0, 1, 2, 3] * 100)  # meant: range(400)
+        _train(DataLoader(ds, batch_size=20, shuffle=True))
+
+    hits = _observe(run)
+    assert len(hits) == 1 and hits[0].severity is Severity.WARNING
+    assert hits[0].evidence["sampler_reach"] == 4 and hits[0].evidence["sampler"].startswith("Subset")

@@ -106,7 +106,7 @@ loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (len(counts) * counts))
             "E = L (1 - exp(-R/L)) distinct samples. Reported when L >= 100, >= 4 sampled batches were fetched "
             "from that loader, R >= 4 D, D <= 10% of E and D <= 10% of L. A warning when the sampler's own reach "
             "confirms it (the non-zero weights of a WeightedRandomSampler, fewer weights than samples, the "
-            "distinct indices of a SubsetRandomSampler: at most max(2 D, 10% of L)) or, for a TensorDataset, "
+            "distinct indices of a SubsetRandomSampler or of the loader's Subset: at most max(2 D, 10% of L)) or, for a TensorDataset, "
             "its distinct rows (strided read of <= 20,000) number >= 10x D; otherwise info. One batch reused on "
             "purpose, per-sample weights with a rare class, tiny datasets and short runs stay quiet."
         ),

@@ -23,10 +23,12 @@ tiny datasets and short runs (D close to R) stay quiet.
 
 from __future__ import annotations
 
+import itertools
 import math
 import weakref
 from typing import Any, Iterable
 
+import numpy as np
 import torch
 from torch.utils.data import Subset, SubsetRandomSampler, TensorDataset, WeightedRandomSampler
 
@@ -51,6 +53,16 @@ def expected_distinct(draws: int, size: int) -> float:
     return size * (1.0 - math.exp(-draws / size)) if size > 0 else 0.0
 
 
+def _indices(indices: Any, limit: int = 1_000_000) -> torch.Tensor:
+    """At most ``limit`` indices of a Subset / SubsetRandomSampler as a 1-D tensor (no per-element
+    Python loop over a tensor)."""
+    if isinstance(indices, torch.Tensor):
+        return indices.reshape(-1)[:limit]
+    if isinstance(indices, np.ndarray):
+        return torch.from_numpy(indices.reshape(-1)[:limit].astype(np.int64))
+    return torch.as_tensor(list(itertools.islice(indices, limit)), dtype=torch.long)
+
+
 def _reach(sampler: Any, size: int) -> tuple[str, int | None, str]:
     """(sampler class, indices it can ever draw or None if unknown, a note on why)."""
     name = type(sampler).__name__
@@ -63,8 +75,8 @@ def _reach(sampler: Any, size: int) -> tuple[str, int | None, str]:
                     f"has only {nonzero} non-zero weights of {w.numel()}")
             return name, nonzero, note
         if isinstance(sampler, SubsetRandomSampler):
-            idx = torch.as_tensor(list(sampler.indices)[:1_000_000])
-            return name, int(idx.unique().numel()), f"holds only {int(idx.unique().numel())} distinct indices"
+            distinct = int(_indices(sampler.indices).unique().numel())
+            return name, distinct, f"holds only {distinct} distinct indices"
     except (TypeError, ValueError, RuntimeError):
         pass
     return name, None, ""
@@ -110,6 +122,10 @@ class SamplerCoverage(Check):
                     entry["sampler"] = _reach(sampler, info.dataset_len or 0)
                     ds = getattr(it, "_dataset", None)
                     entry["dataset"] = weakref.ref(ds) if ds is not None else None
+                    if isinstance(ds, Subset) and entry["sampler"][1] is None:  # a Subset of repeated indices
+                        distinct = int(_indices(ds.indices).unique().numel())
+                        entry["sampler"] = (f"Subset ({entry['sampler'][0]})", distinct,
+                                            f"holds only {distinct} distinct indices")
                     break
         entry["batches"] += 1
         if entry["batches"] >= MIN_BATCHES and "rows" not in entry and self._suspicious(entry):
@@ -131,7 +147,7 @@ class SamplerCoverage(Check):
         ds = ref() if ref is not None else None
         idx = None
         while isinstance(ds, Subset):
-            idx = torch.as_tensor(list(ds.indices)[:MAX_DATASET_ROWS]) if idx is None else idx
+            idx = _indices(ds.indices, MAX_DATASET_ROWS) if idx is None else idx
             ds = ds.dataset
         if not isinstance(ds, TensorDataset) or not ds.tensors:
             return None
