@@ -52,7 +52,7 @@ def test_full_batch_top_level_loop_cut_short_is_info_and_a_converged_run_is_quie
     def run(steps: int) -> Callable[[], None]:
         def loop():
             model = nn.Linear(10, 1)
-            opt = torch.optim.Adam(model.parameters(), lr=0.05)
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
             for _ in range(steps):
                 opt.zero_grad()
                 nn.BCEWithLogitsLoss()(model(X).squeeze(1), Y).backward()

@@ -11,7 +11,9 @@ crash or an interrupt), one optimizer, >= ``MIN_LOSSES`` finite positive losses.
 the curve (the whole curve below 16 losses) must still fall significantly (least-squares slope
 beyond 3 standard errors of the step-to-step noise) by >= ``STEEP`` of its final level, after an
 overall fall of >= 10% from the first losses, to a level still >= 25% of the first losses (a loss
-already far down, like the ever-shrinking logistic loss of separable data, is trained).
+already far down, like the ever-shrinking logistic loss of separable data, is trained), and the
+curve must not have bent: the least-squares slope of its second half is still >= 50% of its first
+half's (a run cut in its descent, not the usual slow end of a run).
 """
 
 from __future__ import annotations
@@ -30,8 +32,15 @@ __all__ = ["StoppedWhileImproving"]
 
 MIN_LOSSES = 8
 STEEP = 0.15  # drop across the judged stretch / final level
+BENT = 0.5  # the second half's slope must stay at least this share of the first half's
 LOW = 0.25  # a final level below this share of the first losses is well trained (separable data's
 #             logistic loss keeps halving for ever)
+
+
+def _slope(steps: np.ndarray, values: np.ndarray) -> float:
+    x = steps.astype(np.float64) - float(steps.mean())
+    sxx = float((x * x).sum())
+    return float((x * (values - values.mean())).sum()) / sxx if sxx > 0 else 0.0
 
 
 @register
@@ -57,6 +66,10 @@ class StoppedWhileImproving(Check):
         still, drop = falling_tail(ts, tv, level)
         if not still or drop < STEEP * level or first - level < 0.1 * first or level < LOW * first:
             return ()
+        mid = n // 2
+        early, late = _slope(steps[:mid], values[:mid]), _slope(steps[mid:], values[mid:])
+        if not late < BENT * early < 0:
+            return ()  # the curve has bent: the usual slow end of a run, not one cut in its descent
         tracker = getattr(self.state, "loaders", None)
         ev: dict[str, Any] = {"steps": int(steps[-1]), "losses": n, "start_loss": round(first, 5),
                               "final_loss": round(level, 5), "recent_drop": round(drop, 5),
