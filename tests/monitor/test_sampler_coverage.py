@@ -174,3 +174,16 @@ def test_subset_of_repeated_indices_is_confirmed_by_its_indices():
     hits = _observe(run)
     assert len(hits) == 1 and hits[0].severity is Severity.WARNING
     assert hits[0].evidence["sampler_reach"] == 4 and hits[0].evidence["sampler"].startswith("Subset")
+
+
+def test_a_list_dataset_with_a_per_class_weighted_sampler():
+    """A plain list as the dataset (no weak reference possible): still judged from the sampler."""
+    x, y = _data(300, seed=4)
+
+    def run():
+        rows = [(x[i], y[i]) for i in range(300)]
+        w = 1.0 / torch.bincount(y).float()
+        _train(DataLoader(rows, batch_size=20, sampler=WeightedRandomSampler(w, 300)))
+
+    hits = _observe(run)
+    assert len(hits) == 1 and hits[0].severity is Severity.WARNING

@@ -121,7 +121,10 @@ class SamplerCoverage(Check):
                     sampler = getattr(sampler, "sampler", sampler)
                     entry["sampler"] = _reach(sampler, info.dataset_len or 0)
                     ds = getattr(it, "_dataset", None)
-                    entry["dataset"] = weakref.ref(ds) if ds is not None else None
+                    try:  # (a plain list as the dataset cannot be weakly referenced)
+                        entry["dataset"] = weakref.ref(ds) if ds is not None else None
+                    except TypeError:
+                        entry["dataset"] = None
                     if isinstance(ds, Subset) and entry["sampler"][1] is None:  # a Subset of repeated indices
                         distinct = int(_indices(ds.indices).unique().numel())
                         entry["sampler"] = (f"Subset ({entry['sampler'][0]})", distinct,
