@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from nndoctor.checks import Check, register
+from nndoctor.debug.grad_cut import CUT_OPS, ZERO_DERIVATIVE_OPS, Cut, CutLog
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import (
     BackwardCall,
@@ -106,8 +107,9 @@ class GradFlow(Check):
     needs = ("model_input", "module_output", "op", "grad", "backward", "step", "end", "loss")
     # everything is judged from sampled steps (scripts without an optimizer get every backward)
     sampled_only = frozenset({"model_input", "backward", "step"})
-    ops = _CUT_OPS
+    ops = _CUT_OPS | CUT_OPS
     extra_codes = (
+        "grad-flow.non-differentiable-op",
         "grad-flow.loss-detached",
         "grad-flow.all-gradients-zero",
         "grad-flow.optimizer-wrong-params",
@@ -153,6 +155,9 @@ class GradFlow(Check):
         self._loss_names: set[str] = set()  # the torch loss functions of the training forwards
         self._manual_update = False
         self._opt_trainable: set[int] = set()  # optimizers seen holding a trainable parameter
+        self._cutlog = CutLog()  # round/sign/argmax/comparisons applied to tensors with a graph
+        self._nonzero: set[int] = set()  # param ids whose .grad was ever seen with a non-zero entry
+        self._zero_seen: dict[int, int] = {}  # param id -> examined steps with an all-zero .grad
 
     # ------------------------------------------------------------------ dispatch
     def check(self, event: Any) -> Iterable[Finding]:
@@ -212,9 +217,13 @@ class GradFlow(Check):
 
     def _on_op(self, event: OpCall) -> None:
         # (checks run under no_grad: a tensor with a grad_fn tells that its graph is being built)
+        name, args = event.name, event.args
+        if name in CUT_OPS:
+            if not self._backward_in_step:
+                self._cutlog.record(name, args, event.result, event.module, user_site, event.step)
+            return
         if self._backward_in_step or len(self._cuts) >= 16:
             return
-        name, args = event.name, event.args
         if name == "get" and getattr(getattr(event.func, "__self__", None), "__name__", "") != "data":
             return
         src = args[0] if args else None
@@ -249,6 +258,8 @@ class GradFlow(Check):
     def _on_backward(self, event: BackwardCall) -> None:
         # reading the loss itself (loss.item() for logging) cuts nothing
         self._cuts = [c for c in self._cuts if c["leaf"] or c["ref"]() is not event.tensor]
+        if self._cutlog.pending:
+            self._cutlog.confirm(event.tensor)
         self._backward_in_step = True
         if self._manual_snap and not self._manual_update and not self.state.optimizers:
             self._manual_update = self._weights_changed()
@@ -291,6 +302,7 @@ class GradFlow(Check):
         info = self.state.optimizers.get(oid)
         fresh = self.state.backward_calls > ((info.backwards_at_post if info is not None else None) or 0)
         if fresh:
+            self._zero_grads(with_grad)
             found += self._no_grad_at_all(event, params, with_grad, others, anywhere)
             self._snapshot(event, with_grad)
         if self._checked[oid] >= _DECIDE_AFTER and oid not in self._decided and self._ready():
@@ -301,6 +313,7 @@ class GradFlow(Check):
     def _on_step_post(self, event: StepEvent) -> list[Finding]:
         oid = id(event.optimizer)
         self._cuts.clear()
+        self._cutlog.pending.clear()
         self._outputs.clear()
         self._nograd_forward = ""
         self._backward_in_step = False
@@ -495,14 +508,29 @@ class GradFlow(Check):
         mod = self._mods[mid]()
         return self.state.module_name(mod) if mod is not None else "?"
 
+    def _zero_grads(self, with_grad: list[torch.Tensor]) -> None:
+        """Count the examined steps at which a parameter's whole gradient is exactly zero (one
+        reduction per parameter until it is first seen non-zero)."""
+        for p in with_grad:
+            pid = id(p)
+            if pid in self._nonzero:
+                continue
+            g = local_grad(p)
+            if g is None or g.is_sparse or not g.numel() or bool(g.detach().any()):
+                self._nonzero.add(pid)
+                self._zero_seen.pop(pid, None)
+            else:
+                self._zero_seen[pid] = self._zero_seen.get(pid, 0) + 1
+
     def _never_grad(self, opt: torch.optim.Optimizer, opt_name: str) -> list[Finding]:
         params = [p for p in _opt_params(opt) if p.requires_grad]
         if not any(id(p) in self._got_grad for p in params):
             return []
         bad = [p for p in params if id(p) not in self._got_grad and id(p) in self._pmod
                and self._pmod[id(p)][0] in self._used]
+        found, bad = self._non_differentiable(opt, opt_name, params, bad)
         if not bad:
-            return []
+            return found
         mids = {self._pmod[id(p)][0] for p in bad}
         universe = {self._pmod[id(p)][0] for p in params if id(p) in self._pmod} & self._used
         tops = self._top_modules(mids, universe)
@@ -523,7 +551,53 @@ class GradFlow(Check):
             f"{_names(tops)} ran in the training forward but {n} of its parameters ({len(bad)} tensors) never "
             f"received a gradient over {ev['steps_checked']} steps while the rest of {opt_name}'s parameters "
             f"did, so they are never trained: {cause}",
-            ev, location=tops[0])]
+            ev, location=tops[0])] + found
+
+    def _non_differentiable(self, opt: torch.optim.Optimizer, opt_name: str, params: list[torch.Tensor],
+                            bad: list[torch.Tensor]) -> tuple[list[Finding], list[torch.Tensor]]:
+        """Parameters that stop learning because a round/sign/argmax/comparison seen in the training
+        forward lies between them and the loss: their gradient stays None (integer or bool result)
+        or exactly zero (zero derivative) at every examined step while other parameters of the
+        optimizer get non-zero gradients. Returns the finding and the None-gradient parameters
+        it does not explain."""
+        if not self._cutlog.sites or not any(id(p) in self._nonzero for p in params):
+            return [], bad
+        zero = [p for p in params if id(p) in self._got_grad and id(p) not in self._nonzero
+                and self._zero_seen.get(id(p), 0) >= 3 and id(p) in self._pmod
+                and self._pmod[id(p)][0] in self._used]
+        none_ids, zero_ids = {id(p) for p in bad}, {id(p) for p in zero}
+        cuts: list[Cut] = []
+        for c in self._cutlog.explaining(none_ids | zero_ids):
+            if c.op in ZERO_DERIVATIVE_OPS and not c.on_loss_path:
+                continue  # a rounded metric computed with gradients on, not part of the loss
+            hit = c.params & (zero_ids if c.op in ZERO_DERIVATIVE_OPS else none_ids)
+            if hit:
+                cuts.append(c)
+        explained = set().union(*(c.params for c in cuts)) & (none_ids | zero_ids)
+        if not explained:
+            return [], bad
+        stuck = [p for p in params if id(p) in explained]
+        mids = {self._pmod[id(p)][0] for p in stuck}
+        universe = {self._pmod[id(p)][0] for p in params if id(p) in self._pmod} & self._used
+        tops = self._top_modules(mids, universe)
+        learning = self._top_modules(universe - mids, universe) if universe - mids else []
+        n = sum(p.numel() for p in stuck)
+        first = cuts[0]
+        ops = [{"op": c.label(), "site": c.site, "module": c.module, "step": c.step} for c in cuts[:4]]
+        kind = ("an exactly zero gradient" if first.op in ZERO_DERIVATIVE_OPS
+                else "no gradient (its result is an integer/bool tensor with no graph)")
+        ev = {"modules": _names(tops), "module_list": tops, "params": n, "optimizer": opt_name,
+              "op": first.label(), "site": first.site, "ops": ops, "learning_modules": learning[:8],
+              "steps_checked": self._checked.get(id(opt), 0),
+              "zero_grad_params": sum(p.numel() for p in stuck if id(p) in zero_ids),
+              "none_grad_params": sum(p.numel() for p in stuck if id(p) in none_ids)}
+        where = f" inside {first.module}" if first.module else ""
+        msg = (f"the {n} parameters of {_names(tops)} never learn: {first.label()} at {first.site}{where} lies "
+               f"between them and the loss and passes {kind}, so they got no usable gradient over "
+               f"{ev['steps_checked']} examined steps while "
+               f"{_names(learning) if learning else 'the layers after it'} learned")
+        return [self.finding(msg, ev, location=tops[0], code="grad-flow.non-differentiable-op")], [
+            p for p in bad if id(p) not in explained]
 
     def _grad_moved(self, pid: int, grad: torch.Tensor) -> bool:
         """Whether the .grad of a parameter outside every optimizer changed since it was last seen.

@@ -86,6 +86,45 @@ loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (len(counts) * counts))
         ),
     ),
     CodeInfo(
+        code="data.sampler-covers-few-samples",
+        severity="warning",
+        step="implement & debug",
+        title="The training loader draws only a handful of the dataset's samples",
+        meaning=(
+            "Training batches repeat a few distinct samples although the DataLoader's dataset is far larger: "
+            "a WeightedRandomSampler given one weight per class instead of one per sample (it only ever draws "
+            "indices 0..k-1), a SubsetRandomSampler or Subset built from the wrong indices, sampling weights "
+            "that are zero almost everywhere."
+        ),
+        why=(
+            "The model memorises those few samples and never sees the rest of the data: the training loss "
+            "falls, the test score stays poor."
+        ),
+        detection=(
+            "The distinct fingerprints of the sampled training inputs (D) are compared with the rows drawn (R) "
+            "and the training DataLoader's dataset length (L, one training loader). Uniform draws would show "
+            "E = L (1 - exp(-R/L)) distinct samples. Reported when L >= 100, >= 4 sampled batches were fetched "
+            "from that loader, R >= 4 D, D <= 10% of E and D <= 10% of L. A warning when the sampler's own reach "
+            "confirms it (the non-zero weights of a WeightedRandomSampler, fewer weights than samples, the "
+            "distinct indices of a SubsetRandomSampler or of the loader's Subset: at most max(2 D, 10% of L)) or, for a TensorDataset, "
+            "its distinct rows (strided read of <= 20,000) number >= 10x D; otherwise info. One batch reused on "
+            "purpose, per-sample weights with a rare class, tiny datasets and short runs stay quiet."
+        ),
+        fixes=(
+            "Give the sampler one weight per SAMPLE: WeightedRandomSampler(class_weights[targets], "
+            "num_samples=len(targets)) ({sampler} of {loader} reaches {sampler_reach} of {dataset_len}).",
+            "Check the indices of a Subset / SubsetRandomSampler: they must span the training rows.",
+        ),
+        wrong="""
+class_w = 1.0 / torch.bincount(y_train).float()        # one weight per class
+sampler = WeightedRandomSampler(class_w, num_samples=len(y_train))
+""",
+        right="""
+class_w = 1.0 / torch.bincount(y_train).float()
+sampler = WeightedRandomSampler(class_w[y_train], num_samples=len(y_train))  # one per sample
+""",
+    ),
+    CodeInfo(
         code="data.start-class-imbalance",
         severity="warning",
         step="start simple",

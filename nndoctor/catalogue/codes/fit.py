@@ -234,6 +234,46 @@ CODES = (
         ),
     ),
     CodeInfo(
+        code="fit.stopped-while-improving",
+        severity="info",
+        step="evaluate",
+        title="Training ended while the loss was still falling steeply",
+        meaning=(
+            "The run finished while every step still lowered the training loss: a `return` or `break` "
+            "indented inside the epoch loop, one epoch where many were meant, a step budget cut short."
+        ),
+        why=(
+            "The model is left underfit: more training would likely lower the loss. Short runs are normal in "
+            "tests and notebooks, so this is advice, never a warning."
+        ),
+        detection=(
+            "At the end of a run that finished on its own (not --max-steps, a crash or an interrupt), with one "
+            "optimizer and >= 8 finite positive per-step training losses: the last half of the curve (the "
+            "whole curve below 16 losses) still falls significantly (least-squares slope beyond 3 standard "
+            "errors of the step-to-step noise) by >= 15% of the final level (median of the last 10%), after an "
+            "overall fall of >= 10% from the first losses, to a level still >= 25% of the first losses, and the "
+            "curve has not bent: the least-squares slope of its second half is >= 50% of its first half's."
+        ),
+        fixes=(
+            "Check that the training loop runs all its epochs: a `return`/`break` indented inside the epoch "
+            "loop ends training after the first one.",
+            "Train longer (more epochs or steps) until the training loss flattens, with a validation set to "
+            "stop at the right time.",
+        ),
+        wrong="""
+for epoch in range(epochs):
+    for xb, yb in loader:
+        ...
+    return model          # inside the epoch loop: one epoch only
+""",
+        right="""
+for epoch in range(epochs):
+    for xb, yb in loader:
+        ...
+return model
+""",
+    ),
+    CodeInfo(
         code="fit.underfitting",
         severity="warning",
         step="evaluate",

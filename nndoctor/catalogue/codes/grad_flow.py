@@ -299,6 +299,52 @@ return self.head(feats)
 """,
     ),
     CodeInfo(
+        code="grad-flow.non-differentiable-op",
+        severity="warning",
+        step="implement & debug",
+        title="A non-differentiable op in the forward stops the layers before it from learning",
+        meaning=(
+            "The training forward passes a tensor through an op with no useful derivative: torch.round, "
+            "floor, ceil, trunc or sign (derivative 0 almost everywhere), argmax/argmin (integer indices) or "
+            "a comparison cast to a float mask ((h > 0).float()). The layers before the op get an all-zero or "
+            "no gradient at every step, while the layers after it learn."
+        ),
+        why=(
+            "Those layers keep their random initial weights for the whole run: the part of the model after "
+            "the op learns on top of a fixed random function of the inputs, and the model underfits."
+        ),
+        detection=(
+            "The function mode records, on sampled training steps before backward, each round/floor/ceil/"
+            "trunc/sign/heaviside/argmax/argmin/comparison applied to a floating tensor that carries a graph "
+            "(up to 12 sites, file:line and module), with the parameters upstream of its input (a walk of "
+            "the autograd graph, at most 4000 nodes). At the optimizer's examined steps (its first 8, then "
+            "sampled ones) each parameter's `.grad` is read until it is first seen non-zero. After at least "
+            "4 examined steps a warning names the modules whose parameters lie upstream of such an op and "
+            "whose gradient stayed None (after argmax/comparisons) or exactly zero at 3 or more examined "
+            "steps (after round/sign/..., whose result must be seen in the graph of the loss backward() ran "
+            "on: a walk of at most 20000 nodes), while other parameters of the same optimizer got non-zero "
+            "gradients. A straight-through estimator (x + (round(x) - x).detach()), argmax used for accuracy "
+            "only, and frozen (requires_grad=False) layers give those layers a gradient or are not judged."
+        ),
+        fixes=(
+            "Replace {op} at {site} by a differentiable relaxation during training (sigmoid/softmax instead "
+            "of a hard threshold or argmax), or keep the hard value in the forward with a straight-through "
+            "estimator: h = h + (torch.round(h) - h).detach().",
+            "Apply {op} only at inference (under torch.no_grad()/model.eval()), not in the training forward.",
+            "If {modules} are meant to stay fixed, freeze them (requires_grad_(False)) and leave them out of "
+            "the optimizer.",
+        ),
+        wrong="""
+code = torch.round(torch.sigmoid(self.enc(x)))     # zero gradient: enc never learns
+return self.head(code)
+""",
+        right="""
+soft = torch.sigmoid(self.enc(x))
+code = soft + (torch.round(soft) - soft).detach()  # straight-through: enc learns
+return self.head(code)
+""",
+    ),
+    CodeInfo(
         code="grad-flow.optimizer-frozen-params",
         severity="warning",
         step="implement & debug",

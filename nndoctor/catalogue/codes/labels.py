@@ -36,6 +36,46 @@ def __getitem__(self, i):
 """,
     ),
     CodeInfo(
+        code="labels.encoded-differently-in-eval",
+        severity="warning",
+        step="implement & debug",
+        title="The evaluation labels are encoded differently from the training labels",
+        meaning=(
+            "The model fits its training labels, but on an evaluation pass its predictions agree with a "
+            "remapping of the labels (class 0 predicted as 1, 1 as 2, ...) far better than with the labels "
+            "themselves: the class-to-index mapping was built separately per split (sorted names of each "
+            "file, a LabelEncoder fitted on the test set, a split missing a class so every later id shifts)."
+        ),
+        why=(
+            "The evaluation score is meaningless (near zero for a model that may be good), and anything tuned "
+            "on it (early stopping, model selection) is wrong."
+        ),
+        detection=(
+            "Each evaluation pass keeps a confusion matrix (true x predicted, classes < 32) from the evaluation "
+            "loop's loss calls and `argmax == y` comparisons. For the latest pass with >= 30 predictions and >= 2 true "
+            "classes, a one-to-one mapping true -> predicted class is chosen greedily (largest per-class recall "
+            "first). Reported when its balanced accuracy (mean per-class recall under the mapping) is >= 0.7, "
+            "exceeds the identity's by >= 0.3, and the classes it moves hold >= 30% of the pass: a warning when "
+            "the model fits its sampled training batches (identity balanced accuracy >= 0.6, no remapping "
+            "better), info when no training predictions were seen. A model merely bad on validation (diffuse "
+            "confusion), overfitting, or a constant prediction under class imbalance stays quiet."
+        ),
+        fixes=(
+            "Build the class-to-index mapping once, from the training split (or from the union of all "
+            "classes), and apply that same mapping to every split ({pass} maps {mapping}).",
+            "Save the mapping with the model (e.g. `classes_` of a LabelEncoder fitted on the training labels) "
+            "and use it at evaluation.",
+        ),
+        wrong="""
+y_train = LabelEncoder().fit_transform(train_names)
+y_test = LabelEncoder().fit_transform(test_names)     # fitted again: other ids
+""",
+        right="""
+enc = LabelEncoder().fit(train_names)
+y_train, y_test = enc.transform(train_names), enc.transform(test_names)
+""",
+    ),
+    CodeInfo(
         code="labels.noisy",
         severity="warning",
         step="implement & debug",

@@ -316,6 +316,45 @@ x = (images / 255 - 0.5) / 0.5
 """,
     ),
     CodeInfo(
+        code="preprocessing.sentinel-values",
+        severity="warning",
+        step="implement & debug",
+        title="A missing-value code in a feature squashes its real values",
+        meaning=(
+            "A feature holds a repeated extreme value, typically a missing-value code (99999, -999) left in "
+            "the table, so that after min-max scaling or standardisation the real values of the column occupy "
+            "a sliver of its range (e.g. [0, 1e-4] after min-max)."
+        ),
+        why=(
+            "The network sees an almost constant feature plus a rare huge spike: the information in the real "
+            "values is lost in the scale, and the spikes dominate the first layer's activations and gradients."
+        ),
+        detection=(
+            "Rows of tabular model inputs ((N, F) tables, (N, L, F) feature sequences; not images) are kept "
+            "from sampled training forwards and from evaluation forwards, up to 4096 rows (and 1M values). At the end of the "
+            "run, for each column with >= 100 sampled finite values: its minimum or maximum is one exact value "
+            "held by >= 3 sampled rows and at most 30% of them, the other values have >= 10 distinct values, "
+            "and their 1st-99th percentile band spans < 1% of the column's range (sentinel included): warning. "
+            "The same < 1% squash without a repeated extreme (isolated outliers, heavy tails): info. Log-normal "
+            "features, one-hot/binary columns, sparse counts and standardised data stay quiet."
+        ),
+        fixes=(
+            "Replace the missing-value code ({value} in column(s) {columns}, in scaled units) by NaN before "
+            "scaling and impute it (median of the training rows), adding a 0/1 'was missing' column if "
+            "missingness is informative.",
+            "Fit the scaler after the imputation (or use a robust scaler: median and interquartile range).",
+        ),
+        wrong="""
+X[X == -1] = 99999                            # missing readings coded as 99999
+X = MinMaxScaler().fit_transform(X)           # real values squashed into [0, 1e-4]
+""",
+        right="""
+X[X == 99999] = np.nan
+X = SimpleImputer(strategy="median").fit_transform(X)
+X = MinMaxScaler().fit_transform(X)
+""",
+    ),
+    CodeInfo(
         code="preprocessing.start-constant-features",
         severity="info",
         step="start simple",

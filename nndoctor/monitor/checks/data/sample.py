@@ -26,7 +26,8 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import ModelInput, Targets
 
-__all__ = ["DataCollector", "EvalPass", "ObservedData", "class_targets", "first_tensor", "row_hashes"]
+__all__ = ["DataCollector", "EvalPass", "ObservedData", "add_confusion", "class_targets", "first_tensor",
+           "row_hashes"]
 
 KEY = "nndoctor.observed_data"
 MAX_TRAIN_HASHES = 200_000
@@ -34,6 +35,7 @@ MAX_PASS_ROWS = 200_000
 MAX_EVAL_ROWS = 1_000_000
 MAX_PASS_BATCHES = 4096
 MAX_PAIRS = 4096
+MAX_CONFUSION_CLASSES = 32
 MAX_FEATURES = 1024  # probe features per example (wider inputs are projected)
 MAX_HASHED_VALUES = 65_536  # per example; wider inputs are fingerprinted on a strided subset
 CLASSIFICATION_LOSSES = frozenset({"cross_entropy", "nll_loss"})
@@ -93,6 +95,14 @@ def class_targets(event: Targets) -> tuple[np.ndarray, np.ndarray | None, int | 
     return y, pred, n_classes
 
 
+def add_confusion(confusion: np.ndarray | None, y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """``confusion`` (true x predicted counts, MAX_CONFUSION_CLASSES square) plus this batch."""
+    k = MAX_CONFUSION_CLASSES
+    keep = (y >= 0) & (y < k) & (pred >= 0) & (pred < k)
+    new = np.bincount(y[keep] * k + pred[keep], minlength=k * k).reshape(k, k)
+    return new if confusion is None else confusion + new
+
+
 def _add(counts: np.ndarray | None, values: np.ndarray, size: int) -> np.ndarray:
     new = np.bincount(values, minlength=size)
     if counts is None:
@@ -119,6 +129,8 @@ class EvalPass:
     capped: bool = False
     counts: np.ndarray | None = None  # targets per class
     wrong: np.ndarray | None = None  # misclassified per class
+    #: (true class, predicted class) counts, classes < MAX_CONFUSION_CLASSES only
+    confusion: np.ndarray | None = None
     forward: int = -1  # forward call whose targets were counted last (one count per batch)
     models: set[str] = field(default_factory=set)  # the models whose forwards made this pass
     #: len(hashes) after each batch (script-made passes only, bounded): where the batches start,
@@ -404,3 +416,4 @@ class DataCollector(Check):
         p.counts = _add(p.counts, y, size)
         if pred is not None and pred.shape == y.shape:
             p.wrong = _add(p.wrong, y[pred != y], size)
+            p.confusion = add_confusion(p.confusion, y, pred)

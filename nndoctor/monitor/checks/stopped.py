@@ -1,0 +1,83 @@
+"""fit.stopped-while-improving: the run ended while the training loss was still falling steeply.
+
+A ``return`` (or ``break``) indented inside the epoch loop, an epoch count of 1, a step budget cut
+short: training stops while every step still lowers the loss, and the model is left underfit.
+Short runs that stop early are the norm in tests and notebooks, so this is advice (info), never a
+warning: it says how much the loss fell over the last half of the run, and that more steps would
+likely help.
+
+Evidence: the per-step training losses of a run that finished on its own (not ``--max-steps``, a
+crash or an interrupt), one optimizer, >= ``MIN_LOSSES`` finite positive losses. The last half of
+the curve (the whole curve below 16 losses) must still fall significantly (least-squares slope
+beyond 3 standard errors of the step-to-step noise) by >= ``STEEP`` of its final level, after an
+overall fall of >= 10% from the first losses, to a level still >= 25% of the first losses (a loss
+already far down, like the ever-shrinking logistic loss of separable data, is trained), and the
+curve must not have bent: the least-squares slope of its second half is still >= 50% of its first
+half's (a run cut in its descent, not the usual slow end of a run).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding
+from nndoctor.monitor.checks.fit import falling_tail
+from nndoctor.monitor.curves import per_step
+from nndoctor.monitor.events import RunEnd
+
+__all__ = ["StoppedWhileImproving"]
+
+MIN_LOSSES = 8
+STEEP = 0.15  # drop across the judged stretch / final level
+BENT = 0.5  # the second half's slope must stay at least this share of the first half's
+LOW = 0.25  # a final level below this share of the first losses is well trained (separable data's
+#             logistic loss keeps halving for ever)
+
+
+def _slope(steps: np.ndarray, values: np.ndarray) -> float:
+    x = steps.astype(np.float64) - float(steps.mean())
+    sxx = float((x * x).sum())
+    return float((x * (values - values.mean())).sum()) / sxx if sxx > 0 else 0.0
+
+
+@register
+class StoppedWhileImproving(Check):
+    """Training ended while its loss was still falling steeply (info)."""
+
+    code = "fit.stopped-while-improving"
+    needs = ("end",)
+
+    def check(self, event: RunEnd) -> Iterable[Finding]:
+        if event.reason != "finished" or len(self.state.optimizers) != 1:
+            return ()
+        steps, values = per_step(*self.state.losses.series())
+        keep = np.isfinite(values)
+        steps, values = steps[keep], values[keep]
+        n = len(values)
+        if n < MIN_LOSSES or float(values.min()) <= 0:
+            return ()
+        half = n // 2 if n >= 16 else 0
+        ts, tv = steps[half:], values[half:]
+        level = float(np.median(values[-max(2, n // 10):]))
+        first = float(np.median(values[:max(2, n // 10)]))
+        still, drop = falling_tail(ts, tv, level)
+        if not still or drop < STEEP * level or first - level < 0.1 * first or level < LOW * first:
+            return ()
+        mid = n // 2
+        early, late = _slope(steps[:mid], values[:mid]), _slope(steps[mid:], values[mid:])
+        if not late < BENT * early < 0:
+            return ()  # the curve has bent: the usual slow end of a run, not one cut in its descent
+        tracker = getattr(self.state, "loaders", None)
+        ev: dict[str, Any] = {"steps": int(steps[-1]), "losses": n, "start_loss": round(first, 5),
+                              "final_loss": round(level, 5), "recent_drop": round(drop, 5),
+                              "recent_drop_share": round(drop / level, 3),
+                              "loader_iterations": getattr(tracker, "iterations", None)}
+        where = "last half of the run" if half else "run"
+        return [self.finding(
+            f"training ended after {int(steps[-1])} steps while the loss was still falling steeply: it fell by "
+            f"{drop:.3g} ({drop / level:.0%} of its final {level:.4g}) over the {where}, so more steps would "
+            f"likely lower it further (a `return`/`break` inside the epoch loop, or too few epochs?)",
+            ev, location="training")]
