@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.data as tud
 
-from nndoctor.fix.remedies import Remedy, _on_root_calls, _patch, _transform_root_inputs
+from nndoctor.fix.remedies import Remedy, _on_root_calls, _patch, _step_post, _transform_root_inputs
 
 __all__ = ["DATA_REMEDIES", "storage_rows"]
 
@@ -64,19 +64,41 @@ def _head_slice(index: Any, n: int) -> bool:
 def _install_full_training_set(f: Finding, stack: contextlib.ExitStack) -> None:
     """``x[:n]`` of a tensor cut from a source of the measured size (``n`` the measured training
     rows) keeps all the rows of ``x``; ``Subset(dataset, indices)`` of ``n`` indices into a data
-    set of the measured size covers the whole data set. Slices of any other size are untouched."""
+    set of the measured size covers the whole data set. Slices of any other size are untouched.
+    When the larger set was only seen in evaluation (its size is not the source's), the first
+    ``[:n]`` of each tensor with more rows (``Subset`` of each data set) made before the first
+    optimizer step is widened (data preparation), and only once per storage: a batch slice
+    ``x[0:n]`` of the widened tensor, or any slice once training runs, is left alone."""
     ev = _ev(f)
     try:
         n, rows = int(ev["train_rows"]), int(ev["source_rows"])
     except (KeyError, TypeError, ValueError):
         raise ValueError("the finding names no training and source sizes") from None
-    if "evaluation" in str(ev.get("source", "")):
-        raise ValueError("the larger set is only seen in evaluation: nothing at run time to widen")
+    known = "evaluation" not in str(ev.get("source", ""))
+    widened: dict[int, Any] = {}      # storage address (data set id) -> the object: kept, so never reused
+    started: list[bool] = []
+    _step_post(stack, lambda *_: started.append(True) if not started else None)
+    stack.callback(widened.clear)
+
+    def first_cut(key: int, owner: Any) -> bool:
+        if started or key in widened:
+            return False
+        widened[key] = owner
+        return True
+
+    def wide(x: torch.Tensor) -> bool:
+        if known:
+            return storage_rows(x) == rows
+        try:
+            key = x.untyped_storage().data_ptr()
+        except (RuntimeError, NotImplementedError):
+            return False
+        return first_cut(key, x)
 
     def getitem(original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
         def call(self: torch.Tensor, index: Any) -> Any:
-            if _head_slice(index, n) and self.dim() >= 1 and self.shape[0] > n and storage_rows(self) == rows:
+            if _head_slice(index, n) and self.dim() >= 1 and self.shape[0] > n and wide(self):
                 rest = index[1:] if isinstance(index, tuple) else ()
                 return original(self, (slice(None), *rest))
             return original(self, index)
@@ -87,10 +109,11 @@ def _install_full_training_set(f: Finding, stack: contextlib.ExitStack) -> None:
         @functools.wraps(original)
         def init(self: Any, dataset: Any, indices: Any, *args: Any, **kwargs: Any) -> None:
             try:
-                whole = len(indices) == n and len(dataset) == rows
+                size = len(dataset)
+                whole = len(indices) == n and (size == rows if known else size > n and first_cut(id(dataset), dataset))
             except TypeError:
-                whole = False
-            original(self, dataset, range(rows) if whole else indices, *args, **kwargs)
+                size, whole = 0, False
+            original(self, dataset, range(size) if whole else indices, *args, **kwargs)
 
         return init
 
@@ -142,12 +165,12 @@ DATA_REMEDIES: tuple[Remedy, ...] = (
            _install_rescale),
     Remedy("full-training-set", ("data.training-on-small-slice",),
            lambda f: f"the training slice of {_ev(f).get('train_rows', '?')} rows widened to the "
-                     f"{_ev(f).get('source_rows', '?')} rows it was cut from",
+                     + (f"{_ev(f).get('source_rows', '?')} rows it was cut from"
+                        if "evaluation" not in str(_ev(f).get("source", "")) else "tensor / data set it was cut from"),
            lambda f: f"Remove the debug slice ([:{_ev(f).get('train_rows', 'n')}] / Subset) that keeps "
                      f"{_ev(f).get('train_rows', '?')} of {_ev(f).get('source_rows', '?')} training rows.",
            _install_full_training_set,
-           applies=lambda f: "evaluation" not in str(_ev(f).get("source", "")) and int(_ev(f)["train_rows"]) > 0
-           and int(_ev(f)["source_rows"]) > 0),
+           applies=lambda f: int(_ev(f)["train_rows"]) > 0 and int(_ev(f)["source_rows"]) > 0),
     Remedy("float32-weights", ("dtype.half-precision-weights",),
            lambda f: f"the {_ev(f).get('dtype', 'half')} weights and inputs trained in float32",
            lambda f: "Keep the weights in float32 (drop model.half() / .to(torch.float16)); for speed on a GPU use "
