@@ -121,6 +121,43 @@ def _install_full_training_set(f: Finding, stack: contextlib.ExitStack) -> None:
     _patch(stack, tud.Subset, "__init__", subset)
 
 
+# -- regression targets on a large scale ------------------------------------------------------------
+def _install_standardised_targets(f: Finding, stack: contextlib.ExitStack) -> None:
+    """The network learns standardised targets: every output of the trained model (its outermost
+    call, a floating-point tensor) comes back as ``mean + std * out`` with the finding's target
+    statistics, and the gradient reaching ``out`` is divided by ``std ** 2``, so that the loss on
+    the raw targets trains the network exactly as the loss on ``(y - mean) / std`` would (for any
+    optimizer); predictions, in training and in evaluation, are in the targets' units."""
+    ev = _ev(f)
+    try:
+        mean, std = float(ev["target_mean"]), float(ev["target_std"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("the finding names no target statistics") from None
+    if not (std > 0 and std == std and abs(mean) < float("inf")):
+        raise ValueError("the finding's target std is not positive")
+    depth = [0]
+
+    def pre(module: nn.Module, args: Any) -> None:
+        depth[0] += 1
+        return None
+
+    def post(module: nn.Module, args: Any, output: Any) -> Any:
+        depth[0] = max(0, depth[0] - 1)
+        if depth[0] or next(module.parameters(), None) is None:
+            return None
+        if not isinstance(output, torch.Tensor) or not output.is_floating_point():
+            return None
+        if output.requires_grad:
+            output = output.view_as(output)
+            output.register_hook(lambda g: g / (std * std))
+        return output * std + mean
+
+    h1 = nn.modules.module.register_module_forward_pre_hook(pre)
+    h2 = nn.modules.module.register_module_forward_hook(post, always_call=True)
+    stack.callback(h1.remove)
+    stack.callback(h2.remove)
+
+
 # -- half-precision weights ---------------------------------------------------------------------
 _HALF = (torch.float16, torch.bfloat16)
 _TARGET_LOSSES = ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
@@ -171,6 +208,14 @@ DATA_REMEDIES: tuple[Remedy, ...] = (
                      f"{_ev(f).get('train_rows', '?')} of {_ev(f).get('source_rows', '?')} training rows.",
            _install_full_training_set,
            applies=lambda f: int(_ev(f)["train_rows"]) > 0 and int(_ev(f)["source_rows"]) > 0),
+    Remedy("standardise-targets", ("preprocessing.targets-not-scaled",),
+           lambda f: f"the network learns standardised targets (outputs x {_ev(f).get('target_std', 0):.4g} + "
+                     f"{_ev(f).get('target_mean', 0):.4g}, the gradient scaled as for (y - mean) / std)",
+           lambda f: f"Standardise the targets: y_n = (y - {_ev(f).get('target_mean', 0):.4g}) / "
+                     f"{_ev(f).get('target_std', 1):.4g} from the training set, train on y_n and report predictions "
+                     "* std + mean.",
+           _install_standardised_targets,
+           applies=lambda f: float(_ev(f)["target_std"]) > 0 and abs(float(_ev(f)["target_mean"])) < float("inf")),
     Remedy("float32-weights", ("dtype.half-precision-weights",),
            lambda f: f"the {_ev(f).get('dtype', 'half')} weights and inputs trained in float32",
            lambda f: "Keep the weights in float32 (drop model.half() / .to(torch.float16)); for speed on a GPU use "

@@ -147,3 +147,31 @@ def test_half_precision_weights_train_in_float32_like_the_twin():
         healthy = _fit_dtype(torch.float32)
     assert healthy == twin and bug != twin
     assert torch.allclose(torch.tensor(fixed), torch.tensor(twin), rtol=1e-2)
+
+
+def _fit_regression(standardise: bool) -> tuple[torch.Tensor, float]:
+    """Targets around 3000 +- 500; ``standardise``: the twin trains on (y - mean) / std."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(200, 4, generator=g)
+    y = 3000.0 + 500.0 * (x @ torch.tensor([[1.0], [-0.5], [0.3], [0.0]]))
+    mean, std = (3000.0, 500.0) if standardise else (0.0, 1.0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    for _ in range(40):
+        loss = F.mse_loss(model(x[:150]), (y[:150] - mean) / std)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        pred = model(x[150:]) * std + mean
+    return torch.cat([p.detach().flatten() for p in model.parameters()]), float(((pred - y[150:]) ** 2).mean())
+
+
+def test_unscaled_regression_targets_are_learned_standardised_like_the_twin():
+    twin, bug = _fit_regression(True), _fit_regression(False)
+    with _apply("preprocessing.targets-not-scaled", "targets", target_mean=3000.0, target_std=500.0, loss="mse_loss"):
+        fixed = _fit_regression(False)
+    assert torch.allclose(fixed[0], twin[0], atol=1e-4) and abs(fixed[1] - twin[1]) < 1e-2 * twin[1] + 1e-3
+    assert bug[1] > 5 * twin[1]
+    assert remedy_for({"code": "preprocessing.targets-not-scaled", "evidence": {"loss": "mse_loss"}}) is None
