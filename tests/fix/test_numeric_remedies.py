@@ -108,3 +108,28 @@ def test_a_log_likelihood_minimised_is_negated_like_the_twin_and_a_cross_entropy
         F.cross_entropy(w[None] * torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([0])).backward()
     assert torch.equal(fixed, twin) and torch.equal(healthy, twin) and not torch.equal(bug, twin)
     assert float(w.grad[0]) < 0                       # the cross-entropy still raises the true class
+
+
+def _fit_long(steps: int) -> torch.Tensor:
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(7)
+    x = torch.rand(16, 1, generator=g) * 6 - 3
+    y = torch.sin(x) + 0.4 * torch.randn(16, 1, generator=g)
+    model = nn.Sequential(nn.Linear(1, 32), nn.ReLU(), nn.Linear(32, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        loss = F.mse_loss(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_overfitting_stops_at_the_best_validation_step_like_the_twin():
+    twin, bug = _fit_long(30), _fit_long(90)
+    with _apply("fit.overfitting", "training", best_step=30, best_val_loss=0.2):
+        fixed = _fit_long(90)
+    with _apply("fit.overfitting", "training", best_step=30, best_val_loss=0.2):
+        healthy = _fit_long(30)                       # a run that ends by then is untouched
+    assert torch.equal(fixed, twin) and torch.equal(healthy, twin) and not torch.equal(bug, twin)
+    assert remedy_for({"code": "fit.overfitting", "evidence": {"best_step": "unknown: evaluate every epoch"}}) is None
