@@ -127,7 +127,9 @@ def _install_standardised_targets(f: Finding, stack: contextlib.ExitStack) -> No
     call, a floating-point tensor) comes back as ``mean + std * out`` with the finding's target
     statistics, and the gradient reaching ``out`` is divided by ``std ** 2``, so that the loss on
     the raw targets trains the network exactly as the loss on ``(y - mean) / std`` would (for any
-    optimizer); predictions, in training and in evaluation, are in the targets' units."""
+    optimizer); predictions are in the targets' units. It starts once a regression loss got targets
+    on the finding's scale (mean within half a std, std within 3x): a script whose targets are
+    already standardised is untouched."""
     ev = _ev(f)
     try:
         mean, std = float(ev["target_mean"]), float(ev["target_std"])
@@ -136,21 +138,45 @@ def _install_standardised_targets(f: Finding, stack: contextlib.ExitStack) -> No
     if not (std > 0 and std == std and abs(mean) < float("inf")):
         raise ValueError("the finding's target std is not positive")
     depth = [0]
+    seen: list[bool] = []        # a regression loss got targets on the finding's scale (else: untouched)
 
     def pre(module: nn.Module, args: Any) -> None:
         depth[0] += 1
         return None
 
+    def on_scale(t: Any) -> bool:
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.numel() < 2:
+            return False
+        m, s_ = float(t.detach().double().mean()), float(t.detach().double().std())
+        return abs(m - mean) <= 0.5 * std + 1e-12 and std / 3 <= s_ <= 3 * std
+
+    def standardised(out: torch.Tensor) -> torch.Tensor:
+        if out.requires_grad:
+            out = out.view_as(out)
+            out.register_hook(lambda g: g / (std * std))
+        return out * std + mean
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def loss(input: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+            if not seen and on_scale(target):
+                seen.append(True)         # this first prediction came out untransformed: transform it here
+                if isinstance(input, torch.Tensor) and input.is_floating_point():
+                    input = standardised(input)
+            return original(input, target, *args, **kwargs)
+
+        return loss
+
+    for name in ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"):
+        _patch(stack, F, name, wrap)
+
     def post(module: nn.Module, args: Any, output: Any) -> Any:
         depth[0] = max(0, depth[0] - 1)
-        if depth[0] or next(module.parameters(), None) is None:
+        if depth[0] or not seen or next(module.parameters(), None) is None:
             return None
         if not isinstance(output, torch.Tensor) or not output.is_floating_point():
             return None
-        if output.requires_grad:
-            output = output.view_as(output)
-            output.register_hook(lambda g: g / (std * std))
-        return output * std + mean
+        return standardised(output)
 
     h1 = nn.modules.module.register_module_forward_pre_hook(pre)
     h2 = nn.modules.module.register_module_forward_hook(post, always_call=True)

@@ -172,6 +172,9 @@ def test_unscaled_regression_targets_are_learned_standardised_like_the_twin():
     twin, bug = _fit_regression(True), _fit_regression(False)
     with _apply("preprocessing.targets-not-scaled", "targets", target_mean=3000.0, target_std=500.0, loss="mse_loss"):
         fixed = _fit_regression(False)
+    with _apply("preprocessing.targets-not-scaled", "targets", target_mean=3000.0, target_std=500.0, loss="mse_loss"):
+        healthy = _fit_regression(True)               # targets already standardised: untouched
+    assert torch.equal(healthy[0], twin[0])
     assert torch.allclose(fixed[0], twin[0], atol=1e-4) and abs(fixed[1] - twin[1]) < 1e-2 * twin[1] + 1e-3
     assert bug[1] > 5 * twin[1]
     assert remedy_for({"code": "preprocessing.targets-not-scaled", "evidence": {"loss": "mse_loss"}}) is None
