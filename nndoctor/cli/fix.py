@@ -66,6 +66,7 @@ def render(session: FixSession, console: Console) -> None:
         warn = [f for f in session.before.findings if f.get("severity") in ("warning", "error")]
         console.print("No root-cause finding with a runtime remedy: nothing to try." if warn
                       else "No problems found: nothing to fix.")
+        _render_unremedied(session, console)
         return
     metric = script_yardstick(before.script)
     table = Table()
@@ -95,8 +96,19 @@ def render(session: FixSession, console: Console) -> None:
     console.print(Text(f"{session.runs} runs, {session.seconds:.1f}s; the yardstick is {attempts[0].verdict.metric}, "
                        f"a change counts beyond {fmt_num(attempts[0].verdict.threshold)} (3x the run-to-run "
                        f"difference, at least 2%)", style="dim"))
+    _render_unremedied(session, console)
     if session.interrupted:
         console.print("nndoctor fix: interrupted; the table shows the remedies tried so far")
+
+
+def _render_unremedied(session: FixSession, console: Console) -> None:
+    """Root causes no runtime remedy answers: said plainly, with the edit to make (not re-run)."""
+    for u in session.unremedied:
+        line = Text(f"{u['code']}" + (f" [{u['location']}]" if u["location"] else ""), style="bold")
+        line.append(": no runtime remedy (nndoctor cannot change this through hooks; nothing was re-run). "
+                    "Edit the source: ")
+        line.append(str(u["edit"]), style="green")
+        console.print(line)
 
 
 def cmd_fix(ns: argparse.Namespace) -> int:

@@ -172,8 +172,9 @@ def _install_vanishing(f: Finding, stack: contextlib.ExitStack) -> None:
     """By the activation the finding names: ReLU (units dead for every input pass no gradient)
     becomes LeakyReLU(0.01); tanh/sigmoid nets get Glorot (Xavier-uniform, with the
     activation's gain) init, before the first step, in the Linear/Conv layers whose weights are
-    under a third of that scale (vanishing gradients) or, for saturated activations, over 3x it
-    (a healthy Glorot/default init is kept)."""
+    under 1/1.5 of that scale (vanishing gradients: PyTorch's default init of a square layer is
+    0.58x plain Glorot, 0.35x Glorot with tanh's gain) or, for saturated activations, over 3x
+    it (a Glorot init is kept)."""
     from nndoctor.fix.more_remedies import _install_leaky_relu
 
     act = str(f.get("evidence", {}).get("activation", "")).lower().replace("nn.", "").replace("torch.", "")
@@ -206,7 +207,7 @@ def _install_vanishing(f: Finding, stack: contextlib.ExitStack) -> None:
                 fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(w)
                 glorot = gain * (2.0 / (fan_in + fan_out)) ** 0.5
                 std = float(w.std())
-                if std > 3 * glorot if saturated else std < glorot / 3:
+                if std > 3 * glorot if saturated else std < glorot / 1.5:
                     nn.init.xavier_uniform_(w, gain=gain)
 
     handle = torch.nn.modules.module.register_module_forward_pre_hook(seen)

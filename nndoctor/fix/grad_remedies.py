@@ -62,10 +62,12 @@ def _install_keep_graph(f: Finding, stack: contextlib.ExitStack) -> None:
 
 def _grad_in_training_forwards(names: list[str], stack: contextlib.ExitStack) -> None:
     """The modules named ``root.path`` (``model.encoder``; ``model``: the root itself) record
-    their graph when called in training mode, even inside ``torch.no_grad()``."""
+    their graph when called in training mode, even inside ``torch.no_grad()``; gradients then
+    stay on until that ``no_grad`` block ends (its exit restores the mode it found), so the ops
+    the block runs after the module (``torch.tanh(self.enc(x)).mean(1)``) keep the graph too,
+    as if the block were not there."""
     marked: set[int] = set()
     resolved: set[int] = set()
-    saved: list[bool] = []
 
     def resolve(root: nn.Module, args: tuple[Any, ...]) -> None:
         if id(root) in resolved:
@@ -82,22 +84,12 @@ def _grad_in_training_forwards(names: list[str], stack: contextlib.ExitStack) ->
     def pre(module: nn.Module, args: Any) -> None:
         if id(module) in marked and module.training and not torch.is_grad_enabled() \
                 and not torch.is_inference_mode_enabled():
-            saved.append(True)
             torch.set_grad_enabled(True)
-            module._nndoctor_regrad = True  # type: ignore[attr-defined]
         return None
-
-    def post(module: nn.Module, args: Any, output: Any) -> None:
-        if getattr(module, "_nndoctor_regrad", False) and saved:
-            saved.pop()
-            module._nndoctor_regrad = False  # type: ignore[attr-defined]
-            torch.set_grad_enabled(False)
 
     _on_root_calls(stack, resolve)
     h1 = module_hooks.register_module_forward_pre_hook(pre)
-    h2 = module_hooks.register_module_forward_hook(post, always_call=True)
     stack.callback(h1.remove)
-    stack.callback(h2.remove)
 
 
 GRAD_REMEDIES: tuple[Remedy, ...] = (

@@ -195,11 +195,28 @@ def _install_unfreeze_all(f: Finding, stack: contextlib.ExitStack) -> None:
 
 
 # -- dead ReLUs --------------------------------------------------------------------------
+def _all_dead_site(f: Finding) -> str:
+    """The module path (``encoder.3``, without the model's name) of a ReLU module whose every unit
+    the finding measured dead (share >= 0.99 at each sampled step); else ''."""
+    ev = f.get("evidence", {}) or {}
+    site, shares = str(ev.get("activation_site") or ""), ev.get("shares") or [ev.get("share")]
+    try:
+        dead = bool(shares) and all(float(s) >= 0.99 for s in shares)
+    except (TypeError, ValueError):
+        return ""
+    return site.split(".", 1)[1] if dead and "." in site else ""
+
+
 def _install_leaky_relu(f: Finding, stack: contextlib.ExitStack) -> None:
     """ReLU (module and functional) becomes LeakyReLU(0.01): a unit negative for every input
-    still passes a gradient back."""
+    still passes a gradient back. A ReLU module whose units were all dead (the layer outputs 0
+    for every input, a bottleneck of 2 units after a code layer) passes its input through
+    instead: it is a linear layer now, which a slope of 0.01 would shrink 100-fold."""
     def leaky(module: nn.Module, args: Any, output: Any) -> Any:
         return F.leaky_relu(args[0], 0.01) if args and isinstance(args[0], torch.Tensor) else output
+
+    def identity(module: nn.Module, args: Any, output: Any) -> Any:
+        return args[0] if args and isinstance(args[0], torch.Tensor) else output
 
     def hook(module: nn.Module, args: Any) -> None:
         if type(module) is nn.ReLU and not getattr(module, "_nndoctor_leaky", False):
@@ -207,6 +224,22 @@ def _install_leaky_relu(f: Finding, stack: contextlib.ExitStack) -> None:
             stack.callback(module.register_forward_hook(leaky).remove)
         return None
 
+    path, resolved = _all_dead_site(f), set()
+
+    def resolve(root: nn.Module, args: Any) -> None:
+        if not path or id(root) in resolved:
+            return None
+        resolved.add(id(root))
+        try:
+            target = root.get_submodule(path)
+        except AttributeError:
+            return None
+        if type(target) is nn.ReLU and not getattr(target, "_nndoctor_leaky", False):
+            target._nndoctor_leaky = True  # type: ignore[attr-defined]
+            stack.callback(target.register_forward_hook(identity).remove)
+        return None
+
+    _on_root_calls(stack, resolve)
     handle = module_hooks.register_module_forward_pre_hook(hook)
     stack.callback(handle.remove)
 
@@ -246,8 +279,13 @@ MORE_REMEDIES: tuple[Remedy, ...] = (
                      "on the training set: X_test = scaler.transform(X_test)).",
            _install_align_eval_inputs),
     Remedy("leaky-relu", ("activation.dead-relu",),
-           lambda f: "ReLU replaced by LeakyReLU(0.01)",
-           lambda f: f"Use nn.LeakyReLU(0.01) instead of nn.ReLU at {_where(f)} (or a smaller learning rate / "
-                     "He init if the units died after a large step).",
+           lambda f: "ReLU replaced by LeakyReLU(0.01)" + (
+               f"; the ReLU at {f['evidence']['activation_site']} (every unit dead) passes its input through"
+               if _all_dead_site(f) else ""),
+           lambda f: (f"Remove the ReLU at {f['evidence']['activation_site']} (every unit of {_where(f)} is dead: "
+                      "a code / bottleneck layer is usually linear), and use nn.LeakyReLU(0.01) elsewhere."
+                      if _all_dead_site(f) else
+                      f"Use nn.LeakyReLU(0.01) instead of nn.ReLU at {_where(f)} (or a smaller learning rate / "
+                      "He init if the units died after a large step)."),
            _install_leaky_relu),
 )

@@ -573,12 +573,15 @@ def all_remedies() -> tuple[Remedy, ...]:
     """This module's remedies and those of :mod:`nndoctor.fix.more_remedies`."""
     from nndoctor.fix.data_remedies import DATA_REMEDIES
     from nndoctor.fix.extra_remedies import EXTRA_REMEDIES
+    from nndoctor.fix.fit_remedies import FIT_REMEDIES
     from nndoctor.fix.grad_remedies import GRAD_REMEDIES
     from nndoctor.fix.more_remedies import MORE_REMEDIES
+    from nndoctor.fix.numeric_remedies import NUMERIC_REMEDIES
     from nndoctor.fix.site_remedies import SITE_REMEDIES
     from nndoctor.fix.target_remedies import TARGET_REMEDIES
 
-    return REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES + DATA_REMEDIES + GRAD_REMEDIES
+    return (REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES + DATA_REMEDIES + GRAD_REMEDIES
+            + NUMERIC_REMEDIES + FIT_REMEDIES)
 
 
 def remedy_for(finding: Finding) -> Remedy | None:

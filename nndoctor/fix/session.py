@@ -23,7 +23,7 @@ from nndoctor.fix.metrics import Figures, Verdict, direction, figures_of, judge
 from nndoctor.fix.remedies import remedy_for
 
 __all__ = ["Attempt", "FixSession", "RunOutput", "candidates", "demote_alternatives", "demote_symptoms", "run_child",
-           "run_fix"]
+           "run_fix", "without_remedy"]
 
 
 @dataclass
@@ -80,6 +80,11 @@ class FixSession:
         return self.interrupt is not None
 
     @property
+    def unremedied(self) -> list[dict[str, Any]]:
+        """Root causes of the diagnosis with no runtime remedy: the edit to make, not re-run."""
+        return without_remedy(self.before.findings) if self.before is not None else []
+
+    @property
     def runs(self) -> int:
         """Runs made: the diagnosis, the noise run, one per remedy, the verified ones together."""
         return (self.before is not None) + (self.repeat is not None) + len(self.attempts) + (self.combined is not None)
@@ -91,6 +96,7 @@ class FixSession:
             "noise_run": self.repeat.figures.to_dict() if self.repeat else None,
             "diagnosis": self.before.findings if self.before else [],
             "remedies": [a.to_dict() for a in self.attempts],
+            "no_runtime_remedy": self.unremedied,
             "combined": self.combined.to_dict() if self.combined else None,
             "interrupted": self.interrupted, "runs": self.runs, "seconds": round(self.seconds, 2),
             "run_seconds": round(self.before.seconds, 2) if self.before else None,
@@ -129,6 +135,20 @@ def candidates(findings: list[dict[str, Any]]) -> list[tuple[str, list[dict[str,
         if remedy is not None:
             groups.setdefault(remedy.name, []).append(f)
     return list(groups.items())
+
+
+def without_remedy(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Root-cause findings (warning or error, not caused by another) that no runtime remedy answers
+    (labels unrelated to the inputs, a model too small for the data, ...): code, location and the
+    catalogue's first fix, the edit to make in the source; nothing is re-run for them."""
+    out = []
+    for f in findings:
+        if f.get("severity") not in ("warning", "error") or f.get("caused_by") or remedy_for(f) is not None:
+            continue
+        fixes = f.get("fixes") or []
+        out.append({"code": f.get("code"), "location": f.get("location", ""),
+                    "edit": fixes[0] if fixes else "see `nndoctor explain " + str(f.get("code")) + "`"})
+    return out
 
 
 def _attempt(name: str, findings: list[dict[str, Any]], before: RunOutput, repeat: RunOutput | None,

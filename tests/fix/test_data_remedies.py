@@ -91,12 +91,37 @@ def test_debug_slice_of_the_training_set_is_widened_like_the_twin():
     assert bug[0] == 25 and other[0] == 40 and bug[1] < twin[1]
 
 
-def test_no_runtime_widening_when_the_larger_set_is_only_evaluated():
-    f = {"code": "data.training-on-small-slice", "evidence": {
-        "train_rows": 25, "source_rows": 600, "source": "an evaluation pass (distinct rows not trained on)"}}
-    assert remedy_for(f) is None                      # not even tried: nothing at run time to widen
-    assert remedy_for({**f, "evidence": {**f["evidence"], "source": "the tensor the training batches are "
-                                                                    "sliced from"}}) is not None
+def _fit_batches(n: int | None, batch: int) -> tuple[int, torch.Tensor]:
+    """Train on the first 500 rows (``n``: a debug slice of them) in batches cut with ``x[i:i + batch]``."""
+    torch.manual_seed(0)
+    x, y = _data()
+    x_train, y_train = x[torch.arange(500)], y[torch.arange(500)]     # copies: their own storage
+    if n:
+        x_train, y_train = x_train[:n], y_train[:n]
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(3):
+        for i in range(0, len(x_train), batch):
+            loss = F.cross_entropy(model(x_train[i:i + batch]), y_train[i:i + batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return len(x_train), torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_a_slice_seen_against_an_evaluation_set_is_widened_once_before_training():
+    # the larger set nndoctor saw is the evaluation set: the slice's source size is unknown
+    ev = {"train_rows": 50, "source_rows": 100, "source": "an evaluation pass (distinct rows not trained on)"}
+    twin, bug = _fit_batches(None, 25), _fit_batches(50, 25)
+    with _apply("data.training-on-small-slice", "training data", **ev):
+        fixed = _fit_batches(50, 25)
+    with _apply("data.training-on-small-slice", "training data", **ev):
+        healthy = _fit_batches(None, 25)              # its own re-run: no slice of 50 rows to widen
+    with _apply("data.training-on-small-slice", "training data", **ev):
+        again = _fit_batches(50, 50)[0]               # x[0:50] of the widened set (a batch) stays a batch
+    assert fixed[0] == healthy[0] == twin[0] == 500 and bug[0] == 50 and again == 500
+    assert torch.equal(fixed[1], twin[1]) and torch.equal(healthy[1], twin[1]) and not torch.equal(bug[1], twin[1])
+    assert remedy_for({"code": "data.training-on-small-slice", "evidence": ev}) is not None
 
 
 def _fit_dtype(dtype: torch.dtype) -> list[float]:
@@ -122,3 +147,34 @@ def test_half_precision_weights_train_in_float32_like_the_twin():
         healthy = _fit_dtype(torch.float32)
     assert healthy == twin and bug != twin
     assert torch.allclose(torch.tensor(fixed), torch.tensor(twin), rtol=1e-2)
+
+
+def _fit_regression(standardise: bool) -> tuple[torch.Tensor, float]:
+    """Targets around 3000 +- 500; ``standardise``: the twin trains on (y - mean) / std."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(200, 4, generator=g)
+    y = 3000.0 + 500.0 * (x @ torch.tensor([[1.0], [-0.5], [0.3], [0.0]]))
+    mean, std = (3000.0, 500.0) if standardise else (0.0, 1.0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    for _ in range(40):
+        loss = F.mse_loss(model(x[:150]), (y[:150] - mean) / std)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        pred = model(x[150:]) * std + mean
+    return torch.cat([p.detach().flatten() for p in model.parameters()]), float(((pred - y[150:]) ** 2).mean())
+
+
+def test_unscaled_regression_targets_are_learned_standardised_like_the_twin():
+    twin, bug = _fit_regression(True), _fit_regression(False)
+    with _apply("preprocessing.targets-not-scaled", "targets", target_mean=3000.0, target_std=500.0, loss="mse_loss"):
+        fixed = _fit_regression(False)
+    with _apply("preprocessing.targets-not-scaled", "targets", target_mean=3000.0, target_std=500.0, loss="mse_loss"):
+        healthy = _fit_regression(True)               # targets already standardised: untouched
+    assert torch.equal(healthy[0], twin[0])
+    assert torch.allclose(fixed[0], twin[0], atol=1e-4) and abs(fixed[1] - twin[1]) < 1e-2 * twin[1] + 1e-3
+    assert bug[1] > 5 * twin[1]
+    assert remedy_for({"code": "preprocessing.targets-not-scaled", "evidence": {"loss": "mse_loss"}}) is None

@@ -194,6 +194,17 @@ def test_vanishing_gradients_with_functional_tanh_get_glorot_like_the_twin():
         fixed = _deep(_FunctionalTanh, tiny, width=16, depth=6)
     assert bug - fixed > 0.8 * (bug - twin)
 
+def test_vanishing_gradients_of_pytorchs_default_init_in_a_deep_functional_tanh_stack_get_glorot():
+    # PyTorch's default init of a square layer is 0.58x plain Glorot: deep tanh stacks fade
+    glorot = lambda w: nn.init.xavier_uniform_(w)  # noqa: E731
+    twin = _deep(_FunctionalTanh, glorot, width=16, depth=12, steps=60)
+    bug = _deep(_FunctionalTanh, None, width=16, depth=12, steps=60)
+    with _apply("grad.vanishing-gradients", "model.0", activation="sigmoid/tanh"):
+        fixed = _deep(_FunctionalTanh, None, width=16, depth=12, steps=60)
+        healthy = _deep(_FunctionalTanh, glorot, width=16, depth=12, steps=60)
+    assert healthy == twin and bug - fixed > 0.8 * (bug - twin) > 0
+
+
 def test_saturated_tanh_from_a_std_1_init_gets_glorot_and_a_healthy_init_is_kept():
     def net(init) -> nn.Sequential:
         torch.manual_seed(0)

@@ -83,3 +83,50 @@ def test_no_remedy_without_a_measured_cut():
     f = {"code": "grad-flow.no-gradient", "evidence": {"module_list": ["model.encoder"], "cuts": [],
                                                        "no_grad_modules": []}}
     assert remedy_for(f) is None
+
+
+class _BagNet(nn.Module):
+    """An encoder whose output is post-processed inside the no_grad block (tanh, mean)."""
+
+    def __init__(self, bug: bool) -> None:
+        super().__init__()
+        self.enc = nn.Linear(6, 16)
+        self.out = nn.Linear(16, 2)
+        self.bug = bug
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bug:
+            with torch.no_grad():
+                h = torch.tanh(self.enc(x)).mean(1)
+        else:
+            h = torch.tanh(self.enc(x)).mean(1)
+        return self.out(h)
+
+
+def _fit_bag(bug: bool) -> tuple[torch.Tensor, bool]:
+    torch.manual_seed(0)
+    x = torch.randn(48, 5, 6)
+    y = (x[:, :, 0].sum(1) > 0).long()
+    model = _BagNet(bug)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(15):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = torch.is_grad_enabled()
+    model.eval()
+    with torch.no_grad():                                  # an evaluation: the mode is restored
+        model(x)
+        inside = torch.is_grad_enabled()
+    return torch.cat([p.detach().flatten() for p in model.parameters()]), after and not inside
+
+
+def test_ops_after_the_module_inside_the_no_grad_block_keep_the_graph_like_the_twin():
+    twin, bug = _fit_bag(False), _fit_bag(True)
+    with _apply("grad-flow.no-gradient", "model.enc", module_list=["model.enc"], no_grad_modules=["model.enc"],
+                cuts=[]):
+        fixed = _fit_bag(True)
+        healthy = _fit_bag(False)
+    assert torch.equal(fixed[0], twin[0]) and torch.equal(healthy[0], twin[0]) and not torch.equal(bug[0], twin[0])
+    assert fixed[1] and healthy[1]

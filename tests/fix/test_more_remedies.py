@@ -145,3 +145,31 @@ def test_log_softmax_module_before_cross_entropy_passes_the_scores():
     with _apply("loss-input.log-softmax-into-cross-entropy", "model.1", input_shape=[5, 3]):
         out = model(x)
     assert torch.equal(out, model[0](x))
+
+
+def _fit_bottleneck(relu: bool) -> torch.Tensor:
+    """An autoencoder whose 2-unit code layer starts all negative: a ReLU after it is dead."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 8)
+    code = nn.Linear(8, 2)
+    nn.init.constant_(code.bias, -10.0)
+    model = nn.Sequential(code, nn.ReLU() if relu else nn.Identity(), nn.Linear(2, 8))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(20):
+        loss = F.mse_loss(model(x), x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_a_relu_with_every_unit_dead_passes_its_input_like_the_twin_without_it():
+    twin, bug = _fit_bottleneck(False), _fit_bottleneck(True)
+    dead = {"activation": "relu", "activation_site": "model.1", "share": 1.0, "shares": [1.0, 1.0, 1.0]}
+    with _apply("activation.dead-relu", "model.0", **dead):
+        fixed = _fit_bottleneck(True)
+        healthy = _fit_bottleneck(False)
+    with _apply("activation.dead-relu", "model.0", **{**dead, "shares": [0.5, 1.0, 1.0]}):
+        leaky = _fit_bottleneck(True)                  # not every unit dead at every step: LeakyReLU
+    assert torch.equal(fixed, twin) and torch.equal(healthy, twin) and not torch.equal(bug, twin)
+    assert not torch.equal(leaky, twin) and not torch.equal(leaky, bug)

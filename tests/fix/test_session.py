@@ -130,3 +130,19 @@ def test_a_clearly_better_alternative_is_the_one_kept_and_complements_are_left_a
                                                                  "learning-rate": "verified"}
     s = _alternatives(monkeypatch, together=0.1, clip=0.3, lr_value=0.18)        # better together: both kept
     assert {a.verdict.verdict for a in s.attempts} == {"verified"}
+
+
+def test_root_causes_without_a_runtime_remedy_are_listed_with_the_edit_to_make():
+    from nndoctor.fix.session import without_remedy
+
+    findings = [
+        {"code": "labels.unrelated-to-inputs", "severity": "warning", "location": "targets",
+         "fixes": ["Check that the labels are paired with their inputs."], "caused_by": []},
+        {"code": "fit.underfitting", "severity": "warning", "location": "training", "fixes": ["Use a bigger model."],
+         "caused_by": [{"code": "labels.unrelated-to-inputs", "location": "targets"}]},   # a consequence
+        {"code": "zero-grad.not-cleared", "severity": "error", "location": "opt", "fixes": ["x"], "caused_by": []},
+        {"code": "fit.overfitting", "severity": "info", "location": "training", "fixes": ["y"], "caused_by": []},
+    ]
+    listed = without_remedy(findings)
+    assert listed == [{"code": "labels.unrelated-to-inputs", "location": "targets",
+                       "edit": "Check that the labels are paired with their inputs."}]
