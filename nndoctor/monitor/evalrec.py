@@ -1,7 +1,8 @@
 """Validation losses in the styles the loss-function hooks alone miss (mixed into the Observer).
 
 * Gradients on: a validation forward in evaluation mode (``model.eval()``) without
-  ``torch.no_grad()``. Its loss looks like a training loss; what tells them apart is that no
+  ``torch.no_grad()``. Its loss looks like a training loss; what tells them apart is that it
+  comes from a model in evaluation mode (the parameter nearest to it in its graph) and that no
   backward ever reaches it. Each such loss gets a pre-hook on its ``grad_fn`` and waits
   (:class:`PendingEval`) until the next optimizer step (every backward of the step is done by
   then) or the end of the run: a loss no backward reached is an evaluation loss. A model that
@@ -22,7 +23,7 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["PendingEval", "RECIPE_OPS", "RecipeTracker", "TRAINS_IN_EVAL", "recipe_of"]
+__all__ = ["PendingEval", "RECIPE_OPS", "RecipeTracker", "TRAINS_IN_EVAL", "first_parameter", "recipe_of"]
 
 #: losses of one model reached by a backward: it trains in evaluation mode, stop watching it
 TRAINS_IN_EVAL = 3
@@ -70,6 +71,23 @@ def recipe_of(loss: torch.Tensor) -> tuple[str, ...] | None:
     if any(op.endswith("loss") for op in ops):
         return None
     return tuple(ops)
+
+
+def first_parameter(loss: torch.Tensor, limit: int = 64) -> torch.Tensor | None:
+    """The parameter nearest to ``loss`` in its autograd graph (breadth first, at most ``limit``
+    nodes): which model made it (a loss logged from a training output after a teacher's forward
+    is the student's, not an evaluation)."""
+    queue, seen = [loss.grad_fn], 0
+    while queue and seen < limit:
+        node = queue.pop(0)
+        seen += 1
+        if node is None:
+            continue
+        var = getattr(node, "variable", None)
+        if isinstance(var, torch.Tensor):
+            return var
+        queue.extend(nxt for nxt, _ in getattr(node, "next_functions", ()))
+    return None
 
 
 class RecipeTracker:

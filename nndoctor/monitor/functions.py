@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 from torch.overrides import TorchFunctionMode
 
-from nndoctor.monitor.evalrec import RECIPE_OPS, PendingEval, RecipeTracker
+from nndoctor.monitor.evalrec import RECIPE_OPS, PendingEval, RecipeTracker, first_parameter
 from nndoctor.monitor.events import LossCall, OpCall, Provenance, Targets
 from nndoctor.monitor.notebook import code_site, is_cell
 
@@ -243,8 +243,14 @@ class FunctionEvents:
             self.state.eval_losses.record(self.state.step, value)
             return
         last = self.state.last_forward
-        if last is not None and last[1] is False and last[2] and loss.requires_grad:
-            self._pending_eval.add(self.state.step, loss, last[0], value)
+        if last is None or last[1] is not False or not last[2] or not loss.requires_grad \
+                or not self._pending_eval.watching(last[0]):
+            return
+        param = first_parameter(loss)
+        info = self.state.model_of_param(id(param)) if param is not None else None
+        module = info.module if info is not None else None
+        if module is not None and module.training is False:  # (not a training output logged after it)
+            self._pending_eval.add(self.state.step, loss, info.name, value)
 
     def _emit_targets(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         inp = args[0] if args else kwargs.get("input")
