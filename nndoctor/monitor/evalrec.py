@@ -3,7 +3,7 @@
 * Gradients on: a validation forward in evaluation mode (``model.eval()``) without
   ``torch.no_grad()``. Its loss looks like a training loss; what tells them apart is that it
   comes from a model in evaluation mode (the parameter nearest to it in its graph) and that no
-  backward ever reaches it. Each such loss gets a pre-hook on its ``grad_fn`` and waits
+  backward ever reaches that forward (the node using that parameter). Each such loss gets a pre-hook on its ``grad_fn`` and waits
   (:class:`PendingEval`) until the next optimizer step (every backward of the step is done by
   then) or the end of the run: a loss no backward reached is an evaluation loss. A model that
   trains in evaluation mode (the ``train-mode`` fault) has its losses reached every time: after
@@ -73,21 +73,24 @@ def recipe_of(loss: torch.Tensor) -> tuple[str, ...] | None:
     return tuple(ops)
 
 
-def first_parameter(loss: torch.Tensor, limit: int = 64) -> torch.Tensor | None:
+def first_parameter(loss: torch.Tensor, limit: int = 64) -> tuple[torch.Tensor | None, Any]:
     """The parameter nearest to ``loss`` in its autograd graph (breadth first, at most ``limit``
-    nodes): which model made it (a loss logged from a training output after a teacher's forward
-    is the student's, not an evaluation)."""
-    queue, seen = [loss.grad_fn], 0
+    nodes) and the node that uses it (the model's last layer in that forward): which model made
+    the loss (a loss logged from a training output after a teacher's forward is the student's,
+    not an evaluation), and the node a training backward would reach (a loss logged from an
+    output that is trained on is not an evaluation either)."""
+    queue: list[tuple[Any, Any]] = [(loss.grad_fn, None)]
+    seen = 0
     while queue and seen < limit:
-        node = queue.pop(0)
+        node, parent = queue.pop(0)
         seen += 1
         if node is None:
             continue
         var = getattr(node, "variable", None)
         if isinstance(var, torch.Tensor):
-            return var
-        queue.extend(nxt for nxt, _ in getattr(node, "next_functions", ()))
-    return None
+            return var, parent
+        queue.extend((nxt, node) for nxt, _ in getattr(node, "next_functions", ()))
+    return None, None
 
 
 class RecipeTracker:
@@ -131,10 +134,11 @@ class PendingEval:
     def watching(self, model: str) -> bool:
         return self.trained.get(model, 0) < TRAINS_IN_EVAL
 
-    def add(self, step: int, loss: torch.Tensor, model: str, value: torch.Tensor | None = None) -> None:
-        """Wait for a step to tell whether a backward reaches ``loss`` (``value``: what to record,
-        the loss itself unless rescaled)."""
-        node = loss.grad_fn
+    def add(self, step: int, loss: torch.Tensor, model: str, value: torch.Tensor | None = None,
+            node: Any = None) -> None:
+        """Wait for a step to tell whether a backward reaches ``node`` (the loss's own by default;
+        ``value``: what to record, the loss itself unless rescaled)."""
+        node = loss.grad_fn if node is None else node
         if node is None or len(self.items) >= 256 or not self.watching(model):
             return
         hit = [False]

@@ -246,11 +246,12 @@ class FunctionEvents:
         if last is None or last[1] is not False or not last[2] or not loss.requires_grad \
                 or not self._pending_eval.watching(last[0]):
             return
-        param = first_parameter(loss)
+        param, node = first_parameter(loss)
         info = self.state.model_of_param(id(param)) if param is not None else None
         module = info.module if info is not None else None
-        if module is not None and module.training is False:  # (not a training output logged after it)
-            self._pending_eval.add(self.state.step, loss, info.name, value)
+        if module is not None and module.training is False and node is not None:  # (not a training
+            # output logged after it); an evaluation if no backward reaches that forward
+            self._pending_eval.add(self.state.step, loss, info.name, value, node=node)
 
     def _emit_targets(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         inp = args[0] if args else kwargs.get("input")

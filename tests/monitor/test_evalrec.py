@@ -134,6 +134,24 @@ def test_training_in_eval_mode_is_not_an_evaluation():
     assert obs._pending_eval.trained.get("model", 0) >= TRAINS_IN_EVAL
 
 
+def test_a_logged_loss_of_a_model_trained_in_eval_mode_is_not_an_evaluation():
+    """Training in eval mode with a second loss logged and never backwarded: its forward is."""
+    torch.manual_seed(0)
+    x, y, _, _ = _regression(0.1, 64)
+    model = _mlp().eval()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-2)
+
+    def loop():
+        for _ in range(10):
+            opt.zero_grad()
+            out = model(x)
+            F.l1_loss(out, y).item()  # logged
+            F.mse_loss(out, y).backward()
+            opt.step()
+
+    assert len(_losses_of(loop).state.eval_losses) == 0
+
+
 def test_accumulation_and_a_teacher_in_eval_mode_are_not_evaluations():
     """Micro-batches of a model in eval mode (backward each), a teacher in eval mode without
     no_grad whose output is a target of the (backwarded) student loss, and a second hand-written
