@@ -4,7 +4,7 @@
   ``torch.no_grad()``. Its loss looks like a training loss; what tells them apart is that it
   comes from a model in evaluation mode (the parameter nearest to it in its graph) and that no
   backward ever reaches that forward (the node using that parameter). Each such loss gets a pre-hook on its ``grad_fn`` and waits
-  (:class:`PendingEval`) until the next optimizer step (every backward of the step is done by
+  (:class:`PendingEval`) until the end of the next optimizer step (every backward of it is done by
   then) or the end of the run: a loss no backward reached is an evaluation loss. A model that
   trains in evaluation mode (the ``train-mode`` fault) has its losses reached every time: after
   ``TRAINS_IN_EVAL`` of them its evaluation-mode forwards are not watched this way any more.

@@ -906,8 +906,6 @@ class Observer(FunctionEvents, Discovery):
                 self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="pre",
                                          step=self.state.step, optimizer_step=info.steps + 1,
                                          sampled=self._heavy), kind="step.pre")
-            if self._pending_eval.items:  # every backward of this step is done: evalrec.PendingEval
-                self._pending_eval.resolve(self.state.eval_losses.record)
             if self._mode is not None and not self._light:
                 self._pop_mode()  # the optimizer's own arithmetic is nothing to watch; back at the tick
         except Exception as exc:
@@ -939,6 +937,8 @@ class Observer(FunctionEvents, Discovery):
                 if (lr != info.lr or steps % 16 == 1) and isinstance(lr, (int, float)):
                     state.lrs.record_float(state.step, float(lr))
                     info.lr = float(lr)
+            if self._pending_eval.items:  # every backward of this step is done: evalrec.PendingEval
+                self._pending_eval.resolve(state.eval_losses.record)
             if self._heavy or self._unsampled_step_post:
                 self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="post",
                                          step=state.step, optimizer_step=steps,
