@@ -37,6 +37,8 @@ __all__ = [
 
 #: at most this many points enter the smoothing (older ones are block-medians)
 MAX_POINTS = 768
+#: a second half trending down at least this much (Mann-Kendall z) is not flat: one-sided 1%
+STILL_DOWN_Z = -2.33
 EXPLODE_FACTOR = 1e3
 
 
@@ -294,11 +296,16 @@ def _explosion(s: np.ndarray, v: np.ndarray, start: float) -> dict[str, Any] | N
 def _on_its_way_down(v: np.ndarray, initial: float, end: float, baseline: float, k: int) -> bool:
     """Still above a constant prediction, but most of the way down from the first loss and still
     falling over the second half: a model early in training (a language model learning the token
-    frequencies first), not one stuck at the priors (which sits at the constant prediction)."""
+    frequencies first), not one stuck at the priors (which sits at the constant prediction).
+    Still falling: by over 2% of the constant prediction's loss, or by less through noise larger
+    than that fall but with a downward trend no flat curve shows by chance (Mann-Kendall
+    z <= ``STILL_DOWN_Z``, one-sided 1%)."""
     if not (end > 1.05 * baseline and initial - end >= 0.5 * (initial - baseline)):
         return False
     n = len(v)
-    return float(np.median(v[n // 2:n // 2 + k])) - end > 0.02 * baseline
+    if float(np.median(v[n // 2:n // 2 + k])) - end > 0.02 * baseline:
+        return True
+    return end < float(np.median(v[n // 2:n // 2 + k])) and trend_z(v[n // 2:]) <= STILL_DOWN_Z
 
 
 def still_falling(v: np.ndarray, sigma: float, scale: float) -> bool:

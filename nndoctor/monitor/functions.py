@@ -15,6 +15,7 @@ from typing import Any, Callable
 import torch
 from torch.overrides import TorchFunctionMode
 
+from nndoctor.monitor.evalrec import RECIPE_OPS, PendingEval, RecipeTracker, first_parameter
 from nndoctor.monitor.events import LossCall, OpCall, Provenance, Targets
 from nndoctor.monitor.notebook import code_site, is_cell
 
@@ -152,9 +153,13 @@ class FunctionMode(TorchFunctionMode):
                     if name in LOSS_FUNCTIONS:
                         obs._on_eval_loss(name, args, kwargs, result)
                     elif name in PREDICTION_OPS or name in COMPARE_OPS:
-                        obs._on_prediction_op(name, args, result)
+                        if not torch.is_grad_enabled():  # (with gradients: not known to be an evaluation)
+                            obs._on_prediction_op(name, args, result)
                     elif name in obs._eval_op_checks:
                         obs._on_eval_op(name, func, args, kwargs, result)
+                    if obs._loss_recipe is not None and name in RECIPE_OPS \
+                            and obs._recipes.on_op(name, args, result, obs._loss_recipe):
+                        obs._eval_value(result, result)  # the training loss's recipe, on held-out data
             except Exception as exc:
                 obs._fail("function mode", exc)
             return result
@@ -166,6 +171,9 @@ class FunctionMode(TorchFunctionMode):
         try:
             if name in obs._watched_ops:
                 obs._on_op(name, func, args, kwargs, result)
+            if obs._loss_recipe is not None and name in RECIPE_OPS and obs._evaluating() \
+                    and obs._recipes.on_op(name, args, result, obs._loss_recipe):
+                obs._eval_value(result, result)
         except Exception as exc:
             obs._fail("function mode", exc)
         return result
@@ -184,6 +192,9 @@ class FunctionEvents:
     _stack: list[torch.nn.Module]
     _heavy: bool
     _light: bool
+    _pending_eval: PendingEval
+    _recipes: RecipeTracker
+    _loss_recipe: tuple[str, ...] | None
     _active: bool
     _busy: bool
     busy: Any  # nndoctor.monitor.busy.Busy: ``with self.busy:`` around the observer's own work
@@ -202,20 +213,45 @@ class FunctionEvents:
             self._push_mode()
         elif self._light:
             self._light = False
+            self._recipes.clear()
             if not self._heavy:
                 self._pop_mode()
 
     def _on_eval_loss(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
-        if "targets" in self._by_kind:
+        grad = torch.is_grad_enabled()
+        if "targets" in self._by_kind and not grad:  # (with gradients: not known to be an evaluation)
             self._emit_targets(name, args, kwargs)
-        if torch.is_grad_enabled() or not isinstance(result, torch.Tensor) or result.numel() != 1:
+        if not isinstance(result, torch.Tensor) or result.numel() != 1:
             return
+        value = result
         if kwargs.get("reduction") == "sum":  # per-example scale, comparable with the training loss
             inp = args[0] if args else kwargs.get("input")
             if isinstance(inp, torch.Tensor) and inp.numel():
                 n = inp.shape[0] if name in ("cross_entropy", "nll_loss", "multi_margin_loss") else inp.numel()
-                result = result / max(int(n), 1)
-        self.state.eval_losses.record(self.state.step, result)
+                value = result.detach() / max(int(n), 1)
+        self._eval_value(result, value)
+
+    def _evaluating(self) -> bool:
+        """An evaluation forward (no gradient, or a model in evaluation mode) made the latest output."""
+        last = self.state.last_forward
+        return not torch.is_grad_enabled() or (last is not None and last[1] is False)
+
+    def _eval_value(self, loss: torch.Tensor, value: torch.Tensor) -> None:
+        """A loss of an evaluation loop: recorded now without gradients; with gradients (an
+        evaluation-mode forward), once a step shows no backward reached it (evalrec.PendingEval)."""
+        if not torch.is_grad_enabled():
+            self.state.eval_losses.record(self.state.step, value)
+            return
+        last = self.state.last_forward
+        if last is None or last[1] is not False or not last[2] or not loss.requires_grad \
+                or not self._pending_eval.watching(last[0]):
+            return
+        param, node = first_parameter(loss)
+        info = self.state.model_of_param(id(param)) if param is not None else None
+        module = info.module if info is not None else None
+        if module is not None and module.training is False and node is not None:  # (not a training
+            # output logged after it); an evaluation if no backward reaches that forward
+            self._pending_eval.add(self.state.step, loss, info.name, value, node=node)
 
     def _emit_targets(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         inp = args[0] if args else kwargs.get("input")
@@ -316,8 +352,8 @@ class FunctionEvents:
         if not isinstance(inp, torch.Tensor):
             return
         grad = torch.is_grad_enabled()
-        if not grad and isinstance(result, torch.Tensor) and result.numel() == 1:
-            self.state.eval_losses.record(self.state.step, result)
+        if isinstance(result, torch.Tensor) and result.numel() == 1:
+            self._eval_value(result, result)  # (a training loss: with gradients and not in eval mode)
         event = LossCall(name=name, input=inp, target=target if isinstance(target, torch.Tensor) else None,
                          kwargs={k: v for k, v in kwargs.items() if k not in ("input", "target")},
                          result=result, step=self.state.step, provenance=self.provenance(inp),

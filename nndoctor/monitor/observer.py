@@ -39,6 +39,7 @@ from nndoctor.monitor.busy import Busy
 from nndoctor.monitor.clipping import ClipWatch
 from nndoctor.monitor.discovery import Discovery
 from nndoctor.monitor.ending import run_end_checks
+from nndoctor.monitor.evalrec import PendingEval, RecipeTracker, recipe_of
 from nndoctor.monitor.events import (
     BackwardCall,
     Crash,
@@ -160,6 +161,10 @@ class Observer(FunctionEvents, Discovery):
         self._prov: dict[int, tuple[weakref.ReferenceType[torch.Tensor], Provenance]] = {}
         self._heavy = False
         self._light = False  # loss-only function mode during an evaluation loop
+        self._pending_eval = PendingEval()  # evaluation-mode losses with gradients (evalrec.py)
+        self._recipes = RecipeTracker()  # hand-written evaluation losses (evalrec.py)
+        self._loss_recipe: tuple[str, ...] | None = None
+        self._recipe_tries = 0
         self._pre_step_always = True
         self._root_slow = False  # a check wants every root forward (unsampled model_input events)
         self._fast_backward = False  # see _refresh_fast_backward
@@ -252,6 +257,7 @@ class Observer(FunctionEvents, Discovery):
             self._remove_all()
             if not self._failed:  # (after a fault of ours the end-of-run checks would judge half a run)
                 try:  # (the end-of-run analysis, within its budget: nndoctor/monitor/ending.py)
+                    self._pending_eval.resolve(self.state.eval_losses.record)
                     self.end_analysis = run_end_checks(
                         self._by_kind.get("end", ()), self.state.step, self.end_reason,
                         time.perf_counter() - self._started,
@@ -717,7 +723,8 @@ class Observer(FunctionEvents, Discovery):
                 self._stack_inputs.append(args)
         elif self._mode is not None and not self._heavy and not self._light:
             self._pop_mode()  # (disabled by a tick inside a torch function: a backward without optimizer)
-        if not grad and not self._heavy and not self._light and forwards <= EVAL_LOSS_FORWARDS:
+        if not self._heavy and not self._light and forwards <= EVAL_LOSS_FORWARDS and (
+                not grad or (not training and self._pending_eval.watching(info.name))):
             self._set_light(True)  # record this evaluation loop's losses (state.eval_losses)
         elif self._light and forwards > EVAL_LOSS_FORWARDS:
             self._set_light(False)  # ... its first EVAL_LOSS_FORWARDS (a Python call per torch call otherwise)
@@ -838,6 +845,9 @@ class Observer(FunctionEvents, Discovery):
         state = self.state
         tensor = tensors if isinstance(tensors, torch.Tensor) else (
             tensors[0] if isinstance(tensors, (list, tuple)) and tensors else None)
+        if self._heavy and self._loss_recipe is None and self._recipe_tries < 8 and isinstance(tensor, torch.Tensor):
+            self._recipe_tries += 1  # a hand-written training loss: its recipe finds it in evaluation loops
+            self._loss_recipe = recipe_of(tensor) if tensor.numel() == 1 else None
         index = state.backward_calls
         if not state.optimizers:
             # no optimizer (yet): every backward is a step (a hand-written update follows it)
@@ -928,6 +938,8 @@ class Observer(FunctionEvents, Discovery):
                 if (lr != info.lr or steps % 16 == 1) and isinstance(lr, (int, float)):
                     state.lrs.record_float(state.step, float(lr))
                     info.lr = float(lr)
+            if self._pending_eval.items:  # every backward of this step is done: evalrec.PendingEval
+                self._pending_eval.resolve(state.eval_losses.record)
             if self._heavy or self._unsampled_step_post:
                 self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="post",
                                          step=state.step, optimizer_step=steps,

@@ -121,11 +121,17 @@ CODES = (
             "help."
         ),
         detection=(
-            "The losses the script computes without gradient (its validation loop) are compared with the "
-            "training loss over the run. With too few evaluations to see a rise (e.g. one evaluation at the "
+            "The losses the script computes in its validation loop (without gradient; or with gradients "
+            "from a model in eval mode, once no backward reached them; hand-written losses when made like "
+            "the training loss, e.g. mean <- pow <- sub) are compared with the training loss over the run: "
+            "the validation loss >= 1.1x its best, two or more evaluations after it, while the training "
+            "loss fell 5%. With too few evaluations to see a rise (e.g. one evaluation at the "
             "end), the model is reported when its training loss (median of the last 10% of >= 50 losses) is "
             "below 0.1x the loss of a constant prediction (class priors, target mean) while the last "
-            "evaluation's loss is >= 0.5x that and >= 10x the training loss: it memorised the training data."
+            "evaluation's loss is >= 0.5x that and >= 10x the training loss: it memorised the training data. "
+            "A script that evaluates accuracy only ((out.argmax(1) == y) without gradient after a forward "
+            "without gradient): its validation accuracy fell from its best by >= 2 points and >= 3 binomial "
+            "standard errors, two or more evaluations after it and still down, while the training loss fell 5%."
         ),
         fixes=(
             "Get more training data (or more varied data) - the most reliable fix for variance.",

@@ -163,9 +163,13 @@ opt.step()                      # no weight clamp outside a WGAN critic
         ),
         detection=(
             "At sampled steps, per parameter group: for L2-style decay (SGD, Adam, RMSprop weight_decay) "
-            "wd*|w| is compared with |g|; for decoupled decay (AdamW) with Adam's normalised step. A group "
-            "warns when the decay wins (ratio >= 1, AdamW >= 0.5) at >= 3 sampled steps while the weights "
-            "shrink."
+            "wd*|w| is compared with |g| over the entries the batch gives a gradient (an embedding's unused "
+            "rows are left out); for decoupled decay (AdamW) with Adam's normalised step. A group warns when "
+            "the decay wins (ratio >= 1, AdamW >= 0.5) at >= 3 sampled steps while the weights shrink by "
+            ">= 3%; a decay about the size of the gradient (winning at some sampled steps only, median ratio "
+            "under 1.5x the limit) also needs the training loss held back: not while "
+            "it still falls (>= 5% below its first tenth with a Mann-Kendall trend z <= -3 over its second "
+            "half; with under 10 losses the run is judged at its end)."
         ),
         fixes=(
             "Lower weight_decay of {optimizer} from {weight_decay} to ~{suggested} (typical: 1e-4..5e-4 for"

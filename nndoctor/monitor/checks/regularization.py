@@ -2,10 +2,15 @@
 
 * Weight decay, at sampled ``step`` pre events, per parameter group: for L2-style decay
   (SGD, Adam, RMSprop ``weight_decay``) the decay term wd*|w| is compared with the
-  gradient |g|; for decoupled decay (AdamW) wd*|w| is compared with Adam's normalised
-  step m/sqrt(v) (at the first step: sign(g), which is what Adam applies then). A group
-  warns when the decay wins (ratio >= 1, AdamW >= 0.5) at >= 3 sampled steps while the
-  weights shrink: healthy settings sit at ratios of 0.001-0.05.
+  gradient |g| over the entries this batch gives a gradient (an embedding's unused rows are
+  decayed, not held back); for decoupled decay (AdamW) wd*|w| is compared with Adam's
+  normalised step m/sqrt(v) (at the first step: sign(g), which is what Adam applies then).
+  A group warns when the decay wins (ratio >= 1, AdamW >= 0.5) at >= 3 sampled steps while
+  the weights shrink; a decay about the size of the gradient (winning at some sampled steps
+  only, with a median ratio under 1.5x the limit) also needs the training loss held back: not while it still falls (a drop of
+  >= 5% from its first tenth to its last and a Mann-Kendall trend z <= -3 over the second
+  half of at least 10 losses; fewer losses: judged at the end of the run). Healthy
+  settings sit at ratios of 0.001-0.05.
 * Dropout, from ``op`` events of ``F.dropout`` (``nn.Dropout`` calls it too) in training
   forwards: p >= 0.8 is reported after a few sampled batches (almost always a keep
   probability passed as a drop probability); 0.65 <= p < 0.8 only at the end of the run,
@@ -19,12 +24,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+import numpy as np
 import torch
 from torch.nn.modules.dropout import _DropoutNd
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks._layers import fmt, host_floats
+from nndoctor.monitor.curves import per_step, trend_z
 from nndoctor.monitor.events import OpCall, RunEnd, StepEvent
 
 __all__ = ["DropoutTooStrong", "WeightDecayDominates"]
@@ -35,6 +42,10 @@ COUPLED_RATIO = 1.0
 DECOUPLED_RATIO = 0.5
 MIN_HITS = 3
 SHRINK = 0.97  # weight norm at the latest sampled step / at the first one
+LEARNING_DROP = 0.05  # the training loss fell by this share of its first level ...
+LEARNING_Z = -3.0  # ... and its second half still trends down (Mann-Kendall z): not held back
+MIN_LOSSES = 10  # fewer training losses: the loss trend is judged at the end of the run
+MARGINAL = 1.5  # a median ratio under this x the limit is "about the gradient": needs the loss held back
 
 DROPOUT_STRONG = 0.8
 DROPOUT_SUSPECT = 0.65
@@ -48,6 +59,8 @@ class _Group:
     lr: float
     samples: list[tuple[int, float, float]] = field(default_factory=list)  # step, ratio, |w|
     reported: bool = False
+    where: str = ""
+    optimizer: str = ""
 
 
 @register
@@ -55,7 +68,7 @@ class WeightDecayDominates(Check):
     """The weight-decay term outweighs the gradient, so weights shrink instead of learning."""
 
     code = "regularization.weight-decay-too-strong"
-    needs = ("step",)
+    needs = ("step", "end")
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"step"})
 
@@ -63,7 +76,9 @@ class WeightDecayDominates(Check):
         super().__init__(state)
         self.groups: dict[tuple[int, int], _Group] = {}
 
-    def check(self, event: StepEvent) -> Iterable[Finding]:
+    def check(self, event: StepEvent | RunEnd) -> Iterable[Finding]:
+        if isinstance(event, RunEnd):
+            return self._at_end()
         if event.phase != "pre" or not event.sampled:
             return ()
         opt = event.optimizer
@@ -82,27 +97,35 @@ class WeightDecayDominates(Check):
                 continue
             decoupled = type(opt).__name__ == "AdamW" or bool(group.get("decoupled_weight_decay"))
             w_sq = torch.stack([p.detach().float().square().sum().to(params[0].device) for p in params]).sum()
-            if decoupled:
+            if decoupled:  # (the decay and Adam's step, which momentum keeps going, touch every entry)
                 d_sq = torch.stack([self._adam_step(opt, p, group).to(params[0].device) for p in params]).sum()
+                active_sq = w_sq
             else:
                 d_sq = torch.stack([p.grad.detach().float().square().sum().to(params[0].device)
                                     for p in params]).sum()
-            probes += [w_sq, d_sq]
+                # L2 against the gradient where this batch gives one: an embedding's unused rows (no
+                # gradient this step) are decayed, not held back from learning
+                active_sq = torch.stack([p.detach().float().square().mul(p.grad.detach() != 0).sum()
+                                         .to(params[0].device) for p in params]).sum()
+            probes += [w_sq, d_sq, active_sq]
             plan.append((gi, group, decoupled))
         if not probes:
             return ()
         values = host_floats(probes)
         out: list[Finding] = []
         for i, (gi, group, decoupled) in enumerate(plan):
-            w_norm, d_norm = math.sqrt(max(values[2 * i], 0.0)), math.sqrt(max(values[2 * i + 1], 0.0))
-            if not (math.isfinite(w_norm) and math.isfinite(d_norm)) or d_norm == 0:
+            w_norm, d_norm, active = (math.sqrt(max(v, 0.0)) for v in values[3 * i:3 * i + 3])
+            if not (math.isfinite(w_norm) and math.isfinite(d_norm) and math.isfinite(active)) or d_norm == 0:
                 continue
             wd = float(group["weight_decay"])
             lr = group.get("lr") if isinstance(group.get("lr"), (int, float)) else float("nan")
             info = self.groups.setdefault((id(opt), gi), _Group(decoupled, wd, float(lr)))
-            info.samples.append((event.step, wd * w_norm / d_norm, w_norm))
+            info.samples.append((event.step, wd * active / d_norm, w_norm))
             del info.samples[8:-16]
-            found = self._judge(info, event, gi, len(opt.param_groups))
+            info.where = event.optimizer_name if len(opt.param_groups) == 1 else \
+                f"{event.optimizer_name}.param_groups[{gi}]"
+            info.optimizer = f"{event.optimizer_name} ({type(opt).__name__})"
+            found = self._judge(info, final=False)
             if found is not None:
                 out.append(found)
         return out
@@ -120,7 +143,28 @@ class WeightDecayDominates(Check):
         v_hat = st["exp_avg_sq"].float() / (1 - b2 ** t)
         return (m_hat / (v_hat.sqrt() + eps)).square().sum()
 
-    def _judge(self, info: _Group, event: StepEvent, gi: int, n_groups: int) -> Finding | None:
+    def _at_end(self) -> list[Finding]:
+        out = []
+        for info in self.groups.values():
+            found = self._judge(info, final=True)
+            if found is not None:
+                out.append(found)
+        return out
+
+    def _loss_learning(self, final: bool) -> tuple[bool | None, dict[str, Any]]:
+        """Whether the training loss still falls (so the decay does not hold it back): None when
+        too few losses to tell mid-run; at the end of a run that short, quiet too (True)."""
+        _, v = per_step(*self.state.losses.series())
+        v = v[np.isfinite(v)]
+        if len(v) < MIN_LOSSES:
+            return (True if final else None), {}
+        k = max(3, len(v) // 10)
+        early, late = float(np.median(v[:k])), float(np.median(v[-k:]))
+        drop = (early - late) / max(abs(early), 1e-12)
+        z = trend_z(v[len(v) // 2:][-400:])
+        return (drop >= LEARNING_DROP and z <= LEARNING_Z), {"loss_drop": round(drop, 4), "loss_trend_z": round(z, 2)}
+
+    def _judge(self, info: _Group, final: bool) -> Finding | None:
         limit = DECOUPLED_RATIO if info.decoupled else COUPLED_RATIO
         hits = [s for s in info.samples if s[1] >= limit]
         if info.reported or len(hits) < MIN_HITS or len(hits) < 0.6 * len(info.samples):
@@ -128,13 +172,18 @@ class WeightDecayDominates(Check):
         first_w, last_w = info.samples[0][2], info.samples[-1][2]
         if last_w >= SHRINK * first_w:
             return None
-        info.reported = True
         ratio = sorted(r for _, r, _ in hits)[len(hits) // 2]
-        where = event.optimizer_name if n_groups == 1 else f"{event.optimizer_name}.param_groups[{gi}]"
+        learning, trend = self._loss_learning(final)
+        clear = ratio >= MARGINAL * limit or all(r >= limit for _, r, _ in info.samples)
+        if not clear and (learning is None or learning):
+            return None  # a decay about the size of the gradient while the loss still falls (or too
+            # few losses yet): it does not hold the loss back
+        info.reported = True
+        where = info.where
         against = "Adam's normalised step" if info.decoupled else "the gradient"
         suggested = fmt(info.wd * 0.1 / ratio) if ratio > 0 else "a tenth"
         evidence = {
-            "optimizer": f"{event.optimizer_name} ({type(event.optimizer).__name__})",
+            "optimizer": info.optimizer,
             "weight_decay": info.wd,
             "lr": info.lr,
             "decoupled": info.decoupled,
@@ -143,10 +192,13 @@ class WeightDecayDominates(Check):
             "weight_norm": [fmt(w) for _, _, w in info.samples[-8:]],
             "steps": [s for s, _, _ in hits][-8:],
             "suggested": suggested,
+            **trend,
         }
+        held = "" if learning or not trend else (
+            f" while the training loss is held back (it fell {trend['loss_drop']:.0%} and no longer trends down)")
         msg = (f"weight_decay={fmt(info.wd)} in {where} dominates the update: the decay term "
                f"wd*|w| is {fmt(ratio)}x {against} at {len(hits)} of {len(info.samples)} sampled steps, "
-               f"and the weight norm fell from {fmt(first_w)} to {fmt(last_w)}: the model is pulled "
+               f"and the weight norm fell from {fmt(first_w)} to {fmt(last_w)}{held}: the model is pulled "
                f"to zero faster than it learns")
         return self.finding(msg, evidence, location=where, step=hits[0][0])
 
