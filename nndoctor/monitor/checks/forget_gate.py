@@ -56,6 +56,7 @@ class ClosedForgetGate(Check):
     code = "init.lstm-forget-gate-closed"
     needs = ("step",)
     step_phases = frozenset({"pre"})
+    sampled_only = frozenset({"step"})  # the first step is always sampled (the dense start)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

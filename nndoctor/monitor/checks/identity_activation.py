@@ -44,6 +44,7 @@ class IdentityActivation(Check):
     code = "activation.identity-activation"
     needs = ("step",)
     step_phases = frozenset({"pre"})
+    sampled_only = frozenset({"step"})  # the first step is always sampled (the dense start)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
