@@ -23,8 +23,13 @@ evaluation loss rises; info when the noise estimate holds without that held-out 
 e.g. a training loss below half the loss that noise allows (memorisation) with no
 evaluation data: a model can learn a function the probes cannot (XOR-like features, token
 order), and then its clean labels look noisy to the probes while its training loss falls
-just the same, so only held-out data tells the two apart (only on runs that passed the gate above: the probes cost about a
-second of one core, so they are not run at the end of every run).
+just the same, so only held-out data tells the two apart (only on runs that passed the gate above: the probes cost
+0.05-0.7 s of one core, so they are not run at the end of every run).
+
+The probes are fitted cheapest first (5-NN, MLP, then the logistic regression's LBFGS fit) and
+stop as soon as exact bounds on the consensus rule the noise out (:func:`ruled_out`): on clean
+labels that the 5-NN gets right, or on labels so random that the probes fitted so far hardly
+agree, the costly fits are left out with the same verdict.
 """
 
 from __future__ import annotations
