@@ -110,3 +110,33 @@ def test_estimate_and_floor():
     assert noisy.noisy and 0.15 <= noisy.consensus <= 0.35
     assert abs(noise_floor(0.0001, 4)) < 0.01 and noise_floor(0.3, 4) > noise_floor(0.1, 4)
     assert np.isclose(noise_floor(0.5, 2), np.log(2))
+
+
+def test_early_stop_of_the_probes_is_exact_and_skips_the_costly_ones_when_the_labels_are_random_or_clean(
+        monkeypatch):
+    from nndoctor.monitor.checks.data import probe
+    from nndoctor.monitor.checks.data.noise import ruled_out
+
+    fitted: list[str] = []
+    real_mlp, real_logistic = probe._mlp, probe._logistic
+    monkeypatch.setattr(probe, "_mlp", lambda *a: fitted.append("mlp") or real_mlp(*a))
+    monkeypatch.setattr(probe, "_logistic", lambda *a, **k: fitted.append("linear") or real_logistic(*a, **k))
+    rng = np.random.default_rng(0)
+    x, y = blobs(n=500, classes=4, seed=1, spread=1.5)
+    cases = [(x.numpy(), y.numpy(), False), (x.numpy(), _flip(y, 0.3, 4).numpy(), True),
+             (rng.standard_normal((320, 20)), rng.integers(0, 10, 320), False)]
+    stopped = []
+    for xs, ys, noisy in cases:
+        full = estimate_noise(xs, ys)
+        assert full is not None and full.noisy == noisy
+        fitted.clear()
+        early = estimate_noise(xs, ys, early=True)
+        assert (early is not None and early.noisy) == noisy  # the same verdict, always
+        if early is None:
+            stopped.append(fitted.count("linear") == 0)
+        else:  # not ruled out: every probe fitted, the same estimate as without the early stop
+            assert early.consensus == full.consensus and early.cl_rate == full.cl_rate
+    # clean blobs (the 5-NN alone rules it out) and 10 random classes (5-NN + MLP): no LBFGS fit
+    assert stopped == [True, True]
+    oof = probe.out_of_fold(*cases[1][:2], min_examples=300)
+    assert oof is not None and not ruled_out(oof)

@@ -23,8 +23,13 @@ evaluation loss rises; info when the noise estimate holds without that held-out 
 e.g. a training loss below half the loss that noise allows (memorisation) with no
 evaluation data: a model can learn a function the probes cannot (XOR-like features, token
 order), and then its clean labels look noisy to the probes while its training loss falls
-just the same, so only held-out data tells the two apart (only on runs that passed the gate above: the probes cost about a
-second of one core, so they are not run at the end of every run).
+just the same, so only held-out data tells the two apart (only on runs that passed the gate above: the probes cost
+0.05-0.7 s of one core, so they are not run at the end of every run).
+
+The probes are fitted cheapest first (5-NN, MLP, then the logistic regression's LBFGS fit) and
+stop as soon as exact bounds on the consensus rule the noise out (:func:`ruled_out`): on clean
+labels that the 5-NN gets right, or on labels so random that the probes fitted so far hardly
+agree, the costly fits are left out with the same verdict.
 """
 
 from __future__ import annotations
@@ -37,12 +42,12 @@ import numpy as np
 from nndoctor.checks import Check, register
 from nndoctor.evaluate.labels import find_label_issues
 from nndoctor.findings import Finding, Severity
-from nndoctor.monitor.checks.data.probe import MIN_STEPS, affordable, chance_loss, out_of_fold
+from nndoctor.monitor.checks.data.probe import MIN_STEPS, OutOfFold, affordable, chance_loss, out_of_fold
 from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import RunEnd
 
-__all__ = ["NoisyLabels", "NoiseEstimate", "estimate_noise", "noise_floor"]
+__all__ = ["NoisyLabels", "NoiseEstimate", "estimate_noise", "noise_floor", "ruled_out"]
 
 MIN_PAIRS = 300
 MAX_PAIRS = 1200  # the probes' cost grows with the sample: ~1 s of one core for 1200 examples
@@ -77,10 +82,38 @@ class NoiseEstimate:
                 and self.consensus >= NOISE_SHARE and self.lower >= NOISE_LOWER and self.consensus < near_random)
 
 
-def estimate_noise(x: np.ndarray, y: np.ndarray, seed: int = 0) -> NoiseEstimate | None:
-    """Out-of-fold probe probabilities -> confident learning and the confident-consensus disagreement."""
-    oof = out_of_fold(x, y, seed=seed, min_examples=MIN_PAIRS)
-    if oof is None:
+def ruled_out(oof: OutOfFold) -> bool:
+    """True when the probes fitted so far already rule out :attr:`NoiseEstimate.noisy`, whatever
+    the probes still to fit would say (exact bounds, so stopping early never changes the verdict).
+
+    The confident consensus keeps examples on which every probe agrees: at most the ``agree``
+    examples on which the fitted probes agree, ``wrong`` of them against the label, ``right``
+    with it. ``noisy`` needs ``m >= MIN_CONSENSUS * n`` of them (so ``agree`` must reach it), at
+    least ``NOISE_SHARE * m`` wrong (so ``wrong >= NOISE_SHARE * MIN_CONSENSUS * n``), and fewer
+    than ``near_random * m`` wrong, so more than ``(1 - near_random) * m`` right."""
+    preds = [p.argmax(1) for p in (oof.knn, oof.mlp, oof.linear) if p is not None]
+    if not preds:
+        return False
+    n, k = len(oof.y), oof.prior.shape[1]
+    agree = np.ones(n, dtype=bool)
+    for p in preds[1:]:
+        agree &= p == preds[0]
+    wrong = int((agree & (preds[0] != oof.y)).sum())
+    right = int(agree.sum()) - wrong
+    floor = MIN_CONSENSUS * n * (1 - 1e-9)  # (the margin: rounding never rules out a noisy sample)
+    near_random = 0.75 * (k - 1) / k
+    return (int(agree.sum()) / n < MIN_CONSENSUS or wrong < NOISE_SHARE * floor
+            or right <= (1 - near_random) * floor)
+
+
+def estimate_noise(x: np.ndarray, y: np.ndarray, seed: int = 0, early: bool = False) -> NoiseEstimate | None:
+    """Out-of-fold probe probabilities -> confident learning and the confident-consensus disagreement.
+
+    ``early``: ``None`` as soon as the probes fitted so far rule the noise out (:func:`ruled_out`),
+    the costlier probes left unfitted; ``estimate.noisy`` is the same either way."""
+    oof = out_of_fold(x, y, seed=seed, min_examples=MIN_PAIRS,
+                      keep_going=(lambda part: not ruled_out(part)) if early else None)
+    if oof is None or oof.linear is None or oof.knn is None or oof.mlp is None:
         return None
     probs = (oof.linear + oof.knn + oof.mlp) / 3.0
     labels = oof.y
@@ -143,7 +176,7 @@ class NoisyLabels(Check):
         fitted = affordable(x, y, event, MIN_PAIRS, self.name())
         if fitted is None:
             return ()
-        est = estimate_noise(*fitted)
+        est = estimate_noise(*fitted, early=True)
         if est is None or not est.noisy:
             return ()
         floor = noise_floor(est.rate, est.classes)

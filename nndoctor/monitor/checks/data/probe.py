@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import RunEnd
 
-__all__ = ["LabelsUnrelated", "OutOfFold", "ProbeResult", "affordable", "chance_loss", "out_of_fold", "probe",
+__all__ = ["LabelsUnrelated", "OutOfFold", "PROBE_ORDER", "ProbeResult", "affordable", "chance_loss", "out_of_fold", "probe",
            "probe_seconds"]
 
 MIN_PAIRS = 200
@@ -43,10 +43,13 @@ MIN_STEPS = 40
 NEIGHBOURS = 5
 MLP_ITERATIONS = 300
 MLP_PATIENCE = 6  # validation checks (of 10 steps) without improvement before the MLP probe stops
-#: what the three probes cost per example, about (seconds of one core, measured: ~0.16 s for 1200
-#: examples of 100 features, ~1.3 s for 2400 of 784), to fit them to the end-of-run budget
-PROBE_S_PER_EXAMPLE = 5e-5
-PROBE_S_PER_VALUE = 5e-7
+#: what the three probes cost, about (seconds of one core, measured: 0.05 s for 300 examples of
+#: 10 features, 0.24 s for 1200 of 100, 0.7 s for 1200 of 784): a fixed part (the logistic
+#: regression's ~50 LBFGS evaluations and the MLP's >= 70 steps cost about as much on a small
+#: sample) and a part per example, to fit them to the end-of-run budget
+PROBE_S_FIXED = 0.03
+PROBE_S_PER_EXAMPLE = 8e-5
+PROBE_S_PER_VALUE = 6e-7
 
 
 @dataclass(frozen=True)
@@ -181,20 +184,46 @@ def _z(gains: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class OutOfFold:
-    """Out-of-fold class probabilities of each probe (and the priors) for the distinct examples kept."""
+    """Out-of-fold class probabilities of each probe (and the priors) for the distinct examples
+    kept; a probe left out by ``out_of_fold``'s ``keep_going`` is ``None``."""
 
     x: np.ndarray
     y: np.ndarray
     prior: np.ndarray  # (n, k) the training fold's class priors
-    linear: np.ndarray
-    knn: np.ndarray
-    mlp: np.ndarray
+    linear: np.ndarray | None
+    knn: np.ndarray | None
+    mlp: np.ndarray | None
     chance_hits: int
 
 
-def out_of_fold(x: np.ndarray, y: np.ndarray, seed: int = 0, min_examples: int = 20) -> OutOfFold | None:
+#: the probes in the order they are fitted: cheapest first (5-NN: one distance matrix; the MLP
+#: probe: ~70 early-stopped full-batch steps; the logistic regression: ~50 LBFGS evaluations)
+PROBE_ORDER = ("knn", "mlp", "linear")
+
+
+def _knn(a: np.ndarray, ya: np.ndarray, b: np.ndarray, k: int, prior: np.ndarray) -> np.ndarray:
+    d2 = (b ** 2).sum(1)[:, None] + (a ** 2).sum(1)[None, :] - 2.0 * b @ a.T
+    near = np.argpartition(d2, min(NEIGHBOURS, len(a) - 1), axis=1)[:, :NEIGHBOURS]
+    votes = np.zeros((len(b), k))
+    np.add.at(votes, (np.repeat(np.arange(len(b)), near.shape[1]), ya[near].reshape(-1)), 1.0)
+    return (votes + 2.0 * prior) / (near.shape[1] + 2.0)  # smoothed towards the priors
+
+
+def _linear(a: np.ndarray, ya: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
+    w = _logistic(a, ya, k, lam=0.5 / len(a))  # sklearn's default strength (C=1)
+    logits = np.hstack([b, np.ones((len(b), 1))]) @ w
+    logits -= logits.max(1, keepdims=True)
+    return np.exp(logits - np.log(np.exp(logits).sum(1, keepdims=True)))
+
+
+def out_of_fold(x: np.ndarray, y: np.ndarray, seed: int = 0, min_examples: int = 20,
+                keep_going: Callable[[OutOfFold], bool] | None = None) -> OutOfFold | None:
     """2-fold cross-validated class probabilities of the three probes; ``None`` when fewer than
-    ``min_examples`` distinct examples (or a single class, or under 10 per class) remain."""
+    ``min_examples`` distinct examples (or a single class, or under 10 per class) remain.
+
+    The probes are fitted in :data:`PROBE_ORDER`; after each, ``keep_going`` (when given) sees
+    what is fitted so far and may stop there (the probes not fitted are ``None``). Each probe's
+    probabilities are the same whether or not the others were fitted."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
     _, first = np.unique(x.round(6), axis=0, return_index=True)  # one copy of each example
@@ -205,30 +234,36 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, seed: int = 0, min_examples: int =
     order = np.random.default_rng(seed).permutation(n)
     folds = (order[: n // 2], order[n // 2:])
     k = int(y.max()) + 1
-    out = {name: np.zeros((n, k)) for name in ("prior", "linear", "knn", "mlp")}
+    prior_out = np.zeros((n, k))
     chance = 0
+    splits = []
     for tr, te in (folds, folds[::-1]):
         mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-6
-        a, b = (x[tr] - mu) / sd, (x[te] - mu) / sd
         prior = (np.bincount(y[tr], minlength=k) + 0.5) / (len(tr) + 0.5 * k)
-        out["prior"][te] = prior
+        prior_out[te] = prior
         chance += int(np.bincount(y[te]).max())  # no label-blind guess does better
-        w = _logistic(a, y[tr], k, lam=0.5 / len(tr))  # sklearn's default strength (C=1)
-        logits = np.hstack([b, np.ones((len(b), 1))]) @ w
-        logits -= logits.max(1, keepdims=True)
-        out["linear"][te] = np.exp(logits - np.log(np.exp(logits).sum(1, keepdims=True)))
-        d2 = (b ** 2).sum(1)[:, None] + (a ** 2).sum(1)[None, :] - 2.0 * b @ a.T
-        near = np.argpartition(d2, min(NEIGHBOURS, len(tr) - 1), axis=1)[:, :NEIGHBOURS]
-        votes = np.zeros((len(te), k))
-        np.add.at(votes, (np.repeat(np.arange(len(te)), near.shape[1]), y[tr][near].reshape(-1)), 1.0)
-        out["knn"][te] = (votes + 2.0 * prior) / (near.shape[1] + 2.0)  # smoothed towards the priors
-        out["mlp"][te] = np.exp(_mlp(a, y[tr], b, k, seed))
-    return OutOfFold(x=x, y=y, chance_hits=chance, **out)
+        splits.append((tr, te, (x[tr] - mu) / sd, (x[te] - mu) / sd, prior))
+    fitted: dict[str, np.ndarray | None] = dict.fromkeys(PROBE_ORDER)
+    oof = OutOfFold(x=x, y=y, prior=prior_out, chance_hits=chance, **fitted)
+    for name in PROBE_ORDER:
+        out = np.zeros((n, k))
+        for tr, te, a, b, prior in splits:
+            if name == "knn":
+                out[te] = _knn(a, y[tr], b, k, prior)
+            elif name == "mlp":
+                out[te] = np.exp(_mlp(a, y[tr], b, k, seed))
+            else:
+                out[te] = _linear(a, y[tr], b, k)
+        fitted[name] = out
+        oof = OutOfFold(x=x, y=y, prior=prior_out, chance_hits=chance, **fitted)
+        if keep_going is not None and name != PROBE_ORDER[-1] and not keep_going(oof):
+            break
+    return oof
 
 
 def probe_seconds(n: int, features: int) -> float:
     """About how long :func:`out_of_fold` takes on ``n`` examples of ``features`` values."""
-    return n * (PROBE_S_PER_EXAMPLE + PROBE_S_PER_VALUE * features)
+    return PROBE_S_FIXED + n * (PROBE_S_PER_EXAMPLE + PROBE_S_PER_VALUE * features)
 
 
 def affordable(x: np.ndarray, y: np.ndarray, event: RunEnd, minimum: int,
@@ -240,7 +275,7 @@ def affordable(x: np.ndarray, y: np.ndarray, event: RunEnd, minimum: int,
     features = int(np.prod(x.shape[1:])) if x.ndim > 1 else 1
     if probe_seconds(n, features) <= left:
         return x, y
-    keep = int(left / probe_seconds(1, features))
+    keep = int((left - PROBE_S_FIXED) / (probe_seconds(1, features) - PROBE_S_FIXED))
     if keep < minimum:
         event.skipped.append(f"{who}: probes on {n} observed examples (~{probe_seconds(n, features):.2g} s) "
                              f"did not fit the {max(left, 0.0):.2g} s left")
@@ -258,7 +293,7 @@ def probe(x: np.ndarray, y: np.ndarray, seed: int = 0, min_examples: int = 20) -
     """2-fold cross-validated cross-entropy and accuracy of the probes; ``None`` when fewer than
     ``min_examples`` distinct examples (or a single class) remain."""
     oof = out_of_fold(x, y, seed=seed, min_examples=min_examples)
-    if oof is None:
+    if oof is None or oof.linear is None or oof.knn is None or oof.mlp is None:
         return None
     y, n = oof.y, len(oof.y)
     prior_ll = _nll(oof.prior, y, 0.0)
