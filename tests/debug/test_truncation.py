@@ -11,9 +11,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from nndoctor.debug.truncation import ContinuousValuesTruncated, truncation_loss
 from nndoctor.monitor import Observer
 from nndoctor.monitor.checks.data.sample import DataCollector
-from nndoctor.debug.truncation import ContinuousValuesTruncated, truncation_loss
 
 CODE = "dtype.continuous-values-truncated"
 CHECKS = [ContinuousValuesTruncated, DataCollector]

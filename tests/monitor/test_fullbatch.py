@@ -85,7 +85,7 @@ def _lbfgs(full: bool):
             i = (step * 32) % len(x)
             xb, yb = (x, y) if full else (x[i:i + 32], y[i:i + 32])
 
-            def closure():
+            def closure(xb=xb, yb=yb):
                 opt.zero_grad()
                 loss = F.cross_entropy(model(xb), yb)
                 loss.backward()
