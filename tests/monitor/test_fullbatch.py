@@ -122,3 +122,20 @@ def test_full_batch_and_fresh_points_stay_quiet():
 def test_minibatch_optimizers_stay_quiet():
     assert not _loader_loop(torch.optim.Adam, lr=1e-3)
     assert not _slice_loop(torch.optim.Adam)
+
+
+def test_caught_when_main_frees_the_optimizer_before_the_end():
+    def main():
+        torch.manual_seed(0)
+        x, y = _data()
+        model = Net()
+        opt = torch.optim.Rprop(model.parameters())
+        for _ in range(2):
+            for xb, yb in DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True):
+                opt.zero_grad()
+                F.cross_entropy(model(xb), yb).backward()
+                opt.step()
+
+    with Observer(checks=CHECKS) as obs:
+        main()
+    assert _hits(obs)

@@ -95,3 +95,23 @@ def test_helpers():
     steps = list(range(1, 101))
     assert rise_is_geometric(steps, [1e-6 * 1.1 ** s for s in steps])
     assert not rise_is_geometric(steps, [1e-3 * s for s in steps])
+
+
+def test_caught_when_main_frees_the_optimizer_before_the_end():
+    def main():
+        torch.manual_seed(0)
+        x, y = _data()
+        model = Net()
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        sched = sched_mod.LambdaLR(opt, lambda s: (s + 1) / 10)
+        for step in range(160):
+            i = (step % 16) * 32
+            opt.zero_grad()
+            F.cross_entropy(model(x[i:i + 32]), y[i:i + 32]).backward()
+            opt.step()
+            sched.step()
+
+    with Observer(checks=[ScheduleKeepsRising]) as obs:
+        main()
+    hits = [f for f in obs.findings if f.code == CODE]
+    assert hits and hits[0].evidence["reference"] == "initial_lr", hits

@@ -76,10 +76,22 @@ class FullBatchOptimizerOnMiniBatches(Check):
         self._off = False
         self._batches: dict[str, list[_Batch]] = {}  # model name -> its sampled training batches
         self._seen: Counter[int] = Counter()
+        #: the Rprop/LBFGS optimizers seen: (name, class) -> the models whose parameters they hold
+        #: (kept: in a script's main() both are freed before the end of the run is judged)
+        self._optimizers: dict[tuple[str, str], set[str]] = {}
+        self._known = 0  # len(state.optimizers) when the table above was last brought up to date
 
-    def _full_batch_optimizers(self) -> list[tuple[str, str, torch.optim.Optimizer]]:
-        return [(info.name, type(opt).__name__, opt) for info, opt in self.state.live_optimizers()
-                if type(opt).__name__ in FULL_BATCH]
+    def _full_batch_optimizers(self) -> dict[tuple[str, str], set[str]]:
+        if len(self.state.optimizers) != self._known:
+            self._known = len(self.state.optimizers)
+            for info, opt in self.state.live_optimizers():
+                cls = type(opt).__name__
+                if cls not in FULL_BATCH or (info.name, cls) in self._optimizers:
+                    continue
+                held = {id(p) for g in opt.param_groups for p in g["params"]}
+                self._optimizers[(info.name, cls)] = {
+                    m.name for m, model in self.state.live_models() if any(id(p) in held for p in model.parameters())}
+        return self._optimizers
 
     def check(self, event: ModelInput | RunEnd) -> Iterable[Finding]:
         if isinstance(event, RunEnd):
@@ -115,11 +127,10 @@ class FullBatchOptimizerOnMiniBatches(Check):
 
     def _judge(self) -> list[Finding]:
         out: list[Finding] = []
-        for opt_name, cls, opt in self._full_batch_optimizers():
-            held = {id(p) for g in opt.param_groups for p in g["params"]}
-            for info, model in self.state.live_models():
-                batches = self._batches.get(info.name, [])
-                if len(batches) < MIN_PAIRS + 1 or not any(id(p) in held for p in model.parameters()):
+        for (opt_name, cls), models in list(self._full_batch_optimizers().items()):
+            for model_name in sorted(models):
+                batches = self._batches.get(model_name, [])
+                if len(batches) < MIN_PAIRS + 1:
                     continue
                 pairs = list(zip(batches, batches[1:]))
                 changed = sum(1 for a, b in pairs if len(a.rows & b.rows) < CHANGED * min(len(a.rows), len(b.rows)))
@@ -131,7 +142,7 @@ class FullBatchOptimizerOnMiniBatches(Check):
                 came_back = sum(b.came_back for b in batches)
                 if not (from_loader or came_back > 0):
                     continue  # fresh inputs every step: resampled points, not mini-batches of a dataset
-                ev: dict[str, Any] = {"optimizer": opt_name, "optimizer_class": cls, "model": info.name,
+                ev: dict[str, Any] = {"optimizer": opt_name, "optimizer_class": cls, "model": model_name,
                                       "batch_size": n, "sampled_steps": len(batches),
                                       "changed_pairs": changed, "pairs": len(pairs), "rows_came_back": came_back}
                 if lens:

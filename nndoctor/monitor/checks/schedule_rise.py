@@ -23,12 +23,14 @@ Read at the end of the run from the first optimizer's lr history (recorded on ev
 from __future__ import annotations
 
 import math
+import weakref
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks.schedule import _scheduler_of
-from nndoctor.monitor.events import RunEnd
+from nndoctor.monitor.events import CurveDue, RunEnd
 
 __all__ = ["ScheduleKeepsRising", "loss_got_worse", "rise_is_geometric"]
 
@@ -39,6 +41,7 @@ ABOVE_FIRST = 10.0  # without a scheduler: this multiple of the first step's lr,
 WORSE = 1.3  # the loss's last window is this multiple of its best window
 MIN_STEPS = 40  # runs shorter than this are not judged
 _ON_PURPOSE = frozenset({"OneCycleLR", "CyclicLR"})
+MAX_LOOKUPS = 4  # scheduler look-ups per run
 
 
 def _median(values: list[float]) -> float:
@@ -79,18 +82,56 @@ def rise_is_geometric(steps: list[int], lrs: list[float]) -> bool:
     return g1 > 0 and g2 >= 0.5 * g1
 
 
+@dataclass
+class _Setup:
+    """The first optimizer's schedule, as last seen alive (a script's main() frees both before
+    the end of the run is judged)."""
+
+    optimizer: str
+    base: float | None  # param_groups[0]['initial_lr'] when a torch scheduler set it
+    scheduler: str
+    on_purpose: bool  # OneCycleLR / CyclicLR (max_lr in the group)
+
+
 @register
 class ScheduleKeepsRising(Check):
     """The lr keeps rising to the end of the run, far above the rate the schedule was meant to reach."""
 
     code = "lr.schedule-keeps-rising"
-    needs = ("end",)
+    needs = ("curve", "end")
 
-    def check(self, event: RunEnd) -> Iterable[Finding]:
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._setup: _Setup | None = None
+        self._sched: weakref.ReferenceType[Any] | None = None
+        self._lookups = 0  # scheduler look-ups (each scans the heap: a few at most)
+
+    def _read_setup(self) -> _Setup | None:
         opts = self.state.live_optimizers()
         if len(opts) != 1:
-            return ()
+            return self._setup if not opts else None
         info, opt = opts[0]
+        group = opt.param_groups[0] if opt.param_groups else {}
+        sched = self._sched() if self._sched is not None else None
+        if sched is None or getattr(sched, "optimizer", None) is not opt:
+            sched = None
+            if self._lookups < MAX_LOOKUPS:
+                self._lookups += 1
+                sched = _scheduler_of(opt)
+                self._sched = weakref.ref(sched) if sched is not None else None
+        sname = type(sched).__name__ if sched is not None else ""
+        if not sname and self._setup is not None and self._setup.optimizer == info.name:
+            sname = self._setup.scheduler  # (found before; the look-ups are spent)
+        base = group.get("initial_lr")
+        self._setup = _Setup(optimizer=info.name, scheduler=sname,
+                             base=float(base) if isinstance(base, (int, float)) and sname else None,
+                             on_purpose=sname in _ON_PURPOSE or "max_lr" in group)
+        return self._setup
+
+    def check(self, event: CurveDue | RunEnd) -> Iterable[Finding]:
+        setup = self._read_setup()
+        if isinstance(event, CurveDue) or setup is None or setup.on_purpose:
+            return ()
         steps, lrs = self.state.lrs.series()
         now = max(self.state.step - 1, steps[-1] if steps else 0)
         if len(lrs) < 6 or now < MIN_STEPS or not all(math.isfinite(v) and v >= 0 for v in lrs):
@@ -101,21 +142,16 @@ class ScheduleKeepsRising(Check):
         half = next((lrs[i] for i in range(len(lrs)) if steps[i] >= now / 2), final)
         if not final >= STILL_RISING * half:
             return ()
-        group = opt.param_groups[0] if opt.param_groups else {}
-        sched = _scheduler_of(opt)
-        sname = type(sched).__name__ if sched is not None else ""
-        if sname in _ON_PURPOSE or "max_lr" in group:
-            return ()  # rises to max_lr on purpose
-        base = group.get("initial_lr")
+        sname, base = setup.scheduler, setup.base
         worse, best, last = loss_got_worse(self.state.losses.series()[1])
         geometric = rise_is_geometric(steps, lrs)
-        ev: dict[str, Any] = {"optimizer": info.name, "lr_final": final, "lr_at_half": half,
+        ev: dict[str, Any] = {"optimizer": setup.optimizer, "lr_final": final, "lr_at_half": half,
                               "scheduler": sname or "a hand-written schedule", "steps": now,
                               "loss_best": best, "loss_last": last, "loss_got_worse": worse,
                               "geometric": geometric}
-        if isinstance(base, (int, float)) and base > 0 and sched is not None:
+        if base is not None and base > 0:
             multiple = final / base
-            ev.update(reference="initial_lr", base_lr=float(base), multiple=multiple)
+            ev.update(reference="initial_lr", base_lr=base, multiple=multiple)
             if multiple < ABOVE_BASE:
                 return ()
             strong = worse or multiple >= FAR_ABOVE_BASE
@@ -135,6 +171,6 @@ class ScheduleKeepsRising(Check):
         kind = (" (growth by a constant factor per step: an lr range test or gamma > 1?)" if geometric else
                 ": a warm-up without its cap (min(1, step / warmup)) keeps multiplying the rate")
         return [self.finding(
-            f"the learning rate of {info.name} is still rising at the end of the run: {final:.3g}, "
+            f"the learning rate of {setup.optimizer} is still rising at the end of the run: {final:.3g}, "
             f"{multiple:.0f}x {what}{tail}{kind}",
-            ev, location=info.name, step=now, severity=severity)]
+            ev, location=setup.optimizer, step=now, severity=severity)]
