@@ -11,8 +11,8 @@ tensor of the same shape (``add``/``sub``/``add_``; ``torch.normal(x, std)``), t
 ``to``/``float``/``clamp``/views to the model's forward. When such a sum is the model's training
 input, the ratio ``||noise - mean(noise)|| / ||x - mean_over_batch(x)||`` is recorded.
 
-Reported at the end of the run over at least 3 sampled steps: a median ratio >= 2 is a warning,
->= 1.5 info. A loss whose target has the noised input's shape (a denoising autoencoder, a diffusion
+Reported over at least 3 sampled steps at the end of the run (a median ratio >= 2 is a warning,
+>= 1.5 info), or during the run once 5 sampled steps give a warning's median. A loss whose target has the noised input's shape (a denoising autoencoder, a diffusion
 model predicting the noise or the clean input) makes the noise the task: quiet. Noise scaled per
 example by a tensor (diffusion schedules, VAE reparameterisation) is not followed; dropout on the
 inputs, mixup, crops and flips add no random tensor: quiet.
@@ -35,7 +35,8 @@ __all__ = ["InputNoiseDrownsSignal", "noise_ratio"]
 
 WARN_RATIO = 2.0
 INFO_RATIO = 1.5
-MIN_SAMPLES = 3
+MIN_SAMPLES = 3  # sampled steps judged at the end of the run...
+EARLY_SAMPLES = 5  # ...or as soon as this many show a warning's ratio
 _RANDOM = frozenset({"randn", "randn_like", "rand", "rand_like", "normal", "normal_", "uniform_"})
 _SCALE = frozenset({"mul", "div", "sub", "mul_", "div_", "sub_"})
 _ADD = frozenset({"add", "sub", "add_", "sub_"})
@@ -82,6 +83,7 @@ class InputNoiseDrownsSignal(Check):
         self._input: tuple[int, _Noised] | None = None  # (step, what) of this step's noised model input
         self._samples: list[_Noised] = []
         self._denoising = False
+        self._reported = False
 
     # -- labels ------------------------------------------------------------------------
     def _get(self, table: dict[int, Any], t: Any) -> Any:
@@ -98,7 +100,7 @@ class InputNoiseDrownsSignal(Check):
         table[id(t)] = (weakref.ref(t), *rest, step)
 
     def check(self, event: OpCall | ModelInput | LossCall | RunEnd) -> Iterable[Finding]:
-        if self._denoising:
+        if self._denoising or self._reported:
             return ()
         if isinstance(event, OpCall):
             if not event.module:
@@ -108,7 +110,8 @@ class InputNoiseDrownsSignal(Check):
             self._on_input(event)
             return ()
         if isinstance(event, LossCall):
-            self._on_loss(event)
+            if self._on_loss(event) and len(self._samples) >= EARLY_SAMPLES:
+                return self._judge(early=True)
             return ()
         return self._judge()
 
@@ -162,25 +165,29 @@ class InputNoiseDrownsSignal(Check):
         if noised is not None and (self._input is None or self._input[0] != event.step):
             self._input = (event.step, noised[1])
 
-    def _on_loss(self, event: LossCall) -> None:
-        if not event.grad_enabled or self._input is None or self._input[0] != event.step:
-            return
+    def _on_loss(self, event: LossCall) -> bool:
+        """Whether a sample was added."""
+        if self._reported or not event.grad_enabled or self._input is None or self._input[0] != event.step:
+            return False
         step, noised = self._input
         self._input = (-1, noised)  # one sample per step
         target = event.target
         if isinstance(target, torch.Tensor) and tuple(target.shape) == noised.shape:
             self._denoising = True  # the target has the input's shape: denoising is the task
-            return
-        if len(self._samples) < 1024:
-            self._samples.append(noised)
+            return False
+        if len(self._samples) >= 1024:
+            return False
+        self._samples.append(noised)
+        return True
 
-    def _judge(self) -> list[Finding]:
-        if self._denoising or len(self._samples) < MIN_SAMPLES:
+    def _judge(self, early: bool = False) -> list[Finding]:
+        if self._reported or self._denoising or len(self._samples) < MIN_SAMPLES:
             return []
         ratios = sorted(s.ratio for s in self._samples)
         median = ratios[len(ratios) // 2]
-        if median < INFO_RATIO:
+        if median < (WARN_RATIO if early else INFO_RATIO):
             return []
+        self._reported = True
         site = self._samples[-1].site
         ev = {"noise_ratio": round(median, 3), "sampled_steps": len(ratios), "site": site,
               "ratio_min": round(ratios[0], 3), "ratio_max": round(ratios[-1], 3),
