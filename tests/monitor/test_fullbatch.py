@@ -99,6 +99,7 @@ def test_rprop_on_loader_minibatches_is_caught():
     hits = _loader_loop(torch.optim.Rprop)
     assert hits and hits[0].severity == Severity.WARNING, hits
     assert hits[0].evidence["dataset_len"] == 256 and hits[0].evidence["batch_size"] == 16
+    assert hits[0].first_step <= 10  # judged during the run, from the first sampled batches
 
 
 def test_rprop_on_sliced_minibatches_is_caught():

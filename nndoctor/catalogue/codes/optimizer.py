@@ -272,7 +272,8 @@ optimizer.step()
         ),
         detection=(
             "On sampled training steps the model's inputs are fingerprinted (one hash per row: the first 16 "
-            "values of up to 4096 rows). At the end of the run, for an Rprop/LBFGS optimizer over the model: "
+            "values of up to 4096 rows). From 6 sampled batches on (else at the end of the run), for an "
+            "Rprop/LBFGS optimizer over the model: "
             "at least 3 pairs of successive sampled steps, 80% or more of them sharing under 10% of their "
             "rows, and the batches are mini-batches of a finite dataset: they came from a DataLoader whose "
             "dataset holds at least 1.5 batches, or rows came back in later batches. A fixed full batch "

@@ -7,9 +7,9 @@ successive gradients and line-searches one fixed objective: on a different batch
 measured on different functions. Both are meant for the full batch.
 
 On sampled training steps the inputs of the model's forward are fingerprinted (one hash per row,
-first 16 values of each of up to 4096 rows). Judged at the end of the run, for each Rprop/LBFGS
-optimizer over the model: over at least 3 pairs of successive sampled steps, at least 80% of the
-pairs share under 10% of their rows (the batch changes every step), and there is evidence of
+first 16 values of each of up to 4096 rows). Judged from 6 sampled batches on (else at the end of
+the run), for each Rprop/LBFGS optimizer over the model: over at least 3 pairs of successive
+sampled steps, at least 80% of the pairs share under 10% of their rows (the batch changes every step), and there is evidence of
 mini-batches drawn from a finite set: the batch came from a DataLoader whose dataset is at least
 1.5x the batch, or rows came back in later batches (an epoch loop). Fresh random inputs every step
 (resampled collocation points, full-batch augmentation) never come back and stay quiet; so does a
@@ -38,6 +38,7 @@ MAX_ROWS = 4096  # rows fingerprinted per batch
 ROW_VALUES = 16  # values per row hashed
 CHANGED = 0.1  # successive batches sharing less than this share of rows are different batches
 MIN_PAIRS = 3
+EARLY_BATCHES = 6  # judged during the run from this many sampled batches on (else at its end)
 CHANGED_SHARE = 0.8
 LOADER_RATIO = 1.5  # the loader's dataset holds at least this many batches' worth of rows
 MAX_SEEN = 100_000  # row fingerprints kept to spot rows coming back
@@ -80,6 +81,7 @@ class FullBatchOptimizerOnMiniBatches(Check):
         #: (kept: in a script's main() both are freed before the end of the run is judged)
         self._optimizers: dict[tuple[str, str], set[str]] = {}
         self._known = 0  # len(state.optimizers) when the table above was last brought up to date
+        self._reported: set[tuple[str, str]] = set()  # (optimizer, model)
 
     def _full_batch_optimizers(self) -> dict[tuple[str, str], set[str]]:
         if len(self.state.optimizers) != self._known:
@@ -123,14 +125,17 @@ class FullBatchOptimizerOnMiniBatches(Check):
             del batches[1:128]
         batches.append(_Batch(step=event.step, rows=rows, n=int(x.shape[0]),
                               loader_len=size if isinstance(size, int) else None, came_back=back))
+        if len(batches) >= EARLY_BATCHES and self.state.optimizers:
+            return self._judge(only=event.name)
         return ()
 
-    def _judge(self) -> list[Finding]:
+    def _judge(self, only: str | None = None) -> list[Finding]:
         out: list[Finding] = []
         for (opt_name, cls), models in list(self._full_batch_optimizers().items()):
             for model_name in sorted(models):
                 batches = self._batches.get(model_name, [])
-                if len(batches) < MIN_PAIRS + 1:
+                if len(batches) < MIN_PAIRS + 1 or (opt_name, model_name) in self._reported or (
+                        only is not None and model_name != only):
                     continue
                 pairs = list(zip(batches, batches[1:]))
                 changed = sum(1 for a, b in pairs if len(a.rows & b.rows) < CHANGED * min(len(a.rows), len(b.rows)))
@@ -148,6 +153,7 @@ class FullBatchOptimizerOnMiniBatches(Check):
                 if lens:
                     ev["dataset_len"] = sorted(lens)[len(lens) // 2]
                 of = f" of a dataset of {ev['dataset_len']}" if from_loader else ""
+                self._reported.add((opt_name, model_name))
                 out.append(self.finding(
                     f"{opt_name} ({cls}) is a full-batch method but steps on a different mini-batch of {n} "
                     f"rows{of} at every step ({changed} of {len(pairs)} pairs of sampled steps share no "

@@ -5,7 +5,8 @@ instead of ``min(1, (s + 1) / W)``, or a hand-written ``g['lr'] = base * step / 
 stopped at ``base``. After the warm-up the multiplier keeps rising with the step count: at step
 ``20 W`` the optimizer runs at 20x its base rate and the loss eventually gets worse.
 
-Read at the end of the run from the first optimizer's lr history (recorded on every change):
+Read from the first optimizer's lr history (recorded on every change) at the end of the run, and
+at the loss-curve reads during it when a torch scheduler's final lr is already >= 10x its base:
 
 * the lr still rises at the end: the last value is the run's peak and at least 1.5x the value at
   half the run (a warm-up that stops, a decay, a plateau scheduler, cosine, warm restarts: quiet);
@@ -105,6 +106,7 @@ class ScheduleKeepsRising(Check):
         self._setup: _Setup | None = None
         self._sched: weakref.ReferenceType[Any] | None = None
         self._lookups = 0  # scheduler look-ups (each scans the heap: a few at most)
+        self._done = False
 
     def _read_setup(self) -> _Setup | None:
         opts = self.state.live_optimizers()
@@ -129,9 +131,14 @@ class ScheduleKeepsRising(Check):
         return self._setup
 
     def check(self, event: CurveDue | RunEnd) -> Iterable[Finding]:
-        setup = self._read_setup()
-        if isinstance(event, CurveDue) or setup is None or setup.on_purpose:
+        if self._done:
             return ()
+        setup = self._read_setup()
+        if setup is None or setup.on_purpose:
+            return ()
+        during = isinstance(event, CurveDue)
+        if during and (setup.base is None or len(self.state.lrs) < 6):
+            return ()  # during the run only a torch scheduler's base is evidence enough
         steps, lrs = self.state.lrs.series()
         now = max(self.state.step - 1, steps[-1] if steps else 0)
         if len(lrs) < 6 or now < MIN_STEPS or not all(math.isfinite(v) and v >= 0 for v in lrs):
@@ -152,7 +159,7 @@ class ScheduleKeepsRising(Check):
         if base is not None and base > 0:
             multiple = final / base
             ev.update(reference="initial_lr", base_lr=base, multiple=multiple)
-            if multiple < ABOVE_BASE:
+            if multiple < (FAR_ABOVE_BASE if during else ABOVE_BASE):
                 return ()
             strong = worse or multiple >= FAR_ABOVE_BASE
             what = f"its base lr {base:.3g} (initial_lr, the rate {sname} scales)"
@@ -170,6 +177,7 @@ class ScheduleKeepsRising(Check):
         tail = (f"; the loss got worse (from {best:.4g} at its best to {last:.4g})" if worse else "")
         kind = (" (growth by a constant factor per step: an lr range test or gamma > 1?)" if geometric else
                 ": a warm-up without its cap (min(1, step / warmup)) keeps multiplying the rate")
+        self._done = True
         return [self.finding(
             f"the learning rate of {setup.optimizer} is still rising at the end of the run: {final:.3g}, "
             f"{multiple:.0f}x {what}{tail}{kind}",
