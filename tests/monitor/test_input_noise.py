@@ -122,3 +122,26 @@ def test_noise_ratio():
     x = torch.randn(64, 10)
     assert 2.5 < noise_ratio(x, 3 * torch.randn(64, 10)) < 3.5
     assert noise_ratio(torch.ones(4, 3), torch.randn(4, 3)) is None
+
+
+def test_instance_noise_of_a_gan_discriminator_is_info_at_most():
+    torch.manual_seed(0)
+    x, _ = _data()
+    gen = nn.Sequential(nn.Linear(4, 12))
+    disc = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 1))
+    opt_g = torch.optim.Adam(gen.parameters(), lr=1e-3)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=1e-3)
+    with Observer(checks=[InputNoiseDrownsSignal]) as obs:
+        for step in range(12):
+            real = x[(step * 32) % 320:(step * 32) % 320 + 32]
+            fake = gen(torch.randn(32, 4))
+            d_in = torch.cat([real, fake.detach()]) + 3.0 * torch.randn(64, 12)
+            labels = torch.cat([torch.ones(32, 1), torch.zeros(32, 1)])
+            opt_d.zero_grad()
+            F.binary_cross_entropy_with_logits(disc(d_in), labels).backward()
+            opt_d.step()
+            opt_g.zero_grad()
+            F.binary_cross_entropy_with_logits(disc(fake), torch.ones(32, 1)).backward()
+            opt_g.step()
+    hits = _hits(obs)
+    assert hits and all(f.severity == Severity.INFO for f in hits), hits

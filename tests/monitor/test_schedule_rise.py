@@ -59,7 +59,13 @@ def test_uncapped_lambda_warmup_is_caught():
                 subclass=True)
     assert hits and hits[0].severity == Severity.WARNING, hits
     assert hits[0].evidence["reference"] == "initial_lr" and hits[0].evidence["multiple"] >= 10
-    assert hits[0].first_step < 160  # reported at a loss-curve read, before the end
+
+
+def test_uncapped_warmup_that_wrecks_the_loss_is_reported_during_the_run():
+    hits = _run(lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9),
+                lambda o: sched_mod.LambdaLR(o, lambda s: (s + 1) / 10))
+    assert hits and hits[0].severity == Severity.WARNING and hits[0].evidence["loss_got_worse"], hits
+    assert hits[0].first_step < 150  # at a loss-curve read, before the end
 
 
 def test_uncapped_hand_written_warmup_is_caught():

@@ -6,7 +6,8 @@ stopped at ``base``. After the warm-up the multiplier keeps rising with the step
 ``20 W`` the optimizer runs at 20x its base rate and the loss eventually gets worse.
 
 Read from the first optimizer's lr history (recorded on every change) at the end of the run, and
-at the loss-curve reads during it when a torch scheduler's final lr is already >= 10x its base:
+at the loss-curve reads during it when a torch scheduler's lr is already >= 10x its base and the
+loss got worse:
 
 * the lr still rises at the end: the last value is the run's peak and at least 1.5x the value at
   half the run (a warm-up that stops, a decay, a plateau scheduler, cosine, warm restarts: quiet);
@@ -159,8 +160,8 @@ class ScheduleKeepsRising(Check):
         if base is not None and base > 0:
             multiple = final / base
             ev.update(reference="initial_lr", base_lr=base, multiple=multiple)
-            if multiple < (FAR_ABOVE_BASE if during else ABOVE_BASE):
-                return ()
+            if multiple < (FAR_ABOVE_BASE if during else ABOVE_BASE) or (during and not worse):
+                return ()  # (during the run a warm-up to a large multiple on purpose is still rising)
             strong = worse or multiple >= FAR_ABOVE_BASE
             what = f"its base lr {base:.3g} (initial_lr, the rate {sname} scales)"
         else:
