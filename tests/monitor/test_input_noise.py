@@ -145,3 +145,20 @@ def test_instance_noise_of_a_gan_discriminator_is_info_at_most():
             opt_g.step()
     hits = _hits(obs)
     assert hits and all(f.severity == Severity.INFO for f in hits), hits
+
+
+def test_noise_on_a_learned_latent_stays_quiet():
+    torch.manual_seed(0)
+    x, y = _data()
+    enc = nn.Linear(12, 4)
+    dec = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-3)
+    with Observer(checks=[InputNoiseDrownsSignal]) as obs:
+        for step in range(12):
+            i = (step * 32) % 320
+            z = enc(x[i:i + 32]) * 0.01
+            out = dec(z + 3.0 * torch.randn_like(z))
+            opt.zero_grad()
+            F.cross_entropy(out, y[i:i + 32]).backward()
+            opt.step()
+    assert not _hits(obs)

@@ -164,7 +164,7 @@ opt = torch.optim.SGD(model.parameters(), lr=0.01, weight_decay=1e-4)
         detection=(
             "On sampled training steps the function mode follows random tensors made outside the model "
             "(randn/randn_like/rand/rand_like/normal, normal_/uniform_), scaled by numbers, added to a tensor "
-            "of the same shape (or `torch.normal(x, std)`) and carried through to/float/clamp/views into the "
+            "of the same shape that needs no gradient (data, not a latent) (or `torch.normal(x, std)`) and carried through to/float/clamp/views into the "
             "model's forward; the ratio ||noise - mean|| / ||x - batch mean of x|| is recorded. Over at least 3 "
             "sampled steps at the end of the run, a median ratio >= 2 is a warning, >= 1.5 info; during the "
             "run, a median >= 2 over 5 sampled steps is reported at once. With several optimizers (a GAN's "

@@ -14,8 +14,9 @@ input, the ratio ``||noise - mean(noise)|| / ||x - mean_over_batch(x)||`` is rec
 Reported over at least 3 sampled steps at the end of the run (a median ratio >= 2 is a warning,
 >= 1.5 info), or during the run once 5 sampled steps give a warning's median; with several
 optimizers (a GAN's discriminator trained with instance noise, on purpose) it is info only. A loss whose target has the noised input's shape (a denoising autoencoder, a diffusion
-model predicting the noise or the clean input) makes the noise the task: quiet. Noise scaled per
-example by a tensor (diffusion schedules, VAE reparameterisation) is not followed; dropout on the
+model predicting the noise or the clean input) makes the noise the task: quiet. Noise on a tensor
+that requires grad (a latent, an embedding) is not data augmentation; noise scaled per example by a
+tensor (diffusion schedules, VAE reparameterisation) is not followed; dropout on the
 inputs, mixup, crops and flips add no random tensor: quiet.
 """
 
@@ -154,6 +155,8 @@ class InputNoiseDrownsSignal(Check):
             if name.startswith("sub") or name.endswith("_"):
                 return  # noise minus the batch, or noise updated in place: not an augmentation
             noise, clean = first, second
+        if clean.requires_grad:
+            return  # noise on a computed tensor (a latent, an embedding), not on the data
         ratio = noise_ratio(clean, noise)
         if ratio is not None:
             self._put(self._noised, result, _Noised(ratio, user_site(), tuple(result.shape)))
