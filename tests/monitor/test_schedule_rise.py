@@ -122,3 +122,11 @@ def test_caught_when_main_frees_the_optimizer_before_the_end():
         main()
     hits = [f for f in obs.findings if f.code == CODE]
     assert hits and hits[0].evidence["reference"] == "initial_lr", hits
+
+
+def test_the_rising_schedule_is_the_root_cause_of_the_loss_going_up():
+    from nndoctor import catalogue, rootcause
+
+    rising = catalogue.finding(CODE, "rising", {"optimizer": "opt"}, location="opt", first_step=300)
+    up = catalogue.finding("loss-curve.goes-up", "up", {}, location="loss", first_step=120)
+    assert rootcause.headline(rootcause.link([up, rising])).code == CODE
