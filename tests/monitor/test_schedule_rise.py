@@ -91,6 +91,22 @@ def test_healthy_schedules_stay_quiet(kw):
     assert not hits, hits
 
 
+class LinearSweep(sched_mod.LRScheduler):
+    """An lr finder's linear sweep (torch-lr-finder's LinearLR): rises to end_lr on purpose."""
+
+    def __init__(self, optimizer, end_lr: float, num_iter: int) -> None:
+        self.end_lr, self.num_iter = end_lr, num_iter
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        r = self.last_epoch / (self.num_iter - 1)
+        return [base + r * (self.end_lr - base) for base in self.base_lrs]
+
+
+def test_lr_finder_sweep_stays_quiet():
+    assert not _run(lambda p: torch.optim.SGD(p, lr=1e-4), lambda o: LinearSweep(o, end_lr=5.0, num_iter=160))
+
+
 def test_lr_range_test_is_info_at_most():
     hits = _run(lambda p: torch.optim.SGD(p, lr=1e-6), lambda o: sched_mod.ExponentialLR(o, gamma=1.1), steps=120)
     assert all(f.severity == Severity.INFO for f in hits), hits

@@ -296,7 +296,7 @@ for epoch in range(30):
             "the loss got worse (its last window >= 1.3x its best of ~20 windows), or >= 10x it. Without a "
             "scheduler (hand-written schedule) the reference is the first step's lr: >= 10x it and the loss "
             "got worse. During the run (at the loss-curve reads) only a torch scheduler's lr >= 10x its base "
-            "with a loss that got worse is reported. OneCycleLR and CyclicLR (rising to max_lr on purpose), warm-ups that stop at the "
+            "with a loss that got worse is reported. OneCycleLR, CyclicLR and lr-finder schedulers with an `end_lr` (rising on purpose), warm-ups that stop at the "
             "base, decays and plateau schedulers stay quiet; a rise by a constant factor per step (an lr "
             "range test, `gamma > 1`) is info."
         ),

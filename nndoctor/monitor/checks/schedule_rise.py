@@ -128,7 +128,8 @@ class ScheduleKeepsRising(Check):
         base = group.get("initial_lr")
         self._setup = _Setup(optimizer=info.name, scheduler=sname,
                              base=float(base) if isinstance(base, (int, float)) and sname else None,
-                             on_purpose=sname in _ON_PURPOSE or "max_lr" in group)
+                             on_purpose=sname in _ON_PURPOSE or "max_lr" in group or (
+                                 sched is not None and hasattr(sched, "end_lr")))
         return self._setup
 
     def check(self, event: CurveDue | RunEnd) -> Iterable[Finding]:
