@@ -53,7 +53,7 @@ def _loader_loop(opt_cls, epochs: int = 3, batch: int = 16, **kw):
     return _hits(obs)
 
 
-def _slice_loop(opt_cls, full: bool = False, fresh: bool = False, shuffle_full: bool = False, steps: int = 120):
+def _slice_loop(opt_cls, full: bool = False, fresh: bool = False, shuffle_full: bool = False, steps: int = 60):
     torch.manual_seed(0)
     x, y = _data()
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
