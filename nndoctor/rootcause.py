@@ -144,7 +144,8 @@ def _lr(cause: Finding, symptom: Finding) -> bool:
         return symptom.code in STALLED or symptom.code in UNDERFIT
     if symptom.code == "grad.exploding-through-time":
         return False                              # the recurrence's doing: clipping fixes it at the same lr
-    return cause.code in LR_HIGH and _scale_numerics(cause, symptom)
+    # (a schedule still rising far past its base ends in a too-high lr)
+    return (cause.code in LR_HIGH or cause.code == "lr.schedule-keeps-rising") and _scale_numerics(cause, symptom)
 
 
 def _lr_symptom(cause: Finding, symptom: Finding) -> bool:

@@ -1,4 +1,4 @@
-"""Runtime remedies for schedules, recurrent layouts and momentum. Same contract as
+"""Runtime remedies for schedules (per batch, uncapped), recurrent layouts and momentum. Same contract as
 :mod:`nndoctor.fix.remedies` (``install(finding, stack)`` changes the run through hooks; the
 stack undoes it)."""
 
@@ -215,6 +215,32 @@ def _install_vanishing(f: Finding, stack: contextlib.ExitStack) -> None:
     _step_pre(stack, pre)
 
 
+# -- a schedule that keeps rising past its base -------------------------------------------------
+def _install_cap_schedule(f: Finding, stack: contextlib.ExitStack) -> None:
+    """After every LR-scheduler step, each param group's lr is at most its ``initial_lr`` (the base
+    rate the schedule was meant to reach): an uncapped warm-up stops at the base. OneCycleLR and
+    CyclicLR (``max_lr`` in the group) rise above it on purpose and are untouched."""
+    from torch.optim.lr_scheduler import LRScheduler
+
+    def cap(original: Any) -> Any:
+        @functools.wraps(original)
+        def step(self: Any, *args: Any, **kwargs: Any) -> Any:
+            out = original(self, *args, **kwargs)
+            groups = getattr(getattr(self, "optimizer", None), "param_groups", None) or []
+            for group in groups:
+                base, lr = group.get("initial_lr"), group.get("lr")
+                if isinstance(base, (int, float)) and isinstance(lr, (int, float)) and lr > base \
+                        and "max_lr" not in group:
+                    group["lr"] = base
+            if groups and hasattr(self, "_last_lr"):
+                self._last_lr = [group["lr"] for group in groups]
+            return out
+
+        return step
+
+    _patch(stack, LRScheduler, "step", cap)
+
+
 EXTRA_REMEDIES: tuple[Remedy, ...] = (
     Remedy("schedule-per-epoch", ("lr.schedule-collapses",),
            lambda f: f"{f.get('evidence', {}).get('scheduler', 'the scheduler')} advanced once per epoch "
@@ -222,6 +248,12 @@ EXTRA_REMEDIES: tuple[Remedy, ...] = (
            lambda f: "Call scheduler.step() once per epoch (after the batch loop), or give the scheduler its "
                      "horizon in batches (T_max / step_size / total_steps = epochs * batches per epoch).",
            _install_schedule_per_epoch),
+    Remedy("cap-schedule", ("lr.schedule-keeps-rising",),
+           lambda f: f"the learning rate of {f.get('evidence', {}).get('optimizer', 'the optimizer')} capped at "
+                     "its base rate (initial_lr) after every scheduler step",
+           lambda f: "Cap the schedule's factor at 1: lambda s: min(1.0, (s + 1) / warmup).",
+           _install_cap_schedule,
+           applies=lambda f: f.get("evidence", {}).get("reference") == "initial_lr"),
     Remedy("batch-first-rnn", ("shape.rnn-batch-time-swapped",),
            lambda f: f"{_where(f)} reads its (batch, time, features) inputs with batch_first=True",
            lambda f: f"Pass batch_first=True where {_where(f)} is created (or feed it x.transpose(0, 1)).",

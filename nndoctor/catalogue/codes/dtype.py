@@ -238,4 +238,43 @@ x = x.float() / 128
 x = (images.float() - 128) / 128
 """,
     ),
+    CodeInfo(
+        code="dtype.continuous-values-truncated",
+        severity="warning",
+        step="implement & debug",
+        title="Continuous values truncated to integers, then trained on as numbers",
+        meaning=(
+            "Float values with fractional parts were converted to an integer dtype "
+            "(`torch.tensor(y, dtype=torch.long)`, `.long()`, `.int()`, `.to(torch.int64)`), which drops the "
+            "fractional part without a warning, and the whole numbers are later used as regression targets "
+            "or model inputs (after `.float()`)."
+        ),
+        why=(
+            "Every value is rounded toward zero: 2.97 becomes 2. The model learns a staircase of the true "
+            "relation and its error can never fall below the truncation's."
+        ),
+        detection=(
+            "The function mode watches conversions to integer dtypes (data preparation included): at least 8 "
+            "values, at least 50% of the finite ones with a fractional part, and the truncation error "
+            "`x - trunc(x)` carrying at least 2% of their variance. Reported when, on a sampled training "
+            "step, the float target of a regression loss (mse/l1/smooth_l1/huber) or a model's float input "
+            "holds only whole numbers (two or more distinct), all among that conversion's results, with the "
+            "same shape per example. Binning into class ids for a classification loss, integer labels "
+            "stored as floats and whole-number targets that were never truncated (counts) stay quiet."
+        ),
+        fixes=(
+            "Keep the values as floats at {site}: use dtype=torch.float32 (or `.float()`) instead of "
+            "{conversion}.",
+            "If the integers were meant as class ids, train a classifier on them (cross_entropy), not a "
+            "regression.",
+        ),
+        wrong="""
+yt = torch.tensor(y, dtype=torch.long)       # y = [2.73, 0.41, ...] -> [2, 0, ...]
+loss = F.mse_loss(model(x), yt.float())
+""",
+        right="""
+yt = torch.tensor(y, dtype=torch.float32)
+loss = F.mse_loss(model(x), yt)
+""",
+    ),
 )

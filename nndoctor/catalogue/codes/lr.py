@@ -275,4 +275,42 @@ for epoch in range(30):
     sched.step()                  # once per epoch
 """,
     ),
+    CodeInfo(
+        code="lr.schedule-keeps-rising",
+        severity="warning",
+        step="tune",
+        title="The learning-rate schedule keeps rising past the rate it was meant to reach",
+        meaning=(
+            "The learning rate is still growing at the end of the run, many times above its base rate: "
+            "typically a warm-up written without its cap (`LambdaLR(opt, lambda s: (s + 1) / warmup)` "
+            "instead of `min(1.0, (s + 1) / warmup)`, or a hand-written `g['lr'] = base * step / warmup`)."
+        ),
+        why=(
+            "After the warm-up the multiplier keeps growing with the step count: at 20x the warm-up length "
+            "the optimizer runs at 20x its base rate, the steps overshoot and the loss gets worse."
+        ),
+        detection=(
+            "At the end of the run (40 steps or more), from the first optimizer's lr history: the last lr is "
+            "the run's peak and at least 1.5x the lr at half the run. With a torch scheduler the reference "
+            "is `param_groups[0]['initial_lr']` (the base lr): a warning when the final lr is >= 4x it and "
+            "the loss got worse (its last window >= 1.3x its best of ~20 windows), or >= 10x it. Without a "
+            "scheduler (hand-written schedule) the reference is the first step's lr: >= 10x it and the loss "
+            "got worse. During the run (at the loss-curve reads) only a torch scheduler's lr >= 10x its base "
+            "with a loss that got worse is reported. OneCycleLR, CyclicLR and lr-finder schedulers with an `end_lr` (rising on purpose), warm-ups that stop at the "
+            "base, decays and plateau schedulers stay quiet; a rise by a constant factor per step (an lr "
+            "range test, `gamma > 1`) is info."
+        ),
+        fixes=(
+            "Cap the schedule of {optimizer} at its base rate: `lambda s: min(1.0, (s + 1) / warmup)` "
+            "(or `LinearLR(opt, start_factor=1/warmup, total_iters=warmup)`), then keep it constant or decay it.",
+            "Print {optimizer}.param_groups[0]['lr'] every few hundred steps: after the warm-up it should "
+            "stay at or below the base lr.",
+        ),
+        wrong="""
+sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / 20)   # grows forever
+""",
+        right="""
+sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 20))
+""",
+    ),
 )

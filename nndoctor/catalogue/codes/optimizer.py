@@ -287,4 +287,46 @@ torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
 optimizer.step()
 """,
     ),
+    CodeInfo(
+        code="optimizer.full-batch-method-on-minibatches",
+        severity="warning",
+        step="tune",
+        title="A full-batch optimizer (Rprop, L-BFGS) stepped on changing mini-batches",
+        meaning=(
+            "`torch.optim.Rprop` (or `LBFGS`) is stepped on a different mini-batch at every step. Both are "
+            "full-batch methods: Rprop adapts each step size from the sign of successive gradients, L-BFGS "
+            "builds a curvature model from successive gradients of one objective."
+        ),
+        why=(
+            "Mini-batch noise flips the gradient's signs from step to step: Rprop's step sizes shrink and "
+            "grow erratically and the model stalls or oscillates; L-BFGS compares gradients of different "
+            "batches and its line search chases noise."
+        ),
+        detection=(
+            "On sampled training steps the model's inputs are fingerprinted (one hash per row: the first 16 "
+            "values of up to 4096 rows). From 6 sampled batches on (else at the end of the run), for an "
+            "Rprop/LBFGS optimizer over the model: "
+            "at least 3 pairs of successive sampled steps, 80% or more of them sharing under 10% of their "
+            "rows, and the batches are mini-batches of a finite dataset: they came from a DataLoader whose "
+            "dataset holds at least 1.5 batches, or rows came back in later batches. A fixed full batch "
+            "(shuffled or not) and fresh random inputs every step (resampled points) stay quiet. Rprop: "
+            "warning; L-BFGS (sometimes run on large batches on purpose): info."
+        ),
+        fixes=(
+            "Use an optimizer made for mini-batches for {optimizer}: `torch.optim.Adam(params, lr=1e-3)` "
+            "(or SGD with momentum).",
+            "Or keep {optimizer_class} and step it on the full dataset (one batch holding every example, "
+            "the same at every step).",
+        ),
+        wrong="""
+opt = torch.optim.Rprop(model.parameters())
+for xb, yb in DataLoader(ds, batch_size=8, shuffle=True):
+    opt.zero_grad(); loss_fn(model(xb), yb).backward(); opt.step()
+""",
+        right="""
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+for xb, yb in DataLoader(ds, batch_size=8, shuffle=True):
+    opt.zero_grad(); loss_fn(model(xb), yb).backward(); opt.step()
+""",
+    ),
 )

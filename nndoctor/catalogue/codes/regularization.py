@@ -185,4 +185,43 @@ opt = torch.optim.SGD(model.parameters(), lr=0.01, weight_decay=1.0)
 opt = torch.optim.SGD(model.parameters(), lr=0.01, weight_decay=1e-4)
 """,
     ),
+    CodeInfo(
+        code="regularization.input-noise-too-strong",
+        severity="warning",
+        step="improve",
+        title="Noise augmentation far larger than the inputs' own spread",
+        meaning=(
+            "Random noise added to the training inputs (`x + std * torch.randn_like(x)`) is larger than the "
+            "inputs' own variation across the batch: e.g. std 3.0 on inputs standardised to std 1."
+        ),
+        why=(
+            "The examples are buried under the noise: the model sees mostly noise, learns little of the "
+            "signal and underfits, while its evaluation (on clean inputs) meets a distribution it never "
+            "saw in training."
+        ),
+        detection=(
+            "On sampled training steps the function mode follows random tensors made outside the model "
+            "(randn/randn_like/rand/rand_like/normal, normal_/uniform_), scaled by numbers, added to a tensor "
+            "of the same shape that needs no gradient (data, not a latent) (or `torch.normal(x, std)`) and carried through to/float/clamp/views into the "
+            "model's forward; the ratio ||noise - mean|| / ||x - batch mean of x|| is recorded. Over at least 3 "
+            "sampled steps at the end of the run, a median ratio >= 2 is a warning, >= 1.5 info; during the "
+            "run, a median >= 2 over 5 sampled steps is reported at once. With several optimizers (a GAN's "
+            "discriminator trained with instance noise) it is info only. A loss "
+            "whose target has the noised input's shape (denoising, diffusion) makes the noise the task: "
+            "quiet; noise scaled per example by a tensor, dropout on inputs, mixup, crops and flips are not "
+            "followed."
+        ),
+        fixes=(
+            "Scale the noise at {site} down to a fraction of the inputs' spread: multiply its std by about "
+            "{suggested_scale} (std ~0.1-0.3 of standardised inputs).",
+            "Check that the inputs were standardised before the noise was added: noise sized for std-1 "
+            "inputs buries inputs of a smaller scale.",
+        ),
+        wrong="""
+xb = X[b] + 3.0 * torch.randn_like(X[b])     # X standardised to std 1
+""",
+        right="""
+xb = X[b] + 0.1 * torch.randn_like(X[b])
+""",
+    ),
 )

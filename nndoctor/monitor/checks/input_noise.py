@@ -1,0 +1,207 @@
+"""regularization: input-noise augmentation so strong that it drowns the signal.
+
+``xb = x + 3.0 * torch.randn_like(x)`` on inputs standardised to std 1 buries every example
+under noise three times its own spread: the model sees mostly noise and underfits. Ordinary
+noise augmentation is a fraction of the spread (std 0.1 of a standardised input).
+
+Followed by the function mode on sampled training steps, outside the model's own modules:
+random tensors (``randn``/``randn_like``/``rand``/``rand_like``/``normal``, in-place
+``normal_``/``uniform_``), scaled by numbers (``mul``/``div``/``sub``, ``alpha=``), added to another
+tensor of the same shape (``add``/``sub``/``add_``; ``torch.normal(x, std)``), then carried through
+``to``/``float``/``clamp``/views to the model's forward. When such a sum is the model's training
+input, the ratio ``||noise - mean(noise)|| / ||x - mean_over_batch(x)||`` is recorded.
+
+Reported over at least 3 sampled steps at the end of the run (a median ratio >= 2 is a warning,
+>= 1.5 info), or during the run once 5 sampled steps give a warning's median; with several
+optimizers (a GAN's discriminator trained with instance noise, on purpose) it is info only. A loss whose target has the noised input's shape (a denoising autoencoder, a diffusion
+model predicting the noise or the clean input) makes the noise the task: quiet. Noise on a tensor
+that requires grad (a latent, an embedding) is not data augmentation; noise scaled per example by a
+tensor (diffusion schedules, VAE reparameterisation) is not followed; dropout on the
+inputs, mixup, crops and flips add no random tensor: quiet.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import torch
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity
+from nndoctor.monitor.events import LossCall, ModelInput, OpCall, RunEnd
+from nndoctor.monitor.functions import user_site
+
+__all__ = ["InputNoiseDrownsSignal", "noise_ratio"]
+
+WARN_RATIO = 2.0
+INFO_RATIO = 1.5
+MIN_SAMPLES = 3  # sampled steps judged at the end of the run...
+EARLY_SAMPLES = 5  # ...or as soon as this many show a warning's ratio
+_RANDOM = frozenset({"randn", "randn_like", "rand", "rand_like", "normal", "normal_", "uniform_"})
+_SCALE = frozenset({"mul", "div", "sub", "mul_", "div_", "sub_"})
+_ADD = frozenset({"add", "sub", "add_", "sub_"})
+_PASS = frozenset({"to", "float", "clamp", "clamp_", "view", "reshape", "contiguous", "detach", "clone"})
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) or (
+        isinstance(v, torch.Tensor) and v.dim() == 0)
+
+
+def noise_ratio(clean: torch.Tensor, noise: torch.Tensor) -> float | None:
+    """``||noise - mean(noise)|| / ||clean - mean over the batch(clean)||`` (None when the clean
+    tensor has no spread)."""
+    c = clean.detach().float()
+    n = noise.detach().float()
+    c = c - (c.mean(0, keepdim=True) if c.dim() >= 1 and c.shape[0] >= 2 else c.mean())
+    spread = float(torch.linalg.vector_norm(c))
+    if not spread > 0:
+        return None
+    return float(torch.linalg.vector_norm(n - n.mean())) / spread
+
+
+@dataclass
+class _Noised:
+    ratio: float
+    site: str
+    shape: tuple[int, ...]
+
+
+@register
+class InputNoiseDrownsSignal(Check):
+    """Noise added to the training inputs, far larger than the inputs' own spread."""
+
+    code = "regularization.input-noise-too-strong"
+    needs = ("op", "model_input", "loss", "end")
+    sampled_only = frozenset({"model_input"})
+    ops = _RANDOM | _SCALE | _ADD | _PASS
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._noise: dict[int, tuple[weakref.ReferenceType[torch.Tensor], int]] = {}  # id -> (ref, step)
+        self._noised: dict[int, tuple[weakref.ReferenceType[torch.Tensor], _Noised, int]] = {}
+        self._input: tuple[int, _Noised] | None = None  # (step, what) of this step's noised model input
+        self._samples: list[_Noised] = []
+        self._denoising = False
+        self._reported = False
+
+    # -- labels ------------------------------------------------------------------------
+    def _get(self, table: dict[int, Any], t: Any) -> Any:
+        if not isinstance(t, torch.Tensor):
+            return None
+        entry = table.get(id(t))
+        return entry if entry is not None and entry[0]() is t else None
+
+    def _put(self, table: dict[int, Any], t: torch.Tensor, *rest: Any) -> None:
+        step = self.state.step
+        if len(table) > 512:
+            for k in [k for k, v in table.items() if v[-1] != step or v[0]() is None]:
+                del table[k]
+        table[id(t)] = (weakref.ref(t), *rest, step)
+
+    def check(self, event: OpCall | ModelInput | LossCall | RunEnd) -> Iterable[Finding]:
+        if self._denoising or self._reported:
+            return ()
+        if isinstance(event, OpCall):
+            if not event.module:
+                self._on_op(event)
+            return ()
+        if isinstance(event, ModelInput):
+            self._on_input(event)
+            return ()
+        if isinstance(event, LossCall):
+            if self._on_loss(event) and len(self._samples) >= EARLY_SAMPLES:
+                return self._judge(early=True)
+            return ()
+        return self._judge()
+
+    def _on_op(self, event: OpCall) -> None:
+        name, args, result = event.name, event.args, event.result
+        if not isinstance(result, torch.Tensor) or not result.is_floating_point():
+            return
+        if name in _RANDOM:
+            mean = args[0] if args else event.kwargs.get("mean")
+            if name == "normal" and isinstance(mean, torch.Tensor) and mean.shape == result.shape \
+                    and mean.dim() >= 1:
+                ratio = noise_ratio(mean, result - mean)  # torch.normal(x, std): x plus noise
+                if ratio is not None:
+                    self._put(self._noised, result, _Noised(ratio, user_site(), tuple(result.shape)))
+                return
+            self._put(self._noise, result)
+            return
+        first = args[0] if args else None
+        noised = self._get(self._noised, first)
+        if name in _PASS:
+            if noised is not None:
+                self._put(self._noised, result, noised[1])
+            return
+        noise_first = self._get(self._noise, first) is not None
+        second = args[1] if len(args) > 1 else event.kwargs.get("other")
+        if name in _SCALE and noise_first and _number(second):
+            self._put(self._noise, result)  # noise scaled by a number (or shifted: rand - 0.5)
+            return
+        if name not in _ADD or not isinstance(first, torch.Tensor) or not isinstance(second, torch.Tensor):
+            return
+        noise_second = self._get(self._noise, second) is not None
+        if noise_first == noise_second or result.shape != first.shape or second.shape != first.shape:
+            return  # noise plus noise, nothing random, or a broadcast
+        alpha = event.kwargs.get("alpha", 1)
+        if noise_second:
+            noise = second * alpha if _number(alpha) else second
+            clean = first if not name.endswith("_") else (result - noise if name.startswith("add") else result + noise)
+        else:
+            if name.startswith("sub") or name.endswith("_"):
+                return  # noise minus the batch, or noise updated in place: not an augmentation
+            noise, clean = first, second
+        if clean.requires_grad:
+            return  # noise on a computed tensor (a latent, an embedding), not on the data
+        ratio = noise_ratio(clean, noise)
+        if ratio is not None:
+            self._put(self._noised, result, _Noised(ratio, user_site(), tuple(result.shape)))
+
+    def _on_input(self, event: ModelInput) -> None:
+        if not (event.sampled and event.grad_enabled and event.training):
+            return
+        x = next((a for a in (*event.args, *event.kwargs.values()) if isinstance(a, torch.Tensor)), None)
+        noised = self._get(self._noised, x)
+        if noised is not None and (self._input is None or self._input[0] != event.step):
+            self._input = (event.step, noised[1])
+
+    def _on_loss(self, event: LossCall) -> bool:
+        """Whether a sample was added."""
+        if self._reported or not event.grad_enabled or self._input is None or self._input[0] != event.step:
+            return False
+        step, noised = self._input
+        self._input = (-1, noised)  # one sample per step
+        target = event.target
+        if isinstance(target, torch.Tensor) and tuple(target.shape) == noised.shape:
+            self._denoising = True  # the target has the input's shape: denoising is the task
+            return False
+        if len(self._samples) >= 1024:
+            return False
+        self._samples.append(noised)
+        return True
+
+    def _judge(self, early: bool = False) -> list[Finding]:
+        if self._reported or self._denoising or len(self._samples) < MIN_SAMPLES:
+            return []
+        ratios = sorted(s.ratio for s in self._samples)
+        median = ratios[len(ratios) // 2]
+        if median < (WARN_RATIO if early else INFO_RATIO):
+            return []
+        self._reported = True
+        site = self._samples[-1].site
+        ev = {"noise_ratio": round(median, 3), "sampled_steps": len(ratios), "site": site,
+              "ratio_min": round(ratios[0], 3), "ratio_max": round(ratios[-1], 3),
+              "suggested_scale": round(0.3 / median, 3)}
+        # several optimizers (a GAN's discriminator with instance noise, annealed on purpose): info
+        several = len(self.state.optimizers) > 1
+        ev["optimizers"] = len(self.state.optimizers)
+        sev = Severity.WARNING if median >= WARN_RATIO and not several else Severity.INFO
+        return [self.finding(
+            f"the noise added to the training inputs at {site or 'an unknown line'} is {median:.2g}x the "
+            f"inputs' own spread (median over {len(ratios)} sampled steps): the examples are buried under "
+            f"noise and the model can barely see the signal",
+            ev, location=site, severity=sev)]
