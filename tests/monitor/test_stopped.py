@@ -74,3 +74,18 @@ def test_noisy_flat_losses_are_quiet():
             opt.step()
 
     assert _observe(run) == []
+
+
+def test_a_run_whose_evaluation_loss_turned_up_is_not_told_to_train_longer():
+    def loop():
+        model = nn.Linear(10, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for step in range(20):
+            opt.zero_grad()
+            nn.BCEWithLogitsLoss()(model(X).squeeze(1), Y).backward()
+            opt.step()
+            if step % 5 == 4:
+                with torch.no_grad():  # a validation set the training makes worse (labels flipped)
+                    F.binary_cross_entropy_with_logits(model(X[:100]).squeeze(1), 1 - Y[:100])
+
+    assert _observe(loop) == []

@@ -258,7 +258,9 @@ CODES = (
             "whole curve below 16 losses) still falls significantly (least-squares slope beyond 3 standard "
             "errors of the step-to-step noise) by >= 15% of the final level (median of the last 10%), after an "
             "overall fall of >= 10% from the first losses, to a level still >= 25% of the first losses, and the "
-            "curve has not bent: the least-squares slope of its second half is >= 50% of its first half's."
+            "curve has not bent: the least-squares slope of its second half is >= 50% of its first half's. Not "
+            "when an evaluation loss was recorded and ended >= 5% above its best (the run overfits: more steps "
+            "would not help)."
         ),
         fixes=(
             "Check that the training loop runs all its epochs: a `return`/`break` indented inside the epoch "

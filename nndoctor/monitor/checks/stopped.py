@@ -13,7 +13,8 @@ beyond 3 standard errors of the step-to-step noise) by >= ``STEEP`` of its final
 overall fall of >= 10% from the first losses, to a level still >= 25% of the first losses (a loss
 already far down, like the ever-shrinking logistic loss of separable data, is trained), and the
 curve must not have bent: the least-squares slope of its second half is still >= 50% of its first
-half's (a run cut in its descent, not the usual slow end of a run).
+half's (a run cut in its descent, not the usual slow end of a run). A run whose evaluation loss
+ended >= 5% above its best is not told to train longer (it overfits).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = ["StoppedWhileImproving"]
 MIN_LOSSES = 8
 STEEP = 0.15  # drop across the judged stretch / final level
 BENT = 0.5  # the second half's slope must stay at least this share of the first half's
+TURNED = 0.05  # an evaluation loss this far above its best: training longer would not help it
 LOW = 0.25  # a final level below this share of the first losses is well trained (separable data's
 #             logistic loss keeps halving for ever)
 
@@ -49,6 +51,15 @@ class StoppedWhileImproving(Check):
 
     code = "fit.stopped-while-improving"
     needs = ("end",)
+
+    def _validation_turned(self) -> bool:
+        """The evaluation loss ended above its best by more than ``TURNED`` of it (the run overfits)."""
+        series = getattr(self.state, "eval_losses", None)
+        if series is None:
+            return False
+        _, vals = series.series()
+        vals = [v for v in vals if np.isfinite(v)]
+        return len(vals) >= 2 and vals[-1] > (1 + TURNED) * min(vals) and min(vals) > 0
 
     def check(self, event: RunEnd) -> Iterable[Finding]:
         if event.reason != "finished" or len(self.state.optimizers) != 1:
@@ -70,6 +81,8 @@ class StoppedWhileImproving(Check):
         early, late = _slope(steps[:mid], values[:mid]), _slope(steps[mid:], values[mid:])
         if not late < BENT * early < 0:
             return ()  # the curve has bent: the usual slow end of a run, not one cut in its descent
+        if self._validation_turned():
+            return ()  # more steps would lower the training loss, not the evaluation's: advice to stop
         tracker = getattr(self.state, "loaders", None)
         ev: dict[str, Any] = {"steps": int(steps[-1]), "losses": n, "start_loss": round(first, 5),
                               "final_loss": round(level, 5), "recent_drop": round(drop, 5),
