@@ -24,6 +24,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks._layers import fmt
 from nndoctor.monitor.events import StepEvent
+from nndoctor.monitor.tensors import is_sharded
 
 __all__ = ["ClosedForgetGate", "forget_biases"]
 
@@ -38,8 +39,8 @@ def forget_biases(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
     if not hidden:
         return out
     for name, b_ih in module.named_parameters(recurse=False):
-        if not name.startswith("bias_ih"):
-            continue
+        if not name.startswith("bias_ih") or is_sharded(b_ih):
+            continue  # (a sharded bias: its gate slices are spread over the ranks, not judged)
         suffix = name[len("bias_ih"):]
         b_hh = getattr(module, "bias_hh" + suffix, None)
         total = b_ih.detach()[hidden:2 * hidden].float()

@@ -25,6 +25,7 @@ from nndoctor.monitor.checks._layers import fmt, host_floats
 from nndoctor.monitor.checks.dampening import MIN_LOSSES, MIN_PROGRESS
 from nndoctor.monitor.curves import analyze_losses
 from nndoctor.monitor.events import RunEnd, StepEvent
+from nndoctor.monitor.tensors import local
 
 __all__ = ["ClippedWeights"]
 
@@ -58,12 +59,14 @@ class ClippedWeights(Check):
                    if isinstance(p, torch.Tensor) and p.dim() >= 2 and p.numel() >= 4 and p.is_floating_point()]
         if not weights or event.step <= 1:
             return ()
-        weights = weights[:MAX_TENSORS]
+        shards = [w for p in weights[:MAX_TENSORS] if (w := local(p).detach()).numel()]  # a DTensor's own shard
+        if not shards:
+            return ()
         with torch.no_grad():
-            tops = [p.detach().abs().amax() for p in weights]
-            shares = [(p.detach().abs() == t).float().mean() for p, t in zip(weights, tops)]
+            tops = [w.abs().amax() for w in shards]
+            shares = [(w.abs() == t).float().mean() for w, t in zip(shards, tops)]
         values = host_floats(tops + shares)
-        tops_f, shares_f = values[:len(weights)], values[len(weights):]
+        tops_f, shares_f = values[:len(shards)], values[len(shards):]
         bound = tops_f[0]
         boxed = bound > 0 and all(t == bound for t in tops_f) and all(s >= AT_BOUND for s in shares_f)
         count, _ = self._streak.get(id(event.optimizer), (0, 0.0))
@@ -71,7 +74,7 @@ class ClippedWeights(Check):
         self._streak[id(event.optimizer)] = (count, bound)
         if count >= STREAK:
             self._seen[id(event.optimizer)] = {
-                "optimizer": event.optimizer_name, "bound": bound, "tensors": len(weights),
+                "optimizer": event.optimizer_name, "bound": bound, "tensors": len(shards),
                 "share_at_bound": min(shares_f), "step": event.step,
                 "params": [self.state.param_name(p) for p in weights[:6]]}
         return ()
