@@ -109,7 +109,7 @@ class ScheduleKeepsRising(Check):
         self._lookups = 0  # scheduler look-ups (each scans the heap: a few at most)
         self._done = False
 
-    def _read_setup(self) -> _Setup | None:
+    def _read_setup(self, lookup: bool = True) -> _Setup | None:
         opts = self.state.live_optimizers()
         if len(opts) != 1:
             return self._setup if not opts else None
@@ -118,7 +118,7 @@ class ScheduleKeepsRising(Check):
         sched = self._sched() if self._sched is not None else None
         if sched is None or getattr(sched, "optimizer", None) is not opt:
             sched = None
-            if self._lookups < MAX_LOOKUPS:
+            if lookup and self._lookups < MAX_LOOKUPS:
                 self._lookups += 1
                 sched = _scheduler_of(opt)
                 self._sched = weakref.ref(sched) if sched is not None else None
@@ -135,7 +135,11 @@ class ScheduleKeepsRising(Check):
     def check(self, event: CurveDue | RunEnd) -> Iterable[Finding]:
         if self._done:
             return ()
-        setup = self._read_setup()
+        lrs_now = self.state.lrs.series()[1]
+        # the scheduler look-up scans the heap (gc.get_referrers): only while the lr is at its peak
+        # and above where it started, the only case the rest can report
+        rising = (len(lrs_now) >= 6 and lrs_now[-1] > lrs_now[0] and lrs_now[-1] >= max(lrs_now) * (1 - 1e-9))
+        setup = self._read_setup(lookup=rising)
         if setup is None or setup.on_purpose:
             return ()
         during = isinstance(event, CurveDue)
