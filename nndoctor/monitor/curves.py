@@ -27,6 +27,7 @@ __all__ = [
     "read_due",
     "ConstantBaseline",
     "entropy_estimate",
+    "loss_progress",
     "noise_sigma",
     "per_step",
     "rolling_median",
@@ -483,6 +484,15 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
                                         "within_noise": bool(tol >= moved > 0.03 * scale),
                                         "trend_z": round(trend_z(v[first:]), 2)}
     return out
+
+
+def loss_progress(state: Any, min_losses: int) -> tuple[CurveAnalysis, float | None]:
+    """The training curve's analysis and how far its loss fell as a share of where it started
+    ((start - end) / start), or None with fewer than ``min_losses`` losses or no positive start."""
+    curve = analyze_losses(state)
+    if curve.n >= min_losses and curve.start > 0 and curve.end == curve.end:
+        return curve, (curve.start - curve.end) / curve.start
+    return curve, None
 
 
 def analyze_losses(state: Any, min_points: int = 20) -> CurveAnalysis:

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._layers import fmt
-from nndoctor.monitor.curves import analyze_losses
+from nndoctor.monitor.curves import loss_progress
 from nndoctor.monitor.events import RunEnd, StepEvent
 
 __all__ = ["DampenedMomentum"]
@@ -67,10 +67,7 @@ class DampenedMomentum(Check):
     def _judge(self, event: RunEnd) -> list[Finding]:
         if not self._found:
             return []
-        curve = analyze_losses(self.state)
-        progress = None
-        if curve.n >= MIN_LOSSES and curve.start > 0 and curve.end == curve.end:
-            progress = (curve.start - curve.end) / curve.start
+        curve, progress = loss_progress(self.state, MIN_LOSSES)
         out = []
         for f in self._found:
             stalled = progress is not None and progress < MIN_PROGRESS

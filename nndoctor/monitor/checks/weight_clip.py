@@ -23,7 +23,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._layers import fmt, host_floats
 from nndoctor.monitor.checks.dampening import MIN_LOSSES, MIN_PROGRESS
-from nndoctor.monitor.curves import analyze_losses
+from nndoctor.monitor.curves import loss_progress
 from nndoctor.monitor.events import RunEnd, StepEvent
 from nndoctor.monitor.tensors import local
 
@@ -82,10 +82,7 @@ class ClippedWeights(Check):
     def _judge(self) -> list[Finding]:
         if not self._seen:
             return []
-        curve = analyze_losses(self.state)
-        progress = None
-        if curve.n >= MIN_LOSSES and curve.start > 0 and curve.end == curve.end:
-            progress = (curve.start - curve.end) / curve.start
+        curve, progress = loss_progress(self.state, MIN_LOSSES)
         stalled = progress is not None and progress < MIN_PROGRESS and len(self._optimizers) == 1
         out = []
         for f in self._seen.values():
