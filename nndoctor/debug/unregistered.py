@@ -40,15 +40,31 @@ class UnregisteredLayers(Check):
         # id(module) -> (weakref to it, class name, parent name, number of trainable parameters)
         self._cands: dict[int, tuple[weakref.ReferenceType[torch.nn.Module], str, str, int]] = {}
         self._known: set[int] = set()
-        self._known_for = -1
+        self._known_key: tuple[int, ...] | None = None
+        self._known_step = -1
         self._done = False
 
-    def _registered(self) -> set[int]:
+    def _registered(self, module_id: int) -> bool:
+        """Whether the module is a submodule of a live watched model.
+
+        The set of submodules is cached; it is rebuilt when the live models change (a model
+        rebuilt with the same count of models, a freed model whose id a new one reuses) and, at
+        most once a step, on a miss, so a layer is never judged from a stale set.
+        """
         models = self.state.live_models()
-        if len(models) != self._known_for:
-            self._known = {id(m) for _, root in models for m in root.modules()}
-            self._known_for = len(models)
-        return self._known
+        key = tuple(id(root) for _, root in models)
+        if key != self._known_key:
+            self._rebuild(models, key)
+        if module_id in self._known:
+            return True
+        if self._known_step != self.state.step:
+            self._rebuild(models, key)
+        return module_id in self._known
+
+    def _rebuild(self, models: list, key: tuple[int, ...]) -> None:
+        self._known = {id(m) for _, root in models for m in root.modules()}
+        self._known_key = key
+        self._known_step = self.state.step
 
     def check(self, event: ModuleOutput | StepEvent) -> Iterable[Finding]:
         if self._done:
@@ -58,7 +74,7 @@ class UnregisteredLayers(Check):
             if not event.grad_enabled or id(module) in self._cands or len(self._cands) >= 64:
                 return ()
             own = [p for p in module.parameters(recurse=False) if p.requires_grad]
-            if not own or id(module) in self._registered() or id(module) in self.state.models:
+            if not own or id(module) in self.state.models or self._registered(id(module)):
                 return ()
             stack = getattr(self.state.observer, "_stack", None) or []
             if not stack:
@@ -73,7 +89,7 @@ class UnregisteredLayers(Check):
         lost: list[tuple[str, str, int]] = []
         for ref, cls, parent, n in self._cands.values():
             module = ref()
-            if module is None or id(module) in self._registered():
+            if module is None or self._registered(id(module)):
                 continue
             if any(id(p) in in_opt for p in module.parameters()):
                 continue  # handed to the optimizer by hand: they train
