@@ -311,12 +311,15 @@ def _install_reshape_target(f: Finding, stack: contextlib.ExitStack) -> None:
 # -- optimizer settings ------------------------------------------------------------------
 #: the update/weight ratio a healthy step has (the lr check's "about 1e-3")
 _HEALTHY_RATIO = 1e-3
+#: the ratio a too-low rate is raised to: the top of the healthy band (lr.too-low's suggest_high)
+_RAISED_RATIO = 1e-2
 
 
 def suggested_lr(f: Finding) -> float | None:
     """The rate that gives the measured updates a healthy size: lr * 1e-3 / median update ratio
-    (the update is proportional to lr), kept within 10x-1000x of the current rate in the
-    finding's direction so that one noisy measurement cannot overshoot; without a measured
+    (the update is proportional to lr) for a rate too high, kept within 10x-1000x below it; lr * 1e-2 /
+    ratio for a rate too low, within 10x-10,000x above it (a rate that barely moves the loss is raised
+    to the top of the healthy band); one noisy measurement cannot overshoot further; without a measured
     ratio, the geometric middle of the finding's suggested range."""
     ev = f.get("evidence", {})
     try:
@@ -324,10 +327,11 @@ def suggested_lr(f: Finding) -> float | None:
     except (KeyError, TypeError, ValueError):
         lr = ratio = 0.0
     if lr > 0 and ratio > 0 and math.isfinite(lr * ratio) and f.get("code") in ("lr.too-high", "lr.too-low"):
-        target = lr * _HEALTHY_RATIO / ratio
         if f.get("code") == "lr.too-high":
-            return min(max(target, lr / 1000), lr / 10)
-        return max(min(target, lr * 1000), lr * 10)
+            return min(max(lr * _HEALTHY_RATIO / ratio, lr / 1000), lr / 10)
+        # a loss that barely moved: the top of the healthy band (the middle undershoots: an update
+        # ratio of 1e-3 reached 0.65 of the way to the working rate's loss on the corpus's tune scripts)
+        return max(min(lr * _RAISED_RATIO / ratio, lr * 10_000), lr * 10)
     try:
         lo, hi = float(ev["suggest_low"]), float(ev["suggest_high"])
     except (KeyError, TypeError, ValueError):

@@ -150,11 +150,13 @@ def test_lr_from_the_measured_update_ratio_never_overshoots_and_leaves_a_healthy
 
     low = {"code": "lr.too-low", "evidence": {"lr": "1e-05", "update_ratio_median": 1e-7,
                                              "suggest_low": "1e-4", "suggest_high": "1e-3"}}
-    assert suggested_lr(low) == pytest.approx(1e-2)            # 1e-3 / 1e-7 = 1e4x, kept to 1000x
+    assert suggested_lr(low) == pytest.approx(0.1)             # 1e-2 / 1e-7 = 1e5x, kept to 10,000x
     high = {"code": "lr.too-high", "evidence": {"lr": "5", "update_ratio_median": 0.08}}
     assert suggested_lr(high) == pytest.approx(5 * 1e-3 / 0.08)  # within lr/1000..lr/10
     mild = {"code": "lr.too-low", "evidence": {"lr": "1e-3", "update_ratio_median": 5e-4}}
-    assert suggested_lr(mild) == pytest.approx(1e-2)            # at least 10x in the finding's direction
+    assert suggested_lr(mild) == pytest.approx(2e-2)            # to the top of the band (1e-2 / 5e-4 = 20x)
+    tiny = {"code": "lr.too-low", "evidence": {"lr": "1e-3", "update_ratio_median": 5e-3}}
+    assert suggested_lr(tiny) == pytest.approx(1e-2)            # at least 10x in the finding's direction
 
     def run(lr: float) -> float:
         torch.manual_seed(0)
@@ -170,8 +172,8 @@ def test_lr_from_the_measured_update_ratio_never_overshoots_and_leaves_a_healthy
         return float(loss.detach())
 
     twin, bug = run(0.05), run(1e-5)
-    with _apply("lr.too-low", "optimizer", lr="1e-05", update_ratio_median=1e-7):
-        fixed, healthy = run(1e-5), run(0.05)    # 1e-5 -> 1e-2; the twin's 0.05 is above it: kept
+    with _apply("lr.too-low", "optimizer", lr="1e-05", update_ratio_median=5e-6):
+        fixed, healthy = run(1e-5), run(0.05)    # 1e-5 -> 2e-2; the twin's 0.05 is above it: kept
     assert healthy == twin and bug - fixed > 0.5 * (bug - twin)
 
 

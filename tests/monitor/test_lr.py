@@ -69,6 +69,11 @@ def test_lr_too_low_is_reported(make_opt):
     (f,) = obs.report().by_code("lr.too-low")
     assert f.evidence["update_ratio_median"] < 1e-4
     assert float(f.evidence["suggest_low"]) > float(f.evidence["lr"])
+    # the range is the rates whose updates would be 1e-3 to 1e-2 of the weights (update proportional to lr)
+    lr, med = float(f.evidence["lr"]), f.evidence["update_ratio_median"]
+    for key, target in (("suggest_low", 1e-3), ("suggest_high", 1e-2)):
+        expected = min(max(lr * target / med, 10 * lr), 1e4 * lr)
+        assert float(f.evidence[key]) == pytest.approx(expected, rel=0.35), (key, f.evidence)  # 1 digit shown
 
 
 @pytest.mark.parametrize("make_opt,sched", [

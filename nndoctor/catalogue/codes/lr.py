@@ -209,7 +209,8 @@ opt = torch.optim.Adam(model.parameters(), lr=3e-4)   # or run `nndoctor lr-find
             "moved."
         ),
         fixes=(
-            "Raise the learning rate of {optimizer} 10-100x (from {lr} to {suggest_low}-{suggest_high}); "
+            "Raise the learning rate of {optimizer} from {lr} to {suggest_low}-{suggest_high} (the rates at which "
+            "the measured updates would be 1e-3 to 1e-2 of the weights); "
             "for {optimizer_class}, {default_hint}.",
             "Check that no scheduler or manual decay shrinks the rate before training starts (print "
             "{optimizer}.param_groups[0]['lr'] at the first steps).",

@@ -187,6 +187,10 @@ def _tidy(found: Finding) -> Finding:
     return dataclasses.replace(found, evidence=ev)
 
 
+#: update/weight ratios a raised learning rate aims at (the healthy band's middle and top)
+LOW_TARGET_RATIOS = (1e-3, 1e-2)
+
+
 def _fmt_lr(x: float) -> str:
     return f"{x:.0e}" if x < 1e-2 else f"{x:.3g}"
 
@@ -255,6 +259,11 @@ class LearningRate(Check):
         if lr:
             if direction == "high":
                 ev["suggest_low"], ev["suggest_high"] = _fmt_lr(lr / 100), _fmt_lr(lr / 10)
+            elif ratios is not None and ratios["median"] > 0:
+                # the rates whose updates are 1e-3 to 1e-2 of the weights (the update is proportional to
+                # the rate), 10x to 10,000x the current one: a loss that barely moved needs the upper end
+                low, high = (min(max(lr * r / ratios["median"], lr * 10), lr * 1e4) for r in LOW_TARGET_RATIOS)
+                ev["suggest_low"], ev["suggest_high"] = _fmt_lr(low), _fmt_lr(max(high, low))
             else:
                 ev["suggest_low"], ev["suggest_high"] = _fmt_lr(lr * 10), _fmt_lr(lr * 100)
         ev["default_hint"] = ("a common starting point is 3e-4 (1e-3 at most)" if adaptive
