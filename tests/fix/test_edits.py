@@ -199,3 +199,20 @@ def test_edits_for_a_detach_cut_padding_and_half_precision(tmp_path):
                                                                           str(script)).diff
     half = {"code": "dtype.half-precision-weights", "evidence": {"dtype": "float16"}}
     assert "+model = nn.Linear(4, 3).float()" in source_edit([("float32-weights", half)], "x", str(script)).diff
+
+
+def test_edits_for_dampening_and_an_identity_leaky_relu(tmp_path):
+    script = tmp_path / "net.py"
+    script.write_text("import torch\nimport torch.nn as nn\n"
+                      "model = nn.Sequential(nn.Linear(2, 8), nn.LeakyReLU(True), nn.Linear(8, 8),\n"
+                      "                      nn.LeakyReLU(1.0), nn.Linear(8, 2), nn.LeakyReLU(0.2, True))\n"
+                      "opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, dampening=0.9)\n")
+    damp = {"code": "optimizer.dampening-cancels-momentum", "location": "opt",
+            "evidence": {"optimizer": "opt (SGD)", "momentum": 0.9, "dampening": 0.9}}
+    diff = source_edit([("no-dampening", damp)], "x", str(script)).diff
+    assert "+opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, dampening=0)" in diff, diff
+    flat = {"code": "activation.identity-activation", "location": "model.1", "evidence": {"model": "model"}}
+    diff = source_edit([("bend-activation", flat)], "x", str(script)).diff
+    assert "nn.LeakyReLU(inplace=True), nn.Linear(8, 8)," in diff and "nn.LeakyReLU(0.01), nn.Linear(8, 2), " \
+        "nn.LeakyReLU(0.2, True))" in diff, diff
+    assert remedy_for(damp).name == "no-dampening" and remedy_for(flat).name == "bend-activation"  # type: ignore[union-attr]

@@ -81,7 +81,22 @@ def _batch_first(f: Finding, src: Source, p: Patch) -> bool:
     return call is not None and set_kwarg(p, call, "batch_first", "True")
 
 
+def _bend_activation(f: Finding, src: Source, p: Patch) -> bool:
+    """``nn.LeakyReLU(True)`` -> ``nn.LeakyReLU(inplace=True)``; a positional slope of 1 -> 0.01."""
+    done = False
+    for call in src.calls("LeakyReLU"):
+        if not call.args or not isinstance(call.args[0], ast.Constant):
+            continue
+        value = call.args[0].value
+        if value is True:
+            done = p.replace(call.args[0], "inplace=True") or done
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value - 1.0) < 0.1:
+            done = p.replace(call.args[0], "0.01") or done
+    return done
+
+
 TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {
+    "bend-activation": _bend_activation,
     "less-dropout": _dropout, "train-mode-while-training": _train_mode, "leaky-relu": _leaky, "batch-first-rnn": _batch_first,
     "vanishing-gradients": lambda f, src, p: "relu" in str(ev(f).get("activation", "")) and _leaky(f, src, p),
     "unfreeze": lambda f, src, p: f.get("code") in _UNREGISTERED and _unregistered(f, src, p),

@@ -117,7 +117,14 @@ def _momentum(f: Finding, src: Source, p: Patch) -> bool:
     return False
 
 
+def _no_dampening(f: Finding, src: Source, p: Patch) -> bool:
+    call = optimizer_call(f, src)
+    kw = kwarg(call, "dampening") if call is not None else None
+    return kw is not None and p.replace(kw.value, "0")
+
+
 TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {
+    "no-dampening": _no_dampening,
     "learning-rate": _learning_rate, "less-weight-decay": _weight_decay,
     "optimizer-default-setting": _optimizer_default, "zero-grad-each-step": _zero_grad, "clip-gradients": _clip,
     "schedule-per-epoch": _schedule_per_epoch, "moderate-momentum": _momentum,

@@ -1,0 +1,126 @@
+"""Runtime remedies for settings that cancel what the user meant: SGD's dampening beside its
+momentum, LSTM forget gates that start closed, a LeakyReLU whose slope is 1 (the identity). Same contract as
+:mod:`nndoctor.fix.remedies` (``install(finding, stack)`` changes the re-run through hooks; the
+stack undoes it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+from torch import nn
+
+from nndoctor.fix.remedies import Remedy, _on_new_optimizers, _where
+from nndoctor.monitor.checks.dampening import DAMPENING
+from nndoctor.monitor.checks.forget_gate import CLOSED, forget_biases
+from nndoctor.monitor.checks.identity_activation import NEAR, negative_slope
+
+__all__ = ["SETTING_REMEDIES", "bend_activation", "open_forget_gates"]
+
+Finding = dict[str, Any]
+
+#: the forget bias (bias_ih + bias_hh) an opened gate starts at: Jozefowicz et al. 2015's +1
+OPEN = 1.0
+
+
+# -- SGD dampening beside momentum ----------------------------------------------------------------
+def _install_no_dampening(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Every param group with a momentum in (0, 1) and a dampening >= 0.5 (the check's threshold: SGD
+    and optimizers built on its settings) runs with dampening 0 (torch's default): the momentum the
+    user chose acts again. Other groups are untouched."""
+
+    def change(opt: torch.optim.Optimizer) -> None:
+        for group in opt.param_groups:
+            momentum, dampening = group.get("momentum"), group.get("dampening")
+            if not isinstance(momentum, (int, float)) or not isinstance(dampening, (int, float)):
+                continue
+            if 0 < momentum < 1 and DAMPENING <= dampening < 1:
+                group["dampening"] = 0.0
+
+    _on_new_optimizers(stack, change)
+
+
+# -- LSTM forget gates closed at the start -------------------------------------------------------
+def open_forget_gates(module: nn.Module) -> int:
+    """Set the forget slice of each closed layer/direction of an LSTM / LSTMCell (summed forget bias
+    with a mean <= -1, the check's rule) to a sum of +1: bias_ih's slice to +1, bias_hh's to 0.
+    Returns how many layer/directions were opened; open or default gates are left as they are."""
+    hidden = int(getattr(module, "hidden_size", 0))
+    opened = 0
+    with torch.no_grad():
+        for suffix, total in forget_biases(module):
+            if float(total.mean()) > CLOSED:
+                continue
+            getattr(module, "bias_ih" + suffix)[hidden:2 * hidden].fill_(OPEN)
+            b_hh = getattr(module, "bias_hh" + suffix, None)
+            if isinstance(b_hh, torch.Tensor):
+                b_hh[hidden:2 * hidden].fill_(0.0)
+            opened += 1
+    return opened
+
+
+def _install_open_forget_gate(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Before an LSTM / LSTMCell first runs with gradients on (its first training forward, after
+    whatever initialisation the script did), its closed forget gates are opened."""
+    done: set[int] = set()
+
+    def pre(module: nn.Module, args: Any) -> None:
+        if id(module) in done or not isinstance(module, (nn.LSTM, nn.LSTMCell)) or not torch.is_grad_enabled():
+            return None
+        done.add(id(module))
+        open_forget_gates(module)
+        return None
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(pre)
+    stack.callback(handle.remove)
+
+
+# -- an activation that is the identity ----------------------------------------------------------
+def bend_activation(module: nn.Module) -> bool:
+    """Give a LeakyReLU / RReLU whose negative slope is (within the check's NEAR of) 1 PyTorch's
+    default slope (0.01; RReLU 1/8 to 1/3). Returns whether the module changed."""
+    slope = negative_slope(module)
+    if slope is None or abs(slope - 1.0) >= NEAR:
+        return False
+    if isinstance(module, nn.LeakyReLU):
+        module.negative_slope = 0.01
+    elif isinstance(module, nn.RReLU):
+        module.lower, module.upper = 1.0 / 8, 1.0 / 3
+    return True
+
+
+def _install_bend_activation(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Before each LeakyReLU / RReLU first runs, a slope of ~1 becomes the default one."""
+    done: set[int] = set()
+
+    def pre(module: nn.Module, args: Any) -> None:
+        if id(module) not in done and isinstance(module, (nn.LeakyReLU, nn.RReLU)):
+            done.add(id(module))
+            bend_activation(module)
+        return None
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(pre)
+    stack.callback(handle.remove)
+
+
+SETTING_REMEDIES: tuple[Remedy, ...] = (
+    Remedy("no-dampening", ("optimizer.dampening-cancels-momentum",),
+           lambda f: f"SGD's dampening set to 0 in {_where(f)} (momentum kept)",
+           lambda f: f"Drop dampening where {_where(f)} is created "
+                     "(torch's default is 0): SGD(params, lr, momentum=...).",
+           _install_no_dampening),
+    Remedy("open-forget-gate", ("init.lstm-forget-gate-closed",),
+           lambda f: f"the forget gates of {_where(f)} opened before its first training forward (forget bias "
+                     "bias_ih + bias_hh = +1)",
+           lambda f: f"Fill the forget slice [H:2H] of {_where(f)}'s bias_ih with +1 (and bias_hh's with 0), or "
+                     "keep PyTorch's default initialisation.",
+           _install_open_forget_gate),
+    Remedy("bend-activation", ("activation.identity-activation",),
+           lambda f: f"LeakyReLU/RReLU with a negative slope of ~1 in {f.get('evidence', {}).get('model', 'the model')} "
+                     "given PyTorch's default slope (0.01)",
+           lambda f: "Pass the flag by name: nn.LeakyReLU(inplace=True) (the first argument is negative_slope), or "
+                     "nn.LeakyReLU(0.01, True).",
+           _install_bend_activation),
+)
