@@ -39,7 +39,9 @@ from nndoctor.monitor import (
     sampling,
     state,
 )
-from nndoctor.monitor import observer as observer_module
+from nndoctor.monitor.observer import forward as observer_forward
+from nndoctor.monitor.observer import probes as observer_probes
+from nndoctor.monitor.observer import steps as observer_steps
 
 #: (owner, attribute) of every internal the entry points reach; the first eight and the hook
 #: entry points were named in the issue (8 of 15 sites killed the training then)
@@ -53,9 +55,9 @@ TARGETS: list[tuple[Any, str]] = [
     (Observer, "_tick"),
     (history.History, "flush"),
     # entry points: their own first steps
-    (observer_module, "GradContribution"),  # the grad hook
-    (observer_module, "ModuleOutput"),  # the global forward hook
-    (observer_module, "StepEvent"),  # the optimizer step pre/post hooks
+    (observer_probes, "GradContribution"),  # the grad hook
+    (observer_forward, "ModuleOutput"),  # the global forward hook
+    (observer_steps, "StepEvent"),  # the optimizer step pre/post hooks
     (ending, "RunEnd"),  # __exit__ (the end-of-run analysis)
     (functions, "op_name"),  # the function mode's __torch_function__
     (loaders.LoaderTracker, "_on_iter"),  # DataLoader.__iter__

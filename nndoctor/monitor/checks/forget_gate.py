@@ -22,7 +22,7 @@ from torch import nn
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
-from nndoctor.monitor.checks._layers import fmt
+from nndoctor.monitor.checks._layers import fmt, param_ids
 from nndoctor.monitor.events import StepEvent
 from nndoctor.monitor.tensors import is_sharded
 
@@ -67,7 +67,7 @@ class ClosedForgetGate(Check):
         if event.phase != "pre" or id(event.optimizer) in self._seen:
             return ()
         self._seen.add(id(event.optimizer))
-        in_opt = {id(p) for g in event.optimizer.param_groups for p in g["params"]}
+        in_opt = param_ids(event.optimizer)
         out: list[Finding] = []
         for _info, model in self.state.live_models():
             for module in model.modules():

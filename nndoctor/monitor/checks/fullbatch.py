@@ -28,6 +28,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
+from nndoctor.monitor.checks._layers import param_ids
 from nndoctor.monitor.events import ModelInput, RunEnd
 from nndoctor.monitor.tensors import local
 
@@ -90,7 +91,7 @@ class FullBatchOptimizerOnMiniBatches(Check):
                 cls = type(opt).__name__
                 if cls not in FULL_BATCH or (info.name, cls) in self._optimizers:
                     continue
-                held = {id(p) for g in opt.param_groups for p in g["params"]}
+                held = param_ids(opt)
                 self._optimizers[(info.name, cls)] = {
                     m.name for m, model in self.state.live_models() if any(id(p) in held for p in model.parameters())}
         return self._optimizers

@@ -19,7 +19,7 @@ from torch import nn
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
-from nndoctor.monitor.checks._layers import fmt
+from nndoctor.monitor.checks._layers import fmt, param_ids
 from nndoctor.monitor.events import StepEvent
 
 __all__ = ["IdentityActivation", "negative_slope"]
@@ -53,7 +53,7 @@ class IdentityActivation(Check):
     def check(self, event: StepEvent) -> Iterable[Finding]:
         if event.phase != "pre":
             return ()
-        in_opt = {id(p) for g in event.optimizer.param_groups for p in g["params"]}
+        in_opt = param_ids(event.optimizer)
         out: list[Finding] = []
         for info, model in self.state.live_models():
             if id(model) in self._seen or not any(id(p) in in_opt for p in model.parameters()):

@@ -22,7 +22,7 @@ from torch import nn
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
-from nndoctor.monitor.checks._layers import fmt, host_floats
+from nndoctor.monitor.checks._layers import fmt, host_floats, param_ids
 from nndoctor.monitor.events import StepEvent
 
 __all__ = ["RecurrentExplosion"]
@@ -59,7 +59,7 @@ class RecurrentExplosion(Check):
     def check(self, event: StepEvent) -> Iterable[Finding]:
         if self._done or not event.sampled or event.phase != "pre":
             return ()
-        in_opt = {id(p) for g in event.optimizer.param_groups for p in g["params"]}
+        in_opt = param_ids(event.optimizer)
         weights: list[tuple[str, torch.Tensor]] = []
         for _info, model in self.state.live_models():
             has = self._has_rnn.get(id(model))

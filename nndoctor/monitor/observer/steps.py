@@ -1,0 +1,151 @@
+"""The optimizer step hooks and step bookkeeping: the step clock, the lr history, ``max_steps``
+(:class:`StopTraining`) and the end of each step (the loss curve when due, the next step's
+sampling) (mixed into :class:`~nndoctor.monitor.observer.Observer`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from nndoctor.monitor.events import CurveDue, StepEvent
+from nndoctor.monitor.functions import _FORKS
+
+__all__ = ["CURVE_EVERY", "StepHooks", "StopTraining"]
+
+#: losses between reads of the loss history at the start (then every 1/8 of the run)
+CURVE_EVERY = 25
+
+
+class StepHooks:
+    """Observer methods called by the optimizer step hooks, and the step clock."""
+
+    def _step_pre(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if not self._active or _FORKS[0] != self._pid:
+            return None
+        try:
+            info = self.state.optimizers.get(id(optimizer))
+            if info is None or info.ref() is not optimizer:  # (new, or a new one at a freed one's id)
+                info = self._register_optimizer(optimizer)
+            if (self._by_kind if self._heavy else self._by_kind_unsampled).get("step.pre"):
+                self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="pre",
+                                         step=self.state.step, optimizer_step=info.steps + 1,
+                                         sampled=self._heavy), kind="step.pre")
+            if self._mode is not None and not self._light:
+                self._pop_mode()  # the optimizer's own arithmetic is nothing to watch; back at the tick
+        except Exception as exc:
+            self._fail("optimizer step pre-hook", exc)
+        return None
+
+    def _step_post(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if not self._active or _FORKS[0] != self._pid:
+            if self._failed:
+                self._count_after_failure(True)
+            return None
+        state = self.state
+        clock = state.step
+        try:  # (the guard inlined: this runs on every step; a try costs nothing until it catches)
+            info = state.optimizers.get(id(optimizer))
+            if info is None or info.ref() is not optimizer:
+                # first seen here: it stepped on an unsampled step (no pre-step hook then); look
+                # closely at its next steps
+                info = self._register_optimizer(optimizer)
+                clock = state.step  # (the first optimizer's registration may recount the steps)
+                self.schedule.boost(self.clock, 3)
+            steps = info.steps = info.steps + 1
+            info.backwards_at_post = state.backward_calls
+            info.last_step = clock
+            if info is self._first_optimizer:
+                groups = optimizer.param_groups
+                lr = groups[0].get("lr") if groups else None
+                # the lr history keeps every change and, while constant, one value in 16 steps
+                if (lr != info.lr or steps % 16 == 1) and isinstance(lr, (int, float)):
+                    state.lrs.record_float(state.step, float(lr))
+                    info.lr = float(lr)
+            if self._pending_eval.items:  # every backward of this step is done: evalrec.PendingEval
+                self._pending_eval.resolve(state.eval_losses.record)
+            if self._heavy or self._unsampled_step_post:
+                self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="post",
+                                         step=state.step, optimizer_step=steps,
+                                         sampled=self._heavy), kind="step.post")
+            state.step = clock + 1
+            schedule = self.schedule  # (Schedule.sampled, inlined: this runs on every step)
+            sampled = clock < schedule.dense or clock % schedule.period == 0 or clock <= schedule.boosted_until
+            if sampled or self._heavy or self._light or self._mode is not None or state.losses.total >= self._curve_due:
+                self._tick(sampled)
+            else:  # (the tick of an unsampled step with nothing due)
+                self._forwards_since_tick = 0
+                state.sampled = False
+        except Exception as exc:
+            self._fail("optimizer step hook", exc)
+            state.step = clock + 1  # (the step happened, whatever failed here)
+        if self.max_steps is not None and clock >= self.max_steps:
+            self.end_reason = "max-steps"
+            raise StopTraining(self.max_steps)
+        return None
+
+    def _tick(self, sampled: bool | None = None) -> None:
+        """End of a step: read the loss curve when due, switch the heavy probes for the next step
+        (``sampled``: whether it is sampled, if the caller knows)."""
+        state = self.state
+        total = state.losses.total
+        if total >= self._curve_due:
+            # read the curve every CURVE_EVERY losses at first, then every 1/8 of the run
+            self._curve_due = total + max(CURVE_EVERY, total // 8)
+            self._dispatch(CurveDue(step=state.step))
+            sampled = None  # a check may have boosted the schedule: ask it again
+        self._forwards_since_tick = 0
+        if self._light:
+            self._set_light(False)
+        if sampled is None:
+            sampled = self.schedule.sampled(self.clock)
+        if sampled and not self._heavy:
+            # a sampled step follows unsampled ones: the run so far sets how rare the next ones are
+            self.schedule.on_sample(self.clock, self.sink.alarms)
+        if sampled or self._heavy or self._mode is not None:
+            self._set_heavy(sampled)
+            if self._heavy and (self._mode is None or not self._mode.enabled):
+                self._push_mode()  # (popped, or disabled under a mode of the user's, for the step)
+        state.sampled = self._heavy
+
+    @property
+    def clock(self) -> int:
+        """Completed steps: optimizer steps, or backward calls in a script without optimizer."""
+        if self.state.optimizers:
+            return self.state.step - 1
+        return self.state.backward_calls
+
+    def boost(self, steps: int = 5) -> None:
+        """Look closely at the next ``steps`` steps (a check saw something suspicious)."""
+        self.schedule.boost(self.clock, steps)
+        self._set_heavy(True)
+
+    def _count_after_failure(self, optimizer_step: bool) -> None:
+        """After :meth:`_fail` only ``max_steps`` is kept: the user's steps (optimizer steps, or the
+        backward calls of a script without optimizer) are still counted, and the run ended there."""
+        if self.max_steps is None:
+            return
+        state = self.state
+        if optimizer_step:
+            if not state.optimizers and not self._steps_after_failure:
+                state.step = 1  # (the backward calls before counted as steps: see _register_optimizer)
+            self._steps_after_failure += 1
+            clock = state.step
+            state.step = clock + 1
+            if clock >= self.max_steps:
+                self.end_reason = "max-steps"
+                raise StopTraining(self.max_steps)
+        elif not state.optimizers and not self._steps_after_failure:
+            if state.backward_calls >= self.max_steps:
+                self.end_reason = "max-steps"
+                raise StopTraining(self.max_steps)
+            state.backward_calls += 1
+            state.step = state.backward_calls + 1
+
+
+class StopTraining(BaseException):
+    """Raised from the optimizer hook to end a script cleanly after ``--max-steps``."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__(f"nndoctor stopped the script after {steps} training steps (--max-steps)")
+        self.steps = steps
