@@ -11,7 +11,9 @@ a backward *discards* when every parameter that held a non-zero gradient from an
 of the window finds its ``.grad`` None or zero, while the parameter was not changed in place since
 (a hand-written update such as SAM's perturbation uses the gradient: ``Tensor._version``). Windows
 in which another optimizer stepped between two backwards are skipped (a GAN: the generator's loss
-reaches the discriminator, whose ``zero_grad()`` then clears it on purpose). Reported when at least
+reaches the discriminator, whose ``zero_grad()`` then clears it on purpose), and so are windows
+with a forward on inputs that require a gradient (adversarial training / PGD, saliency: those
+backwards are for the input's gradient). Reported when at least
 ``MIN_WINDOWS`` windows discard and ``SHARE`` of the backwards of the multi-backward windows were
 discarded (gradient accumulation done right never clears inside a window; LBFGS closures run
 inside ``step()`` and are never judged).
@@ -24,11 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import torch
+import torch.nn as nn
 
 from nndoctor.checks import Check, register
 from nndoctor.debug.zero_grad import _is_zero, _resolve
 from nndoctor.findings import Finding
-from nndoctor.monitor.events import BackwardCall, GradContribution, StepEvent
+from nndoctor.monitor.events import BackwardCall, GradContribution, ModelInput, StepEvent
 
 __all__ = ["GradientsDiscarded", "MIN_WINDOWS", "SHARE"]
 
@@ -47,6 +50,7 @@ class _Window:
     last: dict[int, tuple[int, int]] = field(default_factory=dict)  # pid -> (backward index, _version)
     all_clear: dict[int, Any] = field(default_factory=dict)  # backward index -> every eligible grad cleared
     any_eligible: dict[int, Any] = field(default_factory=dict)  # backward index -> some grad was held
+    input_grads: bool = False  # a forward of the window took inputs that require a gradient
 
 
 @dataclass
@@ -64,7 +68,7 @@ class GradientsDiscarded(Check):
     """Several backward() passes per optimizer step, all but the last cleared before the step."""
 
     code = "zero-grad.gradients-discarded"
-    needs = ("backward", "grad", "step")
+    needs = ("backward", "grad", "step", "model_input")
     sampled_only = frozenset({"backward", "step"})
 
     def __init__(self, state: Any) -> None:
@@ -76,6 +80,8 @@ class GradientsDiscarded(Check):
         self._reported: set[int] = set()
 
     def check(self, event: Any) -> Iterable[Finding]:
+        if event.kind == "model_input":
+            return self._on_input(event)
         if event.kind == "backward":
             return self._on_backward(event)
         if not _function_mode_on():
@@ -91,6 +97,18 @@ class GradientsDiscarded(Check):
         if win is None or win.mark != info.backwards_at_post:
             win = self._windows[oid] = _Window(mark=info.backwards_at_post)  # type: ignore[index]
         return win
+
+    def _on_input(self, ev: ModelInput) -> Iterable[Finding]:
+        """A forward on inputs that require a gradient (adversarial training, saliency): the backward
+        is for the input's gradient, and the parameters' gradients are cleared on purpose."""
+        if ev.sampled and ev.grad_enabled and any(
+                isinstance(a, torch.Tensor) and a.requires_grad and not isinstance(a, nn.Parameter)
+                for a in (*ev.args, *ev.kwargs.values())):
+            for oid in list(self.state.optimizers):
+                win = self._window(oid)
+                if win is not None:
+                    win.input_grads = True
+        return ()
 
     def _on_backward(self, ev: BackwardCall) -> Iterable[Finding]:
         for oid, info in list(self.state.optimizers.items()):
@@ -151,7 +169,8 @@ class GradientsDiscarded(Check):
         win = self._windows.pop(oid, None)
         info = self.state.optimizers.get(oid)
         now = self.state.backward_calls
-        if win is None or info is None or win.mark != info.backwards_at_post or win.backwards < 2:
+        if (win is None or info is None or win.mark != info.backwards_at_post or win.backwards < 2
+                or win.input_grads):
             return ()
         if win.backwards != now - win.mark or win.backwards > _MAX_BACKWARDS:
             return ()  # a partial view

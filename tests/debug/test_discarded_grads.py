@@ -198,3 +198,21 @@ def test_lbfgs_closure_clearing_inside_step_is_quiet():
             opt.step(closure)
 
     assert _observe(loop) == []
+
+
+def test_pgd_adversarial_training_clearing_parameter_grads_is_quiet():
+    model = _mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+    def loop():
+        for _i, xb, yb in _batches(16):
+            delta = torch.zeros_like(xb, requires_grad=True)
+            for _ in range(4):  # PGD: the backward is for delta's gradient
+                model.zero_grad()
+                F.cross_entropy(model(xb + delta), yb).backward()
+                delta = (delta + 0.05 * delta.grad.sign()).clamp(-0.2, 0.2).detach().requires_grad_(True)
+            opt.zero_grad()
+            F.cross_entropy(model(xb + delta.detach()), yb).backward()
+            opt.step()
+
+    assert _observe(loop) == []

@@ -162,3 +162,15 @@ def test_bidirectional_tagger_whose_tags_are_not_the_next_tokens_is_quiet():
             opt.step()
     assert not obs.internal_errors
     assert [f for f in obs.findings if f.severity is not Severity.INFO] == []
+
+
+class NoisyLM(RnnLM):
+    """A causal LM that samples noise in forward even in eval mode (a latent-variable model)."""
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        h = self.rnn(self.emb(idx))[0]
+        return self.head(h + 0.1 * torch.randn_like(h))
+
+
+def test_a_causal_model_that_samples_in_forward_is_quiet():
+    assert _train_plain(NoisyLM(bidirectional=False)) == []

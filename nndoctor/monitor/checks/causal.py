@@ -12,7 +12,8 @@ elements as an integer ``(N, T)`` input of the model (``T >= 4``) and equal that
 one at >= ``SHIFTED`` of the positions not ignored, in >= ``MIN_BATCHES`` batches (a copy without
 shift is :mod:`nndoctor.monitor.checks.data.target_leak`'s). At the end of the run the model is run
 twice on a copy of up to 4 rows of the last such batch, in eval mode (restored after), under
-``no_grad`` and ``fork_rng``: once as is, once with the LAST token of every row replaced. A causal
+``no_grad`` and ``fork_rng`` (the same seed for each call): twice as is (a forward that is not
+deterministic is not judged), once with the LAST token of every row replaced. A causal
 model's outputs at every earlier position are unchanged; when they move by more than ``TOL`` of the
 output's scale, future tokens reach the predictions (warning). A model whose forward cannot be
 re-run this way (other tensor arguments than ``(N, ...)`` batches, an output without the positions)
@@ -52,6 +53,13 @@ def _output(out: Any, n: int, t: int) -> torch.Tensor | None:
             if o.dim() >= 1 and o.shape[0] == n * t:
                 return o.reshape(n, t, -1).float()
     return None
+
+
+def _run(model: Any, args: tuple[Any, ...], n: int, t: int) -> torch.Tensor | None:
+    """One forward on the kept rows, from the same RNG state every time (the user's state restored)."""
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(0)
+        return _output(model(*args), n, t)
 
 
 @register
@@ -144,16 +152,16 @@ class FutureTokensVisible(Check):
         try:
             for m, _ in modes:
                 m.training = False
-            with torch.random.fork_rng(devices=[]), torch.no_grad():
-                before = _output(model(*args), n, t)
-                after = _output(model(*changed), n, t)
+            before, again, after = (_run(model, a, n, t) for a in (args, args, changed))
         except Exception:  # (a forward that cannot be re-run on a slice: not judged)
             return []
         finally:
             for m, mode in modes:
                 m.training = mode
-        if before is None or after is None or before.shape != after.shape:
+        if before is None or after is None or again is None or before.shape != after.shape:
             return []
+        if not torch.equal(before, again):
+            return []  # a forward that is not deterministic in eval mode (sampling): not judged
         scale = float(before.abs().max())
         moved = float((after[:, :-1] - before[:, :-1]).abs().max())
         if not scale > 0 or not moved > TOL * scale:
