@@ -69,7 +69,7 @@ class GradientsDiscarded(Check):
 
     code = "zero-grad.gradients-discarded"
     needs = ("backward", "grad", "step", "model_input")
-    sampled_only = frozenset({"backward", "step"})
+    sampled_only = frozenset({"backward", "step", "model_input"})
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

@@ -68,6 +68,7 @@ class FutureTokensVisible(Check):
 
     code = "data.future-tokens-visible"
     needs = ("model_input", "loss", "end")
+    sampled_only = frozenset({"model_input", "loss"})
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
