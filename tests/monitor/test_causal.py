@@ -174,3 +174,18 @@ class NoisyLM(RnnLM):
 
 def test_a_causal_model_that_samples_in_forward_is_quiet():
     assert _train_plain(NoisyLM(bidirectional=False)) == []
+
+
+def test_model_local_to_main_is_probed_while_alive():
+    def main():  # the model is freed when main() returns, before the end of the run
+        model = RnnLM(bidirectional=True)
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        for xb, yb in _batches(10):
+            opt.zero_grad()
+            F.cross_entropy(model(xb).transpose(1, 2), yb).backward()
+            opt.step()
+
+    with Observer(checks=[FutureTokensVisible]) as obs:
+        main()
+    assert not obs.internal_errors
+    assert [f.code for f in obs.findings] == [CODE]

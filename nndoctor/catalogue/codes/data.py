@@ -23,7 +23,8 @@ CODES = (
         ),
         detection=(
             "Sampled training steps: a cross-entropy/NLL loss whose integer targets equal an integer (N, T) "
-            "model input shifted by one at >= 90% of the non-ignored positions, in >= 2 batches. At the end "
+            "model input shifted by one at >= 90% of the non-ignored positions, in >= 2 batches. After the "
+            "next optimizer step (at the end of a run without one) "
             "the model is re-run in eval mode (restored after, no_grad, RNG untouched) on a copy of up to 4 "
             "rows (the same seed for each call), twice as is (a forward that is not deterministic is not "
             "judged) and once with only the last token of each row changed; when any output at an "

@@ -10,8 +10,9 @@ loss collapses and generation is garbage.
 Evidence: on sampled training steps, a cross-entropy / NLL loss whose integer targets have as many
 elements as an integer ``(N, T)`` input of the model (``T >= 4``) and equal that input shifted by
 one at >= ``SHIFTED`` of the positions not ignored, in >= ``MIN_BATCHES`` batches (a copy without
-shift is :mod:`nndoctor.monitor.checks.data.target_leak`'s). At the end of the run the model is run
-twice on a copy of up to 4 rows of the last such batch, in eval mode (restored after), under
+shift is :mod:`nndoctor.monitor.checks.data.target_leak`'s). After the next optimizer step (at the end
+of a run without one) the model is re-run on a copy of up to 4 rows of the last such batch, in
+eval mode (restored after), under
 ``no_grad`` and ``fork_rng`` (the same seed for each call): twice as is (a forward that is not
 deterministic is not judged), once with the LAST token of every row replaced. A causal
 model's outputs at every earlier position are unchanged; when they move by more than ``TOL`` of the
@@ -29,7 +30,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
-from nndoctor.monitor.events import LossCall, ModelInput, RunEnd
+from nndoctor.monitor.events import LossCall, ModelInput
 from nndoctor.monitor.tensors import ForwardInputs, is_integer
 
 __all__ = ["FutureTokensVisible", "SHIFTED", "TOL"]
@@ -55,10 +56,11 @@ def _output(out: Any, n: int, t: int) -> torch.Tensor | None:
     return None
 
 
-def _run(model: Any, args: tuple[Any, ...], n: int, t: int) -> torch.Tensor | None:
-    """One forward on the kept rows, from the same RNG state every time (the user's state restored)."""
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(0)
+def _run(model: Any, args: tuple[Any, ...], n: int, t: int, cpu: torch.Tensor, devices: list[int]) -> torch.Tensor | None:
+    """One forward on the kept rows from the same CPU RNG state every time; every RNG state the
+    forward could draw from (CPU, the model's accelerators) is the user's again afterwards."""
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        torch.set_rng_state(cpu)
         return _output(model(*args), n, t)
 
 
@@ -67,8 +69,9 @@ class FutureTokensVisible(Check):
     """A next-token model whose earlier outputs change when the last input token changes."""
 
     code = "data.future-tokens-visible"
-    needs = ("model_input", "loss", "end")
-    sampled_only = frozenset({"model_input", "loss"})
+    needs = ("model_input", "loss", "step", "end")
+    sampled_only = frozenset({"model_input", "loss", "step.post"})
+    step_phases = frozenset({"post"})
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -89,9 +92,14 @@ class FutureTokensVisible(Check):
             self._on_input(event)
         elif event.kind == "loss":
             self._on_loss(event)
+        elif event.kind == "step" and self._batches >= MIN_BATCHES:
+            # the step that follows the evidence: forward and backward done, the model surely alive
+            # (a model local to main() is gone by the end of the run)
+            self._done = True
+            return self._probe()
         elif event.kind == "end":
             self._done = True
-            return self._on_end(event)
+            return self._probe()
         return ()
 
     def _on_input(self, event: ModelInput) -> None:
@@ -136,7 +144,7 @@ class FutureTokensVisible(Check):
             self._args = tuple(a[:ROWS].detach().clone() for a in inputs)
             return
 
-    def _on_end(self, event: RunEnd) -> list[Finding]:
+    def _probe(self) -> list[Finding]:
         model = self._model() if self._model is not None else None
         if model is None or self._args is None or self._batches < MIN_BATCHES:
             return []
@@ -153,7 +161,9 @@ class FutureTokensVisible(Check):
         try:
             for m, _ in modes:
                 m.training = False
-            before, again, after = (_run(model, a, n, t) for a in (args, args, changed))
+            cpu = torch.get_rng_state()
+            devices = sorted({p.device.index or 0 for p in model.parameters() if p.is_cuda})
+            before, again, after = (_run(model, a, n, t, cpu, devices) for a in (args, args, changed))
         except Exception:  # (a forward that cannot be re-run on a slice: not judged)
             return []
         finally:
