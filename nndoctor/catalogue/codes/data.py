@@ -8,6 +8,47 @@ __all__ = ["CODES"]
 
 CODES = (
     CodeInfo(
+        code="data.future-tokens-visible",
+        severity="warning",
+        step="implement & debug",
+        title="A next-token model sees the token it predicts",
+        meaning=(
+            "The model is trained to predict the next token (targets = inputs shifted by one), but its "
+            "output at a position depends on later input tokens: self-attention without a causal mask, a "
+            "bidirectional RNN, or a convolution padded on both sides lets each position read its answer."
+        ),
+        why=(
+            "The training loss collapses because the model copies the next input token; at generation "
+            "time that token does not exist yet, so the model has learned nothing usable."
+        ),
+        detection=(
+            "Sampled training steps: a cross-entropy/NLL loss whose integer targets equal an integer (N, T) "
+            "model input shifted by one at >= 90% of the non-ignored positions, in >= 2 batches. After the "
+            "next optimizer step (at the end of a run without one) "
+            "the model is re-run in eval mode (restored after, no_grad, RNG untouched) on a copy of up to 4 "
+            "rows (the same seed for each call), twice as is (a forward that is not deterministic is not "
+            "judged) and once with only the last token of each row changed; when any output at an "
+            "earlier position moves by more than 1e-3 of the output's scale, future tokens reach the "
+            "predictions."
+        ),
+        fixes=(
+            "Give {model}'s self-attention a causal mask: e.g. "
+            "mask = nn.Transformer.generate_square_subsequent_mask(T) and layer(x, src_mask=mask, "
+            "is_causal=True), or scores.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), "
+            "float('-inf')), or F.scaled_dot_product_attention(q, k, v, is_causal=True).",
+            "Use a unidirectional RNN (bidirectional=False) or left-only (causal) padding for convolutions "
+            "in a next-token model.",
+        ),
+        wrong="""
+h = self.block(self.emb(idx))            # TransformerEncoderLayer, no mask
+loss = F.cross_entropy(self.head(h).flatten(0, 1), idx_next.flatten())
+""",
+        right="""
+mask = nn.Transformer.generate_square_subsequent_mask(idx.shape[1])
+h = self.block(self.emb(idx), src_mask=mask, is_causal=True)
+""",
+    ),
+    CodeInfo(
         code="data.class-imbalance",
         severity="warning",
         step="evaluate",

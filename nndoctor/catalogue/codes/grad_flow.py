@@ -8,6 +8,43 @@ __all__ = ["CODES"]
 
 CODES = (
     CodeInfo(
+        code="grad-flow.parameter-created-in-forward",
+        severity="warning",
+        step="implement & debug",
+        title="A parameter is created anew inside forward()",
+        meaning=(
+            "An nn.Parameter (or a layer) is assigned to the module inside forward() instead of __init__(): "
+            "every call registers a fresh tensor at its initial value, which no optimizer holds."
+        ),
+        why=(
+            "That part of the model is never trained: its gradient is dropped with the tensor, and each "
+            "forward starts again from the initial value (a gate stuck at its init, a random projection "
+            "redrawn every step)."
+        ),
+        detection=(
+            "At the start of sampled training forwards of the (first) root model, every named parameter is "
+            "remembered by weak reference. A name whose Parameter object is a different one at 3 "
+            "consecutive sampled forwards of the same model object, the current one in no optimizer, was "
+            "created inside forward(). A model rebuilt as a whole is a new model (not judged here); lazy "
+            "modules materialise their parameters once."
+        ),
+        fixes=(
+            "Create {param} once in {module}.__init__() (self.x = nn.Parameter(...) / nn.Linear(...)) and "
+            "only use it in forward(); build the optimizer after the model is complete.",
+        ),
+        wrong="""
+def forward(self, x):
+    self.gate = nn.Parameter(torch.ones(32))
+    return self.fc(x) * self.gate
+""",
+        right="""
+def __init__(self):
+    super().__init__()
+    self.fc = nn.Linear(16, 32)
+    self.gate = nn.Parameter(torch.ones(32))
+""",
+    ),
+    CodeInfo(
         code="grad-flow.all-gradients-zero",
         severity="error",
         step="implement & debug",

@@ -41,6 +41,52 @@ opt.step()
 """,
     ),
     CodeInfo(
+        code="zero-grad.gradients-discarded",
+        severity="warning",
+        step="implement & debug",
+        title="Gradients cleared before a step used them",
+        meaning=(
+            "Several backward() passes run between two optimizer steps, but zero_grad() runs before each "
+            "of them: every gradient but the last one before the step is computed and thrown away "
+            "(zero_grad() inside a gradient-accumulation loop, or step() indented out of the batch loop)."
+        ),
+        why=(
+            "Only one micro-batch in k (or one batch per epoch) trains the model: the update is noisy and "
+            "k times rarer than meant, the compute of the other passes is wasted, and a loss divided by k "
+            "for accumulation makes each step k times too small."
+        ),
+        detection=(
+            "Between two steps of an optimizer (every backward observed), a backward discards when every "
+            "parameter holding a non-zero gradient from an earlier backward of the window finds its .grad "
+            "None or zero and was not changed in place since (a hand-written update such as SAM's uses "
+            "it). Windows in which another optimizer stepped between two backwards are skipped (GANs), and "
+            "so are windows with a forward on inputs that require a gradient (adversarial training, saliency). "
+            "Reported when >= 3 windows discard, in at least half of the windows with several backwards, "
+            "and >= 2/3 of their backward passes were discarded. LBFGS closures run inside step() and are "
+            "not judged; accumulation done right never clears inside a window."
+        ),
+        fixes=(
+            "Call {optimizer}.zero_grad() right after {optimizer}.step() (inside the `if (i + 1) % k == 0:` "
+            "branch), not before every backward().",
+            "If a step per batch was meant, indent {optimizer}.step() into the batch loop, after "
+            "loss.backward().",
+        ),
+        wrong="""
+for i, (x, y) in enumerate(loader):
+    opt.zero_grad()
+    (loss_fn(model(x), y) / k).backward()
+    if (i + 1) % k == 0:
+        opt.step()
+""",
+        right="""
+for i, (x, y) in enumerate(loader):
+    (loss_fn(model(x), y) / k).backward()
+    if (i + 1) % k == 0:
+        opt.step()
+        opt.zero_grad()
+""",
+    ),
+    CodeInfo(
         code="zero-grad.not-cleared",
         severity="error",
         step="implement & debug",

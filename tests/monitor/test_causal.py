@@ -1,0 +1,191 @@
+"""data.future-tokens-visible: a next-token model whose outputs read later tokens (no causal mask,
+bidirectional RNN) is caught in several styles; causal models of the same kinds stay quiet."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nndoctor.findings import Severity
+from nndoctor.monitor import Observer
+from nndoctor.monitor.checks.causal import FutureTokensVisible
+
+V, T, B = 12, 10, 8
+CODE = "data.future-tokens-visible"
+
+
+def _batches(n: int):
+    g = torch.Generator().manual_seed(0)
+    data = torch.randint(0, V, (400,), generator=g)
+    for _ in range(n):
+        ix = torch.randint(0, len(data) - T - 1, (B,), generator=g)
+        yield torch.stack([data[i:i + T] for i in ix]), torch.stack([data[i + 1:i + T + 1] for i in ix])
+
+
+class TinyGPT(nn.Module):
+    """Hand-written single-head attention; ``causal`` decides whether the future is masked."""
+
+    def __init__(self, causal: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.causal = causal
+        self.emb = nn.Embedding(V, 16)
+        self.pos = nn.Parameter(torch.zeros(T, 16))
+        self.qkv = nn.Linear(16, 48)
+        self.drop = nn.Dropout(0.1)
+        self.head = nn.Linear(16, V)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        h = self.emb(idx) + self.pos[: idx.shape[1]]
+        q, k, v = self.qkv(h).chunk(3, dim=-1)
+        att = q @ k.transpose(1, 2) / math.sqrt(16)
+        if self.causal:
+            t = idx.shape[1]
+            att = att.masked_fill(torch.triu(torch.ones(t, t, dtype=torch.bool), 1), float("-inf"))
+        h = h + self.drop(att.softmax(-1)) @ v
+        logits = self.head(h)
+        loss = None if targets is None else F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
+        return logits, loss
+
+
+def _encoder_lm(causal: bool) -> nn.Module:
+    torch.manual_seed(0)
+
+    class EncLM(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(V, 16)
+            self.block = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True)
+            self.head = nn.Linear(16, V)
+
+        def forward(self, idx: torch.Tensor) -> torch.Tensor:
+            mask = nn.Transformer.generate_square_subsequent_mask(idx.shape[1]) if causal else None
+            return self.head(self.block(self.emb(idx), src_mask=mask, is_causal=causal))
+
+    return EncLM()
+
+
+class RnnLM(nn.Module):
+    def __init__(self, bidirectional: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb = nn.Embedding(V, 16)
+        self.rnn = nn.GRU(16, 16, batch_first=True, bidirectional=bidirectional)
+        self.head = nn.Linear(32 if bidirectional else 16, V)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(self.emb(idx))[0])
+
+
+def _train_plain(model: nn.Module, steps: int = 12) -> list:
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    with Observer(checks=[FutureTokensVisible]) as obs:
+        for xb, yb in _batches(steps):
+            logits = model(xb)
+            loss = nn.CrossEntropyLoss()(logits.reshape(-1, V), yb.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert not obs.internal_errors, obs.internal_errors
+    return [f for f in obs.findings if f.severity is not Severity.INFO]
+
+
+def _train_nanogpt(model: nn.Module, steps: int = 12) -> list:
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def main():
+        for xb, yb in _batches(steps):
+            _, loss = model(xb, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    with Observer(checks=[FutureTokensVisible]) as obs:
+        main()
+    assert not obs.internal_errors, obs.internal_errors
+    return [f for f in obs.findings if f.severity is not Severity.INFO]
+
+
+# ---------------------------------------------------------------------------- bugs
+def test_encoder_layer_without_mask_is_caught():
+    found = _train_plain(_encoder_lm(causal=False))
+    assert [f.code for f in found] == [CODE]
+    f = found[0]
+    assert f.severity is Severity.WARNING and f.evidence["shifted_share"] == 1.0
+    assert f.evidence["max_change_earlier"] > 0 and "causal" in f.fixes[0]
+
+
+def test_handwritten_attention_without_mask_nanogpt_style_is_caught():
+    model = TinyGPT(causal=False)
+    assert [f.code for f in _train_nanogpt(model)] == [CODE]
+    assert model.training and model.drop.training  # train mode restored after the probe
+
+
+def test_bidirectional_gru_lm_is_caught():
+    assert [f.code for f in _train_plain(RnnLM(bidirectional=True))] == [CODE]
+
+
+# ---------------------------------------------------------------------------- healthy
+def test_causal_models_of_every_kind_are_quiet():
+    assert _train_plain(_encoder_lm(causal=True)) == []
+    assert _train_nanogpt(TinyGPT(causal=True)) == []
+    assert _train_plain(RnnLM(bidirectional=False)) == []
+
+
+def test_probe_leaves_the_rng_alone():
+    torch.manual_seed(5)
+    _train_nanogpt(TinyGPT(causal=False), steps=4)
+    after_observed = torch.rand(3)
+    torch.manual_seed(5)
+    model = TinyGPT(causal=False)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for xb, yb in _batches(4):
+        _, loss = model(xb, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    assert torch.equal(after_observed, torch.rand(3))
+
+
+def test_bidirectional_tagger_whose_tags_are_not_the_next_tokens_is_quiet():
+    model = RnnLM(bidirectional=True)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with Observer(checks=[FutureTokensVisible]) as obs:
+        for xb, _ in _batches(12):
+            tags = (xb * 7 + 3) % V  # a per-token tagging task: bidirectional context is fine
+            loss = F.cross_entropy(model(xb).reshape(-1, V), tags.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert not obs.internal_errors
+    assert [f for f in obs.findings if f.severity is not Severity.INFO] == []
+
+
+class NoisyLM(RnnLM):
+    """A causal LM that samples noise in forward even in eval mode (a latent-variable model)."""
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        h = self.rnn(self.emb(idx))[0]
+        return self.head(h + 0.1 * torch.randn_like(h))
+
+
+def test_a_causal_model_that_samples_in_forward_is_quiet():
+    assert _train_plain(NoisyLM(bidirectional=False)) == []
+
+
+def test_model_local_to_main_is_probed_while_alive():
+    def main():  # the model is freed when main() returns, before the end of the run
+        model = RnnLM(bidirectional=True)
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        for xb, yb in _batches(10):
+            opt.zero_grad()
+            F.cross_entropy(model(xb).transpose(1, 2), yb).backward()
+            opt.step()
+
+    with Observer(checks=[FutureTokensVisible]) as obs:
+        main()
+    assert not obs.internal_errors
+    assert [f.code for f in obs.findings] == [CODE]
