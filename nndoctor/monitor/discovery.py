@@ -12,6 +12,7 @@ import torch
 from nndoctor.monitor.births import births
 from nndoctor.monitor.functions import _INTERNAL_DIRS
 from nndoctor.monitor.state import ModelInfo, OptimizerInfo
+from nndoctor.monitor.tensors import materialised
 
 __all__ = ["Discovery"]
 
@@ -48,7 +49,7 @@ class Discovery:
         for path, sub in module.named_modules():
             names.setdefault(id(sub), f"{name}.{path}" if path else name)
         info = ModelInfo(ref=weakref.ref(module), name=name, module_names=names, cls=type(module).__name__,
-                         parameters=sum(p.numel() for p in module.parameters()))
+                         parameters=sum(p.numel() for p in module.parameters() if materialised(p)))
         self.state.models[id(module)] = info
         for path, param in module.named_parameters():
             self.state.param_names.setdefault(id(param), f"{name}.{path}")
@@ -59,7 +60,7 @@ class Discovery:
             )
         if self._heavy and "grad" in self._by_kind:
             for path, param in module.named_parameters():
-                if param.requires_grad:
+                if param.requires_grad and materialised(param):  # (a lazy one: from the next sampled step)
                     self._hook_param(param, f"{name}.{path}")
         return info
 

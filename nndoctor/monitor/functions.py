@@ -125,6 +125,9 @@ def user_site(skip_internal: bool = True) -> str:
     return ""
 
 
+_LAZY = torch.nn.parameter.UninitializedTensorMixin
+
+
 class FunctionMode(TorchFunctionMode):
     """Sees every torch function call while it is on the stack (sampled steps only)."""
 
@@ -169,7 +172,8 @@ class FunctionMode(TorchFunctionMode):
             obs._failed_op = (name, func, args, kwargs)
             raise
         try:
-            if name in obs._watched_ops:
+            if name in obs._watched_ops and not any(isinstance(a, _LAZY) for a in args):
+                # (a LazyModule giving its parameters their shape is no op of the user's model)
                 obs._on_op(name, func, args, kwargs, result)
             if obs._loss_recipe is not None and name in RECIPE_OPS and obs._evaluating() \
                     and obs._recipes.on_op(name, args, result, obs._loss_recipe):

@@ -24,7 +24,7 @@ import torch
 _PLAIN = (torch.Tensor, torch.nn.Parameter)  # (a DTensor, even as a parameter, is of its own type)
 _strided = torch.strided
 
-__all__ = ["ForwardInputs", "is_integer", "is_sharded", "local", "local_grad"]
+__all__ = ["ForwardInputs", "is_integer", "is_sharded", "local", "local_grad", "materialised"]
 
 
 def local(tensor: torch.Tensor) -> torch.Tensor:
@@ -65,6 +65,12 @@ def is_sharded(param: torch.Tensor) -> bool:
     values are not expected to agree across ranks."""
     return bool(getattr(param, "_is_flat_param", False)) or hasattr(param, "_local_tensor") \
         or hasattr(param, "_sharded_param_data")
+
+
+def materialised(param: torch.Tensor) -> bool:
+    """False for a LazyModule's parameter before its first forward gives it a shape
+    (``UninitializedParameter``: reading its size or values raises); True for every other tensor."""
+    return not isinstance(param, torch.nn.parameter.UninitializedTensorMixin)
 
 
 def is_integer(t: torch.Tensor) -> bool:

@@ -356,3 +356,54 @@ def test_cli_max_steps_stops_a_manual_sgd_script(tmp_path):
     assert not result.report["internal_errors"]
     steps = {f["step"] for f in result.report["findings"]}
     assert steps and steps != {1}  # findings at the step they happened, not all at "step 1"
+
+
+# ------------------------------------------------------------------------------- lazy modules
+class _LazyNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.LazyConv1d(6, 3, padding=1)
+        self.bn = nn.LazyBatchNorm1d()
+        self.fc = nn.LazyLinear(3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(F.relu(self.bn(self.conv(x))).flatten(1))
+
+
+def _lazy_run(style: str, lr: float, watch: bool) -> tuple[list[torch.Tensor], Observer | None]:
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(64, 2, 8, generator=g)
+    y = (x[:, 0, :4].sum(1) > 0).long() + (x[:, 1, 4:].sum(1) > 0).long()
+    if style == "sequential":
+        model: nn.Module = nn.Sequential(nn.Flatten(), nn.LazyLinear(16), nn.Tanh(), nn.LazyLinear(3))
+        model(x[:2])  # materialised by a dummy batch, then the optimizer (the documented order)
+    else:
+        model = _LazyNet()  # optimizer built on the uninitialised parameters (also allowed)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    obs = Observer(schedule=Schedule(dense=3, every=4)) if watch else None
+    if obs is not None:
+        obs.__enter__()
+    try:
+        for i in range(40):
+            j = (i * 16) % 64
+            opt.zero_grad()
+            F.cross_entropy(model(x[j:j + 16]), y[j:j + 16]).backward()
+            opt.step()
+    finally:
+        if obs is not None:
+            obs.__exit__(None, None, None)
+    return [p.detach().clone() for p in model.parameters()], obs
+
+
+@pytest.mark.parametrize("style", ["sequential", "subclass"])
+def test_lazy_modules_are_observed_without_internal_errors_and_training_unchanged(style):
+    plain, _ = _lazy_run(style, 0.05, watch=False)
+    watched, obs = _lazy_run(style, 0.05, watch=True)
+    assert obs is not None and not obs.internal_errors, obs.internal_errors
+    assert _same(plain, watched)
+    assert len(obs.state.models) == 1 and len(obs.state.param_names) == len(plain)  # named before materialised
+    _, obs = _lazy_run(style, 50.0, watch=True)  # a rate far too high is still diagnosed
+    assert obs is not None and not obs.internal_errors, obs.internal_errors
+    assert {f.code for f in obs.findings} & {"lr.too-high", "numerics.nonfinite-loss", "lr.above-divergence"}, \
+        [f.code for f in obs.findings]

@@ -14,6 +14,7 @@ import torch.optim.optimizer as optimizer_hooks
 
 from nndoctor.monitor.events import GradContribution
 from nndoctor.monitor.functions import _FORKS, FunctionMode
+from nndoctor.monitor.tensors import materialised
 
 __all__ = ["HeavyProbes"]
 
@@ -90,7 +91,7 @@ class HeavyProbes:
             return
         for pid, ref in list(self.state.param_refs.items()):
             param = ref()
-            if param is None or not param.requires_grad:
+            if param is None or not param.requires_grad or not materialised(param):
                 continue
             self._hook_param(param, self.state.param_names.get(pid, ""))
 

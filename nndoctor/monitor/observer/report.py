@@ -11,6 +11,7 @@ import torch
 
 from nndoctor.findings import Finding, Report
 from nndoctor.monitor.events import Crash, OpCall
+from nndoctor.monitor.tensors import materialised
 from nndoctor.report.sections import Series, TrainingCurves
 
 __all__ = ["Reporting"]
@@ -69,7 +70,7 @@ class Reporting:
             "forward_calls": self.state.forward_calls,
             "models": [
                 {"name": info.name, "class": info.cls,
-                 "parameters": sum(p.numel() for p in info.module.parameters()) if info.module is not None
+                 "parameters": sum(p.numel() for p in info.module.parameters() if materialised(p)) if info.module is not None
                  else info.parameters}
                 for info in self.state.models.values()
             ],
