@@ -21,10 +21,6 @@ __all__ = ["SETTING_REMEDIES", "bend_activation", "open_forget_gates"]
 
 Finding = dict[str, Any]
 
-#: the forget bias (bias_ih + bias_hh) an opened gate starts at: Jozefowicz et al. 2015's +1
-OPEN = 1.0
-
-
 # -- SGD dampening beside momentum ----------------------------------------------------------------
 def _install_no_dampening(f: Finding, stack: contextlib.ExitStack) -> None:
     """Every param group with a momentum in (0, 1) and a dampening >= 0.5 (the check's threshold: SGD
@@ -44,19 +40,19 @@ def _install_no_dampening(f: Finding, stack: contextlib.ExitStack) -> None:
 
 # -- LSTM forget gates closed at the start -------------------------------------------------------
 def open_forget_gates(module: nn.Module) -> int:
-    """Set the forget slice of each closed layer/direction of an LSTM / LSTMCell (summed forget bias
-    with a mean <= -1, the check's rule) to a sum of +1: bias_ih's slice to +1, bias_hh's to 0.
-    Returns how many layer/directions were opened; open or default gates are left as they are."""
+    """Open each closed layer/direction of an LSTM / LSTMCell (summed forget bias with a mean <= -1,
+    the check's rule): its forget slices take their absolute values, so a sign slip (-2 meant as +2)
+    gets back what was meant, and the summed bias's mean becomes >= +1 (the usual recipe's value or
+    more). Returns how many layer/directions were opened; open or default gates are left as they are."""
     hidden = int(getattr(module, "hidden_size", 0))
     opened = 0
     with torch.no_grad():
         for suffix, total in forget_biases(module):
             if float(total.mean()) > CLOSED:
                 continue
-            getattr(module, "bias_ih" + suffix)[hidden:2 * hidden].fill_(OPEN)
-            b_hh = getattr(module, "bias_hh" + suffix, None)
-            if isinstance(b_hh, torch.Tensor):
-                b_hh[hidden:2 * hidden].fill_(0.0)
+            for b in (getattr(module, "bias_ih" + suffix), getattr(module, "bias_hh" + suffix, None)):
+                if isinstance(b, torch.Tensor):
+                    b[hidden:2 * hidden].abs_()
             opened += 1
     return opened
 
@@ -112,10 +108,10 @@ SETTING_REMEDIES: tuple[Remedy, ...] = (
                      "(torch's default is 0): SGD(params, lr, momentum=...).",
            _install_no_dampening),
     Remedy("open-forget-gate", ("init.lstm-forget-gate-closed",),
-           lambda f: f"the forget gates of {_where(f)} opened before its first training forward (forget bias "
-                     "bias_ih + bias_hh = +1)",
-           lambda f: f"Fill the forget slice [H:2H] of {_where(f)}'s bias_ih with +1 (and bias_hh's with 0), or "
-                     "keep PyTorch's default initialisation.",
+           lambda f: f"the forget gates of {_where(f)} opened before its first training forward (the forget "
+                     "slices' signs flipped, at least +1 in all)",
+           lambda f: f"Fill the forget slice [H:2H] of {_where(f)}'s biases with a positive value (+1 in all is the "
+                     "usual recipe; check the sign), or keep PyTorch's default initialisation.",
            _install_open_forget_gate),
     Remedy("bend-activation", ("activation.identity-activation",),
            lambda f: f"LeakyReLU/RReLU with a negative slope of ~1 in {f.get('evidence', {}).get('model', 'the model')} "

@@ -105,16 +105,30 @@ def test_open_or_default_forget_gates_are_untouched():
             assert _lstm_run(False, fill)[0] == plain
 
 
-def test_open_forget_gates_sets_the_summed_bias_to_one():
+def test_open_forget_gates_flips_a_sign_slip_and_opens_at_least_to_one():
     lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
     with torch.no_grad():
         for name, b in lstm.named_parameters():
             if "bias" in name:
                 b[4:8].fill_(-2.0 if "l0" in name else 0.1)
+                if "l0_reverse" in name:
+                    b[4:8].fill_(-0.6)  # sums to -1.2: closed, and only +1.2 with the signs flipped
     assert open_forget_gates(lstm) == 2  # layer 0, both directions; layer 1 stays
-    assert torch.equal(lstm.bias_ih_l0[4:8] + lstm.bias_hh_l0[4:8], torch.ones(4))
-    assert torch.equal(lstm.bias_ih_l0_reverse[4:8] + lstm.bias_hh_l0_reverse[4:8], torch.ones(4))
+    assert torch.equal(lstm.bias_ih_l0[4:8] + lstm.bias_hh_l0[4:8], torch.full((4,), 4.0))  # -2 meant as +2
+    assert torch.allclose(lstm.bias_ih_l0_reverse[4:8] + lstm.bias_hh_l0_reverse[4:8], torch.full((4,), 1.2))
     assert torch.allclose(lstm.bias_ih_l1[4:8], torch.full((4,), 0.1))
+    cell = nn.LSTMCell(3, 4)
+    with torch.no_grad():
+        cell.bias_ih[4:8].fill_(-1.5)
+        cell.bias_hh[4:8].fill_(1.0)  # sums to -0.5: not closed
+    assert open_forget_gates(cell) == 0
+    with torch.no_grad():
+        cell.bias_hh[4:8].fill_(0.2)  # -1.3: closed; flipped 1.7
+    assert open_forget_gates(cell) == 1 and torch.allclose(cell.bias_ih[4:8] + cell.bias_hh[4:8], torch.full((4,), 1.7))
+    with torch.no_grad():
+        cell.bias_ih[4:8].fill_(-0.5)
+        cell.bias_hh[4:8].fill_(-0.5)  # -1.0: closed; flipped +1.0, the usual recipe's value
+    assert open_forget_gates(cell) == 1 and torch.equal(cell.bias_ih[4:8] + cell.bias_hh[4:8], torch.ones(4))
     assert remedy_for({"code": "init.lstm-forget-gate-closed", "location": "m", "evidence": {}}) is not None
 
 
