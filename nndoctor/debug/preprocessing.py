@@ -24,6 +24,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import LossCall, ModelInput, ModuleOutput, RunEnd
+from nndoctor.monitor.tensors import own_parameters
 
 __all__ = ["BinaryTargetRange", "InputPreprocessing", "ScaledClassTargets", "conv1d_input", "fed_back", "feature_matrix", "fmt",
            "looks_like_image"]
@@ -375,7 +376,7 @@ class InputPreprocessing(Check):
 
     def _first_layer(self, event: ModuleOutput) -> list[Finding]:
         """The first layer with weights to finish: does it see the root input, or a rescaled one?"""
-        if next(event.module.parameters(recurse=False), None) is None or self._pending is None:
+        if next(iter(own_parameters(event.module)), None) is None or self._pending is None:
             return []
         st, root_max = self._pending
         self._pending = None
