@@ -78,7 +78,8 @@ class Entry:
                    env=tuple(sorted((str(k), str(v)) for k, v in d.get("env", {}).items())))
 
     def git_dir(self, repos: Path) -> Path:
-        return repos / self.repo.replace("/", "+") / "repo"
+        repo = repos / self.repo.replace("/", "+") / "repo"
+        return repo / ".git" if (repo / ".git").is_dir() else repo  # some snapshots are clones with a work tree
 
 
 @dataclass

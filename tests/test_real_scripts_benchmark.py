@@ -114,3 +114,25 @@ def test_run_entry_end_to_end_on_a_fake_mirror(tmp_path):
     o = run_entry(_entry(commit, setup=setup), repos)
     assert not o.error and not o.crash and not o.alarms and o.internal_errors == 0
     assert o.identical is True and o.ratio > 0
+
+
+def test_git_dir_of_a_snapshot_that_is_a_clone_with_a_work_tree(tmp_path):
+    entry = _entry("0" * 40)
+    bare = entry.git_dir(tmp_path)
+    assert bare == tmp_path / entry.repo.replace("/", "+") / "repo"
+    (bare / ".git").mkdir(parents=True)
+    assert entry.git_dir(tmp_path) == bare / ".git"
+
+
+def test_citation_graph_has_the_cora_format_and_label_structure(tmp_path):
+    from benchmarks.real_data.citation_graph import main as citation_graph
+
+    assert citation_graph([str(tmp_path), "--nodes", "120", "--features", "50", "--edges", "200"]) == 0
+    content = [ln.split("\t") for ln in (tmp_path / "cora.content").read_text().splitlines()]
+    cites = [ln.split("\t") for ln in (tmp_path / "cora.cites").read_text().splitlines()]
+    assert len(content) == 120 and {len(r) for r in content} == {52} and len(cites) == 200
+    label = {r[0]: r[-1] for r in content}
+    assert all(set(r[1:-1]) <= {"0", "1"} for r in content)
+    assert all(a in label and b in label and a != b for a, b in cites)
+    same = sum(label[a] == label[b] for a, b in cites) / len(cites)
+    assert same > 0.6  # citations mostly within a class, as in Cora

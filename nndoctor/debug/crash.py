@@ -551,7 +551,7 @@ def _state_dict(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | N
 def _param_dtype(module: nn.Module | None) -> str | None:
     if module is None:
         return None
-    p = next(module.parameters(), None)
+    p = next(iter(module.parameters()), None)
     return str(p.dtype).replace("torch.", "") if p is not None else None
 
 
@@ -738,7 +738,7 @@ def _no_grad_fn(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | N
 
 
 def _device(chk: CrashExplainer, ctx: _Ctx, m: re.Match[str]) -> Finding | None:
-    p = next(ctx.module.parameters(), None) if ctx.module is not None else None
+    p = next(iter(ctx.module.parameters()), None) if ctx.module is not None else None
     devices = ", ".join(sorted(set(re.findall(r"(cuda:\d+|cuda|cpu|mps)", ctx.msg)))) or "two devices"
     extra = ""
     if p is not None and ctx.input is not None:

@@ -48,7 +48,7 @@ from nndoctor.monitor.events import (
     StepEvent,
 )
 from nndoctor.monitor.observer import user_site
-from nndoctor.monitor.tensors import local, local_grad
+from nndoctor.monitor.tensors import local, local_grad, own_parameters
 
 __all__ = ["GradFlow"]
 
@@ -76,7 +76,7 @@ def _random_init(mods: Iterable[nn.Module]) -> bool:
     seen = False
     with torch.no_grad():
         for mod in mods:
-            for p in mod.parameters(recurse=False):
+            for p in own_parameters(mod):
                 if p.dim() < 2 or not p.is_floating_point() or p.numel() < 16:
                     continue
                 bound = 1.0 / float(p[0].numel()) ** 0.5
@@ -192,7 +192,7 @@ class GradFlow(Check):
             return
         self._seen_roots.add(id(event.model))
         for path, module in event.model.named_modules():
-            own = list(module.parameters(recurse=False))
+            own = list(own_parameters(module))
             if not own or id(module) in self._mods:
                 continue
             name = f"{event.name}.{path}" if path else event.name
@@ -286,7 +286,7 @@ class GradFlow(Check):
         for mid, ref in self._mods.items():
             mod = ref()
             if mid not in self._ever_trainable and mod is not None and any(
-                    p.requires_grad for p in mod.parameters(recurse=False)):
+                    p.requires_grad for p in own_parameters(mod)):
                 self._ever_trainable.add(mid)
         others = []
         anywhere = self._grad_in_step or bool(with_grad)
@@ -638,7 +638,7 @@ class GradFlow(Check):
         first_trained = min(trained)
         prefix = all((o := self._order.get(m)) is not None and o < first_trained for m in mids)
         n = sum(p.numel() for m in mids if (mod := self._mods[m]()) is not None
-                for p in mod.parameters(recurse=False) if p.requires_grad)
+                for p in own_parameters(mod) if p.requires_grad)
         ev = {"modules": _names(tops), "module_list": tops, "params": n}
         if prefix and _random_init(m for mid in mids if (m := self._mods[mid]()) is not None):
             ev["random_init"] = True
@@ -668,7 +668,7 @@ class GradFlow(Check):
                 mod = self._mods[mid]()
                 if mod is None or isinstance(mod, _SKIP_LAYERS):
                     continue
-                total = sum(p.numel() for p in mod.parameters(recurse=False))
+                total = sum(p.numel() for p in own_parameters(mod))
                 layers.append((self.state.module_name(mod), total, mid not in self._ever_trainable))
             if len(layers) < 2 or not any(not f for _, _, f in layers):
                 continue

@@ -24,6 +24,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import LossCall, ModelInput, ModuleOutput, RunEnd
+from nndoctor.monitor.tensors import own_parameters
 
 __all__ = ["BinaryTargetRange", "InputPreprocessing", "ScaledClassTargets", "conv1d_input", "fed_back", "feature_matrix", "fmt",
            "looks_like_image"]
@@ -42,6 +43,9 @@ LARGE_SCALE = 100.0
 SPREAD_RATIO = 1e3
 #: global std below this (with every |x| < TINY_MAX) means "normalised twice / too much"
 TINY_STD, TINY_MAX = 3e-2, 0.1
+#: a row whose L1 or L2 norm is 1 within this was normalised on its own (rows of a probability,
+#: a row-normalised bag of words as GCNs feed it, L2-normalised TF-IDF): its small values are not tiny
+UNIT_NORM_TOL = 1e-3
 
 _BCE_LOSSES = frozenset({"binary_cross_entropy", "binary_cross_entropy_with_logits",
                          "multilabel_soft_margin_loss"})
@@ -96,6 +100,10 @@ class _Stats:
     inner_ratio: float | None = None
     #: raw pixels were reported from the first batch already (the step a NaN loss may follow at once)
     pixels_reported: bool = False
+    #: rows normalised one by one (unit L1 or L2 norm: a row-normalised bag of words, TF-IDF vectors)
+    #: and the other non-zero rows: small values in such rows are the normalisation, not a second one
+    unit_rows: int = 0
+    other_rows: int = 0
 
     def add(self, flat: torch.Tensor, channels: torch.Tensor) -> None:
         """``flat``: (rows, values per sample); ``channels``: (samples, C) for per-column/channel scales.
@@ -113,6 +121,13 @@ class _Stats:
         self.count += flat.numel()
         if self.all_integer:
             self.all_integer = bool(torch.equal(flat, flat.round()))
+        if not self.all_integer and self.other_rows == 0:
+            a = flat.abs().double()
+            l1, l2 = a.sum(1), a.square().sum(1).sqrt()
+            unit = ((l1 - 1).abs() <= UNIT_NORM_TOL) | ((l2 - 1).abs() <= UNIT_NORM_TOL)
+            nonzero = l1 > 0
+            self.unit_rows += int((unit & nonzero).sum())
+            self.other_rows += int((~unit & nonzero).sum())
         feats = flat if self.image else channels
         if feats.shape[1] <= MAX_FEATURES:
             fmin, fmax = feats.amin(0), feats.amax(0)
@@ -361,7 +376,7 @@ class InputPreprocessing(Check):
 
     def _first_layer(self, event: ModuleOutput) -> list[Finding]:
         """The first layer with weights to finish: does it see the root input, or a rescaled one?"""
-        if next(event.module.parameters(recurse=False), None) is None or self._pending is None:
+        if next(iter(own_parameters(event.module)), None) is None or self._pending is None:
             return []
         st, root_max = self._pending
         self._pending = None
@@ -430,7 +445,8 @@ class InputPreprocessing(Check):
             if scales is not None:
                 out.append(scales)
         max_abs = max(abs(st.gmin), abs(st.gmax))
-        if st.gmin != st.gmax and st.std < TINY_STD and max_abs < TINY_MAX:
+        per_row = st.unit_rows > 0 and st.other_rows == 0  # every non-zero row has a unit L1/L2 norm
+        if st.gmin != st.gmax and st.std < TINY_STD and max_abs < TINY_MAX and not per_row:
             ev = {**base, "max_abs": fmt(max_abs), "std": fmt(st.std)}
             out.append(self.finding(
                 f"{where} has a tiny spread (std {fmt(st.std)}, all |x| <= {fmt(max_abs)}): it looks "

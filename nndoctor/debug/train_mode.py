@@ -30,6 +30,7 @@ from torch import nn
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import ModelInput, OpCall, RunEnd, StepEvent
+from nndoctor.monitor.tensors import own_parameters
 
 __all__ = ["TrainMode"]
 
@@ -232,7 +233,7 @@ class TrainMode(Check):
     # ------------------------------------------------------------------ training in eval mode
     def _frozen_region(self, info: _Model, module: nn.Module) -> bool:
         """True if ``module`` sits in a part of the network whose parameters are all frozen."""
-        own = list(module.parameters(recurse=False))
+        own = list(own_parameters(module))
         if own:
             return not any(p.requires_grad for p in own)
         ref = info.parents.get(id(module))

@@ -22,6 +22,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import ModuleOutput, StepEvent
+from nndoctor.monitor.tensors import own_parameters
 
 __all__ = ["UnregisteredLayers"]
 
@@ -73,7 +74,7 @@ class UnregisteredLayers(Check):
             module = event.module
             if not event.grad_enabled or id(module) in self._cands or len(self._cands) >= 64:
                 return ()
-            own = [p for p in module.parameters(recurse=False) if p.requires_grad]
+            own = [p for p in own_parameters(module) if p.requires_grad]
             if not own or id(module) in self.state.models or self._registered(id(module)):
                 return ()
             stack = getattr(self.state.observer, "_stack", None) or []

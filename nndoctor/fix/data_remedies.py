@@ -172,7 +172,7 @@ def _install_standardised_targets(f: Finding, stack: contextlib.ExitStack) -> No
 
     def post(module: nn.Module, args: Any, output: Any) -> Any:
         depth[0] = max(0, depth[0] - 1)
-        if depth[0] or not seen or next(module.parameters(), None) is None:
+        if depth[0] or not seen or next(iter(module.parameters()), None) is None:
             return None
         if not isinstance(output, torch.Tensor) or not output.is_floating_point():
             return None

@@ -17,6 +17,7 @@ import torch.nn.modules.module as module_hooks
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
 from nndoctor.fix.remedies import Remedy, _on_new_optimizers, _on_root_calls, _patch, _step_pre, _where
+from nndoctor.monitor.tensors import own_parameters
 
 __all__ = ["MORE_REMEDIES"]
 
@@ -170,10 +171,10 @@ def _install_unfreeze_all(f: Finding, stack: contextlib.ExitStack) -> None:
     called: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
     def seen(module: nn.Module, args: Any) -> None:
-        if torch.is_grad_enabled() and next(module.parameters(recurse=False), None) is not None:
+        if torch.is_grad_enabled() and next(iter(own_parameters(module)), None) is not None:
             if module not in called:
                 called.add(module)
-                for p in module.parameters(recurse=False):
+                for p in own_parameters(module):
                     if p.is_floating_point():
                         p.requires_grad_(True)
         return None
@@ -182,7 +183,7 @@ def _install_unfreeze_all(f: Finding, stack: contextlib.ExitStack) -> None:
         have = {id(p) for g in optimizer.param_groups for p in g["params"]}
         missing, ids = [], set()
         for m in list(called):
-            for p in m.parameters(recurse=False):
+            for p in own_parameters(m):
                 if id(p) not in have and id(p) not in ids and p.requires_grad:
                     missing.append(p)
                     ids.add(id(p))

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 import torch.nn.modules.module as module_hooks
 import torch.optim.optimizer as optimizer_hooks
 
+from nndoctor.monitor.tensors import own_parameters
+
 __all__ = ["REMEDIES", "Remedy", "all_remedies", "remedy_for", "suggested_lr"]
 
 Finding = dict[str, Any]
@@ -88,7 +90,7 @@ def _on_root_calls(stack: contextlib.ExitStack, pre: Callable[[nn.Module, tuple[
     depth = [0]
 
     def _model(module: nn.Module) -> bool:
-        return next(module.parameters(), None) is not None
+        return next(iter(module.parameters()), None) is not None
 
     def _pre(module: nn.Module, args: tuple[Any, ...]) -> Any:
         depth[0] += 1
@@ -224,7 +226,7 @@ def _install_nan_to_num(f: Finding, stack: contextlib.ExitStack) -> None:
     _transform_root_inputs(stack, clean)
 
     def pre(module: nn.Module, args: tuple[Any, ...]) -> Any:
-        if next(module.parameters(recurse=False), None) is None:
+        if next(iter(own_parameters(module)), None) is None:
             return None
         if not any(isinstance(a, torch.Tensor) and a.is_floating_point() and not bool(torch.isfinite(a).all())
                    for a in args):

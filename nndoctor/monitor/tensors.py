@@ -24,7 +24,8 @@ import torch
 _PLAIN = (torch.Tensor, torch.nn.Parameter)  # (a DTensor, even as a parameter, is of its own type)
 _strided = torch.strided
 
-__all__ = ["ForwardInputs", "is_integer", "is_sharded", "local", "local_grad", "materialised"]
+__all__ = ["ForwardInputs", "is_integer", "is_sharded", "local", "local_grad", "materialised", "own_named_parameters",
+           "own_parameters"]
 
 
 def local(tensor: torch.Tensor) -> torch.Tensor:
@@ -103,3 +104,22 @@ class ForwardInputs:
         if self.step is None or self.step != step:
             return None
         return [ref() for ref in self._refs]
+
+
+def own_named_parameters(module: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
+    """``module.named_parameters(recurse=False)`` read from the registry itself: a user's module may
+    override ``parameters()`` / ``named_parameters()`` with another signature (torchdiffeq's
+    learn_physics ``EventFn.parameters(self)`` takes no ``recurse``) or return a list, which a call
+    with ``recurse=False`` or ``next(...)`` on it would crash on."""
+    seen: set[int] = set()
+    out = []
+    for name, p in module._parameters.items():
+        if p is not None and id(p) not in seen:
+            seen.add(id(p))
+            out.append((name, p))
+    return out
+
+
+def own_parameters(module: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """``module.parameters(recurse=False)``, safe against overridden ``parameters()`` (see above)."""
+    return [p for _, p in own_named_parameters(module)]

@@ -433,3 +433,34 @@ def test_a_model_fed_another_models_output_still_has_its_raw_data_judged(digits)
             loss.backward()
             opt.step()
     assert [f.location for f in obs.report().by_code("preprocessing.unnormalised-pixels")] == ["disc"], obs.findings
+
+
+def _bag_of_words(n=400, vocab=600, classes=5, seed=0):
+    """Sparse word counts (~20 words a row, class-specific words): a document-classification input."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, classes, (n,), generator=g)
+    counts = torch.zeros(n, vocab)
+    for i in range(n):
+        favourite = torch.arange(int(y[i]) * 40, int(y[i]) * 40 + 40)
+        words = torch.cat([favourite[torch.randint(0, 40, (12,), generator=g)],
+                           torch.randint(0, vocab, (8 + i % 7,), generator=g)])
+        counts[i].index_add_(0, words, torch.ones(len(words)))
+    return counts, y
+
+
+@pytest.mark.parametrize("norm", ["l1", "l2"])
+def test_rows_normalised_one_by_one_are_not_normalised_twice(norm):
+    """A row-normalised bag of words (GCN features: each row sums to 1) or L2-normalised TF-IDF has
+    every value far below 0.1 and a tiny global std: the normalisation of each row, done once."""
+    X, y = _bag_of_words()
+    if norm == "l1":  # binary words, each row divided by its word count (pygcn's normalize(features))
+        X = X.clamp(max=1)
+        Xn = X / X.sum(1, keepdim=True)
+    else:  # smoothed term weights, each row of unit length (sklearn's TfidfVectorizer default)
+        X = X.clamp(max=1) + 1.0
+        Xn = X / X.norm(dim=1, keepdim=True)
+    assert Xn.std() < 0.03 and Xn.abs().max() < 0.1  # what the tiny-spread rule alone would report
+    assert "preprocessing.normalised-twice" not in _codes(_train(_mlp(600, 5), Xn, y))
+    # the same rows shrunk once more are normalised twice
+    report = _train(_mlp(600, 5), Xn / 255, y)
+    assert "preprocessing.normalised-twice" in _codes(report)

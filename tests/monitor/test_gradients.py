@@ -303,3 +303,81 @@ def test_early_vanishing_that_adam_outgrows_is_quiet_but_lasting_vanishing_is_no
     net = FunctionalSigmoid()  # a deep sigmoid stack at a small Adam rate stays vanished
     found = _codes(_run(net, torch.optim.Adam(net.parameters(), lr=3e-4), *_data(seed=1), steps=60))
     assert [f.code for f in found] == ["grad.vanishing-gradients"]
+
+
+class _GATLayer(nn.Module):
+    """A graph attention layer as pyGAT writes it: a weight ``W`` and an attention vector ``a``
+    kept as a (2F, 1) matrix; the attention's gradient is far smaller than the weight's."""
+
+    def __init__(self, n_in, n_out, concat=True):
+        super().__init__()
+        self.W = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_in, n_out), gain=1.414))
+        self.a = nn.Parameter(nn.init.xavier_uniform_(torch.empty(2 * n_out, 1), gain=1.414))
+        self.n_out, self.concat = n_out, concat
+
+    def forward(self, h, adj):
+        wh = h @ self.W
+        e = F.leaky_relu(wh @ self.a[:self.n_out] + (wh @ self.a[self.n_out:]).T, 0.2)
+        att = F.dropout(F.softmax(torch.where(adj > 0, e, torch.full_like(e, -9e15)), dim=1), 0.6, self.training)
+        out = att @ wh
+        return F.elu(out) if self.concat else out
+
+
+class _GAT(nn.Module):
+    def __init__(self, n_in, classes, hidden=8, heads=8):
+        super().__init__()
+        self.heads = nn.ModuleList([_GATLayer(n_in, hidden) for _ in range(heads)])
+        self.out = _GATLayer(hidden * heads, classes, concat=False)
+
+    def forward(self, x, adj):
+        x = torch.cat([h(F.dropout(x, 0.6, self.training), adj) for h in self.heads], dim=1)
+        return F.log_softmax(F.elu(self.out(F.dropout(x, 0.6, self.training), adj)), dim=1)
+
+
+def _citation_graph(n=300, words=1433, classes=7, seed=0):
+    """Row-normalised bags of words (18 words a node, 8 of its class) on a sparse homophilous graph."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, classes, (n,), generator=g)
+    x = torch.zeros(n, words)
+    rows = torch.arange(n).repeat_interleave(18)
+    cols = torch.cat([torch.randint(0, words, (n, 10), generator=g),
+                      y[:, None] * 200 + torch.randint(0, 200, (n, 8), generator=g)], dim=1).flatten()
+    x[rows, cols] = 1.0
+    x = x / x.sum(1, keepdim=True)
+    same = (y[:, None] == y[None, :]) & (torch.rand(n, n, generator=g) < 0.01)
+    adj = (same | (torch.rand(n, n, generator=g) < 0.002)).float() + torch.eye(n)
+    return x, y, adj
+
+
+def test_graph_attention_vectors_do_not_stand_for_their_layers():
+    """A healthy GAT: its last layer's attention vector gets a gradient ~100x below the first layer's
+    weight; the layers themselves (W) are within 2x of each other. No exploding gradients."""
+    x, y, adj = _citation_graph()
+    torch.manual_seed(0)
+    model = _GAT(x.shape[1], 7)
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3, weight_decay=5e-4)
+    train = torch.arange(140)
+    with Observer(checks=[GradientScale]) as obs:
+        for _ in range(8):
+            opt.zero_grad()
+            F.nll_loss(model(x, adj)[train], y[train]).backward()
+            if _ == 0:
+                ratio = float(model.heads[0].W.grad.norm() / model.out.a.grad.norm())
+            opt.step()
+    assert ratio > 70  # what the first/last rule saw when it compared W with the attention vector
+    assert not _codes(obs)
+    # a regression head nn.Linear(h, 1) still stands for the last layer (its only matrix is (1, h))
+    torch.manual_seed(0)
+    deep = nn.Sequential(*[m for i in range(8) for m in (nn.Linear(16 if i == 0 else 64, 64), nn.Tanh())],
+                         nn.Linear(64, 1))
+    for m in deep:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=1.0)
+    xr, _ = _data()
+    with Observer(checks=[GradientScale]) as obs:
+        opt = torch.optim.SGD(deep.parameters(), lr=1e-2)
+        for i in range(12):
+            opt.zero_grad()
+            F.mse_loss(deep(xr[i * 32:(i + 1) * 32]), xr[i * 32:(i + 1) * 32, :1]).backward()
+            opt.step()
+    assert [f.code for f in _codes(obs)] == ["grad.exploding-gradients"]

@@ -1,7 +1,7 @@
 """Stand-ins for optional packages that are not installed here, found only when a script imports them.
 
-``torch.utils.tensorboard`` needs the ``tensorboard`` package: a script that logs with
-``SummaryWriter`` gets a writer that records nothing. A meta-path finder serves it on import,
+``torch.utils.tensorboard`` needs the ``tensorboard`` package (and ``tensorboardX`` is not
+installed): a script that logs with ``SummaryWriter`` gets a writer that records nothing. A meta-path finder serves it on import,
 so nothing (torch included) is imported at interpreter start.
 """
 
@@ -35,7 +35,7 @@ class SummaryWriter:
 
 
 class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    names = frozenset({"torch.utils.tensorboard"})
+    names = frozenset({"torch.utils.tensorboard", "tensorboardX"})
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
         if fullname in self.names:

@@ -24,7 +24,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks._layers import fmt, param_ids
 from nndoctor.monitor.events import StepEvent
-from nndoctor.monitor.tensors import is_sharded
+from nndoctor.monitor.tensors import is_sharded, own_named_parameters, own_parameters
 
 __all__ = ["ClosedForgetGate", "forget_biases"]
 
@@ -38,7 +38,7 @@ def forget_biases(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
     hidden = int(getattr(module, "hidden_size", 0))
     if not hidden:
         return out
-    for name, b_ih in module.named_parameters(recurse=False):
+    for name, b_ih in own_named_parameters(module):
         if not name.startswith("bias_ih") or is_sharded(b_ih):
             continue  # (a sharded bias: its gate slices are spread over the ranks, not judged)
         suffix = name[len("bias_ih"):]
@@ -72,7 +72,7 @@ class ClosedForgetGate(Check):
         for _info, model in self.state.live_models():
             for module in model.modules():
                 if not isinstance(module, (nn.LSTM, nn.LSTMCell)) or not any(
-                        id(p) in in_opt for p in module.parameters(recurse=False)):
+                        id(p) in in_opt for p in own_parameters(module)):
                     continue
                 closed = []
                 for suffix, bias in forget_biases(module):

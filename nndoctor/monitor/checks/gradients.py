@@ -13,6 +13,9 @@ and compares the first layer with the last one, as AUTOTRAINER does:
 * exploding: first/last ratio > 70, or the total norm grown >= 1000x over the first
   sampled steps.
 
+A layer is measured by its weight matrices; a vector kept in matrix shape beside a full matrix of
+the same module (a GAT layer's attention vector ``a`` of shape (2F, 1)) does not stand for it.
+
 With an adaptive optimizer (Adam, RMSprop...), whose updates do not shrink with the gradient,
 a vanishing ratio that climbs back fast (its trend over the symptomatic steps reaches 1e-3
 within 50 steps) is not reported: a deep narrow stack often starts so and recovers.
@@ -111,6 +114,17 @@ def _recovering(hits: list[_Sample]) -> bool:
     return slope > 0 and at_last + slope * RECOVER_STEPS >= math.log10(VANISH_RATIO)
 
 
+def _layer_matrices(weights: list[torch.Tensor], module_of: Any) -> list[torch.Tensor]:
+    """The weight matrices that stand for their layers: a vector kept in matrix shape (a size-1
+    dimension: a GAT layer's attention vector ``a`` of shape (2F, 1) beside its weight ``W``) is left
+    out where its module also holds a full matrix. Its gradient is the attention's, not the layer's,
+    and is naturally orders of magnitude smaller; a layer whose only matrix has a size-1 dimension
+    (``nn.Linear(h, 1)``, a regression head) keeps it."""
+    full = {module_of(p) for p in weights if 1 not in p.shape}
+    full.discard("")
+    return [p for p in weights if 1 not in p.shape or module_of(p) not in full]
+
+
 def _shown(names: list[str]) -> str:
     return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
@@ -154,7 +168,7 @@ class GradientScale(Check):
                   and local(p).numel()]
         if len(params) < 2:
             return []
-        weights = self.order.order(params)
+        weights = _layer_matrices(self.order.order(params), self.order.module_of)
         if len(weights) < 2:
             return []
         # every norm stays on its device; one host transfer per device for the whole step

@@ -24,6 +24,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks._layers import fmt, host_floats, param_ids
 from nndoctor.monitor.events import StepEvent
+from nndoctor.monitor.tensors import own_named_parameters
 
 __all__ = ["RecurrentExplosion"]
 
@@ -36,7 +37,7 @@ def _recurrent_weights(model: nn.Module, state: Any) -> list[tuple[str, torch.Te
     out: list[tuple[str, torch.Tensor]] = []
     for module in model.modules():
         if isinstance(module, (nn.RNNBase, nn.RNNCellBase)):
-            for name, p in module.named_parameters(recurse=False):
+            for name, p in own_named_parameters(module):
                 if name.startswith("weight_hh") and p.grad is not None and not p.grad.is_sparse:
                     out.append((state.param_name(p), p))
     return out

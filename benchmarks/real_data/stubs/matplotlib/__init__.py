@@ -57,5 +57,5 @@ def _install(name: str) -> None:
     setattr(sys.modules[parent], child, mod)
 
 
-for _name in ("pyplot", "animation", "cm", "colors", "gridspec", "patches", "ticker"):
+for _name in ("pyplot", "animation", "axes", "cm", "colors", "figure", "gridspec", "patches", "ticker"):
     _install(f"{__name__}.{_name}")

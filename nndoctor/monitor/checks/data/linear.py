@@ -32,6 +32,7 @@ from nndoctor.monitor.checks.data.probe import MIN_PAIRS, MIN_STEPS, affordable,
 from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import ModelInput, OpCall, RunEnd
+from nndoctor.monitor.tensors import own_parameters
 
 __all__ = ["LinearModelUnderfits", "NONLINEAR_OPS", "linear_layers"]
 
@@ -60,7 +61,7 @@ def linear_layers(model: nn.Module) -> int:
             count += 1
         elif isinstance(m, _SHAPE_ONLY):
             continue
-        elif any(True for _ in m.parameters(recurse=False)):
+        elif any(True for _ in own_parameters(m)):
             return 0                              # a layer of its own making: maybe not linear
         elif not any(True for _ in m.children()):
             return 0                              # a parameter-free leaf: an activation module
