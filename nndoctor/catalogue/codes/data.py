@@ -79,6 +79,33 @@ loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (len(counts) * counts))
 """,
     ),
     CodeInfo(
+        code="data.loader-yields-no-batches",
+        severity="warning",
+        step="implement & debug",
+        title="DataLoader yields no batch",
+        meaning=(
+            "A DataLoader was iterated while it has no batch to give: drop_last=True with fewer rows than "
+            "batch_size, or an empty split. The loop over it ends at once, without an error."
+        ),
+        why="The model is never trained (or never evaluated) by that loop, and the script still prints metrics.",
+        detection=(
+            "When a DataLoader is iterated, nndoctor notes it if len(loader) == 0 (loaders of unknown length "
+            "are not judged). At the end of the run: an error when no optimizer step ran at all, a warning "
+            "otherwise."
+        ),
+        fixes=(
+            "Make {loader} give batches: a batch_size at most its {dataset_rows} rows, or drop_last=False "
+            "(batch_size={batch_size}, drop_last={drop_last}).",
+            "If the split is empty, check how it is built (slice bounds, filters, file paths).",
+        ),
+        wrong="""
+loader = DataLoader(train_ds, batch_size=128, drop_last=True)   # 120 rows
+""",
+        right="""
+loader = DataLoader(train_ds, batch_size=32, shuffle=True, drop_last=True)
+""",
+    ),
+    CodeInfo(
         code="data.distribution-shift",
         severity="warning",
         step="evaluate",
