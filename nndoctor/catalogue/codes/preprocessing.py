@@ -243,7 +243,9 @@ y_train, y_val = (y_train - mu) / sd, (y_val - mu) / sd
             "separately for training forwards (sampled steps) and forwards without gradient, per model, and "
             "compared once both are known: a spread that differs by 5x or more, or an evaluation mean more "
             "than 3 training stds from the training mean. Augmentation and another split of the same data "
-            "change the statistics far less."
+            "change the statistics far less. Also: every one of >= 3 evaluation batches of a 2-D input "
+            "standardised with its own statistics (per-feature mean 0, std 1 within the batch, tolerance "
+            "0.002) while no sampled training batch is: a warning for batches of <= 64 rows, info above."
         ),
         fixes=(
             "Preprocess evaluation/test inputs exactly like the training inputs (the same scaling, e.g. x /"
