@@ -34,6 +34,7 @@ from nndoctor.debug.preprocessing import feature_matrix, fmt
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks.data.sample import first_tensor
 from nndoctor.monitor.events import ModelInput, RunEnd
+from nndoctor.monitor.tensors import local
 
 __all__ = ["EvalInputScale", "InputStats", "scale_gap", "standardised_per_batch"]
 
@@ -115,9 +116,12 @@ class InputStats:
 def standardised_per_batch(x: torch.Tensor) -> bool | None:
     """Whether a (rows x features) batch has per-feature mean ~0 and std ~1 within itself (standardised
     with its own statistics); None when it cannot say (not 2-D, < 4 rows, < 2 varying features)."""
-    if x.dim() != 2 or x.shape[0] < 4 or x.shape[1] < 2 or not x.is_floating_point():
+    if (x.dim() != 2 or x.shape[0] < 4 or x.shape[1] < 2 or not x.is_floating_point()
+            or x.layout != torch.strided or x.device.type == "meta"):
         return None
-    t = x.detach()[:MAX_ROWS].double()
+    t = local(x).detach()[:MAX_ROWS].double()
+    if t.dim() != 2 or t.shape[0] < 4:
+        return None
     sd0 = t.std(0, unbiased=False)
     keep = sd0 > 1e-3
     if int(keep.sum()) < 2:
@@ -206,7 +210,10 @@ class EvalInputScale(Check):
         if (counts[0] if training else counts[2]) >= EVAL_BUDGET:
             return
         x = first_tensor(event.args, event.kwargs)
-        flag = standardised_per_batch(x) if x is not None else None
+        try:  # (a tensor kind this cannot read must not switch off the scale comparison)
+            flag = standardised_per_batch(x) if x is not None else None
+        except (RuntimeError, TypeError, ValueError):
+            flag = None
         if flag is None:
             return
         self._names.setdefault(key, event.name)
