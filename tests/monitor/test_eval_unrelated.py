@@ -35,7 +35,7 @@ def _observe(fn: Callable[[], None]) -> list:
     return [f for f in obs.findings if f.code == CODE and f.severity is not Severity.INFO]
 
 
-def _loaders(xtr, ytr, xte, yte, k: int = 4, epochs: int = 4) -> None:
+def _loaders(xtr, ytr, xte, yte, k: int = 4, epochs: int = 3) -> None:
     """Module loss, DataLoaders, Adam, an evaluation loop with the loss on the test loader."""
     model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, k))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -78,7 +78,7 @@ def _sliced_accuracy(xtr, ytr, xte, yte, k: int = 4, epochs: int = 6) -> None:
 
 @pytest.mark.parametrize("style", [_loaders, _sliced_accuracy])
 def test_evaluation_labels_shuffled_apart(style):
-    xtr, ytr = _blobs(800)
+    xtr, ytr = _blobs(400)
     xte, yte = _blobs(300, seed=1)
     xte, yte = xte, yte[torch.randperm(300, generator=torch.Generator().manual_seed(5))]  # bug
     found = _observe(lambda: style(xtr, ytr, xte, yte))
@@ -87,7 +87,7 @@ def test_evaluation_labels_shuffled_apart(style):
 
 @pytest.mark.parametrize("style", [_loaders, _sliced_accuracy])
 def test_aligned_evaluation_labels_are_quiet(style):
-    xtr, ytr = _blobs(800)
+    xtr, ytr = _blobs(400)
     xte, yte = _blobs(300, seed=1)
     perm = torch.randperm(300)
     assert _observe(lambda: style(xtr, ytr, xte[perm], yte[perm])) == []
