@@ -60,6 +60,10 @@ class LoaderTracker:
         #: id(loader) -> (name, sampler class, shuffle, [sampler.epoch at each iteration]) for the
         #: loaders whose sampler has set_epoch (DistributedSampler and the like)
         self.sampler_epochs: dict[int, tuple[str, str, bool, list[int]]] = {}
+        #: id(loader) -> (name, dataset size, batch_size, drop_last, iterations) of the loaders iterated
+        #: while they had no batch to give (len(loader) == 0: drop_last with fewer rows than a batch,
+        #: an empty split)
+        self.empty: dict[int, tuple[str, int | None, int | None, bool, int]] = {}
 
     def install(self) -> None:
         if self._orig_iter is not None:
@@ -121,9 +125,22 @@ class LoaderTracker:
                           dataset_id=id(root_dataset(dataset)), own_dataset_id=id(dataset),
                           dataset_len=size, name=name)
         self._record_sampler_epoch(loader, name)
+        self._record_empty(loader, name, size)
         if len(self._iterators) >= _MAX_ITERATORS:
             self._iterators = {k: v for k, v in self._iterators.items() if v[0]() is not None}
         self._iterators[id(it)] = (weakref.ref(it), info)
+
+    def _record_empty(self, loader: DataLoader, name: str, size: int | None) -> None:
+        if size is None or len(self.empty) >= _MAX_ITERATORS:
+            return
+        try:
+            batches = len(loader)
+        except Exception:  # an IterableDataset or a custom sampler without len()
+            return
+        if batches != 0:
+            return
+        old = self.empty.get(id(loader))
+        self.empty[id(loader)] = (name, size, loader.batch_size, bool(loader.drop_last), old[4] + 1 if old else 1)
 
     def _record_sampler_epoch(self, loader: DataLoader, name: str) -> None:
         samplers = (getattr(loader, "sampler", None), getattr(getattr(loader, "batch_sampler", None), "sampler", None))

@@ -127,3 +127,76 @@ def test_a_teacher_or_ema_model_only_run_without_gradient_is_not_compared():
             loss.backward()
             opt.step()
     assert not _warnings(obs)
+
+
+# ---------------------------------------------------------------- evaluation batches standardised per batch
+def _table(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 6, generator=g) * torch.tensor([1.0, 5, 20, 0.5, 3, 100]) + torch.tensor([2.0, 50, -3, 0, 7, 400])
+    return x, (x[:, 1] > 50).long()
+
+
+def _per_batch(xb: torch.Tensor) -> torch.Tensor:
+    return (xb - xb.mean(0)) / (xb.std(0) + 1e-6)
+
+
+def _tabular(*, eval_norm, train_norm=None, bs_eval: int = 16, loaders: bool = False, epochs: int = 2) -> list:
+    x, y = _table(640)
+    mu, sd = x[:512].mean(0), x[:512].std(0)
+    train_norm = train_norm or (lambda xb: (xb - mu) / sd)
+    torch.manual_seed(0)
+    if loaders:
+        model: nn.Module = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 2))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        train = DataLoader(TensorDataset(x[:512], y[:512]), batch_size=32, shuffle=True)
+        test = DataLoader(TensorDataset(x[512:], y[512:]), batch_size=bs_eval)
+    else:
+        model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 2))
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        train = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 512, 32)]
+        test = [(x[i:i + bs_eval], y[i:i + bs_eval]) for i in range(512, 640, bs_eval)]
+    with Observer(checks=[EvalInputScale]) as obs:
+        for _ in range(epochs):
+            for xb, yb in train:
+                loss = F.cross_entropy(model(train_norm(xb)), yb)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            with torch.no_grad():
+                for xb, _ in test:
+                    model(eval_norm(xb, mu, sd)).argmax(1)
+    assert not obs.internal_errors, obs.internal_errors
+    return [f for f in obs.findings if f.code == CODE]
+
+
+def test_evaluation_batches_standardised_with_their_own_statistics_sliced_sgd():
+    found = _tabular(eval_norm=lambda xb, mu, sd: _per_batch(xb))
+    assert len(found) == 1 and found[0].severity is Severity.WARNING and found[0].evidence["kind"] == "per-batch"
+
+
+def test_evaluation_batches_standardised_per_batch_loaders_adam_population_std():
+    def norm(xb: torch.Tensor, mu: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
+        return (xb - xb.mean(dim=0, keepdim=True)) / xb.std(dim=0, unbiased=False, keepdim=True)
+    found = _warnings_of(_tabular(eval_norm=norm, loaders=True, bs_eval=32))
+    assert len(found) == 1
+
+
+def _warnings_of(found: list) -> list:
+    return [f for f in found if f.severity is not Severity.INFO]
+
+
+def test_large_evaluation_batches_standardised_per_batch_are_info():
+    found = _tabular(eval_norm=lambda xb, mu, sd: _per_batch(xb), bs_eval=128, epochs=3)
+    assert len(found) == 1 and found[0].severity is Severity.INFO
+
+
+def test_training_statistics_or_the_same_per_batch_pipeline_are_quiet():
+    assert _tabular(eval_norm=lambda xb, mu, sd: (xb - mu) / sd) == []
+    assert _tabular(eval_norm=lambda xb, mu, sd: _per_batch(xb), train_norm=_per_batch, loaders=True) == []
+    x, _ = _table(640)
+    whole = _per_batch(x[512:])  # the test set standardised as a whole, evaluated in chunks
+
+    def chunk(xb: torch.Tensor, mu: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
+        i = int(torch.nonzero((x[512:] == xb[0]).all(1))[0])
+        return whole[i:i + len(xb)]
+    assert _tabular(eval_norm=chunk) == []

@@ -84,6 +84,69 @@ loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (len(counts) * counts))
 """,
     ),
     CodeInfo(
+        code="data.class-weights-inverted",
+        severity="warning",
+        step="improve",
+        title="Class weights favour the frequent classes",
+        meaning=(
+            "The loss's class weights grow with class frequency (computed as counts / total instead of "
+            "total / counts), or BCE's pos_weight is n_pos / n_neg instead of n_neg / n_pos."
+        ),
+        why=(
+            "The weighting meant to help the rare classes pushes the model further toward the majority: "
+            "the rare classes are never predicted while the loss looks fine."
+        ),
+        detection=(
+            "The weight= of cross_entropy/nll_loss and the pos_weight= of binary_cross_entropy_with_logits "
+            "are read on sampled training steps with the class counts of the same calls' targets and judged "
+            "at the end of the run. Class weights: the most frequent class >= 3x the rarest, the slope of "
+            "log weight on log count >= 0.5 (inverse-frequency weights have slope -1), correlation >= 0.9 "
+            "with 3+ classes, and the most frequent class weighted >= 2x the rarest. pos_weight: positives "
+            "<= 25% of the rows and pos_weight <= 0.5 within a factor 2 of n_pos / n_neg."
+        ),
+        fixes=(
+            "Invert the weights at {site}: weight = counts.sum() / (len(counts) * counts) (the rare classes "
+            "get the large weights); for BCE, pos_weight = n_neg / n_pos.",
+            "Or drop the weighting and over-sample the rare classes (WeightedRandomSampler with per-sample "
+            "weights 1 / count of the sample's class).",
+        ),
+        wrong="""
+counts = torch.bincount(y_train).float()
+loss_fn = nn.CrossEntropyLoss(weight=counts / counts.sum())
+""",
+        right="""
+counts = torch.bincount(y_train).float()
+loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (len(counts) * counts))
+""",
+    ),
+    CodeInfo(
+        code="data.loader-yields-no-batches",
+        severity="warning",
+        step="implement & debug",
+        title="DataLoader yields no batch",
+        meaning=(
+            "A DataLoader was iterated while it has no batch to give: drop_last=True with fewer rows than "
+            "batch_size, or an empty split. The loop over it ends at once, without an error."
+        ),
+        why="The model is never trained (or never evaluated) by that loop, and the script still prints metrics.",
+        detection=(
+            "When a DataLoader is iterated, nndoctor notes it if len(loader) == 0 (loaders of unknown length "
+            "are not judged). At the end of the run: an error when no optimizer step ran at all, a warning "
+            "otherwise."
+        ),
+        fixes=(
+            "Make {loader} give batches: a batch_size at most its {dataset_rows} rows, or drop_last=False "
+            "(batch_size={batch_size}, drop_last={drop_last}).",
+            "If the split is empty, check how it is built (slice bounds, filters, file paths).",
+        ),
+        wrong="""
+loader = DataLoader(train_ds, batch_size=128, drop_last=True)   # 120 rows
+""",
+        right="""
+loader = DataLoader(train_ds, batch_size=32, shuffle=True, drop_last=True)
+""",
+    ),
+    CodeInfo(
         code="data.distribution-shift",
         severity="warning",
         step="evaluate",

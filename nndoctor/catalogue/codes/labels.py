@@ -36,6 +36,43 @@ def __getitem__(self, i):
 """,
     ),
     CodeInfo(
+        code="labels.eval-labels-unrelated",
+        severity="warning",
+        step="implement & debug",
+        title="Evaluation labels unrelated to the evaluation inputs",
+        meaning=(
+            "The model's evaluation predictions are independent of the evaluation labels although it fits "
+            "learnable training labels: the validation/test labels were shuffled, sorted or re-read apart "
+            "from their inputs."
+        ),
+        why=(
+            "Validation accuracy sits at chance whatever is changed, and it reads like overfitting; early "
+            "stopping and model selection on it are meaningless."
+        ),
+        detection=(
+            "At the end of the run, on the latest evaluation pass with >= 100 predictions over >= 2 classes "
+            "(the model predicting >= 2 classes, each >= 5% of the pass): a chi-square test of independence "
+            "of its confusion matrix gives p >= 0.01, the training data is fitted (median training loss of "
+            "the last quarter <= 0.5x the loss of predicting the class priors), and probes fitted on observed training pairs predict the training labels "
+            "(z > 6 and >= 10 points over the majority class or 10% of the priors' loss), so memorised random "
+            "training labels stay quiet."
+        ),
+        fixes=(
+            "Check that the evaluation inputs and labels of {pass} stay aligned: shuffle or index them "
+            "together (x_val, y_val = x_val[perm], y_val[perm]), and read them from the same rows.",
+            "Print a few evaluation examples with their labels, or evaluate on a slice of the training data "
+            "through the same evaluation code: it should score near the training accuracy.",
+        ),
+        wrong="""
+perm = torch.randperm(len(x_val))
+x_val = x_val[perm]
+""",
+        right="""
+perm = torch.randperm(len(x_val))
+x_val, y_val = x_val[perm], y_val[perm]
+""",
+    ),
+    CodeInfo(
         code="labels.encoded-differently-in-eval",
         severity="warning",
         step="implement & debug",

@@ -191,6 +191,43 @@ loss = F.cross_entropy(model(x), y)
 """,
     ),
     CodeInfo(
+        code="preprocessing.eval-targets-differ",
+        severity="warning",
+        step="implement & debug",
+        title="Evaluation targets scaled differently from training targets",
+        meaning=(
+            "The regression targets of the evaluation loop are on another scale than the training targets "
+            "(standardised, log-transformed or divided by 255 for training only), while the model's "
+            "predictions stay on the training scale."
+        ),
+        why=(
+            "The validation/test loss measures the missing scaling, not the model: it looks like huge "
+            "overfitting or a broken model, and early stopping or model selection on it is meaningless."
+        ),
+        detection=(
+            "Running mean/std of the target and of the prediction of mse/l1/smooth_l1/huber losses, per target "
+            "shape, in training (sampled steps) and in evaluation loops (no gradient), judged once both sides "
+            "have 2 batches and 16 values: the evaluation targets' std 5x or more off the training targets', or "
+            "their mean 10 or more training stds away, while the evaluation predictions keep the training "
+            "targets' scale (std within 5x, mean within 3 training stds). Predictions mapped back to the raw "
+            "scale follow the targets: quiet."
+        ),
+        fixes=(
+            "Apply the same target transform to the evaluation targets as to the training targets (the "
+            "training split's mean/std), or map the predictions back (pred * sd + mu) before comparing them "
+            "with raw targets: {loss} sees training targets with mean {train_target_mean}, std "
+            "{train_target_std} and evaluation targets with mean {eval_target_mean}, std {eval_target_std}.",
+            "Build the targets of every split with one function so that the pipelines cannot drift apart.",
+        ),
+        wrong="""
+y_train = (y_train - mu) / sd
+val_loss = F.mse_loss(model(x_val), y_val)      # raw targets
+""",
+        right="""
+y_train, y_val = (y_train - mu) / sd, (y_val - mu) / sd
+""",
+    ),
+    CodeInfo(
         code="preprocessing.eval-inputs-differ",
         severity="warning",
         step="implement & debug",
@@ -206,7 +243,9 @@ loss = F.cross_entropy(model(x), y)
             "separately for training forwards (sampled steps) and forwards without gradient, per model, and "
             "compared once both are known: a spread that differs by 5x or more, or an evaluation mean more "
             "than 3 training stds from the training mean. Augmentation and another split of the same data "
-            "change the statistics far less."
+            "change the statistics far less. Also: every one of >= 3 evaluation batches of a 2-D input "
+            "standardised with its own statistics (per-feature mean 0, std 1 within the batch, tolerance "
+            "0.002) while no sampled training batch is: a warning for batches of <= 64 rows, info above."
         ),
         fixes=(
             "Preprocess evaluation/test inputs exactly like the training inputs (the same scaling, e.g. x /"

@@ -36,6 +36,34 @@ self.drop = nn.Dropout(p=0.1)
 """,
     ),
     CodeInfo(
+        code="regularization.label-smoothing-too-strong",
+        severity="warning",
+        step="improve",
+        title="Label smoothing leaves no class in the targets",
+        meaning=(
+            "Label smoothing is so strong that the targets no longer name a class: label_smoothing=1.0 (a "
+            "typo for 0.1) makes every target uniform, and hand-made smoothing with eps = 1 does the same."
+        ),
+        why="The loss no longer depends on the labels: the model learns nothing and stays at log(K).",
+        detection=(
+            "Training loss calls on sampled steps: cross_entropy with label_smoothing >= 1 is an error at once; "
+            "0.5 <= label_smoothing < 1 is info at the end of the run. Probability targets of cross_entropy "
+            "whose every row is uniform, or binary-loss targets that are all 0.5, in >= 3 sampled batches are a "
+            "warning at the end of the run when no training classification loss had informative targets "
+            "(an auxiliary uniform-target term beside a real loss stays quiet)."
+        ),
+        fixes=(
+            "Use a small smoothing at {site}: nn.CrossEntropyLoss(label_smoothing=0.1) (0.05-0.2 is usual).",
+            "If the smoothing is hand-made, check the mix: y * (1 - eps) + eps / K with eps around 0.1.",
+        ),
+        wrong="""
+loss_fn = nn.CrossEntropyLoss(label_smoothing=1.0)
+""",
+        right="""
+loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
+""",
+    ),
+    CodeInfo(
         code="regularization.loss-penalty-too-strong",
         severity="warning",
         step="improve",

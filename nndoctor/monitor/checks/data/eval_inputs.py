@@ -10,6 +10,13 @@ more, or an evaluation mean more than 3 training stds away from the training mea
 gives ``preprocessing.eval-inputs-differ``. Augmentation (noise, flips, crops) and
 another split of the same data change the statistics by far less.
 
+The same code reports evaluation batches standardised with their own statistics: every one of
+at least ``PER_BATCH_MIN`` evaluation batches of a 2-D (rows x features) input has, per feature,
+mean ~0 and std ~1 within the batch (``(xb - xb.mean(0)) / xb.std(0)`` in the evaluation loop)
+while no sampled training batch does (training used fixed statistics). A warning when the
+batches hold at most ``PER_BATCH_SMALL`` rows (their statistics are noisy, and a sorted test set
+shifts them), info otherwise.
+
 Cost: training batches on sampled steps only; evaluation batches until a budget of
 batches per model is spent (a slice of rows each).
 """
@@ -24,11 +31,12 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.debug.preprocessing import feature_matrix, fmt
-from nndoctor.findings import Finding
+from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks.data.sample import first_tensor
 from nndoctor.monitor.events import ModelInput, RunEnd
+from nndoctor.monitor.tensors import local
 
-__all__ = ["EvalInputScale", "InputStats", "scale_gap"]
+__all__ = ["EvalInputScale", "InputStats", "scale_gap", "standardised_per_batch"]
 
 #: batches of each side before judging (fewer at the end of the run)
 MIN_BATCHES = 2
@@ -41,6 +49,11 @@ STD_RATIO = 5.0
 #: an evaluation mean this many training stds from the training mean is another preprocessing
 MEAN_SHIFT = 3.0
 MIN_ROWS = 16
+#: evaluation batches that must all be standardised with their own statistics
+PER_BATCH_MIN = 3
+#: ... a warning when they hold at most this many rows (info above)
+PER_BATCH_SMALL = 64
+PER_BATCH_TOL = 2e-3
 
 
 @dataclass
@@ -100,6 +113,27 @@ class InputStats:
         return f"mean {fmt(self.mean)}, std {fmt(self.std)}, range {fmt(self.lo)}..{fmt(self.hi)}"
 
 
+def standardised_per_batch(x: torch.Tensor) -> bool | None:
+    """Whether a (rows x features) batch has per-feature mean ~0 and std ~1 within itself (standardised
+    with its own statistics); None when it cannot say (not 2-D, < 4 rows, < 2 varying features)."""
+    if (x.dim() != 2 or x.shape[0] < 4 or x.shape[1] < 2 or not x.is_floating_point()
+            or x.layout != torch.strided or x.device.type == "meta"):
+        return None
+    t = local(x).detach()[:MAX_ROWS].double()
+    if t.dim() != 2 or t.shape[0] < 4:
+        return None
+    sd0 = t.std(0, unbiased=False)
+    keep = sd0 > 1e-3
+    if int(keep.sum()) < 2:
+        return None
+    t = t[:, keep]
+    mean_ok = bool((t.mean(0).abs() <= PER_BATCH_TOL).all())
+    sd0, sd1 = t.std(0, unbiased=False), t.std(0, unbiased=True)
+    std_ok = float(((sd0 - 1).abs() <= PER_BATCH_TOL).double().mean()) >= 0.9 or \
+        float(((sd1 - 1).abs() <= PER_BATCH_TOL).double().mean()) >= 0.9
+    return mean_ok and std_ok
+
+
 def scale_gap(train: InputStats, ev: InputStats) -> tuple[float, float, float | None] | None:
     """``(std ratio eval/train, mean shift in training stds, median per-channel std ratio)``, or
     None when either side is constant (nothing to compare)."""
@@ -130,12 +164,20 @@ class EvalInputScale(Check):
         self._eval: dict[int, InputStats] = {}
         self._names: dict[int, str] = {}
         self._done: set[int] = set()
+        #: per model: [training batches judged, of them standardised per batch, evaluation batches
+        #: judged, of them standardised per batch, evaluation rows]
+        self._per_batch: dict[int, list[int]] = {}
+        self._reported: set[int] = set()  # models with a scale finding (the per-batch one is then not made)
 
     def check(self, event: ModelInput | RunEnd) -> Iterable[Finding]:
         if isinstance(event, RunEnd):
-            return [f for key in list(self._eval) if key in self._train and key not in self._done
-                    for f in self._judge(key, final=True)]
+            found = [f for key in list(self._eval) if key in self._train and key not in self._done
+                     for f in self._judge(key, final=True)]
+            return found + [f for key in list(self._per_batch) for f in self._judge_per_batch(key)]
         key = id(event.model)
+        if event.kind == "model_input" and not event.grad_enabled:
+            return ()
+        self._note_per_batch(key, event)
         if key in self._done:
             return ()
         if event.kind == "model_input":
@@ -158,6 +200,47 @@ class EvalInputScale(Check):
             return ()
         return self._judge(key, final=False)
 
+    def _note_per_batch(self, key: int, event: ModelInput) -> None:
+        counts = self._per_batch.get(key)
+        if counts is None:
+            if len(self._per_batch) >= 16:
+                return
+            counts = self._per_batch[key] = [0, 0, 0, 0, 0]
+        training = event.kind == "model_input"
+        if (counts[0] if training else counts[2]) >= EVAL_BUDGET:
+            return
+        x = first_tensor(event.args, event.kwargs)
+        try:  # (a tensor kind this cannot read must not switch off the scale comparison)
+            flag = standardised_per_batch(x) if x is not None else None
+        except (RuntimeError, TypeError, ValueError):
+            flag = None
+        if flag is None:
+            return
+        self._names.setdefault(key, event.name)
+        if training:
+            counts[0] += 1
+            counts[1] += int(flag)
+        else:
+            counts[2] += 1
+            counts[3] += int(flag)
+            counts[4] += int(x.shape[0])  # type: ignore[union-attr]
+
+    def _judge_per_batch(self, key: int) -> list[Finding]:
+        train_n, train_pb, eval_n, eval_pb, rows = self._per_batch[key]
+        if key in self._reported or train_n < MIN_BATCHES or train_pb or eval_n < PER_BATCH_MIN or eval_pb < eval_n:
+            return []
+        model = self._names.get(key, "model")
+        mean_rows = rows / eval_n
+        evidence = {"model": model, "kind": "per-batch", "eval_batches": eval_n, "train_batches": train_n,
+                    "eval_rows_per_batch": round(mean_rows, 1), "train": "fixed statistics",
+                    "eval": "each batch standardised with its own mean/std"}
+        return [self.finding(
+            f"{model}'s evaluation batches are each standardised with their own statistics: all {eval_n} "
+            f"evaluation batches ({mean_rows:.0f} rows on average) have per-feature mean 0 and std 1 within the "
+            f"batch, while none of {train_n} sampled training batches do; evaluation inputs then depend on which "
+            f"rows share a batch (normalise them with the training set's mean/std)",
+            evidence, location=model, severity=None if mean_rows <= PER_BATCH_SMALL else Severity.INFO)]
+
     def _judge(self, key: int, *, final: bool) -> list[Finding]:
         train, ev = self._train[key], self._eval[key]
         if train.rows < MIN_ROWS or ev.rows < MIN_ROWS or (not final and ev.batches < MIN_BATCHES):
@@ -173,6 +256,7 @@ class EvalInputScale(Check):
         if not scaled and shift < MEAN_SHIFT:
             return []
         model = self._names.get(key, "model")
+        self._reported.add(key)
         why = []
         if scaled:
             why.append(f"a {fmt(ratio)}x {'larger' if ratio > 1 else 'smaller'} spread")
