@@ -39,7 +39,9 @@ COMMAND_MODULES = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of ``command`` alone when it names one (a run then does not
+    import the modules of the other commands: report, fix, evaluate, tune...)."""
     parser = Parser(
         prog="nndoctor",
         description="Find out why a PyTorch model trains badly, and what to do next.",
@@ -47,9 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nndoctor {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log nndoctor's internals")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for name in COMMAND_MODULES:
+    only = f"nndoctor.cli.{command.replace('-', '_')}" if command else None
+    for name in [only] if only in COMMAND_MODULES else COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
+
+
+def _command(argv: list[str]) -> str | None:
+    """The command named by ``argv`` when only ``--verbose`` stands before it (``--help`` or
+    ``--version`` first need every command)."""
+    for arg in argv:
+        if arg not in ("-v", "--verbose"):
+            return None if arg.startswith("-") else arg
+    return None
 
 
 def _protect_separators(argv: list[str]) -> list[str]:
@@ -65,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = _protect_separators(list(sys.argv[1:] if argv is None else argv))
     try:
-        parser = build_parser()
+        parser = build_parser(_command(argv))
         ns = parser.parse_args(argv)
         if ns.verbose:
             logging.basicConfig(level=logging.DEBUG, format="nndoctor: %(message)s")

@@ -6,20 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from nndoctor.cli.options import UsageError, add_fail_on
+
+if TYPE_CHECKING:  # rich.progress is imported by the commands that show a bar (not by ``run``)
+    from rich.progress import Progress
 
 __all__ = ["add_experiment_args", "fmt_num", "json_output", "json_text", "load", "progress", "render",
            "run_guarded", "sparkline", "write_json", "write_report"]
@@ -96,6 +91,15 @@ def run_guarded(fn: Callable[[], Any]) -> Any:
 def progress(console: Console, label: str | None = None, *, counts: bool = False, transient: bool = True) -> Progress:
     """A progress bar on ``console``: a bold fixed ``label`` then the task's description, or (no label)
     the task's description then its ``info`` field; ``counts`` adds "done/total"."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     columns: list[ProgressColumn] = [TextColumn(f"[bold]{escape(label)}" if label else "{task.description}"),
                                      BarColumn()]
     if counts:
@@ -128,11 +132,14 @@ def json_output(option: str, path: str | None, payload: Any | Callable[[], Any])
 def write_report(report: Any, json_path: str | None, html_path: str | None, *, title: str | None = None) -> list[str]:
     """Write a Report as ``--json`` and ``--html`` (either may be None); a failure is one line. Returns the
     options that could not be written."""
-    from nndoctor.report.html import render_html
     from nndoctor.report.output import write_outputs
 
-    return write_outputs([json_output("--json", json_path, report.to_dict),
-                          ("--html", html_path, lambda: render_html(report, title=title))])
+    def html() -> str:  # (the HTML renderer is imported only when a page is written)
+        from nndoctor.report.html import render_html
+
+        return render_html(report, title=title)
+
+    return write_outputs([json_output("--json", json_path, report.to_dict), ("--html", html_path, html)])
 
 
 def write_json(path: str | None, payload: Any, option: str = "--json") -> list[str]:

@@ -7,15 +7,15 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
-from typing import Any, Callable
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, Callable
 
 from nndoctor.distributed.merge import merge_results, rank_label
 from nndoctor.distributed.rankinfo import MERGE_BY_LAUNCHER, RUN_DIR_ENV, RankInfo
 from nndoctor.distributed.results import collect, write_result
 from nndoctor.findings import Report
+
+if TYPE_CHECKING:  # rich is imported where a summary is printed (``nndoctor.watch`` does not need it)
+    from rich.console import Console
 
 __all__ = ["MERGE_TIMEOUT_ENV", "Merged", "finish_rank", "merge_rank", "show_merged"]
 
@@ -98,6 +98,8 @@ def finish_rank(info: RankInfo, result: Any, ns: Any, console: Console, started:
 def show_merged(report: Report, console: Console, render: Callable[[Report], None], *,
                 waited: float | None = None, multi_node_hint: bool = False) -> None:
     """Print the merged summary with a line on the ranks it covers and the ones missing."""
+    from rich.text import Text
+
     dist = report.facts.get("distributed", {})
     world = int(dist.get("world_size") or 1)
     reported, missing = dist.get("ranks_reported", []), dist.get("ranks_missing", [])

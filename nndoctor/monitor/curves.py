@@ -24,6 +24,7 @@ __all__ = [
     "analyze",
     "analyze_losses",
     "block_median",
+    "median1",
     "read_due",
     "ConstantBaseline",
     "entropy_estimate",
@@ -66,6 +67,22 @@ def per_step(steps: list[int], values: list[float]) -> tuple[np.ndarray, np.ndar
     return uniq, sums / counts
 
 
+def median1(a: np.ndarray) -> Any:
+    """``np.median`` of a 1-D float64 array without its any-axis machinery (a curve read takes a dozen
+    medians): the same order statistics from ``np.partition``, the two middle ones averaged as
+    ``np.mean`` does, NaN when the array holds one; anything else goes to ``np.median``."""
+    if not isinstance(a, np.ndarray) or a.ndim != 1 or a.dtype != np.float64 or a.size == 0:
+        return np.median(a)
+    h = a.size // 2
+    if a.size % 2:
+        part = np.partition(a, (h, -1))
+        mid = part[h]
+    else:
+        part = np.partition(a, (h - 1, h, -1))
+        mid = (part[h - 1] + part[h]) / 2
+    return part[-1] if np.isnan(part[-1]) else mid
+
+
 def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     """Centred running median (shrinking at the ends)."""
     n = len(values)
@@ -85,7 +102,7 @@ def block_median(values: np.ndarray, block: int) -> np.ndarray:
     cut = n // block * block
     out = np.median(values[:cut].reshape(-1, block), axis=1)
     if cut < n:
-        out = np.append(out, np.median(values[cut:]))
+        out = np.append(out, median1(values[cut:]))
     return out
 
 
@@ -94,7 +111,7 @@ def noise_sigma(values: np.ndarray) -> float:
     if len(values) < 3:
         return 0.0
     d = np.diff(values)
-    mad = float(np.median(np.abs(d - np.median(d))))
+    mad = float(median1(np.abs(d - median1(d))))
     return 1.4826 * mad / math.sqrt(2.0)
 
 
@@ -216,7 +233,7 @@ class ConstantBaseline:
             return float(np.mean(-(m * np.log(m) + (1 - m) * np.log(1 - m))))
         if self._sample:
             t = np.concatenate(self._sample)
-            return float(np.abs(t - np.median(t)).mean())
+            return float(np.abs(t - median1(t)).mean())
         return None
 
 
@@ -304,9 +321,9 @@ def _on_its_way_down(v: np.ndarray, initial: float, end: float, baseline: float,
     if not (end > 1.05 * baseline and initial - end >= 0.5 * (initial - baseline)):
         return False
     n = len(v)
-    if float(np.median(v[n // 2:n // 2 + k])) - end > 0.02 * baseline:
+    if float(median1(v[n // 2:n // 2 + k])) - end > 0.02 * baseline:
         return True
-    return end < float(np.median(v[n // 2:n // 2 + k])) and trend_z(v[n // 2:]) <= STILL_DOWN_Z
+    return end < float(median1(v[n // 2:n // 2 + k])) and trend_z(v[n // 2:]) <= STILL_DOWN_Z
 
 
 def still_falling(v: np.ndarray, sigma: float, scale: float) -> bool:
@@ -321,7 +338,7 @@ def still_falling(v: np.ndarray, sigma: float, scale: float) -> bool:
     q = len(half) // 4
     if q < 4:
         return False
-    meds = [float(np.median(half[i * q:(i + 1) * q])) for i in range(4)]
+    meds = [float(median1(half[i * q:(i + 1) * q])) for i in range(4)]
     se = 1.25 * sigma / math.sqrt(q)
     drop = meds[0] - meds[-1]
     return (all(a > b for a, b in zip(meds, meds[1:])) and drop > 4.0 * math.sqrt(2.0) * se
@@ -397,7 +414,7 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
     head = v[:k0][np.isfinite(v[:k0])]
     if head.size == 0:
         return out
-    out.start = float(np.median(head))
+    out.start = float(median1(head))
     out.initial = float(v[0])
     quarter = v[: max(3, len(v) // 4)]
     if np.isfinite(quarter).any():
@@ -415,7 +432,7 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
     s, v = _thin(s, v)
     n = len(v)
     k = int(min(50, max(5, n // 8)))
-    start, end = float(np.median(v[:k])), float(np.median(v[-k:]))
+    start, end = float(median1(v[:k])), float(median1(v[-k:]))
     smooth = block_median(v, max(3, k // 2))  # a coarse smoothed view: cheap and noise-robust
     sigma = noise_sigma(v)
     se = 1.25 * sigma / math.sqrt(k)  # standard error of a median over k points
@@ -448,7 +465,7 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
     if n >= 30 and len(half) >= 15 and abs(end) > 0 and "goes-up" not in out.symptoms:
         trend = rolling_median(half, 5)
         rel = np.abs(half - trend) / np.maximum(np.abs(trend), 1e-12)
-        swing = float(np.median(rel))
+        swing = float(median1(rel))
         wild = float(np.mean((half > 2.0 * np.abs(trend)) | (half < 0.5 * trend)))
         ref = max(start, out.initial)
         above = float(np.mean(half > 1.5 * ref)) if ref > 0 else 0.0
@@ -474,7 +491,7 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
                       and not _on_its_way_down(v, out.initial, end, baseline, k))
         if moved <= tol or stuck_high:
             first = 0 if moved <= tol else n // 2
-            ref = start if first == 0 else float(np.median(v[first:first + k]))
+            ref = start if first == 0 else float(median1(v[first:first + k]))
             out.symptoms["plateaus"] = {"start_loss": ref, "end_loss": end,
                                         "change": (end - ref) / max(abs(ref), 1e-12), "noise": sigma,
                                         "from_step": int(s[first]), "to_step": int(s[-1]),

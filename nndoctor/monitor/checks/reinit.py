@@ -82,6 +82,11 @@ class _Tracked:
         self.init = local(p).detach().float().clone()  # this rank's shard of a sharded parameter
         self.prev = self.init
         self.prev_step = 0
+        # norms of ``prev`` and ``init`` kept from the reads that measured them (the same values: a
+        # sampled step reads 4 reductions per matrix, not 7); None until read
+        self.prev_norm: float | None = None
+        self.prev_from_init = 0.0  # ||prev - init|| (prev is init at first)
+        self.init_norm: float | None = None
 
 
 @register
@@ -142,11 +147,18 @@ class ReinitialisedDuringTraining(Check):
         stats = []
         for t, p in live:
             w = p.detach().float()
-            stats += [(w - t.prev).norm(), t.prev.norm(), (w * t.prev).sum(), w.norm(),
-                      (w - t.init).norm(), (t.prev - t.init).norm(), t.init.norm()]
+            stats += [(w - t.prev).norm(), (w * t.prev).sum(), w.norm(), (w - t.init).norm()]
+            if t.init_norm is None:  # (first comparison: prev is init)
+                stats.append(t.init.norm())
         vals = host_floats(stats)
-        for k, (t, p) in enumerate(live):
-            d, pn, dot, wn, di, pdi, n0 = vals[7 * k:7 * k + 7]
+        k = 0
+        for t, p in live:
+            d, dot, wn, di = vals[k:k + 4]
+            k += 4
+            if t.init_norm is None:
+                t.init_norm = t.prev_norm = vals[k]
+                k += 1
+            pn, pdi, n0 = t.prev_norm, t.prev_from_init, t.init_norm
             how = ""
             if pn > 0 and wn > 0 and d >= REPLACED * pn and dot / (pn * wn) < COSINE:
                 how = "replaced by unrelated values"
@@ -156,18 +168,24 @@ class ReinitialisedDuringTraining(Check):
                 self._resets.append((t.prev_step, event.step, t.name, how))
             t.prev = p.detach().float().clone()
             t.prev_step = event.step
+            t.prev_norm, t.prev_from_init = wn, di
 
     def _measure_update(self, event: StepEvent) -> None:
         """The optimizer's own update of the tracked matrices at this step (pre copy -> now)."""
         if self._opt is None or self._opt() is not event.optimizer:
             return
         live = [(t, local(t.ref()) if t.ref() is not None else None) for t in self._tracked]
-        pairs = [(t.prev, p.detach().float()) for t, p in live
+        pairs = [(t, p.detach().float()) for t, p in live
                  if p is not None and t.prev_step == event.step and p.numel() and p.shape == t.prev.shape]
         if not pairs:
             return
-        vals = host_floats([v for before, after in pairs for v in ((after - before).norm(), before.norm())])
-        for d, n in zip(vals[0::2], vals[1::2]):
+        # (prev was copied at this step's "pre" event and its norm read then; before the first
+        # comparison prev is init, whose norm is read here)
+        fresh = [t for t, _ in pairs if t.prev_norm is None]
+        vals = host_floats([(after - t.prev).norm() for t, after in pairs] + [t.init.norm() for t in fresh])
+        for t, n0 in zip(fresh, vals[len(pairs):]):
+            t.init_norm = t.prev_norm = n0
+        for d, n in zip(vals[:len(pairs)], [t.prev_norm for t, _ in pairs]):
             if n > 0 and math.isfinite(d / n):
                 self._max_update = max(self._max_update, d / n)
 

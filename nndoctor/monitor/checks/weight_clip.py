@@ -63,12 +63,14 @@ class ClippedWeights(Check):
         if not shards:
             return ()
         with torch.no_grad():
-            tops = [w.abs().amax() for w in shards]
-            shares = [(w.abs() == t).float().mean() for w, t in zip(shards, tops)]
-        values = host_floats(tops + shares)
-        tops_f, shares_f = values[:len(shards)], values[len(shards):]
-        bound = tops_f[0]
-        boxed = bound > 0 and all(t == bound for t in tops_f) and all(s >= AT_BOUND for s in shares_f)
+            mags = [w.abs() for w in shards]
+            tops = [m.amax() for m in mags]
+            tops_f = host_floats(tops)
+            bound = tops_f[0]
+            shares_f: list[float] = []
+            if bound > 0 and all(t == bound for t in tops_f):  # (the shares only matter then: one read less)
+                shares_f = host_floats([(m == t).float().mean() for m, t in zip(mags, tops)])
+        boxed = bool(shares_f) and all(s >= AT_BOUND for s in shares_f)
         count, _ = self._streak.get(id(event.optimizer), (0, 0.0))
         count = count + 1 if boxed else 0
         self._streak[id(event.optimizer)] = (count, bound)

@@ -134,6 +134,9 @@ class TargetInInputs(Check):
         cols = x.reshape(n, -1)
         if n < 8 or not 2 <= cols.shape[1] <= MAX_COLUMNS:
             return
+        acc = self._columns.get((model, event.name, cols.shape[1]))
+        if acc is not None and not (acc.hits == acc.batches).any():
+            return  # every column missed a sampled batch: none can be reported any more (leaked = all batches)
         y = event.target.reshape(n).double()
         yc = y - y.mean()
         ny = float(yc.norm())
@@ -142,7 +145,6 @@ class TargetInInputs(Check):
         xc = cols.double() - cols.double().mean(0)
         r = (xc * yc[:, None]).sum(0) / (xc.norm(dim=0) * ny)
         matched = torch.nan_to_num(r.abs(), nan=0.0) >= CORRELATION
-        acc = self._columns.get((model, event.name, cols.shape[1]))
         if acc is None:
             acc = self._columns[(model, event.name, cols.shape[1])] = _Columns(cols.shape[1])
             acc.first_step = event.step
