@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 
 from nndoctor.checks import Check, register
-from nndoctor.debug.zero_grad import _is_zero, _resolve
+from nndoctor.debug.zero_grad import _is_zero, _resolve, step_window
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import BackwardCall, GradContribution, ModelInput, StepEvent
 
@@ -90,13 +90,7 @@ class GradientsDiscarded(Check):
             return self._on_grad(event) if event.kind == "grad" else self._on_step(event)
 
     def _window(self, oid: int | None) -> _Window | None:
-        info = self.state.optimizers.get(oid) if oid is not None else None
-        if info is None or info.backwards_at_post is None:
-            return None
-        win = self._windows.get(oid)  # type: ignore[arg-type]
-        if win is None or win.mark != info.backwards_at_post:
-            win = self._windows[oid] = _Window(mark=info.backwards_at_post)  # type: ignore[index]
-        return win
+        return step_window(self._windows, self.state, oid, lambda mark: _Window(mark=mark))
 
     def _on_input(self, ev: ModelInput) -> Iterable[Finding]:
         """A forward on inputs that require a gradient (adversarial training, saliency): the backward

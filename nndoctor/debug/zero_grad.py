@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -26,7 +26,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import BackwardCall, GradContribution, StepEvent
 
-__all__ = ["GradientsNotCleared"]
+__all__ = ["GradientsNotCleared", "step_window"]
 
 logger = logging.getLogger("nndoctor")
 
@@ -63,6 +63,18 @@ def _is_zero(t: torch.Tensor) -> torch.Tensor | bool:
     return ~t.detach().any()
 
 
+def step_window(windows: dict[int, Any], state: Any, oid: int | None, make: Callable[[int], Any]) -> Any:
+    """The open window of optimizer ``oid`` in ``windows``: the one made since its last step, else
+    ``make(mark)`` (``mark``: the run's backward count at that step); None before its first step."""
+    info = state.optimizers.get(oid) if oid is not None else None
+    if info is None or info.backwards_at_post is None:
+        return None
+    win = windows.get(oid)  # type: ignore[arg-type]
+    if win is None or win.mark != info.backwards_at_post:
+        win = windows[oid] = make(info.backwards_at_post)  # type: ignore[index]
+    return win
+
+
 @register
 class GradientsNotCleared(Check):
     """Gradients carried across optimizer steps (zero_grad missing), or cleared before the step."""
@@ -93,13 +105,7 @@ class GradientsNotCleared(Check):
 
     def _window(self, oid: int | None) -> _Window | None:
         """The open window of optimizer ``oid`` (since its last step), made on the first sampled event."""
-        info = self.state.optimizers.get(oid) if oid is not None else None
-        if info is None or info.backwards_at_post is None:
-            return None
-        win = self._windows.get(oid)  # type: ignore[arg-type]
-        if win is None or win.mark != info.backwards_at_post:
-            win = self._windows[oid] = _Window(mark=info.backwards_at_post)  # type: ignore[index]
-        return win
+        return step_window(self._windows, self.state, oid, lambda mark: _Window(mark=mark))
 
     def _on_backward(self, ev: BackwardCall) -> Iterable[Finding]:
         for oid in list(self.state.optimizers):
