@@ -189,3 +189,51 @@ def test_model_local_to_main_is_probed_while_alive():
         main()
     assert not obs.internal_errors
     assert [f.code for f in obs.findings] == [CODE]
+
+
+class StatefulLM(RnnLM):
+    """Keeps state across forwards the way real scripts do: the last hidden state in an attribute
+    (batch-sized), a call counter, and a running statistic in a buffer updated in place."""
+
+    def __init__(self) -> None:
+        super().__init__(bidirectional=True)
+        self.register_buffer("seen", torch.zeros(()))
+        self.calls = 0
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        self.seen += idx.shape[0]
+        out, h = self.rnn(self.emb(idx))
+        self.last_hidden = h.detach()
+        return self.head(out)
+
+
+def _stateful_run(watch: bool) -> tuple[list, StatefulLM, list]:
+    model = StatefulLM()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    obs = Observer(checks=[FutureTokensVisible]) if watch else None
+    losses = []
+    if obs is not None:
+        obs.__enter__()
+    try:
+        for xb, yb in _batches(12):
+            loss = F.cross_entropy(model(xb).reshape(-1, V), yb.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+    finally:
+        if obs is not None:
+            obs.__exit__(None, None, None)
+    found = [f.code for f in obs.findings] if obs is not None else []
+    return losses, model, found
+
+
+def test_the_probe_leaves_a_stateful_model_as_the_script_left_it():
+    plain_losses, plain, _ = _stateful_run(watch=False)
+    losses, model, found = _stateful_run(watch=True)
+    assert CODE in found  # the probe ran (a bidirectional LM)
+    assert losses == plain_losses
+    assert model.calls == plain.calls == 12 and float(model.seen) == float(plain.seen) == 12 * B
+    assert torch.equal(model.last_hidden, plain.last_hidden) and model.last_hidden.shape[1] == B
+    assert model.training and all(m.training for m in model.modules())

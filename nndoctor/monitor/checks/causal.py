@@ -12,19 +12,21 @@ elements as an integer ``(N, T)`` input of the model (``T >= 4``) and equal that
 one at >= ``SHIFTED`` of the positions not ignored, in >= ``MIN_BATCHES`` batches (a copy without
 shift is :mod:`nndoctor.monitor.checks.data.target_leak`'s). After the next optimizer step (at the end
 of a run without one) the model is re-run on a copy of up to 4 rows of the last such batch, in
-eval mode (restored after), under
+eval mode, under
 ``no_grad`` and ``fork_rng`` (the same seed for each call): twice as is (a forward that is not
 deterministic is not judged), once with the LAST token of every row replaced. A causal
 model's outputs at every earlier position are unchanged; when they move by more than ``TOL`` of the
 output's scale, future tokens reach the predictions (warning). A model whose forward cannot be
 re-run this way (other tensor arguments than ``(N, ...)`` batches, an output without the positions)
-is not judged.
+is not judged. Whatever the probe's forwards change in the model (mode, attributes such as a kept hidden
+state, buffers and tensor attributes changed in place) is restored afterwards.
 """
 
 from __future__ import annotations
 
+import contextlib
 import weakref
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import torch
 
@@ -54,6 +56,36 @@ def _output(out: Any, n: int, t: int) -> torch.Tensor | None:
             if o.dim() >= 1 and o.shape[0] == n * t:
                 return o.reshape(n, t, -1).float()
     return None
+
+
+_INTERNAL = frozenset({"_parameters", "_buffers", "_modules", "training"})
+
+
+@contextlib.contextmanager
+def _kept_state(model: torch.nn.Module) -> Iterator[None]:
+    """Whatever the probe's forwards change in the model is the user's again afterwards: every module
+    attribute a forward reassigns, adds or deletes (a hidden state kept in ``self.h``, a call counter),
+    the contents of tensor attributes and buffers changed in place (a custom running statistic), and
+    each module's training flag."""
+    saved: list[tuple[torch.nn.Module, dict[str, Any], list[tuple[torch.Tensor, torch.Tensor]]]] = []
+    for m in model.modules():
+        attrs = {k: v for k, v in vars(m).items() if k not in _INTERNAL}
+        tensors = [t for t in (*m._buffers.values(), *attrs.values()) if isinstance(t, torch.Tensor)
+                   and not isinstance(t, torch.nn.Parameter)]
+        saved.append((m, attrs, [(t, t.detach().clone()) for t in tensors]))
+        saved[-1][1]["training"] = m.training
+    try:
+        yield
+    finally:
+        for m, attrs, tensors in saved:
+            current = vars(m)
+            for k in [k for k in current if k not in _INTERNAL and k not in attrs]:
+                del current[k]
+            current.update(attrs)
+            with torch.no_grad():
+                for t, copy in tensors:
+                    if t.shape == copy.shape and not torch.equal(t, copy):
+                        t.copy_(copy)
 
 
 def _run(model: Any, args: tuple[Any, ...], n: int, t: int, cpu: torch.Tensor, devices: list[int]) -> torch.Tensor | None:
@@ -157,18 +189,15 @@ class FutureTokensVisible(Check):
             return []
         changed = list(args)
         changed[self._index] = torch.cat([x[:, :-1], other[:, None]], dim=1)
-        modes = [(m, m.training) for m in model.modules()]
         try:
-            for m, _ in modes:
-                m.training = False
-            cpu = torch.get_rng_state()
-            devices = sorted({p.device.index or 0 for p in model.parameters() if p.is_cuda})
-            before, again, after = (_run(model, a, n, t, cpu, devices) for a in (args, args, changed))
+            with _kept_state(model):
+                for m in model.modules():
+                    m.training = False
+                cpu = torch.get_rng_state()
+                devices = sorted({p.device.index or 0 for p in model.parameters() if p.is_cuda})
+                before, again, after = (_run(model, a, n, t, cpu, devices) for a in (args, args, changed))
         except Exception:  # (a forward that cannot be re-run on a slice: not judged)
             return []
-        finally:
-            for m, mode in modes:
-                m.training = mode
         if before is None or after is None or again is None or before.shape != after.shape:
             return []
         if not torch.equal(before, again):
