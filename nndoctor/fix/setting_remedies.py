@@ -7,6 +7,7 @@ stack undoes it).
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Any
 
 import torch
@@ -20,6 +21,7 @@ from nndoctor.monitor.checks.identity_activation import NEAR, negative_slope
 __all__ = ["SETTING_REMEDIES", "bend_activation", "open_forget_gates"]
 
 Finding = dict[str, Any]
+
 
 # -- SGD dampening beside momentum ----------------------------------------------------------------
 def _install_no_dampening(f: Finding, stack: contextlib.ExitStack) -> None:
@@ -60,12 +62,12 @@ def open_forget_gates(module: nn.Module) -> int:
 def _install_open_forget_gate(f: Finding, stack: contextlib.ExitStack) -> None:
     """Before an LSTM / LSTMCell first runs with gradients on (its first training forward, after
     whatever initialisation the script did), its closed forget gates are opened."""
-    done: set[int] = set()
+    done: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # (not ids: a freed module's id is reused)
 
     def pre(module: nn.Module, args: Any) -> None:
-        if id(module) in done or not isinstance(module, (nn.LSTM, nn.LSTMCell)) or not torch.is_grad_enabled():
+        if not isinstance(module, (nn.LSTM, nn.LSTMCell)) or module in done or not torch.is_grad_enabled():
             return None
-        done.add(id(module))
+        done.add(module)
         open_forget_gates(module)
         return None
 
@@ -89,11 +91,11 @@ def bend_activation(module: nn.Module) -> bool:
 
 def _install_bend_activation(f: Finding, stack: contextlib.ExitStack) -> None:
     """Before each LeakyReLU / RReLU first runs, a slope of ~1 becomes the default one."""
-    done: set[int] = set()
+    done: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
     def pre(module: nn.Module, args: Any) -> None:
-        if id(module) not in done and isinstance(module, (nn.LeakyReLU, nn.RReLU)):
-            done.add(id(module))
+        if isinstance(module, (nn.LeakyReLU, nn.RReLU)) and module not in done:
+            done.add(module)
             bend_activation(module)
         return None
 
