@@ -76,10 +76,19 @@ def experiment(lr: float = 1e-2, epochs: int = 2) -> nndoctor.Experiment:
 """
 
 
+def _as_in_a_terminal() -> None:
+    """In the child before exec: SIGINT and SIGTERM at their defaults and not blocked, as in a user's
+    terminal. A process inherits an ignored disposition and a blocked mask from its parent, and a
+    pytest-xdist worker that ran other tests first may hold either (the CI once saw Ctrl-C ignored)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _interrupt(argv: list[str], signum: int, cwd: Path) -> tuple[int, str, str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "nndoctor", *argv], cwd=str(cwd), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_as_in_a_terminal)
     try:
         assert proc.stdout is not None
         seen = []
