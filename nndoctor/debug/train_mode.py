@@ -30,7 +30,7 @@ from torch import nn
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import ModelInput, OpCall, RunEnd, StepEvent
-from nndoctor.monitor.tensors import own_parameters
+from nndoctor.monitor.tensors import own_parameters, param_ids
 
 __all__ = ["TrainMode"]
 
@@ -252,7 +252,7 @@ class TrainMode(Check):
         if self._opt_seen.get(id(opt)) == len(self._models):
             return
         self._opt_seen[id(opt)] = len(self._models)
-        ids = {id(p) for g in opt.param_groups for p in g["params"]}
+        ids = param_ids(opt)
         self._trained.update(mid for mid, info in self._models.items() if info.params & ids)
 
     def _on_step(self, event: StepEvent) -> list[Finding]:
@@ -261,7 +261,7 @@ class TrainMode(Check):
         stale = [i for i in self._models.values() if i.eval_step == event.step]
         if not stale:
             return found
-        opt_params = {id(p) for g in event.optimizer.param_groups for p in g["params"]}
+        opt_params = param_ids(event.optimizer)
         for info in stale:
             model = info.ref()
             if model is None or (model.training and not info.root_only) or not (info.params & opt_params):

@@ -26,6 +26,7 @@ import torch.nn as nn
 from nndoctor.fix.metrics import Figures, Verdict, judge
 from nndoctor.fix.remedies import remedy_for, suggested_lr
 from nndoctor.fix.session import candidates
+from nndoctor.monitor.tensors import param_ids
 
 __all__ = ["ExperimentAttempt", "ExperimentFix", "fix_experiment", "set_override"]
 
@@ -180,7 +181,7 @@ def _trial(path: str, overrides: dict[str, Any], epochs: int, seed: int,
             if rewrite is not None and not rewrite(exp.model):
                 raise ValueError("nothing to rewrite in the model")
             if rewrite is not None:  # the optimizer must hold the rewritten model's parameters
-                held = {id(p) for g in exp.optimizer.param_groups for p in g["params"]}
+                held = param_ids(exp.optimizer)
                 missing = [p for p in exp.model.parameters() if id(p) not in held]
                 if missing:
                     exp.optimizer.add_param_group({"params": missing})

@@ -21,6 +21,7 @@ from nndoctor.fix.remedies import (
     _step_pre,
     _where,
 )
+from nndoctor.monitor.tensors import param_ids
 
 __all__ = ["EXTRA_REMEDIES"]
 
@@ -198,7 +199,7 @@ def _install_vanishing(f: Finding, stack: contextlib.ExitStack) -> None:
         if id(optimizer) in done:
             return
         done.add(id(optimizer))
-        owned = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        owned = param_ids(optimizer)
         with torch.no_grad():
             for module in layers.values():
                 w = module.weight

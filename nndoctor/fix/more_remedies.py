@@ -17,7 +17,7 @@ import torch.nn.modules.module as module_hooks
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
 from nndoctor.fix.remedies import Remedy, _on_new_optimizers, _on_root_calls, _patch, _step_pre, _where
-from nndoctor.monitor.tensors import own_parameters
+from nndoctor.monitor.tensors import own_parameters, param_ids
 
 __all__ = ["MORE_REMEDIES"]
 
@@ -180,7 +180,7 @@ def _install_unfreeze_all(f: Finding, stack: contextlib.ExitStack) -> None:
         return None
 
     def step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        have = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        have = param_ids(optimizer)
         missing, ids = [], set()
         for m in list(called):
             for p in own_parameters(m):

@@ -25,7 +25,7 @@ _PLAIN = (torch.Tensor, torch.nn.Parameter)  # (a DTensor, even as a parameter, 
 _strided = torch.strided
 
 __all__ = ["ForwardInputs", "is_integer", "is_sharded", "local", "local_grad", "materialised", "own_named_parameters",
-           "own_parameters"]
+           "own_parameters", "param_ids"]
 
 
 def local(tensor: torch.Tensor) -> torch.Tensor:
@@ -66,6 +66,11 @@ def is_sharded(param: torch.Tensor) -> bool:
     values are not expected to agree across ranks."""
     return bool(getattr(param, "_is_flat_param", False)) or hasattr(param, "_local_tensor") \
         or hasattr(param, "_sharded_param_data")
+
+
+def param_ids(optimizer: torch.optim.Optimizer) -> set[int]:
+    """The ids of the parameters ``optimizer`` holds (to test whether it trains a model's)."""
+    return {id(p) for g in optimizer.param_groups for p in g["params"]}
 
 
 def materialised(param: torch.Tensor) -> bool:

@@ -19,7 +19,6 @@ __all__ = [
     "fmt",
     "host_floats",
     "is_finite",
-    "param_ids",
     "unit_dims",
     "weight_params",
 ]
@@ -66,11 +65,6 @@ def weight_params(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
     if isinstance(module, _LOOKUP):
         return []
     return [(n, p) for n, p in module._parameters.items() if p is not None and p.dim() >= 2]
-
-
-def param_ids(optimizer: torch.optim.Optimizer) -> set[int]:
-    """The ids of the parameters ``optimizer`` holds (to test whether it trains a model's)."""
-    return {id(p) for g in optimizer.param_groups for p in g["params"]}
 
 
 def unit_dims(t: torch.Tensor, channels_first: bool = False) -> tuple[int, tuple[int, ...]]:

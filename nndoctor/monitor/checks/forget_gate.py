@@ -22,9 +22,9 @@ from torch import nn
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
-from nndoctor.monitor.checks._layers import fmt, param_ids
+from nndoctor.monitor.checks._layers import fmt
 from nndoctor.monitor.events import StepEvent
-from nndoctor.monitor.tensors import is_sharded, own_named_parameters, own_parameters
+from nndoctor.monitor.tensors import is_sharded, own_named_parameters, own_parameters, param_ids
 
 __all__ = ["ClosedForgetGate", "forget_biases"]
 

@@ -28,9 +28,8 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
-from nndoctor.monitor.checks._layers import param_ids
 from nndoctor.monitor.events import ModelInput, RunEnd
-from nndoctor.monitor.tensors import local
+from nndoctor.monitor.tensors import local, param_ids
 
 __all__ = ["FullBatchOptimizerOnMiniBatches", "row_set"]
 

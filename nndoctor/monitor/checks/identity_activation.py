@@ -19,8 +19,9 @@ from torch import nn
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
-from nndoctor.monitor.checks._layers import fmt, param_ids
+from nndoctor.monitor.checks._layers import fmt
 from nndoctor.monitor.events import StepEvent
+from nndoctor.monitor.tensors import param_ids
 
 __all__ = ["IdentityActivation", "negative_slope"]
 

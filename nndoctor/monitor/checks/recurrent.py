@@ -22,9 +22,9 @@ from torch import nn
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
-from nndoctor.monitor.checks._layers import fmt, host_floats, param_ids
+from nndoctor.monitor.checks._layers import fmt, host_floats
 from nndoctor.monitor.events import StepEvent
-from nndoctor.monitor.tensors import own_named_parameters
+from nndoctor.monitor.tensors import own_named_parameters, param_ids
 
 __all__ = ["RecurrentExplosion"]
 
