@@ -15,11 +15,11 @@ against the ones whose gradient stays None or exactly zero while the rest of the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
-__all__ = ["CUT_OPS", "ZERO_DERIVATIVE_OPS", "Cut", "CutLog", "upstream_params"]
+__all__ = ["CUT_OPS", "ZERO_DERIVATIVE_OPS", "Cut", "CutLog", "upstream_params", "walk_graph"]
 
 #: a zero derivative almost everywhere (the graph stays, the gradient is 0)
 ZERO_DERIVATIVE_OPS = frozenset({"round", "floor", "ceil", "trunc", "fix", "sign", "sgn", "heaviside",
@@ -54,6 +54,22 @@ class Cut:
         return f"torch.{self.op}" if self.op in ZERO_DERIVATIVE_OPS | _INDEX_OPS else self.op
 
 
+def walk_graph(root: Any, limit: int) -> Iterator[Any]:
+    """The autograd nodes reachable from ``root``, breadth first (the nearest first), each once, at
+    most ``limit`` of them."""
+    seen = {root}
+    todo = [root]
+    i = 0
+    while i < len(todo) and i < limit:
+        node = todo[i]
+        i += 1
+        yield node
+        for nxt, _ in getattr(node, "next_functions", ()):
+            if nxt is not None and nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+
+
 def upstream_params(tensor: torch.Tensor, limit: int = _MAX_NODES) -> set[int]:
     """Ids of the leaf tensors (parameters) the autograd graph of ``tensor`` reaches, at most
     ``limit`` nodes walked (the nearest ones first)."""
@@ -63,19 +79,10 @@ def upstream_params(tensor: torch.Tensor, limit: int = _MAX_NODES) -> set[int]:
         if tensor.requires_grad:
             out.add(id(tensor))
         return out
-    seen = {root}
-    todo = [root]
-    i = 0
-    while i < len(todo) and i < limit:
-        node = todo[i]
-        i += 1
+    for node in walk_graph(root, limit):
         var = getattr(node, "variable", None)
         if isinstance(var, torch.Tensor):
             out.add(id(var))
-        for nxt, _ in getattr(node, "next_functions", ()):
-            if nxt is not None and nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
     return out
 
 
@@ -115,19 +122,10 @@ class CutLog:
         root = getattr(loss, "grad_fn", None)
         if not pending or root is None:
             return
-        seen = {root}
-        todo = [root]
-        i = 0
-        while i < len(todo) and i < limit:
-            node = todo[i]
-            i += 1
+        for node in walk_graph(root, limit):
             key = pending.get(id(node))
             if key is not None and key in self.sites:
                 self.sites[key].on_loss_path = True
-            for nxt, _ in getattr(node, "next_functions", ()):
-                if nxt is not None and nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
 
     def explaining(self, pids: set[int]) -> list[Cut]:
         """The recorded ops upstream of which some of ``pids`` lie, most parameters first."""
