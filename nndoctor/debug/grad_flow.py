@@ -523,7 +523,9 @@ class GradFlow(Check):
                 self._zero_seen[pid] = self._zero_seen.get(pid, 0) + 1
 
     def _never_grad(self, opt: torch.optim.Optimizer, opt_name: str) -> list[Finding]:
-        params = [p for p in _opt_params(opt) if p.requires_grad]
+        # (a parameter with no element here, such as an empty shard under FSDP1's use_orig_params,
+        # has nothing to learn on this rank and never gets a gradient)
+        params = [p for p in _opt_params(opt) if p.requires_grad and local(p).numel()]
         if not any(id(p) in self._got_grad for p in params):
             return []
         bad = [p for p in params if id(p) not in self._got_grad and id(p) in self._pmod

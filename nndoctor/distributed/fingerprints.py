@@ -26,7 +26,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.distributed.rankinfo import current_rank
 from nndoctor.findings import Finding
-from nndoctor.monitor.tensors import is_sharded, local
+from nndoctor.monitor.tensors import fsdp_sharded, is_sharded, local
 
 __all__ = ["MAX_RECORDS", "RankFingerprints", "batch_fingerprint"]
 
@@ -142,7 +142,7 @@ class RankFingerprints(Check):
         params = [p for group in event.optimizer.param_groups for p in group["params"]]
         if not params or self.sharded:
             return
-        if any(is_sharded(p) for p in params):
+        if any(is_sharded(p) for p in params) or fsdp_sharded(m for _, m in self.state.live_models()):
             # FSDP / DTensor: each rank holds its own shard, equal checksums are not expected
             self.sharded = True
             self.params.clear()

@@ -17,14 +17,14 @@ the forward pass reads nothing instead.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)  # (a DTensor, even as a parameter, is of its own type)
 _strided = torch.strided
 
-__all__ = ["ForwardInputs", "is_integer", "is_sharded", "local", "local_grad", "materialised", "own_named_parameters",
+__all__ = ["ForwardInputs", "fsdp_sharded", "is_integer", "is_sharded", "local", "local_grad", "materialised", "own_named_parameters",
            "own_parameters", "param_ids"]
 
 
@@ -66,6 +66,18 @@ def is_sharded(param: torch.Tensor) -> bool:
     values are not expected to agree across ranks."""
     return bool(getattr(param, "_is_flat_param", False)) or hasattr(param, "_local_tensor") \
         or hasattr(param, "_sharded_param_data")
+
+
+def fsdp_sharded(modules: Iterable[torch.nn.Module]) -> bool:
+    """Some module is an FSDP1 unit (``FullyShardedDataParallel``) that shards its parameters: with
+    ``use_orig_params=True`` the parameters the optimizer holds are plain tensors viewing this
+    rank's shard of the flat parameter (possibly empty), so :func:`is_sharded` cannot tell."""
+    for module in modules:
+        for sub in module.modules():
+            handle = getattr(sub, "_handle", None)
+            if handle is not None and getattr(handle, "uses_sharded_strategy", False) is True:
+                return True
+    return False
 
 
 def param_ids(optimizer: torch.optim.Optimizer) -> set[int]:

@@ -703,3 +703,25 @@ def test_rounded_predictions_with_a_margin_loss_nearby_are_still_caught():
             loss.backward()
             opt.step()
     assert obs.report().by_code("grad-flow.all-gradients-zero")
+
+
+class WithEmptyParameter(nn.Module):
+    """A layer holding a parameter with no element (as FSDP1 with ``use_orig_params=True`` leaves the
+    original parameters whose shard lies on another rank): it never gets a gradient here."""
+
+    def __init__(self, n_out: int = 3) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, n_out)
+        self.unused_here = nn.Parameter(torch.empty(0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+def test_a_parameter_with_no_element_is_not_a_parameter_without_gradient():
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), WithEmptyParameter())
+    assert not _observe(lambda: _loop(model, torch.optim.SGD(model.parameters(), lr=0.1)))
+    # beside an empty parameter, real parameters cut from the loss are still named
+    detached = nn.Sequential(WithEmptyParameter(8), nn.ReLU(), EncoderHead("detach"))
+    found = _observe(lambda: _loop(detached, torch.optim.SGD(detached.parameters(), lr=0.1)))
+    assert _one(found, "grad-flow.no-gradient").evidence["params"] > 0

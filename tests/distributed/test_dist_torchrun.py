@@ -129,3 +129,26 @@ def test_fsdp2_shards_are_not_diverged_replicas() -> None:
     assert not dist_codes(res, "warning"), res.report["findings"]
     # every check reads its rank's shard of the DTensor parameters: none fails, none is switched off
     assert res.report["internal_errors"] == [], res.report["internal_errors"]
+
+
+FSDP1 = str(SCRIPTS / "fsdp1.py")
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param(("--orig", "--wrap"), id="orig-params-wrapped"),
+    pytest.param(("--orig",), id="orig-params", marks=pytest.mark.slow),
+    pytest.param((), id="flat-params", marks=pytest.mark.slow),
+])
+def test_fsdp1_shards_are_not_diverged_replicas_nor_parameters_without_gradient(args: tuple[str, ...]) -> None:
+    # with use_orig_params=True the optimizer holds plain tensors viewing each rank's shard (empty
+    # on the ranks without one): they differ across ranks and an empty one never gets a gradient
+    res = nproc(FSDP1, *args)
+    assert res.code == 0, res.stderr
+    assert not res.codes("warning"), res.report["findings"]
+    assert res.report["internal_errors"] == [], res.report["internal_errors"]
+
+
+@pytest.mark.slow
+def test_fsdp1_every_rank_on_the_same_data_is_found() -> None:
+    res = nproc(FSDP1, "--orig", "--wrap", "--bug", "same-data")
+    assert "distributed.same-data-every-rank" in dist_codes(res, "warning"), res.report["findings"]

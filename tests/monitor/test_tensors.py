@@ -54,3 +54,20 @@ def test_own_parameters_survive_an_overridden_parameters_method():
             torch.nn.functional.mse_loss(model(x), y).backward()
             opt.step()
     assert obs.report().internal_errors == []
+
+
+def test_fsdp_sharded_reads_the_handles_sharding_strategy():
+    from nndoctor.monitor.tensors import fsdp_sharded
+
+    class Handle:
+        def __init__(self, sharded: bool) -> None:
+            self.uses_sharded_strategy = sharded
+
+    plain = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    assert not fsdp_sharded([plain])
+    unit = torch.nn.Linear(2, 2)
+    unit._handle = Handle(False)  # NO_SHARD (FSDP1 on one rank): every rank holds all the weights
+    wrapped = torch.nn.Sequential(unit)
+    assert not fsdp_sharded([plain, wrapped])
+    unit._handle = Handle(True)
+    assert fsdp_sharded([plain, wrapped])
