@@ -85,3 +85,30 @@ def test_ordinary_parametrized_and_rebuilt_models_are_quiet():
 
     assert _run(weight_normed) == []
     assert _run(plain, torch.optim.SGD, rebuild=True) == []
+
+
+def test_functional_call_with_fast_weights_is_quiet():
+    # MAML: an inner gradient step gives plain (non-leaf) tensors that functional_call swaps in for
+    # one forward; the module's own Parameters come back afterwards and are in the optimizer
+    from torch.func import functional_call
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(1, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with Observer(checks=[ParameterCreatedInForward]) as obs:
+        for _ in range(12):
+            opt.zero_grad()
+            for _ in range(4):  # tasks: each adapts from the shared weights, then is scored
+                amp, phase = torch.rand(1) * 4 + 0.1, torch.rand(1) * 3
+                x = torch.rand(20, 1) * 10 - 5
+                y = amp * torch.sin(x + phase)
+                params = dict(model.named_parameters())
+                inner = F.mse_loss(functional_call(model, params, (x[:10],)), y[:10])
+                grads = torch.autograd.grad(inner, list(params.values()), create_graph=True)
+                fast = {k: v - 0.01 * g for (k, v), g in zip(params.items(), grads)}
+                F.mse_loss(functional_call(model, fast, (x[10:],)), y[10:]).backward()
+            copies = {k: v.detach().requires_grad_() for k, v in model.named_parameters()}
+            functional_call(model, copies, (x,)).sum()  # a stateless call with leaf copies
+            opt.step()
+    assert not obs.internal_errors, obs.internal_errors
+    assert [f.code for f in obs.findings if f.code == CODE] == []

@@ -10,7 +10,9 @@ parameter is remembered by weak reference (never by ``id()``: a freed parameter'
 its replacement). A name whose Parameter object is a different one at ``MIN_FORWARDS`` consecutive
 sampled forwards, while the model itself is the same object and the current parameter is in no
 optimizer, was created inside forward (warning). A model rebuilt as a whole (``model = Net()`` in the
-loop) is a new model and is not judged here; a lazy module materialises its parameters once.
+loop) is a new model and is not judged here; a lazy module materialises its parameters once; a plain
+tensor swapped in for one forward (``torch.func.functional_call``: MAML's fast weights) is no
+Parameter and is not judged.
 """
 
 from __future__ import annotations
@@ -64,6 +66,12 @@ class ParameterCreatedInForward(Check):
         refs: dict[str, weakref.ReferenceType[torch.Tensor]] = {}
         for name, p in params:
             old = self._refs.get(name)
+            if not isinstance(p, torch.nn.Parameter) or not p.is_leaf:
+                # a plain tensor swapped in for the forward (torch.func.functional_call with fast
+                # weights in MAML, hypernetworks, stateless calls): not a parameter created here
+                if old is not None:
+                    refs[name] = old
+                continue
             refs[name] = weakref.ref(p)
             if old is None:
                 continue
