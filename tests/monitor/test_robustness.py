@@ -407,3 +407,54 @@ def test_lazy_modules_are_observed_without_internal_errors_and_training_unchange
     assert obs is not None and not obs.internal_errors, obs.internal_errors
     assert {f.code for f in obs.findings} & {"lr.too-high", "numerics.nonfinite-loss", "lr.above-divergence"}, \
         [f.code for f in obs.findings]
+
+
+# ---------------------------------------------------------------------- activation checkpointing
+class _Checkpointed(nn.Module):
+    """Residual blocks run through torch.utils.checkpoint: each block's forward runs again inside
+    backward (the recomputation), outside any forward of the model."""
+
+    def __init__(self, reentrant: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.inp = nn.Linear(8, 16)
+        self.blocks = nn.ModuleList(nn.Sequential(nn.LayerNorm(16), nn.Linear(16, 16), nn.GELU()) for _ in range(3))
+        self.out = nn.Linear(16, 3)
+        self.reentrant = reentrant
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from torch.utils.checkpoint import checkpoint
+
+        h = self.inp(x)
+        for block in self.blocks:
+            h = h + checkpoint(block, h, use_reentrant=self.reentrant)
+        return self.out(h)
+
+
+def _checkpointed_run(reentrant: bool, lr: float, watch: bool) -> tuple[list[torch.Tensor], Observer | None]:
+    model = _Checkpointed(reentrant)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    obs = Observer(schedule=Schedule(dense=3, every=4)) if watch else None
+    if obs is not None:
+        obs.__enter__()
+    try:
+        for _ in range(3):
+            for _, xb, yb in _batches(12):
+                opt.zero_grad()
+                F.cross_entropy(model(xb), yb).backward()
+                opt.step()
+    finally:
+        if obs is not None:
+            obs.__exit__(None, None, None)
+    return [p.detach().clone() for p in model.parameters()], obs
+
+
+@pytest.mark.parametrize("reentrant", [False, True], ids=["non-reentrant", "reentrant"])
+def test_layers_recomputed_by_activation_checkpointing_are_not_taken_for_models(reentrant):
+    # (a recomputed block was registered as a second model: its 16-wide inputs then broke the
+    # label-noise probe of the 8-wide model's data, an internal error)
+    plain, _ = _checkpointed_run(reentrant, 1e-2, watch=False)
+    watched, obs = _checkpointed_run(reentrant, 1e-2, watch=True)
+    assert obs is not None and not obs.internal_errors, obs.internal_errors
+    assert _same(plain, watched)
+    assert [info.cls.split()[0] for info in obs.state.models.values()] == ["_Checkpointed"], obs.state.models

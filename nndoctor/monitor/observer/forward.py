@@ -15,6 +15,7 @@ from nndoctor.monitor.functions import _FORKS
 __all__ = ["EVAL_LOSS_FORWARDS", "ForwardHooks"]
 
 _grad_enabled = torch.is_grad_enabled
+_graph_task = torch._C._current_graph_task_id  # -1 outside a backward pass
 
 #: root-model forwards without grad after a step whose losses are recorded as evaluation losses
 EVAL_LOSS_FORWARDS = 64
@@ -31,8 +32,9 @@ class ForwardHooks:
         try:
             if not self._stack and id(module) not in self.state.models:
                 # (a TorchScript copy is the user's export, not the model being trained)
+                # (nor is a layer re-run during backward by activation checkpointing: a recomputation)
                 if self.discover and any(True for _ in module.parameters()) \
-                        and not isinstance(module, torch.jit.ScriptModule):
+                        and not isinstance(module, torch.jit.ScriptModule) and _graph_task() == -1:
                     self._register_model(module)
                     # the per-root hook was registered after this call started: emit now
                     self._emit_model_input(module, args, {})
