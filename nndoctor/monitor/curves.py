@@ -20,6 +20,8 @@ import numpy.ma  # noqa: F401  (np.median imports it on first use: at import, no
 from nndoctor.monitor.births import last_restart
 
 __all__ = [
+    "SURROGATE_KEY",
+    "SURROGATE_SAMPLES",
     "CurveAnalysis",
     "analyze",
     "analyze_losses",
@@ -33,6 +35,7 @@ __all__ = [
     "per_step",
     "rolling_median",
     "soft_target_swings",
+    "surrogate_loss",
     "staircase",
     "still_falling",
 ]
@@ -42,6 +45,8 @@ MAX_POINTS = 768
 #: a second half trending down at least this much (Mann-Kendall z) is not flat: one-sided 1%
 STILL_DOWN_Z = -2.33
 EXPLODE_FACTOR = 1e3
+SURROGATE_KEY = "nndoctor.surrogate_loss"  # state.extra: the policy-gradient surrogate's evidence
+SURROGATE_SAMPLES = 2  # sampled backward calls that must show it
 
 
 def read_due(total: int, last: int, every: int = 25) -> bool:
@@ -525,11 +530,24 @@ def analyze_losses(state: Any, min_points: int = 20) -> CurveAnalysis:
         if len(steps) - k >= min_points:
             steps, values = steps[k:], values[k:]
     result = analyze(steps, values, state.extra.get("nndoctor.loss_baseline"), min_points)
+    if surrogate_loss(state):
+        # a policy-gradient surrogate: its rises, swings and plateaus say nothing about progress
+        # (see monitor/checks/surrogate.py); a loss that became non-finite still does
+        boom = result.symptoms.get("explodes")
+        result.symptoms = {"explodes": boom} if boom is not None and "nonfinite_step" in boom else {}
+        result.initial = result.early_peak = float("nan")
     entropies = state.extra.get("nndoctor.soft_target_entropy")
     if entropies and len(entropies) >= 5:
         soft_target_swings(result, entropies)
     state.extra["nndoctor.curve"] = (total, min_points, result)
     return result
+
+
+def surrogate_loss(state: Any) -> bool:
+    """The training loss is a policy-gradient surrogate, seen at ``SURROGATE_SAMPLES`` sampled
+    backward calls (recorded under ``SURROGATE_KEY`` by monitor/checks/surrogate.py)."""
+    found = state.extra.get(SURROGATE_KEY)
+    return bool(found) and found.get("samples", 0) >= SURROGATE_SAMPLES
 
 
 def soft_target_swings(out: CurveAnalysis, entropies: list[float]) -> None:

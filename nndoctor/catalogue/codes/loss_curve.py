@@ -8,6 +8,44 @@ __all__ = ["CODES"]
 
 CODES = (
     CodeInfo(
+        code="loss-curve.policy-gradient-surrogate",
+        severity="info",
+        step="implement & debug",
+        title="The loss is a policy-gradient surrogate: its curve does not measure progress",
+        meaning=(
+            "The tensor given to backward() multiplies log-probabilities of the actions (REINFORCE, actor-critic;"
+            " PPO's probability ratio) by a factor without gradient that takes both signs: an advantage or a "
+            "normalised return. Its gradient is the policy gradient; its value is not an objective."
+        ),
+        why=(
+            "The advantages are re-estimated and normalised at every batch, so the surrogate hovers around zero"
+            ", rises and swings while the returns improve. Read as a training loss it looks like a too-high "
+            "learning rate or a diverging run: nndoctor does not judge the learning rate or the fit from it."
+        ),
+        detection=(
+            "On sampled steps a bounded breadth-first walk (200 nodes) of the backward tensor's autograd graph "
+            "looks for a product of a differentiable term and a saved factor without gradient whose values "
+            "have both signs, where the differentiable term reaches a log-probability (log_softmax, log, "
+            "log_sigmoid, or a Gaussian log-density) within 8 nodes. Seen at 2 sampled backward calls: the "
+            "loss curve is no longer read for lr, loss-curve and fit findings (a non-finite loss still is), "
+            "and this note is given at the end. Per-sample weights >= 0, mixup and hinge losses are not it."
+        ),
+        fixes=(
+            "Judge the run by what the policy is trained for: log the episode return (or reward, success rate)"
+            " per iteration and compare it with a random policy and a published result for the environment.",
+            "For the learning rate, watch the policy's entropy and the KL divergence between successive "
+            "policies (PPO targets ~0.01 per update): a collapsing entropy or a large KL means steps too big.",
+        ),
+        wrong="""
+loss = -(dist.log_prob(action) * advantage.detach()).mean()
+print(f"loss {loss.item():.3f}")     # a surrogate: it rises and swings while the policy learns
+""",
+        right="""
+loss = -(dist.log_prob(action) * advantage.detach()).mean()
+print(f"return {episode_return:.2f}  entropy {dist.entropy().mean():.3f}")   # what the policy is for
+""",
+    ),
+    CodeInfo(
         code="loss-curve.log-likelihood-minimised",
         severity="error",
         step="implement & debug",
