@@ -429,6 +429,40 @@ last = out[:, -1]
 """,
     ),
     CodeInfo(
+        code="shape.attention-batch-seq-swapped",
+        severity="warning",
+        step="implement & debug",
+        title="An attention layer attends across the batch",
+        meaning=(
+            "An `nn.MultiheadAttention` (or an `nn.TransformerEncoderLayer`/`DecoderLayer`/`nn.Transformer`, "
+            "whose attention mirrors the flag) built with `batch_first=False` (the default) is fed batch-major "
+            "`(batch, seq, embed)` tensors: it reads the samples of the batch as the positions of a sequence."
+        ),
+        why=(
+            "Each sample attends to the other samples of its batch instead of to its own tokens: predictions "
+            "depend on the batch, the sequence is never read as one, and pooling over dim 1 pools over the "
+            "wrong axis."
+        ),
+        detection=(
+            "On the same sampled training step, a batch_first=False nn.MultiheadAttention gets a 3-D query "
+            "whose dim 0 equals the batch size the loss sees (the first dim of the target) while its dim 1 "
+            "does not. Time-major inputs `(T, N, E)` with `(N,)` targets, and targets shaped like the input, "
+            "stay quiet; one finding per run."
+        ),
+        fixes=(
+            "Build the attention/Transformer layers with batch_first=True (the input of {module} is (batch, "
+            "seq, embed) = {input_shape}), or pass them x.transpose(0, 1) and transpose the output back.",
+        ),
+        wrong="""
+layer = nn.TransformerEncoderLayer(64, 4)       # batch_first=False
+h = nn.TransformerEncoder(layer, 2)(emb(x))     # emb(x): (batch, seq, 64)
+""",
+        right="""
+layer = nn.TransformerEncoderLayer(64, 4, batch_first=True)
+h = nn.TransformerEncoder(layer, 2)(emb(x))
+""",
+    ),
+    CodeInfo(
         code="shape.time-major-logits-flattened",
         severity="warning",
         step="implement & debug",
