@@ -22,6 +22,12 @@ masked for every query (a causal mask hides a key from the earlier queries only)
 are attended AND >= ``INVERTED`` of the real keys are masked. Two such sampled calls, and at least half
 of the calls judged, make a warning at the end of the run. Masks that agree with the padding, masks
 of other shapes (causal, per-head), and inputs without padding are quiet.
+
+``data.padding-mask-as-float`` (same evidence of the padding): a ``key_padding_mask`` or SDPA
+``attn_mask`` that is a FLOAT tensor of 0s and 1s, the same for every query, whose 1s are the padded
+positions (or the real ones) at >= ``MATCH`` of the positions: PyTorch ADDS a float mask to the
+scores, so it hides nothing (``(tokens == PAD).float()`` meant as a boolean mask). Two such calls make
+a warning.
 """
 
 from __future__ import annotations
@@ -39,10 +45,11 @@ from nndoctor.monitor.events import ModelInput, OpCall, RunEnd
 from nndoctor.monitor.functions import user_site
 from nndoctor.monitor.tensors import is_integer
 
-__all__ = ["InvertedPaddingMask", "INVERTED", "MIN_PAD", "masked_keys"]
+__all__ = ["INVERTED", "InvertedPaddingMask", "MATCH", "MIN_PAD", "binary_float_keys", "masked_keys"]
 
 MIN_PAD = 0.05  # share of the positions that are padding for a batch to be judged
 INVERTED = 0.9  # share of padded keys attended and of real keys masked
+MATCH = 0.95  # share of the positions where a 0/1 float mask's 1s are the padding (or the real tokens)
 NEG = -1e4  # an additive mask value at or below this hides a key
 MIN_CALLS = 2
 MIN_T = 3
@@ -56,6 +63,19 @@ def _hidden(mask: torch.Tensor, true_hides: bool) -> torch.Tensor | None:
     if mask.is_floating_point():
         return mask <= NEG
     return None
+
+
+def binary_float_keys(mask: torch.Tensor, n: int, s: int) -> torch.Tensor | None:
+    """``(n, s)`` True where a float 0/1 mask (the same for every query) holds 1, else None."""
+    if not mask.is_floating_point() or mask.dim() < 2 or mask.shape[0] != n or mask.shape[-1] != s:
+        return None
+    rows = mask.reshape(n, -1, s)
+    ones = rows == 1
+    if not bool((ones | (rows == 0)).all()) or not bool(ones.any()) or bool(ones.all()):
+        return None  # not a 0/1 mask, or a constant one
+    if rows.shape[1] > 1 and not bool((rows == rows[:, :1]).all()):
+        return None  # differs between queries: not a padding mask
+    return ones[:, 0]
 
 
 def masked_keys(hidden: torch.Tensor, n: int, s: int) -> torch.Tensor | None:
@@ -77,6 +97,7 @@ class InvertedPaddingMask(Check):
     """Attention masks the real tokens and attends to the padding."""
 
     code = "data.padding-mask-inverted"
+    extra_codes = ("data.padding-mask-as-float",)
     needs = ("model_input", "op", "end")
     ops = frozenset({"multi_head_attention_forward", "scaled_dot_product_attention", *_FILLS})
     sampled_only = frozenset({"model_input", "op"})
@@ -87,6 +108,7 @@ class InvertedPaddingMask(Check):
         self._pads: dict[int, tuple[weakref.ReferenceType[nn.Module], list[int]]] = {}
         self._judged = 0
         self._hits: list[dict[str, Any]] = []
+        self._float_hits: list[dict[str, Any]] = []
 
     def check(self, event: Any) -> Iterable[Finding]:
         if event.kind == "model_input":
@@ -139,12 +161,14 @@ class InvertedPaddingMask(Check):
             if not isinstance(kpm, torch.Tensor) and len(event.args) > 14:
                 kpm = event.args[14]
             if isinstance(kpm, torch.Tensor):
+                self._float_mask(event, kpm.detach(), "key_padding_mask of nn.MultiheadAttention")
                 h = _hidden(kpm.detach(), true_hides=True)
                 hidden = h if h is not None and tuple(h.shape) == (n, s) else None
             where = "key_padding_mask of nn.MultiheadAttention"
         elif event.name == "scaled_dot_product_attention":
             mask = event.kwargs.get("attn_mask", event.args[3] if len(event.args) > 3 else None)
             if isinstance(mask, torch.Tensor):
+                self._float_mask(event, mask.detach(), "attn_mask of F.scaled_dot_product_attention")
                 h = _hidden(mask.detach(), true_hides=False)
                 hidden = masked_keys(h, n, s) if h is not None else None
             where = "attn_mask of F.scaled_dot_product_attention (True = attend)"
@@ -177,15 +201,43 @@ class InvertedPaddingMask(Check):
                                "pad_value": value, "how": how, "attended_pad": round(attended_pad, 4),
                                "hidden_real": round(hidden_real, 4), "step": event.step, "site": site})
 
+    def _float_mask(self, event: OpCall, mask: torch.Tensor, where: str) -> None:
+        """A 0/1 float mask on the padding (or on the real tokens) is ADDED to the scores: it hides nothing."""
+        assert self._pad is not None
+        _, model, pad, value, how = self._pad
+        ones = binary_float_keys(mask, *pad.shape)
+        if ones is None:
+            return
+        ones = ones.to(pad.device)
+        agree = float((ones == pad).float().mean())
+        if max(agree, 1.0 - agree) < MATCH:
+            return
+        self._float_hits.append({"model": model, "module": event.module, "where": where, "op": event.name,
+                                 "pad_value": value, "how": how, "ones_on": "padding" if agree >= MATCH else
+                                 "real tokens", "dtype": str(mask.dtype).replace("torch.", ""),
+                                 "step": event.step, "site": user_site()})
+
     def _on_end(self, event: RunEnd) -> list[Finding]:
+        out = self._float_finding()
         if len(self._hits) < MIN_CALLS or len(self._hits) < 0.5 * self._judged:
-            return []
+            return out
         hit = self._hits[0]
         source = (f"padding_idx={hit['pad_value']} of {hit['model']}'s embedding" if hit["how"] == "padding_idx"
                   else f"token {hit['pad_value']}, which fills the {hit['how'].split()[0]} positions")
         evidence = {**hit, "calls": len(self._hits), "judged": self._judged}
-        return [self.finding(
+        return out + [self.finding(
             f"the attention mask is inverted: in {len(self._hits)} of {self._judged} sampled attention calls "
             f"({hit['where']}) {hit['hidden_real']:.0%} of the real tokens are masked and {hit['attended_pad']:.0%} "
             f"of the padded positions ({source}) are attended: every query looks at the padding only",
             evidence, location=hit["module"] or hit["model"], step=hit["step"])]
+
+    def _float_finding(self) -> list[Finding]:
+        if len(self._float_hits) < MIN_CALLS:
+            return []
+        hit = self._float_hits[0]
+        evidence = {**hit, "calls": len(self._float_hits)}
+        return [self.finding(
+            f"the padding mask ({hit['where']}) is a {hit['dtype']} tensor of 0s and 1s (1 on the "
+            f"{hit['ones_on']}) in {len(self._float_hits)} sampled attention calls: a float mask is ADDED to the "
+            f"attention scores, so +1 on some keys masks nothing and the padding is attended",
+            evidence, location=hit["module"] or hit["model"], step=hit["step"], code="data.padding-mask-as-float")]

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from nndoctor.debug.attention_mask import InvertedPaddingMask, masked_keys
+from nndoctor.debug.attention_mask import InvertedPaddingMask, binary_float_keys, masked_keys
 from nndoctor.monitor import Observer
 
 CODE = "data.padding-mask-inverted"
@@ -167,3 +167,56 @@ def test_masked_keys_reduces_over_queries() -> None:
     hidden[1, :, 0, 2] = True  # a causal-style entry: hidden from one query only
     assert masked_keys(hidden, 2, 4).tolist() == [[False, False, False, True], [False] * 4]
     assert masked_keys(hidden, 3, 4) is None
+
+
+class FloatMaskEncoder(EncoderClassifier):
+    """The padding mask handed over as 0/1 floats (added to the scores)."""
+
+    def __init__(self, as_float: str) -> None:
+        super().__init__(False)
+        self.as_float = as_float
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad = x == PAD
+        mask = pad.float() if self.as_float == "pad" else pad.float().masked_fill(pad, float("-inf"))
+        return self.head(self.enc(self.emb(x), src_key_padding_mask=mask)[:, 0])
+
+
+class FloatSDPA(HandAttention):
+    def __init__(self) -> None:
+        super().__init__("sdpa", False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.emb(x)
+        q, k, v = self.qkv(h).chunk(3, dim=-1)
+        keep = (x != PAD).float()[:, None, None, :]  # Hugging Face-style 1 = real token, as floats
+        a = F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None], attn_mask=keep)[:, 0]
+        return self.head((h + a)[:, 0])
+
+
+@pytest.mark.parametrize("make", [lambda: FloatMaskEncoder("pad"), FloatSDPA], ids=["encoder-pad-float", "sdpa-keep-float"])
+def test_float_zero_one_mask_is_caught(make: Callable[[], nn.Module]) -> None:
+    torch.manual_seed(0)
+    with Observer(checks=[InvertedPaddingMask]) as obs:
+        _train(make(), padded())
+    assert not obs.internal_errors
+    codes = [f.code for f in obs.findings]
+    assert codes == ["data.padding-mask-as-float"]
+
+
+def test_additive_minus_inf_float_mask_is_quiet() -> None:
+    torch.manual_seed(0)
+    with Observer(checks=[InvertedPaddingMask]) as obs:
+        _train(FloatMaskEncoder("additive"), padded())
+    assert not obs.internal_errors
+    assert obs.findings == []
+
+
+def test_binary_float_keys() -> None:
+    m = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+    assert binary_float_keys(m, 2, 3).tolist() == [[False, False, True], [False, True, True]]
+    assert binary_float_keys(m * 2, 2, 3) is None  # not 0/1
+    assert binary_float_keys(torch.zeros(2, 3), 2, 3) is None  # constant
+    per_query = torch.zeros(2, 2, 3)
+    per_query[:, 1, 2] = 1.0  # differs between queries: not a padding mask
+    assert binary_float_keys(per_query, 2, 3) is None

@@ -90,6 +90,41 @@ h = encoder(emb(tokens), src_key_padding_mask=pad_mask)
 """,
     ),
     CodeInfo(
+        code="data.padding-mask-as-float",
+        severity="warning",
+        step="implement & debug",
+        title="A 0/1 float padding mask masks nothing",
+        meaning=(
+            "The attention padding mask is a float tensor of 0s and 1s ((tokens == PAD).float(), or a Hugging "
+            "Face-style attention_mask) given as nn.MultiheadAttention's key_padding_mask or "
+            "F.scaled_dot_product_attention's attn_mask. PyTorch ADDS a float mask to the attention scores: "
+            "+1 on some keys hides none of them."
+        ),
+        why=(
+            "The padded positions are attended like real tokens (or more), so every prediction depends on how "
+            "much padding its sequence has: the model learns slower and behaves differently on batches padded "
+            "to another length."
+        ),
+        detection=(
+            "Sampled training steps, with the padding of the model's integer (N, T) input found as for "
+            "data.padding-mask-inverted: an attention call's key_padding_mask / attn_mask is a floating "
+            "tensor holding only 0s and 1s (both), the same for every query, whose 1s are the padded positions "
+            "(or the real tokens) at >= 95% of the positions; >= 2 such calls make the warning."
+        ),
+        fixes=(
+            "Give {op} a boolean mask at {site}: key_padding_mask = (tokens == PAD) (True = ignore) for "
+            "nn.MultiheadAttention / nn.TransformerEncoder, attn_mask = (tokens != PAD)[:, None, None, :] "
+            "(True = attend) for F.scaled_dot_product_attention; or an additive float mask of 0 and "
+            "float('-inf').",
+        ),
+        wrong="""
+h = encoder(emb(tokens), src_key_padding_mask=(tokens == PAD).float())   # adds 1.0: masks nothing
+""",
+        right="""
+h = encoder(emb(tokens), src_key_padding_mask=(tokens == PAD))           # bool: True = ignore
+""",
+    ),
+    CodeInfo(
         code="data.class-imbalance",
         severity="warning",
         step="evaluate",
