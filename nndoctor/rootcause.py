@@ -217,6 +217,9 @@ EDGES: tuple[Edge, ...] = (
     _e("labels.single-class", "data.unseen-classes", "labels collapsed to one class (e.g. divided by 255 or "
        "floor-divided) leave every other class out of training, so the evaluation classes look unseen", _collapsed),
     _e("data", "fit", "class imbalance, leakage, too little data or a shift decide the fit"),
+    _e("data.padding-mask-inverted", f"grad.vanishing-gradients lr loss-curve {_U}", "attention that reads "
+       "only padding cannot use the context: the loss plateaus and almost no gradient reaches the attention "
+       "weights (the padded keys carry no signal)", _lr_low_symptom),
     _e("data.unshuffled-batches", "lr loss-curve", "batches sorted by class make the loss oscillate and "
        "every step swing the model to the batch's class, which reads as a too-high lr", _lr_high_symptom),
     _e("labels.real-class-ignored", "numerics.nonfinite-forward", "a batch whose targets are all of the "

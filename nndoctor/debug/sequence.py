@@ -37,6 +37,7 @@ class RecurrentBatchTimeSwapped(Check):
 
     code = "shape.rnn-batch-time-swapped"
     needs = ("module_output", "loss")
+    modules: tuple[type, ...] = _RECURRENT  # sequence-first layers judged (a subclass judges others)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -46,7 +47,7 @@ class RecurrentBatchTimeSwapped(Check):
     def check(self, event: Any) -> Iterable[Finding]:
         if isinstance(event, ModuleOutput):
             module = event.module
-            if (isinstance(module, _RECURRENT) and not getattr(module, "batch_first", True)
+            if (isinstance(module, self.modules) and not getattr(module, "batch_first", True)
                     and event.name not in self._reported and event.inputs
                     and isinstance(event.inputs[0], torch.Tensor) and event.inputs[0].dim() == 3):
                 self._seen[event.name] = (event.step, tuple(event.inputs[0].shape), weakref.ref(module))
@@ -71,13 +72,14 @@ class RecurrentBatchTimeSwapped(Check):
             del self._seen[name]
             ev = {"module": name, "input_shape": shape, "target_shape": tshape, "batch_size": n,
                   "read_as": {"time": d0, "batch": d1}, "loss": event.name}
-            out.append(self.finding(
-                f"{name} ({type(_ref()).__name__ if _ref() is not None else 'RNN'}, batch_first=False) "
+            out.append(self.finding(self.message(name, _ref(), shape, n, d1), ev, location=name))
+        return out
+
+    def message(self, name: str, module: torch.nn.Module | None, shape: tuple[int, ...], n: int, d1: int) -> str:
+        return (f"{name} ({type(module).__name__ if module is not None else 'RNN'}, batch_first=False) "
                 f"gets {shape} while the loss sees a batch of {n}: it reads the {n} samples as {n} time "
                 f"steps of a batch of {d1}, so it recurs across samples and out[:, -1] is not the last "
-                f"time step",
-                ev, location=name))
-        return out
+                f"time step")
 
 
 def _sizes(t: torch.Tensor) -> tuple[int, ...]:

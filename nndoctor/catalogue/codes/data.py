@@ -49,6 +49,82 @@ h = self.block(self.emb(idx), src_mask=mask, is_causal=True)
 """,
     ),
     CodeInfo(
+        code="data.padding-mask-inverted",
+        severity="warning",
+        step="implement & debug",
+        title="The attention padding mask is inverted",
+        meaning=(
+            "Sequences are padded, and the attention mask meant to hide the padded keys hides the real "
+            "tokens instead and lets every query attend to the padding. PyTorch's two conventions disagree: "
+            "nn.MultiheadAttention's key_padding_mask (and nn.TransformerEncoder's src_key_padding_mask) is "
+            "True where a key is IGNORED, a boolean attn_mask of F.scaled_dot_product_attention (like Hugging "
+            "Face's attention_mask) is True where a key TAKES PART."
+        ),
+        why=(
+            "Attention reads nothing but padding, so the model cannot use the context: the loss stalls at what "
+            "the embeddings alone can do, and a row without padding has every key masked (NaN or zeros)."
+        ),
+        detection=(
+            "Sampled training steps: the padded positions of the model's integer (N, T) token input (the "
+            "padding_idx of an nn.Embedding, or a value that only fills a trailing/leading run of varying "
+            "length in >= 20% of the rows; >= 5% of the positions padding, no row all padding) are compared "
+            "with the keys an attention call hides from every query (key_padding_mask of "
+            "F.multi_head_attention_forward: True or <= -1e4; attn_mask of F.scaled_dot_product_attention: "
+            "False or <= -1e4; masked_fill of (N, ..., T) scores with a value <= -1e4). A call is inverted "
+            "when >= 90% of the padded keys are attended and >= 90% of the real keys are hidden; >= 2 such "
+            "calls and at least half of the calls judged make the warning."
+        ),
+        fixes=(
+            "Build the mask at {site} with the convention of {op}: key_padding_mask = (tokens == PAD) for "
+            "nn.MultiheadAttention / nn.TransformerEncoder (True = ignore), attn_mask = (tokens != PAD)"
+            "[:, None, None, :] for F.scaled_dot_product_attention (True = attend).",
+            "For hand-written attention: scores.masked_fill(tokens[:, None, None, :] == PAD, float('-inf')).",
+        ),
+        wrong="""
+pad_mask = tokens != PAD                      # True on the real tokens
+h = encoder(emb(tokens), src_key_padding_mask=pad_mask)
+""",
+        right="""
+pad_mask = tokens == PAD                      # True = ignore this key
+h = encoder(emb(tokens), src_key_padding_mask=pad_mask)
+""",
+    ),
+    CodeInfo(
+        code="data.padding-mask-as-float",
+        severity="warning",
+        step="implement & debug",
+        title="A 0/1 float padding mask masks nothing",
+        meaning=(
+            "The attention padding mask is a float tensor of 0s and 1s ((tokens == PAD).float(), or a Hugging "
+            "Face-style attention_mask) given as nn.MultiheadAttention's key_padding_mask or "
+            "F.scaled_dot_product_attention's attn_mask. PyTorch ADDS a float mask to the attention scores: "
+            "+1 on some keys hides none of them."
+        ),
+        why=(
+            "The padded positions are attended like real tokens (or more), so every prediction depends on how "
+            "much padding its sequence has: the model learns slower and behaves differently on batches padded "
+            "to another length."
+        ),
+        detection=(
+            "Sampled training steps, with the padding of the model's integer (N, T) input found as for "
+            "data.padding-mask-inverted: an attention call's key_padding_mask / attn_mask is a floating "
+            "tensor holding only 0s and 1s (both), the same for every query, whose 1s are the padded positions "
+            "(or the real tokens) at >= 95% of the positions; >= 2 such calls make the warning."
+        ),
+        fixes=(
+            "Give {op} a boolean mask at {site}: key_padding_mask = (tokens == PAD) (True = ignore) for "
+            "nn.MultiheadAttention / nn.TransformerEncoder, attn_mask = (tokens != PAD)[:, None, None, :] "
+            "(True = attend) for F.scaled_dot_product_attention; or an additive float mask of 0 and "
+            "float('-inf').",
+        ),
+        wrong="""
+h = encoder(emb(tokens), src_key_padding_mask=(tokens == PAD).float())   # adds 1.0: masks nothing
+""",
+        right="""
+h = encoder(emb(tokens), src_key_padding_mask=(tokens == PAD))           # bool: True = ignore
+""",
+    ),
+    CodeInfo(
         code="data.class-imbalance",
         severity="warning",
         step="evaluate",

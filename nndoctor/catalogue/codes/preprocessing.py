@@ -323,6 +323,41 @@ X = torch.tensor(df.values, dtype=torch.float32)
 """,
     ),
     CodeInfo(
+        code="preprocessing.mean-std-swapped",
+        severity="warning",
+        step="implement & debug",
+        title="Images normalised with the mean and the std swapped",
+        meaning=(
+            "A dataset's published per-channel statistics are used in the wrong order: (x - std) / mean "
+            "instead of (x - mean) / std (Normalize(std, mean), or the two tuples' names swapped). The inputs "
+            "are neither centred nor of unit scale."
+        ),
+        why=(
+            "A pretrained backbone sees inputs unlike the ones it was trained on, a model trained from scratch "
+            "gets off-centre inputs, and evaluation or deployment code that normalises correctly feeds the "
+            "model other inputs than training did."
+        ),
+        detection=(
+            "Sampled training steps: the model's first floating input shaped like images ((N, C, H, W) or "
+            "(N, H, W, C) with C = 1 or 3, (N, H, W), or (N, >= 64) flattened single-channel images) has, in "
+            "every channel, a minimum within 0.01 of -std/mean and a maximum within 0.01 of (1 - std)/mean "
+            "for the statistics of ImageNet, CIFAR-10/100, CLIP, SVHN, MNIST or Fashion-MNIST: the exact "
+            "range of pixels in [0, 1] normalised with those statistics swapped. >= 2 such batches and at "
+            "least half of the batches judged make the warning."
+        ),
+        fixes=(
+            "Normalise as (x - mean) / std with mean={mean} and std={std}: Normalize(mean=MEAN, std=STD), "
+            "in that order.",
+        ),
+        wrong="""
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+x = (x / 255.0 - torch.tensor(STD)[:, None, None]) / torch.tensor(MEAN)[:, None, None]
+""",
+        right="""
+x = (x / 255.0 - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
+""",
+    ),
+    CodeInfo(
         code="preprocessing.normalised-twice",
         severity="warning",
         step="implement & debug",

@@ -429,6 +429,76 @@ last = out[:, -1]
 """,
     ),
     CodeInfo(
+        code="shape.attention-batch-seq-swapped",
+        severity="warning",
+        step="implement & debug",
+        title="An attention layer attends across the batch",
+        meaning=(
+            "An `nn.MultiheadAttention` (or an `nn.TransformerEncoderLayer`/`DecoderLayer`/`nn.Transformer`, "
+            "whose attention mirrors the flag) built with `batch_first=False` (the default) is fed batch-major "
+            "`(batch, seq, embed)` tensors: it reads the samples of the batch as the positions of a sequence."
+        ),
+        why=(
+            "Each sample attends to the other samples of its batch instead of to its own tokens: predictions "
+            "depend on the batch, the sequence is never read as one, and pooling over dim 1 pools over the "
+            "wrong axis."
+        ),
+        detection=(
+            "On the same sampled training step, a batch_first=False nn.MultiheadAttention gets a 3-D query "
+            "whose dim 0 equals the batch size the loss sees (the first dim of the target) while its dim 1 "
+            "does not. Time-major inputs `(T, N, E)` with `(N,)` targets, and targets shaped like the input, "
+            "stay quiet; one finding per run."
+        ),
+        fixes=(
+            "Build the attention/Transformer layers with batch_first=True (the input of {module} is (batch, "
+            "seq, embed) = {input_shape}), or pass them x.transpose(0, 1) and transpose the output back.",
+        ),
+        wrong="""
+layer = nn.TransformerEncoderLayer(64, 4)       # batch_first=False
+h = nn.TransformerEncoder(layer, 2)(emb(x))     # emb(x): (batch, seq, 64)
+""",
+        right="""
+layer = nn.TransformerEncoderLayer(64, 4, batch_first=True)
+h = nn.TransformerEncoder(layer, 2)(emb(x))
+""",
+    ),
+    CodeInfo(
+        code="shape.time-major-logits-flattened",
+        severity="warning",
+        step="implement & debug",
+        title="Time-major sequence scores flattened against batch-major targets",
+        meaning=(
+            "The model takes (N, T) sequences but returns (T, N, C) scores (nn.LSTM/GRU/RNN or "
+            "nn.Transformer without batch_first=True), and the loss flattens those scores as they are "
+            "against targets flattened from an (N, T) layout: the score of step t of sequence n is paired "
+            "with the target of another sequence and step."
+        ),
+        why=(
+            "The shapes agree, so nothing crashes, but the model is trained on labels that do not belong "
+            "to its inputs: the loss stays near chance or only position priors are learned."
+        ),
+        detection=(
+            "Sampled training steps: the root model's input is (N, T, ...) with N != T and its output a "
+            "(T, N, C) tensor; a cross-entropy/NLL loss gets a (T * N, C) view of that very output (same "
+            "memory: not transposed back) and T * N targets that are a view of a (K, T) tensor (a batch-major "
+            "target matrix or a slice of one). >= 2 such sampled losses make the warning."
+        ),
+        fixes=(
+            "Bring {model}'s scores back to batch-major before flattening: out.transpose(0, 1).reshape(-1, C) "
+            "(or return h.transpose(0, 1) from forward), or build the recurrent/Transformer layers with "
+            "batch_first=True and drop the transposes.",
+            "Or flatten the targets in the same time-major order: y.t().reshape(-1).",
+        ),
+        wrong="""
+h, _ = self.lstm(self.emb(x).transpose(0, 1))       # (T, N, H)
+out = self.head(h)                                   # (T, N, C)
+loss = F.cross_entropy(out.reshape(-1, C), y.reshape(-1))   # y: (N, T)
+""",
+        right="""
+loss = F.cross_entropy(out.transpose(0, 1).reshape(-1, C), y.reshape(-1))
+""",
+    ),
+    CodeInfo(
         code="shape.view-scrambles-axes",
         severity="warning",
         step="implement & debug",
