@@ -184,7 +184,10 @@ for epoch in range(E):
             "current ones (cosine >= 0.9 over a fingerprint of up to 16 tensors x 64 values) and not equal "
             "to its initial ones, and with a batch norm whose buffers are untouched (num_batches_tracked "
             "0, running_mean exactly 0, running_var exactly 1) while the trained model's matching batch "
-            "norm has tracked batches. Reported at the end of the run."
+            "norm has tracked batches. Reported at the end of the run: a warning when the trained model's "
+            "statistics at those batch norms are far from mean 0 / variance 1 (median over channels of "
+            "|mean|/std >= 0.5, or of the std ratio >= 2, or 3 or more such batch norms, whose errors "
+            "compound), info when they are close (the copy is then only slightly off)."
         ),
         fixes=(
             "Copy or average the buffers too: after each update, "

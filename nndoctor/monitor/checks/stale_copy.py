@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding
+from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import EvalInput, ModelInput, RunEnd, StepEvent
 from nndoctor.monitor.functions import _INTERNAL_DIRS
 from nndoctor.monitor.tensors import local
@@ -53,6 +53,11 @@ MAX_EVAL_SHARE = 1 / 3
 MIN_COSINE = 0.9
 #: optimizer steps (sampled, post-step) at which the script's variables are searched for copies
 _SCANS = 3
+#: a warning when the trained model's statistics are this far from mean 0 / variance 1 (median over
+#: channels of |mean| / std, or of the std ratio either way); closer, the copy is only a little off: info
+MIN_SHIFT, MIN_STD_RATIO = 0.5, 2.0
+#: or this many stale batch norms (their errors compound through the network)
+MIN_DEEP = 3
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
@@ -92,6 +97,15 @@ def _cosine(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
     x, y = torch.cat(a), torch.cat(b)
     den = float(x.norm() * y.norm())
     return float(x @ y) / den if den > 0 else 0.0
+
+
+def _offset(bn: nn.Module) -> tuple[float, float]:
+    """How far the trained model's running statistics are from mean 0 / variance 1: the median over
+    channels of |mean| / std, and the median std ratio (>= 1, either way)."""
+    mean, var = bn.running_mean.detach().float(), bn.running_var.detach().float().clamp_min(1e-12)
+    std = var.sqrt()
+    ratio = torch.maximum(std, 1 / std)
+    return float((mean.abs() / std).median()), float(ratio.median())
 
 
 def _untouched_bn(m: nn.Module) -> bool:
@@ -218,12 +232,15 @@ class StaleCopy(Check):
         copy_bns = [(n, m) for n, m in copy.named_modules() if isinstance(m, _BN)]
         if len(twin_bns) != len(copy_bns):
             return
-        stale = [n for (n, m), t in zip(copy_bns, twin_bns)
+        pairs = [(n, t) for (n, m), t in zip(copy_bns, twin_bns)
                  if not m.training and _untouched_bn(m) and int(getattr(t, "num_batches_tracked", 0) or 0) > 0]
-        if stale:
-            rec["bn"] = {"modules": [f"{name}.{n}" for n in stale[:8]], "count": len(stale),
+        if pairs:
+            offs = [_offset(t) for _, t in pairs]
+            rec["bn"] = {"modules": [f"{name}.{n}" for n, _ in pairs[:8]], "count": len(pairs),
                          "of": len(copy_bns), "step": self.state.step,
-                         "twin_batches": int(twin_bns[0].num_batches_tracked)}
+                         "twin_batches": int(pairs[0][1].num_batches_tracked),
+                         "mean_shift": round(max(o[0] for o in offs), 3),
+                         "std_ratio": round(max(o[1] for o in offs), 3)}
 
     def _judge(self) -> list[Finding]:
         out: list[Finding] = []
@@ -245,11 +262,17 @@ class StaleCopy(Check):
             bn = rec.get("bn")
             if bn:
                 ev = {"copy": rec["name"], "model": twin, **bn}
+                off = (bn["mean_shift"] >= MIN_SHIFT or bn["std_ratio"] >= MIN_STD_RATIO
+                       or bn["count"] >= MIN_DEEP)
                 out.append(self.finding(
                     f"{rec['name']} follows {twin}'s weights but is evaluated in eval mode with "
                     f"{bn['count']} of its {bn['of']} batch norms ({', '.join(bn['modules'][:3])}) still at "
                     f"their initial statistics (mean 0, variance 1, no batch tracked) while {twin}'s tracked "
                     f"{bn['twin_batches']} batches: the copy's running_mean/running_var are never updated "
-                    f"(an EMA over parameters() only: copy the buffers too)",
-                    ev, location=rec["name"], code="train-mode.copy-batchnorm-stats-never-updated"))
+                    f"(an EMA over parameters() only: copy the buffers too); {twin}'s statistics are "
+                    f"{'far from' if off else 'close to'} those{' (over ' + str(bn['count']) + ' layers)' if off and bn['count'] >= MIN_DEEP else ''} (|mean|/std {bn['mean_shift']:.2g}, std "
+                    f"off by {bn['std_ratio']:.2g}x), so the copy's activations are "
+                    f"{'mis-normalised' if off else 'only slightly off'}",
+                    ev, location=rec["name"], code="train-mode.copy-batchnorm-stats-never-updated",
+                    severity=None if off else Severity.INFO))
         return out
