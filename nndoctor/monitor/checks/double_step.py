@@ -30,7 +30,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import StepEvent
-from nndoctor.monitor.tensors import local_grad
+from nndoctor.monitor.tensors import local_grad, materialised
 
 __all__ = ["GradientAppliedTwice"]
 
@@ -80,7 +80,7 @@ class GradientAppliedTwice(Check):
         dups: list[torch.Tensor] = []
         for group in event.optimizer.param_groups:
             for p in group.get("params", ()):
-                if not isinstance(p, torch.Tensor):
+                if not isinstance(p, torch.Tensor) or not materialised(p):
                     continue
                 if id(p) in seen and p.requires_grad and all(q is not p for q in dups):
                     dups.append(p)

@@ -39,7 +39,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import EvalInput, ModelInput, RunEnd, StepEvent
 from nndoctor.monitor.functions import _INTERNAL_DIRS
-from nndoctor.monitor.tensors import local
+from nndoctor.monitor.tensors import local, materialised
 
 __all__ = ["StaleCopy"]
 
@@ -74,6 +74,14 @@ def _user_values(script_globals: dict[str, Any] | None) -> list[tuple[str, Any]]
         if scope:
             out.extend((k, v) for k, v in list(scope.items())[:2048] if not k.startswith("_"))
     return out
+
+
+def _shapes(model: nn.Module) -> tuple[tuple[int, ...], ...] | None:
+    """The parameter shapes, or None while a lazy module's parameters are not materialised."""
+    params = list(model.parameters())
+    if not all(materialised(p) for p in params):
+        return None
+    return tuple(tuple(p.shape) for p in params)
 
 
 def _fingerprint(model: nn.Module) -> list[torch.Tensor]:
@@ -166,8 +174,8 @@ class StaleCopy(Check):
         shapes and none of their parameters in an optimizer."""
         held = self.state.optimizer_params()
         known = {id(m) for _, m in self.state.live_models()}
-        trained = {tuple(tuple(p.shape) for p in m.parameters()) for _, m in self.state.live_models()
-                   if any(id(p) in held for p in m.parameters())}
+        trained = {_shapes(m) for _, m in self.state.live_models()
+                   if any(id(p) in held for p in m.parameters())} - {None}
         if not trained:
             return
         seen: set[int] = set()
@@ -177,8 +185,7 @@ class StaleCopy(Check):
                 continue
             seen.add(id(value))
             params = list(value.parameters())
-            if (not params or any(id(p) in held for p in params)
-                    or tuple(tuple(p.shape) for p in params) not in trained):
+            if not params or any(id(p) in held for p in params) or _shapes(value) not in trained:
                 continue
             register = getattr(self.state.observer, "_register_model", None)
             if register is None or len(seen) > 8:
@@ -193,7 +200,7 @@ class StaleCopy(Check):
             return entry
         if len(self._models) >= 32:
             return None
-        shapes = tuple(tuple(p.shape) for p in model.parameters())
+        shapes = _shapes(model)
         if not shapes:
             return None
         entry = self._models[id(model)] = (weakref.ref(model), shapes, _fingerprint(model), step)
