@@ -223,3 +223,25 @@ def test_copy_evaluated_once_before_training_quiet():
         _train(model, opt, lambda: None, lambda: None)
 
     assert _observe(run) == []
+
+
+def test_run_cut_short_after_one_evaluation_is_info():
+    from nndoctor.monitor.observer import StopTraining
+
+    model = _model("sequential")
+    ema = copy.deepcopy(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def run():
+        _train(model, opt, lambda: None, lambda: None, epochs=2)
+        _eval(ema)()  # evaluated once, after 32 steps
+        for _ in range(3):  # (the rest of the run, cut by --max-steps before the next evaluation)
+            _train(model, opt, lambda: None, lambda: None, epochs=1)
+
+    with Observer(checks=[StaleCopy], max_steps=60) as obs:
+        try:
+            run()
+        except StopTraining:
+            pass
+    found = [f for f in obs.findings if f.code == NEVER]
+    assert [f.severity for f in found] == [Severity.INFO], found

@@ -624,7 +624,9 @@ self.layers = nn.ModuleList([nn.Linear(64, 64) for _ in range(4)])
             "fingerprint once per step it is evaluated on. Reported at the end of the run when the copy "
             "still equals it value for value after the trained model moved and took at least 20 optimizer "
             "steps, and the copy was evaluated on at most a third of the steps (a frozen reference or "
-            "teacher model run at every training step, as in DPO or distillation, stays quiet)."
+            "teacher model run at every training step, as in DPO or distillation, stays quiet). Info only when the run was "
+            "cut short (--max-steps, an interrupt) and the copy was evaluated on one step (a late start of "
+            "the averaging, as in SWA, may not have been reached)."
         ),
         fixes=(
             "Update {copy} in place after each optimizer step: "

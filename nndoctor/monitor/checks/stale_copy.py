@@ -143,7 +143,7 @@ class StaleCopy(Check):
 
     def check(self, event: ModelInput | EvalInput | StepEvent | RunEnd) -> Iterable[Finding]:
         if isinstance(event, RunEnd):
-            return self._judge() if event.reason != "crash" else ()
+            return self._judge(event.reason) if event.reason != "crash" else ()
         if isinstance(event, StepEvent):
             if self._scans < _SCANS:
                 self._scans += 1
@@ -249,7 +249,7 @@ class StaleCopy(Check):
                          "mean_shift": round(max(o[0] for o in offs), 3),
                          "std_ratio": round(max(o[1] for o in offs), 3)}
 
-    def _judge(self) -> list[Finding]:
+    def _judge(self, reason: str) -> list[Finding]:
         out: list[Finding] = []
         total = max(self.state.step - 1, 1)
         for rec in self._evals.values():
@@ -258,14 +258,18 @@ class StaleCopy(Check):
                 continue
             share = rec["steps"] / total
             if rec.get("stale") and share <= MAX_EVAL_SHARE:
+                # a run cut short (--max-steps, an interrupt) may not have reached the update yet (SWA
+                # starts averaging late): evaluated once, that is only worth a note
+                weak = reason != "finished" and rec["steps"] < 2
                 ev = {"copy": rec["name"], "model": twin, "evaluated_steps": rec["steps"],
-                      "training_steps": total, "twin_steps": rec["twin_steps"], "step": rec["step"]}
+                      "training_steps": total, "twin_steps": rec["twin_steps"], "step": rec["step"],
+                      "run_end": reason}
                 out.append(self.finding(
                     f"{rec['name']} is evaluated (on {rec['steps']} step(s)) but its weights are still exactly "
                     f"{twin}'s initial weights after {rec['twin_steps']} training steps: the copy (an EMA or "
                     f"averaged model?) is never updated, so its evaluations score an untrained network (an "
                     f"update that rebinds a loop variable, `e = d * e + (1 - d) * p`, changes nothing)",
-                    ev, location=rec["name"]))
+                    ev, location=rec["name"], severity=Severity.INFO if weak else None))
             bn = rec.get("bn")
             if bn:
                 ev = {"copy": rec["name"], "model": twin, **bn}
