@@ -140,7 +140,7 @@ def _finite(value: Any) -> bool:
 def _lr(cause: Finding, symptom: Finding) -> bool:
     if not _finite(cause.evidence.get("update_ratio_median", 0.0)):
         return False                              # read from NaN/Inf updates: the NaN, not the lr, made them
-    if cause.code in LR_LOW or cause.code == "lr.schedule-collapses":  # too slow: nothing moves
+    if cause.code in LR_LOW or cause.code in ("lr.schedule-collapses", "lr.warmup-never-ends"):  # too slow
         return symptom.code in STALLED or symptom.code in UNDERFIT
     if symptom.code == "grad.exploding-through-time":
         return False                              # the recurrence's doing: clipping fixes it at the same lr

@@ -1,5 +1,5 @@
 # expect: healthy
-# Knowledge distillation: a fixed teacher (BatchNorm, left in train mode) runs under no_grad; an EMA copy of the student is evaluated.
+# Knowledge distillation: a fixed teacher (BatchNorm, left in train mode) runs under no_grad; an EMA copy of the student (weights averaged, batch-norm statistics copied) is evaluated.
 import copy
 
 import torch
@@ -37,6 +37,8 @@ def main():
             with torch.no_grad():
                 for pe, ps in zip(ema.parameters(), student.parameters()):
                     pe.mul_(0.9).add_(ps, alpha=0.1)
+                for be, bs in zip(ema.buffers(), student.buffers()):
+                    be.copy_(bs)  # (the batch-norm statistics follow the student too)
         ema.eval()
         student.eval()
         with torch.no_grad():

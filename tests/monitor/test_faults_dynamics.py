@@ -58,6 +58,8 @@ def _sched(factory, per_batch: bool):
 @pytest.mark.parametrize("factory", [
     lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=5, gamma=0.1),
     lambda o: torch.optim.lr_scheduler.MultiStepLR(o, milestones=[3, 6, 9], gamma=0.1),
+    # two 10x drops reach exactly 1% of the peak (0.1 * 0.1 * 0.1 is above 1e-3 in floating point)
+    lambda o: torch.optim.lr_scheduler.MultiStepLR(o, milestones=[10, 20], gamma=0.1),
     lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.8),
 ])
 def test_epoch_schedule_stepped_per_batch_is_caught_early(factory):
@@ -69,6 +71,7 @@ def test_epoch_schedule_stepped_per_batch_is_caught_early(factory):
 
 @pytest.mark.parametrize("factory, per_batch", [
     (lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.5), False),
+    (lambda o: torch.optim.lr_scheduler.MultiStepLR(o, milestones=[2, 3], gamma=0.1), False),
     (lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=80), True),
     (lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.05, total_steps=80), True),
     (lambda o: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=10), True),

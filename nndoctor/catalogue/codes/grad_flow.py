@@ -603,4 +603,54 @@ self.layers = [nn.Linear(64, 64) for _ in range(4)]     # a Python list
 self.layers = nn.ModuleList([nn.Linear(64, 64) for _ in range(4)])
 """,
     ),
+    CodeInfo(
+        code="grad-flow.evaluated-copy-never-updated",
+        severity="warning",
+        step="implement & debug",
+        title="Evaluated copy of the model never updated",
+        meaning=(
+            "A copy of the trained model (an EMA, averaged or 'best' model) is evaluated, but its weights "
+            "are still exactly the trained model's initial weights: the code meant to update it never "
+            "changes it."
+        ),
+        why=(
+            "Every evaluation of the copy scores an untrained network, so the reported metrics (and any "
+            "model saved from the copy) say nothing about the training that happened."
+        ),
+        detection=(
+            "Every root model is fingerprinted at its first forward (the first 64 values of up to 16 "
+            "parameter tensors). A model run without gradient whose parameters are in no optimizer, with "
+            "the same parameter shapes as a model an optimizer trains, is compared with that model's first "
+            "fingerprint once per step it is evaluated on. Reported at the end of the run when the copy "
+            "still equals it value for value after the trained model moved and took at least 20 optimizer "
+            "steps, and the copy was evaluated on at most a third of the steps (a frozen reference or "
+            "teacher model run at every training step, as in DPO or distillation, stays quiet). Info only when the run was "
+            "cut short (--max-steps, an interrupt) and the copy was evaluated on one step (a late start of "
+            "the averaging, as in SWA, may not have been reached)."
+        ),
+        fixes=(
+            "Update {copy} in place after each optimizer step: "
+            "`with torch.no_grad(): for e, p in zip({copy}.parameters(), {model}.parameters()): "
+            "e.mul_(decay).add_(p, alpha=1 - decay)` (assigning `e = decay * e + ...` only rebinds the "
+            "loop variable).",
+            "Or use torch.optim.swa_utils.AveragedModel and call "
+            "`{copy}.update_parameters({model})` after each optimizer step.",
+            "Check that the update call is reached (not behind a condition that never holds) and that the "
+            "decay is below 1.",
+        ),
+        wrong="""
+ema = copy.deepcopy(model)
+...
+opt.step()
+with torch.no_grad():
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e = 0.99 * e + 0.01 * p        # rebinds e: ema never changes
+""",
+        right="""
+opt.step()
+with torch.no_grad():
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.mul_(0.99).add_(p, alpha=0.01)
+""",
+    ),
 )

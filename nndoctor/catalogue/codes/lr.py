@@ -314,4 +314,49 @@ sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / 20)   # grows
 sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 20))
 """,
     ),
+    CodeInfo(
+        code="lr.warmup-never-ends",
+        severity="warning",
+        step="tune",
+        title="Warm-up that never ends",
+        meaning=(
+            "The learning rate rises for the whole run and never reaches the rate the scheduler warms up "
+            "to: the warm-up is longer than the training, usually because it is counted in batches while "
+            "the scheduler is stepped once per epoch."
+        ),
+        why=(
+            "Every update uses a fraction of the intended lr, so training is as slow as with an lr that "
+            "much too low, and the lr you tuned is never used."
+        ),
+        detection=(
+            "From the first optimizer's lr history at the end of the run, with the base lr a torch scheduler "
+            "stores in param_groups[0]['initial_lr']: the lr never went down, rose at least 2-fold and ends "
+            "at its peak at or below 50% of the base, over at least 50 optimizer steps. A warning when the "
+            "script ran to its end; info when the run was cut short (--max-steps, an interrupt) or the rise "
+            "is geometric (an lr range test). OneCycleLR, CyclicLR and hand-written schedules (no stored base) "
+            "stay quiet."
+        ),
+        fixes=(
+            "Step {scheduler} once per optimizer step (inside the batch loop) when its warm-up is counted in "
+            "batches, or count the warm-up in epochs when it is stepped per epoch.",
+            "Make the warm-up a small part of the run (a few hundred steps, or ~1-10% of the total), and "
+            "check that the total number of steps it is built with matches epochs x batches per epoch.",
+        ),
+        wrong="""
+warmup = 500  # batches
+sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
+for epoch in range(20):
+    for x, y in loader:
+        ...
+        opt.step()
+    sched.step()            # once per epoch: after 20 epochs the lr is at 4% of its base
+""",
+        right="""
+for epoch in range(20):
+    for x, y in loader:
+        ...
+        opt.step()
+        sched.step()        # once per batch, as the warm-up length assumes
+""",
+    ),
 )

@@ -329,4 +329,50 @@ for xb, yb in DataLoader(ds, batch_size=8, shuffle=True):
     opt.zero_grad(); loss_fn(model(xb), yb).backward(); opt.step()
 """,
     ),
+    CodeInfo(
+        code="optimizer.gradient-applied-twice",
+        severity="warning",
+        step="implement & debug",
+        title="The same gradient applied twice",
+        meaning=(
+            "Some parameters are updated twice from one backward pass: two optimizers hold them and both "
+            "step, the optimizer lists them twice, or optimizer.step() is called twice between backward "
+            "passes."
+        ),
+        why=(
+            "Those weights move at about twice the lr you chose (or at the sum of two optimizers' rules, "
+            "each with its own momentum or Adam statistics), so lr tuning and schedules no longer mean what "
+            "they say, and a layer listed twice trains faster than the rest of the network."
+        ),
+        detection=(
+            "At the pre-step hook of sampled optimizer steps (up to 256 parameter tensors per step), a "
+            "parameter whose .grad is the same tensor, unchanged (same in-place version counter), as at an "
+            "earlier step of this or another optimizer with no backward() in between, and not all zero: "
+            "reported after 2 such steps. A step nested inside another optimizer's step (Lookahead-style "
+            "wrappers), closure optimizers such as LBFGS (their backward runs inside the step), gradients "
+            "changed or replaced between the steps, and optimizers over disjoint parameters (a GAN) stay "
+            "quiet. A parameter listed twice in one optimizer's param groups is reported at its first "
+            "sampled step."
+        ),
+        fixes=(
+            "Step each parameter once per backward: keep one optimizer over {params} (or split the "
+            "parameters between the optimizers so that no tensor is in both).",
+            "Build the parameter list without repeats: pass model.parameters() once, or use param groups "
+            "with different lrs over disjoint parameters "
+            "(`[{{'params': body.parameters()}}, {{'params': head.parameters(), 'lr': 1e-2}}]`).",
+            "Call optimizer.step() once per loss.backward() (or once per accumulation window).",
+        ),
+        wrong="""
+opt_sgd = torch.optim.SGD(model.parameters(), lr=0.05)
+opt_adam = torch.optim.Adam(model.parameters(), lr=1e-3)
+loss.backward()
+opt_sgd.step()
+opt_adam.step()          # the same gradient applied a second time
+""",
+        right="""
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+loss.backward()
+opt.step()
+""",
+    ),
 )

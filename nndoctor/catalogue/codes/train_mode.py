@@ -163,4 +163,52 @@ for epoch in range(E):
     validate(model)
 """,
     ),
+    CodeInfo(
+        code="train-mode.copy-batchnorm-stats-never-updated",
+        severity="warning",
+        step="implement & debug",
+        title="Averaged copy evaluated with batch-norm statistics never updated",
+        meaning=(
+            "An EMA or averaged copy of the model follows its weights, but its batch-norm running "
+            "statistics were never updated: it is evaluated in eval mode with the initial mean 0 and "
+            "variance 1."
+        ),
+        why=(
+            "In eval mode a batch norm normalises with its running statistics. The copy's weights were "
+            "learned with the real statistics of the activations, so with mean 0 / variance 1 every "
+            "normalised layer is off and the copy's evaluations are much worse than the model it averages."
+        ),
+        detection=(
+            "A model run without gradient in eval mode, whose parameters are in no optimizer, with the "
+            "same parameter shapes as a model an optimizer trains, whose weights are close to that model's "
+            "current ones (cosine >= 0.9 over a fingerprint of up to 16 tensors x 64 values) and not equal "
+            "to its initial ones, and with a batch norm whose buffers are untouched (num_batches_tracked "
+            "0, running_mean exactly 0, running_var exactly 1) while the trained model's matching batch "
+            "norm has tracked batches. Reported at the end of the run: a warning when the trained model's "
+            "statistics at those batch norms are far from mean 0 / variance 1 (median over channels of "
+            "|mean|/std >= 0.5, or of the std ratio >= 2, or 3 or more such batch norms, whose errors "
+            "compound), info when they are close (the copy is then only slightly off)."
+        ),
+        fixes=(
+            "Copy or average the buffers too: after each update, "
+            "`for eb, b in zip({copy}.buffers(), {model}.buffers()): eb.copy_(b)`.",
+            "Or use torch.optim.swa_utils.AveragedModel, which keeps the buffers in sync with the model "
+            "(or recompute them with `torch.optim.swa_utils.update_bn(train_loader, {copy})` before "
+            "evaluating).",
+        ),
+        wrong="""
+with torch.no_grad():
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.mul_(0.99).add_(p, alpha=0.01)     # BatchNorm running stats of ema never change
+ema.eval(); evaluate(ema)
+""",
+        right="""
+with torch.no_grad():
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.mul_(0.99).add_(p, alpha=0.01)
+    for eb, b in zip(ema.buffers(), model.buffers()):
+        eb.copy_(b)
+ema.eval(); evaluate(ema)
+""",
+    ),
 )

@@ -84,7 +84,7 @@ class ScheduleCollapses(Check):
         peak = lrs[peak_i]
         if not peak > 0:
             return ()
-        low = COLLAPSED * peak
+        low = COLLAPSED * peak * (1 + 1e-9)  # (two 10x drops reach 1% up to float rounding: 0.1**3 > 1e-3)
         s_i = next((i for i in range(peak_i, len(lrs)) if lrs[i] <= low), None)
         if s_i is None or any(v > low for v in lrs[s_i:]):
             return ()  # never collapsed, or came back up (warm restarts)

@@ -1,0 +1,120 @@
+"""lr: a warm-up that never ends: the learning rate rises for the whole run and never reaches the
+rate the schedule was built for.
+
+The common causes are a warm-up length counted in batches while the scheduler is stepped once
+per epoch (``LambdaLR(opt, lambda s: min(1, s / warmup_steps))`` or
+``get_linear_schedule_with_warmup(opt, warmup_steps, total_steps)`` with ``scheduler.step()`` in the
+epoch loop), and a warm-up longer than the run (``LinearLR(start_factor=0.01, total_iters=...)``
+over more steps than there are). Every update then uses a fraction of the intended rate, and
+training is as slow as with an lr that much too low.
+
+Read from the first optimizer's lr history (recorded on every change) at the end of the run, with
+the base lr a torch scheduler stores in ``param_groups[0]['initial_lr']`` (looked up while the lr
+rises; hand-written schedules have no such record and stay quiet): the lr never went down
+(each recorded value at least the one before, up to float rounding), rose at least ``MIN_RISE``-fold,
+ends at its peak at or below ``MAX_SHARE`` of the base, over at least ``MIN_STEPS`` optimizer steps.
+A warning when the script ran to its end; ``info`` when the run was cut short (``--max-steps``,
+an interrupt: the warm-up may finish later) or when the rise is geometric (an lr range test).
+``OneCycleLR``/``CyclicLR`` (their base is ``max_lr / div_factor``) stay quiet.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import Any, Iterable
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding, Severity
+from nndoctor.monitor.checks.schedule import _scheduler_of
+from nndoctor.monitor.checks.schedule_rise import rise_is_geometric
+from nndoctor.monitor.events import CurveDue, RunEnd
+
+__all__ = ["WarmupNeverEnds"]
+
+#: the final lr is at most this share of the scheduler's base lr
+MAX_SHARE = 0.5
+#: the lr rose at least this many times over the run
+MIN_RISE = 2.0
+MIN_STEPS = 50
+#: scheduler look-ups (each scans the referrers of the optimizer)
+MAX_LOOKUPS = 3
+_ON_PURPOSE = frozenset({"OneCycleLR", "CyclicLR"})
+
+
+def _never_fell(lrs: list[float]) -> bool:
+    return all(b >= a * (1 - 1e-9) for a, b in zip(lrs, lrs[1:]))
+
+
+@register
+class WarmupNeverEnds(Check):
+    """The lr rises over the whole run and ends far below the scheduler's base lr."""
+
+    code = "lr.warmup-never-ends"
+    needs = ("curve", "end")
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self._lookups = 0
+        self._sched: Any = None
+        self._setup: dict[str, Any] | None = None
+
+    def check(self, event: CurveDue | RunEnd) -> Iterable[Finding]:
+        steps, lrs = self.state.lrs.series()
+        first = next((v for v in lrs if v > 0), 0.0)  # (a warm-up from s / warmup starts at 0)
+        rising = len(lrs) >= 3 and lrs[-1] > first > 0 and lrs[0] >= 0 and _never_fell(lrs)
+        if rising:
+            self._read_setup()
+        if isinstance(event, RunEnd) and event.reason != "crash" and rising:
+            return self._judge(event, steps, lrs, first)
+        return ()
+
+    def _read_setup(self) -> None:
+        opts = self.state.live_optimizers()
+        if len(opts) != 1:
+            return
+        info, opt = opts[0]
+        sched = self._sched() if self._sched is not None else None
+        if sched is None or getattr(sched, "optimizer", None) is not opt:
+            if self._lookups >= MAX_LOOKUPS:
+                return
+            self._lookups += 1
+            sched = _scheduler_of(opt)
+            if sched is None:
+                return
+            self._sched = weakref.ref(sched)
+        group = opt.param_groups[0] if opt.param_groups else {}
+        base = group.get("initial_lr")
+        if not isinstance(base, (int, float)) or not base > 0:
+            return
+        name = type(sched).__name__
+        self._setup = {"optimizer": info.name, "scheduler": name, "base": float(base),
+                       "on_purpose": name in _ON_PURPOSE or "max_lr" in group,
+                       "scheduler_steps": getattr(sched, "last_epoch", None)}
+
+    def _judge(self, event: RunEnd, steps: list[int], lrs: list[float], first: float) -> list[Finding]:
+        setup = self._setup
+        now = max(self.state.step - 1, steps[-1])
+        if setup is None or setup["on_purpose"] or now < MIN_STEPS:
+            return []
+        final, base = lrs[-1], setup["base"]
+        if not (math.isfinite(final) and final <= MAX_SHARE * base and final >= MIN_RISE * first):
+            return []
+        share = final / base
+        geometric = rise_is_geometric(steps, lrs)
+        cut = event.reason != "finished"
+        calls = setup["scheduler_steps"]
+        ev = {"optimizer": setup["optimizer"], "scheduler": setup["scheduler"], "base_lr": base,
+              "lr_first": first, "lr_final": final, "share_of_base": round(share, 4), "steps": now,
+              "scheduler_steps": calls, "run_end": event.reason, "geometric": geometric}
+        per_epoch = (f"; {setup['scheduler']} was stepped only {calls} times in {now} optimizer steps (once "
+                     f"per epoch? a warm-up counted in batches then lasts that many epochs)"
+                     if isinstance(calls, int) and 0 <= calls <= now / 4 else "")
+        why = (" (the run was cut short: the warm-up may end later)" if cut else
+               " (growth by a constant factor per step: an lr range test?)" if geometric else "")
+        return [self.finding(
+            f"the learning rate of {setup['optimizer']} rose from {first:.3g} to {final:.3g} over all {now} "
+            f"steps and never reached the base lr {base:.3g} that {setup['scheduler']} warms up to: the "
+            f"whole run trained at {share:.0%} of it or less, as with an lr that much too low{per_epoch}{why}",
+            ev, location=setup["optimizer"], step=now,
+            severity=Severity.INFO if cut or geometric else None)]
