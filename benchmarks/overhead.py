@@ -14,7 +14,8 @@ per model, the median step time of each mode and its ratio to ``bare``, the mean
 which also counts the sampled steps, and the whole-run ratio (enter..exit of the context: the
 dense first steps, the sampled steps, the curve reads and the end-of-run analysis, what a user
 pays; target for ``watch`` <= 1.03x on runs of >= 1,500 steps, <= 1.10x on 150-step runs),
-with the end-of-run time (``end ms``: the context's exit) and the sampled steps. Ratios
+with the end-of-run time (``end ms``: the context's exit), the sampled steps and what they cost
+over the bare median step in all (``smp ms``). Ratios
 are paired: each repetition runs every mode back to back, the ratio is taken within the
 repetition and the median over repetitions is printed with its interquartile range (a
 shared or virtual machine drifts by more than the effect measured here between runs).
@@ -179,6 +180,7 @@ class Run:
     total: float
     end: float
     sampled: int = 0  # steps nndoctor looked at closely (0 for the other modes)
+    flags: list[bool] = dataclasses.field(default_factory=list)  # per step: looked at closely
     weights: list[torch.Tensor] = dataclasses.field(default_factory=list)  # the final parameters
 
 
@@ -199,13 +201,14 @@ def measure_run(name: str, mode: str, steps: int, device: str, seed: int = 0, cl
             for _ in range(batches)]
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     times: list[float] = []
-    sampled = 0
+    flags: list[bool] = []
     sync()
     start = now()
     ctx = _context(mode, model, opt)
     with ctx as handle:
         after_backward = handle if mode == "naive" else None
         state = getattr(getattr(handle, "observer", handle), "state", None)
+        heavy = state is not None  # (the first steps are sampled)
         for i in range(steps):
             x, y = data[i % len(data)]
             sync()
@@ -218,13 +221,14 @@ def measure_run(name: str, mode: str, steps: int, device: str, seed: int = 0, cl
             opt.step()
             sync()
             times.append(now() - t0)
-            if state is not None and state.sampled:
-                sampled += 1
+            flags.append(heavy)
+            heavy = state is not None and bool(state.sampled)  # (whether the next step is)
         sync()
         exit_start = now()
     sync()
     stop = now()
-    return Run(times, stop - start, stop - exit_start, sampled, [p.detach().cpu().clone() for p in model.parameters()])
+    return Run(times, stop - start, stop - exit_start, sum(flags), flags,
+               [p.detach().cpu().clone() for p in model.parameters()])
 
 
 def measure(name: str, mode: str, steps: int, device: str, seed: int = 0, clock: str = "cpu") -> list[float]:
@@ -280,6 +284,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _sampled_ms(run: Run, bare: Run) -> float:
+    """What the sampled steps of ``run`` cost over the bare run's median step (ms)."""
+    base = statistics.median(bare.steps)
+    return sum(t - base for t, f in zip(run.steps, run.flags) if f) * 1e3
+
+
 def _same(a: Run, b: Run) -> bool:
     return len(a.weights) == len(b.weights) and all(torch.equal(x, y) for x, y in zip(a.weights, b.weights))
 
@@ -289,7 +299,7 @@ def _block(ns: argparse.Namespace, modes: list[str], clock: str, steps: int) -> 
     print(f"nndoctor overhead: {steps} steps x {ns.reps} alternating reps, {ns.batches} batches cycled, "
           f"device {ns.device}, torch {torch.__version__}, {ns.threads} thread(s), {clock} clock")
     print(f"{'model':8} {'mode':8} {'median ms':>10} {'ratio':>7} {'ratio IQR':>13} {'mean ratio':>10} "
-          f"{'whole ratio':>11} {'whole IQR':>13} {'end ms':>8} {'sampled':>7} {'same':>5}")
+          f"{'whole ratio':>11} {'whole IQR':>13} {'end ms':>8} {'sampled':>7} {'smp ms':>7} {'same':>5}")
     worst = worst_whole = 0.0
     for name in [m for m in ns.models.split(",") if m]:
         for mode in modes:  # warm-up: allocator, kernels, lazy imports (nndoctor's too)
@@ -317,6 +327,7 @@ def _block(ns: argparse.Namespace, modes: list[str], clock: str, steps: int) -> 
                   f"{ratio:6.3f}x {q0:6.3f}-{q2:.3f} {statistics.median(mean_ratios):9.3f}x "
                   f"{whole_ratio:10.3f}x {w0:6.3f}-{w2:.3f} {statistics.median(r.end for r in runs) * 1e3:8.1f} "
                   f"{statistics.median(r.sampled for r in runs):7.0f} "
+                  f"{statistics.median(_sampled_ms(r, b) for r, b in zip(runs, bare)):7.1f} "
                   f"{'yes' if all(_same(r, b) for r, b in zip(runs, bare)) else 'NO':>5}")
         sys.stdout.flush()
     return worst, worst_whole

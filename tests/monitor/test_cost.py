@@ -7,7 +7,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.overrides import _get_current_function_mode
 
+from nndoctor.checks import Check
 from nndoctor.monitor import Observer, Schedule
+from nndoctor.monitor.observer.steps import CURVE_EVERY, next_curve_read
 
 
 def _eval_at_sampled_steps(observer: Observer | None) -> tuple[list[torch.Tensor], list[tuple[int, bool, bool]]]:
@@ -72,3 +74,35 @@ def test_a_loop_without_optimizer_leaves_no_function_mode_behind():
     assert obs.report().facts["steps"] == 25 and not obs.internal_errors  # each backward counted once
     # the mode is on the stack for sampled steps only (dense 3, then steps 11 and 21)
     assert [step for step, on in modes if on] == [2, 3, 11, 21]
+
+
+class _CurveReads(Check):
+    code = "loss-curve.plateaus"  # any declared code (nothing is reported)
+    needs = ("curve",)
+
+    def __init__(self, state):
+        super().__init__(state)
+        self.at: list[int] = []
+
+    def check(self, event):
+        self.at.append(self.state.losses.total)
+        return ()
+
+
+def test_the_loss_curve_is_read_every_25_losses_at_first_then_every_quarter_of_the_run():
+    totals, total = [], CURVE_EVERY
+    while total <= 15_000:
+        totals.append(total)
+        total = next_curve_read(total)
+    assert totals[:8] == list(range(25, 201, 25))  # the reads that judge short runs: unchanged
+    assert len([t for t in totals if t <= 1500]) <= 17 and len(totals) <= 27  # 25 and ~45 at 1/8
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+    with Observer(model, opt, checks=[_CurveReads]) as obs:
+        for _ in range(400):
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+    assert obs.checks[0].at == [t for t in totals if t <= 400]

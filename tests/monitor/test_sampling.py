@@ -32,8 +32,19 @@ def test_quiet_run_is_sampled_more_rarely_but_the_start_is_unchanged():
     assert s[:13] == [0, 1, 2, 3, 4, 5, 6, 7, 50, 100, 150, 200, 250]  # as before: dense, then 1 in 50
     gaps = np.diff(s[8:])
     assert all(b >= a for a, b in zip(gaps, gaps[1:]))  # never denser while quiet
-    assert gaps.max() == 400  # capped at every * max_stretch
-    assert len([c for c in s if c < 1500]) <= 24 and len(s) <= 60  # 38 and 308 at 1 in 50
+    assert gaps.max() == 1600  # capped at every * max_stretch
+    assert len([c for c in s if c < 1500]) <= 18 and len(s) <= 30  # 38 and 308 at 1 in 50
+
+
+def test_once_stretched_the_period_doubles_after_fewer_quiet_samples():
+    s = _sampled(Schedule(), 5000)
+    later = [c for c in s if c >= 250]
+    # 5 quiet samples at 1 in 50 before the first doubling, then 2 at each longer period
+    assert np.diff(later).tolist()[:7] == [50, 100, 200, 200, 400, 400, 800]  # (aligned to multiples)
+    slow = _sampled(Schedule(relax_later=5), 5000)
+    assert len(slow) > len(s)
+    with pytest.raises(ValueError):
+        Schedule(relax_later=0)
 
 
 def test_an_alarm_or_a_boost_brings_back_one_in_every():
@@ -91,7 +102,7 @@ def _run(steps: int, alarm_at: int) -> list[int]:
 def test_observer_stretches_the_period_while_quiet_and_tightens_it_on_a_warning():
     quiet = _run(600, alarm_at=10**9)
     assert quiet[:7] == [1, 2, 11, 21, 31, 41, 51]
-    assert len(quiet) < 25 and np.diff(quiet).max() == 80  # 62 samples at 1 in 10
+    assert len(quiet) < 16 and np.diff(quiet).max() == 160  # 62 samples at 1 in 10
     noisy = _run(600, alarm_at=200)
     late = [s for s in noisy if s > 300]
     assert np.diff(late).max() == 10  # a warning: 1 in every from then on

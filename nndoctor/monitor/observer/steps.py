@@ -11,10 +11,22 @@ import torch
 from nndoctor.monitor.events import CurveDue, StepEvent
 from nndoctor.monitor.functions import _FORKS
 
-__all__ = ["CURVE_EVERY", "StepHooks", "StopTraining"]
+__all__ = ["CURVE_EARLY", "CURVE_EVERY", "CURVE_SHARE", "StepHooks", "StopTraining", "next_curve_read"]
 
-#: losses between reads of the loss history at the start (then every 1/8 of the run)
+#: losses between reads of the loss history at the start ...
 CURVE_EVERY = 25
+#: ... up to this many losses (the reads that judge short runs), then every 1/CURVE_SHARE of the run
+CURVE_EARLY = 200
+CURVE_SHARE = 4
+
+
+def next_curve_read(total: int) -> int:
+    """The loss count at which the loss curve is read next, after a read at ``total`` losses:
+    every CURVE_EVERY losses up to CURVE_EARLY, then every 1/CURVE_SHARE of the run so far (a
+    read costs about a millisecond on a long history: 17 reads in 1,500 steps, 27 in 15,000)."""
+    if total < CURVE_EARLY:
+        return total + CURVE_EVERY
+    return total + max(CURVE_EVERY, total // CURVE_SHARE)
 
 
 class StepHooks:
@@ -90,8 +102,7 @@ class StepHooks:
         state = self.state
         total = state.losses.total
         if total >= self._curve_due:
-            # read the curve every CURVE_EVERY losses at first, then every 1/8 of the run
-            self._curve_due = total + max(CURVE_EVERY, total // 8)
+            self._curve_due = next_curve_read(total)
             self._dispatch(CurveDue(step=state.step))
             sampled = None  # a check may have boosted the schedule: ask it again
         self._forwards_since_tick = 0
