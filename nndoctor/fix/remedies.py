@@ -621,6 +621,7 @@ def all_remedies() -> tuple[Remedy, ...]:
     from nndoctor.fix.extra_remedies import EXTRA_REMEDIES
     from nndoctor.fix.fit_remedies import FIT_REMEDIES
     from nndoctor.fix.grad_remedies import GRAD_REMEDIES
+    from nndoctor.fix.label_remedies import LABEL_REMEDIES
     from nndoctor.fix.more_remedies import MORE_REMEDIES
     from nndoctor.fix.numeric_remedies import NUMERIC_REMEDIES
     from nndoctor.fix.setting_remedies import SETTING_REMEDIES
@@ -628,7 +629,7 @@ def all_remedies() -> tuple[Remedy, ...]:
     from nndoctor.fix.target_remedies import TARGET_REMEDIES
 
     return (REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES + DATA_REMEDIES + GRAD_REMEDIES
-            + NUMERIC_REMEDIES + FIT_REMEDIES + SETTING_REMEDIES)
+            + NUMERIC_REMEDIES + FIT_REMEDIES + SETTING_REMEDIES + LABEL_REMEDIES)
 
 
 def remedy_for(finding: Finding) -> Remedy | None:
