@@ -5,9 +5,11 @@ stack undoes it).
 A network fits clean labels before it memorises wrong ones, so within a training batch the
 examples whose loss is highest are mostly the mislabelled ones (Han et al. 2018, co-teaching;
 the truncated loss of Jiang et al. 2018, MentorNet). In the re-run every training call of
-cross-entropy / NLL with class-index targets and a mean reduction averages only the share of
-the batch with the smallest per-example loss: the share left out rises linearly from 0 to the
-noise share the finding estimated over the first tenth of the run's steps, then stays. Calls
+cross-entropy / NLL with class-index targets and a mean reduction leaves out of its mean the
+examples with the highest per-example loss that the model gets wrong (argmax != label): at most
+a share that rises linearly from 0 to the noise share the finding estimated over the first
+tenth of the run's steps, then stays. On clean labels the model soon gets almost every training
+example right, so little is left out (clean training loses nothing, measured). Calls
 without gradient (evaluation passes) and any other loss are unchanged, so what the script
 prints about held-out data stays its own measure.
 """
@@ -72,8 +74,14 @@ def _install_small_loss(f: Finding, stack: contextlib.ExitStack) -> None:
             keep = n - int(drop * n)
             if n == 0 or keep >= n:
                 return losses[valid].mean() if n else losses.sum() * 0.0
-            ranked = losses.detach().masked_fill(~valid, float("inf"))
-            return losses[torch.topk(ranked, keep, largest=False).indices].mean()
+            # only examples the model gets wrong are left out: on clean labels late in training few are
+            ranked = losses.detach().masked_fill(~valid, -float("inf"))
+            wrong = input.detach().argmax(1) != target
+            out = torch.topk(ranked, n - keep).indices
+            out = out[wrong[out]]
+            kept = valid.clone()
+            kept[out] = False
+            return losses[kept].mean()
 
         return call
 

@@ -83,18 +83,23 @@ def test_evaluation_soft_targets_and_other_reductions_are_untouched() -> None:
     assert torch.equal(F.cross_entropy(logits, y), first)           # gone with its stack
 
 
-def test_after_the_ramp_the_highest_losses_are_left_out_and_ignored_targets_stay_out() -> None:
+def test_after_the_ramp_the_highest_misclassified_losses_are_left_out_never_right_ones() -> None:
     logits = torch.zeros(10, 2, requires_grad=True)
     with torch.no_grad():
         logits[:, 0] = torch.arange(10.0)                  # example i: class 0 is ever more likely
     y = torch.ones(10, dtype=torch.long)                   # so the loss of class 1 grows with i
     y[0] = -100                                            # ignored
     per = F.cross_entropy(logits, y, reduction="none")
-    with _apply("labels.noisy", "training labels", confident_disagreement=0.3, noise_rate=0.3):
-        for _ in range(60):                                # past the ramp (no step count known: 50 calls)
+    # a batch the model gets right (clean labels, late in training): nothing is left out
+    right = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 3.0], [0.5, 0.0, 0.0]], requires_grad=True)
+    labels = torch.tensor([0, 1, 2, 0])
+    with _apply("labels.noisy", "training labels", confident_disagreement=0.5, noise_rate=0.5):
+        for _ in range(60):
             out = F.cross_entropy(logits, y)
-    # 9 valid examples, 30% (2) left out: the mean of examples 1..7
-    assert torch.allclose(out, per[1:8].mean())
+            kept = F.cross_entropy(right, labels)
+    # 9 valid examples, all misclassified, 50% (4) left out: the mean of examples 1..5
+    assert torch.allclose(out, per[1:6].mean())
+    assert torch.allclose(kept, F.cross_entropy(right, labels))
     assert drop_share(0.3, 0, 10) == 0 and drop_share(0.3, 5, 10) == pytest.approx(0.15)
     assert noise_share({"evidence": {"confident_disagreement": 0.9}}) == 0.5 and noise_share({"evidence": {}}) == 0
     assert remedy_for({"code": "labels.noisy", "evidence": {}}) is None
