@@ -617,6 +617,7 @@ REMEDIES: tuple[Remedy, ...] = (
 
 def all_remedies() -> tuple[Remedy, ...]:
     """This module's remedies and those of :mod:`nndoctor.fix.more_remedies`."""
+    from nndoctor.fix.activation_remedies import ACTIVATION_REMEDIES
     from nndoctor.fix.data_remedies import DATA_REMEDIES
     from nndoctor.fix.extra_remedies import EXTRA_REMEDIES
     from nndoctor.fix.fit_remedies import FIT_REMEDIES
@@ -629,7 +630,8 @@ def all_remedies() -> tuple[Remedy, ...]:
     from nndoctor.fix.target_remedies import TARGET_REMEDIES
 
     return (REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES + DATA_REMEDIES + GRAD_REMEDIES
-            + NUMERIC_REMEDIES + FIT_REMEDIES + SETTING_REMEDIES + LABEL_REMEDIES)
+            + NUMERIC_REMEDIES + FIT_REMEDIES + SETTING_REMEDIES + LABEL_REMEDIES
+            + ACTIVATION_REMEDIES)
 
 
 def remedy_for(finding: Finding) -> Remedy | None:
