@@ -1,6 +1,8 @@
-"""Runtime remedy for a softmax used as a hidden activation: the named ``nn.Softmax`` module
-passes ``relu`` of its input instead. Same contract as :mod:`nndoctor.fix.remedies`
-(``install(finding, stack)`` changes the re-run through hooks; the stack undoes it).
+"""Runtime remedies for layers that block the signal of a plain stack: a softmax used as a hidden
+activation (the named ``nn.Softmax`` module passes ``relu`` of its input instead) and
+normalisation layers whose weight (gamma) starts at zero (it starts at 1, PyTorch's default).
+Same contract as :mod:`nndoctor.fix.remedies` (``install(finding, stack)`` changes the re-run
+through hooks; the stack undoes it).
 
 The finding (``activation.softmax-as-hidden-activation``) names the softmax whose near-uniform
 rows feed a weighted layer (``softmax_at``, e.g. ``model.1``). At each model's first call the
@@ -16,12 +18,15 @@ import contextlib
 import weakref
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
 from nndoctor.fix.remedies import Remedy, _on_root_calls
 
 __all__ = ["ACTIVATION_REMEDIES", "matches"]
+
+_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
 Finding = dict[str, Any]
 
@@ -58,10 +63,44 @@ def _install_hidden_relu(f: Finding, stack: contextlib.ExitStack) -> None:
     _on_root_calls(stack, pre)
 
 
+def _zero_layers(f: Finding) -> list[str]:
+    names = (f.get("evidence") or {}).get("zero_weight_layers") or []
+    return [n for n in names if isinstance(n, str) and n]
+
+
+def _install_norm_weight_one(f: Finding, stack: contextlib.ExitStack) -> None:
+    """At a model's first training call, each normalisation layer the finding names whose weight is
+    exactly zero everywhere gets its default weight of 1 (before any gradient is computed)."""
+    layers = _zero_layers(f)
+    if not layers:
+        raise ValueError("the finding names no normalisation layer")
+    seen: weakref.WeakSet[nn.Module] = weakref.WeakSet()
+
+    def pre(model: nn.Module, args: tuple[Any, ...]) -> None:
+        if model in seen or not torch.is_grad_enabled():
+            return None
+        seen.add(model)
+        with torch.no_grad():
+            for name, module in model.named_modules():
+                w = getattr(module, "weight", None)
+                if isinstance(module, _NORMS) and isinstance(w, torch.Tensor) and w.numel() \
+                        and any(matches(at, name) for at in layers) and not bool(w.detach().any()):
+                    w.fill_(1.0)
+        return None
+
+    _on_root_calls(stack, pre)
+
+
 ACTIVATION_REMEDIES: tuple[Remedy, ...] = (
     Remedy("relu-instead-of-hidden-softmax", ("activation.softmax-as-hidden-activation",),
            lambda f: f"the hidden softmax at {_softmax_at(f)} replaced by ReLU",
            lambda f: f"Use nn.ReLU() (or another element-wise activation) instead of the softmax at {_softmax_at(f)}: "
                      "a softmax belongs only at the output (and then not before CrossEntropyLoss).",
            _install_hidden_relu, applies=lambda f: bool(_softmax_at(f))),
+    Remedy("norm-weight-one", ("init.zero-norm-weight",),
+           lambda f: f"the zero normalisation weight of {', '.join(_zero_layers(f))} set to 1 before the first step",
+           lambda f: "Remove the nn.init.zeros_ on the normalisation weight (gamma) of "
+                     f"{', '.join(_zero_layers(f))}: zero-init only the last norm of a residual branch, "
+                     "never in a plain stack.",
+           _install_norm_weight_one, applies=lambda f: bool(_zero_layers(f))),
 )

@@ -71,3 +71,38 @@ def test_an_output_softmax_and_attention_are_kept() -> None:
         assert torch.equal(attn(x, x, x)[1], plain[0]) and torch.equal(model(x[:, 0]), plain[1])
     assert matches("model.1", "1") and matches("net.body.act", "body.act")
     assert not matches("model.1", "11") and not matches("model.1", "")
+
+
+def _bn_stack(zero: bool, style: str) -> list[float]:
+    torch.manual_seed(0)
+    x = torch.randn(128, 16)
+    y = x[:, :4].argmax(1)
+    if style == "sequential":
+        model: nn.Module = nn.Sequential(nn.Linear(16, 32), nn.BatchNorm1d(32), nn.ReLU(),
+                                         nn.Linear(32, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 4))
+    else:
+        model = _Net(nn.ReLU())
+        model.norm = nn.LayerNorm(32)
+        model.forward = lambda t: model.out(model.act(model.norm(model.fc2(model.act(model.fc1(t))))))  # type: ignore[method-assign]
+    if zero:
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.LayerNorm)):
+                nn.init.zeros_(m.weight)                         # the bug: gamma 0 in a plain stack
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(30):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+@pytest.mark.parametrize("style,layers", [("sequential", ["model.1", "model.4"]), ("subclass", ["model.norm"])])
+def test_zero_norm_weights_start_at_one_and_train_exactly_like_the_twin(style: str, layers: list[str]) -> None:
+    twin, bug = _bn_stack(False, style), _bn_stack(True, style)
+    with _apply("init.zero-norm-weight", layers[0], zero_weight_layers=layers):
+        fixed, healthy = _bn_stack(True, style), _bn_stack(False, style)
+    assert bug[-1] > twin[-1] + 0.3
+    assert fixed == twin and healthy == twin
