@@ -434,11 +434,23 @@ def _install_class_weights(f: Finding, stack: contextlib.ExitStack) -> None:
 
 
 # -- init and frozen parameters -----------------------------------------------------------
-def _badly_initialised(module: nn.Module, scale_too: bool) -> bool:
+def _scheme_std(w: torch.Tensor, activation: str) -> float:
+    """The weight std of the init made for ``activation``: He for ReLU, Glorot with the
+    activation's gain for tanh/sigmoid (0: none known)."""
+    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(w)
+    if activation == "relu":
+        return math.sqrt(2.0 / fan_in)
+    if activation in ("tanh", "sigmoid"):
+        return nn.init.calculate_gain(activation) * math.sqrt(2.0 / (fan_in + fan_out))
+    return 0.0
+
+
+def _badly_initialised(module: nn.Module, scale_too: bool, activation: str = "") -> bool:
     """A layer whose weight is constant or has identical rows (no unit can differ from another),
-    or, with ``scale_too``, a Linear/Conv weight more than 3x off PyTorch's default scale
-    (std 1/sqrt(3 fan_in)) or centred away from 0 (|mean| > std: all one sign); a healthy
-    He/Glorot init is within that and is kept."""
+    or, with ``scale_too``, a Linear/Conv weight centred away from 0 (|mean| > std: all one
+    sign) or off both PyTorch's default scale (std 1/sqrt(3 fan_in), within 3x) and the scale
+    of the scheme made for ``activation`` (:func:`_scheme_std`, within 2x); a healthy
+    default/He/Glorot init is kept."""
     w = getattr(module, "weight", None)
     if not isinstance(w, torch.Tensor) or w.dim() < 2 or w.numel() < 2 or not w.is_floating_point():
         return False
@@ -447,17 +459,41 @@ def _badly_initialised(module: nn.Module, scale_too: bool) -> bool:
         return True
     if not scale_too or not isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)):
         return False
-    std, default = float(rows.std()), 1.0 / math.sqrt(3.0 * rows.shape[1])
-    return not (default / 3 <= std <= 3 * default) or abs(float(rows.mean())) > std  # all one sign
+    std, default, scheme = float(rows.std()), 1.0 / math.sqrt(3.0 * rows.shape[1]), _scheme_std(w, activation)
+    fits = default / 3 <= std <= 3 * default or (scheme > 0 and scheme / 2 <= std <= 2 * scheme)
+    return not fits or abs(float(rows.mean())) > std  # all one sign
+
+
+def _activation_of(f: Finding) -> str:
+    """The activation the finding measured the network with ('' when it names none)."""
+    act = str((f.get("evidence") or {}).get("activation") or "").lower().replace("nn.", "").replace("torch.", "")
+    return act if act in ("tanh", "sigmoid", "relu") else ""
+
+
+def _init_for(module: nn.Module, activation: str) -> None:
+    """PyTorch's default init for ``module``, then, for a Linear/Conv weight, the scheme made for
+    the activation: Glorot (Xavier-normal with the activation's gain) for tanh/sigmoid, He
+    (Kaiming-normal) for ReLU; biases keep the default. No activation known: the default only."""
+    module.reset_parameters()  # type: ignore[operator]
+    w = getattr(module, "weight", None)
+    if not activation or not isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)) \
+            or not isinstance(w, torch.Tensor) or w.dim() < 2:
+        return
+    if activation == "relu":
+        nn.init.kaiming_normal_(w, nonlinearity="relu")
+    else:
+        nn.init.xavier_normal_(w, gain=nn.init.calculate_gain(activation))
 
 
 def _install_reinit(f: Finding, stack: contextlib.ExitStack) -> None:
     """At a model's first training forward (before any gradient is computed from the bad
     weights), each of its layers that has ``reset_parameters`` and is badly initialised
-    (:func:`_badly_initialised`) gets PyTorch's default (He-style, Kaiming-uniform) init back,
-    once; well-initialised layers keep their weights."""
+    (:func:`_badly_initialised`) is re-initialised once (:func:`_init_for`: the scheme for the
+    activation the finding measured, He for ReLU, Glorot for tanh/sigmoid; else PyTorch's
+    default); well-initialised layers keep their weights."""
     done: set[int] = set()
     scale_too = f.get("code") == "init.activation-scale"
+    activation = _activation_of(f) if scale_too else ""
 
     def pre(model: nn.Module, args: tuple[Any, ...]) -> None:
         if id(model) in done or not torch.is_grad_enabled():
@@ -466,8 +502,8 @@ def _install_reinit(f: Finding, stack: contextlib.ExitStack) -> None:
         with torch.no_grad():
             for module in model.modules():
                 if hasattr(module, "reset_parameters") and next(module.children(), None) is None \
-                        and _badly_initialised(module, scale_too):
-                    module.reset_parameters()  # type: ignore[operator]
+                        and _badly_initialised(module, scale_too, activation):
+                    _init_for(module, activation)
         return None
 
     _on_root_calls(stack, pre)
@@ -557,7 +593,11 @@ REMEDIES: tuple[Remedy, ...] = (
                      "BCEWithLogitsLoss(pos_weight=negatives / positives)), or over-sample the minority classes.",
            _install_class_weights, changes_loss=True),
     Remedy("reinitialise", ("init.constant-weights", "init.symmetric-weights", "init.activation-scale"),
-           lambda f: "layers re-initialised with PyTorch's defaults (Kaiming-uniform) before the first step",
+           lambda f: ("badly scaled layers re-initialised before the first step: "
+                      + {"relu": "He (Kaiming-normal)", "tanh": "Glorot (Xavier-normal, tanh gain)",
+                         "sigmoid": "Glorot (Xavier-normal, sigmoid gain)"}.get(
+                          _activation_of(f) if f.get("code") == "init.activation-scale" else "",
+                          "PyTorch's defaults (Kaiming-uniform)")),
            lambda f: "Remove the custom initialisation, or use nn.init.kaiming_normal_ (ReLU) / "
                      "nn.init.xavier_normal_ (tanh, sigmoid).",
            _install_reinit),
@@ -577,10 +617,12 @@ REMEDIES: tuple[Remedy, ...] = (
 
 def all_remedies() -> tuple[Remedy, ...]:
     """This module's remedies and those of :mod:`nndoctor.fix.more_remedies`."""
+    from nndoctor.fix.activation_remedies import ACTIVATION_REMEDIES
     from nndoctor.fix.data_remedies import DATA_REMEDIES
     from nndoctor.fix.extra_remedies import EXTRA_REMEDIES
     from nndoctor.fix.fit_remedies import FIT_REMEDIES
     from nndoctor.fix.grad_remedies import GRAD_REMEDIES
+    from nndoctor.fix.label_remedies import LABEL_REMEDIES
     from nndoctor.fix.more_remedies import MORE_REMEDIES
     from nndoctor.fix.numeric_remedies import NUMERIC_REMEDIES
     from nndoctor.fix.setting_remedies import SETTING_REMEDIES
@@ -588,7 +630,8 @@ def all_remedies() -> tuple[Remedy, ...]:
     from nndoctor.fix.target_remedies import TARGET_REMEDIES
 
     return (REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES + DATA_REMEDIES + GRAD_REMEDIES
-            + NUMERIC_REMEDIES + FIT_REMEDIES + SETTING_REMEDIES)
+            + NUMERIC_REMEDIES + FIT_REMEDIES + SETTING_REMEDIES + LABEL_REMEDIES
+            + ACTIVATION_REMEDIES)
 
 
 def remedy_for(finding: Finding) -> Remedy | None:

@@ -168,22 +168,6 @@ def _install_ignore_padding(f: Finding, stack: contextlib.ExitStack) -> None:
     _patch(stack, F, "nll_loss", wrap)
 
 
-def _install_label_smoothing(f: Finding, stack: contextlib.ExitStack) -> None:
-    """cross_entropy with class-index targets and no label smoothing gets label_smoothing=0.1 (less
-    confident fits of the wrong labels)."""
-    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(original)
-        def call(input: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
-            if len(args) < 6 and not kwargs.get("label_smoothing") and isinstance(target, torch.Tensor) \
-                    and not target.is_floating_point():
-                kwargs["label_smoothing"] = 0.1
-            return original(input, target, *args, **kwargs)
-
-        return call
-
-    _patch(stack, F, "cross_entropy", wrap)
-
-
 TARGET_REMEDIES: tuple[Remedy, ...] = (
     Remedy("softmax-over-classes", ("loss-input.softmax-over-batch-dim",),
            lambda f: f"the softmax at {_where(f)} taken over dim 1 (the classes) instead of dim 0 (the batch)",
@@ -218,9 +202,4 @@ TARGET_REMEDIES: tuple[Remedy, ...] = (
                      "to -100).",
            _install_ignore_padding, changes_loss=True,
            applies=lambda f: isinstance(f.get("evidence", {}).get("pad_target"), int)),
-    Remedy("label-smoothing", ("labels.noisy",),
-           lambda f: "cross-entropy with label_smoothing=0.1 (robust to a share of wrong labels)",
-           lambda f: "Find and fix the wrong labels (the noisy examples); meanwhile "
-                     "nn.CrossEntropyLoss(label_smoothing=0.1) or a robust loss limits their damage.",
-           _install_label_smoothing, changes_loss=True),
 )

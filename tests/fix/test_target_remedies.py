@@ -140,15 +140,3 @@ def test_padding_target_is_ignored_like_the_twin():
         fixed, module = _fit_tagger(-100), _fit_tagger(-100, module=True)
         healthy = _fit_tagger(0)
     assert fixed == twin and module == twin and healthy == twin and bug != twin
-
-
-def test_noisy_labels_get_label_smoothing_and_soft_targets_are_untouched():
-    logits, y = torch.randn(8, 3), torch.arange(8) % 3
-    with _apply("labels.noisy", "training labels"):
-        smoothed = F.cross_entropy(logits, y)
-        module = nn.CrossEntropyLoss()(logits, y)
-        soft = F.cross_entropy(logits, F.one_hot(y, 3).float())
-        chosen = F.cross_entropy(logits, y, label_smoothing=0.3)
-    assert torch.equal(smoothed, F.cross_entropy(logits, y, label_smoothing=0.1)) and torch.equal(module, smoothed)
-    assert torch.equal(soft, F.cross_entropy(logits, F.one_hot(y, 3).float()))
-    assert torch.equal(chosen, F.cross_entropy(logits, y, label_smoothing=0.3))
