@@ -15,7 +15,7 @@ TRAIN_SIZE = int(os.environ.get("NND_STUB_TRAIN_SIZE", "3000"))
 
 
 def digits(train: bool, size: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 images (N, size, size) and int64 labels: digits 0-1499 for training, the rest for test."""
+    """uint8 images (N, size, size) and int64 labels: digits 0-1496 for training, the last 300 for test (a round number, as scripts assume full test batches)."""
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -27,14 +27,14 @@ def digits(train: bool, size: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
     img = torch.zeros(len(x), size, size)
     img[:, pad:pad + 8 * scale, pad:pad + 8 * scale] = big
     if train:
-        base, labels = img[:1500], y[:1500]
+        base, labels = img[:1497], y[:1497]
         shifts = [(0, 0), (1, 0), (0, 1), (-1, 0), (0, -1), (1, 1)]
         parts = [torch.roll(base, s, dims=(1, 2)) for s in shifts]
         img, y = torch.cat(parts)[:TRAIN_SIZE], labels.repeat(len(shifts))[:TRAIN_SIZE]
         perm = torch.randperm(len(img), generator=torch.Generator().manual_seed(0))
         img, y = img[perm], y[perm]
     else:
-        img, y = img[1500:], y[1500:]
+        img, y = img[1497:], y[1497:]
     return (img * 255).round().to(torch.uint8), y
 
 

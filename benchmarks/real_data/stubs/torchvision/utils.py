@@ -1,4 +1,4 @@
-"""``save_image`` writes nothing; ``make_grid`` returns the batch (only looked at, never trained on)."""
+"""``save_image`` writes nothing; ``make_grid`` lays a batch side by side (only looked at, never trained on)."""
 
 from __future__ import annotations
 
@@ -14,4 +14,8 @@ def save_image(tensor: Any, fp: Any = None, **kwargs: Any) -> None:
 
 
 def make_grid(tensor: Any, **kwargs: Any) -> torch.Tensor:
-    return torch.as_tensor(tensor) if not isinstance(tensor, list) else torch.stack(tensor)
+    """A batch (B, C, H, W) as one image (C, H, B * W), as torchvision's grid of one row (no padding)."""
+    t = torch.stack(list(tensor)) if isinstance(tensor, (list, tuple)) else torch.as_tensor(tensor)
+    if t.dim() == 3:
+        return t
+    return torch.cat(list(t), dim=-1)
