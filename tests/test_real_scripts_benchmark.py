@@ -141,7 +141,7 @@ def test_citation_graph_has_the_cora_format_and_label_structure(tmp_path):
 def _stub_torchvision(monkeypatch):
     import importlib
 
-    stubs = str(Path(__file__).resolve().parent.parent / "benchmarks" / "real_data" / "stubs")
+    stubs = str(Path(__file__).resolve().parent.parent / "benchmarks" / "real_data" / "vision_stubs")
     monkeypatch.syspath_prepend(stubs)
     monkeypatch.setenv("NND_STUB_TRAIN_SIZE", "200")
     for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
@@ -157,6 +157,21 @@ def test_torchvision_stub_makes_learnable_mnist_and_cifar_like_data(monkeypatch)
         for name in set(sys.modules) - before:
             if name == "torchvision" or name.startswith("torchvision."):
                 del sys.modules[name]
+
+
+def test_stand_ins_that_other_packages_probe_for_are_opt_in():
+    """torchmetrics (so Lightning) imports torchvision.models once it finds a torchvision: the stub is put
+    on the path only of the entries that name its folder."""
+    from benchmarks.real_scripts import DATA, STUBS
+
+    assert not any((STUBS / name).exists() for name in ("torchvision", "pandas", "h5py"))
+    e = _entry("0" * 40, stubs=["vision_stubs"])
+    from benchmarks.real_scripts import _env
+
+    assert str(DATA / "vision_stubs") in _env(e, Path("/tree"))["PYTHONPATH"].split(":")
+    assert str(DATA / "vision_stubs") not in _env(_entry("0" * 40), Path("/tree"))["PYTHONPATH"]
+    for entry in load_manifest():
+        assert all((DATA / s).is_dir() for s in entry.stubs), entry.name
 
 
 def _check_torchvision_stub(tv):

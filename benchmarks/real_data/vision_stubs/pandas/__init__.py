@@ -13,7 +13,7 @@ __all__ = ["DataFrame", "Series"]
 
 class DataFrame:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise ImportError("pandas is a stub in benchmarks/real_data/stubs")
+        raise ImportError("pandas is a stub in benchmarks/real_data/vision_stubs")
 
 
 class Series(DataFrame):

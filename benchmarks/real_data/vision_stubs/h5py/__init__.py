@@ -9,4 +9,4 @@ __all__ = ["File"]
 
 class File:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise ImportError("h5py is a stub in benchmarks/real_data/stubs")
+        raise ImportError("h5py is a stub in benchmarks/real_data/vision_stubs")
