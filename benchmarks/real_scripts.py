@@ -61,6 +61,9 @@ class Entry:
     metric: str = DEFAULT_METRIC
     timeout: float = 600.0
     env: tuple[tuple[str, str], ...] = ()  # environment settings the script needs (never its code)
+    #: folders of benchmarks/real_data put on the path for this script only: stand-ins that other packages
+    #: must not see (a torchvision stub makes torchmetrics, hence Lightning, import torchvision.models)
+    stubs: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Entry:
@@ -75,7 +78,8 @@ class Entry:
                    pythonpath=tuple(d.get("pythonpath", ())), data=d["data"],
                    deterministic=bool(d.get("deterministic", True)),
                    metric=d.get("metric", DEFAULT_METRIC), timeout=float(d.get("timeout", 600.0)),
-                   env=tuple(sorted((str(k), str(v)) for k, v in d.get("env", {}).items())))
+                   env=tuple(sorted((str(k), str(v)) for k, v in d.get("env", {}).items())),
+                   stubs=tuple(d.get("stubs", ())))
 
     def git_dir(self, repos: Path) -> Path:
         repo = repos / self.repo.replace("/", "+") / "repo"
@@ -185,7 +189,7 @@ def checkout(entry: Entry, repos: Path, dest: Path) -> list[str]:
 
 
 def _env(entry: Entry, tree: Path) -> dict[str, str]:
-    paths = [str(STUBS), *(str(tree / p) for p in entry.pythonpath), str(ROOT)]
+    paths = [str(STUBS), *(str(DATA / s) for s in entry.stubs), *(str(tree / p) for p in entry.pythonpath), str(ROOT)]
     old = os.environ.get("PYTHONPATH")
     return dict(os.environ, PYTHONPATH=os.pathsep.join(paths + ([old] if old else [])),
                 OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1", MPLBACKEND="Agg",

@@ -136,3 +136,59 @@ def test_citation_graph_has_the_cora_format_and_label_structure(tmp_path):
     assert all(a in label and b in label and a != b for a, b in cites)
     same = sum(label[a] == label[b] for a, b in cites) / len(cites)
     assert same > 0.6  # citations mostly within a class, as in Cora
+
+
+def _stub_torchvision(monkeypatch):
+    import importlib
+
+    stubs = str(Path(__file__).resolve().parent.parent / "benchmarks" / "real_data" / "vision_stubs")
+    monkeypatch.syspath_prepend(stubs)
+    monkeypatch.setenv("NND_STUB_TRAIN_SIZE", "200")
+    for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+        monkeypatch.delitem(sys.modules, name)
+    return importlib.import_module("torchvision")
+
+
+def test_torchvision_stub_makes_learnable_mnist_and_cifar_like_data(monkeypatch):
+    before = set(sys.modules)
+    try:
+        _check_torchvision_stub(_stub_torchvision(monkeypatch))
+    finally:  # the stub must not stay importable for the tests that run after this one
+        for name in set(sys.modules) - before:
+            if name == "torchvision" or name.startswith("torchvision."):
+                del sys.modules[name]
+
+
+def test_stand_ins_that_other_packages_probe_for_are_opt_in():
+    """torchmetrics (so Lightning) imports torchvision.models once it finds a torchvision: the stub is put
+    on the path only of the entries that name its folder."""
+    from benchmarks.real_scripts import DATA, STUBS
+
+    assert not any((STUBS / name).exists() for name in ("torchvision", "pandas", "h5py"))
+    e = _entry("0" * 40, stubs=["vision_stubs"])
+    from benchmarks.real_scripts import _env
+
+    assert str(DATA / "vision_stubs") in _env(e, Path("/tree"))["PYTHONPATH"].split(":")
+    assert str(DATA / "vision_stubs") not in _env(_entry("0" * 40), Path("/tree"))["PYTHONPATH"]
+    for entry in load_manifest():
+        assert all((DATA / s).is_dir() for s in entry.stubs), entry.name
+
+
+def _check_torchvision_stub(tv):
+    assert tv.__version__.endswith("stub")
+    tf = tv.transforms.Compose([tv.transforms.ToTensor(), tv.transforms.Normalize((0.1307,), (0.3081,))])
+    train = tv.datasets.MNIST("../data", train=True, download=True, transform=tf)
+    test = tv.datasets.MNIST("../data", train=False, transform=tv.transforms.ToTensor())
+    assert len(train) == 200 and train.data.shape == (200, 28, 28) and train.train_labels is train.targets
+    x, y = train[0]
+    assert x.shape == (1, 28, 28) and isinstance(y, int) and 0 <= y < 10
+    x0, _ = test[0]
+    assert 0.0 <= float(x0.min()) and float(x0.max()) <= 1.0 and float(x0.max()) > 0.5
+    assert set(test.targets.tolist()) == set(range(10))  # every class, held out from training
+    cifar = tv.datasets.CIFAR10("d", train=True, transform=tv.transforms.Compose(
+        [tv.transforms.Pad(4), tv.transforms.RandomCrop(32), tv.transforms.ToTensor()]))
+    img, _ = cifar[3]
+    assert cifar.data.shape == (200, 32, 32, 3) and img.shape == (3, 32, 32)
+    big = tv.transforms.Compose([tv.transforms.Resize(64), tv.transforms.CenterCrop(64), tv.transforms.ToTensor()])
+    assert big(train.data[0]).shape == (1, 64, 64)
+    assert tv.utils.save_image(x, "nowhere.png") is None

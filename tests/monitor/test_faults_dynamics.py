@@ -175,6 +175,39 @@ def test_debug_slice_of_a_bigger_tensor_is_caught_and_a_whole_small_set_is_quiet
     assert "data.training-on-small-slice" not in _slice_run(1600, epochs=2)
 
 
+def _loader_run(train_rows: int, test_rows: int, batch: int, subset: int = 0) -> set[str]:
+    """Train from a DataLoader (full batch or mini-batches; optionally a Subset of the first rows), then
+    run a test loader through the model with gradients on and the model in train mode (no no_grad, no
+    eval(): as in scripts whose predict() is a plain method)."""
+    from torch.utils.data import DataLoader, Subset, TensorDataset
+
+    x, y = _data(train_rows + test_rows, seed=1)
+    train_set = TensorDataset(x[:train_rows].clone(), y[:train_rows].clone())
+    if subset:
+        train_set = Subset(train_set, range(subset))
+    test_loader = DataLoader(TensorDataset(x[train_rows:].clone(), y[train_rows:].clone()), batch_size=test_rows)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with Observer(checks=[DataCollector, TinyTrainingSlice]) as obs:
+        for _ in range(6):
+            for xb, yb in DataLoader(train_set, batch_size=batch):
+                loss = F.cross_entropy(model(xb), yb)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        xt, yt = next(iter(test_loader))
+        (model(xt).argmax(1) == yt).float().mean().item()
+    return _codes(obs)
+
+
+def test_a_test_loader_run_with_gradients_on_is_not_a_training_slice():
+    assert "data.training-on-small-slice" not in _loader_run(2500, 300, batch=2500)  # full batch (forward-forward)
+    assert "data.training-on-small-slice" not in _loader_run(2500, 300, batch=250)
+    # a real debug slice through a DataLoader is still caught with the same evaluation after it
+    assert "data.training-on-small-slice" in _loader_run(2500, 300, batch=50, subset=200)
+
+
 def test_penalty_in_a_scaled_loss_is_measured():
     x, y = _data()
     torch.manual_seed(0)

@@ -237,6 +237,9 @@ class DataCollector(Check):
         state.extra[KEY] = self.data
         self._fetches_seen = -1
         self._train_iteration = -1
+        # a training loader's dataset length, counted once a backward pass follows its batches (a test
+        # loader run through the model with gradients on, as in a script that never calls no_grad, trains nothing)
+        self._pending_len: tuple[int, int] | None = None  # (dataset length, backward calls when noted)
         self._pass: EvalPass | None = None
         self._pass_step = -1
         self._pending: tuple[int, int, np.ndarray | None] | None = None  # (step, rows, features)
@@ -244,6 +247,7 @@ class DataCollector(Check):
         self._step_inputs: tuple[int, list[tuple[str, tuple[Any, ...]]], list[tuple[str, tuple[Any, ...]]]] = (-1, [], [])
 
     def check(self, event: ModelInput | Targets) -> Iterable[Finding]:
+        self._confirm_len()
         kind = event.kind
         if kind == "eval_input":
             self._on_eval_input(event)  # type: ignore[arg-type]
@@ -267,7 +271,14 @@ class DataCollector(Check):
         self.data.train_loaders.add(info.loader_id)
         self.data.train_datasets.add(info.own_dataset_id)
         if info.dataset_len is not None:
-            self.data.train_dataset_lens.add(info.dataset_len)
+            self._confirm_len()
+            self._pending_len = (info.dataset_len, self.state.backward_calls)
+
+    def _confirm_len(self) -> None:
+        pending = self._pending_len
+        if pending is not None and self.state.backward_calls > pending[1]:
+            self.data.train_dataset_lens.add(pending[0])
+            self._pending_len = None
 
     def _on_train_input(self, event: ModelInput) -> None:
         x = first_tensor(event.args, event.kwargs)
