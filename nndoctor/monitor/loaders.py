@@ -13,6 +13,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import torch
 from torch.utils.data import DataLoader, Subset
 from torch.utils.data.dataloader import _BaseDataLoaderIter
 
@@ -56,6 +57,7 @@ class LoaderTracker:
         self.iterations = 0
         self.fetches = 0  # batches fetched from any DataLoader
         self.train_mark = 0  # fetches at the latest root forward with gradient (set by the observer)
+        self.last_ptr = 0  # data_ptr() of the latest batch's first tensor (0: none or not a tensor)
         self.current: LoaderInfo | None = None
         #: id(loader) -> (name, sampler class, shuffle, [sampler.epoch at each iteration]) for the
         #: loaders whose sampler has set_epoch (DistributedSampler and the like)
@@ -85,6 +87,8 @@ class LoaderTracker:
             batch = orig_next(it)  # (the user's errors and StopIteration pass through)
             try:
                 tracker.fetches += 1
+                first = batch[0] if type(batch) in (list, tuple) and batch else batch
+                tracker.last_ptr = first.data_ptr() if type(first) is torch.Tensor else 0
                 entry = tracker._iterators.get(id(it))
                 if entry is not None and entry[0]() is it:
                     tracker.current = entry[1]

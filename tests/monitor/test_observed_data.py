@@ -99,6 +99,39 @@ def test_training_accuracy_passes_are_not_leakage():
     assert _codes(obs) == []
 
 
+def test_a_look_at_the_batch_just_trained_on_is_not_an_evaluation():
+    # a VAE-style reconstruction preview (yunjey/pytorch-tutorial): at each epoch's end the last
+    # training batch (a view of it) is run under no_grad, and no other evaluation is done (its rows
+    # were fingerprinted in later epochs only in part: it read as a partly leaked evaluation set)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(640, 64, generator=g)
+    loader = DataLoader(TensorDataset(x, torch.zeros(640)), batch_size=64, shuffle=True)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 64))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with Observer(checks=CHECKS) as obs:
+        for _ in range(20):
+            for xb, _ in loader:
+                xb = xb.view(-1, 64)
+                opt.zero_grad()
+                F.mse_loss(model(xb), xb).backward()
+                opt.step()
+            with torch.no_grad():
+                model(xb)  # the preview: the step's own batch
+    assert _codes(obs) == []
+    # the same kind of pass over rows copied from the training set is still a leak
+    held_out = torch.cat([torch.rand(32, 64, generator=g), x[:32].clone()])
+    with Observer(checks=CHECKS) as obs:
+        for _ in range(20):
+            for xb, _ in loader:
+                opt.zero_grad()
+                F.mse_loss(model(xb), xb).backward()
+                opt.step()
+            with torch.no_grad():
+                model(held_out)
+    assert "data.train-test-leakage" in _codes(obs)
+
+
 # ---------------------------------------------------------------------------------- classes
 def test_class_sorted_split_leaves_classes_unseen():
     x, y = blobs(n=2000, classes=5, seed=4)

@@ -373,6 +373,13 @@ class DataCollector(Check):
         n = int(x.shape[0])
         loaders = self.state.loaders
         fetches = loaders.fetches if loaders is not None else 0
+        if loaders is not None and loaders.last_ptr and fetches == loaders.train_mark \
+                and _data_ptr(x) == loaders.last_ptr:
+            # no batch fetched since the latest training forward, and this is (a view of) the batch
+            # it trained on: a look at the step's own batch (a reconstruction preview, a training-
+            # accuracy print), not an evaluation pass
+            self._pass = None
+            return
         # a batch was fetched since the latest forward (training or evaluation): it came from a loader
         from_loader = (loaders is not None and loaders.current is not None
                        and fetches > max(self._fetches_seen, loaders.train_mark))
@@ -428,3 +435,10 @@ class DataCollector(Check):
         if pred is not None and pred.shape == y.shape:
             p.wrong = _add(p.wrong, y[pred != y], size)
             p.confusion = add_confusion(p.confusion, y, pred)
+
+
+def _data_ptr(x: torch.Tensor) -> int:
+    try:
+        return x.data_ptr() if x.layout == torch.strided else 0
+    except Exception:  # a tensor without storage (meta, some subclasses)
+        return 0
