@@ -300,6 +300,21 @@ def test_dead_units_of_a_wide_net_that_fits_well_are_info_and_a_dead_net_still_w
     assert any(f.severity.value == "warning" for f in found)
 
 
+@pytest.mark.parametrize("style", ["sequential", "functional"])
+def test_dead_units_of_a_wide_net_in_a_run_too_short_to_judge_are_info_and_a_dead_net_still_warns(style):
+    # 40 steps: fewer losses than it takes to see whether the many live units suffice
+    torch.manual_seed(0)
+    make = (lambda: nn.Sequential(nn.Linear(1, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                                  nn.Linear(256, 1))) if style == "sequential" else _WideFunctional
+    found = _found(_curve_fit(make(), steps=40), "activation.dead-relu")
+    assert found and all(f.severity.value == "info" and f.evidence.get("run_too_short") for f in found)
+    dead = make()
+    first = dead[0] if style == "sequential" else dead.a
+    nn.init.constant_(first.bias, -6.0)  # every unit of the first layer dead: no live units to wait for
+    found = _found(_curve_fit(dead, steps=40), "activation.dead-relu")
+    assert any(f.severity.value == "warning" for f in found)
+
+
 # ---------------------------------------- saturated units on a residual branch do not block the gradient
 class _ResidualTanh(nn.Module):
     def __init__(self, residual=True, module_act=False, width=32, depth=6):

@@ -29,7 +29,9 @@ CODES = (
             "the first dead share. It is info when the model learns anyway: 16 or more live units and a "
             "training loss at most 30% of a constant prediction's (or of its first loss, from 50 losses "
             "on), or 2-15 live units and a loss at most 15% of a known constant prediction's (judged from "
-            "200 losses on, or at the end of the run)."
+            "200 losses on, or at the end of the run). A layer with 16 or more live units whose loss is "
+            "already below 60% of its first waits for the end of the run to be judged, and is info when "
+            "the run ends before 50 losses (too short to tell whether the live units suffice)."
         ),
         fixes=(
             "Lower the learning rate (large early updates push ReLU units into the negative region for "

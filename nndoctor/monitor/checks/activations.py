@@ -63,6 +63,7 @@ SERIES_KEY = "nndoctor.activation_health"
 MIN_LIVE_UNITS = 16
 LEARNED_SHARE = 0.3
 MIN_LOSSES = 50  # recorded losses before such a layer is judged
+FALLING_SHARE = 0.6  # a wide layer's loss this far below its first value waits for the end of the run
 #: fewer live units (NARROW_MIN_LIVE to MIN_LIVE_UNITS - 1) need a loss this far below the constant
 #: prediction's (a known baseline, not the first loss), judged late: from NARROW_MIN_LOSSES
 #: losses on or at the end of the run (a 10-unit layer on a 1-D regression that lost 6 units
@@ -317,14 +318,20 @@ class ActivationHealth(Check):
         live = layer.units - count
         if layer.op not in ("relu", "relu6") or live < NARROW_MIN_LIVE:
             return False
-        return analyze_losses(self.state).n < (MIN_LOSSES if live >= MIN_LIVE_UNITS else NARROW_MIN_LOSSES)
+        curve = analyze_losses(self.state)
+        if curve.n < (MIN_LOSSES if live >= MIN_LIVE_UNITS else NARROW_MIN_LOSSES):
+            return True
+        # a wide layer whose loss is still coming down well: the end of the run tells whether the
+        # live units suffice (a loss already at most FALLING_SHARE of its first value)
+        return live >= MIN_LIVE_UNITS and self._learning_anyway(live) is None and \
+            math.isfinite(curve.end) and curve.initial > 0 and 0 <= curve.end <= FALLING_SHARE * curve.initial
 
     def _at_end(self) -> list[Finding]:
         out = []
         for key, layer in self.layers.items():
             if layer.streak >= STREAK and not layer.reported and not layer.output and layer.last_count >= 0:
                 layer.reported = True
-                out.append(self._finding(key, layer, layer.last_count))
+                out.append(self._finding(key, layer, layer.last_count, final=True))
         return out
 
     def _learning_anyway(self, live: int) -> str | None:
@@ -364,7 +371,7 @@ class ActivationHealth(Check):
         layer.positions = positions
         return masks if positions >= MIN_POSITIONS else []
 
-    def _finding(self, key: tuple[str, str, int], layer: _Layer, count: int) -> Finding:
+    def _finding(self, key: tuple[str, str, int], layer: _Layer, count: int, final: bool = False) -> Finding:
         location, op, units = key
         recent = layer.shares[-STREAK:]
         steps = [s for s, _ in recent]
@@ -385,6 +392,13 @@ class ActivationHealth(Check):
                    f"(called in {layer.site}) outputs 0 at every one of the last {positions} positions, "
                    f"at steps {steps[0]}-{steps[-1]}; dead units get no gradient and rarely recover")
             learning = self._learning_anyway(units - count)
+            if not learning and final and units - count >= MIN_LIVE_UNITS \
+                    and analyze_losses(self.state).n < MIN_LOSSES:
+                # the run ended before its loss could show whether the many live units suffice
+                evidence["run_too_short"] = True
+                return self.finding(f"{msg}; {units - count} units live on and the run ended after "
+                                    f"{analyze_losses(self.state).n} losses, too few to tell whether they "
+                                    f"suffice", evidence, location=location, step=steps[0], severity=Severity.INFO)
             if learning:  # a wide layer on simple data (a 1-D regression): the live units do the job
                 evidence["learning_anyway"] = learning
                 return self.finding(f"{msg}; {learning}, so the {units - count} live units suffice here",
