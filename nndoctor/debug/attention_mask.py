@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from nndoctor.checks import Check, register
-from nndoctor.debug.padding import _run_mask
+from nndoctor.debug.padding import _embedding_pads, _run_mask
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import ModelInput, OpCall, RunEnd
 from nndoctor.monitor.functions import user_site
@@ -85,11 +85,6 @@ def masked_keys(hidden: torch.Tensor, n: int, s: int) -> torch.Tensor | None:
     if hidden.dim() == 2:
         return hidden
     return hidden.reshape(n, -1, s).all(dim=1)
-
-
-def _embedding_pads(model: nn.Module) -> list[int]:
-    return sorted({int(m.padding_idx) for m in model.modules()
-                   if isinstance(m, nn.Embedding) and m.padding_idx is not None and m.padding_idx >= 0})
 
 
 @register
