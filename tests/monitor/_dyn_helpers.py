@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
 
-__all__ = ["blobs", "mlp", "train"]
+__all__ = ["blobs", "fit_with_test_loader", "mlp", "train"]
 
 
 def blobs(n: int = 2048, d: int = 16, classes: int = 4, seed: int = 0, spread: float = 0.7):
@@ -41,3 +42,24 @@ def train(model, opt, X, y, steps: int, batch: int = 32, functional: bool = True
             with torch.no_grad():
                 crit(model(X_val), y_val)
             model.train()
+
+
+def fit_with_test_loader(xtr: torch.Tensor, ytr: torch.Tensor, xte: torch.Tensor, yte: torch.Tensor,
+                         k: int, epochs: int) -> None:
+    """Module loss, DataLoaders, Adam; an evaluation loop computes the loss on the test loader after
+    each epoch (an MLP with 32 hidden units over ``xtr``'s features)."""
+    model = nn.Sequential(nn.Linear(xtr.shape[1], 32), nn.ReLU(), nn.Linear(32, k))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    loss_fn = nn.CrossEntropyLoss()
+    train_loader = DataLoader(TensorDataset(xtr, ytr), batch_size=32, shuffle=True)
+    test = DataLoader(TensorDataset(xte, yte), batch_size=64)
+    for _ in range(epochs):
+        model.train()
+        for xb, yb in train_loader:
+            opt.zero_grad()
+            loss_fn(model(xb), yb).backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            for xb, yb in test:
+                loss_fn(model(xb), yb)

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from _dyn_helpers import fit_with_test_loader
 
 from nndoctor.findings import Severity
 from nndoctor.monitor import Observer
@@ -37,22 +37,7 @@ def _observe(fn: Callable[[], None]) -> list:
 
 def _fit_sequential(xtr: torch.Tensor, ytr: torch.Tensor, xte: torch.Tensor, yte: torch.Tensor,
                     k: int = 3, epochs: int = 4) -> None:
-    """Module loss, DataLoaders, Adam; the evaluation loop computes the loss on the test loader."""
-    model = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, k))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    loss_fn = nn.CrossEntropyLoss()
-    train = DataLoader(TensorDataset(xtr, ytr), batch_size=32, shuffle=True)
-    test = DataLoader(TensorDataset(xte, yte), batch_size=64)
-    for _ in range(epochs):
-        model.train()
-        for xb, yb in train:
-            opt.zero_grad()
-            loss_fn(model(xb), yb).backward()
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            for xb, yb in test:
-                loss_fn(model(xb), yb)
+    fit_with_test_loader(xtr, ytr, xte, yte, k, epochs)
 
 
 class Net(nn.Module):
