@@ -392,12 +392,12 @@ class ActivationHealth(Check):
                    f"(called in {layer.site}) outputs 0 at every one of the last {positions} positions, "
                    f"at steps {steps[0]}-{steps[-1]}; dead units get no gradient and rarely recover")
             learning = self._learning_anyway(units - count)
-            if not learning and final and units - count >= MIN_LIVE_UNITS \
-                    and analyze_losses(self.state).n < MIN_LOSSES:
+            losses = analyze_losses(self.state).n
+            if not learning and final and units - count >= MIN_LIVE_UNITS and losses < MIN_LOSSES:
                 # the run ended before its loss could show whether the many live units suffice
                 evidence["run_too_short"] = True
                 return self.finding(f"{msg}; {units - count} units live on and the run ended after "
-                                    f"{analyze_losses(self.state).n} losses, too few to tell whether they "
+                                    f"{losses} losses, too few to tell whether they "
                                     f"suffice", evidence, location=location, step=steps[0], severity=Severity.INFO)
             if learning:  # a wide layer on simple data (a 1-D regression): the live units do the job
                 evidence["learning_anyway"] = learning
