@@ -1,6 +1,6 @@
 """fit: overfitting and underfitting, judged from what the script itself evaluates.
 
-* Overfitting (variance): the losses the script computes without gradient (its
+* Overfitting (variance), judged at the end of the run: the losses the script computes without gradient (its
   validation loop, kept in ``state.eval_losses``) rise for several evaluations while the
   training loss keeps falling.
 * Overfitting seen once (an evaluation only at the end, or too few to see a rise): at the end of
@@ -34,7 +34,7 @@ import torch.nn as nn
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.curves import ConstantBaseline, analyze_losses, per_step, rolling_median
-from nndoctor.monitor.events import CurveDue, LossCall, RunEnd
+from nndoctor.monitor.events import LossCall, RunEnd
 
 __all__ = ["Fit", "train_between"]
 
@@ -115,27 +115,21 @@ class Fit(Check):
     """Validation loss rising while training loss falls; training loss stuck near a constant predictor."""
 
     code = "fit.overfitting"
-    needs = ("loss", "curve", "end")
+    needs = ("loss", "end")
     extra_codes = ("fit.underfitting",)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
         self._baseline = ConstantBaseline()
         self._loss_calls = 0
-        self._evals_seen = 0
         self._done: set[str] = set()
         self._per_position = False
 
-    def check(self, event: LossCall | CurveDue | RunEnd) -> Iterable[Finding]:
+    def check(self, event: LossCall | RunEnd) -> Iterable[Finding]:
         if isinstance(event, LossCall):
             self._on_loss(event)
             return ()
-        if isinstance(event, RunEnd):
-            return self._judge(final=True)
-        if len(self.state.eval_losses) != self._evals_seen:  # a curve read: judge what is new
-            self._evals_seen = len(self.state.eval_losses)
-            return self._judge(final=False)
-        return ()
+        return self._judge()
 
     def _on_loss(self, event: LossCall) -> None:
         if not event.grad_enabled or event.target is None:
@@ -160,16 +154,19 @@ class Fit(Check):
         b.add(event.name, event.target, n_out)
         self.state.extra["nndoctor.loss_baseline"] = self._baseline.value()
 
-    def _judge(self, final: bool) -> list[Finding]:
+    def _judge(self) -> list[Finding]:
+        """At the end of the run only: a validation curve that rose for a few evaluations mid-run
+        and came back below its best later (a high-learning-rate phase, BatchNorm statistics
+        catching up, a one-cycle peak) was not overfitting, and a finding cannot be taken back."""
         out: list[Finding] = []
         if "over" not in self._done:
             found = self._overfitting()
-            if found is None and final:
+            if found is None:
                 found = self._memorised()
             if found is not None:
                 self._done.add("over")
                 out.append(found)
-        if final and "under" not in self._done:
+        if "under" not in self._done:
             found = self._underfitting()
             if found is not None:
                 self._done.add("under")
