@@ -20,6 +20,8 @@ import numpy.ma  # noqa: F401  (np.median imports it on first use: at import, no
 from nndoctor.monitor.births import last_restart
 
 __all__ = [
+    "AVERAGED_VALUES",
+    "LOSS_ROWS_KEY",
     "SURROGATE_KEY",
     "SURROGATE_SAMPLES",
     "CurveAnalysis",
@@ -46,6 +48,11 @@ MAX_POINTS = 768
 STILL_DOWN_Z = -2.33
 EXPLODE_FACTOR = 1e3
 SURROGATE_KEY = "nndoctor.surrogate_loss"  # state.extra: the policy-gradient surrogate's evidence
+#: state.extra: target values per training loss call (recorded by the fit check on sampled steps)
+LOSS_ROWS_KEY = "nndoctor.loss_rows"
+#: a loss averaged over fewer values than this (online learning, batches of 1-8) is judged on block
+#: means of about this many values: one example's loss swings by its own size at convergence
+AVERAGED_VALUES = 16
 SURROGATE_SAMPLES = 2  # sampled backward calls that must show it
 
 
@@ -529,7 +536,12 @@ def analyze_losses(state: Any, min_points: int = 20) -> CurveAnalysis:
         k = next((i for i, st in enumerate(steps) if st >= restart), len(steps))
         if len(steps) - k >= min_points:
             steps, values = steps[k:], values[k:]
-    result = analyze(steps, values, state.extra.get("nndoctor.loss_baseline"), min_points)
+    baseline = state.extra.get("nndoctor.loss_baseline")
+    result = analyze(steps, values, baseline, min_points)
+    rows = state.extra.get(LOSS_ROWS_KEY)
+    if rows and float(np.median(rows)) < AVERAGED_VALUES:
+        result = _on_block_means(result, steps, values, baseline, min_points,
+                                 math.ceil(AVERAGED_VALUES / max(float(np.median(rows)), 1.0)))
     if surrogate_loss(state):
         # a policy-gradient surrogate: its rises, swings and plateaus say nothing about progress
         # (see monitor/checks/surrogate.py); a loss that became non-finite still does
@@ -541,6 +553,24 @@ def analyze_losses(state: Any, min_points: int = 20) -> CurveAnalysis:
         soft_target_swings(result, entropies)
     state.extra["nndoctor.curve"] = (total, min_points, result)
     return result
+
+
+def _on_block_means(fine: CurveAnalysis, steps: list[int], values: list[float], baseline: float | None,
+                    min_points: int, block: int) -> CurveAnalysis:
+    """The analysis of a loss that averages few values (batches of 1-8 examples) redone on means of
+    ``block`` consecutive losses: a single example's loss swings from near 0 to several times its
+    level at convergence and its first value is one draw, so swings, jumps and "never below its first
+    value" are judged on the means. An explosion or a non-finite loss is kept from the per-step curve."""
+    s, v = per_step(steps, values)
+    m = len(v) // block
+    coarse = analyze([int(x) for x in s[block - 1:m * block:block]],
+                     [float(x) for x in v[:m * block].reshape(m, block).mean(1)] if m else [],
+                     baseline, min_points)
+    boom = fine.symptoms.get("explodes")
+    if boom is not None:
+        coarse.symptoms["explodes"] = boom
+    coarse.n = fine.n
+    return coarse
 
 
 def surrogate_loss(state: Any) -> bool:
