@@ -22,6 +22,8 @@ from nndoctor.monitor.births import last_restart
 __all__ = [
     "AVERAGED_VALUES",
     "LOSS_ROWS_KEY",
+    "REVERSAL_KEY",
+    "REVERSAL_SAMPLES",
     "SURROGATE_KEY",
     "SURROGATE_SAMPLES",
     "CurveAnalysis",
@@ -34,10 +36,12 @@ __all__ = [
     "entropy_estimate",
     "loss_progress",
     "noise_sigma",
+    "not_an_objective",
     "per_step",
     "rolling_median",
     "soft_target_swings",
     "surrogate_loss",
+    "gradient_reversal",
     "staircase",
     "still_falling",
 ]
@@ -54,6 +58,8 @@ LOSS_ROWS_KEY = "nndoctor.loss_rows"
 #: means of about this many values: one example's loss swings by its own size at convergence
 AVERAGED_VALUES = 16
 SURROGATE_SAMPLES = 2  # sampled backward calls that must show it
+REVERSAL_KEY = "nndoctor.gradient_reversal"  # state.extra: a gradient reversal layer's evidence
+REVERSAL_SAMPLES = 2  # sampled backward calls that must show it
 
 
 def read_due(total: int, last: int, every: int = 25) -> bool:
@@ -542,9 +548,10 @@ def analyze_losses(state: Any, min_points: int = 20) -> CurveAnalysis:
     if rows and float(np.median(rows)) < AVERAGED_VALUES:
         result = _on_block_means(result, steps, values, baseline, min_points,
                                  math.ceil(AVERAGED_VALUES / max(float(np.median(rows)), 1.0)))
-    if surrogate_loss(state):
-        # a policy-gradient surrogate: its rises, swings and plateaus say nothing about progress
-        # (see monitor/checks/surrogate.py); a loss that became non-finite still does
+    if not_an_objective(state):
+        # a policy-gradient surrogate, or a loss with a term maximised through a gradient reversal: its
+        # rises, swings and plateaus say nothing about progress (monitor/checks/surrogate.py,
+        # monitor/checks/reversal.py); a loss that became non-finite still does
         boom = result.symptoms.get("explodes")
         result.symptoms = {"explodes": boom} if boom is not None and "nonfinite_step" in boom else {}
         result.initial = result.early_peak = float("nan")
@@ -571,6 +578,19 @@ def _on_block_means(fine: CurveAnalysis, steps: list[int], values: list[float], 
         coarse.symptoms["explodes"] = boom
     coarse.n = fine.n
     return coarse
+
+
+def not_an_objective(state: Any) -> bool:
+    """The training loss's value does not measure progress: a policy-gradient surrogate, or a loss with
+    a term maximised through a gradient reversal."""
+    return surrogate_loss(state) or gradient_reversal(state)
+
+
+def gradient_reversal(state: Any) -> bool:
+    """Part of the training loss is maximised through a gradient reversal, seen at ``REVERSAL_SAMPLES``
+    sampled backward calls (recorded under ``REVERSAL_KEY`` by monitor/checks/reversal.py)."""
+    found = state.extra.get(REVERSAL_KEY)
+    return bool(found) and found.get("samples", 0) >= REVERSAL_SAMPLES
 
 
 def surrogate_loss(state: Any) -> bool:

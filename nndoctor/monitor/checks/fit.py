@@ -33,7 +33,14 @@ import torch.nn as nn
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
-from nndoctor.monitor.curves import LOSS_ROWS_KEY, ConstantBaseline, analyze_losses, per_step, rolling_median
+from nndoctor.monitor.curves import (
+    LOSS_ROWS_KEY,
+    ConstantBaseline,
+    analyze_losses,
+    not_an_objective,
+    per_step,
+    rolling_median,
+)
 from nndoctor.monitor.events import LossCall, RunEnd
 
 __all__ = ["Fit", "train_between"]
@@ -165,6 +172,8 @@ class Fit(Check):
         and came back below its best later (a high-learning-rate phase, BatchNorm statistics
         catching up, a one-cycle peak) was not overfitting, and a finding cannot be taken back."""
         out: list[Finding] = []
+        if not_an_objective(self.state):
+            return out  # (the training loss does not measure progress: nothing to compare it with)
         if "over" not in self._done:
             found = self._overfitting()
             if found is None:

@@ -22,7 +22,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks.fit import train_between
-from nndoctor.monitor.curves import per_step, rolling_median
+from nndoctor.monitor.curves import not_an_objective, per_step, rolling_median
 from nndoctor.monitor.events import RunEnd, Targets
 
 __all__ = ["AccuracyOverfit"]
@@ -75,8 +75,8 @@ class AccuracyOverfit(Check):
         entry[1] += int(pred.numel())
 
     def _judge(self) -> Finding | None:
-        if len(self.state.eval_losses) >= 3 or len(self._per_step) < 3:
-            return None  # a validation loss: fit.py's rule reads it
+        if len(self.state.eval_losses) >= 3 or len(self._per_step) < 3 or not_an_objective(self.state):
+            return None  # a validation loss: fit.py's rule reads it (or a training loss that is no objective)
         steps = sorted(self._per_step)
         totals = np.array([self._per_step[s][1] for s in steps], dtype=np.float64)
         correct = np.array([float(self._per_step[s][0]) for s in steps], dtype=np.float64)
