@@ -165,8 +165,38 @@ def _training_loss_compared(tmp_path) -> None:
     model.load_state_dict(best_state)
 
 
+class EarlyStopping:
+    """The widely copied early-stopping helper, with the score's sign lost (``score = val_loss``
+    where ``-val_loss`` was meant): it saves the checkpoint whenever the loss gets worse."""
+
+    def __init__(self, path, patience: int = 3) -> None:
+        self.path, self.patience, self.counter, self.best_score, self.early_stop = path, patience, 0, None, False
+
+    def __call__(self, val_loss: float, model: nn.Module) -> None:
+        score = val_loss
+        if self.best_score is None or score > self.best_score:
+            self.best_score, self.counter = score, 0
+            torch.save(model.state_dict(), self.path)
+        else:
+            self.counter += 1
+            self.early_stop = self.counter >= self.patience
+
+
+def _early_stopping_class_sign_lost(tmp_path) -> None:
+    xt, yt, xv, yv = _data("reg")
+    model = Regressor()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    stopper = EarlyStopping(tmp_path / "checkpoint.pt")
+    for _ in range(EPOCHS):
+        _epoch(model, opt, xt, yt, F.mse_loss)
+        stopper(_val_reg(model, xv, yv), model)
+        if stopper.early_stop:
+            break
+    model.load_state_dict(torch.load(tmp_path / "checkpoint.pt"))
+
+
 @pytest.mark.parametrize("run", [_flipped_accuracy_file, _reference_not_copy, _snapshot_before_epoch,
-                                 _flipped_loss_clone, _training_loss_compared])
+                                 _flipped_loss_clone, _training_loss_compared, _early_stopping_class_sign_lost])
 def test_restoring_a_worse_state_is_a_warning(run, tmp_path) -> None:
     found = _observe(lambda: run(tmp_path))
     assert len(found) == 1, found
@@ -276,6 +306,37 @@ def test_checkpoint_round_trip_that_training_continues_from_is_quiet(tmp_path) -
             _val_cls(model, xv, yv)
             torch.save(model.state_dict(), path)
             model.load_state_dict(torch.load(path))
+
+    assert _observe(run) == []
+
+
+def test_ema_weights_swapped_in_for_evaluation_are_quiet() -> None:
+    """The EMA of the weights is loaded for each evaluation and the training weights back after it;
+    the best EMA state is restored at the end."""
+    xt, yt, xv, yv = _data("cls")
+    model = _mlp(4)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def run() -> None:
+        best, best_ema = float("inf"), None
+        for _ in range(EPOCHS):
+            model.train()
+            for i in range(0, len(xt), 20):
+                loss = F.cross_entropy(model(xt[i:i + 20]), yt[i:i + 20])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                with torch.no_grad():
+                    for k, v in model.state_dict().items():
+                        ema[k].mul_(0.8).add_(v, alpha=0.2)
+            backup = copy.deepcopy(model.state_dict())
+            model.load_state_dict(ema)
+            loss, _ = _val_cls(model, xv, yv)
+            model.load_state_dict(backup)
+            if loss < best:
+                best, best_ema = loss, copy.deepcopy(ema)
+        model.load_state_dict(best_ema)
 
     assert _observe(run) == []
 
