@@ -44,7 +44,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.births import births
 from nndoctor.monitor.events import EvalInput, ModelInput, RunEnd, StateLoad, Targets
-from nndoctor.monitor.tensors import local
+from nndoctor.monitor.tensors import local, materialised
 
 __all__ = ["RestoredNotBest", "fingerprint"]
 
@@ -67,7 +67,8 @@ _CLASSIFY = frozenset({"cross_entropy", "nll_loss", "binary_cross_entropy", "bin
 def fingerprint(model: torch.nn.Module) -> torch.Tensor | None:
     """A few values spread over each of the model's first trainable parameter tensors (all of its
     tensors when none is trainable), on the host; None without parameters."""
-    params = [p for p in model.parameters() if p.requires_grad] or list(model.parameters())
+    params = [p for p in model.parameters() if materialised(p)]
+    params = [p for p in params if p.requires_grad] or params
     parts = []
     for p in params[:_TENSORS]:
         flat = local(p).detach().reshape(-1)
