@@ -46,8 +46,11 @@ from nndoctor.monitor.births import births
 from nndoctor.monitor.events import EvalInput, ModelInput, RunEnd, StateLoad, Targets
 from nndoctor.monitor.tensors import local, materialised
 
-__all__ = ["RestoredNotBest", "fingerprint"]
+__all__ = ["ACCURACY_KEY", "RestoredNotBest", "fingerprint"]
 
+#: ``state.extra`` key of the accuracy of each evaluation pass: ``[(step, accuracy)]`` (read by
+#: nndoctor/monitor/checks/plateau_mode.py)
+ACCURACY_KEY = "nndoctor.eval_accuracy"
 #: values per parameter tensor, and tensors per model, in a fingerprint
 _VALUES, _TENSORS = 32, 16
 #: evaluation passes kept per model, and models followed
@@ -206,6 +209,9 @@ class RestoredNotBest(Check):
                     p.loss_se = math.sqrt(var / len(vals))
         if p.count:
             p.acc = float(p.correct) / p.count
+            accuracies = self.state.extra.setdefault(ACCURACY_KEY, [])
+            if len(accuracies) < MAX_PASSES:
+                accuracies.append((p.step, p.acc))
         p.correct = 0
 
     # -- a load -------------------------------------------------------------------------
