@@ -95,8 +95,10 @@ opt = torch.optim.Adam(model.parameters(), lr=3e-4)
             "however well training goes, until the rate is ~0 and training has stopped in effect."
         ),
         detection=(
-            "At the end of the run: the ReduceLROnPlateau attached to a live optimizer (its mode, best and "
-            "factor; the cuts counted from the lr at the optimizer's first sampled step) and the metric recorded "
+            "The ReduceLROnPlateau holding an optimizer is found among the script's variables (and their "
+            "attributes) at the optimizer's first two sampled steps; its mode, best and factor and the lr are read "
+            "on sampled steps (the cuts counted from the lr at the first one) and judged at the end of the run "
+            "against the metric recorded "
             "in the script's evaluation passes (the mean evaluation loss per step, or the accuracy of each pass "
             "where argmax is compared with the labels). Reported when the scheduler's best is the worst value "
             "of that metric (within 2%; an accuracy also in percent), the metric then improved (a loss fell by "

@@ -55,6 +55,9 @@ ACCURACY_KEY = "nndoctor.eval_accuracy"
 _VALUES, _TENSORS = 32, 16
 #: evaluation passes kept per model, and models followed
 MAX_PASSES, MAX_MODELS = 512, 8
+#: this many passes within this many steps: from then on a pass opens at most once in the third number
+#: of steps
+FREQUENT = (32, 64, 16)
 #: passes with a metric needed in the series before a restore is judged
 MIN_PASSES = 3
 #: worse by this share of the best loss, or by this much accuracy (absolute) ...
@@ -69,7 +72,8 @@ _CLASSIFY = frozenset({"cross_entropy", "nll_loss", "binary_cross_entropy", "bin
 
 def fingerprint(model: torch.nn.Module) -> torch.Tensor | None:
     """A few values spread over each of the model's first trainable parameter tensors (all of its
-    tensors when none is trainable), on the host; None without parameters."""
+    tensors when none is trainable), a copy on the parameters' device (no host sync); None without
+    parameters."""
     params = [p for p in model.parameters() if materialised(p)]
     params = [p for p in params if p.requires_grad] or params
     parts = []
@@ -80,7 +84,8 @@ def fingerprint(model: torch.nn.Module) -> torch.Tensor | None:
             parts.append(flat[:: max(1, n // _VALUES)][:_VALUES].float())
     if not parts:
         return None
-    return torch.cat([t.to("cpu") for t in parts])
+    device = parts[0].device
+    return torch.cat([t.to(device) for t in parts])  # (cat copies: the values of now)
 
 
 @dataclass
@@ -103,6 +108,8 @@ class _Model:
     name: str
     params: frozenset[int]
     init: torch.Tensor | None = None
+    trained: bool = False  # an optimizer has held its parameters
+    frequent: bool = False  # evaluated at almost every step: its passes are thinned
     passes: list[_Pass] = field(default_factory=list)
     open: _Pass | None = None
     series_from: int = 0  # passes before this index belong to an earlier series
@@ -154,7 +161,10 @@ class RestoredNotBest(Check):
         return rec
 
     def _untrained(self, rec: _Model) -> bool:
-        return not any(g.ids & rec.params for g in births(self.state).groups)
+        if rec.trained:
+            return False
+        rec.trained = any(g.ids & rec.params for g in births(self.state).groups)  # (for good, once true)
+        return not rec.trained
 
     def _on_train_forward(self, event: ModelInput) -> None:
         if event.grad_enabled and id(event.model) not in self._models:
@@ -165,6 +175,11 @@ class RestoredNotBest(Check):
         if rec is None or (rec.open is not None and rec.open.step == event.step):
             return
         self._close(rec)
+        passes = rec.passes
+        if not rec.frequent and len(passes) >= FREQUENT[0]:
+            rec.frequent = event.step - passes[-FREQUENT[0]].step < FREQUENT[1]  # (for good, once true)
+        if rec.frequent and event.step - passes[-1].step < FREQUENT[2]:
+            return  # forwards without gradient at almost every step (a metric of the training batch): thinned
         fp = fingerprint(event.model)
         if fp is None:
             return
@@ -328,7 +343,7 @@ def _unique(passes: list[_Pass]) -> list[_Pass]:
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a.shape == b.shape and torch.equal(a, b)
+    return a.shape == b.shape and a.device == b.device and torch.equal(a, b)
 
 
 def _noise(values: list[float], se: float) -> float:

@@ -5,8 +5,8 @@ the default, with an accuracy) takes every improvement for a worse value: its ``
 the first (worst) value, and it cuts the learning rate every ``patience + 1`` epochs however well
 training goes, until the rate is ~0 and training stops early in effect.
 
-Evidence: the ``ReduceLROnPlateau`` holding an optimizer (found by a scan of the optimizer's
-referrers at its first two sampled steps; its mode, ``best``, factor and the optimizer's lr read on
+Evidence: the ``ReduceLROnPlateau`` holding an optimizer (found among the script's variables and
+their attributes at the optimizer's first two sampled steps; its mode, ``best``, factor and the optimizer's lr read on
 sampled steps, the cuts counted from the lr at the first one), judged at the end of the run
 against the metric nndoctor recorded
 in the script's evaluation passes: the mean evaluation loss of each step, or the accuracy of each
@@ -19,7 +19,6 @@ A scheduler given another number (a training loss, a mixed score) matches neithe
 
 from __future__ import annotations
 
-import gc
 import math
 import weakref
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any, Iterable
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks.best_restore import ACCURACY_KEY
+from nndoctor.monitor.checks.stale_copy import _user_values
 from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import RunEnd, StepEvent
 
@@ -39,15 +39,21 @@ IMPROVED_ACC = 0.05  # ... or the accuracy rose by this much
 MIN_CUTS = 2
 
 
-def _plateau_scheduler(opt: Any) -> Any:
-    """The ReduceLROnPlateau holding ``opt``, if one does (a scan of its referrers: once or twice per optimizer)."""
+def _plateau_scheduler(opt: Any, script_globals: dict[str, Any] | None) -> Any:
+    """The ReduceLROnPlateau holding ``opt`` among the script's variables (its globals and the locals
+    of the user's frames now running) and their attributes one level down (``trainer.scheduler``)."""
     try:
         from torch.optim.lr_scheduler import ReduceLROnPlateau
     except ImportError:  # pragma: no cover - every supported torch has it
         return None
-    for ref in gc.get_referrers(opt):
-        if isinstance(ref, ReduceLROnPlateau) and getattr(ref, "optimizer", None) is opt:
-            return ref
+    for _, value in _user_values(script_globals):
+        candidates = [value]
+        attrs = getattr(value, "__dict__", None)
+        if isinstance(attrs, dict) and not isinstance(value, type):
+            candidates.extend(list(attrs.values())[:64])
+        for obj in candidates:
+            if isinstance(obj, ReduceLROnPlateau) and getattr(obj, "optimizer", None) is opt:
+                return obj
     return None
 
 
@@ -114,7 +120,7 @@ class PlateauSchedulerWrongMode(Check):
         sched = ref() if ref is not None else None
         if sched is None and self._tries.get(key, 0) < 2 and len(self._tries) < 64:
             self._tries[key] = self._tries.get(key, 0) + 1
-            sched = _plateau_scheduler(opt)
+            sched = _plateau_scheduler(opt, self.state.script_globals)
             if sched is not None:
                 self._scheds[key] = weakref.ref(sched)
         if sched is not None and getattr(sched, "optimizer", None) is opt:
