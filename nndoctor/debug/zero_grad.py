@@ -25,6 +25,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import BackwardCall, GradContribution, StepEvent
+from nndoctor.monitor.tensors import all_zero
 
 __all__ = ["GradientsNotCleared", "step_window"]
 
@@ -60,7 +61,7 @@ def _is_zero(t: torch.Tensor) -> torch.Tensor | bool:
         t = t._values()
     if t.numel() == 0:
         return True
-    return ~t.detach().any()
+    return all_zero(t)
 
 
 def step_window(windows: dict[int, Any], state: Any, oid: int | None, make: Callable[[int], Any]) -> Any:
