@@ -24,7 +24,7 @@ import torch
 _PLAIN = (torch.Tensor, torch.nn.Parameter)  # (a DTensor, even as a parameter, is of its own type)
 _strided = torch.strided
 
-__all__ = ["ForwardInputs", "all_zero", "fsdp_sharded", "is_integer", "is_sharded", "local", "local_grad", "materialised", "own_named_parameters",
+__all__ = ["ForwardInputs", "all_zero", "zero_flag", "fsdp_sharded", "is_integer", "is_sharded", "local", "local_grad", "materialised", "own_named_parameters",
            "own_parameters", "param_ids"]
 
 
@@ -75,6 +75,16 @@ def all_zero(t: torch.Tensor) -> torch.Tensor:
         lo, hi = torch.aminmax(t)
         return (lo == 0) & (hi == 0)  # (NaN compares unequal: not zero, as for any())
     return ~t.any()
+
+
+def zero_flag(t: torch.Tensor) -> torch.Tensor | bool:
+    """Whether ``t`` (a gradient: dense, sparse or empty) is all zero: True for an empty one, else
+    :func:`all_zero` of its (stored) values."""
+    if t.is_sparse:
+        t = t._values()
+    if t.numel() == 0:
+        return True
+    return all_zero(t)
 
 
 def is_sharded(param: torch.Tensor) -> bool:
