@@ -81,18 +81,21 @@ class InputStats:
         self.rows += flat.shape[0]
         self.shape = tuple(x.shape)
         f = flat.double()
+        f2 = f.square()
         lo, hi = torch.aminmax(flat)
         # (one host transfer: the sums in float64, the float extremes exactly in float64 too)
-        total, sq, lo, hi = torch.stack([f.sum(), f.square().sum(), lo.double(), hi.double()]).tolist()
+        total, sq, lo, hi = torch.stack([f.sum(), f2.sum(), lo.double(), hi.double()]).tolist()
         self.total += total
         self.sq += sq
         self.count += f.numel()
         self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
-        c = channels.double()
+        # (a table's channels are its columns: flat itself, whose squares are at hand)
+        c, c2 = (f, f2) if channels is flat else (channels.double(), None)
+        c2 = c.square() if c2 is None else c2
         if self.csum is None or self.csum.shape[0] != c.shape[1]:
-            self.csum, self.csq, self.crows = c.sum(0), c.square().sum(0), c.shape[0]
+            self.csum, self.csq, self.crows = c.sum(0), c2.sum(0), c.shape[0]
         else:
-            self.csum, self.csq = self.csum + c.sum(0), self.csq + c.square().sum(0)
+            self.csum, self.csq = self.csum + c.sum(0), self.csq + c2.sum(0)
             self.crows += c.shape[0]
         if len(self.steps) < 2 or step != self.steps[-1]:
             self.steps = self.steps[:1] + [step]
