@@ -134,7 +134,7 @@ class GradientsDiscarded(Check):
         last = win.last.get(pid)
         grad = param.grad
         clear = True if grad is None else _is_zero(grad)
-        nonzero = _is_zero(ev.grad)
+        nonzero = ev.grad_zero()
         nonzero = (not nonzero) if isinstance(nonzero, bool) else ~nonzero
         if last is not None and last[0] < k:
             # held from an earlier backward, and the parameter untouched since: was it cleared?

@@ -48,7 +48,7 @@ from nndoctor.monitor.events import (
     StepEvent,
 )
 from nndoctor.monitor.observer import user_site
-from nndoctor.monitor.tensors import local, local_grad, own_parameters
+from nndoctor.monitor.tensors import all_zero, local, local_grad, own_parameters
 
 __all__ = ["GradFlow"]
 
@@ -395,7 +395,7 @@ class GradFlow(Check):
         if with_grad:
             # this rank's shards (an empty one tells nothing; no collective on a sharded gradient)
             dense = [g for p in with_grad if (g := local_grad(p)) is not None and not g.is_sparse and g.numel()]
-            if dense and all(not bool(g.any()) for g in dense):
+            if dense and all(bool(all_zero(g)) for g in dense):
                 last = self.state.losses.last(1)
                 at_zero = bool(last) and last[-1] == 0.0 and self._zero_at_zero_loss.get(oid, True)
                 self._zero_steps[oid] = self._zero_steps.get(oid, 0) + 1
@@ -516,7 +516,7 @@ class GradFlow(Check):
             if pid in self._nonzero:
                 continue
             g = local_grad(p)
-            if g is None or g.is_sparse or not g.numel() or bool(g.detach().any()):
+            if g is None or g.is_sparse or not g.numel() or not bool(all_zero(g)):
                 self._nonzero.add(pid)
                 self._zero_seen.pop(pid, None)
             else:

@@ -104,6 +104,7 @@ class _Stats:
     #: and the other non-zero rows: small values in such rows are the normalisation, not a second one
     unit_rows: int = 0
     other_rows: int = 0
+    last_max_abs: float = 0.0  # the latest batch's largest |x| (read with its other statistics)
 
     def add(self, flat: torch.Tensor, channels: torch.Tensor) -> None:
         """``flat``: (rows, values per sample); ``channels``: (samples, C) for per-column/channel scales.
@@ -113,11 +114,15 @@ class _Stats:
         """
         self.batches += 1
         self.rows += flat.shape[0]
-        lo, hi = flat.min().item(), flat.max().item()
+        lo_t, hi_t = torch.aminmax(flat)
+        # one host transfer (float64 holds the float32 extremes exactly)
+        lo, hi, total, sq = torch.stack([lo_t.double(), hi_t.double(), flat.sum(dtype=torch.float64),
+                                         flat.square().sum(dtype=torch.float64)]).tolist()
+        self.last_max_abs = max(abs(lo), abs(hi))
         self.constant_batches += int(lo == hi)
         self.gmin, self.gmax = min(self.gmin, lo), max(self.gmax, hi)
-        self.gsum += flat.sum(dtype=torch.float64).item()
-        self.gsq += flat.square().sum(dtype=torch.float64).item()
+        self.gsum += total
+        self.gsq += sq
         self.count += flat.numel()
         if self.all_integer:
             self.all_integer = bool(torch.equal(flat, flat.round()))
@@ -369,7 +374,7 @@ class InputPreprocessing(Check):
         st.shape = tuple(x.shape)
         st.image = looks_like_image(x)
         st.add(flat, channels)
-        self._pending = (st, flat.abs().max().item())
+        self._pending = (st, st.last_max_abs)
         if st.batches >= DECIDE_AFTER:
             out.extend(self._judge(key, st, final=False))
         return out

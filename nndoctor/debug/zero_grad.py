@@ -25,6 +25,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import BackwardCall, GradContribution, StepEvent
+from nndoctor.monitor.tensors import zero_flag
 
 __all__ = ["GradientsNotCleared", "step_window"]
 
@@ -55,12 +56,7 @@ class _Tally:
     empty_steps: list[int] = field(default_factory=list)
 
 
-def _is_zero(t: torch.Tensor) -> torch.Tensor | bool:
-    if t.is_sparse:
-        t = t._values()
-    if t.numel() == 0:
-        return True
-    return ~t.detach().any()
+_is_zero = zero_flag
 
 
 def step_window(windows: dict[int, Any], state: Any, oid: int | None, make: Callable[[int], Any]) -> Any:
@@ -126,7 +122,7 @@ class GradientsNotCleared(Check):
             prev = win.held_clear.get(pid)
             win.held_clear[pid] = clear if prev is None or clear is True else (prev | clear)
         if win.got_nonzero.get(pid) is not True:
-            zero = _is_zero(ev.grad)
+            zero = ev.grad_zero()
             nonzero = (not zero) if isinstance(zero, bool) else ~zero
             prev = win.got_nonzero.get(pid)
             win.got_nonzero[pid] = nonzero if prev is None else (prev | nonzero)

@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 import torch
 
+from nndoctor.monitor.tensors import zero_flag
+
 __all__ = [
     "BackwardCall",
     "Crash",
@@ -174,6 +176,14 @@ class GradContribution:
     name: str
     grad: torch.Tensor
     step: int
+    _zero: torch.Tensor | bool | None = field(default=None, init=False, repr=False, compare=False)
+
+    def grad_zero(self) -> torch.Tensor | bool:
+        """Whether ``grad`` is all zero (:func:`~nndoctor.monitor.tensors.zero_flag`: a 0-d bool
+        tensor, no host sync), read once for the checks that all ask."""
+        if self._zero is None:
+            self._zero = zero_flag(self.grad)
+        return self._zero
 
 
 @dataclass

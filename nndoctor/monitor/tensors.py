@@ -24,7 +24,7 @@ import torch
 _PLAIN = (torch.Tensor, torch.nn.Parameter)  # (a DTensor, even as a parameter, is of its own type)
 _strided = torch.strided
 
-__all__ = ["ForwardInputs", "fsdp_sharded", "is_integer", "is_sharded", "local", "local_grad", "materialised", "own_named_parameters",
+__all__ = ["ForwardInputs", "all_zero", "zero_flag", "fsdp_sharded", "is_integer", "is_sharded", "local", "local_grad", "materialised", "own_named_parameters",
            "own_parameters", "param_ids"]
 
 
@@ -59,6 +59,32 @@ def local_grad(param: torch.Tensor) -> torch.Tensor | None:
     """``param.grad`` as this rank's shard (see :func:`local`), or None."""
     grad = param.grad
     return None if grad is None else local(grad)
+
+
+#: float dtypes whose all-zero test on CPU reads a min/max pass (see :func:`all_zero`)
+_MINMAX_DTYPES = frozenset({torch.float32, torch.float64, torch.float16, torch.bfloat16})
+_MINMAX_NUMEL = 1024  # (below this ``any()`` is as cheap)
+
+
+def all_zero(t: torch.Tensor) -> torch.Tensor:
+    """A 0-d bool tensor: every element of the dense, non-empty tensor ``t`` is zero (NaN is not,
+    -0.0 is), without a host sync; ``~t.any()``, which torch runs several times slower than a
+    min/max pass over a large floating-point tensor on CPU (a gradient tested on each sampled step)."""
+    t = t.detach()
+    if type(t) is torch.Tensor and t.dtype in _MINMAX_DTYPES and t.is_cpu and t.numel() >= _MINMAX_NUMEL:
+        lo, hi = torch.aminmax(t)
+        return (lo == 0) & (hi == 0)  # (NaN compares unequal: not zero, as for any())
+    return ~t.any()
+
+
+def zero_flag(t: torch.Tensor) -> torch.Tensor | bool:
+    """Whether ``t`` (a gradient: dense, sparse or empty) is all zero: True for an empty one, else
+    :func:`all_zero` of its (stored) values."""
+    if t.is_sparse:
+        t = t._values()
+    if t.numel() == 0:
+        return True
+    return all_zero(t)
 
 
 def is_sharded(param: torch.Tensor) -> bool:

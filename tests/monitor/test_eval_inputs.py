@@ -7,9 +7,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from nndoctor.debug.preprocessing import feature_matrix
 from nndoctor.findings import Severity
 from nndoctor.monitor import Observer
-from nndoctor.monitor.checks.data.eval_inputs import EvalInputScale
+from nndoctor.monitor.checks.data.eval_inputs import EvalInputScale, InputStats
 
 CODE = "preprocessing.eval-inputs-differ"
 
@@ -200,3 +201,20 @@ def test_training_statistics_or_the_same_per_batch_pipeline_are_quiet():
         i = int(torch.nonzero((x[512:] == xb[0]).all(1))[0])
         return whole[i:i + len(xb)]
     assert _tabular(eval_norm=chunk) == []
+
+
+def test_input_stats_read_in_one_transfer_are_the_plain_sums():
+    """InputStats.add (one host transfer, a table's squares reused) keeps exactly the float64 sums,
+    extremes and per-column sums the plain reductions give, for tables and images alike."""
+    g = torch.Generator().manual_seed(3)
+    for shape in ((40, 7), (6, 3, 5, 5)):
+        stats, batches = InputStats(), [torch.randn(*shape, generator=g) * 3 + 1 for _ in range(3)]
+        for step, x in enumerate(batches):
+            assert stats.add(x, step)
+        flats = [feature_matrix(x)[0].double() for x in batches]
+        chans = [feature_matrix(x)[1].double() for x in batches]
+        assert stats.total == sum(float(f.sum()) for f in flats)
+        assert stats.sq == sum(float(f.square().sum()) for f in flats)
+        assert (stats.lo, stats.hi) == (min(float(x.min()) for x in batches), max(float(x.max()) for x in batches))
+        assert torch.equal(stats.csum, chans[0].sum(0) + chans[1].sum(0) + chans[2].sum(0))
+        assert torch.equal(stats.csq, chans[0].square().sum(0) + chans[1].square().sum(0) + chans[2].square().sum(0))

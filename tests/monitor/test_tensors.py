@@ -1,10 +1,11 @@
-"""monitor/tensors.local: plain tensors pass through (the short path), freed storage reads as empty."""
+"""monitor/tensors.local: plain tensors pass through (the short path), freed storage reads as empty;
+all_zero: ~any() by a min/max pass."""
 
 from __future__ import annotations
 
 import torch
 
-from nndoctor.monitor.tensors import local
+from nndoctor.monitor.tensors import all_zero, local
 
 
 def test_plain_tensors_and_their_views_pass_through_unchanged():
@@ -71,3 +72,25 @@ def test_fsdp_sharded_reads_the_handles_sharding_strategy():
     assert not fsdp_sharded([plain, wrapped])
     unit._handle = Handle(True)
     assert fsdp_sharded([plain, wrapped])
+
+
+def test_all_zero_agrees_with_any_on_every_kind_of_value():
+    """The min/max pass of all_zero gives ~any()'s answer: -0.0 is zero, NaN, inf and the smallest
+    subnormal are not, in every float dtype, large (the min/max path) and small alike."""
+    for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        tiny = torch.finfo(dtype).smallest_normal / 4  # a subnormal: its square underflows
+        for special in (None, 0.0, -0.0, float("nan"), float("inf"), -float("inf"), tiny, -tiny, 1.0):
+            for numel in (7, 5000):
+                t = torch.zeros(numel, dtype=dtype)
+                if special is not None:
+                    t[numel // 2] = special
+                got = all_zero(t)
+                assert got.dim() == 0 and got.dtype == torch.bool
+                assert bool(got) == bool(~t.any()), (dtype, special, numel)
+    for t in (torch.zeros(3000, dtype=torch.int64), torch.ones(3000, dtype=torch.bool),
+              torch.zeros(3000, dtype=torch.complex64), torch.zeros(64, 64).t()):
+        assert bool(all_zero(t)) == bool(~t.any())
+    param = torch.nn.Parameter(torch.zeros(4096))
+    assert bool(all_zero(param))
+    param.data[100] = 1e-40
+    assert not bool(all_zero(param))

@@ -128,7 +128,7 @@ class _UpdateProbe:
         still = [p for p in params if self._constant.get(id(p)) and p.dim() >= 2]  # (a zero bias stays out)
         if not still:
             return
-        norms = host_floats([local(p).detach().float().norm() for p in still])
+        norms = host_floats([torch.linalg.vector_norm(local(p).detach().float()) for p in still])
         for p, norm in zip(still, norms):
             first = self._first_moved.get(id(p))
             if not norm > 0 or norm != norm:
@@ -167,8 +167,8 @@ class _UpdateProbe:
             p = ref()
             if p is None or local(p).shape != before.shape:
                 continue
-            diffs.append((local(p).detach() - before).float().norm())
-            norms.append(before.float().norm())
+            diffs.append(torch.linalg.vector_norm((local(p).detach() - before).float()))  # (= Tensor.norm())
+            norms.append(torch.linalg.vector_norm(before.float()))
             names.append(name)
         if not diffs:
             return

@@ -48,6 +48,7 @@ NOISE = 3.0  # ...and by this many times the loss's step-to-step noise
 MIN_RETURNS = 2
 MAX_TRACKED_NUMEL = 2_000_000
 HUGE_UPDATE = 0.1  # one optimizer step moving a tracked matrix by >= this share of its norm
+_norm = torch.linalg.vector_norm  # (what Tensor.norm() computes, without its Python dispatch)
 
 
 def loss_returns(steps: list[int], values: list[float]) -> list[int]:
@@ -147,9 +148,9 @@ class ReinitialisedDuringTraining(Check):
         stats = []
         for t, p in live:
             w = p.detach().float()
-            stats += [(w - t.prev).norm(), (w * t.prev).sum(), w.norm(), (w - t.init).norm()]
+            stats += [_norm(w - t.prev), (w * t.prev).sum(), _norm(w), _norm(w - t.init)]
             if t.init_norm is None:  # (first comparison: prev is init)
-                stats.append(t.init.norm())
+                stats.append(_norm(t.init))
         vals = host_floats(stats)
         k = 0
         for t, p in live:
@@ -182,7 +183,7 @@ class ReinitialisedDuringTraining(Check):
         # (prev was copied at this step's "pre" event and its norm read then; before the first
         # comparison prev is init, whose norm is read here)
         fresh = [t for t, _ in pairs if t.prev_norm is None]
-        vals = host_floats([(after - t.prev).norm() for t, after in pairs] + [t.init.norm() for t in fresh])
+        vals = host_floats([_norm(after - t.prev) for t, after in pairs] + [_norm(t.init) for t in fresh])
         for t, n0 in zip(fresh, vals[len(pairs):]):
             t.init_norm = t.prev_norm = n0
         for d, n in zip(vals[:len(pairs)], [t.prev_norm for t, _ in pairs]):

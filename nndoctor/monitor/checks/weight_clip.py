@@ -63,13 +63,13 @@ class ClippedWeights(Check):
         if not shards:
             return ()
         with torch.no_grad():
-            mags = [w.abs() for w in shards]
-            tops = [m.amax() for m in mags]
+            # the largest magnitude from one min/max pass (max(-min, max): no |w| copy of each weight)
+            tops = [torch.maximum(-lo, hi) for lo, hi in (torch.aminmax(w) for w in shards)]
             tops_f = host_floats(tops)
             bound = tops_f[0]
             shares_f: list[float] = []
             if bound > 0 and all(t == bound for t in tops_f):  # (the shares only matter then: one read less)
-                shares_f = host_floats([(m == t).float().mean() for m, t in zip(mags, tops)])
+                shares_f = host_floats([(w.abs() == t).float().mean() for w, t in zip(shards, tops)])
         boxed = bool(shares_f) and all(s >= AT_BOUND for s in shares_f)
         count, _ = self._streak.get(id(event.optimizer), (0, 0.0))
         count = count + 1 if boxed else 0

@@ -81,15 +81,21 @@ class InputStats:
         self.rows += flat.shape[0]
         self.shape = tuple(x.shape)
         f = flat.double()
-        self.total += float(f.sum())
-        self.sq += float(f.square().sum())
+        f2 = f.square()
+        lo, hi = torch.aminmax(flat)
+        # (one host transfer: the sums in float64, the float extremes exactly in float64 too)
+        total, sq, lo, hi = torch.stack([f.sum(), f2.sum(), lo.double(), hi.double()]).tolist()
+        self.total += total
+        self.sq += sq
         self.count += f.numel()
-        self.lo, self.hi = min(self.lo, float(flat.min())), max(self.hi, float(flat.max()))
-        c = channels.double()
+        self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
+        # (a table's channels are its columns: flat itself, whose squares are at hand)
+        c, c2 = (f, f2) if channels is flat else (channels.double(), None)
+        c2 = c.square() if c2 is None else c2
         if self.csum is None or self.csum.shape[0] != c.shape[1]:
-            self.csum, self.csq, self.crows = c.sum(0), c.square().sum(0), c.shape[0]
+            self.csum, self.csq, self.crows = c.sum(0), c2.sum(0), c.shape[0]
         else:
-            self.csum, self.csq = self.csum + c.sum(0), self.csq + c.square().sum(0)
+            self.csum, self.csq = self.csum + c.sum(0), self.csq + c2.sum(0)
             self.crows += c.shape[0]
         if len(self.steps) < 2 or step != self.steps[-1]:
             self.steps = self.steps[:1] + [step]
@@ -127,11 +133,11 @@ def standardised_per_batch(x: torch.Tensor) -> bool | None:
     if int(keep.sum()) < 2:
         return None
     t = t[:, keep]
-    mean_ok = bool((t.mean(0).abs() <= PER_BATCH_TOL).all())
+    if not bool((t.mean(0).abs() <= PER_BATCH_TOL).all()):
+        return False  # (the means alone decide: the stds are not read)
     sd0, sd1 = t.std(0, unbiased=False), t.std(0, unbiased=True)
-    std_ok = float(((sd0 - 1).abs() <= PER_BATCH_TOL).double().mean()) >= 0.9 or \
+    return float(((sd0 - 1).abs() <= PER_BATCH_TOL).double().mean()) >= 0.9 or \
         float(((sd1 - 1).abs() <= PER_BATCH_TOL).double().mean()) >= 0.9
-    return mean_ok and std_ok
 
 
 def scale_gap(train: InputStats, ev: InputStats) -> tuple[float, float, float | None] | None:
@@ -191,7 +197,9 @@ class EvalInputScale(Check):
         x = first_tensor(event.args, event.kwargs)
         if x is None or not x.is_floating_point() or x.dim() < 2 or x.shape[0] < 1:
             return ()
-        stats = side.setdefault(key, InputStats())
+        stats = side.get(key)
+        if stats is None:
+            stats = side[key] = InputStats()
         self._names.setdefault(key, event.name)
         if not stats.add(x, event.step):
             return ()
