@@ -243,3 +243,38 @@ def test_keep_float_leaves_whole_numbers_and_other_lines_alone():
         assert convert(ids).dtype == torch.int64  # the finding's line, whole numbers: converted as written
         assert convert(np.array([0.5, 2.25])).dtype == torch.get_default_dtype()
         assert torch.ones(3).to(torch.float16).dtype == torch.float16
+
+
+# -- the edits to make in the source ----------------------------------------------------------
+def _edited(tmp_path: Any, text: str, finding: dict[str, Any]) -> str:
+    from helpers import apply_diff
+
+    from nndoctor.fix.edits import source_edit
+    from nndoctor.fix.remedies import remedy_for
+
+    script = tmp_path / "train.py"
+    script.write_text(text)
+    remedy = remedy_for(finding)
+    assert remedy is not None
+    edit = source_edit([(remedy.name, finding)], remedy.edit(finding), str(script))
+    assert edit.diff and edit.line, edit
+    return apply_diff(edit.diff, text)
+
+
+def test_the_edit_replaces_rprop_by_adam_at_the_remedys_rate(tmp_path):
+    rprop = {"code": "optimizer.full-batch-method-on-minibatches", "location": "opt",
+             "evidence": {"optimizer": "opt", "optimizer_class": "Rprop"}}
+    src = "import torch\nmodel = torch.nn.Linear(2, 2)\nopt = torch.optim.Rprop(model.parameters(), lr=0.003)\n"
+    assert "opt = torch.optim.Adam(model.parameters(), lr=0.003)" in _edited(tmp_path, src, rprop)
+    src = "import torch\nfrom torch.optim import Rprop\nopt = Rprop(torch.nn.Linear(2, 2).parameters())\n"
+    assert "opt = torch.optim.Adam(torch.nn.Linear(2, 2).parameters(), lr=0.01)" in _edited(tmp_path, src, rprop)
+
+
+def test_the_edit_keeps_the_truncated_values_as_floats(tmp_path):
+    for line, want in (("yt = torch.tensor(y, dtype=torch.long)", "yt = torch.tensor(y, dtype=torch.float32)"),
+                       ("yt = torch.from_numpy(y).long()", "yt = torch.from_numpy(y).float()"),
+                       ("yt = torch.as_tensor(y).to(torch.int64)", "yt = torch.as_tensor(y).to(torch.float32)")):
+        src = f"import numpy as np\nimport torch\ny = np.linspace(0, 3, 10)\n{line}\n"
+        finding = {"code": "dtype.continuous-values-truncated", "location": "train.py:4",
+                   "evidence": {"site": "train.py:4", "conversion": "tensor", "dtype": "torch.int64"}}
+        assert want in _edited(tmp_path, src, finding)
