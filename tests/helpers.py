@@ -85,3 +85,15 @@ def apply_remedy(code: str, location: str = "", **evidence: Any) -> contextlib.E
     stack = contextlib.ExitStack()
     remedy.install(finding, stack)
     return stack
+
+
+def apply_diff(diff: str, original: str) -> str:
+    """The new text from a one-context-line unified diff (test helper: '+'/' ' lines per hunk)."""
+    lines, out, i = original.splitlines(), [], 0
+    for hunk in diff.split("\n@@")[1:]:
+        start = int(hunk.split("-", 1)[1].split(",", 1)[0].split(" ", 1)[0]) - 1
+        out.extend(lines[i:start])
+        body = hunk.splitlines()[1:]
+        out.extend(ln[1:] for ln in body if ln[:1] in (" ", "+"))
+        i = start + sum(1 for ln in body if ln[:1] in (" ", "-"))
+    return "\n".join(out + lines[i:])

@@ -1,5 +1,6 @@
-"""Runtime remedy for a model that overfits: training stops at the step of the best validation
-loss (early stopping). Same contract as :mod:`nndoctor.fix.remedies` (``install(finding, stack)``
+"""Runtime remedies for a model's fit. A model that overfits: training stops at the step of the
+best validation loss (early stopping). A linear model on data that need a non-linear one: it
+gets the hidden layer the finding's MLP probe had (see :func:`_install_hidden_layer`). Same contract as :mod:`nndoctor.fix.remedies` (``install(finding, stack)``
 changes the re-run through hooks; the stack undoes it).
 
 The re-run repeats the diagnosis run (same seed, same arguments) up to that step; from then on
@@ -11,13 +12,15 @@ step. A finding without a measured best step (one evaluation only) has no runtim
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Any
 
 import torch
+import torch.nn as nn
 
-from nndoctor.fix.remedies import Remedy, _step_pre
+from nndoctor.fix.remedies import Remedy, _on_new_optimizers, _on_root_calls, _step_pre
 
-__all__ = ["FIT_REMEDIES", "best_step"]
+__all__ = ["FIT_REMEDIES", "best_step", "hidden_units"]
 
 Finding = dict[str, Any]
 
@@ -45,6 +48,65 @@ def _install_early_stop(f: Finding, stack: contextlib.ExitStack) -> None:
     _step_pre(stack, pre)
 
 
+def hidden_units(f: Finding) -> int:
+    """The width of the hidden layer that fitted the data: the finding's MLP probe's."""
+    from nndoctor.monitor.checks.data.probe import MLP_HIDDEN
+
+    value = (f.get("evidence") or {}).get("mlp_probe_hidden_units", MLP_HIDDEN)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else MLP_HIDDEN
+
+
+def _install_hidden_layer(f: Finding, stack: contextlib.ExitStack) -> None:
+    """At a model's first training forward, a model made only of ``nn.Linear`` layers (and shape
+    or dropout layers: :func:`nndoctor.monitor.checks.data.linear.linear_layers`) becomes
+    non-linear: a single Linear(in, out) computes Linear(in, h) -> ReLU -> Linear(h, out) instead,
+    with ``h`` the finding's MLP probe's width (the new layers join the optimizers that hold the
+    old one, with its group's settings); a stack of Linear layers gets a ReLU after each but the
+    last. Models with anything else in them are left as they are."""
+    from nndoctor.monitor.checks.data.linear import linear_layers
+
+    if (f.get("evidence") or {}).get("model_is_linear") is not True:
+        raise ValueError("the finding does not say the model is linear")
+    width = hidden_units(f)
+    optimizers: list[weakref.ReferenceType[torch.optim.Optimizer]] = []
+    _on_new_optimizers(stack, lambda opt: optimizers.append(weakref.ref(opt)))
+    done: set[int] = set()
+
+    def relu_after(module: nn.Module, args: Any, out: Any) -> Any:
+        return torch.relu(out)
+
+    def hidden(layer: nn.Linear) -> None:
+        w = layer.weight
+        block = nn.Sequential(nn.Linear(layer.in_features, width), nn.ReLU(),
+                              nn.Linear(width, layer.out_features, bias=layer.bias is not None))
+        block.to(device=w.device, dtype=w.dtype)
+        layer.add_module("hidden", block)
+        stack.callback(layer._modules.pop, "hidden", None)
+        stack.callback(layer.register_forward_hook(lambda m, args, out: block(args[0])).remove)
+        for ref in optimizers:
+            opt = ref()
+            group = next((g for g in opt.param_groups if any(p is w for p in g["params"])), None) if opt else None
+            if opt is not None and group is not None:
+                opt.add_param_group({**{k: v for k, v in group.items() if k != "params"},
+                                     "params": list(block.parameters())})
+
+    def pre(model: nn.Module, args: tuple[Any, ...]) -> None:
+        if id(model) in done or not torch.is_grad_enabled():
+            return None
+        done.add(id(model))
+        layers = [m for m in model.modules() if type(m) is nn.Linear]
+        if not layers or linear_layers(model) != len(layers):
+            return None
+        if len(layers) == 1:
+            hidden(layers[0])
+        else:
+            for layer in layers[:-1]:
+                stack.callback(layer.register_forward_hook(relu_after).remove)
+        return None
+
+    _on_root_calls(stack, pre)
+
+
 FIT_REMEDIES: tuple[Remedy, ...] = (
     Remedy("early-stopping", ("fit.overfitting",),
            lambda f: f"training stopped at step {best_step(f)}, the best validation loss (later optimizer steps "
@@ -52,4 +114,12 @@ FIT_REMEDIES: tuple[Remedy, ...] = (
            lambda f: f"Stop training at the best validation loss (step {best_step(f)}): keep the checkpoint with the "
                      "lowest validation loss (early stopping), or add weight decay / dropout / more data.",
            _install_early_stop, applies=lambda f: best_step(f) > 0),
+    Remedy("hidden-layer", ("fit.underfitting",),
+           lambda f: (f"{f.get('location') or 'the model'}'s single Linear layer given a hidden layer of "
+                      f"{hidden_units(f)} ReLU units" if (f.get("evidence") or {}).get("linear_layers") == 1
+                      else f"a ReLU between {f.get('location') or 'the model'}'s Linear layers"),
+           lambda f: "Add a hidden layer with an activation: nn.Sequential(nn.Linear(in, "
+                     f"{hidden_units(f)}), nn.ReLU(), nn.Linear({hidden_units(f)}, out)) (a stack of Linear layers "
+                     "without activations is one linear map).",
+           _install_hidden_layer, applies=lambda f: (f.get("evidence") or {}).get("model_is_linear") is True),
 )

@@ -402,18 +402,44 @@ def _install_clip(f: Finding, stack: contextlib.ExitStack) -> None:
 
 
 def _install_class_weights(f: Finding, stack: contextlib.ExitStack) -> None:
-    """Cross-entropy weighted by inverse class frequency (counts from the finding); a binary
-    logit loss gets ``pos_weight`` = negatives / positives."""
-    counts = {int(k): int(v) for k, v in (f.get("evidence", {}).get("counts") or {}).items()}
-    if len(counts) < 2 or min(counts.values()) <= 0:
+    """Cross-entropy weighted by inverse class frequency; a binary logit loss gets ``pos_weight``
+    = negatives / positives. The frequencies are counted over every training target the re-run's
+    losses see (each class count of a whole epoch, not of the diagnosis's sampled batches: a
+    rare class counted in a sample is off by 1/sqrt(its count)); until the re-run has counted as
+    many targets as the finding did, the finding's counts are used."""
+    prior = {int(k): int(v) for k, v in (f.get("evidence", {}).get("counts") or {}).items()}
+    if len(prior) < 2 or min(prior.values()) <= 0:
         raise ValueError("the finding names no class counts")
-    total, k = sum(counts.values()), max(counts) + 1
-    weight = torch.tensor([total / (len(counts) * counts[c]) if counts.get(c) else 0.0 for c in range(k)])
+    k = max(prior) + 1
+    seen = torch.zeros(k, dtype=torch.float64)
+
+    def counts() -> torch.Tensor:
+        """The class counts to weight by: the re-run's own once it has counted enough."""
+        if float(seen.sum()) >= sum(prior.values()):
+            return seen
+        return torch.tensor([float(prior.get(c, 0)) for c in range(k)], dtype=torch.float64)
+
+    def count(target: torch.Tensor, classes: bool) -> None:
+        if not torch.is_grad_enabled():
+            return  # evaluation targets are not the training distribution
+        t = target.detach().reshape(-1)
+        if classes:
+            t = t[(t >= 0) & (t < k)].long()  # ignore_index (-100) and stray ids left out
+        else:
+            if not bool(((t == 0) | (t == 1)).all()):
+                return  # soft targets: no classes to count
+            t = t.long()
+        seen.add_(torch.bincount(t.cpu(), minlength=k)[:k].double())
 
     def ce(original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
         def call(input: torch.Tensor, target: torch.Tensor, weight_: Any = None, *args: Any, **kwargs: Any) -> Any:
             if weight_ is None and kwargs.get("weight") is None and input.dim() >= 1 and input.shape[1 if input.dim() > 1 else 0] == k:
+                if isinstance(target, torch.Tensor) and not target.is_floating_point():
+                    count(target, classes=True)
+                c = counts()
+                present = c > 0
+                weight = torch.where(present, c.sum() / (int(present.sum()) * c.clamp_min(1.0)), torch.zeros_like(c))
                 kwargs["weight"] = weight.to(input.device, input.dtype)
                 return original(input, target, *args, **kwargs)
             return original(input, target, weight_, *args, **kwargs)
@@ -424,7 +450,11 @@ def _install_class_weights(f: Finding, stack: contextlib.ExitStack) -> None:
         @functools.wraps(original)
         def call(input: torch.Tensor, target: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
             if k == 2 and kwargs.get("pos_weight") is None and len(args) < 3:
-                kwargs["pos_weight"] = torch.tensor(counts[0] / counts[1], device=input.device, dtype=input.dtype)
+                if isinstance(target, torch.Tensor):
+                    count(target, classes=False)
+                c = counts()
+                kwargs["pos_weight"] = torch.tensor(float(c[0] / c[1].clamp_min(1.0)), device=input.device,
+                                                    dtype=input.dtype)
             return original(input, target, *args, **kwargs)
 
         return call
@@ -626,12 +656,13 @@ def all_remedies() -> tuple[Remedy, ...]:
     from nndoctor.fix.more_remedies import MORE_REMEDIES
     from nndoctor.fix.numeric_remedies import NUMERIC_REMEDIES
     from nndoctor.fix.setting_remedies import SETTING_REMEDIES
+    from nndoctor.fix.setup_remedies import SETUP_REMEDIES
     from nndoctor.fix.site_remedies import SITE_REMEDIES
     from nndoctor.fix.target_remedies import TARGET_REMEDIES
 
     return (REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES + DATA_REMEDIES + GRAD_REMEDIES
             + NUMERIC_REMEDIES + FIT_REMEDIES + SETTING_REMEDIES + LABEL_REMEDIES
-            + ACTIVATION_REMEDIES)
+            + ACTIVATION_REMEDIES + SETUP_REMEDIES)
 
 
 def remedy_for(finding: Finding) -> Remedy | None:

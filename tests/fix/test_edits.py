@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, apply_diff
 
 from nndoctor.fix.edits import source_edit
 from nndoctor.fix.remedies import remedy_for
@@ -73,18 +73,6 @@ CASES = [
 ]
 
 
-def _apply(diff: str, original: str) -> str:
-    """The new text from a one-context-line unified diff (test helper: '+'/' ' lines per hunk)."""
-    lines, out, i = original.splitlines(), [], 0
-    for hunk in diff.split("\n@@")[1:]:
-        start = int(hunk.split("-", 1)[1].split(",", 1)[0].split(" ", 1)[0]) - 1
-        out.extend(lines[i:start])
-        body = hunk.splitlines()[1:]
-        out.extend(ln[1:] for ln in body if ln[:1] in (" ", "+"))
-        i = start + sum(1 for ln in body if ln[:1] in (" ", "-"))
-    return "\n".join(out + lines[i:])
-
-
 @pytest.mark.parametrize("script,finding,removed,added", CASES, ids=[c[0][:-3] for c in CASES])
 def test_diff_at_the_located_line_of_a_real_script(script, finding, removed, added):
     remedy = remedy_for(finding)
@@ -98,7 +86,7 @@ def test_diff_at_the_located_line_of_a_real_script(script, finding, removed, add
         assert any(removed in ln for ln in minus), edit.diff
     assert any(added in ln for ln in plus), edit.diff
     original = (CORPUS / script).read_text()
-    patched = _apply(edit.diff, original)
+    patched = apply_diff(edit.diff, original)
     ast.parse(patched)  # the edited script is still Python
     assert patched != original and len(patched.splitlines()) - len(original.splitlines()) in (0, 1)
     assert edit.to_dict()["line"] == edit.line and edit.to_dict()["instruction"]

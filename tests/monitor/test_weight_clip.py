@@ -76,3 +76,30 @@ def test_a_wgan_critic_is_info():
     assert not obs.internal_errors
     found = [f for f in obs.findings if f.code == CODE]
     assert [f.severity for f in found] == [Severity.INFO], found
+
+
+def test_a_tiny_unclamped_linear_model_is_not_a_box():
+    """A single 2x2 weight: its one largest entry is 25% of the entries by itself (a logistic
+    regression on two features, tests/corpus_ported/fit_linear_model_on_circles.py, was reported);
+    the same model clamped ties several entries at the bound and is still found."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(400, 2, generator=g)
+    y = ((x ** 2).sum(1) > 1.4).long()
+
+    def fit(clip: float | None) -> list:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(2, 2))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        with Observer(checks=[ClippedWeights], schedule=Schedule(dense=4, every=3)) as obs:
+            for i in range(60):
+                opt.zero_grad()
+                F.cross_entropy(model(x[i % 8 * 50:(i % 8 + 1) * 50]), y[i % 8 * 50:(i % 8 + 1) * 50]).backward()
+                opt.step()
+                if clip is not None:
+                    with torch.no_grad():
+                        model[0].weight.clamp_(-clip, clip)
+        assert not obs.internal_errors, obs.internal_errors
+        return [f for f in obs.findings if f.code == CODE]
+
+    assert fit(None) == []
+    assert len(fit(0.01)) == 1

@@ -123,7 +123,26 @@ def _no_dampening(f: Finding, src: Source, p: Patch) -> bool:
     return kw is not None and p.replace(kw.value, "0")
 
 
+def _adam_for_minibatches(f: Finding, src: Source, p: Patch) -> bool:
+    """``torch.optim.Rprop(params, ...)`` -> ``torch.optim.Adam(params, lr=...)`` (the rate the remedy
+    used: Rprop's lr literal, at most 0.01)."""
+    from nndoctor.fix.setup_remedies import minibatch_lr
+
+    call, cls = optimizer_call(f, src), str(ev(f).get("optimizer_class") or "")
+    if call is None or not call.args or not dotted(call.func).endswith(cls) or not cls:
+        return False
+    kw = kwarg(call, "lr")
+    lr_node = kw.value if kw is not None else call.args[1] if len(call.args) > 1 else None
+    lr = lr_node.value if isinstance(lr_node, ast.Constant) else None
+    if lr_node is not None and lr is None:
+        return False  # a rate computed elsewhere: no literal to carry over
+    prefix = dotted(call.func)[: -len(cls)]
+    func = prefix + "Adam" if prefix else "torch.optim.Adam"  # (a bare ``Rprop`` was imported by name)
+    return p.replace(call, f"{func}({src.segment(call.args[0])}, lr={round3(minibatch_lr(cls, lr))})")
+
+
 TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {
+    "adam-for-minibatches": _adam_for_minibatches,
     "no-dampening": _no_dampening,
     "learning-rate": _learning_rate, "less-weight-decay": _weight_decay,
     "optimizer-default-setting": _optimizer_default, "zero-grad-each-step": _zero_grad, "clip-gradients": _clip,

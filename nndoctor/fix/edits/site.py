@@ -1,5 +1,6 @@
 """Edits at the finding's own line: ``view`` -> ``permute``, uint8 converted before the
-arithmetic, ``.detach()`` removed at a measured graph cut; half precision back to float32."""
+arithmetic, ``.detach()`` removed at a measured graph cut, a truncating integer conversion made a
+float one; half precision back to float32."""
 
 from __future__ import annotations
 
@@ -74,6 +75,25 @@ def _no_half(f: Finding, src: Source, p: Patch) -> bool:
     return done
 
 
+_INT_NAMES = ("torch.long", "torch.int64", "torch.int", "torch.int32", "torch.int16", "torch.short")
+
+
+def _keep_float(f: Finding, src: Source, p: Patch) -> bool:
+    """At the site: ``dtype=torch.long`` / ``.to(torch.int64)`` -> ``torch.float32``; ``.long()`` /
+    ``.int()`` / ``.short()`` -> ``.float()`` (the only such conversion on that line)."""
+    at = src.site_line(ev(f).get("site"))
+    dtypes = [n for n in ast.walk(src.tree) if isinstance(n, ast.Attribute) and getattr(n, "lineno", None) == at
+              and dotted(n) in _INT_NAMES]
+    casts = [c for c in src.calls("long", "int", "short") if c.lineno == at and isinstance(c.func, ast.Attribute)
+             and not c.args and not c.keywords]
+    if at is None or len(dtypes) + len(casts) != 1:
+        return False
+    if dtypes:
+        return p.replace(dtypes[0], "torch.float32")
+    func = casts[0].func
+    return isinstance(func, ast.Attribute) and p.replace(casts[0], src.segment(func.value) + ".float()")
+
+
 TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {
     "permute-not-view": _permute, "float-before-arithmetic": _float_first, "keep-gradient-path": _keep_graph,
-    "float32-weights": _no_half}
+    "float32-weights": _no_half, "keep-float-values": _keep_float}

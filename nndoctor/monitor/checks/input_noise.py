@@ -67,6 +67,7 @@ class _Noised:
     ratio: float
     site: str
     shape: tuple[int, ...]
+    drawn_at: str = ""  # the line that drew the random tensor (the sum may be made elsewhere)
 
 
 @register
@@ -127,9 +128,10 @@ class InputNoiseDrownsSignal(Check):
                     and mean.dim() >= 1:
                 ratio = noise_ratio(mean, result - mean)  # torch.normal(x, std): x plus noise
                 if ratio is not None:
-                    self._put(self._noised, result, _Noised(ratio, user_site(), tuple(result.shape)))
+                    site = user_site()
+                    self._put(self._noised, result, _Noised(ratio, site, tuple(result.shape), site))
                 return
-            self._put(self._noise, result)
+            self._put(self._noise, result, user_site())
             return
         first = args[0] if args else None
         noised = self._get(self._noised, first)
@@ -137,13 +139,15 @@ class InputNoiseDrownsSignal(Check):
             if noised is not None:
                 self._put(self._noised, result, noised[1])
             return
-        noise_first = self._get(self._noise, first) is not None
+        drawn = self._get(self._noise, first)
+        noise_first = drawn is not None
         second = args[1] if len(args) > 1 else event.kwargs.get("other")
         if name in _SCALE and noise_first and _number(second):
-            self._put(self._noise, result)  # noise scaled by a number (or shifted: rand - 0.5)
+            self._put(self._noise, result, drawn[1])  # noise scaled by a number (or shifted: rand - 0.5)
             return
         if name not in _ADD or not isinstance(first, torch.Tensor) or not isinstance(second, torch.Tensor):
             return
+        drawn = drawn or self._get(self._noise, second)
         noise_second = self._get(self._noise, second) is not None
         if noise_first == noise_second or result.shape != first.shape or second.shape != first.shape:
             return  # noise plus noise, nothing random, or a broadcast
@@ -159,7 +163,7 @@ class InputNoiseDrownsSignal(Check):
             return  # noise on a computed tensor (a latent, an embedding), not on the data
         ratio = noise_ratio(clean, noise)
         if ratio is not None:
-            self._put(self._noised, result, _Noised(ratio, user_site(), tuple(result.shape)))
+            self._put(self._noised, result, _Noised(ratio, user_site(), tuple(result.shape), drawn[1] if drawn else ""))
 
     def _on_input(self, event: ModelInput) -> None:
         if not (event.sampled and event.grad_enabled and event.training):
@@ -193,7 +197,8 @@ class InputNoiseDrownsSignal(Check):
             return []
         self._reported = True
         site = self._samples[-1].site
-        ev = {"noise_ratio": round(median, 3), "sampled_steps": len(ratios), "site": site,
+        drawn_at = sorted({s.drawn_at for s in self._samples if s.drawn_at})
+        ev = {"noise_ratio": round(median, 3), "sampled_steps": len(ratios), "site": site, "drawn_at": drawn_at,
               "ratio_min": round(ratios[0], 3), "ratio_max": round(ratios[-1], 3),
               "suggested_scale": round(0.3 / median, 3)}
         # several optimizers (a GAN's discriminator with instance noise, annealed on purpose): info

@@ -7,7 +7,7 @@ wall and the loss stops far above what the model could reach.
 
 Evidence, on sampled steps before the optimizer's step (so after the previous step's clamp): the
 weight tensors (``dim >= 2``) the optimizer trains, each with a largest magnitude ``c > 0`` that at
-least ``AT_BOUND`` of its entries share exactly, all with the same ``c`` (the box), on ``STREAK``
+least ``AT_BOUND`` of its entries, and at least ``MIN_TIED`` of them, share exactly, all with the same ``c`` (the box), on ``STREAK``
 sampled steps. At the end: a warning when the training loss hardly fell (< ``MIN_PROGRESS`` of its
 start over >= ``MIN_LOSSES`` losses) and the run has a single optimizer; info otherwise (a WGAN's
 critic, or a clipped model that still trains).
@@ -31,6 +31,7 @@ __all__ = ["ClippedWeights"]
 
 AT_BOUND = 0.25  # share of a tensor's entries sitting exactly at its largest magnitude
 STREAK = 3
+MIN_TIED = 2  # entries of a tensor exactly at its largest magnitude, at least
 MAX_TENSORS = 64
 
 
@@ -68,9 +69,13 @@ class ClippedWeights(Check):
             tops_f = host_floats(tops)
             bound = tops_f[0]
             shares_f: list[float] = []
+            ties_f: list[float] = []
             if bound > 0 and all(t == bound for t in tops_f):  # (the shares only matter then: one read less)
-                shares_f = host_floats([(w.abs() == t).float().mean() for w, t in zip(shards, tops)])
-        boxed = bool(shares_f) and all(s >= AT_BOUND for s in shares_f)
+                ties_f = host_floats([(w.abs() == t).float().sum() for w, t in zip(shards, tops)])
+                shares_f = [n / w.numel() for n, w in zip(ties_f, shards)]
+        # a largest magnitude always exists; several entries tied exactly at it take a clamp (a 2x2
+        # matrix has its one largest entry at 25% of the entries: no evidence of a box)
+        boxed = bool(shares_f) and all(s >= AT_BOUND and n >= MIN_TIED for s, n in zip(shares_f, ties_f))
         count, _ = self._streak.get(id(event.optimizer), (0, 0.0))
         count = count + 1 if boxed else 0
         self._streak[id(event.optimizer)] = (count, bound)

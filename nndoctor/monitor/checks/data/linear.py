@@ -28,7 +28,14 @@ from torch import nn
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
-from nndoctor.monitor.checks.data.probe import MIN_PAIRS, MIN_STEPS, affordable, chance_loss, probe
+from nndoctor.monitor.checks.data.probe import (
+    MIN_PAIRS,
+    MIN_STEPS,
+    MLP_HIDDEN,
+    affordable,
+    chance_loss,
+    probe,
+)
 from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import ModelInput, OpCall, RunEnd
@@ -128,7 +135,8 @@ class LinearModelUnderfits(Check):
                     "train_loss": round(level, 4), "chance_loss": round(base, 4), "examples": r.n,
                     "linear_probe_loss": round(r.linear_loss, 4), "knn_probe_loss": round(r.knn_loss, 4),
                     "mlp_probe_loss": round(r.mlp_loss, 4), "linear_probe_accuracy": round(r.linear, 3),
-                    "knn_probe_accuracy": round(r.knn, 3), "mlp_probe_accuracy": round(r.mlp, 3)}
+                    "knn_probe_accuracy": round(r.knn, 3), "mlp_probe_accuracy": round(r.mlp, 3),
+                    "mlp_probe_hidden_units": MLP_HIDDEN}
         shape = "a single nn.Linear layer" if layers == 1 else f"{layers} nn.Linear layers with no activation between them"
         return [self.finding(
             f"{name} is a linear model ({shape}) and the data need a non-linear one: its training loss stays "

@@ -35,13 +35,14 @@ from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import RunEnd
 
-__all__ = ["LabelsUnrelated", "OutOfFold", "PROBE_ORDER", "ProbeResult", "affordable", "chance_loss", "out_of_fold", "probe",
+__all__ = ["LabelsUnrelated", "MLP_HIDDEN", "OutOfFold", "PROBE_ORDER", "ProbeResult", "affordable", "chance_loss", "out_of_fold", "probe",
            "probe_seconds"]
 
 MIN_PAIRS = 200
 MIN_STEPS = 40
 NEIGHBOURS = 5
 MLP_ITERATIONS = 300
+MLP_HIDDEN = 64  # units of the MLP probe's hidden layer
 MLP_PATIENCE = 6  # validation checks (of 10 steps) without improvement before the MLP probe stops
 #: what the three probes cost, about (seconds of one core, measured: 0.05 s for 300 examples of
 #: 10 features, 0.24 s for 1200 of 100, 0.7 s for 1200 of 784): a fixed part (the logistic
@@ -129,7 +130,7 @@ def _mlp(a: np.ndarray, y: np.ndarray, b: np.ndarray, k: int, seed: int) -> np.n
     t = torch.tensor(y)
     order = torch.randperm(len(xa), generator=g)
     fit, stop = order[: int(0.8 * len(xa))], order[int(0.8 * len(xa)):]
-    d, hidden = xa.shape[1], 64
+    d, hidden = xa.shape[1], MLP_HIDDEN
     x_fit, x_stop, t_stop = xa[fit], xa[stop], t[stop]
     onehot = torch.nn.functional.one_hot(t[fit], k).to(torch.float32)
     n_fit = float(len(fit))
