@@ -243,10 +243,10 @@ class FunctionEvents:
     def _eval_value(self, loss: torch.Tensor, value: torch.Tensor) -> None:
         """A loss of an evaluation loop: recorded now without gradients; with gradients (an
         evaluation-mode forward), once a step shows no backward reached it (evalrec.PendingEval)."""
-        if not torch.is_grad_enabled():
-            self.state.eval_losses.record(self.state.step, value)
-            return
         last = self.state.last_forward
+        if not torch.is_grad_enabled():
+            self.state.record_eval(self.state.step, value, last[0] if last is not None else "")
+            return
         if last is None or last[1] is not False or not last[2] or not loss.requires_grad \
                 or not self._pending_eval.watching(last[0]):
             return
