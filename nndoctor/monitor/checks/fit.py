@@ -35,6 +35,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.curves import ConstantBaseline, analyze_losses, per_step, rolling_median
 from nndoctor.monitor.events import CurveDue, LossCall, RunEnd
+from nndoctor.monitor.loss_floor import reduction_of
 
 __all__ = ["Fit", "train_between"]
 
@@ -181,7 +182,7 @@ class Fit(Check):
         b = self._baseline
         if event.kwargs.get("weight") is not None or event.kwargs.get("pos_weight") is not None:
             b.mixed = True  # a class-weighted loss: the unweighted priors' loss is not its constant level
-        if event.kwargs.get("reduction") == "sum":
+        if reduction_of(event.kwargs) == "sum":
             b.mixed = True  # summed over elements (a VAE's reconstruction term): not the per-element level
         if event.name == "cross_entropy" and event.target.is_floating_point() and event.target.shape == event.input.shape:
             _soft_target_entropy(self.state, event.target)
