@@ -451,3 +451,58 @@ def test_a_model_run_without_gradient_on_the_training_batch_is_not_an_evaluation
         run(_net(), 200, leaky_eval=True)
     (f,) = obs.report().by_code("data.train-test-leakage")
     assert f.severity.value == "warning" and 0.25 <= f.evidence["estimated_share"] <= 0.8
+
+
+# ------------------------------------------------------------------ a semi-supervised GAN's targets
+class _SemiD(nn.Module):
+    """A discriminator with a real/fake head (BCE) and a class head with one extra 'fake' class."""
+
+    def __init__(self, classes: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(16, 64), nn.LeakyReLU(0.2))
+        self.adv, self.aux = nn.Linear(64, 1), nn.Linear(64, classes + 1)
+
+    def forward(self, x):
+        h = self.body(x)
+        return torch.sigmoid(self.adv(h)), self.aux(h)
+
+
+def _semi_supervised_gan(loader, classes=8, steps=60):
+    """The PyTorch-GAN sgan.py loop: BCE against all-ones / all-zeros targets, cross entropy against
+    the batch's labels and against a constant 'fake' class index (filled, not data)."""
+    torch.manual_seed(0)
+    gen, disc = nn.Sequential(nn.Linear(8, 16)), _SemiD(classes)
+    opt_g, opt_d = torch.optim.Adam(gen.parameters(), 2e-4), torch.optim.Adam(disc.parameters(), 2e-4)
+    bce, ce = nn.BCELoss(), nn.CrossEntropyLoss()
+    done = 0
+    while done < steps:
+        for xb, yb in loader:
+            n = len(xb)
+            valid, fake = torch.ones(n, 1), torch.zeros(n, 1)
+            fake_class = torch.LongTensor(n).fill_(classes)
+            opt_g.zero_grad()
+            made = gen(torch.randn(n, 8))
+            bce(disc(made)[0], valid).backward()
+            opt_g.step()
+            opt_d.zero_grad()
+            real_p, real_aux = disc(xb)
+            fake_p, fake_aux = disc(made.detach())
+            d_loss = (bce(real_p, valid) + ce(real_aux, yb) + bce(fake_p, fake) + ce(fake_aux, fake_class)) / 4
+            d_loss.backward()
+            opt_d.step()
+            done += 1
+            if done >= steps:
+                break
+
+
+@pytest.mark.parametrize("sort", [False, True])
+def test_semi_supervised_gan_constant_targets_are_not_unshuffled_data_but_sorted_labels_are(sort):
+    x, y = blobs(n=1600, classes=8, seed=6)
+    order = torch.arange(len(y))
+    if sort:  # grouped by class in runs of one batch (the sampled steps come early: many classes)
+        by_class = [torch.nonzero(y == c).flatten() for c in range(8)]
+        order = torch.cat([by_class[k % 8][(k // 8) * 32:(k // 8 + 1) * 32] for k in range(8 * 5)])
+    loader = DataLoader(TensorDataset(x[order], y[order]), batch_size=32, shuffle=not sort)
+    with Observer(checks=CHECKS) as obs:
+        _semi_supervised_gan(loader)
+    assert bool(obs.report().by_code("data.unshuffled-batches")) is sort, [f.message for f in obs.findings]

@@ -499,7 +499,9 @@ train, test = sklearn.model_selection.train_test_split(data, test_size=0.2, stra
             "During `nndoctor run`, a collector keeps a bounded sample of what the script trains and "
             "evaluates on (class counts, input fingerprints, a few thousand (input, target) pairs from "
             "sampled steps); the dataset checks judge it once, when the run ends. The class purity of "
-            "sampled training batches is compared with what random batches of that class mix would give."
+            "sampled training batches is compared with what random batches of that class mix would give, "
+            "for each label space apart (a loss and its number of classes: a GAN's all-real / all-fake BCE "
+            "targets, and a class head's labels with its constant 'fake' class, are not sorted data)."
         ),
         fixes=(
             "Shuffle the training data every epoch: DataLoader(train_set, batch_size=..., shuffle=True), or"

@@ -176,6 +176,9 @@ class ObservedData:
     target_losses: set[str] = field(default_factory=set)
     #: models that ran without gradient on the batch another model trained on in the same step
     companions: set[str] = field(default_factory=set)
+    #: per label space (loss and its number of classes: a GAN's real/fake BCE targets and a class
+    #: head's labels are different spaces): class counts, and each batch's purity and size
+    spaces: dict[str, tuple[np.ndarray | None, list[float], list[int]]] = field(default_factory=dict)
 
     def revisited(self) -> bool:
         """Some sampled training rows were seen in two sampled batches: the sample spans the data."""
@@ -188,16 +191,32 @@ class ObservedData:
     def unshuffled(self, optimizers: int = 1) -> bool:
         """Most sampled training batches hold one class, far more than random batches would.
 
-        Two classes with several optimizers are a GAN's real/fake batches, not sorted data.
+        Two classes with several optimizers are a GAN's real/fake batches, not sorted data. Targets
+        of different label spaces (a GAN's real/fake BCE and a class head's cross entropy, with its
+        constant 'fake' class) are judged apart: mixed, every real/fake batch would look sorted.
         """
-        counts = self.train_counts
-        present = 0 if counts is None else int(np.count_nonzero(counts))
-        if counts is None or present < 2 or (present == 2 and optimizers > 1) or len(self.batch_purity) < 4:
-            return False
-        observed = float(np.mean([p >= 0.999 for p in self.batch_purity]))
-        share = counts[counts > 0] / counts.sum()
-        expected = float(np.mean([np.sum(share ** b) for b in self.batch_sizes]))  # random batches
-        return observed >= 0.75 and observed >= expected + 0.5
+        if len(self.spaces) > 1:
+            return any(_unshuffled(c, p, b, optimizers) for c, p, b in self.spaces.values())
+        return _unshuffled(self.train_counts, self.batch_purity, self.batch_sizes, optimizers)
+
+    def add_space(self, key: str, y: np.ndarray, n_classes: int) -> None:
+        counts, purity, sizes = self.spaces.get(key) or (None, [], [])
+        if len(self.spaces) >= 8 and key not in self.spaces:
+            return
+        if y.size >= 8:
+            purity.append(float(np.bincount(y).max() / y.size))
+            sizes.append(int(y.size))
+        self.spaces[key] = (_add(counts, y, n_classes), purity, sizes)
+
+
+def _unshuffled(counts: np.ndarray | None, purity: list[float], sizes: list[int], optimizers: int) -> bool:
+    present = 0 if counts is None else int(np.count_nonzero(counts))
+    if counts is None or present < 2 or (present == 2 and optimizers > 1) or len(purity) < 4:
+        return False
+    observed = float(np.mean([p >= 0.999 for p in purity]))
+    share = counts[counts > 0] / counts.sum()
+    expected = float(np.mean([np.sum(share ** b) for b in sizes]))  # random batches
+    return observed >= 0.75 and observed >= expected + 0.5
 
 
 def probe_features(x: torch.Tensor) -> np.ndarray | None:
@@ -325,6 +344,7 @@ class DataCollector(Check):
         if y.size >= 8 and len(d.batch_purity) < 10_000:
             d.batch_purity.append(float(np.bincount(y).max() / y.size))
             d.batch_sizes.append(int(y.size))
+            d.add_space(f"{event.name}:{n_classes}", y, n_classes or 0)
         pending, self._pending = self._pending, None
         if pending is not None and pending[0] == event.step and pending[1] == y.size and pending[2] is not None:
             if d.pair_loss and d.pair_loss != event.name:
