@@ -506,3 +506,26 @@ def test_semi_supervised_gan_constant_targets_are_not_unshuffled_data_but_sorted
     with Observer(checks=CHECKS) as obs:
         _semi_supervised_gan(loader)
     assert bool(obs.report().by_code("data.unshuffled-batches")) is sort, [f.message for f in obs.findings]
+
+
+def test_a_domain_head_with_constant_targets_beside_a_classifier_stays_quiet():
+    """One optimizer; a domain head trained with BCE against all-ones (source batch) and all-zeros
+    (target batch) beside the class head's cross entropy on shuffled labels: the two-class space is
+    constant by construction, not sorted data."""
+    x, y = blobs(n=1600, classes=8, seed=6)
+    xt = blobs(n=1600, classes=8, seed=7)[0]
+    loader = DataLoader(TensorDataset(x, y, xt), batch_size=32, shuffle=True)
+    torch.manual_seed(0)
+    model = _SemiD(7)  # (an 8-way class head and a one-logit domain head)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    bce, ce = nn.BCELoss(), nn.CrossEntropyLoss()
+    with Observer(checks=CHECKS) as obs:
+        for _ in range(2):
+            for xb, yb, tb in loader:
+                src_dom, src_cls = model(xb)
+                tgt_dom, _ = model(tb)
+                loss = ce(src_cls, yb) + bce(src_dom, torch.ones(len(xb), 1)) + bce(tgt_dom, torch.zeros(len(tb), 1))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    assert not obs.report().by_code("data.unshuffled-batches"), [f.message for f in obs.findings]

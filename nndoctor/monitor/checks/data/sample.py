@@ -193,10 +193,11 @@ class ObservedData:
 
         Two classes with several optimizers are a GAN's real/fake batches, not sorted data. Targets
         of different label spaces (a GAN's real/fake BCE and a class head's cross entropy, with its
-        constant 'fake' class) are judged apart: mixed, every real/fake batch would look sorted.
+        constant 'fake' class) are judged apart: mixed, every real/fake batch would look sorted; a
+        two-class space beside another (all-real / all-fake, all-source / all-target) is not judged.
         """
-        if len(self.spaces) > 1:
-            return any(_unshuffled(c, p, b, optimizers) for c, p, b in self.spaces.values())
+        if len(self.spaces) > 1:  # (a two-class space beside another: real/fake targets, even with one optimizer)
+            return any(_unshuffled(c, p, b, max(optimizers, 2)) for c, p, b in self.spaces.values())
         return _unshuffled(self.train_counts, self.batch_purity, self.batch_sizes, optimizers)
 
     def add_space(self, key: str, y: np.ndarray, n_classes: int) -> None:
