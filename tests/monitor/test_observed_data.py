@@ -529,3 +529,17 @@ def test_a_domain_head_with_constant_targets_beside_a_classifier_stays_quiet():
                 loss.backward()
                 opt.step()
     assert not obs.report().by_code("data.unshuffled-batches"), [f.message for f in obs.findings]
+
+
+@pytest.mark.parametrize("rare", [False, True])
+def test_semi_supervised_gan_fake_class_is_not_imbalance_but_a_rare_data_class_is(rare):
+    """The constant 'fake' class (half of the class head's targets) is made by the script, not data;
+    a data class 20x rarer than the others is still an imbalance."""
+    x, y = blobs(n=3200, classes=8, seed=6)
+    if rare:  # class 0 about 40x rarer than the others
+        keep = (y != 0) | (torch.arange(len(y)) % 40 == 0)
+        x, y = x[keep], y[keep]
+    loader = DataLoader(TensorDataset(x, y), batch_size=128, shuffle=True)
+    with Observer(checks=CHECKS) as obs:
+        _semi_supervised_gan(loader, steps=60)
+    assert bool(obs.report().by_code("data.class-imbalance")) is rare, [f.message for f in obs.findings]

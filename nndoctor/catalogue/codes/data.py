@@ -144,6 +144,9 @@ h = encoder(emb(tokens), src_key_padding_mask=(tokens == PAD))           # bool:
             "largest/smallest class ratio is >= 10 confidently (the ratio's lower bound is >= 5), over at "
             "least 200 targets, with the per-class error of the script's own evaluation when available. "
             "`nndoctor evaluate` and `nndoctor data` make the same finding from the whole training split."
+            " With targets of several losses (a class head beside real/fake BCE targets), the counts are "
+            "those of the loss with the most classes, less its single-class batches where they are far "
+            "more common than chance makes them (a constant 'fake' class the script fills in)."
         ),
         fixes=(
             "Check the per-class error: if the minority classes ({minority}) fail, re-weight the loss "

@@ -179,6 +179,8 @@ class ObservedData:
     #: per label space (loss and its number of classes: a GAN's real/fake BCE targets and a class
     #: head's labels are different spaces): class counts, and each batch's purity and size
     spaces: dict[str, tuple[np.ndarray | None, list[float], list[int]]] = field(default_factory=dict)
+    #: per label space: the targets of its single-class batches, by class
+    space_pure: dict[str, np.ndarray] = field(default_factory=dict)
 
     def revisited(self) -> bool:
         """Some sampled training rows were seen in two sampled batches: the sample spans the data."""
@@ -207,7 +209,30 @@ class ObservedData:
         if y.size >= 8:
             purity.append(float(np.bincount(y).max() / y.size))
             sizes.append(int(y.size))
+            if purity[-1] >= 0.999:
+                self.space_pure[key] = _add(self.space_pure.get(key), y, n_classes)
         self.spaces[key] = (_add(counts, y, n_classes), purity, sizes)
+
+    def class_counts(self) -> np.ndarray | None:
+        """The training targets' class counts that describe the data. With several label spaces:
+        the one with the most classes (a class head beside real/fake BCE targets), less its
+        single-class batches when they are far more common than chance makes them (a constant
+        target made by the script, a semi-supervised GAN's 'fake' class, not a class of the data)."""
+        if len(self.spaces) <= 1:
+            return self.train_counts
+        key = max(self.spaces, key=lambda k: 0 if self.spaces[k][0] is None else np.count_nonzero(self.spaces[k][0]))
+        counts, purity, sizes = self.spaces[key]
+        pure = self.space_pure.get(key)
+        if counts is None or pure is None or not purity:
+            return counts
+        observed = float(np.mean([p >= 0.999 for p in purity]))
+        share = counts[counts > 0] / counts.sum()
+        expected = float(np.mean([np.sum(share ** b) for b in sizes]))  # random batches of this mix
+        rest = counts.copy()
+        rest[: len(pure)] -= pure[: len(rest)]
+        if observed < expected + 0.25 or rest.sum() <= 0:
+            return counts
+        return rest
 
 
 def _unshuffled(counts: np.ndarray | None, purity: list[float], sizes: list[int], optimizers: int) -> bool:
