@@ -23,7 +23,9 @@ over the finding categories (:data:`EDGES`) and links a report's findings along 
   too-high lr or an exploding loss); only a wrong loss input (upstream) explains it, so this is
   the other link up the order (nothing below it links into that finding: no cycle);
 * a finding whose evidence names ``likely_causes`` (the overfit-one-batch summary) is linked
-  to those causes when they are in the report.
+  to those causes when they are in the report;
+* a bug of its own that no training trouble produces (:data:`INDEPENDENT`: a worse state restored
+  as the best one) is never a symptom.
 
 Edges only go down :data:`ORDER`, so the links never form a cycle. :func:`link` sets each
 symptom's ``caused_by``; :func:`ordered` puts root causes first (most severe group first, then
@@ -40,7 +42,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from nndoctor.findings import CATEGORIES, Finding, category_of
 
-__all__ = ["EDGES", "LR_HIGH", "LR_LOW", "ORDER", "STALLED", "STATIC", "UNDERFIT", "Edge", "groups", "headline",
+__all__ = ["EDGES", "INDEPENDENT", "LR_HIGH", "LR_LOW", "ORDER", "STALLED", "STATIC", "UNDERFIT", "Edge", "groups", "headline",
            "link", "links", "ordered", "own_numerics_bug", "scope"]
 
 #: Categories in causal order: an edge always goes from an earlier one to a later one.
@@ -54,6 +56,9 @@ _RANK = {c: i for i, c in enumerate(ORDER)}
 #: Properties of the setup: true from the first step, however late a check notices them.
 STATIC = frozenset({"data", "labels", "preprocessing", "shape", "dtype", "loss-input", "train-mode",
                     "zero-grad", "grad-flow", "init", "regularization", "optimizer", "distributed", "lr"})
+
+#: Bugs of their own, in the script's bookkeeping rather than its training: nothing upstream explains them.
+INDEPENDENT = frozenset({"fit.restored-checkpoint-not-best"})
 
 LR_HIGH = frozenset({"lr.too-high", "lr.above-divergence", "lr.overfit-batch-lr-too-high"})
 LR_LOW = frozenset({"lr.too-low", "lr.overfit-batch-lr-too-low"})
@@ -338,6 +343,8 @@ def links(findings: Sequence[Finding], facts: Mapping[str, Any] | None = None,
     scopes = [scope(f, models, by_opt) for f in findings]
     out: dict[int, list[int]] = {}
     for j, s in enumerate(findings):
+        if s.code in INDEPENDENT:
+            continue                              # a bug of its own: no cause upstream
         for i, c in enumerate(findings):
             if i == j or c.severity.rank < 1 or c.key == s.key:
                 continue

@@ -10,7 +10,8 @@ Two symptoms of the field guide's bug #4:
   running statistics absorb evaluation data and metrics are noisy.
 
 Only models whose parameters are in an optimizer count: a teacher, EMA or target network
-evaluated under ``no_grad`` is not "the model", and a GAN's generator (its output goes into a
+evaluated under ``no_grad`` is not "the model"; one input fed three or more times in a row
+with dropout on (no batch-norm) is Monte-Carlo dropout, on purpose; and a GAN's generator (its output goes into a
 discriminator that also sees real data) is sampled in train mode on purpose. Batch-norm or dropout inside a frozen part
 of the network (intentionally frozen BN, a frozen backbone kept in eval) stays quiet.
 The per-forward cost is a dictionary look-up and a flag test; the list of dropout and
@@ -41,12 +42,26 @@ _DROPOUT_OPS = frozenset({"dropout", "alpha_dropout", "feature_alpha_dropout", "
 _MAX_NAMES = 6
 _MAX_PROBES = 16  # training forwards per model whose input's producers are looked up
 _MAX_GRAPH_NODES = 64  # autograd nodes walked per look-up
+#: no-grad forwards of one input in a row, dropout on (no batch-norm): Monte-Carlo dropout, on purpose
+MC_REPEATS = 3
 
 
 def _names(items: Iterable[str]) -> str:
     items = list(items)
     text = ", ".join(items[:_MAX_NAMES])
     return text + (f" and {len(items) - _MAX_NAMES} more" if len(items) > _MAX_NAMES else "")
+
+
+def _same_tensor(x: Any, first: Any) -> bool:
+    """``x`` is ``first`` again (the same tensor, or equal values of the same shape)."""
+    if x is first:
+        return x is not None
+    if not isinstance(x, torch.Tensor) or not isinstance(first, torch.Tensor) or x.shape != first.shape:
+        return False
+    try:
+        return bool(torch.equal(x, first))
+    except RuntimeError:
+        return False
 
 
 def _mode_sensitive(module: nn.Module) -> bool:
@@ -88,6 +103,10 @@ class _Model:
     data_fed: bool = False  # it also takes inputs that no model made (data, or a detached fake)
     probes: int = 0
     root_only: bool = False  # the mode was set as an attribute on the model only (model.training = ...)
+    first_input: Any = None  # the input of the first no-grad forward in train mode (while it may repeat)
+    same_input: int = 0  # no-grad forwards in a row, from the first, that took that same input
+    mc_wait: bool = False  # two no-grad forwards of one input, dropout only: Monte-Carlo dropout if more follow
+    mc: bool = False  # Monte-Carlo dropout recognised: train-mode evaluation on purpose
 
 
 @register
@@ -174,16 +193,42 @@ class TrainMode(Check):
             if not _flag_on_root_only(event.model, False):
                 return []  # switched to eval with a few layers left on on purpose (MC dropout)
             info.root_only = True  # model.training = False: its layers are still in train mode
+        found: list[Finding] = []
         if info.nograd_run and info.nograd_backwards != self.state.backward_calls:
+            found = self._settle(info)
             info.nograd_run = 0  # a backward ran since (unsampled backwards are not events here)
         info.nograd_run += 1
+        x = event.args[0] if event.args else None
         if info.nograd_run == 1:
             info.nograd_first = event.step
             info.nograd_backwards = self.state.backward_calls
             info.nograd_on = [name for name, ref in info.sensitive if (m := ref()) is not None and m.training]
+            info.first_input, info.same_input = (x if isinstance(x, torch.Tensor) else None), 1
+            return found
+        if info.same_input == info.nograd_run - 1 and _same_tensor(x, info.first_input):
+            info.same_input += 1
+        if info.mc:
+            return found
         if info.nograd_run == 2:
-            return self._eval_in_train(info)
-        return []
+            if info.same_input == 2 and not any(name in info.bn_names for name in info.nograd_on):
+                info.mc_wait = True  # one input twice, dropout only: wait for a third (Monte-Carlo dropout)
+                return found
+            info.first_input = None
+            return found + self._eval_in_train(info)
+        if info.mc_wait and info.same_input >= MC_REPEATS:
+            info.mc_wait, info.mc, info.first_input = False, True, None
+            logger.debug("train-mode: %s: %d no-grad forwards of one input in train mode: Monte-Carlo dropout",
+                         info.name, info.same_input)
+        elif info.mc_wait and info.same_input < info.nograd_run:
+            found += self._settle(info)  # two of one input, then another: an evaluation loop
+        return found
+
+    def _settle(self, info: _Model) -> list[Finding]:
+        """A wait for Monte-Carlo dropout that ended without a third repeat: an evaluation in train mode."""
+        if not info.mc_wait:
+            return []
+        info.mc_wait, info.first_input = False, None
+        return self._eval_in_train(info)
 
     # ------------------------------------------------------------------ generators (GANs)
     def _note_producers(self, info: _Model, event: ModelInput) -> None:
@@ -342,6 +387,9 @@ class TrainMode(Check):
             return []
         found = []
         for info in self._models.values():
+            if info.mc:
+                continue  # Monte-Carlo dropout: train mode under no_grad on purpose
             if info.nograd_run >= 1 or info.pending:
+                info.mc_wait, info.first_input = False, None
                 found += self._eval_in_train(info)
         return found

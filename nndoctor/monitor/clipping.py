@@ -5,8 +5,10 @@ owned by the Observer, installed with its other patches and removed with them).
 On a sampled step each call is recorded in ``state.extra[CLIPS_KEY]`` (a bounded deque of
 :class:`ClipCall`): the threshold, the gradient's size before clipping (the total norm that
 ``clip_grad_norm_`` returns; for ``clip_grad_value_`` the largest ``|grad|``, read before the call),
-the number of gradient elements, and the user's line. On other steps the wrapper only passes the
-call through. The user's call runs once, outside nndoctor's guards; a fault in the recording
+the number of gradient elements, the user's line, and whether a backward ran since the latest
+step of the optimizer holding the parameters (a clip before ``backward()`` or after ``step()``
+touches no gradient that is ever applied). On other steps the wrapper only passes the call
+through. The user's call runs once, outside nndoctor's guards; a fault in the recording
 switches nndoctor off (``Observer._fail``), never the clipping.
 """
 
@@ -35,6 +37,10 @@ class ClipCall:
     measured: float  # the gradient's total norm / largest |element| before clipping
     numel: int  # gradient elements clipped together
     site: str
+    #: no backward since the latest step of the optimizer holding the clipped parameters: the clip
+    #: acts on gradients already applied (after ``step()``) or about to be replaced (before
+    #: ``backward()``); None when no optimizer holding them has stepped yet
+    stale: bool | None = None
 
 
 def _params(parameters: Any) -> list[torch.Tensor]:
@@ -64,7 +70,20 @@ class ClipWatch:
         value = float(measured) if readable else float("nan")
         calls = self.observer.state.extra.setdefault(CLIPS_KEY, collections.deque(maxlen=MAX_CALLS))
         calls.append(ClipCall(step=self.observer.state.step, method=method, threshold=float(threshold),
-                              measured=value, numel=int(numel), site=user_site()))
+                              measured=value, numel=int(numel), site=user_site(), stale=self._stale(params)))
+
+    def _stale(self, params: list[torch.Tensor]) -> bool | None:
+        """Whether no backward ran since the latest step of the optimizer holding ``params[0]``."""
+        state = self.observer.state
+        first = params[0] if params else None
+        if first is None:
+            return None
+        for info, opt in state.live_optimizers():
+            if any(q is first for group in opt.param_groups for q in group["params"]):
+                if info.backwards_at_post is None:
+                    return None
+                return state.backward_calls == info.backwards_at_post
+        return None
 
     def _wrap_norm(self, original: Callable[..., Any]) -> Callable[..., Any]:
         watch = self

@@ -1,7 +1,7 @@
 """What the observer leaves on the user's objects must survive what scripts do with them.
 
-A watched model carries the observer's per-root forward pre-hook (a bound method of the
-:class:`~nndoctor.monitor.observer.Observer`). While a run is observed, this module makes
+A watched model carries the observer's per-root forward pre-hook and, when a check wants them,
+its load_state_dict hooks (bound methods of the :class:`~nndoctor.monitor.observer.Observer`). While a run is observed, this module makes
 
 - pickling (``torch.save(model)``, ``pickle``, ``copy.deepcopy``, DataLoader workers) leave
   nndoctor's hooks out of the copy: a checkpoint written under ``nndoctor run`` loads where
@@ -42,7 +42,15 @@ def _hook_owner(hook: Any) -> Any:
     return owner if any(owner is obs for obs in _ACTIVE) else None
 
 
+#: load_state_dict hook dicts of a module (observer/loads.py); a pre-hook is kept wrapped (``.hook``)
+_LOAD_HOOKS = ("_load_state_dict_pre_hooks", "_load_state_dict_post_hooks")
+
+
 def _without_our_hooks(state: dict[str, Any]) -> dict[str, Any]:
+    for key in _LOAD_HOOKS:
+        held = state.get(key)
+        if held and any(_hook_owner(getattr(h, "hook", h)) is not None for h in held.values()):
+            state[key] = OrderedDict((k, h) for k, h in held.items() if _hook_owner(getattr(h, "hook", h)) is None)
     hooks = state.get("_forward_pre_hooks")
     if not hooks:
         return state

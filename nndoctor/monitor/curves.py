@@ -20,6 +20,10 @@ import numpy.ma  # noqa: F401  (np.median imports it on first use: at import, no
 from nndoctor.monitor.births import last_restart
 
 __all__ = [
+    "AVERAGED_VALUES",
+    "LOSS_ROWS_KEY",
+    "REVERSAL_KEY",
+    "REVERSAL_SAMPLES",
     "SURROGATE_KEY",
     "SURROGATE_SAMPLES",
     "CurveAnalysis",
@@ -32,10 +36,12 @@ __all__ = [
     "entropy_estimate",
     "loss_progress",
     "noise_sigma",
+    "not_an_objective",
     "per_step",
     "rolling_median",
     "soft_target_swings",
     "surrogate_loss",
+    "gradient_reversal",
     "staircase",
     "still_falling",
 ]
@@ -46,7 +52,14 @@ MAX_POINTS = 768
 STILL_DOWN_Z = -2.33
 EXPLODE_FACTOR = 1e3
 SURROGATE_KEY = "nndoctor.surrogate_loss"  # state.extra: the policy-gradient surrogate's evidence
+#: state.extra: target values per training loss call (recorded by the fit check on sampled steps)
+LOSS_ROWS_KEY = "nndoctor.loss_rows"
+#: a loss averaged over fewer values than this (online learning, batches of 1-8) is judged on block
+#: means of about this many values: one example's loss swings by its own size at convergence
+AVERAGED_VALUES = 16
 SURROGATE_SAMPLES = 2  # sampled backward calls that must show it
+REVERSAL_KEY = "nndoctor.gradient_reversal"  # state.extra: a gradient reversal layer's evidence
+REVERSAL_SAMPLES = 2  # sampled backward calls that must show it
 
 
 def read_due(total: int, last: int, every: int = 25) -> bool:
@@ -529,10 +542,16 @@ def analyze_losses(state: Any, min_points: int = 20) -> CurveAnalysis:
         k = next((i for i, st in enumerate(steps) if st >= restart), len(steps))
         if len(steps) - k >= min_points:
             steps, values = steps[k:], values[k:]
-    result = analyze(steps, values, state.extra.get("nndoctor.loss_baseline"), min_points)
-    if surrogate_loss(state):
-        # a policy-gradient surrogate: its rises, swings and plateaus say nothing about progress
-        # (see monitor/checks/surrogate.py); a loss that became non-finite still does
+    baseline = state.extra.get("nndoctor.loss_baseline")
+    result = analyze(steps, values, baseline, min_points)
+    rows = state.extra.get(LOSS_ROWS_KEY)
+    if rows and float(np.median(rows)) < AVERAGED_VALUES:
+        result = _on_block_means(result, steps, values, baseline, min_points,
+                                 math.ceil(AVERAGED_VALUES / max(float(np.median(rows)), 1.0)))
+    if not_an_objective(state):
+        # a policy-gradient surrogate, or a loss with a term maximised through a gradient reversal: its
+        # rises, swings and plateaus say nothing about progress (monitor/checks/surrogate.py,
+        # monitor/checks/reversal.py); a loss that became non-finite still does
         boom = result.symptoms.get("explodes")
         result.symptoms = {"explodes": boom} if boom is not None and "nonfinite_step" in boom else {}
         result.initial = result.early_peak = float("nan")
@@ -541,6 +560,37 @@ def analyze_losses(state: Any, min_points: int = 20) -> CurveAnalysis:
         soft_target_swings(result, entropies)
     state.extra["nndoctor.curve"] = (total, min_points, result)
     return result
+
+
+def _on_block_means(fine: CurveAnalysis, steps: list[int], values: list[float], baseline: float | None,
+                    min_points: int, block: int) -> CurveAnalysis:
+    """The analysis of a loss that averages few values (batches of 1-8 examples) redone on means of
+    ``block`` consecutive losses: a single example's loss swings from near 0 to several times its
+    level at convergence and its first value is one draw, so swings, jumps and "never below its first
+    value" are judged on the means. An explosion or a non-finite loss is kept from the per-step curve."""
+    s, v = per_step(steps, values)
+    m = len(v) // block
+    coarse = analyze([int(x) for x in s[block - 1:m * block:block]],
+                     [float(x) for x in v[:m * block].reshape(m, block).mean(1)] if m else [],
+                     baseline, min_points)
+    boom = fine.symptoms.get("explodes")
+    if boom is not None:
+        coarse.symptoms["explodes"] = boom
+    coarse.n = fine.n
+    return coarse
+
+
+def not_an_objective(state: Any) -> bool:
+    """The training loss's value does not measure progress: a policy-gradient surrogate, or a loss with
+    a term maximised through a gradient reversal."""
+    return surrogate_loss(state) or gradient_reversal(state)
+
+
+def gradient_reversal(state: Any) -> bool:
+    """Part of the training loss is maximised through a gradient reversal, seen at ``REVERSAL_SAMPLES``
+    sampled backward calls (recorded under ``REVERSAL_KEY`` by monitor/checks/reversal.py)."""
+    found = state.extra.get(REVERSAL_KEY)
+    return bool(found) and found.get("samples", 0) >= REVERSAL_SAMPLES
 
 
 def surrogate_loss(state: Any) -> bool:

@@ -31,6 +31,7 @@ class Discovery:
     _root_pre: Callable[..., None]
     _hook_param: Callable[[torch.Tensor, str], None]
     _refresh_fast_backward: Callable[[], None]
+    _hook_loads: Callable[[torch.nn.Module], None]
 
     def _register_model(self, module: torch.nn.Module, name: str | None = None) -> ModelInfo:
         info = self.state.models.get(id(module))
@@ -58,6 +59,7 @@ class Discovery:
             self._root_handles[id(module)] = module.register_forward_pre_hook(
                 self._root_pre, with_kwargs=True
             )
+        self._hook_loads(module)
         if self._heavy and "grad" in self._by_kind:
             for path, param in module.named_parameters():
                 if param.requires_grad and materialised(param):  # (a lazy one: from the next sampled step)

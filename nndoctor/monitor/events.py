@@ -26,6 +26,7 @@ __all__ = [
     "OpCall",
     "Provenance",
     "RunEnd",
+    "StateLoad",
     "StepEvent",
     "Targets",
 ]
@@ -134,6 +135,23 @@ class ModuleOutput:
     output: Any
     step: int
     grad_enabled: bool
+
+
+@dataclass
+class StateLoad:
+    """``load_state_dict`` of a watched root model has just copied a state into it.
+
+    ``aliased``: the state dict's tensors were the model's own parameters (a "copy" made with
+    ``model.state_dict()`` and no ``copy.deepcopy``: loading it changes nothing). ``changed``:
+    whether the load changed the weights (a few values compared before and after).
+    """
+
+    kind = "state_load"
+    model: torch.nn.Module
+    name: str
+    step: int
+    aliased: bool = False
+    changed: bool = True
 
 
 @dataclass

@@ -53,6 +53,7 @@ class LoaderTracker:
         self._orig_iter: Callable[..., Any] | None = None
         self._orig_next: Callable[..., Any] | None = None
         self._iterators: dict[int, tuple[weakref.ReferenceType[Any], LoaderInfo]] = {}
+        self._loaders: dict[int, weakref.ReferenceType[Any]] = {}  # id(loader) -> the loader, while alive
         self._names: dict[int, str] = {}
         self.iterations = 0
         self.fetches = 0  # batches fetched from any DataLoader
@@ -133,6 +134,17 @@ class LoaderTracker:
         if len(self._iterators) >= _MAX_ITERATORS:
             self._iterators = {k: v for k, v in self._iterators.items() if v[0]() is not None}
         self._iterators[id(it)] = (weakref.ref(it), info)
+        if id(loader) not in self._loaders:
+            if len(self._loaders) >= _MAX_ITERATORS:
+                self._loaders = {k: r for k, r in self._loaders.items() if r() is not None}
+            if len(self._loaders) < _MAX_ITERATORS:
+                self._loaders[id(loader)] = weakref.ref(loader)
+
+    def loader(self, info: LoaderInfo) -> Any:
+        """The DataLoader of an iteration, while it lives (its iterator may be gone: ``next(iter(loader))``)."""
+        ref = self._loaders.get(info.loader_id)
+        loader = ref() if ref is not None else None
+        return loader if loader is not None and id(loader) == info.loader_id else None
 
     def _record_empty(self, loader: DataLoader, name: str, size: int | None) -> None:
         if size is None or len(self.empty) >= _MAX_ITERATORS:

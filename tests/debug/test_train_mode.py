@@ -412,3 +412,59 @@ def test_mc_dropout_and_frozen_batchnorm_switched_per_layer_are_quiet():
             _validate(model, batches=2)
 
     assert _observe(run) == []
+
+
+class DropNet(nn.Module):
+    """Dropout only (no batch-norm)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.drop, self.fc2 = nn.Linear(8, 32), nn.Dropout(0.3), nn.Linear(32, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.drop(F.relu(self.fc1(x))))
+
+
+@pytest.mark.parametrize("style", ["stack", "loop-copies", "sequential"])
+def test_monte_carlo_dropout_with_the_whole_model_in_train_mode_is_quiet(style):
+    """MC dropout written the short way: model.train() (or never eval()) and the same validation
+    inputs fed many times under no_grad, the predictions averaged: train mode on purpose."""
+    def run():
+        model = DropNet() if style != "sequential" else nn.Sequential(
+            nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 3))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for _ in range(2):
+            model.train()
+            _epoch(model, opt)
+            with torch.no_grad():
+                if style == "loop-copies":
+                    probs = sum(F.softmax(model(XV.clone()), 1) for _ in range(10)) / 10
+                else:
+                    probs = torch.stack([F.softmax(model(XV), 1) for _ in range(20)]).mean(0)
+            probs.argmax(1)
+
+    assert _observe(run) == []
+
+
+def test_one_input_evaluated_twice_or_with_batch_norm_in_train_mode_still_warns():
+    """Two forwards of the validation tensor (its loss, then its accuracy) in train mode are an
+    evaluation that forgot eval(); repeated forwards through batch-norm in train mode corrupt its
+    running statistics whatever the intent."""
+    def twice():
+        model = DropNet()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for _ in range(2):
+            _epoch(model, opt)
+            with torch.no_grad():
+                F.cross_entropy(model(XV), torch.zeros(len(XV), dtype=torch.long))
+                model(XV).argmax(1)
+
+    def with_bn():
+        model = Net()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        _epoch(model, opt)
+        with torch.no_grad():
+            torch.stack([model(XV) for _ in range(10)]).mean(0)
+
+    for run in (twice, with_bn):
+        _one(_observe(run), "train-mode.eval-in-train-mode")

@@ -280,3 +280,22 @@ def test_too_high_lr_on_a_zero_initialised_table_is_seen_once_it_moved():
     assert "lr.too-high" in _bigram_run(200.0)
     assert "lr.too-high" not in _bigram_run(2.0)
     assert "lr.too-high" not in _bigram_run(0.05, adam=True)
+
+
+def test_a_replay_buffer_of_few_distinct_states_is_not_a_training_slice():
+    """A DQN-style replay batch: 64 rows stacked from a buffer (the batch owns its storage) holding
+    one-hot encodings of 10 states: few distinct rows is the data's cardinality, not a slice."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    buffer = [(int(s), int(s) % 2) for s in torch.randint(0, 10, (2000,))]
+    with Observer(checks=[DataCollector, TinyTrainingSlice]) as obs:
+        for _ in range(300):
+            batch = [buffer[int(i)] for i in torch.randint(0, len(buffer), (64,))]
+            states = torch.stack([F.one_hot(torch.tensor(s), 10).float() for s, _ in batch])
+            targets = torch.tensor([a for _, a in batch])
+            loss = F.cross_entropy(model(states), targets)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert "data.training-on-small-slice" not in _codes(obs)

@@ -341,6 +341,9 @@ def test_long_training_on_enough_data_evaluated_at_the_end_is_quiet():
     ([0.01, 23.7, 9.2, 0.28], False),  # a spike (an unstable step, BatchNorm warming up) that comes back down
     ([0.5, 3.0, 1.0, 0.9, 0.8], False),  # jumped, then mostly recovered: weak evidence
     ([0.5, 0.6, 0.8, 1.0, 1.2], True),  # climbs and stays up: overfitting
+    # climbed for three evaluations (a one-cycle peak), then below its old best: judged at the end of the
+    # run, not at a curve read in the middle of the climb
+    ([0.5, 0.6, 0.8, 1.0, 0.45, 0.4, 0.38], False),
 ])
 def test_a_validation_spike_that_comes_back_down_is_not_overfitting(val_losses, overfits):
     X, y = blobs(n=512, seed=3)

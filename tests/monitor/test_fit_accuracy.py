@@ -79,3 +79,40 @@ def test_training_batch_accuracy_is_not_a_validation_accuracy():
     assert not obs.findings
     check = next(c for c in obs.checks if isinstance(c, AccuracyOverfit))
     assert len(check._per_step) == 8  # the evaluations only
+
+
+def _accuracy_run(accuracies, every=8):
+    """A healthy training loop whose evaluation reports the given validation accuracies."""
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    x, y = _blobs(48, 0.3, g)  # noisy labels: the training loss keeps falling (memorising)
+    xv, yv = _blobs(600, 0.0, g)
+    model = Net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    accs = iter(accuracies)
+    with Observer(checks=[Fit, AccuracyOverfit]) as obs:
+        for i in range(every * len(accuracies)):
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+            if i % every == every - 1:
+                model.eval()
+                with torch.no_grad():
+                    right = torch.arange(600) < int(round(next(accs) * 600))
+                    want = torch.where(right, yv, 1 - yv)  # predictions right on the given share
+                    logits = model(xv) * 0 + F.one_hot(want, 2).float()
+                    (logits.argmax(1) == yv).float().mean()
+                model.train()
+    return obs
+
+
+def test_a_mid_run_dip_that_recovers_is_not_overfitting_and_a_lasting_one_is():
+    """Judged at the end of the run: validation accuracy that fell for three evaluations (a
+    one-cycle peak with mixup, BatchNorm statistics catching up) and recovered beyond its old best
+    is quiet; one that stays down is overfitting."""
+    dip = [0.2, 0.3, 0.68, 0.56, 0.51, 0.5, 0.69, 0.78, 0.9, 0.95, 0.96]
+    obs = _accuracy_run(dip, every=4)  # a curve read (every 25 losses) lands in the dip
+    assert len(next(c for c in obs.checks if isinstance(c, AccuracyOverfit))._per_step) == len(dip)
+    assert obs.report().by_code("fit.overfitting") == []
+    lasting = [0.5, 0.7, 0.9, 0.85, 0.8, 0.75, 0.72, 0.7]
+    assert _accuracy_run(lasting).report().by_code("fit.overfitting")

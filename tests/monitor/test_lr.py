@@ -239,3 +239,31 @@ def test_constant_initialisation_is_not_blamed_on_the_lr_in_a_short_run():
             nn.init.zeros_(m.bias)
     obs = _observe(model, torch.optim.SGD(model.parameters(), lr=0.1), steps=60)
     assert not {c for c in _codes(obs) if c.startswith("lr.")}, [(f.code, f.message) for f in obs.findings]
+
+
+def _online(lr, steps, style, seed=0):
+    """Online learning: one example per step (a stream), plain SGD, noisy targets."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    w = torch.randn(10, generator=g)
+    model = nn.Linear(10, 1) if style == "linear" else nn.Sequential(nn.Linear(10, 16), nn.Tanh(), nn.Linear(16, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    crit = nn.MSELoss()
+    with Observer(checks=CHECKS) as obs:
+        for _ in range(steps):
+            x = torch.randn(1, 10, generator=g)
+            y = (x @ w).unsqueeze(1) + 0.5 * torch.randn(1, 1, generator=g)
+            loss = crit(model(x), y) if style == "linear" else torch.nn.functional.mse_loss(model(x)[0], y[0])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return obs
+
+
+@pytest.mark.parametrize("style", ["linear", "mlp"])
+def test_online_learning_one_example_a_step_is_judged_on_its_level_not_its_swings(style):
+    """A single example's loss is one draw: at convergence it swings from ~0 to several times its
+    level, and its first value says little. A stream learned with a fitting rate stays quiet; a
+    rate past the stability limit still explodes."""
+    assert not _codes(_online(0.01, 1500, style)) & {"lr.too-high", "loss-curve.oscillates", "loss-curve.goes-up"}
+    assert {"lr.too-high", "loss-curve.explodes"} & _codes(_online(0.5, 300, style), "warning")

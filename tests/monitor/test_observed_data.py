@@ -543,3 +543,30 @@ def test_semi_supervised_gan_fake_class_is_not_imbalance_but_a_rare_data_class_i
     with Observer(checks=CHECKS) as obs:
         _semi_supervised_gan(loader, steps=60)
     assert bool(obs.report().by_code("data.class-imbalance")) is rare, [f.message for f in obs.findings]
+
+
+@pytest.mark.parametrize("order", ["train-first", "test-first"])
+def test_one_forward_over_every_example_sliced_by_the_script_is_not_leakage(order):
+    """A nearest-centroid / k-NN evaluation embeds every example at once (the whole training split
+    and the test split in one batch) and slices the outputs itself: the training rows are the
+    training set, not copies in a test set. Copied training rows in a test batch still are
+    (test_full_batch_eval_of_partly_duplicated_rows_is_leakage)."""
+    x, y = blobs(n=1000, seed=2)
+    model = _net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    every = torch.cat([x[:800], x[800:]]) if order == "train-first" else torch.cat([x[800:], x[:800]])
+    with Observer(checks=CHECKS) as obs:
+        for step in range(200):
+            i = (step * 64) % 768
+            opt.zero_grad()
+            F.cross_entropy(model(x[i:i + 64]), y[i:i + 64]).backward()
+            opt.step()
+            if step % 50 == 49:
+                model.eval()
+                with torch.no_grad():
+                    emb = model(every)
+                    train_emb, test_emb = (emb[:800], emb[800:]) if order == "train-first" else (emb[200:], emb[:200])
+                    cent = torch.stack([train_emb[y[:800] == c].mean(0) for c in range(4)])
+                    (test_emb @ cent.T).argmax(1)
+                model.train()
+    assert obs.report().by_code("data.train-test-leakage") == []

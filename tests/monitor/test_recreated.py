@@ -221,3 +221,27 @@ def test_models_trained_in_turn_or_stages_of_one_model_do_not_restart_the_curve(
         for _ in range(20):
             _step(model, opt_body, x[:32], y[:32])
     assert last_restart(obs.state) is None
+
+
+def test_a_new_momentum_optimizer_per_long_stage_is_info_and_per_short_epoch_warns():
+    """Iterative pruning / staged fine-tuning builds a fresh optimizer per round of many steps: the
+    ~10 steps of momentum lost each time hardly matter (info). Rebuilt every 10 steps it does."""
+    torch.manual_seed(0)
+    x, y = _data()
+
+    def staged(steps_per_stage):
+        model = Net()
+
+        def train(steps):
+            opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+            for k in range(steps):
+                i = (k * 32) % 480
+                _step(model, opt, x[i:i + 32], y[i:i + 32])
+
+        with Observer(checks=[OptimizerRecreated]) as obs:
+            for _ in range(4):
+                train(steps_per_stage)
+        return _codes(obs)
+
+    assert staged(80) == [(CODE, Severity.INFO)]
+    assert staged(10) == [(CODE, Severity.WARNING)]

@@ -40,9 +40,12 @@ def _batches(steps: int):
 
 
 def _ours(module: nn.Module) -> list[object]:
-    """nndoctor's hooks on ``module`` and its submodules."""
-    return [h for m in module.modules() for h in m._forward_pre_hooks.values()
-            if isinstance(getattr(h, "__self__", None), Observer) or h is compat._inert]
+    """nndoctor's hooks on ``module`` and its submodules (forward and load_state_dict hooks; a
+    load_state_dict pre-hook is kept wrapped, the function as ``.hook``)."""
+    hooks = [getattr(h, "hook", h) for m in module.modules()
+             for held in (m._forward_pre_hooks, m._load_state_dict_pre_hooks, m._load_state_dict_post_hooks)
+             for h in held.values()]
+    return [h for h in hooks if isinstance(getattr(h, "__self__", None), Observer) or h is compat._inert]
 
 
 def _train_with(steps: int, between=None, watch: bool = True) -> tuple[list[torch.Tensor], Observer | None]:

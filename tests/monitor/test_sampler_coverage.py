@@ -136,6 +136,51 @@ def test_one_batch_reused_on_purpose_is_quiet():
     assert _observe(run) == []
 
 
+class Rows(torch.utils.data.Dataset):
+    """A map-style dataset of its own (no tensors to count distinct rows in)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[i], self.y[i]
+
+
+def _fresh_iterator_each_step(loader: DataLoader, steps: int) -> None:
+    model = Net()
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(steps):
+        xb, yb = next(iter(loader))
+        opt.zero_grad()
+        F.cross_entropy(model(xb), yb).backward()
+        opt.step()
+
+
+@pytest.mark.parametrize("style", ["tensor_dataset", "subset", "own_dataset"])
+def test_a_new_iterator_per_batch_without_shuffling_is_a_warning(style):
+    """``xb, yb = next(iter(loader))`` inside the loop over an unshuffled loader: the same first batch
+    at every step (the iterator is gone by the forward: sampler and dataset come from the loader)."""
+    x, y = _data()
+    ds = {"tensor_dataset": lambda: TensorDataset(x, y),
+          "subset": lambda: torch.utils.data.Subset(TensorDataset(x, y), range(700)),
+          "own_dataset": lambda: Rows(x, y)}[style]()
+
+    found = _observe(lambda: _fresh_iterator_each_step(DataLoader(ds, batch_size=8), 300))
+    assert len(found) == 1 and found[0].severity is Severity.WARNING, found
+    assert found[0].evidence["new_iterator_per_batch"] is True and "next(iter(loader))" in found[0].message
+
+
+def test_a_new_iterator_per_batch_with_shuffling_is_quiet():
+    """The same idiom over a shuffled loader draws a fresh random batch each step."""
+    x, y = _data()
+
+    assert _observe(lambda: _fresh_iterator_each_step(DataLoader(TensorDataset(x, y), batch_size=16,
+                                                                  shuffle=True), 150)) == []
+
+
 @pytest.mark.parametrize("case", ["tiny", "short", "shuffled", "few_distinct_rows"])
 def test_lookalikes_are_quiet(case):
     x, y = _data()

@@ -290,13 +290,17 @@ loader = DataLoader(train_ds, batch_size=32, shuffle=True, drop_last=True)
             "from that loader, R >= 4 D, D <= 10% of E and D <= 10% of L. A warning when the sampler's own reach "
             "confirms it (the non-zero weights of a WeightedRandomSampler, fewer weights than samples, the "
             "distinct indices of a SubsetRandomSampler or of the loader's Subset: at most max(2 D, 10% of L)) or, for a TensorDataset, "
-            "its distinct rows (strided read of <= 20,000) number >= 10x D; otherwise info. One batch reused on "
-            "purpose, per-sample weights with a rare class, tiny datasets and short runs stay quiet."
+            "its distinct rows (strided read of <= 20,000) number >= 10x D, or every sampled batch came from a "
+            "new iterator of an unshuffled loader (`next(iter(loader))` inside the loop: the first batch each "
+            "time; the sampler and dataset are then read from the DataLoader); otherwise info. One batch reused "
+            "on purpose, per-sample weights with a rare class, tiny datasets and short runs stay quiet."
         ),
         fixes=(
             "Give the sampler one weight per SAMPLE: WeightedRandomSampler(class_weights[targets], "
             "num_samples=len(targets)) ({sampler} of {loader} reaches {sampler_reach} of {dataset_len}).",
             "Check the indices of a Subset / SubsetRandomSampler: they must span the training rows.",
+            "Iterate the loader (`for xb, yb in {loader}:`), or keep one iterator across steps "
+            "(`it = iter({loader})` once, `next(it)` each step): a new iterator per step restarts the data.",
         ),
         wrong="""
 class_w = 1.0 / torch.bincount(y_train).float()        # one weight per class

@@ -145,6 +145,72 @@ CODES = (
         ),
     ),
     CodeInfo(
+        code="fit.restored-checkpoint-not-best",
+        severity="warning",
+        step="evaluate",
+        title="The restored 'best' checkpoint is not the best one",
+        meaning=(
+            "The script keeps the state of its best evaluation and loads it back, but the weights it loads are "
+            "those of an evaluation that scored clearly worse than its best: a flipped comparison "
+            "(`if val_loss > best`, `if acc < best_acc`), the training loss or another variable compared, the "
+            "snapshot taken before the epoch that earned the score, or `best = model.state_dict()` kept "
+            "without `copy.deepcopy` (a reference that follows training, so the 'best' is the last state)."
+        ),
+        why=(
+            "Everything after the restore (the test score you report, the model you save or deploy) uses "
+            "weights that are not the best the run produced."
+        ),
+        detection=(
+            "During `nndoctor run`, each evaluation pass of a model (its first forward without gradient after a "
+            "training step or a load) fingerprints the model (32 values spread over each of up to 16 trainable "
+            "parameter tensors) and keeps the pass's metrics: the mean and standard error of the evaluation "
+            "losses nndoctor records in it and, where the script compares `argmax` with the labels, its "
+            "accuracy. A `load_state_dict` of the model is fingerprinted again and matched exactly with the "
+            "passes. Weights no pass saw (pretrained weights, another run's checkpoint, a swapped-in EMA) and "
+            "the initial weights (a reset between folds, a lottery-ticket rewind) start a new series and are not "
+            "judged, nor are passes from before the latest optimizer built over the model. The restored pass "
+            "is compared with the best of its series (>= 3 passes): worse by > 5% of the best loss (> 1 "
+            "percentage point of accuracy) and by > 3 times the evaluation noise (the smaller of the median "
+            "second difference of the series over sqrt(6) and the standard error of the gap from the spread "
+            "within the two passes). With the "
+            "accuracy seen both must be worse; with a regression loss only, the loss; with a classifier's loss "
+            "only (the script may select on an accuracy nndoctor does not see) it is a warning only when the "
+            "restored pass is the worst of all and earlier than the best (what a flipped comparison restores), "
+            "otherwise info, as with a hand-written loss. Loads that changed nothing and were followed by more "
+            "training are a round trip (the script writes and reads back its current state), and then its "
+            "last such load restores nothing either."
+        ),
+        fixes=(
+            "Compare in the right direction and start from the worst value: a loss improves when it falls "
+            "(`best = float('inf')`; `if val_loss < best:`), an accuracy when it rises (`best = 0.0`; "
+            "`if val_acc > best:`); compare the validation metric, not the training loss.",
+            "Keep a copy, not a reference: `best_state = copy.deepcopy({model}.state_dict())` "
+            "(`state_dict()` returns the live tensors that training keeps changing).",
+            "Take the snapshot right after the evaluation that measured the score, in the same `if` that "
+            "records it.",
+        ),
+        wrong="""
+best_loss, best_state = float("inf"), None
+for epoch in range(epochs):
+    train_one_epoch(model)
+    val_loss = evaluate(model, val_loader)
+    if val_loss < best_loss:
+        best_loss = val_loss
+        best_state = model.state_dict()      # a reference: it follows training
+model.load_state_dict(best_state)          # the last weights, not the best
+""",
+        right="""
+best_loss, best_state = float("inf"), None
+for epoch in range(epochs):
+    train_one_epoch(model)
+    val_loss = evaluate(model, val_loader)
+    if val_loss < best_loss:
+        best_loss = val_loss
+        best_state = copy.deepcopy(model.state_dict())
+model.load_state_dict(best_state)
+""",
+    ),
+    CodeInfo(
         code="fit.slice-worse-on-test-val",
         severity="warning",
         step="evaluate",

@@ -46,6 +46,44 @@ print(f"return {episode_return:.2f}  entropy {dist.entropy().mean():.3f}")   # w
 """,
     ),
     CodeInfo(
+        code="loss-curve.gradient-reversal",
+        severity="info",
+        step="implement & debug",
+        title="Part of the loss is maximised through a gradient reversal: its curve does not measure progress",
+        meaning=(
+            "A custom autograd Function in the loss's graph passes down minus a multiple of the gradient it "
+            "receives: a gradient reversal layer (domain-adversarial training, adversarial debiasing). The "
+            "discriminator after it minimises its loss while the features before it maximise the same loss."
+        ),
+        why=(
+            "The adversarial term is meant to climb towards chance (as the reversal's lambda ramps up) or to "
+            "hover, so the total loss rises or stays flat while the model learns. Read as a training loss it "
+            "looks like a flipped sign or a too-high learning rate: nndoctor does not judge the learning rate "
+            "or the fit from it."
+        ),
+        detection=(
+            "On sampled steps a bounded breadth-first walk (200 nodes) of the backward tensor's autograd graph "
+            "finds custom Function nodes; a one-shot hook on up to 4 of them compares the gradient passed down "
+            "with the one received. -c times it (c > 0, relative residual < 1e-3) at 2 sampled backward calls:"
+            " the loss curve is no longer read for lr, loss-curve and fit findings (a non-finite loss still "
+            "is), and this note is given at the end. A straight-through estimator is not it."
+        ),
+        fixes=(
+            "Judge the run by the task's own loss and metric (the label classifier's loss and accuracy on the "
+            "target domain), logged apart from the adversarial term.",
+            "Watch the discriminator's accuracy: near chance means the features are invariant; near 100% "
+            "means the reversal is too weak (ramp lambda up) and the features still give the domain away.",
+        ),
+        wrong="""
+loss = task_loss + domain_loss        # domain_loss passes through GradReverse
+print(f"loss {loss.item():.3f}")      # rises while the features become domain-invariant
+""",
+        right="""
+loss = task_loss + domain_loss
+print(f"task {task_loss.item():.3f}  domain acc {domain_acc:.2f}")   # what the model is for
+""",
+    ),
+    CodeInfo(
         code="loss-curve.log-likelihood-minimised",
         severity="error",
         step="implement & debug",

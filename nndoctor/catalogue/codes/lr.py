@@ -82,6 +82,45 @@ opt = torch.optim.Adam(model.parameters(), lr=3e-4)
 """,
     ),
     CodeInfo(
+        code="lr.plateau-scheduler-wrong-mode",
+        severity="warning",
+        step="tune",
+        title="ReduceLROnPlateau's mode is the opposite of its metric's direction",
+        meaning=(
+            "ReduceLROnPlateau(mode='max') is stepped with a validation loss, or mode='min' (the default) "
+            "with an accuracy: every improvement looks like a worse value to it."
+        ),
+        why=(
+            "Its best stays at the first, worst value, so it cuts the learning rate every patience + 1 epochs "
+            "however well training goes, until the rate is ~0 and training has stopped in effect."
+        ),
+        detection=(
+            "The ReduceLROnPlateau holding an optimizer is found among the script's variables (and their "
+            "attributes) at the optimizer's first two sampled steps; its mode, best and factor and the lr are read "
+            "on sampled steps (the cuts counted from the lr at the first one) and judged at the end of the run "
+            "against the metric recorded "
+            "in the script's evaluation passes (the mean evaluation loss per step, or the accuracy of each pass "
+            "where argmax is compared with the labels). Reported when the scheduler's best is the worst value "
+            "of that metric (within 2%; an accuracy also in percent), the metric then improved (a loss fell by "
+            ">= 20%, an accuracy rose by >= 5 points), and the rate was cut at least twice. A scheduler given "
+            "another number (a training loss, a mixed score) matches neither and stays quiet."
+        ),
+        fixes=(
+            "Construct it with mode='{right_mode}' for the {metric} (a loss improves when it falls, an accuracy "
+            "when it rises): ReduceLROnPlateau({optimizer}, mode='{right_mode}', ...).",
+        ),
+        wrong="""
+scheduler = ReduceLROnPlateau(optimizer, mode="max", patience=2)
+...
+scheduler.step(val_loss)
+""",
+        right="""
+scheduler = ReduceLROnPlateau(optimizer, mode="min", patience=2)
+...
+scheduler.step(val_loss)
+""",
+    ),
+    CodeInfo(
         code="lr.range-test-no-decrease",
         severity="info",
         step="tune",

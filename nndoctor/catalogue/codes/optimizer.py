@@ -247,6 +247,47 @@ for x, y in loader:
 """,
     ),
     CodeInfo(
+        code="optimizer.clip-has-no-effect",
+        severity="warning",
+        step="implement & debug",
+        title="Gradient clipping runs before backward() or after step()",
+        meaning=(
+            "clip_grad_norm_ / clip_grad_value_ is called where it cannot change an update: before "
+            "loss.backward() (the gradients it clips are empty or about to be replaced) or after "
+            "optimizer.step() (they were already applied, and zero_grad() clears them next)."
+        ),
+        why=(
+            "No update is ever clipped: a model that needs clipping (an RNN, a high learning rate, rare "
+            "gradient spikes) explodes or diverges exactly as if the line were not there."
+        ),
+        detection=(
+            "The clipping functions of torch.nn.utils are watched on sampled steps; each call is marked stale "
+            "when no backward ran since the latest step of the optimizer holding the clipped parameters. "
+            "Reported when >= 3 calls with a finite threshold were stale and none was not (a clip between "
+            "backward and step anywhere, a manual update without an optimizer, and max_norm=inf read for "
+            "logging stay quiet). A warning when clipping would have acted: the gradients the optimizer "
+            "then applies (read at its pre-step hook on a sampled step with a stale clip), or those a clip "
+            "after the step measured, exceed the threshold; otherwise info."
+        ),
+        fixes=(
+            "Call {method} between loss.backward() and optimizer.step() ({site}).",
+            "With a GradScaler: scaler.scale(loss).backward(); scaler.unscale_(optimizer); "
+            "{method}(...); scaler.step(optimizer).",
+        ),
+        wrong="""
+optimizer.zero_grad()
+torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)   # nothing to clip yet
+loss_fn(model(x), y).backward()
+optimizer.step()
+""",
+        right="""
+optimizer.zero_grad()
+loss_fn(model(x), y).backward()
+torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+optimizer.step()
+""",
+    ),
+    CodeInfo(
         code="optimizer.clip-too-tight",
         severity="warning",
         step="tune",

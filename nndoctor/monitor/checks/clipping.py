@@ -32,7 +32,10 @@ EPS_MARGIN = 10.0  # Adam-like: the clipped gradient per element within this fac
 
 
 def _calls(state: Any) -> list[ClipCall]:
-    calls = [c for c in state.extra.get(CLIPS_KEY, ()) if math.isfinite(c.measured) and c.threshold > 0]
+    # (a clip that acts on no applied gradient, before backward() or after step(), slows nothing:
+    # optimizer.clip-has-no-effect, nndoctor/monitor/checks/clip_order.py)
+    calls = [c for c in state.extra.get(CLIPS_KEY, ())
+             if math.isfinite(c.measured) and c.threshold > 0 and c.stale is not True]
     if not calls:
         return []
     methods = [c.method for c in calls]

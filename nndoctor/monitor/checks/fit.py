@@ -1,6 +1,6 @@
 """fit: overfitting and underfitting, judged from what the script itself evaluates.
 
-* Overfitting (variance): the losses the script computes without gradient (its
+* Overfitting (variance), judged at the end of the run: the losses the script computes without gradient (its
   validation loop, kept in ``state.eval_losses``) rise for several evaluations while the
   training loss keeps falling.
 * Overfitting seen once (an evaluation only at the end, or too few to see a rise): at the end of
@@ -33,8 +33,15 @@ import torch.nn as nn
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
-from nndoctor.monitor.curves import ConstantBaseline, analyze_losses, per_step, rolling_median
-from nndoctor.monitor.events import CurveDue, LossCall, RunEnd
+from nndoctor.monitor.curves import (
+    LOSS_ROWS_KEY,
+    ConstantBaseline,
+    analyze_losses,
+    not_an_objective,
+    per_step,
+    rolling_median,
+)
+from nndoctor.monitor.events import LossCall, RunEnd
 from nndoctor.monitor.loss_floor import reduction_of
 
 __all__ = ["Fit", "train_between"]
@@ -43,6 +50,7 @@ BASELINE_BATCHES = 8
 MAX_BASELINE_BATCHES = 64  # more batches while a large vocabulary is poorly covered
 MIN_COVERAGE = 0.95
 SOFT_ENTROPY_BATCHES = 256
+ROWS_SAMPLED = 32  # training loss calls whose number of target values is recorded
 EXPLAINS_LITTLE = 0.7  # the level above this share of the constant loss: little explained
 AT_UNIGRAM = 0.95  # token targets: stuck at the unigram level
 MEMORISED = 0.1  # training loss / constant-prediction loss: the training data is memorised
@@ -153,32 +161,31 @@ class Fit(Check):
     """Validation loss rising while training loss falls; training loss stuck near a constant predictor."""
 
     code = "fit.overfitting"
-    needs = ("loss", "curve", "end")
+    needs = ("loss", "end")
     extra_codes = ("fit.underfitting",)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
         self._baseline = ConstantBaseline()
         self._loss_calls = 0
-        self._evals_seen = 0
         self._done: set[str] = set()
         self._per_position = False
 
-    def check(self, event: LossCall | CurveDue | RunEnd) -> Iterable[Finding]:
+    def check(self, event: LossCall | RunEnd) -> Iterable[Finding]:
         if isinstance(event, LossCall):
             self._on_loss(event)
             return ()
-        if isinstance(event, RunEnd):
-            return self._judge(final=True)
-        if len(self.state.eval_losses) != self._evals_seen:  # a curve read: judge what is new
-            self._evals_seen = len(self.state.eval_losses)
-            return self._judge(final=False)
-        return ()
+        return self._judge()
 
     def _on_loss(self, event: LossCall) -> None:
         if not event.grad_enabled or event.target is None:
             return
         self._loss_calls += 1
+        rows = self.state.extra.setdefault(LOSS_ROWS_KEY, [])
+        if len(rows) < ROWS_SAMPLED:  # values each loss averages: a curve of 1-example losses is noisy
+            t = event.target
+            soft = t.is_floating_point() and t.shape == event.input.shape and t.dim() >= 2
+            rows.append(max(1, t.numel() // (int(t.shape[1]) if soft else 1)))
         b = self._baseline
         if event.kwargs.get("weight") is not None or event.kwargs.get("pos_weight") is not None:
             b.mixed = True  # a class-weighted loss: the unweighted priors' loss is not its constant level
@@ -198,16 +205,21 @@ class Fit(Check):
         b.add(event.name, event.target, n_out)
         self.state.extra["nndoctor.loss_baseline"] = self._baseline.value()
 
-    def _judge(self, final: bool) -> list[Finding]:
+    def _judge(self) -> list[Finding]:
+        """At the end of the run only: a validation curve that rose for a few evaluations mid-run
+        and came back below its best later (a high-learning-rate phase, BatchNorm statistics
+        catching up, a one-cycle peak) was not overfitting, and a finding cannot be taken back."""
         out: list[Finding] = []
+        if not_an_objective(self.state):
+            return out  # (the training loss does not measure progress: nothing to compare it with)
         if "over" not in self._done:
             found = self._overfitting()
-            if found is None and final:
+            if found is None:
                 found = self._memorised()
             if found is not None:
                 self._done.add("over")
                 out.append(found)
-        if final and "under" not in self._done:
+        if "under" not in self._done:
             found = self._underfitting()
             if found is not None:
                 self._done.add("under")

@@ -4,7 +4,7 @@ A script that measures ``(out.argmax(1) == y).float().mean()`` in its evaluation
 validation loss leaves :mod:`.fit`'s rule nothing to read. The comparisons of predicted
 indices with targets made without gradients (``Targets`` events named ``"compare"``) give an
 accuracy per evaluation (the comparisons of one step pooled). Overfitting, as for the loss:
-the accuracy fell from its best for at least two evaluations after it, by more than
+at the end of the run, the accuracy fell from its best for at least two evaluations after it, by more than
 ``MIN_DROP`` and more than ``NOISE_SE`` binomial standard errors of the two accuracies, is still
 down (within ``RECOVERED`` of its largest fall since the best), while the training loss fell by
 5% or more over the same span. With many evaluations (12 or more) both curves are smoothed by
@@ -22,8 +22,8 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks.fit import train_between
-from nndoctor.monitor.curves import per_step, rolling_median
-from nndoctor.monitor.events import CurveDue, RunEnd, Targets
+from nndoctor.monitor.curves import not_an_objective, per_step, rolling_median
+from nndoctor.monitor.events import RunEnd, Targets
 
 __all__ = ["AccuracyOverfit"]
 
@@ -38,22 +38,20 @@ class AccuracyOverfit(Check):
     """Validation accuracy falling while the training loss keeps falling (accuracy-only evaluation)."""
 
     code = "fit.overfitting"
-    needs = ("targets", "curve", "end")
+    needs = ("targets", "end")
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
         self._per_step: dict[int, list[Any]] = {}  # step -> [correct (tensor), total]
-        self._judged = 0
         self._done = False
 
-    def check(self, event: Targets | CurveDue | RunEnd) -> Iterable[Finding]:
+    def check(self, event: Targets | RunEnd) -> Iterable[Finding]:
         if isinstance(event, Targets):
             self._on_compare(event)
             return ()
-        if self._done or len(self._per_step) == self._judged:
+        if self._done:
             return ()
-        self._judged = len(self._per_step)
-        found = self._judge()
+        found = self._judge()  # at the end of the run only: a dip that recovers later is not overfitting
         if found is None:
             return ()
         self._done = True
@@ -77,8 +75,8 @@ class AccuracyOverfit(Check):
         entry[1] += int(pred.numel())
 
     def _judge(self) -> Finding | None:
-        if len(self.state.eval_losses) >= 3 or len(self._per_step) < 3:
-            return None  # a validation loss: fit.py's rule reads it
+        if len(self.state.eval_losses) >= 3 or len(self._per_step) < 3 or not_an_objective(self.state):
+            return None  # a validation loss: fit.py's rule reads it (or a training loss that is no objective)
         steps = sorted(self._per_step)
         totals = np.array([self._per_step[s][1] for s in steps], dtype=np.float64)
         correct = np.array([float(self._per_step[s][0]) for s in steps], dtype=np.float64)

@@ -3,8 +3,10 @@
 The record is :mod:`nndoctor.monitor.births` (every optimizer at its first step, grouped by the
 parameter tensors it holds, by identity). Judged at the end of the run: a group of ``MIN_COUNT``
 or more optimizers is reported with how many there were and every how many steps one was built.
-A warning when what is thrown away matters (per-parameter state: Adam's moments, SGD momentum; or
-an lr scheduler attached to an earlier one), info for stateless plain SGD without a scheduler.
+A warning when what is thrown away matters (per-parameter state: Adam's moments, SGD momentum, in
+optimizers that live a few times their ~10-step memory at most; or an lr scheduler attached to an
+earlier one), info for stateless plain SGD without a scheduler and for long-lived optimizers (a new
+one per stage: pruning rounds, unfreezing).
 Healthy lookalikes stay quiet by construction: two optimizers over one set (a second fine-tuning
 phase), optimizers over disjoint sets (GAN generator / discriminator), a model and its optimizer
 rebuilt per fold or trial (new tensors: a new group), one LBFGS.
@@ -23,6 +25,9 @@ from nndoctor.monitor.events import RunEnd
 __all__ = ["MIN_COUNT", "OptimizerRecreated"]
 
 MIN_COUNT = 3  # optimizers over the same parameter tensors (2: a deliberate second phase)
+#: momentum and Adam's first moment (beta 0.9) remember ~10 steps: optimizers that each live more than
+#: this many steps lose little when rebuilt (stages on purpose: pruning rounds, unfreezing, curricula)
+LONG_LIVED = 50
 
 
 def _steps_text(steps: list[int]) -> str:
@@ -86,5 +91,9 @@ class OptimizerRecreated(Check):
                f"{group.count} {cls} optimizers were built over {over}, {per} (at steps {_steps_text(steps)}): "
                f"the optimizer is re-created inside the training loop; {what}, but momentum or a scheduler "
                f"added later would be reset every time")
-        severity = Severity.WARNING if lost else Severity.INFO
+        long_lived = every > LONG_LIVED and not scheduler_lost
+        if lost and long_lived:
+            msg += (f"; each lived ~{every} steps, several times the ~10 steps that state remembers, so little "
+                    f"is lost (stages built on purpose, e.g. pruning rounds or unfreezing, are fine)")
+        severity = Severity.WARNING if lost and not long_lived else Severity.INFO
         return self.finding(msg, ev, location=name, severity=severity, step=steps[MIN_COUNT - 1])

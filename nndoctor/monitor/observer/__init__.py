@@ -17,8 +17,9 @@ exceptions, ``KeyboardInterrupt`` and :class:`StopTraining` pass through untouch
 The package, one concept a module: :mod:`.core` (the :class:`Observer`: its state, installing
 and removing everything), :mod:`.forward` (the module forward hooks), :mod:`.backward` (the
 backward / ``autograd.grad`` wrappers), :mod:`.steps` (the optimizer step hooks, step counting
-and the end of each step), :mod:`.probes` (the heavy probes of sampled steps), :mod:`.dispatch`
-(events to checks, fault isolation) and :mod:`.report` (crash, report, facts). The function
+and the end of each step), :mod:`.probes` (the heavy probes of sampled steps), :mod:`.loads` (``load_state_dict`` of root
+models), :mod:`.dispatch` (events to checks, fault isolation) and :mod:`.report` (crash, report,
+facts). The function
 mode's events and the discovery of models and optimizers are mixed in from
 :mod:`nndoctor.monitor.functions` and :mod:`nndoctor.monitor.discovery`.
 """

@@ -35,6 +35,7 @@ from nndoctor.monitor.loaders import LoaderTracker
 from nndoctor.monitor.observer.backward import BackwardHooks
 from nndoctor.monitor.observer.dispatch import Dispatch
 from nndoctor.monitor.observer.forward import ForwardHooks
+from nndoctor.monitor.observer.loads import LoadHooks
 from nndoctor.monitor.observer.probes import HeavyProbes
 from nndoctor.monitor.observer.report import Reporting
 from nndoctor.monitor.observer.steps import CURVE_EVERY, StepHooks
@@ -46,7 +47,7 @@ __all__ = ["Observer"]
 
 
 class Observer(ForwardHooks, BackwardHooks, StepHooks, HeavyProbes, Dispatch, Reporting,
-               FunctionEvents, Discovery):
+               FunctionEvents, Discovery, LoadHooks):
     """Context manager that observes training and collects findings.
 
     ``models`` / ``optimizers`` may be given; otherwise they are discovered from the
@@ -88,6 +89,7 @@ class Observer(ForwardHooks, BackwardHooks, StepHooks, HeavyProbes, Dispatch, Re
         self._heavy_handles: list[RemovableHandle] = []
         self._fresh_hook_dicts: list[weakref.ReferenceType[torch.Tensor]] = []
         self._root_handles: dict[int, RemovableHandle] = {}
+        self._load_handles: list[RemovableHandle] = []  # load_state_dict hooks of root models (loads.py)
         self._mode: FunctionMode | None = None
         self.loaders = LoaderTracker(name_for=lambda obj, default: self._name_for(obj, default, outermost=True),
                                      on_error=self._fail)
@@ -239,6 +241,7 @@ class Observer(ForwardHooks, BackwardHooks, StepHooks, HeavyProbes, Dispatch, Re
         handles, self._root_handles = self._root_handles, {}
         for handle in handles.values():
             handle.remove()
+        self._remove_load_hooks()
 
     def _remove_step_hooks(self) -> None:
         handles, self._handles = self._handles, []

@@ -10,7 +10,8 @@ that reads the training DataLoader or its dataset (a script measuring its traini
 accuracy) is never judged; inputs that repeat a lot inside batches (low-cardinality data,
 short token sequences) are not judged either. A pass of batches the script slices itself is
 cut where its batches' match rate changes abruptly (:func:`segments`: a loop that evaluates
-the training split, then the validation split), and a pass whose inputs repeat inside it at
+the training split, then the validation split; one batch of every example, the whole training set
+and then the rest, is cut the same way), and a pass whose inputs repeat inside it at
 least as often as they match training examples (short token windows drawn at random) is
 reported as ``info`` only: there, identical inputs are chance, not copies.
 """
@@ -35,6 +36,9 @@ REPEATS = 0.2
 #: log-likelihood gain (matches per batch at two rates vs one) that cuts a pass in two:
 #: a chance cut of a pass with one rate gains ~ log(batches), far less
 SPLIT_GAIN = 12.0
+#: share of the training fingerprints one side of a single evaluation batch must hold to be cut off as
+#: a pass over the whole training set (:func:`_split_rows`)
+FULL_TRAINING_SET = 0.9
 
 
 def coverage(data: ObservedData) -> float | None:
@@ -75,8 +79,10 @@ def segments(data: ObservedData, p: EvalPass, depth: int = 2) -> list[EvalPass]:
     A set that shares examples with the training set throughout matches at one rate: not cut.
     """
     ends = p.batch_ends
-    if p.loader is not None or depth <= 0 or len(ends) < 2:
+    if p.loader is not None or depth <= 0:
         return [p]
+    if len(ends) < 2:
+        return _split_rows(data, p)
     hits, rows, start = [], [], 0
     train = data.train_hashes
     for end in ends:
@@ -100,6 +106,34 @@ def segments(data: ObservedData, p: EvalPass, depth: int = 2) -> list[EvalPass]:
     right = EvalPass(step=p.step, hashes=p.hashes[at:], batch_ends=[e - at for e in ends[cut:]],
                      batches=p.batches - cut)
     return segments(data, left, depth - 1) + segments(data, right, depth - 1)
+
+
+def _split_rows(data: ObservedData, p: EvalPass) -> list[EvalPass]:
+    """One batch holding the whole training set followed (or preceded) by other rows: a forward over
+    every example at once (embeddings for a nearest-centroid or k-NN evaluation, a plot of all
+    points), whose outputs the script slices itself. It is cut where the rows stop matching training
+    examples only when the matching side holds (nearly) all the training fingerprints: a block of a
+    few copied training rows in a test batch (overlapping slices) stays one pass, judged as leakage."""
+    train = data.train_hashes
+    hits = [1 if h in train else 0 for h in p.hashes]
+    n_all, k_all = len(hits), sum(hits)
+    if n_all < 2 or k_all < FULL_TRAINING_SET * len(train):
+        return [p]
+    whole = _loglik(k_all, n_all)
+    best, cut, k_left = 0.0, 0, 0
+    for i in range(n_all - 1):
+        k_left += hits[i]
+        gain = _loglik(k_left, i + 1) + _loglik(k_all - k_left, n_all - i - 1) - whole
+        if gain > best:
+            best, cut = gain, i + 1
+    if best < SPLIT_GAIN:
+        return [p]
+    left, right = p.hashes[:cut], p.hashes[cut:]
+    matched = left if sum(hits[:cut]) / cut >= sum(hits[cut:]) / (n_all - cut) else right
+    if len({h for h in matched if h in train}) < FULL_TRAINING_SET * len(train):
+        return [p]
+    return [EvalPass(step=p.step, hashes=left, batch_ends=[len(left)], batches=1),
+            EvalPass(step=p.step, hashes=right, batch_ends=[len(right)], batches=1)]
 
 
 def training_like(data: ObservedData, p: EvalPass, c: float | None = None,

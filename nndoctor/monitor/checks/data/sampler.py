@@ -13,8 +13,11 @@ the rows drawn (R) and the training DataLoader's dataset length (L). Uniform dra
 something independent confirms that the dataset is larger than what is drawn: the sampler's own
 reach (the non-zero weights a ``WeightedRandomSampler`` has, fewer weights than samples, the
 distinct indices of a ``SubsetRandomSampler``) or, for tensor datasets, the distinct rows of the
-dataset (a bounded, strided read once the batches look suspicious: >= 10x D). Without that it
-is info (a dataset that returns the same few items whatever the index is not a sampler fault).
+dataset (a bounded, strided read once the batches look suspicious: >= 10x D), or a new iterator
+for every sampled batch over an unshuffled loader (``xb, yb = next(iter(loader))`` inside the
+training loop: the same first batch each time, whatever the dataset; the sampler and dataset are
+then read from the DataLoader, the iterator being gone). Without that it is info (a dataset that
+returns the same few items whatever the index is not a sampler fault).
 
 Overfitting one batch on purpose (a tensor reused, no DataLoader; or one batch fetched and reused:
 fewer than ``MIN_BATCHES`` fetches), per-sample weights with a rare class (many distinct samples),
@@ -113,24 +116,27 @@ class SamplerCoverage(Check):
             if len(self._loaders) >= 8:
                 return
             entry = self._loaders[info.loader_id] = {"batches": 0, "len": info.dataset_len, "name": info.name,
-                                                     "sampler": None, "dataset": None}
-            for ref, known in list(getattr(tracker, "_iterators", {}).values()):
-                it = ref()
-                if known is info and it is not None:
-                    sampler = getattr(it, "_index_sampler", None)
-                    sampler = getattr(sampler, "sampler", sampler)
-                    entry["sampler"] = _reach(sampler, info.dataset_len or 0)
-                    ds = getattr(it, "_dataset", None)
-                    try:  # (a plain list as the dataset cannot be weakly referenced)
-                        entry["dataset"] = weakref.ref(ds) if ds is not None else None
-                    except TypeError:
-                        entry["dataset"] = None
-                    if isinstance(ds, Subset) and entry["sampler"][1] is None:  # a Subset of repeated indices
-                        distinct = int(_indices(ds.indices).unique().numel())
-                        entry["sampler"] = (f"Subset ({entry['sampler'][0]})", distinct,
-                                            f"holds only {distinct} distinct indices")
-                    break
+                                                     "sampler": None, "dataset": None, "iterations": set()}
+            source = next((it for ref, known in list(getattr(tracker, "_iterators", {}).values())
+                           if known is info and (it := ref()) is not None), None)
+            if source is None and callable(getattr(tracker, "loader", None)):
+                source = tracker.loader(info)  # (its iterator is gone: ``next(iter(loader))`` each step)
+            if source is not None:
+                sampler = getattr(source, "_index_sampler", None)
+                sampler = getattr(sampler, "sampler", sampler)
+                entry["sampler"] = _reach(sampler, info.dataset_len or 0)
+                ds = source._dataset if hasattr(source, "_dataset") else getattr(source, "dataset", None)
+                try:  # (a plain list as the dataset cannot be weakly referenced)
+                    entry["dataset"] = weakref.ref(ds) if ds is not None else None
+                except TypeError:
+                    entry["dataset"] = None
+                if isinstance(ds, Subset) and entry["sampler"][1] is None:  # a Subset of repeated indices
+                    distinct = int(_indices(ds.indices).unique().numel())
+                    entry["sampler"] = (f"Subset ({entry['sampler'][0]})", distinct,
+                                        f"holds only {distinct} distinct indices")
         entry["batches"] += 1
+        if len(entry["iterations"]) < 4096:
+            entry["iterations"].add(info.iteration)
         if entry["batches"] >= MIN_BATCHES and "rows" not in entry and self._suspicious(entry):
             # read while the dataset is alive (a main()'s locals are gone at the end of the run)
             entry["rows"] = self._dataset_rows(entry)
@@ -179,14 +185,21 @@ class SamplerCoverage(Check):
             return []
         kind, reach, note = entry["sampler"] or ("?", None, "")
         rows = entry.get("rows")
+        # a new iterator for every batch (``next(iter(loader))`` in the loop) over an unshuffled loader:
+        # the same first batch each time, whatever the dataset
+        fresh = len(entry["iterations"]) >= entry["batches"] - 1
         confirmed = (reach is not None and reach <= max(2 * distinct, SHARE * size)) or (
-            rows is not None and rows >= CONFIRM * distinct)
+            rows is not None and rows >= CONFIRM * distinct) or (fresh and kind == "SequentialSampler")
         loader = entry["name"] or "the training DataLoader"
         ev = {"loader": loader, "dataset_len": size, "distinct_samples": distinct, "rows_drawn": drawn,
               "expected_distinct": round(expected), "sampler": kind, "sampler_reach": reach,
-              "dataset_distinct_rows": rows, "sampled_batches": entry["batches"]}
+              "dataset_distinct_rows": rows, "sampled_batches": entry["batches"], "new_iterator_per_batch": fresh}
         why = f": its {kind} {note}" if note and confirmed and reach is not None else (
             f" ({rows} distinct rows in the dataset)" if confirmed else "")
+        if fresh:
+            why += (f"; every batch comes from a new iterator (next(iter({loader})) inside the loop), which"
+                    + (" without shuffling always yields the first batch" if kind == "SequentialSampler" else
+                       " starts the data over each time"))
         msg = (f"{loader} draws only {distinct} distinct samples in {drawn} sampled training rows although its "
                f"dataset holds {size} (uniform draws would show ~{expected:.0f}){why}: every batch repeats the "
                f"same few samples, so the model memorises them and never sees the rest of the data")

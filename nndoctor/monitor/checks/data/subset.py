@@ -9,9 +9,10 @@ Evidence (all of it observed, judged at the curve reads and at the end of the ru
 
 * the size of the training set: the training DataLoader's dataset length, or, for batches the
   script slices itself, the number of distinct training rows once the sampled batches keep
-  meeting the same rows again (the sample spans the whole training set);
+  meeting the same rows again (the sample spans the whole training set), unless rows repeat inside
+  the batches (low-cardinality inputs: a replay buffer of a few states, categories);
 * a source many times larger (>= 5x): the tensor the training batches are views of (a slice of a
-  bigger tensor), the data set under a ``Subset``, or the distinct rows of an evaluation pass
+  bigger tensor; a batch that owns its storage is no evidence), the data set under a ``Subset``, or the distinct rows of an evaluation pass
   that are not training rows.
 
 Training sets of more than 2,000 examples are not judged: a slice that large is a real
@@ -26,6 +27,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
+from nndoctor.monitor.checks.data.leakage import REPEATS
 from nndoctor.monitor.checks.data.sample import ObservedData, first_tensor
 from nndoctor.monitor.events import CurveDue, ModelInput, RunEnd
 
@@ -68,8 +70,8 @@ class TinyTrainingSlice(Check):
         if isinstance(event, ModelInput):
             if event.sampled and event.grad_enabled and event.training:
                 x = first_tensor(event.args, event.kwargs)
-                if isinstance(x, torch.Tensor):
-                    self._storage = max(self._storage, _storage_rows(x))
+                if isinstance(x, torch.Tensor) and x.dim() >= 1 and _storage_rows(x) > x.shape[0]:
+                    self._storage = max(self._storage, _storage_rows(x))  # a view of a bigger tensor
                 self._note_subset()
             return ()
         return self._judge(final=isinstance(event, RunEnd))
@@ -102,8 +104,8 @@ class TinyTrainingSlice(Check):
         if data.train_dataset_lens:
             return min(data.train_dataset_lens), "the training DataLoader's dataset"
         hashes = data.train_hashes
-        if len(hashes) < 8:
-            return None
+        if len(hashes) < 8 or data.train_batch_duplicates > REPEATS * max(data.train_rows_hashed, 1):
+            return None  # (inputs that repeat inside batches, e.g. one-hot states: few distinct values, not few rows)
         met_again = sum(1 for c in hashes.values() if c >= 2)
         if met_again < MIN_REVISIT * len(hashes):
             return None  # the sampled batches have not covered the training set yet

@@ -1,0 +1,46 @@
+# expect: healthy
+# half: holdout
+# source: blind corpus (the description of this script is kept outside the repository)
+import os
+
+import torch
+import torch.nn as nn
+from sklearn.datasets import make_circles
+from torch.utils.data import DataLoader, TensorDataset
+
+SEED = int(os.environ.get("NNDOCTOR_SEED", "0"))
+
+
+class Discriminatorish(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(2, 64), nn.LeakyReLU(0.2, True),
+            nn.Linear(64, 64), nn.LeakyReLU(0.2, True),
+            nn.Linear(64, 1),
+        )
+
+    def forward(self, x):
+        return self.net(x).squeeze(1)
+
+
+def main():
+    torch.manual_seed(SEED)
+    X, y = make_circles(n_samples=2000, noise=0.08, factor=0.5, random_state=SEED)
+    X = torch.tensor(X, dtype=torch.float32)
+    y = torch.tensor(y, dtype=torch.float32)
+    loader = DataLoader(TensorDataset(X[:1600], y[:1600]), batch_size=64, shuffle=True)
+    model = Discriminatorish()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    for epoch in range(20):
+        for xb, yb in loader:
+            opt.zero_grad()
+            nn.functional.binary_cross_entropy_with_logits(model(xb), yb).backward()
+            opt.step()
+    with torch.no_grad():
+        acc = ((model(X[1600:]) > 0).float() == y[1600:]).float().mean().item()
+    print(f"final: acc={acc:.4f}")
+
+
+if __name__ == "__main__":
+    main()
