@@ -92,8 +92,9 @@ class MeanStdSwapped(Check):
     def _on_input(self, event: ModelInput) -> None:
         if not event.grad_enabled or not event.training:
             return
+        # (the first batch-like tensor: an ODE function's forward(t, y) reads a 0-dim time first)
         x = next((v for v in list(event.args) + list(event.kwargs.values())
-                  if isinstance(v, torch.Tensor) and v.is_floating_point()), None)
+                  if isinstance(v, torch.Tensor) and v.is_floating_point() and v.dim() > 0), None)
         if x is None or x.shape[0] < 2 or x.numel() == 0:
             return
         ch = _channels(x.detach())

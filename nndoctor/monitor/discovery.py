@@ -87,6 +87,8 @@ class Discovery:
             state.step = 1
             state.losses.cap_steps(1)
             state.eval_losses.cap_steps(1)
+            for curve in state.eval_by_model.values():
+                curve.cap_steps(1)
         for key, old in list(state.optimizers.items()):
             if old.name == name and old.cls == type(opt).__name__ and old.ref() is None:
                 del state.optimizers[key]  # the variable was rebound to a new optimizer: one entry per name

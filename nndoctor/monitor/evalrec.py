@@ -149,8 +149,9 @@ class PendingEval:
         handle = node.register_prehook(reached)
         self.items.append((step, (loss if value is None else value).detach(), hit, handle, model))
 
-    def resolve(self, record: Callable[[int, torch.Tensor], None]) -> None:
-        """Record the losses no backward reached; count the others against their model."""
+    def resolve(self, record: Callable[[int, torch.Tensor, str], None]) -> None:
+        """Record the losses no backward reached (``record(step, value, model)``); count the others
+        against their model."""
         items, self.items = self.items, []
         for step, value, hit, handle, model in items:
             try:
@@ -160,4 +161,4 @@ class PendingEval:
             if hit[0]:
                 self.trained[model] = self.trained.get(model, 0) + 1
             else:
-                record(step, value)
+                record(step, value, model)

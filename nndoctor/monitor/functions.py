@@ -17,6 +17,7 @@ from torch.overrides import TorchFunctionMode
 
 from nndoctor.monitor.evalrec import RECIPE_OPS, PendingEval, RecipeTracker, first_parameter
 from nndoctor.monitor.events import LossCall, OpCall, Provenance, Targets
+from nndoctor.monitor.loss_floor import reduction_of
 from nndoctor.monitor.notebook import code_site, is_cell
 
 __all__ = [
@@ -228,7 +229,7 @@ class FunctionEvents:
         if not isinstance(result, torch.Tensor) or result.numel() != 1:
             return
         value = result
-        if kwargs.get("reduction") == "sum":  # per-example scale, comparable with the training loss
+        if reduction_of(kwargs) == "sum":  # per-example scale, comparable with the training loss
             inp = args[0] if args else kwargs.get("input")
             if isinstance(inp, torch.Tensor) and inp.numel():
                 n = inp.shape[0] if name in ("cross_entropy", "nll_loss", "multi_margin_loss") else inp.numel()
@@ -243,10 +244,10 @@ class FunctionEvents:
     def _eval_value(self, loss: torch.Tensor, value: torch.Tensor) -> None:
         """A loss of an evaluation loop: recorded now without gradients; with gradients (an
         evaluation-mode forward), once a step shows no backward reached it (evalrec.PendingEval)."""
-        if not torch.is_grad_enabled():
-            self.state.eval_losses.record(self.state.step, value)
-            return
         last = self.state.last_forward
+        if not torch.is_grad_enabled():
+            self.state.record_eval(self.state.step, value, last[0] if last is not None else "")
+            return
         if last is None or last[1] is not False or not last[2] or not loss.requires_grad \
                 or not self._pending_eval.watching(last[0]):
             return

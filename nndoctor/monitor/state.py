@@ -70,12 +70,25 @@ class RunState:
     params_with_grad: set[int] = field(default_factory=set)
     losses: History = field(default_factory=lambda: History("loss"))
     eval_losses: History = field(default_factory=lambda: History("eval_loss"))
+    #: the same evaluation losses, by the model that made them (``""``: not known): several models
+    #: evaluated in one run (compared side by side, or a model and its averaged copy) each have a curve
+    eval_by_model: dict[str, History] = field(default_factory=dict)
     lrs: History = field(default_factory=lambda: History("lr"))
     extra: dict[str, Any] = field(default_factory=dict)
     script_globals: dict[str, Any] | None = None
     observer: Any = None  # the Observer, for provenance look-ups and boost()
     loaders: Any = None  # the LoaderTracker: which DataLoader the latest batch came from
     last_forward: tuple[str, bool, bool] | None = None  # latest root forward: (model, training, grad enabled)
+
+    def record_eval(self, step: int, value: torch.Tensor | float, model: str = "") -> None:
+        """An evaluation loss: into ``eval_losses`` and the curve of the model that made it."""
+        self.eval_losses.record(step, value)
+        curve = self.eval_by_model.get(model)
+        if curve is None:
+            if len(self.eval_by_model) >= 16:  # (a model made anew each evaluation: not a curve of its own)
+                return
+            curve = self.eval_by_model[model] = History(f"eval_loss:{model}", capacity=1024)
+        curve.record(step, value)
 
     # -- names -------------------------------------------------------------------------
     def module_name(self, module: torch.nn.Module) -> str:

@@ -144,3 +144,31 @@ def test_swapped_stats_needs_both_ends_in_every_channel() -> None:
     assert swapped_stats(lo, hi) == "ImageNet"
     assert swapped_stats(lo, [h - 0.2 for h in hi]) is None  # no white pixel: not judged
     assert swapped_stats([-mc / sc for mc, sc in zip(m, s)], [(1 - mc) / sc for mc, sc in zip(m, s)]) is None
+
+
+class _TimeConditioned(nn.Module):
+    """``forward(t, x)`` with a 0-dim time first (an ODE function, torchdiffeq's ``func(t, y)``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(145, 32), nn.Tanh(), nn.Linear(32, 2))
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([x, t.expand(len(x), 1)], 1))
+
+
+@pytest.mark.parametrize("swapped", [True, False])
+def test_a_scalar_first_argument_is_skipped_and_the_batch_after_it_judged(swapped: bool) -> None:
+    x = normalise(GRAY, "MNIST", swapped).flatten(1)
+
+    def run() -> None:
+        model = _TimeConditioned()
+        opt = torch.optim.Adam(model.parameters(), 1e-3)
+        for s in range(8):
+            i = (s * 32) % len(x)
+            loss = F.cross_entropy(model(torch.tensor(0.5), x[i:i + 32]), LABELS[i:i + 32])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    assert bool(_findings(run)) is swapped  # (the old code failed on the 0-dim time: an internal error)

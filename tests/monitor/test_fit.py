@@ -365,3 +365,106 @@ def test_a_validation_spike_that_comes_back_down_is_not_overfitting(val_losses, 
     assert [v for _, v in zip(*obs.state.eval_losses.series())] == pytest.approx(val_losses, rel=1e-5)
     assert bool(obs.report().by_code("fit.overfitting")) is overfits
 
+
+# ---------------------------------------------------------------- several models trained side by side
+def _side_by_side(eval_style: str, steps: int = 400, seed: int = 0):
+    """A wide net that memorises 20 noisy points and a regularised one, each with its own optimizer,
+    trained in ONE loop (a dropout / optimizer comparison tutorial); both evaluated every 10 steps."""
+    torch.manual_seed(seed)
+    x = torch.linspace(-1, 1, 20)[:, None]
+    y = x + 0.3 * torch.randn(20, 1)
+    xv = torch.linspace(-1, 1, 200)[:, None]
+    yv = xv + 0.3 * torch.randn(200, 1)
+    net_wide = nn.Sequential(nn.Linear(1, 200), nn.ReLU(), nn.Linear(200, 200), nn.ReLU(), nn.Linear(200, 1))
+    net_small = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
+    opt_wide = torch.optim.Adam(net_wide.parameters(), lr=0.01)
+    opt_small = torch.optim.Adam(net_small.parameters(), lr=0.01, weight_decay=1e-2)
+    loss_fn = nn.MSELoss()
+    with Observer(checks=CHECKS) as obs:
+        for t in range(steps):
+            if eval_style == "interleaved":  # the tutorial's order: both forwards, both backwards, both steps
+                l_wide, l_small = loss_fn(net_wide(x), y), loss_fn(net_small(x), y)
+                opt_wide.zero_grad()
+                opt_small.zero_grad()
+                l_wide.backward()
+                l_small.backward()
+                opt_wide.step()
+                opt_small.step()
+            else:
+                for net, opt in ((net_wide, opt_wide), (net_small, opt_small)):
+                    loss = F.mse_loss(net(x), y)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+            if t % 10 == 0:
+                if eval_style == "interleaved":  # evaluation mode, gradients on (no torch.no_grad)
+                    net_wide.eval()
+                    net_small.eval()
+                    loss_fn(net_wide(xv), yv)
+                    loss_fn(net_small(xv), yv)
+                    net_wide.train()
+                    net_small.train()
+                else:
+                    with torch.no_grad():
+                        for net in (net_wide, net_small):
+                            F.mse_loss(net(xv), yv)
+    return obs
+
+
+@pytest.mark.parametrize("style", ["interleaved", "one-after-the-other"])
+def test_overfitting_of_one_of_two_models_trained_side_by_side_names_it_at_info(style):
+    obs = _side_by_side(style)
+    found = obs.report().by_code("fit.overfitting")
+    # the mixed curves (both models' losses recorded together) do not make a warning; the model whose
+    # own validation curve rises is named, with its own numbers
+    assert [f.severity.value for f in found] == ["info"], [(f.severity, f.message) for f in found]
+    ev = found[0].evidence
+    assert ev["model"] == "net_wide" and ev["last_val_loss"] > 1.1 * ev["best_val_loss"]
+    assert "net_small" in found[0].message and "generalization_gap" not in ev
+
+
+def test_models_evaluated_side_by_side_each_improving_are_quiet():
+    """A second, harder task's model evaluated (over 4 batches) only late in the run: the mixed
+    evaluation curve jumps up though each model's own curve falls."""
+    X, y = blobs(n=3000, spread=1.0)
+    Xh, yh = blobs(n=3000, spread=0.3, seed=1)  # overlapping classes: a higher loss
+    net_easy, net_hard = mlp(), mlp(seed=1)
+    opt_easy = torch.optim.Adam(net_easy.parameters(), lr=3e-4)
+    opt_hard = torch.optim.Adam(net_hard.parameters(), lr=3e-4)
+    with Observer(checks=CHECKS) as obs:
+        for t in range(300):
+            i = (t * 32) % 2400
+            for net, opt, xs, ys in ((net_easy, opt_easy, X, y), (net_hard, opt_hard, Xh, yh)):
+                loss = F.cross_entropy(net(xs[i:i + 32]), ys[i:i + 32])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            if t % 20 == 0:
+                with torch.no_grad():
+                    F.cross_entropy(net_easy(X[2400:]), y[2400:])
+                    if t >= 220:
+                        for j in range(2400, 3000, 150):
+                            F.cross_entropy(net_hard(Xh[j:j + 150]), yh[j:j + 150])
+    assert set(obs.state.eval_by_model) == {"net_easy", "net_hard"}
+    assert not obs.report().by_code("fit.overfitting"), [f.message for f in obs.findings]
+
+
+def test_a_model_and_its_averaged_copy_evaluated_overfitting_is_still_a_warning():
+    """One optimizer, two evaluated models (a model and a copy of it): the training curve is the
+    trained model's own, so its rise is still a warning, naming it."""
+    model, Xt, yt, Xv, yv = _overfit_setup()
+    copy = mlp(hidden=8)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    with Observer(checks=CHECKS) as obs:
+        for step in range(300):
+            i = (step * 32) % 96
+            loss = F.cross_entropy(model(Xt[i:i + 32]), yt[i:i + 32])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if step % 3 == 0:
+                with torch.no_grad():
+                    F.cross_entropy(model(Xv), yv)
+                    F.cross_entropy(copy(Xv), yv)
+    (f,) = obs.report().by_code("fit.overfitting")
+    assert f.severity.value == "warning" and f.evidence["model"] == "model"

@@ -453,6 +453,98 @@ def test_a_model_run_without_gradient_on_the_training_batch_is_not_an_evaluation
     assert f.severity.value == "warning" and 0.25 <= f.evidence["estimated_share"] <= 0.8
 
 
+# ------------------------------------------------------------------ a semi-supervised GAN's targets
+class _SemiD(nn.Module):
+    """A discriminator with a real/fake head (BCE) and a class head with one extra 'fake' class."""
+
+    def __init__(self, classes: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(16, 64), nn.LeakyReLU(0.2))
+        self.adv, self.aux = nn.Linear(64, 1), nn.Linear(64, classes + 1)
+
+    def forward(self, x):
+        h = self.body(x)
+        return torch.sigmoid(self.adv(h)), self.aux(h)
+
+
+def _semi_supervised_gan(loader, classes=8, steps=60):
+    """The PyTorch-GAN sgan.py loop: BCE against all-ones / all-zeros targets, cross entropy against
+    the batch's labels and against a constant 'fake' class index (filled, not data)."""
+    torch.manual_seed(0)
+    gen, disc = nn.Sequential(nn.Linear(8, 16)), _SemiD(classes)
+    opt_g, opt_d = torch.optim.Adam(gen.parameters(), 2e-4), torch.optim.Adam(disc.parameters(), 2e-4)
+    bce, ce = nn.BCELoss(), nn.CrossEntropyLoss()
+    done = 0
+    while done < steps:
+        for xb, yb in loader:
+            n = len(xb)
+            valid, fake = torch.ones(n, 1), torch.zeros(n, 1)
+            fake_class = torch.LongTensor(n).fill_(classes)
+            opt_g.zero_grad()
+            made = gen(torch.randn(n, 8))
+            bce(disc(made)[0], valid).backward()
+            opt_g.step()
+            opt_d.zero_grad()
+            real_p, real_aux = disc(xb)
+            fake_p, fake_aux = disc(made.detach())
+            d_loss = (bce(real_p, valid) + ce(real_aux, yb) + bce(fake_p, fake) + ce(fake_aux, fake_class)) / 4
+            d_loss.backward()
+            opt_d.step()
+            done += 1
+            if done >= steps:
+                break
+
+
+@pytest.mark.parametrize("sort", [False, True])
+def test_semi_supervised_gan_constant_targets_are_not_unshuffled_data_but_sorted_labels_are(sort):
+    x, y = blobs(n=1600, classes=8, seed=6)
+    order = torch.arange(len(y))
+    if sort:  # grouped by class in runs of one batch (the sampled steps come early: many classes)
+        by_class = [torch.nonzero(y == c).flatten() for c in range(8)]
+        order = torch.cat([by_class[k % 8][(k // 8) * 32:(k // 8 + 1) * 32] for k in range(8 * 5)])
+    loader = DataLoader(TensorDataset(x[order], y[order]), batch_size=32, shuffle=not sort)
+    with Observer(checks=CHECKS) as obs:
+        _semi_supervised_gan(loader)
+    assert bool(obs.report().by_code("data.unshuffled-batches")) is sort, [f.message for f in obs.findings]
+
+
+def test_a_domain_head_with_constant_targets_beside_a_classifier_stays_quiet():
+    """One optimizer; a domain head trained with BCE against all-ones (source batch) and all-zeros
+    (target batch) beside the class head's cross entropy on shuffled labels: the two-class space is
+    constant by construction, not sorted data."""
+    x, y = blobs(n=1600, classes=8, seed=6)
+    xt = blobs(n=1600, classes=8, seed=7)[0]
+    loader = DataLoader(TensorDataset(x, y, xt), batch_size=32, shuffle=True)
+    torch.manual_seed(0)
+    model = _SemiD(7)  # (an 8-way class head and a one-logit domain head)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    bce, ce = nn.BCELoss(), nn.CrossEntropyLoss()
+    with Observer(checks=CHECKS) as obs:
+        for _ in range(2):
+            for xb, yb, tb in loader:
+                src_dom, src_cls = model(xb)
+                tgt_dom, _ = model(tb)
+                loss = ce(src_cls, yb) + bce(src_dom, torch.ones(len(xb), 1)) + bce(tgt_dom, torch.zeros(len(tb), 1))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    assert not obs.report().by_code("data.unshuffled-batches"), [f.message for f in obs.findings]
+
+
+@pytest.mark.parametrize("rare", [False, True])
+def test_semi_supervised_gan_fake_class_is_not_imbalance_but_a_rare_data_class_is(rare):
+    """The constant 'fake' class (half of the class head's targets) is made by the script, not data;
+    a data class 20x rarer than the others is still an imbalance."""
+    x, y = blobs(n=3200, classes=8, seed=6)
+    if rare:  # class 0 about 40x rarer than the others
+        keep = (y != 0) | (torch.arange(len(y)) % 40 == 0)
+        x, y = x[keep], y[keep]
+    loader = DataLoader(TensorDataset(x, y), batch_size=128, shuffle=True)
+    with Observer(checks=CHECKS) as obs:
+        _semi_supervised_gan(loader, steps=60)
+    assert bool(obs.report().by_code("data.class-imbalance")) is rare, [f.message for f in obs.findings]
+
+
 @pytest.mark.parametrize("order", ["train-first", "test-first"])
 def test_one_forward_over_every_example_sliced_by_the_script_is_not_leakage(order):
     """A nearest-centroid / k-NN evaluation embeds every example at once (the whole training split

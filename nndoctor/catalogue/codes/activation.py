@@ -31,7 +31,9 @@ CODES = (
             "on), or 2-15 live units and a loss at most 15% of a known constant prediction's (judged from "
             "200 losses on, or at the end of the run). A layer with 16 or more live units whose loss is "
             "already below 60% of its first waits for the end of the run to be judged, and is info when "
-            "the run ends before 50 losses (too short to tell whether the live units suffice)."
+            "the run ends before 50 losses (too short to tell whether the live units suffice). With binary "
+            "cross entropy on soft targets (grey-level pixels of an autoencoder or VAE), these shares are "
+            "of the loss above the targets' own entropy, which even a perfect model pays."
         ),
         fixes=(
             "Lower the learning rate (large early updates push ReLU units into the negative region for "

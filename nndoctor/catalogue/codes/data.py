@@ -144,6 +144,9 @@ h = encoder(emb(tokens), src_key_padding_mask=(tokens == PAD))           # bool:
             "largest/smallest class ratio is >= 10 confidently (the ratio's lower bound is >= 5), over at "
             "least 200 targets, with the per-class error of the script's own evaluation when available. "
             "`nndoctor evaluate` and `nndoctor data` make the same finding from the whole training split."
+            " With targets of several losses (a class head beside real/fake BCE targets), the counts are "
+            "those of the loss with the most classes, less its single-class batches where they are far "
+            "more common than chance makes them (a constant 'fake' class the script fills in)."
         ),
         fixes=(
             "Check the per-class error: if the minority classes ({minority}) fail, re-weight the loss "
@@ -503,7 +506,9 @@ train, test = sklearn.model_selection.train_test_split(data, test_size=0.2, stra
             "During `nndoctor run`, a collector keeps a bounded sample of what the script trains and "
             "evaluates on (class counts, input fingerprints, a few thousand (input, target) pairs from "
             "sampled steps); the dataset checks judge it once, when the run ends. The class purity of "
-            "sampled training batches is compared with what random batches of that class mix would give."
+            "sampled training batches is compared with what random batches of that class mix would give, "
+            "for each label space apart (a loss and its number of classes: a GAN's all-real / all-fake BCE "
+            "targets, and a class head's labels with its constant 'fake' class, are not sorted data)."
         ),
         fixes=(
             "Shuffle the training data every epoch: DataLoader(train_set, batch_size=..., shuffle=True), or"

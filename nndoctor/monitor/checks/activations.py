@@ -38,7 +38,8 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._layers import Producers, fmt, host_floats, unit_dims
 from nndoctor.monitor.curves import analyze_losses
-from nndoctor.monitor.events import ModuleOutput, OpCall, StepEvent
+from nndoctor.monitor.events import LossCall, ModuleOutput, OpCall, StepEvent
+from nndoctor.monitor.loss_floor import SoftTargetFloor
 from nndoctor.report.sections import ActivationHealth as ActivationHealthSection
 
 __all__ = ["SERIES_KEY", "ActivationHealth", "self_gated_tanh"]
@@ -161,7 +162,7 @@ class ActivationHealth(Check):
     """Hidden ReLU units that never fire, or sigmoid/tanh units stuck at their bounds."""
 
     code = "activation.dead-relu"
-    needs = ("op", "module_output", "step", "end")
+    needs = ("op", "module_output", "step", "end", "loss")
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"step"})
     ops = _RELU | _SATURATING
@@ -175,6 +176,7 @@ class ActivationHealth(Check):
         self.touched: set[tuple[str, str, int]] = set()
         self.health = self.state.extra.setdefault(SERIES_KEY, ActivationHealthSection())
         self._act_nodes: dict[int, tuple[str, str, int]] = {}  # tanh/sigmoid output node -> layer
+        self._floor = SoftTargetFloor()  # the loss a perfect model still pays (soft BCE targets)
 
     def check(self, event: Any) -> Iterable[Finding]:
         kind = event.kind
@@ -188,7 +190,12 @@ class ActivationHealth(Check):
             return self._judge(event)
         if kind == "end":
             return self._at_end()
+        if kind == "loss":
+            self._on_loss(event)
         return ()
+
+    def _on_loss(self, event: LossCall) -> None:
+        self._floor.see(event.name, event.target, event.kwargs, event.grad_enabled)
 
     # ------------------------------------------------------------------ observing
     def _on_module(self, event: ModuleOutput) -> None:
@@ -323,8 +330,11 @@ class ActivationHealth(Check):
             return True
         # a wide layer whose loss is still coming down well: the end of the run tells whether the
         # live units suffice (a loss already at most FALLING_SHARE of its first value)
-        return live >= MIN_LIVE_UNITS and self._learning_anyway(live) is None and \
-            math.isfinite(curve.end) and curve.initial > 0 and 0 <= curve.end <= FALLING_SHARE * curve.initial
+        if not (live >= MIN_LIVE_UNITS and self._learning_anyway(live) is None and math.isfinite(curve.end)
+                and curve.initial > 0 and curve.end >= 0):
+            return False
+        floor = self._floor.floor(curve.end, curve.initial)  # (soft BCE targets: the part above it)
+        return curve.end - floor <= FALLING_SHARE * (curve.initial - floor)
 
     def _at_end(self) -> list[Finding]:
         out = []
@@ -350,13 +360,21 @@ class ActivationHealth(Check):
         if curve.n < MIN_LOSSES or not (math.isfinite(end) and math.isfinite(first)) or end < 0 or first <= 0:
             return None
         base = self.state.extra.get("nndoctor.loss_baseline")
-        if isinstance(base, (int, float)) and base > 0:
+        known = isinstance(base, (int, float)) and base > 0
+        # soft BCE targets: only the part above their entropy can be learned (loss_floor.py)
+        floor = self._floor.floor(end, first, *((base,) if known else ()))
+        above = (f" (above the {floor:.3g} that the soft targets' entropy costs even a perfect model)"
+                 if floor else "")
+        if known:
             share = LEARNED_SHARE if wide else NARROW_LEARNED_SHARE
-            return (f"the loss ({end:.3g}) is already {end / base:.0%} of a constant prediction's "
-                    f"({base:.3g})") if end <= share * base else None
+            return (f"the loss ({end:.3g}) is already {(end - floor) / (base - floor):.0%} of a constant "
+                    f"prediction's ({base:.3g}){above}") if end - floor <= share * (base - floor) else None
         if not wide:
             return None
-        return (f"the loss fell from {first:.3g} to {end:.3g}") if end <= LEARNED_SHARE * first else None
+        if end - floor > LEARNED_SHARE * (first - floor):
+            return None
+        part = f", to {(end - floor) / (first - floor):.0%} of its start{above}" if floor else ""
+        return f"the loss fell from {first:.3g} to {end:.3g}{part}"
 
     @staticmethod
     def _recent(layer: _Layer) -> list[torch.Tensor]:

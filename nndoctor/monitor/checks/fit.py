@@ -42,6 +42,7 @@ from nndoctor.monitor.curves import (
     rolling_median,
 )
 from nndoctor.monitor.events import LossCall, RunEnd
+from nndoctor.monitor.loss_floor import reduction_of
 
 __all__ = ["Fit", "train_between"]
 
@@ -118,6 +119,43 @@ def _soft_target_entropy(state: Any, target: Any) -> None:
     ents.append(float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean()))
 
 
+def _rise(history: Any, ts: np.ndarray, tv: np.ndarray) -> tuple[int, dict[str, Any], str] | None:
+    """The validation curve of ``history`` rising for several evaluations while the training loss
+    (steps ``ts``, values ``tv``) falls: (step of the last evaluation, evidence, what happened)."""
+    es, ev = per_step(*history.series())
+    keep = np.isfinite(ev)
+    es, ev = es[keep], ev[keep]
+    if len(ev) < 3:
+        return None
+    train = np.asarray(train_between(ts, tv, [int(s) for s in es]))
+    if len(ev) >= 12:  # one small batch per evaluation: smooth over evaluations
+        w = max(3, len(ev) // 6)
+        ev, train = rolling_median(ev, w), rolling_median(train, w)
+    best = int(np.argmin(ev))
+    last = len(ev) - 1
+    if last - best < 2 or not math.isfinite(train[best]) or not math.isfinite(train[last]):
+        return None
+    val_best, val_last = float(ev[best]), float(ev[last])
+    rose = val_last >= 1.1 * val_best and float(ev[last - 1]) >= 1.05 * val_best
+    # overfitting climbs and stays up; a validation loss coming back down from a spike (an
+    # unstable step, BatchNorm statistics catching up during warm-up) is not it
+    rose = rose and val_last >= RECOVERED * float(np.max(ev[best + 1:]))
+    train_fell = train[last] <= 0.95 * train[best]
+    gap = (val_last - train[last]) / max(abs(float(train[last])), 1e-12)
+    if not (val_best > 0 and rose and train_fell and gap > 0.1):
+        return None
+    evidence = {"best_val_loss": round(val_best, 5), "best_step": int(es[best]),
+                "last_val_loss": round(val_last, 5), "last_step": int(es[last]),
+                "train_loss_at_best": round(float(train[best]), 5),
+                "train_loss_last": round(float(train[last]), 5),
+                "generalization_gap": round(val_last - float(train[last]), 5),
+                "evaluations": len(ev)}
+    text = (f"the validation loss rose from {val_best:.4g} (step {es[best]}) to {val_last:.4g} (step {es[last]}) "
+            f"while the training loss fell from {train[best]:.4g} to {train[last]:.4g}; the gap (variance) is "
+            f"now {val_last - train[last]:.3g}")
+    return int(es[last]), evidence, text
+
+
 @register
 class Fit(Check):
     """Validation loss rising while training loss falls; training loss stuck near a constant predictor."""
@@ -151,7 +189,7 @@ class Fit(Check):
         b = self._baseline
         if event.kwargs.get("weight") is not None or event.kwargs.get("pos_weight") is not None:
             b.mixed = True  # a class-weighted loss: the unweighted priors' loss is not its constant level
-        if event.kwargs.get("reduction") == "sum":
+        if reduction_of(event.kwargs) == "sum":
             b.mixed = True  # summed over elements (a VAE's reconstruction term): not the per-element level
         if event.name == "cross_entropy" and event.target.is_floating_point() and event.target.shape == event.input.shape:
             _soft_target_entropy(self.state, event.target)
@@ -190,42 +228,40 @@ class Fit(Check):
 
     # ------------------------------------------------------------------ overfitting
     def _overfitting(self) -> Finding | None:
-        if len(self.state.eval_losses) < 3:
-            return None
-        es, ev = per_step(*self.state.eval_losses.series())
-        keep = np.isfinite(ev)
-        es, ev = es[keep], ev[keep]
-        if len(ev) < 3:
-            return None
         ts, tv = per_step(*self.state.losses.series())
-        train = np.asarray(train_between(ts, tv, [int(s) for s in es]))
-        if len(ev) >= 12:  # one small batch per evaluation: smooth over evaluations
-            w = max(3, len(ev) // 6)
-            ev, train = rolling_median(ev, w), rolling_median(train, w)
-        best = int(np.argmin(ev))
-        last = len(ev) - 1
-        if last - best < 2 or not math.isfinite(train[best]) or not math.isfinite(train[last]):
+        curves = self._model_curves()
+        if not curves:
+            rise = _rise(self.state.eval_losses, ts, tv)
+            if rise is None:
+                return None
+            es_last, evidence, text = rise
+            return self.finding(f"the model overfits: {text}", evidence, location="validation", step=es_last)
+        # several models evaluated: the mixed curve compares different models' losses; each has its own
+        mixed = len(self.state.live_optimizers()) > 1  # ... and the training losses of several are recorded together
+        risen = [(name, rise) for name, curve in curves if (rise := _rise(curve, ts, tv)) is not None]
+        if not risen:
             return None
-        val_best, val_last = float(ev[best]), float(ev[last])
-        rose = val_last >= 1.1 * val_best and float(ev[last - 1]) >= 1.05 * val_best
-        # overfitting climbs and stays up; a validation loss coming back down from a spike (an
-        # unstable step, BatchNorm statistics catching up during warm-up) is not it
-        rose = rose and val_last >= RECOVERED * float(np.max(ev[best + 1:]))
-        train_fell = train[last] <= 0.95 * train[best]
-        gap = (val_last - train[last]) / max(abs(float(train[last])), 1e-12)
-        if not (val_best > 0 and rose and train_fell and gap > 0.1):
-            return None
-        evidence = {"best_val_loss": round(val_best, 5), "best_step": int(es[best]),
-                    "last_val_loss": round(val_last, 5), "last_step": int(es[last]),
-                    "train_loss_at_best": round(float(train[best]), 5),
-                    "train_loss_last": round(float(train[last]), 5),
-                    "generalization_gap": round(val_last - float(train[last]), 5),
-                    "evaluations": len(ev)}
+        name, (es_last, evidence, text) = risen[0]
+        evidence = {"model": name, **evidence, "models_evaluated": [n for n, _ in curves]}
+        if not mixed:
+            return self.finding(f"{name} overfits: {text}", evidence, location="validation", step=es_last)
+        others = ", ".join(n for n, _ in curves if n != name)
+        del evidence["generalization_gap"]  # (against the training losses of all of them: not its own)
+        evidence["training_losses"] = "of all the models together"
         return self.finding(
-            f"the model overfits: the validation loss rose from {val_best:.4g} (step {es[best]}) to "
-            f"{val_last:.4g} (step {es[last]}) while the training loss fell from {train[best]:.4g} to "
-            f"{train[last]:.4g}; the gap (variance) is now {val_last - train[last]:.3g}",
-            evidence, location="validation", step=int(es[last]))
+            f"{name} may overfit: its own validation loss rose from {evidence['best_val_loss']:.4g} (step "
+            f"{evidence['best_step']}) to {evidence['last_val_loss']:.4g} (step {es_last}); it is trained side "
+            f"by side with {others} (each with its own optimizer) and the training losses "
+            f"recorded are theirs together, so its own gap cannot be measured (the mixed training loss fell "
+            f"from {evidence['train_loss_at_best']:.4g} to {evidence['train_loss_last']:.4g}): if that is not "
+            f"what this run shows on purpose, regularise {name} or stop it earlier",
+            evidence, location="validation", step=es_last, severity=Severity.INFO)
+
+    def _model_curves(self) -> list[tuple[str, Any]]:
+        """The evaluation curves of each model, where several models have one (at least 3 evaluations
+        each); empty for a single evaluated model (or models unknown): the run's curve is its own."""
+        curves = [(name, h) for name, h in self.state.eval_by_model.items() if name and len(h) >= 3]
+        return sorted(curves, key=lambda c: c[0]) if len(curves) > 1 else []
 
     def _memorised(self) -> Finding | None:
         """Too few evaluations to see a rise: a training loss near 0 and a held-out loss near the

@@ -207,7 +207,7 @@ class Observer(ForwardHooks, BackwardHooks, StepHooks, HeavyProbes, Dispatch, Re
             self._remove_all()
             if not self._failed:  # (after a fault of ours the end-of-run checks would judge half a run)
                 try:  # (the end-of-run analysis, within its budget: nndoctor/monitor/ending.py)
-                    self._pending_eval.resolve(self.state.eval_losses.record)
+                    self._pending_eval.resolve(self.state.record_eval)
                     self.end_analysis = run_end_checks(
                         self._by_kind.get("end", ()), self.state.step, self.end_reason,
                         time.perf_counter() - self._started,

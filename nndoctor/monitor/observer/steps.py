@@ -75,7 +75,7 @@ class StepHooks:
                     state.lrs.record_float(state.step, float(lr))
                     info.lr = float(lr)
             if self._pending_eval.items:  # every backward of this step is done: evalrec.PendingEval
-                self._pending_eval.resolve(state.eval_losses.record)
+                self._pending_eval.resolve(state.record_eval)
             if self._heavy or self._unsampled_step_post:
                 self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="post",
                                          step=state.step, optimizer_step=steps,

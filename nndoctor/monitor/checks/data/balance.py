@@ -64,13 +64,13 @@ class ClassBalance(Check):
 
     def check(self, event: RunEnd) -> Iterable[Finding]:
         data = ObservedData.of(self.state)
-        if data is None or data.train_counts is None or data.train_counts.sum() < MIN_TARGETS:
+        counts = None if data is None else data.class_counts()
+        if data is None or counts is None or counts.sum() < MIN_TARGETS:
             return ()
         if data.element_targets:
             return ()  # token or pixel classes (language models, segmentation) are imbalanced by nature
         if data.unshuffled(len(self.state.optimizers)):
             return ()  # sampled batches of sorted data misstate the class mix
-        counts = data.train_counts
         present = np.flatnonzero(counts)
         if len(present) < 2:
             return ()

@@ -176,6 +176,11 @@ class ObservedData:
     target_losses: set[str] = field(default_factory=set)
     #: models that ran without gradient on the batch another model trained on in the same step
     companions: set[str] = field(default_factory=set)
+    #: per label space (loss and its number of classes: a GAN's real/fake BCE targets and a class
+    #: head's labels are different spaces): class counts, and each batch's purity and size
+    spaces: dict[str, tuple[np.ndarray | None, list[float], list[int]]] = field(default_factory=dict)
+    #: per label space: the targets of its single-class batches, by class
+    space_pure: dict[str, np.ndarray] = field(default_factory=dict)
 
     def revisited(self) -> bool:
         """Some sampled training rows were seen in two sampled batches: the sample spans the data."""
@@ -188,16 +193,56 @@ class ObservedData:
     def unshuffled(self, optimizers: int = 1) -> bool:
         """Most sampled training batches hold one class, far more than random batches would.
 
-        Two classes with several optimizers are a GAN's real/fake batches, not sorted data.
+        Two classes with several optimizers are a GAN's real/fake batches, not sorted data. Targets
+        of different label spaces (a GAN's real/fake BCE and a class head's cross entropy, with its
+        constant 'fake' class) are judged apart: mixed, every real/fake batch would look sorted; a
+        two-class space beside another (all-real / all-fake, all-source / all-target) is not judged.
         """
-        counts = self.train_counts
-        present = 0 if counts is None else int(np.count_nonzero(counts))
-        if counts is None or present < 2 or (present == 2 and optimizers > 1) or len(self.batch_purity) < 4:
-            return False
-        observed = float(np.mean([p >= 0.999 for p in self.batch_purity]))
+        if len(self.spaces) > 1:  # (a two-class space beside another: real/fake targets, even with one optimizer)
+            return any(_unshuffled(c, p, b, max(optimizers, 2)) for c, p, b in self.spaces.values())
+        return _unshuffled(self.train_counts, self.batch_purity, self.batch_sizes, optimizers)
+
+    def add_space(self, key: str, y: np.ndarray, n_classes: int) -> None:
+        counts, purity, sizes = self.spaces.get(key) or (None, [], [])
+        if len(self.spaces) >= 8 and key not in self.spaces:
+            return
+        if y.size >= 8:
+            purity.append(float(np.bincount(y).max() / y.size))
+            sizes.append(int(y.size))
+            if purity[-1] >= 0.999:
+                self.space_pure[key] = _add(self.space_pure.get(key), y, n_classes)
+        self.spaces[key] = (_add(counts, y, n_classes), purity, sizes)
+
+    def class_counts(self) -> np.ndarray | None:
+        """The training targets' class counts that describe the data. With several label spaces:
+        the one with the most classes (a class head beside real/fake BCE targets), less its
+        single-class batches when they are far more common than chance makes them (a constant
+        target made by the script, a semi-supervised GAN's 'fake' class, not a class of the data)."""
+        if len(self.spaces) <= 1:
+            return self.train_counts
+        key = max(self.spaces, key=lambda k: 0 if self.spaces[k][0] is None else np.count_nonzero(self.spaces[k][0]))
+        counts, purity, sizes = self.spaces[key]
+        pure = self.space_pure.get(key)
+        if counts is None or pure is None or not purity:
+            return counts
+        observed = float(np.mean([p >= 0.999 for p in purity]))
         share = counts[counts > 0] / counts.sum()
-        expected = float(np.mean([np.sum(share ** b) for b in self.batch_sizes]))  # random batches
-        return observed >= 0.75 and observed >= expected + 0.5
+        expected = float(np.mean([np.sum(share ** b) for b in sizes]))  # random batches of this mix
+        rest = counts.copy()
+        rest[: len(pure)] -= pure[: len(rest)]
+        if observed < expected + 0.25 or rest.sum() <= 0:
+            return counts
+        return rest
+
+
+def _unshuffled(counts: np.ndarray | None, purity: list[float], sizes: list[int], optimizers: int) -> bool:
+    present = 0 if counts is None else int(np.count_nonzero(counts))
+    if counts is None or present < 2 or (present == 2 and optimizers > 1) or len(purity) < 4:
+        return False
+    observed = float(np.mean([p >= 0.999 for p in purity]))
+    share = counts[counts > 0] / counts.sum()
+    expected = float(np.mean([np.sum(share ** b) for b in sizes]))  # random batches
+    return observed >= 0.75 and observed >= expected + 0.5
 
 
 def probe_features(x: torch.Tensor) -> np.ndarray | None:
@@ -325,6 +370,7 @@ class DataCollector(Check):
         if y.size >= 8 and len(d.batch_purity) < 10_000:
             d.batch_purity.append(float(np.bincount(y).max() / y.size))
             d.batch_sizes.append(int(y.size))
+            d.add_space(f"{event.name}:{n_classes}", y, n_classes or 0)
         pending, self._pending = self._pending, None
         if pending is not None and pending[0] == event.step and pending[1] == y.size and pending[2] is not None:
             if d.pair_loss and d.pair_loss != event.name:
