@@ -40,6 +40,12 @@ def _scheduler_of(opt: torch.optim.Optimizer) -> Any:
     for ref in gc.get_referrers(opt):
         if isinstance(ref, base) and getattr(ref, "optimizer", None) is opt:
             return ref
+        if isinstance(ref, dict) and ref.get("optimizer") is opt:
+            # a scheduler whose attribute dict was materialised (read through ``vars()`` / ``__dict__``
+            # by anyone) is referred to through that dict, not directly: its owner holds the dict
+            for owner in gc.get_referrers(ref):
+                if isinstance(owner, base) and getattr(owner, "__dict__", None) is ref:
+                    return owner
     return None
 
 
