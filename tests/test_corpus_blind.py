@@ -10,11 +10,10 @@ measured by benchmarks/detection.py only, never by a test.
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 
-from test_corpus_fresh import _body, _header
+from test_corpus_fresh import _changed_lines, _header
 
 from nndoctor.findings import CATEGORIES
 
@@ -76,9 +75,7 @@ def test_faults_have_twins_and_lookalikes_do_not() -> None:
 
 def test_twins_differ_only_in_the_fix() -> None:
     for path in FAULTS:
-        fault, twin = _body(path), _body(BLIND / "fixed" / path.name)
-        changed = [ln for ln in difflib.unified_diff(fault, twin, lineterm="", n=0)
-                   if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+        changed = _changed_lines(path, BLIND / "fixed" / path.name)
         assert changed, f"{path.name}: the twin does not differ from the fault"
         assert len(changed) <= MAX_CHANGED_LINES, f"{path.name}: the twin changes {len(changed)} lines"
 

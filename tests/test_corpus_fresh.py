@@ -8,6 +8,7 @@ test, so that both of its halves stay an honest measure of generalisation.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 
@@ -37,6 +38,13 @@ LOOKALIKES = [p for p in SCRIPTS if _header(p).get("expect") == "healthy"]
 
 def _body(path: Path) -> list[str]:
     return [ln for ln in path.read_text().splitlines() if not ln.startswith("#")]
+
+
+def _changed_lines(fault: Path, twin: Path) -> list[str]:
+    """The code lines a fixed twin removes or adds (comments left out), for the corpora whose twins
+    must differ from their fault only in the fix."""
+    return [ln for ln in difflib.unified_diff(_body(fault), _body(twin), lineterm="", n=0)
+            if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
 
 
 def test_faults_have_twins_and_halves_follow_the_rule() -> None:

@@ -8,11 +8,10 @@ by a test, so that both of its halves stay an honest measure of generalisation.
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 
-from test_corpus_fresh import _body, _header
+from test_corpus_fresh import _changed_lines, _header
 
 from nndoctor.findings import CATEGORIES
 
@@ -46,9 +45,7 @@ def test_faults_have_twins_and_halves_follow_the_rule() -> None:
 def test_twins_differ_only_in_the_fix() -> None:
     """Same code apart from one small region: at most MAX_CHANGED_LINES lines removed or added in all."""
     for path in FAULTS:
-        fault, twin = _body(path), _body(FRESH2 / "fixed" / path.name)
-        changed = [ln for ln in difflib.unified_diff(fault, twin, lineterm="", n=0)
-                   if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+        changed = _changed_lines(path, FRESH2 / "fixed" / path.name)
         assert changed, f"{path.name}: the twin does not differ from the fault"
         assert len(changed) <= MAX_CHANGED_LINES, f"{path.name}: the twin changes {len(changed)} lines"
 
