@@ -468,3 +468,39 @@ def test_a_model_and_its_averaged_copy_evaluated_overfitting_is_still_a_warning(
                     F.cross_entropy(copy(Xv), yv)
     (f,) = obs.report().by_code("fit.overfitting")
     assert f.severity.value == "warning" and f.evidence["model"] == "model"
+
+
+SIDE_BY_SIDE_SCRIPT = """
+import torch, torch.nn as nn
+torch.manual_seed(0)
+x = torch.linspace(-1, 1, 20)[:, None]
+y = x + 0.3 * torch.randn(20, 1)
+xv = torch.linspace(-1, 1, 200)[:, None]
+yv = xv + 0.3 * torch.randn(200, 1)
+net_wide = nn.Sequential(nn.Linear(1, 200), nn.ReLU(), nn.Linear(200, 200), nn.ReLU(), nn.Linear(200, 1))
+net_small = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
+opt_wide = torch.optim.Adam(net_wide.parameters(), lr=0.01)
+opt_small = torch.optim.Adam(net_small.parameters(), lr=0.01, weight_decay=1e-2)
+loss_fn = nn.MSELoss()
+for t in range(400):
+    l_wide, l_small = loss_fn(net_wide(x), y), loss_fn(net_small(x), y)
+    opt_wide.zero_grad(); opt_small.zero_grad()
+    l_wide.backward(); l_small.backward()
+    opt_wide.step(); opt_small.step()
+    if t % 10 == 0:
+        net_wide.eval(); net_small.eval()
+        loss_fn(net_wide(xv), yv); loss_fn(net_small(xv), yv)
+        net_wide.train(); net_small.train()
+"""
+
+
+def test_side_by_side_overfitting_in_a_script_is_info_though_its_optimizers_are_gone_at_the_end(tmp_path):
+    """Judged at the end of the run: a script's globals (its optimizers) are cleared by then, and the
+    two optimizers still count as training side by side (MorvanZhou's dropout tutorial)."""
+    from helpers import run_cli
+
+    script = tmp_path / "side_by_side.py"
+    script.write_text(SIDE_BY_SIDE_SCRIPT)
+    result = run_cli("run", str(script))
+    found = [f for f in result.report["findings"] if f["code"] == "fit.overfitting"]
+    assert [f["severity"] for f in found] == ["info"], found

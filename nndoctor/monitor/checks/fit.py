@@ -237,7 +237,9 @@ class Fit(Check):
             es_last, evidence, text = rise
             return self.finding(f"the model overfits: {text}", evidence, location="validation", step=es_last)
         # several models evaluated: the mixed curve compares different models' losses; each has its own
-        mixed = len(self.state.live_optimizers()) > 1  # ... and the training losses of several are recorded together
+        # ... and the training losses of several are recorded together (every optimizer seen counts: judged at
+        # the end of the run, when a script's optimizers may already be gone)
+        mixed = len(self.state.optimizers) > 1
         risen = [(name, rise) for name, curve in curves if (rise := _rise(curve, ts, tv)) is not None]
         if not risen:
             return None
