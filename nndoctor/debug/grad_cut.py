@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-__all__ = ["CUT_OPS", "ZERO_DERIVATIVE_OPS", "Cut", "CutLog", "upstream_params", "walk_graph"]
+__all__ = ["CUT_OPS", "ZERO_DERIVATIVE_OPS", "Cut", "CutLog", "leaf_ids", "upstream_params", "walk_graph"]
 
 #: a zero derivative almost everywhere (the graph stays, the gradient is 0)
 ZERO_DERIVATIVE_OPS = frozenset({"round", "floor", "ceil", "trunc", "fix", "sign", "sgn", "heaviside",
@@ -54,9 +54,9 @@ class Cut:
         return f"torch.{self.op}" if self.op in ZERO_DERIVATIVE_OPS | _INDEX_OPS else self.op
 
 
-def walk_graph(root: Any, limit: int) -> Iterator[Any]:
+def walk_graph(root: Any, limit: int, skip: Any = None) -> Iterator[Any]:
     """The autograd nodes reachable from ``root``, breadth first (the nearest first), each once, at
-    most ``limit`` of them."""
+    most ``limit`` of them; the node ``skip`` (and what is reachable only through it) is left out."""
     seen = {root}
     todo = [root]
     i = 0
@@ -65,25 +65,29 @@ def walk_graph(root: Any, limit: int) -> Iterator[Any]:
         i += 1
         yield node
         for nxt, _ in getattr(node, "next_functions", ()):
-            if nxt is not None and nxt not in seen:
+            if nxt is not None and nxt is not skip and nxt not in seen:
                 seen.add(nxt)
                 todo.append(nxt)
+
+
+def leaf_ids(root: Any, limit: int = _MAX_NODES, skip: Any = None) -> set[int]:
+    """Ids of the leaf tensors (parameters) reached from the autograd node ``root`` (not through
+    ``skip``), at most ``limit`` nodes walked (the nearest ones first)."""
+    out: set[int] = set()
+    for node in walk_graph(root, limit, skip):
+        var = getattr(node, "variable", None)  # an AccumulateGrad node: a leaf
+        if isinstance(var, torch.Tensor):
+            out.add(id(var))
+    return out
 
 
 def upstream_params(tensor: torch.Tensor, limit: int = _MAX_NODES) -> set[int]:
     """Ids of the leaf tensors (parameters) the autograd graph of ``tensor`` reaches, at most
     ``limit`` nodes walked (the nearest ones first)."""
-    out: set[int] = set()
     root = tensor.grad_fn
     if root is None:
-        if tensor.requires_grad:
-            out.add(id(tensor))
-        return out
-    for node in walk_graph(root, limit):
-        var = getattr(node, "variable", None)
-        if isinstance(var, torch.Tensor):
-            out.add(id(var))
-    return out
+        return {id(tensor)} if tensor.requires_grad else set()
+    return leaf_ids(root, limit)
 
 
 class CutLog:

@@ -28,7 +28,7 @@ from typing import Any, Iterable
 import torch
 
 from nndoctor.checks import Check, register
-from nndoctor.debug.grad_cut import walk_graph
+from nndoctor.debug.grad_cut import leaf_ids, walk_graph
 from nndoctor.findings import Finding
 from nndoctor.monitor.curves import REVERSAL_KEY, REVERSAL_SAMPLES, gradient_reversal
 from nndoctor.monitor.events import BackwardCall, RunEnd
@@ -60,29 +60,12 @@ def reversal_factor(grad_in: Any, grad_out: Any) -> float | None:
     return c if resid < RESIDUAL else None
 
 
-def _leaves(root: Any, blocked: Any = None) -> set[int]:
-    """Ids of the leaf tensors reached from ``root`` (not through ``blocked``), bounded walk."""
-    out: set[int] = set()
-    seen, todo, i = {root}, [root], 0
-    while i < len(todo) and i < MAX_NODES:
-        node = todo[i]
-        i += 1
-        var = getattr(node, "variable", None)  # an AccumulateGrad node: a leaf
-        if var is not None:
-            out.add(id(var))
-        for nxt, _ in getattr(node, "next_functions", ()):
-            if nxt is not None and nxt is not blocked and nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return out
-
-
 def _trained_after(root: Any, node: Any) -> bool:
     """Parameters sit between ``node`` and the loss (a discriminator after the reversal), besides the
     ones below it: a reversal straight before the loss, with nothing after it, maximises the whole
     loss (a flipped sign), which is a bug, not adversarial training."""
-    below = set().union(*(_leaves(n) for n, _ in node.next_functions if n is not None))
-    return bool(_leaves(root, blocked=node) - below)
+    below = set().union(*(leaf_ids(n, MAX_NODES) for n, _ in node.next_functions if n is not None))
+    return bool(leaf_ids(root, MAX_NODES, skip=node) - below)
 
 
 @register
