@@ -225,9 +225,7 @@ class ObservedData:
         pure = self.space_pure.get(key)
         if counts is None or pure is None or not purity:
             return counts
-        observed = float(np.mean([p >= 0.999 for p in purity]))
-        share = counts[counts > 0] / counts.sum()
-        expected = float(np.mean([np.sum(share ** b) for b in sizes]))  # random batches of this mix
+        observed, expected = _pure_batches(counts, purity, sizes)
         rest = counts.copy()
         rest[: len(pure)] -= pure[: len(rest)]
         if observed < expected + 0.25 or rest.sum() <= 0:
@@ -235,13 +233,20 @@ class ObservedData:
         return rest
 
 
+def _pure_batches(counts: np.ndarray, purity: list[float], sizes: list[int]) -> tuple[float, float]:
+    """The share of single-class batches observed, and the share random batches of these sizes
+    drawn from this class mix would have."""
+    observed = float(np.mean([p >= 0.999 for p in purity]))
+    share = counts[counts > 0] / counts.sum()
+    expected = float(np.mean([np.sum(share ** b) for b in sizes]))
+    return observed, expected
+
+
 def _unshuffled(counts: np.ndarray | None, purity: list[float], sizes: list[int], optimizers: int) -> bool:
     present = 0 if counts is None else int(np.count_nonzero(counts))
     if counts is None or present < 2 or (present == 2 and optimizers > 1) or len(purity) < 4:
         return False
-    observed = float(np.mean([p >= 0.999 for p in purity]))
-    share = counts[counts > 0] / counts.sum()
-    expected = float(np.mean([np.sum(share ** b) for b in sizes]))  # random batches
+    observed, expected = _pure_batches(counts, purity, sizes)
     return observed >= 0.75 and observed >= expected + 0.5
 
 
