@@ -15,9 +15,9 @@ from typing import Any, Callable
 import torch
 from torch.overrides import TorchFunctionMode
 
+from nndoctor.monitor.curves import note_loss_values
 from nndoctor.monitor.evalrec import RECIPE_OPS, PendingEval, RecipeTracker, first_parameter
-from nndoctor.monitor.events import LossCall, OpCall, Provenance, Targets
-from nndoctor.monitor.loss_floor import reduction_of
+from nndoctor.monitor.events import LossCall, OpCall, Provenance, Targets, reduction_of
 from nndoctor.monitor.notebook import code_site, is_cell
 
 __all__ = [
@@ -359,6 +359,8 @@ class FunctionEvents:
         grad = torch.is_grad_enabled()
         if isinstance(result, torch.Tensor) and result.numel() == 1:
             self._eval_value(result, result)  # (a training loss: with gradients and not in eval mode)
+        if grad and isinstance(target, torch.Tensor):
+            note_loss_values(self.state, inp, target)
         event = LossCall(name=name, input=inp, target=target if isinstance(target, torch.Tensor) else None,
                          kwargs={k: v for k, v in kwargs.items() if k not in ("input", "target")},
                          result=result, step=self.state.step, provenance=self.provenance(inp),

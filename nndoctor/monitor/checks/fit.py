@@ -34,7 +34,6 @@ import torch.nn as nn
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.curves import (
-    LOSS_ROWS_KEY,
     ConstantBaseline,
     analyze_losses,
     not_an_objective,
@@ -42,7 +41,6 @@ from nndoctor.monitor.curves import (
     rolling_median,
 )
 from nndoctor.monitor.events import LossCall, RunEnd
-from nndoctor.monitor.loss_floor import reduction_of
 
 __all__ = ["Fit", "train_between"]
 
@@ -50,7 +48,6 @@ BASELINE_BATCHES = 8
 MAX_BASELINE_BATCHES = 64  # more batches while a large vocabulary is poorly covered
 MIN_COVERAGE = 0.95
 SOFT_ENTROPY_BATCHES = 256
-ROWS_SAMPLED = 32  # training loss calls whose number of target values is recorded
 EXPLAINS_LITTLE = 0.7  # the level above this share of the constant loss: little explained
 AT_UNIGRAM = 0.95  # token targets: stuck at the unigram level
 MEMORISED = 0.1  # training loss / constant-prediction loss: the training data is memorised
@@ -181,15 +178,10 @@ class Fit(Check):
         if not event.grad_enabled or event.target is None:
             return
         self._loss_calls += 1
-        rows = self.state.extra.setdefault(LOSS_ROWS_KEY, [])
-        if len(rows) < ROWS_SAMPLED:  # values each loss averages: a curve of 1-example losses is noisy
-            t = event.target
-            soft = t.is_floating_point() and t.shape == event.input.shape and t.dim() >= 2
-            rows.append(max(1, t.numel() // (int(t.shape[1]) if soft else 1)))
         b = self._baseline
         if event.kwargs.get("weight") is not None or event.kwargs.get("pos_weight") is not None:
             b.mixed = True  # a class-weighted loss: the unweighted priors' loss is not its constant level
-        if reduction_of(event.kwargs) == "sum":
+        if event.reduction == "sum":
             b.mixed = True  # summed over elements (a VAE's reconstruction term): not the per-element level
         if event.name == "cross_entropy" and event.target.is_floating_point() and event.target.shape == event.input.shape:
             _soft_target_entropy(self.state, event.target)
