@@ -345,6 +345,13 @@ class DataCollector(Check):
             d.train_batch_duplicates += len(kept) - len(set(kept))
             d.train_hashes.update(set(kept))
             d.train_rows_hashed += len(set(kept))
+        if x.grad_fn is not None:
+            # an activation another trained module computed (an RNN's state fed to a separate head): the
+            # probes must see the data, not what the model (maybe still at chance) made of it
+            pending = self._pending
+            if pending is None or pending[0] != event.step:
+                self._pending = (event.step, int(x.shape[0]), None)
+            return
         feats = probe_features(x) if d.pair_rows < MAX_PAIRS and d.single_input else None
         self._pending = (event.step, int(x.shape[0]), feats)
 
