@@ -249,6 +249,26 @@ def test_probes_read_the_data_not_the_activation_a_separate_head_receives(shuffl
         assert not unrelated and obs.report().by_code("fit.model-at-chance")
 
 
+def test_probes_never_pair_labels_with_another_batch_of_the_same_step():
+    # domain adaptation: a source and a target batch go through one encoder each step, the labelled head
+    # reads the source features; pairing the labels with the latest data batch (the target's) would
+    # make learnable labels look unrelated
+    xs, ys = blobs(n=2000, seed=13)
+    xt, _ = blobs(n=2000, seed=14)
+    torch.manual_seed(0)
+    enc, head = nn.Sequential(nn.Linear(16, 32), nn.Tanh()), nn.Linear(32, 4)
+    opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=1e-7)  # stays at chance
+    with Observer(checks=CHECKS) as obs:
+        for _ in range(4):
+            for i in range(0, 2000, 64):
+                fs, ft = enc(xs[i:i + 64]), enc(xt[i:i + 64] + 1.0)
+                loss = F.cross_entropy(head(fs), ys[i:i + 64]) + 0.0 * ft.pow(2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    assert not obs.report().by_code("labels.unrelated-to-inputs")
+
+
 def test_token_inputs_use_bag_of_ids():
     g = torch.Generator().manual_seed(10)
     y = torch.randint(0, 2, (1500,), generator=g)
