@@ -9,7 +9,9 @@ are gone (the model and its optimizer were both rebuilt: a cross-validation fold
 ``restart``: the loss curve before it belongs to a model that no longer exists. So is a new group
 over parameters disjoint from every earlier group's, once every earlier optimizer has stopped
 stepping before it started (a teacher trained, then a student; a pretraining model, then another):
-the loss is another model's from there on (two models trained in turn, a GAN's, are not).
+the loss is another model's from there on (two models trained in turn, a GAN's, are not). So is a new
+group over some of the same tensors plus tensors no earlier optimizer held, once every earlier one has
+stopped (pretraining, then fine-tuning with a new head): a new stage, whose loss starts afresh.
 Bounded: at most ``MAX_GROUPS`` groups and ``MAX_STEPS`` creation steps kept per group (the count goes on).
 """
 
@@ -109,10 +111,16 @@ def last_restart(state: Any) -> int | None:
         earlier = rec.groups[:i]
         if found is not None and group.born <= found:
             continue
-        if any(g.ids & group.ids for g in earlier):
-            continue  # (some of the same tensors: the same model, another optimizer over it)
         last = [getattr(info, "last_step", None) for g in earlier for info in g.infos]
         if not (last and all(isinstance(s, int) and s < group.born for s in last)):
+            continue  # (an earlier optimizer still steps: models trained in turn, a GAN's)
+        shared = [g.ids & group.ids for g in earlier]
+        if any(shared):
+            # some of the same tensors: the same model. A new stage when the new optimizer also trains
+            # tensors no earlier one did (a new head for fine-tuning, built after pretraining stopped):
+            # its fresh layers start the loss afresh; over the same or fewer tensors it goes on
+            if group.ids - set().union(*(g.ids for g in earlier)):
+                found = group.born
             continue
         mine, before = _models(state, group), set().union(*(_models(state, g) for g in earlier))
         if mine and before and not mine & before:  # (another model, not a stage of the same one)

@@ -551,10 +551,11 @@ def analyze_losses(state: Any, min_points: int = 20) -> CurveAnalysis:
         return cached[2]
     steps, values = state.losses.series()
     restart = last_restart(state)
-    if restart is not None:  # a new model (and optimizer) replaced the old: judge its curve only
+    if restart is not None:
+        # a new model (and optimizer) replaced the old, or a new stage began: judge its curve only (too
+        # short a curve, just after the restart, is too short to judge: the loss before is another's)
         k = next((i for i, st in enumerate(steps) if st >= restart), len(steps))
-        if len(steps) - k >= min_points:
-            steps, values = steps[k:], values[k:]
+        steps, values = steps[k:], values[k:]
     baseline = state.extra.get("nndoctor.loss_baseline")
     result = analyze(steps, values, baseline, min_points)
     rows = state.extra.get(LOSS_ROWS_KEY)

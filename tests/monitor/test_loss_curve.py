@@ -495,3 +495,34 @@ def test_a_slow_start_at_the_constant_level_that_then_learns_is_no_plateau(seque
     assert not _slow_start_run(900, 400, sequential).report().by_code("loss-curve.plateaus")
     # a loss that never leaves the constant level is still a plateau (at the end of the run)
     assert _slow_start_run(400, 400, sequential).report().by_code("loss-curve.plateaus")
+
+
+def _pretrain_then_finetune(lr2):
+    # a body and head pretrained on classes 0-1, then a NEW head for all 4 classes with a new optimizer
+    # over the body and the new head: the loss starts afresh at the new head's random level
+    x, y = blobs(n=2400, seed=21)
+    torch.manual_seed(0)
+    body = nn.Sequential(nn.Linear(16, 64), nn.ReLU())
+    with Observer(checks=CHECKS) as obs:
+        for head, keep, lr, steps in ((nn.Linear(64, 2), y < 2, 1e-2, 120), (nn.Linear(64, 4), y >= 0, lr2, 200)):
+            xs, ys = x[keep], y[keep]
+            opt = torch.optim.SGD([*body.parameters(), *head.parameters()], lr=lr, momentum=0.9)
+            for s in range(steps):
+                i = (s * 32) % (len(xs) - 32)
+                loss = F.cross_entropy(head(body(xs[i:i + 32])), ys[i:i + 32])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    return obs.report()
+
+
+def test_a_new_head_after_pretraining_starts_the_curve_afresh():
+    # lr 0.1 is this stage's best of 0.01, 0.03, 0.1 (full-data loss 0.21, 0.19, 0.18): the jump at the
+    # new head is no sign of a too-high learning rate
+    report = _pretrain_then_finetune(0.1)
+    assert not report.at_least("warning"), [(f.code, f.message) for f in report.findings]
+
+
+def test_a_too_high_learning_rate_in_the_fine_tuning_stage_is_still_caught():
+    report = _pretrain_then_finetune(3.0)
+    assert {f.code.split(".")[0] for f in report.at_least("warning")} & {"lr", "loss-curve", "numerics"}
