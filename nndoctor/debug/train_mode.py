@@ -389,6 +389,11 @@ class TrainMode(Check):
         for info in self._models.values():
             if info.mc:
                 continue  # Monte-Carlo dropout: train mode under no_grad on purpose
+            if info.nograd_run and info.nograd_backwards != self.state.backward_calls:
+                # a backward ran after these no-grad forwards (unsampled backwards are no events here):
+                # they made training targets (pseudo-labels, a mask), as during the run
+                found += self._settle(info)
+                info.nograd_run = 0
             if info.nograd_run >= 1 or info.pending:
                 info.mc_wait, info.first_input = False, None
                 found += self._eval_in_train(info)

@@ -283,9 +283,25 @@ def _healthy_manual_sgd():
         _validate(model)
 
 
+def _healthy_pseudo_labels_long_run():
+    # pseudo-labelling: each step a no-grad forward in train mode labels an unlabelled batch, then the
+    # training loss uses those labels; over 300 steps the last steps' backwards are not sampled events
+    model = Net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for i in range(300):
+        xb, yb = _batch(i)
+        with torch.no_grad():
+            conf, pseudo = F.softmax(model(XV[:N]), 1).max(1)
+        loss = F.cross_entropy(model(xb), yb) + (F.cross_entropy(model(XV[:N]), pseudo, reduction="none") * (conf > 0.5)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
 @pytest.mark.parametrize("fn", [_healthy_switching, _healthy_no_dropout_or_bn, _healthy_frozen_bn, _healthy_manual_sgd,
                                 _healthy_frozen_backbone_in_eval, _healthy_teacher_and_ema_under_no_grad,
-                                _healthy_gan_toggle, _healthy_online_target_in_step, _healthy_accumulation],
+                                _healthy_gan_toggle, _healthy_online_target_in_step, _healthy_accumulation,
+                                _healthy_pseudo_labels_long_run],
                          ids=lambda f: f.__name__[9:])
 def test_healthy_training_is_quiet(fn):
     assert _observe(fn) == []
