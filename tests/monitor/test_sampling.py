@@ -147,3 +147,17 @@ def test_mlp_probe_iterations_make_no_torch_tensor_calls(monkeypatch):
     out = np.exp(probe_mod._mlp(x[:200], y[:200], x[200:], 2, 0))
     assert calls == []
     assert np.allclose(out.sum(1), 1.0) and (out.argmax(1) == y[200:]).mean() > 0.8
+
+
+def test_mlp_probe_is_silent_on_huge_or_constant_features():
+    """numpy warns where torch's arithmetic was silent (overflow, 0/0): the probe's loop keeps quiet,
+    a user's run must not print them."""
+    import warnings
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, 300)
+    for x in (rng.standard_normal((300, 10)) * 1e30, np.c_[rng.standard_normal((300, 9)), np.zeros(300)]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            out = probe_mod._mlp(x[:200], y[:200], x[200:], 3, 0)
+        assert out.shape == (100, 3) and np.isfinite(out).all()

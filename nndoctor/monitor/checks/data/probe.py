@@ -162,43 +162,44 @@ def _mlp(a: np.ndarray, y: np.ndarray, b: np.ndarray, k: int, seed: int) -> np.n
         return z - np.log(np.exp(z).sum(1, keepdims=True))
 
     best, best_flat, waited = math.inf, flat.copy(), 0
-    for it in range(MLP_ITERATIONS):
-        h = x_fit @ w1
-        h += b1
-        np.maximum(h, 0.0, out=h)
-        dz = h @ w2
-        dz += b2
-        dz -= dz.max(1, keepdims=True)
-        np.exp(dz, out=dz)
-        dz /= dz.sum(1, keepdims=True)  # (the softmax)
-        dz -= onehot
-        dz /= n_fit
-        np.matmul(h.T, dz, out=gw2)
-        dz.sum(0, out=gb2)
-        dh = dz @ w2.T
-        dh *= h > 0
-        np.matmul(x_fit_t, dh, out=gw1)
-        dh.sum(0, out=gb1)
-        grad += decay * flat
-        step = it + 1
-        m += (1 - beta1) * (grad - m)
-        v *= beta2
-        v += (1 - beta2) * grad * grad
-        denom = np.sqrt(v)
-        denom /= math.sqrt(1 - beta2 ** step)
-        denom += eps
-        flat -= (lr / (1 - beta1 ** step)) * m / denom
-        if it % 10 == 9:
-            val = _held_out_loss(log_probs(x_stop), t_stop)
-            if val < best:
-                best, waited = val, 0
-                best_flat[...] = flat
-            else:
-                waited += 1
-                if waited >= MLP_PATIENCE:
-                    break
-    flat[...] = best_flat
-    return log_probs(xb).astype(np.float64)
+    with np.errstate(all="ignore"):  # (NaN or overflow in the sample: silent, as torch's arithmetic was)
+        for it in range(MLP_ITERATIONS):
+            h = x_fit @ w1
+            h += b1
+            np.maximum(h, 0.0, out=h)
+            dz = h @ w2
+            dz += b2
+            dz -= dz.max(1, keepdims=True)
+            np.exp(dz, out=dz)
+            dz /= dz.sum(1, keepdims=True)  # (the softmax)
+            dz -= onehot
+            dz /= n_fit
+            np.matmul(h.T, dz, out=gw2)
+            dz.sum(0, out=gb2)
+            dh = dz @ w2.T
+            dh *= h > 0
+            np.matmul(x_fit_t, dh, out=gw1)
+            dh.sum(0, out=gb1)
+            grad += decay * flat
+            step = it + 1
+            m += (1 - beta1) * (grad - m)
+            v *= beta2
+            v += (1 - beta2) * grad * grad
+            denom = np.sqrt(v)
+            denom /= math.sqrt(1 - beta2 ** step)
+            denom += eps
+            flat -= (lr / (1 - beta1 ** step)) * m / denom
+            if it % 10 == 9:
+                val = _held_out_loss(log_probs(x_stop), t_stop)
+                if val < best:
+                    best, waited = val, 0
+                    best_flat[...] = flat
+                else:
+                    waited += 1
+                    if waited >= MLP_PATIENCE:
+                        break
+        flat[...] = best_flat
+        return log_probs(xb).astype(np.float64)
 
 
 def _z(gains: np.ndarray) -> float:
