@@ -159,7 +159,7 @@ class GradientsNotCleared(Check):
         out: list[Finding] = []
         now = [params[pid].grad for pid in nonzero]
         held = [g for g in now if g is not None]
-        if not held or all(_resolve([_is_zero(g) for g in held])):
+        if not held or _all_zero(held):
             tally.empty_steps.append(ev.step)
             if len(tally.empty_steps) >= _MIN_WINDOWS:
                 out += self._report_empty(ev, tally, len(nonzero))
@@ -212,6 +212,15 @@ class GradientsNotCleared(Check):
         evidence = {"optimizer": ev.optimizer_name, "steps": tally.empty_steps[:8], "params_with_grad": n_params}
         return [self.finding(msg, evidence, location=ev.optimizer_name, code="zero-grad.cleared-before-step",
                              step=tally.empty_steps[0])]
+
+
+def _all_zero(grads: list[torch.Tensor]) -> bool:
+    """Whether every gradient is all zero. On the CPU one by one up to the first non-zero one (a read
+    there syncs nothing, and a healthy step stops at its first gradient); on an accelerator every
+    flag in one host read."""
+    if all(g.is_cpu for g in grads):
+        return all(bool(_is_zero(g)) for g in grads)
+    return all(_resolve([_is_zero(g) for g in grads]))
 
 
 def _resolve(flags: list[torch.Tensor | bool]) -> list[bool]:

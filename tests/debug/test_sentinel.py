@@ -155,3 +155,35 @@ def test_isolated_extreme_outliers_are_only_info():
     assert not verdict[0]["sentinel"]
     pareto = rng.pareto(3.0, (2000, 1))  # a genuine heavy tail: the bulk spans > 1% of the range
     assert squashed_columns(pareto) == {}
+
+
+def test_plain_columns_are_ruled_out_together_and_verdicts_are_the_per_column_ones(monkeypatch):
+    """Continuous columns with no repeated extreme and a wide bulk are told apart for the whole table at
+    once: the per-column test (a sort for the distinct values, a quantile) runs only on the others, with
+    the verdicts it gave on every column (codes, outliers, one-hot, counts, constant, NaN)."""
+    import nndoctor.debug.sentinel as sentinel
+
+    rng = np.random.default_rng(7)
+    n = 1000
+    cols = [rng.normal(size=n), rng.lognormal(10.5, 1.0, n), rng.exponential(1.0, n),
+            np.eye(5)[rng.integers(0, 5, n)][:, 0], rng.poisson(0.05, n).astype(float), np.full(n, 2.0)]
+    coded = rng.normal(size=n)
+    coded[rng.random(n) < 0.01] = 99999.0
+    outliers = rng.normal(size=n)
+    outliers[[3, 400, 900]] = [5e4, 7e4, 9e4]
+    nan = rng.normal(size=n)
+    nan[5] = np.nan
+    table = np.c_[tuple(cols) + (coded, outliers, nan)].astype(np.float32)
+    expected = {}
+    for j in range(table.shape[1]):
+        v = table[:, j][np.isfinite(table[:, j])]
+        verdict = sentinel._column(v)
+        if verdict is not None:
+            expected[j] = verdict
+    calls: list[int] = []
+    real = sentinel._column
+    monkeypatch.setattr(sentinel, "_column", lambda v: calls.append(1) or real(v))
+    assert squashed_columns(table) == expected and sorted(expected) == [6, 7]
+    assert len(calls) < table.shape[1] - 2  # (the normal, exponential and log-normal columns: ruled out at once)
+    calls.clear()
+    assert squashed_columns(rng.normal(size=(4096, 16)).astype(np.float32)) == {} and calls == []

@@ -270,3 +270,37 @@ def test_gradients_left_none_by_a_custom_function_do_not_break_any_check():
             opt.step()
     assert not obs.internal_errors, obs.internal_errors
     assert enc.weight.grad is None
+
+
+def test_a_healthy_step_reads_one_gradient_to_rule_out_cleared_before_step(monkeypatch):
+    """Cleared-before-step needs every gradient zero at step(): on the CPU the test stops at the
+    first non-zero gradient (one reduction per judged step, not one per parameter); a step whose
+    gradients were all cleared still reads them all and is still caught."""
+    import nndoctor.debug.zero_grad as zg
+
+    calls: list[int] = []
+    real = zg._is_zero
+    monkeypatch.setattr(zg, "_is_zero", lambda g: calls.append(1) or real(g))
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    steps = 12
+
+    def healthy():
+        for x, y in _batches(steps):
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+
+    assert _observe(healthy, Schedule(dense=steps, every=1)) == []
+    assert 0 < len(calls) <= steps  # (6 parameters: 6 reads per judged step before)
+    calls.clear()
+
+    def cleared_before_step():
+        for x, y in _batches(steps):
+            F.cross_entropy(model(x), y).backward()
+            opt.zero_grad(set_to_none=False)  # (zero tensors: each one is read)
+            opt.step()
+
+    found = _observe(cleared_before_step, Schedule(dense=steps, every=1))
+    assert [f.code for f in found] == ["zero-grad.cleared-before-step"]
+    assert len(calls) >= 6 * 3  # every gradient read at the judged steps

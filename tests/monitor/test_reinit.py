@@ -127,3 +127,44 @@ def test_huge_optimizer_steps_are_a_learning_rate_not_a_reinitialisation():
     with Observer(checks=[ReinitialisedDuringTraining]) as obs:
         _epochs(model, opt, 6, lambda e: model.apply(_init_weights))
     assert len(_found(obs)) == 1 and obs.checks[0]._max_update < 0.1
+
+
+def _shared_run(checks, resets_at=(), steps=24):
+    from nndoctor.monitor import Schedule
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)  # (small updates: resets kept)
+    X, y = blobs(n=512, spread=1.0)
+    with Observer(checks=checks, schedule=Schedule(dense=steps, every=1)) as obs:
+        for i in range(steps):
+            if i in resets_at:
+                for m in model:
+                    if isinstance(m, nn.Linear):
+                        m.reset_parameters()
+            opt.zero_grad()
+            F.cross_entropy(model(X[i * 16:(i + 1) * 16]), y[i * 16:(i + 1) * 16]).backward()
+            opt.step()
+    assert not obs.internal_errors, obs.internal_errors
+    return obs
+
+
+def test_the_lr_probe_and_this_check_share_one_copy_and_one_update_norm_per_weight(monkeypatch):
+    """Both copy the largest weight matrices before a sampled step and measure the update after it:
+    one copy per weight and step serves both, with the very numbers each computes alone."""
+    from nndoctor.monitor.checks.lr import LearningRate
+
+    alone_lr = _shared_run([LearningRate], resets_at=(10, 17))
+    alone_reinit = _shared_run([ReinitialisedDuringTraining], resets_at=(10, 17))
+    clones: list[int] = []
+    real = torch.Tensor.clone
+    monkeypatch.setattr(torch.Tensor, "clone", lambda self, *a, **k: clones.append(1) or real(self, *a, **k))
+    both = _shared_run([LearningRate, ReinitialisedDuringTraining], resets_at=(10, 17))
+    ratios = lambda obs: list(obs.state.extra["nndoctor.update_ratios"])  # noqa: E731
+    assert ratios(both) == ratios(alone_lr) and len(ratios(both)) >= 20
+    mine = lambda obs: next(c for c in obs.checks if isinstance(c, ReinitialisedDuringTraining))  # noqa: E731
+    assert mine(both)._resets == mine(alone_reinit)._resets and mine(both)._resets
+    assert mine(both)._max_update == mine(alone_reinit)._max_update > 0
+    # per sampled step: the lr probe's 3 weight matrices + 1 bias; the re-initialisation check's 2
+    # largest matrices are among them (6 copies a step before)
+    assert len(clones) <= 4 * 24 + 2 + 6  # (+ its 2 initial copies, + SGD's 6 momentum buffers)

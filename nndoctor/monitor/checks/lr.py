@@ -38,6 +38,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._layers import host_floats
+from nndoctor.monitor.checks._step_share import step_share
 from nndoctor.monitor.curves import CurveAnalysis, analyze_losses
 from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
 from nndoctor.monitor.tensors import local
@@ -94,8 +95,9 @@ class _UpdateProbe:
         self._moved_seen: dict[int, int] = {}  # ... and the sampled steps it has been non-zero at
         self._zero: set[int] = set()  # params that started at exactly zero (a logits table)
 
-    def before(self, opt: torch.optim.Optimizer) -> None:
+    def before(self, opt: torch.optim.Optimizer, step: int) -> None:
         self._snap = []
+        share = step_share(self.state)
         self._opt_id = id(opt)
         cands: list[torch.Tensor] = []
         for group in opt.param_groups:
@@ -118,7 +120,7 @@ class _UpdateProbe:
             lp = local(p)
             if lp.numel() <= budget:
                 budget -= lp.numel()
-                self._snap.append((weakref.ref(p), lp.detach().clone(), self.state.param_name(p)))
+                self._snap.append((weakref.ref(p), share.copy_before(p, step, opt), self.state.param_name(p)))
 
     def _note_moved(self, params: list[torch.Tensor]) -> None:
         """Weights that started constant are judged again once they moved well away from it: their
@@ -163,11 +165,13 @@ class _UpdateProbe:
         if id(opt) != self._opt_id or not snap:
             return
         diffs, norms, names = [], [], []
+        share = step_share(self.state)
         for ref, before, name in snap:
             p = ref()
-            if p is None or local(p).shape != before.shape:
+            diff = share.update_norm(p, step, opt) if p is not None else None  # (= Tensor.norm() of the update)
+            if diff is None:
                 continue
-            diffs.append(torch.linalg.vector_norm((local(p).detach() - before).float()))  # (= Tensor.norm())
+            diffs.append(diff)
             norms.append(torch.linalg.vector_norm(before.float()))
             names.append(name)
         if not diffs:
@@ -216,7 +220,7 @@ class LearningRate(Check):
             return self._judge(final=False)
         if event.sampled:
             if event.phase == "pre":
-                self._probe.before(event.optimizer)
+                self._probe.before(event.optimizer, event.step)
             else:
                 self._probe.after(event.optimizer, event.step)
         return ()

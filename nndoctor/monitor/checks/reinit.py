@@ -32,6 +32,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks._layers import host_floats
+from nndoctor.monitor.checks._step_share import step_share
 from nndoctor.monitor.curves import noise_sigma, rolling_median
 from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
 from nndoctor.monitor.tensors import local
@@ -167,7 +168,10 @@ class ReinitialisedDuringTraining(Check):
                 how = "brought back to its initial values"
             if how:
                 self._resets.append((t.prev_step, event.step, t.name, how))
-            t.prev = p.detach().float().clone()
+            # (a float32 weight's copy is the one the lr probe takes too: one copy for both)
+            t.prev = (step_share(self.state).copy_before(t.ref(), event.step, event.optimizer)
+                      if p.dtype == torch.float32 and t.ref() is not None and local(t.ref()) is p
+                      else p.detach().float().clone())
             t.prev_step = event.step
             t.prev_norm, t.prev_from_init = wn, di
 
@@ -183,12 +187,22 @@ class ReinitialisedDuringTraining(Check):
         # (prev was copied at this step's "pre" event and its norm read then; before the first
         # comparison prev is init, whose norm is read here)
         fresh = [t for t, _ in pairs if t.prev_norm is None]
-        vals = host_floats([_norm(after - t.prev) for t, after in pairs] + [_norm(t.init) for t in fresh])
+        vals = host_floats([self._update_norm(t, after, event) for t, after in pairs] + [_norm(t.init) for t in fresh])
         for t, n0 in zip(fresh, vals[len(pairs):]):
             t.init_norm = t.prev_norm = n0
         for d, n in zip(vals[:len(pairs)], [t.prev_norm for t, _ in pairs]):
             if n > 0 and math.isfinite(d / n):
                 self._max_update = max(self._max_update, d / n)
+
+    def _update_norm(self, t: _Tracked, after: torch.Tensor, event: StepEvent) -> torch.Tensor:
+        """``||after - prev||``; for a float32 weight the lr probe's update norm of the same copy (the
+        same arithmetic, read once for both)."""
+        p = t.ref()
+        if p is not None and after.dtype == torch.float32 and local(p).dtype == torch.float32:
+            shared = step_share(self.state).update_norm(p, event.step, event.optimizer)
+            if shared is not None:
+                return shared
+        return _norm(after - t.prev)
 
     # ------------------------------------------------------------------ judgement
     def _judge(self) -> list[Finding]:
