@@ -16,7 +16,9 @@
   the loss that cannot be avoided is unknown and usually high: beating the unigram
   entropy is learning, so only a model stuck at the unigram level is a warning there, and
   a model that explains some of it is at most an ``info``. So is a baseline estimated
-  from a sample that has not seen most of the class mass (low coverage).
+  from a sample that has not seen most of the class mass (low coverage), and a target that is
+  random noise the script draws every step (noise prediction: diffusion, denoising; its floor is
+  unknown and often close to the constant prediction's: :mod:`nndoctor.monitor.noise_targets`).
 
 The constant-prediction loss is estimated here from the targets of a few training loss
 calls (more while the sample covers a large vocabulary poorly) and shared as
@@ -41,8 +43,9 @@ from nndoctor.monitor.curves import (
     per_step,
     rolling_median,
 )
-from nndoctor.monitor.events import LossCall, RunEnd
+from nndoctor.monitor.events import LossCall, OpCall, RunEnd
 from nndoctor.monitor.loss_floor import reduction_of
+from nndoctor.monitor.noise_targets import NOISE_OPS, NoiseTargets, noise_target
 
 __all__ = ["Fit", "train_between"]
 
@@ -56,6 +59,10 @@ AT_UNIGRAM = 0.95  # token targets: stuck at the unigram level
 MEMORISED = 0.1  # training loss / constant-prediction loss: the training data is memorised
 HELD_OUT_NO_BETTER = 0.5  # evaluation loss / constant-prediction loss: held-out data barely predicted
 
+
+NOISE_WHY = ("the target is random noise the script draws every step (noise prediction: a diffusion or "
+             "denoising objective), whose loss that cannot be avoided is unknown and often close to the "
+             "constant prediction's")
 
 #: the latest validation loss must stay within this share of its highest since the best
 RECOVERED = 0.75
@@ -161,8 +168,9 @@ class Fit(Check):
     """Validation loss rising while training loss falls; training loss stuck near a constant predictor."""
 
     code = "fit.overfitting"
-    needs = ("loss", "end")
+    needs = ("op", "loss", "end")
     extra_codes = ("fit.underfitting",)
+    ops = NOISE_OPS  # random tensors used as the loss's target (noise prediction)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -170,9 +178,14 @@ class Fit(Check):
         self._loss_calls = 0
         self._done: set[str] = set()
         self._per_position = False
+        self._noise = NoiseTargets(state)
 
-    def check(self, event: LossCall | RunEnd) -> Iterable[Finding]:
+    def check(self, event: OpCall | LossCall | RunEnd) -> Iterable[Finding]:
+        if isinstance(event, OpCall):
+            self._noise.on_op(event)
+            return ()
         if isinstance(event, LossCall):
+            self._noise.on_loss(event)
             self._on_loss(event)
             return ()
         return self._judge()
@@ -333,13 +346,14 @@ class Fit(Check):
         classes = self._baseline.n_classes
         tokens = self._per_position or (classes is not None and _token_targets((m for _, m in self.state.live_models()), classes))
         coverage = self._baseline.coverage
-        weak = coverage < MIN_COVERAGE or (tokens and level < AT_UNIGRAM * base)
+        noise = noise_target(self.state)
+        weak = coverage < MIN_COVERAGE or (tokens and level < AT_UNIGRAM * base) or noise
         evals = self.state.eval_losses
         val = float(np.median(evals.last(16))) if len(evals) else None
         evidence = {"train_loss": round(level, 5), "constant_prediction_loss": round(base, 5),
                     "explained": round(1 - (level - floor) / (base - floor), 3), "start_loss": round(curve.start, 5),
                     "steps": int(ts[-1]), "last_quarter_drop": round(drop, 5),
-                    "token_targets": bool(tokens), "baseline_coverage": round(coverage, 3)}
+                    "token_targets": bool(tokens), "noise_targets": noise, "baseline_coverage": round(coverage, 3)}
         if val is not None:
             evidence["val_loss"] = round(val, 5)
         if floor:
@@ -347,6 +361,7 @@ class Fit(Check):
         if weak:
             why = ("a language-model-like task (token targets) has an unknown, often high loss that cannot "
                    "be avoided, and the model does beat the unigram level" if tokens and level < AT_UNIGRAM * base
+                   else NOISE_WHY if noise
                    else f"the constant-prediction loss comes from a sample covering {coverage:.0%} of the classes")
             return self.finding(
                 f"the training loss flattened at {level:.4g}, {level / base:.0%} of the {base:.4g} a constant "
