@@ -105,3 +105,24 @@ def test_data_targets_with_noise_are_still_judged(jitter, noisy_input):
     assert not noise_target(obs.state)
     (f,) = obs.report().by_code("fit.underfitting")
     assert f.severity == "warning" and not f.evidence["noise_targets"]
+
+
+def test_random_targets_the_model_never_sees_are_still_judged():
+    """The faulty counterpart: a target drawn at random each step that never reaches the input (a placeholder
+    left in) is no task at all; the plateau at the constant prediction stays a warning."""
+    torch.manual_seed(0)
+    data = torch.randn(4096, 2)
+    model = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with Observer(checks=CHECKS) as obs:
+        for i in range(400):
+            x0 = data[(i * 64) % 4032:(i * 64) % 4032 + 64]
+            target = torch.randn_like(x0)
+            loss = F.mse_loss(model(x0), target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert not noise_target(obs.state)
+    report = obs.report()
+    assert {f.code for f in report.at_least("warning")} & {"loss-curve.plateaus", "fit.underfitting"}, \
+        [(f.code, f.severity, f.message) for f in report.findings]

@@ -43,7 +43,7 @@ from nndoctor.monitor.curves import (
     per_step,
     rolling_median,
 )
-from nndoctor.monitor.events import LossCall, OpCall, RunEnd
+from nndoctor.monitor.events import LossCall, ModelInput, OpCall, RunEnd
 from nndoctor.monitor.loss_floor import reduction_of
 from nndoctor.monitor.noise_targets import NOISE_OPS, NoiseTargets, noise_target
 
@@ -168,7 +168,8 @@ class Fit(Check):
     """Validation loss rising while training loss falls; training loss stuck near a constant predictor."""
 
     code = "fit.overfitting"
-    needs = ("op", "loss", "end")
+    needs = ("op", "model_input", "loss", "end")
+    sampled_only = frozenset({"model_input"})
     extra_codes = ("fit.underfitting",)
     ops = NOISE_OPS  # random tensors used as the loss's target (noise prediction)
 
@@ -180,9 +181,12 @@ class Fit(Check):
         self._per_position = False
         self._noise = NoiseTargets(state)
 
-    def check(self, event: OpCall | LossCall | RunEnd) -> Iterable[Finding]:
+    def check(self, event: OpCall | ModelInput | LossCall | RunEnd) -> Iterable[Finding]:
         if isinstance(event, OpCall):
             self._noise.on_op(event)
+            return ()
+        if isinstance(event, ModelInput):
+            self._noise.on_input(event)
             return ()
         if isinstance(event, LossCall):
             self._noise.on_loss(event)
