@@ -4,7 +4,9 @@
 model receives, over several sampled batches, then judges once per model and argument:
 raw 0-255 / 0-16 pixel values, tabular features on wildly different scales, inputs
 normalised twice (tiny spread), constant inputs or mostly constant features, and NaN/Inf
-values (reported at once). :class:`BinaryTargetRange` checks that BCE-style losses get
+values (reported at once). A constant input is judged only for a model that trains (a parameter
+with a gradient or in an optimizer): a layer called on zeros to show what it does, or a model
+probed for its output shape before its optimizer exists, is not fed data. :class:`BinaryTargetRange` checks that BCE-style losses get
 targets in [0, 1]. :class:`ScaledClassTargets` finds float targets that are small class ids
 scaled like pixels ({0, 1/255, 2/255, ...}: labels or masks divided by 255). Class-index
 targets out of range crash inside torch: the crash explainer (``nndoctor.debug.crash``)
@@ -93,6 +95,7 @@ class _Stats:
     frows: int = 0
     decided: bool = False
     nan_reported: bool = False
+    learns: bool = False  # the model has trained (a parameter with a gradient or in an optimizer) by now
     #: what the model's first layer with parameters receives: inputs rescaled inside forward are fine
     first_layer: str = ""
     integer_input: bool = False
@@ -358,6 +361,8 @@ class InputPreprocessing(Check):
             st = self._stats[key] = _Stats()
             self._names[key] = event.name
         st.integer_input = integer
+        if not st.learns:
+            st.learns = self._learns(event.model)
         if st.decided and st.nan_reported:
             return ()
         out = []
@@ -375,9 +380,18 @@ class InputPreprocessing(Check):
         st.image = looks_like_image(x)
         st.add(flat, channels)
         self._pending = (st, st.last_max_abs)
-        if st.batches >= DECIDE_AFTER:
-            out.extend(self._judge(key, st, final=False))
+        if st.batches >= DECIDE_AFTER and (st.learns or st.constant_batches < st.batches):
+            out.extend(self._judge(key, st, final=False))  # (constant so far and not training: wait)
         return out
+
+    def _learns(self, model: torch.nn.Module) -> bool:
+        """Whether the model has trained by now: one of its parameters has a gradient or is in an
+        optimizer (a model without parameters counts as training: nothing tells otherwise)."""
+        params = list(model.parameters())
+        if not params or any(p.grad is not None for p in params):
+            return True
+        held = self.state.optimizer_params()
+        return any(id(p) in held for p in params)
 
     def _first_layer(self, event: ModuleOutput) -> list[Finding]:
         """The first layer with weights to finish: does it see the root input, or a rescaled one?"""
@@ -435,6 +449,8 @@ class InputPreprocessing(Check):
         if st.integer_input and st.inner_ratio is None:
             return []  # integer data that never reached a layer (it crashed there): the crash explainer covers it
         if st.constant_batches == st.batches and (st.batches >= 2 or st.rows >= 16):
+            if not st.learns:
+                return []  # a layer only demonstrated on zeros (or probed for its output shape), never trained
             ev = {**base, "value": fmt(st.gmin)}
             return [self.finding(
                 f"{where} is constant ({fmt(st.gmin)}) in all {st.batches} sampled batches: "

@@ -88,7 +88,6 @@ class LossCall:
     provenance: Provenance | None = None
     site: str = ""
     grad_enabled: bool = True
-    target_provenance: Provenance | None = None  # how the target was made (``randn``: sampled noise)
 
     @property
     def reduction(self) -> str | None:

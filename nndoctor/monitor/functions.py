@@ -26,7 +26,6 @@ __all__ = [
     "FunctionMode",
     "LOSS_FUNCTIONS",
     "PASS_THROUGH_OPS",
-    "NOISE_OPS",
     "PREDICTION_OPS",
     "PROVENANCE_OPS",
     "op_name",
@@ -58,13 +57,11 @@ LOSS_FUNCTIONS = frozenset(
     }
 )
 
-#: ops that draw Gaussian noise (a diffusion model's noise-prediction target is one)
-NOISE_OPS = frozenset({"randn", "randn_like", "normal", "normal_"})
 #: ops whose output we label with where it came from
 PROVENANCE_OPS = frozenset(
     {"softmax", "log_softmax", "sigmoid", "logsigmoid", "tanh", "relu", "relu6", "softplus",
      "elu", "gelu", "hardtanh", "hardsigmoid", "log", "exp", "abs", "square", "clamp",
-     "log_sigmoid", "special_expit"} | NOISE_OPS
+     "log_sigmoid", "special_expit"}
 )
 #: other names torch gives the same op (F.logsigmoid is ``log_sigmoid``, torch.special.expit is sigmoid)
 _PROVENANCE_ALIASES = {"log_sigmoid": "logsigmoid", "special_expit": "sigmoid"}
@@ -367,5 +364,5 @@ class FunctionEvents:
         event = LossCall(name=name, input=inp, target=target if isinstance(target, torch.Tensor) else None,
                          kwargs={k: v for k, v in kwargs.items() if k not in ("input", "target")},
                          result=result, step=self.state.step, provenance=self.provenance(inp),
-                         site=user_site(), grad_enabled=grad, target_provenance=self.provenance(target))
+                         site=user_site(), grad_enabled=grad)
         self._dispatch(event)

@@ -464,3 +464,71 @@ def test_rows_normalised_one_by_one_are_not_normalised_twice(norm):
     # the same rows shrunk once more are normalised twice
     report = _train(_mlp(600, 5), Xn / 255, y)
     assert "preprocessing.normalised-twice" in _codes(report)
+
+
+class _Noisy(nn.Module):
+    """A layer that adds noise to its weights in training mode (a book's custom-layer example)."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(n_in, n_out) * 0.1)
+
+    def forward(self, x, training=False):
+        w = self.w + 0.1 * torch.randn_like(self.w) if training else self.w
+        return x @ w
+
+
+def _fit(model, X, y, steps=12, manual=False):
+    opt = None if manual else torch.optim.SGD(model.parameters(), lr=0.01)
+    for i in range(steps):
+        j = (i * 32) % (len(X) - 32)
+        loss = F.cross_entropy(model(X[j:j + 32]), y[j:j + 32])
+        if manual:
+            model.zero_grad()
+            loss.backward()
+            with torch.no_grad():
+                for p in model.parameters():
+                    p -= 0.01 * p.grad
+        else:
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
+@pytest.mark.parametrize("demo", ["custom-layer", "sequential-batch", "probed-before-its-optimizer"])
+def test_a_model_shown_on_zeros_but_not_trained_on_them_is_not_constant_input(cancer, demo):
+    """A tutorial calls a layer on zeros to show what it does (rasbt/machine-learning-book ch13's
+    NoisyLinear, three calls), or probes a model's output shape several times before building its
+    optimizer: no data reaches a training step there. Constant-input was an error on the code before."""
+    X, y = cancer
+    X = (X - X.mean(0)) / X.std(0)
+    torch.manual_seed(0)
+    with Observer(checks=CHECKS) as obs:
+        if demo == "custom-layer":
+            layer = _Noisy(4, 2)
+            for training in (True, True, False):
+                print(layer(torch.zeros(1, 4), training=training))
+            model = _mlp(30, 2)
+        elif demo == "sequential-batch":
+            shown = nn.Sequential(nn.Linear(30, 8), nn.Tanh())
+            print(shown(torch.zeros(16, 30)).shape)
+            model = _mlp(30, 2)
+        else:
+            model = _mlp(30, 2)
+            for n in (1, 2, 4, 8):
+                print(model(torch.zeros(n, 30)).shape)  # with gradients, before the optimizer exists
+        _fit(model, X, y)
+    assert not obs.internal_errors, obs.internal_errors
+    assert not obs.report().by_code("preprocessing.constant-input"), [f.message for f in obs.report().findings]
+
+
+@pytest.mark.parametrize("manual", [False, True])
+def test_a_trained_model_fed_zeros_is_still_constant_input(cancer, manual):
+    """The faulty counterpart: zeros fed to a model that trains, with an optimizer or by hand (no optimizer)."""
+    _, y = cancer
+    torch.manual_seed(0)
+    model = _mlp(30, 2)
+    with Observer(checks=CHECKS) as obs:
+        _fit(model, torch.zeros(500, 30), y, manual=manual)
+    [f] = obs.report().by_code("preprocessing.constant-input")
+    assert f.severity.value == "error"

@@ -540,7 +540,7 @@ def test_noise_prediction_target_makes_underfitting_info(style):
             opt.zero_grad()
             loss.backward()
             opt.step()
-    _assert_underfitting_info(obs, "noise_targets", "noise drawn during the step")
+    _assert_underfitting_info(obs, "noise_targets", "random noise the script draws every step")
 
 
 @pytest.mark.parametrize("style", ["clip", "simclr"])

@@ -16,7 +16,9 @@
   the loss that cannot be avoided is unknown and usually high: beating the unigram
   entropy is learning, so only a model stuck at the unigram level is a warning there, and
   a model that explains some of it is at most an ``info``. So is a baseline estimated
-  from a sample that has not seen most of the class mass (low coverage).
+  from a sample that has not seen most of the class mass (low coverage), and a target that is
+  random noise the script draws every step (noise prediction: diffusion, denoising; its floor is
+  unknown and often close to the constant prediction's: :mod:`nndoctor.monitor.noise_targets`).
 
 The constant-prediction loss is estimated here from the targets of a few training loss
 calls (more while the sample covers a large vocabulary poorly) and shared as
@@ -41,8 +43,8 @@ from nndoctor.monitor.curves import (
     per_step,
     rolling_median,
 )
-from nndoctor.monitor.events import LossCall, RunEnd
-from nndoctor.monitor.functions import NOISE_OPS
+from nndoctor.monitor.events import LossCall, ModelInput, OpCall, RunEnd
+from nndoctor.monitor.noise_targets import NOISE_OPS, NoiseTargets, noise_target
 
 __all__ = ["Fit", "train_between"]
 
@@ -50,12 +52,16 @@ BASELINE_BATCHES = 8
 MAX_BASELINE_BATCHES = 64  # more batches while a large vocabulary is poorly covered
 MIN_COVERAGE = 0.95
 SOFT_ENTROPY_BATCHES = 256
-NATURE_CALLS = 16  # first training loss calls whose targets' nature (noise, batch positions) is read
+NATURE_CALLS = 16  # first training loss calls whose classes are checked for batch positions (InfoNCE)
 EXPLAINS_LITTLE = 0.7  # the level above this share of the constant loss: little explained
 AT_UNIGRAM = 0.95  # token targets: stuck at the unigram level
 MEMORISED = 0.1  # training loss / constant-prediction loss: the training data is memorised
 HELD_OUT_NO_BETTER = 0.5  # evaluation loss / constant-prediction loss: held-out data barely predicted
 
+
+NOISE_WHY = ("the target is random noise the script draws every step (noise prediction: a diffusion or "
+             "denoising objective), whose loss that cannot be avoided is unknown and often close to the "
+             "constant prediction's")
 
 #: the latest validation loss must stay within this share of its highest since the best
 RECOVERED = 0.75
@@ -161,8 +167,10 @@ class Fit(Check):
     """Validation loss rising while training loss falls; training loss stuck near a constant predictor."""
 
     code = "fit.overfitting"
-    needs = ("loss", "end")
+    needs = ("op", "model_input", "loss", "end")
+    sampled_only = frozenset({"model_input"})
     extra_codes = ("fit.underfitting",)
+    ops = NOISE_OPS  # random tensors used as the loss's target (noise prediction)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -170,14 +178,20 @@ class Fit(Check):
         self._loss_calls = 0
         self._done: set[str] = set()
         self._per_position = False
-        #: what makes the constant prediction a poor yardstick: targets that are noise drawn in the step
-        #: (a diffusion model's noise prediction), or classes that are the batch's own examples (a
+        #: classes that are the batch's own examples make the constant prediction a poor yardstick (a
         #: contrastive / InfoNCE loss: cross-entropy over the batch, target i = the positive of row i)
-        self._noise_targets = False
         self._class_calls = [0, 0]  # classification calls read, and those with one class per row
+        self._noise = NoiseTargets(state)
 
-    def check(self, event: LossCall | RunEnd) -> Iterable[Finding]:
+    def check(self, event: OpCall | ModelInput | LossCall | RunEnd) -> Iterable[Finding]:
+        if isinstance(event, OpCall):
+            self._noise.on_op(event)
+            return ()
+        if isinstance(event, ModelInput):
+            self._noise.on_input(event)
+            return ()
         if isinstance(event, LossCall):
+            self._noise.on_loss(event)
             self._on_loss(event)
             return ()
         return self._judge()
@@ -208,9 +222,6 @@ class Fit(Check):
         self.state.extra["nndoctor.loss_baseline"] = self._baseline.value()
 
     def _note_target_nature(self, event: LossCall) -> None:
-        prov = event.target_provenance
-        if prov is not None and prov.op in NOISE_OPS:
-            self._noise_targets = True
         t, inp = event.target, event.input
         if event.name in ("cross_entropy", "nll_loss") and not t.is_floating_point():
             self._class_calls[0] += 1
@@ -353,23 +364,22 @@ class Fit(Check):
         classes = self._baseline.n_classes
         tokens = self._per_position or (classes is not None and _token_targets((m for _, m in self.state.live_models()), classes))
         coverage = self._baseline.coverage
-        weak = coverage < MIN_COVERAGE or (tokens and level < AT_UNIGRAM * base) or self._noise_targets \
-            or self._instance_targets
+        noise = noise_target(self.state)
+        weak = coverage < MIN_COVERAGE or (tokens and level < AT_UNIGRAM * base) or noise or self._instance_targets
         evals = self.state.eval_losses
         val = float(np.median(evals.last(16))) if len(evals) else None
         evidence = {"train_loss": round(level, 5), "constant_prediction_loss": round(base, 5),
                     "explained": round(1 - (level - floor) / (base - floor), 3), "start_loss": round(curve.start, 5),
                     "steps": int(ts[-1]), "last_quarter_drop": round(drop, 5),
-                    "token_targets": bool(tokens), "baseline_coverage": round(coverage, 3),
-                    "noise_targets": self._noise_targets, "instance_targets": self._instance_targets}
+                    "token_targets": bool(tokens), "noise_targets": noise, "baseline_coverage": round(coverage, 3),
+                    "instance_targets": self._instance_targets}
         if val is not None:
             evidence["val_loss"] = round(val, 5)
         if floor:
             evidence["target_entropy_floor"] = round(floor, 5)
         if weak:
-            if self._noise_targets:
-                why = ("the targets are noise drawn during the step (a diffusion / denoising objective): the part "
-                       "of it the inputs cannot tell is unknown, and often most of the loss")
+            if noise:
+                why = NOISE_WHY
             elif self._instance_targets:
                 why = ("the classes are the batch's own examples (a contrastive / InfoNCE loss): its lowest "
                        "reachable value depends on the temperature and the negatives, not on a constant prediction")

@@ -11,7 +11,9 @@ The loss history is read on the observer's ``curve`` events (every 25 recorded l
 then every 1/4 of the run after 200) and at the end of the run.
 An explosion is reported as soon as it is seen; the other symptoms mid-run only after a
 long stretch of steps, otherwise at the end (warm-up, schedulers and a slow start must not
-raise a false alarm).
+raise a false alarm). A plateau of a loss whose target is random noise the script draws every step
+(noise prediction: diffusion, denoising; :mod:`nndoctor.monitor.noise_targets`) is info: its floor
+is unknown and often close to the constant prediction's.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.curves import CurveAnalysis, analyze_losses
 from nndoctor.monitor.events import CurveDue, RunEnd
+from nndoctor.monitor.noise_targets import noise_target
 
 __all__ = ["LossCurve", "rank_causes"]
 
@@ -261,8 +264,13 @@ class LossCurve(Check):
                     f"{ev['end_loss']:.4g} ({ev['change'] * 100:+.2g}%) from step {ev['from_step']} to "
                     f"{ev['to_step']} (per-step noise {ev['noise']:.2g})")
             at = ev["to_step"]
+            if noise_target(self.state):
+                ev["noise_targets"] = True
+                what += (", but the target is random noise the script draws every step (noise prediction: a "
+                         "diffusion or denoising objective): the loss it cannot avoid is unknown and often close "
+                         "to the constant prediction's, so a flat loss is weak evidence")
         severity = Severity.ERROR if symptom == "explodes" else Severity.WARNING
-        if symptom == "goes-up" and _staged(ev):
+        if (symptom == "goes-up" and _staged(ev)) or ev.get("noise_targets"):
             severity = Severity.INFO
         found = self.finding(f"{what}; {top}" if top else what, ev, location="loss", code=f"loss-curve.{symptom}",
                              severity=severity, step=at)
