@@ -109,7 +109,8 @@ for i, (x, y) in enumerate(loader):
         ),
         fixes=(
             "Call {optimizer}.zero_grad() once per step: before loss.backward() or right after "
-            "{optimizer}.step() (parameters not cleared: {params}).",
+            "{optimizer}.step(); with {optimizer}.step(closure), as the closure's first line (parameters not "
+            "cleared: {params}).",
             "If you accumulate gradients on purpose, step and zero_grad together every k backward calls (if"
             " (i + 1) % k == 0: {optimizer}.step(); {optimizer}.zero_grad()) and divide the loss by k.",
         ),
