@@ -315,8 +315,9 @@ loss = F.mse_loss(pred, y)
             "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
             " and sampled steps) and from grad hooks; module order and use come from sampled forward "
             "outputs. A warning when modules seen in the training forward keep `.grad` None over the "
-            "examined steps while other parameters of the same optimizer get gradients; the likely cause is "
-            "named."
+            "examined steps while other parameters of the same optimizer get gradients, or while none of an "
+            "optimizer's parameters ever gets one but other optimizers' parameters do (a GAN generator whose "
+            "output is detached for its own loss); the likely cause is named."
         ),
         fixes=(
             "Make sure the output of {modules} reaches the loss through differentiable torch operations: "
