@@ -372,8 +372,10 @@ sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 20))
             "stores in param_groups[0]['initial_lr']: the lr never went down, rose at least 2-fold and ends "
             "at its peak at or below 50% of the base, over at least 50 optimizer steps. A warning when the "
             "script ran to its end; info when the run was cut short (--max-steps, an interrupt) or the rise "
-            "is geometric (an lr range test). OneCycleLR, CyclicLR and hand-written schedules (no stored base) "
-            "stay quiet."
+            "is geometric (an lr range test). OneCycleLR and CyclicLR rise on purpose: they are judged "
+            "against their peak (max_lr), only when the run finished and the scheduler was stepped at most once "
+            "per 4 optimizer steps (a length counted in batches, stepped per epoch: the lr stays near "
+            "max_lr / div_factor). Hand-written schedules (no stored base) stay quiet."
         ),
         fixes=(
             "Step {scheduler} once per optimizer step (inside the batch loop) when its warm-up is counted in "
