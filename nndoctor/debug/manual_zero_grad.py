@@ -65,6 +65,9 @@ class ManualUpdateGradsNotCleared(Check):
 
     code = "zero-grad.manual-update-not-cleared"
     needs = ("backward",)
+    # without an optimizer every backward is a step and reaches the checks; with one this check is idle,
+    # and wanting unsampled backwards would keep every run off the observer's fast backward path
+    sampled_only = frozenset({"backward"})
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
