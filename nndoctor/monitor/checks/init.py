@@ -57,6 +57,12 @@ def _scheme(activation: str) -> str:
     return "nn.init.kaiming_normal_ for ReLU layers, nn.init.xavier_normal_ for tanh/sigmoid layers"
 
 
+def _relative_scale(weight: torch.Tensor, std: float) -> float | None:
+    """The weight std in units of 1/sqrt(fan_in) (Glorot ~1, He ~1.4), None for fan-ins below 4."""
+    fan_in = math.prod(weight.shape[1:]) if weight.dim() >= 2 else 0
+    return std * math.sqrt(fan_in) if fan_in >= 4 else None
+
+
 @register
 class InitCheck(Check):
     """Weights that start constant/symmetric, or a weight scale that wrecks the signal with depth."""
@@ -242,9 +248,9 @@ class InitCheck(Check):
             return None
         hidden = []  # the layers feeding the activation: all but the output layer
         for n, w, s, ws in zip(names[:-1], weights[:-1], rms[:-1], wstds[:-1]):
-            fan_in = math.prod(w.shape[1:]) if w.dim() >= 2 else 0
-            if fan_in >= 4:
-                hidden.append((n, ws * math.sqrt(fan_in), s, self._default_init(w, ws)))
+            scale = _relative_scale(w, ws)
+            if scale is not None:
+                hidden.append((n, scale, s, self._default_init(w, ws)))
         big = [h for h in hidden if h[1] >= SATURATING_SCALE and h[2] >= SATURATING_STD and not h[3]]
         if len(hidden) < MIN_LAYERS - 1 or len(big) < max(2, 0.7 * len(hidden)):
             return None
@@ -275,9 +281,9 @@ class InitCheck(Check):
             return None
         scales = []
         for n, w, ws in zip(names, weights, wstds):
-            fan_in = math.prod(w.shape[1:]) if w.dim() >= 2 else 0
-            if fan_in >= 4:
-                scales.append((n, ws * math.sqrt(fan_in), self._default_init(w, ws)))
+            rel = _relative_scale(w, ws)
+            if rel is not None:
+                scales.append((n, rel, self._default_init(w, ws)))
         big = [sc for sc in scales if sc[1] >= OVERSIZED_SCALE and not sc[2]]
         if len(scales) < 2 or len(big) < 2 or 3 * len(big) < 2 * len(scales):  # two thirds of them at least
             return None
