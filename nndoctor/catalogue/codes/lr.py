@@ -278,6 +278,43 @@ opt = torch.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9)
         ),
     ),
     CodeInfo(
+        code="lr.cosine-schedule-wraps-around",
+        severity="warning",
+        step="tune",
+        title="A cosine annealing schedule stepped past T_max cycles up and down",
+        meaning=(
+            "CosineAnnealingLR was stepped at least 2 x T_max times (typically T_max counted in epochs and "
+            "scheduler.step() called every batch): past T_max the cosine climbs back to the base rate, so the "
+            "rate swings between the base and eta_min instead of annealing once."
+        ),
+        why=(
+            "The run never settles at a small rate: it keeps jumping back to the base rate and ends wherever the "
+            "cycle happens to be, so the final model is worse and noisier than an annealed one."
+        ),
+        detection=(
+            "The first optimizer's scheduler is looked up during the run; at the end, a CosineAnnealingLR "
+            "stepped >= 2 x T_max times, with the lr history confirming it: after falling to within 10% of "
+            "eta_min the rate rose again to at least half of the base."
+        ),
+        fixes=(
+            "Step {optimizer}'s scheduler once per epoch, or give it T_max in the steps you call it on "
+            "(T_max=epochs * len(loader) when scheduler.step() is in the batch loop); it was stepped "
+            "{scheduler_steps} times with T_max={T_max}.",
+            "If restarts are meant, say so with CosineAnnealingWarmRestarts(T_0=...).",
+        ),
+        wrong="""
+sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+for epoch in range(epochs):
+    for x, y in loader:
+        ...
+        opt.step()
+        sched.step()          # per batch: T_max batches, not epochs
+""",
+        right="""
+sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(loader))
+""",
+    ),
+    CodeInfo(
         code="lr.schedule-collapses",
         severity="warning",
         step="tune",
