@@ -9,7 +9,9 @@ reports where it breaks:
 * the optimizer holds parameters that never get a gradient while the model's do
   (optimizer built over another model instance): error;
 * modules used in the training forward whose parameters never get a gradient while
-  others do (a branch detached, run under ``no_grad`` or left out of the loss): warning;
+  others do (a branch detached, run under ``no_grad`` or left out of the loss), or while
+  other optimizers' parameters do when none of this optimizer's ever does (a GAN generator
+  whose output is detached for its own loss too): warning;
 * parameters that get gradients but are in no optimizer: warning (info when only an
   earlier, feature-extracting part of the network is affected);
 * ``optimizer.step()`` that leaves parameters unchanged although they have gradients
@@ -526,8 +528,9 @@ class GradFlow(Check):
         # (a parameter with no element here, such as an empty shard under FSDP1's use_orig_params,
         # has nothing to learn on this rank and never gets a gradient)
         params = [p for p in _opt_params(opt) if p.requires_grad and local(p).numel()]
-        if not any(id(p) in self._got_grad for p in params):
-            return []
+        none = not any(id(p) in self._got_grad for p in params)
+        if none and not self._got_grad - {id(p) for p in params}:
+            return []  # no gradient anywhere: the loss itself is cut (loss-detached's case)
         bad = [p for p in params if id(p) not in self._got_grad and id(p) in self._pmod
                and self._pmod[id(p)][0] in self._used]
         found, bad = self._non_differentiable(opt, opt_name, params, bad)
@@ -549,10 +552,12 @@ class GradFlow(Check):
         ev = {"modules": _names(tops), "module_list": tops, "params": n, "optimizer": opt_name,
               "steps_checked": self._checked.get(id(opt), 0), "cause": cause,
               "cuts": [{"op": cut["op"], "site": cut["site"]}] if cut else [], "no_grad_modules": nograd[:8]}
+        rest = (f"while the other optimizers' parameters did, so {opt_name}.step() never trains them" if none
+                else f"while the rest of {opt_name}'s parameters did, so they are never trained")
+        ev["all_of_optimizer"] = none
         return [self.finding(
             f"{_names(tops)} ran in the training forward but {n} of its parameters ({len(bad)} tensors) never "
-            f"received a gradient over {ev['steps_checked']} steps while the rest of {opt_name}'s parameters "
-            f"did, so they are never trained: {cause}",
+            f"received a gradient over {ev['steps_checked']} steps {rest}: {cause}",
             ev, location=tops[0])] + found
 
     def _non_differentiable(self, opt: torch.optim.Optimizer, opt_name: str, params: list[torch.Tensor],

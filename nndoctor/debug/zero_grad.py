@@ -9,7 +9,9 @@ contribution ever does, the gradient of the previous step was carried into this 
 Gradient accumulation (k backwards, then step and zero_grad) and GANs (D's parameters get
 gradients from G's loss before D's own zero_grad) both clear inside the window and stay quiet.
 
-Only complete windows count: every backward between the two steps must have been observed
+With ``optimizer.step(closure)`` the backwards run inside the step, between its pre and post hooks:
+that window is judged at the post hook, so a closure that never clears (L-BFGS calls it several times
+per step) is caught the same way. Only complete windows count: every backward between the two steps must have been observed
 (grad hooks run on sampled steps only), so the verdict never rests on a partial view.
 """
 
@@ -54,6 +56,7 @@ class _Tally:
     carried_params: dict[int, int] = field(default_factory=dict)
     norms: list[tuple[int, float]] = field(default_factory=list)
     empty_steps: list[int] = field(default_factory=list)
+    closure: bool = False  # the windows judged are the backwards of optimizer.step(closure)
 
 
 _is_zero = zero_flag
@@ -89,6 +92,7 @@ class GradientsNotCleared(Check):
         self._owner: dict[int, int] = {}  # param id -> optimizer id
         self._sizes: dict[int, int] = {}  # optimizer id -> number of parameters seen
         self._reported: set[tuple[str, int]] = set()
+        self._at_pre: dict[int, tuple[int, int]] = {}  # optimizer id -> (backward count, step) at its pre hook
 
     def check(self, event: Any) -> Iterable[Finding]:
         kind = event.kind
@@ -137,7 +141,8 @@ class GradientsNotCleared(Check):
                 for g in ev.optimizer.param_groups:
                     for p in g["params"]:
                         self._owner.setdefault(id(p), oid)
-            return ()
+            return self._closure_window(ev)
+        self._at_pre[oid] = (self.state.backward_calls, ev.step)
         win = self._windows.pop(oid, None)
         info = self.state.optimizers.get(oid)
         if win is None or info is None or win.mark != info.backwards_at_post or win.backwards == 0:
@@ -146,7 +151,25 @@ class GradientsNotCleared(Check):
             return ()  # some backward of this window ran on an unsampled step: a partial view
         return self._judge(ev, win)
 
-    def _judge(self, ev: StepEvent, win: _Window) -> list[Finding]:
+    def _closure_window(self, ev: StepEvent) -> list[Finding]:
+        """``optimizer.step(closure)``: the backwards ran inside the step (between its pre and post
+        hooks), so the window to judge is the one the closure filled: each closure call must clear the
+        gradients it finds, or the step (L-BFGS evaluates the closure several times) reads their sum."""
+        oid = id(ev.optimizer)
+        pre = self._at_pre.pop(oid, None)
+        if pre is None or pre[1] != ev.step:
+            return []
+        inside = self.state.backward_calls - pre[0]
+        win = self._windows.pop(oid, None)
+        if inside <= 0 or win is None or win.backwards != inside or not win.got_nonzero:
+            return []  # no closure, or some of its backwards went unobserved
+        tally = self._tally.get(oid)
+        if tally is not None and tally.judged and not tally.closure:
+            return []  # a window of plain steps was judged too: mixed styles, judged the plain way only
+        self._tally.setdefault(oid, _Tally()).closure = True
+        return self._judge(ev, win, closure=True)
+
+    def _judge(self, ev: StepEvent, win: _Window, closure: bool = False) -> list[Finding]:
         oid = id(ev.optimizer)
         tally = self._tally.setdefault(oid, _Tally())
         params = {id(p): p for g in ev.optimizer.param_groups for p in g["params"]}
@@ -160,6 +183,8 @@ class GradientsNotCleared(Check):
         now = [params[pid].grad for pid in nonzero]
         held = [g for g in now if g is not None]
         if not held or _all_zero(held):
+            if closure:
+                return out  # (read after the step: a closure that clears after its backward says nothing)
             tally.empty_steps.append(ev.step)
             if len(tally.empty_steps) >= _MIN_WINDOWS:
                 out += self._report_empty(ev, tally, len(nonzero))
@@ -192,12 +217,15 @@ class GradientsNotCleared(Check):
             (s0, n0), (s1, n1) = tally.norms[0], tally.norms[-1]
             growth = f"; the carried gradient norm went {n0:.3g} (step {s0}) -> {n1:.3g} (step {s1})"
         listing = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-        msg = (f"gradients are not cleared between {ev.optimizer_name}.step() calls: in {tally.carried} of "
+        where = (f"inside the closure passed to {ev.optimizer_name}.step()" if tally.closure
+                 else f"between {ev.optimizer_name}.step() calls")
+        msg = (f"gradients are not cleared {where}: in {tally.carried} of "
                f"{tally.judged} observed steps (steps {', '.join(map(str, tally.carried_steps[:6]))}), "
                f"{scope} parameters started backward() still holding the previous step's gradient, so each "
                f"step adds up all past gradients{growth}")
         evidence = {"optimizer": ev.optimizer_name, "steps_observed": tally.judged, "steps_carried": tally.carried,
-                    "params": listing, "param_names": names[:8], "grad_norms": tally.norms[-6:]}
+                    "params": listing, "param_names": names[:8], "grad_norms": tally.norms[-6:],
+                    "closure": tally.closure}
         return [self.finding(msg, evidence, location=ev.optimizer_name, step=tally.carried_steps[0])]
 
     def _report_empty(self, ev: StepEvent, tally: _Tally, n_params: int) -> list[Finding]:

@@ -374,6 +374,58 @@ def test_discriminator_frozen_only_while_the_generator_steps_is_quiet():
     assert "grad-flow.optimizer-frozen-params" not in _codes(_observe(run))
 
 
+def _gan_generator_never_learns(style: str) -> None:
+    """The generator's output is detached once and reused for the generator's own loss (or its
+    loss is built on a detached sample): opt_g steps every iteration, but no gradient reaches G."""
+    G = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 8))
+    D = nn.Sequential(nn.Linear(8, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+    opt_g, opt_d = torch.optim.Adam(G.parameters(), 2e-4), torch.optim.Adam(D.parameters(), 2e-4)
+    ones, zeros = torch.ones(N, 1), torch.zeros(N, 1)
+    for _ in range(12):
+        if style == "detach-reused":
+            fake = G(torch.randn(N, 4)).detach()
+            fake_for_g = fake
+        elif style == "detach-in-g-loss":  # the D step's .detach() copied into the G step
+            fake = G(torch.randn(N, 4))
+            fake_for_g = fake.detach()
+        else:  # "data": a tensor rebuilt from the sample's values
+            fake = G(torch.randn(N, 4))
+            fake_for_g = fake.data
+            fake = fake.detach()
+        opt_d.zero_grad()
+        (F.binary_cross_entropy_with_logits(D(X[:N]), ones)
+         + F.binary_cross_entropy_with_logits(D(fake.detach()), zeros)).backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        F.binary_cross_entropy_with_logits(D(fake_for_g), ones).backward()
+        opt_g.step()
+
+
+@pytest.mark.parametrize("style", ["detach-reused", "detach-in-g-loss", "data"])
+def test_generator_whose_every_parameter_never_gets_a_gradient(style):
+    f = _one(_observe(lambda: _gan_generator_never_learns(style)), "grad-flow.no-gradient")
+    assert f.severity is Severity.WARNING and f.location == "G"
+    assert f.evidence["all_of_optimizer"] is True and f.evidence["optimizer"] == "opt_g"
+    assert "opt_g.step() never trains them" in f.message
+
+
+def test_second_task_optimizer_stepping_a_head_that_is_trained_is_quiet():
+    """Two optimizers, each over its own part, both getting gradients: quiet (the rule needs an
+    optimizer none of whose parameters ever gets one)."""
+    def run():
+        enc, head = nn.Sequential(nn.Linear(8, 16), nn.ReLU()), nn.Linear(16, 3)
+        opt_e, opt_h = torch.optim.Adam(enc.parameters(), 1e-3), torch.optim.SGD(head.parameters(), 0.1)
+        for i in range(12):
+            xb, yb = _batch(i)
+            opt_e.zero_grad()
+            opt_h.zero_grad()
+            F.cross_entropy(head(enc(xb)), yb).backward()
+            opt_e.step()
+            opt_h.step()
+
+    assert "grad-flow.no-gradient" not in _codes(_observe(run))
+
+
 # -- healthy variants stay quiet -------------------------------------------------------------------
 
 class LoRALinear(nn.Module):

@@ -304,3 +304,53 @@ def test_a_healthy_step_reads_one_gradient_to_rule_out_cleared_before_step(monke
     found = _observe(cleared_before_step, Schedule(dense=steps, every=1))
     assert [f.code for f in found] == ["zero-grad.cleared-before-step"]
     assert len(calls) >= 6 * 3  # every gradient read at the judged steps
+
+
+# ---------------------------------------------------------------------------- step(closure) styles
+def _closure_loop(opt_factory, clear: bool, full_batch: bool):
+    model = _mlp()
+    opt = opt_factory(model.parameters())
+    x, y = _data()
+
+    def loop():
+        for i in range(8):
+            xb, yb = (x, y) if full_batch else (x[(i * N) % len(x):][:N], y[(i * N) % len(y):][:N])
+
+            def closure(xb=xb, yb=yb):
+                if clear:
+                    opt.zero_grad()
+                loss = F.cross_entropy(model(xb), yb)
+                loss.backward()
+                return loss
+            opt.step(closure)
+    return loop
+
+
+def test_closure_without_zero_grad_is_caught_lbfgs_sgd_adam():
+    for factory in (lambda p: torch.optim.LBFGS(p, lr=0.1, max_iter=4, line_search_fn="strong_wolfe"),
+                    lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9),
+                    lambda p: torch.optim.Adam(p, lr=1e-3)):
+        for full in (True, False):
+            found = _observe(_closure_loop(factory, clear=False, full_batch=full))
+            assert [f.code for f in found] == ["zero-grad.not-cleared"], (factory, full, found)
+            assert found[0].evidence["closure"] is True
+            assert "inside the closure" in found[0].message
+
+
+def test_closure_with_zero_grad_is_quiet_dense_and_sparse():
+    for factory in (lambda p: torch.optim.LBFGS(p, lr=0.1, max_iter=4, line_search_fn="strong_wolfe"),
+                    lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)):
+        for schedule in (None, Schedule(dense=0, every=3)):
+            assert _observe(_closure_loop(factory, clear=True, full_batch=False), schedule) == []
+
+
+def test_zero_grad_outside_a_one_call_closure_is_quiet():
+    model = _mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+
+    def loop():
+        for xb, yb in _batches(10):
+            opt.zero_grad()
+            opt.step(lambda xb=xb, yb=yb: F.cross_entropy(model(xb), yb).backward())
+
+    assert _observe(loop) == []

@@ -206,3 +206,41 @@ def test_xavier_and_default_deep_tanh_are_quiet():
     assert _run(xavier).findings == []
     assert _run(_mlp(act=nn.Tanh, depth=6)).findings == []
     assert _run(_mlp(act=nn.Sigmoid, depth=6)).findings == []
+
+
+# ---------------------------------------------------------------------------- oversized ReLU weights, shallow nets
+class FunctionalReLUNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.out = nn.Linear(16, 64), nn.Linear(64, 64), nn.Linear(64, 4)
+        for layer in (self.fc1, self.fc2, self.out):
+            layer.weight.data.normal_()  # std 1: 4x 1/sqrt(fan_in) in fc1, 8x after
+
+    def forward(self, x):
+        return self.out(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+def test_unit_normal_init_in_shallow_relu_nets_is_named_in_three_styles():
+    torch.manual_seed(0)
+    sequential = _init(_mlp(depth=2), lambda m: nn.init.normal_(m.weight))          # nn.init.normal_(w): std 1
+    uniform = _mlp(depth=2, width=128).apply(
+        lambda m: nn.init.uniform_(m.weight, -1.0, 1.0) if isinstance(m, nn.Linear) else None)
+    for model, opt in ((sequential, None), (uniform, None),
+                       (FunctionalReLUNet(), None)):
+        found = [f for f in _run(model, opt).findings if f.severity is not Severity.INFO]
+        assert [f.code for f in found] == ["init.activation-scale"], found
+        f = found[0]
+        assert f.evidence["weight_std_x_sqrt_fan_in"] >= 4 and f.evidence["output_rms"] >= 20
+        assert "kaiming" in f.evidence["scheme"] and "He" in f.message
+
+
+def test_he_orthogonal_gpt_style_and_default_shallow_relu_nets_are_quiet():
+    torch.manual_seed(0)
+    he = _init(_mlp(depth=2), lambda m: nn.init.kaiming_normal_(m.weight, nonlinearity="relu"))
+    ortho = _init(_mlp(depth=2), lambda m: nn.init.orthogonal_(m.weight, gain=nn.init.calculate_gain("relu")))
+    gpt = _init(_mlp(depth=2, width=256), lambda m: nn.init.normal_(m.weight, std=0.02))
+    big_inputs = _mlp(depth=2)  # default init, inputs 30x: a preprocessing matter, not the init's
+    x, _ = _data()
+    for model in (he, ortho, gpt):
+        assert _run(model).findings == []
+    assert [f for f in _run(big_inputs, x=30 * x).findings if f.code == "init.activation-scale"] == []

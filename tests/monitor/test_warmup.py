@@ -104,3 +104,33 @@ def test_geometric_rise_is_info():
                  lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda s: 1e-4 * math.exp(growth * s)),
                  per_batch=True)
     assert [f.severity for f in found] == [Severity.INFO], found
+
+
+# ---------------------------------------------------------------------------- one-cycle / cyclic stepped per epoch
+@pytest.mark.parametrize("style, sched_fn", [
+    ("sequential", lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, epochs=6, steps_per_epoch=PER_EPOCH)),
+    ("subclass", lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=6 * PER_EPOCH,
+                                                              pct_start=0.25, anneal_strategy="linear")),
+    ("sequential", lambda o: torch.optim.lr_scheduler.CyclicLR(o, base_lr=1e-3, max_lr=0.1, step_size_up=40)),
+])
+def test_one_cycle_and_cyclic_counted_in_batches_stepped_per_epoch(style, sched_fn):
+    found = _run(style, lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), sched_fn, per_batch=False)
+    assert [f.severity for f in found] == [Severity.WARNING], found
+    f = found[0]
+    assert f.evidence["base_lr"] == pytest.approx(0.1) and f.evidence["scheduler_steps"] <= 6
+    assert "once per epoch" in f.message
+
+
+@pytest.mark.parametrize("sched_fn", [
+    lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, epochs=6, steps_per_epoch=PER_EPOCH),
+    lambda o: torch.optim.lr_scheduler.CyclicLR(o, base_lr=1e-3, max_lr=0.1, step_size_up=40),
+])
+def test_one_cycle_and_cyclic_stepped_per_batch_stay_quiet(sched_fn):
+    assert _run("sequential", lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), sched_fn, per_batch=True) == []
+
+
+def test_one_cycle_over_epochs_stepped_per_epoch_stays_quiet():
+    # a one-cycle schedule whose length is counted in epochs, stepped per epoch: it peaks and comes down
+    found = _run("sequential", lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+                 lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=6), per_batch=False)
+    assert found == []

@@ -315,8 +315,9 @@ loss = F.mse_loss(pred, y)
             "Gradients are read from `.grad` at the optimizer's pre-step hook (first steps of each optimizer"
             " and sampled steps) and from grad hooks; module order and use come from sampled forward "
             "outputs. A warning when modules seen in the training forward keep `.grad` None over the "
-            "examined steps while other parameters of the same optimizer get gradients; the likely cause is "
-            "named."
+            "examined steps while other parameters of the same optimizer get gradients, or while none of an "
+            "optimizer's parameters ever gets one but other optimizers' parameters do (a GAN generator whose "
+            "output is detached for its own loss); the likely cause is named."
         ),
         fixes=(
             "Make sure the output of {modules} reaches the loss through differentiable torch operations: "
@@ -536,6 +537,37 @@ opt = torch.optim.SGD(model.parameters(), lr=0.0)
 """,
         right="""
 opt = torch.optim.SGD(model.parameters(), lr=0.01)
+""",
+    ),
+    CodeInfo(
+        code="grad-flow.param-group-lr-zero",
+        severity="warning",
+        step="implement & debug",
+        title="A parameter group has learning rate 0 while the others train",
+        meaning=(
+            "One param group of the optimizer has lr 0 at every step while another group trains: its "
+            "parameters get gradients but step() never moves them (a per-group lr computed as 0, e.g. "
+            "base_lr * multiplier with the multiplier 0)."
+        ),
+        why="Those layers keep their initial (or pre-trained) weights, so the model ends worse than it should.",
+        detection=(
+            "The param groups' lrs are read at sampled optimizer steps (pre-step hook). Judged at the end of "
+            "the run: a group whose lr was exactly 0 at every examined step (>= 5) while another group of the "
+            "same optimizer had lr > 0 and the group's parameters held gradients. A warm-up from 0, a group "
+            "unfrozen later or a schedule that ends at 0 shows a positive lr at some step and stays quiet."
+        ),
+        fixes=(
+            "Give {where} a positive lr (the other groups train at {other_lrs}); check how its lr is computed.",
+            "If these parameters are meant to stay fixed, freeze them with requires_grad_(False) and leave "
+            "them out of the optimizer instead.",
+        ),
+        wrong="""
+opt = torch.optim.Adam([{"params": model.body.parameters()},
+                        {"params": model.head.parameters(), "lr": base_lr * head_mult}], lr=base_lr)  # head_mult = 0
+""",
+        right="""
+opt = torch.optim.Adam([{"params": model.body.parameters()},
+                        {"params": model.head.parameters(), "lr": base_lr * 10}], lr=base_lr)
 """,
     ),
     CodeInfo(

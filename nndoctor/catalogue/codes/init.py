@@ -28,7 +28,10 @@ CODES = (
             "recognised and never reported for its scale. Reported when the spread changes over 100x from the "
             "first to the last layer (70% of the layers the same way), or, for a tanh/sigmoid network, when at "
             "least 2 and 70% of the hidden layers have a weight std >= 3x 1/sqrt(fan_in) and pre-activations "
-            "with a root mean square >= 2.5 (saturated from the first step; e.g. N(0, 1) weights)."
+            "with a root mean square >= 2.5 (saturated from the first step; e.g. N(0, 1) weights), or, for a "
+            "ReLU network of any depth from 2 layers, when at least 2 and two thirds of the layers have a "
+            "custom weight std >= 4x 1/sqrt(fan_in) (He: 1.4x), the spread grows >= 5x from the first to the "
+            "last layer and the model's output starts with a root mean square >= 20."
         ),
         fixes=(
             "Initialise the weights with {scheme} so each layer keeps the signal's scale.",

@@ -278,6 +278,43 @@ opt = torch.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9)
         ),
     ),
     CodeInfo(
+        code="lr.cosine-schedule-wraps-around",
+        severity="warning",
+        step="tune",
+        title="A cosine annealing schedule stepped past T_max cycles up and down",
+        meaning=(
+            "CosineAnnealingLR was stepped at least 2 x T_max times (typically T_max counted in epochs and "
+            "scheduler.step() called every batch): past T_max the cosine climbs back to the base rate, so the "
+            "rate swings between the base and eta_min instead of annealing once."
+        ),
+        why=(
+            "The run never settles at a small rate: it keeps jumping back to the base rate and ends wherever the "
+            "cycle happens to be, so the final model is worse and noisier than an annealed one."
+        ),
+        detection=(
+            "The first optimizer's scheduler is looked up during the run; at the end, a CosineAnnealingLR "
+            "stepped >= 2 x T_max times, with the lr history confirming it: after falling to within 10% of "
+            "eta_min the rate rose again to at least half of the base."
+        ),
+        fixes=(
+            "Step {optimizer}'s scheduler once per epoch, or give it T_max in the steps you call it on "
+            "(T_max=epochs * len(loader) when scheduler.step() is in the batch loop); it was stepped "
+            "{scheduler_steps} times with T_max={T_max}.",
+            "If restarts are meant, say so with CosineAnnealingWarmRestarts(T_0=...).",
+        ),
+        wrong="""
+sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+for epoch in range(epochs):
+    for x, y in loader:
+        ...
+        opt.step()
+        sched.step()          # per batch: T_max batches, not epochs
+""",
+        right="""
+sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(loader))
+""",
+    ),
+    CodeInfo(
         code="lr.schedule-collapses",
         severity="warning",
         step="tune",
@@ -372,8 +409,10 @@ sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 20))
             "stores in param_groups[0]['initial_lr']: the lr never went down, rose at least 2-fold and ends "
             "at its peak at or below 50% of the base, over at least 50 optimizer steps. A warning when the "
             "script ran to its end; info when the run was cut short (--max-steps, an interrupt) or the rise "
-            "is geometric (an lr range test). OneCycleLR, CyclicLR and hand-written schedules (no stored base) "
-            "stay quiet."
+            "is geometric (an lr range test). OneCycleLR and CyclicLR rise on purpose: they are judged "
+            "against their peak (max_lr), only when the run finished and the scheduler was stepped at most once "
+            "per 4 optimizer steps (a length counted in batches, stepped per epoch: the lr stays near "
+            "max_lr / div_factor). Hand-written schedules (no stored base) stay quiet."
         ),
         fixes=(
             "Step {scheduler} once per optimizer step (inside the batch loop) when its warm-up is counted in "

@@ -156,7 +156,9 @@ opt = torch.optim.Adam(model.parameters(), lr=3e-4)
         why="The weights overshoot and the loss oscillates or explodes; the effective learning rate is lr/(1-momentum).",
         detection=(
             "The optimizer's parameter groups are read at the first step: momentum (or beta1 when beta1 < "
-            "sqrt(beta2)) at or above 0.995 and below 1 (momentum >= 1 is reported as a broken setting)."
+            "sqrt(beta2)) at or above 0.995 and below 1 (momentum >= 1 is reported as a broken setting). SGD/"
+            "RMSprop momentum in [0.98, 0.995) is reported only when the run shows its cost: a read of the "
+            "training loss curve (>= 30 losses) shows it going up, oscillating or exploding."
         ),
         fixes=(
             "Set {setting} of {optimizer} back to 0.9 (SGD momentum / Adam beta1); {sane}.",

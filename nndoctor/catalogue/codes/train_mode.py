@@ -164,6 +164,40 @@ for epoch in range(E):
 """,
     ),
     CodeInfo(
+        code="train-mode.batchnorm-stats-frozen",
+        severity="warning",
+        step="implement & debug",
+        title="Batch-norm running statistics never move, and eval mode uses them",
+        meaning=(
+            "A batch norm tracked many training batches but its running mean is still exactly 0 and its running "
+            "variance exactly 1 (momentum=0, or a Keras momentum translated the wrong way), and the model is "
+            "evaluated in eval mode, which normalises with those statistics."
+        ),
+        why=(
+            "Evaluation normalises the features with a mean and variance training never had, so the evaluated "
+            "model scores far below the trained one."
+        ),
+        detection=(
+            "Sampled training forwards read how far each batch norm's input is from mean 0 / variance 1 "
+            "(median over channels of |mean| / std and of the std ratio). When a root model is evaluated in "
+            "eval mode, a batch norm that tracked >= 10 batches with its running mean exactly 0 and variance "
+            "exactly 1 is stale: a warning when its training inputs were >= 0.5 std off 0 or >= 2x off unit "
+            "variance, or when >= 3 batch norms are stale; info otherwise."
+        ),
+        fixes=(
+            "Give the batch norms of {model} a momentum in (0, 1] (PyTorch's default 0.1; PyTorch's momentum is "
+            "1 - Keras' momentum) or momentum=None for a cumulative average; stale: {layers}.",
+            "Or re-estimate the statistics before evaluating: run a few training batches through the model in "
+            "train mode under torch.no_grad() (torch.optim.swa_utils.update_bn does this).",
+        ),
+        wrong="""
+nn.BatchNorm1d(64, momentum=0.0)   # running statistics never updated
+""",
+        right="""
+nn.BatchNorm1d(64)                  # momentum=0.1
+""",
+    ),
+    CodeInfo(
         code="train-mode.copy-batchnorm-stats-never-updated",
         severity="warning",
         step="implement & debug",

@@ -87,6 +87,49 @@ for i, (x, y) in enumerate(loader):
 """,
     ),
     CodeInfo(
+        code="zero-grad.manual-update-not-cleared",
+        severity="error",
+        step="implement & debug",
+        title="Weights updated by hand while their gradients are never cleared",
+        meaning=(
+            "The script updates the weights itself after loss.backward() (w -= lr * w.grad, no optimizer) "
+            "but never clears .grad: backward() adds to it, so each update applies the sum of every gradient "
+            "computed so far."
+        ),
+        why=(
+            "The update grows with time and points in a stale direction: the loss oscillates or diverges, or "
+            "the model learns far worse than it should."
+        ),
+        detection=(
+            "While no optimizer steps, at every backward() (before it adds its gradient) the first entries of "
+            "up to 16 leaf tensors of the loss's graph are read, with whether their .grad is None or zero. A "
+            "leaf whose values changed since the previous backward was updated: when no backward since its "
+            "previous update found its .grad cleared, that update used carried gradients. Reported when >= 3 "
+            "updates did, in at least half of the updates observed; gradient accumulation (clearing after "
+            "every k-th update) and leaves never updated stay quiet."
+        ),
+        fixes=(
+            "Clear the gradients after each hand-written update: `w.grad.zero_()` (or `w.grad = None`, "
+            "`model.zero_grad()`) for {params}, inside the same loop iteration.",
+            "Or let an optimizer do the update: opt = torch.optim.SGD(params, lr=lr); then opt.zero_grad(), "
+            "loss.backward(), opt.step() every iteration.",
+        ),
+        wrong="""
+loss.backward()
+with torch.no_grad():
+    w -= lr * w.grad
+    b -= lr * b.grad
+""",
+        right="""
+loss.backward()
+with torch.no_grad():
+    w -= lr * w.grad
+    b -= lr * b.grad
+w.grad.zero_()
+b.grad.zero_()
+""",
+    ),
+    CodeInfo(
         code="zero-grad.not-cleared",
         severity="error",
         step="implement & debug",
@@ -109,7 +152,8 @@ for i, (x, y) in enumerate(loader):
         ),
         fixes=(
             "Call {optimizer}.zero_grad() once per step: before loss.backward() or right after "
-            "{optimizer}.step() (parameters not cleared: {params}).",
+            "{optimizer}.step(); with {optimizer}.step(closure), as the closure's first line (parameters not "
+            "cleared: {params}).",
             "If you accumulate gradients on purpose, step and zero_grad together every k backward calls (if"
             " (i + 1) % k == 0: {optimizer}.step(); {optimizer}.zero_grad()) and divide the loss by k.",
         ),

@@ -9,7 +9,10 @@ Both are read at the start of training, before the first update:
   samples, averaged over units: the input-dependent signal, bias offsets excluded) of
   every weighted layer is taken (``module_output``); a custom initialisation under which it shrinks or grows by orders
   of magnitude from the first to the last layer is reported with the better scheme for
-  the activation seen (``op`` events: He/kaiming for ReLU, Glorot/xavier for tanh/sigmoid).
+  the activation seen (``op`` events: He/kaiming for ReLU, Glorot/xavier for tanh/sigmoid);
+  ReLU layers (two or more) whose custom weights are all several times He's scale are reported
+  too when the signal grows through them to a model output of root mean square >= 20, however
+  shallow the network (``nn.init.normal_(w)`` at its default std 1).
 
 PyTorch's default initialisation is recognised and never reported for its scale.
 """
@@ -37,6 +40,9 @@ MIN_LAYERS = 3
 SATURATING_SCALE = 3.0  # weight std x sqrt(fan_in): this far above 1 drives tanh/sigmoid into saturation
 SATURATING_STD = 2.5  # pre-activation root mean square beyond which tanh/sigmoid pass < ~7% of their gradient
 DEFAULT_BAND = (0.6, 1.6)  # weight std / PyTorch's default std that still counts as default
+OVERSIZED_SCALE = 4.0  # weight std x sqrt(fan_in) (He: 1.41) at or above which a ReLU layer's weights are oversized
+OVERSIZED_GROWTH = 5.0  # ... and the signal must grow at least this much from the first to the last layer
+OVERSIZED_OUTPUT = 20.0  # ... to a model output whose root mean square is at least this
 
 _ACTIVATIONS = {"relu": "relu", "relu_": "relu", "relu6": "relu", "leaky_relu": "relu", "elu": "relu",
                 "gelu": "relu", "silu": "relu", "tanh": "tanh", "tanh_": "tanh", "sigmoid": "sigmoid",
@@ -49,6 +55,12 @@ def _scheme(activation: str) -> str:
     if activation in ("tanh", "sigmoid"):
         return f"nn.init.xavier_normal_(w, gain=nn.init.calculate_gain('{activation}')) (Glorot init)"
     return "nn.init.kaiming_normal_ for ReLU layers, nn.init.xavier_normal_ for tanh/sigmoid layers"
+
+
+def _relative_scale(weight: torch.Tensor, std: float) -> float | None:
+    """The weight std in units of 1/sqrt(fan_in) (Glorot ~1, He ~1.4), None for fan-ins below 4."""
+    fan_in = math.prod(weight.shape[1:]) if weight.dim() >= 2 else 0
+    return std * math.sqrt(fan_in) if fan_in >= 4 else None
 
 
 @register
@@ -180,7 +192,7 @@ class InitCheck(Check):
 
     def _scale(self) -> Finding | None:
         names = list(self.stds)
-        if len(names) < MIN_LAYERS:
+        if len(names) < 2:
             return None
         weights = [self.layer_weights[n] for n in names]
         values = host_floats([self.stds[n] for n in names] + [self.weight_stds[n] for n in names]
@@ -195,7 +207,10 @@ class InitCheck(Check):
         gains = [b / a for a, b in zip(stds, stds[1:])]
         # shared with the gradient check: a signal that vanishes forward starves the gradients too
         self.state.extra["nndoctor.init_output_std"] = {"ratio": ratio, "first": names[0], "last": names[-1]}
-        if 1 / SCALE_RATIO <= ratio <= SCALE_RATIO:
+        if len(names) < MIN_LAYERS or 1 / SCALE_RATIO <= ratio <= SCALE_RATIO:
+            found = self._oversized(names, weights, stds, rms, wstds, ratio)
+            if found is not None or len(names) < MIN_LAYERS:
+                return found
             return self._saturating(names, weights, rms, wstds)
         shrinking = ratio < 1
         same_way = sum(1 for g in gains if (g < 1) == shrinking)
@@ -233,9 +248,9 @@ class InitCheck(Check):
             return None
         hidden = []  # the layers feeding the activation: all but the output layer
         for n, w, s, ws in zip(names[:-1], weights[:-1], rms[:-1], wstds[:-1]):
-            fan_in = math.prod(w.shape[1:]) if w.dim() >= 2 else 0
-            if fan_in >= 4:
-                hidden.append((n, ws * math.sqrt(fan_in), s, self._default_init(w, ws)))
+            scale = _relative_scale(w, ws)
+            if scale is not None:
+                hidden.append((n, scale, s, self._default_init(w, ws)))
         big = [h for h in hidden if h[1] >= SATURATING_SCALE and h[2] >= SATURATING_STD and not h[3]]
         if len(hidden) < MIN_LAYERS - 1 or len(big) < max(2, 0.7 * len(hidden)):
             return None
@@ -254,6 +269,41 @@ class InitCheck(Check):
                f"{big[-1][0]}) have a std of at least {scale:.2g}x 1/sqrt(fan_in) (Glorot's scale is ~1x), so "
                f"their pre-activations reach a root mean square of {fmt(min(h[2] for h in big))}-{fmt(max(h[2] for h in big))} "
                f"and saturate the {activation} from the first step: saturated units pass almost no gradient")
+        return self.finding(msg, evidence, location=big[0][0], code="init.activation-scale",
+                            severity=Severity.WARNING, step=1)
+
+    def _oversized(self, names: list[str], weights: list[torch.Tensor], stds: list[float], rms: list[float],
+                   wstds: list[float], ratio: float) -> Finding | None:
+        """ReLU layers whose weights are all several times He's scale (``nn.init.normal_(w)`` at std 1):
+        too shallow for the 100x rule, the signal still grows layer by layer and the output starts huge
+        (logits with a std of tens saturate the softmax; the first losses are orders too large)."""
+        if self._activation() != "relu" or ratio < OVERSIZED_GROWTH or rms[-1] < OVERSIZED_OUTPUT:
+            return None
+        scales = []
+        for n, w, ws in zip(names, weights, wstds):
+            rel = _relative_scale(w, ws)
+            if rel is not None:
+                scales.append((n, rel, self._default_init(w, ws)))
+        big = [sc for sc in scales if sc[1] >= OVERSIZED_SCALE and not sc[2]]
+        if len(scales) < 2 or len(big) < 2 or 3 * len(big) < 2 * len(scales):  # two thirds of them at least
+            return None
+        scheme = _scheme("relu")
+        scale = min(sc[1] for sc in big)
+        evidence = {
+            "layer_output_std": [f"{n}: {fmt(x)}" for n, x in zip(names, stds)],
+            "output_rms": rms[-1],
+            "ratio": ratio,
+            "weight_std_x_sqrt_fan_in": round(scale, 3),
+            "he_scale": round(math.sqrt(2.0), 3),
+            "depth": len(names),
+            "activation": "relu",
+            "scheme": scheme,
+            "custom_initialised": [sc[0] for sc in big],
+        }
+        msg = (f"at initialisation the weights of {len(big)} of {len(scales)} layers ({big[0][0]} ... {big[-1][0]}) "
+               f"have a std of at least {scale:.2g}x 1/sqrt(fan_in) (He's scale for ReLU is 1.4x), so the signal "
+               f"grows {fmt(ratio)}x from {names[0]} to {names[-1]} and the model's output starts with a root mean "
+               f"square of {fmt(rms[-1])}: the first losses are far too large and the softmax/outputs saturate")
         return self.finding(msg, evidence, location=big[0][0], code="init.activation-scale",
                             severity=Severity.WARNING, step=1)
 
