@@ -22,7 +22,9 @@ CODES = (
         ),
         detection=(
             "ReLU calls are seen in both styles (nn.ReLU and F.relu); the layer is the module that produced "
-            "their input. A unit is dead when its output is 0 for every sample in the newest sampled "
+            "their input, or, for a layer written without a module (relu(x @ w + b), F.linear on weight "
+            "tensors), the weight found in the input's autograd graph, judged once a backward shows the ReLU "
+            "feeding a later weighted op. A unit is dead when its output is 0 for every sample in the newest sampled "
             "training batches (about 96 positions, at least 64); a layer warns when >= 60% of its units are "
             "dead at 3 consecutive sampled steps; a narrow layer (fewer than 4 units) only when all of them "
             "are (no signal passes it at all). The finding's first step is that of the oldest batch behind "
