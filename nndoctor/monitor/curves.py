@@ -22,6 +22,7 @@ from nndoctor.monitor.births import last_restart
 __all__ = [
     "AVERAGED_VALUES",
     "LOSS_ROWS_KEY",
+    "note_loss_values",
     "REVERSAL_KEY",
     "REVERSAL_SAMPLES",
     "SURROGATE_KEY",
@@ -52,14 +53,26 @@ MAX_POINTS = 768
 STILL_DOWN_Z = -2.33
 EXPLODE_FACTOR = 1e3
 SURROGATE_KEY = "nndoctor.surrogate_loss"  # state.extra: the policy-gradient surrogate's evidence
-#: state.extra: target values per training loss call (recorded by the fit check on sampled steps)
+#: state.extra: target values per training loss call (recorded on sampled steps, see note_loss_values)
 LOSS_ROWS_KEY = "nndoctor.loss_rows"
+ROWS_SAMPLED = 32  # training loss calls whose number of target values is recorded
 #: a loss averaged over fewer values than this (online learning, batches of 1-8) is judged on block
 #: means of about this many values: one example's loss swings by its own size at convergence
 AVERAGED_VALUES = 16
 SURROGATE_SAMPLES = 2  # sampled backward calls that must show it
 REVERSAL_KEY = "nndoctor.gradient_reversal"  # state.extra: a gradient reversal layer's evidence
 REVERSAL_SAMPLES = 2  # sampled backward calls that must show it
+
+
+def note_loss_values(state: Any, inp: Any, target: Any) -> None:
+    """Record how many values a training loss call averages (its examples, or its elements for
+    per-element targets) for the first ROWS_SAMPLED calls seen: a curve of 1-example losses is noisy
+    and is judged on block means (``analyze_losses``)."""
+    rows = state.extra.setdefault(LOSS_ROWS_KEY, [])
+    if len(rows) >= ROWS_SAMPLED:
+        return
+    soft = target.is_floating_point() and target.shape == inp.shape and target.dim() >= 2
+    rows.append(max(1, target.numel() // (int(target.shape[1]) if soft else 1)))
 
 
 def read_due(total: int, last: int, every: int = 25) -> bool:

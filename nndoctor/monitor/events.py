@@ -31,7 +31,21 @@ __all__ = [
     "StateLoad",
     "StepEvent",
     "Targets",
+    "reduction_of",
 ]
+
+
+def reduction_of(kwargs: dict[str, Any]) -> str | None:
+    """The reduction a loss call applies: ``reduction``, unless the legacy ``size_average`` /
+    ``reduce`` arguments are given (``size_average=False``: a sum); None for per-element losses."""
+    size_average, reduce = kwargs.get("size_average"), kwargs.get("reduce")
+    if size_average is None and reduce is None:
+        red = kwargs.get("reduction")
+        return str(red) if red is not None else "mean"
+    # the legacy arguments win over ``reduction`` (torch's _Reduction.legacy_get_string)
+    if reduce is False:
+        return None  # per element
+    return "sum" if size_average is False else "mean"
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,12 @@ class LossCall:
     provenance: Provenance | None = None
     site: str = ""
     grad_enabled: bool = True
+    target_provenance: Provenance | None = None  # how the target was made (``randn``: sampled noise)
+
+    @property
+    def reduction(self) -> str | None:
+        """``mean``, ``sum``, or None for a per-element loss (see :func:`reduction_of`)."""
+        return reduction_of(self.kwargs)
 
 
 @dataclass

@@ -15,9 +15,9 @@ from typing import Any, Callable
 import torch
 from torch.overrides import TorchFunctionMode
 
+from nndoctor.monitor.curves import note_loss_values
 from nndoctor.monitor.evalrec import RECIPE_OPS, PendingEval, RecipeTracker, first_parameter
-from nndoctor.monitor.events import LossCall, OpCall, Provenance, Targets
-from nndoctor.monitor.loss_floor import reduction_of
+from nndoctor.monitor.events import LossCall, OpCall, Provenance, Targets, reduction_of
 from nndoctor.monitor.notebook import code_site, is_cell
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "FunctionMode",
     "LOSS_FUNCTIONS",
     "PASS_THROUGH_OPS",
+    "NOISE_OPS",
     "PREDICTION_OPS",
     "PROVENANCE_OPS",
     "op_name",
@@ -57,11 +58,13 @@ LOSS_FUNCTIONS = frozenset(
     }
 )
 
+#: ops that draw Gaussian noise (a diffusion model's noise-prediction target is one)
+NOISE_OPS = frozenset({"randn", "randn_like", "normal", "normal_"})
 #: ops whose output we label with where it came from
 PROVENANCE_OPS = frozenset(
     {"softmax", "log_softmax", "sigmoid", "logsigmoid", "tanh", "relu", "relu6", "softplus",
      "elu", "gelu", "hardtanh", "hardsigmoid", "log", "exp", "abs", "square", "clamp",
-     "log_sigmoid", "special_expit"}
+     "log_sigmoid", "special_expit"} | NOISE_OPS
 )
 #: other names torch gives the same op (F.logsigmoid is ``log_sigmoid``, torch.special.expit is sigmoid)
 _PROVENANCE_ALIASES = {"log_sigmoid": "logsigmoid", "special_expit": "sigmoid"}
@@ -359,8 +362,10 @@ class FunctionEvents:
         grad = torch.is_grad_enabled()
         if isinstance(result, torch.Tensor) and result.numel() == 1:
             self._eval_value(result, result)  # (a training loss: with gradients and not in eval mode)
+        if grad and isinstance(target, torch.Tensor):
+            note_loss_values(self.state, inp, target)
         event = LossCall(name=name, input=inp, target=target if isinstance(target, torch.Tensor) else None,
                          kwargs={k: v for k, v in kwargs.items() if k not in ("input", "target")},
                          result=result, step=self.state.step, provenance=self.provenance(inp),
-                         site=user_site(), grad_enabled=grad)
+                         site=user_site(), grad_enabled=grad, target_provenance=self.provenance(target))
         self._dispatch(event)

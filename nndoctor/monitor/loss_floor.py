@@ -20,7 +20,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["SoftTargetFloor", "BCE_LOSSES", "reduction_of"]
+from nndoctor.monitor.events import reduction_of
+
+__all__ = ["SoftTargetFloor", "BCE_LOSSES"]
 
 BCE_LOSSES = frozenset({"binary_cross_entropy", "binary_cross_entropy_with_logits"})
 #: calls read: the first ones, then one in EVERY (the floor of a fixed data set barely moves)
@@ -29,19 +31,6 @@ EVERY = 25
 KEPT = 16
 #: a floor below this share of the loss is no floor worth subtracting (hard 0/1 targets)
 MIN_SHARE = 0.02
-
-
-def reduction_of(kwargs: dict[str, Any]) -> str | None:
-    """The reduction a loss call applies: ``reduction``, unless the legacy ``size_average`` /
-    ``reduce`` arguments are given (``size_average=False``: a sum); None for per-element losses."""
-    size_average, reduce = kwargs.get("size_average"), kwargs.get("reduce")
-    if size_average is None and reduce is None:
-        red = kwargs.get("reduction")
-        return str(red) if red is not None else "mean"
-    # the legacy arguments win over ``reduction`` (torch's _Reduction.legacy_get_string)
-    if reduce is False:
-        return None  # per element
-    return "sum" if size_average is False else "mean"
 
 
 class SoftTargetFloor:

@@ -504,3 +504,68 @@ def test_side_by_side_overfitting_in_a_script_is_info_though_its_optimizers_are_
     result = run_cli("run", str(script))
     found = [f for f in result.report["findings"] if f["code"] == "fit.overfitting"]
     assert [f["severity"] for f in found] == ["info"], found
+
+
+def _assert_underfitting_info(obs, flag, reason):
+    (f,) = obs.report().by_code("fit.underfitting")
+    assert f.severity == "info" and f.evidence[flag], (f.severity, f.evidence)
+    assert reason in f.message
+
+
+def _noise(style, x):
+    if style == "randn_like":
+        return torch.randn_like(x)
+    if style == "normal_":
+        return torch.empty_like(x).normal_()
+    return torch.randn(x.shape)
+
+
+@pytest.mark.parametrize("style", ["randn_like", "normal_", "randn"])
+def test_noise_prediction_target_makes_underfitting_info(style):
+    # a diffusion model predicts the noise drawn in the step: at low noise levels it cannot be told
+    # from the data, so the loss stays high for any model (here the best predictor leaves ~80%)
+    torch.manual_seed(0)
+    x0 = torch.randn(4096, 2)
+    abar = torch.linspace(0.9999, 0.6, 50)
+    model = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    with Observer(checks=CHECKS) as obs:
+        for i in range(400):
+            x = x0[(i * 64) % 4032:(i * 64) % 4032 + 64]
+            t = torch.randint(0, 50, (64,))
+            e = _noise(style, x)
+            a = abar[t, None]
+            xt = a.sqrt() * x + (1 - a).sqrt() * e
+            loss = F.mse_loss(model(torch.cat([xt, t[:, None] / 50], 1)), e)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    _assert_underfitting_info(obs, "noise_targets", "noise drawn during the step")
+
+
+@pytest.mark.parametrize("style", ["clip", "simclr"])
+def test_contrastive_loss_over_the_batch_makes_underfitting_info(style):
+    # InfoNCE: cross-entropy whose classes are the batch's own examples; with noisy views its lowest
+    # reachable value is far from 0, whatever the encoder
+    x, _ = blobs(n=4096, seed=3)
+    torch.manual_seed(0)
+    enc = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 8))
+    opt = torch.optim.Adam(enc.parameters(), lr=1e-3)
+    with Observer(checks=CHECKS) as obs:
+        for i in range(300):
+            b = x[(i * 64) % 4032:(i * 64) % 4032 + 64]
+            za = F.normalize(enc(b + torch.randn_like(b)), dim=1)
+            zb = F.normalize(enc(b + torch.randn_like(b)), dim=1)
+            n = len(b)
+            if style == "clip":
+                logits = za @ zb.T / 0.5
+                tgt = torch.arange(n)
+                loss = (F.cross_entropy(logits, tgt) + F.cross_entropy(logits.T, tgt)) / 2
+            else:
+                z = torch.cat([za, zb])
+                s = (z @ z.T / 0.5).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+                loss = F.nll_loss(F.log_softmax(s, 1), torch.cat([torch.arange(n, 2 * n), torch.arange(n)]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    _assert_underfitting_info(obs, "instance_targets", "contrastive")

@@ -114,6 +114,25 @@ def test_ordinary_augmentation_stays_quiet(augment):
     assert not _slice_run(augment)
 
 
+@pytest.mark.parametrize("batch", [None, 64])
+def test_noise_of_a_synthetic_data_set_made_once_is_not_augmentation(batch):
+    # x = signal + noise drawn once before training (full batch, or sliced without a copy per step):
+    # the data set's own noise; drawing it again for every batch is the augmentation
+    torch.manual_seed(0)
+    with Observer(checks=[InputNoiseDrownsSignal]) as obs:
+        y = torch.randint(0, 2, (320,))
+        x = F.one_hot(y, 2).float() @ torch.randn(2, 12) * 0.5 + torch.randn(320, 12)
+        model = Net()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for _ in range(20):
+            out = model(x) if batch is None else model(x.view(320, 12))
+            loss = F.cross_entropy(out, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert not _hits(obs)
+
+
 def test_denoising_autoencoder_stays_quiet():
     assert not _slice_run(lambda xb: xb + 3.0 * torch.randn_like(xb), target_is_input=True)
 

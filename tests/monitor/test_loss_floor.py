@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from nndoctor.monitor.loss_floor import SoftTargetFloor, reduction_of
+from nndoctor.monitor.events import reduction_of
+from nndoctor.monitor.loss_floor import SoftTargetFloor
 
 
 def test_reduction_of_reads_the_legacy_arguments_first():

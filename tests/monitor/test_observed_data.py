@@ -220,6 +220,55 @@ def test_model_stuck_at_chance_with_learnable_labels_is_not_a_label_problem(xor)
     assert f.severity.value == "info"
 
 
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_probes_read_the_data_not_the_activation_a_separate_head_receives(shuffled):
+    # an RNN and its head are two top-level modules (the last state fed to a nn.Linear): the head's input
+    # is what the model, still at chance, made of the data (its state has forgotten the first token,
+    # which is the label); the probes must read the data
+    g = torch.Generator().manual_seed(12)
+    first = torch.randint(0, 6, (1500,), generator=g)
+    tokens = torch.randint(0, 6, (1500, 30), generator=g)
+    tokens[:, 0] = first
+    x = F.one_hot(tokens, 6).float()
+    y = first[torch.randperm(1500, generator=g)] if shuffled else first
+    torch.manual_seed(0)
+    rnn, head = nn.RNN(6, 32, batch_first=True), nn.Linear(32, 6)
+    opt = torch.optim.Adam([*rnn.parameters(), *head.parameters()], lr=1e-7)  # stays at chance
+    with Observer(checks=CHECKS) as obs:
+        for _ in range(4):
+            perm = torch.randperm(len(x))
+            for i in range(0, len(x), 64):
+                b = perm[i:i + 64]
+                opt.zero_grad()
+                F.cross_entropy(head(rnn(x[b])[0][:, -1]), y[b]).backward()
+                opt.step()
+    unrelated = obs.report().by_code("labels.unrelated-to-inputs")
+    if shuffled:
+        assert unrelated
+    else:
+        assert not unrelated and obs.report().by_code("fit.model-at-chance")
+
+
+def test_probes_never_pair_labels_with_another_batch_of_the_same_step():
+    # domain adaptation: a source and a target batch go through one encoder each step, the labelled head
+    # reads the source features; pairing the labels with the latest data batch (the target's) would
+    # make learnable labels look unrelated
+    xs, ys = blobs(n=2000, seed=13)
+    xt, _ = blobs(n=2000, seed=14)
+    torch.manual_seed(0)
+    enc, head = nn.Sequential(nn.Linear(16, 32), nn.Tanh()), nn.Linear(32, 4)
+    opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=1e-7)  # stays at chance
+    with Observer(checks=CHECKS) as obs:
+        for _ in range(4):
+            for i in range(0, 2000, 64):
+                fs, ft = enc(xs[i:i + 64]), enc(xt[i:i + 64] + 1.0)
+                loss = F.cross_entropy(head(fs), ys[i:i + 64]) + 0.0 * ft.pow(2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    assert not obs.report().by_code("labels.unrelated-to-inputs")
+
+
 def test_token_inputs_use_bag_of_ids():
     g = torch.Generator().manual_seed(10)
     y = torch.randint(0, 2, (1500,), generator=g)

@@ -29,12 +29,12 @@ import math
 from typing import Any, Iterable
 
 import numpy as np
+import torch
 import torch.nn as nn
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.curves import (
-    LOSS_ROWS_KEY,
     ConstantBaseline,
     analyze_losses,
     not_an_objective,
@@ -42,7 +42,7 @@ from nndoctor.monitor.curves import (
     rolling_median,
 )
 from nndoctor.monitor.events import LossCall, RunEnd
-from nndoctor.monitor.loss_floor import reduction_of
+from nndoctor.monitor.functions import NOISE_OPS
 
 __all__ = ["Fit", "train_between"]
 
@@ -50,7 +50,7 @@ BASELINE_BATCHES = 8
 MAX_BASELINE_BATCHES = 64  # more batches while a large vocabulary is poorly covered
 MIN_COVERAGE = 0.95
 SOFT_ENTROPY_BATCHES = 256
-ROWS_SAMPLED = 32  # training loss calls whose number of target values is recorded
+NATURE_CALLS = 16  # first training loss calls whose targets' nature (noise, batch positions) is read
 EXPLAINS_LITTLE = 0.7  # the level above this share of the constant loss: little explained
 AT_UNIGRAM = 0.95  # token targets: stuck at the unigram level
 MEMORISED = 0.1  # training loss / constant-prediction loss: the training data is memorised
@@ -170,6 +170,11 @@ class Fit(Check):
         self._loss_calls = 0
         self._done: set[str] = set()
         self._per_position = False
+        #: what makes the constant prediction a poor yardstick: targets that are noise drawn in the step
+        #: (a diffusion model's noise prediction), or classes that are the batch's own examples (a
+        #: contrastive / InfoNCE loss: cross-entropy over the batch, target i = the positive of row i)
+        self._noise_targets = False
+        self._class_calls = [0, 0]  # classification calls read, and those with one class per row
 
     def check(self, event: LossCall | RunEnd) -> Iterable[Finding]:
         if isinstance(event, LossCall):
@@ -181,15 +186,12 @@ class Fit(Check):
         if not event.grad_enabled or event.target is None:
             return
         self._loss_calls += 1
-        rows = self.state.extra.setdefault(LOSS_ROWS_KEY, [])
-        if len(rows) < ROWS_SAMPLED:  # values each loss averages: a curve of 1-example losses is noisy
-            t = event.target
-            soft = t.is_floating_point() and t.shape == event.input.shape and t.dim() >= 2
-            rows.append(max(1, t.numel() // (int(t.shape[1]) if soft else 1)))
+        if self._loss_calls <= NATURE_CALLS:
+            self._note_target_nature(event)
         b = self._baseline
         if event.kwargs.get("weight") is not None or event.kwargs.get("pos_weight") is not None:
             b.mixed = True  # a class-weighted loss: the unweighted priors' loss is not its constant level
-        if reduction_of(event.kwargs) == "sum":
+        if event.reduction == "sum":
             b.mixed = True  # summed over elements (a VAE's reconstruction term): not the per-element level
         if event.name == "cross_entropy" and event.target.is_floating_point() and event.target.shape == event.input.shape:
             _soft_target_entropy(self.state, event.target)
@@ -204,6 +206,24 @@ class Fit(Check):
             self._per_position = True
         b.add(event.name, event.target, n_out)
         self.state.extra["nndoctor.loss_baseline"] = self._baseline.value()
+
+    def _note_target_nature(self, event: LossCall) -> None:
+        prov = event.target_provenance
+        if prov is not None and prov.op in NOISE_OPS:
+            self._noise_targets = True
+        t, inp = event.target, event.input
+        if event.name in ("cross_entropy", "nll_loss") and not t.is_floating_point():
+            self._class_calls[0] += 1
+            if t.dim() == 1 and t.numel() >= 8 and inp.dim() == 2 and int(inp.shape[1]) >= t.numel() - 1 \
+                    and int(torch.unique(t).numel()) == t.numel():
+                self._class_calls[1] += 1  # every row its own class, about as many classes as rows
+
+    @property
+    def _instance_targets(self) -> bool:
+        """Every classification call read had one class per row (a batch of 64 from 1,000 classes has
+        two rows of one class in 9 of 10 batches): the classes are the batch's own examples."""
+        seen, distinct = self._class_calls
+        return seen >= 3 and distinct == seen
 
     def _judge(self) -> list[Finding]:
         """At the end of the run only: a validation curve that rose for a few evaluations mid-run
@@ -333,21 +353,31 @@ class Fit(Check):
         classes = self._baseline.n_classes
         tokens = self._per_position or (classes is not None and _token_targets((m for _, m in self.state.live_models()), classes))
         coverage = self._baseline.coverage
-        weak = coverage < MIN_COVERAGE or (tokens and level < AT_UNIGRAM * base)
+        weak = coverage < MIN_COVERAGE or (tokens and level < AT_UNIGRAM * base) or self._noise_targets \
+            or self._instance_targets
         evals = self.state.eval_losses
         val = float(np.median(evals.last(16))) if len(evals) else None
         evidence = {"train_loss": round(level, 5), "constant_prediction_loss": round(base, 5),
                     "explained": round(1 - (level - floor) / (base - floor), 3), "start_loss": round(curve.start, 5),
                     "steps": int(ts[-1]), "last_quarter_drop": round(drop, 5),
-                    "token_targets": bool(tokens), "baseline_coverage": round(coverage, 3)}
+                    "token_targets": bool(tokens), "baseline_coverage": round(coverage, 3),
+                    "noise_targets": self._noise_targets, "instance_targets": self._instance_targets}
         if val is not None:
             evidence["val_loss"] = round(val, 5)
         if floor:
             evidence["target_entropy_floor"] = round(floor, 5)
         if weak:
-            why = ("a language-model-like task (token targets) has an unknown, often high loss that cannot "
-                   "be avoided, and the model does beat the unigram level" if tokens and level < AT_UNIGRAM * base
-                   else f"the constant-prediction loss comes from a sample covering {coverage:.0%} of the classes")
+            if self._noise_targets:
+                why = ("the targets are noise drawn during the step (a diffusion / denoising objective): the part "
+                       "of it the inputs cannot tell is unknown, and often most of the loss")
+            elif self._instance_targets:
+                why = ("the classes are the batch's own examples (a contrastive / InfoNCE loss): its lowest "
+                       "reachable value depends on the temperature and the negatives, not on a constant prediction")
+            elif tokens and level < AT_UNIGRAM * base:
+                why = ("a language-model-like task (token targets) has an unknown, often high loss that cannot "
+                       "be avoided, and the model does beat the unigram level")
+            else:
+                why = f"the constant-prediction loss comes from a sample covering {coverage:.0%} of the classes"
             return self.finding(
                 f"the training loss flattened at {level:.4g}, {level / base:.0%} of the {base:.4g} a constant "
                 f"prediction gets; a bigger model may do better, but the evidence is weak: {why}",

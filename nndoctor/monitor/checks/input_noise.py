@@ -20,7 +20,8 @@ optimizers (a GAN's discriminator trained with instance noise, on purpose) it is
 model predicting the noise or the clean input) makes the noise the task: quiet. Noise on a tensor
 that requires grad (a latent, an embedding) is not data augmentation; noise scaled per example by a
 tensor (diffusion schedules, VAE reparameterisation) is not followed; dropout on the
-inputs, mixup, crops and flips add no random tensor: quiet.
+inputs, mixup, crops and flips add no random tensor: quiet. Noise must be drawn in the step whose
+input it noises: a synthetic data set made once as signal plus noise is the data, not augmentation.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class _Noised:
     site: str
     shape: tuple[int, ...]
     drawn_at: str = ""  # the line that drew the random tensor (the sum may be made elsewhere)
+    made: int = -1  # the step the noised tensor was made in (views of it made later keep it)
     parts: tuple[torch.Tensor, torch.Tensor] | None = None  # (clean, noise) of one example, for stack
 
 
@@ -135,7 +137,7 @@ class InputNoiseDrownsSignal(Check):
                 ratio = noise_ratio(mean, result - mean)  # torch.normal(x, std): x plus noise
                 if ratio is not None:
                     site = user_site()
-                    self._put(self._noised, result, _Noised(ratio, site, tuple(result.shape), site))
+                    self._put(self._noised, result, _Noised(ratio, site, tuple(result.shape), site, self.state.step))
                 return
             self._put(self._noise, result, user_site())
             return
@@ -174,7 +176,7 @@ class InputNoiseDrownsSignal(Check):
         if ratio is not None:
             parts = (clean.detach(), noise.detach()) if clean.numel() <= MAX_EXAMPLE else None
             self._put(self._noised, result, _Noised(ratio, user_site(), tuple(result.shape), drawn[1] if drawn else "",
-                                                    parts))
+                                                    self.state.step, parts))
 
     def _on_stack(self, items: Any, result: torch.Tensor) -> None:
         """A batch collated from examples that each got their own noise: the batch's ratio."""
@@ -191,13 +193,17 @@ class InputNoiseDrownsSignal(Check):
         ratio = noise_ratio(clean, noise)
         if ratio is not None:
             first = entries[0][1]
-            self._put(self._noised, result, _Noised(ratio, first.site, tuple(result.shape), first.drawn_at))
+            made = min(e[1].made for e in entries)  # (an example noised in an earlier step: the data's own)
+            self._put(self._noised, result, _Noised(ratio, first.site, tuple(result.shape), first.drawn_at, made))
 
     def _on_input(self, event: ModelInput) -> None:
         if not (event.sampled and event.grad_enabled and event.training):
             return
         x = next((a for a in (*event.args, *event.kwargs.values()) if isinstance(a, torch.Tensor)), None)
         noised = self._get(self._noised, x)
+        if noised is not None and noised[1].made != event.step:
+            return  # noise drawn once, in an earlier step or before training: a synthetic data set's
+            # own noise (``x = signal + torch.randn(n, d)``), not an augmentation drawn for each batch
         if noised is not None and (self._input is None or self._input[0] != event.step):
             self._input = (event.step, noised[1])
 

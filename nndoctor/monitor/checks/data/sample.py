@@ -293,6 +293,7 @@ class DataCollector(Check):
         self._pass: EvalPass | None = None
         self._pass_step = -1
         self._pending: tuple[int, int, np.ndarray | None] | None = None  # (step, rows, features)
+        self._step_data: tuple[int, list[tuple[int, int, np.ndarray | None]]] = (-1, [])  # this step's data batches
         # this step's no-gradient forwards and its training forward: (model, batch tensor identity)
         self._step_inputs: tuple[int, list[tuple[str, tuple[Any, ...]]], list[tuple[str, tuple[Any, ...]]]] = (-1, [], [])
 
@@ -345,8 +346,20 @@ class DataCollector(Check):
             d.train_batch_duplicates += len(kept) - len(set(kept))
             d.train_hashes.update(set(kept))
             d.train_rows_hashed += len(set(kept))
+        rows = int(x.shape[0])
+        if x.grad_fn is not None:
+            # an activation another trained module computed (an RNN's state fed to a separate head): the
+            # probes must see the data, not what the model (maybe still at chance) made of it; it is
+            # known only when one data batch of as many rows entered a model in this step
+            data = self._step_data if self._step_data[0] == event.step else (event.step, [])
+            same = [p for p in data[1] if p[1] == rows]
+            self._pending = same[0] if len(data[1]) == 1 and same else (event.step, rows, None)
+            return
         feats = probe_features(x) if d.pair_rows < MAX_PAIRS and d.single_input else None
-        self._pending = (event.step, int(x.shape[0]), feats)
+        self._pending = (event.step, rows, feats)
+        if self._step_data[0] != event.step:
+            self._step_data = (event.step, [])
+        self._step_data[1].append(self._pending)
 
     def _on_train_targets(self, event: Targets) -> None:
         if event.name == "compare":
