@@ -35,6 +35,7 @@ __all__ = ["UnregisteredLayers", "graph_parameters"]
 MIN_UNCHANGED = 2  # sampled optimizer steps a loose parameter kept its values before it is reported
 _MAX_VISITS = 20_000  # autograd nodes one walk from the loss may visit
 _MAX_LOOSE = 32
+_MAX_WALKS = 4  # sampled backward passes whose graph is walked for loose parameters
 
 
 def graph_parameters(loss: torch.Tensor) -> list[torch.nn.Parameter]:
@@ -64,6 +65,7 @@ class UnregisteredLayers(Check):
         self._done = False
         # id(param) -> (weakref to it, its first values when first seen at a step, unchanged steps)
         self._loose: dict[int, tuple[weakref.ReferenceType[torch.Tensor], torch.Tensor | None, int]] = {}
+        self._walks = 0
 
     def _registered(self, module_id: int) -> bool:
         """Whether the module is a submodule of a live watched model.
@@ -141,8 +143,10 @@ class UnregisteredLayers(Check):
 
     # ------------------------------------------------------------------ weights without a module
     def _on_backward(self, event: BackwardCall) -> None:
-        if len(self._loose) >= _MAX_LOOSE or event.tensor.grad_fn is None or not self.state.models:
+        if (self._walks >= _MAX_WALKS or len(self._loose) >= _MAX_LOOSE or event.tensor.grad_fn is None
+                or not self.state.models):
             return
+        self._walks += 1  # (the weights a forward uses are there from its first steps: a few walks suffice)
         known = self.state.param_refs
         for p in graph_parameters(event.tensor):
             if (p.requires_grad and id(p) not in known and id(p) not in self._loose
