@@ -1,7 +1,9 @@
 """preprocessing: what the model is fed, and the targets the loss is given.
 
 :class:`InputPreprocessing` aggregates statistics of the first floating-point tensor a root
-model receives, over several sampled batches, then judges once per model and argument:
+model receives (for a network written without modules, ``X @ w + b`` or ``F.linear(X, W1)`` over
+weight tensors: data without a graph multiplied by a trainable weight outside any model), over
+several sampled batches, then judges once per model and argument:
 raw 0-255 / 0-16 pixel values, tabular features on wildly different scales, inputs
 normalised twice (tiny spread), constant inputs or mostly constant features, and NaN/Inf
 values (reported at once). A constant input is judged only for a model that trains (a parameter
@@ -25,7 +27,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
-from nndoctor.monitor.events import LossCall, ModelInput, ModuleOutput, RunEnd
+from nndoctor.monitor.events import LossCall, ModelInput, ModuleOutput, OpCall, RunEnd
 from nndoctor.monitor.tensors import own_parameters
 
 __all__ = ["BinaryTargetRange", "InputPreprocessing", "ScaledClassTargets", "conv1d_input", "fed_back", "feature_matrix", "fmt",
@@ -287,8 +289,9 @@ class InputPreprocessing(Check):
     """Raw, over-normalised, constant or non-finite model inputs, judged over several batches."""
 
     code = _CODES["pixels"]
-    needs = ("model_input", "module_output", "end")
+    needs = ("model_input", "module_output", "op", "end")
     sampled_only = frozenset({"model_input"})
+    ops = frozenset({"matmul", "mm", "linear"})
     extra_codes = (
         _CODES["scales"],
         _CODES["twice"],
@@ -328,11 +331,13 @@ class InputPreprocessing(Check):
                 isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag)) for m in model.modules())
         return found
 
-    def check(self, event: ModelInput | ModuleOutput | RunEnd) -> Iterable[Finding]:
+    def check(self, event: ModelInput | ModuleOutput | OpCall | RunEnd) -> Iterable[Finding]:
         if isinstance(event, ModuleOutput):
             if self._pending is not None:
                 return self._first_layer(event)
             return ()
+        if isinstance(event, OpCall):
+            return self._weights_without_model(event)
         if isinstance(event, RunEnd):
             out: list[Finding] = []
             for key, st in self._stats.items():
@@ -392,6 +397,43 @@ class InputPreprocessing(Check):
             return True
         held = self.state.optimizer_params()
         return any(id(p) in held for p in params)
+
+    def _weights_without_model(self, event: OpCall) -> list[Finding]:
+        """A network written without modules (``X @ w + b``, ``F.linear(X, W1)`` on weight tensors):
+        data (no graph) multiplied by a trainable weight outside any model is its input."""
+        if event.module or len(event.args) < 2:
+            return []
+        x, w = event.args[0], event.args[1]
+        if not (isinstance(x, torch.Tensor) and isinstance(w, torch.Tensor) and isinstance(event.result, torch.Tensor)
+                and event.result.requires_grad and w.requires_grad and w.is_leaf and x.grad_fn is None
+                and not x.requires_grad and x.is_floating_point() and x.dim() >= 2 and x.shape[0] >= 1
+                and x.numel() >= 2 and id(w) in self.state.param_refs):
+            return []
+        key = (id(w), "input")
+        st = self._stats.get(key)
+        if st is None:
+            if len(self._stats) >= 64:
+                return []
+            st = self._stats[key] = _Stats(learns=True)  # (a trainable weight the script holds: it trains)
+            self._names[key] = f"the layer of {self.state.param_name(w)}"
+        if st.decided and st.nan_reported:
+            return []
+        out: list[Finding] = []
+        rows = max(2, min(MAX_ROWS, MAX_VALUES // max(x[0].numel(), 1)))
+        flat, channels, nonfinite = feature_matrix(x[:rows])
+        if nonfinite is not None and not st.nan_reported:
+            st.nan_reported = True
+            out.append(self._nan_finding(self._names[key], "input", x, nonfinite))
+        if st.decided or flat.numel() == 0:
+            return out
+        st.shape = tuple(x.shape)
+        st.image = looks_like_image(x)
+        st.add(flat, channels)
+        st.first_layer = f"{self.state.param_name(w)} ({event.name})"
+        out.extend(self._early_pixels(st))
+        if st.batches >= DECIDE_AFTER:
+            out.extend(self._judge(key, st, final=False))
+        return out
 
     def _first_layer(self, event: ModuleOutput) -> list[Finding]:
         """The first layer with weights to finish: does it see the root input, or a rescaled one?"""

@@ -181,3 +181,47 @@ def test_noise_on_a_learned_latent_stays_quiet():
             F.cross_entropy(out, y[i:i + 32]).backward()
             opt.step()
     assert not _hits(obs)
+
+
+class _PerExample(torch.utils.data.Dataset):
+    """Noise added to each example in ``__getitem__`` (torch or a transform); batches collated by torch.stack."""
+
+    def __init__(self, x, y, augment) -> None:
+        self.x, self.y, self.augment = x, y, augment
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.augment(self.x[i]), self.y[i]
+
+
+def _dataset_run(augment):
+    torch.manual_seed(0)
+    x, y = _data()
+    model = Net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with Observer(checks=[InputNoiseDrownsSignal]) as obs:
+        for xb, yb in DataLoader(_PerExample(x, y, augment), batch_size=32, shuffle=True):
+            opt.zero_grad()
+            F.cross_entropy(model(xb), yb).backward()
+            opt.step()
+    return _hits(obs)
+
+
+@pytest.mark.parametrize("augment", [
+    lambda xi: xi + 4.0 * torch.randn_like(xi),
+    lambda xi: torch.randn(xi.shape) * 3.0 + xi,
+])
+def test_drowning_noise_added_per_example_in_a_dataset_is_caught(augment):
+    hits = _dataset_run(augment)
+    assert hits and hits[0].severity == Severity.WARNING and hits[0].evidence["noise_ratio"] >= 2, hits
+
+
+@pytest.mark.parametrize("augment", [
+    lambda xi: xi + 0.1 * torch.randn_like(xi),
+    lambda xi: xi * (torch.rand(()) + 0.5),  # a random per-example scale, no additive noise
+    lambda xi: xi,
+])
+def test_ordinary_per_example_augmentation_stays_quiet(augment):
+    assert not _dataset_run(augment)

@@ -22,7 +22,9 @@ CODES = (
         ),
         detection=(
             "ReLU calls are seen in both styles (nn.ReLU and F.relu); the layer is the module that produced "
-            "their input. A unit is dead when its output is 0 for every sample in the newest sampled "
+            "their input, or, for a layer written without a module (relu(x @ w + b), F.linear on weight "
+            "tensors), the weight found in the input's autograd graph, judged once a backward shows the ReLU "
+            "feeding a later weighted op. A unit is dead when its output is 0 for every sample in the newest sampled "
             "training batches (about 96 positions, at least 64); a layer warns when >= 60% of its units are "
             "dead at 3 consecutive sampled steps; a narrow layer (fewer than 4 units) only when all of them "
             "are (no signal passes it at all). The finding's first step is that of the oldest batch behind "
@@ -130,11 +132,13 @@ nn.Sequential(nn.Linear(2, 64), nn.LeakyReLU(inplace=True), nn.Linear(64, 2))
             "by about k and the network learns very slowly or not at all."
         ),
         detection=(
-            "On sampled training steps, the input of every nn.Linear inside a model is looked up in the "
-            "function mode's provenance: it warns when that input was made by softmax over its last "
-            "dimension, has at least 8 columns, and its rows are near-uniform (mean row maximum below 4/width) "
-            "at 3 sampled steps in a row. Softmax feeding a matmul (attention) or sharp, near one-hot "
-            "probabilities (Gumbel-softmax, routing) do not count; neither does a model input."
+            "On sampled training steps, the input of every nn.Linear inside a model (and, for networks on "
+            "weight tensors, of every matmul/linear by a trainable weight that a model or optimizer holds) is "
+            "looked up in the function mode's provenance: it warns when that input was made by softmax over its "
+            "last dimension, has at least 8 columns, and its rows are spread out (mean row maximum below "
+            "16/width and below 0.3, whatever the layer's init scale) at 3 sampled steps in a row. Softmax "
+            "feeding a matmul with a computed tensor (attention) or sharp, selective probabilities "
+            "(Gumbel-softmax, routing) do not count; neither does a model input."
         ),
         fixes=(
             "Replace the softmax before {location} with nn.ReLU() (or GELU/tanh); keep softmax for the output "

@@ -610,7 +610,8 @@ opt.step()
         meaning=(
             "Layers kept in a plain Python list or dict (instead of `nn.ModuleList`/`nn.ModuleDict`), or "
             "built inside `forward`, run inside a model but are not its submodules: their parameters are "
-            "missing from `model.parameters()`."
+            "missing from `model.parameters()`. The same holds for weight tensors used without a layer module "
+            "(`x @ w` over `nn.Parameter`s kept in a plain list instead of `nn.ParameterList`)."
         ),
         why=(
             "The optimizer never holds them, so they keep their random initial values (they are not saved or "
@@ -620,7 +621,10 @@ opt.step()
             "A module with trainable parameters of its own runs with gradients enabled inside the forward of "
             "a watched model, is not a submodule of any watched model, and none of its parameters is in any "
             "optimizer. Frozen helpers (no trainable parameters, or run under `torch.no_grad()`) and layers "
-            "whose parameters were handed to the optimizer by hand stay quiet."
+            "whose parameters were handed to the optimizer by hand stay quiet. For weights without a module: an "
+            "`nn.Parameter` the training loss depends on (read from its autograd graph) that belongs to no watched "
+            "model and no optimizer, and whose values stay the same over two sampled steps (a parameter "
+            "updated by hand moves: quiet)."
         ),
         fixes=(
             "Keep the layers of {parent} in torch.nn.ModuleList (or nn.ModuleDict / nn.Sequential) instead of "

@@ -83,7 +83,8 @@ loss = F.binary_cross_entropy_with_logits(logits, mask)
             " that fills most of the input."
         ),
         detection=(
-            "Statistics of the first floating-point tensor each root model receives are aggregated over "
+            "Statistics of the first floating-point tensor each root model receives (or, for a network on weight "
+            "tensors, the data that first meets a trainable weight in a matmul/linear) are aggregated over "
             "several sampled batches (at least 4) and judged once per model and argument; features that "
             "never change over the sampled rows are counted, and the share is reported when it is most of "
             "the input. Inputs computed by layers that train are features, not data, and are not judged; a "
@@ -114,7 +115,8 @@ X = real_features                 # drop constant columns
         ),
         why="The model cannot learn anything from it; the loss stays at the level of a constant prediction.",
         detection=(
-            "Statistics of the first floating-point tensor each root model receives are aggregated over "
+            "Statistics of the first floating-point tensor each root model receives (or, for a network on weight "
+            "tensors, the data that first meets a trainable weight in a matmul/linear) are aggregated over "
             "several sampled batches (at least 4) and judged once per model and argument; an input whose "
             "minimum equals its maximum over all sampled batches is an error."
         ),
@@ -305,7 +307,8 @@ loss = F.cross_entropy(pred, y)
             " update."
         ),
         detection=(
-            "Statistics of the first floating-point tensor each root model receives are aggregated over "
+            "Statistics of the first floating-point tensor each root model receives (or, for a network on weight "
+            "tensors, the data that first meets a trainable weight in a matmul/linear) are aggregated over "
             "several sampled batches (at least 4) and judged once per model and argument; non-finite values "
             "are reported at once, with the step and where in the input they are."
         ),
@@ -371,7 +374,8 @@ x = (x / 255.0 - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None,
             " learned."
         ),
         detection=(
-            "Statistics of the first floating-point tensor each root model receives are aggregated over "
+            "Statistics of the first floating-point tensor each root model receives (or, for a network on weight "
+            "tensors, the data that first meets a trainable weight in a matmul/linear) are aggregated over "
             "several sampled batches (at least 4) and judged once per model and argument; a tiny standard "
             "deviation (below 0.03) with every |x| below 0.1 is reported, unless every non-zero sampled row "
             "has a unit L1 or L2 norm (within 1e-3): rows normalised one by one (a row-normalised bag of "
@@ -561,7 +565,8 @@ loss = F.mse_loss(model(x), y)                # invert for predictions
             "surface is badly conditioned, so training is slow and the learning rate is hard to set."
         ),
         detection=(
-            "Statistics of the first floating-point tensor each root model receives are aggregated over "
+            "Statistics of the first floating-point tensor each root model receives (or, for a network on weight "
+            "tensors, the data that first meets a trainable weight in a matmul/linear) are aggregated over "
             "several sampled batches (at least 4) and judged once per model and argument; reported when "
             "features are in the hundreds or more (RMS >= 100), or when the column stds span 1000x or more "
             "(largest vs 10th percentile), as when one global mean/std is used instead of per-column "
@@ -595,7 +600,8 @@ X_train, X_test = (X_train - mu) / sd, (X_test - mu) / sd
             "unstable or stalls, and the learning rate is hard to set."
         ),
         detection=(
-            "Statistics of the first floating-point tensor each root model receives are aggregated over "
+            "Statistics of the first floating-point tensor each root model receives (or, for a network on weight "
+            "tensors, the data that first meets a trainable weight in a matmul/linear) are aggregated over "
             "several sampled batches (at least 4) and judged once per model and argument; an image-shaped "
             "input whose values lie in [0, 255] and are integers with a maximum >= 2, or reach above 20, is "
             "reported, with the per-channel mean and std to normalise with."

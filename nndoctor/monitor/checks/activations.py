@@ -2,7 +2,11 @@
 
 ReLU/sigmoid/tanh calls are seen as ``op`` events in both styles (``nn.ReLU`` modules and
 ``F.relu`` / ``torch.sigmoid`` / ``x.tanh()`` in a forward); the layer whose units they
-act on is found from the ``module_output`` events (the module that produced the input).
+act on is found from the ``module_output`` events (the module that produced the input). A layer
+written without a module (``torch.tanh(x @ W1 + b1)``, ``F.linear(x, w)``, weights in a list or on
+the root model) is found from the autograd graph instead and named by its weight
+(:mod:`nndoctor.monitor.checks._loose_layers`); it is judged once the backward pass shows its
+activation feeding a later weighted op (a hidden layer), never as the network's output.
 
 * dead ReLU: a unit whose output is 0 for every sample in the newest sampled training
   batches (~96 positions, at least 64); a layer warns when >= 60% of its units are
@@ -37,8 +41,10 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._layers import Producers, fmt, host_floats, unit_dims
+from nndoctor.monitor.checks._loose_layers import HiddenTracker, weight_of
 from nndoctor.monitor.curves import analyze_losses
-from nndoctor.monitor.events import LossCall, ModuleOutput, OpCall, StepEvent
+from nndoctor.monitor.events import BackwardCall, LossCall, ModuleOutput, OpCall, StepEvent
+from nndoctor.monitor.functions import user_site
 from nndoctor.monitor.loss_floor import SoftTargetFloor
 from nndoctor.report.sections import ActivationHealth as ActivationHealthSection
 
@@ -107,6 +113,7 @@ class _Layer:
     gated: bool = False  # a tanh inside GELU-tanh / Mish: not a saturating unit
     last_count: int = -1  # dead units at the latest judged step (a deferred report uses it)
     residual: bool = False  # its output is added to its block's input (x + act(layer(x)))
+    loose: bool = False  # a layer without a module (act(x @ w + b)): judged once seen to be hidden
 
 
 def _limit(layer: _Layer) -> float:
@@ -162,9 +169,9 @@ class ActivationHealth(Check):
     """Hidden ReLU units that never fire, or sigmoid/tanh units stuck at their bounds."""
 
     code = "activation.dead-relu"
-    needs = ("op", "module_output", "step", "end", "loss")
+    needs = ("op", "module_output", "step", "end", "loss", "backward")
     step_phases = frozenset({"pre"})
-    sampled_only = frozenset({"step"})
+    sampled_only = frozenset({"step", "backward"})
     ops = _RELU | _SATURATING
     extra_codes = ("activation.saturated",)
 
@@ -177,6 +184,8 @@ class ActivationHealth(Check):
         self.health = self.state.extra.setdefault(SERIES_KEY, ActivationHealthSection())
         self._act_nodes: dict[int, tuple[str, str, int]] = {}  # tanh/sigmoid output node -> layer
         self._floor = SoftTargetFloor()  # the loss a perfect model still pays (soft BCE targets)
+        self._module_weights: set[int] = set()  # ids of the parameters of layer modules that ran
+        self._loose = HiddenTracker()  # outputs of activations of module-less layers, this step
 
     def check(self, event: Any) -> Iterable[Finding]:
         kind = event.kind
@@ -192,7 +201,16 @@ class ActivationHealth(Check):
             return self._at_end()
         if kind == "loss":
             self._on_loss(event)
+        elif kind == "backward":
+            self._on_backward(event)
         return ()
+
+    def _on_backward(self, event: BackwardCall) -> None:
+        """Module-less layers whose activation feeds a later weighted op are hidden: judged."""
+        for key in self._loose.hidden(event.tensor):
+            layer = self.layers.get(key)
+            if layer is not None:
+                layer.output = False
 
     def _on_loss(self, event: LossCall) -> None:
         self._floor.see(event.name, event.target, event.kwargs, event.grad_enabled)
@@ -205,11 +223,13 @@ class ActivationHealth(Check):
         if id(module) in self.state.models:
             # end of a root forward: activations after the last weighted layer are outputs
             for layer in self.layers.values():
-                if layer.calls_at == self.param_calls and layer.calls_at >= 0:
+                if layer.calls_at == self.param_calls and layer.calls_at >= 0 and not layer.loose:
                     layer.output = True
             return
         self.producers.see(module, event.name, event.inputs, event.output)
         if module._parameters and any(p is not None for p in module._parameters.values()):
+            if len(self._module_weights) < 4096:
+                self._module_weights.update(id(p) for p in module._parameters.values() if p is not None)
             self.param_calls += 1
             if self._act_nodes:
                 self._see_residual(event.inputs)
@@ -229,24 +249,36 @@ class ActivationHealth(Check):
 
     def _on_op(self, event: OpCall) -> None:
         out = event.result
-        if not isinstance(out, torch.Tensor) or not out.requires_grad or not event.module:
-            return  # evaluation, or an activation outside any model (an output transform)
+        if not isinstance(out, torch.Tensor) or not out.requires_grad:
+            return  # evaluation
         if not out.is_floating_point() or out.dim() < 2 or out.numel() == 0:
             return
         inp = event.args[0] if event.args and isinstance(event.args[0], torch.Tensor) else None
+        site = self.producers.name_of(inp)
+        weight = None if site else weight_of(inp)
+        if weight is not None and id(weight) in self._module_weights:
+            weight = None  # a layer module's weight (a residual sum): judged as before
+        if not (site or event.module or weight is not None):
+            return  # an activation outside any model and after no layer (an output transform)
         unit, dims = unit_dims(out, self.producers.channels_first(inp))
         units = out.shape[unit]
         op = event.name.rstrip("_")
         if units < MIN_UNITS and op not in ("relu", "relu6"):
             return  # a narrow ReLU layer is judged, on all of its units (see _limit)
-        site = self.producers.name_of(inp) or event.module
+        if weight is not None:  # x @ w + b without a module: the layer is named by its weight
+            site = self.state.param_name(weight)
+        site = site or event.module
         key = (site, op, units)
         layer = self.layers.get(key)
         if layer is None:
-            layer = self.layers[key] = _Layer(op=op, site=event.module, units=units)
+            where = event.module if weight is None else (user_site() or event.module or site)
+            layer = self.layers[key] = _Layer(op=op, site=where, units=units, loose=weight is not None)
+            layer.output = layer.loose  # until a weighted op is seen to consume it
             layer.gated = op == "tanh" and self_gated_tanh(inp)
         if layer.gated:
             return
+        if layer.loose:
+            self._loose.record(out, key)
         layer.calls_at = self.param_calls
         self.touched.add(key)
         positions = out.numel() // units
@@ -271,6 +303,7 @@ class ActivationHealth(Check):
         keys = sorted(self.touched)
         self.touched.clear()
         self._act_nodes.clear()
+        self._loose.clear()
         values: list[torch.Tensor] = []
         plan: list[tuple[tuple[str, str, int], int]] = []  # key, denominator
         for key in keys:

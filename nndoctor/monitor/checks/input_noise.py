@@ -9,7 +9,10 @@ random tensors (``randn``/``randn_like``/``rand``/``rand_like``/``normal``, in-p
 ``normal_``/``uniform_``), scaled by numbers (``mul``/``div``/``sub``, ``alpha=``), added to another
 tensor of the same shape (``add``/``sub``/``add_``; ``torch.normal(x, std)``), then carried through
 ``to``/``float``/``clamp``/views to the model's forward. When such a sum is the model's training
-input, the ratio ``||noise - mean(noise)|| / ||x - mean_over_batch(x)||`` is recorded.
+input, the ratio ``||noise - mean(noise)|| / ||x - mean_over_batch(x)||`` is recorded. Noise added
+to each example on its own (in a ``Dataset.__getitem__`` or a transform) is followed through the
+``torch.stack`` that collates the batch: when every stacked example is such a sum, the batch's ratio
+is measured on the stacked clean examples and noises.
 
 Reported over at least 3 sampled steps at the end of the run (a median ratio >= 2 is a warning,
 >= 1.5 info), or during the run once 5 sampled steps give a warning's median; with several
@@ -44,6 +47,8 @@ _RANDOM = frozenset({"randn", "randn_like", "rand", "rand_like", "normal", "norm
 _SCALE = frozenset({"mul", "div", "sub", "mul_", "div_", "sub_"})
 _ADD = frozenset({"add", "sub", "add_", "sub_"})
 _PASS = frozenset({"to", "float", "clamp", "clamp_", "view", "reshape", "contiguous", "detach", "clone"})
+_COLLATE = frozenset({"stack"})
+MAX_EXAMPLE = 1 << 12  # values of one example whose clean part and noise are kept for collation (bounded memory)
 
 
 def _number(v: Any) -> bool:
@@ -70,6 +75,7 @@ class _Noised:
     shape: tuple[int, ...]
     drawn_at: str = ""  # the line that drew the random tensor (the sum may be made elsewhere)
     made: int = -1  # the step the noised tensor was made in (views of it made later keep it)
+    parts: tuple[torch.Tensor, torch.Tensor] | None = None  # (clean, noise) of one example, for stack
 
 
 @register
@@ -79,7 +85,7 @@ class InputNoiseDrownsSignal(Check):
     code = "regularization.input-noise-too-strong"
     needs = ("op", "model_input", "loss", "end")
     sampled_only = frozenset({"model_input"})
-    ops = _RANDOM | _SCALE | _ADD | _PASS
+    ops = _RANDOM | _SCALE | _ADD | _PASS | _COLLATE
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -136,6 +142,9 @@ class InputNoiseDrownsSignal(Check):
             self._put(self._noise, result, user_site())
             return
         first = args[0] if args else None
+        if name in _COLLATE:
+            self._on_stack(first, result)
+            return
         noised = self._get(self._noised, first)
         if name in _PASS:
             if noised is not None:
@@ -165,8 +174,27 @@ class InputNoiseDrownsSignal(Check):
             return  # noise on a computed tensor (a latent, an embedding), not on the data
         ratio = noise_ratio(clean, noise)
         if ratio is not None:
+            parts = (clean.detach(), noise.detach()) if clean.numel() <= MAX_EXAMPLE else None
             self._put(self._noised, result, _Noised(ratio, user_site(), tuple(result.shape), drawn[1] if drawn else "",
-                                                    self.state.step))
+                                                    self.state.step, parts))
+
+    def _on_stack(self, items: Any, result: torch.Tensor) -> None:
+        """A batch collated from examples that each got their own noise: the batch's ratio."""
+        if not isinstance(items, (list, tuple)) or len(items) < 2:
+            return
+        entries = [self._get(self._noised, t) for t in items]
+        if not all(e is not None and e[1].parts is not None for e in entries):
+            return
+        try:
+            clean = torch.stack([e[1].parts[0] for e in entries])
+            noise = torch.stack([e[1].parts[1] for e in entries])
+        except RuntimeError:  # examples of different shapes
+            return
+        ratio = noise_ratio(clean, noise)
+        if ratio is not None:
+            first = entries[0][1]
+            made = min(e[1].made for e in entries)  # (an example noised in an earlier step: the data's own)
+            self._put(self._noised, result, _Noised(ratio, first.site, tuple(result.shape), first.drawn_at, made))
 
     def _on_input(self, event: ModelInput) -> None:
         if not (event.sampled and event.grad_enabled and event.training):

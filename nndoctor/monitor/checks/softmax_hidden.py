@@ -1,12 +1,17 @@
-"""activation: a softmax used as a hidden activation (its near-uniform rows feed a weighted layer).
+"""activation: a softmax used as a hidden activation (its spread-out rows feed a weighted layer).
 
 Both styles are seen the same way: ``nn.Softmax`` modules and ``F.softmax`` / ``torch.softmax`` /
 ``x.softmax()`` in a forward all go through the function mode, which records the provenance of
 their result. On sampled training steps the input of every ``nn.Linear`` of a model is looked up:
-a softmax over the last dimension whose rows are near-uniform (mean row maximum below
-``UNIFORM_FACTOR / width``, width >= ``MIN_WIDTH``) is a squashed hidden signal. Attention weights
+a softmax over the last dimension whose rows are spread out (mean row maximum below
+``UNIFORM_FACTOR / width`` and below ``MAX_ROW_MAX``, width >= ``MIN_WIDTH``) is a squashed hidden signal.
+(The softmax of N(0, 1) pre-activations over 64 units has a mean row maximum of ~6.5 / width, over
+256 units ~10 / width: the bound holds whatever the layer's initialisation scale.) Attention weights
 (softmax into a matmul), sharp gates (Gumbel-softmax, routing: rows near one-hot) and model inputs
-never match. A layer warns after ``STREAK`` sampled steps in a row.
+never match. A layer warns after ``STREAK`` sampled steps in a row. Layers written without a module
+(``torch.softmax(x @ W1 + b1, 1) @ W2``, ``F.linear(h, W2)``) are seen as the ``matmul``/``mm``/``linear``
+op whose second argument is a trainable weight tensor (a leaf that a model or an optimizer holds),
+named by that weight; attention's ``softmax(q @ k.T) @ v`` multiplies by a computed tensor: never.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
-from nndoctor.monitor.events import ModuleOutput
+from nndoctor.monitor.events import ModuleOutput, OpCall
 
 __all__ = ["SoftmaxHidden"]
 
 MIN_WIDTH = 8
-UNIFORM_FACTOR = 4.0
+UNIFORM_FACTOR = 16.0
+MAX_ROW_MAX = 0.3  # (and never above this: a softmax this sharp is a gate or a selection)
 STREAK = 3
 
 
@@ -31,18 +37,44 @@ class SoftmaxHidden(Check):
     """Near-uniform softmax rows fed as features to an nn.Linear inside the model."""
 
     code = "activation.softmax-as-hidden-activation"
-    needs = ("module_output",)
+    needs = ("module_output", "op")
+    ops = frozenset({"matmul", "mm", "linear"})
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
         self._streak: dict[str, tuple[int, int]] = {}  # layer -> (last step seen, steps in a row)
         self._reported: set[str] = set()
+        self._linear_key: tuple[int, ...] | None = None
+        self._linear_ids: set[int] = set()
 
-    def check(self, event: ModuleOutput) -> Iterable[Finding]:
+    def check(self, event: ModuleOutput | OpCall) -> Iterable[Finding]:
+        if isinstance(event, OpCall):
+            w = event.args[1] if len(event.args) > 1 else None
+            if not (isinstance(w, torch.Tensor) and w.is_leaf and w.requires_grad and w.dim() == 2
+                    and id(w) in self.state.param_refs and isinstance(event.result, torch.Tensor)
+                    and event.result.requires_grad):
+                return ()
+            if id(w) in self._linear_weights():
+                return ()  # the F.linear inside an nn.Linear: judged as the module
+            return self._judge(self.state.param_name(w), event.args[0], event.step)
         module = event.module
         if not event.grad_enabled or not isinstance(module, torch.nn.Linear) or event.name in self._reported:
             return ()
-        x = event.inputs[0] if event.inputs else None
+        return self._judge(event.name, event.inputs[0] if event.inputs else None, event.step)
+
+    def _linear_weights(self) -> set[int]:
+        """Ids of the weights of the nn.Linear modules of the watched models (cached per model set)."""
+        models = self.state.live_models()
+        key = tuple(id(root) for _, root in models)
+        if key != self._linear_key:
+            self._linear_key = key
+            self._linear_ids = {id(m.weight) for _, root in models for m in root.modules()
+                                if isinstance(m, torch.nn.Linear)}
+        return self._linear_ids
+
+    def _judge(self, name: str, x: object, step: int) -> Iterable[Finding]:
+        if name in self._reported:
+            return ()
         if (not isinstance(x, torch.Tensor) or not x.requires_grad or x.dim() < 2 or x.shape[-1] < MIN_WIDTH
                 or x.numel() == 0):
             return ()
@@ -55,23 +87,23 @@ class SoftmaxHidden(Check):
         width = int(x.shape[-1])
         rows = x.detach().reshape(-1, width).float()
         row_max = float(rows.max(dim=1).values.mean())
-        if row_max >= UNIFORM_FACTOR / width:
-            self._streak.pop(event.name, None)
+        if row_max >= min(UNIFORM_FACTOR / width, MAX_ROW_MAX):
+            self._streak.pop(name, None)
             return ()
-        last, count = self._streak.get(event.name, (-1, 0))
-        if event.step == last:
+        last, count = self._streak.get(name, (-1, 0))
+        if step == last:
             return ()
         count += 1  # a sampled step whose rows were not near-uniform reset the streak above
-        self._streak[event.name] = (event.step, count)
+        self._streak[name] = (step, count)
         if count < STREAK:
             return ()
-        self._reported.add(event.name)
+        self._reported.add(name)
         where = prov.module or "the forward"
-        evidence = {"location": event.name, "softmax_at": where, "width": width,
+        evidence = {"location": name, "softmax_at": where, "width": width,
                     "mean_row_max": round(row_max, 5), "uniform": round(1.0 / width, 5), "steps": count}
         return [self.finding(
-            f"{event.name} receives softmax output (from {where}) as its input features: rows of {width} "
-            f"values that sum to 1 and are almost uniform (mean row maximum {row_max:.4f}, uniform "
+            f"{name} receives softmax output (from {where}) as its input features: rows of {width} "
+            f"values that sum to 1 and are spread out (mean row maximum {row_max:.4f}, uniform "
             f"{1.0 / width:.4f}) at {count} sampled steps in a row; a softmax as a hidden activation squashes "
             f"the signal and its gradient by about {width}x",
-            evidence, location=event.name)]
+            evidence, location=name)]
