@@ -613,4 +613,39 @@ x = torch.tensor(images, dtype=torch.float32) / 255
 x = (x - 0.5) / 0.5                                # optional: about [-1, 1]
 """,
     ),
+    CodeInfo(
+        code="preprocessing.margin-loss-targets-not-signed",
+        severity="error",
+        step="implement & debug",
+        title="{0, 1} labels given to a margin loss that expects -1 / +1",
+        meaning=(
+            "SoftMarginLoss, HingeEmbeddingLoss, CosineEmbeddingLoss or MarginRankingLoss gets labels other "
+            "than -1 and +1, typically the {0, 1} labels made for BCE."
+        ),
+        why=(
+            "These losses read the label as a sign. A 0 label gives soft_margin_loss a constant log(2) and "
+            "margin_ranking_loss a constant margin (no gradient), drops the pair from cosine_embedding_loss (only "
+            "similar pairs are trained, so the embeddings collapse to one point) and makes hinge_embedding_loss "
+            "push both kinds of pair the same way. The loss still goes down, so nothing looks wrong."
+        ),
+        detection=(
+            "On sampled training calls of these four losses, the label tensor (the second argument of "
+            "soft_margin_loss / hinge_embedding_loss, the third of margin_ranking_loss / cosine_embedding_loss) "
+            "holds at most three distinct integer values, one of them not +-1. Real-valued soft-margin targets are "
+            "not judged."
+        ),
+        fixes=(
+            "Map the labels to signs before the loss: {suggestion}.",
+            "Or keep {{0, 1}} labels and use a loss made for them (BCEWithLogitsLoss on a score or on the "
+            "cosine similarity, or a contrastive loss written for 0/1 labels).",
+        ),
+        wrong="""
+same = (cls_a == cls_b).float()                          # 1 similar, 0 dissimilar
+loss = nn.CosineEmbeddingLoss()(emb_a, emb_b, same)      # 0 pairs give zero loss
+""",
+        right="""
+same = (cls_a == cls_b).float() * 2 - 1                  # +1 similar, -1 dissimilar
+loss = nn.CosineEmbeddingLoss(margin=0.2)(emb_a, emb_b, same)
+""",
+    ),
 )
