@@ -562,4 +562,36 @@ x = torch.from_numpy(images).float()             # (N, 32, 32, 3)
 x = x.permute(0, 3, 1, 2).contiguous()           # (N, 3, 32, 32)
 """,
     ),
+    CodeInfo(
+        code="shape.batch-fed-as-one-sequence",
+        severity="warning",
+        step="implement & debug",
+        title="A batch of samples fed to a recurrent layer as one sequence",
+        meaning=(
+            "A model gets (N, F) rows and adds the missing axis on the wrong side (x.unsqueeze(0) for a "
+            "batch_first=True LSTM/GRU/RNN, x.unsqueeze(1) for batch_first=False): the layer sees one sequence "
+            "whose N time steps are the N samples of the batch."
+        ),
+        why=(
+            "The recurrence carries each sample's hidden state into the next, unrelated sample: a prediction "
+            "depends on the samples that happen to precede it in the batch, and shuffling changes it. Nothing "
+            "fails and the shapes downstream look right."
+        ),
+        detection=(
+            "On a sampled training step, the root model's input is 2-D with N >= 8 rows, the loss targets have N "
+            "rows, and a recurrent layer gets a 3-D input whose batch axis (by its batch_first) has size 1 and whose "
+            "time axis has size N. A real single sequence fed with its batch axis ((1, T, F) root input) stays quiet."
+        ),
+        fixes=(
+            "Give each sample its own sequence: {fix} in front of {module} (input {per_sample_shape}: batch {batch_size}, "
+            "one time step each), or drop the recurrent layer if the rows are not sequences.",
+            "If each sample is a sequence, build the input as (batch, seq, feature) where the data is loaded.",
+        ),
+        wrong="""
+out, _ = self.lstm(x.unsqueeze(0))     # x: (batch, features), lstm batch_first=True -> (1, batch, features)
+""",
+        right="""
+out, _ = self.lstm(x.unsqueeze(1))     # (batch, 1, features): one time step per sample
+""",
+    ),
 )
