@@ -8,7 +8,7 @@ is trained on wrong pairs. ``nndoctor overfit`` finds this by iterating the load
 the same evidence gathered while the unchanged script trains.
 
 Evidence, on sampled training steps: every row of the model's data input (no autograd history,
->= ``MIN_ROW`` values a row) is fingerprinted (a hash of up to 2048 of its values) together with
+>= ``MIN_ROW`` values a row, constant rows left out) is fingerprinted together with
 its class label, read from a classification loss on the same step whose targets have one entry
 (or one row) per input row: integer targets of ``cross_entropy`` / ``nll_loss``, {0, 1} targets of
 the BCE losses. An input seen again on a later sampled step is a match; a match whose label
@@ -29,34 +29,27 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
+from nndoctor.monitor.checks.data.sample import row_hashes
 from nndoctor.monitor.events import LossCall, ModelInput, RunEnd
 from nndoctor.monitor.tensors import is_integer
 
-__all__ = ["RelabelledInputs", "row_keys"]
+__all__ = ["RelabelledInputs"]
 
 MIN_ROW = 8
 MIN_MATCHES = 20
 WARN_SHARE, INFO_SHARE = 0.10, 0.03
-#: values of a row that are hashed, rows of a batch that are kept, rows remembered in all
-ROW_VALUES, BATCH_ROWS, MAX_KEYS = 2048, 512, 200_000
+#: rows of a batch that are fingerprinted, rows remembered in all
+BATCH_ROWS, MAX_KEYS = 512, 200_000
 
 _CLASS_LOSSES = frozenset({"cross_entropy", "nll_loss"})
 _BINARY_LOSSES = frozenset({"binary_cross_entropy", "binary_cross_entropy_with_logits", "multilabel_soft_margin_loss"})
-
-
-def row_keys(x: torch.Tensor, limit: int = BATCH_ROWS) -> list[int]:
-    """A hash of each of the first ``limit`` rows of ``x`` (values subsampled to at most ``ROW_VALUES``)."""
-    rows = x[:limit].detach().reshape(min(limit, x.shape[0]), -1)
-    stride = max(1, rows.shape[1] // ROW_VALUES)
-    arr = rows[:, ::stride][:, :ROW_VALUES].cpu().contiguous().numpy()
-    return [hash(r.tobytes()) for r in arr]
 
 
 @dataclass
 class _Pending:
     step: int
     rows: int
-    keys: list[int]
+    keys: list[int | None]  # None: a constant row (blank input), never matched
     model: str
 
 
@@ -97,7 +90,9 @@ class RelabelledInputs(Check):
         x = next((a for a in (*event.args, *event.kwargs.values()) if isinstance(a, torch.Tensor)), None)
         if x is None or x.dim() < 2 or x.grad_fn is not None or x[0].numel() < MIN_ROW or x.is_complex():
             return
-        self._pending = _Pending(step=event.step, rows=int(x.shape[0]), keys=row_keys(x), model=event.name)
+        hashes, constant = row_hashes(x[:BATCH_ROWS])
+        keys = [None if c else h for h, c in zip(hashes, constant)]
+        self._pending = _Pending(step=event.step, rows=int(x.shape[0]), keys=keys, model=event.name)
 
     def _labels(self, event: LossCall, rows: int) -> list[int] | None:
         t, scores = event.target, event.input
@@ -116,7 +111,7 @@ class RelabelledInputs(Check):
                 return None
         else:
             return None
-        return row_keys(t.reshape(rows, -1) if t.dim() > 1 else t.reshape(rows, 1), limit=rows)
+        return row_hashes(t[:BATCH_ROWS].reshape(min(rows, BATCH_ROWS), -1))[0]
 
     def _on_loss(self, event: LossCall) -> None:
         pending = self._pending
@@ -129,6 +124,8 @@ class RelabelledInputs(Check):
         self._pending = None  # one loss per forward: the first classification loss that matches the rows
         batch: dict[int, int] = {}
         for key, label in zip(pending.keys, labels):
+            if key is None:
+                continue
             if batch.setdefault(key, label) != label:
                 self._same_batch_conflict = True  # genuine duplicates with conflicting labels in the data
                 return
