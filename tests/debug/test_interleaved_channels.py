@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from nndoctor.debug.interleaved_channels import InterleavedChannels
 from nndoctor.monitor import Observer, Schedule
-from tests.helpers import run_cli
+from tests.helpers import run_script
 
 CODE = "shape.channels-last-read-as-channels-first"
 N = 96
@@ -150,10 +150,7 @@ for epoch in range(2):
                                              ("np.ascontiguousarray(imgs.transpose(0, 3, 1, 2))", False)],
                          ids=["reshape", "transpose"])
 def test_script_headline(tmp_path, layout, expected):
-    script = tmp_path / "train.py"
-    script.write_text(_SCRIPT.replace("LAYOUT", layout))
-    result = run_cli("run", str(script))
-    assert result.report is not None, result.stderr
+    result = run_script(tmp_path, _SCRIPT.replace("LAYOUT", layout))
     assert (CODE in result.codes()) is expected
     if expected:
         assert result.report["headline"]["code"] == CODE

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from nndoctor.debug.poisson_input import PoissonLogInput
 from nndoctor.findings import Severity
 from nndoctor.monitor import Observer, Schedule
-from tests.helpers import run_cli
+from tests.helpers import run_script
 
 CODE = "loss-input.rate-into-poisson-log-input"
 _G = torch.Generator().manual_seed(0)
@@ -105,10 +105,7 @@ for epoch in range(3):
                                                       (", nn.Softplus()", "log_input=False", False)],
                          ids=["softplus-default", "softplus-told"])
 def test_script_headline(tmp_path, tail, log_input, expected):
-    script = tmp_path / "train.py"
-    script.write_text(_SCRIPT.replace("TAIL", tail).replace("LOGINPUT", log_input))
-    result = run_cli("run", str(script))
-    assert result.report is not None, result.stderr
+    result = run_script(tmp_path, _SCRIPT.replace("TAIL", tail).replace("LOGINPUT", log_input))
     assert (CODE in result.codes()) is expected
     if expected:
         assert result.report["headline"]["code"] == CODE

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from nndoctor.debug.relabelled import RelabelledInputs
 from nndoctor.findings import Severity
 from nndoctor.monitor import Observer, Schedule
-from tests.helpers import run_cli
+from tests.helpers import run_script
 
 CODE = "labels.changed-between-epochs"
 _G = torch.Generator().manual_seed(0)
@@ -176,10 +176,7 @@ for epoch in range(6):
 @pytest.mark.parametrize("label,expected", [("y[torch.randint(0, len(y), ()).item()]", True), ("y[i]", False)],
                          ids=["random-index", "same-index"])
 def test_script(tmp_path, label, expected):
-    script = tmp_path / "train.py"
-    script.write_text(_SCRIPT.replace("LABEL", label))
-    result = run_cli("run", str(script))
-    assert result.report is not None, result.stderr
+    result = run_script(tmp_path, _SCRIPT.replace("LABEL", label))
     assert (CODE in result.codes("warning")) is expected
     if expected:
         assert "labels" in result.categories()

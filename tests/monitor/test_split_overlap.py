@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Subset, SubsetRandomSampler, TensorData
 
 from nndoctor.monitor import Observer, Schedule
 from nndoctor.monitor.checks.data.split_overlap import SplitIndexOverlap, split_indices
-from tests.helpers import run_cli
+from tests.helpers import run_script
 
 CODE = "data.train-test-leakage"
 _G = torch.Generator().manual_seed(0)
@@ -138,8 +138,5 @@ for epoch in range(3):
     ("random_split(ds, [1000, 200])[0], random_split(ds, [1000, 200])[1]", True),
     ("random_split(ds, [1000, 200])", False)], ids=["drawn-twice", "drawn-once"])
 def test_script(tmp_path, split, expected):
-    script = tmp_path / "train.py"
-    script.write_text(_SCRIPT.replace("SPLIT", split))
-    result = run_cli("run", str(script))
-    assert result.report is not None, result.stderr
+    result = run_script(tmp_path, _SCRIPT.replace("SPLIT", split))
     assert (CODE in result.codes("warning")) is expected
