@@ -15,7 +15,9 @@ the BCE losses. An input seen again on a later sampled step is a match; a match 
 differs is a change. At the end of the run, >= ``MIN_MATCHES`` matches with >= ``WARN_SHARE`` of
 them changed is a warning (``INFO_SHARE`` and above is info). Quiet: augmented inputs (they never
 match), data with genuine duplicates that carry conflicting labels (one such conflict inside a
-single batch silences the check) and contrastive targets ``arange(N)`` over (N, N) scores. Not
+single batch silences the check), low-cardinality inputs (one-hot rows, fewer than ``MIN_DISTINCT``
+distinct inputs: a skip-gram's centre word has several context labels by nature) and contrastive
+targets ``arange(N)`` over (N, N) scores. Not
 told apart: pseudo-labels that a semi-supervised script recomputes from the model on the same,
 unaugmented inputs.
 """
@@ -37,6 +39,8 @@ __all__ = ["RelabelledInputs"]
 
 MIN_ROW = 8
 MIN_MATCHES = 20
+#: distinct inputs remembered before a verdict: fewer is low-cardinality data (words, categories)
+MIN_DISTINCT = 50
 WARN_SHARE, INFO_SHARE = 0.10, 0.03
 #: rows of a batch that are fingerprinted, rows remembered in all
 BATCH_ROWS, MAX_KEYS = 512, 200_000
@@ -90,8 +94,11 @@ class RelabelledInputs(Check):
         x = next((a for a in (*event.args, *event.kwargs.values()) if isinstance(a, torch.Tensor)), None)
         if x is None or x.dim() < 2 or x.grad_fn is not None or x[0].numel() < MIN_ROW or x.is_complex():
             return
-        hashes, constant = row_hashes(x[:BATCH_ROWS])
-        keys = [None if c else h for h, c in zip(hashes, constant)]
+        rows = x[:BATCH_ROWS].detach()
+        hashes, constant = row_hashes(rows)
+        flat = rows.reshape(rows.shape[0], -1)
+        one_hot = ((flat != 0).sum(1) == 1) & ((flat == 1).sum(1) == 1)  # a token in disguise (skip-gram input)
+        keys = [None if c or o else h for h, c, o in zip(hashes, constant, one_hot.tolist())]
         self._pending = _Pending(step=event.step, rows=int(x.shape[0]), keys=keys, model=event.name)
 
     def _labels(self, event: LossCall, rows: int) -> list[int] | None:
@@ -147,8 +154,8 @@ class RelabelledInputs(Check):
             self._seen[key] = (label, event.step)
 
     def _on_end(self) -> list[Finding]:
-        if self._same_batch_conflict or self._matches < MIN_MATCHES:
-            return []
+        if self._same_batch_conflict or self._matches < MIN_MATCHES or len(self._seen) < MIN_DISTINCT:
+            return []  # (few distinct inputs: low-cardinality data, where one input has several labels by nature)
         share = self._changed / self._matches
         if share < INFO_SHARE:
             return []

@@ -137,6 +137,19 @@ def test_discrete_data_with_conflicting_duplicates_is_quiet():
     assert _observe(_mlp(2), lambda: DataLoader(TensorDataset(xd, yd), batch_size=32, shuffle=True)) == []
 
 
+def test_skip_gram_one_hot_centre_words_are_quiet():
+    g = torch.Generator().manual_seed(4)
+    centre = torch.randint(0, 10, (320,), generator=g)
+    context = (centre + torch.randint(1, 3, (320,), generator=g)) % 10      # several labels per word by nature
+    words = F.one_hot(centre, 10).float()
+
+    def batches():
+        p = torch.randperm(320)
+        return ((words[p][i:i + 1], context[p][i:i + 1]) for i in range(320))   # one pair a step
+    torch.manual_seed(0)
+    assert _observe(nn.Sequential(nn.Linear(10, 4), nn.Linear(4, 10)), batches, epochs=1) == []
+
+
 def test_contrastive_arange_targets_are_quiet():
     torch.manual_seed(0)
     enc = nn.Linear(10, 8)

@@ -22,7 +22,8 @@ CODES = (
             "(at least 10; more than 1% changed). `nndoctor run` fingerprints each row of the model's data input "
             "with its class label (integer cross_entropy / nll_loss targets, {0, 1} BCE targets, one per row) on "
             "sampled training steps and matches rows seen again on a later step: >= 20 matches with >= 10% "
-            "changed is a warning, >= 3% info. Augmented inputs simply do not match; a dataset whose duplicate "
+            "changed is a warning, >= 3% info. Augmented inputs simply do not match; one-hot inputs, fewer than 50 "
+            "distinct inputs (words, categories: one input has several labels by nature), a dataset whose duplicate "
             "inputs carry conflicting labels (seen inside one batch) and contrastive arange(N) targets stay "
             "quiet."
         ),
