@@ -60,6 +60,15 @@ def run_cli(*args: str, timeout: float = 180, cwd: Path | None = None) -> CliRes
         return CliResult(proc.returncode, proc.stdout, proc.stderr, report)
 
 
+def run_script(directory: Path, source: str) -> CliResult:
+    """Write ``source`` to ``directory/train.py`` and run it under ``nndoctor run`` (its report must exist)."""
+    script = directory / "train.py"
+    script.write_text(source)
+    result = run_cli("run", str(script))
+    assert result.report is not None, result.stderr
+    return result
+
+
 def corpus_header(path: Path) -> dict[str, str]:
     """``# expect: <category>|healthy`` and optional ``# args: ...`` lines at the top of a script."""
     meta: dict[str, str] = {}

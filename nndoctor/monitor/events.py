@@ -88,6 +88,9 @@ class LossCall:
     provenance: Provenance | None = None
     site: str = ""
     grad_enabled: bool = True
+    #: positional arguments after the first two (the +1/-1 labels of margin_ranking_loss and
+    #: cosine_embedding_loss, whose second argument is another input)
+    rest: tuple[Any, ...] = ()
 
     @property
     def reduction(self) -> str | None:

@@ -364,5 +364,5 @@ class FunctionEvents:
         event = LossCall(name=name, input=inp, target=target if isinstance(target, torch.Tensor) else None,
                          kwargs={k: v for k, v in kwargs.items() if k not in ("input", "target")},
                          result=result, step=self.state.step, provenance=self.provenance(inp),
-                         site=user_site(), grad_enabled=grad)
+                         site=user_site(), grad_enabled=grad, rest=tuple(args[2:]))
         self._dispatch(event)

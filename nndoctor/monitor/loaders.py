@@ -58,8 +58,13 @@ class LoaderTracker:
         self.iterations = 0
         self.fetches = 0  # batches fetched from any DataLoader
         self.train_mark = 0  # fetches at the latest root forward with gradient (set by the observer)
+        #: the loader iteration of the latest root forward with gradient (set by the observer)
+        self.train_current: LoaderInfo | None = None
         self.last_ptr = 0  # data_ptr() of the latest batch's first tensor (0: none or not a tensor)
         self.current: LoaderInfo | None = None
+        #: a weak reference to the iterator of the latest batch (a loader made inside the ``for``
+        #: statement is gone by then; its iterator holds the dataset and the sampler)
+        self.current_iterator: weakref.ReferenceType[Any] | None = None
         #: id(loader) -> (name, sampler class, shuffle, [sampler.epoch at each iteration]) for the
         #: loaders whose sampler has set_epoch (DistributedSampler and the like)
         self.sampler_epochs: dict[int, tuple[str, str, bool, list[int]]] = {}
@@ -93,6 +98,7 @@ class LoaderTracker:
                 entry = tracker._iterators.get(id(it))
                 if entry is not None and entry[0]() is it:
                     tracker.current = entry[1]
+                    tracker.current_iterator = entry[0]
             except Exception as exc:
                 tracker._fault("data loader batch", exc)
             return batch

@@ -445,8 +445,12 @@ logits = lm(tokens[:, :-1]); loss = F.cross_entropy(logits.transpose(1, 2), toke
             " batches and of every evaluation pass are fingerprinted; nndoctor estimates the share c of the "
             "training set it saw. A pass that is (part of) the training data would match about c of its "
             "examples; a pass with clearly fewer, but some, matches is a different set that shares examples:"
-            " leakage. Passes over the training loader are never judged. `nndoctor evaluate`/`data` hash "
-            "every example and find near duplicates with SimHash buckets."
+            " leakage. Passes over the training loader are never judged. An evaluation DataLoader that selects "
+            "examples of the training loader's dataset by index (Subset chains, SubsetRandomSampler indices) is "
+            "also compared index by index with the latest training split: >= 3 shared indices is leakage, even "
+            "when the whole evaluation split lies inside the training split (a Subset drawn from the training "
+            "split itself is not judged). `nndoctor evaluate`/`data` hash every example and find near duplicates "
+            "with SimHash buckets."
         ),
         fixes=(
             "Remove the {n_shared} {split} examples that also occur in the training set (indices in the "

@@ -433,4 +433,38 @@ self.out = nn.Linear(32, 1)
 loss = F.binary_cross_entropy_with_logits(self.out(h).squeeze(1), y.float())
 """,
     ),
+    CodeInfo(
+        code="loss-input.rate-into-poisson-log-input",
+        severity="warning",
+        step="implement & debug",
+        title="PoissonNLLLoss's log_input contradicts what the model outputs",
+        meaning=(
+            "PoissonNLLLoss / F.poisson_nll_loss runs with log_input=True (its default: the input is a "
+            "log-rate) on the output of softplus, exp, ReLU or sigmoid, which is already a rate; or with "
+            "log_input=False (the input is a rate) on a raw output that goes negative."
+        ),
+        why=(
+            "With log_input=True the loss is exp(input) - y * input: a rate fed there makes the model learn "
+            "rate = log(count), so its predictions are on the wrong scale, and exp of an exp output can "
+            "overflow. With log_input=False the loss takes log(input): negative rates give NaN."
+        ),
+        detection=(
+            "On sampled training calls of poisson_nll_loss: log_input=True and the input was produced by a "
+            "non-negative activation (the observer's provenance label, or the autograd node behind views and "
+            "casts); or log_input=False, no such activation and negative inputs (reported as an error)."
+        ),
+        fixes=(
+            "Keep the model's rate output ({activation}) and tell the loss: nn.PoissonNLLLoss(log_input=False); "
+            "or drop the {activation} and let the raw output be the log-rate (predict with exp(output)).",
+            "Whichever you choose, make evaluation use the same convention (exp of a log-rate output).",
+        ),
+        wrong="""
+model = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 1), nn.Softplus())   # outputs the rate
+loss = nn.PoissonNLLLoss()(model(x).squeeze(1), counts)                             # log_input=True
+""",
+        right="""
+model = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 1), nn.Softplus())
+loss = nn.PoissonNLLLoss(log_input=False)(model(x).squeeze(1), counts)
+""",
+    ),
 )

@@ -619,4 +619,73 @@ x = torch.tensor(images, dtype=torch.float32) / 255
 x = (x - 0.5) / 0.5                                # optional: about [-1, 1]
 """,
     ),
+    CodeInfo(
+        code="preprocessing.margin-loss-targets-not-signed",
+        severity="error",
+        step="implement & debug",
+        title="{0, 1} labels given to a margin loss that expects -1 / +1",
+        meaning=(
+            "SoftMarginLoss, HingeEmbeddingLoss, CosineEmbeddingLoss or MarginRankingLoss gets labels other "
+            "than -1 and +1, typically the {0, 1} labels made for BCE."
+        ),
+        why=(
+            "These losses read the label as a sign. A 0 label gives soft_margin_loss a constant log(2) and "
+            "margin_ranking_loss a constant margin (no gradient), drops the pair from cosine_embedding_loss (only "
+            "similar pairs are trained, so the embeddings collapse to one point) and makes hinge_embedding_loss "
+            "push both kinds of pair the same way. The loss still goes down, so nothing looks wrong."
+        ),
+        detection=(
+            "On sampled training calls of these four losses, the label tensor (the second argument of "
+            "soft_margin_loss / hinge_embedding_loss, the third of margin_ranking_loss / cosine_embedding_loss) "
+            "holds at most three distinct integer values, one of them not +-1. Real-valued soft-margin targets are "
+            "not judged."
+        ),
+        fixes=(
+            "Map the labels to signs before the loss: {suggestion}.",
+            "Or keep {{0, 1}} labels and use a loss made for them (BCEWithLogitsLoss on a score or on the "
+            "cosine similarity, or a contrastive loss written for 0/1 labels).",
+        ),
+        wrong="""
+same = (cls_a == cls_b).float()                          # 1 similar, 0 dissimilar
+loss = nn.CosineEmbeddingLoss()(emb_a, emb_b, same)      # 0 pairs give zero loss
+""",
+        right="""
+same = (cls_a == cls_b).float() * 2 - 1                  # +1 similar, -1 dissimilar
+loss = nn.CosineEmbeddingLoss(margin=0.2)(emb_a, emb_b, same)
+""",
+    ),
+    CodeInfo(
+        code="preprocessing.rows-normalised-instead-of-columns",
+        severity="warning",
+        step="implement & debug",
+        title="Features normalised per row (sample) instead of per column (feature)",
+        meaning=(
+            "Every input row was rescaled by its own statistics (mean 0 / std 1 per row, or sklearn's "
+            "normalize(X) giving unit-norm rows) while one feature dwarfs the others: the normalisation ran "
+            "along the wrong axis (axis=1 for axis=0, X.mean(1) for X.mean(0), normalize for StandardScaler)."
+        ),
+        why=(
+            "Each row is scaled by its largest feature, which becomes nearly the same in every row; every other "
+            "feature is squashed into a tiny range. The model sees almost constant inputs and underfits, with "
+            "nothing failing."
+        ),
+        detection=(
+            "On sampled training batches of a 2-D floating-point data input with 4..256 features: every row has "
+            "mean 0 and std 1 (or unit L2 / L1 norm), and one feature holds >= 50% of each row's squared values on "
+            "average, over >= 2 batches and >= 32 rows. Per-row normalisation of signals, spectra or TF-IDF rows, "
+            "where no single feature dominates every row, stays quiet."
+        ),
+        fixes=(
+            "Normalise each feature over the training rows instead: {suggestion}, with the training set's "
+            "statistics reused for the validation and test sets.",
+            "Per-row normalisation only makes sense for features in one unit (a signal, a spectrum, word counts).",
+        ),
+        wrong="""
+X = (X - X.mean(axis=1, keepdims=True)) / X.std(axis=1, keepdims=True)   # per sample
+""",
+        right="""
+mu, sd = X_train.mean(axis=0), X_train.std(axis=0)                        # per feature
+X_train, X_test = (X_train - mu) / sd, (X_test - mu) / sd
+""",
+    ),
 )

@@ -525,4 +525,73 @@ x = x.view(n, c, t)                        # x: (n, t, c)
 x = x.permute(0, 2, 1)                     # (n, t, c) -> (n, c, t)
 """,
     ),
+    CodeInfo(
+        code="shape.channels-last-read-as-channels-first",
+        severity="warning",
+        step="implement & debug",
+        title="Channels-last data reshaped to channels-first instead of permuted",
+        meaning=(
+            "A convolution's input has the right sizes, (N, C, H, W), but its channels are interleaved in memory: "
+            "the data was stored (N, H, W, C) (numpy, PIL, OpenCV, RGB rows of a CSV) and turned into (N, C, H, W) "
+            "with reshape/view, which keeps the memory order, instead of permute/transpose. Same for (N, L, C) "
+            "signals reshaped to (N, C, L) for Conv1d."
+        ),
+        why=(
+            "Each channel plane becomes a strip of R, G, B values of different pixels: the network sees scrambled "
+            "images. Nothing fails, the loss falls slowly and accuracy stays far below what the model can reach."
+        ),
+        detection=(
+            "For data batches (no autograd history) entering a model whose first weighted layer is a convolution "
+            "reading C = x.shape[1] channels (2 <= C <= 16), the mean squared difference of values k apart in each "
+            "sample's memory order is measured for k = 1..2C over >= 16 samples of >= 2 sampled batches. Real "
+            "channels-first data has it growing with k (smooth images) or flat (noise); interleaved channels make "
+            "lags C and 2C (the same channel of the next pixels) both less than half of every other lag."
+        ),
+        fixes=(
+            "Move the channel axis instead of reinterpreting memory: x = {permute}.contiguous() on the {stored_as} "
+            "data (numpy: x.transpose(0, 3, 1, 2)), where the data is loaded; torchvision's ToTensor() does this "
+            "for single HWC images.",
+            "Check one sample after the change: x[0, 0] should look like the red plane of the first image.",
+        ),
+        wrong="""
+x = torch.from_numpy(images).float()             # (N, 32, 32, 3) channels-last
+x = x.view(-1, 3, 32, 32)                        # right sizes, scrambled pixels
+""",
+        right="""
+x = torch.from_numpy(images).float()             # (N, 32, 32, 3)
+x = x.permute(0, 3, 1, 2).contiguous()           # (N, 3, 32, 32)
+""",
+    ),
+    CodeInfo(
+        code="shape.batch-fed-as-one-sequence",
+        severity="warning",
+        step="implement & debug",
+        title="A batch of samples fed to a recurrent layer as one sequence",
+        meaning=(
+            "A model gets (N, F) rows and adds the missing axis on the wrong side (x.unsqueeze(0) for a "
+            "batch_first=True LSTM/GRU/RNN, x.unsqueeze(1) for batch_first=False): the layer sees one sequence "
+            "whose N time steps are the N samples of the batch."
+        ),
+        why=(
+            "The recurrence carries each sample's hidden state into the next, unrelated sample: a prediction "
+            "depends on the samples that happen to precede it in the batch, and shuffling changes it. Nothing "
+            "fails and the shapes downstream look right."
+        ),
+        detection=(
+            "On a sampled training step, the root model's input is 2-D with N >= 8 rows, the loss targets have N "
+            "rows, and a recurrent layer gets a 3-D input whose batch axis (by its batch_first) has size 1 and whose "
+            "time axis has size N. A real single sequence fed with its batch axis ((1, T, F) root input) stays quiet."
+        ),
+        fixes=(
+            "Give each sample its own sequence: {fix} in front of {module} (input {per_sample_shape}: batch {batch_size}, "
+            "one time step each), or drop the recurrent layer if the rows are not sequences.",
+            "If each sample is a sequence, build the input as (batch, seq, feature) where the data is loaded.",
+        ),
+        wrong="""
+out, _ = self.lstm(x.unsqueeze(0))     # x: (batch, features), lstm batch_first=True -> (1, batch, features)
+""",
+        right="""
+out, _ = self.lstm(x.unsqueeze(1))     # (batch, 1, features): one time step per sample
+""",
+    ),
 )

@@ -126,6 +126,7 @@ class ForwardHooks:
         heavy = self._heavy
         if grad:
             self.loaders.train_mark = self.loaders.fetches
+            self.loaders.train_current = self.loaders.current
             if training is not info.grad_training:
                 if info.grad_training is not None and not heavy:
                     # a model trained in the other mode than before (e.g. left in eval mode after
