@@ -434,18 +434,24 @@ def staircase(smooth: np.ndarray, se: float) -> int:
     return len(jumps) if falling >= 2 else 0
 
 
+def _start_of(v: np.ndarray) -> float | None:
+    """The curve's starting level: the median of its first five finite values (None for fewer than 3
+    values, or no finite one among the first five)."""
+    if len(v) < 3:
+        return None
+    head = v[:5][np.isfinite(v[:5])]
+    return float(median1(head)) if head.size else None
+
+
 def analyze(steps: list[int], values: list[float], baseline: float | None = None,
             min_points: int = 20) -> CurveAnalysis:
     """Find the four symptoms in a loss curve; ``baseline`` is the constant-predictor loss."""
     s, v = per_step(steps, values)
     out = CurveAnalysis(n=len(v))
-    if len(v) < 3:
+    start = _start_of(v)
+    if start is None:
         return out
-    k0 = min(5, len(v))
-    head = v[:k0][np.isfinite(v[:k0])]
-    if head.size == 0:
-        return out
-    out.start = float(median1(head))
+    out.start = start
     out.initial = float(v[0])
     quarter = v[: max(3, len(v) // 4)]
     if np.isfinite(quarter).any():
@@ -557,11 +563,12 @@ def analyze_losses(state: Any, min_points: int = 20) -> CurveAnalysis:
         k = next((i for i, st in enumerate(steps) if st >= restart), len(steps))
         steps, values = steps[k:], values[k:]
     baseline = state.extra.get("nndoctor.loss_baseline")
-    result = analyze(steps, values, baseline, min_points)
     rows = state.extra.get(LOSS_ROWS_KEY)
     if rows and float(np.median(rows)) < AVERAGED_VALUES:
-        result = _on_block_means(result, steps, values, baseline, min_points,
+        result = _on_block_means(steps, values, baseline, min_points,
                                  math.ceil(AVERAGED_VALUES / max(float(np.median(rows)), 1.0)))
+    else:
+        result = analyze(steps, values, baseline, min_points)
     if not_an_objective(state):
         # a policy-gradient surrogate, or a loss with a term maximised through a gradient reversal: its
         # rises, swings and plateaus say nothing about progress (monitor/checks/surrogate.py,
@@ -576,7 +583,7 @@ def analyze_losses(state: Any, min_points: int = 20) -> CurveAnalysis:
     return result
 
 
-def _on_block_means(fine: CurveAnalysis, steps: list[int], values: list[float], baseline: float | None,
+def _on_block_means(steps: list[int], values: list[float], baseline: float | None,
                     min_points: int, block: int) -> CurveAnalysis:
     """The analysis of a loss that averages few values (batches of 1-8 examples) redone on means of
     ``block`` consecutive losses: a single example's loss swings from near 0 to several times its
@@ -587,10 +594,11 @@ def _on_block_means(fine: CurveAnalysis, steps: list[int], values: list[float], 
     coarse = analyze([int(x) for x in s[block - 1:m * block:block]],
                      [float(x) for x in v[:m * block].reshape(m, block).mean(1)] if m else [],
                      baseline, min_points)
-    boom = fine.symptoms.get("explodes")
+    start = _start_of(v)
+    boom = _explosion(s, v, start) if start is not None else None
     if boom is not None:
         coarse.symptoms["explodes"] = boom
-    coarse.n = fine.n
+    coarse.n = len(v)
     return coarse
 
 
