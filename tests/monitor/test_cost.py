@@ -106,3 +106,33 @@ def test_the_loss_curve_is_read_every_25_losses_at_first_then_every_quarter_of_t
             F.cross_entropy(model(x), y).backward()
             opt.step()
     assert obs.checks[0].at == [t for t in totals if t <= 400]
+
+
+def test_no_heap_scan_for_a_scheduler_when_none_is_attached(monkeypatch):
+    """The scheduler look-ups of the schedule checks scan the optimizer's referrers (tens of ms in a large
+    process, at every curve read and at the end): without a scheduler there is nothing to find."""
+    import gc
+
+    calls: list[int] = []
+    real = gc.get_referrers
+    monkeypatch.setattr(gc, "get_referrers", lambda *a: calls.append(1) or real(*a))
+    torch.manual_seed(0)
+    x, y = torch.randn(256, 8), torch.randint(0, 2, (256,))
+
+    def run(scheduled: bool) -> None:
+        model = nn.Linear(8, 2)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        sched = torch.optim.lr_scheduler.StepLR(opt, 50) if scheduled else None
+        with Observer():
+            for i in range(120):
+                loss = F.cross_entropy(model(x[(i * 32) % 224:][:32]), y[(i * 32) % 224:][:32])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if sched is not None:
+                    sched.step()
+
+    run(scheduled=False)
+    assert calls == []
+    run(scheduled=True)
+    assert calls  # (a scheduler is there: it is looked up)

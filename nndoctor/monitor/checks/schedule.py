@@ -31,11 +31,14 @@ def _fmt(x: float) -> str:
     return f"{x:.0e}" if x < 1e-2 else f"{x:.3g}"
 
 
-def _scheduler_of(opt: torch.optim.Optimizer) -> Any:
-    """The LR scheduler attached to ``opt``, if one holds it (looked up once, when reporting)."""
+def _scheduler_of(opt: torch.optim.Optimizer, plateau: bool = False) -> Any:
+    """The LR scheduler attached to ``opt``, if one holds it. The look-up scans the objects that refer
+    to the optimizer (a heap scan: tens of ms in a large process), so it is made only when a scheduler
+    is there to find: every LRScheduler but ReduceLROnPlateau sets ``initial_lr`` in the param groups
+    it is built on; ``plateau=True`` looks for a ReduceLROnPlateau too (once, when reporting)."""
     base = getattr(torch.optim.lr_scheduler, "LRScheduler", None) or getattr(
         torch.optim.lr_scheduler, "_LRScheduler", None)
-    if base is None:
+    if base is None or not (plateau or any("initial_lr" in g for g in opt.param_groups)):
         return None
     for ref in gc.get_referrers(opt):
         if isinstance(ref, base) and getattr(ref, "optimizer", None) is opt:
@@ -100,7 +103,7 @@ class ScheduleCollapses(Check):
             return ()  # ~0 only near the end so far: a schedule that ends with the run
         self._done = True
         info, opt = opts[0]
-        sched = _scheduler_of(opt)
+        sched = _scheduler_of(opt, plateau=True)
         sname = type(sched).__name__ if sched is not None else ""
         calls = getattr(sched, "last_epoch", None) if sched is not None else None
         ev: dict[str, Any] = {"optimizer": info.name, "peak_lr": peak, "lr_now": lrs[-1],
