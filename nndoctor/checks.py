@@ -56,7 +56,8 @@ class Check:
     eval_ops: ClassVar[frozenset[str]] = frozenset()
     #: for ``needs=("end", ...)``: 0 for a cheap end-of-run analysis; a costly one (probes fitted
     #: at the end) sets its rank, 1 the most valuable: run after the cheap ones, in that order,
-    #: within the end-of-run budget (it compares its own estimate with ``RunEnd.time_left()``)
+    #: within the end-of-run budget (it compares its own estimate with ``RunEnd.time_left()``); -1 for
+    #: a recorder other parts depend on (the per-rank fingerprints a merge compares): first, never left out
     end_cost: ClassVar[int] = 0
 
     def __init__(self, state: RunState) -> None:

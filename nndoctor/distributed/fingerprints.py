@@ -72,6 +72,7 @@ class RankFingerprints(Check):
     needs = ("model_input", "grad", "backward", "step", "end")
     sampled_only = frozenset({"model_input", "grad", "backward", "step"})
     extra_codes = ("distributed.same-data-every-rank", "distributed.gradients-not-averaged")
+    end_cost = -1  # the merge of the ranks compares what it records: never left out of the end of run
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

@@ -2,7 +2,8 @@
 
 The checks that want the ``end`` event get ``max(END_BUDGET_S, END_BUDGET_SHARE * the run's
 elapsed time)`` in all. They run by value: the cheap ones first (in registration order),
-then the costly ones (probes fitted on the observed sample) by their ``end_cost`` rank. A
+then the costly ones (probes fitted on the observed sample) by their ``end_cost`` rank; a recorder
+others depend on (``end_cost`` -1: the per-rank fingerprints) goes first and is never left out. A
 cheap check that would start once the budget is spent is left out; a costly check always
 gets the event (its gate is cheap), compares the estimate of its own work with
 :meth:`RunEnd.time_left` and fits the work to it (a subset of the sample), or leaves it out. What
