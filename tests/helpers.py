@@ -69,6 +69,16 @@ def run_script(directory: Path, source: str) -> CliResult:
     return result
 
 
+def assert_script_headline(result: CliResult, code: str, expected: bool, quiet_category: str = "") -> None:
+    """A script run under ``nndoctor run`` headlines ``code`` (``expected``), or does not find it at all and
+    reports nothing of ``quiet_category`` (its healthy twin)."""
+    assert (code in result.codes()) is expected, result.codes()
+    if expected:
+        assert result.report["headline"]["code"] == code, result.report["headline"]
+    elif quiet_category:
+        assert quiet_category not in result.categories(), result.categories()
+
+
 def corpus_header(path: Path) -> dict[str, str]:
     """``# expect: <category>|healthy`` and optional ``# args: ...`` lines at the top of a script."""
     meta: dict[str, str] = {}

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from nndoctor.debug.interleaved_channels import InterleavedChannels
 from nndoctor.monitor import Observer, Schedule
-from tests.helpers import run_script
+from tests.helpers import assert_script_headline, run_script
 
 CODE = "shape.channels-last-read-as-channels-first"
 N = 96
@@ -151,11 +151,7 @@ for epoch in range(2):
                          ids=["reshape", "transpose"])
 def test_script_headline(tmp_path, layout, expected):
     result = run_script(tmp_path, _SCRIPT.replace("LAYOUT", layout))
-    assert (CODE in result.codes()) is expected
-    if expected:
-        assert result.report["headline"]["code"] == CODE
-    else:
-        assert "shape" not in result.categories()
+    assert_script_headline(result, CODE, expected, "shape")
 
 
 def test_lag_differences_of_interleaved_memory():

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from nndoctor.debug.margin_targets import MarginLossTargets
 from nndoctor.findings import Severity
 from nndoctor.monitor import Observer, Schedule
-from tests.helpers import run_script
+from tests.helpers import assert_script_headline, run_script
 
 CODE = "preprocessing.margin-loss-targets-not-signed"
 _G = torch.Generator().manual_seed(0)
@@ -145,6 +145,4 @@ for epoch in range(4):
 @pytest.mark.parametrize("labels,expected", [("y[b]", True), ("y[b] * 2 - 1", False)], ids=["01", "signed"])
 def test_script_headline_is_the_label_encoding(tmp_path, labels, expected):
     result = run_script(tmp_path, _SCRIPT.replace("LABELS", labels))
-    assert (CODE in result.codes()) is expected
-    if expected:
-        assert result.report["headline"]["code"] == CODE
+    assert_script_headline(result, CODE, expected)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from nndoctor.debug.one_sequence import BatchFedAsOneSequence
 from nndoctor.monitor import Observer, Schedule
-from tests.helpers import run_script
+from tests.helpers import assert_script_headline, run_script
 
 CODE = "shape.batch-fed-as-one-sequence"
 _G = torch.Generator().manual_seed(0)
@@ -113,8 +113,4 @@ for epoch in range(3):
 @pytest.mark.parametrize("axis,expected", [("0", True), ("1", False)], ids=["one-sequence", "one-step-each"])
 def test_script_headline(tmp_path, axis, expected):
     result = run_script(tmp_path, _SCRIPT.replace("AXIS", axis))
-    assert (CODE in result.codes()) is expected
-    if expected:
-        assert result.report["headline"]["code"] == CODE
-    else:
-        assert "shape" not in result.categories()
+    assert_script_headline(result, CODE, expected, "shape")

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from nndoctor.debug.poisson_input import PoissonLogInput
 from nndoctor.findings import Severity
 from nndoctor.monitor import Observer, Schedule
-from tests.helpers import run_script
+from tests.helpers import assert_script_headline, run_script
 
 CODE = "loss-input.rate-into-poisson-log-input"
 _G = torch.Generator().manual_seed(0)
@@ -106,6 +106,4 @@ for epoch in range(3):
                          ids=["softplus-default", "softplus-told"])
 def test_script_headline(tmp_path, tail, log_input, expected):
     result = run_script(tmp_path, _SCRIPT.replace("TAIL", tail).replace("LOGINPUT", log_input))
-    assert (CODE in result.codes()) is expected
-    if expected:
-        assert result.report["headline"]["code"] == CODE
+    assert_script_headline(result, CODE, expected)

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from nndoctor.debug.row_normalised import RowNormalisedFeatures, row_normalisation
 from nndoctor.monitor import Observer, Schedule
-from tests.helpers import run_script
+from tests.helpers import assert_script_headline, run_script
 
 CODE = "preprocessing.rows-normalised-instead-of-columns"
 BC_X, BC_Y = load_breast_cancer(return_X_y=True)
@@ -130,8 +130,4 @@ for epoch in range(3):
 @pytest.mark.parametrize("axis,expected", [("1", True), ("0", False)], ids=["rows", "columns"])
 def test_script_headline(tmp_path, axis, expected):
     result = run_script(tmp_path, _SCRIPT.replace("AXIS", axis))
-    assert (CODE in result.codes()) is expected
-    if expected:
-        assert result.report["headline"]["code"] == CODE
-    else:
-        assert "preprocessing" not in result.categories()
+    assert_script_headline(result, CODE, expected, "preprocessing")

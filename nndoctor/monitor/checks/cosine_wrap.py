@@ -16,13 +16,12 @@ rose again to at least half of the base rate.
 
 from __future__ import annotations
 
-import weakref
 from typing import Any, Iterable
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks._layers import fmt
-from nndoctor.monitor.checks.schedule import _scheduler_of
+from nndoctor.monitor.checks.schedule import SchedulerLookup
 from nndoctor.monitor.events import CurveDue, RunEnd
 
 __all__ = ["CosineWrapsAround"]
@@ -42,8 +41,7 @@ class CosineWrapsAround(Check):
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
-        self._lookups = 0
-        self._sched: Any = None
+        self._sched = SchedulerLookup(MAX_LOOKUPS)
         self._seen: dict[str, Any] | None = None
 
     def check(self, event: CurveDue | RunEnd) -> Iterable[Finding]:
@@ -57,15 +55,9 @@ class CosineWrapsAround(Check):
         if not opts:
             return
         info, opt = opts[0]
-        sched = self._sched() if self._sched is not None else None
-        if sched is None or getattr(sched, "optimizer", None) is not opt:
-            if self._lookups >= MAX_LOOKUPS:
-                return
-            self._lookups += 1
-            sched = _scheduler_of(opt)
-            if sched is None or type(sched).__name__ != "CosineAnnealingLR":
-                return
-            self._sched = weakref.ref(sched)
+        sched = self._sched(opt)
+        if sched is None or type(sched).__name__ != "CosineAnnealingLR":
+            return
         t_max, calls = getattr(sched, "T_max", None), getattr(sched, "last_epoch", None)
         base = (getattr(sched, "base_lrs", None) or [None])[0]
         if isinstance(t_max, (int, float)) and t_max > 0 and isinstance(calls, int) and isinstance(base, (int, float)):

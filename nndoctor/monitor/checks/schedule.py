@@ -13,6 +13,7 @@ restarts come back up: both stay quiet.
 from __future__ import annotations
 
 import gc
+import weakref
 from typing import Any, Iterable
 
 import torch
@@ -21,7 +22,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
 
-__all__ = ["ScheduleCollapses"]
+__all__ = ["ScheduleCollapses", "SchedulerLookup"]
 
 COLLAPSED = 1e-2  # the rate at or below this fraction of its peak counts as ~0
 MIN_STEPS_AFTER = 20  # training went on at least this many steps with the collapsed rate
@@ -50,6 +51,28 @@ def _scheduler_of(opt: torch.optim.Optimizer, plateau: bool = False) -> Any:
                 if isinstance(owner, base) and getattr(owner, "__dict__", None) is ref:
                     return owner
     return None
+
+
+class SchedulerLookup:
+    """An optimizer's scheduler for a check that reads it as the run goes: found by at most ``limit``
+    look-ups, each a heap scan made only when a scheduler is there to find, then kept by weak
+    reference while it drives the same optimizer."""
+
+    def __init__(self, limit: int = 3) -> None:
+        self.limit = limit
+        self.scans = 0
+        self._ref: weakref.ReferenceType[Any] | None = None
+
+    def __call__(self, opt: torch.optim.Optimizer, lookup: bool = True) -> Any:
+        sched = self._ref() if self._ref is not None else None
+        if sched is not None and getattr(sched, "optimizer", None) is opt:
+            return sched
+        if not lookup or self.scans >= self.limit or not any("initial_lr" in g for g in opt.param_groups):
+            return None
+        self.scans += 1
+        sched = _scheduler_of(opt)
+        self._ref = weakref.ref(sched) if sched is not None else None
+        return sched
 
 
 def _horizon(sched: Any) -> str:

@@ -25,13 +25,12 @@ loss got worse:
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
-from nndoctor.monitor.checks.schedule import _scheduler_of
+from nndoctor.monitor.checks.schedule import SchedulerLookup
 from nndoctor.monitor.events import CurveDue, RunEnd
 
 __all__ = ["ScheduleKeepsRising", "loss_got_worse", "rise_is_geometric"]
@@ -105,8 +104,7 @@ class ScheduleKeepsRising(Check):
     def __init__(self, state: Any) -> None:
         super().__init__(state)
         self._setup: _Setup | None = None
-        self._sched: weakref.ReferenceType[Any] | None = None
-        self._lookups = 0  # scheduler look-ups (each scans the heap: a few at most)
+        self._sched = SchedulerLookup(MAX_LOOKUPS)
         self._done = False
 
     def _read_setup(self, lookup: bool = True) -> _Setup | None:
@@ -115,13 +113,7 @@ class ScheduleKeepsRising(Check):
             return self._setup if not opts else None
         info, opt = opts[0]
         group = opt.param_groups[0] if opt.param_groups else {}
-        sched = self._sched() if self._sched is not None else None
-        if sched is None or getattr(sched, "optimizer", None) is not opt:
-            sched = None
-            if lookup and self._lookups < MAX_LOOKUPS:
-                self._lookups += 1
-                sched = _scheduler_of(opt)
-                self._sched = weakref.ref(sched) if sched is not None else None
+        sched = self._sched(opt, lookup)
         sname = type(sched).__name__ if sched is not None else ""
         if not sname and self._setup is not None and self._setup.optimizer == info.name:
             sname = self._setup.scheduler  # (found before; the look-ups are spent)

@@ -23,12 +23,11 @@ while its length was counted in batches: the lr stays near ``max_lr / div_factor
 from __future__ import annotations
 
 import math
-import weakref
 from typing import Any, Iterable
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
-from nndoctor.monitor.checks.schedule import _scheduler_of
+from nndoctor.monitor.checks.schedule import SchedulerLookup
 from nndoctor.monitor.checks.schedule_rise import rise_is_geometric
 from nndoctor.monitor.events import CurveDue, RunEnd
 
@@ -65,8 +64,7 @@ class WarmupNeverEnds(Check):
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
-        self._lookups = 0
-        self._sched: Any = None
+        self._sched = SchedulerLookup(MAX_LOOKUPS)
         self._setup: dict[str, Any] | None = None
 
     def check(self, event: CurveDue | RunEnd) -> Iterable[Finding]:
@@ -84,15 +82,9 @@ class WarmupNeverEnds(Check):
         if len(opts) != 1:
             return
         info, opt = opts[0]
-        sched = self._sched() if self._sched is not None else None
-        if sched is None or getattr(sched, "optimizer", None) is not opt:
-            if self._lookups >= MAX_LOOKUPS:
-                return
-            self._lookups += 1
-            sched = _scheduler_of(opt)
-            if sched is None:
-                return
-            self._sched = weakref.ref(sched)
+        sched = self._sched(opt)
+        if sched is None:
+            return
         group = opt.param_groups[0] if opt.param_groups else {}
         name = type(sched).__name__
         cyclic = name in _ON_PURPOSE or "max_lr" in group
