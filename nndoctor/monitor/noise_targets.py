@@ -28,21 +28,23 @@ import torch
 
 from nndoctor.monitor.events import LossCall, ModelInput, OpCall
 
-__all__ = ["NOISE_OPS", "NOISE_TARGET_KEY", "MIN_SAMPLES", "NoiseTargets", "noise_target"]
+__all__ = ["NOISE_OPS", "NOISE_TARGET_KEY", "MIN_SAMPLES", "NoiseTargets", "RANDOM_OPS", "is_number", "noise_target"]
 
 NOISE_TARGET_KEY = "nndoctor.noise_target"  # state.extra: {"samples": n, "of": m}
 MIN_SAMPLES = 2
-_RANDOM = frozenset({"randn", "randn_like", "rand", "rand_like", "normal", "normal_", "uniform_"})
+#: functions that draw random tensors (also followed by monitor/checks/input_noise.py)
+RANDOM_OPS = frozenset({"randn", "randn_like", "rand", "rand_like", "normal", "normal_", "uniform_"})
 _SCALE = frozenset({"mul", "rmul", "div", "truediv", "neg"})
 _PASS = frozenset({"to", "float", "double", "view", "reshape", "contiguous", "detach", "clone", "flatten"})
 _MIX = frozenset({"add", "radd", "sub", "rsub", "mul", "rmul", "div", "truediv", "addcmul", "cat", "concat",
                   "concatenate", "stack", "sqrt", "pow"}) | _PASS
 #: the functions :class:`NoiseTargets` wants as ``op`` events
-NOISE_OPS = _RANDOM | _SCALE | _MIX
+NOISE_OPS = RANDOM_OPS | _SCALE | _MIX
 _TABLE = 256  # random tensors remembered (this step's only)
 
 
-def _number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
+    """A Python number or a 0-d tensor (a scale factor, not a tensor of values)."""
     return (isinstance(v, (int, float)) and not isinstance(v, bool)) or (
         isinstance(v, torch.Tensor) and v.dim() == 0)
 
@@ -88,7 +90,7 @@ class NoiseTargets:
         if not isinstance(result, torch.Tensor) or not result.is_floating_point():
             return
         name, args = event.name, event.args
-        if name in _RANDOM:
+        if name in RANDOM_OPS:
             if name == "normal" and isinstance(args[0] if args else None, torch.Tensor) \
                     and args[0].dim() >= 1:
                 return  # torch.normal(x, std): x plus noise, data
@@ -101,7 +103,7 @@ class NoiseTargets:
                 return
             if name in _SCALE:
                 other = args[1] if len(args) > 1 else event.kwargs.get("other")
-                if _number(other):
+                if is_number(other):
                     self._remember(result)  # sigma * noise, -noise / sigma with a number
                     return
         if name in _MIX and any(self._carries(a) for a in _tensors(args)):

@@ -36,6 +36,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import LossCall, ModelInput, OpCall, RunEnd
 from nndoctor.monitor.functions import user_site
+from nndoctor.monitor.noise_targets import RANDOM_OPS, is_number
 
 __all__ = ["InputNoiseDrownsSignal", "noise_ratio"]
 
@@ -43,17 +44,12 @@ WARN_RATIO = 2.0
 INFO_RATIO = 1.5
 MIN_SAMPLES = 3  # sampled steps judged at the end of the run...
 EARLY_SAMPLES = 5  # ...or as soon as this many show a warning's ratio
-_RANDOM = frozenset({"randn", "randn_like", "rand", "rand_like", "normal", "normal_", "uniform_"})
 _SCALE = frozenset({"mul", "div", "sub", "mul_", "div_", "sub_"})
 _ADD = frozenset({"add", "sub", "add_", "sub_"})
 _PASS = frozenset({"to", "float", "clamp", "clamp_", "view", "reshape", "contiguous", "detach", "clone"})
 _COLLATE = frozenset({"stack"})
 MAX_EXAMPLE = 1 << 12  # values of one example whose clean part and noise are kept for collation (bounded memory)
 
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) or (
-        isinstance(v, torch.Tensor) and v.dim() == 0)
 
 
 def noise_ratio(clean: torch.Tensor, noise: torch.Tensor) -> float | None:
@@ -85,7 +81,7 @@ class InputNoiseDrownsSignal(Check):
     code = "regularization.input-noise-too-strong"
     needs = ("op", "model_input", "loss", "end")
     sampled_only = frozenset({"model_input"})
-    ops = _RANDOM | _SCALE | _ADD | _PASS | _COLLATE
+    ops = RANDOM_OPS | _SCALE | _ADD | _PASS | _COLLATE
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -130,7 +126,7 @@ class InputNoiseDrownsSignal(Check):
         name, args, result = event.name, event.args, event.result
         if not isinstance(result, torch.Tensor) or not result.is_floating_point():
             return
-        if name in _RANDOM:
+        if name in RANDOM_OPS:
             mean = args[0] if args else event.kwargs.get("mean")
             if name == "normal" and isinstance(mean, torch.Tensor) and mean.shape == result.shape \
                     and mean.dim() >= 1:
@@ -153,7 +149,7 @@ class InputNoiseDrownsSignal(Check):
         drawn = self._get(self._noise, first)
         noise_first = drawn is not None
         second = args[1] if len(args) > 1 else event.kwargs.get("other")
-        if name in _SCALE and noise_first and _number(second):
+        if name in _SCALE and noise_first and is_number(second):
             self._put(self._noise, result, drawn[1])  # noise scaled by a number (or shifted: rand - 0.5)
             return
         if name not in _ADD or not isinstance(first, torch.Tensor) or not isinstance(second, torch.Tensor):
@@ -164,7 +160,7 @@ class InputNoiseDrownsSignal(Check):
             return  # noise plus noise, nothing random, or a broadcast
         alpha = event.kwargs.get("alpha", 1)
         if noise_second:
-            noise = second * alpha if _number(alpha) else second
+            noise = second * alpha if is_number(alpha) else second
             clean = first if not name.endswith("_") else (result - noise if name.startswith("add") else result + noise)
         else:
             if name.startswith("sub") or name.endswith("_"):
