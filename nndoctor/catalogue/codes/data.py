@@ -465,6 +465,32 @@ X_train, X_test = X[:800], X[800:]          # or split by group key, after de-du
 """,
     ),
     CodeInfo(
+        code="data.transductive-evaluation",
+        severity="info",
+        step="evaluate",
+        title="Evaluation inputs were trained on without their labels",
+        meaning=(
+            "Examples the script evaluates on also went through training, but only in steps that used other "
+            "inputs' labels and not theirs: the unlabelled target-domain batch of domain-adversarial training "
+            "(DANN) or the unlabelled batch of semi-supervised learning is the evaluation set."
+        ),
+        why=(
+            "Legitimate when the evaluation inputs are available at training time (transductive learning); the "
+            "figure then says nothing about inputs the model has never seen."
+        ),
+        detection=(
+            "On sampled steps with several data batches, each training loss's graph is followed back to the "
+            "batches' root-model outputs: a loss whose targets vary over a batch labels it, a loss with one "
+            "constant target per batch (domain or real/fake labels) labels none. The rows of a step's unlabelled"
+            " batches are fingerprinted; an evaluation pass whose matches with training examples are (>= 90%) "
+            "such rows gets this note instead of data.train-test-leakage."
+        ),
+        fixes=(
+            "If the model will meet new inputs, hold out part of the {split} inputs from the unlabelled training "
+            "batches and report the error on those.",
+        ),
+    ),
+    CodeInfo(
         code="data.unseen-classes",
         severity="warning",
         step="evaluate",

@@ -25,6 +25,7 @@ import nndoctor.evaluate.duplicates  # noqa: F401  (registers the fixes of data.
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks.data.sample import EvalPass, ObservedData
+from nndoctor.monitor.checks.data.unlabelled import only_unlabelled
 from nndoctor.monitor.events import RunEnd
 
 __all__ = ["TrainEvalLeakage", "coverage", "segments", "training_like"]
@@ -39,6 +40,8 @@ SPLIT_GAIN = 12.0
 #: share of the training fingerprints one side of a single evaluation batch must hold to be cut off as
 #: a pass over the whole training set (:func:`_split_rows`)
 FULL_TRAINING_SET = 0.9
+#: share of the shared examples that must have been trained on only without labels for a transductive ``info``
+TRANSDUCTIVE = 0.9
 
 
 def coverage(data: ObservedData) -> float | None:
@@ -54,6 +57,11 @@ def coverage(data: ObservedData) -> float | None:
     f2 = sum(1 for n in data.train_hashes.values() if n == 2)
     estimate = distinct + (f1 * f1 / (2.0 * f2) if f2 else f1 * (f1 - 1) / 2.0)  # Chao1
     return min(1.0, distinct / max(estimate, 1.0))
+
+
+def _unlabelled(data: ObservedData, p: EvalPass) -> int:
+    """Distinct examples of the pass that training used only without their labels (:mod:`.unlabelled`)."""
+    return sum(1 for h in set(p.hashes) if only_unlabelled(data, h))
 
 
 def _overlap(data: ObservedData, p: EvalPass) -> tuple[int, int]:
@@ -161,6 +169,7 @@ class TrainEvalLeakage(Check):
     """Examples evaluated on are copies of examples trained on."""
 
     code = "data.train-test-leakage"
+    extra_codes = ("data.transductive-evaluation",)
     needs = ("end",)
 
     def check(self, event: RunEnd) -> Iterable[Finding]:
@@ -196,6 +205,16 @@ class TrainEvalLeakage(Check):
             evidence["repeats_inside_pass"] = round(repeats, 4)
             weak = repeats >= share
             severity = Severity.WARNING if (shared >= 10 or share >= 0.01) and not weak else Severity.INFO
+            unlabelled = _unlabelled(data, p) if data.unlabelled_hashes else 0
+            if unlabelled >= TRANSDUCTIVE * shared:
+                evidence["shared_without_labels"] = unlabelled
+                out.append(self.finding(
+                    f"{unlabelled} of the {shared} examples of {p.name} that the model trained on were trained on "
+                    f"WITHOUT their labels (in steps where other inputs had theirs: domain adaptation or "
+                    f"semi-supervised learning on these inputs): a transductive evaluation, fine when the "
+                    f"evaluation inputs are at hand at training time, but no estimate of the error on new inputs",
+                    evidence, location=p.name, step=p.step, code="data.transductive-evaluation"))
+                continue
             out.append(self.finding(
                 f"{shared} of {m} examples in {p.name} ({share:.1%}) are byte-identical to training examples; "
                 f"nndoctor fingerprinted about {c:.0%} of the training set, so roughly {estimate:.0%} of "

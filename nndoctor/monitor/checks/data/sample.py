@@ -157,6 +157,8 @@ class ObservedData:
     train_hashes: Counter[int] = field(default_factory=Counter)
     train_rows_hashed: int = 0
     train_batch_duplicates: int = 0  # repeated rows inside one training batch
+    #: training rows a step used without their labels beside labelled ones (:mod:`.unlabelled`), and how often
+    unlabelled_hashes: Counter[int] = field(default_factory=Counter)
     train_loaders: set[int] = field(default_factory=set)
     train_datasets: set[int] = field(default_factory=set)  # the training loaders' own datasets
     train_dataset_lens: set[int] = field(default_factory=set)
@@ -340,7 +342,8 @@ class DataCollector(Check):
         if tensors > 1:
             self.data.single_input = False
         d = self.data
-        if len(d.train_hashes) < MAX_TRAIN_HASHES:
+        if len(d.train_hashes) < MAX_TRAIN_HASHES and x.grad_fn is None:
+            # (an activation another trained module computed is no example: its values change with the weights)
             hashes, constant = row_hashes(x)
             kept = [h for h, c in zip(hashes, constant) if not c]
             d.train_batch_duplicates += len(kept) - len(set(kept))
