@@ -24,6 +24,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
+from nndoctor.monitor.checks.data.loss_weights import LossWeights
 from nndoctor.monitor.events import ModelInput, Targets
 
 __all__ = ["DataCollector", "EvalPass", "ObservedData", "add_confusion", "class_targets", "first_tensor",
@@ -151,6 +152,8 @@ class ObservedData:
     train_counts: np.ndarray | None = None
     n_classes: int | None = None
     weighted_loss: bool = False
+    #: the training loss's class weighting (what predicting the priors costs under it)
+    weights: LossWeights = field(default_factory=LossWeights)
     train_target_batches: int = 0
     batch_purity: list[float] = field(default_factory=list)  # share of the majority class per batch
     batch_sizes: list[int] = field(default_factory=list)
@@ -373,6 +376,7 @@ class DataCollector(Check):
             return
         if event.kwargs.get("weight") is not None or event.kwargs.get("pos_weight") is not None:
             d.weighted_loss = True
+            d.weights.note(event.name, event.kwargs)
         t, pending = event.target, self._pending
         if not (t.dim() == 1 or (t.dim() == 2 and t.shape[1] == 1)) or (
                 pending is not None and pending[0] == event.step and y.size > pending[1]):
