@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -244,3 +245,62 @@ def test_he_orthogonal_gpt_style_and_default_shallow_relu_nets_are_quiet():
     for model in (he, ortho, gpt):
         assert _run(model).findings == []
     assert [f for f in _run(big_inputs, x=30 * x).findings if f.code == "init.activation-scale"] == []
+
+
+# ------------------------------------------------------ variational layers (Bayes by backprop)
+class _BayesLinear(nn.Module):
+    """Mean-field Gaussian weights: random means, a constant ``rho`` (sigma = softplus(rho)) by design."""
+
+    def __init__(self, i, o, style, mu_value=None):
+        super().__init__()
+        self.style = style
+        self.mu = nn.Parameter(torch.empty(o, i).uniform_(-i ** -0.5, i ** -0.5))
+        if mu_value is not None:
+            nn.init.constant_(self.mu, mu_value)
+        self.rho = nn.Parameter(torch.full((o, i), -5.0))
+        self.b = nn.Parameter(torch.zeros(o))
+
+    def forward(self, x):
+        sigma = F.softplus(self.rho)
+        if self.style == "local":  # local reparameterisation: two linear maps, mean and variance
+            mean = F.linear(x, self.mu, self.b)
+            return mean + F.linear(x * x, sigma * sigma).clamp_min(1e-12).sqrt() * torch.randn_like(mean)
+        w = self.mu + sigma * torch.randn_like(sigma)  # one weight sample per forward
+        return x @ w.T + self.b
+
+
+def _bnn(style, mu_value=None):
+    torch.manual_seed(0)
+    return nn.Sequential(_BayesLinear(16, 32, style, mu_value), nn.ReLU(), _BayesLinear(32, 32, style, mu_value),
+                         nn.ReLU(), _BayesLinear(32, 4, style, mu_value))
+
+
+@pytest.mark.parametrize("style", ["local", "sampled"])
+def test_constant_rho_of_bayes_by_backprop_layers_is_quiet(style):
+    model = _bnn(style)
+    found = _run(model, torch.optim.Adam(model.parameters(), lr=1e-3)).findings
+    assert not [f for f in found if f.code.startswith(("init.constant", "init.symmetric"))], found
+
+
+def test_bayes_layer_with_constant_means_and_no_noise_is_still_constant():
+    # the means constant too, and the variance path only in the local style: the mean map's weights
+    # (used as they are) are copies of one unit
+    model = _bnn("local", mu_value=0.05)
+    found = [f for f in _run(model).findings if f.code == "init.constant-weights"]
+    assert found and "model.0" in str(found[0].evidence["layers"])
+
+
+def test_constant_matrix_used_as_a_raw_matmul_weight_is_still_reported():
+    # a hand-written layer stack with raw parameters: W2 constant, used directly in x @ W2
+    class Raw(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w1 = nn.Parameter(torch.randn(16, 32) * 0.25)
+            self.w2 = nn.Parameter(torch.full((32, 32), 0.1))
+            self.w3 = nn.Parameter(torch.randn(32, 4) * 0.2)
+
+        def forward(self, x):
+            return torch.relu(torch.relu(x @ self.w1) @ self.w2) @ self.w3
+    torch.manual_seed(0)
+    found = [f for f in _run(Raw()).findings if f.code in ("init.constant-weights", "init.symmetric-weights")]
+    assert found, "constant w2 must still be reported"

@@ -15,6 +15,12 @@ Both are read at the start of training, before the first update:
   shallow the network (``nn.init.normal_(w)`` at its default std 1).
 
 PyTorch's default initialisation is recognised and never reported for its scale.
+
+A constant matrix that no linear map uses as it is, in a module whose linear maps run with weights
+that differ between units, does not make units copies: it parameterises the weights (the ``rho`` /
+log-std of a Bayes-by-backprop layer, constant by design next to random means, enters as
+``softplus(rho)``). The linear-map calls of the first training forward (``op`` events) tell which
+parameters are used as weights directly and whether the weights each module used differ by unit.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import math
 from typing import Any, Iterable
 
 import torch
+import torch.nn as nn
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
@@ -43,6 +50,10 @@ DEFAULT_BAND = (0.6, 1.6)  # weight std / PyTorch's default std that still count
 OVERSIZED_SCALE = 4.0  # weight std x sqrt(fan_in) (He: 1.41) at or above which a ReLU layer's weights are oversized
 OVERSIZED_GROWTH = 5.0  # ... and the signal must grow at least this much from the first to the last layer
 OVERSIZED_OUTPUT = 20.0  # ... to a model output whose root mean square is at least this
+
+#: ops that apply a weight as a linear map (weight argument: the second)
+_LINEAR_MAPS = frozenset({"linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                          "conv_transpose3d", "bilinear", "matmul", "mm", "addmm"})
 
 _ACTIVATIONS = {"relu": "relu", "relu_": "relu", "relu6": "relu", "leaky_relu": "relu", "elu": "relu",
                 "gelu": "relu", "silu": "relu", "tanh": "tanh", "tanh_": "tanh", "sigmoid": "sigmoid",
@@ -71,7 +82,7 @@ class InitCheck(Check):
     needs = ("module_output", "op", "step")
     step_phases = frozenset({"pre"})
     sampled_only = frozenset({"step"})
-    ops = frozenset(_ACTIVATIONS)
+    ops = frozenset(_ACTIVATIONS) | _LINEAR_MAPS
     extra_codes = ("init.symmetric-weights", "init.activation-scale")
 
     def __init__(self, state: Any) -> None:
@@ -84,6 +95,9 @@ class InitCheck(Check):
         self.activations: dict[str, int] = {}
         self.seen_optimizers: set[int] = set()
         self.scale_done = False
+        self.direct: set[int] = set()  # parameters a linear map used as they are (first forward)
+        # per module: the weights its linear maps used, as "spread between units" probes (0: copies)
+        self.used_weights: dict[str, list[torch.Tensor]] = {}
 
     def check(self, event: Any) -> Iterable[Finding]:
         if event.kind == "module_output":
@@ -120,10 +134,30 @@ class InitCheck(Check):
             self.weight_stds[event.name] = w.float().std() if w.numel() > 1 else w.new_zeros((), dtype=torch.float32)
 
     def _on_op(self, event: OpCall) -> None:
-        if self._first_forward():
-            kind = _ACTIVATIONS.get(event.name)
-            if kind:
-                self.activations[kind] = self.activations.get(kind, 0) + 1
+        if not self._first_forward():
+            return
+        kind = _ACTIVATIONS.get(event.name)
+        if kind:
+            self.activations[kind] = self.activations.get(kind, 0) + 1
+        elif event.name in _LINEAR_MAPS:
+            self._on_linear_map(event)
+
+    def _on_linear_map(self, event: OpCall) -> None:
+        args = [a for a in event.args if isinstance(a, torch.Tensor)]
+        w = event.kwargs.get("weight", args[1] if len(args) >= 2 else None)
+        if event.name == "addmm" and len(args) >= 3:
+            w = args[2]
+        for a in [*args, w]:
+            if isinstance(a, nn.Parameter):
+                self.direct.add(id(a))
+        if not isinstance(w, torch.Tensor) or w.dim() < 2 or not event.module:
+            return
+        lw = local(w).detach()
+        rows = lw.T if event.name in ("matmul", "mm", "addmm") and lw.dim() == 2 else lw.reshape(lw.shape[0], -1)
+        if rows.shape[0] >= 2:
+            probes = self.used_weights.setdefault(event.module, [])
+            if len(probes) < 8:
+                probes.append((rows - rows[:1]).abs().amax())
 
     def _activation(self) -> str:
         if not self.activations:
@@ -161,6 +195,10 @@ class InitCheck(Check):
         names = [self.order.module_of(p) or self.state.param_name(p) for p in weights]
         scheme = _scheme(self._activation())
         symmetric = [i for i, (_, same, _, _) in enumerate(rows) if same]
+        if symmetric and self.used_weights:
+            varied = self._varied_modules()
+            symmetric = [i for i in symmetric if id(weights[i]) in self.direct or not (
+                varied & {names[i], names[i].split(".", 1)[-1]})]
         if not symmetric:
             return []
         if len(weights) >= 2 and len(symmetric) == len(weights):
@@ -189,6 +227,12 @@ class InitCheck(Check):
             out.append(self.finding(msg, evidence, location=names[i], code=code,
                                     severity=Severity.WARNING, step=1))
         return out
+
+    def _varied_modules(self) -> set[str]:
+        """Modules whose linear maps ran with weights that differ between units (first forward)."""
+        items = [(m, p) for m, probes in self.used_weights.items() for p in probes]
+        values = host_floats([p for _, p in items])
+        return {m for (m, _), v in zip(items, values) if v > 0.0}
 
     def _scale(self) -> Finding | None:
         names = list(self.stds)

@@ -31,7 +31,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks.data.mapping import best_mapping
-from nndoctor.monitor.checks.data.probe import MIN_PAIRS, affordable, chance_loss, probe
+from nndoctor.monitor.checks.data.probe import MIN_PAIRS, affordable, probe, train_chance_loss
 from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import RunEnd
@@ -69,7 +69,7 @@ class EvalLabelsUnrelated(Check):
         data = ObservedData.of(self.state)
         if data is None or data.train_counts is None or len(self.state.optimizers) > 1 or data.element_targets:
             return []
-        base = chance_loss(data.pair_loss or "cross_entropy", data.train_counts)
+        base = train_chance_loss(data, data.pair_loss or "cross_entropy")
         _, values = per_step(*self.state.losses.series())
         values = values[np.isfinite(values)]
         if base is None or base <= 0 or len(values) < MIN_LOSSES:

@@ -33,8 +33,8 @@ from nndoctor.monitor.checks.data.probe import (
     MIN_STEPS,
     MLP_HIDDEN,
     affordable,
-    chance_loss,
     probe,
+    train_chance_loss,
 )
 from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
@@ -110,7 +110,7 @@ class LinearModelUnderfits(Check):
         data = ObservedData.of(self.state)
         if data is None or data.pair_rows < MIN_PAIRS or data.train_counts is None or not data.single_input:
             return []
-        base = chance_loss(data.pair_loss, data.train_counts)
+        base = train_chance_loss(data)
         _, values = per_step(*self.state.losses.series())
         values = values[np.isfinite(values)]
         if base is None or base <= 0 or len(values) < MIN_STEPS:

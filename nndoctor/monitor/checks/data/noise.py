@@ -42,7 +42,13 @@ import numpy as np
 from nndoctor.checks import Check, register
 from nndoctor.evaluate.labels import find_label_issues
 from nndoctor.findings import Finding, Severity
-from nndoctor.monitor.checks.data.probe import MIN_STEPS, OutOfFold, affordable, chance_loss, out_of_fold
+from nndoctor.monitor.checks.data.probe import (
+    MIN_STEPS,
+    OutOfFold,
+    affordable,
+    out_of_fold,
+    train_chance_loss,
+)
 from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import RunEnd
@@ -161,7 +167,7 @@ class NoisyLabels(Check):
             return ()
         if len(self.state.optimizers) != 1 or data.unshuffled(1) or data.element_targets:
             return ()
-        base = chance_loss(data.pair_loss, data.train_counts)
+        base = train_chance_loss(data)
         _, values = per_step(*self.state.losses.series())
         values = values[np.isfinite(values)]
         if base is None or base <= 0 or len(values) < MIN_STEPS:

@@ -36,7 +36,7 @@ from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import RunEnd
 
 __all__ = ["LabelsUnrelated", "MLP_HIDDEN", "OutOfFold", "PROBE_ORDER", "ProbeResult", "affordable", "chance_loss", "out_of_fold", "probe",
-           "probe_seconds"]
+           "probe_seconds", "train_chance_loss"]
 
 MIN_PAIRS = 200
 MIN_STEPS = 40
@@ -333,15 +333,42 @@ def probe(x: np.ndarray, y: np.ndarray, seed: int = 0, min_examples: int = 20) -
                        linear_z=_z(prior_ll - lin_ll), knn_z=_z(prior_ll - knn_ll), mlp_z=_z(prior_ll - mlp_ll))
 
 
-def chance_loss(name: str, counts: np.ndarray) -> float | None:
-    """Loss of predicting the class priors, for the classification losses the sample keeps."""
-    p = counts[counts > 0] / counts.sum()
+def chance_loss(name: str, counts: np.ndarray, class_weight: np.ndarray | None = None,
+                pos_weight: float | None = None) -> float | None:
+    """Loss of the best constant prediction, for the classification losses the sample keeps.
+
+    With a per-class ``weight=`` (cross-entropy, NLL) the mean loss is normalised by the summed
+    weights: the best constant prediction is ``q ~ weight * counts`` and it pays the entropy of
+    ``q``. With ``pos_weight=`` (binary cross-entropy with logits) the positives' terms are scaled
+    and the mean is over examples: ``q = pw f1 / (pw f1 + f0)`` pays ``-(pw f1 log q + f0 log(1-q))``.
+    """
     if name in ("cross_entropy", "nll_loss"):
+        if class_weight is not None:
+            if len(class_weight) < len(counts) or not np.all(np.isfinite(class_weight)) or (class_weight < 0).any():
+                return None
+            counts = counts * class_weight[:len(counts)]
+        if not counts.sum() > 0:
+            return None
+        p = counts[counts > 0] / counts.sum()
         return float(-(p * np.log(p)).sum())
-    if name.startswith("binary_cross_entropy") and len(counts) <= 2:
-        q = float(np.clip(counts[-1] / counts.sum() if len(counts) == 2 else 0.0, 1e-6, 1 - 1e-6))
-        return -(q * math.log(q) + (1 - q) * math.log(1 - q))
+    if name.startswith("binary_cross_entropy") and len(counts) <= 2 and counts.sum() > 0:
+        f1 = float(counts[-1] / counts.sum()) if len(counts) == 2 else 0.0
+        pw = 1.0 if pos_weight is None else pos_weight
+        if not (math.isfinite(pw) and pw > 0):
+            return None
+        q = float(np.clip(pw * f1 / (pw * f1 + 1 - f1), 1e-6, 1 - 1e-6))
+        return -(pw * f1 * math.log(q) + (1 - f1) * math.log(1 - q))
     return None
+
+
+def train_chance_loss(data: ObservedData, name: str | None = None) -> float | None:
+    """:func:`chance_loss` of the training loss as the script weights it (``name``: the loss when
+    the sample did not record one); ``None`` when its weighting is unknown (per-example weights,
+    a per-class weight that changed between calls) or no class counts were kept."""
+    w = data.weights
+    if data.train_counts is None or (data.weighted_loss and not w.known):
+        return None
+    return chance_loss(name or data.pair_loss, data.train_counts, w.class_weight, w.pos_weight)
 
 
 @register
@@ -359,7 +386,7 @@ class LabelsUnrelated(Check):
             return ()
         if data.unshuffled(len(self.state.optimizers)):
             return ()  # the sampled batches misstate the class priors
-        base = chance_loss(data.pair_loss, data.train_counts)
+        base = train_chance_loss(data)
         steps, values = per_step(*self.state.losses.series())
         values = values[np.isfinite(values)]
         if base is None or base <= 0 or len(values) < MIN_STEPS or len(self.state.optimizers) > 1:

@@ -24,10 +24,11 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
+from nndoctor.monitor.checks.data.loss_weights import LossWeights
 from nndoctor.monitor.events import ModelInput, Targets
 
-__all__ = ["DataCollector", "EvalPass", "ObservedData", "add_confusion", "class_targets", "first_tensor",
-           "row_hashes"]
+__all__ = ["DataCollector", "EvalPass", "ObservedData", "add_confusion", "class_targets", "example_hashes",
+           "first_tensor", "row_hashes"]
 
 KEY = "nndoctor.observed_data"
 MAX_TRAIN_HASHES = 200_000
@@ -61,6 +62,21 @@ def row_hashes(x: torch.Tensor) -> tuple[list[int], np.ndarray]:
     a = np.ascontiguousarray(rows.cpu().numpy())
     constant = (a.min(axis=1) == a.max(axis=1)) if a.shape[1] else np.ones(n, dtype=bool)
     return [hash(a[i].tobytes()) for i in range(n)], constant
+
+
+def example_hashes(x: torch.Tensor, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[int], np.ndarray]:
+    """:func:`row_hashes` of an example made of every tensor input with ``x``'s rows (a tabular model's
+    categorical ids and numeric columns, ``model(cats, nums)``): low-cardinality ids alone recur across
+    distinct examples. A row is constant when all its inputs are."""
+    hashes, constant = row_hashes(x)
+    n = int(x.shape[0])
+    others = [v for v in list(args) + list(kwargs.values())
+              if isinstance(v, torch.Tensor) and v is not x and v.dim() >= 1 and int(v.shape[0]) == n]
+    for v in others:
+        more, flat = row_hashes(v)
+        hashes = [hash((a, b)) for a, b in zip(hashes, more)]
+        constant = constant & flat
+    return hashes, constant
 
 
 def class_targets(event: Targets) -> tuple[np.ndarray, np.ndarray | None, int | None] | None:
@@ -151,6 +167,8 @@ class ObservedData:
     train_counts: np.ndarray | None = None
     n_classes: int | None = None
     weighted_loss: bool = False
+    #: the training loss's class weighting (what predicting the priors costs under it)
+    weights: LossWeights = field(default_factory=LossWeights)
     train_target_batches: int = 0
     batch_purity: list[float] = field(default_factory=list)  # share of the majority class per batch
     batch_sizes: list[int] = field(default_factory=list)
@@ -344,7 +362,7 @@ class DataCollector(Check):
         d = self.data
         if len(d.train_hashes) < MAX_TRAIN_HASHES and x.grad_fn is None:
             # (an activation another trained module computed is no example: its values change with the weights)
-            hashes, constant = row_hashes(x)
+            hashes, constant = example_hashes(x, event.args, event.kwargs)
             kept = [h for h, c in zip(hashes, constant) if not c]
             d.train_batch_duplicates += len(kept) - len(set(kept))
             d.train_hashes.update(set(kept))
@@ -376,6 +394,7 @@ class DataCollector(Check):
             return
         if event.kwargs.get("weight") is not None or event.kwargs.get("pos_weight") is not None:
             d.weighted_loss = True
+            d.weights.note(event.name, event.kwargs)
         t, pending = event.target, self._pending
         if not (t.dim() == 1 or (t.dim() == 2 and t.shape[1] == 1)) or (
                 pending is not None and pending[0] == event.step and y.size > pending[1]):
@@ -470,7 +489,7 @@ class DataCollector(Check):
         if p.capped or self.data.eval_rows >= MAX_EVAL_ROWS:
             p.capped = True
             return
-        hashes, constant = row_hashes(x)
+        hashes, constant = example_hashes(x, event.args, event.kwargs)
         p.hashes.extend(h for h, c in zip(hashes, constant) if not c)
         if p.loader is None and len(p.batch_ends) < MAX_PASS_BATCHES:
             p.batch_ends.append(len(p.hashes))

@@ -26,7 +26,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
-from nndoctor.monitor.checks.data.sample import ObservedData, first_tensor, row_hashes
+from nndoctor.monitor.checks.data.sample import ObservedData, example_hashes, first_tensor
 from nndoctor.monitor.events import ModelInput, ModuleOutput, RunEnd, StepEvent, Targets
 
 __all__ = ["UnlabelledBatches", "only_unlabelled", "reached"]
@@ -42,6 +42,8 @@ MIN_CONSTANT_ROWS = 16
 class _Batch:
     model: torch.nn.Module
     x: torch.Tensor
+    args: tuple[Any, ...]  # the forward's inputs (an example is all of them: :func:`.sample.example_hashes`)
+    kwargs: dict[str, Any]
     node: Any = None  # grad_fn of the root model's output for this batch
     labelled: bool = False
 
@@ -124,7 +126,7 @@ class UnlabelledBatches(Check):
         x = first_tensor(event.args, event.kwargs)
         if x is None or x.grad_fn is not None or x.dim() == 0 or len(self._batches) >= MAX_BATCHES:
             return  # an activation another module computed, or too many batches
-        self._batches.append(_Batch(model=event.model, x=x.detach()))
+        self._batches.append(_Batch(model=event.model, x=x, args=event.args, kwargs=event.kwargs))
 
     def _on_output(self, event: ModuleOutput) -> None:
         for b in reversed(self._batches):
@@ -172,6 +174,6 @@ class UnlabelledBatches(Check):
         for b in batches:
             if b.labelled or len(data.unlabelled_hashes) >= MAX_HASHES:
                 continue
-            hashes, constant = row_hashes(b.x)
+            hashes, constant = example_hashes(b.x, b.args, b.kwargs)
             data.unlabelled_hashes.update({h for h, c in zip(hashes, constant) if not c})
 
