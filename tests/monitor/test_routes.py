@@ -108,3 +108,14 @@ def test_look_every_needs_something_to_spread():
 
     with pytest.raises(TypeError, match="look_every"):
         register(NothingToSpread)
+
+
+def test_the_eval_input_scale_check_reads_the_training_side_on_one_sampled_step_in_two():
+    from nndoctor.monitor.checks.data.eval_inputs import EvalInputScale
+
+    obs = _train([EvalInputScale, _Recorder])
+    scale, every = obs.checks
+    sampled = len(every.steps("step"))
+    batches = [stats.batches for stats in scale._train.values()]
+    assert obs.internal_errors == [] and batches
+    assert 2 <= batches[0] <= 1 + sampled // 2 < sampled  # the first look, then one in two (was: every one)
