@@ -119,3 +119,16 @@ def test_the_eval_input_scale_check_reads_the_training_side_on_one_sampled_step_
     batches = [stats.batches for stats in scale._train.values()]
     assert obs.internal_errors == [] and batches
     assert 2 <= batches[0] <= 1 + sampled // 2 < sampled  # the first look, then one in two (was: every one)
+
+
+def test_checks_idle_in_a_plain_minibatch_run_retire_at_their_first_look():
+    """An optimizer that steps (for good) idles the hand-written-update check; one that is not
+    full-batch idles the full-batch check: both retire instead of being called on every sampled step."""
+    from nndoctor.debug.manual_zero_grad import ManualUpdateGradsNotCleared
+    from nndoctor.monitor.checks.fullbatch import FullBatchOptimizerOnMiniBatches
+
+    obs = _train([ManualUpdateGradsNotCleared, FullBatchOptimizerOnMiniBatches, _Recorder])
+    assert obs.internal_errors == []
+    assert obs.retired(ManualUpdateGradsNotCleared) and obs.retired(FullBatchOptimizerOnMiniBatches)
+    assert not obs.retired(_Recorder)
+    assert [f for f in obs.findings if f.code.startswith(("zero-grad", "optimizer"))] == []
