@@ -59,6 +59,11 @@ class Check:
     #: within the end-of-run budget (it compares its own estimate with ``RunEnd.time_left()``); -1 for
     #: a recorder other parts depend on (the per-rank fingerprints a merge compares): first, never left out
     end_cost: ClassVar[int] = 0
+    #: for a costly check that reads a slowly changing state: it hears its :attr:`sampled_only`
+    #: kinds and its :attr:`ops` on the first sampled step, then on one sampled step in
+    #: ``look_every``, staggered with the other such checks so that their cost is spread over the
+    #: sampled steps (nndoctor/monitor/observer/routes.py); 1: on every sampled step
+    look_every: ClassVar[int] = 1
 
     def __init__(self, state: RunState) -> None:
         self.state = state
@@ -69,6 +74,15 @@ class Check:
 
     def check(self, event: Any) -> Iterable[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def retire(self) -> None:
+        """This check's verdict can no longer change (a fact looked at once, or every code it may
+        emit found): it hears no more events but the run's end (and a crash), and costs nothing
+        on the steps after. A no-op for a check run outside an observer."""
+        observer = getattr(self.state, "observer", None)
+        retire = getattr(observer, "_retire", None)
+        if retire is not None:
+            retire(self)
 
     # -- helpers for subclasses -------------------------------------------------------
     def finding(
@@ -106,6 +120,10 @@ def register(cls: type[Check]) -> type[Check]:
     if not set(cls.sampled_only) <= kinds or {"end", "crash"} & set(cls.sampled_only):
         raise TypeError(f"check {cls.__name__}: sampled_only {sorted(cls.sampled_only)} must be among its needs "
                         "and cannot hold 'end' or 'crash'")
+    if not isinstance(cls.look_every, int) or cls.look_every < 1 or (
+            cls.look_every > 1 and not cls.sampled_only and not cls.ops):
+        raise TypeError(f"check {cls.__name__}: look_every must be an int >= 1, and > 1 only with "
+                        "sampled_only kinds or ops (what it spreads)")
     if cls.__name__ in REGISTRY and REGISTRY[cls.__name__] is not cls:
         raise TypeError(f"two checks are named {cls.__name__}")
     REGISTRY[cls.__name__] = cls

@@ -184,6 +184,7 @@ class AutocastWithoutGradScaler(Check):
         if self._device is None or event.phase != "pre":
             return ()
         self._done = True
+        self.retire()  # (its verdict is given: nothing more to hear but the end)
         if _called_by_grad_scaler():
             return ()
         ev = {"model": self._model, "device": self._device, "optimizer": event.optimizer_name,

@@ -76,7 +76,10 @@ class ManualUpdateGradsNotCleared(Check):
         self._reported = False
 
     def check(self, event: BackwardCall) -> Iterable[Finding]:
-        if self._reported or self.state.optimizers or not isinstance(event.tensor, torch.Tensor):
+        if self._reported or self.state.optimizers:
+            self.retire()  # (an optimizer steps, for good: this check of hand-written updates is idle)
+            return ()
+        if not isinstance(event.tensor, torch.Tensor):
             return ()
         with torch.no_grad():
             if len(self._leaves) < MAX_LEAVES and self._looked < 4:

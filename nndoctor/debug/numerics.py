@@ -674,6 +674,7 @@ class NonFinite(Check):
         message = diag["message"]
         if persistent:
             self._done = True
+            self.retire()  # (its verdict is given: nothing more to hear but the end)
         else:
             severity = Severity.WARNING
             if diag.get("updated") or self._params_changed(diag):

@@ -169,6 +169,7 @@ class ContinuousValuesTruncated(Check):
             if not np.isin(values, rec.uniques).all():
                 continue
             self._done = True
+            self.retire()  # (its verdict is given: nothing more to hear but the end)
             ev = {"site": rec.site, "conversion": rec.call, "dtype": rec.dtype, "used_as": role,
                   "consumer": what, "fractional_share": round(rec.fractional, 3),
                   "variance_lost": round(rec.lost, 4), "example_value": rec.example,

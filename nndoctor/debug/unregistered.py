@@ -130,6 +130,7 @@ class UnregisteredLayers(Check):
         if not lost:
             return ()
         self._done = True
+        self.retire()  # (its verdict is given: nothing more to hear but the end)
         parent = lost[0][1]
         total = sum(n for _, _, n in lost)
         kinds = sorted({c for c, _, _ in lost})
@@ -175,6 +176,7 @@ class UnregisteredLayers(Check):
         if not lost:
             return []
         self._done = True
+        self.retire()  # (its verdict is given: nothing more to hear but the end)
         lost.reverse()  # (found walking back from the loss: the first layer last)
         models = self.state.live_models()
         parent = models[0][0].name if len(models) == 1 else "the model"

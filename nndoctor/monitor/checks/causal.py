@@ -128,9 +128,11 @@ class FutureTokensVisible(Check):
             # the step that follows the evidence: forward and backward done, the model surely alive
             # (a model local to main() is gone by the end of the run)
             self._done = True
+            self.retire()  # (its verdict is given: nothing more to hear but the end)
             return self._probe()
         elif event.kind == "end":
             self._done = True
+            self.retire()  # (its verdict is given: nothing more to hear but the end)
             return self._probe()
         return ()
 

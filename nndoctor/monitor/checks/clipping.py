@@ -84,6 +84,7 @@ class ClipTooTight(Check):
             if not isinstance(eps, (int, float)) or per_element > EPS_MARGIN * max(float(eps), 1e-12):
                 return ()  # Adam rescales the clipped gradient back: the step size is unchanged
         self._done = True
+        self.retire()  # (its verdict is given: nothing more to hear but the end)
         arg = "max_norm" if last.method == "clip_grad_norm_" else "clip_value"
         what = "norm" if last.method == "clip_grad_norm_" else "largest |element|"
         typical = statistics.median(c.measured for c in calls)

@@ -102,6 +102,7 @@ class FullBatchOptimizerOnMiniBatches(Check):
             return ()
         if self.state.optimizers and not self._full_batch_optimizers():
             self._off = True  # (optimizers are known from the first step on: none of these)
+            self.retire()  # (it looks no more: nothing more to hear but the end)
             return ()
         x = next((a for a in (*event.args, *event.kwargs.values()) if isinstance(a, torch.Tensor)), None)
         if x is None or x.dim() == 0 or x.shape[0] < 2:

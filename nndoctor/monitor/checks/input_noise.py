@@ -108,6 +108,7 @@ class InputNoiseDrownsSignal(Check):
 
     def check(self, event: OpCall | ModelInput | LossCall | RunEnd) -> Iterable[Finding]:
         if self._denoising or self._reported:
+            self.retire()  # (denoising is the task, or the finding is made: nothing more to hear)
             return ()
         if isinstance(event, OpCall):
             if not event.module:

@@ -57,6 +57,7 @@ class LabelSmoothingTooStrong(Check):
 
     def check(self, event: LossCall | RunEnd) -> Iterable[Finding]:
         if self._reported:
+            self.retire()  # (the finding is made: nothing more to hear)
             return ()
         if isinstance(event, RunEnd):
             return self._judge()

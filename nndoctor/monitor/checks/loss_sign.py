@@ -129,6 +129,8 @@ class LogLikelihoodMinimised(Check):
         found = log_likelihood_chain(t.grad_fn)
         if found is None or not found[1]:
             self._misses += 1                     # another kind of loss: stop looking after a few
+            if self._misses >= 8:
+                self.retire()  # (it looks no more: nothing more to hear)
             return ()
         self._chain = found[0]
         self._samples.append((event.step, t.detach().reshape(())))
@@ -146,6 +148,7 @@ class LogLikelihoodMinimised(Check):
         if not all(v < 0 for v in values) or not values[-1] < values[0] or self._maximised():
             return []
         self._done = True
+        self.retire()  # (its verdict is given: nothing more to hear but the end)
         graph = " <- ".join(self._chain)
         evidence = {"first_loss": values[0], "first_step": steps[0], "last_loss": values[-1],
                     "last_step": steps[-1], "graph": graph, "objective_sign_flipped": True}

@@ -60,6 +60,7 @@ class ParameterCreatedInForward(Check):
         params = list(model.named_parameters())
         if len(params) > MAX_PARAMS:
             self._off = True
+            self.retire()  # (it looks no more: nothing more to hear but the end)
             return ()
         found: list[Finding] = []
         in_opt: set[int] | None = None

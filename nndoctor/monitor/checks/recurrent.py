@@ -77,6 +77,7 @@ class RecurrentExplosion(Check):
         for (name, _), g, w in zip(weights, values[:k], values[k:]):
             if g == g and g != float("inf") and w >= MIN_WEIGHT and g >= ABSOLUTE and g >= RATIO * w:
                 self._done = True
+                self.retire()  # (its verdict is given: nothing more to hear but the end)
                 ev = {"param": name, "grad_norm": g, "weight_norm": w, "ratio": g / w,
                       "optimizer": event.optimizer_name}
                 return [self.finding(

@@ -218,6 +218,7 @@ class ReinitialisedDuringTraining(Check):
         if not tied:
             return []
         self._done = True
+        self.retire()  # (its verdict is given: nothing more to hear but the end)
         first = tied[0]
         model = first[2].split(".", 1)[0]
         hows = sorted({r[3] for r in self._resets})

@@ -125,6 +125,7 @@ class ScheduleCollapses(Check):
         if now < max(2 * s, s + MIN_STEPS_AFTER):
             return ()  # ~0 only near the end so far: a schedule that ends with the run
         self._done = True
+        self.retire()  # (its verdict is given: nothing more to hear but the end)
         info, opt = opts[0]
         sched = _scheduler_of(opt, plateau=True)
         sname = type(sched).__name__ if sched is not None else ""

@@ -176,6 +176,7 @@ class ScheduleKeepsRising(Check):
         kind = (" (growth by a constant factor per step: an lr range test or gamma > 1?)" if geometric else
                 ": a warm-up without its cap (min(1, step / warmup)) keeps multiplying the rate")
         self._done = True
+        self.retire()  # (its verdict is given: nothing more to hear but the end)
         return [self.finding(
             f"the learning rate of {setup.optimizer} is still rising at the end of the run: {final:.3g}, "
             f"{multiple:.0f}x {what}{tail}{kind}",

@@ -72,6 +72,7 @@ class ZeroNormWeight(Check):
         if count < STREAK:
             return ()
         self._done = True
+        self.retire()  # (its verdict is given: nothing more to hear but the end)
         location = zero[0]
         evidence = {"location": location, "zero_weight_layers": zero, "output_std_over_batch": spread,
                     "batch": int(out.shape[0]), "steps": count}

@@ -38,6 +38,7 @@ from nndoctor.monitor.observer.forward import ForwardHooks
 from nndoctor.monitor.observer.loads import LoadHooks
 from nndoctor.monitor.observer.probes import HeavyProbes
 from nndoctor.monitor.observer.report import Reporting
+from nndoctor.monitor.observer.routes import Routes
 from nndoctor.monitor.observer.steps import CURVE_EVERY, StepHooks
 from nndoctor.monitor.sampling import Schedule
 from nndoctor.monitor.sink import FindingSink
@@ -47,7 +48,7 @@ __all__ = ["Observer"]
 
 
 class Observer(ForwardHooks, BackwardHooks, StepHooks, HeavyProbes, Dispatch, Reporting,
-               FunctionEvents, Discovery, LoadHooks):
+               FunctionEvents, Discovery, LoadHooks, Routes):
     """Context manager that observes training and collects findings.
 
     ``models`` / ``optimizers`` may be given; otherwise they are discovered from the
@@ -156,19 +157,9 @@ class Observer(ForwardHooks, BackwardHooks, StepHooks, HeavyProbes, Dispatch, Re
                 self.checks.append(cls(self.state))
             except Exception as exc:  # a check that cannot start: the others run
                 self._internal_error(getattr(cls, "__name__", str(cls)), exc)
-        for check in self.checks:
-            for need in check.needs:
-                # optimizer steps are dispatched per phase: a check only hears the phases it wants
-                for kind in ([f"step.{p}" for p in sorted(check.step_phases)] if need == "step" else [need]):
-                    self._by_kind.setdefault(kind, []).append(check)
-                    if kind not in check.sampled_only and need not in check.sampled_only:
-                        self._by_kind_unsampled.setdefault(kind, []).append(check)
-            for name in check.ops:
-                self._op_checks.setdefault(name, []).append(check)
-            for name in check.eval_ops:
-                self._eval_op_checks.setdefault(name, []).append(check)
-        watched = set(self._op_checks) | PROVENANCE_OPS | PASS_THROUGH_OPS
-        if "loss" in self._by_kind or "targets" in self._by_kind or self._op_checks:
+        self._build_routes()  # (routes.py: who hears what, retired checks, spread looks)
+        watched = set(self._all_ops) | PROVENANCE_OPS | PASS_THROUGH_OPS
+        if "loss" in self._by_kind or "targets" in self._by_kind or self._all_ops:
             watched |= LOSS_FUNCTIONS
         if "targets" in self._by_kind:
             watched |= PREDICTION_OPS | COMPARE_OPS

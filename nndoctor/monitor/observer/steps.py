@@ -113,6 +113,8 @@ class StepHooks:
         if sampled and not self._heavy:
             # a sampled step follows unsampled ones: the run so far sets how rare the next ones are
             self.schedule.on_sample(self.clock, self.sink.alarms)
+        if sampled:
+            self._next_look()  # (routes.py: the spread checks whose turn it is)
         if sampled or self._heavy or self._mode is not None:
             self._set_heavy(sampled)
             if self._heavy and (self._mode is None or not self._mode.enabled):

@@ -130,6 +130,7 @@ class TinyTrainingSlice(Check):
         if rows < FACTOR * n:
             return []
         self._done = True
+        self.retire()  # (its verdict is given: nothing more to hear but the end)
         ev = {"train_rows": n, "train_rows_from": how, "source_rows": rows, "source": where,
               "factor": round(rows / n, 1)}
         return [self.finding(

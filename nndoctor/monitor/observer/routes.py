@@ -1,0 +1,119 @@
+"""Which checks hear which events: the routing tables, the checks retired after their one look,
+and the costly checks' sampled looks spread over the sampled steps (mixed into
+:class:`~nndoctor.monitor.observer.Observer`).
+
+* A check whose verdict can no longer change calls :meth:`~nndoctor.checks.Check.retire`: from
+  then on it hears only the run's end (and a crash), so a fact looked at once costs nothing on
+  the steps after.
+* A check with ``look_every = k > 1`` hears its sampled-only events (``sampled_only`` and its
+  ``ops``) on the first sampled step and then on one sampled step in ``k``; the checks with the
+  same ``k`` are staggered by their order, so their cost is spread over the sampled steps
+  instead of all falling on the same ones. Whatever else the check wants (unsampled losses,
+  curve reads, the end) it hears as before. Deterministic: the same run looks at the same steps.
+"""
+
+from __future__ import annotations
+
+import math
+
+from nndoctor.checks import Check
+
+__all__ = ["Routes"]
+
+_KEEP = ("end", "crash")  # what a retired check still hears
+
+
+class Routes:
+    """Observer methods that build and change the routing tables."""
+
+    checks: list[Check]
+    _by_kind: dict[str, list[Check]]
+    _by_kind_unsampled: dict[str, list[Check]]
+    _op_checks: dict[str, list[Check]]
+    _eval_op_checks: dict[str, list[Check]]
+    _disabled: set[str]
+
+    def _build_routes(self) -> None:
+        """The tables of every check (called once, at install)."""
+        self._all_kinds: dict[str, list[Check]] = {}
+        self._all_ops: dict[str, list[Check]] = {}
+        self._spread: dict[int, tuple[int, int, frozenset[str]]] = {}  # id -> (every, offset, kinds)
+        self._retired: set[int] = set()
+        self._looks = 0  # sampled steps begun (the first is 0)
+        self._look_tables: dict[int, tuple[dict[str, list[Check]], dict[str, list[Check]]]] = {}
+        staggered: dict[int, int] = {}
+        for check in self.checks:
+            for need in check.needs:
+                # optimizer steps are dispatched per phase: a check only hears the phases it wants
+                for kind in ([f"step.{p}" for p in sorted(check.step_phases)] if need == "step" else [need]):
+                    self._all_kinds.setdefault(kind, []).append(check)
+                    if kind not in check.sampled_only and need not in check.sampled_only:
+                        self._by_kind_unsampled.setdefault(kind, []).append(check)
+            for name in check.ops:
+                self._all_ops.setdefault(name, []).append(check)
+            for name in check.eval_ops:
+                self._eval_op_checks.setdefault(name, []).append(check)
+            every = int(getattr(check, "look_every", 1) or 1)
+            if every > 1:
+                kinds = frozenset(k for k in self._all_kinds if check in self._all_kinds[k]
+                                  and (k in check.sampled_only or k.split(".")[0] in check.sampled_only))
+                offset = staggered.get(every, 0)
+                staggered[every] = offset + 1
+                self._spread[id(check)] = (every, offset % every, kinds)
+        self._period = math.lcm(*(e for e, _, _ in self._spread.values())) if self._spread else 1
+        self._select_looks()
+
+    def _looks_now(self, check: Check, kind: str | None) -> bool:
+        """Whether ``check`` hears ``kind`` (``None``: an op) on the current sampled step."""
+        spread = self._spread.get(id(check))
+        if spread is None or self._looks == 0:
+            return True
+        every, offset, kinds = spread
+        if kind is not None and kind not in kinds:
+            return True
+        return (self._looks + offset) % every == 0
+
+    def _select_looks(self) -> None:
+        """Point ``_by_kind`` and ``_op_checks`` at the tables of the current sampled step."""
+        key = 0 if self._looks == 0 else 1 + self._looks % self._period
+        tables = self._look_tables.get(key)
+        if tables is None:
+            retired = self._retired
+            kinds = {kind: [c for c in checks if id(c) not in retired or kind in _KEEP]
+                     for kind, checks in self._all_kinds.items()}
+            ops = {name: [c for c in checks if id(c) not in retired] for name, checks in self._all_ops.items()}
+            if self._spread:
+                kinds = {kind: [c for c in checks if self._looks_now(c, kind)] for kind, checks in kinds.items()}
+                ops = {name: [c for c in checks if self._looks_now(c, None)] for name, checks in ops.items()}
+            tables = self._look_tables[key] = (kinds, {name: checks for name, checks in ops.items() if checks})
+        self._by_kind, self._op_checks = tables
+
+    def _next_look(self) -> None:
+        """A sampled step begins: the costly checks whose turn it is look at it."""
+        self._looks += 1
+        if self._spread:
+            self._select_looks()
+
+    def _retire(self, check: Check) -> None:
+        """``check`` hears nothing more but the end of the run (and a crash)."""
+        if id(check) in getattr(self, "_retired", {id(check)}):
+            return
+        self._retired.add(id(check))
+        self._look_tables.clear()
+        self._by_kind_unsampled = {kind: [c for c in checks if c is not check or kind in _KEEP]
+                                   for kind, checks in self._by_kind_unsampled.items()}
+        self._eval_op_checks = {name: rest for name, checks in self._eval_op_checks.items()
+                                if (rest := [c for c in checks if c is not check])}
+        self._select_looks()
+        self._refresh_route_flags()
+
+    def _refresh_route_flags(self) -> None:
+        """The flags that say which unsampled events are wanted at all."""
+        self._root_slow = bool(self._by_kind_unsampled.get("model_input"))
+        self._unsampled_step_post = bool(self._by_kind_unsampled.get("step.post"))
+        self._refresh_fast_backward()  # type: ignore[attr-defined]  (BackwardHooks)
+
+    def retired(self, check: Check | type[Check] | str) -> bool:
+        """Whether a check (an instance, its class or its name) was retired in this run."""
+        name = check if isinstance(check, str) else (check.__name__ if isinstance(check, type) else check.name())
+        return any(c.name() == name and id(c) in self._retired for c in self.checks)
