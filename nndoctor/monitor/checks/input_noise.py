@@ -36,6 +36,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import LossCall, ModelInput, OpCall, RunEnd
 from nndoctor.monitor.functions import user_site
+from nndoctor.monitor.loose_input import INPUT_OPS, loose_input
 from nndoctor.monitor.noise_targets import RANDOM_OPS, is_number
 
 __all__ = ["InputNoiseDrownsSignal", "noise_ratio"]
@@ -81,7 +82,7 @@ class InputNoiseDrownsSignal(Check):
     code = "regularization.input-noise-too-strong"
     needs = ("op", "model_input", "loss", "end")
     sampled_only = frozenset({"model_input"})
-    ops = RANDOM_OPS | _SCALE | _ADD | _PASS | _COLLATE
+    ops = RANDOM_OPS | _SCALE | _ADD | _PASS | _COLLATE | INPUT_OPS  # (INPUT_OPS: a network without nn.Module)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -110,7 +111,11 @@ class InputNoiseDrownsSignal(Check):
         if self._denoising or self._reported:
             return ()
         if isinstance(event, OpCall):
-            if not event.module:
+            if event.name in INPUT_OPS:
+                loose = loose_input(self.state, event)
+                if loose is not None:
+                    self._on_input(loose)
+            elif not event.module:
                 self._on_op(event)
             return ()
         if isinstance(event, ModelInput):
