@@ -26,6 +26,7 @@ input it noises: a synthetic data set made once as signal plus noise is the data
 
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -39,7 +40,7 @@ from nndoctor.monitor.functions import user_site
 from nndoctor.monitor.loose_input import INPUT_OPS, loose_input
 from nndoctor.monitor.noise_targets import RANDOM_OPS, is_number
 
-__all__ = ["InputNoiseDrownsSignal", "noise_ratio"]
+__all__ = ["EARLY_SAMPLES", "InputNoiseDrownsSignal", "MIN_SAMPLES", "TRACKED_OPS", "noise_ratio"]
 
 WARN_RATIO = 2.0
 INFO_RATIO = 1.5
@@ -49,6 +50,8 @@ _SCALE = frozenset({"mul", "div", "sub", "mul_", "div_", "sub_"})
 _ADD = frozenset({"add", "sub", "add_", "sub_"})
 _PASS = frozenset({"to", "float", "clamp", "clamp_", "view", "reshape", "contiguous", "detach", "clone"})
 _COLLATE = frozenset({"stack"})
+#: the ops the noise tracking follows (shared with monitor/checks/target_noise.py)
+TRACKED_OPS = RANDOM_OPS | _SCALE | _ADD | _PASS | _COLLATE
 MAX_EXAMPLE = 1 << 12  # values of one example whose clean part and noise are kept for collation (bounded memory)
 
 
@@ -82,7 +85,9 @@ class InputNoiseDrownsSignal(Check):
     code = "regularization.input-noise-too-strong"
     needs = ("op", "model_input", "loss", "end")
     sampled_only = frozenset({"model_input"})
-    ops = RANDOM_OPS | _SCALE | _ADD | _PASS | _COLLATE | INPUT_OPS  # (INPUT_OPS: a network without nn.Module)
+    ops = TRACKED_OPS | INPUT_OPS  # (INPUT_OPS: a network without nn.Module)
+    warn_ratio = WARN_RATIO
+    info_ratio = INFO_RATIO
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -174,9 +179,12 @@ class InputNoiseDrownsSignal(Check):
         if clean.requires_grad:
             return  # noise on a computed tensor (a latent, an embedding), not on the data
         ratio = noise_ratio(clean, noise)
-        if ratio is not None:
-            parts = (clean.detach(), noise.detach()) if clean.numel() <= MAX_EXAMPLE else None
-            self._put(self._noised, result, _Noised(ratio, user_site(), tuple(result.shape), drawn[1] if drawn else "",
+        small = clean.numel() <= MAX_EXAMPLE
+        if ratio is not None or small:
+            # (no ratio: one value, a single example's target; its batch's ratio is measured once stacked)
+            parts = (clean.detach(), noise.detach()) if small else None
+            self._put(self._noised, result, _Noised(math.nan if ratio is None else ratio, user_site(),
+                                                    tuple(result.shape), drawn[1] if drawn else "",
                                                     self.state.step, parts))
 
     def _on_stack(self, items: Any, result: torch.Tensor) -> None:
@@ -202,7 +210,7 @@ class InputNoiseDrownsSignal(Check):
             return
         x = next((a for a in (*event.args, *event.kwargs.values()) if isinstance(a, torch.Tensor)), None)
         noised = self._get(self._noised, x)
-        if noised is not None and noised[1].made != event.step:
+        if noised is not None and (noised[1].made != event.step or not math.isfinite(noised[1].ratio)):
             return  # noise drawn once, in an earlier step or before training: a synthetic data set's
             # own noise (``x = signal + torch.randn(n, d)``), not an augmentation drawn for each batch
         if noised is not None and (self._input is None or self._input[0] != event.step):
@@ -228,7 +236,7 @@ class InputNoiseDrownsSignal(Check):
             return []
         ratios = sorted(s.ratio for s in self._samples)
         median = ratios[len(ratios) // 2]
-        if median < (WARN_RATIO if early else INFO_RATIO):
+        if median < (self.warn_ratio if early else self.info_ratio):
             return []
         self._reported = True
         site = self._samples[-1].site
@@ -239,9 +247,10 @@ class InputNoiseDrownsSignal(Check):
         # several optimizers (a GAN's discriminator with instance noise, annealed on purpose): info
         several = len(self.state.optimizers) > 1
         ev["optimizers"] = len(self.state.optimizers)
-        sev = Severity.WARNING if median >= WARN_RATIO and not several else Severity.INFO
-        return [self.finding(
-            f"the noise added to the training inputs at {site or 'an unknown line'} is {median:.2g}x the "
-            f"inputs' own spread (median over {len(ratios)} sampled steps): the examples are buried under "
-            f"noise and the model can barely see the signal",
-            ev, location=site, severity=sev)]
+        sev = Severity.WARNING if median >= self.warn_ratio and not several else Severity.INFO
+        return [self.finding(self._message(site, median, len(ratios), ev), ev, location=site, severity=sev)]
+
+    def _message(self, site: str, median: float, steps: int, evidence: dict[str, Any]) -> str:
+        return (f"the noise added to the training inputs at {site or 'an unknown line'} is {median:.2g}x the "
+                f"inputs' own spread (median over {steps} sampled steps): the examples are buried under "
+                f"noise and the model can barely see the signal")
