@@ -35,6 +35,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
+from nndoctor.monitor.dataset_noise import TRAIN_DATASET_KEY, numpy_noise
 from nndoctor.monitor.events import LossCall, ModelInput, OpCall, RunEnd
 from nndoctor.monitor.functions import user_site
 from nndoctor.monitor.loose_input import INPUT_OPS, loose_input
@@ -88,6 +89,7 @@ class InputNoiseDrownsSignal(Check):
     ops = TRACKED_OPS | INPUT_OPS  # (INPUT_OPS: a network without nn.Module)
     warn_ratio = WARN_RATIO
     info_ratio = INFO_RATIO
+    dataset_part = 0  # the element of a dataset item that numpy noise is looked for in (the input)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -232,8 +234,10 @@ class InputNoiseDrownsSignal(Check):
         return True
 
     def _judge(self, early: bool = False) -> list[Finding]:
-        if self._reported or self._denoising or len(self._samples) < MIN_SAMPLES:
+        if self._reported or self._denoising:
             return []
+        if len(self._samples) < MIN_SAMPLES:
+            return [] if early else self._dataset_noise()
         ratios = sorted(s.ratio for s in self._samples)
         median = ratios[len(ratios) // 2]
         if median < (self.warn_ratio if early else self.info_ratio):
@@ -250,7 +254,25 @@ class InputNoiseDrownsSignal(Check):
         sev = Severity.WARNING if median >= self.warn_ratio and not several else Severity.INFO
         return [self.finding(self._message(site, median, len(ratios), ev), ev, location=site, severity=sev)]
 
+    def _dataset_noise(self) -> list[Finding]:
+        """At the end of the run: noise the training dataset's ``__getitem__`` draws with numpy
+        (:mod:`nndoctor.monitor.dataset_noise`; torch draws are followed during the run)."""
+        dataset = self.state.extra.get(TRAIN_DATASET_KEY)
+        found = numpy_noise(dataset, self.dataset_part, noise_ratio) if dataset is not None else None
+        if found is None or found[0] < self.info_ratio:
+            return []
+        ratio, reads, scale = found
+        self._reported = True
+        name = f"{type(dataset).__name__}.__getitem__"
+        ev = {"noise_ratio": round(ratio, 3), "examples_read": reads, "site": "", "drawn_at": [],
+              "drawn_with": "numpy", "dataset": type(dataset).__name__, "fitted_noise_scale": round(scale, 4),
+              "suggested_scale": round(min(1.0, 0.3 / ratio), 3), "optimizers": len(self.state.optimizers)}
+        sev = Severity.WARNING if ratio >= self.warn_ratio and len(self.state.optimizers) <= 1 else Severity.INFO
+        return [self.finding(self._message(f"{name} (numpy, {reads} examples read at the end of the run)", ratio,
+                                           0, ev), ev, location=name, severity=sev)]
+
     def _message(self, site: str, median: float, steps: int, evidence: dict[str, Any]) -> str:
+        over = f" (median over {steps} sampled steps)" if steps else ""
         return (f"the noise added to the training inputs at {site or 'an unknown line'} is {median:.2g}x the "
-                f"inputs' own spread (median over {steps} sampled steps): the examples are buried under "
-                f"noise and the model can barely see the signal")
+                f"inputs' own spread{over}: the examples are buried under noise and the model can barely see "
+                f"the signal")

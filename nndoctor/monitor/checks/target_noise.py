@@ -50,6 +50,7 @@ class TargetNoiseDrownsSignal(InputNoiseDrownsSignal):
     code = "labels.target-noise-too-strong"
     warn_ratio = WARN_RATIO
     info_ratio = INFO_RATIO
+    dataset_part = 1  # numpy noise in a dataset item's target
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -86,7 +87,8 @@ class TargetNoiseDrownsSignal(InputNoiseDrownsSignal):
     def _message(self, site: str, median: float, steps: int, evidence: dict[str, Any]) -> str:
         evidence["suggested_scale"] = round(min(1.0, 0.3 / median), 3)
         evidence["loss_floor_share"] = round(median * median, 3)
+        over = f" (median over {steps} sampled steps)" if steps else ""
         return (f"the noise added to the regression targets at {site or 'an unknown line'} is {median:.2g}x "
-                f"the targets' own spread (median over {steps} sampled steps): the model is trained to fit "
+                f"the targets' own spread{over}: the model is trained to fit "
                 f"noise as large as the signal, and its loss cannot fall below the noise's variance "
                 f"(~{median * median:.2g}x the constant prediction's loss)")

@@ -34,6 +34,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks.data.sample import first_tensor, row_hashes
+from nndoctor.monitor.dataset_noise import TRAIN_DATASET_KEY
 from nndoctor.monitor.events import ModelInput, OpCall, RunEnd
 from nndoctor.monitor.loose_input import INPUT_OPS, loose_input
 
@@ -114,6 +115,7 @@ class IndexIgnored(Check):
                 self._size = size
             # (kept until the end of the run, when it is read: a dataset made in the ``for`` statement is gone by then)
             self._dataset = dataset
+            self.state.extra[TRAIN_DATASET_KEY] = dataset  # (read by the input-noise checks at the end)
         self._fetch = loaders.fetches
         hashes, _ = row_hashes(_few_values(x))
         iteration = loaders.current.iteration
