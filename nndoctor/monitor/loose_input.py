@@ -8,7 +8,7 @@ input (the observed-data sample behind the label and capacity probes, the linear
 the input-noise and truncation checks) saw nothing. Here the function mode's ops stand in: in a
 sampled training step of a run with no model module, the first op that multiplies a data tensor
 (no gradient, a batch along dim 0) by a trained leaf tensor (``x @ W``, ``torch.mm``,
-``torch.addmm``, ``F.linear``, ``F.conv2d``, ``F.embedding(ids, E)``, ``E[ids]``) is the
+``torch.addmm``, ``F.linear``, ``F.conv2d``, ``F.embedding(ids, E)``) is the
 network's input. :func:`loose_input` turns that op into a :class:`LooseInput` (a ``ModelInput``
 whose ``model`` is None, named :data:`NAME`), the same for every check that asks about the same
 op event, and at most one per step.
@@ -33,9 +33,10 @@ KEY = "nndoctor.loose_input"
 
 #: ops that multiply their first (data) argument by a weight; position of the data and the weight
 _DATA_FIRST = {"matmul": (0, 1), "mm": (0, 1), "linear": (0, 1), "conv1d": (0, 1), "conv2d": (0, 1),
-               "conv3d": (0, 1), "addmm": (1, 2), "embedding": (0, 1), "getitem": (1, 0)}
+               "conv3d": (0, 1), "addmm": (1, 2), "embedding": (0, 1)}
+#: (not ``E[ids]``: indexing is too common an op to hand every one to the checks on sampled steps)
 INPUT_OPS = frozenset(_DATA_FIRST)
-_INDEX_OPS = frozenset({"embedding", "getitem"})  # the data are integer ids
+_INDEX_OPS = frozenset({"embedding"})  # the data are integer ids
 
 #: autograd nodes of a linear map (of the data, through weights): weighted ops, sums, reshapes
 _LINEAR_NODES = ("MmBackward", "AddmmBackward", "MvBackward", "AddmvBackward", "BmmBackward",
