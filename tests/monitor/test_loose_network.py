@@ -212,3 +212,31 @@ def test_input_noise_on_a_module_less_network() -> None:
     code = "regularization.input-noise-too-strong"
     assert _noisy_batches(5.0).by_code(code)
     assert not _noisy_batches(0.1).by_code(code)
+
+
+_SCRIPT = '''
+import torch
+torch.manual_seed(0)
+X = torch.randn(1024, 2)
+y = ((X[:, 0] > 0) ^ (X[:, 1] > 0)).long()
+W1 = (torch.randn(2, HIDDEN) * 0.7).requires_grad_()
+W2 = (torch.randn(HIDDEN, 2) * 0.3).requires_grad_()
+b2 = torch.zeros(2, requires_grad=True)
+opt = torch.optim.Adam([W1, W2, b2], lr=0.02)
+for step in range(300):
+    idx = torch.randint(0, 1024, (64,))
+    h = X[idx] @ W1
+    logits = ACT(h) @ W2 + b2
+    loss = torch.nn.functional.cross_entropy(logits, y[idx])
+    opt.zero_grad(); loss.backward(); opt.step()
+'''
+
+
+@pytest.mark.parametrize("act,expected", [("", True), ("torch.relu", False)], ids=["no-activation", "relu"])
+def test_script_headline(tmp_path, act: str, expected: bool) -> None:
+    """Under `nndoctor run`, a module-less network without an activation on XOR headlines
+    fit.underfitting (not only a loss-curve plateau); its twin with a ReLU reports no fit finding."""
+    from tests.helpers import assert_script_headline, run_script
+
+    result = run_script(tmp_path, _SCRIPT.replace("HIDDEN", "16").replace("ACT", act))
+    assert_script_headline(result, "fit.underfitting", expected, "fit")
