@@ -240,3 +240,16 @@ def test_script_headline(tmp_path, act: str, expected: bool) -> None:
 
     result = run_script(tmp_path, _SCRIPT.replace("HIDDEN", "16").replace("ACT", act))
     assert_script_headline(result, "fit.underfitting", expected, "fit")
+
+
+def test_the_end_of_run_probes_are_fitted_once_for_both_checks(monkeypatch) -> None:
+    """The label check and the linear-model check read the same probes: fitted once (a second fit
+    did not fit the end-of-run budget on a loaded machine, and the underfitting went unreported)."""
+    import nndoctor.monitor.checks.data.probe as probes
+
+    calls = []
+    real = probes.probe
+    monkeypatch.setattr(probes, "probe", lambda *a, **k: calls.append(1) or real(*a, **k))
+    report, _ = _observe(_matmul_adam_on_xor, [DataCollector, LabelsUnrelated, LinearModelUnderfits])
+    assert report.by_code("fit.underfitting") and report.by_code("fit.model-at-chance")
+    assert len(calls) == 1

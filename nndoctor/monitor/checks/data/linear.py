@@ -37,9 +37,8 @@ from nndoctor.monitor.checks.data.probe import (
     MIN_PAIRS,
     MIN_STEPS,
     MLP_HIDDEN,
-    affordable,
     chance_loss,
-    probe,
+    pair_probe,
 )
 from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
@@ -139,13 +138,7 @@ class LinearModelUnderfits(Check):
         level = float(np.median(values[-max(10, len(values) // 4):]))
         if level < FITTED * base:
             return []
-        x, y = np.concatenate(data.pairs_x), np.concatenate(data.pairs_y)
-        if len(np.unique(y)) < 2:
-            return []
-        fitted = affordable(x, y, event, MIN_PAIRS, self.name())
-        if fitted is None:
-            return []
-        r = probe(*fitted, min_examples=MIN_PAIRS)
+        r = pair_probe(self.state, data, event, self.name())  # (the label check's, when it fitted them)
         if r is None:
             return []
         best_loss, best_acc = min(r.knn_loss, r.mlp_loss), max(r.knn, r.mlp)
