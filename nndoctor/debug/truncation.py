@@ -32,6 +32,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import LossCall, ModelInput, OpCall
 from nndoctor.monitor.functions import user_site
+from nndoctor.monitor.loose_input import INPUT_OPS, loose_input
 from nndoctor.monitor.tensors import local
 
 __all__ = ["ContinuousValuesTruncated", "truncation_loss"]
@@ -107,7 +108,7 @@ class ContinuousValuesTruncated(Check):
     code = "dtype.continuous-values-truncated"
     needs = ("op", "loss", "model_input")
     sampled_only = frozenset({"model_input"})
-    ops = _CONVERSIONS
+    ops = _CONVERSIONS | INPUT_OPS  # (INPUT_OPS: the input of a network without nn.Module)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -118,8 +119,13 @@ class ContinuousValuesTruncated(Check):
         if self._done:
             return ()
         if isinstance(event, OpCall):
-            self._on_conversion(event)
-            return ()
+            if event.name not in INPUT_OPS:
+                self._on_conversion(event)
+                return ()
+            loose = loose_input(self.state, event)  # the input of a network without nn.Module
+            if loose is None:
+                return ()
+            event = loose
         if not self._records:
             return ()
         if isinstance(event, LossCall):

@@ -121,5 +121,6 @@ FIT_REMEDIES: tuple[Remedy, ...] = (
            lambda f: "Add a hidden layer with an activation: nn.Sequential(nn.Linear(in, "
                      f"{hidden_units(f)}), nn.ReLU(), nn.Linear({hidden_units(f)}, out)) (a stack of Linear layers "
                      "without activations is one linear map).",
-           _install_hidden_layer, applies=lambda f: (f.get("evidence") or {}).get("model_is_linear") is True),
+           _install_hidden_layer, applies=lambda f: (f.get("evidence") or {}).get("model_is_linear") is True
+           and bool((f.get("evidence") or {}).get("linear_layers"))),  # (a network without modules: none to change)
 )

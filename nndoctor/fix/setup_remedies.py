@@ -242,6 +242,16 @@ def _install_keep_float(f: Finding, stack: contextlib.ExitStack) -> None:
     _patch(stack, torch.Tensor, "type", to_dtype)
 
 
+def _less_noise(name: str, code: str, what: str, why: str) -> Remedy:
+    """The remedy that scales the noise drawn at a finding's lines down to 0.3 of the spread of ``what``."""
+    return Remedy(name, (code,),
+                  lambda f: f"the noise added to the {what} at {_ev(f).get('site') or 'the training step'} scaled "
+                            f"by {_scale_text(f)} (to 0.3 of their spread)",
+                  lambda f: f"Multiply the noise's std at {_ev(f).get('site') or 'the training step'} by about "
+                            f"{_scale_text(f)}: {why}.",
+                  _install_less_noise, applies=lambda f: bool(_noise_sites(f)) and noise_scale(f) < 1)
+
+
 SETUP_REMEDIES: tuple[Remedy, ...] = (
     Remedy("adam-for-minibatches", ("optimizer.full-batch-method-on-minibatches",),
            lambda f: f"{_ev(f).get('optimizer_class', 'the full-batch optimizer')} replaced by Adam (Rprop's "
@@ -250,12 +260,10 @@ SETUP_REMEDIES: tuple[Remedy, ...] = (
                      f"created: torch.optim.Adam(model.parameters(), lr=1e-2 or lower) instead of "
                      f"{_ev(f).get('optimizer_class', 'Rprop')} (or keep it and train on the full batch).",
            _install_minibatch_optimizer, applies=lambda f: _ev(f).get("optimizer_class") in _FULL_BATCH),
-    Remedy("less-input-noise", ("regularization.input-noise-too-strong",),
-           lambda f: f"the noise added to the training inputs at {_ev(f).get('site') or 'the augmentation'} scaled "
-                     f"by {_scale_text(f)} (to 0.3 of the inputs' spread)",
-           lambda f: f"Multiply the noise's std at {_ev(f).get('site') or 'the augmentation'} by about "
-                     f"{_scale_text(f)}: noise augmentation is a fraction of the inputs' spread.",
-           _install_less_noise, applies=lambda f: bool(_noise_sites(f)) and noise_scale(f) < 1),
+    _less_noise("less-input-noise", "regularization.input-noise-too-strong", "training inputs",
+                "noise augmentation is a fraction of the inputs' spread"),
+    _less_noise("less-target-noise", "labels.target-noise-too-strong", "regression targets",
+                "noise on the targets only adds variance to the gradient"),
     Remedy("keep-float-values", ("dtype.continuous-values-truncated",),
            lambda f: f"the {_ev(f).get('conversion', 'conversion')} at {_ev(f).get('site', '?')} keeps the "
                      "values as floats",

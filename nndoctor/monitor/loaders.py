@@ -1,5 +1,5 @@
 """Which DataLoader a batch came from: a thin wrapper around ``DataLoader.__iter__`` and the
-iterators' ``__next__``.
+iterators' ``__next__`` (and ``_next_index``: the dataset indices a single-process batch was asked for).
 
 The data checks of ``nndoctor run`` need to know whether an evaluation pass reads the
 training data (a script measuring its training accuracy) or other data (its validation
@@ -72,6 +72,11 @@ class LoaderTracker:
         #: while they had no batch to give (len(loader) == 0: drop_last with fewer rows than a batch,
         #: an empty split)
         self.empty: dict[int, tuple[str, int | None, int | None, bool, int]] = {}
+        #: the dataset indices of the latest batch, for a single-process loader whose batch sampler
+        #: gives a list of ints (None otherwise): which examples the batch's rows were asked for
+        self.last_indices: list[int] | None = None
+        self._pending_indices: Any = None
+        self._orig_index: Callable[..., Any] | None = None
 
     def install(self) -> None:
         if self._orig_iter is not None:
@@ -79,6 +84,7 @@ class LoaderTracker:
         tracker = self
         orig_iter = DataLoader.__iter__
         orig_next = _BaseDataLoaderIter.__next__
+        orig_index = _BaseDataLoaderIter._next_index
 
         def __iter__(loader: DataLoader) -> Any:  # noqa: N807
             it = orig_iter(loader)  # (the user's errors pass through)
@@ -89,9 +95,18 @@ class LoaderTracker:
                     tracker._fault("data loader iteration", exc)
             return it
 
+        def _next_index(it: Any) -> Any:
+            index = orig_index(it)
+            tracker._pending_indices = index
+            return index
+
         def __next__(it: Any) -> Any:  # noqa: N807
+            tracker._pending_indices = None
             batch = orig_next(it)  # (the user's errors and StopIteration pass through)
             try:
+                index, tracker._pending_indices = tracker._pending_indices, None
+                tracker.last_indices = index if (getattr(it, "_num_workers", 1) == 0 and type(index) is list
+                                                 and 0 < len(index) <= 4096 and type(index[0]) is int) else None
                 tracker.fetches += 1
                 first = batch[0] if type(batch) in (list, tuple) and batch else batch
                 tracker.last_ptr = first.data_ptr() if type(first) is torch.Tensor else 0
@@ -105,9 +120,11 @@ class LoaderTracker:
 
         __iter__.__wrapped__ = orig_iter  # type: ignore[attr-defined]
         __next__.__wrapped__ = orig_next  # type: ignore[attr-defined]
-        self._orig_iter, self._orig_next = orig_iter, orig_next
+        _next_index.__wrapped__ = orig_index  # type: ignore[attr-defined]
+        self._orig_iter, self._orig_next, self._orig_index = orig_iter, orig_next, orig_index
         DataLoader.__iter__ = __iter__  # type: ignore[method-assign]
         _BaseDataLoaderIter.__next__ = __next__  # type: ignore[method-assign]
+        _BaseDataLoaderIter._next_index = _next_index  # type: ignore[method-assign]
 
     def remove(self) -> None:
         if self._orig_iter is not None:
@@ -116,6 +133,9 @@ class LoaderTracker:
         if self._orig_next is not None:
             _BaseDataLoaderIter.__next__ = self._orig_next  # type: ignore[method-assign]
             self._orig_next = None
+        if self._orig_index is not None:
+            _BaseDataLoaderIter._next_index = self._orig_index  # type: ignore[method-assign]
+            self._orig_index = None
 
     def _fault(self, where: str, exc: BaseException) -> None:
         if self._on_error is not None:

@@ -199,6 +199,47 @@ loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (len(counts) * counts))
 """,
     ),
     CodeInfo(
+        code="data.getitem-ignores-index",
+        severity="warning",
+        step="implement & debug",
+        title="Dataset.__getitem__ ignores its index",
+        meaning=(
+            "The examples a map-style dataset returns do not follow the index the DataLoader asks for: "
+            "`return self.x[0]` left in, a random row drawn inside `__getitem__` (`randint`), or one cached "
+            "batch returned for every index."
+        ),
+        why=(
+            "Every epoch trains on a constant or random subset of the data (with repeats): the sampler's "
+            "shuffling and its epoch coverage mean nothing, part of the data is never seen, and the loss shows "
+            "only a vague plateau or noise."
+        ),
+        detection=(
+            "For single-process DataLoaders, the loader tracker records the dataset indices of each batch; "
+            "the rows of the model's training input are fingerprinted per index. Random examples: of at least "
+            "32 indices asked for again in a later epoch, at least half came back with other values and at "
+            "least 20% with exactly the values another index gave before (augmentation never reproduces "
+            "another example exactly). Too few examples: at least 64 distinct indices gave at most 1/8 as many "
+            "distinct values while a tensor or array the dataset holds (one row per index) has at least 4x "
+            "as many distinct rows at those indices. Quiet: augmentation, samplers with replacement, "
+            "IterableDatasets, multi-process loaders."
+        ),
+        fixes=(
+            "Make {dataset}.__getitem__(self, i) return example i: `return self.x[i], self.y[i]` (random "
+            "augmentation of example i is fine; drawing another example is not).",
+            "To sample at random, leave __getitem__ deterministic and give the DataLoader a sampler "
+            "(shuffle=True, RandomSampler(replacement=True) or WeightedRandomSampler).",
+        ),
+        wrong="""
+def __getitem__(self, i):
+    j = random.randint(0, len(self.x) - 1)
+    return self.x[j], self.y[j]
+""",
+        right="""
+def __getitem__(self, i):
+    return self.x[i], self.y[i]
+""",
+    ),
+    CodeInfo(
         code="data.loader-yields-no-batches",
         severity="warning",
         step="implement & debug",

@@ -280,6 +280,46 @@ y = torch.tensor(labels).long()
 """,
     ),
     CodeInfo(
+        code="labels.target-noise-too-strong",
+        severity="warning",
+        step="implement & debug",
+        title="Noise added to the regression targets, as large as the targets' own spread",
+        meaning=(
+            "Random noise is added to the regression targets in the training step (`yb + std * "
+            "torch.randn_like(yb)`, `torch.normal(yb, std)`) with a std at least the targets' own spread "
+            "across the batch."
+        ),
+        why=(
+            "The model is trained to fit noise as large as the signal: the loss cannot fall below the noise's "
+            "variance (at or above the constant prediction's loss), gradients are dominated by the noise, and "
+            "the flat, high training curve hides whether the model learnt anything. Target jitter meant as "
+            "regularisation is a small fraction of the targets' spread."
+        ),
+        detection=(
+            "On sampled training steps the function mode follows random tensors drawn outside the model, "
+            "scaled by numbers and added to a tensor of the same shape that needs no gradient (as for "
+            "regularization.input-noise-too-strong). When such a sum made in the same step is the target of "
+            "a regression loss (mse/l1/smooth_l1/huber), the ratio ||noise - mean|| / ||y - batch mean of y|| "
+            "is recorded once per step. Over at least 3 sampled steps, a median >= 1 is a warning (>= 0.7 "
+            "info; info only with several optimizers). Quiet: noise drawn once when a synthetic data set is "
+            "made, noise that is itself the target (diffusion, denoising), noise on the inputs, and noise "
+            "that is also in the model's input (an autoencoder of noisy data). Noise drawn with numpy in the "
+            "training Dataset's __getitem__ is measured at the end of the run from two reads of 32 examples."
+        ),
+        fixes=(
+            "Scale the noise at {site} down to a fraction of the targets' spread: multiply its std by about "
+            "{suggested_scale}, or drop it (noisy targets only add variance to the gradient).",
+            "If the noise is meant to model the data (a synthetic task), draw it once with the data set, not "
+            "in every training step.",
+        ),
+        wrong="""
+loss = F.mse_loss(model(xb), yb + 2.0 * torch.randn_like(yb))   # yb has std 1
+""",
+        right="""
+loss = F.mse_loss(model(xb), yb)
+""",
+    ),
+    CodeInfo(
         code="labels.unrelated-to-inputs",
         severity="warning",
         step="implement & debug",

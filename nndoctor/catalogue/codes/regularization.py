@@ -237,7 +237,10 @@ opt = torch.optim.SGD(model.parameters(), lr=0.01, weight_decay=1e-4)
             "discriminator trained with instance noise) it is info only. A loss "
             "whose target has the noised input's shape (denoising, diffusion) makes the noise the task: "
             "quiet; noise scaled per example by a tensor, dropout on inputs, mixup, crops and flips are not "
-            "followed."
+            "followed. Noise drawn with numpy inside the training Dataset's __getitem__ (np.random.normal, "
+            "randn, uniform...) is measured at the end of the run: 32 examples are read twice with numpy's "
+            "draws recorded (random states restored); when the two reads differ by one scale times the draws, "
+            "the same ratio is computed from the clean part and the noise."
         ),
         fixes=(
             "Scale the noise at {site} down to a fraction of the inputs' spread: multiply its std by about "

@@ -26,6 +26,7 @@ input it noises: a synthetic data set made once as signal plus noise is the data
 
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -34,11 +35,13 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
+from nndoctor.monitor.dataset_noise import TRAIN_DATASET_KEY, numpy_noise
 from nndoctor.monitor.events import LossCall, ModelInput, OpCall, RunEnd
 from nndoctor.monitor.functions import user_site
+from nndoctor.monitor.loose_input import INPUT_OPS, loose_input
 from nndoctor.monitor.noise_targets import RANDOM_OPS, is_number
 
-__all__ = ["InputNoiseDrownsSignal", "noise_ratio"]
+__all__ = ["EARLY_SAMPLES", "InputNoiseDrownsSignal", "MIN_SAMPLES", "TRACKED_OPS", "noise_ratio"]
 
 WARN_RATIO = 2.0
 INFO_RATIO = 1.5
@@ -48,6 +51,8 @@ _SCALE = frozenset({"mul", "div", "sub", "mul_", "div_", "sub_"})
 _ADD = frozenset({"add", "sub", "add_", "sub_"})
 _PASS = frozenset({"to", "float", "clamp", "clamp_", "view", "reshape", "contiguous", "detach", "clone"})
 _COLLATE = frozenset({"stack"})
+#: the ops the noise tracking follows (shared with monitor/checks/target_noise.py)
+TRACKED_OPS = RANDOM_OPS | _SCALE | _ADD | _PASS | _COLLATE
 MAX_EXAMPLE = 1 << 12  # values of one example whose clean part and noise are kept for collation (bounded memory)
 
 
@@ -81,7 +86,10 @@ class InputNoiseDrownsSignal(Check):
     code = "regularization.input-noise-too-strong"
     needs = ("op", "model_input", "loss", "end")
     sampled_only = frozenset({"model_input"})
-    ops = RANDOM_OPS | _SCALE | _ADD | _PASS | _COLLATE
+    ops = TRACKED_OPS | INPUT_OPS  # (INPUT_OPS: a network without nn.Module)
+    warn_ratio = WARN_RATIO
+    info_ratio = INFO_RATIO
+    dataset_part = 0  # the element of a dataset item that numpy noise is looked for in (the input)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -111,7 +119,11 @@ class InputNoiseDrownsSignal(Check):
             self.retire()  # (denoising is the task, or the finding is made: nothing more to hear)
             return ()
         if isinstance(event, OpCall):
-            if not event.module:
+            if event.name in INPUT_OPS:
+                loose = loose_input(self.state, event)
+                if loose is not None:
+                    self._on_input(loose)
+            elif not event.module:
                 self._on_op(event)
             return ()
         if isinstance(event, ModelInput):
@@ -170,9 +182,12 @@ class InputNoiseDrownsSignal(Check):
         if clean.requires_grad:
             return  # noise on a computed tensor (a latent, an embedding), not on the data
         ratio = noise_ratio(clean, noise)
-        if ratio is not None:
-            parts = (clean.detach(), noise.detach()) if clean.numel() <= MAX_EXAMPLE else None
-            self._put(self._noised, result, _Noised(ratio, user_site(), tuple(result.shape), drawn[1] if drawn else "",
+        small = clean.numel() <= MAX_EXAMPLE
+        if ratio is not None or small:
+            # (no ratio: one value, a single example's target; its batch's ratio is measured once stacked)
+            parts = (clean.detach(), noise.detach()) if small else None
+            self._put(self._noised, result, _Noised(math.nan if ratio is None else ratio, user_site(),
+                                                    tuple(result.shape), drawn[1] if drawn else "",
                                                     self.state.step, parts))
 
     def _on_stack(self, items: Any, result: torch.Tensor) -> None:
@@ -198,7 +213,7 @@ class InputNoiseDrownsSignal(Check):
             return
         x = next((a for a in (*event.args, *event.kwargs.values()) if isinstance(a, torch.Tensor)), None)
         noised = self._get(self._noised, x)
-        if noised is not None and noised[1].made != event.step:
+        if noised is not None and (noised[1].made != event.step or not math.isfinite(noised[1].ratio)):
             return  # noise drawn once, in an earlier step or before training: a synthetic data set's
             # own noise (``x = signal + torch.randn(n, d)``), not an augmentation drawn for each batch
         if noised is not None and (self._input is None or self._input[0] != event.step):
@@ -220,11 +235,13 @@ class InputNoiseDrownsSignal(Check):
         return True
 
     def _judge(self, early: bool = False) -> list[Finding]:
-        if self._reported or self._denoising or len(self._samples) < MIN_SAMPLES:
+        if self._reported or self._denoising:
             return []
+        if len(self._samples) < MIN_SAMPLES:
+            return [] if early else self._dataset_noise()
         ratios = sorted(s.ratio for s in self._samples)
         median = ratios[len(ratios) // 2]
-        if median < (WARN_RATIO if early else INFO_RATIO):
+        if median < (self.warn_ratio if early else self.info_ratio):
             return []
         self._reported = True
         site = self._samples[-1].site
@@ -235,9 +252,28 @@ class InputNoiseDrownsSignal(Check):
         # several optimizers (a GAN's discriminator with instance noise, annealed on purpose): info
         several = len(self.state.optimizers) > 1
         ev["optimizers"] = len(self.state.optimizers)
-        sev = Severity.WARNING if median >= WARN_RATIO and not several else Severity.INFO
-        return [self.finding(
-            f"the noise added to the training inputs at {site or 'an unknown line'} is {median:.2g}x the "
-            f"inputs' own spread (median over {len(ratios)} sampled steps): the examples are buried under "
-            f"noise and the model can barely see the signal",
-            ev, location=site, severity=sev)]
+        sev = Severity.WARNING if median >= self.warn_ratio and not several else Severity.INFO
+        return [self.finding(self._message(site, median, len(ratios), ev), ev, location=site, severity=sev)]
+
+    def _dataset_noise(self) -> list[Finding]:
+        """At the end of the run: noise the training dataset's ``__getitem__`` draws with numpy
+        (:mod:`nndoctor.monitor.dataset_noise`; torch draws are followed during the run)."""
+        dataset = self.state.extra.get(TRAIN_DATASET_KEY)
+        found = numpy_noise(dataset, self.dataset_part, noise_ratio) if dataset is not None else None
+        if found is None or found[0] < self.info_ratio:
+            return []
+        ratio, reads, scale = found
+        self._reported = True
+        name = f"{type(dataset).__name__}.__getitem__"
+        ev = {"noise_ratio": round(ratio, 3), "examples_read": reads, "site": "", "drawn_at": [],
+              "drawn_with": "numpy", "dataset": type(dataset).__name__, "fitted_noise_scale": round(scale, 4),
+              "suggested_scale": round(min(1.0, 0.3 / ratio), 3), "optimizers": len(self.state.optimizers)}
+        sev = Severity.WARNING if ratio >= self.warn_ratio and len(self.state.optimizers) <= 1 else Severity.INFO
+        return [self.finding(self._message(f"{name} (numpy, {reads} examples read at the end of the run)", ratio,
+                                           0, ev), ev, location=name, severity=sev)]
+
+    def _message(self, site: str, median: float, steps: int, evidence: dict[str, Any]) -> str:
+        over = f" (median over {steps} sampled steps)" if steps else ""
+        return (f"the noise added to the training inputs at {site or 'an unknown line'} is {median:.2g}x the "
+                f"inputs' own spread{over}: the examples are buried under noise and the model can barely see "
+                f"the signal")

@@ -12,6 +12,11 @@ At the end of a classification run with one model and one optimizer, when
   activation function (``F.relu``, ``torch.tanh``, ``x.sigmoid()``, ...) ran inside it;
 * its training loss has not fallen below a fifth of the class priors' loss;
 
+or the network has no module at all (weights are plain tensors, ``x @ W + b``: its input is found by
+:mod:`nndoctor.monitor.loose_input`) and the autograd graph behind every sampled training loss's input is
+a linear map of the data (:func:`~nndoctor.monitor.loose_input.linear_graph`; an output softmax or sigmoid
+link allowed), trained by one optimizer or by hand,
+
 the probes of :mod:`.probe` are fitted on the observed (input, label) pairs. A warning
 ``fit.underfitting`` (evidence ``model_is_linear``) when the non-linear probes (5-NN, small
 MLP) reach at most half the logistic regression's held-out loss and 10 points more accuracy
@@ -32,13 +37,13 @@ from nndoctor.monitor.checks.data.probe import (
     MIN_PAIRS,
     MIN_STEPS,
     MLP_HIDDEN,
-    affordable,
-    probe,
+    pair_probe,
     train_chance_loss,
 )
 from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
-from nndoctor.monitor.events import ModelInput, OpCall, RunEnd
+from nndoctor.monitor.events import LossCall, ModelInput, OpCall, RunEnd
+from nndoctor.monitor.loose_input import INPUT_OPS, NAME, linear_graph, loose_input
 from nndoctor.monitor.tensors import own_parameters
 
 __all__ = ["LinearModelUnderfits", "NONLINEAR_OPS", "linear_layers"]
@@ -80,20 +85,30 @@ class LinearModelUnderfits(Check):
     """A model with no nonlinearity stuck at a linear model's loss on data that need a non-linear one."""
 
     code = "fit.underfitting"
-    needs = ("model_input", "op", "end")
-    sampled_only = frozenset({"model_input", "op"})  # the first training forwards are sampled
-    ops = NONLINEAR_OPS
+    needs = ("model_input", "op", "loss", "end")
+    sampled_only = frozenset({"model_input", "op", "loss"})  # the first training forwards are sampled
+    ops = NONLINEAR_OPS | INPUT_OPS
     end_cost = 3  # probes fitted at the end, after the label checks' (nndoctor/monitor/ending.py)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
         self.nonlinear_in: set[str] = set()      # root models inside which an activation ran
         self.layers: dict[str, int] = {}          # root model -> linear_layers at its first training forward
+        #: a network without nn.Module: whether every sampled training loss read a linear map of the
+        #: data (None until one is read), and the number of weighted ops seen in one forward
+        self.loose_linear: bool | None = None
+        self._loose_seen = False
 
-    def check(self, event: ModelInput | OpCall | RunEnd) -> Iterable[Finding]:
+    def check(self, event: ModelInput | OpCall | LossCall | RunEnd) -> Iterable[Finding]:
         if event.kind == "op":
-            if event.module:
+            if event.module and event.name in NONLINEAR_OPS:
                 self.nonlinear_in.add(event.module.split(".", 1)[0].split("[", 1)[0])
+            elif event.name in INPUT_OPS and loose_input(self.state, event) is not None:
+                self._loose_seen = True
+        elif event.kind == "loss":
+            if self._loose_seen and not self.state.models and event.grad_enabled and self.loose_linear is not False:
+                linear = linear_graph(event.input)
+                self.loose_linear = linear if linear is not None else False
         elif event.kind == "model_input":
             if event.training and event.grad_enabled and event.name not in self.layers:
                 self.layers[event.name] = linear_layers(event.model)
@@ -102,11 +117,16 @@ class LinearModelUnderfits(Check):
         return ()
 
     def _judge(self, event: RunEnd) -> list[Finding]:
-        if len(self.state.models) != 1 or len(self.state.optimizers) != 1 or len(self.layers) != 1:
+        if len(self.state.optimizers) > 1:
             return []
-        name, layers = next(iter(self.layers.items()))
-        if name in self.nonlinear_in or layers == 0:
+        if not self.state.models and self.loose_linear:  # (an optimizer over a list, or updates by hand)
+            name, layers = NAME, 0  # a network without nn.Module whose output is a linear map of its input
+        elif len(self.state.models) != 1 or len(self.layers) != 1 or len(self.state.optimizers) != 1:
             return []
+        else:
+            name, layers = next(iter(self.layers.items()))
+            if name in self.nonlinear_in or layers == 0:
+                return []
         data = ObservedData.of(self.state)
         if data is None or data.pair_rows < MIN_PAIRS or data.train_counts is None or not data.single_input:
             return []
@@ -118,13 +138,7 @@ class LinearModelUnderfits(Check):
         level = float(np.median(values[-max(10, len(values) // 4):]))
         if level < FITTED * base:
             return []
-        x, y = np.concatenate(data.pairs_x), np.concatenate(data.pairs_y)
-        if len(np.unique(y)) < 2:
-            return []
-        fitted = affordable(x, y, event, MIN_PAIRS, self.name())
-        if fitted is None:
-            return []
-        r = probe(*fitted, min_examples=MIN_PAIRS)
+        r = pair_probe(self.state, data, event, self.name())  # (the label check's, when it fitted them)
         if r is None:
             return []
         best_loss, best_acc = min(r.knn_loss, r.mlp_loss), max(r.knn, r.mlp)
@@ -137,7 +151,13 @@ class LinearModelUnderfits(Check):
                     "mlp_probe_loss": round(r.mlp_loss, 4), "linear_probe_accuracy": round(r.linear, 3),
                     "knn_probe_accuracy": round(r.knn, 3), "mlp_probe_accuracy": round(r.mlp, 3),
                     "mlp_probe_hidden_units": MLP_HIDDEN}
-        shape = "a single nn.Linear layer" if layers == 1 else f"{layers} nn.Linear layers with no activation between them"
+        if not layers:
+            evidence["modules"] = "none: weights are plain tensors"
+            shape = "its output is a linear map of its input: weight products and sums, no activation"
+        elif layers == 1:
+            shape = "a single nn.Linear layer"
+        else:
+            shape = f"{layers} nn.Linear layers with no activation between them"
         return [self.finding(
             f"{name} is a linear model ({shape}) and the data need a non-linear one: its training loss stays "
             f"at {level:.3g}, no better than a logistic regression's held-out {r.linear_loss:.3g} (accuracy "

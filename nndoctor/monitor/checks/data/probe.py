@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -35,9 +35,10 @@ from nndoctor.monitor.checks.data.sample import ObservedData
 from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import RunEnd
 
-__all__ = ["LabelsUnrelated", "MLP_HIDDEN", "OutOfFold", "PROBE_ORDER", "ProbeResult", "affordable", "chance_loss", "out_of_fold", "probe",
-           "probe_seconds", "train_chance_loss"]
+__all__ = ["LabelsUnrelated", "MLP_HIDDEN", "OutOfFold", "PROBE_ORDER", "ProbeResult", "affordable", "chance_loss", "out_of_fold",
+           "pair_probe", "probe", "probe_seconds", "train_chance_loss"]
 
+PAIR_PROBE_KEY = "nndoctor.pair_probe"  # state.extra: (pairs, ProbeResult) of the end-of-run probes
 MIN_PAIRS = 200
 MIN_STEPS = 40
 NEIGHBOURS = 5
@@ -310,6 +311,24 @@ def affordable(x: np.ndarray, y: np.ndarray, event: RunEnd, minimum: int,
     return x[rows], y[rows]
 
 
+def pair_probe(state: Any, data: Any, event: RunEnd, who: str) -> ProbeResult | None:
+    """The probes fitted on the observed (input, label) pairs at the end of the run, once for the
+    checks that read them (the label check and the linear-model check: the second would not fit the
+    end-of-run budget again); None with a single class, too few pairs or no time left."""
+    cached = state.extra.get(PAIR_PROBE_KEY)
+    if cached is not None and cached[0] == data.pair_rows:
+        return cached[1]
+    x, y = np.concatenate(data.pairs_x), np.concatenate(data.pairs_y)
+    if len(np.unique(y)) < 2:
+        return None
+    fitted = affordable(x, y, event, MIN_PAIRS, who)
+    if fitted is None:
+        return None
+    result = probe(*fitted, min_examples=MIN_PAIRS)
+    state.extra[PAIR_PROBE_KEY] = (data.pair_rows, result)
+    return result
+
+
 def _nll(p: np.ndarray, y: np.ndarray, floor: float = 1e-3) -> np.ndarray:
     return -np.log(np.maximum(p[np.arange(len(y)), y], floor))
 
@@ -394,14 +413,7 @@ class LabelsUnrelated(Check):
         level = float(np.median(values[-max(10, len(values) // 4):]))
         if not 0.85 * base <= level <= 2.0 * base:
             return ()  # the model learned something (or diverged): not "at chance"
-        x = np.concatenate(data.pairs_x)
-        y = np.concatenate(data.pairs_y)
-        if len(np.unique(y)) < 2:
-            return ()
-        fitted = affordable(x, y, event, MIN_PAIRS, self.name())
-        if fitted is None:
-            return ()
-        result = probe(*fitted, min_examples=MIN_PAIRS)
+        result = pair_probe(self.state, data, event, self.name())
         if result is None:
             return ()  # too few distinct inputs (e.g. a constant input, reported by preprocessing)
         evidence = {"train_loss": round(level, 4), "chance_loss": round(base, 4), "examples": result.n,

@@ -25,7 +25,8 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks.data.loss_weights import LossWeights
-from nndoctor.monitor.events import ModelInput, Targets
+from nndoctor.monitor.events import ModelInput, OpCall, Targets
+from nndoctor.monitor.loose_input import INPUT_OPS, loose_input
 
 __all__ = ["DataCollector", "EvalPass", "ObservedData", "add_confusion", "class_targets", "example_hashes",
            "first_tensor", "row_hashes"]
@@ -298,8 +299,9 @@ class DataCollector(Check):
     """Keeps the bounded sample of observed data; reports nothing itself."""
 
     code = "data.observed-sample"
-    needs = ("model_input", "eval_input", "targets")
+    needs = ("model_input", "eval_input", "targets", "op")
     sampled_only = frozenset({"model_input"})  # training batches are sampled; evaluation ones all seen
+    ops = INPUT_OPS  # the input of a network without nn.Module (nndoctor/monitor/loose_input.py)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -317,7 +319,12 @@ class DataCollector(Check):
         # this step's no-gradient forwards and its training forward: (model, batch tensor identity)
         self._step_inputs: tuple[int, list[tuple[str, tuple[Any, ...]]], list[tuple[str, tuple[Any, ...]]]] = (-1, [], [])
 
-    def check(self, event: ModelInput | Targets) -> Iterable[Finding]:
+    def check(self, event: ModelInput | Targets | OpCall) -> Iterable[Finding]:
+        if isinstance(event, OpCall):
+            loose = loose_input(self.state, event)
+            if loose is None:
+                return ()
+            event = loose
         self._confirm_len()
         kind = event.kind
         if kind == "eval_input":
