@@ -34,6 +34,7 @@ from nndoctor.debug.padding import _embedding_pads
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import LossCall, ModelInput, ModuleOutput, OpCall, RunEnd
 from nndoctor.monitor.functions import user_site
+from nndoctor.monitor.marks import TensorMarks
 from nndoctor.monitor.tensors import is_integer
 
 __all__ = ["LastStepOfPadded", "MIN_ROWS", "last_index_dim", "right_padding"]
@@ -142,7 +143,7 @@ class LastStepOfPadded(Check):
         super().__init__(state)
         self._pads: dict[int, tuple[weakref.ReferenceType[nn.Module], list[int]]] = {}
         self._pad: dict[str, Any] | None = None
-        self._marked: dict[int, weakref.ReferenceType[torch.Tensor]] = {}
+        self._marked: TensorMarks[bool] = TensorMarks(1024)
         self._read: dict[str, Any] | None = None
         self._hits: list[dict[str, Any]] = []
         self._steps: set[int] = set()
@@ -205,33 +206,26 @@ class LastStepOfPadded(Check):
             return
         h = out[1][0] if isinstance(out[1], tuple) else out[1]
         if isinstance(h, torch.Tensor):
-            self._mark(h)
+            self._marked.put(h, True)
             self._pad["rnn"] = type(event.module).__name__
-
-    def _mark(self, t: torch.Tensor) -> None:
-        self._marked[id(t)] = weakref.ref(t)
-
-    def _is_marked(self, t: Any) -> bool:
-        ref = self._marked.get(id(t)) if isinstance(t, torch.Tensor) else None
-        return ref is not None and ref() is t
 
     def _on_op(self, event: OpCall) -> None:
         assert self._pad is not None
         args = event.args
         src = args[0] if args else None
         if event.name == "cat":
-            if args and isinstance(args[0], (list, tuple)) and any(self._is_marked(a) for a in args[0]) \
+            if args and isinstance(args[0], (list, tuple)) and any(self._marked.get(a) is not None for a in args[0]) \
                     and isinstance(event.result, torch.Tensor):
-                self._mark(event.result)
+                self._marked.put(event.result, True)
             return
         if not isinstance(src, torch.Tensor) or not src.is_floating_point():
             return
-        if self._is_marked(src):
+        if self._marked.get(src) is not None:
             if event.name == "linear":
                 self._read = {"how": f"h_n of the {self._pad.get('rnn', 'recurrent layer')}", "site": user_site(),
                               "module": event.module}
             elif event.name in _PROPAGATE and isinstance(event.result, torch.Tensor):
-                self._mark(event.result)
+                self._marked.put(event.result, True)
             return
         if event.name not in _READ or not src.requires_grad:
             return

@@ -18,7 +18,6 @@ logits upsampled to the mask size (they carry a gradient) and soft targets (not 
 
 from __future__ import annotations
 
-import weakref
 from typing import Any, Iterable
 
 import torch
@@ -27,6 +26,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import LossCall, OpCall, RunEnd
 from nndoctor.monitor.functions import user_site
+from nndoctor.monitor.marks import TensorMarks
 
 __all__ = ["MAX_IDS", "MaskInterpolated", "smoothing_mode"]
 
@@ -71,7 +71,7 @@ class MaskInterpolated(Check):
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
-        self._marks: dict[int, tuple[weakref.ReferenceType[torch.Tensor], dict[str, Any]]] = {}
+        self._marks: TensorMarks[dict[str, Any]] = TensorMarks(_MAX_MARKS)
         self._hits: list[dict[str, Any]] = []
         self._steps: set[int] = set()
 
@@ -86,17 +86,6 @@ class MaskInterpolated(Check):
         elif event.kind == "end":
             return self._on_end(event)
         return ()
-
-    def _origin(self, t: Any) -> dict[str, Any] | None:
-        entry = self._marks.get(id(t)) if isinstance(t, torch.Tensor) else None
-        return entry[1] if entry is not None and entry[0]() is t else None
-
-    def _mark(self, t: torch.Tensor, origin: dict[str, Any]) -> None:
-        if len(self._marks) >= _MAX_MARKS:
-            self._marks = {k: v for k, v in self._marks.items() if v[0]() is not None}
-            if len(self._marks) >= _MAX_MARKS:
-                return
-        self._marks[id(t)] = (weakref.ref(t), origin)
 
     def _on_interpolate(self, event: OpCall) -> None:
         mode = smoothing_mode(event.args, event.kwargs)
@@ -113,7 +102,7 @@ class MaskInterpolated(Check):
             share = float(frac.float().mean())
         if share == 0.0:
             return  # (nothing averaged: a constant map, or an upscale by an integer factor of 1)
-        self._mark(out, {"mode": mode, "ids": ids, "non_integer": round(share, 4),
+        self._marks.put(out, {"mode": mode, "ids": ids, "non_integer": round(share, 4),
                          "in_shape": tuple(x.shape), "out_shape": tuple(y.shape), "site": user_site(),
                          "step": event.step})
 
@@ -123,16 +112,16 @@ class MaskInterpolated(Check):
             return
         src = event.args[0] if event.args else None
         if event.name in ("stack", "cat") and isinstance(src, (list, tuple)):
-            origin = next((o for o in (self._origin(a) for a in src[:8]) if o is not None), None)
+            origin = next((o for o in (self._marks.get(a) for a in src[:8]) if o is not None), None)
         else:
-            origin = self._origin(src)
+            origin = self._marks.get(src)
         if origin is not None:
-            self._mark(result, origin)
+            self._marks.put(result, origin)
 
     def _on_loss(self, event: LossCall) -> None:
         if not event.grad_enabled or event.target is None or event.step in self._steps:
             return
-        origin = self._origin(event.target)
+        origin = self._marks.get(event.target)
         if origin is None:
             return
         self._steps.add(event.step)
