@@ -28,7 +28,7 @@ from nndoctor.monitor.events import LossCall, OpCall, RunEnd
 from nndoctor.monitor.functions import user_site
 from nndoctor.monitor.marks import TensorMarks
 
-__all__ = ["MAX_IDS", "MaskInterpolated", "smoothing_mode"]
+__all__ = ["MAX_IDS", "MaskInterpolated", "class_map", "smoothing_mode"]
 
 MAX_IDS = 64  # distinct values of a class-id map (more: an image, a depth map)
 MIN_STEPS = 2
@@ -47,7 +47,7 @@ def smoothing_mode(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
     return mode if isinstance(mode, str) and mode in _SMOOTH else None
 
 
-def _class_map(x: torch.Tensor) -> int | None:
+def class_map(x: torch.Tensor) -> int | None:
     """Number of distinct values when ``x`` holds integers only, 2 to ``MAX_IDS`` of them; else None."""
     if x.numel() < MIN_NUMEL or x.requires_grad:
         return None
@@ -93,7 +93,7 @@ class MaskInterpolated(Check):
         out = event.result
         if mode is None or not isinstance(x, torch.Tensor) or not isinstance(out, torch.Tensor):
             return
-        ids = _class_map(x)
+        ids = class_map(x)
         if ids is None:
             return
         with torch.no_grad():
