@@ -12,10 +12,10 @@ Evidence, on sampled training steps: a ``mse_loss`` / ``l1_loss`` / ``smooth_l1_
 targets are whole numbers, in >= ``MIN_CALLS`` calls (none with fractional targets); over all of them
 the targets take ``3..MAX_IDS`` distinct values forming a contiguous run that starts at 0 or 1.
 * warning when the ids look nominal (start at 0, ``K <= MAX_NOMINAL``, every class between
-  ``0.5/K`` and ``2/K`` of the targets, >= ``MIN_TARGETS`` targets seen) or when the script rounds
-  (``round``/``long``/``int``/``floor``) a one-output float prediction and compares it (``eq``/``ne``)
-  with targets of the same size: it treats the outputs as classes;
-* ``info`` otherwise (ratings 1..5, skewed small counts: maybe meant).
+  ``0.5/K`` and ``2/K`` of the targets, >= ``MIN_TARGETS`` targets seen) or when ids from 0 are
+  compared (``eq``/``ne``) with a rounded (``round``/``long``/``int``/``floor``) one-output float
+  prediction of the same size: the script treats the outputs as classes;
+* ``info`` otherwise (ratings 1..5, rounded or not, and skewed small counts: maybe meant).
 Many values, gaps, fractional targets, two values and multi-output regression stay quiet.
 """
 
@@ -151,7 +151,8 @@ class ClassIdsRegressed(Check):
         ids = sorted(self._counts)
         k = len(ids)
         total = sum(self._counts.values())
-        strong = kind == "nominal" or self._compared is not None
+        # ids from 1 are the convention of ratings (1..5 stars): rounding them is common practice there
+        strong = kind == "nominal" or (self._compared is not None and ids[0] == 0)
         why = []
         if kind == "nominal":
             why.append(f"the {k} ids {ids[0]}..{ids[-1]} are evenly spread like nominal classes")
@@ -164,8 +165,10 @@ class ClassIdsRegressed(Check):
         message = (f"the targets of {first['loss']} (one output per sample, {first['output_shape']}) are {k} "
                    f"integer ids {ids[0]}..{ids[-1]} in {self._calls} sampled steps: class ids regressed as numbers "
                    f"impose an order and distances the classes may not have")
-        message += ("; " + "; ".join(why) + ": use a classifier with "
-                    f"{k} outputs and cross_entropy") if why else "; if they are classes, use a classifier with " \
-            f"{k} outputs and cross_entropy (ordinal ratings or counts regressed on purpose are fine)"
+        if why:
+            message += "; " + "; ".join(why)
+        message += (f": use a classifier with {k} outputs and cross_entropy" if strong else
+                    f"; if they are classes, use a classifier with {k} outputs and cross_entropy (ordinal ratings "
+                    "or counts regressed on purpose are fine)")
         return [self.finding(message, evidence, location=first["site"], step=first["step"],
                              severity=None if strong else Severity.INFO)]

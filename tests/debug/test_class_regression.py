@@ -78,9 +78,10 @@ def test_class_ids_regressed_are_named(y, loss, squeeze: bool, accuracy) -> None
     assert "cross_entropy" in f.message and f.evidence["ids"][0] == 0
 
 
-@pytest.mark.parametrize("y", [skewed(5, low=1), skewed(6)])
-def test_ratings_and_small_counts_are_info(y: torch.Tensor) -> None:
-    found = _fit(y, F.mse_loss, True)
+@pytest.mark.parametrize("y,accuracy", [(skewed(5, low=1), None), (skewed(6), None),
+                                        (balanced(5) + 1, rounded)])  # ratings 1..5, rounded and compared
+def test_ratings_and_small_counts_are_info(y: torch.Tensor, accuracy) -> None:
+    found = _fit(y, F.mse_loss, True, accuracy)
     assert len(found) == 1 and found[0].severity.value == "info"
 
 

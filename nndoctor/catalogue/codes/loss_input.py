@@ -25,9 +25,9 @@ CODES = (
             "Sampled training steps: a regression loss on one output per sample ((N,) or (N, 1)) whose targets "
             "are whole numbers in >= 2 calls (none fractional), 3..20 distinct values forming a contiguous run "
             "from 0 or 1. Warning when the ids look nominal (from 0, K <= 12, each class 0.5/K..2/K of >= 64 "
-            "targets) or when the script rounds (round/long/int/floor) a one-output prediction and compares it "
-            "(eq/ne) with whole-number targets of the same size; info otherwise (ordinal ratings or small "
-            "counts regressed on purpose look the same)."
+            "targets) or when ids from 0 are compared (eq/ne) with a rounded (round/long/int/floor) one-output "
+            "prediction of the same size; info otherwise (ratings from 1, rounded or not, and small counts "
+            "regressed on purpose look the same)."
         ),
         fixes=(
             "Make the model output K logits and train with cross_entropy on the integer ids (at {site}); "
