@@ -28,11 +28,12 @@ from nndoctor.monitor.events import LossCall, OpCall, RunEnd
 from nndoctor.monitor.functions import user_site
 from nndoctor.monitor.marks import TensorMarks
 
-__all__ = ["MAX_IDS", "MaskInterpolated", "class_map", "smoothing_mode"]
+__all__ = ["MAX_IDS", "MaskInterpolated", "SAMPLE", "class_map", "smoothing_mode"]
 
 MAX_IDS = 64  # distinct values of a class-id map (more: an image, a depth map)
 MIN_STEPS = 2
 MIN_NUMEL = 64
+SAMPLE = 1 << 20  # elements looked at
 _SMOOTH = frozenset({"linear", "bilinear", "bicubic", "trilinear", "area"})
 _CARRY = frozenset({"getitem", "select", "index_select", "long", "int", "short", "byte", "round", "floor", "trunc",
                     "to", "type", "squeeze", "unsqueeze", "view", "reshape", "clone", "contiguous", "permute",
@@ -43,19 +44,23 @@ _CLASS_LOSSES = frozenset({"cross_entropy", "nll_loss"})
 
 def smoothing_mode(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
     """The interpolation mode of an ``F.interpolate`` call when it averages neighbours, else None."""
-    mode = kwargs.get("mode", args[4] if len(args) > 4 else "nearest")
+    mode = kwargs.get("mode", args[3] if len(args) > 3 else "nearest")  # (input, size, scale_factor, mode)
     return mode if isinstance(mode, str) and mode in _SMOOTH else None
 
 
+def _sample(x: torch.Tensor) -> torch.Tensor:
+    """Up to ``SAMPLE`` evenly spaced elements of ``x`` (a whole data set resized at once stays cheap)."""
+    flat = x.detach().reshape(-1)
+    return flat if flat.numel() <= SAMPLE else flat[:: flat.numel() // SAMPLE + 1]
+
+
 def class_map(x: torch.Tensor) -> int | None:
-    """Number of distinct values when ``x`` holds integers only, 2 to ``MAX_IDS`` of them; else None."""
-    if x.numel() < MIN_NUMEL or x.requires_grad:
+    """Number of distinct values when ``x`` holds integers only, 2 to ``MAX_IDS`` of them; else None
+    (judged on up to ``SAMPLE`` elements)."""
+    if x.numel() < MIN_NUMEL or x.requires_grad or x.dtype == torch.bool or x.is_complex():
         return None
-    x = x.detach()
-    if x.is_floating_point():
-        if not bool(torch.isfinite(x).all()) or not bool((x == x.round()).all()):
-            return None
-    elif x.dtype == torch.bool or x.is_complex():
+    x = _sample(x)
+    if x.is_floating_point() and (not bool(torch.isfinite(x).all()) or not bool((x == x.round()).all())):
         return None
     ids = torch.unique(x)
     return int(ids.numel()) if 2 <= ids.numel() <= MAX_IDS else None
@@ -96,14 +101,12 @@ class MaskInterpolated(Check):
         ids = class_map(x)
         if ids is None:
             return
-        with torch.no_grad():
-            y = out.detach()
-            frac = y != y.round()
-            share = float(frac.float().mean())
+        y = _sample(out)
+        share = float((y != y.round()).float().mean())
         if share == 0.0:
             return  # (nothing averaged: a constant map, or an upscale by an integer factor of 1)
         self._marks.put(out, {"mode": mode, "ids": ids, "non_integer": round(share, 4),
-                         "in_shape": tuple(x.shape), "out_shape": tuple(y.shape), "site": user_site(),
+                         "in_shape": tuple(x.shape), "out_shape": tuple(out.shape), "site": user_site(),
                          "step": event.step})
 
     def _carry(self, event: OpCall) -> None:

@@ -148,6 +148,25 @@ def test_soft_targets_and_images_are_quiet() -> None:
 
 
 def test_smoothing_mode() -> None:
-    assert smoothing_mode((None, None, None, None, "bilinear"), {}) == "bilinear"
+    assert smoothing_mode((None, (8, 8), None, "bilinear"), {}) == "bilinear"  # (input, size, scale, mode)
     assert smoothing_mode((None,), {"mode": "nearest-exact"}) is None
     assert smoothing_mode((None,), {}) is None
+
+
+def test_a_large_set_is_judged_on_a_sample() -> None:
+    from nndoctor.debug.mask_resize import SAMPLE, class_map
+    masks = (torch.arange(4 * SAMPLE) % 7).float().reshape(-1, 1, 64, 64)
+    assert class_map(masks) == 7
+    assert class_map(masks + 0.5) is None
+    assert class_map(torch.rand(3, 1, 64, 64) * 255) is None  # an image: many values, not integers
+
+
+def test_positional_mode_is_read() -> None:
+    images, masks = _masks()
+
+    def positional():
+        while True:
+            for i in range(0, N, 8):
+                yield images[i:i + 8], F.interpolate(masks[i:i + 8, None].float(), None, 0.5, "bilinear").long()[:, 0]
+
+    assert len(_fit(positional)) == 1
