@@ -236,6 +236,8 @@ EDGES: tuple[Edge, ...] = (
        "loss NaN and the lr look wrong", _both(_preprocessing, _lr_symptom)),
     _e("shape", f"lr loss-curve {_U}", "a silent broadcast trains the wrong objective", _lr_symptom),
     _e("dtype", "numerics loss-curve", "half precision overflows and underflows; wrong dtypes change the loss"),
+    _e("dtype.continuous-values-truncated", "loss-input.class-ids-regressed", "continuous targets truncated to "
+       "whole numbers look like class ids regressed: the truncation is the bug, not the loss"),
     _e("loss-input", f"lr grad numerics loss-curve {_U}", "a loss fed probabilities or ReLU outputs "
        "plateaus, vanishes or saturates into log(0)", _both(_scale_numerics, _lr_symptom)),
     _e("train-mode", "loss-curve fit", "dropout/batch-norm in the wrong mode distorts the loss and the "

@@ -30,6 +30,8 @@ def _causes(report: Report, code: str) -> list[str]:
 
 # One (cause, symptom) pair per edge of the graph, each with evidence that satisfies its condition.
 PAIRS: list[tuple[Finding, Finding]] = [
+    (_f("dtype.continuous-values-truncated", location="train.py:30", step=1),
+     _f("loss-input.class-ids-regressed", location="train.py:39", step=1, ids=[0, 1, 2, 3])),
     (_f("labels.noisy", location="training labels", step=281, noise_rate=0.3, train_loss=0.18,
         noise_floor_loss=0.82, eval_loss_rise="0.889 at step 15 -> 2.07 at step 281"),
      _f("fit.overfitting", location="validation", step=71, generalization_gap=0.26)),

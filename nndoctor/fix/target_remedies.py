@@ -1,5 +1,6 @@
 """Runtime remedies for an output activation on the wrong axis or of the wrong kind, for
-binary targets outside [0, 1], for padding counted by the loss and for noisy labels. Same contract as :mod:`nndoctor.fix.remedies`
+binary targets outside [0, 1], for padding counted by the loss, for class-id masks resized with a
+smoothing interpolation and for noisy labels. Same contract as :mod:`nndoctor.fix.remedies`
 (``install(finding, stack)`` changes the run through hooks; the stack undoes it)."""
 
 from __future__ import annotations
@@ -168,6 +169,31 @@ def _install_ignore_padding(f: Finding, stack: contextlib.ExitStack) -> None:
     _patch(stack, F, "nll_loss", wrap)
 
 
+def _install_nearest_mask_resize(f: Finding, stack: contextlib.ExitStack) -> None:
+    """F.interpolate of a class-id map (gradient-free, integers only, 2..64 values; the finding's
+    spatial size) with a smoothing mode resizes it with mode='nearest'; images and logits are left alone."""
+    from nndoctor.debug.mask_resize import class_map, smoothing_mode
+
+    spatial = tuple(f.get("evidence", {}).get("in_shape") or ())[2:]
+    if not spatial:
+        raise ValueError("the finding names no mask shape")
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def interpolate(input: Any, *args: Any, **kwargs: Any) -> Any:
+            if not (isinstance(input, torch.Tensor) and tuple(input.shape[2:]) == spatial
+                    and smoothing_mode((input, *args), kwargs) is not None and class_map(input) is not None):
+                return original(input, *args, **kwargs)
+            named = dict(zip(("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor"), args))
+            named.update(kwargs)
+            return original(input, size=named.get("size"), scale_factor=named.get("scale_factor"), mode="nearest",
+                            recompute_scale_factor=named.get("recompute_scale_factor"))
+
+        return interpolate
+
+    _patch(stack, F, "interpolate", wrap)
+
+
 TARGET_REMEDIES: tuple[Remedy, ...] = (
     Remedy("softmax-over-classes", ("loss-input.softmax-over-batch-dim",),
            lambda f: f"the softmax at {_where(f)} taken over dim 1 (the classes) instead of dim 0 (the batch)",
@@ -202,4 +228,11 @@ TARGET_REMEDIES: tuple[Remedy, ...] = (
                      "to -100).",
            _install_ignore_padding, changes_loss=True,
            applies=lambda f: isinstance(f.get("evidence", {}).get("pad_target"), int)),
+    Remedy("nearest-mask-resize", ("labels.mask-interpolated",),
+           lambda f: f"the class-id masks resized with mode='nearest' instead of "
+                     f"'{f.get('evidence', {}).get('mode', 'bilinear')}'",
+           lambda f: f"Resize the masks with mode='nearest' at {f.get('evidence', {}).get('site') or 'the resize'} "
+                     "(F.interpolate(mask[:, None].float(), size, mode='nearest').long()[:, 0]).",
+           _install_nearest_mask_resize,
+           applies=lambda f: len(f.get("evidence", {}).get("in_shape") or ()) >= 3),
 )

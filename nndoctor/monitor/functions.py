@@ -159,6 +159,8 @@ class FunctionMode(TorchFunctionMode):
                     elif name in PREDICTION_OPS or name in COMPARE_OPS:
                         if not torch.is_grad_enabled():  # (with gradients: not known to be an evaluation)
                             obs._on_prediction_op(name, args, result)
+                        if name in obs._eval_op_checks:  # (an accuracy computed in the evaluation loop)
+                            obs._on_eval_op(name, func, args, kwargs, result)
                     elif name in obs._eval_op_checks:
                         obs._on_eval_op(name, func, args, kwargs, result)
                     if obs._loss_recipe is not None and name in RECIPE_OPS \

@@ -204,3 +204,18 @@ def test_edits_for_dampening_and_an_identity_leaky_relu(tmp_path):
     assert "nn.LeakyReLU(inplace=True), nn.Linear(8, 8)," in diff and "nn.LeakyReLU(0.01), nn.Linear(8, 2), " \
         "nn.LeakyReLU(0.2, True))" in diff, diff
     assert remedy_for(damp).name == "no-dampening" and remedy_for(flat).name == "bend-activation"  # type: ignore[union-attr]
+
+
+def test_edit_resizes_masks_with_nearest(tmp_path):
+    script = tmp_path / "seg.py"
+    script.write_text("import torch.nn.functional as F\n"
+                      "x = F.interpolate(img, size=(64, 64), mode='bilinear', align_corners=False)\n"
+                      "m = F.interpolate(mask[:, None].float(), size=(64, 64), mode='bilinear', align_corners=False)\n"
+                      "m2 = F.interpolate(mask[:, None].float(), (64, 64)).long()\n")
+    f = {"code": "labels.mask-interpolated", "evidence": {"site": "seg.py:3", "mode": "bilinear"}}
+    diff = source_edit([("nearest-mask-resize", f)], "x", str(script)).diff
+    assert "+m = F.interpolate(mask[:, None].float(), size=(64, 64), mode=\"nearest\", align_corners=None)" in diff
+    assert "-x = " not in diff  # the image's resize (another line) is left alone
+    f["evidence"]["site"] = "seg.py:4"
+    assert "+m2 = F.interpolate(mask[:, None].float(), (64, 64), mode=\"nearest\").long()" in \
+        source_edit([("nearest-mask-resize", f)], "x", str(script)).diff

@@ -140,3 +140,33 @@ def test_padding_target_is_ignored_like_the_twin():
         fixed, module = _fit_tagger(-100), _fit_tagger(-100, module=True)
         healthy = _fit_tagger(0)
     assert fixed == twin and module == twin and healthy == twin and bug != twin
+
+
+def _fit_segmenter(mode: str, steps: int = 12) -> list[float]:
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(5)
+    masks = torch.zeros(16, 24, 24, dtype=torch.long)
+    for i in range(16):
+        r, c = torch.randint(2, 14, (2,), generator=g).tolist()
+        masks[i, r:r + 8, c:c + 8] = 1 + i % 3
+    images = F.interpolate(masks[:, None].float() / 3 + 0.1 * torch.randn(16, 1, 24, 24, generator=g),
+                           size=(12, 12), mode="bilinear")  # an image: resized bilinearly in both runs
+    small = F.interpolate(masks[:, None].float(), size=(12, 12), mode=mode).long()[:, 0]
+    model = nn.Conv2d(1, 4, 3, padding=1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    losses = []
+    for _ in range(steps):
+        loss = F.cross_entropy(F.interpolate(model(images), size=(12, 12), mode="bilinear"), small)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def test_interpolated_masks_are_resized_nearest_like_the_twin():
+    twin, bug = _fit_segmenter("nearest"), _fit_segmenter("bilinear")
+    with _apply("labels.mask-interpolated", "", mode="bilinear", in_shape=[16, 1, 24, 24]):
+        fixed, area = _fit_segmenter("bilinear"), _fit_segmenter("area")
+        healthy = _fit_segmenter("nearest")
+    assert fixed == twin and area == twin and healthy == twin and bug != twin

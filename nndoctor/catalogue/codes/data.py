@@ -49,6 +49,46 @@ h = self.block(self.emb(idx), src_mask=mask, is_causal=True)
 """,
     ),
     CodeInfo(
+        code="data.last-step-of-padded",
+        severity="warning",
+        step="implement & debug",
+        title="Right-padded sequences are classified from their last (padded) step",
+        meaning=(
+            "Sequences of different lengths are padded on the right and the per-sequence prediction is read at "
+            "the last position: out[:, -1], out[:, -1, :], or the final hidden state h_n of an RNN/LSTM/GRU run "
+            "over the padded tensor. For every sequence shorter than the batch, that position is padding."
+        ),
+        why=(
+            "Short sequences are classified from a state that has just read several pad steps (or from the "
+            "output of a pad query): the model learns slower, its predictions depend on how much padding the "
+            "batch has, and a batch of other lengths at test time gives other answers."
+        ),
+        detection=(
+            "Sampled training steps: the model's input is right-padded (an integer (N, T) tensor whose "
+            "padding_idx or trailing-run value ends >= 20% of the rows with runs of >= 2 different lengths and "
+            "never occurs inside a sequence, or a float (N, T, F) tensor with trailing all-zero steps in the "
+            "same way and < 1% exact zeros elsewhere); on the same step a (N, T, ...) or (T, N, ...) tensor is "
+            "indexed at the last time position only (index -1 or T-1: getitem, select, narrow), or the h_n of "
+            "a recurrent layer run over the padded (not packed) batch reaches a linear layer, and a loss of "
+            "per-sequence predictions ((N, C) or (N,)) follows. Two such sampled steps make the warning."
+        ),
+        fixes=(
+            "Read each sequence at its own last real step: out[torch.arange(N), lengths - 1] (batch-first), "
+            "instead of {how} at {site}.",
+            "Or pack the batch (nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, "
+            "enforce_sorted=False)) and use h_n, which is then taken at each sequence's length.",
+            "Or pool over the real steps with a mask ((out * mask).sum(1) / mask.sum(1)), or pad on the left.",
+        ),
+        wrong="""
+out, _ = lstm(emb(tokens))            # tokens padded on the right with PAD
+logits = head(out[:, -1])             # short rows: the state after the padding
+""",
+        right="""
+out, _ = lstm(emb(tokens))
+logits = head(out[torch.arange(len(tokens)), lengths - 1])   # each row's last real step
+""",
+    ),
+    CodeInfo(
         code="data.padding-mask-inverted",
         severity="warning",
         step="implement & debug",

@@ -119,6 +119,44 @@ y_train, y_test = enc.transform(train_names), enc.transform(test_names)
 """,
     ),
     CodeInfo(
+        code="labels.mask-interpolated",
+        severity="warning",
+        step="implement & debug",
+        title="Segmentation masks resized with a smoothing interpolation",
+        meaning=(
+            "Masks of class ids are resized with mode='bilinear' (or bicubic, linear, trilinear, area): "
+            "F.interpolate, or torchvision's tensor resize whose default is bilinear. The interpolation averages "
+            "neighbouring ids, so every object border gets values between two classes."
+        ),
+        why=(
+            "Cast back with .long() or .round(), the averaged values become class ids of neither region (a "
+            "line of class 1 around every class-2 object on background 0) or eroded objects; left as floats "
+            "they are no class id at all. The model is trained on borders labelled with the wrong classes, "
+            "and the per-class metrics are computed against them."
+        ),
+        detection=(
+            "Function mode (sampled steps and the dense start of a run, so masks resized once before training "
+            "are seen): an interpolate call with a smoothing mode whose input needs no gradient and holds only "
+            "integers (2 to 64 distinct values) and whose output holds non-integer values is followed through "
+            "indexing, casts, rounding, views and stack/cat (a DataLoader's collation) to the target of a loss "
+            "on a training step. Two such steps make the warning (info when the target stays a float of a "
+            "loss other than cross-entropy/NLL: soft borders of a binary mask may be meant)."
+        ),
+        fixes=(
+            "Resize the masks with mode='nearest' (F.interpolate(mask[:, None].float(), size, mode='nearest')"
+            ".long()[:, 0]) at {site}; torchvision: resize(mask, size, interpolation=InterpolationMode.NEAREST).",
+            "Or resize the model's logits to the mask size instead (bilinear is right for logits).",
+        ),
+        wrong="""
+mask = F.interpolate(mask[:, None].float(), size=(64, 64), mode="bilinear")[:, 0].long()
+loss = F.cross_entropy(model(x), mask)   # borders: ids between two classes
+""",
+        right="""
+mask = F.interpolate(mask[:, None].float(), size=(64, 64), mode="nearest")[:, 0].long()
+loss = F.cross_entropy(model(x), mask)
+""",
+    ),
+    CodeInfo(
         code="labels.noisy",
         severity="warning",
         step="implement & debug",

@@ -8,6 +8,45 @@ __all__ = ["CODES"]
 
 CODES = (
     CodeInfo(
+        code="loss-input.class-ids-regressed",
+        severity="warning",
+        step="implement & debug",
+        title="Class ids regressed with a one-output regression loss",
+        meaning=(
+            "Integer class labels (0..K-1, K >= 3) are the targets of a single-output MSE/L1/SmoothL1/Huber "
+            "loss, and the prediction is usually rounded afterwards to get a class."
+        ),
+        why=(
+            "Regression imposes an order and distances the classes do not have: class 2 sits 'between' 1 and "
+            "3, an input that could be class 0 or 2 is pushed to 1 (a class of neither), and the rounded "
+            "outputs are biased toward the middle ids. A K-way classifier learns faster and better."
+        ),
+        detection=(
+            "Sampled training steps: a regression loss on one output per sample ((N,) or (N, 1)) whose targets "
+            "are whole numbers in >= 2 calls (none fractional), 3..20 distinct values forming a contiguous run "
+            "from 0 or 1. Warning when the ids look nominal (from 0, K <= 12, each class 0.5/K..2/K of >= 64 "
+            "targets) or when ids from 0 are compared (eq/ne) with a rounded (round/long/int/floor) one-output "
+            "prediction of the same size; info otherwise (ratings from 1, rounded or not, and small counts "
+            "regressed on purpose look the same)."
+        ),
+        fixes=(
+            "Make the model output K logits and train with cross_entropy on the integer ids (at {site}); "
+            "predict with argmax(dim=1).",
+            "If the ids are truly ordinal (ratings), keep the regression but evaluate it as such (MAE), or use an "
+            "ordinal loss (cumulative logits).",
+        ),
+        wrong="""
+model = nn.Sequential(nn.Linear(d, 64), nn.ReLU(), nn.Linear(64, 1))
+loss = F.mse_loss(model(x).squeeze(1), y.float())      # y in {0, 1, 2, 3}
+acc = (model(x).squeeze(1).round() == y).float().mean()
+""",
+        right="""
+model = nn.Sequential(nn.Linear(d, 64), nn.ReLU(), nn.Linear(64, 4))
+loss = F.cross_entropy(model(x), y)
+acc = (model(x).argmax(1) == y).float().mean()
+""",
+    ),
+    CodeInfo(
         code="loss-input.double-softmax",
         severity="error",
         step="implement & debug",

@@ -38,6 +38,39 @@ loss = ((model(x).squeeze(-1) - y) ** 2).mean()
 """,
     ),
     CodeInfo(
+        code="shape.accuracy-argmax-wrong-dim",
+        severity="warning",
+        step="implement & debug",
+        title="Predicted classes taken without a dim (or over the batch) and compared with the labels",
+        meaning=(
+            "The accuracy compares the labels with out.argmax() / out.max() taken without dim (one index into "
+            "the flattened (N, C) tensor, or one value) or over dim 0 (one row index per class): the comparison "
+            "broadcasts instead of matching each sample with its label."
+        ),
+        why=(
+            "No error is raised and the reported accuracy is meaningless (the share of labels equal to one "
+            "number, often 0): model selection, early stopping and every report built on it are wrong."
+        ),
+        detection=(
+            "Training steps (sampled) and evaluation loops: an argmax/max of a floating tensor of N >= 2 rows "
+            "and >= 2 dims, without dim or over dim 0, whose result (also after cpu/detach/squeeze/flatten/"
+            "casts) is compared (eq/ne) with a tensor of N elements (integers) whose element count differs "
+            "from the prediction's. Two such comparisons make the warning."
+        ),
+        fixes=(
+            "Take the class dim at {site}: pred = out.argmax(dim=1) (or out.argmax(-1); _, pred = out.max(1)), "
+            "then (pred == y).float().mean().",
+        ),
+        wrong="""
+pred = out.argmax()                 # one index into the flattened (N, C) logits
+acc = (pred == y).float().mean()    # broadcast over the labels: meaningless
+""",
+        right="""
+pred = out.argmax(dim=1)            # one class per sample
+acc = (pred == y).float().mean()
+""",
+    ),
+    CodeInfo(
         code="shape.broadcast-in-loss",
         severity="error",
         step="implement & debug",

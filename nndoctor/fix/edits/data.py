@@ -1,4 +1,5 @@
-"""The data: training batches shuffled, float32 instead of float64, a debug slice removed."""
+"""The data: training batches shuffled, float32 instead of float64, a debug slice removed, masks resized
+with mode='nearest'."""
 
 from __future__ import annotations
 
@@ -54,5 +55,21 @@ def _full_training_set(f: Finding, src: Source, p: Patch) -> bool:
     return done
 
 
+def _nearest_mask(f: Finding, src: Source, p: Patch) -> bool:
+    """The interpolate call at the finding's site resizes with mode="nearest" (align_corners dropped to None)."""
+    at = src.site_line(ev(f).get("site"))
+    call = unique([c for c in src.calls("interpolate", "resize") if c.lineno == at])
+    if call is None:
+        return False
+    corners = kwarg(call, "align_corners")
+    if corners is not None and not p.replace(corners.value, "None"):
+        return False
+    name = dotted(call.func).split(".")[-1]
+    if name == "resize":  # torchvision: resize(img, size, interpolation=...)
+        return set_kwarg(p, call, "interpolation", "InterpolationMode.NEAREST", position=2)
+    return set_kwarg(p, call, "mode", '"nearest"', position=3)
+
+
 TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {
-    "shuffle-training-batches": _shuffle, "float32": _float32, "full-training-set": _full_training_set}
+    "shuffle-training-batches": _shuffle, "float32": _float32, "full-training-set": _full_training_set,
+    "nearest-mask-resize": _nearest_mask}
