@@ -206,3 +206,25 @@ def test_a_remedy_that_raises_during_the_run_is_reported_as_the_remedy_failing(m
     script.write_text("raise ValueError('the script')\n")
     child.main([str(spec)])
     assert json.loads(out.read_text())["remedy_errors"] == []
+
+
+def test_every_fix_run_gets_an_ample_end_of_run_budget(monkeypatch, tmp_path):
+    import json
+
+    import nndoctor.fix.child as child
+    from nndoctor.monitor import ending
+
+    seen: list[float] = []
+    real = ending.run_end_checks
+
+    def spy(checks, step, reason, elapsed, dispatch):
+        seen.append(ending.end_budget(elapsed))
+        return real(checks, step, reason, elapsed, dispatch)
+
+    monkeypatch.setattr("nndoctor.monitor.observer.core.run_end_checks", spy)
+    script = tmp_path / "train.py"
+    script.write_text("print('final: acc=0.5')\n")
+    spec, out = tmp_path / "spec.json", tmp_path / "out.json"
+    spec.write_text(json.dumps({"script": str(script), "args": [], "max_steps": None, "remedies": [], "out": str(out)}))
+    child.main([str(spec)])
+    assert seen == [child.FIX_END_BUDGET_S] and ending.end_budget(0.0) == ending.END_BUDGET_S
