@@ -195,13 +195,20 @@ def _install_bn_momentum(f: Finding, stack: contextlib.ExitStack) -> None:
     stack.callback(restore)
 
 
+def _mapping(f: Finding) -> str:
+    try:
+        return "{:g} -> -1, {:g} -> +1".format(*_label_values(f))
+    except ValueError:
+        return "onto -1 / +1"
+
+
 def _loss_name(f: Finding) -> str:
     return str(_ev(f).get("loss", "the margin loss"))
 
 
 LOSS_ARG_REMEDIES: tuple[Remedy, ...] = (
     Remedy("signed-margin-labels", ("preprocessing.margin-loss-targets-not-signed",),
-           lambda f: f"labels of {_loss_name(f)} mapped {_ev(f).get('label_values')} -> [-1, 1]",
+           lambda f: f"labels of {_loss_name(f)} mapped {_mapping(f)}",
            lambda f: f"Give {_loss_name(f)} labels in {{-1, +1}}: {_ev(f).get('suggestion', 'y = 2 * y - 1')}.",
            _install_signed_labels, applies=lambda f: bool(_label_values(f))),
     Remedy("poisson-log-input", ("loss-input.rate-into-poisson-log-input",),
