@@ -106,6 +106,27 @@ def apply_remedy(code: str, location: str = "", **evidence: Any) -> contextlib.E
     return stack
 
 
+def remedied(finding: dict[str, Any]) -> contextlib.ExitStack:
+    """A finding (as ``nndoctor fix`` receives it: code, location, evidence) with its runtime
+    remedy installed; closing the stack removes it."""
+    return apply_remedy(finding["code"], finding.get("location", ""), **finding["evidence"])
+
+
+def finding_of(run: Any, checks: list[Any], code: str, **observer: Any) -> dict[str, Any]:
+    """The first finding ``code`` of ``run()`` under an in-process Observer with ``checks`` (seed 0),
+    as a dict like the one ``nndoctor fix`` receives."""
+    import torch
+
+    from nndoctor.monitor import Observer
+
+    torch.manual_seed(0)
+    with Observer(checks=checks, **observer) as obs:
+        run()
+    hits = [f.to_dict() for f in obs.findings if f.code == code]
+    assert hits, [f.code for f in obs.findings]
+    return hits[0]
+
+
 def apply_diff(diff: str, original: str) -> str:
     """The new text from a one-context-line unified diff (test helper: '+'/' ' lines per hunk)."""
     lines, out, i = original.splitlines(), [], 0

@@ -10,10 +10,30 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
+import traceback
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["FIX_END_BUDGET_S", "main", "raised_in_remedy"]
+
+#: seconds every run of ``nndoctor fix`` gives its end-of-run analysis at least (a normal run: 0.2 s or
+#: 5% of the run): the diagnosis and the re-runs are compared finding by finding, and a probe left out
+#: under load would be a root cause missing from one of them
+FIX_END_BUDGET_S = 20.0
+
+_REMEDY_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def raised_in_remedy(exc: BaseException | None) -> str:
+    """``Type: message`` when the innermost frame of a crash is nndoctor's remedy code
+    (nndoctor/fix: a remedy's own bug, not the script's), else ''."""
+    if exc is None or isinstance(exc, KeyboardInterrupt):
+        return ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames or not os.path.abspath(frames[-1].filename).startswith(_REMEDY_DIR + os.sep):
+        return ""
+    return f"{type(exc).__name__}: {exc} (at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(argv[0], encoding="utf-8") as fh:
         spec: dict[str, Any] = json.load(fh)
     from nndoctor.fix.remedies import remedy_for
+    from nndoctor.monitor.ending import ample_end_budget
     from nndoctor.monitor.runner import run_script
     from nndoctor.monitor.sampling import Schedule
 
@@ -38,10 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         if failed:
             result: dict[str, Any] = {"exit_code": None, "report": None, "remedy_errors": failed}
         else:
-            run = run_script(spec["script"], spec.get("args", []), max_steps=spec.get("max_steps"),
-                             schedule=Schedule())
+            with ample_end_budget(FIX_END_BUDGET_S):
+                run = run_script(spec["script"], spec.get("args", []), max_steps=spec.get("max_steps"),
+                                 schedule=Schedule())
             sys.stdout.flush()
-            result = {"exit_code": run.exit_code, "report": run.report.to_dict(), "remedy_errors": [],
+            raised = raised_in_remedy(run.exception)
+            result = {"exit_code": run.exit_code, "report": run.report.to_dict(),
+                      "remedy_errors": [f"a remedy raised during the run: {raised}"] if raised else [],
                       "crashed": run.traceback_text[-2000:] if run.traceback_text else ""}
     with open(spec["out"], "w", encoding="utf-8") as fh:
         json.dump(result, fh)

@@ -9,6 +9,7 @@ beat. When several remedies are verified, they are also tried together.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import subprocess
@@ -21,6 +22,8 @@ from typing import Any, Callable
 from nndoctor.fix.edits import SourceEdit, source_edit
 from nndoctor.fix.metrics import Figures, Verdict, direction, figures_of, judge
 from nndoctor.fix.remedies import remedy_for
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["Attempt", "FixSession", "RunOutput", "candidates", "demote_alternatives", "demote_symptoms", "run_child",
            "run_fix", "without_remedy"]
@@ -112,16 +115,27 @@ def run_child(script: str, args: list[str], remedies: list[dict[str, Any]], max_
             json.dump({"script": os.path.abspath(script), "args": list(args), "max_steps": max_steps,
                        "remedies": remedies, "out": out_path}, fh)
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "nndoctor.fix.child", spec_path], capture_output=True,
-                              text=True, timeout=timeout, cwd=os.path.dirname(os.path.abspath(script)) or None)
+        try:
+            proc = subprocess.run([sys.executable, "-m", "nndoctor.fix.child", spec_path], capture_output=True,
+                                  text=True, timeout=timeout, cwd=os.path.dirname(os.path.abspath(script)) or None)
+        except subprocess.TimeoutExpired as exc:  # (the child is killed): this run failed, the session goes on
+            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            result = {"exit_code": None, "report": None,
+                      "remedy_errors": [f"the re-run took longer than --timeout {timeout:g} s and was stopped"]}
+            return RunOutput(result, out, time.perf_counter() - started, figures_of(result, out))
         seconds = time.perf_counter() - started
-        if os.path.exists(out_path):
-            with open(out_path, encoding="utf-8") as fh:
-                result = json.load(fh)
-        else:
-            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            result = {"exit_code": None, "report": None, "remedy_errors": [f"the re-run failed: {tail}"]}
+        result = _read_result(out_path, proc.stderr)
     return RunOutput(result, proc.stdout, seconds, figures_of(result, proc.stdout))
+
+
+def _read_result(path: str, stderr: str) -> dict[str, Any]:
+    """The child's JSON result, or a failed one naming the last line of its stderr."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        tail = (stderr.strip().splitlines() or ["no output"])[-1]
+        return {"exit_code": None, "report": None, "remedy_errors": [f"the re-run failed: {tail}"]}
 
 
 def candidates(findings: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -151,8 +165,19 @@ def without_remedy(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _safely(text: Callable[[], Any], default: Any, errors: list[str]) -> Any:
+    """``text()``, or ``default`` when the remedy's own code raises (noted in ``errors``)."""
+    try:
+        return text()
+    except Exception as exc:  # noqa: BLE001 - a remedy's broken description never ends the session
+        errors.append(f"{type(exc).__name__}: {exc}")
+        return default
+
+
 def _attempt(name: str, findings: list[dict[str, Any]], before: RunOutput, repeat: RunOutput | None,
              run: RunOutput, script: str | None = None) -> Attempt:
+    """The re-run of ``name`` judged against the diagnosis and noise runs. A remedy whose text
+    (description, edit, diff) raises keeps its measured verdict, with a generic text."""
     remedy = remedy_for(findings[0])
     assert remedy is not None
     codes = {(f["code"], f.get("location", "")) for f in findings}
@@ -161,11 +186,16 @@ def _attempt(name: str, findings: list[dict[str, Any]], before: RunOutput, repea
     remaining = (frozenset((g["code"], g.get("location", "")) for g in run.findings
                            if g.get("severity") in ("warning", "error"))
                  if run.result.get("report") is not None else None)
-    edit = remedy.edit(findings[0])
-    return Attempt(name, findings, remedy.describe(findings[0]), edit,
+    errors: list[str] = []
+    edit = str(_safely(lambda: remedy.edit(findings[0]), f"see `nndoctor explain {findings[0]['code']}`", errors))
+    describe = str(_safely(lambda: remedy.describe(findings[0]), name, errors))
+    source = _safely(lambda: source_edit([(name, f) for f in findings], edit, script), None, errors)
+    if errors:
+        _log.warning("nndoctor fix: remedy %s could not describe itself: %s", name, "; ".join(errors))
+    return Attempt(name, findings, describe, edit,
                    judge(before.figures, run.figures, repeat.figures if repeat else None, run.error,
                          loss_changed=any(r.changes_loss for f in findings if (r := remedy_for(f)) is not None)),
-                   run.figures, gone, run.seconds, remaining, source_edit([(name, f) for f in findings], edit, script))
+                   run.figures, gone, run.seconds, remaining, source)
 
 
 def _clears(a: Attempt, b: Attempt) -> bool:
@@ -259,7 +289,8 @@ def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
             combo.remedy = " + ".join(a.remedy for a in verified)
             combo.description = "; ".join(a.description for a in verified)
             combo.edit = " ".join(a.edit for a in verified)
-            combo.source = source_edit([(a.remedy, f) for a in verified for f in a.findings], combo.edit, script)
+            combo.source = _safely(lambda: source_edit([(a.remedy, f) for a in verified for f in a.findings],
+                                                       combo.edit, script), None, [])
             session.combined = combo
             demote_alternatives(verified, combo)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM under nndoctor.signals: keep what was measured

@@ -146,3 +146,85 @@ def test_root_causes_without_a_runtime_remedy_are_listed_with_the_edit_to_make()
     listed = without_remedy(findings)
     assert listed == [{"code": "labels.unrelated-to-inputs", "location": "targets",
                        "edit": "Check that the labels are paired with their inputs."}]
+
+
+# -- robustness: a remedy's own bug is reported and skipped, never the session's end ---------------------
+def test_a_remedy_whose_texts_raise_keeps_its_measured_verdict(monkeypatch):
+    import dataclasses
+
+    from nndoctor.fix.remedies import remedy_for
+
+    def boom(f):
+        raise KeyError("evidence")
+
+    def broken(f):
+        r = remedy_for(f)
+        return r if r is None or r.name != "drop-output-activation" else dataclasses.replace(r, describe=boom, edit=boom)
+
+    calls: list[tuple[str, ...]] = []
+    soft = ("loss-input.probabilities-into-logit-loss",)
+    monkeypatch.setattr(session_mod, "remedy_for", broken)
+    monkeypatch.setattr(session_mod, "run_child", _fake({soft: 0.8}, calls))
+    s = run_fix("train.py", [])
+    a = s.attempts[0]
+    assert a.remedy == "drop-output-activation" and a.verdict.verdict == "verified"
+    assert a.description == "drop-output-activation" and "nndoctor explain" in a.edit
+    assert s.attempts[1].verdict.verdict == "no-effect" and s.to_dict()["remedies"][0]["verdict"] == "verified"
+
+
+def test_a_re_run_past_the_timeout_is_failed_and_not_fatal(tmp_path):
+    script = tmp_path / "slow.py"
+    script.write_text("import time\ntime.sleep(60)\n")
+    out = session_mod.run_child(str(script), [], [], None, timeout=1.0)
+    assert out.result["report"] is None and "--timeout" in out.error and out.seconds < 30
+
+
+def test_a_remedy_that_raises_during_the_run_is_reported_as_the_remedy_failing(monkeypatch, tmp_path):
+    import json
+
+    import torch.nn.functional as F
+
+    import nndoctor.fix.child as child
+    import nndoctor.fix.remedies as remedies_mod
+    from nndoctor.fix.loss_arg_remedies import _ev
+    from nndoctor.fix.remedies import Remedy, _patch
+
+    bad = Remedy("broken", ("test.broken",), lambda f: "", lambda f: "",
+                 lambda f, stack: _patch(stack, F, "relu", lambda original: _ev))  # _ev(tensor) raises inside nndoctor/fix
+    monkeypatch.setattr(remedies_mod, "remedy_for", lambda f: bad)
+    script = tmp_path / "train.py"
+    script.write_text("import torch\nimport torch.nn.functional as F\nprint(F.relu(torch.ones(2)).sum())\n")
+    spec, out = tmp_path / "spec.json", tmp_path / "out.json"
+    spec.write_text(json.dumps({"script": str(script), "args": [], "max_steps": None,
+                                "remedies": [{"code": "test.broken"}], "out": str(out)}))
+    child.main([str(spec)])
+    result = json.loads(out.read_text())
+    assert result["exit_code"] == 1
+    assert result["remedy_errors"] and "a remedy raised during the run: AttributeError" in result["remedy_errors"][0]
+    assert F.relu is not _ev  # undone
+    # a crash of the script's own code is not blamed on the remedy
+    script.write_text("raise ValueError('the script')\n")
+    child.main([str(spec)])
+    assert json.loads(out.read_text())["remedy_errors"] == []
+
+
+def test_every_fix_run_gets_an_ample_end_of_run_budget(monkeypatch, tmp_path):
+    import json
+
+    import nndoctor.fix.child as child
+    from nndoctor.monitor import ending
+
+    seen: list[float] = []
+    real = ending.run_end_checks
+
+    def spy(checks, step, reason, elapsed, dispatch):
+        seen.append(ending.end_budget(elapsed))
+        return real(checks, step, reason, elapsed, dispatch)
+
+    monkeypatch.setattr("nndoctor.monitor.observer.core.run_end_checks", spy)
+    script = tmp_path / "train.py"
+    script.write_text("print('final: acc=0.5')\n")
+    spec, out = tmp_path / "spec.json", tmp_path / "out.json"
+    spec.write_text(json.dumps({"script": str(script), "args": [], "max_steps": None, "remedies": [], "out": str(out)}))
+    child.main([str(spec)])
+    assert seen == [child.FIX_END_BUDGET_S] and ending.end_budget(0.0) == ending.END_BUDGET_S

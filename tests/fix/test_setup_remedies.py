@@ -6,7 +6,6 @@ and the same calls on other lines are left bit-identical."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from typing import Any, Callable
 
@@ -14,29 +13,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from helpers import apply_remedy
+from helpers import finding_of, remedied
 from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, TensorDataset
 
 from nndoctor.debug.truncation import ContinuousValuesTruncated
-from nndoctor.monitor import Observer
 from nndoctor.monitor.checks.data.sample import DataCollector
 from nndoctor.monitor.checks.fullbatch import FullBatchOptimizerOnMiniBatches
 from nndoctor.monitor.checks.input_noise import InputNoiseDrownsSignal
-
-
-def _finding(run: Callable[[], Any], checks: list[Any], code: str) -> dict[str, Any]:
-    """The finding ``code`` of ``run`` under nndoctor, as ``nndoctor fix`` receives it."""
-    with Observer(checks=checks) as obs:
-        run()
-    hits = [f.to_dict() for f in obs.findings if f.code == code]
-    assert hits, [f.code for f in obs.findings]
-    return hits[0]
-
-
-def _remedied(finding: dict[str, Any]) -> contextlib.ExitStack:
-    """The finding's runtime remedy installed, as ``nndoctor fix`` does in a re-run (closing undoes it)."""
-    return apply_remedy(finding["code"], finding.get("location", ""), **finding["evidence"])
 
 
 # -- Rprop / L-BFGS on mini-batches -----------------------------------------------------------
@@ -96,12 +80,12 @@ def _adam(m: nn.Module, lr: float = 1e-3) -> torch.optim.Optimizer:
 
 
 def test_rprop_on_minibatches_becomes_adam_and_trains_like_the_twin_in_three_styles():
-    finding = _finding(lambda: _fit(_rprop_plain), [FullBatchOptimizerOnMiniBatches],
+    finding = finding_of(lambda: _fit(_rprop_plain), [FullBatchOptimizerOnMiniBatches],
                        "optimizer.full-batch-method-on-minibatches")
     # Adam at Rprop's initial step size (at most Rprop's default 0.01): 0.01, 0.003, 0.02 -> 0.01
     for style, lr in ((_rprop_plain, 0.01), (_rprop_imported, 0.003), (_rprop_groups, 0.01)):
         twin, bug = _fit(functools.partial(_adam, lr=lr)), _fit(style)
-        with _remedied(finding):
+        with remedied(finding):
             fixed = _fit(style)
             net = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2))
             assert isinstance(style(net), torch.optim.Rprop)  # isinstance checks still hold
@@ -112,7 +96,7 @@ def test_rprop_on_minibatches_becomes_adam_and_trains_like_the_twin_in_three_sty
 def test_lbfgs_with_a_closure_becomes_adam():
     finding = {"code": "optimizer.full-batch-method-on-minibatches", "location": "opt",
                "evidence": {"optimizer": "opt", "optimizer_class": "LBFGS"}}
-    with _remedied(finding):
+    with remedied(finding):
         fixed = _fit(lambda m: torch.optim.LBFGS(m.parameters()), closure=True)
     assert fixed == _fit(_adam, closure=True)
 
@@ -122,7 +106,7 @@ def test_other_optimizers_and_full_batch_rprop_are_untouched():
                "evidence": {"optimizer": "opt", "optimizer_class": "Rprop"}}
     sgd = lambda m: torch.optim.SGD(m.parameters(), lr=0.1)  # noqa: E731
     plain = (_fit(_adam), _fit(sgd), _fit(lambda m: torch.optim.LBFGS(m.parameters()), closure=True, full=True))
-    with _remedied(finding):
+    with remedied(finding):
         again = (_fit(_adam), _fit(sgd),
                  _fit(lambda m: torch.optim.LBFGS(m.parameters()), closure=True, full=True))
     assert again == plain
@@ -165,11 +149,11 @@ def _normal_about(std: float) -> Callable[[torch.Tensor], torch.Tensor]:
 def test_strong_input_noise_is_shrunk_to_the_measured_target_in_three_styles():
     for style in (_separate_line, _uniform, _normal_about):
         bug_run = style(4.0)
-        finding = _finding(functools.partial(_noise_fit, bug_run, epochs=1), [InputNoiseDrownsSignal],
+        finding = finding_of(functools.partial(_noise_fit, bug_run, epochs=1), [InputNoiseDrownsSignal],
                            "regularization.input-noise-too-strong")
         scale = 0.3 / finding["evidence"]["noise_ratio"]
         bug, twin = _noise_fit(bug_run), _noise_fit(style(4.0 * scale))
-        with _remedied(finding):
+        with remedied(finding):
             fixed = _noise_fit(bug_run)
         assert twin > bug + 0.1, (style, bug, twin)
         assert abs(fixed - twin) <= 0.05, (style, fixed, twin)
@@ -177,13 +161,13 @@ def test_strong_input_noise_is_shrunk_to_the_measured_target_in_three_styles():
 
 def test_noise_remedy_leaves_draws_on_other_lines_and_without_gradients_alone():
     bug_run = _separate_line(4.0)
-    finding = _finding(lambda: _noise_fit(bug_run, epochs=1), [InputNoiseDrownsSignal],
+    finding = finding_of(lambda: _noise_fit(bug_run, epochs=1), [InputNoiseDrownsSignal],
                        "regularization.input-noise-too-strong")
     mild = lambda xb: xb + 0.1 * torch.randn_like(xb)  # noqa: E731 - another line's noise
     plain = (_noise_fit(mild), _noise_fit(lambda xb: xb))
     torch.manual_seed(1)
     data = torch.randn(50, 4)
-    with _remedied(finding):
+    with remedied(finding):
         again = (_noise_fit(mild), _noise_fit(lambda xb: xb))
         torch.manual_seed(1)
         assert torch.equal(torch.randn(50, 4), data)
@@ -222,10 +206,10 @@ _TRUNCATIONS: list[Callable[[np.ndarray], torch.Tensor]] = [
 def test_truncated_values_stay_floats_and_train_like_the_twin_in_three_styles():
     twin = _regression(lambda y: torch.tensor(y, dtype=torch.float32))
     for convert in _TRUNCATIONS:
-        finding = _finding(functools.partial(_regression, convert), [ContinuousValuesTruncated, DataCollector],
+        finding = finding_of(functools.partial(_regression, convert), [ContinuousValuesTruncated, DataCollector],
                            "dtype.continuous-values-truncated")
         bug = _regression(convert)
-        with _remedied(finding):
+        with remedied(finding):
             fixed = _regression(convert)
         assert bug > 1.5 * twin, (bug, twin)
         assert abs(fixed - twin) <= 0.05 * twin, (fixed, twin)
@@ -233,10 +217,10 @@ def test_truncated_values_stay_floats_and_train_like_the_twin_in_three_styles():
 
 def test_keep_float_leaves_whole_numbers_and_other_lines_alone():
     convert = _TRUNCATIONS[0]
-    finding = _finding(lambda: _regression(convert), [ContinuousValuesTruncated, DataCollector],
+    finding = finding_of(lambda: _regression(convert), [ContinuousValuesTruncated, DataCollector],
                        "dtype.continuous-values-truncated")
     ids = np.array([0.0, 1.0, 2.0, 1.0])
-    with _remedied(finding):
+    with remedied(finding):
         assert torch.tensor(np.array([0.5, 1.7]), dtype=torch.long).dtype == torch.int64  # another line
         assert torch.tensor(np.array([0.5, 1.7])).long().tolist() == [0, 1]
         assert torch.from_numpy(ids).to(torch.int64).dtype == torch.int64

@@ -102,3 +102,17 @@ def test_probes_fit_their_sample_to_the_time_left():
     assert xs[0] is not None and (xs[-1] == x[-1]).all()  # spread over the sample, not its start
     spent = RunEnd(step=1, reason="finished", deadline=time.perf_counter() - 1.0)
     assert affordable(x, y, spent, 300, "P") is None and "did not fit" in spent.skipped[0]
+
+
+def test_an_ample_budget_keeps_every_check_whatever_the_load(monkeypatch):
+    """``nndoctor fix`` compares its runs finding by finding: inside ample_end_budget a check that
+    a normal run would leave out (a slow machine) still runs, and the budget is back afterwards."""
+    monkeypatch.setattr(ending, "END_BUDGET_S", 0.05)
+    log: list[str] = []
+    with ending.ample_end_budget(5.0):
+        assert ending.end_budget(0.5) == 5.0
+        observer = Observer(checks=_checks(log, slow_s=0.2))
+        _train(observer)
+    assert log == ["slow", "later", "costly left=True"]
+    assert "skipped" not in observer.report().facts["end_analysis"]
+    assert ending.end_budget(0.5) == 0.05
