@@ -45,7 +45,8 @@ def test_softmax_before_cross_entropy_is_fixed_and_verified(tmp_path):
     tried = {r["remedy"]: r for r in data["remedies"]}
     r = tried["drop-output-activation"]
     assert r["verdict"] == "verified", r
-    assert r["metric"] == "script:accuracy" and r["after"]["script_metrics"]["accuracy"] > r["before"]
+    assert r["metric"] == "script:accuracy" and r["after_figures"]["script_metrics"]["accuracy"] > r["before"]
+    assert r["after"] == r["after_figures"]["script_metrics"]["accuracy"]  # the compared value, not the figures
     assert r["finding_gone"] and "Remove the final" in r["edit"]["instruction"]
     assert r["edit"]["file"].endswith("train.py") and "+" in r["edit"]["diff"] and "nn.Identity()" in r["edit"]["diff"]
     assert data["runs"] == 2 + len(data["remedies"]) + (data["combined"] is not None)
