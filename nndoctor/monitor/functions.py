@@ -19,6 +19,7 @@ from nndoctor.monitor.curves import note_loss_values
 from nndoctor.monitor.evalrec import RECIPE_OPS, PendingEval, RecipeTracker, first_parameter
 from nndoctor.monitor.events import LossCall, OpCall, Provenance, Targets, reduction_of
 from nndoctor.monitor.notebook import code_site, is_cell
+from nndoctor.monitor.tensors import transformed
 
 __all__ = [
     "COMPARE_OPS",
@@ -153,7 +154,7 @@ class FunctionMode(TorchFunctionMode):
         if not heavy:  # light mode: only an evaluation loop's losses are recorded
             result = func(*args, **kwargs)
             try:
-                if obs._light:
+                if obs._light and not transformed(args):
                     if name in LOSS_FUNCTIONS:
                         obs._on_eval_loss(name, args, kwargs, result)
                     elif name in PREDICTION_OPS or name in COMPARE_OPS:
@@ -175,8 +176,10 @@ class FunctionMode(TorchFunctionMode):
             obs._failed_op = (name, func, args, kwargs)
             raise
         try:
-            if name in obs._watched_ops and not any(isinstance(a, _LAZY) for a in args):
-                # (a LazyModule giving its parameters their shape is no op of the user's model)
+            if name in obs._watched_ops and not any(isinstance(a, _LAZY) for a in args) \
+                    and not transformed(args):
+                # (a LazyModule giving its parameters their shape is no op of the user's model; a
+                # torch.func transform's wrapper tensors have no values to read)
                 obs._on_op(name, func, args, kwargs, result)
             if obs._loss_recipe is not None and name in RECIPE_OPS and obs._evaluating() \
                     and obs._recipes.on_op(name, args, result, obs._loss_recipe):

@@ -24,7 +24,7 @@ import torch
 _PLAIN = (torch.Tensor, torch.nn.Parameter)  # (a DTensor, even as a parameter, is of its own type)
 _strided = torch.strided
 
-__all__ = ["ForwardInputs", "all_zero", "zero_flag", "fsdp_sharded", "is_integer", "is_sharded", "local", "local_grad", "materialised", "own_named_parameters",
+__all__ = ["ForwardInputs", "all_zero", "transformed", "zero_flag", "fsdp_sharded", "is_integer", "is_sharded", "local", "local_grad", "materialised", "own_named_parameters",
            "own_parameters", "param_ids"]
 
 
@@ -166,3 +166,20 @@ def own_named_parameters(module: torch.nn.Module) -> list[tuple[str, torch.nn.Pa
 def own_parameters(module: torch.nn.Module) -> list[torch.nn.Parameter]:
     """``module.parameters(recurse=False)``, safe against overridden ``parameters()`` (see above)."""
     return [p for _, p in own_named_parameters(module)]
+
+
+try:
+    _WRAPPER_TESTS = (torch._C._functorch.is_functorch_wrapped_tensor, torch._C._functorch.is_batchedtensor)
+except AttributeError:  # pragma: no cover - an older torch without torch.func
+    _WRAPPER_TESTS = ()
+
+
+def transformed(values: Iterable[Any]) -> bool:
+    """Whether one of the first tensors among ``values`` is a torch.func transform's wrapper (inside
+    ``grad``, ``vmap``, ``jacrev``...): it has no storage whose values can be read."""
+    for i, value in enumerate(values):
+        if i >= 4:
+            break
+        if isinstance(value, torch.Tensor) and any(test(value) for test in _WRAPPER_TESTS):
+            return True
+    return False

@@ -8,6 +8,43 @@ __all__ = ["CODES"]
 
 CODES = (
     CodeInfo(
+        code="train-mode.batchnorm-batch-of-one",
+        severity="warning",
+        step="implement & debug",
+        title="Batch norm trained on batches of one sample",
+        meaning=(
+            "A batch-norm layer in training mode normalises batches that hold a single sample (a per-sample "
+            "loop, `batch_size=1`, `x.unsqueeze(0)`): with spatial or sequence dimensions torch does not "
+            "complain, but the batch statistics are that one sample's own."
+        ),
+        why=(
+            "Each sample's per-channel mean and scale are removed from its features (what tells samples apart "
+            "is partly erased), the gradients are noisy, and the running statistics used in eval mode average "
+            "single samples' statistics, which training never normalised with: eval-mode accuracy can fall to "
+            "chance while training looks fine."
+        ),
+        detection=(
+            "On sampled training forwards (training mode, gradients on) each batch norm's input batch size is "
+            "counted. At the end of the run a batch norm that saw at least 5 such forwards, at least 80% of "
+            "them with one sample, is reported. An odd last batch of one, single-sample inference in eval mode "
+            "and larger batches stay quiet."
+        ),
+        fixes=(
+            "Train with batches of 16 or more samples (DataLoader(batch_size=...)); accumulate gradients if "
+            "memory is short.",
+            "For batch size 1, replace {layer} by a normalisation that does not use the batch: "
+            "nn.GroupNorm, nn.LayerNorm or nn.InstanceNorm.",
+        ),
+        wrong="""
+for x, y in zip(images, labels):                 # one image per step
+    loss = F.cross_entropy(model(x.unsqueeze(0)), y.unsqueeze(0))   # model has nn.BatchNorm2d
+""",
+        right="""
+for xb, yb in DataLoader(TensorDataset(images, labels), batch_size=32, shuffle=True):
+    loss = F.cross_entropy(model(xb), yb)
+""",
+    ),
+    CodeInfo(
         code="train-mode.crash-batch-of-one-in-train-mode",
         severity="error",
         step="implement & debug",

@@ -11,6 +11,7 @@ import torch
 
 from nndoctor.monitor.events import EvalInput, ModelInput, ModuleOutput
 from nndoctor.monitor.functions import _FORKS
+from nndoctor.monitor.tensors import transformed
 
 __all__ = ["EVAL_LOSS_FORWARDS", "ForwardHooks"]
 
@@ -51,7 +52,7 @@ class ForwardHooks:
             if self._stack and self._stack[-1] is module:
                 self._stack.pop()
                 self._stack_inputs.pop()
-            if "module_output" in self._by_kind:
+            if "module_output" in self._by_kind and not transformed((output, *args)):
                 name = self.state.module_name(module)
                 self._dispatch(ModuleOutput(module=module, name=name, inputs=args, output=output,
                                             step=self.state.step, grad_enabled=torch.is_grad_enabled()))
@@ -133,11 +134,11 @@ class ForwardHooks:
                     # validation): look closely from the next step on
                     self.schedule.boost(self.clock, 3)
                 info.grad_training = training
-        elif "eval_input" in self._by_kind:
+        elif "eval_input" in self._by_kind and not transformed(args):
             self._dispatch(EvalInput(model=module, name=info.name, args=args, kwargs=kwargs,
                                      step=state.step, training=training,
                                      grad_enabled=grad, sampled=heavy))
-        if (self._by_kind if heavy else self._by_kind_unsampled).get("model_input"):
+        if (self._by_kind if heavy else self._by_kind_unsampled).get("model_input") and not transformed(args):
             self._dispatch(ModelInput(model=module, name=info.name, args=args, kwargs=kwargs,
                                       step=state.step, training=training,
                                       grad_enabled=grad, sampled=heavy))

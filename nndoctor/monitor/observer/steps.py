@@ -4,7 +4,8 @@ sampling) (mixed into :class:`~nndoctor.monitor.observer.Observer`)."""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 import torch
 
@@ -45,9 +46,28 @@ class StepHooks:
                                          sampled=self._heavy), kind="step.pre")
             if self._mode is not None and not self._light:
                 self._pop_mode()  # the optimizer's own arithmetic is nothing to watch; back at the tick
+                # ... but step(closure)'s closure runs the step's forward and loss: watch those
+                return self._watched_closure(optimizer, args, kwargs)
         except Exception as exc:
             self._fail("optimizer step pre-hook", exc)
         return None
+
+    def _watched_closure(self, optimizer: torch.optim.Optimizer, args: Any,
+                         kwargs: Any) -> tuple[Any, Any] | None:
+        """``step``'s (args, kwargs) with its closure wrapped so that the function mode is on while
+        the closure runs (its forward, loss and backward) and off again for the optimizer's own
+        arithmetic; None (the call unchanged) when the step has no closure. The wrapper returns
+        the closure's result and raises its exceptions unchanged. ``args`` start with the
+        optimizer itself (``step``'s ``self``)."""
+        in_kwargs = isinstance(kwargs, dict) and "closure" in kwargs
+        at = 1 if args and args[0] is optimizer else 0
+        closure = kwargs["closure"] if in_kwargs else (args[at] if len(args) > at else None)
+        if not callable(closure):
+            return None
+        watched = _watching(self, closure)
+        if in_kwargs:
+            return tuple(args), {**kwargs, "closure": watched}
+        return (*args[:at], watched, *args[at + 1:]), kwargs
 
     def _step_post(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if not self._active or _FORKS[0] != self._pid:
@@ -162,3 +182,27 @@ class StopTraining(BaseException):
     def __init__(self, steps: int) -> None:
         super().__init__(f"nndoctor stopped the script after {steps} training steps (--max-steps)")
         self.steps = steps
+
+
+def _watching(observer: Any, closure: Callable[..., Any]) -> Callable[..., Any]:
+    """``closure`` run with ``observer``'s function mode pushed while the step is a sampled one."""
+
+    @functools.wraps(closure)
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        pushed = False
+        try:
+            if observer._active and observer._heavy and (observer._mode is None or not observer._mode.enabled):
+                observer._push_mode()
+                pushed = True
+        except Exception as exc:
+            observer._fail("optimizer step closure", exc)
+        try:
+            return closure(*args, **kwargs)
+        finally:
+            if pushed:
+                try:
+                    observer._pop_mode()
+                except Exception as exc:
+                    observer._fail("optimizer step closure", exc)
+
+    return watched
