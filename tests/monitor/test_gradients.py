@@ -381,3 +381,57 @@ def test_graph_attention_vectors_do_not_stand_for_their_layers():
             F.mse_loss(deep(xr[i * 32:(i + 1) * 32]), xr[i * 32:(i + 1) * 32, :1]).backward()
             opt.step()
     assert [f.code for f in _codes(obs)] == ["grad.exploding-gradients"]
+
+
+class _BayesLinear(nn.Module):
+    """Bayes by backprop: a mean and a rho matrix per layer (rho constant at -5 by design)."""
+
+    def __init__(self, i, o):
+        super().__init__()
+        self.mu = nn.Parameter(torch.empty(o, i).uniform_(-1 / i ** 0.5, 1 / i ** 0.5))
+        self.rho = nn.Parameter(torch.full((o, i), -5.0))
+        self.b = nn.Parameter(torch.zeros(o))
+
+    def forward(self, x):
+        sigma = F.softplus(self.rho)
+        mean = F.linear(x, self.mu, self.b)
+        return mean + F.linear(x * x, sigma * sigma).clamp_min(1e-12).sqrt() * torch.randn_like(mean)
+
+
+class _GatedLinear(nn.Module):
+    """A weight and a same-shape gate matrix (a learned soft mask)."""
+
+    def __init__(self, i, o):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(o, i))
+        self.gate = nn.Parameter(torch.full((o, i), 4.0))
+
+    def forward(self, x):
+        return F.linear(x, self.w * torch.sigmoid(self.gate))
+
+
+def test_layers_of_several_matrices_are_compared_like_with_like():
+    # healthy Bayes-by-backprop regression: the output layer's rho gradient is tiny by construction,
+    # its mean's is not; first mean vs last rho read as exploding gradients (106x) on healthy training
+    torch.manual_seed(0)
+    x = torch.rand(1024, 1) * 6 - 3
+    y = torch.sin(x) * x / 2 + 0.1 * torch.randn(1024, 1)
+    net = nn.Sequential(_BayesLinear(1, 64), nn.ReLU(), _BayesLinear(64, 64), nn.ReLU(), _BayesLinear(64, 1))
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    with Observer(checks=[GradientScale]) as obs:
+        for step in range(60):
+            idx = torch.randint(0, 1024, (128,))
+            loss = F.mse_loss(net(x[idx]), y[idx]) + sum(
+                (F.softplus(m.rho) ** 2 + m.mu ** 2).sum() for m in net if isinstance(m, _BayesLinear)) / 1024
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert _codes(obs) == []
+    # a deep tanh stack of such layers at unit-variance weights still explodes, mean against mean
+    torch.manual_seed(0)
+    deep = nn.Sequential(*[m for i in range(8) for m in (_GatedLinear(16 if i == 0 else 64, 64), nn.Tanh())],
+                         _GatedLinear(64, 4))
+    xs, ys = _data()
+    found = _codes(_run(deep, torch.optim.SGD(deep.parameters(), lr=1e-2), xs, ys, steps=12))
+    assert [f.code for f in found] == ["grad.exploding-gradients"]
+    assert found[0].evidence["last_layer"].endswith(".16")

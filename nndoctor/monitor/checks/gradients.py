@@ -125,6 +125,24 @@ def _layer_matrices(weights: list[torch.Tensor], module_of: Any) -> list[torch.T
     return [p for p in weights if 1 not in p.shape or module_of(p) not in full]
 
 
+def _like_ends(weights: list[torch.Tensor], order: LayerOrder) -> list[torch.Tensor]:
+    """``weights`` with the last layer standing for itself by the same matrix as the first layer does.
+
+    A layer parameterised by several matrices (a Bayes-by-backprop layer's mean and ``rho``, whose
+    gradient is tiny by construction) would otherwise be compared by its first matrix at the input end
+    and its last one at the output end. When both end layers are of one module type with as many matrices
+    each, the output layer keeps its first matrix only: like is compared with like."""
+    first, last = order.module_of(weights[0]), order.module_of(weights[-1])
+    if not first or not last or first == last or order.kind_of(weights[0]) != order.kind_of(weights[-1]):
+        return weights
+    tail = [p for p in weights if order.module_of(p) == last]
+    head = [p for p in weights if order.module_of(p) == first]
+    n = len(tail)
+    if n < 2 or len(head) != n or any(a is not b for a, b in zip(weights[-n:], tail)) or len(weights) - n < 1:
+        return weights
+    return weights[:-n] + tail[:1]
+
+
 def _shown(names: list[str]) -> str:
     return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
@@ -171,6 +189,7 @@ class GradientScale(Check):
         weights = _layer_matrices(self.order.order(params), self.order.module_of)
         if len(weights) < 2:
             return []
+        weights = _like_ends(weights, self.order)
         # every norm stays on its device; one host transfer per device for the whole step
         norms_by_id = {id(p): torch.linalg.vector_norm(local(p.grad).detach().float()) for p in params}
         device = next(iter(norms_by_id.values())).device
