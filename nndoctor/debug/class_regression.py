@@ -67,7 +67,7 @@ def judge_ids(counts: Counter[int]) -> str | None:
 
 
 def _one_output(t: torch.Tensor) -> bool:
-    return t.is_floating_point() and t.shape[0] >= 2 and (t.dim() == 1 or (t.dim() == 2 and t.shape[1] == 1))
+    return t.is_floating_point() and t.dim() in (1, 2) and t.shape[0] >= 2 and (t.dim() == 1 or t.shape[1] == 1)
 
 
 @register

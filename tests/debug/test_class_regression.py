@@ -109,3 +109,11 @@ def test_judge_ids() -> None:
     assert judge_ids(Counter({0: 80, 1: 10, 2: 5})) == "small"
     assert judge_ids(Counter({0: 30, 1: 30})) is None
     assert judge_ids(Counter({0: 30, 2: 30, 3: 30})) is None
+
+
+def test_rounding_a_scalar_is_no_internal_error() -> None:
+    # fake quantisation computes a zero point with (-lo / scale).round() on a 0-dim tensor
+    def scalar_round(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        zero_point = (-out.min() / 0.1).round()
+        return (out.round() + 0 * zero_point == y).float().mean()
+    _fit(balanced(3), F.mse_loss, True, scalar_round)  # (_fit asserts no internal error)
