@@ -419,7 +419,7 @@ def test_layers_of_several_matrices_are_compared_like_with_like():
     net = nn.Sequential(_BayesLinear(1, 64), nn.ReLU(), _BayesLinear(64, 64), nn.ReLU(), _BayesLinear(64, 1))
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     with Observer(checks=[GradientScale]) as obs:
-        for step in range(60):
+        for _step in range(60):
             idx = torch.randint(0, 1024, (128,))
             loss = F.mse_loss(net(x[idx]), y[idx]) + sum(
                 (F.softplus(m.rho) ** 2 + m.mu ** 2).sum() for m in net if isinstance(m, _BayesLinear)) / 1024
