@@ -25,6 +25,7 @@ from typing import Any, Iterable
 import torch
 
 from nndoctor.checks import Check, register
+from nndoctor.debug.grad_cut import walk_graph
 from nndoctor.findings import Finding
 from nndoctor.monitor.checks.data.sample import ObservedData, example_hashes, first_tensor
 from nndoctor.monitor.events import ModelInput, ModuleOutput, RunEnd, StepEvent, Targets
@@ -54,19 +55,12 @@ def reached(root: Any, nodes: list[Any]) -> set[int]:
     found: set[int] = set()
     if root is None or not wanted:
         return found
-    seen, stack = {id(root)}, [root]
-    while stack and len(seen) <= MAX_NODES:
-        node = stack.pop()
+    for node in walk_graph(root, MAX_NODES):
         i = wanted.get(id(node))
         if i is not None:
             found.add(i)
             if len(found) == len(wanted):
                 break
-            continue  # (the batch's own graph lies behind its output: nothing more to find there)
-        for nxt, _ in getattr(node, "next_functions", ()):
-            if nxt is not None and id(nxt) not in seen:
-                seen.add(id(nxt))
-                stack.append(nxt)
     return found
 
 
