@@ -21,6 +21,10 @@ activation feeding a later weighted op (a hidden layer), never as the network's 
   of large positive inputs whole. Such a tanh is recognised once per site from its input:
   a softplus, or the cubic GELU argument of a tensor in the input's autograd graph.
   (``F.gelu(approximate='tanh')`` is one ``gelu`` call: never seen as a tanh.)
+  A saturated tanh or sigmoid whose output is multiplied by another activation's that is not
+  saturated (a gated unit, ``tanh(a) * sigmoid(b)`` in WaveNet / PixelCNN / a hand-written LSTM
+  cell; found in the loss's autograd graph, :mod:`._gates`) is ``info``: the gradient reaches
+  the layers before it through the gate. Both members saturated still warn.
 
 When a layer first looks suspicious the check asks the observer to sample the next few
 steps densely, so the evidence comes from consecutive batches.
@@ -40,6 +44,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
+from nndoctor.monitor.checks._gates import gate_pairs
 from nndoctor.monitor.checks._layers import Producers, fmt, host_floats, unit_dims
 from nndoctor.monitor.checks._loose_layers import HiddenTracker, weight_of
 from nndoctor.monitor.curves import analyze_losses
@@ -84,6 +89,7 @@ NARROW_MIN_LIVE = 2
 GELU_SCALE = math.sqrt(2.0 / math.pi)
 GELU_CUBIC = 0.044715
 GATE_DEPTH = 6  # autograd nodes searched above a tanh's input for the GELU argument's x
+GATE_WALKS = 2  # graph walks per suspicious tanh/sigmoid site looking for a gating product
 
 _RELU = frozenset({"relu", "relu_", "relu6"})
 _SATURATING = frozenset({"sigmoid", "sigmoid_", "tanh", "tanh_"})
@@ -114,6 +120,8 @@ class _Layer:
     last_count: int = -1  # dead units at the latest judged step (a deferred report uses it)
     residual: bool = False  # its output is added to its block's input (x + act(layer(x)))
     loose: bool = False  # a layer without a module (act(x @ w + b)): judged once seen to be hidden
+    partners: set = field(default_factory=set)  # sites whose output multiplies this one's (a gate)
+    gate_walks: int = 0  # graph walks spent looking for such a product
 
 
 def _limit(layer: _Layer) -> float:
@@ -206,11 +214,23 @@ class ActivationHealth(Check):
         return ()
 
     def _on_backward(self, event: BackwardCall) -> None:
-        """Module-less layers whose activation feeds a later weighted op are hidden: judged."""
+        """Module-less layers whose activation feeds a later weighted op are hidden: judged. A
+        saturating site that looks saturated is looked up in the graph once or twice: is its output
+        multiplied by another activation's (a gated unit, :mod:`._gates`)?"""
         for key in self._loose.hidden(event.tensor):
             layer = self.layers.get(key)
             if layer is not None:
                 layer.output = False
+        suspects = [self.layers[k] for k in self.touched if k[1] in ("tanh", "sigmoid") and self.layers[k].streak
+                    and self.layers[k].gate_walks < GATE_WALKS]
+        if not suspects or not self._act_nodes:
+            return
+        for layer in suspects:
+            layer.gate_walks += 1
+        for a, b in gate_pairs(event.tensor, self._act_nodes):
+            if a in self.layers and b in self.layers:
+                self.layers[a].partners.add(b)
+                self.layers[b].partners.add(a)
 
     def _on_loss(self, event: LossCall) -> None:
         self._floor.see(event.name, event.target, event.kwargs, event.grad_enabled)
@@ -409,6 +429,18 @@ class ActivationHealth(Check):
         part = f", to {(end - floor) / (first - floor):.0%} of its start{above}" if floor else ""
         return f"the loss fell from {first:.3g} to {end:.3g}{part}"
 
+    def _open_partners(self, layer: _Layer) -> list[str]:
+        """The activations multiplied with ``layer``'s output (a gate) that are not saturated at their
+        latest judged step (a pair that saturates together passes no gradient at all)."""
+        out = []
+        for key in sorted(layer.partners):
+            partner = self.layers.get(key)
+            if partner is None or not partner.shares or partner.op not in ("tanh", "sigmoid"):
+                continue
+            if partner.shares[-1][1] < _limit(partner):
+                out.append(f"{partner.op} of {key[0]}")
+        return out
+
     @staticmethod
     def _recent(layer: _Layer) -> list[torch.Tensor]:
         """Masks of the newest sampled batches covering TARGET_POSITIONS (at least MIN_POSITIONS)."""
@@ -467,6 +499,14 @@ class ActivationHealth(Check):
             return self.finding(f"{msg}; they sit on a residual branch (x + {op}(...)), so the skip connection "
                                 f"still carries the gradient to the layers before them", evidence,
                                 location=location, code="activation.saturated", step=steps[0],
+                                severity=Severity.INFO)
+        open_gates = self._open_partners(layer)
+        if open_gates:  # tanh(a) * sigmoid(b): the gradient passes through the partner that is not saturated
+            evidence["gated_by"] = open_gates
+            return self.finding(f"{msg}; its output is multiplied by the {' and '.join(open_gates)} (a gated unit, "
+                                f"tanh(a) * sigmoid(b)), which is not saturated: the gradient reaches the layers "
+                                f"before them through that gate, so saturated {op} units are normal here",
+                                evidence, location=location, code="activation.saturated", step=steps[0],
                                 severity=Severity.INFO)
         msg += ": saturated units pass < 1% of the gradient, so the layers before them barely learn"
         return self.finding(msg, evidence, location=location, code="activation.saturated", step=steps[0])
