@@ -11,9 +11,10 @@ Evidence (all of it observed, judged at the curve reads and at the end of the ru
   script slices itself, the number of distinct training rows once the sampled batches keep
   meeting the same rows again (the sample spans the whole training set), unless rows repeat inside
   the batches (low-cardinality inputs: a replay buffer of a few states, categories);
-* a source many times larger (>= 5x): the tensor the training batches are views of (a slice of a
-  bigger tensor; a batch that owns its storage is no evidence), the data set under a ``Subset``, or the distinct rows of an evaluation pass
-  that are not training rows.
+* a source many times larger (>= 5x): the tensor the training batches are views of (a slice of
+  whole rows of a bigger tensor; a batch that owns its storage, or one time step of a sequence
+  tensor, is no evidence), the data set under a ``Subset``, or the distinct rows of an evaluation
+  pass that are not training rows.
 
 Training sets of more than 2,000 examples are not judged: a slice that large is a real
 training set (a learning-curve experiment or a deliberate sub-sample).
@@ -38,9 +39,33 @@ FACTOR = 5.0  # the source holds at least this many times the training rows
 MIN_REVISIT = 0.5  # share of the sampled distinct rows met twice or more: the sample spans the set
 
 
+def _rows_outermost(t: torch.Tensor) -> bool:
+    """Whether ``t``'s first dimension is its outermost one in memory (its rows lie one after another)."""
+    strides = [st for size, st in zip(t.shape, t.stride()) if size > 1]
+    return t.shape[0] <= 1 or not strides or t.stride(0) >= max(strides)
+
+
 def _storage_rows(x: torch.Tensor) -> int:
-    """Rows of the tensor whose storage ``x`` views (``x`` itself when it owns its storage)."""
+    """Rows (examples) of the tensor whose storage ``x`` views (``x`` itself when it owns its storage).
+
+    Rows are counted along ``x``'s first dimension only: a view whose row stride is its base's
+    (``X[:100]``, ``X.view(-1, 1, 8, 8)[:100]``, ``out[:, -1]`` of a ``batch_first`` GRU) holds the
+    base's rows; a view inside one row of its base (``H[-1]`` of a ``(T, N, D)`` stack, a
+    batch-first view of time-major data) holds as many rows as fit in that row. A storage whose
+    rows do not lie one after another (a ``batch_first`` RNN output is laid out time-major) shares
+    memory with other time steps, not with more examples: no evidence.
+    """
     if x.dim() < 1 or x.shape[0] < 1 or x.stride(0) <= 0 or x.is_sparse:
+        return 0
+    base = x._base
+    if base is not None and base.dim() >= 1 and base.stride(0) > 0:
+        if x.stride(0) == base.stride(0):
+            return int(base.shape[0])
+        if x.stride(0) < base.stride(0):  # inside one row of the base
+            return base.stride(0) // x.stride(0) if base.stride(0) % x.stride(0) == 0 else 0
+        if not _rows_outermost(base):
+            return 0
+    if not _rows_outermost(x):
         return 0
     try:
         nbytes = x.untyped_storage().nbytes()
