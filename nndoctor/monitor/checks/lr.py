@@ -38,6 +38,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._layers import host_floats
+from nndoctor.monitor.checks._lr_sweep import abandoned_for_better
 from nndoctor.monitor.checks._step_share import step_share
 from nndoctor.monitor.curves import CurveAnalysis, analyze_losses
 from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
@@ -212,10 +213,12 @@ class LearningRate(Check):
         super().__init__(state)
         self._probe = _UpdateProbe(state)
         self._reported: set[str] = set()
+        #: a too-low rate, said at the end of the run: (finding, its optimizer's info, lr, loss level)
+        self._held: tuple[Finding, Any, float, float] | None = None
 
     def check(self, event: StepEvent | CurveDue | RunEnd) -> Iterable[Finding]:
         if isinstance(event, RunEnd):
-            return self._judge(final=True)
+            return [*self._judge(final=True), *self._release()]
         if isinstance(event, CurveDue):
             return self._judge(final=False)
         if event.sampled:
@@ -246,9 +249,27 @@ class LearningRate(Check):
                 out.append(found)
         if "lr.too-low" not in self._reported:
             found = self._too_low(curve, ratios, final)
-            if found is not None:
-                out.append(found)
+            if found is not None:  # said at the end: the script may abandon this rate for a better one
+                opts = self.state.live_optimizers()
+                lr = current_lr(opts[0][1]) if opts else None
+                self._held = (found, opts[0][0] if opts else None, lr or 0.0, curve.end)
         return out
+
+    def _release(self) -> list[Finding]:
+        """The held too-low finding: info when a later, faster optimizer then trained the model well
+        (a learning-rate sweep inside the script, :mod:`._lr_sweep`), else as found."""
+        if self._held is None:
+            return []
+        found, info, lr, level = self._held
+        self._held = None
+        sweep = abandoned_for_better(self.state, info, lr, level) if info is not None else None
+        if sweep is None:
+            return [found]
+        msg = (f"{found.message}; but the script then left this rate for a {sweep['later_lr']:.3g} one "
+               f"({sweep['later_optimizer']}, {sweep['later_steps']} steps), which brought the loss down to "
+               f"{sweep['later_loss']:.4g}: a rate tried and abandoned (a sweep), not the run's problem")
+        return [dataclasses.replace(found, message=msg, severity=Severity.INFO,
+                                    evidence={**found.evidence, "abandoned_for": sweep})]
 
     def _evidence(self, ratios: dict[str, float] | None, direction: str) -> dict[str, Any]:
         name, cls, lr, _ = self._optimizer()
