@@ -12,6 +12,10 @@ never match. A layer warns after ``STREAK`` sampled steps in a row. Layers writt
 (``torch.softmax(x @ W1 + b1, 1) @ W2``, ``F.linear(h, W2)``) are seen as the ``matmul``/``mm``/``linear``
 op whose second argument is a trainable weight tensor (a leaf that a model or an optimizer holds),
 named by that weight; attention's ``softmax(q @ k.T) @ v`` multiplies by a computed tensor: never.
+A softmax over cosine similarities (``beta * normalize(q) @ normalize(K).T``: both operands
+L2-normalised, scaled by a temperature) is a retrieval distribution over prototypes or stored
+patterns (a modern Hopfield layer, soft assignment to normalised prototypes), spread out while the
+stored patterns are still random and sharp once trained: never a hidden activation either.
 """
 
 from __future__ import annotations
@@ -24,12 +28,61 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import ModuleOutput, OpCall
 
-__all__ = ["SoftmaxHidden"]
+__all__ = ["SoftmaxHidden", "cosine_softmax"]
 
 MIN_WIDTH = 8
 UNIFORM_FACTOR = 16.0
 MAX_ROW_MAX = 0.3  # (and never above this: a softmax this sharp is a gate or a selection)
 STREAK = 3
+#: autograd nodes that a temperature, a transpose or a reshape puts between a similarity matmul and
+#: its L2-normalised operands (``F.normalize`` is ``x / norm(x).clamp_min(eps).expand_as(x)``)
+_PASS = ("MulBackward", "DivBackward", "ExpBackward", "TBackward", "TransposeBackward", "PermuteBackward",
+         "ViewBackward", "UnsafeViewBackward", "ReshapeAliasBackward", "ExpandBackward", "UnsqueezeBackward",
+         "CloneBackward")
+_MATMUL = ("MmBackward", "BmmBackward")
+_NORMS = ("LinalgVectorNormBackward", "NormBackward")
+_DEPTH = 4
+
+
+def _name(node: Any) -> str:
+    return type(node).__name__
+
+
+def _children(node: Any) -> list[Any]:
+    return [n for n, _ in getattr(node, "next_functions", ()) if n is not None]
+
+
+def _normalised(node: Any, depth: int = _DEPTH) -> bool:
+    """Whether the tensor of autograd node ``node`` is an L2-normalised one (up to a temperature, a
+    transpose or a reshape): a division by its own vector norm."""
+    if node is None or depth < 0:
+        return False
+    if _name(node).startswith("DivBackward"):
+        todo, seen = _children(node), 0
+        while todo and seen < 8:  # the divisor: norm(x) behind an expand / clamp_min
+            nxt = todo.pop()
+            seen += 1
+            if _name(nxt).startswith(_NORMS):
+                return True
+            if _name(nxt).startswith(("ExpandBackward", "ClampMinBackward", "ClampBackward", "AddBackward")):
+                todo.extend(_children(nxt))
+    if _name(node).startswith(_PASS):
+        return any(_normalised(child, depth - 1) for child in _children(node))
+    return False
+
+
+def cosine_softmax(x: torch.Tensor) -> bool:
+    """Whether ``x`` is the softmax of a (temperature-scaled) similarity of two L2-normalised tensors."""
+    node = x.grad_fn
+    if node is None or not _name(node).startswith("SoftmaxBackward"):
+        return False
+    todo = _children(node)
+    for _ in range(_DEPTH):  # down to the similarity matmul, through a temperature or a reshape
+        matmuls = [n for n in todo if _name(n).startswith(_MATMUL)]
+        if matmuls:
+            return any(len(_children(m)) == 2 and all(_normalised(c) for c in _children(m)) for m in matmuls)
+        todo = [c for n in todo if _name(n).startswith(_PASS) for c in _children(n)]
+    return False
 
 
 @register
@@ -84,6 +137,8 @@ class SoftmaxHidden(Check):
             return ()
         if prov.dim is not None and prov.dim not in (-1, x.dim() - 1):
             return ()
+        if cosine_softmax(x):
+            return ()  # retrieval over normalised prototypes / stored patterns (a Hopfield layer)
         width = int(x.shape[-1])
         rows = x.detach().reshape(-1, width).float()
         row_max = float(rows.max(dim=1).values.mean())
