@@ -51,7 +51,8 @@ class Routes:
         self._all_unsampled = self._by_kind_unsampled
         self._all_eval_ops = self._eval_op_checks
         self._looks = 0  # sampled steps begun (the first is 0)
-        self._look_tables: dict[int, tuple[dict[str, list[Check]], dict[str, list[Check]]]] = {}
+        self._look_tables: dict[int, tuple[dict[str, list[Check]], dict[str, list[Check]],
+                                           dict[tuple[type, bool], list[Check]]]] = {}
         staggered: dict[int, int] = {}
         for check in self.checks:
             for need in check.needs:
@@ -74,30 +75,33 @@ class Routes:
         self._period = math.lcm(*(e for e, _, _ in self._spread.values())) if self._spread else 1
         self._reroute(flags=False)  # (the observer sets its flags from these tables once installed)
 
-    def _looks_now(self, check: Check, kind: str | None) -> bool:
-        """Whether ``check`` hears ``kind`` (``None``: an op) on the current sampled step."""
-        spread = self._spread.get(id(check))
-        if spread is None or self._looks == 0:
-            return True
-        every, offset, kinds = spread
-        if kind is not None and kind not in kinds:
-            return True
-        return (self._looks + offset) % every == 0
-
     def _select_looks(self) -> None:
-        """Point ``_by_kind`` and ``_op_checks`` at the tables of the current sampled step."""
+        """Point ``_by_kind`` and ``_op_checks`` at the tables of the current sampled step (built
+        once per kind of sampled step, again after a check retired or woke)."""
         key = 0 if self._looks == 0 else 1 + self._looks % self._period
         tables = self._look_tables.get(key)
         if tables is None:
-            off = self._retired | self._asleep
-            kinds = {kind: [c for c in checks if id(c) not in off or kind in _KEEP]
-                     for kind, checks in self._all_kinds.items()}
-            ops = {name: [c for c in checks if id(c) not in off] for name, checks in self._all_ops.items()}
-            if self._spread:
-                kinds = {kind: [c for c in checks if self._looks_now(c, kind)] for kind, checks in kinds.items()}
-                ops = {name: [c for c in checks if self._looks_now(c, None)] for name, checks in ops.items()}
-            tables = self._look_tables[key] = (kinds, {name: checks for name, checks in ops.items() if checks}, {})
+            tables = self._look_tables[key] = self._build_look_tables()
         self._by_kind, self._op_checks, self._module_tables = tables
+
+    def _build_look_tables(self) -> tuple[dict[str, list[Check]], dict[str, list[Check]],
+                                          dict[tuple[type, bool], list[Check]]]:
+        off = self._retired | self._asleep
+        # the spread checks whose turn it is not: the kinds they skip now (and their ops)
+        waiting = {cid: kinds for cid, (every, offset, kinds) in self._spread.items()
+                   if self._looks and (self._looks + offset) % every}
+        kinds: dict[str, list[Check]] = {}
+        for kind, checks in self._all_kinds.items():
+            if kind in _KEEP:
+                kinds[kind] = list(checks)
+                continue
+            skip = off
+            if waiting:
+                skip = skip | {cid for cid, spread in waiting.items() if kind in spread}
+            kinds[kind] = [c for c in checks if id(c) not in skip]
+        ops = {name: rest for name, checks in self._all_ops.items()
+               if (rest := [c for c in checks if id(c) not in off and id(c) not in waiting])}
+        return kinds, ops, {}
 
     def _next_look(self) -> None:
         """A sampled step begins: the costly checks whose turn it is look at it."""
