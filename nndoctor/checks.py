@@ -64,6 +64,14 @@ class Check:
     #: ``look_every``, staggered with the other such checks so that their cost is spread over the
     #: sampled steps (nndoctor/monitor/observer/routes.py); 1: on every sampled step
     look_every: ClassVar[int] = 1
+    #: for ``needs=("module_output", ...)``: the module types whose outputs this check judges; it
+    #: hears the ``module_output`` events of those modules only (None: of every module)
+    module_types: ClassVar[tuple[type, ...] | None] = None
+    #: with :attr:`module_types`: it also hears the outputs of the watched (root) models
+    root_outputs: ClassVar[bool] = False
+    #: with :attr:`module_types`: the check can find nothing without such a module, so it hears
+    #: nothing but the run's end (and a crash) until a watched model holds one or one runs
+    needs_module: ClassVar[bool] = False
 
     def __init__(self, state: RunState) -> None:
         self.state = state
@@ -124,6 +132,13 @@ def register(cls: type[Check]) -> type[Check]:
             cls.look_every > 1 and not cls.sampled_only and not cls.ops):
         raise TypeError(f"check {cls.__name__}: look_every must be an int >= 1, and > 1 only with "
                         "sampled_only kinds or ops (what it spreads)")
+    if cls.module_types is not None and ("module_output" not in cls.needs or not isinstance(cls.module_types, tuple)):
+        raise TypeError(f"check {cls.__name__}: module_types must be a tuple of types, with 'module_output' "
+                        "among its needs")
+    if (cls.root_outputs or cls.needs_module) and cls.module_types is None:
+        raise TypeError(f"check {cls.__name__}: root_outputs and needs_module go with module_types")
+    if cls.needs_module and not cls.module_types:
+        raise TypeError(f"check {cls.__name__}: needs_module needs at least one module type")
     if cls.__name__ in REGISTRY and REGISTRY[cls.__name__] is not cls:
         raise TypeError(f"two checks are named {cls.__name__}")
     REGISTRY[cls.__name__] = cls

@@ -32,7 +32,7 @@ class AttentionBatchSeqSwapped(RecurrentBatchTimeSwapped):
     """A ``batch_first=False`` attention layer fed ``(batch, seq, embed)``: it attends across the batch."""
 
     code = "shape.attention-batch-seq-swapped"
-    modules = (torch.nn.MultiheadAttention,)
+    module_types = (torch.nn.MultiheadAttention,)
 
     def check(self, event: Any) -> Iterable[Finding]:
         if self._reported and event.kind == "module_output":

@@ -138,6 +138,7 @@ class LastStepOfPadded(Check):
     needs = ("model_input", "module_output", "op", "loss", "end")
     ops = frozenset(_PROPAGATE | _READ | {"linear"})
     sampled_only = frozenset({"model_input", "module_output", "op", "loss"})
+    module_types = (nn.RNNBase,)  # (its ops and inputs: whatever the model holds)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

@@ -36,6 +36,8 @@ class BatchFedAsOneSequence(Check):
     code = "shape.batch-fed-as-one-sequence"
     needs = ("model_input", "module_output", "loss")
     sampled_only = frozenset({"model_input", "module_output", "loss"})
+    module_types = (torch.nn.RNNBase,)
+    needs_module = True
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

@@ -37,7 +37,8 @@ class RecurrentBatchTimeSwapped(Check):
 
     code = "shape.rnn-batch-time-swapped"
     needs = ("module_output", "loss")
-    modules: tuple[type, ...] = _RECURRENT  # sequence-first layers judged (a subclass judges others)
+    module_types = _RECURRENT  # sequence-first layers judged (a subclass judges others)
+    needs_module = True
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
@@ -47,7 +48,7 @@ class RecurrentBatchTimeSwapped(Check):
     def check(self, event: Any) -> Iterable[Finding]:
         if isinstance(event, ModuleOutput):
             module = event.module
-            if (isinstance(module, self.modules) and not getattr(module, "batch_first", True)
+            if (isinstance(module, self.module_types) and not getattr(module, "batch_first", True)
                     and event.name not in self._reported and event.inputs
                     and isinstance(event.inputs[0], torch.Tensor) and event.inputs[0].dim() == 3):
                 self._seen[event.name] = (event.step, tuple(event.inputs[0].shape), weakref.ref(module))

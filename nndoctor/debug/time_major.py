@@ -49,6 +49,8 @@ class TimeMajorFlattened(Check):
     code = "shape.time-major-logits-flattened"
     needs = ("model_input", "module_output", "loss", "end")
     sampled_only = frozenset({"model_input", "module_output", "loss"})
+    module_types = ()  # the model's output only
+    root_outputs = True
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

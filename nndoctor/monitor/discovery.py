@@ -30,6 +30,7 @@ class Discovery:
     _first_optimizer: OptimizerInfo | None
     _root_pre: Callable[..., None]
     _hook_param: Callable[[torch.Tensor, str], None]
+    _wake_for_model: Callable[[torch.nn.Module], None]
     _refresh_fast_backward: Callable[[], None]
     _hook_loads: Callable[[torch.nn.Module], None]
 
@@ -60,6 +61,7 @@ class Discovery:
                 self._root_pre, with_kwargs=True
             )
         self._hook_loads(module)
+        self._wake_for_model(module)  # (routes.py: the checks of a module type it holds)
         if self._heavy and "grad" in self._by_kind:
             for path, param in module.named_parameters():
                 if param.requires_grad and materialised(param):  # (a lazy one: from the next sampled step)

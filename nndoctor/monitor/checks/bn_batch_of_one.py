@@ -39,6 +39,8 @@ class BatchNormBatchOfOne(Check):
     code = "train-mode.batchnorm-batch-of-one"
     needs = ("module_output", "end")
     sampled_only = frozenset({"module_output"})
+    module_types = (nn.modules.batchnorm._BatchNorm,)
+    needs_module = True
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

@@ -62,6 +62,7 @@ class FrozenBatchNormStats(Check):
     code = "train-mode.batchnorm-stats-frozen"
     needs = ("module_output", "eval_input")
     sampled_only = frozenset({"module_output"})
+    module_types = (nn.modules.batchnorm._BatchNorm,)  # (an evaluated model is judged whatever it holds)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

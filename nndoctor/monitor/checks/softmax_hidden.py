@@ -92,6 +92,7 @@ class SoftmaxHidden(Check):
     code = "activation.softmax-as-hidden-activation"
     needs = ("module_output", "op")
     ops = frozenset({"matmul", "mm", "linear"})
+    module_types = (torch.nn.Linear,)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

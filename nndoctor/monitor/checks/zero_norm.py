@@ -33,6 +33,9 @@ class ZeroNormWeight(Check):
 
     code = "init.zero-norm-weight"
     needs = ("module_output",)
+    module_types = _NORMS  # (and the model's output: constant over the batch?)
+    root_outputs = True
+    needs_module = True
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

@@ -171,7 +171,7 @@ class Observer(ForwardHooks, BackwardHooks, StepHooks, HeavyProbes, Dispatch, Re
             self._register_optimizer(opt)
         # the pre-step hook is only needed on sampled steps unless a check wants unsampled
         # pre-step events (optimizers first seen on an unsampled step are registered post-step)
-        self._pre_step_always = "step.pre" in self._by_kind_unsampled
+        self._pre_step_always = "step.pre" in self._all_unsampled  # (a sleeping check's too: it may wake)
         self._root_slow = bool(self._by_kind_unsampled.get("model_input"))
         self._unsampled_step_post = bool(self._by_kind_unsampled.get("step.post"))
         if "curve" not in self._by_kind:

@@ -52,10 +52,12 @@ class ForwardHooks:
             if self._stack and self._stack[-1] is module:
                 self._stack.pop()
                 self._stack_inputs.pop()
-            if "module_output" in self._by_kind and not transformed((output, *args)):
+            if "module_output" in self._by_kind and (checks := self._module_checks(module)) \
+                    and not transformed((output, *args)):
                 name = self.state.module_name(module)
                 self._dispatch(ModuleOutput(module=module, name=name, inputs=args, output=output,
-                                            step=self.state.step, grad_enabled=torch.is_grad_enabled()))
+                                            step=self.state.step, grad_enabled=torch.is_grad_enabled()),
+                               checks=checks)
         except Exception as exc:
             self._fail("module forward hook", exc)
         return None

@@ -10,11 +10,18 @@ and the costly checks' sampled looks spread over the sampled steps (mixed into
   same ``k`` are staggered by their order, so their cost is spread over the sampled steps
   instead of all falling on the same ones. Whatever else the check wants (unsampled losses,
   curve reads, the end) it hears as before. Deterministic: the same run looks at the same steps.
+* A check with ``module_types`` hears the ``module_output`` events of those modules only (and of
+  the watched models with ``root_outputs``): the table of a module type is built at its first
+  output. With ``needs_module`` it sleeps (hears only the end and a crash) until a watched model
+  holds such a module or one produces an output: an RNN check costs nothing in an MLP's run.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Iterable
+
+import torch
 
 from nndoctor.checks import Check
 
@@ -32,6 +39,7 @@ class Routes:
     _op_checks: dict[str, list[Check]]
     _eval_op_checks: dict[str, list[Check]]
     _disabled: set[str]
+    _module_tables: dict[tuple[type, bool], list[Check]]
 
     def _build_routes(self) -> None:
         """The tables of every check (called once, at install)."""
@@ -39,8 +47,12 @@ class Routes:
         self._all_ops: dict[str, list[Check]] = {}
         self._spread: dict[int, tuple[int, int, frozenset[str]]] = {}  # id -> (every, offset, kinds)
         self._retired: set[int] = set()
+        self._asleep: set[int] = {id(c) for c in self.checks if c.needs_module}
+        self._all_unsampled = self._by_kind_unsampled
+        self._all_eval_ops = self._eval_op_checks
         self._looks = 0  # sampled steps begun (the first is 0)
-        self._look_tables: dict[int, tuple[dict[str, list[Check]], dict[str, list[Check]]]] = {}
+        self._look_tables: dict[int, tuple[dict[str, list[Check]], dict[str, list[Check]],
+                                           dict[tuple[type, bool], list[Check]]]] = {}
         staggered: dict[int, int] = {}
         for check in self.checks:
             for need in check.needs:
@@ -61,32 +73,35 @@ class Routes:
                 staggered[every] = offset + 1
                 self._spread[id(check)] = (every, offset % every, kinds)
         self._period = math.lcm(*(e for e, _, _ in self._spread.values())) if self._spread else 1
-        self._select_looks()
-
-    def _looks_now(self, check: Check, kind: str | None) -> bool:
-        """Whether ``check`` hears ``kind`` (``None``: an op) on the current sampled step."""
-        spread = self._spread.get(id(check))
-        if spread is None or self._looks == 0:
-            return True
-        every, offset, kinds = spread
-        if kind is not None and kind not in kinds:
-            return True
-        return (self._looks + offset) % every == 0
+        self._reroute(flags=False)  # (the observer sets its flags from these tables once installed)
 
     def _select_looks(self) -> None:
-        """Point ``_by_kind`` and ``_op_checks`` at the tables of the current sampled step."""
+        """Point ``_by_kind`` and ``_op_checks`` at the tables of the current sampled step (built
+        once per kind of sampled step, again after a check retired or woke)."""
         key = 0 if self._looks == 0 else 1 + self._looks % self._period
         tables = self._look_tables.get(key)
         if tables is None:
-            retired = self._retired
-            kinds = {kind: [c for c in checks if id(c) not in retired or kind in _KEEP]
-                     for kind, checks in self._all_kinds.items()}
-            ops = {name: [c for c in checks if id(c) not in retired] for name, checks in self._all_ops.items()}
-            if self._spread:
-                kinds = {kind: [c for c in checks if self._looks_now(c, kind)] for kind, checks in kinds.items()}
-                ops = {name: [c for c in checks if self._looks_now(c, None)] for name, checks in ops.items()}
-            tables = self._look_tables[key] = (kinds, {name: checks for name, checks in ops.items() if checks})
-        self._by_kind, self._op_checks = tables
+            tables = self._look_tables[key] = self._build_look_tables()
+        self._by_kind, self._op_checks, self._module_tables = tables
+
+    def _build_look_tables(self) -> tuple[dict[str, list[Check]], dict[str, list[Check]],
+                                          dict[tuple[type, bool], list[Check]]]:
+        off = self._retired | self._asleep
+        # the spread checks whose turn it is not: the kinds they skip now (and their ops)
+        waiting = {cid: kinds for cid, (every, offset, kinds) in self._spread.items()
+                   if self._looks and (self._looks + offset) % every}
+        kinds: dict[str, list[Check]] = {}
+        for kind, checks in self._all_kinds.items():
+            if kind in _KEEP:
+                kinds[kind] = list(checks)
+                continue
+            skip = off
+            if waiting:
+                skip = skip | {cid for cid, spread in waiting.items() if kind in spread}
+            kinds[kind] = [c for c in checks if id(c) not in skip]
+        ops = {name: rest for name, checks in self._all_ops.items()
+               if (rest := [c for c in checks if id(c) not in off and id(c) not in waiting])}
+        return kinds, ops, {}
 
     def _next_look(self) -> None:
         """A sampled step begins: the costly checks whose turn it is look at it."""
@@ -99,13 +114,51 @@ class Routes:
         if id(check) in getattr(self, "_retired", {id(check)}):
             return
         self._retired.add(id(check))
+        self._reroute()
+
+    def _reroute(self, flags: bool = True) -> None:
+        """Every table again (without the sleeping and retired checks), after a check retired or woke."""
+        off = self._retired | self._asleep
         self._look_tables.clear()
-        self._by_kind_unsampled = {kind: [c for c in checks if c is not check or kind in _KEEP]
-                                   for kind, checks in self._by_kind_unsampled.items()}
-        self._eval_op_checks = {name: rest for name, checks in self._eval_op_checks.items()
-                                if (rest := [c for c in checks if c is not check])}
+        self._by_kind_unsampled = {kind: [c for c in checks if id(c) not in off or kind in _KEEP]
+                                   for kind, checks in self._all_unsampled.items()}
+        self._eval_op_checks = {name: rest for name, checks in self._all_eval_ops.items()
+                                if (rest := [c for c in checks if id(c) not in off])}
         self._select_looks()
-        self._refresh_route_flags()
+        if flags:
+            self._refresh_route_flags()
+
+    def _module_checks(self, module: torch.nn.Module) -> list[Check]:
+        """The checks that hear ``module``'s output on this sampled step (by its type, and whether it
+        is a watched model); wakes the sleeping checks that judge its type."""
+        root = id(module) in self.state.models  # type: ignore[attr-defined]  (Observer.state)
+        key = (type(module), root)
+        checks = self._module_tables.get(key)
+        if checks is None:
+            if self._asleep and self._wake([module]):
+                return self._module_checks(module)
+            checks = self._module_tables[key] = [
+                c for c in self._by_kind.get("module_output", ())
+                if c.module_types is None or isinstance(module, c.module_types) or (root and c.root_outputs)]
+        return checks
+
+    def _wake(self, modules: Iterable[torch.nn.Module]) -> bool:
+        """Wake the sleeping checks that judge one of ``modules``' types; whether any woke."""
+        asleep = [c for c in self.checks if id(c) in self._asleep]
+        woke = False
+        for module in modules:
+            for check in asleep:
+                if id(check) in self._asleep and isinstance(module, check.module_types or ()):
+                    self._asleep.discard(id(check))
+                    woke = True
+        if woke:
+            self._reroute()
+        return woke
+
+    def _wake_for_model(self, model: torch.nn.Module) -> None:
+        """A model is watched: wake the checks that judge a module type it holds."""
+        if getattr(self, "_asleep", None):  # (none before the routes are built)
+            self._wake(model.modules())
 
     def _refresh_route_flags(self) -> None:
         """The flags that say which unsampled events are wanted at all."""
