@@ -654,6 +654,7 @@ def all_remedies() -> tuple[Remedy, ...]:
     from nndoctor.fix.grad_remedies import GRAD_REMEDIES
     from nndoctor.fix.label_remedies import LABEL_REMEDIES
     from nndoctor.fix.loss_arg_remedies import LOSS_ARG_REMEDIES
+    from nndoctor.fix.mode_remedies import MODE_REMEDIES
     from nndoctor.fix.more_remedies import MORE_REMEDIES
     from nndoctor.fix.numeric_remedies import NUMERIC_REMEDIES
     from nndoctor.fix.schedule_remedies import SCHEDULE_REMEDIES
@@ -664,7 +665,7 @@ def all_remedies() -> tuple[Remedy, ...]:
 
     return (REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES + DATA_REMEDIES + GRAD_REMEDIES
             + NUMERIC_REMEDIES + FIT_REMEDIES + SETTING_REMEDIES + LABEL_REMEDIES
-            + ACTIVATION_REMEDIES + SETUP_REMEDIES + SCHEDULE_REMEDIES + LOSS_ARG_REMEDIES)
+            + ACTIVATION_REMEDIES + SETUP_REMEDIES + SCHEDULE_REMEDIES + LOSS_ARG_REMEDIES + MODE_REMEDIES)
 
 
 def remedy_for(finding: Finding) -> Remedy | None:
