@@ -661,11 +661,13 @@ def all_remedies() -> tuple[Remedy, ...]:
     from nndoctor.fix.setting_remedies import SETTING_REMEDIES
     from nndoctor.fix.setup_remedies import SETUP_REMEDIES
     from nndoctor.fix.site_remedies import SITE_REMEDIES
+    from nndoctor.fix.stats_remedies import STATS_REMEDIES
     from nndoctor.fix.target_remedies import TARGET_REMEDIES
 
     return (REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES + DATA_REMEDIES + GRAD_REMEDIES
             + NUMERIC_REMEDIES + FIT_REMEDIES + SETTING_REMEDIES + LABEL_REMEDIES
-            + ACTIVATION_REMEDIES + SETUP_REMEDIES + SCHEDULE_REMEDIES + LOSS_ARG_REMEDIES + MODE_REMEDIES)
+            + ACTIVATION_REMEDIES + SETUP_REMEDIES + SCHEDULE_REMEDIES + LOSS_ARG_REMEDIES + MODE_REMEDIES
+            + STATS_REMEDIES)
 
 
 def remedy_for(finding: Finding) -> Remedy | None:
