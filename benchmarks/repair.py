@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.detection import parse_header  # noqa: E402
 from nndoctor.fix.metrics import direction, script_yardstick  # noqa: E402
-from nndoctor.fix.session import candidates, run_child, run_fix  # noqa: E402
+from nndoctor.fix.session import candidates, fallbacks, run_child, run_fix  # noqa: E402
 
 __all__ = ["Case", "main", "repair_case"]
 
@@ -59,7 +59,9 @@ def repair_case(fault: Path, twin: Path, meta: dict[str, str], max_steps: int | 
     args = shlex.split(meta.get("args", ""))
     case = Case(fault.name, meta.get("expect", "?"), meta.get("half", ""))
     twin_run = run_child(str(twin), args, [], max_steps)
-    case.twin_proposals = [name for name, _ in candidates(twin_run.findings)]
+    # what fix could try on the twin: its root causes' remedies, and (counted as if no cause's remedy
+    # helped) its symptoms' own remedies
+    case.twin_proposals = [name for name, _ in candidates(twin_run.findings) + fallbacks(twin_run.findings, set())]
     session = run_fix(str(fault), args, max_steps=max_steps)
     if session.before is None or session.before.result.get("report") is None:
         case.problem = "the diagnosis run failed"

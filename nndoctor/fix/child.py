@@ -1,7 +1,8 @@
 """One re-run of ``nndoctor fix``: apply remedies, run the script under nndoctor, write JSON.
 
 ``python -m nndoctor.fix.child SPEC.json``: SPEC names the script, its arguments, the step
-budget, the findings whose remedies to apply and the output path. The script's own stdout
+budget, the findings whose remedies to apply, the output path and, for the noise run, the
+diagnosis's first backward values (``repeat_of``: the run stops once it repeats them exactly). The script's own stdout
 passes through untouched (the parent reads its last lines); the JSON holds the report, the
 exit code and any remedy that could not be installed.
 """
@@ -41,12 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     with open(argv[0], encoding="utf-8") as fh:
         spec: dict[str, Any] = json.load(fh)
     from nndoctor.fix.remedies import remedy_for
+    from nndoctor.fix.repeat import RepeatWatch, stop_as_repeat, watch_backward
     from nndoctor.monitor.ending import ample_end_budget
     from nndoctor.monitor.runner import run_script
     from nndoctor.monitor.sampling import Schedule
 
     failed: list[str] = []
+    # every run notes its first backward values; the noise run (``repeat_of``: the diagnosis's) stops once
+    # they repeat the diagnosis bit for bit (nndoctor.fix.repeat)
+    watch = RepeatWatch(spec.get("repeat_of"), lambda: stop_as_repeat(spec["out"]))
     with contextlib.ExitStack() as stack:
+        watch_backward(stack, watch)
         for finding in spec.get("remedies", []):
             remedy = remedy_for(finding)
             if remedy is None:
@@ -66,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             raised = raised_in_remedy(run.exception)
             result = {"exit_code": run.exit_code, "report": run.report.to_dict(),
                       "remedy_errors": [f"a remedy raised during the run: {raised}"] if raised else [],
-                      "crashed": run.traceback_text[-2000:] if run.traceback_text else ""}
+                      "crashed": run.traceback_text[-2000:] if run.traceback_text else "",
+                      "loss_prefix": watch.seen}
     with open(spec["out"], "w", encoding="utf-8") as fh:
         json.dump(result, fh)
     return 0

@@ -472,6 +472,8 @@ def _scheme_std(w: torch.Tensor, activation: str) -> float:
         return math.sqrt(2.0 / fan_in)
     if activation in ("tanh", "sigmoid"):
         return nn.init.calculate_gain(activation) * math.sqrt(2.0 / (fan_in + fan_out))
+    if activation == "selu":
+        return math.sqrt(1.0 / fan_in)  # LeCun
     return 0.0
 
 
@@ -497,13 +499,13 @@ def _badly_initialised(module: nn.Module, scale_too: bool, activation: str = "")
 def _activation_of(f: Finding) -> str:
     """The activation the finding measured the network with ('' when it names none)."""
     act = str((f.get("evidence") or {}).get("activation") or "").lower().replace("nn.", "").replace("torch.", "")
-    return act if act in ("tanh", "sigmoid", "relu") else ""
+    return act if act in ("tanh", "sigmoid", "relu", "selu") else ""
 
 
 def _init_for(module: nn.Module, activation: str) -> None:
     """PyTorch's default init for ``module``, then, for a Linear/Conv weight, the scheme made for
     the activation: Glorot (Xavier-normal with the activation's gain) for tanh/sigmoid, He
-    (Kaiming-normal) for ReLU; biases keep the default. No activation known: the default only."""
+    (Kaiming-normal) for ReLU, LeCun (normal, std 1/sqrt(fan_in)) for SELU; biases keep the default. No activation known: the default only."""
     module.reset_parameters()  # type: ignore[operator]
     w = getattr(module, "weight", None)
     if not activation or not isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)) \
@@ -511,6 +513,8 @@ def _init_for(module: nn.Module, activation: str) -> None:
         return
     if activation == "relu":
         nn.init.kaiming_normal_(w, nonlinearity="relu")
+    elif activation == "selu":
+        nn.init.kaiming_normal_(w, nonlinearity="linear")  # LeCun normal: std 1/sqrt(fan_in)
     else:
         nn.init.xavier_normal_(w, gain=nn.init.calculate_gain(activation))
 
@@ -625,11 +629,12 @@ REMEDIES: tuple[Remedy, ...] = (
     Remedy("reinitialise", ("init.constant-weights", "init.symmetric-weights", "init.activation-scale"),
            lambda f: ("badly scaled layers re-initialised before the first step: "
                       + {"relu": "He (Kaiming-normal)", "tanh": "Glorot (Xavier-normal, tanh gain)",
-                         "sigmoid": "Glorot (Xavier-normal, sigmoid gain)"}.get(
+                         "sigmoid": "Glorot (Xavier-normal, sigmoid gain)",
+                         "selu": "LeCun (normal, std 1/sqrt(fan_in))"}.get(
                           _activation_of(f) if f.get("code") == "init.activation-scale" else "",
                           "PyTorch's defaults (Kaiming-uniform)")),
            lambda f: "Remove the custom initialisation, or use nn.init.kaiming_normal_ (ReLU) / "
-                     "nn.init.xavier_normal_ (tanh, sigmoid).",
+                     "nn.init.xavier_normal_ (tanh, sigmoid) / kaiming_normal_(nonlinearity='linear') (SELU).",
            _install_reinit),
     Remedy("unfreeze", ("grad-flow.frozen-output-layer", "grad-flow.params-not-in-optimizer",
                         "grad-flow.optimizer-wrong-params", "grad-flow.params-not-updated",
@@ -654,17 +659,20 @@ def all_remedies() -> tuple[Remedy, ...]:
     from nndoctor.fix.grad_remedies import GRAD_REMEDIES
     from nndoctor.fix.label_remedies import LABEL_REMEDIES
     from nndoctor.fix.loss_arg_remedies import LOSS_ARG_REMEDIES
+    from nndoctor.fix.mode_remedies import MODE_REMEDIES
     from nndoctor.fix.more_remedies import MORE_REMEDIES
     from nndoctor.fix.numeric_remedies import NUMERIC_REMEDIES
     from nndoctor.fix.schedule_remedies import SCHEDULE_REMEDIES
     from nndoctor.fix.setting_remedies import SETTING_REMEDIES
     from nndoctor.fix.setup_remedies import SETUP_REMEDIES
     from nndoctor.fix.site_remedies import SITE_REMEDIES
+    from nndoctor.fix.stats_remedies import STATS_REMEDIES
     from nndoctor.fix.target_remedies import TARGET_REMEDIES
 
     return (REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES + DATA_REMEDIES + GRAD_REMEDIES
             + NUMERIC_REMEDIES + FIT_REMEDIES + SETTING_REMEDIES + LABEL_REMEDIES
-            + ACTIVATION_REMEDIES + SETUP_REMEDIES + SCHEDULE_REMEDIES + LOSS_ARG_REMEDIES)
+            + ACTIVATION_REMEDIES + SETUP_REMEDIES + SCHEDULE_REMEDIES + LOSS_ARG_REMEDIES + MODE_REMEDIES
+            + STATS_REMEDIES)
 
 
 def remedy_for(finding: Finding) -> Remedy | None:

@@ -25,8 +25,8 @@ from nndoctor.fix.remedies import remedy_for
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["Attempt", "FixSession", "RunOutput", "candidates", "demote_alternatives", "demote_symptoms", "run_child",
-           "run_fix", "without_remedy"]
+__all__ = ["Attempt", "FixSession", "RunOutput", "candidates", "demote_alternatives", "demote_symptoms", "fallbacks",
+           "run_child", "run_fix", "without_remedy"]
 
 
 @dataclass
@@ -97,6 +97,7 @@ class FixSession:
             "tool": "nndoctor", "command": "fix", "script": self.script, "args": self.args,
             "before": self.before.figures.to_dict() if self.before else None,
             "noise_run": self.repeat.figures.to_dict() if self.repeat else None,
+            "noise_run_repeated_diagnosis": bool(self.repeat and self.repeat.result.get("repeat_of_diagnosis")),
             "diagnosis": self.before.findings if self.before else [],
             "remedies": [a.to_dict() for a in self.attempts],
             "no_runtime_remedy": self.unremedied,
@@ -107,13 +108,15 @@ class FixSession:
 
 
 def run_child(script: str, args: list[str], remedies: list[dict[str, Any]], max_steps: int | None,
-              timeout: float | None = None) -> RunOutput:
-    """Run the script once in its own process, with ``remedies`` applied."""
+              timeout: float | None = None, repeat_of: list[Any] | None = None) -> RunOutput:
+    """Run the script once in its own process, with ``remedies`` applied. ``repeat_of``: the
+    diagnosis's first backward values; the run stops as soon as it repeats them exactly (its result
+    then says ``repeat_of_diagnosis``, see :mod:`nndoctor.fix.repeat`)."""
     with tempfile.TemporaryDirectory(prefix="nndoctor-fix-") as tmp:
         spec_path, out_path = os.path.join(tmp, "spec.json"), os.path.join(tmp, "out.json")
         with open(spec_path, "w", encoding="utf-8") as fh:
             json.dump({"script": os.path.abspath(script), "args": list(args), "max_steps": max_steps,
-                       "remedies": remedies, "out": out_path}, fh)
+                       "remedies": remedies, "out": out_path, "repeat_of": repeat_of}, fh)
         started = time.perf_counter()
         try:
             proc = subprocess.run([sys.executable, "-m", "nndoctor.fix.child", spec_path], capture_output=True,
@@ -147,6 +150,34 @@ def candidates(findings: list[dict[str, Any]]) -> list[tuple[str, list[dict[str,
             continue
         remedy = remedy_for(f)
         if remedy is not None:
+            groups.setdefault(remedy.name, []).append(f)
+    return list(groups.items())
+
+
+def _cause_key(cause: Any) -> tuple[str, str]:
+    """(code, location) of a ``caused_by`` entry (a dict, or a bare code)."""
+    if isinstance(cause, dict):
+        return str(cause.get("code")), str(cause.get("location", ""))
+    return str(cause), ""
+
+
+def fallbacks(findings: list[dict[str, Any]], helped: set[tuple[str, str]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Findings caused by another finding (a symptom, left out of :func:`candidates`) that have a
+    remedy of their own, once none of their causes is ``helped`` ((code, location) of a cause whose
+    remedy was verified): a cause with no runtime remedy (a debug slice that cannot be widened, labels
+    that cannot be cleaned at run time) or whose remedy did nothing leaves the symptom's own remedy the
+    one to try (overfitting caused by a small training set: stop at the best validation step). Grouped
+    by remedy, in the report's order; remedies already among the root causes' are left out."""
+    tried = {name for name, _ in candidates(findings)}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for f in findings:
+        causes = f.get("caused_by") or []
+        if f.get("severity") not in ("warning", "error") or not causes:
+            continue
+        if any(_cause_key(c) in helped or (isinstance(c, str) and c in {code for code, _ in helped}) for c in causes):
+            continue
+        remedy = remedy_for(f)
+        if remedy is not None and remedy.name not in tried:
             groups.setdefault(remedy.name, []).append(f)
     return list(groups.items())
 
@@ -258,6 +289,17 @@ def demote_alternatives(verified: list[Attempt], together: Attempt) -> None:
                                 f"run does worse than with {keep.remedy} alone: an alternative to it, fix that first")
 
 
+def _noise_run(before: RunOutput, script: str, args: list[str], max_steps: int | None,
+               timeout: float | None) -> RunOutput:
+    """The unchanged script again, for the run-to-run noise; a run that repeats the diagnosis's first
+    training losses bit for bit is stopped there and stands for the diagnosis run (noise 0)."""
+    prefix = before.result.get("loss_prefix")
+    run = run_child(script, args, [], max_steps, timeout, **({"repeat_of": prefix} if prefix else {}))
+    if run.result.get("repeat_of_diagnosis"):
+        return RunOutput({**before.result, "repeat_of_diagnosis": True}, before.stdout, run.seconds, before.figures)
+    return run
+
+
 def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
             progress: Callable[[str], None] | None = None, timeout: float | None = None) -> FixSession:
     """Diagnose ``script``, then try each root cause's remedy in its own re-run (Ctrl-C keeps
@@ -269,14 +311,22 @@ def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
         say("diagnosis run")
         session.before = run_child(script, args, [], max_steps, timeout)
         todo = candidates(session.before.findings)
-        if not todo:
+        later = len(fallbacks(session.before.findings, set()))  # symptoms' remedies, if their causes' do not help
+        if not todo and not later:
             return session
-        say(f"{len(todo)} remedies to try: the script runs up to {len(todo) + 2} more times "
+        say(f"{len(todo)} remedies to try: the script runs up to {len(todo) + later + 2} more times "
             f"(once to measure run-to-run noise, once per remedy, and once with the verified ones together "
-            f"when two or more are verified)")
-        session.repeat = run_child(script, args, [], max_steps, timeout)
+            f"when two or more are verified)" + (f"; {later} more for symptoms if their causes' remedies do not "
+                                                  "help" if later else ""))
+        session.repeat = _noise_run(session.before, script, args, max_steps, timeout)
         for i, (name, findings) in enumerate(todo):
             say(f"remedy {i + 1}/{len(todo)}: {name} for {findings[0]['code']}")
+            run = run_child(script, args, findings, max_steps, timeout)
+            session.attempts.append(_attempt(name, findings, session.before, session.repeat, run, script))
+        helped = {(f["code"], f.get("location", "")) for a in session.attempts if a.verdict.verdict == "verified"
+                  for f in a.findings}
+        for name, findings in fallbacks(session.before.findings, helped):
+            say(f"remedy of a symptom whose cause no remedy helped: {name} for {findings[0]['code']}")
             run = run_child(script, args, findings, max_steps, timeout)
             session.attempts.append(_attempt(name, findings, session.before, session.repeat, run, script))
         demote_symptoms(session.attempts)

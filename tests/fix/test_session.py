@@ -228,3 +228,48 @@ def test_every_fix_run_gets_an_ample_end_of_run_budget(monkeypatch, tmp_path):
     spec.write_text(json.dumps({"script": str(script), "args": [], "max_steps": None, "remedies": [], "out": str(out)}))
     child.main([str(spec)])
     assert seen == [child.FIX_END_BUDGET_S] and ending.end_budget(0.0) == ending.END_BUDGET_S
+
+
+# -- a symptom's own remedy, once no remedy of its cause helped -------------------------------
+_SLICE = {"code": "data.training-on-small-slice", "severity": "warning", "location": "training data",
+          "evidence": {"train_rows": 100, "source_rows": 800}}
+_OVERFIT = {"code": "fit.overfitting", "severity": "warning", "location": "validation",
+            "caused_by": [{"code": "data.training-on-small-slice", "location": "training data"}],
+            "evidence": {"best_step": 36}}
+
+
+def _overfit_session(monkeypatch, mse_by_remedies, findings=(_SLICE, _OVERFIT)):
+    calls: list[tuple[str, ...]] = []
+
+    def run_child(script, args, remedies, max_steps, timeout=None):
+        key = tuple(sorted(f["code"] for f in remedies))
+        calls.append(key)
+        mse = mse_by_remedies.get(key, 0.41)
+        result = {"exit_code": 0, "report": {"findings": [] if remedies else list(findings), "facts": {}},
+                  "remedy_errors": []}
+        return RunOutput(result, f"final: mse={mse}", 1.0, Figures(script={"mse": mse}, exit_code=0))
+
+    monkeypatch.setattr(session_mod, "run_child", run_child)
+    return run_fix("train.py", []), calls
+
+
+def test_a_symptoms_own_remedy_is_tried_when_its_causes_remedy_does_nothing(monkeypatch):
+    """Overfitting caused by a small training slice that cannot be widened: stop at the best step."""
+    s, calls = _overfit_session(monkeypatch, {("fit.overfitting",): 0.31})
+    assert calls == [(), (), ("data.training-on-small-slice",), ("fit.overfitting",)]
+    assert {a.remedy: a.verdict.verdict for a in s.attempts} == {"full-training-set": "no-effect",
+                                                                  "early-stopping": "verified"}
+
+
+def test_a_symptom_whose_cause_has_no_runtime_remedy_gets_its_own(monkeypatch):
+    cause = {"code": "labels.unrelated-to-inputs", "severity": "warning", "location": "labels"}
+    symptom = {**_OVERFIT, "caused_by": [{"code": cause["code"], "location": "labels"}]}
+    s, calls = _overfit_session(monkeypatch, {("fit.overfitting",): 0.31}, findings=(cause, symptom))
+    assert calls == [(), (), ("fit.overfitting",)]
+    assert [a.remedy for a in s.attempts] == ["early-stopping"]
+
+
+def test_a_symptom_is_left_alone_when_its_causes_remedy_helps(monkeypatch):
+    s, calls = _overfit_session(monkeypatch, {("data.training-on-small-slice",): 0.2})
+    assert calls == [(), (), ("data.training-on-small-slice",)]
+    assert [a.remedy for a in s.attempts] == ["full-training-set"]

@@ -46,7 +46,7 @@ from nndoctor.monitor.curves import (
 from nndoctor.monitor.events import LossCall, ModelInput, OpCall, RunEnd
 from nndoctor.monitor.noise_targets import NOISE_OPS, NoiseTargets, noise_target
 
-__all__ = ["Fit", "train_between"]
+__all__ = ["Fit", "smoothing_window", "train_between"]
 
 BASELINE_BATCHES = 8
 MAX_BASELINE_BATCHES = 64  # more batches while a large vocabulary is poorly covered
@@ -65,6 +65,8 @@ NOISE_WHY = ("the target is random noise the script draws every step (noise pred
 
 #: the latest validation loss must stay within this share of its highest since the best
 RECOVERED = 0.75
+#: the noise a smoothed validation curve may keep, as a share of its level (a rise must be 10%)
+SMOOTHED_NOISE = 0.02
 
 
 def falling_tail(steps: np.ndarray, values: np.ndarray, level: float) -> tuple[bool, float]:
@@ -125,6 +127,25 @@ def _soft_target_entropy(state: Any, target: Any) -> None:
     ents.append(float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean()))
 
 
+def smoothing_window(ev: np.ndarray) -> int:
+    """How many evaluations the validation curve is smoothed over (a running median) before a rise
+    is judged: none below 12 evaluations; else as many as make the median's noise (1.25 sigma /
+    sqrt(w), sigma from the evaluations' successive differences) at most ``SMOOTHED_NOISE`` of the
+    curve's level, at least 3 and at most a sixth of the evaluations. One small batch per evaluation
+    (a noisy curve) is smoothed over a sixth of the run, as before; a whole validation set each epoch
+    (a precise curve) over 3, so a minimum a few epochs wide is not flattened by 50 epochs around it."""
+    n = len(ev)
+    if n < 12:
+        return 1
+    widest = max(3, n // 6)
+    level = float(np.median(np.abs(ev)))
+    sigma = 1.4826 * float(np.median(np.abs(np.diff(ev)))) / math.sqrt(2.0)
+    if level <= 0 or not math.isfinite(sigma):
+        return widest
+    need = math.ceil((1.25 * sigma / (SMOOTHED_NOISE * level)) ** 2)
+    return min(widest, max(3, need | 1))
+
+
 def _rise(history: Any, ts: np.ndarray, tv: np.ndarray) -> tuple[int, dict[str, Any], str] | None:
     """The validation curve of ``history`` rising for several evaluations while the training loss
     (steps ``ts``, values ``tv``) falls: (step of the last evaluation, evidence, what happened)."""
@@ -134,8 +155,8 @@ def _rise(history: Any, ts: np.ndarray, tv: np.ndarray) -> tuple[int, dict[str, 
     if len(ev) < 3:
         return None
     train = np.asarray(train_between(ts, tv, [int(s) for s in es]))
-    if len(ev) >= 12:  # one small batch per evaluation: smooth over evaluations
-        w = max(3, len(ev) // 6)
+    w = smoothing_window(ev)
+    if w > 1:
         ev, train = rolling_median(ev, w), rolling_median(train, w)
     best = int(np.argmin(ev))
     last = len(ev) - 1

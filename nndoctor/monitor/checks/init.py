@@ -57,7 +57,7 @@ _LINEAR_MAPS = frozenset({"linear", "conv1d", "conv2d", "conv3d", "conv_transpos
 
 _ACTIVATIONS = {"relu": "relu", "relu_": "relu", "relu6": "relu", "leaky_relu": "relu", "elu": "relu",
                 "gelu": "relu", "silu": "relu", "tanh": "tanh", "tanh_": "tanh", "sigmoid": "sigmoid",
-                "sigmoid_": "sigmoid"}
+                "sigmoid_": "sigmoid", "selu": "selu", "selu_": "selu"}
 
 
 def _scheme(activation: str) -> str:
@@ -65,6 +65,8 @@ def _scheme(activation: str) -> str:
         return "nn.init.kaiming_normal_(w, nonlinearity='relu') (He init)"
     if activation in ("tanh", "sigmoid"):
         return f"nn.init.xavier_normal_(w, gain=nn.init.calculate_gain('{activation}')) (Glorot init)"
+    if activation == "selu":
+        return "nn.init.kaiming_normal_(w, nonlinearity='linear') (LeCun init, what SELU is made for)"
     return "nn.init.kaiming_normal_ for ReLU layers, nn.init.xavier_normal_ for tanh/sigmoid layers"
 
 
