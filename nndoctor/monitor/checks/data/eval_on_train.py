@@ -26,8 +26,8 @@ from typing import Iterable
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
-from nndoctor.monitor.checks.data.leakage import REPEATS, coverage, training_like
-from nndoctor.monitor.checks.data.sample import EvalPass, ObservedData
+from nndoctor.monitor.checks.data.leakage import REPEATS, judgeable, training_like
+from nndoctor.monitor.checks.data.sample import EvalPass
 from nndoctor.monitor.events import RunEnd
 
 __all__ = ["EvaluatedOnTrainingData"]
@@ -50,14 +50,10 @@ class EvaluatedOnTrainingData(Check):
     needs = ("end",)
 
     def check(self, event: RunEnd) -> Iterable[Finding]:
-        data = ObservedData.of(self.state)
-        if data is None or not data.train_hashes or not data.passes:
+        judged = judgeable(self.state)
+        if judged is None:
             return ()
-        if data.train_batch_duplicates > REPEATS * max(data.train_rows_hashed, 1):
-            return ()  # inputs repeat a lot inside batches: identical inputs are normal in these data
-        c = coverage(data)
-        if c is None:
-            return ()
+        data, c = judged
         scored = [p for p in data.passes if _scored(p)]
         if len({p.step for p in scored}) < MIN_PASSES:
             return ()
