@@ -142,6 +142,10 @@ def _finite(value: Any) -> bool:
         return True                               # not a number: nothing to say
 
 
+#: growth of the loss (last finite value over the start) that makes a NaN gradient the lr's doing
+GROWN = 100.0
+
+
 def _lr(cause: Finding, symptom: Finding) -> bool:
     if not _finite(cause.evidence.get("update_ratio_median", 0.0)):
         return False                              # read from NaN/Inf updates: the NaN, not the lr, made them
@@ -150,7 +154,22 @@ def _lr(cause: Finding, symptom: Finding) -> bool:
     if symptom.code == "grad.exploding-through-time":
         return False                              # the recurrence's doing: clipping fixes it at the same lr
     # (a schedule still rising far past its base ends in a too-high lr)
-    return (cause.code in LR_HIGH or cause.code == "lr.schedule-keeps-rising") and _scale_numerics(cause, symptom)
+    return (cause.code in LR_HIGH or cause.code == "lr.schedule-keeps-rising") and (
+        _scale_numerics(cause, symptom) or _grown_first(cause, symptom))
+
+
+def _grown_first(cause: Finding, symptom: Finding) -> bool:
+    """A NaN/Inf gradient while the loss was still finite but had grown >= 100x from where the too-high
+    lr's finding saw it start: values blown up by the updates overflow in the backward pass (a
+    transformer's attention, a softmax at 1e8), not an op at its singular point."""
+    if symptom.code != "numerics.nonfinite-gradient":
+        return False
+    try:
+        start = abs(float(cause.evidence.get("start_loss", "nan")))
+        last = abs(float(symptom.evidence.get("last_finite_loss", "nan")))
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(last) and start > 0 and last >= GROWN * start
 
 
 def _lr_symptom(cause: Finding, symptom: Finding) -> bool:

@@ -478,3 +478,23 @@ def test_the_log_of_an_underflowed_softmax_is_its_own_bug_not_the_inputs_scale()
     # an lr too high does not explain it either
     lr = _f("lr.too-high", "error", location="opt", step=1)
     assert _causes(Report(findings=[lr, log0], facts=FACTS), log0.code) == []
+
+
+def test_a_nan_gradient_after_the_loss_grew_by_orders_of_magnitude_is_the_lrs_doing() -> None:
+    """f37 (a transformer trained by SGD at lr=3): the loss grew from 0.69 to 6e8 and then the gradient
+    became NaN in the backward pass while the loss was still finite. The values were blown up by the
+    updates: lr.too-high is the headline, the NaN gradient its symptom. A NaN gradient while the loss
+    is still near its start stays a bug of its own (sqrt'(0))."""
+    lr = _f("lr.too-high", "error", location="opt", step=26, start_loss=0.69, growth=9e8, update_ratio_median=0.49)
+    grown = _f("numerics.nonfinite-gradient", "error", location="m.emb.weight", step=10, last_finite_loss="6.331e+08")
+    boom = _f("loss-curve.explodes", "error", location="loss", step=11)
+    report = Report(findings=[grown, boom, lr], facts=FACTS)
+    assert report.headline() is not None and report.headline().code == "lr.too-high", [
+        (f.code, f.caused_by) for f in report.linked()]
+    assert lr.key in next(f for f in report.linked() if f.code == grown.code).caused_by
+    near_start = _f("numerics.nonfinite-gradient", "error", location="model.fc1", step=10, last_finite_loss="0.81")
+    report = Report(findings=[near_start, lr], facts=FACTS)
+    assert report.headline().code == near_start.code
+    assert not next(f for f in report.linked() if f.code == near_start.code).caused_by
+    weird = _f("numerics.nonfinite-gradient", "error", location="model.fc1", step=10, last_finite_loss="?")
+    assert not next(f for f in Report(findings=[weird, lr], facts=FACTS).linked() if f.code == weird.code).caused_by

@@ -725,6 +725,8 @@ class GradFlow(Check):
         snap = self._manual_snap or []
         if not snap or self._manual_update or self._weights_changed():
             return []  # weights changed: a manual update loop
+        if self.state.extra.get("nndoctor.functional_steps"):
+            return []  # torch.func.grad over a dict of weights (functional_call): the model's own stay put
         ev = {"backward_calls": calls, "params_checked": len(snap)}
         return [self.finding(
             f"loss.backward() ran {calls} times but no optimizer.step() was ever called and the weights "

@@ -507,8 +507,10 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
         ref = max(start, out.initial)
         above = float(np.mean(half > 1.5 * ref)) if ref > 0 else 0.0
         mean_stuck = ref > 0 and float(np.mean(half)) >= 0.75 * start
-        if (no_progress and swing >= 0.3 and wild >= 0.15) or (mean_stuck and above >= 0.1):
+        swings = no_progress and swing >= 0.3 and wild >= 0.15
+        if swings or (mean_stuck and above >= 0.1):
             out.symptoms["oscillates"] = {"level": float(np.mean(half)), "median_swing": swing,
+                                          "spikes_only": not swings,  # (the typical level may have come down)
                                           "wild_fraction": wild, "above_start_fraction": above,
                                           "low": float(np.percentile(half, 10)),
                                           "high": float(np.percentile(half, 90)),

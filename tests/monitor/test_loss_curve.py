@@ -526,3 +526,87 @@ def test_a_new_head_after_pretraining_starts_the_curve_afresh():
 def test_a_too_high_learning_rate_in_the_fine_tuning_stage_is_still_caught():
     report = _pretrain_then_finetune(3.0)
     assert {f.code.split(".")[0] for f in report.at_least("warning")} & {"lr", "loss-curve", "numerics"}
+
+
+# ------------------------------------------------- spikes above the start while the typical level falls
+def _scripted_losses(levels, lr):
+    """A training loop whose loss follows ``levels`` (an MSE against targets placed sqrt(level)
+    away from the prediction), trained by SGD at ``lr``: the curve's shape is the script's, the
+    update size the rate's."""
+    torch.manual_seed(0)
+    model = nn.Linear(16, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    x = torch.randn(32, 16)
+
+    def loop():
+        for level in levels:
+            out = model(x)
+            target = out.detach() + math.sqrt(level)
+            loss = F.mse_loss(out, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    return _run(loop)
+
+
+def _spiky(fall: float, seed: int = 0) -> np.ndarray:
+    """A typical level that falls from 1 to ``1 - fall`` with batch noise, and bursts of 2-3 steps
+    up to 3-7x the level about every 30 steps (a ReLU RNN's cliffs under clipping)."""
+    r = np.random.default_rng(seed)
+    n = 200
+    v = np.linspace(1.0, 1.0 - fall, n) * np.exp(0.15 * r.standard_normal(n))
+    for start in range(15, n - 3, 30):
+        k = int(r.integers(2, 4))
+        v[start:start + k] *= r.uniform(3.0, 7.0, k)
+    return v
+
+
+def _oscillates(obs):
+    return [f for f in obs.findings if f.code == "loss-curve.oscillates"]
+
+
+def test_spikes_while_the_typical_level_falls_are_info_not_an_oscillation():
+    """Brief spikes above the start, with the median level halved and updates of a normal size:
+    the loss comes down, so "oscillates without coming down" would be false (f15's clipped RNN
+    twin); said as info. A warning before."""
+    for seed in range(3):
+        found = _oscillates(_scripted_losses(_spiky(0.5, seed), lr=1e-4))
+        assert all(f.severity is Severity.INFO for f in found), [(f.severity, f.message) for f in found]
+
+
+def test_spikes_on_a_level_that_does_not_fall_or_with_large_updates_stay_warnings():
+    flat = _oscillates(_scripted_losses(_spiky(0.0), lr=1e-4))
+    assert flat and flat[0].severity is Severity.WARNING
+    big = _scripted_losses(_spiky(0.5), lr=0.5)  # updates well above 1e-2 of the weights
+    warned = {f.code for f in big.report().at_least("warning")}
+    assert warned & {"loss-curve.oscillates", "lr.too-high", "loss-curve.goes-up"}, warned
+
+
+@pytest.mark.slow
+def test_clipped_relu_rnn_with_cliffs_is_not_warned_as_oscillating():
+    """f15's twin: a ReLU RNN over 60 steps, momentum SGD, clip_grad_norm_(1.0): the loss spikes
+    for 2-3 steps now and then and comes back; its median falls from ~0.93 to ~0.5."""
+    torch.manual_seed(0)
+    T = 60
+    X = torch.randn(1024, T, 4)
+    y = X[:, :, 0].cumsum(1)[:, -1:] / T ** 0.5
+    rnn, head = nn.RNN(4, 64, batch_first=True, nonlinearity="relu"), nn.Linear(64, 1)
+    with torch.no_grad():
+        nn.init.orthogonal_(rnn.weight_hh_l0)
+        rnn.weight_hh_l0.mul_(0.9)
+    params = [*rnn.parameters(), *head.parameters()]
+    opt = torch.optim.SGD(params, lr=0.01, momentum=0.9)
+
+    def loop():
+        for _ in range(200):
+            idx = torch.randint(0, 1024, (32,))
+            _, h = rnn(X[idx])
+            loss = F.mse_loss(head(h[-1]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+
+    obs = _run(loop)
+    assert not obs.report().at_least("warning"), [(f.code, f.message) for f in obs.report().at_least("warning")]

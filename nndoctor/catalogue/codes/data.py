@@ -546,6 +546,41 @@ X_train, X_test = X[:800], X[800:]          # or split by group key, after de-du
 """,
     ),
     CodeInfo(
+        code="data.evaluated-on-training-data",
+        severity="warning",
+        step="evaluate",
+        title="Every evaluation of the run scores training examples",
+        meaning=(
+            "The script evaluates repeatedly while it trains, but each evaluation pass is (a part of) the "
+            "training data: the validation set is the training set (`X_val = X_train`, a validation loader "
+            "over the training dataset), or the test rows were also appended to the training set."
+        ),
+        why=(
+            "The evaluation figures measure memorisation, not performance on new inputs: they fall with the "
+            "training loss however much the model overfits, and model selection or early stopping on them "
+            "picks the most overfitted model."
+        ),
+        detection=(
+            "At the end of `nndoctor run`: >= 2 evaluation passes at different steps, each scored against "
+            "targets (a classification loss or an accuracy) over >= 32 distinct examples, and every evaluation "
+            "pass of the run reads the training DataLoader or its dataset, or matches the fingerprints of "
+            "sampled training batches as often as training data would (see data.train-test-leakage). A single "
+            "pass (a final training-accuracy print), a preview of the step's own batch, data whose inputs repeat "
+            "a lot, and any run with one pass of examples it did not train on are not judged."
+        ),
+        fixes=(
+            "Hold out a validation split that the model never trains on (split before any concatenation or "
+            "augmentation) and evaluate {split} on it instead.",
+            "Keep the training-set figures if you want them, next to the held-out ones.",
+        ),
+        wrong="""
+X_val, y_val = X_train, y_train                      # or: X_train = torch.cat([X_train, X_test])
+""",
+        right="""
+X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.2)
+""",
+    ),
+    CodeInfo(
         code="data.transductive-evaluation",
         severity="info",
         step="evaluate",

@@ -383,6 +383,44 @@ return self.head(code)
 """,
     ),
     CodeInfo(
+        code="grad-flow.almost-all-frozen",
+        severity="warning",
+        step="implement & debug",
+        title="Almost nothing trains: the model is frozen, a few values learn",
+        meaning=(
+            "The optimizers train only a handful of values (a temperature, a scale, a bias) while the model "
+            "they act on is frozen (requires_grad=False), and the loss stays at the constant-prediction level: "
+            "a freeze loop that froze everything and an unfreeze filter that matches no parameter name, or "
+            "requires_grad_(False) applied to the whole model instead of its backbone."
+        ),
+        why="The frozen model is never trained; the few values that learn cannot make its outputs useful.",
+        detection=(
+            "At the curve reads (from ~50 losses on) and at the end of `nndoctor run`: the live optimizers hold "
+            "at most 16 trainable values in all, the models that ran hold >= 1,000 frozen values (>= 100 per "
+            "trained one), and the training loss ends at >= 90% of the loss of a constant prediction, never "
+            "below 80% of it. Temperature scaling of a trained model (its loss starts far below the constant "
+            "prediction), prompt tuning, linear probing, BitFit and a reservoir's readout (hundreds of values "
+            "or more train) are not judged."
+        ),
+        fixes=(
+            "Unfreeze the layers you mean to train with requires_grad_(True) (frozen now: {frozen_tensors} "
+            "tensors of {models}); check that an unfreeze filter's names match model.named_parameters().",
+            "Freeze only the backbone, then build the optimizer over [p for p in model.parameters() if "
+            "p.requires_grad].",
+        ),
+        wrong="""
+for p in model.parameters():
+    p.requires_grad = False
+for name, p in model.named_parameters():
+    if name.startswith("classifier"):       # nn.Sequential names are "0.weight", "4.bias": no match
+        p.requires_grad = True
+""",
+        right="""
+for name, p in model.named_parameters():
+    p.requires_grad = name.startswith("4.")  # the names model.named_parameters() really has
+""",
+    ),
+    CodeInfo(
         code="grad-flow.optimizer-frozen-params",
         severity="warning",
         step="implement & debug",

@@ -130,6 +130,24 @@ def _staged(ev: dict[str, Any]) -> bool:
     return bool(ev.get("jumps_up")) and not ev.get("maximize") and (med is None or med < 3e-2)
 
 
+#: a loss whose typical (median) level fell by at least this share while it spikes is learning
+SPIKY_FALL = 0.3
+
+
+def _spikes_while_learning(ev: dict[str, Any], curve: CurveAnalysis) -> bool:
+    """An "oscillation" seen only as spikes above the start (its swings around the trend are not
+    wide) while the median level came down clearly, with update/weight ratios under the 1e-2 at which
+    a swinging loss is put on the learning rate: the loss is not "without coming down", it learns
+    with brief excursions (a ReLU RNN's exploding-forward cliffs under gradient clipping, rare hard
+    batches). Weak evidence of a fault: info, not a warning."""
+    med = ev.get("update_ratio_median")
+    if not ev.get("spikes_only") or (med is not None and med >= 1e-2):
+        return False
+    if not (curve.start > 0 and curve.end == curve.end):
+        return False
+    return curve.end <= (1.0 - SPIKY_FALL) * curve.start
+
+
 @register
 class LossCurve(Check):
     """One of the four overfit-a-batch symptoms in the training loss."""
@@ -257,6 +275,14 @@ class LossCurve(Check):
             what = (f"the loss oscillates between {ev['low']:.4g} and {ev['high']:.4g} around "
                     f"{ev['level']:.4g} without coming down (steps {ev['from_step']}-{ev['to_step']})")
             at = ev["from_step"]
+            if _spikes_while_learning(ev, curve):
+                what = (f"the loss spikes above its start on {ev['above_start_fraction']:.0%} of steps "
+                        f"{ev['from_step']}-{ev['to_step']} (90th percentile {ev['high']:.4g}) while its typical level "
+                        f"came down from {curve.start:.4g} to {curve.end:.4g}, with updates of a normal size: "
+                        "brief instabilities (a recurrent net's cliffs caught by clipping, a few hard batches) "
+                        "the model recovers from; frequent spikes are worth a look")
+                ev["spikes_while_learning"] = True
+                top = ""
         else:
             where = (f", no better than a constant prediction ({ev['constant_prediction_loss']:.4g})"
                      if ev.get("at_constant_prediction") else "")
@@ -270,7 +296,7 @@ class LossCurve(Check):
                          "diffusion or denoising objective): the loss it cannot avoid is unknown and often close "
                          "to the constant prediction's, so a flat loss is weak evidence")
         severity = Severity.ERROR if symptom == "explodes" else Severity.WARNING
-        if (symptom == "goes-up" and _staged(ev)) or ev.get("noise_targets"):
+        if (symptom == "goes-up" and _staged(ev)) or ev.get("noise_targets") or ev.get("spikes_while_learning"):
             severity = Severity.INFO
         found = self.finding(f"{what}; {top}" if top else what, ev, location="loss", code=f"loss-curve.{symptom}",
                              severity=severity, step=at)

@@ -17,8 +17,8 @@ huge, which says nothing about the learning rate. Once their norm is 10x what it
 their first updates, or after 6 sampled steps away from zero for a zero-initialised one, they
 count again (a too-high rate on a zero-initialised table is seen).
 Short runs are judged at the curve reads of steps 25-100 on stricter evidence: too high when
-updates as large as the weights came with a loss that jumped (>= 2x) or never got below its
-start; too low when every sampled update stays under 1e-5 of the weights (from ~50 losses on:
+updates as large as the weights came with a loss that jumped (>= 2x) or ended clearly above its
+start (beyond its batch noise: a level loss says nothing about the rate, at any run length); too low when every sampled update stays under 1e-5 of the weights (from ~50 losses on:
 a median under 1e-4, none above 3e-4) while the loss has not moved.
 
 The probe's measurements are shared in ``state.extra`` (``nndoctor.update_ratios``,
@@ -196,6 +196,20 @@ def _tidy(found: Finding) -> Finding:
 LOW_TARGET_RATIOS = (1e-3, 1e-2)
 
 
+def _damage_seen(curve: CurveAnalysis) -> bool:
+    """The loss shows what large updates did to the weights: it jumped to at least twice its first
+    value early on, or it ends clearly above where it began (beyond its batch-to-batch noise). A loss
+    that stays level within its noise says nothing about the rate: a hard task in a short run (or a
+    loss summed over the batch, whose small output layer moves far on every step) starts and ends at
+    about the constant-prediction level whatever the rate, and a lower one only learns more slowly."""
+    if curve.spike >= 2.0:
+        return True
+    ref = max(curve.initial, curve.start)
+    if not (math.isfinite(ref) and math.isfinite(curve.end)):
+        return False
+    return curve.end - ref > max(2.0 * curve.sigma, 0.05 * abs(ref))
+
+
 def _fmt_lr(x: float) -> str:
     return f"{x:.0e}" if x < 1e-2 else f"{x:.3g}"
 
@@ -306,7 +320,7 @@ class LearningRate(Check):
             return self._report_high(ratios, wrecked[0], wrecked[1], Severity.WARNING, step=wrecked[1]["units_lost_step"])
         if early and not curve.has("explodes") and not (
                 peak is not None and curve.never_improved and (peak >= 1.0 or curve.spike >= 2.0)
-                and (curve.spike >= 2.0 or curve.end >= curve.initial)):
+                and _damage_seen(curve)):
             return None  # before 100 losses: updates the size of the weights, and a loss that jumped
         why = ""
         severity = Severity.WARNING
@@ -327,7 +341,7 @@ class LearningRate(Check):
             sym = curve.symptoms["oscillates"]
             why = (f"the loss oscillates between {sym['low']:.4g} and {sym['high']:.4g} without coming "
                    f"down (steps {sym['from_step']}-{sym['to_step']})")
-        elif (peak is not None and curve.never_improved
+        elif (peak is not None and curve.never_improved and _damage_seen(curve)
               and (peak >= 0.5 or (curve.spike >= 5.0 and peak >= 0.3))):
             sym = {"initial_loss": curve.initial, "spike_loss": curve.early_peak,
                    "spike_step": curve.early_peak_step, "end_loss": curve.end}

@@ -81,7 +81,7 @@ class BackwardHooks:
 
         torch.Tensor.backward = backward  # type: ignore[method-assign]
 
-    def _patch_grad(self) -> None:
+    def _patch_grad(self) -> None:  # (torch.func.grad's own call: see _functorch_grad)
         """``torch.autograd.grad(loss, params)`` of a scalar loss in a script without optimizer is a
         step of a hand-written update (``p -= lr * g``): counted like a backward (``--max-steps``, the
         step of findings, the loss history). With an optimizer (gradient penalties, MAML inner loops)
@@ -94,10 +94,14 @@ class BackwardHooks:
             # (a torch function mode hands the call back to this wrapper once more: counted once)
             if observer._active and not observer._busy and not observer._in_grad \
                     and _FORKS[0] == observer._pid and not observer.state.optimizers \
-                    and not kwargs.get("create_graph") and kwargs.get("grad_outputs") is None and len(args) < 2:
+                    and ((not kwargs.get("create_graph") and kwargs.get("grad_outputs") is None and len(args) < 2)
+                         or _functorch_grad(outputs, args, kwargs)):
                 try:
                     loss = outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
                     if isinstance(loss, torch.Tensor) and loss.numel() == 1 and loss.requires_grad:
+                        if kwargs.get("create_graph"):  # (torch.func.grad: the weights are a dict of the script's)
+                            extra = observer.state.extra
+                            extra[FUNCTIONAL_STEPS] = extra.get(FUNCTIONAL_STEPS, 0) + 1
                         observer._on_backward(loss)
                 except Exception as exc:
                     observer._fail("autograd.grad", exc)
@@ -181,3 +185,27 @@ class BackwardHooks:
         if self._orig_tensor_backward is not None:
             torch.Tensor.backward = self._orig_tensor_backward  # type: ignore[method-assign]
             self._orig_tensor_backward = None
+
+
+#: ``state.extra`` key: steps counted from torch.func.grad (weights outside the model's parameters)
+FUNCTIONAL_STEPS = "nndoctor.functional_steps"
+
+
+def _functorch_grad(outputs: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """``torch.func.grad``/``grad_and_value`` of a scalar loss, at the outermost transform: its call of
+    ``torch.autograd.grad(outputs, inputs, None, create_graph=True)`` is a step of a hand-written
+    update (``params = {k: p - lr * g[k]}``), like the user's own ``torch.autograd.grad(loss, params)``.
+    ``create_graph=True`` is functorch's default there, not a gradient penalty; a grad nested in
+    another transform (vmap for per-example gradients, a grad of a grad) and vector-Jacobian products
+    (``grad_outputs`` given: jacrev, vjp) are not steps."""
+    if kwargs.get("grad_outputs") is not None or len(args) > 2 or (len(args) == 2 and args[1] is not None):
+        return False
+    loss = outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
+    if not isinstance(loss, torch.Tensor):
+        return False
+    try:
+        from torch._C import _functorch
+
+        return bool(_functorch.is_gradtrackingtensor(loss)) and _functorch.maybe_current_level() == 1
+    except Exception:  # (a torch without functorch's internals: not a functorch call)
+        return False

@@ -19,7 +19,7 @@ reported as ``info`` only: there, identical inputs are chance, not copies.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Any, Iterable
 
 import nndoctor.evaluate.duplicates  # noqa: F401  (registers the fixes of data.train-test-leakage)
 from nndoctor.checks import Check, register
@@ -28,7 +28,7 @@ from nndoctor.monitor.checks.data.sample import EvalPass, ObservedData
 from nndoctor.monitor.checks.data.unlabelled import only_unlabelled
 from nndoctor.monitor.events import RunEnd
 
-__all__ = ["TrainEvalLeakage", "coverage", "segments", "training_like"]
+__all__ = ["TrainEvalLeakage", "coverage", "judgeable", "segments", "training_like"]
 
 MIN_SHARED = 3
 #: share of repeated inputs inside a batch or pass above which inputs are taken as low-cardinality
@@ -164,6 +164,19 @@ def training_like(data: ObservedData, p: EvalPass, c: float | None = None,
     return shared >= expected - 4.0 * math.sqrt(expected * max(1.0 - c, 1e-9)) - 1.0
 
 
+def judgeable(state: Any) -> tuple[ObservedData, float] | None:
+    """The observed data and the training coverage (:func:`coverage`) when evaluation passes can be
+    compared with training examples: fingerprints of both, and training inputs that do not repeat a
+    lot inside batches (there identical inputs are normal: tokens, low-cardinality data)."""
+    data = ObservedData.of(state)
+    if data is None or not data.train_hashes or not data.passes:
+        return None
+    if data.train_batch_duplicates > REPEATS * max(data.train_rows_hashed, 1):
+        return None
+    c = coverage(data)
+    return None if c is None else (data, c)
+
+
 @register
 class TrainEvalLeakage(Check):
     """Examples evaluated on are copies of examples trained on."""
@@ -173,14 +186,10 @@ class TrainEvalLeakage(Check):
     needs = ("end",)
 
     def check(self, event: RunEnd) -> Iterable[Finding]:
-        data = ObservedData.of(self.state)
-        if data is None or not data.train_hashes or not data.passes:
+        judged = judgeable(self.state)
+        if judged is None:
             return ()
-        if data.train_batch_duplicates > REPEATS * max(data.train_rows_hashed, 1):
-            return ()  # inputs repeat a lot inside batches: identical inputs are normal in these data
-        c = coverage(data)
-        if c is None:
-            return ()
+        data, c = judged
         worst: dict[object, tuple[float, EvalPass, int, int]] = {}
         for p in (seg for whole in data.passes for seg in segments(data, whole)):
             shared, m = _overlap(data, p)

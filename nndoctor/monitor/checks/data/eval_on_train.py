@@ -1,0 +1,81 @@
+"""data: every evaluation of the run scores examples the model trains on (``nndoctor run``).
+
+The validation set is the training set (``X_val, y_val = X_train, y_train``, a validation loader
+over the training dataset), or the test rows were appended to the training set
+(``X_train = cat(X_train, X_test)``): each evaluation pass is (a part of) the training data. Its
+figures then say nothing about new inputs, and overfitting cannot show: the evaluation loss falls
+with the training loss however much the model memorises.
+
+The fingerprint leakage check (:mod:`.leakage`) does not judge such a pass on its own: one pass over
+training examples is what a script measuring its training accuracy does. What is judged here is
+the whole run: the script evaluates repeatedly while it trains (validation monitoring), scores each
+pass against targets (a classification loss or an accuracy), and not one evaluation pass holds an
+example it has not trained on.
+
+Evidence: >= ``MIN_PASSES`` scored evaluation passes at different steps, each of >= ``MIN_ROWS``
+distinct examples; every evaluation pass (scored or not) reads the training loader or its dataset,
+or matches training fingerprints as often as training data would (:func:`.leakage.training_like`).
+Passes whose inputs repeat a lot (tokens, low-cardinality data) and runs whose training batches do
+are not judged. A single pass (a final training-accuracy print), a reconstruction preview of the
+step's own batch, or any pass of unseen examples beside the others stays quiet.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from nndoctor.checks import Check, register
+from nndoctor.findings import Finding
+from nndoctor.monitor.checks.data.leakage import REPEATS, judgeable, training_like
+from nndoctor.monitor.checks.data.sample import EvalPass
+from nndoctor.monitor.events import RunEnd
+
+__all__ = ["EvaluatedOnTrainingData"]
+
+#: scored evaluation passes at different steps: evaluation repeated while training (validation)
+MIN_PASSES = 2
+#: distinct examples a scored pass must hold (a fixed preview batch is not a validation set)
+MIN_ROWS = 32
+
+
+def _scored(p: EvalPass) -> bool:
+    return p.counts is not None and len(set(p.hashes)) >= MIN_ROWS
+
+
+@register
+class EvaluatedOnTrainingData(Check):
+    """Every evaluation pass of the run is made of training examples."""
+
+    code = "data.evaluated-on-training-data"
+    needs = ("end",)
+
+    def check(self, event: RunEnd) -> Iterable[Finding]:
+        judged = judgeable(self.state)
+        if judged is None:
+            return ()
+        data, c = judged
+        scored = [p for p in data.passes if _scored(p)]
+        if len({p.step for p in scored}) < MIN_PASSES:
+            return ()
+        for p in data.passes:
+            unique = set(p.hashes)
+            if len(p.hashes) - len(unique) > REPEATS * max(len(p.hashes), 1):
+                return ()  # a pass that repeats its own inputs: matches may be chance
+            if not unique or not training_like(data, p, c):
+                return ()  # a pass over examples the model has not trained on: a real evaluation
+        shared = max(scored, key=lambda p: len(p.hashes))
+        unique = set(shared.hashes)
+        n, k = len(unique), sum(1 for h in unique if h in data.train_hashes)
+        on_loader = shared.loader is not None and shared.loader.loader_id in data.train_loaders
+        what = ("the training DataLoader itself" if on_loader else
+                f"examples the model trains on ({k} of the {n} distinct examples of {shared.name} match "
+                f"training examples: all of them would, at the {c:.0%} of the training set nndoctor "
+                f"fingerprinted)")
+        steps = sorted({p.step for p in scored})
+        evidence = {"split": shared.name, "evaluations": len(scored), "first_step": steps[0],
+                    "last_step": steps[-1], "n_examples": n, "n_shared": k, "training_coverage": round(c, 3)}
+        return [self.finding(
+            f"every evaluation in this run ({len(scored)} scored passes, steps {steps[0]}-{steps[-1]}) reads "
+            f"{what}: its loss and accuracy measure memorisation, not performance on new data, and "
+            f"overfitting cannot show in them",
+            evidence, location=shared.name, step=steps[-1])]

@@ -1,0 +1,101 @@
+"""data.evaluated-on-training-data: every evaluation of the run scores training examples."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from _dyn_helpers import blobs
+from torch.utils.data import DataLoader, TensorDataset
+
+from nndoctor.monitor import Observer
+from nndoctor.monitor.checks.data.eval_on_train import EvaluatedOnTrainingData
+from nndoctor.monitor.checks.data.leakage import TrainEvalLeakage
+from nndoctor.monitor.checks.data.sample import DataCollector
+
+CHECKS = [DataCollector, TrainEvalLeakage, EvaluatedOnTrainingData]
+CODE = "data.evaluated-on-training-data"
+
+
+def _net(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 4))
+
+
+def _tensor_loop(x_tr, y_tr, evals, epochs=6, batch=32, final_only=False):
+    """Manual mini-batches over tensors; ``evals`` (x, y) scored under no_grad every epoch (or once, at the end)."""
+    model = _net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with Observer(checks=CHECKS) as obs:
+        for ep in range(epochs):
+            perm = torch.randperm(len(x_tr))
+            for i in range(0, len(x_tr), batch):
+                idx = perm[i:i + batch]
+                opt.zero_grad()
+                F.cross_entropy(model(x_tr[idx]), y_tr[idx]).backward()
+                opt.step()
+            if final_only and ep < epochs - 1:
+                continue
+            model.eval()
+            with torch.no_grad():
+                for xe, ye in evals:
+                    out = model(xe)
+                    (out.argmax(1) == ye).float().mean()
+                    F.cross_entropy(out, ye)
+            model.train()
+    return obs
+
+
+def _loader_loop(train_loader, eval_loaders, epochs=5):
+    model = _net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    crit = nn.CrossEntropyLoss()
+    with Observer(checks=CHECKS) as obs:
+        for _ in range(epochs):
+            for xb, yb in train_loader:
+                opt.zero_grad()
+                crit(model(xb), yb).backward()
+                opt.step()
+            with torch.no_grad():
+                for ev in eval_loaders:
+                    correct = 0
+                    for xb, yb in ev:
+                        correct += int((model(xb).argmax(1) == yb).sum())
+    return obs
+
+
+def _codes(obs):
+    return {f.code for f in obs.report().at_least("warning")}
+
+
+@pytest.mark.parametrize("style", ["val-is-train-tensors", "val-loader-over-train-dataset", "test-appended-to-train"])
+def test_every_evaluation_on_training_examples_is_found(style):
+    x, y = blobs(n=1200, seed=4)
+    if style == "val-is-train-tensors":  # X_val, y_val = X_train, y_train
+        obs = _tensor_loop(x[:800], y[:800], [(x[:800], y[:800])])
+    elif style == "val-loader-over-train-dataset":
+        train_set = TensorDataset(x[:800], y[:800])
+        obs = _loader_loop(DataLoader(train_set, batch_size=32, shuffle=True),
+                           [DataLoader(train_set, batch_size=200)])
+    else:  # X_train = cat(X_train, X_test): the test rows are trained on
+        x_tr, y_tr = torch.cat([x[:800], x[800:]]), torch.cat([y[:800], y[800:]])
+        obs = _tensor_loop(x_tr, y_tr, [(x[800:].clone(), y[800:].clone())])
+    (f,) = obs.report().by_code(CODE)
+    assert f.severity.value == "warning" and f.evidence["evaluations"] >= 5, f.message
+
+
+def test_held_out_training_accuracy_single_passes_and_previews_stay_quiet():
+    x, y = blobs(n=1200, seed=5)
+    # a real held-out split, evaluated every epoch
+    assert CODE not in _codes(_tensor_loop(x[:800], y[:800], [(x[800:], y[800:])]))
+    # training accuracy every epoch next to a held-out split (the usual "train acc / val acc" print)
+    assert CODE not in _codes(_tensor_loop(x[:800], y[:800], [(x[:800], y[:800]), (x[800:], y[800:])]))
+    # one training-accuracy pass at the end (a tutorial's final print)
+    assert CODE not in _codes(_tensor_loop(x[:800], y[:800], [(x[:800], y[:800])], final_only=True))
+    # a small fixed training batch scored every epoch (a preview), and a loader-based held-out split
+    assert CODE not in _codes(_tensor_loop(x[:800], y[:800], [(x[:16], y[:16])]))
+    train_set = TensorDataset(x[:800], y[:800])
+    obs = _loader_loop(DataLoader(train_set, batch_size=32, shuffle=True),
+                       [DataLoader(train_set, batch_size=200), DataLoader(TensorDataset(x[800:], y[800:]), 100)])
+    assert CODE not in _codes(obs)
