@@ -48,7 +48,7 @@ def test_gaussian_log_likelihood_minimised_in_a_function_adam():
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
 
     def loop():
-        for i in range(150):
+        for _ in range(150):
             idx = torch.randint(0, 512, (64,))
             mu, lv = model(x[idx])
             log_lik = (-0.5 * (lv + (y[idx] - mu) ** 2 / lv.exp() + math.log(2 * math.pi))).mean()
