@@ -18,6 +18,7 @@ per step) is caught the same way. Only complete windows count: every backward be
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -56,6 +57,9 @@ class _Tally:
     carried_params: dict[int, int] = field(default_factory=dict)
     norms: list[tuple[int, float]] = field(default_factory=list)
     empty_steps: list[int] = field(default_factory=list)
+    #: empty steps taken while a training forward ran after the latest backward (its loss not yet
+    #: backpropagated): step() placed before backward()
+    step_first: int = 0
     closure: bool = False  # the windows judged are the backwards of optimizer.step(closure)
 
 
@@ -93,6 +97,7 @@ class GradientsNotCleared(Check):
         self._sizes: dict[int, int] = {}  # optimizer id -> number of parameters seen
         self._reported: set[tuple[str, int]] = set()
         self._at_pre: dict[int, tuple[int, int]] = {}  # optimizer id -> (backward count, step) at its pre hook
+        self._fwd_at_backward = -1  # the run's training-forward count at the latest observed backward
 
     def check(self, event: Any) -> Iterable[Finding]:
         kind = event.kind
@@ -108,6 +113,7 @@ class GradientsNotCleared(Check):
         return step_window(self._windows, self.state, oid, lambda mark: _Window(mark=mark))
 
     def _on_backward(self, ev: BackwardCall) -> Iterable[Finding]:
+        self._fwd_at_backward = getattr(self.state, "forward_calls", 0)
         for oid in list(self.state.optimizers):
             win = self._window(oid)
             if win is not None:
@@ -186,6 +192,8 @@ class GradientsNotCleared(Check):
             if closure:
                 return out  # (read after the step: a closure that clears after its backward says nothing)
             tally.empty_steps.append(ev.step)
+            if getattr(self.state, "forward_calls", 0) > self._fwd_at_backward >= 0:
+                tally.step_first += 1
             if len(tally.empty_steps) >= _MIN_WINDOWS:
                 out += self._report_empty(ev, tally, len(nonzero))
             return out
@@ -233,13 +241,28 @@ class GradientsNotCleared(Check):
         if key in self._reported:
             return []
         self._reported.add(key)
+        steps = ", ".join(map(str, tally.empty_steps[:6]))
+        step_first = 2 * tally.step_first > len(tally.empty_steps)
         msg = (f"zero_grad() between backward() and step(): at {len(tally.empty_steps)} observed steps "
-               f"(steps {', '.join(map(str, tally.empty_steps[:6]))}) {ev.optimizer_name}.step() found every "
+               f"(steps {steps}) {ev.optimizer_name}.step() found every "
                f"gradient None or zero although backward() had produced non-zero gradients for {n_params} "
                f"parameter tensors: the step uses no gradient and the model does not learn")
-        evidence = {"optimizer": ev.optimizer_name, "steps": tally.empty_steps[:8], "params_with_grad": n_params}
-        return [self.finding(msg, evidence, location=ev.optimizer_name, code="zero-grad.cleared-before-step",
-                             step=tally.empty_steps[0])]
+        if step_first:
+            msg = (f"{ev.optimizer_name}.step() runs before loss.backward(): at {len(tally.empty_steps)} observed "
+                   f"steps (steps {steps}) the step came after the forward pass but before its backward, found "
+                   f"every gradient None or zero (cleared by zero_grad()), and the gradients backward() then "
+                   f"produced for {n_params} parameter tensors were cleared before the next step: the model "
+                   f"does not learn")
+        evidence = {"optimizer": ev.optimizer_name, "steps": tally.empty_steps[:8], "params_with_grad": n_params,
+                    "step_before_backward": step_first}
+        found = self.finding(msg, evidence, location=ev.optimizer_name, code="zero-grad.cleared-before-step",
+                             step=tally.empty_steps[0])
+        if step_first:
+            opt = ev.optimizer_name
+            found = dataclasses.replace(found, fixes=(
+                f"Call {opt}.step() after loss.backward(): the order is {opt}.zero_grad(), loss.backward(), "
+                f"{opt}.step().",))
+        return [found]
 
 
 def _all_zero(grads: list[torch.Tensor]) -> bool:

@@ -328,9 +328,10 @@ def _explosion(s: np.ndarray, v: np.ndarray, start: float) -> dict[str, Any] | N
             before = np.abs(v[:j])
             grew = float(before.max()) / scale
             if grew >= 10.0:
-                return {"start_loss": start, "peak_loss": float(v[:j][np.argmax(before)]),
+                peak = float(v[:j][np.argmax(before)])
+                return {"start_loss": start, "peak_loss": peak,
                         "growth": grew, "nonfinite_step": int(s[j]), "value": str(float(v[j])),
-                        "steady_rise": _steady(before[1:])}
+                        "steady_rise": _steady(before[1:]), "falls": _falls(start, peak)}
     if scale <= 0 or len(v) < 3:
         return None
     mag = np.where(finite, np.abs(v), 0.0)
@@ -338,8 +339,15 @@ def _explosion(s: np.ndarray, v: np.ndarray, start: float) -> dict[str, Any] | N
     i = int(np.argmax(mag))
     if mag[i] >= EXPLODE_FACTOR * scale:
         return {"start_loss": start, "peak_loss": float(v[i]), "peak_step": int(s[i]),
-                "growth": float(mag[i] / scale), "steady_rise": _steady(mag[1:i + 1])}
+                "growth": float(mag[i] / scale), "steady_rise": _steady(mag[1:i + 1]),
+                "falls": _falls(start, float(v[i]))}
     return None
+
+
+def _falls(start: float, peak: float) -> bool:
+    """The loss ran off downwards, to large negative values: an objective unbounded below (a sign
+    lost, a log-likelihood minimised), which no learning rate makes (a too-high one makes it rise)."""
+    return peak < 0 and peak < start
 
 
 def _on_its_way_down(v: np.ndarray, initial: float, end: float, baseline: float, k: int) -> bool:

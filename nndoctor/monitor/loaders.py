@@ -77,6 +77,12 @@ class LoaderTracker:
         self.last_indices: list[int] | None = None
         self._pending_indices: Any = None
         self._orig_index: Callable[..., Any] | None = None
+        self._orig_it_iter: Callable[..., Any] | None = None
+        #: id(iterator) -> the iterator, for the iterators whose batches ran out (StopIteration)
+        self._exhausted: dict[int, weakref.ReferenceType[Any]] = {}
+        #: id(loader) -> (name, times): an exhausted iterator of the loader iterated again (``it =
+        #: iter(loader)`` made once, outside the epoch loop: every pass after the first is empty)
+        self.reused_exhausted: dict[int, tuple[str, int]] = {}
 
     def install(self) -> None:
         if self._orig_iter is not None:
@@ -85,6 +91,7 @@ class LoaderTracker:
         orig_iter = DataLoader.__iter__
         orig_next = _BaseDataLoaderIter.__next__
         orig_index = _BaseDataLoaderIter._next_index
+        orig_it_iter = _BaseDataLoaderIter.__iter__
 
         def __iter__(loader: DataLoader) -> Any:  # noqa: N807
             it = orig_iter(loader)  # (the user's errors pass through)
@@ -100,10 +107,27 @@ class LoaderTracker:
             tracker._pending_indices = index
             return index
 
+        def it_iter(it: Any) -> Any:
+            try:
+                if id(it) in tracker._exhausted:
+                    tracker._on_reuse(it)
+            except Exception as exc:
+                tracker._fault("data loader iteration", exc)
+            return orig_it_iter(it)
+
         def __next__(it: Any) -> Any:  # noqa: N807
             tracker._pending_indices = None
-            batch = orig_next(it)  # (the user's errors and StopIteration pass through)
             try:
+                batch = orig_next(it)  # (the user's errors and StopIteration pass through)
+            except StopIteration:
+                if len(tracker._exhausted) >= _MAX_ITERATORS:
+                    tracker._exhausted = {k: r for k, r in tracker._exhausted.items() if r() is not None}
+                if len(tracker._exhausted) < _MAX_ITERATORS:
+                    tracker._exhausted[id(it)] = weakref.ref(it)
+                raise
+            try:
+                if tracker._exhausted:
+                    tracker._exhausted.pop(id(it), None)  # (it yields again: reset by its loader)
                 index, tracker._pending_indices = tracker._pending_indices, None
                 tracker.last_indices = index if (getattr(it, "_num_workers", 1) == 0 and type(index) is list
                                                  and 0 < len(index) <= 4096 and type(index[0]) is int) else None
@@ -121,7 +145,10 @@ class LoaderTracker:
         __iter__.__wrapped__ = orig_iter  # type: ignore[attr-defined]
         __next__.__wrapped__ = orig_next  # type: ignore[attr-defined]
         _next_index.__wrapped__ = orig_index  # type: ignore[attr-defined]
+        it_iter.__wrapped__ = orig_it_iter  # type: ignore[attr-defined]
         self._orig_iter, self._orig_next, self._orig_index = orig_iter, orig_next, orig_index
+        self._orig_it_iter = orig_it_iter
+        _BaseDataLoaderIter.__iter__ = it_iter  # type: ignore[method-assign]
         DataLoader.__iter__ = __iter__  # type: ignore[method-assign]
         _BaseDataLoaderIter.__next__ = __next__  # type: ignore[method-assign]
         _BaseDataLoaderIter._next_index = _next_index  # type: ignore[method-assign]
@@ -136,13 +163,30 @@ class LoaderTracker:
         if self._orig_index is not None:
             _BaseDataLoaderIter._next_index = self._orig_index  # type: ignore[method-assign]
             self._orig_index = None
+        if self._orig_it_iter is not None:
+            _BaseDataLoaderIter.__iter__ = self._orig_it_iter  # type: ignore[method-assign]
+            self._orig_it_iter = None
 
     def _fault(self, where: str, exc: BaseException) -> None:
         if self._on_error is not None:
             self._on_error(where, exc)
 
+    def _on_reuse(self, it: Any) -> None:
+        """``iter()`` / ``for`` over an iterator whose batches already ran out: it yields nothing."""
+        ref = self._exhausted.get(id(it))
+        if ref is None or ref() is not it:
+            return
+        entry = self._iterators.get(id(it))
+        info = entry[1] if entry is not None and entry[0]() is it else None
+        key = info.loader_id if info is not None else id(it)
+        name = info.name if info is not None else ""
+        old = self.reused_exhausted.get(key)
+        if old is not None or len(self.reused_exhausted) < _MAX_ITERATORS:
+            self.reused_exhausted[key] = (name, old[1] + 1 if old else 1)
+
     def _on_iter(self, loader: DataLoader, it: Any) -> None:
         self.iterations += 1
+        self._exhausted.pop(id(it), None)  # (a persistent-workers loader resets and returns its old iterator)
         dataset = loader.dataset
         try:
             size: int | None = len(dataset)  # type: ignore[arg-type]

@@ -147,6 +147,65 @@ def test_grad_set_to_none_before_step_manual_style():
     assert [f.code for f in _observe(loop)] == ["zero-grad.cleared-before-step"]
 
 
+def _step_first(found) -> bool:
+    return (len(found) == 1 and found[0].code == "zero-grad.cleared-before-step"
+            and found[0].evidence["step_before_backward"] and "runs before loss.backward()" in found[0].message)
+
+
+def test_step_before_backward_named_as_such_in_three_styles():
+    """zero_grad(); loss = f(x); step(); backward(): the step finds no gradient (the message names the
+    order, and the fix is to step after backward), in a plain loop, a trainer class and a closure-free
+    function over dict batches."""
+    model = Net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def plain():
+        for xb, yb in _batches(10):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(xb), yb)
+            opt.step()
+            loss.backward()
+
+    class Trainer:
+        def __init__(self) -> None:
+            self.model = _mlp()
+            self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+
+        def fit(self) -> None:
+            for xb, yb in _batches(10):
+                self.opt.zero_grad(set_to_none=True)
+                out = self.model(xb)
+                self.opt.step()
+                F.cross_entropy(out, yb).backward()
+
+    def train_step(m, o, batch):
+        m.zero_grad()
+        loss = F.mse_loss(m(batch["x"]).sum(1), batch["y"].float())
+        o.step()
+        loss.backward()
+
+    m2 = Net()
+    o2 = torch.optim.RMSprop(m2.parameters(), lr=1e-3)
+    found = [_observe(plain), _observe(Trainer().fit),
+             _observe(lambda: [train_step(m2, o2, {"x": xb, "y": yb}) for xb, yb in _batches(10)])]
+    assert all(_step_first(f) for f in found), [[(x.code, x.message) for x in f] for f in found]
+    assert "after loss.backward()" in found[0][0].fixes[0]
+
+
+def test_zero_grad_between_backward_and_step_is_not_called_step_first():
+    model = Net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def loop():
+        for xb, yb in _batches(10):
+            F.cross_entropy(model(xb), yb).backward()
+            opt.zero_grad()
+            opt.step()
+
+    found = _observe(loop)
+    assert len(found) == 1 and not found[0].evidence["step_before_backward"]
+
+
 # ---------------------------------------------------------------------------- healthy
 def test_every_clearing_style_is_quiet():
     model = _mlp()

@@ -79,3 +79,121 @@ def test_loaders_with_batches_or_unknown_length_are_quiet():
     assert _fit(DataLoader(Stream(), batch_size=8), None, sequential=False) == []
     unused = DataLoader(TensorDataset(x[:0], y[:0]), batch_size=8)  # built, never iterated
     assert _fit(train, None, sequential=False) == [] and len(unused) == 0
+
+
+# ------------------------------------------------- an exhausted iterator iterated again each epoch
+def _step(model, opt, xb, yb):
+    opt.zero_grad()
+    F.cross_entropy(model(xb), yb).backward()
+    opt.step()
+
+
+def _observe(loop) -> list:
+    with Observer(checks=[LoaderYieldsNoBatches]) as obs:
+        loop()
+    assert not obs.internal_errors, obs.internal_errors
+    return [f for f in obs.findings if f.code == CODE]
+
+
+def test_iterator_made_once_outside_the_epoch_loop_sequential_adam():
+    x, y = _data(256)
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+
+    def loop():
+        it = iter(loader)
+        for _ in range(5):
+            for xb, yb in it:
+                _step(model, opt, xb, yb)
+
+    found = _observe(loop)
+    assert len(found) == 1 and found[0].severity is Severity.WARNING
+    assert found[0].evidence["passes_after_exhausted"] == 4 and found[0].evidence["optimizer_steps"] == 8
+
+
+def test_trainer_class_enumerates_a_stored_iterator_of_dict_batches():
+    x, y = _data(200)
+
+    class Dicts(Dataset):
+        def __len__(self) -> int:
+            return len(x)
+
+        def __getitem__(self, i: int) -> dict:
+            return {"x": x[i], "y": y[i]}
+
+    class Trainer:
+        def __init__(self) -> None:
+            self.model = nn.Linear(4, 3)
+            self.opt = torch.optim.SGD(self.model.parameters(), 0.1)
+            self.batches = iter(DataLoader(Dicts(), batch_size=50, shuffle=True))
+
+        def train_epoch(self) -> None:
+            for _i, batch in enumerate(self.batches):
+                _step(self.model, self.opt, batch["x"], batch["y"])
+
+    t = Trainer()
+    found = _observe(lambda: [t.train_epoch() for _ in range(3)])
+    assert len(found) == 1 and found[0].evidence["passes_after_exhausted"] == 2
+
+
+def test_validation_iterator_passed_to_an_eval_function_is_empty_after_the_first_eval():
+    x, y = _data(300)
+    train = DataLoader(TensorDataset(x[:200], y[:200]), batch_size=50, shuffle=True)
+    val_batches = iter(DataLoader(TensorDataset(x[200:], y[200:]), batch_size=50))
+    model = nn.Linear(4, 3)
+    opt = torch.optim.SGD(model.parameters(), 0.1)
+
+    def evaluate(batches) -> float:
+        total = 0.0
+        with torch.no_grad():
+            for xb, yb in batches:
+                total += F.cross_entropy(model(xb), yb).item()
+        return total
+
+    def loop():
+        for _ in range(4):
+            for xb, yb in train:
+                _step(model, opt, xb, yb)
+            evaluate(val_batches)
+
+    found = _observe(loop)
+    assert len(found) == 1 and found[0].evidence["passes_after_exhausted"] == 3
+
+
+def test_iterators_renewed_resumed_or_cycled_are_quiet():
+    import itertools
+
+    x, y = _data(256)
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
+    model = nn.Linear(4, 3)
+    opt = torch.optim.SGD(model.parameters(), 0.1)
+
+    def renewed():  # a fixed number of steps, a new iterator when one runs out
+        it = iter(loader)
+        for _ in range(40):
+            try:
+                xb, yb = next(it)
+            except StopIteration:
+                it = iter(loader)
+                xb, yb = next(it)
+            _step(model, opt, xb, yb)
+
+    def resumed():  # a pass split in two loops over the same, not yet exhausted, iterator
+        it = iter(loader)
+        for i, (xb, yb) in enumerate(it):
+            _step(model, opt, xb, yb)
+            if i == 3:
+                break
+        for xb, yb in it:
+            _step(model, opt, xb, yb)
+        for _ in range(2):
+            for xb, yb in loader:
+                _step(model, opt, xb, yb)
+
+    def cycled():
+        for xb, yb in itertools.islice(itertools.cycle(loader), 30):
+            _step(model, opt, xb, yb)
+
+    for loop in (renewed, resumed, cycled):
+        assert _observe(loop) == [], loop.__name__

@@ -168,3 +168,99 @@ def test_the_lr_probe_and_this_check_share_one_copy_and_one_update_norm_per_weig
     # per sampled step: the lr probe's 3 weight matrices + 1 bias; the re-initialisation check's 2
     # largest matrices are among them (6 copies a step before)
     assert len(clones) <= 4 * 24 + 2 + 6  # (+ its 2 initial copies, + SGD's 6 momentum buffers)
+
+
+# ---------------------------------------------------------------- reset at (nearly) every step
+def _steps(model, opt, steps=120, before_step=lambda i: None, closure=False):
+    X, y = blobs(n=2048, spread=1.0)
+    for i in range(steps):
+        before_step(i)
+        xb, yb = X[(i * 16) % 2000:(i * 16) % 2000 + 16], y[(i * 16) % 2000:(i * 16) % 2000 + 16]
+        if closure:
+            def fn(xb=xb, yb=yb):
+                opt.zero_grad()
+                loss = F.cross_entropy(model(xb), yb)
+                loss.backward()
+                return loss
+            opt.step(fn)
+        else:
+            opt.zero_grad()
+            F.cross_entropy(model(xb), yb).backward()
+            opt.step()
+
+
+class _ResetInForward(nn.Module):
+    """The classifier layer re-initialised inside forward(): no loss saw-tooth, nothing is learned."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(16, 64)
+        self.out = nn.Linear(64, 4)
+
+    def forward(self, x):
+        if self.training:
+            nn.init.xavier_uniform_(self.out.weight)
+        return self.out(torch.relu(self.hidden(x)))
+
+
+def test_reset_inside_forward_every_step_subclass_adam():
+    torch.manual_seed(0)
+    model = _ResetInForward()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    with Observer(checks=[ReinitialisedDuringTraining]) as obs:
+        _steps(model, opt)
+    found = _found(obs)
+    assert len(found) == 1 and found[0].evidence["param"].endswith("out.weight")
+    assert found[0].evidence["loss_returns"] == 0 and found[0].evidence["resets_seen"] >= 3
+
+
+def test_apply_init_in_the_batch_loop_sequential_sgd():
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    with Observer(checks=[ReinitialisedDuringTraining]) as obs:
+        _steps(model, opt, before_step=lambda i: model.apply(_init_weights))
+    assert len(_found(obs)) == 1
+
+
+def test_reset_parameters_inside_a_closure_rmsprop():
+    model = mlp()
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+
+    def reset(i):
+        for m in model:
+            if isinstance(m, nn.Linear) and m.out_features == 64:
+                m.reset_parameters()
+
+    with Observer(checks=[ReinitialisedDuringTraining]) as obs:
+        _steps(model, opt, before_step=reset, closure=True)
+    assert len(_found(obs)) == 1
+
+
+def test_healthy_lookalikes_of_a_reset_every_step_are_quiet():
+    """Brisk but sane SGD, small weight noise added every step, WGAN-style weight clipping every step
+    and one reset early in a long run move the weights each step without replacing them: quiet."""
+    runs = []
+    model = mlp()
+    runs.append((model, torch.optim.SGD(model.parameters(), lr=0.3, momentum=0.9), lambda i: None))
+    noisy = mlp()
+
+    def jitter(i):
+        with torch.no_grad():
+            for p in noisy.parameters():
+                p.add_(0.01 * p.std() * torch.randn_like(p))
+
+    runs.append((noisy, torch.optim.Adam(noisy.parameters(), lr=1e-3), jitter))
+    clipped = mlp()
+
+    def clip(i):
+        for p in clipped.parameters():
+            p.data.clamp_(-0.05, 0.05)
+
+    runs.append((clipped, torch.optim.RMSprop(clipped.parameters(), lr=5e-4), clip))
+    once = mlp()
+    runs.append((once, torch.optim.Adam(once.parameters(), lr=1e-3),
+                 lambda i: once.apply(_init_weights) if i == 30 else None))
+    for model, opt, hook in runs:
+        with Observer(checks=[ReinitialisedDuringTraining]) as obs:
+            _steps(model, opt, steps=200, before_step=hook)
+        assert not _found(obs), (type(opt).__name__, _found(obs)[0].message if _found(obs) else "")

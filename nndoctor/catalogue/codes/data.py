@@ -286,13 +286,16 @@ def __getitem__(self, i):
         title="DataLoader yields no batch",
         meaning=(
             "A DataLoader was iterated while it has no batch to give: drop_last=True with fewer rows than "
-            "batch_size, or an empty split. The loop over it ends at once, without an error."
+            "batch_size, or an empty split; or its iterator, made once outside the epoch loop (it = "
+            "iter(loader)), is iterated again after the first pass exhausted it. The loop over it ends at "
+            "once, without an error."
         ),
         why="The model is never trained (or never evaluated) by that loop, and the script still prints metrics.",
         detection=(
             "When a DataLoader is iterated, nndoctor notes it if len(loader) == 0 (loaders of unknown length "
             "are not judged). At the end of the run: an error when no optimizer step ran at all, a warning "
-            "otherwise."
+            "otherwise. A DataLoader iterator that raised StopIteration and is then iterated again (iter() / "
+            "for over the same iterator object, without its loader resetting it) is reported as a warning."
         ),
         fixes=(
             "Make {loader} give batches: a batch_size at most its {dataset_rows} rows, or drop_last=False "

@@ -454,6 +454,45 @@ opt = torch.optim.SGD(model.head.parameters(), lr=0.01)
 """,
     ),
     CodeInfo(
+        code="grad-flow.optimizers-pull-apart",
+        severity="warning",
+        step="implement & debug",
+        title="Two optimizers push the same parameters in opposite directions",
+        meaning=(
+            "Some parameters are held by two optimizers whose losses pull them opposite ways: a GAN's "
+            "discriminator optimizer built over the generator's parameters too (D's loss backpropagates "
+            "into G through fakes that are not detached), or an adversary's optimizer holding the encoder."
+        ),
+        why=(
+            "One optimizer moves those weights to help its loss, the other moves them back: the updates "
+            "cancel, the shared part does not learn (or learns to help the opponent), and nothing crashes."
+        ),
+        detection=(
+            "At the pre-step hook of sampled optimizer steps, the gradient an optimizer is about to apply "
+            "to the parameters it shares with another optimizer (at most 1M values, groups with lr > 0) is "
+            "compared with the one the other optimizer applied at its latest sampled step. Reported when "
+            ">= 3 comparisons have a median cosine <= -0.5 and >= 80% of them are negative. Disjoint "
+            "optimizers, a shared trunk trained by two cooperating losses and two optimizers stepping the "
+            "same gradient (optimizer.gradient-applied-twice) stay quiet."
+        ),
+        fixes=(
+            "Give each optimizer only its own model's parameters: {optimizers} should not both hold "
+            "{params} (e.g. opt_d = Adam(D.parameters()), opt_g = Adam(G.parameters())).",
+            "Detach what the other model produced before its opponent's loss (D(fake.detach())), so that "
+            "loss does not reach those parameters at all.",
+        ),
+        wrong="""
+opt_d = torch.optim.Adam(list(D.parameters()) + list(G.parameters()), lr=2e-4)
+d_loss = bce(D(real), ones) + bce(D(G(z)), zeros)
+opt_d.zero_grad(); d_loss.backward(); opt_d.step()      # also moves G to help D
+""",
+        right="""
+opt_d = torch.optim.Adam(D.parameters(), lr=2e-4)
+d_loss = bce(D(real), ones) + bce(D(G(z).detach()), zeros)
+opt_d.zero_grad(); d_loss.backward(); opt_d.step()
+""",
+    ),
+    CodeInfo(
         code="grad-flow.optimizer-wrong-params",
         severity="error",
         step="implement & debug",

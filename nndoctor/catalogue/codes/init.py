@@ -209,13 +209,18 @@ nn.init.xavier_normal_(self.fc.weight)
             "those in an interval where the weights were reset. Once one optimizer step itself moved a "
             "tracked matrix by >= 10% of its norm (measured around step() on sampled steps), replaced "
             "weights are the learning rate's doing (lr.too-high) and only a return to the initial values "
-            "counts. A model rebuilt with a new optimizer (cross-validation folds) has new "
+            "counts. A reset at (nearly) every step (nn.init inside forward(), apply(init) in the batch "
+            "loop) leaves no saw-tooth since nothing is learned: it is reported when a tracked matrix was "
+            "replaced by unrelated values in >= 3 sampled intervals and >= 60% of those compared, each time "
+            "by >= 3x what the optimizer's own steps (median measured update times the steps between the "
+            "samples) could move it, and that median is < 10% of the weights. "
+            "A model rebuilt with a new optimizer (cross-validation folds) has new "
             "tensors and is not this; a model rebuilt while the optimizer keeps the old one is "
             "grad-flow.optimizer-wrong-params."
         ),
         fixes=(
             "Initialise {model} once, before the training loop: move the re-initialisation ({how}) out of "
-            "the epoch loop.",
+            "the epoch loop (and out of forward()).",
             "To restart training on purpose (a new fold or trial), build a new model AND a new optimizer "
             "over it.",
         ),

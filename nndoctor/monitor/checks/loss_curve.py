@@ -80,10 +80,14 @@ def rank_causes(symptom: str, curve: CurveAnalysis, ev: dict[str, Any]) -> list[
             add("loss-input", "a loss-input finding in this run")
         add("lr-high", big or "a common cause")
     elif symptom == "explodes":
+        if ev.get("falls"):
+            add("sign", "the loss runs off to large negative values: the objective is unbounded below, "
+                        "which a too-high learning rate does not make")
         if "numerics" in seen:
             add("numerics", "a numerics finding in this run")
         if ev.get("steady_rise", 0) >= 0.7 and (peak is None or peak < 3e-2):
-            add("sign", f"the loss climbed steadily ({ev['steady_rise']:.0%} of steps up) "
+            add("sign", f"the loss {'fell' if ev.get('falls') else 'climbed'} steadily "
+                        f"({ev['steady_rise']:.0%} of steps {'down' if ev.get('falls') else 'up'}) "
                         "rather than blowing up at once")
         if peak is not None and peak >= 1e-2:
             add("lr-high", f"updates of up to {peak:.2g}x the weights' size")

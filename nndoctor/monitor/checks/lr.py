@@ -325,6 +325,9 @@ class LearningRate(Check):
         why = ""
         severity = Severity.WARNING
         sym: dict[str, Any] = {}
+        falls = curve.has("explodes") and bool(curve.symptoms["explodes"].get("falls"))
+        if falls:
+            return None  # a loss running off to -inf is unbounded below: its sign, not the rate (loss-curve)
         if curve.has("explodes") and (peak is None or peak >= 1e-2):
             sym = curve.symptoms["explodes"]
             if "nonfinite_step" in sym:

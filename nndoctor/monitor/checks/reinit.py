@@ -12,6 +12,12 @@ Two pieces of evidence, both needed:
   >= ``LEARNED`` of it and ``NOISE`` times its step-to-step noise, at least ``MIN_RETURNS`` times (a saw-tooth), one of them inside an interval
   with a weight reset.
 
+A reset at (nearly) every step (``nn.init`` inside ``forward()``, ``model.apply(init)`` in the batch
+loop) leaves no saw-tooth: nothing is ever learned to be lost. It is reported without one when a
+matrix is replaced by unrelated values in >= ``PERSISTENT_MIN`` sampled intervals and
+>= ``PERSISTENT_SHARE`` of those compared, each time by >= ``BEYOND_OPTIMIZER`` times what the
+optimizer's own measured steps (their median, times the steps in the interval) could have moved it.
+
 Training never decorrelates a weight matrix between two samples, and a warm restart of the lr
 (SGDR) or a new fold with a new model (new tensors: nothing to compare) does not reset the weights.
 An optimizer whose own steps are huge can: so on sampled steps the optimizer's update is measured too
@@ -49,6 +55,13 @@ NOISE = 3.0  # ...and by this many times the loss's step-to-step noise
 MIN_RETURNS = 2
 MAX_TRACKED_NUMEL = 2_000_000
 HUGE_UPDATE = 0.1  # one optimizer step moving a tracked matrix by >= this share of its norm
+#: resets at (nearly) every step leave no saw-tooth (nothing is ever learned to lose again): a matrix
+#: replaced by unrelated values in >= PERSISTENT_MIN sampled intervals, >= PERSISTENT_SHARE of those
+#: compared, each time by >= BEYOND_OPTIMIZER times what the optimizer's own steps could move it in
+#: that interval (its median measured update times the steps), is reset by something else
+PERSISTENT_MIN = 3
+PERSISTENT_SHARE = 0.6
+BEYOND_OPTIMIZER = 3.0
 _norm = torch.linalg.vector_norm  # (what Tensor.norm() computes, without its Python dispatch)
 
 
@@ -107,6 +120,9 @@ class ReinitialisedDuringTraining(Check):
         self._resets: list[tuple[int, int, str, str]] = []  # (from step, to step, param, how)
         self._done = False
         self._max_update = 0.0  # the largest single-step update ratio seen on sampled steps
+        self._updates: list[float] = []  # single-step update ratios seen on sampled steps (first 256)
+        self._compared: dict[str, int] = {}  # param name -> sampled intervals compared
+        self._replaced: list[tuple[int, int, str, float]] = []  # (from, to, param, ||w - prev|| / ||prev||)
 
     def check(self, event: StepEvent | CurveDue | RunEnd) -> Iterable[Finding]:
         if self._done:
@@ -162,8 +178,11 @@ class ReinitialisedDuringTraining(Check):
                 k += 1
             pn, pdi, n0 = t.prev_norm, t.prev_from_init, t.init_norm
             how = ""
+            self._compared[t.name] = self._compared.get(t.name, 0) + 1
             if pn > 0 and wn > 0 and d >= REPLACED * pn and dot / (pn * wn) < COSINE:
                 how = "replaced by unrelated values"
+                if len(self._replaced) < 256:
+                    self._replaced.append((t.prev_step, event.step, t.name, d / pn))
             elif n0 > 0 and pdi >= MOVED * n0 and di < BACK * pdi:
                 how = "brought back to its initial values"
             if how:
@@ -193,6 +212,8 @@ class ReinitialisedDuringTraining(Check):
         for d, n in zip(vals[:len(pairs)], [t.prev_norm for t, _ in pairs]):
             if n > 0 and math.isfinite(d / n):
                 self._max_update = max(self._max_update, d / n)
+                if len(self._updates) < 256:
+                    self._updates.append(d / n)
 
     def _update_norm(self, t: _Tracked, after: torch.Tensor, event: StepEvent) -> torch.Tensor:
         """``||after - prev||``; for a float32 weight the lr probe's update norm of the same copy (the
@@ -209,11 +230,11 @@ class ReinitialisedDuringTraining(Check):
         if self._max_update >= HUGE_UPDATE:  # the optimizer itself decorrelates the weights
             self._resets = [r for r in self._resets if r[3] != "replaced by unrelated values"]
         if not self._resets:
-            return []
+            return self._judge_persistent()
         steps, values = self.state.losses.series()
         returns = loss_returns(steps, values)
         if len(returns) < MIN_RETURNS:
-            return []
+            return self._judge_persistent()
         tied = [r for r in self._resets if any(r[0] < s <= r[1] for s in returns)]
         if not tied:
             return []
@@ -237,3 +258,35 @@ class ReinitialisedDuringTraining(Check):
             f"{', '.join(str(s) for s in returns[:5])}{', ...' if len(returns) > 5 else ''}"
             f"{f', every ~{every} steps' if every else ''}): each reset throws away what was learned",
             ev, location=model, step=first[1])]
+
+    def _judge_persistent(self) -> list[Finding]:
+        """A matrix replaced by unrelated values at (nearly) every sampled step, far beyond what the
+        optimizer's own small steps move it: re-initialised inside ``forward()`` or the batch loop."""
+        if not self._updates:
+            return []
+        med = float(np.median(self._updates))
+        if med >= HUGE_UPDATE:  # the optimizer's own steps decorrelate the weights (lr.too-high)
+            return []
+        for name, compared in self._compared.items():
+            hits = [r for r in self._replaced if r[2] == name
+                    and r[3] >= BEYOND_OPTIMIZER * max(r[1] - r[0], 1) * med]
+            if len(hits) < PERSISTENT_MIN or len(hits) < PERSISTENT_SHARE * compared:
+                continue
+            self._done = True
+            self.retire()
+            model = name.split(".", 1)[0]
+            moved = float(np.median([r[3] for r in hits]))
+            ev: dict[str, Any] = {
+                "model": model, "param": name, "how": "nn.init / reset_parameters() at every step",
+                "reset_between_steps": [hits[0][0], hits[0][1]], "resets_seen": len(hits),
+                "intervals_compared": compared, "reset_kind": ["replaced by unrelated values"],
+                "moved_ratio_median": round(moved, 3), "optimizer_update_ratio_median": float(f"{med:.3g}"),
+                "loss_returns": 0}
+            return [self.finding(
+                f"the weights of {model} are re-initialised at (nearly) every step: {name} was replaced by "
+                f"unrelated values in {len(hits)} of the {compared} sampled intervals (first between steps "
+                f"{hits[0][0]} and {hits[0][1]}), moving by {moved:.2g}x its size while one optimizer step moves "
+                f"it by {med:.2g}x: an nn.init / reset_parameters() call inside forward() or the batch loop "
+                f"throws away every update, so this layer never learns",
+                ev, location=model, step=hits[0][1])]
+        return []
