@@ -24,7 +24,7 @@ import torch
 _PLAIN = (torch.Tensor, torch.nn.Parameter)  # (a DTensor, even as a parameter, is of its own type)
 _strided = torch.strided
 
-__all__ = ["ForwardInputs", "all_zero", "transformed", "zero_flag", "fsdp_sharded", "is_integer", "is_sharded", "local", "local_grad", "materialised", "own_named_parameters",
+__all__ = ["ForwardInputs", "all_zero", "dense_inputs", "transformed", "zero_flag", "fsdp_sharded", "is_integer", "is_sharded", "local", "local_grad", "materialised", "own_named_parameters",
            "own_parameters", "param_ids"]
 
 
@@ -183,3 +183,18 @@ def transformed(values: Iterable[Any]) -> bool:
         if isinstance(value, torch.Tensor) and any(test(value) for test in _WRAPPER_TESTS):
             return True
     return False
+
+
+def _no_dense(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and (value.layout != torch.strided or value.is_nested)
+
+
+def dense_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A model call's inputs as the checks see them: a sparse or nested tensor (a graph's
+    ``torch.sparse`` adjacency, sparse bag-of-words features) replaced by None. The checks read
+    values, reshape and slice them, which such layouts do not support; the user's call is
+    untouched (this is a view for the checks only)."""
+    if not any(_no_dense(v) for v in args) and not any(_no_dense(v) for v in kwargs.values()):
+        return args, kwargs
+    return (tuple(None if _no_dense(v) else v for v in args),
+            {k: None if _no_dense(v) else v for k, v in kwargs.items()})

@@ -11,7 +11,7 @@ import torch
 
 from nndoctor.monitor.events import EvalInput, ModelInput, ModuleOutput
 from nndoctor.monitor.functions import _FORKS
-from nndoctor.monitor.tensors import transformed
+from nndoctor.monitor.tensors import dense_inputs, transformed
 
 __all__ = ["EVAL_LOSS_FORWARDS", "ForwardHooks"]
 
@@ -137,10 +137,12 @@ class ForwardHooks:
                     self.schedule.boost(self.clock, 3)
                 info.grad_training = training
         elif "eval_input" in self._by_kind and not transformed(args):
-            self._dispatch(EvalInput(model=module, name=info.name, args=args, kwargs=kwargs,
+            seen, seen_kw = dense_inputs(args, kwargs)
+            self._dispatch(EvalInput(model=module, name=info.name, args=seen, kwargs=seen_kw,
                                      step=state.step, training=training,
                                      grad_enabled=grad, sampled=heavy))
         if (self._by_kind if heavy else self._by_kind_unsampled).get("model_input") and not transformed(args):
-            self._dispatch(ModelInput(model=module, name=info.name, args=args, kwargs=kwargs,
+            seen, seen_kw = dense_inputs(args, kwargs)
+            self._dispatch(ModelInput(model=module, name=info.name, args=seen, kwargs=seen_kw,
                                       step=state.step, training=training,
                                       grad_enabled=grad, sampled=heavy))

@@ -16,7 +16,9 @@ Evidence: >= ``MIN_PASSES`` scored evaluation passes at different steps, each of
 distinct examples; every evaluation pass (scored or not) reads the training loader or its dataset,
 or matches training fingerprints as often as training data would (:func:`.leakage.training_like`).
 Passes whose inputs repeat a lot (tokens, low-cardinality data) and runs whose training batches do
-are not judged. A single pass (a final training-accuracy print), a reconstruction preview of the
+are not judged, nor transductive runs: a full-batch graph model reads every node in training and
+evaluation alike and scores only the held-out nodes (a scored pass whose targets cover < 90% of the
+rows it forwarded). A single pass (a final training-accuracy print), a reconstruction preview of the
 step's own batch, or any pass of unseen examples beside the others stays quiet.
 """
 
@@ -36,10 +38,18 @@ __all__ = ["EvaluatedOnTrainingData"]
 MIN_PASSES = 2
 #: distinct examples a scored pass must hold (a fixed preview batch is not a validation set)
 MIN_ROWS = 32
+#: share of a pass's forwarded rows its targets must cover (fewer: the score reads a held-out subset)
+SCORED_SHARE = 0.9
 
 
 def _scored(p: EvalPass) -> bool:
     return p.counts is not None and len(set(p.hashes)) >= MIN_ROWS
+
+
+def _subset_scored(p: EvalPass) -> bool:
+    """The pass scored targets for fewer than :data:`SCORED_SHARE` of the rows it forwarded: a full-batch
+    graph model (GCN, GAT) evaluated on its held-out nodes, ``out[idx_val]``, while reading all of them."""
+    return p.counts is not None and p.rows > 0 and not p.capped and float(p.counts.sum()) < SCORED_SHARE * p.rows
 
 
 @register
@@ -57,6 +67,8 @@ class EvaluatedOnTrainingData(Check):
         scored = [p for p in data.passes if _scored(p)]
         if len({p.step for p in scored}) < MIN_PASSES:
             return ()
+        if any(_subset_scored(p) for p in scored):
+            return ()  # transductive: the model reads every node / example, the score takes held-out rows
         for p in data.passes:
             unique = set(p.hashes)
             if len(p.hashes) - len(unique) > REPEATS * max(len(p.hashes), 1):

@@ -14,6 +14,7 @@ evaluation passes and the passes it made before are dropped.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ MAX_PAIRS = 4096
 MAX_CONFUSION_CLASSES = 32
 MAX_FEATURES = 1024  # probe features per example (wider inputs are projected)
 MAX_HASHED_VALUES = 65_536  # per example; wider inputs are fingerprinted on a strided subset
+MAX_DENSIFIED = 1 << 22  # a sparse input with more elements is not densified to be fingerprinted
+_UNMATCHED = itertools.count()  # fingerprints that match nothing (rows with no dense form)
 CLASSIFICATION_LOSSES = frozenset({"cross_entropy", "nll_loss"})
 BINARY_LOSSES = frozenset({"binary_cross_entropy", "binary_cross_entropy_with_logits"})
 
@@ -51,10 +54,27 @@ def first_tensor(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor 
     return None
 
 
+def _dense(x: torch.Tensor) -> torch.Tensor | None:
+    """``x`` as a strided tensor: a sparse one (a graph's adjacency, ``torch.sparse``) densified when it
+    is small, else None (no fingerprint: reshape has no sparse kernel); nested tensors have none."""
+    if x.layout == torch.strided and not x.is_nested:
+        return x
+    if x.is_nested or x.numel() > MAX_DENSIFIED:
+        return None
+    try:
+        return x.to_dense()
+    except (RuntimeError, TypeError, NotImplementedError):
+        return None
+
+
 def row_hashes(x: torch.Tensor) -> tuple[list[int], np.ndarray]:
-    """One fingerprint per example (row along dim 0) and a mask of constant rows."""
-    t = x.detach()
-    n = int(t.shape[0])
+    """One fingerprint per example (row along dim 0) and a mask of constant rows. A tensor with no
+    dense form (a large sparse or a nested one) gives each row its own fingerprint (no match)."""
+    n = int(x.shape[0])
+    dense = _dense(x.detach())
+    if dense is None:
+        return [hash(("no-dense-form", next(_UNMATCHED))) for _ in range(n)], np.zeros(n, dtype=bool)
+    t = dense
     rows = t.reshape(n, -1)
     if rows.shape[1] > MAX_HASHED_VALUES:
         rows = rows[:, :: math.ceil(rows.shape[1] / MAX_HASHED_VALUES)]
@@ -72,7 +92,8 @@ def example_hashes(x: torch.Tensor, args: tuple[Any, ...], kwargs: dict[str, Any
     hashes, constant = row_hashes(x)
     n = int(x.shape[0])
     others = [v for v in list(args) + list(kwargs.values())
-              if isinstance(v, torch.Tensor) and v is not x and v.dim() >= 1 and int(v.shape[0]) == n]
+              if isinstance(v, torch.Tensor) and v is not x and v.dim() >= 1 and int(v.shape[0]) == n
+              and _dense(v) is v]  # (a sparse adjacency beside a graph's node features is no part of an example)
     for v in others:
         more, flat = row_hashes(v)
         hashes = [hash((a, b)) for a, b in zip(hashes, more)]
