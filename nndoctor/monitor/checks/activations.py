@@ -34,6 +34,7 @@ Per-call work stays on the device; one host transfer per sampled step.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections import deque
@@ -172,6 +173,13 @@ def self_gated_tanh(inp: torch.Tensor | None) -> bool:
     return False
 
 
+def _held(found: Finding, layer: _Layer) -> bool:
+    """A saturation warning on a wide layer: said at the end of the run (with its first steps), once the
+    loss shows whether the model learned despite it."""
+    return (found.code == "activation.saturated" and found.severity is Severity.WARNING
+            and layer.units >= MIN_LIVE_UNITS)
+
+
 @register
 class ActivationHealth(Check):
     """Hidden ReLU units that never fire, or sigmoid/tanh units stuck at their bounds."""
@@ -193,6 +201,7 @@ class ActivationHealth(Check):
         self._act_nodes: dict[int, tuple[str, str, int]] = {}  # tanh/sigmoid output node -> layer
         self._floor = SoftTargetFloor()  # the loss a perfect model still pays (soft BCE targets)
         self._module_weights: set[int] = set()  # ids of the parameters of layer modules that ran
+        self._held_saturation: list[tuple[Finding, int]] = []  # wide layers' saturation warnings, said at the end
         self._loose = HiddenTracker()  # outputs of activations of module-less layers, this step
 
     def check(self, event: Any) -> Iterable[Finding]:
@@ -369,7 +378,11 @@ class ActivationHealth(Check):
                 if self._defer(layer, int(count)):
                     continue  # judged again on the next sampled step, or at the end of the run
                 layer.reported = True
-                out.append(self._finding(key, layer, int(count)))
+                found = self._finding(key, layer, int(count))
+                if _held(found, layer):
+                    self._held_saturation.append((found, layer.units))
+                    continue  # said at the end of the run: whether the model learned despite it
+                out.append(found)
         return out
 
     def _defer(self, layer: _Layer, count: int) -> bool:
@@ -390,12 +403,28 @@ class ActivationHealth(Check):
         return curve.end - floor <= FALLING_SHARE * (curve.initial - floor)
 
     def _at_end(self) -> list[Finding]:
-        out = []
+        out = [self._saturation_verdict(found, units) for found, units in self._held_saturation]
+        self._held_saturation = []
         for key, layer in self.layers.items():
             if layer.streak >= STREAK and not layer.reported and not layer.output and layer.last_count >= 0:
                 layer.reported = True
-                out.append(self._finding(key, layer, layer.last_count, final=True))
+                found = self._finding(key, layer, layer.last_count, final=True)
+                out.append(self._saturation_verdict(found, layer.units) if _held(found, layer) else found)
         return out
+
+    def _saturation_verdict(self, found: Finding, units: int) -> Finding:
+        """A wide layer's saturation warning, judged at the end of the run: info when the loss came down
+        far anyway (:meth:`_learning_anyway`): saturation is a problem when it keeps the model from
+        learning (a hand-written RNN cell on raw observations saturates and trains well)."""
+        learning = self._learning_anyway(units)
+        if not learning:
+            return found
+        cut = found.message.rfind(": saturated units pass")
+        head = found.message[:cut] if cut > 0 else found.message
+        return dataclasses.replace(
+            found, severity=Severity.INFO, evidence={**found.evidence, "learning_anyway": learning},
+            message=f"{head}, yet {learning}: the saturated units did not keep this model from learning "
+                    f"(normalising the layer's inputs may still speed it up)")
 
     def _learning_anyway(self, live: int) -> str | None:
         """How the training loss already beats a constant prediction by far (None: it does not).
