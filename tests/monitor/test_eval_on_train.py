@@ -99,3 +99,13 @@ def test_held_out_training_accuracy_single_passes_and_previews_stay_quiet():
     obs = _loader_loop(DataLoader(train_set, batch_size=32, shuffle=True),
                        [DataLoader(train_set, batch_size=200), DataLoader(TensorDataset(x[800:], y[800:]), 100)])
     assert CODE not in _codes(obs)
+
+
+@pytest.mark.parametrize("batch", [32, 128])
+def test_scoring_the_training_dataloader_itself_is_info(batch):
+    # a tutorial with no split that prints its training accuracy each epoch by iterating the very
+    # DataLoader it trains from: deliberate, said as info (no held-out measure), not as a warning
+    x, y = blobs(n=800, seed=6)
+    train_loader = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True)
+    (f,) = _loader_loop(train_loader, [train_loader]).report().by_code(CODE)
+    assert f.severity.value == "info" and f.evidence["training_loader_itself"], f.message

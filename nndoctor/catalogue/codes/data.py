@@ -569,7 +569,10 @@ X_train, X_test = X[:800], X[800:]          # or split by group key, after de-du
             "pass of the run reads the training DataLoader or its dataset, or matches the fingerprints of "
             "sampled training batches as often as training data would (see data.train-test-leakage). A single "
             "pass (a final training-accuracy print), a preview of the step's own batch, data whose inputs repeat "
-            "a lot, and any run with one pass of examples it did not train on are not judged."
+            "a lot, any run with one pass of examples it did not train on, and a transductive run (a full-batch "
+            "graph model scoring held-out nodes: targets for < 90% of the rows forwarded) are not judged. When "
+            "every scored pass iterates the training DataLoader itself (a deliberate training-accuracy print "
+            "with no split), the finding is info."
         ),
         fixes=(
             "Hold out a validation split that the model never trains on (split before any concatenation or "

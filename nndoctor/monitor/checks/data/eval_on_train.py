@@ -27,9 +27,9 @@ from __future__ import annotations
 from typing import Iterable
 
 from nndoctor.checks import Check, register
-from nndoctor.findings import Finding
+from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks.data.leakage import REPEATS, judgeable, training_like
-from nndoctor.monitor.checks.data.sample import EvalPass
+from nndoctor.monitor.checks.data.sample import EvalPass, ObservedData
 from nndoctor.monitor.events import RunEnd
 
 __all__ = ["EvaluatedOnTrainingData"]
@@ -44,6 +44,10 @@ SCORED_SHARE = 0.9
 
 def _scored(p: EvalPass) -> bool:
     return p.counts is not None and len(set(p.hashes)) >= MIN_ROWS
+
+
+def _on_training_loader(data: ObservedData, p: EvalPass) -> bool:
+    return p.loader is not None and p.loader.loader_id in data.train_loaders
 
 
 def _subset_scored(p: EvalPass) -> bool:
@@ -78,7 +82,7 @@ class EvaluatedOnTrainingData(Check):
         shared = max(scored, key=lambda p: len(p.hashes))
         unique = set(shared.hashes)
         n, k = len(unique), sum(1 for h in unique if h in data.train_hashes)
-        on_loader = shared.loader is not None and shared.loader.loader_id in data.train_loaders
+        on_loader = _on_training_loader(data, shared)
         what = ("the training DataLoader itself" if on_loader else
                 f"examples the model trains on ({k} of the {n} distinct examples of {shared.name} match "
                 f"training examples: all of them would, at the {c:.0%} of the training set nndoctor "
@@ -86,8 +90,14 @@ class EvaluatedOnTrainingData(Check):
         steps = sorted({p.step for p in scored})
         evidence = {"split": shared.name, "evaluations": len(scored), "first_step": steps[0],
                     "last_step": steps[-1], "n_examples": n, "n_shared": k, "training_coverage": round(c, 3)}
-        return [self.finding(
-            f"every evaluation in this run ({len(scored)} scored passes, steps {steps[0]}-{steps[-1]}) reads "
-            f"{what}: its loss and accuracy measure memorisation, not performance on new data, and "
-            f"overfitting cannot show in them",
-            evidence, location=shared.name, step=steps[-1])]
+        msg = (f"every evaluation in this run ({len(scored)} scored passes, steps {steps[0]}-{steps[-1]}) reads "
+               f"{what}: its loss and accuracy measure memorisation, not performance on new data, and "
+               f"overfitting cannot show in them")
+        if all(_on_training_loader(data, p) for p in scored):
+            # the very DataLoader it trains from: a deliberate training-accuracy print (a tutorial with
+            # no split), not a validation set that turned out to be the training set
+            evidence["training_loader_itself"] = True
+            return [self.finding(f"{msg}; it is the training DataLoader itself, so this reads as a deliberate "
+                                 f"training-accuracy print: the run has no held-out measure at all",
+                                 evidence, location=shared.name, step=steps[-1], severity=Severity.INFO)]
+        return [self.finding(msg, evidence, location=shared.name, step=steps[-1])]
