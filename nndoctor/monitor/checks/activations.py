@@ -54,7 +54,7 @@ from nndoctor.monitor.functions import user_site
 from nndoctor.monitor.loss_floor import SoftTargetFloor
 from nndoctor.report.sections import ActivationHealth as ActivationHealthSection
 
-__all__ = ["SERIES_KEY", "ActivationHealth", "self_gated_tanh"]
+__all__ = ["HELD_KEY", "SERIES_KEY", "ActivationHealth", "self_gated_tanh"]
 
 logger = logging.getLogger("nndoctor")
 
@@ -71,6 +71,8 @@ MIN_POSITIONS = 64  # ...and the least that is judged at all
 MIN_UNITS = 4
 #: ``state.extra`` key of the per-layer shares recorded for the report (an ActivationHealth section)
 SERIES_KEY = "nndoctor.activation_health"
+#: ``state.extra`` key of the saturation warnings held to the end of the run (see :func:`_held`)
+HELD_KEY = "nndoctor.held_saturation"
 #: a dead-ReLU finding is info only when this many units live on and the training loss is below
 #: this share of a constant prediction's (or of its first value, when that is unknown)
 MIN_LIVE_UNITS = 16
@@ -381,6 +383,7 @@ class ActivationHealth(Check):
                 found = self._finding(key, layer, int(count))
                 if _held(found, layer):
                     self._held_saturation.append((found, layer.units))
+                    self.state.extra.setdefault(HELD_KEY, []).append(found)  # (the lr check reads it now)
                     continue  # said at the end of the run: whether the model learned despite it
                 out.append(found)
         return out
@@ -405,6 +408,7 @@ class ActivationHealth(Check):
     def _at_end(self) -> list[Finding]:
         out = [self._saturation_verdict(found, units) for found, units in self._held_saturation]
         self._held_saturation = []
+        self.state.extra.pop(HELD_KEY, None)
         for key, layer in self.layers.items():
             if layer.streak >= STREAK and not layer.reported and not layer.output and layer.last_count >= 0:
                 layer.reported = True

@@ -364,7 +364,8 @@ class LearningRate(Check):
         rows = list(self.state.extra.get("nndoctor.update_ratios", ()))
         if observer is None or not rows:
             return None
-        for f in observer.findings:
+        held = self.state.extra.get("nndoctor.held_saturation", ())  # (said at the end: activations.HELD_KEY)
+        for f in [*observer.findings, *held]:
             first = f.first_step or 0
             if f.code not in _ACTIVATION_CODES or not 2 <= first <= 20:
                 continue  # (units dead/saturated from the first step on are the init's doing)

@@ -40,6 +40,8 @@ MIN_PASSES = 2
 MIN_ROWS = 32
 #: share of a pass's forwarded rows its targets must cover (fewer: the score reads a held-out subset)
 SCORED_SHARE = 0.9
+#: a script-made pass of at most this share of the training set's distinct examples is a split of its own
+SUBSET_SHARE = 0.7
 
 
 def _scored(p: EvalPass) -> bool:
@@ -48,6 +50,15 @@ def _scored(p: EvalPass) -> bool:
 
 def _on_training_loader(data: ObservedData, p: EvalPass) -> bool:
     return p.loader is not None and p.loader.loader_id in data.train_loaders
+
+
+def _meant_held_out(data: ObservedData, p: EvalPass, trained: int) -> bool:
+    """The pass was built as a separate split: a DataLoader of its own (a validation loader over the
+    training dataset), or a part of a larger training Dataset (test rows appended to training: at most
+    :data:`SUBSET_SHARE` of its examples)."""
+    if p.loader is not None:
+        return not _on_training_loader(data, p)
+    return trained > 0 and len(set(p.hashes)) <= SUBSET_SHARE * trained
 
 
 def _subset_scored(p: EvalPass) -> bool:
@@ -93,11 +104,14 @@ class EvaluatedOnTrainingData(Check):
         msg = (f"every evaluation in this run ({len(scored)} scored passes, steps {steps[0]}-{steps[-1]}) reads "
                f"{what}: its loss and accuracy measure memorisation, not performance on new data, and "
                f"overfitting cannot show in them")
-        if all(_on_training_loader(data, p) for p in scored):
-            # the very DataLoader it trains from: a deliberate training-accuracy print (a tutorial with
-            # no split), not a validation set that turned out to be the training set
-            evidence["training_loader_itself"] = True
-            return [self.finding(f"{msg}; it is the training DataLoader itself, so this reads as a deliberate "
-                                 f"training-accuracy print: the run has no held-out measure at all",
+        # the training set's size, when a training Dataset tells it (batches a script slices from its
+        # own tensors give none: a pass over all of them is a training-accuracy print as often as not)
+        trained = next(iter(data.train_dataset_lens)) if len(data.train_dataset_lens) == 1 else 0
+        if not any(_meant_held_out(data, p, trained) for p in scored):
+            # the training DataLoader itself, or the whole training set: a training-accuracy print (a
+            # tutorial with no split) reads the same as a validation set aliased to the training set
+            evidence["whole_training_set"] = True
+            return [self.finding(f"{msg}; it is the whole training set (or its DataLoader), which is also how a "
+                                 f"deliberate training-accuracy print reads: the run has no held-out measure",
                                  evidence, location=shared.name, step=steps[-1], severity=Severity.INFO)]
         return [self.finding(msg, evidence, location=shared.name, step=steps[-1])]
