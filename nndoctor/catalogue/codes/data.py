@@ -570,9 +570,11 @@ X_train, X_test = X[:800], X[800:]          # or split by group key, after de-du
             "sampled training batches as often as training data would (see data.train-test-leakage). A single "
             "pass (a final training-accuracy print), a preview of the step's own batch, data whose inputs repeat "
             "a lot, any run with one pass of examples it did not train on, and a transductive run (a full-batch "
-            "graph model scoring held-out nodes: targets for < 90% of the rows forwarded) are not judged. When "
-            "every scored pass iterates the training DataLoader itself (a deliberate training-accuracy print "
-            "with no split), the finding is info."
+            "graph model scoring held-out nodes: targets for < 90% of the rows forwarded) are not judged. It warns "
+            "only where an evaluation was built as a split of its own (a DataLoader other than the training "
+            "one, or <= 70% of a training Dataset's length); a pass over the whole training set, its DataLoader "
+            "or tensors the script slices its batches from is info: a training-accuracy print with no split "
+            "reads the same."
         ),
         fixes=(
             "Hold out a validation split that the model never trains on (split before any concatenation or "
