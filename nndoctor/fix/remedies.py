@@ -21,6 +21,7 @@ import torch.nn.functional as F
 import torch.nn.modules.module as module_hooks
 import torch.optim.optimizer as optimizer_hooks
 
+from nndoctor.fix.hand_lr import by_hand, install_gradient_scale
 from nndoctor.monitor.tensors import own_parameters
 
 __all__ = ["REMEDIES", "Remedy", "all_remedies", "remedy_for", "suggested_lr"]
@@ -358,6 +359,9 @@ def _install_lr(f: Finding, stack: contextlib.ExitStack) -> None:
     lr = suggested_lr(f)
     if lr is None:
         raise ValueError("the finding names no suggested learning-rate range")
+    if by_hand(f):  # no optimizer object: the script's own update, scaled through its gradients
+        install_gradient_scale(lr / float(f["evidence"]["lr"]), stack)
+        return
 
     lower = f.get("code") != "lr.too-low"
 
@@ -369,6 +373,17 @@ def _install_lr(f: Finding, stack: contextlib.ExitStack) -> None:
                 group["lr"] = lr
 
     _on_new_optimizers(stack, change)
+
+
+def _lr_edit(f: Finding) -> str:
+    lr = suggested_lr(f)
+    if by_hand(f):
+        now = f.get("evidence", {}).get("lr", "?")
+        return (f"Scale the rate of the hand-written update (w -= lr * w.grad) by {lr / float(now):.3g}: each "
+                f"update {lr:.3g}x the gradient instead of {now}x." if lr and now != "?" else
+                "Change the rate of the hand-written update (w -= lr * w.grad).")
+    return (f"Set lr={lr:.3g} where the optimizer is created." if lr
+            else "Change the learning rate where the optimizer is created.")
 
 
 def _install_weight_decay(f: Finding, stack: contextlib.ExitStack) -> None:
@@ -607,8 +622,7 @@ REMEDIES: tuple[Remedy, ...] = (
     Remedy("learning-rate", ("lr.too-high", "lr.too-low"),
            lambda f: f"learning rate {f.get('evidence', {}).get('lr', '?')} -> {suggested_lr(f):.3g}"
            if suggested_lr(f) else "learning rate changed",
-           lambda f: f"Set lr={suggested_lr(f):.3g} where the optimizer is created." if suggested_lr(f)
-           else "Change the learning rate where the optimizer is created.",
+           lambda f: _lr_edit(f),
            _install_lr),
     Remedy("less-weight-decay", ("regularization.weight-decay-too-strong",),
            lambda f: "weight decay lowered", lambda f: "Lower weight_decay where the optimizer is created.",

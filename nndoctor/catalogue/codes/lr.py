@@ -211,14 +211,16 @@ opt = torch.optim.Adam(model.parameters(), lr=3e-4)
             "training sits around 1e-3, 1e-2 for Adam on small layers), and the shape of the loss curve. "
             "Either alone is not enough. Too high: the loss explodes, rises or oscillates while the updates "
             "are large. Short runs are judged at steps 25-100 on stricter evidence: updates as large as the "
-            "weights with a loss that jumped (>= 2x) or never got below its start."
+            "weights with a loss that jumped (>= 2x) or never got below its start. A script with no optimizer "
+            "object (w -= lr * w.grad written by hand) is measured between two backward calls, and the rate "
+            "it uses is read off its updates (update / gradient, where the update is the gradient scaled)."
         ),
         fixes=(
             "Lower the learning rate of {optimizer} 10-100x (from {lr} to {suggest_low}-{suggest_high}) and"
             " rerun; for {optimizer_class}, {default_hint}.",
             "If a large rate is intended, add a warm-up (torch.optim.lr_scheduler.LinearLR) and clip "
             "gradients with torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) before "
-            "{optimizer}.step().",
+            "{step_call}.",
             "Run a short learning-rate range test (exponential sweep over ~100 steps) and pick a rate about"
             " 10x below the one where the smoothed loss starts to rise.",
         ),

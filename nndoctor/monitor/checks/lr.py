@@ -39,9 +39,10 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._layers import host_floats
 from nndoctor.monitor.checks._lr_sweep import abandoned_for_better
+from nndoctor.monitor.checks._manual_updates import HAND_WRITTEN, MANUAL_LR_KEY, ManualUpdates
 from nndoctor.monitor.checks._step_share import step_share
 from nndoctor.monitor.curves import CurveAnalysis, analyze_losses
-from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
+from nndoctor.monitor.events import BackwardCall, CurveDue, RunEnd, StepEvent
 from nndoctor.monitor.tensors import local
 
 __all__ = ["ADAPTIVE", "LearningRate", "current_lr", "update_ratio_summary"]
@@ -186,9 +187,20 @@ class _UpdateProbe:
                      "param": names[order[-1]]})
 
 
+
+
+def _subject(ev: dict[str, Any]) -> str:
+    """'learning rate 0.1 of opt (SGD)'; for a hand-written update, its estimated rate (or none)."""
+    if ev["optimizer"] == HAND_WRITTEN:
+        if ev["lr"] == "?":
+            return f"the learning rate of {HAND_WRITTEN}"
+        return f"the learning rate of {HAND_WRITTEN} (each update is about {ev['lr']}x the gradient)"
+    return f"learning rate {ev['lr']} of {ev['optimizer']} ({ev['optimizer_class']})"
+
+
 def _tidy(found: Finding) -> Finding:
     """Drop the evidence entries that only serve to fill in the fixes."""
-    ev = {k: v for k, v in found.evidence.items() if k not in ("default_hint", "noise")}
+    ev = {k: v for k, v in found.evidence.items() if k not in ("default_hint", "noise", "step_call")}
     return dataclasses.replace(found, evidence=ev)
 
 
@@ -219,8 +231,10 @@ class LearningRate(Check):
     """The learning rate is too high (explosion / rise / oscillation with huge updates) or too low."""
 
     code = "lr.too-high"
-    needs = ("step", "curve", "end")
-    sampled_only = frozenset({"step"})  # the update-ratio probe; the curve is judged on "curve" events
+    needs = ("step", "curve", "end", "backward")
+    # the update-ratio probe; the curve is judged on "curve" events. (Without an optimizer every
+    # backward is a step and reaches the checks: the hand-written update is measured between two.)
+    sampled_only = frozenset({"step", "backward"})
     extra_codes = ("lr.too-low",)
 
     def __init__(self, state: Any) -> None:
@@ -229,9 +243,17 @@ class LearningRate(Check):
         self._reported: set[str] = set()
         #: a too-low rate, said at the end of the run: (finding, its optimizer's info, lr, loss level)
         self._held: tuple[Finding, Any, float, float] | None = None
+        self._manual = ManualUpdates(state)  # a script with no optimizer: its hand-written update
 
-    def check(self, event: StepEvent | CurveDue | RunEnd) -> Iterable[Finding]:
+    def check(self, event: StepEvent | CurveDue | RunEnd | BackwardCall) -> Iterable[Finding]:
+        if isinstance(event, BackwardCall):
+            if not self.state.optimizers:
+                self._manual.on_backward(event.tensor, event.step, event.sampled)
+            else:
+                self._manual.close()  # (an optimizer stepped after a first backward: its probe measures)
+            return ()
         if isinstance(event, RunEnd):
+            self._manual.close()
             return [*self._judge(final=True), *self._release()]
         if isinstance(event, CurveDue):
             return self._judge(final=False)
@@ -246,13 +268,20 @@ class LearningRate(Check):
     def _optimizer(self) -> tuple[str, str, float | None, list[float]]:
         opts = self.state.live_optimizers()
         if not opts:
+            if self._by_hand():
+                est = self.state.extra.get(MANUAL_LR_KEY) or {}
+                return HAND_WRITTEN, "SGD written by hand", est.get("lr"), []
             return "optimizer", "", None, []
         info, opt = opts[0]
         _, lrs = self.state.lrs.series()
         return info.name, type(opt).__name__, current_lr(opt), lrs
 
+    def _by_hand(self) -> bool:
+        """No optimizer object ever stepped, and hand-written updates were measured."""
+        return not self.state.optimizers and bool(self.state.extra.get("nndoctor.update_ratios"))
+
     def _judge(self, final: bool) -> list[Finding]:
-        if len(self.state.live_optimizers()) != 1 or len(self._reported) == 2:
+        if len(self.state.live_optimizers()) != 1 and not self._by_hand() or len(self._reported) == 2:
             return []  # several optimizers (GANs...) take turns: their loss curves mix
         curve = analyze_losses(self.state)
         ratios = update_ratio_summary(self.state)
@@ -289,7 +318,8 @@ class LearningRate(Check):
         name, cls, lr, _ = self._optimizer()
         adaptive = cls in ADAPTIVE
         ev: dict[str, Any] = {"optimizer": name, "optimizer_class": cls or "the optimizer",
-                              "lr": _fmt_lr(lr) if lr else "?"}
+                              "lr": _fmt_lr(lr) if lr else "?",
+                              "step_call": "the update" if name == HAND_WRITTEN else f"{name}.step()"}
         if ratios is not None:
             ev["update_ratio_median"] = float(f"{ratios['median']:.3g}")
             ev["update_ratio_peak"] = float(f"{ratios['peak']:.3g}")
@@ -404,8 +434,9 @@ class LearningRate(Check):
         upd = (f"; each update changes the weights by {med:.2g} of their size (median over "
                f"{ev.get('sampled_steps', 0)} sampled steps, healthy ~1e-3)" if med is not None else "")
         return _tidy(self.finding(
-            f"learning rate {ev['lr']} of {ev['optimizer']} ({ev['optimizer_class']}) is too high: "
-            f"{why}{upd}; try {ev.get('suggest_low', '?')}-{ev.get('suggest_high', '?')}",
+            f"{_subject(ev)} is too high: {why}{upd}; try {ev.get('suggest_low', '?')}-{ev.get('suggest_high', '?')}"
+            if ev["lr"] != "?" or ev["optimizer"] != HAND_WRITTEN else
+            f"{_subject(ev)} is too high: {why}{upd}; try a rate 10-100x lower",
             ev, location=ev["optimizer"], severity=severity, step=step))
 
     def _too_low(self, curve: CurveAnalysis, ratios: dict[str, float] | None, final: bool) -> Finding | None:
@@ -446,7 +477,7 @@ class LearningRate(Check):
         ev.update(start_loss=round(curve.start, 6), end_loss=round(curve.end, 6), steps=curve.n)
         moved = abs(curve.end - curve.start) / max(abs(curve.start), 1e-12)
         return _tidy(self.finding(
-            f"learning rate {ev['lr']} of {name} ({ev['optimizer_class']}) is too low: the loss moved "
+            f"{_subject(ev)} is too low: the loss moved "
             f"{moved * 100:.2g}% in {curve.n} steps "
             f"({curve.start:.4g} -> {curve.end:.4g}) while each update changes the weights "
             f"by only {med:.2g} of their size (healthy ~1e-3); try {ev['suggest_low']}-{ev['suggest_high']}",
