@@ -172,6 +172,24 @@ def _grown_first(cause: Finding, symptom: Finding) -> bool:
     return math.isfinite(last) and start > 0 and last >= GROWN * start
 
 
+#: every gradient zero only from after this step on: the run trained with gradients at first
+ZEROED_LATE = 8
+#: ... after updates this large against the weights (the lr finding's peak update ratio)
+ZEROING_UPDATE = 0.3
+
+
+def _zeroed_by_updates(cause: Finding, symptom: Finding) -> bool:
+    """Every gradient exactly zero, from well after the start, in a run whose too-high rate made
+    updates as large as the weights: the updates saturated the model (a softmax pushed to one-hot,
+    every unit dead), which is the rate's doing, not a structural cut (argmax, rounding: zero from the
+    first step). The one link up the causal order besides a lost sign's."""
+    if cause.code not in LR_HIGH or symptom.code != "grad-flow.all-gradients-zero":
+        return False
+    peak = cause.evidence.get("update_ratio_peak")
+    return (isinstance(peak, (int, float)) and math.isfinite(peak) and peak >= ZEROING_UPDATE
+            and symptom.first_step is not None and symptom.first_step > ZEROED_LATE)
+
+
 def _lr_symptom(cause: Finding, symptom: Finding) -> bool:
     """Another setting makes training look like a wrong lr (only lr findings read from training)."""
     return symptom.category != "lr" or symptom.code in LR_HIGH | LR_LOW
@@ -380,6 +398,9 @@ def links(findings: Sequence[Finding], facts: Mapping[str, Any] | None = None,
                 continue
             if c.evidence.get("model_is_linear") is True and s.code in STALLED:
                 out.setdefault(j, []).append(i)   # its plateau is the linear optimum (no cycle: no cause above)
+                continue
+            if _zeroed_by_updates(c, s):
+                out.setdefault(j, []).append(i)   # up the order (no cycle: grad-flow explains only a too-low lr)
                 continue
             if _named_cause(c, s) or (_in_time(c, s) and any(e.matches(c, s) for e in edges)):
                 out.setdefault(j, []).append(i)

@@ -195,6 +195,22 @@ def test_a_nan_loss_weight_headlines_numerics_not_the_lr_read_from_its_nan_updat
     assert report.headline() is not None and report.headline().code == "lr.too-high"
 
 
+def test_gradients_zeroed_late_by_huge_updates_are_the_rate_s_doing() -> None:
+    """Every gradient zero from step 51 on, after updates up to 3.8x the weights: the rate saturated the
+    model (the headline is lr.too-high); zero from the first steps, or after small updates, is a cut of
+    its own (argmax, rounding) and stays the headline."""
+    zero = _f("grad-flow.all-gradients-zero", "error", location="opt", step=51, optimizer="opt", steps=2)
+    lr = _f("lr.too-high", location="opt", step=26, update_ratio_median=0.69, update_ratio_peak=3.79)
+    report = Report(findings=[zero, lr], facts=FACTS)
+    assert report.headline() is not None and report.headline().code == "lr.too-high"
+    assert _causes(Report(findings=report.linked(), facts=FACTS), zero.code) == ["lr.too-high"]
+    early = _f("grad-flow.all-gradients-zero", "error", location="opt", step=2, optimizer="opt", steps=2)
+    small = _f("lr.too-high", location="opt", step=26, update_ratio_median=0.01, update_ratio_peak=0.05)
+    for findings in ([early, lr], [zero, small]):
+        report = Report(findings=findings, facts=FACTS)
+        assert report.headline() is not None and report.headline().code == "grad-flow.all-gradients-zero"
+
+
 def test_noisy_labels_headline_over_the_overfitting_they_cause() -> None:
     over = _f("fit.overfitting", location="validation", step=82, generalization_gap=1.26)
     noisy = _f("labels.noisy", location="training labels", step=201, train_loss=0.07, noise_floor_loss=1.38,

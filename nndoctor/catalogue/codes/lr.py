@@ -213,7 +213,10 @@ opt = torch.optim.Adam(model.parameters(), lr=3e-4)
             "are large. Short runs are judged at steps 25-100 on stricter evidence: updates as large as the "
             "weights with a loss that jumped (>= 2x) or never got below its start. A script with no optimizer "
             "object (w -= lr * w.grad written by hand) is measured between two backward calls, and the rate "
-            "it uses is read off its updates (update / gradient, where the update is the gradient scaled)."
+            "it uses is read off its updates (update / gradient, where the update is the gradient scaled). A "
+            "training loss summed over N terms (reduction='sum', .sum()) is named under SGD-like optimizers: its "
+            "gradient is N x a mean's. Every gradient turning exactly zero well after the start, after updates "
+            "as large as the weights, is linked as this rate's symptom (the updates saturated the model)."
         ),
         fixes=(
             "Lower the learning rate of {optimizer} 10-100x (from {lr} to {suggest_low}-{suggest_high}) and"

@@ -198,6 +198,28 @@ def _subject(ev: dict[str, Any]) -> str:
     return f"learning rate {ev['lr']} of {ev['optimizer']} ({ev['optimizer_class']})"
 
 
+#: a summed training loss of this many terms is named in a too-high rate's message
+MIN_SUMMED = 16
+
+
+def summed_terms(loss: Any) -> int:
+    """How many terms the training loss sums (``reduction='sum'``, or ``.sum()`` at its root); 0 for
+    a mean or anything else."""
+    fn = getattr(loss, "grad_fn", None)
+    if fn is None:
+        return 0
+    try:
+        if type(fn).__name__ == "SumBackward0":
+            return math.prod(int(n) for n in fn._saved_self_sym_sizes)
+        if getattr(fn, "_saved_reduction", None) == 2:  # (at::Reduction::Sum)
+            target = getattr(fn, "_saved_target", None)
+            if isinstance(target, torch.Tensor):
+                return int(target.numel())
+    except (AttributeError, RuntimeError, TypeError, ValueError):  # (saved values freed, or symbolic)
+        return 0
+    return 0
+
+
 def _tidy(found: Finding) -> Finding:
     """Drop the evidence entries that only serve to fill in the fixes."""
     ev = {k: v for k, v in found.evidence.items() if k not in ("default_hint", "noise", "step_call")}
@@ -244,9 +266,12 @@ class LearningRate(Check):
         #: a too-low rate, said at the end of the run: (finding, its optimizer's info, lr, loss level)
         self._held: tuple[Finding, Any, float, float] | None = None
         self._manual = ManualUpdates(state)  # a script with no optimizer: its hand-written update
+        self._summed = 0  # the training loss is a sum of this many terms (0: a mean, or not known)
 
     def check(self, event: StepEvent | CurveDue | RunEnd | BackwardCall) -> Iterable[Finding]:
         if isinstance(event, BackwardCall):
+            if event.sampled and not self._summed:
+                self._summed = summed_terms(event.tensor)
             if not self.state.optimizers:
                 self._manual.on_backward(event.tensor, event.step, event.sampled)
             else:
@@ -431,6 +456,12 @@ class LearningRate(Check):
         med = ratios["median"] if ratios else None
         self._reported.add("lr.too-high")
         ev = {**self._evidence(ratios, "high"), **{k: v for k, v in sym.items() if k != "noise"}}
+        if self._summed >= MIN_SUMMED and ev["optimizer_class"] not in ADAPTIVE:
+            # (Adam-like rates are scale-free: a summed loss does not make their steps larger)
+            ev["loss_summed_over"] = self._summed
+            why += (f"; the loss is a sum of {self._summed} terms (reduction='sum' or .sum()): its gradient is "
+                    f"{self._summed}x a mean's, so this rate acts like {self._summed}x itself on a mean loss "
+                    f"(reduction='mean' is the default)")
         upd = (f"; each update changes the weights by {med:.2g} of their size (median over "
                f"{ev.get('sampled_steps', 0)} sampled steps, healthy ~1e-3)" if med is not None else "")
         return _tidy(self.finding(
