@@ -59,21 +59,27 @@ class AlmostAllFrozen(Check):
     def check(self, event: CurveDue | RunEnd) -> Iterable[Finding]:
         if self._done:
             return ()
-        curve = analyze_losses(self.state)
         base = self.state.extra.get("nndoctor.loss_baseline")
-        if curve.n < MIN_LOSSES or not isinstance(base, (int, float)) or not base > 0:
+        if self.state.losses.total < MIN_LOSSES or not isinstance(base, (int, float)) or not base > 0:
             return ()
-        if not (curve.end == curve.end and curve.end >= AT_CHANCE * base and curve.minimum >= 0.8 * base):
-            return ()  # the loss got below the constant prediction: something useful trains
+        # (the trained values first: a count of a few tensors, where the curve's analysis is not)
         trained: dict[int, tuple[str, int]] = {}
+        n_trained = 0
         for _, opt in self.state.live_optimizers():
             for group in opt.param_groups:
                 for p in group["params"]:
-                    if isinstance(p, torch.Tensor) and p.requires_grad:
+                    if isinstance(p, torch.Tensor) and p.requires_grad and id(p) not in trained:
                         trained[id(p)] = (self.state.param_name(p), p.numel())
-        n_trained = sum(n for _, n in trained.values())
-        if not trained or n_trained > MAX_TRAINED:
+                        n_trained += p.numel()
+                        if n_trained > MAX_TRAINED:
+                            return ()
+        if not trained:
             return ()
+        curve = analyze_losses(self.state)
+        if curve.n < MIN_LOSSES:
+            return ()
+        if not (curve.end == curve.end and curve.end >= AT_CHANCE * base and curve.minimum >= 0.8 * base):
+            return ()  # the loss got below the constant prediction: something useful trains
         frozen_tensors, n_frozen, models = 0, 0, []
         for info, model in self.state.live_models():
             frozen = [p for p in model.parameters() if not p.requires_grad and id(p) not in trained]
