@@ -23,6 +23,8 @@ class ModelInfo:
     train_forward_calls: int = 0
     eval_forward_calls: int = 0
     grad_training: bool | None = None  # module.training at its latest forward with gradient
+    flip_clock: int = -1  # the step at which that mode last changed (observer/forward.py)
+    unboosted: tuple[int, int, int] = (-1, 0, 0)  # the sampling schedule before that change boosted it
     cls: str = ""  # class name and size, kept for the report after the model is freed
     parameters: int = 0
     train_key: tuple[str, bool, bool] = field(init=False, repr=False)  # RunState.last_forward of a training forward

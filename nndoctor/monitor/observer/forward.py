@@ -132,9 +132,19 @@ class ForwardHooks:
             self.loaders.train_current = self.loaders.current
             if training is not info.grad_training:
                 if info.grad_training is not None and not heavy:
-                    # a model trained in the other mode than before (e.g. left in eval mode after
-                    # validation): look closely from the next step on
-                    self.schedule.boost(self.clock, 3)
+                    schedule, clock = self.schedule, self.clock
+                    if info.flip_clock == clock:
+                        # back to the mode it trained in within the same step: the forward in between
+                        # was an evaluation with gradient enabled (model.eval(); model(x) without
+                        # no_grad, as pygcn validates each epoch), not training in the other mode
+                        schedule.boosted_until, schedule.period, schedule._calm = info.unboosted
+                        info.flip_clock = -1
+                    else:
+                        # a model trained in the other mode than before (e.g. left in eval mode after
+                        # validation): look closely from the next step on
+                        info.flip_clock = clock
+                        info.unboosted = (schedule.boosted_until, schedule.period, schedule._calm)
+                        schedule.boost(clock, 3)
                 info.grad_training = training
         elif "eval_input" in self._by_kind and not transformed(args):
             seen, seen_kw = dense_inputs(args, kwargs)

@@ -335,8 +335,9 @@ class DataCollector(Check):
         self._pending_len: tuple[int, int] | None = None  # (dataset length, backward calls when noted)
         self._pass: EvalPass | None = None
         self._pass_step = -1
-        self._pending: tuple[int, int, np.ndarray | None] | None = None  # (step, rows, features)
-        self._step_data: tuple[int, list[tuple[int, int, np.ndarray | None]]] = (-1, [])  # this step's data batches
+        # (step, rows, the batch whose probe features are kept once its targets pair with it)
+        self._pending: tuple[int, int, torch.Tensor | None] | None = None
+        self._step_data: tuple[int, list[tuple[int, int, torch.Tensor | None]]] = (-1, [])  # this step's data batches
         # this step's no-gradient forwards and its training forward: (model, batch tensor identity)
         self._step_inputs: tuple[int, list[tuple[str, tuple[Any, ...]]], list[tuple[str, tuple[Any, ...]]]] = (-1, [], [])
 
@@ -404,8 +405,10 @@ class DataCollector(Check):
             same = [p for p in data[1] if p[1] == rows]
             self._pending = same[0] if len(data[1]) == 1 and same else (event.step, rows, None)
             return
-        feats = probe_features(x) if d.pair_rows < MAX_PAIRS and d.single_input else None
-        self._pending = (event.step, rows, feats)
+        # (its features are computed only once targets of as many rows pair with it: a full graph's
+        # forward scored on a few of its nodes never pairs, and its 0.1-0.4 s would be spent each step)
+        batch = x.detach() if d.pair_rows < MAX_PAIRS and d.single_input else None
+        self._pending = (event.step, rows, batch)
         if self._step_data[0] != event.step:
             self._step_data = (event.step, [])
         self._step_data[1].append(self._pending)
@@ -443,9 +446,12 @@ class DataCollector(Check):
         if pending is not None and pending[0] == event.step and pending[1] == y.size and pending[2] is not None:
             if d.pair_loss and d.pair_loss != event.name:
                 return
+            feats = probe_features(pending[2])
+            if feats is None:
+                return
             d.pair_loss = event.name
             room = MAX_PAIRS - d.pair_rows
-            d.pairs_x.append(pending[2][:room])
+            d.pairs_x.append(feats[:room])
             d.pairs_y.append(y[:room])
             d.pair_rows += min(room, y.size)
 
