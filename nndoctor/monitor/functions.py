@@ -28,6 +28,7 @@ __all__ = [
     "LOSS_FUNCTIONS",
     "PASS_THROUGH_OPS",
     "PREDICTION_OPS",
+    "PREP_OPS",
     "PROVENANCE_OPS",
     "op_name",
     "user_site",
@@ -128,6 +129,11 @@ def user_site(skip_internal: bool = True) -> str:
 
 
 _LAZY = torch.nn.parameter.UninitializedTensorMixin
+
+
+#: watched torch calls seen before any model forward or backward (data preparation); after these the
+#: function mode is off until training starts (what the preparation made is labelled by then)
+PREP_OPS = 20_000
 
 
 class FunctionMode(TorchFunctionMode):
@@ -292,6 +298,19 @@ class FunctionEvents:
                                        step=self.state.step, training=torch.is_grad_enabled()))
                 return
 
+    def _pause_for_preparation(self) -> None:
+        """Data preparation ran past PREP_OPS torch calls before any model did: the function mode
+        is popped (a disabled mode still costs a Python call per torch call) until
+        :meth:`_resume_after_preparation`."""
+        self._prep_paused = True
+        self._pop_mode()
+
+    def _resume_after_preparation(self) -> None:
+        """A module's forward or a backward: training starts; the sampled step's mode is back."""
+        self._prep_paused = False
+        if self._heavy:
+            self._push_mode()
+
     def _current_module_name(self) -> str:
         return self.state.module_name(self._stack[-1]) if self._stack else ""
 
@@ -303,6 +322,15 @@ class FunctionEvents:
                        self._eval_op_checks[name])
 
     def _on_op(self, name: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+        state = self.state
+        if not state.forward_calls and not state.backward_calls:
+            # data preparation before any model ran: a per-example loop of torch calls (a generator
+            # of 50,000 sequences) would cost ~20 us a call here; after PREP_OPS of them the mode
+            # steps aside until the first module forward or backward (observer/forward.py, backward.py)
+            self._prep_ops += 1
+            if self._prep_ops > PREP_OPS:
+                self._pause_for_preparation()
+                return
         with self.busy:
             if name in LOSS_FUNCTIONS:
                 self._on_loss(name, args, kwargs, result)

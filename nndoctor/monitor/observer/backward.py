@@ -121,6 +121,8 @@ class BackwardHooks:
     def _on_backward(self, tensors: Any) -> None:
         # runs on every backward: locals instead of repeated attribute look-ups
         state = self.state
+        if self._prep_paused:
+            self._resume_after_preparation()  # (a network without modules: its first backward)
         tensor = tensors if isinstance(tensors, torch.Tensor) else (
             tensors[0] if isinstance(tensors, (list, tuple)) and tensors else None)
         if self._heavy and self._loss_recipe is None and self._recipe_tries < 8 and isinstance(tensor, torch.Tensor):

@@ -109,6 +109,8 @@ class Observer(ForwardHooks, BackwardHooks, StepHooks, HeavyProbes, Dispatch, Re
         self._stack: list[torch.nn.Module] = []
         self._stack_inputs: list[tuple[Any, ...]] = []
         self._failed_op: tuple[str, Any, tuple[Any, ...], dict[str, Any]] | None = None
+        self._prep_ops = 0  # watched torch calls before any model ran (functions.PREP_OPS)
+        self._prep_paused = False  # the function mode stepped aside for a long data preparation
         self._prov: dict[int, tuple[weakref.ReferenceType[torch.Tensor], Provenance]] = {}
         self._heavy = False
         self._light = False  # loss-only function mode during an evaluation loop

@@ -31,6 +31,8 @@ class ForwardHooks:
                 self._switch_off()
             return None
         try:
+            if self._prep_paused:
+                self._resume_after_preparation()  # (data preparation is over: a model runs)
             if not self._stack and id(module) not in self.state.models:
                 # (a TorchScript copy is the user's export, not the model being trained)
                 # (nor is a layer re-run during backward by activation checkpointing: a recomputation)
