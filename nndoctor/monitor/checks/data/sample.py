@@ -195,6 +195,9 @@ class ObservedData:
     batch_purity: list[float] = field(default_factory=list)  # share of the majority class per batch
     batch_sizes: list[int] = field(default_factory=list)
     train_hashes: Counter[int] = field(default_factory=Counter)
+    #: the step at which each fingerprinted training example was first seen (an evaluation before it
+    #: cannot have been flattered by training on it)
+    train_first_step: dict[int, int] = field(default_factory=dict)
     train_rows_hashed: int = 0
     train_batch_duplicates: int = 0  # repeated rows inside one training batch
     #: training rows a step used without their labels beside labelled ones (:mod:`.unlabelled`), and how often
@@ -394,6 +397,8 @@ class DataCollector(Check):
             kept = [h for h, c in zip(hashes, constant) if not c]
             d.train_batch_duplicates += len(kept) - len(set(kept))
             d.train_hashes.update(set(kept))
+            for h in set(kept):
+                d.train_first_step.setdefault(h, self.state.step)
             d.train_rows_hashed += len(set(kept))
         rows = int(x.shape[0])
         if x.grad_fn is not None:
