@@ -475,7 +475,7 @@ def staircase(smooth: np.ndarray, se: float) -> int:
     """
     m = len(smooth)
     if m < 8:
-        return 0
+        return _coarse_jump(smooth, se)
     d = np.diff(smooth)
     rise = float(d[d > 0].sum())
     span = float(smooth.max() - smooth.min())
@@ -507,6 +507,22 @@ def staircase(smooth: np.ndarray, se: float) -> int:
     if m - bounds[-2] < 3:
         return -1 if falling >= 1 else 0  # the latest jump: too recent to see the loss come down
     return len(jumps) if falling >= 2 else 0
+
+
+def _coarse_jump(smooth: np.ndarray, se: float) -> int:
+    """-1 (too early to tell) for a curve too coarse for :func:`staircase` (a live read of few points, block
+    means of small batches) that jumped up and is coming down from the jump: fell before it, and ends
+    clearly below its peak after it (a new task or new data under the same optimizer: continual learning,
+    a second stage); the end of the run, with every step in, judges it. 0 otherwise (a steady climb ends
+    at its peak)."""
+    m = len(smooth)
+    if m < 4:
+        return 0
+    top = int(np.argmax(smooth))
+    tol = 2.0 * math.sqrt(2.0) * se
+    fell_before = top >= 2 and float(smooth[0] - smooth[:top].min()) > tol
+    coming_down = top < m - 1 and float(smooth[top] - smooth[-1]) > max(tol, 0.25 * float(smooth[top] - smooth[:top].min()))
+    return -1 if fell_before and coming_down else 0
 
 
 def _start_of(v: np.ndarray) -> float | None:
