@@ -448,6 +448,8 @@ class DataCollector(Check):
         if pending is not None and pending[0] == event.step and pending[1] == y.size and pending[2] is not None:
             if d.pair_loss and d.pair_loss != event.name:
                 return
+            if d.pairs_x and pending[2].shape[1:] != d.pairs_x[0].shape[1:]:
+                return  # inputs of another size (progressive resizing, a new stage): one width per probe
             d.pair_loss = event.name
             room = MAX_PAIRS - d.pair_rows
             d.pairs_x.append(pending[2][:room])
