@@ -43,6 +43,8 @@ __all__ = [
     "soft_target_swings",
     "surrogate_loss",
     "gradient_reversal",
+    "hovers_around_zero",
+    "isolated_spikes",
     "staircase",
     "still_falling",
 ]
@@ -52,6 +54,21 @@ MAX_POINTS = 768
 #: a second half trending down at least this much (Mann-Kendall z) is not flat: one-sided 1%
 STILL_DOWN_Z = -2.33
 EXPLODE_FACTOR = 1e3
+#: an explosion's peak must have a neighbour this far above the start too: a real blow-up holds (the weights
+#: are wrecked, the next batch's loss is as bad) or ramps up; one batch whose loss alone is 1000x the start, with
+#: the losses next to it back at the level, is a batch (an outlier target of heavy-tailed data), not the weights
+HELD_FACTOR = 1e2
+HELD_WINDOW = 3
+#: a loss that takes both signs on at least this share of its values each, and changes sign on at least
+#: SIGN_FLIPS of its steps, hovers around zero: zero is no floor (see hovers_around_zero)
+SIGN_SHARE = 0.2
+SIGN_FLIPS = 0.1
+#: such a loss explodes when it reaches this many times its typical magnitude (it has no trend towards zero,
+#: so its typical magnitude is the level a one-signed loss's start is: 100x is as far off as 1000x its start)
+SIGNED_EXPLODE_FACTOR = 1e2
+#: spikes above the trend that follow one another no more often than this above their rate are independent
+#: single batches (heavy-tailed targets), not swings of the weights (see isolated_spikes)
+SPIKE_CLUSTER = 0.1
 SURROGATE_KEY = "nndoctor.surrogate_loss"  # state.extra: the policy-gradient surrogate's evidence
 #: state.extra: target values per training loss call (recorded on sampled steps, see note_loss_values)
 LOSS_ROWS_KEY = "nndoctor.loss_rows"
@@ -280,6 +297,7 @@ class CurveAnalysis:
     end: float = float("nan")
     minimum: float = float("nan")
     sigma: float = 0.0
+    signed: bool = False  # the loss hovers around zero (hovers_around_zero): zero is no floor
     symptoms: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def has(self, symptom: str) -> bool:
@@ -317,9 +335,51 @@ def _steady(mag: np.ndarray) -> float:
     return round(float(np.mean(rising > 0)), 3) if len(rising) >= 5 else 0.0
 
 
+def hovers_around_zero(v: np.ndarray) -> bool:
+    """The loss takes both signs, each on at least ``SIGN_SHARE`` of its finite values, and changes sign on
+    at least ``SIGN_FLIPS`` of its steps: a difference of two terms balanced at zero (contrastive divergence's
+    free energy of the data minus that of the model's samples, an energy model's positive minus negative
+    phase, a critic's estimate), not a loss minimised towards a floor. Its first value (near zero by
+    symmetry at initialisation) and its distance from zero are no scale, and its rises and swings measure no
+    progress. A loss that passes through zero once (a continuous density's NLL falling below 0) or runs
+    off to -inf (a lost sign) changes sign once: not this."""
+    f = v[np.isfinite(v)]
+    if len(f) < 8:
+        return False
+    pos, neg = float(np.mean(f > 0)), float(np.mean(f < 0))
+    flips = float(np.mean(np.sign(f[1:]) * np.sign(f[:-1]) < 0))
+    return min(pos, neg) >= SIGN_SHARE and flips >= SIGN_FLIPS
+
+
+def isolated_spikes(v: np.ndarray, high: np.ndarray) -> bool:
+    """The points flagged ``high`` (well above the curve's running level) come one by one, as independent
+    draws do: a high point is followed by another no more often than any point is high (plus
+    ``SPIKE_CLUSTER``), and the previous point of a high one likewise. A batch with an outlier target
+    (heavy-tailed data: Student-t or Cauchy noise, a log-normal target) spikes on its own and the next
+    batch's loss is back at the level; weights knocked off by a too-large update stay off for several steps,
+    so their high losses come in runs."""
+    if len(high) < 10 or int(high.sum()) < 3:
+        return False
+    rate = float(np.mean(high))
+    after = high[1:][high[:-1]]
+    return after.size > 0 and float(np.mean(after)) <= rate + SPIKE_CLUSTER
+
+
+def _held(mag: np.ndarray, i: int, scale: float) -> bool:
+    """The explosion's peak at ``i`` is not one batch alone: two more of the points within ``HELD_WINDOW``
+    steps of it are ``HELD_FACTOR`` x the scale too (the weights stay off, or the loss ramped up to it).
+    One example far off the rest, drawn again by a sampler with replacement, spikes twice at most."""
+    near = mag[max(0, i - HELD_WINDOW):i + HELD_WINDOW + 1]
+    return int(np.sum(near >= HELD_FACTOR * scale)) >= 3
+
+
 def _explosion(s: np.ndarray, v: np.ndarray, start: float) -> dict[str, Any] | None:
     finite = np.isfinite(v)
-    if math.isfinite(v[0]) and 0 < abs(v[0]) < abs(start):
+    signed = hovers_around_zero(v)
+    if signed:
+        rest = np.abs(v[1:][finite[1:]])  # (its first value, near zero by symmetry, is no scale)
+        start = float(median1(rest)) if rest.size else 0.0
+    elif math.isfinite(v[0]) and 0 < abs(v[0]) < abs(start):
         start = float(v[0])  # the loss before any update: the explosion may start at step 2
     scale = abs(start)
     if not finite.all():
@@ -335,12 +395,19 @@ def _explosion(s: np.ndarray, v: np.ndarray, start: float) -> dict[str, Any] | N
     if scale <= 0 or len(v) < 3:
         return None
     mag = np.where(finite, np.abs(v), 0.0)
-    mag[0] = 0.0
-    i = int(np.argmax(mag))
-    if mag[i] >= EXPLODE_FACTOR * scale:
-        return {"start_loss": start, "peak_loss": float(v[i]), "peak_step": int(s[i]),
-                "growth": float(mag[i] / scale), "steady_rise": _steady(mag[1:i + 1]),
-                "falls": _falls(start, float(v[i]))}
+    if not signed:
+        mag[0] = 0.0
+    factor = SIGNED_EXPLODE_FACTOR if signed else EXPLODE_FACTOR
+    big = np.flatnonzero(mag >= factor * scale)
+    held = [int(i) for i in big if _held(mag, int(i), scale)]
+    if held:
+        i = max(held, key=lambda k: mag[k])
+        out = {"start_loss": start, "peak_loss": float(v[i]), "peak_step": int(s[i]),
+               "growth": float(mag[i] / scale), "steady_rise": _steady(mag[1:i + 1]),
+               "falls": _falls(start, float(v[i]))}
+        if signed:
+            out["signed"] = True
+        return out
     return None
 
 
@@ -408,7 +475,7 @@ def staircase(smooth: np.ndarray, se: float) -> int:
     """
     m = len(smooth)
     if m < 8:
-        return 0
+        return _coarse_jump(smooth, se)
     d = np.diff(smooth)
     rise = float(d[d > 0].sum())
     span = float(smooth.max() - smooth.min())
@@ -442,6 +509,22 @@ def staircase(smooth: np.ndarray, se: float) -> int:
     return len(jumps) if falling >= 2 else 0
 
 
+def _coarse_jump(smooth: np.ndarray, se: float) -> int:
+    """-1 (too early to tell) for a curve too coarse for :func:`staircase` (a live read of few points, block
+    means of small batches) that jumped up and is coming down from the jump: fell before it, and ends
+    clearly below its peak after it (a new task or new data under the same optimizer: continual learning,
+    a second stage); the end of the run, with every step in, judges it. 0 otherwise (a steady climb ends
+    at its peak)."""
+    m = len(smooth)
+    if m < 4:
+        return 0
+    top = int(np.argmax(smooth))
+    tol = 2.0 * math.sqrt(2.0) * se
+    fell_before = top >= 2 and float(smooth[0] - smooth[:top].min()) > tol
+    coming_down = top < m - 1 and float(smooth[top] - smooth[-1]) > max(tol, 0.25 * float(smooth[top] - smooth[:top].min()))
+    return -1 if fell_before and coming_down else 0
+
+
 def _start_of(v: np.ndarray) -> float | None:
     """The curve's starting level: the median of its first five finite values (None for fewer than 3
     values, or no finite one among the first five)."""
@@ -468,6 +551,11 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
     boom = _explosion(s, v, out.start)
     if boom is not None:
         out.symptoms["explodes"] = boom
+    if hovers_around_zero(v):
+        # no floor at zero: only an explosion against its own magnitude, or a non-finite value, is judged
+        out.initial = out.early_peak = float("nan")
+        out.signed = True
+        return out
     finite = np.isfinite(v)
     if not finite.all():
         cut = int(np.argmin(finite))
@@ -518,6 +606,7 @@ def analyze(steps: list[int], values: list[float], baseline: float | None = None
         swings = no_progress and swing >= 0.3 and wild >= 0.15
         if swings or (mean_stuck and above >= 0.1):
             out.symptoms["oscillates"] = {"level": float(np.mean(half)), "median_swing": swing,
+                                          "isolated_spikes": isolated_spikes(half, half > 2.0 * np.abs(trend)),
                                           "spikes_only": not swings,  # (the typical level may have come down)
                                           "wild_fraction": wild, "above_start_fraction": above,
                                           "low": float(np.percentile(half, 10)),

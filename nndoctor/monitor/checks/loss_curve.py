@@ -279,7 +279,14 @@ class LossCurve(Check):
             what = (f"the loss oscillates between {ev['low']:.4g} and {ev['high']:.4g} around "
                     f"{ev['level']:.4g} without coming down (steps {ev['from_step']}-{ev['to_step']})")
             at = ev["from_step"]
-            if _spikes_while_learning(ev, curve):
+            if ev.get("isolated_spikes"):
+                what = (f"the loss spikes on single batches (steps {ev['from_step']}-{ev['to_step']}: 90th "
+                        f"percentile {ev['high']:.4g}, mean {ev['level']:.4g}), and the next batch's loss is back at "
+                        "its level: outlier examples (heavy-tailed targets, rare hard examples) make single "
+                        "batches costly; weights knocked off by too large an update stay off for several steps. "
+                        "A robust loss (Huber, L1 on a log scale) or clipping the targets tames them")
+                top = ""
+            elif _spikes_while_learning(ev, curve):
                 what = (f"the loss spikes above its start on {ev['above_start_fraction']:.0%} of steps "
                         f"{ev['from_step']}-{ev['to_step']} (90th percentile {ev['high']:.4g}) while its typical level "
                         f"came down from {curve.start:.4g} to {curve.end:.4g}, with updates of a normal size: "
@@ -300,7 +307,8 @@ class LossCurve(Check):
                          "diffusion or denoising objective): the loss it cannot avoid is unknown and often close "
                          "to the constant prediction's, so a flat loss is weak evidence")
         severity = Severity.ERROR if symptom == "explodes" else Severity.WARNING
-        if (symptom == "goes-up" and _staged(ev)) or ev.get("noise_targets") or ev.get("spikes_while_learning"):
+        if ((symptom == "goes-up" and _staged(ev)) or ev.get("noise_targets") or ev.get("spikes_while_learning")
+                or (symptom == "oscillates" and ev.get("isolated_spikes"))):
             severity = Severity.INFO
         found = self.finding(f"{what}; {top}" if top else what, ev, location="loss", code=f"loss-curve.{symptom}",
                              severity=severity, step=at)

@@ -61,6 +61,9 @@ SHORT_LOW_PEAK = 3e-4  # ...and this peak update/weight ratio names a too-low ra
 FLAT = 0.05  # a fall of the loss level smaller than this counts as "has not moved"
 MOVED = 10.0  # a constant-start weight is judged again once its norm is this many times its first one,
 MOVED_SAMPLES = 6  # or (zero at the start) once it has been away from zero for this many sampled steps
+#: a loss whose swings are single batches (curves.isolated_spikes: heavy-tailed targets) says nothing of the
+#: rate: only updates this large on the median sampled step (10x the healthy band's top) name it then
+SPIKY_MEDIAN = 0.1
 WRECKING = 0.3  # an update this large against the weights, followed by units that die/saturate
 _ACTIVATION_CODES = ("activation.dead-relu", "activation.saturated")
 
@@ -395,10 +398,15 @@ class LearningRate(Check):
         elif curve.has("goes-up") and med is not None and med >= 3e-2:
             sym = curve.symptoms["goes-up"]
             why = f"the loss went up from {sym['start_loss']:.4g} to {sym['end_loss']:.4g}"
-        elif curve.has("oscillates") and med is not None and med >= 1e-2:
+        elif curve.has("oscillates") and med is not None and med >= (
+                SPIKY_MEDIAN if curve.symptoms["oscillates"].get("isolated_spikes") else 1e-2):
             sym = curve.symptoms["oscillates"]
             why = (f"the loss oscillates between {sym['low']:.4g} and {sym['high']:.4g} without coming "
                    f"down (steps {sym['from_step']}-{sym['to_step']})")
+            if sym.get("isolated_spikes"):
+                why = (f"the loss spikes on single batches (up to {sym['high']:.4g}, steps {sym['from_step']}-"
+                       f"{sym['to_step']}), which says nothing of the rate, while the updates are 10x the top of the "
+                       "healthy band")
         elif (peak is not None and curve.never_improved and _damage_seen(curve)
               and (peak >= 0.5 or (curve.spike >= 5.0 and peak >= 0.3))):
             sym = {"initial_loss": curve.initial, "spike_loss": curve.early_peak,

@@ -3,7 +3,8 @@
 nndoctor fingerprints the inputs of sampled training batches (a share ``c`` of the
 training set: ``c`` = distinct examples seen / training-set size, the size from the
 training DataLoader's dataset or, without one, a Chao1 estimate from how often examples
-recur) and of every evaluation pass. If an evaluation pass were (a part of) the training
+recur) and of every evaluation pass; a pass whose shared examples the model was trained on only after it
+is not judged on them (:func:`_overlap`). If an evaluation pass were (a part of) the training
 data, about ``c`` of its examples would match; a pass where clearly fewer, but some,
 match is a different set that shares examples with the training set: leakage. A pass
 that reads the training DataLoader or its dataset (a script measuring its training
@@ -40,6 +41,9 @@ SPLIT_GAIN = 12.0
 #: share of the training fingerprints one side of a single evaluation batch must hold to be cut off as
 #: a pass over the whole training set (:func:`_split_rows`)
 FULL_TRAINING_SET = 0.9
+#: a pass whose shared examples were trained on before it in under this share (the rest only after it)
+#: was evaluated before training on them (:func:`_overlap`)
+LATER_ONLY = 0.1
 #: share of the shared examples that must have been trained on only without labels for a transductive ``info``
 TRANSDUCTIVE = 0.9
 
@@ -65,8 +69,19 @@ def _unlabelled(data: ObservedData, p: EvalPass) -> int:
 
 
 def _overlap(data: ObservedData, p: EvalPass) -> tuple[int, int]:
+    """Distinct examples of the pass that training used, and the pass's distinct examples.
+
+    When (nearly) all the shared examples were first seen in training AFTER the pass (under
+    ``LATER_ONLY`` of them on a sampled training step before the pass's step), the model was trained on
+    them only after it was evaluated on them (a closed-form fit of a new head on features before
+    fine-tuning on the same rows, an accuracy before training, an earlier fold): nothing flattered that
+    evaluation, and only the earlier ones count. Otherwise all count: fingerprints are taken on sampled
+    steps, so an example first fingerprinted later may well have been trained on before."""
     unique = set(p.hashes)
-    return sum(1 for h in unique if h in data.train_hashes), len(unique)
+    train, first = data.train_hashes, data.train_first_step
+    shared = [h for h in unique if h in train]
+    before = sum(1 for h in shared if first.get(h, -1) < p.step)
+    return (before if before < LATER_ONLY * len(shared) else len(shared)), len(unique)
 
 
 def _loglik(k: float, n: float) -> float:

@@ -195,6 +195,9 @@ class ObservedData:
     batch_purity: list[float] = field(default_factory=list)  # share of the majority class per batch
     batch_sizes: list[int] = field(default_factory=list)
     train_hashes: Counter[int] = field(default_factory=Counter)
+    #: the step at which each fingerprinted training example was first seen (an evaluation before it
+    #: cannot have been flattered by training on it)
+    train_first_step: dict[int, int] = field(default_factory=dict)
     train_rows_hashed: int = 0
     train_batch_duplicates: int = 0  # repeated rows inside one training batch
     #: training rows a step used without their labels beside labelled ones (:mod:`.unlabelled`), and how often
@@ -395,6 +398,8 @@ class DataCollector(Check):
             kept = [h for h, c in zip(hashes, constant) if not c]
             d.train_batch_duplicates += len(kept) - len(set(kept))
             d.train_hashes.update(set(kept))
+            for h in set(kept):
+                d.train_first_step.setdefault(h, self.state.step)
             d.train_rows_hashed += len(set(kept))
         rows = int(x.shape[0])
         if x.grad_fn is not None:
@@ -449,6 +454,8 @@ class DataCollector(Check):
             feats = probe_features(pending[2])
             if feats is None:
                 return
+            if d.pairs_x and feats.shape[1:] != d.pairs_x[0].shape[1:]:
+                return  # inputs of another size (progressive resizing, a new stage): one width per probe
             d.pair_loss = event.name
             room = MAX_PAIRS - d.pair_rows
             d.pairs_x.append(feats[:room])
