@@ -64,6 +64,7 @@ class Attempt:
                 "code": self.findings[0]["code"], "location": self.findings[0].get("location", ""),
                 "description": self.description,
                 "edit": (self.source or SourceEdit(self.edit)).to_dict(), **self.verdict.to_dict(),
+                "apply": self.verdict.verdict == "verified",
                 "after_figures": self.after.to_dict(), "finding_gone": self.finding_gone, "seconds": round(self.seconds, 2)}
 
 

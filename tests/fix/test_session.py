@@ -42,6 +42,7 @@ def test_each_root_cause_remedy_then_the_verified_ones_together(monkeypatch):
     assert all(a.finding_gone for a in s.attempts)
     d = s.to_dict()
     assert d["runs"] == 5 and d["remedies"][0]["code"] == soft[0] and d["combined"]["verdict"] == "verified"
+    assert d["remedies"][0]["apply"] is True and d["combined"]["apply"] is True
 
 
 def test_a_symptom_gets_no_remedy_of_its_own(monkeypatch):
@@ -50,6 +51,7 @@ def test_a_symptom_gets_no_remedy_of_its_own(monkeypatch):
     s = run_fix("train.py", [])
     assert "loss-curve.plateaus" not in {f["code"] for a in s.attempts for f in a.findings}
     assert [a.verdict.verdict for a in s.attempts] == ["no-effect", "no-effect"] and s.combined is None
+    assert [r["apply"] for r in s.to_dict()["remedies"]] == [False, False]  # nothing to apply
 
 
 def test_ctrl_c_keeps_the_remedies_measured_so_far(monkeypatch):
