@@ -174,5 +174,6 @@ def judge(before: Figures, after: Figures, repeat: Figures | None, error: str = 
     if gain > threshold:
         return Verdict("verified", metric, b, a, threshold)
     if gain < -threshold:
-        return Verdict("worse", metric, b, a, threshold)
-    return Verdict("no-effect", metric, b, a, threshold)
+        return Verdict("worse", metric, b, a, threshold, "worse than without it: not an edit to make")
+    return Verdict("no-effect", metric, b, a, threshold,
+                   f"the change ({a - b:+.4g}) is within {threshold:.4g}, the run-to-run noise: not an edit to make")

@@ -26,7 +26,7 @@ from nndoctor.fix.remedies import remedy_for
 _log = logging.getLogger(__name__)
 
 __all__ = ["Attempt", "FixSession", "RunOutput", "candidates", "demote_alternatives", "demote_symptoms", "fallbacks",
-           "run_child", "run_fix", "without_remedy"]
+           "keep_combination", "run_child", "run_fix", "without_remedy"]
 
 
 @dataclass
@@ -64,6 +64,7 @@ class Attempt:
                 "code": self.findings[0]["code"], "location": self.findings[0].get("location", ""),
                 "description": self.description,
                 "edit": (self.source or SourceEdit(self.edit)).to_dict(), **self.verdict.to_dict(),
+                "apply": self.verdict.verdict == "verified",
                 "after_figures": self.after.to_dict(), "finding_gone": self.finding_gone, "seconds": round(self.seconds, 2)}
 
 
@@ -289,6 +290,22 @@ def demote_alternatives(verified: list[Attempt], together: Attempt) -> None:
                                 f"run does worse than with {keep.remedy} alone: an alternative to it, fix that first")
 
 
+def keep_combination(alone: list[Attempt], together: Attempt) -> None:
+    """A combination that holds a symptom's remedy (demoted by :func:`demote_symptoms`) is worth
+    applying only when it beats the best remedy alone beyond the noise threshold; otherwise it is
+    a ``symptom`` too (apply the best alone)."""
+    v = together.verdict
+    values = [a.verdict.after for a in alone]
+    if v.verdict != "verified" or v.after is None or not math.isfinite(v.after) \
+            or any(x is None or not math.isfinite(x) for x in values):
+        return
+    best = max(alone, key=lambda a: _better(a.verdict.after, 0.0, v.metric))  # type: ignore[arg-type]
+    if _better(v.after, best.verdict.after, v.metric) > v.threshold:  # type: ignore[arg-type]
+        return
+    together.verdict = Verdict("symptom", v.metric, v.before, v.after, v.threshold,
+                               f"no better than {best.remedy} alone ({best.findings[0]['code']}): apply that")
+
+
 def _noise_run(before: RunOutput, script: str, args: list[str], max_steps: int | None,
                timeout: float | None) -> RunOutput:
     """The unchanged script again, for the run-to-run noise; a run that repeats the diagnosis's first
@@ -329,20 +346,26 @@ def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
             say(f"remedy of a symptom whose cause no remedy helped: {name} for {findings[0]['code']}")
             run = run_child(script, args, findings, max_steps, timeout)
             session.attempts.append(_attempt(name, findings, session.before, session.repeat, run, script))
+        alone = [a for a in session.attempts if a.verdict.verdict == "verified"]  # each helped alone
         demote_symptoms(session.attempts)
         verified = [a for a in session.attempts if a.verdict.verdict == "verified"]
-        if len(verified) >= 2:
+        if len(alone) >= 2:
+            # every remedy that helped alone, a symptom's too (a re-initialisation that goes part
+            # of the way and the learning rate the diagnosis measured): together they may do more
             say("the verified remedies together")
-            together = [f for a in verified for f in a.findings]
+            together = [f for a in alone for f in a.findings]
             run = run_child(script, args, together, max_steps, timeout)
-            combo = _attempt(verified[0].remedy, together, session.before, session.repeat, run)
-            combo.remedy = " + ".join(a.remedy for a in verified)
-            combo.description = "; ".join(a.description for a in verified)
-            combo.edit = " ".join(a.edit for a in verified)
-            combo.source = _safely(lambda: source_edit([(a.remedy, f) for a in verified for f in a.findings],
+            combo = _attempt(alone[0].remedy, together, session.before, session.repeat, run)
+            combo.remedy = " + ".join(a.remedy for a in alone)
+            combo.description = "; ".join(a.description for a in alone)
+            combo.edit = " ".join(a.edit for a in alone)
+            combo.source = _safely(lambda: source_edit([(a.remedy, f) for a in alone for f in a.findings],
                                                        combo.edit, script), None, [])
             session.combined = combo
-            demote_alternatives(verified, combo)
+            if len(verified) < len(alone):
+                keep_combination(alone, combo)
+            if len(verified) >= 2:
+                demote_alternatives(verified, combo)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM under nndoctor.signals: keep what was measured
         session.interrupt = exc
     finally:

@@ -19,6 +19,7 @@ from nndoctor.monitor.curves import note_loss_values
 from nndoctor.monitor.evalrec import RECIPE_OPS, PendingEval, RecipeTracker, first_parameter
 from nndoctor.monitor.events import LossCall, OpCall, Provenance, Targets, reduction_of
 from nndoctor.monitor.notebook import code_site, is_cell
+from nndoctor.monitor.residuals import RESIDUAL_OPS, ResidualEval
 from nndoctor.monitor.tensors import transformed
 
 __all__ = [
@@ -173,6 +174,8 @@ class FunctionMode(TorchFunctionMode):
                     if obs._loss_recipe is not None and name in RECIPE_OPS \
                             and obs._recipes.on_op(name, args, result, obs._loss_recipe):
                         obs._eval_value(result, result)  # the training loss's recipe, on held-out data
+                    if name in RESIDUAL_OPS and obs._residuals.active:
+                        obs._on_residual(args, result)  # a held-out residual (a metric of the script's own)
             except Exception as exc:
                 obs._fail("function mode", exc)
             return result
@@ -190,6 +193,8 @@ class FunctionMode(TorchFunctionMode):
             if obs._loss_recipe is not None and name in RECIPE_OPS and obs._evaluating() \
                     and obs._recipes.on_op(name, args, result, obs._loss_recipe):
                 obs._eval_value(result, result)
+            if name in RESIDUAL_OPS and obs._residuals.active and obs._evaluating():
+                obs._on_residual(args, result)
         except Exception as exc:
             obs._fail("function mode", exc)
         return result
@@ -211,6 +216,7 @@ class FunctionEvents:
     _pending_eval: PendingEval
     _recipes: RecipeTracker
     _loss_recipe: tuple[str, ...] | None
+    _residuals: ResidualEval
     _active: bool
     _busy: bool
     busy: Any  # nndoctor.monitor.busy.Busy: ``with self.busy:`` around the observer's own work
@@ -252,11 +258,29 @@ class FunctionEvents:
         last = self.state.last_forward
         return not torch.is_grad_enabled() or (last is not None and last[1] is False)
 
+    def _on_residual(self, args: tuple[Any, ...], result: Any) -> None:
+        """A subtraction in an evaluation loop: a held-out residual gives the training loss on
+        held-out rows (:mod:`nndoctor.monitor.residuals`)."""
+        with self.busy:
+            value = self._residuals.value(args, result)
+            if value is not None:
+                last = self.state.last_forward
+                model = last[0] if last is not None else ""
+                if torch.is_grad_enabled():  # only the output of a model in evaluation mode (a teacher's
+                    # target beside a student's output is not an evaluation): the nearest parameter's
+                    param, _ = first_parameter(result)
+                    info = self.state.model_of_param(id(param)) if param is not None else None
+                    if info is None or info.module is None or info.module.training is not False:
+                        return
+                    model = info.name
+                self._residuals.add(self.state.step, value, model, result)
+
     def _eval_value(self, loss: torch.Tensor, value: torch.Tensor) -> None:
         """A loss of an evaluation loop: recorded now without gradients; with gradients (an
         evaluation-mode forward), once a step shows no backward reached it (evalrec.PendingEval)."""
         last = self.state.last_forward
         if not torch.is_grad_enabled():
+            self._residuals.other_source = True  # (held-out residuals are not recorded beside it)
             self.state.record_eval(self.state.step, value, last[0] if last is not None else "")
             return
         if last is None or last[1] is not False or not last[2] or not loss.requires_grad \
@@ -268,6 +292,7 @@ class FunctionEvents:
         if module is not None and module.training is False and node is not None:  # (not a training
             # output logged after it); an evaluation if no backward reaches that forward
             self._pending_eval.add(self.state.step, loss, info.name, value, node=node)
+            self._residuals.other_source = True
 
     def _emit_targets(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         inp = args[0] if args else kwargs.get("input")
@@ -394,6 +419,8 @@ class FunctionEvents:
             self._eval_value(result, result)  # (a training loss: with gradients and not in eval mode)
         if grad and isinstance(target, torch.Tensor):
             note_loss_values(self.state, inp, target)
+        if grad:
+            self._residuals.on_training_loss(name, inp, target)
         event = LossCall(name=name, input=inp, target=target if isinstance(target, torch.Tensor) else None,
                          kwargs={k: v for k, v in kwargs.items() if k not in ("input", "target")},
                          result=result, step=self.state.step, provenance=self.provenance(inp),

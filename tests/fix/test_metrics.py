@@ -24,6 +24,9 @@ def test_verdict_beyond_noise_is_verified_within_it_no_effect_and_reverse_worse(
     assert judge(before, _fig(0.80), repeat).verdict == "verified"
     assert judge(before, _fig(0.64), repeat).verdict == "no-effect"
     assert judge(before, _fig(0.50), repeat).verdict == "worse"
+    # a remedy that did nothing (a healthy script's weak finding) or harm is never an edit to make
+    assert "not an edit to make" in judge(before, _fig(0.64), repeat).reason
+    assert "not an edit to make" in judge(before, _fig(0.50), repeat).reason
     assert judge(before, _fig(0.90), repeat).threshold == 0.06000000000000005 or math.isclose(
         judge(before, _fig(0.90), repeat).threshold, 0.06)
 

@@ -42,6 +42,7 @@ def test_each_root_cause_remedy_then_the_verified_ones_together(monkeypatch):
     assert all(a.finding_gone for a in s.attempts)
     d = s.to_dict()
     assert d["runs"] == 5 and d["remedies"][0]["code"] == soft[0] and d["combined"]["verdict"] == "verified"
+    assert d["remedies"][0]["apply"] is True and d["combined"]["apply"] is True
 
 
 def test_a_symptom_gets_no_remedy_of_its_own(monkeypatch):
@@ -50,6 +51,7 @@ def test_a_symptom_gets_no_remedy_of_its_own(monkeypatch):
     s = run_fix("train.py", [])
     assert "loss-curve.plateaus" not in {f["code"] for a in s.attempts for f in a.findings}
     assert [a.verdict.verdict for a in s.attempts] == ["no-effect", "no-effect"] and s.combined is None
+    assert [r["apply"] for r in s.to_dict()["remedies"]] == [False, False]  # nothing to apply
 
 
 def test_ctrl_c_keeps_the_remedies_measured_so_far(monkeypatch):
@@ -88,7 +90,7 @@ def test_a_verified_remedy_of_a_symptom_is_demoted_when_the_root_remedy_clears_i
     def run_child(script, args, remedies, max_steps, timeout=None):
         key = tuple(sorted(f["code"] for f in remedies))
         calls.append(key)
-        acc = {(): 0.5, ("lr.too-high",): 0.6, ("train-mode.training-in-eval-mode",): 0.9}.get(key, 0.5)
+        acc = {(): 0.5, ("lr.too-high",): 0.6, ("train-mode.training-in-eval-mode",): 0.9}.get(key, 0.9)
         left = {(): [mode, lr], ("lr.too-high",): [mode]}.get(key, [])  # the mode fix clears lr.too-high too
         result = {"exit_code": 0, "report": {"findings": left, "facts": {}}, "remedy_errors": []}
         return RunOutput(result, f"final: acc={acc}", 1.0, Figures(script={"acc": acc}, exit_code=0))
@@ -97,7 +99,41 @@ def test_a_verified_remedy_of_a_symptom_is_demoted_when_the_root_remedy_clears_i
     s = run_fix("train.py", [])
     verdicts = {a.remedy: a.verdict.verdict for a in s.attempts}
     assert verdicts == {"train-mode-while-training": "verified", "learning-rate": "symptom"}
-    assert s.combined is None and "train-mode-while-training" in s.attempts[1].verdict.reason
+    assert "train-mode-while-training" in s.attempts[1].verdict.reason
+    # each helped alone, so they were tried together: no better than the root cause's remedy alone
+    assert s.combined is not None and s.combined.verdict.verdict == "symptom"
+    assert "train-mode-while-training alone" in s.combined.verdict.reason
+
+
+def _reinit_and_lr(monkeypatch, together: float):
+    """Re-initialisation goes part of the way (0.93) and clears the lr finding, a lower lr helps
+    less (0.90); ``together`` is both at once."""
+    init = {"code": "init.activation-scale", "severity": "warning", "location": "model",
+            "evidence": {"activation": "tanh"}}
+    lr = {"code": "lr.too-high", "severity": "warning", "location": "opt",
+          "evidence": {"suggest_low": "1e-3", "suggest_high": "1e-2"}}
+    calls: list[tuple[str, ...]] = []
+
+    def run_child(script, args, remedies, max_steps, timeout=None):
+        key = tuple(sorted(f["code"] for f in remedies))
+        calls.append(key)
+        acc = {(): 0.875, ("init.activation-scale",): 0.93, ("lr.too-high",): 0.90}.get(key, together)
+        left = {(): [init, lr], ("lr.too-high",): [init]}.get(key, [])
+        result = {"exit_code": 0, "report": {"findings": left, "facts": {}}, "remedy_errors": []}
+        return RunOutput(result, f"final: acc={acc}", 1.0, Figures(script={"acc": acc}, exit_code=0))
+
+    monkeypatch.setattr(session_mod, "run_child", run_child)
+    return run_fix("train.py", []), calls
+
+
+def test_a_re_initialisation_and_the_measured_lr_are_tried_together_when_each_helps_alone(monkeypatch):
+    s, calls = _reinit_and_lr(monkeypatch, together=0.96)
+    assert calls[-1] == ("init.activation-scale", "lr.too-high")
+    assert {a.remedy: a.verdict.verdict for a in s.attempts} == {"reinitialise": "verified", "learning-rate": "symptom"}
+    assert s.combined is not None and s.combined.verdict.verdict == "verified"
+    assert s.combined.remedy == "reinitialise + learning-rate"
+    s, _ = _reinit_and_lr(monkeypatch, together=0.935)        # within the 2% noise floor of 0.93: not worth it
+    assert s.combined is not None and s.combined.verdict.verdict == "symptom"
 
 
 def _alternatives(monkeypatch, together: float, clip: float = 0.18, lr_value: float = 0.1825):

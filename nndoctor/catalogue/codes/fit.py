@@ -123,7 +123,10 @@ CODES = (
         detection=(
             "The losses the script computes in its validation loop (without gradient; or with gradients "
             "from a model in eval mode, once no backward reached them; hand-written losses when made like "
-            "the training loss, e.g. mean <- pow <- sub) are compared with the training loss over the run: "
+            "the training loss, e.g. mean <- pow <- sub; for a regression (MSE, L1, Huber training loss) "
+            "scored by a metric of the script's own, e.g. a hand-written MAE, R-squared or RMSE, the "
+            "training loss of the held-out residual pred - y, where the run has no other validation loss) "
+            "are compared with the training loss over the run: "
             "the validation loss >= 1.1x its best, two or more evaluations after it, while the training "
             "loss fell 5%. Where several models are evaluated (compared side by side in one loop, or a "
             "model and its averaged copy), each model's validation losses make a curve of their own, judged "

@@ -128,6 +128,7 @@ class BackwardHooks:
         if self._heavy and self._loss_recipe is None and self._recipe_tries < 8 and isinstance(tensor, torch.Tensor):
             self._recipe_tries += 1  # a hand-written training loss: its recipe finds it in evaluation loops
             self._loss_recipe = recipe_of(tensor) if tensor.numel() == 1 else None
+            self._residuals.on_recipe(self._loss_recipe)
         index = state.backward_calls
         if not state.optimizers:
             # no optimizer (yet): every backward is a step (a hand-written update follows it)

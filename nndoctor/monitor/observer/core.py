@@ -40,6 +40,7 @@ from nndoctor.monitor.observer.probes import HeavyProbes
 from nndoctor.monitor.observer.report import Reporting
 from nndoctor.monitor.observer.routes import Routes
 from nndoctor.monitor.observer.steps import CURVE_EVERY, StepHooks
+from nndoctor.monitor.residuals import ResidualEval
 from nndoctor.monitor.sampling import Schedule
 from nndoctor.monitor.sink import FindingSink
 from nndoctor.monitor.state import OptimizerInfo, RunState
@@ -117,6 +118,7 @@ class Observer(ForwardHooks, BackwardHooks, StepHooks, HeavyProbes, Dispatch, Re
         self._pending_eval = PendingEval()  # evaluation-mode losses with gradients (evalrec.py)
         self._recipes = RecipeTracker()  # hand-written evaluation losses (evalrec.py)
         self._loss_recipe: tuple[str, ...] | None = None
+        self._residuals = ResidualEval()  # held-out residuals of a regression (residuals.py)
         self._recipe_tries = 0
         self._pre_step_always = True
         self._root_slow = False  # a check wants every root forward (unsampled model_input events)
@@ -201,6 +203,7 @@ class Observer(ForwardHooks, BackwardHooks, StepHooks, HeavyProbes, Dispatch, Re
             if not self._failed:  # (after a fault of ours the end-of-run checks would judge half a run)
                 try:  # (the end-of-run analysis, within its budget: nndoctor/monitor/ending.py)
                     self._pending_eval.resolve(self.state.record_eval)
+                    self._residuals.flush(self.state.record_eval)
                     self.end_analysis = run_end_checks(
                         self._by_kind.get("end", ()), self.state.step, self.end_reason,
                         time.perf_counter() - self._started,

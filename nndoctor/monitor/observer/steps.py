@@ -96,6 +96,8 @@ class StepHooks:
                     info.lr = float(lr)
             if self._pending_eval.items:  # every backward of this step is done: evalrec.PendingEval
                 self._pending_eval.resolve(state.record_eval)
+            if self._residuals.items:  # ... and of held-out residuals (monitor/residuals.py)
+                self._residuals.flush(state.record_eval)
             if self._heavy or self._unsampled_step_post:
                 self._dispatch(StepEvent(optimizer=optimizer, optimizer_name=info.name, phase="post",
                                          step=state.step, optimizer_step=steps,
