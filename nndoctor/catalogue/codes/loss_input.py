@@ -8,6 +8,39 @@ __all__ = ["CODES"]
 
 CODES = (
     CodeInfo(
+        code="loss-input.crash-bce-input-not-probabilities",
+        severity="error",
+        step="implement & debug",
+        title="Crash: BCELoss got raw scores, not probabilities",
+        meaning=(
+            "nn.BCELoss / F.binary_cross_entropy gets model outputs outside [0, 1]: the last layer is linear "
+            "(no sigmoid), as in a Keras port of loss='binary_crossentropy' on a Dense layer without "
+            "activation, and torch stops at the first step."
+        ),
+        why=(
+            "BCELoss takes the log of the predicted probability and of one minus it; a raw score is not a "
+            "probability, so torch refuses it (Keras clips it to [eps, 1 - eps] instead and trains badly)."
+        ),
+        detection=(
+            "When the script dies, the crash explainer matches torch's `all elements of input should be "
+            "between 0 and 1`, reads the failing call's input (finite values only: NaN from a diverged run "
+            "is left to the numerics checks) and reports its range and the share of negative scores."
+        ),
+        fixes=(
+            "{fix}",
+            "Keep one of the two: a sigmoid in the model with BCELoss, or raw scores with BCEWithLogitsLoss "
+            "(not both).",
+        ),
+        wrong="""
+model = nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 1))
+loss = nn.BCELoss()(model(x), y)          # raw scores
+""",
+        right="""
+model = nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 1))
+loss = nn.BCEWithLogitsLoss()(model(x), y)
+""",
+    ),
+    CodeInfo(
         code="loss-input.class-ids-regressed",
         severity="warning",
         step="implement & debug",
