@@ -336,7 +336,10 @@ loss = F.kl_div(F.log_softmax(student, 1), F.softmax(teacher, 1), reduction="bat
             "nndoctor labels every tensor with the op that produced it (softmax, sigmoid, log_softmax, "
             "relu...), carried through views, and reads that label when the loss is called. Where the label "
             "was lost, value properties decide: rows that are non-negative and sum to 1, or values that stay"
-            " inside (0, 1] call after call."
+            " inside (0, 1] call after call (a squashing op such as exp or clamp after the last layer, or"
+            " >= 100 training steps of it); scores that come straight from a layer with weights (through"
+            " views, indexing or an addition only) are logits whatever their values: a stalled run's raw"
+            " scores may never leave (0, 1]."
         ),
         fixes=(
             "Pass the raw scores (logits) to {loss}: remove the final {activation} at {location} (the loss "
