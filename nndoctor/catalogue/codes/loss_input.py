@@ -41,6 +41,43 @@ loss = nn.BCEWithLogitsLoss()(model(x), y)
 """,
     ),
     CodeInfo(
+        code="loss-input.softmax-into-regression-loss",
+        severity="warning",
+        step="implement & debug",
+        title="Softmax classifier trained with MSE/L1 or a margin loss instead of cross-entropy",
+        meaning=(
+            "The model ends in a softmax over K classes and is trained with a regression loss (MSE, L1, "
+            "Huber) against one-hot rows, or with MultiMarginLoss against class ids: a Keras port of "
+            "Dense(K, activation='softmax') with loss='mean_squared_error' or 'categorical_hinge'."
+        ),
+        why=(
+            "The gradient reaching the logits is the error times the softmax's Jacobian: about 1/K of "
+            "cross-entropy's at the start and near zero for a confidently wrong prediction, so SGD barely "
+            "moves and training stalls near chance; cross-entropy on the logits has neither problem."
+        ),
+        detection=(
+            "On training loss calls, the loss input comes from a softmax over the class dimension (K >= 2) "
+            "and the targets are hard: one-hot rows of the input's shape (MSE/L1/Huber) or class ids "
+            "(multi_margin_loss). Soft targets (a teacher's probabilities, label smoothing) stay quiet. "
+            "Judged at the end of the run (>= 50 losses): a warning when the training loss plateaued or fell "
+            "by less than 10% over the run, info when it trained anyway."
+        ),
+        fixes=(
+            "Train with nn.CrossEntropyLoss on the logits: drop the softmax at {location} and pass class ids "
+            "(y.argmax(1) for one-hot rows); apply softmax only to read probabilities.",
+            "If the squared error on probabilities is wanted (a Brier score), use Adam and expect slower "
+            "training than cross-entropy.",
+        ),
+        wrong="""
+model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10), nn.Softmax(dim=1))
+loss = nn.MSELoss()(model(x), F.one_hot(y, 10).float())
+""",
+        right="""
+model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+loss = nn.CrossEntropyLoss()(model(x), y)
+""",
+    ),
+    CodeInfo(
         code="loss-input.class-ids-regressed",
         severity="warning",
         step="implement & debug",
