@@ -44,6 +44,7 @@ __all__ = [
     "head",
     "loss_label",
     "squashed_by",
+    "trace_node",
 ]
 
 #: how users usually spell each loss
@@ -183,7 +184,12 @@ def _trace(x: torch.Tensor, depth: int = 8) -> tuple[str | None, bool]:
     """Walk the autograd graph back from ``x`` to the last layers with weights: the squashing node met on
     the way (a hand-written ``1 / (1 + exp(-z))``, a clamp to [0, 1]...) or None, and whether a layer
     was reached through views, indexing and additions only (``x`` is that layer's raw scores)."""
-    frontier, seen, raw = [(getattr(x, "grad_fn", None), True)], set(), False
+    return trace_node(getattr(x, "grad_fn", None), depth)
+
+
+def trace_node(start: Any, depth: int = 8) -> tuple[str | None, bool]:
+    """:func:`_trace` from an autograd node (``tensor.grad_fn`` or one of its inputs)."""
+    frontier, seen, raw = [(start, True)], set(), False
     for _ in range(depth):
         nxt = []
         for node, clean in frontier:

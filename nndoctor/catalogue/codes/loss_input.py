@@ -78,6 +78,41 @@ loss = nn.CrossEntropyLoss()(model(x), y)
 """,
     ),
     CodeInfo(
+        code="loss-input.clamped-scores-as-probabilities",
+        severity="warning",
+        step="implement & debug",
+        title="Raw scores clamped into [0, 1] and fed to BCELoss as probabilities",
+        meaning=(
+            "The last layer is linear and its scores are clamped (torch.clamp / torch.clip to [eps, 1 - eps]) "
+            "before nn.BCELoss / F.binary_cross_entropy, as a port of Keras's binary_crossentropy (which clips "
+            "its input) on a Dense layer without activation reads."
+        ),
+        why=(
+            "A clamp is not a probability model: every score outside the bounds is cut to the bound and gets "
+            "no gradient, so those examples stop teaching the model (a positive scored negative costs "
+            "-log(eps) and never moves), and the loss treats unbounded scores as probabilities. Nothing "
+            "crashes; the model trains worse than with a sigmoid."
+        ),
+        detection=(
+            "On training calls of binary_cross_entropy, the input's autograd node is a clamp with bounds in "
+            "[0, 1] whose input comes straight from a layer with weights (views, indexing or an addition "
+            "only; no sigmoid, tanh or exp on the way); over the first 3 calls at a site, at least 10% of "
+            "the clamp's input values lay outside its bounds. A clamp after a sigmoid stays quiet."
+        ),
+        fixes=(
+            "Use nn.BCEWithLogitsLoss on the raw scores (drop the clamp), or put nn.Sigmoid() before the "
+            "clamp and keep BCELoss.",
+        ),
+        wrong="""
+out = model(x)                                  # last layer: nn.Linear(16, 1)
+loss = F.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), y)
+""",
+        right="""
+out = model(x)
+loss = F.binary_cross_entropy_with_logits(out, y)
+""",
+    ),
+    CodeInfo(
         code="loss-input.class-ids-regressed",
         severity="warning",
         step="implement & debug",
