@@ -194,3 +194,5 @@ def test_a_rare_class_the_sample_missed_is_not_called_collapsed_labels(style):
             with torch.no_grad():
                 F.cross_entropy(model(x[600:]), y[600:])
     assert _found(obs, "labels.single-class") == [], [(f.code, f.message) for f in obs.findings]
+    (f,) = _found(obs, "data.class-imbalance")  # read from the evaluation targets
+    assert f.evidence["training_classes"] == [0] and "evaluation targets" in f.message
