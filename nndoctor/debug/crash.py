@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from nndoctor.checks import Check, register
+from nndoctor.debug.crash_bce import BCE_RULES
 from nndoctor.debug.preprocessing import fmt
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import Crash, LossCall
@@ -48,6 +49,7 @@ CODES: tuple[str, ...] = (
     "dtype.crash-target-dtype",
     "preprocessing.crash-target-out-of-range",
     "preprocessing.crash-index-out-of-range",
+    "loss-input.crash-bce-input-not-probabilities",
     "grad-flow.crash-loss-without-grad",
     "dtype.crash-device-mismatch",
     "grad-flow.crash-backward-twice",
@@ -805,4 +807,5 @@ RULES: list[tuple[re.Pattern[str], Rule]] = [
     (re.compile(r"index out of range in self"), _embedding_index),
     (re.compile(r"device-side assert triggered"), _device_assert),
     (re.compile(r"element 0 of tensors does not require grad and does not have a grad_fn"), _no_grad_fn),
+    *BCE_RULES,
 ]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any, Iterable
 
 import torch
@@ -43,6 +44,7 @@ __all__ = [
     "head",
     "loss_label",
     "squashed_by",
+    "trace_node",
 ]
 
 #: how users usually spell each loss
@@ -93,6 +95,9 @@ _SQUASH_NODES = frozenset({"ExpBackward0", "SigmoidBackward0", "TanhBackward0", 
 #: autograd nodes of a layer with weights: a squash behind one is inside the model, not on its output
 _LAYER_NODES = frozenset({"AddmmBackward0", "MmBackward0", "BmmBackward0", "ConvolutionBackward0",
                           "LinearBackward0", "EmbeddingBackward0", "MvBackward0", "AccumulateGrad"})
+#: autograd nodes that move or select values without changing what they are (views, indexing, a bias)
+_TRANSPARENT = re.compile(r"(View|UnsafeView|Reshape\w*|Squeeze\w*|Unsqueeze|Select|Slice|T|Transpose|Permute|Clone"
+                          r"|Expand|Index|Add|ToCopy|Flatten|Contiguous)Backward\d+")
 #: share of targets outside the activation's range that makes the range a problem
 _OUT_OF_RANGE_SHARE = 0.02
 #: ... and the smallest squared error those targets force, as a share of the target variance
@@ -175,24 +180,44 @@ def _rows_are_probabilities(x: torch.Tensor, dim: int = 1) -> bool:
     return bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3))
 
 
-def squashed_by(x: torch.Tensor, depth: int = 8) -> str | None:
-    """The autograd node of a squashing function between ``x`` and the last layer with weights
-    (a hand-written ``1 / (1 + exp(-z))``, a clamp to [0, 1]...), or None."""
-    frontier, seen = [getattr(x, "grad_fn", None)], set()
+def _trace(x: torch.Tensor, depth: int = 8) -> tuple[str | None, bool]:
+    """Walk the autograd graph back from ``x`` to the last layers with weights: the squashing node met on
+    the way (a hand-written ``1 / (1 + exp(-z))``, a clamp to [0, 1]...) or None, and whether a layer
+    was reached through views, indexing and additions only (``x`` is that layer's raw scores)."""
+    return trace_node(getattr(x, "grad_fn", None), depth)
+
+
+def trace_node(start: Any, depth: int = 8) -> tuple[str | None, bool]:
+    """:func:`_trace` from an autograd node (``tensor.grad_fn`` or one of its inputs)."""
+    frontier, seen, raw = [(start, True)], set(), False
     for _ in range(depth):
         nxt = []
-        for node in frontier:
+        for node, clean in frontier:
             if node is None or id(node) in seen:
                 continue
             seen.add(id(node))
             name = type(node).__name__
             if name in _SQUASH_NODES:
-                return name
+                return name, False
             if name in _LAYER_NODES:
+                raw = raw or (clean and name != "AccumulateGrad")
                 continue  # the model's own layers: a squash before them is a hidden activation
-            nxt.extend(n for n, _ in getattr(node, "next_functions", ()) if n is not None)
+            clean = clean and _TRANSPARENT.fullmatch(name) is not None
+            nxt.extend((n, clean) for n, _ in getattr(node, "next_functions", ()) if n is not None)
         frontier = nxt
-    return None
+    return None, raw
+
+
+def squashed_by(x: torch.Tensor, depth: int = 8) -> str | None:
+    """The autograd node of a squashing function between ``x`` and the last layer with weights, or None."""
+    return _trace(x, depth)[0]
+
+
+def made_by_layer(x: torch.Tensor, depth: int = 8) -> bool:
+    """``x`` is a layer's raw scores (a Linear/conv node reached through views, indexing and additions
+    only, no squashing function anywhere on the way), whatever their values."""
+    squash, raw = _trace(x, depth)
+    return squash is None and raw
 
 
 def _values(x: torch.Tensor) -> torch.Tensor | None:
@@ -308,7 +333,10 @@ class ProbabilitiesIntoLogitLoss(Check):
         tally[1] += x.numel()
         if tally[0] < _SIGMOID_LIKE_CALLS or tally[1] < _SIGMOID_LIKE_VALUES:
             return []
-        squash = squashed_by(event.input)
+        squash, raw = _trace(event.input)
+        if squash is None and raw:
+            tally[2] = 1  # a layer's raw scores that have not left (0, 1] yet (a stalled run): logits
+            return []
         span = event.step - tally[3]
         if squash is None and span < _SIGMOID_LIKE_STEPS:
             return []  # values alone, not for long: untrained logits may lie in (0, 1] by chance

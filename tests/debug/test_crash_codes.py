@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from nndoctor.debug.crash import CrashExplainer
 from nndoctor.findings import Severity
@@ -141,3 +142,85 @@ def test_out_of_memory_names_the_batch_size():
     assert f.severity is Severity.INFO
     assert f.evidence["batch_size"] == 64 and f.evidence["input_shape"] == (64, 16), f.evidence
     assert "try 32" in f.fixes[0]
+
+
+# ---------------------------------------------------------------- BCELoss range crashes (crash_bce.py)
+def _bce_train(model, x, y, loss):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for i in range(3):
+        opt.zero_grad()
+        loss(model(x[i * 8:(i + 1) * 8]), y[i * 8:(i + 1) * 8]).backward()
+        opt.step()
+
+
+class _SigmoidNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return torch.sigmoid(self.fc(x))
+
+
+_X = torch.randn(32, 4)
+
+
+@pytest.mark.parametrize(("make", "labels", "words", "fix"), [
+    # iris-style class ids 0, 1, 2 into one sigmoid output (nn.BCELoss module)
+    (lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1), nn.Sigmoid()),
+     torch.arange(32).remainder(3).float().view(-1, 1), ["class ids 0..2", "3-class"], "nn.CrossEntropyLoss"),
+    # labels 1/2 read from a file (functional loss, hand-written sigmoid in a class)
+    (_SigmoidNet, torch.arange(32).remainder(2).float().add(1).view(-1, 1), ["1-based"], "y = y - 1"),
+    # a 0/255 mask
+    (_SigmoidNet, torch.arange(32).remainder(2).float().mul(255).view(-1, 1), ["0/255"], "y > 0"),
+    # -1/+1 labels of a margin loss
+    (_SigmoidNet, torch.arange(32).remainder(2).float().mul(2).sub(1).view(-1, 1), ["-1/+1"], "(y + 1) / 2"),
+])
+def test_bce_targets_outside_unit_interval(make, labels, words, fix):
+    torch.manual_seed(0)
+    loss = nn.BCELoss() if isinstance(make(), nn.Sequential) else F.binary_cross_entropy
+    f = _one(_explain(lambda: _bce_train(make(), _X, labels, loss)), "preprocessing.crash-target-out-of-range")
+    assert f.severity == Severity.ERROR
+    for w in words:
+        assert w in f.message, f.message
+    assert fix in f.fixes[0], f.fixes
+
+
+class _KerasStyle(nn.Module):
+    """A Keras port: Dense(1) with no activation, loss='binary_crossentropy'."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(4, 8)
+        self.out = nn.Linear(8, 1)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.hidden(x)))
+
+
+@pytest.mark.parametrize(("make", "loss"), [
+    (lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)), nn.BCELoss()),
+    (_KerasStyle, F.binary_cross_entropy),
+    (lambda: nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1), nn.Tanh()),  # tanh output: -1..1
+     lambda p, t: F.binary_cross_entropy(p, t, reduction="sum")),
+])
+def test_bce_on_raw_scores(make, loss):
+    torch.manual_seed(0)
+    y = torch.arange(32).remainder(2).float().view(-1, 1)
+    f = _one(_explain(lambda: _bce_train(make(), _X * 3, y, loss)), "loss-input.crash-bce-input-not-probabilities")
+    assert "raw scores" in f.message and "BCEWithLogitsLoss" in f.fixes[0]
+
+
+def test_bce_healthy_and_nan_lookalikes_are_not_explained_as_range_bugs():
+    torch.manual_seed(0)
+    y = torch.arange(32).remainder(2).float().view(-1, 1)
+    soft = torch.rand(32, 1)  # soft targets in [0, 1]: legal
+    with Observer(checks=[CrashExplainer]) as obs:
+        _bce_train(nn.Sequential(nn.Linear(4, 1), nn.Sigmoid()), _X, y, nn.BCELoss())
+        _bce_train(_SigmoidNet(), _X, soft, F.binary_cross_entropy)
+    assert obs.findings == []
+    nan_model = nn.Sequential(nn.Linear(4, 1), nn.Sigmoid())
+    with torch.no_grad():
+        nan_model[0].weight.fill_(float("nan"))  # a diverged model: NaN, not logits, broke the loss
+    findings = _explain(lambda: _bce_train(nan_model, _X, y, nn.BCELoss()))
+    assert "loss-input.crash-bce-input-not-probabilities" not in [f.code for f in findings]

@@ -30,8 +30,8 @@ def _data(classes: int = C, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _train(model: nn.Module, loss_of, x: torch.Tensor, y: torch.Tensor, steps: int = 6,
-           adam: bool = False) -> list:
-    opt = (torch.optim.Adam if adam else torch.optim.SGD)(model.parameters(), lr=1e-2)
+           adam: bool = False, opt: torch.optim.Optimizer | None = None) -> list:
+    opt = opt or (torch.optim.Adam if adam else torch.optim.SGD)(model.parameters(), lr=1e-2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with Observer(checks=CHECKS) as obs:
@@ -469,3 +469,42 @@ def test_squash_without_a_known_op_is_reported_only_once_it_persists():
     long = _train(_conv_binary(final=_Squash.apply), loss, *_images(), steps=150)
     f = _one(long, "loss-input.probabilities-into-logit-loss")
     assert f.severity.value == "warning" and "training steps" in f.evidence["how_detected"]
+
+
+# -- a stalled run's raw scores that never leave (0, 1] are logits, not sigmoid outputs ------------------
+class _StalledNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(D, 8)
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.body(x)))
+
+
+def _stalled_head(model: nn.Module) -> nn.Module:
+    """Last layer scaled so its raw scores start inside (0, 1] (bias 0.5, small weights)."""
+    last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.mul_(0.05)
+        last.bias.fill_(0.5)
+    return model
+
+
+@pytest.mark.parametrize("style", ["sequential-module-loss", "class-functional-loss", "conv-view"])
+def test_stalled_raw_scores_in_unit_interval_are_not_called_probabilities(style):
+    torch.manual_seed(0)
+    x, y = _data(classes=2)
+    if style == "sequential-module-loss":
+        model = _stalled_head(nn.Sequential(nn.Linear(D, 8), nn.ReLU(), nn.Linear(8, 1)))
+        loss_of = lambda out, t: nn.BCEWithLogitsLoss()(out, t.float().unsqueeze(1))  # noqa: E731
+    elif style == "class-functional-loss":
+        model = _stalled_head(_StalledNet())
+        loss_of = lambda out, t: F.binary_cross_entropy_with_logits(out.squeeze(1), t.float())  # noqa: E731
+    else:
+        model = _stalled_head(_conv_binary())
+        x = torch.randn(len(y), 1, 8, 8)
+        loss_of = lambda out, t: nn.BCEWithLogitsLoss()(out.view(-1), t.float())  # noqa: E731
+    opt = torch.optim.Adagrad(model.parameters(), lr=1e-6)  # far too low: the scores never move
+    found = _train(model, loss_of, x, y, steps=130, opt=opt)
+    assert "loss-input.probabilities-into-logit-loss" not in _codes(found), [(f.code, f.message) for f in found]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -164,3 +165,34 @@ def test_pixel_targets_and_binary_targets_are_not_scaled_labels():
             F.binary_cross_entropy_with_logits(clf(x[i:i + 32]).squeeze(1), y[i:i + 32].float()).backward()
             opt2.step()
     assert not [f for f in obs.findings if f.severity is not Severity.INFO], obs.findings
+
+
+@pytest.mark.parametrize("style", ["shuffled-slices-cross-entropy", "manual-slices-nll", "three-classes-sgd"])
+def test_a_rare_class_the_sample_missed_is_not_called_collapsed_labels(style):
+    """99.5:0.5 data: the sampled training batches hold no minority example, the evaluation set 2 of 400.
+    At that share a few hundred sampled targets miss the rare class by chance: imbalance, not a collapse."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(1000, 16, generator=g)
+    y = torch.zeros(1000, dtype=torch.long)
+    y[[700, 900]] = 2 if style == "three-classes-sgd" else 1  # the only minority rows fell into evaluation
+    model = _net(classes=3 if style == "three-classes-sgd" else 2)
+    if style == "three-classes-sgd":
+        y[650] = 1
+    opt = (torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9) if style == "three-classes-sgd"
+           else torch.optim.Adam(model.parameters(), lr=1e-3))
+    with Observer(checks=CHECKS) as obs:
+        for _ in range(3):
+            perm = torch.randperm(600)
+            for i in range(0, 600, 32):
+                xb, yb = x[perm[i:i + 32]], y[perm[i:i + 32]]
+                opt.zero_grad()
+                if style == "manual-slices-nll":
+                    F.nll_loss(F.log_softmax(model(xb), dim=1), yb).backward()
+                else:
+                    F.cross_entropy(model(xb), yb).backward()
+                opt.step()
+            with torch.no_grad():
+                F.cross_entropy(model(x[600:]), y[600:])
+    assert _found(obs, "labels.single-class") == [], [(f.code, f.message) for f in obs.findings]
+    (f,) = _found(obs, "data.class-imbalance")  # read from the evaluation targets
+    assert f.evidence["training_classes"] == [0] and "evaluation targets" in f.message

@@ -8,6 +8,111 @@ __all__ = ["CODES"]
 
 CODES = (
     CodeInfo(
+        code="loss-input.crash-bce-input-not-probabilities",
+        severity="error",
+        step="implement & debug",
+        title="Crash: BCELoss got raw scores, not probabilities",
+        meaning=(
+            "nn.BCELoss / F.binary_cross_entropy gets model outputs outside [0, 1]: the last layer is linear "
+            "(no sigmoid), as in a Keras port of loss='binary_crossentropy' on a Dense layer without "
+            "activation, and torch stops at the first step."
+        ),
+        why=(
+            "BCELoss takes the log of the predicted probability and of one minus it; a raw score is not a "
+            "probability, so torch refuses it (Keras clips it to [eps, 1 - eps] instead and trains badly)."
+        ),
+        detection=(
+            "When the script dies, the crash explainer matches torch's `all elements of input should be "
+            "between 0 and 1`, reads the failing call's input (finite values only: NaN from a diverged run "
+            "is left to the numerics checks) and reports its range and the share of negative scores."
+        ),
+        fixes=(
+            "{fix}",
+            "Keep one of the two: a sigmoid in the model with BCELoss, or raw scores with BCEWithLogitsLoss "
+            "(not both).",
+        ),
+        wrong="""
+model = nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 1))
+loss = nn.BCELoss()(model(x), y)          # raw scores
+""",
+        right="""
+model = nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 1))
+loss = nn.BCEWithLogitsLoss()(model(x), y)
+""",
+    ),
+    CodeInfo(
+        code="loss-input.softmax-into-regression-loss",
+        severity="warning",
+        step="implement & debug",
+        title="Softmax classifier trained with MSE/L1 or a margin loss instead of cross-entropy",
+        meaning=(
+            "The model ends in a softmax over K classes and is trained with a regression loss (MSE, L1, "
+            "Huber) against one-hot rows, or with MultiMarginLoss against class ids: a Keras port of "
+            "Dense(K, activation='softmax') with loss='mean_squared_error' or 'categorical_hinge'."
+        ),
+        why=(
+            "The gradient reaching the logits is the error times the softmax's Jacobian: about 1/K of "
+            "cross-entropy's at the start and near zero for a confidently wrong prediction, so SGD barely "
+            "moves and training stalls near chance; cross-entropy on the logits has neither problem."
+        ),
+        detection=(
+            "On training loss calls, the loss input comes from a softmax over the class dimension (K >= 2) "
+            "and the targets are hard: one-hot rows of the input's shape (MSE/L1/Huber) or class ids "
+            "(multi_margin_loss). Soft targets (a teacher's probabilities, label smoothing) stay quiet. "
+            "Judged at the end of the run (>= 50 losses): a warning when the training loss plateaued or fell "
+            "by less than 10% over the run, info when it trained anyway."
+        ),
+        fixes=(
+            "Train with nn.CrossEntropyLoss on the logits: drop the softmax at {location} and pass class ids "
+            "(y.argmax(1) for one-hot rows); apply softmax only to read probabilities.",
+            "If the squared error on probabilities is wanted (a Brier score), use Adam and expect slower "
+            "training than cross-entropy.",
+        ),
+        wrong="""
+model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10), nn.Softmax(dim=1))
+loss = nn.MSELoss()(model(x), F.one_hot(y, 10).float())
+""",
+        right="""
+model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+loss = nn.CrossEntropyLoss()(model(x), y)
+""",
+    ),
+    CodeInfo(
+        code="loss-input.clamped-scores-as-probabilities",
+        severity="warning",
+        step="implement & debug",
+        title="Raw scores clamped into [0, 1] and fed to BCELoss as probabilities",
+        meaning=(
+            "The last layer is linear and its scores are clamped (torch.clamp / torch.clip to [eps, 1 - eps]) "
+            "before nn.BCELoss / F.binary_cross_entropy, as a port of Keras's binary_crossentropy (which clips "
+            "its input) on a Dense layer without activation reads."
+        ),
+        why=(
+            "A clamp is not a probability model: every score outside the bounds is cut to the bound and gets "
+            "no gradient, so those examples stop teaching the model (a positive scored negative costs "
+            "-log(eps) and never moves), and the loss treats unbounded scores as probabilities. Nothing "
+            "crashes; the model trains worse than with a sigmoid."
+        ),
+        detection=(
+            "On training calls of binary_cross_entropy, the input's autograd node is a clamp with bounds in "
+            "[0, 1] whose input comes straight from a layer with weights (views, indexing or an addition "
+            "only; no sigmoid, tanh or exp on the way); over the first 3 calls at a site, at least 10% of "
+            "the clamp's input values lay outside its bounds. A clamp after a sigmoid stays quiet."
+        ),
+        fixes=(
+            "Use nn.BCEWithLogitsLoss on the raw scores (drop the clamp), or put nn.Sigmoid() before the "
+            "clamp and keep BCELoss.",
+        ),
+        wrong="""
+out = model(x)                                  # last layer: nn.Linear(16, 1)
+loss = F.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), y)
+""",
+        right="""
+out = model(x)
+loss = F.binary_cross_entropy_with_logits(out, y)
+""",
+    ),
+    CodeInfo(
         code="loss-input.class-ids-regressed",
         severity="warning",
         step="implement & debug",
@@ -303,7 +408,10 @@ loss = F.kl_div(F.log_softmax(student, 1), F.softmax(teacher, 1), reduction="bat
             "nndoctor labels every tensor with the op that produced it (softmax, sigmoid, log_softmax, "
             "relu...), carried through views, and reads that label when the loss is called. Where the label "
             "was lost, value properties decide: rows that are non-negative and sum to 1, or values that stay"
-            " inside (0, 1] call after call."
+            " inside (0, 1] call after call (a squashing op such as exp or clamp after the last layer, or"
+            " >= 100 training steps of it); scores that come straight from a layer with weights (through"
+            " views, indexing or an addition only) are logits whatever their values: a stalled run's raw"
+            " scores may never leave (0, 1]."
         ),
         fixes=(
             "Pass the raw scores (logits) to {loss}: remove the final {activation} at {location} (the loss "

@@ -170,12 +170,13 @@ emb = nn.Embedding(len(vocab), 64)
         title="Crash: class target out of range",
         meaning=(
             "A class index in the targets is >= the number of outputs of the model (or negative), e.g. "
-            "labels 1..10 for 10 outputs."
+            "labels 1..10 for 10 outputs; or BCELoss targets outside [0, 1]: class ids 0, 1, 2 of a "
+            "multi-class problem fed to one sigmoid output, 1/2 labels, 0/255 masks, -1/+1 labels."
         ),
         why="Training cannot start; on a GPU the message is an opaque device-side assert.",
         detection=(
             "When the script dies, the crash explainer matches torch's error message against known patterns "
-            "(here: `Target N is out of bounds` and CUDA device-side asserts from the loss), finds the "
+            "(here: `Target N is out of bounds`, CUDA device-side asserts from the loss and BCELoss's `all elements of target should be between 0 and 1`, whose target values are listed), finds the "
             "module that raised from the module stack and the failing call's inputs, and names what to "
             "change. The original traceback is printed afterwards and the exit code is kept."
         ),

@@ -2,7 +2,10 @@
 
 * ``data.class-imbalance``: the training targets are imbalanced (largest/smallest class
   >= 10:1, confidently: the ratio's lower bound is >= 5), with the per-class error of the
-  script's own evaluation when it compares predictions or computes a loss there.
+  script's own evaluation when it compares predictions or computes a loss there. When every sampled
+  training target is one class and the evaluation targets hold the others at a share so small that
+  the sample missed them by chance (probability >= 1e-3; 99:1 data), the imbalance is read from
+  the evaluation targets.
 * ``data.unseen-classes``: classes that occur in evaluation batches but never among the
   training targets (a split taken from class-sorted data), when random sampling would
   almost surely have shown them.
@@ -73,7 +76,7 @@ class ClassBalance(Check):
             return ()  # sampled batches of sorted data misstate the class mix
         present = np.flatnonzero(counts)
         if len(present) < 2:
-            return ()
+            return self._rare_in_evaluation(data, counts)
         small, large = int(counts[present].min()), int(counts[present].max())
         # lower confidence bound of the ratio: the smallest count could be this much larger
         if large / small < MAX_RATIO or large / (small + 2.0 * math.sqrt(small) + 1.0) < MAX_RATIO / 2:
@@ -96,6 +99,31 @@ class ClassBalance(Check):
             message += " (the loss is already weighted)"
         return [self.finding(message + f"; counted over {int(counts.sum())} targets of sampled training batches",
                              evidence, location="training targets", severity=severity)]
+
+
+    def _rare_in_evaluation(self, data: ObservedData, counts: np.ndarray) -> list[Finding]:
+        """Every sampled training target is one class, and the evaluation data holds the others at a share so
+        small that the sample missed them by chance (else data.unseen-classes or labels.single-class speak):
+        the imbalance is read from the evaluation targets."""
+        eval_counts, _ = _eval_counts(data)
+        if eval_counts is None or eval_counts.sum() < MIN_TARGETS or len(np.flatnonzero(eval_counts)) < 2:
+            return []
+        n_train, label = int(counts.sum()), int(np.flatnonzero(counts)[0])
+        if label >= len(eval_counts) or eval_counts[label] == 0:
+            return []
+        rare = 1.0 - eval_counts[label] / eval_counts.sum()
+        if n_train * math.log1p(-min(rare, 0.999)) < math.log(1e-3):
+            return []  # missing them by chance is implausible: not an imbalance
+        present = np.flatnonzero(eval_counts)
+        found = class_balance(np.repeat(present, eval_counts[present].astype(np.int64))).finding(max_ratio=MAX_RATIO)
+        if found is None:
+            return []
+        evidence = {**found.evidence, "observed_training_targets": n_train, "training_classes": [label]}
+        message = (f"{found.message.replace('classes are imbalanced', 'the classes are imbalanced')}; counted over "
+                   f"{int(eval_counts.sum())} evaluation targets: all {n_train} targets of the sampled training "
+                   f"batches are class {label}, the rarer classes too rare to show up in them")
+        severity = Severity.INFO if data.weighted_loss else Severity.WARNING
+        return [self.finding(message, evidence, location="training targets", severity=severity)]
 
 
 @register

@@ -9,7 +9,9 @@ on one class, its loss falls to ~0 at once, and its accuracy is that class's sha
 kept (:mod:`.sample`): every sampled batch holds the same single class although the
 model scores several, and the sample spans the data (rows seen again in a later sampled
 batch, or batches from two epochs), so a class-sorted loader's first batches do not
-count. It is a warning when the training loss collapsed far below the loss of a
+count, and the other classes are not so rare in the evaluation data that the sample could miss them
+by chance (probability >= 1e-3 at their evaluation share: a 99:1 data set's minority, not a collapse).
+It is a warning when the training loss collapsed far below the loss of a
 K-class guess (the task became trivial) or the evaluation data holds other classes;
 otherwise (e.g. contrastive losses whose positives are all at index 0, a loss that stays
 high) it is said as info.
@@ -34,6 +36,9 @@ MIN_BATCHES = 4
 MIN_TARGETS = 64
 #: the final training loss below this share of log(K) means the model only had to output one class
 COLLAPSED_LOSS_SHARE = 0.05
+#: the other classes are this likely to be missed by the sampled targets, at their share of the evaluation
+#: targets: a rare class (99:1 data), not labels collapsed
+CHANCE_MISS = 1e-3
 
 
 @register
@@ -62,6 +67,9 @@ class LabelsSingleClass(Check):
         if classes < 2:
             return ()
         eval_classes = self._eval_classes(data)
+        rare = self._rare_share(data, label)
+        if rare is not None and (1.0 - rare) ** total >= CHANCE_MISS:
+            return ()  # a class this rare in the evaluation data is easily missed by the sample: imbalance
         level = self._final_loss()
         collapsed = level is not None and level <= COLLAPSED_LOSS_SHARE * math.log(classes)
         others = sorted(c for c in eval_classes if c != label)
@@ -89,6 +97,19 @@ class LabelsSingleClass(Check):
             if p.counts is not None:
                 out.update(int(c) for c in np.flatnonzero(p.counts))
         return out
+
+    @staticmethod
+    def _rare_share(data: ObservedData, label: int) -> float | None:
+        """The share of evaluation targets that are not ``label`` (None without evaluation counts)."""
+        counts = [np.asarray(p.counts, dtype=np.float64) for p in data.passes if p.counts is not None]
+        if not counts:
+            return None
+        size = max(len(c) for c in counts)
+        total = sum(np.pad(c, (0, size - len(c))) for c in counts)
+        n = float(total.sum())
+        if n <= 0 or label >= size:
+            return None
+        return float((n - total[label]) / n)
 
     def _final_loss(self) -> float | None:
         _, values = per_step(*self.state.losses.series())
