@@ -64,6 +64,9 @@ class Entry:
     #: folders of benchmarks/real_data put on the path for this script only: stand-ins that other packages
     #: must not see (a torchvision stub makes torchmetrics, hence Lightning, import torchvision.models)
     stubs: tuple[str, ...] = ()
+    #: Python packages the script needs that this project does not install (``einops``): the entry is
+    #: not run, and says so, where one cannot be imported (install it, or put it on PYTHONPATH)
+    requires: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Entry:
@@ -79,7 +82,7 @@ class Entry:
                    deterministic=bool(d.get("deterministic", True)),
                    metric=d.get("metric", DEFAULT_METRIC), timeout=float(d.get("timeout", 600.0)),
                    env=tuple(sorted((str(k), str(v)) for k, v in d.get("env", {}).items())),
-                   stubs=tuple(d.get("stubs", ())))
+                   stubs=tuple(d.get("stubs", ())), requires=tuple(d.get("requires", ())))
 
     def git_dir(self, repos: Path) -> Path:
         repo = repos / self.repo.replace("/", "+") / "repo"
@@ -196,9 +199,12 @@ def _env(entry: Entry, tree: Path) -> dict[str, str]:
                 CUDA_VISIBLE_DEVICES="", **dict(entry.env))
 
 
-def _prepare(entry: Entry, tree: Path) -> None:
+def _prepare(entry: Entry, tree: Path, repos: Path) -> None:
+    """Run the entry's setup commands; ``{repos}`` is the mirror folder (a package of another mirrored
+    repository, e.g. torchdiffeq, is extracted from it at its pinned commit)."""
     for cmd in entry.setup:
-        argv = [a.replace("{python}", sys.executable).replace("{data}", str(DATA)) for a in cmd]
+        argv = [a.replace("{python}", sys.executable).replace("{data}", str(DATA)).replace("{repos}", str(repos))
+                for a in cmd]
         subprocess.run(argv, cwd=tree / entry.cwd, env=_env(entry, tree), check=True,
                        capture_output=True, timeout=300)
 
@@ -261,12 +267,25 @@ def judge(entry: Entry, plain: list[RunResult], doctor: list[RunResult]) -> Outc
     return out
 
 
+def _missing(entry: Entry) -> list[str]:
+    """The packages of ``entry.requires`` that cannot be imported with the scripts' environment."""
+    probe = "import importlib.util, sys; print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))"
+    if not entry.requires:
+        return []
+    proc = subprocess.run([sys.executable, "-c", probe, *entry.requires], env=_env(entry, Path.cwd()),
+                          capture_output=True, text=True)
+    return proc.stdout.split()
+
+
 def run_entry(entry: Entry, repos: Path, repeats: int = 1) -> Outcome:
+    missing = _missing(entry)
+    if missing:
+        return Outcome(entry, error=f"needs {', '.join(missing)} (not installed: pip install it, or put it on PYTHONPATH)")
     with tempfile.TemporaryDirectory(prefix="nnd-real-base-") as tmp:
         base = Path(tmp) / "tree"
         try:
             checkout(entry, repos, base)
-            _prepare(entry, base)
+            _prepare(entry, base, repos)
         except (FileNotFoundError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             return Outcome(entry, error=f"setup failed: {exc}")
         plain: list[RunResult] = []

@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.real_scripts import Entry, RunResult, checkout, judge, load_manifest, metric_lines, run_entry
+from benchmarks.real_scripts import (
+    DATA,
+    Entry,
+    RunResult,
+    checkout,
+    judge,
+    load_manifest,
+    metric_lines,
+    run_entry,
+)
 
 SCRIPT = """\
 import sys
@@ -192,3 +201,71 @@ def _check_torchvision_stub(tv):
     big = tv.transforms.Compose([tv.transforms.Resize(64), tv.transforms.CenterCrop(64), tv.transforms.ToTensor()])
     assert big(train.data[0]).shape == (1, 64, 64)
     assert tv.utils.save_image(x, "nowhere.png") is None
+
+
+def test_notebook_export_keeps_every_code_cell_and_only_neutralises_ipython_lines(tmp_path):
+    from benchmarks.real_data.nb_export import export
+
+    cells = [{"cell_type": "markdown", "source": ["# title\n"]},
+             {"cell_type": "code", "source": ["%matplotlib inline\n", "import math\n", "x = 2"]},
+             {"cell_type": "code", "source": "for i in range(2):\n    !echo hi\n    x += i"},
+             {"cell_type": "code", "source": ["x?"]}]
+    nb = tmp_path / "n.ipynb"
+    nb.write_text(json.dumps({"cells": cells}))
+    text = export(nb)
+    assert "# title" not in text and "x = 2" in text and "    x += i" in text
+    assert "pass  # IPython: %matplotlib inline" in text and "    pass  # IPython: !echo hi" in text
+    namespace: dict = {}
+    exec(compile(text, "nb", "exec"), namespace)  # parses and runs: the loop body kept its indentation
+    assert namespace["x"] == 3
+
+
+def test_entry_that_needs_an_uninstalled_package_is_not_run(tmp_path):
+    repos, commit = _mirror(tmp_path)
+    o = run_entry(_entry(commit, requires=["json", "no_such_module_xq7"]), repos)
+    assert o.error.startswith("needs no_such_module_xq7") and not o.plain_s
+
+
+def test_setup_commands_may_name_the_mirror_folder(tmp_path):
+    from benchmarks.real_scripts import _prepare
+
+    (tmp_path / "tree").mkdir()
+    e = _entry("0" * 40, cwd=".", setup=[[sys.executable, "-c", "import sys; open('r.txt', 'w').write(sys.argv[1])",
+                                          "{repos}/x"]])
+    _prepare(e, tmp_path / "tree", tmp_path / "mirror")
+    assert (tmp_path / "tree" / "r.txt").read_text() == f"{tmp_path / 'mirror'}/x"
+
+
+def test_plot_and_compat_stand_ins_accept_what_plotting_code_does(monkeypatch):
+    """Subclassing a matplotlib class, seaborn calls, a DataFrame built only to plot, six.moves, imageio."""
+    for sub in ("stubs", "compat_stubs", "vision_stubs"):
+        monkeypatch.syspath_prepend(str(DATA / sub))
+    names = ("matplotlib", "mpl_toolkits", "seaborn", "pandas", "six", "imageio", "torchvision")
+    saved = {k: m for k, m in sys.modules.items() if k.split(".")[0] in names}
+    for k in saved:
+        del sys.modules[k]
+    try:
+        from matplotlib import collections  # noqa: F401
+        from matplotlib.patches import FancyArrowPatch
+
+        class Arrow(FancyArrowPatch):
+            def __init__(self, *args, **kwargs):
+                FancyArrowPatch.__init__(self, (0, 0), (0, 0), *args, **kwargs)
+
+        Arrow(mutation_scale=20).draw(None)
+        import imageio
+        import pandas as pd
+        import seaborn as sns
+        from six.moves import urllib
+
+        sns.lmplot(x="x", data=pd.DataFrame.from_dict({0: {"x": 1}}, orient="index").head(3)).savefig("f.png")
+        assert urllib.request.build_opener is not None
+        imageio.mimsave("a.gif", [])
+        with pytest.raises(OSError):
+            imageio.imread("a.png")
+        with pytest.raises(ImportError):
+            pd.DataFrame({"x": [1]})  # reading data with the pandas stand-in still fails loudly
+    finally:
+        for k in [k for k in sys.modules if k.split(".")[0] in names]:
+            del sys.modules[k]
+        sys.modules.update(saved)

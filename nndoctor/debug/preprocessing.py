@@ -8,7 +8,9 @@ raw 0-255 / 0-16 pixel values, tabular features on wildly different scales, inpu
 normalised twice (tiny spread), constant inputs or mostly constant features, and NaN/Inf
 values (reported at once). A constant input is judged only for a model that trains (a parameter
 with a gradient or in an optimizer): a layer called on zeros to show what it does, or a model
-probed for its output shape before its optimizer exists, is not fed data. :class:`BinaryTargetRange` checks that BCE-style losses get
+probed for its output shape before its optimizer exists, is not fed data. A first argument that is
+constant beside a later tensor argument that is not (``model(hidden, x)`` with zeros for ``hidden``)
+is an auxiliary input: the later one is judged as the data. :class:`BinaryTargetRange` checks that BCE-style losses get
 targets in [0, 1]. :class:`ScaledClassTargets` finds float targets that are small class ids
 scaled like pixels ({0, 1/255, 2/255, ...}: labels or masks divided by 255). Class-index
 targets out of range crash inside torch: the crash explainer (``nndoctor.debug.crash``)
@@ -31,7 +33,7 @@ from nndoctor.monitor.events import LossCall, ModelInput, ModuleOutput, OpCall, 
 from nndoctor.monitor.tensors import own_parameters
 
 __all__ = ["BinaryTargetRange", "InputPreprocessing", "ScaledClassTargets", "conv1d_input", "fed_back", "feature_matrix", "fmt",
-           "looks_like_image"]
+           "looks_like_image", "sequence_input"]
 
 logger = logging.getLogger("nndoctor")
 
@@ -207,7 +209,19 @@ def conv1d_input(model: Any, x: torch.Tensor) -> bool:
     return False
 
 
-def feature_matrix(x: torch.Tensor, channels_first: bool = False,
+def sequence_input(model: Any, x: torch.Tensor) -> bool:
+    """Whether a 3-D ``x`` feeds a model whose first weighted layer is a recurrent one (nn.RNN/LSTM/GRU)
+    reading its last dim, (N, L, F) or (L, N, F): a sequence, never an image, even when L == F (a
+    padded one-hot sentence of 27 words over 27 words, graykode's Bi-LSTM); its features are the last dim."""
+    if x.dim() != 3 or not isinstance(model, torch.nn.Module):
+        return False
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Linear, torch.nn.RNNBase, torch.nn.Embedding, torch.nn.modules.conv._ConvNd)):
+            return isinstance(m, torch.nn.RNNBase) and m.input_size == x.shape[-1]
+    return False
+
+
+def feature_matrix(x: torch.Tensor, channels_first: bool = False, sequence: bool = False,
                    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any] | None]:
     """``(flat, channels, nonfinite)`` of a batch ``x`` of shape (N, ...).
 
@@ -226,7 +240,7 @@ def feature_matrix(x: torch.Tensor, channels_first: bool = False,
         if xf.dim() == 2:
             cols = bad.any(0).nonzero().flatten().tolist()
             where = "columns " + ", ".join(map(str, cols[:10])) + (" ..." if len(cols) > 10 else "")
-        elif xf.dim() == 3 and not looks_like_image(xf):
+        elif xf.dim() == 3 and (sequence or not looks_like_image(xf)):
             feats = bad.reshape(n, xf.shape[1], xf.shape[2]).any(0).any(0).nonzero().flatten().tolist()
             where = "features " + ", ".join(map(str, feats[:10])) + (" ..." if len(feats) > 10 else "")
         else:
@@ -241,7 +255,7 @@ def feature_matrix(x: torch.Tensor, channels_first: bool = False,
         channels = flat
     elif xf.dim() == 3 and channels_first:
         channels = xf.transpose(1, 2).reshape(-1, xf.shape[1])
-    elif xf.dim() == 3 and not looks_like_image(xf):
+    elif xf.dim() == 3 and (sequence or not looks_like_image(xf)):
         channels = xf.reshape(-1, xf.shape[-1])
     elif xf.dim() == 3:
         channels = flat.reshape(-1, 1)
@@ -258,6 +272,28 @@ def _first_tensor(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, A
         if isinstance(v, torch.Tensor):
             return k, v
     return "", None
+
+
+def _constant(x: torch.Tensor) -> bool:
+    flat = x.detach().reshape(-1)
+    return flat.numel() >= 2 and bool((flat == flat[0]).all())
+
+
+def _data_tensor(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Any]:
+    """The argument that carries the data: the first tensor, unless it is constant in this call and a
+    later tensor argument is not. ``model(hidden, x)`` with ``hidden = torch.zeros(...)`` every step
+    (graykode's TextRNN), an all-ones mask or a fixed time step before the data: the constant one is
+    an auxiliary input, not data the model cannot learn from. A call whose tensors are all constant
+    keeps the first (inputs zeroed by a bug)."""
+    arg, x = _first_tensor(args, kwargs)
+    if x is None or x.grad_fn is not None or not _constant(x):
+        return arg, x
+    rest = [(f"args[{i}]", a) for i, a in enumerate(args)] + list(kwargs.items())
+    for name, t in rest:
+        if name != arg and isinstance(t, torch.Tensor) and t.grad_fn is None and t.dtype != torch.bool \
+                and t.dim() >= 2 and not _constant(t):
+            return name, t
+    return arg, x
 
 
 def _vec(t: torch.Tensor, n: int = 6) -> str:
@@ -346,7 +382,7 @@ class InputPreprocessing(Check):
             return out
         if not event.sampled:
             return ()
-        arg, x = _first_tensor(event.args, event.kwargs)
+        arg, x = _data_tensor(event.args, event.kwargs)
         if x is None or x.dim() < 2 or x.shape[0] < 1 or x.numel() < 2 or x.dtype == torch.bool:
             return ()
         if x.grad_fn is not None:
@@ -373,16 +409,17 @@ class InputPreprocessing(Check):
         out = []
         per_sample = max(x[0].numel(), 1)
         rows = max(2, min(MAX_ROWS, MAX_VALUES // per_sample))
-        flat, channels, nonfinite = feature_matrix(x[:rows], conv1d_input(event.model, x))
+        seq = sequence_input(event.model, x)
+        flat, channels, nonfinite = feature_matrix(x[:rows], conv1d_input(event.model, x), seq)
         if nonfinite is None and x.shape[0] > rows and not st.nan_reported and not bool(torch.isfinite(x).all()):
-            nonfinite = feature_matrix(x)[2]  # NaN rows beyond the slice: describe them from the whole batch
+            nonfinite = feature_matrix(x, sequence=seq)[2]  # NaN rows beyond the slice: describe them from the whole batch
         if nonfinite is not None and not st.nan_reported:
             st.nan_reported = True
             out.append(self._nan_finding(event.name, arg, x, nonfinite))
         if st.decided or flat.numel() == 0:
             return out
         st.shape = tuple(x.shape)
-        st.image = looks_like_image(x)
+        st.image = looks_like_image(x) and not seq
         st.add(flat, channels)
         self._pending = (st, st.last_max_abs)
         if st.batches >= DECIDE_AFTER and (st.learns or st.constant_batches < st.batches):

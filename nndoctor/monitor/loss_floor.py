@@ -9,7 +9,10 @@ digits whose entropy is 124 has removed 86% of what it could, not 67%.
 :class:`SoftTargetFloor` reads the targets of a few training BCE calls, in the call's own
 reduction (``mean``, or ``sum`` also through the legacy ``size_average=False``), and gives the
 median of the latest ones: the floor of the recorded loss when the BCE is all, or the bulk, of it
-(the caller checks that the floor sits below the losses it compares).
+(the caller checks that the floor sits below the losses it compares). A summed BCE is often divided
+by the batch size before it is recorded (``(bce + kld) / x.size(0)``: the loss per image, timbmg's
+VAE): its floor is then the per-example sum, which is also kept; the larger of the two that lies
+below the losses compared is the floor (the batch total exceeds a per-example loss).
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ class SoftTargetFloor:
 
     def __init__(self) -> None:
         self.calls = 0
-        self.values: deque[float] = deque(maxlen=KEPT)
+        self.values: deque[float] = deque(maxlen=KEPT)  # in the call's own reduction
+        self.per_example: deque[float] = deque(maxlen=KEPT)  # a summed call's entropy per example
 
     def see(self, name: str, target: Any, kwargs: dict[str, Any], grad_enabled: bool) -> None:
         if not grad_enabled or name not in BCE_LOSSES or not isinstance(target, torch.Tensor):
@@ -53,12 +57,15 @@ class SoftTargetFloor:
         t = target.detach().float().clamp(1e-6, 1 - 1e-6)
         ent = -(t * t.log() + (1 - t) * (1 - t).log())
         self.values.append(float(ent.sum() if red == "sum" else ent.mean()))
+        if red == "sum" and t.dim() >= 1 and t.shape[0] > 1:
+            self.per_example.append(float(ent.sum()) / t.shape[0])
 
     def floor(self, *losses: float) -> float:
-        """The floor, when it lies below every loss given and is a real part of them (else 0)."""
-        if not self.values:
-            return 0.0
-        f = statistics.median(self.values)
-        if f <= 0 or any(not (f < x) for x in losses) or f < MIN_SHARE * min(losses):
-            return 0.0
-        return f
+        """The floor, when it lies below every loss given and is a real part of them (else 0): the
+        call's own reduction, or for a summed BCE its per-example sum (the loss divided by the batch)."""
+        for kept in (self.values, self.per_example):  # the batch total first: the larger floor
+            if kept:
+                f = statistics.median(kept)
+                if f > 0 and all(f < x for x in losses) and f >= MIN_SHARE * min(losses):
+                    return f
+        return 0.0

@@ -532,3 +532,106 @@ def test_a_trained_model_fed_zeros_is_still_constant_input(cancer, manual):
         _fit(model, torch.zeros(500, 30), y, manual=manual)
     [f] = obs.report().by_code("preprocessing.constant-input")
     assert f.severity.value == "error"
+
+
+class _AuxFirst(nn.Module):
+    """A model whose first argument is an auxiliary input (a zero initial state, an all-ones mask, a fixed
+    condition) and whose second carries the data."""
+
+    def __init__(self, style: str, n_in: int = 64, hidden: int = 16) -> None:
+        super().__init__()
+        self.style = style
+        self.rnn = nn.RNN(n_in // 8, hidden, batch_first=True)
+        self.lin = nn.Linear(n_in + 1, hidden)
+        self.out = nn.Linear(hidden, 10)
+
+    def forward(self, aux: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if self.style == "state":  # graykode's TextRNN: model(hidden, X), hidden = zeros every step
+            o, _ = self.rnn(x.view(len(x), 8, -1), aux)
+            return self.out(o[:, -1])
+        if self.style == "mask":  # features times an all-ones mask
+            return self.out(F.relu(self.lin(torch.cat([x * aux, aux[:, :1]], 1))))
+        return self.out(F.relu(self.lin(torch.cat([x, aux], 1))))  # a fixed condition column
+
+
+def _aux_run(style: str, X: torch.Tensor, y: torch.Tensor):
+    torch.manual_seed(0)
+    model = _AuxFirst(style)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    aux = {"state": torch.zeros(1, 32, 16), "mask": torch.ones(32, 64), "cond": torch.full((32, 1), 0.5)}[style]
+    with Observer(checks=CHECKS) as obs:
+        for i in range(12):
+            opt.zero_grad()
+            F.cross_entropy(model(aux, X[i * 32:(i + 1) * 32]), y[i * 32:(i + 1) * 32]).backward()
+            opt.step()
+    assert not obs.internal_errors, obs.internal_errors
+    return obs.report()
+
+
+@pytest.mark.parametrize("style", ["state", "mask", "cond"])
+def test_a_constant_first_argument_beside_the_data_is_not_constant_input(digits, style):
+    """The constant argument is auxiliary: no constant-input error (old code: an error, 'the model cannot
+    learn anything from it'); the data argument is judged instead (raw 0-16 pixels still named), and a
+    model whose data argument is zeros too is still told it cannot learn."""
+    X, y = digits
+    report = _aux_run(style, X / 16, y)
+    assert not report.by_code("preprocessing.constant-input"), [f.message for f in report.findings]
+    assert not report.at_least("warning"), [f.message for f in report.findings]
+    raw = _aux_run(style, X, y)
+    assert raw.by_code("preprocessing.unnormalised-pixels"), [f.message for f in raw.findings]
+    [f] = _aux_run(style, torch.zeros_like(X), y).by_code("preprocessing.constant-input")
+    assert f.severity.value == "error"
+
+
+class _SeqNet(nn.Module):
+    def __init__(self, style: str, n_in: int, classes: int = 10) -> None:
+        super().__init__()
+        self.style = style
+        cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[style]
+        self.rnn = cls(n_in, 12, batch_first=style != "gru", bidirectional=style == "lstm")
+        self.out = nn.Linear(24 if style == "lstm" else 12, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.style == "gru":  # sequence-first, transposed inside forward (graykode's Bi-LSTM)
+            o, _ = self.rnn(x.transpose(0, 1))
+            return self.out(o[-1])
+        o, _ = self.rnn(x)
+        return self.out(o[:, -1])
+
+
+def _seq_run(style: str, x: torch.Tensor, y: torch.Tensor):
+    torch.manual_seed(0)
+    model = _SeqNet(style, x.shape[-1], int(y.max()) + 1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with Observer(checks=CHECKS) as obs:
+        for i in range(12):
+            opt.zero_grad()
+            j = (i * 16) % (len(x) - 16)
+            F.cross_entropy(model(x[j:j + 16]), y[j:j + 16]).backward()
+            opt.step()
+    assert not obs.internal_errors, obs.internal_errors
+    return obs.report()
+
+
+@pytest.mark.parametrize("style", ["lstm", "gru", "rnn"])
+def test_padded_one_hot_sequences_into_a_recurrent_layer_are_not_images_with_constant_pixels(style):
+    """Prefixes of a 20-word sentence, one-hot over its 20 words and padded with word 0 to length 20:
+    (N, 20, 20), square like an image. Old code read (position, word) pairs as pixels: the padding and
+    the words that never occur at a position made 90%+ of them constant (a warning). Their features are
+    the 20 words per step, all of which occur. A sequence whose per-step features really never change
+    (16 of 20 stuck at 0.5) still warns."""
+    g = torch.Generator().manual_seed(0)
+    words = torch.randperm(20, generator=g)
+    x = torch.zeros(200, 20, 20)
+    y = torch.zeros(200, dtype=torch.long)
+    for i in range(200):
+        k = 1 + i % 19
+        x[i, torch.arange(20), 0] = 1.0  # padding: word 0
+        x[i, :k] = F.one_hot(words[:k], 20).float()
+        y[i] = words[k] % 10
+    report = _seq_run(style, x, y)
+    assert not report.by_code("preprocessing.constant-features"), [f.message for f in report.findings]
+    stuck = torch.randn(200, 20, 20, generator=g)
+    stuck[:, :, 4:] = 0.5
+    [f] = _seq_run(style, stuck, y).by_code("preprocessing.constant-features")
+    assert f.evidence["n_constant"] == 16 and f.evidence["n_features"] == 20

@@ -24,7 +24,9 @@ def test_soft_targets_floor_in_the_calls_reduction_and_none_for_hard_targets():
     f = SoftTargetFloor()
     f.see("binary_cross_entropy", soft, {"size_average": False, "reduce": None, "reduction": "mean"}, True)
     assert math.isclose(f.floor(100.0, 200.0), 40 * math.log(2), rel_tol=1e-4)  # summed: 40 elements
-    assert f.floor(20.0, 200.0) == 0.0  # a loss below the floor: the recorded loss is not this BCE
+    # a loss below the batch total: the summed BCE divided by the batch (4 examples of 10 elements each)
+    assert math.isclose(f.floor(20.0, 200.0), 10 * math.log(2), rel_tol=1e-4)
+    assert f.floor(5.0, 200.0) == 0.0  # below the per-example floor too: the recorded loss is not this BCE
     hard = SoftTargetFloor()
     hard.see("binary_cross_entropy_with_logits", torch.randint(0, 2, (4, 10)).float(), {}, True)
     assert hard.floor(0.3, 0.7) == 0.0

@@ -45,7 +45,7 @@ from nndoctor.monitor.events import ModuleOutput, StepEvent
 from nndoctor.monitor.tensors import local
 from nndoctor.report.sections import GradientNorms
 
-__all__ = ["SERIES_KEY", "GradientScale"]
+__all__ = ["ADAPTIVE", "SERIES_KEY", "GradientScale"]
 
 logger = logging.getLogger("nndoctor")
 

@@ -16,7 +16,16 @@ __version__ = "0.0-stub"
 
 
 class Anything:
-    """Callable, indexable, iterable as a pair, usable as a context manager: always itself."""
+    """Callable, indexable, iterable as a pair, usable as a context manager: always itself.
+
+    Usable as a base class too (``class Arrow3D(FancyArrowPatch)``): the subclass derives from ``Anything``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __mro_entries__(self, bases: tuple[Any, ...]) -> tuple[type, ...]:
+        return (Anything,)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Anything:
         return self
@@ -57,5 +66,6 @@ def _install(name: str) -> None:
     setattr(sys.modules[parent], child, mod)
 
 
-for _name in ("pyplot", "animation", "axes", "cm", "colors", "figure", "gridspec", "patches", "ticker"):
+for _name in ("pyplot", "animation", "axes", "cm", "collections", "colors", "figure", "gridspec", "lines", "patches",
+              "ticker"):
     _install(f"{__name__}.{_name}")
