@@ -211,7 +211,10 @@ opt = torch.optim.Adam(model.parameters(), lr=3e-4)
             "training sits around 1e-3, 1e-2 for Adam on small layers), and the shape of the loss curve. "
             "Either alone is not enough. Too high: the loss explodes, rises or oscillates while the updates "
             "are large. Short runs are judged at steps 25-100 on stricter evidence: updates as large as the "
-            "weights with a loss that jumped (>= 2x) or never got below its start."
+            "weights with a loss that jumped (>= 2x) or never got below its start. A script without an optimizer "
+            "object (a hand-written `p -= lr * p.grad` after backward()) is measured between backwards: the "
+            "weights copied at a sampled backward are compared at the next one (after the update); the "
+            "finding then names the hand-written update and asks for a 10-100x smaller step."
         ),
         fixes=(
             "Lower the learning rate of {optimizer} 10-100x (from {lr} to {suggest_low}-{suggest_high}) and"

@@ -21,6 +21,10 @@ updates as large as the weights came with a loss that jumped (>= 2x) or ended cl
 start (beyond its batch noise: a level loss says nothing about the rate, at any run length); too low when every sampled update stays under 1e-5 of the weights (from ~50 losses on:
 a median under 1e-4, none above 3e-4) while the loss has not moved.
 
+A script without an optimizer object (``p -= lr * p.grad`` by hand) gets the same ratios from
+:mod:`._manual_updates` (weights compared between backwards), and its too-high rate is judged the same
+way; its finding names the hand-written update (there is no lr value to quote).
+
 The probe's measurements are shared in ``state.extra`` (``nndoctor.update_ratios``,
 ``nndoctor.grad_reach``) for the loss-curve check's ranking of causes.
 """
@@ -39,9 +43,10 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._layers import host_floats
 from nndoctor.monitor.checks._lr_sweep import abandoned_for_better
+from nndoctor.monitor.checks._manual_updates import MANUAL_KEY, ManualUpdateProbe
 from nndoctor.monitor.checks._step_share import step_share
 from nndoctor.monitor.curves import CurveAnalysis, analyze_losses
-from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
+from nndoctor.monitor.events import BackwardCall, CurveDue, RunEnd, StepEvent
 from nndoctor.monitor.tensors import local
 
 __all__ = ["ADAPTIVE", "LearningRate", "current_lr", "update_ratio_summary"]
@@ -60,6 +65,8 @@ SHORT_LOW_PEAK = 3e-4  # ...and this peak update/weight ratio names a too-low ra
 FLAT = 0.05  # a fall of the loss level smaller than this counts as "has not moved"
 MOVED = 10.0  # a constant-start weight is judged again once its norm is this many times its first one,
 MOVED_SAMPLES = 6  # or (zero at the start) once it has been away from zero for this many sampled steps
+#: where a run without optimizer object updates its weights (``p -= lr * p.grad``)
+MANUAL = "hand-written update"
 WRECKING = 0.3  # an update this large against the weights, followed by units that die/saturate
 _ACTIVATION_CODES = ("activation.dead-relu", "activation.saturated")
 
@@ -219,22 +226,29 @@ class LearningRate(Check):
     """The learning rate is too high (explosion / rise / oscillation with huge updates) or too low."""
 
     code = "lr.too-high"
-    needs = ("step", "curve", "end")
-    sampled_only = frozenset({"step"})  # the update-ratio probe; the curve is judged on "curve" events
+    needs = ("step", "backward", "curve", "end")
+    # the update-ratio probes (a hand-written update's: on backward, while no optimizer exists, when
+    # every backward reaches the checks); the curve is judged on "curve" events
+    sampled_only = frozenset({"step", "backward"})
     extra_codes = ("lr.too-low",)
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
         self._probe = _UpdateProbe(state)
+        self._manual = ManualUpdateProbe(state)
         self._reported: set[str] = set()
         #: a too-low rate, said at the end of the run: (finding, its optimizer's info, lr, loss level)
         self._held: tuple[Finding, Any, float, float] | None = None
 
-    def check(self, event: StepEvent | CurveDue | RunEnd) -> Iterable[Finding]:
+    def check(self, event: StepEvent | BackwardCall | CurveDue | RunEnd) -> Iterable[Finding]:
         if isinstance(event, RunEnd):
             return [*self._judge(final=True), *self._release()]
         if isinstance(event, CurveDue):
             return self._judge(final=False)
+        if isinstance(event, BackwardCall):
+            if not self.state.optimizers and isinstance(event.tensor, torch.Tensor):
+                self._manual.on_backward(event.tensor, event.step, event.index, event.sampled)
+            return ()
         if event.sampled:
             if event.phase == "pre":
                 self._probe.before(event.optimizer, event.step)
@@ -246,14 +260,17 @@ class LearningRate(Check):
     def _optimizer(self) -> tuple[str, str, float | None, list[float]]:
         opts = self.state.live_optimizers()
         if not opts:
-            return "optimizer", "", None, []
+            return MANUAL, "", None, []
         info, opt = opts[0]
         _, lrs = self.state.lrs.series()
         return info.name, type(opt).__name__, current_lr(opt), lrs
 
     def _judge(self, final: bool) -> list[Finding]:
-        if len(self.state.live_optimizers()) != 1 or len(self._reported) == 2:
+        n_opts = len(self.state.live_optimizers())
+        if n_opts > 1 or len(self._reported) == 2:
             return []  # several optimizers (GANs...) take turns: their loss curves mix
+        if n_opts == 0 and not (self.state.extra.get(MANUAL_KEY) and not self.state.optimizers):
+            return []  # no optimizer, and no hand-written update measured
         curve = analyze_losses(self.state)
         ratios = update_ratio_summary(self.state)
         out: list[Finding] = []
@@ -403,6 +420,11 @@ class LearningRate(Check):
         ev = {**self._evidence(ratios, "high"), **{k: v for k, v in sym.items() if k != "noise"}}
         upd = (f"; each update changes the weights by {med:.2g} of their size (median over "
                f"{ev.get('sampled_steps', 0)} sampled steps, healthy ~1e-3)" if med is not None else "")
+        if ev["optimizer"] == MANUAL:  # no optimizer object: the script's own `p -= lr * p.grad`
+            return _tidy(self.finding(
+                f"the learning rate of the {MANUAL} (no optimizer: the weights are changed by hand after "
+                f"backward()) is too high: {why}{upd}; try a step 10-100x smaller",
+                ev, location=MANUAL, severity=severity, step=step))
         return _tidy(self.finding(
             f"learning rate {ev['lr']} of {ev['optimizer']} ({ev['optimizer_class']}) is too high: "
             f"{why}{upd}; try {ev.get('suggest_low', '?')}-{ev.get('suggest_high', '?')}",
