@@ -79,3 +79,31 @@ def test_the_target_scale_heads_the_curve_and_lr_findings():
     low = finding("lr.too-low", "m", {"update_ratio_median": 1e-5}, location="opt", first_step=100)
     head = rootcause.headline(rootcause.link([plateau, low, scale]))
     assert head is not None and head.code == CODE
+
+
+def _overshooting(loss_fn, seed: int = 0):
+    """Large targets (mean 300, std 60) under an L1-type loss, with an SGD step so large that the
+    predictions swing far past the targets (the loss ends above that of predicting 0): the step size,
+    not the targets' scale."""
+    torch.manual_seed(seed)
+    x, y = _xy(scale=60.0, offset=300.0, seed=seed)
+    model = nn.Linear(8, 1)
+    return _run(model, torch.optim.SGD(model.parameters(), lr=3000.0), x, y, loss_fn=loss_fn, epochs=3)
+
+
+def test_a_rising_loss_under_bounded_gradient_losses_is_not_blamed_on_the_targets():
+    """pytorch/examples regression at a 100x step (smooth_l1, targets of std ~50): the loss went 24 -> 53 and
+    the report headlined 'the steps cannot reach this scale'. L1-type gradients are bounded by 1 per output:
+    the targets' scale cannot blow the steps up."""
+    for loss_fn in (nn.L1Loss(), F.smooth_l1_loss, nn.HuberLoss(delta=1.0)):
+        for seed in range(2):
+            assert _overshooting(loss_fn, seed) == [], (loss_fn, seed)
+
+
+def test_a_stalled_l1_run_on_large_targets_still_warns():
+    """The lookalike: the same targets under an L1-type loss with small steps stall at the constant level."""
+    for loss_fn in (nn.L1Loss(), F.smooth_l1_loss):
+        torch.manual_seed(0)
+        x, y = _xy(scale=60.0, offset=300.0)
+        model = Net()
+        assert len(_run(model, torch.optim.SGD(model.parameters(), lr=1e-4), x, y, loss_fn=loss_fn, epochs=4)) == 1

@@ -51,6 +51,42 @@ for m in model.modules():
 """,
     ),
     CodeInfo(
+        code="init.initial-loss-too-high",
+        severity="warning",
+        step="start simple",
+        title="The loss at initialisation is far above a uniform guess",
+        meaning=(
+            "The first training cross-entropy, computed on the logits of the untrained model, is several "
+            "times ln(C), the loss of a uniform prediction over the C classes: the logits start large and "
+            "confidently wrong."
+        ),
+        why=(
+            "A classifier whose output layer starts small predicts about uniformly, so its first loss is about "
+            "ln(C) (\"verify the loss at init\"). Far above it, the initial weights are too large (an std of 2.0 "
+            "where 0.02 was meant, an N(0, 1) embedding tied to the output layer): the first hundreds of steps "
+            "go to shrinking them, and normalisation layers hide the scale everywhere but in the loss."
+        ),
+        detection=(
+            "The first training call of cross_entropy with class-index targets is read: nndoctor computes the "
+            "plain per-target cross-entropy logsumexp(z) - z[y] itself (whatever the reduction, class weights "
+            "or ignored index; targets out of range left out) and compares it with ln(C), C the logits' width. "
+            "A warning at the end of the run when it is at least 3x ln(C) and 3 nats above it, unless the "
+            "layer-by-layer init check, the inputs' preprocessing or the loss input already explain it. Soft "
+            "(probability) targets are not read."
+        ),
+        fixes=(
+            "Initialise the output layer small (nn.init.normal_(w, std=0.02) or zeros) and check the std of the "
+            "custom initialisations feeding it: the first loss should be close to {uniform_loss} (ln {classes}).",
+            "If pretrained weights are loaded, check that their classes are the labels' classes.",
+        ),
+        wrong="""
+nn.init.normal_(module.weight, mean=0.0, std=2.0)
+""",
+        right="""
+nn.init.normal_(module.weight, mean=0.0, std=0.02)
+""",
+    ),
+    CodeInfo(
         code="init.constant-weights",
         severity="error",
         step="start simple",

@@ -28,7 +28,10 @@ CODES = (
             "huber_loss, mean reduction, one loss in the run) are sampled on sampled steps. At the end of the"
             " run: the targets' root mean square >= 10, >= 30 training losses, and the loss at the end (median"
             " of the last 10%) >= 0.8x the loss of predicting the targets' mean (their variance for MSE, their"
-            " mean absolute deviation for L1-type losses). Large targets the model learns stay quiet."
+            " mean absolute deviation for L1-type losses). Large targets the model learns stay quiet. Under an "
+            "L1-type loss, whose gradient per output is bounded whatever the targets' scale, a loss that rose "
+            "(late >= 1.5x its first level) or ends above the loss of predicting 0 is left to the lr and "
+            "loss-curve checks: the steps overshoot, they do not fall short."
         ),
         fixes=(
             "Standardise the targets: y_n = (y - {target_mean:.4g}) / {target_std:.4g} from the training set,"

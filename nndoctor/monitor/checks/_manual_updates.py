@@ -5,8 +5,8 @@ Tutorial and ported code often updates its weights by hand after ``loss.backward
 optimizer every backward is a step (nndoctor/monitor/observer/backward.py) and the lr check
 has no optimizer hook to measure the update around. This probe measures it between two
 backward calls instead: on a sampled backward it copies the largest weights the loss reaches
-(the leaves of its graph: module parameters or raw tensors), keeps their gradient once
-autograd has accumulated it, and at the next backward compares the weights with the copy:
+(the leaves of its graph: module parameters or raw tensors), keeps their gradient as autograd
+computes it (a tensor hook: ``backward()`` and ``torch.autograd.grad`` alike), and at the next backward compares the weights with the copy:
 
 * the update/weight ratio ``|w_next - w| / |w|`` is written to ``nndoctor.update_ratios``, as
   the optimizer probe writes it (weights that started constant are left out, see lr.py);
@@ -22,6 +22,7 @@ several backwards) gives a zero ratio; what else changes the weights between two
 from __future__ import annotations
 
 import collections
+import math
 import statistics
 import weakref
 from typing import Any
@@ -114,14 +115,14 @@ class ManualUpdates:
                 continue
             budget -= p.numel()
             held = _Held(p, self.state.param_name(p))
-            if hasattr(p, "register_post_accumulate_grad_hook"):
-                def keep(t: torch.Tensor, held: _Held = held) -> None:
-                    if t.grad is not None and held.grad is None:
-                        held.grad = t.grad.detach().clone()
-                try:
-                    held.handle = p.register_post_accumulate_grad_hook(keep)
-                except RuntimeError:  # (not a leaf that accumulates: a view, a non-leaf)
-                    held.handle = None
+            def keep(grad: torch.Tensor, held: _Held = held) -> None:
+                if held.grad is None:  # (the step's first gradient: backward() or torch.autograd.grad)
+                    held.grad = grad.detach().clone()
+
+            try:
+                held.handle = p.register_hook(keep)
+            except RuntimeError:  # (a tensor that takes no hook)
+                held.handle = None
             self._held.append(held)
         self._held_step = step
 
@@ -148,6 +149,11 @@ class ManualUpdates:
             return
         values = torch.stack(parts).cpu().tolist()  # the one host sync
         rows4 = [values[i:i + 4] for i in range(0, len(values), 4)]
+        # (weights already overflowed to Inf/NaN give no ratio: the overflow, not the rate, made it)
+        keep = [i for i, (d, w, _, _) in enumerate(rows4) if math.isfinite(d) and math.isfinite(w)]
+        if not keep:
+            return
+        rows4, names, with_grad = [rows4[i] for i in keep], [names[i] for i in keep], [with_grad[i] for i in keep]
         ratios = [d / w if w > 0 else (0.0 if d == 0 else float("inf")) for d, w, _, _ in rows4]
         order = sorted(range(len(ratios)), key=lambda i: ratios[i])
         rows = self.state.extra.setdefault("nndoctor.update_ratios", collections.deque(maxlen=256))

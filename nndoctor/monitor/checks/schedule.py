@@ -107,7 +107,13 @@ class ScheduleCollapses(Check):
         if isinstance(event, StepEvent) and not event.sampled:
             return ()
         opts = self.state.live_optimizers()
-        if len(opts) != 1:
+        if len(opts) == 1:
+            info, opt = opts[0]
+        elif not opts and isinstance(event, RunEnd) and len(self.state.optimizers) == 1:
+            # a local of the script's main() (pytorch/examples' idiom), freed when main() returned: its lr
+            # history is the state's, only its scheduler can no longer be looked up
+            info, opt = next(iter(self.state.optimizers.values())), None
+        else:
             return ()
         steps, lrs = self.state.lrs.series()
         if len(lrs) < 3:
@@ -126,8 +132,7 @@ class ScheduleCollapses(Check):
             return ()  # ~0 only near the end so far: a schedule that ends with the run
         self._done = True
         self.retire()  # (its verdict is given: nothing more to hear but the end)
-        info, opt = opts[0]
-        sched = _scheduler_of(opt, plateau=True)
+        sched = _scheduler_of(opt, plateau=True) if opt is not None else None
         sname = type(sched).__name__ if sched is not None else ""
         calls = getattr(sched, "last_epoch", None) if sched is not None else None
         ev: dict[str, Any] = {"optimizer": info.name, "peak_lr": peak, "lr_now": lrs[-1],

@@ -12,7 +12,13 @@ judges at the end of the run: a warning when the targets are large (root mean sq
 run has >= 30 training losses from that one loss, and the loss at the end of the run (median of the
 last 10%) is still >= 0.8x the loss of predicting the targets' mean (their variance for MSE, their
 mean absolute deviation for L1-type losses): the model learned (almost) nothing. Large targets that
-the model does learn stay quiet.
+the model does learn stay quiet. Under an L1-type loss (``l1_loss``, ``smooth_l1_loss``, ``huber_loss``)
+a loss that rose (its late level >= :data:`ROSE` x its first) or ends above the loss of predicting 0
+(the mean absolute target: outputs that swung past the targets, not short of them) is not this
+check's: their gradient with
+respect to each output is bounded (at most 1, or delta) whatever the targets' scale, so large targets
+can stall such a run but not blow its steps up; a rising loss there is the step size's doing (the lr
+and loss-curve checks speak). (Under MSE the gradient grows with the error: large targets can.)
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ __all__ = ["TargetsNotScaled"]
 logger = logging.getLogger("nndoctor")
 
 REGRESSION = frozenset({"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"})
+#: losses whose gradient with respect to an output is bounded whatever the target's scale
+BOUNDED_GRADIENT = frozenset({"l1_loss", "smooth_l1_loss", "huber_loss"})
+ROSE = 1.5  # late / first loss: a loss that rose this much was driven up by its steps
 LARGE = 10.0  # root mean square of the targets
 NOT_LEARNED = 0.8  # late loss / constant-prediction loss
 MIN_LOSSES = 30
@@ -103,6 +112,8 @@ class TargetsNotScaled(Check):
         late = float(np.median(v[-max(5, len(v) // 10):]))
         if late < NOT_LEARNED * constant:
             return None
+        if self._name in BOUNDED_GRADIENT and (late >= ROSE * first or late >= float(y.abs().mean())):
+            return None  # steps that overshoot: bounded gradients, so the step size, not the targets' scale
         evidence = {"target_mean": mean, "target_std": std, "loss": self._name, "first_loss": first,
                     "late_loss": late, "constant_loss": constant, "losses": int(len(v))}
         msg = (f"the regression targets are on a raw scale (mean {fmt(mean)}, std {fmt(std)}) and the model "
