@@ -136,3 +136,41 @@ def test_scoring_the_whole_training_set_is_info(style):
         obs = _tensor_loop(x, y, [(x[600:].clone(), y[600:].clone())])
     (f,) = obs.report().by_code(CODE)
     assert f.severity.value == "info" and f.evidence["whole_training_set"], f.message
+
+
+def _kfold(models_per_fold: bool, folds: int = 4, epochs: int = 3):
+    """Lightning's Fabric k-fold example: folds of one dataset, a DataLoader per fold over it
+    (SubsetRandomSampler), one model per fold (or, the bug, one model for every fold)."""
+    from torch.utils.data import SubsetRandomSampler
+
+    x, y = blobs(n=800, seed=7)
+    dataset = TensorDataset(x, y)
+    n_models = folds if models_per_fold else 1
+    models = [_net(seed=i) for i in range(n_models)]
+    opts = [torch.optim.Adam(m.parameters(), lr=1e-3) for m in models]
+    idx = torch.arange(800)
+    with Observer(checks=CHECKS) as obs:
+        for _ in range(epochs):
+            for fold in range(folds):
+                val_ids = idx[fold * 200:(fold + 1) * 200]
+                train_ids = torch.cat([idx[:fold * 200], idx[(fold + 1) * 200:]])
+                model, opt = models[fold % n_models], opts[fold % n_models]
+                model.train()
+                for xb, yb in DataLoader(dataset, batch_size=32, sampler=SubsetRandomSampler(train_ids.tolist())):
+                    opt.zero_grad()
+                    F.cross_entropy(model(xb), yb).backward()
+                    opt.step()
+                model.eval()
+                with torch.no_grad():
+                    for xb, yb in DataLoader(dataset, batch_size=64, sampler=SubsetRandomSampler(val_ids.tolist())):
+                        (model(xb).argmax(1) == yb).float().mean()
+    return obs
+
+
+def test_k_fold_cross_validation_with_a_model_per_fold_is_no_evaluation_on_training_data():
+    assert CODE not in _codes(_kfold(models_per_fold=True))
+
+
+def test_one_model_cross_validated_over_folds_does_evaluate_on_its_training_data():
+    """The same folds with a single model: by the second fold it has trained on every row it scores."""
+    assert CODE in {f.code for f in _kfold(models_per_fold=False).findings}

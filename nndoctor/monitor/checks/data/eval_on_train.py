@@ -18,8 +18,10 @@ or matches training fingerprints as often as training data would (:func:`.leakag
 Passes whose inputs repeat a lot (tokens, low-cardinality data) and runs whose training batches do
 are not judged, nor transductive runs: a full-batch graph model reads every node in training and
 evaluation alike and scores only the held-out nodes (a scored pass whose targets cover < 90% of the
-rows it forwarded). A single pass (a final training-accuracy print), a reconstruction preview of the
-step's own batch, or any pass of unseen examples beside the others stays quiet.
+rows it forwarded), nor k-fold cross-validation: with one model per fold, a pass is judged against
+the training examples of the model that made it. A single pass (a final training-accuracy print), a
+reconstruction preview of the step's own batch, or any pass of unseen examples beside the others
+stays quiet.
 """
 
 from __future__ import annotations
@@ -67,6 +69,24 @@ def _subset_scored(p: EvalPass) -> bool:
     return p.counts is not None and p.rows > 0 and not p.capped and float(p.counts.sum()) < SCORED_SHARE * p.rows
 
 
+def _held_out_for_its_model(data: ObservedData, scored: list[EvalPass]) -> bool:
+    """Several models trained (k-fold cross-validation: one model per fold) and a scored pass reads
+    rows that the models which made it did not train on (fewer than half of the training rows it
+    matches are theirs): held out for them, whatever the other folds' models trained on."""
+    by_model = data.train_hashes_by_model
+    if len(by_model) < 2:
+        return False
+    for p in scored:
+        unique = set(p.hashes)
+        if not p.models or not unique:
+            continue
+        own: set[int] = set().union(*(by_model.get(m, set()) for m in p.models))
+        trained = sum(1 for h in unique if h in data.train_hashes)
+        if trained and sum(1 for h in unique if h in own) < 0.5 * trained:
+            return True
+    return False
+
+
 @register
 class EvaluatedOnTrainingData(Check):
     """Every evaluation pass of the run is made of training examples."""
@@ -84,6 +104,8 @@ class EvaluatedOnTrainingData(Check):
             return ()
         if any(_subset_scored(p) for p in scored):
             return ()  # transductive: the model reads every node / example, the score takes held-out rows
+        if _held_out_for_its_model(data, scored):
+            return ()  # k-fold cross-validation: each fold's model is scored on rows only the others train on
         for p in data.passes:
             unique = set(p.hashes)
             if len(p.hashes) - len(unique) > REPEATS * max(len(p.hashes), 1):

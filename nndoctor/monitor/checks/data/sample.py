@@ -33,6 +33,8 @@ __all__ = ["DataCollector", "EvalPass", "ObservedData", "add_confusion", "class_
            "first_tensor", "row_hashes"]
 
 KEY = "nndoctor.observed_data"
+#: models whose training examples are fingerprinted apart (ObservedData.train_hashes_by_model)
+MAX_MODELS_FINGERPRINTED = 32
 MAX_TRAIN_HASHES = 200_000
 MAX_PASS_ROWS = 200_000
 MAX_EVAL_ROWS = 1_000_000
@@ -198,6 +200,9 @@ class ObservedData:
     #: the step at which each fingerprinted training example was first seen (an evaluation before it
     #: cannot have been flattered by training on it)
     train_first_step: dict[int, int] = field(default_factory=dict)
+    #: the fingerprinted training examples of each model (k-fold cross-validation trains one model per
+    #: fold, each evaluated on rows only the others train on); at most MAX_MODELS_FINGERPRINTED models
+    train_hashes_by_model: dict[str, set[int]] = field(default_factory=dict)
     train_rows_hashed: int = 0
     train_batch_duplicates: int = 0  # repeated rows inside one training batch
     #: training rows a step used without their labels beside labelled ones (:mod:`.unlabelled`), and how often
@@ -400,6 +405,8 @@ class DataCollector(Check):
             d.train_hashes.update(set(kept))
             for h in set(kept):
                 d.train_first_step.setdefault(h, self.state.step)
+            if event.name in d.train_hashes_by_model or len(d.train_hashes_by_model) < MAX_MODELS_FINGERPRINTED:
+                d.train_hashes_by_model.setdefault(event.name, set()).update(kept)
             d.train_rows_hashed += len(set(kept))
         rows = int(x.shape[0])
         if x.grad_fn is not None:
