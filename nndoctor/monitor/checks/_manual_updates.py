@@ -84,11 +84,14 @@ class ManualUpdates:
         self._constant: dict[int, bool] = {}  # leaf id -> all values equal when first met
         self._lrs: collections.deque[float] = collections.deque(maxlen=64)
 
-    def on_backward(self, loss: torch.Tensor, step: int, sampled: bool) -> None:
-        """``loss.backward()`` is about to run (the weights are those of the step just ended)."""
+    def on_backward(self, loss: torch.Tensor, step: int, sampled: bool, index: int = 1) -> None:
+        """``loss.backward()`` is about to run (the weights are those of the step just ended);
+        ``index``: the backward calls before it. Nothing is copied at the run's first backward: an
+        optimizer is only known from its first step, which comes after it (the weights of a run with
+        an optimizer are never copied twice)."""
         if self._held:
             self._measure()
-        if sampled and isinstance(loss, torch.Tensor) and loss.requires_grad:
+        if sampled and index >= 1 and isinstance(loss, torch.Tensor) and loss.requires_grad:
             self._snapshot(loss, step)
 
     def close(self) -> None:
@@ -123,6 +126,10 @@ class ManualUpdates:
                 held.handle = p.register_hook(keep)
             except RuntimeError:  # (a tensor that takes no hook)
                 held.handle = None
+            # (removed with the sampled step's other grad hooks, whatever happens to this check)
+            handles = getattr(getattr(self.state, "observer", None), "_heavy_handles", None)
+            if held.handle is not None and isinstance(handles, list):
+                handles.append(held.handle)
             self._held.append(held)
         self._held_step = step
 

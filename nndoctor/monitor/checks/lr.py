@@ -276,7 +276,7 @@ class LearningRate(Check):
             if event.sampled and not self._summed:
                 self._summed = summed_terms(event.tensor)
             if not self.state.optimizers:
-                self._manual.on_backward(event.tensor, event.step, event.sampled)
+                self._manual.on_backward(event.tensor, event.step, event.sampled, event.index)
             else:
                 self._manual.close()  # (an optimizer stepped after a first backward: its probe measures)
             return ()
