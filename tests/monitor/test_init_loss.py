@@ -152,3 +152,26 @@ def test_a_confident_model_that_is_right_and_soft_targets_stay_quiet():
     soft_model, batches2 = _mlp(2.0)
     soft = lambda out, y: F.cross_entropy(out, F.one_hot(y, 10).float() * 0.9 + 0.01)  # noqa: E731
     assert not [f for f in _train(soft_model, batches2, soft) if f.code == CODE]
+
+
+def test_scaled_cosine_logits_of_a_normally_initialised_model_stay_quiet():
+    """ArcFace / CosFace / normalised softmax: logits s * cos(theta) start with a first loss far
+    above ln C by design, on weights at their default scale: the init is not to blame."""
+
+    class CosineHead(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 32))
+            self.w = nn.Parameter(torch.randn(10, 32))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return 64.0 * F.normalize(self.body(x), dim=1) @ F.normalize(self.w, dim=1).T
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    X, Y = torch.randn(640, 20, generator=g), torch.randint(0, 10, (640,), generator=g)
+    model = CosineHead()
+    with torch.no_grad():
+        first = F.cross_entropy(model(X[:32]), Y[:32]).item()
+    assert first > 3 * torch.log(torch.tensor(10.0)).item() + 3  # (the first loss is far above ln C)
+    assert not _train(model, lambda i: (X[(i * 32) % 640:][:32], Y[(i * 32) % 640:][:32]), nn.CrossEntropyLoss())

@@ -71,8 +71,10 @@ for m in model.modules():
             "plain per-target cross-entropy logsumexp(z) - z[y] itself (whatever the reduction, class weights "
             "or ignored index; targets out of range left out) and compares it with ln(C), C the logits' width. "
             "A warning at the end of the run when it is at least 3x ln(C) and 3 nats above it, unless the "
-            "layer-by-layer init check, the inputs' preprocessing or the loss input already explain it. Soft "
-            "(probability) targets are not read."
+            "layer-by-layer init check, the inputs' preprocessing or the loss input already explain it, and only "
+            "when some Linear, conv or embedding weight starts far above a normal scale (std * sqrt(fan_in) >= 4; "
+            "PyTorch's default ~0.58): scaled cosine logits (ArcFace, CosFace: s * cos) start high by design. "
+            "Soft (probability) targets are not read."
         ),
         fixes=(
             "Initialise the output layer small (nn.init.normal_(w, std=0.02) or zeros) and check the std of the "

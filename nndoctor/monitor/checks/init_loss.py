@@ -32,6 +32,9 @@ __all__ = ["InitialLossTooHigh"]
 RATIO = 3.0  # first cross-entropy / ln(C)
 EXCESS = 3.0  # ... and at least this many nats above ln(C)
 MIN_TARGETS = 8
+#: std * sqrt(fan_in) of the largest Linear/conv weight above which the initial weights are "too large"
+#: (PyTorch's default init ~0.58, He ~1.41); below it a high first loss comes from scaled logits by design
+LARGE_WEIGHTS = 4.0
 _EXPLAINED_BY = ("init.", "preprocessing.", "loss-input.")
 
 
@@ -60,7 +63,22 @@ class InitialLossTooHigh(Check):
             return ()  # soft / probability targets, or shapes this check does not read
         with torch.no_grad():
             self._first = self._measure(x.detach(), y.detach(), event)
+            if self._first is not None:
+                self._first["weight_scale"] = self._weight_scale()
         return ()
+
+    def _weight_scale(self) -> float:
+        """The largest ``std * sqrt(fan_in)`` of the models' Linear / conv / embedding weights now (before the first
+        update): ~0.58 for PyTorch's default init, ~1.4 for He; far above it, the weights are too large."""
+        top = 0.0
+        for _, model in self.state.live_models():
+            for m in model.modules():
+                # (an embedding too: tied to the output, its N(0, 1) rows are the output layer's weights)
+                if isinstance(m, (torch.nn.Linear, torch.nn.modules.conv._ConvNd, torch.nn.Embedding)):
+                    w = m.weight
+                    if isinstance(w, torch.Tensor) and w.dim() >= 2 and w.numel() > 1 and w.is_floating_point():
+                        top = max(top, float(w.detach().float().std()) * math.sqrt(w[0].numel()))
+        return round(top, 3)
 
     @staticmethod
     def _measure(x: torch.Tensor, y: torch.Tensor, event: LossCall) -> dict[str, Any] | None:
@@ -87,6 +105,8 @@ class InitialLossTooHigh(Check):
         ce, uniform = first["initial_loss"], first["uniform_loss"]
         if ce < RATIO * uniform or ce - uniform < EXCESS:
             return []
+        if first.get("weight_scale", LARGE_WEIGHTS) < LARGE_WEIGHTS:
+            return []  # layers at a normal scale: logits scaled by design (ArcFace / CosFace s * cos), not the init
         observer = getattr(self.state, "observer", None)
         others = getattr(observer, "findings", ()) or ()
         if any(f.code.startswith(_EXPLAINED_BY) and f.severity.rank >= 1 for f in others):
