@@ -26,6 +26,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import LossCall, RunEnd
+from nndoctor.monitor.tensors import local
 
 __all__ = ["InitialLossTooHigh"]
 
@@ -63,8 +64,9 @@ class InitialLossTooHigh(Check):
             return ()  # soft / probability targets, or shapes this check does not read
         with torch.no_grad():
             self._first = self._measure(x.detach(), y.detach(), event)
-            if self._first is not None:
-                self._first["weight_scale"] = self._weight_scale()
+            first = self._first
+            if first is not None and first["initial_loss"] >= RATIO * first["uniform_loss"]:
+                first["weight_scale"] = self._weight_scale()  # (read only for a first loss that high)
         return ()
 
     def _weight_scale(self) -> float:
@@ -76,8 +78,11 @@ class InitialLossTooHigh(Check):
                 # (an embedding too: tied to the output, its N(0, 1) rows are the output layer's weights)
                 if isinstance(m, (torch.nn.Linear, torch.nn.modules.conv._ConvNd, torch.nn.Embedding)):
                     w = m.weight
-                    if isinstance(w, torch.Tensor) and w.dim() >= 2 and w.numel() > 1 and w.is_floating_point():
-                        top = max(top, float(w.detach().float().std()) * math.sqrt(w[0].numel()))
+                    if not (isinstance(w, torch.Tensor) and w.dim() >= 2 and w.is_floating_point()):
+                        continue
+                    shard = local(w).detach()  # (this rank's shard of a sharded weight: no communication)
+                    if shard.numel() > 1:
+                        top = max(top, float(shard.float().std()) * math.sqrt(math.prod(w.shape[1:])))
         return round(top, 3)
 
     @staticmethod
