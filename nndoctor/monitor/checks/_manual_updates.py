@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 
+from nndoctor.debug.grad_cut import walk_graph
+
 __all__ = ["HAND_WRITTEN", "MANUAL_LR_KEY", "MAX_NODES", "ManualUpdates", "graph_leaves"]
 
 #: the lr check's name for the "optimizer" of a script with no optimizer object (its location)
@@ -44,23 +46,11 @@ MAX_SNAPSHOT_NUMEL = 8_000_000
 
 def graph_leaves(loss: torch.Tensor, limit: int = MAX_NODES) -> list[torch.Tensor]:
     """The tensors that get a ``.grad`` from ``loss.backward()`` (its graph's AccumulateGrad nodes),
-    found within ``limit`` nodes."""
-    root = loss.grad_fn
-    if root is None:
+    found within ``limit`` nodes (:func:`nndoctor.debug.grad_cut.walk_graph`)."""
+    if loss.grad_fn is None:
         return []
-    leaves: list[torch.Tensor] = []
-    stack, seen = [root], {id(root)}
-    while stack and len(seen) <= limit:
-        node = stack.pop()
-        var = getattr(node, "variable", None)  # an AccumulateGrad node: a leaf
-        if isinstance(var, torch.Tensor):
-            leaves.append(var)
-            continue
-        for fn, _ in getattr(node, "next_functions", ()):
-            if fn is not None and id(fn) not in seen:
-                seen.add(id(fn))
-                stack.append(fn)
-    return leaves
+    leaves = (getattr(node, "variable", None) for node in walk_graph(loss.grad_fn, limit))
+    return [var for var in leaves if isinstance(var, torch.Tensor)]
 
 
 class _Held:
