@@ -20,6 +20,7 @@ from nndoctor.monitor.evalrec import RECIPE_OPS, PendingEval, RecipeTracker, fir
 from nndoctor.monitor.events import LossCall, OpCall, Provenance, Targets, reduction_of
 from nndoctor.monitor.notebook import code_site, is_cell
 from nndoctor.monitor.residuals import RESIDUAL_OPS, ResidualEval
+from nndoctor.monitor.target_scales import target_scales
 from nndoctor.monitor.tensors import transformed
 
 __all__ = [
@@ -274,6 +275,8 @@ class FunctionEvents:
                         return
                     model = info.name
                 self._residuals.add(self.state.step, value, model, result)
+                # (its units: predictions mapped back to raw targets make a loss in other units than training's)
+                target_scales(self.state).add_eval(args[0], args[1], self._residuals.loss or "")
 
     def _eval_value(self, loss: torch.Tensor, value: torch.Tensor) -> None:
         """A loss of an evaluation loop: recorded now without gradients; with gradients (an

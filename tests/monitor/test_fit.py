@@ -569,3 +569,103 @@ def test_contrastive_loss_over_the_batch_makes_underfitting_info(style):
             loss.backward()
             opt.step()
     _assert_underfitting_info(obs, "instance_targets", "contrastive")
+
+
+# ------------------------------------------------ an evaluation loss written in other units than the training loss
+def _scaled_regression(n_train, noise, seed=0, scale=300.0, offset=2_000.0):
+    """Raw targets on a large scale (prices, counts): standardised for training, raw for evaluation."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n_train + 200, 10, generator=g)
+    raw = offset + scale * (x[:, :1] - 0.5 * x[:, 1:2] + noise * torch.randn(len(x), 1, generator=g))
+    mean, std = raw[:n_train].mean(), raw[:n_train].std()
+    return x[:n_train], (raw[:n_train] - mean) / std, x[n_train:], raw[n_train:], mean, std
+
+
+def _train_scaled_evaluate_raw(model, Xt, yt, Xv, raw_v, mean, std, epochs, eval_loss, eval_batch=None,
+                               checks=None):
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    with Observer(checks=checks or CHECKS) as obs:
+        for _ in range(epochs):
+            for i in range(0, len(Xt), 20):
+                opt.zero_grad()
+                F.mse_loss(model(Xt[i:i + 20]), yt[i:i + 20]).backward()
+                opt.step()
+        model.eval()
+        with torch.no_grad():
+            b = eval_batch or len(Xv)
+            for j in range(0, len(Xv), b):
+                eval_loss(model(Xv[j:j + b]) * std + mean, raw_v[j:j + b])  # predictions mapped back to raw units
+    return obs.report()
+
+
+def _mse_by_hand(pred, y):
+    return ((pred - y) ** 2).mean()  # a metric of the script's own: a held-out residual (monitor/residuals.py)
+
+
+def _mae_by_hand(pred, y):
+    return (y - pred).abs().mean().item()
+
+
+@pytest.mark.parametrize("eval_loss, eval_batch", [
+    (F.mse_loss, None), (nn.MSELoss(), 50), (F.l1_loss, 40), (nn.SmoothL1Loss(), None), (_mse_by_hand, None),
+    (_mae_by_hand, 50)])
+def test_a_good_fit_evaluated_in_raw_units_after_standardised_training_is_quiet(eval_loss, eval_batch):
+    # the training loss is in standardised units (~0.01), the evaluation loss in raw ones (thousands):
+    # a held-out loss 1e4x the training loss measures the units, not a memorised training set
+    Xt, yt, Xv, raw_v, mean, std = _scaled_regression(400, noise=0.05)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 1))
+    report = _train_scaled_evaluate_raw(model, Xt, yt, Xv, raw_v, mean, std, epochs=40, eval_loss=eval_loss,
+                                        eval_batch=eval_batch)
+    assert report.by_code("fit.overfitting") == []
+
+
+@pytest.mark.parametrize("eval_loss", [F.mse_loss, F.l1_loss, _mse_by_hand])
+def test_memorised_regression_evaluated_in_raw_units_is_still_overfitting(eval_loss):
+    Xt, yt, Xv, raw_v, mean, std = _scaled_regression(40, noise=1.2, seed=1)
+    report = _train_scaled_evaluate_raw(_wide(1), Xt, yt, Xv, raw_v, mean, std, epochs=200, eval_loss=eval_loss,
+                                        eval_batch=50)
+    (f,) = report.by_code("fit.overfitting")
+    ev = f.evidence
+    assert ev["memorised"] is True and 0 < ev["eval_loss_scale"] < 1e-2
+    assert "training loss's units" in f.message
+
+
+def test_validation_rising_in_raw_units_reports_the_gap_in_training_units():
+    Xt, yt, Xv, raw_v, mean, std = _scaled_regression(40, noise=1.2, seed=1)
+    model = _wide(1)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    with Observer(checks=CHECKS) as obs:
+        for _ in range(200):
+            model.train()
+            for i in range(0, len(Xt), 20):
+                opt.zero_grad()
+                F.mse_loss(model(Xt[i:i + 20]), yt[i:i + 20]).backward()
+                opt.step()
+            model.eval()
+            with torch.no_grad():
+                F.mse_loss(model(Xv) * std + mean, raw_v)
+    (f,) = obs.report().by_code("fit.overfitting")
+    ev = f.evidence
+    assert "memorised" not in ev and 0 < ev["eval_loss_scale"] < 1e-3
+    assert ev["generalization_gap"] < ev["last_val_loss"] * 1e-3  # (not val - train across units)
+
+
+def test_one_evaluation_pass_whose_batches_grow_harder_is_not_a_rising_validation_curve():
+    # five batches of ONE evaluation pass at step 400 (held-out rows sorted by difficulty), the training loss
+    # falling over 400 optimizer steps: one evaluation, not a curve that rose
+    import numpy as np
+
+    from nndoctor.monitor.checks.fit import _rise
+    from nndoctor.monitor.history import History
+
+    h = History("eval_loss")
+    for v in (0.6, 1.5, 4.1, 7.3, 20.0):
+        h.record(400, v)
+    ts = np.arange(1, 401)
+    tv = 2.0 * np.exp(-ts / 50.0) + 0.05
+    assert _rise(h, ts, tv, advancing=True) is None
+    g = History("eval_loss")  # the same values at five evaluations mid-run rise
+    for s, v in zip((80, 160, 240, 320, 400), (0.6, 1.5, 4.1, 7.3, 20.0)):
+        g.record(s, v)
+    assert _rise(g, ts, tv, advancing=True) is not None

@@ -43,8 +43,9 @@ from nndoctor.monitor.curves import (
     per_step,
     rolling_median,
 )
-from nndoctor.monitor.events import LossCall, ModelInput, OpCall, RunEnd
+from nndoctor.monitor.events import LossCall, ModelInput, OpCall, RunEnd, Targets
 from nndoctor.monitor.noise_targets import NOISE_OPS, NoiseTargets, noise_target
+from nndoctor.monitor.target_scales import eval_loss_scale, target_scales
 
 __all__ = ["Fit", "smoothing_window", "train_between"]
 
@@ -146,10 +147,17 @@ def smoothing_window(ev: np.ndarray) -> int:
     return min(widest, max(3, need | 1))
 
 
-def _rise(history: Any, ts: np.ndarray, tv: np.ndarray) -> tuple[int, dict[str, Any], str] | None:
+def _rise(history: Any, ts: np.ndarray, tv: np.ndarray,
+          scale: float | None = 1.0, advancing: bool = False) -> tuple[int, dict[str, Any], str] | None:
     """The validation curve of ``history`` rising for several evaluations while the training loss
-    (steps ``ts``, values ``tv``) falls: (step of the last evaluation, evidence, what happened)."""
-    es, ev = per_step(*history.series())
+    (steps ``ts``, values ``tv``) falls: (step of the last evaluation, evidence, what happened).
+    ``scale`` converts the validation losses into the training loss's units (None: they cannot be,
+    the gap is not measured). ``advancing``: the run's optimizer steps advance, so evaluation losses that
+    all share one step are the batches of one evaluation pass, not a curve."""
+    raw_steps, raw_values = history.series()
+    if advancing and len(raw_steps) >= 2 and raw_steps[0] == raw_steps[-1]:
+        return None
+    es, ev = per_step(raw_steps, raw_values)
     keep = np.isfinite(ev)
     es, ev = es[keep], ev[keep]
     if len(ev) < 3:
@@ -168,18 +176,24 @@ def _rise(history: Any, ts: np.ndarray, tv: np.ndarray) -> tuple[int, dict[str, 
     # unstable step, BatchNorm statistics catching up during warm-up) is not it
     rose = rose and val_last >= RECOVERED * float(np.max(ev[best + 1:]))
     train_fell = train[last] <= 0.95 * train[best]
-    gap = (val_last - train[last]) / max(abs(float(train[last])), 1e-12)
-    if not (val_best > 0 and rose and train_fell and gap > 0.1):
+    gap = None if scale is None else val_last * scale - float(train[last])
+    if not (val_best > 0 and rose and train_fell and (gap is None or gap > 0.1 * abs(float(train[last])))):
         return None
     evidence = {"best_val_loss": round(val_best, 5), "best_step": int(es[best]),
                 "last_val_loss": round(val_last, 5), "last_step": int(es[last]),
                 "train_loss_at_best": round(float(train[best]), 5),
                 "train_loss_last": round(float(train[last]), 5),
-                "generalization_gap": round(val_last - float(train[last]), 5),
+                "generalization_gap": None if gap is None else round(gap, 5),
                 "evaluations": len(ev)}
     text = (f"the validation loss rose from {val_best:.4g} (step {es[best]}) to {val_last:.4g} (step {es[last]}) "
-            f"while the training loss fell from {train[best]:.4g} to {train[last]:.4g}; the gap (variance) is "
-            f"now {val_last - train[last]:.3g}")
+            f"while the training loss fell from {train[best]:.4g} to {train[last]:.4g}")
+    if scale != 1.0:
+        evidence["eval_loss_scale"] = None if scale is None else float(f"{scale:.4g}")
+        text += ("; the validation loss is in other units (its targets are on another scale than the training "
+                 "targets)" + ("" if gap is None else f": in the training loss's units, the gap (variance) is now "
+                                                      f"{gap:.3g}"))
+    else:
+        text += f"; the gap (variance) is now {gap:.3g}"
     return int(es[last]), evidence, text
 
 
@@ -188,7 +202,7 @@ class Fit(Check):
     """Validation loss rising while training loss falls; training loss stuck near a constant predictor."""
 
     code = "fit.overfitting"
-    needs = ("op", "model_input", "loss", "end")
+    needs = ("op", "model_input", "loss", "targets", "end")
     sampled_only = frozenset({"model_input"})
     extra_codes = ("fit.underfitting",)
     ops = NOISE_OPS  # random tensors used as the loss's target (noise prediction)
@@ -203,8 +217,12 @@ class Fit(Check):
         #: contrastive / InfoNCE loss: cross-entropy over the batch, target i = the positive of row i)
         self._class_calls = [0, 0]  # classification calls read, and those with one class per row
         self._noise = NoiseTargets(state)
+        self._scales = target_scales(state)
 
-    def check(self, event: OpCall | ModelInput | LossCall | RunEnd) -> Iterable[Finding]:
+    def check(self, event: OpCall | ModelInput | LossCall | Targets | RunEnd) -> Iterable[Finding]:
+        if isinstance(event, Targets):
+            self._scales.feed(event)  # (an evaluation loss in other units than the training loss)
+            return ()
         if isinstance(event, OpCall):
             self._noise.on_op(event)
             return ()
@@ -280,10 +298,12 @@ class Fit(Check):
 
     # ------------------------------------------------------------------ overfitting
     def _overfitting(self) -> Finding | None:
-        ts, tv = per_step(*self.state.losses.series())
+        raw_ts, raw_tv = self.state.losses.series()
+        advancing = len(raw_ts) >= 2 and raw_ts[0] != raw_ts[-1]
+        ts, tv = per_step(raw_ts, raw_tv)
         curves = self._model_curves()
         if not curves:
-            rise = _rise(self.state.eval_losses, ts, tv)
+            rise = _rise(self.state.eval_losses, ts, tv, eval_loss_scale(self.state), advancing)
             if rise is None:
                 return None
             es_last, evidence, text = rise
@@ -292,7 +312,9 @@ class Fit(Check):
         # ... and the training losses of several are recorded together (every optimizer seen counts: judged at
         # the end of the run, when a script's optimizers may already be gone)
         mixed = len(self.state.optimizers) > 1
-        risen = [(name, rise) for name, curve in curves if (rise := _rise(curve, ts, tv)) is not None]
+        scale = eval_loss_scale(self.state)
+        risen = [(name, rise) for name, curve in curves
+                 if (rise := _rise(curve, ts, tv, scale, advancing)) is not None]
         if not risen:
             return None
         name, (es_last, evidence, text) = risen[0]
@@ -300,7 +322,7 @@ class Fit(Check):
         if not mixed:
             return self.finding(f"{name} overfits: {text}", evidence, location="validation", step=es_last)
         others = ", ".join(n for n, _ in curves if n != name)
-        del evidence["generalization_gap"]  # (against the training losses of all of them: not its own)
+        evidence.pop("generalization_gap", None)  # (against the training losses of all of them: not its own)
         evidence["training_losses"] = "of all the models together"
         return self.finding(
             f"{name} may overfit: its own validation loss rose from {evidence['best_val_loss']:.4g} (step "
@@ -338,18 +360,26 @@ class Fit(Check):
         if len(t) < 50:
             return None
         train = float(np.median(t[-max(5, len(t) // 10):]))
+        scale = eval_loss_scale(self.state)
+        if scale is None:
+            return None  # (an evaluation loss in other units that do not convert: not comparable)
+        shown, val = val, val * scale  # (the script's own figure; in the training loss's units)
         if not (train < MEMORISED * base and val >= HELD_OUT_NO_BETTER * base and val > 10 * max(train, 0.0)):
             return None
         evaluations = len(set(int(s) for s in es))
-        evidence = {"last_val_loss": round(val, 5), "last_step": last_step, "train_loss_last": round(train, 5),
+        evidence = {"last_val_loss": round(shown, 5), "last_step": last_step, "train_loss_last": round(train, 5),
                     "constant_loss": round(float(base), 5), "generalization_gap": round(val - train, 5),
                     "evaluations": evaluations, "eval_batches_last": int(at_last.sum()), "memorised": True,
                     "best_step": "unknown: evaluate every epoch to find it"}
+        units = ""
+        if scale != 1.0:
+            evidence["eval_loss_scale"] = float(f"{scale:.4g}")
+            units = f" ({val:.4g} in the training loss's units: its targets are on another scale)"
         return self.finding(
             f"the model overfits: it memorised the training data (training loss {train:.4g}, under "
             f"{MEMORISED:g}x the {float(base):.4g} of a constant prediction) while the held-out loss at step "
-            f"{last_step} is {val:.4g}, {val / base:.2g}x that constant prediction's: the gap (variance) is "
-            f"{val - train:.3g}", evidence, location="validation", step=last_step)
+            f"{last_step} is {shown:.4g}{units}, {val / base:.2g}x that constant prediction's: the gap (variance) "
+            f"is {val - train:.3g}", evidence, location="validation", step=last_step)
 
     # ------------------------------------------------------------------ underfitting
     def _underfitting(self) -> Finding | None:

@@ -25,57 +25,21 @@ follow the targets: quiet. Another split of the same data moves the statistics f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Iterable
-
-import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.debug.preprocessing import fmt
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import RunEnd, Targets
-from nndoctor.monitor.tensors import local
+from nndoctor.monitor.target_scales import REGRESSION, target_scales
 
 __all__ = ["EvalTargetScale"]
 
-REGRESSION = frozenset({"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"})
 MIN_BATCHES = 2
 MIN_VALUES = 16
 STD_RATIO = 5.0
 MEAN_SHIFT = 10.0
 PRED_SHIFT = 3.0
-EVAL_BUDGET = 32
-MAX_VALUES = 65_536
-
-
-@dataclass
-class _Moments:
-    n: int = 0
-    total: float = 0.0
-    sq: float = 0.0
-    batches: int = 0
-
-    def add(self, t: torch.Tensor) -> None:
-        v = local(t).detach().reshape(-1)[:MAX_VALUES].double()
-        v = v[torch.isfinite(v)]
-        self.n += int(v.numel())
-        self.total += float(v.sum())
-        self.sq += float(v.square().sum())
-        self.batches += 1
-
-    @property
-    def mean(self) -> float:
-        return self.total / max(self.n, 1)
-
-    @property
-    def std(self) -> float:
-        return math.sqrt(max(self.sq / max(self.n, 1) - self.mean ** 2, 0.0))
-
-
-@dataclass
-class _Side:
-    target: _Moments
-    pred: _Moments
 
 
 @register
@@ -87,41 +51,25 @@ class EvalTargetScale(Check):
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)
-        self._train: dict[tuple[int, ...], _Side] = {}
-        self._eval: dict[tuple[int, ...], _Side] = {}
+        self._scales = target_scales(state)
         self._done: set[tuple[int, ...]] = set()
-        self._losses: dict[tuple[int, ...], str] = {}
 
     def check(self, event: Targets | RunEnd) -> Iterable[Finding]:
         if isinstance(event, RunEnd):
-            return [f for key in list(self._eval) if key in self._train and key not in self._done
+            sc = self._scales
+            return [f for key in list(sc.eval) if key in sc.train and key not in self._done
                     for f in self._judge(key, final=True)]
         if event.name not in REGRESSION:
             return ()
-        inp, target = event.input, event.target
-        if (not inp.is_floating_point() or not target.is_floating_point() or target.numel() < 2
-                or inp.shape != target.shape or target.dim() == 0):
+        key = self._scales.feed(event)
+        if key is None or key in self._done:
             return ()
-        key = tuple(target.shape[1:])
-        if key in self._done:
-            return ()
-        sides = self._train if event.training else self._eval
-        side = sides.get(key)
-        if side is None:
-            if len(sides) >= 8:
-                return ()
-            side = sides[key] = _Side(_Moments(), _Moments())
-        if not event.training and side.target.batches >= EVAL_BUDGET:
-            return ()
-        side.target.add(target)
-        side.pred.add(inp)
-        self._losses.setdefault(key, event.name)
-        if key in self._train and key in self._eval:
+        if key in self._scales.train and key in self._scales.eval:
             return self._judge(key, final=False)
         return ()
 
     def _judge(self, key: tuple[int, ...], *, final: bool) -> list[Finding]:
-        tr, ev = self._train[key], self._eval[key]
+        tr, ev = self._scales.train[key], self._scales.eval[key]
         enough = min(tr.target.n, ev.target.n) >= MIN_VALUES
         if not enough or (not final and min(tr.target.batches, ev.target.batches) < MIN_BATCHES):
             return []
@@ -138,7 +86,7 @@ class EvalTargetScale(Check):
         pred_shift = abs(ev.pred.mean - tr.target.mean) / ts
         if pred_shift > PRED_SHIFT or not (1.0 / STD_RATIO < pred_ratio < STD_RATIO or ps == 0):
             return []  # the predictions moved with the targets: other data, or mapped back on purpose
-        loss = self._losses.get(key, "the regression loss")
+        loss = self._scales.losses.get(key, "the regression loss")
         evidence = {"loss": loss, "target_shape": list(key),
                     "train_target_mean": round(tr.target.mean, 4), "train_target_std": round(ts, 4),
                     "eval_target_mean": round(ev.target.mean, 4), "eval_target_std": round(es, 4),

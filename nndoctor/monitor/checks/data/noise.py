@@ -142,7 +142,11 @@ def noise_floor(rate: float, classes: int) -> float:
 
 def _eval_rise(state: object) -> str:
     """'min a at step s -> b at step t' when the evaluation loss rose by 20% from its minimum."""
-    steps, values = per_step(*state.eval_losses.series())  # type: ignore[attr-defined]
+    raw_steps, raw_values = state.eval_losses.series()  # type: ignore[attr-defined]
+    train_steps = state.losses.series()[0]  # type: ignore[attr-defined]
+    if len(raw_steps) >= 2 and raw_steps[0] == raw_steps[-1] and train_steps and train_steps[0] != train_steps[-1]:
+        return ""  # (the batches of one evaluation pass, not a curve)
+    steps, values = per_step(raw_steps, raw_values)
     keep = np.isfinite(values)
     steps, values = steps[keep], values[keep]
     if len(values) < 3:
