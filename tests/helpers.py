@@ -11,7 +11,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -137,3 +137,24 @@ def apply_diff(diff: str, original: str) -> str:
         out.extend(ln[1:] for ln in body if ln[:1] in (" ", "+"))
         i = start + sum(1 for ln in body if ln[:1] in (" ", "-"))
     return "\n".join(out + lines[i:])
+
+
+@contextlib.contextmanager
+def spy(owner: Any, name: str, record: Callable[..., Any] | None = None) -> Iterator[list[Any]]:
+    """Record every call of ``owner.name`` (a module function or a class's method: ``self`` comes first)
+    while the block runs: its arguments, or what ``record(*args, **kwargs)`` makes of them at the time
+    of the call (None: not recorded); the original is put back after the block."""
+    calls: list[Any] = []
+    original: Callable[..., Any] = getattr(owner, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        seen = args if record is None else record(*args, **kwargs)
+        if seen is not None:
+            calls.append(seen)
+        return original(*args, **kwargs)
+
+    setattr(owner, name, wrapper)
+    try:
+        yield calls
+    finally:
+        setattr(owner, name, original)

@@ -8,27 +8,17 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import spy
 
 from nndoctor.monitor import Observer
 from nndoctor.monitor.observer.core import Observer as _Observer
 
 
 def _sampled_steps(loop) -> list[int]:
-    seen: list[int] = []
-    original = _Observer._set_heavy
-
-    def spy(self, on):  # (records the steps the heavy probes are switched on for)
-        if on:
-            seen.append(self.state.step)
-        return original(self, on)
-
-    _Observer._set_heavy = spy
-    try:
-        with Observer():
-            loop()
-    finally:
-        _Observer._set_heavy = original
-    return seen
+    """The steps the heavy probes are switched on for."""
+    with spy(_Observer, "_set_heavy", lambda self, on: self.state.step if on else None) as steps, Observer():
+        loop()
+    return steps
 
 
 def _data():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import spy
 
 from nndoctor.monitor import Observer
 from nndoctor.monitor.functions import PREP_OPS
@@ -26,20 +27,9 @@ def _prepare(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _watched(run) -> tuple[int, Observer]:
-    calls = [0]
-    original = _Observer._on_op
-
-    def spy(self, *args, **kwargs):
-        calls[0] += 1
-        return original(self, *args, **kwargs)
-
-    _Observer._on_op = spy
-    try:
-        with Observer() as obs:
-            run()
-    finally:
-        _Observer._on_op = original
-    return calls[0], obs
+    with spy(_Observer, "_on_op") as calls, Observer() as obs:
+        run()
+    return len(calls), obs
 
 
 def test_a_long_preparation_is_followed_only_up_to_its_budget_and_training_is_seen_at_once():

@@ -7,27 +7,17 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import spy
 
 import nndoctor.monitor.checks.data.sample as sample
 from nndoctor.monitor import Observer
 
 
 def _count_features(loop) -> tuple[int, int]:
-    calls = [0]
-    original = sample.probe_features
-
-    def spy(x):
-        calls[0] += 1
-        return original(x)
-
-    sample.probe_features = spy
-    try:
-        with Observer() as obs:
-            loop()
-    finally:
-        sample.probe_features = original
+    with spy(sample, "probe_features") as calls, Observer() as obs:
+        loop()
     data = obs.state.extra.get(sample.KEY)
-    return calls[0], (data.pair_rows if data is not None else 0)
+    return len(calls), (data.pair_rows if data is not None else 0)
 
 
 def test_a_forward_scored_on_a_subset_of_its_rows_computes_no_features():
