@@ -28,6 +28,7 @@ import weakref
 from typing import Any
 
 import torch
+from torch.utils.weak import WeakIdKeyDictionary
 
 from nndoctor.debug.grad_cut import walk_graph
 
@@ -71,7 +72,7 @@ class ManualUpdates:
         self.state = state
         self._held: list[_Held] = []
         self._held_step = 0
-        self._constant: dict[int, bool] = {}  # leaf id -> all values equal when first met
+        self._constant: WeakIdKeyDictionary = WeakIdKeyDictionary()  # leaf -> all values equal when first met
         self._lrs: collections.deque[float] = collections.deque(maxlen=64)
 
     def on_backward(self, loss: torch.Tensor, step: int, sampled: bool, index: int = 1) -> None:
@@ -95,16 +96,16 @@ class ManualUpdates:
     def _snapshot(self, loss: torch.Tensor, step: int) -> None:
         leaves = [p for p in graph_leaves(loss) if p.is_floating_point() and p.numel() and not p.is_sparse]
         for p in leaves:
-            if id(p) not in self._constant:
+            if p not in self._constant:
                 flat = p.detach().reshape(-1)
-                self._constant[id(p)] = bool((flat == flat[0]).all()) if flat.numel() > 1 else False
+                self._constant[p] = bool((flat == flat[0]).all()) if flat.numel() > 1 else False
         # weights (not biases / norm scales), largest first; not those that started constant
         leaves.sort(key=lambda t: (t.dim() < 2, -t.numel()))
         budget = MAX_SNAPSHOT_NUMEL
         for p in leaves:
             if len(self._held) >= MAX_WEIGHTS:
                 break
-            if self._constant.get(id(p)) or p.numel() > budget:
+            if self._constant.get(p) or p.numel() > budget:
                 continue
             budget -= p.numel()
             held = _Held(p, self.state.param_name(p))
