@@ -29,9 +29,9 @@ import torch
 from torch import nn
 
 from nndoctor.monitor.checks.causal import _kept_state
-from nndoctor.monitor.tensors import is_integer
+from nndoctor.monitor.tensors import fsdp_sharded, is_integer, is_sharded
 
-__all__ = ["Dependence", "FULL_ROWS", "ROWS", "SEQUENCE_MODULES", "probe"]
+__all__ = ["Dependence", "FULL_ROWS", "ROWS", "SEQUENCE_MODULES", "eager", "probe"]
 
 ROWS = 7  # rows of the batch probed (a prime: it seldom equals another size of the output by chance)
 FULL_ROWS = 256  # the whole batch is probed where a slice cannot run, up to this many rows
@@ -111,6 +111,20 @@ def _user_backward_hooks(model: nn.Module) -> bool:
                for m in model.modules())
 
 
+def eager(model: nn.Module) -> nn.Module | None:
+    """The module to probe: a compiled model's eager original (a new batch size or mode would recompile it
+    and count against its recompilation limit), a (Distributed)DataParallel's module (its forward prepares a
+    gradient reduction the probe never runs); None for a sharded (FSDP) model, whose forward gathers the
+    parameters across ranks (a collective that one rank's probe must not start)."""
+    model = getattr(model, "_orig_mod", model)
+    if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+        model = model.module
+    model = getattr(model, "_orig_mod", model)
+    if fsdp_sharded([model]) or any(is_sharded(p) for p in model.parameters()):
+        return None
+    return model
+
+
 def probe(model: nn.Module, args: Sequence[Any], index: int, batch_dim: int, time_axis: bool, *,
           locate: bool = False) -> Dependence | None:
     """Probe ``model`` on rows of ``args`` (``args[index]`` the batch input, its samples along ``batch_dim``;
@@ -119,8 +133,10 @@ def probe(model: nn.Module, args: Sequence[Any], index: int, batch_dim: int, tim
     probed this way."""
     x = args[index]
     n = int(x.shape[batch_dim])
-    if n < 3 or _user_backward_hooks(model):
+    module = eager(model)
+    if module is None or n < 3 or _user_backward_hooks(module):
         return None
+    model = module
     sizes = [min(n, ROWS)]
     if n > ROWS and n <= FULL_ROWS:
         sizes.append(n)

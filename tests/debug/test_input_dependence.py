@@ -325,3 +325,13 @@ def test_the_probe_leaves_the_users_training_bit_identical():
     plain, watched = train(False), train(True)
     assert plain[0] == watched[0]
     assert all(torch.equal(a, b) for a, b in zip(plain[1], watched[1]))
+
+
+def test_wrapped_models_are_probed_through_their_eager_module():
+    from nndoctor.debug.dependence_probe import eager, probe
+
+    model = _keras_mlp(True)
+    assert eager(nn.DataParallel(model)) is model
+    assert eager(torch.compile(model)) is model                  # (never called: nothing is compiled)
+    found = probe(nn.DataParallel(model), (TAB[:32],), 0, 0, False)
+    assert found is not None and found.leak > 0.05 and found.equivariant is False
