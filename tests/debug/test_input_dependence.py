@@ -33,13 +33,20 @@ class Lambda(nn.Module):
 
 def _observe(model: nn.Module, xs: torch.Tensor, ys: torch.Tensor, *, batch: int = 32, batch_dim: int = 0,
              loss=F.cross_entropy, extra=(), steps: int = 6) -> list:
+    batches = []
+    for i in range(steps):
+        idx = torch.arange(i * batch, (i + 1) * batch) % xs.shape[batch_dim]
+        batches.append((xs.index_select(batch_dim, idx), ys.index_select(batch_dim if ys.dim() > 1 else 0, idx)))
+    return _observe_batches(model, batches, loss=loss, extra=extra)
+
+
+def _observe_batches(model: nn.Module, batches, *, loss=F.cross_entropy, extra=()) -> list:
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     with Observer(checks=[InputDependence], schedule=Schedule(dense=4, every=2)) as obs:
-        for i in range(steps):
-            idx = torch.arange(i * batch, (i + 1) * batch) % xs.shape[batch_dim]
+        for x, y in batches:
             opt.zero_grad()
-            out = model(xs.index_select(batch_dim, idx), *extra)
-            loss(out, ys[idx]).backward()
+            out = model(x.clone(), *extra)
+            loss(out, y).backward()
             opt.step()
     assert not obs.internal_errors, obs.internal_errors
     return [f for f in obs.findings if f.code in (MIXED, ONE_STEP)]
@@ -335,3 +342,73 @@ def test_wrapped_models_are_probed_through_their_eager_module():
     assert eager(torch.compile(model)) is model                  # (never called: nothing is compiled)
     found = probe(nn.DataParallel(model), (TAB[:32],), 0, 0, False)
     assert found is not None and found.leak > 0.05 and found.equivariant is False
+
+
+def test_a_view_with_a_hard_coded_batch_size_is_probed_on_the_whole_batch():
+    batch = 32
+
+    class _Fixed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.l1, self.l2 = nn.Linear(20, 16), nn.Linear(16, 2)
+
+        def forward(self, x):
+            h = F.relu(self.l1(x))
+            return self.l2(h.view(-1, batch).t())          # (32, 16) -> (16, 32) -> (32, 16): rows mixed
+
+    torch.manual_seed(0)
+    found = _observe(_Fixed(), TAB, TAB_Y)
+    assert [f.code for f in found] == [MIXED] and found[0].evidence["rows_probed"] == 32, found
+
+
+def test_one_graph_or_one_sequence_as_the_batch_is_quiet():
+    torch.manual_seed(0)
+    adj = (torch.rand(32, 32, generator=_G) < 0.2).float() + torch.eye(32)
+    adj = adj / adj.sum(1, keepdim=True)
+
+    class _GlobalAdj(nn.Module):                         # the adjacency out of sight: a global of the script
+        def __init__(self) -> None:
+            super().__init__()
+            self.l1, self.l2 = nn.Linear(20, 16), nn.Linear(16, 2)
+
+        def forward(self, x):
+            return self.l2(adj @ F.relu(self.l1(adj @ x)))
+
+    x, y = TAB[:32], TAB_Y[:32]
+    assert _observe(_GlobalAdj(), x, y, steps=4, batch=32) == []
+
+    class _AttrAdj(_GlobalAdj):                          # kept as a plain tensor attribute
+        def __init__(self) -> None:
+            super().__init__()
+            self.adj = adj
+
+        def forward(self, x):
+            return self.l2(self.adj @ F.relu(self.l1(self.adj @ x)))
+    assert _observe(_AttrAdj(), x, y, steps=4, batch=32) == []
+
+    class _OneSequence(nn.Module):                       # hello-rnn: one (1, T, F) sequence, a target per step
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn, self.fc = nn.RNN(3, 8, batch_first=True), nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.fc(self.rnn(x)[0][0])
+    seq = SEQ[:1].repeat(1, 3, 1)                        # (1, 36, 3)
+    assert _observe_batches(_OneSequence(), [(seq, SEQ_Y[:36])] * 5) == []
+
+    class _HandRnn(nn.Module):                           # time-major hand-written RNN, a target per step
+        def __init__(self) -> None:
+            super().__init__()
+            self.i2h, self.h2h, self.out = nn.Linear(3, 8), nn.Linear(8, 8), nn.Linear(8, 2)
+
+        def forward(self, x):
+            h, outs = x.new_zeros(x.shape[1], 8), []
+            for t in range(x.shape[0]):
+                h = torch.tanh(self.i2h(x[t]) + self.h2h(h))
+                outs.append(self.out(h))
+            return torch.stack(outs)                     # (T, N, 2)
+
+    def per_step(out, y):
+        return F.cross_entropy(out.reshape(-1, 2), y.reshape(-1))
+    steps_y = (SEQ[..., 0] > 0).long().t().contiguous()          # (T, N)
+    assert _observe(_HandRnn(), SEQ.transpose(0, 1).contiguous(), steps_y, batch_dim=1, loss=per_step) == []
