@@ -320,9 +320,11 @@ def test_the_probe_leaves_the_users_training_bit_identical():
                 opt.zero_grad()
                 loss = F.cross_entropy(model(SEQ[i * 32:(i + 1) * 32]), SEQ_Y[i * 32:(i + 1) * 32])
                 loss.backward()
-                opt.step()
+                grads = [p.grad.clone() for p in model.parameters()]
+                opt.step()                                   # (the probe runs in its post hook)
+                assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters()))
                 losses.append(loss.item())
-                assert model.training
+                assert model.training and all(m.training for m in model.modules())
         finally:
             if ctx is not None:
                 ctx.__exit__(None, None, None)
