@@ -15,7 +15,7 @@ dependencies"), not in any shape:
   targets of a sequence model are not judged.
 * ``shape.prediction-from-one-time-step``: a sequence model (a recurrent or attention layer inside) whose
   per-sample prediction depends on one time step of a ``T >= MIN_STEPS`` input: ``out[:, 0]`` of a
-  batch_first output where the last step was meant, ``out[0]`` of a batch_first output, a cell loop that
+  batch_first output where the last step was meant, ``out[0]`` of a time-major output, a cell loop that
   reads ``x[:, 0]`` every step. Evidence: the gradient of both probed samples' outputs is exactly zero on
   every time step of their input but one, the same step. A bidirectional RNN read at step 0, a
   Transformer's CLS token, a last-step readout, pooling and per-position outputs reach every step.
@@ -225,13 +225,13 @@ class InputDependence(Check):
         batch, r = self._results[-1]
         step = _one_step(r)
         t = r.seq_len
-        where = "first" if step == 0 else "last" if step == t - 1 else f"{step}th"
-        usual = ("out[:, 0] read where out[:, -1] was meant, out[0] of a batch_first output, or a loop that reads "
-                 "x[:, 0] at every step" if step == 0 else
+        where = "first step" if step == 0 else "last step" if step == t - 1 else "step"
+        usual = ("out[:, 0] read where out[:, -1] was meant, out[0] of a time-major output where out[-1] was "
+                 "meant, or a loop that reads x[:, 0] at every step" if step == 0 else
                  "a recurrent layer whose batch_first does not match its input, or a readout of one position")
         name = batch.name
         msg = (f"{name}'s prediction depends on one time step of its {t}-step input sequences: backpropagating a "
-               f"sample's output (of {r.output_shape}) to its input ({batch.shape}) reaches the {where} step "
+               f"sample's output (of {r.output_shape}) to its input ({batch.shape}) reaches the {where} "
                f"(index {step}) and no other, so the other {t - 1} steps are never read ({usual})")
         evidence = {"model": name, "input_shape": batch.shape, "batch_dim": batch.batch_dim, "seq_len": t,
                     "time_step": step, "output_shape": r.output_shape, "rows_probed": r.rows,

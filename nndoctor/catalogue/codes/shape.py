@@ -678,7 +678,8 @@ x = x.reshape(x.size(0), -1)               # (N, 128), one row per sample
         meaning=(
             "The prediction for a sequence depends on one of its time steps only: the output of a batch_first "
             "LSTM/GRU/Transformer read at `out[:, 0]` where the last step (`out[:, -1]`) was meant, `out[0]` of a "
-            "batch_first output, a cell loop that reads `x[:, 0]` at every step. The model runs over the whole "
+            "time-major output where `out[-1]` was meant, a cell loop that reads `x[:, 0]` at every step. The model "
+            "runs over the whole "
             "sequence, but the head reads a position that has seen one step."
         ),
         why=(
