@@ -27,6 +27,7 @@ that agree; a clean probe retires the check, so a healthy run pays for one probe
 
 from __future__ import annotations
 
+import logging
 import weakref
 from typing import Any, Iterable
 
@@ -39,6 +40,8 @@ from nndoctor.monitor.events import LossCall, ModelInput
 from nndoctor.monitor.tensors import is_integer
 
 __all__ = ["InputDependence", "LEAK", "MIN_PROBES", "MIN_STEPS"]
+
+logger = logging.getLogger("nndoctor")
 
 LEAK = 0.05  # share of one sample's output gradient on the other samples' inputs
 MIN_STEPS = 4
@@ -166,6 +169,7 @@ class InputDependence(Check):
             return []
         locate = len(self._results) == 1 and _mixed(self._results[0][1])  # (confirming a mix: find where)
         result = probe(model, batch.args, 0, batch.batch_dim, batch.time_axis, locate=locate)
+        logger.debug("input-dependence probe of %s at step %d: %s", batch.name, batch.step, result)
         if result is None:
             self._tries += 1
             if self._tries >= MAX_TRIES:
