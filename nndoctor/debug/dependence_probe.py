@@ -11,9 +11,9 @@ without touching anything of the user's:
   cuDNN off (its RNN backward refuses eval mode), and ``torch.autograd.grad`` towards the copied input
   (an integer input: the output of the ``nn.Embedding`` that reads it), so no parameter's ``.grad``
   is written; the model's attributes, buffers and modes are restored afterwards;
-* the gradient of (a fixed random projection of) the first and the last probed sample's output: the
-  share of it on the other samples' inputs is the leak; the share on each time step of its own input
-  is its time profile;
+* the gradient of (a fixed random projection of) the first and the last probed sample's outputs, in one
+  backward: the share of it on the other samples' inputs is the leak; the share on each time step of
+  each one's own input is its time profile;
 * where the output leaks, two more forwards without autograd: the batch as is and rolled by one
   sample. A model that mixes samples on purpose and symmetrically (attention or pooling over a set of
   samples) gives the rolled outputs; a reshape that interleaves samples does not (``equivariant``).
@@ -48,7 +48,7 @@ class Dependence:
 
     rows: int
     output_shape: tuple[int, ...]
-    #: share (L1) of a probed sample's output gradient on the other samples' inputs, the larger of the two
+    #: share (L1) of the probed samples' output gradient on the other samples' inputs
     leak: float
     #: with a leak: whether the rolled batch gave the rolled outputs (None: not tested or not deterministic)
     equivariant: bool | None
@@ -237,23 +237,25 @@ def _probe_rows(model: nn.Module, args: Sequence[Any], index: int, batch_dim: in
                 return None
             gen = torch.Generator().manual_seed(0)
             boundary = _boundary(o, dim, size, leaves, gen) if locate else None
-            leak, steps = 0.0, []
-            for i in (0, size - 1):
-                sample = o.select(dim, i).float()
-                weights = torch.randn(sample.shape, generator=gen).to(sample.device)
-                (g,) = torch.autograd.grad((sample * weights).sum(), wrt, retain_graph=i == 0, allow_unused=True)
-                if g is None:
-                    return None
-                g = g.detach().abs().float()
-                total = float(g.sum())
-                if not total > 0:
-                    return None
-                own = g.select(batch_dim, i)
-                leak = max(leak, 1.0 - float(own.sum()) / total)
-                if time_axis and own.dim() >= 1:
-                    profile = own.reshape(own.shape[0], -1).sum(1)
-                    carriers = (profile > EPS * float(profile.max())).nonzero().flatten().tolist()
-                    steps.append(carriers[0] if len(carriers) == 1 else -1)
+            # one backward for both probed samples: a random projection of their outputs, zero elsewhere
+            probed = (0, size - 1)
+            weights = torch.zeros(o.shape, dtype=torch.float32)
+            for i in probed:
+                weights.select(dim, i).copy_(torch.randn(weights.select(dim, i).shape, generator=gen))
+            (g,) = torch.autograd.grad((o.float() * weights.to(o.device)).sum(), wrt, allow_unused=True)
+            if g is None:
+                return None
+            g = g.detach().abs().float()
+            total = float(g.sum())
+            if not total > 0:
+                return None
+            own = [g.select(batch_dim, i) for i in probed]
+            leak = 1.0 - sum(float(r.sum()) for r in own) / total
+            steps = []
+            for r in own if time_axis else ():
+                profile = r.reshape(r.shape[0], -1).sum(1) if r.dim() >= 1 else r.reshape(1)
+                carriers = (profile > EPS * float(profile.max())).nonzero().flatten().tolist()
+                steps.append(carriers[0] if len(carriers) == 1 and float(profile.max()) > 0 else -1)
             before = o.detach()
         equivariant = None
         if leak > 0.01:
