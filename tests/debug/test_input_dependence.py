@@ -414,3 +414,19 @@ def test_one_graph_or_one_sequence_as_the_batch_is_quiet():
         return F.cross_entropy(out.reshape(-1, 2), y.reshape(-1))
     steps_y = (SEQ[..., 0] > 0).long().t().contiguous()          # (T, N)
     assert _observe(_HandRnn(), SEQ.transpose(0, 1).contiguous(), steps_y, batch_dim=1, loss=per_step) == []
+
+
+def test_a_recurrence_over_the_batch_is_left_to_its_own_finding():
+    from nndoctor.debug.sequence import RecurrentBatchTimeSwapped
+
+    torch.manual_seed(0)
+    model = _Rnn(lambda o: o[:, -1], nn.LSTM(3, 8))              # batch_first=False fed (N, T, F)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with Observer(checks=[RecurrentBatchTimeSwapped, InputDependence], schedule=Schedule(dense=4, every=2)) as obs:
+        for i in range(5):
+            opt.zero_grad()
+            F.cross_entropy(model(SEQ[i * 32:(i + 1) * 32]), SEQ_Y[i * 32:(i + 1) * 32]).backward()
+            opt.step()
+    assert [f.code for f in obs.findings] == ["shape.rnn-batch-time-swapped"], obs.findings
+    torch.manual_seed(0)
+    assert [f.code for f in _observe(_Rnn(lambda o: o[:, -1], nn.LSTM(3, 8)), SEQ, SEQ_Y)] == [MIXED]   # (alone)
