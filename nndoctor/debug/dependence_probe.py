@@ -232,9 +232,9 @@ def _probe_rows(model: nn.Module, args: Sequence[Any], index: int, batch_dim: in
                 out = _forward(model, rows, cpu)
             o = _first_float(out)
             dim = _sample_dim(o, size)
-            if wrt is None or o is None or dim is None or not o.requires_grad or tuple(wrt.shape[:2]) != tuple(
-                    x.shape[:2]):
-                return None
+            if wrt is None or o is None or dim is None or not o.requires_grad or tuple(
+                    wrt.shape[:x.dim()]) != tuple(x.shape):
+                return None  # (an embedding's output has the tokens' shape and one more dim)
             gen = torch.Generator().manual_seed(0)
             boundary = _boundary(o, dim, size, leaves, gen) if locate else None
             # one backward for both probed samples: a random projection of their outputs, zero elsewhere

@@ -430,3 +430,12 @@ def test_a_recurrence_over_the_batch_is_left_to_its_own_finding():
     assert [f.code for f in obs.findings] == ["shape.rnn-batch-time-swapped"], obs.findings
     torch.manual_seed(0)
     assert [f.code for f in _observe(_Rnn(lambda o: o[:, -1], nn.LSTM(3, 8)), SEQ, SEQ_Y)] == [MIXED]   # (alone)
+
+
+def test_a_model_of_one_token_per_sample_is_probed_through_its_embedding():
+    from nndoctor.debug.dependence_probe import probe
+
+    torch.manual_seed(0)
+    emb = nn.Embedding(50, 8)
+    found = probe(emb, (torch.arange(32) % 50,), 0, 0, False)
+    assert found is not None and found.leak == 0.0
