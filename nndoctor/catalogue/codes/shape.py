@@ -627,4 +627,86 @@ out, _ = self.lstm(x.unsqueeze(0))     # x: (batch, features), lstm batch_first=
 out, _ = self.lstm(x.unsqueeze(1))     # (batch, 1, features): one time step per sample
 """,
     ),
+    CodeInfo(
+        code="shape.samples-mixed-across-batch",
+        severity="warning",
+        step="implement & debug",
+        title="A reshape mixes samples across the batch",
+        meaning=(
+            "A reshape / view / permute inside the model interleaves the samples of a batch: `x.view(-1, N)` or "
+            "`x.reshape(F, N).t()` on an (N, F) tensor, a time-major (T, N, H) tensor flattened to (N, T*H) without "
+            "a transpose. The shapes come out right, so nothing fails, but each row is built from pieces of "
+            "several samples."
+        ),
+        why=(
+            "Each prediction is computed from other samples' features: the model cannot learn the input-to-label "
+            "mapping (the loss stays near chance or learns slowly), and a prediction changes with the batch it "
+            "happens to be in."
+        ),
+        detection=(
+            "Backprop charts the dependencies (Karpathy's recipe): after the optimizer step of a sampled training "
+            "step, the model is run on a copy of 7 rows of the batch (the whole batch, up to 256 rows, where a "
+            "slice cannot run), in eval mode, with a forked RNG and its own torch.autograd.grad (no parameter "
+            "gradient is written; modes, attributes and buffers are restored). The gradient of the first and of "
+            "the last sample's output must reach that sample's input only; when >= 5% of it reaches other "
+            "samples and rolling the batch by one sample does not roll the outputs (attention or pooling over a "
+            "set of samples on purpose is symmetric), on two batches, the warning is given. The batch dim comes "
+            "from the loss targets (dim 1 for sequence-first inputs); batch-norm is probed in eval mode, losses "
+            "that compare samples are not looked at, and pairwise outputs, graphs (an (N, N) argument or buffer) "
+            "and per-position targets of sequence models are not judged."
+        ),
+        fixes=(
+            "Find the reshape in {model}'s forward that moves samples: keep the batch dim first and whole, e.g. "
+            "x.reshape(x.size(0), -1) (or x.flatten(1)) instead of x.view(-1, N) / x.reshape(F, N).t().",
+            "For time-major (T, N, H) tensors, transpose before flattening: h.transpose(0, 1).reshape(N, -1).",
+            "Check it: the gradient of out[0].sum() with respect to the input must be zero on every row but 0.",
+        ),
+        wrong="""
+x = self.features(x)                       # (N, 8, 4, 4)
+x = x.reshape(8 * 4 * 4, -1).t()           # (N, 128), but rows mix samples
+""",
+        right="""
+x = self.features(x)
+x = x.reshape(x.size(0), -1)               # (N, 128), one row per sample
+""",
+    ),
+    CodeInfo(
+        code="shape.prediction-from-one-time-step",
+        severity="warning",
+        step="implement & debug",
+        title="A sequence model's prediction reads one time step",
+        meaning=(
+            "The prediction for a sequence depends on one of its time steps only: the output of a batch_first "
+            "LSTM/GRU/Transformer read at `out[:, 0]` where the last step (`out[:, -1]`) was meant, `out[0]` of a "
+            "time-major output where `out[-1]` was meant, a cell loop that reads `x[:, 0]` at every step. The model "
+            "runs over the whole "
+            "sequence, but the head reads a position that has seen one step."
+        ),
+        why=(
+            "Everything after that step is ignored: a label that depends on the rest of the sequence cannot be "
+            "learned, and the loss plateaus while nothing looks wrong."
+        ),
+        detection=(
+            "The same probe as shape.samples-mixed-across-batch, on a model holding a recurrent or attention "
+            "layer whose input is (N, T, F) floats or (N, T) tokens (the gradient then goes to the embedding's "
+            "output), T >= 4: the gradient of the first and the last probed sample's output is exactly zero "
+            "(below 1e-6 of its largest value) on every time step of its input but one, the same step, on two "
+            "batches. A bidirectional RNN read at step 0, a Transformer's CLS token, a last-step readout, pooling "
+            "and per-position outputs reach every step."
+        ),
+        fixes=(
+            "Read the position that has seen the whole sequence: out[:, -1] for a batch_first layer (out[-1] for "
+            "a time-major one), the final hidden state h_n[-1], or pool over the steps (out.mean(1)); {model} now "
+            "reads time step {time_step} of {seq_len}.",
+            "With padded sequences, gather each sequence's last real step (out[range(N), lengths - 1]) or pack them.",
+        ),
+        wrong="""
+out, _ = self.lstm(x)                      # batch_first=True: (N, T, H)
+return self.fc(out[:, 0])                  # has read only x[:, 0]
+""",
+        right="""
+out, _ = self.lstm(x)
+return self.fc(out[:, -1])                 # has read the whole sequence
+""",
+    ),
 )
