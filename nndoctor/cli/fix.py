@@ -105,9 +105,14 @@ def _render_unremedied(session: FixSession, console: Console) -> None:
     """Root causes no runtime remedy answers: said plainly, with the edit to make (not re-run)."""
     for u in session.unremedied:
         line = Text(f"{u['code']}" + (f" [{u['location']}]" if u["location"] else ""), style="bold")
-        line.append(": no runtime remedy (nndoctor cannot change this through hooks; nothing was re-run). "
-                    "Edit the source: ")
+        where = f"{u['file']}:{u['line']}" if u.get("file") and u.get("line") else "the source"
+        line.append(f": no runtime remedy: edit {where}", style="bold")
+        if u.get("source_line"):
+            line.append(f" ({u['source_line']})")
+        line.append(" (nndoctor cannot change this through hooks; nothing was re-run). ")
         line.append(str(u["edit"]), style="green")
+        if u.get("message"):
+            line.append(f" Evidence: {u['message']}", style="dim")
         console.print(line)
 
 
