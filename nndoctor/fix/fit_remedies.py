@@ -156,7 +156,7 @@ FIT_REMEDIES: tuple[Remedy, ...] = (
            lambda f: f"Regularise: weight_decay={l2_strength(f):.3g} where the optimizer is created (torch.optim."
                      "Adam/SGD), or dropout, or fewer epochs: evaluate on held-out rows every epoch and keep the "
                      "best checkpoint.",
-           _install_l2, applies=lambda f: l2_strength(f) > 0),
+           _install_l2, applies=lambda f: l2_strength(f) > 0, regularises=True),
     Remedy("hidden-layer", ("fit.underfitting",),
            lambda f: (f"{f.get('location') or 'the model'}'s single Linear layer given a hidden layer of "
                       f"{hidden_units(f)} ReLU units" if (f.get("evidence") or {}).get("linear_layers") == 1

@@ -164,15 +164,25 @@ def _read_result(path: str, stderr: str) -> dict[str, Any]:
         return {"exit_code": None, "report": None, "remedy_errors": [f"the re-run failed: {tail}"]}
 
 
+def _has_symptom(f: dict[str, Any], findings: list[dict[str, Any]]) -> bool:
+    """Another warning or error of the diagnosis names ``f`` as its cause."""
+    key = (str(f.get("code")), str(f.get("location", "")))
+    return any(g is not f and g.get("severity") in ("warning", "error")
+               and any(_cause_key(c) == key or c == key[0] for c in g.get("caused_by") or [])
+               for g in findings)
+
+
 def candidates(findings: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
     """Root-cause findings (warning or error, not caused by another finding) that have a remedy,
-    grouped by remedy, in the report's order (root causes first)."""
+    grouped by remedy, in the report's order (root causes first). A remedy that needs evidence of
+    harm (``Remedy.needs_symptom``: rescaling inputs) is left out where no other finding of the run
+    is caused by its finding."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for f in findings:
         if f.get("severity") not in ("warning", "error") or f.get("caused_by"):
             continue
         remedy = remedy_for(f)
-        if remedy is not None:
+        if remedy is not None and (not remedy.needs_symptom or _has_symptom(f, findings)):
             groups.setdefault(remedy.name, []).append(f)
     return list(groups.items())
 
@@ -244,7 +254,8 @@ def _attempt(name: str, findings: list[dict[str, Any]], before: RunOutput, repea
         _log.warning("nndoctor fix: remedy %s could not describe itself: %s", name, "; ".join(errors))
     return Attempt(name, findings, describe, edit,
                    judge(before.figures, run.figures, repeat.figures if repeat else None, run.error,
-                         loss_changed=any(r.changes_loss for f in findings if (r := remedy_for(f)) is not None)),
+                         loss_changed=any(r.changes_loss for f in findings if (r := remedy_for(f)) is not None),
+                         regularises=all(r.regularises for f in findings if (r := remedy_for(f)) is not None)),
                    run.figures, gone, run.seconds, remaining, source, run)
 
 

@@ -338,3 +338,24 @@ def test_a_symptom_is_left_alone_when_its_causes_remedy_helps(monkeypatch):
     s, calls = _overfit_session(monkeypatch, {("data.training-on-small-slice",): 0.2})
     assert calls == [(), ("data.training-on-small-slice",), ()]
     assert [a.remedy for a in s.attempts] == ["full-training-set"]
+
+
+# -- a remedy tried only with evidence that its finding hurts this run ----------------------------------
+_RAW = {"code": "preprocessing.unnormalised-features", "severity": "warning", "location": "net",
+        "evidence": {"rms": 860.0}, "caused_by": []}
+
+
+def test_inputs_on_a_large_scale_are_rescaled_only_where_the_run_shows_harm():
+    """The breast-cancer fault's diagnosis (tanh units saturated and the model underfitting, both
+    caused by the raw features) tries the rescaling; a model that trains well on the same raw scale
+    (a fixed twin whose other bug was fixed) gets the warning but no re-run."""
+    from nndoctor.fix.session import candidates, without_remedy
+
+    harmed = [_RAW, {"code": "activation.saturated", "severity": "warning", "location": "net.0",
+                     "caused_by": [{"code": "preprocessing.unnormalised-features", "location": "net"}]},
+              {"code": "fit.underfitting", "severity": "warning", "location": "training",
+               "caused_by": ["preprocessing.unnormalised-features"]}]
+    assert [name for name, _ in candidates(harmed)] == ["normalise-inputs"]
+    assert candidates([_RAW]) == [] and without_remedy([_RAW]) == []   # untried, and not 'no runtime remedy'
+    info_only = [_RAW, {**harmed[1], "severity": "info"}]
+    assert candidates(info_only) == []                                   # an info is no evidence of harm
