@@ -130,8 +130,8 @@ def cmd_fix(ns: argparse.Namespace) -> int:
     if args[:1] == ["--"]:
         args = args[1:]
     console = Console(stderr=True)
-    console.print(Text("nndoctor fix: the script runs once to diagnose, then once to measure noise and once "
-                       "per remedy; its source is never edited", style="dim"))
+    console.print(Text("nndoctor fix: the script runs once to diagnose, then once per remedy and once to measure "
+                       "noise; its source is never edited", style="dim"))
     with terminate_as_interrupt():
         session = run_fix(ns.script, args, max_steps=ns.max_steps, timeout=ns.timeout,
                           progress=lambda msg: console.print(Text(f"nndoctor fix: {msg}", style="dim")))

@@ -386,8 +386,9 @@ def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
         if not todo and not later:
             return session
         say(f"{len(todo)} remedies to try: the script runs up to {len(todo) + later + 2} more times "
-            f"(once to measure run-to-run noise, once per remedy, and once with the verified ones together "
-            f"when two or more are verified)" + (f"; {later} more for symptoms if their causes' remedies do not "
+            f"(once per remedy, once to measure run-to-run noise unless a remedy's re-run already repeats "
+            f"the diagnosis's first training losses, and once with the verified ones together when two or "
+            f"more are verified)" + (f"; {later} more for symptoms if their causes' remedies do not "
                                                   "help" if later else ""))
         for i, (name, findings) in enumerate(todo):
             say(f"remedy {i + 1}/{len(todo)}: {name} for {findings[0]['code']}")
