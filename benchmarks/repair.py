@@ -7,7 +7,9 @@ the same script with the bug fixed by hand), and that prints its metric on its l
   headline works  the remedy of the first root cause tried (the report's headline) is verified
   harmless        every verified remedy, applied to the fixed twin, does not make it worse
   quiet twin      ``fix`` proposes no remedy for the fixed twin
-  cost            wall time of ``fix`` as a multiple of one run of the script
+  cost            wall time of ``fix`` as a multiple of one run of the script (and its CPU time as a
+                  multiple of one run's: what a loaded machine does not change)
+  no runtime remedy  the root causes ``fix`` re-ran nothing for (counted as not repaired)
 
     python benchmarks/repair.py                              # tests/corpus_ported, both halves
     python benchmarks/repair.py --half holdout --json repair.json
@@ -51,7 +53,9 @@ class Case:
     headline_works: bool = False
     harmful: list[str] = field(default_factory=list)  # verified remedies that make the twin worse
     twin_proposals: list[str] = field(default_factory=list)
+    no_runtime_remedy: list[str] = field(default_factory=list)  # root causes fix re-ran nothing for
     cost: float | None = None                  # fix wall time / one run
+    cpu_cost: float | None = None              # fix CPU time / one run's (what the load does not change)
     problem: str = ""
 
 
@@ -67,6 +71,10 @@ def repair_case(fault: Path, twin: Path, meta: dict[str, str], max_steps: int | 
         case.problem = "the diagnosis run failed"
         return case
     case.cost = session.seconds / max(session.before.seconds, 1e-9)
+    case.no_runtime_remedy = [f"{u['code']}@{u['file']}:{u['line']}" if u.get("line") else str(u["code"])
+                              for u in session.unremedied]
+    if session.before.cpu_seconds > 0:
+        case.cpu_cost = session.cpu_seconds / session.before.cpu_seconds
     metric = script_yardstick(twin_run.figures.script)
     if metric is None:
         case.problem = "the twin prints no metric"
@@ -124,7 +132,9 @@ def _line(c: Case) -> str:
     return (f"{'REPAIRED' if c.repaired else 'not     '} {c.script:48} {c.expected:14} {c.metric or '-'} "
             f"{c.before} -> twin {c.twin}, best {c.best} | {said}"
             + (f" | HARMFUL on twin: {c.harmful}" if c.harmful else "")
-            + (f" | twin got {c.twin_proposals}" if c.twin_proposals else "") + (f" | {c.problem}" if c.problem else ""))
+            + (f" | twin got {c.twin_proposals}" if c.twin_proposals else "")
+            + (f" | no runtime remedy: {c.no_runtime_remedy}" if c.no_runtime_remedy else "")
+            + (f" | {c.problem}" if c.problem else ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -151,11 +161,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_line(c))
     scored = [c for c in cases if not c.problem]
     costs = sorted(c.cost for c in cases if c.cost)
+    cpu_costs = sorted(c.cpu_cost for c in cases if c.cpu_cost)
     print(f"repaired {_pct(sum(c.repaired for c in scored), len(scored))} (a verified remedy reaches >= 90% of "
           f"the fixed twin's improvement); headline remedy verified {_pct(sum(c.headline_works for c in scored), len(scored))}")
     print(f"verified remedies that make the twin worse: {sum(len(c.harmful) for c in cases)}; "
           f"fixed twins given a remedy: {sum(bool(c.twin_proposals) for c in cases)}/{len(cases)}; "
           f"fix wall time median {costs[len(costs) // 2]:.1f}x one run" if costs else "")
+    unremedied = [c for c in cases if c.no_runtime_remedy and not c.repaired]
+    print(f"not repaired with a root cause that has no runtime remedy (the edit is named, nothing re-run): "
+          f"{len(unremedied)}" + (f" ({', '.join(c.script for c in unremedied)})" if unremedied else ""))
+    if cpu_costs:
+        print(f"fix CPU time median {cpu_costs[len(cpu_costs) // 2]:.2f}x one run's "
+              f"(mean {sum(cpu_costs) / len(cpu_costs):.2f}x)")
     print(f"({time.perf_counter() - t0:.0f} s, {len(cases)} pairs, {len(cases) - len(scored)} not scored)")
     if ns.json:
         Path(ns.json).write_text(json.dumps([asdict(c) for c in cases], indent=1))

@@ -105,9 +105,14 @@ def _render_unremedied(session: FixSession, console: Console) -> None:
     """Root causes no runtime remedy answers: said plainly, with the edit to make (not re-run)."""
     for u in session.unremedied:
         line = Text(f"{u['code']}" + (f" [{u['location']}]" if u["location"] else ""), style="bold")
-        line.append(": no runtime remedy (nndoctor cannot change this through hooks; nothing was re-run). "
-                    "Edit the source: ")
+        where = f"{u['file']}:{u['line']}" if u.get("file") and u.get("line") else "the source"
+        line.append(f": no runtime remedy: edit {where}", style="bold")
+        if u.get("source_line"):
+            line.append(f" ({u['source_line']})")
+        line.append(" (nndoctor cannot change this through hooks; nothing was re-run). ")
         line.append(str(u["edit"]), style="green")
+        if u.get("message"):
+            line.append(f" Evidence: {u['message']}", style="dim")
         console.print(line)
 
 
@@ -125,8 +130,8 @@ def cmd_fix(ns: argparse.Namespace) -> int:
     if args[:1] == ["--"]:
         args = args[1:]
     console = Console(stderr=True)
-    console.print(Text("nndoctor fix: the script runs once to diagnose, then once to measure noise and once "
-                       "per remedy; its source is never edited", style="dim"))
+    console.print(Text("nndoctor fix: the script runs once to diagnose, then once per remedy and once to measure "
+                       "noise; its source is never edited", style="dim"))
     with terminate_as_interrupt():
         session = run_fix(ns.script, args, max_steps=ns.max_steps, timeout=ns.timeout,
                           progress=lambda msg: console.print(Text(f"nndoctor fix: {msg}", style="dim")))

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(argv[0], encoding="utf-8") as fh:
         spec: dict[str, Any] = json.load(fh)
     from nndoctor.fix.remedies import remedy_for
-    from nndoctor.fix.repeat import RepeatWatch, stop_as_repeat, watch_backward
+    from nndoctor.fix.repeat import RepeatWatch, cpu_seconds, stop_as_repeat, watch_backward
     from nndoctor.monitor.ending import ample_end_budget
     from nndoctor.monitor.runner import run_script
     from nndoctor.monitor.sampling import Schedule
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                       "remedy_errors": [f"a remedy raised during the run: {raised}"] if raised else [],
                       "crashed": run.traceback_text[-2000:] if run.traceback_text else "",
                       "loss_prefix": watch.seen}
+    result["cpu_seconds"] = cpu_seconds()
     with open(spec["out"], "w", encoding="utf-8") as fh:
         json.dump(result, fh)
     return 0

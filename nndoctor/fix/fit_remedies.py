@@ -1,12 +1,14 @@
 """Runtime remedies for a model's fit. A model that overfits: training stops at the step of the
-best validation loss (early stopping). A linear model on data that need a non-linear one: it
+best validation loss (early stopping); one that memorised its training rows with no validation curve
+to find that step (one evaluation, at the end) is trained with an L2 penalty instead (weight decay,
+see :func:`_install_l2`). A linear model on data that need a non-linear one: it
 gets the hidden layer the finding's MLP probe had (see :func:`_install_hidden_layer`). Same contract as :mod:`nndoctor.fix.remedies` (``install(finding, stack)``
 changes the re-run through hooks; the stack undoes it).
 
 The re-run repeats the diagnosis run (same seed, same arguments) up to that step; from then on
 every optimizer step finds no gradient (they are cleared just before it) and leaves the weights
 as they were, so the script's own evaluation at the end sees the weights of the best validation
-step. A finding without a measured best step (one evaluation only) has no runtime remedy.
+step.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ import torch.nn as nn
 
 from nndoctor.fix.remedies import Remedy, _on_new_optimizers, _on_root_calls, _step_pre
 
-__all__ = ["FIT_REMEDIES", "best_step", "hidden_units"]
+__all__ = ["FIT_REMEDIES", "L2_SHARE", "best_step", "hidden_units", "l2_strength"]
+
+#: the L2 penalty's strength, as a share of the constant prediction's loss (the targets' variance for
+#: a mean squared error): 0.1 on unit-variance targets, as strong as the targets are large
+L2_SHARE = 0.1
 
 Finding = dict[str, Any]
 
@@ -44,6 +50,35 @@ def _install_early_stop(f: Finding, stack: contextlib.ExitStack) -> None:
             for group in optimizer.param_groups:
                 for p in group["params"]:
                     p.grad = None
+
+    _step_pre(stack, pre)
+
+
+def l2_strength(f: Finding) -> float:
+    """The weight decay for a model that memorised its training rows: ``L2_SHARE`` x the constant
+    prediction's loss the finding measured (0: none measured)."""
+    ev = f.get("evidence") or {}
+    base = ev.get("constant_loss")
+    if ev.get("memorised") is not True or not isinstance(base, (int, float)) or isinstance(base, bool) \
+            or not base > 0 or best_step(f):
+        return 0.0
+    return float(L2_SHARE * base)
+
+
+def _install_l2(f: Finding, stack: contextlib.ExitStack) -> None:
+    """Before every optimizer step, ``l2_strength(f) * w`` is added to the gradient of each weight
+    that has one (an L2 penalty on the loss, whatever the optimizer: Adam's coupled
+    ``weight_decay``, SGD's), biases and norm scales (one dimension) left out."""
+    wd = l2_strength(f)
+    if not wd:
+        raise ValueError("the finding measured no memorised training set")
+
+    def pre(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        with torch.no_grad():
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None and p.dim() > 1 and p.grad.shape == p.shape:
+                        p.grad.add_(p, alpha=wd)
 
     _step_pre(stack, pre)
 
@@ -114,6 +149,14 @@ FIT_REMEDIES: tuple[Remedy, ...] = (
            lambda f: f"Stop training at the best validation loss (step {best_step(f)}): keep the checkpoint with the "
                      "lowest validation loss (early stopping), or add weight decay / dropout / more data.",
            _install_early_stop, applies=lambda f: best_step(f) > 0),
+    Remedy("weight-decay", ("fit.overfitting",),
+           lambda f: f"an L2 penalty of {l2_strength(f):.3g} x the weights added to their gradients before each "
+                     "step (weight decay: the model memorised its training rows, and no validation curve "
+                     "gives a step to stop at)",
+           lambda f: f"Regularise: weight_decay={l2_strength(f):.3g} where the optimizer is created (torch.optim."
+                     "Adam/SGD), or dropout, or fewer epochs: evaluate on held-out rows every epoch and keep the "
+                     "best checkpoint.",
+           _install_l2, applies=lambda f: l2_strength(f) > 0, regularises=True),
     Remedy("hidden-layer", ("fit.underfitting",),
            lambda f: (f"{f.get('location') or 'the model'}'s single Linear layer given a hidden layer of "
                       f"{hidden_units(f)} ReLU units" if (f.get("evidence") or {}).get("linear_layers") == 1

@@ -146,10 +146,11 @@ def gives_back(curve: list[float]) -> bool:
 
 
 def judge(before: Figures, after: Figures, repeat: Figures | None, error: str = "",
-          loss_changed: bool = False) -> Verdict:
+          loss_changed: bool = False, regularises: bool = False) -> Verdict:
     """Verified when the yardstick moves the right way by more than 3x the run-to-run noise
     (the baseline run twice) and 2% of its value; worse when it moves as far the other way.
-    ``loss_changed``: the remedy changes the objective (see :func:`_primary`)."""
+    ``loss_changed``: the remedy changes the objective (see :func:`_primary`); ``regularises``: a
+    training loss rising again late is the regulariser at work (:func:`gives_back` is not asked)."""
     metric, sign = _primary(before, loss_changed)
     b, a = _value(before, metric), _value(after, metric)
     r = _value(repeat, metric) if repeat is not None else None
@@ -168,7 +169,7 @@ def judge(before: Figures, after: Figures, repeat: Figures | None, error: str = 
     if not math.isfinite(b):
         return Verdict("verified", metric, b, a, threshold, "finite after, non-finite before")
     gain = (a - b) * sign
-    if gain > threshold and gives_back(after.curve) and not gives_back(before.curve):
+    if gain > threshold and not regularises and gives_back(after.curve) and not gives_back(before.curve):
         return Verdict("no-effect", metric, b, a, threshold, "better at the end, but the training loss rises "
                        "again late (it gives back over half of its progress): not a stable fix")
     if gain > threshold:

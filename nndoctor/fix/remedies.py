@@ -42,6 +42,13 @@ class Remedy:
     #: the remedy changes the training objective (a penalty's weight, label smoothing): a loss the
     #: script prints is then no yardstick (:func:`nndoctor.fix.metrics.judge`)
     changes_loss: bool = False
+    #: tried only where the diagnosis shows the finding hurting this run: another warning or error
+    #: names it as its cause (inputs on a large scale that a model trains on well anyway: no evidence
+    #: that rescaling them helps, see :func:`nndoctor.fix.session.candidates`)
+    needs_symptom: bool = False
+    #: a regulariser (weight decay): it trades the training loss for held-out error, so a training
+    #: loss that rises again late is what it does, not a sign of an unstable fix
+    regularises: bool = False
 
     def answers(self, finding: Finding) -> bool:
         if finding.get("code") not in self.codes:
@@ -591,7 +598,7 @@ REMEDIES: tuple[Remedy, ...] = (
                         else "per feature, statistics of the first batch)"),
            lambda f: f.get("evidence", {}).get("normalize")
            or "Standardise the inputs where the data is loaded: x = (x - mean) / std with training-set statistics.",
-           _install_normalise),
+           _install_normalise, needs_symptom=True),
     Remedy("impute-nan-inputs", ("preprocessing.nan-in-inputs", "numerics.nonfinite-input"),
            lambda f: f"NaN/Inf in {_where(f)}'s inputs replaced by 0",
            lambda f: "Find where the NaN comes from (a std of 0 in a standardisation, a missing value) and "

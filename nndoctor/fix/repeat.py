@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["MIN_PREFIX", "PREFIX", "RepeatWatch", "stop_as_repeat", "watch_backward"]
+__all__ = ["MIN_PREFIX", "PREFIX", "RepeatWatch", "cpu_seconds", "stop_as_repeat", "watch_backward"]
 
 #: backward calls whose values every run of ``fix`` notes
 PREFIX = 64
@@ -80,6 +80,16 @@ def watch_backward(stack: contextlib.ExitStack, watch: RepeatWatch) -> None:
     stack.callback(setattr, torch.autograd, "backward", original)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process so far (imports included) and of its children that ended (DataLoader
+    workers): what one run costs, whatever else the machine runs."""
+    import resource
+    import time
+
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round(time.process_time() + kids.ru_utime + kids.ru_stime, 3)
+
+
 def stop_as_repeat(out: str) -> None:
     """End this run now as a repeat of the diagnosis: its result says so, nothing else is run."""
     import json
@@ -87,5 +97,6 @@ def stop_as_repeat(out: str) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     with open(out, "w", encoding="utf-8") as fh:
-        json.dump({"exit_code": 0, "report": None, "remedy_errors": [], "repeat_of_diagnosis": True}, fh)
+        json.dump({"exit_code": 0, "report": None, "remedy_errors": [], "repeat_of_diagnosis": True,
+                   "cpu_seconds": cpu_seconds()}, fh)
     os._exit(0)

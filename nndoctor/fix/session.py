@@ -3,7 +3,9 @@
 Every run is a separate process running the unchanged script with the same arguments (a
 seeded script repeats itself exactly); a remedy changes the run only through hooks. The
 baseline runs twice, so the difference between those two runs is the noise a remedy must
-beat. When several remedies are verified, they are also tried together.
+beat; the second run (the noise run) comes after the remedies' re-runs, and is not made when
+one of them already repeated the diagnosis's first training losses bit for bit (what the noise
+run would have shown). When several remedies are verified, they are also tried together.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any, Callable
 from nndoctor.fix.edits import SourceEdit, source_edit
 from nndoctor.fix.metrics import Figures, Verdict, direction, figures_of, judge
 from nndoctor.fix.remedies import remedy_for
+from nndoctor.fix.repeat import MIN_PREFIX, PREFIX
+from nndoctor.fix.unremedied import describe_unremedied
 
 _log = logging.getLogger(__name__)
 
@@ -41,6 +45,12 @@ class RunOutput:
         return (self.result.get("report") or {}).get("findings", [])
 
     @property
+    def cpu_seconds(self) -> float:
+        """The run's CPU time (its process and the children that ended; 0: not reported)."""
+        value = self.result.get("cpu_seconds")
+        return float(value) if isinstance(value, (int, float)) else 0.0
+
+    @property
     def error(self) -> str:
         errors = self.result.get("remedy_errors") or []
         return "; ".join(errors)
@@ -58,6 +68,7 @@ class Attempt:
     seconds: float
     remaining: frozenset[tuple[str, str]] | None = None   # (code, location) of the re-run's warnings; None: no report
     source: SourceEdit | None = None         # the edit at file:line (a diff where the location is known)
+    run: RunOutput | None = None             # the re-run itself
 
     def to_dict(self) -> dict[str, Any]:
         return {"remedy": self.remedy, "codes": [f["code"] for f in self.findings],
@@ -86,12 +97,20 @@ class FixSession:
     @property
     def unremedied(self) -> list[dict[str, Any]]:
         """Root causes of the diagnosis with no runtime remedy: the edit to make, not re-run."""
-        return without_remedy(self.before.findings) if self.before is not None else []
+        return without_remedy(self.before.findings, self.script) if self.before is not None else []
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU time of every run made (the diagnosis, the noise run, the remedies, the combination)."""
+        runs = [self.before, self.repeat] + [a.run for a in self.attempts] \
+            + ([self.combined.run] if self.combined else [])
+        return sum(r.cpu_seconds for r in runs if r is not None)
 
     @property
     def runs(self) -> int:
         """Runs made: the diagnosis, the noise run, one per remedy, the verified ones together."""
-        return (self.before is not None) + (self.repeat is not None) + len(self.attempts) + (self.combined is not None)
+        ran = self.repeat is not None and not self.repeat.result.get("repeat_shown_by")
+        return (self.before is not None) + ran + len(self.attempts) + (self.combined is not None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,12 +118,15 @@ class FixSession:
             "before": self.before.figures.to_dict() if self.before else None,
             "noise_run": self.repeat.figures.to_dict() if self.repeat else None,
             "noise_run_repeated_diagnosis": bool(self.repeat and self.repeat.result.get("repeat_of_diagnosis")),
+            "noise_run_skipped_for": (self.repeat.result.get("repeat_shown_by") if self.repeat else None),
             "diagnosis": self.before.findings if self.before else [],
             "remedies": [a.to_dict() for a in self.attempts],
             "no_runtime_remedy": self.unremedied,
             "combined": self.combined.to_dict() if self.combined else None,
             "interrupted": self.interrupted, "runs": self.runs, "seconds": round(self.seconds, 2),
             "run_seconds": round(self.before.seconds, 2) if self.before else None,
+            "cpu_seconds": round(self.cpu_seconds, 2),
+            "run_cpu_seconds": round(self.before.cpu_seconds, 2) if self.before else None,
         }
 
 
@@ -142,15 +164,25 @@ def _read_result(path: str, stderr: str) -> dict[str, Any]:
         return {"exit_code": None, "report": None, "remedy_errors": [f"the re-run failed: {tail}"]}
 
 
+def _has_symptom(f: dict[str, Any], findings: list[dict[str, Any]]) -> bool:
+    """Another warning or error of the diagnosis names ``f`` as its cause."""
+    key = (str(f.get("code")), str(f.get("location", "")))
+    return any(g is not f and g.get("severity") in ("warning", "error")
+               and any(_cause_key(c) == key or c == key[0] for c in g.get("caused_by") or [])
+               for g in findings)
+
+
 def candidates(findings: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
     """Root-cause findings (warning or error, not caused by another finding) that have a remedy,
-    grouped by remedy, in the report's order (root causes first)."""
+    grouped by remedy, in the report's order (root causes first). A remedy that needs evidence of
+    harm (``Remedy.needs_symptom``: rescaling inputs) is left out where no other finding of the run
+    is caused by its finding."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for f in findings:
         if f.get("severity") not in ("warning", "error") or f.get("caused_by"):
             continue
         remedy = remedy_for(f)
-        if remedy is not None:
+        if remedy is not None and (not remedy.needs_symptom or _has_symptom(f, findings)):
             groups.setdefault(remedy.name, []).append(f)
     return list(groups.items())
 
@@ -183,18 +215,14 @@ def fallbacks(findings: list[dict[str, Any]], helped: set[tuple[str, str]]) -> l
     return list(groups.items())
 
 
-def without_remedy(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def without_remedy(findings: list[dict[str, Any]], script: str | None = None) -> list[dict[str, Any]]:
     """Root-cause findings (warning or error, not caused by another) that no runtime remedy answers
-    (labels unrelated to the inputs, a model too small for the data, ...): code, location and the
-    catalogue's first fix, the edit to make in the source; nothing is re-run for them."""
-    out = []
-    for f in findings:
-        if f.get("severity") not in ("warning", "error") or f.get("caused_by") or remedy_for(f) is not None:
-            continue
-        fixes = f.get("fixes") or []
-        out.append({"code": f.get("code"), "location": f.get("location", ""),
-                    "edit": fixes[0] if fixes else "see `nndoctor explain " + str(f.get("code")) + "`"})
-    return out
+    (labels unrelated to the inputs, a model too small for the data, ...): code, location, the
+    catalogue's first fix (the edit to make in the source), where in ``script`` to make it when known
+    (``file``, ``line``, ``source_line``) and the evidence (``message``, ``evidence``); nothing is re-run
+    for them (:mod:`nndoctor.fix.unremedied`)."""
+    return [describe_unremedied(f, script) for f in findings
+            if f.get("severity") in ("warning", "error") and not f.get("caused_by") and remedy_for(f) is None]
 
 
 def _safely(text: Callable[[], Any], default: Any, errors: list[str]) -> Any:
@@ -226,8 +254,9 @@ def _attempt(name: str, findings: list[dict[str, Any]], before: RunOutput, repea
         _log.warning("nndoctor fix: remedy %s could not describe itself: %s", name, "; ".join(errors))
     return Attempt(name, findings, describe, edit,
                    judge(before.figures, run.figures, repeat.figures if repeat else None, run.error,
-                         loss_changed=any(r.changes_loss for f in findings if (r := remedy_for(f)) is not None)),
-                   run.figures, gone, run.seconds, remaining, source)
+                         loss_changed=any(r.changes_loss for f in findings if (r := remedy_for(f)) is not None),
+                         regularises=all(r.regularises for f in findings if (r := remedy_for(f)) is not None)),
+                   run.figures, gone, run.seconds, remaining, source, run)
 
 
 def _clears(a: Attempt, b: Attempt) -> bool:
@@ -313,8 +342,25 @@ def _noise_run(before: RunOutput, script: str, args: list[str], max_steps: int |
     prefix = before.result.get("loss_prefix")
     run = run_child(script, args, [], max_steps, timeout, **({"repeat_of": prefix} if prefix else {}))
     if run.result.get("repeat_of_diagnosis"):
-        return RunOutput({**before.result, "repeat_of_diagnosis": True}, before.stdout, run.seconds, before.figures)
+        return RunOutput({**before.result, "repeat_of_diagnosis": True, "cpu_seconds": run.cpu_seconds},
+                         before.stdout, run.seconds, before.figures)
     return run
+
+
+def _repeat_shown(before: RunOutput, measured: list[tuple[str, list[dict[str, Any]], RunOutput]]) -> RunOutput | None:
+    """The diagnosis standing for the noise run, where a remedy's re-run noted the same first training
+    losses bit for bit (a remedy acting later on, or on evaluation only): the script repeats itself
+    as far as the noise run would have looked (:mod:`nndoctor.fix.repeat`), noise 0. None otherwise."""
+    expected = before.result.get("loss_prefix")
+    if not isinstance(expected, list) or len(expected) < MIN_PREFIX or any(v is None for v in expected):
+        return None
+    n = min(PREFIX, len(expected))
+    for name, _, run in measured:
+        seen = run.result.get("loss_prefix")
+        if isinstance(seen, list) and len(seen) >= n and seen[:n] == expected[:n]:
+            return RunOutput({**before.result, "repeat_of_diagnosis": True, "repeat_shown_by": name,
+                              "cpu_seconds": 0.0}, before.stdout, 0.0, before.figures)
+    return None
 
 
 def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
@@ -324,6 +370,14 @@ def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
     say = progress or (lambda _msg: None)
     session = FixSession(script, list(args))
     started = time.perf_counter()
+    measured: list[tuple[str, list[dict[str, Any]], RunOutput]] = []  # re-runs not judged yet
+
+    def judge_measured() -> None:
+        assert session.before is not None
+        for name, findings, run in measured:
+            session.attempts.append(_attempt(name, findings, session.before, session.repeat, run, script))
+        measured.clear()
+
     try:
         say("diagnosis run")
         session.before = run_child(script, args, [], max_steps, timeout)
@@ -332,14 +386,18 @@ def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
         if not todo and not later:
             return session
         say(f"{len(todo)} remedies to try: the script runs up to {len(todo) + later + 2} more times "
-            f"(once to measure run-to-run noise, once per remedy, and once with the verified ones together "
-            f"when two or more are verified)" + (f"; {later} more for symptoms if their causes' remedies do not "
+            f"(once per remedy, once to measure run-to-run noise unless a remedy's re-run already repeats "
+            f"the diagnosis's first training losses, and once with the verified ones together when two or "
+            f"more are verified)" + (f"; {later} more for symptoms if their causes' remedies do not "
                                                   "help" if later else ""))
-        session.repeat = _noise_run(session.before, script, args, max_steps, timeout)
         for i, (name, findings) in enumerate(todo):
             say(f"remedy {i + 1}/{len(todo)}: {name} for {findings[0]['code']}")
-            run = run_child(script, args, findings, max_steps, timeout)
-            session.attempts.append(_attempt(name, findings, session.before, session.repeat, run, script))
+            measured.append((name, findings, run_child(script, args, findings, max_steps, timeout)))
+        # the noise run, unless a remedy's re-run already repeated the diagnosis's first training losses
+        # bit for bit (what the noise run would show, at the cost of one more run)
+        session.repeat = _repeat_shown(session.before, measured) \
+            or _noise_run(session.before, script, args, max_steps, timeout)
+        judge_measured()
         helped = {(f["code"], f.get("location", "")) for a in session.attempts if a.verdict.verdict == "verified"
                   for f in a.findings}
         for name, findings in fallbacks(session.before.findings, helped):
@@ -368,6 +426,8 @@ def run_fix(script: str, args: list[str], *, max_steps: int | None = None,
                 demote_alternatives(verified, combo)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM under nndoctor.signals: keep what was measured
         session.interrupt = exc
+        if measured and session.before is not None:
+            judge_measured()  # (judged without the noise run where it had not run yet)
     finally:
         session.seconds = time.perf_counter() - started
     return session

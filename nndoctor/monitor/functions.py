@@ -15,10 +15,12 @@ from typing import Any, Callable
 import torch
 from torch.overrides import TorchFunctionMode
 
+from nndoctor.monitor import metric_calls
 from nndoctor.monitor.curves import note_loss_values
 from nndoctor.monitor.evalrec import RECIPE_OPS, PendingEval, RecipeTracker, first_parameter
 from nndoctor.monitor.events import LossCall, OpCall, Provenance, Targets, reduction_of
 from nndoctor.monitor.notebook import code_site, is_cell
+from nndoctor.monitor.outside import CONVERT_OPS, OutsideEval
 from nndoctor.monitor.residuals import RESIDUAL_OPS, ResidualEval
 from nndoctor.monitor.target_scales import target_scales
 from nndoctor.monitor.tensors import transformed
@@ -177,6 +179,8 @@ class FunctionMode(TorchFunctionMode):
                         obs._eval_value(result, result)  # the training loss's recipe, on held-out data
                     if name in RESIDUAL_OPS and obs._residuals.active:
                         obs._on_residual(args, result)  # a held-out residual (a metric of the script's own)
+                    elif name in CONVERT_OPS and obs._residuals.active and args and obs._after_evaluation():
+                        obs._on_convert(args[0])  # a prediction or target leaving torch (outside.py)
             except Exception as exc:
                 obs._fail("function mode", exc)
             return result
@@ -196,6 +200,8 @@ class FunctionMode(TorchFunctionMode):
                 obs._eval_value(result, result)
             if name in RESIDUAL_OPS and obs._residuals.active and obs._evaluating():
                 obs._on_residual(args, result)
+            elif name in CONVERT_OPS and obs._residuals.active and args and obs._after_evaluation():
+                obs._on_convert(args[0])
         except Exception as exc:
             obs._fail("function mode", exc)
         return result
@@ -218,6 +224,7 @@ class FunctionEvents:
     _recipes: RecipeTracker
     _loss_recipe: tuple[str, ...] | None
     _residuals: ResidualEval
+    _outside: OutsideEval
     _active: bool
     _busy: bool
     busy: Any  # nndoctor.monitor.busy.Busy: ``with self.busy:`` around the observer's own work
@@ -277,6 +284,36 @@ class FunctionEvents:
                 self._residuals.add(self.state.step, value, model, result)
                 # (its units: predictions mapped back to raw targets make a loss in other units than training's)
                 target_scales(self.state).add_eval(args[0], args[1], self._residuals.loss or "")
+
+    def _after_evaluation(self) -> bool:
+        """The latest root forward was an evaluation (no gradient, or a model in evaluation mode):
+        what leaves torch after it, outside its ``no_grad`` block too, may be compared with it."""
+        last = self.state.last_forward
+        return not torch.is_grad_enabled() or (last is not None and (last[1] is False or last[2] is False))
+
+    def _on_convert(self, tensor: Any) -> None:
+        """A tensor leaving torch in an evaluation loop: paired with another, a held-out residual
+        compared outside torch (:mod:`nndoctor.monitor.outside`)."""
+        if metric_calls.IN_CALL[0]:
+            return  # (a metric's own conversion of its arguments: _on_metric reads the call)
+        with self.busy:
+            found = self._outside.on_convert(self.state.step, tensor)
+            if found is not None:
+                last = self.state.last_forward
+                self._residuals.add(self.state.step, found[0], last[0] if last is not None else "", found[1])
+
+    def _on_metric(self, y_true: Any, y_pred: Any) -> None:
+        """A scikit-learn regression metric called after a forward no backward followed (an
+        evaluation): the held-out residual it compares (:mod:`nndoctor.monitor.metric_calls`)."""
+        state = self.state
+        if not self._active or self._failed or not self._residuals.active \
+                or state.forward_calls <= state.forwards_at_backward:
+            return
+        with self.busy:
+            found = self._outside.on_metric(y_true, y_pred)
+            if found is not None:
+                last = state.last_forward
+                self._residuals.add(state.step, found[0], last[0] if last is not None else "", found[1])
 
     def _eval_value(self, loss: torch.Tensor, value: torch.Tensor) -> None:
         """A loss of an evaluation loop: recorded now without gradients; with gradients (an
@@ -424,6 +461,7 @@ class FunctionEvents:
             note_loss_values(self.state, inp, target)
         if grad:
             self._residuals.on_training_loss(name, inp, target)
+            self._outside.on_training_target(target)
         event = LossCall(name=name, input=inp, target=target if isinstance(target, torch.Tensor) else None,
                          kwargs={k: v for k, v in kwargs.items() if k not in ("input", "target")},
                          result=result, step=self.state.step, provenance=self.provenance(inp),

@@ -63,6 +63,7 @@ class RunState:
     step: int = 1  # 1-based index of the training step in progress (optimizer steps + 1)
     backward_calls: int = 0
     forward_calls: int = 0
+    forwards_at_backward: int = 0  # forward_calls at the latest backward (later forwards: evaluations)
     sampled: bool = True
     models: dict[int, ModelInfo] = field(default_factory=dict)
     optimizers: dict[int, OptimizerInfo] = field(default_factory=dict)

@@ -42,6 +42,8 @@ def test_a_seeded_scripts_noise_run_stops_as_a_repeat_of_the_diagnosis(tmp_path)
     assert raw.result.get("repeat_of_diagnosis") and "the end" not in raw.stdout  # stopped before the end
     noise = _noise_run(before, script, [], None, None)
     assert noise.figures.script == before.figures.script and noise.result["repeat_of_diagnosis"]
+    # each run reports its own CPU time (imports included): the stopped one's is its own, and less
+    assert before.cpu_seconds > 0 and 0 < noise.cpu_seconds <= before.cpu_seconds * 1.5
 
 
 @pytest.mark.slow

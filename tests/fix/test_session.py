@@ -35,7 +35,7 @@ def test_each_root_cause_remedy_then_the_verified_ones_together(monkeypatch):
     both = tuple(sorted(soft + zero))
     monkeypatch.setattr(session_mod, "run_child", _fake({soft: 0.8, zero: 0.7, both: 0.9}, calls))
     s = run_fix("train.py", [])
-    assert calls == [(), (), soft, zero, both]          # diagnosis, noise run, each remedy, together
+    assert calls == [(), soft, zero, (), both]          # diagnosis, each remedy, noise run, together
     assert [a.remedy for a in s.attempts] == ["drop-output-activation", "zero-grad-each-step"]
     assert [a.verdict.verdict for a in s.attempts] == ["verified", "verified"]
     assert s.combined is not None and s.combined.after.script["accuracy"] == 0.9
@@ -43,6 +43,34 @@ def test_each_root_cause_remedy_then_the_verified_ones_together(monkeypatch):
     d = s.to_dict()
     assert d["runs"] == 5 and d["remedies"][0]["code"] == soft[0] and d["combined"]["verdict"] == "verified"
     assert d["remedies"][0]["apply"] is True and d["combined"]["apply"] is True
+
+
+def test_no_noise_run_when_a_remedy_repeats_the_diagnosis_first_losses(monkeypatch):
+    """A remedy acting late (or on evaluation only) whose re-run noted the diagnosis's first training
+    losses bit for bit shows what the noise run would: the script repeats itself (noise 0)."""
+    calls: list[tuple[str, ...]] = []
+    soft, zero = ("loss-input.probabilities-into-logit-loss",), ("zero-grad.not-cleared",)
+    fake = _fake({soft: 0.8, zero: 0.5}, calls)
+    prefix = [1.0 / (i + 1) for i in range(64)]
+
+    def run_child(script, args, remedies, max_steps, timeout=None, repeat_of=None):
+        out = fake(script, args, remedies, max_steps, timeout)
+        key = tuple(sorted(f["code"] for f in remedies))
+        out.result["loss_prefix"] = prefix if key in ((), zero) else [2.0] + prefix[1:]
+        return out
+
+    monkeypatch.setattr(session_mod, "run_child", run_child)
+    s = run_fix("train.py", [])
+    assert calls == [(), soft, zero]                     # no noise run: zero-grad's re-run repeated the start
+    assert [a.verdict.verdict for a in s.attempts] == ["verified", "no-effect"]
+    d = s.to_dict()
+    assert d["noise_run_skipped_for"] == "zero-grad-each-step" and d["runs"] == 3
+    calls.clear()
+    prefix_other = [p + 1e-9 for p in prefix]           # one bit off: the noise run is made
+    monkeypatch.setattr(session_mod, "run_child", lambda *a, **k: (lambda o: (
+        o.result.update(loss_prefix=prefix if not a[2] else prefix_other), o)[1])(fake(*a[:4])))
+    run_fix("train.py", [])
+    assert calls == [(), soft, zero, ()]
 
 
 def test_a_symptom_gets_no_remedy_of_its_own(monkeypatch):
@@ -180,8 +208,9 @@ def test_root_causes_without_a_runtime_remedy_are_listed_with_the_edit_to_make()
         {"code": "fit.overfitting", "severity": "info", "location": "training", "fixes": ["y"], "caused_by": []},
     ]
     listed = without_remedy(findings)
-    assert listed == [{"code": "labels.unrelated-to-inputs", "location": "targets",
-                       "edit": "Check that the labels are paired with their inputs."}]
+    assert [{k: u[k] for k in ("code", "location", "edit")} for u in listed] == [
+        {"code": "labels.unrelated-to-inputs", "location": "targets",
+         "edit": "Check that the labels are paired with their inputs."}]
 
 
 # -- robustness: a remedy's own bug is reported and skipped, never the session's end ---------------------
@@ -292,7 +321,7 @@ def _overfit_session(monkeypatch, mse_by_remedies, findings=(_SLICE, _OVERFIT)):
 def test_a_symptoms_own_remedy_is_tried_when_its_causes_remedy_does_nothing(monkeypatch):
     """Overfitting caused by a small training slice that cannot be widened: stop at the best step."""
     s, calls = _overfit_session(monkeypatch, {("fit.overfitting",): 0.31})
-    assert calls == [(), (), ("data.training-on-small-slice",), ("fit.overfitting",)]
+    assert calls == [(), ("data.training-on-small-slice",), (), ("fit.overfitting",)]
     assert {a.remedy: a.verdict.verdict for a in s.attempts} == {"full-training-set": "no-effect",
                                                                   "early-stopping": "verified"}
 
@@ -307,5 +336,26 @@ def test_a_symptom_whose_cause_has_no_runtime_remedy_gets_its_own(monkeypatch):
 
 def test_a_symptom_is_left_alone_when_its_causes_remedy_helps(monkeypatch):
     s, calls = _overfit_session(monkeypatch, {("data.training-on-small-slice",): 0.2})
-    assert calls == [(), (), ("data.training-on-small-slice",)]
+    assert calls == [(), ("data.training-on-small-slice",), ()]
     assert [a.remedy for a in s.attempts] == ["full-training-set"]
+
+
+# -- a remedy tried only with evidence that its finding hurts this run ----------------------------------
+_RAW = {"code": "preprocessing.unnormalised-features", "severity": "warning", "location": "net",
+        "evidence": {"rms": 860.0}, "caused_by": []}
+
+
+def test_inputs_on_a_large_scale_are_rescaled_only_where_the_run_shows_harm():
+    """The breast-cancer fault's diagnosis (tanh units saturated and the model underfitting, both
+    caused by the raw features) tries the rescaling; a model that trains well on the same raw scale
+    (a fixed twin whose other bug was fixed) gets the warning but no re-run."""
+    from nndoctor.fix.session import candidates, without_remedy
+
+    harmed = [_RAW, {"code": "activation.saturated", "severity": "warning", "location": "net.0",
+                     "caused_by": [{"code": "preprocessing.unnormalised-features", "location": "net"}]},
+              {"code": "fit.underfitting", "severity": "warning", "location": "training",
+               "caused_by": ["preprocessing.unnormalised-features"]}]
+    assert [name for name, _ in candidates(harmed)] == ["normalise-inputs"]
+    assert candidates([_RAW]) == [] and without_remedy([_RAW]) == []   # untried, and not 'no runtime remedy'
+    info_only = [_RAW, {**harmed[1], "severity": "info"}]
+    assert candidates(info_only) == []                                   # an info is no evidence of harm

@@ -39,6 +39,7 @@ class BackwardHooks:
                             and type(value := tensors.item()) is float and value - value == 0.0:
                         state = observer.state
                         state.backward_calls += 1
+                        state.forwards_at_backward = state.forward_calls
                         state.losses.record_float(state.step, value)
                     else:
                         observer._on_backward(tensors)
@@ -137,6 +138,7 @@ class BackwardHooks:
                 raise StopTraining(self.max_steps)
             state.step = index + 1
         state.backward_calls = index + 1
+        state.forwards_at_backward = state.forward_calls
         if isinstance(tensor, torch.Tensor):
             # without an optimizer every backward is a step: the checks get them all
             unsampled = not self._heavy and bool(state.optimizers)

@@ -14,7 +14,7 @@ from torch.utils.hooks import RemovableHandle
 
 from nndoctor.checks import Check, registered
 from nndoctor.findings import Finding, InternalError
-from nndoctor.monitor import compat
+from nndoctor.monitor import compat, metric_calls
 from nndoctor.monitor.busy import Busy
 from nndoctor.monitor.clipping import ClipWatch
 from nndoctor.monitor.discovery import Discovery
@@ -40,6 +40,7 @@ from nndoctor.monitor.observer.probes import HeavyProbes
 from nndoctor.monitor.observer.report import Reporting
 from nndoctor.monitor.observer.routes import Routes
 from nndoctor.monitor.observer.steps import CURVE_EVERY, StepHooks
+from nndoctor.monitor.outside import OutsideEval
 from nndoctor.monitor.residuals import ResidualEval
 from nndoctor.monitor.sampling import Schedule
 from nndoctor.monitor.sink import FindingSink
@@ -119,6 +120,8 @@ class Observer(ForwardHooks, BackwardHooks, StepHooks, HeavyProbes, Dispatch, Re
         self._recipes = RecipeTracker()  # hand-written evaluation losses (evalrec.py)
         self._loss_recipe: tuple[str, ...] | None = None
         self._residuals = ResidualEval()  # held-out residuals of a regression (residuals.py)
+        self._outside = OutsideEval(self._residuals)  # ... compared outside torch (outside.py)
+        self._metrics_patched = False  # sklearn.metrics wrapped (metric_calls.py)
         self._recipe_tries = 0
         self._pre_step_always = True
         self._root_slow = False  # a check wants every root forward (unsampled model_input events)
@@ -169,6 +172,9 @@ class Observer(ForwardHooks, BackwardHooks, StepHooks, HeavyProbes, Dispatch, Re
             watched |= PREDICTION_OPS | COMPARE_OPS
         self._watched_ops = frozenset(watched)
         compat.install(self)
+        if not self._metrics_patched:  # scikit-learn's regression metrics (metric_calls.py)
+            metric_calls.install()
+            self._metrics_patched = True
         for i, model in enumerate(self._given_models):
             self._register_model(model, name=self._name_for(model, default="model" if i == 0 else f"model{i + 1}"))
         for opt in self._given_optimizers:
@@ -228,6 +234,12 @@ class Observer(ForwardHooks, BackwardHooks, StepHooks, HeavyProbes, Dispatch, Re
                 self._fail("remove", exc)
         if not keep_step_limit:
             compat.uninstall(self)
+        if self._metrics_patched:
+            self._metrics_patched = False
+            try:
+                metric_calls.uninstall()
+            except Exception as exc:
+                self._fail("remove", exc)
         self._predictions.clear()
         self._prov.clear()
         self._stack.clear()

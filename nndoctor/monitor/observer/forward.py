@@ -128,6 +128,8 @@ class ForwardHooks:
         elif self._light and forwards > EVAL_LOSS_FORWARDS:
             self._set_light(False)  # ... its first EVAL_LOSS_FORWARDS (a Python call per torch call otherwise)
         state.last_forward = (info.name, training, grad)
+        if (not grad or not training) and self._residuals.active:
+            self._outside.on_eval_input(state.step, args)  # (converted for a plot: no target; outside.py)
         heavy = self._heavy
         if grad:
             self.loaders.train_mark = self.loaders.fetches
