@@ -220,6 +220,32 @@ def test_notebook_export_keeps_every_code_cell_and_only_neutralises_ipython_line
     assert namespace["x"] == 3
 
 
+def test_notebook_export_keeps_a_modulo_that_continues_a_statement(tmp_path):
+    """``%(a, b)`` on the line after an open bracket, a backslash or inside a string over several
+    lines is Python (rasbt/deeplearning-models' logging: ``print('%03d' \\n %(epoch, n))``), not a magic."""
+    from benchmarks.real_data.nb_export import export
+
+    src = ("n = 7\n"
+           "print ('Epoch: %03d | Cost: %.4f' \n"
+           "       %(n, 0.5))\n"
+           "s = 'a %d' \\\n"
+           "    % n\n"
+           "doc = \"\"\"\n"
+           "%not a magic inside a string\n"
+           "\"\"\"\n"
+           "d = {'k': (1,\n"
+           "           2)}\n"
+           "%time n += 1\n")
+    nb = tmp_path / "n.ipynb"
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code", "source": src}]}))
+    text = export(nb)
+    assert "       %(n, 0.5))" in text and "    % n" in text and "%not a magic" in text
+    assert "pass  # IPython: %time n += 1" in text  # a magic at the start of a statement still is one
+    namespace: dict = {}
+    exec(compile(text, "nb", "exec"), namespace)
+    assert namespace["s"] == "a 7" and namespace["d"] == {"k": (1, 2)} and namespace["n"] == 7
+
+
 def test_entry_that_needs_an_uninstalled_package_is_not_run(tmp_path):
     repos, commit = _mirror(tmp_path)
     o = run_entry(_entry(commit, requires=["json", "no_such_module_xq7"]), repos)

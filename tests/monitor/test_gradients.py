@@ -435,3 +435,51 @@ def test_layers_of_several_matrices_are_compared_like_with_like():
     found = _codes(_run(deep, torch.optim.SGD(deep.parameters(), lr=1e-2), xs, ys, steps=12))
     assert [f.code for f in found] == ["grad.exploding-gradients"]
     assert found[0].evidence["last_layer"].endswith(".16")
+
+
+def _small_init_regression(opt_name, lr, std, steps=150, width=32, depth=4, act=None):
+    """A deep stack whose weights start tiny (std ``std``): its gradients start tiny too and grow
+    by orders of magnitude as the weights grow; a regression target the stack can fit."""
+    torch.manual_seed(0)
+    layers = []
+    for i in range(depth):
+        layers.append(nn.Linear(16 if i == 0 else width, width, bias=False))
+        if act is not None:
+            layers.append(act())
+    net = nn.Sequential(*layers, nn.Linear(width, 1, bias=False))
+    for m in net:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=std)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2048, 16, generator=g)
+    y = x @ torch.randn(16, 1, generator=g)
+    opt = getattr(torch.optim, opt_name)(net.parameters(), lr=lr)
+    norms, losses = [], []
+    with Observer(checks=[GradientScale]) as obs:
+        for i in range(steps):
+            j = (i * 64) % len(x)
+            opt.zero_grad()
+            loss = F.mse_loss(net(x[j:j + 64]), y[j:j + 64])
+            loss.backward()
+            norms.append(float(torch.cat([p.grad.flatten() for p in net.parameters()]).norm()))
+            opt.step()
+            losses.append(loss.item())
+    return obs, norms, losses
+
+
+def test_gradient_growing_from_a_tiny_start_under_an_adaptive_optimizer_while_the_loss_falls_is_quiet():
+    # Adam's update is ~lr whatever the gradient's scale: weights that start tiny grow, and with them
+    # the gradients (>= 1000x their first steps'), while the loss falls to ~0: nothing exploded
+    for opt_name, lr, std, act in (("Adam", 1e-2, 3e-3, None), ("Adam", 1e-2, 1e-2, None),
+                                   ("RMSprop", 1e-3, 3e-3, None), ("AdamW", 3e-3, 3e-3, nn.Tanh)):
+        obs, norms, losses = _small_init_regression(opt_name, lr, std, act=act)
+        assert max(norms[3:]) > 1e3 * sorted(norms[:3])[1]  # the growth the old rule reported
+        assert sum(losses[-10:]) < 0.1 * sum(losses[:10])  # and the run learns
+        assert _codes(obs) == [], (opt_name, std, [f.message for f in obs.findings])
+
+
+def test_gradient_growth_under_an_adaptive_optimizer_is_still_reported_when_the_loss_blows_up():
+    for opt_name, lr in (("Adam", 0.5), ("Adam", 0.2), ("AdamW", 0.5)):
+        obs, norms, losses = _small_init_regression(opt_name, lr, 1e-2, steps=60)
+        assert max(losses) > 100 * losses[0]
+        assert [f.code for f in _codes(obs)] == ["grad.exploding-gradients"], (opt_name, lr)

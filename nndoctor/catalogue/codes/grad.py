@@ -23,7 +23,10 @@ CODES = (
         detection=(
             "Per-layer gradient norms on sampled steps: first/last ratio > 70, or the total norm grown >= "
             "1000x over the first sampled steps, at several sampled steps; a single extreme measurement "
-            "(first-layer norm >= 1 and > 1000x the last layer's) is enough."
+            "(first-layer norm >= 1 and > 1000x the last layer's) is enough. Under an adaptive optimizer "
+            "(Adam, RMSprop...), whose update does not grow with the gradient, a total norm that only grew "
+            "is reported only once the loss shows harm: non-finite, 10x its first value, or, 30 losses "
+            "after the growth, not clearly below the first sampled steps' loss."
         ),
         fixes=(
             "Clip the gradient norm before optimizer.step(): "

@@ -18,7 +18,12 @@ the same module (a GAT layer's attention vector ``a`` of shape (2F, 1)) does not
 
 With an adaptive optimizer (Adam, RMSprop...), whose updates do not shrink with the gradient,
 a vanishing ratio that climbs back fast (its trend over the symptomatic steps reaches 1e-3
-within 50 steps) is not reported: a deep narrow stack often starts so and recovers.
+within 50 steps) is not reported: a deep narrow stack often starts so and recovers. Nor is a
+total norm that only grew (no lopsided layer ratio) while the loss falls: such an update is
+about the lr whatever the gradient's scale, so a gradient that grows from a tiny start (small
+initial weights, a bidirectional LSTM's spikes) is harm only where the loss, 30 losses after the
+growth, is not clearly below the first sampled steps' (or is non-finite, or 10x above at once);
+the check keeps watching and reports it then.
 
 A finding needs the symptom at several sampled steps (>= 3, and most of them), except a
 single extreme measurement: a first-layer norm >= 1 that is > 1000x the last layer's (an
@@ -68,6 +73,11 @@ TINY_GRAD = 1e-4  # every layer's gradient norm below this...
 TINY_RELATIVE = 1e-5  # ...and below this fraction of its weight's norm,
 TINY_RELATIVE_SHRUNK = 1e-4  # or of this one when the forward signal shrank >= 100x at init
 SHRUNK = 1e-2
+LOSS_FALLING = 0.1  # the recent loss this share (of its size) below the first sampled steps' loss: learning
+RECENT_LOSSES = 10
+AFTER_GROWTH = 30  # losses after the first grown step before a growth under an adaptive optimizer is judged
+BLOWN_UP = 10.0  # ...unless the loss is already this many times the first sampled steps'
+
 MAX_LAYERS_SHOWN = 12
 #: ``state.extra`` key of the per-layer gradient norms recorded for the report (a GradientNorms section)
 SERIES_KEY = "nndoctor.grad_norms"
@@ -276,6 +286,9 @@ class GradientScale(Check):
         base = statistics.median(early) if early else 0.0
         grown = [s for s in history[3:] if base > 0 and s.total >= GROWTH * base]
         by_growth = len(grown) >= 2
+        if not by_ratio and by_growth and type(event.optimizer).__name__ in ADAPTIVE \
+                and self._harmless_growth(history[min(2, len(history) - 1)].step, grown[0].step, event.step):
+            by_growth = False  # an adaptive update does not grow with the gradient: no harm while it learns
         if not (by_ratio or by_growth):
             return None
         last = (big or grown)[-1]
@@ -299,6 +312,25 @@ class GradientScale(Check):
             first = grown[0].step
         return self.finding(msg, evidence, location=last.names[0], code="grad.exploding-gradients",
                             step=first)
+
+    def _harmless_growth(self, early_step: int, grown_step: int, step: int) -> bool:
+        """Under an adaptive optimizer: no harm shown (yet) by a total gradient norm that grew.
+        Harm is a non-finite loss, a loss far (10x) above the first sampled steps', or, once
+        ``AFTER_GROWTH`` losses came after the first grown step, a recent loss (median of the last
+        ``RECENT_LOSSES``) not clearly below the first sampled steps' median."""
+        steps, values = self.state.losses.series()
+        if not all(math.isfinite(v) for v in values):
+            return False
+        early = [v for s, v in zip(steps, values) if s <= early_step]
+        after = [v for s, v in zip(steps, values) if grown_step <= s <= step]
+        if not early or not after:
+            return not after and bool(early)
+        first, now = statistics.median(early), statistics.median(after[-RECENT_LOSSES:])
+        if abs(now) > BLOWN_UP * max(abs(first), 1e-12):
+            return False
+        if len(after) < AFTER_GROWTH:
+            return True  # too early to tell: judged again at the next sampled steps
+        return now < first - LOSS_FALLING * abs(first)
 
     def _evidence(self, last: _Sample, hits: list[_Sample], history: list[_Sample]) -> dict[str, Any]:
         shown = list(zip(last.names, (fmt(v) for v in last.norms)))

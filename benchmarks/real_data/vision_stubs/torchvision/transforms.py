@@ -22,6 +22,10 @@ class Compose:
 
 class ToTensor:
     def __call__(self, img: Any) -> torch.Tensor:
+        if not isinstance(img, torch.Tensor) and hasattr(img, "mode") and hasattr(img, "size"):
+            import numpy as np  # a PIL image (a script that makes one itself, e.g. Image.fromarray)
+
+            img = np.asarray(img)
         t = torch.as_tensor(img)
         if t.dim() == 2:
             t = t[None]
