@@ -142,7 +142,8 @@ class EvalInput(ModelInput):
 @dataclass
 class CurveDue:
     """The loss history is due for another read: every 25 losses up to 200, then every 1/4 of
-    the run so far (checks that judge the curve subscribe to this instead of every step)."""
+    the run so far (1/2 while nothing was found; checks that judge the curve subscribe to this
+    instead of every step)."""
 
     kind = "curve"
     step: int

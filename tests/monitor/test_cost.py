@@ -89,23 +89,50 @@ class _CurveReads(Check):
         return ()
 
 
-def test_the_loss_curve_is_read_every_25_losses_at_first_then_every_quarter_of_the_run():
+class _WarnsAtRead(_CurveReads):
+    """Finds something (a warning) at its read of ``at_total`` losses."""
+
+    at_total = 200
+
+    def check(self, event):
+        super().check(event)
+        return [self.finding("found")] if self.state.losses.total == self.at_total else ()
+
+
+def _reads(quiet: bool, until: int = 15_000) -> list[int]:
     totals, total = [], CURVE_EVERY
-    while total <= 15_000:
+    while total <= until:
         totals.append(total)
-        total = next_curve_read(total)
-    assert totals[:8] == list(range(25, 201, 25))  # the reads that judge short runs: unchanged
-    assert len([t for t in totals if t <= 1500]) <= 17 and len(totals) <= 27  # 25 and ~45 at 1/8
+        total = next_curve_read(total, quiet=quiet)
+    return totals
+
+
+def _curve_reads(check: type[Check], steps: int = 400) -> list[int]:
     torch.manual_seed(0)
     model = nn.Linear(4, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
-    with Observer(model, opt, checks=[_CurveReads]) as obs:
-        for _ in range(400):
+    with Observer(model, opt, checks=[check]) as obs:
+        for _ in range(steps):
             opt.zero_grad()
             F.cross_entropy(model(x), y).backward()
             opt.step()
-    assert obs.checks[0].at == [t for t in totals if t <= 400]
+    assert not obs.internal_errors
+    return obs.checks[0].at
+
+
+def test_the_loss_curve_is_read_every_25_losses_at_first_then_every_quarter_of_the_run():
+    """... or every half of it while the run has found nothing (a read costs ~1 ms on a long history)."""
+    found, quiet = _reads(quiet=False), _reads(quiet=True)
+    assert found[:8] == quiet[:8] == list(range(25, 201, 25))  # the reads that judge short runs: unchanged
+    assert len([t for t in found if t <= 1500]) == 17 and len(found) == 27  # 25 and ~45 at 1/8
+    assert len([t for t in quiet if t <= 1500]) == 12 and len(quiet) == 18  # (were 17 and 27)
+    assert all(b - a <= a // 2 for a, b in zip(quiet[7:], quiet[8:]))  # never more than half the run unread
+    assert _curve_reads(_CurveReads) == [t for t in quiet if t <= 400]
+
+
+def test_a_run_that_found_something_is_read_as_often_as_before_from_its_next_read_on():
+    assert _curve_reads(_WarnsAtRead) == [t for t in _reads(quiet=False) if t <= 400]  # 250, 312, 390 (quiet: 300)
 
 
 def test_no_heap_scan_for_a_scheduler_when_none_is_attached(monkeypatch):

@@ -154,3 +154,23 @@ def test_the_library_rnn_checks_cost_nothing_in_an_mlp_run():
 
     obs = _run([Spy, Spy2, _Every], lstm=False)
     assert obs.internal_errors == [] and calls == []  # (neither hears the end)
+
+
+def test_a_module_of_no_sleeping_checks_type_wakes_nothing_without_a_search(monkeypatch):
+    """A module type first seen on a sampled step is tested against the sleeping checks' types in
+    one isinstance: no wake-up search (was: one per new module type, over every sleeping check)."""
+    searches: list[int] = []
+    original = Observer._wake
+
+    def counted(self: Observer, modules: Any) -> bool:
+        searches.append(1)
+        return original(self, modules)
+
+    monkeypatch.setattr(Observer, "_wake", counted)
+    obs = _run([_Every, _NeedsLSTM], lstm=False)
+    every, rnn = obs.checks
+    assert obs.internal_errors == [] and set(every.outputs) == {nn.Linear, _Net}
+    assert rnn.kinds == ["end"] and searches == [1]  # the watched model's modules, once (_wake_for_model)
+    searches.clear()
+    obs = _run([_Every, _NeedsLSTM], lstm=False, side_lstm_at=4)
+    assert set(obs.checks[1].outputs) == {nn.LSTM} and searches == [1, 1]  # ... and the LSTM outside it

@@ -8,7 +8,7 @@ the findings of other checks in this run (a plateau with dead units or missing g
 points to grad-flow, an oscillation with huge updates to the learning rate...).
 
 The loss history is read on the observer's ``curve`` events (every 25 recorded losses at first,
-then every 1/4 of the run after 200) and at the end of the run.
+then every 1/4 of the run after 200, every 1/2 while nothing was found) and at the end of the run.
 An explosion is reported as soon as it is seen; the other symptoms mid-run only after a
 long stretch of steps, otherwise at the end (warm-up, schedulers and a slow start must not
 raise a false alarm). A plateau of a loss whose target is random noise the script draws every step

@@ -19,7 +19,7 @@ and the costly checks' sampled looks spread over the sampled steps (mixed into
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Any, Iterable
 
 import torch
 
@@ -48,6 +48,7 @@ class Routes:
         self._spread: dict[int, tuple[int, int, frozenset[str]]] = {}  # id -> (every, offset, kinds)
         self._retired: set[int] = set()
         self._asleep: set[int] = {id(c) for c in self.checks if c.needs_module}
+        self._asleep_types = self._sleepers_types()
         self._all_unsampled = self._by_kind_unsampled
         self._all_eval_ops = self._eval_op_checks
         self._looks = 0  # sampled steps begun (the first is 0)
@@ -110,11 +111,32 @@ class Routes:
             self._select_looks()
 
     def _retire(self, check: Check) -> None:
-        """``check`` hears nothing more but the end of the run (and a crash)."""
+        """``check`` hears nothing more but the end of the run (and a crash): taken out of the
+        tables that hold it (new lists, in place of the old: a dispatch under way keeps its own),
+        which leaves each table as a rebuild without it would be, in the same order."""
         if id(check) in getattr(self, "_retired", {id(check)}):
             return
         self._retired.add(id(check))
-        self._reroute()
+        kinds_tables: list[dict[Any, list[Check]]] = [self._by_kind_unsampled]
+        ops_tables: list[dict[str, list[Check]]] = [self._eval_op_checks]
+        for kinds, ops, modules in self._look_tables.values():
+            kinds_tables += (kinds, modules)
+            ops_tables.append(ops)
+        # (``in`` and ``remove`` compare by identity: a check defines no equality; it is once in a list)
+        for table in kinds_tables:  # (kinds and module types keep their empty lists, as in a rebuild)
+            for key, checks in list(table.items()):
+                if check in checks and key not in _KEEP:
+                    table[key] = rest = list(checks)
+                    rest.remove(check)
+        for table in ops_tables:  # (an op no check wants any more goes, as in a rebuild)
+            for key, checks in list(table.items()):
+                if check in checks:
+                    if len(checks) == 1:
+                        del table[key]
+                    else:
+                        table[key] = rest = list(checks)
+                        rest.remove(check)
+        self._refresh_route_flags()
 
     def _reroute(self, flags: bool = True) -> None:
         """Every table again (without the sleeping and retired checks), after a check retired or woke."""
@@ -135,7 +157,7 @@ class Routes:
         key = (type(module), root)
         checks = self._module_tables.get(key)
         if checks is None:
-            if self._asleep and self._wake([module]):
+            if self._asleep and isinstance(module, self._asleep_types) and self._wake([module]):
                 return self._module_checks(module)
             checks = self._module_tables[key] = [
                 c for c in self._by_kind.get("module_output", ())
@@ -152,8 +174,13 @@ class Routes:
                     self._asleep.discard(id(check))
                     woke = True
         if woke:
+            self._asleep_types = self._sleepers_types()
             self._reroute()
         return woke
+
+    def _sleepers_types(self) -> tuple[type, ...]:
+        """The module types that would wake a sleeping check (one isinstance test for them all)."""
+        return tuple({t: None for c in self.checks if id(c) in self._asleep for t in c.module_types or ()})
 
     def _wake_for_model(self, model: torch.nn.Module) -> None:
         """A model is watched: wake the checks that judge a module type it holds."""
