@@ -216,7 +216,10 @@ opt = torch.optim.Adam(model.parameters(), lr=3e-4)
             "it uses is read off its updates (update / gradient, where the update is the gradient scaled). A "
             "training loss summed over N terms (reduction='sum', .sum()) is named under SGD-like optimizers: its "
             "gradient is N x a mean's. Every gradient turning exactly zero well after the start, after updates "
-            "as large as the weights, is linked as this rate's symptom (the updates saturated the model)."
+            "as large as the weights, is linked as this rate's symptom (the updates saturated the model). With "
+            "several optimizers (a GAN's G and D, an actor and a critic, an encoder and a head) the curve mixes "
+            "their losses and is not read; each optimizer's own update ratio is: one whose median over its first "
+            "4 sampled steps is >= 0.1 of its weights and >= 30x every other optimizer's is named."
         ),
         fixes=(
             "Lower the learning rate of {optimizer} 10-100x (from {lr} to {suggest_low}-{suggest_high}) and"
