@@ -218,3 +218,15 @@ def test_fine_tuning_a_trained_model_with_a_small_rate_is_quiet():
         pre.step()
     obs = _run_sequential(model, torch.optim.SGD(model.parameters(), lr=1e-3), x=x, y=y)
     assert not _found(obs)
+
+
+def test_adagrad_at_a_tiny_rate_in_a_regression_loop_is_named_lr_too_low():
+    obs = _run_regression(lambda p: torch.optim.Adagrad(p, lr=1e-4), depth=3)
+    assert [f for f in obs.findings if f.code == "lr.too-low"], [f.code for f in obs.findings]
+
+
+def test_rmsprop_at_a_tiny_rate_on_a_sequential_is_named_lr_too_low():
+    torch.manual_seed(0)
+    model = _deep(3)
+    obs = _run_sequential(model, torch.optim.RMSprop(model.parameters(), lr=1e-5))
+    assert [f for f in obs.findings if f.code == "lr.too-low"], [f.code for f in obs.findings]

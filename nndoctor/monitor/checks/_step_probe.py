@@ -28,7 +28,10 @@ from nndoctor.monitor.checks.causal import _kept_state
 __all__ = ["Batch", "Setting", "loss_of", "try_settings"]
 
 MAX_PARAMS = 20_000_000  # models larger than this are not probed (the probe's cost grows with them)
-TIME_BUDGET = 8.0  # seconds for all settings together: a slower probe stops and says nothing
+#: parameters x rows x steps x settings of a probe at most (~ multiply-adds of its forwards): the
+#: size limit that decides, independent of the machine's load (a 25k-parameter MLP on 32 rows: 3e8)
+WORK_BUDGET = 2e10
+TIME_BUDGET = 60.0  # seconds: a backstop only (convolutions reuse weights: more work than the estimate)
 
 
 @dataclass
@@ -119,6 +122,9 @@ def try_settings(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: Calla
     in_model = {id(p) for p in named.values()}
     if not trained or not trained <= in_model or sum(p.numel() for p in named.values()) > MAX_PARAMS:
         return None
+    rows = max((int(b.args[0].shape[0]) if b.args[0].dim() else 1) for b in batches)
+    if sum(p.numel() for p in named.values()) * rows * max(steps, 1) * len(settings) > WORK_BUDGET:
+        return None
     buffers = {n: b for n, b in model.named_buffers(remove_duplicate=False)}
     out: dict[str, tuple[float, float, float, float]] = {}
     start = time.perf_counter()
@@ -144,6 +150,8 @@ def try_settings(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: Calla
 
             before, held_before = mean_loss(batches), mean_loss([held] if held is not None else [])
             for i in range(steps):
+                if i % 10 == 9 and time.perf_counter() - start > TIME_BUDGET:
+                    return None  # (too slow a model to probe within the budget: nothing said)
                 b = batches[i % len(batches)]
                 value = loss(functional_call(model, values, b.args), b.target)
                 grads = torch.autograd.grad(value, params, allow_unused=True)

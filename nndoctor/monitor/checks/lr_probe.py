@@ -56,6 +56,16 @@ SHRINKING = frozenset({"Adagrad", "Adadelta", "RMSprop"})
 SHRINKING_RATIO = 1e-3
 
 
+def _same_loss(kept: tuple[str, dict[str, Any]] | None, new: tuple[str, dict[str, Any]]) -> bool:
+    """The same loss function with the same arguments (tensor arguments: the same tensors)."""
+    if kept is None:
+        return True
+    (name, kw), (name2, kw2) = kept, new
+    return name == name2 and kw.keys() == kw2.keys() and all(
+        kw[k] is kw2[k] if isinstance(kw[k], torch.Tensor) or isinstance(kw2[k], torch.Tensor) else kw[k] == kw2[k]
+        for k in kw)
+
+
 def _fmt(x: float) -> str:
     return f"{x:.0e}" if x < 1e-2 else f"{x:.3g}"
 
@@ -111,8 +121,8 @@ class StepSizeProbe(Check):
             if not self._done and len(self._batches) >= 3:
                 self._judge()
             return ()
-        if not self._armed():
-            self._pending = None
+        if len(self._batches) >= BATCHES or not self._armed():
+            self._pending = None  # (enough batches kept: no more extra forwards)
             return ()
         if kind == "model_input":
             if event.training and event.grad_enabled and not event.kwargs and event.args and all(
@@ -145,7 +155,7 @@ class StepSizeProbe(Check):
         model = p["model"]()
         if model is None or "loss" not in p or p.get("result") is None:
             return
-        if self._model is not None and self._model() is not model or self._loss not in (None, p["loss"]):
+        if self._model is not None and self._model() is not model or not _same_loss(self._loss, p["loss"]):
             return  # (one model and one loss: the batches are replayed together)
         fn = loss_of(*p["loss"])
         target = p["target"]
