@@ -43,7 +43,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._lr_sweep import abandoned_for_better
 from nndoctor.monitor.checks._step_probe import Batch, Setting, loss_of, try_settings
-from nndoctor.monitor.checks.lr import ADAPTIVE, current_lr, update_ratio_summary
+from nndoctor.monitor.checks.lr import ADAPTIVE, _tidy, current_lr, update_ratio_summary
 from nndoctor.monitor.checks.lr import SHORT_LOW_MEDIAN as LOW_RATIO
 from nndoctor.monitor.curves import analyze_losses
 from nndoctor.monitor.functions import LOSS_FUNCTIONS
@@ -274,7 +274,7 @@ class StepSizeProbe(Check):
                              "add momentum=0.9 (the probe's best setting)" if momentum else
                              "typical rates are 1e-3 to 1e-1 (0.01-0.1 with momentum 0.9)"),
         }
-        return self.finding(msg, ev, location=name, code=code, step=self.state.step)
+        return _tidy(self.finding(msg, ev, location=name, code=code, step=self.state.step))  # (hints fill the fixes)
 
     def _release(self) -> list[Finding]:
         if self._held is None:

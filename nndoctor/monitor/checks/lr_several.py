@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
-from nndoctor.monitor.checks.lr import current_lr
+from nndoctor.monitor.checks.lr import _tidy, current_lr
 
 __all__ = ["APART", "EARLY", "OneOptimizerTooFast", "TOO_FAST"]
 
@@ -95,4 +95,4 @@ class OneOptimizerTooFast(Check):
             "default_hint": "keep it near the other optimizers' rates (a GAN: 2e-4 for both, betas (0.5, 0.999))",
             "step_call": f"{fast}.step()",
         }
-        return [self.finding(msg, ev, location=fast, step=rows[-1]["step"])]
+        return [_tidy(self.finding(msg, ev, location=fast, step=rows[-1]["step"]))]  # (hints only fill the fixes)
