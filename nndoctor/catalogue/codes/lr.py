@@ -216,7 +216,10 @@ opt = torch.optim.Adam(model.parameters(), lr=3e-4)
             "it uses is read off its updates (update / gradient, where the update is the gradient scaled). A "
             "training loss summed over N terms (reduction='sum', .sum()) is named under SGD-like optimizers: its "
             "gradient is N x a mean's. Every gradient turning exactly zero well after the start, after updates "
-            "as large as the weights, is linked as this rate's symptom (the updates saturated the model)."
+            "as large as the weights, is linked as this rate's symptom (the updates saturated the model). With "
+            "several optimizers (a GAN's G and D, an actor and a critic, an encoder and a head) the curve mixes "
+            "their losses and is not read; each optimizer's own update ratio is: one whose median over its first "
+            "4 sampled steps is >= 0.1 of its weights and >= 30x every other optimizer's is named."
         ),
         fixes=(
             "Lower the learning rate of {optimizer} 10-100x (from {lr} to {suggest_low}-{suggest_high}) and"
@@ -250,7 +253,13 @@ opt = torch.optim.Adam(model.parameters(), lr=3e-4)   # or run `nndoctor lr-find
             "training sits around 1e-3, 1e-2 for Adam on small layers), and the shape of the loss curve. "
             "Either alone is not enough. Too low: the loss has not moved after many steps while the updates "
             "are tiny; in short runs, every sampled update under 1e-5 of the weights while the loss has not "
-            "moved."
+            "moved. Where updates that small can come from a working setting (plain SGD at 1e-3 or more, an "
+            "adaptive optimizer whose updates sit between 1e-4 and 5e-4 of the weights) the rate is named only "
+            "after a probe: copies of the weights (never the run's own) are trained for 100 steps on 3 of the "
+            "run's batches at the current setting and at 10x the rate (for SGD without momentum, also with "
+            "momentum 0.9), and evaluated on them and on a fourth batch held out; said when the larger step "
+            "brings the trained batches' loss to <= 75% of its start (5x the current setting's fall) and the "
+            "held-out batch's to <= 90%. Where only Adam learns, `optimizer.plain-sgd-stalls` is said instead."
         ),
         fixes=(
             "Raise the learning rate of {optimizer} from {lr} to {suggest_low}-{suggest_high} (the rates at which "

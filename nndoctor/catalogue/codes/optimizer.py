@@ -130,6 +130,41 @@ opt = torch.optim.Adam(model.parameters(), lr=3e-4)
 """,
     ),
     CodeInfo(
+        code="optimizer.plain-sgd-stalls",
+        severity="warning",
+        step="tune",
+        title="Plain SGD barely moves this model; Adam learns",
+        meaning=(
+            "SGD without momentum at a usual rate (Keras' optimizer='sgd': 0.01) moves the weights of this "
+            "model by a tiny share of their size per step (its gradients are small: a deep stack whose signal "
+            "shrinks layer by layer), so the loss stays near its start; trained from the same weights on the "
+            "run's own batches, neither a 10x rate nor momentum 0.9 learns in 100 steps, Adam at 1e-3 does."
+        ),
+        why="The run is wasted: at this pace the model needs orders of magnitude more steps than the script gives it.",
+        detection=(
+            "The update-to-weight ratio of the sampled steps (median under 5e-4) and a loss that fell less "
+            "than 5% in >= 50 steps, still near a constant prediction, at a rate no scheduler is changing, "
+            "then a probe: copies of the weights (never the run's own) are trained for 100 steps on 3 of the "
+            "run's batches (kept when the loss recomputed from the model gives the run's own value) at the "
+            "current setting, at 10x the rate, with momentum 0.9 and with Adam at 1e-3, and evaluated on them "
+            "and on a fourth batch held out. Reported when Adam brings the trained batches' loss to <= 75% of "
+            "its start (5x the current setting's fall) and the held-out batch's to <= 90%, and neither a 10x "
+            "rate nor momentum does (when one of them does, `lr.too-low` is said instead)."
+        ),
+        fixes=(
+            "Use torch.optim.Adam({optimizer}'s parameters, lr=1e-3) (the probe's working setting: "
+            "{probe_best}).",
+            "Or keep SGD and make the signal reach the first layers: He initialisation "
+            "(nn.init.kaiming_normal_(w, nonlinearity='relu')) or normalisation layers, then momentum=0.9.",
+        ),
+        wrong="""
+opt = torch.optim.SGD(model.parameters(), lr=0.01)     # 7-layer default-init ReLU stack
+""",
+        right="""
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+""",
+    ),
+    CodeInfo(
         code="optimizer.tuned-configuration",
         severity="info",
         step="tune",

@@ -186,8 +186,9 @@ class _UpdateProbe:
         ratios = [di / wi if wi > 0 else (0.0 if di == 0 else float("inf")) for di, wi in zip(d, w2)]
         order = sorted(range(len(ratios)), key=lambda i: ratios[i])
         rows = self.state.extra.setdefault("nndoctor.update_ratios", collections.deque(maxlen=256))
+        info = self.state.optimizers.get(id(opt))
         rows.append({"step": step, "median": ratios[order[len(order) // 2]], "max": ratios[order[-1]],
-                     "param": names[order[-1]]})
+                     "param": names[order[-1]], "optimizer": info.name if info is not None else ""})
 
 
 
