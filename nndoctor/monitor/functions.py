@@ -301,6 +301,7 @@ class FunctionEvents:
             if found is not None:
                 last = self.state.last_forward
                 self._residuals.add(self.state.step, found[0], last[0] if last is not None else "", found[1])
+                self._held_out_units()
 
     def _on_metric(self, y_true: Any, y_pred: Any) -> None:
         """A scikit-learn regression metric called after a forward no backward followed (an
@@ -314,6 +315,14 @@ class FunctionEvents:
             if found is not None:
                 last = state.last_forward
                 self._residuals.add(state.step, found[0], last[0] if last is not None else "", found[1])
+                self._held_out_units()
+
+    def _held_out_units(self) -> None:
+        """The units of the pair compared outside torch (predictions mapped back to raw targets make a
+        loss in other units than training's: nndoctor.monitor.target_scales)."""
+        pair = self._outside.last_pair
+        if pair is not None:
+            target_scales(self.state).add_eval(pair[0], pair[1], self._residuals.loss or "")
 
     def _eval_value(self, loss: torch.Tensor, value: torch.Tensor) -> None:
         """A loss of an evaluation loop: recorded now without gradients; with gradients (an

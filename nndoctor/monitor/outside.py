@@ -55,6 +55,8 @@ class OutsideEval:
         self.pending: list[torch.Tensor] = []         # this window's converted tensors, not yet paired
         self.inputs: list[weakref.ReferenceType[torch.Tensor]] = []  # this window's evaluation inputs
         self.train_targets: set[tuple[int, float, float]] = set()  # fingerprints of training targets
+        #: the latest pair that gave a held-out value (prediction, target): its units (target_scales.py)
+        self.last_pair: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def on_training_target(self, target: Any) -> None:
         """A training loss's target (sampled calls): a held-out target is not one of them."""
@@ -132,4 +134,7 @@ class OutsideEval:
             a, b = a.reshape(-1, *row), b.reshape(-1, *row)
         residual = a - b
         value = self.residuals.value((a, b), residual)
-        return None if value is None else (value, residual)
+        if value is None:
+            return None
+        self.last_pair = (a, b)
+        return value, residual

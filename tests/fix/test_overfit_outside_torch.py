@@ -197,3 +197,35 @@ def test_a_memorised_regression_scored_once_outside_torch_gets_weight_decay_that
     with remedied(hits[0]):
         fixed = script(600)
     assert bug - fixed >= 0.9 * (bug - twin), (bug, fixed, twin)
+
+
+def _raw_units_sklearn(pred_raw: torch.Tensor, y_raw: torch.Tensor) -> float:
+    return float(skm.mean_squared_error(y_raw.numpy(), pred_raw.numpy()))
+
+
+def _raw_units_numpy(pred_raw: torch.Tensor, y_raw: torch.Tensor) -> float:
+    return float(np.abs(pred_raw.numpy() - y_raw.numpy()).mean())
+
+
+@pytest.mark.parametrize("score", [_raw_units_sklearn, _raw_units_numpy])
+def test_a_good_fit_scored_outside_torch_in_raw_units_is_quiet(score: Callable[[torch.Tensor, torch.Tensor], float]) -> None:
+    # targets standardised for training, the predictions mapped back to raw units (prices: std ~300) and scored
+    # once at the end: a held-out error 1e4x the training loss measures the units, not a memorised training set
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-3, 3, size=(600, 3)).astype(np.float32)
+    raw = (2000 + 300 * (np.sin(x[:, :1]) + 0.3 * x[:, 1:2]) + 5 * rng.standard_normal((600, 1))).astype(np.float32)
+    mean, std = raw[:400].mean(), raw[:400].std()
+    xs, ys = torch.from_numpy(x[:400]), torch.from_numpy((raw[:400] - mean) / std)
+    xv, yv = torch.from_numpy(x[400:]), torch.from_numpy(raw[400:])
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    with Observer(checks=[Fit]) as obs:
+        for _ in range(300):
+            opt.zero_grad()
+            F.mse_loss(model(xs), ys).backward()
+            opt.step()
+        with torch.no_grad():
+            score(model(xv) * std + mean, yv)
+    assert len(obs.state.eval_losses) >= 1  # (the held-out error was read)
+    assert not [f for f in obs.findings if f.code == "fit.overfitting"]
