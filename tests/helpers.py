@@ -112,6 +112,26 @@ def remedied(finding: dict[str, Any]) -> contextlib.ExitStack:
     return apply_remedy(finding["code"], finding.get("location", ""), **finding["evidence"])
 
 
+def assert_early_stopping_trains_like_the_twin(script: Callable[[int], float], steps: int = 300) -> None:
+    """``script(steps)`` (returns its test error) over-fits: fit.overfitting names a best step, the
+    fixed twin (trained only that long) ends better, and the early-stopping remedy's re-run reaches
+    >= 90% of the twin's gain."""
+    from nndoctor.monitor import Observer
+    from nndoctor.monitor.checks.fit import Fit
+
+    with Observer(checks=[Fit]) as obs:
+        bug = script(steps)
+    hits = [f.to_dict() for f in obs.findings if f.code == "fit.overfitting"]
+    assert hits, [f.code for f in obs.findings]
+    best = hits[0]["evidence"]["best_step"]
+    assert isinstance(best, int) and 0 < best < steps
+    twin = script(best)                       # the fixed twin: trained only as long as validation improved
+    assert twin < 0.95 * bug, (bug, twin)
+    with remedied(hits[0]):
+        fixed = script(steps)
+    assert bug - fixed >= 0.9 * (bug - twin), (bug, fixed, twin)
+
+
 def finding_of(run: Any, checks: list[Any], code: str, **observer: Any) -> dict[str, Any]:
     """The first finding ``code`` of ``run()`` under an in-process Observer with ``checks`` (seed 0),
     as a dict like the one ``nndoctor fix`` receives."""

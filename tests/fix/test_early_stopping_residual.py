@@ -11,11 +11,8 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from helpers import remedied
+from helpers import assert_early_stopping_trains_like_the_twin
 from torch.utils.data import DataLoader, TensorDataset
-
-from nndoctor.monitor import Observer
-from nndoctor.monitor.checks.fit import Fit
 
 
 def _rows(m: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,14 +67,4 @@ STYLES = {"mae-no-grad": _script(_mae, F.mse_loss), "r2-eval-mode": _script(_r2,
 @pytest.mark.parametrize("style", list(STYLES))
 def test_stopping_at_the_best_step_of_a_residual_metric_trains_like_the_twin(style: str) -> None:
     script = STYLES[style]
-    with Observer(checks=[Fit]) as obs:
-        bug = script(300)
-    hits = [f.to_dict() for f in obs.findings if f.code == "fit.overfitting"]
-    assert hits, [f.code for f in obs.findings]
-    best = hits[0]["evidence"]["best_step"]
-    assert isinstance(best, int) and 0 < best < 300
-    twin = script(best)                       # the fixed twin: trained only as long as validation improved
-    assert twin < 0.95 * bug, (bug, twin)
-    with remedied(hits[0]):
-        fixed = script(300)
-    assert bug - fixed >= 0.9 * (bug - twin), (bug, fixed, twin)
+    assert_early_stopping_trains_like_the_twin(script)

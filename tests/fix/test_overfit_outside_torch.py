@@ -16,7 +16,7 @@ import sklearn.metrics as skm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from helpers import remedied
+from helpers import assert_early_stopping_trains_like_the_twin, remedied
 from torch.utils.data import DataLoader, TensorDataset
 
 from nndoctor.monitor import Observer
@@ -88,17 +88,7 @@ STYLES = {"sklearn-train-mode": _sklearn_train_mode, "numpy-no-grad": _numpy_no_
 @pytest.mark.parametrize("style", list(STYLES))
 def test_overfitting_scored_outside_torch_is_found_and_early_stopping_trains_like_the_twin(style: str) -> None:
     script = _script(STYLES[style])
-    with Observer(checks=[Fit]) as obs:
-        bug = script(300)
-    hits = [f.to_dict() for f in obs.findings if f.code == "fit.overfitting"]
-    assert hits, [f.code for f in obs.findings]
-    best = hits[0]["evidence"]["best_step"]
-    assert isinstance(best, int) and 0 < best < 300
-    twin = script(best)                       # the fixed twin: trained only as long as validation improved
-    assert twin < 0.95 * bug, (bug, twin)
-    with remedied(hits[0]):
-        fixed = script(300)
-    assert bug - fixed >= 0.9 * (bug - twin), (bug, fixed, twin)
+    assert_early_stopping_trains_like_the_twin(script)
 
 
 @pytest.mark.parametrize("style", ["sklearn-train-mode", "numpy-no-grad", "tolist-eval-loader"])
