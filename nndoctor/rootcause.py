@@ -190,6 +190,14 @@ def _zeroed_by_updates(cause: Finding, symptom: Finding) -> bool:
             and symptom.first_step is not None and symptom.first_step > ZEROED_LATE)
 
 
+def _stall_of_vanishing(cause: Finding, symptom: Finding) -> bool:
+    """Gradients measured to vanish through the depth of the model explain a plain-SGD stall that only
+    an adaptive optimizer gets out of: SGD's step is the vanished gradient itself, Adam's is normalised
+    per weight. The vanishing (activation, init, depth) is the root; changing the optimizer is one of its
+    fixes. The one link up the causal order from grad (the optimizer's edges go down to grad otherwise)."""
+    return cause.code == "grad.vanishing-gradients" and symptom.code == "optimizer.plain-sgd-stalls"
+
+
 def _lr_symptom(cause: Finding, symptom: Finding) -> bool:
     """Another setting makes training look like a wrong lr (only lr findings read from training)."""
     return symptom.category != "lr" or symptom.code in LR_HIGH | LR_LOW
@@ -399,9 +407,11 @@ def links(findings: Sequence[Finding], facts: Mapping[str, Any] | None = None,
             if c.evidence.get("model_is_linear") is True and s.code in STALLED:
                 out.setdefault(j, []).append(i)   # its plateau is the linear optimum (no cycle: no cause above)
                 continue
-            if _zeroed_by_updates(c, s):
-                out.setdefault(j, []).append(i)   # up the order (no cycle: grad-flow explains only a too-low lr)
+            if _zeroed_by_updates(c, s) or _stall_of_vanishing(c, s):
+                out.setdefault(j, []).append(i)   # up the order (no cycle: the reverse edge is skipped below)
                 continue
+            if _stall_of_vanishing(s, c):
+                continue                          # (the stall is the vanishing's symptom, not its cause)
             if _named_cause(c, s) or (_in_time(c, s) and any(e.matches(c, s) for e in edges)):
                 out.setdefault(j, []).append(i)
     return out

@@ -514,3 +514,20 @@ def test_a_nan_gradient_after_the_loss_grew_by_orders_of_magnitude_is_the_lrs_do
     assert not next(f for f in report.linked() if f.code == near_start.code).caused_by
     weird = _f("numerics.nonfinite-gradient", "error", location="model.fc1", step=10, last_finite_loss="?")
     assert not next(f for f in Report(findings=[weird, lr], facts=FACTS).linked() if f.code == weird.code).caused_by
+
+
+def test_gradients_vanishing_through_the_depth_headline_over_the_plain_sgd_stall_they_cause() -> None:
+    """A deep saturating stack under plain SGD: the step-size probe finds that only Adam learns, and the
+    gradients are measured to vanish through the layers: the vanishing is the root (in either order of
+    arrival), the stall its symptom; a stall without a vanishing finding is its own headline."""
+    stall = _f("optimizer.plain-sgd-stalls", location="opt", step=51, optimizer="opt")
+    vanish = _f("grad.vanishing-gradients", location="model", step=1)
+    plateau = _f("loss-curve.plateaus", location="loss", step=60)
+    for findings in ([stall, vanish, plateau], [vanish, plateau, stall]):
+        report = Report(findings=findings, facts=FACTS)
+        assert report.headline() is not None and report.headline().code == "grad.vanishing-gradients"
+        linked = Report(findings=report.linked(), facts=FACTS)
+        assert _causes(linked, stall.code) == ["grad.vanishing-gradients"]
+        assert _causes(linked, vanish.code) == []
+    report = Report(findings=[stall, plateau], facts=FACTS)
+    assert report.headline() is not None and report.headline().code == "optimizer.plain-sgd-stalls"
