@@ -28,7 +28,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
-from nndoctor.monitor.checks.causal import _kept_state
+from nndoctor.monitor.model_state import kept_state
 from nndoctor.monitor.tensors import fsdp_sharded, is_integer, is_sharded
 
 __all__ = ["Dependence", "FULL_ROWS", "ROWS", "SEQUENCE_MODULES", "eager", "probe"]
@@ -217,7 +217,7 @@ def _probe_rows(model: nn.Module, args: Sequence[Any], index: int, batch_dim: in
     x = rows[index]
     devices = sorted({p.device.index or 0 for p in model.parameters() if p.is_cuda})
     found: list[torch.Tensor] = []
-    with _kept_state(model), torch.random.fork_rng(devices=devices), _no_cudnn():
+    with kept_state(model), torch.random.fork_rng(devices=devices), _no_cudnn():
         for m in model.modules():
             m.training = False
         cpu = torch.get_rng_state()

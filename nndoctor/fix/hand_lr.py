@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from nndoctor.fix.new_optimizers import on_new_optimizers
 from nndoctor.monitor.checks._manual_updates import HAND_WRITTEN, graph_leaves
 
 __all__ = ["HAND_WRITTEN", "by_hand", "install_gradient_scale"]
@@ -34,12 +35,6 @@ def install_gradient_scale(factor: float, stack: contextlib.ExitStack) -> None:
         raise ValueError(f"a gradient scale must be positive, got {factor!r}")
     hooked: dict[int, weakref.ReferenceType[torch.Tensor]] = {}
     optimizers: list[bool] = [False]
-    original_init = torch.optim.Optimizer.__init__
-
-    @functools.wraps(original_init)
-    def init(self: torch.optim.Optimizer, *args: Any, **kwargs: Any) -> None:
-        original_init(self, *args, **kwargs)
-        optimizers[0] = True
 
     def scale(grad: torch.Tensor) -> torch.Tensor:
         return grad * factor if not optimizers[0] else grad
@@ -59,7 +54,6 @@ def install_gradient_scale(factor: float, stack: contextlib.ExitStack) -> None:
                         hooked[id(leaf)] = weakref.ref(leaf)
         return original(tensors, *args, **kwargs)
 
-    torch.optim.Optimizer.__init__ = init  # type: ignore[method-assign]
-    stack.callback(setattr, torch.optim.Optimizer, "__init__", original_init)
+    on_new_optimizers(stack, lambda _opt: optimizers.__setitem__(0, True))
     torch.autograd.backward = backward  # type: ignore[assignment]
     stack.callback(setattr, torch.autograd, "backward", original)

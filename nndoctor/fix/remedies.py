@@ -22,6 +22,7 @@ import torch.nn.modules.module as module_hooks
 import torch.optim.optimizer as optimizer_hooks
 
 from nndoctor.fix.hand_lr import by_hand, install_gradient_scale
+from nndoctor.fix.new_optimizers import on_new_optimizers as _on_new_optimizers  # (the remedy modules' name)
 from nndoctor.monitor.tensors import own_parameters
 
 __all__ = ["REMEDIES", "Remedy", "all_remedies", "remedy_for", "suggested_lr"]
@@ -347,19 +348,6 @@ def suggested_lr(f: Finding) -> float | None:
     except (KeyError, TypeError, ValueError):
         return None
     return math.sqrt(lo * hi) if lo > 0 and hi > 0 else None
-
-
-def _on_new_optimizers(stack: contextlib.ExitStack, change: Callable[[torch.optim.Optimizer], None]) -> None:
-    """Apply ``change`` to every optimizer as it is created (before any scheduler reads its lr)."""
-    original = torch.optim.Optimizer.__init__
-
-    @functools.wraps(original)
-    def init(self: torch.optim.Optimizer, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        change(self)
-
-    torch.optim.Optimizer.__init__ = init  # type: ignore[method-assign]
-    stack.callback(setattr, torch.optim.Optimizer, "__init__", original)
 
 
 def _install_lr(f: Finding, stack: contextlib.ExitStack) -> None:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from nndoctor.monitor.checks.causal import _kept_state
+from nndoctor.monitor.model_state import kept_state
 
 __all__ = ["Batch", "Setting", "loss_of", "try_settings"]
 
@@ -129,7 +129,7 @@ def try_settings(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: Calla
     out: dict[str, tuple[float, float, float, float]] = {}
     start = time.perf_counter()
     devices = sorted({p.device.index or 0 for p in named.values() if p.is_cuda})
-    with _kept_state(model), torch.random.fork_rng(devices=devices), _no_global_step_hooks(), torch.enable_grad():
+    with kept_state(model), torch.random.fork_rng(devices=devices), _no_global_step_hooks(), torch.enable_grad():
         cpu = torch.get_rng_state()
         for setting in settings:
             if time.perf_counter() - start > TIME_BUDGET:

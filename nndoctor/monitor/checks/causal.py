@@ -24,15 +24,15 @@ state, buffers and tensor attributes changed in place) is restored afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import weakref
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
 from nndoctor.monitor.events import LossCall, ModelInput
+from nndoctor.monitor.model_state import kept_state
 from nndoctor.monitor.tensors import ForwardInputs, is_integer
 
 __all__ = ["FutureTokensVisible", "SHIFTED", "TOL"]
@@ -56,36 +56,6 @@ def _output(out: Any, n: int, t: int) -> torch.Tensor | None:
             if o.dim() >= 1 and o.shape[0] == n * t:
                 return o.reshape(n, t, -1).float()
     return None
-
-
-_INTERNAL = frozenset({"_parameters", "_buffers", "_modules", "training"})
-
-
-@contextlib.contextmanager
-def _kept_state(model: torch.nn.Module) -> Iterator[None]:
-    """Whatever the probe's forwards change in the model is the user's again afterwards: every module
-    attribute a forward reassigns, adds or deletes (a hidden state kept in ``self.h``, a call counter),
-    the contents of tensor attributes and buffers changed in place (a custom running statistic), and
-    each module's training flag."""
-    saved: list[tuple[torch.nn.Module, dict[str, Any], list[tuple[torch.Tensor, torch.Tensor]]]] = []
-    for m in model.modules():
-        attrs = {k: v for k, v in vars(m).items() if k not in _INTERNAL}
-        tensors = [t for t in (*m._buffers.values(), *attrs.values()) if isinstance(t, torch.Tensor)
-                   and not isinstance(t, torch.nn.Parameter)]
-        saved.append((m, attrs, [(t, t.detach().clone()) for t in tensors]))
-        saved[-1][1]["training"] = m.training
-    try:
-        yield
-    finally:
-        for m, attrs, tensors in saved:
-            current = vars(m)
-            for k in [k for k in current if k not in _INTERNAL and k not in attrs]:
-                del current[k]
-            current.update(attrs)
-            with torch.no_grad():
-                for t, copy in tensors:
-                    if t.shape == copy.shape and not torch.equal(t, copy):
-                        t.copy_(copy)
 
 
 def _run(model: Any, args: tuple[Any, ...], n: int, t: int, cpu: torch.Tensor, devices: list[int]) -> torch.Tensor | None:
@@ -192,7 +162,7 @@ class FutureTokensVisible(Check):
         changed = list(args)
         changed[self._index] = torch.cat([x[:, :-1], other[:, None]], dim=1)
         try:
-            with _kept_state(model):
+            with kept_state(model):
                 for m in model.modules():
                     m.training = False
                 cpu = torch.get_rng_state()
