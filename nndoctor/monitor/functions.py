@@ -20,7 +20,7 @@ from nndoctor.monitor.curves import note_loss_values
 from nndoctor.monitor.evalrec import RECIPE_OPS, PendingEval, RecipeTracker, first_parameter
 from nndoctor.monitor.events import LossCall, OpCall, Provenance, Targets, reduction_of
 from nndoctor.monitor.notebook import code_site, is_cell
-from nndoctor.monitor.outside import CONVERT_OPS, OutsideEval
+from nndoctor.monitor.outside import CONVERT_OPS, HeldOut, OutsideEval
 from nndoctor.monitor.residuals import RESIDUAL_OPS, ResidualEval
 from nndoctor.monitor.target_scales import target_scales
 from nndoctor.monitor.tensors import transformed
@@ -297,11 +297,7 @@ class FunctionEvents:
         if metric_calls.IN_CALL[0]:
             return  # (a metric's own conversion of its arguments: _on_metric reads the call)
         with self.busy:
-            found = self._outside.on_convert(self.state.step, tensor)
-            if found is not None:
-                last = self.state.last_forward
-                self._residuals.add(self.state.step, found[0], last[0] if last is not None else "", found[1])
-                self._held_out_units()
+            self._held_out(self._outside.on_convert(self.state.step, tensor))
 
     def _on_metric(self, y_true: Any, y_pred: Any) -> None:
         """A scikit-learn regression metric called after a forward no backward followed (an
@@ -311,18 +307,17 @@ class FunctionEvents:
                 or state.forward_calls <= state.forwards_at_backward:
             return
         with self.busy:
-            found = self._outside.on_metric(y_true, y_pred)
-            if found is not None:
-                last = state.last_forward
-                self._residuals.add(state.step, found[0], last[0] if last is not None else "", found[1])
-                self._held_out_units()
+            self._held_out(self._outside.on_metric(y_true, y_pred))
 
-    def _held_out_units(self) -> None:
-        """The units of the pair compared outside torch (predictions mapped back to raw targets make a
-        loss in other units than training's: nndoctor.monitor.target_scales)."""
-        pair = self._outside.last_pair
-        if pair is not None:
-            target_scales(self.state).add_eval(pair[0], pair[1], self._residuals.loss or "")
+    def _held_out(self, found: HeldOut | None) -> None:
+        """A pair compared outside torch: its residual waits as a held-out value (residuals.py), and its
+        units are counted (predictions mapped back to raw targets make a loss in other units than
+        training's: nndoctor.monitor.target_scales)."""
+        if found is None:
+            return
+        last = self.state.last_forward
+        self._residuals.add(self.state.step, found.value, last[0] if last is not None else "", found.residual)
+        target_scales(self.state).add_eval(found.pred, found.target, self._residuals.loss or "")
 
     def _eval_value(self, loss: torch.Tensor, value: torch.Tensor) -> None:
         """A loss of an evaluation loop: recorded now without gradients; with gradients (an

@@ -23,14 +23,14 @@ a target equal to the training targets seen at the loss is no held-out one.
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from nndoctor.monitor.residuals import ResidualEval
 
-__all__ = ["CONVERT_OPS", "MAX_ELEMENTS", "OutsideEval"]
+__all__ = ["CONVERT_OPS", "MAX_ELEMENTS", "HeldOut", "OutsideEval"]
 
 #: the calls that take a tensor's values out of torch
 CONVERT_OPS = frozenset({"numpy", "__array__", "tolist"})
@@ -38,6 +38,15 @@ CONVERT_OPS = frozenset({"numpy", "__array__", "tolist"})
 MAX_ELEMENTS = 1_000_000
 #: conversions kept per evaluation window while their partner is awaited
 _PENDING = 8
+
+
+class HeldOut(NamedTuple):
+    """A prediction and its target paired outside torch: the training loss on them, their residual."""
+
+    value: torch.Tensor
+    residual: torch.Tensor
+    pred: torch.Tensor
+    target: torch.Tensor
 
 
 def _fingerprint(t: torch.Tensor) -> tuple[int, float, float]:
@@ -55,8 +64,6 @@ class OutsideEval:
         self.pending: list[torch.Tensor] = []         # this window's converted tensors, not yet paired
         self.inputs: list[weakref.ReferenceType[torch.Tensor]] = []  # this window's evaluation inputs
         self.train_targets: set[tuple[int, float, float]] = set()  # fingerprints of training targets
-        #: the latest pair that gave a held-out value (prediction, target): its units (target_scales.py)
-        self.last_pair: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def on_training_target(self, target: Any) -> None:
         """A training loss's target (sampled calls): a held-out target is not one of them."""
@@ -92,9 +99,9 @@ class OutsideEval:
                 return True
         return False
 
-    def on_convert(self, step: int, tensor: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """A tensor leaving torch in an evaluation window: (the held-out value, the residual) once it
-        pairs with another of as many elements, else None."""
+    def on_convert(self, step: int, tensor: Any) -> HeldOut | None:
+        """A tensor leaving torch in an evaluation window: the held-out pair once it pairs with another
+        of as many elements, else None."""
         if not self.residuals.active or not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point() \
                 or not 2 <= tensor.numel() <= MAX_ELEMENTS or not self._rows_fit(tensor):
             return None
@@ -110,9 +117,9 @@ class OutsideEval:
             self.pending.append(t)
         return None
 
-    def on_metric(self, y_true: Any, y_pred: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """A regression metric's arguments: (the held-out value, the residual), or None where they
-        are no prediction and target of the training loss's shape."""
+    def on_metric(self, y_true: Any, y_pred: Any) -> HeldOut | None:
+        """A regression metric's arguments as a held-out pair, or None where they are no prediction
+        and target of the training loss's shape."""
         if not self.residuals.active:
             return None
         try:
@@ -124,7 +131,7 @@ class OutsideEval:
             return None
         return self._value(pred.reshape(-1).float(), true.reshape(-1).float())
 
-    def _value(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def _value(self, a: torch.Tensor, b: torch.Tensor) -> HeldOut | None:
         if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
             return None
         if _fingerprint(a) in self.train_targets or _fingerprint(b) in self.train_targets:
@@ -134,7 +141,4 @@ class OutsideEval:
             a, b = a.reshape(-1, *row), b.reshape(-1, *row)
         residual = a - b
         value = self.residuals.value((a, b), residual)
-        if value is None:
-            return None
-        self.last_pair = (a, b)
-        return value, residual
+        return None if value is None else HeldOut(value, residual, a, b)
