@@ -43,7 +43,7 @@ from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._lr_sweep import abandoned_for_better
 from nndoctor.monitor.checks._step_probe import Batch, Setting, loss_of, try_settings
-from nndoctor.monitor.checks.lr import ADAPTIVE, _tidy, current_lr, update_ratio_summary
+from nndoctor.monitor.checks.lr import ADAPTIVE, _fmt_lr, _tidy, current_lr, update_ratio_summary
 from nndoctor.monitor.checks.lr import SHORT_LOW_MEDIAN as LOW_RATIO
 from nndoctor.monitor.curves import analyze_losses
 from nndoctor.monitor.functions import LOSS_FUNCTIONS
@@ -64,10 +64,6 @@ def _same_loss(kept: tuple[str, dict[str, Any]] | None, new: tuple[str, dict[str
     return name == name2 and kw.keys() == kw2.keys() and all(
         kw[k] is kw2[k] if isinstance(kw[k], torch.Tensor) or isinstance(kw2[k], torch.Tensor) else kw[k] == kw2[k]
         for k in kw)
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.0e}" if x < 1e-2 else f"{x:.3g}"
 
 
 PROBE_RATIO = 5e-4  # median update/weight ratio under which a stalled run's step size is probed
@@ -214,9 +210,9 @@ class StepSizeProbe(Check):
                ratios: dict[str, float], curve: Any) -> tuple[Finding, Any, float, float] | None:
         cls = type(opt).__name__
         factors = (10.0, 100.0) if cls in ADAPTIVE else (10.0,)  # (an adaptive step is bounded by the rate)
-        settings = [Setting("now"), *(Setting(f"lr {_fmt(lr * f)}", lr_factor=f) for f in factors)]
+        settings = [Setting("now"), *(Setting(f"lr {_fmt_lr(lr * f)}", lr_factor=f) for f in factors)]
         if isinstance(opt, torch.optim.SGD) and not opt.param_groups[0].get("momentum"):
-            settings.append(Setting(f"lr {_fmt(lr)} with momentum 0.9", overrides={"momentum": 0.9},
+            settings.append(Setting(f"lr {_fmt_lr(lr)} with momentum 0.9", overrides={"momentum": 0.9},
                                     keep_state=False))
         if cls not in ADAPTIVE:
             settings.append(Setting("Adam at lr 1e-3", other=torch.optim.Adam, lr=1e-3))
@@ -253,15 +249,15 @@ class StepSizeProbe(Check):
         stall = (f"the loss moved {moved * 100:.2g}% in {curve.n} steps ({curve.start:.4g} -> {curve.end:.4g}) while "
                  f"each update changes the weights by only {ratios['median']:.2g} of their size (healthy ~1e-3)")
         if code == "lr.too-low":
-            msg = f"learning rate {_fmt(lr)} of {name} ({cls}) is too low for this model: {stall}; {probe}"
+            msg = f"learning rate {_fmt_lr(lr)} of {name} ({cls}) is too low for this model: {stall}; {probe}"
         else:
-            msg = (f"{name} ({cls} without momentum, lr {_fmt(lr)}) barely moves this model: {stall}; {probe}: "
+            msg = (f"{name} ({cls} without momentum, lr {_fmt_lr(lr)}) barely moves this model: {stall}; {probe}: "
                    f"neither a 10x rate nor momentum learns in those steps, Adam does (its step does not shrink "
                    f"with the small gradients)")
         momentum = best.endswith("momentum 0.9")
-        factor = 1.0 if momentum or best.startswith("Adam") else 10.0 if best == f"lr {_fmt(lr * 10)}" else 100.0
+        factor = 1.0 if momentum or best.startswith("Adam") else 10.0 if best == f"lr {_fmt_lr(lr * 10)}" else 100.0
         ev: dict[str, Any] = {
-            "optimizer": name, "optimizer_class": cls, "lr": _fmt(lr),
+            "optimizer": name, "optimizer_class": cls, "lr": _fmt_lr(lr),
             "update_ratio_median": float(f"{ratios['median']:.3g}"),
             "update_ratio_peak": float(f"{ratios['peak']:.3g}"), "sampled_steps": int(ratios["samples"]),
             "healthy_update_ratio": "1e-4 to 1e-2 (about 1e-3)",
@@ -269,7 +265,7 @@ class StepSizeProbe(Check):
             "probe_steps": STEPS, "probe_batches": n,
             "probe_losses": {k: [round(x, 6) for x in v] for k, v in got.items()},
             "probe_best": best, "probe_works": works,
-            "suggest_low": _fmt(factor * lr / 3), "suggest_high": _fmt(factor * lr),
+            "suggest_low": _fmt_lr(factor * lr / 3), "suggest_high": _fmt_lr(factor * lr),
             "default_hint": ("a common starting point is 3e-4 (1e-3 at most)" if cls in ADAPTIVE else
                              "add momentum=0.9 (the probe's best setting)" if momentum else
                              "typical rates are 1e-3 to 1e-1 (0.01-0.1 with momentum 0.9)"),

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
-from nndoctor.monitor.checks.lr import _tidy, current_lr
+from nndoctor.monitor.checks.lr import _fmt_lr, _tidy, current_lr
 
 __all__ = ["APART", "EARLY", "OneOptimizerTooFast", "TOO_FAST"]
 
@@ -29,10 +29,6 @@ EARLY = 4  # sampled steps of each optimizer read
 TOO_FAST = 0.1
 APART = 30.0
 _SYMPTOMS = ("explodes", "oscillates", "goes-up")
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.0e}" if x < 1e-2 else f"{x:.3g}"
 
 
 @register
@@ -79,19 +75,19 @@ class OneOptimizerTooFast(Check):
         cls = info.cls if info is not None and info.cls else (type(opt).__name__ if opt is not None else "")
         rows = full[fast]
         top = max(rows, key=lambda r: r["median"])
-        rate = f"learning rate {_fmt(lr)} of {fast}" if lr else f"the learning rate of {fast}"
+        rate = f"learning rate {_fmt_lr(lr)} of {fast}" if lr else f"the learning rate of {fast}"
         other_txt = ", ".join(f"{n} {m:.2g}" for n, m in sorted(others.items()))
         msg = (f"{rate} ({cls or 'optimizer'}) is too high: over its first {len(rows)} sampled steps each update "
                f"changed its weights by {meds[fast]:.2g} of their size (median; up to {top['max']:.2g} of "
                f"{top['param']}), {meds[fast] / max(top_other, 1e-12):.0f}x the other optimizers' ({other_txt}; "
                f"healthy ~1e-3): its model is rewritten every few steps while the others learn"
-               + (f"; try {_fmt(lr / 100)}-{_fmt(lr / 10)}, near the others' rates" if lr else ""))
+               + (f"; try {_fmt_lr(lr / 100)}-{_fmt_lr(lr / 10)}, near the others' rates" if lr else ""))
         ev: dict[str, Any] = {
-            "optimizer": fast, "optimizer_class": cls or "the optimizer", "lr": _fmt(lr) if lr else "?",
+            "optimizer": fast, "optimizer_class": cls or "the optimizer", "lr": _fmt_lr(lr) if lr else "?",
             "update_ratio_median": float(f"{meds[fast]:.3g}"), "update_ratio_peak": float(f"{top['max']:.3g}"),
             "sampled_steps": len(rows), "other_optimizers": {n: float(f"{m:.3g}") for n, m in others.items()},
             "healthy_update_ratio": "1e-4 to 1e-2 (about 1e-3)",
-            "suggest_low": _fmt(lr / 100) if lr else "?", "suggest_high": _fmt(lr / 10) if lr else "?",
+            "suggest_low": _fmt_lr(lr / 100) if lr else "?", "suggest_high": _fmt_lr(lr / 10) if lr else "?",
             "default_hint": "keep it near the other optimizers' rates (a GAN: 2e-4 for both, betas (0.5, 0.999))",
             "step_call": f"{fast}.step()",
         }

@@ -20,16 +20,13 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
+from nndoctor.monitor.checks.lr import _fmt_lr
 from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
 
 __all__ = ["ScheduleCollapses", "SchedulerLookup"]
 
 COLLAPSED = 1e-2  # the rate at or below this fraction of its peak counts as ~0
 MIN_STEPS_AFTER = 20  # training went on at least this many steps with the collapsed rate
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.0e}" if x < 1e-2 else f"{x:.3g}"
 
 
 def _scheduler_of(opt: torch.optim.Optimizer, plateau: bool = False) -> Any:
@@ -143,7 +140,7 @@ class ScheduleCollapses(Check):
         per_batch = (f"; {sname} was stepped {calls} times in {now} optimizer steps (once per batch)"
                      if isinstance(calls, int) and calls >= 0.5 * now else "")
         return [self.finding(
-            f"the learning rate of {info.name} fell from {_fmt(peak)} to {_fmt(lrs[-1])} (below 1% of its "
+            f"the learning rate of {info.name} fell from {_fmt_lr(peak)} to {_fmt_lr(lrs[-1])} (below 1% of its "
             f"peak) by step {s} and training went on {now - s} more steps with it: the model has "
             f"barely been updated since{per_batch}",
             ev, location=info.name, step=now)]
