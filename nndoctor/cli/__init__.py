@@ -65,9 +65,9 @@ def _command(argv: list[str]) -> str | None:
 
 
 def _protect_separators(argv: list[str]) -> list[str]:
-    """Hide ``run``'s ``--`` from argparse, which would drop it wherever it stands."""
+    """Hide ``run``'s and ``fix``'s ``--`` from argparse, which would drop it wherever it stands."""
     command = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
-    if command is None or argv[command] != "run":
+    if command is None or argv[command] not in ("run", "fix"):
         return argv
     return argv[:command + 1] + [SEPARATOR if a == "--" else a for a in argv[command + 1:]]
 

@@ -27,18 +27,45 @@ _STYLE = {"verified": "bold green", "no-effect": "yellow", "worse": "bold red", 
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "fix", help="try the remedy of each diagnosed root cause in a re-run and compare before/after",
+        usage="nndoctor fix [OPTIONS] [--] SCRIPT [ARGS...]",
         description="Run SCRIPT once under nndoctor, then once more per root-cause finding that has a runtime "
                     "remedy (applied through hooks: the source is never edited), plus one run to measure "
                     "run-to-run noise. Shows before -> after for the training loss, the evaluation loss and "
                     "the script's own last printed metric, with a verdict: verified, no-effect, worse or "
-                    "failed. nndoctor's options come before the script; everything after it goes to the script.")
+                    "failed. nndoctor's options may come before or after the script, as with 'nndoctor run'; "
+                    "everything after a '--' goes to the script unchanged ('nndoctor fix train.py --max-steps "
+                    "300 -- --lr 0.1').")
+    _add_options(p)
+    p.add_argument("command_line", nargs=argparse.REMAINDER, metavar="SCRIPT [ARGS...]",
+                   help="the training script, e.g. train.py, then its arguments")
+    p.set_defaults(func=cmd_fix)
+
+
+#: the options of ``fix``, also recognised after the script name; value-taking ones map to True
+FIX_OPTIONS = {"--max-steps": True, "--json": True, "--html": True, "--timeout": True}
+
+
+def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=positive_int, metavar="N", help="stop every run after N optimizer steps")
     p.add_argument("--json", metavar="PATH", help="write every remedy tried as JSON to PATH ('-' for stdout)")
     p.add_argument("--html", metavar="PATH", help="write the table and the loss curves as a self-contained HTML page")
     p.add_argument("--timeout", type=positive_int, metavar="S", help="give up on a run after S seconds")
-    p.add_argument("script", help="the training script, e.g. train.py")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
-    p.set_defaults(func=cmd_fix)
+
+
+def _command_line(ns: argparse.Namespace) -> list[str]:
+    """Set ``ns.script`` and nndoctor's options found after it; return the script's arguments."""
+    from nndoctor.cli.options import Parser
+    from nndoctor.cli.run import split_command_line
+
+    ns.script, ours, script_args = split_command_line(list(ns.command_line), FIX_OPTIONS, "fix")
+    if ours:
+        parser = Parser(prog="nndoctor fix")
+        _add_options(parser)
+        after = parser.parse_args(ours)
+        for key in ("max_steps", "json", "html", "timeout"):
+            if getattr(after, key) is not None:
+                setattr(ns, key, getattr(after, key))
+    return script_args
 
 
 def _change(before: float | None, after: float | None) -> str:
@@ -121,14 +148,12 @@ def cmd_fix(ns: argparse.Namespace) -> int:
     from nndoctor.report.output import check_outputs, write_outputs
     from nndoctor.signals import interrupt_exit_code, terminate_as_interrupt
 
+    args = _command_line(ns)
     try:
         check_script(ns.script)
     except ScriptError as exc:
         raise UsageError(str(exc)) from None
     check_outputs({"--json": ns.json, "--html": ns.html})
-    args = list(ns.args)
-    if args[:1] == ["--"]:
-        args = args[1:]
     console = Console(stderr=True)
     console.print(Text("nndoctor fix: the script runs once to diagnose, then once per remedy and once to measure "
                        "noise; its source is never edited", style="dim"))

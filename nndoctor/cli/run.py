@@ -77,8 +77,9 @@ def _add_options(p: argparse.ArgumentParser) -> None:
                         "their findings (under your own torchrun, leave it out: every rank is observed)")
 
 
-def split_run_args(args: list[str]) -> tuple[list[str], list[str]]:
-    """Split what follows the script name into nndoctor's options and the script's own.
+def split_run_args(args: list[str], options: dict[str, bool] = RUN_OPTIONS) -> tuple[list[str], list[str]]:
+    """Split what follows the script name into nndoctor's options (``options``: name -> takes a
+    value) and the script's own.
 
     The first ``--`` (or :data:`nndoctor.cli.options.SEPARATOR`, its stand-in) ends nndoctor's options;
     whatever follows it goes to the script unchanged.
@@ -92,9 +93,9 @@ def split_run_args(args: list[str]) -> tuple[list[str], list[str]]:
             theirs.extend("--" if a == SEPARATOR else a for a in args[i + 1:])
             break
         name = arg.split("=", 1)[0]
-        if name in RUN_OPTIONS:
+        if name in options:
             ours.append(arg)
-            if RUN_OPTIONS[name] and "=" not in arg:
+            if options[name] and "=" not in arg:
                 if i + 1 < len(args):
                     ours.append(args[i + 1])
                 i += 1
@@ -104,16 +105,18 @@ def split_run_args(args: list[str]) -> tuple[list[str], list[str]]:
     return ours, theirs
 
 
-def split_command_line(tokens: list[str]) -> tuple[str, list[str], list[str]]:
+def split_command_line(tokens: list[str], options: dict[str, bool] = RUN_OPTIONS,
+                       command: str = "run") -> tuple[str, list[str], list[str]]:
     """``[--] SCRIPT [ARGS...]`` -> (script, nndoctor's options after it, the script's arguments)."""
     if tokens and tokens[0] in ("--", SEPARATOR):  # '--' before the script: the rest is the script's
         rest = ["--" if a == SEPARATOR else a for a in tokens[1:]]
         if not rest:
-            raise UsageError("give the training script after '--': nndoctor run [OPTIONS] -- SCRIPT [ARGS...]")
+            raise UsageError(f"give the training script after '--': nndoctor {command} [OPTIONS] -- SCRIPT [ARGS...]")
         return rest[0], [], rest[1:]
     if not tokens:
-        raise UsageError("give the training script: nndoctor run [OPTIONS] SCRIPT [ARGS...] (see 'nndoctor run --help')")
-    ours, theirs = split_run_args(tokens[1:])
+        raise UsageError(f"give the training script: nndoctor {command} [OPTIONS] SCRIPT [ARGS...] "
+                         f"(see 'nndoctor {command} --help')")
+    ours, theirs = split_run_args(tokens[1:], options)
     return tokens[0], ours, theirs
 
 
@@ -157,30 +160,33 @@ def cmd_run(ns: argparse.Namespace) -> int:
         if not ns.quiet and (rank is None or rank.is_main):  # only rank 0 prints
             console.print(finding_line(finding))
 
+    def finish(result: Any) -> int:
+        sys.stdout.flush()
+        report = result.report
+        if result.traceback_text:
+            console.print("[bold]The script crashed; its traceback:[/bold]")
+            sys.stderr.write(result.traceback_text)
+        if rank is not None:
+            from nndoctor.cli.merge import finish_run
+
+            return finish_run(rank, result, ns, console, started)
+        render_report(report, console, title=f"nndoctor: {os.path.basename(ns.script)}")
+        if report.facts.get("end") == "interrupted":
+            how = "Ctrl-C (SIGINT)" if report.facts.get("signal", "SIGINT") == "SIGINT" else report.facts["signal"]
+            console.print(Text(f"nndoctor: the run was interrupted by {how} during step "
+                               f"{report.facts.get('steps', 0) + 1}; this report covers what was seen until then",
+                               style="bold yellow"))
+        if not report.facts.get("steps") and not report.facts.get("backward_calls") and not report.facts.get("models"):
+            console.print(Text(f"nndoctor: no model was trained by {ns.script} "
+                               "(no forward pass of a module, backward pass or optimizer step was seen)"))
+        write_report(report, ns.json, ns.html)
+        return fail_on_exit(report, ns.fail_on, result.exit_code)
+
     try:
         with terminate_as_interrupt():
             result = run_script(ns.script, script_args, max_steps=ns.max_steps,
                                 schedule=Schedule(dense=ns.dense_steps, every=ns.sample_every),
-                                on_finding=live)
+                                on_finding=live, on_hard_exit=finish)  # (a script ending with os._exit)
     except ScriptError as exc:
         raise UsageError(str(exc)) from None
-    sys.stdout.flush()
-    report = result.report
-    if result.traceback_text:
-        console.print("[bold]The script crashed; its traceback:[/bold]")
-        sys.stderr.write(result.traceback_text)
-    if rank is not None:
-        from nndoctor.cli.merge import finish_run
-
-        return finish_run(rank, result, ns, console, started)
-    render_report(report, console, title=f"nndoctor: {os.path.basename(ns.script)}")
-    if report.facts.get("end") == "interrupted":
-        how = "Ctrl-C (SIGINT)" if report.facts.get("signal", "SIGINT") == "SIGINT" else report.facts["signal"]
-        console.print(Text(f"nndoctor: the run was interrupted by {how} during step "
-                           f"{report.facts.get('steps', 0) + 1}; this report covers what was seen until then",
-                           style="bold yellow"))
-    if not report.facts.get("steps") and not report.facts.get("backward_calls") and not report.facts.get("models"):
-        console.print(Text(f"nndoctor: no model was trained by {ns.script} "
-                           "(no forward pass of a module, backward pass or optimizer step was seen)"))
-    write_report(report, ns.json, ns.html)
-    return fail_on_exit(report, ns.fail_on, result.exit_code)
+    return finish(result)

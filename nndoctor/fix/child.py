@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(argv[0], encoding="utf-8") as fh:
         spec: dict[str, Any] = json.load(fh)
     from nndoctor.fix.remedies import remedy_for
-    from nndoctor.fix.repeat import RepeatWatch, cpu_seconds, stop_as_repeat, watch_backward
+    from nndoctor.fix.repeat import RepeatWatch, stop_as_repeat, watch_backward
     from nndoctor.monitor.ending import ample_end_budget
     from nndoctor.monitor.runner import run_script
     from nndoctor.monitor.sampling import Schedule
@@ -65,19 +65,32 @@ def main(argv: list[str] | None = None) -> int:
         if failed:
             result: dict[str, Any] = {"exit_code": None, "report": None, "remedy_errors": failed}
         else:
+            def outcome(run: Any) -> dict[str, Any]:
+                sys.stdout.flush()
+                raised = raised_in_remedy(run.exception)
+                return {"exit_code": run.exit_code, "report": run.report.to_dict(),
+                        "remedy_errors": [f"a remedy raised during the run: {raised}"] if raised else [],
+                        "crashed": run.traceback_text[-2000:] if run.traceback_text else "",
+                        "loss_prefix": watch.seen}
+
+            def hard_exit(run: Any) -> int:  # the script ends with os._exit: write the result first
+                _write(spec["out"], outcome(run))
+                return int(run.exit_code)
+
             with ample_end_budget(FIX_END_BUDGET_S):
                 run = run_script(spec["script"], spec.get("args", []), max_steps=spec.get("max_steps"),
-                                 schedule=Schedule())
-            sys.stdout.flush()
-            raised = raised_in_remedy(run.exception)
-            result = {"exit_code": run.exit_code, "report": run.report.to_dict(),
-                      "remedy_errors": [f"a remedy raised during the run: {raised}"] if raised else [],
-                      "crashed": run.traceback_text[-2000:] if run.traceback_text else "",
-                      "loss_prefix": watch.seen}
-    result["cpu_seconds"] = cpu_seconds()
-    with open(spec["out"], "w", encoding="utf-8") as fh:
-        json.dump(result, fh)
+                                 schedule=Schedule(), on_hard_exit=hard_exit)
+            result = outcome(run)
+    _write(spec["out"], result)
     return 0
+
+
+def _write(out: str, result: dict[str, Any]) -> None:
+    from nndoctor.fix.repeat import cpu_seconds
+
+    result["cpu_seconds"] = cpu_seconds()
+    with open(out, "w", encoding="utf-8") as fh:
+        json.dump(result, fh)
 
 
 if __name__ == "__main__":

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import runpy
 import sys
+import threading
 import tokenize
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from nndoctor.findings import Finding, Report
 from nndoctor.monitor.observer import Observer, StopTraining
 from nndoctor.monitor.sampling import Schedule
 from nndoctor.signals import interrupt_exit_code, interrupt_name
+
+logger = logging.getLogger("nndoctor")
 
 __all__ = ["RunResult", "ScriptError", "check_script", "run_script"]
 
@@ -66,6 +71,57 @@ def _user_traceback(exc: BaseException) -> str:
     return "".join(lines)
 
 
+@contextmanager
+def _hard_exit_guard(on_exit: Callable[[int], int] | None) -> Iterator[None]:
+    """While the script runs, ``os._exit(code)`` in this process first calls ``on_exit(code)``.
+
+    ``os._exit`` ends the process at once (no ``finally``, no ``atexit``): without this a script that
+    ends with it (to skip slow interpreter teardown, or after forking workers) would lose its report.
+    The script's own behaviour is unchanged: nothing is raised into it and no ``finally`` of its runs;
+    ``on_exit`` (the report) runs once, then the real ``os._exit`` with the code it returns. Forked
+    children (DataLoader workers, multiprocessing) exit as before: the guard acts in this process only.
+    """
+    if on_exit is None:
+        yield
+        return
+    real_exit = os._exit
+    pid = os.getpid()
+    once = threading.Lock()
+
+    def guarded_exit(code: int) -> Any:
+        if os.getpid() != pid or not once.acquire(blocking=False):
+            real_exit(code)
+        final = code
+        try:
+            final = on_exit(code)
+        except BaseException as exc:  # a bug of ours must not keep the process alive or change its code
+            logger.warning("nndoctor could not write its report before os._exit(%s) (%s: %s)", code,
+                           type(exc).__name__, exc)
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:  # a closed or replaced stream
+                    pass
+            real_exit(final)
+
+    os._exit = guarded_exit
+    try:
+        yield
+    finally:
+        os._exit = real_exit
+
+
+def _result(observer: Observer, path: str, exit_code: int, exception: BaseException | None,
+            tb_text: str) -> RunResult:
+    report = observer.report()
+    report.facts["script"] = path
+    report.facts["exit_code"] = exit_code
+    if isinstance(exception, KeyboardInterrupt):
+        report.facts["signal"] = interrupt_name(exception)
+    return RunResult(report=report, exit_code=exit_code, exception=exception, traceback_text=tb_text)
+
+
 def run_script(
     path: str,
     args: Sequence[str] = (),
@@ -73,8 +129,13 @@ def run_script(
     max_steps: int | None = None,
     schedule: Schedule | None = None,
     on_finding: Callable[[Finding], None] | None = None,
+    on_hard_exit: Callable[[RunResult], int] | None = None,
 ) -> RunResult:
-    """Execute ``path`` as ``__main__`` with ``sys.argv = [path, *args]`` and observe it."""
+    """Execute ``path`` as ``__main__`` with ``sys.argv = [path, *args]`` and observe it.
+
+    ``on_hard_exit``: called with the run's result if the script ends the process with ``os._exit``
+    (the process then exits with the code it returns); without it such a script's report is lost.
+    """
     _load(path)
     path = os.path.abspath(path)
     saved_argv, saved_path = sys.argv[:], sys.path[:]
@@ -84,8 +145,15 @@ def run_script(
     exception: BaseException | None = None
     tb_text = ""
     observer = Observer(schedule=schedule, on_finding=on_finding, max_steps=max_steps)
+
+    def hard_exit(code: int) -> int:
+        observer.__exit__(None, None, None)
+        sys.argv, sys.path[:] = saved_argv, saved_path
+        assert on_hard_exit is not None
+        return on_hard_exit(_result(observer, path, code, None, ""))
+
     try:
-        with observer:
+        with observer, _hard_exit_guard(hard_exit if on_hard_exit is not None else None):
             try:
                 runpy.run_path(path, run_name="__main__")
             except StopTraining:
@@ -104,9 +172,4 @@ def run_script(
                 observer.on_crash(exc)
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
-    report = observer.report()
-    report.facts["script"] = path
-    report.facts["exit_code"] = exit_code
-    if isinstance(exception, KeyboardInterrupt):
-        report.facts["signal"] = interrupt_name(exception)
-    return RunResult(report=report, exit_code=exit_code, exception=exception, traceback_text=tb_text)
+    return _result(observer, path, exit_code, exception, tb_text)

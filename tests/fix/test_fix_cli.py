@@ -68,3 +68,33 @@ def test_missing_script_is_one_line_and_exit_2(tmp_path):
                           capture_output=True, text=True, timeout=60, cwd=str(ROOT))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("nndoctor: error:") and len(proc.stderr.strip().splitlines()) == 1
+
+
+ARGV_SCRIPT = textwrap.dedent("""
+    import sys, torch
+    print("script argv:", sys.argv[1:], flush=True)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.randn(64, 4); y = (x[:, 0] > 0).long()
+    for _ in range(20):
+        opt.zero_grad(); loss = torch.nn.functional.cross_entropy(model(x), y); loss.backward(); opt.step()
+    print(f"final: loss={loss.item():.4f}")
+""")
+
+
+def test_options_after_the_script_are_nndoctors_and_after_a_separator_the_scripts(tmp_path):
+    """``nndoctor fix train.py --max-steps 10 --json F`` (the documented form) and ``-- ARGS`` for the script,
+    as with ``nndoctor run``."""
+    script = tmp_path / "train.py"
+    script.write_text(ARGV_SCRIPT)
+    out = tmp_path / "fix.json"
+    proc = subprocess.run([sys.executable, "-m", "nndoctor", "fix", str(script), "--max-steps", "10", "--json",
+                           str(out), "--", "--lr", "0.1", "--json", "theirs.json"],
+                          capture_output=True, text=True, timeout=300, cwd=str(ROOT))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert out.exists(), proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["args"] == ["--lr", "0.1", "--json", "theirs.json"]
+    assert "script argv: ['--lr', '0.1', '--json', 'theirs.json']" in data["before"]["last_lines"]
+    assert data["before"]["steps"] == 10
