@@ -230,3 +230,55 @@ def test_rmsprop_at_a_tiny_rate_on_a_sequential_is_named_lr_too_low():
     model = _deep(3)
     obs = _run_sequential(model, torch.optim.RMSprop(model.parameters(), lr=1e-5))
     assert [f for f in obs.findings if f.code == "lr.too-low"], [f.code for f in obs.findings]
+
+
+# ---------------------------------------------------------------- dropout: the probe replays the run's masks
+def _deep_dropout(depth, p=0.2, functional=False):
+    """A deep ReLU stack with dropout after each hidden layer (Keras' Dense + Dropout), as layers or F.dropout."""
+    class Drop(nn.Module):
+        def forward(self, x):
+            return F.dropout(x, p, self.training)
+
+    layers: list[nn.Module] = [nn.Linear(64, 64), nn.ReLU(), Drop() if functional else nn.Dropout(p)]
+    for _ in range(depth - 2):
+        layers += [nn.Linear(64, 64), nn.ReLU(), Drop() if functional else nn.Dropout(p)]
+    return nn.Sequential(*layers, nn.Linear(64, 10))
+
+
+@pytest.mark.parametrize("functional", [False, True], ids=["nn.Dropout", "F.dropout"])
+def test_plain_sgd_on_a_deep_net_with_dropout_is_named(functional):
+    torch.manual_seed(0)
+    model = _deep_dropout(8, functional=functional)
+    obs = _run_sequential(model, torch.optim.SGD(model.parameters(), lr=0.01))
+    assert _found(obs), [f.code for f in obs.findings]
+
+
+def test_adadelta_at_a_tiny_rate_with_dropout_in_a_loader_is_named():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 10))
+    obs = _run_loader(model, lambda p: torch.optim.Adadelta(p, lr=1e-3))
+    assert [f for f in obs.findings if f.code == "lr.too-low"], [f.code for f in obs.findings]
+
+
+def test_a_healthy_dropout_net_is_quiet_and_untouched():
+    """Adam on the same deep dropout net learns: quiet; the probe's replays never shift the run's masks."""
+    def train(checks):
+        torch.manual_seed(0)
+        model = _deep_dropout(8)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        x, y = _digits()
+        with Observer(checks=checks) as obs:
+            for s in range(120):
+                j = (s * 32) % (len(x) - 32)
+                opt.zero_grad()
+                F.cross_entropy(model(x[j:j + 32]), y[j:j + 32]).backward()
+                opt.step()
+        return model, obs, torch.randn(3)
+
+    a, obs, ra = train(CHECKS)
+    b, _, rb = train([LearningRate, Fit])
+    assert _found(obs)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters())) and torch.equal(ra, rb)
+    torch.manual_seed(0)
+    model = _deep_dropout(8)
+    assert not _found(_run_sequential(model, torch.optim.Adam(model.parameters(), lr=1e-3)))

@@ -25,7 +25,7 @@ from torch.func import functional_call
 
 from nndoctor.monitor.model_state import kept_state
 
-__all__ = ["Batch", "Setting", "loss_of", "try_settings"]
+__all__ = ["Batch", "RngState", "Setting", "loss_of", "rng_state", "try_settings"]
 
 MAX_PARAMS = 20_000_000  # models larger than this are not probed (the probe's cost grows with them)
 #: parameters x rows x steps x settings of a probe at most (~ multiply-adds of its forwards): the
@@ -54,6 +54,16 @@ class Setting:
     #: another optimizer class instead (its defaults, at rate ``lr``, over every trained parameter)
     other: type[torch.optim.Optimizer] | None = None
     lr: float = 1e-3
+
+
+#: the generators' states at one moment: the CPU's, and each CUDA device's the inputs sit on
+RngState = tuple[torch.Tensor, dict[int, torch.Tensor]]
+
+
+def rng_state(tensors: Sequence[Any]) -> RngState:
+    """The random state a forward on ``tensors`` is about to draw from (dropout's masks)."""
+    devices = sorted({t.device.index or 0 for t in tensors if isinstance(t, torch.Tensor) and t.is_cuda})
+    return torch.get_rng_state(), {d: torch.cuda.get_rng_state(d) for d in devices}
 
 
 def loss_of(name: str, kwargs: dict[str, Any]) -> Callable[..., torch.Tensor] | None:
@@ -90,6 +100,19 @@ def _no_global_step_hooks() -> Iterator[None]:
         post.update(saved_post)
 
 
+@contextlib.contextmanager
+def _dropout_off(model: torch.nn.Module, off: bool) -> Iterator[None]:
+    """The model's dropout layers in eval mode meanwhile (``off``), every other module as it is."""
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.training] if off else []
+    for m in layers:
+        m.training = False
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.training = True
+
+
 def _optimizer_for(opt: torch.optim.Optimizer, clones: dict[int, torch.Tensor], setting: Setting) -> torch.optim.Optimizer:
     if setting.other is not None:
         return setting.other(list(clones.values()), lr=setting.lr)
@@ -112,11 +135,15 @@ def _optimizer_for(opt: torch.optim.Optimizer, clones: dict[int, torch.Tensor], 
 
 def try_settings(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: Callable[..., torch.Tensor],
                  batches: Sequence[Batch], settings: Sequence[Setting], steps: int,
-                 held: Batch | None = None) -> dict[str, tuple[float, float, float, float]] | None:
+                 held: Batch | None = None, rng: RngState | None = None,
+                 dropout_off: bool = False) -> dict[str, tuple[float, float, float, float]] | None:
     """For each setting: the mean loss over ``batches`` before and after ``steps`` steps (cycling
     through the batches) from the model's current weights, then the loss on ``held`` (a batch not
     trained on) before and after (nan without one). None when the model cannot be probed (an
-    optimizer parameter outside the model, too large, too slow)."""
+    optimizer parameter outside the model, too large, too slow). Every setting starts from the same
+    random state (``rng``, e.g. the one a forward of the run drew its dropout masks from, else the
+    current one): random layers draw the same numbers for each. ``dropout_off``: the losses before and
+    after are measured with the dropout layers off (training steps keep them), as an evaluation would."""
     named = dict(model.named_parameters(remove_duplicate=False))
     trained = {id(p) for group in opt.param_groups for p in group["params"]}
     in_model = {id(p) for p in named.values()}
@@ -128,13 +155,15 @@ def try_settings(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: Calla
     buffers = {n: b for n, b in model.named_buffers(remove_duplicate=False)}
     out: dict[str, tuple[float, float, float, float]] = {}
     start = time.perf_counter()
-    devices = sorted({p.device.index or 0 for p in named.values() if p.is_cuda})
+    devices = sorted({p.device.index or 0 for p in named.values() if p.is_cuda} | set(rng[1] if rng else ()))
     with kept_state(model), torch.random.fork_rng(devices=devices), _no_global_step_hooks(), torch.enable_grad():
-        cpu = torch.get_rng_state()
+        cpu, cuda = rng if rng is not None else (torch.get_rng_state(), {})
         for setting in settings:
             if time.perf_counter() - start > TIME_BUDGET:
                 return None
             torch.set_rng_state(cpu)
+            for device, state in cuda.items():
+                torch.cuda.set_rng_state(state, device)
             clones = {id(p): p.detach().clone().requires_grad_(True) for p in named.values() if id(p) in trained}
             values = {n: clones.get(id(p), p.detach()) for n, p in named.items()}
             values.update({n: b.detach().clone() for n, b in buffers.items()})
@@ -144,7 +173,7 @@ def try_settings(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: Calla
             def mean_loss(over: Sequence[Batch], values: dict[str, torch.Tensor] = values) -> float:
                 if not over:
                     return math.nan
-                with torch.no_grad():
+                with torch.no_grad(), _dropout_off(model, dropout_off):
                     total = sum(float(loss(functional_call(model, values, b.args), b.target)) for b in over)
                 return total / len(over)
 

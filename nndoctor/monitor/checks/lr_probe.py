@@ -18,8 +18,8 @@ Evidence, in three parts:
 * a probe: from the current weights, copies are trained for ``STEPS`` steps on up to ``BATCHES``
   training batches the run itself used (recorded on sampled steps; a batch counts only when
   ``F.<loss>(model(*inputs), target)`` recomputed from the model's weights before that step's
-  update gives the loss the run computed: a deterministic forward, the loss fed straight from the
-  model, the loss that was backpropagated), once at the current setting and once at 10x the rate (and,
+  update gives the loss the run computed, with the random state the run's forward drew from (so dropout
+  replays the run's own masks): the loss fed straight from the model, the loss that was backpropagated), once at the current setting and once at 10x the rate (and,
   for SGD without momentum, with momentum 0.9). Reported when a changed setting lowers the loss on
   those batches at least ``FASTER`` (5x) as much as the current one, by at least 0.2% of its level,
   without a non-finite loss. The user's weights, optimizer state and RNG are never touched
@@ -42,7 +42,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._lr_sweep import abandoned_for_better
-from nndoctor.monitor.checks._step_probe import Batch, Setting, loss_of, try_settings
+from nndoctor.monitor.checks._step_probe import Batch, Setting, loss_of, rng_state, try_settings
 from nndoctor.monitor.checks.lr import ADAPTIVE, _fmt_lr, _tidy, current_lr, update_ratio_summary
 from nndoctor.monitor.checks.lr import SHORT_LOW_MEDIAN as LOW_RATIO
 from nndoctor.monitor.curves import analyze_losses
@@ -123,7 +123,8 @@ class StepSizeProbe(Check):
         if kind == "model_input":
             if event.training and event.grad_enabled and not event.kwargs and event.args and all(
                     isinstance(a, torch.Tensor) and a.numel() <= MAX_BATCH_NUMEL for a in event.args):
-                self._pending = {"step": event.step, "model": weakref.ref(event.model), "args": event.args}
+                self._pending = {"step": event.step, "model": weakref.ref(event.model), "args": event.args,
+                                 "rng": rng_state(event.args)}  # (dropout's masks, to replay them)
             else:
                 self._pending = None
         elif kind == "loss":
@@ -163,14 +164,14 @@ class StepSizeProbe(Check):
         opt = self.state.live_optimizers()[0][1]
         try:
             # zero steps: the loss at the current weights (before this step's update), nothing trained
-            got = try_settings(model, opt, fn, [batch], [Setting("now")], steps=0)
+            got = try_settings(model, opt, fn, [batch], [Setting("now")], steps=0, rng=p["rng"])
         except Exception:  # (a model or loss the probe cannot replay: never judged)
             return
         if got is None:
             return
         value = got["now"][0]
         if not (math.isfinite(value) and abs(value - p["value"]) <= MATCH * max(abs(p["value"]), 1e-6)):
-            return  # not deterministic, or not loss(model(x), y): the probe would replay something else
+            return  # not reproducible, or not loss(model(x), y): the probe would replay something else
         self._model, self._loss = p["model"], p["loss"]
         self._batches.append(batch)
 
@@ -218,7 +219,7 @@ class StepSizeProbe(Check):
             settings.append(Setting("Adam at lr 1e-3", other=torch.optim.Adam, lr=1e-3))
         *train, held = list(self._batches)
         try:
-            got = try_settings(model, opt, fn, train, settings, steps=STEPS, held=held)
+            got = try_settings(model, opt, fn, train, settings, steps=STEPS, held=held, dropout_off=True)
         except Exception:  # (nndoctor must never break the run: an unprobeable model says nothing)
             return None
         if not got or "now" not in got:
