@@ -582,19 +582,28 @@ def _scaled_regression(n_train, noise, seed=0, scale=300.0, offset=2_000.0):
 
 
 def _train_scaled_evaluate_raw(model, Xt, yt, Xv, raw_v, mean, std, epochs, eval_loss, eval_batch=None,
-                               checks=None):
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    with Observer(checks=checks or CHECKS) as obs:
-        for _ in range(epochs):
-            for i in range(0, len(Xt), 20):
-                opt.zero_grad()
-                F.mse_loss(model(Xt[i:i + 20]), yt[i:i + 20]).backward()
-                opt.step()
+                               checks=None, every_epoch=False):
+    """Train on standardised targets; evaluate with predictions mapped back to raw units, once at the end
+    (or after every epoch: a validation curve)."""
+    def evaluate():
         model.eval()
         with torch.no_grad():
             b = eval_batch or len(Xv)
             for j in range(0, len(Xv), b):
                 eval_loss(model(Xv[j:j + b]) * std + mean, raw_v[j:j + b])  # predictions mapped back to raw units
+
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    with Observer(checks=checks or CHECKS) as obs:
+        for _ in range(epochs):
+            model.train()
+            for i in range(0, len(Xt), 20):
+                opt.zero_grad()
+                F.mse_loss(model(Xt[i:i + 20]), yt[i:i + 20]).backward()
+                opt.step()
+            if every_epoch:
+                evaluate()
+        if not every_epoch:
+            evaluate()
     return obs.report()
 
 
@@ -633,19 +642,9 @@ def test_memorised_regression_evaluated_in_raw_units_is_still_overfitting(eval_l
 
 def test_validation_rising_in_raw_units_reports_the_gap_in_training_units():
     Xt, yt, Xv, raw_v, mean, std = _scaled_regression(40, noise=1.2, seed=1)
-    model = _wide(1)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    with Observer(checks=CHECKS) as obs:
-        for _ in range(200):
-            model.train()
-            for i in range(0, len(Xt), 20):
-                opt.zero_grad()
-                F.mse_loss(model(Xt[i:i + 20]), yt[i:i + 20]).backward()
-                opt.step()
-            model.eval()
-            with torch.no_grad():
-                F.mse_loss(model(Xv) * std + mean, raw_v)
-    (f,) = obs.report().by_code("fit.overfitting")
+    report = _train_scaled_evaluate_raw(_wide(1), Xt, yt, Xv, raw_v, mean, std, epochs=200, eval_loss=F.mse_loss,
+                                        every_epoch=True)
+    (f,) = report.by_code("fit.overfitting")
     ev = f.evidence
     assert "memorised" not in ev and 0 < ev["eval_loss_scale"] < 1e-3
     assert ev["generalization_gap"] < ev["last_val_loss"] * 1e-3  # (not val - train across units)
