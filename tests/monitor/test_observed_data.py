@@ -619,3 +619,58 @@ def test_one_forward_over_every_example_sliced_by_the_script_is_not_leakage(orde
                     (test_emb @ cent.T).argmax(1)
                 model.train()
     assert obs.report().by_code("data.train-test-leakage") == []
+
+
+# ------------------------------------------------------- unshuffled batches: said within the first epochs
+def _sorted_small(classes=3, per_class=100, seed=8):
+    x, y = blobs(n=classes * per_class, classes=classes, seed=seed)
+    order = torch.argsort(y, stable=True)
+    return x[order], y[order]
+
+
+def _sorted_loader_run(x, y):
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=False)
+    with Observer(checks=CHECKS) as obs:
+        _fit_loader(_net(classes=int(y.max()) + 1), loader, 6)
+    return obs
+
+
+def _sorted_numpy_slices_run(x, y):
+    xs, ys = x.numpy(), y.numpy()  # a Keras-style port: numpy arrays sliced in order, no shuffling
+    model = _net(classes=int(ys.max()) + 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    with Observer(checks=CHECKS) as obs:
+        for _ in range(6):
+            for i in range(0, len(xs), 25):
+                xb, yb = torch.from_numpy(xs[i:i + 25]), torch.from_numpy(ys[i:i + 25])
+                loss = F.cross_entropy(model(xb), yb)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    return obs
+
+
+def _per_class_datasets_run(x, y):
+    parts = [TensorDataset(x[y == c], y[y == c]) for c in range(int(y.max()) + 1)]  # ConcatDataset of class folders
+    loader = DataLoader(torch.utils.data.ConcatDataset(parts), batch_size=20)
+    with Observer(checks=CHECKS) as obs:
+        _fit_loader(_net(classes=len(parts)), loader, 5)
+    return obs
+
+
+@pytest.mark.parametrize("run", [_sorted_loader_run, _sorted_numpy_slices_run, _per_class_datasets_run])
+def test_class_sorted_batches_are_named_within_the_first_curve_reads(run):
+    x, y = _sorted_small()
+    obs = run(x, y)
+    (f,) = obs.report().by_code("data.unshuffled-batches")
+    assert f.first_step <= 50 < obs.state.step, (f.first_step, obs.state.step)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_tiny_shuffled_batches_of_two_classes_are_never_called_unshuffled_early(seed):
+    """Batches of 3 from two balanced classes are single-class a quarter of the time: not evidence of sorting."""
+    x, y = blobs(n=240, classes=2, seed=seed)
+    loader = DataLoader(TensorDataset(x, y), batch_size=3, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    with Observer(checks=CHECKS) as obs:
+        _fit_loader(_net(classes=2), loader, 2)
+    assert not [f for f in obs.report().by_code("data.unshuffled-batches") if f.first_step < obs.state.step]

@@ -11,7 +11,9 @@
   almost surely have shown them.
 * ``data.unshuffled-batches``: most training batches hold a single class, far more often
   than random batches of that class mix would: the training data are sorted by class and
-  not shuffled.
+  not shuffled. Said at the end, or at a loss-curve read already when random batches of that
+  class mix would be as pure with a chance under ``EARLY_CHANCE`` (binomial tail over the
+  sampled batches).
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from nndoctor.evaluate.balance import class_balance
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks.data.leakage import coverage, training_like
 from nndoctor.monitor.checks.data.sample import ObservedData
-from nndoctor.monitor.events import RunEnd
+from nndoctor.monitor.events import CurveDue, RunEnd
 
 __all__ = ["ClassBalance", "UnseenClasses", "UnshuffledBatches"]
 
 MIN_TARGETS = 200
 MAX_RATIO = 10.0
+EARLY_CHANCE = 1e-6  # data.unshuffled-batches before the end: random batches this unlikely to be as pure
 
 
 def _eval_counts(data: ObservedData) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -170,12 +173,17 @@ class UnshuffledBatches(Check):
     """Training batches each holding one class: class-sorted data without shuffling."""
 
     code = "data.unshuffled-batches"
-    needs = ("end",)
+    needs = ("curve", "end")
 
-    def check(self, event: RunEnd) -> Iterable[Finding]:
+    def check(self, event: RunEnd | CurveDue) -> Iterable[Finding]:
+        """Judged at the end, and already at the loss-curve reads when the sampled batches so far could
+        hardly be that pure by chance (a sorted loader shows it within its first batches); said once."""
         data = ObservedData.of(self.state)
         if data is None or data.element_targets or not data.unshuffled(len(self.state.optimizers)):
             return ()
+        if event.kind == "curve" and data.pure_batches_by_chance() > EARLY_CHANCE:
+            return ()
+        self.retire()
         single = int(sum(p >= 0.999 for p in data.batch_purity))
         classes = int(np.count_nonzero(data.train_counts))
         evidence = {"single_class_batches": single, "batches": len(data.batch_purity), "classes": classes}

@@ -252,6 +252,16 @@ class ObservedData:
             return any(_unshuffled(c, p, b, max(optimizers, 2)) for c, p, b in self.spaces.values())
         return _unshuffled(self.train_counts, self.batch_purity, self.batch_sizes, optimizers)
 
+    def pure_batches_by_chance(self) -> float:
+        """The chance that random batches of the observed class mix and sizes hold as many single-class
+        batches as were sampled (binomial tail; 1.0 when several label spaces are mixed or nothing is known)."""
+        if len(self.spaces) > 1 or self.train_counts is None or not self.batch_purity:
+            return 1.0
+        _, q = _pure_batches(self.train_counts, self.batch_purity, self.batch_sizes)
+        n, k = len(self.batch_purity), sum(p >= 0.999 for p in self.batch_purity)
+        q = min(max(q, 0.0), 1.0)
+        return float(sum(math.comb(n, j) * q ** j * (1 - q) ** (n - j) for j in range(k, n + 1)))
+
     def add_space(self, key: str, y: np.ndarray, n_classes: int) -> None:
         counts, purity, sizes = self.spaces.get(key) or (None, [], [])
         if len(self.spaces) >= 8 and key not in self.spaces:
