@@ -11,7 +11,7 @@ import tokenize
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 from nndoctor.findings import Finding, Report
 from nndoctor.monitor.observer import Observer, StopTraining
@@ -20,7 +20,7 @@ from nndoctor.signals import interrupt_exit_code, interrupt_name
 
 logger = logging.getLogger("nndoctor")
 
-__all__ = ["RunResult", "ScriptError", "check_script", "run_script"]
+__all__ = ["RunResult", "ScriptError", "check_script", "exit_now", "run_script"]
 
 
 class ScriptError(Exception):
@@ -71,6 +71,15 @@ def _user_traceback(exc: BaseException) -> str:
     return "".join(lines)
 
 
+_REAL_EXIT = os._exit
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process at once, past the guard of a running script: nndoctor's own hard exits (a
+    re-run stopped as a repeat of the diagnosis) must not write the script's report."""
+    _REAL_EXIT(code)
+
+
 @contextmanager
 def _hard_exit_guard(on_exit: Callable[[int], int] | None) -> Iterator[None]:
     """While the script runs, ``os._exit(code)`` in this process first calls ``on_exit(code)``.
@@ -84,7 +93,7 @@ def _hard_exit_guard(on_exit: Callable[[int], int] | None) -> Iterator[None]:
     if on_exit is None:
         yield
         return
-    real_exit = os._exit
+    real_exit = _REAL_EXIT
     pid = os.getpid()
     once = threading.Lock()
 
@@ -109,7 +118,7 @@ def _hard_exit_guard(on_exit: Callable[[int], int] | None) -> Iterator[None]:
     try:
         yield
     finally:
-        os._exit = real_exit
+        os._exit = _REAL_EXIT
 
 
 def _result(observer: Observer, path: str, exit_code: int, exception: BaseException | None,
