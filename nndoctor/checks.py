@@ -102,13 +102,17 @@ class Check:
         code: str | None = None,
         severity: Severity | None = None,
         step: int | None = None,
+        fill: Mapping[str, Any] | None = None,
     ) -> Finding:
+        """A finding of this check's ``code`` (or one of its ``extra_codes``); ``fill``: values for the
+        catalogue's fix templates that are not evidence."""
         code = code or self.code
         if code != self.code and code not in self.extra_codes:
             raise ValueError(f"{self.name()} may not emit undeclared code {code!r}")
         if step is None and self.state is not None:
             step = self.state.step
-        return catalogue.finding(code, message, evidence, severity=severity, location=location, first_step=step)
+        return catalogue.finding(code, message, evidence, severity=severity, location=location, first_step=step,
+                                 fill=fill)
 
 
 def register(cls: type[Check]) -> type[Check]:

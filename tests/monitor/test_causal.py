@@ -237,3 +237,104 @@ def test_the_probe_leaves_a_stateful_model_as_the_script_left_it():
     assert model.calls == plain.calls == 12 and float(model.seen) == float(plain.seen) == 12 * B
     assert torch.equal(model.last_hidden, plain.last_hidden) and model.last_hidden.shape[1] == B
     assert model.training and all(m.training for m in model.modules())
+
+
+# ------------------------------------------------ a decoder fed the targets unshifted (teacher forcing without the shift)
+COPY = "data.target-in-inputs"
+BOS = 1
+
+
+def _pairs(n: int, seed: int = 0):
+    """(source, target) sequences: the target is the source reversed (tokens 2..V-1)."""
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n):
+        src = torch.randint(2, V, (B, T), generator=g)
+        yield src, src.flip(1)
+
+
+class _TfSeq2Seq(nn.Module):
+    """nn.Transformer encoder-decoder with a causal target mask; ``shift_inside``: it shifts its decoder input itself."""
+
+    def __init__(self, shift_inside: bool = False) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.shift_inside = shift_inside
+        self.emb = nn.Embedding(V, 16)
+        self.tf = nn.Transformer(16, 2, 1, 1, 32, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(16, V)
+
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        if self.shift_inside:
+            tgt = torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], dim=1)
+        mask = nn.Transformer.generate_square_subsequent_mask(tgt.shape[1])
+        return self.head(self.tf(self.emb(src), self.emb(tgt), tgt_mask=mask))
+
+
+class _GruSeq2Seq(nn.Module):
+    """A GRU encoder whose last state starts a GRU decoder run over the given decoder tokens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb = nn.Embedding(V, 16)
+        self.enc = nn.GRU(16, 16, batch_first=True)
+        self.dec = nn.GRU(16, 16, batch_first=True)
+        self.head = nn.Linear(16, V)
+
+    def forward(self, src: torch.Tensor, dec_in: torch.Tensor) -> torch.Tensor:
+        _, h = self.enc(self.emb(src))
+        return self.head(self.dec(self.emb(dec_in), h)[0])
+
+
+def _train_seq2seq(model: nn.Module, decoder_input, steps: int = 12, flat: bool = True) -> list:
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with Observer(checks=[FutureTokensVisible]) as obs:
+        for src, tgt in _pairs(steps):
+            logits = model(src, decoder_input(tgt))
+            loss = F.cross_entropy(logits.reshape(-1, V), tgt.reshape(-1)) if flat else \
+                F.cross_entropy(logits.transpose(1, 2), tgt)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return obs.findings
+
+
+def _unshifted(tgt: torch.Tensor) -> torch.Tensor:
+    return tgt
+
+
+def _shifted(tgt: torch.Tensor) -> torch.Tensor:
+    return torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], dim=1)
+
+
+def test_transformer_decoder_fed_the_targets_unshifted_is_caught():
+    found = [f for f in _train_seq2seq(_TfSeq2Seq(), _unshifted) if f.code == COPY]
+    assert found and found[0].severity == Severity.WARNING and found[0].evidence["argument"] == 2
+
+
+def test_gru_decoder_fed_the_targets_unshifted_is_caught_with_a_class_dim_loss():
+    assert COPY in {f.code for f in _train_seq2seq(_GruSeq2Seq(), lambda t: t.clone(), flat=False)}
+
+
+def test_decoder_fed_the_targets_through_a_step_loop_is_caught():
+    """Teacher forcing written as a loop over time steps, the decoder token at t being the target at t."""
+    class LoopDecoder(_GruSeq2Seq):
+        def forward(self, src: torch.Tensor, dec_in: torch.Tensor) -> torch.Tensor:
+            _, h = self.enc(self.emb(src))
+            cell_in, outs = self.emb(dec_in), []
+            for t in range(dec_in.shape[1]):
+                o, h = self.dec(cell_in[:, t:t + 1], h)
+                outs.append(self.head(o))
+            return torch.cat(outs, dim=1)
+
+    assert COPY in {f.code for f in _train_seq2seq(LoopDecoder(), _unshifted)}
+
+
+def test_shifted_decoder_inputs_are_quiet():
+    for model in (_TfSeq2Seq(), _GruSeq2Seq()):
+        assert not _train_seq2seq(model, _shifted)
+
+
+def test_a_decoder_that_shifts_its_input_itself_is_quiet():
+    """model(src, tgt) compared with tgt itself: the model reads tokens before t only (probed), no leak."""
+    assert not _train_seq2seq(_TfSeq2Seq(shift_inside=True), _unshifted)

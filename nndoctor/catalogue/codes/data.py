@@ -458,7 +458,8 @@ loss_fn = nn.CrossEntropyLoss(weight=class_weights)   # or a WeightedRandomSampl
             "The model is given its own target: a feature column that is the label (or an affine copy of "
             "it: a standardised label, a forecasting window that includes the value to predict), or a "
             "token model trained with targets equal to its input tokens at the same positions (a "
-            "next-token model without the shift by one)."
+            "next-token model without the shift by one), or a sequence-to-sequence decoder fed the targets "
+            "themselves instead of the targets shifted right (teacher forcing without [BOS] + targets[:-1])."
         ),
         why=(
             "The training loss collapses to ~0 almost at once because the answer is in the input; the "
@@ -473,23 +474,29 @@ loss_fn = nn.CrossEntropyLoss(weight=class_weights)   # or a WeightedRandomSampl
             "elements as an integer model input and equal it at >= 98% of the non-ignored positions over "
             ">= 2 sampled batches (>= 64 positions); a warning when the training loss fell to <= 30% of its "
             "first value, otherwise info. Shifted language models, masked and denoising models agree far "
-            "less and stay quiet. Judged at the end of the run."
+            "less and stay quiet. Judged at the end of the run. Decoder inputs: a second integer argument of "
+            "the forward equal to the targets at >= 90% of the non-ignored positions in >= 2 sampled batches, "
+            "and a probe (a copy of 4 rows, eval mode, no gradient, the RNG forked) that changes only the token "
+            "at the middle position: when the output at that same position moves (> 1e-3 of the output's "
+            "scale), the decoder reads the token it must predict (a decoder that shifts its input itself "
+            "reads earlier tokens only and stays quiet); said after the step that follows the evidence."
         ),
         fixes=(
-            "Remove {what} from the model's input: build the features without the label column (e.g. "
-            "X = df.drop(columns=[target])), and end a forecasting window before the value it predicts.",
-            "For a next-token model shift the targets: inputs = seq[:, :-1], targets = seq[:, 1:].",
+            "Remove {what} from the model's input: {remove}.",
             "Re-check the validation metric after the fix: the current one measures copying.",
         ),
         wrong="""
 X = torch.tensor(df.values, dtype=torch.float32)     # still holds the 'label' column
 y = torch.tensor(df["label"].values)
 logits = lm(tokens); loss = F.cross_entropy(logits.transpose(1, 2), tokens)      # no shift
+logits = seq2seq(src, tgt); loss = F.cross_entropy(logits.transpose(1, 2), tgt)  # decoder shown the answer
 """,
         right="""
 X = torch.tensor(df.drop(columns=["label"]).values, dtype=torch.float32)
 y = torch.tensor(df["label"].values)
 logits = lm(tokens[:, :-1]); loss = F.cross_entropy(logits.transpose(1, 2), tokens[:, 1:])
+dec_in = torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], dim=1)  # shifted right
+logits = seq2seq(src, dec_in); loss = F.cross_entropy(logits.transpose(1, 2), tgt)
 """,
     ),
     CodeInfo(

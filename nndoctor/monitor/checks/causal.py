@@ -20,6 +20,13 @@ output's scale, future tokens reach the predictions (warning). A model whose for
 re-run this way (other tensor arguments than ``(N, ...)`` batches, an output without the positions)
 is not judged. Whatever the probe's forwards change in the model (mode, attributes such as a kept hidden
 state, buffers and tensor attributes changed in place) is restored afterwards.
+
+The same probe names a sequence-to-sequence decoder fed the targets unshifted (``data.target-in-inputs``):
+a second integer argument of the forward (the decoder input) that equals the targets at the SAME
+positions (>= ``SHIFTED``), whose output at the middle position moves when only that position's input
+token is changed: the decoder reads the token it must predict (teacher forcing without the shift). A
+decoder that shifts its input itself (``cat([BOS], tgt[:, :-1])`` inside ``forward``) reads earlier
+tokens only, and a model computing its loss from ``model(x, y)`` has outputs that do not move with ``y``.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
+from nndoctor.monitor.checks.data.target_leak import REMOVE_DECODER
 from nndoctor.monitor.events import LossCall, ModelInput
 from nndoctor.monitor.model_state import kept_state
 from nndoctor.monitor.tensors import ForwardInputs, is_integer
@@ -71,6 +79,7 @@ class FutureTokensVisible(Check):
     """A next-token model whose earlier outputs change when the last input token changes."""
 
     code = "data.future-tokens-visible"
+    extra_codes = ("data.target-in-inputs",)
     needs = ("model_input", "loss", "step", "end")
     sampled_only = frozenset({"model_input", "loss", "step.post"})
     step_phases = frozenset({"post"})
@@ -86,6 +95,7 @@ class FutureTokensVisible(Check):
         self._first_step = 0
         self._share = 0.0
         self._done = False
+        self._mode = "next"  # targets = input shifted by one ("next"), or = a decoder input unshifted ("copy")
 
     def check(self, event: Any) -> Iterable[Finding]:
         if self._done:
@@ -134,11 +144,17 @@ class FutureTokensVisible(Check):
             counted = int(valid.sum())
             if counted < 3 * n or int(torch.unique(y[:, :-1][valid]).numel()) < 3:
                 continue
-            share = int(((y[:, :-1] == x[:, 1:]) & valid).sum()) / counted
-            if share < SHIFTED:
+            share, mode = int(((y[:, :-1] == x[:, 1:]) & valid).sum()) / counted, "next"
+            if share < SHIFTED and i > 0:
+                # a second argument (a decoder's input) equal to the targets at the SAME positions: teacher
+                # forcing without the shift, if the model reads position t to predict position t (probed)
+                same = y != int(event.kwargs.get("ignore_index", -100))
+                share, mode = int(((y == x) & same).sum()) / max(int(same.sum()), 1), "copy"
+            if share < SHIFTED or self._batches and mode != self._mode:
                 continue
             if any(not isinstance(a, torch.Tensor) or a.dim() == 0 or a.shape[0] != n for a in inputs):
                 return  # another argument is not a batch of the same rows: not re-run
+            self._mode = mode
             self._batches += 1
             self._first_step = self._first_step or event.step
             self._share = share
@@ -155,12 +171,13 @@ class FutureTokensVisible(Check):
         args = self._args
         x = args[self._index]
         n, t = x.shape
-        last = x[:, -1]
+        at = t - 1 if self._mode == "next" else t // 2  # the position whose token is changed
+        last = x[:, at]
         other = torch.where(last == x.min(), x.max(), x.min())  # a token of the batch, never the same
         if bool((other == last).any()):
             return []
         changed = list(args)
-        changed[self._index] = torch.cat([x[:, :-1], other[:, None]], dim=1)
+        changed[self._index] = torch.cat([x[:, :at], other[:, None], x[:, at + 1:]], dim=1)
         try:
             with kept_state(model):
                 for m in model.modules():
@@ -175,10 +192,12 @@ class FutureTokensVisible(Check):
         if not torch.equal(before, again):
             return []  # a forward that is not deterministic in eval mode (sampling): not judged
         scale = float(before.abs().max())
+        name = self._name or type(model).__name__
+        if self._mode == "copy":
+            return self._copy_finding(name, before, after, at, scale)
         moved = float((after[:, :-1] - before[:, :-1]).abs().max())
         if not scale > 0 or not moved > TOL * scale:
             return []
-        name = self._name or type(model).__name__
         msg = (f"{name} is trained to predict the next token (the targets equal its input shifted by one at "
                f"{self._share:.0%} of the positions), but its output at earlier positions depends on later "
                f"tokens: changing only the last input token moved the outputs at positions 0..{t - 2} by up to "
@@ -187,3 +206,22 @@ class FutureTokensVisible(Check):
         evidence = {"model": name, "shifted_share": round(self._share, 4), "batches": self._batches,
                     "seq_len": int(t), "max_change_earlier": moved, "output_scale": scale}
         return [self.finding(msg, evidence, location=name, step=self._first_step)]
+
+    def _copy_finding(self, name: str, before: torch.Tensor, after: torch.Tensor, at: int, scale: float) -> list[Finding]:
+        """The decoder input is the targets unshifted, and the output at a position moves with that
+        position's own input token: the model is shown the token it must predict."""
+        moved = float((after[:, at] - before[:, at]).abs().max())
+        if not scale > 0 or not moved > TOL * scale:
+            return []  # (the model shifts its decoder input itself: position t reads tokens before t only)
+        arg = self._index + 1
+        msg = (f"{name} is fed the targets as its input: argument {arg} of its forward equals the loss's targets at "
+               f"the same positions ({self._share:.0%}), and its output at position {at} moved by {moved:.3g} (output "
+               f"scale {scale:.3g}) when only that position's input token changed: each position reads the token it "
+               f"must predict, so the loss falls while generation fails (teacher forcing without the shift: feed "
+               f"[BOS] + targets[:-1] and compare with targets)")
+        evidence = {"model": name, "what": f"the targets (argument {arg}, the decoder input)", "argument": arg,
+                    "same_position_share": round(self._share, 4),
+                    "batches": self._batches, "seq_len": int(before.shape[1]), "probed_position": at,
+                    "output_change_there": moved, "output_scale": scale}
+        return [self.finding(msg, evidence, location=name, step=self._first_step, code="data.target-in-inputs",
+                             fill={"remove": REMOVE_DECODER})]

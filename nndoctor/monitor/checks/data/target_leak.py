@@ -33,7 +33,7 @@ from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.events import LossCall, ModelInput, RunEnd
 from nndoctor.monitor.tensors import ForwardInputs, is_integer
 
-__all__ = ["TargetInInputs"]
+__all__ = ["REMOVE_COLUMN", "REMOVE_DECODER", "REMOVE_TOKENS", "TargetInInputs"]
 
 CORRELATION = 1 - 1e-6
 MIN_BATCHES = 3
@@ -44,6 +44,12 @@ TOKEN_MIN_BATCHES = 2
 TOKEN_MIN_POSITIONS = 64
 COLLAPSE = 0.3
 _TOKEN_LOSSES = frozenset({"cross_entropy", "nll_loss"})
+#: the first fix of each form (``fill`` of the catalogue's "Remove {what} from the model's input: {remove}.")
+REMOVE_COLUMN = ("build the features without the label column (e.g. X = df.drop(columns=[target])), and end a "
+                 "forecasting window before the value it predicts")
+REMOVE_TOKENS = "shift the targets of a next-token model (inputs = seq[:, :-1], targets = seq[:, 1:])"
+REMOVE_DECODER = ("feed the decoder the targets shifted right (dec_in = torch.cat([bos, tgt[:, :-1]], dim=1)) and "
+                  "compare its outputs with tgt; at inference, decode one token at a time")
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -168,7 +174,7 @@ class TargetInInputs(Check):
                 f"input column {cols[0]} of {model} (of {width}) equals the training target up to an affine map in "
                 f"all {acc.batches} sampled batches ({acc.rows} rows, {loss}): the label leaked into the "
                 f"features, the model can copy it and learns nothing usable on real inputs",
-                ev, location=model, step=acc.first_step))
+                ev, location=model, step=acc.first_step, fill={"remove": REMOVE_COLUMN}))
         for (model, loss, _), (equal, total, batches, first_step) in self._tokens.items():
             share = equal / total if total else 0.0
             if batches < TOKEN_MIN_BATCHES or total < TOKEN_MIN_POSITIONS or share < TOKEN_SHARE:
@@ -184,5 +190,6 @@ class TargetInInputs(Check):
                 f"({batches} sampled batches): the model is asked to predict the token it is given, not the "
                 f"next one (no shift), so the loss "
                 + ("collapsed " if collapsed else "can fall ") + "to ~0 while it learns nothing usable",
-                ev, location=model, step=first_step, severity=None if collapsed else Severity.INFO))
+                ev, location=model, step=first_step, severity=None if collapsed else Severity.INFO,
+                fill={"remove": REMOVE_TOKENS}))
         return found
