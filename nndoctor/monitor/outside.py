@@ -109,9 +109,9 @@ class OutsideEval:
         if self._is_input(tensor):
             return None
         t = tensor.detach().reshape(-1).float().clone()
-        for other in self.pending:
+        for i, other in enumerate(self.pending):
             if other.numel() == t.numel() and not torch.equal(other, t) and not self._is_input(other):
-                self.pending.remove(other)
+                del self.pending[i]  # (by position: list.remove compares tensors with ==, elementwise)
                 return self._value(other, t)
         if len(self.pending) < _PENDING:
             self.pending.append(t)

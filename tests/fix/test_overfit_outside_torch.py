@@ -219,3 +219,36 @@ def test_a_good_fit_scored_outside_torch_in_raw_units_is_quiet(score: Callable[[
             score(model(xv) * std + mean, yv)
     assert len(obs.state.eval_losses) >= 1  # (the held-out error was read)
     assert not [f for f in obs.findings if f.code == "fit.overfitting"]
+
+
+@pytest.mark.parametrize("first", ["curve-numpy", "curve-tolist", "curve-2d"])
+def test_a_pair_found_behind_an_unpaired_conversion_of_another_size_is_taken_out_safely(first: str) -> None:
+    """A plotted curve of another length leaves torch first (it waits, unpaired), then the held-out
+    prediction and its target: the pair is taken out of the waiting list by identity. (Taken out
+    with list.remove, each waiting tensor was compared with ``==``: elementwise, a RuntimeError of
+    nndoctor's on the mismatched lengths, and nndoctor switched itself off. Seen on a Monte-Carlo
+    dropout notebook that plots its mean curve beside its training points.)"""
+    torch.manual_seed(0)
+    x = torch.rand(40, 1) * 6 - 3
+    y = torch.sin(x) + 0.05 * torch.randn(40, 1)
+    xv = torch.rand(20, 1) * 6 - 3
+    yv = torch.sin(xv)
+    model = nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with Observer(checks=[Fit]) as obs:
+        for i in range(60):
+            opt.zero_grad()
+            F.mse_loss(model(x), y).backward()
+            opt.step()
+            if i % 10 == 9:
+                model.eval()
+                with torch.no_grad():
+                    grid = torch.linspace(-6, 6, 100)[:, None]
+                    curve = model(grid) if first == "curve-2d" else model(grid).squeeze()
+                    plotted = curve.tolist() if first == "curve-tolist" else curve.numpy()
+                    pred = model(xv).squeeze().numpy()
+                model.train()
+                err = float(np.mean((pred - yv.squeeze().numpy()) ** 2))  # the target converted last
+                assert err >= 0 and plotted is not None
+    assert obs.internal_errors == []
+    assert len(set(obs.state.eval_losses.series()[0])) == 6  # the held-out pair, at every evaluation

@@ -260,3 +260,67 @@ def test_a_batch_not_standardised_per_batch_is_told_without_a_per_column_std(mon
     monkeypatch.setattr(torch.Tensor, "std", lambda self, *a, **k: stds.append(1) or real_std(self, *a, **k))
     raw = torch.randn(64, 100, generator=g) + 1.0
     assert eval_inputs.standardised_per_batch(raw) is False and stds == []
+
+
+def _regression_then(evaluate, *, features: int = 1, steps: int = 150) -> list:
+    """A small regression on inputs in [-1, 1] (full batch, Adam), then ``evaluate(model)`` once."""
+    torch.manual_seed(0)
+    x = torch.rand(200, features) * 2 - 1
+    y = torch.sin(3 * x).sum(1, keepdim=True)
+    model = nn.Sequential(nn.Linear(features, 32), nn.Tanh(), nn.Linear(32, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with Observer(checks=[EvalInputScale]) as obs:
+        for _ in range(steps):
+            opt.zero_grad()
+            F.mse_loss(model(x), y).backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            evaluate(model)
+    return _warnings(obs)
+
+
+def _linspace_curve(model):  # the fitted curve drawn far beyond the training range (an extrapolation plot)
+    model(torch.linspace(-5, 5, 1001).unsqueeze(1))
+
+
+def _arange_curve(model):
+    model(torch.arange(-6.0, 6.0, 0.01)[:, None])
+
+
+def _meshgrid_surface(model):  # a decision surface over a padded box
+    g = torch.linspace(-6, 6, 120)
+    xx, yy = torch.meshgrid(g, g, indexing="ij")
+    model(torch.stack([xx.reshape(-1), yy.reshape(-1)], 1))
+
+
+def test_a_grid_drawn_over_a_wider_range_than_the_training_inputs_is_no_evaluation():
+    """A regression trained on [-1, 1] and plotted over [-5, 5] or [-6, 6] with linspace, arange or a
+    meshgrid: points made to draw the fitted function, not test data (seen on a public regression
+    notebook that shows how ReLU and tanh networks extrapolate). The old code compared them (and read
+    only a sorted batch's first rows) and warned."""
+    assert _regression_then(_linspace_curve) == []
+    assert _regression_then(_arange_curve) == []
+    assert _regression_then(_meshgrid_surface, features=2) == []
+
+
+def test_test_rows_on_another_scale_are_still_caught_beside_the_grid_exemption():
+    """Raw (unscaled) test rows of one or two features, not a grid: still another preprocessing."""
+    def raw_rows(model):
+        model(torch.rand(300, 1) * 200 + 50)
+
+    def raw_sorted_two(model):
+        t = torch.rand(500, 2) * 200 + 50
+        model(t[t[:, 0].argsort()])
+
+    assert len(_regression_then(raw_rows)) == 1
+    assert len(_regression_then(raw_sorted_two, features=2)) == 1
+
+
+def test_a_sorted_evaluation_batch_is_read_through_rows_spread_over_it():
+    """Test rows of the training distribution, sorted (a table ordered by its feature), in one large
+    batch: the statistics come from rows spread over the batch, not its first (lowest) 256 values."""
+    def sorted_rows(model):
+        model(torch.sort(torch.rand(60_000, 1) * 2 - 1, dim=0).values)
+
+    assert _regression_then(sorted_rows) == []

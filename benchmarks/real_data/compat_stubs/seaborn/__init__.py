@@ -4,15 +4,8 @@ and draws nothing)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from matplotlib import Anything
+from matplotlib import Anything, anything_attr
 
 __all__ = ["Anything"]
 __version__ = "0.0-stub"
-
-
-def __getattr__(name: str) -> Any:
-    if name.startswith("__"):
-        raise AttributeError(name)
-    return Anything()
+__getattr__ = anything_attr

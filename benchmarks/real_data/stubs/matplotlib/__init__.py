@@ -11,7 +11,7 @@ import sys
 import types
 from typing import Any
 
-__all__ = ["Anything", "use"]
+__all__ = ["Anything", "anything_attr", "use"]
 __version__ = "0.0-stub"
 
 
@@ -47,6 +47,19 @@ class Anything:
     def __exit__(self, *exc: Any) -> None:
         return None
 
+    def __add__(self, other: Any) -> Anything:  # a transform chain: Affine2D().rotate_deg_around(...) + ax.transData
+        return self
+
+    __radd__ = __mul__ = __rmul__ = __add__
+
+
+def anything_attr(name: str) -> Any:
+    """A module-level ``__getattr__`` for the other do-nothing stand-ins (seaborn, IPython): every public
+    name is an ``Anything``."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return Anything()
+
 
 def use(*args: Any, **kwargs: Any) -> None:
     """``matplotlib.use('agg')``: nothing to choose."""
@@ -67,5 +80,5 @@ def _install(name: str) -> None:
 
 
 for _name in ("pyplot", "animation", "axes", "cm", "collections", "colors", "figure", "gridspec", "lines", "patches",
-              "ticker"):
+              "ticker", "transforms", "style"):
     _install(f"{__name__}.{_name}")

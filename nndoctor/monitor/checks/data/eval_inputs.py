@@ -17,6 +17,12 @@ while no sampled training batch does (training used fixed statistics). A warning
 batches hold at most ``PER_BATCH_SMALL`` rows (their statistics are noisy, and a sorted test set
 shifts them), info otherwise.
 
+Two kinds of evaluation input are no evaluation of data and are not compared: a full grid of evenly
+spaced points (``torch.linspace``/``arange``/``meshgrid`` over one to three features, every combination
+once), which a script builds to draw its fitted function, often over a wider range than the training
+inputs on purpose (extrapolation); and nothing but the rows read: a batch's statistics come from rows
+spread evenly over it (a sorted batch's first rows are no sample of it).
+
 Cost: training batches on sampled steps only; evaluation batches until a budget of
 batches per model is spent (a slice of rows each).
 """
@@ -32,6 +38,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.debug.preprocessing import feature_matrix, fmt
 from nndoctor.findings import Finding, Severity
+from nndoctor.monitor.checks.data.grid_inputs import is_grid, spread_rows
 from nndoctor.monitor.checks.data.sample import first_tensor
 from nndoctor.monitor.events import ModelInput, RunEnd
 from nndoctor.monitor.tensors import local
@@ -54,8 +61,6 @@ PER_BATCH_MIN = 3
 #: ... a warning when they hold at most this many rows (info above)
 PER_BATCH_SMALL = 64
 PER_BATCH_TOL = 2e-3
-
-
 @dataclass
 class InputStats:
     """Running global and per-channel statistics of one side (training or evaluation)."""
@@ -74,7 +79,7 @@ class InputStats:
     steps: list[int] = field(default_factory=list)
 
     def add(self, x: torch.Tensor, step: int) -> bool:
-        flat, channels, _ = feature_matrix(x[:MAX_ROWS])
+        flat, channels, _ = feature_matrix(spread_rows(x))
         if flat.numel() == 0:
             return False
         self.batches += 1
@@ -215,6 +220,8 @@ class EvalInputScale(Check):
         x = first_tensor(event.args, event.kwargs)
         if x is None or not x.is_floating_point() or x.dim() < 2 or x.shape[0] < 1:
             return ()
+        if side is self._eval and is_grid(x):
+            return ()  # (points made to draw the fitted function, no evaluation of data)
         stats = side.get(key)
         if stats is None:
             stats = side[key] = InputStats()
