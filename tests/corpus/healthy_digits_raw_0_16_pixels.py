@@ -1,5 +1,9 @@
-# expect: preprocessing
+# expect: healthy
 # sklearn digits fed as raw 0..16 pixel intensities (never scaled) into an MLP trained with SGD.
+# Once labelled a preprocessing fault; measured (2026-12-08), it is not one: after these 4 epochs raw inputs
+# reach test accuracy 0.906 / 0.899 / 0.862 (seeds 0-2) against 0.771 / 0.751 / 0.795 with x / 16, and raw
+# 0..16 inputs beat x / 16 and standardisation under Adam, Adamax and SGD(0.01, momentum 0.9) at 50, 100 and
+# 400 steps (3 seeds each). nndoctor says preprocessing.unnormalised-pixels as info only at this scale.
 import torch
 import torch.nn as nn
 from sklearn.datasets import load_digits
