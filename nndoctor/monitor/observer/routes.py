@@ -48,7 +48,8 @@ class Routes:
         self._all_kinds: dict[str, list[Check]] = {}
         self._all_ops: dict[str, list[Check]] = {}
         self._spread: dict[int, tuple[int, int, frozenset[str]]] = {}  # id -> (every, offset, kinds)
-        self._retired: set[int] = {id(c) for c in self.checks if _inert(c)}  # (can find nothing here)
+        # (those that can find nothing here; only a check that overrides inert() is asked)
+        self._retired: set[int] = {id(c) for c in self.checks if type(c).inert is not Check.inert and _inert(c)}
         self._asleep: set[int] = {id(c) for c in self.checks if c.needs_module}
         self._asleep_types = self._sleepers_types()
         self._all_unsampled = self._by_kind_unsampled
