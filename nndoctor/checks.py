@@ -83,6 +83,13 @@ class Check:
     def check(self, event: Any) -> Iterable[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def inert(self) -> bool:
+        """Whether this check can find nothing in this run, whatever happens in it (decided when it
+        is made: a cross-rank check in a single process). An inert check is retired before the
+        first step (:meth:`retire`): it hears only the run's end and a crash, and costs nothing on
+        the sampled steps. Override only where the answer cannot change during the run."""
+        return False
+
     def retire(self) -> None:
         """This check's verdict can no longer change (a fact looked at once, or every code it may
         emit found): it hears no more events but the run's end (and a crash), and costs nothing

@@ -68,6 +68,9 @@ class BatchNormTinyBatch(Check):
         self.bn: dict[str, list[str]] = {}
         self.first: dict[str, int] = {}
 
+    def inert(self) -> bool:
+        return self.world < 2  # (a single process: no per-rank batch, no global one)
+
     def check(self, event: Any) -> Iterable[Finding]:
         if self.world < 2:
             return ()
@@ -169,6 +172,9 @@ class LrNotScaled(Check):
         super().__init__(state)
         self.world = _world_size()
         self.batch: int | None = None
+
+    def inert(self) -> bool:
+        return self.world < 2  # (a single process: no per-rank batch, no global one)
 
     def check(self, event: Any) -> Iterable[Finding]:
         if self.world < 2:

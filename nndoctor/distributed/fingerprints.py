@@ -88,6 +88,9 @@ class RankFingerprints(Check):
         self.sharded = False  # parameters sharded across ranks (FSDP): no parameter/gradient records
         self.optimizer_classes: dict[str, str] = {}  # optimizer name -> its class (does the gradient's scale count)
 
+    def inert(self) -> bool:
+        return not self.on  # (a single process: nothing to compare across ranks)
+
     def check(self, event: Any) -> Iterable[Finding]:
         if not self.on:
             return ()

@@ -108,6 +108,28 @@ def test_fingerprints_are_recorded_on_a_rank_and_not_in_one_process(rank_env: No
 
 
 
+def test_cross_rank_checks_are_retired_from_the_start_in_one_process(monkeypatch) -> None:
+    """In a single process the per-rank recorder and the world-size checks can find nothing: they
+    are retired before the first step (no events on the sampled steps) instead of being called on
+    every one; on a rank of a distributed launch they hear their events as before."""
+    from nndoctor.distributed.checks import AccumulationWithoutNoSync, BatchNormTinyBatch, LrNotScaled
+    from nndoctor.distributed.fingerprints import RankFingerprints
+
+    inert = (RankFingerprints, BatchNormTinyBatch, LrNotScaled)
+    torch.manual_seed(0)
+    obs = _train(Net(nn.BatchNorm1d(16)), DataLoader(_data(), batch_size=4), epochs=1)
+    assert obs.internal_errors == [] and all(obs.retired(c) for c in inert)
+    assert not obs.retired(AccumulationWithoutNoSync)  # (a DDP model in a world of one: it may still fire)
+    for kind in ("model_input", "grad", "backward", "step.pre", "step.post"):
+        assert not any(isinstance(c, inert) for c in obs._by_kind.get(kind, ()))
+    assert sum(isinstance(c, inert) for c in obs._by_kind["end"]) == 3  # (they still hear the end)
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    obs = _train(Net(nn.BatchNorm1d(16)), DataLoader(_data(), batch_size=4), epochs=1)
+    assert not any(obs.retired(c) for c in inert)
+    assert "distributed.batchnorm-not-synced" in _codes(obs) and "distributed" in obs.report().facts
+
+
 def test_fingerprints_are_recorded_even_when_the_end_of_run_budget_is_spent(rank_env: None, monkeypatch) -> None:
     # a loaded machine or a large process can spend the end-of-run budget on the cheap checks before
     # the per-rank recorder, which is registered last: the merge needs it, so it goes first

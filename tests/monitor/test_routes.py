@@ -121,6 +121,26 @@ def test_the_eval_input_scale_check_reads_the_training_side_on_one_sampled_step_
     assert 2 <= batches[0] <= 1 + sampled // 2 < sampled  # the first look, then one in two (was: every one)
 
 
+class _Inert(_Recorder):
+    def inert(self) -> bool:
+        return True  # (what a check says when it can find nothing in this run)
+
+
+class _FailsToSay(_Recorder):
+    def inert(self) -> bool:
+        raise RuntimeError("a bug in the check")
+
+
+def test_an_inert_check_is_retired_before_the_first_step_and_still_hears_the_end():
+    obs = _train([_Inert, _FailsToSay, _Recorder])
+    inert, fails, other = obs.checks
+    assert obs.retired(_Inert) and not obs.retired(_FailsToSay) and not obs.retired(_Recorder)
+    assert inert.steps("step") == inert.steps("loss") == inert.steps("op.relu") == []
+    assert inert.steps("end") and other.steps("end")
+    assert fails.seen == other.seen and len(other.steps("step")) > 3  # (a failing answer: not inert)
+    assert obs.internal_errors == []
+
+
 def test_checks_idle_in_a_plain_minibatch_run_retire_at_their_first_look():
     """An optimizer that steps (for good) idles the hand-written-update check; one that is not
     full-batch idles the full-batch check: both retire instead of being called on every sampled step."""

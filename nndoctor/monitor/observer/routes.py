@@ -4,7 +4,9 @@ and the costly checks' sampled looks spread over the sampled steps (mixed into
 
 * A check whose verdict can no longer change calls :meth:`~nndoctor.checks.Check.retire`: from
   then on it hears only the run's end (and a crash), so a fact looked at once costs nothing on
-  the steps after.
+  the steps after. A check that can find nothing in this run at all
+  (:meth:`~nndoctor.checks.Check.inert`: a cross-rank check in a single process) is retired
+  from the start.
 * A check with ``look_every = k > 1`` hears its sampled-only events (``sampled_only`` and its
   ``ops``) on the first sampled step and then on one sampled step in ``k``; the checks with the
   same ``k`` are staggered by their order, so their cost is spread over the sampled steps
@@ -46,7 +48,8 @@ class Routes:
         self._all_kinds: dict[str, list[Check]] = {}
         self._all_ops: dict[str, list[Check]] = {}
         self._spread: dict[int, tuple[int, int, frozenset[str]]] = {}  # id -> (every, offset, kinds)
-        self._retired: set[int] = set()
+        # (those that can find nothing here; only a check that overrides inert() is asked)
+        self._retired: set[int] = {id(c) for c in self.checks if type(c).inert is not Check.inert and _inert(c)}
         self._asleep: set[int] = {id(c) for c in self.checks if c.needs_module}
         self._asleep_types = self._sleepers_types()
         self._all_unsampled = self._by_kind_unsampled
@@ -197,3 +200,12 @@ class Routes:
         """Whether a check (an instance, its class or its name) was retired in this run."""
         name = check if isinstance(check, str) else (check.__name__ if isinstance(check, type) else check.name())
         return any(c.name() == name and id(c) in self._retired for c in self.checks)
+
+
+def _inert(check: Check) -> bool:
+    """``check.inert()``; a check whose answer fails is not inert (it keeps hearing its events, and
+    a fault of its own is reported where it checks them)."""
+    try:
+        return bool(check.inert())
+    except Exception:
+        return False
