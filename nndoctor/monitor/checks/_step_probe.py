@@ -25,8 +25,10 @@ from torch.func import functional_call
 
 from nndoctor.monitor.model_state import kept_state
 
-__all__ = ["Batch", "Setting", "loss_of", "try_settings"]
+__all__ = ["Batch", "RngState", "Setting", "loss_of", "rng_now", "try_settings"]
 
+#: a random state to replay: the CPU generator's and those of some CUDA devices (index -> state)
+RngState = tuple[torch.Tensor, dict[int, torch.Tensor]]
 MAX_PARAMS = 20_000_000  # models larger than this are not probed (the probe's cost grows with them)
 #: parameters x rows x steps x settings of a probe at most (~ multiply-adds of its forwards): the
 #: size limit that decides, independent of the machine's load (a 25k-parameter MLP on 32 rows: 3e8)
@@ -110,13 +112,21 @@ def _optimizer_for(opt: torch.optim.Optimizer, clones: dict[int, torch.Tensor], 
     return new
 
 
+def rng_now(args: Sequence[Any]) -> RngState:
+    """The random state a forward on ``args`` is about to draw from (CPU, and the CUDA devices of its
+    tensors): replayed, dropout draws the same masks as the run's own forward did."""
+    devices = sorted({a.device.index or 0 for a in args if isinstance(a, torch.Tensor) and a.is_cuda})
+    return torch.get_rng_state(), {d: torch.cuda.get_rng_state(d) for d in devices}
+
+
 def try_settings(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: Callable[..., torch.Tensor],
                  batches: Sequence[Batch], settings: Sequence[Setting], steps: int,
-                 held: Batch | None = None) -> dict[str, tuple[float, float, float, float]] | None:
+                 held: Batch | None = None, rng: RngState | None = None) -> dict[str, tuple[float, float, float, float]] | None:
     """For each setting: the mean loss over ``batches`` before and after ``steps`` steps (cycling
     through the batches) from the model's current weights, then the loss on ``held`` (a batch not
     trained on) before and after (nan without one). None when the model cannot be probed (an
-    optimizer parameter outside the model, too large, too slow)."""
+    optimizer parameter outside the model, too large, too slow). ``rng`` (from :func:`rng_now`): the
+    random state each setting starts from (default: the current one), inside a forked RNG."""
     named = dict(model.named_parameters(remove_duplicate=False))
     trained = {id(p) for group in opt.param_groups for p in group["params"]}
     in_model = {id(p) for p in named.values()}
@@ -130,11 +140,13 @@ def try_settings(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: Calla
     start = time.perf_counter()
     devices = sorted({p.device.index or 0 for p in named.values() if p.is_cuda})
     with kept_state(model), torch.random.fork_rng(devices=devices), _no_global_step_hooks(), torch.enable_grad():
-        cpu = torch.get_rng_state()
+        cpu, cuda = rng if rng is not None else (torch.get_rng_state(), {})
         for setting in settings:
             if time.perf_counter() - start > TIME_BUDGET:
                 return None
             torch.set_rng_state(cpu)
+            for device, state in cuda.items():
+                torch.cuda.set_rng_state(state, device)
             clones = {id(p): p.detach().clone().requires_grad_(True) for p in named.values() if id(p) in trained}
             values = {n: clones.get(id(p), p.detach()) for n, p in named.items()}
             values.update({n: b.detach().clone() for n, b in buffers.items()})

@@ -42,7 +42,7 @@ import torch
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding, Severity
 from nndoctor.monitor.checks._lr_sweep import abandoned_for_better
-from nndoctor.monitor.checks._step_probe import Batch, Setting, loss_of, try_settings
+from nndoctor.monitor.checks._step_probe import Batch, Setting, loss_of, rng_now, try_settings
 from nndoctor.monitor.checks.lr import ADAPTIVE, _fmt_lr, _tidy, current_lr, update_ratio_summary
 from nndoctor.monitor.checks.lr import SHORT_LOW_MEDIAN as LOW_RATIO
 from nndoctor.monitor.curves import analyze_losses
@@ -123,7 +123,9 @@ class StepSizeProbe(Check):
         if kind == "model_input":
             if event.training and event.grad_enabled and not event.kwargs and event.args and all(
                     isinstance(a, torch.Tensor) and a.numel() <= MAX_BATCH_NUMEL for a in event.args):
-                self._pending = {"step": event.step, "model": weakref.ref(event.model), "args": event.args}
+                # (the random state too: a forward with dropout is replayed with the same masks)
+                self._pending = {"step": event.step, "model": weakref.ref(event.model), "args": event.args,
+                                 "rng": rng_now(event.args)}
             else:
                 self._pending = None
         elif kind == "loss":
@@ -163,7 +165,7 @@ class StepSizeProbe(Check):
         opt = self.state.live_optimizers()[0][1]
         try:
             # zero steps: the loss at the current weights (before this step's update), nothing trained
-            got = try_settings(model, opt, fn, [batch], [Setting("now")], steps=0)
+            got = try_settings(model, opt, fn, [batch], [Setting("now")], steps=0, rng=p["rng"])
         except Exception:  # (a model or loss the probe cannot replay: never judged)
             return
         if got is None:
