@@ -33,14 +33,16 @@ opt = torch.optim.Adam(model.parameters(), betas=(0.9, 0.999))
         code="optimizer.adam-eps",
         severity="error",
         step="tune",
-        title="Adam eps far from its working range",
+        title="Adam (RMSprop, Adagrad) eps far from its working range",
         meaning=(
-            "Adam's eps is 0, below 1e-12, or so large compared with the gradients that it damps every "
-            "update."
+            "The eps of Adam (or RMSprop, Adagrad) is 0, below 1e-12, or so large compared with the "
+            "gradients that it damps every update."
         ),
         why=(
             "eps=0 can divide by zero; a tiny eps gives noise-driven steps; a large eps (>= 1e-2, about 10x "
-            "the typical gradient or more) turns Adam into slow SGD."
+            "the typical gradient or more) turns Adam into slow SGD. The same holds for RMSprop and Adagrad, "
+            "whose eps is named only when lr/eps (the plain-SGD rate they then step at) is 1e-2 or less: "
+            "recipes pair a large eps with a large rate (Inception's RMSprop eps=1.0 at lr 0.045)."
         ),
         detection=(
             "At the first optimizer step the eps of each group is compared with the actual gradient RMS."

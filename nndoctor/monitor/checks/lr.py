@@ -65,6 +65,9 @@ MOVED_SAMPLES = 6  # or (zero at the start) once it has been away from zero for 
 #: rate: only updates this large on the median sampled step (10x the healthy band's top) name it then
 SPIKY_MEDIAN = 0.1
 WRECKING = 0.3  # an update this large against the weights, followed by units that die/saturate
+#: ...first seen dead/saturated by this step: activations are read at every step of the dense start (1-8)
+#: and then every ~50 steps, so units that die at step 10-50 are first seen at the look after step 50
+UNITS_LOST_BY = 60
 _ACTIVATION_CODES = ("activation.dead-relu", "activation.saturated")
 
 
@@ -431,7 +434,7 @@ class LearningRate(Check):
         held = self.state.extra.get("nndoctor.held_saturation", ())  # (said at the end: activations.HELD_KEY)
         for f in [*observer.findings, *held]:
             first = f.first_step or 0
-            if f.code not in _ACTIVATION_CODES or not 2 <= first <= 20:
+            if f.code not in _ACTIVATION_CODES or not 2 <= first <= UNITS_LOST_BY:
                 continue  # (units dead/saturated from the first step on are the init's doing)
             if f.severity is Severity.INFO:
                 continue  # units lost, but the model learns well anyway: nothing was wrecked

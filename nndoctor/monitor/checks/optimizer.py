@@ -33,6 +33,10 @@ _INTERNAL = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(os
 EPS_TINY = 1e-12
 EPS_LARGE = 1e-2
 EPS_DAMPING = 10.0
+#: RMSprop/Adagrad with an eps that dominates the gradients step like plain SGD at lr/eps: recipes pair a large
+#: eps with a large rate (Inception's RMSprop eps=1.0 at lr 0.045, DQN's eps=0.01 at 2.5e-4), so their eps is
+#: named only when that SGD rate is at most this (plain SGD needs ~1e-2 to 1e-1)
+SLOW_SGD_RATE = 1e-2
 MOMENTUM_EXTREME = 0.995  # momentum / Adam beta1 at or above this: steps ~200x+ the gradient step  # eps this many times the typical |grad| shrinks updates that much
 
 _TORCH_ERRORS = (
@@ -155,7 +159,7 @@ class OptimizerSettings(Check):
                 f"is lost in float32 rounding, so weights whose gradient is ~0 get full-size, "
                 f"noise-driven steps", code="optimizer.adam-eps",
                 severity=Severity.WARNING)
-        elif eps >= EPS_LARGE and "betas" in group:  # RMSprop eps=0.01 is a known DQN setting
+        elif eps >= EPS_LARGE:
             grads = [p.grad for p in group["params"]
                      if isinstance(p, torch.Tensor) and p.grad is not None and p.grad.numel() > 0
                      and not p.grad.is_sparse]
@@ -167,10 +171,16 @@ class OptimizerSettings(Check):
                 return
             typical = statistics.median(values)
             damping = eps / typical
+            lr = _num(group.get("lr"))
+            sgd_rate = lr / eps if lr is not None else None
+            if "betas" not in group and (sgd_rate is None or sgd_rate > SLOW_SGD_RATE):
+                return  # (RMSprop/Adagrad: a large eps with a rate to match is a recipe)
             if damping >= EPS_DAMPING:
+                like = (f" (it steps like plain SGD at lr/eps = {fmt(sgd_rate)})"
+                        if "betas" not in group and sgd_rate is not None else "")
                 bad("eps", eps, "eps between 1e-12 and 1e-3, usually 1e-8",
                     f"eps is {fmt(damping)}x the typical gradient size ({fmt(typical)} RMS), so every "
-                    f"update shrinks ~{fmt(damping)}x: the adaptive step is gone and training crawls",
+                    f"update shrinks ~{fmt(damping)}x: the adaptive step is gone and training crawls{like}",
                     code="optimizer.adam-eps", severity=Severity.WARNING, grad_rms=typical,
                     damping=damping)
 
