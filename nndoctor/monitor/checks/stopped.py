@@ -53,7 +53,7 @@ TAU_LN = 2.3  # time constants to go to come within 10% of the fit's asymptote (
 def more_steps(cut: Descent) -> str:
     """How many times the run's length the fit asks for (to within 10% of its asymptote)."""
     factor = 1 + TAU_LN * (cut.tau_ratio or 0.0)
-    return "10x or more (the curve has not begun to flatten)" if factor >= 10 else f"about {factor:.1f}x"
+    return "at least 10x" if factor >= 10 else f"about {factor:.1f}x"
 
 
 def _slope(steps: np.ndarray, values: np.ndarray) -> float:
@@ -99,8 +99,8 @@ class StoppedWhileImproving(Check):
             ev["effective_steps"] = round(cut.length, 1)
         eff = f" ({cut.length:.0f} at its peak learning rate)" if varied else ""
         return self.finding(
-            f"training ended after {int(steps[-1])} optimizer steps{eff} while the loss was still falling as "
-            f"steeply as it began: {cut.first:.4g} -> {cut.level:.4g}, {cut.tail_drop:.3g} ({share:.0%} of the "
+            f"training ended after {int(steps[-1])} optimizer steps{eff} while the loss was still falling "
+            f"steeply, far from where it was heading: {cut.first:.4g} -> {cut.level:.4g}, {cut.tail_drop:.3g} ({share:.0%} of the "
             f"final level) of it in the last half, and {cut.describe()}. Give it {more_steps(cut)} as many "
             f"updates: more epochs, or a smaller batch size (more updates per epoch)",
             ev, location="training", severity=Severity.WARNING)
