@@ -343,7 +343,8 @@ model.load_state_dict(best_state)
             "A warning when the evidence is strong: read against effective steps (cumulative lr / peak lr), the "
             "last half still falls significantly (slope beyond 3 standard errors) by >= 5% of the final level at "
             ">= 30% of the first half's slope, and a saturation fit c + a exp(-x / tau) has tau >= 0.9 run "
-            "lengths with >= 20% of the final level still to lose (healthy short runs have bent by their end). "
+            "lengths with >= 20% of the final level still to lose, in a run of fewer than 100 optimizer steps "
+            "(longer runs cut in their descent were healthy short demos: advice). "
             "A rate that ended below 10% of its peak is read by lr.schedule-collapses instead."
         ),
         fixes=(

@@ -20,8 +20,9 @@ A warning when the evidence is strong (:class:`._budget.Descent.cut`): read agai
 (cumulative lr / peak lr), the last half of the curve still falls significantly by >= 5% of its final
 level at >= 30% of the first half's slope, and a saturation fit ``c + a exp(-x / tau)`` says the run
 covered less than one time constant (``tau`` >= 0.9 run lengths) with >= 20% of the final level still
-to lose. Too few epochs or steps, a batch so large that the epochs make few updates: healthy short
-demos have bent by their end (their time constant is under half the run). A rate that ended below
+to lose, in a run of fewer than 100 optimizer steps. Too few epochs or steps, a batch so large that the
+epochs make few updates: the budget faults measured made 10-60 updates, while healthy short demos
+whose curve was still cut ran 176-600 steps (their length is a choice: advice only). A rate that ended below
 10% of its peak is left to :mod:`.schedule` (the schedule stopped the run, not its length).
 """
 
@@ -47,6 +48,8 @@ TURNED = 0.05  # an evaluation loss this far above its best: training longer wou
 LOW = 0.25  # a final level below this share of the first losses is well trained (separable data's
 #             logistic loss keeps halving for ever)
 DECAYED = 0.1  # a rate that ended below this share of its peak: the schedule's doing (schedule.py)
+FEW_STEPS = 100  # a warning only for a run of fewer optimizer steps: longer ones cut in their descent were
+#                  healthy short demos (3 of ~70 healthy scripts, 176-600 steps), the budget faults had 10-60
 TAU_LN = 2.3  # time constants to go to come within 10% of the fit's asymptote (ln 10)
 
 
@@ -80,6 +83,8 @@ class StoppedWhileImproving(Check):
 
     def _cut(self, steps: np.ndarray, values: np.ndarray) -> Finding | None:
         """The warning: the curve, read against effective steps, was cut early in its descent."""
+        if int(steps[-1]) >= FEW_STEPS:
+            return None
         lr_steps, lrs = self.state.lrs.series()
         if lrs and max(lrs) > 0 and lrs[-1] < DECAYED * max(lrs):
             return None  # the rate was decayed to ~0: schedule.py reads it
