@@ -248,7 +248,11 @@ EXTRA_REMEDIES: tuple[Remedy, ...] = (
                      "instead of once per batch",
            lambda f: "Call scheduler.step() once per epoch (after the batch loop), or give the scheduler its "
                      "horizon in batches (T_max / step_size / total_steps = epochs * batches per epoch).",
-           _install_schedule_per_epoch),
+           _install_schedule_per_epoch,
+           # (a rate that collapsed early; not a schedule read from the loss as decaying too fast, which may
+           # already be stepped per epoch: its fix is a slower decay)
+           applies=lambda f: "collapsed_step" in f.get("evidence", {}) or "effective_steps" not in f.get(
+               "evidence", {})),
     Remedy("cap-schedule", ("lr.schedule-keeps-rising",),
            lambda f: f"the learning rate of {f.get('evidence', {}).get('optimizer', 'the optimizer')} capped at "
                      "its base rate (initial_lr) after every scheduler step",

@@ -71,7 +71,10 @@ def test_epoch_schedule_stepped_per_batch_is_caught_early(factory):
 
 @pytest.mark.parametrize("factory, per_batch", [
     (lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.5), False),
-    (lambda o: torch.optim.lr_scheduler.MultiStepLR(o, milestones=[2, 3], gamma=0.1), False),
+    # (milestones [2, 3] of 5 epochs drop the rate to 10% at 40% of this 80-step run while the loss still
+    # falls as steeply as it began: lr.schedule-collapses reads that as a decay too fast, see
+    # test_schedule_budget.py; [3, 4]: the rate is 10% from 60% of the run, 1% for its last epoch)
+    (lambda o: torch.optim.lr_scheduler.MultiStepLR(o, milestones=[3, 4], gamma=0.1), False),
     (lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=80), True),
     (lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.05, total_steps=80), True),
     (lambda o: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=10), True),

@@ -328,7 +328,8 @@ model.load_state_dict(best_state)
         ),
         why=(
             "The model is left underfit: more training would likely lower the loss. Short runs are normal in "
-            "tests and notebooks, so this is advice, never a warning."
+            "tests and notebooks, so a curve that has already bent is advice (info); a curve cut early in its "
+            "descent (too few epochs or steps, a batch so large that the epochs make few updates) is a warning."
         ),
         detection=(
             "At the end of a run that finished on its own (not --max-steps, a crash or an interrupt), with one "
@@ -338,13 +339,21 @@ model.load_state_dict(best_state)
             "overall fall of >= 10% from the first losses, to a level still >= 25% of the first losses, and the "
             "curve has not bent: the least-squares slope of its second half is >= 50% of its first half's. Not "
             "when an evaluation loss was recorded and ended >= 5% above its best (the run overfits: more steps "
-            "would not help)."
+            "would not help). "
+            "A warning when the evidence is strong: read against effective steps (cumulative lr / peak lr), the "
+            "last half still falls significantly (slope beyond 3 standard errors) by >= 5% of the final level at "
+            ">= 30% of the first half's slope, and a saturation fit c + a exp(-x / tau) has tau >= 0.9 run "
+            "lengths with >= 20% of the final level still to lose, in a run of fewer than 100 optimizer steps "
+            "(longer runs cut in their descent were healthy short demos: advice). "
+            "A rate that ended below 10% of its peak is read by lr.schedule-collapses instead."
         ),
         fixes=(
             "Check that the training loop runs all its epochs: a `return`/`break` indented inside the epoch "
             "loop ends training after the first one.",
             "Train longer (more epochs or steps) until the training loss flattens, with a validation set to "
             "stop at the right time.",
+            "With a large batch size, each epoch makes few updates: lower the batch size (or raise the epoch "
+            "count in proportion) so the run makes several times as many optimizer steps.",
         ),
         wrong="""
 for epoch in range(epochs):

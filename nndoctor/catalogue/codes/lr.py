@@ -343,13 +343,18 @@ sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(loade
             "From the first optimizer's lr history (recorded on every change): the rate fell to 1% of its "
             "peak (after any warm-up) at step s and stayed there while training went on to step 2s or later, "
             "at least 20 more steps. Schedules meant per batch reach 1% only near the end; warm restarts come "
-            "back up: both stay quiet."
+            "back up: both stay quiet. Also, at the end of a finished run, a rate that ended below 10% of its peak "
+            "while the training loss, read against effective steps (cumulative lr / peak lr), was still falling "
+            "as steeply as it began (the curve cut in its descent, as for fit.stopped-while-improving's warning): "
+            "a decay too fast (an inverse-time decay per batch, a small gamma, early milestones)."
         ),
         fixes=(
             "Call {scheduler}.step() once per epoch (after the batch loop), not after every batch; or give it "
             "its length in batches ({horizon} x len(loader)).",
             "Print {optimizer}.param_groups[0]['lr'] every few hundred steps: it should not reach ~0 before the "
             "last part of training.",
+            "Decay slower: a gamma closer to 1, later milestones, or an inverse-time decay per epoch rather than "
+            "per batch, so the rate stays above ~10% of its peak until the loss flattens.",
         ),
         wrong="""
 for epoch in range(30):

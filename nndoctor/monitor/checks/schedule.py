@@ -8,6 +8,16 @@ every change): the rate fell to 1% of its peak (after any warm-up) at step ``s``
 while training went on to step ``2 s`` or later. A schedule meant per batch (OneCycleLR, cosine
 over all steps, warm-up and decay) reaches 1% of its peak only near the end of the run, and warm
 restarts come back up: both stay quiet.
+
+A schedule that decays too fast without reaching 1% that early (a Keras inverse-time decay applied
+per batch, an ``ExponentialLR``/``StepLR`` gamma or ``MultiStepLR`` milestones that kill the rate in
+the first epochs) is read at the end of a finished run from the loss: the rate stayed below 10% of its
+peak from 60% of the run or earlier (cosine and one-cycle get there at ~80%, warm restarts come back
+up), and the training loss read against effective steps (cumulative lr / peak: the steps the run
+was worth at its peak rate) was cut in its descent (:class:`._budget.Descent.cut`: still falling as
+steeply as it began, less than one time constant of a saturation fit covered). A schedule that ends
+at ~0 on purpose (cosine, one-cycle, a step decay after the loss flattened) leaves a curve that has
+bent by then: quiet.
 """
 
 from __future__ import annotations
@@ -16,11 +26,15 @@ import gc
 import weakref
 from typing import Any, Iterable
 
+import numpy as np
 import torch
 
 from nndoctor.checks import Check, register
 from nndoctor.findings import Finding
+from nndoctor.monitor.checks._budget import effective_steps, read_descent
 from nndoctor.monitor.checks.lr import _fmt_lr
+from nndoctor.monitor.checks.stopped import DECAYED, TAU_LN
+from nndoctor.monitor.curves import per_step
 from nndoctor.monitor.events import CurveDue, RunEnd, StepEvent
 
 __all__ = ["ScheduleCollapses", "SchedulerLookup"]
@@ -85,6 +99,20 @@ def _horizon(sched: Any) -> str:
     return f"gamma={gamma}" if isinstance(gamma, float) else ""
 
 
+def _slower(sched: Any, factor: float) -> str:
+    """The schedule's own setting made ``factor`` times slower, for the message."""
+    gamma = getattr(sched, "gamma", None)
+    milestones = getattr(sched, "milestones", None)
+    if milestones:
+        return f"milestones {sorted(milestones)} -> {[round(m * factor) for m in sorted(milestones)]}"
+    if isinstance(gamma, float) and 0 < gamma < 1:
+        return f"gamma={gamma:g} -> {gamma ** (1 / factor):.3g}"
+    return f"a decay {factor:.0f}x slower"
+
+
+EARLY = 0.6  # the rate stayed below 10% of its peak from this share of the run on, or earlier
+
+
 @register
 class ScheduleCollapses(Check):
     """The lr fell to ~0 (1% of its peak) and training went on for as long again."""
@@ -113,20 +141,68 @@ class ScheduleCollapses(Check):
         else:
             return ()
         steps, lrs = self.state.lrs.series()
+        early = self._early_collapse(info, opt, steps, lrs)
+        if early or not isinstance(event, RunEnd):
+            return early
+        self._done = True
+        return self._decayed_while_falling(event, info, opt, steps, lrs)
+
+    def _decayed_while_falling(self, event: RunEnd, info: Any, opt: Any, lr_steps: list[int],
+                               lrs: list[float]) -> list[Finding]:
+        """The rate ended ~0 while the loss, read against effective steps, was cut in its descent."""
+        if event.reason != "finished" or len(self.state.optimizers) != 1 or not lrs:
+            return []
+        peak = max(lrs)
+        if not (peak > 0 and lrs[-1] < DECAYED * peak):
+            return []
+        low_from = len(lrs)
+        while low_from > 0 and lrs[low_from - 1] <= DECAYED * peak * (1 + 1e-9):  # (0.1 x peak in floats)
+            low_from -= 1
+        steps, values = per_step(*self.state.losses.series())
+        if not len(steps) or lr_steps[low_from] > EARLY * int(steps[-1]):
+            return []  # low only in the last part of the run: a schedule that ends with it (cosine, one-cycle)
+        keep = np.isfinite(values)
+        steps, values = steps[keep], values[keep]
+        if len(values) < 8 or float(values.min()) <= 0:
+            return []
+        x = effective_steps(steps, lr_steps, lrs)
+        cut = read_descent(x, values) if x is not None else None
+        if cut is None or not cut.cut:
+            return []
+        factor = min(10.0, max(2.0, 1 + TAU_LN * (cut.tau_ratio or 0.0)))
+        sched = _scheduler_of(opt, plateau=True) if opt is not None else None
+        sname = type(sched).__name__ if sched is not None else ""
+        now = int(steps[-1])
+        ev: dict[str, Any] = {"optimizer": info.name, "peak_lr": peak, "lr_now": lrs[-1], "steps": now,
+                              "effective_steps": round(cut.length, 1), "bend": round(cut.bend, 3),
+                              "tau_over_run": round(cut.tau_ratio or 0.0, 3), "projected_gain": round(cut.gain, 3),
+                              "start_loss": round(cut.first, 5), "final_loss": round(cut.level, 5),
+                              "scheduler": sname or "the schedule", "horizon": _horizon(sched) or "its length",
+                              "slower": round(factor, 1)}
+        return [self.finding(
+            f"the learning rate of {info.name} decayed from {_fmt_lr(peak)} to {_fmt_lr(lrs[-1])} "
+            f"({100 * lrs[-1] / peak:.2g}% of its peak) while the loss was still falling: the {now} steps were "
+            f"worth {cut.length:.0f} at the peak rate, and against those the loss ({cut.first:.4g} -> "
+            f"{cut.level:.4g}) had not bent: {cut.describe()}. {sname or 'The schedule'} decays too fast: make "
+            f"it about {factor:.0f}x slower ({_slower(sched, factor)}), or step it per epoch rather than per batch",
+            ev, location=info.name, step=now)]
+
+    def _early_collapse(self, info: Any, opt: Any, steps: list[int], lrs: list[float]) -> list[Finding]:
+        """The rate fell to 1% of its peak at step s, and training went on to 2 s."""
         if len(lrs) < 3:
-            return ()
+            return []
         peak_i = max(range(len(lrs)), key=lambda i: lrs[i])
         peak = lrs[peak_i]
         if not peak > 0:
-            return ()
+            return []
         low = COLLAPSED * peak * (1 + 1e-9)  # (two 10x drops reach 1% up to float rounding: 0.1**3 > 1e-3)
         s_i = next((i for i in range(peak_i, len(lrs)) if lrs[i] <= low), None)
         if s_i is None or any(v > low for v in lrs[s_i:]):
-            return ()  # never collapsed, or came back up (warm restarts)
+            return []  # never collapsed, or came back up (warm restarts)
         s = steps[s_i]
         now = max(self.state.step - 1, steps[-1])  # the last finished step
         if now < max(2 * s, s + MIN_STEPS_AFTER):
-            return ()  # ~0 only near the end so far: a schedule that ends with the run
+            return []  # ~0 only near the end so far: a schedule that ends with the run
         self._done = True
         self.retire()  # (its verdict is given: nothing more to hear but the end)
         sched = _scheduler_of(opt, plateau=True) if opt is not None else None
