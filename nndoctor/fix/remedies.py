@@ -674,6 +674,7 @@ def all_remedies() -> tuple[Remedy, ...]:
     from nndoctor.fix.extra_remedies import EXTRA_REMEDIES
     from nndoctor.fix.fit_remedies import FIT_REMEDIES
     from nndoctor.fix.grad_remedies import GRAD_REMEDIES
+    from nndoctor.fix.keep_optimizer import KEEP_OPTIMIZER_REMEDIES
     from nndoctor.fix.label_remedies import LABEL_REMEDIES
     from nndoctor.fix.loss_arg_remedies import LOSS_ARG_REMEDIES
     from nndoctor.fix.mode_remedies import MODE_REMEDIES
@@ -691,7 +692,7 @@ def all_remedies() -> tuple[Remedy, ...]:
     return (STEP_REMEDIES + REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES + DATA_REMEDIES + GRAD_REMEDIES
             + NUMERIC_REMEDIES + FIT_REMEDIES + SETTING_REMEDIES + LABEL_REMEDIES
             + ACTIVATION_REMEDIES + SETUP_REMEDIES + SCHEDULE_REMEDIES + LOSS_ARG_REMEDIES + MODE_REMEDIES
-            + STATS_REMEDIES)
+            + STATS_REMEDIES + KEEP_OPTIMIZER_REMEDIES)
 
 
 def remedy_for(finding: Finding) -> Remedy | None:
