@@ -4,37 +4,13 @@ verdict on a remedy: better than run-to-run noise, no effect, or worse."""
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from nndoctor.fix.printed import direction, script_metrics
+
 __all__ = ["Figures", "Verdict", "direction", "figures_of", "gives_back", "judge", "script_metrics",
            "script_yardstick"]
-
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_PAIR = re.compile(rf"([A-Za-z][A-Za-z0-9_@]*)\s*[=:]?\s*({_NUMBER})(%?)(?![A-Za-z0-9_])")
-_HIGHER = ("acc", "f1", "auc", "r2", "precision", "recall", "score", "iou", "dice", "bleu")
-_LOWER = ("loss", "error", "err", "mse", "rmse", "mae", "perplexity", "ppl", "nll", "bpc", "cost")
-
-
-def direction(name: str) -> int:
-    """+1 when a higher value is better, -1 when lower is, 0 when unknown."""
-    low = name.lower()
-    if any(k in low for k in _LOWER):
-        return -1
-    if any(k in low for k in _HIGHER):
-        return 1
-    return 0
-
-
-def script_metrics(stdout: str, lines: int = 5) -> dict[str, float]:
-    """``name=value`` / ``name: value`` pairs of the script's last printed lines (last wins)."""
-    tail = [ln for ln in stdout.splitlines() if ln.strip()][-lines:]
-    out: dict[str, float] = {}
-    for line in tail:
-        for name, value, pct in _PAIR.findall(line):
-            out[name] = float(value) / (100.0 if pct else 1.0)
-    return out
 
 
 @dataclass

@@ -331,8 +331,16 @@ def suggested_lr(f: Finding) -> float | None:
     (the update is proportional to lr) for a rate too high, kept within 10x-1000x below it; lr * 1e-2 /
     ratio for a rate too low, within 10x-10,000x above it (a rate that barely moves the loss is raised
     to the top of the healthy band); one noisy measurement cannot overshoot further; without a measured
-    ratio, the geometric middle of the finding's suggested range."""
+    ratio, the geometric middle of the finding's suggested range. A rate the step-size probe measured
+    working (``probe_best`` "lr 0.1": copies of the weights trained at 10x or 100x the rate) is that rate."""
     ev = f.get("evidence", {})
+    if str(ev.get("probe_best", "")).startswith("lr ") and f.get("code") == "lr.too-low":
+        try:
+            probed = float(ev["suggest_high"])
+        except (KeyError, TypeError, ValueError):
+            probed = 0.0
+        if probed > 0 and math.isfinite(probed):
+            return probed
     try:
         lr, ratio = float(ev["lr"]), float(ev["update_ratio_median"])
     except (KeyError, TypeError, ValueError):
@@ -666,6 +674,7 @@ def all_remedies() -> tuple[Remedy, ...]:
     from nndoctor.fix.extra_remedies import EXTRA_REMEDIES
     from nndoctor.fix.fit_remedies import FIT_REMEDIES
     from nndoctor.fix.grad_remedies import GRAD_REMEDIES
+    from nndoctor.fix.keep_optimizer import KEEP_OPTIMIZER_REMEDIES
     from nndoctor.fix.label_remedies import LABEL_REMEDIES
     from nndoctor.fix.loss_arg_remedies import LOSS_ARG_REMEDIES
     from nndoctor.fix.mode_remedies import MODE_REMEDIES
@@ -676,12 +685,14 @@ def all_remedies() -> tuple[Remedy, ...]:
     from nndoctor.fix.setup_remedies import SETUP_REMEDIES
     from nndoctor.fix.site_remedies import SITE_REMEDIES
     from nndoctor.fix.stats_remedies import STATS_REMEDIES
+    from nndoctor.fix.step_remedies import STEP_REMEDIES
     from nndoctor.fix.target_remedies import TARGET_REMEDIES
 
-    return (REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES + DATA_REMEDIES + GRAD_REMEDIES
+    # (the step-size probe's own settings first: momentum where it found momentum the working setting)
+    return (STEP_REMEDIES + REMEDIES + MORE_REMEDIES + EXTRA_REMEDIES + TARGET_REMEDIES + SITE_REMEDIES + DATA_REMEDIES + GRAD_REMEDIES
             + NUMERIC_REMEDIES + FIT_REMEDIES + SETTING_REMEDIES + LABEL_REMEDIES
             + ACTIVATION_REMEDIES + SETUP_REMEDIES + SCHEDULE_REMEDIES + LOSS_ARG_REMEDIES + MODE_REMEDIES
-            + STATS_REMEDIES)
+            + STATS_REMEDIES + KEEP_OPTIMIZER_REMEDIES)
 
 
 def remedy_for(finding: Finding) -> Remedy | None:

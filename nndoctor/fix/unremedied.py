@@ -5,8 +5,9 @@ or shuffle of one side), a model too small for the data, over-fitting with nothi
 nothing changed through hooks can realign or re-read a data set in general, so nothing is re-run.
 The user gets, per finding, the edit to make, where it goes when the script shows it (``file:line``:
 the finding's own call site, else, for a data or label finding, the line that reads the data from
-a file, else the line that splits inputs and labels, else the one that pairs them) and the evidence
-the diagnosis measured.
+a file, else the line that splits inputs and labels, else the one that pairs them; for a sample-mixing
+reshape or a one-time-step readout, the model's line that does it: :mod:`nndoctor.fix.shape_sites`) and
+the evidence the diagnosis measured.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from nndoctor.fix.shape_sites import SHAPE_CODES, shape_line
 from nndoctor.fix.source import Source
 
 __all__ = ["describe_unremedied", "data_line"]
@@ -49,6 +51,10 @@ def _site(f: Finding, script: str | None) -> tuple[str | None, int | None]:
         if m:
             return m.group("file"), int(m.group("line"))
     code = str(f.get("code", ""))
+    if script and code in SHAPE_CODES:
+        src = Source.load(script)
+        line = shape_line(f, src) if src is not None else None
+        return (script, line) if line is not None else (None, None)
     if script and code.split(".")[0] in ("labels", "data"):
         src = Source.load(script)
         line = data_line(src) if src is not None else None

@@ -141,8 +141,29 @@ def _adam_for_minibatches(f: Finding, src: Source, p: Patch) -> bool:
     return p.replace(call, f"{func}({src.segment(call.args[0])}, lr={round3(minibatch_lr(cls, lr))})")
 
 
+def _adam_for_plain_sgd(f: Finding, src: Source, p: Patch) -> bool:
+    """``torch.optim.SGD(params, lr=0.01)`` -> ``torch.optim.Adam(params, lr=0.001)`` (the step-size probe's
+    working rate; a ``weight_decay`` keyword is kept)."""
+    from nndoctor.fix.step_remedies import probe_adam_lr
+
+    call = optimizer_call(f, src)
+    if call is None or not call.args or dotted(call.func).split(".")[-1] != "SGD":
+        return False
+    prefix = dotted(call.func)[: -len("SGD")]
+    func = prefix + "Adam" if prefix else "torch.optim.Adam"
+    wd = kwarg(call, "weight_decay")
+    keep = f", weight_decay={src.segment(wd.value)}" if wd is not None else ""
+    return p.replace(call, f"{func}({src.segment(call.args[0])}, lr={round3(probe_adam_lr(f))}{keep})")
+
+
+def _add_momentum(f: Finding, src: Source, p: Patch) -> bool:
+    call = optimizer_call(f, src)
+    return call is not None and dotted(call.func).split(".")[-1] == "SGD" and set_kwarg(p, call, "momentum", "0.9")
+
+
 TRANSFORMS: dict[str, Callable[[Finding, Source, Patch], bool]] = {
     "adam-for-minibatches": _adam_for_minibatches,
+    "adam-instead-of-plain-sgd": _adam_for_plain_sgd, "momentum": _add_momentum,
     "no-dampening": _no_dampening,
     "learning-rate": _learning_rate, "less-weight-decay": _weight_decay,
     "optimizer-default-setting": _optimizer_default, "zero-grad-each-step": _zero_grad, "clip-gradients": _clip,
