@@ -328,8 +328,9 @@ model.load_state_dict(best_state)
         ),
         why=(
             "The model is left underfit: more training would likely lower the loss. Short runs are normal in "
-            "tests and notebooks, so a curve that has already bent is advice (info); a curve cut early in its "
-            "descent (too few epochs or steps, a batch so large that the epochs make few updates) is a warning."
+            "tests and notebooks, so this is advice (info), sharper for a curve cut early in its descent (too "
+            "few epochs or steps, a batch so large that the epochs make few updates): healthy short demos are "
+            "cut in their descent too, so a warning would be a promise the evidence cannot keep."
         ),
         detection=(
             "At the end of a run that finished on its own (not --max-steps, a crash or an interrupt), with one "
@@ -340,11 +341,12 @@ model.load_state_dict(best_state)
             "curve has not bent: the least-squares slope of its second half is >= 50% of its first half's. Not "
             "when an evaluation loss was recorded and ended >= 5% above its best (the run overfits: more steps "
             "would not help). "
-            "A warning when the evidence is strong: read against effective steps (cumulative lr / peak lr), the "
+            "Sharper advice (how many times as many updates) when the evidence is strong: read against "
+            "effective steps (cumulative lr / peak lr), the "
             "last half still falls significantly (slope beyond 3 standard errors) by >= 5% of the final level at "
             ">= 30% of the first half's slope, and a saturation fit c + a exp(-x / tau) has tau >= 0.9 run "
             "lengths with >= 20% of the final level still to lose, in a run of fewer than 100 optimizer steps "
-            "(longer runs cut in their descent were healthy short demos: advice). "
+            "(still info: healthy twins of 84-180 steps are cut in their descent too). "
             "A rate that ended below 10% of its peak is read by lr.schedule-collapses instead."
         ),
         fixes=(
