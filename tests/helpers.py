@@ -178,3 +178,25 @@ def spy(owner: Any, name: str, record: Callable[..., Any] | None = None) -> Iter
         yield calls
     finally:
         setattr(owner, name, original)
+
+
+def sgd_run_with_checks(make_model: Any, data: Any, checks: list[Any], steps: int = 120, lr: float = 0.01) -> Any:
+    """A seeded plain-SGD cross-entropy loop over index batches of 32, watched by an Observer with ``checks``:
+    (model, observer, the next random draw), to compare a run with and without a probe (the weights and RNG
+    must come out the same)."""
+    import torch
+    import torch.nn.functional as F
+
+    from nndoctor.monitor import Observer
+
+    torch.manual_seed(0)
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    x, y = data()
+    with Observer(checks=checks) as obs:
+        for s in range(steps):
+            j = (s * 32) % (len(x) - 32)
+            opt.zero_grad()
+            F.cross_entropy(model(x[j:j + 32]), y[j:j + 32]).backward()
+            opt.step()
+    return model, obs, torch.randn(3)

@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import sgd_run_with_checks
 
 from nndoctor.monitor import Observer
 from nndoctor.monitor.checks.fit import Fit
@@ -147,21 +148,8 @@ def test_adaptive_optimizer_at_a_tiny_rate_is_named_lr_too_low(make_opt):
 
 def test_the_probe_leaves_the_run_untouched():
     """The same script with and without the probe trains to the very same weights."""
-    def train(checks):
-        torch.manual_seed(0)
-        model = _deep(8)
-        opt = torch.optim.SGD(model.parameters(), lr=0.01)
-        x, y = _digits()
-        with Observer(checks=checks) as obs:
-            for s in range(120):
-                j = (s * 32) % (len(x) - 32)
-                opt.zero_grad()
-                F.cross_entropy(model(x[j:j + 32]), y[j:j + 32]).backward()
-                opt.step()
-        return model, obs, torch.randn(3)
-
-    a, obs, ra = train(CHECKS)
-    b, _, rb = train([LearningRate, Fit])
+    a, obs, ra = sgd_run_with_checks(lambda: _deep(8), _digits, CHECKS)
+    b, _, rb = sgd_run_with_checks(lambda: _deep(8), _digits, [LearningRate, Fit])
     assert _found(obs)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert torch.equal(ra, rb)  # (the RNG too)
@@ -262,21 +250,8 @@ def test_adadelta_at_a_tiny_rate_with_dropout_in_a_loader_is_named():
 
 def test_a_healthy_dropout_net_is_quiet_and_untouched():
     """Adam on the same deep dropout net learns: quiet; the probe's replays never shift the run's masks."""
-    def train(checks):
-        torch.manual_seed(0)
-        model = _deep_dropout(8)
-        opt = torch.optim.SGD(model.parameters(), lr=0.01)
-        x, y = _digits()
-        with Observer(checks=checks) as obs:
-            for s in range(120):
-                j = (s * 32) % (len(x) - 32)
-                opt.zero_grad()
-                F.cross_entropy(model(x[j:j + 32]), y[j:j + 32]).backward()
-                opt.step()
-        return model, obs, torch.randn(3)
-
-    a, obs, ra = train(CHECKS)
-    b, _, rb = train([LearningRate, Fit])
+    a, obs, ra = sgd_run_with_checks(lambda: _deep_dropout(8), _digits, CHECKS)
+    b, _, rb = sgd_run_with_checks(lambda: _deep_dropout(8), _digits, [LearningRate, Fit])
     assert _found(obs)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters())) and torch.equal(ra, rb)
     torch.manual_seed(0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import sgd_run_with_checks
 
 from nndoctor.monitor import Observer
 from nndoctor.monitor.checks.fit import Fit
@@ -131,21 +132,8 @@ def test_plain_sgd_at_1e_3_in_a_keras_style_fit_with_dropout_is_named():
 
 
 def test_the_probe_leaves_a_run_with_dropout_untouched():
-    def train(checks):
-        torch.manual_seed(0)
-        model = _sequential()
-        opt = torch.optim.SGD(model.parameters(), lr=0.01)
-        x, y = _data()
-        with Observer(checks=checks) as obs:
-            for s in range(120):
-                j = (s * 32) % (len(x) - 32)
-                opt.zero_grad()
-                F.cross_entropy(model(x[j:j + 32]), y[j:j + 32]).backward()
-                opt.step()
-        return model, obs, torch.randn(3)
-
-    a, obs, ra = train(CHECKS)
-    b, _, rb = train([LearningRate, Fit])
+    a, obs, ra = sgd_run_with_checks(_sequential, _data, CHECKS)
+    b, _, rb = sgd_run_with_checks(_sequential, _data, [LearningRate, Fit])
     assert _found(obs)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert torch.equal(ra, rb)
